@@ -1,0 +1,29 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// One set of strict settings for every Swift target: Swift 6 mode, warnings are errors, and
+/// imports are internal unless said otherwise, so Glibc types cannot leak out of `Posix`.
+let strict: [SwiftSetting] = [
+  .enableUpcomingFeature("InternalImportsByDefault"),
+  .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+  name: "Cortex",
+  products: [.executable(name: "cortex", targets: ["cortex"])],
+  targets: [
+    .target(name: "CShim"),
+    .target(name: "Posix", dependencies: ["CShim"], swiftSettings: strict),
+    .target(name: "CortexCore", swiftSettings: strict),
+    .target(name: "CortexDaemon", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
+    .target(name: "CortexWorker", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
+    .target(
+      name: "CortexCLI", dependencies: ["CortexCore", "Posix", "CortexDaemon", "CortexWorker"],
+      swiftSettings: strict),
+    .executableTarget(name: "cortex", dependencies: ["CortexCLI"], swiftSettings: strict),
+    .testTarget(name: "CortexCoreTests", dependencies: ["CortexCore"], swiftSettings: strict),
+    .testTarget(name: "PosixTests", dependencies: ["Posix", "CortexCore", "CortexDaemon"], swiftSettings: strict),
+    .testTarget(name: "EndToEndTests", dependencies: ["CortexCore"], swiftSettings: strict),
+  ],
+  swiftLanguageModes: [.v6]
+)

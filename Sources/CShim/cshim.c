@@ -1,0 +1,206 @@
+#define _GNU_SOURCE
+#include "cshim.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <pthread.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const uint32_t CSHIM_EPOLLIN = EPOLLIN, CSHIM_EPOLLOUT = EPOLLOUT, CSHIM_EPOLLHUP = EPOLLHUP,
+               CSHIM_EPOLLERR = EPOLLERR;
+
+int cshim_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+static int ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = events;
+  ev.data.u64 = data;
+  return epoll_ctl(epfd, op, fd, &ev);
+}
+int cshim_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) { return ctl(epfd, EPOLL_CTL_ADD, fd, events, data); }
+int cshim_epoll_mod(int epfd, int fd, uint32_t events, uint64_t data) { return ctl(epfd, EPOLL_CTL_MOD, fd, events, data); }
+int cshim_epoll_del(int epfd, int fd) { return ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0); }
+
+int cshim_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int max, int timeout_ms) {
+  struct epoll_event evs[256];
+  if (max > 256) max = 256;
+  int n;
+  do { n = epoll_wait(epfd, evs, max, timeout_ms); } while (n < 0 && errno == EINTR);
+  for (int i = 0; i < n; i++) { data[i] = evs[i].data.u64; events[i] = evs[i].events; }
+  return n;
+}
+
+int cshim_pipe(int fds[2], int nonblock) { return pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)); }
+
+int cshim_set_nonblock(int fd, int on) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -1;
+  return fcntl(fd, F_SETFL, on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK));
+}
+int cshim_set_cloexec(int fd, int on) {
+  int fl = fcntl(fd, F_GETFD);
+  if (fl < 0) return -1;
+  return fcntl(fd, F_SETFD, on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC));
+}
+
+int cshim_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+int cshim_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int cshim_wifexited(int s) { return WIFEXITED(s); }
+int cshim_wexitstatus(int s) { return WEXITSTATUS(s); }
+int cshim_wifsignaled(int s) { return WIFSIGNALED(s); }
+int cshim_wtermsig(int s) { return WTERMSIG(s); }
+
+pid_t cshim_spawn(const char *file, char *const argv[], char *const envp[], const char *cwd,
+                  int fd0, int fd1, int fd2, int fd3, int new_pgroup, int *err) {
+  // Move the sources above the targets first: a dup2 onto itself would keep FD_CLOEXEC set.
+  int src[4] = {fd0, fd1, fd2, fd3}, moved[4] = {-1, -1, -1, -1};
+  for (int i = 0; i < 4; i++) {
+    if (src[i] < 0) continue;
+    moved[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10);
+    if (moved[i] < 0) { *err = errno; for (int j = 0; j < i; j++) if (moved[j] >= 0) close(moved[j]); return -1; }
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  for (int i = 0; i < 4; i++) if (moved[i] >= 0) posix_spawn_file_actions_adddup2(&fa, moved[i], i);
+  if (cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (new_pgroup) { flags |= POSIX_SPAWN_SETPGROUP; posix_spawnattr_setpgroup(&at, 0); }
+  posix_spawnattr_setflags(&at, flags);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, file, &fa, &at, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  for (int i = 0; i < 4; i++) if (moved[i] >= 0) close(moved[i]);
+  if (rc != 0) { *err = rc; return -1; }
+  *err = 0;
+  return pid;
+}
+
+static int fill_addr(struct sockaddr_un *a, const char *path) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof a->sun_path) { errno = ENAMETOOLONG; return -1; }
+  strcpy(a->sun_path, path);
+  return 0;
+}
+
+int cshim_unix_listen(const char *path, int backlog) {
+  struct sockaddr_un a;
+  if (fill_addr(&a, path) < 0) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  mode_t old = umask(0177);
+  int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+  umask(old);
+  if (rc < 0 || listen(fd, backlog) < 0) { int e = errno; close(fd); errno = e; return -1; }
+  return fd;
+}
+
+int cshim_unix_connect(const char *path) {
+  struct sockaddr_un a;
+  if (fill_addr(&a, path) < 0) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int rc;
+  do { rc = connect(fd, (struct sockaddr *)&a, sizeof a); } while (rc < 0 && errno == EINTR);
+  if (rc < 0) { int e = errno; close(fd); errno = e; return -1; }
+  return fd;
+}
+
+int cshim_accept(int fd) {
+  int c;
+  do { c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); } while (c < 0 && errno == EINTR);
+  return c;
+}
+
+static volatile sig_atomic_t signal_fd = -1;
+static void on_signal(int sig) {
+  int saved = errno;  // async-signal-safe: one write(2), errno preserved
+  unsigned char b = (unsigned char)sig;
+  if (signal_fd >= 0) { ssize_t r = write(signal_fd, &b, 1); (void)r; }
+  errno = saved;
+}
+int cshim_signal_pipe(int write_fd, int sig) {
+  signal_fd = write_fd;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(sig, &sa, NULL);
+}
+int cshim_signal_ignore(int sig) { return signal(sig, SIG_IGN) == SIG_ERR ? -1 : 0; }
+int cshim_signal_default(int sig) { return signal(sig, SIG_DFL) == SIG_ERR ? -1 : 0; }
+int cshim_signal_block(int sig, int block) {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, sig);
+  return pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
+}
+
+int64_t cshim_realtime_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+int64_t cshim_monotonic_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+long cshim_raise_nofile(long want) {
+  struct rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) < 0) return -1;
+  if ((long)r.rlim_cur >= want) return (long)r.rlim_cur;
+  rlim_t target = (rlim_t)want;
+  if (r.rlim_max != RLIM_INFINITY && target > r.rlim_max) target = r.rlim_max;
+  r.rlim_cur = target;
+  if (setrlimit(RLIMIT_NOFILE, &r) < 0) return -1;
+  return (long)r.rlim_cur;
+}
+
+int cshim_errno(void) { return errno; }
+
+#include <sys/file.h>
+int cshim_stat(const char *path, unsigned *mode, long long *size) {
+  struct stat st;
+  if (stat(path, &st) < 0) return -1;
+  *mode = st.st_mode;
+  *size = st.st_size;
+  return 0;
+}
+long long cshim_fstat_size(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -1;
+  return st.st_size;
+}
+int cshim_flock_try(int fd) {
+  for (;;) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 1;
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return 0;
+    return -1;
+  }
+}

@@ -1,0 +1,68 @@
+// cshim: the few Linux calls Swift's Glibc module does not export (epoll, pipe2, prctl, the
+// wait-status macros), plus spawn, Unix-socket and signal helpers that are simpler and safer in C.
+// Every function returns -1 and leaves errno set on failure unless its comment says otherwise.
+#ifndef CSHIM_H
+#define CSHIM_H
+#include <stdint.h>
+#include <sys/types.h>
+
+// epoll(7)
+int cshim_epoll_create(void);
+int cshim_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int cshim_epoll_mod(int epfd, int fd, uint32_t events, uint64_t data);
+int cshim_epoll_del(int epfd, int fd);
+/// epoll_wait(2): fills data[i] and events[i]; returns the count.
+int cshim_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int max, int timeout_ms);
+extern const uint32_t CSHIM_EPOLLIN, CSHIM_EPOLLOUT, CSHIM_EPOLLHUP, CSHIM_EPOLLERR;
+
+// pipe2(2) with O_CLOEXEC, plus O_NONBLOCK on both ends when nonblock != 0.
+int cshim_pipe(int fds[2], int nonblock);
+int cshim_set_nonblock(int fd, int on);
+int cshim_set_cloexec(int fd, int on);
+
+// prctl(2)
+int cshim_set_pdeathsig(int sig);
+int cshim_set_child_subreaper(void);
+
+// wait(2) status macros
+int cshim_wifexited(int status);
+int cshim_wexitstatus(int status);
+int cshim_wifsignaled(int status);
+int cshim_wtermsig(int status);
+
+/// posix_spawnp(3) of argv with envp in directory cwd (NULL: inherit), stdin/stdout/stderr from
+/// fd0/fd1/fd2 and fd3 as descriptor 3 (-1: none). When new_pgroup != 0 the child leads a new
+/// process group. The child's signal mask is empty and every signal has its default action.
+/// Returns the pid, or -1 with *err set to the errno.
+pid_t cshim_spawn(const char *file, char *const argv[], char *const envp[], const char *cwd,
+                  int fd0, int fd1, int fd2, int fd3, int new_pgroup, int *err);
+
+// Unix domain stream sockets (SOCK_CLOEXEC).
+int cshim_unix_listen(const char *path, int backlog);
+int cshim_unix_connect(const char *path);
+int cshim_accept(int fd);
+
+// Signals: a handler that writes the signal number as one byte to a pipe and nothing else.
+int cshim_signal_pipe(int write_fd, int sig);
+int cshim_signal_ignore(int sig);
+int cshim_signal_default(int sig);
+/// Blocks or unblocks sig in the calling thread.
+int cshim_signal_block(int sig, int block);
+
+// Clocks
+int64_t cshim_realtime_ms(void);
+int64_t cshim_monotonic_ns(void);
+
+/// Raises RLIMIT_NOFILE's soft limit to at least want (bounded by the hard limit); returns the new soft limit.
+long cshim_raise_nofile(long want);
+
+/// Returns the errno of the calling thread.
+int cshim_errno(void);
+
+// stat(2)/fstat(2)/flock(2): their struct names collide with the functions in Swift.
+/// Fills mode and size of path; returns 0 or -1.
+int cshim_stat(const char *path, unsigned *mode, long long *size);
+long long cshim_fstat_size(int fd);
+/// flock(LOCK_EX|LOCK_NB): 1 locked, 0 held by another process, -1 error.
+int cshim_flock_try(int fd);
+#endif

@@ -1,0 +1,130 @@
+/// One decision for the log (SPEC §4). The scheduler creates events; the log writer stamps them
+/// with `seq` and `ts` and encodes them as one JSON line.
+public struct Event: Sendable {
+  public var type: String
+  public var task: Int?
+  public var worker: Int?
+  public var attempt: Int?
+  public var reason: String?
+  public var detail: String?
+  /// Further fields, written after the standard ones.
+  public var fields: [(String, JSON)]
+  /// A pre-encoded `spec` object (task.submitted), so a spec is encoded once.
+  public var specJSON: [UInt8]?
+
+  public init(
+    _ type: String, task: Int? = nil, worker: Int? = nil, attempt: Int? = nil, reason: String? = nil,
+    detail: String? = nil, fields: [(String, JSON)] = [], specJSON: [UInt8]? = nil
+  ) {
+    self.type = type
+    self.task = task
+    self.worker = worker
+    self.attempt = attempt
+    self.reason = reason
+    self.detail = detail
+    self.fields = fields
+    self.specJSON = specJSON
+  }
+
+  /// The JSON line, without the trailing newline.
+  public func encode(seq: UInt64, tsMs: Int64, into w: inout JSONWriter) {
+    w.beginObject()
+    w.field("seq", seq)
+    w.key("ts")
+    w.string(Timestamp.rfc3339(ms: tsMs))
+    w.field("type", type)
+    if let task { w.field("task_id", TaskID.format(task)) }
+    if let worker { w.field("worker_id", WorkerID.format(worker)) }
+    w.field("attempt", attempt)
+    w.field("reason", reason)
+    w.field("detail", detail)
+    for (k, v) in fields {
+      w.key(k)
+      w.value(v)
+    }
+    if let specJSON {
+      w.key("spec")
+      w.raw(specJSON)
+    }
+    w.endObject()
+  }
+}
+
+/// RFC 3339 UTC timestamps with milliseconds, computed without the C library.
+public enum Timestamp {
+  public static func rfc3339(ms: Int64) -> String {
+    let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
+    let milli = Int(ms - secs * 1000)
+    var days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
+    let rem = Int(secs - days * 86400)
+    // Civil from days (Howard Hinnant's algorithm).
+    days += 719_468
+    let era = (days >= 0 ? days : days - 146_096) / 146_097
+    let doe = days - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+    var y = yoe + era * 400
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    if m <= 2 { y += 1 }
+    func pad(_ v: Int, _ n: Int) -> String {
+      let s = String(v)
+      return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s
+    }
+    return
+      "\(pad(Int(y), 4))-\(pad(Int(m), 2))-\(pad(Int(d), 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2)).\(pad(milli, 3))Z"
+  }
+
+  /// Parses what `rfc3339(ms:)` writes (UTC, "Z", optional fraction); nil otherwise.
+  public static func parse(_ s: String) -> Int64? {
+    let b = Array(s.utf8)
+    guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84, b[13] == 58, b[16] == 58, b.last == 90 else {
+      return nil
+    }
+    func num(_ r: Range<Int>) -> Int? {
+      var v = 0
+      for i in r {
+        guard b[i] >= 48 && b[i] <= 57 else { return nil }
+        v = v * 10 + Int(b[i] - 48)
+      }
+      return v
+    }
+    guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
+      let mi = num(14..<16), let se = num(17..<19), (1...12).contains(mo), (1...31).contains(d)
+    else { return nil }
+    var ms = 0
+    if b.count > 20 {
+      guard b[19] == 46, let f = num(20..<(b.count - 1)), b.count - 21 >= 1 else { return nil }
+      let digits = b.count - 21
+      ms = digits >= 3 ? f / Int(pow10(digits - 3)) : f * Int(pow10(3 - digits))
+    }
+    let yy = mo <= 2 ? y - 1 : y
+    let era = (yy >= 0 ? yy : yy - 399) / 400
+    let yoe = yy - era * 400
+    let mp = mo > 2 ? mo - 3 : mo + 9
+    let doy = (153 * mp + 2) / 5 + d - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    let days = era * 146_097 + doe - 719_468
+    return Int64(days) * 86_400_000 + Int64(h * 3600 + mi * 60 + se) * 1000 + Int64(ms)
+  }
+
+  private static func pow10(_ n: Int) -> Int64 {
+    var r: Int64 = 1
+    for _ in 0..<n { r *= 10 }
+    return r
+  }
+}
+
+/// Durations on the command line: "500ms", "30s", "5m", "2h", or plain seconds.
+public enum DurationText {
+  public static func parseMs(_ s: String) -> Int64? {
+    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+    for (u, f) in units where s.hasSuffix(u) {
+      guard let v = Double(s.dropLast(u.count)), v >= 0, v.isFinite else { return nil }
+      return Int64(v * f)
+    }
+    guard let v = Double(s), v >= 0, v.isFinite else { return nil }
+    return Int64(v * 1000)
+  }
+}

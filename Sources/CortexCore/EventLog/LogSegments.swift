@@ -1,0 +1,74 @@
+/// Naming and scanning of the event-log segments (`events/NNNNNNNN.jsonl`), without I/O.
+public enum LogSegments {
+  public static func name(_ index: Int) -> String {
+    let s = String(index)
+    return String(repeating: "0", count: max(0, 8 - s.count)) + s + ".jsonl"
+  }
+
+  /// Segment indexes present among `names`, ascending.
+  public static func indexes(_ names: [String]) -> [Int] {
+    names.compactMap { n -> Int? in
+      guard n.hasSuffix(".jsonl"), n.count == 14 else { return nil }
+      return Int(n.dropLast(6))
+    }.sorted()
+  }
+
+  /// The result of checking one segment's bytes.
+  public struct Scan {
+    /// Byte offset just past the last complete, valid line.
+    public var validEnd: Int
+    public var lines: Int
+    public var lastSeq: UInt64
+    /// A final line without its newline or that does not parse: may be cut off (torn tail).
+    public var tornTail: Bool
+    /// A bad line that is not the last one: corruption; recovery must refuse.
+    public var corruptAt: Int?
+    public var corruptReason: String?
+  }
+
+  /// Checks every line: each must parse as a JSON object with a `seq` greater than the one before.
+  /// `visit` gets each valid line's value.
+  public static func scan(_ bytes: [UInt8], after previousSeq: UInt64 = 0, visit: (JSON) -> Void = { _ in }) -> Scan {
+    var s = Scan(validEnd: 0, lines: 0, lastSeq: previousSeq, tornTail: false)
+    var start = 0
+    let count = bytes.count
+    while start < count {
+      var end = start
+      while end < count && bytes[end] != 10 { end += 1 }
+      let hasNewline = end < count
+      let line = bytes[start..<end]
+      var problem: String? = nil
+      var seq: UInt64 = 0
+      if let v = try? JSON.parse(line), let q = v["seq"]?.int, q > 0, v["type"]?.string != nil {
+        seq = UInt64(q)
+        if seq <= s.lastSeq {
+          problem = "seq \(seq) does not increase (after \(s.lastSeq))"
+        } else if hasNewline {
+          visit(v)
+        }
+      } else {
+        problem = "line does not parse as an event"
+      }
+      if !hasNewline {
+        // The last line was cut off (or its newline never written): a torn tail.
+        s.tornTail = true
+        return s
+      }
+      if let problem {
+        // A bad line followed only by nothing is a torn tail; anything after it is corruption.
+        if end + 1 >= count {
+          s.tornTail = true
+        } else {
+          s.corruptAt = start
+          s.corruptReason = problem
+        }
+        return s
+      }
+      s.lastSeq = seq
+      s.lines += 1
+      start = end + 1
+      s.validEnd = start
+    }
+    return s
+  }
+}

@@ -1,0 +1,161 @@
+/// `config.json`: pool size, limits, budgets and worker types. `cortex init` writes the defaults;
+/// the daemon reads it at start. Unknown keys are errors, so a typo never silently does nothing.
+public struct Config: Equatable, Sendable {
+  public struct WorkerType: Equatable, Sendable {
+    public var tokenBudget: Int
+    public var timeoutS: Double
+    public var memoryMB: Int
+    public var cpu: Double
+    /// argv template; `{description}` and `{task_id}` are replaced per task.
+    public var command: [String]?
+    /// shell template, same placeholders.
+    public var shell: String?
+    public init(tokenBudget: Int, timeoutS: Double, memoryMB: Int, cpu: Double, command: [String]? = nil, shell: String? = nil) {
+      self.tokenBudget = tokenBudget
+      self.timeoutS = timeoutS
+      self.memoryMB = memoryMB
+      self.cpu = cpu
+      self.command = command
+      self.shell = shell
+    }
+  }
+
+  public var workers = 20
+  public var maxQueue = 500
+  public var maxQueueWaitS = 1800.0
+  public var heartbeatIntervalS = 5.0
+  public var heartbeatMisses = 3
+  public var snapshotIntervalS = 10.0
+  public var killGraceS = 5.0
+  public var logSegmentBytes = 64 * 1024 * 1024
+  public var reserveCritical = 0
+  public var tokenBudgetTotal = 10_000_000
+  public var defaultMaxAttempts = 1
+  public var retryBackoffBaseMs = 500
+  public var retryBackoffMaxMs = 60_000
+  public var restartWindowS = 60.0
+  public var maxRestartsInWindow = 5
+  public var maxSpecBytes = TaskSpec.maxEncodedSize
+  /// Longest a durable write may wait for company before its fsync (group commit), in ms.
+  public var syncIntervalMs = 20
+  public var workerTypes: [(String, WorkerType)] = Config.defaultWorkerTypes
+
+  public init() {}
+
+  public static func == (a: Config, b: Config) -> Bool { a.json() == b.json() }
+
+  /// Budgets from the reference vision: scanners are cheap, implementers expensive.
+  public static let defaultWorkerTypes: [(String, WorkerType)] = [
+    ("scan", WorkerType(tokenBudget: 5_000, timeoutS: 900, memoryMB: 256, cpu: 0.5)),
+    ("fix", WorkerType(tokenBudget: 8_000, timeoutS: 1800, memoryMB: 512, cpu: 1)),
+    ("analysis", WorkerType(tokenBudget: 6_000, timeoutS: 1200, memoryMB: 512, cpu: 0.5)),
+    ("implementation", WorkerType(tokenBudget: 10_000, timeoutS: 2700, memoryMB: 1024, cpu: 1)),
+    ("test", WorkerType(tokenBudget: 6_000, timeoutS: 1800, memoryMB: 1024, cpu: 1)),
+    ("review", WorkerType(tokenBudget: 5_000, timeoutS: 900, memoryMB: 256, cpu: 0.5)),
+    ("pr", WorkerType(tokenBudget: 3_000, timeoutS: 600, memoryMB: 256, cpu: 0.25)),
+    ("documentation", WorkerType(tokenBudget: 4_000, timeoutS: 900, memoryMB: 256, cpu: 0.25)),
+  ]
+
+  public func workerType(_ name: String) -> WorkerType? {
+    for (n, t) in workerTypes where n == name { return t }
+    return nil
+  }
+
+  public func json() -> JSON {
+    .object([
+      ("workers", .int(Int64(workers))),
+      ("max_queue", .int(Int64(maxQueue))),
+      ("max_queue_wait_s", .double(maxQueueWaitS)),
+      ("heartbeat_interval_s", .double(heartbeatIntervalS)),
+      ("heartbeat_misses", .int(Int64(heartbeatMisses))),
+      ("snapshot_interval_s", .double(snapshotIntervalS)),
+      ("kill_grace_s", .double(killGraceS)),
+      ("log_segment_bytes", .int(Int64(logSegmentBytes))),
+      ("reserve_critical", .int(Int64(reserveCritical))),
+      ("token_budget_total", .int(Int64(tokenBudgetTotal))),
+      ("default_max_attempts", .int(Int64(defaultMaxAttempts))),
+      ("retry_backoff_base_ms", .int(Int64(retryBackoffBaseMs))),
+      ("retry_backoff_max_ms", .int(Int64(retryBackoffMaxMs))),
+      ("restart_window_s", .double(restartWindowS)),
+      ("max_restarts_in_window", .int(Int64(maxRestartsInWindow))),
+      ("max_spec_bytes", .int(Int64(maxSpecBytes))),
+      ("sync_interval_ms", .int(Int64(syncIntervalMs))),
+      (
+        "worker_types",
+        .object(
+          workerTypes.map { (name, t) in
+            var o: [(String, JSON)] = [
+              ("token_budget", .int(Int64(t.tokenBudget))), ("timeout_s", .double(t.timeoutS)),
+              ("memory_mb", .int(Int64(t.memoryMB))), ("cpu", .double(t.cpu)),
+            ]
+            if let c = t.command { o.append(("command", .array(c.map { .string($0) }))) }
+            if let s = t.shell { o.append(("shell", .string(s))) }
+            return (name, .object(o))
+          })
+      ),
+    ])
+  }
+
+  public static func decode(_ v: JSON) throws(SpecError) -> Config {
+    guard let pairs = v.object else { throw SpecError("config", "must be a JSON object") }
+    var c = Config()
+    typealias S = TaskSpec
+    for (k, val) in pairs {
+      switch k {
+      case "workers": c.workers = try S.int(k, val, min: 1, max: 1024)
+      case "max_queue": c.maxQueue = try S.int(k, val, min: 1, max: 10_000_000)
+      case "max_queue_wait_s": c.maxQueueWaitS = try positive(k, val)
+      case "heartbeat_interval_s": c.heartbeatIntervalS = try positive(k, val)
+      case "heartbeat_misses": c.heartbeatMisses = try S.int(k, val, min: 1, max: 100)
+      case "snapshot_interval_s": c.snapshotIntervalS = try positive(k, val)
+      case "kill_grace_s": c.killGraceS = try positive(k, val)
+      case "log_segment_bytes": c.logSegmentBytes = try S.int(k, val, min: 4096, max: 1 << 40)
+      case "reserve_critical": c.reserveCritical = try S.int(k, val, min: 0, max: 1023)
+      case "token_budget_total": c.tokenBudgetTotal = try S.int(k, val, min: 0, max: 1 << 50)
+      case "default_max_attempts": c.defaultMaxAttempts = try S.int(k, val, min: 1, max: 100)
+      case "retry_backoff_base_ms": c.retryBackoffBaseMs = try S.int(k, val, min: 0, max: 3_600_000)
+      case "retry_backoff_max_ms": c.retryBackoffMaxMs = try S.int(k, val, min: 0, max: 86_400_000)
+      case "restart_window_s": c.restartWindowS = try positive(k, val)
+      case "max_restarts_in_window": c.maxRestartsInWindow = try S.int(k, val, min: 1, max: 10_000)
+      case "max_spec_bytes": c.maxSpecBytes = try S.int(k, val, min: 256, max: 16 << 20)
+      case "sync_interval_ms": c.syncIntervalMs = try S.int(k, val, min: 0, max: 10_000)
+      case "worker_types":
+        guard let o = val.object else { throw SpecError(k, "must be an object of worker types") }
+        c.workerTypes = []
+        for (name, tv) in o {
+          guard let to = tv.object else { throw SpecError("worker_types.\(name)", "must be an object") }
+          var t = WorkerType(tokenBudget: 0, timeoutS: 3600, memoryMB: 0, cpu: 0)
+          for (tk, tval) in to {
+            let f = "worker_types.\(name).\(tk)"
+            switch tk {
+            case "token_budget": t.tokenBudget = try S.int(f, tval, min: 0, max: 1 << 40)
+            case "timeout_s": t.timeoutS = try positive(f, tval)
+            case "memory_mb": t.memoryMB = try S.int(f, tval, min: 0, max: 1 << 30)
+            case "cpu":
+              guard let d = tval.double, d >= 0 else { throw SpecError(f, "must be a number of cores >= 0") }
+              t.cpu = d
+            case "command":
+              guard let a = tval.array, !a.isEmpty, a.allSatisfy({ $0.string != nil }) else {
+                throw SpecError(f, "must be a non-empty array of strings")
+              }
+              t.command = a.map { $0.string! }
+            case "shell": t.shell = try S.nonEmptyString(f, tval)
+            default: throw SpecError(f, "unknown field")
+            }
+          }
+          c.workerTypes.append((name, t))
+        }
+      default: throw SpecError(k, "unknown setting")
+      }
+    }
+    if c.reserveCritical >= c.workers {
+      throw SpecError("reserve_critical", "must be less than workers (\(c.workers))")
+    }
+    return c
+  }
+
+  static func positive(_ k: String, _ v: JSON) throws(SpecError) -> Double {
+    guard let d = v.double, d > 0 else { throw SpecError(k, "must be a number greater than 0") }
+    return d
+  }
+}

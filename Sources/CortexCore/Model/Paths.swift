@@ -1,0 +1,29 @@
+/// The coordination directory's layout (SPEC §2).
+public struct Paths: Sendable {
+  public let root: String
+  public init(root: String) { self.root = root }
+
+  public var config: String { root + "/config.json" }
+  public var hotState: String { root + "/hot-state.mmap" }
+  public var workerPool: String { root + "/worker-pool.json" }
+  public var taskQueue: String { root + "/task-queue.json" }
+  public var tokenBudget: String { root + "/token-budget.json" }
+  public var events: String { root + "/events" }
+  public var tasks: String { root + "/tasks" }
+  public var inbox: String { root + "/inbox" }
+  public var inboxAccepted: String { root + "/inbox/accepted" }
+  public var inboxRejected: String { root + "/inbox/rejected" }
+  public var fifo: String { root + "/fifo" }
+  public var socket: String { root + "/cortex.sock" }
+  public var lock: String { root + "/daemon.lock" }
+  public var pid: String { root + "/daemon.pid" }
+  public var metrics: String { root + "/metrics.prom" }
+  public var daemonLog: String { root + "/daemon.log" }
+
+  public func taskDir(_ n: Int) -> String { tasks + "/" + TaskID.format(n) }
+  public func fifoIn(_ slot: Int) -> String { fifo + "/" + WorkerID.format(slot) + ".in" }
+  public func fifoOut(_ slot: Int) -> String { fifo + "/" + WorkerID.format(slot) + ".out" }
+
+  /// Directories `cortex init` creates (mode 0700).
+  public var directories: [String] { [root, events, tasks, inbox, inboxAccepted, inboxRejected, fifo] }
+}

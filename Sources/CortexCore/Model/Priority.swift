@@ -1,0 +1,70 @@
+/// Task priority: `critical` > `high` > `medium` (default) > `low`; FIFO within one.
+public enum Priority: Int, CaseIterable, Comparable, Sendable {
+  case low = 0, medium = 1, high = 2, critical = 3
+
+  public init?(name: String) {
+    switch name {
+    case "low": self = .low
+    case "medium": self = .medium
+    case "high": self = .high
+    case "critical": self = .critical
+    default: return nil
+    }
+  }
+
+  public var name: String {
+    switch self {
+    case .low: "low"
+    case .medium: "medium"
+    case .high: "high"
+    case .critical: "critical"
+    }
+  }
+
+  public static func < (a: Priority, b: Priority) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// Task lifecycle states (SPEC §3). Terminal states are final.
+public enum TaskState: String, CaseIterable, Sendable {
+  case queued, assigned, running, succeeded, failed, cancelled
+  case timedOut = "timed_out"
+  case rejected
+
+  public var isTerminal: Bool {
+    switch self {
+    case .queued, .assigned, .running: false
+    default: true
+    }
+  }
+
+  /// The event type that records entering this terminal state.
+  public var terminalEventType: String { "task." + rawValue }
+}
+
+/// Task ids are `task-` + a zero-padded monotonic number.
+public enum TaskID {
+  public static func format(_ n: Int) -> String {
+    let s = String(n)
+    return s.count >= 6 ? "task-" + s : "task-" + String(repeating: "0", count: 6 - s.count) + s
+  }
+  public static func parse(_ s: String) -> Int? {
+    guard s.hasPrefix("task-") else { return nil }
+    let digits = s.dropFirst(5)
+    guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(digits), n > 0 else {
+      return nil
+    }
+    return n
+  }
+}
+
+/// Worker ids are `worker-` + a three-digit slot number (1-based), matching the FIFO names.
+public enum WorkerID {
+  public static func format(_ n: Int) -> String {
+    let s = String(n)
+    return s.count >= 3 ? "worker-" + s : "worker-" + String(repeating: "0", count: 3 - s.count) + s
+  }
+  public static func parse(_ s: String) -> Int? {
+    guard s.hasPrefix("worker-"), let n = Int(s.dropFirst(7)), n > 0 else { return nil }
+    return n
+  }
+}

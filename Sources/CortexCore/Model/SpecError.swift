@@ -1,0 +1,10 @@
+/// An invalid task spec or request: names the field and says what is wrong (exit 65).
+public struct SpecError: Error, CustomStringConvertible, Equatable, Sendable {
+  public let field: String
+  public let message: String
+  public init(_ field: String, _ message: String) {
+    self.field = field
+    self.message = message
+  }
+  public var description: String { "\(field): \(message)" }
+}

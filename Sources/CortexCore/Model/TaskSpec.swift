@@ -1,0 +1,189 @@
+/// What to run: exactly the fields of SPEC §3. Decoded strictly: an unknown field, a wrong type
+/// or an out-of-range value is a `SpecError` naming the field.
+public struct TaskSpec: Equatable, Sendable {
+  public struct Synthetic: Equatable, Sendable {
+    public var durationMs: Int
+    public var tokens: Int
+    public var errorRate: Double
+    public init(durationMs: Int, tokens: Int = 0, errorRate: Double = 0) {
+      self.durationMs = durationMs
+      self.tokens = tokens
+      self.errorRate = errorRate
+    }
+  }
+
+  public var type: String?
+  public var description: String?
+  public var priority: Priority = .medium
+  public var command: [String]?
+  public var shell: String?
+  public var cwd: String?
+  public var env: [(String, String)] = []
+  public var synthetic: Synthetic?
+  public var tokenBudget: Int?
+  public var timeoutS: Double?
+  public var maxAttempts: Int?
+  public var dependsOn: [Int] = []
+  public var idempotencyKey: String?
+  public var labels: [(String, String)] = []
+
+  public init() {}
+
+  public static func == (a: TaskSpec, b: TaskSpec) -> Bool { a.json() == b.json() }
+
+  /// The largest encoded spec accepted (bytes).
+  public static let maxEncodedSize = 64 * 1024
+  public static let fields: Set<String> = [
+    "type", "description", "priority", "command", "shell", "cwd", "env", "synthetic", "token_budget",
+    "timeout_s", "max_attempts", "depends_on", "idempotency_key", "labels",
+  ]
+
+  /// Decodes and validates a spec object.
+  public static func decode(_ v: JSON) throws(SpecError) -> TaskSpec {
+    guard let pairs = v.object else { throw SpecError("spec", "must be a JSON object, not \(v.kindName)") }
+    var s = TaskSpec()
+    for (k, val) in pairs {
+      if val.isNull { continue }
+      switch k {
+      case "type": s.type = try nonEmptyString(k, val)
+      case "description": s.description = try string(k, val)
+      case "priority":
+        let p = try string(k, val)
+        guard let pr = Priority(name: p) else {
+          throw SpecError(k, "unknown priority '\(p)' (use critical, high, medium or low)")
+        }
+        s.priority = pr
+      case "command":
+        guard let a = val.array else { throw SpecError(k, "must be an array of strings (argv)") }
+        var argv: [String] = []
+        for (i, e) in a.enumerated() {
+          guard let str = e.string else { throw SpecError("\(k)[\(i)]", "must be a string") }
+          argv.append(str)
+        }
+        if argv.isEmpty { throw SpecError(k, "must not be empty") }
+        if argv[0].isEmpty { throw SpecError("command[0]", "must not be empty") }
+        s.command = argv
+      case "shell": s.shell = try nonEmptyString(k, val)
+      case "cwd":
+        let c = try nonEmptyString(k, val)
+        guard c.hasPrefix("/") else { throw SpecError(k, "must be an absolute path") }
+        s.cwd = c
+      case "env": s.env = try stringMap(k, val, keyCheck: true)
+      case "labels": s.labels = try stringMap(k, val, keyCheck: false)
+      case "synthetic":
+        guard let o = val.object else { throw SpecError(k, "must be an object") }
+        var syn = Synthetic(durationMs: 0)
+        for (sk, sv) in o {
+          switch sk {
+          case "duration_ms": syn.durationMs = try int("synthetic.duration_ms", sv, min: 0, max: 86_400_000)
+          case "tokens": syn.tokens = try int("synthetic.tokens", sv, min: 0, max: 1 << 40)
+          case "error_rate":
+            guard let d = sv.double, d >= 0, d <= 1 else {
+              throw SpecError("synthetic.error_rate", "must be a number from 0 to 1")
+            }
+            syn.errorRate = d
+          default: throw SpecError("synthetic.\(sk)", "unknown field")
+          }
+        }
+        s.synthetic = syn
+      case "token_budget": s.tokenBudget = try int(k, val, min: 0, max: 1 << 40)
+      case "timeout_s":
+        guard let d = val.double else { throw SpecError(k, "must be a number of seconds, not \(val.kindName)") }
+        guard d > 0, d <= 7 * 86400 else { throw SpecError(k, "must be more than 0 and at most 604800") }
+        s.timeoutS = d
+      case "max_attempts": s.maxAttempts = try int(k, val, min: 1, max: 100)
+      case "depends_on":
+        guard let a = val.array else { throw SpecError(k, "must be an array of task ids") }
+        for (i, e) in a.enumerated() {
+          guard let str = e.string, let n = TaskID.parse(str) else {
+            throw SpecError("\(k)[\(i)]", "must be a task id like task-000012")
+          }
+          if !s.dependsOn.contains(n) { s.dependsOn.append(n) }
+        }
+      case "idempotency_key": s.idempotencyKey = try nonEmptyString(k, val)
+      default: throw SpecError(k, "unknown field")
+      }
+    }
+    let kinds = [s.command != nil, s.shell != nil, s.synthetic != nil].filter { $0 }.count
+    if kinds > 1 { throw SpecError("command", "give only one of command, shell or synthetic") }
+    return s
+  }
+
+  /// The kind of work: what the worker does with it.
+  public var hasWork: Bool { command != nil || shell != nil || synthetic != nil }
+
+  public func json() -> JSON {
+    var o: [(String, JSON)] = []
+    if let type { o.append(("type", .string(type))) }
+    if let description { o.append(("description", .string(description))) }
+    o.append(("priority", .string(priority.name)))
+    if let command { o.append(("command", .array(command.map { .string($0) }))) }
+    if let shell { o.append(("shell", .string(shell))) }
+    if let cwd { o.append(("cwd", .string(cwd))) }
+    if !env.isEmpty { o.append(("env", .object(env.map { ($0.0, .string($0.1)) }))) }
+    if let synthetic {
+      o.append(
+        (
+          "synthetic",
+          .object([
+            ("duration_ms", .int(Int64(synthetic.durationMs))), ("tokens", .int(Int64(synthetic.tokens))),
+            ("error_rate", .double(synthetic.errorRate)),
+          ])
+        ))
+    }
+    if let tokenBudget { o.append(("token_budget", .int(Int64(tokenBudget)))) }
+    if let timeoutS { o.append(("timeout_s", .double(timeoutS))) }
+    if let maxAttempts { o.append(("max_attempts", .int(Int64(maxAttempts)))) }
+    if !dependsOn.isEmpty { o.append(("depends_on", .array(dependsOn.map { .string(TaskID.format($0)) }))) }
+    if let idempotencyKey { o.append(("idempotency_key", .string(idempotencyKey))) }
+    if !labels.isEmpty { o.append(("labels", .object(labels.map { ($0.0, .string($0.1)) }))) }
+    return .object(o)
+  }
+
+  /// The spec as stored in events and snapshots: secret-looking environment values redacted.
+  public func redactedJSON() -> JSON {
+    var copy = self
+    copy.env = env.map { (k, v) in (k, Redaction.isSecret(k) ? "[redacted]" : v) }
+    return copy.json()
+  }
+
+  // MARK: field helpers
+
+  static func string(_ k: String, _ v: JSON) throws(SpecError) -> String {
+    guard let s = v.string else { throw SpecError(k, "must be a string, not \(v.kindName)") }
+    return s
+  }
+  static func nonEmptyString(_ k: String, _ v: JSON) throws(SpecError) -> String {
+    let s = try string(k, v)
+    if s.isEmpty { throw SpecError(k, "must not be empty") }
+    return s
+  }
+  static func int(_ k: String, _ v: JSON, min: Int, max: Int) throws(SpecError) -> Int {
+    guard let i = v.int else { throw SpecError(k, "must be a whole number, not \(v.kindName)") }
+    guard i >= min && i <= max else { throw SpecError(k, "must be from \(min) to \(max), not \(i)") }
+    return Int(i)
+  }
+  static func stringMap(_ k: String, _ v: JSON, keyCheck: Bool) throws(SpecError) -> [(String, String)] {
+    guard let o = v.object else { throw SpecError(k, "must be an object of strings") }
+    var out: [(String, String)] = []
+    for (mk, mv) in o {
+      guard let s = mv.string else { throw SpecError("\(k).\(mk)", "must be a string") }
+      if keyCheck {
+        let ok =
+          !mk.isEmpty && !mk.contains("=") && mk.utf8.allSatisfy { $0 != 0 }
+          && !(mk.first!.isNumber)
+        if !ok { throw SpecError("\(k).\(mk)", "is not a valid environment variable name") }
+      }
+      out.append((mk, s))
+    }
+    return out
+  }
+}
+
+/// Environment values whose names look secret are never written to events or snapshots.
+public enum Redaction {
+  public static func isSecret(_ name: String) -> Bool {
+    let u = name.uppercased()
+    return u.contains("TOKEN") || u.contains("KEY") || u.contains("SECRET") || u.contains("PASSWORD")
+  }
+}

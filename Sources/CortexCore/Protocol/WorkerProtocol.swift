@@ -1,0 +1,156 @@
+/// The newline-delimited JSON spoken over a worker's FIFOs. `.in` carries `DaemonToWorker`,
+/// `.out` carries `WorkerToDaemon`. Task ids travel as numbers to keep messages small.
+public enum DaemonToWorker: Equatable, Sendable {
+  /// Run a task. `dir` is the task's directory; `budget` its reserved tokens.
+  case run(task: Int, attempt: Int, dir: String, budget: Int, spec: TaskSpec)
+  /// Stop a task's process group: SIGTERM, then SIGKILL after `graceMs`.
+  case cancel(task: Int, graceMs: Int)
+  /// Finish (no task may be running) and exit.
+  case exit
+
+  public func encodedLine() -> [UInt8] {
+    var w = JSONWriter()
+    w.beginObject()
+    switch self {
+    case .run(let task, let attempt, let dir, let budget, let spec):
+      w.field("op", "run")
+      w.field("task", task)
+      w.field("attempt", attempt)
+      w.field("dir", dir)
+      w.field("budget", budget)
+      w.field("spec", json: spec.json())
+    case .cancel(let task, let graceMs):
+      w.field("op", "cancel")
+      w.field("task", task)
+      w.field("grace_ms", graceMs)
+    case .exit:
+      w.field("op", "exit")
+    }
+    w.endObject()
+    w.bytes.append(10)
+    return w.bytes
+  }
+
+  public static func decode(_ line: ArraySlice<UInt8>) throws(SpecError) -> DaemonToWorker {
+    let v: JSON
+    do { v = try JSON.parse(line) } catch { throw SpecError("message", error.description) }
+    guard let op = v["op"]?.string else { throw SpecError("op", "missing") }
+    switch op {
+    case "run":
+      guard let t = v["task"]?.int, let a = v["attempt"]?.int, let d = v["dir"]?.string, let b = v["budget"]?.int,
+        let s = v["spec"]
+      else { throw SpecError("run", "missing task, attempt, dir, budget or spec") }
+      return .run(task: Int(t), attempt: Int(a), dir: d, budget: Int(b), spec: try TaskSpec.decode(s))
+    case "cancel":
+      guard let t = v["task"]?.int, let g = v["grace_ms"]?.int else { throw SpecError("cancel", "missing task or grace_ms") }
+      return .cancel(task: Int(t), graceMs: Int(g))
+    case "exit": return .exit
+    default: throw SpecError("op", "unknown operation '\(op)'")
+    }
+  }
+}
+
+/// What a worker reports. Any message counts as a heartbeat.
+public enum WorkerToDaemon: Equatable, Sendable {
+  case ready(pid: Int32)
+  case heartbeat
+  /// A command task's process started (`pid` leads its process group); synthetic tasks send 0.
+  case started(task: Int, pid: Int32, atMs: Int64)
+  case progress(task: Int, tokensUsed: Int?, progress: Double?, message: String?)
+  case done(TaskOutcome)
+
+  public func encodedLine() -> [UInt8] {
+    var w = JSONWriter(capacity: 128)
+    w.beginObject()
+    switch self {
+    case .ready(let pid):
+      w.field("op", "ready")
+      w.field("pid", pid)
+    case .heartbeat:
+      w.field("op", "hb")
+    case .started(let task, let pid, let at):
+      w.field("op", "started")
+      w.field("task", task)
+      w.field("pid", pid)
+      w.field("at", at)
+    case .progress(let task, let tokens, let progress, let message):
+      w.field("op", "progress")
+      w.field("task", task)
+      w.field("tokens_used", tokens)
+      if let progress { w.field("progress", progress) }
+      w.field("message", message)
+    case .done(let o):
+      w.field("op", "done")
+      w.field("task", o.task)
+      w.field("exit", o.exitCode)
+      w.field("signal", o.signal)
+      w.field("tokens", o.tokensUsed)
+      w.field("started", o.startedMs)
+      w.field("ended", o.endedMs)
+      w.field("error", o.error)
+    }
+    w.endObject()
+    w.bytes.append(10)
+    return w.bytes
+  }
+
+  public static func decode(_ line: ArraySlice<UInt8>) throws(SpecError) -> WorkerToDaemon {
+    let v: JSON
+    do { v = try JSON.parse(line) } catch { throw SpecError("message", error.description) }
+    guard let op = v["op"]?.string else { throw SpecError("op", "missing") }
+    switch op {
+    case "ready":
+      guard let p = v["pid"]?.int, p > 0, p <= Int64(Int32.max) else { throw SpecError("pid", "missing or invalid") }
+      return .ready(pid: Int32(p))
+    case "hb": return .heartbeat
+    case "started":
+      guard let t = v["task"]?.int, let p = v["pid"]?.int, p >= 0, p <= Int64(Int32.max) else {
+        throw SpecError("started", "missing task or pid")
+      }
+      return .started(task: Int(t), pid: Int32(p), atMs: v["at"]?.int ?? 0)
+    case "progress":
+      guard let t = v["task"]?.int else { throw SpecError("task", "missing") }
+      let tokens = v["tokens_used"]?.int.map { Int($0) }
+      if let tokens, tokens < 0 { throw SpecError("tokens_used", "must not be negative") }
+      return .progress(task: Int(t), tokensUsed: tokens, progress: v["progress"]?.double, message: v["message"]?.string)
+    case "done":
+      guard let t = v["task"]?.int else { throw SpecError("task", "missing") }
+      let exit = v["exit"]?.int.flatMap { Int32(exactly: $0) }
+      let sig = v["signal"]?.int.flatMap { Int32(exactly: $0) }
+      let tokens = Int(v["tokens"]?.int ?? 0)
+      if tokens < 0 { throw SpecError("tokens", "must not be negative") }
+      return .done(
+        TaskOutcome(
+          task: Int(t), exitCode: exit, signal: sig, tokensUsed: tokens, startedMs: v["started"]?.int ?? 0,
+          endedMs: v["ended"]?.int ?? 0, error: v["error"]?.string))
+    default: throw SpecError("op", "unknown operation '\(op)'")
+    }
+  }
+}
+
+/// How one attempt of a task ended, as the worker saw it.
+public struct TaskOutcome: Equatable, Sendable {
+  public var task: Int
+  public var exitCode: Int32?
+  public var signal: Int32?
+  public var tokensUsed: Int
+  public var startedMs: Int64
+  public var endedMs: Int64
+  /// Set when the worker could not run the task at all (spawn failed) or a synthetic failure ("429").
+  public var error: String?
+
+  public init(
+    task: Int, exitCode: Int32?, signal: Int32?, tokensUsed: Int, startedMs: Int64, endedMs: Int64,
+    error: String? = nil
+  ) {
+    self.task = task
+    self.exitCode = exitCode
+    self.signal = signal
+    self.tokensUsed = tokensUsed
+    self.startedMs = startedMs
+    self.endedMs = endedMs
+    self.error = error
+  }
+
+  public var succeeded: Bool { exitCode == 0 && signal == nil && error == nil }
+}

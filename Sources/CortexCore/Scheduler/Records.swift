@@ -1,0 +1,130 @@
+/// A connection waiting for an answer; chosen by the daemon.
+public typealias ClientID = UInt64
+
+/// Why a running task is being stopped by Cortex (not by itself).
+public enum StopCause: String, Sendable {
+  case cancel, timeout, budget, shutdown
+}
+
+/// Everything Cortex knows about one task.
+public struct TaskRecord: Sendable {
+  public let number: Int
+  public var spec: TaskSpec
+  /// The redacted spec, encoded once, for events, snapshots and spec.json.
+  public var specJSON: [UInt8]
+  public var state: TaskState = .queued
+  /// The current (or last) attempt, from 1.
+  public var attempt = 1
+  public var maxAttempts: Int
+  /// Tokens reserved at dispatch.
+  public var budget: Int
+  public var timeoutMs: Int64?
+  public var reserved = 0
+  public var tokensUsed = 0
+  public var worker: Int?
+  public var pid: Int32?
+  public var submittedMs: Int64
+  public var assignedMs: Int64?
+  public var startedMs: Int64?
+  public var endedMs: Int64?
+  public var exitCode: Int32?
+  public var signal: Int32?
+  public var reason: String?
+  public var notBeforeMs: Int64 = 0
+  public var deadlineMs: Int64?
+  /// Times this task's worker died under it; more than two is poison.
+  public var workerKills = 0
+  public var stopping: StopCause?
+  public var stopDeadlineMs: Int64?
+  public var waitingReason: String?
+  public var progress: Double?
+  public var message: String?
+  public var lastProgressLogMs: Int64 = 0
+  /// Where the task sits in its priority queue (for position and estimated start).
+  var enqueueSeq: UInt64 = 0
+  /// True while an entry for this task in its priority queue is live.
+  var inQueue = false
+
+  public var id: String { TaskID.format(number) }
+  public var type: String { spec.type ?? (spec.synthetic != nil ? "synthetic" : "exec") }
+}
+
+public enum WorkerState: String, Sendable {
+  /// Spawned, not yet ready.
+  case starting
+  case idle
+  case busy
+  /// Told to exit or killed; waiting for it to be reaped.
+  case stopping
+  /// Waiting for its restart time after a crash.
+  case restarting
+  /// Crash-looped; no more restarts until `cortex scale` or a restart of the daemon.
+  case parked
+  /// Not running and not wanted (beyond the pool size, or the daemon is stopping).
+  case stopped
+}
+
+public struct WorkerRecord: Sendable {
+  public let slot: Int
+  public var state: WorkerState = .stopped
+  public var pid: Int32 = 0
+  public var task: Int?
+  public var lastSeenMs: Int64 = 0
+  public var spawnedMs: Int64 = 0
+  public var readyMs: Int64 = 0
+  public var tasksDone = 0
+  public var restarts: [Int64] = []
+  public var restartAtMs: Int64 = 0
+  public var killDeadlineMs: Int64?
+  /// Leave after the current task (pool shrinking).
+  public var retiring = false
+  public var id: String { WorkerID.format(slot) }
+}
+
+/// A running estimate per worker type: EWMA of duration and tokens plus a window for quantiles.
+public struct Estimate: Sendable {
+  public var count = 0
+  public var ewmaDurationMs = 0.0
+  public var ewmaTokens = 0.0
+  public var recentDurations: [Double] = []
+
+  mutating func observe(durationMs: Double, tokens: Int) {
+    let a = 0.2
+    if count == 0 {
+      ewmaDurationMs = durationMs
+      ewmaTokens = Double(tokens)
+    } else {
+      ewmaDurationMs += a * (durationMs - ewmaDurationMs)
+      ewmaTokens += a * (Double(tokens) - ewmaTokens)
+    }
+    count += 1
+    if recentDurations.count >= 256 { recentDurations.removeFirst(recentDurations.count - 255) }
+    recentDurations.append(durationMs)
+  }
+
+  public func quantile(_ q: Double) -> Double? {
+    if recentDurations.isEmpty { return nil }
+    let s = recentDurations.sorted()
+    return s[min(s.count - 1, Int(Double(s.count - 1) * q + 0.5))]
+  }
+}
+
+/// What the scheduler wants done. `log` actions are written first, in order; the rest are carried
+/// out only after the log has them (write-ahead).
+public enum Action: Sendable {
+  case log(Event)
+  /// Answer a client. `durable`: only after the log is fsynced.
+  case reply(ClientID, JSON, durable: Bool)
+  case send(worker: Int, DaemonToWorker)
+  case spawnWorker(Int)
+  /// SIGKILL a worker process (unhealthy, garbage, or late to exit).
+  case killWorker(Int, pid: Int32)
+  /// Signal a task's process group (left behind by a dead worker).
+  case killGroup(pgid: Int32, hard: Bool)
+  /// Close a worker's FIFOs; it has been reaped and is not coming back now.
+  case closeWorker(Int)
+  case writeSpec(task: Int)
+  case writeResult(task: Int)
+  /// The graceful stop is complete: every worker is gone.
+  case stopped
+}

@@ -1,0 +1,362 @@
+/// Dispatch and the life of a task from queued to its one terminal event.
+extension Scheduler {
+  mutating func enqueue(_ n: Int) {
+    guard var t = tasks[n] else { return }
+    let p = t.spec.priority.rawValue
+    enqueueCounter += 1
+    t.enqueueSeq = enqueueCounter
+    t.inQueue = true
+    tasks[n] = t
+    queues[p].append(n)
+    queuedByPriority[p] += 1
+  }
+
+  /// The next dispatchable task of priority `p`, skipping stale entries; nil when none.
+  mutating func peek(_ p: Int) -> Int? {
+    while heads[p] < queues[p].count {
+      let n = queues[p][heads[p]]
+      if let t = tasks[n], t.inQueue { return n }
+      heads[p] += 1
+    }
+    if heads[p] > 0 {
+      queues[p].removeAll(keepingCapacity: true)
+      heads[p] = 0
+    }
+    return nil
+  }
+
+  mutating func pop(_ p: Int) {
+    tasks[queues[p][heads[p]]]?.inQueue = false
+    heads[p] += 1
+    queuedByPriority[p] -= 1
+    if heads[p] > 4096 && heads[p] * 2 > queues[p].count {
+      queues[p].removeFirst(heads[p])
+      heads[p] = 0
+    }
+  }
+
+  /// Gives the highest-priority ready tasks to idle workers. A task whose budget does not fit
+  /// waits (logged once per reason) and nothing of lower priority overtakes it.
+  mutating func dispatch(now: Int64, into out: inout [Action]) {
+    guard phase == .running, admitting else { return }
+    while !idle.isEmpty {
+      var chosen: (n: Int, p: Int)? = nil
+      for p in stride(from: Priority.critical.rawValue, through: 0, by: -1) {
+        if let n = peek(p) {
+          chosen = (n, p)
+          break
+        }
+      }
+      guard let (n, p) = chosen else { return }
+      let t = tasks[n]!
+      if p != Priority.critical.rawValue && idle.count <= config.reserveCritical {
+        noteWaiting(n, "reserved_for_critical", "the last \(config.reserveCritical) idle workers are kept for critical tasks", into: &out)
+        return
+      }
+      if t.budget > budgetAvailable {
+        noteWaiting(
+          n, "token_budget_exhausted", "needs \(t.budget) tokens, \(max(0, budgetAvailable)) available", into: &out)
+        return
+      }
+      pop(p)
+      let w = idle.removeLast()
+      assign(n, to: w, now: now, into: &out)
+    }
+  }
+
+  mutating func assign(_ n: Int, to w: Int, now: Int64, into out: inout [Action]) {
+    var t = tasks[n]!
+    setState(n, .assigned)
+    t.state = .assigned
+    t.worker = w
+    t.assignedMs = now
+    t.startedMs = nil
+    t.pid = nil
+    t.tokensUsed = 0
+    t.reserved = t.budget
+    t.waitingReason = nil
+    t.deadlineMs = t.timeoutMs.map { now + $0 }
+    tokensReserved += t.budget
+    tasks[n] = t
+    workers[w - 1].state = .busy
+    workers[w - 1].task = n
+    out.append(.log(Event("task.assigned", task: n, worker: w, attempt: t.attempt)))
+    if t.budget > 0 {
+      out.append(
+        .log(
+          Event(
+            "budget.reserved", task: n, attempt: t.attempt,
+            fields: [("tokens", .int(Int64(t.budget))), ("available", .int(Int64(budgetAvailable)))])))
+    }
+    out.append(
+      .send(
+        worker: w, .run(task: n, attempt: t.attempt, dir: "", budget: t.budget, spec: t.spec)))
+  }
+
+  mutating func taskStarted(_ w: Int, task n: Int, pid: Int32, now: Int64, into out: inout [Action]) {
+    guard workers[w - 1].task == n, var t = tasks[n], t.state == .assigned else { return }
+    t.pid = pid > 0 ? pid : nil
+    t.startedMs = now
+    tasks[n] = t
+    setState(n, .running)
+    var fields: [(String, JSON)] = []
+    if pid > 0 { fields.append(("pid", .int(Int64(pid)))) }
+    out.append(.log(Event("task.started", task: n, worker: w, attempt: t.attempt, fields: fields)))
+  }
+
+  mutating func taskProgress(
+    _ w: Int, task n: Int, tokens: Int?, progress: Double?, message: String?, now: Int64, into out: inout [Action]
+  ) {
+    guard workers[w - 1].task == n, var t = tasks[n], !t.state.isTerminal else { return }
+    if let tokens { t.tokensUsed = max(t.tokensUsed, tokens) }
+    if let progress { t.progress = progress }
+    if let message { t.message = message }
+    let overrun = t.tokensUsed > t.reserved && t.stopping == nil
+    if now - t.lastProgressLogMs >= 100 || overrun {
+      t.lastProgressLogMs = now
+      var f: [(String, JSON)] = [("tokens_used", .int(Int64(t.tokensUsed)))]
+      if let progress { f.append(("progress", .double(progress))) }
+      out.append(.log(Event("task.progress", task: n, worker: w, attempt: t.attempt, detail: message, fields: f)))
+    }
+    if overrun {
+      t.stopping = .budget
+      t.stopDeadlineMs = now + Int64(graceMs) + 5000
+      out.append(
+        .log(
+          Event(
+            "budget.overrun", task: n, attempt: t.attempt, reason: "token_budget_exceeded",
+            detail: "reported \(t.tokensUsed) tokens, reserved \(t.reserved); stopping it",
+            fields: [("tokens_used", .int(Int64(t.tokensUsed))), ("reserved", .int(Int64(t.reserved)))])))
+      out.append(.send(worker: w, .cancel(task: n, graceMs: graceMs)))
+    }
+    tasks[n] = t
+  }
+
+  /// The worker finished an attempt (or stopped it on request).
+  mutating func taskDone(_ w: Int, _ o: TaskOutcome, now: Int64, into out: inout [Action]) {
+    let n = o.task
+    guard workers[w - 1].task == n, var t = tasks[n], !t.state.isTerminal else { return }
+    workers[w - 1].task = nil
+    workers[w - 1].tasksDone += 1
+    if workers[w - 1].state == .busy {
+      if workers[w - 1].retiring || phase != .running {
+        retire(w, now: now, into: &out)
+      } else {
+        workers[w - 1].state = .idle
+        idle.append(w)
+      }
+    }
+    if t.state == .assigned {
+      // Started and finished in one breath (synthetic tasks): record the start too.
+      t.startedMs = o.startedMs > 0 ? min(now, max(t.assignedMs ?? now, o.startedMs)) : now
+      setState(n, .running)
+      out.append(.log(Event("task.started", task: n, worker: w, attempt: t.attempt)))
+    }
+    t.tokensUsed = max(t.tokensUsed, o.tokensUsed)
+    t.exitCode = o.exitCode
+    t.signal = o.signal
+    tasks[n] = t
+    releaseBudget(n, into: &out)
+    let used = t.tokensUsed
+    let overrun = used > t.reserved
+    if t.stopping == nil && overrun {
+      out.append(
+        .log(
+          Event(
+            "budget.overrun", task: n, attempt: t.attempt, reason: "token_budget_exceeded",
+            detail: "reported \(used) tokens, reserved \(t.reserved)")))
+    }
+    switch t.stopping {
+    case .cancel: finish(n, .cancelled, reason: "cancelled", detail: nil, now: now, into: &out)
+    case .timeout:
+      finish(n, .timedOut, reason: "timeout", detail: "ran longer than \(t.timeoutMs ?? 0) ms", now: now, into: &out)
+    case .budget:
+      finish(n, .failed, reason: "token_budget_exceeded", detail: "used \(used) of \(t.reserved) tokens", now: now, into: &out)
+    case .shutdown: requeue(n, reason: "daemon_stopping", detail: "stopped by cortex stop; it runs again at the next start", now: now, into: &out)
+    case nil:
+      if overrun {
+        finish(n, .failed, reason: "token_budget_exceeded", detail: "used \(used) of \(t.reserved) tokens", now: now, into: &out)
+      } else if o.succeeded {
+        let dur = Double(max(0, now - (t.startedMs ?? now)))
+        estimates[t.type, default: Estimate()].observe(durationMs: dur, tokens: used)
+        finish(n, .succeeded, reason: nil, detail: nil, now: now, into: &out)
+      } else {
+        let (reason, detail) = Self.failureReason(o)
+        if t.attempt < t.maxAttempts {
+          retry(n, reason: reason, detail: detail, now: now, into: &out)
+        } else {
+          finish(n, .failed, reason: reason, detail: detail, now: now, into: &out)
+        }
+      }
+    }
+  }
+
+  static func failureReason(_ o: TaskOutcome) -> (String, String) {
+    if let e = o.error {
+      if e == "429" { return ("rate_limited", "simulated 429 from the synthetic agent") }
+      return ("spawn_failed", e)
+    }
+    if let s = o.signal { return ("signal", "killed by signal \(s)") }
+    return ("exit_code", "exited with code \(o.exitCode ?? -1)")
+  }
+
+  mutating func releaseBudget(_ n: Int, into out: inout [Action]) {
+    guard var t = tasks[n], t.reserved > 0 || t.tokensUsed > 0 else { return }
+    let reserved = t.reserved
+    tokensReserved -= reserved
+    // Usage above the reservation is capped: the budget can never go negative.
+    let charged = min(t.tokensUsed, reserved + max(0, budgetAvailable))
+    tokensUsed += charged
+    t.reserved = 0
+    tasks[n] = t
+    out.append(
+      .log(
+        Event(
+          "budget.released", task: n, attempt: t.attempt,
+          fields: [
+            ("tokens", .int(Int64(reserved))), ("used", .int(Int64(charged))),
+            ("available", .int(Int64(budgetAvailable))),
+          ])))
+  }
+
+  /// Exponential backoff with jitter: base · 2^(attempt-1), capped, plus up to 25 % random.
+  mutating func backoffMs(attempt: Int) -> Int64 {
+    let base = Int64(config.retryBackoffBaseMs)
+    let exp = base << min(20, max(0, attempt - 1))
+    let capped = min(exp, Int64(config.retryBackoffMaxMs))
+    return capped + rng.below(capped / 4 + 1)
+  }
+
+  mutating func retry(_ n: Int, reason: String, detail: String, now: Int64, into out: inout [Action]) {
+    guard var t = tasks[n] else { return }
+    let delay = backoffMs(attempt: t.attempt)
+    t.attempt += 1
+    t.notBeforeMs = now + delay
+    t.worker = nil
+    t.stopping = nil
+    t.stopDeadlineMs = nil
+    t.deadlineMs = nil
+    tasks[n] = t
+    setState(n, .queued)
+    delayed.append(n)
+    out.append(
+      .log(
+        Event(
+          "task.retrying", task: n, attempt: t.attempt, reason: reason, detail: detail,
+          fields: [("delay_ms", .int(delay)), ("not_before", .string(Timestamp.rfc3339(ms: now + delay)))])))
+  }
+
+  /// Back to the queue at once, without counting against max_attempts (the task did not fail).
+  mutating func requeue(_ n: Int, reason: String, detail: String, now: Int64, into out: inout [Action]) {
+    guard var t = tasks[n] else { return }
+    t.attempt += 1
+    t.worker = nil
+    t.stopping = nil
+    t.stopDeadlineMs = nil
+    t.deadlineMs = nil
+    t.maxAttempts = max(t.maxAttempts, t.attempt)
+    t.notBeforeMs = now
+    tasks[n] = t
+    setState(n, .queued)
+    enqueue(n)
+    out.append(
+      .log(Event("task.retrying", task: n, attempt: t.attempt, reason: reason, detail: detail, fields: [("delay_ms", .int(0))])))
+  }
+
+  /// The one terminal transition. Logs the terminal event, answers waiters, settles dependents.
+  mutating func finish(
+    _ n: Int, _ state: TaskState, reason: String?, detail: String?, now: Int64, into out: inout [Action]
+  ) {
+    guard var t = tasks[n], !t.state.isTerminal else { return }
+    if t.reserved > 0 { releaseBudget(n, into: &out) }
+    t = tasks[n]!
+    if t.state == .queued {
+      blocked.remove(n)
+      if let i = delayed.firstIndex(of: n) { delayed.remove(at: i) }
+      if t.inQueue {
+        // The entry stays in its queue and is skipped when reached (lazy deletion).
+        t.inQueue = false
+        queuedByPriority[t.spec.priority.rawValue] -= 1
+      }
+    }
+    t.endedMs = now
+    t.reason = reason
+    t.stopping = nil
+    tasks[n] = t
+    setState(n, state)
+    var f: [(String, JSON)] = []
+    if let c = t.exitCode { f.append(("exit_code", .int(Int64(c)))) }
+    if let s = t.signal { f.append(("signal", .int(Int64(s)))) }
+    f.append(("tokens_used", .int(Int64(t.tokensUsed))))
+    if let s = t.startedMs { f.append(("duration_ms", .int(now - s))) }
+    out.append(.log(Event(state.terminalEventType, task: n, worker: t.worker, attempt: t.attempt, reason: reason, detail: detail, fields: f)))
+    out.append(.writeResult(task: n))
+    // Answer whoever waits.
+    for c in taskWaiters.removeValue(forKey: n) ?? [] {
+      guard var req = waitRequests[c] else { continue }
+      req.pending.remove(n)
+      if req.pending.isEmpty {
+        waitRequests[c] = nil
+        out.append(.reply(c, waitReply(req.ids), durable: false))
+      } else {
+        waitRequests[c] = req
+      }
+    }
+    for c in cancelWaiters.removeValue(forKey: n) ?? [] {
+      guard var p = cancelRequests[c] else { continue }
+      p.remove(n)
+      if p.isEmpty {
+        cancelRequests[c] = nil
+        out.append(.reply(c, .object([("ok", .bool(true))]), durable: true))
+      } else {
+        cancelRequests[c] = p
+      }
+    }
+    // Dependents: run when every dependency succeeded; cancelled when one cannot.
+    for d in dependents.removeValue(forKey: n) ?? [] {
+      guard let dt = tasks[d], dt.state == .queued, blocked.contains(d) else { continue }
+      if state != .succeeded {
+        finish(d, .cancelled, reason: "dependency_failed", detail: "\(TaskID.format(n)) ended \(state.rawValue)", now: now, into: &out)
+      } else if dt.spec.dependsOn.allSatisfy({ self.state(of: $0) == .succeeded }) {
+        blocked.remove(d)
+        tasks[d]?.waitingReason = nil
+        enqueue(d)
+      }
+    }
+    finishedOrder.append(n)
+    finishedStates[n] = state
+    trimFinished()
+  }
+
+  /// Keeps the newest `keepFinished` terminal tasks in full; older ones only as number → state.
+  mutating func trimFinished() {
+    guard finishedOrder.count > keepFinished * 2 else { return }
+    let drop = finishedOrder.count - keepFinished
+    for n in finishedOrder[..<drop] { tasks[n] = nil }
+    finishedOrder.removeFirst(drop)
+  }
+
+  /// Timers: retries that are due, tasks past their timeout, tasks that ignored a stop.
+  mutating func tickTasks(now: Int64, into out: inout [Action]) {
+    if !delayed.isEmpty {
+      var keep: [Int] = []
+      for n in delayed {
+        guard let t = tasks[n], t.state == .queued else { continue }
+        if t.notBeforeMs <= now { enqueue(n) } else { keep.append(n) }
+      }
+      delayed = keep
+    }
+    for w in workers where w.state == .busy {
+      guard let n = w.task, var t = tasks[n] else { continue }
+      if t.stopping == nil, let d = t.deadlineMs, now >= d {
+        t.stopping = .timeout
+        t.stopDeadlineMs = now + Int64(graceMs) + 5000
+        tasks[n] = t
+        out.append(.send(worker: w.slot, .cancel(task: n, graceMs: graceMs)))
+      } else if let sd = t.stopDeadlineMs, now >= sd {
+        // The worker did not report the stop in time: it is unhealthy.
+        markUnhealthy(w.slot, reason: "stop_ignored", detail: "did not stop \(t.id) within the grace period", now: now, into: &out)
+      }
+    }
+  }
+}

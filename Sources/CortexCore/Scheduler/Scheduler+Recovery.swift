@@ -1,0 +1,148 @@
+/// Recovery: rebuild the state from a snapshot (optional) and the events after it, then settle
+/// what was in flight. A function of its inputs, tested on its own.
+extension Scheduler {
+  static let requeueReasons: Set<String> = ["worker_exited", "daemon_restarted", "daemon_stopping"]
+
+  public struct RecoveryError: Error, CustomStringConvertible {
+    public let description: String
+  }
+
+  /// Loads `task-queue.json`; returns its `seq`.
+  public mutating func restore(snapshot v: JSON) throws(RecoveryError) -> UInt64 {
+    guard let seq = v["seq"]?.int, let next = v["next_task"]?.int, let list = v["tasks"]?.array else {
+      throw RecoveryError(description: "task-queue.json lacks seq, next_task or tasks")
+    }
+    nextTaskNumber = Int(next)
+    tokensUsed = Int(v["tokens_used"]?.int ?? 0)
+    for (k, e) in v["estimates"]?.object ?? [] {
+      var est = Estimate()
+      est.count = Int(e["count"]?.int ?? 0)
+      est.ewmaDurationMs = e["ewma_duration_ms"]?.double ?? 0
+      est.ewmaTokens = e["ewma_tokens"]?.double ?? 0
+      estimates[k] = est
+    }
+    for (state, nums) in v["finished"]?.object ?? [] {
+      guard let st = TaskState(rawValue: state) else { continue }
+      for n in nums.array ?? [] {
+        if let i = n.int {
+          finishedStates[Int(i)] = st
+          counts[st, default: 0] += 1
+        }
+      }
+    }
+    for t in list {
+      guard let id = t["id"]?.string, let n = TaskID.parse(id), let specV = t["spec"],
+        let stName = t["state"]?.string, let st = TaskState(rawValue: stName)
+      else { throw RecoveryError(description: "task-queue.json has a task without id, state or spec") }
+      let spec: TaskSpec
+      do { spec = try TaskSpec.decode(specV) } catch {
+        throw RecoveryError(description: "task-queue.json: \(id): \(error)")
+      }
+      var rec = TaskRecord(
+        number: n, spec: spec, specJSON: specV.encodedBytes(), maxAttempts: Int(t["max_attempts"]?.int ?? 1),
+        budget: Int(t["token_budget"]?.int ?? 0), timeoutMs: t["timeout_ms"]?.int, submittedMs: t["submitted_ms"]?.int ?? 0)
+      rec.state = st
+      rec.attempt = Int(t["attempt"]?.int ?? 1)
+      rec.workerKills = Int(t["worker_kills"]?.int ?? 0)
+      rec.notBeforeMs = t["not_before_ms"]?.int ?? 0
+      rec.worker = t["worker_id"]?.string.flatMap(WorkerID.parse)
+      rec.pid = t["pid"]?.int.map { Int32(truncatingIfNeeded: $0) }
+      rec.assignedMs = t["assigned_ms"]?.int
+      rec.startedMs = t["started_ms"]?.int
+      tasks[n] = rec
+      counts[st, default: 0] += 1
+      if let k = spec.idempotencyKey { idempotency[k] = n }
+    }
+    return UInt64(seq)
+  }
+
+  /// Applies one logged event (after the snapshot's seq) to the state. Unknown types are ignored.
+  public mutating func replay(_ e: JSON) {
+    guard let type = e["type"]?.string else { return }
+    let n = e["task_id"]?.string.flatMap(TaskID.parse)
+    let tsMs = e["ts"]?.string.flatMap(Timestamp.parse) ?? 0
+    switch type {
+    case "task.submitted":
+      guard let n, tasks[n] == nil, finishedStates[n] == nil, let specV = e["spec"],
+        let spec = try? TaskSpec.decode(specV)
+      else { return }
+      var rec = TaskRecord(
+        number: n, spec: spec, specJSON: specV.encodedBytes(), maxAttempts: Int(e["max_attempts"]?.int ?? 1),
+        budget: Int(e["token_budget"]?.int ?? 0), timeoutMs: e["timeout_ms"]?.int, submittedMs: tsMs)
+      rec.state = .queued
+      tasks[n] = rec
+      counts[.queued, default: 0] += 1
+      nextTaskNumber = max(nextTaskNumber, n + 1)
+      if let k = spec.idempotencyKey { idempotency[k] = n }
+    case "task.assigned":
+      guard let n, tasks[n] != nil else { return }
+      setState(n, .assigned)
+      tasks[n]!.attempt = Int(e["attempt"]?.int ?? Int64(tasks[n]!.attempt))
+      tasks[n]!.worker = e["worker_id"]?.string.flatMap(WorkerID.parse)
+      tasks[n]!.assignedMs = tsMs
+    case "task.started":
+      guard let n, tasks[n] != nil else { return }
+      setState(n, .running)
+      tasks[n]!.startedMs = tsMs
+      if let p = e["pid"]?.int { tasks[n]!.pid = Int32(truncatingIfNeeded: p) }
+    case "task.retrying":
+      guard let n, tasks[n] != nil else { return }
+      setState(n, .queued)
+      tasks[n]!.attempt = Int(e["attempt"]?.int ?? Int64(tasks[n]!.attempt + 1))
+      let reason = e["reason"]?.string ?? ""
+      // Requeues by Cortex itself do not count against max_attempts (see `requeue`).
+      if Self.requeueReasons.contains(reason) { tasks[n]!.maxAttempts = max(tasks[n]!.maxAttempts, tasks[n]!.attempt) }
+      if reason == "worker_exited" { tasks[n]!.workerKills += 1 }
+      tasks[n]!.worker = nil
+      tasks[n]!.notBeforeMs = tsMs + (e["delay_ms"]?.int ?? 0)
+    case "task.succeeded", "task.failed", "task.cancelled", "task.timed_out", "task.rejected":
+      guard let n, tasks[n] != nil, let st = TaskState(rawValue: String(type.dropFirst(5))) else { return }
+      setState(n, st)
+      tasks[n]!.endedMs = tsMs
+      tasks[n]!.reason = e["reason"]?.string
+      tasks[n]!.exitCode = e["exit_code"]?.int.map { Int32(truncatingIfNeeded: $0) }
+      tasks[n]!.signal = e["signal"]?.int.map { Int32(truncatingIfNeeded: $0) }
+      tasks[n]!.tokensUsed = Int(e["tokens_used"]?.int ?? 0)
+      finishedOrder.append(n)
+      finishedStates[n] = st
+    case "budget.released":
+      tokensUsed += Int(e["used"]?.int ?? 0)
+    default: break
+    }
+  }
+
+  /// After replay: tasks that were handed to workers of the previous daemon go back to the queue
+  /// (recorded); queued tasks are queued or blocked again. Returns the events to log.
+  public mutating func settleAfterRecovery(now: Int64, into out: inout [Action]) -> (requeued: Int, queued: Int) {
+    var requeued = 0
+    var queued = 0
+    for n in tasks.keys.sorted() {
+      guard let t = tasks[n] else { continue }
+      switch t.state {
+      case .assigned, .running:
+        if let pg = t.pid { out.append(.killGroup(pgid: pg, hard: true)) }
+        tasks[n]!.reserved = 0
+        tasks[n]!.pid = nil
+        requeue(n, reason: "daemon_restarted", detail: "was \(t.state.rawValue) when the daemon stopped", now: now, into: &out)
+        requeued += 1
+      case .queued:
+        queued += 1
+        let unmet = t.spec.dependsOn.filter { state(of: $0) != .succeeded }
+        if unmet.contains(where: { state(of: $0)?.isTerminal == true }) {
+          finish(n, .cancelled, reason: "dependency_failed", detail: "a dependency ended without success", now: now, into: &out)
+        } else if !unmet.isEmpty {
+          blocked.insert(n)
+          for d in unmet { dependents[d, default: []].append(n) }
+        } else if t.notBeforeMs > now {
+          delayed.append(n)
+        } else {
+          enqueue(n)
+        }
+      default: break
+      }
+    }
+    tokensReserved = 0
+    trimFinished()
+    return (requeued, queued)
+  }
+}

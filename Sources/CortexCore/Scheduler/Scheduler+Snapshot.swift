@@ -1,0 +1,92 @@
+/// JSON views of the state for the snapshot files and the CLI, and the inverse for recovery.
+extension Scheduler {
+  public func taskJSON(_ t: TaskRecord, withSpec: Bool = true) -> JSON {
+    var o: [(String, JSON)] = [
+      ("id", .string(t.id)), ("state", .string(t.state.rawValue)), ("type", .string(t.type)),
+      ("priority", .string(t.spec.priority.name)), ("attempt", .int(Int64(t.attempt))),
+      ("max_attempts", .int(Int64(t.maxAttempts))), ("token_budget", .int(Int64(t.budget))),
+      ("tokens_used", .int(Int64(t.tokensUsed))), ("submitted_ms", .int(t.submittedMs)),
+    ]
+    if let d = t.spec.description { o.append(("description", .string(d))) }
+    if let w = t.worker { o.append(("worker_id", .string(WorkerID.format(w)))) }
+    if let p = t.pid { o.append(("pid", .int(Int64(p)))) }
+    if let v = t.assignedMs { o.append(("assigned_ms", .int(v))) }
+    if let v = t.startedMs { o.append(("started_ms", .int(v))) }
+    if let v = t.endedMs { o.append(("ended_ms", .int(v))) }
+    if let v = t.exitCode { o.append(("exit_code", .int(Int64(v)))) }
+    if let v = t.signal { o.append(("signal", .int(Int64(v)))) }
+    if let v = t.reason { o.append(("reason", .string(v))) }
+    if let v = t.timeoutMs { o.append(("timeout_ms", .int(v))) }
+    if t.notBeforeMs > 0 && t.state == .queued { o.append(("not_before_ms", .int(t.notBeforeMs))) }
+    if t.workerKills > 0 { o.append(("worker_kills", .int(Int64(t.workerKills)))) }
+    if let v = t.waitingReason, t.state == .queued { o.append(("waiting", .string(v))) }
+    if let v = t.progress { o.append(("progress", .double(v))) }
+    if let v = t.message { o.append(("message", .string(v))) }
+    if withSpec, let s = try? JSON.parse(t.specJSON) { o.append(("spec", s)) }
+    return .object(o)
+  }
+
+  public func countsJSON() -> JSON {
+    .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(counts[$0, default: 0]))) })
+  }
+
+  /// `task-queue.json`: every non-terminal task in full, the states of the finished ones, and
+  /// what recovery needs (next id, tokens used, estimates). `seq` is the last event it includes.
+  public func queueSnapshot(seq: UInt64, nowMs: Int64) -> JSON {
+    let active = tasks.values.filter { !$0.state.isTerminal }.sorted { $0.number < $1.number }
+    var finished: [String: [JSON]] = [:]
+    for (n, st) in finishedStates.sorted(by: { $0.key < $1.key }) {
+      finished[st.rawValue, default: []].append(.int(Int64(n)))
+    }
+    return .object([
+      ("seq", .int(Int64(seq))), ("written", .string(Timestamp.rfc3339(ms: nowMs))),
+      ("next_task", .int(Int64(nextTaskNumber))), ("counts", countsJSON()),
+      ("queued_by_priority", .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(queuedByPriority[$0.rawValue]))) })),
+      ("tokens_used", .int(Int64(tokensUsed))),
+      ("estimates", .object(estimates.sorted { $0.key < $1.key }.map { (k, e) in
+        (k, .object([("count", .int(Int64(e.count))), ("ewma_duration_ms", .double(e.ewmaDurationMs)), ("ewma_tokens", .double(e.ewmaTokens))]))
+      })),
+      ("tasks", .array(active.map { taskJSON($0) })),
+      ("finished", .object(finished.sorted { $0.key < $1.key }.map { ($0.key, .array($0.value)) })),
+    ])
+  }
+
+  /// `token-budget.json`
+  public func budgetSnapshot(seq: UInt64, nowMs: Int64) -> JSON {
+    let allocations = tasks.values.filter { $0.reserved > 0 }.sorted { $0.number < $1.number }
+    return .object([
+      ("seq", .int(Int64(seq))), ("written", .string(Timestamp.rfc3339(ms: nowMs))),
+      ("total", .int(Int64(config.tokenBudgetTotal))), ("reserved", .int(Int64(tokensReserved))),
+      ("used", .int(Int64(tokensUsed))), ("available", .int(Int64(budgetAvailable))),
+      (
+        "allocations",
+        .array(allocations.map { t in
+          .object([
+            ("task_id", .string(t.id)), ("reserved", .int(Int64(t.reserved))), ("used", .int(Int64(t.tokensUsed))),
+          ])
+        })
+      ),
+    ])
+  }
+
+  public func workerJSON(_ w: WorkerRecord) -> JSON {
+    var o: [(String, JSON)] = [
+      ("id", .string(w.id)), ("state", .string(w.state.rawValue)), ("pid", .int(Int64(w.pid))),
+      ("tasks_done", .int(Int64(w.tasksDone))), ("restarts", .int(Int64(w.restarts.count))),
+      ("last_seen_ms", .int(w.lastSeenMs)),
+    ]
+    if let t = w.task { o.append(("task_id", .string(TaskID.format(t)))) }
+    if w.retiring { o.append(("retiring", .bool(true))) }
+    return .object(o)
+  }
+
+  /// `worker-pool.json`
+  public func workersSnapshot(seq: UInt64, nowMs: Int64) -> JSON {
+    .object([
+      ("seq", .int(Int64(seq))), ("written", .string(Timestamp.rfc3339(ms: nowMs))),
+      ("size", .int(Int64(desiredWorkers))), ("idle", .int(Int64(idle.count))),
+      ("busy", .int(Int64(workers.filter { $0.state == .busy }.count))),
+      ("workers", .array(workers.filter { $0.state != .stopped || $0.slot <= desiredWorkers }.map(workerJSON))),
+    ])
+  }
+}

@@ -1,0 +1,323 @@
+/// Admission: a batch is accepted whole or refused whole, with the reason in the log.
+extension Scheduler {
+  /// Reply shapes: {"ok":true,"ids":[...]} · {"ok":false,"code":65,"field":..,"error":..} ·
+  /// {"ok":false,"code":75,"reason":..,"error":..}
+  public static func invalid(_ e: SpecError, index: Int?, of count: Int) -> JSON {
+    var field = e.field
+    if let index, count > 1 { field = "[\(index)].\(field)" }
+    return .object([
+      ("ok", .bool(false)), ("code", .int(65)), ("field", .string(field)),
+      ("error", .string("\(field): \(e.message)")),
+    ])
+  }
+
+  public static func refused(_ reason: String, _ detail: String) -> JSON {
+    .object([("ok", .bool(false)), ("code", .int(75)), ("reason", .string(reason)), ("error", .string(detail))])
+  }
+
+  mutating func submit(_ client: ClientID, _ specs: [TaskSpec], now: Int64, into out: inout [Action]) {
+    if specs.isEmpty {
+      out.append(.reply(client, Self.invalid(SpecError("tasks", "no task given"), index: nil, of: 0), durable: false))
+      return
+    }
+    func refuse(_ reason: String, _ detail: String) {
+      rejectedSubmits += specs.count
+      out.append(
+        .log(Event("task.rejected", reason: reason, detail: detail, fields: [("count", .int(Int64(specs.count)))])))
+      out.append(.reply(client, Self.refused(reason, detail), durable: true))
+    }
+    if phase != .running {
+      refuse("daemon_stopping", "the daemon is stopping and admits no new tasks")
+      return
+    }
+    if !admitting {
+      // Nothing can be logged; answer without an event.
+      out.append(
+        .reply(
+          client,
+          Self.refused("log_unavailable", admissionBlockedReason ?? "the decision log cannot be written"),
+          durable: false))
+      return
+    }
+
+    // Resolve and validate every spec before anything changes.
+    var resolved: [(spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int, existing: Int?)] = []
+    var batchKeys: [String: Int] = [:]
+    for (i, spec) in specs.enumerated() {
+      if let key = spec.idempotencyKey, let existing = idempotency[key] ?? batchKeys[key] {
+        resolved.append((spec, 0, nil, 0, existing))
+        continue
+      }
+      do throws(SpecError) {
+        let r = try resolve(spec, number: nextTaskNumber + resolved.filter { $0.existing == nil }.count)
+        for d in r.spec.dependsOn {
+          guard let st = state(of: d) else {
+            throw SpecError("depends_on", "unknown task \(TaskID.format(d))")
+          }
+          if st.isTerminal && st != .succeeded {
+            throw SpecError("depends_on", "\(TaskID.format(d)) already ended \(st.rawValue); it can never succeed")
+          }
+        }
+        if r.budget > config.tokenBudgetTotal {
+          refuse(
+            "token_budget_exhausted",
+            "task \(i) needs \(r.budget) tokens but the whole budget is \(config.tokenBudgetTotal)")
+          return
+        }
+        if let key = spec.idempotencyKey { batchKeys[key] = -1 - i }
+        resolved.append((r.spec, r.budget, r.timeoutMs, r.attempts, nil))
+      } catch {
+        out.append(.reply(client, Self.invalid(error, index: i, of: specs.count), durable: false))
+        return
+      }
+    }
+    let fresh = resolved.filter { $0.existing == nil }.count
+    let queuedNow = queuedCount
+    if queuedNow + fresh > config.maxQueue {
+      refuse(
+        "queue_full",
+        "\(queuedNow) tasks are queued and the limit is \(config.maxQueue); \(fresh) more do not fit")
+      return
+    }
+    if fresh > 0, let wait = estimatedWaitMs(extra: fresh), Double(wait) > config.maxQueueWaitS * 1000 {
+      refuse(
+        "wait_exceeds_limit",
+        "the estimated wait is \(wait / 1000) s and the limit is \(Int(config.maxQueueWaitS)) s")
+      return
+    }
+
+    // Accept.
+    var ids: [JSON] = []
+    var duplicates = 0
+    var numbersInBatch: [Int] = []
+    for r in resolved {
+      if var existing = r.existing {
+        if existing < 0 { existing = numbersInBatch[-1 - existing] }
+        ids.append(.string(TaskID.format(existing)))
+        numbersInBatch.append(existing)
+        duplicates += 1
+        continue
+      }
+      let n = nextTaskNumber
+      nextTaskNumber += 1
+      numbersInBatch.append(n)
+      accept(n, spec: r.spec, budget: r.budget, timeoutMs: r.timeoutMs, attempts: r.attempts, now: now, into: &out)
+      ids.append(.string(TaskID.format(n)))
+    }
+    var reply: [(String, JSON)] = [("ok", .bool(true)), ("ids", .array(ids))]
+    if duplicates > 0 { reply.append(("duplicates", .int(Int64(duplicates)))) }
+    out.append(.reply(client, .object(reply), durable: true))
+  }
+
+  /// Records a new task, logs `task.submitted`, and queues or blocks it.
+  mutating func accept(
+    _ n: Int, spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int, now: Int64, into out: inout [Action]
+  ) {
+    let specJSON = spec.redactedJSON().encodedBytes()
+    var rec = TaskRecord(
+      number: n, spec: spec, specJSON: specJSON, maxAttempts: attempts, budget: budget, timeoutMs: timeoutMs,
+      submittedMs: now)
+    rec.state = .queued
+    tasks[n] = rec
+    counts[.queued, default: 0] += 1
+    if let key = spec.idempotencyKey { idempotency[key] = n }
+    out.append(
+      .log(
+        Event(
+          "task.submitted", task: n,
+          fields: [
+            ("priority", .string(spec.priority.name)), ("token_budget", .int(Int64(budget))),
+            ("max_attempts", .int(Int64(attempts))),
+          ] + (timeoutMs.map { [("timeout_ms", JSON.int($0))] } ?? []), specJSON: specJSON)))
+    out.append(.writeSpec(task: n))
+    let unmet = spec.dependsOn.filter { state(of: $0) != .succeeded }
+    if unmet.isEmpty {
+      enqueue(n)
+    } else {
+      blocked.insert(n)
+      for d in unmet { dependents[d, default: []].append(n) }
+      noteWaiting(n, "dependencies", "waiting for \(unmet.map(TaskID.format).joined(separator: ", "))", into: &out)
+    }
+  }
+
+  /// Applies the worker type's defaults and template; validates what only the config can tell.
+  func resolve(_ spec: TaskSpec, number: Int) throws(SpecError) -> (
+    spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int
+  ) {
+    var s = spec
+    var type: Config.WorkerType?
+    if let t = spec.type, t != "synthetic", t != "exec" {
+      guard let wt = config.workerType(t) else {
+        let known = config.workerTypes.map(\.0).joined(separator: ", ")
+        throw SpecError("type", "unknown worker type '\(t)' (known: \(known))")
+      }
+      type = wt
+    }
+    if !s.hasWork {
+      if let c = type?.command {
+        s.command = try c.map { (a) throws(SpecError) -> String in try Self.fill(a, spec: s, number: number) }
+      } else if let sh = type?.shell {
+        s.shell = try Self.fill(sh, spec: s, number: number)
+      } else if let t = spec.type, type != nil {
+        throw SpecError("command", "worker type '\(t)' has no command template; give a command, --shell or --synthetic")
+      } else {
+        throw SpecError("command", "nothing to run: give a command, --shell, --synthetic, or a --type with a template")
+      }
+    }
+    let budget = s.tokenBudget ?? type?.tokenBudget ?? s.synthetic?.tokens ?? 0
+    let timeout = s.timeoutS ?? type?.timeoutS
+    let encoded = s.redactedJSON().encodedBytes().count
+    if encoded > config.maxSpecBytes {
+      throw SpecError("spec", "is \(encoded) bytes; the limit is \(config.maxSpecBytes)")
+    }
+    return (s, budget, timeout.map { Int64($0 * 1000) }, s.maxAttempts ?? config.defaultMaxAttempts)
+  }
+
+  /// Replaces `{description}` and `{task_id}`; any other placeholder, or one without a value, is an error.
+  static func fill(_ template: String, spec: TaskSpec, number: Int) throws(SpecError) -> String {
+    var out = ""
+    var rest = Substring(template)
+    while let open = rest.firstIndex(of: "{") {
+      out += rest[..<open]
+      guard let close = rest[open...].firstIndex(of: "}") else {
+        out += rest[open...]
+        return out
+      }
+      let name = rest[rest.index(after: open)..<close]
+      switch name {
+      case "description":
+        guard let d = spec.description, !d.isEmpty else {
+          throw SpecError("description", "the type's template needs {description}; give --description")
+        }
+        out += d
+      case "task_id": out += TaskID.format(number)
+      default: throw SpecError("type", "template placeholder {\(name)} has no value (known: {description}, {task_id})")
+      }
+      rest = rest[rest.index(after: close)...]
+    }
+    out += rest
+    return out
+  }
+
+  /// Estimated milliseconds before a newly queued task would start, from the running estimates.
+  public func estimatedWaitMs(extra: Int = 0, priority: Priority = .low) -> Int64? {
+    let ahead = Priority.allCases.filter { $0 >= priority }.reduce(0) { $0 + queuedByPriority[$1.rawValue] }
+      + delayed.count + extra - 1
+    let pool = max(1, desiredWorkers - config.reserveCritical)
+    let total = estimates.values.reduce(0) { $0 + $1.count }
+    guard total > 0 else { return ahead < pool ? 0 : nil }
+    let mean = estimates.values.reduce(0.0) { $0 + $1.ewmaDurationMs * Double($1.count) } / Double(total)
+    if ahead < idle.count { return 0 }
+    return Int64(Double(max(0, ahead - idle.count) / pool + 1) * mean)
+  }
+
+  /// Position in the queue (1 = next) and estimated start for a queued task.
+  public func queuePosition(_ n: Int) -> (position: Int, estimatedStartMs: Int64?)? {
+    guard let t = tasks[n], t.state == .queued, !blocked.contains(n), !delayed.contains(n) else { return nil }
+    var ahead = 0
+    for p in Priority.allCases where p > t.spec.priority { ahead += queuedByPriority[p.rawValue] }
+    let q = queues[t.spec.priority.rawValue]
+    for i in heads[t.spec.priority.rawValue]..<q.count {
+      let m = q[i]
+      if m == n { break }
+      if tasks[m]?.state == .queued { ahead += 1 }
+    }
+    let est = estimates[t.type] ?? estimates.values.first
+    let pool = max(1, desiredWorkers - config.reserveCritical)
+    let start = est.map { Int64(Double(ahead / pool) * $0.ewmaDurationMs) }
+    return (ahead + 1, start)
+  }
+
+  mutating func cancel(_ client: ClientID, _ ids: [Int], now: Int64, into out: inout [Action]) {
+    var results: [(String, JSON)] = []
+    var pending: Set<Int> = []
+    for n in ids {
+      let id = TaskID.format(n)
+      guard var t = tasks[n] else {
+        if let st = finishedStates[n] {
+          results.append((id, .string("already \(st.rawValue)")))
+        } else {
+          results.append((id, .string("unknown task")))
+        }
+        continue
+      }
+      switch t.state {
+      case .queued:
+        finish(n, .cancelled, reason: "cancelled", detail: "cancelled before it started", now: now, into: &out)
+        results.append((id, .string("cancelled")))
+      case .assigned, .running:
+        if t.stopping == nil {
+          t.stopping = .cancel
+          t.stopDeadlineMs = now + Int64(graceMs) + 5000
+          tasks[n] = t
+          if let w = t.worker { out.append(.send(worker: w, .cancel(task: n, graceMs: graceMs))) }
+        }
+        pending.insert(n)
+        cancelWaiters[n, default: []].append(client)
+        results.append((id, .string("cancelling")))
+      default:
+        results.append((id, .string("already \(t.state.rawValue)")))
+      }
+    }
+    if pending.isEmpty {
+      out.append(.reply(client, .object([("ok", .bool(true)), ("results", .object(results))]), durable: true))
+    } else {
+      cancelRequests[client] = pending
+    }
+  }
+
+  mutating func wait(_ client: ClientID, _ ids: [Int], into out: inout [Action]) {
+    var pending: Set<Int> = []
+    for n in ids {
+      guard let st = state(of: n) else {
+        out.append(
+          .reply(
+            client, Self.invalid(SpecError("id", "unknown task \(TaskID.format(n))"), index: nil, of: 1),
+            durable: false))
+        return
+      }
+      if !st.isTerminal { pending.insert(n) }
+    }
+    if pending.isEmpty {
+      out.append(.reply(client, waitReply(ids), durable: false))
+      return
+    }
+    waitRequests[client] = (pending, ids)
+    for n in pending { taskWaiters[n, default: []].append(client) }
+  }
+
+  func waitReply(_ ids: [Int]) -> JSON {
+    .object([
+      ("ok", .bool(true)),
+      (
+        "tasks",
+        .array(
+          ids.map { n in
+            let t = tasks[n]
+            return .object([
+              ("id", .string(TaskID.format(n))), ("state", .string(state(of: n)?.rawValue ?? "unknown")),
+              ("exit_code", t?.exitCode.map { .int(Int64($0)) } ?? .null),
+              ("signal", t?.signal.map { .int(Int64($0)) } ?? .null),
+              ("reason", t?.reason.map { .string($0) } ?? .null),
+            ])
+          })
+      ),
+    ])
+  }
+
+  /// Forgets a client that hung up (its waits are dropped; its tasks are not affected).
+  public mutating func clientGone(_ c: ClientID) {
+    if let w = waitRequests.removeValue(forKey: c) {
+      for n in w.pending { taskWaiters[n]?.removeAll { $0 == c } }
+    }
+    if let p = cancelRequests.removeValue(forKey: c) {
+      for n in p { cancelWaiters[n]?.removeAll { $0 == c } }
+    }
+  }
+
+  mutating func noteWaiting(_ n: Int, _ reason: String, _ detail: String, into out: inout [Action]) {
+    guard tasks[n]?.waitingReason != reason else { return }
+    tasks[n]?.waitingReason = reason
+    out.append(.log(Event("task.waiting", task: n, reason: reason, detail: detail)))
+  }
+}

@@ -1,0 +1,234 @@
+import Synchronization
+
+/// The fixed binary layout of `hot-state.mmap` (documented in docs/hot-state.md). The daemon
+/// writes it in place under a seqlock; readers copy it, check the seqlock did not move and the
+/// CRC32C matches, and never trust a field they have not validated.
+public enum HotState {
+  public static let magic: [UInt8] = Array("CRTXHOT\0".utf8)
+  public static let version: UInt32 = 1
+  public static let byteOrderMark: UInt32 = 0x0102_0304
+  public static let headerSize = 256
+  public static let workerSlotSize = 64
+  public static let workerCapacity = 1024
+  public static let taskSlotSize = 64
+  public static let taskCapacity = 4096
+  public static var fileSize: Int { headerSize + workerCapacity * workerSlotSize + taskCapacity * taskSlotSize }
+  static var workersOffset: Int { headerSize }
+  static var tasksOffset: Int { headerSize + workerCapacity * workerSlotSize }
+
+  // Header offsets.
+  enum H {
+    static let magic = 0, version = 8, byteOrder = 12, headerSize = 16, workerSlot = 20, workerCap = 24
+    static let taskSlot = 28, taskCap = 32, seqlock = 40, lastSeq = 48, crc = 56
+    // Checksummed part starts at 64.
+    static let pid = 64, startedMs = 72, updatedMs = 80, poolSize = 88, workerEntries = 92
+    static let taskEntries = 96, activeTotal = 100, tokensTotal = 104, tokensReserved = 112
+    static let tokensUsed = 120, tokensAvailable = 128, counts = 136, queuedByPriority = 200
+    static let rejected = 216, nextTask = 224, phase = 232, admitting = 236
+  }
+
+  public static let workerStates: [WorkerState] = [.starting, .idle, .busy, .stopping, .restarting, .parked, .stopped]
+  public static let phases = ["running", "draining", "exiting", "stopped"]
+
+  /// Writes the whole state into `base` (which must be `fileSize` bytes).
+  public static func write(
+    _ s: Scheduler, to base: UnsafeMutableRawPointer, lastSeq: UInt64, pid: Int32, startedMs: Int64, nowMs: Int64
+  ) {
+    let seqlock = base.load(fromByteOffset: H.seqlock, as: UInt64.self)
+    let odd = seqlock | 1 == seqlock ? seqlock + 2 : seqlock + 1
+    base.storeBytes(of: odd, toByteOffset: H.seqlock, as: UInt64.self)
+    atomicMemoryFence(ordering: .sequentiallyConsistent)
+
+    for (i, b) in magic.enumerated() { base.storeBytes(of: b, toByteOffset: H.magic + i, as: UInt8.self) }
+    func u32(_ o: Int, _ v: UInt32) { base.storeBytes(of: v, toByteOffset: o, as: UInt32.self) }
+    func i64(_ o: Int, _ v: Int64) { base.storeBytes(of: v, toByteOffset: o, as: Int64.self) }
+    u32(H.version, version)
+    u32(H.byteOrder, byteOrderMark)
+    u32(H.headerSize, UInt32(headerSize))
+    u32(H.workerSlot, UInt32(workerSlotSize))
+    u32(H.workerCap, UInt32(workerCapacity))
+    u32(H.taskSlot, UInt32(taskSlotSize))
+    u32(H.taskCap, UInt32(taskCapacity))
+    base.storeBytes(of: lastSeq, toByteOffset: H.lastSeq, as: UInt64.self)
+    i64(H.pid, Int64(pid))
+    i64(H.startedMs, startedMs)
+    i64(H.updatedMs, nowMs)
+    u32(H.poolSize, UInt32(s.desiredWorkers))
+    i64(H.tokensTotal, Int64(s.config.tokenBudgetTotal))
+    i64(H.tokensReserved, Int64(s.tokensReserved))
+    i64(H.tokensUsed, Int64(s.tokensUsed))
+    i64(H.tokensAvailable, Int64(s.budgetAvailable))
+    for (i, st) in TaskState.allCases.enumerated() { i64(H.counts + 8 * i, Int64(s.counts[st, default: 0])) }
+    for p in Priority.allCases { u32(H.queuedByPriority + 4 * p.rawValue, UInt32(s.queued(p))) }
+    i64(H.rejected, Int64(s.rejectedSubmits))
+    i64(H.nextTask, Int64(s.nextTaskNumber))
+    let phase: UInt32 =
+      switch s.phase {
+      case .running: 0
+      case .draining: 1
+      case .exiting: 2
+      case .stopped: 3
+      }
+    u32(H.phase, phase)
+    u32(H.admitting, s.admitting ? 1 : 0)
+
+    var wn = 0
+    for w in s.workers where wn < workerCapacity {
+      let o = workersOffset + wn * workerSlotSize
+      u32(o, UInt32(w.slot))
+      u32(o + 4, UInt32(workerStates.firstIndex(of: w.state) ?? 6))
+      u32(o + 8, UInt32(bitPattern: w.pid))
+      u32(o + 12, UInt32(w.task ?? 0))
+      i64(o + 16, Int64(w.tasksDone))
+      i64(o + 24, w.lastSeenMs)
+      u32(o + 32, UInt32(w.restarts.count))
+      wn += 1
+    }
+    u32(H.workerEntries, UInt32(wn))
+
+    var tn = 0
+    var active = 0
+    for t in s.tasks.values where !t.state.isTerminal {
+      active += 1
+      guard tn < taskCapacity else { continue }
+      let o = tasksOffset + tn * taskSlotSize
+      i64(o, Int64(t.number))
+      base.storeBytes(of: UInt8(TaskState.allCases.firstIndex(of: t.state) ?? 0), toByteOffset: o + 8, as: UInt8.self)
+      base.storeBytes(of: UInt8(t.spec.priority.rawValue), toByteOffset: o + 9, as: UInt8.self)
+      base.storeBytes(of: UInt16(min(t.attempt, 65535)), toByteOffset: o + 10, as: UInt16.self)
+      u32(o + 12, UInt32(t.worker ?? 0))
+      i64(o + 16, t.submittedMs)
+      i64(o + 24, t.startedMs ?? 0)
+      i64(o + 32, Int64(t.tokensUsed))
+      i64(o + 40, Int64(t.budget))
+      u32(o + 48, UInt32(bitPattern: t.pid ?? 0))
+      tn += 1
+    }
+    u32(H.taskEntries, UInt32(tn))
+    u32(H.activeTotal, UInt32(active))
+
+    let crc = checksum(UnsafeRawPointer(base), workers: wn, tasks: tn)
+    u32(H.crc, crc)
+    atomicMemoryFence(ordering: .sequentiallyConsistent)
+    base.storeBytes(of: odd + 1, toByteOffset: H.seqlock, as: UInt64.self)
+  }
+
+  static func checksum(_ base: UnsafeRawPointer, workers: Int, tasks: Int) -> UInt32 {
+    var crc = CRC32C.checksum(UnsafeRawBufferPointer(start: base + 64, count: headerSize - 64))
+    crc = CRC32C.checksum(UnsafeRawBufferPointer(start: base + workersOffset, count: workers * workerSlotSize), seed: crc)
+    return CRC32C.checksum(UnsafeRawBufferPointer(start: base + tasksOffset, count: tasks * taskSlotSize), seed: crc)
+  }
+
+  public struct WorkerView: Sendable {
+    public var slot: Int, state: String, pid: Int32, task: Int?, tasksDone: Int, lastSeenMs: Int64, restarts: Int
+  }
+  public struct TaskView: Sendable {
+    public var number: Int, state: TaskState, priority: Priority, attempt: Int, worker: Int?
+    public var submittedMs: Int64, startedMs: Int64?, tokensUsed: Int, budget: Int, pid: Int32
+  }
+  /// A validated copy of the hot state.
+  public struct View: Sendable {
+    public var lastSeq: UInt64, pid: Int32, startedMs: Int64, updatedMs: Int64, poolSize: Int
+    public var tokensTotal: Int, tokensReserved: Int, tokensUsed: Int, tokensAvailable: Int
+    public var counts: [TaskState: Int], queuedByPriority: [Priority: Int], rejected: Int, nextTask: Int
+    public var phase: String, admitting: Bool, activeTotal: Int
+    public var workers: [WorkerView], tasks: [TaskView]
+  }
+
+  public enum ReadError: Error, CustomStringConvertible, Equatable {
+    case tooSmall(Int), badMagic, badVersion(UInt32), badByteOrder, badGeometry, checksum, busy
+    public var description: String {
+      switch self {
+      case .tooSmall(let n): "the file is \(n) bytes; a valid one is \(HotState.fileSize)"
+      case .badMagic: "it does not start with the Cortex hot-state magic"
+      case .badVersion(let v): "layout version \(v) is not \(HotState.version)"
+      case .badByteOrder: "it was written with another byte order"
+      case .badGeometry: "its header sizes do not match this layout"
+      case .checksum: "its CRC32C does not match its contents"
+      case .busy: "it kept changing while being read"
+      }
+    }
+  }
+
+  /// Validates and decodes a copy of the file's bytes (which may be any length or garbage).
+  public static func read(_ bytes: UnsafeRawBufferPointer) -> Result<View, ReadError> {
+    guard bytes.count >= headerSize else { return .failure(.tooSmall(bytes.count)) }
+    guard Array(bytes[0..<8]) == magic else { return .failure(.badMagic) }
+    func u32(_ o: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
+    func i64(_ o: Int) -> Int64 { bytes.loadUnaligned(fromByteOffset: o, as: Int64.self) }
+    guard u32(H.version) == version else { return .failure(.badVersion(u32(H.version))) }
+    guard u32(H.byteOrder) == byteOrderMark else { return .failure(.badByteOrder) }
+    guard u32(H.headerSize) == headerSize, u32(H.workerSlot) == workerSlotSize, u32(H.workerCap) == workerCapacity,
+      u32(H.taskSlot) == taskSlotSize, u32(H.taskCap) == taskCapacity
+    else { return .failure(.badGeometry) }
+    guard bytes.count >= fileSize else { return .failure(.tooSmall(bytes.count)) }
+    let wn = Int(u32(H.workerEntries))
+    let tn = Int(u32(H.taskEntries))
+    guard wn <= workerCapacity, tn <= taskCapacity else { return .failure(.badGeometry) }
+    guard checksum(bytes.baseAddress!, workers: wn, tasks: tn) == u32(H.crc) else { return .failure(.checksum) }
+    var counts: [TaskState: Int] = [:]
+    for (i, st) in TaskState.allCases.enumerated() { counts[st] = Int(i64(H.counts + 8 * i)) }
+    var qp: [Priority: Int] = [:]
+    for p in Priority.allCases { qp[p] = Int(u32(H.queuedByPriority + 4 * p.rawValue)) }
+    var workers: [WorkerView] = []
+    for i in 0..<wn {
+      let o = workersOffset + i * workerSlotSize
+      let st = Int(u32(o + 4))
+      let task = Int(u32(o + 12))
+      workers.append(
+        WorkerView(
+          slot: Int(u32(o)), state: st < workerStates.count ? workerStates[st].rawValue : "unknown",
+          pid: Int32(bitPattern: u32(o + 8)), task: task == 0 ? nil : task, tasksDone: Int(i64(o + 16)),
+          lastSeenMs: i64(o + 24), restarts: Int(u32(o + 32))))
+    }
+    var tasks: [TaskView] = []
+    for i in 0..<tn {
+      let o = tasksOffset + i * taskSlotSize
+      let st = Int(bytes[o + 8])
+      let pr = Int(bytes[o + 9])
+      let w = Int(u32(o + 12))
+      let started = i64(o + 24)
+      tasks.append(
+        TaskView(
+          number: Int(i64(o)), state: st < TaskState.allCases.count ? TaskState.allCases[st] : .queued,
+          priority: Priority(rawValue: pr) ?? .medium, attempt: Int(bytes.loadUnaligned(fromByteOffset: o + 10, as: UInt16.self)),
+          worker: w == 0 ? nil : w, submittedMs: i64(o + 16), startedMs: started == 0 ? nil : started,
+          tokensUsed: Int(i64(o + 32)), budget: Int(i64(o + 40)), pid: Int32(bitPattern: u32(o + 48))))
+    }
+    tasks.sort { $0.number < $1.number }
+    let ph = Int(u32(H.phase))
+    return .success(
+      View(
+        lastSeq: bytes.loadUnaligned(fromByteOffset: H.lastSeq, as: UInt64.self), pid: Int32(truncatingIfNeeded: i64(H.pid)),
+        startedMs: i64(H.startedMs), updatedMs: i64(H.updatedMs), poolSize: Int(u32(H.poolSize)),
+        tokensTotal: Int(i64(H.tokensTotal)), tokensReserved: Int(i64(H.tokensReserved)),
+        tokensUsed: Int(i64(H.tokensUsed)), tokensAvailable: Int(i64(H.tokensAvailable)), counts: counts,
+        queuedByPriority: qp, rejected: Int(i64(H.rejected)), nextTask: Int(i64(H.nextTask)),
+        phase: ph < phases.count ? phases[ph] : "unknown", admitting: u32(H.admitting) == 1,
+        activeTotal: Int(u32(H.activeTotal)), workers: workers, tasks: tasks))
+  }
+
+  /// Reads a live mapping: retries while a write is in progress (odd seqlock or a moved one).
+  public static func readConsistent(_ base: UnsafeRawPointer, size: Int, attempts: Int = 200) -> Result<View, ReadError> {
+    guard size >= 48 else { return read(UnsafeRawBufferPointer(start: base, count: size)) }
+    var copy = [UInt8](repeating: 0, count: size)
+    var last: ReadError = .busy
+    for _ in 0..<attempts {
+      let s1 = base.loadUnaligned(fromByteOffset: H.seqlock, as: UInt64.self)
+      atomicMemoryFence(ordering: .sequentiallyConsistent)
+      if s1 & 1 == 1 { continue }
+      copy.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: size)) }
+      atomicMemoryFence(ordering: .sequentiallyConsistent)
+      let s2 = base.loadUnaligned(fromByteOffset: H.seqlock, as: UInt64.self)
+      if s1 != s2 { continue }
+      let r = copy.withUnsafeBytes { read($0) }
+      switch r {
+      case .success: return r
+      case .failure(let e):
+        last = e
+        if e != .checksum { return r }
+      }
+    }
+    return .failure(last)
+  }
+}

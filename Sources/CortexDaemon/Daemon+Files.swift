@@ -1,0 +1,188 @@
+import CortexCore
+import Posix
+
+/// Files the daemon keeps up to date beside the log: per-task files, snapshots, the hot state,
+/// metrics, and the inbox. Slow writes happen on background threads from immutable copies.
+extension Daemon {
+  // MARK: task files (atomic for readers; the log is the durable record)
+
+  func writeSpecFile(_ n: Int) {
+    guard let t = scheduler.tasks[n] else { return }
+    let dir = paths.taskDir(n)
+    var spec = t.specJSON
+    spec.append(10)
+    let bytes = spec
+    files.async {
+      try? FileSystem.makeDirectory(dir)
+      try? FileSystem.writeAtomically(dir + "/spec.json", bytes, durable: false)
+    }
+  }
+
+  func writeResultFile(_ n: Int) {
+    guard let t = scheduler.tasks[n] else { return }
+    var w = JSONWriter()
+    w.beginObject()
+    w.field("id", t.id)
+    w.field("state", t.state.rawValue)
+    w.field("type", t.type)
+    w.field("attempt", t.attempt)
+    w.key("exit_code")
+    if let c = t.exitCode { w.int(c) } else { w.null() }
+    w.key("signal")
+    if let s = t.signal { w.int(s) } else { w.null() }
+    w.field("reason", t.reason)
+    w.field("tokens_used", t.tokensUsed)
+    w.field("token_budget", t.budget)
+    if let wk = t.worker { w.field("worker_id", WorkerID.format(wk)) }
+    w.field("submitted", Timestamp.rfc3339(ms: t.submittedMs))
+    if let s = t.startedMs { w.field("started", Timestamp.rfc3339(ms: s)) }
+    if let e = t.endedMs { w.field("ended", Timestamp.rfc3339(ms: e)) }
+    if let s = t.startedMs, let e = t.endedMs { w.field("duration_ms", e - s) }
+    w.endObject()
+    w.bytes.append(10)
+    let bytes = w.bytes
+    let dir = paths.taskDir(n)
+    files.async {
+      try? FileSystem.makeDirectory(dir)
+      try? FileSystem.writeAtomically(dir + "/result.json", bytes, durable: false)
+    }
+  }
+
+  // MARK: snapshots
+
+  /// Hands an immutable copy of the state to the snapshot thread. The copy is taken right after
+  /// the log was synced, so its `seq` names events that are all durable.
+  func writeSnapshots(now t: Int64, sync: Bool) {
+    if sync { try? log.flush(sync: true, nowMs: t) }
+    guard !log.hasUnsynced, !log.hasPending else { return }
+    let copy = scheduler
+    let seq = log.lastSeq
+    let p = paths
+    let progress = snapshotDone
+    lastSnapshotMs = t
+    lastSnapshotSeq = seq
+    snapshots.async {
+      do throws(PosixError) {
+        try FileSystem.writeAtomically(p.taskQueue, Array((copy.queueSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))
+        try FileSystem.writeAtomically(p.tokenBudget, Array((copy.budgetSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))
+        try FileSystem.writeAtomically(p.workerPool, Array((copy.workersSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))
+        progress.seq.store(seq, ordering: .releasing)
+      } catch {
+        progress.failures.add(1, ordering: .relaxed)
+      }
+    }
+  }
+
+  // MARK: hot state
+
+  func updateHotState(now t: Int64) {
+    guard let hot else { return }
+    HotState.write(scheduler, to: hot.base, lastSeq: log.lastSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t)
+    lastHotMs = t
+    hotDirty = false
+  }
+
+  /// Timed work of the loop: hot state, snapshots, metrics, inbox.
+  func periodic(now t: Int64) {
+    if hotDirty && t - lastHotMs >= Self.hotIntervalMs { updateHotState(now: t) }
+    let done = snapshotDone.seq.load(ordering: .acquiring)
+    if done > loggedSnapshotSeq {
+      loggedSnapshotSeq = done
+      log.append(Event("snapshot.written", reason: "interval", fields: [("snapshot_seq", .int(Int64(done)))]), nowMs: t)
+    }
+    if t - lastSnapshotMs >= Int64(config.snapshotIntervalS * 1000) && snapshots.backlog == 0
+      && scheduler.phase == .running
+    {
+      writeSnapshots(now: t, sync: true)
+    }
+    if t - lastMetricsMs >= Self.metricsIntervalMs {
+      lastMetricsMs = t
+      writeMetrics(now: t)
+    }
+    if t - lastInboxScanMs >= Self.inboxIntervalMs {
+      lastInboxScanMs = t
+      scanInbox(now: t)
+    }
+  }
+
+  func writeMetrics(now t: Int64) {
+    let s = scheduler
+    var text = ""
+    func metric(_ name: String, _ help: String, _ type: String, _ rows: [(String, Int)]) {
+      text += "# HELP cortex_\(name) \(help)\n# TYPE cortex_\(name) \(type)\n"
+      for (labels, v) in rows { text += "cortex_\(name)\(labels) \(v)\n" }
+    }
+    metric("tasks", "Tasks by state.", "gauge", TaskState.allCases.map { ("{state=\"\($0.rawValue)\"}", s.counts[$0, default: 0]) })
+    metric("queue_depth", "Queued tasks by priority.", "gauge", Priority.allCases.map { ("{priority=\"\($0.name)\"}", s.queued($0)) })
+    metric("workers", "Workers by state.", "gauge",
+      HotState.workerStates.map { st in ("{state=\"\(st.rawValue)\"}", s.workers.filter { $0.state == st }.count) })
+    metric("tokens", "Token budget.", "gauge", [
+      ("{kind=\"total\"}", s.config.tokenBudgetTotal), ("{kind=\"reserved\"}", s.tokensReserved),
+      ("{kind=\"used\"}", s.tokensUsed), ("{kind=\"available\"}", s.budgetAvailable),
+    ])
+    metric("rejected_total", "Submissions refused by admission.", "counter", [("", s.rejectedSubmits)])
+    metric("events_total", "Events written to the decision log.", "counter", [("", Int(log.lastSeq))])
+    let path = paths.metrics
+    let bytes = Array(text.utf8)
+    files.async { try? FileSystem.writeAtomically(path, bytes, durable: false, mode: 0o644) }
+  }
+
+  // MARK: inbox
+
+  /// Submits `inbox/*.json` files (one spec, or an array of specs). Accepted files move to
+  /// `accepted/`, refused or invalid ones to `rejected/` with a `.error` file beside them.
+  func scanInbox(now t: Int64) {
+    guard scheduler.phase == .running, scheduler.admitting else { return }
+    guard let names = try? FileSystem.list(paths.inbox) else { return }
+    for name in names where name.hasSuffix(".json") {
+      let path = paths.inbox + "/" + name
+      if inboxPending.values.contains(path) { continue }
+      guard let bytes = (try? FileSystem.read(path)) ?? nil else { continue }
+      let id: ClientID = (1 << 39) + nextClientID
+      nextClientID += 1
+      inboxPending[id] = path
+      do {
+        let v = try JSON.parse(bytes)
+        var specs: [TaskSpec] = []
+        for (i, s) in (v.array ?? [v]).enumerated() {
+          do throws(SpecError) { specs.append(try TaskSpec.decode(s)) } catch {
+            reply(id, Scheduler.invalid(error, index: i, of: v.array?.count ?? 1), now: t)
+            specs = []
+            break
+          }
+        }
+        if !specs.isEmpty { feed(.submit(id, specs), now: t) }
+      } catch {
+        reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("error", .string("\(error)"))]), now: t)
+      }
+    }
+  }
+
+  func settleInboxFile(_ path: String, reply v: JSON) {
+    let name = FileSystem.basename(path)
+    if v["ok"]?.bool == true {
+      try? FileSystem.rename(path, paths.inboxAccepted + "/" + name)
+      try? FileSystem.syncDirectory(paths.inboxAccepted)
+    } else {
+      let target = paths.inboxRejected + "/" + name
+      try? FileSystem.rename(path, target)
+      let msg = (v["error"]?.string ?? v.encoded()) + "\n"
+      try? FileSystem.writeAtomically(target + ".error", Array(msg.utf8), durable: false)
+    }
+  }
+
+  // MARK: configuration
+
+  /// SIGHUP: re-reads `config.json`. Limits and budgets apply at once; the pool size through `scale`.
+  func reloadConfig(now t: Int64) {
+    do throws(StartupError) {
+      var c = try Self.loadConfig(paths: paths)
+      c.workers = scheduler.desiredWorkers
+      config = c
+      scheduler.config = c
+      log.append(Event("daemon.reloaded", reason: "sighup", detail: "config.json re-read"), nowMs: t)
+    } catch {
+      log.append(Event("daemon.warning", reason: "config_invalid", detail: "SIGHUP: \(error); keeping the old config"), nowMs: t)
+    }
+  }
+}

@@ -1,0 +1,235 @@
+public import CortexCore
+import Posix
+
+/// Why the daemon could not start; the message names what to do.
+public struct StartupError: Error, CustomStringConvertible {
+  public let description: String
+  public let exitCode: Int32
+  init(_ d: String, exitCode: Int32 = 1) {
+    description = d
+    self.exitCode = exitCode
+  }
+}
+
+extension Daemon {
+  /// Writes `config.json` (unless present and not `force`) and creates the directory layout.
+  public static func initialize(paths: Paths, workers: Int?, force: Bool) throws(StartupError) -> Bool {
+    do throws(PosixError) {
+      for d in paths.directories { try FileSystem.makeDirectories(d, mode: 0o700) }
+      try FileSystem.setMode(paths.root, 0o700)
+      if FileSystem.exists(paths.config) && !force { return false }
+      var c = Config()
+      if let workers { c.workers = workers }
+      try FileSystem.writeAtomically(paths.config, Array((c.json().pretty() + "\n").utf8))
+      return true
+    } catch {
+      throw StartupError("cannot initialize \(paths.root): \(error)")
+    }
+  }
+
+  public static func loadConfig(paths: Paths) throws(StartupError) -> Config {
+    let bytes: [UInt8]?
+    do { bytes = try FileSystem.read(paths.config) } catch { throw StartupError("cannot read \(paths.config): \(error)") }
+    guard let bytes else { return Config() }
+    do {
+      return try Config.decode(try JSON.parse(bytes))
+    } catch let e as JSONParseError {
+      throw StartupError("\(paths.config): \(e)", exitCode: 65)
+    } catch {
+      throw StartupError("\(paths.config): \(error)", exitCode: 65)
+    }
+  }
+
+  /// Sets up everything and recovers the state; `run()` then serves.
+  public convenience init(paths: Paths, options: DaemonOptions) throws(StartupError) {
+    if options.detach { Processes.newSession() }
+    _ = try Self.initialize(paths: paths, workers: nil, force: false)
+    var config = try Self.loadConfig(paths: paths)
+    if let w = options.workers { config.workers = w }
+
+    // One daemon per directory.
+    let lockFD: FileDescriptor
+    let locked: Bool
+    do throws(PosixError) {
+      lockFD = try FileDescriptor.open(paths.lock, [.readWrite, .create])
+      locked = try lockFD.tryLockExclusive()
+    } catch {
+      throw StartupError("cannot lock \(paths.lock): \(error)")
+    }
+    guard locked else {
+      lockFD.close()
+      let pid = (try? FileSystem.read(paths.pid)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+      let who = pid.map { "pid \($0.filter { $0.isNumber })" } ?? "another process"
+      throw StartupError("a daemon already runs for \(paths.root) (\(who)); stop it with: cortex stop --dir \(paths.root)")
+    }
+    try self.init(paths: paths, config: config, lockFD: lockFD)
+  }
+
+  convenience init(paths: Paths, config: Config, lockFD: FileDescriptor) throws(StartupError) {
+    let want = config.workers * 2 + 256
+    let got = Processes.raiseOpenFileLimit(max(want, 4096))
+    if got < want {
+      throw StartupError("RLIMIT_NOFILE is \(got); \(config.workers) workers need \(want). Raise the hard limit (ulimit -Hn).")
+    }
+    Signal.ignore(Signal.pipe)
+    Processes.becomeSubreaper()
+
+    // Recovery: snapshot, then the log after it.
+    var notes: [Event] = []
+    var scheduler = Scheduler(config: config, seed: UInt64(truncatingIfNeeded: Clock.monotonicNs()))
+    var snapshotSeq: UInt64 = 0
+    if let bytes = (try? FileSystem.read(paths.taskQueue)) ?? nil {
+      do {
+        snapshotSeq = try scheduler.restore(snapshot: try JSON.parse(bytes))
+      } catch {
+        // A bad snapshot is set aside; the whole log is replayed instead.
+        let aside = paths.taskQueue + ".bad-\(Clock.wallMs())"
+        try? FileSystem.rename(paths.taskQueue, aside)
+        notes.append(Event("daemon.warning", reason: "snapshot_invalid", detail: "task-queue.json set aside as \(FileSystem.basename(aside)): \(error)"))
+        scheduler = Scheduler(config: config, seed: UInt64(truncatingIfNeeded: Clock.monotonicNs()))
+        snapshotSeq = 0
+      }
+    }
+    let hotNote = Self.checkHotState(paths: paths)
+    if let hotNote { notes.append(hotNote) }
+    let replay = try Self.replayLog(paths: paths, into: &scheduler, after: snapshotSeq)
+    notes.append(contentsOf: replay.notes)
+
+    let log: EventLogWriter
+    do throws(PosixError) {
+      log = try EventLogWriter(directory: paths.events, segmentBytes: config.logSegmentBytes, lastSeq: replay.lastSeq)
+    } catch {
+      throw StartupError("cannot open the event log in \(paths.events): \(error)")
+    }
+    do throws(PosixError) {
+      try self.init(paths: paths, config: config, scheduler: scheduler, log: log, lockFD: lockFD)
+    } catch {
+      throw StartupError("cannot start: \(error)")
+    }
+    let t = now()
+    for n in notes { log.append(n, nowMs: t) }
+    var out: [Action] = []
+    let settled = scheduler.settleAfterRecovery(now: t, into: &out)
+    self.scheduler = scheduler
+    let recovered = replay.lastSeq > 0
+    log.append(
+      Event(
+        recovered ? "daemon.recovered" : "daemon.started", reason: recovered ? "restart" : "fresh",
+        detail: recovered
+          ? "state from \(snapshotSeq > 0 ? "snapshot seq \(snapshotSeq)" : "no snapshot") + \(replay.replayed) events; \(settled.requeued) in-flight tasks requeued, \(settled.queued) queued"
+          : "new coordination directory",
+        fields: [
+          ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(config.workers))),
+          ("snapshot_seq", .int(Int64(snapshotSeq))), ("replayed", .int(Int64(replay.replayed))),
+          ("requeued", .int(Int64(settled.requeued))),
+        ]), nowMs: t)
+    route(out, now: t)
+    do throws(PosixError) {
+      try log.flush(sync: true, nowMs: t)
+    } catch {
+      throw StartupError("cannot write the event log: \(error)")
+    }
+  }
+
+  /// Reads every segment in order, replaying events after `after`. A torn final line is cut off
+  /// (and noted); a bad line anywhere else stops the start.
+  static func replayLog(paths: Paths, into s: inout Scheduler, after: UInt64) throws(StartupError) -> (
+    lastSeq: UInt64, replayed: Int, notes: [Event]
+  ) {
+    var notes: [Event] = []
+    var lastSeq: UInt64 = 0
+    var replayed = 0
+    let segments: [Int]
+    do { segments = LogSegments.indexes(try FileSystem.list(paths.events)) } catch {
+      throw StartupError("cannot list \(paths.events): \(error)")
+    }
+    for (i, idx) in segments.enumerated() {
+      let path = paths.events + "/" + LogSegments.name(idx)
+      guard let bytes = (try? FileSystem.read(path)) ?? nil else { throw StartupError("cannot read \(path)") }
+      let scan = LogSegments.scan(bytes, after: lastSeq) { v in
+        if let q = v["seq"]?.int, UInt64(q) > after {
+          s.replay(v)
+          replayed += 1
+        }
+      }
+      if let at = scan.corruptAt {
+        throw StartupError(
+          "\(path) is corrupt at byte \(at) (\(scan.corruptReason ?? "bad line")); nothing was changed. Run: cortex doctor --repair --dir \(paths.root)")
+      }
+      if scan.tornTail {
+        if i != segments.count - 1 {
+          throw StartupError(
+            "\(path) ends with a torn line but is not the last segment; run: cortex doctor --repair --dir \(paths.root)")
+        }
+        let cut = bytes.count - scan.validEnd
+        do throws(PosixError) {
+          let fd = try FileDescriptor.open(path, .writeOnly)
+          try fd.truncate(to: scan.validEnd)
+          try fd.fsync()
+          fd.close()
+        } catch {
+          throw StartupError("cannot truncate the torn tail of \(path): \(error)")
+        }
+        notes.append(
+          Event(
+            "log.truncated", reason: "torn_tail",
+            detail: "cut \(cut) bytes of an incomplete last line from \(LogSegments.name(idx))",
+            fields: [("segment", .string(LogSegments.name(idx))), ("bytes", .int(Int64(cut))), ("offset", .int(Int64(scan.validEnd)))]))
+      }
+      lastSeq = scan.lastSeq
+    }
+    if lastSeq < after {
+      // The snapshot is ahead of the log (the log lost its tail): trust the snapshot's seq.
+      lastSeq = after
+    }
+    return (lastSeq, replayed, notes)
+  }
+
+  /// A hot-state file that fails validation is renamed aside (never deleted) with a warning.
+  static func checkHotState(paths: Paths) -> Event? {
+    guard FileSystem.exists(paths.hotState) else { return nil }
+    let problem: String?
+    if let bytes = (try? FileSystem.read(paths.hotState)) ?? nil {
+      switch bytes.withUnsafeBytes({ HotState.read($0) }) {
+      case .success: problem = nil
+      case .failure(let e): problem = e.description
+      }
+    } else {
+      problem = "unreadable"
+    }
+    guard let problem else { return nil }
+    let aside = paths.hotState + ".bad-\(Clock.wallMs())"
+    try? FileSystem.rename(paths.hotState, aside)
+    try? FileDescriptor.standardError.writeAll(
+      "cortex daemon: warning: hot-state.mmap is invalid (\(problem)); set aside as \(FileSystem.basename(aside)), recovering from the snapshot and the log\n")
+    return Event(
+      "daemon.warning", reason: "hot_state_invalid",
+      detail: "hot-state.mmap: \(problem); set aside as \(FileSystem.basename(aside))")
+  }
+
+  /// Called once the pool is stopped: final snapshot, hot state, socket and pid file removed.
+  func shutdownComplete() {
+    let t = now()
+    log.append(
+      Event(
+        "daemon.stopped", reason: "requested",
+        detail: "\(scheduler.activeCount) unfinished tasks kept for the next start",
+        fields: [("queued", .int(Int64(scheduler.queuedCount)))]), nowMs: t)
+    try? log.flush(sync: true, nowMs: t)
+    writeSnapshots(now: t, sync: true)
+    snapshots.drain()
+    files.drain()
+    updateHotState(now: t)
+    hot?.flushAsync()
+    for c in stopClients { reply(c, .object([("ok", .bool(true)), ("stopped", .bool(true))]), now: t) }
+    for (_, c) in clients { c.flush() }
+    if let l = listener { l.close() }
+    try? FileSystem.remove(paths.socket)
+    try? FileSystem.remove(paths.pid)
+    for (_, ch) in channels { ch.close() }
+    log.close()
+    // Reap anything left (grandchildren handed to us as subreaper).
+    while Processes.reap() != nil {}
+    lockFD.close()
+  }
+}

@@ -1,0 +1,357 @@
+import CortexCore
+import Posix
+import Synchronization
+
+/// Options from the command line that override `config.json`.
+public struct DaemonOptions: Sendable {
+  public var workers: Int?
+  public var detach = false
+  public init() {}
+}
+
+/// The one loop that owns Cortex's state. It blocks in epoll with a timeout computed from the
+/// scheduler's timers (no fixed tick), turns every wake-up into scheduler inputs, writes the
+/// resulting events to the log, and only then carries out the other actions (write-ahead).
+public final class Daemon {
+  let paths: Paths
+  var config: Config
+  var scheduler: Scheduler
+  let epoll: Epoll
+  let signals: (read: FileDescriptor, write: FileDescriptor)
+  var listener: FileDescriptor?
+  var log: EventLogWriter
+  var channels: [Int: WorkerChannel] = [:]
+  var pidToSlot: [Int32: Int] = [:]
+  var clients: [ClientID: ClientConnection] = [:]
+  var nextClientID: ClientID = 1
+  /// Actions waiting for the log to be written (and, for durable replies, synced).
+  var deferred: [Action] = []
+  let files: BackgroundQueue
+  let snapshots: BackgroundQueue
+  let snapshotDone = SnapshotProgress()
+  var hot: MappedFile?
+  let lockFD: FileDescriptor
+  let executable: String
+  var workerLog: FileDescriptor?
+  var stopClients: [ClientID] = []
+  var inboxPending: [ClientID: String] = [:]
+
+  let wallStartMs: Int64
+  let monoStartNs: Int64
+  let startedMs: Int64
+  var lastSnapshotMs: Int64 = 0
+  var lastSnapshotSeq: UInt64 = 0
+  var lastHotMs: Int64 = 0
+  var hotDirty = true
+  var lastMetricsMs: Int64 = 0
+  var lastInboxScanMs: Int64 = 0
+  var loggedSnapshotSeq: UInt64 = 0
+  var finished = false
+  var iterationInputs = 0
+
+  static let hotIntervalMs: Int64 = 20
+  static let metricsIntervalMs: Int64 = 5000
+  static let inboxIntervalMs: Int64 = 1000
+
+  /// Monotonic time expressed as wall-clock milliseconds since the epoch: timestamps read as real
+  /// times, and intervals never go backwards.
+  func now() -> Int64 { wallStartMs + (Clock.monotonicNs() - monoStartNs) / 1_000_000 }
+
+  /// Opens the socket, the hot state and the pool's plumbing; spawns the workers.
+  init(paths: Paths, config: Config, scheduler: Scheduler, log: EventLogWriter, lockFD: FileDescriptor) throws(PosixError) {
+    self.paths = paths
+    self.config = config
+    self.scheduler = scheduler
+    self.log = log
+    self.lockFD = lockFD
+    epoll = try Epoll()
+    signals = try makePipe(nonBlocking: true)
+    files = try BackgroundQueue()
+    snapshots = try BackgroundQueue()
+    executable = Processes.executablePath()
+    wallStartMs = Clock.wallMs()
+    monoStartNs = Clock.monotonicNs()
+    startedMs = wallStartMs
+    lastSnapshotMs = wallStartMs
+    workerLog = try? FileDescriptor.open(paths.daemonLog, [.writeOnly, .create, .append])
+
+    for s in [Signal.chld, Signal.term, Signal.int, Signal.hup] { try Signal.deliver(s, to: signals.write) }
+    try epoll.add(signals.read, .input, token: Self.tokenSignal)
+
+    // A socket left by a daemon that died is stale: we hold the lock, so nobody serves it.
+    try FileSystem.remove(paths.socket)
+    let l = try UnixSocket.listen(path: paths.socket)
+    try FileSystem.setMode(paths.socket, 0o600)
+    listener = l
+    try epoll.add(l, .input, token: Self.tokenListener)
+    try FileSystem.writeAtomically(paths.pid, Array("\(Processes.currentID)\n".utf8))
+    hot = try MappedFile(path: paths.hotState, size: HotState.fileSize, writable: true)
+  }
+
+  /// Starts the pool (after recovery has been logged).
+  func startPool() {
+    var out: [Action] = []
+    scheduler.start(now: now(), into: &out)
+    route(out, now: now())
+    updateHotState(now: now())
+  }
+
+  // MARK: the loop
+
+  /// Runs until the pool is stopped. Returns the process exit code.
+  public func run() -> Int32 {
+    startPool()
+    var events: [(token: UInt64, events: Epoll.Events)] = []
+    events.reserveCapacity(256)
+    while !finished {
+      let timeout = computeTimeout()
+      epoll.wait(timeoutMs: timeout, into: &events)
+      let t = now()
+      for (token, ev) in events { dispatchWake(token: token, events: ev, now: t) }
+      if let wake = scheduler.nextWakeMs(), wake <= t { feed(.tick, now: t) }
+      periodic(now: t)
+      commit(now: t)
+    }
+    shutdownComplete()
+    return 0
+  }
+
+  static let tokenSignal: UInt64 = 0
+  static let tokenListener: UInt64 = 1
+  static let kindWorkerOut: UInt64 = 2 << 40
+  static let kindWorkerIn: UInt64 = 3 << 40
+  static let kindClient: UInt64 = 4 << 40
+  static let kindMask: UInt64 = 0xFF << 40
+
+  func computeTimeout() -> Int32 {
+    let t = now()
+    var wake = t + 1000
+    if let w = scheduler.nextWakeMs() { wake = min(wake, w) }
+    if hotDirty { wake = min(wake, lastHotMs + Self.hotIntervalMs) }
+    if log.hasUnsynced, let since = log.unsyncedSinceMs { wake = min(wake, since + Int64(config.syncIntervalMs)) }
+    if log.hasPending || log.lastError != nil { wake = min(wake, t + 100) }
+    if !deferred.isEmpty { wake = t }
+    return Int32(max(0, min(1000, wake - t)))
+  }
+
+  func dispatchWake(token: UInt64, events ev: Epoll.Events, now t: Int64) {
+    switch token & Self.kindMask {
+    case 0:
+      if token == Self.tokenSignal { handleSignals(now: t) } else { acceptClients() }
+    case Self.kindWorkerOut:
+      let slot = Int(token & 0xFFFF_FFFF)
+      if let ch = channels[slot] { readWorker(ch, now: t) }
+    case Self.kindWorkerIn:
+      let slot = Int(token & 0xFFFF_FFFF)
+      if let ch = channels[slot] {
+        ch.flush()
+        updateInterest(ch)
+      }
+    case Self.kindClient:
+      let id = token & 0xFF_FFFF_FFFF
+      guard let c = clients[id] else { return }
+      if ev.contains(.output) { c.flush() }
+      if ev.contains(.input) || ev.contains(.hangup) || ev.contains(.error) {
+        let open = c.readAvailable()
+        processClientLines(c, now: t)
+        if !open { c.closing = true }
+      }
+      finishClientIO(c)
+    default: break
+    }
+  }
+
+  /// Feeds one input to the scheduler and routes its actions: events to the log buffer now,
+  /// everything else after the log is written.
+  func feed(_ input: Scheduler.Input, now t: Int64) {
+    var out: [Action] = []
+    scheduler.handle(input, now: t, into: &out)
+    route(out, now: t)
+  }
+
+  func route(_ actions: [Action], now t: Int64) {
+    for a in actions {
+      if case .log(let e) = a {
+        log.append(e, nowMs: t)
+        hotDirty = true
+      } else {
+        deferred.append(a)
+      }
+    }
+  }
+
+  /// Writes the log (syncing when a durable answer waits or the sync interval is up), then carries
+  /// out the deferred actions. While the log cannot be written nothing is carried out, and the
+  /// scheduler is told to admit nothing.
+  func commit(now t: Int64) {
+    var rounds = 0
+    while log.hasPending || !deferred.isEmpty || log.hasUnsynced {
+      rounds += 1
+      let needsSync =
+        deferred.contains { if case .reply(_, _, true) = $0 { return true } else { return false } }
+        || (log.unsyncedSinceMs.map { t - $0 >= Int64(config.syncIntervalMs) } ?? false)
+        || (log.hasPending && config.syncIntervalMs == 0)
+      do throws(PosixError) {
+        try log.flush(sync: needsSync, nowMs: t)
+      } catch {
+        logUnavailable(error, now: t)
+        return
+      }
+      if !scheduler.admitting { logAvailableAgain(now: t) }
+      if deferred.isEmpty { break }
+      let batch = deferred
+      deferred.removeAll(keepingCapacity: true)
+      for a in batch { perform(a, now: t) }
+      if rounds > 64 { break }
+      if !log.hasPending && deferred.isEmpty { break }
+    }
+  }
+
+  func logUnavailable(_ error: PosixError, now t: Int64) {
+    if scheduler.admitting {
+      scheduler.admitting = false
+      scheduler.admissionBlockedReason = "the decision log cannot be written (\(error)); admitting nothing until it can"
+      writeStderr("cortex daemon: \(error): not admitting work until the log can be written\n")
+      hotDirty = true
+    }
+  }
+
+  func logAvailableAgain(now t: Int64) {
+    scheduler.admitting = true
+    scheduler.admissionBlockedReason = nil
+    log.append(Event("daemon.resumed", reason: "log_writable", detail: "the decision log can be written again"), nowMs: t)
+    writeStderr("cortex daemon: the log is writable again; admitting work\n")
+    hotDirty = true
+    feed(.tick, now: t)
+  }
+
+  func perform(_ a: Action, now t: Int64) {
+    switch a {
+    case .log(let e): log.append(e, nowMs: t)
+    case .reply(let c, let v, _): reply(c, v, now: t)
+    case .send(let w, let msg):
+      guard let ch = channels[w] else { return }
+      if case .run(let n, let attempt, _, let budget, let spec) = msg {
+        ch.send(DaemonToWorker.run(task: n, attempt: attempt, dir: paths.taskDir(n), budget: budget, spec: spec).encodedLine())
+      } else {
+        ch.send(msg.encodedLine())
+      }
+      updateInterest(ch)
+    case .spawnWorker(let w): spawnWorker(w, now: t)
+    case .killWorker(_, let pid):
+      if pid > 0 { Processes.signal(pid, Signal.kill) }
+    case .killGroup(let pg, let hard):
+      Processes.signalGroup(pg, hard ? Signal.kill : Signal.term)
+    case .closeWorker(let w): channels[w]?.discardStale()
+    case .writeSpec(let n): writeSpecFile(n)
+    case .writeResult(let n): writeResultFile(n)
+    case .stopped: finished = true
+    }
+  }
+
+  // MARK: workers
+
+  func spawnWorker(_ slot: Int, now t: Int64) {
+    do throws(PosixError) {
+      let ch: WorkerChannel
+      if let existing = channels[slot] {
+        ch = existing
+      } else {
+        ch = try WorkerChannel(slot: slot, paths: paths)
+        try epoll.add(ch.output, .input, token: Self.kindWorkerOut | UInt64(slot))
+        channels[slot] = ch
+      }
+      let pid = try ch.spawn(
+        executable: executable, paths: paths, heartbeatMs: Int(config.heartbeatIntervalS * 1000), log: workerLog)
+      pidToSlot[pid] = slot
+      feed(.workerSpawned(slot, pid: pid), now: t)
+    } catch {
+      feed(.workerSpawnFailed(slot, error.description), now: t)
+    }
+  }
+
+  func updateInterest(_ ch: WorkerChannel) {
+    if ch.wantsWritable {
+      try? epoll.add(ch.input, .output, token: Self.kindWorkerIn | UInt64(ch.slot))
+    } else {
+      epoll.remove(ch.input)
+    }
+  }
+
+  func readWorker(_ ch: WorkerChannel, now t: Int64) {
+    _ = ch.readAvailable()
+    processWorkerLines(ch, now: t)
+  }
+
+  func processWorkerLines(_ ch: WorkerChannel, now t: Int64) {
+    while true {
+      switch ch.lines.next() {
+      case .none: return
+      case .tooLong:
+        feed(.workerGarbage(ch.slot, "a message longer than 1 MiB"), now: t)
+        return
+      case .line(let line):
+        if line.isEmpty { continue }
+        do throws(SpecError) {
+          let msg = try WorkerToDaemon.decode(line)
+          feed(.worker(ch.slot, msg), now: t)
+        } catch {
+          let shown = String(decoding: line.prefix(120), as: UTF8.self)
+          feed(.workerGarbage(ch.slot, "unreadable message (\(error)): \(shown)"), now: t)
+          ch.lines.reset()
+          return
+        }
+      }
+    }
+  }
+
+  func handleSignals(now t: Int64) {
+    var buf: [UInt8] = []
+    _ = try? signals.read.read(appendingTo: &buf, max: 256)
+    var reap = false
+    for s in buf {
+      switch Int32(s) {
+      case Signal.chld: reap = true
+      case Signal.term, Signal.int: requestStop(timeoutMs: Int64(config.killGraceS * 1000) + 25_000, client: nil, now: t)
+      case Signal.hup: reloadConfig(now: t)
+      default: break
+      }
+    }
+    if reap { reapChildren(now: t) }
+  }
+
+  func reapChildren(now t: Int64) {
+    while let (pid, status) = Processes.reap() {
+      guard let slot = pidToSlot.removeValue(forKey: pid) else { continue }  // an orphaned grandchild
+      let text: String
+      let crashed: Bool
+      switch status {
+      case .exited(let c):
+        text = "exit code \(c)"
+        crashed = c != 0
+      case .signaled(let s):
+        text = "killed by \(Signal.name(s))"
+        crashed = true
+      }
+      if let ch = channels[slot] {
+        // What it said before it died still counts (a final "done").
+        _ = ch.readAvailable()
+        processWorkerLines(ch, now: t)
+      }
+      feed(.workerExited(slot, pid: pid, status: text, crashed: crashed), now: t)
+    }
+  }
+
+  func requestStop(timeoutMs: Int64, client: ClientID?, now t: Int64) {
+    if let client { stopClients.append(client) }
+    feed(.stop(timeoutMs: timeoutMs), now: t)
+  }
+
+  func writeStderr(_ s: String) { try? FileDescriptor.standardError.writeAll(s) }
+}
+
+/// Completion of background snapshot writes, read by the loop to log `snapshot.written`.
+final class SnapshotProgress: Sendable {
+  let seq = Atomic<UInt64>(0)
+  let failures = Atomic<Int>(0)
+}

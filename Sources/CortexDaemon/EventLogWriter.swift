@@ -1,0 +1,98 @@
+import CortexCore
+import Posix
+
+/// Appends events to `events/NNNNNNNN.jsonl`. Lines are buffered during one loop iteration and
+/// written with one write(2) (so a line is never split across calls by us); `sync` makes them
+/// durable with fdatasync. A failed write or sync is never taken for success: the file is cut back
+/// to the last good size and the same bytes stay pending until a later attempt succeeds.
+final class EventLogWriter {
+  let directory: String
+  let segmentBytes: Int
+  private(set) var fd: FileDescriptor
+  private(set) var segment: Int
+  /// Size of the current segment that is known written.
+  private(set) var writtenSize: Int
+  private(set) var lastSeq: UInt64
+  /// Highest seq known durable (fsynced).
+  private(set) var durableSeq: UInt64
+  private var pending: [UInt8] = []
+  private var pendingLastSeq: UInt64 = 0
+  /// Highest seq written to the file (not necessarily durable).
+  private var writtenSeq: UInt64
+  private var unsyncedSince: Int64? = nil
+  var lastError: PosixError?
+
+  init(directory: String, segmentBytes: Int, lastSeq: UInt64) throws(PosixError) {
+    self.directory = directory
+    self.segmentBytes = segmentBytes
+    let existing = LogSegments.indexes(try FileSystem.list(directory))
+    segment = existing.last ?? 1
+    fd = try FileDescriptor.open(directory + "/" + LogSegments.name(segment), [.writeOnly, .create, .append])
+    writtenSize = try fd.size()
+    self.lastSeq = lastSeq
+    self.durableSeq = lastSeq
+    self.writtenSeq = lastSeq
+    pending.reserveCapacity(1 << 16)
+    if existing.isEmpty { try FileSystem.syncDirectory(directory) }
+  }
+
+  var hasPending: Bool { !pending.isEmpty }
+  var hasUnsynced: Bool { durableSeq < lastSeq }
+  var unsyncedSinceMs: Int64? { unsyncedSince }
+
+  /// Stamps and buffers one event; returns its seq.
+  @discardableResult
+  func append(_ e: Event, nowMs: Int64) -> UInt64 {
+    lastSeq += 1
+    var w = JSONWriter(capacity: 256)
+    e.encode(seq: lastSeq, tsMs: nowMs, into: &w)
+    w.bytes.append(10)
+    pending.append(contentsOf: w.bytes)
+    pendingLastSeq = lastSeq
+    return lastSeq
+  }
+
+  /// Writes what is pending (one write(2) per segment) and, when `sync`, fdatasyncs.
+  func flush(sync: Bool, nowMs: Int64) throws(PosixError) {
+    if !pending.isEmpty {
+      if writtenSize > 0 && writtenSize + pending.count > segmentBytes { try rotate() }
+      do throws(PosixError) {
+        try fd.writeAll(pending)
+      } catch {
+        // Cut back any partial line; the bytes stay pending.
+        try? fd.truncate(to: writtenSize)
+        lastError = error
+        throw error
+      }
+      writtenSize += pending.count
+      writtenSeq = pendingLastSeq
+      pending.removeAll(keepingCapacity: true)
+      if unsyncedSince == nil { unsyncedSince = nowMs }
+    }
+    if sync && durableSeq < writtenSeq {
+      do throws(PosixError) {
+        try fd.fdatasync()
+      } catch {
+        lastError = error
+        throw error
+      }
+      durableSeq = writtenSeq
+      unsyncedSince = nil
+    }
+    lastError = nil
+  }
+
+  private func rotate() throws(PosixError) {
+    try fd.fdatasync()
+    durableSeq = writtenSeq
+    let next = segment + 1
+    let nfd = try FileDescriptor.open(directory + "/" + LogSegments.name(next), [.writeOnly, .create, .append])
+    try FileSystem.syncDirectory(directory)
+    fd.close()
+    fd = nfd
+    segment = next
+    writtenSize = 0
+  }
+
+  func close() { fd.close() }
+}

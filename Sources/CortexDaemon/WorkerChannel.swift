@@ -1,0 +1,142 @@
+import CortexCore
+import Posix
+
+/// The daemon's end of one worker slot: its two FIFOs (both opened O_RDWR so opening never blocks
+/// and the daemon never sees a spurious hang-up), buffered output, and the current process.
+final class WorkerChannel {
+  let slot: Int
+  let input: FileDescriptor  // daemon → worker (.in)
+  let output: FileDescriptor  // worker → daemon (.out)
+  var lines = LineBuffer(maxLine: 1 << 20)
+  var outbox: [UInt8] = []
+  var pid: Int32 = 0
+  var wantsWritable = false
+
+  init(slot: Int, paths: Paths) throws(PosixError) {
+    self.slot = slot
+    let inPath = paths.fifoIn(slot)
+    let outPath = paths.fifoOut(slot)
+    try FileSystem.makeFIFO(inPath)
+    try FileSystem.makeFIFO(outPath)
+    input = try FileDescriptor.open(inPath, [.readWrite, .nonBlocking])
+    output = try FileDescriptor.open(outPath, [.readWrite, .nonBlocking])
+  }
+
+  /// Spawns `cortex worker` for this slot in its own process group (so a terminal's Ctrl-C reaches
+  /// only the daemon, which then stops the pool in order).
+  func spawn(executable: String, paths: Paths, heartbeatMs: Int, log: FileDescriptor?) throws(PosixError) -> Int32 {
+    discardStale()
+    let devnull = try FileDescriptor.open("/dev/null", .readOnly)
+    defer { devnull.close() }
+    pid = try Processes.spawn(
+      [executable, "worker", "--dir", paths.root, "--slot", String(slot), "--heartbeat-ms", String(heartbeatMs)],
+      environment: Environment.all(), stdin: devnull, stdout: log ?? devnull, stderr: log ?? devnull,
+      newProcessGroup: true)
+    return pid
+  }
+
+  /// Drops what a previous worker left in the FIFOs: unread commands and a partial line.
+  func discardStale() {
+    var scratch: [UInt8] = []
+    while let n = try? input.read(appendingTo: &scratch, max: 65536), n > 0 { scratch.removeAll(keepingCapacity: true) }
+    outbox.removeAll()
+    lines.reset()
+  }
+
+  /// Queues a message and writes as much as the FIFO takes now.
+  func send(_ line: [UInt8]) {
+    outbox.append(contentsOf: line)
+    flush()
+  }
+
+  /// Writes buffered output; leaves the rest for when the FIFO is writable.
+  func flush() {
+    while !outbox.isEmpty {
+      let n: Int
+      do throws(PosixError) {
+        n = try input.writeSome(outbox)
+      } catch {
+        wantsWritable = true
+        return
+      }
+      outbox.removeFirst(n)
+    }
+    wantsWritable = false
+  }
+
+  /// Reads what the worker wrote; returns false at EOF or error (never with O_RDWR).
+  func readAvailable() -> Bool {
+    var chunk: [UInt8] = []
+    while true {
+      do throws(PosixError) {
+        let n = try output.read(appendingTo: &chunk, max: 65536)
+        if n == 0 { return false }
+        lines.append(chunk)
+        chunk.removeAll(keepingCapacity: true)
+        if n < 65536 { return true }
+      } catch {
+        return error.isWouldBlock
+      }
+    }
+  }
+
+  func close() {
+    input.close()
+    output.close()
+  }
+}
+
+/// One control-socket connection: newline-delimited JSON requests in, one JSON line per answer out.
+final class ClientConnection {
+  let id: ClientID
+  let fd: FileDescriptor
+  var lines = LineBuffer(maxLine: 64 << 20)
+  var outbox: [UInt8] = []
+  var closing = false
+  var wantsWritable = false
+
+  init(id: ClientID, fd: FileDescriptor) {
+    self.id = id
+    self.fd = fd
+  }
+
+  func send(_ v: JSON) {
+    outbox.append(contentsOf: v.encodedBytes())
+    outbox.append(10)
+    flush()
+  }
+
+  func flush() {
+    while !outbox.isEmpty {
+      let n: Int
+      do throws(PosixError) {
+        n = try fd.writeSome(outbox)
+      } catch {
+        if error.isWouldBlock {
+          wantsWritable = true
+        } else {
+          outbox.removeAll()
+          closing = true
+        }
+        return
+      }
+      outbox.removeFirst(n)
+    }
+    wantsWritable = false
+  }
+
+  /// Reads what is available; returns false when the peer closed.
+  func readAvailable() -> Bool {
+    var chunk: [UInt8] = []
+    while true {
+      do throws(PosixError) {
+        let n = try fd.read(appendingTo: &chunk, max: 65536)
+        if n == 0 { return false }
+        lines.append(chunk)
+        chunk.removeAll(keepingCapacity: true)
+      } catch {
+        return error.isWouldBlock
+      }
+    }
+  }
+}

@@ -1,0 +1,161 @@
+internal import CShim
+internal import Glibc
+
+/// A raw file descriptor. The owner closes it explicitly; every method is one system call
+/// (plus the EINTR retry).
+public struct FileDescriptor: Hashable, Sendable {
+  public let raw: Int32
+  public init(raw: Int32) { self.raw = raw }
+
+  public static let standardInput = FileDescriptor(raw: 0)
+  public static let standardOutput = FileDescriptor(raw: 1)
+  public static let standardError = FileDescriptor(raw: 2)
+
+  public struct OpenFlags: OptionSet, Sendable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public static let readOnly = OpenFlags([])
+    public static let writeOnly = OpenFlags(rawValue: O_WRONLY)
+    public static let readWrite = OpenFlags(rawValue: O_RDWR)
+    public static let create = OpenFlags(rawValue: O_CREAT)
+    public static let truncate = OpenFlags(rawValue: O_TRUNC)
+    public static let append = OpenFlags(rawValue: O_APPEND)
+    public static let exclusive = OpenFlags(rawValue: O_EXCL)
+    public static let nonBlocking = OpenFlags(rawValue: O_NONBLOCK)
+    public static let directory = OpenFlags(rawValue: O_DIRECTORY)
+  }
+
+  /// open(2), always with O_CLOEXEC.
+  public static func open(_ path: String, _ flags: OpenFlags, mode: UInt32 = 0o600) throws(PosixError)
+    -> FileDescriptor
+  {
+    let fd = try retryOnInterrupt("open", path: path) {
+      Glibc.open(path, flags.rawValue | O_CLOEXEC, mode_t(mode))
+    }
+    return FileDescriptor(raw: fd)
+  }
+
+  /// close(2). Errors are ignored: after close the descriptor is gone either way.
+  public func close() { _ = Glibc.close(raw) }
+
+  /// read(2) into `buffer`; returns the count (0 at end of file).
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> Int {
+    try retryOnInterrupt("read") { Glibc.read(raw, buffer.baseAddress, buffer.count) }
+  }
+
+  /// Appends up to `max` bytes to `bytes`; returns the count read (0 at end of file).
+  @discardableResult
+  public func read(appendingTo bytes: inout [UInt8], max: Int = 65536) throws(PosixError) -> Int {
+    let old = bytes.count
+    bytes.reserveCapacity(old + max)
+    var n = 0
+    var failure: PosixError?
+    bytes.append(contentsOf: repeatElement(0, count: max))
+    bytes.withUnsafeMutableBytes { p in
+      do throws(PosixError) {
+        n = try read(into: UnsafeMutableRawBufferPointer(rebasing: p[old...]))
+      } catch { failure = error }
+    }
+    bytes.removeLast(max - n)
+    if let failure { throw failure }
+    return n
+  }
+
+  /// write(2) once; returns how much was written.
+  public func write(_ buffer: UnsafeRawBufferPointer) throws(PosixError) -> Int {
+    try retryOnInterrupt("write") { Glibc.write(raw, buffer.baseAddress, buffer.count) }
+  }
+
+  /// write(2) once from `bytes`; returns how much was written (may be short).
+  public func writeSome(_ bytes: [UInt8]) throws(PosixError) -> Int {
+    var n = 0
+    var failure: PosixError?
+    bytes.withUnsafeBytes { p in
+      do throws(PosixError) { n = try write(p) } catch { failure = error }
+    }
+    if let failure { throw failure }
+    return n
+  }
+
+  /// Writes all of `bytes`, looping on short writes (blocking descriptors only).
+  public func writeAll(_ bytes: [UInt8]) throws(PosixError) {
+    var failure: PosixError?
+    bytes.withUnsafeBytes { p in
+      var off = 0
+      while off < p.count {
+        do throws(PosixError) {
+          off += try write(UnsafeRawBufferPointer(rebasing: p[off...]))
+        } catch {
+          failure = error
+          return
+        }
+      }
+    }
+    if let failure { throw failure }
+  }
+
+  public func writeAll(_ s: String) throws(PosixError) { try writeAll(Array(s.utf8)) }
+
+  /// fsync(2)
+  public func fsync() throws(PosixError) { _ = try retryOnInterrupt("fsync") { Glibc.fsync(raw) } }
+  /// fdatasync(2)
+  public func fdatasync() throws(PosixError) {
+    _ = try retryOnInterrupt("fdatasync") { Glibc.fdatasync(raw) }
+  }
+  /// ftruncate(2)
+  public func truncate(to size: Int) throws(PosixError) {
+    _ = try retryOnInterrupt("ftruncate") { Glibc.ftruncate(raw, off_t(size)) }
+  }
+  /// lseek(2) to the end; returns the size.
+  public func seekToEnd() throws(PosixError) -> Int {
+    Int(try retryOnInterrupt("lseek") { Glibc.lseek(raw, 0, SEEK_END) })
+  }
+  /// lseek(2) to an absolute offset.
+  public func seek(to offset: Int) throws(PosixError) {
+    _ = try retryOnInterrupt("lseek") { Glibc.lseek(raw, off_t(offset), SEEK_SET) }
+  }
+  /// fstat(2) size.
+  public func size() throws(PosixError) -> Int {
+    Int(try retryOnInterrupt("fstat") { cshim_fstat_size(raw) })
+  }
+
+  public func setNonBlocking(_ on: Bool) throws(PosixError) {
+    _ = try retryOnInterrupt("fcntl") { cshim_set_nonblock(raw, on ? 1 : 0) }
+  }
+  public func setCloseOnExec(_ on: Bool) throws(PosixError) {
+    _ = try retryOnInterrupt("fcntl") { cshim_set_cloexec(raw, on ? 1 : 0) }
+  }
+
+  /// dup(2) with O_CLOEXEC.
+  public func duplicate() throws(PosixError) -> FileDescriptor {
+    FileDescriptor(raw: try retryOnInterrupt("fcntl") { Glibc.fcntl(raw, F_DUPFD_CLOEXEC, 3) })
+  }
+
+  /// flock(2) exclusive, non-blocking; returns false when another process holds it.
+  public func tryLockExclusive() throws(PosixError) -> Bool {
+    let r = cshim_flock_try(raw)
+    if r < 0 { throw PosixError("flock") }
+    return r == 1
+  }
+
+  /// poll(2) on this one descriptor for input; returns true when readable (or hung up).
+  public func waitReadable(timeoutMs: Int32) -> Bool {
+    var p = pollfd(fd: raw, events: Int16(POLLIN), revents: 0)
+    while true {
+      let r = Glibc.poll(&p, 1, timeoutMs)
+      if r < 0 && errno == EINTR { continue }
+      return r > 0
+    }
+  }
+
+  public var isTerminal: Bool { Glibc.isatty(raw) == 1 }
+}
+
+/// pipe2(2) with O_CLOEXEC (and O_NONBLOCK when asked): (read end, write end).
+public func makePipe(nonBlocking: Bool = false) throws(PosixError) -> (
+  read: FileDescriptor, write: FileDescriptor
+) {
+  var fds: [Int32] = [0, 0]
+  _ = try retryOnInterrupt("pipe2") { cshim_pipe(&fds, nonBlocking ? 1 : 0) }
+  return (FileDescriptor(raw: fds[0]), FileDescriptor(raw: fds[1]))
+}

@@ -1,0 +1,183 @@
+internal import CShim
+internal import Glibc
+
+/// File-system calls on paths. Durable writes follow temp → fsync → rename → fsync(dir).
+public enum FileSystem {
+  /// mkdir(2); an existing directory is fine.
+  public static func makeDirectory(_ path: String, mode: UInt32 = 0o700) throws(PosixError) {
+    if Glibc.mkdir(path, mode_t(mode)) == 0 { return }
+    let e = errno
+    if e == EEXIST && isDirectory(path) { return }
+    throw PosixError("mkdir", code: e, path: path)
+  }
+
+  /// mkdir -p
+  public static func makeDirectories(_ path: String, mode: UInt32 = 0o700) throws(PosixError) {
+    if isDirectory(path) { return }
+    let parent = dirname(path)
+    if parent != path && !parent.isEmpty { try makeDirectories(parent, mode: mode) }
+    try makeDirectory(path, mode: mode)
+  }
+
+  /// chmod(2)
+  public static func setMode(_ path: String, _ mode: UInt32) throws(PosixError) {
+    _ = try retryOnInterrupt("chmod", path: path) { Glibc.chmod(path, mode_t(mode)) }
+  }
+
+  /// rename(2)
+  public static func rename(_ from: String, _ to: String) throws(PosixError) {
+    _ = try retryOnInterrupt("rename", path: from) { Glibc.rename(from, to) }
+  }
+
+  /// unlink(2); a missing file is fine.
+  public static func remove(_ path: String) throws(PosixError) {
+    if Glibc.unlink(path) == 0 || errno == ENOENT { return }
+    throw PosixError("unlink", path: path)
+  }
+
+  /// rmdir(2); a missing directory is fine.
+  public static func removeDirectory(_ path: String) throws(PosixError) {
+    if Glibc.rmdir(path) == 0 || errno == ENOENT { return }
+    throw PosixError("rmdir", path: path)
+  }
+
+  /// mkfifo(3); an existing FIFO is fine.
+  public static func makeFIFO(_ path: String, mode: UInt32 = 0o600) throws(PosixError) {
+    if Glibc.mkfifo(path, mode_t(mode)) == 0 { return }
+    let e = errno
+    if e == EEXIST && isFIFO(path) { return }
+    throw PosixError("mkfifo", code: e, path: path)
+  }
+
+  public static func exists(_ path: String) -> Bool { Glibc.access(path, F_OK) == 0 }
+
+  private static func mode(_ path: String) -> UInt32? {
+    var m: UInt32 = 0
+    var s: Int64 = 0
+    guard cshim_stat(path, &m, &s) == 0 else { return nil }
+    return m
+  }
+  public static func isDirectory(_ path: String) -> Bool {
+    guard let m = mode(path) else { return false }
+    return m & UInt32(S_IFMT) == UInt32(S_IFDIR)
+  }
+  public static func isFIFO(_ path: String) -> Bool {
+    guard let m = mode(path) else { return false }
+    return m & UInt32(S_IFMT) == UInt32(S_IFIFO)
+  }
+  /// Permission bits of `path`, or nil when it does not exist.
+  public static func permissions(_ path: String) -> UInt32? { mode(path).map { $0 & 0o777 } }
+  /// Size in bytes, or nil when it does not exist.
+  public static func size(_ path: String) -> Int? {
+    var m: UInt32 = 0
+    var s: Int64 = 0
+    guard cshim_stat(path, &m, &s) == 0 else { return nil }
+    return Int(s)
+  }
+
+  /// The names in a directory, without "." and "..", sorted.
+  public static func list(_ path: String) throws(PosixError) -> [String] {
+    guard let d = Glibc.opendir(path) else { throw PosixError("opendir", path: path) }
+    defer { Glibc.closedir(d) }
+    var names: [String] = []
+    while let e = Glibc.readdir(d) {
+      let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+        String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+
+  /// The whole file, or nil when it does not exist.
+  public static func read(_ path: String) throws(PosixError) -> [UInt8]? {
+    let fd: FileDescriptor
+    do throws(PosixError) {
+      fd = try FileDescriptor.open(path, .readOnly)
+    } catch {
+      if error.isNotFound { return nil }
+      throw error
+    }
+    defer { fd.close() }
+    var bytes: [UInt8] = []
+    while try fd.read(appendingTo: &bytes, max: 1 << 16) > 0 {}
+    return bytes
+  }
+
+  /// fsync(2) of a directory, so a rename or create inside it is durable.
+  public static func syncDirectory(_ path: String) throws(PosixError) {
+    let fd = try FileDescriptor.open(path, [.readOnly, .directory])
+    defer { fd.close() }
+    try fd.fsync()
+  }
+
+  /// Writes `bytes` so a reader never sees half of them: temp → (fsync) → rename → (fsync dir).
+  /// With `durable == false` the two fsyncs are skipped (atomic for readers, not for power loss).
+  public static func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true, mode: UInt32 = 0o600)
+    throws(PosixError)
+  {
+    let tmp = path + ".tmp"
+    let fd = try FileDescriptor.open(tmp, [.writeOnly, .create, .truncate], mode: mode)
+    do throws(PosixError) {
+      try fd.writeAll(bytes)
+      if durable { try fd.fsync() }
+    } catch {
+      fd.close()
+      try? remove(tmp)
+      throw error
+    }
+    fd.close()
+    try rename(tmp, path)
+    if durable { try syncDirectory(dirname(path)) }
+  }
+
+  public static func dirname(_ path: String) -> String {
+    guard let i = path.lastIndex(of: "/") else { return "." }
+    if i == path.startIndex { return "/" }
+    return String(path[..<i])
+  }
+
+  public static func basename(_ path: String) -> String {
+    guard let i = path.lastIndex(of: "/") else { return path }
+    return String(path[path.index(after: i)...])
+  }
+
+  /// realpath(3) of an existing path.
+  public static func realPath(_ path: String) -> String? {
+    guard let p = Glibc.realpath(path, nil) else { return nil }
+    defer { free(p) }
+    return String(cString: p)
+  }
+
+  /// getcwd(3)
+  public static func currentDirectory() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    guard Glibc.getcwd(&buf, buf.count) != nil else { return "." }
+    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+  }
+
+  /// An absolute form of `path` (relative to the current directory), without resolving links.
+  public static func absolute(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    let cwd = currentDirectory()
+    if path == "." { return cwd }
+    return cwd + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+  }
+
+  /// mkdtemp(3) under `base`.
+  public static func makeTemporaryDirectory(prefix: String, base: String = "/tmp") throws(PosixError) -> String {
+    var template = Array((base + "/" + prefix + "XXXXXX").utf8CString)
+    guard Glibc.mkdtemp(&template) != nil else { throw PosixError("mkdtemp", path: base) }
+    return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+  }
+
+  /// rm -rf (for temporary directories only).
+  public static func removeTree(_ path: String) {
+    if isDirectory(path) {
+      for name in (try? list(path)) ?? [] { removeTree(path + "/" + name) }
+      _ = Glibc.rmdir(path)
+    } else {
+      _ = Glibc.unlink(path)
+    }
+  }
+}

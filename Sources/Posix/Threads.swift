@@ -1,0 +1,88 @@
+internal import Glibc
+import Synchronization
+
+/// A single background thread that runs submitted jobs in order. Used so the daemon loop never
+/// waits on file writes it does not need to wait on (task files, snapshots).
+public final class BackgroundQueue: Sendable {
+  private struct Pending: ~Copyable {
+    var jobs: [@Sendable () -> Void] = []
+    var stopping = false
+  }
+  private let state = Mutex(Pending())
+  private let wake: (read: FileDescriptor, write: FileDescriptor)
+  private let done: (read: FileDescriptor, write: FileDescriptor)
+  private let idleCount = Atomic<Int>(0)
+  private let submitted = Atomic<Int>(0)
+
+  public init() throws(PosixError) {
+    wake = try makePipe()
+    done = try makePipe()
+    let box = Unmanaged.passRetained(self)
+    var tid = pthread_t()
+    let rc = pthread_create(
+      &tid, nil,
+      { arg in
+        let q = Unmanaged<BackgroundQueue>.fromOpaque(arg!).takeRetainedValue()
+        q.run()
+        return nil
+      }, box.toOpaque())
+    if rc != 0 {
+      box.release()
+      throw PosixError("pthread_create", code: rc)
+    }
+    pthread_detach(tid)
+  }
+
+  /// Queues `job`; it runs after every job queued before it.
+  public func async(_ job: @escaping @Sendable () -> Void) {
+    submitted.add(1, ordering: .relaxed)
+    let first = state.withLock { s -> Bool in
+      s.jobs.append(job)
+      return s.jobs.count == 1
+    }
+    if first { _ = try? wake.write.writeAll([1]) }
+  }
+
+  /// Number of jobs queued and not yet finished.
+  public var backlog: Int { submitted.load(ordering: .relaxed) - idleCount.load(ordering: .relaxed) }
+
+  /// Blocks until every job queued so far has run.
+  public func drain() {
+    let target = submitted.load(ordering: .acquiring)
+    while idleCount.load(ordering: .acquiring) < target {
+      _ = done.read.waitReadable(timeoutMs: 10)
+      var b: [UInt8] = []
+      _ = try? done.read.setNonBlocking(true)
+      _ = try? done.read.read(appendingTo: &b, max: 64)
+    }
+  }
+
+  private func run() {
+    var byte: [UInt8] = []
+    while true {
+      let jobs = state.withLock { s -> [@Sendable () -> Void] in
+        let j = s.jobs
+        s.jobs.removeAll(keepingCapacity: true)
+        return j
+      }
+      if jobs.isEmpty {
+        byte.removeAll(keepingCapacity: true)
+        _ = try? wake.read.read(appendingTo: &byte, max: 64)
+        continue
+      }
+      for job in jobs {
+        job()
+        idleCount.add(1, ordering: .releasing)
+      }
+      _ = try? done.write.setNonBlocking(true)
+      _ = try? done.write.writeAll([1])
+    }
+  }
+}
+
+/// nanosleep(2) for `ms` milliseconds.
+public func sleepMs(_ ms: Int) {
+  var ts = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+  var rem = timespec()
+  while Glibc.nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }
+}
