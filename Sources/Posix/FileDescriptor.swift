@@ -46,19 +46,23 @@ public struct FileDescriptor: Hashable, Sendable {
   /// Appends up to `max` bytes to `bytes`; returns the count read (0 at end of file).
   @discardableResult
   public func read(appendingTo bytes: inout [UInt8], max: Int = 65536) throws(PosixError) -> Int {
-    let old = bytes.count
-    bytes.reserveCapacity(old + max)
-    var n = 0
-    var failure: PosixError?
-    bytes.append(contentsOf: repeatElement(0, count: max))
-    bytes.withUnsafeMutableBytes { p in
-      do throws(PosixError) {
-        n = try read(into: UnsafeMutableRawBufferPointer(rebasing: p[old...]))
-      } catch { failure = error }
+    var failure: Int32 = 0
+    let chunk = [UInt8](unsafeUninitializedCapacity: max) { buf, count in
+      while true {
+        let n = Glibc.read(raw, buf.baseAddress, max)
+        if n >= 0 {
+          count = n
+          return
+        }
+        if errno == EINTR { continue }
+        failure = errno
+        count = 0
+        return
+      }
     }
-    bytes.removeLast(max - n)
-    if let failure { throw failure }
-    return n
+    if failure != 0 { throw PosixError("read", code: failure) }
+    if bytes.isEmpty { bytes = chunk } else { bytes.append(contentsOf: chunk) }
+    return chunk.count
   }
 
   /// write(2) once; returns how much was written.

@@ -1,1 +1,3 @@
-print("x")
+import CortexCLI
+
+CortexMain.exit(with: CommandLine.arguments)

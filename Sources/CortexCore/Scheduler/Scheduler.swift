@@ -112,6 +112,7 @@ public struct Scheduler: Sendable {
     for i in workers.indices where workers[i].state == .stopped && workers[i].slot <= desiredWorkers {
       workers[i].state = .starting
       workers[i].spawnedMs = now
+      workers[i].lastSeenMs = now
       out.append(.spawnWorker(workers[i].slot))
     }
   }

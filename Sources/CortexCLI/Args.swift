@@ -1,0 +1,151 @@
+import CortexCore
+import Posix
+
+/// A failure the CLI reports: message on stderr, a meaningful exit code (SPEC §8).
+public struct CLIError: Error, CustomStringConvertible {
+  public let code: Int32
+  public let description: String
+  public init(_ code: Int32, _ message: String) {
+    self.code = code
+    description = message
+  }
+  static func usage(_ m: String, _ usage: String) -> CLIError { CLIError(ExitCode.usage, "\(m)\nusage: \(usage)") }
+}
+
+public enum ExitCode {
+  public static let ok: Int32 = 0
+  public static let failure: Int32 = 1
+  public static let usage: Int32 = 64
+  public static let invalidSpec: Int32 = 65
+  public static let notRunning: Int32 = 69
+  public static let refused: Int32 = 75
+}
+
+/// Command-line words after the command name. Options are taken out by name (`--x V` or `--x=V`);
+/// what is left must be positional, and `--` ends the options.
+struct Args {
+  var words: [String]
+  var afterDashDash: [String] = []
+  let usage: String
+
+  init(_ words: [String], usage: String) {
+    if let i = words.firstIndex(of: "--") {
+      self.words = Array(words[..<i])
+      afterDashDash = Array(words[(i + 1)...])
+    } else {
+      self.words = words
+    }
+    self.usage = usage
+  }
+
+  mutating func flag(_ names: String...) -> Bool {
+    var found = false
+    words.removeAll { w in
+      if names.contains(w) {
+        found = true
+        return true
+      }
+      return false
+    }
+    return found
+  }
+
+  /// The value of the last occurrence of `--name` (a missing value is a usage error).
+  mutating func option(_ names: String...) throws(CLIError) -> String? {
+    var value: String? = nil
+    for v in try options(names) { value = v }
+    return value
+  }
+
+  /// Every value given to a repeatable option.
+  mutating func options(_ names: [String]) throws(CLIError) -> [String] {
+    var out: [String] = []
+    var i = 0
+    while i < words.count {
+      let w = words[i]
+      if let name = names.first(where: { w == $0 }) {
+        guard i + 1 < words.count else { throw CLIError.usage("\(name) needs a value", usage) }
+        out.append(words[i + 1])
+        words.removeSubrange(i...(i + 1))
+        continue
+      }
+      if let name = names.first(where: { w.hasPrefix($0 + "=") }) {
+        out.append(String(w.dropFirst(name.count + 1)))
+        words.remove(at: i)
+        continue
+      }
+      i += 1
+    }
+    return out
+  }
+
+  mutating func intOption(_ names: String..., min: Int = Int.min, max: Int = Int.max) throws(CLIError) -> Int? {
+    var raw: String? = nil
+    for v in try options(names) { raw = v }
+    guard let raw else { return nil }
+    guard let v = Int(raw), v >= min, v <= max else {
+      let range = max == Int.max ? "at least \(min)" : "from \(min) to \(max)"
+      throw CLIError.usage("\(names[0]) must be a whole number \(range), not '\(raw)'", usage)
+    }
+    return v
+  }
+
+  /// The positional words; any leftover option is an error naming it.
+  mutating func positionals() throws(CLIError) -> [String] {
+    if let bad = words.first(where: { $0.hasPrefix("-") && $0 != "-" }) {
+      throw CLIError.usage("unknown option \(bad)", usage)
+    }
+    return words
+  }
+
+  mutating func noPositionals() throws(CLIError) {
+    let p = try positionals()
+    if let extra = p.first { throw CLIError.usage("unexpected argument '\(extra)'", usage) }
+  }
+}
+
+/// What every command gets: the directory and output preferences.
+struct Context {
+  let paths: Paths
+  let json: Bool
+  let color: Bool
+  let executable: String
+
+  func out(_ s: String) { try? FileDescriptor.standardOutput.writeAll(s) }
+  func err(_ s: String) { try? FileDescriptor.standardError.writeAll(s) }
+  func printJSON(_ v: JSON) { out(v.encoded() + "\n") }
+
+  func bold(_ s: String) -> String { color ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
+  func dim(_ s: String) -> String { color ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
+  func paint(_ state: String) -> String {
+    guard color else { return state }
+    switch state {
+    case "succeeded": return "\u{1B}[32m\(state)\u{1B}[0m"
+    case "failed", "timed_out", "rejected": return "\u{1B}[31m\(state)\u{1B}[0m"
+    case "cancelled": return "\u{1B}[33m\(state)\u{1B}[0m"
+    case "running", "assigned": return "\u{1B}[36m\(state)\u{1B}[0m"
+    default: return state
+    }
+  }
+}
+
+/// Fixed-width text tables for people.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+  var widths = header.map(\.count)
+  for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+  func line(_ cells: [String]) -> String {
+    var s = ""
+    for (i, c) in cells.enumerated() {
+      if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - c.count + 2) }
+    }
+    return s + "\n"
+  }
+  return line(header) + rows.map(line).joined()
+}
+
+func formatMs(_ ms: Int64) -> String {
+  if ms < 1000 { return "\(ms)ms" }
+  if ms < 60_000 { return "\(Double(ms / 10) / 100)s" }
+  if ms < 3_600_000 { return "\(ms / 60_000)m\((ms / 1000) % 60)s" }
+  return "\(ms / 3_600_000)h\((ms / 60_000) % 60)m"
+}

@@ -1,0 +1,57 @@
+import CortexCore
+import Posix
+
+/// A connection to the daemon's control socket. One JSON request per line, one JSON answer each.
+final class Client {
+  let fd: FileDescriptor
+  var lines = LineBuffer(maxLine: 256 << 20)
+
+  /// Connects, or fails with exit 69 and the command that starts the daemon.
+  init(_ ctx: Context) throws(CLIError) {
+    do throws(PosixError) {
+      fd = try UnixSocket.connect(path: ctx.paths.socket)
+    } catch {
+      throw CLIError(
+        ExitCode.notRunning,
+        "the Cortex daemon is not running for \(ctx.paths.root) (\(error.isNotFound ? "no socket" : error.description)); start it with: cortex start --dir \(ctx.paths.root)")
+    }
+  }
+
+  deinit { fd.close() }
+
+  func request(_ v: JSON) throws(CLIError) -> JSON {
+    try send(v)
+    return try receive()
+  }
+
+  func send(_ v: JSON) throws(CLIError) {
+    var b = v.encodedBytes()
+    b.append(10)
+    do throws(PosixError) { try fd.writeAll(b) } catch {
+      throw CLIError(ExitCode.notRunning, "the daemon closed the connection: \(error)")
+    }
+  }
+
+  /// Blocks for the next answer.
+  func receive() throws(CLIError) -> JSON {
+    while true {
+      if case .line(let l) = lines.next() {
+        do { return try JSON.parse(l) } catch { throw CLIError(ExitCode.failure, "bad answer from the daemon: \(error)") }
+      }
+      var chunk: [UInt8] = []
+      let n: Int
+      do { n = try fd.read(appendingTo: &chunk, max: 1 << 16) } catch {
+        throw CLIError(ExitCode.notRunning, "lost the daemon: \(error)")
+      }
+      if n == 0 { throw CLIError(ExitCode.notRunning, "the daemon closed the connection before answering") }
+      lines.append(chunk)
+    }
+  }
+
+  /// Turns a `{"ok":false,...}` answer into the matching error.
+  static func check(_ v: JSON) throws(CLIError) -> JSON {
+    if v["ok"]?.bool == true { return v }
+    let code = Int32(v["code"]?.int ?? 1)
+    throw CLIError(code, v["error"]?.string ?? v.encoded())
+  }
+}

@@ -1,0 +1,37 @@
+import CortexCore
+import CortexDaemon
+import CortexWorker
+import Posix
+
+/// `cortex init`: config.json with the defaults and the directory layout, mode 0700.
+enum InitCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let workers = try args.intOption("--workers", min: 1, max: 1024)
+    let force = args.flag("--force")
+    try args.noPositionals()
+    let wrote: Bool
+    do { wrote = try Daemon.initialize(paths: ctx.paths, workers: workers, force: force) } catch {
+      throw CLIError(ExitCode.failure, error.description)
+    }
+    if ctx.json {
+      ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
+    } else {
+      ctx.err(wrote ? "initialized \(ctx.paths.root)\n" : "\(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
+    }
+    return 0
+  }
+}
+
+/// `cortex worker`: the hidden mode the daemon starts for each pool slot.
+enum WorkerCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    guard let slot = try args.intOption("--slot", min: 1, max: 1024) else { throw CLIError.usage("--slot is required", args.usage) }
+    let hb = try args.intOption("--heartbeat-ms", min: 1) ?? 5000
+    try args.noPositionals()
+    do throws(PosixError) {
+      return try Worker(dir: ctx.paths.root, slot: slot, heartbeatMs: hb).run()
+    } catch {
+      throw CLIError(ExitCode.failure, "worker \(slot): \(error)")
+    }
+  }
+}

@@ -1,0 +1,252 @@
+import CortexCore
+import Posix
+
+/// `cortex log ID [--follow]`: the task's output.log; following ends when the task is terminal.
+enum LogCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let follow = args.flag("--follow", "-f")
+    let ids = try args.positionals()
+    guard ids.count == 1, let n = TaskID.parse(ids[0]) else { throw CLIError.usage("give one task id like task-000012", args.usage) }
+    let dir = ctx.paths.taskDir(n)
+    let path = dir + "/output.log"
+    if !FileSystem.isDirectory(dir) && !follow {
+      throw CLIError(ExitCode.failure, "no such task directory: \(dir)")
+    }
+    var offset = 0
+    func drain() -> Bool {
+      guard let fd = try? FileDescriptor.open(path, .readOnly) else { return false }
+      defer { fd.close() }
+      try? fd.seek(to: offset)
+      var got = false
+      var buf: [UInt8] = []
+      while let k = try? fd.read(appendingTo: &buf, max: 1 << 16), k > 0 {
+        try? FileDescriptor.standardOutput.writeAll(buf)
+        offset += k
+        buf.removeAll(keepingCapacity: true)
+        got = true
+      }
+      return got
+    }
+    _ = drain()
+    if !follow {
+      if !FileSystem.exists(path) { ctx.err("cortex: \(ids[0]) has no output (yet)\n") }
+      return 0
+    }
+    var lastCheck: Int64 = 0
+    while true {
+      let got = drain()
+      let now = Clock.monotonicMs()
+      if !got && now - lastCheck >= 200 {
+        lastCheck = now
+        guard let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("show")), ("id", .string(ids[0]))])) else {
+          return 0  // the daemon is gone: nothing more will be written
+        }
+        if let st = v["task"]?["state"]?.string, TaskState(rawValue: st)?.isTerminal == true {
+          _ = drain()
+          return 0
+        }
+      }
+      if !got { sleepMs(50) }
+    }
+  }
+}
+
+/// `cortex tail`: reads the event segments directly (no daemon needed) and follows across segments.
+enum TailCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let follow = args.flag("-f", "--follow")
+    let typeGlob = try args.option("--type")
+    let task = try args.option("--task")
+    if let task, TaskID.parse(task) == nil { throw CLIError.usage("--task needs a task id like task-000012", args.usage) }
+    var sinceMs: Int64? = nil
+    if let s = try args.option("--since") {
+      guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not '\(s)'", args.usage) }
+      sinceMs = Clock.wallMs() - d
+    }
+    let last = try args.intOption("-n", "--lines", min: 0)
+    try args.noPositionals()
+    if !FileSystem.isDirectory(ctx.paths.events) {
+      throw CLIError(ExitCode.failure, "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
+    }
+
+    func matches(_ v: JSON) -> Bool {
+      if let task, v["task_id"]?.string != task { return false }
+      if let g = typeGlob, !glob(g, v["type"]?.string ?? "") { return false }
+      if let sinceMs, let ts = v["ts"]?.string.flatMap(Timestamp.parse), ts < sinceMs { return false }
+      return true
+    }
+    func emit(_ line: ArraySlice<UInt8>, _ v: JSON) {
+      if ctx.json {
+        var b = Array(line)
+        b.append(10)
+        try? FileDescriptor.standardOutput.writeAll(b)
+      } else {
+        ctx.out(pretty(v, ctx) + "\n")
+      }
+    }
+
+    var segment = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? []).first ?? 1
+    var offset = 0
+    var pending: [(ArraySlice<UInt8>, JSON)] = []
+    var partial: [UInt8] = []
+    var initial = true
+    while true {
+      let path = ctx.paths.events + "/" + LogSegments.name(segment)
+      var grew = false
+      if let fd = try? FileDescriptor.open(path, .readOnly) {
+        try? fd.seek(to: offset)
+        var buf: [UInt8] = []
+        while let k = try? fd.read(appendingTo: &buf, max: 1 << 20), k > 0 { offset += k }
+        fd.close()
+        if !buf.isEmpty {
+          grew = true
+          partial.append(contentsOf: buf)
+          var start = 0
+          while let nl = partial[start...].firstIndex(of: 10) {
+            let line = partial[start..<nl]
+            start = nl + 1
+            if let v = try? JSON.parse(line), matches(v) {
+              if initial && last != nil { pending.append((line, v)) } else { emit(line, v) }
+            }
+          }
+          partial.removeFirst(start)
+        }
+      }
+      let next = ctx.paths.events + "/" + LogSegments.name(segment + 1)
+      if !grew && FileSystem.exists(next) {
+        segment += 1
+        offset = 0
+        partial.removeAll()
+        continue
+      }
+      if !grew && initial {
+        initial = false
+        if let last { for (l, v) in pending.suffix(last) { emit(l, v) } }
+        pending.removeAll()
+        if !follow { return 0 }
+      }
+      if !grew { sleepMs(100) }
+    }
+  }
+
+  /// `*` matches any run of characters; everything else literally ("task.*", "*.failed").
+  static func glob(_ pattern: String, _ s: String) -> Bool {
+    let p = Array(pattern.utf8)
+    let t = Array(s.utf8)
+    var pi = 0, ti = 0, star = -1, mark = 0
+    while ti < t.count {
+      if pi < p.count && (p[pi] == t[ti] || p[pi] == UInt8(ascii: "?")) {
+        pi += 1
+        ti += 1
+      } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
+        star = pi
+        mark = ti
+        pi += 1
+      } else if star >= 0 {
+        pi = star + 1
+        mark += 1
+        ti = mark
+      } else {
+        return false
+      }
+    }
+    while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
+    return pi == p.count
+  }
+
+  static func pretty(_ v: JSON, _ ctx: Context) -> String {
+    let ts = v["ts"]?.string ?? ""
+    let time = ts.count >= 23 ? String(ts.dropFirst(11).prefix(12)) : ts
+    let type = v["type"]?.string ?? "?"
+    var s = ctx.dim(time) + " " + ctx.bold(type.padding(16))
+    if let t = v["task_id"]?.string { s += " " + t }
+    if let w = v["worker_id"]?.string { s += " " + w }
+    if let a = v["attempt"]?.int, a > 1 { s += " attempt=\(a)" }
+    if let r = v["reason"]?.string { s += " reason=" + r }
+    for k in ["exit_code", "signal", "tokens_used", "duration_ms", "pid"] {
+      if let x = v[k]?.int { s += " \(k)=\(x)" }
+    }
+    if let d = v["detail"]?.string { s += " — " + d }
+    return s
+  }
+}
+
+extension String {
+  func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+}
+
+/// `cortex status`: maps hot-state.mmap read-only and prints a consistent view without talking
+/// to the daemon; says whether the daemon is running.
+enum StatusCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    try args.noPositionals()
+    let running = daemonRunning(ctx.paths)
+    guard FileSystem.exists(ctx.paths.hotState) else {
+      throw CLIError(ExitCode.notRunning, "no hot state in \(ctx.paths.root): the daemon has never run here; start it with: cortex start --dir \(ctx.paths.root)")
+    }
+    let result: Result<HotState.View, HotState.ReadError>
+    do throws(PosixError) {
+      let m = try MappedFile(path: ctx.paths.hotState, size: HotState.fileSize, writable: false)
+      result = HotState.readConsistent(UnsafeRawPointer(m.base), size: m.size)
+    } catch {
+      throw CLIError(ExitCode.failure, "cannot map \(ctx.paths.hotState): \(error)")
+    }
+    let view: HotState.View
+    switch result {
+    case .success(let v): view = v
+    case .failure(let e):
+      throw CLIError(ExitCode.failure, "\(ctx.paths.hotState) is not usable: \(e) (the daemon sets it aside and rebuilds it at start)")
+    }
+    let live = running.map { $0 == view.pid } ?? false
+    if ctx.json {
+      ctx.printJSON(json(view, running: running != nil, ctx))
+      return 0
+    }
+    let now = Clock.wallMs()
+    var s = ""
+    if let pid = running {
+      s += "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (log unwritable)")\n"
+    } else {
+      s += "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"
+    }
+    _ = live
+    let ws = Dictionary(grouping: view.workers.filter { $0.slot <= view.poolSize || $0.state != "stopped" }, by: \.state).mapValues(\.count)
+    s += "workers    \(view.poolSize) in the pool: " + ["busy", "idle", "starting", "restarting", "stopping", "parked", "stopped"].compactMap { k in ws[k].map { "\($0) \(k)" } }.joined(separator: ", ") + "\n"
+    let c = view.counts
+    s += "queue      \(c[.queued] ?? 0) queued (" + Priority.allCases.reversed().map { "\($0.name) \(view.queuedByPriority[$0] ?? 0)" }.joined(separator: ", ") + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
+    s += "finished   \(c[.succeeded] ?? 0) succeeded, \(c[.failed] ?? 0) failed, \(c[.cancelled] ?? 0) cancelled, \(c[.timedOut] ?? 0) timed out; \(view.rejected) refused at submit\n"
+    s += "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
+    s += "log        seq \(view.lastSeq); next task \(TaskID.format(view.nextTask))\n"
+    let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
+    if !running_.isEmpty {
+      s += "\n" + table(["TASK", "STATE", "WORKER", "ATTEMPT", "TIME", "TOKENS"], running_.map { t in
+        [TaskID.format(t.number), ctx.paint(t.state.rawValue), t.worker.map(WorkerID.format) ?? "-", String(t.attempt),
+         t.startedMs.map { formatMs(now - $0) } ?? "-", "\(t.tokensUsed)/\(t.budget)"]
+      })
+    }
+    ctx.out(s)
+    return 0
+  }
+
+  /// The daemon's pid when one holds the directory's lock, else nil.
+  static func daemonRunning(_ paths: Paths) -> Int32? {
+    guard let fd = try? FileDescriptor.open(paths.lock, .readWrite) else { return nil }
+    defer { fd.close() }
+    if (try? fd.tryLockExclusive()) == true { return nil }  // nobody holds it (closing releases it)
+    let pid = ((try? FileSystem.read(paths.pid)) ?? nil).flatMap { Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }
+    return pid ?? 0
+  }
+
+  static func json(_ v: HotState.View, running: Bool, _ ctx: Context) -> JSON {
+    .object([
+      ("running", .bool(running)), ("pid", .int(Int64(v.pid))), ("phase", .string(v.phase)), ("admitting", .bool(v.admitting)),
+      ("seq", .int(Int64(v.lastSeq))), ("updated", .string(Timestamp.rfc3339(ms: v.updatedMs))),
+      ("pool_size", .int(Int64(v.poolSize))),
+      ("workers", .object(Dictionary(grouping: v.workers, by: \.state).map { ($0.key, .int(Int64($0.value.count))) }.sorted { $0.0 < $1.0 })),
+      ("tasks", .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(v.counts[$0] ?? 0))) })),
+      ("queued_by_priority", .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(v.queuedByPriority[$0] ?? 0))) })),
+      ("rejected", .int(Int64(v.rejected))),
+      ("budget", .object([("total", .int(Int64(v.tokensTotal))), ("reserved", .int(Int64(v.tokensReserved))), ("used", .int(Int64(v.tokensUsed))), ("available", .int(Int64(v.tokensAvailable)))])),
+    ])
+  }
+}

@@ -1,0 +1,160 @@
+import CortexCore
+import Posix
+
+/// `cortex submit` (alias `cortex task create`): builds task specs from flags or a JSONL batch.
+/// The daemon validates every field; flags that cannot even be read are refused here (exit 64/65).
+enum SubmitCommand {
+  static let usage = """
+    cortex submit [--shell STR | --synthetic MS[:TOKENS] | --type T --description D] [--priority P]
+                         [--tokens N] [--timeout DUR] [--retries N] [--after ID,...] [--label K=V] [--env K=V]
+                         [--cwd DIR] [--idempotency-key K] [--from FILE|-] [--wait] [-p] [-- CMD [ARGS...]]
+    """
+
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let wait = args.flag("--wait")
+    _ = args.flag("-p")
+    let from = try args.option("--from")
+    var spec: [(String, JSON)] = []
+    func put(_ k: String, _ v: JSON) { spec.append((k, v)) }
+    if let s = try args.option("--shell") { put("shell", .string(s)) }
+    if let s = try args.option("--synthetic") { put("synthetic", try synthetic(s)) }
+    if let t = try args.option("--type") { put("type", .string(t)) }
+    if let d = try args.option("--description", "-d") { put("description", .string(d)) }
+    if let p = try args.option("--priority") { put("priority", .string(p)) }
+    if let t = try args.option("--tokens") {
+      guard let n = Int64(t) else { throw CLIError(ExitCode.invalidSpec, "token_budget: must be a whole number, not '\(t)'") }
+      put("token_budget", .int(n))
+    }
+    if let t = try args.option("--timeout") {
+      guard let ms = DurationText.parseMs(t) else { throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h") }
+      put("timeout_s", .double(Double(ms) / 1000))
+    }
+    if let r = try args.option("--retries") {
+      guard let n = Int64(r), n >= 0 else { throw CLIError(ExitCode.invalidSpec, "max_attempts: --retries must be a whole number >= 0, not '\(r)'") }
+      put("max_attempts", .int(n + 1))
+    }
+    let after = try args.options(["--after"]).flatMap { $0.split(separator: ",").map(String.init) }
+    if !after.isEmpty { put("depends_on", .array(after.map { .string($0) })) }
+    let labels = try pairs(try args.options(["--label"]), "labels")
+    if !labels.isEmpty { put("labels", .object(labels)) }
+    let env = try pairs(try args.options(["--env"]), "env")
+    if !env.isEmpty { put("env", .object(env)) }
+    if let k = try args.option("--idempotency-key") { put("idempotency_key", .string(k)) }
+    var cwd = try args.option("--cwd")
+    let argv = args.afterDashDash
+    try args.noPositionals()
+    if !argv.isEmpty { put("command", .array(argv.map { .string($0) })) }
+
+    var specs: [JSON] = []
+    if let from {
+      if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
+      specs = try readBatch(from)
+    } else {
+      let runsSomething = spec.contains { ["command", "shell"].contains($0.0) } || spec.contains { $0.0 == "type" }
+      if runsSomething {
+        if let c = cwd { cwd = FileSystem.realPath(c) ?? c } else { cwd = FileSystem.currentDirectory() }
+        if let cwd { put("cwd", .string(cwd)) }
+      }
+      specs = [.object(spec)]
+    }
+
+    let client = try Client(ctx)
+    let answer = try Client.check(try client.request(.object([("op", .string("submit")), ("tasks", .array(specs))])))
+    let ids = answer["ids"]?.array?.compactMap(\.string) ?? []
+    if !wait {
+      if ctx.json { ctx.printJSON(answer) } else { ctx.out(ids.joined(separator: "\n") + "\n") }
+      return 0
+    }
+    if !ctx.json { ctx.out(ids.joined(separator: "\n") + "\n") }
+    let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
+    if ctx.json { ctx.printJSON(done) }
+    return WaitCommand.exitCode(done, ctx, quiet: ctx.json)
+  }
+
+  /// "200" or "200:1200" (duration ms, tokens).
+  static func synthetic(_ s: String) throws(CLIError) -> JSON {
+    let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+    guard parts.count <= 2, let ms = Int64(parts[0]), ms >= 0 else {
+      throw CLIError(ExitCode.invalidSpec, "synthetic: '\(s)' is not MS or MS:TOKENS")
+    }
+    var o: [(String, JSON)] = [("duration_ms", .int(ms))]
+    if parts.count == 2 {
+      guard let t = Int64(parts[1]), t >= 0 else { throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: '\(parts[1])' is not a whole number") }
+      o.append(("tokens", .int(t)))
+    }
+    return .object(o)
+  }
+
+  static func pairs(_ raw: [String], _ field: String) throws(CLIError) -> [(String, JSON)] {
+    var out: [(String, JSON)] = []
+    for r in raw {
+      guard let eq = r.firstIndex(of: "="), eq != r.startIndex else {
+        throw CLIError(ExitCode.invalidSpec, "\(field): '\(r)' is not KEY=VALUE")
+      }
+      out.append((String(r[..<eq]), .string(String(r[r.index(after: eq)...]))))
+    }
+    return out
+  }
+
+  /// A JSONL batch: one spec per line; blank lines skipped.
+  static func readBatch(_ from: String) throws(CLIError) -> [JSON] {
+    var bytes: [UInt8] = []
+    if from == "-" {
+      while (try? FileDescriptor.standardInput.read(appendingTo: &bytes, max: 1 << 16)) ?? 0 > 0 {}
+    } else {
+      guard let b = (try? FileSystem.read(from)) ?? nil else { throw CLIError(ExitCode.failure, "cannot read \(from)") }
+      bytes = b
+    }
+    var specs: [JSON] = []
+    var lineNo = 0
+    for line in bytes.split(separator: 10, omittingEmptySubsequences: false) {
+      lineNo += 1
+      if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
+      do { specs.append(try JSON.parse(line)) } catch {
+        throw CLIError(ExitCode.invalidSpec, "\(from) line \(lineNo): \(error)")
+      }
+    }
+    if specs.isEmpty { throw CLIError(ExitCode.invalidSpec, "\(from): no task specs") }
+    return specs
+  }
+}
+
+/// `cortex wait ID...`
+enum WaitCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let ids = try args.positionals()
+    if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
+    let client = try Client(ctx)
+    let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
+    if ctx.json { ctx.printJSON(done) }
+    let code = exitCode(done, ctx, quiet: ctx.json)
+    return ids.count == 1 ? (code == 0 ? 0 : 1) : code
+  }
+
+  /// One task: its own exit code (128+signal when killed, 124 when timed out). Several: 0 only if all succeeded.
+  static func exitCode(_ done: JSON, _ ctx: Context, quiet: Bool) -> Int32 {
+    let tasks = done["tasks"]?.array ?? []
+    var allOK = true
+    var single: Int32 = 0
+    for t in tasks {
+      let id = t["id"]?.string ?? "?"
+      let state = t["state"]?.string ?? "?"
+      if state != "succeeded" { allOK = false }
+      if !quiet {
+        var line = "\(id) \(ctx.paint(state))"
+        if let c = t["exit_code"]?.int, state != "succeeded" { line += " (exit code \(c))" }
+        if let r = t["reason"]?.string { line += " (\(r))" }
+        ctx.err(line + "\n")
+      }
+      if tasks.count == 1 {
+        if let c = t["exit_code"]?.int, state == "succeeded" || state == "failed" { single = Int32(truncatingIfNeeded: c) }
+        else if let s = t["signal"]?.int { single = 128 + Int32(truncatingIfNeeded: s) }
+        else if state == "timed_out" { single = 124 }
+        else if state != "succeeded" { single = 1 }
+        if state == "failed" && single == 0 { single = 1 }
+      }
+    }
+    if tasks.count == 1 { return single }
+    return allOK ? 0 : 1
+  }
+}

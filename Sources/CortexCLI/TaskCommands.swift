@@ -1,0 +1,141 @@
+import CortexCore
+import Posix
+
+/// `cortex list`
+enum ListCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    var req: [(String, JSON)] = [("op", .string("list"))]
+    if let s = try args.option("--state") { req.append(("state", .string(s))) }
+    if let t = try args.option("--type") { req.append(("type", .string(t))) }
+    let limit = try args.intOption("--limit", "-n", min: 1) ?? 0
+    req.append(("limit", .int(Int64(limit))))
+    try args.noPositionals()
+    let v = try Client.check(try Client(ctx).request(.object(req)))
+    let tasks = v["tasks"]?.array ?? []
+    if ctx.json {
+      ctx.printJSON(.array(tasks))
+      return 0
+    }
+    let rows = tasks.map { t -> [String] in
+      var dur = ""
+      if let s = t["started_ms"]?.int { dur = formatMs((t["ended_ms"]?.int ?? Clock.wallMs()) - s) }
+      return [
+        t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), t["priority"]?.string ?? "", t["type"]?.string ?? "",
+        String(t["attempt"]?.int ?? 1), t["worker_id"]?.string ?? "-", dur, String((t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
+      ]
+    }
+    ctx.out(table(["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"], rows))
+    return 0
+  }
+}
+
+/// `cortex show ID`
+enum ShowCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let ids = try args.positionals()
+    guard ids.count == 1 else { throw CLIError.usage("give one task id", args.usage) }
+    let v = try Client.check(try Client(ctx).request(.object([("op", .string("show")), ("id", .string(ids[0]))])))
+    guard let t = v["task"] else { return 1 }
+    if ctx.json {
+      ctx.printJSON(t)
+      return 0
+    }
+    var s = ""
+    func row(_ k: String, _ val: String?) { if let val { s += k + String(repeating: " ", count: max(1, 16 - k.count)) + val + "\n" } }
+    row("id", t["id"]?.string)
+    row("state", t["state"]?.string.map { ctx.paint($0) })
+    row("reason", t["reason"]?.string)
+    row("type", t["type"]?.string)
+    row("priority", t["priority"]?.string)
+    row("description", t["description"]?.string)
+    if let a = t["attempt"]?.int { row("attempt", "\(a) of \(t["max_attempts"]?.int ?? 1)") }
+    row("worker", t["worker_id"]?.string)
+    row("pid", t["pid"]?.int.map { String($0) })
+    row("exit code", t["exit_code"]?.int.map { String($0) })
+    row("signal", t["signal"]?.int.map { String($0) })
+    if let b = t["token_budget"]?.int { row("tokens", "\(t["tokens_used"]?.int ?? 0) used of \(b) budgeted") }
+    for (k, label) in [("submitted_ms", "submitted"), ("started_ms", "started"), ("ended_ms", "ended")] {
+      row(label, t[k]?.int.map { Timestamp.rfc3339(ms: $0) })
+    }
+    for k in ["submitted", "started", "ended"] { row(k, t[k]?.string) }
+    if let st = t["started_ms"]?.int, let en = t["ended_ms"]?.int { row("duration", formatMs(en - st)) }
+    if let d = t["duration_ms"]?.int { row("duration", formatMs(d)) }
+    if let p = t["queue_position"]?.int {
+      let est = t["estimated_start_in_ms"]?.int.map { "in about " + formatMs($0) } ?? "unknown (no estimate yet)"
+      row("queue", "position \(p); estimated start \(est)")
+    }
+    row("waiting", t["waiting"]?.string)
+    row("progress", t["progress"]?.double.map { "\(Int($0 * 100))%" })
+    row("message", t["message"]?.string)
+    row("directory", t["dir"]?.string)
+    if let spec = t["spec"] { s += "spec\n" + spec.pretty().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n" }
+    ctx.out(s)
+    return 0
+  }
+}
+
+/// `cortex cancel ID...`
+enum CancelCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let ids = try args.positionals()
+    if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
+    let v = try Client.check(try Client(ctx).request(.object([("op", .string("cancel")), ("ids", .array(ids.map { .string($0) }))])))
+    if ctx.json { ctx.printJSON(v) } else {
+      for id in ids {
+        let r = v["results"]?[id]?.string ?? "cancelled"
+        ctx.err("\(id) \(r == "cancelling" ? "cancelled" : r)\n")
+      }
+    }
+    let bad = (v["results"]?.object ?? []).contains { $0.1.string == "unknown task" }
+    return bad ? 1 : 0
+  }
+}
+
+/// `cortex workers`, `cortex budget`, `cortex scale N`
+enum PoolCommands {
+  static func workers(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    try args.noPositionals()
+    let v = try Client.check(try Client(ctx).request(.object([("op", .string("workers"))])))
+    guard let p = v["workers"] else { return 1 }
+    if ctx.json {
+      ctx.printJSON(p)
+      return 0
+    }
+    let now = Clock.wallMs()
+    let rows = (p["workers"]?.array ?? []).map { w -> [String] in
+      [
+        w["id"]?.string ?? "", w["state"]?.string ?? "", String(w["pid"]?.int ?? 0), w["task_id"]?.string ?? "-",
+        String(w["tasks_done"]?.int ?? 0), String(w["restarts"]?.int ?? 0),
+        formatMs(max(0, now - (w["last_seen_ms"]?.int ?? now))) + " ago",
+      ]
+    }
+    ctx.out(table(["WORKER", "STATE", "PID", "TASK", "DONE", "RESTARTS", "LAST SEEN"], rows))
+    return 0
+  }
+
+  static func budget(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    try args.noPositionals()
+    let v = try Client.check(try Client(ctx).request(.object([("op", .string("budget"))])))
+    guard let b = v["budget"] else { return 1 }
+    if ctx.json {
+      ctx.printJSON(b)
+      return 0
+    }
+    var s = ""
+    for k in ["total", "reserved", "used", "available"] { s += k + String(repeating: " ", count: 11 - k.count) + String(b[k]?.int ?? 0) + "\n" }
+    let allocs = b["allocations"]?.array ?? []
+    if !allocs.isEmpty {
+      s += "\n" + table(["TASK", "RESERVED", "USED"], allocs.map { [$0["task_id"]?.string ?? "", String($0["reserved"]?.int ?? 0), String($0["used"]?.int ?? 0)] })
+    }
+    ctx.out(s)
+    return 0
+  }
+
+  static func scale(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let p = try args.positionals()
+    guard p.count == 1, let n = Int(p[0]), n >= 1, n <= 1024 else { throw CLIError.usage("give the pool size, 1 to 1024", args.usage) }
+    let v = try Client.check(try Client(ctx).request(.object([("op", .string("scale")), ("workers", .int(Int64(n)))])))
+    if ctx.json { ctx.printJSON(v) } else { ctx.err("cortex: pool size \(v["was"]?.int ?? 0) → \(n)\n") }
+    return 0
+  }
+}

@@ -1,0 +1,322 @@
+import CortexCore
+public import Posix
+
+/// A persistent worker (`cortex worker`, started by the daemon). It runs one task at a time:
+/// command tasks in their own process group, synthetic tasks in-process. It reads commands from
+/// its `.in` FIFO and reports on `.out`. End of file on `.in` means the daemon is gone (the
+/// daemon holds the only write end): the worker then kills its task's group and exits.
+public final class Worker {
+  let paths: Paths
+  let slot: Int
+  let heartbeatMs: Int64
+  let input: FileDescriptor
+  let output: FileDescriptor
+  let epoll: Epoll
+  let signals: (read: FileDescriptor, write: FileDescriptor)
+  var lines = LineBuffer()
+  var current: Running?
+  var nextHeartbeatMs: Int64 = 0
+  var rng: SplitMix64
+  var exiting = false
+
+  struct Running {
+    var task: Int
+    var attempt: Int
+    var startedMs: Int64
+    var tokens = 0
+    var pid: Int32 = 0
+    var report: FileDescriptor?
+    var reportLines = LineBuffer(maxLine: 1 << 16)
+    var synthetic: TaskSpec.Synthetic?
+    var endAtMs: Int64 = 0
+    var killAtMs: Int64?
+    var cancelled = false
+  }
+
+  static let tokenInput: UInt64 = 1
+  static let tokenSignals: UInt64 = 2
+  static let tokenReport: UInt64 = 3
+
+  public init(dir: String, slot: Int, heartbeatMs: Int) throws(PosixError) {
+    paths = Paths(root: dir)
+    self.slot = slot
+    self.heartbeatMs = Int64(max(50, heartbeatMs))
+    Signal.ignore(Signal.pipe)
+    Signal.ignore(Signal.int)
+    Signal.ignore(Signal.hup)
+    Processes.setParentDeathSignal(Signal.term)
+    input = try FileDescriptor.open(paths.fifoIn(slot), [.readOnly, .nonBlocking])
+    output = try FileDescriptor.open(paths.fifoOut(slot), .writeOnly)
+    epoll = try Epoll()
+    signals = try makePipe(nonBlocking: true)
+    try Signal.deliver(Signal.chld, to: signals.write)
+    try Signal.deliver(Signal.term, to: signals.write)
+    try epoll.add(input, .input, token: Self.tokenInput)
+    try epoll.add(signals.read, .input, token: Self.tokenSignals)
+    rng = SplitMix64(seed: UInt64(truncatingIfNeeded: Clock.monotonicNs()) ^ UInt64(slot))
+  }
+
+  /// Serves until told to exit or the daemon is gone. Returns the exit code.
+  public func run() -> Int32 {
+    send(.ready(pid: Processes.currentID))
+    var events: [(token: UInt64, events: Epoll.Events)] = []
+    nextHeartbeatMs = Clock.monotonicMs() + heartbeatMs
+    while !exiting {
+      var wake = nextHeartbeatMs
+      if let r = current {
+        if r.synthetic != nil && !r.cancelled { wake = min(wake, r.endAtMs) }
+        if let k = r.killAtMs { wake = min(wake, k) }
+      }
+      let timeout = Int32(max(0, min(5000, wake - Clock.monotonicMs())))
+      epoll.wait(timeoutMs: timeout, into: &events)
+      for (token, _) in events {
+        switch token {
+        case Self.tokenInput: readCommands()
+        case Self.tokenSignals: readSignals()
+        case Self.tokenReport: readReport()
+        default: break
+        }
+        if exiting { break }
+      }
+      timers()
+    }
+    return 0
+  }
+
+  // MARK: daemon → worker
+
+  func readCommands() {
+    var chunk: [UInt8] = []
+    while true {
+      do throws(PosixError) {
+        let n = try input.read(appendingTo: &chunk, max: 65536)
+        if n == 0 {
+          daemonGone()
+          return
+        }
+        lines.append(chunk)
+        chunk.removeAll(keepingCapacity: true)
+      } catch {
+        break
+      }
+    }
+    while case .line(let line) = lines.next() {
+      if line.isEmpty { continue }
+      do throws(SpecError) {
+        handle(try DaemonToWorker.decode(line))
+      } catch {
+        writeStderr("cortex worker \(slot): ignoring a bad command: \(error)\n")
+      }
+      if exiting { return }
+    }
+  }
+
+  func handle(_ cmd: DaemonToWorker) {
+    switch cmd {
+    case .run(let task, let attempt, let dir, let budget, let spec):
+      if current != nil {
+        writeStderr("cortex worker \(slot): refusing \(TaskID.format(task)): already running one\n")
+        return
+      }
+      start(task: task, attempt: attempt, dir: dir, budget: budget, spec: spec)
+    case .cancel(let task, let graceMs):
+      guard var r = current, r.task == task, !r.cancelled else { return }
+      r.cancelled = true
+      if r.synthetic != nil {
+        current = r
+        finish(exitCode: nil, signal: Signal.term)
+        return
+      }
+      Processes.signalGroup(r.pid, Signal.term)
+      r.killAtMs = Clock.monotonicMs() + Int64(graceMs)
+      current = r
+    case .exit:
+      if let r = current, r.pid > 0 { Processes.signalGroup(r.pid, Signal.kill) }
+      exiting = true
+    }
+  }
+
+  // MARK: running a task
+
+  func start(task: Int, attempt: Int, dir: String, budget: Int, spec: TaskSpec) {
+    let now = Clock.wallMs()
+    var r = Running(task: task, attempt: attempt, startedMs: now)
+    if let syn = spec.synthetic {
+      r.synthetic = syn
+      r.tokens = syn.tokens
+      current = r
+      if syn.durationMs == 0 {
+        finish(exitCode: 0, signal: nil)
+      } else {
+        current!.endAtMs = Clock.monotonicMs() + Int64(syn.durationMs)
+        send(.started(task: task, pid: 0, atMs: now))
+      }
+      return
+    }
+    let argv = spec.command ?? ["/bin/sh", "-c", spec.shell ?? "true"]
+    do throws(PosixError) {
+      try FileSystem.makeDirectories(dir)
+      let log = try FileDescriptor.open(dir + "/output.log", [.writeOnly, .create, .append])
+      defer { log.close() }
+      if attempt > 1 { try? log.writeAll("--- cortex: attempt \(attempt) ---\n") }
+      let devnull = try FileDescriptor.open("/dev/null", .readOnly)
+      defer { devnull.close() }
+      let report = try makePipe()
+      defer { report.write.close() }
+      var env = Environment.all().filter { !$0.hasPrefix("CORTEX_") || $0.hasPrefix("CORTEX_DIR=") }
+      for (k, v) in spec.env { env.append("\(k)=\(v)") }
+      env.append(contentsOf: [
+        "CORTEX_TASK_ID=\(TaskID.format(task))", "CORTEX_TOKEN_BUDGET=\(budget)", "CORTEX_ATTEMPT=\(attempt)",
+        "CORTEX_WORKER_ID=\(WorkerID.format(slot))", "CORTEX_REPORT_FD=3",
+      ])
+      let pid = try Processes.spawn(
+        argv, environment: env, directory: spec.cwd, stdin: devnull, stdout: log, stderr: log, fd3: report.write,
+        newProcessGroup: true)
+      try report.read.setNonBlocking(true)
+      try epoll.add(report.read, .input, token: Self.tokenReport)
+      r.pid = pid
+      r.report = report.read
+      current = r
+      send(.started(task: task, pid: pid, atMs: now))
+    } catch {
+      current = r
+      let what = error.code == PosixError.ENOENT_ ? "command not found: \(argv[0])" : "cannot run \(argv[0]): \(error)"
+      if let log = try? FileDescriptor.open(dir + "/output.log", [.writeOnly, .create, .append]) {
+        try? log.writeAll("cortex: \(what)\n")
+        log.close()
+      }
+      finish(exitCode: 127, signal: nil, error: what)
+    }
+  }
+
+  func readReport() {
+    guard var r = current, let fd = r.report else { return }
+    var chunk: [UInt8] = []
+    var eof = false
+    while true {
+      do throws(PosixError) {
+        let n = try fd.read(appendingTo: &chunk, max: 65536)
+        if n == 0 {
+          eof = true
+          break
+        }
+        r.reportLines.append(chunk)
+        chunk.removeAll(keepingCapacity: true)
+      } catch {
+        break
+      }
+    }
+    var tokens: Int? = nil
+    var progress: Double? = nil
+    var message: String? = nil
+    var any = false
+    while case .line(let line) = r.reportLines.next() {
+      guard let v = try? JSON.parse(line) else { continue }
+      if let t = v["tokens_used"]?.int, t >= 0 {
+        r.tokens = max(r.tokens, Int(t))
+        tokens = r.tokens
+        any = true
+      }
+      if let p = v["progress"]?.double {
+        progress = p
+        any = true
+      }
+      if let m = v["message"]?.string {
+        message = m
+        any = true
+      }
+    }
+    if eof {
+      epoll.remove(fd)
+      fd.close()
+      r.report = nil
+    }
+    current = r
+    if any { send(.progress(task: r.task, tokensUsed: tokens, progress: progress, message: message)) }
+  }
+
+  func readSignals() {
+    var buf: [UInt8] = []
+    _ = try? signals.read.read(appendingTo: &buf, max: 64)
+    for s in buf {
+      if Int32(s) == Signal.term { daemonGone() }
+    }
+    reapTask()
+  }
+
+  func reapTask() {
+    while let (pid, status) = Processes.reap() {
+      guard let r = current, r.pid == pid else { continue }
+      if r.report != nil { readReport() }
+      // The leader is gone; nothing else of its group may outlive it.
+      Processes.signalGroup(pid, Signal.kill)
+      var spins = 0
+      while Processes.groupExists(pid) && spins < 400 {
+        sleepMs(5)
+        spins += 1
+      }
+      switch status {
+      case .exited(let c): finish(exitCode: c, signal: nil)
+      case .signaled(let s): finish(exitCode: nil, signal: s)
+      }
+    }
+  }
+
+  func timers() {
+    let now = Clock.monotonicMs()
+    if var r = current {
+      if r.synthetic != nil && !r.cancelled && now >= r.endAtMs {
+        let fail = (r.synthetic!.errorRate > 0) && Double(rng.next() % 1_000_000) / 1_000_000 < r.synthetic!.errorRate
+        if fail {
+          r.tokens = r.tokens / 2
+          current = r
+          finish(exitCode: 1, signal: nil, error: "429")
+        } else {
+          finish(exitCode: 0, signal: nil)
+        }
+      } else if let k = r.killAtMs, now >= k, r.pid > 0 {
+        Processes.signalGroup(r.pid, Signal.kill)
+        r.killAtMs = nil
+        current = r
+      }
+    }
+    if now >= nextHeartbeatMs {
+      send(.heartbeat)
+      nextHeartbeatMs = now + heartbeatMs
+    }
+  }
+
+  func finish(exitCode: Int32?, signal: Int32?, error: String? = nil) {
+    guard let r = current else { return }
+    if let fd = r.report {
+      epoll.remove(fd)
+      fd.close()
+    }
+    current = nil
+    send(
+      .done(
+        TaskOutcome(
+          task: r.task, exitCode: exitCode, signal: signal, tokensUsed: r.tokens, startedMs: r.startedMs,
+          endedMs: Clock.wallMs(), error: error)))
+  }
+
+  func send(_ msg: WorkerToDaemon) {
+    do throws(PosixError) {
+      try output.writeAll(msg.encodedLine())
+    } catch {
+      daemonGone()
+    }
+  }
+
+  /// The daemon died (or asked us to go with SIGTERM): end the task's group and leave.
+  func daemonGone() {
+    if let r = current, r.pid > 0 {
+      Processes.signalGroup(r.pid, Signal.term)
+      sleepMs(50)
+      Processes.signalGroup(r.pid, Signal.kill)
+    }
+    exiting = true
+  }
+
+  func writeStderr(_ s: String) { try? FileDescriptor.standardError.writeAll(s) }
+}
