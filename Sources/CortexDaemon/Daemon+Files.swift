@@ -5,9 +5,11 @@ import Posix
 /// metrics, and the inbox. Slow writes happen on background threads from immutable copies.
 extension Daemon {
   // MARK: task files (atomic for readers; the log is the durable record)
+  // Synthetic tasks spawn nothing and write no output, so they get no task directory: their spec
+  // and result live in the log and `cortex show` (docs/deviations.md).
 
   func writeSpecFile(_ n: Int) {
-    guard let t = scheduler.tasks[n] else { return }
+    guard let t = scheduler.tasks[n], t.spec.synthetic == nil else { return }
     let dir = paths.taskDir(n)
     var spec = t.specJSON
     spec.append(10)
@@ -19,7 +21,7 @@ extension Daemon {
   }
 
   func writeResultFile(_ n: Int) {
-    guard let t = scheduler.tasks[n] else { return }
+    guard let t = scheduler.tasks[n], t.spec.synthetic == nil else { return }
     var w = JSONWriter()
     w.beginObject()
     w.field("id", t.id)

@@ -150,6 +150,7 @@ extension Scheduler {
       // Started and finished in one breath (synthetic tasks): record the start too.
       t.startedMs = o.startedMs > 0 ? min(now, max(t.assignedMs ?? now, o.startedMs)) : now
       setState(n, .running)
+      t.state = .running
       out.append(.log(Event("task.started", task: n, worker: w, attempt: t.attempt)))
     }
     t.tokensUsed = max(t.tokensUsed, o.tokensUsed)

@@ -42,14 +42,16 @@ extension Scheduler {
 
     // Resolve and validate every spec before anything changes.
     var resolved: [(spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int, existing: Int?)] = []
+    resolved.reserveCapacity(specs.count)
     var batchKeys: [String: Int] = [:]
+    var fresh = 0
     for (i, spec) in specs.enumerated() {
       if let key = spec.idempotencyKey, let existing = idempotency[key] ?? batchKeys[key] {
         resolved.append((spec, 0, nil, 0, existing))
         continue
       }
       do throws(SpecError) {
-        let r = try resolve(spec, number: nextTaskNumber + resolved.filter { $0.existing == nil }.count)
+        let r = try resolve(spec, number: nextTaskNumber + fresh)
         for d in r.spec.dependsOn {
           guard let st = state(of: d) else {
             throw SpecError("depends_on", "unknown task \(TaskID.format(d))")
@@ -66,12 +68,12 @@ extension Scheduler {
         }
         if let key = spec.idempotencyKey { batchKeys[key] = -1 - i }
         resolved.append((r.spec, r.budget, r.timeoutMs, r.attempts, nil))
+        fresh += 1
       } catch {
         out.append(.reply(client, Self.invalid(error, index: i, of: specs.count), durable: false))
         return
       }
     }
-    let fresh = resolved.filter { $0.existing == nil }.count
     let queuedNow = queuedCount
     if queuedNow + fresh > config.maxQueue {
       refuse(
