@@ -181,23 +181,11 @@ enum StatusCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     try args.noPositionals()
     let running = daemonRunning(ctx.paths)
-    guard FileSystem.exists(ctx.paths.hotState) else {
-      throw CLIError(ExitCode.notRunning, "no hot state in \(ctx.paths.root): the daemon has never run here; start it with: cortex start --dir \(ctx.paths.root)")
-    }
-    let result: Result<HotState.View, HotState.ReadError>
-    do throws(PosixError) {
-      let m = try MappedFile(path: ctx.paths.hotState, size: HotState.fileSize, writable: false)
-      result = HotState.readConsistent(UnsafeRawPointer(m.base), size: m.size)
-    } catch {
-      throw CLIError(ExitCode.failure, "cannot map \(ctx.paths.hotState): \(error)")
-    }
     let view: HotState.View
-    switch result {
+    switch DaemonControl.hotState(ctx.paths) {
     case .success(let v): view = v
-    case .failure(let e):
-      throw CLIError(ExitCode.failure, "\(ctx.paths.hotState) is not usable: \(e) (the daemon sets it aside and rebuilds it at start)")
+    case .failure(let e): throw e
     }
-    let live = running.map { $0 == view.pid } ?? false
     if ctx.json {
       ctx.printJSON(json(view, running: running != nil, ctx))
       return 0
@@ -209,7 +197,6 @@ enum StatusCommand {
     } else {
       s += "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"
     }
-    _ = live
     let ws = Dictionary(grouping: view.workers.filter { $0.slot <= view.poolSize || $0.state != "stopped" }, by: \.state).mapValues(\.count)
     s += "workers    \(view.poolSize) in the pool: " + ["busy", "idle", "starting", "restarting", "stopping", "parked", "stopped"].compactMap { k in ws[k].map { "\($0) \(k)" } }.joined(separator: ", ") + "\n"
     let c = view.counts

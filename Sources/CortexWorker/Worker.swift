@@ -163,9 +163,10 @@ public final class Worker {
       defer { devnull.close() }
       let report = try makePipe()
       defer { report.write.close() }
-      var env = Environment.all().filter { !$0.hasPrefix("CORTEX_") || $0.hasPrefix("CORTEX_DIR=") }
+      var env = Environment.all().filter { !$0.hasPrefix("CORTEX_") }
       for (k, v) in spec.env { env.append("\(k)=\(v)") }
       env.append(contentsOf: [
+        "CORTEX_DIR=\(paths.root)",
         "CORTEX_TASK_ID=\(TaskID.format(task))", "CORTEX_TOKEN_BUDGET=\(budget)", "CORTEX_ATTEMPT=\(attempt)",
         "CORTEX_WORKER_ID=\(WorkerID.format(slot))", "CORTEX_REPORT_FD=3",
       ])

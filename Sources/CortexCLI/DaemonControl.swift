@@ -1,0 +1,87 @@
+import CortexCore
+import CortexDaemon
+import Posix
+
+/// Starting, stopping and observing a daemon from a command (`start`, `stop`, `status`, `demo`,
+/// `bench` share these).
+enum DaemonControl {
+  /// Initializes the directory if needed, spawns `cortex daemon --detach`, and returns the ping
+  /// answer once the daemon and all its workers are ready.
+  static func start(_ ctx: Context, workers: Int?, timeoutS: Int, extraEnvironment: [String] = []) throws(CLIError) -> JSON {
+    do { _ = try Daemon.initialize(paths: ctx.paths, workers: nil, force: false) } catch {
+      throw CLIError(ExitCode.failure, error.description)
+    }
+    if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])) {
+      throw CLIError(ExitCode.failure, "a daemon already runs for \(ctx.paths.root) (pid \(v["pid"]?.int ?? 0))")
+    }
+    var argv = [ctx.executable, "--dir", ctx.paths.root, "daemon", "--detach"]
+    if let workers { argv += ["--workers", String(workers)] }
+    let pid: Int32
+    let logStart: Int
+    do throws(PosixError) {
+      let log = try FileDescriptor.open(ctx.paths.daemonLog, [.writeOnly, .create, .append])
+      defer { log.close() }
+      logStart = try log.seekToEnd()
+      let devnull = try FileDescriptor.open("/dev/null", .readOnly)
+      defer { devnull.close() }
+      pid = try Processes.spawn(
+        argv, environment: Environment.all() + extraEnvironment, stdin: devnull, stdout: log, stderr: log,
+        newProcessGroup: false)
+    } catch {
+      throw CLIError(ExitCode.failure, "cannot start the daemon: \(error)")
+    }
+    let deadline = Clock.monotonicMs() + Int64(timeoutS) * 1000
+    while Clock.monotonicMs() < deadline {
+      if let (_, status) = Processes.reap(pid) {
+        let log = ((try? FileSystem.read(ctx.paths.daemonLog)) ?? nil) ?? []
+        let text = String(decoding: log.dropFirst(logStart), as: UTF8.self)
+        throw CLIError(ExitCode.failure, "the daemon exited during start (\(status)):\n\(text)")
+      }
+      if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])), v["ready"]?.bool == true {
+        return v
+      }
+      sleepMs(5)
+    }
+    throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) was not ready within \(timeoutS) s; see \(ctx.paths.daemonLog)")
+  }
+
+  /// Asks the daemon to stop and waits until its process is gone.
+  @discardableResult
+  static func stop(_ ctx: Context, timeoutS: Int) throws(CLIError) -> (pid: Int32, answer: JSON?) {
+    let c = try Client(ctx)
+    let ping = try c.request(.object([("op", .string("ping"))]))
+    let pid = Int32(ping["pid"]?.int ?? 0)
+    let answer = try? c.request(.object([("op", .string("stop")), ("timeout_s", .int(Int64(timeoutS)))]))
+    let deadline = Clock.monotonicMs() + Int64(timeoutS + 30) * 1000
+    // The daemon may be our own child (demo, bench): reap it, or it would linger as a zombie.
+    while Processes.isAlive(pid) && Clock.monotonicMs() < deadline {
+      if Processes.reap(pid) != nil { break }
+      sleepMs(5)
+    }
+    if Processes.isAlive(pid) && Processes.reap(pid) == nil { throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) did not exit") }
+    return (pid, answer)
+  }
+
+  /// A consistent view of `hot-state.mmap`, or what is wrong with it.
+  static func hotState(_ paths: Paths) -> Result<HotState.View, CLIError> {
+    guard FileSystem.exists(paths.hotState) else {
+      return .failure(
+        CLIError(
+          ExitCode.notRunning,
+          "no hot state in \(paths.root): the daemon has never run here; start it with: cortex start --dir \(paths.root)"))
+    }
+    do throws(PosixError) {
+      let m = try MappedFile(path: paths.hotState, size: HotState.fileSize, writable: false)
+      switch HotState.readConsistent(UnsafeRawPointer(m.base), size: m.size) {
+      case .success(let v): return .success(v)
+      case .failure(let e):
+        return .failure(
+          CLIError(
+            ExitCode.failure,
+            "\(paths.hotState) is not usable: \(e) (the daemon sets it aside and rebuilds it at start)"))
+      }
+    } catch {
+      return .failure(CLIError(ExitCode.failure, "cannot map \(paths.hotState): \(error)"))
+    }
+  }
+}
