@@ -12,24 +12,50 @@ public enum CortexMain {
   }
 
   static let commands: [Command] = [
-    Command(name: "init", abstract: "write config.json and the directory layout (idempotent)", usage: "cortex init [--workers N] [--force]", hidden: false, run: InitCommand.run),
-    Command(name: "start", abstract: "start the daemon and its worker pool (detached unless --foreground)", usage: "cortex start [--foreground] [--workers N] [--timeout S]", hidden: false, run: StartCommand.run),
-    Command(name: "daemon", abstract: "run the daemon in the foreground", usage: "cortex daemon [--workers N]", hidden: false, run: StartCommand.runForeground),
-    Command(name: "stop", abstract: "stop gracefully: admit nothing, drain or requeue, reap, final snapshot", usage: "cortex stop [--timeout S]", hidden: false, run: StopCommand.run),
+    Command(
+      name: "init", abstract: "write config.json and the directory layout (idempotent)", usage: "cortex init [--workers N] [--force]",
+      hidden: false, run: InitCommand.run),
+    Command(
+      name: "start", abstract: "start the daemon and its worker pool (detached unless --foreground)",
+      usage: "cortex start [--foreground] [--workers N] [--timeout S]", hidden: false, run: StartCommand.run),
+    Command(
+      name: "daemon", abstract: "run the daemon in the foreground", usage: "cortex daemon [--workers N]", hidden: false,
+      run: StartCommand.runForeground),
+    Command(
+      name: "stop", abstract: "stop gracefully: admit nothing, drain or requeue, reap, final snapshot", usage: "cortex stop [--timeout S]",
+      hidden: false, run: StopCommand.run),
     Command(name: "submit", abstract: "submit tasks; prints their ids", usage: SubmitCommand.usage, hidden: false, run: SubmitCommand.run),
-    Command(name: "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--limit N]", hidden: false, run: ListCommand.run),
-    Command(name: "show", abstract: "a task's spec, state, attempts, worker, timings, tokens and estimate", usage: "cortex show ID", hidden: false, run: ShowCommand.run),
-    Command(name: "cancel", abstract: "cancel tasks; returns once their process groups are gone", usage: "cortex cancel ID...", hidden: false, run: CancelCommand.run),
-    Command(name: "wait", abstract: "wait for tasks; exit 0 only if all succeeded", usage: "cortex wait ID...", hidden: false, run: WaitCommand.run),
+    Command(
+      name: "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--limit N]", hidden: false, run: ListCommand.run),
+    Command(
+      name: "show", abstract: "a task's spec, state, attempts, worker, timings, tokens and estimate", usage: "cortex show ID",
+      hidden: false, run: ShowCommand.run),
+    Command(
+      name: "cancel", abstract: "cancel tasks; returns once their process groups are gone", usage: "cortex cancel ID...", hidden: false,
+      run: CancelCommand.run),
+    Command(
+      name: "wait", abstract: "wait for tasks; exit 0 only if all succeeded", usage: "cortex wait ID...", hidden: false,
+      run: WaitCommand.run),
     Command(name: "log", abstract: "a task's output", usage: "cortex log ID [--follow]", hidden: false, run: LogCommand.run),
-    Command(name: "tail", abstract: "the decision log, pretty or --json", usage: "cortex tail [-f] [--type GLOB] [--task ID] [--since DUR] [-n N]", hidden: false, run: TailCommand.run),
-    Command(name: "status", abstract: "daemon, pool, queue and budget at a glance (reads hot-state.mmap)", usage: "cortex status", hidden: false, run: StatusCommand.run),
+    Command(
+      name: "tail", abstract: "the decision log, pretty or --json",
+      usage: "cortex tail [-f] [--type GLOB] [--task ID] [--since DUR] [-n N]", hidden: false, run: TailCommand.run),
+    Command(
+      name: "status", abstract: "daemon, pool, queue and budget at a glance (reads hot-state.mmap)", usage: "cortex status", hidden: false,
+      run: StatusCommand.run),
     Command(name: "workers", abstract: "the worker pool", usage: "cortex workers", hidden: false, run: PoolCommands.workers),
-    Command(name: "budget", abstract: "the token budget and its allocations", usage: "cortex budget", hidden: false, run: PoolCommands.budget),
-    Command(name: "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N", hidden: false, run: PoolCommands.scale),
-    Command(name: "demo", abstract: "run the daemon with its pool on a demo workload and summarize", usage: "cortex demo [--tasks N] [--workers N] [--keep]", hidden: false, run: DemoCommand.run),
-    Command(name: "bench", abstract: "measure Cortex against a real daemon", usage: BenchCommand.usage, hidden: false, run: BenchCommand.run),
-    Command(name: "worker", abstract: "a pool worker (started by the daemon)", usage: "cortex worker --dir DIR --slot N [--heartbeat-ms MS]", hidden: true, run: WorkerCommand.run),
+    Command(
+      name: "budget", abstract: "the token budget and its allocations", usage: "cortex budget", hidden: false, run: PoolCommands.budget),
+    Command(
+      name: "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N", hidden: false, run: PoolCommands.scale),
+    Command(
+      name: "demo", abstract: "run the daemon with its pool on a demo workload and summarize",
+      usage: "cortex demo [--tasks N] [--workers N] [--keep]", hidden: false, run: DemoCommand.run),
+    Command(
+      name: "bench", abstract: "measure Cortex against a real daemon", usage: BenchCommand.usage, hidden: false, run: BenchCommand.run),
+    Command(
+      name: "worker", abstract: "a pool worker (started by the daemon)", usage: "cortex worker --dir DIR --slot N [--heartbeat-ms MS]",
+      hidden: true, run: WorkerCommand.run),
   ]
 
   static var usageText: String {
@@ -54,7 +80,9 @@ public enum CortexMain {
         json = true
         words.removeFirst()
       } else if w == "--dir" || w == "--color" {
-        guard words.count >= 2 else { return fail(CLIError.usage("\(w) needs a value", "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND")) }
+        guard words.count >= 2 else {
+          return fail(CLIError.usage("\(w) needs a value", "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND"))
+        }
         if w == "--dir" { dir = words[1] } else { colorMode = words[1] }
         words.removeFirst(2)
       } else if w.hasPrefix("--dir=") {
@@ -102,7 +130,8 @@ public enum CortexMain {
       guard ["auto", "never", "always"].contains(colorMode) else {
         throw CLIError.usage("--color must be auto, never or always, not '\(colorMode)'", cmd.usage)
       }
-      let color = colorMode == "always" || (colorMode == "auto" && FileDescriptor.standardOutput.isTerminal && Environment.get("NO_COLOR") == nil)
+      let color =
+        colorMode == "always" || (colorMode == "auto" && FileDescriptor.standardOutput.isTerminal && Environment.get("NO_COLOR") == nil)
       let ctx = Context(
         paths: Paths(root: FileSystem.absolute(dir)), json: json, color: color, executable: Processes.executablePath())
       return try cmd.run(&args, ctx)

@@ -99,7 +99,8 @@ enum DemoCommand {
     s += "retries     \(stats.retries) (synthetic 429s and flaky commands retried with backoff)\n"
     s += "tokens      \(budget["used"]?.int ?? 0) used of \(budget["total"]?.int ?? 0); never below zero\n"
     s += "log         \(stats.events) events, seq 1…\(stats.lastSeq), every line valid JSON: \(stats.allValid ? "yes" : "NO")\n"
-    s += "daemon      pid \(pid) stopped; processes left behind: \(leftovers.isEmpty ? "none" : leftovers.map(String.init).joined(separator: ", "))\n"
+    s +=
+      "daemon      pid \(pid) stopped; processes left behind: \(leftovers.isEmpty ? "none" : leftovers.map(String.init).joined(separator: ", "))\n"
     s += "\n" + ctx.bold("Files") + " in \(paths.root)\n"
     s += "  events/events-000001.jsonl   the decision log (one JSON object per line)\n"
     s += "  task-queue.json, worker-pool.json, token-budget.json   snapshots\n"
@@ -107,7 +108,8 @@ enum DemoCommand {
     s += "  tasks/<id>/                  spec.json, output.log, result.json of each command task\n"
     s += "\n" + ctx.bold("Try") + "\n"
     s += "  jq -r 'select(.type==\"task.failed\") | [.task_id, .reason, .detail] | @tsv' \(paths.root)/events/*.jsonl\n"
-    s += "  jq -s 'map(select(.type|startswith(\"task.\"))) | group_by(.type) | map({(.[0].type): length}) | add' \(paths.root)/events/*.jsonl\n"
+    s +=
+      "  jq -s 'map(select(.type|startswith(\"task.\"))) | group_by(.type) | map({(.[0].type): length}) | add' \(paths.root)/events/*.jsonl\n"
     s += "  jq 'select(.task_id==\"\(headID)\")' \(paths.root)/events/*.jsonl\n"
     s += "\nRemove it with: rm -rf \(paths.root)\n"
     ctx.out(s)

@@ -193,23 +193,39 @@ enum StatusCommand {
     let now = Clock.wallMs()
     var s = ""
     if let pid = running {
-      s += "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (log unwritable)")\n"
+      s +=
+        "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (log unwritable)")\n"
     } else {
-      s += "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"
+      s +=
+        "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"
     }
     let ws = Dictionary(grouping: view.workers.filter { $0.slot <= view.poolSize || $0.state != "stopped" }, by: \.state).mapValues(\.count)
-    s += "workers    \(view.poolSize) in the pool: " + ["busy", "idle", "starting", "restarting", "stopping", "parked", "stopped"].compactMap { k in ws[k].map { "\($0) \(k)" } }.joined(separator: ", ") + "\n"
+    s +=
+      "workers    \(view.poolSize) in the pool: "
+      + ["busy", "idle", "starting", "restarting", "stopping", "parked", "stopped"].compactMap { k in ws[k].map { "\($0) \(k)" } }.joined(
+        separator: ", ") + "\n"
     let c = view.counts
-    s += "queue      \(c[.queued] ?? 0) queued (" + Priority.allCases.reversed().map { "\($0.name) \(view.queuedByPriority[$0] ?? 0)" }.joined(separator: ", ") + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
-    s += "finished   \(c[.succeeded] ?? 0) succeeded, \(c[.failed] ?? 0) failed, \(c[.cancelled] ?? 0) cancelled, \(c[.timedOut] ?? 0) timed out; \(view.rejected) refused at submit\n"
-    s += "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
+    s +=
+      "queue      \(c[.queued] ?? 0) queued ("
+      + Priority.allCases.reversed().map { "\($0.name) \(view.queuedByPriority[$0] ?? 0)" }.joined(separator: ", ")
+      + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
+    s +=
+      "finished   \(c[.succeeded] ?? 0) succeeded, \(c[.failed] ?? 0) failed, \(c[.cancelled] ?? 0) cancelled, \(c[.timedOut] ?? 0) timed out; \(view.rejected) refused at submit\n"
+    s +=
+      "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
     s += "log        seq \(view.lastSeq); next task \(TaskID.format(view.nextTask))\n"
     let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
     if !running_.isEmpty {
-      s += "\n" + table(["TASK", "STATE", "WORKER", "ATTEMPT", "TIME", "TOKENS"], running_.map { t in
-        [TaskID.format(t.number), ctx.paint(t.state.rawValue), t.worker.map(WorkerID.format) ?? "-", String(t.attempt),
-         t.startedMs.map { formatMs(now - $0) } ?? "-", "\(t.tokensUsed)/\(t.budget)"]
-      })
+      s +=
+        "\n"
+        + table(
+          ["TASK", "STATE", "WORKER", "ATTEMPT", "TIME", "TOKENS"],
+          running_.map { t in
+            [
+              TaskID.format(t.number), ctx.paint(t.state.rawValue), t.worker.map(WorkerID.format) ?? "-", String(t.attempt),
+              t.startedMs.map { formatMs(now - $0) } ?? "-", "\(t.tokensUsed)/\(t.budget)",
+            ]
+          })
     }
     ctx.out(s)
     return 0
@@ -229,11 +245,20 @@ enum StatusCommand {
       ("running", .bool(running)), ("pid", .int(Int64(v.pid))), ("phase", .string(v.phase)), ("admitting", .bool(v.admitting)),
       ("seq", .int(Int64(v.lastSeq))), ("updated", .string(Timestamp.rfc3339(ms: v.updatedMs))),
       ("pool_size", .int(Int64(v.poolSize))),
-      ("workers", .object(Dictionary(grouping: v.workers, by: \.state).map { ($0.key, .int(Int64($0.value.count))) }.sorted { $0.0 < $1.0 })),
+      (
+        "workers",
+        .object(Dictionary(grouping: v.workers, by: \.state).map { ($0.key, .int(Int64($0.value.count))) }.sorted { $0.0 < $1.0 })
+      ),
       ("tasks", .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(v.counts[$0] ?? 0))) })),
       ("queued_by_priority", .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(v.queuedByPriority[$0] ?? 0))) })),
       ("rejected", .int(Int64(v.rejected))),
-      ("budget", .object([("total", .int(Int64(v.tokensTotal))), ("reserved", .int(Int64(v.tokensReserved))), ("used", .int(Int64(v.tokensUsed))), ("available", .int(Int64(v.tokensAvailable)))])),
+      (
+        "budget",
+        .object([
+          ("total", .int(Int64(v.tokensTotal))), ("reserved", .int(Int64(v.tokensReserved))), ("used", .int(Int64(v.tokensUsed))),
+          ("available", .int(Int64(v.tokensAvailable))),
+        ])
+      ),
     ])
   }
 }

@@ -26,11 +26,15 @@ enum SubmitCommand {
       put("token_budget", .int(n))
     }
     if let t = try args.option("--timeout") {
-      guard let ms = DurationText.parseMs(t) else { throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h") }
+      guard let ms = DurationText.parseMs(t) else {
+        throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h")
+      }
       put("timeout_s", .double(Double(ms) / 1000))
     }
     if let r = try args.option("--retries") {
-      guard let n = Int64(r), n >= 0 else { throw CLIError(ExitCode.invalidSpec, "max_attempts: --retries must be a whole number >= 0, not '\(r)'") }
+      guard let n = Int64(r), n >= 0 else {
+        throw CLIError(ExitCode.invalidSpec, "max_attempts: --retries must be a whole number >= 0, not '\(r)'")
+      }
       put("max_attempts", .int(n + 1))
     }
     let after = try args.options(["--after"]).flatMap { $0.split(separator: ",").map(String.init) }
@@ -79,7 +83,9 @@ enum SubmitCommand {
     }
     var o: [(String, JSON)] = [("duration_ms", .int(ms))]
     if parts.count == 2 {
-      guard let t = Int64(parts[1]), t >= 0 else { throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: '\(parts[1])' is not a whole number") }
+      guard let t = Int64(parts[1]), t >= 0 else {
+        throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: '\(parts[1])' is not a whole number")
+      }
       o.append(("tokens", .int(t)))
     }
     return .object(o)
@@ -147,10 +153,15 @@ enum WaitCommand {
         ctx.err(line + "\n")
       }
       if tasks.count == 1 {
-        if let c = t["exit_code"]?.int, state == "succeeded" || state == "failed" { single = Int32(truncatingIfNeeded: c) }
-        else if let s = t["signal"]?.int { single = 128 + Int32(truncatingIfNeeded: s) }
-        else if state == "timed_out" { single = 124 }
-        else if state != "succeeded" { single = 1 }
+        if let c = t["exit_code"]?.int, state == "succeeded" || state == "failed" {
+          single = Int32(truncatingIfNeeded: c)
+        } else if let s = t["signal"]?.int {
+          single = 128 + Int32(truncatingIfNeeded: s)
+        } else if state == "timed_out" {
+          single = 124
+        } else if state != "succeeded" {
+          single = 1
+        }
         if state == "failed" && single == 0 { single = 1 }
       }
     }

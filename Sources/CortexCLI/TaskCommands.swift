@@ -21,7 +21,8 @@ enum ListCommand {
       if let s = t["started_ms"]?.int { dur = formatMs((t["ended_ms"]?.int ?? Clock.wallMs()) - s) }
       return [
         t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), t["priority"]?.string ?? "", t["type"]?.string ?? "",
-        String(t["attempt"]?.int ?? 1), t["worker_id"]?.string ?? "-", dur, String((t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
+        String(t["attempt"]?.int ?? 1), t["worker_id"]?.string ?? "-", dur,
+        String((t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
       ]
     }
     ctx.out(table(["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"], rows))
@@ -80,7 +81,9 @@ enum CancelCommand {
     let ids = try args.positionals()
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
     let v = try Client.check(try Client(ctx).request(.object([("op", .string("cancel")), ("ids", .array(ids.map { .string($0) }))])))
-    if ctx.json { ctx.printJSON(v) } else {
+    if ctx.json {
+      ctx.printJSON(v)
+    } else {
       for id in ids {
         let r = v["results"]?[id]?.string ?? "cancelled"
         ctx.err("\(id) \(r == "cancelling" ? "cancelled" : r)\n")
@@ -122,10 +125,16 @@ enum PoolCommands {
       return 0
     }
     var s = ""
-    for k in ["total", "reserved", "used", "available"] { s += k + String(repeating: " ", count: 11 - k.count) + String(b[k]?.int ?? 0) + "\n" }
+    for k in ["total", "reserved", "used", "available"] {
+      s += k + String(repeating: " ", count: 11 - k.count) + String(b[k]?.int ?? 0) + "\n"
+    }
     let allocs = b["allocations"]?.array ?? []
     if !allocs.isEmpty {
-      s += "\n" + table(["TASK", "RESERVED", "USED"], allocs.map { [$0["task_id"]?.string ?? "", String($0["reserved"]?.int ?? 0), String($0["used"]?.int ?? 0)] })
+      s +=
+        "\n"
+        + table(
+          ["TASK", "RESERVED", "USED"],
+          allocs.map { [$0["task_id"]?.string ?? "", String($0["reserved"]?.int ?? 0), String($0["used"]?.int ?? 0)] })
     }
     ctx.out(s)
     return 0

@@ -116,12 +116,15 @@ extension Daemon {
     }
     metric("tasks", "Tasks by state.", "gauge", TaskState.allCases.map { ("{state=\"\($0.rawValue)\"}", s.counts[$0, default: 0]) })
     metric("queue_depth", "Queued tasks by priority.", "gauge", Priority.allCases.map { ("{priority=\"\($0.name)\"}", s.queued($0)) })
-    metric("workers", "Workers by state.", "gauge",
+    metric(
+      "workers", "Workers by state.", "gauge",
       HotState.workerStates.map { st in ("{state=\"\(st.rawValue)\"}", s.workers.filter { $0.state == st }.count) })
-    metric("tokens", "Token budget.", "gauge", [
-      ("{kind=\"total\"}", s.config.tokenBudgetTotal), ("{kind=\"reserved\"}", s.tokensReserved),
-      ("{kind=\"used\"}", s.tokensUsed), ("{kind=\"available\"}", s.budgetAvailable),
-    ])
+    metric(
+      "tokens", "Token budget.", "gauge",
+      [
+        ("{kind=\"total\"}", s.config.tokenBudgetTotal), ("{kind=\"reserved\"}", s.tokensReserved),
+        ("{kind=\"used\"}", s.tokensUsed), ("{kind=\"available\"}", s.budgetAvailable),
+      ])
     metric("rejected_total", "Submissions refused by admission.", "counter", [("", s.rejectedSubmits)])
     metric("events_total", "Events written to the decision log.", "counter", [("", Int(log.lastSeq))])
     let path = paths.metrics

@@ -133,7 +133,9 @@ extension Daemon {
     var ids: [Int] = []
     for v in list {
       guard let s = v.string, let n = TaskID.parse(s) else {
-        reply(id, Scheduler.invalid(SpecError("id", "'\(v.string ?? v.encoded())' is not a task id like task-000012"), index: nil, of: 1), now: t)
+        reply(
+          id, Scheduler.invalid(SpecError("id", "'\(v.string ?? v.encoded())' is not a task id like task-000012"), index: nil, of: 1),
+          now: t)
         return
       }
       ids.append(n)
@@ -151,9 +153,13 @@ extension Daemon {
     }
     var rows = scheduler.tasks.values.filter { rec in
       if let state {
-        if state == "active" { if rec.state.isTerminal { return false } }
-        else if state == "done" { if !rec.state.isTerminal { return false } }
-        else if rec.state.rawValue != state { return false }
+        if state == "active" {
+          if rec.state.isTerminal { return false }
+        } else if state == "done" {
+          if !rec.state.isTerminal { return false }
+        } else if rec.state.rawValue != state {
+          return false
+        }
       }
       if let type, rec.type != type { return false }
       return true

@@ -85,7 +85,9 @@ extension Daemon {
         // A bad snapshot is set aside; the whole log is replayed instead.
         let aside = paths.taskQueue + ".bad-\(Clock.wallMs())"
         try? FileSystem.rename(paths.taskQueue, aside)
-        notes.append(Event("daemon.warning", reason: "snapshot_invalid", detail: "task-queue.json set aside as \(FileSystem.basename(aside)): \(error)"))
+        notes.append(
+          Event(
+            "daemon.warning", reason: "snapshot_invalid", detail: "task-queue.json set aside as \(FileSystem.basename(aside)): \(error)"))
         scheduler = Scheduler(config: config, seed: UInt64(truncatingIfNeeded: Clock.monotonicNs()))
         snapshotSeq = 0
       }
@@ -133,7 +135,9 @@ extension Daemon {
 
   /// Reads every segment in order, replaying events after `after`. A torn final line is cut off
   /// (and noted); a bad line anywhere else stops the start.
-  static func replayLog(paths: Paths, into s: inout Scheduler, after: UInt64) throws(StartupError) -> (
+  static func replayLog(
+    paths: Paths, into s: inout Scheduler, after: UInt64
+  ) throws(StartupError) -> (
     lastSeq: UInt64, replayed: Int, notes: [Event]
   ) {
     var notes: [Event] = []
@@ -154,7 +158,8 @@ extension Daemon {
       }
       if let at = scan.corruptAt {
         throw StartupError(
-          "\(path) is corrupt at byte \(at) (\(scan.corruptReason ?? "bad line")); nothing was changed. Run: cortex doctor --repair --dir \(paths.root)")
+          "\(path) is corrupt at byte \(at) (\(scan.corruptReason ?? "bad line")); nothing was changed. Run: cortex doctor --repair --dir \(paths.root)"
+        )
       }
       if scan.tornTail {
         if i != segments.count - 1 {
@@ -201,7 +206,8 @@ extension Daemon {
     let aside = paths.hotState + ".bad-\(Clock.wallMs())"
     try? FileSystem.rename(paths.hotState, aside)
     try? FileDescriptor.standardError.writeAll(
-      "cortex daemon: warning: hot-state.mmap is invalid (\(problem)); set aside as \(FileSystem.basename(aside)), recovering from the snapshot and the log\n")
+      "cortex daemon: warning: hot-state.mmap is invalid (\(problem)); set aside as \(FileSystem.basename(aside)), recovering from the snapshot and the log\n"
+    )
     return Event(
       "daemon.warning", reason: "hot_state_invalid",
       detail: "hot-state.mmap: \(problem); set aside as \(FileSystem.basename(aside))")

@@ -26,7 +26,9 @@ public struct FileDescriptor: Hashable, Sendable {
   }
 
   /// open(2), always with O_CLOEXEC.
-  public static func open(_ path: String, _ flags: OpenFlags, mode: UInt32 = 0o600) throws(PosixError)
+  public static func open(
+    _ path: String, _ flags: OpenFlags, mode: UInt32 = 0o600
+  ) throws(PosixError)
     -> FileDescriptor
   {
     let fd = try retryOnInterrupt("open", path: path) {
@@ -156,7 +158,9 @@ public struct FileDescriptor: Hashable, Sendable {
 }
 
 /// pipe2(2) with O_CLOEXEC (and O_NONBLOCK when asked): (read end, write end).
-public func makePipe(nonBlocking: Bool = false) throws(PosixError) -> (
+public func makePipe(
+  nonBlocking: Bool = false
+) throws(PosixError) -> (
   read: FileDescriptor, write: FileDescriptor
 ) {
   var fds: [Int32] = [0, 0]

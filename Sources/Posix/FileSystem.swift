@@ -113,7 +113,9 @@ public enum FileSystem {
 
   /// Writes `bytes` so a reader never sees half of them: temp → (fsync) → rename → (fsync dir).
   /// With `durable == false` the two fsyncs are skipped (atomic for readers, not for power loss).
-  public static func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true, mode: UInt32 = 0o600)
+  public static func writeAtomically(
+    _ path: String, _ bytes: [UInt8], durable: Bool = true, mode: UInt32 = 0o600
+  )
     throws(PosixError)
   {
     let tmp = path + ".tmp"

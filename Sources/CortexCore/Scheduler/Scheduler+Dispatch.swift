@@ -173,7 +173,8 @@ extension Scheduler {
       finish(n, .timedOut, reason: "timeout", detail: "ran longer than \(t.timeoutMs ?? 0) ms", now: now, into: &out)
     case .budget:
       finish(n, .failed, reason: "token_budget_exceeded", detail: "used \(used) of \(t.reserved) tokens", now: now, into: &out)
-    case .shutdown: requeue(n, reason: "daemon_stopping", detail: "stopped by cortex stop; it runs again at the next start", now: now, into: &out)
+    case .shutdown:
+      requeue(n, reason: "daemon_stopping", detail: "stopped by cortex stop; it runs again at the next start", now: now, into: &out)
     case nil:
       if overrun {
         finish(n, .failed, reason: "token_budget_exceeded", detail: "used \(used) of \(t.reserved) tokens", now: now, into: &out)
@@ -290,7 +291,8 @@ extension Scheduler {
     if let s = t.signal { f.append(("signal", .int(Int64(s)))) }
     f.append(("tokens_used", .int(Int64(t.tokensUsed))))
     if let s = t.startedMs { f.append(("duration_ms", .int(now - s))) }
-    out.append(.log(Event(state.terminalEventType, task: n, worker: t.worker, attempt: t.attempt, reason: reason, detail: detail, fields: f)))
+    out.append(
+      .log(Event(state.terminalEventType, task: n, worker: t.worker, attempt: t.attempt, reason: reason, detail: detail, fields: f)))
     out.append(.writeResult(task: n))
     // Answer whoever waits.
     for c in taskWaiters.removeValue(forKey: n) ?? [] {

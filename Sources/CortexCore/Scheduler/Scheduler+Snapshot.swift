@@ -43,9 +43,18 @@ extension Scheduler {
       ("next_task", .int(Int64(nextTaskNumber))), ("counts", countsJSON()),
       ("queued_by_priority", .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(queuedByPriority[$0.rawValue]))) })),
       ("tokens_used", .int(Int64(tokensUsed))),
-      ("estimates", .object(estimates.sorted { $0.key < $1.key }.map { (k, e) in
-        (k, .object([("count", .int(Int64(e.count))), ("ewma_duration_ms", .double(e.ewmaDurationMs)), ("ewma_tokens", .double(e.ewmaTokens))]))
-      })),
+      (
+        "estimates",
+        .object(
+          estimates.sorted { $0.key < $1.key }.map { (k, e) in
+            (
+              k,
+              .object([
+                ("count", .int(Int64(e.count))), ("ewma_duration_ms", .double(e.ewmaDurationMs)), ("ewma_tokens", .double(e.ewmaTokens)),
+              ])
+            )
+          })
+      ),
       ("tasks", .array(active.map { taskJSON($0) })),
       ("finished", .object(finished.sorted { $0.key < $1.key }.map { ($0.key, .array($0.value)) })),
     ])
@@ -60,11 +69,12 @@ extension Scheduler {
       ("used", .int(Int64(tokensUsed))), ("available", .int(Int64(budgetAvailable))),
       (
         "allocations",
-        .array(allocations.map { t in
-          .object([
-            ("task_id", .string(t.id)), ("reserved", .int(Int64(t.reserved))), ("used", .int(Int64(t.tokensUsed))),
-          ])
-        })
+        .array(
+          allocations.map { t in
+            .object([
+              ("task_id", .string(t.id)), ("reserved", .int(Int64(t.reserved))), ("used", .int(Int64(t.tokensUsed))),
+            ])
+          })
       ),
     ])
   }

@@ -143,7 +143,9 @@ extension Scheduler {
   }
 
   /// Applies the worker type's defaults and template; validates what only the config can tell.
-  func resolve(_ spec: TaskSpec, number: Int) throws(SpecError) -> (
+  func resolve(
+    _ spec: TaskSpec, number: Int
+  ) throws(SpecError) -> (
     spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int
   ) {
     var s = spec
@@ -203,7 +205,8 @@ extension Scheduler {
 
   /// Estimated milliseconds before a newly queued task would start, from the running estimates.
   public func estimatedWaitMs(extra: Int = 0, priority: Priority = .low) -> Int64? {
-    let ahead = Priority.allCases.filter { $0 >= priority }.reduce(0) { $0 + queuedByPriority[$1.rawValue] }
+    let ahead =
+      Priority.allCases.filter { $0 >= priority }.reduce(0) { $0 + queuedByPriority[$1.rawValue] }
       + delayed.count + extra - 1
     let pool = max(1, desiredWorkers - config.reserveCritical)
     let total = estimates.values.reduce(0) { $0 + $1.count }
