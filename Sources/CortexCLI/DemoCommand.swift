@@ -102,7 +102,7 @@ enum DemoCommand {
     s +=
       "daemon      pid \(pid) stopped; processes left behind: \(leftovers.isEmpty ? "none" : leftovers.map(String.init).joined(separator: ", "))\n"
     s += "\n" + ctx.bold("Files") + " in \(paths.root)\n"
-    s += "  events/events-000001.jsonl   the decision log (one JSON object per line)\n"
+    s += "  events/00000001.jsonl        the decision log (one JSON object per line)\n"
     s += "  task-queue.json, worker-pool.json, token-budget.json   snapshots\n"
     s += "  hot-state.mmap               live state; try: cortex --dir \(paths.root) status\n"
     s += "  tasks/<id>/                  spec.json, output.log, result.json of each command task\n"

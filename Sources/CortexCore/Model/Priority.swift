@@ -39,6 +39,9 @@ public enum TaskState: String, CaseIterable, Sendable {
 
   /// The event type that records entering this terminal state.
   public var terminalEventType: String { "task." + rawValue }
+
+  /// Every event type that ends a task.
+  public static let terminalEventTypes: Set<String> = Set(allCases.filter(\.isTerminal).map(\.terminalEventType))
 }
 
 /// Task ids are `task-` + a zero-padded monotonic number.

@@ -53,6 +53,15 @@ extension Scheduler {
         noteWaiting(n, "reserved_for_critical", "the last \(config.reserveCritical) idle workers are kept for critical tasks", into: &out)
         return
       }
+      if t.budget > config.tokenBudgetTotal - tokensUsed {
+        // Used tokens never come back: this task can never fit. End it rather than block the queue.
+        pop(p)
+        finish(
+          n, .failed, reason: "token_budget_exhausted",
+          detail: "needs \(t.budget) tokens; only \(config.tokenBudgetTotal - tokensUsed) of the total are not spent", now: now,
+          into: &out)
+        continue
+      }
       if t.budget > budgetAvailable {
         noteWaiting(
           n, "token_budget_exhausted", "needs \(t.budget) tokens, \(max(0, budgetAvailable)) available", into: &out)
@@ -206,8 +215,9 @@ extension Scheduler {
     guard var t = tasks[n], t.reserved > 0 || t.tokensUsed > 0 else { return }
     let reserved = t.reserved
     tokensReserved -= reserved
-    // Usage above the reservation is capped: the budget can never go negative.
-    let charged = min(t.tokensUsed, reserved + max(0, budgetAvailable))
+    // Usage above the reservation is capped at what is free (the reservation was just returned
+    // to it): the budget can never go negative.
+    let charged = min(t.tokensUsed, max(0, budgetAvailable))
     tokensUsed += charged
     t.reserved = 0
     tasks[n] = t

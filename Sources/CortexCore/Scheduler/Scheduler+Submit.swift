@@ -60,10 +60,11 @@ extension Scheduler {
             throw SpecError("depends_on", "\(TaskID.format(d)) already ended \(st.rawValue); it can never succeed")
           }
         }
-        if r.budget > config.tokenBudgetTotal {
+        if r.budget > config.tokenBudgetTotal - tokensUsed {
           refuse(
             "token_budget_exhausted",
-            "task \(i) needs \(r.budget) tokens but the whole budget is \(config.tokenBudgetTotal)")
+            "task \(i) needs \(r.budget) tokens but only \(config.tokenBudgetTotal - tokensUsed) of the \(config.tokenBudgetTotal) are not spent"
+          )
           return
         }
         if let key = spec.idempotencyKey { batchKeys[key] = -1 - i }

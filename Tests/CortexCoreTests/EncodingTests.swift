@@ -1,0 +1,136 @@
+import CortexCore
+import XCTest
+
+/// JSON, task specs, the worker protocol and the log reader: the encodings everything else trusts.
+final class EncodingTests: XCTestCase {
+  func testJSONRoundTripKeepsOrderAndEscapes() throws {
+    let v = JSON.object([
+      ("z", .int(-3)), ("a", .string("tab\tquote\"nl\n\u{1}é")), ("arr", .array([.bool(true), .null, .double(1.5)])),
+    ])
+    let text = v.encoded()
+    XCTAssertTrue(text.hasPrefix("{\"z\":-3,\"a\":"), text)
+    XCTAssertEqual(try JSON.parse(text), v)
+  }
+
+  func testJSONParserRejectsWhatJqRejects() {
+    for bad in ["", "{", "{\"a\":}", "[1,]", "tru", "\"unterminated", "{\"a\":1}x", "01", "{'a':1}", "nan"] {
+      XCTAssertThrowsError(try JSON.parse(bad), "accepted \(bad)")
+    }
+    // Depth is bounded: no stack overflow on hostile input.
+    XCTAssertThrowsError(try JSON.parse(String(repeating: "[", count: 10_000)))
+  }
+
+  func testTaskSpecDecodeNamesTheBadField() {
+    func field(_ text: String) -> String? {
+      do {
+        _ = try TaskSpec.decode(try JSON.parse(text))
+        return nil
+      } catch let e as SpecError {
+        return e.field
+      } catch {
+        return "parse"
+      }
+    }
+    XCTAssertEqual(field(#"{"command":"true"}"#), "command")
+    XCTAssertEqual(field(#"{"command":["true"],"priority":"urgent"}"#), "priority")
+    XCTAssertEqual(field(#"{"command":["true"],"token_budget":-5}"#), "token_budget")
+    XCTAssertEqual(field(#"{"command":["true"],"token_budget":"lots"}"#), "token_budget")
+    XCTAssertEqual(field(#"{"command":["true"],"colour":"red"}"#), "colour")
+    XCTAssertEqual(field(#"{"synthetic":{"duration_ms":-1}}"#), "synthetic.duration_ms")
+    XCTAssertNil(field(#"{"command":["true"],"priority":"critical","labels":{"a":"b"}}"#))
+  }
+
+  func testTaskSpecRoundTripAndRedaction() throws {
+    let spec = try TaskSpec.decode(
+      try JSON.parse(#"{"shell":"echo hi","env":{"API_TOKEN":"s3cret","MODE":"x"},"priority":"high","depends_on":["task-000002"]}"#))
+    XCTAssertEqual(spec.priority, .high)
+    XCTAssertEqual(spec.dependsOn, [2])
+    XCTAssertEqual(try TaskSpec.decode(spec.json()), spec)
+    let redacted = spec.redactedJSON().encoded()
+    XCTAssertFalse(redacted.contains("s3cret"), redacted)
+    XCTAssertTrue(redacted.contains("MODE"))
+  }
+
+  func testWorkerProtocolRoundTripAndGarbage() throws {
+    let msgs: [WorkerToDaemon] = [
+      .ready(pid: 42), .heartbeat, .started(task: 7, pid: 99, atMs: 1234),
+      .progress(task: 7, tokensUsed: 10, progress: 0.5, message: "half"),
+      .done(TaskOutcome(task: 7, exitCode: 0, signal: nil, tokensUsed: 10, startedMs: 1, endedMs: 2)),
+    ]
+    for m in msgs {
+      var line = m.encodedLine()
+      XCTAssertEqual(line.last, 10)
+      line.removeLast()
+      XCTAssertEqual(try WorkerToDaemon.decode(line[...]), m)
+    }
+    for bad in ["", "{}", "{\"t\":\"nope\"}", "not json", "{\"t\":\"done\",\"task\":\"x\"}"] {
+      XCTAssertThrowsError(try WorkerToDaemon.decode(Array(bad.utf8)[...]), bad)
+    }
+  }
+
+  func testLineBufferSplitsAndBoundsLines() {
+    var b = LineBuffer(maxLine: 8)
+    b.append(Array("ab\ncd".utf8))
+    guard case .line(let l) = b.next() else { return XCTFail("no line") }
+    XCTAssertEqual(Array(l), Array("ab".utf8))
+    XCTAssertTrue({ if case .none = b.next() { return true } else { return false } }())
+    b.append(Array("efghijklmnop".utf8))
+    XCTAssertTrue({ if case .tooLong = b.next() { return true } else { return false } }())
+  }
+
+  func testTimestampsAndDurations() {
+    let ms: Int64 = 1_795_000_000_123
+    XCTAssertEqual(Timestamp.parse(Timestamp.rfc3339(ms: ms)), ms)
+    XCTAssertEqual(DurationText.parseMs("1.5s"), 1500)
+    XCTAssertEqual(DurationText.parseMs("2m"), 120_000)
+    XCTAssertEqual(DurationText.parseMs("250ms"), 250)
+    XCTAssertNil(DurationText.parseMs("soon"))
+    XCTAssertNil(DurationText.parseMs("-1s"))
+  }
+
+  // MARK: the log reader
+
+  func line(_ seq: Int) -> String { #"{"seq":\#(seq),"ts":"2026-11-24T00:00:00.000Z","type":"x"}"# + "\n" }
+
+  func testScanAcceptsAWellFormedLog() {
+    let text = (1...5).map(line).joined()
+    var seen = 0
+    let s = LogSegments.scan(Array(text.utf8)) { _ in seen += 1 }
+    XCTAssertEqual(s.lines, 5)
+    XCTAssertEqual(seen, 5)
+    XCTAssertEqual(s.lastSeq, 5)
+    XCTAssertEqual(s.validEnd, text.utf8.count)
+    XCTAssertFalse(s.tornTail)
+    XCTAssertNil(s.corruptAt)
+  }
+
+  func testScanTreatsEveryCutOfTheLastLineAsATornTail() {
+    let good = (1...3).map(line).joined()
+    let last = line(4)
+    for cut in 1..<last.utf8.count {
+      let bytes = Array(good.utf8) + Array(last.utf8.prefix(cut))
+      let s = LogSegments.scan(bytes)
+      XCTAssertTrue(s.tornTail, "cut at \(cut)")
+      XCTAssertNil(s.corruptAt, "cut at \(cut)")
+      XCTAssertEqual(s.validEnd, good.utf8.count, "cut at \(cut)")
+      XCTAssertEqual(s.lastSeq, 3)
+    }
+  }
+
+  func testScanReportsCorruptionBeforeTheLastLine() {
+    var bytes = Array(((1...5).map(line)).joined().utf8)
+    let second = line(1).utf8.count + 3
+    bytes[second] = UInt8(ascii: "#")
+    let s = LogSegments.scan(bytes)
+    XCTAssertEqual(s.corruptAt, line(1).utf8.count)
+    XCTAssertEqual(s.validEnd, line(1).utf8.count)
+    // A seq that goes backwards is corruption too.
+    let back = Array((line(1) + line(3) + line(2) + line(4)).utf8)
+    XCTAssertNotNil(LogSegments.scan(back).corruptAt)
+  }
+
+  func testSegmentNamesSortNumerically() {
+    XCTAssertEqual(LogSegments.name(12), "00000012.jsonl")
+    XCTAssertEqual(LogSegments.indexes(["00000010.jsonl", "junk", "00000002.jsonl", "1.jsonl"]), [2, 10])
+  }
+}

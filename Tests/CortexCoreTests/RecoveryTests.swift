@@ -1,0 +1,117 @@
+import CortexCore
+import XCTest
+
+/// Recovery as a function: snapshot + replayed log → the same state; and the hot-state file.
+final class RecoveryTests: XCTestCase {
+  /// A scheduler with finished, failed, running, queued and blocked tasks, and its log as JSONL values.
+  func busySim() -> (Sim, [JSON]) {
+    var sim = Sim(workers: 2)
+    let a = sim.submitOne(#"{"command":["true"],"token_budget":100}"#)
+    let b = sim.submitOne(#"{"command":["false"]}"#)
+    sim.finish(a, tokens: 60)
+    sim.finish(b, exit: 1)
+    let c = sim.submitOne(#"{"command":["sleep","9"],"token_budget":50,"priority":"high"}"#)
+    _ = sim.submitOne(#"{"command":["sleep","9"]}"#)
+    _ = sim.submitOne(#"{"command":["true"],"priority":"low"}"#)
+    _ = sim.submitOne(#"{"command":["true"],"depends_on":["\#(TaskID.format(c))"]}"#)
+    sim.feed(.worker(sim.worker(of: c)!, .started(task: c, pid: 4242, atMs: sim.now)))
+    var lines: [JSON] = []
+    for (i, e) in sim.log.enumerated() {
+      var w = JSONWriter()
+      e.encode(seq: UInt64(i + 1), tsMs: sim.now, into: &w)
+      lines.append(try! JSON.parse(w.bytes))
+    }
+    return (sim, lines)
+  }
+
+  func testReplayRebuildsTheStateAndRequeuesWhatWasRunning() {
+    let (sim, lines) = busySim()
+    var r = Scheduler(config: sim.s.config)
+    for l in lines { r.replay(l) }
+    XCTAssertEqual(r.nextTaskNumber, sim.s.nextTaskNumber)
+    XCTAssertEqual(r.tokensUsed, 60)
+    for n in 1..<sim.s.nextTaskNumber { XCTAssertEqual(r.state(of: n), sim.s.state(of: n), TaskID.format(n)) }
+    var out: [Action] = []
+    let settled = r.settleAfterRecovery(now: sim.now, into: &out)
+    XCTAssertEqual(settled.requeued, 2, "the two tasks on workers go back to the queue")
+    let retried = out.compactMap { if case .log(let e) = $0, e.type == "task.retrying" { return e.reason } else { return nil } }
+    XCTAssertEqual(retried, ["daemon_restarted", "daemon_restarted"])
+    XCTAssertTrue(
+      out.contains { if case .killGroup(4242, true) = $0 { return true } else { return false } }, "the orphaned group is killed")
+    XCTAssertEqual(r.tokensReserved, 0)
+    XCTAssertEqual(r.state(of: 6), .queued)
+  }
+
+  func testSnapshotPlusTailEqualsFullReplay() throws {
+    let (sim, lines) = busySim()
+    for cut in [0, 5, lines.count / 2, lines.count - 1, lines.count] {
+      var partial = Scheduler(config: sim.s.config)
+      for l in lines.prefix(cut) { partial.replay(l) }
+      let snap = partial.queueSnapshot(seq: UInt64(cut), nowMs: sim.now)
+      // The snapshot goes through its file form.
+      var r = Scheduler(config: sim.s.config)
+      let seq = try r.restore(snapshot: try JSON.parse(snap.encoded()))
+      XCTAssertEqual(seq, UInt64(cut))
+      for l in lines where UInt64(l["seq"]!.int!) > seq { r.replay(l) }
+      for n in 1..<sim.s.nextTaskNumber { XCTAssertEqual(r.state(of: n), sim.s.state(of: n), "cut \(cut): \(TaskID.format(n))") }
+      XCTAssertEqual(r.tokensUsed, sim.s.tokensUsed, "cut \(cut)")
+      XCTAssertEqual(r.nextTaskNumber, sim.s.nextTaskNumber, "cut \(cut)")
+    }
+  }
+
+  func testRestoreRefusesASnapshotWithoutItsFields() {
+    var r = Scheduler(config: Config())
+    XCTAssertThrowsError(try r.restore(snapshot: .object([("seq", .int(3))])))
+  }
+
+  // MARK: hot state
+
+  func withHotState(_ s: Scheduler, _ body: (UnsafeMutableRawBufferPointer) -> Void) {
+    var bytes = [UInt8](repeating: 0, count: HotState.fileSize)
+    bytes.withUnsafeMutableBytes { buf in
+      HotState.write(s, to: buf.baseAddress!, lastSeq: 77, pid: 123, startedMs: 5, nowMs: 9)
+      body(buf)
+    }
+  }
+
+  func testHotStateRoundTrip() {
+    let (sim, _) = busySim()
+    withHotState(sim.s) { buf in
+      guard case .success(let v) = HotState.read(UnsafeRawBufferPointer(buf)) else { return XCTFail("did not read back") }
+      XCTAssertEqual(v.lastSeq, 77)
+      XCTAssertEqual(v.pid, 123)
+      XCTAssertEqual(v.counts[.succeeded], 1)
+      XCTAssertEqual(v.counts[.failed], 1)
+      XCTAssertEqual(v.counts[.running], 1)
+      XCTAssertEqual(v.tokensUsed, 60)
+      XCTAssertEqual(v.tokensTotal, v.tokensReserved + v.tokensUsed + v.tokensAvailable)
+      XCTAssertEqual(v.workers.count, 2)
+      XCTAssertEqual(v.tasks.map(\.number), v.tasks.map(\.number).sorted())
+      XCTAssertTrue(v.tasks.contains { $0.pid == 4242 && $0.state == .running })
+    }
+  }
+
+  func testHotStateRejectsEveryKindOfDamageWithoutCrashing() {
+    let (sim, _) = busySim()
+    withHotState(sim.s) { buf in
+      func read() -> HotState.ReadError? {
+        if case .failure(let e) = HotState.read(UnsafeRawBufferPointer(buf)) { return e }
+        return nil
+      }
+      XCTAssertNil(read())
+      buf[HotState.headerSize + 3] ^= 0x40  // a worker slot byte
+      XCTAssertEqual(read(), .checksum)
+      buf[HotState.headerSize + 3] ^= 0x40
+      buf[0] = UInt8(ascii: "X")
+      XCTAssertEqual(read(), .badMagic)
+    }
+    // Truncated and garbage files of many sizes: an error, never a trap.
+    var rng = SplitMix64(seed: 3)
+    for size in [0, 1, 7, 8, 63, 64, 255, 256, 257, 4096, HotState.fileSize - 1] {
+      var garbage = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+      if size >= 8 { garbage.replaceSubrange(0..<8, with: HotState.magic) }
+      let r = garbage.withUnsafeBytes { HotState.read($0) }
+      if case .success = r { XCTFail("accepted \(size) bytes of garbage") }
+    }
+  }
+}
