@@ -63,7 +63,7 @@ final class EncodingTests: XCTestCase {
       line.removeLast()
       XCTAssertEqual(try WorkerToDaemon.decode(line[...]), m)
     }
-    for bad in ["", "{}", "{\"t\":\"nope\"}", "not json", "{\"t\":\"done\",\"task\":\"x\"}"] {
+    for bad in ["", "{}", "{\"op\":\"nope\"}", "not json", "{\"op\":\"done\",\"task\":\"x\"}", "{\"op\":\"ready\",\"pid\":-1}"] {
       XCTAssertThrowsError(try WorkerToDaemon.decode(Array(bad.utf8)[...]), bad)
     }
   }
