@@ -153,12 +153,12 @@ enum WaitCommand {
         ctx.err(line + "\n")
       }
       if tasks.count == 1 {
-        if let c = t["exit_code"]?.int, state == "succeeded" || state == "failed" {
+        if state == "timed_out" {
+          single = 124  // as timeout(1)
+        } else if let c = t["exit_code"]?.int, state == "succeeded" || state == "failed" {
           single = Int32(truncatingIfNeeded: c)
         } else if let s = t["signal"]?.int {
           single = 128 + Int32(truncatingIfNeeded: s)
-        } else if state == "timed_out" {
-          single = 124
         } else if state != "succeeded" {
           single = 1
         }

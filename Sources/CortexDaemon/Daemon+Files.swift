@@ -42,12 +42,11 @@ extension Daemon {
     if let s = t.startedMs, let e = t.endedMs { w.field("duration_ms", e - s) }
     w.endObject()
     w.bytes.append(10)
-    let bytes = w.bytes
+    // Written before anyone hears the task ended (so `cortex wait && cat result.json` works),
+    // atomically for readers; the log is the durable record.
     let dir = paths.taskDir(n)
-    files.async {
-      try? FileSystem.makeDirectory(dir)
-      try? FileSystem.writeAtomically(dir + "/result.json", bytes, durable: false)
-    }
+    if !FileSystem.isDirectory(dir) { try? FileSystem.makeDirectory(dir) }
+    try? FileSystem.writeAtomically(dir + "/result.json", w.bytes, durable: false)
   }
 
   // MARK: snapshots

@@ -1,6 +1,6 @@
 /// A look at /proc: every process with its parent, state and command line. Used to prove that
 /// nothing of a pool survives (`cortex demo`, `cortex doctor`, the end-to-end tests).
-public struct ProcessInfo: Sendable, Equatable {
+public struct ProcessEntry: Sendable, Equatable {
   public var pid: Int32
   public var parent: Int32
   /// The one-letter state of proc(5): R, S, D, Z, T, ...
@@ -11,8 +11,8 @@ public struct ProcessInfo: Sendable, Equatable {
 
 extension Processes {
   /// Every process visible in /proc (a process that ends while being read is skipped).
-  public static func all() -> [ProcessInfo] {
-    var out: [ProcessInfo] = []
+  public static func all() -> [ProcessEntry] {
+    var out: [ProcessEntry] = []
     for name in (try? FileSystem.list("/proc")) ?? [] {
       guard let pid = Int32(name), let info = info(pid) else { continue }
       out.append(info)
@@ -20,7 +20,7 @@ extension Processes {
     return out
   }
 
-  public static func info(_ pid: Int32) -> ProcessInfo? {
+  public static func info(_ pid: Int32) -> ProcessEntry? {
     guard let stat = (try? FileSystem.read("/proc/\(pid)/stat")) ?? nil else { return nil }
     // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
     guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
@@ -29,7 +29,7 @@ extension Processes {
     let state = Character(UnicodeScalar(rest[0].first ?? UInt8(ascii: "?")))
     let cmd = ((try? FileSystem.read("/proc/\(pid)/cmdline")) ?? nil) ?? []
     let argv = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-    return ProcessInfo(pid: pid, parent: ppid, state: state, commandLine: argv)
+    return ProcessEntry(pid: pid, parent: ppid, state: state, commandLine: argv)
   }
 
   /// The environment of a process, when readable.
@@ -40,7 +40,7 @@ extension Processes {
 
   /// Processes that belong to the Cortex directory `root`: its daemon and workers (their command
   /// line names it) and the tasks they started (their environment has CORTEX_DIR=root).
-  public static func belonging(toDirectory root: String) -> [ProcessInfo] {
+  public static func belonging(toDirectory root: String) -> [ProcessEntry] {
     let me = currentID
     let tag = "CORTEX_DIR=" + root
     return all().filter { p in

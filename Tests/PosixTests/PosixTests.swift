@@ -1,7 +1,8 @@
 import CortexCore
-@testable import CortexDaemon
 import Posix
 import XCTest
+
+@testable import CortexDaemon
 
 /// Real syscalls in temporary directories: FIFOs, mmap, spawning, atomic files and the log writer.
 final class PosixTests: XCTestCase {
@@ -55,16 +56,19 @@ final class PosixTests: XCTestCase {
   func testSpawnReportsExitCodesSignalsAndOwnProcessGroup() throws {
     let devnull = try FileDescriptor.open("/dev/null", .readWrite)
     defer { devnull.close() }
-    let ok = try Processes.spawn(["sh", "-c", "exit 7"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: true)
+    let ok = try Processes.spawn(
+      ["sh", "-c", "exit 7"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: true)
     XCTAssertEqual(Processes.wait(ok), .exited(7))
-    let sleeper = try Processes.spawn(["sleep", "30"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: true)
+    let sleeper = try Processes.spawn(
+      ["sleep", "30"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: true)
     XCTAssertEqual(Processes.info(sleeper)?.parent, Processes.currentID)
     XCTAssertTrue(Processes.groupExists(sleeper), "the child leads its own group")
     XCTAssertTrue(Processes.signalGroup(sleeper, Signal.term))
     XCTAssertEqual(Processes.wait(sleeper), .signaled(Signal.term))
     XCTAssertFalse(Processes.groupExists(sleeper))
     XCTAssertThrowsError(
-      try Processes.spawn(["/nonexistent/cortex-test"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false))
+      try Processes.spawn(
+        ["/nonexistent/cortex-test"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false))
   }
 
   func testSpawnedChildSeesDirectoryEnvironmentAndFd3() throws {
@@ -125,7 +129,8 @@ final class PosixTests: XCTestCase {
   func testProcessScanFindsChildrenAndZombies() throws {
     let devnull = try FileDescriptor.open("/dev/null", .readWrite)
     defer { devnull.close() }
-    let pid = try Processes.spawn(["sh", "-c", "exit 0"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false)
+    let pid = try Processes.spawn(
+      ["sh", "-c", "exit 0"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false)
     // Not reaped yet: it must show up as our zombie.
     let deadline = Clock.monotonicMs() + 5000
     while Processes.info(pid)?.isZombie != true && Clock.monotonicMs() < deadline { sleepMs(5) }

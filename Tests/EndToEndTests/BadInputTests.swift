@@ -1,0 +1,79 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// Bad input gets a clear error naming the problem and the SPEC §8 exit code; nothing else changes.
+final class BadInputTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testUsageErrorsExit64WithTheUsageLine() {
+    for args in [["submit", "--bogus"], ["frobnicate"], ["list", "--limit"], ["scale", "0"], ["start", "--workers", "2000"]] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("usage:"), "\(args): \(r.err)")
+    }
+  }
+
+  func testDaemonNotRunningExits69WithTheStartCommand() {
+    for args in [["submit", "--", "true"], ["list"], ["wait", "task-000001"]] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 69, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("cortex start"), r.err)
+    }
+  }
+
+  func testInvalidSpecsExit65NamingTheFieldAndAcceptNothing() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let cases: [([String], String?, String)] = [
+      (["submit", "--priority", "urgent", "--", "true"], nil, "priority"),
+      (["submit", "--tokens", "-5", "--", "true"], nil, "token_budget"),
+      (["submit", "--tokens", "many", "--", "true"], nil, "token_budget"),
+      (["submit", "--type", "wizard", "--", "true"], nil, "type"),
+      (["submit", "--type", "implementation"], nil, "implementation"),
+      (["submit", "--after", "task-000999", "--", "true"], nil, "depends_on"),
+      (["submit", "--from", "-"], "{\"command\":[\"true\"]}\n{\"command\":\"oops\"}\n", "[1].command"),
+      (["submit", "--from", "-"], "not json\n", "line 1"),
+    ]
+    for (args, input, field) in cases {
+      let r = c.run(args, input: input)
+      XCTAssertEqual(r.code, 65, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains(field), "\(args): error does not name \(field): \(r.err)")
+    }
+    XCTAssertFalse(c.events().contains { $0.type == "task.submitted" }, "a refused submit accepted something")
+  }
+
+  func testAFullQueueRefusesWith75AtOnce() throws {
+    try c.initialize([("max_queue", .int(2))])
+    c.ok(["start", "--workers", "1"])
+    for _ in 0..<3 { c.ok(["submit", "--shell", "sleep 30"]) }
+    let r = c.run(["submit", "--", "true"])
+    XCTAssertEqual(r.code, 75, r.err)
+    XCTAssertTrue(r.err.contains("queue_full") || r.err.contains("queued"), r.err)
+    XCTAssertEqual(c.events().filter { $0.type == "task.rejected" }.last?["reason"]?.string, "queue_full")
+    c.ok(["stop", "--timeout", "0"], timeoutS: 30)
+  }
+
+  func testGarbageFromAWorkerRestartsOnlyThatWorker() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    let before = c.leftovers.filter { $0.commandLine.contains("--slot") && $0.commandLine.contains("1") }
+    let fd = try FileDescriptor.open(c.paths.fifoOut(1), [.writeOnly])
+    try fd.writeAll(Array("this is not json\n".utf8))
+    fd.close()
+    c.eventually("worker-001 unhealthy and restarted") {
+      let ev = c.events()
+      return ev.contains {
+        $0.type == "worker.unhealthy" && $0["worker_id"]?.string == "worker-001" && $0["reason"]?.string == "bad_message"
+      }
+        && ev.contains { $0.type == "worker.restarted" && $0["worker_id"]?.string == "worker-001" }
+    }
+    XCTAssertFalse(c.events().contains { $0.type == "worker.unhealthy" && $0["worker_id"]?.string == "worker-002" })
+    XCTAssertFalse(before.isEmpty)
+    let r = c.run(["submit", "--wait", "--", "true"], timeoutS: 30)
+    XCTAssertEqual(r.code, 0, r.err)
+  }
+}
