@@ -2,6 +2,7 @@
 #include "cshim.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -204,3 +205,5 @@ int cshim_flock_try(int fd) {
     return -1;
   }
 }
+
+int cshim_malloc_trim(void) { return malloc_trim(0); }

@@ -49,6 +49,9 @@ public enum CortexMain {
     Command(
       name: "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N", hidden: false, run: PoolCommands.scale),
     Command(
+      name: "doctor", abstract: "check the directory: lock, socket, FIFOs, log, snapshots, budget, processes",
+      usage: "cortex doctor [--repair]", hidden: false, run: DoctorCommand.run),
+    Command(
       name: "demo", abstract: "run the daemon with its pool on a demo workload and summarize",
       usage: "cortex demo [--tasks N] [--workers N] [--keep]", hidden: false, run: DemoCommand.run),
     Command(

@@ -86,6 +86,12 @@ extension Daemon {
   /// Timed work of the loop: hot state, snapshots, metrics, inbox.
   func periodic(now t: Int64) {
     if hotDirty && t - lastHotMs >= Self.hotIntervalMs { updateHotState(now: t) }
+    if scheduler.activeCount > 0 {
+      busySinceTrim = true
+    } else if busySinceTrim {
+      busySinceTrim = false
+      Memory.releaseFreePages()
+    }
     let done = snapshotDone.seq.load(ordering: .acquiring)
     if done > loggedSnapshotSeq {
       loggedSnapshotSeq = done

@@ -43,6 +43,8 @@ public final class Daemon {
   var lastSnapshotSeq: UInt64 = 0
   var lastHotMs: Int64 = 0
   var hotDirty = true
+  /// Work happened since the heap was last trimmed (see `Memory.releaseFreePages`).
+  var busySinceTrim = false
   var lastMetricsMs: Int64 = 0
   var lastInboxScanMs: Int64 = 0
   var loggedSnapshotSeq: UInt64 = 0

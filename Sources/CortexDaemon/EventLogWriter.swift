@@ -21,6 +21,8 @@ final class EventLogWriter {
   private var writtenSeq: UInt64
   private var unsyncedSince: Int64? = nil
   var lastError: PosixError?
+  private var tsCache: (ms: Int64, text: String) = (-1, "")
+  private var encoder = JSONWriter(capacity: 1024)
 
   init(directory: String, segmentBytes: Int, lastSeq: UInt64) throws(PosixError) {
     self.directory = directory
@@ -44,10 +46,11 @@ final class EventLogWriter {
   @discardableResult
   func append(_ e: Event, nowMs: Int64) -> UInt64 {
     lastSeq += 1
-    var w = JSONWriter(capacity: 256)
-    e.encode(seq: lastSeq, tsMs: nowMs, into: &w)
-    w.bytes.append(10)
-    pending.append(contentsOf: w.bytes)
+    if tsCache.ms != nowMs { tsCache = (nowMs, Timestamp.rfc3339(ms: nowMs)) }
+    encoder.bytes.removeAll(keepingCapacity: true)
+    e.encode(seq: lastSeq, ts: tsCache.text, into: &encoder)
+    encoder.bytes.append(10)
+    pending.append(contentsOf: encoder.bytes)
     pendingLastSeq = lastSeq
     return lastSeq
   }

@@ -120,7 +120,12 @@ public enum Processes {
   public static func groupExists(_ pgid: Int32) -> Bool { pgid > 1 && Glibc.kill(-pgid, 0) == 0 }
 
   /// True while the process exists (kill(pid, 0)).
-  public static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (Glibc.kill(pid, 0) == 0 || errno == EPERM) }
+  /// Whether `pid` exists and has not exited. A zombie (exited, not yet reaped by its parent,
+  /// which may be a slow init) counts as gone.
+  public static func isAlive(_ pid: Int32) -> Bool {
+    guard pid > 0 && (Glibc.kill(pid, 0) == 0 || errno == EPERM) else { return false }
+    return info(pid)?.isZombie != true
+  }
 
   /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to this process.
   public static func becomeSubreaper() { _ = cshim_set_child_subreaper() }

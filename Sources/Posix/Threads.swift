@@ -1,3 +1,4 @@
+internal import CShim
 internal import Glibc
 import Synchronization
 
@@ -85,4 +86,10 @@ public func sleepMs(_ ms: Int) {
   var ts = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
   var rem = timespec()
   while Glibc.nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }
+}
+
+public enum Memory {
+  /// malloc_trim(3): gives free heap pages back to the kernel. The daemon calls it when a burst of
+  /// work is over, so its resident size follows what it holds rather than its peak.
+  public static func releaseFreePages() { _ = cshim_malloc_trim() }
 }

@@ -65,4 +65,8 @@ int cshim_stat(const char *path, unsigned *mode, long long *size);
 long long cshim_fstat_size(int fd);
 /// flock(LOCK_EX|LOCK_NB): 1 locked, 0 held by another process, -1 error.
 int cshim_flock_try(int fd);
+
+/* malloc_trim(3): return free heap pages to the kernel (after a burst the daemon goes idle). */
+int cshim_malloc_trim(void);
+
 #endif

@@ -28,10 +28,15 @@ public struct Event: Sendable {
 
   /// The JSON line, without the trailing newline.
   public func encode(seq: UInt64, tsMs: Int64, into w: inout JSONWriter) {
+    encode(seq: seq, ts: Timestamp.rfc3339(ms: tsMs), into: &w)
+  }
+
+  /// The same with the timestamp already formatted (the log writer reuses it within a millisecond).
+  public func encode(seq: UInt64, ts: String, into w: inout JSONWriter) {
     w.beginObject()
     w.field("seq", seq)
     w.key("ts")
-    w.string(Timestamp.rfc3339(ms: tsMs))
+    w.string(ts)
     w.field("type", type)
     if let task { w.field("task_id", TaskID.format(task)) }
     if let worker { w.field("worker_id", WorkerID.format(worker)) }

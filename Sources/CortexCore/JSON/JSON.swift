@@ -167,7 +167,7 @@ public struct JSONWriter {
   }
   public mutating func int<I: BinaryInteger>(_ i: I) {
     valuePrefix()
-    bytes.append(contentsOf: String(i).utf8)
+    if let v = Int64(exactly: i) { appendDecimal(v) } else { bytes.append(contentsOf: String(i).utf8) }
   }
   public mutating func double(_ d: Double) {
     valuePrefix()
@@ -250,19 +250,73 @@ public struct JSONWriter {
 
   private mutating func appendQuoted(_ s: String) {
     bytes.append(UInt8(ascii: "\""))
-    for b in s.utf8 {
-      switch b {
-      case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
-      case UInt8(ascii: "\\"): bytes.append(contentsOf: [92, 92])
-      case 0x0A: bytes.append(contentsOf: [92, UInt8(ascii: "n")])
-      case 0x0D: bytes.append(contentsOf: [92, UInt8(ascii: "r")])
-      case 0x09: bytes.append(contentsOf: [92, UInt8(ascii: "t")])
-      case 0..<0x20:
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        bytes.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
-      default: bytes.append(b)
+    var s = s
+    s.withUTF8 { utf8 in
+      // Fast path: nothing to escape (the common case for ids, types and reasons).
+      var clean = true
+      for b in utf8 where b < 0x20 || b == 34 || b == 92 {
+        clean = false
+        break
+      }
+      if clean {
+        bytes.append(contentsOf: utf8)
+        return
+      }
+      for b in utf8 {
+        switch b {
+        case UInt8(ascii: "\""):
+          bytes.append(92)
+          bytes.append(34)
+        case UInt8(ascii: "\\"):
+          bytes.append(92)
+          bytes.append(92)
+        case 0x0A:
+          bytes.append(92)
+          bytes.append(UInt8(ascii: "n"))
+        case 0x0D:
+          bytes.append(92)
+          bytes.append(UInt8(ascii: "r"))
+        case 0x09:
+          bytes.append(92)
+          bytes.append(UInt8(ascii: "t"))
+        case 0..<0x20:
+          let hex: StaticString = "0123456789abcdef"
+          let h = hex.utf8Start
+          bytes.append(92)
+          bytes.append(UInt8(ascii: "u"))
+          bytes.append(48)
+          bytes.append(48)
+          bytes.append(h[Int(b >> 4)])
+          bytes.append(h[Int(b & 15)])
+        default: bytes.append(b)
+        }
       }
     }
     bytes.append(UInt8(ascii: "\""))
+  }
+
+  /// Decimal digits without an intermediate String.
+  @inline(__always) private mutating func appendDecimal(_ v: Int64) {
+    if v == 0 {
+      bytes.append(48)
+      return
+    }
+    var m = v.magnitude
+    if v < 0 { bytes.append(UInt8(ascii: "-")) }
+    var tmp:
+      (
+        UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+        UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+      ) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var n = 0
+    withUnsafeMutableBytes(of: &tmp) { buf in
+      while m > 0 {
+        buf[n] = UInt8(48 + m % 10)
+        m /= 10
+        n += 1
+      }
+      for i in stride(from: n - 1, through: 0, by: -1) { bytes.append(buf[i]) }
+    }
   }
 }

@@ -1,0 +1,244 @@
+import CortexCore
+import Posix
+
+/// `cortex doctor [--repair]`: checks a Cortex directory and says what is wrong, one finding per
+/// line. `--repair` fixes what is safe to fix while no daemon runs: a corrupt or torn log tail is
+/// moved aside (never deleted), stale socket and pid files are removed, an invalid hot state is
+/// set aside, orphaned task groups are killed. Exit 0 when healthy (after repair), 1 otherwise.
+enum DoctorCommand {
+  struct Finding {
+    enum Level: String { case ok, warn, fail, fixed }
+    var level: Level
+    var what: String
+  }
+
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let repair = args.flag("--repair")
+    try args.noPositionals()
+    let p = ctx.paths
+    guard FileSystem.exists(p.config) || FileSystem.isDirectory(p.events) else {
+      throw CLIError(ExitCode.failure, "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
+    }
+    var findings: [Finding] = []
+    func add(_ l: Finding.Level, _ s: String) { findings.append(Finding(level: l, what: s)) }
+
+    // Lock, pid, socket.
+    let running = StatusCommand.daemonRunning(p)
+    if let pid = running {
+      add(.ok, "daemon running (pid \(pid)) and holding daemon.lock")
+    } else {
+      add(.ok, "no daemon running")
+      for (path, name) in [(p.socket, "cortex.sock"), (p.pid, "daemon.pid")] where FileSystem.exists(path) {
+        if repair {
+          try? FileSystem.remove(path)
+          add(.fixed, "removed stale \(name) (no daemon holds the lock)")
+        } else {
+          add(.warn, "stale \(name) without a daemon (removed by the next start or --repair)")
+        }
+      }
+    }
+    if FileSystem.exists(p.socket), let mode = FileSystem.permissions(p.socket), mode != 0o600 {
+      add(.fail, "cortex.sock has mode \(String(mode, radix: 8)), not 600")
+    }
+
+    // FIFOs.
+    let fifos = ((try? FileSystem.list(p.fifo)) ?? []).sorted()
+    let notFIFO = fifos.filter { !FileSystem.isFIFO(p.fifo + "/" + $0) }
+    let loose = fifos.filter { FileSystem.isFIFO(p.fifo + "/" + $0) && FileSystem.permissions(p.fifo + "/" + $0) != 0o600 }
+    if notFIFO.isEmpty && loose.isEmpty {
+      add(.ok, "\(fifos.count) worker FIFOs, all named pipes with mode 600")
+    } else {
+      if !notFIFO.isEmpty { add(.fail, "not named pipes in fifo/: \(notFIFO.joined(separator: ", "))") }
+      if !loose.isEmpty { add(.fail, "FIFOs not mode 600: \(loose.joined(separator: ", "))") }
+    }
+
+    // The log.
+    let log = checkLog(p, repair: repair && running == nil, add)
+
+    // Snapshots against the log.
+    checkSnapshots(p, log: log, add)
+
+    // Hot state.
+    switch DaemonControl.hotState(p) {
+    case .success(let v):
+      if v.lastSeq > log.lastSeq && log.lastSeq > 0 {
+        add(.warn, "hot-state.mmap says seq \(v.lastSeq) but the log ends at \(log.lastSeq)")
+      } else {
+        add(.ok, "hot-state.mmap valid (seq \(v.lastSeq), CRC32C matches)")
+      }
+    case .failure(let e):
+      if !FileSystem.exists(p.hotState) {
+        add(.ok, "no hot-state.mmap yet")
+      } else if repair && running == nil {
+        let aside = p.hotState + ".bad-\(Clock.wallMs())"
+        try? FileSystem.rename(p.hotState, aside)
+        add(.fixed, "hot-state.mmap set aside as \(FileSystem.basename(aside)): \(e.description)")
+      } else {
+        add(.fail, e.description)
+      }
+    }
+
+    // Processes: zombies of the daemon, orphans when no daemon runs, file descriptors.
+    let mine = Processes.belonging(toDirectory: p.root).filter { $0.pid != running }
+    let zombies = mine.filter(\.isZombie)
+    if !zombies.isEmpty { add(.fail, "zombies: \(zombies.map { "\($0.pid)" }.joined(separator: ", "))") }
+    if running == nil {
+      let orphans = mine.filter { !$0.isZombie }
+      if orphans.isEmpty {
+        add(.ok, "no orphaned workers or tasks")
+      } else if repair {
+        for o in orphans {
+          _ = Processes.signalGroup(o.pid, Signal.kill)
+          _ = Processes.signal(o.pid, Signal.kill)
+        }
+        add(.fixed, "killed \(orphans.count) orphaned processes: \(orphans.map { "\($0.pid)" }.joined(separator: ", "))")
+      } else {
+        add(
+          .fail,
+          "orphaned processes (no daemon runs): \(orphans.map { "\($0.pid) \($0.commandLine.prefix(3).joined(separator: " "))" }.joined(separator: "; "))"
+        )
+      }
+    } else if let pid = running {
+      let workers = mine.filter { $0.parent == pid && $0.commandLine.contains("worker") }.count
+      add(zombies.isEmpty ? .ok : .warn, "\(workers) worker processes, \(zombies.count) zombies")
+      if let fds = try? FileSystem.list("/proc/\(pid)/fd") {
+        let limit = openFileLimit(pid)
+        let level: Finding.Level = limit.map { fds.count * 10 > $0 * 8 } == true ? .warn : .ok
+        add(level, "daemon has \(fds.count) open file descriptors" + (limit.map { " (limit \($0))" } ?? ""))
+      }
+    }
+
+    if ctx.json {
+      ctx.printJSON(.array(findings.map { .object([("level", .string($0.level.rawValue)), ("finding", .string($0.what))]) }))
+    } else {
+      for f in findings {
+        let tag: String
+        switch f.level {
+        case .ok: tag = "ok   "
+        case .warn: tag = "warn "
+        case .fail: tag = ctx.color ? "\u{1B}[31mFAIL\u{1B}[0m " : "FAIL "
+        case .fixed: tag = "fixed"
+        }
+        ctx.out("\(tag) \(f.what)\n")
+      }
+    }
+    let bad = findings.contains { $0.level == .fail }
+    if bad && !repair && !ctx.json { ctx.err("cortex doctor: problems found; `cortex doctor --repair` fixes what is safe to fix\n") }
+    return bad ? 1 : 0
+  }
+
+  struct LogSummary {
+    var lastSeq: UInt64 = 0
+    var terminal: [Int: (seq: UInt64, state: String)] = [:]
+    var budgetOK = true
+  }
+
+  /// Scans every segment; with `repair`, moves a corrupt or torn tail (and any later segment) aside.
+  static func checkLog(_ p: Paths, repair: Bool, _ add: (Finding.Level, String) -> Void) -> LogSummary {
+    var s = LogSummary()
+    let segments = LogSegments.indexes((try? FileSystem.list(p.events)) ?? [])
+    var lines = 0
+    var brokenAt: (segment: Int, offset: Int, why: String)? = nil
+    for (i, idx) in segments.enumerated() {
+      let path = p.events + "/" + LogSegments.name(idx)
+      guard let bytes = (try? FileSystem.read(path)) ?? nil else {
+        add(.fail, "cannot read \(LogSegments.name(idx))")
+        continue
+      }
+      let scan = LogSegments.scan(bytes, after: s.lastSeq) { v in
+        guard let t = v["type"]?.string, let q = v["seq"]?.int else { return }
+        if TaskState.terminalEventTypes.contains(t), let id = v["task_id"]?.string, let n = TaskID.parse(id) {
+          if s.terminal[n] != nil { add(.fail, "\(id) has more than one terminal event (seq \(q))") }
+          s.terminal[n] = (UInt64(q), String(t.dropFirst(5)))
+        }
+      }
+      lines += scan.lines
+      s.lastSeq = scan.lastSeq
+      if let at = scan.corruptAt {
+        brokenAt = (i, at, scan.corruptReason ?? "bad line")
+        break
+      }
+      if scan.tornTail {
+        brokenAt = (i, scan.validEnd, "torn last line")
+        break
+      }
+    }
+    guard let b = brokenAt else {
+      add(.ok, "event log: \(segments.count) segment(s), \(lines) events, seq 1…\(s.lastSeq) strictly increasing, every line valid")
+      return s
+    }
+    let name = LogSegments.name(segments[b.segment])
+    let later = segments[(b.segment + 1)...].map(LogSegments.name)
+    let detail = "\(name) at byte \(b.offset): \(b.why)" + (later.isEmpty ? "" : "; \(later.count) later segment(s) follow")
+    guard repair else {
+      add(b.why == "torn last line" && later.isEmpty ? .warn : .fail, "event log: \(detail)")
+      return s
+    }
+    let stamp = Clock.wallMs()
+    let path = p.events + "/" + name
+    do throws(PosixError) {
+      let bytes = try FileSystem.read(path) ?? []
+      let aside = path + ".bad-\(stamp)"
+      try FileSystem.writeAtomically(aside, Array(bytes[b.offset...]))
+      let fd = try FileDescriptor.open(path, .writeOnly)
+      try fd.truncate(to: b.offset)
+      try fd.fsync()
+      fd.close()
+      for l in later { try FileSystem.rename(p.events + "/" + l, p.events + "/" + l + ".bad-\(stamp)") }
+      try FileSystem.syncDirectory(p.events)
+      add(
+        .fixed,
+        "event log: \(detail); moved \(bytes.count - b.offset) bytes to \(FileSystem.basename(aside))"
+          + (later.isEmpty ? "" : " and \(later.count) later segment(s) to *.bad-\(stamp)") + "; the log now ends at seq \(s.lastSeq)")
+    } catch {
+      add(.fail, "event log: \(detail); could not move it aside: \(error)")
+    }
+    return s
+  }
+
+  /// task-queue.json and token-budget.json parse, are not ahead of the log, and agree with it.
+  static func checkSnapshots(_ p: Paths, log: LogSummary, _ add: (Finding.Level, String) -> Void) {
+    if let bytes = (try? FileSystem.read(p.taskQueue)) ?? nil {
+      guard let q = try? JSON.parse(bytes), let seq = q["seq"]?.int else {
+        add(.fail, "task-queue.json does not parse (the daemon sets it aside and replays the whole log)")
+        return
+      }
+      var disagree: [String] = []
+      for (state, nums) in q["finished"]?.object ?? [] {
+        for n in nums.array ?? [] {
+          guard let i = n.int, let t = log.terminal[Int(i)] else { continue }
+          if t.seq <= UInt64(seq) && t.state != state { disagree.append("\(TaskID.format(Int(i))) \(state) vs log \(t.state)") }
+        }
+      }
+      if UInt64(seq) > log.lastSeq {
+        add(.warn, "task-queue.json is at seq \(seq), ahead of the log (\(log.lastSeq))")
+      } else if !disagree.isEmpty {
+        add(.fail, "task-queue.json disagrees with the log: \(disagree.prefix(5).joined(separator: "; "))")
+      } else {
+        add(.ok, "task-queue.json (seq \(seq)) agrees with the log")
+      }
+    }
+    if let bytes = (try? FileSystem.read(p.tokenBudget)) ?? nil {
+      guard let b = try? JSON.parse(bytes), let total = b["total"]?.int, let reserved = b["reserved"]?.int,
+        let used = b["used"]?.int, let avail = b["available"]?.int
+      else {
+        add(.fail, "token-budget.json does not parse or lacks total/reserved/used/available")
+        return
+      }
+      if total == reserved + used + avail && avail >= 0 && reserved >= 0 && used >= 0 {
+        add(.ok, "budget invariant holds: \(total) = \(reserved) reserved + \(used) used + \(avail) available")
+      } else {
+        add(.fail, "budget invariant broken: total \(total), reserved \(reserved), used \(used), available \(avail)")
+      }
+    }
+  }
+
+  static func openFileLimit(_ pid: Int32) -> Int? {
+    guard let b = (try? FileSystem.read("/proc/\(pid)/limits")) ?? nil else { return nil }
+    for line in String(decoding: b, as: UTF8.self).split(separator: "\n") where line.hasPrefix("Max open files") {
+      let parts = line.split(separator: " ")
+      if parts.count >= 4 { return Int(parts[3]) }
+    }
+    return nil
+  }
+}

@@ -1,0 +1,196 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// Faults injected into the real binary: kill -9 of the daemon and of workers, SIGSTOP, torn and
+/// corrupt logs, a damaged hot state. A deterministic subset of scripts/fault-inject.
+final class CrashTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  /// Every task id with its terminal events, and a check that seq strictly increases.
+  func terminals(file: StaticString = #filePath, line: UInt = #line) -> [String: Int] {
+    var last: Int64 = 0
+    var out: [String: Int] = [:]
+    for e in c.events(file: file, line: line) {
+      let seq = e["seq"]?.int ?? 0
+      XCTAssertGreaterThan(seq, last, "seq does not increase at \(e.encoded())", file: file, line: line)
+      last = seq
+      if let t = e.type, TaskState.terminalEventTypes.contains(t), let id = e.taskID { out[id, default: 0] += 1 }
+    }
+    return out
+  }
+
+  func testKill9OfTheDaemonLosesNoAcknowledgedTask() throws {
+    try c.initialize([("max_queue", .int(100_000))])
+    var acked: [String] = []
+    var rng = SplitMix64(seed: 42)
+    for round in 0..<3 {
+      c.ok(["start", "--workers", "8"])
+      guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+      // A burst of mixed tasks, submitted in batches while the daemon is killed at a random moment.
+      var batch = ""
+      for i in 0..<120 {
+        batch += i % 3 == 0 ? #"{"command":["true"]}"# : #"{"synthetic":{"duration_ms":\#(i % 20),"tokens":5}}"#
+        batch += "\n"
+      }
+      let file = c.scratch + "/batch-\(round).jsonl"
+      try FileSystem.writeAtomically(file, Array(batch.utf8), durable: false)
+      var submitters: [Int32] = []
+      var outputs: [String] = []
+      let devnull = try FileDescriptor.open("/dev/null", .readWrite)
+      for k in 0..<4 {
+        let outPath = c.scratch + "/acked-\(round)-\(k)"
+        let out = try FileDescriptor.open(outPath, [.writeOnly, .create, .truncate])
+        submitters.append(
+          try Processes.spawn(
+            [Cortex.binary, "--dir", c.root, "submit", "--from", file], environment: Environment.all(), stdin: devnull,
+            stdout: out, stderr: devnull, newProcessGroup: false))
+        out.close()
+        outputs.append(outPath)
+      }
+      devnull.close()
+      sleepMs(Int(rng.below(120)))
+      XCTAssertTrue(Processes.signal(pid, Signal.kill))
+      for s in submitters { _ = Processes.wait(s) }
+      for o in outputs {
+        acked += String(decoding: (try FileSystem.read(o)) ?? [], as: UTF8.self).split(separator: "\n").map(String.init)
+      }
+      // The workers notice the daemon is gone and take their tasks with them.
+      c.eventually("round \(round): workers and tasks of the killed daemon exit") {
+        c.leftovers.filter { !$0.isZombie }.isEmpty
+      }
+    }
+    c.ok(["start", "--workers", "8"])
+    XCTAssertTrue(c.events().contains { $0.type == "daemon.recovered" })
+    if !acked.isEmpty {
+      let w = c.run(["wait"] + acked, timeoutS: 120)
+      XCTAssertEqual(
+        w.code, 0, "an acknowledged task did not succeed: \(w.err.split(separator: "\n").filter { !$0.contains("succeeded") }.prefix(5))")
+    }
+    c.ok(["stop"])
+    let ends = terminals()
+    for id in acked { XCTAssertEqual(ends[id], 1, "\(id) was acknowledged; it must end exactly once") }
+    XCTAssertTrue(ends.values.allSatisfy { $0 == 1 }, "a task ended twice")
+    let budget = try JSON.parse(try FileSystem.read(c.paths.tokenBudget) ?? [])
+    XCTAssertEqual(budget["reserved"]?.int, 0)
+    XCTAssertGreaterThanOrEqual(budget["available"]?.int ?? -1, 0)
+  }
+
+  func testKill9OfAWorkerRestartsItAndRetriesItsTask() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    let id = c.ok(["submit", "--shell", "sleep 1"]).out.trimmed
+    c.eventually("\(id) started") { c.events().contains { $0.type == "task.started" && $0.taskID == id } }
+    guard let wid = c.events().last(where: { $0.type == "task.started" && $0.taskID == id })?["worker_id"]?.string,
+      let slot = WorkerID.parse(wid),
+      let worker = c.leftovers.first(where: {
+        $0.commandLine.contains("--slot") && $0.commandLine.contains(String(slot)) && $0.commandLine.contains("worker")
+      })
+    else { return XCTFail("cannot find the worker of \(id)") }
+    let killedAt = Clock.monotonicMs()
+    XCTAssertTrue(Processes.signal(worker.pid, Signal.kill))
+    c.eventually("\(wid) restarted") { c.events().contains { $0.type == "worker.restarted" && $0["worker_id"]?.string == wid } }
+    XCTAssertLessThan(Clock.monotonicMs() - killedAt, 1000 + 500, "a crashed worker is back within about a second")
+    let r = c.run(["wait", id], timeoutS: 30)
+    XCTAssertEqual(r.code, 0, r.err)
+    let ev = c.events()
+    XCTAssertTrue(ev.contains { $0.type == "worker.exited" && $0["reason"]?.string == "crashed" })
+    XCTAssertTrue(ev.contains { $0.type == "task.retrying" && $0.taskID == id && $0["reason"]?.string == "worker_exited" })
+    XCTAssertFalse(c.leftovers.contains(where: \.isZombie))
+  }
+
+  func testAStoppedWorkerIsFoundByItsMissedHeartbeats() throws {
+    try c.initialize([("heartbeat_interval_s", .double(0.2))])
+    c.ok(["start", "--workers", "2"])
+    guard
+      let w1 = c.leftovers.first(where: {
+        $0.commandLine.contains("worker") && $0.commandLine.contains("1") && $0.commandLine.contains("--slot")
+      })
+    else { return XCTFail("no worker-001") }
+    XCTAssertTrue(Processes.signal(w1.pid, Signal.stop))
+    c.eventually("worker-001 unhealthy, killed and restarted") {
+      let ev = c.events()
+      return ev.contains {
+        $0.type == "worker.unhealthy" && $0["worker_id"]?.string == "worker-001" && $0["reason"]?.string == "heartbeat_missed"
+      }
+        && ev.contains { $0.type == "worker.restarted" && $0["worker_id"]?.string == "worker-001" }
+    }
+    XCTAssertNil(Processes.info(w1.pid).flatMap { $0.isZombie ? nil : $0 }, "the stopped worker was not killed")
+  }
+
+  func logWithTasks() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    c.ok(["submit", "--wait", "--from", "-"], input: String(repeating: #"{"synthetic":{"duration_ms":1}}"# + "\n", count: 5))
+    c.ok(["stop"])
+  }
+
+  var segment: String { c.paths.events + "/" + LogSegments.name(1) }
+
+  func testATornLastLineIsCutAtStartAtManyOffsets() throws {
+    try logWithTasks()
+    let original = try FileSystem.read(segment) ?? []
+    let lastStart = original.dropLast().lastIndex(of: 10)! + 1
+    let lastLength = original.count - lastStart
+    for cut in [1, lastLength / 2, lastLength - 1] {
+      var bytes = try FileSystem.read(segment) ?? []
+      let thisLast = bytes.dropLast().lastIndex(of: 10)! + 1
+      bytes = Array(bytes[..<(thisLast + cut)])
+      try FileSystem.writeAtomically(segment, bytes)
+      c.ok(["start", "--workers", "1"])
+      let ev = c.events()
+      XCTAssertTrue(ev.contains { $0.type == "log.truncated" && $0["bytes"]?.int == Int64(cut) }, "cut \(cut): no log.truncated")
+      c.ok(["stop"])
+      _ = terminals()
+    }
+  }
+
+  func testCorruptionBeforeTheLastLineStopsTheStartUntilDoctorRepairs() throws {
+    try logWithTasks()
+    var bytes = try FileSystem.read(segment) ?? []
+    let third = bytes.indices.filter { bytes[$0] == 10 }[2] + 5
+    bytes[third] = UInt8(ascii: "#")
+    try FileSystem.writeAtomically(segment, bytes)
+    let start = c.run(["start"])
+    XCTAssertNotEqual(start.code, 0)
+    XCTAssertTrue(start.err.contains("cortex doctor --repair"), start.err)
+    XCTAssertEqual(try FileSystem.read(segment), bytes, "a refused start changed the log")
+    let check = c.run(["doctor"])
+    XCTAssertEqual(check.code, 1)
+    XCTAssertTrue(
+      check.out.split(separator: "\n").contains { $0.hasPrefix("FAIL") && $0.contains("event log:") && $0.contains("byte") }, check.out)
+    let fix = c.run(["doctor", "--repair"])
+    XCTAssertEqual(fix.code, 0, fix.out + fix.err)
+    let aside = try FileSystem.list(c.paths.events).filter { $0.contains(".bad-") }
+    XCTAssertEqual(aside.count, 1, "the bad tail is kept aside, not deleted")
+    c.ok(["start", "--workers", "1"])
+    c.ok(["stop"])
+    _ = terminals()
+    XCTAssertEqual(c.run(["doctor"]).code, 0)
+  }
+
+  func testADamagedHotStateNeverCrashesStatusAndIsSetAsideAtStart() throws {
+    try logWithTasks()
+    var bytes = try FileSystem.read(c.paths.hotState) ?? []
+    bytes[HotState.headerSize + 8] ^= 0xFF  // worker-001's pid: checksummed
+    try FileSystem.writeAtomically(c.paths.hotState, bytes)
+    var s = c.run(["status"])
+    XCTAssertEqual(s.code, 1)
+    XCTAssertTrue(s.err.contains("CRC32C"), s.err)
+    for size in [0, 10, 300, 5000] {
+      try FileSystem.writeAtomically(c.paths.hotState, Array(bytes.prefix(size)))
+      s = c.run(["status"])
+      XCTAssertEqual(s.code, 1, "size \(size): \(s.err)")
+      XCTAssertFalse(s.err.isEmpty)
+    }
+    try FileSystem.writeAtomically(c.paths.hotState, Array(repeating: 0x41, count: HotState.fileSize))
+    XCTAssertEqual(c.run(["status"]).code, 1)
+    c.ok(["start", "--workers", "1"])
+    XCTAssertTrue(try FileSystem.list(c.root).contains { $0.hasPrefix("hot-state.mmap.bad-") })
+    XCTAssertTrue(c.events().contains { $0.type == "daemon.warning" && $0["reason"]?.string == "hot_state_invalid" })
+    XCTAssertEqual(c.run(["status"]).code, 0)
+  }
+}
