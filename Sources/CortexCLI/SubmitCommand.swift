@@ -7,7 +7,7 @@ enum SubmitCommand {
   static let usage = """
     cortex submit [--shell STR | --synthetic MS[:TOKENS] | --type T --description D] [--priority P]
                          [--tokens N] [--timeout DUR] [--retries N] [--after ID,...] [--label K=V] [--env K=V]
-                         [--cwd DIR] [--idempotency-key K] [--from FILE|-] [--wait] [-p] [-- CMD [ARGS...]]
+                         [--cwd DIR] [--idempotency-key K] [--sla DUR | --sla-deadline TIME] [--from FILE|-] [--wait] [-p] [-- CMD [ARGS...]]
     """
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
@@ -44,6 +44,13 @@ enum SubmitCommand {
     let env = try pairs(try args.options(["--env"]), "env")
     if !env.isEmpty { put("env", .object(env)) }
     if let k = try args.option("--idempotency-key") { put("idempotency_key", .string(k)) }
+    if let d = try args.option("--sla") {
+      guard let ms = DurationText.parseMs(d) else {
+        throw CLIError(ExitCode.invalidSpec, "sla_deadline: --sla '\(d)' is not a duration like 30s, 5m or 1h")
+      }
+      put("sla_deadline", .string(Timestamp.rfc3339(ms: Clock.wallMs() + ms)))
+    }
+    if let d = try args.option("--sla-deadline") { put("sla_deadline", .string(d)) }
     var cwd = try args.option("--cwd")
     let argv = args.afterDashDash
     try args.noPositionals()

@@ -106,6 +106,10 @@ extension Daemon {
       lastMetricsMs = t
       writeMetrics(now: t)
     }
+    if t - lastSampleMs >= 1000 {
+      lastSampleMs = t
+      if let r = sampler.sample() { feed(.resources(idleCores: r.idleCores, availableMB: r.availableMB), now: t) }
+    }
     if t - lastInboxScanMs >= Self.inboxIntervalMs {
       lastInboxScanMs = t
       scanInbox(now: t)

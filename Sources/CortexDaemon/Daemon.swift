@@ -45,6 +45,8 @@ public final class Daemon {
   var hotDirty = true
   /// Work happened since the heap was last trimmed (see `Memory.releaseFreePages`).
   var busySinceTrim = false
+  var sampler = ResourceSampler()
+  var lastSampleMs: Int64 = 0
   var lastMetricsMs: Int64 = 0
   var lastInboxScanMs: Int64 = 0
   var loggedSnapshotSeq: UInt64 = 0

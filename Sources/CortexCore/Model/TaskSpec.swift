@@ -25,6 +25,9 @@ public struct TaskSpec: Equatable, Sendable {
   public var maxAttempts: Int?
   public var dependsOn: [Int] = []
   public var idempotencyKey: String?
+  /// The time (ms since the epoch) by which the task must have finished; admission refuses it
+  /// (`sla_unmeetable`) when the running estimates say it cannot.
+  public var slaDeadlineMs: Int64?
   public var labels: [(String, String)] = []
 
   public init() {}
@@ -35,7 +38,7 @@ public struct TaskSpec: Equatable, Sendable {
   public static let maxEncodedSize = 64 * 1024
   public static let fields: Set<String> = [
     "type", "description", "priority", "command", "shell", "cwd", "env", "synthetic", "token_budget",
-    "timeout_s", "max_attempts", "depends_on", "idempotency_key", "labels",
+    "timeout_s", "max_attempts", "depends_on", "idempotency_key", "labels", "sla_deadline",
   ]
 
   /// Decodes and validates a spec object.
@@ -101,6 +104,12 @@ public struct TaskSpec: Equatable, Sendable {
           if !s.dependsOn.contains(n) { s.dependsOn.append(n) }
         }
       case "idempotency_key": s.idempotencyKey = try nonEmptyString(k, val)
+      case "sla_deadline":
+        let text = try string(k, val)
+        guard let ms = Timestamp.parse(text) else {
+          throw SpecError(k, "'\(text)' is not an RFC 3339 time like 2026-11-24T12:00:00Z")
+        }
+        s.slaDeadlineMs = ms
       default: throw SpecError(k, "unknown field")
       }
     }
@@ -136,6 +145,7 @@ public struct TaskSpec: Equatable, Sendable {
     if let maxAttempts { o.append(("max_attempts", .int(Int64(maxAttempts)))) }
     if !dependsOn.isEmpty { o.append(("depends_on", .array(dependsOn.map { .string(TaskID.format($0)) }))) }
     if let idempotencyKey { o.append(("idempotency_key", .string(idempotencyKey))) }
+    if let slaDeadlineMs { o.append(("sla_deadline", .string(Timestamp.rfc3339(ms: slaDeadlineMs)))) }
     if !labels.isEmpty { o.append(("labels", .object(labels.map { ($0.0, .string($0.1)) }))) }
     return .object(o)
   }

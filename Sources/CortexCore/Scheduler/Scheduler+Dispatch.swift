@@ -67,10 +67,38 @@ extension Scheduler {
           n, "token_budget_exhausted", "needs \(t.budget) tokens, \(max(0, budgetAvailable)) available", into: &out)
         return
       }
+      if let (reason, detail) = infeasible(t) {
+        noteWaiting(n, reason, detail, into: &out)
+        return
+      }
       pop(p)
       let w = idle.removeLast()
+      claimResources(t)
       assign(n, to: w, now: now, into: &out)
     }
+  }
+
+  /// The worker type's CPU and memory needs against the latest sample of the machine. Synthetic
+  /// tasks spawn nothing and need nothing; so do tasks without a worker type.
+  func infeasible(_ t: TaskRecord) -> (String, String)? {
+    guard t.spec.synthetic == nil, let r = resources, let name = t.spec.type, let wt = config.workerType(name) else { return nil }
+    let mem = r.availableMB - r.claimedMB
+    if wt.memoryMB > 0 && mem < wt.memoryMB {
+      return ("insufficient_memory", "\(name) needs \(wt.memoryMB) MiB; \(max(0, mem)) MiB available")
+    }
+    let cpu = r.idleCores - r.claimedCores
+    // A single task may always use a whole machine's idle CPU, even if it asks for more.
+    if wt.cpu > 0 && cpu < min(wt.cpu, 0.9) {
+      return ("insufficient_cpu", "\(name) needs \(wt.cpu) idle cores; \(Double(Int(max(0, cpu) * 100)) / 100) idle")
+    }
+    return nil
+  }
+
+  /// Counts a dispatched task against the sample until the next one (which sees its real use).
+  mutating func claimResources(_ t: TaskRecord) {
+    guard t.spec.synthetic == nil, resources != nil, let name = t.spec.type, let wt = config.workerType(name) else { return }
+    resources!.claimedMB += wt.memoryMB
+    resources!.claimedCores += wt.cpu
   }
 
   mutating func assign(_ n: Int, to w: Int, now: Int64, into out: inout [Action]) {

@@ -89,6 +89,11 @@ extension Scheduler {
       return
     }
 
+    if let (i, reason) = slaUnmeetable(resolved.map(\.spec), now: now) {
+      refuse("sla_unmeetable", "task \(i): \(reason)")
+      return
+    }
+
     // Accept.
     var ids: [JSON] = []
     var duplicates = 0
@@ -215,6 +220,24 @@ extension Scheduler {
     let mean = estimates.values.reduce(0.0) { $0 + $1.ewmaDurationMs * Double($1.count) } / Double(total)
     if ahead < idle.count { return 0 }
     return Int64(Double(max(0, ahead - idle.count) / pool + 1) * mean)
+  }
+
+  /// The first spec whose SLA deadline the running estimates say cannot be met, and why.
+  func slaUnmeetable(_ specs: [TaskSpec], now: Int64) -> (Int, String)? {
+    for (i, s) in specs.enumerated() {
+      guard let deadline = s.slaDeadlineMs else { continue }
+      if deadline <= now { return (i, "its SLA deadline \(Timestamp.rfc3339(ms: deadline)) has passed") }
+      let type = s.type ?? (s.synthetic != nil ? "synthetic" : "exec")
+      let run = Int64(estimates[type].map { $0.quantile(0.5) ?? $0.ewmaDurationMs } ?? Double(s.synthetic?.durationMs ?? 0))
+      guard let wait = estimatedWaitMs(extra: 1, priority: s.priority) else { continue }
+      if now + wait + run > deadline {
+        return (
+          i,
+          "estimated to finish at \(Timestamp.rfc3339(ms: now + wait + run)) (wait \(wait) ms + run \(run) ms), after its SLA deadline \(Timestamp.rfc3339(ms: deadline))"
+        )
+      }
+    }
+    return nil
   }
 
   /// Position in the queue (1 = next) and estimated start for a queued task.

@@ -13,6 +13,8 @@ public struct Scheduler: Sendable {
     case workerGarbage(Int, String)
     case workerExited(Int, pid: Int32, status: String, crashed: Bool)
     case scale(ClientID, Int)
+    /// A sample of the machine: idle CPU (in cores) and available memory (MiB).
+    case resources(idleCores: Double, availableMB: Int)
     case stop(timeoutMs: Int64)
     case tick
   }
@@ -63,6 +65,15 @@ public struct Scheduler: Sendable {
   var finishedOrder: [Int] = []
   public internal(set) var finishedStates: [Int: TaskState] = [:]
   public var keepFinished = 2000
+  /// The latest machine sample, less what was dispatched since (nil until the daemon sends one).
+  public internal(set) var resources: Resources?
+
+  public struct Resources: Sendable, Equatable {
+    public var idleCores: Double
+    public var availableMB: Int
+    var claimedCores: Double
+    var claimedMB: Int
+  }
 
   public init(config: Config, seed: UInt64 = 0x5eed) {
     self.config = config
@@ -92,6 +103,8 @@ public struct Scheduler: Sendable {
     case .workerExited(let w, let pid, let status, let crashed):
       workerExited(w, pid: pid, status: status, crashed: crashed, now: now, into: &out)
     case .scale(let c, let n): scale(c, n, now: now, into: &out)
+    case .resources(let cpu, let mem):
+      resources = Resources(idleCores: cpu, availableMB: mem, claimedCores: 0, claimedMB: 0)
     case .stop(let t): beginStop(timeoutMs: t, now: now, into: &out)
     case .tick: tick(now: now, into: &out)
     }
