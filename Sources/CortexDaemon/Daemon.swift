@@ -325,6 +325,8 @@ public final class Daemon {
   }
 
   func reapChildren(now t: Int64) {
+    var sweep = false
+    defer { if sweep { killOrphanedTasks() } }
     while let (pid, status) = Processes.reap() {
       guard let slot = pidToSlot.removeValue(forKey: pid) else { continue }  // an orphaned grandchild
       let text: String
@@ -343,6 +345,18 @@ public final class Daemon {
         processWorkerLines(ch, now: t)
       }
       feed(.workerExited(slot, pid: pid, status: text, crashed: crashed), now: t)
+      if crashed { sweep = true }
+    }
+  }
+
+  /// A worker that dies may leave its task's process group behind before the daemon learned the
+  /// group's id. As subreaper the daemon inherits such orphans: any child that is not a worker is
+  /// one, and its group is killed (it is reaped as it exits).
+  func killOrphanedTasks() {
+    let me = Processes.currentID
+    for p in Processes.all() where p.parent == me && pidToSlot[p.pid] == nil && !p.isZombie {
+      _ = Processes.signalGroup(p.pid, Signal.kill)
+      _ = Processes.signal(p.pid, Signal.kill)
     }
   }
 
