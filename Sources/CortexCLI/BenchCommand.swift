@@ -7,11 +7,13 @@ import Posix
 /// on stdout and a short table on stderr. Scripts under `scripts/` repeat it and commit medians.
 enum BenchCommand {
   static let usage = """
-    cortex bench smoke|throughput|submit-latency|dispatch-latency|agents [--tasks N] [--workers N]
+    cortex bench smoke|throughput|submit-latency|dispatch-latency|agents|decision|cancel|budget [--tasks N] [--workers N]
                         [--kind exec|synthetic] [--samples N] [--agents N] [--task-ms MS] [--duration S]
     """
 
-  static let profiles = ["smoke", "throughput", "submit-latency", "dispatch-latency", "agents"]
+  static let profiles = [
+    "smoke", "throughput", "submit-latency", "dispatch-latency", "agents", "decision", "cancel", "budget",
+  ]
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let workers = try args.intOption("--workers", min: 1, max: 1024) ?? 20
@@ -29,6 +31,11 @@ enum BenchCommand {
     }
     if words.count > 1 { throw CLIError.usage("unexpected argument '\(words[1])'", usage) }
 
+    if profile == "decision" {
+      let v = JSON.object([("profile", .string(profile))] + Bench.decisionCost(queued: tasks ?? 10_000))
+      ctx.out(v.encoded() + "\n")
+      return 0
+    }
     let bench = try Bench(ctx, workers: workers)
     defer { bench.close() }
     var result: [(String, JSON)] = [("profile", .string(profile)), ("workers", .int(Int64(workers)))]
@@ -40,6 +47,8 @@ enum BenchCommand {
     case "throughput": result += try bench.throughput(kind: kind, count: tasks ?? (kind == "exec" ? 2000 : 20000))
     case "submit-latency": result += try bench.submitLatency(samples: samples)
     case "dispatch-latency": result += try bench.dispatchLatency(samples: samples)
+    case "cancel": result += try bench.cancelLatency(samples: min(samples, 1000))
+    case "budget": result += try bench.budgetAccuracy(count: tasks ?? 10_000)
     default: result += try bench.agents(agents, taskMs: taskMs, durationS: duration)
     }
     result += bench.daemonUsage()
@@ -189,10 +198,25 @@ final class Bench {
         inFlight[i] = nil
       }
     }
+    // Assigned → started from the log (millisecond timestamps).
+    var assigned: [String: Int64] = [:]
+    var startDelay: [Double] = []
+    for i in LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? []) {
+      let bytes = ((try? FileSystem.read(ctx.paths.events + "/" + LogSegments.name(i))) ?? nil) ?? []
+      _ = LogSegments.scan(bytes) { v in
+        guard let id = v["task_id"]?.string, let ts = v["ts"]?.string.flatMap(Timestamp.parse) else { return }
+        switch v["type"]?.string {
+        case "task.assigned": assigned[id] = ts
+        case "task.started": if let a = assigned.removeValue(forKey: id) { startDelay.append(Double(ts - a)) }
+        default: break
+        }
+      }
+    }
     return [
       ("agents", .int(Int64(n))), ("task_ms", .int(Int64(taskMs))), ("completed", .int(Int64(completed))),
       ("failed", .int(Int64(failed))), ("tasks_per_s", .double(Double(completed) / Double(durationS))),
-    ] + Bench.quantiles("ack_ms", ackMs) + Bench.quantiles("round_trip_overhead_ms", overheadMs)
+    ] + Bench.quantiles("ack_ms", ackMs) + Bench.quantiles("assigned_to_started_ms", startDelay)
+      + Bench.quantiles("round_trip_overhead_ms", overheadMs)
   }
 
   /// The daemon's resident memory, threads and open fds now.
