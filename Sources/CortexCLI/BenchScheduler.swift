@@ -106,7 +106,8 @@ extension Bench {
     let invariant = total == (b["reserved"]?.int ?? -1) + (b["used"]?.int ?? -1) + (b["available"]?.int ?? -1)
     return [
       ("budget_tasks", .int(Int64(count))), ("tokens_reported", .int(reported)), ("tokens_used", .int(used)),
-      ("used_equals_reported", .bool(used == reported)), ("used_minus_reported_abs", .int(abs(used - reported))), ("budget_events", .int(Int64(events))),
+      ("used_equals_reported", .bool(used == reported)), ("used_minus_reported_abs", .int(abs(used - reported))),
+      ("budget_events", .int(Int64(events))),
       ("budget_events_negative", .int(Int64(negative))), ("final_invariant_holds", .bool(invariant)),
     ]
   }

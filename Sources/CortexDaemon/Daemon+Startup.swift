@@ -150,7 +150,7 @@ extension Daemon {
     for (i, idx) in segments.enumerated() {
       let path = paths.events + "/" + LogSegments.name(idx)
       guard let bytes = (try? FileSystem.read(path)) ?? nil else { throw StartupError("cannot read \(path)") }
-      let scan = LogSegments.scan(bytes, after: lastSeq) { v in
+      let scan = LogSegments.scan(bytes, after: lastSeq, parseAfter: after) { v in
         if let q = v["seq"]?.int, UInt64(q) > after {
           s.replay(v)
           replayed += 1

@@ -20,6 +20,11 @@ final class EventLogWriter {
   /// Highest seq written to the file (not necessarily durable).
   private var writtenSeq: UInt64
   private var unsyncedSince: Int64? = nil
+  /// Bytes written since the last successful sync, and the segment size at that sync. After a
+  /// failed fsync the page cache cannot be trusted (the kernel may have dropped the dirty pages
+  /// and a later fsync may "succeed"): the file is cut back and these bytes written again.
+  private var unsynced: [UInt8] = []
+  private var durableSize: Int
   var lastError: PosixError?
   private var tsCache: (ms: Int64, text: String) = (-1, "")
   private var encoder = JSONWriter(capacity: 1024)
@@ -31,6 +36,7 @@ final class EventLogWriter {
     segment = existing.last ?? 1
     fd = try FileDescriptor.open(directory + "/" + LogSegments.name(segment), [.writeOnly, .create, .append])
     writtenSize = try fd.size()
+    durableSize = writtenSize
     self.lastSeq = lastSeq
     self.durableSeq = lastSeq
     self.writtenSeq = lastSeq
@@ -69,6 +75,7 @@ final class EventLogWriter {
       }
       writtenSize += pending.count
       writtenSeq = pendingLastSeq
+      unsynced.append(contentsOf: pending)
       pending.removeAll(keepingCapacity: true)
       if unsyncedSince == nil { unsyncedSince = nowMs }
     }
@@ -77,9 +84,18 @@ final class EventLogWriter {
         try fd.fdatasync()
       } catch {
         lastError = error
+        // Never retried as success: cut back to what is known durable and write it all again.
+        try? fd.truncate(to: durableSize)
+        pending = unsynced + pending
+        if pendingLastSeq < writtenSeq { pendingLastSeq = writtenSeq }
+        unsynced.removeAll(keepingCapacity: true)
+        writtenSize = durableSize
+        writtenSeq = durableSeq
         throw error
       }
       durableSeq = writtenSeq
+      durableSize = writtenSize
+      unsynced.removeAll(keepingCapacity: true)
       unsyncedSince = nil
     }
     lastError = nil
@@ -88,6 +104,7 @@ final class EventLogWriter {
   private func rotate() throws(PosixError) {
     try fd.fdatasync()
     durableSeq = writtenSeq
+    unsynced.removeAll(keepingCapacity: true)
     let next = segment + 1
     let nfd = try FileDescriptor.open(directory + "/" + LogSegments.name(next), [.writeOnly, .create, .append])
     try FileSystem.syncDirectory(directory)
@@ -95,6 +112,7 @@ final class EventLogWriter {
     fd = nfd
     segment = next
     writtenSize = 0
+    durableSize = 0
   }
 
   func close() { fd.close() }

@@ -129,6 +129,55 @@ final class EncodingTests: XCTestCase {
     XCTAssertNotNil(LogSegments.scan(back).corruptAt)
   }
 
+  func testScanSkipsParsingWhatASnapshotCoversButStillChecksOrder() {
+    let text = (1...5).map(line).joined()
+    var visited: [Int64] = []
+    let s = LogSegments.scan(Array(text.utf8), parseAfter: 3) { visited.append($0["seq"]!.int!) }
+    XCTAssertEqual(visited, [4, 5])
+    XCTAssertEqual(s.lastSeq, 5)
+    XCTAssertEqual(s.lines, 5)
+    let backwards = Array((line(1) + line(3) + line(2) + line(4)).utf8)
+    XCTAssertNotNil(LogSegments.scan(backwards, parseAfter: 3).corruptAt)
+    // Covered lines are still validated: a broken one is corruption.
+    let odd = Array((line(1) + "{\"seq\":2,garbage}\n" + line(3)).utf8)
+    XCTAssertNotNil(LogSegments.scan(odd, parseAfter: 3).corruptAt)
+    var nul = Array((1...5).map(line).joined().utf8)
+    nul[line(1).utf8.count + 20] = 0
+    XCTAssertEqual(LogSegments.scan(nul, parseAfter: 5).corruptAt, line(1).utf8.count)
+  }
+
+  func testValidatorAgreesWithTheParserOnMutatedEvents() {
+    var rng = SplitMix64(seed: 5)
+    let samples = [
+      line(7), #"{"a":[1,-2.5e3,true,false,null,{"b":"\u00e9\n"}],"c":{}}"#, "[]", "0", #""x""#,
+      #"{"seq":1,"ts":"2026-11-24T00:00:00.000Z","type":"task.submitted","spec":{"command":["sh","-c","echo \"hi\""]}}"#,
+    ]
+    for bad in ["", "{", "[1,]", "01", "{'a':1}", "nan", "\"a", "{\"a\":1}x", "1.", "-", "1e", "\"\\x\""] {
+      XCTAssertFalse(JSONValidator.isValid(Array(bad.utf8)[...]), bad)
+    }
+    var disagreements = 0
+    for _ in 0..<20_000 {
+      var bytes = Array(samples[Int(rng.below(Int64(samples.count)))].utf8)
+      if bytes.last == 10 { bytes.removeLast() }
+      for _ in 0..<(1 + rng.below(3)) where !bytes.isEmpty {
+        let at = Int(rng.below(Int64(bytes.count)))
+        switch rng.below(3) {
+        case 0: bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+        case 1: bytes.remove(at: at)
+        default:
+          let structural = Array(#"{}[]":,0-e."#.utf8)
+          bytes.insert(structural[Int(rng.below(Int64(structural.count)))], at: at)
+        }
+      }
+      let parsed = (try? JSON.parse(bytes)) != nil
+      if parsed != JSONValidator.isValid(bytes[...]) {
+        disagreements += 1
+        if disagreements < 4 { print("DISAGREE parsed=\(parsed) \(bytes)") }
+      }
+    }
+    XCTAssertEqual(disagreements, 0)
+  }
+
   func testSegmentNamesSortNumerically() {
     XCTAssertEqual(LogSegments.name(12), "00000012.jsonl")
     XCTAssertEqual(LogSegments.indexes(["00000010.jsonl", "junk", "00000002.jsonl", "1.jsonl"]), [2, 10])
