@@ -7,15 +7,21 @@ import Posix
 /// on stdout and a short table on stderr. Scripts under `scripts/` repeat it and commit medians.
 enum BenchCommand {
   static let usage = """
-    cortex bench smoke|throughput|submit-latency|dispatch-latency|agents|decision|cancel|budget [--tasks N] [--workers N]
+    cortex bench smoke|ramp|fixed|soak|saturation|chaos [--agents N|LO..HI] [--rate R/s] [--duration D] [--step D]
+                        [--latency 50ms|uniform=LO..HI|p50=D,p99=D] [--tokens N] [--error-rate X] [--error-budget-rate X]
+                        [--no-retries] [--workers N] [--kind synthetic|exec] [--out DIR]
+           cortex bench throughput|submit-latency|dispatch-latency|agents|decision|cancel|budget [--tasks N] [--workers N]
                         [--kind exec|synthetic] [--samples N] [--agents N] [--task-ms MS] [--duration S]
     """
 
   static let profiles = [
-    "smoke", "throughput", "submit-latency", "dispatch-latency", "agents", "decision", "cancel", "budget",
+    "throughput", "submit-latency", "dispatch-latency", "agents", "decision", "cancel", "budget",
   ]
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    if let first = args.words.first(where: { !$0.hasPrefix("-") }), LoadProfiles.names.contains(first) {
+      return try LoadProfiles.run(&args, ctx)
+    }
     let workers = try args.intOption("--workers", min: 1, max: 1024) ?? 20
     let tasks = try args.intOption("--tasks", min: 1, max: 10_000_000)
     let samples = try args.intOption("--samples", min: 1, max: 1_000_000) ?? 200
@@ -25,10 +31,9 @@ enum BenchCommand {
     let kind = try args.option("--kind") ?? "exec"
     guard kind == "exec" || kind == "synthetic" else { throw CLIError.usage("--kind must be exec or synthetic, not '\(kind)'", usage) }
     let words = try args.positionals()
-    guard let profile = words.first else { throw CLIError.usage("name a profile: \(profiles.joined(separator: ", "))", usage) }
-    guard profiles.contains(profile) else {
-      throw CLIError.usage("unknown profile '\(profile)' (known: \(profiles.joined(separator: ", ")))", usage)
-    }
+    let known = (LoadProfiles.names + profiles).joined(separator: ", ")
+    guard let profile = words.first else { throw CLIError.usage("name a profile: \(known)", usage) }
+    guard profiles.contains(profile) else { throw CLIError.usage("unknown profile '\(profile)' (known: \(known))", usage) }
     if words.count > 1 { throw CLIError.usage("unexpected argument '\(words[1])'", usage) }
 
     if profile == "decision" {
@@ -40,10 +45,6 @@ enum BenchCommand {
     defer { bench.close() }
     var result: [(String, JSON)] = [("profile", .string(profile)), ("workers", .int(Int64(workers)))]
     switch profile {
-    case "smoke":
-      result += try bench.throughput(kind: "synthetic", count: tasks ?? 500)
-      result += try bench.throughput(kind: "exec", count: tasks ?? 200).map { ("exec_" + $0.0, $0.1) }
-      result += try bench.submitLatency(samples: min(samples, 20))
     case "throughput": result += try bench.throughput(kind: kind, count: tasks ?? (kind == "exec" ? 2000 : 20000))
     case "submit-latency": result += try bench.submitLatency(samples: samples)
     case "dispatch-latency": result += try bench.dispatchLatency(samples: samples)
@@ -66,7 +67,7 @@ enum BenchCommand {
 /// One benchmark run against one daemon.
 final class Bench {
   let ctx: Context
-  let pid: Int32
+  var pid: Int32
   let ownsDirectory: Bool
 
   init(_ outer: Context, workers: Int) throws(CLIError) {
@@ -217,6 +218,19 @@ final class Bench {
       ("failed", .int(Int64(failed))), ("tasks_per_s", .double(Double(completed) / Double(durationS))),
     ] + Bench.quantiles("ack_ms", ackMs) + Bench.quantiles("assigned_to_started_ms", startDelay)
       + Bench.quantiles("round_trip_overhead_ms", overheadMs)
+  }
+
+  /// Resident memory (MiB) and open descriptors of a process, when readable.
+  static func usage(_ pid: Int32) -> (rss: Double?, fds: Int?) {
+    var rss: Double? = nil
+    if let status = (try? FileSystem.read("/proc/\(pid)/status")) ?? nil {
+      for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        if parts.count >= 2, let kb = Double(parts[1]) { rss = kb / 1024 }
+      }
+    }
+    let fds = (try? FileSystem.list("/proc/\(pid)/fd"))?.count
+    return (rss, fds)
   }
 
   /// The daemon's resident memory, threads and open fds now.

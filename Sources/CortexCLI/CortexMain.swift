@@ -52,6 +52,9 @@ public enum CortexMain {
       name: "doctor", abstract: "check the directory: lock, socket, FIFOs, log, snapshots, budget, processes",
       usage: "cortex doctor [--repair]", hidden: false, run: DoctorCommand.run),
     Command(
+      name: "certify", abstract: "check a benchmark summary against gates (0 certified, 1 not, 2 invalid evidence)",
+      usage: CertifyCommand.usage, hidden: false, run: CertifyCommand.run),
+    Command(
       name: "demo", abstract: "run the daemon with its pool on a demo workload and summarize",
       usage: "cortex demo [--tasks N] [--workers N] [--keep]", hidden: false, run: DemoCommand.run),
     Command(

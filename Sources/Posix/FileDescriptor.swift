@@ -154,6 +154,16 @@ public struct FileDescriptor: Hashable, Sendable {
     }
   }
 
+  /// poll(2) on this one descriptor for output space.
+  public func waitWritable(timeoutMs: Int32) -> Bool {
+    var p = pollfd(fd: raw, events: Int16(POLLOUT), revents: 0)
+    while true {
+      let r = Glibc.poll(&p, 1, timeoutMs)
+      if r < 0 && errno == EINTR { continue }
+      return r > 0
+    }
+  }
+
   public var isTerminal: Bool { Glibc.isatty(raw) == 1 }
 }
 

@@ -1,0 +1,86 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// `cortex bench smoke` against a real daemon, and `cortex certify` on what it wrote.
+final class EvidenceTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testSmokeWritesEvidenceThatCertifiesAndCertifyRejectsBadEvidence() throws {
+    let out = c.scratch + "/evidence"
+    let r = c.run(raw: ["bench", "smoke", "--duration", "2s", "--out", out], timeoutS: 120)
+    XCTAssertEqual(r.code, 0, r.err)
+    let summaryPath = r.out.trimmed
+    XCTAssertTrue(summaryPath.hasSuffix(".summary.json"), r.out)
+    let files = try FileSystem.list(out)
+    XCTAssertEqual(files.filter { $0.hasSuffix(".ramp.csv") || $0.hasSuffix(".svg") || $0.hasSuffix(".summary.json") }.count, 3)
+    let summary = try JSON.parse(try FileSystem.read(summaryPath) ?? [])
+    for key in ["tasks", "completion_pct", "latency_ms", "throughput_per_s", "resources", "budget", "error_budget", "binding"] {
+      XCTAssertNotNil(summary[key], "summary lacks \(key)")
+    }
+    XCTAssertGreaterThan(summary["tasks"]?["completed"]?.int ?? 0, 0)
+    XCTAssertEqual(summary["tasks"]?["lost"]?.int, 0)
+    XCTAssertEqual(summary["binding"]?["binary_sha256"]?.string?.count, 64)
+    let csv = String(decoding: try FileSystem.read(out + "/" + files.first { $0.hasSuffix(".csv") }!) ?? [], as: UTF8.self)
+    XCTAssertTrue(csv.hasPrefix("t_s,step,load,completed,throughput_per_s"), csv)
+    XCTAssertGreaterThanOrEqual(csv.split(separator: "\n").count, 3)
+
+    // Certified with the default gates.
+    let gates = c.scratch + "/gates.json"
+    let repoGates = FileSystem.dirname(FileSystem.dirname(#filePath)) + "/../docs/bench/gates.json"
+    try FileSystem.writeAtomically(gates, try FileSystem.read(repoGates) ?? [])
+    var cert = c.run(raw: ["certify", summaryPath, "--gates", gates])
+    XCTAssertEqual(cert.code, 0, cert.out + cert.err)
+
+    // A failing gate: exit 1, saying which and by how much.
+    let strict = c.scratch + "/strict.json"
+    try FileSystem.writeAtomically(strict, Array(#"{"gates":[{"metric":"completion_pct","op":">=","value":101}]}"#.utf8))
+    cert = c.run(raw: ["certify", summaryPath, "--gates", strict])
+    XCTAssertEqual(cert.code, 1, cert.out + cert.err)
+    XCTAssertTrue(cert.out.contains("FAIL") && cert.out.contains("off by"), cert.out)
+
+    // A metric removed: invalid evidence, exit 2.
+    var o = summary.object!
+    o.removeAll { $0.0 == "latency_ms" }
+    let missing = c.scratch + "/missing.json"
+    try FileSystem.writeAtomically(missing, JSON.object(o).encodedBytes())
+    cert = c.run(raw: ["certify", missing, "--gates", gates])
+    XCTAssertEqual(cert.code, 2, cert.out + cert.err)
+    XCTAssertTrue(cert.out.contains("MISSING  latency_ms"), cert.out)
+
+    // A summary from another binary: exit 2.
+    o = summary.object!
+    let i = o.firstIndex { $0.0 == "binding" }!
+    var binding = o[i].1.object!
+    binding[binding.firstIndex { $0.0 == "binary_sha256" }!].1 = .string(String(repeating: "0", count: 64))
+    o[i].1 = .object(binding)
+    let foreign = c.scratch + "/foreign.json"
+    try FileSystem.writeAtomically(foreign, JSON.object(o).encodedBytes())
+    cert = c.run(raw: ["certify", foreign, "--gates", gates])
+    XCTAssertEqual(cert.code, 2, cert.err)
+    XCTAssertTrue(cert.err.contains("another binary"), cert.err)
+
+    // A gates file that does not parse: 65, naming it.
+    let broken = c.scratch + "/broken.json"
+    try FileSystem.writeAtomically(broken, Array("{gates: nope".utf8))
+    cert = c.run(raw: ["certify", summaryPath, "--gates", broken])
+    XCTAssertEqual(cert.code, 65, cert.err)
+    XCTAssertTrue(cert.err.contains("broken.json"), cert.err)
+    XCTAssertTrue(c.leftovers.isEmpty)
+  }
+
+  func testBadBenchArgumentsAreUsageErrors() {
+    for (args, words) in [
+      (["bench", "warp"], "unknown profile"), (["bench", "smoke", "--latency", "p50=fast"], "--latency"),
+      (["bench", "ramp", "--agents", "0"], "--agents"), (["bench", "fixed", "--latency", "p50=2s,p99=1s"], "p50"),
+      (["bench", "smoke", "--error-rate", "2"], "--error-rate"),
+    ] {
+      let r = c.run(raw: args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains(words), "\(args): \(r.err)")
+    }
+  }
+}
