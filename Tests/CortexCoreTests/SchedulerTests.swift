@@ -216,6 +216,26 @@ final class SchedulerTests: XCTestCase {
     XCTAssertEqual(sim.events("worker.restarted").map(\.worker), [2])
   }
 
+  func testACrashLoopingWorkerIsParkedThenTriedAgain() {
+    var sim = Sim(workers: 1) {
+      $0.maxRestartsInWindow = 2
+      $0.restartWindowS = 10
+    }
+    for _ in 0..<3 {
+      sim.feed(.workerExited(1, pid: sim.s.workers[0].pid, status: "exit code 1", crashed: true))
+      sim.advance(300)
+    }
+    XCTAssertEqual(sim.events("worker.parked").count, 1)
+    XCTAssertEqual(sim.s.workers[0].state, .parked)
+    let spawns = sim.events("worker.restarted").count + sim.events("worker.spawned").count
+    sim.advance(5_000)
+    XCTAssertEqual(sim.s.workers[0].state, .parked, "still within the window")
+    sim.advance(5_000)
+    XCTAssertEqual(sim.events("worker.unparked").count, 1)
+    XCTAssertEqual(sim.events("worker.restarted").count + sim.events("worker.spawned").count, spawns + 1)
+    XCTAssertEqual(sim.s.workers[0].state, .idle)
+  }
+
   func testScaleDownRetiresIdleWorkersFirst() {
     var sim = Sim(workers: 3)
     let a = sim.submitOne(sleepy)

@@ -111,11 +111,13 @@ extension Scheduler {
     if r.count >= config.maxRestartsInWindow {
       workers[w - 1].state = .parked
       workers[w - 1].restarts = r
+      // Parked for one restart window, then tried again: a pool never stays empty for good.
+      workers[w - 1].restartAtMs = now + window
       out.append(
         .log(
           Event(
             "worker.parked", worker: w, reason: "crash_loop",
-            detail: "\(r.count) restarts within \(Int(config.restartWindowS)) s; not restarting it (cortex scale brings it back)")))
+            detail: "\(r.count) restarts within \(Int(config.restartWindowS)) s; trying again in \(Int(config.restartWindowS)) s")))
       return
     }
     let k = r.count
@@ -128,6 +130,12 @@ extension Scheduler {
   }
 
   mutating func spawnDue(now: Int64, into out: inout [Action]) {
+    for i in workers.indices
+    where workers[i].state == .parked && workers[i].restartAtMs <= now && phase == .running && workers[i].slot <= desiredWorkers {
+      workers[i].restarts = []
+      workers[i].state = .restarting
+      out.append(.log(Event("worker.unparked", worker: workers[i].slot, reason: "window_passed", detail: "trying it again")))
+    }
     for i in workers.indices where workers[i].state == .restarting && workers[i].restartAtMs <= now {
       workers[i].state = .starting
       workers[i].spawnedMs = now

@@ -155,6 +155,7 @@ public struct Scheduler: Sendable {
       switch w.state {
       case .idle, .busy, .starting: consider(w.lastSeenMs + hb)
       case .restarting: consider(w.restartAtMs)
+      case .parked: if phase == .running && w.slot <= desiredWorkers { consider(w.restartAtMs) }
       case .stopping: consider(w.killDeadlineMs)
       default: break
       }
