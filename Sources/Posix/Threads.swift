@@ -16,7 +16,7 @@ public final class BackgroundQueue: Sendable {
   private let submitted = Atomic<Int>(0)
 
   public init() throws(PosixError) {
-    wake = try makePipe()
+    wake = try makePipe(nonBlocking: true)
     done = try makePipe()
     let box = Unmanaged.passRetained(self)
     var tid = pthread_t()
@@ -67,6 +67,9 @@ public final class BackgroundQueue: Sendable {
         return j
       }
       if jobs.isEmpty {
+        // Sleep until woken, but never for long: a wake byte that could not be written (EINTR
+        // storms, injected faults) must not strand queued jobs, or `drain` would wait forever.
+        _ = wake.read.waitReadable(timeoutMs: 100)
         byte.removeAll(keepingCapacity: true)
         _ = try? wake.read.read(appendingTo: &byte, max: 64)
         continue
