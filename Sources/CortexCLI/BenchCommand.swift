@@ -87,6 +87,8 @@ final class Bench {
       var config = try Daemon.loadConfig(paths: ctx.paths)
       config.maxQueue = max(config.maxQueue, 1_000_000)
       config.maxQueueWaitS = max(config.maxQueueWaitS, 86_400)
+      // Long runs would spend the default 10M tokens; the budget's arithmetic is still checked.
+      config.tokenBudgetTotal = max(config.tokenBudgetTotal, 1 << 42)
       try? FileSystem.writeAtomically(ctx.paths.config, Array((config.json().pretty() + "\n").utf8))
     } catch {
       throw CLIError(ExitCode.failure, "cannot prepare \(root): \(error)")
