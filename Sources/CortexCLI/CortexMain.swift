@@ -43,6 +43,9 @@ public enum CortexMain {
     Command(
       name: "status", abstract: "daemon, pool, queue and budget at a glance (reads hot-state.mmap)", usage: "cortex status", hidden: false,
       run: StatusCommand.run),
+    Command(
+      name: "top", abstract: "live full-screen view: worker grid, queue, budget, rates (reads hot-state.mmap)",
+      usage: TopCommand.usage, hidden: false, run: TopCommand.run),
     Command(name: "workers", abstract: "the worker pool", usage: "cortex workers", hidden: false, run: PoolCommands.workers),
     Command(
       name: "budget", abstract: "the token budget and its allocations", usage: "cortex budget", hidden: false, run: PoolCommands.budget),

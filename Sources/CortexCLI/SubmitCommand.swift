@@ -12,7 +12,7 @@ enum SubmitCommand {
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let wait = args.flag("--wait")
-    _ = args.flag("-p")
+    let idsOnly = args.flag("-p")
     let from = try args.option("--from")
     var spec: [(String, JSON)] = []
     func put(_ k: String, _ v: JSON) { spec.append((k, v)) }
@@ -73,10 +73,10 @@ enum SubmitCommand {
     let answer = try Client.check(try client.request(.object([("op", .string("submit")), ("tasks", .array(specs))])))
     let ids = answer["ids"]?.array?.compactMap(\.string) ?? []
     if !wait {
-      if ctx.json { ctx.printJSON(answer) } else { ctx.out(ids.joined(separator: "\n") + "\n") }
+      if ctx.json && !idsOnly { ctx.printJSON(answer) } else { ctx.out(ids.joined(separator: "\n") + "\n") }
       return 0
     }
-    if !ctx.json { ctx.out(ids.joined(separator: "\n") + "\n") }
+    if !ctx.json || idsOnly { ctx.out(ids.joined(separator: "\n") + "\n") }
     let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
     if ctx.json { ctx.printJSON(done) }
     return WaitCommand.exitCode(done, ctx, quiet: ctx.json)

@@ -7,6 +7,14 @@ extension Daemon {
 
   func acceptClients() {
     while let fd = UnixSocket.accept(listener!) {
+      if clients.count >= maxClients {
+        refusedConnections += 1
+        let refusal = Scheduler.refused(
+          "too_many_connections", "the daemon serves \(maxClients) connections at once; try again shortly")
+        _ = try? fd.writeSome(refusal.encodedBytes() + [10])
+        fd.close()
+        continue
+      }
       let id = nextClientID
       nextClientID += 1
       let c = ClientConnection(id: id, fd: fd)

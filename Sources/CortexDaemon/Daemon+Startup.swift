@@ -108,6 +108,7 @@ extension Daemon {
     } catch {
       throw StartupError("cannot start: \(error)")
     }
+    maxClients = max(16, got - 2 * 1024 - 256)
     let t = now()
     for n in notes { log.append(n, nowMs: t) }
     var out: [Action] = []

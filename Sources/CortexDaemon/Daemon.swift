@@ -45,6 +45,10 @@ public final class Daemon {
   var hotDirty = true
   /// Work happened since the heap was last trimmed (see `Memory.releaseFreePages`).
   var busySinceTrim = false
+  /// Client connections beyond this are answered `too_many_connections` and closed, so the log,
+  /// the snapshots and a full pool of 1,024 workers always have file descriptors left.
+  var maxClients = 1024
+  var refusedConnections = 0
   var sampler = ResourceSampler()
   var lastSampleMs: Int64 = 0
   var lastMetricsMs: Int64 = 0

@@ -146,6 +146,17 @@ final class EncodingTests: XCTestCase {
     XCTAssertEqual(LogSegments.scan(nul, parseAfter: 5).corruptAt, line(1).utf8.count)
   }
 
+  /// Found by scripts/fuzz (log target): the validator accepted a lone low surrogate escape.
+  func testValidatorAndParserAgreeOnSurrogateEscapes() {
+    for (text, valid) in [
+      (#""\udeed""#, false), (#""\ud83d""#, false), (#""\ud83d\u0041""#, false), (#""\ud83d\ude00""#, true),
+      (#""\u00e9""#, true), (#"{"skq\udeed"}"#, false),
+    ] {
+      XCTAssertEqual((try? JSON.parse(text)) != nil, valid, "parser: \(text)")
+      XCTAssertEqual(JSONValidator.isValid(Array(text.utf8)[...]), valid, "validator: \(text)")
+    }
+  }
+
   func testValidatorAgreesWithTheParserOnMutatedEvents() {
     var rng = SplitMix64(seed: 5)
     let samples = [

@@ -106,6 +106,10 @@ final class LifecycleTests: XCTestCase {
     let fg = c.run(["daemon"])
     XCTAssertNotEqual(fg.code, 0)
     XCTAssertTrue(fg.err.contains("\(c.daemonPID ?? -1)"), fg.err)
+    let top = c.ok(["top", "--once"])
+    XCTAssertTrue(top.out.contains("workers 2") && top.out.contains("..") && top.out.contains("budget"), top.out)
+    let ids = c.ok(["--json", "submit", "-p", "--synthetic", "1"]).out
+    XCTAssertNotNil(TaskID.parse(ids.trimmed), "-p prints the id only, even with --json: \(ids)")
     let status = c.ok(["--json", "status"])
     let v = try JSON.parse(status.out)
     XCTAssertEqual(v["running"]?.bool, true)

@@ -133,6 +133,7 @@ enum Evidence {
             ("refused", .int(Int64(engine.refused))), ("completed", .int(Int64(engine.completed))),
             ("failed", .int(Int64(engine.failed))), ("lost", .int(Int64(lost))),
             ("unacknowledged", .int(Int64(engine.unacknowledged))),
+            ("not_sent_client_cap", .int(Int64(engine.unsent))),
           ])
         ),
         ("completion_pct", .double(engine.accepted == 0 ? 0 : r3(Double(engine.completed) / Double(engine.accepted) * 100))),

@@ -52,7 +52,8 @@ final class LoadEngine {
   var conns: [Int32: Conn] = [:]
   var samples: [Sample] = []
   // Totals.
-  var submitted = 0, accepted = 0, refused = 0, completed = 0, failed = 0, unacknowledged = 0
+  var submitted = 0, accepted = 0, refused = 0, completed = 0, failed = 0, unacknowledged = 0, unsent = 0
+  static let maxConnections = 1500
   var ackMs: [Double] = [], e2eMs: [Double] = []
   var acked: [String] = []
   var maxConcurrent = 0
@@ -227,8 +228,14 @@ final class LoadEngine {
           let due = Int(Double(nowMs - phaseStart) * r / 1000) - issued
           if due > 0 {
             for _ in 0..<min(due, 1000) {
-              let c = conns.values.first { if case .idle = $0.state { return true } else { return false } } ?? connect(agent: -1)
-              guard let c else { break }
+              // At most `maxConnections` open: past that, offered load the client cannot even send
+              // is counted (the system is saturated), not queued without bound.
+              let idle = conns.values.first { if case .idle = $0.state { return true } else { return false } }
+              guard let c = idle ?? (conns.count < Self.maxConnections ? connect(agent: -1) : nil) else {
+                unsent += 1
+                issued += 1
+                continue
+              }
               submit(c, now: nowNs)
               issued += 1
             }

@@ -124,13 +124,17 @@ enum LoadProfiles {
     return 0
   }
 
-  /// Runs rising rates until completions fall below 90 % of the offered rate or the p99 grows past
-  /// three times the first step's; then two more steps to show the shape past the knee.
+  /// Runs rising rates until completions fall below 90 % of the offered rate, or the p99 stays
+  /// above three times the first step's (and above 50 ms) for two steps in a row (one noisy step is
+  /// not a knee); then up to two more steps to show the shape past the knee.
   static func runSaturation(_ engine: LoadEngine, _ phases: [LoadEngine.Phase]) -> JSON {
     var baseP99: Double? = nil
     var knee: (rate: Double, reason: String)? = nil
     var past: [JSON] = []
+    var steps: [JSON] = []
     var lastGood: Double? = nil
+    var goodBeforeStreak: Double? = nil
+    var streak: [JSON] = []
     var extraSteps = 0
     for p in phases {
       let before = engine.completed + engine.failed
@@ -144,9 +148,11 @@ enum LoadProfiles {
       if baseP99 == nil { baseP99 = max(p99, 1) }
       let step = JSON.object([
         ("offered_per_s", .double(Evidence.r3(r))), ("completed_per_s", .double(Evidence.r3(got))),
+        ("refused_so_far", .int(Int64(engine.refused))), ("not_sent_so_far", .int(Int64(engine.unsent))),
         ("e2e_p99_ms", .double(Evidence.r3(p99))), ("in_flight_at_end", .int(Int64(engine.inFlight))),
       ])
-      if let _ = knee {
+      steps.append(step)
+      if knee != nil {
         past.append(step)
         extraSteps += 1
         if extraSteps >= 2 { break }
@@ -154,11 +160,19 @@ enum LoadProfiles {
       }
       if got < 0.9 * r {
         knee = (lastGood ?? r, "completions fell to \(Int(got))/s at an offered \(Int(r))/s")
-        past.append(step)
+        past = streak + [step]
       } else if let b = baseP99, p99 > 3 * b && p99 > 50 {
-        knee = (lastGood ?? r, "p99 rose to \(Int(p99)) ms at \(Int(r))/s (first step: \(Int(b)) ms)")
-        past.append(step)
+        if streak.isEmpty { goodBeforeStreak = lastGood }
+        streak.append(step)
+        if streak.count >= 2 {
+          knee = (
+            goodBeforeStreak ?? r,
+            "p99 stayed above \(Int(3 * b)) ms from \(Int(streak[0]["offered_per_s"]?.double ?? r))/s (first step: \(Int(b)) ms)"
+          )
+          past = streak
+        }
       } else {
+        streak = []
         lastGood = r
       }
     }
@@ -167,6 +181,7 @@ enum LoadProfiles {
       ("rate_per_s", knee.map { .double(Evidence.r3($0.rate)) } ?? .null),
       ("reason", .string(knee?.reason ?? "no knee within the steps run; the highest rate held")),
       ("highest_rate_held_per_s", lastGood.map { .double(Evidence.r3($0)) } ?? .null), ("past_knee", .array(past)),
+      ("steps", .array(steps)),
     ])
   }
 }

@@ -104,9 +104,17 @@ public enum JSONValidator {
             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
             i += 2
           case UInt8(ascii: "u"):
-            guard i + 5 < b.count else { return false }
-            for k in 2...5 where !isHex(b[i + k]) { return false }
+            // As the parser: a high surrogate needs a low one right after; a lone low one is invalid.
+            guard let v = hex4(at: i + 2) else { return false }
             i += 6
+            if v >= 0xD800 && v < 0xDC00 {
+              guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u"),
+                let low = hex4(at: i + 2), low >= 0xDC00 && low < 0xE000
+              else { return false }
+              i += 6
+            } else if v >= 0xDC00 && v < 0xE000 {
+              return false
+            }
           default: return false
           }
           continue
@@ -145,6 +153,23 @@ public enum JSONValidator {
       for k in stride(from: 2, through: extra, by: 1) where b[i + k] < 0x80 || b[i + k] > 0xBF { return false }
       i += extra + 1
       return true
+    }
+
+    func hex4(at j: Int) -> UInt32? {
+      guard j + 4 <= b.count else { return nil }
+      var v: UInt32 = 0
+      for k in 0..<4 {
+        let c = b[j + k]
+        let d: UInt32
+        switch c {
+        case 48...57: d = UInt32(c - 48)
+        case 65...70: d = UInt32(c - 55)
+        case 97...102: d = UInt32(c - 87)
+        default: return nil
+        }
+        v = v << 4 | d
+      }
+      return v
     }
 
     func isHex(_ c: UInt8) -> Bool {
