@@ -156,6 +156,7 @@ enum Evidence {
           .object([
             ("daemon_rss_mib", series(engine.samples) { $0.daemonRSS }), ("worker_rss_mib", series(engine.samples) { $0.workerRSS }),
             ("daemon_fds", series(engine.samples) { $0.daemonFDs.map(Double.init) }), ("zombies_seen", .int(Int64(engine.zombiesSeen))),
+            ("zombies_transient", .int(Int64(engine.transientZombies))),
           ])
         ),
         (

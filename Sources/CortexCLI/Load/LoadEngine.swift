@@ -58,6 +58,8 @@ final class LoadEngine {
   var acked: [String] = []
   var maxConcurrent = 0
   var zombiesSeen = 0
+  var transientZombies = 0
+  private var lastZombies: Set<Int32> = []
   var chaosEvents: [String] = []
   var orphanedWaits: [String] = []
   private var intervalE2E: [Double] = [], intervalAck: [Double] = [], intervalCompleted = 0
@@ -318,10 +320,15 @@ final class LoadEngine {
   func sample(step: String, load: Shape) {
     let (drss, dfds) = Bench.usage(daemonPID)
     var workerRSS = 0.0
-    var zombies = 0
+    var zombiePIDs: Set<Int32> = []
     for p in Processes.all() where p.parent == daemonPID {
-      if p.isZombie { zombies += 1 } else { workerRSS += Bench.usage(p.pid).rss ?? 0 }
+      if p.isZombie { zombiePIDs.insert(p.pid) } else { workerRSS += Bench.usage(p.pid).rss ?? 0 }
     }
+    // A process is a zombie from its death until its parent reaps it (microseconds for the daemon);
+    // one seen in two samples in a row was left unreaped for a whole interval: that is the defect.
+    let zombies = zombiePIDs.intersection(lastZombies).count
+    transientZombies += zombiePIDs.subtracting(lastZombies).count
+    lastZombies = zombiePIDs
     zombiesSeen = max(zombiesSeen, zombies)
     let s1 = intervalE2E.sorted(), a1 = intervalAck.sorted()
     func q(_ s: [Double], _ p: Double) -> Double? { s.isEmpty ? nil : s[min(s.count - 1, Int(Double(s.count) * p))] }
