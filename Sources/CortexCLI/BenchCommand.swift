@@ -223,16 +223,19 @@ final class Bench {
   }
 
   /// Resident memory (MiB) and open descriptors of a process, when readable.
-  static func usage(_ pid: Int32) -> (rss: Double?, fds: Int?) {
+  static func usage(_ pid: Int32) -> (rss: Double?, fds: Int?, threads: Int?) {
     var rss: Double? = nil
+    var threads: Int? = nil
     if let status = (try? FileSystem.read("/proc/\(pid)/status")) ?? nil {
-      for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
+      for line in String(decoding: status, as: UTF8.self).split(separator: "\n") {
         let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        if parts.count >= 2, let kb = Double(parts[1]) { rss = kb / 1024 }
+        guard parts.count >= 2 else { continue }
+        if parts[0] == "VmRSS:", let kb = Double(parts[1]) { rss = kb / 1024 }
+        if parts[0] == "Threads:" { threads = Int(parts[1]) }
       }
     }
     let fds = (try? FileSystem.list("/proc/\(pid)/fd"))?.count
-    return (rss, fds)
+    return (rss, fds, threads)
   }
 
   /// The daemon's resident memory, threads and open fds now.

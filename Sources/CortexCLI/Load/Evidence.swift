@@ -155,7 +155,9 @@ enum Evidence {
           "resources",
           .object([
             ("daemon_rss_mib", series(engine.samples) { $0.daemonRSS }), ("worker_rss_mib", series(engine.samples) { $0.workerRSS }),
-            ("daemon_fds", series(engine.samples) { $0.daemonFDs.map(Double.init) }), ("zombies_seen", .int(Int64(engine.zombiesSeen))),
+            ("daemon_fds", series(engine.samples) { $0.daemonFDs.map(Double.init) }),
+            ("daemon_threads", series(engine.samples) { $0.daemonThreads.map(Double.init) }),
+            ("zombies_seen", .int(Int64(engine.zombiesSeen))),
             ("zombies_transient", .int(Int64(engine.transientZombies))),
           ])
         ),

@@ -42,7 +42,7 @@ final class LoadEngine {
   struct Sample {
     var t: Double, step: String, load: Double, completed: Int, throughput: Double, inFlight: Int
     var e2eP50: Double?, e2eP99: Double?, ackP99: Double?, completionPct: Double
-    var daemonRSS: Double?, workerRSS: Double?, daemonFDs: Int?, zombies: Int
+    var daemonRSS: Double?, workerRSS: Double?, daemonFDs: Int?, zombies: Int, daemonThreads: Int?
   }
 
   let bench: Bench
@@ -318,7 +318,7 @@ final class LoadEngine {
   func elapsedS() -> Double { Double(Clock.monotonicMs() - startMs) / 1000 }
 
   func sample(step: String, load: Shape) {
-    let (drss, dfds) = Bench.usage(daemonPID)
+    let (drss, dfds, dthreads) = Bench.usage(daemonPID)
     var workerRSS = 0.0
     var zombiePIDs: Set<Int32> = []
     for p in Processes.all() where p.parent == daemonPID {
@@ -342,7 +342,7 @@ final class LoadEngine {
       t: t, step: step, load: loadValue, completed: completed + failed,
       throughput: Double(intervalCompleted) / (Double(options.sampleMs) / 1000), inFlight: inFlight, e2eP50: q(s1, 0.5),
       e2eP99: q(s1, 0.99), ackP99: q(a1, 0.99), completionPct: accepted == 0 ? 100 : Double(completed) / Double(accepted) * 100,
-      daemonRSS: drss, workerRSS: workerRSS, daemonFDs: dfds, zombies: zombies)
+      daemonRSS: drss, workerRSS: workerRSS, daemonFDs: dfds, zombies: zombies, daemonThreads: dthreads)
     samples.append(row)
     intervalE2E.removeAll(keepingCapacity: true)
     intervalAck.removeAll(keepingCapacity: true)
@@ -354,7 +354,7 @@ final class LoadEngine {
   }
 
   static let csvHeader =
-    "t_s,step,load,completed,throughput_per_s,in_flight,e2e_p50_ms,e2e_p99_ms,ack_p99_ms,completion_pct,daemon_rss_mib,worker_rss_mib,daemon_fds,zombies"
+    "t_s,step,load,completed,throughput_per_s,in_flight,e2e_p50_ms,e2e_p99_ms,ack_p99_ms,completion_pct,daemon_rss_mib,worker_rss_mib,daemon_fds,zombies,daemon_threads"
 
   var csv: String {
     func o(_ d: Double?) -> String { d.map { String(Double(Int(($0 * 1000).rounded())) / 1000) } ?? "" }
@@ -364,6 +364,7 @@ final class LoadEngine {
         [
           o(r.t), r.step, o(r.load), String(r.completed), o(r.throughput), String(r.inFlight), o(r.e2eP50), o(r.e2eP99), o(r.ackP99),
           o(r.completionPct), o(r.daemonRSS), o(r.workerRSS), r.daemonFDs.map(String.init) ?? "", String(r.zombies),
+          r.daemonThreads.map(String.init) ?? "",
         ].joined(separator: ",") + "\n"
     }
     return s

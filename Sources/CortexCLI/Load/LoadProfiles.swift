@@ -55,9 +55,15 @@ enum LoadProfiles {
         phases.append(LoadEngine.Phase(shape: .agents(n), durationMs: stepMs ?? 10_000, label: "\(n) agents"))
       }
     case "fixed", "soak", "chaos":
-      let n = try LoadOptions.agentSteps(agentsText ?? (profile == "soak" ? "50" : "100")).last!
       let d = durationMs ?? (profile == "soak" ? 3_600_000 : 60_000)
-      phases = [LoadEngine.Phase(shape: .agents(n), durationMs: d, label: "\(n) agents")]
+      if let rateText {
+        // Open loop: a fixed arrival rate instead of a fixed number of agents.
+        let r = try LoadOptions.rate(rateText)
+        phases = [LoadEngine.Phase(shape: .rate(r), durationMs: d, label: "\(Int(r))/s")]
+      } else {
+        let n = try LoadOptions.agentSteps(agentsText ?? (profile == "soak" ? "50" : "100")).last!
+        phases = [LoadEngine.Phase(shape: .agents(n), durationMs: d, label: "\(n) agents")]
+      }
       if profile == "soak" { o.sampleMs = 10_000 }
       if profile == "chaos" { chaos = LoadEngine.Chaos(workerKillEveryMs: 2000, daemonKillEveryMs: 15_000) }
     default:
@@ -69,7 +75,9 @@ enum LoadProfiles {
         r *= 1.5
       }
     }
-    if rateText != nil && !saturation { throw CLIError.usage("--rate is for the saturation profile", usage) }
+    if rateText != nil && (profile == "smoke" || profile == "ramp") {
+      throw CLIError.usage("--rate is for fixed, soak, chaos and saturation; \(profile) runs agents", usage)
+    }
 
     let bench = try Bench(ctx, workers: o.workers)
     defer { bench.close() }
