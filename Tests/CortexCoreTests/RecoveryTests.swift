@@ -59,6 +59,21 @@ final class RecoveryTests: XCTestCase {
     }
   }
 
+  func testFinishedStatesStoreOneByteEachAndReadBack() {
+    var f = FinishedStates()
+    XCTAssertNil(f[5])
+    f[5] = .failed
+    f[2] = .succeeded
+    f[100_000] = .timedOut
+    XCTAssertEqual(f[5], .failed)
+    XCTAssertEqual(f[2], .succeeded)
+    XCTAssertNil(f[3])
+    XCTAssertNil(f[-1])
+    XCTAssertEqual(f.all.map(\.0), [2, 5, 100_000])
+    f[5] = nil
+    XCTAssertNil(f[5])
+  }
+
   func testRestoreRefusesASnapshotWithoutItsFields() {
     var r = Scheduler(config: Config())
     XCTAssertThrowsError(try r.restore(snapshot: .object([("seq", .int(3))])))

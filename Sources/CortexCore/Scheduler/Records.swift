@@ -128,3 +128,35 @@ public enum Action: Sendable {
   /// The graceful stop is complete: every worker is gone.
   case stopped
 }
+
+/// The terminal state of every task that left the full-record window: one byte per task number
+/// (tasks are numbered densely from 1), so a daemon that has run millions of tasks keeps a few
+/// MiB for them rather than a dictionary entry each.
+public struct FinishedStates: Sendable {
+  private var codes: [UInt8] = []
+
+  public init() {}
+
+  public subscript(_ n: Int) -> TaskState? {
+    get {
+      guard n >= 0, n < codes.count, codes[n] != 0 else { return nil }
+      return TaskState.allCases[Int(codes[n]) - 1]
+    }
+    set {
+      guard n >= 0 else { return }
+      if n >= codes.count {
+        guard newValue != nil else { return }
+        codes.reserveCapacity(max(n + 1, codes.count * 2))
+        codes.append(contentsOf: repeatElement(0, count: n + 1 - codes.count))
+      }
+      codes[n] = newValue.map { UInt8(TaskState.allCases.firstIndex(of: $0)! + 1) } ?? 0
+    }
+  }
+
+  /// Every (number, state), ascending.
+  public var all: [(Int, TaskState)] {
+    var out: [(Int, TaskState)] = []
+    for (n, c) in codes.enumerated() where c != 0 { out.append((n, TaskState.allCases[Int(c) - 1])) }
+    return out
+  }
+}

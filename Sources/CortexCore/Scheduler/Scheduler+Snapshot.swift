@@ -35,7 +35,7 @@ extension Scheduler {
   public func queueSnapshot(seq: UInt64, nowMs: Int64) -> JSON {
     let active = tasks.values.filter { !$0.state.isTerminal }.sorted { $0.number < $1.number }
     var finished: [String: [JSON]] = [:]
-    for (n, st) in finishedStates.sorted(by: { $0.key < $1.key }) {
+    for (n, st) in finishedStates.all {
       finished[st.rawValue, default: []].append(.int(Int64(n)))
     }
     return .object([

@@ -63,7 +63,7 @@ public struct Scheduler: Sendable {
   var rng: SplitMix64
   /// Terminal tasks kept in full; older ones are kept as number → state only.
   var finishedOrder: [Int] = []
-  public internal(set) var finishedStates: [Int: TaskState] = [:]
+  public internal(set) var finishedStates = FinishedStates()
   public var keepFinished = 2000
   /// The latest machine sample, less what was dispatched since (nil until the daemon sends one).
   public internal(set) var resources: Resources?
