@@ -132,8 +132,11 @@ final class SchedulerTests: XCTestCase {
 
   func testRetryWaitsForItsBackoffWithJitter() {
     var sim = Sim(workers: 1)
-    let a = sim.submitOne(#"{"command":["false"],"max_attempts":3}"#)
-    sim.finish(a, exit: 1)
+    let a = sim.submitOne(#"{"command":["false"],"max_attempts":3,"token_budget":50}"#)
+    sim.finish(a, exit: 1, tokens: 7)
+    XCTAssertEqual(
+      sim.events("task.retrying", task: a).last?.fields.first { $0.0 == "tokens_used" }?.1.int, 7, "a retried attempt's use is logged")
+    XCTAssertEqual(sim.s.tokensUsed, 7)
     guard let retry = sim.events("task.retrying", task: a).last, let delay = retry.fields.first(where: { $0.0 == "delay_ms" })?.1.int else {
       return XCTFail("no task.retrying")
     }

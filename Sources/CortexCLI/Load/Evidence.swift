@@ -50,6 +50,9 @@ enum Evidence {
         case "task.started":
           if let a = assigned.removeValue(forKey: id) { f.dispatch.append(Double(ts - a)) }
           if let s = submitted.removeValue(forKey: id) { f.queueWait.append(Double(ts - s)) }
+        case "task.retrying":
+          // An attempt that is retried was charged too: its use is on the retry event.
+          f.tokensReported += v["tokens_used"]?.int ?? 0
         default:
           if TaskState.terminalEventTypes.contains(type) {
             f.terminal[id] = String(type.dropFirst(5))
@@ -96,18 +99,24 @@ enum Evidence {
     return sha.isEmpty ? nil : sha
   }
 
-  /// Resource series over the run: first, last, min, max and slope per hour (least squares).
+  /// Resource series over the run: first, last, min, max, and the least-squares slope per hour
+  /// after the first 10 % of the run (start-up allocation is not a leak), and over all samples.
   static func series(_ samples: [LoadEngine.Sample], _ key: (LoadEngine.Sample) -> Double?) -> JSON {
     let pts = samples.compactMap { s in key(s).map { (s.t, $0) } }
     guard let first = pts.first, let last = pts.last else { return .null }
-    let n = Double(pts.count)
-    let mx = pts.reduce(0) { $0 + $1.0 } / n, my = pts.reduce(0) { $0 + $1.1 } / n
-    let sxx = pts.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
-    let sxy = pts.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
-    let slope = sxx > 0 ? sxy / sxx * 3600 : 0
+    func slope(_ p: [(Double, Double)]) -> Double {
+      guard p.count > 1 else { return 0 }
+      let n = Double(p.count)
+      let mx = p.reduce(0) { $0 + $1.0 } / n, my = p.reduce(0) { $0 + $1.1 } / n
+      let sxx = p.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
+      let sxy = p.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
+      return sxx > 0 ? sxy / sxx * 3600 : 0
+    }
+    let warm = first.0 + (last.0 - first.0) * 0.1
     return .object([
       ("first", .double(r3(first.1))), ("last", .double(r3(last.1))), ("min", .double(r3(pts.map(\.1).min()!))),
-      ("max", .double(r3(pts.map(\.1).max()!))), ("slope_per_hour", .double(r3(slope))), ("samples", .int(Int64(pts.count))),
+      ("max", .double(r3(pts.map(\.1).max()!))), ("slope_per_hour", .double(r3(slope(pts.filter { $0.0 >= warm })))),
+      ("slope_per_hour_all", .double(r3(slope(pts)))), ("samples", .int(Int64(pts.count))),
     ])
   }
 

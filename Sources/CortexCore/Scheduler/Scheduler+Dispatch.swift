@@ -283,7 +283,10 @@ extension Scheduler {
       .log(
         Event(
           "task.retrying", task: n, attempt: t.attempt, reason: reason, detail: detail,
-          fields: [("delay_ms", .int(delay)), ("not_before", .string(Timestamp.rfc3339(ms: now + delay)))])))
+          fields: [
+            ("delay_ms", .int(delay)), ("not_before", .string(Timestamp.rfc3339(ms: now + delay))),
+            ("tokens_used", .int(Int64(t.tokensUsed))),
+          ])))
   }
 
   /// Back to the queue at once, without counting against max_attempts (the task did not fail).
@@ -300,7 +303,10 @@ extension Scheduler {
     setState(n, .queued)
     enqueue(n)
     out.append(
-      .log(Event("task.retrying", task: n, attempt: t.attempt, reason: reason, detail: detail, fields: [("delay_ms", .int(0))])))
+      .log(
+        Event(
+          "task.retrying", task: n, attempt: t.attempt, reason: reason, detail: detail,
+          fields: [("delay_ms", .int(0)), ("tokens_used", .int(Int64(t.tokensUsed)))])))
   }
 
   /// The one terminal transition. Logs the terminal event, answers waiters, settles dependents.
