@@ -145,18 +145,13 @@ public struct FileDescriptor: Hashable, Sendable {
   }
 
   /// poll(2) on this one descriptor for input; returns true when readable (or hung up).
-  public func waitReadable(timeoutMs: Int32) -> Bool {
-    var p = pollfd(fd: raw, events: Int16(POLLIN), revents: 0)
-    while true {
-      let r = Glibc.poll(&p, 1, timeoutMs)
-      if r < 0 && errno == EINTR { continue }
-      return r > 0
-    }
-  }
+  public func waitReadable(timeoutMs: Int32) -> Bool { poll(Int16(POLLIN), timeoutMs) }
 
   /// poll(2) on this one descriptor for output space.
-  public func waitWritable(timeoutMs: Int32) -> Bool {
-    var p = pollfd(fd: raw, events: Int16(POLLOUT), revents: 0)
+  public func waitWritable(timeoutMs: Int32) -> Bool { poll(Int16(POLLOUT), timeoutMs) }
+
+  private func poll(_ events: Int16, _ timeoutMs: Int32) -> Bool {
+    var p = pollfd(fd: raw, events: events, revents: 0)
     while true {
       let r = Glibc.poll(&p, 1, timeoutMs)
       if r < 0 && errno == EINTR { continue }

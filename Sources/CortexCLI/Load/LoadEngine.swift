@@ -50,6 +50,8 @@ final class LoadEngine {
   let epoll: Epoll
   var rng = SplitMix64(seed: 2026)
   var conns: [Int32: Conn] = [:]
+  /// Closed-loop agents' connections, by agent number (kept with `conns`).
+  var byAgent: [Int: Conn] = [:]
   var samples: [Sample] = []
   // Totals.
   var submitted = 0, accepted = 0, refused = 0, completed = 0, failed = 0, unacknowledged = 0, unsent = 0
@@ -91,6 +93,7 @@ final class LoadEngine {
       return nil
     }
     conns[fd.raw] = c
+    if agent >= 0 { byAgent[agent] = c }
     return c
   }
 
@@ -98,6 +101,7 @@ final class LoadEngine {
     epoll.remove(c.fd)
     c.fd.close()
     conns[c.fd.raw] = nil
+    if byAgent[c.agent] === c { byAgent[c.agent] = nil }
   }
 
   func send(_ c: Conn, _ v: JSON) -> Bool {
@@ -219,8 +223,6 @@ final class LoadEngine {
         switch phase.shape {
         case .agents(let n):
           // Agents 0..<n submit whenever idle; connections are made on demand.
-          var byAgent: [Int: Conn] = [:]
-          for c in conns.values { byAgent[c.agent] = c }
           for a in 0..<n {
             let c = byAgent[a] ?? connect(agent: a)
             guard let c else { break }
