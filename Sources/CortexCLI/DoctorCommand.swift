@@ -205,9 +205,13 @@ enum DoctorCommand {
       }
       var disagree: [String] = []
       for (state, nums) in q["finished"]?.object ?? [] {
-        for n in nums.array ?? [] {
-          guard let i = n.int, let t = log.terminal[Int(i)] else { continue }
-          if t.seq <= UInt64(seq) && t.state != state { disagree.append("\(TaskID.format(Int(i))) \(state) vs log \(t.state)") }
+        guard let ranges = FinishedStates.ranges(nums) else {
+          disagree.append("finished.\(state) is not a list of task-number ranges")
+          continue
+        }
+        for i in ranges.joined() {
+          guard let t = log.terminal[i] else { continue }
+          if t.seq <= UInt64(seq) && t.state != state { disagree.append("\(TaskID.format(i)) \(state) vs log \(t.state)") }
         }
       }
       if UInt64(seq) > log.lastSeq {

@@ -56,7 +56,7 @@ extension Daemon {
   func writeSnapshots(now t: Int64, sync: Bool) {
     if sync { try? log.flush(sync: true, nowMs: t) }
     guard !log.hasUnsynced, !log.hasPending else { return }
-    let copy = scheduler
+    let copy = scheduler.snapshotView()
     let seq = log.lastSeq
     let p = paths
     let progress = snapshotDone
@@ -86,16 +86,23 @@ extension Daemon {
   /// Timed work of the loop: hot state, snapshots, metrics, inbox.
   func periodic(now t: Int64) {
     if hotDirty && t - lastHotMs >= Self.hotIntervalMs { updateHotState(now: t) }
-    if scheduler.activeCount > 0 {
-      busySinceTrim = true
-    } else if busySinceTrim {
-      busySinceTrim = false
-      Memory.releaseFreePages()
-    }
     let done = snapshotDone.seq.load(ordering: .acquiring)
-    if done > loggedSnapshotSeq {
+    let snapshotFinished = done > loggedSnapshotSeq
+    if snapshotFinished {
       loggedSnapshotSeq = done
       log.append(Event("snapshot.written", reason: "interval", fields: [("snapshot_seq", .int(Int64(done)))]), nowMs: t)
+    }
+    // Give free heap pages back when a burst ends, when a snapshot's copy of the state has been
+    // dropped, and at least every `trimIntervalMs` while busy: a daemon that never goes idle
+    // otherwise keeps the high-water mark of a fragmented heap (in a 20-minute soak the heap held
+    // ~6 MiB in use and ~7 MiB free, and RSS crept up in steps).
+    if scheduler.activeCount > 0 {
+      busySinceTrim = true
+    }
+    if busySinceTrim && (scheduler.activeCount == 0 || snapshotFinished || t - lastTrimMs >= Self.trimIntervalMs) {
+      busySinceTrim = scheduler.activeCount > 0
+      lastTrimMs = t
+      Memory.releaseFreePages()
     }
     if t - lastSnapshotMs >= Int64(config.snapshotIntervalS * 1000) && snapshots.backlog == 0
       && scheduler.phase == .running

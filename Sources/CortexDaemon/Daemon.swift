@@ -45,6 +45,7 @@ public final class Daemon {
   var hotDirty = true
   /// Work happened since the heap was last trimmed (see `Memory.releaseFreePages`).
   var busySinceTrim = false
+  var lastTrimMs: Int64 = 0
   /// Client connections beyond this are answered `too_many_connections` and closed, so the log,
   /// the snapshots and a full pool of 1,024 workers always have file descriptors left.
   var maxClients = 1024
@@ -59,6 +60,7 @@ public final class Daemon {
 
   static let hotIntervalMs: Int64 = 20
   static let metricsIntervalMs: Int64 = 5000
+  static let trimIntervalMs: Int64 = 10_000
   static let inboxIntervalMs: Int64 = 1000
 
   /// Monotonic time expressed as wall-clock milliseconds since the epoch: timestamps read as real

@@ -48,6 +48,10 @@ final class RecoveryTests: XCTestCase {
       var partial = Scheduler(config: sim.s.config)
       for l in lines.prefix(cut) { partial.replay(l) }
       let snap = partial.queueSnapshot(seq: UInt64(cut), nowMs: sim.now)
+      // The daemon hands the snapshot thread a view without the finished records; it writes the same.
+      XCTAssertEqual(partial.snapshotView().queueSnapshot(seq: UInt64(cut), nowMs: sim.now).encoded(), snap.encoded(), "cut \(cut)")
+      XCTAssertEqual(
+        partial.snapshotView().budgetSnapshot(seq: 1, nowMs: sim.now).encoded(), partial.budgetSnapshot(seq: 1, nowMs: sim.now).encoded())
       // The snapshot goes through its file form.
       var r = Scheduler(config: sim.s.config)
       let seq = try r.restore(snapshot: try JSON.parse(snap.encoded()))
@@ -72,6 +76,44 @@ final class RecoveryTests: XCTestCase {
     XCTAssertEqual(f.all.map(\.0), [2, 5, 100_000])
     f[5] = nil
     XCTAssertNil(f[5])
+  }
+
+  func testFinishedStatesAreSnapshottedAsRangesThatReadBack() throws {
+    var f = FinishedStates()
+    for n in 1...5000 { f[n] = .succeeded }
+    f[17] = .failed
+    f[5002] = .cancelled
+    XCTAssertEqual(
+      f.runs.map { "\($0.first)-\($0.last) \($0.state.rawValue)" },
+      ["1-16 succeeded", "17-17 failed", "18-5000 succeeded", "5002-5002 cancelled"])
+    XCTAssertEqual(FinishedStates.ranges(.string("1-16,18-5000,5002")), [1...16, 18...5000, 5002...5002])
+    XCTAssertEqual(FinishedStates.ranges(.string("")), [])
+    XCTAssertEqual(FinishedStates.ranges(.array([.int(3), .int(9)])), [3...3, 9...9], "the older one-number-per-task form")
+    for bad in ["5-2", "a", "1,,2", "-3", "1-2-3", "0", "7-"] {
+      XCTAssertNil(FinishedStates.ranges(.string(bad)), bad)
+    }
+
+    // Through a snapshot: 5,000 finished tasks take a few runs, not 5,000 numbers.
+    // (Loaded from the older one-number-per-task form, then written in the new one.)
+    var old: [String: [JSON]] = [:]
+    for (n, st) in f.all { old[st.rawValue, default: []].append(.int(Int64(n))) }
+    var s = Scheduler(config: Config())
+    _ = try s.restore(
+      snapshot: .object([
+        ("seq", .int(1)), ("next_task", .int(5003)), ("tasks", .array([])), ("finished", .object(old.map { ($0.key, .array($0.value)) })),
+      ]))
+    let snap = try JSON.parse(s.queueSnapshot(seq: 1, nowMs: 0).encoded())
+    XCTAssertEqual(snap["finished"]?["succeeded"]?.string, "1-16,18-5000")
+    var r = Scheduler(config: Config())
+    _ = try r.restore(snapshot: snap)
+    for n in [1, 16, 17, 18, 5000, 5001, 5002] { XCTAssertEqual(r.state(of: n), f[n], "\(n)") }
+    XCTAssertEqual(r.counts[.succeeded], 4999)
+
+    var bad = Scheduler(config: Config())
+    let damaged = JSON.object([
+      ("seq", .int(1)), ("next_task", .int(3)), ("tasks", .array([])), ("finished", .object([("failed", .string("2-1"))])),
+    ])
+    XCTAssertThrowsError(try bad.restore(snapshot: damaged))
   }
 
   func testRestoreRefusesASnapshotWithoutItsFields() {

@@ -76,7 +76,8 @@ final class LifecycleTests: XCTestCase {
     XCTAssertEqual(queue["seq"]?.int, last, "the final snapshot covers the whole log")
     var fromSnapshot: [String: String] = [:]
     for (state, nums) in queue["finished"]?.object ?? [] {
-      for n in nums.array ?? [] { fromSnapshot[TaskID.format(Int(n.int!))] = "task." + state }
+      XCTAssertNotNil(nums.string, "finished.\(state) is a string of number ranges")
+      for n in try XCTUnwrap(FinishedStates.ranges(nums)).joined() { fromSnapshot[TaskID.format(n)] = "task." + state }
     }
     for t in queue["tasks"]?.array ?? [] { fromSnapshot[t["id"]!.string!] = "task." + t["state"]!.string! }
     for id in ids { XCTAssertEqual(fromSnapshot[id], terminal[id]?.first, id) }

@@ -153,10 +153,51 @@ public struct FinishedStates: Sendable {
     }
   }
 
+  /// Every finished task as runs of consecutive numbers in one state, ascending: a daemon that has
+  /// run a million tasks, nearly all succeeded, has a handful of runs. The snapshot stores these.
+  public var runs: [(first: Int, last: Int, state: TaskState)] {
+    var out: [(first: Int, last: Int, state: TaskState)] = []
+    var n = 0
+    while n < codes.count {
+      let c = codes[n]
+      guard c != 0 else {
+        n += 1
+        continue
+      }
+      var last = n
+      while last + 1 < codes.count, codes[last + 1] == c { last += 1 }
+      out.append((n, last, TaskState.allCases[Int(c) - 1]))
+      n = last + 1
+    }
+    return out
+  }
+
+  /// A snapshot's `finished.<state>` value as ranges: "1-5000,5002,5004-9000", or (written before
+  /// the ranges) an array of numbers. Nil when malformed or a range runs backwards.
+  public static func ranges(_ v: JSON) -> [ClosedRange<Int>]? {
+    if let list = v.array {
+      var out: [ClosedRange<Int>] = []
+      for n in list {
+        guard let i = n.int, i >= 1 else { return nil }
+        out.append(Int(i)...Int(i))
+      }
+      return out
+    }
+    guard let text = v.string else { return nil }
+    guard !text.isEmpty else { return [] }
+    var out: [ClosedRange<Int>] = []
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+      let ends = part.split(separator: "-", omittingEmptySubsequences: false)
+      guard ends.count <= 2, let a = Int(ends[0]), a >= 1 else { return nil }
+      let b = ends.count == 2 ? Int(ends[1]) : a
+      guard let b, b >= a, b - a < 1 << 32 else { return nil }
+      out.append(a...b)
+    }
+    return out
+  }
+
   /// Every (number, state), ascending.
   public var all: [(Int, TaskState)] {
-    var out: [(Int, TaskState)] = []
-    for (n, c) in codes.enumerated() where c != 0 { out.append((n, TaskState.allCases[Int(c) - 1])) }
-    return out
+    runs.flatMap { r in (r.first...r.last).map { ($0, r.state) } }
   }
 }

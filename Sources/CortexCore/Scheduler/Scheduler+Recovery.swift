@@ -23,11 +23,12 @@ extension Scheduler {
     }
     for (state, nums) in v["finished"]?.object ?? [] {
       guard let st = TaskState(rawValue: state) else { continue }
-      for n in nums.array ?? [] {
-        if let i = n.int {
-          finishedStates[Int(i)] = st
-          counts[st, default: 0] += 1
-        }
+      guard let ranges = FinishedStates.ranges(nums) else {
+        throw RecoveryError(description: "task-queue.json: finished.\(state) is not a list of task-number ranges")
+      }
+      for r in ranges {
+        for n in r { finishedStates[n] = st }
+        counts[st, default: 0] += r.count
       }
     }
     for t in list {
