@@ -95,6 +95,25 @@ final class Bench {
     }
     let ping = try DaemonControl.start(ctx, workers: workers, timeoutS: 120)
     pid = Int32(ping["pid"]?.int ?? 0)
+    watchForInterrupt()
+  }
+
+  /// Ctrl-C, SIGTERM or SIGHUP during a run: stop the daemon this run started (and its workers),
+  /// remove the directory it made, and exit 130. An interrupted benchmark leaves nothing running.
+  private var interruptWatcher: BackgroundQueue?
+  private func watchForInterrupt() {
+    guard let pipe = try? makePipe(), let watcher = try? BackgroundQueue() else { return }
+    for s in [Signal.int, Signal.term, Signal.hup] { try? Signal.deliver(s, to: pipe.write) }
+    interruptWatcher = watcher
+    let ctx = ctx
+    let removeDirectory = ownsDirectory && Environment.get("CORTEX_BENCH_KEEP") == nil
+    watcher.async {
+      while !pipe.read.waitReadable(timeoutMs: 1000) {}
+      ctx.err("\ncortex bench: interrupted; stopping the daemon in \(ctx.paths.root)\n")
+      _ = try? DaemonControl.stop(ctx, timeoutS: 10)
+      if removeDirectory { FileSystem.removeTree(ctx.paths.root) }
+      Processes.exitImmediately(130)
+    }
   }
 
   func close() {

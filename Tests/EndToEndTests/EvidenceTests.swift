@@ -83,4 +83,35 @@ final class EvidenceTests: XCTestCase {
       XCTAssertTrue(r.err.contains(words), "\(args): \(r.err)")
     }
   }
+
+  func testAnInterruptedBenchStopsItsDaemonAndWritesNoEvidence() throws {
+    let out = c.scratch + "/evidence"
+    let devnull = try FileDescriptor.open("/dev/null", .readWrite)
+    defer { devnull.close() }
+    let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") }
+    let pid = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root, "bench", "fixed", "--agents", "4", "--duration", "60s", "--latency", "5ms", "--out", out],
+      environment: env, stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false)
+    var status: ExitStatus?
+    defer {
+      if status == nil {
+        _ = Processes.signal(pid, Signal.kill)
+        _ = Processes.wait(pid)
+      }
+    }
+    c.eventually("the bench's agents to finish some tasks", timeoutS: 60) {
+      c.events().contains { $0.type == "task.succeeded" }
+    }
+    let daemon = try XCTUnwrap(c.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.int))
+    c.eventually("the interrupted bench to exit", timeoutS: 30) {
+      if let (_, s) = Processes.reap(pid) { status = s }
+      return status != nil
+    }
+    XCTAssertEqual(status, .exited(130))
+    XCTAssertFalse(Processes.isAlive(daemon), "the bench's daemon is stopped")
+    XCTAssertEqual(c.events().last?.type, "daemon.stopped")
+    XCTAssertEqual((try? FileSystem.list(out))?.filter { $0.hasSuffix(".summary.json") } ?? [], [], "no evidence from a cut-short run")
+    XCTAssertTrue(c.leftovers.filter { !$0.isZombie }.isEmpty, "\(c.leftovers.map(\.commandLine))")
+  }
 }
