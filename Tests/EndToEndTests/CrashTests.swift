@@ -90,15 +90,15 @@ final class CrashTests: XCTestCase {
         $0.commandLine.contains("--slot") && $0.commandLine.contains(String(slot)) && $0.commandLine.contains("worker")
       })
     else { return XCTFail("cannot find the worker of \(id)") }
-    let killedAt = Clock.monotonicMs()
     XCTAssertTrue(Processes.signal(worker.pid, Signal.kill))
     c.eventually("\(wid) restarted") { c.events().contains { $0.type == "worker.restarted" && $0["worker_id"]?.string == wid } }
     // Measured by the daemon's own clock (the log), not this test's polling under a loaded machine.
     let ev0 = c.events()
     let died = ev0.last { $0.type == "worker.exited" && $0["worker_id"]?.string == wid }?["ts"]?.string.flatMap(Timestamp.parse)
     let back = ev0.last { $0.type == "worker.restarted" && $0["worker_id"]?.string == wid }?["ts"]?.string.flatMap(Timestamp.parse)
-    if let died, let back { XCTAssertLessThanOrEqual(back - died, 1000, "a crashed worker is back within a second") }
-    XCTAssertLessThan(Clock.monotonicMs() - killedAt, 20_000)
+    let diedMs = try XCTUnwrap(died, "worker.exited for \(wid) with a timestamp")
+    let backMs = try XCTUnwrap(back, "worker.restarted for \(wid) with a timestamp")
+    XCTAssertLessThanOrEqual(backMs - diedMs, 1000, "a crashed worker is back within a second")
     let r = c.run(["wait", id], timeoutS: 30)
     XCTAssertEqual(r.code, 0, r.err)
     let ev = c.events()
