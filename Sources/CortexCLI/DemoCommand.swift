@@ -9,7 +9,7 @@ enum DemoCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let count = try args.intOption("--tasks", min: 10, max: 100_000) ?? 300
     let workers = try args.intOption("--workers", min: 1, max: 1024) ?? 20
-    let seed = UInt64(try args.intOption("--seed", min: 0) ?? 7)
+    let seed = UInt64(try args.intOption("--seed", min: 0, max: Int.max) ?? 7)
     try args.noPositionals()
 
     // A fresh directory unless --dir was given explicitly and is empty of a running daemon.

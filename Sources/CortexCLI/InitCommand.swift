@@ -27,7 +27,7 @@ enum InitCommand {
 enum WorkerCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     guard let slot = try args.intOption("--slot", min: 1, max: 1024) else { throw CLIError.usage("--slot is required", args.usage) }
-    let hb = try args.intOption("--heartbeat-ms", min: 1) ?? 5000
+    let hb = try args.intOption("--heartbeat-ms", min: 50, max: 3_600_000) ?? 5000
     try args.noPositionals()
     do throws(PosixError) {
       return try Worker(dir: ctx.paths.root, slot: slot, heartbeatMs: hb).run()

@@ -63,7 +63,7 @@ enum TailCommand {
       guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not '\(s)'", args.usage) }
       sinceMs = Clock.wallMs() - d
     }
-    let last = try args.intOption("-n", "--lines", min: 0)
+    let last = try args.intOption("-n", "--lines", min: 0, max: 100_000_000)
     try args.noPositionals()
     if !FileSystem.isDirectory(ctx.paths.events) {
       throw CLIError(ExitCode.failure, "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")

@@ -8,7 +8,7 @@ enum StartCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     if args.flag("--foreground") { return try runForeground(&args, ctx) }
     let workers = try args.intOption("--workers", min: 1, max: 1024)
-    let timeout = try args.intOption("--timeout", min: 1) ?? 60
+    let timeout = try args.intOption("--timeout", min: 1, max: 86_400) ?? 60
     try args.noPositionals()
     let v = try DaemonControl.start(ctx, workers: workers, timeoutS: timeout)
     if ctx.json {
@@ -36,7 +36,7 @@ enum StartCommand {
 /// `cortex stop`: graceful; returns once the daemon process is gone.
 enum StopCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let timeout = try args.intOption("--timeout", min: 0) ?? 30
+    let timeout = try args.intOption("--timeout", min: 0, max: 86_400) ?? 30
     try args.noPositionals()
     let (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout)
     if ctx.json {

@@ -27,13 +27,13 @@ enum SubmitCommand {
     }
     if let t = try args.option("--timeout") {
       guard let ms = DurationText.parseMs(t) else {
-        throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h")
+        throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h (at most 7d)")
       }
       put("timeout_s", .double(Double(ms) / 1000))
     }
     if let r = try args.option("--retries") {
-      guard let n = Int64(r), n >= 0 else {
-        throw CLIError(ExitCode.invalidSpec, "max_attempts: --retries must be a whole number >= 0, not '\(r)'")
+      guard let n = Int64(r), n >= 0, n <= 99 else {
+        throw CLIError(ExitCode.invalidSpec, "max_attempts: --retries must be a whole number from 0 to 99, not '\(r)'")
       }
       put("max_attempts", .int(n + 1))
     }

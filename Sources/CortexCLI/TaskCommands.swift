@@ -7,7 +7,7 @@ enum ListCommand {
     var req: [(String, JSON)] = [("op", .string("list"))]
     if let s = try args.option("--state") { req.append(("state", .string(s))) }
     if let t = try args.option("--type") { req.append(("type", .string(t))) }
-    let limit = try args.intOption("--limit", "-n", min: 1) ?? 0
+    let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
     req.append(("limit", .int(Int64(limit))))
     try args.noPositionals()
     let v = try Client.check(try Client(ctx).request(.object(req)))

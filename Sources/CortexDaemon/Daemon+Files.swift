@@ -104,7 +104,7 @@ extension Daemon {
       lastTrimMs = t
       Memory.releaseFreePages()
     }
-    if t - lastSnapshotMs >= Int64(config.snapshotIntervalS * 1000) && snapshots.backlog == 0
+    if t - lastSnapshotMs >= Numbers.ms(fromSeconds: config.snapshotIntervalS) && snapshots.backlog == 0
       && scheduler.phase == .running
     {
       writeSnapshots(now: t, sync: true)

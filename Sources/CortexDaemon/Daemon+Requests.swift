@@ -45,9 +45,7 @@ extension Daemon {
     finishClientIO(c)
   }
 
-  static func usageError(_ msg: String) -> JSON {
-    .object([("ok", .bool(false)), ("code", .int(64)), ("error", .string(msg))])
-  }
+  static func usageError(_ msg: String) -> JSON { Request.Failure.usage(msg).reply }
 
   func processClientLines(_ c: ClientConnection, now t: Int64) {
     while true {
@@ -69,31 +67,27 @@ extension Daemon {
     }
   }
 
-  func handleRequest(_ id: ClientID, _ req: JSON, now t: Int64) {
-    guard let op = req["op"]?.string else {
-      reply(id, Self.usageError("request has no \"op\""), now: t)
+  func handleRequest(_ id: ClientID, _ json: JSON, now t: Int64) {
+    let req: Request
+    do throws(Request.Failure) {
+      req = try Request.decode(json)
+    } catch {
+      reply(id, error.reply, now: t)
       return
     }
-    switch op {
-    case "ping": handlePing(id, now: t)
-    case "submit": handleSubmit(id, req, now: t)
-    case "wait": handleIDs(id, req, now: t) { .wait(id, $0) }
-    case "cancel": handleIDs(id, req, now: t) { .cancel(id, $0) }
-    case "list": handleList(id, req, now: t)
-    case "show": handleShow(id, req, now: t)
-    case "workers": reply(id, .object([("ok", .bool(true)), ("workers", scheduler.workersSnapshot(seq: log.lastSeq, nowMs: t))]), now: t)
-    case "budget": reply(id, .object([("ok", .bool(true)), ("budget", scheduler.budgetSnapshot(seq: log.lastSeq, nowMs: t))]), now: t)
-    case "scale":
-      guard let n = req["workers"]?.int else {
-        reply(id, Self.usageError("scale needs \"workers\""), now: t)
-        return
-      }
-      feed(.scale(id, Int(n)), now: t)
-    case "stop":
-      let timeout = req["timeout_s"]?.double ?? 30
-      requestStop(timeoutMs: Int64(timeout * 1000), client: id, now: t)
-    default:
-      reply(id, Self.usageError("unknown op '\(op)'"), now: t)
+    switch req {
+    case .ping: handlePing(id, now: t)
+    case .submit(let specs): feed(.submit(id, specs), now: t)
+    case .wait(let ids): feed(.wait(id, ids), now: t)
+    case .cancel(let ids): feed(.cancel(id, ids), now: t)
+    case .list(let state, let type, let limit): handleList(id, state: state, type: type, limit: limit, now: t)
+    case .show(let n): handleShow(id, n, now: t)
+    case .workers:
+      reply(id, .object([("ok", .bool(true)), ("workers", scheduler.workersSnapshot(seq: log.lastSeq, nowMs: t))]), now: t)
+    case .budget:
+      reply(id, .object([("ok", .bool(true)), ("budget", scheduler.budgetSnapshot(seq: log.lastSeq, nowMs: t))]), now: t)
+    case .scale(let n): feed(.scale(id, n), now: t)
+    case .stop(let timeoutMs): requestStop(timeoutMs: timeoutMs, client: id, now: t)
     }
   }
 
@@ -115,50 +109,7 @@ extension Daemon {
       ]), now: t)
   }
 
-  func handleSubmit(_ id: ClientID, _ req: JSON, now t: Int64) {
-    guard let list = req["tasks"]?.array else {
-      reply(id, Scheduler.invalid(SpecError("tasks", "must be an array of task specs"), index: nil, of: 1), now: t)
-      return
-    }
-    var specs: [TaskSpec] = []
-    specs.reserveCapacity(list.count)
-    for (i, v) in list.enumerated() {
-      do throws(SpecError) {
-        specs.append(try TaskSpec.decode(v))
-      } catch {
-        reply(id, Scheduler.invalid(error, index: i, of: list.count), now: t)
-        return
-      }
-    }
-    feed(.submit(id, specs), now: t)
-  }
-
-  func handleIDs(_ id: ClientID, _ req: JSON, now t: Int64, _ make: ([Int]) -> Scheduler.Input) {
-    guard let list = req["ids"]?.array, !list.isEmpty else {
-      reply(id, Self.usageError("needs \"ids\""), now: t)
-      return
-    }
-    var ids: [Int] = []
-    for v in list {
-      guard let s = v.string, let n = TaskID.parse(s) else {
-        reply(
-          id, Scheduler.invalid(SpecError("id", "'\(v.string ?? v.encoded())' is not a task id like task-000012"), index: nil, of: 1),
-          now: t)
-        return
-      }
-      ids.append(n)
-    }
-    feed(make(ids), now: t)
-  }
-
-  func handleList(_ id: ClientID, _ req: JSON, now t: Int64) {
-    let state = req["state"]?.string
-    let type = req["type"]?.string
-    let limit = Int(req["limit"]?.int ?? 0)
-    if let state, TaskState(rawValue: state) == nil, state != "active", state != "done" {
-      reply(id, Scheduler.invalid(SpecError("state", "unknown state '\(state)'"), index: nil, of: 1), now: t)
-      return
-    }
+  func handleList(_ id: ClientID, state: String?, type: String?, limit: Int, now t: Int64) {
     var rows = scheduler.tasks.values.filter { rec in
       if let state {
         if state == "active" {
@@ -177,11 +128,7 @@ extension Daemon {
       id, .object([("ok", .bool(true)), ("tasks", .array(rows.map { scheduler.taskJSON($0, withSpec: false) }))]), now: t)
   }
 
-  func handleShow(_ id: ClientID, _ req: JSON, now t: Int64) {
-    guard let s = req["id"]?.string, let n = TaskID.parse(s) else {
-      reply(id, Scheduler.invalid(SpecError("id", "needs a task id like task-000012"), index: nil, of: 1), now: t)
-      return
-    }
+  func handleShow(_ id: ClientID, _ n: Int, now t: Int64) {
     if let rec = scheduler.tasks[n] {
       var v = scheduler.taskJSON(rec).object ?? []
       if let pos = scheduler.queuePosition(n) {

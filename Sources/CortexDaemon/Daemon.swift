@@ -272,7 +272,7 @@ public final class Daemon {
         channels[slot] = ch
       }
       let pid = try ch.spawn(
-        executable: executable, paths: paths, heartbeatMs: Int(config.heartbeatIntervalS * 1000), log: workerLog)
+        executable: executable, paths: paths, heartbeatMs: Int(Numbers.ms(fromSeconds: config.heartbeatIntervalS)), log: workerLog)
       pidToSlot[pid] = slot
       feed(.workerSpawned(slot, pid: pid), now: t)
     } catch {
@@ -322,7 +322,7 @@ public final class Daemon {
     for s in buf {
       switch Int32(s) {
       case Signal.chld: reap = true
-      case Signal.term, Signal.int: requestStop(timeoutMs: Int64(config.killGraceS * 1000) + 25_000, client: nil, now: t)
+      case Signal.term, Signal.int: requestStop(timeoutMs: Numbers.ms(fromSeconds: config.killGraceS) + 25_000, client: nil, now: t)
       case Signal.hup: reloadConfig(now: t)
       default: break
       }

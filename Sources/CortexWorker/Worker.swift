@@ -211,21 +211,30 @@ public final class Worker {
     var progress: Double? = nil
     var message: String? = nil
     var any = false
+    var refused: [String] = []
     while case .line(let line) = r.reportLines.next() {
-      guard let v = try? JSON.parse(line) else { continue }
-      if let t = v["tokens_used"]?.int, t >= 0 {
-        r.tokens = max(r.tokens, Int(t))
+      if line.isEmpty { continue }
+      let report = ReportLine.parse(line)
+      if let t = report.tokensUsed {
+        r.tokens = max(r.tokens, t)
         tokens = r.tokens
         any = true
       }
-      if let p = v["progress"]?.double {
+      if let p = report.progress {
         progress = p
         any = true
       }
-      if let m = v["message"]?.string {
+      if let m = report.message {
         message = m
         any = true
       }
+      refused += report.refused
+    }
+    if !refused.isEmpty {
+      // Say so in the decision log rather than drop it silently (at most a few reasons per read).
+      let said = "report line refused: " + refused.prefix(4).joined(separator: "; ")
+      message = message.map { $0 + " (" + said + ")" } ?? said
+      any = true
     }
     if eof {
       epoll.remove(fd)

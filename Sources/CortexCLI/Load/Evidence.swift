@@ -14,7 +14,7 @@ enum Evidence {
     ])
   }
 
-  static func r3(_ d: Double) -> Double { Double(Int64((d * 1000).rounded())) / 1000 }
+  static func r3(_ d: Double) -> Double { d.isFinite && abs(d) < 1e12 ? Double(Int64((d * 1000).rounded())) / 1000 : d }
 
   /// What the decision log says about the run's tasks.
   struct LogFacts {

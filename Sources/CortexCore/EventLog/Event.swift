@@ -121,15 +121,21 @@ public enum Timestamp {
   }
 }
 
-/// Durations on the command line: "500ms", "30s", "5m", "2h", or plain seconds.
+/// Durations on the command line: "500ms", "30s", "5m", "2h", "1d", or plain seconds. Anything
+/// negative, not finite or longer than `Numbers.maxDurationMs` (100 years) is refused (nil).
 public enum DurationText {
   public static func parseMs(_ s: String) -> Int64? {
     let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+    var value = s
+    var factor = 1000.0
     for (u, f) in units where s.hasSuffix(u) {
-      guard let v = Double(s.dropLast(u.count)), v >= 0, v.isFinite else { return nil }
-      return Int64(v * f)
+      value = String(s.dropLast(u.count))
+      factor = f
+      break
     }
-    guard let v = Double(s), v >= 0, v.isFinite else { return nil }
-    return Int64(v * 1000)
+    guard let v = Double(value), v.isFinite, v >= 0 else { return nil }
+    let ms = v * factor
+    guard ms.isFinite, ms <= Double(Numbers.maxDurationMs) else { return nil }
+    return Int64(ms)
   }
 }

@@ -253,6 +253,8 @@ private struct Parser {
     let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
     if isInt, let v = Int64(text) { return .int(v) }
     guard let d = Double(text) else { throw JSONParseError(message: "invalid number", offset: start) }
+    // 1e400 reads as infinity: refuse it here, so no decoder ever sees a number it cannot use.
+    guard d.isFinite else { throw JSONParseError(message: "number out of range", offset: start) }
     return .double(d)
   }
 }

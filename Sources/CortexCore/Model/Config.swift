@@ -104,18 +104,18 @@ public struct Config: Equatable, Sendable {
       switch k {
       case "workers": c.workers = try S.int(k, val, min: 1, max: 1024)
       case "max_queue": c.maxQueue = try S.int(k, val, min: 1, max: 10_000_000)
-      case "max_queue_wait_s": c.maxQueueWaitS = try positive(k, val)
-      case "heartbeat_interval_s": c.heartbeatIntervalS = try positive(k, val)
+      case "max_queue_wait_s": c.maxQueueWaitS = try positive(k, val, max: 30 * 86_400)
+      case "heartbeat_interval_s": c.heartbeatIntervalS = try positive(k, val, max: 3600)
       case "heartbeat_misses": c.heartbeatMisses = try S.int(k, val, min: 1, max: 100)
-      case "snapshot_interval_s": c.snapshotIntervalS = try positive(k, val)
-      case "kill_grace_s": c.killGraceS = try positive(k, val)
+      case "snapshot_interval_s": c.snapshotIntervalS = try positive(k, val, max: 86_400)
+      case "kill_grace_s": c.killGraceS = try positive(k, val, max: 3600)
       case "log_segment_bytes": c.logSegmentBytes = try S.int(k, val, min: 4096, max: 1 << 40)
       case "reserve_critical": c.reserveCritical = try S.int(k, val, min: 0, max: 1023)
       case "token_budget_total": c.tokenBudgetTotal = try S.int(k, val, min: 0, max: 1 << 50)
       case "default_max_attempts": c.defaultMaxAttempts = try S.int(k, val, min: 1, max: 100)
       case "retry_backoff_base_ms": c.retryBackoffBaseMs = try S.int(k, val, min: 0, max: 3_600_000)
       case "retry_backoff_max_ms": c.retryBackoffMaxMs = try S.int(k, val, min: 0, max: 86_400_000)
-      case "restart_window_s": c.restartWindowS = try positive(k, val)
+      case "restart_window_s": c.restartWindowS = try positive(k, val, max: 86_400)
       case "max_restarts_in_window": c.maxRestartsInWindow = try S.int(k, val, min: 1, max: 10_000)
       case "max_spec_bytes": c.maxSpecBytes = try S.int(k, val, min: 256, max: 16 << 20)
       case "sync_interval_ms": c.syncIntervalMs = try S.int(k, val, min: 0, max: 10_000)
@@ -128,12 +128,11 @@ public struct Config: Equatable, Sendable {
           for (tk, tval) in to {
             let f = "worker_types.\(name).\(tk)"
             switch tk {
-            case "token_budget": t.tokenBudget = try S.int(f, tval, min: 0, max: 1 << 40)
-            case "timeout_s": t.timeoutS = try positive(f, tval)
+            case "token_budget": t.tokenBudget = try S.int(f, tval, min: 0, max: Numbers.maxTokens)
+            case "timeout_s": t.timeoutS = try positive(f, tval, max: TaskSpec.maxTimeoutS)
             case "memory_mb": t.memoryMB = try S.int(f, tval, min: 0, max: 1 << 30)
             case "cpu":
-              guard let d = tval.double, d >= 0 else { throw SpecError(f, "must be a number of cores >= 0") }
-              t.cpu = d
+              t.cpu = try Numbers.double(f, tval, min: 0, max: 1024)
             case "command":
               guard let a = tval.array, !a.isEmpty, a.allSatisfy({ $0.string != nil }) else {
                 throw SpecError(f, "must be a non-empty array of strings")
@@ -154,8 +153,8 @@ public struct Config: Equatable, Sendable {
     return c
   }
 
-  static func positive(_ k: String, _ v: JSON) throws(SpecError) -> Double {
-    guard let d = v.double, d > 0 else { throw SpecError(k, "must be a number greater than 0") }
-    return d
+  /// A finite number of seconds, more than 0 and at most `max`.
+  static func positive(_ k: String, _ v: JSON, max: Double) throws(SpecError) -> Double {
+    try Numbers.seconds(k, v, max: max)
   }
 }

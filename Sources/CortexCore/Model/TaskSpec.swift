@@ -34,6 +34,8 @@ public struct TaskSpec: Equatable, Sendable {
 
   public static func == (a: TaskSpec, b: TaskSpec) -> Bool { a.json() == b.json() }
 
+  /// The longest timeout a task may ask for (7 days).
+  public static let maxTimeoutS = 7 * 86_400.0
   /// The largest encoded spec accepted (bytes).
   public static let maxEncodedSize = 64 * 1024
   public static let fields: Set<String> = [
@@ -79,21 +81,16 @@ public struct TaskSpec: Equatable, Sendable {
         for (sk, sv) in o {
           switch sk {
           case "duration_ms": syn.durationMs = try int("synthetic.duration_ms", sv, min: 0, max: 86_400_000)
-          case "tokens": syn.tokens = try int("synthetic.tokens", sv, min: 0, max: 1 << 40)
+          case "tokens": syn.tokens = try int("synthetic.tokens", sv, min: 0, max: Numbers.maxTokens)
           case "error_rate":
-            guard let d = sv.double, d >= 0, d <= 1 else {
-              throw SpecError("synthetic.error_rate", "must be a number from 0 to 1")
-            }
-            syn.errorRate = d
+            syn.errorRate = try Numbers.double("synthetic.error_rate", sv, min: 0, max: 1)
           default: throw SpecError("synthetic.\(sk)", "unknown field")
           }
         }
         s.synthetic = syn
-      case "token_budget": s.tokenBudget = try int(k, val, min: 0, max: 1 << 40)
+      case "token_budget": s.tokenBudget = try int(k, val, min: 0, max: Numbers.maxTokens)
       case "timeout_s":
-        guard let d = val.double else { throw SpecError(k, "must be a number of seconds, not \(val.kindName)") }
-        guard d > 0, d <= 7 * 86400 else { throw SpecError(k, "must be more than 0 and at most 604800") }
-        s.timeoutS = d
+        s.timeoutS = try Numbers.seconds(k, val, max: TaskSpec.maxTimeoutS)
       case "max_attempts": s.maxAttempts = try int(k, val, min: 1, max: 100)
       case "depends_on":
         guard let a = val.array else { throw SpecError(k, "must be an array of task ids") }
@@ -169,9 +166,7 @@ public struct TaskSpec: Equatable, Sendable {
     return s
   }
   static func int(_ k: String, _ v: JSON, min: Int, max: Int) throws(SpecError) -> Int {
-    guard let i = v.int else { throw SpecError(k, "must be a whole number, not \(v.kindName)") }
-    guard i >= min && i <= max else { throw SpecError(k, "must be from \(min) to \(max), not \(i)") }
-    return Int(i)
+    try Numbers.int(k, v, min: min, max: max)
   }
   static func stringMap(_ k: String, _ v: JSON, keyCheck: Bool) throws(SpecError) -> [(String, String)] {
     guard let o = v.object else { throw SpecError(k, "must be an object of strings") }

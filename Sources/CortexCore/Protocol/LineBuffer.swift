@@ -3,6 +3,9 @@
 public struct LineBuffer: Sendable {
   public private(set) var bytes: [UInt8] = []
   private var start = 0
+  /// Bytes from `start` up to here are known to hold no newline, so a long line arriving in many
+  /// chunks is scanned once, not once per chunk.
+  private var scanned = 0
   public let maxLine: Int
 
   public init(maxLine: Int = 1 << 20) { self.maxLine = maxLine }
@@ -14,11 +17,13 @@ public struct LineBuffer: Sendable {
 
   /// The next complete line (without its newline).
   public mutating func next() -> Next {
-    if let nl = bytes[start...].firstIndex(of: 10) {
+    if let nl = bytes[max(start, scanned)...].firstIndex(of: 10) {
       let line = bytes[start..<nl]
       start = nl + 1
+      scanned = start
       return .line(line)
     }
+    scanned = bytes.count
     compact()
     if bytes.count > maxLine {
       reset()
@@ -33,11 +38,13 @@ public struct LineBuffer: Sendable {
   public mutating func reset() {
     bytes.removeAll(keepingCapacity: true)
     start = 0
+    scanned = 0
   }
 
   mutating func compact() {
     if start > 0 {
       bytes.removeFirst(start)
+      scanned -= start
       start = 0
     }
   }

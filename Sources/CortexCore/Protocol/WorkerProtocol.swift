@@ -37,13 +37,14 @@ public enum DaemonToWorker: Equatable, Sendable {
     guard let op = v["op"]?.string else { throw SpecError("op", "missing") }
     switch op {
     case "run":
-      guard let t = v["task"]?.int, let a = v["attempt"]?.int, let d = v["dir"]?.string, let b = v["budget"]?.int,
-        let s = v["spec"]
+      guard let tv = v["task"], let av = v["attempt"], let d = v["dir"]?.string, let bv = v["budget"], let s = v["spec"]
       else { throw SpecError("run", "missing task, attempt, dir, budget or spec") }
-      return .run(task: Int(t), attempt: Int(a), dir: d, budget: Int(b), spec: try TaskSpec.decode(s))
+      return .run(
+        task: try taskNumber(tv), attempt: try Numbers.int("attempt", av, min: 1, max: 1_000_000), dir: d,
+        budget: try Numbers.int("budget", bv, min: 0, max: Numbers.maxTokens), spec: try TaskSpec.decode(s))
     case "cancel":
-      guard let t = v["task"]?.int, let g = v["grace_ms"]?.int else { throw SpecError("cancel", "missing task or grace_ms") }
-      return .cancel(task: Int(t), graceMs: Int(g))
+      guard let tv = v["task"], let gv = v["grace_ms"] else { throw SpecError("cancel", "missing task or grace_ms") }
+      return .cancel(task: try taskNumber(tv), graceMs: try Numbers.int("grace_ms", gv, min: 0, max: 86_400_000))
     case "exit": return .exit
     default: throw SpecError("op", "unknown operation '\(op)'")
     }
@@ -104,28 +105,42 @@ public enum WorkerToDaemon: Equatable, Sendable {
       return .ready(pid: Int32(p))
     case "hb": return .heartbeat
     case "started":
-      guard let t = v["task"]?.int, let p = v["pid"]?.int, p >= 0, p <= Int64(Int32.max) else {
+      guard let tv = v["task"], let p = v["pid"]?.int, p >= 0, p <= Int64(Int32.max) else {
         throw SpecError("started", "missing task or pid")
       }
-      return .started(task: Int(t), pid: Int32(p), atMs: v["at"]?.int ?? 0)
+      return .started(task: try taskNumber(tv), pid: Int32(p), atMs: try timestamp("at", v["at"]))
     case "progress":
-      guard let t = v["task"]?.int else { throw SpecError("task", "missing") }
-      let tokens = v["tokens_used"]?.int.map { Int($0) }
-      if let tokens, tokens < 0 { throw SpecError("tokens_used", "must not be negative") }
-      return .progress(task: Int(t), tokensUsed: tokens, progress: v["progress"]?.double, message: v["message"]?.string)
+      guard let tv = v["task"] else { throw SpecError("task", "missing") }
+      var tokens: Int? = nil
+      if let tk = v["tokens_used"], !tk.isNull { tokens = try Numbers.int("tokens_used", tk, min: 0, max: Numbers.maxTokens) }
+      var progress: Double? = nil
+      if let pv = v["progress"], !pv.isNull { progress = try Numbers.double("progress", pv, min: 0, max: 1) }
+      return .progress(task: try taskNumber(tv), tokensUsed: tokens, progress: progress, message: v["message"]?.string)
     case "done":
-      guard let t = v["task"]?.int else { throw SpecError("task", "missing") }
+      guard let tv = v["task"] else { throw SpecError("task", "missing") }
       let exit = v["exit"]?.int.flatMap { Int32(exactly: $0) }
       let sig = v["signal"]?.int.flatMap { Int32(exactly: $0) }
-      let tokens = Int(v["tokens"]?.int ?? 0)
-      if tokens < 0 { throw SpecError("tokens", "must not be negative") }
+      var tokens = 0
+      if let tk = v["tokens"], !tk.isNull { tokens = try Numbers.int("tokens", tk, min: 0, max: Numbers.maxTokens) }
       return .done(
         TaskOutcome(
-          task: Int(t), exitCode: exit, signal: sig, tokensUsed: tokens, startedMs: v["started"]?.int ?? 0,
-          endedMs: v["ended"]?.int ?? 0, error: v["error"]?.string))
+          task: try taskNumber(tv), exitCode: exit, signal: sig, tokensUsed: tokens,
+          startedMs: try timestamp("started", v["started"]), endedMs: try timestamp("ended", v["ended"]),
+          error: v["error"]?.string))
     default: throw SpecError("op", "unknown operation '\(op)'")
     }
   }
+}
+
+/// A task number as carried on the FIFOs: 0 to 2^47.
+func taskNumber(_ v: JSON) throws(SpecError) -> Int {
+  try Numbers.int("task", v, min: 0, max: 1 << 47)
+}
+
+/// A wall-clock time in ms since the epoch; absent is 0.
+func timestamp(_ field: String, _ v: JSON?) throws(SpecError) -> Int64 {
+  guard let v, !v.isNull else { return 0 }
+  return Int64(try Numbers.int(field, v, min: 0, max: Int(Numbers.maxTimestampMs)))
 }
 
 /// How one attempt of a task ended, as the worker saw it.

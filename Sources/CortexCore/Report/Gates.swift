@@ -65,6 +65,7 @@ public struct Gate: Equatable, Sendable {
   }
 
   static func fmt(_ d: Double) -> String {
-    d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(Double(Int64(d * 1000)) / 1000)
+    guard d.isFinite, abs(d) < 1e12 else { return String(d) }
+    return d == d.rounded() ? String(Int64(d)) : String(Double(Int64(d * 1000)) / 1000)
   }
 }

@@ -180,7 +180,7 @@ extension Scheduler {
     if encoded > config.maxSpecBytes {
       throw SpecError("spec", "is \(encoded) bytes; the limit is \(config.maxSpecBytes)")
     }
-    return (s, budget, timeout.map { Int64($0 * 1000) }, s.maxAttempts ?? config.defaultMaxAttempts)
+    return (s, budget, timeout.map { Numbers.ms(fromSeconds: $0) }, s.maxAttempts ?? config.defaultMaxAttempts)
   }
 
   /// Replaces `{description}` and `{task_id}`; any other placeholder, or one without a value, is an error.
@@ -219,7 +219,7 @@ extension Scheduler {
     guard total > 0 else { return ahead < pool ? 0 : nil }
     let mean = estimates.values.reduce(0.0) { $0 + $1.ewmaDurationMs * Double($1.count) } / Double(total)
     if ahead < idle.count { return 0 }
-    return Int64(Double(max(0, ahead - idle.count) / pool + 1) * mean)
+    return Numbers.ms(Double(max(0, ahead - idle.count) / pool + 1) * mean)
   }
 
   /// The first spec whose SLA deadline the running estimates say cannot be met, and why.
@@ -253,7 +253,7 @@ extension Scheduler {
     }
     let est = estimates[t.type] ?? estimates.values.first
     let pool = max(1, desiredWorkers - config.reserveCritical)
-    let start = est.map { Int64(Double(ahead / pool) * $0.ewmaDurationMs) }
+    let start = est.map { Numbers.ms(Double(ahead / pool) * $0.ewmaDurationMs) }
     return (ahead + 1, start)
   }
 

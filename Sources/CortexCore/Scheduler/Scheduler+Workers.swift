@@ -106,7 +106,7 @@ extension Scheduler {
   /// Restart at once the first time, then back off (100 ms · 2^k, capped below 1 s, with jitter);
   /// park after `maxRestartsInWindow` restarts within `restartWindowS`.
   mutating func scheduleRestart(_ w: Int, now: Int64, into out: inout [Action]) {
-    let window = Int64(config.restartWindowS * 1000)
+    let window = Numbers.ms(fromSeconds: config.restartWindowS)
     var r = workers[w - 1].restarts.filter { now - $0 < window }
     if r.count >= config.maxRestartsInWindow {
       workers[w - 1].state = .parked

@@ -170,8 +170,8 @@ public struct Scheduler: Sendable {
     return t
   }
 
-  var heartbeatWindowMs: Int64 { Int64(config.heartbeatIntervalS * 1000) * Int64(config.heartbeatMisses) }
-  var graceMs: Int { Int(config.killGraceS * 1000) }
+  var heartbeatWindowMs: Int64 { Numbers.ms(fromSeconds: config.heartbeatIntervalS) * Int64(config.heartbeatMisses) }
+  var graceMs: Int { Int(Numbers.ms(fromSeconds: config.killGraceS)) }
 }
 
 /// A small deterministic PRNG (SplitMix64) so jitter is reproducible under test.

@@ -1,0 +1,53 @@
+/// One line a running task writes to `CORTEX_REPORT_FD` (SPEC §3): `{"tokens_used": 1200}`,
+/// `{"progress": 0.4, "message": "..."}`. The task is untrusted: a line that is not a JSON
+/// object, or a field out of range, is refused with the field named; the other fields of the
+/// same line still count.
+public struct ReportLine: Equatable, Sendable {
+  public var tokensUsed: Int?
+  public var progress: Double?
+  public var message: String?
+  /// What was refused in this line, e.g. "tokens_used: must be from 0 to 1099511627776, not -5".
+  public var refused: [String] = []
+
+  /// The longest message kept from a report line (longer ones are cut).
+  public static let maxMessageBytes = 1024
+
+  public init(tokensUsed: Int? = nil, progress: Double? = nil, message: String? = nil) {
+    self.tokensUsed = tokensUsed
+    self.progress = progress
+    self.message = message
+  }
+
+  public var isEmpty: Bool { tokensUsed == nil && progress == nil && message == nil }
+
+  public static func parse(_ line: ArraySlice<UInt8>) -> ReportLine {
+    var r = ReportLine()
+    let v: JSON
+    do { v = try JSON.parse(line) } catch {
+      r.refused.append("line: not JSON (\(error))")
+      return r
+    }
+    guard v.object != nil else {
+      r.refused.append("line: must be a JSON object, not \(v.kindName)")
+      return r
+    }
+    if let t = v["tokens_used"], !t.isNull {
+      do throws(SpecError) { r.tokensUsed = try Numbers.int("tokens_used", t, min: 0, max: Numbers.maxTokens) } catch {
+        r.refused.append(error.description)
+      }
+    }
+    if let p = v["progress"], !p.isNull {
+      do throws(SpecError) { r.progress = try Numbers.double("progress", p, min: 0, max: 1) } catch {
+        r.refused.append(error.description)
+      }
+    }
+    if let m = v["message"], !m.isNull {
+      if let s = m.string {
+        r.message = s.utf8.count <= maxMessageBytes ? s : String(decoding: s.utf8.prefix(maxMessageBytes), as: UTF8.self) + "…"
+      } else {
+        r.refused.append("message: must be a string, not \(m.kindName)")
+      }
+    }
+    return r
+  }
+}

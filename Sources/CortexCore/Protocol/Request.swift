@@ -1,0 +1,106 @@
+/// A request on the control socket, decoded and range-checked in one place before the daemon
+/// acts on it. Every field that is wrong is named in the failure; nothing here can trap.
+public enum Request: Equatable, Sendable {
+  case ping
+  case submit([TaskSpec])
+  case wait([Int])
+  case cancel([Int])
+  case list(state: String?, type: String?, limit: Int)
+  case show(Int)
+  case workers
+  case budget
+  case scale(Int)
+  case stop(timeoutMs: Int64)
+
+  /// Why a request was refused: a usage error (exit 64) or an invalid field (exit 65).
+  public enum Failure: Error, Equatable, Sendable {
+    case usage(String)
+    case invalid(SpecError, index: Int?, of: Int)
+
+    /// The reply sent for it.
+    public var reply: JSON {
+      switch self {
+      case .usage(let msg): .object([("ok", .bool(false)), ("code", .int(64)), ("error", .string(msg))])
+      case .invalid(let e, let index, let count): Scheduler.invalid(e, index: index, of: count)
+      }
+    }
+  }
+
+  /// The longest `stop` drain a client may ask for (one day).
+  public static let maxStopTimeoutS = 86_400.0
+  public static let listStates: Set<String> = Set(TaskState.allCases.map(\.rawValue) + ["active", "done"])
+
+  public static func decode(_ req: JSON) throws(Failure) -> Request {
+    guard req.object != nil else { throw .usage("a request must be a JSON object, not \(req.kindName)") }
+    guard let op = req["op"]?.string else { throw .usage("request has no \"op\"") }
+    func field(_ e: SpecError) -> Failure { .invalid(e, index: nil, of: 1) }
+    switch op {
+    case "ping": return .ping
+    case "workers": return .workers
+    case "budget": return .budget
+    case "submit":
+      guard let list = req["tasks"]?.array else { throw field(SpecError("tasks", "must be an array of task specs")) }
+      var specs: [TaskSpec] = []
+      specs.reserveCapacity(list.count)
+      for (i, v) in list.enumerated() {
+        do throws(SpecError) {
+          specs.append(try TaskSpec.decode(v))
+        } catch {
+          throw .invalid(error, index: i, of: list.count)
+        }
+      }
+      return .submit(specs)
+    case "wait", "cancel":
+      let ids = try taskIDs(req)
+      return op == "wait" ? .wait(ids) : .cancel(ids)
+    case "list":
+      var state: String? = nil
+      if let s = req["state"], !s.isNull {
+        guard let name = s.string, listStates.contains(name) else {
+          throw field(SpecError("state", "unknown state \(s.encoded()) (use \(listStates.sorted().joined(separator: ", ")))"))
+        }
+        state = name
+      }
+      var type: String? = nil
+      if let t = req["type"], !t.isNull {
+        guard let name = t.string else { throw field(SpecError("type", "must be a string, not \(t.kindName)")) }
+        type = name
+      }
+      var limit = 0
+      if let l = req["limit"], !l.isNull {
+        do throws(SpecError) { limit = try Numbers.int("limit", l, min: 0, max: 100_000_000) } catch { throw field(error) }
+      }
+      return .list(state: state, type: type, limit: limit)
+    case "show":
+      guard let s = req["id"]?.string, let n = TaskID.parse(s) else {
+        throw field(SpecError("id", "needs a task id like task-000012"))
+      }
+      return .show(n)
+    case "scale":
+      guard let w = req["workers"] else { throw .usage("scale needs \"workers\"") }
+      do throws(SpecError) { return .scale(try Numbers.int("workers", w, min: 1, max: 1024)) } catch { throw field(error) }
+    case "stop":
+      var seconds = 30.0
+      if let t = req["timeout_s"], !t.isNull {
+        do throws(SpecError) {
+          seconds = try Numbers.seconds("timeout_s", t, min: 0, max: maxStopTimeoutS, exclusiveMin: false)
+        } catch { throw field(error) }
+      }
+      return .stop(timeoutMs: Numbers.ms(fromSeconds: seconds))
+    default:
+      throw .usage("unknown op '\(op)'")
+    }
+  }
+
+  static func taskIDs(_ req: JSON) throws(Failure) -> [Int] {
+    guard let list = req["ids"]?.array, !list.isEmpty else { throw .usage("needs \"ids\"") }
+    var ids: [Int] = []
+    for v in list {
+      guard let s = v.string, let n = TaskID.parse(s) else {
+        throw .invalid(SpecError("id", "'\(v.string ?? v.encoded())' is not a task id like task-000012"), index: nil, of: 1)
+      }
+      ids.append(n)
+    }
+    return ids
+  }
+}

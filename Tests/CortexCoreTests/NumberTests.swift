@@ -1,0 +1,61 @@
+import CortexCore
+import XCTest
+
+/// Range checks on every number that enters from outside (issue 10, item 1).
+final class NumberTests: XCTestCase {
+  func testTheParserRefusesNumbersThatOverflowToInfinity() {
+    for text in ["1e400", "-1e400", "[1e309]", #"{"a":-1e99999}"#] {
+      XCTAssertThrowsError(try JSON.parse(Array(text.utf8)), text)
+    }
+    XCTAssertEqual(try JSON.parse(Array("1e308".utf8)), .double(1e308))
+  }
+
+  func testRequestsWithOutOfRangeNumbersNameTheField() {
+    let cases: [(String, String)] = [
+      (#"{"op":"stop","timeout_s":-1e308}"#, "timeout_s"), (#"{"op":"stop","timeout_s":1e16}"#, "timeout_s"),
+      (#"{"op":"stop","timeout_s":"soon"}"#, "timeout_s"), (#"{"op":"scale","workers":2.5}"#, "workers"),
+      (#"{"op":"scale","workers":4096}"#, "workers"), (#"{"op":"list","limit":-3}"#, "limit"),
+      (#"{"op":"list","state":7}"#, "state"), (#"{"op":"submit","tasks":[{"shell":"x","max_attempts":1e300}]}"#, "max_attempts"),
+    ]
+    for (text, field) in cases {
+      let v = try! JSON.parse(Array(text.utf8))
+      do {
+        let r = try Request.decode(v)
+        XCTFail("\(text) decoded as \(r)")
+      } catch {
+        XCTAssertTrue((error.reply["error"]?.string ?? "").contains(field), "\(text): \(error.reply.encoded())")
+      }
+    }
+    XCTAssertEqual(try Request.decode(try JSON.parse(Array(#"{"op":"stop","timeout_s":2.5}"#.utf8))), .stop(timeoutMs: 2500))
+    XCTAssertEqual(try Request.decode(try JSON.parse(Array(#"{"op":"stop"}"#.utf8))), .stop(timeoutMs: 30_000))
+  }
+
+  func testDurationsOnTheCommandLineAreBounded() {
+    XCTAssertNil(DurationText.parseMs("1e300d"))
+    XCTAssertNil(DurationText.parseMs("9300000000000000"))
+    XCTAssertNil(DurationText.parseMs("nan"))
+    XCTAssertNil(DurationText.parseMs("-1s"))
+    XCTAssertEqual(DurationText.parseMs("1.5s"), 1500)
+    XCTAssertEqual(DurationText.parseMs("2h"), 7_200_000)
+    XCTAssertEqual(Numbers.ms(fromSeconds: .infinity), Numbers.maxDurationMs)
+    XCTAssertEqual(Numbers.ms(fromSeconds: -.infinity), 0)
+    XCTAssertEqual(Numbers.ms(.nan), 0)
+  }
+
+  func testWorkerMessagesAndReportLinesOutOfRangeAreRefused() {
+    for text in [
+      #"{"op":"done","task":1,"tokens":-5}"#, #"{"op":"done","task":1,"ended":9223372036854775807}"#,
+      #"{"op":"progress","task":1,"progress":7}"#, #"{"op":"started","task":-1,"pid":4}"#,
+      #"{"op":"progress","task":1e300}"#,
+    ] {
+      XCTAssertThrowsError(try WorkerToDaemon.decode(Array(text.utf8)[...]), text)
+    }
+    let r = ReportLine.parse(Array(#"{"tokens_used":1e300,"progress":0.25,"message":"ok"}"#.utf8)[...])
+    XCTAssertNil(r.tokensUsed)
+    XCTAssertEqual(r.progress, 0.25)
+    XCTAssertEqual(r.message, "ok")
+    XCTAssertEqual(r.refused.count, 1)
+    XCTAssertTrue(r.refused[0].hasPrefix("tokens_used"), r.refused[0])
+    XCTAssertEqual(ReportLine.parse(Array("junk".utf8)[...]).refused.count, 1)
+  }
+}
