@@ -7,13 +7,14 @@ enum SubmitCommand {
   static let usage = """
     cortex submit [--shell STR | --synthetic MS[:TOKENS] | --type T --description D] [--priority P]
                          [--tokens N] [--timeout DUR] [--retries N] [--after ID,...] [--label K=V] [--env K=V]
-                         [--cwd DIR] [--idempotency-key K] [--sla DUR | --sla-deadline TIME] [--from FILE|-] [--wait] [-p] [-- CMD [ARGS...]]
+                         [--cwd DIR] [--no-env] [--idempotency-key K] [--sla DUR | --sla-deadline TIME] [--from FILE|-] [--wait] [-p] [-- CMD [ARGS...]]
     """
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let wait = args.flag("--wait")
     let idsOnly = args.flag("-p")
     let from = try args.option("--from")
+    let inheritEnv = !args.flag("--no-env")
     var spec: [(String, JSON)] = []
     func put(_ k: String, _ v: JSON) { spec.append((k, v)) }
     if let s = try args.option("--shell") { put("shell", .string(s)) }
@@ -60,13 +61,22 @@ enum SubmitCommand {
     if let from {
       if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
       specs = try readBatch(from)
+      if inheritEnv { specs = specs.map(withCallerEnvironment) }
     } else {
       let runsSomething = spec.contains { ["command", "shell"].contains($0.0) } || spec.contains { $0.0 == "type" }
       if runsSomething {
-        if let c = cwd { cwd = FileSystem.realPath(c) ?? c } else { cwd = FileSystem.currentDirectory() }
+        if let c = cwd {
+          guard let real = FileSystem.realPath(c), FileSystem.isDirectory(real) else {
+            throw CLIError(ExitCode.invalidSpec, "cwd: '\(c)' \(FileSystem.exists(c) ? "is not a directory" : "does not exist")")
+          }
+          cwd = real
+        } else {
+          cwd = FileSystem.currentDirectory()
+        }
         if let cwd { put("cwd", .string(cwd)) }
       }
       specs = [.object(spec)]
+      if inheritEnv { specs = specs.map(withCallerEnvironment) }
     }
 
     let client = try Client(ctx)
@@ -80,6 +90,31 @@ enum SubmitCommand {
     let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
     if ctx.json { ctx.printJSON(done) }
     return WaitCommand.exitCode(done, ctx, quiet: ctx.json)
+  }
+
+  /// A command or shell task runs with the submitter's environment (as Pueue does), under the
+  /// spec's own `env`, which wins. Secret values among it are kept out of the log by the daemon
+  /// (SPEC §9). Synthetic tasks run nothing and get none; `--no-env` turns it off.
+  static func withCallerEnvironment(_ spec: JSON) -> JSON {
+    guard var o = spec.object, spec["synthetic"] == nil || spec["synthetic"]?.isNull == true else { return spec }
+    let skip: Set<String> = ["_", "PWD", "OLDPWD", "SHLVL"]
+    var own = spec["env"]?.object ?? []
+    let given = Set(own.map(\.0))
+    for entry in Environment.all() {
+      guard let eq = entry.firstIndex(of: "=") else { continue }
+      let name = String(entry[..<eq])
+      guard !given.contains(name), !skip.contains(name), !name.hasPrefix("CORTEX_"), isPlainName(name) else { continue }
+      own.append((name, .string(String(entry[entry.index(after: eq)...]))))
+    }
+    if own.isEmpty { return spec }
+    o.removeAll { $0.0 == "env" }
+    o.append(("env", .object(own)))
+    return .object(o)
+  }
+
+  static func isPlainName(_ n: String) -> Bool {
+    guard let f = n.utf8.first, f == 95 || (f >= 65 && f <= 90) || (f >= 97 && f <= 122) else { return false }
+    return n.utf8.allSatisfy { $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
   }
 
   /// "200" or "200:1200" (duration ms, tokens).

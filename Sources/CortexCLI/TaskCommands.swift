@@ -17,6 +17,10 @@ enum ListCommand {
       return 0
     }
     let rows = tasks.map { t -> [String] in
+      if t["compact"]?.bool == true {
+        // An older finished task: only its final state is kept in memory (`cortex show` has more).
+        return [t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), "", "", "-", "-", "", ""]
+      }
       var dur = ""
       if let s = t["started_ms"]?.int { dur = formatMs((t["ended_ms"]?.int ?? Clock.wallMs()) - s) }
       return [

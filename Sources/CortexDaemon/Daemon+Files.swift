@@ -62,6 +62,8 @@ extension Daemon {
     let progress = snapshotDone
     lastSnapshotMs = t
     lastSnapshotSeq = seq
+    let tasks = scheduler.tasks
+    secrets.compact { n in tasks[n].map { !$0.state.isTerminal } ?? false }
     snapshots.async {
       do throws(PosixError) {
         try FileSystem.writeAtomically(p.taskQueue, Array((copy.queueSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))
@@ -172,7 +174,7 @@ extension Daemon {
             break
           }
         }
-        if !specs.isEmpty { feed(.submit(id, specs), now: t) }
+        if !specs.isEmpty { submit(id, specs, now: t) }
       } catch {
         reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("error", .string("\(error)"))]), now: t)
       }

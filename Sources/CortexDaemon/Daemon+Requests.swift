@@ -77,7 +77,7 @@ extension Daemon {
     }
     switch req {
     case .ping: handlePing(id, now: t)
-    case .submit(let specs): feed(.submit(id, specs), now: t)
+    case .submit(let specs): submit(id, specs, now: t)
     case .wait(let ids): feed(.wait(id, ids), now: t)
     case .cancel(let ids): feed(.cancel(id, ids), now: t)
     case .list(let state, let type, let limit): handleList(id, state: state, type: type, limit: limit, now: t)
@@ -89,6 +89,18 @@ extension Daemon {
     case .scale(let n): feed(.scale(id, n), now: t)
     case .stop(let timeoutMs): requestStop(timeoutMs: timeoutMs, client: id, now: t)
     }
+  }
+
+  /// What only this host can check (a `cwd` that exists), then the scheduler's admission.
+  func submit(_ id: ClientID, _ specs: [TaskSpec], now t: Int64) {
+    for (i, spec) in specs.enumerated() {
+      if let cwd = spec.cwd, !FileSystem.isDirectory(cwd) {
+        let why = FileSystem.exists(cwd) ? "is not a directory" : "does not exist"
+        reply(id, Scheduler.invalid(SpecError("cwd", "'\(cwd)' \(why)"), index: i, of: specs.count), now: t)
+        return
+      }
+    }
+    feed(.submit(id, specs), now: t)
   }
 
   func handlePing(_ id: ClientID, now t: Int64) {
@@ -109,23 +121,31 @@ extension Daemon {
       ]), now: t)
   }
 
+  /// Full records of the tasks the daemon keeps in memory, then (without `--type`, which they do
+  /// not record) the compact records of older finished tasks: id and terminal state.
   func handleList(_ id: ClientID, state: String?, type: String?, limit: Int, now t: Int64) {
-    var rows = scheduler.tasks.values.filter { rec in
-      if let state {
-        if state == "active" {
-          if rec.state.isTerminal { return false }
-        } else if state == "done" {
-          if !rec.state.isTerminal { return false }
-        } else if rec.state.rawValue != state {
-          return false
+    func matches(_ st: TaskState) -> Bool {
+      guard let state else { return true }
+      switch state {
+      case "active": return !st.isTerminal
+      case "done": return st.isTerminal
+      default: return st.rawValue == state
+      }
+    }
+    var rows: [(Int, JSON)] = scheduler.tasks.values.filter { rec in
+      matches(rec.state) && (type == nil || rec.type == type)
+    }.map { ($0.number, scheduler.taskJSON($0, withSpec: false)) }
+    if type == nil && state != "active" {
+      for run in scheduler.finishedStates.runs where matches(run.state) {
+        for n in run.first...run.last where scheduler.tasks[n] == nil {
+          rows.append(
+            (n, .object([("id", .string(TaskID.format(n))), ("state", .string(run.state.rawValue)), ("compact", .bool(true))])))
         }
       }
-      if let type, rec.type != type { return false }
-      return true
-    }.sorted { $0.number < $1.number }
+    }
+    rows.sort { $0.0 < $1.0 }
     if limit > 0 && rows.count > limit { rows = Array(rows.suffix(limit)) }
-    reply(
-      id, .object([("ok", .bool(true)), ("tasks", .array(rows.map { scheduler.taskJSON($0, withSpec: false) }))]), now: t)
+    reply(id, .object([("ok", .bool(true)), ("tasks", .array(rows.map(\.1)))]), now: t)
   }
 
   func handleShow(_ id: ClientID, _ n: Int, now t: Int64) {

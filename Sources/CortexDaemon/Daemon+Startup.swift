@@ -112,7 +112,14 @@ extension Daemon {
     let t = now()
     for n in notes { log.append(n, nowMs: t) }
     var out: [Action] = []
+    let stored = SecretStore.load(paths.secrets)
+    scheduler.restoreSecrets(stored, now: t, into: &out)
     let settled = scheduler.settleAfterRecovery(now: t, into: &out)
+    do throws(PosixError) {
+      try secrets.rewrite(keeping: stored.filter { scheduler.tasks[$0.key].map { !$0.state.isTerminal } ?? false })
+    } catch {
+      throw StartupError("cannot rewrite \(paths.secrets): \(error)")
+    }
     self.scheduler = scheduler
     let recovered = replay.lastSeq > 0
     log.append(

@@ -20,6 +20,7 @@ public final class Daemon {
   let signals: (read: FileDescriptor, write: FileDescriptor)
   var listener: FileDescriptor?
   var log: EventLogWriter
+  let secrets: SecretStore
   var channels: [Int: WorkerChannel] = [:]
   var pidToSlot: [Int32: Int] = [:]
   var clients: [ClientID: ClientConnection] = [:]
@@ -74,6 +75,7 @@ public final class Daemon {
     self.scheduler = scheduler
     self.log = log
     self.lockFD = lockFD
+    secrets = try SecretStore(path: paths.secrets)
     epoll = try Epoll()
     signals = try makePipe(nonBlocking: true)
     files = try BackgroundQueue()
@@ -184,6 +186,8 @@ public final class Daemon {
       if case .log(let e) = a {
         log.append(e, nowMs: t)
         hotDirty = true
+      } else if case .storeSecrets(let n, let values) = a {
+        secrets.append(task: n, values)
       } else {
         deferred.append(a)
       }
@@ -202,6 +206,8 @@ public final class Daemon {
         || (log.unsyncedSinceMs.map { t - $0 >= Int64(config.syncIntervalMs) } ?? false)
         || (log.hasPending && config.syncIntervalMs == 0)
       do throws(PosixError) {
+        // Secrets first, durably: no log line may name values that are not on disk.
+        try secrets.flush()
         try log.flush(sync: needsSync, nowMs: t)
       } catch {
         logUnavailable(error, now: t)
@@ -238,6 +244,7 @@ public final class Daemon {
   func perform(_ a: Action, now t: Int64) {
     switch a {
     case .log(let e): log.append(e, nowMs: t)
+    case .storeSecrets(let n, let values): secrets.append(task: n, values)
     case .reply(let c, let v, _): reply(c, v, now: t)
     case .send(let w, let msg):
       guard let ch = channels[w] else { return }

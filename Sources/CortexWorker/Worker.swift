@@ -163,7 +163,11 @@ public final class Worker {
       defer { devnull.close() }
       let report = try makePipe()
       defer { report.write.close() }
-      var env = Environment.all().filter { !$0.hasPrefix("CORTEX_") }
+      // The task's own values win over the worker's (getenv returns the first match).
+      let own = Set(spec.env.map { $0.0 + "=" })
+      var env = Environment.all().filter { entry in
+        !entry.hasPrefix("CORTEX_") && !own.contains(String(entry.prefix { $0 != "=" }) + "=")
+      }
       for (k, v) in spec.env { env.append("\(k)=\(v)") }
       env.append(contentsOf: [
         "CORTEX_DIR=\(paths.root)",

@@ -138,7 +138,12 @@ public struct Config: Equatable, Sendable {
                 throw SpecError(f, "must be a non-empty array of strings")
               }
               t.command = a.map { $0.string! }
-            case "shell": t.shell = try S.nonEmptyString(f, tval)
+            case "shell":
+              let sh = try S.nonEmptyString(f, tval)
+              if let quoted = Self.quotedPlaceholder(sh) {
+                throw SpecError(f, "\(quoted) is inside quotes; write it bare: Cortex quotes every value for the shell itself")
+              }
+              t.shell = sh
             default: throw SpecError(f, "unknown field")
             }
           }
@@ -151,6 +156,29 @@ public struct Config: Equatable, Sendable {
       throw SpecError("reserve_critical", "must be less than workers (\(c.workers))")
     }
     return c
+  }
+
+  /// The first `{placeholder}` that a shell template puts inside '…' or "…" (where Cortex's own
+  /// quoting of the value would be undone), or nil.
+  static func quotedPlaceholder(_ template: String) -> String? {
+    var quote: Character? = nil
+    var i = template.startIndex
+    while i < template.endIndex {
+      let ch = template[i]
+      if let q = quote {
+        if ch == q { quote = nil }
+      } else if ch == "'" || ch == "\"" {
+        quote = ch
+      } else if ch == "\\" {
+        i = template.index(after: i)
+        if i == template.endIndex { break }
+      }
+      if ch == "{", quote != nil, let close = template[i...].firstIndex(of: "}") {
+        return String(template[i...close])
+      }
+      i = template.index(after: i)
+    }
+    return nil
   }
 
   /// A finite number of seconds, more than 0 and at most `max`.

@@ -19,6 +19,8 @@ public struct Paths: Sendable {
   public var pid: String { root + "/daemon.pid" }
   public var metrics: String { root + "/metrics.prom" }
   public var daemonLog: String { root + "/daemon.log" }
+  /// Secret values of tasks (mode 0600), see `Redaction`.
+  public var secrets: String { root + "/secrets.jsonl" }
 
   public func taskDir(_ n: Int) -> String { tasks + "/" + TaskID.format(n) }
   public func fifoIn(_ slot: Int) -> String { fifo + "/" + WorkerID.format(slot) + ".in" }

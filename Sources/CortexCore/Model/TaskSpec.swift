@@ -24,6 +24,9 @@ public struct TaskSpec: Equatable, Sendable {
   public var timeoutS: Double?
   public var maxAttempts: Int?
   public var dependsOn: [Int] = []
+  /// `"#N"` in `depends_on`: the N-th task (from 1) of the same batch, which must come earlier in
+  /// it. Admission turns these into task ids before anything is logged.
+  public var dependsOnBatch: [Int] = []
   public var idempotencyKey: String?
   /// The time (ms since the epoch) by which the task must have finished; admission refuses it
   /// (`sla_unmeetable`) when the running estimates say it cannot.
@@ -50,8 +53,8 @@ public struct TaskSpec: Equatable, Sendable {
     for (k, val) in pairs {
       if val.isNull { continue }
       switch k {
-      case "type": s.type = try nonEmptyString(k, val)
-      case "description": s.description = try string(k, val)
+      case "type": s.type = try noNUL(k, try nonEmptyString(k, val))
+      case "description": s.description = try noNUL(k, try string(k, val))
       case "priority":
         let p = try string(k, val)
         guard let pr = Priority(name: p) else {
@@ -63,14 +66,15 @@ public struct TaskSpec: Equatable, Sendable {
         var argv: [String] = []
         for (i, e) in a.enumerated() {
           guard let str = e.string else { throw SpecError("\(k)[\(i)]", "must be a string") }
+          try noNUL("\(k)[\(i)]", str)
           argv.append(str)
         }
         if argv.isEmpty { throw SpecError(k, "must not be empty") }
         if argv[0].isEmpty { throw SpecError("command[0]", "must not be empty") }
         s.command = argv
-      case "shell": s.shell = try nonEmptyString(k, val)
+      case "shell": s.shell = try noNUL(k, try nonEmptyString(k, val))
       case "cwd":
-        let c = try nonEmptyString(k, val)
+        let c = try noNUL(k, try nonEmptyString(k, val))
         guard c.hasPrefix("/") else { throw SpecError(k, "must be an absolute path") }
         s.cwd = c
       case "env": s.env = try stringMap(k, val, keyCheck: true)
@@ -95,8 +99,12 @@ public struct TaskSpec: Equatable, Sendable {
       case "depends_on":
         guard let a = val.array else { throw SpecError(k, "must be an array of task ids") }
         for (i, e) in a.enumerated() {
+          if let str = e.string, str.hasPrefix("#"), let pos = Int(str.dropFirst()), pos >= 1, pos <= 1_000_000 {
+            if !s.dependsOnBatch.contains(pos) { s.dependsOnBatch.append(pos) }
+            continue
+          }
           guard let str = e.string, let n = TaskID.parse(str) else {
-            throw SpecError("\(k)[\(i)]", "must be a task id like task-000012")
+            throw SpecError("\(k)[\(i)]", "must be a task id like task-000012, or #N for the N-th task of the same batch")
           }
           if !s.dependsOn.contains(n) { s.dependsOn.append(n) }
         }
@@ -140,24 +148,26 @@ public struct TaskSpec: Equatable, Sendable {
     if let tokenBudget { o.append(("token_budget", .int(Int64(tokenBudget)))) }
     if let timeoutS { o.append(("timeout_s", .double(timeoutS))) }
     if let maxAttempts { o.append(("max_attempts", .int(Int64(maxAttempts)))) }
-    if !dependsOn.isEmpty { o.append(("depends_on", .array(dependsOn.map { .string(TaskID.format($0)) }))) }
+    if !dependsOn.isEmpty || !dependsOnBatch.isEmpty {
+      o.append(
+        ("depends_on", .array(dependsOn.map { .string(TaskID.format($0)) } + dependsOnBatch.map { .string("#\($0)") })))
+    }
     if let idempotencyKey { o.append(("idempotency_key", .string(idempotencyKey))) }
     if let slaDeadlineMs { o.append(("sla_deadline", .string(Timestamp.rfc3339(ms: slaDeadlineMs)))) }
     if !labels.isEmpty { o.append(("labels", .object(labels.map { ($0.0, .string($0.1)) }))) }
     return .object(o)
   }
 
-  /// The spec as stored in events and snapshots: secret-looking environment values redacted.
-  public func redactedJSON() -> JSON {
-    var copy = self
-    copy.env = env.map { (k, v) in (k, Redaction.isSecret(k) ? "[redacted]" : v) }
-    return copy.json()
-  }
-
   // MARK: field helpers
 
   static func string(_ k: String, _ v: JSON) throws(SpecError) -> String {
     guard let s = v.string else { throw SpecError(k, "must be a string, not \(v.kindName)") }
+    return s
+  }
+  /// Strings that end up in argv, the environment or a path: a NUL byte would silently cut them.
+  @discardableResult
+  static func noNUL(_ k: String, _ s: String) throws(SpecError) -> String {
+    if s.utf8.contains(0) { throw SpecError(k, "must not contain a NUL byte (\\u0000)") }
     return s
   }
   static func nonEmptyString(_ k: String, _ v: JSON) throws(SpecError) -> String {
@@ -173,6 +183,7 @@ public struct TaskSpec: Equatable, Sendable {
     var out: [(String, String)] = []
     for (mk, mv) in o {
       guard let s = mv.string else { throw SpecError("\(k).\(mk)", "must be a string") }
+      if keyCheck { try noNUL("\(k).\(mk)", s) }
       if keyCheck {
         let ok =
           !mk.isEmpty && !mk.contains("=") && mk.utf8.allSatisfy { $0 != 0 }
@@ -182,13 +193,5 @@ public struct TaskSpec: Equatable, Sendable {
       out.append((mk, s))
     }
     return out
-  }
-}
-
-/// Environment values whose names look secret are never written to events or snapshots.
-public enum Redaction {
-  public static func isSecret(_ name: String) -> Bool {
-    let u = name.uppercased()
-    return u.contains("TOKEN") || u.contains("KEY") || u.contains("SECRET") || u.contains("PASSWORD")
   }
 }

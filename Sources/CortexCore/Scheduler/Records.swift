@@ -125,6 +125,8 @@ public enum Action: Sendable {
   case closeWorker(Int)
   case writeSpec(task: Int)
   case writeResult(task: Int)
+  /// Persist a task's secret values (durably, before the log line that names them is written).
+  case storeSecrets(task: Int, SpecSecrets)
   /// The graceful stop is complete: every worker is gone.
   case stopped
 }

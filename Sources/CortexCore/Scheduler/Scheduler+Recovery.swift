@@ -112,6 +112,31 @@ extension Scheduler {
     }
   }
 
+  /// After replay, before `settleAfterRecovery`: puts the secret store's values back into the
+  /// specs of tasks that may still run. A task whose spec holds redacted values the store does not
+  /// have (the store was lost, or the log predates it) is failed with `secret_unavailable` rather
+  /// than run with `[redacted]` in place of a credential.
+  public mutating func restoreSecrets(_ store: [Int: SpecSecrets], now: Int64, into out: inout [Action]) {
+    let marker = Array(Redaction.marker.utf8)
+    for n in tasks.keys.sorted() {
+      guard let t = tasks[n], !t.state.isTerminal else { continue }
+      var missing: [String] = []
+      if let secrets = store[n] {
+        var spec = t.spec
+        missing = spec.restore(secrets)
+        tasks[n]!.spec = spec
+      } else if t.specJSON.firstRange(of: marker) != nil {
+        missing = ["a redacted value"]
+      }
+      if !missing.isEmpty {
+        finish(
+          n, .failed, reason: "secret_unavailable",
+          detail: "its secret values (\(missing.joined(separator: ", "))) are not in the secret store; submit it again",
+          now: now, into: &out)
+      }
+    }
+  }
+
   /// After replay: tasks that were handed to workers of the previous daemon go back to the queue
   /// (recorded); queued tasks are queued or blocked again. Returns the events to log.
   public mutating func settleAfterRecovery(now: Int64, into out: inout [Action]) -> (requeued: Int, queued: Int) {

@@ -45,14 +45,25 @@ extension Scheduler {
     resolved.reserveCapacity(specs.count)
     var batchKeys: [String: Int] = [:]
     var fresh = 0
+    /// The task number each member of the batch will have (a duplicate: the one it repeats).
+    var planned: [Int] = []
     for (i, spec) in specs.enumerated() {
       if let key = spec.idempotencyKey, let existing = idempotency[key] ?? batchKeys[key] {
         resolved.append((spec, 0, nil, 0, existing))
+        planned.append(existing < 0 ? planned[-1 - existing] : existing)
         continue
       }
       do throws(SpecError) {
-        let r = try resolve(spec, number: nextTaskNumber + fresh)
-        for d in r.spec.dependsOn {
+        var r = try resolve(spec, number: nextTaskNumber + fresh)
+        for pos in r.spec.dependsOnBatch {
+          guard pos <= i else {
+            throw SpecError("depends_on", "#\(pos) is not an earlier task of this batch (this is task #\(i + 1))")
+          }
+          if !r.spec.dependsOn.contains(planned[pos - 1]) { r.spec.dependsOn.append(planned[pos - 1]) }
+        }
+        r.spec.dependsOnBatch = []
+        let inBatch = Set(planned)
+        for d in r.spec.dependsOn where !inBatch.contains(d) {
           guard let st = state(of: d) else {
             throw SpecError("depends_on", "unknown task \(TaskID.format(d))")
           }
@@ -69,6 +80,7 @@ extension Scheduler {
         }
         if let key = spec.idempotencyKey { batchKeys[key] = -1 - i }
         resolved.append((r.spec, r.budget, r.timeoutMs, r.attempts, nil))
+        planned.append(nextTaskNumber + fresh)
         fresh += 1
       } catch {
         out.append(.reply(client, Self.invalid(error, index: i, of: specs.count), durable: false))
@@ -121,7 +133,9 @@ extension Scheduler {
   mutating func accept(
     _ n: Int, spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int, now: Int64, into out: inout [Action]
   ) {
-    let specJSON = spec.redactedJSON().encodedBytes()
+    let (redacted, secrets) = spec.redacted()
+    let specJSON = redacted.json().encodedBytes()
+    if !secrets.isEmpty { out.append(.storeSecrets(task: n, secrets)) }
     var rec = TaskRecord(
       number: n, spec: spec, specJSON: specJSON, maxAttempts: attempts, budget: budget, timeoutMs: timeoutMs,
       submittedMs: now)
@@ -136,7 +150,8 @@ extension Scheduler {
           fields: [
             ("priority", .string(spec.priority.name)), ("token_budget", .int(Int64(budget))),
             ("max_attempts", .int(Int64(attempts))),
-          ] + (timeoutMs.map { [("timeout_ms", JSON.int($0))] } ?? []), specJSON: specJSON)))
+          ] + (timeoutMs.map { [("timeout_ms", JSON.int($0))] } ?? [])
+            + (secrets.isEmpty ? [] : [("secrets", JSON.array(secrets.paths.map { .string($0) }))]), specJSON: specJSON)))
     out.append(.writeSpec(task: n))
     let unmet = spec.dependsOn.filter { state(of: $0) != .succeeded }
     if unmet.isEmpty {
@@ -167,7 +182,7 @@ extension Scheduler {
       if let c = type?.command {
         s.command = try c.map { (a) throws(SpecError) -> String in try Self.fill(a, spec: s, number: number) }
       } else if let sh = type?.shell {
-        s.shell = try Self.fill(sh, spec: s, number: number)
+        s.shell = try Self.fill(sh, spec: s, number: number, quote: Self.shellQuote)
       } else if let t = spec.type, type != nil {
         throw SpecError("command", "worker type '\(t)' has no command template; give a command, --shell or --synthetic")
       } else {
@@ -183,8 +198,13 @@ extension Scheduler {
     return (s, budget, timeout.map { Numbers.ms(fromSeconds: $0) }, s.maxAttempts ?? config.defaultMaxAttempts)
   }
 
-  /// Replaces `{description}` and `{task_id}`; any other placeholder, or one without a value, is an error.
-  static func fill(_ template: String, spec: TaskSpec, number: Int) throws(SpecError) -> String {
+  /// Replaces `{description}` and `{task_id}`; any other placeholder, or one without a value, is an
+  /// error. In an argv template each value stays inside its one argument; in a shell template
+  /// every value is `quote`d, so no description can become shell syntax (`'…'`, with `'` as `'\''`).
+  /// A placeholder must not sit inside quotes of the template itself: `{description}`, not `'{description}'`.
+  static func fill(
+    _ template: String, spec: TaskSpec, number: Int, quote: (String) -> String = { $0 }
+  ) throws(SpecError) -> String {
     var out = ""
     var rest = Substring(template)
     while let open = rest.firstIndex(of: "{") {
@@ -199,14 +219,23 @@ extension Scheduler {
         guard let d = spec.description, !d.isEmpty else {
           throw SpecError("description", "the type's template needs {description}; give --description")
         }
-        out += d
-      case "task_id": out += TaskID.format(number)
+        out += quote(d)
+      case "task_id": out += quote(TaskID.format(number))
       default: throw SpecError("type", "template placeholder {\(name)} has no value (known: {description}, {task_id})")
       }
       rest = rest[rest.index(after: close)...]
     }
     out += rest
     return out
+  }
+
+  /// One shell word holding exactly `s`: single quotes, each `'` written as `'\''`.
+  public static func shellQuote(_ s: String) -> String {
+    var out = "'"
+    for ch in s {
+      if ch == "'" { out += "'\\''" } else { out.append(ch) }
+    }
+    return out + "'"
   }
 
   /// Estimated milliseconds before a newly queued task would start, from the running estimates.

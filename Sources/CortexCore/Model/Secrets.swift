@@ -1,0 +1,205 @@
+/// Secret values in task specs (SPEC §9). A value is secret by the name of its environment
+/// variable or label (`*TOKEN*`, `*KEY*`, `*SECRET*`, `*PASSWORD*`, …) or by its content
+/// (credentials in a URL, `Bearer`/`Basic` authorization, well-known key prefixes, private-key
+/// blocks, `--password=…`-style assignments). The log, snapshots, `spec.json` and every answer
+/// carry the redacted spec; the real values go to the 0600 secret store (`secrets.jsonl`) before
+/// the task is acknowledged and are put back into the spec for every attempt, also after a restart.
+public enum Redaction {
+  public static let marker = "[redacted]"
+
+  /// True for names that look like they hold a secret.
+  public static func isSecret(_ name: String) -> Bool {
+    let u = name.uppercased()
+    for w in ["TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "AUTHORIZATION", "COOKIE", "SESSION"]
+    where u.contains(w) {
+      return true
+    }
+    return false
+  }
+
+  /// The text with every secret-looking part replaced by `[redacted]`, or nil when there is none.
+  public static func mask(_ text: String) -> String? {
+    let b = Array(text.utf8)
+    if b.count < 8 { return nil }
+    var spans: [Range<Int>] = []
+    var i = 0
+    while i < b.count {
+      if let r = secretSpan(b, at: i) {
+        spans.append(r)
+        i = r.upperBound
+      } else {
+        i += 1
+      }
+    }
+    if spans.isEmpty { return nil }
+    var out: [UInt8] = []
+    out.reserveCapacity(b.count)
+    var last = 0
+    for r in spans {
+      out.append(contentsOf: b[last..<r.lowerBound])
+      out.append(contentsOf: marker.utf8)
+      last = r.upperBound
+    }
+    out.append(contentsOf: b[last...])
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  // MARK: content rules
+
+  /// Token characters: letters, digits, `-`, `_`, `.`, `+`, `/`, `=`, `~`.
+  static func isTokenByte(_ c: UInt8) -> Bool {
+    isAlnum(c) || c == 45 || c == 95 || c == 46 || c == 43 || c == 47 || c == 61 || c == 126
+  }
+  static func isAlnum(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
+  static func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+
+  static func hasPrefix(_ b: [UInt8], at i: Int, _ p: String, caseInsensitive: Bool = false) -> Bool {
+    let p = Array(p.utf8)
+    guard i + p.count <= b.count else { return false }
+    for k in 0..<p.count {
+      let x = caseInsensitive ? lower(b[i + k]) : b[i + k]
+      if x != p[k] { return false }
+    }
+    return true
+  }
+
+  static func tokenEnd(_ b: [UInt8], from i: Int) -> Int {
+    var j = i
+    while j < b.count && isTokenByte(b[j]) { j += 1 }
+    return j
+  }
+
+  /// Well-known key prefixes, each followed by at least `min` token characters.
+  static let prefixes: [(String, Int)] = [
+    ("sk-", 16), ("sk_live_", 8), ("sk_test_", 8), ("rk_live_", 8), ("ghp_", 20), ("gho_", 20), ("ghu_", 20), ("ghs_", 20),
+    ("ghr_", 20), ("github_pat_", 20), ("glpat-", 16), ("xoxb-", 10), ("xoxp-", 10), ("xoxa-", 10), ("AKIA", 16),
+    ("ASIA", 16), ("AIza", 30), ("hf_", 20), ("npm_", 30), ("pypi-", 30),
+  ]
+
+  /// The span to hide if a secret starts at `i`.
+  static func secretSpan(_ b: [UInt8], at i: Int) -> Range<Int>? {
+    let c = b[i]
+    let boundary = i == 0 || !isAlnum(b[i - 1])
+    // scheme://user:password@host — hide the password.
+    if c == 58, hasPrefix(b, at: i, "://") {
+      var j = i + 3
+      while j < b.count, b[j] != 58, b[j] != 64, b[j] != 47, b[j] != 32 { j += 1 }
+      if j < b.count, b[j] == 58 {
+        let start = j + 1
+        var k = start
+        while k < b.count, b[k] != 64, b[k] != 47, b[k] != 32 { k += 1 }
+        if k < b.count, b[k] == 64, k > start { return start..<k }
+      }
+      return nil
+    }
+    guard boundary else { return nil }
+    // Authorization schemes.
+    for scheme in ["bearer ", "basic ", "token "] where hasPrefix(b, at: i, scheme, caseInsensitive: true) {
+      let start = i + scheme.utf8.count
+      let end = tokenEnd(b, from: start)
+      if end - start >= 8 { return start..<end }
+    }
+    // Private key blocks: everything to the end.
+    if hasPrefix(b, at: i, "-----BEGIN ") {
+      var j = i + 11
+      while j < b.count, b[j] != 10 {
+        if hasPrefix(b, at: j, "PRIVATE KEY") { return i..<b.count }
+        j += 1
+      }
+    }
+    for (p, min) in prefixes where hasPrefix(b, at: i, p) {
+      let end = tokenEnd(b, from: i + p.utf8.count)
+      if end - (i + p.utf8.count) >= min { return i..<end }
+    }
+    // NAME=value or --name=value where the name looks secret: hide the value.
+    if isAlnum(c) || c == 45 {
+      var j = i
+      while j < b.count, isAlnum(b[j]) || b[j] == 45 || b[j] == 95 { j += 1 }
+      if j < b.count, b[j] == 61, j > i {
+        let name = String(decoding: b[i..<j], as: UTF8.self)
+        let start = j + 1
+        var end = start
+        while end < b.count, b[end] != 32, b[end] != 38, b[end] != 10, b[end] != 59 { end += 1 }
+        if isSecret(name), end - start >= 4 { return start..<end }
+      }
+    }
+    return nil
+  }
+}
+
+/// The secret values taken out of one spec: where each was (`env.NAME`, `command[2]`, `shell`,
+/// `description`, `labels.K`) and its real value.
+public struct SpecSecrets: Equatable, Sendable {
+  public var values: [(path: String, value: String)]
+  public init(_ values: [(path: String, value: String)] = []) { self.values = values }
+  public var isEmpty: Bool { values.isEmpty }
+  public var paths: [String] { values.map(\.path) }
+
+  public static func == (a: SpecSecrets, b: SpecSecrets) -> Bool {
+    a.values.count == b.values.count && zip(a.values, b.values).allSatisfy { $0.path == $1.path && $0.value == $1.value }
+  }
+
+  public func json() -> JSON { .array(values.map { .array([.string($0.path), .string($0.value)]) }) }
+
+  public static func decode(_ v: JSON) -> SpecSecrets? {
+    guard let a = v.array else { return nil }
+    var out: [(String, String)] = []
+    for e in a {
+      guard let pair = e.array, pair.count == 2, let p = pair[0].string, let s = pair[1].string else { return nil }
+      out.append((p, s))
+    }
+    return SpecSecrets(out)
+  }
+}
+
+extension TaskSpec {
+  /// The spec with its secret values redacted, and those values.
+  public func redacted() -> (spec: TaskSpec, secrets: SpecSecrets) {
+    var s = self
+    var found: [(String, String)] = []
+    func check(_ path: String, _ value: String, byName: Bool) -> String {
+      if byName && !value.isEmpty {
+        found.append((path, value))
+        return Redaction.marker
+      }
+      if let masked = Redaction.mask(value) {
+        found.append((path, value))
+        return masked
+      }
+      return value
+    }
+    if let d = description { s.description = check("description", d, byName: false) }
+    if let c = command { s.command = c.enumerated().map { check("command[\($0.offset)]", $0.element, byName: false) } }
+    if let sh = shell { s.shell = check("shell", sh, byName: false) }
+    s.env = env.map { ($0.0, check("env.\($0.0)", $0.1, byName: Redaction.isSecret($0.0))) }
+    s.labels = labels.map { ($0.0, check("labels.\($0.0)", $0.1, byName: Redaction.isSecret($0.0))) }
+    return (s, SpecSecrets(found))
+  }
+
+  /// Puts the real values back into a redacted spec. Returns the paths it could not place.
+  @discardableResult
+  public mutating func restore(_ secrets: SpecSecrets) -> [String] {
+    var missed: [String] = []
+    for (path, value) in secrets.values {
+      if path == "description", description != nil {
+        description = value
+      } else if path == "shell", shell != nil {
+        shell = value
+      } else if path.hasPrefix("command["), path.hasSuffix("]"), let i = Int(path.dropFirst(8).dropLast()),
+        let c = command, i >= 0, i < c.count
+      {
+        command![i] = value
+      } else if path.hasPrefix("env."), let i = env.firstIndex(where: { $0.0 == path.dropFirst(4) }) {
+        env[i].1 = value
+      } else if path.hasPrefix("labels."), let i = labels.firstIndex(where: { $0.0 == path.dropFirst(7) }) {
+        labels[i].1 = value
+      } else {
+        missed.append(path)
+      }
+    }
+    return missed
+  }
+
+  /// The spec as stored in events and snapshots.
+  public func redactedJSON() -> JSON { redacted().spec.json() }
+}
