@@ -184,7 +184,10 @@ extension Scheduler {
       } else if let sh = type?.shell {
         s.shell = try Self.fill(sh, spec: s, number: number, quote: Self.shellQuote)
       } else if let t = spec.type, type != nil {
-        throw SpecError("command", "worker type '\(t)' has no command template; give a command, --shell or --synthetic")
+        throw SpecError(
+          "command",
+          "worker type '\(t)' has no command template; give a command (-- CMD ARGS), --shell or --synthetic, or add one to config.json: \"worker_types\": {\"\(t)\": {\"command\": [\"my-agent\", \"{description}\"]}}"
+        )
       } else {
         throw SpecError("command", "nothing to run: give a command, --shell, --synthetic, or a --type with a template")
       }
