@@ -95,6 +95,8 @@ public final class Daemon {
     listener = l
     try epoll.add(l, .input, token: Self.tokenListener)
     try FileSystem.writeAtomically(paths.pid, Array("\(Processes.currentID)\n".utf8))
+    // Every block of the mapping is allocated now: a page the file system could not back later
+    // would kill the daemon with SIGBUS the first time a write touched it on a full disk.
     hot = try MappedFile(path: paths.hotState, size: HotState.fileSize, writable: true)
   }
 
