@@ -49,10 +49,13 @@ final class Client {
     }
   }
 
-  /// Turns a `{"ok":false,...}` answer into the matching error.
+  /// Turns a `{"ok":false,...}` answer into the matching error. A refusal names its reason
+  /// (`refused (queue_full): ...`), the word scripts and the log use.
   static func check(_ v: JSON) throws(CLIError) -> JSON {
     if v["ok"]?.bool == true { return v }
     let code = Int32(v["code"]?.int ?? 1)
-    throw CLIError(code, v["error"]?.string ?? v.encoded())
+    let message = v["error"]?.string ?? v.encoded()
+    if let reason = v["reason"]?.string { throw CLIError(code, "refused (\(reason)): \(message)") }
+    throw CLIError(code, message)
   }
 }

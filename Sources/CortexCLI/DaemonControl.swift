@@ -22,6 +22,8 @@ enum DaemonControl {
       let log = try FileDescriptor.open(ctx.paths.daemonLog, [.writeOnly, .create, .append])
       defer { log.close() }
       logStart = try log.seekToEnd()
+      // Room for the daemon's messages (a refusal to start, a crash report) on a full disk.
+      try? log.reserveBeyondEnd(Daemon.messageReserveBytes)
       let devnull = try FileDescriptor.open("/dev/null", .readOnly)
       defer { devnull.close() }
       pid = try Processes.spawn(

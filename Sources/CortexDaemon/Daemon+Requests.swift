@@ -130,6 +130,7 @@ extension Daemon {
         return
       }
     }
+    checkFreeSpace(now: t)
     feed(.submit(id, specs), now: t)
   }
 
