@@ -210,6 +210,12 @@ extension Daemon {
 
   /// SIGHUP: re-reads `config.json`. Limits and budgets apply at once; the pool size through `scale`.
   func reloadConfig(now t: Int64) {
+    if let refusal = DirectoryGuard.check(paths) {
+      log.append(
+        Event("daemon.warning", reason: "directory_unsafe", detail: "SIGHUP: \(refusal); keeping the old config"), nowMs: t)
+      writeStderr("cortex daemon: SIGHUP: not reading config.json: \(refusal)\n")
+      return
+    }
     do throws(StartupError) {
       var c = try Self.loadConfig(paths: paths)
       c.workers = scheduler.desiredWorkers
