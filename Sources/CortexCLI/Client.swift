@@ -8,6 +8,7 @@ final class Client {
 
   /// Connects, or fails with exit 69 and the command that starts the daemon.
   init(_ ctx: Context) throws(CLIError) {
+    if let problem = ctx.paths.socketPathProblem { throw CLIError(ExitCode.usage, problem) }
     do throws(PosixError) {
       fd = try UnixSocket.connect(path: ctx.paths.socket)
     } catch {

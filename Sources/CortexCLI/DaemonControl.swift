@@ -8,6 +8,7 @@ enum DaemonControl {
   /// Initializes the directory if needed, spawns `cortex daemon --detach`, and returns the ping
   /// answer once the daemon and all its workers are ready.
   static func start(_ ctx: Context, workers: Int?, timeoutS: Int, extraEnvironment: [String] = []) throws(CLIError) -> JSON {
+    if let problem = ctx.paths.socketPathProblem { throw CLIError(ExitCode.usage, problem) }
     do { _ = try Daemon.initialize(paths: ctx.paths, workers: nil, force: false) } catch {
       throw CLIError(ExitCode.failure, error.description)
     }

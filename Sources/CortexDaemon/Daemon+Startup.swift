@@ -54,6 +54,7 @@ extension Daemon {
   /// Sets up everything and recovers the state; `run()` then serves.
   public convenience init(paths: Paths, options: DaemonOptions) throws(StartupError) {
     if options.detach { Processes.newSession() }
+    if let problem = paths.socketPathProblem { throw StartupError(problem, exitCode: 64) }
     _ = try Self.initialize(paths: paths, workers: nil, force: false)
     var config = try Self.loadConfig(paths: paths)
     if let w = options.workers { config.workers = w }

@@ -3,7 +3,7 @@ import Posix
 import XCTest
 
 /// The coordination directory is owner-only and Cortex refuses one another user could change
-/// (issue 10, item 5).
+/// (issue 10, item 5), and a --dir too long for a Unix socket is refused with the remedy (item 13).
 /// Tests run as root, so "another user" is uid 65534 (nobody), which root can chown to.
 final class DirectoryTests: XCTestCase {
   var c: Cortex!
@@ -81,5 +81,18 @@ final class DirectoryTests: XCTestCase {
     try FileSystem.setMode(open, 0o1777)
     XCTAssertEqual(c.run(raw: ["--dir", root, "init"]).code, 0)
     XCTAssertEqual(FileSystem.permissions(root), 0o700)
+  }
+
+  func testASocketPathTooLongForUnixSocketsIsRefusedWithTheRemedy() throws {
+    let long = c.scratch + "/" + String(repeating: "d", count: 110 - c.scratch.count)
+    let socket = long + "/cortex.sock"
+    for command in [["start"], ["daemon"], ["submit", "--synthetic", "1"], ["list"], ["stop"]] {
+      let r = c.run(raw: ["--dir", long] + command, timeoutS: 20)
+      XCTAssertEqual(r.code, 64, "\(command): \(r.err)")
+      XCTAssertTrue(
+        r.err.contains("the socket path \(socket) is \(socket.utf8.count) bytes, more than the 107 a Unix socket allows"), r.err)
+      XCTAssertTrue(r.err.contains("use a shorter --dir"), r.err)
+      XCTAssertFalse(r.err.contains("File name too long"), r.err)
+    }
   }
 }
