@@ -15,7 +15,9 @@ extension Daemon {
     if logFailure == nil {
       logFailingSinceMs = t
       logRetryDelayMs = 10
-      writeStderr("cortex daemon: cannot write the decision log (\(error)); admitting nothing, retrying with backoff up to 1 s\n")
+      writeStderr(
+        "cortex daemon: cannot write the decision log (\(error)); not admitting work until it can be written (retrying with backoff up to 1 s)\n"
+      )
     } else {
       logRetryDelayMs = min(1000, logRetryDelayMs * 2)
     }
@@ -73,7 +75,7 @@ extension Daemon {
       hotDirty = true
       let detail = reason == "disk_space" ? "there is free space again" : "the decision log can be written again"
       log.append(Event("daemon.resumed", reason: reason, detail: detail), nowMs: t)
-      writeStderr("cortex daemon: \(detail); admitting work again\n")
+      writeStderr(reason == "disk_space" ? "cortex daemon: \(detail); admitting work again\n" : "cortex daemon: admitting work again\n")
       feed(.tick, now: t)
     }
   }
