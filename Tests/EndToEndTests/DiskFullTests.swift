@@ -168,7 +168,7 @@ private func daemonLog(_ c: Cortex) -> String {
 }
 
 /// Runs a system tool; its exit code and its output (stdout and stderr together).
-func runTool(_ argv: [String]) -> (code: Int32, output: String) {
+private func runTool(_ argv: [String]) -> (code: Int32, output: String) {
   do {
     let out = try FileSystem.makeTemporaryDirectory(prefix: "cortex-tool-")
     defer { FileSystem.removeTree(out) }
