@@ -185,12 +185,40 @@ long cshim_raise_nofile(long want) {
 int cshim_errno(void) { return errno; }
 
 #include <sys/file.h>
-int cshim_stat(const char *path, unsigned *mode, long long *size) {
+static void fill_status(const struct stat *st, struct cshim_file_status *out) {
+  out->mode = st->st_mode;
+  out->uid = st->st_uid;
+  out->gid = st->st_gid;
+  out->size = st->st_size;
+  out->blocks = st->st_blocks;
+}
+int cshim_stat(const char *path, int follow, struct cshim_file_status *out) {
   struct stat st;
-  if (stat(path, &st) < 0) return -1;
-  *mode = st.st_mode;
-  *size = st.st_size;
+  if ((follow ? stat(path, &st) : lstat(path, &st)) < 0) return -1;
+  fill_status(&st, out);
   return 0;
+}
+int cshim_fstat(int fd, struct cshim_file_status *out) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -1;
+  fill_status(&st, out);
+  return 0;
+}
+#include <sys/statvfs.h>
+int cshim_statvfs(const char *path, long long *available, long long *total) {
+  struct statvfs s;
+  if (statvfs(path, &s) < 0) return -1;
+  *available = (long long)s.f_bavail * (long long)s.f_frsize;
+  *total = (long long)s.f_blocks * (long long)s.f_frsize;
+  return 0;
+}
+int cshim_posix_fallocate(int fd, long long offset, long long len) {
+  int rc = posix_fallocate(fd, (off_t)offset, (off_t)len);
+  if (rc != 0) { errno = rc; return -1; }
+  return 0;
+}
+int cshim_fallocate_keep_size(int fd, long long offset, long long len) {
+  return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len);
 }
 long long cshim_fstat_size(int fd) {
   struct stat st;

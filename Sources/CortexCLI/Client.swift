@@ -8,6 +8,7 @@ final class Client {
 
   /// Connects, or fails with exit 69 and the command that starts the daemon.
   init(_ ctx: Context) throws(CLIError) {
+    if let problem = ctx.paths.socketPathProblem { throw CLIError(ExitCode.usage, problem) }
     do throws(PosixError) {
       fd = try UnixSocket.connect(path: ctx.paths.socket)
     } catch {
@@ -49,10 +50,13 @@ final class Client {
     }
   }
 
-  /// Turns a `{"ok":false,...}` answer into the matching error.
+  /// Turns a `{"ok":false,...}` answer into the matching error. A refusal names its reason
+  /// (`refused (queue_full): ...`), the word scripts and the log use.
   static func check(_ v: JSON) throws(CLIError) -> JSON {
     if v["ok"]?.bool == true { return v }
     let code = Int32(v["code"]?.int ?? 1)
-    throw CLIError(code, v["error"]?.string ?? v.encoded())
+    let message = v["error"]?.string ?? v.encoded()
+    if let reason = v["reason"]?.string { throw CLIError(code, "refused (\(reason)): \(message)") }
+    throw CLIError(code, message)
   }
 }

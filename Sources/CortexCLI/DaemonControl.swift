@@ -8,6 +8,7 @@ enum DaemonControl {
   /// Initializes the directory if needed, spawns `cortex daemon --detach`, and returns the ping
   /// answer once the daemon and all its workers are ready.
   static func start(_ ctx: Context, workers: Int?, timeoutS: Int, extraEnvironment: [String] = []) throws(CLIError) -> JSON {
+    if let problem = ctx.paths.socketPathProblem { throw CLIError(ExitCode.usage, problem) }
     do { _ = try Daemon.initialize(paths: ctx.paths, workers: nil, force: false) } catch {
       throw CLIError(ExitCode.failure, error.description)
     }
@@ -22,6 +23,8 @@ enum DaemonControl {
       let log = try FileDescriptor.open(ctx.paths.daemonLog, [.writeOnly, .create, .append])
       defer { log.close() }
       logStart = try log.seekToEnd()
+      // Room for the daemon's messages (a refusal to start, a crash report) on a full disk.
+      try? log.reserveBeyondEnd(Daemon.messageReserveBytes)
       let devnull = try FileDescriptor.open("/dev/null", .readOnly)
       defer { devnull.close() }
       pid = try Processes.spawn(
@@ -62,7 +65,10 @@ enum DaemonControl {
     return (pid, answer)
   }
 
-  /// A consistent view of `hot-state.mmap`, or what is wrong with it.
+  /// A consistent view of `hot-state.mmap`, or what is wrong with it. The file is read with
+  /// pread(2), not mapped: a mapped page the file system cannot back (a hole on a full disk, or
+  /// past the end of a file cut short) kills the reader with SIGBUS, while pread returns zeros or
+  /// a short count, which the seqlock and checksum then reject.
   static func hotState(_ paths: Paths) -> Result<HotState.View, CLIError> {
     guard FileSystem.exists(paths.hotState) else {
       return .failure(
@@ -71,8 +77,29 @@ enum DaemonControl {
           "no hot state in \(paths.root): the daemon has never run here; start it with: cortex start --dir \(paths.root)"))
     }
     do throws(PosixError) {
-      let m = try MappedFile(path: paths.hotState, size: HotState.fileSize, writable: false)
-      switch HotState.readConsistent(UnsafeRawPointer(m.base), size: m.size) {
+      let fd = try FileDescriptor.open(paths.hotState, .readOnly)
+      defer { fd.close() }
+      let size = min(HotState.fileSize, try fd.size())
+      let result = try HotState.readConsistent(
+        size: size,
+        copy: { (buffer: UnsafeMutableRawBufferPointer) throws(PosixError) in
+          var done = 0
+          while done < buffer.count {
+            let n = try fd.read(at: done, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+            if n == 0 { break }
+            done += n
+          }
+          // A file cut short leaves zeros, which the checksum rejects.
+          if done < buffer.count { UnsafeMutableRawBufferPointer(rebasing: buffer[done...]).initializeMemory(as: UInt8.self, repeating: 0) }
+        },
+        seqlock: { () throws(PosixError) -> UInt64 in
+          var word: UInt64 = 0
+          let n = try withUnsafeMutableBytes(of: &word) { (b: UnsafeMutableRawBufferPointer) throws(PosixError) in
+            try fd.read(at: HotState.seqlockOffset, into: b)
+          }
+          return n == 8 ? word : 1  // odd: "being written", so the reader tries again
+        })
+      switch result {
       case .success(let v): return .success(v)
       case .failure(let e):
         return .failure(
@@ -81,7 +108,7 @@ enum DaemonControl {
             "\(paths.hotState) is not usable: \(e) (the daemon sets it aside and rebuilds it at start)"))
       }
     } catch {
-      return .failure(CLIError(ExitCode.failure, "cannot map \(paths.hotState): \(error)"))
+      return .failure(CLIError(ExitCode.failure, "cannot read \(paths.hotState): \(error)"))
     }
   }
 }

@@ -194,7 +194,7 @@ enum StatusCommand {
     var s = ""
     if let pid = running {
       s +=
-        "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (log unwritable)")\n"
+        "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (disk full or log unwritable; see daemon.log)")\n"
     } else {
       s +=
         "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"

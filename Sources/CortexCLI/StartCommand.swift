@@ -41,6 +41,10 @@ enum StopCommand {
     let (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout)
     if ctx.json {
       ctx.printJSON(answer ?? .object([("ok", .bool(true))]))
+    } else if answer?["clean"]?.bool == false {
+      // The log could not be written: the daemon left as after a crash (docs/design.md, I/O errors).
+      let why = answer?["error"]?.string ?? "the decision log cannot be written"
+      ctx.err("cortex: daemon stopped (pid \(pid)) without its final events (\(why)); the next start recovers from the log\n")
     } else {
       ctx.err("cortex: daemon stopped (pid \(pid))\n")
     }

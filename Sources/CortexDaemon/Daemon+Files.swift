@@ -54,7 +54,18 @@ extension Daemon {
   /// Hands an immutable copy of the state to the snapshot thread. The copy is taken right after
   /// the log was synced, so its `seq` names events that are all durable.
   func writeSnapshots(now t: Int64, sync: Bool) {
-    if sync { try? log.flush(sync: true, nowMs: t) }
+    if sync {
+      // While the log fails, its retries keep their backoff; the snapshot waits one interval.
+      guard logFailure == nil else {
+        lastSnapshotMs = t
+        return
+      }
+      do throws(PosixError) { try log.flush(sync: true, nowMs: t) } catch {
+        logFailed(error, now: t)
+        lastSnapshotMs = t
+        return
+      }
+    }
     guard !log.hasUnsynced, !log.hasPending else { return }
     let copy = scheduler.snapshotView()
     let seq = log.lastSeq
@@ -111,6 +122,7 @@ extension Daemon {
     {
       writeSnapshots(now: t, sync: true)
     }
+    if t - lastSpaceCheckMs >= Self.spaceCheckIntervalMs { checkFreeSpace(now: t) }
     if t - lastMetricsMs >= Self.metricsIntervalMs {
       lastMetricsMs = t
       writeMetrics(now: t)
@@ -155,7 +167,9 @@ extension Daemon {
   /// Submits `inbox/*.json` files (one spec, or an array of specs). Accepted files move to
   /// `accepted/`, refused or invalid ones to `rejected/` with a `.error` file beside them.
   func scanInbox(now t: Int64) {
-    guard scheduler.phase == .running, scheduler.admitting else { return }
+    guard scheduler.phase == .running else { return }
+    checkFreeSpace(now: t)
+    guard scheduler.admitting else { return }
     guard let names = try? FileSystem.list(paths.inbox) else { return }
     for name in names where name.hasSuffix(".json") {
       let path = paths.inbox + "/" + name
@@ -198,6 +212,12 @@ extension Daemon {
 
   /// SIGHUP: re-reads `config.json`. Limits and budgets apply at once; the pool size through `scale`.
   func reloadConfig(now t: Int64) {
+    if let refusal = DirectoryGuard.check(paths) {
+      log.append(
+        Event("daemon.warning", reason: "directory_unsafe", detail: "SIGHUP: \(refusal); keeping the old config"), nowMs: t)
+      writeStderr("cortex daemon: SIGHUP: not reading config.json: \(refusal)\n")
+      return
+    }
     do throws(StartupError) {
       var c = try Self.loadConfig(paths: paths)
       c.workers = scheduler.desiredWorkers

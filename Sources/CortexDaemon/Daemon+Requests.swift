@@ -100,6 +100,7 @@ extension Daemon {
         return
       }
     }
+    checkFreeSpace(now: t)
     feed(.submit(id, specs), now: t)
   }
 

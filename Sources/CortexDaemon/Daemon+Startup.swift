@@ -12,11 +12,22 @@ public struct StartupError: Error, CustomStringConvertible {
 }
 
 extension Daemon {
-  /// Writes `config.json` (unless present and not `force`) and creates the directory layout.
+  /// Writes `config.json` (unless present and not `force`) and creates the directory layout,
+  /// every directory mode 0700. Refuses (exit 1) a directory that another user could change
+  /// (`DirectoryGuard`), before writing anything and again once the layout exists. `init`,
+  /// `start` and `daemon` all come through here.
   public static func initialize(paths: Paths, workers: Int?, force: Bool) throws(StartupError) -> Bool {
+    if let refusal = DirectoryGuard.check(paths) { throw StartupError("cannot use \(paths.root): \(refusal)") }
     do throws(PosixError) {
       for d in paths.directories { try FileSystem.makeDirectories(d, mode: 0o700) }
-      try FileSystem.setMode(paths.root, 0o700)
+    } catch {
+      throw StartupError("cannot initialize \(paths.root): \(error)")
+    }
+    if let refusal = DirectoryGuard.check(paths) { throw StartupError("cannot use \(paths.root): \(refusal)") }
+    do throws(PosixError) {
+      // Owner-only whatever the umask or whoever made them (they passed the check: ours, and
+      // at most readable by others).
+      for d in paths.directories where FileSystem.permissions(d) != 0o700 { try FileSystem.setMode(d, 0o700) }
       if FileSystem.exists(paths.config) && !force { return false }
       var c = Config()
       if let workers { c.workers = workers }
@@ -43,6 +54,7 @@ extension Daemon {
   /// Sets up everything and recovers the state; `run()` then serves.
   public convenience init(paths: Paths, options: DaemonOptions) throws(StartupError) {
     if options.detach { Processes.newSession() }
+    if let problem = paths.socketPathProblem { throw StartupError(problem, exitCode: 64) }
     _ = try Self.initialize(paths: paths, workers: nil, force: false)
     var config = try Self.loadConfig(paths: paths)
     if let w = options.workers { config.workers = w }

@@ -58,8 +58,26 @@ public final class Daemon {
   var loggedSnapshotSeq: UInt64 = 0
   var finished = false
   var iterationInputs = 0
+  /// Set when the log's last write or sync failed; cleared by the next one that succeeds.
+  var logFailure: PosixError?
+  var logFailingSinceMs: Int64 = 0
+  /// The next attempt to write the log while it fails, and the delay that led to it (doubling from
+  /// 10 ms to 1 s): a full disk costs a few system calls a second, not a core.
+  var logRetryAtMs: Int64 = 0
+  var logRetryDelayMs: Int64 = 0
+  /// Bytes free on the directory's file system while that is below `minFreeBytes`; nil when enough.
+  var diskLowFreeBytes: Int?
+  var lastSpaceCheckMs: Int64 = -1
 
   static let hotIntervalMs: Int64 = 20
+  static let spaceCheckIntervalMs: Int64 = 1000
+  /// Space kept allocated past the end of daemon.log for messages written when the disk is full.
+  public static let messageReserveBytes = 64 << 10
+  /// Below this many free bytes on the directory's file system the daemon admits and starts
+  /// nothing new: what is left is for the events of tasks already running.
+  static let minFreeBytes = 1 << 20
+  /// How long a stop waits for a failing log before the daemon exits without its final events.
+  static let abandonStopAfterMs: Int64 = 2000
   static let metricsIntervalMs: Int64 = 5000
   static let trimIntervalMs: Int64 = 10_000
   static let inboxIntervalMs: Int64 = 1000
@@ -86,6 +104,7 @@ public final class Daemon {
     startedMs = wallStartMs
     lastSnapshotMs = wallStartMs
     workerLog = try? FileDescriptor.open(paths.daemonLog, [.writeOnly, .create, .append])
+    try? FileDescriptor.standardError.reserveBeyondEnd(Self.messageReserveBytes)
 
     for s in [Signal.chld, Signal.term, Signal.int, Signal.hup] { try Signal.deliver(s, to: signals.write) }
     try epoll.add(signals.read, .input, token: Self.tokenSignal)
@@ -97,6 +116,8 @@ public final class Daemon {
     listener = l
     try epoll.add(l, .input, token: Self.tokenListener)
     try FileSystem.writeAtomically(paths.pid, Array("\(Processes.currentID)\n".utf8))
+    // Every block of the mapping is allocated now: a page the file system could not back later
+    // would kill the daemon with SIGBUS the first time a write touched it on a full disk.
     hot = try MappedFile(path: paths.hotState, size: HotState.fileSize, writable: true)
   }
 
@@ -123,6 +144,7 @@ public final class Daemon {
       if let wake = scheduler.nextWakeMs(), wake <= t { feed(.tick, now: t) }
       periodic(now: t)
       commit(now: t)
+      if mustAbandonStop(now: t) { return abandonStop() }
     }
     shutdownComplete()
     return 0
@@ -140,9 +162,14 @@ public final class Daemon {
     var wake = t + 1000
     if let w = scheduler.nextWakeMs() { wake = min(wake, w) }
     if hotDirty { wake = min(wake, lastHotMs + Self.hotIntervalMs) }
-    if log.hasUnsynced, let since = log.unsyncedSinceMs { wake = min(wake, since + Int64(config.syncIntervalMs)) }
-    if log.hasPending || log.lastError != nil { wake = min(wake, t + 100) }
-    if !deferred.isEmpty { wake = t }
+    if logFailure != nil {
+      // Pending events and deferred actions wait for the next attempt: never a 0 ms loop.
+      wake = min(wake, logRetryAtMs)
+    } else {
+      if log.hasUnsynced, let since = log.unsyncedSinceMs { wake = min(wake, since + Int64(config.syncIntervalMs)) }
+      if log.hasPending { wake = min(wake, t + 100) }
+      if !deferred.isEmpty { wake = t }
+    }
     return Int32(max(0, min(1000, wake - t)))
   }
 
@@ -195,9 +222,14 @@ public final class Daemon {
   }
 
   /// Writes the log (syncing when a durable answer waits or the sync interval is up), then carries
-  /// out the deferred actions. While the log cannot be written nothing is carried out, and the
-  /// scheduler is told to admit nothing.
+  /// out the deferred actions. While the log cannot be written nothing that depends on it is carried
+  /// out, the scheduler admits nothing, the write is retried with backoff (`logRetryAtMs`), and
+  /// only answers that acknowledge nothing go out (`sendRefusals`).
   func commit(now t: Int64) {
+    if logFailure != nil && t < logRetryAtMs {
+      sendRefusals(now: t)
+      return
+    }
     var rounds = 0
     while log.hasPending || !deferred.isEmpty || log.hasUnsynced {
       rounds += 1
@@ -210,10 +242,11 @@ public final class Daemon {
         try secrets.flush()
         try log.flush(sync: needsSync, nowMs: t)
       } catch {
-        logUnavailable(error, now: t)
+        logFailed(error, now: t)
+        sendRefusals(now: t)
         return
       }
-      if !scheduler.admitting { logAvailableAgain(now: t) }
+      if logFailure != nil { logWritable(now: t) }
       if deferred.isEmpty { break }
       let batch = deferred
       deferred.removeAll(keepingCapacity: true)
@@ -221,24 +254,6 @@ public final class Daemon {
       if rounds > 64 { break }
       if !log.hasPending && deferred.isEmpty { break }
     }
-  }
-
-  func logUnavailable(_ error: PosixError, now t: Int64) {
-    if scheduler.admitting {
-      scheduler.admitting = false
-      scheduler.admissionBlockedReason = "the decision log cannot be written (\(error)); admitting nothing until it can"
-      writeStderr("cortex daemon: \(error): not admitting work until the log can be written\n")
-      hotDirty = true
-    }
-  }
-
-  func logAvailableAgain(now t: Int64) {
-    scheduler.admitting = true
-    scheduler.admissionBlockedReason = nil
-    log.append(Event("daemon.resumed", reason: "log_writable", detail: "the decision log can be written again"), nowMs: t)
-    writeStderr("cortex daemon: the log is writable again; admitting work\n")
-    hotDirty = true
-    feed(.tick, now: t)
   }
 
   func perform(_ a: Action, now t: Int64) {
@@ -378,7 +393,13 @@ public final class Daemon {
     feed(.stop(timeoutMs: timeoutMs), now: t)
   }
 
-  func writeStderr(_ s: String) { try? FileDescriptor.standardError.writeAll(s) }
+  /// A message to stderr (daemon.log when detached). Each one is followed by setting space aside
+  /// past the end of that file again, so the next message, even the runtime's report of a crash,
+  /// still fits when the disk is full.
+  func writeStderr(_ s: String) {
+    try? FileDescriptor.standardError.writeAll(s)
+    try? FileDescriptor.standardError.reserveBeyondEnd(Self.messageReserveBytes)
+  }
 }
 
 /// Completion of background snapshot writes, read by the loop to log `snapshot.written`.

@@ -103,8 +103,12 @@ final class EventLogWriter {
 
   private func rotate() throws(PosixError) {
     try fd.fdatasync()
+    // All of this segment is durable now. (If opening the next one fails, a later failed sync must
+    // cut back only to here, not to an older size: that would drop durable lines.)
     durableSeq = writtenSeq
+    durableSize = writtenSize
     unsynced.removeAll(keepingCapacity: true)
+    unsyncedSince = nil
     let next = segment + 1
     let nfd = try FileDescriptor.open(directory + "/" + LogSegments.name(next), [.writeOnly, .create, .append])
     try FileSystem.syncDirectory(directory)

@@ -124,6 +124,32 @@ public struct FileDescriptor: Hashable, Sendable {
   public func size() throws(PosixError) -> Int {
     Int(try retryOnInterrupt("fstat") { cshim_fstat_size(raw) })
   }
+  /// fstat(2)
+  public func status() throws(PosixError) -> FileStatus {
+    var st = cshim_file_status()
+    _ = try retryOnInterrupt("fstat") { cshim_fstat(raw, &st) }
+    return FileStatus(st)
+  }
+
+  /// posix_fallocate(3): allocates the blocks of [offset, offset + length), growing the file when
+  /// that range ends past its size. Afterwards writes there (also through a shared mapping) need no
+  /// new space, so a full file system cannot fail them (through a mapping that would be SIGBUS).
+  public func allocate(offset: Int = 0, length: Int) throws(PosixError) {
+    _ = try retryOnInterrupt("posix_fallocate") { cshim_posix_fallocate(raw, Int64(offset), Int64(length)) }
+  }
+
+  /// fallocate(2) with FALLOC_FL_KEEP_SIZE: sets `bytes` of space aside past the current end
+  /// without changing the size, so that many bytes can still be appended on a full file system.
+  /// Fails with EOPNOTSUPP where the file system cannot do it (callers treat it as best effort).
+  public func reserveBeyondEnd(_ bytes: Int) throws(PosixError) {
+    let end = try size()
+    _ = try retryOnInterrupt("fallocate") { cshim_fallocate_keep_size(raw, Int64(end), Int64(bytes)) }
+  }
+
+  /// pread(2) into `buffer` from `offset`; returns the count (0 at end of file).
+  public func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(PosixError) -> Int {
+    try retryOnInterrupt("pread") { Glibc.pread(raw, buffer.baseAddress, buffer.count, off_t(offset)) }
+  }
 
   public func setNonBlocking(_ on: Bool) throws(PosixError) {
     _ = try retryOnInterrupt("fcntl") { cshim_set_nonblock(raw, on ? 1 : 0) }

@@ -51,16 +51,8 @@ public enum FileSystem {
 
   public static func exists(_ path: String) -> Bool { Glibc.access(path, F_OK) == 0 }
 
-  private static func mode(_ path: String) -> UInt32? {
-    var m: UInt32 = 0
-    var s: Int64 = 0
-    guard cshim_stat(path, &m, &s) == 0 else { return nil }
-    return m
-  }
-  public static func isDirectory(_ path: String) -> Bool {
-    guard let m = mode(path) else { return false }
-    return m & UInt32(S_IFMT) == UInt32(S_IFDIR)
-  }
+  private static func mode(_ path: String) -> UInt32? { (try? status(path))??.mode }
+  public static func isDirectory(_ path: String) -> Bool { (try? status(path))??.isDirectory ?? false }
   public static func isFIFO(_ path: String) -> Bool {
     guard let m = mode(path) else { return false }
     return m & UInt32(S_IFMT) == UInt32(S_IFIFO)
@@ -68,11 +60,28 @@ public enum FileSystem {
   /// Permission bits of `path`, or nil when it does not exist.
   public static func permissions(_ path: String) -> UInt32? { mode(path).map { $0 & 0o777 } }
   /// Size in bytes, or nil when it does not exist.
-  public static func size(_ path: String) -> Int? {
-    var m: UInt32 = 0
-    var s: Int64 = 0
-    guard cshim_stat(path, &m, &s) == 0 else { return nil }
-    return Int(s)
+  public static func size(_ path: String) -> Int? { (try? status(path))??.size }
+
+  /// stat(2) (or lstat(2) when `followLinks` is false); nil when `path` does not exist.
+  public static func status(_ path: String, followLinks: Bool = true) throws(PosixError) -> FileStatus? {
+    var st = cshim_file_status()
+    if cshim_stat(path, followLinks ? 1 : 0, &st) == 0 { return FileStatus(st) }
+    let e = errno
+    if e == ENOENT || e == ENOTDIR { return nil }
+    throw PosixError(followLinks ? "stat" : "lstat", code: e, path: path)
+  }
+
+  /// statvfs(3): bytes an unprivileged user may still write on the file system holding `path`.
+  public static func availableBytes(_ path: String) throws(PosixError) -> Int {
+    var available: Int64 = 0
+    var total: Int64 = 0
+    _ = try retryOnInterrupt("statvfs", path: path) { cshim_statvfs(path, &available, &total) }
+    return Int(available)
+  }
+
+  /// chown(2)
+  public static func setOwner(_ path: String, user: UInt32, group: UInt32) throws(PosixError) {
+    _ = try retryOnInterrupt("chown", path: path) { Glibc.chown(path, uid_t(user), gid_t(group)) }
   }
 
   /// The names in a directory, without "." and "..", sorted.

@@ -58,6 +58,8 @@ public enum Signal {
 public enum Processes {
   public static var currentID: Int32 { Glibc.getpid() }
   public static var parentID: Int32 { Glibc.getppid() }
+  /// geteuid(2): the user whose permissions this process has.
+  public static var effectiveUserID: UInt32 { UInt32(Glibc.geteuid()) }
 
   /// posix_spawnp(3): argv[0] looked up in PATH, stdin/stdout/stderr and descriptor 3 as given,
   /// an empty signal mask and default dispositions; in a new process group when asked.

@@ -24,12 +24,13 @@ final class Cortex {
   let scratch: String
   var paths: Paths { Paths(root: root) }
 
-  init() throws {
+  /// A fresh scratch directory; the coordination directory is `rootName` inside it.
+  init(rootName: String = "coord") throws {
     guard FileSystem.exists(Cortex.binary) else {
       throw HarnessError(message: "no cortex binary at \(Cortex.binary); `swift test` builds it")
     }
     scratch = try FileSystem.makeTemporaryDirectory(prefix: "cortex-e2e-")
-    root = scratch + "/coord"
+    root = scratch + "/" + rootName
   }
 
   /// Runs `cortex --dir ROOT ARGS...`, bounded by `timeoutS`; stdin from `input` when given.

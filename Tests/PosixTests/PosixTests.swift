@@ -53,6 +53,38 @@ final class PosixTests: XCTestCase {
     XCTAssertEqual(small.size, 100)
   }
 
+  func testWritableMappingsAreFullyAllocatedAndReadersRefuseHoles() throws {
+    // The daemon's mapping has every block allocated, so no write through it can meet a full disk.
+    let path = dir + "/hot"
+    let w = try MappedFile(path: path, size: 256 << 10, writable: true)
+    let st = try XCTUnwrap(FileSystem.status(path))
+    XCTAssertEqual(st.size, 256 << 10)
+    XCTAssertGreaterThanOrEqual(st.allocatedBytes, st.size, "no holes")
+    w.base.storeBytes(of: 7, toByteOffset: 200_000, as: UInt64.self)
+    // A sparse file is not mapped for reading: touching a hole on a full disk is SIGBUS.
+    let sparse = dir + "/sparse"
+    let f = try FileDescriptor.open(sparse, [.readWrite, .create])
+    try f.truncate(to: 256 << 10)
+    var word: UInt64 = 0
+    let n = try withUnsafeMutableBytes(of: &word) { try f.read(at: 100_000, into: $0) }
+    XCTAssertEqual(n, 8, "pread of a hole reads zeros")
+    f.close()
+    XCTAssertThrowsError(try MappedFile(path: sparse, size: 256 << 10, writable: false))
+  }
+
+  func testFileStatusReportsOwnerModeAndFreeSpace() throws {
+    try FileSystem.makeDirectory(dir + "/d", mode: 0o700)
+    try FileSystem.setMode(dir + "/d", 0o1777)
+    let st = try XCTUnwrap(FileSystem.status(dir + "/d"))
+    XCTAssertTrue(st.isDirectory)
+    XCTAssertTrue(st.isSticky)
+    XCTAssertTrue(st.isWritableByOthers)
+    XCTAssertEqual(st.owner, Processes.effectiveUserID)
+    XCTAssertNil(try FileSystem.status(dir + "/missing"))
+    XCTAssertNil(try FileSystem.status(dir + "/missing/below"))
+    XCTAssertGreaterThan(try FileSystem.availableBytes(dir), 0)
+  }
+
   func testSpawnReportsExitCodesSignalsAndOwnProcessGroup() throws {
     let devnull = try FileDescriptor.open("/dev/null", .readWrite)
     defer { devnull.close() }

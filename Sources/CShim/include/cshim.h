@@ -59,10 +59,28 @@ long cshim_raise_nofile(long want);
 /// Returns the errno of the calling thread.
 int cshim_errno(void);
 
-// stat(2)/fstat(2)/flock(2): their struct names collide with the functions in Swift.
-/// Fills mode and size of path; returns 0 or -1.
-int cshim_stat(const char *path, unsigned *mode, long long *size);
+// stat(2)/fstat(2)/statvfs(3)/flock(2): their struct names collide with the functions in Swift.
+/// What stat(2) says about a file, in fixed-width fields.
+struct cshim_file_status {
+  unsigned mode;        // st_mode: type and permission bits
+  unsigned uid, gid;    // owner
+  long long size;       // st_size in bytes
+  long long blocks;     // st_blocks, in 512-byte units (what is allocated on disk)
+};
+/// stat(2) (follow != 0) or lstat(2) of path into *out; returns 0 or -1.
+int cshim_stat(const char *path, int follow, struct cshim_file_status *out);
+/// fstat(2) of fd into *out; returns 0 or -1.
+int cshim_fstat(int fd, struct cshim_file_status *out);
 long long cshim_fstat_size(int fd);
+/// statvfs(3): bytes available to unprivileged users (f_bavail * f_frsize) and the file system's
+/// size (f_blocks * f_frsize); returns 0 or -1.
+int cshim_statvfs(const char *path, long long *available, long long *total);
+/// posix_fallocate(3) of [offset, offset + len): returns 0, or -1 with errno set (posix_fallocate
+/// itself returns the error number instead of setting errno).
+int cshim_posix_fallocate(int fd, long long offset, long long len);
+/// fallocate(2) with FALLOC_FL_KEEP_SIZE: allocates [offset, offset + len) without changing the
+/// file's size, so later appends into that range need no new space.
+int cshim_fallocate_keep_size(int fd, long long offset, long long len);
 /// flock(LOCK_EX|LOCK_NB): 1 locked, 0 held by another process, -1 error.
 int cshim_flock_try(int fd);
 

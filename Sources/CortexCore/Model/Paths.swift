@@ -28,4 +28,15 @@ public struct Paths: Sendable {
 
   /// Directories `cortex init` creates (mode 0700).
   public var directories: [String] { [root, events, tasks, inbox, inboxAccepted, inboxRejected, fifo] }
+
+  /// The longest path a Unix socket address holds: sun_path is 108 bytes with its final NUL.
+  public static let maxSocketPathBytes = 107
+
+  /// Why `cortex.sock` cannot be bound or reached under this root, with the remedy; nil when fine.
+  public var socketPathProblem: String? {
+    let n = socket.utf8.count
+    guard n > Self.maxSocketPathBytes else { return nil }
+    return
+      "the socket path \(socket) is \(n) bytes, more than the \(Self.maxSocketPathBytes) a Unix socket allows; use a shorter --dir (a symbolic link to this directory will do)"
+  }
 }

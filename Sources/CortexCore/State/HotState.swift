@@ -15,6 +15,8 @@ public enum HotState {
   public static var fileSize: Int { headerSize + workerCapacity * workerSlotSize + taskCapacity * taskSlotSize }
   static var workersOffset: Int { headerSize }
   static var tasksOffset: Int { headerSize + workerCapacity * workerSlotSize }
+  /// Where the seqlock word is (readers that copy the file with pread read it there).
+  public static var seqlockOffset: Int { H.seqlock }
 
   // Header offsets.
   enum H {
@@ -210,18 +212,40 @@ public enum HotState {
 
   /// Reads a live mapping: retries while a write is in progress (odd seqlock or a moved one).
   public static func readConsistent(_ base: UnsafeRawPointer, size: Int, attempts: Int = 200) -> Result<View, ReadError> {
-    guard size >= 48 else { return read(UnsafeRawBufferPointer(start: base, count: size)) }
-    var copy = [UInt8](repeating: 0, count: size)
+    readConsistent(
+      size: size, attempts: attempts,
+      copy: { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: min(size, $0.count))) },
+      seqlock: { base.loadUnaligned(fromByteOffset: H.seqlock, as: UInt64.self) })
+  }
+
+  /// Reads a live file through `copy` (fills the buffer with the file's first bytes) and `seqlock`
+  /// (reads the live seqlock word), so a reader can use pread(2) instead of a mapping: retries while
+  /// a write is in progress (odd seqlock or a moved one). Errors of the two closures are rethrown.
+  public static func readConsistent<E: Error>(
+    size: Int, attempts: Int = 200, copy: (UnsafeMutableRawBufferPointer) throws(E) -> Void, seqlock: () throws(E) -> UInt64
+  ) throws(E) -> Result<View, ReadError> {
+    var copied = [UInt8](repeating: 0, count: size)
+    func fill() throws(E) {
+      var failure: E?
+      copied.withUnsafeMutableBytes { b in
+        do throws(E) { try copy(b) } catch { failure = error }
+      }
+      if let failure { throw failure }
+    }
+    if size < 48 {
+      try fill()
+      return copied.withUnsafeBytes { read($0) }
+    }
     var last: ReadError = .busy
     for _ in 0..<attempts {
-      let s1 = base.loadUnaligned(fromByteOffset: H.seqlock, as: UInt64.self)
+      let s1 = try seqlock()
       atomicMemoryFence(ordering: .sequentiallyConsistent)
       if s1 & 1 == 1 { continue }
-      copy.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: size)) }
+      try fill()
       atomicMemoryFence(ordering: .sequentiallyConsistent)
-      let s2 = base.loadUnaligned(fromByteOffset: H.seqlock, as: UInt64.self)
+      let s2 = try seqlock()
       if s1 != s2 { continue }
-      let r = copy.withUnsafeBytes { read($0) }
+      let r = copied.withUnsafeBytes { read($0) }
       switch r {
       case .success: return r
       case .failure(let e):

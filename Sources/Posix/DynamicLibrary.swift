@@ -1,0 +1,27 @@
+internal import Glibc
+
+/// A shared library loaded at run time (dlopen(3)), for optional system libraries such as libpq
+/// that the default build must not link. Symbols come back as raw pointers; the caller casts them
+/// to the `@convention(c)` type it declares. The library stays loaded for the process's life.
+public struct DynamicLibrary: @unchecked Sendable {
+  // @unchecked: the handle is an opaque token that dlsym(3) accepts from any thread.
+  let handle: UnsafeMutableRawPointer
+
+  /// dlopen(3) of the first name that loads; nil (with dlerror's text) when none does.
+  public static func open(_ names: [String]) -> Result<DynamicLibrary, DynamicLibraryError> {
+    var last = ""
+    for name in names {
+      if let h = dlopen(name, RTLD_NOW | RTLD_LOCAL) { return .success(DynamicLibrary(handle: h)) }
+      last = dlerror().map { String(cString: $0) } ?? "cannot load \(name)"
+    }
+    return .failure(DynamicLibraryError(message: last))
+  }
+
+  /// dlsym(3): the address of `name`, or nil.
+  public func symbol(_ name: String) -> UnsafeMutableRawPointer? { dlsym(handle, name) }
+}
+
+public struct DynamicLibraryError: Error, CustomStringConvertible, Sendable {
+  public let message: String
+  public var description: String { message }
+}
