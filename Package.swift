@@ -17,8 +17,9 @@ let package = Package(
     .target(name: "CortexCore", swiftSettings: strict),
     .target(name: "CortexDaemon", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
     .target(name: "CortexWorker", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
+    .target(name: "CortexCluster", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
     .target(
-      name: "CortexCLI", dependencies: ["CortexCore", "Posix", "CortexDaemon", "CortexWorker"],
+      name: "CortexCLI", dependencies: ["CortexCore", "Posix", "CortexDaemon", "CortexWorker", "CortexCluster"],
       swiftSettings: strict),
     .executableTarget(name: "cortex", dependencies: ["CortexCLI"], swiftSettings: strict),
     .testTarget(name: "CortexCoreTests", dependencies: ["CortexCore"], swiftSettings: strict),

@@ -52,6 +52,9 @@ public enum CortexMain {
     Command(
       name: "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N", hidden: false, run: PoolCommands.scale),
     Command(
+      name: "cluster", abstract: "cluster mode on PostgreSQL: migrate the schema, show nodes and leases",
+      usage: ClusterCommand.usage, hidden: false, run: ClusterCommand.run),
+    Command(
       name: "doctor", abstract: "check the directory: lock, socket, FIFOs, log, snapshots, budget, processes",
       usage: "cortex doctor [--repair]", hidden: false, run: DoctorCommand.run),
     Command(

@@ -39,6 +39,8 @@ public struct Config: Equatable, Sendable {
   /// Longest a durable write may wait for company before its fsync (group commit), in ms.
   public var syncIntervalMs = 20
   public var workerTypes: [(String, WorkerType)] = Config.defaultWorkerTypes
+  /// Cluster mode (SPEC §11); nil for the single-host daemon.
+  public var cluster: ClusterSettings?
 
   public init() {}
 
@@ -62,7 +64,7 @@ public struct Config: Equatable, Sendable {
   }
 
   public func json() -> JSON {
-    .object([
+    var o: [(String, JSON)] = [
       ("workers", .int(Int64(workers))),
       ("max_queue", .int(Int64(maxQueue))),
       ("max_queue_wait_s", .double(maxQueueWaitS)),
@@ -80,6 +82,9 @@ public struct Config: Equatable, Sendable {
       ("max_restarts_in_window", .int(Int64(maxRestartsInWindow))),
       ("max_spec_bytes", .int(Int64(maxSpecBytes))),
       ("sync_interval_ms", .int(Int64(syncIntervalMs))),
+    ]
+    if let cluster { o.append(("cluster", cluster.json())) }
+    o.append(
       (
         "worker_types",
         .object(
@@ -92,8 +97,8 @@ public struct Config: Equatable, Sendable {
             if let s = t.shell { o.append(("shell", .string(s))) }
             return (name, .object(o))
           })
-      ),
-    ])
+      ))
+    return .object(o)
   }
 
   public static func decode(_ v: JSON) throws(SpecError) -> Config {
@@ -149,6 +154,7 @@ public struct Config: Equatable, Sendable {
           }
           c.workerTypes.append((name, t))
         }
+      case "cluster": c.cluster = try ClusterSettings.decode(val)
       default: throw SpecError(k, "unknown setting")
       }
     }

@@ -1,0 +1,128 @@
+import CortexCluster
+import CortexCore
+import CortexDaemon
+import Posix
+
+/// `cortex cluster migrate|status`: the PostgreSQL side of cluster mode (SPEC §11).
+enum ClusterCommand {
+  static let usage = """
+    cortex cluster migrate [--postgres DSN]    create or upgrade the schema (idempotent)
+           cortex cluster status [--postgres DSN]     nodes, leases, epochs and load
+    """
+
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let dsnFlag = try args.option("--postgres", "--dsn")
+    let words = try args.positionals()
+    guard let sub = words.first, words.count == 1 else { throw CLIError.usage("give one of: migrate, status", usage) }
+    let dsn: String
+    if let dsnFlag { dsn = dsnFlag } else { dsn = try configuredDSN(ctx) }
+    let db = try connect(dsn)
+    switch sub {
+    case "migrate":
+      let applied: [Int]
+      do { applied = try Migrations.migrate(db) } catch { throw failure(error) }
+      if ctx.json {
+        ctx.printJSON(
+          .object([
+            ("ok", .bool(true)), ("applied", .array(applied.map { .int(Int64($0)) })), ("version", .int(Int64(Migrations.latest))),
+          ]))
+      } else {
+        ctx.err(
+          applied.isEmpty
+            ? "the schema is current (version \(Migrations.latest))\n"
+            : "applied schema version\(applied.count > 1 ? "s" : "") \(applied.map(String.init).joined(separator: ", "))\n")
+      }
+      return 0
+    case "status":
+      do {
+        try Migrations.check(db)
+        return try status(db, ctx)
+      } catch { throw failure(error) }
+    default:
+      throw CLIError.usage("unknown cluster command '\(sub)' (use migrate or status)", usage)
+    }
+  }
+
+  static func configuredDSN(_ ctx: Context) throws(CLIError) -> String {
+    guard FileSystem.exists(ctx.paths.config) else {
+      throw CLIError.usage("no --postgres DSN and no \(ctx.paths.config); give --postgres or run cortex init --cluster DSN", usage)
+    }
+    let config: Config
+    do { config = try Daemon.loadConfig(paths: ctx.paths) } catch { throw CLIError(ExitCode.failure, error.description) }
+    guard let c = config.cluster else {
+      throw CLIError.usage("\(ctx.paths.config) has no \"cluster\" setting; give --postgres DSN or run cortex init --cluster DSN", usage)
+    }
+    return c.postgres
+  }
+
+  static func connect(_ dsn: String) throws(CLIError) -> PGConnection {
+    do { return try PGConnection(dsn) } catch { throw failure(error) }
+  }
+
+  /// Exit codes: 69 when PostgreSQL or libpq cannot be had (like a daemon not running),
+  /// 1 for a schema or statement problem.
+  static func failure(_ e: ClusterError) -> CLIError {
+    switch e.kind {
+    case .libraryMissing, .connect: CLIError(ExitCode.notRunning, e.message)
+    case .statement, .schema, .conflict: CLIError(ExitCode.failure, e.message)
+    }
+  }
+
+  static func status(_ db: PGConnection, _ ctx: Context) throws(ClusterError) -> Int32 {
+    let nodes = try db.execute(
+      """
+      SELECT name, epoch, state, host, pid, workers, running,
+             round(extract(epoch FROM lease_until - now())::numeric, 1)::text AS lease_left_s
+      FROM cortex_node ORDER BY name
+      """)
+    let tasks = try db.execute(
+      """
+      SELECT (SELECT count(*) FROM cortex_task WHERE state = 'queued') AS queued,
+             (SELECT count(*) FROM cortex_task WHERE state = 'running') AS running,
+             (SELECT count(*) FROM cortex_task_done) AS done,
+             (SELECT total FROM cortex_budget) AS budget_total,
+             (SELECT reserved FROM cortex_budget) AS budget_reserved,
+             (SELECT used FROM cortex_budget) AS budget_used
+      """)
+    func num(_ s: String?) -> JSON { s.flatMap { Int64($0) }.map { .int($0) } ?? .null }
+    if ctx.json {
+      let list: [JSON] = (0..<nodes.count).map { i in
+        .object([
+          ("name", .string(nodes[i, "name"] ?? "")), ("epoch", num(nodes[i, "epoch"])), ("state", .string(nodes[i, "state"] ?? "")),
+          ("host", .string(nodes[i, "host"] ?? "")), ("pid", num(nodes[i, "pid"])), ("workers", num(nodes[i, "workers"])),
+          ("running", num(nodes[i, "running"])), ("lease_left_s", .double(Double(nodes[i, "lease_left_s"] ?? "") ?? 0)),
+        ])
+      }
+      ctx.printJSON(
+        .object([
+          ("ok", .bool(true)), ("schema_version", .int(Int64(Migrations.latest))), ("nodes", .array(list)),
+          (
+            "tasks",
+            .object([("queued", num(tasks[0, "queued"])), ("running", num(tasks[0, "running"])), ("done", num(tasks[0, "done"]))])
+          ),
+          (
+            "budget",
+            .object([
+              ("total", num(tasks[0, "budget_total"])), ("reserved", num(tasks[0, "budget_reserved"])),
+              ("used", num(tasks[0, "budget_used"])),
+            ])
+          ),
+        ]))
+      return 0
+    }
+    let rows = (0..<nodes.count).map { i in
+      [
+        nodes[i, "name"] ?? "", nodes[i, "state"] ?? "", nodes[i, "epoch"] ?? "", (nodes[i, "lease_left_s"] ?? "") + "s",
+        nodes[i, "host"] ?? "", nodes[i, "pid"] ?? "", nodes[i, "workers"] ?? "", nodes[i, "running"] ?? "",
+      ]
+    }
+    var out = "schema version \(Migrations.latest); \(nodes.count) node\(nodes.count == 1 ? "" : "s")\n"
+    if !rows.isEmpty { out += table(["NODE", "STATE", "EPOCH", "LEASE", "HOST", "PID", "WORKERS", "RUNNING"], rows) }
+    out += "tasks: \(tasks[0, "queued"] ?? "0") queued, \(tasks[0, "running"] ?? "0") running, \(tasks[0, "done"] ?? "0") done\n"
+    if let total = tasks[0, "budget_total"] {
+      out += "budget: \(total) total, \(tasks[0, "budget_reserved"] ?? "0") reserved, \(tasks[0, "budget_used"] ?? "0") used\n"
+    }
+    ctx.out(out)
+    return 0
+  }
+}

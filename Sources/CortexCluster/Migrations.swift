@@ -1,0 +1,130 @@
+/// The cluster schema, versioned. Each version is applied in its own transaction, under an
+/// advisory lock so two nodes migrating at once do not race, and recorded in `cortex_schema`.
+/// Applying is idempotent: versions already recorded are skipped. A database whose schema is
+/// newer than this binary knows is refused, never downgraded.
+public enum Migrations {
+  /// (version, statements) in order. Never edit a released version: add the next one.
+  static let versions: [(Int, [String])] = [
+    (
+      1,
+      [
+        """
+        CREATE TABLE cortex_node (
+          name text PRIMARY KEY,
+          epoch bigint NOT NULL DEFAULT 1,
+          state text NOT NULL DEFAULT 'alive' CHECK (state IN ('alive', 'fenced', 'stopped')),
+          lease_until timestamptz NOT NULL,
+          host text NOT NULL DEFAULT '',
+          pid integer NOT NULL DEFAULT 0,
+          workers integer NOT NULL DEFAULT 0,
+          running integer NOT NULL DEFAULT 0,
+          started_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE SEQUENCE cortex_task_id_seq",
+        """
+        CREATE TABLE cortex_task (
+          id bigint PRIMARY KEY DEFAULT nextval('cortex_task_id_seq'),
+          state text NOT NULL CHECK (state IN ('queued', 'running')),
+          priority smallint NOT NULL,
+          submitted_at timestamptz NOT NULL DEFAULT now(),
+          not_before timestamptz NOT NULL DEFAULT now(),
+          spec jsonb NOT NULL,
+          token_budget bigint NOT NULL DEFAULT 0,
+          timeout_ms bigint,
+          max_attempts integer NOT NULL DEFAULT 1,
+          attempt integer NOT NULL DEFAULT 0,
+          idempotency_key text UNIQUE,
+          unmet integer NOT NULL DEFAULT 0,
+          node text,
+          epoch bigint,
+          claimed_at timestamptz,
+          cancel_requested boolean NOT NULL DEFAULT false
+        )
+        """,
+        "CREATE INDEX cortex_task_ready ON cortex_task (priority DESC, id) WHERE state = 'queued' AND unmet = 0",
+        "CREATE INDEX cortex_task_node ON cortex_task (node) WHERE state = 'running'",
+        """
+        CREATE TABLE cortex_task_done (
+          id bigint PRIMARY KEY,
+          state text NOT NULL CHECK (state IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'rejected')),
+          reason text,
+          exit_code integer,
+          node text,
+          epoch bigint,
+          attempt integer NOT NULL,
+          tokens_used bigint NOT NULL DEFAULT 0,
+          submitted_at timestamptz NOT NULL,
+          ended_at timestamptz NOT NULL DEFAULT now(),
+          spec jsonb NOT NULL
+        )
+        """,
+        "CREATE INDEX cortex_task_done_ended ON cortex_task_done (ended_at)",
+        "CREATE TABLE cortex_dep (task bigint NOT NULL, depends_on bigint NOT NULL, PRIMARY KEY (depends_on, task))",
+        "CREATE TABLE cortex_secret (task bigint PRIMARY KEY, secrets jsonb NOT NULL)",
+        """
+        CREATE TABLE cortex_budget (
+          id integer PRIMARY KEY CHECK (id = 1),
+          total bigint NOT NULL,
+          reserved bigint NOT NULL DEFAULT 0,
+          used bigint NOT NULL DEFAULT 0,
+          CHECK (reserved >= 0 AND used >= 0 AND reserved + used <= total)
+        )
+        """,
+      ]
+    )
+  ]
+
+  /// The newest version this binary knows.
+  public static var latest: Int { versions.last!.0 }
+
+  /// An arbitrary constant for `pg_advisory_xact_lock`: "cortex" in ASCII.
+  static let lockKey = "109111114116101120"
+
+  /// The version recorded in the database (0 when it has no Cortex schema).
+  public static func current(_ db: PGConnection) throws(ClusterError) -> Int {
+    let exists = try db.execute("SELECT to_regclass('cortex_schema') IS NOT NULL AS present")
+    guard exists[0, "present"] == "t" else { return 0 }
+    let v = try db.execute("SELECT coalesce(max(version), 0) AS v FROM cortex_schema")
+    return Int(v[0, "v"] ?? "0") ?? 0
+  }
+
+  /// Applies every missing version; returns those it applied. Refuses a newer schema.
+  @discardableResult
+  public static func migrate(_ db: PGConnection) throws(ClusterError) -> [Int] {
+    try db.execute(
+      "CREATE TABLE IF NOT EXISTS cortex_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+    var applied: [Int] = []
+    for (version, statements) in versions {
+      let did = try db.transaction { () throws(ClusterError) -> Bool in
+        try db.execute("SELECT pg_advisory_xact_lock($1::bigint)", [lockKey])
+        let newest = try current(db)
+        if newest > latest { throw newer(newest) }
+        if try !db.execute("SELECT 1 FROM cortex_schema WHERE version = $1", [String(version)]).values.isEmpty {
+          return false
+        }
+        for sql in statements { try db.execute(sql) }
+        try db.execute("INSERT INTO cortex_schema (version) VALUES ($1)", [String(version)])
+        return true
+      }
+      if did { applied.append(version) }
+    }
+    return applied
+  }
+
+  /// Nil when the database has exactly the schema this binary knows, else what is wrong.
+  public static func check(_ db: PGConnection) throws(ClusterError) {
+    let v = try current(db)
+    if v > latest { throw newer(v) }
+    if v < latest {
+      throw ClusterError(
+        .schema, "the database has Cortex schema version \(v) and this cortex needs \(latest); run: cortex cluster migrate")
+    }
+  }
+
+  static func newer(_ v: Int) -> ClusterError {
+    ClusterError(
+      .schema,
+      "the database has Cortex schema version \(v), newer than this cortex knows (\(latest)); upgrade cortex on this host")
+  }
+}

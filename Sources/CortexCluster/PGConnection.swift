@@ -1,0 +1,131 @@
+/// One connection to PostgreSQL. Statements always carry their values as parameters
+/// (`PQexecParams`, text format); no SQL is built from values. Not thread-safe: one owner.
+public final class PGConnection {
+  let pq: PQ
+  let conn: PQ.Conn
+
+  /// The rows of a result, as text (nil for SQL NULL), with the column names.
+  public struct Rows: Sendable {
+    public var columns: [String]
+    public var values: [[String?]]
+    public var count: Int { values.count }
+    public subscript(_ row: Int, _ column: String) -> String? {
+      guard let c = columns.firstIndex(of: column), row < values.count else { return nil }
+      return values[row][c]
+    }
+  }
+
+  /// Connects with a libpq connection string (`postgresql://user@host/db` or `host=… dbname=…`).
+  public init(_ dsn: String) throws(ClusterError) {
+    let pq: PQ
+    switch PQ.shared {
+    case .success(let p): pq = p
+    case .failure(let e): throw e
+    }
+    guard let c = pq.connectdb(dsn) else { throw ClusterError(.connect, "cannot connect to PostgreSQL: out of memory") }
+    if pq.status(c) != PQ.connectionOK {
+      let why = pq.errorMessage(c).map { String(cString: $0) } ?? "unknown error"
+      pq.finish(c)
+      throw ClusterError(.connect, "cannot connect to PostgreSQL (\(Self.redact(dsn))): \(why.trimmingNewlines)")
+    }
+    self.pq = pq
+    conn = c
+    // Notices (e.g. "already exists, skipping") would go to stderr; warnings and errors still come back.
+    try execute("SET client_min_messages = warning")
+  }
+
+  deinit { pq.finish(conn) }
+
+  /// The server's version number (e.g. 150018).
+  public var serverVersion: Int { Int(pq.serverVersion(conn)) }
+
+  /// Runs one statement (or, without parameters, several separated by `;`).
+  @discardableResult
+  public func execute(_ sql: String, _ params: [String?] = []) throws(ClusterError) -> Rows {
+    var cStrings: [UnsafeMutablePointer<CChar>?] = params.map { value in
+      value.map { v in
+        let bytes = v.utf8CString
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+        bytes.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: bytes.count) }
+        return p
+      }
+    }
+    defer { for p in cStrings { p?.deallocate() } }
+    let result: PQ.Result? = cStrings.withUnsafeMutableBufferPointer { buf in
+      buf.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
+        pq.execParams(conn, sql, Int32(params.count), nil, params.isEmpty ? nil : values.baseAddress, nil, nil, 0)
+      }
+    }
+    guard let result else {
+      throw ClusterError(.statement, "PostgreSQL: \(String(cString: pq.errorMessage(conn)!).trimmingNewlines)")
+    }
+    defer { pq.clear(result) }
+    let status = pq.resultStatus(result)
+    guard status == PQ.commandOK || status == PQ.tuplesOK else {
+      let msg = pq.resultErrorMessage(result).map { String(cString: $0) } ?? "statement failed"
+      let state = pq.resultErrorField(result, PQ.fieldSQLState).map { String(cString: $0) }
+      throw ClusterError(.statement, "PostgreSQL: \(msg.trimmingNewlines)", sqlState: state)
+    }
+    let nf = Int(pq.nfields(result))
+    let nt = Int(pq.ntuples(result))
+    var rows = Rows(columns: (0..<nf).map { String(cString: pq.fname(result, Int32($0))!) }, values: [])
+    rows.values.reserveCapacity(nt)
+    for r in 0..<nt {
+      var row: [String?] = []
+      row.reserveCapacity(nf)
+      for f in 0..<nf {
+        if pq.getisnull(result, Int32(r), Int32(f)) != 0 {
+          row.append(nil)
+        } else {
+          row.append(String(cString: pq.getvalue(result, Int32(r), Int32(f))!))
+        }
+      }
+      rows.values.append(row)
+    }
+    return rows
+  }
+
+  /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.
+  public func transaction<T>(_ body: () throws(ClusterError) -> T) throws(ClusterError) -> T {
+    try execute("BEGIN")
+    do {
+      let v = try body()
+      try execute("COMMIT")
+      return v
+    } catch {
+      _ = try? execute("ROLLBACK")
+      throw error
+    }
+  }
+
+  /// A DSN with its password hidden, for messages.
+  static func redact(_ dsn: String) -> String { Redacted.dsn(dsn) }
+}
+
+enum Redacted {
+  static func dsn(_ dsn: String) -> String {
+    var s = dsn
+    // postgresql://user:secret@host → postgresql://user:***@host; password=secret → password=***
+    if let scheme = s.firstRange(of: "://"), let at = s[scheme.upperBound...].firstIndex(of: "@"),
+      let colon = s[scheme.upperBound..<at].firstIndex(of: ":")
+    {
+      s.replaceSubrange(s.index(after: colon)..<at, with: "***")
+    }
+    if let p = s.firstRange(of: "password=") {
+      let end = s[p.upperBound...].firstIndex(of: " ") ?? s.endIndex
+      s.replaceSubrange(p.upperBound..<end, with: "***")
+    }
+    return s
+  }
+}
+
+extension String {
+  var trimmingNewlines: String {
+    var s = Substring(self)
+    while let l = s.last, l == "\n" || l == " " { s.removeLast() }
+    return String(s).replacingNewlines
+  }
+  var replacingNewlines: String {
+    split(separator: "\n").map { $0.drop { $0 == "\t" || $0 == " " } }.joined(separator: "; ")
+  }
+}

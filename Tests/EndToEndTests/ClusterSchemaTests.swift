@@ -1,0 +1,64 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// Issue 11 (first step): `cortex cluster migrate|status` against a real PostgreSQL, and the
+/// clear errors for a wrong DSN, a wrong password and a schema newer than the binary.
+final class ClusterSchemaTests: XCTestCase {
+  var c: Cortex!
+  var pg: Postgres!
+
+  override func setUpWithError() throws {
+    c = try Cortex()
+    pg = try Postgres()
+  }
+  override func tearDown() {
+    pg?.stop()
+    c?.finish()
+  }
+
+  func testMigrateIsIdempotentAndStatusReadsTheSchema() throws {
+    var r = c.ok(["cluster", "migrate", "--postgres", pg.dsn])
+    XCTAssertTrue(r.err.contains("applied schema version 1"), r.err)
+    r = c.ok(["cluster", "migrate", "--postgres", pg.dsn])
+    XCTAssertTrue(r.err.contains("current"), r.err)
+    XCTAssertEqual(try pg.psql("SELECT count(*) FROM cortex_schema").trimmed, "1")
+    let tables = try pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'cortex_%'")
+    XCTAssertEqual(
+      tables.trimmed, "cortex_budget,cortex_dep,cortex_node,cortex_schema,cortex_secret,cortex_task,cortex_task_done")
+    let s = try JSON.parse(Array(c.ok(["--json", "cluster", "status", "--postgres", pg.dsn]).out.utf8))
+    XCTAssertEqual(s["schema_version"]?.int, 1)
+    XCTAssertEqual(s["nodes"]?.array?.count, 0)
+    // The DSN can come from config.json.
+    try c.initialize([("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string("alpha"))]))])
+    XCTAssertTrue(c.ok(["cluster", "status"]).out.contains("schema version 1"))
+  }
+
+  func testANewerSchemaIsRefusedNamingBothVersions() throws {
+    c.ok(["cluster", "migrate", "--postgres", pg.dsn])
+    try pg.psql("INSERT INTO cortex_schema (version) VALUES (99)")
+    for sub in ["migrate", "status"] {
+      let r = c.run(["cluster", sub, "--postgres", pg.dsn])
+      XCTAssertEqual(r.code, 1, r.err)
+      XCTAssertTrue(r.err.contains("version 99") && r.err.contains("upgrade cortex"), r.err)
+    }
+    XCTAssertEqual(try pg.psql("SELECT max(version) FROM cortex_schema").trimmed, "99", "a newer schema was touched")
+  }
+
+  func testAWrongDSNOrPasswordIsAClearErrorWithoutThePassword() throws {
+    try pg.psql("CREATE ROLE pwuser LOGIN SUPERUSER PASSWORD 'right-one'")
+    c.ok(["cluster", "migrate", "--postgres", pg.dsn(user: "pwuser", password: "right-one")])
+    var r = c.run(["cluster", "status", "--postgres", pg.dsn(user: "pwuser", password: "wrong-one")])
+    XCTAssertEqual(r.code, 69, r.err)
+    XCTAssertTrue(r.err.contains("password authentication failed"), r.err)
+    XCTAssertFalse(r.err.contains("wrong-one"), "the password is in the message: \(r.err)")
+    r = c.run(["cluster", "status", "--postgres", "postgresql:///postgres?host=\(pg.dir)&port=1&user=cortex"])
+    XCTAssertEqual(r.code, 69, r.err)
+    XCTAssertTrue(r.err.contains("cannot connect"), r.err)
+    r = c.run(["cluster", "status", "--postgres", "not a dsn at all"])
+    XCTAssertEqual(r.code, 69, r.err)
+    r = c.run(["cluster", "status"])
+    XCTAssertEqual(r.code, 64, r.err)
+    XCTAssertTrue(r.err.contains("--postgres"), r.err)
+  }
+}
