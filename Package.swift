@@ -24,7 +24,7 @@ let package = Package(
     .executableTarget(name: "cortex", dependencies: ["CortexCLI"], swiftSettings: strict),
     .testTarget(name: "CortexCoreTests", dependencies: ["CortexCore"], swiftSettings: strict),
     .testTarget(name: "PosixTests", dependencies: ["Posix", "CortexCore", "CortexDaemon"], swiftSettings: strict),
-    .testTarget(name: "EndToEndTests", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
+    .testTarget(name: "EndToEndTests", dependencies: ["CortexCore", "Posix", "CortexCluster"], swiftSettings: strict),
   ],
   swiftLanguageModes: [.v6]
 )

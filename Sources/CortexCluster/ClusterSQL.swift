@@ -1,0 +1,140 @@
+/// Every SQL statement cluster mode runs, named, in one place (the model is River's
+/// `river_job.sql`). Values are always parameters (`$1`…); nothing is spliced into the text.
+/// What each statement guarantees is in docs/cluster.md ("Transitions").
+enum ClusterSQL {
+  /// Join: take the name if it is free, or was alive once but its lease lapsed / it stopped;
+  /// a new epoch fences everything the previous holder of the name claimed. No row: the name
+  /// is held by a live node. $1 name, $2 lease seconds, $3 host, $4 pid, $5 workers.
+  static let joinNode = """
+    INSERT INTO cortex_node AS n (name, epoch, state, lease_until, host, pid, workers, running, started_at)
+    VALUES ($1, 1, 'alive', now() + make_interval(secs => $2::float8), $3, $4::int, $5::int, 0, now())
+    ON CONFLICT (name) DO UPDATE
+      SET epoch = n.epoch + 1, state = 'alive', lease_until = excluded.lease_until, host = excluded.host,
+          pid = excluded.pid, workers = excluded.workers, running = 0, started_at = now()
+      WHERE n.state <> 'alive' OR n.lease_until < now()
+    RETURNING epoch
+    """
+
+  /// Who holds a name (for the refusal message). $1 name.
+  static let describeNode = """
+    SELECT host, pid, round(extract(epoch FROM lease_until - now())::numeric, 1)::text AS lease_left_s
+    FROM cortex_node WHERE name = $1
+    """
+
+  /// Renew the lease in database time; no row means this node was fenced or its lease lapsed.
+  /// $1 name, $2 epoch, $3 lease seconds, $4 running tasks.
+  static let renewLease = """
+    UPDATE cortex_node SET lease_until = now() + make_interval(secs => $3::float8), running = $4::int
+    WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
+    RETURNING extract(epoch FROM lease_until - now())::float8 AS lease_left_s
+    """
+
+  /// A clean stop: the name is free at once. $1 name, $2 epoch.
+  static let leaveNode = """
+    UPDATE cortex_node SET state = 'stopped', lease_until = now() WHERE name = $1 AND epoch = $2::bigint
+    """
+
+  /// The cluster's token budget, created by the first node to join. $1 total.
+  static let initBudget = """
+    INSERT INTO cortex_budget (id, total) VALUES (1, $1::bigint) ON CONFLICT (id) DO NOTHING
+    """
+
+  /// Task ids for a batch, in order, before it is inserted. $1 count.
+  static let allocateIDs = """
+    SELECT nextval('cortex_task_id_seq') AS id FROM generate_series(1, $1::int)
+    """
+
+  /// A whole batch in one statement. $1 a JSON array of objects with id, priority, spec,
+  /// token_budget, timeout_ms, max_attempts, idempotency_key.
+  static let insertTasks = """
+    INSERT INTO cortex_task (id, state, priority, spec, token_budget, timeout_ms, max_attempts, idempotency_key, unmet)
+    SELECT x.id, 'queued', x.priority, x.spec, x.token_budget, x.timeout_ms, x.max_attempts, x.idempotency_key, 0
+    FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, priority smallint, spec jsonb, token_budget bigint,
+      timeout_ms bigint, max_attempts int, idempotency_key text)
+    """
+
+  /// Claim up to $3 ready tasks for node $1 at epoch $2: highest priority first, FIFO within a
+  /// priority, skipping rows another node holds, only as many as the budget covers (strictly
+  /// in order: a task that does not fit stops the claim), and only while the node's lease holds.
+  /// The reservation is made in the same statement.
+  static let claimTasks = """
+    WITH live AS (
+      SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
+    ), budget AS (
+      SELECT total - reserved - used AS available FROM cortex_budget WHERE id = 1 FOR UPDATE
+    ), candidates AS (
+      SELECT id, priority, token_budget FROM cortex_task
+      WHERE state = 'queued' AND unmet = 0 AND not_before <= now() AND EXISTS (SELECT 1 FROM live)
+      ORDER BY priority DESC, id
+      LIMIT $3::int
+      FOR UPDATE SKIP LOCKED
+    ), ordered AS (
+      SELECT id, token_budget, sum(token_budget) OVER (ORDER BY priority DESC, id) AS running_total FROM candidates
+    ), chosen AS (
+      SELECT o.id, o.token_budget FROM ordered o, budget b WHERE o.running_total <= b.available
+    ), reserve AS (
+      UPDATE cortex_budget SET reserved = reserved + (SELECT coalesce(sum(token_budget), 0) FROM chosen)
+      WHERE id = 1 AND EXISTS (SELECT 1 FROM chosen)
+    )
+    UPDATE cortex_task t
+    SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
+    FROM chosen c WHERE t.id = c.id
+    RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt
+    """
+
+  /// The one accepted terminal state: conditional on the claim (node, epoch, attempt) — the
+  /// fence. Moves the row to the history table, releases the reservation, charges the use (up
+  /// to the reservation) and unblocks dependents on success, all in one statement.
+  /// $1 id, $2 node, $3 epoch, $4 attempt, $5 state, $6 reason, $7 exit code, $8 tokens used.
+  static let completeTask = """
+    WITH done AS (
+      DELETE FROM cortex_task
+      WHERE id = $1::bigint AND node = $2 AND epoch = $3::bigint AND attempt = $4::int AND state = 'running'
+      RETURNING id, node, epoch, attempt, token_budget, submitted_at, spec
+    ), history AS (
+      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec)
+      SELECT id, $5, $6, $7::int, node, epoch, attempt, least($8::bigint, token_budget), submitted_at, spec FROM done
+    ), budget AS (
+      UPDATE cortex_budget
+      SET reserved = reserved - (SELECT token_budget FROM done),
+          used = used + (SELECT least($8::bigint, token_budget) FROM done)
+      WHERE id = 1 AND EXISTS (SELECT 1 FROM done)
+    ), unblock AS (
+      UPDATE cortex_task SET unmet = unmet - 1
+      WHERE $5 = 'succeeded' AND EXISTS (SELECT 1 FROM done)
+        AND id IN (SELECT task FROM cortex_dep WHERE depends_on = $1::bigint)
+    ), forget AS (
+      DELETE FROM cortex_secret WHERE task = $1::bigint AND EXISTS (SELECT 1 FROM done)
+    )
+    SELECT count(*) AS accepted FROM done
+    """
+
+  /// Rescue, run by whichever node wins the advisory lock (the leader for this round): nodes
+  /// whose lease lapsed are fenced (epoch + 1), and every running task whose claim is not backed
+  /// by a live lease goes back to the queue with its reservation released — one statement, so
+  /// one transaction. Returns the fenced nodes and the number of tasks requeued.
+  static let rescue = """
+    WITH fenced AS (
+      UPDATE cortex_node SET state = 'fenced', epoch = epoch + 1
+      WHERE state = 'alive' AND lease_until < now()
+      RETURNING name
+    ), orphans AS (
+      UPDATE cortex_task t SET state = 'queued', node = NULL, epoch = NULL, claimed_at = NULL, not_before = now()
+      WHERE t.state = 'running' AND NOT EXISTS (
+        SELECT 1 FROM cortex_node n
+        WHERE n.name = t.node AND n.epoch = t.epoch AND n.state = 'alive' AND n.lease_until >= now())
+      RETURNING t.id, t.token_budget
+    ), release AS (
+      UPDATE cortex_budget SET reserved = reserved - (SELECT coalesce(sum(token_budget), 0) FROM orphans)
+      WHERE id = 1 AND EXISTS (SELECT 1 FROM orphans)
+    )
+    SELECT (SELECT coalesce(string_agg(name, ','), '') FROM fenced) AS fenced,
+           (SELECT count(*) FROM orphans) AS requeued
+    """
+
+  /// Only one node rescues at a time: an advisory lock held for the transaction.
+  static let tryLeaderLock = "SELECT pg_try_advisory_xact_lock(109111114116101121) AS leader"
+
+  /// Budget invariant check, for status and tests.
+  static let budget = "SELECT total, reserved, used, total - reserved - used AS available FROM cortex_budget WHERE id = 1"
+}

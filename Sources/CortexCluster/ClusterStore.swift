@@ -1,0 +1,130 @@
+public import CortexCore
+
+/// Typed calls over `ClusterSQL`: what a node does to the shared database. One connection, one
+/// owner; every call is one transaction.
+public final class ClusterStore {
+  public let db: PGConnection
+  public let node: String
+
+  /// This node's epoch since it joined; every claim and terminal state carries it.
+  public private(set) var epoch: Int64 = 0
+
+  public init(_ db: PGConnection, node: String) {
+    self.db = db
+    self.node = node
+  }
+
+  /// A task as a node claims it.
+  public struct Claimed: Equatable, Sendable {
+    public var id: Int
+    public var priority: Int
+    public var spec: String
+    public var tokenBudget: Int
+    public var timeoutMs: Int64?
+    public var maxAttempts: Int
+    public var attempt: Int
+  }
+
+  /// Takes the node name (refused while another live node holds it) and creates the cluster
+  /// budget if this is the first node.
+  public func join(leaseS: Double, host: String, pid: Int32, workers: Int, budgetTotal: Int) throws(ClusterError) {
+    try Migrations.check(db)
+    try db.execute(ClusterSQL.initBudget, [String(budgetTotal)])
+    let r = try db.execute(ClusterSQL.joinNode, [node, String(leaseS), host, String(pid), String(workers)])
+    guard let e = r[0, "epoch"].flatMap({ Int64($0) }) else {
+      let who = try db.execute(ClusterSQL.describeNode, [node])
+      throw ClusterError(
+        .conflict,
+        "node name '\(node)' is already alive (host \(who[0, "host"] ?? "?"), pid \(who[0, "pid"] ?? "?"), lease \(who[0, "lease_left_s"] ?? "?") s left); give this node another name (cluster.node) or stop that one"
+      )
+    }
+    epoch = e
+  }
+
+  /// Renews the lease; false when this node has been fenced (or its lease lapsed): it must stop
+  /// its tasks and join again.
+  public func renew(leaseS: Double, running: Int) throws(ClusterError) -> Bool {
+    try !db.execute(ClusterSQL.renewLease, [node, String(epoch), String(leaseS), String(running)]).values.isEmpty
+  }
+
+  public func leave() throws(ClusterError) { try db.execute(ClusterSQL.leaveNode, [node, String(epoch)]) }
+
+  /// One transaction for the whole batch; returns the ids in order.
+  public struct NewTask: Sendable {
+    public var priority: Int
+    public var spec: JSON
+    public var tokenBudget: Int
+    public var timeoutMs: Int64?
+    public var maxAttempts: Int
+    public var idempotencyKey: String?
+    public init(priority: Int, spec: JSON, tokenBudget: Int, timeoutMs: Int64?, maxAttempts: Int, idempotencyKey: String?) {
+      self.priority = priority
+      self.spec = spec
+      self.tokenBudget = tokenBudget
+      self.timeoutMs = timeoutMs
+      self.maxAttempts = maxAttempts
+      self.idempotencyKey = idempotencyKey
+    }
+  }
+
+  public func submit(_ tasks: [NewTask]) throws(ClusterError) -> [Int] {
+    try db.transaction { () throws(ClusterError) -> [Int] in
+      let ids = try db.execute(ClusterSQL.allocateIDs, [String(tasks.count)]).values.compactMap { $0[0].flatMap { Int($0) } }
+      var rows: [JSON] = []
+      for (i, t) in tasks.enumerated() {
+        rows.append(
+          .object([
+            ("id", .int(Int64(ids[i]))), ("priority", .int(Int64(t.priority))), ("spec", t.spec),
+            ("token_budget", .int(Int64(t.tokenBudget))), ("timeout_ms", t.timeoutMs.map { .int($0) } ?? .null),
+            ("max_attempts", .int(Int64(t.maxAttempts))), ("idempotency_key", t.idempotencyKey.map { .string($0) } ?? .null),
+          ]))
+      }
+      try db.execute(ClusterSQL.insertTasks, [JSON.array(rows).encoded()])
+      return ids
+    }
+  }
+
+  /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).
+  public func claim(limit: Int) throws(ClusterError) -> [Claimed] {
+    let r = try db.execute(ClusterSQL.claimTasks, [node, String(epoch), String(limit)])
+    return (0..<r.count).map { i in
+      Claimed(
+        id: Int(r[i, "id"] ?? "") ?? 0, priority: Int(r[i, "priority"] ?? "") ?? 0, spec: r[i, "spec"] ?? "{}",
+        tokenBudget: Int(r[i, "token_budget"] ?? "") ?? 0, timeoutMs: r[i, "timeout_ms"].flatMap { Int64($0) },
+        maxAttempts: Int(r[i, "max_attempts"] ?? "") ?? 1, attempt: Int(r[i, "attempt"] ?? "") ?? 1)
+    }.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
+  }
+
+  /// The terminal state of a claimed task; false when the fence refused it (another node or a
+  /// later attempt owns the task now, or it already ended).
+  public func complete(
+    id: Int, attempt: Int, state: TaskState, reason: String?, exitCode: Int32?, tokensUsed: Int, epoch claimEpoch: Int64? = nil
+  ) throws(ClusterError) -> Bool {
+    let r = try db.execute(
+      ClusterSQL.completeTask,
+      [
+        String(id), node, String(claimEpoch ?? epoch), String(attempt), state.rawValue, reason, exitCode.map { String($0) },
+        String(tokensUsed),
+      ])
+    return r[0, "accepted"] == "1"
+  }
+
+  /// Leader duty: fences lapsed nodes and requeues tasks not backed by a live lease. Nil when
+  /// another node holds the leader lock this round.
+  public func rescue() throws(ClusterError) -> (fenced: [String], requeued: Int)? {
+    try db.transaction { () throws(ClusterError) -> (fenced: [String], requeued: Int)? in
+      guard try db.execute(ClusterSQL.tryLeaderLock)[0, "leader"] == "t" else { return nil }
+      let r = try db.execute(ClusterSQL.rescue)
+      let names = (r[0, "fenced"] ?? "").split(separator: ",").map(String.init)
+      return (names, Int(r[0, "requeued"] ?? "0") ?? 0)
+    }
+  }
+
+  /// (total, reserved, used, available) of the cluster budget.
+  public func budget() throws(ClusterError) -> (total: Int, reserved: Int, used: Int, available: Int)? {
+    let r = try db.execute(ClusterSQL.budget)
+    guard r.count == 1 else { return nil }
+    func n(_ c: String) -> Int { Int(r[0, c] ?? "") ?? 0 }
+    return (n("total"), n("reserved"), n("used"), n("available"))
+  }
+}

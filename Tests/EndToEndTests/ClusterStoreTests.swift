@@ -1,0 +1,124 @@
+import CortexCluster
+import CortexCore
+import Dispatch
+import Posix
+import Synchronization
+import XCTest
+
+/// The shared-database half of cluster mode (`ClusterStore` over `ClusterSQL`) against a real
+/// PostgreSQL: node names, concurrent claims, fencing of a lapsed node, the cluster budget.
+final class ClusterStoreTests: XCTestCase {
+  var pg: Postgres!
+
+  override func setUpWithError() throws {
+    pg = try Postgres()
+    try Migrations.migrate(try PGConnection(pg.dsn))
+  }
+  override func tearDown() { pg?.stop() }
+
+  func store(_ name: String) throws -> ClusterStore { ClusterStore(try PGConnection(pg.dsn), node: name) }
+
+  func tasks(_ n: Int, tokens: Int = 0, priority: Int = 2) -> [ClusterStore.NewTask] {
+    (0..<n).map { i in
+      .init(
+        priority: priority, spec: .object([("shell", .string("echo \(i)"))]), tokenBudget: tokens, timeoutMs: nil, maxAttempts: 1,
+        idempotencyKey: nil)
+    }
+  }
+
+  func testANodeNameHeldByALiveNodeIsRefusedAndFreedByLeaving() throws {
+    let a = try store("alpha")
+    try a.join(leaseS: 10, host: "h1", pid: 11, workers: 2, budgetTotal: 1000)
+    XCTAssertEqual(a.epoch, 1)
+    let b = try store("alpha")
+    XCTAssertThrowsError(try b.join(leaseS: 10, host: "h2", pid: 22, workers: 2, budgetTotal: 1000)) { e in
+      XCTAssertTrue("\(e)".contains("already alive") && "\(e)".contains("h1"), "\(e)")
+    }
+    try a.leave()
+    try b.join(leaseS: 10, host: "h2", pid: 22, workers: 2, budgetTotal: 1000)
+    XCTAssertEqual(b.epoch, 2)
+  }
+
+  func testConcurrentClaimsFromThreeNodesNeverOverlapAndFollowPriority() throws {
+    let submitter = try store("s")
+    try submitter.join(leaseS: 30, host: "h", pid: 1, workers: 1, budgetTotal: 1_000_000)
+    let low = try submitter.submit(tasks(300, priority: 1))
+    let high = try submitter.submit(tasks(30, priority: 3))
+    XCTAssertEqual(low.count, 300)
+    XCTAssertEqual(Set(low + high).count, 330)
+    // Priority first, FIFO within a priority.
+    let first = try submitter.claim(limit: 20).map(\.id)
+    XCTAssertEqual(first, Array(high.prefix(20)))
+    let second = try submitter.claim(limit: 20).map(\.id)
+    XCTAssertEqual(second, Array(high.suffix(10)) + Array(low.prefix(10)))
+    let claimed = Mutex<[String: [Int]]>(["s": first + second])
+    let failures = Mutex<[String]>([])
+    let dsn = pg.dsn
+    DispatchQueue.concurrentPerform(iterations: 3) { i in
+      do {
+        let s = ClusterStore(try PGConnection(dsn), node: "n\(i)")
+        try s.join(leaseS: 30, host: "h", pid: Int32(i), workers: 20, budgetTotal: 1_000_000)
+        var mine: [Int] = []
+        while true {
+          let got = try s.claim(limit: 20)
+          if got.isEmpty { break }
+          mine += got.map(\.id)
+        }
+        claimed.withLock { $0["n\(i)"] = mine }
+      } catch { failures.withLock { $0.append("\(error)") } }
+    }
+    XCTAssertEqual(failures.withLock { $0 }, [])
+    let all = claimed.withLock { $0.values.flatMap { $0 } }
+    XCTAssertEqual(all.count, 330, "every task claimed exactly once")
+    XCTAssertEqual(Set(all), Set(low + high))
+  }
+
+  func testALapsedNodeIsFencedItsTasksRequeuedAndItsLateCompletionRefused() throws {
+    let a = try store("a")
+    let b = try store("b")
+    try a.join(leaseS: 1, host: "ha", pid: 1, workers: 1, budgetTotal: 1000)
+    try b.join(leaseS: 30, host: "hb", pid: 2, workers: 1, budgetTotal: 1000)
+    let id = try a.submit(tasks(1, tokens: 100))[0]
+    let got = try a.claim(limit: 5)
+    XCTAssertEqual(got.map(\.id), [id])
+    XCTAssertEqual(try a.budget()?.reserved, 100)
+    XCTAssertNil(try b.rescue().flatMap { $0.fenced.isEmpty ? nil : $0 }, "nothing to rescue while a's lease holds")
+    sleepMs(1300)
+    let r = try XCTUnwrap(try b.rescue())
+    XCTAssertEqual(r.fenced, ["a"])
+    XCTAssertEqual(r.requeued, 1)
+    XCTAssertEqual(try a.budget()?.reserved, 0, "the requeued task's reservation was released")
+    XCTAssertFalse(try a.renew(leaseS: 1, running: 1), "a fenced node cannot renew")
+    let again = try b.claim(limit: 5)
+    XCTAssertEqual(again.map(\.id), [id])
+    XCTAssertEqual(again.first?.attempt, 2)
+    // a's completion comes late: refused by the fence; b's is the one accepted.
+    XCTAssertFalse(try a.complete(id: id, attempt: 1, state: .succeeded, reason: nil, exitCode: 0, tokensUsed: 5))
+    XCTAssertTrue(try b.complete(id: id, attempt: 2, state: .succeeded, reason: nil, exitCode: 0, tokensUsed: 7))
+    XCTAssertFalse(try b.complete(id: id, attempt: 2, state: .failed, reason: "again", exitCode: 1, tokensUsed: 7))
+    XCTAssertEqual(try pg.psql("SELECT state || ':' || node || ':' || attempt FROM cortex_task_done").trimmed, "succeeded:b:2")
+    XCTAssertEqual(try pg.psql("SELECT count(*) FROM cortex_task").trimmed, "0", "a finished task leaves the hot table")
+    let budget = try XCTUnwrap(try b.budget())
+    XCTAssertEqual(budget.used, 7)
+    XCTAssertEqual(budget.total, budget.reserved + budget.used + budget.available)
+  }
+
+  func testTheClusterBudgetNeverGoesNegativeUnderConcurrentClaims() throws {
+    let s = try store("s")
+    try s.join(leaseS: 30, host: "h", pid: 1, workers: 1, budgetTotal: 1000)
+    _ = try s.submit(tasks(200, tokens: 30))
+    let claimed = Mutex<Int>(0)
+    let dsn = pg.dsn
+    DispatchQueue.concurrentPerform(iterations: 3) { i in
+      guard let c = try? PGConnection(dsn) else { return }
+      let n = ClusterStore(c, node: "n\(i)")
+      guard (try? n.join(leaseS: 30, host: "h", pid: Int32(i), workers: 20, budgetTotal: 1000)) != nil else { return }
+      while let got = try? n.claim(limit: 7), !got.isEmpty { claimed.withLock { $0 += got.count } }
+    }
+    XCTAssertEqual(claimed.withLock { $0 }, 33, "1000 tokens cover 33 tasks of 30")
+    let b = try XCTUnwrap(try s.budget())
+    XCTAssertEqual(b.reserved, 990)
+    XCTAssertEqual(b.available, 10)
+    XCTAssertGreaterThanOrEqual(b.available, 0)
+  }
+}
