@@ -132,6 +132,18 @@ enum ClusterSQL {
            (SELECT count(*) FROM orphans) AS requeued
     """
 
+  /// Cancel from any node: flag the running ones (their owner stops them); queued ones need no
+  /// owner — the owner of the flag check is whoever claims them next, which then ends them.
+  /// $1 an array of ids.
+  static let requestCancel = """
+    UPDATE cortex_task SET cancel_requested = true WHERE id = ANY($1::bigint[])
+    """
+
+  /// Which of the given running tasks have a cancel request. $1 an array of ids.
+  static let cancelRequested = """
+    SELECT id FROM cortex_task WHERE id = ANY($1::bigint[]) AND cancel_requested
+    """
+
   /// Only one node rescues at a time: an advisory lock held for the transaction.
   static let tryLeaderLock = "SELECT pg_try_advisory_xact_lock(109111114116101121) AS leader"
 

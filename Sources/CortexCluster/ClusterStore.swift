@@ -41,6 +41,21 @@ public final class ClusterStore {
     epoch = e
   }
 
+  /// Continues a membership on a new connection (after a reconnect).
+  public func adopt(epoch e: Int64) { epoch = e }
+
+  /// Marks tasks to be cancelled by whichever node runs them; queued ones end at once.
+  public func requestCancel(_ ids: [Int]) throws(ClusterError) {
+    let list = "{" + ids.map(String.init).joined(separator: ",") + "}"
+    try db.execute(ClusterSQL.requestCancel, [list])
+  }
+
+  /// Which of `ids` (running here) another node asked to cancel.
+  public func cancelRequested(among ids: [Int]) throws(ClusterError) -> [Int] {
+    let list = "{" + ids.map(String.init).joined(separator: ",") + "}"
+    return try db.execute(ClusterSQL.cancelRequested, [list]).values.compactMap { $0[0].flatMap { Int($0) } }
+  }
+
   /// Renews the lease; false when this node has been fenced (or its lease lapsed): it must stop
   /// its tasks and join again.
   public func renew(leaseS: Double, running: Int) throws(ClusterError) -> Bool {

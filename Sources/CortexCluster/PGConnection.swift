@@ -36,6 +36,9 @@ public final class PGConnection {
 
   deinit { pq.finish(conn) }
 
+  /// False once the connection is broken (server gone, network cut): make a new one.
+  public var isConnected: Bool { pq.status(conn) == PQ.connectionOK }
+
   /// The server's version number (e.g. 150018).
   public var serverVersion: Int { Int(pq.serverVersion(conn)) }
 

@@ -96,3 +96,26 @@ public enum Memory {
   /// work is over, so its resident size follows what it holds rather than its peak.
   public static func releaseFreePages() { _ = cshim_malloc_trim() }
 }
+
+/// Starts a detached thread running `body` (pthread_create(3)); for long-lived workers such as
+/// the cluster link.
+public func startThread(_ body: @escaping @Sendable () -> Void) throws(PosixError) {
+  final class Box: Sendable {
+    let body: @Sendable () -> Void
+    init(_ b: @escaping @Sendable () -> Void) { body = b }
+  }
+  let box = Unmanaged.passRetained(Box(body))
+  var tid = pthread_t()
+  let rc = pthread_create(
+    &tid, nil,
+    { arg in
+      let b = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+      b.body()
+      return nil
+    }, box.toOpaque())
+  if rc != 0 {
+    box.release()
+    throw PosixError("pthread_create", code: rc)
+  }
+  pthread_detach(tid)
+}

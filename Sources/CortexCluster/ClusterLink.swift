@@ -1,0 +1,297 @@
+public import CortexCore
+public import Posix
+import Synchronization
+
+/// The cluster adapter's worker: one thread that owns the database connection, so the daemon's
+/// loop never waits on PostgreSQL. The loop hands it requests (`submit`, `complete`, `claim`,
+/// `running`) and reads back `Event`s when `wakeFD` is readable. The thread renews the lease every
+/// lease/3 in database time, reconnects when the server comes back, rescues lapsed nodes when it
+/// wins the leader lock, and reports `fenced` when this node can no longer prove its lease (it
+/// must then stop its running tasks): a node that cannot renew stops itself.
+public final class ClusterLink: Sendable {
+  public enum Event: Sendable {
+    /// A submit's answer: the ids, or why it was refused.
+    case submitted(ticket: UInt64, Result<[Int], ClusterError>)
+    case claimed([ClusterStore.Claimed])
+    /// A terminal state reached the database (accepted) or was refused by the fence.
+    case completed(id: Int, accepted: Bool)
+    /// Another node asked to cancel these tasks, which run here.
+    case cancelRequested([Int])
+    /// Joined (or re-joined after a fence) with this epoch.
+    case joined(epoch: Int64)
+    /// The lease could not be renewed in time: stop every running task and claim nothing.
+    case fenced(String)
+    case unavailable(String)
+    case available
+    case rescued(fenced: [String], requeued: Int)
+  }
+
+  /// A terminal state to deliver: conditional on the claim it ends.
+  public struct Completion: Sendable {
+    public var id: Int
+    public var attempt: Int
+    public var epoch: Int64
+    public var state: TaskState
+    public var reason: String?
+    public var exitCode: Int32?
+    public var tokensUsed: Int
+    public init(
+      id: Int, attempt: Int, epoch: Int64, state: TaskState, reason: String?, exitCode: Int32?, tokensUsed: Int
+    ) {
+      self.id = id
+      self.attempt = attempt
+      self.epoch = epoch
+      self.state = state
+      self.reason = reason
+      self.exitCode = exitCode
+      self.tokensUsed = tokensUsed
+    }
+  }
+
+  struct Inbox: Sendable {
+    var submits: [(UInt64, [ClusterStore.NewTask])] = []
+    var completions: [Completion] = []
+    var wantClaims = 0
+    var running: [Int] = []
+    var cancels: [Int] = []
+    var stopping = false
+  }
+
+  public let settings: ClusterSettings
+  public let node: String
+  let host: String
+  let pid: Int32
+  let workers: Int
+  let budgetTotal: Int
+  let inbox = Mutex(Inbox())
+  let outbox = Mutex<[Event]>([])
+  let epochNow = Atomic<Int64>(0)
+  /// Readable when events wait in `events()`.
+  public let wakeFD: FileDescriptor
+  let wakeWrite: FileDescriptor
+  let kickRead: FileDescriptor
+  let kickWrite: FileDescriptor
+
+  public init(settings: ClusterSettings, node: String, host: String, pid: Int32, workers: Int, budgetTotal: Int) throws(PosixError) {
+    self.settings = settings
+    self.node = node
+    self.host = host
+    self.pid = pid
+    self.workers = workers
+    self.budgetTotal = budgetTotal
+    let w = try makePipe(nonBlocking: true)
+    let k = try makePipe(nonBlocking: true)
+    wakeFD = w.read
+    wakeWrite = w.write
+    kickRead = k.read
+    kickWrite = k.write
+  }
+
+  /// The epoch of the current membership (0 before the first join).
+  public var epoch: Int64 { epochNow.load(ordering: .acquiring) }
+
+  /// Connects and joins before returning (so a wrong DSN or a name already alive stops the start
+  /// with its message), then runs the link's thread.
+  public func start() throws(ClusterError) {
+    let store = try ClusterStore(PGConnection(settings.postgres), node: node)
+    try store.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)
+    epochNow.store(store.epoch, ordering: .releasing)
+    post([.joined(epoch: store.epoch)])
+    let box = StoreBox(store)
+    do throws(PosixError) {
+      try startThread { [self] in self.run(box.take()) }
+    } catch {
+      throw ClusterError(.connect, "cannot start the cluster link thread: \(error)")
+    }
+  }
+
+  // MARK: the loop's side
+
+  public func submit(ticket: UInt64, _ tasks: [ClusterStore.NewTask]) { request { $0.submits.append((ticket, tasks)) } }
+  public func complete(_ c: Completion) { request { $0.completions.append(c) } }
+  /// How many more tasks the node could start now (replaces the previous wish).
+  public func wantClaims(_ n: Int) { request { $0.wantClaims = n } }
+  /// The ids running here (for cancel requests and the node's load).
+  public func running(_ ids: [Int]) { inbox.withLock { $0.running = ids } }
+  /// Marks tasks for cancellation cluster-wide (the owner stops them).
+  public func cancel(_ ids: [Int]) { request { $0.cancels.append(contentsOf: ids) } }
+  public func stop() { request { $0.stopping = true } }
+
+  /// The events since the last call.
+  public func events() -> [Event] {
+    var b: [UInt8] = []
+    _ = try? wakeFD.read(appendingTo: &b, max: 256)
+    return outbox.withLock { o in
+      let e = o
+      o.removeAll()
+      return e
+    }
+  }
+
+  func request(_ change: (inout Inbox) -> Void) {
+    inbox.withLock { change(&$0) }
+    _ = try? kickWrite.writeSome([1])
+  }
+
+  func post(_ e: [Event]) {
+    guard !e.isEmpty else { return }
+    outbox.withLock { $0.append(contentsOf: e) }
+    _ = try? wakeWrite.writeSome([1])
+  }
+
+  // MARK: the link's thread
+
+  func run(_ first: ClusterStore) {
+    var store: ClusterStore? = first
+    let leaseMs = Numbers.ms(fromSeconds: settings.leaseS)
+    var lastRenewOK = Clock.monotonicMs()
+    var lastRenewTry = lastRenewOK
+    var lastRescue: Int64 = 0
+    var lastCancelCheck: Int64 = 0
+    var fenced = false
+    var down = false
+    var pendingCompletions: [Completion] = []
+    var b: [UInt8] = []
+    while true {
+      _ = kickRead.waitReadable(timeoutMs: 50)
+      b.removeAll(keepingCapacity: true)
+      _ = try? kickRead.read(appendingTo: &b, max: 256)
+      var work = inbox.withLock { i -> Inbox in
+        let w = i
+        i.submits.removeAll()
+        i.completions.removeAll()
+        i.cancels.removeAll()
+        return w
+      }
+      pendingCompletions += work.completions
+      var out: [Event] = []
+      let now = Clock.monotonicMs()
+
+      // A node that has not renewed for most of its lease stops its work before anyone else
+      // can have been given it (self-fencing).
+      if !fenced && now - lastRenewOK > leaseMs * 3 / 4 {
+        fenced = true
+        out.append(.fenced("the lease could not be renewed for \(now - lastRenewOK) ms of \(leaseMs)"))
+      }
+
+      if store == nil || !(store!.db.isConnected) {
+        store = reconnect(rejoin: fenced)
+        if let s = store {
+          if down {
+            down = false
+            out.append(.available)
+          }
+          if fenced {
+            fenced = false
+            lastRenewOK = Clock.monotonicMs()
+            epochNow.store(s.epoch, ordering: .releasing)
+            out.append(.joined(epoch: s.epoch))
+          }
+        } else if !down {
+          down = true
+          out.append(.unavailable("PostgreSQL is unreachable"))
+        }
+      }
+      guard let s = store else {
+        for (ticket, _) in work.submits {
+          out.append(.submitted(ticket: ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable"))))
+        }
+        post(out)
+        if work.stopping { return }
+        continue
+      }
+      do throws(ClusterError) {
+        if now - lastRenewTry >= leaseMs / 3 {
+          lastRenewTry = now
+          if try s.renew(leaseS: settings.leaseS, running: work.running.count) {
+            lastRenewOK = now
+          } else if !fenced {
+            fenced = true
+            out.append(.fenced("this node's lease lapsed and another node fenced it"))
+          }
+        }
+        if fenced && now - lastRenewOK > leaseMs {
+          // Join again under a new epoch: every earlier claim of this node is fenced.
+          try s.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)
+          epochNow.store(s.epoch, ordering: .releasing)
+          fenced = false
+          lastRenewOK = Clock.monotonicMs()
+          out.append(.joined(epoch: s.epoch))
+        }
+        for (ticket, tasks) in work.submits {
+          do throws(ClusterError) {
+            out.append(.submitted(ticket: ticket, .success(try s.submit(tasks))))
+          } catch {
+            out.append(.submitted(ticket: ticket, .failure(error)))
+          }
+        }
+        work.submits = []
+        while let c = pendingCompletions.first {
+          let ok = try s.complete(
+            id: c.id, attempt: c.attempt, state: c.state, reason: c.reason, exitCode: c.exitCode, tokensUsed: c.tokensUsed,
+            epoch: c.epoch)
+          pendingCompletions.removeFirst()
+          out.append(.completed(id: c.id, accepted: ok))
+        }
+        if !work.cancels.isEmpty { try s.requestCancel(work.cancels) }
+        if !fenced && work.wantClaims > 0 {
+          let got = try s.claim(limit: work.wantClaims)
+          if !got.isEmpty {
+            inbox.withLock { $0.wantClaims = max(0, $0.wantClaims - got.count) }
+            out.append(.claimed(got))
+          }
+        }
+        if now - lastRescue >= 1000 {
+          lastRescue = now
+          if let r = try s.rescue(), !r.fenced.isEmpty || r.requeued > 0 {
+            out.append(.rescued(fenced: r.fenced, requeued: r.requeued))
+          }
+        }
+        if now - lastCancelCheck >= 200 && !work.running.isEmpty {
+          lastCancelCheck = now
+          let ids = try s.cancelRequested(among: work.running)
+          if !ids.isEmpty { out.append(.cancelRequested(ids)) }
+        }
+        if work.stopping {
+          try? s.leave()
+          post(out)
+          return
+        }
+      } catch {
+        for (ticket, _) in work.submits { out.append(.submitted(ticket: ticket, .failure(error))) }
+        if !s.db.isConnected {
+          store = nil
+          if !down {
+            down = true
+            out.append(.unavailable("PostgreSQL: \(error)"))
+          }
+        }
+      }
+      post(out)
+    }
+  }
+
+  func reconnect(rejoin: Bool) -> ClusterStore? {
+    guard let db = try? PGConnection(settings.postgres) else { return nil }
+    let s = ClusterStore(db, node: node)
+    s.adopt(epoch: epochNow.load(ordering: .acquiring))
+    if rejoin {
+      guard (try? s.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)) != nil else {
+        return nil
+      }
+    }
+    return s
+  }
+}
+
+/// Hands the store (not Sendable) to the link's thread exactly once.
+final class StoreBox: @unchecked Sendable {
+  // @unchecked: written once before the thread starts, taken once by that thread.
+  private var store: ClusterStore?
+  init(_ s: ClusterStore) { store = s }
+  func take() -> ClusterStore {
+    let s = store!
+    store = nil
+    return s
+  }
+}
