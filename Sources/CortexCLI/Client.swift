@@ -29,6 +29,8 @@ final class Client {
     var b = v.encodedBytes()
     b.append(10)
     do throws(PosixError) { try fd.writeAll(b) } catch {
+      // The daemon may have said why before it closed (too many connections, a request too long).
+      if let answer = try? receive() { _ = try Self.check(answer) }
       throw CLIError(ExitCode.notRunning, "the daemon closed the connection: \(error)")
     }
   }
@@ -53,6 +55,6 @@ final class Client {
   static func check(_ v: JSON) throws(CLIError) -> JSON {
     if v["ok"]?.bool == true { return v }
     let code = Int32(v["code"]?.int ?? 1)
-    throw CLIError(code, v["error"]?.string ?? v.encoded())
+    throw CLIError(code, v["error"]?.string ?? v.encoded(), answer: v)
   }
 }

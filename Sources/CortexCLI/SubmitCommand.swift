@@ -70,7 +70,7 @@ enum SubmitCommand {
     }
 
     let client = try Client(ctx)
-    let answer = try Client.check(try client.request(.object([("op", .string("submit")), ("tasks", .array(specs))])))
+    let answer = try Client.check(try submitBatch(specs, on: client))
     let ids = answer["ids"]?.array?.compactMap(\.string) ?? []
     if !wait {
       if ctx.json && !idsOnly { ctx.printJSON(answer) } else { ctx.out(ids.joined(separator: "\n") + "\n") }
@@ -80,6 +80,35 @@ enum SubmitCommand {
     let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
     if ctx.json { ctx.printJSON(done) }
     return WaitCommand.exitCode(done, ctx, quiet: ctx.json)
+  }
+
+  /// Largest request line the CLI sends; the daemon's limit (`max_request_bytes`) is far above it.
+  static let partBytes = 1 << 20
+
+  /// Sends the batch in parts of at most `partBytes` (a part holds at least one spec): every
+  /// part but the last says `"more": true` and is answered `{"ok":true,"held":N}`; the last is
+  /// answered for the whole batch, which the daemon admits or refuses as one. Returns that
+  /// answer, or the first refusal.
+  static func submitBatch(_ specs: [JSON], on client: Client) throws(CLIError) -> JSON {
+    var parts: [[JSON]] = [[]]
+    var size = 0
+    for s in specs {
+      let n = s.encodedBytes().count + 1
+      if !parts[parts.count - 1].isEmpty && size + n > partBytes {
+        parts.append([])
+        size = 0
+      }
+      parts[parts.count - 1].append(s)
+      size += n
+    }
+    for (i, part) in parts.enumerated() {
+      var req: [(String, JSON)] = [("op", .string("submit")), ("tasks", .array(part))]
+      let last = i == parts.count - 1
+      if !last { req.append(("more", .bool(true))) }
+      let answer = try client.request(.object(req))
+      if last || answer["ok"]?.bool != true { return answer }
+    }
+    return .null
   }
 
   /// "200" or "200:1200" (duration ms, tokens).

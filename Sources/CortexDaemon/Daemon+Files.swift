@@ -201,6 +201,7 @@ extension Daemon {
       c.workers = scheduler.desiredWorkers
       config = c
       scheduler.config = c
+      maxClients = min(c.maxClients, clientDescriptors)
       log.append(Event("daemon.reloaded", reason: "sighup", detail: "config.json re-read"), nowMs: t)
     } catch {
       log.append(Event("daemon.warning", reason: "config_invalid", detail: "SIGHUP: \(error); keeping the old config"), nowMs: t)

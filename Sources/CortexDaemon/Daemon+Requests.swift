@@ -3,38 +3,6 @@ import Posix
 
 /// The control socket: one handler per request `op`, named as the CLI command that sends it.
 extension Daemon {
-  // MARK: connections
-
-  func acceptClients() {
-    while let fd = UnixSocket.accept(listener!) {
-      if clients.count >= maxClients {
-        refusedConnections += 1
-        let refusal = Scheduler.refused(
-          "too_many_connections", "the daemon serves \(maxClients) connections at once; try again shortly")
-        _ = try? fd.writeSome(refusal.encodedBytes() + [10])
-        fd.close()
-        continue
-      }
-      let id = nextClientID
-      nextClientID += 1
-      let c = ClientConnection(id: id, fd: fd)
-      clients[id] = c
-      try? epoll.add(fd, .input, token: Self.kindClient | id)
-    }
-  }
-
-  func finishClientIO(_ c: ClientConnection) {
-    if c.closing && c.outbox.isEmpty {
-      epoll.remove(c.fd)
-      c.fd.close()
-      clients[c.id] = nil
-      scheduler.clientGone(c.id)
-      return
-    }
-    let events: Epoll.Events = c.wantsWritable ? [.input, .output] : .input
-    try? epoll.modify(c.fd, events, token: Self.kindClient | c.id)
-  }
-
   func reply(_ id: ClientID, _ v: JSON, now t: Int64) {
     if let file = inboxPending.removeValue(forKey: id) {
       settleInboxFile(file, reply: v)
@@ -42,6 +10,10 @@ extension Daemon {
     }
     guard let c = clients[id] else { return }
     c.send(v)
+    if c.owed > 0 {
+      c.owed -= 1
+      if c.owed == 0 { c.lastActivityMs = t }
+    }
     finishClientIO(c)
   }
 
@@ -49,29 +21,21 @@ extension Daemon {
     .object([("ok", .bool(false)), ("code", .int(64)), ("error", .string(msg))])
   }
 
-  func processClientLines(_ c: ClientConnection, now t: Int64) {
-    while true {
-      switch c.lines.next() {
-      case .none: return
-      case .tooLong:
-        c.send(Self.usageError("request longer than 64 MiB"))
-        c.closing = true
-        return
-      case .line(let line):
-        if line.isEmpty { continue }
-        let req: JSON
-        do { req = try JSON.parse(line) } catch {
-          c.send(Self.usageError("request is not JSON: \(error)"))
-          continue
-        }
-        handleRequest(c.id, req, now: t)
-      }
-    }
-  }
-
   func handleRequest(_ id: ClientID, _ req: JSON, now t: Int64) {
     guard let op = req["op"]?.string else {
       reply(id, Self.usageError("request has no \"op\""), now: t)
+      return
+    }
+    if let c = clients[id], c.reserved, op != "ping", op != "stop" {
+      reply(
+        id,
+        Scheduler.refused(
+          "too_many_connections",
+          "the daemon serves \(maxClients) connections at once (max_clients in config.json); past that it answers only ping and stop; try again shortly"
+        ), now: t)
+      c.lines.reset()
+      c.inputEnded = true
+      finishClientIO(c)
       return
     }
     switch op {
@@ -115,22 +79,67 @@ extension Daemon {
       ]), now: t)
   }
 
+  /// A batch may come in parts (`"more": true` on all but the last, each answered
+  /// `{"ok":true,"held":N}`), so no request line has to hold a whole batch; the parts are held on
+  /// the connection and the scheduler sees the batch whole, accepted or refused as one.
   func handleSubmit(_ id: ClientID, _ req: JSON, now t: Int64) {
     guard let list = req["tasks"]?.array else {
+      clients[id]?.dropHeldBatch()
       reply(id, Scheduler.invalid(SpecError("tasks", "must be an array of task specs"), index: nil, of: 1), now: t)
       return
     }
+    let c = clients[id]
+    let more = req["more"]?.bool == true
+    let held = c?.heldSpecs ?? []
+    let count = held.count + list.count
     var specs: [TaskSpec] = []
     specs.reserveCapacity(list.count)
     for (i, v) in list.enumerated() {
       do throws(SpecError) {
         specs.append(try TaskSpec.decode(v))
       } catch {
-        reply(id, Scheduler.invalid(error, index: i, of: list.count), now: t)
+        c?.dropHeldBatch()
+        reply(id, Scheduler.invalid(error, index: held.count + i, of: more ? count + 1 : count), now: t)
         return
       }
     }
-    feed(.submit(id, specs), now: t)
+    guard more, let c else {
+      c?.dropHeldBatch()
+      feed(.submit(id, held + specs), now: t)
+      return
+    }
+    let limit = config.clientInputLimit
+    if c.heldBytes + c.currentLineBytes > limit {
+      c.dropHeldBatch()
+      reply(
+        id,
+        .object([
+          ("ok", .bool(false)), ("code", .int(65)), ("reason", .string("batch_too_large")), ("field", .string("tasks")),
+          (
+            "error",
+            .string(
+              "tasks: the batch is larger than the \(limit) bytes the daemon holds for unfinished requests (max_client_input_bytes in config.json; SIGHUP reloads it); split it into smaller batches"
+            )
+          ),
+        ]), now: t)
+      return
+    }
+    c.heldSpecs = held + specs
+    c.heldBytes += c.currentLineBytes
+    countInput(c)
+    if clientInputBytes > limit {
+      c.dropHeldBatch()
+      reply(id, Self.inputFull(config), now: t)
+      return
+    }
+    if c.heldSpecs.count > config.maxQueue {
+      // It can never be admitted: let the scheduler refuse it (and log why) now.
+      let all = c.heldSpecs
+      c.dropHeldBatch()
+      feed(.submit(id, all), now: t)
+      return
+    }
+    reply(id, .object([("ok", .bool(true)), ("held", .int(Int64(c.heldSpecs.count)))]), now: t)
   }
 
   func handleIDs(_ id: ClientID, _ req: JSON, now t: Int64, _ make: ([Int]) -> Scheduler.Input) {
