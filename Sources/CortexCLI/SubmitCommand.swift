@@ -57,9 +57,10 @@ enum SubmitCommand {
     if !argv.isEmpty { put("command", .array(argv.map { .string($0) })) }
 
     var specs: [JSON] = []
+    var lines: [Int] = []
     if let from {
       if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
-      specs = try readBatch(from)
+      (specs, lines) = try readBatch(from)
     } else {
       let runsSomething = spec.contains { ["command", "shell"].contains($0.0) } || spec.contains { $0.0 == "type" }
       if runsSomething {
@@ -70,7 +71,12 @@ enum SubmitCommand {
     }
 
     let client = try Client(ctx)
-    let answer = try Client.check(try submitBatch(specs, on: client))
+    let answer: JSON
+    do { answer = try Client.check(try submitBatch(specs, on: client)) } catch {
+      // The daemon names the spec by its position; a --from file's reader wants the line too.
+      guard let from, let p = error.answer?["position"]?.int, p >= 1, p <= lines.count else { throw error }
+      throw CLIError(error.code, "\(from == "-" ? "stdin" : from) line \(lines[Int(p) - 1]): \(error.description)", answer: error.answer)
+    }
     let ids = answer["ids"]?.array?.compactMap(\.string) ?? []
     if !wait {
       if ctx.json && !idsOnly { ctx.printJSON(answer) } else { ctx.out(ids.joined(separator: "\n") + "\n") }
@@ -86,7 +92,8 @@ enum SubmitCommand {
   static let partBytes = 1 << 20
 
   /// Sends the batch in parts of at most `partBytes` (a part holds at least one spec): every
-  /// part but the last says `"more": true` and is answered `{"ok":true,"held":N}`; the last is
+  /// part but the last says `"more": true` (and every part the batch's `"count"`) and is answered
+  /// `{"ok":true,"held":N}`; the last is
   /// answered for the whole batch, which the daemon admits or refuses as one. Returns that
   /// answer, or the first refusal.
   static func submitBatch(_ specs: [JSON], on client: Client) throws(CLIError) -> JSON {
@@ -105,6 +112,7 @@ enum SubmitCommand {
       var req: [(String, JSON)] = [("op", .string("submit")), ("tasks", .array(part))]
       let last = i == parts.count - 1
       if !last { req.append(("more", .bool(true))) }
+      if parts.count > 1 { req.append(("count", .int(Int64(specs.count)))) }
       let answer = try client.request(.object(req))
       if last || answer["ok"]?.bool != true { return answer }
     }
@@ -138,8 +146,9 @@ enum SubmitCommand {
     return out
   }
 
-  /// A JSONL batch: one spec per line; blank lines skipped.
-  static func readBatch(_ from: String) throws(CLIError) -> [JSON] {
+  /// A JSONL batch: one spec per line; blank lines skipped. Returns the specs and the line (from 1)
+  /// each came from.
+  static func readBatch(_ from: String) throws(CLIError) -> (specs: [JSON], lines: [Int]) {
     var bytes: [UInt8] = []
     if from == "-" {
       while (try? FileDescriptor.standardInput.read(appendingTo: &bytes, max: 1 << 16)) ?? 0 > 0 {}
@@ -148,16 +157,19 @@ enum SubmitCommand {
       bytes = b
     }
     var specs: [JSON] = []
+    var lines: [Int] = []
     var lineNo = 0
+    let name = from == "-" ? "stdin" : from
     for line in bytes.split(separator: 10, omittingEmptySubsequences: false) {
       lineNo += 1
       if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
       do { specs.append(try JSON.parse(line)) } catch {
-        throw CLIError(ExitCode.invalidSpec, "\(from) line \(lineNo): \(error)")
+        throw CLIError(ExitCode.invalidSpec, "\(name) line \(lineNo): task \(specs.count + 1): not JSON: \(error)")
       }
+      lines.append(lineNo)
     }
-    if specs.isEmpty { throw CLIError(ExitCode.invalidSpec, "\(from): no task specs") }
-    return specs
+    if specs.isEmpty { throw CLIError(ExitCode.invalidSpec, "\(name): no task specs") }
+    return (specs, lines)
   }
 }
 

@@ -80,8 +80,9 @@ extension Daemon {
   }
 
   /// A batch may come in parts (`"more": true` on all but the last, each answered
-  /// `{"ok":true,"held":N}`), so no request line has to hold a whole batch; the parts are held on
-  /// the connection and the scheduler sees the batch whole, accepted or refused as one.
+  /// `{"ok":true,"held":N}`; `"count"` is the whole batch's size, for messages), so no request
+  /// line has to hold a whole batch; the parts are held on the connection and the scheduler sees
+  /// the batch whole, accepted or refused as one.
   func handleSubmit(_ id: ClientID, _ req: JSON, now t: Int64) {
     guard let list = req["tasks"]?.array else {
       clients[id]?.dropHeldBatch()
@@ -99,7 +100,8 @@ extension Daemon {
         specs.append(try TaskSpec.decode(v))
       } catch {
         c?.dropHeldBatch()
-        reply(id, Scheduler.invalid(error, index: held.count + i, of: more ? count + 1 : count), now: t)
+        let total = req["count"]?.int.map { Int($0) } ?? (more ? nil : count)
+        reply(id, Scheduler.invalid(error, position: held.count + i + 1, of: total), now: t)
         return
       }
     }
