@@ -181,15 +181,14 @@ enum WaitCommand {
     let client = try Client(ctx)
     let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
     if ctx.json { ctx.printJSON(done) }
-    let code = exitCode(done, ctx, quiet: ctx.json)
-    return ids.count == 1 ? (code == 0 ? 0 : 1) : code
+    return exitCode(done, ctx, quiet: ctx.json)
   }
 
-  /// One task: its own exit code (128+signal when killed, 124 when timed out). Several: 0 only if all succeeded.
+  /// The one exit-code rule of `cortex wait` and `cortex submit --wait` (README, docs/design.md).
+  /// One task: `code(of:)`. Several: 0 if all succeeded, else 1.
   static func exitCode(_ done: JSON, _ ctx: Context, quiet: Bool) -> Int32 {
     let tasks = done["tasks"]?.array ?? []
     var allOK = true
-    var single: Int32 = 0
     for t in tasks {
       let id = t["id"]?.string ?? "?"
       let state = t["state"]?.string ?? "?"
@@ -197,23 +196,29 @@ enum WaitCommand {
       if !quiet {
         var line = "\(id) \(ctx.paint(state))"
         if let c = t["exit_code"]?.int, state != "succeeded" { line += " (exit code \(c))" }
+        if let s = t["signal"]?.int, state != "succeeded" { line += " (signal \(s))" }
         if let r = t["reason"]?.string { line += " (\(r))" }
         ctx.err(line + "\n")
       }
-      if tasks.count == 1 {
-        if state == "timed_out" {
-          single = 124  // as timeout(1)
-        } else if let c = t["exit_code"]?.int, state == "succeeded" || state == "failed" {
-          single = Int32(truncatingIfNeeded: c)
-        } else if let s = t["signal"]?.int {
-          single = 128 + Int32(truncatingIfNeeded: s)
-        } else if state != "succeeded" {
-          single = 1
-        }
-        if state == "failed" && single == 0 { single = 1 }
-      }
     }
-    if tasks.count == 1 { return single }
+    if tasks.count == 1 { return code(of: tasks[0]) }
     return allOK ? 0 : 1
+  }
+
+  /// A finished task as an exit code: 0 succeeded; 124 timed out (as timeout(1)); 130 cancelled
+  /// (as an interrupted command), whether or not it had started; failed: 128+N when signal N
+  /// killed it, else its own exit code, else 1 (it failed without one: poison, budget, spawn
+  /// error); anything else 1.
+  static func code(of t: JSON) -> Int32 {
+    switch t["state"]?.string {
+    case "succeeded": return 0
+    case "timed_out": return 124
+    case "cancelled": return 130
+    case "failed":
+      if let s = t["signal"]?.int, s > 0, s < 128 { return 128 + Int32(s) }
+      if let c = t["exit_code"]?.int, c > 0, c < 256 { return Int32(c) }
+      return 1
+    default: return 1
+    }
   }
 }

@@ -11,6 +11,58 @@ final class CLIPolishTests: XCTestCase {
   override func setUpWithError() throws { c = try Cortex() }
   override func tearDown() { c?.finish() }
 
+  func testWaitAndSubmitWaitFollowOneExitCodeRule() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    let cases: [(args: [String], code: Int32)] = [
+      (["--shell", "exit 3"], 3),
+      (["--shell", "kill -9 $$"], 137),
+      (["--timeout", "1s", "--", "sleep", "20"], 124),
+      (["--", "true"], 0),
+    ]
+    for (args, code) in cases {
+      let viaSubmit = c.run(["submit", "--wait"] + args, timeoutS: 30)
+      XCTAssertEqual(viaSubmit.code, code, "submit --wait \(args): \(viaSubmit.err)")
+      let id = viaSubmit.out.trimmed
+      let viaWait = c.run(["wait", id], timeoutS: 30)
+      XCTAssertEqual(viaWait.code, code, "wait \(id) (\(args)): \(viaWait.err)")
+    }
+    // Cancelled: 130, through either command.
+    let id = c.ok(["submit", "--shell", "sleep 30"]).out.trimmed
+    c.eventually("\(id) started") { c.events().contains { $0.type == "task.started" && $0.taskID == id } }
+    c.ok(["cancel", id])
+    XCTAssertEqual(c.run(["wait", id]).code, 130)
+    // Several tasks: 0 only if all succeeded, else 1.
+    let ok = c.ok(["submit", "--", "true"]).out.trimmed
+    let bad = c.ok(["submit", "--shell", "exit 3"]).out.trimmed
+    XCTAssertEqual(c.run(["wait", ok, bad], timeoutS: 30).code, 1)
+    XCTAssertEqual(c.run(["wait", ok, ok], timeoutS: 30).code, 0)
+  }
+
+  func testUnderJSONAnErrorIsAJSONObjectOnStdoutToo() throws {
+    // Daemon not running: 69.
+    let down = c.run(["--json", "list"])
+    XCTAssertEqual(down.code, 69)
+    let d = try JSON.parse(Array(down.out.utf8))
+    XCTAssertEqual(d["ok"]?.bool, false)
+    XCTAssertEqual(d["code"]?.int, 69)
+    XCTAssertTrue(d["error"]?.string?.contains("cortex start") ?? false, down.out)
+    XCTAssertTrue(down.err.contains("cortex start"), "the message is on stderr as well: \(down.err)")
+    // A usage error: 64.
+    let usage = c.run(["--json", "list", "--bogus"])
+    XCTAssertEqual(usage.code, 64)
+    XCTAssertEqual(try JSON.parse(Array(usage.out.utf8))["code"]?.int, 64)
+    // A refusal from the daemon keeps its field.
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let bad = c.run(["submit", "--json", "--priority", "urgent", "--", "true"])
+    XCTAssertEqual(bad.code, 65)
+    let b = try JSON.parse(Array(bad.out.utf8))
+    XCTAssertEqual(b["code"]?.int, 65)
+    XCTAssertEqual(b["field"]?.string, "priority")
+    XCTAssertTrue(bad.err.contains("priority"), bad.err)
+  }
+
   func testABatchLargerThanMaxQueueSaysWhatToChangeAndExits65() throws {
     try c.initialize([("max_queue", .int(3))])
     c.ok(["start", "--workers", "1"])
