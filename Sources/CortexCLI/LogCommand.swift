@@ -9,8 +9,21 @@ enum LogCommand {
     guard ids.count == 1, let n = TaskID.parse(ids[0]) else { throw CLIError.usage("give one task id like task-000012", args.usage) }
     let dir = ctx.paths.taskDir(n)
     let path = dir + "/output.log"
-    if !FileSystem.isDirectory(dir) && !follow {
-      throw CLIError(ExitCode.failure, "no such task directory: \(dir)")
+    if !FileSystem.isDirectory(dir) {
+      // Synthetic tasks run inside their worker and have no directory by design: say so.
+      let id = TaskID.format(n)
+      if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("show")), ("id", .string(id))])) {
+        let t = try Client.check(v)["task"]
+        if t?["type"]?.string == "synthetic" || t?["spec"]?["synthetic"] != nil {
+          ctx.err("cortex: \(id) is a synthetic task: it runs inside its worker and writes no output (see cortex show \(id))\n")
+          return 0
+        }
+      }
+      if !follow {
+        throw CLIError(
+          ExitCode.failure,
+          "\(id) has no output: \(dir) does not exist (synthetic tasks never have one; a command task's appears when it is submitted)")
+      }
     }
     var offset = 0
     func drain() -> Bool {

@@ -121,4 +121,20 @@ final class CLIPolishTests: XCTestCase {
     XCTAssertEqual(ok.out.split(separator: "\n").count, 600)
     XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 600)
   }
+
+  func testLogOfASyntheticTaskSaysItHasNoOutput() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "--synthetic", "0", "--wait"]).out.trimmed
+    let r = c.run(["log", id])
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertTrue(r.err.contains("synthetic task"), r.err)
+    XCTAssertFalse(r.err.contains("no such task directory"), r.err)
+    let f = c.run(["log", "--follow", id], timeoutS: 10)
+    XCTAssertEqual(f.code, 0)
+    XCTAssertTrue(f.err.contains("synthetic task"), f.err)
+    let unknown = c.run(["log", "task-009999"])
+    XCTAssertNotEqual(unknown.code, 0)
+    XCTAssertTrue(unknown.err.contains("unknown task"), unknown.err)
+  }
 }
