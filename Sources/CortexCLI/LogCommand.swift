@@ -65,7 +65,11 @@ enum LogCommand {
 }
 
 /// `cortex tail`: reads the event segments directly (no daemon needed) and follows across segments.
+/// `-n N` prints only the last N matching events (found by reading segments from the newest
+/// back); following starts with the last 20 unless `-n` says otherwise.
 enum TailCommand {
+  static let followLines = 20
+
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let follow = args.flag("-f", "--follow")
     let typeGlob = try args.option("--type")
@@ -76,7 +80,7 @@ enum TailCommand {
       guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not '\(s)'", args.usage) }
       sinceMs = Clock.wallMs() - d
     }
-    let last = try args.intOption("-n", "--lines", min: 0)
+    let last = try args.intOption("-n", "--lines", min: 0) ?? (follow ? followLines : nil)
     try args.noPositionals()
     if !FileSystem.isDirectory(ctx.paths.events) {
       throw CLIError(ExitCode.failure, "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
@@ -98,11 +102,32 @@ enum TailCommand {
       }
     }
 
-    var segment = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? []).first ?? 1
+    let segments = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? [])
+    var segment = segments.first ?? 1
     var offset = 0
-    var pending: [(ArraySlice<UInt8>, JSON)] = []
+    if let last {
+      // The newest `last` matches, reading whole segments from the newest back; then follow from
+      // the end of the last complete line.
+      var found: [([UInt8], JSON)] = []
+      segment = segments.last ?? 1
+      for idx in segments.reversed() {
+        let bytes = ((try? FileSystem.read(ctx.paths.events + "/" + LogSegments.name(idx))) ?? nil) ?? []
+        let end = (bytes.lastIndex(of: 10) ?? -1) + 1
+        if idx == segment { offset = end }
+        if found.count >= last { break }
+        var here: [([UInt8], JSON)] = []
+        for line in bytes[..<end].split(separator: 10) {
+          if let v = try? JSON.parse(line), matches(v) {
+            here.append((Array(line), v))
+            if here.count > last { here.removeFirst(here.count - last) }
+          }
+        }
+        found = here.suffix(last - found.count) + found
+      }
+      for (l, v) in found { emit(l[...], v) }
+      if !follow { return 0 }
+    }
     var partial: [UInt8] = []
-    var initial = true
     while true {
       let path = ctx.paths.events + "/" + LogSegments.name(segment)
       var grew = false
@@ -118,9 +143,7 @@ enum TailCommand {
           while let nl = partial[start...].firstIndex(of: 10) {
             let line = partial[start..<nl]
             start = nl + 1
-            if let v = try? JSON.parse(line), matches(v) {
-              if initial && last != nil { pending.append((line, v)) } else { emit(line, v) }
-            }
+            if let v = try? JSON.parse(line), matches(v) { emit(line, v) }
           }
           partial.removeFirst(start)
         }
@@ -132,12 +155,7 @@ enum TailCommand {
         partial.removeAll()
         continue
       }
-      if !grew && initial {
-        initial = false
-        if let last { for (l, v) in pending.suffix(last) { emit(l, v) } }
-        pending.removeAll()
-        if !follow { return 0 }
-      }
+      if !grew && !follow { return 0 }
       if !grew { sleepMs(100) }
     }
   }

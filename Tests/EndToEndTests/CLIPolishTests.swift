@@ -137,4 +137,37 @@ final class CLIPolishTests: XCTestCase {
     XCTAssertNotEqual(unknown.code, 0)
     XCTAssertTrue(unknown.err.contains("unknown task"), unknown.err)
   }
+
+  func testTailFollowStartsWithTheLastTwentyEvents() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--from", "-", "--wait"], input: String(repeating: #"{"synthetic":{"duration_ms":0}}"# + "\n", count: 50))
+    let all = c.events().count
+    XCTAssertGreaterThan(all, 150)
+    XCTAssertEqual(c.ok(["tail"]).out.split(separator: "\n").count, all, "without -f, everything")
+    XCTAssertEqual(c.ok(["tail", "-n", "5"]).out.split(separator: "\n").count, 5)
+    XCTAssertEqual(c.ok(["tail", "-n", "3", "--type", "task.succeeded", "--json"]).out.split(separator: "\n").count, 3)
+    // -f: the last 20, then what comes.
+    let out = c.scratch + "/tail.out"
+    let o = try FileDescriptor.open(out, [.writeOnly, .create, .truncate])
+    let devnull = try FileDescriptor.open("/dev/null", .readWrite)
+    let pid = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root, "tail", "-f", "--json"], environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") },
+      stdin: devnull, stdout: o, stderr: devnull, newProcessGroup: false)
+    o.close()
+    devnull.close()
+    defer {
+      _ = Processes.signal(pid, Signal.kill)
+      _ = Processes.wait(pid)
+    }
+    func lines() -> [JSON] {
+      (((try? FileSystem.read(out)) ?? nil) ?? []).split(separator: 10).compactMap { try? JSON.parse($0) }
+    }
+    c.eventually("tail -f printed its first lines") { lines().count >= 20 }
+    sleepMs(500)
+    XCTAssertEqual(lines().count, 20, "tail -f starts with the last 20 events, not the whole history")
+    XCTAssertEqual(lines().last?["seq"]?.int, c.events().last?["seq"]?.int)
+    let id = c.ok(["submit", "--synthetic", "0", "--wait"]).out.trimmed
+    c.eventually("tail -f follows") { lines().contains { $0.taskID == id && $0.type == "task.succeeded" } }
+  }
 }
