@@ -217,15 +217,18 @@ enum StatusCommand {
     case .success(let v): view = v
     case .failure(let e): throw e
     }
+    let now = Clock.wallMs()
+    let stale = notResponding(view, pid: running, now: now)
     if ctx.json {
-      ctx.printJSON(json(view, running: running != nil, ctx))
+      ctx.printJSON(json(view, running: running != nil, responding: running != nil && stale == nil, now: now, ctx))
       return 0
     }
-    let now = Clock.wallMs()
     var s = ""
-    if let pid = running {
+    if let pid = running, let stale {
+      s += "daemon     \(ctx.bold("NOT RESPONDING")): pid \(pid) holds the lock, but \(stale); phase \(view.phase)\n"
+    } else if let pid = running {
       s +=
-        "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (log unwritable)")\n"
+        "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (log unwritable)"); updated \(formatMs(max(0, now - view.updatedMs))) ago\n"
     } else {
       s +=
         "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"
@@ -262,6 +265,18 @@ enum StatusCommand {
     return 0
   }
 
+  /// A running daemon refreshes the hot state at least every second; older than this, it is not
+  /// responding (stopped with SIGSTOP, or hung).
+  static let staleMs: Int64 = 5000
+
+  /// Why a daemon that holds the lock looks stuck, or nil.
+  static func notResponding(_ v: HotState.View, pid: Int32?, now: Int64) -> String? {
+    guard pid != nil, v.phase != "stopped" else { return nil }
+    let age = now - v.updatedMs
+    guard age > staleMs else { return nil }
+    return "it last updated the hot state \(formatMs(age)) ago (it does every second: stopped with SIGSTOP, or hung?)"
+  }
+
   /// The daemon's pid when one holds the directory's lock, else nil.
   static func daemonRunning(_ paths: Paths) -> Int32? {
     guard let fd = try? FileDescriptor.open(paths.lock, .readWrite) else { return nil }
@@ -271,10 +286,11 @@ enum StatusCommand {
     return pid ?? 0
   }
 
-  static func json(_ v: HotState.View, running: Bool, _ ctx: Context) -> JSON {
+  static func json(_ v: HotState.View, running: Bool, responding: Bool, now: Int64, _ ctx: Context) -> JSON {
     .object([
-      ("running", .bool(running)), ("pid", .int(Int64(v.pid))), ("phase", .string(v.phase)), ("admitting", .bool(v.admitting)),
-      ("seq", .int(Int64(v.lastSeq))), ("updated", .string(Timestamp.rfc3339(ms: v.updatedMs))),
+      ("running", .bool(running)), ("responding", .bool(responding)), ("pid", .int(Int64(v.pid))), ("phase", .string(v.phase)),
+      ("admitting", .bool(v.admitting)), ("seq", .int(Int64(v.lastSeq))), ("updated", .string(Timestamp.rfc3339(ms: v.updatedMs))),
+      ("updated_ms_ago", .int(max(0, now - v.updatedMs))),
       ("pool_size", .int(Int64(v.poolSize))),
       (
         "workers",

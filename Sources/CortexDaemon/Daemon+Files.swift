@@ -85,7 +85,8 @@ extension Daemon {
 
   /// Timed work of the loop: hot state, snapshots, metrics, inbox.
   func periodic(now t: Int64) {
-    if hotDirty && t - lastHotMs >= Self.hotIntervalMs { updateHotState(now: t) }
+    // Also every second when nothing changed: its write time tells `cortex status` the daemon is alive.
+    if (hotDirty && t - lastHotMs >= Self.hotIntervalMs) || t - lastHotMs >= 1000 { updateHotState(now: t) }
     let done = snapshotDone.seq.load(ordering: .acquiring)
     let snapshotFinished = done > loggedSnapshotSeq
     if snapshotFinished {

@@ -170,4 +170,25 @@ final class CLIPolishTests: XCTestCase {
     let id = c.ok(["submit", "--synthetic", "0", "--wait"]).out.trimmed
     c.eventually("tail -f follows") { lines().contains { $0.taskID == id && $0.type == "task.succeeded" } }
   }
+
+  func testStatusSaysWhenTheDaemonStoppedResponding() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    let fresh = c.ok(["status"])
+    XCTAssertTrue(fresh.out.contains("running, pid \(pid)"), fresh.out)
+    XCTAssertTrue(fresh.out.contains("updated"), fresh.out)
+    _ = Processes.signal(pid, Signal.stop)
+    defer { _ = Processes.signal(pid, Signal.cont) }
+    sleepMs(6500)
+    let stale = c.ok(["status"])
+    XCTAssertTrue(stale.out.contains("NOT RESPONDING"), stale.out)
+    XCTAssertTrue(stale.out.contains("SIGSTOP"), stale.out)
+    let j = try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))
+    XCTAssertEqual(j["running"]?.bool, true)
+    XCTAssertEqual(j["responding"]?.bool, false)
+    XCTAssertGreaterThan(j["updated_ms_ago"]?.int ?? 0, 5000)
+    _ = Processes.signal(pid, Signal.cont)
+    c.eventually("status is fresh again") { c.run(["status"]).out.contains("running, pid \(pid)") }
+  }
 }
