@@ -191,4 +191,44 @@ final class CLIPolishTests: XCTestCase {
     _ = Processes.signal(pid, Signal.cont)
     c.eventually("status is fresh again") { c.run(["status"]).out.contains("running, pid \(pid)") }
   }
+
+  /// `cortex top` on a pseudo-terminal: says how to quit, quits on `q` (0) or Ctrl-C (130), and
+  /// leaves the terminal as it found it.
+  func testTopQuitsOnQAndRestoresTheTerminal() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    for (key, code) in [(UInt8(ascii: "q"), Int32(0)), (3, 130)] {
+      let (master, slavePath) = try PseudoTerminal.open()
+      defer { master.close() }
+      let slave = try FileDescriptor.open(slavePath, .readWrite)
+      defer { slave.close() }
+      let before = try TerminalMode.current(slave)
+      let pid = try Processes.spawn(
+        [Cortex.binary, "--dir", c.root, "top", "--interval", "100"],
+        environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["TERM=xterm"], stdin: slave, stdout: slave,
+        stderr: slave, newProcessGroup: true)
+      var screen: [UInt8] = []
+      func drain(_ ms: Int32) {
+        if master.waitReadable(timeoutMs: ms) { _ = try? master.read(appendingTo: &screen, max: 1 << 16) }
+      }
+      let deadline = Clock.monotonicMs() + 20_000
+      while !String(decoding: screen, as: UTF8.self).contains("q to quit") && Clock.monotonicMs() < deadline { drain(100) }
+      XCTAssertTrue(String(decoding: screen, as: UTF8.self).contains("q to quit"), "top does not say how to quit")
+      XCTAssertTrue(TerminalMode.isRawInput(slave), "top reads keys one by one")
+      try master.writeAll([key])
+      var status: ExitStatus?
+      let quitBy = Clock.monotonicMs() + 3000
+      while status == nil && Clock.monotonicMs() < quitBy {
+        drain(20)
+        status = Processes.reap(pid)?.status
+      }
+      if status == nil {
+        _ = Processes.signal(pid, Signal.kill)
+        _ = Processes.wait(pid)
+      }
+      XCTAssertEqual(status, .exited(code), "top after key \(key)")
+      XCTAssertEqual(try TerminalMode.current(slave), before, "the terminal mode is restored")
+      XCTAssertTrue(String(decoding: screen, as: UTF8.self).hasSuffix("\u{1B}[?25h\u{1B}[?1049l"), "cursor and screen are restored")
+    }
+  }
 }
