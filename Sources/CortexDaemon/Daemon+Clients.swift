@@ -7,23 +7,26 @@ import Posix
 /// leaves its answers unread; a fair share of requests per loop iteration; idle connections closed.
 extension Daemon {
   /// Connections let in past `max_clients`, for `ping` and `stop` only.
-  static let reservedClients = 4
+  static let reserveSize = 4
   /// Requests handled per connection per loop iteration; the rest wait for the next one.
   static let requestsPerTurn = 64
   /// A reserved connection must send its request within this long.
   static let reservedIdleMs: Int64 = 2000
+  /// A reserved connection quiet for this long may be closed to make room for a new one (a
+  /// younger one gets the time to send its request).
+  static let reservedGraceMs: Int64 = 100
 
   func acceptClients(now t: Int64) {
     while let fd = UnixSocket.accept(listener!) {
-      let reserved = clients.count - reservedInUse >= maxClients
-      if reserved && reservedInUse >= Self.reservedClients, let idle = quietestReservedClient() {
+      let reserved = clients.count - reservedClients.count >= maxClients
+      if reserved && reservedClients.count >= Self.reserveSize, let idle = quietestReservedClient(now: t) {
         // Idle connections cannot hold the reserve: the newest arrival takes the quietest's place.
         let notice = Scheduler.refused(
           "too_many_connections", "closed to make room: the daemon serves \(maxClients) connections at once (max_clients in config.json)")
         _ = try? idle.fd.writeSome(notice.encodedBytes() + [10])
         closeClient(idle)
       }
-      if reserved && reservedInUse >= Self.reservedClients {
+      if reserved && reservedClients.count >= Self.reserveSize {
         refusedConnections += 1
         let refusal = Scheduler.refused(
           "too_many_connections",
@@ -35,7 +38,7 @@ extension Daemon {
       let id = nextClientID
       nextClientID += 1
       let c = ClientConnection(id: id, fd: fd, maxLine: config.requestLineLimit, reserved: reserved, now: t)
-      if reserved { reservedInUse += 1 }
+      if reserved { reservedClients.insert(id) }
       clients[id] = c
       do throws(PosixError) {
         try epoll.add(fd, .input, token: Self.kindClient | id)
@@ -45,11 +48,12 @@ extension Daemon {
     }
   }
 
-  /// The reserved connection that has waited longest without owing an answer (one with a `stop`
-  /// in progress is never chosen).
-  func quietestReservedClient() -> ClientConnection? {
+  /// The reserved connection that has been quiet longest (at least `reservedGraceMs`) without
+  /// owing an answer; one with a `stop` in progress is never chosen.
+  func quietestReservedClient(now t: Int64) -> ClientConnection? {
     var best: ClientConnection?
-    for c in clients.values where c.reserved && c.owed == 0 && !c.closed {
+    for id in reservedClients {
+      guard let c = clients[id], c.owed == 0, t - c.lastActivityMs >= Self.reservedGraceMs else { continue }
       if best == nil || c.lastActivityMs < best!.lastActivityMs { best = c }
     }
     return best
@@ -174,7 +178,7 @@ extension Daemon {
     c.closed = true
     clients[c.id] = nil
     backlog.remove(c.id)
-    if c.reserved { reservedInUse -= 1 }
+    if c.reserved { reservedClients.remove(c.id) }
     if c.inputPaused { pausedClients -= 1 }
     let held = c.countedInput
     c.dropHeldBatch()

@@ -53,7 +53,8 @@ public final class Daemon {
   /// What the descriptor limit allows for `maxClients`.
   var clientDescriptors = 1024
   var refusedConnections = 0
-  var reservedInUse = 0
+  /// Connections in the reserve past `maxClients` (at most `reservedClients`).
+  var reservedClients: Set<ClientID> = []
   /// Unprocessed request bytes held for all connections (see `Config.clientInputLimit`).
   var clientInputBytes = 0
   /// Connections not read until `clientInputBytes` falls.

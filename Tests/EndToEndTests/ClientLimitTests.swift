@@ -9,7 +9,10 @@ import XCTest
 final class ClientLimitTests: XCTestCase {
   var c: Cortex!
 
-  override func setUpWithError() throws { c = try Cortex() }
+  override func setUpWithError() throws {
+    c = try Cortex()
+    Signal.ignore(Signal.pipe)  // a connection the daemon refused fails with EPIPE instead
+  }
   override func tearDown() { c?.finish() }
 
   /// The daemon's resident memory in MiB.
@@ -250,7 +253,8 @@ final class ClientLimitTests: XCTestCase {
     for _ in 0..<60 {
       let f = try connect()
       held.append(f)
-      try f.writeAll(Array((#"{"op":"ping"}"# + "\n").utf8))
+      // Past the cap and the reserve, a connection may be refused and closed at once.
+      _ = try? f.writeAll(Array((#"{"op":"ping"}"# + "\n").utf8))
       _ = readLine(f, timeoutMs: 5000)
     }
     let refused = c.run(["submit", "--synthetic", "0"])
