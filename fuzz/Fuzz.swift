@@ -37,7 +37,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
           }
           _ = try? DaemonToWorker.decode(l)
           continue
-        case .tooLong, .none: break
+        case .tooLong, .dropped, .none: break
         }
         break
       }
@@ -61,7 +61,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var out: [Action] = []
     let now: Int64 = 1_800_000_000_000
     switch req {
-    case .submit(let specs): s.handle(.submit(7, specs), now: now, into: &out)
+    case .submit(let specs, _, _): s.handle(.submit(7, specs), now: now, into: &out)
     case .wait(let ids): s.handle(.wait(7, ids), now: now, into: &out)
     case .cancel(let ids): s.handle(.cancel(7, ids), now: now, into: &out)
     case .scale(let n): s.handle(.scale(7, n), now: now, into: &out)

@@ -235,3 +235,54 @@ int cshim_flock_try(int fd) {
 }
 
 int cshim_malloc_trim(void) { return malloc_trim(0); }
+
+#include <termios.h>
+size_t cshim_termios_size(void) { return sizeof(struct termios); }
+int cshim_tty_get(int fd, void *saved) {
+  int r;
+  do { r = tcgetattr(fd, (struct termios *)saved); } while (r < 0 && errno == EINTR);
+  return r;
+}
+int cshim_tty_set(int fd, const void *mode) {
+  int r;
+  do { r = tcsetattr(fd, TCSANOW, (const struct termios *)mode); } while (r < 0 && errno == EINTR);
+  return r;
+}
+int cshim_tty_raw_input(int fd) {
+  struct termios t;
+  if (cshim_tty_get(fd, &t) < 0) return -1;
+  t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | ISIG);
+  t.c_cc[VMIN] = 0;
+  t.c_cc[VTIME] = 0;
+  return cshim_tty_set(fd, &t);
+}
+int cshim_tty_is_raw_input(int fd) {
+  struct termios t;
+  if (cshim_tty_get(fd, &t) < 0) return -1;
+  return (t.c_lflag & (ICANON | ECHO | ISIG)) == 0;
+}
+
+#include <stdlib.h>
+int cshim_openpt(char *name, size_t size) {
+  int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (grantpt(fd) < 0 || unlockpt(fd) < 0 || ptsname_r(fd, name, size) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+#include <poll.h>
+int cshim_poll_readable(const int *fds, int n, int timeout_ms) {
+  struct pollfd p[8];
+  if (n > 8) n = 8;
+  for (int i = 0; i < n; i++) { p[i].fd = fds[i]; p[i].events = POLLIN; p[i].revents = 0; }
+  int r;
+  do { r = poll(p, (nfds_t)n, timeout_ms); } while (r < 0 && errno == EINTR);
+  if (r <= 0) return r < 0 ? -1 : -2;
+  for (int i = 0; i < n; i++) if (p[i].revents) return i;
+  return -2;
+}

@@ -5,10 +5,19 @@ import Posix
 public struct CLIError: Error, CustomStringConvertible {
   public let code: Int32
   public let description: String
+  /// The daemon's refusal, when it came from one (`reason`, `field`, `position`), for `--json`.
+  var answer: JSON?
   public init(_ code: Int32, _ message: String) {
     self.code = code
     description = message
   }
+  init(_ code: Int32, _ message: String, answer: JSON?) {
+    self.code = code
+    description = message
+    self.answer = answer
+  }
+  /// The daemon's machine word for a refusal (`queue_full`, `too_many_connections`, …).
+  var reason: String? { answer?["reason"]?.string }
   static func usage(_ m: String, _ usage: String) -> CLIError { CLIError(ExitCode.usage, "\(m)\nusage: \(usage)") }
 }
 

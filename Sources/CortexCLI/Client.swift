@@ -30,6 +30,8 @@ final class Client {
     var b = v.encodedBytes()
     b.append(10)
     do throws(PosixError) { try fd.writeAll(b) } catch {
+      // The daemon may have said why before it closed (too many connections, a request too long).
+      if let answer = try? receive() { _ = try Self.check(answer) }
       throw CLIError(ExitCode.notRunning, "the daemon closed the connection: \(error)")
     }
   }
@@ -56,7 +58,7 @@ final class Client {
     if v["ok"]?.bool == true { return v }
     let code = Int32(v["code"]?.int ?? 1)
     let message = v["error"]?.string ?? v.encoded()
-    if let reason = v["reason"]?.string { throw CLIError(code, "refused (\(reason)): \(message)") }
-    throw CLIError(code, message)
+    if let reason = v["reason"]?.string { throw CLIError(code, "refused (\(reason)): \(message)", answer: v) }
+    throw CLIError(code, message, answer: v)
   }
 }

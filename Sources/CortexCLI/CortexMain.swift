@@ -77,6 +77,8 @@ public enum CortexMain {
     }
     s += "\n`cortex task create` is `cortex submit`. The directory is --dir, else $CORTEX_DIR, else ./coordination.\n"
     s += "Exit codes: 0 ok, 1 failure, 64 usage, 65 invalid task spec, 69 daemon not running, 75 refused (backpressure).\n"
+    s += "wait and submit --wait: one task gives its own code (124 timed out, 130 cancelled, 128+N killed by signal N);\n"
+    s += "several give 0 if all succeeded, else 1. With --json, an error is also a JSON object on stdout.\n"
     return s
   }
 
@@ -110,7 +112,7 @@ public enum CortexMain {
         try? FileDescriptor.standardOutput.writeAll("cortex 0.1.0\n")
         return 0
       } else {
-        return fail(CLIError.usage("unknown option \(w)", "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND"))
+        return fail(CLIError.usage("unknown option \(w)", "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND"), json: json)
       }
     }
     guard var name = words.first else {
@@ -127,7 +129,7 @@ public enum CortexMain {
       return 0
     }
     guard let cmd = commands.first(where: { $0.name == name }) else {
-      return fail(CLIError.usage("unknown command '\(name)'", "cortex COMMAND (see cortex --help)"))
+      return fail(CLIError.usage("unknown command '\(name)'", "cortex COMMAND (see cortex --help)"), json: json || words.contains("--json"))
     }
     // Global options may also follow the command.
     var args = Args(words, usage: cmd.usage)
@@ -148,12 +150,20 @@ public enum CortexMain {
         paths: Paths(root: FileSystem.absolute(dir)), json: json, color: color, executable: Processes.executablePath())
       return try cmd.run(&args, ctx)
     } catch {
-      return fail(error)
+      return fail(error, json: json)
     }
   }
 
-  static func fail(_ e: CLIError) -> Int32 {
+  /// Reports an error: the message on stderr; under `--json` also, on stdout,
+  /// `{"ok":false,"code":N,"error":"…"}` with the daemon's `reason`, `field` and `position` when
+  /// it gave them. Returns the exit code.
+  static func fail(_ e: CLIError, json: Bool = false) -> Int32 {
     try? FileDescriptor.standardError.writeAll("cortex: \(e.description)\n")
+    if json {
+      var o: [(String, JSON)] = [("ok", .bool(false)), ("code", .int(Int64(e.code))), ("error", .string(e.description))]
+      for k in ["reason", "field", "position"] { if let v = e.answer?[k] { o.append((k, v)) } }
+      try? FileDescriptor.standardOutput.writeAll(JSON.object(o).encoded() + "\n")
+    }
     return e.code
   }
 }

@@ -51,8 +51,20 @@ enum DaemonControl {
   /// Asks the daemon to stop and waits until its process is gone.
   @discardableResult
   static func stop(_ ctx: Context, timeoutS: Int) throws(CLIError) -> (pid: Int32, answer: JSON?) {
-    let c = try Client(ctx)
-    let ping = try c.request(.object([("op", .string("ping"))]))
+    // Past max_clients the daemon still lets a few connections in for ping and stop; when even
+    // those are taken, one frees within seconds, so try again for a while.
+    let retryUntil = Clock.monotonicMs() + 10_000
+    var connection: (Client, JSON)?
+    while connection == nil {
+      do throws(CLIError) {
+        let c = try Client(ctx)
+        connection = (c, try Client.check(try c.request(.object([("op", .string("ping"))]))))
+      } catch {
+        guard error.reason == "too_many_connections", Clock.monotonicMs() < retryUntil else { throw error }
+        sleepMs(50)
+      }
+    }
+    guard let (c, ping) = connection else { throw CLIError(ExitCode.failure, "no connection to the daemon") }
     let pid = Int32(ping["pid"]?.int ?? 0)
     let answer = try? c.request(.object([("op", .string("stop")), ("timeout_s", .int(Int64(timeoutS)))]))
     let deadline = Clock.monotonicMs() + Int64(timeoutS + 30) * 1000

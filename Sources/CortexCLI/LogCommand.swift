@@ -9,8 +9,21 @@ enum LogCommand {
     guard ids.count == 1, let n = TaskID.parse(ids[0]) else { throw CLIError.usage("give one task id like task-000012", args.usage) }
     let dir = ctx.paths.taskDir(n)
     let path = dir + "/output.log"
-    if !FileSystem.isDirectory(dir) && !follow {
-      throw CLIError(ExitCode.failure, "no such task directory: \(dir)")
+    if !FileSystem.isDirectory(dir) {
+      // Synthetic tasks run inside their worker and have no directory by design: say so.
+      let id = TaskID.format(n)
+      if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("show")), ("id", .string(id))])) {
+        let t = try Client.check(v)["task"]
+        if t?["type"]?.string == "synthetic" || t?["spec"]?["synthetic"] != nil {
+          ctx.err("cortex: \(id) is a synthetic task: it runs inside its worker and writes no output (see cortex show \(id))\n")
+          return 0
+        }
+      }
+      if !follow {
+        throw CLIError(
+          ExitCode.failure,
+          "\(id) has no output: \(dir) does not exist (synthetic tasks never have one; a command task's appears when it is submitted)")
+      }
     }
     var offset = 0
     func drain() -> Bool {
@@ -52,7 +65,11 @@ enum LogCommand {
 }
 
 /// `cortex tail`: reads the event segments directly (no daemon needed) and follows across segments.
+/// `-n N` prints only the last N matching events (found by reading segments from the newest
+/// back); following starts with the last 20 unless `-n` says otherwise.
 enum TailCommand {
+  static let followLines = 20
+
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let follow = args.flag("-f", "--follow")
     let typeGlob = try args.option("--type")
@@ -63,7 +80,7 @@ enum TailCommand {
       guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not '\(s)'", args.usage) }
       sinceMs = Clock.wallMs() - d
     }
-    let last = try args.intOption("-n", "--lines", min: 0, max: 100_000_000)
+    let last = try args.intOption("-n", "--lines", min: 0, max: 100_000_000) ?? (follow ? followLines : nil)
     try args.noPositionals()
     if !FileSystem.isDirectory(ctx.paths.events) {
       throw CLIError(ExitCode.failure, "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
@@ -85,11 +102,32 @@ enum TailCommand {
       }
     }
 
-    var segment = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? []).first ?? 1
+    let segments = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? [])
+    var segment = segments.first ?? 1
     var offset = 0
-    var pending: [(ArraySlice<UInt8>, JSON)] = []
+    if let last {
+      // The newest `last` matches, reading whole segments from the newest back; then follow from
+      // the end of the last complete line.
+      var found: [([UInt8], JSON)] = []
+      segment = segments.last ?? 1
+      for idx in segments.reversed() {
+        let bytes = ((try? FileSystem.read(ctx.paths.events + "/" + LogSegments.name(idx))) ?? nil) ?? []
+        let end = (bytes.lastIndex(of: 10) ?? -1) + 1
+        if idx == segment { offset = end }
+        if found.count >= last { break }
+        var here: [([UInt8], JSON)] = []
+        for line in bytes[..<end].split(separator: 10) {
+          if let v = try? JSON.parse(line), matches(v) {
+            here.append((Array(line), v))
+            if here.count > last { here.removeFirst(here.count - last) }
+          }
+        }
+        found = here.suffix(last - found.count) + found
+      }
+      for (l, v) in found { emit(l[...], v) }
+      if !follow { return 0 }
+    }
     var partial: [UInt8] = []
-    var initial = true
     while true {
       let path = ctx.paths.events + "/" + LogSegments.name(segment)
       var grew = false
@@ -105,9 +143,7 @@ enum TailCommand {
           while let nl = partial[start...].firstIndex(of: 10) {
             let line = partial[start..<nl]
             start = nl + 1
-            if let v = try? JSON.parse(line), matches(v) {
-              if initial && last != nil { pending.append((line, v)) } else { emit(line, v) }
-            }
+            if let v = try? JSON.parse(line), matches(v) { emit(line, v) }
           }
           partial.removeFirst(start)
         }
@@ -119,12 +155,7 @@ enum TailCommand {
         partial.removeAll()
         continue
       }
-      if !grew && initial {
-        initial = false
-        if let last { for (l, v) in pending.suffix(last) { emit(l, v) } }
-        pending.removeAll()
-        if !follow { return 0 }
-      }
+      if !grew && !follow { return 0 }
       if !grew { sleepMs(100) }
     }
   }
@@ -186,15 +217,18 @@ enum StatusCommand {
     case .success(let v): view = v
     case .failure(let e): throw e
     }
+    let now = Clock.wallMs()
+    let stale = notResponding(view, pid: running, now: now)
     if ctx.json {
-      ctx.printJSON(json(view, running: running != nil, ctx))
+      ctx.printJSON(json(view, running: running != nil, responding: running != nil && stale == nil, now: now, ctx))
       return 0
     }
-    let now = Clock.wallMs()
     var s = ""
-    if let pid = running {
+    if let pid = running, let stale {
+      s += "daemon     \(ctx.bold("NOT RESPONDING")): pid \(pid) holds the lock, but \(stale); phase \(view.phase)\n"
+    } else if let pid = running {
       s +=
-        "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (disk full or log unwritable; see daemon.log)")\n"
+        "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (disk full or log unwritable; see daemon.log)"); updated \(formatMs(max(0, now - view.updatedMs))) ago\n"
     } else {
       s +=
         "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"
@@ -231,6 +265,18 @@ enum StatusCommand {
     return 0
   }
 
+  /// A running daemon refreshes the hot state at least every second; older than this, it is not
+  /// responding (stopped with SIGSTOP, or hung).
+  static let staleMs: Int64 = 5000
+
+  /// Why a daemon that holds the lock looks stuck, or nil.
+  static func notResponding(_ v: HotState.View, pid: Int32?, now: Int64) -> String? {
+    guard pid != nil, v.phase != "stopped" else { return nil }
+    let age = now - v.updatedMs
+    guard age > staleMs else { return nil }
+    return "it last updated the hot state \(formatMs(age)) ago (it does every second: stopped with SIGSTOP, or hung?)"
+  }
+
   /// The daemon's pid when one holds the directory's lock, else nil.
   static func daemonRunning(_ paths: Paths) -> Int32? {
     guard let fd = try? FileDescriptor.open(paths.lock, .readWrite) else { return nil }
@@ -240,10 +286,11 @@ enum StatusCommand {
     return pid ?? 0
   }
 
-  static func json(_ v: HotState.View, running: Bool, _ ctx: Context) -> JSON {
+  static func json(_ v: HotState.View, running: Bool, responding: Bool, now: Int64, _ ctx: Context) -> JSON {
     .object([
-      ("running", .bool(running)), ("pid", .int(Int64(v.pid))), ("phase", .string(v.phase)), ("admitting", .bool(v.admitting)),
-      ("seq", .int(Int64(v.lastSeq))), ("updated", .string(Timestamp.rfc3339(ms: v.updatedMs))),
+      ("running", .bool(running)), ("responding", .bool(responding)), ("pid", .int(Int64(v.pid))), ("phase", .string(v.phase)),
+      ("admitting", .bool(v.admitting)), ("seq", .int(Int64(v.lastSeq))), ("updated", .string(Timestamp.rfc3339(ms: v.updatedMs))),
+      ("updated_ms_ago", .int(max(0, now - v.updatedMs))),
       ("pool_size", .int(Int64(v.poolSize))),
       (
         "workers",

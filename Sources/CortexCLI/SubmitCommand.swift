@@ -58,9 +58,10 @@ enum SubmitCommand {
     if !argv.isEmpty { put("command", .array(argv.map { .string($0) })) }
 
     var specs: [JSON] = []
+    var lines: [Int] = []
     if let from {
       if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
-      specs = try readBatch(from)
+      (specs, lines) = try readBatch(from)
       if inheritEnv { specs = specs.map(withCallerEnvironment) }
     } else {
       let runsSomething = spec.contains { ["command", "shell"].contains($0.0) } || spec.contains { $0.0 == "type" }
@@ -80,7 +81,12 @@ enum SubmitCommand {
     }
 
     let client = try Client(ctx)
-    let answer = try Client.check(try client.request(.object([("op", .string("submit")), ("tasks", .array(specs))])))
+    let answer: JSON
+    do { answer = try Client.check(try submitBatch(specs, on: client)) } catch {
+      // The daemon names the spec by its position; a --from file's reader wants the line too.
+      guard let from, let p = error.answer?["position"]?.int, p >= 1, p <= lines.count else { throw error }
+      throw CLIError(error.code, "\(from == "-" ? "stdin" : from) line \(lines[Int(p) - 1]): \(error.description)", answer: error.answer)
+    }
     let ids = answer["ids"]?.array?.compactMap(\.string) ?? []
     if !wait {
       if ctx.json && !idsOnly { ctx.printJSON(answer) } else { ctx.out(ids.joined(separator: "\n") + "\n") }
@@ -117,6 +123,37 @@ enum SubmitCommand {
     return n.utf8.allSatisfy { $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
   }
 
+  /// Largest request line the CLI sends; the daemon's limit (`max_request_bytes`) is far above it.
+  static let partBytes = 1 << 20
+
+  /// Sends the batch in parts of at most `partBytes` (a part holds at least one spec): every
+  /// part but the last says `"more": true` (and every part the batch's `"count"`) and is answered
+  /// `{"ok":true,"held":N}`; the last is
+  /// answered for the whole batch, which the daemon admits or refuses as one. Returns that
+  /// answer, or the first refusal.
+  static func submitBatch(_ specs: [JSON], on client: Client) throws(CLIError) -> JSON {
+    var parts: [[JSON]] = [[]]
+    var size = 0
+    for s in specs {
+      let n = s.encodedBytes().count + 1
+      if !parts[parts.count - 1].isEmpty && size + n > partBytes {
+        parts.append([])
+        size = 0
+      }
+      parts[parts.count - 1].append(s)
+      size += n
+    }
+    for (i, part) in parts.enumerated() {
+      var req: [(String, JSON)] = [("op", .string("submit")), ("tasks", .array(part))]
+      let last = i == parts.count - 1
+      if !last { req.append(("more", .bool(true))) }
+      if parts.count > 1 { req.append(("count", .int(Int64(specs.count)))) }
+      let answer = try client.request(.object(req))
+      if last || answer["ok"]?.bool != true { return answer }
+    }
+    return .null
+  }
+
   /// "200" or "200:1200" (duration ms, tokens).
   static func synthetic(_ s: String) throws(CLIError) -> JSON {
     let parts = s.split(separator: ":", omittingEmptySubsequences: false)
@@ -144,8 +181,9 @@ enum SubmitCommand {
     return out
   }
 
-  /// A JSONL batch: one spec per line; blank lines skipped.
-  static func readBatch(_ from: String) throws(CLIError) -> [JSON] {
+  /// A JSONL batch: one spec per line; blank lines skipped. Returns the specs and the line (from 1)
+  /// each came from.
+  static func readBatch(_ from: String) throws(CLIError) -> (specs: [JSON], lines: [Int]) {
     var bytes: [UInt8] = []
     if from == "-" {
       while (try? FileDescriptor.standardInput.read(appendingTo: &bytes, max: 1 << 16)) ?? 0 > 0 {}
@@ -154,16 +192,19 @@ enum SubmitCommand {
       bytes = b
     }
     var specs: [JSON] = []
+    var lines: [Int] = []
     var lineNo = 0
+    let name = from == "-" ? "stdin" : from
     for line in bytes.split(separator: 10, omittingEmptySubsequences: false) {
       lineNo += 1
       if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
       do { specs.append(try JSON.parse(line)) } catch {
-        throw CLIError(ExitCode.invalidSpec, "\(from) line \(lineNo): \(error)")
+        throw CLIError(ExitCode.invalidSpec, "\(name) line \(lineNo): task \(specs.count + 1): not JSON: \(error)")
       }
+      lines.append(lineNo)
     }
-    if specs.isEmpty { throw CLIError(ExitCode.invalidSpec, "\(from): no task specs") }
-    return specs
+    if specs.isEmpty { throw CLIError(ExitCode.invalidSpec, "\(name): no task specs") }
+    return (specs, lines)
   }
 }
 
@@ -175,15 +216,14 @@ enum WaitCommand {
     let client = try Client(ctx)
     let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
     if ctx.json { ctx.printJSON(done) }
-    let code = exitCode(done, ctx, quiet: ctx.json)
-    return ids.count == 1 ? (code == 0 ? 0 : 1) : code
+    return exitCode(done, ctx, quiet: ctx.json)
   }
 
-  /// One task: its own exit code (128+signal when killed, 124 when timed out). Several: 0 only if all succeeded.
+  /// The one exit-code rule of `cortex wait` and `cortex submit --wait` (README, docs/design.md).
+  /// One task: `code(of:)`. Several: 0 if all succeeded, else 1.
   static func exitCode(_ done: JSON, _ ctx: Context, quiet: Bool) -> Int32 {
     let tasks = done["tasks"]?.array ?? []
     var allOK = true
-    var single: Int32 = 0
     for t in tasks {
       let id = t["id"]?.string ?? "?"
       let state = t["state"]?.string ?? "?"
@@ -191,23 +231,29 @@ enum WaitCommand {
       if !quiet {
         var line = "\(id) \(ctx.paint(state))"
         if let c = t["exit_code"]?.int, state != "succeeded" { line += " (exit code \(c))" }
+        if let s = t["signal"]?.int, state != "succeeded" { line += " (signal \(s))" }
         if let r = t["reason"]?.string { line += " (\(r))" }
         ctx.err(line + "\n")
       }
-      if tasks.count == 1 {
-        if state == "timed_out" {
-          single = 124  // as timeout(1)
-        } else if let c = t["exit_code"]?.int, state == "succeeded" || state == "failed" {
-          single = Int32(truncatingIfNeeded: c)
-        } else if let s = t["signal"]?.int {
-          single = 128 + Int32(truncatingIfNeeded: s)
-        } else if state != "succeeded" {
-          single = 1
-        }
-        if state == "failed" && single == 0 { single = 1 }
-      }
     }
-    if tasks.count == 1 { return single }
+    if tasks.count == 1 { return code(of: tasks[0]) }
     return allOK ? 0 : 1
+  }
+
+  /// A finished task as an exit code: 0 succeeded; 124 timed out (as timeout(1)); 130 cancelled
+  /// (as an interrupted command), whether or not it had started; failed: 128+N when signal N
+  /// killed it, else its own exit code, else 1 (it failed without one: poison, budget, spawn
+  /// error); anything else 1.
+  static func code(of t: JSON) -> Int32 {
+    switch t["state"]?.string {
+    case "succeeded": return 0
+    case "timed_out": return 124
+    case "cancelled": return 130
+    case "failed":
+      if let s = t["signal"]?.int, s > 0, s < 128 { return 128 + Int32(s) }
+      if let c = t["exit_code"]?.int, c > 0, c < 256 { return Int32(c) }
+      return 1
+    default: return 1
+    }
   }
 }

@@ -2,7 +2,8 @@ import CortexCore
 import Posix
 
 /// `cortex top`: a live full-screen view from hot-state.mmap (no request to the daemon): the worker
-/// grid, the queue by priority, the budget, and completion rates. `--once` prints one frame.
+/// grid, the queue by priority, the budget, and completion rates. `--once` prints one frame; on a
+/// terminal, `q` (or Ctrl-C) quits and puts the terminal back.
 enum TopCommand {
   static let usage = "cortex top [--once] [--interval MS]"
 
@@ -12,6 +13,8 @@ enum TopCommand {
     try args.noPositionals()
     var last: (ms: Int64, done: Int)? = nil
     let tty = FileDescriptor.standardOutput.isTerminal && !once
+    var screen = Screen(ctx, enabled: tty)
+    defer { screen.leave() }
     while true {
       let view: HotState.View
       switch DaemonControl.hotState(ctx.paths) {
@@ -24,11 +27,13 @@ enum TopCommand {
       if let l = last, now > l.ms { rate = Double(done - l.done) / (Double(now - l.ms) / 1000) }
       last = (now, done)
       var s = tty ? "\u{1B}[H\u{1B}[2J" : ""
-      let running = StatusCommand.daemonRunning(ctx.paths) != nil
+      let pid = StatusCommand.daemonRunning(ctx.paths)
       s +=
         ctx.bold("cortex top") + "  \(ctx.paths.root)  "
-        + (running ? "pid \(view.pid), up \(formatMs(now - view.startedMs))" : "daemon not running")
-      s += "  phase \(view.phase)\(view.admitting ? "" : "  NOT ADMITTING") \n\n"
+        + (pid != nil ? "pid \(view.pid), up \(formatMs(now - view.startedMs))" : "daemon not running")
+      s += "  phase \(view.phase)\(view.admitting ? "" : "  NOT ADMITTING")"
+      if let stale = StatusCommand.notResponding(view, pid: pid, now: now) { s += "  " + ctx.bold("NOT RESPONDING: \(stale)") }
+      s += "\n\n"
       s += "workers \(view.poolSize)   " + legend + "\n"
       s += grid(view.workers.filter { $0.slot <= max(view.poolSize, 1) || $0.state != "stopped" }) + "\n"
       let c = view.counts
@@ -41,9 +46,73 @@ enum TopCommand {
       s += "budget    [" + String(repeating: "#", count: min(40, used)) + String(repeating: ".", count: max(0, 40 - used)) + "] "
       s += "\(view.tokensUsed) used, \(view.tokensReserved) reserved, \(view.tokensAvailable) available of \(view.tokensTotal)\n"
       s += "log       seq \(view.lastSeq)\n"
+      if tty { s += "\n" + ctx.dim(screen.keys ? "q to quit" : "Ctrl-C to quit") + "\n" }
       ctx.out(s)
       if once { return 0 }
-      sleepMs(interval)
+      if let code = screen.waitForKey(ms: interval) { return code }
+    }
+  }
+
+  /// The terminal while `top` runs: the alternate screen without a cursor, and (when stdin is a
+  /// terminal) input key by key without echo, so `q` quits at once and Ctrl-C arrives as a key.
+  /// `leave()` puts everything back, also after SIGINT, SIGTERM or SIGHUP.
+  struct Screen {
+    let ctx: Context
+    let enabled: Bool
+    /// Keys are read from stdin.
+    private(set) var keys = false
+    private var saved: TerminalMode?
+    private var signals: (read: FileDescriptor, write: FileDescriptor)?
+    private var left = false
+
+    init(_ ctx: Context, enabled: Bool) {
+      self.ctx = ctx
+      self.enabled = enabled
+      guard enabled else { return }
+      if let p = try? makePipe(nonBlocking: true) {
+        signals = p
+        for sig in [Signal.int, Signal.term, Signal.hup] { try? Signal.deliver(sig, to: p.write) }
+      }
+      if FileDescriptor.standardInput.isTerminal, let mode = try? TerminalMode.rawInput(.standardInput) {
+        saved = mode
+        keys = true
+      }
+      ctx.out("\u{1B}[?1049h\u{1B}[?25l")
+    }
+
+    /// Waits up to `ms` for the next frame. Returns an exit code when it is time to quit: 0 for
+    /// `q`, 130 for Ctrl-C or a signal.
+    mutating func waitForKey(ms: Int) -> Int32? {
+      let deadline = Clock.monotonicMs() + Int64(ms)
+      while true {
+        let remaining = deadline - Clock.monotonicMs()
+        if remaining <= 0 { return nil }
+        var fds: [FileDescriptor] = []
+        if let p = signals { fds.append(p.read) }
+        if keys { fds.append(.standardInput) }
+        if fds.isEmpty {
+          sleepMs(Int(remaining))
+          return nil
+        }
+        guard let i = Poll.firstReadable(fds, timeoutMs: Int32(remaining)) else { return nil }
+        if let p = signals, fds[i] == p.read { return 130 }
+        var input: [UInt8] = []
+        let n = (try? FileDescriptor.standardInput.read(appendingTo: &input, max: 64)) ?? 0
+        if n == 0 {
+          keys = false  // the terminal went away
+          continue
+        }
+        if input.contains(where: { $0 == UInt8(ascii: "q") || $0 == UInt8(ascii: "Q") }) { return 0 }
+        if input.contains(3) { return 130 }  // Ctrl-C, as a key in this mode
+      }
+    }
+
+    mutating func leave() {
+      guard enabled && !left else { return }
+      left = true
+      saved?.restore(.standardInput)
+      ctx.out("\u{1B}[?25h\u{1B}[?1049l")
+      for sig in [Signal.int, Signal.term, Signal.hup] { Signal.setDefault(sig) }
     }
   }
 

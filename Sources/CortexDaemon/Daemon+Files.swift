@@ -98,7 +98,8 @@ extension Daemon {
 
   /// Timed work of the loop: hot state, snapshots, metrics, inbox.
   func periodic(now t: Int64) {
-    if hotDirty && t - lastHotMs >= Self.hotIntervalMs { updateHotState(now: t) }
+    // Also every second when nothing changed: its write time tells `cortex status` the daemon is alive.
+    if (hotDirty && t - lastHotMs >= Self.hotIntervalMs) || t - lastHotMs >= 1000 { updateHotState(now: t) }
     let done = snapshotDone.seq.load(ordering: .acquiring)
     let snapshotFinished = done > loggedSnapshotSeq
     if snapshotFinished {
@@ -223,6 +224,7 @@ extension Daemon {
       c.workers = scheduler.desiredWorkers
       config = c
       scheduler.config = c
+      maxClients = min(c.maxClients, clientDescriptors)
       log.append(Event("daemon.reloaded", reason: "sighup", detail: "config.json re-read"), nowMs: t)
     } catch {
       log.append(Event("daemon.warning", reason: "config_invalid", detail: "SIGHUP: \(error); keeping the old config"), nowMs: t)

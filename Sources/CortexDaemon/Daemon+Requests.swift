@@ -2,39 +2,8 @@ import CortexCore
 import Posix
 
 /// The control socket: one handler per request `op`, named as the CLI command that sends it.
+/// Requests are decoded and range-checked by `Request.decode` (CortexCore) before anything here.
 extension Daemon {
-  // MARK: connections
-
-  func acceptClients() {
-    while let fd = UnixSocket.accept(listener!) {
-      if clients.count >= maxClients {
-        refusedConnections += 1
-        let refusal = Scheduler.refused(
-          "too_many_connections", "the daemon serves \(maxClients) connections at once; try again shortly")
-        _ = try? fd.writeSome(refusal.encodedBytes() + [10])
-        fd.close()
-        continue
-      }
-      let id = nextClientID
-      nextClientID += 1
-      let c = ClientConnection(id: id, fd: fd)
-      clients[id] = c
-      try? epoll.add(fd, .input, token: Self.kindClient | id)
-    }
-  }
-
-  func finishClientIO(_ c: ClientConnection) {
-    if c.closing && c.outbox.isEmpty {
-      epoll.remove(c.fd)
-      c.fd.close()
-      clients[c.id] = nil
-      scheduler.clientGone(c.id)
-      return
-    }
-    let events: Epoll.Events = c.wantsWritable ? [.input, .output] : .input
-    try? epoll.modify(c.fd, events, token: Self.kindClient | c.id)
-  }
-
   func reply(_ id: ClientID, _ v: JSON, now t: Int64) {
     if let file = inboxPending.removeValue(forKey: id) {
       settleInboxFile(file, reply: v)
@@ -42,42 +11,46 @@ extension Daemon {
     }
     guard let c = clients[id] else { return }
     c.send(v)
+    if c.owed > 0 {
+      c.owed -= 1
+      if c.owed == 0 { c.lastActivityMs = t }
+    }
     finishClientIO(c)
   }
 
   static func usageError(_ msg: String) -> JSON { Request.Failure.usage(msg).reply }
 
-  func processClientLines(_ c: ClientConnection, now t: Int64) {
-    while true {
-      switch c.lines.next() {
-      case .none: return
-      case .tooLong:
-        c.send(Self.usageError("request longer than 64 MiB"))
-        c.closing = true
-        return
-      case .line(let line):
-        if line.isEmpty { continue }
-        let req: JSON
-        do { req = try JSON.parse(line) } catch {
-          c.send(Self.usageError("request is not JSON: \(error)"))
-          continue
-        }
-        handleRequest(c.id, req, now: t)
-      }
-    }
-  }
-
   func handleRequest(_ id: ClientID, _ json: JSON, now t: Int64) {
+    if let c = clients[id], c.reserved, let op = json["op"]?.string, op != "ping", op != "stop" {
+      reply(
+        id,
+        Scheduler.refused(
+          "too_many_connections",
+          "the daemon serves \(maxClients) connections at once (max_clients in config.json); past that it answers only ping and stop; try again shortly"
+        ), now: t)
+      c.lines.reset()
+      c.inputEnded = true
+      finishClientIO(c)
+      return
+    }
     let req: Request
     do throws(Request.Failure) {
       req = try Request.decode(json)
     } catch {
-      reply(id, error.reply, now: t)
+      if case .invalidTask(let e, let index, let total, let more) = error {
+        // Positions count from 1 across the parts of a batch held so far.
+        let held = clients[id]?.heldSpecs.count ?? 0
+        clients[id]?.dropHeldBatch()
+        reply(id, Scheduler.invalid(e, position: held + index + 1, of: total ?? (more ? nil : held + index + 1)), now: t)
+      } else {
+        if case .invalid(let e, _, _) = error, e.field == "tasks" { clients[id]?.dropHeldBatch() }
+        reply(id, error.reply, now: t)
+      }
       return
     }
     switch req {
     case .ping: handlePing(id, now: t)
-    case .submit(let specs): submit(id, specs, now: t)
+    case .submit(let specs, let more, _): handleSubmit(id, specs, more: more, now: t)
     case .wait(let ids): feed(.wait(id, ids), now: t)
     case .cancel(let ids): feed(.cancel(id, ids), now: t)
     case .list(let state, let type, let limit): handleList(id, state: state, type: type, limit: limit, now: t)
@@ -120,6 +93,52 @@ extension Daemon {
         ("workers_ready", .int(Int64(ready))), ("ready", .bool(ready >= scheduler.desiredWorkers)),
         ("phase", .string(phase)), ("seq", .int(Int64(log.lastSeq))), ("admitting", .bool(scheduler.admitting)),
       ]), now: t)
+  }
+
+  /// A batch may come in parts (`"more": true` on all but the last, each answered
+  /// `{"ok":true,"held":N}`; `"count"` is the whole batch's size, for messages), so no request
+  /// line has to hold a whole batch; the parts are held on the connection and the scheduler sees
+  /// the batch whole, accepted or refused as one.
+  func handleSubmit(_ id: ClientID, _ specs: [TaskSpec], more: Bool, now t: Int64) {
+    let c = clients[id]
+    let held = c?.heldSpecs ?? []
+    guard more, let c else {
+      c?.dropHeldBatch()
+      submit(id, held + specs, now: t)
+      return
+    }
+    let limit = config.clientInputLimit
+    if c.heldBytes + c.currentLineBytes > limit {
+      c.dropHeldBatch()
+      reply(
+        id,
+        .object([
+          ("ok", .bool(false)), ("code", .int(65)), ("reason", .string("batch_too_large")), ("field", .string("tasks")),
+          (
+            "error",
+            .string(
+              "tasks: the batch is larger than the \(limit) bytes the daemon holds for unfinished requests (max_client_input_bytes in config.json; SIGHUP reloads it); split it into smaller batches"
+            )
+          ),
+        ]), now: t)
+      return
+    }
+    c.heldSpecs = held + specs
+    c.heldBytes += c.currentLineBytes
+    countInput(c)
+    if clientInputBytes > limit {
+      c.dropHeldBatch()
+      reply(id, Self.inputFull(config), now: t)
+      return
+    }
+    if c.heldSpecs.count > config.maxQueue {
+      // It can never be admitted: let the scheduler refuse it (and log why) now.
+      let all = c.heldSpecs
+      c.dropHeldBatch()
+      submit(id, all, now: t)
+      return
+    }
+    reply(id, .object([("ok", .bool(true)), ("held", .int(Int64(c.heldSpecs.count)))]), now: t)
   }
 
   /// Full records of the tasks the daemon keeps in memory, then (without `--type`, which they do

@@ -79,7 +79,7 @@ extension Daemon {
 
   convenience init(paths: Paths, config: Config, lockFD: FileDescriptor) throws(StartupError) {
     let want = config.workers * 2 + 256
-    let got = Processes.raiseOpenFileLimit(max(want, 4096))
+    let got = Processes.raiseOpenFileLimit(max(2 * 1024 + 256 + config.maxClients + Self.reserveSize, 4096))
     if got < want {
       throw StartupError("RLIMIT_NOFILE is \(got); \(config.workers) workers need \(want). Raise the hard limit (ulimit -Hn).")
     }
@@ -120,7 +120,8 @@ extension Daemon {
     } catch {
       throw StartupError("cannot start: \(error)")
     }
-    maxClients = max(16, got - 2 * 1024 - 256)
+    clientDescriptors = max(16, got - 2 * 1024 - 256 - Self.reserveSize)
+    maxClients = min(config.maxClients, clientDescriptors)
     let t = now()
     for n in notes { log.append(n, nowMs: t) }
     var out: [Action] = []

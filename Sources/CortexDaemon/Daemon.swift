@@ -47,10 +47,22 @@ public final class Daemon {
   /// Work happened since the heap was last trimmed (see `Memory.releaseFreePages`).
   var busySinceTrim = false
   var lastTrimMs: Int64 = 0
-  /// Client connections beyond this are answered `too_many_connections` and closed, so the log,
+  /// Client connections beyond this (and the reserve) are answered `too_many_connections` and
+  /// closed: `max_clients` from the config, less if the descriptor limit is short, so the log,
   /// the snapshots and a full pool of 1,024 workers always have file descriptors left.
   var maxClients = 1024
+  /// What the descriptor limit allows for `maxClients`.
+  var clientDescriptors = 1024
   var refusedConnections = 0
+  /// Connections in the reserve past `maxClients` (at most `reservedClients`).
+  var reservedClients: Set<ClientID> = []
+  /// Unprocessed request bytes held for all connections (see `Config.clientInputLimit`).
+  var clientInputBytes = 0
+  /// Connections not read until `clientInputBytes` falls.
+  var pausedClients = 0
+  /// Connections with complete requests left over for the next loop iteration.
+  var backlog: Set<ClientID> = []
+  var lastClientSweepMs: Int64 = 0
   var sampler = ResourceSampler()
   var lastSampleMs: Int64 = 0
   var lastMetricsMs: Int64 = 0
@@ -141,6 +153,7 @@ public final class Daemon {
       epoll.wait(timeoutMs: timeout, into: &events)
       let t = now()
       for (token, ev) in events { dispatchWake(token: token, events: ev, now: t) }
+      serviceClients(now: t)
       if let wake = scheduler.nextWakeMs(), wake <= t { feed(.tick, now: t) }
       periodic(now: t)
       commit(now: t)
@@ -170,13 +183,14 @@ public final class Daemon {
       if log.hasPending { wake = min(wake, t + 100) }
       if !deferred.isEmpty { wake = t }
     }
+    if let w = clientWakeMs(now: t) { wake = min(wake, w) }
     return Int32(max(0, min(1000, wake - t)))
   }
 
   func dispatchWake(token: UInt64, events ev: Epoll.Events, now t: Int64) {
     switch token & Self.kindMask {
     case 0:
-      if token == Self.tokenSignal { handleSignals(now: t) } else { acceptClients() }
+      if token == Self.tokenSignal { handleSignals(now: t) } else { acceptClients(now: t) }
     case Self.kindWorkerOut:
       let slot = Int(token & 0xFFFF_FFFF)
       if let ch = channels[slot] { readWorker(ch, now: t) }
@@ -188,14 +202,7 @@ public final class Daemon {
       }
     case Self.kindClient:
       let id = token & 0xFF_FFFF_FFFF
-      guard let c = clients[id] else { return }
-      if ev.contains(.output) { c.flush() }
-      if ev.contains(.input) || ev.contains(.hangup) || ev.contains(.error) {
-        let open = c.readAvailable()
-        processClientLines(c, now: t)
-        if !open { c.closing = true }
-      }
-      finishClientIO(c)
+      if let c = clients[id] { clientWake(c, ev, now: t) }
     default: break
     }
   }
@@ -319,7 +326,7 @@ public final class Daemon {
     while true {
       switch ch.lines.next() {
       case .none: return
-      case .tooLong:
+      case .tooLong, .dropped:
         feed(.workerGarbage(ch.slot, "a message longer than 1 MiB"), now: t)
         return
       case .line(let line):

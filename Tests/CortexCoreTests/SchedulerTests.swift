@@ -65,7 +65,7 @@ final class SchedulerTests: XCTestCase {
     var sim = Sim(workers: 1)
     let r = sim.submit([sleepy, #"{"command":["true"],"type":"wizard"}"#])
     XCTAssertEqual(r["code"]?.int, 65)
-    XCTAssertEqual(r["field"]?.string, "[1].type")
+    XCTAssertEqual(r["field"]?.string, "[2].type", "positions count from 1")
     XCTAssertTrue(sim.s.tasks.isEmpty)
     XCTAssertTrue(sim.events("task.submitted").isEmpty)
   }

@@ -35,7 +35,7 @@ final class BadInputTests: XCTestCase {
       (["submit", "--type", "wizard", "--", "true"], nil, "type"),
       (["submit", "--type", "implementation"], nil, "implementation"),
       (["submit", "--after", "task-000999", "--", "true"], nil, "depends_on"),
-      (["submit", "--from", "-"], "{\"command\":[\"true\"]}\n{\"command\":\"oops\"}\n", "[1].command"),
+      (["submit", "--from", "-"], "{\"command\":[\"true\"]}\n{\"command\":\"oops\"}\n", "stdin line 2: task 2 of 2: command"),
       (["submit", "--from", "-"], "not json\n", "line 1"),
     ]
     for (args, input, field) in cases {

@@ -87,4 +87,19 @@ int cshim_flock_try(int fd);
 /* malloc_trim(3): return free heap pages to the kernel (after a burst the daemon goes idle). */
 int cshim_malloc_trim(void);
 
+// termios(3): a terminal's mode as opaque bytes (cshim_termios_size of them).
+size_t cshim_termios_size(void);
+int cshim_tty_get(int fd, void *saved);
+int cshim_tty_set(int fd, const void *mode);
+/// Input byte by byte (no ICANON), no echo, no signal keys (Ctrl-C arrives as byte 3).
+int cshim_tty_raw_input(int fd);
+/// 1 when ICANON, ECHO and ISIG are all off, 0 when not, -1 on error.
+int cshim_tty_is_raw_input(int fd);
+
+/// posix_openpt(3) + grantpt + unlockpt + ptsname_r: the master's fd, the slave's path in name.
+int cshim_openpt(char *name, size_t size);
+
+/// poll(2) for input on up to 8 descriptors: the index of the first ready one, -2 on timeout.
+int cshim_poll_readable(const int *fds, int n, int timeout_ms);
+
 #endif

@@ -38,6 +38,14 @@ public struct Config: Equatable, Sendable {
   public var maxSpecBytes = TaskSpec.maxEncodedSize
   /// Longest a durable write may wait for company before its fsync (group commit), in ms.
   public var syncIntervalMs = 20
+  /// Control-socket connections served at once; a few more are reserved for `ping` and `stop`.
+  public var maxClients = 1024
+  /// A connection with no request in this long, and no answer owed, is closed.
+  public var clientIdleTimeoutS = 60.0
+  /// The longest request line (one JSON request); see `requestLineLimit`.
+  public var maxRequestBytes = 8 << 20
+  /// Unprocessed request bytes held for all connections together; see `clientInputLimit`.
+  public var maxClientInputBytes = 48 << 20
   public var workerTypes: [(String, WorkerType)] = Config.defaultWorkerTypes
   /// Cluster mode (SPEC §11); nil for the single-host daemon.
   public var cluster: ClusterSettings?
@@ -82,6 +90,10 @@ public struct Config: Equatable, Sendable {
       ("max_restarts_in_window", .int(Int64(maxRestartsInWindow))),
       ("max_spec_bytes", .int(Int64(maxSpecBytes))),
       ("sync_interval_ms", .int(Int64(syncIntervalMs))),
+      ("max_clients", .int(Int64(maxClients))),
+      ("client_idle_timeout_s", .double(clientIdleTimeoutS)),
+      ("max_request_bytes", .int(Int64(maxRequestBytes))),
+      ("max_client_input_bytes", .int(Int64(maxClientInputBytes))),
     ]
     if let cluster { o.append(("cluster", cluster.json())) }
     o.append(
@@ -124,6 +136,10 @@ public struct Config: Equatable, Sendable {
       case "max_restarts_in_window": c.maxRestartsInWindow = try S.int(k, val, min: 1, max: 10_000)
       case "max_spec_bytes": c.maxSpecBytes = try S.int(k, val, min: 256, max: 16 << 20)
       case "sync_interval_ms": c.syncIntervalMs = try S.int(k, val, min: 0, max: 10_000)
+      case "max_clients": c.maxClients = try S.int(k, val, min: 1, max: 65_536)
+      case "client_idle_timeout_s": c.clientIdleTimeoutS = try positive(k, val, max: 86_400)
+      case "max_request_bytes": c.maxRequestBytes = try S.int(k, val, min: 64 << 10, max: 1 << 30)
+      case "max_client_input_bytes": c.maxClientInputBytes = try S.int(k, val, min: 1 << 20, max: 16 << 30)
       case "worker_types":
         guard let o = val.object else { throw SpecError(k, "must be an object of worker types") }
         c.workerTypes = []
@@ -191,4 +207,13 @@ public struct Config: Equatable, Sendable {
   static func positive(_ k: String, _ v: JSON, max: Double) throws(SpecError) -> Double {
     try Numbers.seconds(k, v, max: max)
   }
+
+  /// The longest request line the daemon reads: `max_request_bytes`, but never too short for one
+  /// task spec of `max_spec_bytes` with its envelope (the CLI sends big batches in parts of one
+  /// or more specs, so no batch needs a longer line).
+  public var requestLineLimit: Int { Swift.max(maxRequestBytes, maxSpecBytes + (64 << 10)) }
+
+  /// Unprocessed request bytes (unfinished lines, unread requests, batch parts held) the daemon
+  /// holds for all connections together: `max_client_input_bytes`, but never less than one line.
+  public var clientInputLimit: Int { Swift.max(maxClientInputBytes, requestLineLimit) }
 }

@@ -2,7 +2,8 @@
 /// acts on it. Every field that is wrong is named in the failure; nothing here can trap.
 public enum Request: Equatable, Sendable {
   case ping
-  case submit([TaskSpec])
+  /// A batch, or a part of one (`more`: parts follow; `count`: the whole batch's size).
+  case submit([TaskSpec], more: Bool, count: Int?)
   case wait([Int])
   case cancel([Int])
   case list(state: String?, type: String?, limit: Int)
@@ -16,12 +17,16 @@ public enum Request: Equatable, Sendable {
   public enum Failure: Error, Equatable, Sendable {
     case usage(String)
     case invalid(SpecError, index: Int?, of: Int)
+    /// A task of a submit (`index` from 0 within this request; `count` the batch's declared size).
+    case invalidTask(SpecError, index: Int, count: Int?, more: Bool)
 
     /// The reply sent for it.
     public var reply: JSON {
       switch self {
       case .usage(let msg): .object([("ok", .bool(false)), ("code", .int(64)), ("error", .string(msg))])
       case .invalid(let e, let index, let count): Scheduler.invalid(e, index: index, of: count)
+      case .invalidTask(let e, let index, let count, let more):
+        Scheduler.invalid(e, position: index + 1, of: count ?? (more ? nil : index + 1))
       }
     }
   }
@@ -40,16 +45,21 @@ public enum Request: Equatable, Sendable {
     case "budget": return .budget
     case "submit":
       guard let list = req["tasks"]?.array else { throw field(SpecError("tasks", "must be an array of task specs")) }
+      let more = req["more"]?.bool == true
+      var count: Int? = nil
+      if let c = req["count"], !c.isNull {
+        do throws(SpecError) { count = try Numbers.int("count", c, min: 1, max: 100_000_000) } catch { throw field(error) }
+      }
       var specs: [TaskSpec] = []
       specs.reserveCapacity(list.count)
       for (i, v) in list.enumerated() {
         do throws(SpecError) {
           specs.append(try TaskSpec.decode(v))
         } catch {
-          throw .invalid(error, index: i, of: list.count)
+          throw .invalidTask(error, index: i, count: count ?? (more ? nil : list.count), more: more)
         }
       }
-      return .submit(specs)
+      return .submit(specs, more: more, count: count)
     case "wait", "cancel":
       let ids = try taskIDs(req)
       return op == "wait" ? .wait(ids) : .cancel(ids)

@@ -1,18 +1,36 @@
 /// Admission: a batch is accepted whole or refused whole, with the reason in the log.
 extension Scheduler {
   /// Reply shapes: {"ok":true,"ids":[...]} · {"ok":false,"code":65,"field":..,"error":..} ·
-  /// {"ok":false,"code":75,"reason":..,"error":..}
+  /// {"ok":false,"code":75,"reason":..,"error":..}. In a batch of several specs, positions count
+  /// from 1 everywhere: `"position": 3`, `"field": "[3].priority"` and "task 3 of 5: …" in the
+  /// message (the CLI adds the line of a `--from` file).
   public static func invalid(_ e: SpecError, index: Int?, of count: Int) -> JSON {
-    var field = e.field
-    if let index, count > 1 { field = "[\(index)].\(field)" }
+    invalid(e, position: index.map { $0 + 1 }, of: count > 1 ? count : (index == nil ? nil : count))
+  }
+
+  /// `position` counts from 1; `total` nil when the batch's size is not known yet (a part).
+  public static func invalid(_ e: SpecError, position: Int?, of total: Int?) -> JSON {
+    guard let position, total.map({ $0 > 1 }) ?? true else {
+      return .object([
+        ("ok", .bool(false)), ("code", .int(65)), ("field", .string(e.field)), ("error", .string("\(e.field): \(e.message)")),
+      ])
+    }
     return .object([
-      ("ok", .bool(false)), ("code", .int(65)), ("field", .string(field)),
-      ("error", .string("\(field): \(e.message)")),
+      ("ok", .bool(false)), ("code", .int(65)), ("field", .string("[\(position)].\(e.field)")),
+      ("position", .int(Int64(position))), ("error", .string("\(Self.task(position, of: total)): \(e.field): \(e.message)")),
     ])
   }
 
-  public static func refused(_ reason: String, _ detail: String) -> JSON {
-    .object([("ok", .bool(false)), ("code", .int(75)), ("reason", .string(reason)), ("error", .string(detail))])
+  /// "task 3 of 5" (or "task 3" when the total is not known).
+  static func task(_ position: Int, of total: Int?) -> String {
+    total.map { "task \(position) of \($0)" } ?? "task \(position)"
+  }
+
+  public static func refused(_ reason: String, _ detail: String, code: Int = 75, position: Int? = nil) -> JSON {
+    var o: [(String, JSON)] = [("ok", .bool(false)), ("code", .int(Int64(code))), ("reason", .string(reason))]
+    if let position { o.append(("position", .int(Int64(position)))) }
+    o.append(("error", .string(detail)))
+    return .object(o)
   }
 
   mutating func submit(_ client: ClientID, _ specs: [TaskSpec], now: Int64, into out: inout [Action]) {
@@ -20,12 +38,14 @@ extension Scheduler {
       out.append(.reply(client, Self.invalid(SpecError("tasks", "no task given"), index: nil, of: 0), durable: false))
       return
     }
-    func refuse(_ reason: String, _ detail: String) {
+    func refuse(_ reason: String, _ detail: String, code: Int = 75, position: Int? = nil) {
       rejectedSubmits += specs.count
       out.append(
         .log(Event("task.rejected", reason: reason, detail: detail, fields: [("count", .int(Int64(specs.count)))])))
-      out.append(.reply(client, Self.refused(reason, detail), durable: true))
+      out.append(.reply(client, Self.refused(reason, detail, code: code, position: position), durable: true))
     }
+    /// "task 3 of 5" in a batch, "the task" alone.
+    func which(_ i: Int) -> String { specs.count > 1 ? Self.task(i + 1, of: specs.count) : "the task" }
     if phase != .running {
       refuse("daemon_stopping", "the daemon is stopping and admits no new tasks")
       return
@@ -74,8 +94,8 @@ extension Scheduler {
         if r.budget > config.tokenBudgetTotal - tokensUsed {
           refuse(
             "token_budget_exhausted",
-            "task \(i) needs \(r.budget) tokens but only \(config.tokenBudgetTotal - tokensUsed) of the \(config.tokenBudgetTotal) are not spent"
-          )
+            "\(which(i)) needs \(r.budget) tokens but only \(config.tokenBudgetTotal - tokensUsed) of the \(config.tokenBudgetTotal) are not spent (spent tokens do not come back: give it a smaller token_budget, or raise token_budget_total in config.json and kill -HUP the daemon)",
+            position: specs.count > 1 ? i + 1 : nil)
           return
         }
         if let key = spec.idempotencyKey { batchKeys[key] = -1 - i }
@@ -88,10 +108,19 @@ extension Scheduler {
       }
     }
     let queuedNow = queuedCount
+    if fresh > config.maxQueue {
+      // Retrying cannot help: 65, not 75, and say what would.
+      refuse(
+        "batch_too_large",
+        "the batch has \(fresh) new tasks and max_queue is \(config.maxQueue), so it can never be admitted whole; split it into batches of at most \(config.maxQueue), or raise max_queue in config.json (kill -HUP the daemon to reload it)",
+        code: 65)
+      return
+    }
     if queuedNow + fresh > config.maxQueue {
       refuse(
         "queue_full",
-        "\(queuedNow) tasks are queued and the limit is \(config.maxQueue); \(fresh) more do not fit")
+        "\(queuedNow) tasks are queued and the limit is \(config.maxQueue) (max_queue); \(fresh) more do not fit now; try again as the queue drains"
+      )
       return
     }
     if fresh > 0, let wait = estimatedWaitMs(extra: fresh), Double(wait) > config.maxQueueWaitS * 1000 {
@@ -102,7 +131,7 @@ extension Scheduler {
     }
 
     if let (i, reason) = slaUnmeetable(resolved.map(\.spec), now: now) {
-      refuse("sla_unmeetable", "task \(i): \(reason)")
+      refuse("sla_unmeetable", "\(which(i)): \(reason)", position: specs.count > 1 ? i + 1 : nil)
       return
     }
 
