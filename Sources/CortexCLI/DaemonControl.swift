@@ -50,7 +50,10 @@ enum DaemonControl {
 
   /// Asks the daemon to stop and waits until its process is gone.
   @discardableResult
-  static func stop(_ ctx: Context, timeoutS: Int) throws(CLIError) -> (pid: Int32, answer: JSON?) {
+  /// `progress`, when given, hears every second what the drain still waits for.
+  static func stop(_ ctx: Context, timeoutS: Int, progress: ((String) -> Void)? = nil) throws(CLIError) -> (
+    pid: Int32, answer: JSON?
+  ) {
     // Past max_clients the daemon still lets a few connections in for ping and stop; when even
     // those are taken, one frees within seconds, so try again for a while.
     let retryUntil = Clock.monotonicMs() + 10_000
@@ -66,7 +69,7 @@ enum DaemonControl {
     }
     guard let (c, ping) = connection else { throw CLIError(ExitCode.failure, "no connection to the daemon") }
     let pid = Int32(ping["pid"]?.int ?? 0)
-    let answer = try? c.request(.object([("op", .string("stop")), ("timeout_s", .int(Int64(timeoutS)))]))
+    let answer = try? awaitStop(c, timeoutS: timeoutS, ctx: ctx, progress: progress)
     let deadline = Clock.monotonicMs() + Int64(timeoutS + 30) * 1000
     // The daemon may be our own child (demo, bench): reap it, or it would linger as a zombie.
     while Processes.isAlive(pid) && Clock.monotonicMs() < deadline {
@@ -75,6 +78,31 @@ enum DaemonControl {
     }
     if Processes.isAlive(pid) && Processes.reap(pid) == nil { throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) did not exit") }
     return (pid, answer)
+  }
+
+  /// Sends `stop` and waits for its answer; meanwhile, once a second, tells `progress` how many
+  /// tasks the drain still waits for (from the hot state) and how long it may still take.
+  static func awaitStop(
+    _ c: Client, timeoutS: Int, ctx: Context, progress: ((String) -> Void)?
+  ) throws(CLIError) -> JSON {
+    try c.send(.object([("op", .string("stop")), ("timeout_s", .int(Int64(timeoutS)))]))
+    guard let progress else { return try c.receive() }
+    let started = Clock.monotonicMs()
+    var said = ""
+    // Answers come in order and the ping's was read: nothing more is buffered before this one.
+    while !c.fd.waitReadable(timeoutMs: 1000) {
+      guard case .success(let v) = hotState(ctx.paths) else { continue }
+      let busy = v.tasks.filter { $0.state == .running || $0.state == .assigned }
+      let left = max(0, Int64(timeoutS) * 1000 - (Clock.monotonicMs() - started))
+      let names = busy.prefix(5).map { TaskID.format($0.number) }.joined(separator: ", ") + (busy.count > 5 ? ", …" : "")
+      let line =
+        busy.isEmpty
+        ? "stopping: the workers are exiting"
+        : "stopping: waiting for \(busy.count) running task\(busy.count == 1 ? "" : "s") (\(names)); they are requeued in at most \(formatMs(left))"
+      if line != said || !busy.isEmpty { progress(line) }
+      said = line
+    }
+    return try c.receive()
   }
 
   /// A consistent view of `hot-state.mmap`, or what is wrong with it. The file is read with

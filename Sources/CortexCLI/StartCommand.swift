@@ -38,7 +38,7 @@ enum StopCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let timeout = try args.intOption("--timeout", min: 0, max: 86_400) ?? 30
     try args.noPositionals()
-    let (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout)
+    let (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout, progress: ctx.json ? nil : { ctx.err("cortex: \($0)\n") })
     if ctx.json {
       ctx.printJSON(answer ?? .object([("ok", .bool(true))]))
     } else if answer?["clean"]?.bool == false {

@@ -4,7 +4,7 @@ import Posix
 /// One control-socket connection: newline-delimited JSON requests in, one JSON line per answer
 /// out. It holds at most one unfinished request line (`requestLineLimit`), a bounded read of
 /// complete ones, and answers the peer has not taken yet; the daemon stops reading it while
-/// those pass `outboxLimit` (docs/security-clients.md).
+/// those pass `outboxLimit` (docs/security.md, "Limits per client").
 final class ClientConnection {
   let id: ClientID
   let fd: FileDescriptor

@@ -1,7 +1,7 @@
 import CortexCore
 import Posix
 
-/// Control-socket connections and their limits (docs/security-clients.md): `max_clients`
+/// Control-socket connections and their limits (docs/security.md, "Limits per client"): `max_clients`
 /// connections plus a small reserve that may only `ping` and `stop`; one unfinished request line
 /// each (`requestLineLimit`) and a total for all (`clientInputLimit`); no reading from a peer that
 /// leaves its answers unread; a fair share of requests per loop iteration; idle connections closed.

@@ -1,7 +1,7 @@
 import CortexCore
 import XCTest
 
-/// The request framing and the settings behind the per-client limits (docs/security-clients.md).
+/// The request framing and the settings behind the per-client limits (docs/security.md, "Limits per client").
 final class RequestFramingTests: XCTestCase {
   func next(_ b: inout LineBuffer) -> String {
     switch b.next() {

@@ -2,7 +2,7 @@ import CortexCore
 import Posix
 import XCTest
 
-/// Per-client limits of the real daemon (docs/security-clients.md): a client that sends an
+/// Per-client limits of the real daemon (docs/security.md, "Limits per client"): a client that sends an
 /// endless line, or pipelines requests and never reads the answers, cannot grow the daemon's
 /// memory or hold up other clients; idle connections are closed; a full connection table still
 /// lets `cortex stop` in.

@@ -67,6 +67,17 @@ final class TemplateAndBatchTests: XCTestCase {
     XCTAssertTrue(c.ok(["list"]).out.contains("task-000004"))
   }
 
+  func testStopSaysWhatItWaitsForAndHowLong() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--shell", "sleep 30"]).out.trimmed
+    c.eventually("the task runs") { c.events().contains { $0.type == "task.started" && $0.taskID == id } }
+    let r = c.ok(["stop", "--timeout", "3"], timeoutS: 60)
+    XCTAssertTrue(r.err.contains("waiting for 1 running task (\(id))"), r.err)
+    XCTAssertTrue(r.err.contains("requeued in at most"), r.err)
+    XCTAssertTrue(r.err.contains("daemon stopped"), r.err)
+  }
+
   func testABatchMemberMayDependOnAnEarlierOne() throws {
     try c.initialize()
     c.ok(["start", "--workers", "2"])
