@@ -51,7 +51,9 @@ enum DaemonControl {
   /// Asks the daemon to stop and waits until its process is gone.
   @discardableResult
   /// `progress`, when given, hears every second what the drain still waits for.
-  static func stop(_ ctx: Context, timeoutS: Int, progress: ((String) -> Void)? = nil) throws(CLIError) -> (
+  static func stop(
+    _ ctx: Context, timeoutS: Int, progress: ((String) -> Void)? = nil
+  ) throws(CLIError) -> (
     pid: Int32, answer: JSON?
   ) {
     // Past max_clients the daemon still lets a few connections in for ping and stop; when even
