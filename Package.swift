@@ -15,7 +15,7 @@ let package = Package(
     .target(name: "CShim"),
     .target(name: "Posix", dependencies: ["CShim"], swiftSettings: strict),
     .target(name: "CortexCore", swiftSettings: strict),
-    .target(name: "CortexDaemon", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
+    .target(name: "CortexDaemon", dependencies: ["CortexCore", "Posix", "CortexCluster"], swiftSettings: strict),
     .target(name: "CortexWorker", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
     .target(name: "CortexCluster", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
     .target(

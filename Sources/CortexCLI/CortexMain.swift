@@ -13,7 +13,8 @@ public enum CortexMain {
 
   static let commands: [Command] = [
     Command(
-      name: "init", abstract: "write config.json and the directory layout (idempotent)", usage: "cortex init [--workers N] [--force]",
+      name: "init", abstract: "write config.json and the directory layout (idempotent)",
+      usage: "cortex init [--workers N] [--force] [--cluster DSN [--node NAME]]",
       hidden: false, run: InitCommand.run),
     Command(
       name: "start", abstract: "start the daemon and its worker pool (detached unless --foreground)",

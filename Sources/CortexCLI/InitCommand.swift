@@ -8,11 +8,15 @@ enum InitCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let workers = try args.intOption("--workers", min: 1, max: 1024)
     let force = args.flag("--force")
+    let dsn = try args.option("--cluster")
+    let node = try args.option("--node")
     try args.noPositionals()
+    if node != nil && dsn == nil { throw CLIError.usage("--node goes with --cluster DSN", args.usage) }
     let wrote: Bool
     do { wrote = try Daemon.initialize(paths: ctx.paths, workers: workers, force: force) } catch {
       throw CLIError(ExitCode.failure, error.description)
     }
+    if let dsn { try joinCluster(ctx, dsn: dsn, node: node) }
     if ctx.json {
       ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
     } else {
@@ -20,6 +24,28 @@ enum InitCommand {
         wrote ? "initialized \(ctx.paths.root)\n" : "\(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
     }
     return 0
+  }
+}
+
+extension InitCommand {
+  /// Writes `"cluster": {"postgres": DSN, "node": NAME}` into config.json (validated as the daemon
+  /// will read it); the schema itself is `cortex cluster migrate`.
+  static func joinCluster(_ ctx: Context, dsn: String, node: String?) throws(CLIError) {
+    var o: [(String, JSON)] = [("postgres", .string(dsn))]
+    if let node { o.append(("node", .string(node))) }
+    do throws(SpecError) { _ = try ClusterSettings.decode(.object(o)) } catch {
+      throw CLIError(ExitCode.usage, "\(error)")
+    }
+    guard let bytes = (try? FileSystem.read(ctx.paths.config)) ?? nil, var cfg = (try? JSON.parse(bytes))?.object else {
+      throw CLIError(ExitCode.failure, "cannot read \(ctx.paths.config)")
+    }
+    cfg.removeAll { $0.0 == "cluster" }
+    cfg.append(("cluster", .object(o)))
+    do throws(PosixError) {
+      try FileSystem.writeAtomically(ctx.paths.config, JSON.object(cfg).encodedBytes() + [10])
+    } catch {
+      throw CLIError(ExitCode.failure, "cannot write \(ctx.paths.config): \(error)")
+    }
   }
 }
 

@@ -94,7 +94,8 @@ public final class ClusterLink: Sendable {
   /// with its message), then runs the link's thread.
   public func start() throws(ClusterError) {
     let store = try ClusterStore(PGConnection(settings.postgres), node: node)
-    try store.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)
+    try store.join(
+      leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, holderGone: { !Processes.isAlive($0) })
     epochNow.store(store.epoch, ordering: .releasing)
     post([.joined(epoch: store.epoch)])
     let box = StoreBox(store)

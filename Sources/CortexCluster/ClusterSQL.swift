@@ -4,14 +4,15 @@
 enum ClusterSQL {
   /// Join: take the name if it is free, or was alive once but its lease lapsed / it stopped;
   /// a new epoch fences everything the previous holder of the name claimed. No row: the name
-  /// is held by a live node. $1 name, $2 lease seconds, $3 host, $4 pid, $5 workers.
+  /// is held by a live node. $1 name, $2 lease seconds, $3 host, $4 pid, $5 workers, $6 take over
+  /// a live-looking holder (only when it is this host's own daemon and its process is gone).
   static let joinNode = """
     INSERT INTO cortex_node AS n (name, epoch, state, lease_until, host, pid, workers, running, started_at)
     VALUES ($1, 1, 'alive', now() + make_interval(secs => $2::float8), $3, $4::int, $5::int, 0, now())
     ON CONFLICT (name) DO UPDATE
       SET epoch = n.epoch + 1, state = 'alive', lease_until = excluded.lease_until, host = excluded.host,
           pid = excluded.pid, workers = excluded.workers, running = 0, started_at = now()
-      WHERE n.state <> 'alive' OR n.lease_until < now()
+      WHERE n.state <> 'alive' OR n.lease_until < now() OR $6::bool
     RETURNING epoch
     """
 
@@ -53,6 +54,13 @@ enum ClusterSQL {
       timeout_ms bigint, max_attempts int, idempotency_key text)
     """
 
+  /// The secret values of a batch's tasks (SPEC §9: never in `spec`). $1 a JSON array of
+  /// objects with id and secrets.
+  static let insertSecrets = """
+    INSERT INTO cortex_secret (task, secrets)
+    SELECT x.id, x.secrets FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, secrets jsonb) WHERE x.secrets IS NOT NULL
+    """
+
   /// Claim up to $3 ready tasks for node $1 at epoch $2: highest priority first, FIFO within a
   /// priority, skipping rows another node holds, only as many as the budget covers (strictly
   /// in order: a task that does not fit stops the claim), and only while the node's lease holds.
@@ -79,7 +87,8 @@ enum ClusterSQL {
     UPDATE cortex_task t
     SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
     FROM chosen c WHERE t.id = c.id
-    RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt
+    RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt,
+      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
     """
 
   /// The one accepted terminal state: conditional on the claim (node, epoch, attempt) — the

@@ -23,21 +23,38 @@ public final class ClusterStore {
     public var timeoutMs: Int64?
     public var maxAttempts: Int
     public var attempt: Int
+    /// Another node asked to cancel it before it was claimed.
+    public var cancelRequested: Bool
+    /// The secret values (`SpecSecrets` JSON), when it has any.
+    public var secrets: String?
   }
 
   /// Takes the node name (refused while another live node holds it) and creates the cluster
   /// budget if this is the first node.
-  public func join(leaseS: Double, host: String, pid: Int32, workers: Int, budgetTotal: Int) throws(ClusterError) {
+  public func join(
+    leaseS: Double, host: String, pid: Int32, workers: Int, budgetTotal: Int, holderGone: (Int32) -> Bool = { _ in false }
+  ) throws(ClusterError) {
     try Migrations.check(db)
     try db.execute(ClusterSQL.initBudget, [String(budgetTotal)])
-    let r = try db.execute(ClusterSQL.joinNode, [node, String(leaseS), host, String(pid), String(workers)])
-    guard let e = r[0, "epoch"].flatMap({ Int64($0) }) else {
+    let args = [node, String(leaseS), host, String(pid), String(workers)]
+    var r = try db.execute(ClusterSQL.joinNode, args + ["false"])
+    if r.values.isEmpty {
       let who = try db.execute(ClusterSQL.describeNode, [node])
-      throw ClusterError(
-        .conflict,
-        "node name '\(node)' is already alive (host \(who[0, "host"] ?? "?"), pid \(who[0, "pid"] ?? "?"), lease \(who[0, "lease_left_s"] ?? "?") s left); give this node another name (cluster.node) or stop that one"
-      )
+      let holderHost = who[0, "host"] ?? "?"
+      let holderPid = Int32(who[0, "pid"] ?? "") ?? 0
+      // The same host's daemon that died (kill -9, crash) within its lease: take the name back;
+      // the new epoch fences what it had claimed.
+      if holderHost == host && holderPid != pid && holderGone(holderPid) {
+        r = try db.execute(ClusterSQL.joinNode, args + ["true"])
+      }
+      guard !r.values.isEmpty else {
+        throw ClusterError(
+          .conflict,
+          "node name '\(node)' is already alive (host \(holderHost), pid \(holderPid), lease \(who[0, "lease_left_s"] ?? "?") s left); give this node another name (cluster.node in config.json) or stop that one"
+        )
+      }
     }
+    guard let e = r[0, "epoch"].flatMap({ Int64($0) }) else { throw ClusterError(.statement, "join returned no epoch") }
     epoch = e
   }
 
@@ -72,7 +89,12 @@ public final class ClusterStore {
     public var timeoutMs: Int64?
     public var maxAttempts: Int
     public var idempotencyKey: String?
-    public init(priority: Int, spec: JSON, tokenBudget: Int, timeoutMs: Int64?, maxAttempts: Int, idempotencyKey: String?) {
+    /// `SpecSecrets` JSON, stored apart from the spec.
+    public var secrets: JSON?
+    public init(
+      priority: Int, spec: JSON, tokenBudget: Int, timeoutMs: Int64?, maxAttempts: Int, idempotencyKey: String?, secrets: JSON? = nil
+    ) {
+      self.secrets = secrets
       self.priority = priority
       self.spec = spec
       self.tokenBudget = tokenBudget
@@ -95,6 +117,10 @@ public final class ClusterStore {
           ]))
       }
       try db.execute(ClusterSQL.insertTasks, [JSON.array(rows).encoded()])
+      let secrets: [JSON] = tasks.enumerated().compactMap { (i, t) in
+        t.secrets.map { .object([("id", .int(Int64(ids[i]))), ("secrets", $0)]) }
+      }
+      if !secrets.isEmpty { try db.execute(ClusterSQL.insertSecrets, [JSON.array(secrets).encoded()]) }
       return ids
     }
   }
@@ -106,7 +132,8 @@ public final class ClusterStore {
       Claimed(
         id: Int(r[i, "id"] ?? "") ?? 0, priority: Int(r[i, "priority"] ?? "") ?? 0, spec: r[i, "spec"] ?? "{}",
         tokenBudget: Int(r[i, "token_budget"] ?? "") ?? 0, timeoutMs: r[i, "timeout_ms"].flatMap { Int64($0) },
-        maxAttempts: Int(r[i, "max_attempts"] ?? "") ?? 1, attempt: Int(r[i, "attempt"] ?? "") ?? 1)
+        maxAttempts: Int(r[i, "max_attempts"] ?? "") ?? 1, attempt: Int(r[i, "attempt"] ?? "") ?? 1,
+        cancelRequested: r[i, "cancel_requested"] == "t", secrets: r[i, "secrets"])
     }.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
   }
 

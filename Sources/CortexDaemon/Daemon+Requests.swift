@@ -74,6 +74,10 @@ extension Daemon {
       }
     }
     checkFreeSpace(now: t)
+    if let cluster {
+      clusterSubmit(cluster, id, specs, now: t)
+      return
+    }
     feed(.submit(id, specs), now: t)
   }
 

@@ -125,6 +125,23 @@ extension Daemon {
     let t = now()
     for n in notes { log.append(n, nowMs: t) }
     var out: [Action] = []
+    if let settings = config.cluster {
+      // The database holds the cluster's budget; this node's own check must never refuse first.
+      scheduler.config.tokenBudgetTotal = 1 << 60
+      let returned = scheduler.returnToSharedQueue(now: t, into: &out)
+      let adapter = try ClusterAdapter(settings: settings, workers: config.workers, budgetTotal: config.tokenBudgetTotal)
+      do throws(PosixError) {
+        try epoll.add(adapter.link.wakeFD, .input, token: Self.kindCluster)
+      } catch {
+        throw StartupError("cannot watch the cluster link: \(error)")
+      }
+      cluster = adapter
+      if returned > 0 {
+        log.append(
+          Event("node.restarted", reason: "cluster", detail: "\(returned) tasks claimed before the restart are the cluster's again"),
+          nowMs: t)
+      }
+    }
     let stored = SecretStore.load(paths.secrets)
     scheduler.restoreSecrets(stored, now: t, into: &out)
     let settled = scheduler.settleAfterRecovery(now: t, into: &out)
@@ -237,6 +254,7 @@ extension Daemon {
   /// Called once the pool is stopped: final snapshot, hot state, socket and pid file removed.
   func shutdownComplete() {
     let t = now()
+    cluster?.link.stop()
     log.append(
       Event(
         "daemon.stopped", reason: "requested",

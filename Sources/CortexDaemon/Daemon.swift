@@ -21,6 +21,8 @@ public final class Daemon {
   var listener: FileDescriptor?
   var log: EventLogWriter
   let secrets: SecretStore
+  /// Cluster mode's adapter (SPEC §11); nil on a single host.
+  var cluster: ClusterAdapter?
   var channels: [Int: WorkerChannel] = [:]
   var pidToSlot: [Int32: Int] = [:]
   var clients: [ClientID: ClientConnection] = [:]
@@ -155,6 +157,7 @@ public final class Daemon {
       for (token, ev) in events { dispatchWake(token: token, events: ev, now: t) }
       serviceClients(now: t)
       if let wake = scheduler.nextWakeMs(), wake <= t { feed(.tick, now: t) }
+      cluster?.tick(spare: scheduler.spareCapacity)
       periodic(now: t)
       commit(now: t)
       if mustAbandonStop(now: t) { return abandonStop() }
@@ -200,6 +203,7 @@ public final class Daemon {
         ch.flush()
         updateInterest(ch)
       }
+    case Self.kindCluster: clusterEvents(now: t)
     case Self.kindClient:
       let id = token & 0xFF_FFFF_FFFF
       if let c = clients[id] { clientWake(c, ev, now: t) }
@@ -219,6 +223,7 @@ public final class Daemon {
     for a in actions {
       if case .log(let e) = a {
         log.append(e, nowMs: t)
+        cluster?.observe(e)
         hotDirty = true
       } else if case .storeSecrets(let n, let values) = a {
         secrets.append(task: n, values)

@@ -17,6 +17,8 @@ public struct Scheduler: Sendable {
     case resources(idleCores: Double, availableMB: Int)
     case stop(timeoutMs: Int64)
     case tick
+    /// Tasks this node claimed from a shared queue (cluster mode), and the node's name.
+    case adopt([Adopted], node: String)
   }
 
   public enum Phase: Equatable, Sendable {
@@ -107,6 +109,7 @@ public struct Scheduler: Sendable {
       resources = Resources(idleCores: cpu, availableMB: mem, claimedCores: 0, claimedMB: 0)
     case .stop(let t): beginStop(timeoutMs: t, now: now, into: &out)
     case .tick: tick(now: now, into: &out)
+    case .adopt(let list, let node): adopt(list, node: node, now: now, into: &out)
     }
     dispatch(now: now, into: &out)
     progressStop(now: now, into: &out)

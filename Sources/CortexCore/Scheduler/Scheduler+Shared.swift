@@ -1,0 +1,117 @@
+/// The scheduler's side of a shared queue (cluster mode, SPEC §11). The scheduler never talks to
+/// the database: the daemon's adapter validates a batch here before sending it to the shared
+/// queue (`prepare`), and feeds the tasks this node claimed back in (`adopt`), numbered as the
+/// cluster numbered them. Everything after that — dispatch, timeouts, retries, cancel, the log —
+/// is the same as for a local task.
+extension Scheduler {
+  /// A task this node claimed from the shared queue.
+  public struct Adopted: Sendable {
+    public var number: Int
+    public var spec: TaskSpec
+    public var budget: Int
+    public var timeoutMs: Int64?
+    public var maxAttempts: Int
+    public init(number: Int, spec: TaskSpec, budget: Int, timeoutMs: Int64?, maxAttempts: Int) {
+      self.number = number
+      self.spec = spec
+      self.budget = budget
+      self.timeoutMs = timeoutMs
+      self.maxAttempts = maxAttempts
+    }
+  }
+
+  /// A batch checked as `submit` would check it (fields, worker types, templates, sizes), with
+  /// each task's budget, timeout and attempts, or the refusal to send back. Specs are kept as
+  /// given: templates are filled by the node that claims the task, when its id is known.
+  public func prepare(_ specs: [TaskSpec]) -> Result<[Adopted], RefusalReply> {
+    if specs.isEmpty { return .failure(RefusalReply(Self.invalid(SpecError("tasks", "no task given"), index: nil, of: 0))) }
+    if phase != .running {
+      return .failure(RefusalReply(Self.refused("daemon_stopping", "the daemon is stopping and admits no new tasks")))
+    }
+    if !admitting {
+      return .failure(
+        RefusalReply(Self.refused("log_unavailable", admissionBlockedReason ?? "the decision log cannot be written")))
+    }
+    var out: [Adopted] = []
+    for (i, spec) in specs.enumerated() {
+      if !spec.dependsOn.isEmpty || !spec.dependsOnBatch.isEmpty {
+        return .failure(
+          RefusalReply(
+            Self.invalid(
+              SpecError("depends_on", "dependencies are not supported in cluster mode yet (docs/cluster.md)"), index: i,
+              of: specs.count)))
+      }
+      do throws(SpecError) {
+        let r = try resolve(spec, number: 0)
+        out.append(Adopted(number: 0, spec: spec, budget: r.budget, timeoutMs: r.timeoutMs, maxAttempts: r.attempts))
+      } catch {
+        return .failure(RefusalReply(Self.invalid(error, index: i, of: specs.count)))
+      }
+    }
+    return .success(out)
+  }
+
+  /// Takes claimed tasks in: each is logged (`task.claimed`) and queued; a number already known
+  /// here (a claim repeated after a reconnect) is ignored.
+  mutating func adopt(_ list: [Adopted], node: String, now: Int64, into out: inout [Action]) {
+    for a in list where tasks[a.number] == nil && finishedStates[a.number] == nil {
+      var spec = a.spec
+      if !spec.hasWork, let r = try? resolve(spec, number: a.number) { spec = r.spec }
+      let (redacted, _) = spec.redacted()
+      let specJSON = redacted.json().encodedBytes()
+      var rec = TaskRecord(
+        number: a.number, spec: spec, specJSON: specJSON, maxAttempts: a.maxAttempts, budget: a.budget, timeoutMs: a.timeoutMs,
+        submittedMs: now)
+      rec.state = .queued
+      tasks[a.number] = rec
+      counts[.queued, default: 0] += 1
+      nextTaskNumber = max(nextTaskNumber, a.number + 1)
+      out.append(
+        .log(
+          Event(
+            "task.claimed", task: a.number, reason: "cluster_claim",
+            fields: [
+              ("node", .string(node)), ("priority", .string(spec.priority.name)), ("token_budget", .int(Int64(a.budget))),
+              ("max_attempts", .int(Int64(a.maxAttempts))),
+            ], specJSON: specJSON)))
+      if spec.hasWork {
+        enqueue(a.number)
+      } else {
+        finish(
+          a.number, .rejected, reason: "no_template", detail: "this node cannot run it: its type has no template here", now: now, into: &out
+        )
+      }
+    }
+  }
+
+  /// How many more tasks this node could start now: idle workers not already spoken for.
+  public var spareCapacity: Int {
+    guard phase == .running, admitting else { return 0 }
+    return max(0, idle.count - queuedCount)
+  }
+}
+
+/// A reply refusing a request, as the scheduler would have sent it.
+public struct RefusalReply: Error, Sendable {
+  public let json: JSON
+  public init(_ json: JSON) { self.json = json }
+}
+
+extension Scheduler {
+  /// At a cluster node's start: the unfinished tasks its log holds were claims of its previous
+  /// membership, which the new epoch fences; the cluster requeues them. Each local copy ends here
+  /// (`cancelled`, reason `returned_to_cluster`) and any process group left behind is killed.
+  public mutating func returnToSharedQueue(now: Int64, into out: inout [Action]) -> Int {
+    var n = 0
+    for id in tasks.keys.sorted() {
+      guard let t = tasks[id], !t.state.isTerminal else { continue }
+      if let pg = t.pid { out.append(.killGroup(pgid: pg, hard: true)) }
+      tasks[id]!.pid = nil
+      finish(
+        id, .cancelled, reason: "returned_to_cluster",
+        detail: "claimed by this node before it restarted; the cluster runs it again under a new claim", now: now, into: &out)
+      n += 1
+    }
+    return n
+  }
+}

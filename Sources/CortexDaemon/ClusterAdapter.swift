@@ -1,0 +1,89 @@
+import CortexCluster
+import CortexCore
+import Posix
+
+/// The daemon's boundary with the shared queue (cluster mode, SPEC §11, docs/cluster.md). It
+/// owns the `ClusterLink` (whose thread owns the database connection) and remembers, for each
+/// task this node claimed, the claim (attempt, epoch) that its terminal state must carry. The
+/// loop calls it at four points — a submit, a logged event, its wake-up fd, and once per
+/// iteration — and it turns what the link reports into ordinary scheduler inputs.
+final class ClusterAdapter {
+  let link: ClusterLink
+  let node: String
+  /// Claims of tasks running (or queued) here: what their terminal state is conditional on.
+  var claims: [Int: (attempt: Int, epoch: Int64)] = [:]
+  /// Submits waiting for the database's commit: ticket → (client, specs as sent).
+  var pendingSubmits: [UInt64: ClientID] = [:]
+  var nextTicket: UInt64 = 1
+  var lastWanted = -1
+  var lastRunning: [Int] = []
+  var available = true
+  /// The internal client id for cancels the cluster asked for (answers go nowhere).
+  static let internalClient: ClientID = 1 << 38
+
+  init(settings: ClusterSettings, workers: Int, budgetTotal: Int) throws(StartupError) {
+    node = settings.node ?? Host.name
+    do throws(PosixError) {
+      link = try ClusterLink(
+        settings: settings, node: node, host: Host.name, pid: Processes.currentID, workers: workers, budgetTotal: budgetTotal)
+    } catch {
+      throw StartupError("cannot set up the cluster link: \(error)")
+    }
+    do throws(ClusterError) {
+      try link.start()
+    } catch {
+      throw StartupError("cannot join the cluster: \(error)")
+    }
+  }
+
+  /// A submit goes to the database; the client hears back after its commit.
+  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted]) {
+    let ticket = nextTicket
+    nextTicket += 1
+    pendingSubmits[ticket] = client
+    link.submit(
+      ticket: ticket,
+      ready.map { a in
+        let (redacted, secrets) = a.spec.redacted()
+        return ClusterStore.NewTask(
+          priority: a.spec.priority.rawValue, spec: redacted.json(), tokenBudget: a.budget, timeoutMs: a.timeoutMs,
+          maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json())
+      })
+  }
+
+  /// A terminal event for a task claimed here becomes the cluster's terminal state (fenced by
+  /// its claim); the claim is forgotten.
+  func observe(_ e: Event) {
+    guard let n = e.task, TaskState.terminalEventTypes.contains(e.type), let claim = claims.removeValue(forKey: n),
+      let state = TaskState(rawValue: String(e.type.dropFirst(5)))
+    else { return }
+    let exit = e.fields.first { $0.0 == "exit_code" }?.1.int.map { Int32(truncatingIfNeeded: $0) }
+    let tokens = Int(e.fields.first { $0.0 == "tokens_used" }?.1.int ?? 0)
+    link.complete(
+      ClusterLink.Completion(
+        id: n, attempt: claim.attempt, epoch: claim.epoch, state: state, reason: e.reason, exitCode: exit, tokensUsed: tokens))
+  }
+
+  /// Once per loop iteration: how many tasks this node wants, and what runs here.
+  func tick(spare: Int) {
+    let want = available ? spare : 0
+    if want != lastWanted {
+      lastWanted = want
+      link.wantClaims(want)
+    }
+    let running = claims.keys.sorted()
+    if running != lastRunning {
+      lastRunning = running
+      link.running(running)
+    }
+  }
+}
+
+enum Host {
+  /// This machine's name (the default node name), from /proc.
+  static var name: String {
+    let raw = ((try? FileSystem.read("/proc/sys/kernel/hostname")) ?? nil) ?? Array("localhost".utf8)
+    let s = String(decoding: raw, as: UTF8.self).filter { !$0.isWhitespace }
+    return s.isEmpty ? "localhost" : s
+  }
+}

@@ -1,0 +1,94 @@
+import CortexCluster
+import CortexCore
+import Posix
+
+/// What the loop does with the cluster link's reports (cluster mode only; `cluster` is nil on a
+/// single host and none of this runs).
+extension Daemon {
+  static let kindCluster: UInt64 = 5 << 40
+
+  func clusterSubmit(_ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], now t: Int64) {
+    switch scheduler.prepare(specs) {
+    case .failure(let refusal): reply(id, refusal.json, now: t)
+    case .success(let ready): cluster.submit(id, ready)
+    }
+  }
+
+  func clusterEvents(now t: Int64) {
+    guard let cluster else { return }
+    for e in cluster.link.events() {
+      switch e {
+      case .submitted(let ticket, let result):
+        guard let client = cluster.pendingSubmits.removeValue(forKey: ticket) else { continue }
+        switch result {
+        case .success(let ids):
+          log.append(
+            Event(
+              "task.submitted", reason: "cluster", detail: "\(ids.count) task\(ids.count == 1 ? "" : "s") committed to the cluster",
+              fields: [("node", .string(cluster.node)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]), nowMs: t)
+          reply(client, .object([("ok", .bool(true)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]), now: t)
+        case .failure(let error):
+          if error.sqlState == "23505" {
+            reply(
+              client, Scheduler.invalid(SpecError("idempotency_key", "is already used in the cluster"), index: nil, of: 1), now: t)
+          } else {
+            reply(client, Scheduler.refused("cluster_unavailable", "the cluster's database did not take the batch: \(error)"), now: t)
+          }
+        }
+      case .claimed(let list):
+        var adopted: [Scheduler.Adopted] = []
+        var cancelled: [Int] = []
+        for c in list {
+          guard let v = try? JSON.parse(Array(c.spec.utf8)), var spec = try? TaskSpec.decode(v) else {
+            // Cannot happen for specs this code wrote; finish it rather than hold the claim.
+            cluster.link.complete(
+              .init(
+                id: c.id, attempt: c.attempt, epoch: cluster.link.epoch, state: .rejected, reason: "bad_spec", exitCode: nil,
+                tokensUsed: 0))
+            continue
+          }
+          if let text = c.secrets, let sv = try? JSON.parse(Array(text.utf8)), let secrets = SpecSecrets.decode(sv) {
+            spec.restore(secrets)
+          }
+          cluster.claims[c.id] = (c.attempt, cluster.link.epoch)
+          adopted.append(
+            Scheduler.Adopted(number: c.id, spec: spec, budget: c.tokenBudget, timeoutMs: c.timeoutMs, maxAttempts: c.maxAttempts))
+          if c.cancelRequested { cancelled.append(c.id) }
+        }
+        feed(.adopt(adopted, node: cluster.node), now: t)
+        if !cancelled.isEmpty { feed(.cancel(ClusterAdapter.internalClient, cancelled), now: t) }
+      case .completed(let id, let accepted):
+        if !accepted {
+          log.append(
+            Event(
+              "task.completion_refused", task: id, reason: "fenced",
+              detail: "the cluster refused this node's terminal state: its claim was fenced (another node owns the task now)",
+              fields: [("node", .string(cluster.node))]), nowMs: t)
+        }
+      case .cancelRequested(let ids):
+        feed(.cancel(ClusterAdapter.internalClient, ids), now: t)
+      case .joined(let epoch):
+        log.append(
+          Event("node.joined", reason: "lease", fields: [("node", .string(cluster.node)), ("epoch", .int(epoch))]), nowMs: t)
+      case .fenced(let why):
+        // Self-fencing: stop everything claimed here; the cluster gives it to another node.
+        let ids = Array(cluster.claims.keys)
+        cluster.claims.removeAll()
+        log.append(Event("node.fenced", reason: "lease_lost", detail: why, fields: [("node", .string(cluster.node))]), nowMs: t)
+        if !ids.isEmpty { feed(.cancel(ClusterAdapter.internalClient, ids), now: t) }
+      case .unavailable(let why):
+        cluster.available = false
+        log.append(Event("cluster.unavailable", reason: "database_unreachable", detail: why), nowMs: t)
+      case .available:
+        cluster.available = true
+        log.append(Event("cluster.available", reason: "database_reachable"), nowMs: t)
+      case .rescued(let fenced, let requeued):
+        log.append(
+          Event(
+            "cluster.rescued", reason: "lease_lapsed",
+            detail: "fenced \(fenced.isEmpty ? "no node" : fenced.joined(separator: ", ")); \(requeued) tasks requeued",
+            fields: [("node", .string(cluster.node)), ("requeued", .int(Int64(requeued)))]), nowMs: t)
+      }
+    }
+  }
+}
