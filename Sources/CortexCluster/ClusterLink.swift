@@ -24,6 +24,8 @@ public final class ClusterLink: Sendable {
     case unavailable(String)
     case available
     case rescued(fenced: [String], requeued: Int)
+    /// Every task a watch named has a terminal state (or does not exist).
+    case finished(ticket: UInt64, [ClusterStore.Outcome])
   }
 
   /// A terminal state to deliver: conditional on the claim it ends.
@@ -54,6 +56,7 @@ public final class ClusterLink: Sendable {
     var wantClaims = 0
     var running: [Int] = []
     var cancels: [Int] = []
+    var watches: [(UInt64, [Int])] = []
     var stopping = false
   }
 
@@ -117,6 +120,8 @@ public final class ClusterLink: Sendable {
   /// Marks tasks for cancellation cluster-wide (the owner stops them).
   public func cancel(_ ids: [Int]) { request { $0.cancels.append(contentsOf: ids) } }
   public func stop() { request { $0.stopping = true } }
+  /// Reports `finished(ticket, …)` once every one of `ids` has ended (or is unknown).
+  public func watch(ticket: UInt64, _ ids: [Int]) { request { $0.watches.append((ticket, ids)) } }
 
   /// The events since the last call.
   public func events() -> [Event] {
@@ -152,6 +157,8 @@ public final class ClusterLink: Sendable {
     var fenced = false
     var down = false
     var pendingCompletions: [Completion] = []
+    var watches: [(UInt64, [Int])] = []
+    var lastWatch: Int64 = 0
     var b: [UInt8] = []
     while true {
       _ = kickRead.waitReadable(timeoutMs: 50)
@@ -162,9 +169,11 @@ public final class ClusterLink: Sendable {
         i.submits.removeAll()
         i.completions.removeAll()
         i.cancels.removeAll()
+        i.watches.removeAll()
         return w
       }
       pendingCompletions += work.completions
+      watches += work.watches
       var out: [Event] = []
       let now = Clock.monotonicMs()
 
@@ -247,6 +256,19 @@ public final class ClusterLink: Sendable {
           if let r = try s.rescue(), !r.fenced.isEmpty || r.requeued > 0 {
             out.append(.rescued(fenced: r.fenced, requeued: r.requeued))
           }
+        }
+        if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
+          lastWatch = now
+          var still: [(UInt64, [Int])] = []
+          for (ticket, ids) in watches {
+            let o = try s.outcomes(ids)
+            if o.allSatisfy({ $0.state != nil || $0.unknown }) {
+              out.append(.finished(ticket: ticket, o))
+            } else {
+              still.append((ticket, ids))
+            }
+          }
+          watches = still
         }
         if now - lastCancelCheck >= 200 && !work.running.isEmpty {
           lastCancelCheck = now

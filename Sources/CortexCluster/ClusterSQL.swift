@@ -141,11 +141,28 @@ enum ClusterSQL {
            (SELECT count(*) FROM orphans) AS requeued
     """
 
-  /// Cancel from any node: flag the running ones (their owner stops them); queued ones need no
-  /// owner — the owner of the flag check is whoever claims them next, which then ends them.
-  /// $1 an array of ids.
+  /// Cancel from any node: queued tasks end at once (moved to the history as `cancelled`; they
+  /// hold no reservation); running ones are flagged and their owner stops them. $1 an array of ids.
   static let requestCancel = """
-    UPDATE cortex_task SET cancel_requested = true WHERE id = ANY($1::bigint[])
+    WITH q AS (
+      DELETE FROM cortex_task WHERE id = ANY($1::bigint[]) AND state = 'queued'
+      RETURNING id, attempt, submitted_at, spec
+    ), history AS (
+      INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec)
+      SELECT id, 'cancelled', 'cancelled', attempt, submitted_at, spec FROM q
+    ), forget AS (
+      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM q)
+    )
+    UPDATE cortex_task SET cancel_requested = true WHERE id = ANY($1::bigint[]) AND state = 'running'
+    """
+
+  /// Where each of the given tasks stands cluster-wide: finished (with its outcome), live, or
+  /// unknown (absent from both). $1 an array of ids.
+  static let taskOutcomes = """
+    SELECT i.id, d.state AS done_state, d.exit_code, d.reason, d.node AS done_node, t.state AS live_state
+    FROM unnest($1::bigint[]) AS i(id)
+    LEFT JOIN cortex_task_done d ON d.id = i.id
+    LEFT JOIN cortex_task t ON t.id = i.id
     """
 
   /// Which of the given running tasks have a cancel request. $1 an array of ids.

@@ -67,6 +67,29 @@ public final class ClusterStore {
     try db.execute(ClusterSQL.requestCancel, [list])
   }
 
+  /// One task's standing cluster-wide.
+  public struct Outcome: Sendable {
+    public var id: Int
+    /// The terminal state, when it has one.
+    public var state: TaskState?
+    public var exitCode: Int32?
+    public var reason: String?
+    public var node: String?
+    /// Neither live nor finished: no such task.
+    public var unknown: Bool
+  }
+
+  public func outcomes(_ ids: [Int]) throws(ClusterError) -> [Outcome] {
+    let list = "{" + ids.map(String.init).joined(separator: ",") + "}"
+    let r = try db.execute(ClusterSQL.taskOutcomes, [list])
+    return (0..<r.count).map { i in
+      Outcome(
+        id: Int(r[i, "id"] ?? "") ?? 0, state: r[i, "done_state"].flatMap(TaskState.init(rawValue:)),
+        exitCode: r[i, "exit_code"].flatMap { Int32($0) }, reason: r[i, "reason"], node: r[i, "done_node"],
+        unknown: r[i, "done_state"] == nil && r[i, "live_state"] == nil)
+    }
+  }
+
   /// Which of `ids` (running here) another node asked to cancel.
   public func cancelRequested(among ids: [Int]) throws(ClusterError) -> [Int] {
     let list = "{" + ids.map(String.init).joined(separator: ",") + "}"

@@ -15,6 +15,8 @@ final class ClusterAdapter {
   /// Submits waiting for the database's commit: ticket → (client, specs as sent).
   var pendingSubmits: [UInt64: ClientID] = [:]
   var nextTicket: UInt64 = 1
+  /// `wait` and `cancel` requests answered from the cluster's record: ticket → (client, cancel?).
+  var pendingWatches: [UInt64: (client: ClientID, cancel: Bool)] = [:]
   var lastWanted = -1
   var lastRunning: [Int] = []
   var available = true
@@ -49,6 +51,49 @@ final class ClusterAdapter {
           priority: a.spec.priority.rawValue, spec: redacted.json(), tokenBudget: a.budget, timeoutMs: a.timeoutMs,
           maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json())
       })
+  }
+
+  /// `wait` or `cancel` of any task in the cluster: answered once every one has ended.
+  func watch(_ client: ClientID, _ ids: [Int], cancel: Bool) {
+    let ticket = nextTicket
+    nextTicket += 1
+    pendingWatches[ticket] = (client, cancel)
+    if cancel { link.cancel(ids) }
+    link.watch(ticket: ticket, ids)
+  }
+
+  /// The answer to a watch, in the shape the single-host daemon gives.
+  static func answer(_ outcomes: [ClusterStore.Outcome], cancel: Bool) -> JSON {
+    if cancel {
+      return .object([
+        ("ok", .bool(true)),
+        (
+          "results",
+          .object(
+            outcomes.map { o in
+              let what = o.unknown ? "unknown task" : o.state == .cancelled ? "cancelled" : "already \(o.state?.rawValue ?? "ended")"
+              return (TaskID.format(o.id), .string(what))
+            })
+        ),
+      ])
+    }
+    if let bad = outcomes.first(where: \.unknown) {
+      return Scheduler.invalid(SpecError("id", "unknown task \(TaskID.format(bad.id))"), index: nil, of: 1)
+    }
+    return .object([
+      ("ok", .bool(true)),
+      (
+        "tasks",
+        .array(
+          outcomes.map { o in
+            .object([
+              ("id", .string(TaskID.format(o.id))), ("state", .string(o.state?.rawValue ?? "unknown")),
+              ("exit_code", o.exitCode.map { .int(Int64($0)) } ?? .null), ("signal", .null),
+              ("reason", o.reason.map { .string($0) } ?? .null), ("node", o.node.map { .string($0) } ?? .null),
+            ])
+          })
+      ),
+    ])
   }
 
   /// A terminal event for a task claimed here becomes the cluster's terminal state (fenced by

@@ -82,6 +82,9 @@ extension Daemon {
       case .available:
         cluster.available = true
         log.append(Event("cluster.available", reason: "database_reachable"), nowMs: t)
+      case .finished(let ticket, let outcomes):
+        guard let w = cluster.pendingWatches.removeValue(forKey: ticket) else { continue }
+        reply(w.client, ClusterAdapter.answer(outcomes, cancel: w.cancel), now: t)
       case .rescued(let fenced, let requeued):
         log.append(
           Event(

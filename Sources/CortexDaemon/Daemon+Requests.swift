@@ -51,8 +51,10 @@ extension Daemon {
     switch req {
     case .ping: handlePing(id, now: t)
     case .submit(let specs, let more, _): handleSubmit(id, specs, more: more, now: t)
-    case .wait(let ids): feed(.wait(id, ids), now: t)
-    case .cancel(let ids): feed(.cancel(id, ids), now: t)
+    case .wait(let ids):
+      if let cluster { cluster.watch(id, ids, cancel: false) } else { feed(.wait(id, ids), now: t) }
+    case .cancel(let ids):
+      if let cluster { cluster.watch(id, ids, cancel: true) } else { feed(.cancel(id, ids), now: t) }
     case .list(let state, let type, let limit): handleList(id, state: state, type: type, limit: limit, now: t)
     case .show(let n): handleShow(id, n, now: t)
     case .workers:

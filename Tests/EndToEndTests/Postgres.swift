@@ -9,7 +9,7 @@ import XCTest
 final class Postgres {
   let dir: String
   let port: Int
-  let pid: Int32
+  private(set) var pid: Int32 = 0
   /// The server's binaries; on a machine without them, as root, Debian's package is installed once
   /// (what `.ci/run` does first), so the README's test command needs only the Swift toolchain.
   static let bin: String? = {
@@ -47,21 +47,39 @@ final class Postgres {
     try FileSystem.writeAtomically(
       dir + "/data/pg_hba.conf", Array("local all pwuser scram-sha-256\nlocal all all trust\n".utf8), durable: false)
     if asRoot { try Self.tool(["chown", "postgres", dir + "/data/pg_hba.conf"]) }
+    try start()
+  }
+
+  /// Starts the server on the existing data directory and waits for its socket.
+  func start() throws {
+    let asRoot = Processes.effectiveUserID == 0
+    let prefix = asRoot ? ["runuser", "-u", "postgres", "--"] : []
     let log = try FileDescriptor.open(dir + "/server.log", [.writeOnly, .create, .append], mode: 0o666)
     defer { log.close() }
     pid = try Processes.spawn(
-      prefix + [bin + "/postgres", "-D", dir + "/data", "-k", dir, "-p", String(port), "-c", "listen_addresses="],
+      prefix + [Self.bin! + "/postgres", "-D", dir + "/data", "-k", dir, "-p", String(port), "-c", "listen_addresses="],
       environment: Environment.all(), stdin: nil, stdout: log, stderr: log, newProcessGroup: true)
     let deadline = Clock.monotonicMs() + 30_000
-    while !FileSystem.exists("\(dir)/.s.PGSQL.\(port)") {
+    while (try? Self.tool([Self.bin! + "/pg_isready", "-q", "-h", dir, "-p", String(port)])) == nil {
       if Clock.monotonicMs() > deadline || !Processes.isAlive(pid) {
         let text = String(decoding: ((try? FileSystem.read(dir + "/server.log")) ?? nil) ?? [], as: UTF8.self)
         stop()
         throw HarnessError(message: "PostgreSQL did not start within 30 s: \(text)")
       }
-      sleepMs(20)
+      sleepMs(50)
     }
-    sleepMs(100)
+  }
+
+  /// Stops the server (fast shutdown) but keeps its data, for `start()` again.
+  func pause() {
+    guard Processes.isAlive(pid) else { return }
+    _ = Processes.signalGroup(pid, Signal.int)
+    let deadline = Clock.monotonicMs() + 20_000
+    while Processes.reap(pid) == nil && Clock.monotonicMs() < deadline { sleepMs(20) }
+    if Processes.isAlive(pid) {
+      _ = Processes.signalGroup(pid, Signal.kill)
+      _ = Processes.wait(pid)
+    }
   }
 
   /// Runs SQL as the superuser with psql; returns its output (fails the test on an error).
@@ -72,15 +90,7 @@ final class Postgres {
 
   /// Stops the server (fast shutdown) and removes its directory.
   func stop() {
-    if Processes.isAlive(pid) {
-      _ = Processes.signalGroup(pid, Signal.int)
-      let deadline = Clock.monotonicMs() + 20_000
-      while Processes.reap(pid) == nil && Clock.monotonicMs() < deadline { sleepMs(20) }
-      if Processes.isAlive(pid) {
-        _ = Processes.signalGroup(pid, Signal.kill)
-        _ = Processes.wait(pid)
-      }
-    }
+    pause()
     FileSystem.removeTree(dir)
   }
 

@@ -1,0 +1,210 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// Issue 11: real daemons sharing one real PostgreSQL, each with its own directory, pool and log.
+final class ClusterModeTests: XCTestCase {
+  var pg: Postgres!
+  var nodes: [Cortex] = []
+
+  override func setUpWithError() throws {
+    pg = try Postgres()
+    try Postgres.tool([Cortex.binary, "cluster", "migrate", "--postgres", pg.dsn])
+  }
+
+  override func tearDown() {
+    for n in nodes { n.finish() }
+    pg?.stop()
+  }
+
+  /// Starts a node named `name` with `workers` workers and a short lease.
+  @discardableResult
+  func startNode(_ name: String, workers: Int = 4, leaseS: Double = 2, budget: Int = 10_000_000) throws -> Cortex {
+    let c = try Cortex()
+    nodes.append(c)
+    try c.initialize([
+      ("token_budget_total", .int(Int64(budget))),
+      ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
+    ])
+    c.ok(["start", "--workers", String(workers)])
+    return c
+  }
+
+  func sql(_ q: String) -> String { ((try? pg.psql(q)) ?? "").trimmed }
+
+  /// Waits until `count` tasks have a terminal state in the cluster.
+  func waitDone(_ count: Int, timeoutS: Int64 = 90) {
+    let deadline = Clock.monotonicMs() + timeoutS * 1000
+    var done = 0
+    while Clock.monotonicMs() < deadline {
+      done = Int(sql("SELECT count(*) FROM cortex_task_done")) ?? 0
+      if done >= count { return }
+      sleepMs(100)
+    }
+    XCTFail(
+      "only \(done) of \(count) tasks finished within \(timeoutS) s; still live: \(sql("SELECT state || ' ' || coalesce(node, '-') || ' ' || count(*) FROM cortex_task GROUP BY state, node"))"
+    )
+  }
+
+  func batch(_ n: Int, _ line: (Int) -> String) -> String { (0..<n).map(line).joined(separator: "\n") + "\n" }
+
+  func testThreeNodesRunThreeThousandMixedTasksEachExactlyOnce() throws {
+    let a = try startNode("a")
+    let b = try startNode("b")
+    let c = try startNode("c")
+    var ids: [String] = []
+    for (i, node) in [a, b, c].enumerated() {
+      let input = batch(1000) { k in
+        switch k % 4 {
+        case 0: return #"{"synthetic":{"duration_ms":2,"tokens":3},"priority":"high"}"#
+        case 1: return #"{"synthetic":{"duration_ms":0,"tokens":1}}"#
+        case 2: return #"{"command":["true"],"token_budget":2}"#
+        default: return #"{"shell":"exit 0","priority":"low","labels":{"n":"\#(i)"}}"#
+        }
+      }
+      let r = node.ok(["submit", "--no-env", "--from", "-"], input: input)
+      ids += r.out.split(separator: "\n").map(String.init)
+    }
+    XCTAssertEqual(Set(ids).count, 3000, "task ids are unique across the cluster")
+    waitDone(3000)
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done WHERE state = 'succeeded'"), "3000")
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task"), "0", "the hot table is empty once all finished")
+    let perNode = sql(
+      "SELECT string_agg(node || '=' || n, ',' ORDER BY node) FROM (SELECT node, count(*) n FROM cortex_task_done GROUP BY node) x")
+    for name in ["a=", "b=", "c="] { XCTAssertTrue(perNode.contains(name), "a node ran nothing: \(perNode)") }
+    // The budget invariant: total = reserved + used + available, nothing reserved at the end.
+    XCTAssertEqual(sql("SELECT reserved || ' ' || used || ' ' || (total - reserved - used >= 0) FROM cortex_budget"), "0 3000 true")
+    // Each node's own log says what it ran, with its name on every claim.
+    for (name, node) in [("a", a), ("b", b), ("c", c)] {
+      let claimed = node.events().filter { $0.type == "task.claimed" }
+      XCTAssertFalse(claimed.isEmpty)
+      XCTAssertTrue(claimed.allSatisfy { $0["node"]?.string == name })
+    }
+  }
+
+  func testAKilledNodesTasksRunElsewhereAfterItsLeaseNothingLostNothingTwice() throws {
+    let a = try startNode("a", workers: 4, leaseS: 2)
+    try startNode("b", workers: 4, leaseS: 2)
+    try startNode("c", workers: 4, leaseS: 2)
+    let input = batch(300) { _ in #"{"synthetic":{"duration_ms":40,"tokens":1}}"# }
+    a.ok(["submit", "--no-env", "--from", "-"], input: input)
+    // Once node a holds running claims, kill it (its workers die with it).
+    let deadline = Clock.monotonicMs() + 20_000
+    while sql("SELECT count(*) FROM cortex_task WHERE node = 'a' AND state = 'running'") == "0" && Clock.monotonicMs() < deadline {
+      sleepMs(10)
+    }
+    let pid = try XCTUnwrap(a.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    a.eventually("node a's processes are gone") { a.leftovers.allSatisfy { $0.isZombie } }
+    // What a held when it died: each must end once, on another node, under a later attempt.
+    let held = sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM cortex_task WHERE node = 'a' AND state = 'running'")
+    XCTAssertFalse(held.isEmpty, "node a held nothing when it was killed")
+    waitDone(300)
+    XCTAssertEqual(sql("SELECT count(DISTINCT id) FROM cortex_task_done"), "300")
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done WHERE state <> 'succeeded'"), "0")
+    if !held.isEmpty {
+      let rerun = sql("SELECT string_agg(node || ':' || attempt, ',') FROM cortex_task_done WHERE id IN (\(held))")
+      XCTAssertFalse(rerun.contains("a:"), "a killed node's task was accepted from it: \(rerun)")
+      XCTAssertFalse(rerun.contains(":1"), "a rescued task kept its first attempt: \(rerun)")
+    }
+    XCTAssertEqual(sql("SELECT state FROM cortex_node WHERE name = 'a'"), "fenced")
+    XCTAssertEqual(sql("SELECT reserved FROM cortex_budget"), "0")
+  }
+
+  func testANodeNameAlreadyAliveIsRefusedWithAClearError() throws {
+    try startNode("same")
+    let other = try Cortex()
+    nodes.append(other)
+    try other.initialize([("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string("other-host-name"))]))])
+    // Pretend another host holds the name: the daemon.lock cannot tell, the database can.
+    try pg.psql("UPDATE cortex_node SET host = 'elsewhere' WHERE name = 'same'")
+    try other.initialize([("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string("same"))]))])
+    let r = other.run(["start", "--workers", "1"])
+    XCTAssertNotEqual(r.code, 0)
+    XCTAssertTrue(r.err.contains("already alive") && r.err.contains("elsewhere"), r.err)
+  }
+
+  func testCancelAndWaitWorkFromAnyNode() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    let marker = "cortex-cluster-cancel-\(Clock.monotonicNs())"
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 60; echo \(marker)"]).out.trimmed
+    let deadline = Clock.monotonicMs() + 20_000
+    var owner = ""
+    while owner.isEmpty && Clock.monotonicMs() < deadline {
+      owner = sql("SELECT coalesce(node, '') FROM cortex_task WHERE id = \(TaskID.parse(id)!) AND state = 'running'")
+      sleepMs(20)
+    }
+    XCTAssertFalse(owner.isEmpty, "the task never started")
+    sleepMs(300)
+    // Cancel from the node that does not run it; it returns once the process group is gone.
+    let other = owner == "a" ? b : a
+    let r = other.ok(["cancel", id], timeoutS: 30)
+    XCTAssertTrue(r.err.contains("\(id) cancelled"), r.err)
+    XCTAssertFalse(
+      Processes.all().contains { $0.commandLine.joined(separator: " ").contains(marker) && !$0.isZombie },
+      "the cancelled task's process is still there")
+    XCTAssertEqual(sql("SELECT state || ':' || node FROM cortex_task_done WHERE id = \(TaskID.parse(id)!)"), "cancelled:\(owner)")
+    // wait on any node answers with the task's own exit code, wherever it ran.
+    let failing = b.ok(["submit", "-p", "--no-env", "--shell", "exit 3"]).out.trimmed
+    XCTAssertEqual(a.run(["wait", failing], timeoutS: 30).code, 3)
+    XCTAssertEqual(b.run(["wait", failing], timeoutS: 30).code, 3)
+    XCTAssertEqual(a.run(["wait", "task-999999"], timeoutS: 30).code, 65)
+  }
+
+  func testAFrozenNodeFencesItselfAndItsLateCompletionsAreRefused() throws {
+    let a = try startNode("a", workers: 2, leaseS: 2)
+    let b = try startNode("b", workers: 2, leaseS: 2)
+    // Long enough that a's claims are still running when it is frozen.
+    let input = batch(4) { _ in #"{"synthetic":{"duration_ms":3000,"tokens":1}}"# }
+    b.ok(["submit", "--no-env", "--from", "-"], input: input)
+    let deadline = Clock.monotonicMs() + 20_000
+    while sql("SELECT count(*) FROM cortex_task WHERE node = 'a' AND state = 'running'") == "0" && Clock.monotonicMs() < deadline {
+      sleepMs(10)
+    }
+    let held = sql("SELECT string_agg(id::text, ',') FROM cortex_task WHERE node = 'a' AND state = 'running'")
+    XCTAssertFalse(held.isEmpty, "node a claimed nothing")
+    let pid = try XCTUnwrap(a.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.stop))
+    sleepMs(4500)  // past the lease: b fences a and runs its tasks; a's workers finish theirs meanwhile
+    XCTAssertTrue(Processes.signal(pid, Signal.cont))
+    waitDone(4, timeoutS: 60)
+    a.eventually("node a noticed it was fenced") { a.events().contains { $0.type == "node.fenced" } }
+    XCTAssertEqual(sql("SELECT string_agg(DISTINCT node, ',') FROM cortex_task_done WHERE id IN (\(held))"), "b")
+    XCTAssertEqual(sql("SELECT count(DISTINCT id) FROM cortex_task_done"), "4")
+    // Whatever a finished while frozen was refused, never accepted.
+    let refused = a.events().filter { $0.type == "task.completion_refused" }
+    let accepted = sql("SELECT count(*) FROM cortex_task_done WHERE node = 'a'")
+    XCTAssertEqual(accepted, "0", "a fenced node's completion was accepted")
+    XCTAssertTrue(
+      refused.allSatisfy { held.split(separator: ",").contains(Substring($0.taskID.flatMap(TaskID.parse).map(String.init) ?? "")) })
+  }
+
+  func testPostgreSQLDownRefusesSubmitsAtOnceAndLosesNothingAcknowledged() throws {
+    let a = try startNode("a", workers: 2, leaseS: 10)
+    try startNode("b", workers: 2, leaseS: 10)
+    let first = batch(40) { _ in #"{"synthetic":{"duration_ms":20,"tokens":1}}"# }
+    let ids = a.ok(["submit", "--no-env", "--from", "-"], input: first).out.split(separator: "\n")
+    XCTAssertEqual(ids.count, 40)
+    pg.pause()
+    let t0 = Clock.monotonicMs()
+    let r = a.run(["submit", "--no-env", "--synthetic", "1"], timeoutS: 30)
+    XCTAssertEqual(r.code, 75, r.err)
+    XCTAssertTrue(r.err.contains("cluster_unavailable"), r.err)
+    XCTAssertLessThan(Clock.monotonicMs() - t0, 3000, "a submit waited for the database")
+    sleepMs(3000)
+    try pg.start()
+    // Admission resumes once the link has reconnected.
+    var more: [Substring] = []
+    let deadline = Clock.monotonicMs() + 20_000
+    while more.isEmpty && Clock.monotonicMs() < deadline {
+      let again = a.run(["submit", "--no-env", "--from", "-"], input: batch(10) { _ in #"{"synthetic":{"duration_ms":5}}"# })
+      if again.code == 0 { more = again.out.split(separator: "\n") } else { sleepMs(200) }
+    }
+    XCTAssertEqual(more.count, 10, "admission did not resume")
+    waitDone(50)
+    XCTAssertEqual(sql("SELECT count(DISTINCT id) FROM cortex_task_done WHERE state = 'succeeded'"), "50")
+    XCTAssertTrue(a.events().contains { $0.type == "cluster.unavailable" })
+    XCTAssertTrue(a.events().contains { $0.type == "cluster.available" })
+  }
+}
