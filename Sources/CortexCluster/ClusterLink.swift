@@ -236,12 +236,13 @@ public final class ClusterLink: Sendable {
           }
         }
         work.submits = []
-        while let c = pendingCompletions.first {
-          let ok = try s.complete(
-            id: c.id, attempt: c.attempt, state: c.state, reason: c.reason, exitCode: c.exitCode, tokensUsed: c.tokensUsed,
-            epoch: c.epoch)
-          pendingCompletions.removeFirst()
-          out.append(.completed(id: c.id, accepted: ok))
+        while !pendingCompletions.isEmpty {
+          // One statement for up to 500 terminal states.
+          let chunk = Array(pendingCompletions.prefix(500))
+          let accepted = try s.complete(
+            chunk.map { ($0.id, $0.attempt, $0.epoch, $0.state, $0.reason, $0.exitCode, $0.tokensUsed) })
+          pendingCompletions.removeFirst(chunk.count)
+          for c in chunk { out.append(.completed(id: c.id, accepted: accepted.contains(c.id))) }
         }
         if !work.cancels.isEmpty { try s.requestCancel(work.cancels) }
         if !fenced && work.wantClaims > 0 {

@@ -118,6 +118,36 @@ enum ClusterSQL {
     SELECT count(*) AS accepted FROM done
     """
 
+  /// Many terminal states in one statement (the same fence and effects as `completeTask`, per
+  /// row). $1 a JSON array of objects: id, node, epoch, attempt, state, reason, exit_code,
+  /// tokens_used. Returns the ids accepted.
+  static let completeTasks = """
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, node text, epoch bigint, attempt int, state text,
+        reason text, exit_code int, tokens_used bigint)
+    ), done AS (
+      DELETE FROM cortex_task t USING input i
+      WHERE t.id = i.id AND t.node = i.node AND t.epoch = i.epoch AND t.attempt = i.attempt AND t.state = 'running'
+      RETURNING t.id, t.node, t.epoch, t.attempt, t.token_budget, t.submitted_at, t.spec, i.state AS final_state,
+        i.reason, i.exit_code, least(i.tokens_used, t.token_budget) AS charged
+    ), history AS (
+      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec)
+      SELECT id, final_state, reason, exit_code, node, epoch, attempt, charged, submitted_at, spec FROM done
+    ), budget AS (
+      UPDATE cortex_budget
+      SET reserved = reserved - (SELECT sum(token_budget) FROM done), used = used + (SELECT sum(charged) FROM done)
+      WHERE id = 1 AND EXISTS (SELECT 1 FROM done)
+    ), unblock AS (
+      UPDATE cortex_task SET unmet = unmet - d.n
+      FROM (SELECT dep.task, count(*) AS n FROM cortex_dep dep JOIN done ON done.id = dep.depends_on
+            WHERE done.final_state = 'succeeded' GROUP BY dep.task) d
+      WHERE cortex_task.id = d.task
+    ), forget AS (
+      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM done)
+    )
+    SELECT id FROM done
+    """
+
   /// Rescue, run by whichever node wins the advisory lock (the leader for this round): nodes
   /// whose lease lapsed are fenced (epoch + 1), and every running task whose claim is not backed
   /// by a live lease goes back to the queue with its reservation released — one statement, so

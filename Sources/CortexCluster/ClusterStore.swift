@@ -174,6 +174,21 @@ public final class ClusterStore {
     return r[0, "accepted"] == "1"
   }
 
+  /// Many terminal states in one statement; returns the ids the fence accepted.
+  public func complete(_ list: [(id: Int, attempt: Int, epoch: Int64, state: TaskState, reason: String?, exitCode: Int32?, tokensUsed: Int)])
+    throws(ClusterError) -> Set<Int>
+  {
+    let rows: [JSON] = list.map { c in
+      .object([
+        ("id", .int(Int64(c.id))), ("node", .string(node)), ("epoch", .int(c.epoch)), ("attempt", .int(Int64(c.attempt))),
+        ("state", .string(c.state.rawValue)), ("reason", c.reason.map { .string($0) } ?? .null),
+        ("exit_code", c.exitCode.map { .int(Int64($0)) } ?? .null), ("tokens_used", .int(Int64(c.tokensUsed))),
+      ])
+    }
+    let r = try db.execute(ClusterSQL.completeTasks, [JSON.array(rows).encoded()])
+    return Set(r.values.compactMap { $0[0].flatMap { Int($0) } })
+  }
+
   /// Leader duty: fences lapsed nodes and requeues tasks not backed by a live lease. Nil when
   /// another node holds the leader lock this round.
   public func rescue() throws(ClusterError) -> (fenced: [String], requeued: Int)? {

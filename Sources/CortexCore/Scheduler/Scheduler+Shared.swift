@@ -84,10 +84,12 @@ extension Scheduler {
     }
   }
 
-  /// How many more tasks this node could start now: idle workers not already spoken for.
+  /// How many more tasks this node should claim now: its idle workers, plus as many again held
+  /// ready here so a worker that finishes never waits for a database round trip, less what is
+  /// already queued here.
   public var spareCapacity: Int {
     guard phase == .running, admitting else { return 0 }
-    return max(0, idle.count - queuedCount)
+    return max(0, idle.count + desiredWorkers - queuedCount)
   }
 }
 
