@@ -175,7 +175,9 @@ public final class ClusterStore {
   }
 
   /// Many terminal states in one statement; returns the ids the fence accepted.
-  public func complete(_ list: [(id: Int, attempt: Int, epoch: Int64, state: TaskState, reason: String?, exitCode: Int32?, tokensUsed: Int)])
+  public func complete(
+    _ list: [(id: Int, attempt: Int, epoch: Int64, state: TaskState, reason: String?, exitCode: Int32?, tokensUsed: Int)]
+  )
     throws(ClusterError) -> Set<Int>
   {
     let rows: [JSON] = list.map { c in
