@@ -160,8 +160,12 @@ public final class ClusterLink: Sendable {
     var watches: [(UInt64, [Int])] = []
     var lastWatch: Int64 = 0
     var b: [UInt8] = []
+    var busy = false
     while true {
-      _ = kickRead.waitReadable(timeoutMs: 50)
+      // Sleep until asked for something, unless the last claim came back full (more is likely
+      // waiting) — then go straight on.
+      if !busy { _ = kickRead.waitReadable(timeoutMs: 50) }
+      busy = false
       b.removeAll(keepingCapacity: true)
       _ = try? kickRead.read(appendingTo: &b, max: 256)
       var work = inbox.withLock { i -> Inbox in
@@ -236,6 +240,9 @@ public final class ClusterLink: Sendable {
           }
         }
         work.submits = []
+        // Answer submitters now, not after the rest of this round.
+        post(out)
+        out = []
         while !pendingCompletions.isEmpty {
           // One statement for up to 500 terminal states.
           let chunk = Array(pendingCompletions.prefix(500))
@@ -247,6 +254,7 @@ public final class ClusterLink: Sendable {
         if !work.cancels.isEmpty { try s.requestCancel(work.cancels) }
         if !fenced && work.wantClaims > 0 {
           let got = try s.claim(limit: work.wantClaims)
+          busy = got.count == work.wantClaims
           if !got.isEmpty {
             inbox.withLock { $0.wantClaims = max(0, $0.wantClaims - got.count) }
             out.append(.claimed(got))

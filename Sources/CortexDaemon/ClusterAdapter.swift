@@ -18,6 +18,7 @@ final class ClusterAdapter {
   /// `wait` and `cancel` requests answered from the cluster's record: ticket → (client, cancel?).
   var pendingWatches: [UInt64: (client: ClientID, cancel: Bool)] = [:]
   var lastWanted = -1
+  var lastWantSentMs: Int64 = 0
   var lastRunning: [Int] = []
   var available = true
   /// The internal client id for cancels the cluster asked for (answers go nowhere).
@@ -110,10 +111,12 @@ final class ClusterAdapter {
   }
 
   /// Once per loop iteration: how many tasks this node wants, and what runs here.
-  func tick(spare: Int) {
+  func tick(spare: Int, now: Int64) {
     let want = available ? spare : 0
-    if want != lastWanted {
+    // Also every 200 ms: the link lowers its copy as it claims, and must not be left at zero.
+    if want != lastWanted || (want > 0 && now - lastWantSentMs >= 200) {
       lastWanted = want
+      lastWantSentMs = now
       link.wantClaims(want)
     }
     let running = claims.keys.sorted()

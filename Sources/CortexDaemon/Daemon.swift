@@ -157,7 +157,7 @@ public final class Daemon {
       for (token, ev) in events { dispatchWake(token: token, events: ev, now: t) }
       serviceClients(now: t)
       if let wake = scheduler.nextWakeMs(), wake <= t { feed(.tick, now: t) }
-      cluster?.tick(spare: scheduler.spareCapacity)
+      cluster?.tick(spare: scheduler.spareCapacity, now: t)
       periodic(now: t)
       commit(now: t)
       if mustAbandonStop(now: t) { return abandonStop() }

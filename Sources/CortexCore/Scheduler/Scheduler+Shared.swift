@@ -51,10 +51,18 @@ extension Scheduler {
     return .success(out)
   }
 
-  /// Takes claimed tasks in: each is logged (`task.claimed`) and queued; a number already known
-  /// here (a claim repeated after a reconnect) is ignored.
+  /// Takes claimed tasks in: each is logged (`task.claimed`) and queued. A task still live here
+  /// is the same claim again and is ignored; one that ended here under an earlier claim (fenced,
+  /// then given back to this node) starts afresh.
   mutating func adopt(_ list: [Adopted], node: String, now: Int64, into out: inout [Action]) {
-    for a in list where tasks[a.number] == nil && finishedStates[a.number] == nil {
+    for a in list {
+      if let t = tasks[a.number] {
+        if !t.state.isTerminal { continue }
+        counts[t.state, default: 0] -= 1
+        finishedOrder.removeAll { $0 == a.number }
+        tasks[a.number] = nil
+      }
+      finishedStates[a.number] = nil
       var spec = a.spec
       if !spec.hasWork, let r = try? resolve(spec, number: a.number) { spec = r.spec }
       let (redacted, _) = spec.redacted()
@@ -84,12 +92,12 @@ extension Scheduler {
     }
   }
 
-  /// How many more tasks this node should claim now: its idle workers, plus as many again held
+  /// How many more tasks this node should claim now: its idle workers, plus twice the pool held
   /// ready here so a worker that finishes never waits for a database round trip, less what is
   /// already queued here.
   public var spareCapacity: Int {
     guard phase == .running, admitting else { return 0 }
-    return max(0, idle.count + desiredWorkers - queuedCount)
+    return max(0, idle.count + 2 * desiredWorkers - queuedCount)
   }
 }
 
