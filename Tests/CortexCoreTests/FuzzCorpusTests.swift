@@ -47,6 +47,34 @@ final class FuzzCorpusTests: XCTestCase {
   }
 }
 
+extension FuzzCorpusTests {
+  func testRequestCorpus() throws {
+    for bytes in try inputs("request") {
+      guard let v = try? JSON.parse(bytes) else { continue }
+      do {
+        let r = try Request.decode(v)
+        if case .submit(let specs, _, _) = r {
+          var s = Scheduler(config: Config(), seed: 1)
+          var out: [Action] = []
+          s.handle(.submit(7, specs), now: 1_800_000_000_000, into: &out)
+        }
+      } catch {
+        XCTAssertEqual(error.reply["ok"]?.bool, false)
+      }
+    }
+  }
+
+  func testReportCorpus() throws {
+    for bytes in try inputs("report") {
+      for line in bytes.split(separator: 10) {
+        let r = ReportLine.parse(line)
+        if let t = r.tokensUsed { XCTAssertTrue((0...Numbers.maxTokens).contains(t)) }
+        if let p = r.progress { XCTAssertTrue((0...1).contains(p)) }
+      }
+    }
+  }
+}
+
 /// The repository root, from this file's path.
 enum FileSystemPath {
   static let repo: String = {

@@ -183,21 +183,33 @@ public enum JSONValidator {
     }
 
     mutating func number() -> Bool {
+      let start = i
       if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
       guard i < b.count else { return false }
+      var whole = 1
       if b[i] == 48 {
         i += 1
-      } else if digits() == 0 {
-        return false
+      } else {
+        whole = digits()
+        if whole == 0 { return false }
       }
       if i < b.count, b[i] == UInt8(ascii: ".") {
         i += 1
         guard digits() > 0 else { return false }
       }
+      var exponent = false
       if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+        exponent = true
         i += 1
         if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
         guard digits() > 0 else { return false }
+      }
+      // Like the parser, refuse what overflows to infinity (1e400); only such rare numbers are
+      // converted, so the common path stays free of allocation.
+      if exponent || whole > 300 {
+        var text = ""
+        for k in start..<i { text.unicodeScalars.append(UnicodeScalar(b[k])) }
+        return Double(text)?.isFinite ?? false
       }
       return true
     }
