@@ -92,12 +92,17 @@ extension Scheduler {
     }
   }
 
-  /// How many more tasks this node should claim now: its idle workers, plus twice the pool held
-  /// ready here so a worker that finishes never waits for a database round trip, less what is
-  /// already queued here.
+  /// How many more tasks this node should claim now: its idle workers, plus some held ready here
+  /// so a worker that finishes never waits for a database round trip, less what is already
+  /// queued here. Held ready: twice the pool, or ten times when tasks here take under 50 ms on
+  /// average (short tasks need deep batches to keep the pool busy; long ones must not be hoarded
+  /// by one node while another is idle).
   public var spareCapacity: Int {
     guard phase == .running, admitting else { return 0 }
-    return max(0, idle.count + 2 * desiredWorkers - queuedCount)
+    let seen = estimates.values.filter { $0.count > 0 }
+    let mean = seen.isEmpty ? Double.infinity : seen.map(\.ewmaDurationMs).reduce(0, +) / Double(seen.count)
+    let ahead = desiredWorkers * (mean < 50 ? 10 : 2)
+    return max(0, idle.count + ahead - queuedCount)
   }
 }
 
