@@ -123,6 +123,7 @@ extension Daemon {
     clientDescriptors = max(16, got - 2 * 1024 - 256 - Self.reserveSize)
     maxClients = min(config.maxClients, clientDescriptors)
     let t = now()
+    if let c = config.cluster { log.node = c.node ?? Host.name }
     for n in notes { log.append(n, nowMs: t) }
     var out: [Action] = []
     if let settings = config.cluster {

@@ -26,6 +26,8 @@ final class EventLogWriter {
   private var unsynced: [UInt8] = []
   private var durableSize: Int
   var lastError: PosixError?
+  /// In cluster mode, this node's name: on every line.
+  var node: String?
   private var tsCache: (ms: Int64, text: String) = (-1, "")
   private var encoder = JSONWriter(capacity: 1024)
 
@@ -54,7 +56,7 @@ final class EventLogWriter {
     lastSeq += 1
     if tsCache.ms != nowMs { tsCache = (nowMs, Timestamp.rfc3339(ms: nowMs)) }
     encoder.bytes.removeAll(keepingCapacity: true)
-    e.encode(seq: lastSeq, ts: tsCache.text, into: &encoder)
+    e.encode(seq: lastSeq, ts: tsCache.text, node: node, into: &encoder)
     encoder.bytes.append(10)
     pending.append(contentsOf: encoder.bytes)
     pendingLastSeq = lastSeq

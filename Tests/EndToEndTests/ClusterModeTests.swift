@@ -76,9 +76,9 @@ final class ClusterModeTests: XCTestCase {
     XCTAssertEqual(sql("SELECT reserved || ' ' || used || ' ' || (total - reserved - used >= 0) FROM cortex_budget"), "0 3000 true")
     // Each node's own log says what it ran, with its name on every claim.
     for (name, node) in [("a", a), ("b", b), ("c", c)] {
-      let claimed = node.events().filter { $0.type == "task.claimed" }
-      XCTAssertFalse(claimed.isEmpty)
-      XCTAssertTrue(claimed.allSatisfy { $0["node"]?.string == name })
+      let events = node.events()
+      XCTAssertFalse(events.filter { $0.type == "task.claimed" }.isEmpty)
+      XCTAssertTrue(events.allSatisfy { $0["node"]?.string == name }, "a line of \(name)'s log does not name it")
     }
   }
 

@@ -32,12 +32,14 @@ public struct Event: Sendable {
   }
 
   /// The same with the timestamp already formatted (the log writer reuses it within a millisecond).
-  public func encode(seq: UInt64, ts: String, into w: inout JSONWriter) {
+  /// `node`: a cluster node's name, written on every line of its log (SPEC §11).
+  public func encode(seq: UInt64, ts: String, node: String? = nil, into w: inout JSONWriter) {
     w.beginObject()
     w.field("seq", seq)
     w.key("ts")
     w.string(ts)
     w.field("type", type)
+    if let node, !fields.contains(where: { $0.0 == "node" }) { w.field("node", node) }
     if let task { w.field("task_id", TaskID.format(task)) }
     if let worker { w.field("worker_id", WorkerID.format(worker)) }
     w.field("attempt", attempt)
