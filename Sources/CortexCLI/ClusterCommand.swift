@@ -65,6 +65,7 @@ enum ClusterCommand {
     switch e.kind {
     case .libraryMissing, .connect: CLIError(ExitCode.notRunning, e.message)
     case .statement, .schema, .conflict: CLIError(ExitCode.failure, e.message)
+    case .refused: CLIError(ExitCode.refused, e.message)
     }
   }
 

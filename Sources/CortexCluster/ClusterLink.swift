@@ -52,6 +52,7 @@ public final class ClusterLink: Sendable {
 
   struct Inbox: Sendable {
     var submits: [(UInt64, [ClusterStore.NewTask])] = []
+    var maxQueue = Int.max
     var completions: [Completion] = []
     var wantClaims = 0
     var running: [Int] = []
@@ -111,7 +112,12 @@ public final class ClusterLink: Sendable {
 
   // MARK: the loop's side
 
-  public func submit(ticket: UInt64, _ tasks: [ClusterStore.NewTask]) { request { $0.submits.append((ticket, tasks)) } }
+  public func submit(ticket: UInt64, _ tasks: [ClusterStore.NewTask], maxQueue: Int = Int.max) {
+    request {
+      $0.submits.append((ticket, tasks))
+      $0.maxQueue = maxQueue
+    }
+  }
   public func complete(_ c: Completion) { request { $0.completions.append(c) } }
   /// How many more tasks the node could start now (replaces the previous wish).
   public func wantClaims(_ n: Int) { request { $0.wantClaims = n } }
@@ -234,7 +240,7 @@ public final class ClusterLink: Sendable {
         }
         for (ticket, tasks) in work.submits {
           do throws(ClusterError) {
-            out.append(.submitted(ticket: ticket, .success(try s.submit(tasks))))
+            out.append(.submitted(ticket: ticket, .success(try s.submit(tasks, maxQueue: work.maxQueue))))
           } catch {
             out.append(.submitted(ticket: ticket, .failure(error)))
           }

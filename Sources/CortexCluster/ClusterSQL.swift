@@ -40,6 +40,9 @@ enum ClusterSQL {
     INSERT INTO cortex_budget (id, total) VALUES (1, $1::bigint) ON CONFLICT (id) DO NOTHING
     """
 
+  /// Queued tasks cluster-wide, for `max_queue` admission (the table holds only live work).
+  static let queuedCount = "SELECT count(*) AS n FROM cortex_task WHERE state = 'queued'"
+
   /// Task ids for a batch, in order, before it is inserted. $1 count.
   static let allocateIDs = """
     SELECT nextval('cortex_task_id_seq') AS id FROM generate_series(1, $1::int)

@@ -127,8 +127,18 @@ public final class ClusterStore {
     }
   }
 
-  public func submit(_ tasks: [NewTask]) throws(ClusterError) -> [Int] {
+  /// `maxQueue`: refuse (`queue_full`) when the cluster's queue would grow past it.
+  public func submit(_ tasks: [NewTask], maxQueue: Int = Int.max) throws(ClusterError) -> [Int] {
     try db.transaction { () throws(ClusterError) -> [Int] in
+      if maxQueue < Int.max {
+        let queued = Int(try db.execute(ClusterSQL.queuedCount)[0, "n"] ?? "0") ?? 0
+        if queued + tasks.count > maxQueue {
+          throw ClusterError(
+            .refused(reason: "queue_full"),
+            "\(queued) tasks are queued in the cluster and the limit is \(maxQueue) (max_queue); \(tasks.count) more do not fit now; try again as the queue drains"
+          )
+        }
+      }
       let ids = try db.execute(ClusterSQL.allocateIDs, [String(tasks.count)]).values.compactMap { $0[0].flatMap { Int($0) } }
       var rows: [JSON] = []
       for (i, t) in tasks.enumerated() {

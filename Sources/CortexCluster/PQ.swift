@@ -109,6 +109,8 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable {
     case schema
     /// A node or configuration conflict (e.g. a node name already alive).
     case conflict
+    /// Refused for now (backpressure): `reason` says why, as a refusal's reason word.
+    case refused(reason: String)
   }
   public let kind: Kind
   public let message: String

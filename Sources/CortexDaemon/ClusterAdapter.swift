@@ -40,7 +40,7 @@ final class ClusterAdapter {
   }
 
   /// A submit goes to the database; the client hears back after its commit.
-  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted]) {
+  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int) {
     let ticket = nextTicket
     nextTicket += 1
     pendingSubmits[ticket] = client
@@ -51,7 +51,7 @@ final class ClusterAdapter {
         return ClusterStore.NewTask(
           priority: a.spec.priority.rawValue, spec: redacted.json(), tokenBudget: a.budget, timeoutMs: a.timeoutMs,
           maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json())
-      })
+      }, maxQueue: maxQueue)
   }
 
   /// `wait` or `cancel` of any task in the cluster: answered once every one has ended.

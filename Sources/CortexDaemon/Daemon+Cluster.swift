@@ -10,7 +10,7 @@ extension Daemon {
   func clusterSubmit(_ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], now t: Int64) {
     switch scheduler.prepare(specs) {
     case .failure(let refusal): reply(id, refusal.json, now: t)
-    case .success(let ready): cluster.submit(id, ready)
+    case .success(let ready): cluster.submit(id, ready, maxQueue: config.maxQueue)
     }
   }
 
@@ -28,7 +28,9 @@ extension Daemon {
               fields: [("node", .string(cluster.node)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]), nowMs: t)
           reply(client, .object([("ok", .bool(true)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]), now: t)
         case .failure(let error):
-          if error.sqlState == "23505" {
+          if case .refused(let reason) = error.kind {
+            reply(client, Scheduler.refused(reason, error.message), now: t)
+          } else if error.sqlState == "23505" {
             reply(
               client, Scheduler.invalid(SpecError("idempotency_key", "is already used in the cluster"), index: nil, of: 1), now: t)
           } else {

@@ -222,8 +222,12 @@ extension Daemon {
     do throws(StartupError) {
       var c = try Self.loadConfig(paths: paths)
       c.workers = scheduler.desiredWorkers
+      // Cluster settings are read at start only (a node does not leave or change its name on SIGHUP).
+      c.cluster = config.cluster
       config = c
       scheduler.config = c
+      // In cluster mode the database holds the budget (see Daemon+Startup).
+      if cluster != nil { scheduler.config.tokenBudgetTotal = 1 << 60 }
       maxClients = min(c.maxClients, clientDescriptors)
       log.append(Event("daemon.reloaded", reason: "sighup", detail: "config.json re-read"), nowMs: t)
     } catch {

@@ -212,4 +212,27 @@ final class ClusterModeTests: XCTestCase {
     XCTAssertTrue(a.events().contains { $0.type == "cluster.unavailable" })
     XCTAssertTrue(a.events().contains { $0.type == "cluster.available" })
   }
+
+  func testMaxQueueAdmissionCountsTheWholeCluster() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    for node in [a, b] {
+      try node.initialize([
+        ("max_queue", .int(10)),
+        ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(node === a ? "a" : "b")), ("lease_s", .double(2))])),
+      ])
+      XCTAssertEqual(Processes.signal(node.daemonPID ?? 0, Signal.hup), true)
+    }
+    sleepMs(300)
+    let long = #"{"shell":"sleep 30"}"#
+    a.ok(["submit", "--no-env", "--from", "-"], input: batch(8) { _ in long })
+    // Whatever the nodes have claimed meanwhile, 8 + 9 or what is left + 9 is past 10.
+    let r = b.run(["submit", "--no-env", "--from", "-"], input: batch(9) { _ in long })
+    XCTAssertEqual(r.code, 75, r.err)
+    XCTAssertTrue(r.err.contains("queue_full") && r.err.contains("in the cluster"), r.err)
+    let big = b.run(["submit", "--no-env", "--from", "-"], input: batch(11) { _ in long })
+    XCTAssertEqual(big.code, 65, big.err)
+    XCTAssertTrue(big.err.contains("batch_too_large"), big.err)
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task"), "8")
+  }
 }

@@ -32,6 +32,14 @@ extension Scheduler {
       return .failure(
         RefusalReply(Self.refused("log_unavailable", admissionBlockedReason ?? "the decision log cannot be written")))
     }
+    if specs.count > config.maxQueue {
+      return .failure(
+        RefusalReply(
+          Self.refused(
+            "batch_too_large",
+            "the batch has \(specs.count) tasks and max_queue is \(config.maxQueue), so it can never be admitted whole; split it, or raise max_queue in config.json",
+            code: 65)))
+    }
     var out: [Adopted] = []
     for (i, spec) in specs.enumerated() {
       if !spec.dependsOn.isEmpty || !spec.dependsOnBatch.isEmpty {
