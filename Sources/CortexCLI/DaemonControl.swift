@@ -112,6 +112,19 @@ enum DaemonControl {
   /// past the end of a file cut short) kills the reader with SIGBUS, while pread returns zeros or
   /// a short count, which the seqlock and checksum then reject.
   static func hotState(_ paths: Paths) -> Result<HotState.View, CLIError> {
+    // A busy daemon rewrites the file every 20 ms; a reader on a loaded machine can lose the race
+    // many times in a row. Back off and try again for up to a second before calling it unusable.
+    var result = readHotState(paths)
+    var tries = 0
+    while case .failure = result, tries < 50, FileSystem.exists(paths.hotState) {
+      tries += 1
+      sleepMs(20)
+      result = readHotState(paths)
+    }
+    return result
+  }
+
+  static func readHotState(_ paths: Paths) -> Result<HotState.View, CLIError> {
     guard FileSystem.exists(paths.hotState) else {
       return .failure(
         CLIError(
