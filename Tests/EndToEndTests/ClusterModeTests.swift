@@ -24,6 +24,7 @@ final class ClusterModeTests: XCTestCase {
     nodes.append(c)
     try c.initialize([
       ("token_budget_total", .int(Int64(budget))),
+      ("max_queue", .int(100_000)),
       ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
     ])
     c.ok(["start", "--workers", String(workers)])
