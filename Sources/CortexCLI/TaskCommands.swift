@@ -54,6 +54,7 @@ enum ShowCommand {
     row("priority", t["priority"]?.string)
     row("description", t["description"]?.string)
     if let a = t["attempt"]?.int { row("attempt", "\(a) of \(t["max_attempts"]?.int ?? 1)") }
+    row("node", t["node"]?.string)
     row("worker", t["worker_id"]?.string)
     row("pid", t["pid"]?.int.map { String($0) })
     row("exit code", t["exit_code"]?.int.map { String($0) })

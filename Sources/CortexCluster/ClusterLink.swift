@@ -24,6 +24,8 @@ public final class ClusterLink: Sendable {
     case unavailable(String)
     case available
     case rescued(fenced: [String], requeued: Int)
+    /// The answer to `describe`: the task as the cluster knows it, or nil.
+    case described(ticket: UInt64, JSON?)
     /// Every task a watch named has a terminal state (or does not exist).
     case finished(ticket: UInt64, [ClusterStore.Outcome])
   }
@@ -58,6 +60,7 @@ public final class ClusterLink: Sendable {
     var running: [Int] = []
     var cancels: [Int] = []
     var watches: [(UInt64, [Int])] = []
+    var describes: [(UInt64, Int)] = []
     var stopping = false
   }
 
@@ -126,6 +129,8 @@ public final class ClusterLink: Sendable {
   /// Marks tasks for cancellation cluster-wide (the owner stops them).
   public func cancel(_ ids: [Int]) { request { $0.cancels.append(contentsOf: ids) } }
   public func stop() { request { $0.stopping = true } }
+  /// Reports `described(ticket, …)`: one task as the cluster knows it.
+  public func describe(ticket: UInt64, _ id: Int) { request { $0.describes.append((ticket, id)) } }
   /// Reports `finished(ticket, …)` once every one of `ids` has ended (or is unknown).
   public func watch(ticket: UInt64, _ ids: [Int]) { request { $0.watches.append((ticket, ids)) } }
 
@@ -180,6 +185,7 @@ public final class ClusterLink: Sendable {
         i.completions.removeAll()
         i.cancels.removeAll()
         i.watches.removeAll()
+        i.describes.removeAll()
         return w
       }
       pendingCompletions += work.completions
@@ -272,6 +278,7 @@ public final class ClusterLink: Sendable {
             out.append(.rescued(fenced: r.fenced, requeued: r.requeued))
           }
         }
+        for (ticket, id) in work.describes { out.append(.described(ticket: ticket, try s.describe(id))) }
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []

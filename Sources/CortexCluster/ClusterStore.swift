@@ -90,6 +90,25 @@ public final class ClusterStore {
     }
   }
 
+  /// A task as the cluster knows it (`show` on any node), as a JSON object; nil when unknown.
+  public func describe(_ id: Int) throws(ClusterError) -> JSON? {
+    let r = try db.execute(ClusterSQL.describeTask, [String(id)])
+    guard r.count > 0 else { return nil }
+    var o: [(String, JSON)] = [("id", .string(TaskID.format(id)))]
+    func int(_ c: String) -> JSON? { r[0, c].flatMap { Int64($0) }.map { .int($0) } }
+    if let st = r[0, "state"] { o.append(("state", .string(st))) }
+    if let n = r[0, "node"] { o.append(("node", .string(n))) }
+    for (c, k) in [
+      ("attempt", "attempt"), ("max_attempts", "max_attempts"), ("token_budget", "token_budget"), ("exit_code", "exit_code"),
+      ("tokens_used", "tokens_used"), ("submitted_ms", "submitted_ms"), ("ended_ms", "ended_ms"),
+    ] {
+      if let v = int(c) { o.append((k, v)) }
+    }
+    if let why = r[0, "reason"] { o.append(("reason", .string(why))) }
+    if let text = r[0, "spec"], let spec = try? JSON.parse(Array(text.utf8)) { o.append(("spec", spec)) }
+    return .object(o)
+  }
+
   /// Which of `ids` (running here) another node asked to cancel.
   public func cancelRequested(among ids: [Int]) throws(ClusterError) -> [Int] {
     let list = "{" + ids.map(String.init).joined(separator: ",") + "}"

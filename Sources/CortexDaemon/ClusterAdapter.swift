@@ -54,6 +54,17 @@ final class ClusterAdapter {
       }, maxQueue: maxQueue)
   }
 
+  /// `show` requests answered from the cluster's record: ticket → client.
+  var pendingShows: [UInt64: ClientID] = [:]
+
+  /// `show` of a task this node does not hold.
+  func describe(_ client: ClientID, _ id: Int) {
+    let ticket = nextTicket
+    nextTicket += 1
+    pendingShows[ticket] = client
+    link.describe(ticket: ticket, id)
+  }
+
   /// `wait` or `cancel` of any task in the cluster: answered once every one has ended.
   func watch(_ client: ClientID, _ ids: [Int], cancel: Bool) {
     let ticket = nextTicket

@@ -84,6 +84,13 @@ extension Daemon {
       case .available:
         cluster.available = true
         log.append(Event("cluster.available", reason: "database_reachable"), nowMs: t)
+      case .described(let ticket, let task):
+        guard let client = cluster.pendingShows.removeValue(forKey: ticket) else { continue }
+        if let task {
+          reply(client, .object([("ok", .bool(true)), ("task", task)]), now: t)
+        } else {
+          reply(client, Scheduler.invalid(SpecError("id", "unknown task in the cluster"), index: nil, of: 1), now: t)
+        }
       case .finished(let ticket, let outcomes):
         guard let w = cluster.pendingWatches.removeValue(forKey: ticket) else { continue }
         reply(w.client, ClusterAdapter.answer(outcomes, cancel: w.cancel), now: t)

@@ -56,7 +56,8 @@ extension Daemon {
     case .cancel(let ids):
       if let cluster { cluster.watch(id, ids, cancel: true) } else { feed(.cancel(id, ids), now: t) }
     case .list(let state, let type, let limit): handleList(id, state: state, type: type, limit: limit, now: t)
-    case .show(let n): handleShow(id, n, now: t)
+    case .show(let n):
+      if let cluster, scheduler.tasks[n] == nil { cluster.describe(id, n) } else { handleShow(id, n, now: t) }
     case .workers:
       reply(id, .object([("ok", .bool(true)), ("workers", scheduler.workersSnapshot(seq: log.lastSeq, nowMs: t))]), now: t)
     case .budget:

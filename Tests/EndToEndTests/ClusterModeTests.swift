@@ -146,6 +146,11 @@ final class ClusterModeTests: XCTestCase {
       Processes.all().contains { $0.commandLine.joined(separator: " ").contains(marker) && !$0.isZombie },
       "the cancelled task's process is still there")
     XCTAssertEqual(sql("SELECT state || ':' || node FROM cortex_task_done WHERE id = \(TaskID.parse(id)!)"), "cancelled:\(owner)")
+    // show on any node: the cluster's record, naming the node that ran it.
+    let shown = try JSON.parse(Array(other.ok(["--json", "show", id]).out.utf8))
+    XCTAssertEqual(shown["state"]?.string, "cancelled")
+    XCTAssertEqual(shown["node"]?.string, owner)
+    XCTAssertTrue(other.ok(["show", id]).out.contains("node            \(owner)"))
     // wait on any node answers with the task's own exit code, wherever it ran.
     let failing = b.ok(["submit", "-p", "--no-env", "--shell", "exit 3"]).out.trimmed
     XCTAssertEqual(a.run(["wait", failing], timeoutS: 30).code, 3)
