@@ -18,20 +18,7 @@ public final class BackgroundQueue: Sendable {
   public init() throws(PosixError) {
     wake = try makePipe(nonBlocking: true)
     done = try makePipe()
-    let box = Unmanaged.passRetained(self)
-    var tid = pthread_t()
-    let rc = pthread_create(
-      &tid, nil,
-      { arg in
-        let q = Unmanaged<BackgroundQueue>.fromOpaque(arg!).takeRetainedValue()
-        q.run()
-        return nil
-      }, box.toOpaque())
-    if rc != 0 {
-      box.release()
-      throw PosixError("pthread_create", code: rc)
-    }
-    pthread_detach(tid)
+    try startThread { [self] in run() }
   }
 
   /// Queues `job`; it runs after every job queued before it.
