@@ -61,7 +61,7 @@ extension Scheduler {
     }
 
     // Resolve and validate every spec before anything changes.
-    var resolved: [(spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int, existing: Int?)] = []
+    var resolved: [(r: Resolved, existing: Int?)] = []
     resolved.reserveCapacity(specs.count)
     var batchKeys: [String: Int] = [:]
     var fresh = 0
@@ -69,19 +69,21 @@ extension Scheduler {
     var planned: [Int] = []
     for (i, spec) in specs.enumerated() {
       if let key = spec.idempotencyKey, let existing = idempotency[key] ?? batchKeys[key] {
-        resolved.append((spec, 0, nil, 0, existing))
+        resolved.append((Resolved(spec: spec), existing))
         planned.append(existing < 0 ? planned[-1 - existing] : existing)
         continue
       }
       do throws(SpecError) {
-        var r = try resolve(spec, number: nextTaskNumber + fresh)
-        for pos in r.spec.dependsOnBatch {
+        // "#N" names an earlier member: its number is known now, before the spec is resolved.
+        var withIDs = spec
+        for pos in withIDs.dependsOnBatch {
           guard pos <= i else {
             throw SpecError("depends_on", "#\(pos) is not an earlier task of this batch (this is task #\(i + 1))")
           }
-          if !r.spec.dependsOn.contains(planned[pos - 1]) { r.spec.dependsOn.append(planned[pos - 1]) }
+          if !withIDs.dependsOn.contains(planned[pos - 1]) { withIDs.dependsOn.append(planned[pos - 1]) }
         }
-        r.spec.dependsOnBatch = []
+        withIDs.dependsOnBatch = []
+        let r = try resolve(withIDs, number: nextTaskNumber + fresh)
         let inBatch = Set(planned)
         for d in r.spec.dependsOn where !inBatch.contains(d) {
           guard let st = state(of: d) else {
@@ -99,7 +101,7 @@ extension Scheduler {
           return
         }
         if let key = spec.idempotencyKey { batchKeys[key] = -1 - i }
-        resolved.append((r.spec, r.budget, r.timeoutMs, r.attempts, nil))
+        resolved.append((r, nil))
         planned.append(nextTaskNumber + fresh)
         fresh += 1
       } catch {
@@ -130,7 +132,7 @@ extension Scheduler {
       return
     }
 
-    if let (i, reason) = slaUnmeetable(resolved.map(\.spec), now: now) {
+    if let (i, reason) = slaUnmeetable(resolved.map(\.r.spec), now: now) {
       refuse("sla_unmeetable", "\(which(i)): \(reason)", position: specs.count > 1 ? i + 1 : nil)
       return
     }
@@ -139,8 +141,8 @@ extension Scheduler {
     var ids: [JSON] = []
     var duplicates = 0
     var numbersInBatch: [Int] = []
-    for r in resolved {
-      if var existing = r.existing {
+    for (r, existing) in resolved {
+      if var existing {
         if existing < 0 { existing = numbersInBatch[-1 - existing] }
         ids.append(.string(TaskID.format(existing)))
         numbersInBatch.append(existing)
@@ -150,7 +152,7 @@ extension Scheduler {
       let n = nextTaskNumber
       nextTaskNumber += 1
       numbersInBatch.append(n)
-      accept(n, spec: r.spec, budget: r.budget, timeoutMs: r.timeoutMs, attempts: r.attempts, now: now, into: &out)
+      accept(n, r, now: now, into: &out)
       ids.append(.string(TaskID.format(n)))
     }
     var reply: [(String, JSON)] = [("ok", .bool(true)), ("ids", .array(ids))]
@@ -159,11 +161,8 @@ extension Scheduler {
   }
 
   /// Records a new task, logs `task.submitted`, and queues or blocks it.
-  mutating func accept(
-    _ n: Int, spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int, now: Int64, into out: inout [Action]
-  ) {
-    let (redacted, secrets) = spec.redacted()
-    let specJSON = redacted.json().encodedBytes()
+  mutating func accept(_ n: Int, _ r: Resolved, now: Int64, into out: inout [Action]) {
+    let (spec, budget, timeoutMs, attempts, specJSON, secrets) = (r.spec, r.budget, r.timeoutMs, r.attempts, r.specJSON, r.secrets)
     if !secrets.isEmpty { out.append(.storeSecrets(task: n, secrets)) }
     var rec = TaskRecord(
       number: n, spec: spec, specJSON: specJSON, maxAttempts: attempts, budget: budget, timeoutMs: timeoutMs,
@@ -192,12 +191,19 @@ extension Scheduler {
     }
   }
 
+  /// A spec ready to accept: defaults and template applied, and its secrets split off once
+  /// (`specJSON` is the redacted spec as the log, snapshots and answers carry it).
+  struct Resolved {
+    var spec: TaskSpec
+    var budget = 0
+    var timeoutMs: Int64? = nil
+    var attempts = 0
+    var specJSON: [UInt8] = []
+    var secrets = SpecSecrets()
+  }
+
   /// Applies the worker type's defaults and template; validates what only the config can tell.
-  func resolve(
-    _ spec: TaskSpec, number: Int
-  ) throws(SpecError) -> (
-    spec: TaskSpec, budget: Int, timeoutMs: Int64?, attempts: Int
-  ) {
+  func resolve(_ spec: TaskSpec, number: Int) throws(SpecError) -> Resolved {
     var s = spec
     var type: Config.WorkerType?
     if let t = spec.type, t != "synthetic", t != "exec" {
@@ -223,11 +229,14 @@ extension Scheduler {
     }
     let budget = s.tokenBudget ?? type?.tokenBudget ?? s.synthetic?.tokens ?? 0
     let timeout = s.timeoutS ?? type?.timeoutS
-    let encoded = s.redactedJSON().encodedBytes().count
-    if encoded > config.maxSpecBytes {
-      throw SpecError("spec", "is \(encoded) bytes; the limit is \(config.maxSpecBytes)")
+    let (redacted, secrets) = s.redacted()
+    let specJSON = redacted.json().encodedBytes()
+    if specJSON.count > config.maxSpecBytes {
+      throw SpecError("spec", "is \(specJSON.count) bytes; the limit is \(config.maxSpecBytes)")
     }
-    return (s, budget, timeout.map { Numbers.ms(fromSeconds: $0) }, s.maxAttempts ?? config.defaultMaxAttempts)
+    return Resolved(
+      spec: s, budget: budget, timeoutMs: timeout.map { Numbers.ms(fromSeconds: $0) },
+      attempts: s.maxAttempts ?? config.defaultMaxAttempts, specJSON: specJSON, secrets: secrets)
   }
 
   /// Replaces `{description}` and `{task_id}`; any other placeholder, or one without a value, is an
