@@ -1,3 +1,5 @@
+import CortexCore
+
 /// One connection to PostgreSQL. Statements always carry their values as parameters
 /// (`PQexecParams`, text format); no SQL is built from values. Not thread-safe: one owner.
 public final class PGConnection {
@@ -101,25 +103,8 @@ public final class PGConnection {
     }
   }
 
-  /// A DSN with its password hidden, for messages.
-  static func redact(_ dsn: String) -> String { Redacted.dsn(dsn) }
-}
-
-enum Redacted {
-  static func dsn(_ dsn: String) -> String {
-    var s = dsn
-    // postgresql://user:secret@host → postgresql://user:***@host; password=secret → password=***
-    if let scheme = s.firstRange(of: "://"), let at = s[scheme.upperBound...].firstIndex(of: "@"),
-      let colon = s[scheme.upperBound..<at].firstIndex(of: ":")
-    {
-      s.replaceSubrange(s.index(after: colon)..<at, with: "***")
-    }
-    if let p = s.firstRange(of: "password=") {
-      let end = s[p.upperBound...].firstIndex(of: " ") ?? s.endIndex
-      s.replaceSubrange(p.upperBound..<end, with: "***")
-    }
-    return s
-  }
+  /// A DSN with its password hidden, for messages (the same rules as every other secret).
+  static func redact(_ dsn: String) -> String { Redaction.mask(dsn) ?? dsn }
 }
 
 extension String {

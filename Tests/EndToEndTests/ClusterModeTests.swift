@@ -116,7 +116,6 @@ final class ClusterModeTests: XCTestCase {
     try startNode("same")
     let other = try Cortex()
     nodes.append(other)
-    try other.initialize([("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string("other-host-name"))]))])
     // Pretend another host holds the name: the daemon.lock cannot tell, the database can.
     try pg.psql("UPDATE cortex_node SET host = 'elsewhere' WHERE name = 'same'")
     try other.initialize([("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string("same"))]))])
