@@ -66,6 +66,7 @@ enum ClusterCommand {
     case .libraryMissing, .connect: CLIError(ExitCode.notRunning, e.message)
     case .statement, .schema, .conflict: CLIError(ExitCode.failure, e.message)
     case .refused: CLIError(ExitCode.refused, e.message)
+    case .invalid: CLIError(ExitCode.invalidSpec, e.message)
     }
   }
 

@@ -24,6 +24,9 @@ public final class ClusterLink: Sendable {
     case unavailable(String)
     case available
     case rescued(fenced: [String], requeued: Int)
+    /// The leader's housekeeping: dependents of failed tasks cancelled, waiting tasks made ready
+    /// by a recount, finished records removed by retention.
+    case settled(cancelled: Int, readied: Int, trimmed: Int)
     /// The answer to `describe`: the task as the cluster knows it, or nil.
     case described(ticket: UInt64, JSON?)
     /// Every task a watch named has a terminal state (or does not exist).
@@ -101,6 +104,7 @@ public final class ClusterLink: Sendable {
   /// with its message), then runs the link's thread.
   public func start() throws(ClusterError) {
     let store = try ClusterStore(PGConnection(settings.postgres), node: node)
+    try store.listen()
     try store.join(
       leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, holderGone: { !Processes.isAlive($0) })
     epochNow.store(store.epoch, ordering: .releasing)
@@ -172,13 +176,29 @@ public final class ClusterLink: Sendable {
     var lastWatch: Int64 = 0
     var b: [UInt8] = []
     var busy = false
+    var lastClaim: Int64 = 0
+    var lastSettle: Int64 = 0
     while true {
-      // Sleep until asked for something, unless the last claim came back full (more is likely
-      // waiting) — then go straight on.
-      if !busy { _ = kickRead.waitReadable(timeoutMs: 50) }
+      // Sleep until the loop asks for something or PostgreSQL sends a hint (LISTEN/NOTIFY),
+      // at most until the next periodic duty — and at most a second, the polling backstop —
+      // unless the last claim came back full (more is likely waiting): then go straight on.
+      var hinted = false
+      var cancelHinted = false
+      if !busy {
+        let t0 = Clock.monotonicMs()
+        var timeout = min(1000, max(1, leaseMs / 3 - (t0 - lastRenewTry)))
+        if !watches.isEmpty { timeout = min(timeout, 100) }
+        let sock = store.map { $0.db.socket } ?? -1
+        _ = FileDescriptor.waitReadable(sock >= 0 ? [kickRead.raw, sock] : [kickRead.raw], timeoutMs: Int32(timeout))
+      }
+      // Hints may also have arrived during the last round's statements (libpq keeps them).
+      for channel in store?.db.notifications() ?? [] {
+        if channel == "cortex_cancel" { cancelHinted = true } else { hinted = true }
+      }
       busy = false
       b.removeAll(keepingCapacity: true)
       _ = try? kickRead.read(appendingTo: &b, max: 256)
+      let kicked = !b.isEmpty
       var work = inbox.withLock { i -> Inbox in
         let w = i
         i.submits.removeAll()
@@ -264,7 +284,8 @@ public final class ClusterLink: Sendable {
           for c in chunk { out.append(.completed(id: c.id, accepted: accepted.contains(c.id))) }
         }
         if !work.cancels.isEmpty { try s.requestCancel(work.cancels) }
-        if !fenced && work.wantClaims > 0 {
+        if !fenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
+          lastClaim = now
           let got = try s.claim(limit: work.wantClaims)
           busy = got.count == work.wantClaims
           if !got.isEmpty {
@@ -276,6 +297,12 @@ public final class ClusterLink: Sendable {
           lastRescue = now
           if let r = try s.rescue(), !r.fenced.isEmpty || r.requeued > 0 {
             out.append(.rescued(fenced: r.fenced, requeued: r.requeued))
+          }
+        }
+        if now - lastSettle >= 1000 {
+          lastSettle = now
+          if let r = try s.settle(historyS: settings.historyS), r.cancelled + r.readied + r.trimmed > 0 {
+            out.append(.settled(cancelled: r.cancelled, readied: r.readied, trimmed: r.trimmed))
           }
         }
         for (ticket, id) in work.describes { out.append(.described(ticket: ticket, try s.describe(id))) }
@@ -292,7 +319,7 @@ public final class ClusterLink: Sendable {
           }
           watches = still
         }
-        if now - lastCancelCheck >= 200 && !work.running.isEmpty {
+        if (cancelHinted || now - lastCancelCheck >= 1000) && !work.running.isEmpty {
           lastCancelCheck = now
           let ids = try s.cancelRequested(among: work.running)
           if !ids.isEmpty { out.append(.cancelRequested(ids)) }
@@ -320,6 +347,7 @@ public final class ClusterLink: Sendable {
     guard let db = try? PGConnection(settings.postgres) else { return nil }
     let s = ClusterStore(db, node: node)
     s.adopt(epoch: epochNow.load(ordering: .acquiring))
+    guard (try? s.listen()) != nil else { return nil }
     if rejoin {
       guard (try? s.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)) != nil else {
         return nil

@@ -49,13 +49,31 @@ enum ClusterSQL {
     """
 
   /// A whole batch in one statement. $1 a JSON array of objects with id, priority, spec,
-  /// token_budget, timeout_ms, max_attempts, idempotency_key.
+  /// token_budget, timeout_ms, max_attempts, idempotency_key, unmet (dependencies not yet
+  /// succeeded).
   static let insertTasks = """
     INSERT INTO cortex_task (id, state, priority, spec, token_budget, timeout_ms, max_attempts, idempotency_key, unmet)
-    SELECT x.id, 'queued', x.priority, x.spec, x.token_budget, x.timeout_ms, x.max_attempts, x.idempotency_key, 0
+    SELECT x.id, 'queued', x.priority, x.spec, x.token_budget, x.timeout_ms, x.max_attempts, x.idempotency_key, x.unmet
     FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, priority smallint, spec jsonb, token_budget bigint,
-      timeout_ms bigint, max_attempts int, idempotency_key text)
+      timeout_ms bigint, max_attempts int, idempotency_key text, unmet int)
     """
+
+  /// A batch's dependency edges. $1 a JSON array of objects with task and depends_on.
+  static let insertDeps = """
+    INSERT INTO cortex_dep (task, depends_on)
+    SELECT x.task, x.depends_on FROM jsonb_to_recordset($1::jsonb) AS x(task bigint, depends_on bigint)
+    ON CONFLICT DO NOTHING
+    """
+
+  /// The payload-free hint that there is work to claim (or a dependency was met). Listeners
+  /// claim at once; every node also polls at least once a second, so a lost hint costs latency,
+  /// never a task.
+  static let wakeNodes = "NOTIFY cortex_work"
+
+  /// The hint that a running task was asked to stop: its owner checks its cancel flags at once.
+  static let wakeCancel = "NOTIFY cortex_cancel"
+
+  static let listen = ["LISTEN cortex_work", "LISTEN cortex_cancel"]
 
   /// The secret values of a batch's tasks (SPEC §9: never in `spec`). $1 a JSON array of
   /// objects with id and secrets.
@@ -115,6 +133,8 @@ enum ClusterSQL {
       UPDATE cortex_task SET unmet = unmet - 1
       WHERE $5 = 'succeeded' AND EXISTS (SELECT 1 FROM done)
         AND id IN (SELECT task FROM cortex_dep WHERE depends_on = $1::bigint)
+    ), edges AS (
+      DELETE FROM cortex_dep WHERE task = $1::bigint AND EXISTS (SELECT 1 FROM done)
     ), forget AS (
       DELETE FROM cortex_secret WHERE task = $1::bigint AND EXISTS (SELECT 1 FROM done)
     )
@@ -145,10 +165,13 @@ enum ClusterSQL {
       FROM (SELECT dep.task, count(*) AS n FROM cortex_dep dep JOIN done ON done.id = dep.depends_on
             WHERE done.final_state = 'succeeded' GROUP BY dep.task) d
       WHERE cortex_task.id = d.task
+      RETURNING cortex_task.unmet
+    ), edges AS (
+      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM done)
     ), forget AS (
       DELETE FROM cortex_secret WHERE task IN (SELECT id FROM done)
     )
-    SELECT id FROM done
+    SELECT id, (SELECT count(*) FROM unblock WHERE unmet = 0) AS ready FROM done
     """
 
   /// Rescue, run by whichever node wins the advisory lock (the leader for this round): nodes
@@ -183,6 +206,8 @@ enum ClusterSQL {
     ), history AS (
       INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec)
       SELECT id, 'cancelled', 'cancelled', attempt, submitted_at, spec FROM q
+    ), edges AS (
+      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM q)
     ), forget AS (
       DELETE FROM cortex_secret WHERE task IN (SELECT id FROM q)
     )
@@ -213,6 +238,60 @@ enum ClusterSQL {
     SELECT d.id, d.state, d.node, d.epoch, d.attempt, NULL, NULL, d.spec::text, d.exit_code, d.reason, d.tokens_used,
            (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint
     FROM cortex_task_done d WHERE d.id = $1::bigint
+    """
+
+  /// Leader duty, dependencies: queued tasks that wait on a task which ended without success can
+  /// never run; they end `cancelled` (reason `dependency_failed`), as on a single host. Run until
+  /// it returns 0 so a chain is settled level by level.
+  static let cancelDoomed = """
+    WITH doomed AS (
+      DELETE FROM cortex_task t
+      WHERE t.state = 'queued' AND t.unmet > 0 AND EXISTS (
+        SELECT 1 FROM cortex_dep d JOIN cortex_task_done x ON x.id = d.depends_on
+        WHERE d.task = t.id AND x.state <> 'succeeded')
+      RETURNING t.id, t.attempt, t.submitted_at, t.spec
+    ), history AS (
+      INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec)
+      SELECT id, 'cancelled', 'dependency_failed', attempt, submitted_at, spec FROM doomed
+    ), edges AS (
+      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM doomed)
+    ), forget AS (
+      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM doomed)
+    )
+    SELECT count(*) AS n FROM doomed
+    """
+
+  /// Leader duty, dependencies: the count of unmet dependencies recomputed for waiting tasks.
+  /// The terminal statement decrements it as dependencies succeed; a dependency that ended
+  /// while its dependent's submit was still uncommitted is caught here, within a second.
+  static let recountUnmet = """
+    UPDATE cortex_task t SET unmet = c.n
+    FROM (
+      SELECT w.id, (SELECT count(*) FROM cortex_dep d WHERE d.task = w.id AND NOT EXISTS (
+        SELECT 1 FROM cortex_task_done x WHERE x.id = d.depends_on AND x.state = 'succeeded')) AS n
+      FROM cortex_task w WHERE w.state = 'queued' AND w.unmet > 0
+    ) c
+    WHERE t.id = c.id AND t.unmet <> c.n
+    RETURNING t.id
+    """
+
+  /// Leader duty, retention: finished tasks older than the history setting leave the history
+  /// table, a bounded slice per round. $1 seconds to keep.
+  static let trimHistory = """
+    WITH gone AS (
+      DELETE FROM cortex_task_done WHERE id IN (
+        SELECT id FROM cortex_task_done WHERE ended_at < now() - make_interval(secs => $1::float8)
+        ORDER BY ended_at LIMIT 10000)
+      RETURNING 1
+    )
+    SELECT count(*) AS n FROM gone
+    """
+
+  /// The sizes `cortex cluster status` and the soak report: rows, dead rows, bytes per table.
+  static let tableStats = """
+    SELECT relname, n_live_tup, n_dead_tup, pg_total_relation_size(relid) AS bytes,
+      coalesce(extract(epoch FROM now() - greatest(last_autovacuum, last_vacuum))::bigint, -1) AS vacuumed_s_ago
+    FROM pg_stat_user_tables WHERE relname LIKE 'cortex%' ORDER BY relname
     """
 
   /// Only one node rescues at a time: an advisory lock held for the transaction.

@@ -65,6 +65,29 @@ public final class ClusterStore {
   public func requestCancel(_ ids: [Int]) throws(ClusterError) {
     let list = "{" + ids.map(String.init).joined(separator: ",") + "}"
     try db.execute(ClusterSQL.requestCancel, [list])
+    try db.execute(ClusterSQL.wakeCancel)
+  }
+
+  /// Subscribes this connection to the wake-up hints (`cortex_work`, `cortex_cancel`).
+  public func listen() throws(ClusterError) { for sql in ClusterSQL.listen { try db.execute(sql) } }
+
+  /// The leader's housekeeping besides rescue: settles dependencies (dependents of failed tasks
+  /// are cancelled, level by level; unmet counts are repaired) and trims the history table.
+  /// Returns how many tasks each step touched; nil when another node leads this round.
+  public func settle(historyS: Double) throws(ClusterError) -> (cancelled: Int, readied: Int, trimmed: Int)? {
+    try db.transaction { () throws(ClusterError) -> (cancelled: Int, readied: Int, trimmed: Int)? in
+      guard try db.execute(ClusterSQL.tryLeaderLock)[0, "leader"] == "t" else { return nil }
+      var cancelled = 0
+      for _ in 0..<32 {
+        let n = Int(try db.execute(ClusterSQL.cancelDoomed)[0, "n"] ?? "0") ?? 0
+        cancelled += n
+        if n == 0 { break }
+      }
+      let readied = try db.execute(ClusterSQL.recountUnmet).count
+      if readied > 0 { try db.execute(ClusterSQL.wakeNodes) }
+      let trimmed = Int(try db.execute(ClusterSQL.trimHistory, [String(historyS)])[0, "n"] ?? "0") ?? 0
+      return (cancelled, readied, trimmed)
+    }
   }
 
   /// One task's standing cluster-wide.
@@ -133,10 +156,16 @@ public final class ClusterStore {
     public var idempotencyKey: String?
     /// `SpecSecrets` JSON, stored apart from the spec.
     public var secrets: JSON?
+    /// Tasks (cluster ids) this one waits for, and earlier tasks of the same batch (from 1).
+    public var dependsOn: [Int]
+    public var dependsOnBatch: [Int]
     public init(
-      priority: Int, spec: JSON, tokenBudget: Int, timeoutMs: Int64?, maxAttempts: Int, idempotencyKey: String?, secrets: JSON? = nil
+      priority: Int, spec: JSON, tokenBudget: Int, timeoutMs: Int64?, maxAttempts: Int, idempotencyKey: String?, secrets: JSON? = nil,
+      dependsOn: [Int] = [], dependsOnBatch: [Int] = []
     ) {
       self.secrets = secrets
+      self.dependsOn = dependsOn
+      self.dependsOnBatch = dependsOnBatch
       self.priority = priority
       self.spec = spec
       self.tokenBudget = tokenBudget
@@ -159,22 +188,59 @@ public final class ClusterStore {
         }
       }
       let ids = try db.execute(ClusterSQL.allocateIDs, [String(tasks.count)]).values.compactMap { $0[0].flatMap { Int($0) } }
+      let succeeded = try checkDependencies(tasks)
       var rows: [JSON] = []
+      var edges: [JSON] = []
       for (i, t) in tasks.enumerated() {
+        let deps = t.dependsOn + t.dependsOnBatch.map { ids[$0 - 1] }
+        for d in deps { edges.append(.object([("task", .int(Int64(ids[i]))), ("depends_on", .int(Int64(d)))])) }
+        var spec = t.spec
+        if !deps.isEmpty, case .object(let fields) = spec {
+          // Stored with the cluster's ids, as `show` should print them.
+          spec = .object(fields.filter { $0.0 != "depends_on" } + [("depends_on", .array(deps.map { .string(TaskID.format($0)) }))])
+        }
         rows.append(
           .object([
-            ("id", .int(Int64(ids[i]))), ("priority", .int(Int64(t.priority))), ("spec", t.spec),
+            ("id", .int(Int64(ids[i]))), ("priority", .int(Int64(t.priority))), ("spec", spec),
             ("token_budget", .int(Int64(t.tokenBudget))), ("timeout_ms", t.timeoutMs.map { .int($0) } ?? .null),
             ("max_attempts", .int(Int64(t.maxAttempts))), ("idempotency_key", t.idempotencyKey.map { .string($0) } ?? .null),
+            ("unmet", .int(Int64(deps.filter { !succeeded.contains($0) }.count))),
           ]))
       }
       try db.execute(ClusterSQL.insertTasks, [JSON.array(rows).encoded()])
+      if !edges.isEmpty { try db.execute(ClusterSQL.insertDeps, [JSON.array(edges).encoded()]) }
       let secrets: [JSON] = tasks.enumerated().compactMap { (i, t) in
         t.secrets.map { .object([("id", .int(Int64(ids[i]))), ("secrets", $0)]) }
       }
       if !secrets.isEmpty { try db.execute(ClusterSQL.insertSecrets, [JSON.array(secrets).encoded()]) }
+      try db.execute(ClusterSQL.wakeNodes)
       return ids
     }
+  }
+
+  /// The batch's dependencies on earlier tasks must exist and be able to succeed (as on a single
+  /// host: an unknown id, or one that already failed, refuses the batch). Returns those that
+  /// already succeeded.
+  func checkDependencies(_ tasks: [NewTask]) throws(ClusterError) -> Set<Int> {
+    var external: [Int] = []
+    var seen = Set<Int>()
+    for t in tasks { for d in t.dependsOn where seen.insert(d).inserted { external.append(d) } }
+    guard !external.isEmpty else { return [] }
+    var succeeded = Set<Int>()
+    for o in try outcomes(external) {
+      let index = tasks.firstIndex { $0.dependsOn.contains(o.id) }
+      if o.unknown {
+        throw ClusterError(.invalid(field: "depends_on", index: index), "unknown task \(TaskID.format(o.id)) in the cluster")
+      }
+      if let st = o.state {
+        guard st == .succeeded else {
+          throw ClusterError(
+            .invalid(field: "depends_on", index: index), "\(TaskID.format(o.id)) already ended \(st.rawValue); it can never succeed")
+        }
+        succeeded.insert(o.id)
+      }
+    }
+    return succeeded
   }
 
   /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).
@@ -217,6 +283,7 @@ public final class ClusterStore {
       ])
     }
     let r = try db.execute(ClusterSQL.completeTasks, [JSON.array(rows).encoded()])
+    if (r[0, "ready"].flatMap { Int($0) } ?? 0) > 0 { try db.execute(ClusterSQL.wakeNodes) }
     return Set(r.values.compactMap { $0[0].flatMap { Int($0) } })
   }
 

@@ -72,7 +72,37 @@ public enum Migrations {
         )
         """,
       ]
-    )
+    ),
+    (
+      2,
+      [
+        // The hot table is all churn (every task is inserted, updated and deleted): vacuum it by
+        // row count, not by a fraction of a table that is always small, and leave room on each
+        // page for updates that stay on the page (HOT). The budget and node rows are updated at
+        // every claim and renewal: the same.
+        """
+        ALTER TABLE cortex_task SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0,
+          autovacuum_vacuum_threshold = 5000, autovacuum_vacuum_insert_scale_factor = 0,
+          autovacuum_vacuum_insert_threshold = 5000, autovacuum_vacuum_cost_delay = 0)
+        """,
+        """
+        ALTER TABLE cortex_budget SET (fillfactor = 10, autovacuum_vacuum_scale_factor = 0,
+          autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0)
+        """,
+        """
+        ALTER TABLE cortex_node SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
+          autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0)
+        """,
+        """
+        ALTER TABLE cortex_secret SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000)
+        """,
+        "ALTER TABLE cortex_dep SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000)",
+        "ALTER TABLE cortex_task_done SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0)",
+        // Dependencies: the leader's sweep reads waiting tasks and each task's own edges.
+        "CREATE INDEX cortex_task_waiting ON cortex_task (id) WHERE unmet > 0",
+        "CREATE INDEX cortex_dep_task ON cortex_dep (task)",
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.

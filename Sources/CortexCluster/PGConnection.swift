@@ -44,7 +44,7 @@ public final class PGConnection {
   /// The server's version number (e.g. 150018).
   public var serverVersion: Int { Int(pq.serverVersion(conn)) }
 
-  /// Runs one statement (or, without parameters, several separated by `;`).
+  /// Runs one statement (PQexecParams takes exactly one).
   @discardableResult
   public func execute(_ sql: String, _ params: [String?] = []) throws(ClusterError) -> Rows {
     var cStrings: [UnsafeMutablePointer<CChar>?] = params.map { value in
@@ -88,6 +88,22 @@ public final class PGConnection {
       rows.values.append(row)
     }
     return rows
+  }
+
+  /// The socket libpq reads from, for poll(2) (-1 when not connected).
+  public var socket: Int32 { pq.socket(conn) }
+
+  /// Reads whatever the server sent without blocking and returns the channels of the
+  /// notifications (LISTEN/NOTIFY) that arrived, oldest first.
+  public func notifications() -> [String] {
+    _ = pq.consumeInput(conn)
+    var out: [String] = []
+    while let n = pq.notifies(conn) {
+      // struct pgNotify { char *relname; int be_pid; char *extra; … }: the channel comes first.
+      if let name = n.load(as: UnsafePointer<CChar>?.self) { out.append(String(cString: name)) }
+      pq.freemem(n)
+    }
+    return out
   }
 
   /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.

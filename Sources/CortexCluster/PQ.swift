@@ -111,6 +111,8 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable {
     case conflict
     /// Refused for now (backpressure): `reason` says why, as a refusal's reason word.
     case refused(reason: String)
+    /// A submitted field is wrong (exit 65): `field` names it, the message says why.
+    case invalid(field: String, index: Int?)
   }
   public let kind: Kind
   public let message: String

@@ -50,7 +50,8 @@ final class ClusterAdapter {
         let (redacted, secrets) = a.spec.redacted()
         return ClusterStore.NewTask(
           priority: a.spec.priority.rawValue, spec: redacted.json(), tokenBudget: a.budget, timeoutMs: a.timeoutMs,
-          maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json())
+          maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json(),
+          dependsOn: a.spec.dependsOn, dependsOnBatch: a.spec.dependsOnBatch)
       }, maxQueue: maxQueue)
   }
 
@@ -124,8 +125,8 @@ final class ClusterAdapter {
   /// Once per loop iteration: how many tasks this node wants, and what runs here.
   func tick(spare: Int, now: Int64) {
     let want = available ? spare : 0
-    // Also every 200 ms: the link lowers its copy as it claims, and must not be left at zero.
-    if want != lastWanted || (want > 0 && now - lastWantSentMs >= 200) {
+    // The link lowers its copy as it claims (`claimed` resets `lastWanted`); also once a second.
+    if want != lastWanted || (want > 0 && now - lastWantSentMs >= 1000) {
       lastWanted = want
       lastWantSentMs = now
       link.wantClaims(want)

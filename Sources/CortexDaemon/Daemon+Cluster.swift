@@ -30,6 +30,8 @@ extension Daemon {
         case .failure(let error):
           if case .refused(let reason) = error.kind {
             reply(client, Scheduler.refused(reason, error.message), now: t)
+          } else if case .invalid(let field, let index) = error.kind {
+            reply(client, Scheduler.invalid(SpecError(field, error.message), position: index.map { $0 + 1 }, of: nil), now: t)
           } else if error.sqlState == "23505" {
             reply(
               client, Scheduler.invalid(SpecError("idempotency_key", "is already used in the cluster"), index: nil, of: 1), now: t)
@@ -38,6 +40,8 @@ extension Daemon {
           }
         }
       case .claimed(let list):
+        // The link lowered its copy of the wish by what it claimed: send ours again next tick.
+        cluster.lastWanted = -1
         var adopted: [Scheduler.Adopted] = []
         var cancelled: [Int] = []
         for c in list {
@@ -94,6 +98,16 @@ extension Daemon {
       case .finished(let ticket, let outcomes):
         guard let w = cluster.pendingWatches.removeValue(forKey: ticket) else { continue }
         reply(w.client, ClusterAdapter.answer(outcomes, cancel: w.cancel), now: t)
+      case .settled(let cancelled, let readied, let trimmed):
+        log.append(
+          Event(
+            "cluster.settled", reason: "leader",
+            detail:
+              "\(cancelled) tasks cancelled because a dependency failed; \(readied) made ready by a recount; \(trimmed) finished records past cluster.history_s removed",
+            fields: [
+              ("node", .string(cluster.node)), ("cancelled", .int(Int64(cancelled))), ("readied", .int(Int64(readied))),
+              ("trimmed", .int(Int64(trimmed))),
+            ]), nowMs: t)
       case .rescued(let fenced, let requeued):
         log.append(
           Event(

@@ -176,6 +176,16 @@ public struct FileDescriptor: Hashable, Sendable {
   /// poll(2) on this one descriptor for output space.
   public func waitWritable(timeoutMs: Int32) -> Bool { poll(Int16(POLLOUT), timeoutMs) }
 
+  /// poll(2) on several descriptors for input: which of them are readable (all false on timeout).
+  public static func waitReadable(_ fds: [Int32], timeoutMs: Int32) -> [Bool] {
+    var p = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+    while true {
+      let r = Glibc.poll(&p, nfds_t(p.count), timeoutMs)
+      if r < 0 && errno == EINTR { continue }
+      return p.map { r > 0 && $0.revents != 0 }
+    }
+  }
+
   private func poll(_ events: Int16, _ timeoutMs: Int32) -> Bool {
     var p = pollfd(fd: raw, events: events, revents: 0)
     while true {

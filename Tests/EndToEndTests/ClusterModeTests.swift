@@ -240,4 +240,63 @@ final class ClusterModeTests: XCTestCase {
     XCTAssertTrue(big.err.contains("batch_too_large"), big.err)
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task"), "8")
   }
+
+  func testDependenciesHoldAcrossNodesAndAFailedOneCancelsItsChain() throws {
+    let a = try startNode("a", workers: 2)
+    let b = try startNode("b", workers: 2)
+    let flag = a.scratch + "/first-done"
+    // #2 and #3 only succeed if they run after #1 finished; #5 and #6 wait on a failure.
+    let chain = [
+      "{\"shell\":\"sleep 1; touch \(flag)\"}", "{\"shell\":\"test -f \(flag)\",\"depends_on\":[\"#1\"]}",
+      "{\"shell\":\"test -f \(flag)\",\"depends_on\":[\"#2\"]}", #"{"shell":"exit 2"}"#,
+      ##"{"shell":"true","depends_on":["#4"]}"##, ##"{"shell":"true","depends_on":["#5"]}"##,
+    ]
+    let ids = a.ok(["submit", "--no-env", "--from", "-"], input: chain.joined(separator: "\n") + "\n").out.split(separator: "\n")
+      .map(String.init)
+    XCTAssertEqual(ids.count, 6)
+    // A task on another node that waits on #1, by its cluster id (`--after`).
+    let across = b.ok(["submit", "-p", "--no-env", "--after", ids[0], "--shell", "test -f \(flag)"]).out.trimmed
+    waitDone(7, timeoutS: 60)
+    func outcome(_ id: String) -> String {
+      sql("SELECT state || ':' || coalesce(reason, '') FROM cortex_task_done WHERE id = \(TaskID.parse(id)!)")
+    }
+    for id in [ids[0], ids[1], ids[2], across] { XCTAssertEqual(outcome(id).prefix(9), "succeeded", "\(id): \(outcome(id))") }
+    XCTAssertEqual(outcome(ids[3]).prefix(6), "failed")
+    XCTAssertEqual(outcome(ids[4]), "cancelled:dependency_failed")
+    XCTAssertEqual(outcome(ids[5]), "cancelled:dependency_failed")
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_dep"), "0", "edges of finished tasks are left behind")
+    // `show` on either node prints the dependencies with the cluster's ids.
+    for node in [a, b] {
+      let shown = try JSON.parse(Array(node.ok(["--json", "show", ids[1]]).out.utf8))
+      XCTAssertEqual(shown["spec"]?["depends_on"]?.array?.first?.string, ids[0], "\(shown)")
+    }
+    // Clear errors: unknown, already failed, a "#N" that is not earlier in the batch.
+    var r = b.run(["submit", "-p", "--no-env", "--after", "task-999999", "--shell", "true"])
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains("unknown task task-999999"), r.err)
+    r = a.run(["submit", "-p", "--no-env", "--after", ids[3], "--shell", "true"])
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains("already ended failed"), r.err)
+    r = a.run(
+      ["submit", "--no-env", "--from", "-"], input: ##"{"shell":"true","depends_on":["#2"]}"## + "\n" + #"{"shell":"true"}"# + "\n")
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains("#2 is not an earlier task"), r.err)
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task"), "0", "a refused batch left rows")
+  }
+
+  func testFinishedRecordsLeaveTheHistoryAfterTheRetentionSetting() throws {
+    let c = try Cortex()
+    nodes.append(c)
+    try c.initialize([
+      ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string("r")), ("lease_s", .double(2)), ("history_s", .double(1))]))
+    ])
+    c.ok(["start", "--workers", "2"])
+    c.ok(["submit", "--no-env", "--from", "-"], input: batch(20) { _ in #"{"synthetic":{"duration_ms":1}}"# })
+    waitDone(20, timeoutS: 30)
+    let deadline = Clock.monotonicMs() + 15_000
+    while sql("SELECT count(*) FROM cortex_task_done") != "0" && Clock.monotonicMs() < deadline { sleepMs(200) }
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done"), "0", "records past history_s were not removed")
+    let events = c.ok(["--json", "tail", "-n", "1000"]).out
+    XCTAssertTrue(events.contains("cluster.settled") && events.contains(#""trimmed":"#), events.suffix(2000).description)
+  }
 }

@@ -7,15 +7,22 @@ public struct ClusterSettings: Equatable, Sendable {
   public var node: String?
   /// How long a node's lease lasts without renewal, in seconds (database time).
   public var leaseS: Double = 10
+  /// How long a finished task's record stays in `cortex_task_done` (for `show`, `wait` and
+  /// dependencies), in seconds; older records are deleted by the leader. Default 7 days.
+  public var historyS: Double = 7 * 86_400
 
-  public init(postgres: String, node: String? = nil, leaseS: Double = 10) {
+  public init(postgres: String, node: String? = nil, leaseS: Double = 10, historyS: Double = 7 * 86_400) {
     self.postgres = postgres
     self.node = node
     self.leaseS = leaseS
+    self.historyS = historyS
   }
 
   public func json() -> JSON {
-    .object([("postgres", .string(postgres))] + (node.map { [("node", JSON.string($0))] } ?? []) + [("lease_s", .double(leaseS))])
+    .object(
+      [("postgres", .string(postgres))] + (node.map { [("node", JSON.string($0))] } ?? []) + [
+        ("lease_s", .double(leaseS)), ("history_s", .double(historyS)),
+      ])
   }
 
   public static func decode(_ v: JSON) throws(SpecError) -> ClusterSettings {
@@ -32,6 +39,8 @@ public struct ClusterSettings: Equatable, Sendable {
         }
         s.node = n
       case "lease_s": s.leaseS = try Numbers.seconds("cluster.lease_s", val, min: 1, max: 300, exclusiveMin: false)
+      case "history_s":
+        s.historyS = try Numbers.seconds("cluster.history_s", val, min: 1, max: 10 * 365 * 86_400, exclusiveMin: false)
       default: throw SpecError("cluster.\(k)", "unknown setting")
       }
     }

@@ -42,11 +42,13 @@ extension Scheduler {
     }
     var out: [Adopted] = []
     for (i, spec) in specs.enumerated() {
-      if !spec.dependsOn.isEmpty || !spec.dependsOnBatch.isEmpty {
+      // Dependencies are the cluster's to check (they may be anywhere in it): here only that a
+      // "#N" names an earlier task of this batch.
+      if let pos = spec.dependsOnBatch.first(where: { $0 < 1 || $0 > i }) {
         return .failure(
           RefusalReply(
             Self.invalid(
-              SpecError("depends_on", "dependencies are not supported in cluster mode yet (docs/cluster.md)"), index: i,
+              SpecError("depends_on", "#\(pos) is not an earlier task of this batch (this is task #\(i + 1))"), index: i,
               of: specs.count)))
       }
       do throws(SpecError) {
@@ -74,7 +76,11 @@ extension Scheduler {
       var spec = a.spec
       if !spec.hasWork, let r = try? resolve(spec, number: a.number) { spec = r.spec }
       let (redacted, _) = spec.redacted()
+      // Logged and shown with its dependencies; but the cluster released it once they succeeded,
+      // so they need not be known here.
       let specJSON = redacted.json().encodedBytes()
+      spec.dependsOn = []
+      spec.dependsOnBatch = []
       var rec = TaskRecord(
         number: a.number, spec: spec, specJSON: specJSON, maxAttempts: a.maxAttempts, budget: a.budget, timeoutMs: a.timeoutMs,
         submittedMs: now)
