@@ -16,7 +16,9 @@ enum ListCommand {
       ctx.printJSON(.array(tasks))
       return 0
     }
-    let rows = tasks.map { t -> [String] in
+    // In cluster mode every row names the node that holds or ran it.
+    let nodes = tasks.contains { $0["node"] != nil }
+    var rows = tasks.map { t -> [String] in
       if t["compact"]?.bool == true {
         // An older finished task: only its final state is kept in memory (`cortex show` has more).
         return [t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), "", "", "-", "-", "", ""]
@@ -29,7 +31,12 @@ enum ListCommand {
         String((t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
       ]
     }
-    ctx.out(table(["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"], rows))
+    var header = ["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"]
+    if nodes {
+      header.insert("NODE", at: 2)
+      for (i, t) in tasks.enumerated() { rows[i].insert(t["node"]?.string ?? "-", at: 2) }
+    }
+    ctx.out(table(header, rows))
     return 0
   }
 }

@@ -29,6 +29,8 @@ public final class ClusterLink: Sendable {
     case settled(cancelled: Int, readied: Int, trimmed: Int)
     /// The answer to `describe`: the task as the cluster knows it, or nil.
     case described(ticket: UInt64, JSON?)
+    /// The answer to `list`: rows from the cluster's tables, oldest first.
+    case listed(ticket: UInt64, Result<[JSON], ClusterError>)
     /// Every task a watch named has a terminal state (or does not exist).
     case finished(ticket: UInt64, [ClusterStore.Outcome])
   }
@@ -64,6 +66,7 @@ public final class ClusterLink: Sendable {
     var cancels: [Int] = []
     var watches: [(UInt64, [Int])] = []
     var describes: [(UInt64, Int)] = []
+    var lists: [(ticket: UInt64, state: String?, type: String?, limit: Int)] = []
     var stopping = false
   }
 
@@ -135,6 +138,10 @@ public final class ClusterLink: Sendable {
   public func stop() { request { $0.stopping = true } }
   /// Reports `described(ticket, …)`: one task as the cluster knows it.
   public func describe(ticket: UInt64, _ id: Int) { request { $0.describes.append((ticket, id)) } }
+  /// Reports `listed(ticket, …)`: the newest tasks cluster-wide.
+  public func list(ticket: UInt64, state: String?, type: String?, limit: Int) {
+    request { $0.lists.append((ticket, state, type, limit)) }
+  }
   /// Reports `finished(ticket, …)` once every one of `ids` has ended (or is unknown).
   public func watch(ticket: UInt64, _ ids: [Int]) { request { $0.watches.append((ticket, ids)) } }
 
@@ -206,6 +213,7 @@ public final class ClusterLink: Sendable {
         i.cancels.removeAll()
         i.watches.removeAll()
         i.describes.removeAll()
+        i.lists.removeAll()
         return w
       }
       pendingCompletions += work.completions
@@ -242,6 +250,7 @@ public final class ClusterLink: Sendable {
         for (ticket, _) in work.submits {
           out.append(.submitted(ticket: ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable"))))
         }
+        for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable")))) }
         post(out)
         if work.stopping { return }
         continue
@@ -306,6 +315,14 @@ public final class ClusterLink: Sendable {
           }
         }
         for (ticket, id) in work.describes { out.append(.described(ticket: ticket, try s.describe(id))) }
+        for l in work.lists {
+          do throws(ClusterError) {
+            out.append(.listed(ticket: l.ticket, .success(try s.list(state: l.state, type: l.type, limit: l.limit))))
+          } catch {
+            out.append(.listed(ticket: l.ticket, .failure(error)))
+          }
+        }
+        work.lists = []
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []
@@ -331,6 +348,7 @@ public final class ClusterLink: Sendable {
         }
       } catch {
         for (ticket, _) in work.submits { out.append(.submitted(ticket: ticket, .failure(error))) }
+        for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(error))) }
         if !s.db.isConnected {
           store = nil
           if !down {

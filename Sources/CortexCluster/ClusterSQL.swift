@@ -294,6 +294,26 @@ enum ClusterSQL {
     FROM pg_stat_user_tables WHERE relname LIKE 'cortex%' ORDER BY relname
     """
 
+  /// `list` on any node: the newest tasks cluster-wide, live and finished, filtered by state
+  /// (a state, `active` or `done`) and type. $1 state or NULL, $2 type or NULL, $3 how many.
+  static let listTasks = """
+    (SELECT id, state, spec->>'type' AS type, priority, node, attempt, NULL::int AS exit_code, NULL::text AS reason,
+       spec->>'description' AS description, (extract(epoch FROM submitted_at) * 1000)::bigint AS submitted_ms,
+       NULL::bigint AS ended_ms
+     FROM cortex_task
+     WHERE ($1::text IS NULL OR $1 = 'active' OR state = $1) AND $1::text IS DISTINCT FROM 'done'
+       AND ($2::text IS NULL OR spec->>'type' = $2)
+     ORDER BY id DESC LIMIT $3::int)
+    UNION ALL
+    (SELECT id, state, spec->>'type', NULL, node, attempt, exit_code, reason, spec->>'description',
+       (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint
+     FROM cortex_task_done
+     WHERE ($1::text IS NULL OR $1 = 'done' OR state = $1) AND $1::text IS DISTINCT FROM 'active'
+       AND ($2::text IS NULL OR spec->>'type' = $2)
+     ORDER BY id DESC LIMIT $3::int)
+    ORDER BY id DESC LIMIT $3::int
+    """
+
   /// Only one node rescues at a time: an advisory lock held for the transaction.
   static let tryLeaderLock = "SELECT pg_try_advisory_xact_lock(109111114116101121) AS leader"
 

@@ -132,6 +132,23 @@ public final class ClusterStore {
     return .object(o)
   }
 
+  /// The newest `limit` tasks cluster-wide matching the filters, oldest first, as `list` rows
+  /// (with the node that holds or ran each).
+  public func list(state: String?, type: String?, limit: Int) throws(ClusterError) -> [JSON] {
+    let r = try db.execute(ClusterSQL.listTasks, [state, type, String(limit)])
+    return (0..<r.count).reversed().map { i in
+      var o: [(String, JSON)] = [("id", .string(TaskID.format(Int(r[i, "id"] ?? "") ?? 0)))]
+      for (c, k) in [("state", "state"), ("type", "type"), ("node", "node"), ("reason", "reason"), ("description", "description")] {
+        if let v = r[i, c] { o.append((k, .string(v))) }
+      }
+      if let p = r[i, "priority"].flatMap({ Int($0) }).flatMap(Priority.init(rawValue:)) { o.append(("priority", .string(p.name))) }
+      for c in ["attempt", "exit_code", "submitted_ms", "ended_ms"] {
+        if let v = r[i, c].flatMap({ Int64($0) }) { o.append((c, .int(v))) }
+      }
+      return .object(o)
+    }
+  }
+
   /// Which of `ids` (running here) another node asked to cancel.
   public func cancelRequested(among ids: [Int]) throws(ClusterError) -> [Int] {
     let list = "{" + ids.map(String.init).joined(separator: ",") + "}"

@@ -66,6 +66,18 @@ final class ClusterAdapter {
     link.describe(ticket: ticket, id)
   }
 
+  /// `list` requests answered from the cluster's tables: ticket → client.
+  var pendingLists: [UInt64: ClientID] = [:]
+
+  /// `list` across the cluster: at most `limit` rows (10,000 when not given: the history table
+  /// can hold millions).
+  func list(_ client: ClientID, state: String?, type: String?, limit: Int) {
+    let ticket = nextTicket
+    nextTicket += 1
+    pendingLists[ticket] = client
+    link.list(ticket: ticket, state: state, type: type, limit: limit > 0 ? limit : 10_000)
+  }
+
   /// `wait` or `cancel` of any task in the cluster: answered once every one has ended.
   func watch(_ client: ClientID, _ ids: [Int], cancel: Bool) {
     let ticket = nextTicket

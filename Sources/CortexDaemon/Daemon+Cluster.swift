@@ -95,6 +95,22 @@ extension Daemon {
         } else {
           reply(client, Scheduler.invalid(SpecError("id", "unknown task in the cluster"), index: nil, of: 1), now: t)
         }
+      case .listed(let ticket, let result):
+        guard let client = cluster.pendingLists.removeValue(forKey: ticket) else { continue }
+        switch result {
+        case .success(let rows):
+          // A task held here is shown as this node knows it (worker, times, progress).
+          let merged: [JSON] = rows.map { row in
+            guard let n = row["id"]?.string.flatMap(TaskID.parse), let rec = scheduler.tasks[n], !rec.state.isTerminal,
+              case .object(var o) = scheduler.taskJSON(rec, withSpec: false)
+            else { return row }
+            o.append(("node", .string(cluster.node)))
+            return .object(o)
+          }
+          reply(client, .object([("ok", .bool(true)), ("tasks", .array(merged))]), now: t)
+        case .failure(let error):
+          reply(client, Scheduler.refused("cluster_unavailable", "cannot list the cluster's tasks: \(error)"), now: t)
+        }
       case .finished(let ticket, let outcomes):
         guard let w = cluster.pendingWatches.removeValue(forKey: ticket) else { continue }
         reply(w.client, ClusterAdapter.answer(outcomes, cancel: w.cancel), now: t)

@@ -55,7 +55,12 @@ extension Daemon {
       if let cluster { cluster.watch(id, ids, cancel: false) } else { feed(.wait(id, ids), now: t) }
     case .cancel(let ids):
       if let cluster { cluster.watch(id, ids, cancel: true) } else { feed(.cancel(id, ids), now: t) }
-    case .list(let state, let type, let limit): handleList(id, state: state, type: type, limit: limit, now: t)
+    case .list(let state, let type, let limit):
+      if let cluster {
+        cluster.list(id, state: state, type: type, limit: limit)
+      } else {
+        handleList(id, state: state, type: type, limit: limit, now: t)
+      }
     case .show(let n):
       if let cluster, scheduler.tasks[n] == nil { cluster.describe(id, n) } else { handleShow(id, n, now: t) }
     case .workers:

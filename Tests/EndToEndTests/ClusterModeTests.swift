@@ -73,6 +73,13 @@ final class ClusterModeTests: XCTestCase {
     let perNode = sql(
       "SELECT string_agg(node || '=' || n, ',' ORDER BY node) FROM (SELECT node, count(*) n FROM cortex_task_done GROUP BY node) x")
     for name in ["a=", "b=", "c="] { XCTAssertTrue(perNode.contains(name), "a node ran nothing: \(perNode)") }
+    // `list` on one node shows the whole cluster's tasks, each with the node that ran it.
+    let listed = try JSON.parse(Array(a.ok(["--json", "list", "-n", "5000"]).out.utf8)).array ?? []
+    XCTAssertEqual(listed.count, 3000)
+    XCTAssertEqual(Set(listed.compactMap { $0["node"]?.string }), ["a", "b", "c"])
+    XCTAssertEqual(Set(listed.compactMap { $0["id"]?.string }), Set(ids))
+    XCTAssertTrue(b.ok(["list", "-n", "3"]).out.contains("NODE"))
+    XCTAssertEqual(try JSON.parse(Array(c.ok(["--json", "list", "--state", "active"]).out.utf8)).array?.count, 0)
     // The budget invariant: total = reserved + used + available, nothing reserved at the end.
     XCTAssertEqual(sql("SELECT reserved || ' ' || used || ' ' || (total - reserved - used >= 0) FROM cortex_budget"), "0 3000 true")
     // Each node's own log says what it ran, with its name on every claim.

@@ -1,0 +1,88 @@
+"""What the cluster scripts share (scripts/bench-cluster, scripts/soak-cluster): a PostgreSQL from
+Debian's package started in a temporary directory (as the `postgres` user when run as root), and
+Cortex nodes in directories of their own joined to one of its databases."""
+import glob, json, os, shutil, signal, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORTEX = os.path.join(ROOT, ".build/release/cortex")
+
+
+def build_release():
+    subprocess.run(["swift", "build", "-c", "release"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def cortex(d, *a, input=None, check=True):
+    return subprocess.run([CORTEX, "--dir", d, *a], input=input, text=True, capture_output=True, check=check)
+
+
+class Postgres:
+    def __init__(self, port=25432):
+        self.bin = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+        self.dir = tempfile.mkdtemp(prefix="cortex-bench-pg-")
+        self.port = port
+        self.proc = None
+
+    def dsn(self, db="postgres"):
+        return f"postgresql:///{db}?host={self.dir}&port={self.port}&user=cortex"
+
+    def psql(self, q, db="postgres"):
+        return sh([f"{self.bin}/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", self.dsn(db), "-c", q]).strip()
+
+    def start(self):
+        runas = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if runas:
+            sh(["chown", "postgres", self.dir])
+        sh(runas + [f"{self.bin}/initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "cortex", "-E", "UTF8"])
+        log = open(f"{self.dir}/server.log", "a")
+        self.proc = subprocess.Popen(
+            runas + [f"{self.bin}/postgres", "-D", f"{self.dir}/data", "-k", self.dir, "-p", str(self.port),
+                     "-c", "listen_addresses=", "-c", "max_connections=200"],
+            stdout=log, stderr=log, start_new_session=True)
+        for _ in range(300):
+            if subprocess.run([f"{self.bin}/pg_isready", "-q", "-h", self.dir, "-p", str(self.port)]).returncode == 0:
+                return
+            time.sleep(0.1)
+        sys.exit("PostgreSQL did not start")
+
+    def fresh_db(self, name):
+        self.psql(f"DROP DATABASE IF EXISTS {name}")
+        self.psql(f"CREATE DATABASE {name}")
+        sh([CORTEX, "cluster", "migrate", "--postgres", self.dsn(name)])
+        return self.dsn(name)
+
+    def stop(self):
+        if self.proc:
+            try:
+                os.killpg(self.proc.pid, signal.SIGINT)
+                self.proc.wait(timeout=20)
+            except Exception:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_nodes(work, k, db_dsn, workers, lease=10.0, cluster_extra=None):
+    """k nodes named n0… with `workers` workers each, an unlimited budget and queue."""
+    dirs = []
+    for i in range(k):
+        d = f"{work}/node-{len(os.listdir(work))}-{i}"
+        cortex(d, "init", "--workers", str(workers), "--cluster", db_dsn, "--node", f"n{i}")
+        cfg = json.load(open(f"{d}/config.json"))
+        cfg["cluster"]["lease_s"] = lease
+        cfg["cluster"].update(cluster_extra or {})
+        cfg["token_budget_total"] = 1 << 50
+        cfg["max_queue"] = 10_000_000
+        json.dump(cfg, open(f"{d}/config.json", "w"))
+        cortex(d, "start")
+        dirs.append(d)
+    return dirs
+
+
+def stop_nodes(dirs, remove=True):
+    for d in dirs:
+        cortex(d, "stop", "--timeout", "5", check=False)
+        if remove:
+            shutil.rmtree(d, ignore_errors=True)
