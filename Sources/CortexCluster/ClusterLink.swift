@@ -19,6 +19,10 @@ public final class ClusterLink: Sendable {
     case cancelRequested([Int])
     /// Joined (or re-joined after a fence) with this epoch.
     case joined(epoch: Int64)
+    /// Terminal states kept from before this start (the database was down), delivered before
+    /// joining: how many the fence accepted and how many it refused (already delivered, or the
+    /// task was given to another node meanwhile).
+    case replayed(accepted: Int, refused: Int)
     /// The lease could not be renewed in time: stop every running task and claim nothing.
     case fenced(String)
     case unavailable(String)
@@ -54,6 +58,24 @@ public final class ClusterLink: Sendable {
       self.reason = reason
       self.exitCode = exitCode
       self.tokensUsed = tokensUsed
+    }
+
+    /// One line of the node's outbox file (`cluster-outbox.jsonl`).
+    public func json() -> JSON {
+      .object([
+        ("id", .int(Int64(id))), ("attempt", .int(Int64(attempt))), ("epoch", .int(epoch)), ("state", .string(state.rawValue)),
+        ("reason", reason.map { .string($0) } ?? .null), ("exit_code", exitCode.map { .int(Int64($0)) } ?? .null),
+        ("tokens_used", .int(Int64(tokensUsed))),
+      ])
+    }
+
+    public init?(json v: JSON) {
+      guard let id = v["id"]?.int, let attempt = v["attempt"]?.int, let epoch = v["epoch"]?.int,
+        let state = v["state"]?.string.flatMap(TaskState.init(rawValue:)), state.isTerminal
+      else { return nil }
+      self.init(
+        id: Int(id), attempt: Int(attempt), epoch: epoch, state: state, reason: v["reason"]?.string,
+        exitCode: v["exit_code"]?.int.map { Int32(truncatingIfNeeded: $0) }, tokensUsed: Int(v["tokens_used"]?.int ?? 0))
     }
   }
 
@@ -104,10 +126,21 @@ public final class ClusterLink: Sendable {
   public var epoch: Int64 { epochNow.load(ordering: .acquiring) }
 
   /// Connects and joins before returning (so a wrong DSN or a name already alive stops the start
-  /// with its message), then runs the link's thread.
-  public func start() throws(ClusterError) {
+  /// with its message), then runs the link's thread. `replay`: terminal states the previous run
+  /// of this node could not deliver; they are delivered first, under the claims they end, before
+  /// the new epoch fences those claims.
+  public func start(replay: [Completion] = []) throws(ClusterError) {
     let store = try ClusterStore(PGConnection(settings.postgres), node: node)
     try store.listen()
+    if !replay.isEmpty {
+      var accepted = 0
+      for chunk in stride(from: 0, to: replay.count, by: 500).map({ replay[$0..<min($0 + 500, replay.count)] }) {
+        accepted += try store.complete(
+          chunk.map { ($0.id, $0.attempt, $0.epoch, $0.state, $0.reason, $0.exitCode, $0.tokensUsed) }
+        ).count
+      }
+      post([.replayed(accepted: accepted, refused: replay.count - accepted)])
+    }
     try store.join(
       leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, holderGone: { !Processes.isAlive($0) })
     epochNow.store(store.epoch, ordering: .releasing)

@@ -24,8 +24,12 @@ final class ClusterAdapter {
   /// The internal client id for cancels the cluster asked for (answers go nowhere).
   static let internalClient: ClientID = 1 << 38
 
-  init(settings: ClusterSettings, workers: Int, budgetTotal: Int) throws(StartupError) {
+  /// Terminal states not yet confirmed by the cluster, kept on disk during an outage.
+  var outbox: ClusterOutbox
+
+  init(settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String) throws(StartupError) {
     node = settings.node ?? Host.name
+    outbox = ClusterOutbox(path: outboxPath)
     do throws(PosixError) {
       link = try ClusterLink(
         settings: settings, node: node, host: Host.name, pid: Processes.currentID, workers: workers, budgetTotal: budgetTotal)
@@ -33,10 +37,12 @@ final class ClusterAdapter {
       throw StartupError("cannot set up the cluster link: \(error)")
     }
     do throws(ClusterError) {
-      try link.start()
+      try link.start(replay: ClusterOutbox.load(outboxPath))
     } catch {
       throw StartupError("cannot join the cluster: \(error)")
     }
+    // Delivered (or refused by the fence) before joining: nothing is left to keep.
+    try? FileSystem.remove(outboxPath)
   }
 
   /// A submit goes to the database; the client hears back after its commit.
@@ -129,13 +135,15 @@ final class ClusterAdapter {
     else { return }
     let exit = e.fields.first { $0.0 == "exit_code" }?.1.int.map { Int32(truncatingIfNeeded: $0) }
     let tokens = Int(e.fields.first { $0.0 == "tokens_used" }?.1.int ?? 0)
-    link.complete(
-      ClusterLink.Completion(
-        id: n, attempt: claim.attempt, epoch: claim.epoch, state: state, reason: e.reason, exitCode: exit, tokensUsed: tokens))
+    let c = ClusterLink.Completion(
+      id: n, attempt: claim.attempt, epoch: claim.epoch, state: state, reason: e.reason, exitCode: exit, tokensUsed: tokens)
+    link.complete(c)
+    outbox.sent(c)
   }
 
   /// Once per loop iteration: how many tasks this node wants, and what runs here.
   func tick(spare: Int, now: Int64) {
+    outbox.flush()
     let want = available ? spare : 0
     // The link lowers its copy as it claims (`claimed` resets `lastWanted`); also once a second.
     if want != lastWanted || (want > 0 && now - lastWantSentMs >= 1000) {

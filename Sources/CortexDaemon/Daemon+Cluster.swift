@@ -64,6 +64,7 @@ extension Daemon {
         feed(.adopt(adopted, node: cluster.node), now: t)
         if !cancelled.isEmpty { feed(.cancel(ClusterAdapter.internalClient, cancelled), now: t) }
       case .completed(let id, let accepted):
+        cluster.outbox.confirmed(id)
         if !accepted {
           log.append(
             Event(
@@ -73,6 +74,14 @@ extension Daemon {
         }
       case .cancelRequested(let ids):
         feed(.cancel(ClusterAdapter.internalClient, ids), now: t)
+      case .replayed(let accepted, let refused):
+        log.append(
+          Event(
+            "cluster.replayed", reason: "restart",
+            detail:
+              "\(accepted) terminal states kept while the database was unreachable were delivered before joining; \(refused) were refused (already delivered, or given to another node)",
+            fields: [("node", .string(cluster.node)), ("accepted", .int(Int64(accepted))), ("refused", .int(Int64(refused)))]),
+          nowMs: t)
       case .joined(let epoch):
         log.append(
           Event("node.joined", reason: "lease", fields: [("node", .string(cluster.node)), ("epoch", .int(epoch))]), nowMs: t)
@@ -84,9 +93,11 @@ extension Daemon {
         if !ids.isEmpty { feed(.cancel(ClusterAdapter.internalClient, ids), now: t) }
       case .unavailable(let why):
         cluster.available = false
+        cluster.outbox.keep()
         log.append(Event("cluster.unavailable", reason: "database_unreachable", detail: why), nowMs: t)
       case .available:
         cluster.available = true
+        cluster.outbox.release()
         log.append(Event("cluster.available", reason: "database_reachable"), nowMs: t)
       case .described(let ticket, let task):
         guard let client = cluster.pendingShows.removeValue(forKey: ticket) else { continue }

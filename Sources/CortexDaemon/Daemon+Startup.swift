@@ -130,7 +130,8 @@ extension Daemon {
       // The database holds the cluster's budget; this node's own check must never refuse first.
       scheduler.config.tokenBudgetTotal = 1 << 60
       let returned = scheduler.returnToSharedQueue(now: t, into: &out)
-      let adapter = try ClusterAdapter(settings: settings, workers: config.workers, budgetTotal: config.tokenBudgetTotal)
+      let adapter = try ClusterAdapter(
+        settings: settings, workers: config.workers, budgetTotal: config.tokenBudgetTotal, outboxPath: paths.clusterOutbox)
       do throws(PosixError) {
         try epoll.add(adapter.link.wakeFD, .input, token: Self.kindCluster)
       } catch {
@@ -255,6 +256,7 @@ extension Daemon {
   /// Called once the pool is stopped: final snapshot, hot state, socket and pid file removed.
   func shutdownComplete() {
     let t = now()
+    cluster?.outbox.flush()
     cluster?.link.stop()
     log.append(
       Event(

@@ -306,4 +306,37 @@ final class ClusterModeTests: XCTestCase {
     let events = c.ok(["--json", "tail", "-n", "1000"]).out
     XCTAssertTrue(events.contains("cluster.settled") && events.contains(#""trimmed":"#), events.suffix(2000).description)
   }
+
+  func testTerminalStatesReachedDuringAnOutageAreDeliveredOnceAfterARestart() throws {
+    let a = try startNode("a", workers: 2, leaseS: 30)
+    let marks = (0..<2).map { "\(a.scratch)/ran-\($0)" }
+    let input = marks.map { "{\"shell\":\"sleep 1.5; echo x >> \($0)\"}" }.joined(separator: "\n") + "\n"
+    let ids = a.ok(["submit", "--no-env", "--from", "-"], input: input).out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, 2)
+    let deadline = Clock.monotonicMs() + 20_000
+    while sql("SELECT count(*) FROM cortex_task WHERE state = 'running'") != "2" && Clock.monotonicMs() < deadline { sleepMs(20) }
+    pg.pause()
+    // Both finish while the database is down; their states wait in the outbox on disk.
+    a.eventually("the tasks finished and their states were kept") {
+      marks.allSatisfy { FileSystem.exists($0) } && FileSystem.exists(a.root + "/cluster-outbox.jsonl")
+        && (((try? FileSystem.read(a.root + "/cluster-outbox.jsonl")) ?? nil)?.filter { $0 == 10 }.count ?? 0) == 2
+    }
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(a.daemonPID), Signal.kill))
+    a.eventually("node a's processes are gone") { a.leftovers.allSatisfy { $0.isZombie } }
+    try pg.start()
+    a.ok(["start", "--workers", "2"])
+    waitDone(2, timeoutS: 30)
+    for id in ids {
+      XCTAssertEqual(
+        sql("SELECT state || ':' || node || ':' || attempt FROM cortex_task_done WHERE id = \(TaskID.parse(id)!)"), "succeeded:a:1")
+    }
+    sleepMs(1500)  // a rescue round, which would requeue a claim left running
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task"), "0")
+    for m in marks {
+      XCTAssertEqual(((try? FileSystem.read(m)) ?? nil)?.count, 2, "\(m): the task ran again instead of its state being delivered")
+    }
+    let replayed = a.events().first { $0.type == "cluster.replayed" }
+    XCTAssertEqual(replayed?["accepted"]?.int, 2)
+    XCTAssertFalse(FileSystem.exists(a.root + "/cluster-outbox.jsonl"), "the outbox outlived its delivery")
+  }
 }

@@ -21,6 +21,8 @@ public struct Paths: Sendable {
   public var daemonLog: String { root + "/daemon.log" }
   /// Secret values of tasks (mode 0600), see `Redaction`.
   public var secrets: String { root + "/secrets.jsonl" }
+  /// Terminal states a cluster node has not yet delivered to the database (cluster mode).
+  public var clusterOutbox: String { root + "/cluster-outbox.jsonl" }
 
   public func taskDir(_ n: Int) -> String { tasks + "/" + TaskID.format(n) }
   public func fifoIn(_ slot: Int) -> String { fifo + "/" + WorkerID.format(slot) + ".in" }
