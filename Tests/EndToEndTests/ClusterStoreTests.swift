@@ -121,4 +121,23 @@ final class ClusterStoreTests: XCTestCase {
     XCTAssertEqual(b.available, 10)
     XCTAssertGreaterThanOrEqual(b.available, 0)
   }
+
+  func testASubmitWakesListeningNodesAndACancelWakesTheOwner() throws {
+    let idle = try store("idle")
+    try idle.join(leaseS: 30, host: "h", pid: 1, workers: 1, budgetTotal: 1000)
+    try idle.listen()
+    let other = try store("other")
+    try other.join(leaseS: 30, host: "h", pid: 2, workers: 1, budgetTotal: 1000)
+    func hints(within ms: Int32) -> [String] {
+      _ = FileDescriptor.waitReadable([idle.db.socket], timeoutMs: ms)
+      return idle.db.notifications()
+    }
+    XCTAssertEqual(hints(within: 200), [], "a hint with nothing submitted")
+    let ids = try other.submit(tasks(3))
+    XCTAssertEqual(hints(within: 2000), ["cortex_work"], "the submit did not wake the listening node")
+    XCTAssertEqual(try idle.claim(limit: 3).map(\.id), ids)
+    try other.requestCancel([ids[0]])
+    XCTAssertEqual(hints(within: 2000), ["cortex_cancel"], "the cancel did not wake the node running the task")
+    XCTAssertEqual(try idle.cancelRequested(among: ids), [ids[0]])
+  }
 }
