@@ -8,7 +8,9 @@ CORTEX = os.path.join(ROOT, ".build/release/cortex")
 
 
 def build_release():
-    subprocess.run(["swift", "build", "-c", "release"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    r = subprocess.run(["swift", "build", "-c", "release"], cwd=ROOT, text=True, capture_output=True)
+    if r.returncode != 0:
+        sys.exit(f"swift build -c release failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
 
 
 def sh(cmd, **kw):

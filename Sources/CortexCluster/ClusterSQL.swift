@@ -43,6 +43,16 @@ enum ClusterSQL {
   /// Queued tasks cluster-wide, for `max_queue` admission (the table holds only live work).
   static let queuedCount = "SELECT count(*) AS n FROM cortex_task WHERE state = 'queued'"
 
+  /// The tasks that already carry some of the given idempotency keys, live or finished: a
+  /// repeated submit answers with their ids instead of adding tasks. $1 a JSON array of keys.
+  static let existingKeys = """
+    SELECT idempotency_key AS key, id FROM cortex_task
+    WHERE idempotency_key IN (SELECT jsonb_array_elements_text($1::jsonb))
+    UNION ALL
+    SELECT spec->>'idempotency_key', id FROM cortex_task_done
+    WHERE spec ? 'idempotency_key' AND spec->>'idempotency_key' IN (SELECT jsonb_array_elements_text($1::jsonb))
+    """
+
   /// Task ids for a batch, in order, before it is inserted. $1 count.
   static let allocateIDs = """
     SELECT nextval('cortex_task_id_seq') AS id FROM generate_series(1, $1::int)

@@ -192,23 +192,53 @@ public final class ClusterStore {
     }
   }
 
-  /// `maxQueue`: refuse (`queue_full`) when the cluster's queue would grow past it.
+  /// `maxQueue`: refuse (`queue_full`) when the cluster's queue would grow past it. A task whose
+  /// idempotency key is already used (in the cluster, or earlier in the batch) is not added: its
+  /// place in the answer holds the id of the task that has the key, as on a single host.
   public func submit(_ tasks: [NewTask], maxQueue: Int = Int.max) throws(ClusterError) -> [Int] {
     try db.transaction { () throws(ClusterError) -> [Int] in
-      if maxQueue < Int.max {
+      var known: [String: Int] = [:]
+      let keys = tasks.compactMap(\.idempotencyKey)
+      if !keys.isEmpty {
+        let r = try db.execute(ClusterSQL.existingKeys, [JSON.array(keys.map { .string($0) }).encoded()])
+        for i in 0..<r.count { if let k = r[i, "key"], let id = r[i, "id"].flatMap({ Int($0) }) { known[k] = id } }
+      }
+      // Which members are new, and the id each member's place in the answer gets.
+      var fresh: [Int] = []
+      var repeats: [Int: String] = [:]
+      var batchKeys = Set<String>()
+      for (i, t) in tasks.enumerated() {
+        if let k = t.idempotencyKey, known[k] != nil || batchKeys.contains(k) {
+          repeats[i] = k
+        } else {
+          fresh.append(i)
+          if let k = t.idempotencyKey { batchKeys.insert(k) }
+        }
+      }
+      if maxQueue < Int.max && !fresh.isEmpty {
         let queued = Int(try db.execute(ClusterSQL.queuedCount)[0, "n"] ?? "0") ?? 0
-        if queued + tasks.count > maxQueue {
+        if queued + fresh.count > maxQueue {
           throw ClusterError(
             .refused(reason: "queue_full"),
-            "\(queued) tasks are queued in the cluster and the limit is \(maxQueue) (max_queue); \(tasks.count) more do not fit now; try again as the queue drains"
+            "\(queued) tasks are queued in the cluster and the limit is \(maxQueue) (max_queue); \(fresh.count) more do not fit now; try again as the queue drains"
           )
         }
       }
-      let ids = try db.execute(ClusterSQL.allocateIDs, [String(tasks.count)]).values.compactMap { $0[0].flatMap { Int($0) } }
-      let succeeded = try checkDependencies(tasks)
+      let newIDs =
+        fresh.isEmpty
+        ? [] : try db.execute(ClusterSQL.allocateIDs, [String(fresh.count)]).values.compactMap { $0[0].flatMap { Int($0) } }
+      var ids = [Int](repeating: 0, count: tasks.count)
+      for (j, i) in fresh.enumerated() {
+        ids[i] = newIDs[j]
+        if let k = tasks[i].idempotencyKey { known[k] = newIDs[j] }
+      }
+      for (i, k) in repeats { ids[i] = known[k]! }
+      guard !fresh.isEmpty else { return ids }
+      let succeeded = try checkDependencies(fresh.map { tasks[$0] })
       var rows: [JSON] = []
       var edges: [JSON] = []
-      for (i, t) in tasks.enumerated() {
+      for i in fresh {
+        let t = tasks[i]
         let deps = t.dependsOn + t.dependsOnBatch.map { ids[$0 - 1] }
         for d in deps { edges.append(.object([("task", .int(Int64(ids[i]))), ("depends_on", .int(Int64(d)))])) }
         var spec = t.spec
@@ -226,8 +256,8 @@ public final class ClusterStore {
       }
       try db.execute(ClusterSQL.insertTasks, [JSON.array(rows).encoded()])
       if !edges.isEmpty { try db.execute(ClusterSQL.insertDeps, [JSON.array(edges).encoded()]) }
-      let secrets: [JSON] = tasks.enumerated().compactMap { (i, t) in
-        t.secrets.map { .object([("id", .int(Int64(ids[i]))), ("secrets", $0)]) }
+      let secrets: [JSON] = fresh.compactMap { i in
+        tasks[i].secrets.map { .object([("id", .int(Int64(ids[i]))), ("secrets", $0)]) }
       }
       if !secrets.isEmpty { try db.execute(ClusterSQL.insertSecrets, [JSON.array(secrets).encoded()]) }
       try db.execute(ClusterSQL.wakeNodes)

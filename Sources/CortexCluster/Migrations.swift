@@ -101,6 +101,11 @@ public enum Migrations {
         // Dependencies: the leader's sweep reads waiting tasks and each task's own edges.
         "CREATE INDEX cortex_task_waiting ON cortex_task (id) WHERE unmet > 0",
         "CREATE INDEX cortex_dep_task ON cortex_dep (task)",
+        // Idempotency keys of finished tasks, for a repeated submit's answer.
+        """
+        CREATE INDEX cortex_task_done_key ON cortex_task_done ((spec->>'idempotency_key'))
+          WHERE spec ? 'idempotency_key'
+        """,
       ]
     ),
   ]

@@ -33,8 +33,13 @@ extension Daemon {
           } else if case .invalid(let field, let index) = error.kind {
             reply(client, Scheduler.invalid(SpecError(field, error.message), position: index.map { $0 + 1 }, of: nil), now: t)
           } else if error.sqlState == "23505" {
+            // Two nodes committed the same new key at once; the other one won. A retry answers
+            // with the winner's id.
             reply(
-              client, Scheduler.invalid(SpecError("idempotency_key", "is already used in the cluster"), index: nil, of: 1), now: t)
+              client,
+              Scheduler.refused(
+                "idempotency_race", "another node added a task with the same idempotency key at the same moment; submit again for its id"),
+              now: t)
           } else {
             reply(client, Scheduler.refused("cluster_unavailable", "the cluster's database did not take the batch: \(error)"), now: t)
           }

@@ -289,6 +289,20 @@ final class ClusterModeTests: XCTestCase {
     XCTAssertEqual(r.code, 65, r.err)
     XCTAssertTrue(r.err.contains("#2 is not an earlier task"), r.err)
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task"), "0", "a refused batch left rows")
+    // An idempotency key answers with the same id on every node, live or finished, and adds nothing.
+    let keyed = a.ok(["submit", "-p", "--no-env", "--idempotency-key", "k-1", "--shell", "true"]).out.trimmed
+    XCTAssertEqual(b.ok(["submit", "-p", "--no-env", "--idempotency-key", "k-1", "--shell", "true"]).out.trimmed, keyed)
+    waitDone(8, timeoutS: 30)
+    let again = b.ok(
+      ["submit", "--no-env", "--from", "-"],
+      input: ##"{"shell":"true","idempotency_key":"k-1"}"## + "\n" + ##"{"shell":"true","idempotency_key":"k-2"}"## + "\n"
+        + ##"{"shell":"true","idempotency_key":"k-2"}"## + "\n")
+    let againIDs = again.out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(againIDs.count, 3)
+    XCTAssertEqual(againIDs[0], keyed)
+    XCTAssertEqual(againIDs[1], againIDs[2])
+    waitDone(9, timeoutS: 30)
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done"), "9", "a repeated key added a task")
   }
 
   func testFinishedRecordsLeaveTheHistoryAfterTheRetentionSetting() throws {
