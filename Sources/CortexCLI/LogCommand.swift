@@ -1,4 +1,5 @@
 import CortexCore
+import CortexDaemon
 import Posix
 
 /// `cortex log ID [--follow]`: the task's output.log; following ends when the task is terminal.
@@ -189,7 +190,10 @@ enum TailCommand {
     let ts = v["ts"]?.string ?? ""
     let time = ts.count >= 23 ? String(ts.dropFirst(11).prefix(12)) : ts
     let type = v["type"]?.string ?? "?"
-    var s = ctx.dim(time) + " " + ctx.bold(type.padding(16))
+    var s = ctx.dim(time) + " "
+    // Cluster mode: every line names the node that made the decision.
+    if let n = v["node"]?.string { s += "[" + n + "] " }
+    s += ctx.bold(type.padding(16))
     if let t = v["task_id"]?.string { s += " " + t }
     if let w = v["worker_id"]?.string { s += " " + w }
     if let a = v["attempt"]?.int, a > 1 { s += " attempt=\(a)" }
@@ -245,8 +249,13 @@ enum StatusCommand {
       + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
     s +=
       "finished   \(c[.succeeded] ?? 0) succeeded, \(c[.failed] ?? 0) failed, \(c[.cancelled] ?? 0) cancelled, \(c[.timedOut] ?? 0) timed out; \(view.rejected) refused at submit\n"
-    s +=
-      "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
+    if let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster {
+      s +=
+        "cluster    node \(cluster.node ?? "(host name)"); the token budget, the queue and the other nodes are the cluster's: cortex cluster status\n"
+    } else {
+      s +=
+        "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
+    }
     s += "log        seq \(view.lastSeq); next task \(TaskID.format(view.nextTask))\n"
     let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
     if !running_.isEmpty {

@@ -162,6 +162,9 @@ final class ClusterModeTests: XCTestCase {
     XCTAssertEqual(a.run(["wait", failing], timeoutS: 30).code, 3)
     XCTAssertEqual(b.run(["wait", failing], timeoutS: 30).code, 3)
     XCTAssertEqual(a.run(["wait", "task-999999"], timeoutS: 30).code, 65)
+    // status and tail say which node this is and which node decided each line.
+    XCTAssertTrue(a.ok(["status"]).out.contains("cluster    node a;"))
+    XCTAssertTrue(b.ok(["tail", "-n", "5"]).out.contains("[b] "))
   }
 
   func testAFrozenNodeFencesItselfAndItsLateCompletionsAreRefused() throws {
