@@ -341,7 +341,10 @@ public final class ClusterStore {
       guard try db.execute(ClusterSQL.tryLeaderLock)[0, "leader"] == "t" else { return nil }
       let r = try db.execute(ClusterSQL.rescue)
       let names = (r[0, "fenced"] ?? "").split(separator: ",").map(String.init)
-      return (names, Int(r[0, "requeued"] ?? "0") ?? 0)
+      let requeued = Int(r[0, "requeued"] ?? "0") ?? 0
+      // Requeued work is work to claim: wake the nodes now, not at their next poll.
+      if requeued > 0 { try db.execute(ClusterSQL.wakeNodes) }
+      return (names, requeued)
     }
   }
 
