@@ -67,10 +67,14 @@ extension Scheduler {
     var fresh = 0
     /// The task number each member of the batch will have (a duplicate: the one it repeats).
     var planned: [Int] = []
+    /// The same numbers as a set, for dependency checks (kept as `planned` grows: building it
+    /// per member made a large batch quadratic).
+    var inBatch = Set<Int>()
     for (i, spec) in specs.enumerated() {
       if let key = spec.idempotencyKey, let existing = idempotency[key] ?? batchKeys[key] {
         resolved.append((Resolved(spec: spec), existing))
         planned.append(existing < 0 ? planned[-1 - existing] : existing)
+        inBatch.insert(planned[planned.count - 1])
         continue
       }
       do throws(SpecError) {
@@ -84,7 +88,6 @@ extension Scheduler {
         }
         withIDs.dependsOnBatch = []
         let r = try resolve(withIDs, number: nextTaskNumber + fresh)
-        let inBatch = Set(planned)
         for d in r.spec.dependsOn where !inBatch.contains(d) {
           guard let st = state(of: d) else {
             throw SpecError("depends_on", "unknown task \(TaskID.format(d))")
@@ -103,6 +106,7 @@ extension Scheduler {
         if let key = spec.idempotencyKey { batchKeys[key] = -1 - i }
         resolved.append((r, nil))
         planned.append(nextTaskNumber + fresh)
+        inBatch.insert(nextTaskNumber + fresh)
         fresh += 1
       } catch {
         out.append(.reply(client, Self.invalid(error, index: i, of: specs.count), durable: false))
