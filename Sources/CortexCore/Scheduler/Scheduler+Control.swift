@@ -38,7 +38,7 @@ extension Scheduler {
     }
   }
 
-  static func failure(_ message: String, code: Int = 1) -> JSON {
+  public static func failure(_ message: String, code: Int = 1) -> JSON {
     .object([("ok", .bool(false)), ("code", .int(Int64(code))), ("error", .string(message))])
   }
 
@@ -246,10 +246,11 @@ extension Scheduler {
     return .array(rows.map(\.1))
   }
 
-  /// The part of `task-queue.json` recovery needs: pauses and limits set live.
-  func fleetSnapshot() -> JSON {
+  /// The part of `task-queue.json` recovery needs (pauses and limits set live), and for people
+  /// every group's counts and rate (`view`, not read back).
+  func fleetSnapshot(now: Int64) -> JSON {
     .object([
-      ("paused", .bool(fleet.paused)),
+      ("paused", .bool(fleet.paused)), ("view", groupsJSON(now: now)),
       (
         "groups",
         .array(

@@ -73,7 +73,7 @@ extension Scheduler {
       ),
       ("tasks", .array(active.map { taskJSON($0) })),
       ("finished", .object(finished.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
-      ("fleet", fleetSnapshot()),
+      ("fleet", fleetSnapshot(now: nowMs)),
     ])
   }
 
