@@ -2,12 +2,19 @@
 /// and tokens per minute (a task's `token_budget` is taken at dispatch, like the budget). Pure:
 /// every method takes the time.
 ///
-/// With `adaptive`, the allowed start rate follows AIMD, as TCP's congestion window does: a task
-/// that reports being rate limited multiplies it by `decrease` (0.7), and only a task that *started
-/// after* the last decrease can cause another one (the tasks started before it reflect the old
-/// rate: one decrease per round trip, TCP NewReno's rule); each success adds `increase` starts per
-/// minute (1 % of the ceiling), up to the configured `starts_per_min`. A `retry_after` from the
-/// provider also holds the whole group until then.
+/// With `adaptive`, the allowed start rate follows AIMD, as TCP's congestion window does:
+/// - decrease: the rate is multiplied by 0.7 when a task that *started after* the last decrease
+///   is refused by the provider's limit (the tasks started before it reflect the old rate: one
+///   decrease per round trip, TCP NewReno's rule). A refusal that names a `retry_after` is the
+///   provider's quota speaking and counts at once; one without it (an exit code, a bare 429)
+///   may be noise, so it counts when 4 of the last 6 outcomes since the last decrease were
+///   refusals (random 429s at 15 % do that in about one window of 170, a rate well over the
+///   limit at once);
+/// - increase: each success adds 1 % of the ceiling per minute, a twentieth of that within 5 % below
+///   the rate of the last decrease (probe gently where the limit was, as CUBIC does), up to the
+///   configured `starts_per_min`.
+/// A `retry_after` also holds the whole group until then, and empties the start bucket so the
+/// group resumes at its allowed rate rather than in a burst.
 public struct RateLimiter: Sendable, Equatable {
   public let config: RateConfig
   /// Starts per minute allowed now (nil: no start limit).
@@ -19,6 +26,10 @@ public struct RateLimiter: Sendable, Equatable {
   /// The provider asked to wait until then (`retry_after_s`).
   public internal(set) var holdUntilMs: Int64 = 0
   public internal(set) var lastDecreaseMs: Int64 = .min
+  /// The allowed rate when it was last decreased (where the limit was found).
+  var rateAtDecrease: Double?
+  /// Outcomes since the last decrease, newest last (true: refused), at most `window`.
+  var recent: [Bool] = []
   /// The rate last written to the log, so increases are logged when they add up, not per task.
   var loggedPerMin: Double?
   public internal(set) var starts = 0
@@ -27,6 +38,8 @@ public struct RateLimiter: Sendable, Equatable {
 
   static let decrease = 0.7
   static let increaseShare = 0.01
+  static let window = 6
+  static let refusalsInWindow = 4
 
   public init(_ config: RateConfig, now: Int64) {
     self.config = config
@@ -97,24 +110,42 @@ public struct RateLimiter: Sendable, Equatable {
   /// when it decreased.
   mutating func rateLimited(now: Int64, startedMs: Int64, retryAfterMs: Int64?) -> (Double, Double)? {
     rateLimited += 1
-    if let r = retryAfterMs, r > 0 { holdUntilMs = max(holdUntilMs, now + r) }
+    if let r = retryAfterMs, r > 0 {
+      holdUntilMs = max(holdUntilMs, now + r)
+      refill(now)
+      startTokens = min(startTokens, 0)
+    }
     guard config.adaptive, let r = allowedPerMin, startedMs > lastDecreaseMs else { return nil }
+    note(true)
+    let quota = (retryAfterMs ?? 0) > 0
+    guard quota || recent.filter({ $0 }).count >= Self.refusalsInWindow else { return nil }
     refill(now)
     let next = max(floorPerMin, r * Self.decrease)
     allowedPerMin = next
+    rateAtDecrease = r
     startTokens = min(startTokens, burst)
     lastDecreaseMs = now
+    recent.removeAll()
     decreases += 1
     loggedPerMin = next
     return (r, next)
   }
 
+  mutating func note(_ refused: Bool) {
+    recent.append(refused)
+    if recent.count > Self.window { recent.removeFirst() }
+  }
+
   /// A task succeeded: additive increase, up to the ceiling. Returns (logged before, now) when the
   /// rate grew by a tenth since it was last logged, or reached the ceiling.
-  mutating func succeeded(now: Int64) -> (Double, Double)? {
-    guard config.adaptive, let r = allowedPerMin, let ceiling = config.startsPerMin, r < ceiling else { return nil }
+  mutating func succeeded(now: Int64, startedMs: Int64) -> (Double, Double)? {
+    guard config.adaptive, let r = allowedPerMin, let ceiling = config.startsPerMin else { return nil }
+    if startedMs > lastDecreaseMs { note(false) }
+    guard r < ceiling else { return nil }
     refill(now)
-    let next = min(ceiling, r + ceiling * Self.increaseShare)
+    var step = ceiling * Self.increaseShare
+    if let top = rateAtDecrease, r >= top * 0.95, r < top { step /= 20 }
+    let next = min(ceiling, r + step)
     allowedPerMin = next
     let last = loggedPerMin ?? r
     if next >= ceiling || next >= last * 1.1 {

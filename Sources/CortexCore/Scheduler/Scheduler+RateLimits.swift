@@ -67,10 +67,13 @@ extension Scheduler {
   mutating func rateSucceeded(_ n: Int, now: Int64, into out: inout [Action]) {
     guard let t = tasks[n] else { return }
     let g = groupOf(n)
-    if fleet.groups[g].limiter != nil, let (from, to) = fleet.groups[g].limiter!.succeeded(now: now) {
+    let started = t.startedMs ?? t.assignedMs ?? now
+    if fleet.groups[g].limiter != nil, let (from, to) = fleet.groups[g].limiter!.succeeded(now: now, startedMs: started) {
       logRate("rate.increased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "succeeded", into: &out)
     }
-    if let name = t.spec.type, fleet.typeLimiters[name] != nil, let (from, to) = fleet.typeLimiters[name]!.succeeded(now: now) {
+    if let name = t.spec.type, fleet.typeLimiters[name] != nil,
+      let (from, to) = fleet.typeLimiters[name]!.succeeded(now: now, startedMs: started)
+    {
       logRate("rate.increased", scope: ("worker_type", name), from, to, task: n, reason: "succeeded", into: &out)
     }
   }
