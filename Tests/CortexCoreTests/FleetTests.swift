@@ -191,6 +191,60 @@ final class FleetTests: XCTestCase {
     sim.checkInvariants()
   }
 
+  func testFleetConfigRoundTripsAndNamesBadFields() throws {
+    var c = Config()
+    c.onFinish = "echo done"
+    c.hookTimeoutS = 5
+    c.groups = [("api", GroupConfig(parallel: 3, rate: RateConfig(startsPerMin: 90, tokensPerMin: 5000, rateLimitedExitCode: 75)))]
+    c.workerTypes[0].1.group = "api"
+    c.workerTypes[0].1.rate = RateConfig(startsPerMin: 10, adaptive: false)
+    XCTAssertEqual(try Config.decode(try JSON.parse(c.json().encoded())), c)
+    let bad: [(String, String)] = [
+      (#"{"groups":{"a b":{}}}"#, "groups.a b"), (#"{"groups":{"a":{"parallel":-1}}}"#, "groups.a.parallel"),
+      (#"{"groups":{"a":{"rate":{}}}}"#, "groups.a.rate"), (#"{"groups":{"a":{"rate":{"per_hour":3}}}}"#, "groups.a.rate.per_hour"),
+      (#"{"on_finish":""}"#, "on_finish"), (#"{"worker_types":{"x":{"group":""}}}"#, "worker_types.x.group"),
+    ]
+    for (text, field) in bad {
+      XCTAssertThrowsError(try Config.decode(try JSON.parse(text)), text) { e in
+        XCTAssertEqual((e as? SpecError)?.field, field, text)
+      }
+    }
+    // Specs: a bad group is named; an old spec without group or retry_of still decodes.
+    XCTAssertThrowsError(try TaskSpec.decode(try JSON.parse(#"{"shell":"true","group":"no/slash"}"#)))
+    XCTAssertNil(try TaskSpec.decode(try JSON.parse(#"{"shell":"true"}"#)).group)
+  }
+
+  func testReportLineRateLimited() {
+    let r = ReportLine.parse(ArraySlice(Array(#"{"rate_limited": true, "retry_after_s": 2.5}"#.utf8)))
+    XCTAssertTrue(r.rateLimited)
+    XCTAssertEqual(r.retryAfterS, 2.5)
+    let bad = ReportLine.parse(ArraySlice(Array(#"{"rate_limited": "yes", "retry_after_s": -1}"#.utf8)))
+    XCTAssertEqual(bad.refused.count, 2, "\(bad.refused)")
+    var o = TaskOutcome(task: 3, exitCode: 1, signal: nil, tokensUsed: 0, startedMs: 1, endedMs: 2)
+    o.rateLimited = true
+    o.retryAfterMs = 2500
+    let line = WorkerToDaemon.done(o).encodedLine()
+    XCTAssertEqual(try WorkerToDaemon.decode(ArraySlice(line.dropLast())), .done(o))
+  }
+
+  /// A worker type's own rate limit holds its tasks; another group's tasks go past.
+  func testWorkerTypeRateLimit() {
+    var sim = Sim(workers: 3) {
+      $0.workerTypes = [("review", Config.WorkerType(tokenBudget: 0, timeoutS: 60, memoryMB: 0, cpu: 0, command: ["true"]))]
+      $0.workerTypes[0].1.rate = RateConfig(startsPerMin: 60)
+      $0.workerTypes[0].1.group = "reviews"
+    }
+    let r1 = sim.submitOne(#"{"type":"review","description":"a"}"#)
+    let r2 = sim.submitOne(#"{"type":"review","description":"b"}"#)
+    let other = sim.submitOne(#"{"command":["true"]}"#)
+    XCTAssertEqual(sim.runOrder, [r1, other])
+    XCTAssertEqual(sim.s.groupName(sim.s.tasks[r2]!.spec), "reviews")
+    XCTAssertEqual(sim.events("task.waiting", task: r2).first?.reason, "rate_limited")
+    sim.advance(1000)
+    XCTAssertEqual(sim.runOrder, [r1, other, r2])
+    sim.checkInvariants()
+  }
+
   /// Random sequences of submits, outcomes (some rate limited), pauses, resumes, limit changes and
   /// time: after every step, running per group ≤ its limit (unless lowered live below what ran),
   /// starts per minute ≤ the rate plus one second's burst, nothing starts while paused, and the
