@@ -22,11 +22,23 @@ public struct GroupState: Sendable {
   var heads: [Int] = Array(repeating: 0, count: Priority.allCases.count)
   /// The task and reason of the last `task.waiting` logged for this group's head.
   var notedTask = 0
-  var notedReason = ""
+  var notedReason: Hold?
   /// Skipped for the rest of the current dispatch pass.
   var skipPass: UInt64 = 0
 
   public var queuedTotal: Int { queued.reduce(0, +) }
+}
+
+/// Why a group may not start a task now.
+enum Hold: UInt8, Sendable {
+  case paused, full, rateLimited
+  var reason: String {
+    switch self {
+    case .paused: "paused"
+    case .full: "group_full"
+    case .rateLimited: "rate_limited"
+    }
+  }
 }
 
 struct QueueEntry: Sendable {
@@ -148,18 +160,21 @@ extension Scheduler {
     }
   }
 
-  /// Why group `g` may not start a task now, with a human sentence and, for a rate limit, when it
-  /// may; nil when it may.
-  func groupBlocked(_ g: Int, tokens: Int, now: Int64) -> (reason: String, detail: String, at: Int64?)? {
-    let gs = fleet.groups[g]
-    if gs.paused { return ("paused", "group \(gs.name) is paused (cortex resume \(gs.name))", nil) }
-    if gs.parallel > 0 && gs.running >= gs.parallel {
-      return ("group_full", "group \(gs.name) runs \(gs.running) of its \(gs.parallel) at once", nil)
-    }
-    if let l = gs.limiter, let at = l.readyAtMs(now: now, tokens: tokens) {
-      return ("rate_limited", "group \(gs.name) is rate limited until \(Timestamp.rfc3339(ms: at))", at)
-    }
+  /// Why group `g` may not start a task needing `tokens` now, or nil. Cheap: no strings, no
+  /// lookups (dispatch asks it of every group with queued tasks).
+  func groupHold(_ g: Int, tokens: Int, now: Int64) -> Hold? {
+    if fleet.groups[g].paused { return .paused }
+    let par = fleet.groups[g].parallel
+    if par > 0 && fleet.groups[g].running >= par { return .full }
+    if fleet.groups[g].limiter != nil && fleet.groups[g].limiter!.readyAtMs(now: now, tokens: tokens) != nil { return .rateLimited }
     return nil
+  }
+
+  /// The head entry of group `g` at priority `p` as it stands (it may be stale); the group must
+  /// have queued tasks at `p`.
+  func rawHead(_ g: Int, _ p: Int) -> QueueEntry? {
+    let h = fleet.groups[g].heads[p]
+    return h < fleet.groups[g].queues[p].count ? fleet.groups[g].queues[p][h] : nil
   }
 
   /// The next task dispatch should consider: the highest priority, then the oldest, among the
@@ -170,32 +185,46 @@ extension Scheduler {
       noteQueuePaused(into: &out)
       return nil
     }
-    let single = fleet.groups.count == 1
     for p in stride(from: Priority.critical.rawValue, through: 0, by: -1) where queuedByPriority[p] > 0 {
-      var best: (seq: UInt64, n: Int, g: Int)? = nil
+      var best: QueueEntry? = nil
+      var bestGroup = 0
       for g in fleet.groups.indices where fleet.groups[g].queued[p] > 0 && fleet.groups[g].skipPass != fleet.pass {
-        guard let e = head(g, p) else { continue }
-        if best != nil && e.seq > best!.seq { continue }
-        let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[e.n]?.budget ?? 0) : 0
-        if let why = groupBlocked(g, tokens: tokens, now: now) {
-          noteGroupWaiting(g, e.n, why, into: &out)
+        guard let raw = rawHead(g, p) else { continue }
+        // Entries are in queue order: a group whose head came after the best so far cannot win.
+        if let b = best, raw.seq > b.seq { continue }
+        let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[raw.n]?.budget ?? 0) : 0
+        if let hold = groupHold(g, tokens: tokens, now: now) {
+          if raw.n != fleet.groups[g].notedTask || hold != fleet.groups[g].notedReason, let e = head(g, p) {
+            noteGroupWaiting(g, e.n, hold, tokens: tokens, now: now, into: &out)
+          }
           continue
         }
-        best = (e.seq, e.n, g)
-        if single { break }
+        guard let e = head(g, p) else { continue }
+        if best == nil || e.seq < best!.seq {
+          best = e
+          bestGroup = g
+        }
       }
-      if let best { return (best.n, best.g, p) }
+      if let best { return (best.n, bestGroup, p) }
     }
     return nil
   }
 
-  mutating func noteGroupWaiting(
-    _ g: Int, _ n: Int, _ why: (reason: String, detail: String, at: Int64?), into out: inout [Action]
-  ) {
-    if fleet.groups[g].notedTask == n && fleet.groups[g].notedReason == why.reason { return }
+  mutating func noteGroupWaiting(_ g: Int, _ n: Int, _ hold: Hold, tokens: Int, now: Int64, into out: inout [Action]) {
+    if fleet.groups[g].notedTask == n && fleet.groups[g].notedReason == hold { return }
     fleet.groups[g].notedTask = n
-    fleet.groups[g].notedReason = why.reason
-    noteWaitingAt(n, why.reason, why.detail, at: why.at, group: fleet.groups[g].name, into: &out)
+    fleet.groups[g].notedReason = hold
+    let gs = fleet.groups[g]
+    var at: Int64? = nil
+    let detail: String
+    switch hold {
+    case .paused: detail = "group \(gs.name) is paused (cortex resume \(gs.name))"
+    case .full: detail = "group \(gs.name) runs \(gs.running) of its \(gs.parallel) at once"
+    case .rateLimited:
+      at = gs.limiter?.readyAtMs(now: now, tokens: tokens)
+      detail = "group \(gs.name) is rate limited until \(Timestamp.rfc3339(ms: at ?? now))"
+    }
+    noteWaitingAt(n, hold.reason, detail, at: at, group: gs.name, into: &out)
   }
 
   mutating func noteWaitingAt(_ n: Int, _ reason: String, _ detail: String, at: Int64?, group: String, into out: inout [Action]) {
