@@ -36,6 +36,12 @@ enum ListCommand {
         String((t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
       ]
     }
+    // A GROUP column once any task runs outside the default group.
+    if tasks.contains(where: { ($0["group"]?.string ?? FleetNames.defaultGroup) != FleetNames.defaultGroup }) {
+      let withGroup = zip(tasks, rows).map { t, r in Array(r[..<4]) + [t["group"]?.string ?? "-"] + Array(r[4...]) }
+      ctx.out(table(["ID", "STATE", "PRIORITY", "TYPE", "GROUP", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"], withGroup))
+      return 0
+    }
     ctx.out(table(["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"], rows))
     return 0
   }

@@ -48,7 +48,7 @@ extension Scheduler {
       let g = groupIndex(group)
       if fleet.groups[g].paused != on {
         fleet.groups[g].paused = on
-        fleet.groups[g].notedReason = nil
+        fleet.groups[g].notedReason = Array(repeating: nil, count: Priority.allCases.count)
         changed.append(group)
         out.append(
           .log(
@@ -72,7 +72,7 @@ extension Scheduler {
       if !on {
         for g in fleet.groups.indices where fleet.groups[g].paused {
           fleet.groups[g].paused = false
-          fleet.groups[g].notedReason = nil
+          fleet.groups[g].notedReason = Array(repeating: nil, count: Priority.allCases.count)
           changed.append(fleet.groups[g].name)
           out.append(
             .log(

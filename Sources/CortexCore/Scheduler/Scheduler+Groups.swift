@@ -20,9 +20,10 @@ public struct GroupState: Sendable {
   public internal(set) var started = 0
   var queues: [[QueueEntry]] = Array(repeating: [], count: Priority.allCases.count)
   var heads: [Int] = Array(repeating: 0, count: Priority.allCases.count)
-  /// The task and reason of the last `task.waiting` logged for this group's head.
-  var notedTask = 0
-  var notedReason: Hold?
+  /// Per priority, the head task and reason last looked at for `task.waiting` (so a held group
+  /// costs no string or lookup per decision).
+  var notedTask: [Int] = Array(repeating: 0, count: Priority.allCases.count)
+  var notedReason: [Hold?] = Array(repeating: nil, count: Priority.allCases.count)
   /// Skipped for the rest of the current dispatch pass.
   var skipPass: UInt64 = 0
 
@@ -194,8 +195,8 @@ extension Scheduler {
         if let b = best, raw.seq > b.seq { continue }
         let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[raw.n]?.budget ?? 0) : 0
         if let hold = groupHold(g, tokens: tokens, now: now) {
-          if raw.n != fleet.groups[g].notedTask || hold != fleet.groups[g].notedReason, let e = head(g, p) {
-            noteGroupWaiting(g, e.n, hold, tokens: tokens, now: now, into: &out)
+          if raw.n != fleet.groups[g].notedTask[p] || hold != fleet.groups[g].notedReason[p], let e = head(g, p) {
+            noteGroupWaiting(g, p, e.n, hold, tokens: tokens, now: now, into: &out)
           }
           continue
         }
@@ -210,10 +211,11 @@ extension Scheduler {
     return nil
   }
 
-  mutating func noteGroupWaiting(_ g: Int, _ n: Int, _ hold: Hold, tokens: Int, now: Int64, into out: inout [Action]) {
-    if fleet.groups[g].notedTask == n && fleet.groups[g].notedReason == hold { return }
-    fleet.groups[g].notedTask = n
-    fleet.groups[g].notedReason = hold
+  /// Logs `task.waiting` for the head `n` of group `g` at priority `p`, once per task and reason.
+  mutating func noteGroupWaiting(_ g: Int, _ p: Int, _ n: Int, _ hold: Hold, tokens: Int, now: Int64, into out: inout [Action]) {
+    fleet.groups[g].notedTask[p] = n
+    fleet.groups[g].notedReason[p] = hold
+    guard let t = tasks[n], t.waitingReason != hold.reason else { return }
     let gs = fleet.groups[g]
     var at: Int64? = nil
     let detail: String
