@@ -250,7 +250,7 @@ final class FleetTests: XCTestCase {
   /// starts per minute ≤ the rate plus one second's burst, nothing starts while paused, and the
   /// scheduler's invariants hold.
   func testRandomizedFleetInvariants() {
-    for seed in UInt64(1)...6 {
+    for seed in UInt64(1)...4 {
       var rng = SplitMix64(seed: seed)
       let names = ["a", "b", "c", "default"]
       var sim = Sim(workers: 6, seed: seed) {
@@ -313,13 +313,11 @@ final class FleetTests: XCTestCase {
               gs.running, max(gs.parallel, runningBefore[gs.name] ?? 0), "seed \(seed) step \(step): group \(gs.name) over its limit")
           }
         }
-        for (g, perMin) in [("b", 12.0), ("c", 6.0)] {
-          let ts = starts[g] ?? []
-          for (i, t0) in ts.enumerated() {
-            let inWindow = ts[i...].prefix { $0 < t0 + 60_000 }.count
-            XCTAssertLessThanOrEqual(
-              Double(inWindow), perMin + max(1, perMin / 60), "seed \(seed) step \(step): group \(g) started \(inWindow) in a minute")
-          }
+        // The busiest minute ends at a start: check the minute ending at each start of this step.
+        for (g, perMin) in [("b", 12.0), ("c", 6.0)] where !assigned.isEmpty {
+          let inWindow = (starts[g] ?? []).filter { $0 > sim.now - 60_000 }.count
+          XCTAssertLessThanOrEqual(
+            Double(inWindow), perMin + max(1, perMin / 60), "seed \(seed) step \(step): group \(g) started \(inWindow) in a minute")
         }
       }
       XCTAssertGreaterThan(starts["b"]?.count ?? 0, 5, "seed \(seed): the rate-limited group ran")
