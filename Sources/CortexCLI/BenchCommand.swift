@@ -10,12 +10,12 @@ enum BenchCommand {
     cortex bench smoke|ramp|fixed|soak|saturation|chaos [--agents N|LO..HI] [--rate R/s] [--duration D] [--step D]
                         [--latency 50ms|uniform=LO..HI|p50=D,p99=D] [--tokens N] [--error-rate X] [--error-budget-rate X]
                         [--no-retries] [--workers N] [--kind synthetic|exec] [--out DIR]
-           cortex bench throughput|submit-latency|dispatch-latency|agents|decision|cancel|budget [--tasks N] [--workers N]
-                        [--kind exec|synthetic] [--samples N] [--agents N] [--task-ms MS] [--duration S]
+           cortex bench throughput|submit-latency|dispatch-latency|agents|decision|decision-groups|provider|cancel|budget [--tasks N] [--workers N]
+                        [--kind exec|synthetic] [--samples N] [--agents N] [--task-ms MS] [--duration S] [--seed N]
     """
 
   static let profiles = [
-    "throughput", "submit-latency", "dispatch-latency", "agents", "decision", "cancel", "budget",
+    "throughput", "submit-latency", "dispatch-latency", "agents", "decision", "cancel", "budget", "decision-groups", "provider",
   ]
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
@@ -29,6 +29,7 @@ enum BenchCommand {
     let taskMs = try args.intOption("--task-ms", min: 0, max: 3_600_000) ?? 50
     let duration = try args.intOption("--duration", min: 1, max: 86_400) ?? 10
     let kind = try args.option("--kind") ?? "exec"
+    let seed = try args.intOption("--seed", min: 1, max: 1_000_000) ?? 1
     guard kind == "exec" || kind == "synthetic" else { throw CLIError.usage("--kind must be exec or synthetic, not '\(kind)'", usage) }
     let words = try args.positionals()
     let known = (LoadProfiles.names + profiles).joined(separator: ", ")
@@ -36,6 +37,11 @@ enum BenchCommand {
     guard profiles.contains(profile) else { throw CLIError.usage("unknown profile '\(profile)' (known: \(known))", usage) }
     if words.count > 1 { throw CLIError.usage("unexpected argument '\(words[1])'", usage) }
 
+    if profile == "decision-groups" || profile == "provider" {
+      let v = Bench.fleetProfile(profile, tasks: tasks, agents: agents, duration: duration, seed: UInt64(seed))
+      ctx.out(v.encoded() + "\n")
+      return 0
+    }
     if profile == "decision" {
       let v = JSON.object([("profile", .string(profile))] + Bench.decisionCost(queued: tasks ?? 10_000))
       ctx.out(v.encoded() + "\n")

@@ -27,7 +27,8 @@ public enum CortexMain {
       hidden: false, run: StopCommand.run),
     Command(name: "submit", abstract: "submit tasks; prints their ids", usage: SubmitCommand.usage, hidden: false, run: SubmitCommand.run),
     Command(
-      name: "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--limit N]", hidden: false, run: ListCommand.run),
+      name: "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]", hidden: false,
+      run: ListCommand.run),
     Command(
       name: "show", abstract: "a task's spec, state, attempts, worker, timings, tokens and estimate", usage: "cortex show ID",
       hidden: false, run: ShowCommand.run),
@@ -37,6 +38,24 @@ public enum CortexMain {
     Command(
       name: "wait", abstract: "wait for tasks; exit 0 only if all succeeded", usage: "cortex wait ID...", hidden: false,
       run: WaitCommand.run),
+    Command(
+      name: "kill", abstract: "cancel running tasks (the same as cancel)", usage: "cortex kill ID...", hidden: false,
+      run: CancelCommand.run),
+    Command(
+      name: "retry", abstract: "submit finished tasks again as new tasks (retry_of); prints the new ids",
+      usage: RetryCommand.usage, hidden: false, run: RetryCommand.run),
+    Command(
+      name: "edit", abstract: "change a queued task (priority, group, labels, timeout, command, env)", usage: EditCommand.usage,
+      hidden: false, run: EditCommand.run),
+    Command(
+      name: "pause", abstract: "start nothing new (in one group, or anywhere); running tasks go on", usage: PauseCommand.pauseUsage,
+      hidden: false, run: PauseCommand.pause),
+    Command(
+      name: "resume", abstract: "start tasks again (one group, or everything paused)", usage: PauseCommand.resumeUsage, hidden: false,
+      run: PauseCommand.resume),
+    Command(
+      name: "group", abstract: "groups: list them, or set a group's parallel limit", usage: GroupCommand.usage, hidden: false,
+      run: GroupCommand.run),
     Command(name: "log", abstract: "a task's output", usage: "cortex log ID [--follow]", hidden: false, run: LogCommand.run),
     Command(
       name: "tail", abstract: "the decision log, pretty or --json",

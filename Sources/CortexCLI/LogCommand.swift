@@ -224,7 +224,12 @@ enum StatusCommand {
     let now = Clock.wallMs()
     let stale = notResponding(view, pid: running, now: now)
     if ctx.json {
-      ctx.printJSON(json(view, running: running != nil, responding: running != nil && stale == nil, now: now, ctx))
+      var v = json(view, running: running != nil, responding: running != nil && stale == nil, now: now, ctx).object ?? []
+      if let g = GroupsFile.read(ctx.paths) {
+        v.append(("queue_paused", g["queue_paused"] ?? .bool(false)))
+        v.append(("groups", g["groups"] ?? .array([])))
+      }
+      ctx.printJSON(.object(v))
       return 0
     }
     var s = ""
@@ -257,6 +262,7 @@ enum StatusCommand {
         "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
     }
     s += "log        seq \(view.lastSeq); next task \(TaskID.format(view.nextTask))\n"
+    s += GroupsFile.summary(GroupsFile.read(ctx.paths))
     let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
     if !running_.isEmpty {
       s +=

@@ -5,7 +5,7 @@ import Posix
 /// The daemon validates every field; flags that cannot even be read are refused here (exit 64/65).
 enum SubmitCommand {
   static let usage = """
-    cortex submit [--shell STR | --synthetic MS[:TOKENS] | --type T --description D] [--priority P]
+    cortex submit [--shell STR | --synthetic MS[:TOKENS] | --type T --description D] [--priority P] [--group G]
                          [--tokens N] [--timeout DUR] [--retries N] [--after ID,...] [--label K=V] [--env K=V]
                          [--cwd DIR] [--no-env] [--idempotency-key K] [--sla DUR | --sla-deadline TIME] [--from FILE|-] [--wait] [-p] [-- CMD [ARGS...]]
     """
@@ -22,6 +22,7 @@ enum SubmitCommand {
     if let t = try args.option("--type") { put("type", .string(t)) }
     if let d = try args.option("--description", "-d") { put("description", .string(d)) }
     if let p = try args.option("--priority") { put("priority", .string(p)) }
+    if let g = try args.option("--group") { put("group", .string(g)) }
     if let t = try args.option("--tokens") {
       guard let n = Int64(t) else { throw CLIError(ExitCode.invalidSpec, "token_budget: must be a whole number, not '\(t)'") }
       put("token_budget", .int(n))

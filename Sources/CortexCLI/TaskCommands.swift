@@ -7,11 +7,18 @@ enum ListCommand {
     var req: [(String, JSON)] = [("op", .string("list"))]
     if let s = try args.option("--state") { req.append(("state", .string(s))) }
     if let t = try args.option("--type") { req.append(("type", .string(t))) }
+    let group = try args.option("--group")
     let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
-    req.append(("limit", .int(Int64(limit))))
+    // With --group the daemon sends every task and the group is picked here (compact records of
+    // old finished tasks carry no group and are left out).
+    req.append(("limit", .int(Int64(group == nil ? limit : 0))))
     try args.noPositionals()
     let v = try Client.check(try Client(ctx).request(.object(req)))
-    let tasks = v["tasks"]?.array ?? []
+    var tasks = v["tasks"]?.array ?? []
+    if let group {
+      tasks = tasks.filter { $0["group"]?.string == group }
+      if limit > 0 && tasks.count > limit { tasks = Array(tasks.suffix(limit)) }
+    }
     if ctx.json {
       ctx.printJSON(.array(tasks))
       return 0
@@ -32,6 +39,11 @@ enum ListCommand {
       ]
     }
     var header = ["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"]
+    // A GROUP column once any task runs outside the default group.
+    if tasks.contains(where: { ($0["group"]?.string ?? FleetNames.defaultGroup) != FleetNames.defaultGroup }) {
+      header.insert("GROUP", at: 4)
+      for (i, t) in tasks.enumerated() { rows[i].insert(t["group"]?.string ?? "-", at: 4) }
+    }
     if nodes {
       header.insert("NODE", at: 2)
       for (i, t) in tasks.enumerated() { rows[i].insert(t["node"]?.string ?? "-", at: 2) }
@@ -59,6 +71,8 @@ enum ShowCommand {
     row("reason", t["reason"]?.string)
     row("type", t["type"]?.string)
     row("priority", t["priority"]?.string)
+    row("group", t["group"]?.string)
+    row("retry of", t["retry_of"]?.string)
     row("description", t["description"]?.string)
     if let a = t["attempt"]?.int { row("attempt", "\(a) of \(t["max_attempts"]?.int ?? 1)") }
     row("node", t["node"]?.string)

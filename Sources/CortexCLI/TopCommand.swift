@@ -39,6 +39,7 @@ enum TopCommand {
       let c = view.counts
       s += "queue     " + Priority.allCases.reversed().map { "\($0.name) \(view.queuedByPriority[$0] ?? 0)" }.joined(separator: "  ")
       s += "   assigned \(c[.assigned] ?? 0)  running \(c[.running] ?? 0)\n"
+      s += GroupsFile.line(GroupsFile.read(ctx.paths))
       s += "finished  succeeded \(c[.succeeded] ?? 0)  failed \(c[.failed] ?? 0)  cancelled \(c[.cancelled] ?? 0)"
       s += "  timed out \(c[.timedOut] ?? 0)  refused \(view.rejected)\n"
       s += "rate      \(last == nil ? "-" : String(Int(rate.rounded()))) tasks/s\n"

@@ -124,6 +124,8 @@ extension Daemon {
       writeSnapshots(now: t, sync: true)
     }
     if t - lastSpaceCheckMs >= Self.spaceCheckIntervalMs { checkFreeSpace(now: t) }
+    if hooks.hasWork { hooks.enforceTimeouts(now: t) }
+    if hotDirty || t - lastHotMs >= 1000 { writeGroupsFile(now: t) }
     if t - lastMetricsMs >= Self.metricsIntervalMs {
       lastMetricsMs = t
       writeMetrics(now: t)
@@ -158,6 +160,7 @@ extension Daemon {
       ])
     metric("rejected_total", "Submissions refused by admission.", "counter", [("", s.rejectedSubmits)])
     metric("events_total", "Events written to the decision log.", "counter", [("", Int(log.lastSeq))])
+    text += fleetMetrics()
     let path = paths.metrics
     let bytes = Array(text.utf8)
     files.async { try? FileSystem.writeAtomically(path, bytes, durable: false, mode: 0o644) }
@@ -226,6 +229,7 @@ extension Daemon {
       c.cluster = config.cluster
       config = c
       scheduler.config = c
+      scheduler.applyFleetConfig(now: t)
       // In cluster mode the database holds the budget (see Daemon+Startup).
       if cluster != nil { scheduler.config.tokenBudgetTotal = 1 << 60 }
       maxClients = min(c.maxClients, clientDescriptors)

@@ -69,6 +69,7 @@ extension Daemon {
       reply(id, .object([("ok", .bool(true)), ("budget", scheduler.budgetSnapshot(seq: log.lastSeq, nowMs: t))]), now: t)
     case .scale(let n): feed(.scale(id, n), now: t)
     case .stop(let timeoutMs): requestStop(timeoutMs: timeoutMs, client: id, now: t)
+    case .fleet(let cmd): handleFleet(id, cmd, now: t)
     }
   }
 

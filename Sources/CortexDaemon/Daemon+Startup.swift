@@ -275,6 +275,7 @@ extension Daemon {
     try? FileSystem.remove(paths.socket)
     try? FileSystem.remove(paths.pid)
     for (_, ch) in channels { ch.close() }
+    hooks.killAll(log: workerLog)
     log.close()
     // Reap anything left (grandchildren handed to us as subreaper).
     while Processes.reap() != nil {}

@@ -38,6 +38,10 @@ public final class Daemon {
   var workerLog: FileDescriptor?
   var stopClients: [ClientID] = []
   var inboxPending: [ClientID: String] = [:]
+  /// `on_finish` hooks running or waiting (Daemon+Fleet).
+  let hooks = HookRunner()
+  /// What `groups.json` last said (rewritten only when it changes).
+  var groupsFileText = ""
 
   let wallStartMs: Int64
   let monoStartNs: Int64
@@ -187,6 +191,7 @@ public final class Daemon {
       if !deferred.isEmpty { wake = t }
     }
     if let w = clientWakeMs(now: t) { wake = min(wake, w) }
+    if let d = hooks.nextDeadlineMs { wake = min(wake, d) }
     return Int32(max(0, min(1000, wake - t)))
   }
 
@@ -288,7 +293,9 @@ public final class Daemon {
       Processes.signalGroup(pg, hard ? Signal.kill : Signal.term)
     case .closeWorker(let w): channels[w]?.discardStale()
     case .writeSpec(let n): writeSpecFile(n)
-    case .writeResult(let n): writeResultFile(n)
+    case .writeResult(let n):
+      writeResultFile(n)
+      taskFinished(n, now: t)
     case .stopped: finished = true
     }
   }
@@ -368,7 +375,10 @@ public final class Daemon {
     var sweep = false
     defer { if sweep { killOrphanedTasks() } }
     while let (pid, status) = Processes.reap() {
-      guard let slot = pidToSlot.removeValue(forKey: pid) else { continue }  // an orphaned grandchild
+      guard let slot = pidToSlot.removeValue(forKey: pid) else {
+        _ = hookReaped(pid, status, now: t)  // a hook, or an orphaned grandchild
+        continue
+      }
       let text: String
       let crashed: Bool
       switch status {
@@ -394,7 +404,7 @@ public final class Daemon {
   /// one, and its group is killed (it is reaped as it exits).
   func killOrphanedTasks() {
     let me = Processes.currentID
-    for p in Processes.all() where p.parent == me && pidToSlot[p.pid] == nil && !p.isZombie {
+    for p in Processes.all() where p.parent == me && pidToSlot[p.pid] == nil && !hooks.isHook(p.pid) && !p.isZombie {
       _ = Processes.signalGroup(p.pid, Signal.kill)
       _ = Processes.signal(p.pid, Signal.kill)
     }

@@ -31,6 +31,9 @@ public final class Worker {
     var endAtMs: Int64 = 0
     var killAtMs: Int64?
     var cancelled = false
+    /// A report line said the provider rate limited it (and when to try again).
+    var rateLimited = false
+    var retryAfterMs: Int64?
   }
 
   static let tokenInput: UInt64 = 1
@@ -232,6 +235,10 @@ public final class Worker {
         message = m
         any = true
       }
+      if report.rateLimited {
+        r.rateLimited = true
+        r.retryAfterMs = report.retryAfterS.map { Numbers.ms(fromSeconds: $0) }
+      }
       refused += report.refused
     }
     if !refused.isEmpty {
@@ -307,11 +314,15 @@ public final class Worker {
       fd.close()
     }
     current = nil
-    send(
-      .done(
-        TaskOutcome(
-          task: r.task, exitCode: exitCode, signal: signal, tokensUsed: r.tokens, startedMs: r.startedMs,
-          endedMs: Clock.wallMs(), error: error)))
+    var o = TaskOutcome(
+      task: r.task, exitCode: exitCode, signal: signal, tokensUsed: r.tokens, startedMs: r.startedMs,
+      endedMs: Clock.wallMs(), error: error)
+    // A task that said it was rate limited and then failed was refused by its provider.
+    if r.rateLimited && !(exitCode == 0 && signal == nil && error == nil) {
+      o.rateLimited = true
+      o.retryAfterMs = r.retryAfterMs
+    }
+    send(.done(o))
   }
 
   func send(_ msg: WorkerToDaemon) {

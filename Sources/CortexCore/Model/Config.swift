@@ -10,6 +10,10 @@ public struct Config: Equatable, Sendable {
     public var command: [String]?
     /// shell template, same placeholders.
     public var shell: String?
+    /// The group its tasks join when they name none (SPEC §15).
+    public var group: String?
+    public var rate: RateConfig?
+    public var onFinish: String?
     public init(tokenBudget: Int, timeoutS: Double, memoryMB: Int, cpu: Double, command: [String]? = nil, shell: String? = nil) {
       self.tokenBudget = tokenBudget
       self.timeoutS = timeoutS
@@ -49,6 +53,12 @@ public struct Config: Equatable, Sendable {
   public var workerTypes: [(String, WorkerType)] = Config.defaultWorkerTypes
   /// Cluster mode (SPEC §11); nil for the single-host daemon.
   public var cluster: ClusterSettings?
+  /// Groups with their limits (SPEC §15); a group a task names that is not here has no limit.
+  public var groups: [(String, GroupConfig)] = []
+  /// A shell command the daemon runs when any task finishes (see `HookRunner`).
+  public var onFinish: String?
+  /// How long a hook may run before its process group is killed.
+  public var hookTimeoutS = 30.0
 
   public init() {}
 
@@ -65,6 +75,11 @@ public struct Config: Equatable, Sendable {
     ("pr", WorkerType(tokenBudget: 3_000, timeoutS: 600, memoryMB: 256, cpu: 0.25)),
     ("documentation", WorkerType(tokenBudget: 4_000, timeoutS: 900, memoryMB: 256, cpu: 0.25)),
   ]
+
+  public func group(_ name: String) -> GroupConfig? {
+    for (n, g) in groups where n == name { return g }
+    return nil
+  }
 
   public func workerType(_ name: String) -> WorkerType? {
     for (n, t) in workerTypes where n == name { return t }
@@ -96,6 +111,9 @@ public struct Config: Equatable, Sendable {
       ("max_client_input_bytes", .int(Int64(maxClientInputBytes))),
     ]
     if let cluster { o.append(("cluster", cluster.json())) }
+    if let onFinish { o.append(("on_finish", .string(onFinish))) }
+    if hookTimeoutS != 30 { o.append(("hook_timeout_s", .double(hookTimeoutS))) }
+    if !groups.isEmpty { o.append(("groups", .object(groups.map { ($0.0, $0.1.json()) }))) }
     o.append(
       (
         "worker_types",
@@ -107,6 +125,9 @@ public struct Config: Equatable, Sendable {
             ]
             if let c = t.command { o.append(("command", .array(c.map { .string($0) }))) }
             if let s = t.shell { o.append(("shell", .string(s))) }
+            if let g = t.group { o.append(("group", .string(g))) }
+            if let r = t.rate { o.append(("rate", r.json())) }
+            if let h = t.onFinish { o.append(("on_finish", .string(h))) }
             return (name, .object(o))
           })
       ))
@@ -165,12 +186,18 @@ public struct Config: Equatable, Sendable {
                 throw SpecError(f, "\(quoted) is inside quotes; write it bare: Cortex quotes every value for the shell itself")
               }
               t.shell = sh
+            case "group": t.group = try FleetNames.checkGroup(f, try S.nonEmptyString(f, tval))
+            case "rate": t.rate = try RateConfig.decode(f, tval)
+            case "on_finish": t.onFinish = try FleetNames.hook(f, tval)
             default: throw SpecError(f, "unknown field")
             }
           }
           c.workerTypes.append((name, t))
         }
       case "cluster": c.cluster = try ClusterSettings.decode(val)
+      case "groups": c.groups = try FleetNames.groups(k, val)
+      case "on_finish": c.onFinish = try FleetNames.hook(k, val)
+      case "hook_timeout_s": c.hookTimeoutS = try positive(k, val, max: 86_400)
       default: throw SpecError(k, "unknown setting")
       }
     }

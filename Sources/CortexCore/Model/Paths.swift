@@ -19,6 +19,8 @@ public struct Paths: Sendable {
   public var pid: String { root + "/daemon.pid" }
   public var metrics: String { root + "/metrics.prom" }
   public var daemonLog: String { root + "/daemon.log" }
+  /// Groups, their limits and the pauses (SPEC §15), for `cortex status` and `top`.
+  public var groups: String { root + "/groups.json" }
   /// Secret values of tasks (mode 0600), see `Redaction`.
   public var secrets: String { root + "/secrets.jsonl" }
   /// Terminal states a cluster node has not yet delivered to the database (cluster mode).

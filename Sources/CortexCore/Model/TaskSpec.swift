@@ -32,6 +32,10 @@ public struct TaskSpec: Equatable, Sendable {
   /// (`sla_unmeetable`) when the running estimates say it cannot.
   public var slaDeadlineMs: Int64?
   public var labels: [(String, String)] = []
+  /// The group it runs in (SPEC §15); nil: its worker type's group, else `default`.
+  public var group: String?
+  /// The task this one was submitted again for (`cortex retry`).
+  public var retryOf: Int?
 
   public init() {}
 
@@ -43,7 +47,7 @@ public struct TaskSpec: Equatable, Sendable {
   public static let maxEncodedSize = 64 * 1024
   public static let fields: Set<String> = [
     "type", "description", "priority", "command", "shell", "cwd", "env", "synthetic", "token_budget",
-    "timeout_s", "max_attempts", "depends_on", "idempotency_key", "labels", "sla_deadline",
+    "timeout_s", "max_attempts", "depends_on", "idempotency_key", "labels", "sla_deadline", "group", "retry_of",
   ]
 
   /// Decodes and validates a spec object.
@@ -115,6 +119,12 @@ public struct TaskSpec: Equatable, Sendable {
           throw SpecError(k, "'\(text)' is not an RFC 3339 time like 2026-11-24T12:00:00Z")
         }
         s.slaDeadlineMs = ms
+      case "group": s.group = try FleetNames.checkGroup(k, try string(k, val))
+      case "retry_of":
+        guard let str = val.string, let n = TaskID.parse(str) else {
+          throw SpecError(k, "must be a task id like task-000012")
+        }
+        s.retryOf = n
       default: throw SpecError(k, "unknown field")
       }
     }
@@ -155,6 +165,8 @@ public struct TaskSpec: Equatable, Sendable {
     if let idempotencyKey { o.append(("idempotency_key", .string(idempotencyKey))) }
     if let slaDeadlineMs { o.append(("sla_deadline", .string(Timestamp.rfc3339(ms: slaDeadlineMs)))) }
     if !labels.isEmpty { o.append(("labels", .object(labels.map { ($0.0, .string($0.1)) }))) }
+    if let group { o.append(("group", .string(group))) }
+    if let retryOf { o.append(("retry_of", .string(TaskID.format(retryOf)))) }
     return .object(o)
   }
 

@@ -6,6 +6,9 @@ public struct ReportLine: Equatable, Sendable {
   public var tokensUsed: Int?
   public var progress: Double?
   public var message: String?
+  /// `{"rate_limited": true, "retry_after_s": N}`: the provider refused it for its rate limit.
+  public var rateLimited = false
+  public var retryAfterS: Double?
   /// What was refused in this line, e.g. "tokens_used: must be from 0 to 1099511627776, not -5".
   public var refused: [String] = []
 
@@ -18,7 +21,7 @@ public struct ReportLine: Equatable, Sendable {
     self.message = message
   }
 
-  public var isEmpty: Bool { tokensUsed == nil && progress == nil && message == nil }
+  public var isEmpty: Bool { tokensUsed == nil && progress == nil && message == nil && !rateLimited }
 
   public static func parse(_ line: ArraySlice<UInt8>) -> ReportLine {
     var r = ReportLine()
@@ -38,6 +41,14 @@ public struct ReportLine: Equatable, Sendable {
     }
     if let p = v["progress"], !p.isNull {
       do throws(SpecError) { r.progress = try Numbers.double("progress", p, min: 0, max: 1) } catch {
+        r.refused.append(error.description)
+      }
+    }
+    if let rl = v["rate_limited"], !rl.isNull {
+      if let b = rl.bool { r.rateLimited = b } else { r.refused.append("rate_limited: must be true or false, not \(rl.kindName)") }
+    }
+    if let ra = v["retry_after_s"], !ra.isNull {
+      do throws(SpecError) { r.retryAfterS = try Numbers.seconds("retry_after_s", ra, max: 86_400, exclusiveMin: false) } catch {
         r.refused.append(error.description)
       }
     }

@@ -12,6 +12,8 @@ public enum Request: Equatable, Sendable {
   case budget
   case scale(Int)
   case stop(timeoutMs: Int64)
+  /// pause, resume, group_set, groups, retry, edit (Request+Fleet.swift).
+  case fleet(FleetCommand)
 
   /// Why a request was refused: a usage error (exit 64) or an invalid field (exit 65).
   public enum Failure: Error, Equatable, Sendable {
@@ -98,6 +100,7 @@ public enum Request: Equatable, Sendable {
       }
       return .stop(timeoutMs: Numbers.ms(fromSeconds: seconds))
     default:
+      if let f = try decodeFleet(op, req) { return .fleet(f) }
       throw .usage("unknown op '\(op)'")
     }
   }

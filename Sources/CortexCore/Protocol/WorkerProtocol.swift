@@ -89,6 +89,8 @@ public enum WorkerToDaemon: Equatable, Sendable {
       w.field("started", o.startedMs)
       w.field("ended", o.endedMs)
       w.field("error", o.error)
+      if o.rateLimited { w.field("rate_limited", true) }
+      w.field("retry_after_ms", o.retryAfterMs)
     }
     w.endObject()
     w.bytes.append(10)
@@ -122,11 +124,15 @@ public enum WorkerToDaemon: Equatable, Sendable {
       let sig = v["signal"]?.int.flatMap { Int32(exactly: $0) }
       var tokens = 0
       if let tk = v["tokens"], !tk.isNull { tokens = try Numbers.int("tokens", tk, min: 0, max: Numbers.maxTokens) }
-      return .done(
-        TaskOutcome(
-          task: try taskNumber(tv), exitCode: exit, signal: sig, tokensUsed: tokens,
-          startedMs: try timestamp("started", v["started"]), endedMs: try timestamp("ended", v["ended"]),
-          error: v["error"]?.string))
+      var o = TaskOutcome(
+        task: try taskNumber(tv), exitCode: exit, signal: sig, tokensUsed: tokens,
+        startedMs: try timestamp("started", v["started"]), endedMs: try timestamp("ended", v["ended"]),
+        error: v["error"]?.string)
+      o.rateLimited = v["rate_limited"]?.bool == true
+      if let r = v["retry_after_ms"], !r.isNull {
+        o.retryAfterMs = Int64(try Numbers.int("retry_after_ms", r, min: 0, max: 86_400_000))
+      }
+      return .done(o)
     default: throw SpecError("op", "unknown operation '\(op)'")
     }
   }
@@ -153,6 +159,10 @@ public struct TaskOutcome: Equatable, Sendable {
   public var endedMs: Int64
   /// Set when the worker could not run the task at all (spawn failed) or a synthetic failure ("429").
   public var error: String?
+  /// The task said it was rate limited (report line `{"rate_limited": true}`), and how long the
+  /// provider asked it to wait (`retry_after_s`).
+  public var rateLimited = false
+  public var retryAfterMs: Int64?
 
   public init(
     task: Int, exitCode: Int32?, signal: Int32?, tokensUsed: Int, startedMs: Int64, endedMs: Int64,

@@ -44,6 +44,10 @@ public struct TaskRecord: Sendable {
   var enqueueSeq: UInt64 = 0
   /// True while an entry for this task in its priority queue is live.
   var inQueue = false
+  /// Its group's index in `Fleet.groups` once resolved (-1: not yet); see Scheduler+Groups.
+  var group = -1
+  /// Rate-limited attempts retried without counting against `max_attempts` (in memory only).
+  var rateLimitedRetries = 0
 
   public var id: String { TaskID.format(number) }
   public var type: String { spec.type ?? (spec.synthetic != nil ? "synthetic" : "exec") }

@@ -1,53 +1,14 @@
 /// Dispatch and the life of a task from queued to its one terminal event.
 extension Scheduler {
-  mutating func enqueue(_ n: Int) {
-    guard var t = tasks[n] else { return }
-    let p = t.spec.priority.rawValue
-    enqueueCounter += 1
-    t.enqueueSeq = enqueueCounter
-    t.inQueue = true
-    tasks[n] = t
-    queues[p].append(n)
-    queuedByPriority[p] += 1
-  }
-
-  /// The next dispatchable task of priority `p`, skipping stale entries; nil when none.
-  mutating func peek(_ p: Int) -> Int? {
-    while heads[p] < queues[p].count {
-      let n = queues[p][heads[p]]
-      if let t = tasks[n], t.inQueue { return n }
-      heads[p] += 1
-    }
-    if heads[p] > 0 {
-      queues[p].removeAll(keepingCapacity: true)
-      heads[p] = 0
-    }
-    return nil
-  }
-
-  mutating func pop(_ p: Int) {
-    tasks[queues[p][heads[p]]]?.inQueue = false
-    heads[p] += 1
-    queuedByPriority[p] -= 1
-    if heads[p] > 4096 && heads[p] * 2 > queues[p].count {
-      queues[p].removeFirst(heads[p])
-      heads[p] = 0
-    }
-  }
-
   /// Gives the highest-priority ready tasks to idle workers. A task whose budget does not fit
   /// waits (logged once per reason) and nothing of lower priority overtakes it.
   mutating func dispatch(now: Int64, into out: inout [Action]) {
+    fleet.pass &+= 1
+    fleet.lastPassMs = now
     guard phase == .running, admitting else { return }
     while !idle.isEmpty {
-      var chosen: (n: Int, p: Int)? = nil
-      for p in stride(from: Priority.critical.rawValue, through: 0, by: -1) {
-        if let n = peek(p) {
-          chosen = (n, p)
-          break
-        }
-      }
-      guard let (n, p) = chosen else { return }
+      // The best head among the groups that may start one now (Scheduler+Groups).
+      guard let (n, g, p) = nextCandidate(now: now, into: &out) else { return }
       let t = tasks[n]!
       if p != Priority.critical.rawValue && idle.count <= config.reserveCritical {
         noteWaiting(n, "reserved_for_critical", "the last \(config.reserveCritical) idle workers are kept for critical tasks", into: &out)
@@ -55,7 +16,7 @@ extension Scheduler {
       }
       if t.budget > config.tokenBudgetTotal - tokensUsed {
         // Used tokens never come back: this task can never fit. End it rather than block the queue.
-        pop(p)
+        popHead(g, p)
         finish(
           n, .failed, reason: "token_budget_exhausted",
           detail: "needs \(t.budget) tokens; only \(config.tokenBudgetTotal - tokensUsed) of the total are not spent", now: now,
@@ -71,9 +32,16 @@ extension Scheduler {
         noteWaiting(n, reason, detail, into: &out)
         return
       }
-      pop(p)
+      if let why = typeBlocked(t, now: now) {
+        // Its worker type's rate limit holds it; other groups' tasks may go.
+        noteWaitingAt(n, why.reason, why.detail, at: why.at, group: fleet.groups[g].name, into: &out)
+        fleet.groups[g].skipPass = fleet.pass
+        continue
+      }
+      popHead(g, p)
       let w = idle.removeLast()
       claimResources(t)
+      takeRate(n, group: g, now: now)
       assign(n, to: w, now: now, into: &out)
     }
   }
@@ -218,7 +186,10 @@ extension Scheduler {
       } else if o.succeeded {
         let dur = Double(max(0, now - (t.startedMs ?? now)))
         estimates[t.type, default: Estimate()].observe(durationMs: dur, tokens: used)
+        rateSucceeded(n, now: now, into: &out)
         finish(n, .succeeded, reason: nil, detail: nil, now: now, into: &out)
+      } else if isRateLimited(t, o), retryRateLimited(n, o, now: now, into: &out) {
+        // Retried after the provider's retry_after (Scheduler+RateLimits).
       } else {
         let (reason, detail) = Self.failureReason(o)
         if t.attempt < t.maxAttempts {
@@ -321,8 +292,8 @@ extension Scheduler {
       if let i = delayed.firstIndex(of: n) { delayed.remove(at: i) }
       if t.inQueue {
         // The entry stays in its queue and is skipped when reached (lazy deletion).
-        t.inQueue = false
-        queuedByPriority[t.spec.priority.rawValue] -= 1
+        unqueue(n)
+        t = tasks[n]!
       }
     }
     t.endedMs = now

@@ -54,6 +54,7 @@ extension Scheduler {
       counts[st, default: 0] += 1
       if let k = spec.idempotencyKey { idempotency[k] = n }
     }
+    restoreFleet(v["fleet"])
     return UInt64(seq)
   }
 
@@ -92,7 +93,9 @@ extension Scheduler {
       tasks[n]!.attempt = Int(e["attempt"]?.int ?? Int64(tasks[n]!.attempt + 1))
       let reason = e["reason"]?.string ?? ""
       // Requeues by Cortex itself do not count against max_attempts (see `requeue`).
-      if Self.requeueReasons.contains(reason) { tasks[n]!.maxAttempts = max(tasks[n]!.maxAttempts, tasks[n]!.attempt) }
+      if Self.requeueReasons.contains(reason) || e["attempt_counted"]?.bool == false {
+        tasks[n]!.maxAttempts = max(tasks[n]!.maxAttempts, tasks[n]!.attempt)
+      }
       if reason == "worker_exited" { tasks[n]!.workerKills += 1 }
       tasks[n]!.worker = nil
       tasks[n]!.notBeforeMs = tsMs + (e["delay_ms"]?.int ?? 0)
@@ -108,7 +111,7 @@ extension Scheduler {
       finishedStates[n] = st
     case "budget.released":
       tokensUsed += Int(e["used"]?.int ?? 0)
-    default: break
+    default: replayFleet(type, e, task: n)
     }
   }
 

@@ -22,6 +22,8 @@ extension Scheduler {
     if let v = t.waitingReason, t.state == .queued { o.append(("waiting", .string(v))) }
     if let v = t.progress { o.append(("progress", .double(v))) }
     if let v = t.message { o.append(("message", .string(v))) }
+    o.append(("group", .string(groupName(t.spec))))
+    if let r = t.spec.retryOf { o.append(("retry_of", .string(TaskID.format(r)))) }
     if withSpec, let s = try? JSON.parse(t.specJSON) { o.append(("spec", s)) }
     return .object(o)
   }
@@ -71,6 +73,7 @@ extension Scheduler {
       ),
       ("tasks", .array(active.map { taskJSON($0) })),
       ("finished", .object(finished.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+      ("fleet", fleetSnapshot(now: nowMs)),
     ])
   }
 

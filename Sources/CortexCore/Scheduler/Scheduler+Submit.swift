@@ -319,11 +319,13 @@ extension Scheduler {
     guard let t = tasks[n], t.state == .queued, !blocked.contains(n), !delayed.contains(n) else { return nil }
     var ahead = 0
     for p in Priority.allCases where p > t.spec.priority { ahead += queuedByPriority[p.rawValue] }
-    let q = queues[t.spec.priority.rawValue]
-    for i in heads[t.spec.priority.rawValue]..<q.count {
-      let m = q[i]
-      if m == n { break }
-      if tasks[m]?.state == .queued { ahead += 1 }
+    // Same priority, queued earlier, in any group (Scheduler+Groups).
+    let p = t.spec.priority.rawValue
+    for g in fleet.groups {
+      for e in g.queues[p][g.heads[p]...] {
+        if e.seq >= t.enqueueSeq { break }
+        if let m = tasks[e.n], m.inQueue, m.enqueueSeq == e.seq { ahead += 1 }
+      }
     }
     let est = estimates[t.type] ?? estimates.values.first
     let pool = max(1, desiredWorkers - config.reserveCritical)

@@ -19,6 +19,8 @@ public struct Scheduler: Sendable {
     case tick
     /// Tasks this node claimed from a shared queue (cluster mode), and the node's name.
     case adopt([Adopted], node: String)
+    /// Pause, resume, group limits, retry, edit (Scheduler+Control).
+    case control(ClientID, FleetCommand)
   }
 
   public enum Phase: Equatable, Sendable {
@@ -46,9 +48,9 @@ public struct Scheduler: Sendable {
   public var admitting = true
   public var admissionBlockedReason: String?
 
-  // Priority queues (lazy deletion: entries whose task is no longer queued are skipped).
-  var queues: [[Int]] = Array(repeating: [], count: Priority.allCases.count)
-  var heads: [Int] = Array(repeating: 0, count: Priority.allCases.count)
+  /// Groups with their queues (one FIFO per priority each), pauses and rate limits: see
+  /// Scheduler+Groups.swift.
+  public internal(set) var fleet = Fleet()
   var queuedByPriority: [Int] = Array(repeating: 0, count: Priority.allCases.count)
   var enqueueCounter: UInt64 = 0
   /// Tasks waiting for a retry time.
@@ -81,6 +83,7 @@ public struct Scheduler: Sendable {
     self.config = config
     self.desiredWorkers = config.workers
     self.rng = SplitMix64(seed: seed)
+    applyFleetConfig(now: 0)
   }
 
   public var budgetAvailable: Int { config.tokenBudgetTotal - tokensReserved - tokensUsed }
@@ -110,6 +113,7 @@ public struct Scheduler: Sendable {
     case .stop(let t): beginStop(timeoutMs: t, now: now, into: &out)
     case .tick: tick(now: now, into: &out)
     case .adopt(let list, let node): adopt(list, node: node, now: now, into: &out)
+    case .control(let c, let cmd): control(c, cmd, now: now, into: &out)
     }
     dispatch(now: now, into: &out)
     progressStop(now: now, into: &out)
@@ -142,6 +146,7 @@ public struct Scheduler: Sendable {
     if old == s { return }
     counts[old, default: 0] -= 1
     counts[s, default: 0] += 1
+    groupStateChanged(n, from: old, to: s)
     tasks[n]!.state = s
   }
 
@@ -153,6 +158,7 @@ public struct Scheduler: Sendable {
       if t == nil || v < t! { t = v }
     }
     for n in delayed { consider(tasks[n]?.notBeforeMs) }
+    consider(fleetWakeMs())
     let hb = heartbeatWindowMs
     for w in workers {
       switch w.state {

@@ -1,0 +1,190 @@
+import CortexCore
+import Posix
+
+/// `cortex pause [GROUP]`, `cortex resume [GROUP]`: nothing new starts (in the group, or
+/// anywhere); running tasks go on. `resume` without a group resumes everything paused.
+enum PauseCommand {
+  static let pauseUsage = "cortex pause [GROUP]"
+  static let resumeUsage = "cortex resume [GROUP]"
+
+  static func pause(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 { try run(&args, ctx, op: "pause") }
+  static func resume(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 { try run(&args, ctx, op: "resume") }
+
+  static func run(_ args: inout Args, _ ctx: Context, op: String) throws(CLIError) -> Int32 {
+    let p = try args.positionals()
+    guard p.count <= 1 else { throw CLIError.usage("give at most one group", args.usage) }
+    var req: [(String, JSON)] = [("op", .string(op))]
+    if let g = p.first { req.append(("group", .string(g))) }
+    let v = try Client.check(try Client(ctx).request(.object(req)))
+    if ctx.json {
+      ctx.printJSON(v)
+      return 0
+    }
+    let what = p.first.map { "group \($0)" } ?? (op == "pause" ? "the queue" : "the queue and every group")
+    let changed = !(v["changed"]?.array?.isEmpty ?? true)
+    ctx.err(
+      "cortex: \(what) \(changed ? (op == "pause" ? "paused" : "resumed") : (op == "pause" ? "was already paused" : "was not paused"))\n")
+    return 0
+  }
+}
+
+/// `cortex group [list]`, `cortex group set NAME --parallel N`
+enum GroupCommand {
+  static let usage = "cortex group [list] | cortex group set NAME --parallel N"
+
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let parallel = try args.intOption("--parallel", min: 0, max: 1_000_000)
+    let p = try args.positionals()
+    let client = try Client(ctx)
+    switch p.first {
+    case nil, "list":
+      guard p.count <= 1, parallel == nil else { throw CLIError.usage("group list takes no arguments", usage) }
+      let v = try Client.check(try client.request(.object([("op", .string("groups"))])))
+      if ctx.json {
+        ctx.printJSON(v)
+        return 0
+      }
+      if v["paused"]?.bool == true { ctx.out("the whole queue is PAUSED (cortex resume)\n") }
+      ctx.out(groupTable(v["groups"]?.array ?? []))
+      return 0
+    case "set":
+      guard p.count == 2 else { throw CLIError.usage("give one group name", usage) }
+      guard let parallel else { throw CLIError.usage("group set needs --parallel N (0 = no limit)", usage) }
+      let v = try Client.check(
+        try client.request(
+          .object([("op", .string("group_set")), ("group", .string(p[1])), ("parallel", .int(Int64(parallel)))])))
+      if ctx.json {
+        ctx.printJSON(v)
+      } else {
+        ctx.err("cortex: group \(p[1]): parallel \(parallel == 0 ? "no limit" : String(parallel))\n")
+      }
+      return 0
+    default:
+      throw CLIError.usage("unknown group command '\(p[0])'", usage)
+    }
+  }
+
+  static func groupTable(_ groups: [JSON]) -> String {
+    let rows = groups.map { g -> [String] in
+      let par = g["parallel"]?.int ?? 0
+      var rate = "-"
+      if let r = g["rate"] {
+        var parts: [String] = []
+        if let a = r["starts_per_min_allowed"]?.double {
+          parts.append("\(Numbers.text(a))/\(Numbers.text(r["starts_per_min_limit"]?.double ?? a)) starts/min")
+        }
+        if let t = r["tokens_per_min_limit"]?.int { parts.append("\(t) tokens/min") }
+        if let n = r["rate_limited"]?.int, n > 0 { parts.append("\(n) rate limited") }
+        rate = parts.joined(separator: ", ")
+      }
+      return [
+        g["name"]?.string ?? "", g["paused"]?.bool == true ? "paused" : "running",
+        "\(g["running"]?.int ?? 0)/\(par == 0 ? "-" : String(par))", String(g["queued"]?.int ?? 0), String(g["started"]?.int ?? 0), rate,
+      ]
+    }
+    return table(["GROUP", "STATE", "RUNNING", "QUEUED", "STARTED", "RATE"], rows)
+  }
+}
+
+/// `cortex retry [-p] ID... | --all-failed`: each finished task submitted again as a new task
+/// (`retry_of` names the old one); prints the new ids.
+enum RetryCommand {
+  static let usage = "cortex retry [-p] ID... | cortex retry [-p] --all-failed"
+
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let idsOnly = args.flag("-p")
+    let all = args.flag("--all-failed")
+    let ids = try args.positionals()
+    if ids.isEmpty && !all { throw CLIError.usage("give task ids, or --all-failed", usage) }
+    var req: [(String, JSON)] = [("op", .string("retry"))]
+    if !ids.isEmpty { req.append(("ids", .array(ids.map { .string($0) }))) }
+    if all { req.append(("all_failed", .bool(true))) }
+    let v = try Client.check(try Client(ctx).request(.object(req)))
+    let new = v["ids"]?.array?.compactMap(\.string) ?? []
+    let old = v["retried"]?.array?.compactMap(\.string) ?? []
+    if ctx.json && !idsOnly {
+      ctx.printJSON(v)
+    } else if idsOnly || new.isEmpty {
+      if !new.isEmpty { ctx.out(new.joined(separator: "\n") + "\n") }
+      if new.isEmpty { ctx.err("cortex: nothing to retry\n") }
+    } else {
+      for (i, n) in new.enumerated() { ctx.out("\(n)\(i < old.count ? "  (retry of \(old[i]))" : "")\n") }
+    }
+    return 0
+  }
+}
+
+/// `cortex edit ID [--priority P] [--group G] [--label K=V]... [--timeout DUR] [--env K=V]...
+/// [--shell STR | -- CMD ARGS]`: changes a queued task; logged with before and after.
+enum EditCommand {
+  static let usage =
+    "cortex edit ID [--priority P] [--group G] [--label K=V]... [--timeout DUR] [--env K=V]... [--shell STR | -- CMD [ARGS...]]"
+
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    var set: [(String, JSON)] = []
+    if let p = try args.option("--priority") { set.append(("priority", .string(p))) }
+    if let g = try args.option("--group") { set.append(("group", .string(g))) }
+    if let t = try args.option("--timeout") {
+      guard let ms = DurationText.parseMs(t) else {
+        throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h (at most 7d)")
+      }
+      set.append(("timeout_s", .double(Double(ms) / 1000)))
+    }
+    let labels = try SubmitCommand.pairs(try args.options(["--label"]), "labels")
+    if !labels.isEmpty { set.append(("labels", .object(labels))) }
+    let env = try SubmitCommand.pairs(try args.options(["--env"]), "env")
+    if !env.isEmpty { set.append(("env", .object(env))) }
+    if let s = try args.option("--shell") { set.append(("shell", .string(s))) }
+    let argv = args.afterDashDash
+    if !argv.isEmpty { set.append(("command", .array(argv.map { .string($0) }))) }
+    let ids = try args.positionals()
+    guard ids.count == 1 else { throw CLIError.usage("give one task id", usage) }
+    if set.isEmpty { throw CLIError.usage("nothing to change", usage) }
+    let v = try Client.check(
+      try Client(ctx).request(.object([("op", .string("edit")), ("id", .string(ids[0])), ("set", .object(set))])))
+    if ctx.json { ctx.printJSON(v["task"] ?? v) } else { ctx.err("cortex: \(ids[0]) changed: \(set.map(\.0).joined(separator: ", "))\n") }
+    return 0
+  }
+}
+
+/// The groups as the daemon last wrote them to `groups.json` (no request to the daemon), for
+/// `cortex status` and `cortex top`.
+enum GroupsFile {
+  static func read(_ paths: Paths) -> JSON? {
+    guard let bytes = (try? FileSystem.read(paths.groups)) ?? nil else { return nil }
+    return try? JSON.parse(bytes)
+  }
+
+  /// Lines for people: nothing when only the default group exists with no limit and nothing is paused.
+  static func summary(_ v: JSON?) -> String {
+    guard let v else { return "" }
+    let groups = v["groups"]?.array ?? []
+    let paused = v["queue_paused"]?.bool == true
+    let interesting = groups.contains { g in
+      g["name"]?.string != FleetNames.defaultGroup || (g["parallel"]?.int ?? 0) > 0 || g["paused"]?.bool == true || g["rate"] != nil
+    }
+    var s = ""
+    if paused { s += "paused     the whole queue: nothing new starts (cortex resume)\n" }
+    if interesting { s += "\n" + GroupCommand.groupTable(groups) }
+    return s
+  }
+
+  /// One line for `cortex top`.
+  static func line(_ v: JSON?) -> String {
+    guard let v else { return "" }
+    let groups = (v["groups"]?.array ?? []).filter { g in
+      g["name"]?.string != FleetNames.defaultGroup || (g["parallel"]?.int ?? 0) > 0 || g["paused"]?.bool == true
+    }
+    var parts: [String] = []
+    if v["queue_paused"]?.bool == true { parts.append("QUEUE PAUSED") }
+    for g in groups.prefix(8) {
+      let par = g["parallel"]?.int ?? 0
+      var p = "\(g["name"]?.string ?? "") \(g["running"]?.int ?? 0)/\(par == 0 ? "-" : String(par)) q\(g["queued"]?.int ?? 0)"
+      if g["paused"]?.bool == true { p += " paused" }
+      if let a = g["rate"]?["starts_per_min_allowed"]?.double { p += " \(Numbers.text(a))/min" }
+      parts.append(p)
+    }
+    if groups.count > 8 { parts.append("+\(groups.count - 8) more") }
+    return parts.isEmpty ? "" : "groups    " + parts.joined(separator: "  ") + "\n"
+  }
+}

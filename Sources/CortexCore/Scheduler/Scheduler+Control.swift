@@ -1,0 +1,305 @@
+/// Fleet control from the command line (SPEC §15): pause and resume the queue or one group, set a
+/// group's `parallel` limit, submit finished tasks again (`retry`), edit a queued task. Each is a
+/// logged decision that recovery replays, so a paused queue stays paused after `kill -9`.
+public enum FleetCommand: Equatable, Sendable {
+  case pause(group: String?)
+  case resume(group: String?)
+  case setParallel(group: String, Int)
+  case groups
+  case retry([Int], allFailed: Bool)
+  /// New values for the fields named in `fields` (priority, group, labels, timeout_s, command,
+  /// shell, env); labels and env are merged by key.
+  case edit(Int, TaskSpec, fields: [String])
+}
+
+extension Scheduler {
+  public static let editableFields: Set<String> = ["priority", "group", "labels", "timeout_s", "command", "shell", "env"]
+
+  mutating func control(_ c: ClientID, _ cmd: FleetCommand, now: Int64, into out: inout [Action]) {
+    switch cmd {
+    case .pause(let group): pause(c, group, true, into: &out)
+    case .resume(let group): pause(c, group, false, into: &out)
+    case .setParallel(let name, let n):
+      let g = groupIndex(name)
+      let was = fleet.groups[g].parallel
+      fleet.groups[g].parallel = n
+      fleet.groups[g].parallelLive = n
+      out.append(
+        .log(
+          Event(
+            "group.updated", reason: "cortex_group_set", detail: "group \(name): parallel \(was) → \(n)",
+            fields: [("group", .string(name)), ("parallel_from", .int(Int64(was))), ("parallel", .int(Int64(n)))])))
+      out.append(.reply(c, .object([("ok", .bool(true)), ("group", groupJSON(g, now: now))]), durable: true))
+    case .groups:
+      out.append(
+        .reply(c, .object([("ok", .bool(true)), ("paused", .bool(fleet.paused)), ("groups", groupsJSON(now: now))]), durable: false))
+    case .retry(let ids, let all): retryTasks(c, ids, allFailed: all, now: now, into: &out)
+    case .edit(let n, let spec, let fields): edit(c, n, spec, fields, now: now, into: &out)
+    }
+  }
+
+  public static func failure(_ message: String, code: Int = 1) -> JSON {
+    .object([("ok", .bool(false)), ("code", .int(Int64(code))), ("error", .string(message))])
+  }
+
+  mutating func pause(_ c: ClientID, _ group: String?, _ on: Bool, into out: inout [Action]) {
+    var changed: [String] = []
+    if let group {
+      let g = groupIndex(group)
+      if fleet.groups[g].paused != on {
+        fleet.groups[g].paused = on
+        fleet.groups[g].notedReason = Array(repeating: nil, count: Priority.allCases.count)
+        changed.append(group)
+        out.append(
+          .log(
+            Event(
+              on ? "group.paused" : "group.resumed", reason: on ? "cortex_pause" : "cortex_resume",
+              detail: on ? "no new task of group \(group) starts; running ones go on" : "tasks of group \(group) start again",
+              fields: [("group", .string(group))])))
+      }
+    } else {
+      // `cortex resume` with no group resumes everything that is paused.
+      if fleet.paused != on {
+        fleet.paused = on
+        fleet.notedQueuePaused = 0
+        changed.append("*")
+        out.append(
+          .log(
+            Event(
+              on ? "queue.paused" : "queue.resumed", reason: on ? "cortex_pause" : "cortex_resume",
+              detail: on ? "no new task starts; running ones go on" : "tasks start again")))
+      }
+      if !on {
+        for g in fleet.groups.indices where fleet.groups[g].paused {
+          fleet.groups[g].paused = false
+          fleet.groups[g].notedReason = Array(repeating: nil, count: Priority.allCases.count)
+          changed.append(fleet.groups[g].name)
+          out.append(
+            .log(
+              Event(
+                "group.resumed", reason: "cortex_resume", detail: "tasks of group \(fleet.groups[g].name) start again",
+                fields: [("group", .string(fleet.groups[g].name))])))
+        }
+      }
+    }
+    out.append(
+      .reply(
+        c,
+        .object([
+          ("ok", .bool(true)), ("changed", .array(changed.map { .string($0) })), ("queue_paused", .bool(fleet.paused)),
+          ("paused_groups", .array(fleet.groups.filter(\.paused).map { .string($0.name) })),
+        ]), durable: true))
+  }
+
+  /// Each finished task is submitted again as a new task (`retry_of` names the old one), through
+  /// the same admission as any submit; the old task is not changed.
+  mutating func retryTasks(_ c: ClientID, _ ids: [Int], allFailed: Bool, now: Int64, into out: inout [Action]) {
+    var list = ids
+    if allFailed {
+      list += tasks.values.filter { $0.state == .failed || $0.state == .timedOut }.map(\.number).sorted()
+    }
+    if list.isEmpty {
+      out.append(.reply(c, .object([("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))]), durable: false))
+      return
+    }
+    var specs: [TaskSpec] = []
+    for n in list {
+      guard let t = tasks[n] else {
+        let why =
+          finishedStates[n] != nil
+          ? "its spec is no longer kept in memory (only the newest finished tasks are); submit it again"
+          : "unknown task"
+        out.append(.reply(c, Self.failure("\(TaskID.format(n)): \(why)", code: 65), durable: false))
+        return
+      }
+      guard t.state.isTerminal else {
+        out.append(
+          .reply(
+            c, Self.failure("\(t.id) is \(t.state.rawValue); only a finished task can be retried (cortex cancel it first)"), durable: false)
+        )
+        return
+      }
+      var s = t.spec
+      s.retryOf = n
+      s.idempotencyKey = nil
+      s.dependsOn = []
+      s.dependsOnBatch = []
+      s.slaDeadlineMs = nil
+      specs.append(s)
+    }
+    var inner: [Action] = []
+    submit(c, specs, now: now, into: &inner)
+    for a in inner {
+      if case .reply(let client, let v, let durable) = a, client == c, v["ok"]?.bool == true, var o = v.object {
+        o.append(("retried", .array(list.map { .string(TaskID.format($0)) })))
+        out.append(.reply(client, .object(o), durable: durable))
+      } else {
+        out.append(a)
+      }
+    }
+  }
+
+  /// Changes a queued task (also one waiting for a retry time or its dependencies). Logged as
+  /// `task.edited` with the changed fields before and after (redacted) and the new spec.
+  mutating func edit(_ c: ClientID, _ n: Int, _ change: TaskSpec, _ fields: [String], now: Int64, into out: inout [Action]) {
+    guard let t = tasks[n] else {
+      let why = finishedStates[n].map { "already \($0.rawValue)" } ?? "unknown task"
+      out.append(.reply(c, Self.failure("\(TaskID.format(n)): \(why)"), durable: false))
+      return
+    }
+    guard t.state == .queued else {
+      out.append(.reply(c, Self.failure("\(t.id) is \(t.state.rawValue); only a queued task can be edited"), durable: false))
+      return
+    }
+    var s = t.spec
+    for f in fields {
+      switch f {
+      case "priority": s.priority = change.priority
+      case "group": s.group = change.group
+      case "timeout_s": s.timeoutS = change.timeoutS
+      case "labels":
+        for (k, v) in change.labels {
+          s.labels.removeAll { $0.0 == k }
+          if !v.isEmpty { s.labels.append((k, v)) }
+        }
+      case "env":
+        for (k, v) in change.env {
+          s.env.removeAll { $0.0 == k }
+          s.env.append((k, v))
+        }
+      case "command":
+        s.command = change.command
+        s.shell = nil
+        s.synthetic = nil
+      case "shell":
+        s.shell = change.shell
+        s.command = nil
+        s.synthetic = nil
+      default: break
+      }
+    }
+    // The edited spec must be one that submit would accept.
+    do throws(SpecError) {
+      _ = try TaskSpec.decode(s.json())
+    } catch {
+      out.append(.reply(c, Self.invalid(error, index: nil, of: 1), durable: false))
+      return
+    }
+    let (redacted, secrets) = s.redacted()
+    let specJSON = redacted.json().encodedBytes()
+    if specJSON.count > config.maxSpecBytes {
+      out.append(
+        .reply(
+          c, Self.invalid(SpecError("spec", "is \(specJSON.count) bytes; the limit is \(config.maxSpecBytes)"), index: nil, of: 1),
+          durable: false))
+      return
+    }
+    let oldRedacted = (try? JSON.parse(t.specJSON)) ?? .null
+    let newRedacted = redacted.json()
+    var before: [(String, JSON)] = []
+    var after: [(String, JSON)] = []
+    for f in fields {
+      before.append((f, oldRedacted[f] ?? .null))
+      after.append((f, newRedacted[f] ?? .null))
+    }
+    if !secrets.isEmpty || t.specJSON.firstRange(of: Array(Redaction.marker.utf8)) != nil {
+      out.append(.storeSecrets(task: n, secrets))
+    }
+    let requeue = t.inQueue
+    if requeue { unqueue(n) }
+    var r = tasks[n]!
+    r.spec = s
+    r.specJSON = specJSON
+    r.group = -1
+    if fields.contains("timeout_s") { r.timeoutMs = s.timeoutS.map { Numbers.ms(fromSeconds: $0) } }
+    r.waitingReason = nil
+    tasks[n] = r
+    if requeue { enqueue(n) }
+    var f: [(String, JSON)] = [("before", .object(before)), ("after", .object(after))]
+    if let ms = r.timeoutMs { f.append(("timeout_ms", .int(ms))) }
+    out.append(
+      .log(
+        Event(
+          "task.edited", task: n, reason: "cortex_edit", detail: "changed \(fields.joined(separator: ", "))", fields: f,
+          specJSON: specJSON)))
+    out.append(.writeSpec(task: n))
+    out.append(.reply(c, .object([("ok", .bool(true)), ("task", taskJSON(tasks[n]!))]), durable: true))
+  }
+
+  // MARK: views, snapshot, replay
+
+  public func groupJSON(_ g: Int, now: Int64) -> JSON {
+    let gs = fleet.groups[g]
+    var o: [(String, JSON)] = [
+      ("name", .string(gs.name)), ("parallel", .int(Int64(gs.parallel))), ("running", .int(Int64(gs.running))),
+      ("queued", .int(Int64(gs.queuedTotal))), ("paused", .bool(gs.paused)), ("started", .int(Int64(gs.started))),
+    ]
+    if gs.parallelLive != nil { o.append(("parallel_set_live", .bool(true))) }
+    if let l = gs.limiter { o.append(("rate", l.json(now: now))) }
+    return .object(o)
+  }
+
+  /// Every group the config names or a task used, by name.
+  public func groupsJSON(now: Int64) -> JSON {
+    var rows = fleet.groups.indices.map { (fleet.groups[$0].name, groupJSON($0, now: now)) }
+    rows.sort { $0.0 < $1.0 }
+    return .array(rows.map(\.1))
+  }
+
+  /// The part of `task-queue.json` recovery needs (pauses and limits set live), and for people
+  /// every group's counts and rate (`view`, not read back).
+  func fleetSnapshot(now: Int64) -> JSON {
+    .object([
+      ("paused", .bool(fleet.paused)), ("view", groupsJSON(now: now)),
+      (
+        "groups",
+        .array(
+          fleet.groups.filter { $0.paused || $0.parallelLive != nil }.map { g in
+            var o: [(String, JSON)] = [("name", .string(g.name)), ("paused", .bool(g.paused))]
+            if let p = g.parallelLive { o.append(("parallel", .int(Int64(p)))) }
+            return .object(o)
+          })
+      ),
+    ])
+  }
+
+  mutating func restoreFleet(_ v: JSON?) {
+    if let v {
+      fleet.paused = v["paused"]?.bool ?? false
+      for g in v["groups"]?.array ?? [] {
+        guard let name = g["name"]?.string else { continue }
+        let i = groupIndex(name)
+        fleet.groups[i].paused = g["paused"]?.bool ?? false
+        if let p = g["parallel"]?.int, p >= 0 {
+          fleet.groups[i].parallel = Int(p)
+          fleet.groups[i].parallelLive = Int(p)
+        }
+      }
+    }
+    recountGroups()
+  }
+
+  /// Fleet events in the log after the snapshot.
+  mutating func replayFleet(_ type: String, _ e: JSON, task n: Int?) {
+    let group = e["group"]?.string
+    switch type {
+    case "queue.paused": fleet.paused = true
+    case "queue.resumed": fleet.paused = false
+    case "group.paused", "group.resumed":
+      guard let group else { return }
+      fleet.groups[groupIndex(group)].paused = type == "group.paused"
+    case "group.updated":
+      guard let group, let p = e["parallel"]?.int, p >= 0 else { return }
+      let g = groupIndex(group)
+      fleet.groups[g].parallel = Int(p)
+      fleet.groups[g].parallelLive = Int(p)
+    case "task.edited":
+      guard let n, let t = tasks[n], !t.state.isTerminal, let specV = e["spec"], let spec = try? TaskSpec.decode(specV) else { return }
+      tasks[n]!.spec = spec
+      tasks[n]!.specJSON = specV.encodedBytes()
+      tasks[n]!.timeoutMs = e["timeout_ms"]?.int
+      if t.group >= 0 && !Self.holdsSlot(t.state) { tasks[n]!.group = -1 }
+    default: break
+    }
+  }
+}

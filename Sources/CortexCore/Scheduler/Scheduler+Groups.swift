@@ -1,0 +1,323 @@
+/// Groups (SPEC §15): each task belongs to one (`--group`, else its worker type's `group`, else
+/// `default`). Each group keeps its own FIFO queue per priority; dispatch takes, among the groups
+/// that may start a task now, the head with the highest priority and, within a priority, the one
+/// queued first. A group that is full, paused or rate limited is skipped, so it never holds back
+/// another group's tasks (no head-of-line blocking across groups), while priorities still order
+/// tasks within and across groups. The token budget, `reserve_critical` and the machine's
+/// resources stay global and strict, as before.
+public struct GroupState: Sendable {
+  public let name: String
+  /// Most tasks assigned or running at once; 0 = no limit.
+  public internal(set) var parallel: Int
+  /// Set with `cortex group set` (survives restarts through the log; a config reload replaces it).
+  public internal(set) var parallelLive: Int?
+  public internal(set) var paused = false
+  /// Tasks of the group assigned or running now.
+  public internal(set) var running = 0
+  /// Live entries per priority (lazy deletion: an entry whose task left the queue is skipped).
+  public internal(set) var queued: [Int] = Array(repeating: 0, count: Priority.allCases.count)
+  public internal(set) var limiter: RateLimiter?
+  public internal(set) var started = 0
+  var queues: [[QueueEntry]] = Array(repeating: [], count: Priority.allCases.count)
+  var heads: [Int] = Array(repeating: 0, count: Priority.allCases.count)
+  /// Per priority, the head task and reason last looked at for `task.waiting` (so a held group
+  /// costs no string or lookup per decision).
+  var notedTask: [Int] = Array(repeating: 0, count: Priority.allCases.count)
+  var notedReason: [Hold?] = Array(repeating: nil, count: Priority.allCases.count)
+  /// Skipped for the rest of the current dispatch pass.
+  var skipPass: UInt64 = 0
+
+  public var queuedTotal: Int { queued.reduce(0, +) }
+}
+
+/// Why a group may not start a task now.
+enum Hold: UInt8, Sendable {
+  case paused, full, rateLimited
+  var reason: String {
+    switch self {
+    case .paused: "paused"
+    case .full: "group_full"
+    case .rateLimited: "rate_limited"
+    }
+  }
+}
+
+struct QueueEntry: Sendable {
+  let seq: UInt64
+  let n: Int
+}
+
+/// Every group, the queue-wide pause and the worker types' rate limiters.
+public struct Fleet: Sendable {
+  public internal(set) var groups: [GroupState] = []
+  var index: [String: Int] = [:]
+  /// `cortex pause` without a group: nothing new starts anywhere.
+  public internal(set) var paused = false
+  public internal(set) var typeLimiters: [String: RateLimiter] = [:]
+  var pass: UInt64 = 0
+  /// When dispatch last ran (see `fleetWakeMs`).
+  var lastPassMs: Int64 = 0
+  var notedQueuePaused = 0
+  public init() {}
+}
+
+extension Scheduler {
+  static func holdsSlot(_ s: TaskState) -> Bool { s == .assigned || s == .running }
+
+  /// The group a spec runs in: its own, its worker type's, or `default`.
+  public func groupName(_ spec: TaskSpec) -> String {
+    if let g = spec.group { return g }
+    if let t = spec.type, let g = config.workerType(t)?.group { return g }
+    return FleetNames.defaultGroup
+  }
+
+  /// The index of a group, created (with its settings from the config) on first use.
+  mutating func groupIndex(_ name: String) -> Int {
+    if let g = fleet.index[name] { return g }
+    let c = config.group(name)
+    var g = GroupState(name: name, parallel: c?.parallel ?? 0)
+    if let r = c?.rate { g.limiter = RateLimiter(r, now: 0) }
+    fleet.groups.append(g)
+    fleet.index[name] = fleet.groups.count - 1
+    return fleet.groups.count - 1
+  }
+
+  /// A task's group index, resolved once and cached on the record.
+  mutating func groupOf(_ n: Int) -> Int {
+    guard let t = tasks[n] else { return groupIndex(FleetNames.defaultGroup) }
+    if t.group >= 0 { return t.group }
+    let g = groupIndex(groupName(t.spec))
+    tasks[n]!.group = g
+    return g
+  }
+
+  /// Called on every state change: keeps each group's count of tasks holding a slot.
+  mutating func groupStateChanged(_ n: Int, from old: TaskState, to new: TaskState) {
+    let was = Self.holdsSlot(old)
+    let now = Self.holdsSlot(new)
+    if was == now { return }
+    let g = groupOf(n)
+    fleet.groups[g].running += now ? 1 : -1
+  }
+
+  /// After a snapshot was loaded (records restored without transitions): counts from the records.
+  mutating func recountGroups() {
+    for g in fleet.groups.indices { fleet.groups[g].running = 0 }
+    for n in tasks.keys where Self.holdsSlot(tasks[n]!.state) {
+      let g = groupOf(n)
+      fleet.groups[g].running += 1
+    }
+  }
+
+  // MARK: queues
+
+  mutating func enqueue(_ n: Int) {
+    guard tasks[n] != nil else { return }
+    let g = groupOf(n)
+    let p = tasks[n]!.spec.priority.rawValue
+    enqueueCounter += 1
+    tasks[n]!.enqueueSeq = enqueueCounter
+    tasks[n]!.inQueue = true
+    fleet.groups[g].queues[p].append(QueueEntry(seq: enqueueCounter, n: n))
+    fleet.groups[g].queued[p] += 1
+    queuedByPriority[p] += 1
+  }
+
+  /// Takes a task out of its queue without dispatching it (cancel, edit): its entry stays and is
+  /// skipped when reached.
+  mutating func unqueue(_ n: Int) {
+    guard let t = tasks[n], t.inQueue else { return }
+    let p = t.spec.priority.rawValue
+    let g = groupOf(n)
+    tasks[n]!.inQueue = false
+    queuedByPriority[p] -= 1
+    fleet.groups[g].queued[p] -= 1
+  }
+
+  /// The head entry of group `g` at priority `p`, skipping stale entries; nil when none.
+  mutating func head(_ g: Int, _ p: Int) -> QueueEntry? {
+    while fleet.groups[g].heads[p] < fleet.groups[g].queues[p].count {
+      let e = fleet.groups[g].queues[p][fleet.groups[g].heads[p]]
+      if let t = tasks[e.n], t.inQueue, t.enqueueSeq == e.seq { return e }
+      fleet.groups[g].heads[p] += 1
+    }
+    if fleet.groups[g].heads[p] > 0 {
+      fleet.groups[g].queues[p].removeAll(keepingCapacity: true)
+      fleet.groups[g].heads[p] = 0
+    }
+    return nil
+  }
+
+  /// Removes the head of group `g` at priority `p` (just returned by `nextCandidate`).
+  mutating func popHead(_ g: Int, _ p: Int) {
+    let h = fleet.groups[g].heads[p]
+    tasks[fleet.groups[g].queues[p][h].n]?.inQueue = false
+    fleet.groups[g].heads[p] = h + 1
+    fleet.groups[g].queued[p] -= 1
+    queuedByPriority[p] -= 1
+    if h + 1 > 4096 && (h + 1) * 2 > fleet.groups[g].queues[p].count {
+      fleet.groups[g].queues[p].removeFirst(h + 1)
+      fleet.groups[g].heads[p] = 0
+    }
+  }
+
+  /// Why group `g` may not start a task needing `tokens` now, or nil. Cheap: no strings, no
+  /// lookups (dispatch asks it of every group with queued tasks).
+  func groupHold(_ g: Int, tokens: Int, now: Int64) -> Hold? {
+    if fleet.groups[g].paused { return .paused }
+    let par = fleet.groups[g].parallel
+    if par > 0 && fleet.groups[g].running >= par { return .full }
+    if fleet.groups[g].limiter != nil && fleet.groups[g].limiter!.readyAtMs(now: now, tokens: tokens) != nil { return .rateLimited }
+    return nil
+  }
+
+  /// The head entry of group `g` at priority `p` as it stands (it may be stale); the group must
+  /// have queued tasks at `p`.
+  func rawHead(_ g: Int, _ p: Int) -> QueueEntry? {
+    let h = fleet.groups[g].heads[p]
+    return h < fleet.groups[g].queues[p].count ? fleet.groups[g].queues[p][h] : nil
+  }
+
+  /// The next task dispatch should consider: the highest priority, then the oldest, among the
+  /// heads of groups that may start one now. Logs `task.waiting` once for the head of each group
+  /// that is held back, and for the whole queue while it is paused.
+  mutating func nextCandidate(now: Int64, into out: inout [Action]) -> (n: Int, g: Int, p: Int)? {
+    if fleet.paused {
+      noteQueuePaused(into: &out)
+      return nil
+    }
+    for p in stride(from: Priority.critical.rawValue, through: 0, by: -1) where queuedByPriority[p] > 0 {
+      var best: QueueEntry? = nil
+      var bestGroup = 0
+      for g in fleet.groups.indices where fleet.groups[g].queued[p] > 0 && fleet.groups[g].skipPass != fleet.pass {
+        guard let raw = rawHead(g, p) else { continue }
+        // Entries are in queue order: a group whose head came after the best so far cannot win.
+        if let b = best, raw.seq > b.seq { continue }
+        let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[raw.n]?.budget ?? 0) : 0
+        if let hold = groupHold(g, tokens: tokens, now: now) {
+          if raw.n != fleet.groups[g].notedTask[p] || hold != fleet.groups[g].notedReason[p], let e = head(g, p) {
+            noteGroupWaiting(g, p, e.n, hold, tokens: tokens, now: now, into: &out)
+          }
+          continue
+        }
+        guard let e = head(g, p) else { continue }
+        if best == nil || e.seq < best!.seq {
+          best = e
+          bestGroup = g
+        }
+      }
+      if let best { return (best.n, bestGroup, p) }
+    }
+    return nil
+  }
+
+  /// Logs `task.waiting` for the head `n` of group `g` at priority `p`, once per task and reason.
+  mutating func noteGroupWaiting(_ g: Int, _ p: Int, _ n: Int, _ hold: Hold, tokens: Int, now: Int64, into out: inout [Action]) {
+    fleet.groups[g].notedTask[p] = n
+    fleet.groups[g].notedReason[p] = hold
+    guard let t = tasks[n], t.waitingReason != hold.reason else { return }
+    let gs = fleet.groups[g]
+    var at: Int64? = nil
+    let detail: String
+    switch hold {
+    case .paused: detail = "group \(gs.name) is paused (cortex resume \(gs.name))"
+    case .full: detail = "group \(gs.name) runs \(gs.running) of its \(gs.parallel) at once"
+    case .rateLimited:
+      at = gs.limiter?.readyAtMs(now: now, tokens: tokens)
+      detail = "group \(gs.name) is rate limited until \(Timestamp.rfc3339(ms: at ?? now))"
+    }
+    noteWaitingAt(n, hold.reason, detail, at: at, group: gs.name, into: &out)
+  }
+
+  mutating func noteWaitingAt(_ n: Int, _ reason: String, _ detail: String, at: Int64?, group: String, into out: inout [Action]) {
+    guard let t = tasks[n], t.waitingReason != reason else { return }
+    tasks[n]!.waitingReason = reason
+    var f: [(String, JSON)] = [("group", .string(group))]
+    if let at { f.append(("not_before", .string(Timestamp.rfc3339(ms: at)))) }
+    out.append(.log(Event("task.waiting", task: n, reason: reason, detail: detail, fields: f)))
+  }
+
+  /// While the whole queue is paused: the next task in line says so, once.
+  mutating func noteQueuePaused(into out: inout [Action]) {
+    for p in stride(from: Priority.critical.rawValue, through: 0, by: -1) where queuedByPriority[p] > 0 {
+      var best: QueueEntry? = nil
+      for g in fleet.groups.indices where fleet.groups[g].queued[p] > 0 {
+        if let e = head(g, p), best == nil || e.seq < best!.seq { best = e }
+      }
+      guard let b = best else { continue }
+      if fleet.notedQueuePaused == b.n { return }
+      fleet.notedQueuePaused = b.n
+      noteWaitingAt(b.n, "paused", "the queue is paused (cortex resume)", at: nil, group: groupName(tasks[b.n]!.spec), into: &out)
+      return
+    }
+  }
+
+  /// A worker type's own rate limit, checked for the chosen task.
+  func typeBlocked(_ t: TaskRecord, now: Int64) -> (reason: String, detail: String, at: Int64?)? {
+    guard let name = t.spec.type, let l = fleet.typeLimiters[name] else { return nil }
+    guard let at = l.readyAtMs(now: now, tokens: t.budget) else { return nil }
+    return ("rate_limited", "worker type \(name) is rate limited until \(Timestamp.rfc3339(ms: at))", at)
+  }
+
+  /// A task is dispatched: its group's and type's buckets give what it takes.
+  mutating func takeRate(_ n: Int, group g: Int, now: Int64) {
+    let t = tasks[n]!
+    fleet.groups[g].started += 1
+    fleet.groups[g].limiter?.take(now: now, tokens: t.budget)
+    if let name = t.spec.type, fleet.typeLimiters[name] != nil { fleet.typeLimiters[name]!.take(now: now, tokens: t.budget) }
+  }
+
+  /// The earliest time a rate-limited group or type may start its next task (for the loop's timer).
+  /// Only groups with queued tasks count, and only times after the last dispatch pass: a group
+  /// that could have started then and did not is held by something else (a full pool, the
+  /// budget), whose change is an input of its own (no busy loop on a time in the past).
+  func fleetWakeMs() -> Int64? {
+    guard !fleet.paused, queuedByPriority.contains(where: { $0 > 0 }) else { return nil }
+    var t: Int64? = nil
+    for g in fleet.groups where g.limiter != nil && g.queuedTotal > 0 && !g.paused {
+      var tokens = 0
+      if let p = g.queued.lastIndex(where: { $0 > 0 }), g.heads[p] < g.queues[p].count {
+        tokens = tasks[g.queues[p][g.heads[p]].n]?.budget ?? 0
+      }
+      let at = g.limiter!.nextReadyMs(tokens: tokens)
+      if at > fleet.lastPassMs { t = min(t ?? at, at) }
+    }
+    for l in fleet.typeLimiters.values {
+      let at = l.nextReadyMs(tokens: 0)
+      if at > fleet.lastPassMs { t = min(t ?? at, at) }
+    }
+    return t
+  }
+
+  /// Applies the config's group and worker-type settings (at start and after SIGHUP). Limits set
+  /// live are replaced by the config's; learned rates are kept under new ceilings.
+  public mutating func applyFleetConfig(now: Int64) {
+    for (name, _) in config.groups { _ = groupIndex(name) }
+    for g in fleet.groups.indices {
+      let c = config.group(fleet.groups[g].name)
+      fleet.groups[g].parallel = c?.parallel ?? 0
+      fleet.groups[g].parallelLive = nil
+      if let r = c?.rate {
+        if fleet.groups[g].limiter == nil {
+          fleet.groups[g].limiter = RateLimiter(r, now: now)
+        } else if fleet.groups[g].limiter!.config != r {
+          fleet.groups[g].limiter!.reconfigure(r, now: now)
+        }
+      } else {
+        fleet.groups[g].limiter = nil
+      }
+    }
+    var types: [String: RateLimiter] = [:]
+    for (name, wt) in config.workerTypes {
+      guard let r = wt.rate else { continue }
+      if var old = fleet.typeLimiters[name] {
+        if old.config != r { old.reconfigure(r, now: now) }
+        types[name] = old
+      } else {
+        types[name] = RateLimiter(r, now: now)
+      }
+    }
+    fleet.typeLimiters = types
+    // Cached group indexes of queued tasks stay valid: groups are never removed.
+  }
+}

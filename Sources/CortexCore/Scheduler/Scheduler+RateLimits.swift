@@ -1,0 +1,92 @@
+/// Rate-limit outcomes (SPEC §15): a task refused by its provider shrinks the allowed start rate
+/// of its group and worker type (AIMD, see `RateLimiter`) and, where a rate limit is configured,
+/// is retried after the provider's `retry_after_s` without counting against `max_attempts`.
+/// Successes let the rate grow back. Every change is logged (`rate.decreased`, `rate.increased`).
+extension Scheduler {
+  /// The most rate-limited retries of one task that do not count against `max_attempts`.
+  static let maxRateLimitedRetries = 100
+
+  /// A synthetic 429, a report line `{"rate_limited": true}`, or the exit code that the group's
+  /// or type's `rate` names.
+  func isRateLimited(_ t: TaskRecord, _ o: TaskOutcome) -> Bool {
+    if o.rateLimited || o.error == "429" { return true }
+    guard let code = o.exitCode, o.signal == nil else { return false }
+    if t.group >= 0, fleet.groups[t.group].limiter?.config.rateLimitedExitCode == code { return true }
+    if let name = t.spec.type, fleet.typeLimiters[name]?.config.rateLimitedExitCode == code { return true }
+    return false
+  }
+
+  /// Adapts the limiters; retries the task when one governs it. Returns false when the task should
+  /// take the ordinary failure path (no limiter, or too many rate-limited retries).
+  mutating func retryRateLimited(_ n: Int, _ o: TaskOutcome, now: Int64, into out: inout [Action]) -> Bool {
+    guard let t = tasks[n] else { return false }
+    let g = groupOf(n)
+    let started = t.startedMs ?? t.assignedMs ?? now
+    var governed = false
+    if fleet.groups[g].limiter != nil {
+      governed = true
+      if let (from, to) = fleet.groups[g].limiter!.rateLimited(now: now, startedMs: started, retryAfterMs: o.retryAfterMs) {
+        logRate("rate.decreased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "rate_limited", into: &out)
+      }
+    }
+    if let name = t.spec.type, fleet.typeLimiters[name] != nil {
+      governed = true
+      if let (from, to) = fleet.typeLimiters[name]!.rateLimited(now: now, startedMs: started, retryAfterMs: o.retryAfterMs) {
+        logRate("rate.decreased", scope: ("worker_type", name), from, to, task: n, reason: "rate_limited", into: &out)
+      }
+    }
+    guard governed, t.rateLimitedRetries < Self.maxRateLimitedRetries else { return false }
+    let delay = o.retryAfterMs ?? backoffMs(attempt: t.rateLimitedRetries + 1)
+    var r = t
+    r.rateLimitedRetries += 1
+    r.attempt += 1
+    r.maxAttempts = max(r.maxAttempts, r.attempt)
+    r.notBeforeMs = now + delay
+    r.worker = nil
+    r.stopping = nil
+    r.stopDeadlineMs = nil
+    r.deadlineMs = nil
+    tasks[n] = r
+    setState(n, .queued)
+    delayed.append(n)
+    let said = o.retryAfterMs.map { "the provider asked to retry after \($0) ms" } ?? "no retry_after given; backing off \(delay) ms"
+    out.append(
+      .log(
+        Event(
+          "task.retrying", task: n, attempt: r.attempt, reason: "rate_limited",
+          detail: "refused by its provider's rate limit; \(said) (not counted against max_attempts)",
+          fields: [
+            ("delay_ms", .int(delay)), ("not_before", .string(Timestamp.rfc3339(ms: now + delay))),
+            ("tokens_used", .int(Int64(r.tokensUsed))), ("attempt_counted", .bool(false)),
+            ("group", .string(fleet.groups[g].name)),
+          ])))
+    return true
+  }
+
+  /// A task of a rate-limited group or type succeeded: additive increase.
+  mutating func rateSucceeded(_ n: Int, now: Int64, into out: inout [Action]) {
+    guard let t = tasks[n] else { return }
+    let g = groupOf(n)
+    let started = t.startedMs ?? t.assignedMs ?? now
+    if fleet.groups[g].limiter != nil, let (from, to) = fleet.groups[g].limiter!.succeeded(now: now, startedMs: started) {
+      logRate("rate.increased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "succeeded", into: &out)
+    }
+    if let name = t.spec.type, fleet.typeLimiters[name] != nil,
+      let (from, to) = fleet.typeLimiters[name]!.succeeded(now: now, startedMs: started)
+    {
+      logRate("rate.increased", scope: ("worker_type", name), from, to, task: n, reason: "succeeded", into: &out)
+    }
+  }
+
+  func logRate(
+    _ type: String, scope: (String, String), _ from: Double, _ to: Double, task n: Int, reason: String, into out: inout [Action]
+  ) {
+    func r(_ v: Double) -> Double { (v * 100).rounded() / 100 }
+    out.append(
+      .log(
+        Event(
+          type, task: n, reason: reason,
+          detail: "\(scope.0) \(scope.1): starts per minute \(Numbers.text(r(from))) → \(Numbers.text(r(to)))",
+          fields: [(scope.0, .string(scope.1)), ("from_per_min", .double(r(from))), ("to_per_min", .double(r(to)))])))
+  }
+}

@@ -1,0 +1,90 @@
+import CortexCore
+import Posix
+
+/// Fleet control requests and `on_finish` hooks (SPEC §15). The decisions are the scheduler's
+/// (Scheduler+Control); hooks are run here, by `HookRunner`, after the terminal event is written.
+extension Daemon {
+  func handleFleet(_ id: ClientID, _ cmd: FleetCommand, now t: Int64) {
+    if cluster != nil {
+      switch cmd {
+      case .groups: break
+      default:
+        reply(
+          id,
+          Scheduler.failure("pause, resume, group set, retry and edit are not supported in cluster mode yet (docs/fleet.md)"),
+          now: t)
+        return
+      }
+    }
+    feed(.control(id, cmd), now: t)
+  }
+
+  /// `groups.json`: the groups with their limits, counts and rates, and whether the queue is
+  /// paused; written atomically (not synced: the log is the record) when it changes.
+  func writeGroupsFile(now t: Int64) {
+    let groups = scheduler.groupsJSON(now: t)
+    let v = JSON.object([("queue_paused", .bool(scheduler.fleet.paused)), ("groups", groups)])
+    let text = v.pretty() + "\n"
+    guard text != groupsFileText else { return }
+    groupsFileText = text
+    let path = paths.groups
+    let bytes = Array(text.utf8)
+    files.async { try? FileSystem.writeAtomically(path, bytes, durable: false, mode: 0o644) }
+  }
+
+  /// Per-group gauges and counters for `metrics.prom` (labels are group names, never task ids).
+  func fleetMetrics() -> String {
+    let s = scheduler
+    var text = ""
+    func metric(_ name: String, _ help: String, _ type: String, _ rows: [(String, String)]) {
+      text += "# HELP cortex_\(name) \(help)\n# TYPE cortex_\(name) \(type)\n"
+      for (g, v) in rows { text += "cortex_\(name){group=\"\(g)\"} \(v)\n" }
+    }
+    let gs = s.fleet.groups.sorted { $0.name < $1.name }
+    text += "# HELP cortex_queue_paused Whether the whole queue is paused.\n# TYPE cortex_queue_paused gauge\n"
+    text += "cortex_queue_paused \(s.fleet.paused ? 1 : 0)\n"
+    metric("group_running", "Tasks of the group assigned or running.", "gauge", gs.map { ($0.name, String($0.running)) })
+    metric("group_queued", "Tasks of the group queued.", "gauge", gs.map { ($0.name, String($0.queuedTotal)) })
+    metric("group_parallel", "The group's parallel limit (0 = none).", "gauge", gs.map { ($0.name, String($0.parallel)) })
+    metric("group_paused", "Whether the group is paused.", "gauge", gs.map { ($0.name, $0.paused ? "1" : "0") })
+    metric("group_started_total", "Tasks of the group started.", "counter", gs.map { ($0.name, String($0.started)) })
+    let limited = gs.filter { $0.limiter != nil }
+    metric(
+      "group_rate_allowed_per_min", "Starts per minute the group's rate limit allows now (AIMD).", "gauge",
+      limited.compactMap { g in g.limiter!.allowedPerMin.map { (g.name, Numbers.text(($0 * 100).rounded() / 100)) } })
+    metric(
+      "group_rate_limited_total", "Outcomes of the group's tasks reported as rate limited.", "counter",
+      limited.map { ($0.name, String($0.limiter!.rateLimited)) })
+    text += "# HELP cortex_hooks_total on_finish hooks finished.\n# TYPE cortex_hooks_total counter\n"
+    text += "cortex_hooks_total \(hooks.finished)\n"
+    return text
+  }
+
+  /// A task's terminal event is in the log: queue its hooks (none when none are configured).
+  func taskFinished(_ n: Int, now t: Int64) {
+    guard
+      config.onFinish != nil || config.groups.contains(where: { $0.1.onFinish != nil })
+        || config.workerTypes.contains(where: { $0.1.onFinish != nil }),
+      let rec = scheduler.tasks[n]
+    else { return }
+    let group = scheduler.groupName(rec.spec)
+    let commands = HookRunner.commands(config: config, group: group, type: rec.spec.type)
+    guard !commands.isEmpty else { return }
+    let env = HookRunner.environment(rec, group: group, dir: paths.root)
+    for c in commands { hooks.enqueue(HookRunner.Job(task: n, command: c, environment: env), log: workerLog) }
+    hooks.start(now: t, timeoutMs: Numbers.ms(fromSeconds: config.hookTimeoutS), log: workerLog)
+  }
+
+  /// A reaped child that was a hook: logged (`hook.finished`), and the next waiting hook starts.
+  func hookReaped(_ pid: Int32, _ status: ExitStatus, now t: Int64) -> Bool {
+    guard let (job, how, ms) = hooks.reaped(pid, status, now: t, log: workerLog) else { return false }
+    var code: JSON = .null
+    if case .exited(let c) = status { code = .int(Int64(c)) }
+    log.append(
+      Event(
+        "hook.finished", task: job.task, reason: how.hasPrefix("killed after") ? "timeout" : "exited", detail: how,
+        fields: [("exit_code", code), ("duration_ms", .int(ms))]), nowMs: t)
+    hooks.start(now: t, timeoutMs: Numbers.ms(fromSeconds: config.hookTimeoutS), log: workerLog)
+    return true
+  }
+}
