@@ -67,7 +67,7 @@ public enum CortexMain {
     Command(
       name: "bench", abstract: "measure Cortex against a real daemon", usage: BenchCommand.usage, hidden: false, run: BenchCommand.run),
     Command(
-      name: "worker", abstract: "a pool worker (started by the daemon)", usage: "cortex worker --dir DIR --slot N [--heartbeat-ms MS]",
+      name: "worker", abstract: "a pool worker (started by the daemon)", usage: "cortex worker --dir DIR --slot N [--heartbeat-ms MS] [--orphan-timeout-ms MS]",
       hidden: true, run: WorkerCommand.run),
   ]
 

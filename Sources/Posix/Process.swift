@@ -27,6 +27,7 @@ public enum Signal {
   public static let stop = SIGSTOP
   public static let cont = SIGCONT
   public static let usr1 = SIGUSR1
+  public static let usr2 = SIGUSR2
 
   /// The name of a signal number ("SIGTERM"), for messages.
   public static func name(_ sig: Int32) -> String {
@@ -42,6 +43,7 @@ public enum Signal {
     case SIGBUS: "SIGBUS"
     case SIGTRAP: "SIGTRAP"
     case SIGILL: "SIGILL"
+    case SIGUSR2: "SIGUSR2"
     default: "signal \(sig)"
     }
   }
