@@ -174,7 +174,7 @@ extension Daemon {
     let token = Self.newToken()
     let pid = try ch.spawn(
       executable: executable, paths: paths, heartbeatMs: Int(Numbers.ms(fromSeconds: config.heartbeatIntervalS)),
-      orphanTimeoutMs: Int(Numbers.ms(fromSeconds: config.orphanTimeoutS)), token: token, log: workerLog)
+      orphanTimeoutMs: orphanTimeoutMs, token: token, log: workerLog)
     var w = JSONWriter(capacity: 128)
     w.beginObject()
     w.field("slot", ch.slot)
@@ -187,6 +187,10 @@ extension Daemon {
     try? FileSystem.writeAtomically(paths.workerIdentity(ch.slot), w.bytes, durable: false)
     return pid
   }
+
+  /// In cluster mode another node takes over a dead node's tasks, so its workers must not keep
+  /// them: they leave at once, as before SPEC §14.
+  var orphanTimeoutMs: Int { config.cluster != nil ? 0 : Int(Numbers.ms(fromSeconds: config.orphanTimeoutS)) }
 
   static func newToken() -> String {
     var bytes: [UInt8] = []

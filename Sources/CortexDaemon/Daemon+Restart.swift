@@ -33,7 +33,8 @@ extension Daemon {
     }
     guard config.cluster == nil, let listener else {
       log.append(
-        Event("daemon.warning", reason: "restart_refused", detail: "restart in place is not built for cluster mode; use cortex stop and start"),
+        Event(
+          "daemon.warning", reason: "restart_refused", detail: "restart in place is not built for cluster mode; use cortex stop and start"),
         nowMs: t)
       return
     }

@@ -19,7 +19,8 @@ extension Scheduler {
     ensureSlot(w)
     switch decision {
     case .kill(let reason, let detail):
-      out.append(.log(Event("worker.unhealthy", worker: w, reason: reason, detail: detail + "; killed", fields: [("pid", .int(Int64(pid)))])))
+      out.append(
+        .log(Event("worker.unhealthy", worker: w, reason: reason, detail: detail + "; killed", fields: [("pid", .int(Int64(pid)))])))
     case .gone(let reason, let completed):
       guard let o = completed, let t = tasks[o.task], !t.state.isTerminal else { return }
       // The worker is gone but its spool proves the task finished: take the outcome.
