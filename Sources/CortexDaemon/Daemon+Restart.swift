@@ -55,7 +55,8 @@ extension Daemon {
       writeStderr("cortex daemon: restart refused: cannot write the log: \(error)\n")
       return
     }
-    writeSnapshots(now: t, sync: true)
+    // No new snapshot: the synced log is the record, and the next program replays its tail (a
+    // full snapshot of a busy daemon costs more than that replay). Background writes finish first.
     snapshots.drain()
     files.drain()
     updateHotState(now: t)
