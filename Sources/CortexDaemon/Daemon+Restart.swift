@@ -68,7 +68,11 @@ extension Daemon {
     let env =
       Environment.all().filter { !$0.hasPrefix(Self.listenFDVariable + "=") } + ["\(Self.listenFDVariable)=\(listener.raw)"]
     try? listener.setCloseOnExec(false)
+    // A second SIGUSR2 before the new program has its handler would kill it (the default action):
+    // it stays pending until `Daemon.init` routes it to the loop.
+    Signal.block(Signal.usr2, true)
     let error = Processes.replaceProgram(executable, arguments: argv, environment: env)
+    Signal.block(Signal.usr2, false)
     try? listener.setCloseOnExec(true)
     writeStderr("cortex daemon: restart failed: \(error); carrying on\n")
     log.append(Event("daemon.warning", reason: "restart_failed", detail: "\(error)"), nowMs: t)

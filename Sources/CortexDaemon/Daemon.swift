@@ -121,6 +121,7 @@ public final class Daemon {
     try? FileDescriptor.standardError.reserveBeyondEnd(Self.messageReserveBytes)
 
     for s in [Signal.chld, Signal.term, Signal.int, Signal.hup, Signal.usr2] { try Signal.deliver(s, to: signals.write) }
+    Signal.block(Signal.usr2, false)  // blocked across a restart's exec (Daemon+Restart)
     try epoll.add(signals.read, .input, token: Self.tokenSignal)
 
     let l = try Self.openListener(paths)  // handed over by a restart, or new (Daemon+Restart)

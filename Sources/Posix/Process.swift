@@ -54,6 +54,9 @@ public enum Signal {
   }
   public static func ignore(_ sig: Int32) { _ = cshim_signal_ignore(sig) }
   public static func setDefault(_ sig: Int32) { _ = cshim_signal_default(sig) }
+  /// pthread_sigmask(2) for the calling thread: a blocked signal stays pending (also across
+  /// execve) until unblocked.
+  public static func block(_ sig: Int32, _ on: Bool) { _ = cshim_signal_block(sig, on ? 1 : 0) }
 }
 
 /// Child processes: spawn, signal, reap.
