@@ -101,7 +101,7 @@ final class ReadoptTests: XCTestCase {
     let before = try XCTUnwrap(c.daemonPID)
     var batch = ""
     for i in 0..<2000 {
-      batch += i % 4 == 0 ? #"{"command":["true"]}"# : #"{"synthetic":{"duration_ms":\#(i % 40),"tokens":1}}"#
+      batch += i % 4 == 0 ? #"{"command":["true"]}"# : #"{"synthetic":{"duration_ms":\#(i % 10),"tokens":1}}"#
       batch += "\n"
     }
     let ids = c.ok(["submit", "--from", "-"], input: batch).out.split(separator: "\n").map(String.init)
