@@ -180,6 +180,7 @@ public final class Worker {
     report.tokensUsed = 0
     report.progress = nil
     report.outcome = nil
+    report.cancelled = false
     if let syn = spec.synthetic {
       r.synthetic = syn
       r.tokens = syn.tokens
@@ -365,6 +366,7 @@ public final class Worker {
       endedMs: Clock.wallMs(), error: error)
     report.tokensUsed = r.tokens
     report.outcome = outcome
+    report.cancelled = r.cancelled
     saveSpool()
     send(.done(outcome))
   }
@@ -430,8 +432,12 @@ public final class Worker {
     }
   }
 
-  /// The daemon died (or asked us to go with SIGTERM): end the task's group and leave.
+  /// No daemon for `orphanTimeoutMs`, or SIGTERM (the sweep of a new daemon that did not adopt
+  /// this worker, or a daemon abandoning its stop): end the task's group and leave.
   func daemonGone() {
+    // Stopped by the worker, not finished: should its exit still be reaped below, the outcome
+    // is marked so that no later daemon accepts it (the task is retried).
+    current?.cancelled = true
     if let r = current, r.pid > 0 {
       Processes.signalGroup(r.pid, Signal.term)
       sleepMs(50)

@@ -46,6 +46,15 @@ final class ReadoptionTests: XCTestCase {
     XCTAssertEqual(decide(.alive(startTime: 777), hello: report(task: nil), expected: expected), .adopt(.idle))
   }
 
+  func testAnOutcomeOfAStopTheDaemonAskedForIsNotAcceptedButRetried() {
+    // Why the daemon stopped it (cancel, timeout, budget, cortex stop) is not in the log.
+    var r = report(outcome: true)
+    r.cancelled = true
+    XCTAssertEqual(decide(.alive(startTime: 777), hello: r, expected: expected), .adopt(.idle))
+    XCTAssertEqual(decide(.gone, hello: nil, spool: r, expected: expected), .gone(reason: "worker_gone", completed: nil))
+    XCTAssertEqual(try WorkerReport.decode(try JSON.parse(r.encodedLine(op: nil))), r)
+  }
+
   func testAWorkerRunningATaskTheLogDoesNotExpectIsKilled() {
     guard case .kill(let reason, _) = decide(.alive(startTime: 777), hello: report(attempt: 1), expected: expected) else {
       return XCTFail("not killed")

@@ -18,6 +18,10 @@ public struct WorkerReport: Equatable, Sendable {
   public var progress: Double?
   /// Set once the task ended; nil while it runs.
   public var outcome: TaskOutcome?
+  /// The task ended after a daemon asked to stop it (cancel, timeout, budget, `cortex stop`). Why
+  /// it asked is not in the log, so such an outcome is never accepted by a later daemon: the task
+  /// is retried instead (docs/readopt.md).
+  public var cancelled = false
 
   public init(slot: Int, pid: Int32, token: String) {
     self.slot = slot
@@ -52,6 +56,7 @@ public struct WorkerReport: Equatable, Sendable {
       w.field("started", o.startedMs)
       w.field("ended", o.endedMs)
       w.field("error", o.error)
+      if cancelled { w.field("cancelled", true) }
       w.endObject()
     }
     w.endObject()
@@ -80,6 +85,7 @@ public struct WorkerReport: Equatable, Sendable {
         task: r.task!, exitCode: o["exit"]?.int.flatMap { Int32(exactly: $0) }, signal: o["signal"]?.int.flatMap { Int32(exactly: $0) },
         tokensUsed: tokens, startedMs: try timestamp("outcome.started", o["started"]),
         endedMs: try timestamp("outcome.ended", o["ended"]), error: o["error"]?.string)
+      r.cancelled = o["cancelled"]?.bool == true
     }
     return r
   }

@@ -43,7 +43,8 @@ public enum Readoption {
     case idle
     /// Still running the log's task: it stays running (`task.readopted`), same pid, same attempt.
     case running(WorkerReport)
-    /// Finished the log's task while no daemon listened: the outcome is accepted, once.
+    /// Finished the log's task while no daemon listened: the outcome is accepted, once. (Not when
+    /// it ended because a daemon asked it to stop: why is not in the log, so it is retried.)
     case completed(TaskOutcome)
   }
 
@@ -65,7 +66,8 @@ public enum Readoption {
       return r.task == e.task && r.attempt == e.attempt
     }
     func spooledCompletion() -> TaskOutcome? {
-      guard let s = spool, s.token == identity.token, s.pid == identity.pid, s.slot == identity.slot, matches(s) else { return nil }
+      guard let s = spool, s.token == identity.token, s.pid == identity.pid, s.slot == identity.slot, matches(s), !s.cancelled
+      else { return nil }
       return s.outcome
     }
     guard case .alive(let started) = probe else { return .gone(reason: "worker_gone", completed: spooledCompletion()) }
@@ -86,7 +88,7 @@ public enum Readoption {
       }
       return .adopt(.running(h))
     }
-    if let o = h.outcome, matches(h) { return .adopt(.completed(o)) }
+    if let o = h.outcome, matches(h), !h.cancelled { return .adopt(.completed(o)) }
     return .adopt(.idle)
   }
 }
