@@ -60,7 +60,9 @@ public final class Worker {
     self.heartbeatMs = Int64(max(50, heartbeatMs))
     self.orphanTimeoutMs = Int64(max(0, orphanTimeoutMs))
     report = WorkerReport(slot: slot, pid: Processes.currentID, token: token)
-    // No parent-death signal: the worker outlives its daemon (see the type's comment).
+    // No parent-death signal: the worker outlives its daemon (see the type's comment). Unless it
+    // must not (cluster mode: another node takes the tasks over), then it leaves with it as before.
+    if orphanTimeoutMs == 0 { Processes.setParentDeathSignal(Signal.term) }
     Signal.ignore(Signal.pipe)
     Signal.ignore(Signal.int)
     Signal.ignore(Signal.hup)
