@@ -58,6 +58,14 @@ int cshim_set_cloexec(int fd, int on) {
 int cshim_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 int cshim_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
+#include <sys/syscall.h>
+int cshim_pidfd_open(pid_t pid) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return fd;
+}
+int cshim_execve(const char *path, char *const argv[], char *const envp[]) { return execve(path, argv, envp); }
+
 int cshim_wifexited(int s) { return WIFEXITED(s); }
 int cshim_wexitstatus(int s) { return WEXITSTATUS(s); }
 int cshim_wifsignaled(int s) { return WIFSIGNALED(s); }

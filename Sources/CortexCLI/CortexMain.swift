@@ -25,6 +25,9 @@ public enum CortexMain {
     Command(
       name: "stop", abstract: "stop gracefully: admit nothing, drain or requeue, reap, final snapshot", usage: "cortex stop [--timeout S]",
       hidden: false, run: StopCommand.run),
+    Command(
+      name: "restart", abstract: "replace the daemon in place (e.g. a new binary); running tasks carry on",
+      usage: RestartCommand.usage, hidden: false, run: RestartCommand.run),
     Command(name: "submit", abstract: "submit tasks; prints their ids", usage: SubmitCommand.usage, hidden: false, run: SubmitCommand.run),
     Command(
       name: "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]", hidden: false,
@@ -86,7 +89,8 @@ public enum CortexMain {
     Command(
       name: "bench", abstract: "measure Cortex against a real daemon", usage: BenchCommand.usage, hidden: false, run: BenchCommand.run),
     Command(
-      name: "worker", abstract: "a pool worker (started by the daemon)", usage: "cortex worker --dir DIR --slot N [--heartbeat-ms MS]",
+      name: "worker", abstract: "a pool worker (started by the daemon)",
+      usage: "cortex worker --dir DIR --slot N [--heartbeat-ms MS] [--orphan-timeout-ms MS]",
       hidden: true, run: WorkerCommand.run),
   ]
 

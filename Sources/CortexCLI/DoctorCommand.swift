@@ -42,7 +42,10 @@ enum DoctorCommand {
     }
 
     // FIFOs.
-    let fifos = ((try? FileSystem.list(p.fifo)) ?? []).sorted()
+    // Beside the FIFOs: each slot's spawn record (.id) and its worker's spool (.spool), SPEC §14.
+    let fifos = ((try? FileSystem.list(p.fifo)) ?? []).sorted().filter {
+      !$0.hasSuffix(".id") && !$0.hasSuffix(".spool") && !$0.hasSuffix(".tmp")
+    }
     let notFIFO = fifos.filter { !FileSystem.isFIFO(p.fifo + "/" + $0) }
     let loose = fifos.filter { FileSystem.isFIFO(p.fifo + "/" + $0) && FileSystem.permissions(p.fifo + "/" + $0) != 0o600 }
     if notFIFO.isEmpty && loose.isEmpty {
@@ -82,8 +85,15 @@ enum DoctorCommand {
     let mine = Processes.belonging(toDirectory: p.root).filter { $0.pid != running }
     let zombies = mine.filter(\.isZombie)
     if !zombies.isEmpty { add(.fail, "zombies: \(zombies.map { "\($0.pid)" }.joined(separator: ", "))") }
+    func isWorker(_ e: ProcessEntry) -> Bool { e.commandLine.count > 1 && e.commandLine[1] == "worker" }
     if running == nil {
-      let orphans = mine.filter { !$0.isZombie }
+      // Workers outlive their daemon for orphan_timeout_s, keeping their tasks for the next one
+      // to re-adopt (SPEC §14): they and their tasks are expected; anything else is an orphan.
+      let waiting = Set(mine.filter { !$0.isZombie && isWorker($0) }.map(\.pid))
+      let orphans = mine.filter { !$0.isZombie && !waiting.contains($0.pid) && !waiting.contains($0.parent) }
+      if !waiting.isEmpty {
+        add(.ok, "\(waiting.count) workers keep their tasks for the next daemon to re-adopt (until orphan_timeout_s)")
+      }
       if orphans.isEmpty {
         add(.ok, "no orphaned workers or tasks")
       } else if repair {
@@ -99,7 +109,7 @@ enum DoctorCommand {
         )
       }
     } else if let pid = running {
-      let workers = mine.filter { $0.parent == pid && $0.commandLine.contains("worker") }.count
+      let workers = mine.filter { !$0.isZombie && isWorker($0) }.count
       add(zombies.isEmpty ? .ok : .warn, "\(workers) worker processes, \(zombies.count) zombies")
       if let fds = try? FileSystem.list("/proc/\(pid)/fd") {
         let limit = openFileLimit(pid)

@@ -54,9 +54,12 @@ enum WorkerCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     guard let slot = try args.intOption("--slot", min: 1, max: 1024) else { throw CLIError.usage("--slot is required", args.usage) }
     let hb = try args.intOption("--heartbeat-ms", min: 50, max: 3_600_000) ?? 5000
+    let orphan = try args.intOption("--orphan-timeout-ms", min: 0, max: 7 * 86_400_000) ?? 300_000
     try args.noPositionals()
+    // The daemon's proof that this process is the one it spawned (SPEC §14); not passed to tasks.
+    let token = Environment.get("CORTEX_WORKER_TOKEN") ?? "none"
     do throws(PosixError) {
-      return try Worker(dir: ctx.paths.root, slot: slot, heartbeatMs: hb).run()
+      return try Worker(dir: ctx.paths.root, slot: slot, heartbeatMs: hb, orphanTimeoutMs: orphan, token: token).run()
     } catch {
       throw CLIError(ExitCode.failure, "worker \(slot): \(error)")
     }

@@ -94,7 +94,7 @@ enum SubmitCommand {
       return 0
     }
     if !ctx.json || idsOnly { ctx.out(ids.joined(separator: "\n") + "\n") }
-    let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
+    let done = try Client.waitSurvivingRestarts(ctx, client, ids)
     if ctx.json { ctx.printJSON(done) }
     return WaitCommand.exitCode(done, ctx, quiet: ctx.json)
   }
@@ -214,8 +214,7 @@ enum WaitCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let ids = try args.positionals()
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
-    let client = try Client(ctx)
-    let done = try Client.check(try client.request(.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])))
+    let done = try Client.waitSurvivingRestarts(ctx, try Client(ctx), ids)
     if ctx.json { ctx.printJSON(done) }
     return exitCode(done, ctx, quiet: ctx.json)
   }

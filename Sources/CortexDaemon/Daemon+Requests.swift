@@ -105,6 +105,7 @@ extension Daemon {
         ("ok", .bool(true)), ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(scheduler.desiredWorkers))),
         ("workers_ready", .int(Int64(ready))), ("ready", .bool(ready >= scheduler.desiredWorkers)),
         ("phase", .string(phase)), ("seq", .int(Int64(log.lastSeq))), ("admitting", .bool(scheduler.admitting)),
+        ("started_ms", .int(startedMs)),
       ]), now: t)
   }
 

@@ -146,6 +146,7 @@ extension Daemon {
     }
     let stored = SecretStore.load(paths.secrets)
     scheduler.restoreSecrets(stored, now: t, into: &out)
+    readoptWorkers(&scheduler, now: t, into: &out)  // Daemon+Readopt: before settling, which retries the rest
     let settled = scheduler.settleAfterRecovery(now: t, into: &out)
     do throws(PosixError) {
       try secrets.rewrite(keeping: stored.filter { scheduler.tasks[$0.key].map { !$0.state.isTerminal } ?? false })

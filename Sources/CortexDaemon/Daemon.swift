@@ -124,13 +124,11 @@ public final class Daemon {
     workerLog = try? FileDescriptor.open(paths.daemonLog, [.writeOnly, .create, .append])
     try? FileDescriptor.standardError.reserveBeyondEnd(Self.messageReserveBytes)
 
-    for s in [Signal.chld, Signal.term, Signal.int, Signal.hup] { try Signal.deliver(s, to: signals.write) }
+    for s in [Signal.chld, Signal.term, Signal.int, Signal.hup, Signal.usr2] { try Signal.deliver(s, to: signals.write) }
+    Signal.block(Signal.usr2, false)  // blocked across a restart's exec (Daemon+Restart)
     try epoll.add(signals.read, .input, token: Self.tokenSignal)
 
-    // A socket left by a daemon that died is stale: we hold the lock, so nobody serves it.
-    try FileSystem.remove(paths.socket)
-    let l = try UnixSocket.listen(path: paths.socket)
-    try FileSystem.setMode(paths.socket, 0o600)
+    let l = try Self.openListener(paths)  // handed over by a restart, or new (Daemon+Restart)
     listener = l
     try epoll.add(l, .input, token: Self.tokenListener)
     try FileSystem.writeAtomically(paths.pid, Array("\(Processes.currentID)\n".utf8))
@@ -209,6 +207,7 @@ public final class Daemon {
         updateInterest(ch)
       }
     case Self.kindCluster: clusterEvents(now: t)
+    case Self.kindWorkerPid: adoptedWorkerExited(Int(token & 0xFFFF_FFFF), now: t)
     case Self.kindClient:
       let id = token & 0xFF_FFFF_FFFF
       if let c = clients[id] { clientWake(c, ev, now: t) }
@@ -312,8 +311,7 @@ public final class Daemon {
         try epoll.add(ch.output, .input, token: Self.kindWorkerOut | UInt64(slot))
         channels[slot] = ch
       }
-      let pid = try ch.spawn(
-        executable: executable, paths: paths, heartbeatMs: Int(Numbers.ms(fromSeconds: config.heartbeatIntervalS)), log: workerLog)
+      let pid = try spawnRecorded(ch)  // Daemon+Readopt
       pidToSlot[pid] = slot
       feed(.workerSpawned(slot, pid: pid), now: t)
     } catch {
@@ -365,6 +363,7 @@ public final class Daemon {
       case Signal.chld: reap = true
       case Signal.term, Signal.int: requestStop(timeoutMs: Numbers.ms(fromSeconds: config.killGraceS) + 25_000, client: nil, now: t)
       case Signal.hup: reloadConfig(now: t)
+      case Signal.usr2: restartInPlace(now: t)
       default: break
       }
     }

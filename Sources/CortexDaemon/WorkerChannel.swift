@@ -11,6 +11,8 @@ final class WorkerChannel {
   var outbox: [UInt8] = []
   var pid: Int32 = 0
   var wantsWritable = false
+  /// Set while the worker is one re-adopted from a previous daemon (see Daemon+Readopt).
+  var pidFD: FileDescriptor?
 
   init(slot: Int, paths: Paths) throws(PosixError) {
     self.slot = slot
@@ -24,13 +26,21 @@ final class WorkerChannel {
 
   /// Spawns `cortex worker` for this slot in its own process group (so a terminal's Ctrl-C reaches
   /// only the daemon, which then stops the pool in order).
-  func spawn(executable: String, paths: Paths, heartbeatMs: Int, log: FileDescriptor?) throws(PosixError) -> Int32 {
+  /// `token` goes in its environment (`CORTEX_WORKER_TOKEN`): its proof of identity to a later
+  /// daemon (SPEC §14).
+  func spawn(
+    executable: String, paths: Paths, heartbeatMs: Int, orphanTimeoutMs: Int, token: String, log: FileDescriptor?
+  ) throws(PosixError) -> Int32 {
     discardStale()
     let devnull = try FileDescriptor.open("/dev/null", .readOnly)
     defer { devnull.close() }
+    let env = Environment.all().filter { !$0.hasPrefix("CORTEX_WORKER_TOKEN=") && !$0.hasPrefix(Daemon.listenFDVariable + "=") }
     pid = try Processes.spawn(
-      [executable, "worker", "--dir", paths.root, "--slot", String(slot), "--heartbeat-ms", String(heartbeatMs)],
-      environment: Environment.all(), stdin: devnull, stdout: log ?? devnull, stderr: log ?? devnull,
+      [
+        executable, "worker", "--dir", paths.root, "--slot", String(slot), "--heartbeat-ms", String(heartbeatMs),
+        "--orphan-timeout-ms", String(orphanTimeoutMs),
+      ],
+      environment: env + ["CORTEX_WORKER_TOKEN=" + token], stdin: devnull, stdout: log ?? devnull, stderr: log ?? devnull,
       newProcessGroup: true)
     return pid
   }
@@ -81,6 +91,8 @@ final class WorkerChannel {
   }
 
   func close() {
+    pidFD?.close()
+    pidFD = nil
     input.close()
     output.close()
   }

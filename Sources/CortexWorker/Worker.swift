@@ -3,8 +3,15 @@ public import Posix
 
 /// A persistent worker (`cortex worker`, started by the daemon). It runs one task at a time:
 /// command tasks in their own process group, synthetic tasks in-process. It reads commands from
-/// its `.in` FIFO and reports on `.out`. End of file on `.in` means the daemon is gone (the
-/// daemon holds the only write end): the worker then kills its task's group and exits.
+/// its `.in` FIFO and reports on `.out`.
+///
+/// It outlives its daemon (SPEC §14). End of file on `.in` (the daemon held the only write end)
+/// or a broken pipe on `.out` means the daemon is gone: the worker is then an orphan. Its task
+/// runs on; every report is written to its spool file (`fifo/worker-NNN.spool`) before it is
+/// sent, and kept in memory (`report`), so nothing is lost while nobody listens. It looks for a
+/// new writer on `.in` every `orphanPollMs`; a new daemon that opens the FIFOs sends `adopt`, and
+/// the worker answers `hello` with its state. With no daemon for `orphanTimeoutMs` it kills its
+/// task's group and exits, so nothing runs unsupervised for ever.
 public final class Worker {
   let paths: Paths
   let slot: Int
@@ -18,6 +25,16 @@ public final class Worker {
   var nextHeartbeatMs: Int64 = 0
   var rng: SplitMix64
   var exiting = false
+  /// What a new daemon is told on adoption; mirrored in the spool file.
+  var report: WorkerReport
+  let spool: FileDescriptor?
+  let orphanTimeoutMs: Int64
+  /// When the daemon was found gone (monotonic ms); nil while one listens.
+  var orphanSinceMs: Int64?
+  /// False while orphaned and `.in` is polled instead of watched (it would report hang-up without end).
+  var inputWatched = true
+  var nextPollMs: Int64 = 0
+  static let orphanPollMs: Int64 = 50
 
   struct Running {
     var task: Int
@@ -40,14 +57,19 @@ public final class Worker {
   static let tokenSignals: UInt64 = 2
   static let tokenReport: UInt64 = 3
 
-  public init(dir: String, slot: Int, heartbeatMs: Int) throws(PosixError) {
+  public init(dir: String, slot: Int, heartbeatMs: Int, orphanTimeoutMs: Int = 300_000, token: String) throws(PosixError) {
     paths = Paths(root: dir)
     self.slot = slot
     self.heartbeatMs = Int64(max(50, heartbeatMs))
+    self.orphanTimeoutMs = Int64(max(0, orphanTimeoutMs))
+    report = WorkerReport(slot: slot, pid: Processes.currentID, token: token)
+    // No parent-death signal: the worker outlives its daemon (see the type's comment). Unless it
+    // must not (cluster mode: another node takes the tasks over), then it leaves with it as before.
+    if orphanTimeoutMs == 0 { Processes.setParentDeathSignal(Signal.term) }
     Signal.ignore(Signal.pipe)
     Signal.ignore(Signal.int)
     Signal.ignore(Signal.hup)
-    Processes.setParentDeathSignal(Signal.term)
+    spool = try? FileDescriptor.open(paths.workerSpool(slot), [.writeOnly, .create, .append, .truncate])
     input = try FileDescriptor.open(paths.fifoIn(slot), [.readOnly, .nonBlocking])
     output = try FileDescriptor.open(paths.fifoOut(slot), .writeOnly)
     epoll = try Epoll()
@@ -66,6 +88,8 @@ public final class Worker {
     nextHeartbeatMs = Clock.monotonicMs() + heartbeatMs
     while !exiting {
       var wake = nextHeartbeatMs
+      if !inputWatched { wake = min(wake, nextPollMs) }
+      if let o = orphanSinceMs { wake = min(wake, o + orphanTimeoutMs) }
       if let r = current {
         if r.synthetic != nil && !r.cancelled { wake = min(wake, r.endAtMs) }
         if let k = r.killAtMs { wake = min(wake, k) }
@@ -94,7 +118,7 @@ public final class Worker {
       do throws(PosixError) {
         let n = try input.read(appendingTo: &chunk, max: 65536)
         if n == 0 {
-          daemonGone()
+          orphaned()
           return
         }
         lines.append(chunk)
@@ -135,7 +159,16 @@ public final class Worker {
       current = r
     case .exit:
       if let r = current, r.pid > 0 { Processes.signalGroup(r.pid, Signal.kill) }
+      // A daemon sends exit only to an idle worker whose last outcome it has: nothing to keep.
+      try? FileSystem.remove(paths.workerSpool(slot))
       exiting = true
+    case .adopt:
+      if orphanSinceMs != nil {
+        writeStderr("cortex worker \(slot): adopted by a new daemon\n")
+      }
+      orphanSinceMs = nil
+      nextHeartbeatMs = Clock.monotonicMs() + heartbeatMs
+      send(.hello(report))
     }
   }
 
@@ -144,6 +177,15 @@ public final class Worker {
   func start(task: Int, attempt: Int, dir: String, budget: Int, spec: TaskSpec) {
     let now = Clock.wallMs()
     var r = Running(task: task, attempt: attempt, startedMs: now)
+    // A new run means the daemon has the previous outcome: the report now follows this task.
+    report.task = task
+    report.attempt = attempt
+    report.taskPid = 0
+    report.startedMs = now
+    report.tokensUsed = 0
+    report.progress = nil
+    report.outcome = nil
+    report.cancelled = false
     if let syn = spec.synthetic {
       r.synthetic = syn
       r.tokens = syn.tokens
@@ -152,6 +194,8 @@ public final class Worker {
         finish(exitCode: 0, signal: nil)
       } else {
         current!.endAtMs = Clock.monotonicMs() + Int64(syn.durationMs)
+        report.tokensUsed = syn.tokens
+        saveSpool()
         send(.started(task: task, pid: 0, atMs: now))
       }
       return
@@ -185,6 +229,8 @@ public final class Worker {
       r.pid = pid
       r.report = report.read
       current = r
+      self.report.taskPid = pid
+      saveSpool()
       send(.started(task: task, pid: pid, atMs: now))
     } catch {
       current = r
@@ -253,7 +299,12 @@ public final class Worker {
       r.report = nil
     }
     current = r
-    if any { send(.progress(task: r.task, tokensUsed: tokens, progress: progress, message: message)) }
+    if any {
+      report.tokensUsed = r.tokens
+      if let progress { report.progress = progress }
+      saveSpool()
+      send(.progress(task: r.task, tokensUsed: tokens, progress: progress, message: message))
+    }
   }
 
   func readSignals() {
@@ -302,8 +353,13 @@ public final class Worker {
       }
     }
     if now >= nextHeartbeatMs {
-      send(.heartbeat)
+      if orphanSinceMs == nil { send(.heartbeat) }
       nextHeartbeatMs = now + heartbeatMs
+    }
+    if !inputWatched && now >= nextPollMs { pollInput(now: now) }
+    if let o = orphanSinceMs, now - o >= orphanTimeoutMs, !exiting {
+      writeStderr("cortex worker \(slot): no daemon for \(orphanTimeoutMs / 1000) s (orphan_timeout_s); stopping its task and exiting\n")
+      daemonGone()
     }
   }
 
@@ -314,27 +370,88 @@ public final class Worker {
       fd.close()
     }
     current = nil
-    var o = TaskOutcome(
+    var outcome = TaskOutcome(
       task: r.task, exitCode: exitCode, signal: signal, tokensUsed: r.tokens, startedMs: r.startedMs,
       endedMs: Clock.wallMs(), error: error)
     // A task that said it was rate limited and then failed was refused by its provider.
     if r.rateLimited && !(exitCode == 0 && signal == nil && error == nil) {
-      o.rateLimited = true
-      o.retryAfterMs = r.retryAfterMs
+      outcome.rateLimited = true
+      outcome.retryAfterMs = r.retryAfterMs
     }
-    send(.done(o))
+    report.tokensUsed = r.tokens
+    report.outcome = outcome
+    report.cancelled = r.cancelled
+    saveSpool()
+    send(.done(outcome))
   }
 
+  /// Sends a message unless orphaned (reports are in the spool and in `report` meanwhile). A
+  /// write that fails means nobody reads `.out`: the daemon is gone.
   func send(_ msg: WorkerToDaemon) {
+    guard orphanSinceMs == nil else { return }
     do throws(PosixError) {
       try output.writeAll(msg.encodedLine())
     } catch {
-      daemonGone()
+      orphaned()
     }
   }
 
-  /// The daemon died (or asked us to go with SIGTERM): end the task's group and leave.
+  /// The spool file: `report` as one line, rewritten before each report is sent. No fsync: it
+  /// must survive the daemon, not the machine (a reboot ends the task anyway).
+  func saveSpool() {
+    guard let spool else { return }
+    try? spool.truncate(to: 0)
+    try? spool.writeAll(report.encodedLine(op: nil))
+  }
+
+  /// The daemon is gone: keep the task, stop writing, watch for a new daemon by polling `.in`.
+  func orphaned() {
+    if orphanSinceMs == nil {
+      orphanSinceMs = Clock.monotonicMs()
+      writeStderr(
+        "cortex worker \(slot): the daemon is gone; keeping \(report.running ? "its task" : "its state") for a new daemon for \(orphanTimeoutMs / 1000) s\n"
+      )
+    }
+    if inputWatched {
+      epoll.remove(input)
+      inputWatched = false
+    }
+    lines.reset()
+    nextPollMs = Clock.monotonicMs() + Self.orphanPollMs
+  }
+
+  /// While orphaned: a read of `.in` that returns 0 means still no writer; would-block means a
+  /// new daemon holds it open (its `adopt` follows); data is read as usual.
+  func pollInput(now: Int64) {
+    var chunk: [UInt8] = []
+    let n: Int
+    do throws(PosixError) {
+      n = try input.read(appendingTo: &chunk, max: 65536)
+    } catch {
+      guard error.isWouldBlock else {
+        nextPollMs = now + Self.orphanPollMs
+        return
+      }
+      n = -1
+    }
+    if n == 0 {
+      nextPollMs = now + Self.orphanPollMs
+      return
+    }
+    try? epoll.add(input, .input, token: Self.tokenInput)
+    inputWatched = true
+    if n > 0 {
+      lines.append(chunk)
+      readCommands()
+    }
+  }
+
+  /// No daemon for `orphanTimeoutMs`, or SIGTERM (the sweep of a new daemon that did not adopt
+  /// this worker, or a daemon abandoning its stop): end the task's group and leave.
   func daemonGone() {
+    // Stopped by the worker, not finished: should its exit still be reaped below, the outcome
+    // is marked so that no later daemon accepts it (the task is retried).
+    current?.cancelled = true
     if let r = current, r.pid > 0 {
       Processes.signalGroup(r.pid, Signal.term)
       sleepMs(50)

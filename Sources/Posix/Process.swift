@@ -27,6 +27,7 @@ public enum Signal {
   public static let stop = SIGSTOP
   public static let cont = SIGCONT
   public static let usr1 = SIGUSR1
+  public static let usr2 = SIGUSR2
 
   /// The name of a signal number ("SIGTERM"), for messages.
   public static func name(_ sig: Int32) -> String {
@@ -42,6 +43,7 @@ public enum Signal {
     case SIGBUS: "SIGBUS"
     case SIGTRAP: "SIGTRAP"
     case SIGILL: "SIGILL"
+    case SIGUSR2: "SIGUSR2"
     default: "signal \(sig)"
     }
   }
@@ -52,6 +54,9 @@ public enum Signal {
   }
   public static func ignore(_ sig: Int32) { _ = cshim_signal_ignore(sig) }
   public static func setDefault(_ sig: Int32) { _ = cshim_signal_default(sig) }
+  /// pthread_sigmask(2) for the calling thread: a blocked signal stays pending (also across
+  /// execve) until unblocked.
+  public static func block(_ sig: Int32, _ on: Bool) { _ = cshim_signal_block(sig, on ? 1 : 0) }
 }
 
 /// Child processes: spawn, signal, reap.

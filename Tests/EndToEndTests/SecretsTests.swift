@@ -18,7 +18,7 @@ final class SecretsTests: XCTestCase {
   static let skKey = "sk-proj-ZYXWVUTSRQPONMLK9876"
 
   func testSecretsStayOutOfEveryFileAndAnswerAndSurviveKill9() throws {
-    try c.initialize()
+    try c.initialize([("orphan_timeout_s", .double(0.05))])  // no re-adoption: the tasks run again
     c.ok(["start", "--workers", "2"])
     let out = c.scratch + "/seen"
     try FileSystem.makeDirectory(out)
@@ -32,7 +32,8 @@ final class SecretsTests: XCTestCase {
     let b = c.ok(["submit", "-p", "--shell", "echo \(Self.skKey) > \(out)/b.$CORTEX_ATTEMPT; sleep 30"]).out.trimmed
     c.eventually("both tasks ran once") { FileSystem.exists(out + "/a.1") && FileSystem.exists(out + "/b.1") }
 
-    // kill -9: the workers and their tasks die with the daemon; the restarted daemon re-runs both.
+    // kill -9; the workers stop their tasks at once (orphan_timeout_s is tiny here, so nothing is
+    // re-adopted); the restarted daemon re-runs both.
     let pid = try XCTUnwrap(c.daemonPID)
     XCTAssertTrue(Processes.signal(pid, Signal.kill))
     c.eventually("the old daemon's processes are gone") { c.leftovers.allSatisfy { $0.isZombie } }
@@ -60,7 +61,7 @@ final class SecretsTests: XCTestCase {
   }
 
   func testATaskWhoseSecretsAreLostFailsRatherThanRunWithRedactedValues() throws {
-    try c.initialize()
+    try c.initialize([("orphan_timeout_s", .double(0.05))])  // no re-adoption: the tasks run again
     c.ok(["start", "--workers", "1"])
     c.ok(["submit", "--shell", "sleep 30"])
     let id = c.ok(["submit", "-p", "--env", "GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwx", "--", "true"]).out.trimmed

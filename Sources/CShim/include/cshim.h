@@ -24,6 +24,11 @@ int cshim_set_cloexec(int fd, int on);
 int cshim_set_pdeathsig(int sig);
 int cshim_set_child_subreaper(void);
 
+/// pidfd_open(2): a descriptor that becomes readable when pid exits (any process, not only a child).
+int cshim_pidfd_open(pid_t pid);
+/// execve(2): returns only on failure (-1, errno set).
+int cshim_execve(const char *path, char *const argv[], char *const envp[]);
+
 // wait(2) status macros
 int cshim_wifexited(int status);
 int cshim_wexitstatus(int status);

@@ -294,7 +294,10 @@ final class LoadEngine {
   }
 
   func killRandomWorker() {
-    let workers = Processes.all().filter { $0.parent == daemonPID && !$0.isZombie && $0.commandLine.contains("worker") }
+    // Re-adopted workers are no longer the daemon's children (SPEC §14): find them by directory.
+    let workers = Processes.belonging(toDirectory: bench.ctx.paths.root).filter {
+      !$0.isZombie && $0.commandLine.count > 1 && $0.commandLine[1] == "worker"
+    }
     guard !workers.isEmpty else { return }
     let w = workers[Int(rng.below(Int64(workers.count)))]
     if Processes.signal(w.pid, Signal.kill) { chaosEvents.append("t=\(elapsedS())s kill -9 worker pid \(w.pid)") }
@@ -305,11 +308,7 @@ final class LoadEngine {
     chaosEvents.append("t=\(elapsedS())s kill -9 daemon pid \(daemonPID)")
     _ = Processes.wait(daemonPID)
     for c in Array(conns.values) { broken(c) }
-    // The workers leave on their own (lifeline); start a new daemon on the same directory.
-    let deadline = Clock.monotonicMs() + 10_000
-    while Clock.monotonicMs() < deadline && Processes.belonging(toDirectory: bench.ctx.paths.root).contains(where: { !$0.isZombie }) {
-      sleepMs(10)
-    }
+    // The workers keep their tasks; the new daemon on the same directory re-adopts them (SPEC §14).
     if let ping = try? DaemonControl.start(bench.ctx, workers: options.workers, timeoutS: 60) {
       daemonPID = Int32(ping["pid"]?.int ?? 0)
       bench.pid = daemonPID

@@ -31,6 +31,9 @@ public struct Config: Equatable, Sendable {
   public var heartbeatMisses = 3
   public var snapshotIntervalS = 10.0
   public var killGraceS = 5.0
+  /// How long a worker whose daemon is gone keeps its task for a new daemon to adopt it, before
+  /// it kills the task's group and exits (SPEC §14).
+  public var orphanTimeoutS = 300.0
   public var logSegmentBytes = 64 * 1024 * 1024
   public var reserveCritical = 0
   public var tokenBudgetTotal = 10_000_000
@@ -95,6 +98,7 @@ public struct Config: Equatable, Sendable {
       ("heartbeat_misses", .int(Int64(heartbeatMisses))),
       ("snapshot_interval_s", .double(snapshotIntervalS)),
       ("kill_grace_s", .double(killGraceS)),
+      ("orphan_timeout_s", .double(orphanTimeoutS)),
       ("log_segment_bytes", .int(Int64(logSegmentBytes))),
       ("reserve_critical", .int(Int64(reserveCritical))),
       ("token_budget_total", .int(Int64(tokenBudgetTotal))),
@@ -147,6 +151,7 @@ public struct Config: Equatable, Sendable {
       case "heartbeat_misses": c.heartbeatMisses = try S.int(k, val, min: 1, max: 100)
       case "snapshot_interval_s": c.snapshotIntervalS = try positive(k, val, max: 86_400)
       case "kill_grace_s": c.killGraceS = try positive(k, val, max: 3600)
+      case "orphan_timeout_s": c.orphanTimeoutS = try positive(k, val, max: 7 * 86_400)
       case "log_segment_bytes": c.logSegmentBytes = try S.int(k, val, min: 4096, max: 1 << 40)
       case "reserve_critical": c.reserveCritical = try S.int(k, val, min: 0, max: 1023)
       case "token_budget_total": c.tokenBudgetTotal = try S.int(k, val, min: 0, max: 1 << 50)

@@ -7,6 +7,8 @@ public enum DaemonToWorker: Equatable, Sendable {
   case cancel(task: Int, graceMs: Int)
   /// Finish (no task may be running) and exit.
   case exit
+  /// A new daemon took over the FIFOs: answer with `hello` (SPEC §14).
+  case adopt
 
   public func encodedLine() -> [UInt8] {
     var w = JSONWriter()
@@ -25,6 +27,8 @@ public enum DaemonToWorker: Equatable, Sendable {
       w.field("grace_ms", graceMs)
     case .exit:
       w.field("op", "exit")
+    case .adopt:
+      w.field("op", "adopt")
     }
     w.endObject()
     w.bytes.append(10)
@@ -46,6 +50,7 @@ public enum DaemonToWorker: Equatable, Sendable {
       guard let tv = v["task"], let gv = v["grace_ms"] else { throw SpecError("cancel", "missing task or grace_ms") }
       return .cancel(task: try taskNumber(tv), graceMs: try Numbers.int("grace_ms", gv, min: 0, max: 86_400_000))
     case "exit": return .exit
+    case "adopt": return .adopt
     default: throw SpecError("op", "unknown operation '\(op)'")
     }
   }
@@ -59,8 +64,11 @@ public enum WorkerToDaemon: Equatable, Sendable {
   case started(task: Int, pid: Int32, atMs: Int64)
   case progress(task: Int, tokensUsed: Int?, progress: Double?, message: String?)
   case done(TaskOutcome)
+  /// The answer to `adopt`: who the worker is and where its task stands.
+  case hello(WorkerReport)
 
   public func encodedLine() -> [UInt8] {
+    if case .hello(let r) = self { return r.encodedLine(op: "hello") }
     var w = JSONWriter(capacity: 128)
     w.beginObject()
     switch self {
@@ -91,6 +99,7 @@ public enum WorkerToDaemon: Equatable, Sendable {
       w.field("error", o.error)
       if o.rateLimited { w.field("rate_limited", true) }
       w.field("retry_after_ms", o.retryAfterMs)
+    case .hello: break
     }
     w.endObject()
     w.bytes.append(10)
@@ -133,6 +142,7 @@ public enum WorkerToDaemon: Equatable, Sendable {
         o.retryAfterMs = Int64(try Numbers.int("retry_after_ms", r, min: 0, max: 86_400_000))
       }
       return .done(o)
+    case "hello": return .hello(try WorkerReport.decode(v))
     default: throw SpecError("op", "unknown operation '\(op)'")
     }
   }

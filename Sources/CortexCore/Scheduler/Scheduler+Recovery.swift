@@ -149,6 +149,7 @@ extension Scheduler {
       guard let t = tasks[n] else { continue }
       switch t.state {
       case .assigned, .running:
+        if heldByAdoptedWorker(n) { continue }  // re-adopted: it runs on (Scheduler+Readopt)
         if let pg = t.pid { out.append(.killGroup(pgid: pg, hard: true)) }
         tasks[n]!.reserved = 0
         tasks[n]!.pid = nil
@@ -170,7 +171,8 @@ extension Scheduler {
       default: break
       }
     }
-    tokensReserved = 0
+    // Only re-adopted tasks hold a reservation now; everything else was released by the requeue.
+    tokensReserved = tasks.values.reduce(0) { $0 + (heldByAdoptedWorker($1.number) ? $1.reserved : 0) }
     trimFinished()
     return (requeued, queued)
   }

@@ -36,6 +36,8 @@ extension Scheduler {
         retire(w, now: now, into: &out)
       }
     case .heartbeat: break
+    // Only meaningful during the adoption handshake at start (Daemon+Readopt); later, nothing to do.
+    case .hello: break
     case .started(let n, let pid, _): taskStarted(w, task: n, pid: pid, now: now, into: &out)
     case .progress(let n, let tokens, let progress, let message):
       taskProgress(w, task: n, tokens: tokens, progress: progress, message: message, now: now, into: &out)

@@ -1,0 +1,47 @@
+import CortexCore
+import Posix
+
+/// `cortex restart`: replaces the running daemon with the program now at its executable's path
+/// (an upgrade), in place, without stopping the workers: running tasks carry on and are re-adopted
+/// (SPEC §14). It sends the daemon SIGUSR2, as `systemctl reload` or `kill -USR2` may, and returns
+/// once the new program answers with its pool ready. `cortex stop` still drains and stops all.
+enum RestartCommand {
+  static let usage = "cortex restart [--timeout S]"
+
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let timeout = try args.intOption("--timeout", min: 1, max: 3600) ?? 60
+    try args.noPositionals()
+    let before = try Client.check(try Client(ctx).request(.object([("op", .string("ping"))])))
+    guard let pid = before["pid"]?.int.flatMap({ Int32(exactly: $0) }), pid > 1 else {
+      throw CLIError(ExitCode.failure, "the daemon did not say its pid")
+    }
+    let startedBefore = before["started_ms"]?.int ?? 0
+    let t0 = Clock.monotonicMs()
+    guard Processes.signal(pid, Signal.usr2) else {
+      throw CLIError(ExitCode.failure, "cannot signal the daemon (pid \(pid)): it may have just exited")
+    }
+    let deadline = t0 + Int64(timeout) * 1000
+    while Clock.monotonicMs() < deadline {
+      sleepMs(10)
+      guard let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])), v["ok"]?.bool == true else {
+        continue
+      }
+      let started = v["started_ms"]?.int ?? 0
+      guard started != startedBefore, v["ready"]?.bool == true else { continue }
+      let ms = Clock.monotonicMs() - t0
+      if ctx.json {
+        ctx.printJSON(
+          .object([
+            ("ok", .bool(true)), ("pid", .int(Int64(pid))), ("workers_ready", v["workers_ready"] ?? .int(0)), ("ms", .int(ms)),
+          ]))
+      } else {
+        ctx.err("cortex: daemon restarted in place (pid \(pid), \(v["workers_ready"]?.int ?? 0) workers ready) in \(ms) ms\n")
+      }
+      return 0
+    }
+    if !Processes.isAlive(pid) {
+      throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) exited during the restart; see \(ctx.paths.daemonLog)")
+    }
+    throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) did not come back within \(timeout) s; see \(ctx.paths.daemonLog)")
+  }
+}

@@ -1,0 +1,80 @@
+import CortexCore
+import Posix
+
+/// `cortex restart` and SIGUSR2 (SPEC §14): the daemon replaces its own program in place with
+/// execve(2) of the executable it was started from (a new binary at that path is an upgrade).
+/// The pid stays, so the workers stay its children; the listening socket is handed over (its
+/// backlog waits meanwhile); the log, the snapshot and the files queue are written out first.
+/// The new program starts like any daemon: it recovers from the snapshot and the log, and
+/// re-adopts the workers (Daemon+Readopt), which kept their tasks running through the exec.
+extension Daemon {
+  /// The environment variable that passes the listening socket's descriptor to the new program.
+  static let listenFDVariable = "CORTEX_LISTEN_FD"
+
+  /// The control socket: the one handed over by a restart, else a new one at `paths.socket`.
+  static func openListener(_ paths: Paths) throws(PosixError) -> FileDescriptor {
+    if let v = Environment.get(listenFDVariable), let raw = Int32(v), raw > 2 {
+      let fd = FileDescriptor(raw: raw)
+      if (try? fd.setCloseOnExec(true)) != nil, FileSystem.exists(paths.socket) { return fd }
+    }
+    // A socket left by a daemon that died is stale: we hold the lock, so nobody serves it.
+    try FileSystem.remove(paths.socket)
+    let l = try UnixSocket.listen(path: paths.socket)
+    try FileSystem.setMode(paths.socket, 0o600)
+    return l
+  }
+
+  /// Answers what has been asked, writes everything out, and execs. Returns only if the exec
+  /// failed (the daemon then carries on as it was, and says so).
+  func restartInPlace(now t: Int64) {
+    guard scheduler.phase == .running else {
+      writeStderr("cortex daemon: SIGUSR2 ignored: the daemon is stopping\n")
+      return
+    }
+    guard config.cluster == nil, let listener else {
+      log.append(
+        Event(
+          "daemon.warning", reason: "restart_refused", detail: "restart in place is not built for cluster mode; use cortex stop and start"),
+        nowMs: t)
+      return
+    }
+    // Requests already read are answered; new connections wait in the backlog for the new program.
+    for (_, c) in clients { clientWake(c, .input, now: t) }
+    serviceClients(now: t)
+    let running = scheduler.workers.filter { $0.state == .busy }.count
+    log.append(
+      Event(
+        "daemon.restarting", reason: "requested",
+        detail: "exec \(executable); \(running) running tasks carry on in their workers",
+        fields: [("pid", .int(Int64(Processes.currentID))), ("running", .int(Int64(running)))]), nowMs: t)
+    commit(now: t)
+    do throws(PosixError) {
+      try secrets.flush()
+      try log.flush(sync: true, nowMs: t)
+    } catch {
+      writeStderr("cortex daemon: restart refused: cannot write the log: \(error)\n")
+      return
+    }
+    // No new snapshot: the synced log is the record, and the next program replays its tail (a
+    // full snapshot of a busy daemon costs more than that replay). Background writes finish first.
+    snapshots.drain()
+    files.drain()
+    updateHotState(now: t)
+    hot?.flushAsync()
+    for (_, ch) in channels { ch.flush() }
+    for (_, c) in clients { c.flush() }
+    var argv = CommandLine.arguments
+    if argv.isEmpty { argv = [executable, "--dir", paths.root, "daemon"] } else { argv[0] = executable }
+    let env =
+      Environment.all().filter { !$0.hasPrefix(Self.listenFDVariable + "=") } + ["\(Self.listenFDVariable)=\(listener.raw)"]
+    try? listener.setCloseOnExec(false)
+    // A second SIGUSR2 before the new program has its handler would kill it (the default action):
+    // it stays pending until `Daemon.init` routes it to the loop.
+    Signal.block(Signal.usr2, true)
+    let error = Processes.replaceProgram(executable, arguments: argv, environment: env)
+    Signal.block(Signal.usr2, false)
+    try? listener.setCloseOnExec(true)
+    writeStderr("cortex daemon: restart failed: \(error); carrying on\n")
+    log.append(Event("daemon.warning", reason: "restart_failed", detail: "\(error)"), nowMs: t)
+  }
+}

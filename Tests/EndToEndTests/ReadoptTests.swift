@@ -1,0 +1,201 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// Restarts without interruption (SPEC §14), on the real binary: workers keep their tasks when
+/// the daemon is killed or restarted in place, the next daemon re-adopts them, a worker alone for
+/// `orphan_timeout_s` stops its task, and a process that cannot prove it is a worker is not adopted.
+final class ReadoptTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func events(_ type: String, _ id: String? = nil) -> [JSON] {
+    c.events().filter { $0.type == type && (id == nil || $0.taskID == id) }
+  }
+
+  /// kill -9 of the daemon's process, then waits until it is gone (it is not our child).
+  func killDaemon(file: StaticString = #filePath, line: UInt = #line) throws {
+    let pid = try XCTUnwrap(c.daemonPID, file: file, line: line)
+    XCTAssertTrue(Processes.signal(pid, Signal.kill), file: file, line: line)
+    c.eventually("the daemon (pid \(pid)) is gone", file: file, line: line) { !Processes.isAlive(pid) }
+  }
+
+  func identity(_ slot: Int) throws -> [(String, JSON)] {
+    try XCTUnwrap(try JSON.parse(XCTUnwrap(FileSystem.read(c.paths.workerIdentity(slot)))).object)
+  }
+
+  func testKill9OfTheDaemonLeavesEveryRunningTaskRunningAndTheNextDaemonReadoptsIt() throws {
+    try c.initialize([("max_queue", .int(1000))])
+    c.ok(["start", "--workers", "40"], timeoutS: 120)
+    let marks = c.scratch + "/marks"
+    try FileSystem.makeDirectories(marks)
+    var batch = ""
+    for _ in 0..<20 { batch += #"{"shell":"echo $$ >> \#(marks)/$CORTEX_TASK_ID; sleep 3"}"# + "\n" }
+    for _ in 0..<20 { batch += #"{"synthetic":{"duration_ms":3000,"tokens":7}}"# + "\n" }
+    let ids = c.ok(["submit", "--from", "-"], input: batch).out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, 40)
+    c.eventually("all 40 tasks running") { events("task.started").count == 40 }
+    let startedPid = Dictionary(events("task.started").map { ($0.taskID!, $0["pid"]?.int) }, uniquingKeysWith: { a, _ in a })
+    try killDaemon()
+    c.ok(["start", "--workers", "40"], timeoutS: 120)
+    let w = c.run(["wait"] + ids, timeoutS: 90)
+    XCTAssertEqual(w.code, 0, w.err)
+    let all = c.events()
+    for id in ids {
+      let mine = all.filter { $0.taskID == id }
+      let ends = mine.filter { TaskState.terminalEventTypes.contains($0.type ?? "") }
+      XCTAssertEqual(ends.map(\.type), ["task.succeeded"], "\(id): one terminal event")
+      XCTAssertEqual(ends.first?["attempt"]?.int, 1, "\(id) ran once, as attempt 1")
+      XCTAssertFalse(mine.contains { $0.type == "task.retrying" }, "\(id) was retried")
+      let readopted = mine.filter { $0.type == "task.readopted" }
+      XCTAssertEqual(readopted.count, 1, "\(id): one task.readopted")
+      if let pid = readopted.first?["pid"]?.int { XCTAssertEqual(pid, startedPid[id] ?? nil, "\(id) kept its process") }
+    }
+    for id in ids.prefix(20) {
+      let lines = String(decoding: try FileSystem.read(marks + "/" + id) ?? [], as: UTF8.self).split(separator: "\n")
+      XCTAssertEqual(lines.count, 1, "\(id) ran \(lines.count) times")
+    }
+    let summary = try XCTUnwrap(all.last { $0.type == "daemon.readopted" })
+    XCTAssertEqual(summary["adopted"]?.int, 40, summary.encoded())
+    XCTAssertEqual(summary["killed"]?.int, 0)
+    c.ok(["stop"])
+    let budget = try JSON.parse(try FileSystem.read(c.paths.tokenBudget) ?? [])
+    XCTAssertEqual(budget["reserved"]?.int, 0)
+    XCTAssertEqual(budget["used"]?.int, 20 * 7, "the synthetic tasks' tokens counted once")
+  }
+
+  func testACompletionWhileNoDaemonRunsIsAcceptedOnceWithItsExitCodeAndTokens() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--tokens", "100", "--shell", #"printf '{"tokens_used":42}\n' >&3; sleep 1; exit 7"#]).out.trimmed
+    c.eventually("\(id) started") { !events("task.started", id).isEmpty }
+    try killDaemon()
+    c.eventually("the worker spooled the outcome") {
+      String(decoding: ((try? FileSystem.read(c.paths.workerSpool(1))) ?? nil) ?? [], as: UTF8.self).contains("\"outcome\"")
+    }
+    c.ok(["start", "--workers", "1"])
+    XCTAssertEqual(c.run(["wait", id], timeoutS: 30).code, 7, "the task's own exit code")
+    let mine = c.events().filter { $0.taskID == id }
+    let ends = mine.filter { TaskState.terminalEventTypes.contains($0.type ?? "") }
+    XCTAssertEqual(ends.count, 1, "\(mine.map { $0.encoded() })")
+    XCTAssertEqual(ends.first?.type, "task.failed")
+    XCTAssertEqual(ends.first?["exit_code"]?.int, 7)
+    XCTAssertEqual(ends.first?["tokens_used"]?.int, 42)
+    XCTAssertEqual(ends.first?["attempt"]?.int, 1)
+    XCTAssertEqual(mine.filter { $0.type == "task.readopted" && $0["finished"]?.bool == true }.count, 1)
+    c.ok(["stop"])
+    // A later start sees the same spool again (the worker exited on stop; the slot is gone): nothing changes.
+    c.ok(["start", "--workers", "1"])
+    c.ok(["stop"])
+    XCTAssertEqual(c.events().filter { $0.taskID == id && TaskState.terminalEventTypes.contains($0.type ?? "") }.count, 1)
+    let budget = try JSON.parse(try FileSystem.read(c.paths.tokenBudget) ?? [])
+    XCTAssertEqual(budget["used"]?.int, 42)
+    XCTAssertEqual(budget["reserved"]?.int, 0)
+  }
+
+  func testRestartDuringABurstInterruptsNothingLosesNothingAndRunsNothingTwice() throws {
+    try c.initialize([("max_queue", .int(5000))])
+    c.ok(["start", "--workers", "20"])
+    let before = try XCTUnwrap(c.daemonPID)
+    var batch = ""
+    for i in 0..<2000 {
+      batch += i % 4 == 0 ? #"{"command":["true"]}"# : #"{"synthetic":{"duration_ms":\#(i % 10),"tokens":1}}"#
+      batch += "\n"
+    }
+    let ids = c.ok(["submit", "--from", "-"], input: batch).out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, 2000)
+    c.eventually("the burst is under way") { events("task.succeeded").count >= 200 }
+    let r = c.ok(["restart"], timeoutS: 60)
+    XCTAssertTrue(r.err.contains("restarted in place"), r.err)
+    XCTAssertEqual(c.daemonPID, before, "same pid: the program was replaced in place")
+    let w = c.run(["wait"] + ids, timeoutS: 120)
+    XCTAssertEqual(w.code, 0, String(w.err.suffix(2000)))
+    let all = c.events()
+    XCTAssertTrue(all.contains { $0.type == "daemon.restarting" })
+    XCTAssertLessThan(
+      all.firstIndex { $0.type == "daemon.restarting" } ?? 0, all.lastIndex { $0.type == "task.succeeded" } ?? 0,
+      "the restart came during the burst")
+    XCTAssertEqual(all.filter { $0.type == "task.retrying" }.map { $0.encoded() }, [], "a task was interrupted")
+    var ends: [String: Int] = [:]
+    for e in all where TaskState.terminalEventTypes.contains(e.type ?? "") {
+      ends[e.taskID!, default: 0] += 1
+      XCTAssertEqual(e.type, "task.succeeded")
+      XCTAssertEqual(e["attempt"]?.int, 1)
+    }
+    for id in ids { XCTAssertEqual(ends[id], 1, "\(id) must end exactly once") }
+    XCTAssertEqual(all.last { $0.type == "daemon.readopted" }?["adopted"]?.int, 20)
+  }
+
+  func testAWorkerWhoseDaemonNeverComesBackStopsItsTaskAfterTheOrphanTimeout() throws {
+    try c.initialize([("orphan_timeout_s", .double(1.5))])
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--shell", #"if [ "$CORTEX_ATTEMPT" = 1 ]; then sleep 60; fi"#]).out.trimmed
+    c.eventually("\(id) started") { !events("task.started", id).isEmpty }
+    let taskPid = try XCTUnwrap(events("task.started", id).first?["pid"]?.int.flatMap { Int32(exactly: $0) })
+    let worker = try XCTUnwrap(identity(1).first { $0.0 == "pid" }?.1.int.flatMap { Int32(exactly: $0) })
+    try killDaemon()
+    let gone = Clock.monotonicMs()
+    sleepMs(500)
+    XCTAssertTrue(Processes.isAlive(worker) && Processes.isAlive(taskPid), "the worker kept its task while it waited")
+    c.eventually("the worker and its task are gone after orphan_timeout_s", timeoutS: 20) {
+      !Processes.isAlive(worker) && !Processes.isAlive(taskPid)
+    }
+    XCTAssertGreaterThanOrEqual(Clock.monotonicMs() - gone, 1400, "it waited for the orphan timeout")
+    let said = String(decoding: ((try? FileSystem.read(c.paths.daemonLog)) ?? nil) ?? [], as: UTF8.self)
+    XCTAssertTrue(said.contains("orphan_timeout_s"), said)
+    // The next daemon finds no worker: the task is retried, as before.
+    c.ok(["start", "--workers", "1"])
+    XCTAssertEqual(c.run(["wait", id], timeoutS: 30).code, 0)
+    XCTAssertEqual(events("task.retrying", id).first?["reason"]?.string, "daemon_restarted")
+  }
+
+  func testAProcessWithAWorkersOldPidIsNotAdoptedAndAWorkerThatCannotProveItselfIsKilled() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    let script = #"if [ "$CORTEX_ATTEMPT" = 1 ]; then sleep 30; fi"#
+    let a = c.ok(["submit", "-p", "--shell", script]).out.trimmed
+    let b = c.ok(["submit", "-p", "--shell", script]).out.trimmed
+    c.eventually("both running") { events("task.started").count == 2 }
+    let w1 = try XCTUnwrap(identity(1).first { $0.0 == "pid" }?.1.int.flatMap { Int32(exactly: $0) })
+    let w2 = try XCTUnwrap(identity(2).first { $0.0 == "pid" }?.1.int.flatMap { Int32(exactly: $0) })
+    try killDaemon()
+    // Slot 1: its worker dies, and an unrelated process now holds the pid its record names.
+    XCTAssertTrue(Processes.signal(w1, Signal.kill))
+    c.eventually("worker-001 is gone") { !Processes.isAlive(w1) }
+    let devnull = try FileDescriptor.open("/dev/null", .readWrite)
+    let fake = try Processes.spawn(
+      ["sleep", "30"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: true)
+    devnull.close()
+    defer {
+      Processes.signal(fake, Signal.kill)
+      _ = Processes.wait(fake)
+    }
+    var id1 = try identity(1)
+    id1[id1.firstIndex { $0.0 == "pid" }!].1 = .int(Int64(fake))
+    try FileSystem.writeAtomically(c.paths.workerIdentity(1), JSON.object(id1).encodedBytes())
+    // Slot 2: its worker lives, but cannot show the token its record holds.
+    var id2 = try identity(2)
+    id2[id2.firstIndex { $0.0 == "token" }!].1 = .string("00000000000000000000000000000000")
+    try FileSystem.writeAtomically(c.paths.workerIdentity(2), JSON.object(id2).encodedBytes())
+
+    c.ok(["start", "--workers", "2"])
+    XCTAssertTrue(Processes.isAlive(fake), "a process that merely has the old pid was signalled")
+    c.eventually("the unproven worker is killed") { !Processes.isAlive(w2) }
+    XCTAssertEqual(c.run(["wait", a, b], timeoutS: 30).code, 0)
+    let all = c.events()
+    XCTAssertFalse(all.contains { $0.type == "worker.readopted" }, "nothing was adopted")
+    XCTAssertTrue(
+      all.contains {
+        $0.type == "worker.unhealthy" && $0["worker_id"]?.string == "worker-002" && $0["reason"]?.string == "unproven_identity"
+      })
+    for id in [a, b] {
+      XCTAssertEqual(all.filter { $0.taskID == id && $0.type == "task.retrying" }.first?["reason"]?.string, "daemon_restarted")
+      XCTAssertEqual(all.filter { $0.taskID == id && $0.type == "task.succeeded" }.first?["attempt"]?.int, 2)
+    }
+    let summary = try XCTUnwrap(all.last { $0.type == "daemon.readopted" })
+    XCTAssertEqual(summary["killed"]?.int, 1)
+    XCTAssertEqual(summary["gone"]?.int, 1)
+  }
+}
