@@ -115,11 +115,20 @@ final class RoutingTests: XCTestCase {
     let result = RoutingBench.evaluate(rows)
     print(RoutingBench.report(result))
     // How the history weight was chosen: by leave-one-out accuracy on the train split only.
-    for w in [0.5, 1, 2, 4] {
-      var rules = RoutingRules()
-      rules.historyWeight = w
-      let r = RoutingBench.evaluate(rows, rules: rules)
-      print("history_weight \(w): train leave-one-out \(r.historyTrainLeaveOneOut.percent), held-out \(r.historyHeldOut.percent)")
+    for backOff in [true, false] {
+      for k in [1, 3, 5] {
+        for w in [0.5, 1, 2] {
+          var rules = RoutingRules()
+          rules.historyWeight = w
+          rules.neighbours = k
+          rules.historyOnlyWhenUnsure = backOff
+          let r = RoutingBench.evaluate(rows, rules: rules)
+          print(
+            "\(backOff ? "back-off" : "blend") neighbours \(k) history_weight \(w): train leave-one-out"
+              + " \(r.historyTrainLeaveOneOut.percent) (fell back \(r.historyTrainLeaveOneOut.fellBack)), held-out \(r.historyHeldOut.percent)"
+          )
+        }
+      }
     }
     let committed = try JSON.parse(try FileManagerLite.read(dir + "accuracy.json"))
     let keyword = try XCTUnwrap(committed["heldout_keyword_pct"]?.double)

@@ -15,7 +15,8 @@ public struct RouteDecision: Equatable, Sendable {
 /// `historyWeight` × the summed similarity of the `neighbours` most similar past descriptions
 /// labelled with it. Confidence is the best type's evidence over (all evidence + 1): the "+1" is
 /// a pseudo-count for "none of these", so one weak hint never reads as certainty. Below
-/// `threshold` the answer is `defaultType`.
+/// `threshold` the answer is `defaultType`. With `historyOnlyWhenUnsure` (the default) the
+/// history is consulted only when the keyword rules alone would fall back.
 public struct Router: Sendable {
   public var rules: RoutingRules
   public var history: RoutingHistory?
@@ -43,6 +44,10 @@ public struct Router: Sendable {
   /// Routes by keyword rules alone when `useHistory` is false. `excluding` leaves one history
   /// entry out (so a description is not its own neighbour in leave-one-out evaluation).
   public func route(_ description: String, useHistory: Bool = true, excluding: String? = nil) -> RouteDecision {
+    if useHistory, history != nil, rules.historyOnlyWhenUnsure {
+      let byKeyword = route(description, useHistory: false)
+      if !byKeyword.fellBack { return byKeyword }
+    }
     let tokens = Tokenizer.tokens(description)
     var order: [String] = []
     var keyword: [String: Double] = [:]

@@ -39,18 +39,22 @@ public struct RoutingRules: Equatable, Sendable {
   public var historyWeight: Double
   /// Past descriptions consulted.
   public var neighbours: Int
+  /// Consult the history only when the keyword rules alone fall below the threshold ("back
+  /// off"), instead of adding its votes to every decision ("blend"). Chosen by leave-one-out
+  /// accuracy on the bench's train split (docs/bench/routing.md).
+  public var historyOnlyWhenUnsure = true
   /// Names of the types whose rules `config.json` replaced, for `json()`.
   var overridden: [String] = []
 
   public static func == (a: RoutingRules, b: RoutingRules) -> Bool {
     a.defaultType == b.defaultType && a.threshold == b.threshold && a.historyWeight == b.historyWeight
-      && a.neighbours == b.neighbours && a.rules.count == b.rules.count
+      && a.neighbours == b.neighbours && a.historyOnlyWhenUnsure == b.historyOnlyWhenUnsure && a.rules.count == b.rules.count
       && zip(a.rules, b.rules).allSatisfy { $0.type == $1.type && $0.phrases == $1.phrases }
   }
 
   public init(
     rules: [(type: String, phrases: [Phrase])] = RoutingRules.builtInRules, defaultType: String = "development",
-    threshold: Double = 0.3, historyWeight: Double = 2, neighbours: Int = 5
+    threshold: Double = 0.3, historyWeight: Double = 1, neighbours: Int = 5
   ) {
     self.rules = rules
     self.defaultType = defaultType
