@@ -57,6 +57,13 @@ enum SubmitCommand {
     let argv = args.afterDashDash
     try args.noPositionals()
     if !argv.isEmpty { put("command", .array(argv.map { .string($0) })) }
+    if from == nil, let d = spec.first(where: { $0.0 == "description" })?.1.string,
+      !spec.contains(where: { ["type", "command", "shell", "synthetic"].contains($0.0) })
+    {
+      let decision = SubmitRouting.route(d, ctx)
+      ctx.err(SubmitRouting.line(decision))
+      put("type", .string(decision.type))
+    }
 
     var specs: [JSON] = []
     var lines: [Int] = []

@@ -62,6 +62,8 @@ public struct Config: Equatable, Sendable {
   public var onFinish: String?
   /// How long a hook may run before its process group is killed.
   public var hookTimeoutS = 30.0
+  /// `task create` without `--type` (issue 17); nil means the built-in rules.
+  public var routing: RoutingRules?
 
   public init() {}
 
@@ -118,6 +120,7 @@ public struct Config: Equatable, Sendable {
     if let onFinish { o.append(("on_finish", .string(onFinish))) }
     if hookTimeoutS != 30 { o.append(("hook_timeout_s", .double(hookTimeoutS))) }
     if !groups.isEmpty { o.append(("groups", .object(groups.map { ($0.0, $0.1.json()) }))) }
+    if let routing { o.append(("routing", routing.json())) }
     o.append(
       (
         "worker_types",
@@ -203,6 +206,7 @@ public struct Config: Equatable, Sendable {
       case "groups": c.groups = try FleetNames.groups(k, val)
       case "on_finish": c.onFinish = try FleetNames.hook(k, val)
       case "hook_timeout_s": c.hookTimeoutS = try positive(k, val, max: 86_400)
+      case "routing": c.routing = try RoutingRules.decode(val)
       default: throw SpecError(k, "unknown setting")
       }
     }
