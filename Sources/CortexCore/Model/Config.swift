@@ -49,6 +49,8 @@ public struct Config: Equatable, Sendable {
   public var workerTypes: [(String, WorkerType)] = Config.defaultWorkerTypes
   /// Cluster mode (SPEC §11); nil for the single-host daemon.
   public var cluster: ClusterSettings?
+  /// The web view and HTTP API (SPEC §12).
+  public var web = WebSettings()
 
   public init() {}
 
@@ -96,6 +98,7 @@ public struct Config: Equatable, Sendable {
       ("max_client_input_bytes", .int(Int64(maxClientInputBytes))),
     ]
     if let cluster { o.append(("cluster", cluster.json())) }
+    o.append(("web", web.json()))
     o.append(
       (
         "worker_types",
@@ -171,6 +174,7 @@ public struct Config: Equatable, Sendable {
           c.workerTypes.append((name, t))
         }
       case "cluster": c.cluster = try ClusterSettings.decode(val)
+      case "web": c.web = try WebSettings.decode(val)
       default: throw SpecError(k, "unknown setting")
       }
     }
