@@ -8,6 +8,7 @@ extension WebServer {
     let head = r.method == "HEAD"
     func send(_ resp: HTTPResponse) { respond(c, resp, keepAlive: keep, head: head, now: t) }
 
+    if r.path == "/favicon.ico" { return send(HTTPResponse(status: 204, headers: [("Cache-Control", "max-age=86400")])) }
     guard auth.hostAllowed(r) else {
       return send(.error(403, "unknown Host header (this server answers to \(auth.hosts.sorted().joined(separator: ", ")))"))
     }

@@ -82,11 +82,19 @@ final class WebServer {
   // MARK: connections
 
   func acceptAll(now t: Int64) {
+    // Idle connections, longest idle first, computed once per burst of new connections.
+    var victims: [WebConnection]? = nil
+    var next = 0
     while let fd = UnixSocket.accept(listener) {
       if connections.count >= Self.maxConnections {
         // Make room by closing the connection idle the longest; if none is idle, refuse this one.
-        if let victim = connections.values.filter(\.isIdle).min(by: { $0.lastActivityMs < $1.lastActivityMs }) {
-          close(victim)
+        if victims == nil {
+          victims = connections.values.filter(\.isIdle).sorted { ($0.lastActivityMs, $0.id) < ($1.lastActivityMs, $1.id) }
+        }
+        while next < victims!.count && (victims![next].closed || !victims![next].isIdle) { next += 1 }
+        if next < victims!.count {
+          close(victims![next])
+          next += 1
         } else {
           refused += 1
           _ = try? fd.writeSome(HTTPResponse.error(503, "too many connections", close: true).encoded(keepAlive: false))

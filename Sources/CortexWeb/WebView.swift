@@ -15,7 +15,7 @@ public enum WebView {
   public static func urlPath(_ paths: Paths) -> String { paths.root + "/web.url" }
 
   public static func start(paths: Paths, settings: WebSettings, fsync: TimingHistogram) throws(PosixError) -> Started {
-    let listener = try TCPSocket.listen(address: settings.bind, port: settings.port)
+    let listener = try TCPSocket.listen(address: settings.bind, port: settings.port, backlog: 4096)
     let port = TCPSocket.localPort(listener)
     let token = try Random.bytes(24).map { b in
       let h = String(b, radix: 16)

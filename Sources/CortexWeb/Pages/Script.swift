@@ -130,7 +130,11 @@ extension Pages {
       const zero = mk('text', { x: 2, y: 130 }); zero.textContent = '0'; kids.push(zero);
       for (const [v, cls] of lines) {
         const n = v.length; let pts = [];
-        const flush = () => { if (pts.length) kids.push(mk('polyline', { points: pts.join(' '), class: cls })); pts = []; };
+        const flush = () => {
+          if (pts.length === 1) { const [x, y] = pts[0].split(','); kids.push(mk('circle', { cx: x, cy: y, r: 2.5, class: cls + ' dot' })); }
+          else if (pts.length) kids.push(mk('polyline', { points: pts.join(' '), class: cls }));
+          pts = [];
+        };
         for (let i = 0; i < n; i++) {
           if (v[i] == null) { flush(); continue; }
           pts.push((40 + 560 * i / Math.max(1, n - 1)).toFixed(1) + ',' + (130 - 120 * v[i] / max).toFixed(1));

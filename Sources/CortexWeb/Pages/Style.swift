@@ -35,6 +35,7 @@ extension Pages {
     svg.chart .axis { stroke: var(--line); } svg.chart text { fill: var(--dim); font-size: 10px; }
     .l50 { stroke: #5aa9e6; } .l95 { stroke: #c9a227; } .l99 { stroke: #c94f4f; } .lrate { stroke: #2f9e5a; }
     svg.chart polyline { fill: none; stroke-width: 1.5; }
+    svg.chart circle.l50 { fill: #5aa9e6; } svg.chart circle.l95 { fill: #c9a227; } svg.chart circle.l99 { fill: #c94f4f; } svg.chart circle.lrate { fill: #2f9e5a; }
     table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
     th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
     th { color: var(--dim); font-weight: 600; font-size: 12px; }
@@ -50,7 +51,7 @@ extension Pages {
     pre { background: var(--bg); border: 1px solid var(--line); padding: 10px; overflow: auto; max-height: 420px; margin: 0; }
     .msg { color: var(--dim); margin-left: 8px; } .msg.err { color: #e27a7a; }
     .pager { display: flex; gap: 8px; align-items: center; margin-top: 10px; color: var(--dim); }
-    .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; }
+    .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; margin: 14px 0; }
     @media (max-width: 900px) { .row2 { grid-template-columns: 1fr; } .counts { grid-template-columns: repeat(2, 1fr); } }
     """
 }
