@@ -88,8 +88,9 @@ final class WebServer {
     while let fd = UnixSocket.accept(listener) {
       if connections.count >= Self.maxConnections {
         // Make room by closing the connection idle the longest; if none is idle, refuse this one.
-        if victims == nil {
+        if victims == nil || next >= victims!.count {
           victims = connections.values.filter(\.isIdle).sorted { ($0.lastActivityMs, $0.id) < ($1.lastActivityMs, $1.id) }
+          next = 0
         }
         while next < victims!.count && (victims![next].closed || !victims![next].isIdle) { next += 1 }
         if next < victims!.count {
