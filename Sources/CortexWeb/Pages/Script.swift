@@ -102,6 +102,7 @@ extension Pages {
           if (tiles[i].title !== title) { tiles[i].title = title; tiles[i].dataset.task = tk[i] || ''; }
         }
         $('workers-title').textContent = 'Workers: ' + st.length + ' (' + busy + ' busy)';
+        if (window.cortexFirstRenderMs === undefined) window.cortexFirstRenderMs = performance.now();
         if (document.activeElement !== scaleIn && !scaleIn.value) scaleIn.value = s.pool_size;
       }
       grid.addEventListener('click', (e) => { const t = e.target.dataset && e.target.dataset.task; if (t) location.href = '/tasks/' + taskId(t); });
