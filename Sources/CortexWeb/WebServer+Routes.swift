@@ -176,7 +176,7 @@ extension WebServer {
       q.priority = s
     }
     if let s = r.param("label"), !s.isEmpty {
-      let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+      let kv = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       q.label = (kv[0], kv.count > 1 ? kv[1] : nil)
     }
     if let s = r.param("q"), !s.isEmpty { q.text = s }

@@ -106,6 +106,20 @@ final class WebServerTests: XCTestCase {
       XCTAssertFalse(a.body.contains("root:"), "\(path) served /etc/passwd")
     }
 
+    // Odd API input: a clear 4xx naming the problem, or an answer; never a crash.
+    let odd: [(String, Int)] = [
+      ("/api/tasks?label==", 200), ("/api/tasks?label=", 200), ("/api/tasks?limit=0", 400), ("/api/tasks?offset=-1", 400),
+      ("/api/tasks?state=bogus", 400), ("/api/tasks?priority=urgent", 400), ("/api/tasks/task-999999", 404),
+      ("/api/tasks/nonsense", 404), ("/api/tasks/task-000001/output?offset=-5", 200), ("/api/events/recent?limit=abc", 200),
+      ("/api/events?task=bogus", 400), ("/api/nothing", 404), ("/nothing", 404),
+    ]
+    for (path, status) in odd {
+      let a = try web.get(path, headers: [auth])
+      XCTAssertEqual(a.status, status, "\(path): \(a.body)")
+      if status >= 400 { XCTAssertTrue(a.body.contains("\"error\""), "\(path): no error message") }
+    }
+    XCTAssertEqual(try web.send("DELETE /api/scale HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\n\(auth)\r\n\r\n").status, 405)
+
     // Keep-alive: two requests on one connection.
     let fd = try TCPSocket.connect(address: "127.0.0.1", port: web.port)
     let one = "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\n\(auth)\r\n\r\n"
