@@ -105,12 +105,12 @@ extension WebServer {
           .json(
             .object([
               ("ok", .bool(true)), ("total", .int(Int64(total))), ("offset", .int(Int64(q.offset))), ("limit", .int(Int64(q.limit))),
-              ("known", .int(Int64(model.tasks.count))), ("tasks", .array(rows.map { $0.summaryJSON() })),
+              ("known", .int(Int64(model.taskCount))), ("tasks", .array(rows.map { $0.summaryJSON() })),
             ])))
       }
     case ("tasks", 2):
       guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
-      let local = model.tasks[n]
+      let local = model.task(n)
       control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) { answer in
         var task: [(String, JSON)] = answer?["task"]?.object ?? []
         if answer?["ok"]?.bool != true && local == nil {
@@ -236,7 +236,7 @@ extension WebServer {
       case "cancel":
         control(.object([("op", .string("cancel")), ("ids", .array([id]))]), for: c, keepAlive: keep, now: t, finish: passThrough)
       case "retry":
-        guard let row = model.tasks[n], var spec = row.spec?.object else {
+        guard let row = model.task(n), var spec = row.spec?.object else {
           return send(.error(404, "the web view does not hold the spec of \(TaskID.format(n)); resubmit it with cortex submit"))
         }
         guard row.state == .failed || row.state == .timedOut || row.state == .cancelled else {

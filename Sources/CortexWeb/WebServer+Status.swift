@@ -34,7 +34,7 @@ extension WebServer {
         "web",
         .object([
           ("connections", .int(Int64(connections.count))), ("streams", .int(Int64(streams.count))),
-          ("log_seq", .int(Int64(model.lastSeq))), ("tasks_known", .int(Int64(model.tasks.count))),
+          ("log_seq", .int(Int64(model.lastSeq))), ("tasks_known", .int(Int64(model.taskCount))),
         ])
       ),
     ])

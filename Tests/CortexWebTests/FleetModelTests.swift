@@ -27,14 +27,14 @@ final class FleetModelTests: XCTestCase {
     m.apply(line: line(6, t0 + 600, "task.cancelled", task: 2, #","reason":"cancelled""#))
     XCTAssertNil(m.apply(line: Array("not json".utf8)[...]))
 
-    let one = m.tasks[1]!
+    let one = m.task(1)!
     XCTAssertEqual(one.state, .failed)
     XCTAssertEqual(one.title, "Check auth.py")
     XCTAssertEqual(one.type, "review")
     XCTAssertEqual(one.exitCode, 2)
     XCTAssertEqual(one.tokensUsed, 40)
     XCTAssertEqual(one.history.map(\.type), ["task.submitted", "task.assigned", "task.started", "task.failed"])
-    XCTAssertEqual(m.tasks[2]?.title, "make test")
+    XCTAssertEqual(m.task(2)?.title, "make test")
     XCTAssertEqual(m.lastSeq, 6)
 
     XCTAssertEqual(m.metrics.finishedTotal["failed"], 1)

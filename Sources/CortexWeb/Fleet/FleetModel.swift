@@ -10,9 +10,12 @@ final class FleetModel {
   static let maxTasks = 200_000
   static let ringCapacity = 5_000
 
-  var tasks: [Int: TaskRow] = [:]
-  /// Task numbers in submission order (increasing).
-  var order: [Int] = []
+  /// Tasks in submission order (increasing numbers), and where each one is.
+  private(set) var rows: [TaskRow] = []
+  private var position: [Int: Int] = [:]
+
+  func task(_ n: Int) -> TaskRow? { position[n].map { rows[$0] } }
+  var taskCount: Int { rows.count }
   var lastSeq: UInt64 = 0
   var linesRead = 0
 
@@ -50,7 +53,13 @@ final class FleetModel {
       metrics.finished(outcome: "rejected", count: Int(v["count"]?.int ?? 1), tsMs: ts, latencyMs: nil)
     }
     guard let n, type.hasPrefix("task.") || type.hasPrefix("budget.") else { return ev }
-    var row = tasks[n] ?? newRow(n)
+    let at = position[n] ?? newRow(n)
+    apply(type, v, ts: ts, seq: seq, worker: worker, to: &rows[at])
+    return ev
+  }
+
+  private func apply(_ type: String, _ v: JSON, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow) {
+    let n = row.number
     row.record(TaskRow.Step(seq: seq, tsMs: ts, type: type, reason: v["reason"]?.string, worker: worker))
     if let a = v["attempt"]?.int { row.attempt = Int(a) }
     switch type {
@@ -67,8 +76,8 @@ final class FleetModel {
         row.title = TaskRow.title(of: spec)
         row.labels = (spec["labels"]?.object ?? []).map { ($0.0, $0.1.string ?? $0.1.encoded()) }
       }
-      row.search = ([TaskID.format(n), row.title, row.type ?? ""] + row.labels.map { "\($0.0)=\($0.1)" }).joined(separator: " ")
-        .lowercased()
+      row.search = Array(
+        ([TaskID.format(n), row.title, row.type ?? ""] + row.labels.map { "\($0.0)=\($0.1)" }).joined(separator: " ").lowercased().utf8)
     case "task.assigned":
       row.state = .assigned
       row.worker = worker
@@ -96,28 +105,31 @@ final class FleetModel {
       metrics.finished(outcome: outcome, count: 1, tsMs: ts, latencyMs: row.submittedMs.map { ts - $0 })
     default: break
     }
-    tasks[n] = row
-    return ev
   }
 
-  private func newRow(_ n: Int) -> TaskRow {
-    if tasks.count >= Self.maxTasks { evict() }
-    order.append(n)
-    return TaskRow(number: n)
+  /// Appends a row for task `n` (they arrive in increasing order); returns its position.
+  private func newRow(_ n: Int) -> Int {
+    if rows.count >= Self.maxTasks { evict() }
+    rows.append(TaskRow(number: n))
+    position[n] = rows.count - 1
+    return rows.count - 1
   }
 
   /// Forgets the oldest finished tasks (a tenth of the cap at a time).
   private func evict() {
     var dropped = 0
-    var i = 0
-    while i < order.count && dropped < Self.maxTasks / 10 {
-      if let t = tasks[order[i]], t.state.isTerminal {
-        tasks[order[i]] = nil
+    var keep: [TaskRow] = []
+    keep.reserveCapacity(rows.count)
+    for r in rows {
+      if dropped < Self.maxTasks / 10 && r.state.isTerminal {
         dropped += 1
+      } else {
+        keep.append(r)
       }
-      i += 1
     }
-    order = order.filter { tasks[$0] != nil }
+    rows = keep
+    position.removeAll(keepingCapacity: true)
+    for (i, r) in rows.enumerated() { position[r.number] = i }
   }
 
   /// Events after `seq` still in the ring, oldest first.
@@ -139,32 +151,68 @@ final class FleetModel {
     var limit = 50
   }
 
-  /// Newest first; returns the page and how many match in all.
+  /// Newest first; returns the page and how many match in all. Reads the rows in place (no copy
+  /// of a row unless it is on the page): 100,000 tasks are a few milliseconds.
   func query(_ q: TaskQuery) -> (rows: [TaskRow], total: Int) {
-    var rows: [TaskRow] = []
-    var total = 0
-    let text = q.text?.lowercased()
-    var i = order.count - 1
-    while i >= 0 {
-      defer { i -= 1 }
-      guard let t = tasks[order[i]] else { continue }
-      if let s = q.state {
-        switch s {
-        case "active": if t.state.isTerminal { continue }
-        case "done": if !t.state.isTerminal { continue }
-        default: if t.state.rawValue != s { continue }
-        }
+    var page: [TaskRow] = []
+    let noFilter = q.state == nil && q.type == nil && q.priority == nil && q.label == nil && (q.text ?? "").isEmpty
+    if noFilter {
+      let end = rows.count - q.offset
+      var i = end - 1
+      while i >= 0 && i >= end - q.limit {
+        page.append(rows[i])
+        i -= 1
       }
-      if let ty = q.type, t.type != ty { continue }
-      if let p = q.priority, t.priority != p { continue }
-      if let (k, v) = q.label {
-        guard let have = t.labels.first(where: { $0.0 == k }) else { continue }
-        if let v, have.1 != v { continue }
-      }
-      if let text, !text.isEmpty, !t.search.contains(text) { continue }
-      if total >= q.offset && rows.count < q.limit { rows.append(t) }
-      total += 1
+      return (page, rows.count)
     }
-    return (rows, total)
+    let text = Array((q.text ?? "").lowercased().utf8)
+    let wanted = q.state.flatMap { TaskState(rawValue: $0) }
+    var total = 0
+    rows.withUnsafeBufferPointer { all in
+      var i = all.count - 1
+      while i >= 0 {
+        defer { i -= 1 }
+        let st = all[i].state
+        if let s = q.state {
+          switch s {
+          case "active": if st.isTerminal { continue }
+          case "done": if !st.isTerminal { continue }
+          default: if st != wanted { continue }
+          }
+        }
+        if let ty = q.type, all[i].type != ty { continue }
+        if let p = q.priority, all[i].priority != p { continue }
+        if let (k, v) = q.label {
+          guard let have = all[i].labels.first(where: { $0.0 == k }) else { continue }
+          if let v, have.1 != v { continue }
+        }
+        if !text.isEmpty && !Self.contains(all[i].search, text) { continue }
+        if total >= q.offset && page.count < q.limit { page.append(all[i]) }
+        total += 1
+      }
+    }
+    return (page, total)
+  }
+
+  /// Byte substring search (the search text is lower-cased UTF-8, like `needle`).
+  static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+    let n = needle.count
+    guard n <= hay.count else { return false }
+    return hay.withUnsafeBufferPointer { h in
+      needle.withUnsafeBufferPointer { x in
+        let first = x[0]
+        var i = 0
+        let last = h.count - n
+        while i <= last {
+          if h[i] == first {
+            var j = 1
+            while j < n && h[i + j] == x[j] { j += 1 }
+            if j == n { return true }
+          }
+          i += 1
+        }
+        return false
+      }
+    }
   }
 }

@@ -33,7 +33,7 @@ struct TaskRow {
   var progress: Double?
   var history: [Step] = []
   /// Lower-cased id, title and labels, for text search.
-  var search = ""
+  var search: [UInt8] = []
 
   init(number: Int) { self.number = number }
 
