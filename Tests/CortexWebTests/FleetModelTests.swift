@@ -93,4 +93,31 @@ final class FleetModelTests: XCTestCase {
     XCTAssertFalse(
       a.hostAllowed(HTTPRequest(method: "GET", path: "/", query: [], version: "HTTP/1.1", headers: [("host", "evil:8080")], body: [])))
   }
+
+  func testTheScannerReadsWhatTheEncoderWrites() {
+    let events = [
+      Event(
+        "task.failed", task: 12, worker: 3, attempt: 2, reason: "exit_code", detail: #"said "type":"x", \ and "task_id":"task-9""#,
+        fields: [("exit_code", .int(-1)), ("tokens_used", .int(40)), ("duration_ms", .int(7))]),
+      Event("task.progress", task: 5, worker: 1, attempt: 1, fields: [("progress", .double(0.25)), ("tokens_used", .int(3))]),
+      Event("budget.released", task: 7, attempt: 1, fields: [("tokens", .int(100))]),
+    ]
+    for e in events {
+      var w = JSONWriter()
+      e.encode(seq: 42, tsMs: 1_800_000_000_123, into: &w)
+      let line = LogLine(bytes: w.bytes[...])
+      let full = try! JSON.parse(w.bytes)
+      XCTAssertEqual(line.string("type"), full["type"]?.string)
+      XCTAssertEqual(line.int("seq"), 42)
+      XCTAssertEqual(line.string("ts"), full["ts"]?.string)
+      XCTAssertEqual(line.string("task_id"), full["task_id"]?.string)
+      XCTAssertEqual(line.string("worker_id"), full["worker_id"]?.string)
+      XCTAssertEqual(line.int("attempt"), full["attempt"]?.int)
+      XCTAssertEqual(line.string("reason"), full["reason"]?.string)
+      XCTAssertEqual(line.int("exit_code"), full["exit_code"]?.int)
+      XCTAssertEqual(line.int("tokens_used"), full["tokens_used"]?.int)
+      XCTAssertEqual(line.double("progress"), full["progress"]?.double)
+      XCTAssertEqual(line.int("tokens"), full["tokens"]?.int)
+    }
+  }
 }

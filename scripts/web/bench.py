@@ -229,8 +229,21 @@ print("== throughput: 5 dashboards vs none", file=sys.stderr, flush=True)
 d, url, token, port = setup("throughput", workers=20, max_queue=100000)
 drv = browser()
 drv.get(url + "?token=" + token)
+drv.get("about:blank")  # signed in; "none" means no page open
 base = drv.current_window_handle
 pages = ["", "", "", "tasks", "events"]
+
+
+def wait_all(ids):
+    """One `wait` request on the control socket for every id: returns once all are done."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(os.path.join(d, "cortex.sock"))
+    f = s.makefile("rwb")
+    f.write((json.dumps({"op": "wait", "ids": ids}) + "\n").encode())
+    f.flush()
+    ans = json.loads(f.readline())
+    s.close()
+    return ans
 
 
 def run_workload(kind):
@@ -240,14 +253,9 @@ def run_workload(kind):
         specs = [{"synthetic": {"duration_ms": 0}}] * 10000
     t0 = time.perf_counter()
     ids = submit_batch(d, specs)
-    cli(d, "wait", ids[0], ids[-1])
-    # Every task of the batch is done when `wait` on all returns; the first and last bound it,
-    # and the count below proves it.
-    while True:
-        st = json.loads(cli(d, "status", "--json"))
-        if st["tasks"]["queued"] == 0 and st["tasks"]["running"] == 0 and st["tasks"]["assigned"] == 0:
-            break
-        time.sleep(0.005)
+    ans = wait_all(ids)
+    if not ans.get("ok"):
+        raise SystemExit(f"wait: {ans}")
     return len(specs) / (time.perf_counter() - t0)
 
 

@@ -35,13 +35,22 @@ final class FleetModel {
   /// Applies one log line; returns the parsed summary for the stream's filters (nil: not an event).
   @discardableResult
   func apply(line: ArraySlice<UInt8>) -> RingEvent? {
-    guard let v = try? JSON.parse(line), let type = v["type"]?.string, let seqV = v["seq"]?.int else { return nil }
+    // The frequent flat events are read with the scanner; everything else is parsed in full.
+    let scanned = LogLine(bytes: line)
+    let v: EventFields
+    if let t = scanned.string("type"), LogLine.flatTypes.contains(t), scanned.int("seq") != nil {
+      v = .line(scanned)
+    } else {
+      guard let j = try? JSON.parse(line), j["type"]?.string != nil, j["seq"]?.int != nil else { return nil }
+      v = .json(j)
+    }
+    guard let type = v.string("type"), let seqV = v.int("seq") else { return nil }
     linesRead += 1
     let seq = UInt64(max(0, seqV))
     if seq > lastSeq { lastSeq = seq }
-    let ts = v["ts"]?.string.flatMap(Timestamp.parse) ?? 0
-    let n = v["task_id"]?.string.flatMap(TaskID.parse)
-    let worker = v["worker_id"]?.string.flatMap(WorkerID.parse)
+    let ts = v.string("ts").flatMap(Timestamp.parse) ?? 0
+    let n = v.string("task_id").flatMap(TaskID.parse)
+    let worker = v.string("worker_id").flatMap(WorkerID.parse)
     let ev = RingEvent(seq: seq, type: type, task: n, line: Array(line))
     if ring.count < Self.ringCapacity {
       ring.append(ev)
@@ -50,7 +59,7 @@ final class FleetModel {
       ringHead = (ringHead + 1) % Self.ringCapacity
     }
     if type == "task.rejected" {
-      metrics.finished(outcome: "rejected", count: Int(v["count"]?.int ?? 1), tsMs: ts, latencyMs: nil)
+      metrics.finished(outcome: "rejected", count: Int(v.int("count") ?? 1), tsMs: ts, latencyMs: nil)
     }
     guard let n, type.hasPrefix("task.") || type.hasPrefix("budget.") else { return ev }
     let at = position[n] ?? newRow(n)
@@ -58,19 +67,19 @@ final class FleetModel {
     return ev
   }
 
-  private func apply(_ type: String, _ v: JSON, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow) {
+  private func apply(_ type: String, _ v: EventFields, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow) {
     let n = row.number
-    row.record(TaskRow.Step(seq: seq, tsMs: ts, type: type, reason: v["reason"]?.string, worker: worker))
-    if let a = v["attempt"]?.int { row.attempt = Int(a) }
+    row.record(TaskRow.Step(seq: seq, tsMs: ts, type: type, reason: v.string("reason"), worker: worker))
+    if let a = v.int("attempt") { row.attempt = Int(a) }
     switch type {
     case "task.submitted":
       row.submittedMs = ts
       row.queuedMs = ts
       row.state = .queued
-      if let p = v["priority"]?.string { row.priority = p }
-      if let b = v["token_budget"]?.int { row.tokenBudget = Int(b) }
-      if let m = v["max_attempts"]?.int { row.maxAttempts = Int(m) }
-      if let spec = v["spec"] {
+      if let p = v.string("priority") { row.priority = p }
+      if let b = v.int("token_budget") { row.tokenBudget = Int(b) }
+      if let m = v.int("max_attempts") { row.maxAttempts = Int(m) }
+      if let spec = v.spec {
         row.spec = spec
         row.type = spec["type"]?.string
         row.title = TaskRow.title(of: spec)
@@ -87,21 +96,21 @@ final class FleetModel {
       if let w = worker { row.worker = w }
       if let q = row.queuedMs { metrics.queueWait.observe(Double(ts - q) / 1000) }
     case "task.progress":
-      if let t = v["tokens_used"]?.int { row.tokensUsed = Int(t) }
-      if let p = v["progress"]?.double { row.progress = p }
+      if let t = v.int("tokens_used") { row.tokensUsed = Int(t) }
+      if let p = v.double("progress") { row.progress = p }
     case "task.retrying":
       row.state = .queued
       row.queuedMs = ts
       row.worker = nil
-      row.reason = v["reason"]?.string
+      row.reason = v.string("reason")
     case "task.succeeded", "task.failed", "task.cancelled", "task.timed_out":
       let outcome = String(type.dropFirst(5))
       row.state = TaskState(rawValue: outcome) ?? row.state
       row.endedMs = ts
-      row.reason = v["reason"]?.string
-      if let t = v["tokens_used"]?.int { row.tokensUsed = Int(t) }
-      if let c = v["exit_code"]?.int { row.exitCode = Int(c) }
-      if let s = row.startedMs, type != "task.cancelled" || v["duration_ms"] != nil { metrics.run.observe(Double(ts - s) / 1000) }
+      row.reason = v.string("reason")
+      if let t = v.int("tokens_used") { row.tokensUsed = Int(t) }
+      if let c = v.int("exit_code") { row.exitCode = Int(c) }
+      if let s = row.startedMs, type != "task.cancelled" || v.has("duration_ms") { metrics.run.observe(Double(ts - s) / 1000) }
       metrics.finished(outcome: outcome, count: 1, tsMs: ts, latencyMs: row.submittedMs.map { ts - $0 })
     default: break
     }

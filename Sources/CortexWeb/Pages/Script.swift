@@ -248,16 +248,27 @@ extension Pages {
         el('td', { text: ev.seq }), el('td', { text: (ev.ts || '').slice(11, 23) }), el('td', { text: ev.type }),
         el('td', {}, ev.task_id ? el('a', { href: '/tasks/' + ev.task_id, text: ev.task_id }) : ''), el('td', { text: ev.worker_id || '' }),
         el('td', { text: ev.reason || '' }), el('td', { class: 'title', text: ev.detail || '' }));
+      // Events are drawn in batches, at most every 50 ms: one DOM update per batch keeps a page
+      // current at thousands of events a second. Only the newest MAX rows are ever built.
+      let pending = [], timer = null;
       function show(list) {
+        for (const ev of list) pending.push(ev);
+        if (pending.length > MAX) pending.splice(0, pending.length - MAX);
+        if (!timer) timer = setTimeout(flush, pending.length === list.length && list.length > 1 ? 0 : 50);
+      }
+      function flush() {
+        timer = null;
+        const list = pending; pending = [];
         const frag = document.createDocumentFragment();
         for (let i = list.length - 1; i >= 0; i--) frag.append(row(list[i]));
         body.prepend(frag);
-        while (body.childElementCount > MAX) body.lastElementChild.remove();
+        let extra = body.childElementCount - MAX;
+        while (extra-- > 0) body.lastElementChild.remove();
         for (const ev of list) noteLatency(ev);
       }
       pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } info.textContent = paused ? 'paused' : ''; });
       async function restart() {
-        if (s) s.close(); body.replaceChildren(); held = [];
+        if (s) s.close(); body.replaceChildren(); held = []; pending = [];
         const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
         history.replaceState(null, '', '/events' + (q.toString() ? '?' + q : ''));
         const j = await api('/api/events/recent?limit=200&' + q);
