@@ -137,6 +137,7 @@ extension WebServer {
       }
       f.status = r.param("status") == "1"
       f.events = r.param("events") != "0"
+      f.batch = r.param("batch") == "1"
       let since = (r.header("last-event-id") ?? r.param("since")).flatMap { UInt64($0) }
       startStream(c, f, since: since, now: t)
     case ("events", 2) where p[1] == "recent":

@@ -228,15 +228,33 @@ final class WebServer {
     for id in streams {
       guard let c = connections[id], let f = c.stream else { continue }
       var out: [UInt8] = []
-      for e in fresh where f.matches(type: e.type, task: e.task) { Self.appendEvent(e, to: &out) }
+      Self.appendEvents(fresh.lazy.filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, to: &out)
       if !out.isEmpty { sendStream(c, out, now: t) }
     }
   }
 
-  static func appendEvent(_ e: FleetModel.RingEvent, to out: inout [UInt8]) {
-    out.append(contentsOf: Array("id: \(e.seq)\nevent: log\ndata: ".utf8))
-    out.append(contentsOf: e.line)
-    out.append(contentsOf: [10, 10])
+  /// One `log` message per event, or (batch) one `logs` message holding them all as a JSON array,
+  /// with the last one's seq as its id: a page then handles one message per poll, not per event.
+  static func appendEvents<S: Sequence>(_ events: S, batch: Bool, to out: inout [UInt8]) where S.Element == FleetModel.RingEvent {
+    if !batch {
+      for e in events {
+        out.append(contentsOf: Array("id: \(e.seq)\nevent: log\ndata: ".utf8))
+        out.append(contentsOf: e.line)
+        out.append(contentsOf: [10, 10])
+      }
+      return
+    }
+    var body: [UInt8] = []
+    var last: UInt64 = 0
+    for e in events {
+      body.append(body.isEmpty ? 91 : 44)
+      body.append(contentsOf: e.line)
+      last = e.seq
+    }
+    guard !body.isEmpty else { return }
+    out.append(contentsOf: Array("id: \(last)\nevent: logs\ndata: ".utf8))
+    out.append(contentsOf: body)
+    out.append(contentsOf: [93, 10, 10])
   }
 
   func sendStream(_ c: WebConnection, _ bytes: [UInt8], now t: Int64) {
@@ -283,7 +301,7 @@ final class WebServer {
     var out = Array(head.utf8)
     head = ""
     if let since {
-      for e in model.events(after: since) where f.matches(type: e.type, task: e.task) { Self.appendEvent(e, to: &out) }
+      Self.appendEvents(model.events(after: since).filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, to: &out)
     }
     if f.status, let view = hot.read() {
       out += Array("event: status\ndata: ".utf8) + statusJSON(view, now: t).encodedBytes() + [10, 10]

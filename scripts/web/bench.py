@@ -6,6 +6,7 @@
   3. the daemon's throughput with 5 dashboards open vs none, alternating, in the same run.
 Usage: bench.py CORTEX_BINARY OUT_JSON [REPS]   (run by scripts/bench-web)
 """
+import calendar
 import http.client
 import json
 import os
@@ -15,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from selenium import webdriver
@@ -23,6 +25,7 @@ from selenium.webdriver.common.by import By
 
 CORTEX, OUT = sys.argv[1], sys.argv[2]
 REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+SECTIONS = set((os.environ.get("BENCH_SECTIONS") or "load,list,latency,throughput").split(","))
 WORK = tempfile.mkdtemp(prefix="cortex-bench-web-")
 results = {"reps": REPS, "machine": {"cpus": os.cpu_count()}}
 
@@ -100,72 +103,117 @@ def first_status(port, token):
     return ms, len(buf)
 
 
-# 1. Page load with 1,024 workers and 10,000 queued.
-print("== page load: 1,024 workers, 10,000 queued", file=sys.stderr, flush=True)
-d, url, token, port = setup("load", workers=1024, max_queue=20000)
-submit_batch(d, [{"synthetic": {"duration_ms": 3600000, "tokens": 1}}] * 11024)
-while True:
-    st = json.loads(cli(d, "status", "--json"))
-    if st["tasks"]["running"] == 1024 and st["tasks"]["queued"] == 10000:
-        break
-    time.sleep(0.2)
-requests = {"/": [], "/static/app.js": [], "/static/app.css": [], "/api/status": [], "/api/tasks?limit=50": [], "/api/tasks?state=queued&q=task-0050&limit=50": []}
-sizes = {}
-stream = []
-for _ in range(max(5, REPS)):
-    for p in requests:
-        ms, size = timed_get(port, token, p)
-        requests[p].append(ms)
-        sizes[p] = size
-    stream.append(first_status(port, token))
-drv = browser()
-drv.get(url + "?token=" + token)
-render = []
-transfer = []
-for _ in range(max(5, REPS)):
-    drv.get(url)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        v = drv.execute_script("return window.cortexFirstRenderMs")
-        if v is not None and len(drv.find_elements(By.CSS_SELECTOR, "#grid .tile")) == 1024:
+if "load" in SECTIONS:
+    # 1. Page load with 1,024 workers and 10,000 queued.
+    print("== page load: 1,024 workers, 10,000 queued", file=sys.stderr, flush=True)
+    d, url, token, port = setup("load", workers=1024, max_queue=20000)
+    submit_batch(d, [{"synthetic": {"duration_ms": 3600000, "tokens": 1}}] * 11024)
+    while True:
+        st = json.loads(cli(d, "status", "--json"))
+        if st["tasks"]["running"] == 1024 and st["tasks"]["queued"] == 10000:
             break
-        time.sleep(0.02)
-    render.append(v)
-    transfer.append(drv.execute_script(
-        "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).reduce((a, e) => a + (e.transferSize || 0), 0)"))
-drv.quit()
-results["page_load"] = {
-    "workers": 1024, "queued": 10000,
-    "server_ms_median": {p: statistics.median(v) for p, v in requests.items()},
-    "bytes": sizes,
-    "first_status_on_stream_ms_median": statistics.median(m for m, _ in stream),
-    "first_status_on_stream_bytes": stream[-1][1],
-    "browser_first_grid_ms": render, "browser_first_grid_ms_median": statistics.median(render),
-    "browser_transfer_bytes_without_stream": transfer[-1],
-}
-print(json.dumps(results["page_load"], indent=1), file=sys.stderr, flush=True)
-cli(d, "stop", "--timeout", "5")
+        time.sleep(0.2)
+    requests = {"/": [], "/static/app.js": [], "/static/app.css": [], "/api/status": [], "/api/tasks?limit=50": [], "/api/tasks?state=queued&q=task-0050&limit=50": []}
+    sizes = {}
+    stream = []
+    for _ in range(max(5, REPS)):
+        for p in requests:
+            ms, size = timed_get(port, token, p)
+            requests[p].append(ms)
+            sizes[p] = size
+        stream.append(first_status(port, token))
+    drv = browser()
+    drv.get(url + "?token=" + token)
+    render = []
+    transfer = []
+    for _ in range(max(5, REPS)):
+        drv.get(url)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            v = drv.execute_script("return window.cortexFirstRenderMs")
+            if v is not None and len(drv.find_elements(By.CSS_SELECTOR, "#grid .tile")) == 1024:
+                break
+            time.sleep(0.02)
+        render.append(v)
+        transfer.append(drv.execute_script(
+            "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).reduce((a, e) => a + (e.transferSize || 0), 0)"))
+    drv.quit()
+    results["page_load"] = {
+        "workers": 1024, "queued": 10000,
+        "server_ms_median": {p: statistics.median(v) for p, v in requests.items()},
+        "bytes": sizes,
+        "first_status_on_stream_ms_median": statistics.median(m for m, _ in stream),
+        "first_status_on_stream_bytes": stream[-1][1],
+        "browser_first_grid_ms": render, "browser_first_grid_ms_median": statistics.median(render),
+        "browser_transfer_bytes_without_stream": transfer[-1],
+    }
+    print(json.dumps(results["page_load"], indent=1), file=sys.stderr, flush=True)
+    cli(d, "stop", "--timeout", "5")
 
 
-# 1b. The task list with 100,000 tasks.
-print("== task list: 100,000 tasks", file=sys.stderr, flush=True)
-d, url, token, port = setup("list", workers=20, max_queue=100000)
-for i in range(10):
-    submit_batch(d, [{"synthetic": {"duration_ms": 0}, "labels": {"batch": str(i)}}] * 10000)
-while True:
-    st = json.loads(cli(d, "status", "--json"))
-    if st["tasks"]["succeeded"] == 100000:
-        break
-    time.sleep(0.2)
-while json.loads(timed_get_body(port, token, "/api/status"))["web"]["tasks_known"] < 100000:
-    time.sleep(0.1)
-list_queries = {"/api/tasks?limit=50": [], "/api/tasks?state=succeeded&offset=90000&limit=50": [], "/api/tasks?label=batch%3D3&limit=50": [], "/api/tasks?q=task-0999&limit=50": [], "/api/tasks?state=failed&limit=50": []}
-for _ in range(max(5, REPS)):
-    for p in list_queries:
-        list_queries[p].append(timed_get(port, token, p)[0])
-results["task_list_100k"] = {"tasks": 100000, "server_ms_median": {p: statistics.median(v) for p, v in list_queries.items()}}
-print(json.dumps(results["task_list_100k"], indent=1), file=sys.stderr, flush=True)
-cli(d, "stop", "--timeout", "5")
+if "list" in SECTIONS:
+    # 1b. The task list with 100,000 tasks.
+    print("== task list: 100,000 tasks", file=sys.stderr, flush=True)
+    d, url, token, port = setup("list", workers=20, max_queue=100000)
+    for i in range(10):
+        submit_batch(d, [{"synthetic": {"duration_ms": 0}, "labels": {"batch": str(i)}}] * 10000)
+    while True:
+        st = json.loads(cli(d, "status", "--json"))
+        if st["tasks"]["succeeded"] == 100000:
+            break
+        time.sleep(0.2)
+    while json.loads(timed_get_body(port, token, "/api/status"))["web"]["tasks_known"] < 100000:
+        time.sleep(0.1)
+    list_queries = {"/api/tasks?limit=50": [], "/api/tasks?state=succeeded&offset=90000&limit=50": [], "/api/tasks?label=batch%3D3&limit=50": [], "/api/tasks?q=task-0999&limit=50": [], "/api/tasks?state=failed&limit=50": []}
+    for _ in range(max(5, REPS)):
+        for p in list_queries:
+            list_queries[p].append(timed_get(port, token, p)[0])
+    results["task_list_100k"] = {"tasks": 100000, "server_ms_median": {p: statistics.median(v) for p, v in list_queries.items()}}
+    print(json.dumps(results["task_list_100k"], indent=1), file=sys.stderr, flush=True)
+    cli(d, "stop", "--timeout", "5")
+
+
+class StreamClient(threading.Thread):
+    """What a dashboard's page asks the server for, without a browser: one event stream (read
+    whole, events timed against their `ts`), and optionally the task list every 300 ms."""
+
+    def __init__(self, port, token, query, poll_tasks=False, timed=False):
+        super().__init__(daemon=True)
+        self.port, self.token, self.query, self.poll, self.timed = port, token, query, poll_tasks, timed
+        self.stop = False
+        self.lat = []
+
+    def run(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.settimeout(0.2)
+        s.sendall(f"GET /api/events?{self.query} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {self.token}\r\n\r\n".encode())
+        buf = b""
+        last_poll = 0
+        while not self.stop:
+            try:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    break
+                buf += chunk
+            except socket.timeout:
+                pass
+            if self.timed:
+                now = time.time() * 1000
+                *done, buf = buf.split(b"\n\n")
+                for block in done:
+                    for line in block.split(b"\n"):
+                        if line.startswith(b"data: {"):
+                            i = line.find(b'"ts":"')
+                            if i > 0:
+                                ts = line[i + 6:i + 30].decode()
+                                t = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:23]) / 1000
+                                self.lat.append(now - t * 1000)
+            else:
+                buf = buf[-65536:]
+            if self.poll and time.time() - last_poll > 0.3:
+                last_poll = time.time()
+                timed_get(self.port, self.token, "/api/tasks?limit=50")
+        s.close()
 
 
 def load(sock_path, rate, seconds, duration_ms):
@@ -190,38 +238,56 @@ def load(sock_path, rate, seconds, duration_ms):
     return sent, time.perf_counter() - t0
 
 
-# 2. Event -> page latency at 1,000 tasks/s with 5 pages open.
-print("== event -> page latency, 1,000 tasks/s, 5 pages", file=sys.stderr, flush=True)
-d, url, token, port = setup("latency", workers=20, max_queue=100000)
-drv = browser()
-drv.get(url + "events?type=task.succeeded&token=" + token)
-handles = [drv.current_window_handle]
-for _ in range(4):
-    drv.switch_to.new_window("window")
-    drv.get(url + "events?type=task.succeeded")
-    handles.append(drv.current_window_handle)
-for h in handles:
-    drv.switch_to.window(h)
-    deadline = time.time() + 20
-    while "live" != drv.find_element(By.ID, "live").text and time.time() < deadline:
-        time.sleep(0.05)
-    drv.execute_script("window.cortexLatency = []")
-sent, secs = load(os.path.join(d, "cortex.sock"), 1000, 20, 5)
-time.sleep(2)
-lat = []
-per_page = []
-for h in handles:
-    drv.switch_to.window(h)
-    v = drv.execute_script("return window.cortexLatency")
-    per_page.append(len(v))
-    lat += v
-drv.quit()
-results["event_to_page"] = {
-    "pages": 5, "page": "/events?type=task.succeeded", "offered_tasks_per_s": 1000, "submitted": sent, "seconds": secs,
-    "events_seen_per_page": per_page, "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None,
-}
-print(json.dumps(results["event_to_page"], indent=1), file=sys.stderr, flush=True)
-cli(d, "stop", "--timeout", "5")
+if "latency" in SECTIONS:
+    # 2. Event -> page latency at 1,000 tasks/s with 5 pages open.
+    print("== event -> page latency, 1,000 tasks/s, 5 pages", file=sys.stderr, flush=True)
+    d, url, token, port = setup("latency", workers=20, max_queue=100000)
+    drv = browser()
+    drv.get(url + "events?type=task.succeeded&token=" + token)
+    handles = [drv.current_window_handle]
+    for _ in range(4):
+        drv.switch_to.new_window("window")
+        drv.get(url + "events?type=task.succeeded")
+        handles.append(drv.current_window_handle)
+    for h in handles:
+        drv.switch_to.window(h)
+        deadline = time.time() + 20
+        while "live" != drv.find_element(By.ID, "live").text and time.time() < deadline:
+            time.sleep(0.05)
+        drv.execute_script("window.cortexLatency = []")
+    sent, secs = load(os.path.join(d, "cortex.sock"), 1000, 20, 5)
+    time.sleep(2)
+    lat = []
+    per_page = []
+    for h in handles:
+        drv.switch_to.window(h)
+        v = drv.execute_script("return window.cortexLatency")
+        per_page.append(len(v))
+        lat += v
+    drv.quit()
+    results["event_to_page"] = {
+        "pages": 5, "page": "/events?type=task.succeeded", "offered_tasks_per_s": 1000, "submitted": sent, "seconds": secs,
+        "events_seen_per_page": per_page, "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None,
+    }
+    print(json.dumps(results["event_to_page"], indent=1), file=sys.stderr, flush=True)
+    # The same load with 5 stream clients instead of browsers: the server's part of the delay.
+    clients = [StreamClient(port, token, "type=task.succeeded", timed=True) for _ in range(5)]
+    for c in clients:
+        c.start()
+    time.sleep(1)
+    sent, secs = load(os.path.join(d, "cortex.sock"), 1000, 20, 5)
+    time.sleep(2)
+    for c in clients:
+        c.stop = True
+        c.join()
+    lat = [x for c in clients for x in c.lat]
+    results["event_to_stream"] = {
+        "clients": 5, "stream": "/api/events?type=task.succeeded", "offered_tasks_per_s": 1000, "submitted": sent, "seconds": secs,
+        "events_seen_per_client": [len(c.lat) for c in clients],
+        "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None,
+    }
+    print(json.dumps(results["event_to_stream"], indent=1), file=sys.stderr, flush=True)
+    cli(d, "stop", "--timeout", "5")
 
 
 # 3. Throughput with 5 dashboards open vs none, alternating in one run.
@@ -259,10 +325,19 @@ def run_workload(kind):
     return len(specs) / (time.perf_counter() - t0)
 
 
-through = {"true": {"none": [], "dashboards": []}, "synthetic": {"none": [], "dashboards": []}}
+MODES = ("none", "dashboards", "streams")
+through = {k: {m: [] for m in MODES} for k in ("true", "synthetic")}
 for rep in range(REPS):
-    for mode in ("none", "dashboards"):
+    for mode in MODES:
         opened = []
+        streams = []
+        if mode == "streams":
+            streams = [StreamClient(port, token, "status=1&events=0") for _ in range(3)]
+            streams.append(StreamClient(port, token, "type=task.", poll_tasks=True))
+            streams.append(StreamClient(port, token, ""))
+            for c in streams:
+                c.start()
+            time.sleep(1)
         if mode == "dashboards":
             for p in pages:
                 drv.switch_to.new_window("window")
@@ -273,6 +348,9 @@ for rep in range(REPS):
             r = run_workload(kind)
             through[kind][mode].append(r)
             print(f"rep {rep + 1} {kind} {mode}: {r:.0f} tasks/s", file=sys.stderr, flush=True)
+        for c in streams:
+            c.stop = True
+            c.join()
         for h in opened:
             drv.switch_to.window(h)
             drv.close()
@@ -280,14 +358,16 @@ for rep in range(REPS):
 drv.quit()
 results["throughput"] = {
     kind: {
-        "none": v["none"], "dashboards": v["dashboards"],
-        "median_none": statistics.median(v["none"]), "median_dashboards": statistics.median(v["dashboards"]),
-        "ratio": statistics.median(v["dashboards"]) / statistics.median(v["none"]),
+        **v,
+        **{"median_" + m: statistics.median(v[m]) for m in MODES},
+        "ratio_dashboards": statistics.median(v["dashboards"]) / statistics.median(v["none"]),
+        "ratio_streams": statistics.median(v["streams"]) / statistics.median(v["none"]),
     }
     for kind, v in through.items()
 }
 results["throughput"]["workloads"] = {"true": "2,000 `true` command tasks, 20 workers", "synthetic": "10,000 synthetic 0 ms tasks, 20 workers"}
-results["throughput"]["dashboards"] = "5 headless Chromium windows: 3 overview, tasks, events"
+results["throughput"]["dashboards"] = "5 headless Chromium windows on this machine: 3 overview, tasks, events"
+results["throughput"]["streams"] = "5 clients asking what those pages ask (3 status streams, task.* stream + task list every 300 ms, all events), no browser"
 print(json.dumps(results["throughput"], indent=1), file=sys.stderr, flush=True)
 cli(d, "stop", "--timeout", "5")
 json.dump(results, open(OUT, "w"), indent=1)

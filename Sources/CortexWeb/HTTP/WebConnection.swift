@@ -80,6 +80,8 @@ struct StreamFilter {
   var task: Int?
   /// Status snapshots and chart series.
   var status = false
+  /// All events of one poll in one `logs` message (a JSON array), instead of one `log` each.
+  var batch = false
 
   func matches(type: String, task n: Int?) -> Bool {
     guard events else { return false }

@@ -37,11 +37,11 @@ extension Pages {
     function stream(query, handlers) {
       let es = null, last = null, closed = false;
       const open = () => {
-        const q = query + (last != null ? '&since=' + last : '');
+        const q = query + '&batch=1' + (last != null ? '&since=' + last : '');
         es = new EventSource('/api/events?' + q);
         es.onopen = () => { $('live').className = 'live on'; $('live').textContent = 'live'; };
         es.onerror = () => { $('live').className = 'live off'; $('live').textContent = 'reconnecting…'; };
-        es.addEventListener('log', (m) => { last = m.lastEventId; if (handlers.log) handlers.log(JSON.parse(m.data)); });
+        es.addEventListener('logs', (m) => { last = m.lastEventId; if (handlers.log) for (const ev of JSON.parse(m.data)) handlers.log(ev); });
         es.addEventListener('status', (m) => handlers.status && handlers.status(JSON.parse(m.data)));
         es.addEventListener('series', (m) => handlers.series && handlers.series(JSON.parse(m.data)));
       };
@@ -256,9 +256,14 @@ extension Pages {
         if (pending.length > MAX) pending.splice(0, pending.length - MAX);
         if (!timer) timer = setTimeout(flush, pending.length === list.length && list.length > 1 ? 0 : 50);
       }
+      const DRAW = 200;
+      let skipped = 0;
       function flush() {
         timer = null;
-        const list = pending; pending = [];
+        // Faster than anyone can read: draw the newest DRAW of a batch and say how many went by.
+        let list = pending; pending = [];
+        if (list.length > DRAW) { skipped += list.length - DRAW; list = list.slice(-DRAW); }
+        if (!paused) info.textContent = skipped ? fmt(skipped) + ' events streamed past (pause to hold them)' : '';
         const frag = document.createDocumentFragment();
         for (let i = list.length - 1; i >= 0; i--) frag.append(row(list[i]));
         body.prepend(frag);
