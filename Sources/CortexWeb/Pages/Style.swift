@@ -37,6 +37,7 @@ extension Pages {
     svg.chart polyline { fill: none; stroke-width: 1.5; }
     svg.chart circle.l50 { fill: #5aa9e6; } svg.chart circle.l95 { fill: #c9a227; } svg.chart circle.l99 { fill: #c94f4f; } svg.chart circle.lrate { fill: #2f9e5a; }
     table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
+    table.fixed { table-layout: fixed; } table.fixed td { overflow: hidden; text-overflow: ellipsis; }
     th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
     th { color: var(--dim); font-weight: 600; font-size: 12px; }
     td.title { white-space: normal; max-width: 480px; overflow: hidden; text-overflow: ellipsis; }
