@@ -15,7 +15,8 @@ let package = Package(
     .target(name: "CShim"),
     .target(name: "Posix", dependencies: ["CShim"], swiftSettings: strict),
     .target(name: "CortexCore", swiftSettings: strict),
-    .target(name: "CortexDaemon", dependencies: ["CortexCore", "Posix", "CortexCluster"], swiftSettings: strict),
+    .target(name: "CortexDaemon", dependencies: ["CortexCore", "Posix", "CortexCluster", "CortexWeb"], swiftSettings: strict),
+    .target(name: "CortexWeb", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
     .target(name: "CortexWorker", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
     .target(name: "CortexCluster", dependencies: ["CortexCore", "Posix"], swiftSettings: strict),
     .target(
@@ -24,6 +25,7 @@ let package = Package(
     .executableTarget(name: "cortex", dependencies: ["CortexCLI"], swiftSettings: strict),
     .testTarget(name: "CortexCoreTests", dependencies: ["CortexCore"], swiftSettings: strict),
     .testTarget(name: "PosixTests", dependencies: ["Posix", "CortexCore", "CortexDaemon"], swiftSettings: strict),
+    .testTarget(name: "CortexWebTests", dependencies: ["CortexWeb", "CortexCore"], swiftSettings: strict),
     .testTarget(name: "EndToEndTests", dependencies: ["CortexCore", "Posix", "CortexCluster"], swiftSettings: strict),
   ],
   swiftLanguageModes: [.v6]

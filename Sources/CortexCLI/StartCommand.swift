@@ -11,10 +11,14 @@ enum StartCommand {
     let timeout = try args.intOption("--timeout", min: 1, max: 86_400) ?? 60
     try args.noPositionals()
     let v = try DaemonControl.start(ctx, workers: workers, timeoutS: timeout)
+    let web = WebAddress.read(ctx.paths)
     if ctx.json {
-      ctx.printJSON(v)
+      var o = v.object ?? []
+      if let web { o.append(("web_url", .string(web))) }
+      ctx.printJSON(.object(o))
     } else {
       ctx.err("cortex: daemon started (pid \(v["pid"]?.int ?? 0), \(v["workers_ready"]?.int ?? 0) workers ready) in \(ctx.paths.root)\n")
+      if let web { ctx.err("cortex: dashboard at \(web)\n") }
     }
     return 0
   }

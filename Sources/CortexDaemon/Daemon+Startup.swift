@@ -172,6 +172,7 @@ extension Daemon {
     } catch {
       throw StartupError("cannot write the event log: \(error)")
     }
+    try startWeb()
   }
 
   /// Reads every segment in order, replaying events after `after`. A torn final line is cut off

@@ -28,6 +28,8 @@ final class EventLogWriter {
   var lastError: PosixError?
   /// In cluster mode, this node's name: on every line.
   var node: String?
+  /// How long each fdatasync of the log took (read by the web view for `/metrics`).
+  let fsyncTimings = TimingHistogram()
   private var tsCache: (ms: Int64, text: String) = (-1, "")
   private var encoder = JSONWriter(capacity: 1024)
 
@@ -83,7 +85,9 @@ final class EventLogWriter {
     }
     if sync && durableSeq < writtenSeq {
       do throws(PosixError) {
+        let began = Clock.monotonicNs()
         try fd.fdatasync()
+        fsyncTimings.observe(ns: Clock.monotonicNs() - began)
       } catch {
         lastError = error
         // Never retried as success: cut back to what is known durable and write it all again.

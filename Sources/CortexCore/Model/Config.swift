@@ -64,6 +64,8 @@ public struct Config: Equatable, Sendable {
   public var hookTimeoutS = 30.0
   /// `task create` without `--type` (issue 17); nil means the built-in rules.
   public var routing: RoutingRules?
+  /// The web view and HTTP API (SPEC §12).
+  public var web = WebSettings()
 
   public init() {}
 
@@ -121,6 +123,7 @@ public struct Config: Equatable, Sendable {
     if hookTimeoutS != 30 { o.append(("hook_timeout_s", .double(hookTimeoutS))) }
     if !groups.isEmpty { o.append(("groups", .object(groups.map { ($0.0, $0.1.json()) }))) }
     if let routing { o.append(("routing", routing.json())) }
+    o.append(("web", web.json()))
     o.append(
       (
         "worker_types",
@@ -207,6 +210,7 @@ public struct Config: Equatable, Sendable {
       case "on_finish": c.onFinish = try FleetNames.hook(k, val)
       case "hook_timeout_s": c.hookTimeoutS = try positive(k, val, max: 86_400)
       case "routing": c.routing = try RoutingRules.decode(val)
+      case "web": c.web = try WebSettings.decode(val)
       default: throw SpecError(k, "unknown setting")
       }
     }

@@ -1,0 +1,22 @@
+import CortexCore
+import CortexWeb
+import Posix
+
+/// The web view (SPEC §12, docs/web.md) runs on its own thread; the loop only starts it. It reads
+/// the log and the hot state the loop writes anyway, and acts through the control socket.
+extension Daemon {
+  func startWeb() throws(StartupError) {
+    guard config.web.enabled else {
+      try? FileSystem.remove(WebView.urlPath(paths))
+      return
+    }
+    do throws(PosixError) {
+      let started = try WebView.start(paths: paths, settings: config.web, fsync: log.fsyncTimings)
+      writeStderr("cortex: web view at \(started.url) (token in \(WebView.tokenPath(paths)))\n")
+    } catch {
+      throw StartupError(
+        "cannot serve the web view on \(config.web.bind):\(config.web.port): \(error); choose another \"web\": {\"port\": …} in config.json (0 picks a free one)"
+      )
+    }
+  }
+}

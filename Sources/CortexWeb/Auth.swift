@@ -1,0 +1,71 @@
+/// Who may talk to the web view (SPEC §12): the holder of the token in `web.token`, given once in
+/// the URL `cortex start` prints (then kept in an HttpOnly, SameSite=Strict cookie), or sent as
+/// `Authorization: Bearer TOKEN` by scripts. A state-changing request also needs an `Origin` that
+/// is this server (a browser always sends one with a cross-site POST; a script may leave it out
+/// only when it authenticates with the header, which no other site's page can set).
+struct Auth {
+  let token: String
+  let port: Int
+  /// Host names this server answers to (a guard against DNS rebinding); empty: any.
+  let hosts: Set<String>
+
+  var cookieName: String { "cortex_\(port)" }
+
+  init(token: String, bind: String, port: Int) {
+    self.token = token
+    self.port = port
+    if bind == "0.0.0.0" {
+      hosts = []
+    } else {
+      hosts = ["\(bind):\(port)", "localhost:\(port)", "127.0.0.1:\(port)"]
+    }
+  }
+
+  enum Credential { case none, cookie, bearer, query }
+
+  func credential(_ r: HTTPRequest) -> Credential {
+    if let a = r.header("authorization"), a.hasPrefix("Bearer "), Self.same(String(a.dropFirst(7)), token) { return .bearer }
+    if let c = r.header("cookie") {
+      for part in c.split(separator: ";") {
+        let kv = part.trimmingSpacesSub
+        if kv.hasPrefix(cookieName + "="), Self.same(String(kv.dropFirst(cookieName.count + 1)), token) { return .cookie }
+      }
+    }
+    if let q = r.param("token"), Self.same(q, token) { return .query }
+    return .none
+  }
+
+  func hostAllowed(_ r: HTTPRequest) -> Bool {
+    if hosts.isEmpty { return true }
+    guard let h = r.header("host") else { return r.version == "HTTP/1.0" }
+    return hosts.contains(h.lowercased())
+  }
+
+  /// A POST is same-origin when its `Origin` names this server; without one, only a bearer token
+  /// (which a browser never attaches on its own) is accepted.
+  func originAllowed(_ r: HTTPRequest, _ c: Credential) -> Bool {
+    guard let origin = r.header("origin") else { return c == .bearer }
+    guard let host = r.header("host") else { return false }
+    return origin == "http://" + host && hostAllowed(r)
+  }
+
+  func setCookie() -> String { "\(cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict" }
+
+  /// Compares without stopping at the first difference.
+  static func same(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8)
+    let y = Array(b.utf8)
+    var diff = x.count ^ y.count
+    for i in 0..<min(x.count, y.count) { diff |= Int(x[i] ^ y[i]) }
+    return diff == 0
+  }
+}
+
+extension Substring {
+  var trimmingSpacesSub: Substring {
+    var s = self
+    while let f = s.first, f == " " { s.removeFirst() }
+    while let l = s.last, l == " " { s.removeLast() }
+    return s
+  }
+}

@@ -1,0 +1,114 @@
+import CortexCore
+import Posix
+
+/// One request to the daemon's control socket on behalf of an HTTP request, answered without
+/// blocking the web thread: the answer arrives through the web epoll and then completes the
+/// HTTP response. The daemon handles it exactly like a CLI request (same decoding, same logged
+/// decisions).
+final class ControlRequest {
+  let id: UInt64
+  let fd: FileDescriptor
+  let connection: UInt64
+  let keepAlive: Bool
+  let startedMs: Int64
+  let finish: (JSON?) -> HTTPResponse
+  var lines = LineBuffer(maxLine: 64 << 20)
+  static let timeoutMs: Int64 = 60_000
+
+  init(id: UInt64, fd: FileDescriptor, connection: UInt64, keepAlive: Bool, now: Int64, finish: @escaping (JSON?) -> HTTPResponse) {
+    self.id = id
+    self.fd = fd
+    self.connection = connection
+    self.keepAlive = keepAlive
+    startedMs = now
+    self.finish = finish
+  }
+}
+
+extension WebServer {
+  /// Sends `request` to the daemon; `finish` turns its answer (nil: no answer) into the response.
+  func control(_ request: JSON, for c: WebConnection, keepAlive: Bool, now t: Int64, finish: @escaping (JSON?) -> HTTPResponse) {
+    let fd: FileDescriptor
+    do throws(PosixError) {
+      fd = try UnixSocket.connect(path: paths.socket)
+      try fd.setNonBlocking(true)
+      var line = request.encodedBytes()
+      line.append(10)
+      try fd.writeAll(line)
+    } catch {
+      respond(c, .error(503, "the daemon's control socket is not answering: \(error)"), keepAlive: keepAlive, head: false, now: t)
+      return
+    }
+    let id = nextID
+    nextID += 1
+    let r = ControlRequest(id: id, fd: fd, connection: c.id, keepAlive: keepAlive, now: t, finish: finish)
+    do throws(PosixError) { try epoll.add(fd, .input, token: id) } catch {
+      fd.close()
+      respond(c, .error(503, "cannot watch the control socket: \(error)"), keepAlive: keepAlive, head: false, now: t)
+      return
+    }
+    controls[id] = r
+    c.waiting = true
+  }
+
+  func controlReadable(_ r: ControlRequest, now t: Int64) {
+    var buf: [UInt8] = []
+    while true {
+      let n: Int
+      do throws(PosixError) { n = try r.fd.read(appendingTo: &buf, max: 1 << 20) } catch {
+        if error.isWouldBlock { break }
+        finishControl(r, answer: nil, now: t)
+        return
+      }
+      if n == 0 {
+        r.lines.append(buf)
+        if case .line(let l) = r.lines.next() {
+          finishControl(r, answer: try? JSON.parse(l), now: t)
+        } else {
+          finishControl(r, answer: nil, now: t)
+        }
+        return
+      }
+    }
+    r.lines.append(buf)
+    if case .line(let l) = r.lines.next() { finishControl(r, answer: try? JSON.parse(l), now: t) }
+  }
+
+  func finishControl(_ r: ControlRequest, answer: JSON?, now t: Int64) {
+    guard controls.removeValue(forKey: r.id) != nil else { return }
+    epoll.remove(r.fd)
+    r.fd.close()
+    guard let c = connections[r.connection] else { return }
+    c.waiting = false
+    respond(c, r.finish(answer), keepAlive: r.keepAlive, head: false, now: t)
+    processRequests(c, now: t)
+  }
+}
+
+/// Reads `hot-state.mmap` (the same consistent view `cortex status` prints) with pread(2).
+struct HotStateReader {
+  let path: String
+  func read() -> HotState.View? {
+    guard let fd = try? FileDescriptor.open(path, .readOnly) else { return nil }
+    defer { fd.close() }
+    for _ in 0..<5 {
+      let r = try? HotState.readConsistent(
+        size: HotState.fileSize,
+        copy: { (b: UnsafeMutableRawBufferPointer) throws(PosixError) in
+          var off = 0
+          while off < b.count {
+            let n = try fd.read(at: off, into: UnsafeMutableRawBufferPointer(rebasing: b[off...]))
+            if n <= 0 { break }
+            off += n
+          }
+        },
+        seqlock: { () throws(PosixError) -> UInt64 in
+          var v: UInt64 = 0
+          _ = try withUnsafeMutableBytes(of: &v) { b throws(PosixError) in try fd.read(at: HotState.seqlockOffset, into: b) }
+          return v
+        })
+      if case .success(let v) = r { return v }
+    }
+    return nil
+  }
+}

@@ -1,0 +1,227 @@
+import CortexCore
+
+/// The web view's own picture of the fleet, built by reading the decision log (the same lines
+/// `jq` reads): tasks with their history, counters and histograms for `/metrics`, per-second
+/// series for the charts, and the most recent events for replay. Owned by the web thread only;
+/// the daemon's loop never waits on it.
+final class FleetModel {
+  /// Tasks kept in memory; past this the oldest finished ones are forgotten (the API then says
+  /// so, and `cortex show` still answers from the task's files).
+  static let maxTasks = 200_000
+  static let ringCapacity = 5_000
+
+  /// Tasks in submission order (increasing numbers), and where each one is.
+  private(set) var rows: [TaskRow] = []
+  private var position: [Int: Int] = [:]
+
+  func task(_ n: Int) -> TaskRow? { position[n].map { rows[$0] } }
+  var taskCount: Int { rows.count }
+  var lastSeq: UInt64 = 0
+  var linesRead = 0
+
+  /// The last events, raw, for replay to a new stream (`Last-Event-ID`, `since`).
+  var ring: [RingEvent] = []
+  var ringHead = 0
+
+  var metrics = FleetMetrics()
+
+  struct RingEvent {
+    var seq: UInt64
+    var type: String
+    var task: Int?
+    var line: [UInt8]
+  }
+
+  /// Applies one log line; returns the parsed summary for the stream's filters (nil: not an event).
+  @discardableResult
+  func apply(line: ArraySlice<UInt8>) -> RingEvent? {
+    // The frequent flat events are read with the scanner; everything else is parsed in full.
+    let scanned = LogLine(bytes: line)
+    let v: EventFields
+    if let t = scanned.string("type"), LogLine.flatTypes.contains(t), scanned.int("seq") != nil {
+      v = .line(scanned)
+    } else {
+      guard let j = try? JSON.parse(line), j["type"]?.string != nil, j["seq"]?.int != nil else { return nil }
+      v = .json(j)
+    }
+    guard let type = v.string("type"), let seqV = v.int("seq") else { return nil }
+    linesRead += 1
+    let seq = UInt64(max(0, seqV))
+    if seq > lastSeq { lastSeq = seq }
+    let ts = v.string("ts").flatMap(Timestamp.parse) ?? 0
+    let n = v.string("task_id").flatMap(TaskID.parse)
+    let worker = v.string("worker_id").flatMap(WorkerID.parse)
+    let ev = RingEvent(seq: seq, type: type, task: n, line: Array(line))
+    if ring.count < Self.ringCapacity {
+      ring.append(ev)
+    } else {
+      ring[ringHead] = ev
+      ringHead = (ringHead + 1) % Self.ringCapacity
+    }
+    if type == "task.rejected" {
+      metrics.finished(outcome: "rejected", count: Int(v.int("count") ?? 1), tsMs: ts, latencyMs: nil)
+    }
+    guard let n, type.hasPrefix("task.") || type.hasPrefix("budget.") else { return ev }
+    let at = position[n] ?? newRow(n)
+    apply(type, v, ts: ts, seq: seq, worker: worker, to: &rows[at])
+    return ev
+  }
+
+  private func apply(_ type: String, _ v: EventFields, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow) {
+    let n = row.number
+    row.record(TaskRow.Step(seq: seq, tsMs: ts, type: type, reason: v.string("reason"), worker: worker))
+    if let a = v.int("attempt") { row.attempt = Int(a) }
+    switch type {
+    case "task.submitted":
+      row.submittedMs = ts
+      row.queuedMs = ts
+      row.state = .queued
+      if let p = v.string("priority") { row.priority = p }
+      if let b = v.int("token_budget") { row.tokenBudget = Int(b) }
+      if let m = v.int("max_attempts") { row.maxAttempts = Int(m) }
+      if let spec = v.spec {
+        row.spec = spec
+        row.type = spec["type"]?.string
+        row.title = TaskRow.title(of: spec)
+        row.labels = (spec["labels"]?.object ?? []).map { ($0.0, $0.1.string ?? $0.1.encoded()) }
+      }
+      row.search = Array(
+        ([TaskID.format(n), row.title, row.type ?? ""] + row.labels.map { "\($0.0)=\($0.1)" }).joined(separator: " ").lowercased().utf8)
+    case "task.assigned":
+      row.state = .assigned
+      row.worker = worker
+    case "task.started":
+      row.state = .running
+      row.startedMs = ts
+      if let w = worker { row.worker = w }
+      if let q = row.queuedMs { metrics.queueWait.observe(Double(ts - q) / 1000) }
+    case "task.progress":
+      if let t = v.int("tokens_used") { row.tokensUsed = Int(t) }
+      if let p = v.double("progress") { row.progress = p }
+    case "task.retrying":
+      row.state = .queued
+      row.queuedMs = ts
+      row.worker = nil
+      row.reason = v.string("reason")
+    case "task.succeeded", "task.failed", "task.cancelled", "task.timed_out":
+      let outcome = String(type.dropFirst(5))
+      row.state = TaskState(rawValue: outcome) ?? row.state
+      row.endedMs = ts
+      row.reason = v.string("reason")
+      if let t = v.int("tokens_used") { row.tokensUsed = Int(t) }
+      if let c = v.int("exit_code") { row.exitCode = Int(c) }
+      if let s = row.startedMs, type != "task.cancelled" || v.has("duration_ms") { metrics.run.observe(Double(ts - s) / 1000) }
+      metrics.finished(outcome: outcome, count: 1, tsMs: ts, latencyMs: row.submittedMs.map { ts - $0 })
+    default: break
+    }
+  }
+
+  /// Appends a row for task `n` (they arrive in increasing order); returns its position.
+  private func newRow(_ n: Int) -> Int {
+    if rows.count >= Self.maxTasks { evict() }
+    rows.append(TaskRow(number: n))
+    position[n] = rows.count - 1
+    return rows.count - 1
+  }
+
+  /// Forgets the oldest finished tasks (a tenth of the cap at a time).
+  private func evict() {
+    var dropped = 0
+    var keep: [TaskRow] = []
+    keep.reserveCapacity(rows.count)
+    for r in rows {
+      if dropped < Self.maxTasks / 10 && r.state.isTerminal {
+        dropped += 1
+      } else {
+        keep.append(r)
+      }
+    }
+    rows = keep
+    position.removeAll(keepingCapacity: true)
+    for (i, r) in rows.enumerated() { position[r.number] = i }
+  }
+
+  /// Events after `seq` still in the ring, oldest first.
+  func events(after seq: UInt64) -> [RingEvent] {
+    let ordered = ring.count < Self.ringCapacity ? ring : Array(ring[ringHead...] + ring[..<ringHead])
+    guard let first = ordered.firstIndex(where: { $0.seq > seq }) else { return [] }
+    return Array(ordered[first...])
+  }
+
+  // MARK: queries
+
+  struct TaskQuery {
+    var state: String?
+    var type: String?
+    var priority: String?
+    var label: (String, String?)?
+    var text: String?
+    var offset = 0
+    var limit = 50
+  }
+
+  /// Newest first; returns the page and how many match in all. Reads the rows in place (no copy
+  /// of a row unless it is on the page): 100,000 tasks are a few milliseconds.
+  func query(_ q: TaskQuery) -> (rows: [TaskRow], total: Int) {
+    var page: [TaskRow] = []
+    let noFilter = q.state == nil && q.type == nil && q.priority == nil && q.label == nil && (q.text ?? "").isEmpty
+    if noFilter {
+      let end = rows.count - q.offset
+      var i = end - 1
+      while i >= 0 && i >= end - q.limit {
+        page.append(rows[i])
+        i -= 1
+      }
+      return (page, rows.count)
+    }
+    let text = Array((q.text ?? "").lowercased().utf8)
+    let wanted = q.state.flatMap { TaskState(rawValue: $0) }
+    var total = 0
+    rows.withUnsafeBufferPointer { all in
+      var i = all.count - 1
+      while i >= 0 {
+        defer { i -= 1 }
+        let st = all[i].state
+        if let s = q.state {
+          switch s {
+          case "active": if st.isTerminal { continue }
+          case "done": if !st.isTerminal { continue }
+          default: if st != wanted { continue }
+          }
+        }
+        if let ty = q.type, all[i].type != ty { continue }
+        if let p = q.priority, all[i].priority != p { continue }
+        if let (k, v) = q.label {
+          guard let have = all[i].labels.first(where: { $0.0 == k }) else { continue }
+          if let v, have.1 != v { continue }
+        }
+        if !text.isEmpty && !Self.contains(all[i].search, text) { continue }
+        if total >= q.offset && page.count < q.limit { page.append(all[i]) }
+        total += 1
+      }
+    }
+    return (page, total)
+  }
+
+  /// Byte substring search (the search text is lower-cased UTF-8, like `needle`).
+  static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+    let n = needle.count
+    guard n <= hay.count else { return false }
+    return hay.withUnsafeBufferPointer { h in
+      needle.withUnsafeBufferPointer { x in
+        let first = x[0]
+        var i = 0
+        let last = h.count - n
+        while i <= last {
+          if h[i] == first {
+            var j = 1
+            while j < n && h[i + j] == x[j] { j += 1 }
+            if j == n { return true }
+          }
+          i += 1
+        }
+        return false
+      }
+    }
+  }
+}

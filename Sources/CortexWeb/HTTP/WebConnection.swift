@@ -1,0 +1,95 @@
+import Posix
+
+/// One browser or script connection: a request parser on the way in, a byte queue on the way
+/// out. A connection is either answering requests (keep-alive, one at a time, in order) or, after
+/// `GET /api/events`, a Server-Sent Events stream that only receives.
+final class WebConnection {
+  let id: UInt64
+  let fd: FileDescriptor
+  var parser = HTTPRequestParser()
+  private var out: [UInt8] = []
+  private var outStart = 0
+  /// Set once the connection became an event stream.
+  var stream: StreamFilter?
+  /// A control-socket request is being answered for it; later requests wait.
+  var waiting = false
+  var closeAfterFlush = false
+  var closed = false
+  var lastActivityMs: Int64
+  /// When the first byte of a request not yet complete arrived (slow-client timeout).
+  var partialSinceMs: Int64?
+  /// When output last could not all be written and is still waiting (stuck-reader timeout).
+  var blockedSinceMs: Int64?
+  var watchingOutput = false
+
+  init(id: UInt64, fd: FileDescriptor, now: Int64) {
+    self.id = id
+    self.fd = fd
+    lastActivityMs = now
+  }
+
+  var pendingOutput: Int { out.count - outStart }
+  /// Idle: no request in progress, nothing waiting, not a stream (first to go when full).
+  var isIdle: Bool { stream == nil && !waiting && pendingOutput == 0 && parser.buffered == 0 }
+
+  func queue(_ bytes: [UInt8]) {
+    if outStart == out.count {
+      out.removeAll(keepingCapacity: true)
+      outStart = 0
+    }
+    out.append(contentsOf: bytes)
+  }
+
+  /// Writes as much as the socket takes. Returns false when the connection failed.
+  func flush(now: Int64) -> Bool {
+    while outStart < out.count {
+      var failure: PosixError?
+      let start = outStart
+      let n = out.withUnsafeBytes { p -> Int in
+        do throws(PosixError) { return try fd.write(UnsafeRawBufferPointer(rebasing: p[start...])) } catch {
+          failure = error
+          return -1
+        }
+      }
+      if let failure {
+        if failure.isWouldBlock {
+          if blockedSinceMs == nil { blockedSinceMs = now }
+          return true
+        }
+        return false
+      }
+      if n <= 0 { return false }
+      outStart += n
+      lastActivityMs = now
+    }
+    blockedSinceMs = nil
+    if outStart > 0 {
+      out.removeAll(keepingCapacity: out.capacity <= 256 << 10)
+      outStart = 0
+    }
+    return true
+  }
+}
+
+/// What an event stream asked for.
+struct StreamFilter {
+  /// Log events to send (false: only status and series).
+  var events = true
+  /// Event types: exact names, or prefixes ending in "." (`task.`); empty: all.
+  var types: [String] = []
+  var task: Int?
+  /// Status snapshots and chart series.
+  var status = false
+  /// All events of one poll in one `logs` message (a JSON array), instead of one `log` each.
+  var batch = false
+
+  func matches(type: String, task n: Int?) -> Bool {
+    guard events else { return false }
+    if let task, n != task { return false }
+    if types.isEmpty { return true }
+    for t in types {
+      if t.hasSuffix(".") ? type.hasPrefix(t) : type == t { return true }
+    }
+    return false
+  }
+}

@@ -1,0 +1,302 @@
+extension Pages {
+  // The whole client: it draws the page the path names, reads /api/…, and follows the event
+  // stream. Data is only ever put into the page as text (textContent), never as markup.
+  static let scriptText = #"""
+    'use strict';
+    const $ = (id) => document.getElementById(id);
+    function el(tag, attrs, ...kids) {
+      const e = document.createElement(tag);
+      for (const [k, v] of Object.entries(attrs || {})) {
+        if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v;
+        else if (k.startsWith('on')) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+      }
+      for (const k of kids) if (k != null) e.append(k.nodeType ? k : document.createTextNode(String(k)));
+      return e;
+    }
+    const fmt = (n) => (n == null ? '–' : Number(n).toLocaleString('en-US'));
+    const ago = (ms) => { if (!ms) return '–'; const s = Math.max(0, (Date.now() - ms) / 1000);
+      return s < 60 ? s.toFixed(0) + ' s ago' : s < 3600 ? (s / 60).toFixed(0) + ' min ago' : (s / 3600).toFixed(1) + ' h ago'; };
+    const dur = (ms) => ms == null ? '–' : ms < 1000 ? ms + ' ms' : ms < 60000 ? (ms / 1000).toFixed(1) + ' s' : (ms / 60000).toFixed(1) + ' min';
+    const taskId = (n) => 'task-' + String(n).padStart(6, '0');
+    const workerId = (n) => 'worker-' + String(n).padStart(3, '0');
+    const STATES = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out', 'rejected'];
+    const WSTATE = { s: 'starting', i: 'idle', b: 'busy', t: 'stopping', r: 'restarting', p: 'parked', x: 'stopped' };
+    // Milliseconds from an event's timestamp to the moment it is on the page (read by the benchmark).
+    window.cortexLatency = [];
+    function noteLatency(ev) {
+      const t = Date.parse(ev.ts);
+      if (!isNaN(t)) { window.cortexLatency.push(Date.now() - t); if (window.cortexLatency.length > 20000) window.cortexLatency.splice(0, 10000); }
+    }
+    async function api(path, body) {
+      const opts = body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+      const r = await fetch(path, opts);
+      let j = null; try { j = await r.json(); } catch (e) { j = { ok: false, error: 'HTTP ' + r.status }; }
+      if (!r.ok && j && j.ok !== false) j.ok = false;
+      return j;
+    }
+    function stream(query, handlers) {
+      let es = null, last = null, closed = false;
+      const open = () => {
+        const q = query + '&batch=1' + (last != null ? '&since=' + last : '');
+        es = new EventSource('/api/events?' + q);
+        es.onopen = () => { $('live').className = 'live on'; $('live').textContent = 'live'; };
+        es.onerror = () => { $('live').className = 'live off'; $('live').textContent = 'reconnecting…'; };
+        es.addEventListener('logs', (m) => {
+          last = m.lastEventId; const list = JSON.parse(m.data);
+          if (handlers.logs) handlers.logs(list); else if (handlers.log) for (const ev of list) handlers.log(ev);
+        });
+        es.addEventListener('status', (m) => handlers.status && handlers.status(JSON.parse(m.data)));
+        es.addEventListener('series', (m) => handlers.series && handlers.series(JSON.parse(m.data)));
+      };
+      open();
+      return { close: () => { closed = true; es.close(); } };
+    }
+    function throttle(fn, ms) {
+      let t = null, again = false;
+      return () => { if (t) { again = true; return; } fn(); t = setTimeout(() => { t = null; if (again) { again = false; fn(); } }, ms); };
+    }
+
+    // ---------- overview ----------
+    function overview(main) {
+      const counts = el('div', { class: 'counts' }, ...STATES.map((s) => el('div', { class: 'count' }, el('b', { id: 'count-' + s, text: '–' }), el('span', { text: s.replace('_', ' ') }))));
+      const prio = el('div', {}, ...['critical', 'high', 'medium', 'low'].map((p) => el('div', { class: 'prio' }, el('span', { text: p }), el('div', { class: 'bar' }, el('i', { id: 'qbar-' + p })), el('span', { class: 'n', id: 'queue-' + p, text: '–' }))));
+      const budget = el('dl', { class: 'kv' }, ...['total', 'reserved', 'used', 'available'].flatMap((k) => [el('dt', { text: k }), el('dd', { id: 'budget-' + k, text: '–' })]));
+      const health = el('dl', { class: 'kv' }, ...[['phase', 'phase'], ['pid', 'pid'], ['up', 'uptime'], ['admitting', 'admitting'], ['log seq', 'seq'], ['pool size', 'pool'], ['hot state', 'updated']].flatMap(([l, k]) => [el('dt', { text: l }), el('dd', { id: 'health-' + k, text: '–' })]));
+      const scaleIn = el('input', { id: 'scale-input', type: 'number', min: '1', max: '1024' });
+      scaleIn.style.width = '90px';
+      const scaleMsg = el('span', { id: 'scale-msg', class: 'msg' });
+      const scaleBtn = el('button', { id: 'scale-btn', text: 'Scale pool', onclick: async () => {
+        scaleMsg.textContent = '…'; const j = await api('/api/scale', { workers: Number(scaleIn.value) });
+        scaleMsg.className = 'msg' + (j.ok ? '' : ' err'); scaleMsg.textContent = j.ok ? 'pool size ' + j.workers : j.error; } });
+      const budgetBar = el('div', { class: 'bar', id: 'budget-bar' });
+      main.append(
+        el('div', { class: 'cards' },
+          el('div', { class: 'card' }, el('h2', { text: 'Tasks' }), counts),
+          el('div', { class: 'card' }, el('h2', { text: 'Queue by priority' }), prio),
+          el('div', { class: 'card' }, el('h2', { text: 'Token budget' }), budgetBar, el('div', {}, budget)),
+          el('div', { class: 'card' }, el('h2', { text: 'Daemon' }), health)),
+        el('div', { class: 'card', id: 'workers-card' },
+          el('h2', { id: 'workers-title', text: 'Workers' }), el('div', { id: 'grid' }),
+          el('div', { class: 'legend' }, ...Object.values(WSTATE).map((s) => el('span', {}, el('span', { class: 'tile s-' + s }), s)), el('span', {}, scaleIn, ' ', scaleBtn, scaleMsg))),
+        el('div', { class: 'row2' },
+          el('div', { class: 'card' }, el('h2', { text: 'Throughput (tasks/s, 5 s windows, last 5 min)' }), chart('chart-rate')),
+          el('div', { class: 'card' }, el('h2', { text: 'Latency submit → finish (ms): p50 · p95 · p99' }), chart('chart-latency'))));
+      budgetBar.style.marginBottom = '8px';
+      const tiles = [];
+      const grid = $('grid');
+      function status(s) {
+        for (const k of STATES) $('count-' + k).textContent = fmt(s.counts[k]);
+        const qmax = Math.max(1, ...Object.values(s.queued_by_priority));
+        for (const [p, n] of Object.entries(s.queued_by_priority)) { $('queue-' + p).textContent = fmt(n); $('qbar-' + p).style.width = (100 * n / qmax) + '%'; $('qbar-' + p).style.background = 'var(--accent)'; }
+        for (const k of ['total', 'reserved', 'used', 'available']) $('budget-' + k).textContent = fmt(s.budget[k]);
+        const tot = Math.max(1, s.budget.total);
+        budgetBar.replaceChildren(...[['used', '#c9a227'], ['reserved', '#5aa9e6'], ['available', '#2f9e5a']].map(([k, c]) => { const i = el('i'); i.style.width = (100 * s.budget[k] / tot) + '%'; i.style.background = c; i.title = k + ' ' + fmt(s.budget[k]); return i; }));
+        $('health-phase').textContent = s.phase; $('health-pid').textContent = s.pid; $('health-uptime').textContent = dur(s.now_ms - s.started_ms);
+        $('health-admitting').textContent = s.admitting ? 'yes' : 'no'; $('health-seq').textContent = fmt(s.seq);
+        $('health-pool').textContent = s.pool_size; $('health-updated').textContent = ago(s.updated_ms);
+        const st = s.workers.states, tk = s.workers.tasks;
+        while (tiles.length < st.length) { const t = el('div', { class: 'tile' }); tiles.push(t); grid.append(t); }
+        while (tiles.length > st.length) tiles.pop().remove();
+        let busy = 0;
+        for (let i = 0; i < st.length; i++) {
+          const name = WSTATE[st[i]] || 'stopped'; if (name === 'busy') busy++;
+          const cls = 'tile s-' + name; if (tiles[i].className !== cls) tiles[i].className = cls;
+          const title = workerId(i + 1) + ' ' + name + (tk[i] ? ' · ' + taskId(tk[i]) : '');
+          if (tiles[i].title !== title) { tiles[i].title = title; tiles[i].dataset.task = tk[i] || ''; }
+        }
+        $('workers-title').textContent = 'Workers: ' + st.length + ' (' + busy + ' busy)';
+        if (window.cortexFirstRenderMs === undefined) window.cortexFirstRenderMs = performance.now();
+        if (document.activeElement !== scaleIn && !scaleIn.value) scaleIn.value = s.pool_size;
+      }
+      grid.addEventListener('click', (e) => { const t = e.target.dataset && e.target.dataset.task; if (t) location.href = '/tasks/' + taskId(t); });
+      function series(d) {
+        const x = d.tasks_per_s.map((_, i) => i);
+        draw('chart-rate', [[d.tasks_per_s, 'lrate']], 'tasks/s');
+        draw('chart-latency', [[d.latency_p50_ms, 'l50'], [d.latency_p95_ms, 'l95'], [d.latency_p99_ms, 'l99']], 'ms');
+      }
+      api('/api/status').then((s) => { if (s.ok) { status(s); series(s.series); } });
+      stream('status=1&events=0', { status, series });
+    }
+    function chart(id) {
+      const ns = 'http://www.w3.org/2000/svg';
+      const s = document.createElementNS(ns, 'svg'); s.setAttribute('class', 'chart'); s.setAttribute('id', id);
+      s.setAttribute('viewBox', '0 0 600 140'); s.setAttribute('preserveAspectRatio', 'none'); return s;
+    }
+    function draw(id, lines, unit) {
+      const s = $(id); if (!s) return;
+      const ns = 'http://www.w3.org/2000/svg';
+      let max = 0; for (const [v] of lines) for (const y of v) if (y != null && y > max) max = y;
+      max = max <= 0 ? 1 : max * 1.1;
+      const kids = [];
+      const mk = (tag, a) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(a)) e.setAttribute(k, v); return e; };
+      kids.push(mk('line', { x1: 40, y1: 130, x2: 600, y2: 130, class: 'axis' }));
+      const lab = mk('text', { x: 2, y: 12 }); lab.textContent = (max >= 100 ? Math.round(max) : max.toFixed(1)) + ' ' + unit; kids.push(lab);
+      const zero = mk('text', { x: 2, y: 130 }); zero.textContent = '0'; kids.push(zero);
+      for (const [v, cls] of lines) {
+        const n = v.length; let pts = [];
+        const flush = () => {
+          if (pts.length === 1) { const [x, y] = pts[0].split(','); kids.push(mk('circle', { cx: x, cy: y, r: 2.5, class: cls + ' dot' })); }
+          else if (pts.length) kids.push(mk('polyline', { points: pts.join(' '), class: cls }));
+          pts = [];
+        };
+        for (let i = 0; i < n; i++) {
+          if (v[i] == null) { flush(); continue; }
+          pts.push((40 + 560 * i / Math.max(1, n - 1)).toFixed(1) + ',' + (130 - 120 * v[i] / max).toFixed(1));
+        }
+        flush();
+      }
+      s.replaceChildren(...kids);
+    }
+
+    // ---------- tasks ----------
+    function tasks(main) {
+      const p = new URLSearchParams(location.search);
+      const f = { state: p.get('state') || '', type: p.get('type') || '', priority: p.get('priority') || '', label: p.get('label') || '', q: p.get('q') || '', offset: Number(p.get('offset') || 0) };
+      const stateSel = el('select', { id: 'f-state' }, el('option', { value: '', text: 'any state' }), el('option', { value: 'active', text: 'active' }), el('option', { value: 'done', text: 'done' }), ...STATES.map((s) => el('option', { value: s, text: s })));
+      const prioSel = el('select', { id: 'f-priority' }, el('option', { value: '', text: 'any priority' }), ...['critical', 'high', 'medium', 'low'].map((s) => el('option', { value: s, text: s })));
+      const typeIn = el('input', { id: 'f-type', placeholder: 'type' });
+      const labelIn = el('input', { id: 'f-label', placeholder: 'label key=value' });
+      const qIn = el('input', { id: 'f-q', placeholder: 'search' });
+      stateSel.value = f.state; prioSel.value = f.priority; typeIn.value = f.type; labelIn.value = f.label; qIn.value = f.q;
+      const body = el('tbody', { id: 'task-rows' });
+      const info = el('span', { id: 'task-total' });
+      const prev = el('button', { text: '‹ newer', onclick: () => { f.offset = Math.max(0, f.offset - 50); load(); } });
+      const next = el('button', { text: 'older ›', onclick: () => { f.offset += 50; load(); } });
+      const apply = () => { f.state = stateSel.value; f.priority = prioSel.value; f.type = typeIn.value.trim(); f.label = labelIn.value.trim(); f.q = qIn.value.trim(); f.offset = 0; load(); };
+      for (const i of [stateSel, prioSel]) i.addEventListener('change', apply);
+      for (const i of [typeIn, labelIn, qIn]) i.addEventListener('keydown', (e) => { if (e.key === 'Enter') apply(); });
+      main.append(el('div', { class: 'card' },
+        el('div', { class: 'filters' }, stateSel, prioSel, typeIn, labelIn, qIn, el('button', { text: 'Filter', onclick: apply })),
+        el('table', {}, el('thead', {}, el('tr', {}, ...['id', 'state', 'priority', 'type', 'what', 'worker', 'submitted', 'ran'].map((h) => el('th', { text: h })))), body),
+        el('div', { class: 'pager' }, prev, next, info)));
+      async function load() {
+        const q = new URLSearchParams();
+        for (const k of ['state', 'type', 'priority', 'label', 'q']) if (f[k]) q.set(k, f[k]);
+        if (f.offset) q.set('offset', f.offset);
+        history.replaceState(null, '', '/tasks' + (q.toString() ? '?' + q : ''));
+        q.set('limit', 50);
+        const j = await api('/api/tasks?' + q);
+        if (!j.ok) { info.textContent = j.error; return; }
+        body.replaceChildren(...j.tasks.map((t) => el('tr', { 'data-id': t.id },
+          el('td', {}, el('a', { href: '/tasks/' + t.id, text: t.id })), el('td', {}, el('span', { class: 'st st-' + t.state, text: t.state })),
+          el('td', { text: t.priority }), el('td', { text: t.type || '' }), el('td', { class: 'title', text: t.title }),
+          el('td', { text: t.worker_id || '' }), el('td', { text: t.submitted_ms ? new Date(t.submitted_ms).toLocaleTimeString() : '' }),
+          el('td', { text: t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '' }))));
+        info.textContent = (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + ' matching';
+        prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total;
+      }
+      load();
+      const reload = throttle(load, 300);
+      stream('type=task.', { log: (ev) => { noteLatency(ev); reload(); } });
+    }
+
+    // ---------- one task ----------
+    function task(main, id) {
+      const msg = el('span', { id: 'action-msg', class: 'msg' });
+      const act = async (what) => { msg.className = 'msg'; msg.textContent = what + '…'; const j = await api('/api/tasks/' + id + '/' + what, {});
+        msg.className = 'msg' + (j.ok ? '' : ' err'); msg.textContent = j.ok ? (what === 'retry' ? 'submitted as ' + (j.ids || []).join(', ') : what + ': ' + JSON.stringify(j.results || j)) : j.error; load(); };
+      const cancelBtn = el('button', { id: 'cancel-btn', class: 'danger', text: 'Cancel', onclick: () => act('cancel') });
+      const retryBtn = el('button', { id: 'retry-btn', text: 'Retry', onclick: () => act('retry') });
+      const facts = el('dl', { class: 'kv', id: 'task-facts' });
+      const spec = el('pre', { id: 'task-spec' });
+      const hist = el('tbody', { id: 'task-history' });
+      const out = el('pre', { id: 'task-output' });
+      const title = el('h2', { id: 'task-title', text: id });
+      main.append(el('div', { class: 'card' }, title, el('div', { class: 'filters' }, cancelBtn, retryBtn, msg), facts),
+        el('div', { class: 'row2' },
+          el('div', { class: 'card' }, el('h2', { text: 'History' }), el('table', {}, el('thead', {}, el('tr', {}, ...['seq', 'time', 'event', 'worker', 'reason'].map((h) => el('th', { text: h })))), hist)),
+          el('div', { class: 'card' }, el('h2', { text: 'Spec' }), spec)),
+        el('div', { class: 'card' }, el('h2', { text: 'Output' }), out));
+      let offset = 0, active = true;
+      async function load() {
+        const j = await api('/api/tasks/' + id);
+        if (!j.ok) { title.textContent = id + ': ' + j.error; return; }
+        const t = j.task; active = !['succeeded', 'failed', 'cancelled', 'timed_out', 'rejected'].includes(t.state);
+        title.textContent = t.id + ' · ' + t.state;
+        const rows = [['state', t.state], ['priority', t.priority], ['type', t.type], ['what', t.title], ['attempt', t.attempt + ' of ' + (t.max_attempts || 1)],
+          ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
+          ['ran', t.run_ms != null ? dur(t.run_ms) : t.started_ms ? dur(Date.now() - t.started_ms) + ' so far' : null],
+          ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue position', t.queue_position], ['estimated start', t.estimated_start_in_ms != null ? 'in ' + dur(t.estimated_start_in_ms) : null],
+          ['exit code', t.exit_code], ['reason', t.reason]];
+        facts.replaceChildren(...rows.filter(([, v]) => v != null && v !== '').flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
+        spec.textContent = JSON.stringify(t.spec || {}, null, 2);
+        hist.replaceChildren(...(t.history || []).map((h) => el('tr', {}, el('td', { text: h.seq }), el('td', { text: new Date(h.ts_ms).toLocaleTimeString() }), el('td', { text: h.type }), el('td', { text: h.worker_id || '' }), el('td', { text: h.reason || '' }))));
+        cancelBtn.disabled = !active; retryBtn.disabled = !['failed', 'timed_out', 'cancelled'].includes(t.state);
+      }
+      async function output() {
+        const j = await api('/api/tasks/' + id + '/output?offset=' + offset);
+        if (j.ok && j.text) { out.textContent += j.text; offset = j.next_offset; if (out.textContent.length > 1000000) out.textContent = out.textContent.slice(-500000); out.scrollTop = out.scrollHeight; }
+        if (j.ok && j.next_offset < j.size) setTimeout(output, 10); else if (active) setTimeout(output, 1000);
+      }
+      load().then(output);
+      const reload = throttle(load, 200);
+      stream('task=' + id, { log: (ev) => { noteLatency(ev); reload(); } });
+    }
+
+    // ---------- events ----------
+    function events(main) {
+      const p = new URLSearchParams(location.search);
+      const typeSel = el('select', { id: 'f-etype' }, ...[['', 'all events'], ['task.', 'task.*'], ['worker.', 'worker.*'], ['budget.', 'budget.*'], ['daemon.', 'daemon.*'], ['pool.', 'pool.*'],
+        ['task.submitted', 'task.submitted'], ['task.started', 'task.started'], ['task.succeeded', 'task.succeeded'], ['task.failed', 'task.failed'], ['task.cancelled', 'task.cancelled']].map(([v, t]) => el('option', { value: v, text: t })));
+      const taskIn = el('input', { id: 'f-etask', placeholder: 'task-000123' });
+      typeSel.value = p.get('type') || ''; taskIn.value = p.get('task') || '';
+      const pause = el('button', { id: 'pause-btn', text: 'Pause' });
+      const info = el('span', { id: 'events-info', class: 'msg' });
+      const body = el('tbody', { id: 'event-rows' });
+      main.append(el('div', { class: 'card' }, el('div', { class: 'filters' }, typeSel, taskIn, el('button', { text: 'Filter', onclick: () => restart() }), pause, info),
+        el('table', { class: 'fixed' }, el('thead', {}, el('tr', {}, ...['seq', 'time', 'type', 'task', 'worker', 'reason', 'detail'].map((h) => el('th', { text: h })))), body)));
+      const MAX = 500;
+      let paused = false, held = [], s = null;
+      const row = (ev) => el('tr', { 'data-seq': ev.seq, 'data-type': ev.type },
+        el('td', { text: ev.seq }), el('td', { text: (ev.ts || '').slice(11, 23) }), el('td', { text: ev.type }),
+        el('td', {}, ev.task_id ? el('a', { href: '/tasks/' + ev.task_id, text: ev.task_id }) : ''), el('td', { text: ev.worker_id || '' }),
+        el('td', { text: ev.reason || '' }), el('td', { class: 'title', text: ev.detail || '' }));
+      // The server sends each poll's events (20 ms) as one message; each is drawn as it arrives,
+      // in one DOM update (no timer: a browser slows timers in windows it thinks are hidden).
+      let pending = [];
+      function show(list) {
+        for (const ev of list) pending.push(ev);
+        if (pending.length > MAX) pending.splice(0, pending.length - MAX);
+        flush();
+      }
+      const DRAW = 200;
+      let skipped = 0;
+      function flush() {
+        // Faster than anyone can read: draw the newest DRAW of a batch and say how many went by.
+        let list = pending; pending = [];
+        if (list.length > DRAW) { skipped += list.length - DRAW; list = list.slice(-DRAW); }
+        if (!paused) info.textContent = skipped ? fmt(skipped) + ' events streamed past (pause to hold them)' : '';
+        const frag = document.createDocumentFragment();
+        for (let i = list.length - 1; i >= 0; i--) frag.append(row(list[i]));
+        body.prepend(frag);
+        let extra = body.childElementCount - MAX;
+        while (extra-- > 0) body.lastElementChild.remove();
+        for (const ev of list) noteLatency(ev);
+      }
+      pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } info.textContent = paused ? 'paused' : ''; });
+      async function restart() {
+        if (s) s.close(); body.replaceChildren(); held = []; pending = [];
+        const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
+        history.replaceState(null, '', '/events' + (q.toString() ? '?' + q : ''));
+        const j = await api('/api/events/recent?limit=200&' + q);
+        if (!j.ok) { info.textContent = j.error; return; }
+        const evs = j.events; show(evs);
+        const since = evs.length ? evs[evs.length - 1].seq : 0;
+        s = stream(q + '&since=' + since, { logs: (list) => {
+          if (!paused) return show(list);
+          for (const ev of list) held.push(ev);
+          if (held.length > MAX) held.splice(0, held.length - MAX);
+          info.textContent = 'paused, ' + held.length + ' held';
+        } });
+      }
+      restart();
+    }
+
+    const path = location.pathname;
+    const main = $('main');
+    if (path === '/') { $('nav-overview').className = 'active'; overview(main); }
+    else if (path === '/tasks') { $('nav-tasks').className = 'active'; tasks(main); }
+    else if (path.startsWith('/tasks/')) { $('nav-tasks').className = 'active'; task(main, path.slice(7)); }
+    else if (path === '/events') { $('nav-events').className = 'active'; events(main); }
+    """#
+}

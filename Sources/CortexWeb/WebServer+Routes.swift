@@ -1,0 +1,264 @@
+import CortexCore
+import Posix
+
+/// Routing: every path the server answers, with authentication first (docs/web.md lists them).
+extension WebServer {
+  func handle(_ r: HTTPRequest, on c: WebConnection, now t: Int64) {
+    let keep = r.keepAlive
+    let head = r.method == "HEAD"
+    func send(_ resp: HTTPResponse) { respond(c, resp, keepAlive: keep, head: head, now: t) }
+
+    if r.path == "/favicon.ico" { return send(HTTPResponse(status: 204, headers: [("Cache-Control", "max-age=86400")])) }
+    guard auth.hostAllowed(r) else {
+      return send(.error(403, "unknown Host header (this server answers to \(auth.hosts.sorted().joined(separator: ", ")))"))
+    }
+    let cred = auth.credential(r)
+    if cred == .query && (r.method == "GET" || r.method == "HEAD") {
+      // The token from the printed URL becomes a cookie, and leaves the address bar.
+      var resp = HTTPResponse(status: 303, headers: [("Location", r.path == "" ? "/" : r.path), ("Set-Cookie", auth.setCookie())])
+      resp.headers.append(("Cache-Control", "no-store"))
+      return send(resp)
+    }
+    guard cred == .cookie || cred == .bearer else {
+      if r.path.hasPrefix("/api/") || r.path == "/metrics" {
+        return send(
+          .error(401, "authentication required: open the URL `cortex start` printed, or send Authorization: Bearer <contents of web.token>")
+        )
+      }
+      return send(
+        HTTPResponse(
+          status: 401, headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+          body: Array(Pages.unauthorized.utf8)))
+    }
+
+    switch r.method {
+    case "GET", "HEAD": get(r, on: c, send: send, keep: keep, now: t)
+    case "POST":
+      guard auth.originAllowed(r, cred) else {
+        return send(.error(403, "cross-origin request refused: a state-changing request needs an Origin header naming this server"))
+      }
+      guard (r.header("content-type") ?? "").lowercased().hasPrefix("application/json") else {
+        return send(.error(415, "send the request body as Content-Type: application/json"))
+      }
+      post(r, on: c, send: send, keep: keep, now: t)
+    default:
+      send(HTTPResponse.error(405, "method \(r.method) not allowed"))
+    }
+  }
+
+  private func get(_ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, now t: Int64) {
+    let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    switch parts.first {
+    case nil, "tasks", "events":
+      guard parts.count <= 2, parts.count < 2 || (parts[0] == "tasks" && TaskID.parse(parts[1]) != nil) else {
+        return send(.error(404, "no page \(r.path)"))
+      }
+      send(
+        HTTPResponse(
+          status: 200, headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")], body: Pages.shell))
+    case "static":
+      switch r.path {
+      case "/static/app.js":
+        send(
+          HTTPResponse(
+            status: 200, headers: [("Content-Type", "text/javascript; charset=utf-8"), ("Cache-Control", "no-cache")], body: Pages.script))
+      case "/static/app.css":
+        send(
+          HTTPResponse(
+            status: 200, headers: [("Content-Type", "text/css; charset=utf-8"), ("Cache-Control", "no-cache")], body: Pages.style))
+      default: send(.error(404, "no file \(r.path)"))
+      }
+    case "metrics":
+      guard parts.count == 1 else { return send(.error(404, "no page \(r.path)")) }
+      send(.text(metricsText(now: t), type: "text/plain; version=0.0.4; charset=utf-8"))
+    case "api":
+      api(Array(parts.dropFirst()), r, on: c, send: send, keep: keep, now: t)
+    default:
+      send(.error(404, "no page \(r.path)"))
+    }
+  }
+
+  private func api(_ p: [String], _ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, now t: Int64) {
+    switch (p.first, p.count) {
+    case ("status", 1):
+      guard let view = hot.read() else { return send(.error(503, "hot-state.mmap cannot be read yet")) }
+      var o = statusJSON(view, now: t).object ?? []
+      model.metrics.series.advance(to: t / 1000)
+      o.append(("series", model.metrics.series.json(nowSec: t / 1000)))
+      send(.json(.object(o)))
+    case ("workers", 1):
+      guard let view = hot.read() else { return send(.error(503, "hot-state.mmap cannot be read yet")) }
+      let rows: [JSON] = view.workers.map { w in
+        .object([
+          ("id", .string(WorkerID.format(w.slot))), ("state", .string(w.state)), ("pid", .int(Int64(w.pid))),
+          ("task_id", w.task.map { .string(TaskID.format($0)) } ?? .null), ("tasks_done", .int(Int64(w.tasksDone))),
+          ("last_seen_ms", .int(w.lastSeenMs)), ("restarts", .int(Int64(w.restarts))),
+        ])
+      }
+      send(.json(.object([("ok", .bool(true)), ("workers", .array(rows))])))
+    case ("tasks", 1):
+      switch taskQuery(r) {
+      case .failure(let e): send(.error(400, e.message))
+      case .success(let q):
+        let (rows, total) = model.query(q)
+        send(
+          .json(
+            .object([
+              ("ok", .bool(true)), ("total", .int(Int64(total))), ("offset", .int(Int64(q.offset))), ("limit", .int(Int64(q.limit))),
+              ("known", .int(Int64(model.taskCount))), ("tasks", .array(rows.map { $0.summaryJSON() })),
+            ])))
+      }
+    case ("tasks", 2):
+      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
+      let local = model.task(n)
+      control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) { answer in
+        var task: [(String, JSON)] = answer?["task"]?.object ?? []
+        if answer?["ok"]?.bool != true && local == nil {
+          return .error(404, answer?["error"]?.string ?? "unknown task \(TaskID.format(n))")
+        }
+        task.removeAll { $0.0 == "dir" }
+        if let local {
+          for (k, v) in local.detailJSON().object ?? [] where !task.contains(where: { $0.0 == k }) || k == "history" || k == "state" {
+            task.removeAll { $0.0 == k }
+            task.append((k, v))
+          }
+        }
+        return .json(.object([("ok", .bool(true)), ("task", .object(task))]))
+      }
+    case ("tasks", 3) where p[2] == "output":
+      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
+      send(output(n, offset: Int(r.param("offset") ?? "0") ?? 0))
+    case ("events", 1):
+      var f = StreamFilter()
+      if let ty = r.param("type"), !ty.isEmpty { f.types = ty.split(separator: ",").map(String.init) }
+      if let tk = r.param("task"), !tk.isEmpty {
+        guard let n = TaskID.parse(tk) else { return send(.error(400, "task: '\(tk)' is not a task id like task-000012")) }
+        f.task = n
+      }
+      f.status = r.param("status") == "1"
+      f.events = r.param("events") != "0"
+      f.batch = r.param("batch") == "1"
+      let since = (r.header("last-event-id") ?? r.param("since")).flatMap { UInt64($0) }
+      startStream(c, f, since: since, now: t)
+    case ("events", 2) where p[1] == "recent":
+      var f = StreamFilter()
+      if let ty = r.param("type"), !ty.isEmpty { f.types = ty.split(separator: ",").map(String.init) }
+      if let tk = r.param("task"), !tk.isEmpty { f.task = TaskID.parse(tk) ?? -1 }
+      let limit = min(5000, max(1, Int(r.param("limit") ?? "200") ?? 200))
+      var lines: [[UInt8]] = []
+      for e in model.events(after: 0).reversed() where f.matches(type: e.type, task: e.task) {
+        lines.append(e.line)
+        if lines.count >= limit { break }
+      }
+      var body = Array("{\"ok\":true,\"events\":[".utf8)
+      for (i, l) in lines.reversed().enumerated() {
+        if i > 0 { body.append(44) }
+        body.append(contentsOf: l)
+      }
+      body.append(contentsOf: Array("]}\n".utf8))
+      send(HTTPResponse(status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body: body))
+    default:
+      send(.error(404, "no API endpoint \(r.path)"))
+    }
+  }
+
+  func taskQuery(_ r: HTTPRequest) -> Result<FleetModel.TaskQuery, HTTPRequestParser.Failure> {
+    var q = FleetModel.TaskQuery()
+    func bad(_ m: String) -> Result<FleetModel.TaskQuery, HTTPRequestParser.Failure> { .failure(.init(status: 400, message: m)) }
+    if let s = r.param("state"), !s.isEmpty {
+      guard Request.listStates.contains(s) else {
+        return bad("state: unknown state '\(s)' (use \(Request.listStates.sorted().joined(separator: ", ")))")
+      }
+      q.state = s
+    }
+    if let s = r.param("type"), !s.isEmpty { q.type = s }
+    if let s = r.param("priority"), !s.isEmpty {
+      guard Priority(name: s) != nil else { return bad("priority: unknown priority '\(s)' (use critical, high, medium, low)") }
+      q.priority = s
+    }
+    if let s = r.param("label"), !s.isEmpty {
+      let kv = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      q.label = (kv[0], kv.count > 1 ? kv[1] : nil)
+    }
+    if let s = r.param("q"), !s.isEmpty { q.text = s }
+    if let s = r.param("offset"), !s.isEmpty {
+      guard let v = Int(s), v >= 0 else { return bad("offset: must be a whole number ≥ 0, not '\(s)'") }
+      q.offset = v
+    }
+    if let s = r.param("limit"), !s.isEmpty {
+      guard let v = Int(s), (1...1000).contains(v) else { return bad("limit: must be 1 to 1000, not '\(s)'") }
+      q.limit = v
+    }
+    return .success(q)
+  }
+
+  /// Up to 64 KiB of a task's `output.log` from `offset`.
+  func output(_ n: Int, offset: Int) -> HTTPResponse {
+    let path = paths.taskDir(n) + "/output.log"
+    guard let fd = try? FileDescriptor.open(path, .readOnly) else {
+      return .json(.object([("ok", .bool(true)), ("offset", .int(0)), ("size", .int(0)), ("text", .string(""))]))
+    }
+    defer { fd.close() }
+    let size = (try? fd.size()) ?? 0
+    let from = min(max(0, offset), size)
+    var buf = [UInt8](repeating: 0, count: min(64 << 10, size - from))
+    let got = buf.withUnsafeMutableBytes { (try? fd.read(at: from, into: $0)) ?? 0 }
+    buf.removeSubrange(got...)
+    return .json(
+      .object([
+        ("ok", .bool(true)), ("offset", .int(Int64(from))), ("next_offset", .int(Int64(from + got))), ("size", .int(Int64(size))),
+        ("text", .string(String(decoding: buf, as: UTF8.self))),
+      ]))
+  }
+
+  private func post(_ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, now t: Int64) {
+    let body: JSON
+    if r.body.isEmpty {
+      body = .object([])
+    } else {
+      guard let b = try? JSON.parse(r.body), b.object != nil else { return send(.error(400, "the body must be a JSON object")) }
+      body = b
+    }
+    let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    func passThrough(_ answer: JSON?) -> HTTPResponse {
+      guard let answer else { return .error(502, "the daemon did not answer") }
+      if answer["ok"]?.bool == true { return .json(answer) }
+      let code = answer["code"]?.int ?? 1
+      return .json(answer, status: code == 64 || code == 65 ? 400 : code == 75 ? 409 : code == 69 ? 503 : 500)
+    }
+    switch (parts.count, parts.count > 1 ? parts[1] : "") {
+    case (2, "scale") where parts[0] == "api":
+      guard let w = body["workers"] else { return send(.error(400, "workers: required, the new pool size (1 to 1024)")) }
+      control(.object([("op", .string("scale")), ("workers", w)]), for: c, keepAlive: keep, now: t, finish: passThrough)
+    case (4, "tasks") where parts[0] == "api":
+      guard let n = TaskID.parse(parts[2]) else { return send(.error(404, "'\(parts[2])' is not a task id like task-000012")) }
+      let id = JSON.string(TaskID.format(n))
+      switch parts[3] {
+      case "cancel":
+        control(.object([("op", .string("cancel")), ("ids", .array([id]))]), for: c, keepAlive: keep, now: t, finish: passThrough)
+      case "retry":
+        guard let row = model.task(n), var spec = row.spec?.object else {
+          return send(.error(404, "the web view does not hold the spec of \(TaskID.format(n)); resubmit it with cortex submit"))
+        }
+        guard row.state == .failed || row.state == .timedOut || row.state == .cancelled else {
+          return send(
+            .error(409, "\(TaskID.format(n)) is \(row.state.rawValue); only a failed, timed-out or cancelled task can be retried"))
+        }
+        if row.spec!.encoded().contains(Redaction.marker) {
+          return send(.error(409, "\(TaskID.format(n)) has secret values, which the web view never holds; retry it from the command line"))
+        }
+        var labels = spec.first(where: { $0.0 == "labels" })?.1.object ?? []
+        labels.removeAll { $0.0 == "retry_of" }
+        labels.append(("retry_of", id))
+        spec.removeAll { $0.0 == "labels" || $0.0 == "idempotency_key" }
+        spec.append(("labels", .object(labels)))
+        control(
+          .object([("op", .string("submit")), ("tasks", .array([.object(spec)]))]), for: c, keepAlive: keep, now: t, finish: passThrough)
+      default:
+        send(.error(404, "no action \(parts[3]) (use cancel or retry)"))
+      }
+    default:
+      send(.error(404, "no API endpoint \(r.path)"))
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import CortexCore
+import Posix
+
+/// `/api/status` (also pushed on the event stream) and `/metrics`.
+extension WebServer {
+  static let stateLetters: [String: Character] = [
+    "starting": "s", "idle": "i", "busy": "b", "stopping": "t", "restarting": "r", "parked": "p", "stopped": "x",
+  ]
+
+  func statusJSON(_ v: HotState.View, now t: Int64) -> JSON {
+    var states = ""
+    var tasks: [JSON] = []
+    states.reserveCapacity(v.workers.count)
+    for w in v.workers {
+      states.append(Self.stateLetters[w.state] ?? "?")
+      tasks.append(.int(Int64(w.task ?? 0)))
+    }
+    return .object([
+      ("ok", .bool(true)), ("seq", .int(Int64(v.lastSeq))), ("phase", .string(v.phase)), ("admitting", .bool(v.admitting)),
+      ("pid", .int(Int64(v.pid))), ("started_ms", .int(v.startedMs)), ("updated_ms", .int(v.updatedMs)), ("now_ms", .int(t)),
+      ("pool_size", .int(Int64(v.poolSize))),
+      ("counts", .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(v.counts[$0] ?? 0))) })),
+      ("queued_by_priority", .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(v.queuedByPriority[$0] ?? 0))) })),
+      ("rejected", .int(Int64(v.rejected))),
+      (
+        "budget",
+        .object([
+          ("total", .int(Int64(v.tokensTotal))), ("reserved", .int(Int64(v.tokensReserved))), ("used", .int(Int64(v.tokensUsed))),
+          ("available", .int(Int64(v.tokensAvailable))),
+        ])
+      ),
+      ("workers", .object([("states", .string(states)), ("tasks", .array(tasks))])),
+      (
+        "web",
+        .object([
+          ("connections", .int(Int64(connections.count))), ("streams", .int(Int64(streams.count))),
+          ("log_seq", .int(Int64(model.lastSeq))), ("tasks_known", .int(Int64(model.taskCount))),
+        ])
+      ),
+    ])
+  }
+
+  func metricsText(now t: Int64) -> String {
+    var s = ""
+    func metric(_ name: String, _ help: String, _ type: String, _ rows: [(String, String)]) {
+      s += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+      for (labels, v) in rows { s += "\(name)\(labels) \(v)\n" }
+    }
+    let outcomes = ["succeeded", "failed", "cancelled", "timed_out", "rejected"]
+    metric(
+      "cortex_tasks_finished_total", "Tasks that reached a terminal state, by outcome, since the daemon started (from the decision log).",
+      "counter", outcomes.map { ("{outcome=\"\($0)\"}", String(model.metrics.finishedTotal[$0] ?? 0)) })
+    s += model.metrics.queueWait.exposition(
+      "cortex_task_queue_wait_seconds", "Time from queued (submitted or retried) to started, per attempt.")
+    s += model.metrics.run.exposition("cortex_task_run_seconds", "Time from started to finished, per attempt that ran.")
+    let (counts, sum, count) = fsync.read()
+    s += Histogram(counts: counts, sum: sum, count: count).exposition(
+      "cortex_log_fsync_seconds", "fdatasync(2) of the decision log, as the daemon timed it.")
+    metric("cortex_log_events_total", "Events read from the decision log by the web view.", "counter", [("", String(model.linesRead))])
+    if let v = hot.read() {
+      metric(
+        "cortex_tasks", "Tasks by state (hot state).", "gauge",
+        TaskState.allCases.map { ("{state=\"\($0.rawValue)\"}", String(v.counts[$0] ?? 0)) })
+      metric(
+        "cortex_queue_depth", "Queued tasks by priority.", "gauge",
+        Priority.allCases.reversed().map { ("{priority=\"\($0.name)\"}", String(v.queuedByPriority[$0] ?? 0)) })
+      var byState: [String: Int] = [:]
+      for w in v.workers { byState[w.state, default: 0] += 1 }
+      metric(
+        "cortex_workers", "Workers by state.", "gauge",
+        HotState.workerStates.map { ("{state=\"\($0.rawValue)\"}", String(byState[$0.rawValue] ?? 0)) })
+      metric(
+        "cortex_tokens", "Token budget.", "gauge",
+        [
+          ("{kind=\"total\"}", String(v.tokensTotal)), ("{kind=\"reserved\"}", String(v.tokensReserved)),
+          ("{kind=\"used\"}", String(v.tokensUsed)), ("{kind=\"available\"}", String(v.tokensAvailable)),
+        ])
+      metric("cortex_log_seq", "Last event sequence number applied to the hot state.", "gauge", [("", String(v.lastSeq))])
+    }
+    metric("cortex_web_connections", "Open HTTP connections (event streams included).", "gauge", [("", String(connections.count))])
+    metric("cortex_web_refused_total", "HTTP connections refused because every slot was busy.", "counter", [("", String(refused))])
+    return s
+  }
+}

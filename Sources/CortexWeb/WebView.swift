@@ -1,0 +1,46 @@
+public import CortexCore
+public import Posix
+
+/// The daemon's one entry point into the web view: binds the listening socket (so a port that is
+/// taken fails the start with a clear message), writes `web.token` (0600, a fresh random token
+/// each start) and `web.url`, and starts the server's thread.
+public enum WebView {
+  public struct Started: Sendable {
+    /// The address without the token (also in `web.url`).
+    public var url: String
+    public var port: Int
+  }
+
+  public static func tokenPath(_ paths: Paths) -> String { paths.root + "/web.token" }
+  public static func urlPath(_ paths: Paths) -> String { paths.root + "/web.url" }
+
+  public static func start(paths: Paths, settings: WebSettings, fsync: TimingHistogram) throws(PosixError) -> Started {
+    let listener = try TCPSocket.listen(address: settings.bind, port: settings.port, backlog: 4096)
+    let port = TCPSocket.localPort(listener)
+    let token = try Random.bytes(24).map { b in
+      let h = String(b, radix: 16)
+      return h.count == 1 ? "0" + h : h
+    }.joined()
+    try FileSystem.writeAtomically(tokenPath(paths), Array((token + "\n").utf8), mode: 0o600)
+    let host = settings.bind == "0.0.0.0" ? "127.0.0.1" : settings.bind
+    let url = "http://\(host):\(port)/"
+    try FileSystem.writeAtomically(urlPath(paths), Array((url + "\n").utf8), mode: 0o644)
+    let auth = Auth(token: token, bind: settings.bind, port: port)
+    let server = try WebServer(paths: paths, auth: auth, listener: listener, fsync: fsync)
+    let box = ServerBox(server)
+    try startThread { box.take().run() }
+    return Started(url: url, port: port)
+  }
+
+  /// Hands the server to its thread; nothing else touches it afterwards.
+  private final class ServerBox: @unchecked Sendable {
+    // @unchecked: written once before the thread starts, read once by that thread.
+    private var server: WebServer?
+    init(_ s: WebServer) { server = s }
+    func take() -> WebServer {
+      let s = server!
+      server = nil
+      return s
+    }
+  }
+}

@@ -1,0 +1,123 @@
+import CortexCore
+import XCTest
+
+@testable import CortexWeb
+
+/// The web view's projection of the decision log, fed lines as the daemon writes them.
+final class FleetModelTests: XCTestCase {
+  func line(_ seq: Int, _ ms: Int64, _ type: String, task: Int? = nil, worker: Int? = nil, _ extra: String = "") -> ArraySlice<UInt8> {
+    var s = #"{"seq":\#(seq),"ts":"\#(Timestamp.rfc3339(ms: ms))","type":"\#(type)""#
+    if let task { s += #","task_id":"\#(TaskID.format(task))""# }
+    if let worker { s += #","worker_id":"\#(WorkerID.format(worker))""# }
+    s += extra + "}"
+    return Array(s.utf8)[...]
+  }
+
+  func testTasksHistoryCountersAndQueries() {
+    let m = FleetModel()
+    let t0: Int64 = 1_800_000_000_000
+    m.apply(
+      line: line(
+        1, t0, "task.submitted", task: 1,
+        #","priority":"high","token_budget":100,"spec":{"type":"review","description":"Check auth.py","labels":{"team":"infra"}}"#))
+    m.apply(line: line(2, t0, "task.submitted", task: 2, #","priority":"low","spec":{"shell":"make test"}"#))
+    m.apply(line: line(3, t0 + 10, "task.assigned", task: 1, worker: 3))
+    m.apply(line: line(4, t0 + 20, "task.started", task: 1, worker: 3))
+    m.apply(line: line(5, t0 + 520, "task.failed", task: 1, worker: 3, #","reason":"exit_code","exit_code":2,"tokens_used":40"#))
+    m.apply(line: line(6, t0 + 600, "task.cancelled", task: 2, #","reason":"cancelled""#))
+    XCTAssertNil(m.apply(line: Array("not json".utf8)[...]))
+
+    let one = m.task(1)!
+    XCTAssertEqual(one.state, .failed)
+    XCTAssertEqual(one.title, "Check auth.py")
+    XCTAssertEqual(one.type, "review")
+    XCTAssertEqual(one.exitCode, 2)
+    XCTAssertEqual(one.tokensUsed, 40)
+    XCTAssertEqual(one.history.map(\.type), ["task.submitted", "task.assigned", "task.started", "task.failed"])
+    XCTAssertEqual(m.task(2)?.title, "make test")
+    XCTAssertEqual(m.lastSeq, 6)
+
+    XCTAssertEqual(m.metrics.finishedTotal["failed"], 1)
+    XCTAssertEqual(m.metrics.finishedTotal["cancelled"], 1)
+    XCTAssertEqual(m.metrics.queueWait.count, 1)
+    XCTAssertEqual(m.metrics.run.count, 1)
+    XCTAssertEqual(m.metrics.run.sum, 0.5, accuracy: 1e-9)
+
+    var q = FleetModel.TaskQuery()
+    XCTAssertEqual(m.query(q).rows.map(\.number), [2, 1], "newest first")
+    q.state = "failed"
+    XCTAssertEqual(m.query(q).rows.map(\.number), [1])
+    q = FleetModel.TaskQuery()
+    q.label = ("team", "infra")
+    XCTAssertEqual(m.query(q).total, 1)
+    q = FleetModel.TaskQuery()
+    q.text = "AUTH.PY"
+    XCTAssertEqual(m.query(q).rows.map(\.number), [1])
+    q = FleetModel.TaskQuery()
+    q.offset = 1
+    q.limit = 1
+    let page = m.query(q)
+    XCTAssertEqual(page.rows.map(\.number), [1])
+    XCTAssertEqual(page.total, 2)
+
+    XCTAssertEqual(m.events(after: 4).map(\.seq), [5, 6])
+    let series = m.metrics.series.json(nowSec: (t0 + 600) / 1000)
+    let rates = series["tasks_per_s"]?.array?.compactMap(\.double) ?? []
+    XCTAssertEqual(rates.reduce(0, +) * 5, 2, accuracy: 1e-9, "two tasks finished in the window")
+  }
+
+  func testTheEventRingKeepsTheLastEvents() {
+    let m = FleetModel()
+    for i in 1...(FleetModel.ringCapacity + 10) { m.apply(line: line(i, 1_800_000_000_000, "worker.ready", worker: 1)) }
+    let all = m.events(after: 0)
+    XCTAssertEqual(all.count, FleetModel.ringCapacity)
+    XCTAssertEqual(all.first?.seq, 11)
+    XCTAssertEqual(all.last?.seq, UInt64(FleetModel.ringCapacity + 10))
+  }
+
+  func testAuthChecksTokenCookieHostAndOrigin() {
+    let a = Auth(token: "abc", bind: "127.0.0.1", port: 8080)
+    func req(_ headers: [(String, String)], method: String = "GET", query: [(String, String)] = []) -> HTTPRequest {
+      HTTPRequest(method: method, path: "/", query: query, version: "HTTP/1.1", headers: [("host", "127.0.0.1:8080")] + headers, body: [])
+    }
+    XCTAssertEqual(a.credential(req([])), .none)
+    XCTAssertEqual(a.credential(req([("authorization", "Bearer abc")])), .bearer)
+    XCTAssertEqual(a.credential(req([("authorization", "Bearer abd")])), .none)
+    XCTAssertEqual(a.credential(req([("cookie", "x=1; cortex_8080=abc")])), .cookie)
+    XCTAssertEqual(a.credential(req([("cookie", "cortex_9090=abc")])), .none)
+    XCTAssertEqual(a.credential(req([], query: [("token", "abc")])), .query)
+    XCTAssertTrue(a.originAllowed(req([("origin", "http://127.0.0.1:8080")], method: "POST"), .cookie))
+    XCTAssertFalse(a.originAllowed(req([("origin", "http://evil.example")], method: "POST"), .cookie))
+    XCTAssertFalse(a.originAllowed(req([], method: "POST"), .cookie))
+    XCTAssertTrue(a.originAllowed(req([], method: "POST"), .bearer))
+    XCTAssertFalse(
+      a.hostAllowed(HTTPRequest(method: "GET", path: "/", query: [], version: "HTTP/1.1", headers: [("host", "evil:8080")], body: [])))
+  }
+
+  func testTheScannerReadsWhatTheEncoderWrites() {
+    let events = [
+      Event(
+        "task.failed", task: 12, worker: 3, attempt: 2, reason: "exit_code", detail: #"said "type":"x", \ and "task_id":"task-9""#,
+        fields: [("exit_code", .int(-1)), ("tokens_used", .int(40)), ("duration_ms", .int(7))]),
+      Event("task.progress", task: 5, worker: 1, attempt: 1, fields: [("progress", .double(0.25)), ("tokens_used", .int(3))]),
+      Event("budget.released", task: 7, attempt: 1, fields: [("tokens", .int(100))]),
+    ]
+    for e in events {
+      var w = JSONWriter()
+      e.encode(seq: 42, tsMs: 1_800_000_000_123, into: &w)
+      let line = LogLine(bytes: w.bytes[...])
+      let full = try! JSON.parse(w.bytes)
+      XCTAssertEqual(line.string("type"), full["type"]?.string)
+      XCTAssertEqual(line.int("seq"), 42)
+      XCTAssertEqual(line.string("ts"), full["ts"]?.string)
+      XCTAssertEqual(line.string("task_id"), full["task_id"]?.string)
+      XCTAssertEqual(line.string("worker_id"), full["worker_id"]?.string)
+      XCTAssertEqual(line.int("attempt"), full["attempt"]?.int)
+      XCTAssertEqual(line.string("reason"), full["reason"]?.string)
+      XCTAssertEqual(line.int("exit_code"), full["exit_code"]?.int)
+      XCTAssertEqual(line.int("tokens_used"), full["tokens_used"]?.int)
+      XCTAssertEqual(line.double("progress"), full["progress"]?.double)
+      XCTAssertEqual(line.int("tokens"), full["tokens"]?.int)
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// The dashboard in a real browser (headless Chromium from Debian, driven by Selenium from PyPI;
+/// scripts/web/install puts both in place, and is run here when they are missing). Never skipped:
+/// without a browser the test fails naming what is missing.
+final class WebBrowserTests: XCTestCase {
+  static let repo = FileSystem.dirname(FileSystem.dirname(FileSystem.dirname(#filePath)))
+
+  func testDashboardInARealBrowser() throws {
+    let python = Self.repo + "/.build/web-venv/bin/python"
+    let c = try Cortex()
+    defer { c.finish() }
+    if !FileSystem.exists(python) || !FileSystem.exists("/usr/bin/chromedriver") {
+      let (code, out) = try c.runProgram(["/bin/bash", Self.repo + "/scripts/web/install"], timeoutS: 600)
+      XCTAssertEqual(code, 0, "scripts/web/install failed:\n\(out)")
+    }
+    try c.initialize([("workers", .int(20)), ("max_queue", .int(5000))])
+    let started = c.ok(["start"])
+    XCTAssertTrue(started.err.contains("dashboard at http://127.0.0.1:"), "cortex start does not print the dashboard: \(started.err)")
+    let url = started.err.split(separator: "\n").first { $0.contains("dashboard at ") }.map { String($0.split(separator: " ").last!) } ?? ""
+    XCTAssertTrue(url.contains("?token=" + c.webToken), "the printed URL does not carry the token: \(url)")
+    // 1,000 tasks that outlive the test: 20 running, 980 queued, a stable picture to compare.
+    let batch = (0..<1000).map { _ in #"{"synthetic":{"duration_ms":600000,"tokens":10}}"# }.joined(separator: "\n")
+    let batchPath = c.scratch + "/batch.jsonl"
+    try FileSystem.writeAtomically(batchPath, Array(batch.utf8), durable: false)
+    c.ok(["submit", "--from", batchPath])
+
+    let shots = Environment.get("CORTEX_WEB_SCREENSHOTS") ?? (c.scratch + "/shots")
+    try FileSystem.makeDirectories(shots)
+    let (code, out) = try c.runProgram(
+      [python, Self.repo + "/scripts/web/browser-test.py", Cortex.binary, c.root, url, shots], timeoutS: 180)
+    XCTAssertEqual(code, 0, "browser test failed:\n\(out)")
+    for name in ["overview", "tasks", "task", "events"] {
+      XCTAssertTrue(FileSystem.exists(shots + "/\(name).png"), "no screenshot of the \(name) page")
+    }
+    // The click was a decision in the log like any other, with its reason.
+    let victim = out.split(separator: "\n").first { $0.hasPrefix("CANCELLED ") }.map { String($0.dropFirst(10)) }
+    let cancelled = c.events().first { $0.type == "task.cancelled" && $0.taskID == victim }
+    XCTAssertNotNil(cancelled, "no task.cancelled for \(victim ?? "?") in the log; browser output:\n\(out)")
+    XCTAssertEqual(cancelled?["reason"]?.string, "cancelled")
+  }
+}

@@ -1,0 +1,160 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// The web server against hostile and broken clients, and its authentication (SPEC §12).
+final class WebServerTests: XCTestCase {
+  func started(_ c: Cortex, workers: Int = 2) throws -> RawHTTP {
+    try c.initialize([("workers", .int(Int64(workers))), ("max_queue", .int(10_000))])
+    c.ok(["start"])
+    guard let port = c.webPort else { throw HarnessError(message: "no web.url after start") }
+    return RawHTTP(port: port)
+  }
+
+  func testAuthenticationCookieOriginAndNoSecrets() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let web = try started(c)
+    let token = c.webToken
+    XCTAssertEqual(token.count, 48)
+    XCTAssertEqual(FileSystem.permissions(c.root + "/web.token"), 0o600)
+
+    // No token: 401, for the API and for pages.
+    XCTAssertEqual(try web.get("/api/status").status, 401)
+    XCTAssertEqual(try web.get("/").status, 401)
+    XCTAssertEqual(try web.get("/metrics").status, 401)
+    XCTAssertEqual(try web.get("/api/status", headers: ["Authorization: Bearer wrong"]).status, 401)
+    XCTAssertEqual(try web.get("/api/status", headers: ["Cookie: cortex_\(web.port)=wrong"]).status, 401)
+    // The printed URL's token becomes an HttpOnly, SameSite=Strict cookie and leaves the address.
+    let login = try web.get("/tasks?token=\(token)")
+    XCTAssertEqual(login.status, 303)
+    XCTAssertTrue(login.head.contains("Location: /tasks\r\n"), login.head)
+    XCTAssertTrue(login.head.contains("Set-Cookie: cortex_\(web.port)=\(token); Path=/; HttpOnly; SameSite=Strict"), login.head)
+    let cookie = "Cookie: cortex_\(web.port)=\(token)"
+    XCTAssertEqual(try web.get("/", headers: [cookie]).status, 200)
+    XCTAssertEqual(try web.get("/api/status", headers: ["Authorization: Bearer \(token)"]).status, 200)
+    // Another Host (DNS rebinding) is refused.
+    XCTAssertEqual(try web.send("GET /api/status HTTP/1.1\r\nHost: evil.example:\(web.port)\r\n\(cookie)\r\n\r\n").status, 403)
+
+    // State-changing requests: cookie + a foreign Origin, or cookie and no Origin, are refused.
+    let scale = #"{"workers": 3}"#
+    XCTAssertEqual(try web.post("/api/scale", body: scale, headers: [cookie, "Origin: http://evil.example"]).status, 403)
+    XCTAssertEqual(try web.post("/api/scale", body: scale, headers: [cookie]).status, 403)
+    XCTAssertEqual(try web.post("/api/scale", body: scale, headers: []).status, 401)
+    XCTAssertEqual(
+      try web.post("/api/scale", body: scale, headers: ["Authorization: Bearer \(token)", "Origin: http://evil.example"]).status, 403)
+    XCTAssertEqual(c.events().filter { $0.type == "pool.scaled" }.count, 0, "a refused request changed something")
+    let ok = try web.post("/api/scale", body: scale, headers: [cookie, "Origin: http://127.0.0.1:\(web.port)"])
+    XCTAssertEqual(ok.status, 200, ok.body)
+    XCTAssertEqual(c.events().filter { $0.type == "pool.scaled" }.last?["reason"]?.string, "requested")
+    let bad = try web.post("/api/scale", body: #"{"workers": 0}"#, headers: ["Authorization: Bearer \(token)"])
+    XCTAssertEqual(bad.status, 400)
+    XCTAssertTrue(bad.body.contains("workers"), bad.body)
+
+    // No secret in any answer: a redacted env value, and the token itself.
+    let id = c.ok(["submit", "--env", "API_TOKEN=hunter2-very-secret", "--", "/bin/sh", "-c", "exit 3"]).out.trimmed
+    c.ok(["wait", id], code: 3)
+    c.eventually("the web view to see \(id) finish") {
+      (try? web.get("/api/tasks/\(id)", headers: [cookie]).body.contains("\"failed\"")) ?? false
+    }
+    for path in ["/api/tasks/\(id)", "/api/tasks?q=task", "/api/events/recent?limit=500", "/api/status", "/metrics", "/", "/static/app.js"]
+    {
+      let a = try web.get(path, headers: [cookie])
+      XCTAssertEqual(a.status, 200, path)
+      XCTAssertFalse(a.body.contains("hunter2"), "\(path) shows a secret")
+      XCTAssertFalse(a.body.contains(token), "\(path) shows the token")
+    }
+    // A retry of a task with secrets is refused (the web view never holds them).
+    let retry = try web.post("/api/tasks/\(id)/retry", body: "{}", headers: ["Authorization: Bearer \(token)"])
+    XCTAssertEqual(retry.status, 409, retry.body)
+
+    // /metrics: real counters and histograms, no per-task labels.
+    let m = try web.get("/metrics", headers: [cookie]).body
+    XCTAssertTrue(m.contains("cortex_tasks_finished_total{outcome=\"failed\"} 1"), m)
+    for h in ["cortex_task_queue_wait_seconds", "cortex_task_run_seconds", "cortex_log_fsync_seconds"] {
+      XCTAssertTrue(m.contains("# TYPE \(h) histogram") && m.contains("\(h)_bucket{le=\"+Inf\"}"), "no histogram \(h)")
+    }
+    XCTAssertFalse(m.contains("task-0"), "a metric is labelled with a task")
+  }
+
+  func testMalformedOversizedTraversalIdleAndStuckClients() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let web = try started(c)
+    let auth = "Authorization: Bearer \(c.webToken)"
+
+    // Malformed and oversized requests: answered with the right status and closed.
+    let cases: [(String, Int)] = [
+      ("NONSENSE\r\n\r\n", 400),
+      ("GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+      ("GET / HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\nX: " + String(repeating: "a", count: 40_000) + "\r\n\r\n", 431),
+      ("POST /api/scale HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\nContent-Length: 10000000\r\n\r\n", 413),
+      ("POST /api/scale HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+    ]
+    for (raw, status) in cases {
+      let a = try web.send(raw)
+      XCTAssertEqual(a.status, status, "\(raw.prefix(50)): \(a.head)")
+      XCTAssertTrue(a.closed, "\(raw.prefix(50)): connection kept open after an error")
+    }
+    // Path traversal: nothing outside what the server builds is ever read.
+    for path in [
+      "/static/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/api/tasks/..%2f..%2f..%2fetc%2fpasswd/output",
+      "/static/%2e%2e%2fapp.js", "//etc/passwd",
+    ] {
+      let a = try web.get(path, headers: [auth])
+      XCTAssertNotEqual(a.status, 200, path)
+      XCTAssertFalse(a.body.contains("root:"), "\(path) served /etc/passwd")
+    }
+
+    // Odd API input: a clear 4xx naming the problem, or an answer; never a crash.
+    let odd: [(String, Int)] = [
+      ("/api/tasks?label==", 200), ("/api/tasks?label=", 200), ("/api/tasks?limit=0", 400), ("/api/tasks?offset=-1", 400),
+      ("/api/tasks?state=bogus", 400), ("/api/tasks?priority=urgent", 400), ("/api/tasks/task-999999", 404),
+      ("/api/tasks/nonsense", 404), ("/api/tasks/task-000001/output?offset=-5", 200), ("/api/events/recent?limit=abc", 200),
+      ("/api/events?task=bogus", 400), ("/api/nothing", 404), ("/nothing", 404),
+    ]
+    for (path, status) in odd {
+      let a = try web.get(path, headers: [auth])
+      XCTAssertEqual(a.status, status, "\(path): \(a.body)")
+      if status >= 400 { XCTAssertTrue(a.body.contains("\"error\""), "\(path): no error message") }
+    }
+    XCTAssertEqual(try web.send("DELETE /api/scale HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\n\(auth)\r\n\r\n").status, 405)
+
+    // Keep-alive: two requests on one connection.
+    let fd = try TCPSocket.connect(address: "127.0.0.1", port: web.port)
+    let one = "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\n\(auth)\r\n\r\n"
+    for _ in 0..<2 {
+      try fd.writeAll(one)
+      XCTAssertEqual(try RawHTTP.read(fd, timeoutMs: 5000).status, 200)
+    }
+    fd.close()
+
+    // 2,000 idle connections, and a client that never reads an event stream while 2,000 tasks
+    // run: the daemon keeps acknowledging, a new client is still served, and nothing is lost.
+    _ = Processes.raiseOpenFileLimit(8192)
+    var idle: [FileDescriptor] = []
+    defer { for f in idle { f.close() } }
+    for _ in 0..<2000 { idle.append(try TCPSocket.connect(address: "127.0.0.1", port: web.port)) }
+    let stuck = try TCPSocket.connect(address: "127.0.0.1", port: web.port)
+    defer { stuck.close() }
+    try stuck.writeAll("GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\n\(auth)\r\n\r\n")
+    let begin = Clock.monotonicMs()
+    let fresh = try web.get("/api/status", headers: [auth])
+    XCTAssertEqual(fresh.status, 200)
+    XCTAssertLessThan(Clock.monotonicMs() - begin, 2000, "a new client waited behind 2,000 idle ones")
+    let batch = (0..<2000).map { _ in #"{"synthetic":{"duration_ms":0}}"# }.joined(separator: "\n")
+    try FileSystem.writeAtomically(c.scratch + "/batch.jsonl", Array(batch.utf8), durable: false)
+    let submitBegin = Clock.monotonicMs()
+    c.ok(["submit", "--from", c.scratch + "/batch.jsonl"])
+    XCTAssertLessThan(Clock.monotonicMs() - submitBegin, 10_000, "the daemon was slow to acknowledge")
+    c.eventually("2,000 tasks done", timeoutS: 60) {
+      c.events().filter { $0.type == "task.succeeded" }.count == 2000
+    }
+    let after = try web.get("/api/tasks?state=succeeded&limit=1", headers: [auth])
+    XCTAssertEqual(after.status, 200)
+    c.eventually("the web view to count 2,000 succeeded") {
+      (try? web.get("/api/tasks?state=succeeded&limit=1", headers: [auth]).body.contains("\"total\":2000")) ?? false
+    }
+    XCTAssertEqual(c.ok(["status"]).code, 0)
+  }
+}

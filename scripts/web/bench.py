@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""The web view's speed evidence (issue 14), measured in one run on this machine:
+  1. first page load with 1,024 workers and 10,000 queued tasks: server time and bytes of each
+     request, and the time until headless Chromium has drawn all 1,024 tiles;
+  2. event -> page latency at 1,000 tasks/s with 5 pages open (the events page, task.succeeded);
+  3. the daemon's throughput with 5 dashboards open vs none, alternating, in the same run.
+Usage: bench.py CORTEX_BINARY OUT_JSON [REPS]   (run by scripts/bench-web)
+"""
+import calendar
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+CORTEX, OUT = sys.argv[1], sys.argv[2]
+REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+SECTIONS = set((os.environ.get("BENCH_SECTIONS") or "load,list,latency,throughput").split(","))
+WORK = tempfile.mkdtemp(prefix="cortex-bench-web-")
+results = {"reps": REPS, "machine": {"cpus": os.cpu_count()}}
+
+
+def cli(d, *args, stdin=None):
+    r = subprocess.run([CORTEX, "--dir", d, *args], capture_output=True, text=True, input=stdin, timeout=900)
+    if r.returncode != 0:
+        raise SystemExit(f"cortex {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def setup(name, **cfg):
+    d = os.path.join(WORK, name)
+    cli(d, "init")
+    p = os.path.join(d, "config.json")
+    c = json.load(open(p))
+    c.update(cfg)
+    json.dump(c, open(p, "w"))
+    cli(d, "start", "--timeout", "600")
+    url = open(os.path.join(d, "web.url")).read().strip()
+    token = open(os.path.join(d, "web.token")).read().strip()
+    return d, url, token, int(url.rsplit(":", 1)[1].strip("/"))
+
+
+def submit_batch(d, specs):
+    path = os.path.join(WORK, "batch.jsonl")
+    with open(path, "w") as f:
+        for s in specs:
+            f.write(json.dumps(s) + "\n")
+    return cli(d, "submit", "--from", path).split()
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, int(round(q * len(xs) + 0.5)) - 1))] if xs else None
+
+
+def browser():
+    o = webdriver.ChromeOptions()
+    o.binary_location = "/usr/bin/chromium"
+    # Five dashboards are five windows someone looks at: no background throttling of any of them.
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
+              "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"):
+        o.add_argument(a)
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+    d.set_script_timeout(120)
+    return d
+
+
+def timed_get(port, token, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    t0 = time.perf_counter()
+    c.request("GET", path, headers={"Authorization": "Bearer " + token})
+    r = c.getresponse()
+    body = r.read()
+    ms = (time.perf_counter() - t0) * 1000
+    head = sum(len(k) + len(v) + 4 for k, v in r.getheaders()) + 17
+    c.close()
+    return ms, len(body) + head
+
+
+def timed_get_body(port, token, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", path, headers={"Authorization": "Bearer " + token})
+    body = c.getresponse().read()
+    c.close()
+    return body
+
+
+def first_status(port, token):
+    s = socket.create_connection(("127.0.0.1", port))
+    t0 = time.perf_counter()
+    s.sendall(f"GET /api/events?status=1&events=0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    buf = b""
+    while b"event: series" not in buf or not buf.endswith(b"\n\n"):
+        buf += s.recv(1 << 16)
+    ms = (time.perf_counter() - t0) * 1000
+    s.close()
+    return ms, len(buf)
+
+
+if "load" in SECTIONS:
+    # 1. Page load with 1,024 workers and 10,000 queued.
+    print("== page load: 1,024 workers, 10,000 queued", file=sys.stderr, flush=True)
+    d, url, token, port = setup("load", workers=1024, max_queue=20000)
+    submit_batch(d, [{"synthetic": {"duration_ms": 3600000, "tokens": 1}}] * 11024)
+    while True:
+        st = json.loads(cli(d, "status", "--json"))
+        if st["tasks"]["running"] == 1024 and st["tasks"]["queued"] == 10000:
+            break
+        time.sleep(0.2)
+    requests = {"/": [], "/static/app.js": [], "/static/app.css": [], "/api/status": [], "/api/tasks?limit=50": [], "/api/tasks?state=queued&q=task-0050&limit=50": []}
+    sizes = {}
+    stream = []
+    for _ in range(max(5, REPS)):
+        for p in requests:
+            ms, size = timed_get(port, token, p)
+            requests[p].append(ms)
+            sizes[p] = size
+        stream.append(first_status(port, token))
+    drv = browser()
+    drv.get(url + "?token=" + token)
+    render = []
+    transfer = []
+    for _ in range(max(5, REPS)):
+        drv.get(url)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            v = drv.execute_script("return window.cortexFirstRenderMs")
+            if v is not None and len(drv.find_elements(By.CSS_SELECTOR, "#grid .tile")) == 1024:
+                break
+            time.sleep(0.02)
+        render.append(v)
+        transfer.append(drv.execute_script(
+            "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).reduce((a, e) => a + (e.transferSize || 0), 0)"))
+    drv.quit()
+    results["page_load"] = {
+        "workers": 1024, "queued": 10000,
+        "server_ms_median": {p: statistics.median(v) for p, v in requests.items()},
+        "bytes": sizes,
+        "first_status_on_stream_ms_median": statistics.median(m for m, _ in stream),
+        "first_status_on_stream_bytes": stream[-1][1],
+        "browser_first_grid_ms": render, "browser_first_grid_ms_median": statistics.median(render),
+        "browser_transfer_bytes_without_stream": transfer[-1],
+    }
+    print(json.dumps(results["page_load"], indent=1), file=sys.stderr, flush=True)
+    cli(d, "stop", "--timeout", "5")
+
+
+if "list" in SECTIONS:
+    # 1b. The task list with 100,000 tasks.
+    print("== task list: 100,000 tasks", file=sys.stderr, flush=True)
+    d, url, token, port = setup("list", workers=20, max_queue=100000)
+    for i in range(10):
+        submit_batch(d, [{"synthetic": {"duration_ms": 0}, "labels": {"batch": str(i)}}] * 10000)
+    while True:
+        st = json.loads(cli(d, "status", "--json"))
+        if st["tasks"]["succeeded"] == 100000:
+            break
+        time.sleep(0.2)
+    while json.loads(timed_get_body(port, token, "/api/status"))["web"]["tasks_known"] < 100000:
+        time.sleep(0.1)
+    list_queries = {"/api/tasks?limit=50": [], "/api/tasks?state=succeeded&offset=90000&limit=50": [], "/api/tasks?label=batch%3D3&limit=50": [], "/api/tasks?q=task-0999&limit=50": [], "/api/tasks?state=failed&limit=50": []}
+    for _ in range(max(5, REPS)):
+        for p in list_queries:
+            list_queries[p].append(timed_get(port, token, p)[0])
+    results["task_list_100k"] = {"tasks": 100000, "server_ms_median": {p: statistics.median(v) for p, v in list_queries.items()}}
+    print(json.dumps(results["task_list_100k"], indent=1), file=sys.stderr, flush=True)
+    cli(d, "stop", "--timeout", "5")
+
+
+class StreamClient(threading.Thread):
+    """What a dashboard's page asks the server for, without a browser: one event stream (read
+    whole, events timed against their `ts`), and optionally the task list every 300 ms."""
+
+    def __init__(self, port, token, query, poll_tasks=False, timed=False):
+        super().__init__(daemon=True)
+        self.port, self.token, self.query, self.poll, self.timed = port, token, query, poll_tasks, timed
+        self.stop = False
+        self.lat = []
+
+    def run(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.settimeout(0.2)
+        s.sendall(f"GET /api/events?{self.query} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {self.token}\r\n\r\n".encode())
+        buf = b""
+        last_poll = 0
+        while not self.stop:
+            try:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    break
+                buf += chunk
+            except socket.timeout:
+                pass
+            if self.timed:
+                now = time.time() * 1000
+                *done, buf = buf.split(b"\n\n")
+                for block in done:
+                    for line in block.split(b"\n"):
+                        if line.startswith(b"data: {"):
+                            i = line.find(b'"ts":"')
+                            if i > 0:
+                                ts = line[i + 6:i + 30].decode()
+                                t = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:23]) / 1000
+                                self.lat.append(now - t * 1000)
+            else:
+                buf = buf[-65536:]
+            if self.poll and time.time() - last_poll > 0.3:
+                last_poll = time.time()
+                timed_get(self.port, self.token, "/api/tasks?limit=50")
+        s.close()
+
+
+def load(sock_path, rate, seconds, duration_ms):
+    """Submits synthetic tasks at `rate`/s over one socket connection, in batches every 50 ms."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    f = s.makefile("rwb")
+    per = max(1, rate // 20)
+    spec = {"synthetic": {"duration_ms": duration_ms}}
+    t0 = time.perf_counter()
+    sent = 0
+    while time.perf_counter() - t0 < seconds:
+        f.write((json.dumps({"op": "submit", "tasks": [spec] * per}) + "\n").encode())
+        f.flush()
+        ans = json.loads(f.readline())
+        if not ans.get("ok"):
+            raise SystemExit(f"submit refused: {ans}")
+        sent += per
+        nxt = t0 + sent / rate
+        time.sleep(max(0, nxt - time.perf_counter()))
+    s.close()
+    return sent, time.perf_counter() - t0
+
+
+if "latency" in SECTIONS:
+    # 2. Event -> page latency at 1,000 tasks/s with 5 pages open.
+    print("== event -> page latency, 1,000 tasks/s, 5 pages", file=sys.stderr, flush=True)
+    d, url, token, port = setup("latency", workers=20, max_queue=100000)
+    drv = browser()
+    drv.get(url + "events?type=task.succeeded&token=" + token)
+    handles = [drv.current_window_handle]
+    for _ in range(4):
+        drv.switch_to.new_window("window")
+        drv.get(url + "events?type=task.succeeded")
+        handles.append(drv.current_window_handle)
+    for h in handles:
+        drv.switch_to.window(h)
+        deadline = time.time() + 20
+        while "live" != drv.find_element(By.ID, "live").text and time.time() < deadline:
+            time.sleep(0.05)
+        drv.execute_script("window.cortexLatency = []")
+    sent, secs = load(os.path.join(d, "cortex.sock"), 1000, 20, 5)
+    time.sleep(2)
+    lat = []
+    per_page = []
+    for h in handles:
+        drv.switch_to.window(h)
+        v = drv.execute_script("return window.cortexLatency")
+        per_page.append(len(v))
+        lat += v
+    drv.quit()
+    results["event_to_page"] = {
+        "pages": 5, "page": "/events?type=task.succeeded", "offered_tasks_per_s": 1000, "submitted": sent, "seconds": secs,
+        "events_seen_per_page": per_page, "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None,
+    }
+    print(json.dumps(results["event_to_page"], indent=1), file=sys.stderr, flush=True)
+    # The same load with 5 stream clients instead of browsers: the server's part of the delay.
+    clients = [StreamClient(port, token, "type=task.succeeded", timed=True) for _ in range(5)]
+    for c in clients:
+        c.start()
+    time.sleep(1)
+    sent, secs = load(os.path.join(d, "cortex.sock"), 1000, 20, 5)
+    time.sleep(2)
+    for c in clients:
+        c.stop = True
+        c.join()
+    lat = [x for c in clients for x in c.lat]
+    results["event_to_stream"] = {
+        "clients": 5, "stream": "/api/events?type=task.succeeded", "offered_tasks_per_s": 1000, "submitted": sent, "seconds": secs,
+        "events_seen_per_client": [len(c.lat) for c in clients],
+        "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None,
+    }
+    print(json.dumps(results["event_to_stream"], indent=1), file=sys.stderr, flush=True)
+    cli(d, "stop", "--timeout", "5")
+
+
+# 3. Throughput with 5 dashboards open vs none, alternating in one run.
+print("== throughput: 5 dashboards vs none", file=sys.stderr, flush=True)
+d, url, token, port = setup("throughput", workers=20, max_queue=100000)
+drv = browser()
+drv.get(url + "?token=" + token)
+drv.get("about:blank")  # signed in; "none" means no page open
+base = drv.current_window_handle
+pages = ["", "", "", "tasks", "events"]
+
+
+def wait_all(ids):
+    """One `wait` request on the control socket for every id: returns once all are done."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(os.path.join(d, "cortex.sock"))
+    f = s.makefile("rwb")
+    f.write((json.dumps({"op": "wait", "ids": ids}) + "\n").encode())
+    f.flush()
+    ans = json.loads(f.readline())
+    s.close()
+    return ans
+
+
+def run_workload(kind):
+    if kind == "true":
+        specs = [{"command": ["true"]}] * 2000
+    else:
+        specs = [{"synthetic": {"duration_ms": 0}}] * 10000
+    t0 = time.perf_counter()
+    ids = submit_batch(d, specs)
+    ans = wait_all(ids)
+    if not ans.get("ok"):
+        raise SystemExit(f"wait: {ans}")
+    return len(specs) / (time.perf_counter() - t0)
+
+
+MODES = ("none", "dashboards", "streams")
+through = {k: {m: [] for m in MODES} for k in ("true", "synthetic")}
+for rep in range(REPS):
+    for mode in MODES:
+        opened = []
+        streams = []
+        if mode == "streams":
+            streams = [StreamClient(port, token, "status=1&events=0") for _ in range(3)]
+            streams.append(StreamClient(port, token, "type=task.", poll_tasks=True))
+            streams.append(StreamClient(port, token, ""))
+            for c in streams:
+                c.start()
+            time.sleep(1)
+        if mode == "dashboards":
+            for p in pages:
+                drv.switch_to.new_window("window")
+                drv.get(url + p)
+                opened.append(drv.current_window_handle)
+            time.sleep(1.5)
+        for kind in ("true", "synthetic"):
+            r = run_workload(kind)
+            through[kind][mode].append(r)
+            print(f"rep {rep + 1} {kind} {mode}: {r:.0f} tasks/s", file=sys.stderr, flush=True)
+        for c in streams:
+            c.stop = True
+            c.join()
+        for h in opened:
+            drv.switch_to.window(h)
+            drv.close()
+        drv.switch_to.window(base)
+drv.quit()
+results["throughput"] = {
+    kind: {
+        **v,
+        **{"median_" + m: statistics.median(v[m]) for m in MODES},
+        "ratio_dashboards": statistics.median(v["dashboards"]) / statistics.median(v["none"]),
+        "ratio_streams": statistics.median(v["streams"]) / statistics.median(v["none"]),
+    }
+    for kind, v in through.items()
+}
+results["throughput"]["workloads"] = {"true": "2,000 `true` command tasks, 20 workers", "synthetic": "10,000 synthetic 0 ms tasks, 20 workers"}
+results["throughput"]["dashboards"] = "5 headless Chromium windows on this machine: 3 overview, tasks, events"
+results["throughput"]["streams"] = "5 clients asking what those pages ask (3 status streams, task.* stream + task list every 300 ms, all events), no browser"
+print(json.dumps(results["throughput"], indent=1), file=sys.stderr, flush=True)
+cli(d, "stop", "--timeout", "5")
+json.dump(results, open(OUT, "w"), indent=1)
+shutil.rmtree(WORK, ignore_errors=True)

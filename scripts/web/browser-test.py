@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Drives the dashboard in headless Chromium (Selenium) against a running daemon.
+
+Run by Tests/EndToEndTests/WebBrowserTests.swift, which starts the daemon with 20 workers and
+1,000 long synthetic tasks first. Usage:
+  browser-test.py CORTEX_BINARY COORDINATION_DIR URL_WITH_TOKEN SCREENSHOT_DIR
+Prints one line per check; exits 1 with the reason on the first failure.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+cortex, root, url, shots = sys.argv[1:5]
+
+
+def cli(*args):
+    r = subprocess.run([cortex, "--dir", root, *args], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        fail(f"cortex {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def fail(msg):
+    print("FAIL:", msg, flush=True)
+    try:
+        driver.save_screenshot(os.path.join(shots, "failure.png"))
+        for e in driver.get_log("browser"):
+            print("browser log:", e, flush=True)
+    except Exception:
+        pass
+    sys.exit(1)
+
+
+def wait(what, cond, timeout=15):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as e:  # the page may be mid-update
+            last = e
+        time.sleep(0.05)
+    fail(f"timed out after {timeout} s waiting for: {what} (last error: {last})")
+
+
+def text(id_):
+    return driver.find_element(By.ID, id_).get_attribute("textContent")
+
+
+opts = webdriver.ChromeOptions()
+opts.binary_location = "/usr/bin/chromium"
+for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    opts.add_argument(a)
+opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+try:
+    # 1. The printed URL signs in: the token becomes a cookie and leaves the address bar.
+    driver.get(url)
+    wait("the overview after sign-in", lambda: driver.current_url.rstrip("/").endswith(url.split("/?")[0].split("//")[1]) or "token" not in driver.current_url)
+    if "token=" in driver.current_url:
+        fail(f"the token is still in the address bar: {driver.current_url}")
+    cookies = driver.get_cookies()
+    if not any(c["httpOnly"] and c.get("sameSite") == "Strict" for c in cookies):
+        fail(f"no HttpOnly SameSite=Strict cookie: {cookies}")
+    print("ok: signed in with the printed URL; cookie HttpOnly, SameSite=Strict", flush=True)
+
+    # 2. Overview: 20 tiles, and the counts match `cortex status`.
+    wait("20 worker tiles", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#grid .tile")) == 20)
+    def counts_match():
+        st = json.loads(cli("status", "--json"))
+        page = {k: text("count-" + k).replace(",", "") for k in st["tasks"]}
+        want = {k: str(v) for k, v in st["tasks"].items()}
+        q = {p: text("queue-" + p).replace(",", "") for p in st["queued_by_priority"]}
+        wq = {p: str(v) for p, v in st["queued_by_priority"].items()}
+        busy = len(driver.find_elements(By.CSS_SELECTOR, "#grid .tile.s-busy"))
+        return page == want and q == wq and busy == st["workers"].get("busy", 0) and (page, busy)
+    got = wait("the overview's counts to match cortex status", counts_match)
+    print(f"ok: overview counts match cortex status: {got}", flush=True)
+    busy_tile = driver.find_element(By.CSS_SELECTOR, "#grid .tile.s-busy")
+    if "task-" not in busy_tile.get_attribute("title"):
+        fail(f"a busy tile does not name its task on hover: {busy_tile.get_attribute('title')!r}")
+    print(f"ok: hover on a busy tile names its task: {busy_tile.get_attribute('title')}", flush=True)
+    wait("the throughput chart", lambda: driver.find_elements(By.CSS_SELECTOR, "#chart-rate polyline"))
+    time.sleep(0.5)
+    driver.save_screenshot(os.path.join(shots, "overview.png"))
+
+    # 3. Tasks: a task submitted from the CLI appears without a reload.
+    driver.get(url.split("?")[0] + "tasks")
+    wait("the task list", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#task-rows tr")) == 50)
+    total = text("task-total")
+    want_total = sum(json.loads(cli("status", "--json"))["tasks"].values())
+    if f"of {want_total:,} matching" not in total:
+        fail(f"the task list says {total!r}, not {want_total:,} tasks as cortex status does")
+    driver.execute_script("window.__notReloaded = true")
+    new_id = cli("submit", "--description", "submitted while the page was open", "--synthetic", "60000:10").strip()
+    wait(f"{new_id} to appear live in the task list", lambda: driver.find_elements(By.CSS_SELECTOR, f'#task-rows tr[data-id="{new_id}"]'))
+    if not driver.execute_script("return window.__notReloaded === true"):
+        fail("the page reloaded instead of updating live")
+    print(f"ok: {new_id} appeared live in the task list", flush=True)
+    driver.save_screenshot(os.path.join(shots, "tasks.png"))
+
+    # 4. Cancel a running task by clicking.
+    running = json.loads(cli("list", "--state", "running", "--json"))
+    if not running:
+        fail("no running task to cancel")
+    victim = running[0]["id"]
+    driver.get(url.split("?")[0] + "tasks/" + victim)
+    wait("the task page", lambda: victim in text("task-title") and "running" in text("task-title"))
+    driver.find_element(By.ID, "cancel-btn").click()
+    wait(f"{victim} to show as cancelled", lambda: "cancelled" in text("task-title"), timeout=20)
+    wait("task.cancelled in the task's history", lambda: "task.cancelled" in text("task-history"))
+    print(f"ok: clicked Cancel; {victim} is cancelled", flush=True)
+    driver.save_screenshot(os.path.join(shots, "task.png"))
+
+    # 5. Events: task.cancelled is in the live log, filtered by task.
+    driver.get(url.split("?")[0] + f"events?task={victim}")
+    wait("task.cancelled on the events page", lambda: driver.find_elements(By.CSS_SELECTOR, '#event-rows tr[data-type="task.cancelled"]'))
+    driver.get(url.split("?")[0] + "events")
+    wait("events streaming", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#event-rows tr")) >= 20)
+    print(f"ok: task.cancelled of {victim} is on the events page", flush=True)
+    driver.save_screenshot(os.path.join(shots, "events.png"))
+
+    severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    if severe:
+        fail(f"errors in the browser console: {severe}")
+    print("ok: no errors in the browser console", flush=True)
+    print("CANCELLED", victim, flush=True)
+finally:
+    driver.quit()
