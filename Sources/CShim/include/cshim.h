@@ -42,6 +42,13 @@ int cshim_unix_listen(const char *path, int backlog);
 int cshim_unix_connect(const char *path);
 int cshim_accept(int fd);
 
+// Unix domain datagram sockets (sd_notify(3) protocol). A name starting with '@' is in the
+// abstract namespace (the '@' becomes a NUL byte), as systemd's $NOTIFY_SOCKET may be.
+/// A socket bound to name (SOCK_CLOEXEC); for receiving.
+int cshim_dgram_bind(const char *name);
+/// Sends one datagram of len bytes to name from a fresh socket; returns the bytes sent.
+long cshim_dgram_send(const char *name, const void *buf, unsigned long len);
+
 // Signals: a handler that writes the signal number as one byte to a pipe and nothing else.
 int cshim_signal_pipe(int write_fd, int sig);
 int cshim_signal_ignore(int sig);
