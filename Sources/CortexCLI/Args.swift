@@ -119,6 +119,11 @@ struct Context {
   let json: Bool
   let color: Bool
   let executable: String
+  /// How `paths.root` was chosen (`--dir`, `$CORTEX_DIR`, found by walking up, or the default).
+  var lookup: DirectoryLookup? = nil
+
+  /// How to get a daemon running for this directory (DirectoryLookup.notRunningAdvice).
+  var startAdvice: String { lookup?.notRunningAdvice() ?? "start it with: cortex --dir \(paths.root) start" }
 
   func out(_ s: String) { try? FileDescriptor.standardOutput.writeAll(s) }
   func err(_ s: String) { try? FileDescriptor.standardError.writeAll(s) }

@@ -86,7 +86,7 @@ public enum CortexMain {
   public static func main(_ argv: [String]) -> Int32 {
     Signal.ignore(Signal.pipe)
     var words = Array(argv.dropFirst())
-    var dir = Environment.get("CORTEX_DIR") ?? "coordination"
+    var dir: String? = nil
     var json = false
     var colorMode = "auto"
     // Global options come before the command.
@@ -147,8 +147,9 @@ public enum CortexMain {
       }
       let color =
         colorMode == "always" || (colorMode == "auto" && FileDescriptor.standardOutput.isTerminal && Environment.get("NO_COLOR") == nil)
+      let lookup = DirectoryLookup.locate(option: dir, environment: Environment.get("CORTEX_DIR"), walkUp: cmd.name != "init")
       let ctx = Context(
-        paths: Paths(root: FileSystem.absolute(dir)), json: json, color: color, executable: Processes.executablePath())
+        paths: Paths(root: lookup.root), json: json, color: color, executable: Processes.executablePath(), lookup: lookup)
       return try cmd.run(&args, ctx)
     } catch {
       return fail(error, json: json)

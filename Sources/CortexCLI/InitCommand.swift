@@ -22,6 +22,12 @@ enum InitCommand {
     } else {
       ctx.err(
         wrote ? "initialized \(ctx.paths.root)\n" : "\(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
+      // A project above already has one: say which one commands run below here will use now.
+      if wrote, ctx.lookup?.source == .fallback, let outer = DirectoryLookup.nearest(from: FileSystem.dirname(ctx.lookup?.start ?? "/")),
+        outer != ctx.paths.root
+      {
+        ctx.err("note: \(outer) also exists; commands run in or below \(ctx.lookup?.start ?? "") now use \(ctx.paths.root)\n")
+      }
     }
     return 0
   }

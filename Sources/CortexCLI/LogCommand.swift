@@ -215,6 +215,8 @@ enum StatusCommand {
     let view: HotState.View
     switch DaemonControl.hotState(ctx.paths) {
     case .success(let v): view = v
+    case .failure(let e) where e.code == ExitCode.notRunning:
+      throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
     case .failure(let e): throw e
     }
     let now = Clock.wallMs()
@@ -231,7 +233,7 @@ enum StatusCommand {
         "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (disk full or log unwritable; see daemon.log)"); updated \(formatMs(max(0, now - view.updatedMs))) ago\n"
     } else {
       s +=
-        "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"
+        "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); \(ctx.startAdvice))\n"
     }
     let ws = Dictionary(grouping: view.workers.filter { $0.slot <= view.poolSize || $0.state != "stopped" }, by: \.state).mapValues(\.count)
     s +=
