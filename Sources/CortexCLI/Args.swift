@@ -122,6 +122,9 @@ struct Context {
   /// How `paths.root` was chosen (`--dir`, `$CORTEX_DIR`, found by walking up, or the default).
   var lookup: DirectoryLookup? = nil
 
+  /// The directory was named (`--dir`, `$CORTEX_DIR`) rather than found or defaulted.
+  var directoryNamed: Bool { lookup.map { $0.source == .option || $0.source == .environment } ?? true }
+
   /// How to get a daemon running for this directory (DirectoryLookup.notRunningAdvice).
   var startAdvice: String { lookup?.notRunningAdvice() ?? "start it with: cortex --dir \(paths.root) start" }
 

@@ -246,3 +246,16 @@ enum DoctorCommand {
     return nil
   }
 }
+
+extension DoctorCommand {
+  static let help = CommandHelp(
+    "doctor", abstract: "check the directory: lock, socket, FIFOs, log, snapshots, budget, processes", usage: "cortex doctor [--repair]",
+    details: "One finding per line; exit 0 when healthy (after a repair), 1 otherwise.",
+    flags: [
+      .flag(
+        "--repair",
+        help:
+          "with no daemon running: move a corrupt or torn log tail aside (never deleted), remove stale socket and pid files, set a bad hot state aside, kill orphaned tasks"
+      )
+    ])
+}
