@@ -166,7 +166,9 @@ long cshim_dgram_send(const char *name, const void *buf, unsigned long len) {
   struct sockaddr_un a;
   socklen_t alen = fill_dgram_addr(&a, name);
   if (alen == (socklen_t)-1) return -1;
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a receiver whose queue is full (max_dgram_qlen) must never stall the caller's
+  // loop; the message is dropped with EAGAIN instead.
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   ssize_t n;
   do { n = sendto(fd, buf, len, MSG_NOSIGNAL, (struct sockaddr *)&a, alen); } while (n < 0 && errno == EINTR);
@@ -327,3 +329,14 @@ int cshim_poll_readable(const int *fds, int n, int timeout_ms) {
   for (int i = 0; i < n; i++) if (p[i].revents) return i;
   return -2;
 }
+
+static int saved_argc;
+static char **saved_argv;
+/* glibc calls ELF constructors with (argc, argv, envp). */
+__attribute__((constructor)) static void cshim_save_arguments(int argc, char **argv, char **envp) {
+  (void)envp;
+  saved_argc = argc;
+  saved_argv = argv;
+}
+int cshim_argc(void) { return saved_argc; }
+char **cshim_argv(void) { return saved_argv; }

@@ -155,4 +155,7 @@ public enum CortexMain {
 extension CortexMain {
   /// Runs the command line and exits with its code.
   public static func exit(with argv: [String]) -> Never { Processes.exit(main(argv)) }
+
+  /// Runs this process's command line (read without /proc, see `Processes.arguments`) and exits.
+  public static func exit() -> Never { exit(with: Processes.arguments()) }
 }

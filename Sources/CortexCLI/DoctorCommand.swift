@@ -17,7 +17,10 @@ enum DoctorCommand {
     try args.noPositionals()
     let p = ctx.paths
     guard FileSystem.exists(p.config) || FileSystem.isDirectory(p.events) else {
-      throw CLIError(ExitCode.failure, "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
+      throw CLIError(
+        ExitCode.failure,
+        ctx.lookup?.source == .fallback
+          ? ctx.startAdvice : "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
     }
     var findings: [Finding] = []
     func add(_ l: Finding.Level, _ s: String) { findings.append(Finding(level: l, what: s)) }

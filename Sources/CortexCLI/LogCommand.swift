@@ -83,7 +83,9 @@ enum TailCommand {
     let last = try args.intOption("-n", "--lines", min: 0, max: 100_000_000) ?? (follow ? followLines : nil)
     try args.noPositionals()
     if !FileSystem.isDirectory(ctx.paths.events) {
-      throw CLIError(ExitCode.failure, "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
+      throw CLIError(
+        ExitCode.failure,
+        ctx.lookup?.source == .fallback ? ctx.startAdvice : "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
     }
 
     func matches(_ v: JSON) -> Bool {

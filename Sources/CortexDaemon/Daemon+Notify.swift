@@ -37,12 +37,16 @@ struct SystemdNotifier {
   /// The next time the loop must wake for a ping.
   var nextWakeMs: Int64? { watchdogIntervalMs.map { lastWatchdogMs + $0 } }
 
-  /// Sends one message; a failure is reported once (systemd gone is no reason to stop serving).
+  /// Sends one message without ever blocking the loop; a failure is reported once (systemd gone
+  /// or behind is no reason to stop serving). A dropped READY=1 or STOPPING=1 is sent again with
+  /// the next message.
   mutating func send(_ fields: [String]) -> String? {
     do throws(PosixError) {
       try Datagram.send(fields.joined(separator: "\n") + "\n", to: socket)
       return nil
     } catch {
+      if fields.contains("READY=1") { readySent = false }
+      if fields.contains("STOPPING=1") { stoppingSent = false }
       defer { failed = true }
       return failed ? nil : "cortex daemon: warning: cannot notify systemd at \(socket): \(error)\n"
     }

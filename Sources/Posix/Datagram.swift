@@ -10,7 +10,8 @@ public enum Datagram {
   }
 
   /// sendto(2) of one datagram to `name` from a fresh socket (a few calls per message; the
-  /// daemon sends a handful a minute).
+  /// daemon sends a handful a minute). Never blocks: when the receiver's queue is full the
+  /// message is dropped and EAGAIN thrown.
   public static func send(_ message: String, to name: String) throws(PosixError) {
     let bytes = Array(message.utf8)
     let sent = bytes.withUnsafeBytes { b in cshim_dgram_send(name, b.baseAddress, UInt(b.count)) }

@@ -155,6 +155,15 @@ public enum Processes {
 }
 
 /// The process environment.
+extension Processes {
+  /// The command line, from what the C runtime passed to the process (not `CommandLine`, which
+  /// the Swift runtime finds through /proc/self/maps and is empty without /proc, in a chroot).
+  public static func arguments() -> [String] {
+    guard let argv = cshim_argv() else { return [] }
+    return (0..<Int(cshim_argc())).compactMap { argv[$0].map { String(cString: $0) } }
+  }
+}
+
 public enum Environment {
   public static func get(_ name: String) -> String? {
     guard let v = Glibc.getenv(name) else { return nil }

@@ -91,8 +91,28 @@ final class SystemdTests: XCTestCase {
     let all = systemd.all
     XCTAssertEqual(all.filter { $0 == "READY=1" }.count, 1, "\(all)")
     XCTAssertEqual(all.filter { $0 == "STOPPING=1" }.count, 1, "\(all)")
-    XCTAssertLessThan(all.firstIndex(of: "READY=1")!, all.firstIndex(of: "STOPPING=1")!)
+    let ready = try XCTUnwrap(all.firstIndex(of: "READY=1"))
+    let stopping = try XCTUnwrap(all.firstIndex(of: "STOPPING=1"))
+    XCTAssertLessThan(ready, stopping)
     XCTAssertTrue(all.contains { $0.hasPrefix("STATUS=stopping") }, "no stopping status: \(all)")
+  }
+
+  /// A systemd that does not read (its queue full after ten datagrams) never stalls the loop:
+  /// pings are dropped, submits are still answered.
+  func testANotifySocketThatIsNotReadNeverBlocksTheDaemon() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    let systemd = try FakeSystemd(c.scratch + "/notify.sock")
+    let pid = try startDaemon(c, notifySocket: c.scratch + "/notify.sock", extraEnvironment: ["WATCHDOG_USEC=20000"])
+    c.eventually("the daemon answers") { c.run(["status"]).code == 0 }
+    sleepMs(500)  // 50 pings sent: the socket's queue is long full
+    let started = Clock.monotonicMs()
+    c.ok(["submit", "--wait", "--synthetic", "0"], timeoutS: 20)
+    XCTAssertLessThan(Clock.monotonicMs() - started, 10_000, "a submit waited on the unread notify socket")
+    c.ok(["stop"])
+    reap(pid)
+    _ = systemd
   }
 
   /// An abstract-namespace socket (`@name`), and a watchdog meant for another process.
