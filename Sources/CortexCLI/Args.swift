@@ -126,7 +126,7 @@ struct Context {
   var directoryNamed: Bool { lookup.map { $0.source == .option || $0.source == .environment } ?? true }
 
   /// How to get a daemon running for this directory (DirectoryLookup.notRunningAdvice).
-  var startAdvice: String { lookup?.notRunningAdvice() ?? "start it with: cortex --dir \(paths.root) start" }
+  var startAdvice: String { lookup?.notRunningAdvice() ?? "start it with: cortex start --dir \(paths.root)" }
 
   func out(_ s: String) { try? FileDescriptor.standardOutput.writeAll(s) }
   func err(_ s: String) { try? FileDescriptor.standardError.writeAll(s) }

@@ -47,7 +47,7 @@ struct DirectoryLookup: Sendable {
         "no coordination directory here: none in \(start) or any parent directory (a coordination/ with config.json); "
         + "run `cortex init` (or `cortex start`) in the project's top directory, or give --dir DIR or CORTEX_DIR"
     default:
-      return "start it with: cortex --dir \(root) start"
+      return "start it with: cortex start --dir \(root)"
     }
   }
 }

@@ -20,7 +20,7 @@ final class DirectoryLookupTests: XCTestCase {
     // Not running yet: the advice names the project's directory, found from two levels below.
     let down = c.run(raw: ["status"], directory: deep)
     XCTAssertEqual(down.code, 69, down.err)
-    XCTAssertTrue(down.err.contains("start it with: cortex --dir \(c.root) start"), down.err)
+    XCTAssertTrue(down.err.contains("start it with: cortex start --dir \(c.root)"), down.err)
     XCTAssertFalse(down.err.contains(deep + "/coordination"), down.err)
 
     XCTAssertEqual(c.run(raw: ["start"], directory: deep).code, 0)
