@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -141,6 +142,48 @@ int cshim_accept(int fd) {
   int c;
   do { c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); } while (c < 0 && errno == EINTR);
   return c;
+}
+
+/// Fills a for a datagram name: a path, or '@name' in the abstract namespace. Returns the
+/// address length, or -1 (ENAMETOOLONG, EINVAL for an empty name).
+static socklen_t fill_dgram_addr(struct sockaddr_un *a, const char *name) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  size_t n = strlen(name);
+  if (n == 0 || (name[0] == '@' && n == 1)) { errno = EINVAL; return (socklen_t)-1; }
+  if (n >= sizeof a->sun_path) { errno = ENAMETOOLONG; return (socklen_t)-1; }
+  memcpy(a->sun_path, name, n);
+  if (name[0] == '@') {
+    a->sun_path[0] = 0;
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+  }
+  return (socklen_t)sizeof *a;
+}
+
+int cshim_dgram_bind(const char *name) {
+  struct sockaddr_un a;
+  socklen_t len = fill_dgram_addr(&a, name);
+  if (len == (socklen_t)-1) return -1;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (bind(fd, (struct sockaddr *)&a, len) < 0) { int e = errno; close(fd); errno = e; return -1; }
+  return fd;
+}
+
+long cshim_dgram_send(const char *name, const void *buf, unsigned long len) {
+  struct sockaddr_un a;
+  socklen_t alen = fill_dgram_addr(&a, name);
+  if (alen == (socklen_t)-1) return -1;
+  // Non-blocking: a receiver whose queue is full (max_dgram_qlen) must never stall the caller's
+  // loop; the message is dropped with EAGAIN instead.
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  ssize_t n;
+  do { n = sendto(fd, buf, len, MSG_NOSIGNAL, (struct sockaddr *)&a, alen); } while (n < 0 && errno == EINTR);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return (long)n;
 }
 
 static volatile sig_atomic_t signal_fd = -1;
@@ -294,3 +337,14 @@ int cshim_poll_readable(const int *fds, int n, int timeout_ms) {
   for (int i = 0; i < n; i++) if (p[i].revents) return i;
   return -2;
 }
+
+static int saved_argc;
+static char **saved_argv;
+/* glibc calls ELF constructors with (argc, argv, envp). */
+__attribute__((constructor)) static void cshim_save_arguments(int argc, char **argv, char **envp) {
+  (void)envp;
+  saved_argc = argc;
+  saved_argv = argv;
+}
+int cshim_argc(void) { return saved_argc; }
+char **cshim_argv(void) { return saved_argv; }

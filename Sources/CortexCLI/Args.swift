@@ -119,6 +119,14 @@ struct Context {
   let json: Bool
   let color: Bool
   let executable: String
+  /// How `paths.root` was chosen (`--dir`, `$CORTEX_DIR`, found by walking up, or the default).
+  var lookup: DirectoryLookup? = nil
+
+  /// The directory was named (`--dir`, `$CORTEX_DIR`) rather than found or defaulted.
+  var directoryNamed: Bool { lookup.map { $0.source == .option || $0.source == .environment } ?? true }
+
+  /// How to get a daemon running for this directory (DirectoryLookup.notRunningAdvice).
+  var startAdvice: String { lookup?.notRunningAdvice() ?? "start it with: cortex start --dir \(paths.root)" }
 
   func out(_ s: String) { try? FileDescriptor.standardOutput.writeAll(s) }
   func err(_ s: String) { try? FileDescriptor.standardError.writeAll(s) }

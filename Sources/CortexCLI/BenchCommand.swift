@@ -78,9 +78,8 @@ final class Bench {
 
   init(_ outer: Context, workers: Int) throws(CLIError) {
     var root = outer.paths.root
-    ownsDirectory =
-      !(FileSystem.exists(outer.paths.config) || Environment.get("CORTEX_DIR") != nil)
-      && root == FileSystem.absolute("coordination")
+    // A fresh directory unless one was named (--dir, $CORTEX_DIR): never a project's own, found by walking up.
+    ownsDirectory = !outer.directoryNamed
     if ownsDirectory {
       do { root = try FileSystem.makeTemporaryDirectory(prefix: "cortex-bench-") } catch {
         throw CLIError(ExitCode.failure, "cannot make a temporary directory: \(error)")
@@ -288,4 +287,40 @@ final class Bench {
       (name + "_max", .double(s.last!)),
     ]
   }
+}
+
+extension BenchCommand {
+  static let help = CommandHelp(
+    "bench", abstract: "measure Cortex against a real daemon", usage: usage,
+    details: """
+      Starts a daemon in a fresh temporary directory (unless --dir or $CORTEX_DIR names one), measures, \
+      prints the observed values as one JSON object on stdout and a table on stderr. The load profiles \
+      (smoke, ramp, fixed, soak, saturation, chaos) write a summary, a CSV and an SVG chart under --out.
+      """,
+    flags: [
+      .option("--workers", value: "N", help: "pool size (1-1024)", default: "20"),
+      .option("--tasks", value: "N", help: "tasks for throughput, budget and decision", default: "2000 exec, 20000 synthetic"),
+      .option("--samples", value: "N", help: "samples for the latency profiles", default: "200"),
+      .option("--agents", value: "N|LO..HI", help: "synthetic agents (a range ramps)", default: "100"),
+      .option("--task-ms", value: "MS", help: "each agent task's duration (agents profile)", default: "50"),
+      .option(
+        "--duration", value: "D", help: "how long to run (seconds for agents; 30s, 5m for the load profiles)", default: "the profile's"),
+      .option(
+        "--kind", value: "KIND", help: "what the tasks are", default: "exec; synthetic for the load profiles",
+        choices: ["exec", "synthetic"]),
+      .option("--rate", value: "R/s", help: "open loop: a fixed arrival rate instead of agents (fixed, soak, chaos, saturation)"),
+      .option("--seed", value: "N", help: "random seed of the decision-groups and provider profiles", default: "1"),
+      .option("--step", value: "D", help: "length of each step of ramp and saturation"),
+      .option("--latency", value: "SPEC", help: "synthetic task latency: 50ms, uniform=LO..HI or p50=D,p99=D", default: "50ms"),
+      .option("--tokens", value: "N", help: "tokens per synthetic task", default: "100"),
+      .option("--error-rate", value: "X", help: "fraction of synthetic task attempts that fail with an injected 429 (0-1)", default: "0"),
+      .option("--error-budget-rate", value: "X", help: "the failure rate the summary's error-budget verdict allows (0-1)", default: "0"),
+      .flag("--no-retries", help: "one attempt per task"),
+      .option("--out", value: "DIR", help: "where the load profiles write their evidence", default: "docs/bench", completes: .directory),
+    ],
+    operandWords: LoadProfiles.names + profiles,
+    examples: [
+      ("cortex bench throughput --tasks 2000", "2,000 `true` tasks through 20 workers"),
+      ("cortex bench ramp --agents 8..200 --step 5s", "a short ramp with its chart"),
+    ], parsedIn: ["CortexCLI/Load/LoadProfiles.swift"])
 }

@@ -63,3 +63,13 @@ enum CertifyCommand {
     return 0
   }
 }
+
+extension CertifyCommand {
+  static let help = CommandHelp(
+    "certify", abstract: "check a benchmark summary against gates (0 certified, 1 not, 2 invalid evidence)", usage: usage,
+    flags: [
+      .option("--gates", value: "FILE", help: "the gates", default: "docs/bench/gates.json", completes: .file),
+      .flag("--any-binary", help: "accept a summary made by another binary"),
+    ], operands: .file,
+    examples: [("cortex certify docs/bench/soak-20261124112227.summary.json --gates docs/bench/gates-soak.json", "judge a soak")])
+}

@@ -14,7 +14,7 @@ final class Client {
     } catch {
       throw CLIError(
         ExitCode.notRunning,
-        "the Cortex daemon is not running for \(ctx.paths.root) (\(error.isNotFound ? "no socket" : error.description)); start it with: cortex start --dir \(ctx.paths.root)"
+        "the Cortex daemon is not running for \(ctx.paths.root) (\(error.isNotFound ? "no socket" : error.description)); \(ctx.startAdvice)"
       )
     }
   }

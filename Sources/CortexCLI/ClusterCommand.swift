@@ -128,3 +128,17 @@ enum ClusterCommand {
     return 0
   }
 }
+
+extension ClusterCommand {
+  static let help = CommandHelp(
+    "cluster", abstract: "cluster mode on PostgreSQL: migrate the schema, show nodes and leases", usage: usage,
+    details: """
+      migrate creates or upgrades the schema (idempotent); status shows the nodes, their epochs and \
+      leases, and the load. The database is the one in config.json's "cluster" unless --postgres names one.
+      """,
+    flags: [
+      .option("--postgres", "--dsn", value: "DSN", help: "the PostgreSQL connection string", default: "config.json's cluster.postgres")
+    ],
+    operandWords: ["migrate", "status"],
+    examples: [("cortex cluster migrate --postgres postgresql://cortex@db/cortex", "create the schema")])
+}

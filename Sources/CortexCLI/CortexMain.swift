@@ -3,103 +3,73 @@ import Posix
 
 /// The `cortex` command: global options, then one command, each in its own file.
 public enum CortexMain {
+  /// A command: its help (flags, examples; CommandHelp.swift) and what runs it.
   struct Command: Sendable {
-    let name: String
-    let abstract: String
-    let usage: String
-    let hidden: Bool
+    let help: CommandHelp
     let run: @Sendable (inout Args, Context) throws(CLIError) -> Int32
+    var name: String { help.name }
+    var usage: String { help.usage }
+    var abstract: String { help.abstract }
+    var hidden: Bool { help.hidden }
+
+    init(_ help: CommandHelp, _ run: @escaping @Sendable (inout Args, Context) throws(CLIError) -> Int32) {
+      self.help = help
+      self.run = run
+    }
+
+    /// A command without a help table yet: `HelpTests` lists every flag it parses as missing.
+    init(
+      name: String, abstract: String, usage: String, hidden: Bool,
+      run: @escaping @Sendable (inout Args, Context) throws(CLIError) -> Int32, file: String = #fileID
+    ) {
+      self.init(CommandHelp(name, abstract: abstract, usage: usage, hidden: hidden, file: file), run)
+    }
   }
 
+  /// Every command, in the order `cortex help` lists them. Each one's help sits in its own file.
   static let commands: [Command] = [
-    Command(
-      name: "init", abstract: "write config.json and the directory layout (idempotent)",
-      usage: "cortex init [--workers N] [--force] [--cluster DSN [--node NAME]]",
-      hidden: false, run: InitCommand.run),
-    Command(
-      name: "start", abstract: "start the daemon and its worker pool (detached unless --foreground)",
-      usage: "cortex start [--foreground] [--workers N] [--timeout S]", hidden: false, run: StartCommand.run),
-    Command(
-      name: "daemon", abstract: "run the daemon in the foreground", usage: "cortex daemon [--workers N]", hidden: false,
-      run: StartCommand.runForeground),
-    Command(
-      name: "stop", abstract: "stop gracefully: admit nothing, drain or requeue, reap, final snapshot", usage: "cortex stop [--timeout S]",
-      hidden: false, run: StopCommand.run),
-    Command(
-      name: "restart", abstract: "replace the daemon in place (e.g. a new binary); running tasks carry on",
-      usage: RestartCommand.usage, hidden: false, run: RestartCommand.run),
-    Command(name: "submit", abstract: "submit tasks; prints their ids", usage: SubmitCommand.usage, hidden: false, run: SubmitCommand.run),
-    Command(
-      name: "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]", hidden: false,
-      run: ListCommand.run),
-    Command(
-      name: "show", abstract: "a task's spec, state, attempts, worker, timings, tokens and estimate", usage: "cortex show ID",
-      hidden: false, run: ShowCommand.run),
-    Command(
-      name: "cancel", abstract: "cancel tasks; returns once their process groups are gone", usage: "cortex cancel ID...", hidden: false,
-      run: CancelCommand.run),
-    Command(
-      name: "wait", abstract: "wait for tasks; exit 0 only if all succeeded", usage: "cortex wait ID...", hidden: false,
-      run: WaitCommand.run),
-    Command(
-      name: "kill", abstract: "cancel running tasks (the same as cancel)", usage: "cortex kill ID...", hidden: false,
-      run: CancelCommand.run),
-    Command(
-      name: "retry", abstract: "submit finished tasks again as new tasks (retry_of); prints the new ids",
-      usage: RetryCommand.usage, hidden: false, run: RetryCommand.run),
-    Command(
-      name: "edit", abstract: "change a queued task (priority, group, labels, timeout, command, env)", usage: EditCommand.usage,
-      hidden: false, run: EditCommand.run),
-    Command(
-      name: "pause", abstract: "start nothing new (in one group, or anywhere); running tasks go on", usage: PauseCommand.pauseUsage,
-      hidden: false, run: PauseCommand.pause),
-    Command(
-      name: "resume", abstract: "start tasks again (one group, or everything paused)", usage: PauseCommand.resumeUsage, hidden: false,
-      run: PauseCommand.resume),
-    Command(
-      name: "group", abstract: "groups: list them, or set a group's parallel limit", usage: GroupCommand.usage, hidden: false,
-      run: GroupCommand.run),
-    Command(name: "log", abstract: "a task's output", usage: "cortex log ID [--follow]", hidden: false, run: LogCommand.run),
-    Command(
-      name: "tail", abstract: "the decision log, pretty or --json",
-      usage: "cortex tail [-f] [--type GLOB] [--task ID] [--since DUR] [-n N]", hidden: false, run: TailCommand.run),
-    Command(
-      name: "status", abstract: "daemon, pool, queue and budget at a glance (reads hot-state.mmap)", usage: "cortex status", hidden: false,
-      run: StatusCommand.run),
-    Command(
-      name: "top", abstract: "live full-screen view: worker grid, queue, budget, rates (reads hot-state.mmap)",
-      usage: TopCommand.usage, hidden: false, run: TopCommand.run),
-    Command(name: "workers", abstract: "the worker pool", usage: "cortex workers", hidden: false, run: PoolCommands.workers),
-    Command(
-      name: "budget", abstract: "the token budget and its allocations", usage: "cortex budget", hidden: false, run: PoolCommands.budget),
-    Command(
-      name: "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N", hidden: false, run: PoolCommands.scale),
-    Command(
-      name: "cluster", abstract: "cluster mode on PostgreSQL: migrate the schema, show nodes and leases",
-      usage: ClusterCommand.usage, hidden: false, run: ClusterCommand.run),
-    Command(
-      name: "doctor", abstract: "check the directory: lock, socket, FIFOs, log, snapshots, budget, processes",
-      usage: "cortex doctor [--repair]", hidden: false, run: DoctorCommand.run),
-    Command(
-      name: "certify", abstract: "check a benchmark summary against gates (0 certified, 1 not, 2 invalid evidence)",
-      usage: CertifyCommand.usage, hidden: false, run: CertifyCommand.run),
-    Command(
-      name: "demo", abstract: "run the daemon with its pool on a demo workload and summarize",
-      usage: "cortex demo [--tasks N] [--workers N] [--keep]", hidden: false, run: DemoCommand.run),
-    Command(
-      name: "bench", abstract: "measure Cortex against a real daemon", usage: BenchCommand.usage, hidden: false, run: BenchCommand.run),
-    Command(
-      name: "worker", abstract: "a pool worker (started by the daemon)",
-      usage: "cortex worker --dir DIR --slot N [--heartbeat-ms MS] [--orphan-timeout-ms MS]",
-      hidden: true, run: WorkerCommand.run),
+    Command(InitCommand.help, InitCommand.run),
+    Command(StartCommand.help, StartCommand.run),
+    Command(StartCommand.daemonHelp, StartCommand.runForeground),
+    Command(StopCommand.help, StopCommand.run),
+    Command(RestartCommand.help, RestartCommand.run),
+    Command(SubmitCommand.help, SubmitCommand.run),
+    Command(ListCommand.help, ListCommand.run),
+    Command(ShowCommand.help, ShowCommand.run),
+    Command(CancelCommand.help, CancelCommand.run),
+    Command(WaitCommand.help, WaitCommand.run),
+    Command(CancelCommand.killHelp, CancelCommand.run),
+    Command(RetryCommand.help, RetryCommand.run),
+    Command(EditCommand.help, EditCommand.run),
+    Command(PauseCommand.pauseHelp, PauseCommand.pause),
+    Command(PauseCommand.resumeHelp, PauseCommand.resume),
+    Command(GroupCommand.help, GroupCommand.run),
+    Command(LogCommand.help, LogCommand.run),
+    Command(TailCommand.help, TailCommand.run),
+    Command(StatusCommand.help, StatusCommand.run),
+    Command(TopCommand.help, TopCommand.run),
+    Command(PoolCommands.workersHelp, PoolCommands.workers),
+    Command(PoolCommands.budgetHelp, PoolCommands.budget),
+    Command(PoolCommands.scaleHelp, PoolCommands.scale),
+    Command(ClusterCommand.help, ClusterCommand.run),
+    Command(DoctorCommand.help, DoctorCommand.run),
+    Command(CertifyCommand.help, CertifyCommand.run),
+    Command(DemoCommand.help, DemoCommand.run),
+    Command(BenchCommand.help, BenchCommand.run),
+    Command(HelpCommand.help, HelpCommand.run),
+    Command(CompletionsCommand.help, CompletionsCommand.run),
+    Command(CompletionsCommand.completeHelp, CompletionsCommand.complete),
+    Command(WorkerCommand.help, WorkerCommand.run),
   ]
 
   static var usageText: String {
     var s = "usage: cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND [ARGS]\n\ncommands:\n"
     for c in commands where !c.hidden {
-      s += "  " + c.name + String(repeating: " ", count: max(1, 10 - c.name.count)) + c.abstract + "\n"
+      s += "  " + c.name + String(repeating: " ", count: max(1, 12 - c.name.count)) + c.abstract + "\n"
     }
-    s += "\n`cortex task create` is `cortex submit`. The directory is --dir, else $CORTEX_DIR, else ./coordination.\n"
+    s += "\n`cortex help COMMAND` or `cortex COMMAND --help` describes a command's flags, with examples; `man cortex` all of them.\n"
+    s += "`cortex task create` is `cortex submit`. The directory is --dir, else $CORTEX_DIR, else the nearest coordination/\n"
+    s += "(with a config.json) in the working directory or a parent, else ./coordination.\n"
     s += "Exit codes: 0 ok, 1 failure, 64 usage, 65 invalid task spec, 69 daemon not running, 75 refused (backpressure).\n"
     s += "wait and submit --wait: one task gives its own code (124 timed out, 130 cancelled, 128+N killed by signal N);\n"
     s += "several give 0 if all succeeded, else 1. With --json, an error is also a JSON object on stdout.\n"
@@ -109,7 +79,7 @@ public enum CortexMain {
   public static func main(_ argv: [String]) -> Int32 {
     Signal.ignore(Signal.pipe)
     var words = Array(argv.dropFirst())
-    var dir = Environment.get("CORTEX_DIR") ?? "coordination"
+    var dir: String? = nil
     var json = false
     var colorMode = "auto"
     // Global options come before the command.
@@ -133,7 +103,7 @@ public enum CortexMain {
         try? FileDescriptor.standardOutput.writeAll(usageText)
         return 0
       } else if w == "--version" {
-        try? FileDescriptor.standardOutput.writeAll("cortex 0.1.0\n")
+        try? FileDescriptor.standardOutput.writeAll("cortex \(CortexVersion.string)\n")
         return 0
       } else {
         return fail(CLIError.usage("unknown option \(w)", "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND"), json: json)
@@ -148,10 +118,6 @@ public enum CortexMain {
       name = "submit"
       words.removeFirst()
     }
-    if name == "help" {
-      try? FileDescriptor.standardOutput.writeAll(usageText)
-      return 0
-    }
     guard let cmd = commands.first(where: { $0.name == name }) else {
       return fail(CLIError.usage("unknown command '\(name)'", "cortex COMMAND (see cortex --help)"), json: json || words.contains("--json"))
     }
@@ -162,7 +128,7 @@ public enum CortexMain {
       if args.flag("--json") { json = true }
       if let c = try args.option("--color") { colorMode = c }
       if args.flag("-h", "--help") {
-        try? FileDescriptor.standardOutput.writeAll("usage: \(cmd.usage)\n\n\(cmd.abstract)\n")
+        try? FileDescriptor.standardOutput.writeAll(cmd.help.text)
         return 0
       }
       guard ["auto", "never", "always"].contains(colorMode) else {
@@ -170,8 +136,9 @@ public enum CortexMain {
       }
       let color =
         colorMode == "always" || (colorMode == "auto" && FileDescriptor.standardOutput.isTerminal && Environment.get("NO_COLOR") == nil)
+      let lookup = DirectoryLookup.locate(option: dir, environment: Environment.get("CORTEX_DIR"), walkUp: cmd.name != "init")
       let ctx = Context(
-        paths: Paths(root: FileSystem.absolute(dir)), json: json, color: color, executable: Processes.executablePath())
+        paths: Paths(root: lookup.root), json: json, color: color, executable: Processes.executablePath(), lookup: lookup)
       return try cmd.run(&args, ctx)
     } catch {
       return fail(error, json: json)
@@ -195,4 +162,7 @@ public enum CortexMain {
 extension CortexMain {
   /// Runs the command line and exits with its code.
   public static func exit(with argv: [String]) -> Never { Processes.exit(main(argv)) }
+
+  /// Runs this process's command line (read without /proc, see `Processes.arguments`) and exits.
+  public static func exit() -> Never { exit(with: Processes.arguments()) }
 }

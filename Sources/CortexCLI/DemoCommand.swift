@@ -14,7 +14,7 @@ enum DemoCommand {
 
     // A fresh directory unless --dir was given explicitly and is empty of a running daemon.
     var paths = ctx.paths
-    if paths.root == FileSystem.absolute("coordination") && Environment.get("CORTEX_DIR") == nil {
+    if !ctx.directoryNamed {
       do { paths = Paths(root: try FileSystem.makeTemporaryDirectory(prefix: "cortex-demo-")) } catch {
         throw CLIError(ExitCode.failure, "cannot make a temporary directory: \(error)")
       }
@@ -214,4 +214,16 @@ struct LogStats {
     }
     return s
   }
+}
+
+extension DemoCommand {
+  static let help = CommandHelp(
+    "demo", abstract: "run the daemon with its pool on a demo workload and summarize",
+    usage: "cortex demo [--tasks N] [--workers N] [--seed N]",
+    details: "Works in a fresh temporary directory unless --dir or $CORTEX_DIR names one, and prints where it is.",
+    flags: [
+      .option("--tasks", value: "N", help: "how many tasks (10-100000)", default: "300"),
+      .option("--workers", value: "N", help: "pool size (1-1024)", default: "20"),
+      .option("--seed", value: "N", help: "seed of the workload's random choices", default: "7"),
+    ])
 }

@@ -17,7 +17,10 @@ enum DoctorCommand {
     try args.noPositionals()
     let p = ctx.paths
     guard FileSystem.exists(p.config) || FileSystem.isDirectory(p.events) else {
-      throw CLIError(ExitCode.failure, "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
+      throw CLIError(
+        ExitCode.failure,
+        ctx.lookup?.source == .fallback
+          ? ctx.startAdvice : "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
     }
     var findings: [Finding] = []
     func add(_ l: Finding.Level, _ s: String) { findings.append(Finding(level: l, what: s)) }
@@ -255,4 +258,17 @@ enum DoctorCommand {
     }
     return nil
   }
+}
+
+extension DoctorCommand {
+  static let help = CommandHelp(
+    "doctor", abstract: "check the directory: lock, socket, FIFOs, log, snapshots, budget, processes", usage: "cortex doctor [--repair]",
+    details: "One finding per line; exit 0 when healthy (after a repair), 1 otherwise.",
+    flags: [
+      .flag(
+        "--repair",
+        help:
+          "with no daemon running: move a corrupt or torn log tail aside (never deleted), remove stale socket and pid files, set a bad hot state aside, kill orphaned tasks"
+      )
+    ])
 }

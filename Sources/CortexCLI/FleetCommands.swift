@@ -188,3 +188,56 @@ enum GroupsFile {
     return parts.isEmpty ? "" : "groups    " + parts.joined(separator: "  ") + "\n"
   }
 }
+
+extension PauseCommand {
+  static let pauseHelp = CommandHelp(
+    "pause", abstract: "start nothing new (in one group, or anywhere); running tasks go on", usage: pauseUsage,
+    details: "A logged decision: it survives a restart or kill -9. Tasks still queue while paused.",
+    examples: [("cortex pause", "hold the whole queue"), ("cortex pause batch", "hold only the group batch")])
+  static let resumeHelp = CommandHelp(
+    "resume", abstract: "start tasks again (one group, or everything paused)", usage: resumeUsage,
+    details: "Without a group, the queue and every paused group resume.",
+    examples: [("cortex resume batch", "let the group batch start tasks again")])
+}
+
+extension GroupCommand {
+  static let help = CommandHelp(
+    "group", abstract: "groups: list them, or set a group's parallel limit", usage: usage,
+    details:
+      "A group's parallel limit is the most of its tasks running at once (0: no limit). Set live here, or under \"groups\" in config.json; a kill -HUP reloads the file's limits.",
+    flags: [.option("--parallel", value: "N", help: "with set: the most of the group's tasks running at once (0 = no limit)")],
+    operandWords: ["list", "set"],
+    examples: [("cortex group", "every group, its limits and what runs"), ("cortex group set batch --parallel 4", "at most 4 at once")])
+}
+
+extension RetryCommand {
+  static let help = CommandHelp(
+    "retry", abstract: "submit finished tasks again as new tasks (retry_of); prints the new ids", usage: usage,
+    details: "Each new task has the old one's spec (and secrets) and names it in retry_of; the old task is left as it ended.",
+    flags: [
+      .flag("-p", help: "print only the new ids"), .flag("--all-failed", help: "every failed or timed-out task the daemon remembers"),
+    ], operands: .taskID,
+    examples: [("cortex retry task-000007", "run it again as a new task"), ("cortex retry -p --all-failed", "every failure, ids only")])
+}
+
+extension EditCommand {
+  static let help = CommandHelp(
+    "edit", abstract: "change a queued task (priority, group, labels, timeout, command, env)", usage: usage,
+    details: "Only a queued task can be edited. The change is logged as task.edited with before and after (secrets redacted).",
+    flags: [
+      .option("--priority", value: "P", help: "new priority", choices: ["critical", "high", "medium", "low"]),
+      .option("--group", value: "G", help: "move it to this group"),
+      .option("--label", value: "K=V", help: "set a label (repeatable)"),
+      .option("--timeout", value: "DUR", help: "new timeout, like 30s, 5m or 1h"),
+      .option("--env", value: "K=V", help: "set an environment variable (repeatable)"),
+      .option("--shell", value: "STR", help: "replace what it runs with a shell command line"),
+    ], operands: .taskID,
+    examples: [("cortex edit task-000009 --priority high", "move it up"), ("cortex edit task-000009 -- make test", "run another command")])
+}
+
+extension CancelCommand {
+  static let killHelp = CommandHelp(
+    "kill", abstract: "cancel running tasks (the same as cancel)", usage: "cortex kill ID...",
+    details: "The name people reach for: exactly `cortex cancel`.", operands: .taskID,
+    examples: [("cortex kill task-000003", "stop it; returns once its processes are gone")])
+}

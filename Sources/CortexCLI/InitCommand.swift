@@ -22,6 +22,12 @@ enum InitCommand {
     } else {
       ctx.err(
         wrote ? "initialized \(ctx.paths.root)\n" : "\(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
+      // A project above already has one: say which one commands run below here will use now.
+      if wrote, ctx.lookup?.source == .fallback, let outer = DirectoryLookup.nearest(from: FileSystem.dirname(ctx.lookup?.start ?? "/")),
+        outer != ctx.paths.root
+      {
+        ctx.err("note: \(outer) also exists; commands run in or below \(ctx.lookup?.start ?? "") now use \(ctx.paths.root)\n")
+      }
     }
     return 0
   }
@@ -64,4 +70,35 @@ enum WorkerCommand {
       throw CLIError(ExitCode.failure, "worker \(slot): \(error)")
     }
   }
+}
+
+extension InitCommand {
+  static let help = CommandHelp(
+    "init", abstract: "write config.json and the directory layout (idempotent)",
+    usage: "cortex init [--workers N] [--force] [--cluster DSN [--node NAME]]",
+    details: """
+      Makes ./coordination (or --dir, $CORTEX_DIR) with mode 0700 and a config.json holding the defaults; \
+      an existing config.json is kept. Unlike the other commands, init does not look for a directory in \
+      the parents of the working directory.
+      """,
+    flags: [
+      .option("--workers", value: "N", help: "pool size to write into config.json (1-1024)", default: "20"),
+      .flag("--force", help: "rewrite config.json with the defaults"),
+      .option("--cluster", value: "DSN", help: "join a cluster: the PostgreSQL connection string (see cortex cluster)"),
+      .option("--node", value: "NAME", help: "this node's name in the cluster", default: "the host name"),
+    ],
+    examples: [("cortex init --workers 8", "a pool of 8"), ("cortex init --cluster postgresql://cortex@db/cortex", "cluster mode")])
+}
+
+extension WorkerCommand {
+  static let help = CommandHelp(
+    "worker", abstract: "a pool worker (started by the daemon)",
+    usage: "cortex worker --dir DIR --slot N [--heartbeat-ms MS] [--orphan-timeout-ms MS]",
+    flags: [
+      .option("--slot", value: "N", help: "the pool slot (1-1024)"),
+      .option("--heartbeat-ms", value: "MS", help: "heartbeat interval", default: "5000"),
+      .option(
+        "--orphan-timeout-ms", value: "MS", help: "with no daemon for this long, stop the task's group and exit (orphan_timeout_s)",
+        default: "300000"),
+    ], hidden: true)
 }

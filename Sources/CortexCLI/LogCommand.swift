@@ -84,7 +84,9 @@ enum TailCommand {
     let last = try args.intOption("-n", "--lines", min: 0, max: 100_000_000) ?? (follow ? followLines : nil)
     try args.noPositionals()
     if !FileSystem.isDirectory(ctx.paths.events) {
-      throw CLIError(ExitCode.failure, "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
+      throw CLIError(
+        ExitCode.failure,
+        ctx.lookup?.source == .fallback ? ctx.startAdvice : "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
     }
 
     func matches(_ v: JSON) -> Bool {
@@ -219,6 +221,8 @@ enum StatusCommand {
     let view: HotState.View
     switch DaemonControl.hotState(ctx.paths) {
     case .success(let v): view = v
+    case .failure(let e) where e.code == ExitCode.notRunning:
+      throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
     case .failure(let e): throw e
     }
     let now = Clock.wallMs()
@@ -240,7 +244,7 @@ enum StatusCommand {
         "daemon     running, pid \(pid), up \(formatMs(now - view.startedMs)), phase \(view.phase)\(view.admitting ? "" : ", NOT ADMITTING (disk full or log unwritable; see daemon.log)"); updated \(formatMs(max(0, now - view.updatedMs))) ago\n"
     } else {
       s +=
-        "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); start it with: cortex start --dir \(ctx.paths.root))\n"
+        "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); \(ctx.startAdvice))\n"
     }
     let ws = Dictionary(grouping: view.workers.filter { $0.slot <= view.poolSize || $0.state != "stopped" }, by: \.state).mapValues(\.count)
     s +=
@@ -323,4 +327,43 @@ enum StatusCommand {
       ),
     ])
   }
+}
+
+extension LogCommand {
+  static let help = CommandHelp(
+    "log", abstract: "a task's output", usage: "cortex log ID [--follow]",
+    details: "The task's output.log (its stdout and stderr together). Synthetic tasks write none.",
+    flags: [.flag("-f", "--follow", help: "keep printing new output until the task finishes")], operands: .taskID,
+    examples: [("cortex log -f task-000007", "follow a running task's output")])
+}
+
+extension TailCommand {
+  static let help = CommandHelp(
+    "tail", abstract: "the decision log, pretty or --json",
+    usage: "cortex tail [-f] [--type GLOB] [--task ID] [--since DUR] [-n N]",
+    details: """
+      Reads events/*.jsonl directly (no daemon needed). Every decision is there with its reason; with \
+      --json the lines are printed as written, for jq.
+      """,
+    flags: [
+      .flag("-f", "--follow", help: "keep printing new events, across segments"),
+      .option("--type", value: "GLOB", help: "only event types matching GLOB, e.g. 'task.*'"),
+      .option("--task", value: "ID", help: "only this task's events", completes: .taskID),
+      .option("--since", value: "DUR", help: "only events of the last DUR (10m, 2h)"),
+      .option("-n", "--lines", value: "N", help: "only the last N matching events", default: "all; 20 with --follow"),
+    ],
+    examples: [
+      ("cortex tail -f --type 'task.*'", "task decisions as they happen"),
+      ("cortex --json tail --task task-000012 | jq .reason", "why a task went where it went"),
+    ])
+}
+
+extension StatusCommand {
+  static let help = CommandHelp(
+    "status", abstract: "daemon, pool, queue and budget at a glance (reads hot-state.mmap)", usage: "cortex status",
+    details: """
+      Reads hot-state.mmap without asking the daemon, so it answers while the daemon is busy, hung or \
+      stopped (then it says so and shows the last state). Exit 69 when the daemon has never run here.
+      """,
+    examples: [("cortex --json status | jq .queued", "the queue length")])
 }

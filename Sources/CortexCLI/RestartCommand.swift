@@ -45,3 +45,12 @@ enum RestartCommand {
     throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) did not come back within \(timeout) s; see \(ctx.paths.daemonLog)")
   }
 }
+
+extension RestartCommand {
+  static let help = CommandHelp(
+    "restart", abstract: "replace the daemon in place (e.g. a new binary); running tasks carry on", usage: usage,
+    details:
+      "Sends the daemon SIGUSR2 (as `systemctl reload` may): it execs the program now at its path with the same pid, and re-adopts its workers and their running tasks. `cortex stop` still drains and stops everything.",
+    flags: [.option("--timeout", value: "S", help: "give up waiting for the new daemon after S seconds", default: "60")],
+    examples: [("cortex restart", "upgrade without interrupting a task")])
+}

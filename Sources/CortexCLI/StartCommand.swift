@@ -55,3 +55,44 @@ enum StopCommand {
     return 0
   }
 }
+
+extension StartCommand {
+  static let help = CommandHelp(
+    "start", abstract: "start the daemon and its worker pool (detached unless --foreground)",
+    usage: "cortex start [--foreground] [--workers N] [--timeout S]",
+    details: """
+      Initializes the directory if needed, starts the daemon in the background and returns once it \
+      and all its workers are ready. Its messages go to daemon.log in the directory. Under systemd, \
+      run `cortex daemon` instead (Type=notify).
+      """,
+    flags: [
+      .flag("--foreground", help: "run in this process, as `cortex daemon`"),
+      .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers (20)"),
+      .option("--timeout", value: "S", help: "give up when not ready after S seconds", default: "60"),
+    ],
+    examples: [("cortex start --workers 40", "a pool of 40 for this run")])
+
+  static let daemonHelp = CommandHelp(
+    "daemon", abstract: "run the daemon in the foreground", usage: "cortex daemon [--workers N]",
+    details: """
+      The daemon itself, attached to this terminal (Ctrl-C stops it gracefully). With $NOTIFY_SOCKET \
+      set (systemd, Type=notify) it sends READY=1 once all workers are ready, STATUS= lines, STOPPING=1, \
+      and WATCHDOG=1 at half of $WATCHDOG_USEC.
+      """,
+    flags: [
+      .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers (20)"),
+      .flag("--detach", help: "leave the terminal's session (what `cortex start` uses)"),
+    ],
+    examples: [("cortex --dir /var/lib/cortex daemon", "as the systemd unit runs it")])
+}
+
+extension StopCommand {
+  static let help = CommandHelp(
+    "stop", abstract: "stop gracefully: admit nothing, drain or requeue, reap, final snapshot", usage: "cortex stop [--timeout S]",
+    details: """
+      Running tasks get S seconds to finish; those still running are then killed and requeued for the \
+      next start. Returns once the daemon process is gone.
+      """,
+    flags: [.option("--timeout", value: "S", help: "how long running tasks may finish", default: "30")],
+    examples: [("cortex stop --timeout 0", "requeue running tasks at once")])
+}

@@ -111,14 +111,10 @@ enum SubmitCommand {
   /// (SPEC §9). Synthetic tasks run nothing and get none; `--no-env` turns it off.
   static func withCallerEnvironment(_ spec: JSON) -> JSON {
     guard var o = spec.object, spec["synthetic"] == nil || spec["synthetic"]?.isNull == true else { return spec }
-    let skip: Set<String> = ["_", "PWD", "OLDPWD", "SHLVL"]
     var own = spec["env"]?.object ?? []
-    let given = Set(own.map(\.0))
-    for entry in Environment.all() {
-      guard let eq = entry.firstIndex(of: "=") else { continue }
-      let name = String(entry[..<eq])
-      guard !given.contains(name), !skip.contains(name), !name.hasPrefix("CORTEX_"), isPlainName(name) else { continue }
-      own.append((name, .string(String(entry[entry.index(after: eq)...]))))
+    let given = own.map(\.0)
+    for (name, value) in Environment.pairs() where inherited(name) && !given.contains(name) {
+      own.append((name, .string(value)))
     }
     if own.isEmpty { return spec }
     o.removeAll { $0.0 == "env" }
@@ -126,9 +122,23 @@ enum SubmitCommand {
     return .object(o)
   }
 
-  static func isPlainName(_ n: String) -> Bool {
-    guard let f = n.utf8.first, f == 95 || (f >= 65 && f <= 90) || (f >= 97 && f <= 122) else { return false }
-    return n.utf8.allSatisfy { $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
+  /// A variable a task inherits: a plain name (letters, digits, `_`), not the shell's own
+  /// bookkeeping (`_`, `PWD`, `OLDPWD`, `SHLVL`) and not Cortex's (`CORTEX_*`). Checked on bytes:
+  /// it runs for every variable of every submit.
+  static func inherited(_ name: String) -> Bool {
+    let utf8 = name.utf8
+    guard let f = utf8.first, f == 95 || (f >= 65 && f <= 90) || (f >= 97 && f <= 122) else { return false }
+    guard utf8.allSatisfy({ $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) else {
+      return false
+    }
+    if utf8.starts(with: "CORTEX_".utf8) { return false }
+    switch utf8.count {
+    case 1: return f != 95
+    case 3: return !utf8.elementsEqual("PWD".utf8)
+    case 5: return !utf8.elementsEqual("SHLVL".utf8)
+    case 6: return !utf8.elementsEqual("OLDPWD".utf8)
+    default: return true
+    }
   }
 
   /// Largest request line the CLI sends; the daemon's limit (`max_request_bytes`) is far above it.
@@ -140,6 +150,8 @@ enum SubmitCommand {
   /// answered for the whole batch, which the daemon admits or refuses as one. Returns that
   /// answer, or the first refusal.
   static func submitBatch(_ specs: [JSON], on client: Client) throws(CLIError) -> JSON {
+    // One task (a shell loop's submit): one request, encoded once.
+    if specs.count == 1 { return try client.request(.object([("op", .string("submit")), ("tasks", .array(specs))])) }
     var parts: [[JSON]] = [[]]
     var size = 0
     for s in specs {
@@ -263,4 +275,59 @@ enum WaitCommand {
     default: return 1
     }
   }
+}
+
+extension SubmitCommand {
+  static let help = CommandHelp(
+    "submit", abstract: "submit tasks; prints their ids", usage: usage,
+    details: """
+      Prints each task's id once its task.submitted line is on disk (fsynced). A task runs a command \
+      (the words after --), a shell string (--shell), a worker type's command template (--type with \
+      --description), or nothing at all (--synthetic: an agent that only takes time and tokens). \
+      Command and shell tasks run in the working directory and with the environment of the submitter \
+      (secret values are kept out of the log). The daemon checks every field; a bad one exits 65 naming it. \
+      `cortex task create` is the same command.
+      """,
+    flags: [
+      .option("--shell", value: "STR", help: "run STR with /bin/sh -c"),
+      .option("--synthetic", value: "MS[:TOKENS]", help: "a synthetic agent: takes MS milliseconds and TOKENS tokens, spawns nothing"),
+      .option("--type", value: "T", help: "the worker type (its budget, timeout and command template)", completes: .workerType),
+      .option("-d", "--description", value: "D", help: "what the task is for; a template's {description}"),
+      .option("--priority", value: "P", help: "scheduling priority", default: "medium", choices: ["critical", "high", "medium", "low"]),
+      .option("--tokens", value: "N", help: "token budget to reserve", default: "the type's token_budget"),
+      .option("--timeout", value: "DUR", help: "kill the task after DUR (30s, 5m, 1h; at most 7d)", default: "the type's timeout"),
+      .option("--retries", value: "N", help: "attempts after the first when it fails (0-99)", default: "0"),
+      .option("--after", value: "ID,...", help: "run only after these tasks succeeded (repeatable)", completes: .taskID),
+      .option("--label", value: "K=V", help: "a label to filter and group by (repeatable)"),
+      .option(
+        "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default"),
+      .option("--env", value: "K=V", help: "an environment variable for the task, over the inherited ones (repeatable)"),
+      .option("--cwd", value: "DIR", help: "the task's working directory", default: "the current directory", completes: .directory),
+      .flag("--no-env", help: "do not pass the submitter's environment to the task"),
+      .option("--idempotency-key", value: "K", help: "a second submit with the same key returns the first task's id"),
+      .option("--sla", value: "DUR", help: "must start within DUR, else it is refused (75, sla_unmeetable)"),
+      .option("--sla-deadline", value: "TIME", help: "must start by this RFC 3339 time"),
+      .option(
+        "--from", value: "FILE", help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all", completes: .file),
+      .flag("--wait", help: "wait for the task and exit with its code (124 timed out, 130 cancelled, 128+N killed by signal N)"),
+      .flag("-p", help: "print only the ids (also with --json)"),
+    ],
+    operands: .command,
+    examples: [
+      ("cortex submit -- make test", "run `make test` here; prints task-000001"),
+      ("cortex submit --shell 'sleep 1; echo hi' --priority high --wait", "a shell task, waited for"),
+      ("cortex submit --type review -d 'Check auth.py' -- ./review.sh auth.py", "a typed task with its budget and timeout"),
+      ("cortex submit --from tasks.jsonl", "a batch, accepted whole or refused whole"),
+      ("for f in *.png; do cortex submit -p -- optipng \"$f\"; done", "one task per file from a shell loop"),
+    ])
+}
+
+extension WaitCommand {
+  static let help = CommandHelp(
+    "wait", abstract: "wait for tasks; exit 0 only if all succeeded", usage: "cortex wait ID...",
+    details: """
+      Blocks until every task is finished and prints each one's state on stderr. One task: its own \
+      exit code (124 timed out, 130 cancelled, 128+N killed by signal N). Several: 0 if all succeeded, else 1.
+      """,
+    operands: .taskID, examples: [("cortex wait task-000001 task-000002", "both, then exit 0 if both succeeded")])
 }

@@ -174,3 +174,42 @@ enum PoolCommands {
     return 0
   }
 }
+
+extension ListCommand {
+  static let help = CommandHelp(
+    "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]",
+    details: "Active tasks and the newest finished ones, oldest first; older finished tasks show only their final state.",
+    flags: [
+      .option("--state", value: "S", help: "only tasks in this state", choices: TaskState.allCases.map(\.rawValue)),
+      .option("--type", value: "T", help: "only tasks of this worker type", completes: .workerType),
+      .option("--group", value: "G", help: "only tasks of this group"),
+      .option("-n", "--limit", value: "N", help: "at most the newest N", default: "all"),
+    ],
+    examples: [("cortex list --state failed", "what failed"), ("cortex --json list | jq -r '.[].id'", "ids for a script")])
+}
+
+extension ShowCommand {
+  static let help = CommandHelp(
+    "show", abstract: "a task's spec, state, attempts, worker, timings, tokens and estimate", usage: "cortex show ID", operands: .taskID,
+    examples: [("cortex show task-000012", "everything about one task")])
+}
+
+extension CancelCommand {
+  static let help = CommandHelp(
+    "cancel", abstract: "cancel tasks; returns once their process groups are gone", usage: "cortex cancel ID...",
+    details: "A queued task is cancelled at once; a running one gets SIGTERM, then SIGKILL after kill_grace_s.", operands: .taskID,
+    examples: [("cortex cancel task-000003 task-000004", "both, waiting until their processes are gone")])
+}
+
+extension PoolCommands {
+  static let workersHelp = CommandHelp(
+    "workers", abstract: "the worker pool", usage: "cortex workers",
+    details: "Each worker's state, pid, current task, tasks done, restarts and when it was last heard from.")
+  static let budgetHelp = CommandHelp(
+    "budget", abstract: "the token budget and its allocations", usage: "cortex budget",
+    details: "Total, reserved, used and available tokens, and what each running task has reserved and used.")
+  static let scaleHelp = CommandHelp(
+    "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N",
+    details: "Slots 1 to N are kept: idle workers above N leave at once, busy ones after their task. N is 1 to 1024.",
+    examples: [("cortex scale 40", "grow the pool to 40 workers")])
+}

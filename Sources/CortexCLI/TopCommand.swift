@@ -138,3 +138,13 @@ enum TopCommand {
     return s.hasSuffix("\n") ? s : s + "\n"
   }
 }
+
+extension TopCommand {
+  static let help = CommandHelp(
+    "top", abstract: "live full-screen view: worker grid, queue, budget, rates (reads hot-state.mmap)", usage: usage,
+    details: "On a terminal, q or Ctrl-C quits and restores the screen.",
+    flags: [
+      .flag("--once", help: "print one frame and exit"),
+      .option("--interval", value: "MS", help: "refresh interval (50-60000)", default: "500"),
+    ])
+}

@@ -91,7 +91,7 @@ extension Daemon {
   }
 
   func handlePing(_ id: ClientID, now t: Int64) {
-    let ready = scheduler.workers.filter { ($0.state == .idle || $0.state == .busy) && $0.slot <= scheduler.desiredWorkers }.count
+    let ready = readyWorkers
     let phase: String =
       switch scheduler.phase {
       case .running: "running"

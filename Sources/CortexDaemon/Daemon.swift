@@ -86,6 +86,8 @@ public final class Daemon {
   /// Bytes free on the directory's file system while that is below `minFreeBytes`; nil when enough.
   var diskLowFreeBytes: Int?
   var lastSpaceCheckMs: Int64 = -1
+  /// systemd's `$NOTIFY_SOCKET`, when it started us (Daemon+Notify.swift).
+  var notifier: SystemdNotifier?
 
   static let hotIntervalMs: Int64 = 20
   static let spaceCheckIntervalMs: Int64 = 1000
@@ -122,6 +124,7 @@ public final class Daemon {
     startedMs = wallStartMs
     lastSnapshotMs = wallStartMs
     workerLog = try? FileDescriptor.open(paths.daemonLog, [.writeOnly, .create, .append])
+    notifier = SystemdNotifier.fromEnvironment(pid: Processes.currentID)
     try? FileDescriptor.standardError.reserveBeyondEnd(Self.messageReserveBytes)
 
     for s in [Signal.chld, Signal.term, Signal.int, Signal.hup, Signal.usr2] { try Signal.deliver(s, to: signals.write) }
@@ -162,6 +165,7 @@ public final class Daemon {
       cluster?.tick(spare: scheduler.spareCapacity, now: t)
       periodic(now: t)
       commit(now: t)
+      notifySystemd(now: t)
       if mustAbandonStop(now: t) { return abandonStop() }
     }
     shutdownComplete()
@@ -190,6 +194,7 @@ public final class Daemon {
     }
     if let w = clientWakeMs(now: t) { wake = min(wake, w) }
     if let d = hooks.nextDeadlineMs { wake = min(wake, d) }
+    if let w = notifier?.nextWakeMs { wake = min(wake, w) }
     return Int32(max(0, min(1000, wake - t)))
   }
 

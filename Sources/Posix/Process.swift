@@ -160,6 +160,15 @@ public enum Processes {
 }
 
 /// The process environment.
+extension Processes {
+  /// The command line, from what the C runtime passed to the process (not `CommandLine`, which
+  /// the Swift runtime finds through /proc/self/maps and is empty without /proc, in a chroot).
+  public static func arguments() -> [String] {
+    guard let argv = cshim_argv() else { return [] }
+    return (0..<Int(cshim_argc())).compactMap { argv[$0].map { String(cString: $0) } }
+  }
+}
+
 public enum Environment {
   public static func get(_ name: String) -> String? {
     guard let v = Glibc.getenv(name) else { return nil }
@@ -172,6 +181,28 @@ public enum Environment {
     while let entry = p.pointee {
       out.append(String(cString: entry))
       p += 1
+    }
+    return out
+  }
+
+  /// Every variable of environ(7) as (name, value), split at the first `=` on bytes (cheaper
+  /// than `all()` and splitting Strings by Character, which matters in `cortex submit`'s start-up).
+  /// Entries without `=` are skipped.
+  public static func pairs() -> [(name: String, value: String)] {
+    var out: [(name: String, value: String)] = []
+    var p = Glibc.environ
+    while let entry = p.pointee {
+      p += 1
+      let length = strlen(entry)
+      guard let eq = memchr(entry, 61, length) else { continue }
+      let nameLength = UnsafeRawPointer(eq) - UnsafeRawPointer(entry)
+      entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        out.append(
+          (
+            String(decoding: UnsafeBufferPointer(start: bytes, count: nameLength), as: UTF8.self),
+            String(decoding: UnsafeBufferPointer(start: bytes + nameLength + 1, count: length - nameLength - 1), as: UTF8.self)
+          ))
+      }
     }
     return out
   }

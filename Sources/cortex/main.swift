@@ -1,3 +1,3 @@
 import CortexCLI
 
-CortexMain.exit(with: CommandLine.arguments)
+CortexMain.exit()

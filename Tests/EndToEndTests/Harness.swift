@@ -39,7 +39,11 @@ final class Cortex {
     run(raw: ["--dir", root] + args, input: input, timeoutS: timeoutS, file: file, line: line)
   }
 
-  func run(raw args: [String], input: String? = nil, timeoutS: Int64 = 60, file: StaticString = #filePath, line: UInt = #line) -> Run {
+  /// Runs `cortex ARGS...` as given, in `directory` when set, with `environment` added.
+  func run(
+    raw args: [String], input: String? = nil, timeoutS: Int64 = 60, directory: String? = nil, environment: [String] = [],
+    file: StaticString = #filePath, line: UInt = #line
+  ) -> Run {
     let id = UInt64(Clock.monotonicNs())
     let outPath = "\(scratch)/out-\(id)", errPath = "\(scratch)/err-\(id)", inPath = "\(scratch)/in-\(id)"
     defer {
@@ -50,8 +54,9 @@ final class Cortex {
       let i = try FileDescriptor.open(inPath, .readOnly)
       let o = try FileDescriptor.open(outPath, [.writeOnly, .create, .truncate])
       let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
-      let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"]
-      let pid = try Processes.spawn([Cortex.binary] + args, environment: env, stdin: i, stdout: o, stderr: e, newProcessGroup: false)
+      let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"] + environment
+      let pid = try Processes.spawn(
+        [Cortex.binary] + args, environment: env, directory: directory, stdin: i, stdout: o, stderr: e, newProcessGroup: false)
       i.close()
       o.close()
       e.close()

@@ -47,6 +47,14 @@ int cshim_unix_listen(const char *path, int backlog);
 int cshim_unix_connect(const char *path);
 int cshim_accept(int fd);
 
+// Unix domain datagram sockets (sd_notify(3) protocol). A name starting with '@' is in the
+// abstract namespace (the '@' becomes a NUL byte), as systemd's $NOTIFY_SOCKET may be.
+/// A socket bound to name (SOCK_CLOEXEC); for receiving.
+int cshim_dgram_bind(const char *name);
+/// Sends one datagram of len bytes to name from a fresh non-blocking socket; returns the bytes
+/// sent, or -1 with EAGAIN when the receiver's queue is full (the message is dropped).
+long cshim_dgram_send(const char *name, const void *buf, unsigned long len);
+
 // Signals: a handler that writes the signal number as one byte to a pipe and nothing else.
 int cshim_signal_pipe(int write_fd, int sig);
 int cshim_signal_ignore(int sig);
@@ -60,6 +68,11 @@ int64_t cshim_monotonic_ns(void);
 
 /// Raises RLIMIT_NOFILE's soft limit to at least want (bounded by the hard limit); returns the new soft limit.
 long cshim_raise_nofile(long want);
+
+/// The process's argc and argv as the C runtime passed them to the constructors (the Swift
+/// runtime finds argv through /proc/self/maps, which a chroot may lack).
+int cshim_argc(void);
+char **cshim_argv(void);
 
 /// Returns the errno of the calling thread.
 int cshim_errno(void);

@@ -221,10 +221,15 @@ public enum HotState {
   /// Reads a live file through `copy` (fills the buffer with the file's first bytes) and `seqlock`
   /// (reads the live seqlock word), so a reader can use pread(2) instead of a mapping: retries while
   /// a write is in progress (odd seqlock or a moved one). Errors of the two closures are rethrown.
+  /// `copy` must fill the whole buffer (zeros past a short file). Inlinable, so a caller in
+  /// another module gets it specialized for its error type: unspecialized, building the generic
+  /// metadata cost a `cortex status` more than reading and checking the file.
+  @inlinable
   public static func readConsistent<E: Error>(
     size: Int, attempts: Int = 200, copy: (UnsafeMutableRawBufferPointer) throws(E) -> Void, seqlock: () throws(E) -> UInt64
   ) throws(E) -> Result<View, ReadError> {
-    var copied = [UInt8](repeating: 0, count: size)
+    // Not zeroed first: `copy` writes every byte (a memset of the whole file was a fifth of a status).
+    var copied = [UInt8](unsafeUninitializedCapacity: size) { _, count in count = size }
     func fill() throws(E) {
       var failure: E?
       copied.withUnsafeMutableBytes { b in
@@ -239,10 +244,10 @@ public enum HotState {
     var last: ReadError = .busy
     for _ in 0..<attempts {
       let s1 = try seqlock()
-      atomicMemoryFence(ordering: .sequentiallyConsistent)
+      fence()
       if s1 & 1 == 1 { continue }
       try fill()
-      atomicMemoryFence(ordering: .sequentiallyConsistent)
+      fence()
       let s2 = try seqlock()
       if s1 != s2 { continue }
       let r = copied.withUnsafeBytes { read($0) }
@@ -255,4 +260,7 @@ public enum HotState {
     }
     return .failure(last)
   }
+
+  /// A full memory fence between reading the seqlock and the data (callable from inlined code).
+  @usableFromInline static func fence() { atomicMemoryFence(ordering: .sequentiallyConsistent) }
 }

@@ -1,0 +1,56 @@
+import CortexCore
+import Posix
+
+/// `cortex completions bash|zsh|fish`: a completion script made from the help tables (commands,
+/// flags, flag values), which asks `cortex __complete task-ids|worker-types` for the words that
+/// depend on the directory: task ids from the hot state, worker types from config.json.
+enum CompletionsCommand {
+  static let shells = ["bash", "zsh", "fish"]
+
+  static let help = CommandHelp(
+    "completions", abstract: "print a shell completion script (bash, zsh or fish)", usage: "cortex completions bash|zsh|fish",
+    details: """
+      Completes commands, flags, flag values, task ids (from the hot state) and worker types (from \
+      config.json). The Debian package installs all three.
+      """,
+    operandWords: shells,
+    examples: [
+      ("source <(cortex completions bash)", "in this bash"),
+      ("cortex completions fish > ~/.config/fish/completions/cortex.fish", "for fish"),
+    ])
+
+  static let completeHelp = CommandHelp(
+    "__complete", abstract: "words for shell completion", usage: "cortex __complete task-ids|worker-types", hidden: true)
+
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let words = try args.positionals()
+    guard words.count == 1, let shell = words.first, shells.contains(shell) else {
+      throw CLIError.usage("name one shell: bash, zsh or fish", help.usage)
+    }
+    let commands = CortexMain.commands.map(\.help).filter { !$0.hidden }
+    switch shell {
+    case "bash": ctx.out(ShellScripts.bash(commands))
+    case "zsh": ctx.out(ShellScripts.zsh(commands))
+    default: ctx.out(ShellScripts.fish(commands))
+    }
+    return 0
+  }
+
+  /// Prints candidates one per line; prints nothing (exit 0) when there are none to find, so a
+  /// shell never shows an error while completing.
+  static func complete(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let words = try args.positionals()
+    switch words.first {
+    case "task-ids":
+      guard case .success(let v) = DaemonControl.readHotState(ctx.paths) else { return 0 }
+      ctx.out(v.tasks.map { TaskID.format($0.number) + "\n" }.joined())
+    case "worker-types":
+      let bytes = ((try? FileSystem.read(ctx.paths.config)) ?? nil) ?? []
+      let names = (try? JSON.parse(bytes))?["worker_types"]?.object?.map(\.0) ?? Config.defaultWorkerTypes.map(\.0)
+      ctx.out(names.map { $0 + "\n" }.joined())
+    default:
+      throw CLIError.usage("give task-ids or worker-types", completeHelp.usage)
+    }
+    return 0
+  }
+}

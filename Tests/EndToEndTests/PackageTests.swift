@@ -1,0 +1,85 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// The Debian package's layout, made by `scripts/make-deb` from the debug binary (the release
+/// build `scripts/package` uses takes minutes; it runs the same layout through a chroot itself):
+/// extracted with `dpkg -x`, the binary runs with an empty environment, and the man page,
+/// completions and systemd units are where Debian looks for them.
+final class PackageTests: XCTestCase {
+  /// Runs argv with exactly `environment`; returns (exit code, stdout + stderr).
+  func sh(_ argv: [String], environment: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (Int32, String) {
+    let scratch = try FileSystem.makeTemporaryDirectory(prefix: "cortex-pkg-out-")
+    defer { FileSystem.removeTree(scratch) }
+    let out = try FileDescriptor.open(scratch + "/out", [.writeOnly, .create, .truncate])
+    let null = try FileDescriptor.open("/dev/null", .readOnly)
+    let pid = try Processes.spawn(argv, environment: environment, stdin: null, stdout: out, stderr: out, newProcessGroup: false)
+    out.close()
+    null.close()
+    let deadline = Clock.monotonicMs() + 120_000
+    while Clock.monotonicMs() < deadline {
+      if let (_, status) = Processes.reap(pid) {
+        let text = String(decoding: (try FileSystem.read(scratch + "/out")) ?? [], as: UTF8.self)
+        if case .exited(let c) = status { return (c, text) }
+        return (-1, text)
+      }
+      sleepMs(10)
+    }
+    _ = Processes.signal(pid, Signal.kill)
+    _ = Processes.wait(pid)
+    XCTFail("\(argv.joined(separator: " ")) did not finish within 120 s", file: file, line: line)
+    return (-1, "")
+  }
+
+  func testDebianPackageLayoutAndTheExtractedBinaryInAnEmptyEnvironment() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let path = ["PATH=/usr/bin:/bin"]
+    // Uncompressed: xz on a debug binary costs most of a minute on a busy machine.
+    let (made, deb) = try sh(
+      ["/bin/bash", HelpTests.repo + "/scripts/make-deb", Cortex.binary, c.scratch + "/dist"],
+      environment: path + ["CORTEX_DEB_COMPRESSION=none"])
+    XCTAssertEqual(made, 0, deb)
+    let debPath = deb.trimmed
+    let version = c.run(raw: ["--version"]).out.trimmed.split(separator: " ").last.map(String.init) ?? "?"
+    XCTAssertEqual(debPath, c.scratch + "/dist/cortex_\(version)_amd64.deb")
+
+    let (infoCode, info) = try sh(["/usr/bin/dpkg-deb", "--field", debPath, "Package", "Version", "Architecture"], environment: path)
+    XCTAssertEqual(infoCode, 0, info)
+    XCTAssertEqual(info, "Package: cortex\nVersion: \(version)\nArchitecture: amd64\n")
+
+    let root = c.scratch + "/root"
+    let (x, xOut) = try sh(["/usr/bin/dpkg", "-x", debPath, root], environment: path)
+    XCTAssertEqual(x, 0, xOut)
+    for f in [
+      "/usr/bin/cortex", "/usr/share/man/man1/cortex.1.gz", "/usr/share/bash-completion/completions/cortex",
+      "/usr/share/zsh/vendor-completions/_cortex", "/usr/share/fish/vendor_completions.d/cortex.fish",
+      "/lib/systemd/system/cortex.service", "/usr/lib/systemd/user/cortex.service", "/usr/share/doc/cortex/README.md",
+    ] {
+      XCTAssertTrue(FileSystem.exists(root + f), "the package has no \(f)")
+    }
+    let (_, man) = try sh(["/bin/sh", "-c", "gzip -dc \(root)/usr/share/man/man1/cortex.1.gz"], environment: path)
+    XCTAssertTrue(man.contains(".TH CORTEX 1"), "not a man page")
+    XCTAssertTrue(man.contains(".SS submit"), "the man page has no submit section")
+
+    let unit = String(decoding: (try FileSystem.read(root + "/lib/systemd/system/cortex.service")) ?? [], as: UTF8.self)
+    for line in [
+      "Type=notify", "KillMode=mixed", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/cortex",
+      "ExecStart=/usr/bin/cortex --dir /var/lib/cortex daemon", "WatchdogSec=",
+    ] {
+      XCTAssertTrue(unit.split(separator: "\n").contains { $0.hasPrefix(line) }, "cortex.service lacks \(line)")
+    }
+    let user = String(decoding: (try FileSystem.read(root + "/usr/lib/systemd/user/cortex.service")) ?? [], as: UTF8.self)
+    XCTAssertTrue(user.contains("Type=notify") && user.contains("ExecStart=/usr/bin/cortex --dir %S/cortex daemon"), user)
+
+    // The extracted binary, with nothing in its environment: a whole round trip.
+    let bin = root + "/usr/bin/cortex"
+    let (v, vOut) = try sh(["/usr/bin/env", "-i", bin, "--version"], environment: [])
+    XCTAssertEqual(v, 0, vOut)
+    XCTAssertEqual(vOut, "cortex \(version)\n")
+    for args in [["init", "--workers", "2"], ["start"], ["submit", "--wait", "--", "/bin/true"], ["stop"]] {
+      let (code, out) = try sh(["/usr/bin/env", "-i", bin, "--dir", c.root] + args, environment: [])
+      XCTAssertEqual(code, 0, "cortex \(args.joined(separator: " ")) from the package: \(out)")
+    }
+  }
+}
