@@ -34,6 +34,23 @@ enum ShellScripts {
 
   // MARK: bash
 
+  /// The `case` arms bash and zsh share: a flag's value (`cmd\ --flag)`), then a command's
+  /// operands (`cmd)`), each completed by the shell's own `complete` expression.
+  static func caseArms(_ commands: [CommandHelp], _ complete: (ValueSource) -> String) -> (values: String, operands: String) {
+    var values = ""
+    for h in commands {
+      for f in h.flags where f.value != nil {
+        let pattern = f.names.map { "\(h.name)\\ \($0)" }.joined(separator: "|")
+        values += "    \(pattern)) \(complete(valueSource(f))); return ;;\n"
+      }
+    }
+    var operands = ""
+    for h in commands {
+      if let v = operandSource(h) { operands += "    \(h.name)) \(complete(v)) ;;\n" }
+    }
+    return (values, operands)
+  }
+
   static func bash(_ commands: [CommandHelp]) -> String {
     func reply(_ v: ValueSource) -> String {
       switch v {
@@ -44,17 +61,7 @@ enum ShellScripts {
       case .free: return "COMPREPLY=()"
       }
     }
-    var values = ""
-    for h in commands {
-      for f in h.flags where f.value != nil {
-        let pattern = f.names.map { "\(h.name)\\ \($0)" }.joined(separator: "|")
-        values += "    \(pattern)) \(reply(valueSource(f))); return ;;\n"
-      }
-    }
-    var operands = ""
-    for h in commands {
-      if let v = operandSource(h) { operands += "    \(h.name)) \(reply(v)) ;;\n" }
-    }
+    let (values, operands) = caseArms(commands, reply)
     var flagsOf = ""
     for h in commands where !h.flags.isEmpty {
       flagsOf += "    \(h.name)) flags=\"\(h.flags.flatMap(\.names).joined(separator: " "))\" ;;\n"
@@ -125,17 +132,7 @@ enum ShellScripts {
       }
     }
     func quote(_ s: String) -> String { "'" + s.replacingAll("'", with: "'\\''") + "'" }
-    var values = ""
-    for h in commands {
-      for f in h.flags where f.value != nil {
-        let pattern = f.names.map { "\(h.name)\\ \($0)" }.joined(separator: "|")
-        values += "    \(pattern)) \(add(valueSource(f))); return ;;\n"
-      }
-    }
-    var operands = ""
-    for h in commands {
-      if let v = operandSource(h) { operands += "    \(h.name)) \(add(v)) ;;\n" }
-    }
+    let (values, operands) = caseArms(commands, add)
     var flagsOf = ""
     for h in commands where !h.flags.isEmpty {
       let described = h.flags.flatMap { f in
