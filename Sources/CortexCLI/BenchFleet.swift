@@ -18,51 +18,7 @@ extension Bench {
     config.groups = (0..<groups).map { g in
       ("g\(g)", GroupConfig(parallel: 2, rate: g % 2 == 0 ? RateConfig(startsPerMin: 600) : nil))
     }
-    var s = Scheduler(config: config)
-    var out: [Action] = []
-    s.start(now: 0, into: &out)
-    for w in 1...20 {
-      s.handle(.workerSpawned(w, pid: Int32(1000 + w)), now: 0, into: &out)
-      s.handle(.worker(w, .ready(pid: Int32(1000 + w))), now: 0, into: &out)
-    }
-    var rng = SplitMix64(seed: 1)
-    var specs: [TaskSpec] = []
-    for _ in 0..<(queued + 20) {
-      var t = TaskSpec()
-      t.command = ["true"]
-      t.priority = Priority(rawValue: Int(rng.below(4))) ?? .medium
-      t.group = "g\(rng.below(Int64(groups)))"
-      specs.append(t)
-    }
-    out.removeAll()
-    s.handle(.submit(1, specs), now: 1, into: &out)
-    var running: [Int: Int] = [:]
-    func collect() {
-      for a in out { if case .send(let w, .run(let n, _, _, _, _)) = a { running[w] = n } }
-      out.removeAll(keepingCapacity: true)
-    }
-    collect()
-    var micros: [Double] = []
-    var now: Int64 = 2
-    var idleTicks = 0
-    while micros.count < queued {
-      guard let (w, n) = running.first else {
-        // Every worker idle while groups wait for their rate: let time pass.
-        now += 10
-        s.handle(.tick, now: now, into: &out)
-        collect()
-        idleTicks += 1
-        if idleTicks > 1_000_000 { break }
-        continue
-      }
-      running[w] = nil
-      let done = TaskOutcome(task: n, exitCode: 0, signal: nil, tokensUsed: 0, startedMs: now, endedMs: now)
-      let t0 = Clock.monotonicNs()
-      s.handle(.worker(w, .done(done)), now: now, into: &out)
-      micros.append(Double(Clock.monotonicNs() - t0) / 1000)
-      collect()
-      now += 1
-    }
+    let micros = timedDecisions(config, queued: queued) { rng in "g\(rng.below(Int64(groups)))" }
     return [
       ("groups", .int(Int64(groups))), ("queued_at_start", .int(Int64(queued))), ("group_decisions", .int(Int64(micros.count))),
     ] + quantiles("group_decision_us", micros)
