@@ -238,9 +238,10 @@ extension Scheduler {
     return capped + rng.below(capped / 4 + 1)
   }
 
-  mutating func retry(_ n: Int, reason: String, detail: String, now: Int64, into out: inout [Action]) {
+  /// A task back in the queue for its next attempt, not before `delay` ms from now, with
+  /// nothing of its last run left on it (both retries and rate-limited retries come here).
+  mutating func requeue(_ n: Int, after delay: Int64, now: Int64) {
     guard var t = tasks[n] else { return }
-    let delay = backoffMs(attempt: t.attempt)
     t.attempt += 1
     t.notBeforeMs = now + delay
     t.worker = nil
@@ -250,6 +251,12 @@ extension Scheduler {
     tasks[n] = t
     setState(n, .queued)
     delayed.append(n)
+  }
+
+  mutating func retry(_ n: Int, reason: String, detail: String, now: Int64, into out: inout [Action]) {
+    guard let t = tasks[n] else { return }
+    let delay = backoffMs(attempt: t.attempt)
+    requeue(n, after: delay, now: now)
     out.append(
       .log(
         Event(

@@ -37,27 +37,19 @@ extension Scheduler {
     }
     guard governed, t.rateLimitedRetries < Self.maxRateLimitedRetries else { return false }
     let delay = o.retryAfterMs ?? backoffMs(attempt: t.rateLimitedRetries + 1)
-    var r = t
-    r.rateLimitedRetries += 1
-    r.attempt += 1
-    r.maxAttempts = max(r.maxAttempts, r.attempt)
-    r.notBeforeMs = now + delay
-    r.worker = nil
-    r.stopping = nil
-    r.stopDeadlineMs = nil
-    r.deadlineMs = nil
-    tasks[n] = r
-    setState(n, .queued)
-    delayed.append(n)
+    // A provider's refusal does not use up the task's own attempts.
+    tasks[n]!.rateLimitedRetries += 1
+    tasks[n]!.maxAttempts = max(t.maxAttempts, t.attempt + 1)
+    requeue(n, after: delay, now: now)
     let said = o.retryAfterMs.map { "the provider asked to retry after \($0) ms" } ?? "no retry_after given; backing off \(delay) ms"
     out.append(
       .log(
         Event(
-          "task.retrying", task: n, attempt: r.attempt, reason: "rate_limited",
+          "task.retrying", task: n, attempt: t.attempt + 1, reason: "rate_limited",
           detail: "refused by its provider's rate limit; \(said) (not counted against max_attempts)",
           fields: [
             ("delay_ms", .int(delay)), ("not_before", .string(Timestamp.rfc3339(ms: now + delay))),
-            ("tokens_used", .int(Int64(r.tokensUsed))), ("attempt_counted", .bool(false)),
+            ("tokens_used", .int(Int64(t.tokensUsed))), ("attempt_counted", .bool(false)),
             ("group", .string(fleet.groups[g].name)),
           ])))
     return true
