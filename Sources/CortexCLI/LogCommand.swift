@@ -315,16 +315,10 @@ enum StatusCommand {
         "workers",
         .object(Dictionary(grouping: v.workers, by: \.state).map { ($0.key, .int(Int64($0.value.count))) }.sorted { $0.0 < $1.0 })
       ),
-      ("tasks", .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(v.counts[$0] ?? 0))) })),
-      ("queued_by_priority", .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(v.queuedByPriority[$0] ?? 0))) })),
+      ("tasks", v.countsJSON),
+      ("queued_by_priority", v.queuedByPriorityJSON),
       ("rejected", .int(Int64(v.rejected))),
-      (
-        "budget",
-        .object([
-          ("total", .int(Int64(v.tokensTotal))), ("reserved", .int(Int64(v.tokensReserved))), ("used", .int(Int64(v.tokensUsed))),
-          ("available", .int(Int64(v.tokensAvailable))),
-        ])
-      ),
+      ("budget", v.budgetJSON),
     ])
   }
 }

@@ -19,16 +19,10 @@ extension WebServer {
       ("ok", .bool(true)), ("seq", .int(Int64(v.lastSeq))), ("phase", .string(v.phase)), ("admitting", .bool(v.admitting)),
       ("pid", .int(Int64(v.pid))), ("started_ms", .int(v.startedMs)), ("updated_ms", .int(v.updatedMs)), ("now_ms", .int(t)),
       ("pool_size", .int(Int64(v.poolSize))),
-      ("counts", .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(v.counts[$0] ?? 0))) })),
-      ("queued_by_priority", .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(v.queuedByPriority[$0] ?? 0))) })),
+      ("counts", v.countsJSON),
+      ("queued_by_priority", v.queuedByPriorityJSON),
       ("rejected", .int(Int64(v.rejected))),
-      (
-        "budget",
-        .object([
-          ("total", .int(Int64(v.tokensTotal))), ("reserved", .int(Int64(v.tokensReserved))), ("used", .int(Int64(v.tokensUsed))),
-          ("available", .int(Int64(v.tokensAvailable))),
-        ])
-      ),
+      ("budget", v.budgetJSON),
       ("workers", .object([("states", .string(states)), ("tasks", .array(tasks))])),
       (
         "web",

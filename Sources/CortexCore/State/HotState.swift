@@ -264,3 +264,17 @@ public enum HotState {
   /// A full memory fence between reading the seqlock and the data (callable from inlined code).
   @usableFromInline static func fence() { atomicMemoryFence(ordering: .sequentiallyConsistent) }
 }
+
+extension HotState.View {
+  /// The JSON pieces `cortex status --json` and the web view's `/api/status` both give.
+  public var countsJSON: JSON { .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(counts[$0] ?? 0))) }) }
+  public var queuedByPriorityJSON: JSON {
+    .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(queuedByPriority[$0] ?? 0))) })
+  }
+  public var budgetJSON: JSON {
+    .object([
+      ("total", .int(Int64(tokensTotal))), ("reserved", .int(Int64(tokensReserved))), ("used", .int(Int64(tokensUsed))),
+      ("available", .int(Int64(tokensAvailable))),
+    ])
+  }
+}
