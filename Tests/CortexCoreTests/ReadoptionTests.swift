@@ -100,6 +100,11 @@ final class ReadoptionTests: XCTestCase {
       XCTAssertEqual(try WorkerToDaemon.decode(line[...].dropLast()), .hello(r))
       XCTAssertEqual(try WorkerReport.decode(try JSON.parse(r.encodedLine(op: nil))), r)
     }
+    // A rate-limited outcome held in the spool keeps what the live `done` message would carry.
+    var limited = report(outcome: true)
+    limited.outcome!.rateLimited = true
+    limited.outcome!.retryAfterMs = 1500
+    XCTAssertEqual(try WorkerReport.decode(try JSON.parse(limited.encodedLine(op: nil))).outcome, limited.outcome)
     XCTAssertEqual(try DaemonToWorker.decode(DaemonToWorker.adopt.encodedLine()[...].dropLast()), .adopt)
     XCTAssertThrowsError(try WorkerToDaemon.decode(Array(#"{"op":"hello","pid":1,"slot":1}"#.utf8)[...]), "no token")
   }

@@ -91,14 +91,7 @@ public enum WorkerToDaemon: Equatable, Sendable {
     case .done(let o):
       w.field("op", "done")
       w.field("task", o.task)
-      w.field("exit", o.exitCode)
-      w.field("signal", o.signal)
-      w.field("tokens", o.tokensUsed)
-      w.field("started", o.startedMs)
-      w.field("ended", o.endedMs)
-      w.field("error", o.error)
-      if o.rateLimited { w.field("rate_limited", true) }
-      w.field("retry_after_ms", o.retryAfterMs)
+      o.writeFields(into: &w)
     case .hello: break
     }
     w.endObject()
@@ -129,19 +122,7 @@ public enum WorkerToDaemon: Equatable, Sendable {
       return .progress(task: try taskNumber(tv), tokensUsed: tokens, progress: progress, message: v["message"]?.string)
     case "done":
       guard let tv = v["task"] else { throw SpecError("task", "missing") }
-      let exit = v["exit"]?.int.flatMap { Int32(exactly: $0) }
-      let sig = v["signal"]?.int.flatMap { Int32(exactly: $0) }
-      var tokens = 0
-      if let tk = v["tokens"], !tk.isNull { tokens = try Numbers.int("tokens", tk, min: 0, max: Numbers.maxTokens) }
-      var o = TaskOutcome(
-        task: try taskNumber(tv), exitCode: exit, signal: sig, tokensUsed: tokens,
-        startedMs: try timestamp("started", v["started"]), endedMs: try timestamp("ended", v["ended"]),
-        error: v["error"]?.string)
-      o.rateLimited = v["rate_limited"]?.bool == true
-      if let r = v["retry_after_ms"], !r.isNull {
-        o.retryAfterMs = Int64(try Numbers.int("retry_after_ms", r, min: 0, max: 86_400_000))
-      }
-      return .done(o)
+      return .done(try TaskOutcome.decode(v, task: try taskNumber(tv)))
     case "hello": return .hello(try WorkerReport.decode(v))
     default: throw SpecError("op", "unknown operation '\(op)'")
     }
@@ -149,6 +130,36 @@ public enum WorkerToDaemon: Equatable, Sendable {
 }
 
 /// A task number as carried on the FIFOs: 0 to 2^47.
+extension TaskOutcome {
+  /// The outcome's fields, as a `done` message and a worker's spool (`WorkerReport`) both carry
+  /// them: one spelling, so a re-adopted outcome keeps everything a live one has.
+  func writeFields(into w: inout JSONWriter) {
+    w.field("exit", exitCode)
+    w.field("signal", signal)
+    w.field("tokens", tokensUsed)
+    w.field("started", startedMs)
+    w.field("ended", endedMs)
+    w.field("error", error)
+    if rateLimited { w.field("rate_limited", true) }
+    w.field("retry_after_ms", retryAfterMs)
+  }
+
+  /// Reads what `writeFields` wrote; `prefix` names the fields in errors (`outcome.` in a spool).
+  static func decode(_ v: JSON, task: Int, prefix: String = "") throws(SpecError) -> TaskOutcome {
+    var tokens = 0
+    if let tk = v["tokens"], !tk.isNull { tokens = try Numbers.int(prefix + "tokens", tk, min: 0, max: Numbers.maxTokens) }
+    var o = TaskOutcome(
+      task: task, exitCode: v["exit"]?.int.flatMap { Int32(exactly: $0) }, signal: v["signal"]?.int.flatMap { Int32(exactly: $0) },
+      tokensUsed: tokens, startedMs: try timestamp(prefix + "started", v["started"]),
+      endedMs: try timestamp(prefix + "ended", v["ended"]), error: v["error"]?.string)
+    o.rateLimited = v["rate_limited"]?.bool == true
+    if let r = v["retry_after_ms"], !r.isNull {
+      o.retryAfterMs = Int64(try Numbers.int(prefix + "retry_after_ms", r, min: 0, max: 86_400_000))
+    }
+    return o
+  }
+}
+
 func taskNumber(_ v: JSON) throws(SpecError) -> Int {
   try Numbers.int("task", v, min: 0, max: 1 << 47)
 }

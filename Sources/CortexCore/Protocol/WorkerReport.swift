@@ -50,12 +50,7 @@ public struct WorkerReport: Equatable, Sendable {
     if let o = outcome {
       w.key("outcome")
       w.beginObject()
-      w.field("exit", o.exitCode)
-      w.field("signal", o.signal)
-      w.field("tokens", o.tokensUsed)
-      w.field("started", o.startedMs)
-      w.field("ended", o.endedMs)
-      w.field("error", o.error)
+      o.writeFields(into: &w)
       if cancelled { w.field("cancelled", true) }
       w.endObject()
     }
@@ -79,12 +74,7 @@ public struct WorkerReport: Equatable, Sendable {
     if let tk = v["tokens"], !tk.isNull { r.tokensUsed = try Numbers.int("tokens", tk, min: 0, max: Numbers.maxTokens) }
     if let pv = v["progress"], !pv.isNull { r.progress = try Numbers.double("progress", pv, min: 0, max: 1) }
     if let o = v["outcome"], !o.isNull {
-      var tokens = 0
-      if let tk = o["tokens"], !tk.isNull { tokens = try Numbers.int("outcome.tokens", tk, min: 0, max: Numbers.maxTokens) }
-      r.outcome = TaskOutcome(
-        task: r.task!, exitCode: o["exit"]?.int.flatMap { Int32(exactly: $0) }, signal: o["signal"]?.int.flatMap { Int32(exactly: $0) },
-        tokensUsed: tokens, startedMs: try timestamp("outcome.started", o["started"]),
-        endedMs: try timestamp("outcome.ended", o["ended"]), error: o["error"]?.string)
+      r.outcome = try TaskOutcome.decode(o, task: r.task!, prefix: "outcome.")
       r.cancelled = o["cancelled"]?.bool == true
     }
     return r
