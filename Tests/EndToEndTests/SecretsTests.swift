@@ -38,7 +38,9 @@ final class SecretsTests: XCTestCase {
     XCTAssertTrue(Processes.signal(pid, Signal.kill))
     c.eventually("the old daemon's processes are gone") { c.leftovers.allSatisfy { $0.isZombie } }
     c.ok(["start", "--workers", "2"])
-    c.eventually("both tasks ran again after the restart") { FileSystem.exists(out + "/a.2") && FileSystem.exists(out + "/b.2") }
+    // The shell creates each file before it writes to it: wait for what was written, not the name.
+    func written(_ name: String) -> Bool { ((try? FileSystem.read(out + "/" + name))?.count ?? 0) > 0 }
+    c.eventually("both tasks ran again after the restart") { written("a.2") && written("b.2") }
     let seenA = String(decoding: try FileSystem.read(out + "/a.2") ?? [], as: UTF8.self)
     XCTAssertEqual(seenA, "\(Self.byName)|postgres://u:\(Self.inURL)@db.internal/x|Authorization: Bearer \(Self.bearer)")
     XCTAssertEqual(String(decoding: try FileSystem.read(out + "/b.2") ?? [], as: UTF8.self), Self.skKey + "\n")
