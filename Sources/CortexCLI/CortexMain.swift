@@ -39,6 +39,9 @@ public enum CortexMain {
       run: WaitCommand.run),
     Command(name: "log", abstract: "a task's output", usage: "cortex log ID [--follow]", hidden: false, run: LogCommand.run),
     Command(
+      name: "clean", abstract: "remove finished tasks' files (show and wait still answer for them)", usage: CleanCommand.usage,
+      hidden: false, run: CleanCommand.run),
+    Command(
       name: "tail", abstract: "the decision log, pretty or --json",
       usage: "cortex tail [-f] [--type GLOB] [--task ID] [--since DUR] [-n N]", hidden: false, run: TailCommand.run),
     Command(

@@ -151,6 +151,36 @@ public struct FileDescriptor: Hashable, Sendable {
     try retryOnInterrupt("pread") { Glibc.pread(raw, buffer.baseAddress, buffer.count, off_t(offset)) }
   }
 
+  /// pwrite(2) of all of `bytes` at `offset` (retried until written; the file offset is unchanged).
+  public func writeAll(_ bytes: [UInt8], at offset: Int) throws(PosixError) {
+    var done = 0
+    while done < bytes.count {
+      let r = bytes.withUnsafeBytes { p in
+        Result { () throws(PosixError) in
+          try retryOnInterrupt("pwrite") { Glibc.pwrite(raw, p.baseAddress! + done, p.count - done, off_t(offset + done)) }
+        }
+      }
+      done += try r.get()
+    }
+  }
+
+  /// The bytes from `offset` to the end of the file (pread(2) until it returns 0).
+  public func readToEnd(from offset: Int) throws(PosixError) -> [UInt8] {
+    var out: [UInt8] = []
+    let total = max(0, try size() - offset)
+    out.reserveCapacity(total)
+    var at = offset
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+      let r = chunk.withUnsafeMutableBytes { p in Result { () throws(PosixError) in try read(at: at, into: p) } }
+      let n = try r.get()
+      if n == 0 { break }
+      out.append(contentsOf: chunk[..<n])
+      at += n
+    }
+    return out
+  }
+
   public func setNonBlocking(_ on: Bool) throws(PosixError) {
     _ = try retryOnInterrupt("fcntl") { cshim_set_nonblock(raw, on ? 1 : 0) }
   }

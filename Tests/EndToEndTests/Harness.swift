@@ -23,6 +23,8 @@ final class Cortex {
   let root: String
   let scratch: String
   var paths: Paths { Paths(root: root) }
+  /// Extra `NAME=value` entries for every command run (and a daemon it starts), e.g. `CORTEX_FAULT`.
+  var environment: [String] = []
 
   /// A fresh scratch directory; the coordination directory is `rootName` inside it.
   init(rootName: String = "coord") throws {
@@ -50,7 +52,7 @@ final class Cortex {
       let i = try FileDescriptor.open(inPath, .readOnly)
       let o = try FileDescriptor.open(outPath, [.writeOnly, .create, .truncate])
       let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
-      let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"]
+      let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"] + environment
       let pid = try Processes.spawn([Cortex.binary] + args, environment: env, stdin: i, stdout: o, stderr: e, newProcessGroup: false)
       i.close()
       o.close()

@@ -49,6 +49,8 @@ public struct Config: Equatable, Sendable {
   public var workerTypes: [(String, WorkerType)] = Config.defaultWorkerTypes
   /// Cluster mode (SPEC §11); nil for the single-host daemon.
   public var cluster: ClusterSettings?
+  /// How long the log and task files are kept, and outputs' size limit (SPEC §13).
+  public var retention = RetentionSettings()
 
   public init() {}
 
@@ -95,6 +97,7 @@ public struct Config: Equatable, Sendable {
       ("max_request_bytes", .int(Int64(maxRequestBytes))),
       ("max_client_input_bytes", .int(Int64(maxClientInputBytes))),
     ]
+    o.append(("retention", retention.json()))
     if let cluster { o.append(("cluster", cluster.json())) }
     o.append(
       (
@@ -171,9 +174,11 @@ public struct Config: Equatable, Sendable {
           c.workerTypes.append((name, t))
         }
       case "cluster": c.cluster = try ClusterSettings.decode(val)
+      case "retention": c.retention = try RetentionSettings.decode(val)
       default: throw SpecError(k, "unknown setting")
       }
     }
+    try c.retention.fit(segmentBytes: c.logSegmentBytes, logBytesGiven: v["retention"]?["log_bytes"] != nil)
     if c.reserveCritical >= c.workers {
       throw SpecError("reserve_critical", "must be less than workers (\(c.workers))")
     }

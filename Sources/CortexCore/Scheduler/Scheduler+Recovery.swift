@@ -27,7 +27,7 @@ extension Scheduler {
         throw RecoveryError(description: "task-queue.json: finished.\(state) is not a list of task-number ranges")
       }
       for r in ranges {
-        for n in r { finishedStates[n] = st }
+        finishedStates.set(r, st)
         counts[st, default: 0] += r.count
       }
     }
