@@ -243,7 +243,10 @@ enum BenchHistory {
     try FileSystem.writeAtomically(p.manifest, m.encoded())
     // The snapshot of the end state, twice (current and previous), as a daemon leaves them.
     var queue = s.snapshotView().queueSnapshot(seq: seq, nowMs: now).object ?? []
-    let at: JSON = .object([("segment", .string(LogSegments.name(sink.index))), ("offset", .int(Int64(sink.buffer.count)))])
+    let at: JSON = .object([
+      ("segment", .string(LogSegments.name(sink.index))), ("offset", .int(Int64(sink.buffer.count))),
+      ("crc32c", .string(Manifest.hex(CRC32C.checksum(sink.buffer)))),
+    ])
     queue.insert(("log", at), at: 2)
     let bytes = Array((JSON.object(queue).pretty() + "\n").utf8)
     try FileSystem.writeAtomically(p.taskQueuePrevious, bytes)

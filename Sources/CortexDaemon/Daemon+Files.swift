@@ -76,6 +76,7 @@ extension Daemon {
     let p = paths
     let progress = snapshotDone
     let records = lifecycle?.records
+    let digest = lifecycle?.digest
     lifecycle?.snapshotReasons[seq] = reason
     lastSnapshotMs = t
     lastSnapshotSeq = seq
@@ -86,8 +87,9 @@ extension Daemon {
         try records?.sync()
         Fault.point("snapshot.records")
         var queue = copy.queueSnapshot(seq: seq, nowMs: t).object ?? []
-        let at: JSON = .object([("segment", .string(LogSegments.name(position.segment))), ("offset", .int(Int64(position.offset)))])
-        queue.insert(("log", at), at: min(2, queue.count))
+        var at: [(String, JSON)] = [("segment", .string(LogSegments.name(position.segment))), ("offset", .int(Int64(position.offset)))]
+        if let crc = digest?.advance(to: position, events: p.events) { at.append(("crc32c", .string(Manifest.hex(crc)))) }
+        queue.insert(("log", .object(at)), at: min(2, queue.count))
         try Self.writeTaskQueue(p, Array((JSON.object(queue).pretty() + "\n").utf8))
         try FileSystem.writeAtomically(p.tokenBudget, Array((copy.budgetSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))
         try FileSystem.writeAtomically(p.workerPool, Array((copy.workersSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))

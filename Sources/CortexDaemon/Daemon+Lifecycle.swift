@@ -7,6 +7,7 @@ import Posix
 final class DaemonLifecycle {
   let keeper: LogLifecycle
   let records: FinishedRecordFile
+  let digest = SegmentDigest()
   /// Records of tasks that ended since the last batch went to the snapshot thread.
   var pendingRecords: [(task: Int, record: FinishedRecord)] = []
   var lastRecordFlushMs: Int64 = 0
@@ -54,6 +55,38 @@ final class DaemonLifecycle {
   /// least a second apart).
   static func taskSweepIntervalMs(_ r: RetentionSettings) -> Int64 {
     max(1000, min(3_600_000, (r.taskAgeMs ?? 3_600_000) / 10))
+  }
+}
+
+/// The CRC32C of the segment being written, up to where the last snapshot saw the log end, kept
+/// up by the snapshot thread (which reads only what was appended since the snapshot before): the
+/// snapshot records it, so a start can check the part of that segment no seal has checked yet.
+final class SegmentDigest: @unchecked Sendable {
+  // @unchecked: used only by jobs on the snapshot queue, one at a time on one thread.
+  private var segment = 0
+  private var offset = 0
+  private var crc: UInt32 = 0
+
+  /// The CRC32C of `p.segment` up to `p.offset`, or nil when it cannot be read.
+  func advance(to p: RecoveryPlan.Position, events: String) -> UInt32? {
+    if p.segment != segment || p.offset < offset {
+      segment = p.segment
+      offset = 0
+      crc = 0
+    }
+    guard p.offset > offset else { return crc }
+    do throws(PosixError) {
+      let fd = try FileDescriptor.open(events + "/" + LogSegments.name(p.segment), .readOnly)
+      defer { fd.close() }
+      let bytes = try fd.read(count: p.offset - offset, at: offset)
+      guard bytes.count == p.offset - offset else { throw PosixError("read", code: PosixError.EIO_) }
+      crc = bytes.withUnsafeBytes { CRC32C.checksum($0, seed: crc) }
+      offset = p.offset
+      return crc
+    } catch {
+      segment = 0
+      return nil
+    }
   }
 }
 

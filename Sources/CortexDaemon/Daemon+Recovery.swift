@@ -104,7 +104,8 @@ extension Daemon {
       do throws(PosixError) {
         let fd = try FileDescriptor.open(path, .readOnly)
         defer { fd.close() }
-        base = r.sealed == nil ? r.offset : 0
+        // Whole when a checksum covers what lies before the offset; else from the offset.
+        base = r.sealed == nil && r.prefixCRC32C == nil ? r.offset : 0
         bytes = try fd.readToEnd(from: base)
       } catch {
         throw StartupError("cannot read \(path): \(error)")
@@ -112,6 +113,13 @@ extension Daemon {
       if let s = r.sealed, bytes.count != s.bytes || CRC32C.checksum(bytes) != s.crc32c {
         throw StartupError(
           "\(path) does not match the size and CRC32C it was sealed with (events/manifest.json): it changed after it was sealed; nothing was changed. Run: cortex doctor --repair --dir \(paths.root)"
+        )
+      }
+      if let crc = r.prefixCRC32C, r.sealed == nil,
+        bytes.count < r.offset || bytes[..<r.offset].withUnsafeBytes({ CRC32C.checksum($0) }) != crc
+      {
+        throw StartupError(
+          "\(path) is corrupt before byte \(r.offset): it does not match the CRC32C the snapshot recorded for it; nothing was changed. Run: cortex doctor --repair --dir \(paths.root)"
         )
       }
       let begin = r.offset - base
@@ -203,11 +211,11 @@ extension Daemon {
     return Array(b[..<got])
   }
 
-  /// `"log": {"segment": "00000003.jsonl", "offset": 123}` of a snapshot.
+  /// `"log": {"segment": "00000003.jsonl", "offset": 123, "crc32c": "…"}` of a snapshot.
   static func logPosition(_ v: JSON) -> RecoveryPlan.Position? {
     guard let name = v["log"]?["segment"]?.string, let i = LogSegments.indexes([name]).first, let o = v["log"]?["offset"]?.int, o >= 0
     else { return nil }
-    return RecoveryPlan.Position(segment: i, offset: Int(o))
+    return RecoveryPlan.Position(segment: i, offset: Int(o), crc32c: v["log"]?["crc32c"]?.string.flatMap { UInt32($0, radix: 16) })
   }
 
   /// The `seq` a snapshot file starts with (`{ "seq": N,`), read from its first bytes only.

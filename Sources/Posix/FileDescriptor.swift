@@ -164,6 +164,22 @@ public struct FileDescriptor: Hashable, Sendable {
     }
   }
 
+  /// Up to `count` bytes from `offset` (pread(2) until that many or the end of the file).
+  public func read(count: Int, at offset: Int) throws(PosixError) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: max(0, count))
+    var got = 0
+    while got < out.count {
+      let r = out.withUnsafeMutableBytes { p in
+        Result { () throws(PosixError) in try read(at: offset + got, into: UnsafeMutableRawBufferPointer(rebasing: p[got...])) }
+      }
+      let n = try r.get()
+      if n == 0 { break }
+      got += n
+    }
+    out.removeLast(out.count - got)
+    return out
+  }
+
   /// The bytes from `offset` to the end of the file (pread(2) until it returns 0).
   public func readToEnd(from offset: Int) throws(PosixError) -> [UInt8] {
     var out: [UInt8] = []

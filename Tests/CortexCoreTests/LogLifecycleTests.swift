@@ -115,6 +115,9 @@ final class LogLifecycleTests: XCTestCase {
     XCTAssertEqual(p.replayAfter, 33)
     XCTAssertEqual(p.toScrub, [1, 2, 3])
     XCTAssertEqual(p.toSeal, [])
+    // With the checksum the snapshot recorded for the bytes before its position, checked first.
+    p = try RecoveryPlan.make(manifest: m, files: f, snapshotSeq: 33, position: .init(segment: 4, offset: 300, crc32c: 77))
+    XCTAssertEqual(p.reads.first?.prefixCRC32C, 77)
     // Without a position (an older snapshot): by seq, from the first segment it does not cover,
     // a sealed one read whole for its checksum.
     p = try RecoveryPlan.make(manifest: m, files: f, snapshotSeq: 25, position: nil)

@@ -1,8 +1,9 @@
 /// Which parts of the log a start reads (SPEC §13), decided without I/O from the manifest, the
 /// segment files' sizes and the snapshot: start-up costs what the snapshot does not cover, not
 /// the log's history. Sealed segments before the replay point are trusted by their size (their
-/// checksums are compared by a scrub off the loop after the start); segments that are read are
-/// checked line by line, and sealed ones among them against their CRC32C as well.
+/// checksums are compared by a scrub off the loop after the start); what is replayed is checked
+/// line by line; a sealed segment that is read is compared with its CRC32C, and the covered
+/// part of the segment being written with the CRC32C the snapshot recorded for it.
 public struct RecoveryPlan: Equatable, Sendable {
   /// A segment file as the daemon found it.
   public struct SegmentFile: Equatable, Sendable {
@@ -18,13 +19,17 @@ public struct RecoveryPlan: Equatable, Sendable {
     }
   }
 
-  /// Where a snapshot's last event ends: the segment and the byte just past its line.
+  /// Where a snapshot's last event ends: the segment and the byte just past its line, and the
+  /// CRC32C of the segment's bytes before it (which no seal has checked yet when the segment is
+  /// the one being written).
   public struct Position: Equatable, Sendable {
     public var segment: Int
     public var offset: Int
-    public init(segment: Int, offset: Int) {
+    public var crc32c: UInt32?
+    public init(segment: Int, offset: Int, crc32c: UInt32? = nil) {
       self.segment = segment
       self.offset = offset
+      self.crc32c = crc32c
     }
   }
 
@@ -37,11 +42,14 @@ public struct RecoveryPlan: Equatable, Sendable {
     public var previousSeq: UInt64
     /// For a sealed segment: its record, to compare size and CRC32C of the whole file.
     public var sealed: Manifest.Segment?
-    public init(index: Int, offset: Int, previousSeq: UInt64, sealed: Manifest.Segment?) {
+    /// For a read from a snapshot's position: the CRC32C the bytes before `offset` must have.
+    public var prefixCRC32C: UInt32?
+    public init(index: Int, offset: Int, previousSeq: UInt64, sealed: Manifest.Segment?, prefixCRC32C: UInt32? = nil) {
       self.index = index
       self.offset = offset
       self.previousSeq = previousSeq
       self.sealed = sealed
+      self.prefixCRC32C = prefixCRC32C
     }
   }
 
@@ -107,10 +115,12 @@ public struct RecoveryPlan: Equatable, Sendable {
       return next.firstSeq.map { $0 - 1 }
     }
     var start: (at: Int, offset: Int)? = nil
+    var prefixCRC: UInt32? = nil
     if let p = position, let i = retained.firstIndex(where: { $0.index == p.segment }), retained[i].size >= p.offset,
       (0..<i).allSatisfy({ (lastSeq($0) ?? .max) <= snapshot })
     {
       start = (i, p.offset)
+      if p.offset > 0 { prefixCRC = p.crc32c }
     }
     if start == nil, let i = retained.indices.first(where: { (lastSeq($0) ?? .max) > snapshot }) {
       start = (i, 0)
@@ -128,7 +138,10 @@ public struct RecoveryPlan: Equatable, Sendable {
           }
         }
         let f = retained[i]
-        plan.reads.append(Read(index: f.index, offset: i == first ? offset : 0, previousSeq: previous, sealed: m?.segment(f.index)))
+        plan.reads.append(
+          Read(
+            index: f.index, offset: i == first ? offset : 0, previousSeq: previous, sealed: m?.segment(f.index),
+            prefixCRC32C: i == first ? prefixCRC : nil))
       }
     }
     let read = Set(plan.reads.map(\.index))

@@ -81,8 +81,8 @@ public struct FinishedRecord: Equatable, Sendable {
   /// Whether an event line is a terminal task event, from its bytes alone (the writer puts
   /// `"type":"…"` third): lets a scan parse only those lines.
   public static func isTerminalLine(_ line: ArraySlice<UInt8>) -> Bool {
-    guard let r = line.firstRange(of: typeKey) else { return false }
-    let rest = line[r.upperBound...]
+    guard let at = ByteSearch.firstIndex(of: typeKey, in: line) else { return false }
+    let rest = line[(line.startIndex + at + typeKey.count)...]
     for t in terminalTypes where rest.starts(with: t) { return true }
     return false
   }
