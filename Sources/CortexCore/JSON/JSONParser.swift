@@ -222,6 +222,23 @@ private struct Parser {
 
   mutating func number() throws(JSONParseError) -> JSON {
     let start = i
+    // Fast path: a whole number of at most 18 digits, read without making a String.
+    var k = i
+    let negative = b[k] == UInt8(ascii: "-")
+    if negative { k += 1 }
+    var n: Int64 = 0
+    let digitsStart = k
+    while k < b.count, k - digitsStart < 18, b[k] >= UInt8(ascii: "0") && b[k] <= UInt8(ascii: "9") {
+      n = n * 10 + Int64(b[k] - UInt8(ascii: "0"))
+      k += 1
+    }
+    let digits = k - digitsStart
+    if digits > 0, !(digits > 1 && b[digitsStart] == UInt8(ascii: "0")),
+      k == b.count || !(b[k] == UInt8(ascii: ".") || b[k] == UInt8(ascii: "e") || b[k] == UInt8(ascii: "E") || (b[k] >= 48 && b[k] <= 57))
+    {
+      i = k
+      return .int(negative ? -n : n)
+    }
     var isInt = true
     if b[i] == UInt8(ascii: "-") { i += 1 }
     guard i < b.count, b[i] >= UInt8(ascii: "0") && b[i] <= UInt8(ascii: "9") else {
