@@ -19,6 +19,8 @@ struct Recovered {
   /// Compact records of the tasks that ended in the replayed events.
   var records: [(task: Int, record: FinishedRecord)]
   var tookMs: Int64
+  /// CPU time recovery used (what it costs on an idle machine).
+  var cpuMs: Int64
 }
 
 /// Recovery at start (SPEC §5, §9, §13), kept apart from the rest of start-up: the newest
@@ -28,6 +30,7 @@ struct Recovered {
 extension Daemon {
   static func recoverState(paths: Paths, config: Config) throws(StartupError) -> Recovered {
     let t0 = Clock.monotonicMs()
+    let cpu0 = Clock.threadCPUNs()
     var notes: [Event] = []
     func fresh() -> Scheduler { Scheduler(config: config, seed: UInt64(truncatingIfNeeded: Clock.monotonicNs())) }
 
@@ -174,7 +177,7 @@ extension Daemon {
     return Recovered(
       scheduler: scheduler, snapshotSeq: snapshotSeq ?? 0, previousSnapshotSeq: snapshotSeq == nil ? 0 : previousSeq,
       lastSeq: lastSeq, replayed: replayed, notes: notes, manifest: m, manifestIsNew: manifest == nil, plan: plan,
-      records: records, tookMs: Clock.monotonicMs() - t0)
+      records: records, tookMs: Clock.monotonicMs() - t0, cpuMs: (Clock.threadCPUNs() - cpu0) / 1_000_000)
   }
 
   /// The segment files with their sizes, and for those the manifest does not list, the seq of

@@ -147,6 +147,7 @@ extension Daemon {
           ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(config.workers))),
           ("snapshot_seq", .int(Int64(snapshotSeq))), ("replayed", .int(Int64(replay.replayed))),
           ("requeued", .int(Int64(settled.requeued))), ("recovery_ms", .int(recovery.tookMs)),
+          ("recovery_cpu_ms", .int(recovery.cpuMs)),
         ]), nowMs: t)
     route(out, now: t)
     do throws(PosixError) {

@@ -166,35 +166,36 @@ public struct FileDescriptor: Hashable, Sendable {
 
   /// Up to `count` bytes from `offset` (pread(2) until that many or the end of the file).
   public func read(count: Int, at offset: Int) throws(PosixError) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: max(0, count))
-    var got = 0
-    while got < out.count {
-      let r = out.withUnsafeMutableBytes { p in
-        Result { () throws(PosixError) in try read(at: offset + got, into: UnsafeMutableRawBufferPointer(rebasing: p[got...])) }
+    var failure: PosixError? = nil
+    let out = [UInt8](unsafeUninitializedCapacity: max(0, count)) { buf, initialized in
+      var got = 0
+      while got < buf.count {
+        let n = Glibc.pread(raw, buf.baseAddress! + got, buf.count - got, off_t(offset + got))
+        if n > 0 {
+          got += n
+        } else if n == 0 {
+          break
+        } else if errno != EINTR {
+          failure = PosixError("pread")
+          break
+        }
       }
-      let n = try r.get()
-      if n == 0 { break }
-      got += n
+      initialized = got
     }
-    out.removeLast(out.count - got)
+    if let failure { throw failure }
     return out
   }
 
-  /// The bytes from `offset` to the end of the file (pread(2) until it returns 0).
+  /// The bytes from `offset` to the end of the file (pread(2) until it returns 0), read straight
+  /// into one buffer of the file's size.
   public func readToEnd(from offset: Int) throws(PosixError) -> [UInt8] {
-    var out: [UInt8] = []
-    let total = max(0, try size() - offset)
-    out.reserveCapacity(total)
-    var at = offset
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var out = try read(count: max(0, try size() - offset), at: offset)
+    // The file may have grown since its size was taken.
     while true {
-      let r = chunk.withUnsafeMutableBytes { p in Result { () throws(PosixError) in try read(at: at, into: p) } }
-      let n = try r.get()
-      if n == 0 { break }
-      out.append(contentsOf: chunk[..<n])
-      at += n
+      let more = try read(count: 1 << 16, at: offset + out.count)
+      if more.isEmpty { return out }
+      out.append(contentsOf: more)
     }
-    return out
   }
 
   public func setNonBlocking(_ on: Bool) throws(PosixError) {

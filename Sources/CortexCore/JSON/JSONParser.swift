@@ -156,18 +156,21 @@ private struct Parser {
   mutating func string() throws(JSONParseError) -> String {
     i += 1
     let start = i
-    // Fast path: no escapes.
+    // Fast path: no escapes (and, most often, only ASCII, which needs no UTF-8 validation).
+    var high: UInt8 = 0
     while i < b.count {
       let c = b[i]
       if c == UInt8(ascii: "\"") {
         let s = UnsafeBufferPointer(rebasing: b[start..<i])
         i += 1
+        if high < 0x80 { return String(decoding: s, as: UTF8.self) }
         guard let str = String(validating: s, as: UTF8.self) else {
           throw JSONParseError(message: "invalid UTF-8 in a string", offset: start)
         }
         return str
       }
       if c == UInt8(ascii: "\\") || c < 0x20 { break }
+      high |= c
       i += 1
     }
     var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: b[start..<i]))
