@@ -161,7 +161,7 @@ public struct FinishedStates: Sendable {
     guard range.lowerBound >= 0 else { return }
     if range.upperBound >= codes.count {
       codes.reserveCapacity(range.upperBound + 1)
-      codes.append(contentsOf: repeatElement(0, count: range.upperBound + 1 - codes.count))
+      codes += [UInt8](repeating: 0, count: range.upperBound + 1 - codes.count)
     }
     let code = UInt8(TaskState.allCases.firstIndex(of: state)! + 1)
     codes.withUnsafeMutableBufferPointer { b in
