@@ -12,6 +12,7 @@ enum BenchCommand {
                         [--no-retries] [--workers N] [--kind synthetic|exec] [--out DIR]
            cortex bench throughput|submit-latency|dispatch-latency|agents|decision|decision-groups|provider|cancel|budget [--tasks N] [--workers N]
                         [--kind exec|synthetic] [--samples N] [--agents N] [--task-ms MS] [--duration S] [--seed N]
+           cortex bench history --tasks N [--active N] [--days D] [--segment-bytes B] [--keep-all] --dir DIR
     """
 
   static let profiles = [
@@ -22,6 +23,7 @@ enum BenchCommand {
     if let first = args.words.first(where: { !$0.hasPrefix("-") }), LoadProfiles.names.contains(first) {
       return try LoadProfiles.run(&args, ctx)
     }
+    if args.words.first(where: { !$0.hasPrefix("-") }) == "history" { return try BenchHistory.run(&args, ctx) }
     let workers = try args.intOption("--workers", min: 1, max: 1024) ?? 20
     let tasks = try args.intOption("--tasks", min: 1, max: 10_000_000)
     let samples = try args.intOption("--samples", min: 1, max: 1_000_000) ?? 200

@@ -84,7 +84,7 @@ extension Bench {
             s.handle(.submit(client, [spec]), now: now, into: &out)
             client += 1
           }
-        case .send(let w, .run(let n, _, _, _, _)):
+        case .send(let w, .run(let n, _, _, _, _, _)):
           let counted = now >= measureFrom
           if counted { starts += 1 }
           if now > refilled {

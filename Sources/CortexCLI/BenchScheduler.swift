@@ -40,7 +40,7 @@ extension Bench {
     s.handle(.submit(1, specs), now: 1, into: &out)
     var running: [Int: Int] = [:]  // worker → task
     func collect() {
-      for a in out { if case .send(let w, .run(let n, _, _, _, _)) = a { running[w] = n } }
+      for a in out { if case .send(let w, .run(let n, _, _, _, _, _)) = a { running[w] = n } }
       out.removeAll(keepingCapacity: true)
     }
     collect()

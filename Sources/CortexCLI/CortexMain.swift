@@ -45,6 +45,7 @@ public enum CortexMain {
     Command(PauseCommand.resumeHelp, PauseCommand.resume),
     Command(GroupCommand.help, GroupCommand.run),
     Command(LogCommand.help, LogCommand.run),
+    Command(CleanCommand.help, CleanCommand.run),
     Command(TailCommand.help, TailCommand.run),
     Command(StatusCommand.help, StatusCommand.run),
     Command(TopCommand.help, TopCommand.run),

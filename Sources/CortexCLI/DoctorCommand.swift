@@ -61,6 +61,9 @@ enum DoctorCommand {
     // The log.
     let log = checkLog(p, repair: repair && running == nil, add)
 
+    // The manifest of sealed segments against the files.
+    checkManifest(p, log: log, repair: repair && running == nil, add)
+
     // Snapshots against the log.
     checkSnapshots(p, log: log, add)
 
@@ -144,6 +147,10 @@ enum DoctorCommand {
     var lastSeq: UInt64 = 0
     var terminal: [Int: (seq: UInt64, state: String)] = [:]
     var budgetOK = true
+    /// What every segment read whole and valid would be sealed as, for the manifest check.
+    var files: [Int: Manifest.Segment] = [:]
+    /// The repair cut or moved aside this segment and every later one.
+    var repairedFrom: Int?
   }
 
   /// Scans every segment; with `repair`, moves a corrupt or torn tail (and any later segment) aside.
@@ -158,7 +165,16 @@ enum DoctorCommand {
         add(.fail, "cannot read \(LogSegments.name(idx))")
         continue
       }
+      var firstSeq: UInt64? = nil
+      var firstMs: Int64 = 0
+      var lastMs: Int64 = 0
       let scan = LogSegments.scan(bytes, after: s.lastSeq) { v in
+        let ms = v["ts"]?.string.flatMap(Timestamp.parse) ?? 0
+        if firstSeq == nil {
+          firstSeq = v["seq"]?.int.map { UInt64($0) }
+          firstMs = ms
+        }
+        lastMs = ms
         guard let t = v["type"]?.string, let q = v["seq"]?.int else { return }
         if TaskState.terminalEventTypes.contains(t), let id = v["task_id"]?.string, let n = TaskID.parse(id) {
           if s.terminal[n] != nil { add(.fail, "\(id) has more than one terminal event (seq \(q))") }
@@ -167,6 +183,11 @@ enum DoctorCommand {
       }
       lines += scan.lines
       s.lastSeq = scan.lastSeq
+      if scan.corruptAt == nil && !scan.tornTail, let firstSeq, scan.lines > 0 {
+        s.files[idx] = Manifest.Segment(
+          index: idx, bytes: bytes.count, crc32c: CRC32C.checksum(bytes), firstSeq: firstSeq, lastSeq: scan.lastSeq,
+          firstMs: firstMs, lastMs: lastMs, lines: scan.lines)
+      }
       if let at = scan.corruptAt {
         brokenAt = (i, at, scan.corruptReason ?? "bad line")
         break
@@ -177,7 +198,9 @@ enum DoctorCommand {
       }
     }
     guard let b = brokenAt else {
-      add(.ok, "event log: \(segments.count) segment(s), \(lines) events, seq 1…\(s.lastSeq) strictly increasing, every line valid")
+      let first = segments.first.flatMap { s.files[$0]?.firstSeq } ?? 1
+      add(
+        .ok, "event log: \(segments.count) segment(s), \(lines) events, seq \(first)…\(s.lastSeq) strictly increasing, every line valid")
       return s
     }
     let name = LogSegments.name(segments[b.segment])
@@ -188,6 +211,7 @@ enum DoctorCommand {
       return s
     }
     let stamp = Clock.wallMs()
+    s.repairedFrom = segments[b.segment]
     let path = p.events + "/" + name
     do throws(PosixError) {
       let bytes = try FileSystem.read(path) ?? []
@@ -207,6 +231,78 @@ enum DoctorCommand {
       add(.fail, "event log: \(detail); could not move it aside: \(error)")
     }
     return s
+  }
+
+  /// `events/manifest.json` parses and every sealed segment it lists is there with the size and
+  /// CRC32C it was sealed with. `--repair` sets an unreadable manifest aside (the daemon seals
+  /// every segment again) and drops entries that no longer match, or that the log repair cut.
+  static func checkManifest(_ p: Paths, log: LogSummary, repair: Bool, _ add: (Finding.Level, String) -> Void) {
+    guard let bytes = (try? FileSystem.read(p.manifest)) ?? nil else {
+      add(.ok, "no events/manifest.json yet (the daemon writes it when it seals a segment)")
+      return
+    }
+    let m: Manifest
+    do throws(Manifest.DecodeError) {
+      m = try Manifest.decode(bytes)
+    } catch {
+      if repair {
+        let aside = p.manifest + ".bad-\(Clock.wallMs())"
+        try? FileSystem.rename(p.manifest, aside)
+        add(.fixed, "events/manifest.json \(error): set aside as \(FileSystem.basename(aside)); the daemon seals every segment again")
+      } else {
+        add(.fail, "events/manifest.json \(error)")
+      }
+      return
+    }
+    var bad: [String] = []
+    var keep = m
+    keep.segments = []
+    for s in m.segments {
+      var why: String? = nil
+      let whole = log.files[s.index]
+      if let from = log.repairedFrom, s.index >= from {
+        why = "\(s.name) was cut or moved aside by this repair"
+      } else if let f = whole {
+        if f.bytes != s.bytes {
+          why = "\(s.name) is \(f.bytes) bytes, sealed at \(s.bytes)"
+        } else if f.crc32c != s.crc32c {
+          why = "\(s.name) does not match its CRC32C \(Manifest.hex(s.crc32c))"
+        }
+      } else if !FileSystem.exists(p.events + "/" + s.name) {
+        why = "\(s.name) is listed but missing"
+      } else {
+        why = "\(s.name) could not be checked (a broken segment before it)"
+      }
+      guard let why else {
+        keep.segments.append(s)
+        continue
+      }
+      bad.append(why)
+      // Every line was just checked: a whole segment is sealed again as it is now.
+      if let f = whole, log.repairedFrom.map({ s.index < $0 }) ?? true { keep.segments.append(f) }
+    }
+    let removing = m.removing.map(\.segment.name)
+    let sealed = "\(m.segments.count) sealed segment(s)" + (m.removedThrough.map { ", log retained from seq \($0.lastSeq + 1)" } ?? "")
+    if bad.isEmpty {
+      add(
+        .ok,
+        "events/manifest.json: \(sealed), sizes and CRC32C match"
+          + (removing.isEmpty ? "" : "; removal in progress: \(removing.joined(separator: ", "))"))
+      return
+    }
+    guard repair else {
+      add(.fail, "events/manifest.json: \(bad.prefix(5).joined(separator: "; "))")
+      return
+    }
+    do throws(PosixError) {
+      try FileSystem.writeAtomically(p.manifest, keep.encoded())
+      add(
+        .fixed,
+        "events/manifest.json: \(bad.prefix(5).joined(separator: "; ")); whole segments recorded again as they are (every line checked), the rest dropped"
+      )
+    } catch {
+      add(.fail, "events/manifest.json: \(bad.prefix(5).joined(separator: "; ")); could not rewrite it: \(error)")
+    }
   }
 
   /// task-queue.json and token-budget.json parse, are not ahead of the log, and agree with it.

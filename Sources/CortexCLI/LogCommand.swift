@@ -19,6 +19,9 @@ enum LogCommand {
           ctx.err("cortex: \(id) is a synthetic task: it runs inside its worker and writes no output (see cortex show \(id))\n")
           return 0
         }
+        if let removed = t?["retention"]?.string, removed.contains("its files were removed") {
+          throw CLIError(ExitCode.failure, "\(id) has no output any more: \(removed)")
+        }
       }
       if !follow {
         throw CLIError(
@@ -106,6 +109,7 @@ enum TailCommand {
     }
 
     let segments = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? [])
+    if let sinceMs, let note = retainedNote(ctx.paths, segments: segments, sinceMs: sinceMs) { ctx.err(note) }
     var segment = segments.first ?? 1
     var offset = 0
     if let last {
@@ -161,6 +165,18 @@ enum TailCommand {
       if !grew && !follow { return 0 }
       if !grew { sleepMs(100) }
     }
+  }
+
+  /// Where the retained log begins, when `--since` asks for older events that retention removed.
+  static func retainedNote(_ paths: Paths, segments: [Int], sinceMs: Int64) -> String? {
+    let manifest = ((try? FileSystem.read(paths.manifest)) ?? nil).flatMap { try? Manifest.decode($0) }
+    if let r = manifest?.removedThrough {
+      guard sinceMs <= r.lastMs else { return nil }
+      return
+        "cortex: the log through seq \(r.lastSeq) (events until \(Timestamp.rfc3339(ms: r.lastMs))) was removed by retention (retention.log_days / log_bytes in config.json); the retained log begins at seq \(r.lastSeq + 1)\n"
+    }
+    guard let first = segments.first, first > 1 else { return nil }
+    return "cortex: the log begins at events/\(LogSegments.name(first)); earlier segments were removed\n"
   }
 
   /// `*` matches any run of characters; everything else literally ("task.*", "*.failed").

@@ -252,6 +252,8 @@ enum WaitCommand {
         if let c = t["exit_code"]?.int, state != "succeeded" { line += " (exit code \(c))" }
         if let s = t["signal"]?.int, state != "succeeded" { line += " (signal \(s))" }
         if let r = t["reason"]?.string { line += " (\(r))" }
+        if let e = t["ended"]?.string { line += " (ended \(e))" }
+        if let r = t["retention"]?.string { line += " (\(r))" }
         ctx.err(line + "\n")
       }
     }

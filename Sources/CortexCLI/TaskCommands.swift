@@ -95,6 +95,7 @@ enum ShowCommand {
     row("progress", t["progress"]?.double.map { "\(Int($0 * 100))%" })
     row("message", t["message"]?.string)
     row("directory", t["dir"]?.string)
+    row("details", t["retention"]?.string)
     if let spec = t["spec"] { s += "spec\n" + spec.pretty().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n" }
     ctx.out(s)
     return 0

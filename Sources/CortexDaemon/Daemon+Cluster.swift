@@ -5,8 +5,6 @@ import Posix
 /// What the loop does with the cluster link's reports (cluster mode only; `cluster` is nil on a
 /// single host and none of this runs).
 extension Daemon {
-  static let kindCluster: UInt64 = 5 << 40
-
   func clusterSubmit(_ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], now t: Int64) {
     switch scheduler.prepare(specs) {
     case .failure(let refusal): reply(id, refusal.json, now: t)

@@ -52,8 +52,10 @@ extension Daemon {
   // MARK: snapshots
 
   /// Hands an immutable copy of the state to the snapshot thread. The copy is taken right after
-  /// the log was synced, so its `seq` names events that are all durable.
-  func writeSnapshots(now t: Int64, sync: Bool) {
+  /// the log was synced, so its `seq` names events that are all durable; with it go the log's
+  /// position (where a start reads on) and, first, the compact records of tasks that ended since
+  /// the last batch, which the job syncs before the snapshot so a durable snapshot implies them.
+  func writeSnapshots(now t: Int64, sync: Bool, reason: String = "interval") {
     if sync {
       // While the log fails, its retries keep their backoff; the snapshot waits one interval.
       guard logFailure == nil else {
@@ -67,17 +69,28 @@ extension Daemon {
       }
     }
     guard !log.hasUnsynced, !log.hasPending else { return }
+    flushRecords(now: t)
     let copy = scheduler.snapshotView()
     let seq = log.lastSeq
+    let position = log.position
     let p = paths
     let progress = snapshotDone
+    let records = lifecycle?.records
+    let digest = lifecycle?.digest
+    lifecycle?.snapshotReasons[seq] = reason
     lastSnapshotMs = t
     lastSnapshotSeq = seq
     let tasks = scheduler.tasks
     secrets.compact { n in tasks[n].map { !$0.state.isTerminal } ?? false }
     snapshots.async {
       do throws(PosixError) {
-        try FileSystem.writeAtomically(p.taskQueue, Array((copy.queueSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))
+        try records?.sync()
+        Fault.point("snapshot.records")
+        var queue = copy.queueSnapshot(seq: seq, nowMs: t).object ?? []
+        var at: [(String, JSON)] = [("segment", .string(LogSegments.name(position.segment))), ("offset", .int(Int64(position.offset)))]
+        if let crc = digest?.advance(to: position, events: p.events) { at.append(("crc32c", .string(Manifest.hex(crc)))) }
+        queue.insert(("log", .object(at)), at: min(2, queue.count))
+        try Self.writeTaskQueue(p, Array((JSON.object(queue).pretty() + "\n").utf8))
         try FileSystem.writeAtomically(p.tokenBudget, Array((copy.budgetSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))
         try FileSystem.writeAtomically(p.workerPool, Array((copy.workersSnapshot(seq: seq, nowMs: t).pretty() + "\n").utf8))
         progress.seq.store(seq, ordering: .releasing)
@@ -104,7 +117,9 @@ extension Daemon {
     let snapshotFinished = done > loggedSnapshotSeq
     if snapshotFinished {
       loggedSnapshotSeq = done
-      log.append(Event("snapshot.written", reason: "interval", fields: [("snapshot_seq", .int(Int64(done)))]), nowMs: t)
+      let reason = lifecycle?.snapshotReasons.removeValue(forKey: done) ?? "interval"
+      lifecycle?.snapshotReasons = lifecycle?.snapshotReasons.filter { $0.key > done } ?? [:]
+      log.append(Event("snapshot.written", reason: reason, fields: [("snapshot_seq", .int(Int64(done)))]), nowMs: t)
     }
     // Give free heap pages back when a burst ends, when a snapshot's copy of the state has been
     // dropped, and at least every `trimIntervalMs` while busy: a daemon that never goes idle
@@ -123,6 +138,7 @@ extension Daemon {
     {
       writeSnapshots(now: t, sync: true)
     }
+    lifecycleTick(now: t)
     if t - lastSpaceCheckMs >= Self.spaceCheckIntervalMs { checkFreeSpace(now: t) }
     if hooks.hasWork { hooks.enforceTimeouts(now: t) }
     if hotDirty || t - lastHotMs >= 1000 { writeGroupsFile(now: t) }

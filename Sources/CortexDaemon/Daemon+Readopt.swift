@@ -15,7 +15,6 @@ import Posix
 /// its exit is seen through a pidfd rather than waitpid; after `cortex restart` (execve, same pid)
 /// it still is, and whichever notices first handles it.
 extension Daemon {
-  static let kindWorkerPid: UInt64 = 6 << 40
   /// How long the start waits for the `hello` of every live worker.
   static let handshakeMs: Int64 = 3000
 

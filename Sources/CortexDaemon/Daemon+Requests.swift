@@ -70,6 +70,7 @@ extension Daemon {
     case .scale(let n): feed(.scale(id, n), now: t)
     case .stop(let timeoutMs): requestStop(timeoutMs: timeoutMs, client: id, now: t)
     case .fleet(let cmd): handleFleet(id, cmd, now: t)
+    case .clean(let rule): handleClean(id, rule: rule, now: t)
     }
   }
 
@@ -193,19 +194,27 @@ extension Daemon {
       reply(id, .object([("ok", .bool(true)), ("task", .object(v))]), now: t)
       return
     }
-    // Older tasks: what is on disk.
+    // Older tasks: the compact record (which outlives retention) and what is still on disk.
     let dir = paths.taskDir(n)
     let spec = ((try? FileSystem.read(dir + "/spec.json")) ?? nil).flatMap { try? JSON.parse($0) }
     let result = ((try? FileSystem.read(dir + "/result.json")) ?? nil).flatMap { try? JSON.parse($0) }
-    guard spec != nil || result != nil || scheduler.finishedStates[n] != nil else {
+    let (record, removed) = compactRecord(n)
+    guard spec != nil || result != nil || scheduler.finishedStates[n] != nil || record != nil else {
       reply(id, Scheduler.invalid(SpecError("id", "unknown task \(TaskID.format(n))"), index: nil, of: 1), now: t)
       return
     }
     var v: [(String, JSON)] = [("id", .string(TaskID.format(n)))]
-    if let st = scheduler.finishedStates[n] { v.append(("state", .string(st.rawValue))) }
+    if let st = scheduler.finishedStates[n] ?? record?.state { v.append(("state", .string(st.rawValue))) }
     for (k, val) in result?.object ?? [] where k != "id" && k != "state" { v.append((k, val)) }
+    if let r = record, result == nil {
+      if let c = r.exitCode { v.append(("exit_code", .int(Int64(c)))) }
+      if let s = r.signal { v.append(("signal", .int(Int64(s)))) }
+      v.append(("ended", .string(Timestamp.rfc3339(ms: r.endedMs))))
+      v.append(("compact", .bool(true)))
+    }
     if let spec { v.append(("spec", spec)) }
-    v.append(("dir", .string(dir)))
+    if let removed { v.append(("retention", .string(removed))) }
+    if FileSystem.isDirectory(dir) { v.append(("dir", .string(dir))) }
     reply(id, .object([("ok", .bool(true)), ("task", .object(v))]), now: t)
   }
 }

@@ -86,28 +86,12 @@ extension Daemon {
     Signal.ignore(Signal.pipe)
     Processes.becomeSubreaper()
 
-    // Recovery: snapshot, then the log after it.
-    var notes: [Event] = []
-    var scheduler = Scheduler(config: config, seed: UInt64(truncatingIfNeeded: Clock.monotonicNs()))
-    var snapshotSeq: UInt64 = 0
-    if let bytes = (try? FileSystem.read(paths.taskQueue)) ?? nil {
-      do {
-        snapshotSeq = try scheduler.restore(snapshot: try JSON.parse(bytes))
-      } catch {
-        // A bad snapshot is set aside; the whole log is replayed instead.
-        let aside = paths.taskQueue + ".bad-\(Clock.wallMs())"
-        try? FileSystem.rename(paths.taskQueue, aside)
-        notes.append(
-          Event(
-            "daemon.warning", reason: "snapshot_invalid", detail: "task-queue.json set aside as \(FileSystem.basename(aside)): \(error)"))
-        scheduler = Scheduler(config: config, seed: UInt64(truncatingIfNeeded: Clock.monotonicNs()))
-        snapshotSeq = 0
-      }
-    }
-    let hotNote = Self.checkHotState(paths: paths)
-    if let hotNote { notes.append(hotNote) }
-    let replay = try Self.replayLog(paths: paths, into: &scheduler, after: snapshotSeq)
-    notes.append(contentsOf: replay.notes)
+    // Recovery: the snapshot, then the log it does not cover (Daemon+Recovery).
+    let recovery = try Self.recoverState(paths: paths, config: config)
+    var scheduler = recovery.scheduler
+    let snapshotSeq = recovery.snapshotSeq
+    let replay = (lastSeq: recovery.lastSeq, replayed: recovery.replayed)
+    let notes = recovery.notes
 
     let log: EventLogWriter
     do throws(PosixError) {
@@ -164,7 +148,8 @@ extension Daemon {
         fields: [
           ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(config.workers))),
           ("snapshot_seq", .int(Int64(snapshotSeq))), ("replayed", .int(Int64(replay.replayed))),
-          ("requeued", .int(Int64(settled.requeued))),
+          ("requeued", .int(Int64(settled.requeued))), ("recovery_ms", .int(recovery.tookMs)),
+          ("recovery_cpu_ms", .int(recovery.cpuMs)),
         ]), nowMs: t)
     route(out, now: t)
     do throws(PosixError) {
@@ -172,64 +157,8 @@ extension Daemon {
     } catch {
       throw StartupError("cannot write the event log: \(error)")
     }
+    try startLifecycle(recovery, now: t)
     try startWeb()
-  }
-
-  /// Reads every segment in order, replaying events after `after`. A torn final line is cut off
-  /// (and noted); a bad line anywhere else stops the start.
-  static func replayLog(
-    paths: Paths, into s: inout Scheduler, after: UInt64
-  ) throws(StartupError) -> (
-    lastSeq: UInt64, replayed: Int, notes: [Event]
-  ) {
-    var notes: [Event] = []
-    var lastSeq: UInt64 = 0
-    var replayed = 0
-    let segments: [Int]
-    do { segments = LogSegments.indexes(try FileSystem.list(paths.events)) } catch {
-      throw StartupError("cannot list \(paths.events): \(error)")
-    }
-    for (i, idx) in segments.enumerated() {
-      let path = paths.events + "/" + LogSegments.name(idx)
-      guard let bytes = (try? FileSystem.read(path)) ?? nil else { throw StartupError("cannot read \(path)") }
-      let scan = LogSegments.scan(bytes, after: lastSeq, parseAfter: after) { v in
-        if let q = v["seq"]?.int, UInt64(q) > after {
-          s.replay(v)
-          replayed += 1
-        }
-      }
-      if let at = scan.corruptAt {
-        throw StartupError(
-          "\(path) is corrupt at byte \(at) (\(scan.corruptReason ?? "bad line")); nothing was changed. Run: cortex doctor --repair --dir \(paths.root)"
-        )
-      }
-      if scan.tornTail {
-        if i != segments.count - 1 {
-          throw StartupError(
-            "\(path) ends with a torn line but is not the last segment; run: cortex doctor --repair --dir \(paths.root)")
-        }
-        let cut = bytes.count - scan.validEnd
-        do throws(PosixError) {
-          let fd = try FileDescriptor.open(path, .writeOnly)
-          try fd.truncate(to: scan.validEnd)
-          try fd.fsync()
-          fd.close()
-        } catch {
-          throw StartupError("cannot truncate the torn tail of \(path): \(error)")
-        }
-        notes.append(
-          Event(
-            "log.truncated", reason: "torn_tail",
-            detail: "cut \(cut) bytes of an incomplete last line from \(LogSegments.name(idx))",
-            fields: [("segment", .string(LogSegments.name(idx))), ("bytes", .int(Int64(cut))), ("offset", .int(Int64(scan.validEnd)))]))
-      }
-      lastSeq = scan.lastSeq
-    }
-    if lastSeq < after {
-      // The snapshot is ahead of the log (the log lost its tail): trust the snapshot's seq.
-      lastSeq = after
-    }
-    return (lastSeq, replayed, notes)
   }
 
   /// A hot-state file that fails validation is renamed aside (never deleted) with a warning.
@@ -260,6 +189,7 @@ extension Daemon {
     let t = now()
     cluster?.outbox.flush()
     cluster?.link.stop()
+    finishLifecycle(now: t)
     log.append(
       Event(
         "daemon.stopped", reason: "requested",

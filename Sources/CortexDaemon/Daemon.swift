@@ -23,6 +23,8 @@ public final class Daemon {
   let secrets: SecretStore
   /// Cluster mode's adapter (SPEC §11); nil on a single host.
   var cluster: ClusterAdapter?
+  /// The log's lifecycle: compact records, seals, retention (Daemon+Lifecycle); set at start.
+  var lifecycle: DaemonLifecycle?
   var channels: [Int: WorkerChannel] = [:]
   var pidToSlot: [Int32: Int] = [:]
   var clients: [ClientID: ClientConnection] = [:]
@@ -177,6 +179,11 @@ public final class Daemon {
   static let kindWorkerOut: UInt64 = 2 << 40
   static let kindWorkerIn: UInt64 = 3 << 40
   static let kindClient: UInt64 = 4 << 40
+  static let kindCluster: UInt64 = 5 << 40
+  /// An adopted worker's pidfd (Daemon+Readopt.swift).
+  static let kindWorkerPid: UInt64 = 6 << 40
+  /// The log lifecycle thread's wake pipe (Daemon+Lifecycle.swift).
+  static let kindLifecycle: UInt64 = 7 << 40
   static let kindMask: UInt64 = 0xFF << 40
 
   func computeTimeout() -> Int32 {
@@ -213,6 +220,7 @@ public final class Daemon {
       }
     case Self.kindCluster: clusterEvents(now: t)
     case Self.kindWorkerPid: adoptedWorkerExited(Int(token & 0xFFFF_FFFF), now: t)
+    case Self.kindLifecycle: lifecycleWake(now: t)
     case Self.kindClient:
       let id = token & 0xFF_FFFF_FFFF
       if let c = clients[id] { clientWake(c, ev, now: t) }
@@ -232,6 +240,7 @@ public final class Daemon {
     for a in actions {
       if case .log(let e) = a {
         log.append(e, nowMs: t)
+        noteLogged(e, now: t)
         cluster?.observe(e)
         hotDirty = true
       } else if case .storeSecrets(let n, let values) = a {
@@ -279,13 +288,17 @@ public final class Daemon {
 
   func perform(_ a: Action, now t: Int64) {
     switch a {
-    case .log(let e): log.append(e, nowMs: t)
+    case .log(let e):
+      log.append(e, nowMs: t)
+      noteLogged(e, now: t)
     case .storeSecrets(let n, let values): secrets.append(task: n, values)
-    case .reply(let c, let v, _): reply(c, v, now: t)
+    case .reply(let c, let v, _): reply(c, completeWaitReply(v), now: t)
     case .send(let w, let msg):
       guard let ch = channels[w] else { return }
-      if case .run(let n, let attempt, _, let budget, let spec) = msg {
-        ch.send(DaemonToWorker.run(task: n, attempt: attempt, dir: paths.taskDir(n), budget: budget, spec: spec).encodedLine())
+      if case .run(let n, let attempt, _, let budget, let spec, _) = msg {
+        let run = DaemonToWorker.run(
+          task: n, attempt: attempt, dir: paths.taskDir(n), budget: budget, spec: spec, maxOutput: config.retention.maxOutputBytes)
+        ch.send(run.encodedLine())
       } else {
         ch.send(msg.encodedLine())
       }

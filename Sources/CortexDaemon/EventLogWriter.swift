@@ -48,6 +48,13 @@ final class EventLogWriter {
     if existing.isEmpty { try FileSystem.syncDirectory(directory) }
   }
 
+  /// Segments this writer rotated away from, for the lifecycle to seal (the loop takes them).
+  var rotatedAway: [Int] = []
+
+  /// Where the written log ends: the segment and the byte just past the last written line. A
+  /// snapshot taken when nothing is pending records it, so a start reads on from there.
+  var position: RecoveryPlan.Position { RecoveryPlan.Position(segment: segment, offset: writtenSize) }
+
   var hasPending: Bool { !pending.isEmpty }
   var hasUnsynced: Bool { durableSeq < lastSeq }
   var unsyncedSinceMs: Int64? { unsyncedSince }
@@ -120,6 +127,7 @@ final class EventLogWriter {
     try FileSystem.syncDirectory(directory)
     fd.close()
     fd = nfd
+    rotatedAway.append(segment)
     segment = next
     writtenSize = 0
     durableSize = 0

@@ -51,11 +51,14 @@ public final class Worker {
     /// A report line said the provider rate limited it (and when to try again).
     var rateLimited = false
     var retryAfterMs: Int64?
+    /// stdout and stderr through the worker, when output is limited.
+    var output: TaskOutput?
   }
 
   static let tokenInput: UInt64 = 1
   static let tokenSignals: UInt64 = 2
   static let tokenReport: UInt64 = 3
+  static let tokenOutput: UInt64 = 4
 
   public init(dir: String, slot: Int, heartbeatMs: Int, orphanTimeoutMs: Int = 300_000, token: String) throws(PosixError) {
     paths = Paths(root: dir)
@@ -71,7 +74,10 @@ public final class Worker {
     Signal.ignore(Signal.hup)
     spool = try? FileDescriptor.open(paths.workerSpool(slot), [.writeOnly, .create, .append, .truncate])
     input = try FileDescriptor.open(paths.fifoIn(slot), [.readOnly, .nonBlocking])
-    output = try FileDescriptor.open(paths.fifoOut(slot), .writeOnly)
+    // Not blocking: a daemon that died before this worker got here holds no end of the FIFO,
+    // and the open fails with ENXIO instead of waiting for a reader for ever.
+    output = try FileDescriptor.open(paths.fifoOut(slot), [.writeOnly, .nonBlocking])
+    try output.setNonBlocking(false)
     epoll = try Epoll()
     signals = try makePipe(nonBlocking: true)
     try Signal.deliver(Signal.chld, to: signals.write)
@@ -101,6 +107,7 @@ public final class Worker {
         case Self.tokenInput: readCommands()
         case Self.tokenSignals: readSignals()
         case Self.tokenReport: readReport()
+        case Self.tokenOutput: pumpOutput()
         default: break
         }
         if exiting { break }
@@ -140,12 +147,12 @@ public final class Worker {
 
   func handle(_ cmd: DaemonToWorker) {
     switch cmd {
-    case .run(let task, let attempt, let dir, let budget, let spec):
+    case .run(let task, let attempt, let dir, let budget, let spec, let maxOutput):
       if current != nil {
         writeStderr("cortex worker \(slot): refusing \(TaskID.format(task)): already running one\n")
         return
       }
-      start(task: task, attempt: attempt, dir: dir, budget: budget, spec: spec)
+      start(task: task, attempt: attempt, dir: dir, budget: budget, spec: spec, maxOutput: maxOutput)
     case .cancel(let task, let graceMs):
       guard var r = current, r.task == task, !r.cancelled else { return }
       r.cancelled = true
@@ -174,7 +181,7 @@ public final class Worker {
 
   // MARK: running a task
 
-  func start(task: Int, attempt: Int, dir: String, budget: Int, spec: TaskSpec) {
+  func start(task: Int, attempt: Int, dir: String, budget: Int, spec: TaskSpec, maxOutput: Int = 0) {
     let now = Clock.wallMs()
     var r = Running(task: task, attempt: attempt, startedMs: now)
     // A new run means the daemon has the previous outcome: the report now follows this task.
@@ -204,8 +211,13 @@ public final class Worker {
     do throws(PosixError) {
       try FileSystem.makeDirectories(dir)
       let log = try FileDescriptor.open(dir + "/output.log", [.writeOnly, .create, .append])
-      defer { log.close() }
+      var keepLog = false
+      defer { if !keepLog { log.close() } }
       if attempt > 1 { try? log.writeAll("--- cortex: attempt \(attempt) ---\n") }
+      // With a limit the task writes into a pipe the worker copies from (TaskOutput).
+      let outPipe = maxOutput > 0 ? try makePipe() : nil
+      defer { outPipe?.write.close() }
+      let out = outPipe?.write ?? log
       let devnull = try FileDescriptor.open("/dev/null", .readOnly)
       defer { devnull.close() }
       let report = try makePipe()
@@ -222,12 +234,18 @@ public final class Worker {
         "CORTEX_WORKER_ID=\(WorkerID.format(slot))", "CORTEX_REPORT_FD=3",
       ])
       let pid = try Processes.spawn(
-        argv, environment: env, directory: spec.cwd, stdin: devnull, stdout: log, stderr: log, fd3: report.write,
+        argv, environment: env, directory: spec.cwd, stdin: devnull, stdout: out, stderr: out, fd3: report.write,
         newProcessGroup: true)
       try report.read.setNonBlocking(true)
       try epoll.add(report.read, .input, token: Self.tokenReport)
       r.pid = pid
       r.report = report.read
+      if let outPipe {
+        try outPipe.read.setNonBlocking(true)
+        try epoll.add(outPipe.read, .input, token: Self.tokenOutput)
+        r.output = TaskOutput(pipe: outPipe.read, file: log, limit: maxOutput, written: (try? log.size()) ?? 0)
+        keepLog = true
+      }
       current = r
       self.report.taskPid = pid
       saveSpool()
@@ -307,6 +325,27 @@ public final class Worker {
     }
   }
 
+  func pumpOutput() {
+    guard var o = current?.output else { return }
+    if !o.pump() {
+      epoll.remove(o.pipe)
+      o.close()
+      current?.output = nil
+      return
+    }
+    current?.output = o
+  }
+
+  /// The task is over: copies what its pipe still holds and closes it (a process that escaped
+  /// the group and keeps the pipe open loses its output from here on).
+  func closeOutput() {
+    guard var o = current?.output else { return }
+    _ = o.pump()
+    epoll.remove(o.pipe)
+    o.close()
+    current?.output = nil
+  }
+
   func readSignals() {
     var buf: [UInt8] = []
     _ = try? signals.read.read(appendingTo: &buf, max: 64)
@@ -364,6 +403,7 @@ public final class Worker {
   }
 
   func finish(exitCode: Int32?, signal: Int32?, error: String? = nil) {
+    closeOutput()
     guard let r = current else { return }
     if let fd = r.report {
       epoll.remove(fd)

@@ -1,4 +1,5 @@
 internal import CShim
+internal import Glibc
 
 /// epoll(7): one instance; each registration carries a 64-bit token chosen by the caller.
 public struct Epoll: ~Copyable {
@@ -62,4 +63,11 @@ public enum Clock {
   public static func monotonicNs() -> Int64 { cshim_monotonic_ns() }
   /// CLOCK_MONOTONIC in milliseconds.
   public static func monotonicMs() -> Int64 { cshim_monotonic_ns() / 1_000_000 }
+  /// CLOCK_THREAD_CPUTIME_ID in nanoseconds: CPU time the calling thread has used (what a step
+  /// costs, whatever else the machine is doing).
+  public static func threadCPUNs() -> Int64 {
+    var ts = timespec()
+    _ = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+  }
 }

@@ -151,6 +151,53 @@ public struct FileDescriptor: Hashable, Sendable {
     try retryOnInterrupt("pread") { Glibc.pread(raw, buffer.baseAddress, buffer.count, off_t(offset)) }
   }
 
+  /// pwrite(2) of all of `bytes` at `offset` (retried until written; the file offset is unchanged).
+  public func writeAll(_ bytes: [UInt8], at offset: Int) throws(PosixError) {
+    var done = 0
+    while done < bytes.count {
+      let r = bytes.withUnsafeBytes { p in
+        Result { () throws(PosixError) in
+          try retryOnInterrupt("pwrite") { Glibc.pwrite(raw, p.baseAddress! + done, p.count - done, off_t(offset + done)) }
+        }
+      }
+      done += try r.get()
+    }
+  }
+
+  /// Up to `count` bytes from `offset` (pread(2) until that many or the end of the file).
+  public func read(count: Int, at offset: Int) throws(PosixError) -> [UInt8] {
+    var failure: PosixError? = nil
+    let out = [UInt8](unsafeUninitializedCapacity: max(0, count)) { buf, initialized in
+      var got = 0
+      while got < buf.count {
+        let n = Glibc.pread(raw, buf.baseAddress! + got, buf.count - got, off_t(offset + got))
+        if n > 0 {
+          got += n
+        } else if n == 0 {
+          break
+        } else if errno != EINTR {
+          failure = PosixError("pread")
+          break
+        }
+      }
+      initialized = got
+    }
+    if let failure { throw failure }
+    return out
+  }
+
+  /// The bytes from `offset` to the end of the file (pread(2) until it returns 0), read straight
+  /// into one buffer of the file's size.
+  public func readToEnd(from offset: Int) throws(PosixError) -> [UInt8] {
+    var out = try read(count: max(0, try size() - offset), at: offset)
+    // The file may have grown since its size was taken.
+    while true {
+      let more = try read(count: 1 << 16, at: offset + out.count)
+      if more.isEmpty { return out }
+      out.append(contentsOf: more)
+    }
+  }
+
   public func setNonBlocking(_ on: Bool) throws(PosixError) {
     _ = try retryOnInterrupt("fcntl") { cshim_set_nonblock(raw, on ? 1 : 0) }
   }

@@ -84,7 +84,7 @@ struct Sim {
 
   /// Tasks sent to workers, in order.
   var runOrder: [Int] {
-    sent.compactMap { if case .run(let n, _, _, _, _) = $0.1 { return n } else { return nil } }
+    sent.compactMap { if case .run(let n, _, _, _, _, _) = $0.1 { return n } else { return nil } }
   }
 
   func worker(of n: Int) -> Int? { s.tasks[n]?.worker }

@@ -48,7 +48,7 @@ final class SecretTests: XCTestCase {
     XCTAssertFalse(text.contains("sk-abc"), text)
     // What the worker is sent is the real value.
     let run = out.compactMap { a -> TaskSpec? in
-      if case .send(_, .run(_, _, _, _, let s)) = a { return s } else { return nil }
+      if case .send(_, .run(_, _, _, _, let s, _)) = a { return s } else { return nil }
     }
     XCTAssertEqual(run.first?.env.first?.1, "sk-abcdefghijklmnopqrstuvwx")
   }

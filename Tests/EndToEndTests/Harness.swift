@@ -23,6 +23,8 @@ final class Cortex {
   let root: String
   let scratch: String
   var paths: Paths { Paths(root: root) }
+  /// Extra `NAME=value` entries for every command run (and a daemon it starts), e.g. `CORTEX_FAULT`.
+  var environment: [String] = []
 
   /// A fresh scratch directory; the coordination directory is `rootName` inside it.
   init(rootName: String = "coord") throws {

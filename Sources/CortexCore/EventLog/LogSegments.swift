@@ -33,9 +33,18 @@ public enum LogSegments {
   public static func scan(
     _ bytes: [UInt8], after previousSeq: UInt64 = 0, parseAfter: UInt64 = 0, visit: (JSON) -> Void = { _ in }
   ) -> Scan {
-    var s = Scan(validEnd: 0, lines: 0, lastSeq: previousSeq, tornTail: false)
-    var start = 0
-    let count = bytes.count
+    scan(bytes[...], after: previousSeq, parseAfter: parseAfter, visit: visit)
+  }
+
+  /// The same over part of a segment (from a snapshot's position on): offsets in the result
+  /// (`validEnd`, `corruptAt`) are indexes of `bytes`, so offsets in the file when `bytes` is a
+  /// slice of the whole file.
+  public static func scan(
+    _ bytes: ArraySlice<UInt8>, after previousSeq: UInt64 = 0, parseAfter: UInt64 = 0, visit: (JSON) -> Void = { _ in }
+  ) -> Scan {
+    var s = Scan(validEnd: bytes.startIndex, lines: 0, lastSeq: previousSeq, tornTail: false)
+    var start = bytes.startIndex
+    let count = bytes.endIndex
     while start < count {
       var end = start
       while end < count && bytes[end] != 10 { end += 1 }
@@ -81,6 +90,38 @@ public enum LogSegments {
       s.validEnd = start
     }
     return s
+  }
+
+  /// Skips the complete lines of `bytes` whose seq is at most `seq` (a snapshot covers them),
+  /// looking only at each line's leading `{"seq":N,`: where the lines to replay begin, and the
+  /// seq of the last line skipped. Stops at the first line that is newer, not framed as the
+  /// writer frames lines, or not terminated (a torn tail, which the scan that follows handles).
+  public static func skip(_ bytes: ArraySlice<UInt8>, through seq: UInt64) -> (index: Int, lastSeq: UInt64?) {
+    var i = bytes.startIndex
+    var last: UInt64? = nil
+    while i < bytes.endIndex {
+      guard let q = leadingSeq(bytes[i...]), q <= seq, let nl = bytes[i...].firstIndex(of: 10) else { break }
+      last = q
+      i = nl + 1
+    }
+    return (i, last)
+  }
+
+  /// The seq at the start of `bytes` (`{"seq":N,`), without needing the rest of the line: how a
+  /// start learns where a segment begins from its first few bytes.
+  public static func leadingSeq(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+    let prefix: [UInt8] = Array(#"{"seq":"#.utf8)
+    guard bytes.starts(with: prefix) else { return nil }
+    var i = bytes.startIndex + prefix.count
+    var n: UInt64 = 0
+    var digits = 0
+    while i < bytes.endIndex, bytes[i] >= 48, bytes[i] <= 57, digits < 19 {
+      n = n * 10 + UInt64(bytes[i] - 48)
+      i += 1
+      digits += 1
+    }
+    guard digits > 0, i < bytes.endIndex, bytes[i] == UInt8(ascii: ","), n > 0 else { return nil }
+    return n
   }
 
   /// The seq of a line as the log writer frames it (`{"seq":N,` … `}`), without parsing the rest.

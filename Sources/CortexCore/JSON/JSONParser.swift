@@ -156,18 +156,21 @@ private struct Parser {
   mutating func string() throws(JSONParseError) -> String {
     i += 1
     let start = i
-    // Fast path: no escapes.
+    // Fast path: no escapes (and, most often, only ASCII, which needs no UTF-8 validation).
+    var high: UInt8 = 0
     while i < b.count {
       let c = b[i]
       if c == UInt8(ascii: "\"") {
         let s = UnsafeBufferPointer(rebasing: b[start..<i])
         i += 1
+        if high < 0x80 { return String(decoding: s, as: UTF8.self) }
         guard let str = String(validating: s, as: UTF8.self) else {
           throw JSONParseError(message: "invalid UTF-8 in a string", offset: start)
         }
         return str
       }
       if c == UInt8(ascii: "\\") || c < 0x20 { break }
+      high |= c
       i += 1
     }
     var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: b[start..<i]))
@@ -222,6 +225,23 @@ private struct Parser {
 
   mutating func number() throws(JSONParseError) -> JSON {
     let start = i
+    // Fast path: a whole number of at most 18 digits, read without making a String.
+    var k = i
+    let negative = b[k] == UInt8(ascii: "-")
+    if negative { k += 1 }
+    var n: Int64 = 0
+    let digitsStart = k
+    while k < b.count, k - digitsStart < 18, b[k] >= UInt8(ascii: "0") && b[k] <= UInt8(ascii: "9") {
+      n = n * 10 + Int64(b[k] - UInt8(ascii: "0"))
+      k += 1
+    }
+    let digits = k - digitsStart
+    if digits > 0, !(digits > 1 && b[digitsStart] == UInt8(ascii: "0")),
+      k == b.count || !(b[k] == UInt8(ascii: ".") || b[k] == UInt8(ascii: "e") || b[k] == UInt8(ascii: "E") || (b[k] >= 48 && b[k] <= 57))
+    {
+      i = k
+      return .int(negative ? -n : n)
+    }
     var isInt = true
     if b[i] == UInt8(ascii: "-") { i += 1 }
     guard i < b.count, b[i] >= UInt8(ascii: "0") && b[i] <= UInt8(ascii: "9") else {

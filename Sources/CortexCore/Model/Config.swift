@@ -66,6 +66,8 @@ public struct Config: Equatable, Sendable {
   public var routing: RoutingRules?
   /// The web view and HTTP API (SPEC §12).
   public var web = WebSettings()
+  /// How long the log and task files are kept, and outputs' size limit (SPEC §13).
+  public var retention = RetentionSettings()
 
   public init() {}
 
@@ -118,6 +120,7 @@ public struct Config: Equatable, Sendable {
       ("max_request_bytes", .int(Int64(maxRequestBytes))),
       ("max_client_input_bytes", .int(Int64(maxClientInputBytes))),
     ]
+    o.append(("retention", retention.json()))
     if let cluster { o.append(("cluster", cluster.json())) }
     if let onFinish { o.append(("on_finish", .string(onFinish))) }
     if hookTimeoutS != 30 { o.append(("hook_timeout_s", .double(hookTimeoutS))) }
@@ -211,9 +214,11 @@ public struct Config: Equatable, Sendable {
       case "hook_timeout_s": c.hookTimeoutS = try positive(k, val, max: 86_400)
       case "routing": c.routing = try RoutingRules.decode(val)
       case "web": c.web = try WebSettings.decode(val)
+      case "retention": c.retention = try RetentionSettings.decode(val)
       default: throw SpecError(k, "unknown setting")
       }
     }
+    try c.retention.fit(segmentBytes: c.logSegmentBytes, logBytesGiven: v["retention"]?["log_bytes"] != nil)
     if c.reserveCritical >= c.workers {
       throw SpecError("reserve_critical", "must be less than workers (\(c.workers))")
     }

@@ -7,6 +7,15 @@ public struct Paths: Sendable {
   public var hotState: String { root + "/hot-state.mmap" }
   public var workerPool: String { root + "/worker-pool.json" }
   public var taskQueue: String { root + "/task-queue.json" }
+  /// The snapshot before `task-queue.json`, kept so a damaged newest one never strands the state
+  /// (retention removes only what this older one covers).
+  public var taskQueuePrevious: String { root + "/task-queue.prev.json" }
+  /// Compact records of finished tasks (`FinishedRecord`).
+  public var finishedRecords: String { root + "/" + FinishedRecord.fileName }
+  /// Sealed segments with their sizes and checksums (`Manifest`).
+  public var manifest: String { events + "/" + Manifest.fileName }
+  /// Where retention moves segments when `retention.archive` is set.
+  public var archive: String { events + "/archive" }
   public var tokenBudget: String { root + "/token-budget.json" }
   public var events: String { root + "/events" }
   public var tasks: String { root + "/tasks" }

@@ -51,12 +51,17 @@ public enum TaskID {
     return s.count >= 6 ? "task-" + s : "task-" + String(repeating: "0", count: 6 - s.count) + s
   }
   public static func parse(_ s: String) -> Int? {
-    guard s.hasPrefix("task-") else { return nil }
-    let digits = s.dropFirst(5)
-    guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(digits), n > 0 else {
-      return nil
+    // On the UTF-8 bytes: a start reads ten thousand of these from the snapshot.
+    var u = s.utf8[...]
+    guard u.starts(with: "task-".utf8) else { return nil }
+    u = u.dropFirst(5)
+    guard !u.isEmpty, u.count <= 18 else { return nil }
+    var n = 0
+    for c in u {
+      guard c >= 48, c <= 57 else { return nil }
+      n = n * 10 + Int(c - 48)
     }
-    return n
+    return n > 0 ? n : nil
   }
 }
 

@@ -14,6 +14,8 @@ public enum Request: Equatable, Sendable {
   case stop(timeoutMs: Int64)
   /// pause, resume, group_set, groups, retry, edit (Request+Fleet.swift).
   case fleet(FleetCommand)
+  /// Remove finished tasks' files (`cortex clean`).
+  case clean(Retention.CleanRule)
 
   /// Why a request was refused: a usage error (exit 64) or an invalid field (exit 65).
   public enum Failure: Error, Equatable, Sendable {
@@ -99,6 +101,21 @@ public enum Request: Equatable, Sendable {
         } catch { throw field(error) }
       }
       return .stop(timeoutMs: Numbers.ms(fromSeconds: seconds))
+    case "clean":
+      var rule = Retention.CleanRule()
+      do throws(SpecError) {
+        if let o = req["older_than_s"], !o.isNull {
+          let s = try Numbers.seconds("older_than_s", o, min: 0, max: Double(Numbers.maxDurationMs / 1000), exclusiveMin: false)
+          rule.olderThanMs = Numbers.ms(fromSeconds: s)
+        }
+        if let v = req["state"], !v.isNull {
+          guard let st = v.string.flatMap(TaskState.init(rawValue:)), st.isTerminal else {
+            throw SpecError("state", "must be a finished state (succeeded, failed, cancelled, timed_out, rejected), not \(v.encoded())")
+          }
+          rule.state = st
+        }
+      } catch { throw field(error) }
+      return .clean(rule)
     default:
       if let f = try decodeFleet(op, req) { return .fleet(f) }
       throw .usage("unknown op '\(op)'")

@@ -1,8 +1,9 @@
 /// The newline-delimited JSON spoken over a worker's FIFOs. `.in` carries `DaemonToWorker`,
 /// `.out` carries `WorkerToDaemon`. Task ids travel as numbers to keep messages small.
 public enum DaemonToWorker: Equatable, Sendable {
-  /// Run a task. `dir` is the task's directory; `budget` its reserved tokens.
-  case run(task: Int, attempt: Int, dir: String, budget: Int, spec: TaskSpec)
+  /// Run a task. `dir` is the task's directory; `budget` its reserved tokens; `maxOutput` the
+  /// size past which its `output.log` is cut (0: no limit).
+  case run(task: Int, attempt: Int, dir: String, budget: Int, spec: TaskSpec, maxOutput: Int = 0)
   /// Stop a task's process group: SIGTERM, then SIGKILL after `graceMs`.
   case cancel(task: Int, graceMs: Int)
   /// Finish (no task may be running) and exit.
@@ -14,12 +15,13 @@ public enum DaemonToWorker: Equatable, Sendable {
     var w = JSONWriter()
     w.beginObject()
     switch self {
-    case .run(let task, let attempt, let dir, let budget, let spec):
+    case .run(let task, let attempt, let dir, let budget, let spec, let maxOutput):
       w.field("op", "run")
       w.field("task", task)
       w.field("attempt", attempt)
       w.field("dir", dir)
       w.field("budget", budget)
+      if maxOutput > 0 { w.field("max_output", maxOutput) }
       w.field("spec", json: spec.json())
     case .cancel(let task, let graceMs):
       w.field("op", "cancel")
@@ -43,9 +45,12 @@ public enum DaemonToWorker: Equatable, Sendable {
     case "run":
       guard let tv = v["task"], let av = v["attempt"], let d = v["dir"]?.string, let bv = v["budget"], let s = v["spec"]
       else { throw SpecError("run", "missing task, attempt, dir, budget or spec") }
+      var maxOutput = 0
+      if let m = v["max_output"] { maxOutput = try Numbers.int("max_output", m, min: 0, max: 1 << 50) }
       return .run(
         task: try taskNumber(tv), attempt: try Numbers.int("attempt", av, min: 1, max: 1_000_000), dir: d,
-        budget: try Numbers.int("budget", bv, min: 0, max: Numbers.maxTokens), spec: try TaskSpec.decode(s))
+        budget: try Numbers.int("budget", bv, min: 0, max: Numbers.maxTokens), spec: try TaskSpec.decode(s),
+        maxOutput: maxOutput)
     case "cancel":
       guard let tv = v["task"], let gv = v["grace_ms"] else { throw SpecError("cancel", "missing task or grace_ms") }
       return .cancel(task: try taskNumber(tv), graceMs: try Numbers.int("grace_ms", gv, min: 0, max: 86_400_000))

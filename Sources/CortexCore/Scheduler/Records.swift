@@ -159,6 +159,20 @@ public struct FinishedStates: Sendable {
     }
   }
 
+  /// Sets every task of `range` to `state` at once (a snapshot's `"1-9990000"` restores in one
+  /// fill rather than ten million stores).
+  public mutating func set(_ range: ClosedRange<Int>, _ state: TaskState) {
+    guard range.lowerBound >= 0 else { return }
+    if range.upperBound >= codes.count {
+      codes.reserveCapacity(range.upperBound + 1)
+      codes += [UInt8](repeating: 0, count: range.upperBound + 1 - codes.count)
+    }
+    let code = UInt8(TaskState.allCases.firstIndex(of: state)! + 1)
+    codes.withUnsafeMutableBufferPointer { b in
+      for i in range { b[i] = code }
+    }
+  }
+
   /// Every finished task as runs of consecutive numbers in one state, ascending: a daemon that has
   /// run a million tasks, nearly all succeeded, has a handful of runs. The snapshot stores these.
   public var runs: [(first: Int, last: Int, state: TaskState)] {

@@ -27,10 +27,11 @@ extension Scheduler {
         throw RecoveryError(description: "task-queue.json: finished.\(state) is not a list of task-number ranges")
       }
       for r in ranges {
-        for n in r { finishedStates[n] = st }
+        finishedStates.set(r, st)
         counts[st, default: 0] += r.count
       }
     }
+    tasks.reserveCapacity(tasks.count + list.count)
     for t in list {
       guard let id = t["id"]?.string, let n = TaskID.parse(id), let specV = t["spec"],
         let stName = t["state"]?.string, let st = TaskState(rawValue: stName)
@@ -128,7 +129,7 @@ extension Scheduler {
         var spec = t.spec
         missing = spec.restore(secrets)
         tasks[n]!.spec = spec
-      } else if t.specJSON.firstRange(of: marker) != nil {
+      } else if ByteSearch.contains(marker, in: t.specJSON) {
         missing = ["a redacted value"]
       }
       if !missing.isEmpty {

@@ -399,12 +399,15 @@ extension Scheduler {
         .array(
           ids.map { n in
             let t = tasks[n]
-            return .object([
+            var o: [(String, JSON)] = [
               ("id", .string(TaskID.format(n))), ("state", .string(state(of: n)?.rawValue ?? "unknown")),
               ("exit_code", t?.exitCode.map { .int(Int64($0)) } ?? .null),
               ("signal", t?.signal.map { .int(Int64($0)) } ?? .null),
               ("reason", t?.reason.map { .string($0) } ?? .null),
-            ])
+            ]
+            // Only its final state is held here; the daemon adds the compact record's details.
+            if t == nil { o.append(("compact", .bool(true))) }
+            return .object(o)
           })
       ),
     ])
