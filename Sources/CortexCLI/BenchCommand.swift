@@ -319,10 +319,14 @@ extension BenchCommand {
       .option("--error-budget-rate", value: "X", help: "the failure rate the summary's error-budget verdict allows (0-1)", default: "0"),
       .flag("--no-retries", help: "one attempt per task"),
       .option("--out", value: "DIR", help: "where the load profiles write their evidence", default: "docs/bench", completes: .directory),
+      .option("--active", value: "N", help: "history: tasks left unfinished (20 running, the rest queued)", default: "10000"),
+      .option("--days", value: "D", help: "history: the days the tasks' end times are spread over", default: "60"),
+      .option("--segment-bytes", value: "B", help: "history: the log's segment size", default: "the config's"),
+      .flag("--keep-all", help: "history: keep every segment (no retention pass at the end)"),
     ],
-    operandWords: LoadProfiles.names + profiles,
+    operandWords: LoadProfiles.names + profiles + ["history"],
     examples: [
       ("cortex bench throughput --tasks 2000", "2,000 `true` tasks through 20 workers"),
       ("cortex bench ramp --agents 8..200 --step 5s", "a short ramp with its chart"),
-    ], parsedIn: ["CortexCLI/Load/LoadProfiles.swift"])
+    ], parsedIn: ["CortexCLI/Load/LoadProfiles.swift", "CortexCLI/BenchHistory.swift"])
 }

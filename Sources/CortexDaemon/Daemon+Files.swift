@@ -141,7 +141,7 @@ extension Daemon {
     lifecycleTick(now: t)
     if t - lastSpaceCheckMs >= Self.spaceCheckIntervalMs { checkFreeSpace(now: t) }
     if hooks.hasWork { hooks.enforceTimeouts(now: t) }
-    if hotDirty || t - lastHotMs >= 1000 { writeGroupsFile(now: t) }
+    if groupsFileDue || t - lastGroupsFileMs >= 1000 { writeGroupsFile(now: t) }
     if t - lastMetricsMs >= Self.metricsIntervalMs {
       lastMetricsMs = t
       writeMetrics(now: t)

@@ -17,11 +17,16 @@ extension Daemon {
       }
     }
     feed(.control(id, cmd), now: t)
+    groupsFileDue = true
   }
 
   /// `groups.json`: the groups with their limits, counts and rates, and whether the queue is
-  /// paused; written atomically (not synced: the log is the record) when it changes.
+  /// paused; written atomically (not synced: the log is the record) when it changes — at once
+  /// after a control request, otherwise at most once a second (its counts change with every
+  /// task, and a rename per loop iteration cost a tenth of a busy daemon's CPU).
   func writeGroupsFile(now t: Int64) {
+    lastGroupsFileMs = t
+    groupsFileDue = false
     let groups = scheduler.groupsJSON(now: t)
     let v = JSON.object([("queue_paused", .bool(scheduler.fleet.paused)), ("groups", groups)])
     let text = v.pretty() + "\n"

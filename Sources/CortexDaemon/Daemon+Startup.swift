@@ -197,6 +197,7 @@ extension Daemon {
         fields: [("queued", .int(Int64(scheduler.queuedCount)))]), nowMs: t)
     try? log.flush(sync: true, nowMs: t)
     writeSnapshots(now: t, sync: true)
+    writeGroupsFile(now: t)
     snapshots.drain()
     files.drain()
     updateHotState(now: t)

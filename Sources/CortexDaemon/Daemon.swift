@@ -42,8 +42,11 @@ public final class Daemon {
   var inboxPending: [ClientID: String] = [:]
   /// `on_finish` hooks running or waiting (Daemon+Fleet).
   let hooks = HookRunner()
-  /// What `groups.json` last said (rewritten only when it changes).
+  /// What `groups.json` last said (rewritten only when it changes), when, and whether a control
+  /// request (pause, resume, group set) wants it rewritten at once.
   var groupsFileText = ""
+  var lastGroupsFileMs: Int64 = 0
+  var groupsFileDue = true
 
   let wallStartMs: Int64
   let monoStartNs: Int64

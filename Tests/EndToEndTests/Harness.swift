@@ -56,7 +56,7 @@ final class Cortex {
       let i = try FileDescriptor.open(inPath, .readOnly)
       let o = try FileDescriptor.open(outPath, [.writeOnly, .create, .truncate])
       let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
-      let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"] + environment
+      let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"] + self.environment + environment
       let pid = try Processes.spawn(
         [Cortex.binary] + args, environment: env, directory: directory, stdin: i, stdout: o, stderr: e, newProcessGroup: false)
       i.close()
@@ -102,6 +102,11 @@ final class Cortex {
   /// `cortex init`, then edits config.json.
   func initialize(_ edit: [(String, JSON)] = []) throws {
     ok(["init"])
+    try configure(edit)
+  }
+
+  /// Sets these keys of config.json (the daemon reads it when it starts).
+  func configure(_ edit: [(String, JSON)]) throws {
     guard var cfg = try FileSystem.read(paths.config).flatMap({ try? JSON.parse($0) })?.object else {
       throw HarnessError(message: "config.json did not parse")
     }

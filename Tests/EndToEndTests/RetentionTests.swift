@@ -143,6 +143,7 @@ final class RetentionTests: XCTestCase {
       try? FileSystem.makeDirectories(c.root)
       let gen = c.ok(["bench", "history", "--tasks", "\(tasks)", "--active", "1000", "--segment-bytes", "\(1 << 20)", "--keep-all"])
       XCTAssertEqual(try JSON.parse(gen.out)["tasks"]?.int, Int64(tasks))
+      try c.configure([("orphan_timeout_s", .double(0.05))])  // no re-adoption: each start begins alike
       medians[tasks] = try startupMs(reps: 5)
       FileSystem.removeTree(c.root)
     }
@@ -154,7 +155,8 @@ final class RetentionTests: XCTestCase {
 
   func testARecoveryThatReplayedManyEventsWritesASnapshotAtOnce() throws {
     // No periodic snapshot during the test: only the one after the recovery.
-    try c.initialize([("max_queue", .int(10_000)), ("snapshot_interval_s", .int(3600))])
+    // No re-adoption: the killed daemon's workers exit at once.
+    try c.initialize([("max_queue", .int(10_000)), ("snapshot_interval_s", .int(3600)), ("orphan_timeout_s", .double(0.05))])
     c.ok(["start"])
     let ids = try submitSynthetic(1500)
     c.ok(["wait", ids.last!], timeoutS: 120)
