@@ -63,6 +63,7 @@ enum SubmitCommand {
       let decision = SubmitRouting.route(d, ctx)
       ctx.err(SubmitRouting.line(decision))
       put("type", .string(decision.type))
+      put("routed", RouteNote(decision).json())
     }
 
     var specs: [JSON] = []
