@@ -97,7 +97,7 @@ public enum AgentRunner {
     }
     switch stream.verdict(exitCode: code) {
     case .succeeded:
-      say([("progress", .double(1)), ("message", .string("\(argv[0]) finished; \(stream.tokens) tokens"))])
+      say([("progress", .double(1)), ("message", .string("\(FileSystem.basename(argv[0])) finished; \(stream.tokens) tokens"))])
       return 0
     case .failed(let reason, let detail):
       log("cortex: " + detail)

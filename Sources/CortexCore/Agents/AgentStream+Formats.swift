@@ -134,13 +134,13 @@ extension AgentStream {
   }
 
   /// The sent + received count of an aider `Tokens:` line, or nil when the line is not one.
-  static func aiderTokens(_ line: String) -> Int? {
+  public static func aiderTokens(_ line: String) -> Int? {
     guard let r = line.firstRange(of: "Tokens: ") else { return nil }
     var rest = line[r.upperBound...]
     if let dot = rest.firstRange(of: ". Cost") { rest = rest[..<dot.lowerBound] } else if rest.hasSuffix(".") { rest = rest.dropLast() }
     var sent: Int?
     var received: Int?
-    for part in rest.split(separator: ",") {
+    for part in rest.split(separator: ", ") {
       let words = part.split(separator: " ")
       guard words.count >= 2, let n = number(words[0]) else { continue }
       if words[1] == "sent" { sent = n }
