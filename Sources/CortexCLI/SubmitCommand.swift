@@ -10,7 +10,11 @@ enum SubmitCommand {
                          [--cwd DIR] [--no-env] [--idempotency-key K] [--sla DUR | --sla-deadline TIME] [--from FILE|-] [--wait] [-p] [-- CMD [ARGS...]]
     """
 
+  /// Put in place of `create` by `cortex task create`: answer like the vision (`SubmitAnswer`).
+  static let announceFlag = "--task-create"
+
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let announce = args.flag(announceFlag)
     let wait = args.flag("--wait")
     let idsOnly = args.flag("-p")
     let from = try args.option("--from")
@@ -97,11 +101,14 @@ enum SubmitCommand {
       throw CLIError(error.code, "\(from == "-" ? "stdin" : from) line \(lines[Int(p) - 1]): \(error.description)", answer: error.answer)
     }
     let ids = answer["ids"]?.array?.compactMap(\.string) ?? []
+    let answerLines = announce && !idsOnly && !ctx.json && ids.count == 1
     if !wait {
       if ctx.json && !idsOnly { ctx.printJSON(answer) } else { ctx.out(ids.joined(separator: "\n") + "\n") }
+      if answerLines { ctx.err(SubmitAnswer.lines(ctx, client, ids[0])) }
       return 0
     }
     if !ctx.json || idsOnly { ctx.out(ids.joined(separator: "\n") + "\n") }
+    if answerLines { ctx.err(SubmitAnswer.lines(ctx, client, ids[0])) }
     let done = try Client.waitSurvivingRestarts(ctx, client, ids)
     if ctx.json { ctx.printJSON(done) }
     return WaitCommand.exitCode(done, ctx, quiet: ctx.json)
