@@ -117,7 +117,7 @@ public enum CortexMain {
     words.removeFirst()
     if name == "task", words.first == "create" {
       name = "submit"
-      words[0] = SubmitCommand.announceFlag
+      words.removeFirst()
     }
     guard let cmd = commands.first(where: { $0.name == name }) else {
       return fail(CLIError.usage("unknown command '\(name)'", "cortex COMMAND (see cortex --help)"), json: json || words.contains("--json"))

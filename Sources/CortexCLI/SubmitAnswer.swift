@@ -4,8 +4,14 @@ import Posix
 /// What `cortex task create` says after the id (issue 17 item 4, the reference vision's answer):
 /// where the task went — the worker running it, or its place in the queue and estimated start —
 /// and where to follow it. On stderr; stdout keeps only the id, so `id=$(cortex task create …)`
-/// still works. `cortex submit` (the scripts' spelling) stays terse.
+/// still works. `cortex submit` (the scripts' spelling) stays terse unless given `--verbose`.
 enum SubmitAnswer {
+  /// True when this process was started as `cortex … task create …` (the vision's spelling).
+  static var invokedAsTaskCreate: Bool {
+    let words = CommandLine.arguments.prefix { $0 != "--" }
+    return zip(words, words.dropFirst()).contains { $0 == "task" && $1 == "create" }
+  }
+
   static func lines(_ ctx: Context, _ client: Client, _ id: String) -> String {
     var s = "\(id) created"
     let t = (try? client.request(.object([("op", .string("show")), ("id", .string(id))])))?["task"]

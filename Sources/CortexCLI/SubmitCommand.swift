@@ -10,11 +10,8 @@ enum SubmitCommand {
                          [--cwd DIR] [--no-env] [--idempotency-key K] [--sla DUR | --sla-deadline TIME] [--from FILE|-] [--wait] [-p] [-- CMD [ARGS...]]
     """
 
-  /// Put in place of `create` by `cortex task create`: answer like the vision (`SubmitAnswer`).
-  static let announceFlag = "--task-create"
-
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let announce = args.flag(announceFlag)
+    let announce = args.flag("-v", "--verbose") || SubmitAnswer.invokedAsTaskCreate
     let wait = args.flag("--wait")
     let idsOnly = args.flag("-p")
     let from = try args.option("--from")
@@ -319,6 +316,10 @@ extension SubmitCommand {
         "--from", value: "FILE", help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all", completes: .file),
       .flag("--wait", help: "wait for the task and exit with its code (124 timed out, 130 cancelled, 128+N killed by signal N)"),
       .flag("-p", help: "print only the ids (also with --json)"),
+      .flag(
+        "-v", "--verbose",
+        help: "say on stderr which worker runs it (or its queue place and start estimate), how to follow it; default for task create"
+      ),
     ],
     operands: .command,
     examples: [
