@@ -89,7 +89,7 @@ final class AgentTests: XCTestCase {
       ("c", 1234, "claude-replay finished; 1234 tokens"), ("x", 2700, "codex-replay finished; 2700 tokens"),
       ("a", 3042, "aider-replay finished; 3042 tokens"), ("j", 777, "jsonl-replay finished; 777 tokens"),
     ] {
-      let id = c.ok(["task", "create", "--type", t, "--description", "Add README.md", "-p"]).out.trimmed
+      let id = c.ok(["task", "create", "--type", t, "--description", "Add README.md", "--cwd", c.scratch, "-p"]).out.trimmed
       let done = waitDone(id)
       XCTAssertEqual(done["state"]?.string, "succeeded", "\(t): \(done)")
       XCTAssertEqual(done["tokens_used"]?.int, Int64(tokens), "\(t): \(done)")
@@ -117,7 +117,7 @@ final class AgentTests: XCTestCase {
     ])
     c.ok(["start", "--workers", "1"])
     let started = Clock.monotonicMs()
-    let id = c.ok(["task", "create", "--type", "dev", "--description", "spend", "--tokens", "500", "-p"]).out.trimmed
+    let id = c.ok(["task", "create", "--type", "dev", "--description", "spend", "--tokens", "500", "--cwd", c.scratch, "-p"]).out.trimmed
     let done = waitDone(id)
     XCTAssertLessThan(Clock.monotonicMs() - started, 30_000, "stopped long before the agent's minute was up")
     XCTAssertEqual(done["state"]?.string, "failed", "\(done)")
@@ -156,7 +156,7 @@ final class AgentTests: XCTestCase {
       ("n", "agent_not_found", "not found on PATH; install it (npm install -g @anthropic-ai/claude-code)"),
     ]
     for (t, reason, detail) in cases {
-      let id = c.ok(["task", "create", "--type", t, "--description", "x", "-p"]).out.trimmed
+      let id = c.ok(["task", "create", "--type", t, "--description", "x", "--cwd", c.scratch, "-p"]).out.trimmed
       let done = waitDone(id)
       XCTAssertEqual(done["state"]?.string, "failed", "\(t): \(done)")
       XCTAssertEqual(done["reason"]?.string, reason, "\(t): \(done)")

@@ -107,7 +107,9 @@ final class OnboardingTests: XCTestCase {
     XCTAssertTrue(tail.contains("task.progress    task-000001"), tail)
 
     // A description alone is routed, and the daemon logs why.
-    let routed = c.ok(["task", "create", "--description", "Write docs for the public API", "--env", "PATH=\(bin):/usr/bin:/bin"])
+    let routed = c.ok([
+      "task", "create", "--description", "Write docs for the public API", "--cwd", project, "--env", "PATH=\(bin):/usr/bin:/bin",
+    ])
     XCTAssertTrue(routed.err.contains("routed to documentation"), routed.err)
     let id = routed.out.trimmed
     let event = c.events().first { $0["type"]?.string == "task.routed" && $0["task_id"]?.string == id }
