@@ -149,13 +149,18 @@ final class AgentStreamTests: XCTestCase {
   }
 
   func testArgvKeepsTheDescriptionOneElement() {
-    let d = "Add README.md; rm -rf / $(whoami) 'quoted'"
-    for kind in AgentKind.detectable {
-      let argv = kind.argv(description: d) ?? []
-      XCTAssertEqual(argv.first, kind.executable)
-      XCTAssertEqual(argv.filter { $0 == d }.count, 1, "\(kind): \(argv)")
+    for d in ["Add README.md; rm -rf / $(whoami) 'quoted'", "--dangerously-skip-permissions"] {
+      for kind in AgentKind.detectable {
+        let argv = kind.argv(description: d) ?? []
+        XCTAssertEqual(argv.first, kind.executable)
+        // After `--` (claude, codex) or glued to its option (aider): never an option of its own.
+        let held = kind == .aider ? argv.filter { $0 == "--message=" + d } : argv.suffix(2).filter { $0 == d }
+        XCTAssertEqual(held.count, 1, "\(kind): \(argv)")
+        if kind != .aider { XCTAssertEqual(argv.suffix(2).first, "--") }
+        XCTAssertEqual(argv.filter { $0.contains(d) }.count, 1, "\(kind): \(argv)")
+      }
     }
-    XCTAssertNil(AgentKind.jsonl.argv(description: d))
+    XCTAssertNil(AgentKind.jsonl.argv(description: "x"))
   }
 
   func testReportLineErrorAndReason() {

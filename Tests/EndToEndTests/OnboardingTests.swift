@@ -55,8 +55,8 @@ final class OnboardingTests: XCTestCase {
     let project = c.scratch + "/project"
     let bin = c.scratch + "/bin"
     try FileSystem.makeDirectories(project)
-    // The stand-in: Claude Code's stream-json for a run that writes README.md (argv: -p DESCRIPTION …).
-    _ = try AgentTests.standIn(bin, "claude", AgentTests.claudeOK, after: "printf '# %s\\n' \"$2\" > README.md")
+    // The stand-in: Claude Code's stream-json for a run that writes README.md (argv: -p … -- DESCRIPTION).
+    _ = try AgentTests.standIn(bin, "claude", AgentTests.claudeOK, after: "for a; do last=$a; done; printf '# %s\\n' \"$last\" > README.md")
     try FileSystem.writeAtomically(bin + "/cortex", Array("#!/bin/sh\nexec '\(Cortex.binary)' \"$@\"\n".utf8), durable: false)
     try FileSystem.setMode(bin + "/cortex", 0o755)
     let secret = "sk-ant-api03-onboarding-test-\(Processes.currentID)"

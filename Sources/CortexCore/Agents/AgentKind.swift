@@ -2,11 +2,11 @@
 /// says `"agent": "claude"` runs Claude Code non-interactively with the task's description as one
 /// argv element, and its structured output becomes Cortex reports (`AgentStream`).
 public enum AgentKind: String, CaseIterable, Equatable, Sendable {
-  /// Claude Code: `claude -p D --output-format stream-json --verbose`.
+  /// Claude Code: `claude -p --output-format stream-json --verbose … -- D`.
   case claude
-  /// OpenAI Codex CLI: `codex exec --json D`.
+  /// OpenAI Codex CLI: `codex exec --json --full-auto -- D`.
   case codex
-  /// aider: `aider --message D --yes-always --no-pretty --no-stream`; its `Tokens:` lines count.
+  /// aider: `aider --yes-always --no-pretty --no-stream --message=D`; its `Tokens:` lines count.
   case aider
   /// Any program that prints Cortex's own JSONL protocol on stdout (docs/agents.md); it needs a
   /// `command` template, there is no default program.
@@ -25,12 +25,14 @@ public enum AgentKind: String, CaseIterable, Equatable, Sendable {
   /// The argv for a non-interactive run of `description` (one element, never through a shell);
   /// nil for `jsonl`. Each CLI's flags are from its own documentation: Claude Code needs
   /// `--verbose` for stream-json in print mode, and `acceptEdits` so it may write files unattended.
+  /// The description comes after `--` (or glued to `--message=` for aider), so one that starts with
+  /// a dash is never read as an option of the agent.
   public func argv(description: String) -> [String]? {
     switch self {
     case .claude:
-      return ["claude", "-p", description, "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"]
-    case .codex: return ["codex", "exec", "--json", "--full-auto", description]
-    case .aider: return ["aider", "--message", description, "--yes-always", "--no-pretty", "--no-stream"]
+      return ["claude", "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits", "--", description]
+    case .codex: return ["codex", "exec", "--json", "--full-auto", "--", description]
+    case .aider: return ["aider", "--yes-always", "--no-pretty", "--no-stream", "--message=" + description]
     case .jsonl: return nil
     }
   }

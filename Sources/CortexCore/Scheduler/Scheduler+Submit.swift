@@ -184,7 +184,7 @@ extension Scheduler {
             ("max_attempts", .int(Int64(attempts))),
           ] + (timeoutMs.map { [("timeout_ms", JSON.int($0))] } ?? [])
             + (secrets.isEmpty ? [] : [("secrets", JSON.array(secrets.paths.map { .string($0) }))]), specJSON: specJSON)))
-    if let r = spec.routed {
+    if let r = spec.routed, spec.retryOf == nil {
       // The client chose the type from the description: its reason goes into the log with the task.
       out.append(
         .log(
