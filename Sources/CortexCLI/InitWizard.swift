@@ -130,6 +130,9 @@ enum InitWizard {
     }
   }
 
+  /// The least token budget a worker type gets when an agent runs it.
+  static let agentBudget = 100_000
+
   /// Writes the choices into config.json (the daemon checks it as it will read it).
   static func write(_ c: Choices, _ ctx: Context) throws(CLIError) {
     let cfgBytes = (try? FileSystem.read(ctx.paths.config)) ?? nil
@@ -138,6 +141,15 @@ enum InitWizard {
     }
     cfg.workers = c.workers
     cfg.agent = c.agent
+    if c.agent != nil {
+      // One agent run spends tens of thousands of tokens (its system prompt alone is cached anew):
+      // the older types' budgets, sized for scripts, would stop every run. And an agent CLI mostly
+      // waits on its provider: asking for idle cores would hold it back on a busy machine.
+      for i in cfg.workerTypes.indices where cfg.workerTypes[i].1.command == nil && cfg.workerTypes[i].1.shell == nil {
+        cfg.workerTypes[i].1.tokenBudget = max(cfg.workerTypes[i].1.tokenBudget, agentBudget)
+        cfg.workerTypes[i].1.cpu = 0
+      }
+    }
     do throws(PosixError) {
       try FileSystem.writeAtomically(ctx.paths.config, Array((cfg.json().pretty() + "\n").utf8))
     } catch {

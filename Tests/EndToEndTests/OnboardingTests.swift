@@ -86,6 +86,11 @@ final class OnboardingTests: XCTestCase {
     let config = String(decoding: try FileSystem.read(c.paths.config) ?? [], as: UTF8.self)
     XCTAssertFalse(config.contains(secret), "the key's value must never be written")
     XCTAssertTrue(config.contains(#""agent": "claude""#), config)
+    let budgets = (try? JSON.parse(Array(config.utf8)))?["worker_types"]?.object?.compactMap { $0.1["token_budget"]?.int } ?? []
+    XCTAssertFalse(budgets.isEmpty)
+    XCTAssertTrue(budgets.allSatisfy { $0 >= 100_000 }, "an agent run fits every type's budget: \(budgets)")
+    let cpus = (try? JSON.parse(Array(config.utf8)))?["worker_types"]?.object?.compactMap { $0.1["cpu"]?.double } ?? []
+    XCTAssertEqual(Set(cpus), [0], "agents wait on their provider: no type waits for idle cores (this machine may be busy)")
 
     tmux(["send-keys", "-t", "w", "clear", "Enter"])
     type("cortex task create --type development --description \"Add README.md\"")
@@ -116,7 +121,8 @@ final class OnboardingTests: XCTestCase {
     XCTAssertEqual(event?["reason"]?.string, "keyword", "\(String(describing: event))")
     XCTAssertEqual(event?["routed_to"]?.string, "documentation")
     XCTAssertGreaterThan(event?["confidence"]?.double ?? 0, 0)
-    c.ok(["wait", id])
+    let waited = c.run(["wait", id], timeoutS: 30)
+    XCTAssertEqual(waited.code, 0, "\(waited.err)\n\(c.run(["show", id]).out)\n\(c.run(["tail"]).out)\n\(c.run(["log", id]).out)")
     for f in ["config.json", "tasks/task-000001/spec.json", "events/00000001.jsonl"] {
       let text = String(decoding: ((try? FileSystem.read(c.root + "/" + f)) ?? nil) ?? [], as: UTF8.self)
       XCTAssertFalse(text.isEmpty || text.contains(secret), "\(f) is missing or holds the key")

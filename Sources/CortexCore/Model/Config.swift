@@ -86,11 +86,12 @@ public struct Config: Equatable, Sendable {
     ("review", WorkerType(tokenBudget: 5_000, timeoutS: 900, memoryMB: 256, cpu: 0.5)),
     ("pr", WorkerType(tokenBudget: 3_000, timeoutS: 600, memoryMB: 256, cpu: 0.25)),
     ("documentation", WorkerType(tokenBudget: 4_000, timeoutS: 900, memoryMB: 256, cpu: 0.25)),
-    // The reference vision's master agents (issue 17): they run the configured agent CLI.
-    ("development", WorkerType(tokenBudget: 200_000, timeoutS: 2700, memoryMB: 1024, cpu: 1)),
-    ("security", WorkerType(tokenBudget: 100_000, timeoutS: 1800, memoryMB: 512, cpu: 0.5)),
-    ("inventory", WorkerType(tokenBudget: 50_000, timeoutS: 900, memoryMB: 256, cpu: 0.5)),
-    ("cicd", WorkerType(tokenBudget: 100_000, timeoutS: 1800, memoryMB: 512, cpu: 0.5)),
+    // The reference vision's master agents (issue 17): they run the configured agent CLI, which
+    // mostly waits on its provider, so they ask for memory (what an agent CLI holds), not idle CPU.
+    ("development", WorkerType(tokenBudget: 200_000, timeoutS: 2700, memoryMB: 1024, cpu: 0)),
+    ("security", WorkerType(tokenBudget: 100_000, timeoutS: 1800, memoryMB: 512, cpu: 0)),
+    ("inventory", WorkerType(tokenBudget: 50_000, timeoutS: 900, memoryMB: 256, cpu: 0)),
+    ("cicd", WorkerType(tokenBudget: 100_000, timeoutS: 1800, memoryMB: 512, cpu: 0)),
   ]
 
   public func group(_ name: String) -> GroupConfig? {
