@@ -46,7 +46,7 @@ extension AgentStream {
       var out: [Event] = []
       if let text { out.append(.text(text)) }
       var summary = agentError == nil ? "claude finished" : "claude failed"
-      if let n = v["num_turns"]?.int { summary += ", \(n) turns" }
+      if let n = v["num_turns"]?.int { summary += ", \(n) turn\(n == 1 ? "" : "s")" }
       if let c = v["total_cost_usd"]?.double { summary += ", $" + Self.cents(c) }
       out.append(.progress(summary))
       return out
