@@ -23,6 +23,9 @@ enum InitCommand {
     let ask = !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
     if ask || yes {
       try InitWizard.run(ctx, ask: ask, wrote: wrote, workers: workers, start: !noStart)
+      if ctx.json {
+        ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
+      }
       return 0
     }
     if wrote, let agent = InitWizard.find().agents.first?.0 {

@@ -79,7 +79,7 @@ extension AgentStream {
     case "item.completed":
       let item = v["item"]
       switch item?["type"]?.string ?? item?["item_type"]?.string {
-      case "agent_message":
+      case "agent_message", "assistant_message":  // the second: earlier codex releases
         guard let t = item?["text"]?.string else { return [] }
         result = t
         return [.text(t), .progress(Self.shorten(t, 120))]
