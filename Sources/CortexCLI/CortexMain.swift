@@ -61,6 +61,7 @@ public enum CortexMain {
     Command(CompletionsCommand.help, CompletionsCommand.run),
     Command(CompletionsCommand.completeHelp, CompletionsCommand.complete),
     Command(WorkerCommand.help, WorkerCommand.run),
+    Command(AgentRunCommand.help, AgentRunCommand.run),
   ]
 
   static var usageText: String {

@@ -10,6 +10,8 @@ enum InitCommand {
     let force = args.flag("--force")
     let dsn = try args.option("--cluster")
     let node = try args.option("--node")
+    let yes = args.flag("--yes", "-y")
+    let noStart = args.flag("--no-start")
     try args.noPositionals()
     if node != nil && dsn == nil { throw CLIError.usage("--node goes with --cluster DSN", args.usage) }
     let wrote: Bool
@@ -17,6 +19,18 @@ enum InitCommand {
       throw CLIError(ExitCode.failure, error.description)
     }
     if let dsn { try joinCluster(ctx, dsn: dsn, node: node) }
+    // In a terminal, or with --yes: the wizard (InitWizard); else write-only as before.
+    let ask = !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
+    if ask || yes {
+      try InitWizard.run(ctx, ask: ask, wrote: wrote, workers: workers, start: !noStart)
+      if ctx.json {
+        ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
+      }
+      return 0
+    }
+    if wrote, let agent = InitWizard.find().agents.first?.0 {
+      try InitWizard.write(InitWizard.Choices(agent: agent, workers: workers ?? Config().workers, start: false), ctx)
+    }
     if ctx.json {
       ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
     } else {
@@ -75,19 +89,28 @@ enum WorkerCommand {
 extension InitCommand {
   static let help = CommandHelp(
     "init", abstract: "write config.json and the directory layout (idempotent)",
-    usage: "cortex init [--workers N] [--force] [--cluster DSN [--node NAME]]",
+    usage: "cortex init [--workers N] [--force] [--yes | --no-start] [--cluster DSN [--node NAME]]",
     details: """
       Makes ./coordination (or --dir, $CORTEX_DIR) with mode 0700 and a config.json holding the defaults; \
       an existing config.json is kept. Unlike the other commands, init does not look for a directory in \
-      the parents of the working directory.
+      the parents of the working directory. It looks for agent CLIs on PATH (claude, codex, aider) and \
+      writes the first one found as "agent"; API keys are reported by variable name, never written. In a \
+      terminal it asks for the agent, the pool size (proposed from the machine) and whether to start, \
+      then starts the daemon and prints its status and the dashboard; --yes does so with the defaults. \
+      Without a terminal and without --yes, or with --no-start, it only writes the files.
       """,
     flags: [
+      .flag("-y", "--yes", help: "take every default without asking, then start the daemon"),
+      .flag("--no-start", help: "only write config.json and the directory; start nothing"),
       .option("--workers", value: "N", help: "pool size to write into config.json (1-1024)", default: "20"),
       .flag("--force", help: "rewrite config.json with the defaults"),
       .option("--cluster", value: "DSN", help: "join a cluster: the PostgreSQL connection string (see cortex cluster)"),
       .option("--node", value: "NAME", help: "this node's name in the cluster", default: "the host name"),
     ],
-    examples: [("cortex init --workers 8", "a pool of 8"), ("cortex init --cluster postgresql://cortex@db/cortex", "cluster mode")])
+    examples: [
+      ("cortex init", "in a terminal: the wizard, then the daemon"), ("cortex init --workers 8 --no-start", "a pool of 8, files only"),
+      ("cortex init --cluster postgresql://cortex@db/cortex", "cluster mode"),
+    ])
 }
 
 extension WorkerCommand {

@@ -11,6 +11,7 @@ enum SubmitCommand {
     """
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    let announce = args.flag("-v", "--verbose") || SubmitAnswer.invokedAsTaskCreate
     let wait = args.flag("--wait")
     let idsOnly = args.flag("-p")
     let from = try args.option("--from")
@@ -63,6 +64,7 @@ enum SubmitCommand {
       let decision = SubmitRouting.route(d, ctx)
       ctx.err(SubmitRouting.line(decision))
       put("type", .string(decision.type))
+      put("routed", RouteNote(decision).json())
     }
 
     var specs: [JSON] = []
@@ -96,11 +98,14 @@ enum SubmitCommand {
       throw CLIError(error.code, "\(from == "-" ? "stdin" : from) line \(lines[Int(p) - 1]): \(error.description)", answer: error.answer)
     }
     let ids = answer["ids"]?.array?.compactMap(\.string) ?? []
+    let answerLines = announce && !idsOnly && !ctx.json && ids.count == 1
     if !wait {
       if ctx.json && !idsOnly { ctx.printJSON(answer) } else { ctx.out(ids.joined(separator: "\n") + "\n") }
+      if answerLines { ctx.err(SubmitAnswer.lines(ctx, client, ids[0])) }
       return 0
     }
     if !ctx.json || idsOnly { ctx.out(ids.joined(separator: "\n") + "\n") }
+    if answerLines { ctx.err(SubmitAnswer.lines(ctx, client, ids[0])) }
     let done = try Client.waitSurvivingRestarts(ctx, client, ids)
     if ctx.json { ctx.printJSON(done) }
     return WaitCommand.exitCode(done, ctx, quiet: ctx.json)
@@ -313,6 +318,10 @@ extension SubmitCommand {
         "--from", value: "FILE", help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all", completes: .file),
       .flag("--wait", help: "wait for the task and exit with its code (124 timed out, 130 cancelled, 128+N killed by signal N)"),
       .flag("-p", help: "print only the ids (also with --json)"),
+      .flag(
+        "-v", "--verbose",
+        help: "say on stderr which worker runs it (or its queue place and start estimate), how to follow it; default for task create"
+      ),
     ],
     operands: .command,
     examples: [

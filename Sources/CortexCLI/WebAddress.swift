@@ -4,14 +4,16 @@ import Posix
 /// The dashboard's address as `cortex start` prints it: `web.url` with the token from `web.token`
 /// (0600) attached once; the server turns it into a cookie and drops it from the address bar.
 enum WebAddress {
-  static func read(_ paths: Paths) -> String? {
+  /// `page` ("/tasks/task-000001") goes between the address and the token.
+  static func read(_ paths: Paths, page: String = "") -> String? {
     guard let u = (try? FileSystem.read(paths.root + "/web.url")) ?? nil,
       let t = (try? FileSystem.read(paths.root + "/web.token")) ?? nil
     else { return nil }
     let url = String(decoding: u, as: UTF8.self).trimmingCharacters(in: " \n")
     let token = String(decoding: t, as: UTF8.self).trimmingCharacters(in: " \n")
     guard !url.isEmpty, !token.isEmpty else { return nil }
-    return url + "?token=" + token
+    let base = !page.isEmpty && url.hasSuffix("/") ? String(url.dropLast()) : url
+    return base + page + "?token=" + token
   }
 }
 

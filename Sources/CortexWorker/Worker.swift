@@ -53,6 +53,8 @@ public final class Worker {
     var retryAfterMs: Int64?
     /// stdout and stderr through the worker, when output is limited.
     var output: TaskOutput?
+    /// A report line said why it is failing (`{"error": …, "reason": …}`).
+    var failure: (reason: String, detail: String)?
   }
 
   static let tokenInput: UInt64 = 1
@@ -207,7 +209,8 @@ public final class Worker {
       }
       return
     }
-    let argv = spec.command ?? ["/bin/sh", "-c", spec.shell ?? "true"]
+    let argv =
+      AgentRunner.launchArgv(spec, executable: Processes.executablePath()) ?? spec.command ?? ["/bin/sh", "-c", spec.shell ?? "true"]
     do throws(PosixError) {
       try FileSystem.makeDirectories(dir)
       let log = try FileDescriptor.open(dir + "/output.log", [.writeOnly, .create, .append])
@@ -302,6 +305,11 @@ public final class Worker {
       if report.rateLimited {
         r.rateLimited = true
         r.retryAfterMs = report.retryAfterS.map { Numbers.ms(fromSeconds: $0) }
+      }
+      if let e = report.error {
+        r.failure = (report.reason ?? "task_error", e)
+        message = e
+        any = true
       }
       refused += report.refused
     }
@@ -412,7 +420,8 @@ public final class Worker {
     current = nil
     var outcome = TaskOutcome(
       task: r.task, exitCode: exitCode, signal: signal, tokensUsed: r.tokens, startedMs: r.startedMs,
-      endedMs: Clock.wallMs(), error: error)
+      endedMs: Clock.wallMs(), error: error ?? r.failure?.detail)
+    if error == nil { outcome.reason = r.failure?.reason }
     // A task that said it was rate limited and then failed was refused by its provider.
     if r.rateLimited && !(exitCode == 0 && signal == nil && error == nil) {
       outcome.rateLimited = true

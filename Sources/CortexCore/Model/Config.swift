@@ -14,6 +14,8 @@ public struct Config: Equatable, Sendable {
     public var group: String?
     public var rate: RateConfig?
     public var onFinish: String?
+    /// Runs this agent CLI (its argv unless `command` says otherwise) and reads its output (issue 17).
+    public var agent: AgentKind?
     public init(tokenBudget: Int, timeoutS: Double, memoryMB: Int, cpu: Double, command: [String]? = nil, shell: String? = nil) {
       self.tokenBudget = tokenBudget
       self.timeoutS = timeoutS
@@ -68,6 +70,9 @@ public struct Config: Equatable, Sendable {
   public var web = WebSettings()
   /// How long the log and task files are kept, and outputs' size limit (SPEC §13).
   public var retention = RetentionSettings()
+  /// The agent CLI that runs a typed task whose type has no `command`, `shell` or `agent` of its
+  /// own; `cortex init` writes the one it found on PATH. Nil: such a task is refused (exit 65).
+  public var agent: AgentKind?
 
   public init() {}
 
@@ -83,6 +88,12 @@ public struct Config: Equatable, Sendable {
     ("review", WorkerType(tokenBudget: 5_000, timeoutS: 900, memoryMB: 256, cpu: 0.5)),
     ("pr", WorkerType(tokenBudget: 3_000, timeoutS: 600, memoryMB: 256, cpu: 0.25)),
     ("documentation", WorkerType(tokenBudget: 4_000, timeoutS: 900, memoryMB: 256, cpu: 0.25)),
+    // The reference vision's master agents (issue 17): they run the configured agent CLI, which
+    // mostly waits on its provider, so they ask for memory (what an agent CLI holds), not idle CPU.
+    ("development", WorkerType(tokenBudget: 200_000, timeoutS: 2700, memoryMB: 1024, cpu: 0)),
+    ("security", WorkerType(tokenBudget: 100_000, timeoutS: 1800, memoryMB: 512, cpu: 0)),
+    ("inventory", WorkerType(tokenBudget: 50_000, timeoutS: 900, memoryMB: 256, cpu: 0)),
+    ("cicd", WorkerType(tokenBudget: 100_000, timeoutS: 1800, memoryMB: 512, cpu: 0)),
   ]
 
   public func group(_ name: String) -> GroupConfig? {
@@ -126,6 +137,7 @@ public struct Config: Equatable, Sendable {
     if hookTimeoutS != 30 { o.append(("hook_timeout_s", .double(hookTimeoutS))) }
     if !groups.isEmpty { o.append(("groups", .object(groups.map { ($0.0, $0.1.json()) }))) }
     if let routing { o.append(("routing", routing.json())) }
+    if let agent { o.append(("agent", .string(agent.rawValue))) }
     o.append(("web", web.json()))
     o.append(
       (
@@ -141,6 +153,7 @@ public struct Config: Equatable, Sendable {
             if let g = t.group { o.append(("group", .string(g))) }
             if let r = t.rate { o.append(("rate", r.json())) }
             if let h = t.onFinish { o.append(("on_finish", .string(h))) }
+            if let a = t.agent { o.append(("agent", .string(a.rawValue))) }
             return (name, .object(o))
           })
       ))
@@ -203,6 +216,7 @@ public struct Config: Equatable, Sendable {
             case "group": t.group = try FleetNames.checkGroup(f, try S.nonEmptyString(f, tval))
             case "rate": t.rate = try RateConfig.decode(f, tval)
             case "on_finish": t.onFinish = try FleetNames.hook(f, tval)
+            case "agent": t.agent = try AgentKind.decode(f, tval)
             default: throw SpecError(f, "unknown field")
             }
           }
@@ -215,6 +229,7 @@ public struct Config: Equatable, Sendable {
       case "routing": c.routing = try RoutingRules.decode(val)
       case "web": c.web = try WebSettings.decode(val)
       case "retention": c.retention = try RetentionSettings.decode(val)
+      case "agent": c.agent = try AgentKind.decode(k, val)
       default: throw SpecError(k, "unknown setting")
       }
     }

@@ -36,6 +36,11 @@ public struct TaskSpec: Equatable, Sendable {
   public var group: String?
   /// The task this one was submitted again for (`cortex retry`).
   public var retryOf: Int?
+  /// How the command's output is read (`claude`, `codex`, `aider`, `jsonl`): the worker runs it
+  /// through that agent adapter (issue 17; docs/agents.md). Set from the worker type's `agent`.
+  public var agent: AgentKind?
+  /// Why the client chose `type` when the submitter gave only a description (`task.routed`).
+  public var routed: RouteNote?
 
   public init() {}
 
@@ -48,6 +53,7 @@ public struct TaskSpec: Equatable, Sendable {
   public static let fields: Set<String> = [
     "type", "description", "priority", "command", "shell", "cwd", "env", "synthetic", "token_budget",
     "timeout_s", "max_attempts", "depends_on", "idempotency_key", "labels", "sla_deadline", "group", "retry_of",
+    "agent", "routed",
   ]
 
   /// Decodes and validates a spec object.
@@ -125,6 +131,8 @@ public struct TaskSpec: Equatable, Sendable {
           throw SpecError(k, "must be a task id like task-000012")
         }
         s.retryOf = n
+      case "agent": s.agent = try AgentKind.decode(k, val)
+      case "routed": s.routed = try RouteNote.decode(k, val)
       default: throw SpecError(k, "unknown field")
       }
     }
@@ -167,6 +175,8 @@ public struct TaskSpec: Equatable, Sendable {
     if !labels.isEmpty { o.append(("labels", .object(labels.map { ($0.0, .string($0.1)) }))) }
     if let group { o.append(("group", .string(group))) }
     if let retryOf { o.append(("retry_of", .string(TaskID.format(retryOf)))) }
+    if let agent { o.append(("agent", .string(agent.rawValue))) }
+    if let routed { o.append(("routed", routed.json())) }
     return .object(o)
   }
 

@@ -9,6 +9,11 @@ public struct ReportLine: Equatable, Sendable {
   /// `{"rate_limited": true, "retry_after_s": N}`: the provider refused it for its rate limit.
   public var rateLimited = false
   public var retryAfterS: Double?
+  /// `{"error": "sentence", "reason": "word"}`: why the task is failing, in its own words (an agent
+  /// adapter says its agent printed garbage). The task's outcome carries it; `reason` defaults
+  /// to `task_error`.
+  public var error: String?
+  public var reason: String?
   /// What was refused in this line, e.g. "tokens_used: must be from 0 to 1099511627776, not -5".
   public var refused: [String] = []
 
@@ -21,7 +26,7 @@ public struct ReportLine: Equatable, Sendable {
     self.message = message
   }
 
-  public var isEmpty: Bool { tokensUsed == nil && progress == nil && message == nil && !rateLimited }
+  public var isEmpty: Bool { tokensUsed == nil && progress == nil && message == nil && !rateLimited && error == nil }
 
   public static func parse(_ line: ArraySlice<UInt8>) -> ReportLine {
     var r = ReportLine()
@@ -52,13 +57,28 @@ public struct ReportLine: Equatable, Sendable {
         r.refused.append(error.description)
       }
     }
+    if let e = v["error"], !e.isNull {
+      if let s = e.string, !s.isEmpty { r.error = cut(s) } else { r.refused.append("error: must be a non-empty string, not \(e.kindName)") }
+    }
+    if let w = v["reason"], !w.isNull {
+      if let s = w.string, !s.isEmpty, s.utf8.count <= 64, s.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || $0 == 95 }) {
+        r.reason = s
+      } else {
+        r.refused.append("reason: must be a word of a-z and _ (at most 64), not \(w.string.map { "'\($0)'" } ?? w.kindName)")
+      }
+    }
     if let m = v["message"], !m.isNull {
       if let s = m.string {
-        r.message = s.utf8.count <= maxMessageBytes ? s : String(decoding: s.utf8.prefix(maxMessageBytes), as: UTF8.self) + "…"
+        r.message = cut(s)
       } else {
         r.refused.append("message: must be a string, not \(m.kindName)")
       }
     }
     return r
+  }
+
+  /// At most `maxMessageBytes` of `s`.
+  static func cut(_ s: String) -> String {
+    s.utf8.count <= maxMessageBytes ? s : String(decoding: s.utf8.prefix(maxMessageBytes), as: UTF8.self) + "…"
   }
 }

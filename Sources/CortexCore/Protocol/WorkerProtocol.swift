@@ -145,6 +145,7 @@ extension TaskOutcome {
     w.field("started", startedMs)
     w.field("ended", endedMs)
     w.field("error", error)
+    w.field("reason", reason)
     if rateLimited { w.field("rate_limited", true) }
     w.field("retry_after_ms", retryAfterMs)
   }
@@ -157,6 +158,7 @@ extension TaskOutcome {
       task: task, exitCode: v["exit"]?.int.flatMap { Int32(exactly: $0) }, signal: v["signal"]?.int.flatMap { Int32(exactly: $0) },
       tokensUsed: tokens, startedMs: try timestamp(prefix + "started", v["started"]),
       endedMs: try timestamp(prefix + "ended", v["ended"]), error: v["error"]?.string)
+    o.reason = v["reason"]?.string
     o.rateLimited = v["rate_limited"]?.bool == true
     if let r = v["retry_after_ms"], !r.isNull {
       o.retryAfterMs = Int64(try Numbers.int(prefix + "retry_after_ms", r, min: 0, max: 86_400_000))
@@ -185,6 +187,9 @@ public struct TaskOutcome: Equatable, Sendable {
   public var endedMs: Int64
   /// Set when the worker could not run the task at all (spawn failed) or a synthetic failure ("429").
   public var error: String?
+  /// The task's own word for why it failed (report line `{"error": …, "reason": …}`); `error`
+  /// is then its sentence.
+  public var reason: String?
   /// The task said it was rate limited (report line `{"rate_limited": true}`), and how long the
   /// provider asked it to wait (`retry_after_s`).
   public var rateLimited = false

@@ -203,6 +203,7 @@ extension Scheduler {
 
   static func failureReason(_ o: TaskOutcome) -> (String, String) {
     if let e = o.error {
+      if let r = o.reason { return (r, e) }
       if e == "429" { return ("rate_limited", "simulated 429 from the synthetic agent") }
       return ("spawn_failed", e)
     }

@@ -184,6 +184,14 @@ extension Scheduler {
             ("max_attempts", .int(Int64(attempts))),
           ] + (timeoutMs.map { [("timeout_ms", JSON.int($0))] } ?? [])
             + (secrets.isEmpty ? [] : [("secrets", JSON.array(secrets.paths.map { .string($0) }))]), specJSON: specJSON)))
+    if let r = spec.routed, spec.retryOf == nil {
+      // The client chose the type from the description: its reason goes into the log with the task.
+      out.append(
+        .log(
+          Event(
+            "task.routed", task: n, reason: r.word, detail: r.reason,
+            fields: [("routed_to", .string(spec.type ?? "")), ("confidence", .double(r.confidence))])))
+    }
     out.append(.writeSpec(task: n))
     let unmet = spec.dependsOn.filter { state(of: $0) != .succeeded }
     if unmet.isEmpty {
@@ -220,8 +228,13 @@ extension Scheduler {
     if !s.hasWork {
       if let c = type?.command {
         s.command = try c.map { (a) throws(SpecError) -> String in try Self.fill(a, spec: s, number: number) }
+        s.agent = s.agent ?? type?.agent
       } else if let sh = type?.shell {
         s.shell = try Self.fill(sh, spec: s, number: number, quote: Self.shellQuote)
+      } else if type != nil, let agent = s.agent ?? type?.agent ?? config.agent {
+        try Self.applyAgent(agent, to: &s)
+      } else if type != nil, type?.agent == nil, config.agent == nil, s.description != nil {
+        throw SpecError("agent", "type '\(spec.type ?? "")': " + AgentKind.installAdvice)
       } else if let t = spec.type, type != nil {
         throw SpecError(
           "command",
@@ -241,6 +254,18 @@ extension Scheduler {
     return Resolved(
       spec: s, budget: budget, timeoutMs: timeout.map { Numbers.ms(fromSeconds: $0) },
       attempts: s.maxAttempts ?? config.defaultMaxAttempts, specJSON: specJSON, secrets: secrets)
+  }
+
+  /// A typed task run by an agent CLI: the agent's own argv with the description as one element.
+  static func applyAgent(_ agent: AgentKind, to s: inout TaskSpec) throws(SpecError) {
+    guard let d = s.description, !d.isEmpty else {
+      throw SpecError("description", "an agent task needs --description (what the agent is asked to do)")
+    }
+    guard let argv = agent.argv(description: d) else {
+      throw SpecError("agent", "the jsonl agent has no program of its own: give the worker type a \"command\" template")
+    }
+    s.command = argv
+    s.agent = agent
   }
 
   /// Replaces `{description}` and `{task_id}`; any other placeholder, or one without a value, is an

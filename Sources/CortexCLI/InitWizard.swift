@@ -1,0 +1,196 @@
+import CortexCore
+import Posix
+
+/// `cortex init` as the reference vision's five-minute start (issue 17 item 1). It finds agent CLIs
+/// on PATH and API-key variables in the environment (by name: a key's value is never written
+/// anywhere — tasks inherit it from whoever submits them), proposes a pool size from the
+/// machine, writes `config.json`, starts the daemon and ends with the status and the dashboard.
+///
+/// In a terminal it asks, one question a line, Enter taking the default in brackets. With `--yes`
+/// it takes every default without asking. Without a terminal and without `--yes` it only writes
+/// the files (as `--no-start` always does), so scripts that run `cortex init` then edit config.json
+/// and `cortex start` keep working.
+enum InitWizard {
+  /// What was found on this machine.
+  struct Findings {
+    var agents: [(AgentKind, String)] = []
+    var keys: [String] = []
+    var cores = 1
+    var memoryMB = 0
+
+    /// Pool size: agents mostly wait on their provider, so a few per core, but each agent CLI
+    /// holds a few hundred MiB; between 2 and the vision's 20.
+    var proposedWorkers: Int {
+      let byMemory = memoryMB > 0 ? memoryMB / 512 : 20
+      return max(2, min(20, min(cores * 4, byMemory)))
+    }
+  }
+
+  static func find() -> Findings {
+    var f = Findings()
+    let path = (Environment.get("PATH") ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
+    for kind in AgentKind.detectable {
+      guard let exe = kind.executable else { continue }
+      if let dir = path.first(where: { isExecutable($0 + "/" + exe) }) { f.agents.append((kind, dir + "/" + exe)) }
+    }
+    var names: [String] = []
+    for kind in AgentKind.detectable { names += kind.keyVariables.filter { !names.contains($0) } }
+    f.keys = names.filter { !(Environment.get($0) ?? "").isEmpty }
+    if let stat = (try? FileSystem.read("/proc/stat")) ?? nil {
+      let cpus = String(decoding: stat, as: UTF8.self).split(separator: "\n").filter {
+        $0.hasPrefix("cpu") && $0.dropFirst(3).first?.isNumber == true
+      }
+      f.cores = max(1, cpus.count)
+    }
+    if let mem = (try? FileSystem.read("/proc/meminfo")) ?? nil {
+      for line in String(decoding: mem, as: UTF8.self).split(separator: "\n") where line.hasPrefix("MemTotal:") {
+        f.memoryMB = (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+      }
+    }
+    return f
+  }
+
+  static func isExecutable(_ p: String) -> Bool {
+    FileSystem.exists(p) && !FileSystem.isDirectory(p) && ((FileSystem.permissions(p) ?? 0) & 0o111) != 0
+  }
+
+  /// The choices made: by the person at the terminal, or the defaults.
+  struct Choices {
+    var agent: AgentKind?
+    var workers: Int
+    var start: Bool
+  }
+
+  /// Says what was found and asks (or, with `ask` false, takes the defaults).
+  static func choose(_ f: Findings, _ ctx: Context, ask: Bool, workers: Int?, start: Bool) -> Choices {
+    let ok = ctx.color ? "\u{1B}[32m✓\u{1B}[0m" : "✓"
+    let no = ctx.color ? "\u{1B}[33m!\u{1B}[0m" : "!"
+    if f.agents.isEmpty {
+      ctx.err("\(no) no agent CLI on PATH; typed tasks need one: \(AgentKind.installAdvice)\n")
+    } else {
+      for (k, p) in f.agents { ctx.err("\(ok) agent CLI found: \(k.rawValue) (\(p))\n") }
+    }
+    if f.keys.isEmpty {
+      ctx.err(
+        "\(no) no API key in the environment (\(AgentKind.claude.keyVariables[0]), \(AgentKind.codex.keyVariables[0])); an agent may still use its own login\n"
+      )
+    } else {
+      ctx.err(
+        "\(ok) API key detected from environment: \(f.keys.joined(separator: ", ")) (its value stays there: tasks inherit it, no file holds it)\n"
+      )
+    }
+    var c = Choices(agent: f.agents.first?.0, workers: workers ?? f.proposedWorkers, start: start)
+    guard ask else { return c }
+    let names = f.agents.map(\.0.rawValue) + ["none"]
+    if let a = question(
+      "Agent that runs typed tasks (\(names.joined(separator: ", ")))", default: c.agent?.rawValue ?? "none", ctx,
+      { names.contains($0) || AgentKind(rawValue: $0) != nil })
+    {
+      c.agent = AgentKind(rawValue: a)
+    }
+    if workers == nil,
+      let w = question(
+        "Worker pool size (\(f.cores) cores, \(f.memoryMB / 1024) GiB here)", default: String(c.workers), ctx,
+        { (Int($0) ?? 0) >= 1 && (Int($0) ?? 0) <= 1024 })
+    {
+      c.workers = Int(w) ?? c.workers
+    }
+    if start, let s = question("Start the daemon now (y/n)", default: "y", ctx, { ["y", "n", "yes", "no"].contains($0.lowercased()) }) {
+      c.start = s.lowercased().hasPrefix("y")
+    }
+    return c
+  }
+
+  /// Asks until the answer is valid; Enter (or end of input) takes the default.
+  static func question(_ q: String, default d: String, _ ctx: Context, _ valid: (String) -> Bool) -> String? {
+    for _ in 0..<5 {
+      ctx.err("\(q) [\(d)]: ")
+      guard let line = readLine() else {
+        ctx.err("\n")
+        return d
+      }
+      let a = line.trimmingSpaces
+      if a.isEmpty { return d }
+      if valid(a) { return a }
+      ctx.err("  '\(a)' is not one of the answers\n")
+    }
+    return d
+  }
+
+  /// One line from stdin, without its newline; nil at end of input.
+  static func readLine() -> String? {
+    var line: [UInt8] = []
+    while true {
+      var b: [UInt8] = []
+      guard let n = try? FileDescriptor.standardInput.read(appendingTo: &b, max: 1), n == 1 else {
+        return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
+      }
+      if b[0] == 10 { return String(decoding: line, as: UTF8.self) }
+      line.append(b[0])
+    }
+  }
+
+  /// The least token budget a worker type gets when an agent runs it.
+  static let agentBudget = 100_000
+
+  /// Writes the choices into config.json (the daemon checks it as it will read it).
+  static func write(_ c: Choices, _ ctx: Context) throws(CLIError) {
+    let cfgBytes = (try? FileSystem.read(ctx.paths.config)) ?? nil
+    guard let bytes = cfgBytes, let v = try? JSON.parse(bytes), var cfg = try? Config.decode(v) else {
+      throw CLIError(ExitCode.failure, "cannot read \(ctx.paths.config)")
+    }
+    cfg.workers = c.workers
+    cfg.agent = c.agent
+    if c.agent != nil {
+      // One agent run spends tens of thousands of tokens (its system prompt alone is cached anew):
+      // the older types' budgets, sized for scripts, would stop every run. And an agent CLI mostly
+      // waits on its provider: asking for idle cores would hold it back on a busy machine.
+      for i in cfg.workerTypes.indices where cfg.workerTypes[i].1.command == nil && cfg.workerTypes[i].1.shell == nil {
+        cfg.workerTypes[i].1.tokenBudget = max(cfg.workerTypes[i].1.tokenBudget, agentBudget)
+        cfg.workerTypes[i].1.cpu = 0
+      }
+    }
+    do throws(PosixError) {
+      try FileSystem.writeAtomically(ctx.paths.config, Array((cfg.json().pretty() + "\n").utf8))
+    } catch {
+      throw CLIError(ExitCode.failure, "cannot write \(ctx.paths.config): \(error)")
+    }
+  }
+}
+
+extension String {
+  fileprivate var trimmingSpaces: String {
+    var s = Substring(self)
+    while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
+    while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+    return String(s)
+  }
+}
+
+extension InitWizard {
+  /// The wizard after the directory exists: choices, config.json, the daemon, the status.
+  static func run(_ ctx: Context, ask: Bool, wrote: Bool, workers: Int?, start: Bool) throws(CLIError) {
+    let ok = ctx.color ? "\u{1B}[32m✓\u{1B}[0m" : "✓"
+    let f = find()
+    if wrote {
+      let c = choose(f, ctx, ask: ask, workers: workers, start: start)
+      try write(c, ctx)
+      ctx.err("\(ok) config.json written: \(c.workers) workers, agent \(c.agent?.rawValue ?? "none") (\(ctx.paths.config))\n")
+      if !c.start { return }
+    } else {
+      ctx.err("\(ok) \(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
+      if !start { return }
+    }
+    if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])) {
+      ctx.err("\(ok) daemon already running (pid \(v["pid"]?.int ?? 0))\n")
+    } else {
+      let v = try DaemonControl.start(ctx, workers: nil, timeoutS: 60)
+      ctx.err("\(ok) daemon started (pid \(v["pid"]?.int ?? 0))\n")
+      ctx.err("\(ok) worker pool initialized (\(v["workers_ready"]?.int ?? 0) workers)\n")
+    }
+    var none = Args([], usage: "")
+    _ = try? StatusCommand.run(&none, ctx)
+    if let web = WebAddress.read(ctx.paths) { ctx.err("\(ok) dashboard available at \(web)\n") }
+    ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
+  }
+}

@@ -1,0 +1,171 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// Agent adapters end to end (issue 17 item 3): stand-in executables replay recorded output of
+/// Claude Code (stream-json), Codex (exec --json), aider and Cortex's own JSONL protocol through a
+/// real daemon and worker; the tokens they print reach `show`, an overspending one is stopped
+/// while it runs, garbage and truncated output fail with a reason that says what went wrong.
+final class AgentTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  /// Writes an executable `name` in `dir` that prints `output` then runs `after` (shell).
+  static func standIn(_ dir: String, _ name: String, _ output: String, before: String = "", after: String = "exit 0") throws -> String {
+    try FileSystem.makeDirectories(dir)
+    let data = dir + "/" + name + ".out"
+    try FileSystem.writeAtomically(data, Array(output.utf8), durable: false)
+    let path = dir + "/" + name
+    try FileSystem.writeAtomically(path, Array("#!/bin/sh\n\(before)\ncat '\(data)'\n\(after)\n".utf8), durable: false)
+    try FileSystem.setMode(path, 0o755)
+    return path
+  }
+
+  static let claudeOK = """
+    {"type":"system","subtype":"init","session_id":"s1","model":"claude-sonnet-4-5"}
+    {"type":"assistant","message":{"id":"msg_1","content":[{"type":"tool_use","id":"t1","name":"Write","input":{"file_path":"README.md"}}],"usage":{"input_tokens":120,"cache_creation_input_tokens":800,"cache_read_input_tokens":9000,"output_tokens":30}}}
+    {"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"Added README.md.","total_cost_usd":0.01,"usage":{"input_tokens":130,"cache_creation_input_tokens":800,"cache_read_input_tokens":9000,"output_tokens":304}}
+
+    """
+
+  func state(_ id: String) -> JSON? {
+    let r = c.run(["show", id, "--json"])
+    return r.code == 0 ? try? JSON.parse(Array(r.out.utf8)) : nil
+  }
+
+  func waitDone(_ id: String, _ timeoutS: Int64 = 30) -> JSON {
+    var last: JSON? = nil
+    c.eventually("\(id) to finish", timeoutS: timeoutS) {
+      last = state(id)
+      return ["succeeded", "failed", "cancelled", "timed_out"].contains(last?["state"]?.string ?? "")
+    }
+    return last ?? .null
+  }
+
+  func testEachAdapterReadsItsAgentsRecordedOutput() throws {
+    let bin = c.scratch + "/bin"
+    let claude = try Self.standIn(bin, "claude-replay", Self.claudeOK)
+    let codex = try Self.standIn(
+      bin, "codex-replay",
+      """
+      {"type":"thread.started","thread_id":"th_1"}
+      {"type":"turn.started"}
+      {"type":"item.completed","item":{"id":"item_0","type":"command_execution","command":"ls","exit_code":0,"status":"completed"}}
+      {"type":"item.completed","item":{"id":"item_1","type":"agent_message","text":"Added README.md"}}
+      {"type":"turn.completed","usage":{"input_tokens":2400,"cached_input_tokens":1200,"output_tokens":300}}
+
+      """)
+    let aider = try Self.standIn(
+      bin, "aider-replay",
+      """
+      Aider v0.86.2
+      Tokens: 3.0k sent, 42 received. Cost: $0.0063 message, $0.0063 session.
+      Applied edit to README.md
+
+      """)
+    let jsonl = try Self.standIn(
+      bin, "jsonl-replay",
+      """
+      {"type":"progress","message":"reading"}
+      {"type":"usage","tokens_used":777}
+      {"type":"result","ok":true,"summary":"done"}
+
+      """)
+    func type(_ agent: String, _ program: String) -> JSON {
+      .object([
+        ("agent", .string(agent)), ("token_budget", .int(100_000)), ("command", .array([.string(program), .string("{description}")])),
+      ])
+    }
+    try c.initialize([
+      (
+        "worker_types",
+        .object([("c", type("claude", claude)), ("x", type("codex", codex)), ("a", type("aider", aider)), ("j", type("jsonl", jsonl))])
+      )
+    ])
+    c.ok(["start", "--workers", "2"])
+    for (t, tokens, message) in [
+      ("c", 1234, "claude-replay finished; 1234 tokens"), ("x", 2700, "codex-replay finished; 2700 tokens"),
+      ("a", 3042, "aider-replay finished; 3042 tokens"), ("j", 777, "jsonl-replay finished; 777 tokens"),
+    ] {
+      let id = c.ok(["task", "create", "--type", t, "--description", "Add README.md", "--cwd", c.scratch, "-p"]).out.trimmed
+      let done = waitDone(id)
+      XCTAssertEqual(done["state"]?.string, "succeeded", "\(t): \(done)")
+      XCTAssertEqual(done["tokens_used"]?.int, Int64(tokens), "\(t): \(done)")
+      XCTAssertEqual(done["message"]?.string, message, "\(t)")
+      XCTAssertEqual(done["spec"]?["agent"]?.string, ["c": "claude", "x": "codex", "a": "aider", "j": "jsonl"][t])
+    }
+    let log = c.ok(["log", "task-000001"]).out
+    XCTAssertTrue(log.contains("→ Write README.md") && log.contains("Added README.md."), log)
+  }
+
+  func testAnOverspendingAgentIsStoppedWhileItRuns() throws {
+    let bin = c.scratch + "/bin"
+    let pidFile = c.scratch + "/agent.pid"
+    var lines = #"{"type":"system","subtype":"init","session_id":"s1","model":"m"}"# + "\n"
+    for i in 1...5 {
+      lines += #"{"type":"assistant","message":{"id":"msg_\#(i)","content":[],"usage":{"input_tokens":100,"output_tokens":100}}}"# + "\n"
+    }
+    // Spends 1000 tokens at once, then would work on for a minute: only the budget can end it.
+    let spender = try Self.standIn(bin, "spender", lines, before: "echo $$ > '\(pidFile)'", after: "sleep 60")
+    try c.initialize([
+      (
+        "worker_types",
+        .object([("dev", .object([("agent", .string("claude")), ("command", .array([.string(spender), .string("{description}")]))]))])
+      )
+    ])
+    c.ok(["start", "--workers", "1"])
+    let started = Clock.monotonicMs()
+    let id = c.ok(["task", "create", "--type", "dev", "--description", "spend", "--tokens", "500", "--cwd", c.scratch, "-p"]).out.trimmed
+    let done = waitDone(id)
+    XCTAssertLessThan(Clock.monotonicMs() - started, 30_000, "stopped long before the agent's minute was up")
+    XCTAssertEqual(done["state"]?.string, "failed", "\(done)")
+    XCTAssertEqual(done["reason"]?.string, "token_budget_exceeded", "\(done)")
+    let overrun = c.events().first { $0["type"]?.string == "budget.overrun" }
+    XCTAssertEqual(overrun?["reason"]?.string, "token_budget_exceeded")
+    XCTAssertEqual(overrun?["tokens_used"]?.int ?? 0 > 500, true, "\(String(describing: overrun))")
+    if let pid = (try? FileSystem.read(pidFile)).flatMap({ $0 }).flatMap({ Int32(String(decoding: $0, as: UTF8.self).trimmed) }) {
+      XCTAssertTrue(c.eventually("the agent process to be gone", timeoutS: 10) { !Processes.isAlive(pid) })
+    } else {
+      XCTFail("the stand-in never wrote its pid")
+    }
+  }
+
+  func testGarbageAndTruncatedOutputFailWithAClearReason() throws {
+    let bin = c.scratch + "/bin"
+    let garbage = try Self.standIn(bin, "garbage", "Segmentation fault (core dumped)\n<html>502 Bad Gateway</html>\n")
+    let cut = try Self.standIn(
+      bin, "cut", String(Self.claudeOK.split(separator: "\n")[0...1].joined(separator: "\n")) + "\n{\"type\":\"resu")
+    let failing = try Self.standIn(
+      bin, "failing", #"{"type":"result","subtype":"error_during_execution","is_error":true,"result":"API Error: 401"}"# + "\n",
+      after: "exit 1")
+    func type(_ program: String) -> JSON {
+      .object([
+        ("agent", .string("claude")), ("token_budget", .int(100_000)), ("command", .array([.string(program), .string("{description}")])),
+      ])
+    }
+    try c.initialize([
+      ("worker_types", .object([("g", type(garbage)), ("t", type(cut)), ("f", type(failing)), ("n", type(bin + "/absent"))]))
+    ])
+    c.ok(["start", "--workers", "2"])
+    let cases: [(String, String, String)] = [
+      ("g", "agent_output_invalid", "claude printed no stream-json"),
+      ("t", "agent_output_truncated", "output ended before its final result (2 events read, 1 unreadable)"),
+      ("f", "agent_failed", "reported an error: API Error: 401"),
+      ("n", "agent_not_found", "not found on PATH; install it (npm install -g @anthropic-ai/claude-code)"),
+    ]
+    for (t, reason, detail) in cases {
+      let id = c.ok(["task", "create", "--type", t, "--description", "x", "--cwd", c.scratch, "-p"]).out.trimmed
+      let done = waitDone(id)
+      XCTAssertEqual(done["state"]?.string, "failed", "\(t): \(done)")
+      XCTAssertEqual(done["reason"]?.string, reason, "\(t): \(done)")
+      let failed = c.events().last { $0["type"]?.string == "task.failed" && $0["task_id"]?.string == id }
+      let said = failed?["detail"]?.string ?? ""
+      XCTAssertTrue(said.contains(detail), "\(t): \(said)")
+      if t == "g" { XCTAssertTrue(said.contains("'Segmentation fault (core dumped)'"), said) }
+      let wait = c.run(["wait", id])
+      XCTAssertTrue(wait.err.contains("(\(reason))"), wait.err)
+    }
+  }
+}
