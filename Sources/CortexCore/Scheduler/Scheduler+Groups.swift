@@ -258,7 +258,7 @@ extension Scheduler {
   }
 
   /// The groups that may start a task at some priority now but are missing from
-  /// `fleet.startable` (as "group/priority"): always empty; tests check it after every input.
+  /// `fleet.startable` (as "group/priority"): always empty; the scheduler tests check it with their invariants.
   public mutating func startableMissing(now: Int64) -> [String] {
     var missing: [String] = []
     for g in fleet.groups.indices {
