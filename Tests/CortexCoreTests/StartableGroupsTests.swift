@@ -79,4 +79,40 @@ final class StartableGroupsTests: XCTestCase {
     XCTAssertEqual(sim.runOrder.count, 151)
     sim.checkInvariants()
   }
+
+  /// A success raises a group's allowed rate, so its bucket refills sooner than the time the group
+  /// was parked for: it must start then, not at the old time.
+  func testAHigherRateStartsAParkedGroupSooner() {
+    var sim = Sim(workers: 3) { $0.groups = [("api", GroupConfig(rate: RateConfig(startsPerMin: 60)))] }
+    let t0 = sim.now
+    let a = sim.submitOne(#"{"command":["true"],"group":"api"}"#)
+    let b = sim.submitOne(#"{"command":["true"],"group":"api"}"#)
+    let c = sim.submitOne(#"{"command":["true"],"group":"api"}"#)
+    XCTAssertEqual(sim.runOrder, [a])
+    sim.now = t0 + 1000
+    sim.feed(.tick)
+    XCTAssertEqual(sim.runOrder, [a, b])
+    // a is refused by the provider: 60 → 42 per minute, the bucket emptied, held 1 ms.
+    sim.now = t0 + 1001
+    var o = TaskOutcome(task: a, exitCode: 1, signal: nil, tokensUsed: 0, startedMs: t0, endedMs: sim.now)
+    o.rateLimited = true
+    o.retryAfterMs = 1
+    sim.feed(.worker(sim.worker(of: a)!, .done(o)))
+    XCTAssertEqual(sim.s.fleet.groups.first { $0.name == "api" }?.limiter?.allowedPerMin, 42)
+    // At 42/min the next start is due 1,429 ms later (t0 + 2430); b's success raises the rate to
+    // 42.6/min, which brings it to about t0 + 2411.
+    sim.now = t0 + 1100
+    sim.finish(b)
+    var startedAt: Int64? = nil
+    for t in (t0 + 2300)...(t0 + 2430) where startedAt == nil {
+      sim.now = t
+      sim.feed(.tick)
+      if sim.runOrder.count == 3 { startedAt = t - t0 }
+    }
+    XCTAssertEqual(sim.runOrder.last, c)
+    XCTAssertNotNil(startedAt)
+    XCTAssertLessThan(startedAt ?? .max, 2420, "started when the faster bucket allowed, not at the time parked for")
+    XCTAssertGreaterThanOrEqual(startedAt ?? 0, 2400)
+    sim.checkInvariants()
+  }
 }
