@@ -114,6 +114,9 @@ struct Sim {
 
   /// The invariants that must hold after every input.
   func checkInvariants(file: StaticString = #filePath, line: UInt = #line) {
+    // Every group that may start a task now is among those a decision looks at.
+    var copy = s
+    XCTAssertEqual(copy.startableMissing(now: now), [], "groups missing from fleet.startable", file: file, line: line)
     XCTAssertGreaterThanOrEqual(s.budgetAvailable, 0, "budget went negative", file: file, line: line)
     XCTAssertEqual(
       s.config.tokenBudgetTotal, s.tokensReserved + s.tokensUsed + s.budgetAvailable, file: file, line: line)

@@ -24,6 +24,7 @@ extension Scheduler {
       let was = fleet.groups[g].parallel
       fleet.groups[g].parallel = n
       fleet.groups[g].parallelLive = n
+      wakeGroup(g)
       out.append(
         .log(
           Event(
@@ -49,6 +50,7 @@ extension Scheduler {
       if fleet.groups[g].paused != on {
         fleet.groups[g].paused = on
         fleet.groups[g].notedReason = Array(repeating: nil, count: Priority.allCases.count)
+        wakeGroup(g)
         changed.append(group)
         out.append(
           .log(
@@ -73,6 +75,7 @@ extension Scheduler {
         for g in fleet.groups.indices where fleet.groups[g].paused {
           fleet.groups[g].paused = false
           fleet.groups[g].notedReason = Array(repeating: nil, count: Priority.allCases.count)
+          wakeGroup(g)
           changed.append(fleet.groups[g].name)
           out.append(
             .log(
@@ -287,12 +290,15 @@ extension Scheduler {
     case "queue.resumed": fleet.paused = false
     case "group.paused", "group.resumed":
       guard let group else { return }
-      fleet.groups[groupIndex(group)].paused = type == "group.paused"
+      let g = groupIndex(group)
+      fleet.groups[g].paused = type == "group.paused"
+      wakeGroup(g)
     case "group.updated":
       guard let group, let p = e["parallel"]?.int, p >= 0 else { return }
       let g = groupIndex(group)
       fleet.groups[g].parallel = Int(p)
       fleet.groups[g].parallelLive = Int(p)
+      wakeGroup(g)
     case "task.edited":
       guard let n, let t = tasks[n], !t.state.isTerminal, let specV = e["spec"], let spec = try? TaskSpec.decode(specV) else { return }
       tasks[n]!.spec = spec

@@ -58,6 +58,8 @@ public struct Fleet: Sendable {
   /// When dispatch last ran (see `fleetWakeMs`).
   var lastPassMs: Int64 = 0
   var notedQueuePaused = 0
+  /// Per priority, the groups a decision looks at (those that may start a task now).
+  public internal(set) var startable = StartableGroups()
   public init() {}
 }
 
@@ -98,6 +100,17 @@ extension Scheduler {
     if was == now { return }
     let g = groupOf(n)
     fleet.groups[g].running += now ? 1 : -1
+    if was { wakeGroup(g) }
+  }
+
+  /// Something that may lift group `g`'s hold changed (a task ended, a pause, its `parallel`, its
+  /// rate limiter): every priority it has queued tasks at is looked at again.
+  mutating func wakeGroup(_ g: Int) {
+    for p in 0..<Priority.allCases.count where fleet.groups[g].queued[p] > 0 { fleet.startable.insert(g, p) }
+  }
+
+  mutating func wakeAllGroups() {
+    for g in fleet.groups.indices { wakeGroup(g) }
   }
 
   /// After a snapshot was loaded (records restored without transitions): counts from the records.
@@ -107,6 +120,7 @@ extension Scheduler {
       let g = groupOf(n)
       fleet.groups[g].running += 1
     }
+    wakeAllGroups()
   }
 
   // MARK: queues
@@ -119,6 +133,8 @@ extension Scheduler {
     tasks[n]!.enqueueSeq = enqueueCounter
     tasks[n]!.inQueue = true
     fleet.groups[g].queues[p].append(QueueEntry(seq: enqueueCounter, n: n))
+    // A new head: looked at by the next decision (a later entry leaves the head as it was).
+    if fleet.groups[g].queued[p] == 0 { fleet.startable.insert(g, p) }
     fleet.groups[g].queued[p] += 1
     queuedByPriority[p] += 1
   }
@@ -132,6 +148,8 @@ extension Scheduler {
     tasks[n]!.inQueue = false
     queuedByPriority[p] -= 1
     fleet.groups[g].queued[p] -= 1
+    // It may have been the head of a held group: the next head is looked at (and said waiting).
+    fleet.startable.insert(g, p)
   }
 
   /// The head entry of group `g` at priority `p`, skipping stale entries; nil when none.
@@ -180,35 +198,77 @@ extension Scheduler {
 
   /// The next task dispatch should consider: the highest priority, then the oldest, among the
   /// heads of groups that may start one now. Logs `task.waiting` once for the head of each group
-  /// that is held back, and for the whole queue while it is paused.
+  /// that is held back, and for the whole queue while it is paused. Looks only at the groups in
+  /// `fleet.startable`, in group order, as a scan of every group would (a group out of the set is
+  /// held, and its head already said why); a held group found there leaves it.
   mutating func nextCandidate(now: Int64, into out: inout [Action]) -> (n: Int, g: Int, p: Int)? {
     if fleet.paused {
       noteQueuePaused(into: &out)
       return nil
     }
+    fleet.startable.wake(now: now)
     for p in stride(from: Priority.critical.rawValue, through: 0, by: -1) where queuedByPriority[p] > 0 {
       var best: QueueEntry? = nil
       var bestGroup = 0
-      for g in fleet.groups.indices where fleet.groups[g].queued[p] > 0 && fleet.groups[g].skipPass != fleet.pass {
-        guard let raw = rawHead(g, p) else { continue }
-        // Entries are in queue order: a group whose head came after the best so far cannot win.
-        if let b = best, raw.seq > b.seq { continue }
-        let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[raw.n]?.budget ?? 0) : 0
-        if let hold = groupHold(g, tokens: tokens, now: now) {
-          if raw.n != fleet.groups[g].notedTask[p] || hold != fleet.groups[g].notedReason[p], let e = head(g, p) {
-            noteGroupWaiting(g, p, e.n, hold, tokens: tokens, now: now, into: &out)
+      var w = 0
+      while w < fleet.startable.bits[p].count {
+        var word = fleet.startable.bits[p][w]
+        while word != 0 {
+          let g = w << 6 | word.trailingZeroBitCount
+          word &= word - 1
+          guard fleet.groups[g].queued[p] > 0 else {
+            fleet.startable.remove(g, p)
+            continue
           }
-          continue
+          guard fleet.groups[g].skipPass != fleet.pass, let raw = rawHead(g, p) else { continue }
+          // Entries are in queue order: a group whose head came after the best so far cannot win.
+          if let b = best, raw.seq > b.seq { continue }
+          let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[raw.n]?.budget ?? 0) : 0
+          if let hold = groupHold(g, tokens: tokens, now: now) {
+            if raw.n != fleet.groups[g].notedTask[p] || hold != fleet.groups[g].notedReason[p], let e = head(g, p) {
+              noteGroupWaiting(g, p, e.n, hold, tokens: tokens, now: now, into: &out)
+            }
+            setAside(g, p, hold, tokens: tokens, now: now)
+            continue
+          }
+          guard let e = head(g, p) else { continue }
+          if best == nil || e.seq < best!.seq {
+            best = e
+            bestGroup = g
+          }
         }
-        guard let e = head(g, p) else { continue }
-        if best == nil || e.seq < best!.seq {
-          best = e
-          bestGroup = g
-        }
+        w += 1
       }
       if let best { return (best.n, bestGroup, p) }
     }
     return nil
+  }
+
+  /// Takes held group `g` out of the groups a decision looks at for priority `p`: until an input
+  /// lifts a pause or a full group, until its bucket refills for a rate limit.
+  mutating func setAside(_ g: Int, _ p: Int, _ hold: Hold, tokens: Int, now: Int64) {
+    guard hold == .rateLimited, let l = fleet.groups[g].limiter, var at = l.readyAtMs(now: now, tokens: tokens) else {
+      fleet.startable.remove(g, p)
+      return
+    }
+    // Readiness only grows with time; should rounding make the group ready a millisecond before
+    // `at`, wake it at the next decision instead (early is safe, late would not be).
+    if at - 1 > now && l.readyAtMs(now: at - 1, tokens: tokens) == nil { at = now + 1 }
+    fleet.startable.park(g, p, until: at)
+  }
+
+  /// The groups that may start a task at some priority now but are missing from
+  /// `fleet.startable` (as "group/priority"): always empty; the scheduler tests check it with their invariants.
+  public mutating func startableMissing(now: Int64) -> [String] {
+    var missing: [String] = []
+    for g in fleet.groups.indices {
+      for p in 0..<Priority.allCases.count where fleet.groups[g].queued[p] > 0 && !fleet.startable.covers(g, p, now: now) {
+        guard let e = head(g, p) else { continue }
+        let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[e.n]?.budget ?? 0) : 0
+        if groupHold(g, tokens: tokens, now: now) == nil { missing.append("\(fleet.groups[g].name)/\(p)") }
+      }
+    }
+    return missing
   }
 
   /// Logs `task.waiting` for the head `n` of group `g` at priority `p`, once per task and reason.
@@ -318,6 +378,7 @@ extension Scheduler {
       }
     }
     fleet.typeLimiters = types
+    wakeAllGroups()
     // Cached group indexes of queued tasks stay valid: groups are never removed.
   }
 }

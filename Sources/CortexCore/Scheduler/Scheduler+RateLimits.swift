@@ -35,6 +35,8 @@ extension Scheduler {
         logRate("rate.decreased", scope: ("worker_type", name), from, to, task: n, reason: "rate_limited", into: &out)
       }
     }
+    // A shorter hold or a changed rate: the group is looked at again (Scheduler+Groups).
+    wakeGroup(g)
     guard governed, t.rateLimitedRetries < Self.maxRateLimitedRetries else { return false }
     let delay = o.retryAfterMs ?? backoffMs(attempt: t.rateLimitedRetries + 1)
     // A provider's refusal does not use up the task's own attempts.
@@ -63,6 +65,8 @@ extension Scheduler {
     if fleet.groups[g].limiter != nil, let (from, to) = fleet.groups[g].limiter!.succeeded(now: now, startedMs: started) {
       logRate("rate.increased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "succeeded", into: &out)
     }
+    // A higher allowed rate may refill its bucket sooner than the group was parked for.
+    if fleet.groups[g].limiter != nil { wakeGroup(g) }
     if let name = t.spec.type, fleet.typeLimiters[name] != nil,
       let (from, to) = fleet.typeLimiters[name]!.succeeded(now: now, startedMs: started)
     {
