@@ -55,6 +55,17 @@ extension Pages {
       let t = null, again = false;
       return () => { if (t) { again = true; return; } fn(); t = setTimeout(() => { t = null; if (again) { again = false; fn(); } }, ms); };
     }
+    // Calls fn once in the next animation frame however often it is asked to before then: all the
+    // messages that arrived since the last frame become one DOM update. A hidden tab gets no
+    // frames; there a timer draws it (browsers run those at most once a second in the background).
+    function perFrame(fn) {
+      let asked = false;
+      const run = () => { if (asked) { asked = false; fn(); } };
+      return () => { if (asked) return; asked = true; requestAnimationFrame(run); if (document.hidden) setTimeout(run, 1000); };
+    }
+    // Writes only what changed: an unchanged value costs the browser no style or layout work.
+    function setText(e, v) { v = String(v); if (e.textContent !== v) e.textContent = v; }
+    function setWidth(e, pct) { const w = pct.toFixed(2) + '%'; if (e.style.width !== w) e.style.width = w; }
 
     // ---------- overview ----------
     function overview(main) {
@@ -82,20 +93,28 @@ extension Pages {
           el('div', { class: 'card' }, el('h2', { text: 'Throughput (tasks/s, 5 s windows, last 5 min)' }), chart('chart-rate')),
           el('div', { class: 'card' }, el('h2', { text: 'Latency submit → finish (ms): p50 · p95 · p99' }), chart('chart-latency'))));
       budgetBar.style.marginBottom = '8px';
+      const budgetParts = [['used', '#c9a227'], ['reserved', '#5aa9e6'], ['available', '#2f9e5a']].map(([k, c]) => { const i = el('i'); i.style.background = c; budgetBar.append(i); return [k, i]; });
+      for (const p of ['critical', 'high', 'medium', 'low']) $('qbar-' + p).style.background = 'var(--accent)';
       const tiles = [];
       const grid = $('grid');
-      function status(s) {
-        for (const k of STATES) $('count-' + k).textContent = fmt(s.counts[k]);
+      const byId = {};
+      const node = (id) => byId[id] || (byId[id] = $(id));
+      // Status messages (at most ten a second) are kept; the newest is drawn once per frame.
+      let latest = null;
+      const redraw = perFrame(() => drawStatus(latest));
+      function status(s) { latest = s; redraw(); }
+      function drawStatus(s) {
+        for (const k of STATES) setText(node('count-' + k), fmt(s.counts[k]));
         const qmax = Math.max(1, ...Object.values(s.queued_by_priority));
-        for (const [p, n] of Object.entries(s.queued_by_priority)) { $('queue-' + p).textContent = fmt(n); $('qbar-' + p).style.width = (100 * n / qmax) + '%'; $('qbar-' + p).style.background = 'var(--accent)'; }
-        for (const k of ['total', 'reserved', 'used', 'available']) $('budget-' + k).textContent = fmt(s.budget[k]);
+        for (const [p, n] of Object.entries(s.queued_by_priority)) { setText(node('queue-' + p), fmt(n)); setWidth(node('qbar-' + p), 100 * n / qmax); }
+        for (const k of ['total', 'reserved', 'used', 'available']) setText(node('budget-' + k), fmt(s.budget[k]));
         const tot = Math.max(1, s.budget.total);
-        budgetBar.replaceChildren(...[['used', '#c9a227'], ['reserved', '#5aa9e6'], ['available', '#2f9e5a']].map(([k, c]) => { const i = el('i'); i.style.width = (100 * s.budget[k] / tot) + '%'; i.style.background = c; i.title = k + ' ' + fmt(s.budget[k]); return i; }));
-        $('health-phase').textContent = s.phase; $('health-pid').textContent = s.pid; $('health-uptime').textContent = dur(s.now_ms - s.started_ms);
-        $('health-admitting').textContent = s.admitting ? 'yes' : 'no'; $('health-seq').textContent = fmt(s.seq);
-        $('health-pool').textContent = s.pool_size; $('health-updated').textContent = ago(s.updated_ms);
+        for (const [k, i] of budgetParts) { setWidth(i, 100 * s.budget[k] / tot); const t = k + ' ' + fmt(s.budget[k]); if (i.title !== t) i.title = t; }
+        setText(node('health-phase'), s.phase); setText(node('health-pid'), s.pid); setText(node('health-uptime'), dur(s.now_ms - s.started_ms));
+        setText(node('health-admitting'), s.admitting ? 'yes' : 'no'); setText(node('health-seq'), fmt(s.seq));
+        setText(node('health-pool'), s.pool_size); setText(node('health-updated'), ago(s.updated_ms));
         const st = s.workers.states, tk = s.workers.tasks;
-        while (tiles.length < st.length) { const t = el('div', { class: 'tile' }); tiles.push(t); grid.append(t); }
+        if (tiles.length < st.length) { const f = document.createDocumentFragment(); while (tiles.length < st.length) { const t = el('div', { class: 'tile' }); tiles.push(t); f.append(t); } grid.append(f); }
         while (tiles.length > st.length) tiles.pop().remove();
         let busy = 0;
         for (let i = 0; i < st.length; i++) {
@@ -104,13 +123,12 @@ extension Pages {
           const title = workerId(i + 1) + ' ' + name + (tk[i] ? ' · ' + taskId(tk[i]) : '');
           if (tiles[i].title !== title) { tiles[i].title = title; tiles[i].dataset.task = tk[i] || ''; }
         }
-        $('workers-title').textContent = 'Workers: ' + st.length + ' (' + busy + ' busy)';
+        setText(node('workers-title'), 'Workers: ' + st.length + ' (' + busy + ' busy)');
         if (window.cortexFirstRenderMs === undefined) window.cortexFirstRenderMs = performance.now();
         if (document.activeElement !== scaleIn && !scaleIn.value) scaleIn.value = s.pool_size;
       }
       grid.addEventListener('click', (e) => { const t = e.target.dataset && e.target.dataset.task; if (t) location.href = '/tasks/' + taskId(t); });
       function series(d) {
-        const x = d.tasks_per_s.map((_, i) => i);
         draw('chart-rate', [[d.tasks_per_s, 'lrate']], 'tasks/s');
         draw('chart-latency', [[d.latency_p50_ms, 'l50'], [d.latency_p95_ms, 'l95'], [d.latency_p99_ms, 'l99']], 'ms');
       }
@@ -177,17 +195,29 @@ extension Pages {
         q.set('limit', 50);
         const j = await api('/api/tasks?' + q);
         if (!j.ok) { info.textContent = j.error; return; }
-        body.replaceChildren(...j.tasks.map((t) => el('tr', { 'data-id': t.id },
-          el('td', {}, el('a', { href: '/tasks/' + t.id, text: t.id })), el('td', {}, el('span', { class: 'st st-' + t.state, text: t.state })),
-          el('td', { text: t.priority }), el('td', { text: t.type || '' }), el('td', { class: 'title', text: t.title }),
-          el('td', { text: t.worker_id || '' }), el('td', { text: t.submitted_ms ? new Date(t.submitted_ms).toLocaleTimeString() : '' }),
-          el('td', { text: t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '' }))));
-        info.textContent = (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + ' matching';
+        // Rows are reused: a row whose task did not change is not touched.
+        while (body.childElementCount > j.tasks.length) body.lastElementChild.remove();
+        j.tasks.forEach((t, i) => {
+          const key = JSON.stringify(t);
+          let tr = body.children[i];
+          if (tr && tr.dataset.key === key) return;
+          const fresh = el('tr', { 'data-id': t.id },
+            el('td', {}, el('a', { href: '/tasks/' + t.id, text: t.id })), el('td', {}, el('span', { class: 'st st-' + t.state, text: t.state })),
+            el('td', { text: t.priority }), el('td', { text: t.type || '' }), el('td', { class: 'title', text: t.title }),
+            el('td', { text: t.worker_id || '' }), el('td', { text: t.submitted_ms ? new Date(t.submitted_ms).toLocaleTimeString() : '' }),
+            el('td', { text: t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '' }));
+          fresh.dataset.key = key;
+          if (tr) tr.replaceWith(fresh); else body.append(fresh);
+        });
+        setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + ' matching');
         prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total;
       }
       load();
-      const reload = throttle(load, 300);
-      stream('type=task.', { log: (ev) => { noteLatency(ev); reload(); } });
+      // The list follows the daemon's status (at most ten messages a second, only when the log
+      // moved), not every task event: at 1,000 tasks/s that is 5,000 events a second it need not parse.
+      const reload = throttle(load, 500);
+      let seq = null;
+      stream('status=1&events=0', { status: (st) => { if (st.seq !== seq) { seq = st.seq; reload(); } } });
     }
 
     // ---------- one task ----------
@@ -245,37 +275,42 @@ extension Pages {
       const body = el('tbody', { id: 'event-rows' });
       main.append(el('div', { class: 'card' }, el('div', { class: 'filters' }, typeSel, taskIn, el('button', { text: 'Filter', onclick: () => restart() }), pause, info),
         el('table', { class: 'fixed' }, el('thead', {}, el('tr', {}, ...['seq', 'time', 'type', 'task', 'worker', 'reason', 'detail'].map((h) => el('th', { text: h })))), body)));
-      const MAX = 500;
-      let paused = false, held = [], s = null;
-      const row = (ev) => el('tr', { 'data-seq': ev.seq, 'data-type': ev.type },
-        el('td', { text: ev.seq }), el('td', { text: (ev.ts || '').slice(11, 23) }), el('td', { text: ev.type }),
-        el('td', {}, ev.task_id ? el('a', { href: '/tasks/' + ev.task_id, text: ev.task_id }) : ''), el('td', { text: ev.worker_id || '' }),
-        el('td', { text: ev.reason || '' }), el('td', { class: 'title', text: ev.detail || '' }));
-      // The server sends each poll's events (20 ms) as one message; each is drawn as it arrives,
-      // in one DOM update (no timer: a browser slows timers in windows it thinks are hidden).
-      let pending = [];
+      // The table holds the newest MAX events (a page open for an hour stays this size). Events
+      // that arrive between two frames are drawn together in the next one; rows that fall off the
+      // bottom are reused at the top, so a frame creates no elements once the table is full.
+      const MAX = 200;
+      let paused = false, held = [], s = null, pending = [], skipped = 0;
+      const proto = el('tr', {}, el('td'), el('td'), el('td'), el('td'), el('td'), el('td'), el('td', { class: 'title' }));
+      function fill(tr, ev) {
+        tr.dataset.seq = ev.seq; tr.dataset.type = ev.type;
+        const c = tr.children;
+        c[0].textContent = ev.seq; c[1].textContent = (ev.ts || '').slice(11, 23); c[2].textContent = ev.type;
+        if (ev.task_id) { const a = c[3].firstChild || c[3].appendChild(document.createElement('a')); a.href = '/tasks/' + ev.task_id; a.textContent = ev.task_id; }
+        else c[3].textContent = '';
+        c[4].textContent = ev.worker_id || ''; c[5].textContent = ev.reason || ''; c[6].textContent = ev.detail || '';
+      }
+      const redraw = perFrame(() => {
+        let list = pending; pending = [];
+        if (!list.length) return;
+        const frag = document.createDocumentFragment();
+        const reuse = Math.max(0, body.childElementCount + list.length - MAX);
+        for (let i = list.length - 1; i >= 0; i--) {
+          const tr = i >= list.length - reuse && body.lastElementChild ? body.lastElementChild : proto.cloneNode(true);
+          fill(tr, list[i]); frag.append(tr);
+        }
+        body.prepend(frag);
+        for (const ev of list) noteLatency(ev);
+        if (!paused) setText(info, skipped ? fmt(skipped) + ' events streamed past between frames (pause to hold them)' : '');
+      });
       function show(list) {
         for (const ev of list) pending.push(ev);
-        if (pending.length > MAX) pending.splice(0, pending.length - MAX);
-        flush();
-      }
-      const DRAW = 200;
-      let skipped = 0;
-      function flush() {
-        // Faster than anyone can read: draw the newest DRAW of a batch and say how many went by.
-        let list = pending; pending = [];
-        if (list.length > DRAW) { skipped += list.length - DRAW; list = list.slice(-DRAW); }
-        if (!paused) info.textContent = skipped ? fmt(skipped) + ' events streamed past (pause to hold them)' : '';
-        const frag = document.createDocumentFragment();
-        for (let i = list.length - 1; i >= 0; i--) frag.append(row(list[i]));
-        body.prepend(frag);
-        let extra = body.childElementCount - MAX;
-        while (extra-- > 0) body.lastElementChild.remove();
-        for (const ev of list) noteLatency(ev);
+        // Faster than anyone can read: only the newest MAX of one frame can be on the page.
+        if (pending.length > MAX) { skipped += pending.length - MAX; pending.splice(0, pending.length - MAX); }
+        redraw();
       }
       pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } info.textContent = paused ? 'paused' : ''; });
       async function restart() {
-        if (s) s.close(); body.replaceChildren(); held = []; pending = [];
+        if (s) s.close(); body.replaceChildren(); held = []; pending = []; skipped = 0;
         const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
         history.replaceState(null, '', '/events' + (q.toString() ? '?' + q : ''));
         const j = await api('/api/events/recent?limit=200&' + q);
