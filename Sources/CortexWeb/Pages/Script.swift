@@ -223,16 +223,19 @@ extension Pages {
     // ---------- one task ----------
     function task(main, id) {
       const msg = el('span', { id: 'action-msg', class: 'msg' });
-      const act = async (what) => { msg.className = 'msg'; msg.textContent = what + '…'; const j = await api('/api/tasks/' + id + '/' + what, {});
-        msg.className = 'msg' + (j.ok ? '' : ' err'); msg.textContent = j.ok ? (what === 'retry' ? 'submitted as ' + (j.ids || []).join(', ') : what + ': ' + JSON.stringify(j.results || j)) : j.error; load(); };
+      const said = { cancel: (j) => 'cancel: ' + JSON.stringify(j.results || j), retry: (j) => 'submitted as ' + (j.ids || []).join(', '), priority: (j) => 'priority is now ' + ((j.task || {}).priority || prioSel.value) };
+      const act = async (what, body) => { msg.className = 'msg'; msg.textContent = what + '…'; const j = await api('/api/tasks/' + id + '/' + what, body || {});
+        msg.className = 'msg' + (j.ok ? '' : ' err'); msg.textContent = j.ok ? said[what](j) : j.error; load(); };
       const cancelBtn = el('button', { id: 'cancel-btn', class: 'danger', text: 'Cancel', onclick: () => act('cancel') });
       const retryBtn = el('button', { id: 'retry-btn', text: 'Retry', onclick: () => act('retry') });
+      const prioSel = el('select', { id: 'priority-select' }, ...['critical', 'high', 'medium', 'low'].map((p) => el('option', { value: p, text: p })));
+      const prioBtn = el('button', { id: 'priority-btn', text: 'Set priority', onclick: () => act('priority', { priority: prioSel.value }) });
       const facts = el('dl', { class: 'kv', id: 'task-facts' });
       const spec = el('pre', { id: 'task-spec' });
       const hist = el('tbody', { id: 'task-history' });
       const out = el('pre', { id: 'task-output' });
       const title = el('h2', { id: 'task-title', text: id });
-      main.append(el('div', { class: 'card' }, title, el('div', { class: 'filters' }, cancelBtn, retryBtn, msg), facts),
+      main.append(el('div', { class: 'card' }, title, el('div', { class: 'filters' }, cancelBtn, retryBtn, prioSel, prioBtn, msg), facts),
         el('div', { class: 'row2' },
           el('div', { class: 'card' }, el('h2', { text: 'History' }), el('table', {}, el('thead', {}, el('tr', {}, ...['seq', 'time', 'event', 'worker', 'reason'].map((h) => el('th', { text: h })))), hist)),
           el('div', { class: 'card' }, el('h2', { text: 'Spec' }), spec)),
@@ -252,6 +255,9 @@ extension Pages {
         spec.textContent = JSON.stringify(t.spec || {}, null, 2);
         hist.replaceChildren(...(t.history || []).map((h) => el('tr', {}, el('td', { text: h.seq }), el('td', { text: new Date(h.ts_ms).toLocaleTimeString() }), el('td', { text: h.type }), el('td', { text: h.worker_id || '' }), el('td', { text: h.reason || '' }))));
         cancelBtn.disabled = !active; retryBtn.disabled = !['failed', 'timed_out', 'cancelled'].includes(t.state);
+        // Only a queued task's priority can change (cortex edit); the choice shows the current one.
+        prioSel.disabled = prioBtn.disabled = t.state !== 'queued';
+        if (document.activeElement !== prioSel && t.priority) prioSel.value = t.priority;
       }
       async function output() {
         const j = await api('/api/tasks/' + id + '/output?offset=' + offset);
