@@ -42,7 +42,7 @@ final class WebServer {
   static let stuckTimeoutMs: Int64 = 30_000
   /// An event stream more than this far behind is closed (the browser reconnects and resumes).
   static let maxStreamBacklog = 4 << 20
-  static let statusIntervalMs: Int64 = 100
+  static let statusIntervalMs: Int64 = 250
   static let seriesIntervalMs: Int64 = 2000
   /// New log lines are read, and sent to the streams, once per tick: one read and one write per
   /// stream every 50 ms however many events there were.

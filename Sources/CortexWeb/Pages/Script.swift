@@ -13,7 +13,10 @@ extension Pages {
       for (const k of kids) if (k != null) e.append(k.nodeType ? k : document.createTextNode(String(k)));
       return e;
     }
-    const fmt = (n) => (n == null ? '–' : Number(n).toLocaleString('en-US'));
+    // One formatter each, made once: toLocaleString builds a new one at every call.
+    const numberFormat = new Intl.NumberFormat('en-US'), timeFormat = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+    const fmt = (n) => (n == null ? '–' : numberFormat.format(Number(n)));
+    const clock = (ms) => timeFormat.format(new Date(ms));
     const ago = (ms) => { if (!ms) return '–'; const s = Math.max(0, (Date.now() - ms) / 1000);
       return s < 60 ? s.toFixed(0) + ' s ago' : s < 3600 ? (s / 60).toFixed(0) + ' min ago' : (s / 3600).toFixed(1) + ' h ago'; };
     const dur = (ms) => ms == null ? '–' : ms < 1000 ? ms + ' ms' : ms < 60000 ? (ms / 1000).toFixed(1) + ' s' : (ms / 60000).toFixed(1) + ' min';
@@ -56,12 +59,19 @@ extension Pages {
       return () => { if (t) { again = true; return; } fn(); t = setTimeout(() => { t = null; if (again) { again = false; fn(); } }, ms); };
     }
     // Calls fn once in the next animation frame however often it is asked to before then: all the
-    // messages that arrived since the last frame become one DOM update. A hidden tab gets no
-    // frames; there a timer draws it (browsers run those at most once a second in the background).
-    function perFrame(fn) {
-      let asked = false;
-      const run = () => { if (asked) { asked = false; fn(); } };
-      return () => { if (asked) return; asked = true; requestAnimationFrame(run); if (document.hidden) setTimeout(run, 1000); };
+    // messages that arrived since the last frame become one DOM update, and no sooner than minMs
+    // after the previous one (each frame a headless software-rendered browser draws costs it
+    // several milliseconds of CPU however little changed). A hidden tab gets no frames; there a
+    // timer draws it (browsers run those at most once a second in the background).
+    function perFrame(fn, minMs) {
+      let asked = false, last = -1e9;
+      const run = () => { if (asked) { asked = false; last = performance.now(); fn(); } };
+      const frame = () => { requestAnimationFrame(run); if (document.hidden) setTimeout(run, 1000); };
+      return () => {
+        if (asked) return; asked = true;
+        const wait = last + (minMs || 0) - performance.now();
+        if (wait > 0) setTimeout(frame, wait); else frame();
+      };
     }
     // Writes only what changed: an unchanged value costs the browser no style or layout work.
     function setText(e, v) { v = String(v); if (e.textContent !== v) e.textContent = v; }
@@ -99,9 +109,9 @@ extension Pages {
       const grid = $('grid');
       const byId = {};
       const node = (id) => byId[id] || (byId[id] = $(id));
-      // Status messages (at most ten a second) are kept; the newest is drawn once per frame.
+      // Status messages (at most four a second) are kept; the newest is drawn in the next frame.
       let latest = null;
-      const redraw = perFrame(() => drawStatus(latest));
+      const redraw = perFrame(() => drawStatus(latest), 200);
       function status(s) { latest = s; redraw(); }
       function drawStatus(s) {
         for (const k of STATES) setText(node('count-' + k), fmt(s.counts[k]));
@@ -204,7 +214,7 @@ extension Pages {
           const fresh = el('tr', { 'data-id': t.id },
             el('td', {}, el('a', { href: '/tasks/' + t.id, text: t.id })), el('td', {}, el('span', { class: 'st st-' + t.state, text: t.state })),
             el('td', { text: t.priority }), el('td', { text: t.type || '' }), el('td', { class: 'title', text: t.title }),
-            el('td', { text: t.worker_id || '' }), el('td', { text: t.submitted_ms ? new Date(t.submitted_ms).toLocaleTimeString() : '' }),
+            el('td', { text: t.worker_id || '' }), el('td', { text: t.submitted_ms ? clock(t.submitted_ms) : '' }),
             el('td', { text: t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '' }));
           fresh.dataset.key = key;
           if (tr) tr.replaceWith(fresh); else body.append(fresh);
@@ -213,9 +223,10 @@ extension Pages {
         prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total;
       }
       load();
-      // The list follows the daemon's status (at most ten messages a second, only when the log
-      // moved), not every task event: at 1,000 tasks/s that is 5,000 events a second it need not parse.
-      const reload = throttle(load, 500);
+      // The list follows the daemon's status (at most four messages a second, only when the log
+      // moved), not every task event: at 1,000 tasks/s that is 5,000 events a second it need not
+      // parse. It asks again at most once a second.
+      const reload = throttle(load, 1000);
       let seq = null;
       stream('status=1&events=0', { status: (st) => { if (st.seq !== seq) { seq = st.seq; reload(); } } });
     }
@@ -253,7 +264,7 @@ extension Pages {
           ['exit code', t.exit_code], ['reason', t.reason]];
         facts.replaceChildren(...rows.filter(([, v]) => v != null && v !== '').flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
         spec.textContent = JSON.stringify(t.spec || {}, null, 2);
-        hist.replaceChildren(...(t.history || []).map((h) => el('tr', {}, el('td', { text: h.seq }), el('td', { text: new Date(h.ts_ms).toLocaleTimeString() }), el('td', { text: h.type }), el('td', { text: h.worker_id || '' }), el('td', { text: h.reason || '' }))));
+        hist.replaceChildren(...(t.history || []).map((h) => el('tr', {}, el('td', { text: h.seq }), el('td', { text: clock(h.ts_ms) }), el('td', { text: h.type }), el('td', { text: h.worker_id || '' }), el('td', { text: h.reason || '' }))));
         cancelBtn.disabled = !active; retryBtn.disabled = !['failed', 'timed_out', 'cancelled'].includes(t.state);
         // Only a queued task's priority can change (cortex edit); the choice shows the current one.
         prioSel.disabled = prioBtn.disabled = t.state !== 'queued';
@@ -299,6 +310,7 @@ extension Pages {
         if (ev.task_id) { tr.dataset.task = ev.task_id; tr.title = 'open ' + ev.task_id; } else if (tr.dataset.task) { delete tr.dataset.task; tr.title = ''; }
         tr.textContent = line([ev.seq, (ev.ts || '').slice(11, 23), ev.type, ev.task_id, ev.worker_id, ev.reason, ev.detail]);
       }
+      // At most ten frames a second: an event waits at most 100 ms more for its frame.
       const redraw = perFrame(() => {
         let list = pending; pending = [];
         if (!list.length) return;
@@ -311,7 +323,7 @@ extension Pages {
         body.prepend(frag);
         for (const ev of list) noteLatency(ev);
         if (!paused) setText(info, skipped ? fmt(skipped) + ' events streamed past between frames (pause to hold them)' : '');
-      });
+      }, 100);
       function show(list) {
         for (const ev of list) pending.push(ev);
         // Faster than anyone can read: only the newest MAX of one frame can be on the page.
