@@ -94,6 +94,39 @@ final class WebServerTests: XCTestCase {
     XCTAssertFalse(m.contains("task-0"), "a metric is labelled with a task")
   }
 
+  /// With nobody connected the web thread sleeps: 2,000 tasks cost it no CPU time at all (it used
+  /// to read and parse every log line anyway). The first request then reads what it missed before
+  /// answering, so the answer is current.
+  func testTheWebViewCostsNothingWhileNobodyLooks() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let web = try started(c, workers: 4)
+    let batch = (0..<2000).map { _ in #"{"synthetic":{"duration_ms":0}}"# }.joined(separator: "\n")
+    let path = c.scratch + "/batch.jsonl"
+    try FileSystem.writeAtomically(path, Array(batch.utf8), durable: false)
+    let ids = c.ok(["submit", "--from", path]).out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, 2000)
+    c.ok(["wait"] + ids)
+    let pid = try XCTUnwrap(c.daemonPID)
+    XCTAssertEqual(try Self.cpuTicks(pid: pid, thread: "cortex-web"), 0, "the web thread ran with nobody connected")
+    let a = try web.get("/api/tasks?state=succeeded&limit=1", headers: ["Authorization: Bearer \(c.webToken)"])
+    XCTAssertEqual(a.status, 200, a.body)
+    XCTAssertTrue(a.body.contains(#""total":2000"#), String(a.body.prefix(300)))
+  }
+
+  /// utime + stime of the daemon's thread named `thread` (/proc/PID/task/TID/stat), in clock ticks.
+  static func cpuTicks(pid: Int32, thread: String) throws -> Int {
+    for tid in try FileSystem.list("/proc/\(pid)/task") {
+      let stat = String(decoding: (try FileSystem.read("/proc/\(pid)/task/\(tid)/stat")) ?? [], as: UTF8.self)
+      guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
+        stat[stat.index(after: open)..<close] == thread
+      else { continue }
+      let f = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+      return (Int(f[11]) ?? -1) + (Int(f[12]) ?? -1)
+    }
+    throw HarnessError(message: "no thread named \(thread) in daemon \(pid)")
+  }
+
   func testMalformedOversizedTraversalIdleAndStuckClients() throws {
     let c = try Cortex()
     defer { c.finish() }
