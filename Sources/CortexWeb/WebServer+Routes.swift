@@ -15,7 +15,10 @@ extension WebServer {
     let cred = auth.credential(r)
     if cred == .query && (r.method == "GET" || r.method == "HEAD") {
       // The token from the printed URL becomes a cookie, and leaves the address bar.
-      var resp = HTTPResponse(status: 303, headers: [("Location", r.path == "" ? "/" : r.path), ("Set-Cookie", auth.setCookie())])
+      // The rest of the query stays (the events page's filter in the printed link, say).
+      let rest = r.query.filter { $0.0 != "token" }.map { Self.percentEncode($0.0) + "=" + Self.percentEncode($0.1) }
+      let location = (r.path == "" ? "/" : r.path) + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&"))
+      var resp = HTTPResponse(status: 303, headers: [("Location", location), ("Set-Cookie", auth.setCookie())])
       resp.headers.append(("Cache-Control", "no-store"))
       return send(resp)
     }
@@ -162,6 +165,20 @@ extension WebServer {
     }
   }
 
+  /// Query-string encoding: letters, digits and `-._~,` as they are, every other byte as %XX.
+  static func percentEncode(_ s: String) -> String {
+    var out = ""
+    for b in s.utf8 {
+      switch b {
+      case 48...57, 65...90, 97...122, 45, 46, 95, 126, 44: out.unicodeScalars.append(Unicode.Scalar(b))
+      default:
+        let h = String(b, radix: 16, uppercase: true)
+        out += "%" + (h.count == 1 ? "0" + h : h)
+      }
+    }
+    return out
+  }
+
   func taskQuery(_ r: HTTPRequest) -> Result<FleetModel.TaskQuery, HTTPRequestParser.Failure> {
     var q = FleetModel.TaskQuery()
     func bad(_ m: String) -> Result<FleetModel.TaskQuery, HTTPRequestParser.Failure> { .failure(.init(status: 400, message: m)) }
@@ -223,8 +240,10 @@ extension WebServer {
     func passThrough(_ answer: JSON?) -> HTTPResponse {
       guard let answer else { return .error(502, "the daemon did not answer") }
       if answer["ok"]?.bool == true { return .json(answer) }
+      // 1 is the daemon's refusal of an action the task's state does not allow (edit a running
+      // task, retry an unfinished one): a conflict, not a server error.
       let code = answer["code"]?.int ?? 1
-      return .json(answer, status: code == 64 || code == 65 ? 400 : code == 75 ? 409 : code == 69 ? 503 : 500)
+      return .json(answer, status: code == 64 || code == 65 ? 400 : code == 75 || code == 1 ? 409 : code == 69 ? 503 : 500)
     }
     switch (parts.count, parts.count > 1 ? parts[1] : "") {
     case (2, "scale") where parts[0] == "api":
@@ -237,25 +256,19 @@ extension WebServer {
       case "cancel":
         control(.object([("op", .string("cancel")), ("ids", .array([id]))]), for: c, keepAlive: keep, now: t, finish: passThrough)
       case "retry":
-        guard let row = model.task(n), var spec = row.spec?.object else {
-          return send(.error(404, "the web view does not hold the spec of \(TaskID.format(n)); resubmit it with cortex submit"))
+        // The same request as `cortex retry`: the daemon submits its own copy of the spec (with
+        // any secrets, which the web view never holds) as a new task with `retry_of`.
+        control(.object([("op", .string("retry")), ("ids", .array([id]))]), for: c, keepAlive: keep, now: t, finish: passThrough)
+      case "priority":
+        // The same request as `cortex edit ID --priority P`: logged as task.edited with before and after.
+        guard let p = body["priority"]?.string, Priority(name: p) != nil else {
+          return send(.error(400, "priority: required, one of critical, high, medium, low"))
         }
-        guard row.state == .failed || row.state == .timedOut || row.state == .cancelled else {
-          return send(
-            .error(409, "\(TaskID.format(n)) is \(row.state.rawValue); only a failed, timed-out or cancelled task can be retried"))
-        }
-        if row.spec!.encoded().contains(Redaction.marker) {
-          return send(.error(409, "\(TaskID.format(n)) has secret values, which the web view never holds; retry it from the command line"))
-        }
-        var labels = spec.first(where: { $0.0 == "labels" })?.1.object ?? []
-        labels.removeAll { $0.0 == "retry_of" }
-        labels.append(("retry_of", id))
-        spec.removeAll { $0.0 == "labels" || $0.0 == "idempotency_key" }
-        spec.append(("labels", .object(labels)))
         control(
-          .object([("op", .string("submit")), ("tasks", .array([.object(spec)]))]), for: c, keepAlive: keep, now: t, finish: passThrough)
+          .object([("op", .string("edit")), ("id", id), ("set", .object([("priority", .string(p))]))]), for: c, keepAlive: keep, now: t,
+          finish: passThrough)
       default:
-        send(.error(404, "no action \(parts[3]) (use cancel or retry)"))
+        send(.error(404, "no action \(parts[3]) (use cancel, retry or priority)"))
       }
     default:
       send(.error(404, "no API endpoint \(r.path)"))

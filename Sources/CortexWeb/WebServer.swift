@@ -11,7 +11,7 @@ final class WebServer {
   let epoll: Epoll
   let listener: FileDescriptor
   let fsync: TimingHistogram
-  let model = FleetModel()
+  var model = FleetModel()
   var tail: LogTail
   var hot: HotStateReader
   var connections: [UInt64: WebConnection] = [:]
@@ -22,6 +22,12 @@ final class WebServer {
   var lastStatusSeq: UInt64 = .max
   var lastSeriesMs: Int64 = 0
   var lastSweepMs: Int64 = 0
+  var lastTickMs: Int64 = 0
+  /// When the log was last read, and when a request last arrived: the log is followed only while
+  /// someone looks (a stream is open, or a request came within `followMs`).
+  var lastPollMs: Int64 = 0
+  var lastRequestMs: Int64 = .min / 2
+  var following = false
   var lastPingMs: Int64 = 0
   var refused = 0
   let startedMs = Clock.wallMs()
@@ -36,9 +42,13 @@ final class WebServer {
   static let stuckTimeoutMs: Int64 = 30_000
   /// An event stream more than this far behind is closed (the browser reconnects and resumes).
   static let maxStreamBacklog = 4 << 20
-  static let statusIntervalMs: Int64 = 100
+  static let statusIntervalMs: Int64 = 250
   static let seriesIntervalMs: Int64 = 2000
-  static let pollMs: Int32 = 20
+  /// New log lines are read, and sent to the streams, once per tick: one read and one write per
+  /// stream every 50 ms however many events there were.
+  static let tickMs: Int64 = 50
+  /// After the last request, the log is followed this long (a page's next fetch is then cheap).
+  static let followMs: Int64 = 5000
 
   static let tokenListener: UInt64 = 1
 
@@ -58,7 +68,10 @@ final class WebServer {
   func run() {
     var events: [(token: UInt64, events: Epoll.Events)] = []
     while true {
-      epoll.wait(timeoutMs: Self.pollMs, into: &events)
+      // With nobody connected the thread sleeps until someone connects (the sweep then has nothing
+      // to do, and the log is not read): the web view costs the daemon nothing while unwatched.
+      let wait = connections.isEmpty && controls.isEmpty ? -1 : Int32(max(1, Self.tickMs - (now() - lastTickMs)))
+      epoll.wait(timeoutMs: wait, into: &events)
       let t = now()
       for (token, ev) in events {
         if token == Self.tokenListener {
@@ -70,7 +83,9 @@ final class WebServer {
           controlReadable(r, now: t)
         }
       }
-      pollLog(now: t)
+      guard t - lastTickMs >= Self.tickMs else { continue }
+      lastTickMs = t
+      if !streams.isEmpty || t - lastRequestMs < Self.followMs { pollLog(now: t) } else { following = false }
       pushStatus(now: t)
       if t - lastSweepMs >= 1000 {
         lastSweepMs = t
@@ -134,6 +149,8 @@ final class WebServer {
     if buf.isEmpty { return }
     c.lastActivityMs = t
     if c.stream != nil { return }  // a stream only sends; anything received is ignored
+    lastRequestMs = t
+    if t - lastPollMs >= Self.tickMs { pollLog(now: t, maxBytes: 16 << 20) }  // answer from the log as it is now
     c.parser.append(buf)
     if c.partialSinceMs == nil { c.partialSinceMs = t }
     if c.parser.buffered > HTTPRequestParser.maxHeaderBytes + HTTPRequestParser.maxBodyBytes + (64 << 10) {
@@ -219,16 +236,34 @@ final class WebServer {
 
   // MARK: live updates
 
-  func pollLog(now t: Int64) {
+  /// Reads what the log gained since the last poll into the model and sends it to the streams,
+  /// encoded once for each distinct filter (five pages on the same view cost one encoding).
+  /// Resuming after a pause with more unread than a start would read, it starts over like a start.
+  func pollLog(now t: Int64, maxBytes: Int = 4 << 20) {
+    if !following {
+      following = true
+      if tail.unread() > LogTail.historyBytes {
+        tail = LogTail(directory: paths.events)
+        model = FleetModel()
+      }
+    }
+    lastPollMs = t
     var fresh: [FleetModel.RingEvent] = []
-    tail.poll { line in
+    tail.poll(maxBytes: maxBytes) { line in
       if let e = model.apply(line: line) { fresh.append(e) }
     }
     guard !fresh.isEmpty, !streams.isEmpty else { return }
+    var encoded: [StreamFilter: [UInt8]] = [:]
     for id in streams {
-      guard let c = connections[id], let f = c.stream else { continue }
-      var out: [UInt8] = []
-      Self.appendEvents(fresh.lazy.filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, to: &out)
+      guard let c = connections[id], let f = c.stream, f.events else { continue }
+      let out =
+        encoded[f]
+        ?? {
+          var out: [UInt8] = []
+          Self.appendEvents(fresh.lazy.filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, to: &out)
+          encoded[f] = out
+          return out
+        }()
       if !out.isEmpty { sendStream(c, out, now: t) }
     }
   }

@@ -28,7 +28,10 @@ public enum WebView {
     let auth = Auth(token: token, bind: settings.bind, port: port)
     let server = try WebServer(paths: paths, auth: auth, listener: listener, fsync: fsync)
     let box = ServerBox(server)
-    try startThread { box.take().run() }
+    try startThread {
+      nameThisThread("cortex-web")
+      box.take().run()
+    }
     return Started(url: url, port: port)
   }
 

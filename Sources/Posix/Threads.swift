@@ -106,3 +106,9 @@ public func startThread(_ body: @escaping @Sendable () -> Void) throws(PosixErro
   }
   pthread_detach(tid)
 }
+
+/// Names the calling thread (prctl PR_SET_NAME, at most 15 bytes): `top -H` and
+/// `/proc/PID/task/TID/comm` then tell, say, the web view's thread from the loop.
+public func nameThisThread(_ name: String) {
+  _ = cshim_set_thread_name(String(name.utf8.prefix(15))!)
+}

@@ -1,4 +1,5 @@
 import CortexCore
+import Posix
 import XCTest
 
 @testable import CortexWeb
@@ -64,6 +65,53 @@ final class FleetModelTests: XCTestCase {
     let series = m.metrics.series.json(nowSec: (t0 + 600) / 1000)
     let rates = series["tasks_per_s"]?.array?.compactMap(\.double) ?? []
     XCTAssertEqual(rates.reduce(0, +) * 5, 2, accuracy: 1e-9, "two tasks finished in the window")
+  }
+
+  /// cortex edit (the task page's priority control): the list shows, filters and searches the new spec.
+  func testAnEditedTaskShowsItsNewPriorityAndSpec() {
+    let m = FleetModel()
+    let t0: Int64 = 1_800_000_000_000
+    m.apply(line: line(1, t0, "task.submitted", task: 7, #","priority":"low","spec":{"shell":"make test"}"#))
+    m.apply(
+      line: line(
+        2, t0 + 5, "task.edited", task: 7,
+        #","reason":"cortex_edit","before":{"priority":"low"},"after":{"priority":"critical"},"spec":{"priority":"critical","shell":"make check","labels":{"k":"v"}}"#
+      ))
+    let t = m.task(7)!
+    XCTAssertEqual(t.priority, "critical")
+    XCTAssertEqual(t.title, "make check")
+    XCTAssertEqual(t.state, .queued)
+    XCTAssertEqual(t.history.map(\.type), ["task.submitted", "task.edited"])
+    var q = FleetModel.TaskQuery()
+    q.priority = "critical"
+    XCTAssertEqual(m.query(q).total, 1)
+    q.priority = nil
+    q.text = "make check"
+    XCTAssertEqual(m.query(q).total, 1)
+  }
+
+  /// What a paused reader would have to catch up on: the bytes after its position, across segments.
+  func testTheTailKnowsHowMuchIsUnread() throws {
+    let dir = try FileSystem.makeTemporaryDirectory(prefix: "cortex-tail-")
+    defer { FileSystem.removeTree(dir) }
+    func append(_ segment: Int, _ text: String) throws {
+      let fd = try FileDescriptor.open(dir + "/" + LogSegments.name(segment), [.writeOnly, .create, .append])
+      defer { fd.close() }
+      try fd.writeAll(Array(text.utf8))
+    }
+    try append(1, "{\"seq\":1}\n")
+    var tail = LogTail(directory: dir)
+    XCTAssertEqual(tail.unread(), 0, "before the first poll")
+    var lines = 0
+    tail.poll { _ in lines += 1 }
+    XCTAssertEqual(lines, 1)
+    XCTAssertEqual(tail.unread(), 0)
+    try append(1, "{\"seq\":2}\n")
+    try append(2, "{\"seq\":3}\n")
+    XCTAssertEqual(tail.unread(), 20)
+    tail.poll { _ in lines += 1 }
+    XCTAssertEqual(lines, 3)
+    XCTAssertEqual(tail.unread(), 0)
   }
 
   func testTheEventRingKeepsTheLastEvents() {

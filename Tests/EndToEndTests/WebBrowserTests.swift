@@ -40,5 +40,12 @@ final class WebBrowserTests: XCTestCase {
     let cancelled = c.events().first { $0.type == "task.cancelled" && $0.taskID == victim }
     XCTAssertNotNil(cancelled, "no task.cancelled for \(victim ?? "?") in the log; browser output:\n\(out)")
     XCTAssertEqual(cancelled?["reason"]?.string, "cancelled")
+    // So was the priority change: task.edited, with its reason and the priority before and after.
+    let moved = out.split(separator: "\n").first { $0.hasPrefix("REPRIORITIZED ") }.map { String($0.dropFirst(14)) }
+    let edited = c.events().first { $0.type == "task.edited" && $0.taskID == moved }
+    XCTAssertNotNil(edited, "no task.edited for \(moved ?? "?") in the log; browser output:\n\(out)")
+    XCTAssertEqual(edited?["reason"]?.string, "cortex_edit")
+    XCTAssertEqual(edited?["after"]?["priority"]?.string, "critical")
+    XCTAssertNotEqual(edited?["before"]?["priority"]?.string, "critical")
   }
 }

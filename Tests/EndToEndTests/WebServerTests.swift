@@ -29,6 +29,9 @@ final class WebServerTests: XCTestCase {
     let login = try web.get("/tasks?token=\(token)")
     XCTAssertEqual(login.status, 303)
     XCTAssertTrue(login.head.contains("Location: /tasks\r\n"), login.head)
+    // The rest of the printed link's query stays (a link to a filtered events page).
+    let filtered = try web.get("/events?type=task.succeeded&token=\(token)&task=task-000001")
+    XCTAssertTrue(filtered.head.contains("Location: /events?type=task.succeeded&task=task-000001\r\n"), filtered.head)
     XCTAssertTrue(login.head.contains("Set-Cookie: cortex_\(web.port)=\(token); Path=/; HttpOnly; SameSite=Strict"), login.head)
     let cookie = "Cookie: cortex_\(web.port)=\(token)"
     XCTAssertEqual(try web.get("/", headers: [cookie]).status, 200)
@@ -52,7 +55,11 @@ final class WebServerTests: XCTestCase {
     XCTAssertTrue(bad.body.contains("workers"), bad.body)
 
     // No secret in any answer: a redacted env value, and the token itself.
-    let id = c.ok(["submit", "--env", "API_TOKEN=hunter2-very-secret", "--", "/bin/sh", "-c", "exit 3"]).out.trimmed
+    // It exits 3 only when it has the secret, 19 bytes (so the retry below shows the daemon passed it on).
+    let id = c.ok([
+      "submit", "--env", "API_TOKEN=hunter2-very-secret", "--shell", #"[ "${#API_TOKEN}" = 19 ] && exit 3; exit 1"#,
+    ])
+    .out.trimmed
     c.ok(["wait", id], code: 3)
     c.eventually("the web view to see \(id) finish") {
       (try? web.get("/api/tasks/\(id)", headers: [cookie]).body.contains("\"failed\"")) ?? false
@@ -64,17 +71,60 @@ final class WebServerTests: XCTestCase {
       XCTAssertFalse(a.body.contains("hunter2"), "\(path) shows a secret")
       XCTAssertFalse(a.body.contains(token), "\(path) shows the token")
     }
-    // A retry of a task with secrets is refused (the web view never holds them).
+    // Retry is the daemon's `retry` (as `cortex retry`): the new task keeps its secret, which the
+    // daemon holds and the answer does not show.
     let retry = try web.post("/api/tasks/\(id)/retry", body: "{}", headers: ["Authorization: Bearer \(token)"])
-    XCTAssertEqual(retry.status, 409, retry.body)
+    XCTAssertEqual(retry.status, 200, retry.body)
+    XCTAssertFalse(retry.body.contains("hunter2"), retry.body)
+    let again = (try? JSON.parse(Array(retry.body.utf8)))?["ids"]?.array?.first?.string ?? "?"
+    let shown = try? JSON.parse(Array(c.ok(["--json", "show", again]).out.utf8))
+    XCTAssertEqual(shown?["retry_of"]?.string, id)
+    c.ok(["wait", again], code: 3)
+    // An unfinished task cannot be retried: a conflict, not a server error.
+    let running = c.ok(["submit", "--synthetic", "60000:1"]).out.trimmed
+    let early = try web.post("/api/tasks/\(running)/retry", body: "{}", headers: ["Authorization: Bearer \(token)"])
+    XCTAssertEqual(early.status, 409, early.body)
 
-    // /metrics: real counters and histograms, no per-task labels.
+    // /metrics: real counters (the task and its retry failed) and histograms, no per-task labels.
     let m = try web.get("/metrics", headers: [cookie]).body
-    XCTAssertTrue(m.contains("cortex_tasks_finished_total{outcome=\"failed\"} 1"), m)
+    XCTAssertTrue(m.contains("cortex_tasks_finished_total{outcome=\"failed\"} 2"), m)
     for h in ["cortex_task_queue_wait_seconds", "cortex_task_run_seconds", "cortex_log_fsync_seconds"] {
       XCTAssertTrue(m.contains("# TYPE \(h) histogram") && m.contains("\(h)_bucket{le=\"+Inf\"}"), "no histogram \(h)")
     }
     XCTAssertFalse(m.contains("task-0"), "a metric is labelled with a task")
+  }
+
+  /// With nobody connected the web thread sleeps: 2,000 tasks cost it no CPU time at all (it used
+  /// to read and parse every log line anyway). The first request then reads what it missed before
+  /// answering, so the answer is current.
+  func testTheWebViewCostsNothingWhileNobodyLooks() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let web = try started(c, workers: 4)
+    let batch = (0..<2000).map { _ in #"{"synthetic":{"duration_ms":0}}"# }.joined(separator: "\n")
+    let path = c.scratch + "/batch.jsonl"
+    try FileSystem.writeAtomically(path, Array(batch.utf8), durable: false)
+    let ids = c.ok(["submit", "--from", path]).out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, 2000)
+    c.ok(["wait"] + ids)
+    let pid = try XCTUnwrap(c.daemonPID)
+    XCTAssertEqual(try Self.cpuTicks(pid: pid, thread: "cortex-web"), 0, "the web thread ran with nobody connected")
+    let a = try web.get("/api/tasks?state=succeeded&limit=1", headers: ["Authorization: Bearer \(c.webToken)"])
+    XCTAssertEqual(a.status, 200, a.body)
+    XCTAssertTrue(a.body.contains(#""total":2000"#), String(a.body.prefix(300)))
+  }
+
+  /// utime + stime of the daemon's thread named `thread` (/proc/PID/task/TID/stat), in clock ticks.
+  static func cpuTicks(pid: Int32, thread: String) throws -> Int {
+    for tid in try FileSystem.list("/proc/\(pid)/task") {
+      let stat = String(decoding: (try FileSystem.read("/proc/\(pid)/task/\(tid)/stat")) ?? [], as: UTF8.self)
+      guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
+        stat[stat.index(after: open)..<close] == thread
+      else { continue }
+      let f = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+      return (Int(f[11]) ?? -1) + (Int(f[12]) ?? -1)
+    }
+    throw HarnessError(message: "no thread named \(thread) in daemon \(pid)")
   }
 
   func testMalformedOversizedTraversalIdleAndStuckClients() throws {

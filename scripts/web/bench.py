@@ -95,6 +95,36 @@ def timed_get_body(port, token, path):
     return body
 
 
+def cpu_ticks(pid):
+    """CPU time (clock ticks, user + system) of each thread of `pid`, by thread name."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            st = open(f"/proc/{pid}/task/{tid}/stat").read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        f = st[st.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0) + int(f[11]) + int(f[12])
+    return out
+
+
+def chromium_ticks():
+    """CPU time (clock ticks) of every Chromium process now running (the browser and renderers)."""
+    total = 0
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            st = open(f"/proc/{p}/stat").read()
+        except OSError:
+            continue
+        if st[st.index("(") + 1:st.rindex(")")].startswith("chrom"):
+            f = st[st.rindex(")") + 2:].split()
+            total += int(f[11]) + int(f[12])
+    return total
+
+
 def first_status(port, token):
     s = socket.create_connection(("127.0.0.1", port))
     t0 = time.perf_counter()
@@ -249,7 +279,7 @@ if "latency" in SECTIONS:
     drv = browser()
     drv.get(url + "events?type=task.succeeded&token=" + token)
     handles = [drv.current_window_handle]
-    for _ in range(4):
+    for _ in range(int(os.environ.get("BENCH_PAGES", "5")) - 1):
         drv.switch_to.new_window("window")
         drv.get(url + "events?type=task.succeeded")
         handles.append(drv.current_window_handle)
@@ -259,19 +289,38 @@ if "latency" in SECTIONS:
         while "live" != drv.find_element(By.ID, "live").text and time.time() < deadline:
             time.sleep(0.05)
         drv.execute_script("window.cortexLatency = []")
+    for h in handles:
+        drv.switch_to.window(h)
+        drv.execute_cdp_cmd("Performance.enable", {})
+    metric = lambda: {m["name"]: m["value"] for m in drv.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
+    before = []
+    for h in handles:
+        drv.switch_to.window(h)
+        before.append(metric())
+    chrome0, load0 = chromium_ticks(), os.getloadavg()[0]
     sent, secs = load(os.path.join(d, "cortex.sock"), 1000, 20, 5)
     time.sleep(2)
+    chrome1, load1 = chromium_ticks(), os.getloadavg()[0]
     lat = []
     per_page = []
-    for h in handles:
+    busy = {}
+    for i, h in enumerate(handles):
         drv.switch_to.window(h)
         v = drv.execute_script("return window.cortexLatency")
         per_page.append(len(v))
         lat += v
+        after = metric()
+        # What each renderer spent on the page's main thread during the load (seconds).
+        for k in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "LayoutCount", "RecalcStyleCount"):
+            busy.setdefault(k, []).append(round(after.get(k, 0) - before[i].get(k, 0), 2))
+        rows = drv.execute_script("return document.querySelectorAll('#event-rows .erow').length")
+        busy.setdefault("rows_on_page", []).append(rows)
     drv.quit()
     results["event_to_page"] = {
         "pages": 5, "page": "/events?type=task.succeeded", "offered_tasks_per_s": 1000, "submitted": sent, "seconds": secs,
         "events_seen_per_page": per_page, "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None,
+        "renderer_main_thread_s_per_page": busy, "chromium_cpu_s_all_processes": (chrome1 - chrome0) / os.sysconf("SC_CLK_TCK"),
+        "loadavg_1min_before_after": [load0, load1],
     }
     print(json.dumps(results["event_to_page"], indent=1), file=sys.stderr, flush=True)
     # The same load with 5 stream clients instead of browsers: the server's part of the delay.
@@ -293,6 +342,11 @@ if "latency" in SECTIONS:
     print(json.dumps(results["event_to_stream"], indent=1), file=sys.stderr, flush=True)
     cli(d, "stop", "--timeout", "5")
 
+
+if "throughput" not in SECTIONS:
+    json.dump(results, open(OUT, "w"), indent=1)
+    shutil.rmtree(WORK, ignore_errors=True)
+    sys.exit(0)
 
 # 3. Throughput with 5 dashboards open vs none, alternating in one run.
 print("== throughput: 5 dashboards vs none", file=sys.stderr, flush=True)
@@ -331,6 +385,10 @@ def run_workload(kind):
 
 MODES = ("none", "dashboards", "streams")
 through = {k: {m: [] for m in MODES} for k in ("true", "synthetic")}
+# CPU seconds per 1,000 tasks, by who spent them: the daemon's loop, its web thread, Chromium.
+cpu = {k: {m: [] for m in MODES} for k in ("true", "synthetic")}
+daemon_pid = json.loads(cli(d, "status", "--json"))["pid"]
+loads = []
 for rep in range(REPS):
     for mode in MODES:
         opened = []
@@ -349,9 +407,18 @@ for rep in range(REPS):
                 opened.append(drv.current_window_handle)
             time.sleep(1.5)
         for kind in ("true", "synthetic"):
+            t0, c0, loads0 = cpu_ticks(daemon_pid), chromium_ticks(), os.getloadavg()[0]
             r = run_workload(kind)
+            t1, c1 = cpu_ticks(daemon_pid), chromium_ticks()
             through[kind][mode].append(r)
-            print(f"rep {rep + 1} {kind} {mode}: {r:.0f} tasks/s", file=sys.stderr, flush=True)
+            n = 2000 if kind == "true" else 10000
+            hz = os.sysconf("SC_CLK_TCK")
+            web = (t1.get("cortex-web", 0) - t0.get("cortex-web", 0)) / hz
+            rest = (sum(t1.values()) - sum(t0.values())) / hz - web
+            cpu[kind][mode].append({"daemon_except_web": round(rest * 1000 / n, 4), "web_thread": round(web * 1000 / n, 4),
+                                    "chromium": round((c1 - c0) / hz * 1000 / n, 4)})
+            loads.append(loads0)
+            print(f"rep {rep + 1} {kind} {mode}: {r:.0f} tasks/s; cpu s/1000 tasks {cpu[kind][mode][-1]}; load {loads0:.1f}", file=sys.stderr, flush=True)
         for c in streams:
             c.stop = True
             c.join()
@@ -369,6 +436,8 @@ results["throughput"] = {
     }
     for kind, v in through.items()
 }
+results["throughput"]["cpu_s_per_1000_tasks"] = cpu
+results["throughput"]["loadavg_1min_at_each_case"] = loads
 results["throughput"]["workloads"] = {"true": "2,000 `true` command tasks, 20 workers", "synthetic": "10,000 synthetic 0 ms tasks, 20 workers"}
 results["throughput"]["dashboards"] = "5 headless Chromium windows on this machine: 3 overview, tasks, events"
 results["throughput"]["streams"] = "5 clients asking what those pages ask (3 status streams, task.* stream + task list every 300 ms, all events), no browser"

@@ -15,6 +15,7 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 cortex, root, url, shots = sys.argv[1:5]
 
@@ -120,11 +121,35 @@ try:
     print(f"ok: clicked Cancel; {victim} is cancelled", flush=True)
     driver.save_screenshot(os.path.join(shots, "task.png"))
 
-    # 5. Events: task.cancelled is in the live log, filtered by task.
+    # 5. Change a queued task's priority from its page: the same request as `cortex edit`.
+    queued = json.loads(cli("list", "--state", "queued", "--json"))
+    if not queued:
+        fail("no queued task to reprioritize")
+    moved = queued[-1]["id"]
+    driver.get(url.split("?")[0] + "tasks/" + moved)
+    wait("the queued task's page", lambda: moved in text("task-title") and "queued" in text("task-title"))
+    if driver.find_element(By.ID, "priority-select").get_attribute("value") != queued[-1]["priority"]:
+        fail(f"the priority control does not show {moved}'s priority {queued[-1]['priority']}")
+    Select(driver.find_element(By.ID, "priority-select")).select_by_value("critical")
+    driver.find_element(By.ID, "priority-btn").click()
+    wait(f"{moved}'s page to say its priority is critical", lambda: "priority is now critical" in text("action-msg"))
+    shown = json.loads(cli("show", moved, "--json"))
+    if shown.get("priority") != "critical":
+        fail(f"cortex show {moved} says priority {shown.get('priority')!r} after the change")
+    wait("the new priority in the task's facts", lambda: "critical" in text("task-facts"))
+    print(f"ok: set {moved}'s priority to critical from its page; cortex show agrees", flush=True)
+    # A running task's priority cannot change: the control is disabled on its page.
+    driver.get(url.split("?")[0] + "tasks/" + running[-1]["id"])
+    wait("the running task's page", lambda: "running" in text("task-title"))
+    if driver.find_element(By.ID, "priority-btn").is_enabled():
+        fail("the priority control is enabled on a running task's page")
+    print("ok: the priority control is disabled for a running task", flush=True)
+
+    # 6. Events: task.cancelled is in the live log, filtered by task.
     driver.get(url.split("?")[0] + f"events?task={victim}")
-    wait("task.cancelled on the events page", lambda: driver.find_elements(By.CSS_SELECTOR, '#event-rows tr[data-type="task.cancelled"]'))
+    wait("task.cancelled on the events page", lambda: driver.find_elements(By.CSS_SELECTOR, '#event-rows .erow[data-type="task.cancelled"]'))
     driver.get(url.split("?")[0] + "events")
-    wait("events streaming", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#event-rows tr")) >= 20)
+    wait("events streaming", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#event-rows .erow")) >= 20)
     print(f"ok: task.cancelled of {victim} is on the events page", flush=True)
     driver.save_screenshot(os.path.join(shots, "events.png"))
 
@@ -133,5 +158,6 @@ try:
         fail(f"errors in the browser console: {severe}")
     print("ok: no errors in the browser console", flush=True)
     print("CANCELLED", victim, flush=True)
+    print("REPRIORITIZED", moved, flush=True)
 finally:
     driver.quit()

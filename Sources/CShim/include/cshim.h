@@ -23,6 +23,7 @@ int cshim_set_cloexec(int fd, int on);
 // prctl(2)
 int cshim_set_pdeathsig(int sig);
 int cshim_set_child_subreaper(void);
+int cshim_set_thread_name(const char *name);
 
 /// pidfd_open(2): a descriptor that becomes readable when pid exits (any process, not only a child).
 int cshim_pidfd_open(pid_t pid);

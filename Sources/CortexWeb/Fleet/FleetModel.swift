@@ -68,7 +68,6 @@ final class FleetModel {
   }
 
   private func apply(_ type: String, _ v: EventFields, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow) {
-    let n = row.number
     row.record(TaskRow.Step(seq: seq, tsMs: ts, type: type, reason: v.string("reason"), worker: worker))
     if let a = v.int("attempt") { row.attempt = Int(a) }
     switch type {
@@ -79,14 +78,11 @@ final class FleetModel {
       if let p = v.string("priority") { row.priority = p }
       if let b = v.int("token_budget") { row.tokenBudget = Int(b) }
       if let m = v.int("max_attempts") { row.maxAttempts = Int(m) }
-      if let spec = v.spec {
-        row.spec = spec
-        row.type = spec["type"]?.string
-        row.title = TaskRow.title(of: spec)
-        row.labels = (spec["labels"]?.object ?? []).map { ($0.0, $0.1.string ?? $0.1.encoded()) }
-      }
-      row.search = Array(
-        ([TaskID.format(n), row.title, row.type ?? ""] + row.labels.map { "\($0.0)=\($0.1)" }).joined(separator: " ").lowercased().utf8)
+      take(v.spec, into: &row)
+    case "task.edited":
+      // cortex edit (or the task page's priority control): the new spec, priority included.
+      if let p = v.spec?["priority"]?.string { row.priority = p }
+      take(v.spec, into: &row)
     case "task.assigned":
       row.state = .assigned
       row.worker = worker
@@ -114,6 +110,19 @@ final class FleetModel {
       metrics.finished(outcome: outcome, count: 1, tsMs: ts, latencyMs: row.submittedMs.map { ts - $0 })
     default: break
     }
+  }
+
+  /// A task's spec (from task.submitted or task.edited), and what the list shows and searches of it.
+  private func take(_ spec: JSON?, into row: inout TaskRow) {
+    if let spec {
+      row.spec = spec
+      row.type = spec["type"]?.string
+      row.title = TaskRow.title(of: spec)
+      row.labels = (spec["labels"]?.object ?? []).map { ($0.0, $0.1.string ?? $0.1.encoded()) }
+    }
+    row.search = Array(
+      ([TaskID.format(row.number), row.title, row.type ?? ""] + row.labels.map { "\($0.0)=\($0.1)" }).joined(separator: " ")
+        .lowercased().utf8)
   }
 
   /// Appends a row for task `n` (they arrive in increasing order); returns its position.

@@ -9,6 +9,8 @@ struct LogTail {
   let directory: String
   private var segment = -1
   private var fd: FileDescriptor?
+  /// Bytes read from the current segment.
+  private var offset = 0
   private var partial: [UInt8] = []
   static let historyBytes = 256 << 20
   static let chunk = 1 << 20
@@ -35,12 +37,25 @@ struct LogTail {
         f.close()
         fd = try? FileDescriptor.open(next, .readOnly)
         segment += 1
+        offset = 0
         continue
       }
       total += n
+      offset += n
       split(buf, line)
     }
     return total
+  }
+
+  /// Bytes in the log not read yet (0 before the first poll, which starts within
+  /// `historyBytes` of the end anyway): what a reader that paused would have to catch up on.
+  func unread() -> Int {
+    guard fd != nil, let names = try? FileSystem.list(directory) else { return 0 }
+    var bytes = 0
+    for i in LogSegments.indexes(names) where i >= segment {
+      bytes += FileSystem.size(directory + "/" + LogSegments.name(i)) ?? 0
+    }
+    return max(0, bytes - offset)
   }
 
   private mutating func split(_ buf: [UInt8], _ line: (ArraySlice<UInt8>) -> Void) {
@@ -75,6 +90,7 @@ struct LogTail {
       first -= 1
     }
     segment = indexes[first]
+    offset = 0
     fd = try? FileDescriptor.open(directory + "/" + LogSegments.name(segment), .readOnly)
     return fd != nil
   }

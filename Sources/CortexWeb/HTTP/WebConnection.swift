@@ -72,7 +72,7 @@ final class WebConnection {
 }
 
 /// What an event stream asked for.
-struct StreamFilter {
+struct StreamFilter: Hashable {
   /// Log events to send (false: only status and series).
   var events = true
   /// Event types: exact names, or prefixes ending in "." (`task.`); empty: all.

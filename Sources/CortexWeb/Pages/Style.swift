@@ -37,7 +37,11 @@ extension Pages {
     svg.chart polyline { fill: none; stroke-width: 1.5; }
     svg.chart circle.l50 { fill: #5aa9e6; } svg.chart circle.l95 { fill: #c9a227; } svg.chart circle.l99 { fill: #c94f4f; } svg.chart circle.lrate { fill: #2f9e5a; }
     table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
-    table.fixed { table-layout: fixed; } table.fixed td { overflow: hidden; text-overflow: ellipsis; }
+    .erow { display: block; height: 27px; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: pre; overflow: hidden;
+      text-overflow: ellipsis; font: 12.5px/18px "DejaVu Sans Mono", monospace; contain: strict; content-visibility: auto;
+      contain-intrinsic-size: auto 27px; }
+    .erow[data-task] { cursor: pointer; } .erow[data-task]:hover { background: #1d2731; }
+    .erow.head { color: var(--dim); font-weight: 600; }
     th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
     th { color: var(--dim); font-weight: 600; font-size: 12px; }
     td.title { white-space: normal; max-width: 480px; overflow: hidden; text-overflow: ellipsis; }
