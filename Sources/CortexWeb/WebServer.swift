@@ -71,6 +71,7 @@ final class WebServer {
       // With nobody connected the thread sleeps until someone connects (the sweep then has nothing
       // to do, and the log is not read): the web view costs the daemon nothing while unwatched.
       let wait = connections.isEmpty && controls.isEmpty ? -1 : Int32(max(1, Self.tickMs - (now() - lastTickMs)))
+      if wait < 0 { following = false }  // the next request checks how much it missed
       epoll.wait(timeoutMs: wait, into: &events)
       let t = now()
       for (token, ev) in events {
