@@ -151,7 +151,9 @@ final class WebServer {
     c.lastActivityMs = t
     if c.stream != nil { return }  // a stream only sends; anything received is ignored
     lastRequestMs = t
-    if t - lastPollMs >= Self.tickMs { pollLog(now: t, maxBytes: 16 << 20) }  // answer from the log as it is now
+    // Answer from the log as it is now, not as of the last tick: a script that saw `cortex wait`
+    // return reads its task's end in /metrics or /api at once (one read when nothing is new).
+    pollLog(now: t, maxBytes: 16 << 20)
     c.parser.append(buf)
     if c.partialSinceMs == nil { c.partialSinceMs = t }
     if c.parser.buffered > HTTPRequestParser.maxHeaderBytes + HTTPRequestParser.maxBodyBytes + (64 << 10) {
