@@ -126,17 +126,7 @@ public enum LogSegments {
 
   /// The seq of a line as the log writer frames it (`{"seq":N,` … `}`), without parsing the rest.
   static func quickSeq(_ line: ArraySlice<UInt8>) -> UInt64? {
-    let prefix: [UInt8] = Array(#"{"seq":"#.utf8)
-    guard line.count > prefix.count + 2, line.last == UInt8(ascii: "}"), line.starts(with: prefix) else { return nil }
-    var i = line.startIndex + prefix.count
-    var n: UInt64 = 0
-    var digits = 0
-    while i < line.endIndex, line[i] >= 48, line[i] <= 57, digits < 19 {
-      n = n * 10 + UInt64(line[i] - 48)
-      i += 1
-      digits += 1
-    }
-    guard digits > 0, i < line.endIndex, line[i] == UInt8(ascii: ","), n > 0 else { return nil }
-    return n
+    guard line.last == UInt8(ascii: "}") else { return nil }
+    return leadingSeq(line)
   }
 }
