@@ -11,7 +11,9 @@ final class ClusterAdapter {
   let link: ClusterLink
   let node: String
   /// Claims of tasks running (or queued) here: what their terminal state is conditional on.
-  var claims: [Int: (attempt: Int, epoch: Int64)] = [:]
+  var claims: [Int: (attempt: Int, epoch: Int64)] = [:] { didSet { claimsChanged = true } }
+  /// Whether `claims` changed since `tick` last told the link what runs here.
+  var claimsChanged = false
   /// Submits waiting for the database's commit: ticket → (client, specs as sent).
   var pendingSubmits: [UInt64: ClientID] = [:]
   var nextTicket: UInt64 = 1
@@ -151,6 +153,9 @@ final class ClusterAdapter {
       lastWantSentMs = now
       link.wantClaims(want)
     }
+    // Sorted and compared only after a change, not at every loop iteration.
+    guard claimsChanged else { return }
+    claimsChanged = false
     let running = claims.keys.sorted()
     if running != lastRunning {
       lastRunning = running
