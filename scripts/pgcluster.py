@@ -42,13 +42,20 @@ class Postgres:
         log = open(f"{self.dir}/server.log", "a")
         self.proc = subprocess.Popen(
             runas + [f"{self.bin}/postgres", "-D", f"{self.dir}/data", "-k", self.dir, "-p", str(self.port),
-                     "-c", "listen_addresses=", "-c", "max_connections=200"],
+                     "-c", "listen_addresses=", "-c", "max_connections=200"]
+            + [x for kv in os.environ.get("PG_SETTINGS", "").split() for x in ("-c", kv)],
             stdout=log, stderr=log, start_new_session=True)
         for _ in range(300):
             if subprocess.run([f"{self.bin}/pg_isready", "-q", "-h", self.dir, "-p", str(self.port)]).returncode == 0:
                 return
             time.sleep(0.1)
         sys.exit("PostgreSQL did not start")
+
+    def probe(self, db):
+        """One open connection (a psql reading queries from a pipe) for polling while a run is
+        measured: a new psql per poll would fork a process and a server backend each time, CPU the
+        measured nodes then lack (the peers poll over one open connection too)."""
+        return Probe([f"{self.bin}/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", self.dsn(db)])
 
     def fresh_db(self, name):
         self.psql(f"DROP DATABASE IF EXISTS {name}")
@@ -64,6 +71,24 @@ class Postgres:
             except Exception:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Probe:
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def value(self, q):
+        """The one value a one-row, one-column query returns."""
+        self.proc.stdin.write(q.rstrip(";") + ";\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            sys.exit(f"the probe's psql ended (query: {q})")
+        return line.strip()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
 
 
 def start_nodes(work, k, db_dsn, workers, lease=10.0, cluster_extra=None):

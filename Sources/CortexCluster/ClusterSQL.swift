@@ -95,7 +95,9 @@ enum ClusterSQL {
   /// Claim up to $3 ready tasks for node $1 at epoch $2: highest priority first, FIFO within a
   /// priority, skipping rows another node holds, only as many as the budget covers (strictly
   /// in order: a task that does not fit stops the claim), and only while the node's lease holds.
-  /// The reservation is made in the same statement.
+  /// The reservation is made in the same statement. Tasks without a token budget reserve nothing:
+  /// while the running total is 0 the budget row is neither read nor locked (the `OR` stops
+  /// before the sub-select), so claims of such tasks on several nodes do not queue on that row.
   static let claimTasks = """
     WITH live AS (
       SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
@@ -110,10 +112,11 @@ enum ClusterSQL {
     ), ordered AS (
       SELECT id, token_budget, sum(token_budget) OVER (ORDER BY priority DESC, id) AS running_total FROM candidates
     ), chosen AS (
-      SELECT o.id, o.token_budget FROM ordered o, budget b WHERE o.running_total <= b.available
+      SELECT o.id, o.token_budget FROM ordered o
+      WHERE o.running_total = 0 OR o.running_total <= (SELECT available FROM budget)
     ), reserve AS (
-      UPDATE cortex_budget SET reserved = reserved + (SELECT coalesce(sum(token_budget), 0) FROM chosen)
-      WHERE id = 1 AND EXISTS (SELECT 1 FROM chosen)
+      UPDATE cortex_budget SET reserved = reserved + (SELECT sum(token_budget) FROM chosen)
+      WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM chosen) > 0
     )
     UPDATE cortex_task t
     SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
@@ -124,7 +127,8 @@ enum ClusterSQL {
 
   /// The one accepted terminal state: conditional on the claim (node, epoch, attempt) — the
   /// fence. Moves the row to the history table, releases the reservation, charges the use (up
-  /// to the reservation) and unblocks dependents on success, all in one statement.
+  /// to the reservation) and unblocks dependents on success, all in one statement. A task that
+  /// reserved nothing leaves the budget row alone (its use is charged up to its reservation: 0).
   /// $1 id, $2 node, $3 epoch, $4 attempt, $5 state, $6 reason, $7 exit code, $8 tokens used.
   static let completeTask = """
     WITH done AS (
@@ -138,7 +142,7 @@ enum ClusterSQL {
       UPDATE cortex_budget
       SET reserved = reserved - (SELECT token_budget FROM done),
           used = used + (SELECT least($8::bigint, token_budget) FROM done)
-      WHERE id = 1 AND EXISTS (SELECT 1 FROM done)
+      WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM done) > 0
     ), unblock AS (
       UPDATE cortex_task SET unmet = unmet - 1
       WHERE $5 = 'succeeded' AND EXISTS (SELECT 1 FROM done)
@@ -169,7 +173,7 @@ enum ClusterSQL {
     ), budget AS (
       UPDATE cortex_budget
       SET reserved = reserved - (SELECT sum(token_budget) FROM done), used = used + (SELECT sum(charged) FROM done)
-      WHERE id = 1 AND EXISTS (SELECT 1 FROM done)
+      WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM done) > 0
     ), unblock AS (
       UPDATE cortex_task SET unmet = unmet - d.n
       FROM (SELECT dep.task, count(*) AS n FROM cortex_dep dep JOIN done ON done.id = dep.depends_on
@@ -200,8 +204,8 @@ enum ClusterSQL {
         WHERE n.name = t.node AND n.epoch = t.epoch AND n.state = 'alive' AND n.lease_until >= now())
       RETURNING t.id, t.token_budget
     ), release AS (
-      UPDATE cortex_budget SET reserved = reserved - (SELECT coalesce(sum(token_budget), 0) FROM orphans)
-      WHERE id = 1 AND EXISTS (SELECT 1 FROM orphans)
+      UPDATE cortex_budget SET reserved = reserved - (SELECT sum(token_budget) FROM orphans)
+      WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM orphans) > 0
     )
     SELECT (SELECT coalesce(string_agg(name, ','), '') FROM fenced) AS fenced,
            (SELECT count(*) FROM orphans) AS requeued

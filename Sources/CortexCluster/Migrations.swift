@@ -108,6 +108,16 @@ public enum Migrations {
         """,
       ]
     ),
+    (
+      3,
+      [
+        // Most tasks carry no idempotency key, and a plain UNIQUE index holds an entry for every
+        // row version (NULLs too): each insert and each claim (an update that cannot stay HOT,
+        // `state` being in the partial indexes' predicates) paid an index insertion for nothing.
+        "ALTER TABLE cortex_task DROP CONSTRAINT cortex_task_idempotency_key_key",
+        "CREATE UNIQUE INDEX cortex_task_key ON cortex_task (idempotency_key) WHERE idempotency_key IS NOT NULL",
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.

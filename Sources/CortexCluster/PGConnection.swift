@@ -1,7 +1,7 @@
 import CortexCore
 
-/// One connection to PostgreSQL. Statements always carry their values as parameters
-/// (`PQexecParams`, text format); no SQL is built from values. Not thread-safe: one owner.
+/// One connection to PostgreSQL. Statements always carry their values as parameters (prepared
+/// statements, text format); no SQL is built from values. Not thread-safe: one owner.
 public final class PGConnection {
   let pq: PQ
   let conn: PQ.Conn
@@ -44,7 +44,10 @@ public final class PGConnection {
   /// The server's version number (e.g. 150018).
   public var serverVersion: Int { Int(pq.serverVersion(conn)) }
 
-  /// Runs one statement (PQexecParams takes exactly one).
+  /// Runs one statement (one only: the extended protocol takes exactly one). A statement with
+  /// parameters is prepared on this connection the first time it runs and executed by name
+  /// afterwards, so PostgreSQL parses and plans each of cluster mode's statements once per
+  /// connection instead of at every claim and completion.
   @discardableResult
   public func execute(_ sql: String, _ params: [String?] = []) throws(ClusterError) -> Rows {
     var cStrings: [UnsafeMutablePointer<CChar>?] = params.map { value in
@@ -56,21 +59,49 @@ public final class PGConnection {
       }
     }
     defer { for p in cStrings { p?.deallocate() } }
+    let name = params.isEmpty ? nil : try preparedName(sql, params.count)
     let result: PQ.Result? = cStrings.withUnsafeMutableBufferPointer { buf in
       buf.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
-        pq.execParams(conn, sql, Int32(params.count), nil, params.isEmpty ? nil : values.baseAddress, nil, nil, 0)
+        if let name {
+          pq.execPrepared(conn, name, Int32(params.count), values.baseAddress, nil, nil, 0)
+        } else {
+          pq.execParams(conn, sql, 0, nil, nil, nil, nil, 0)
+        }
       }
     }
+    let checked = try check(result)
+    defer { pq.clear(checked) }
+    return rows(checked)
+  }
+
+  /// The statements prepared on this connection, by their text.
+  private var prepared: [String: String] = [:]
+
+  private func preparedName(_ sql: String, _ count: Int) throws(ClusterError) -> String {
+    if let name = prepared[sql] { return name }
+    let name = "cortex_\(prepared.count + 1)"
+    let result = try check(pq.prepare(conn, name, sql, Int32(count), nil))
+    pq.clear(result)
+    prepared[sql] = name
+    return name
+  }
+
+  /// The result when the statement succeeded; the server's message (and SQLSTATE) otherwise.
+  private func check(_ result: PQ.Result?) throws(ClusterError) -> PQ.Result {
     guard let result else {
       throw ClusterError(.statement, "PostgreSQL: \(String(cString: pq.errorMessage(conn)!).trimmingNewlines)")
     }
-    defer { pq.clear(result) }
     let status = pq.resultStatus(result)
     guard status == PQ.commandOK || status == PQ.tuplesOK else {
       let msg = pq.resultErrorMessage(result).map { String(cString: $0) } ?? "statement failed"
       let state = pq.resultErrorField(result, PQ.fieldSQLState).map { String(cString: $0) }
+      pq.clear(result)
       throw ClusterError(.statement, "PostgreSQL: \(msg.trimmingNewlines)", sqlState: state)
     }
+    return result
+  }
+
+  private func rows(_ result: PQ.Result) -> Rows {
     let nf = Int(pq.nfields(result))
     let nt = Int(pq.ntuples(result))
     var rows = Rows(columns: (0..<nf).map { String(cString: pq.fname(result, Int32($0))!) }, values: [])

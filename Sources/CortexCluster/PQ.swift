@@ -17,6 +17,12 @@ struct PQ: @unchecked Sendable {
       Conn?, UnsafePointer<CChar>?, Int32, UnsafePointer<UInt32>?, UnsafePointer<UnsafePointer<CChar>?>?,
       UnsafePointer<Int32>?, UnsafePointer<Int32>?, Int32
     ) -> Result?
+  let prepare: @convention(c) (Conn?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, Int32, UnsafePointer<UInt32>?) -> Result?
+  let execPrepared:
+    @convention(c) (
+      Conn?, UnsafePointer<CChar>?, Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?,
+      UnsafePointer<Int32>?, Int32
+    ) -> Result?
   let resultStatus: @convention(c) (Result?) -> Int32
   let resultErrorMessage: @convention(c) (Result?) -> UnsafePointer<CChar>?
   let resultErrorField: @convention(c) (Result?, Int32) -> UnsafePointer<CChar>?
@@ -64,11 +70,20 @@ struct PQ: @unchecked Sendable {
         Conn?, UnsafePointer<CChar>?, Int32, UnsafePointer<UInt32>?, UnsafePointer<UnsafePointer<CChar>?>?,
         UnsafePointer<Int32>?, UnsafePointer<Int32>?, Int32
       ) -> Result?
+    typealias Prepare =
+      @convention(c) (Conn?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, Int32, UnsafePointer<UInt32>?) -> Result?
+    typealias ExecPrepared =
+      @convention(c) (
+        Conn?, UnsafePointer<CChar>?, Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?,
+        UnsafePointer<Int32>?, Int32
+      ) -> Result?
     guard let connectdb = sym("PQconnectdb", (@convention(c) (UnsafePointer<CChar>?) -> Conn?).self),
       let status = sym("PQstatus", (@convention(c) (Conn?) -> Int32).self),
       let errorMessage = sym("PQerrorMessage", (@convention(c) (Conn?) -> UnsafePointer<CChar>?).self),
       let finish = sym("PQfinish", (@convention(c) (Conn?) -> Void).self),
       let execParams = sym("PQexecParams", ExecParams.self),
+      let prepare = sym("PQprepare", Prepare.self),
+      let execPrepared = sym("PQexecPrepared", ExecPrepared.self),
       let resultStatus = sym("PQresultStatus", (@convention(c) (Result?) -> Int32).self),
       let resultErrorMessage = sym("PQresultErrorMessage", (@convention(c) (Result?) -> UnsafePointer<CChar>?).self),
       let resultErrorField = sym("PQresultErrorField", (@convention(c) (Result?, Int32) -> UnsafePointer<CChar>?).self),
@@ -90,6 +105,7 @@ struct PQ: @unchecked Sendable {
     return .success(
       PQ(
         connectdb: connectdb, status: status, errorMessage: errorMessage, finish: finish, execParams: execParams,
+        prepare: prepare, execPrepared: execPrepared,
         resultStatus: resultStatus, resultErrorMessage: resultErrorMessage, resultErrorField: resultErrorField,
         ntuples: ntuples, nfields: nfields, fname: fname, getvalue: getvalue, getisnull: getisnull, clear: clear,
         socket: socket, consumeInput: consumeInput, notifies: notifies, freemem: freemem, serverVersion: serverVersion))
