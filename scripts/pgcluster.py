@@ -96,7 +96,7 @@ def start_nodes(work, k, db_dsn, workers, lease=10.0, cluster_extra=None):
     dirs = []
     for i in range(k):
         d = f"{work}/node-{len(os.listdir(work))}-{i}"
-        cortex(d, "init", "--workers", str(workers), "--cluster", db_dsn, "--node", f"n{i}")
+        cortex(d, "init", "--no-start", "--workers", str(workers), "--cluster", db_dsn, "--node", f"n{i}")
         cfg = json.load(open(f"{d}/config.json"))
         cfg["cluster"]["lease_s"] = lease
         cfg["cluster"].update(cluster_extra or {})

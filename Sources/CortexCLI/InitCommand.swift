@@ -19,10 +19,12 @@ enum InitCommand {
       throw CLIError(ExitCode.failure, error.description)
     }
     if let dsn { try joinCluster(ctx, dsn: dsn, node: node) }
-    // In a terminal, or with --yes: the wizard (InitWizard); else write-only as before.
-    let ask = !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
-    if ask || yes {
-      try InitWizard.run(ctx, ask: ask, wrote: wrote, workers: workers, start: !noStart)
+    // In a terminal: the wizard asks (InitWizard). Without one, or with --yes: the same path with
+    // every default taken, daemon started. --no-start: the files only (scripts that edit the
+    // config before `cortex start`).
+    let ask = !yes && !noStart && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
+    if !noStart {
+      try InitWizard.run(ctx, ask: ask, wrote: wrote, workers: workers, start: true)
       if ctx.json {
         ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
       }
@@ -88,7 +90,7 @@ enum WorkerCommand {
 
 extension InitCommand {
   static let help = CommandHelp(
-    "init", abstract: "write config.json and the directory layout (idempotent)",
+    "init", abstract: "write config.json and the directory layout (idempotent), then start the daemon",
     usage: "cortex init [--workers N] [--force] [--yes | --no-start] [--cluster DSN [--node NAME]]",
     details: """
       Makes ./coordination (or --dir, $CORTEX_DIR) with mode 0700 and a config.json holding the defaults; \
@@ -96,8 +98,9 @@ extension InitCommand {
       the parents of the working directory. It looks for agent CLIs on PATH (claude, codex, aider) and \
       writes the first one found as "agent"; API keys are reported by variable name, never written. In a \
       terminal it asks for the agent, the pool size (proposed from the machine) and whether to start, \
-      then starts the daemon and prints its status and the dashboard; --yes does so with the defaults. \
-      Without a terminal and without --yes, or with --no-start, it only writes the files.
+      then starts the daemon and prints its status and the dashboard. Without a terminal (a script, CI), \
+      or with --yes, it takes every default without asking and starts the daemon. With --no-start it only \
+      writes the files (for scripts that edit config.json before cortex start).
       """,
     flags: [
       .flag("-y", "--yes", help: "take every default without asking, then start the daemon"),
@@ -108,7 +111,8 @@ extension InitCommand {
       .option("--node", value: "NAME", help: "this node's name in the cluster", default: "the host name"),
     ],
     examples: [
-      ("cortex init", "in a terminal: the wizard, then the daemon"), ("cortex init --workers 8 --no-start", "a pool of 8, files only"),
+      ("cortex init", "the wizard in a terminal (the defaults elsewhere), then the daemon"),
+      ("cortex init --workers 8 --no-start", "a pool of 8, files only"),
       ("cortex init --cluster postgresql://cortex@db/cortex", "cluster mode"),
     ])
 }

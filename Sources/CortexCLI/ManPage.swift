@@ -105,7 +105,8 @@ enum ManPage {
       the system unit (directory /var/lib/cortex); a user unit is in /usr/lib/systemd/user/cortex.service
       .SH EXAMPLES
       .nf
-      cortex init && cortex start
+      cortex init
+      cortex init \\-\\-no\\-start && cortex start
       cortex submit \\-\\- make test
       cortex submit \\-\\-from tasks.jsonl
       cortex tail \\-f \\-\\-type 'task.*'

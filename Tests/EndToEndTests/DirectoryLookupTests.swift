@@ -13,7 +13,7 @@ final class DirectoryLookupTests: XCTestCase {
     let deep = project + "/src/module"
     try FileSystem.makeDirectories(deep, mode: 0o700)
 
-    let made = c.run(raw: ["--json", "init", "--workers", "2"], directory: project)
+    let made = c.run(raw: ["--json", "init", "--workers", "2", "--no-start"], directory: project)
     XCTAssertEqual(made.code, 0, made.err)
     XCTAssertEqual(try JSON.parse(Array(made.out.utf8))["dir"]?.string, c.root)
 

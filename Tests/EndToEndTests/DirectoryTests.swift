@@ -14,7 +14,7 @@ final class DirectoryTests: XCTestCase {
   static let nobody: UInt32 = 65534
 
   func testInitCreatesEveryDirectoryOwnerOnly() throws {
-    c.ok(["init"])
+    c.ok(["init", "--no-start"])
     for d in c.paths.directories {
       XCTAssertEqual(FileSystem.permissions(d), 0o700, d)
       XCTAssertEqual(try FileSystem.status(d)?.owner, Processes.effectiveUserID, d)
@@ -22,7 +22,7 @@ final class DirectoryTests: XCTestCase {
     XCTAssertEqual(FileSystem.permissions(c.paths.config), 0o600)
     // A layout made looser by someone (but still ours and not writable by others) is tightened.
     try FileSystem.setMode(c.paths.tasks, 0o755)
-    c.ok(["init"])
+    c.ok(["init", "--no-start"])
     XCTAssertEqual(FileSystem.permissions(c.paths.tasks), 0o700)
     c.ok(["start", "--workers", "1"])
     XCTAssertEqual(FileSystem.permissions(c.paths.socket), 0o600)
@@ -43,7 +43,7 @@ final class DirectoryTests: XCTestCase {
 
     // A config.json that another user owns, in a directory that is ours.
     try FileSystem.setOwner(c.root, user: Processes.effectiveUserID, group: 0)
-    c.ok(["init"])
+    c.ok(["init", "--no-start"])
     try FileSystem.setOwner(c.paths.config, user: Self.nobody, group: Self.nobody)
     let r = c.run(["start", "--workers", "1"], timeoutS: 20)
     XCTAssertEqual(r.code, 1, r.err)
@@ -52,7 +52,7 @@ final class DirectoryTests: XCTestCase {
   }
 
   func testAWorldWritableSubdirectoryIsRefusedByInitAndStart() throws {
-    c.ok(["init"])
+    c.ok(["init", "--no-start"])
     for sub in [c.paths.events, c.paths.tasks, c.paths.fifo, c.paths.inbox] {
       try FileSystem.setMode(sub, 0o777)
       for command in [["init"], ["start", "--workers", "1"]] {
@@ -73,13 +73,13 @@ final class DirectoryTests: XCTestCase {
     let root = open + "/coord"
     try FileSystem.makeDirectory(open)
     try FileSystem.setMode(open, 0o777)
-    let r = c.run(raw: ["--dir", root, "init"])
+    let r = c.run(raw: ["--dir", root, "init", "--no-start"])
     XCTAssertEqual(r.code, 1, r.err)
     XCTAssertTrue(r.err.contains("\(open) is writable by its group and others (mode 0777) and not sticky"), r.err)
     XCTAssertFalse(FileSystem.exists(root), "nothing was created")
     // Sticky, like /tmp: only an entry's owner may rename it, so the directory below is safe.
     try FileSystem.setMode(open, 0o1777)
-    XCTAssertEqual(c.run(raw: ["--dir", root, "init"]).code, 0)
+    XCTAssertEqual(c.run(raw: ["--dir", root, "init", "--no-start"]).code, 0)
     XCTAssertEqual(FileSystem.permissions(root), 0o700)
   }
 

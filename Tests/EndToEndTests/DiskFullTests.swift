@@ -30,7 +30,7 @@ final class DiskFullTests: XCTestCase {
   func testAFullDiskRefusesAtOnceBacksOffAndResumesWhenSpaceReturns() throws {
     try onTinyDisk { c, mnt in
 
-      c.ok(["init"])
+      c.ok(["init", "--no-start"])
       c.ok(["start", "--workers", "4"])
       let pid = try XCTUnwrap(c.daemonPID)
       // Four tasks that are running when the disk fills and then report progress with long
@@ -101,7 +101,7 @@ final class DiskFullTests: XCTestCase {
 
   func testAStopWhileTheLogCannotBeWrittenEndsAndTheNextStartRecovers() throws {
     try onTinyDisk { c, mnt in
-      c.ok(["init"])
+      c.ok(["init", "--no-start"])
       c.ok(["start", "--workers", "2"])
       let big = String(repeating: "y", count: 1000)
       let script =

@@ -101,7 +101,7 @@ final class Cortex {
 
   /// `cortex init`, then edits config.json.
   func initialize(_ edit: [(String, JSON)] = []) throws {
-    ok(["init"])
+    ok(["init", "--no-start"])
     try configure(edit)
   }
 

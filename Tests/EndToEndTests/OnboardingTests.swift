@@ -144,12 +144,26 @@ final class OnboardingTests: XCTestCase {
     XCTAssertEqual(c.events().filter { $0["type"]?.string == "task.submitted" }.count, 0, "nothing half-accepted")
   }
 
-  func testInitWithoutATerminalOnlyWritesTheFiles() throws {
-    let r = c.ok(["init"])
-    XCTAssertTrue(r.err.contains("initialized"), r.err)
-    XCTAssertFalse(FileSystem.exists(c.paths.socket), "no daemon without a terminal or --yes")
-    let y = c.ok(["init", "--yes"])
-    XCTAssertTrue(y.err.contains("daemon started"), y.err)
-    XCTAssertTrue(FileSystem.exists(c.paths.socket))
+  func testInitWithoutATerminalTakesTheDefaultsAndStartsOnlyNoStartWritesOnly() throws {
+    // No terminal here (the harness's pipes): the defaults are taken without asking.
+    let r = c.ok(["init", "--workers", "2"])
+    XCTAssertTrue(r.err.contains("config.json written: 2 workers"), r.err)
+    XCTAssertTrue(r.err.contains("daemon started"), r.err)
+    XCTAssertTrue(r.err.contains("worker pool initialized (2 workers)"), r.err)
+    XCTAssertEqual(try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))["pool_size"]?.int, 2)
+    // Again: nothing rewritten, the running daemon reported, not a second one started.
+    let again = c.ok(["init"])
+    XCTAssertTrue(again.err.contains("already initialized"), again.err)
+    XCTAssertTrue(again.err.contains("daemon already running"), again.err)
+    c.ok(["stop"])
+
+    // --no-start: the files only, as scripts that edit config.json before `cortex start` expect.
+    let other = try Cortex()
+    defer { other.finish() }
+    let w = other.ok(["init", "--no-start"])
+    XCTAssertTrue(w.err.contains("initialized"), w.err)
+    XCTAssertTrue(FileSystem.exists(other.paths.config))
+    XCTAssertFalse(FileSystem.exists(other.paths.socket), "--no-start started a daemon")
+    XCTAssertEqual(other.run(["status"]).code, 69)
   }
 }

@@ -77,7 +77,7 @@ final class PackageTests: XCTestCase {
     let (v, vOut) = try sh(["/usr/bin/env", "-i", bin, "--version"], environment: [])
     XCTAssertEqual(v, 0, vOut)
     XCTAssertEqual(vOut, "cortex \(version)\n")
-    for args in [["init", "--workers", "2"], ["start"], ["submit", "--wait", "--", "/bin/true"], ["stop"]] {
+    for args in [["init", "--workers", "2", "--no-start"], ["start"], ["submit", "--wait", "--", "/bin/true"], ["stop"]] {
       let (code, out) = try sh(["/usr/bin/env", "-i", bin, "--dir", c.root] + args, environment: [])
       XCTAssertEqual(code, 0, "cortex \(args.joined(separator: " ")) from the package: \(out)")
     }

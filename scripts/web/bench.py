@@ -39,7 +39,7 @@ def cli(d, *args, stdin=None):
 
 def setup(name, **cfg):
     d = os.path.join(WORK, name)
-    cli(d, "init")
+    cli(d, "init", "--no-start")
     p = os.path.join(d, "config.json")
     c = json.load(open(p))
     c.update(cfg)
