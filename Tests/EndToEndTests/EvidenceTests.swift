@@ -28,9 +28,10 @@ final class EvidenceTests: XCTestCase {
     XCTAssertTrue(csv.hasPrefix("t_s,step,load,completed,throughput_per_s"), csv)
     XCTAssertGreaterThanOrEqual(csv.split(separator: "\n").count, 3)
 
-    // Certified with the default gates — every metric, with the latency bounds widened 20×: this
-    // test checks the evidence and the verdict, not the speed of a machine that may be loaded
-    // (speed is judged by the committed benchmarks, docs/bench).
+    // Certified with the default gates — every metric, with the latency bounds widened 1,000×:
+    // this test checks the evidence and the verdict, not the speed of a machine that may be
+    // loaded (speed is judged by the committed benchmarks, docs/bench). At 20× a debug build
+    // beside other builds (load average 10 on 2 cores) missed the 5 ms dispatch p95 bound.
     let gates = c.scratch + "/gates.json"
     let repoGates = FileSystem.dirname(FileSystem.dirname(#filePath)) + "/../docs/bench/gates.json"
     var g = try JSON.parse(try FileSystem.read(repoGates) ?? []).object ?? []
@@ -41,7 +42,7 @@ final class EvidenceTests: XCTestCase {
             return gate
           }
           o.removeAll { $0.0 == "value" }
-          o.append(("value", .double(v * 20)))
+          o.append(("value", .double(v * 1000)))
           return .object(o)
         })
     }
