@@ -313,7 +313,7 @@ if "latency" in SECTIONS:
         # What each renderer spent on the page's main thread during the load (seconds).
         for k in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "LayoutCount", "RecalcStyleCount"):
             busy.setdefault(k, []).append(round(after.get(k, 0) - before[i].get(k, 0), 2))
-        rows = drv.execute_script("return document.querySelectorAll('#event-rows .erow').length")
+        rows = drv.execute_script("return document.getElementById('event-rows').textContent.split('\\n').length")
         busy.setdefault("rows_on_page", []).append(rows)
     drv.quit()
     results["event_to_page"] = {

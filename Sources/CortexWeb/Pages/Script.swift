@@ -96,6 +96,8 @@ extension Pages {
           el('div', { class: 'card' }, el('h2', { text: 'Queue by priority' }), prio),
           el('div', { class: 'card' }, el('h2', { text: 'Token budget' }), budgetBar, el('div', {}, budget)),
           el('div', { class: 'card' }, el('h2', { text: 'Daemon' }), health)),
+        el('div', { class: 'card', id: 'cluster-card', hidden: '' }, el('h2', { id: 'cluster-title', text: 'Cluster' }),
+          el('table', {}, el('thead', {}, el('tr', {}, ...['node', 'state', 'epoch', 'lease left', 'host', 'pid', 'workers', 'running', 'running tasks'].map((h) => el('th', { text: h })))), el('tbody', { id: 'cluster-nodes' }))),
         el('div', { class: 'card', id: 'workers-card' },
           el('h2', { id: 'workers-title', text: 'Workers' }), el('div', { id: 'grid' }),
           el('div', { class: 'legend' }, ...Object.values(WSTATE).map((s) => el('span', {}, el('span', { class: 'tile s-' + s }), s)), el('span', {}, scaleIn, ' ', scaleBtn, scaleMsg))),
@@ -136,6 +138,22 @@ extension Pages {
         setText(node('workers-title'), 'Workers: ' + st.length + ' (' + busy + ' busy)');
         if (window.cortexFirstRenderMs === undefined) window.cortexFirstRenderMs = performance.now();
         if (document.activeElement !== scaleIn && !scaleIn.value) scaleIn.value = s.pool_size;
+        if (s.cluster) drawCluster(s.cluster);
+      }
+      // Cluster mode: every node with its lease, epoch, load and the tasks running on it (the
+      // daemon reads them from PostgreSQL about once a second); redrawn only when they changed.
+      let clusterKey = '';
+      function drawCluster(c) {
+        const key = JSON.stringify(c.nodes) + c.node;
+        if (key === clusterKey) return;
+        clusterKey = key; $('cluster-card').hidden = false;
+        const t = c.tasks || {};
+        setText($('cluster-title'), 'Cluster: ' + c.nodes.length + ' node' + (c.nodes.length === 1 ? '' : 's') + ' · ' + fmt(t.queued) + ' queued, ' + fmt(t.running) + ' running, ' + fmt(t.done) + ' done · this page is served by ' + c.node);
+        $('cluster-nodes').replaceChildren(...c.nodes.map((n) => el('tr', { 'data-node': n.name },
+          el('td', { text: n.name + (n.name === c.node ? ' (this node)' : '') }), el('td', {}, el('span', { class: 'st st-' + (n.state === 'alive' ? 'running' : 'failed'), text: n.state })),
+          el('td', { text: n.epoch }), el('td', { text: n.lease_left_s + ' s' }), el('td', { text: n.host }), el('td', { text: n.pid }),
+          el('td', { text: n.workers }), el('td', { text: n.running }),
+          el('td', {}, ...(n.tasks || []).slice(0, 20).flatMap((id) => [el('a', { href: '/tasks/' + id, text: id }), ' ']), (n.tasks || []).length > 20 ? '…' : null))));
       }
       grid.addEventListener('click', (e) => { const t = e.target.dataset && e.target.dataset.task; if (t) location.href = '/tasks/' + taskId(t); });
       function series(d) {
@@ -205,19 +223,21 @@ extension Pages {
         q.set('limit', 50);
         const j = await api('/api/tasks?' + q);
         if (!j.ok) { info.textContent = j.error; return; }
-        // Rows are reused: a row whose task did not change is not touched.
+        // Rows are made once and reused: a new list writes only the cells whose text changed
+        // (no element is created or replaced once the page is full, so the table's style and
+        // layout are not redone from scratch once a second while tasks stream in).
         while (body.childElementCount > j.tasks.length) body.lastElementChild.remove();
+        while (body.childElementCount < j.tasks.length) {
+          const tr = el('tr', {}, el('td', {}, el('a')), el('td', {}, el('span', { class: 'st' })), ...[0, 0, 0, 0, 0, 0].map(() => el('td')));
+          tr.cells[4].className = 'title'; body.append(tr);
+        }
         j.tasks.forEach((t, i) => {
-          const key = JSON.stringify(t);
-          let tr = body.children[i];
-          if (tr && tr.dataset.key === key) return;
-          const fresh = el('tr', { 'data-id': t.id },
-            el('td', {}, el('a', { href: '/tasks/' + t.id, text: t.id })), el('td', {}, el('span', { class: 'st st-' + t.state, text: t.state })),
-            el('td', { text: t.priority }), el('td', { text: t.type || '' }), el('td', { class: 'title', text: t.title }),
-            el('td', { text: t.worker_id || '' }), el('td', { text: t.submitted_ms ? clock(t.submitted_ms) : '' }),
-            el('td', { text: t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '' }));
-          fresh.dataset.key = key;
-          if (tr) tr.replaceWith(fresh); else body.append(fresh);
+          const tr = body.rows[i], c = tr.cells, a = c[0].firstChild, st = c[1].firstChild;
+          if (tr.dataset.id !== t.id) { tr.dataset.id = t.id; a.href = '/tasks/' + t.id; setText(a, t.id); }
+          const cls = 'st st-' + t.state; if (st.className !== cls) st.className = cls;
+          setText(st, t.state); setText(c[2], t.priority || ''); setText(c[3], t.type || ''); setText(c[4], t.title || '');
+          setText(c[5], (t.node ? t.node + ' · ' : '') + (t.worker_id || '')); setText(c[6], t.submitted_ms ? clock(t.submitted_ms) : '');
+          setText(c[7], t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '');
         });
         setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + ' matching');
         prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total;
@@ -258,7 +278,7 @@ extension Pages {
         const t = j.task; active = !['succeeded', 'failed', 'cancelled', 'timed_out', 'rejected'].includes(t.state);
         title.textContent = t.id + ' · ' + t.state;
         const rows = [['state', t.state], ['priority', t.priority], ['type', t.type], ['what', t.title], ['attempt', t.attempt + ' of ' + (t.max_attempts || 1)],
-          ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
+          ['node', t.node], ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
           ['ran', t.run_ms != null ? dur(t.run_ms) : t.started_ms ? dur(Date.now() - t.started_ms) + ' so far' : null],
           ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue position', t.queue_position], ['estimated start', t.estimated_start_in_ms != null ? 'in ' + dur(t.estimated_start_in_ms) : null],
           ['exit code', t.exit_code], ['reason', t.reason]];
@@ -289,38 +309,30 @@ extension Pages {
       typeSel.value = p.get('type') || ''; taskIn.value = p.get('task') || '';
       const pause = el('button', { id: 'pause-btn', text: 'Pause' });
       const info = el('span', { id: 'events-info', class: 'msg' });
-      // Each row is one line of text in fixed-width columns (a log tail), with containment and
-      // content-visibility: a new row is one text node to lay out, not seven cells, a row that
-      // moves keeps its layout, and rows scrolled out of view are not laid out at all. Measured
-      // in headless Chromium, this is 5 to 7 times less layout per frame than table cells.
+      // The newest MAX events are lines of ONE text node in a box of fixed size (a log tail in
+      // fixed-width columns): a frame changes that node's text and nothing else — no element is
+      // created, moved or restyled, and the box's layout cannot reach the rest of the page. Rows
+      // as elements cost the renderer a style and layout pass for each one moved, every frame.
       const COLS = [['seq', 9], ['time', 13], ['type', 19], ['task', 13], ['worker', 12], ['reason', 18], ['detail', 0]];
       const line = (vals) => vals.map((v, i) => { const w = COLS[i][1]; v = String(v == null ? '' : v); return w ? (v.length >= w ? v.slice(0, w - 2) + '… ' : v.padEnd(w)) : v; }).join('');
-      const body = el('div', { id: 'event-rows' });
+      const body = el('pre', { id: 'event-rows', class: 'elog' });
+      const text = document.createTextNode(''); body.append(text);
       main.append(el('div', { class: 'card' }, el('div', { class: 'filters' }, typeSel, taskIn, el('button', { text: 'Filter', onclick: () => restart() }), pause, info),
-        el('div', { class: 'erow head', text: line(COLS.map(([h]) => h)) }), body));
-      body.addEventListener('click', (e) => { const r = e.target.closest && e.target.closest('.erow'); if (r && r.dataset.task) location.href = '/tasks/' + r.dataset.task; });
+        el('div', { class: 'elog-head', text: line(COLS.map(([h]) => h)) }), body));
+      // A click opens the task on the line under the pointer (18 px lines, 6 px padding).
+      body.addEventListener('click', (e) => { const i = Math.floor((e.clientY - body.getBoundingClientRect().top + body.scrollTop - 6) / 18); const ev = shown[i]; if (ev && ev.task_id) location.href = '/tasks/' + ev.task_id; });
       // The list holds the newest MAX events (a page open for an hour stays this size). Events
-      // that arrive between two frames are drawn together in the next one; rows that fall off the
-      // bottom are reused at the top, so a frame creates no elements once the list is full.
+      // that arrive between two frames are drawn together in the next one; each is formatted once.
       const MAX = 100;
-      let paused = false, held = [], s = null, pending = [], skipped = 0;
-      const proto = el('div', { class: 'erow' });
-      function fill(tr, ev) {
-        tr.dataset.seq = ev.seq; tr.dataset.type = ev.type;
-        if (ev.task_id) { tr.dataset.task = ev.task_id; tr.title = 'open ' + ev.task_id; } else if (tr.dataset.task) { delete tr.dataset.task; tr.title = ''; }
-        tr.textContent = line([ev.seq, (ev.ts || '').slice(11, 23), ev.type, ev.task_id, ev.worker_id, ev.reason, ev.detail]);
-      }
+      let paused = false, held = [], s = null, pending = [], skipped = 0, shown = [];
+      const fmtLine = (ev) => ev.line || (ev.line = line([ev.seq, (ev.ts || '').slice(11, 23), ev.type, ev.task_id, ev.worker_id, ev.reason, ev.detail]));
       // At most ten frames a second: an event waits at most 100 ms more for its frame.
       const redraw = perFrame(() => {
-        let list = pending; pending = [];
+        const list = pending; pending = [];
         if (!list.length) return;
-        const frag = document.createDocumentFragment();
-        const reuse = Math.max(0, body.childElementCount + list.length - MAX);
-        for (let i = list.length - 1; i >= 0; i--) {
-          const tr = i >= list.length - reuse && body.lastElementChild ? body.lastElementChild : proto.cloneNode(true);
-          fill(tr, list[i]); frag.append(tr);
-        }
-        body.prepend(frag);
+        const fresh = list.slice(-MAX).reverse();
+        shown = fresh.length >= MAX ? fresh : fresh.concat(shown.slice(0, MAX - fresh.length));
+        text.data = shown.map(fmtLine).join('\n');
         for (const ev of list) noteLatency(ev);
         if (!paused) setText(info, skipped ? fmt(skipped) + ' events streamed past between frames (pause to hold them)' : '');
       }, 100);
@@ -332,7 +344,7 @@ extension Pages {
       }
       pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } info.textContent = paused ? 'paused' : ''; });
       async function restart() {
-        if (s) s.close(); body.replaceChildren(); held = []; pending = []; skipped = 0;
+        if (s) s.close(); text.data = ''; shown = []; held = []; pending = []; skipped = 0;
         const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
         history.replaceState(null, '', '/events' + (q.toString() ? '?' + q : ''));
         const j = await api('/api/events/recent?limit=' + MAX + '&' + q);
