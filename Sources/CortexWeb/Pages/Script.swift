@@ -239,8 +239,9 @@ extension Pages {
           setText(c[5], (t.node ? t.node + ' · ' : '') + (t.worker_id || '')); setText(c[6], t.submitted_ms ? clock(t.submitted_ms) : '');
           setText(c[7], t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '');
         });
-        setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + ' matching');
-        prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total;
+        // In cluster mode the list is every node's, newest first; `total_at_least`: there may be more.
+        setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + (j.total_at_least ? '+' : '') + ' matching' + (j.scope === 'cluster' ? ' across the cluster' : ''));
+        prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total && !j.total_at_least;
       }
       load();
       // The list follows the daemon's status (at most four messages a second, only when the log
