@@ -20,15 +20,7 @@ final class ClusterModeTests: XCTestCase {
   /// Starts a node named `name` with `workers` workers and a short lease.
   @discardableResult
   func startNode(_ name: String, workers: Int = 4, leaseS: Double = 2, budget: Int = 10_000_000) throws -> Cortex {
-    let c = try Cortex()
-    nodes.append(c)
-    try c.initialize([
-      ("token_budget_total", .int(Int64(budget))),
-      ("max_queue", .int(100_000)),
-      ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
-    ])
-    c.ok(["start", "--workers", String(workers)])
-    return c
+    try pg.startNode(name, workers: workers, leaseS: leaseS, budget: budget, into: &nodes)
   }
 
   func sql(_ q: String) -> String { ((try? pg.psql(q)) ?? "").trimmed }
