@@ -127,7 +127,8 @@ def chromium_ticks(by_type=None):
             total += ticks
             if by_type is not None:
                 try:
-                    args = open(f"/proc/{p}/cmdline").read().split("\0")
+                    # Chromium rewrites its children's command lines as one string with spaces.
+                    args = open(f"/proc/{p}/cmdline").read().replace("\0", " ").split()
                 except OSError:
                     args = []
                 kind = next((a[7:] for a in args if a.startswith("--type=")), "browser")

@@ -333,17 +333,26 @@ extension Pages {
         if (!list.length) return;
         const fresh = list.slice(-MAX).reverse();
         shown = fresh.length >= MAX ? fresh : fresh.concat(shown.slice(0, MAX - fresh.length));
-        text.data = shown.map(fmtLine).join('\n');
+        draw();
         for (const ev of list) noteLatency(ev);
         if (!paused) setText(info, skipped ? fmt(skipped) + ' events streamed past between frames (pause to hold them)' : '');
       }, 100);
+      // While live, only the lines that fit in the box are laid out (shaping text is most of a
+      // frame's layout); paused, all MAX, to scroll through.
+      let fits = 0;
+      const measure = () => { fits = Math.ceil(body.clientHeight / 18) + 1; };
+      window.addEventListener('resize', () => { measure(); draw(); });
+      function draw() {
+        if (fits < 2) measure();
+        text.data = shown.slice(0, paused ? MAX : fits).map(fmtLine).join('\n');
+      }
       function show(list) {
         for (const ev of list) pending.push(ev);
         // Faster than anyone can read: only the newest MAX of one frame can be on the page.
         if (pending.length > MAX) { skipped += pending.length - MAX; pending.splice(0, pending.length - MAX); }
         redraw();
       }
-      pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } info.textContent = paused ? 'paused' : ''; });
+      pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } else draw(); info.textContent = paused ? 'paused' : ''; });
       async function restart() {
         if (s) s.close(); text.data = ''; shown = []; held = []; pending = []; skipped = 0;
         const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
