@@ -105,7 +105,7 @@ final class ClusterWebTests: XCTestCase {
     try FileSystem.makeDirectories(shots)
     let url = "http://127.0.0.1:\(try XCTUnwrap(a.webPort))/?token=\(a.webToken)"
     let (code, out) = try a.runProgram(
-      [python, WebBrowserTests.repo + "/scripts/web/cluster-browser-test.py", url, "b", long, done, shots], timeoutS: 120)
+      [python, WebBrowserTests.repo + "/scripts/web/cluster-browser-test.py", url, "b", long, done, "1000000", shots], timeoutS: 120)
     XCTAssertEqual(code, 0, "cluster browser test failed:\n\(out)")
 
     // A single host has no cluster: /api/cluster says so.

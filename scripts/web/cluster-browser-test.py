@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Drives node A's dashboard in headless Chromium (Selenium) in cluster mode: the overview shows
-node B and the task running on it, and the task list names the node of a task that ran on B.
+node B and the task running on it and the cluster's token budget, and the task list names the
+node of a task that ran on B.
 
 Run by Tests/EndToEndTests/ClusterWebTests.swift. Usage:
-  cluster-browser-test.py URL_WITH_TOKEN OTHER_NODE RUNNING_ID FINISHED_ID SCREENSHOT_DIR
+  cluster-browser-test.py URL_WITH_TOKEN OTHER_NODE RUNNING_ID FINISHED_ID CLUSTER_BUDGET SCREENSHOT_DIR
 Prints one line per check; exits 1 with the reason on the first failure.
 """
 import os
@@ -14,7 +15,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-url, other, running, finished, shots = sys.argv[1:6]
+url, other, running, finished, budget, shots = sys.argv[1:7]
 
 
 def fail(msg):
@@ -51,6 +52,10 @@ try:
                lambda: driver.find_element(By.CSS_SELECTOR, f'#cluster-nodes tr[data-node="{other}"]'))
     wait(f"{running} listed as running on {other}", lambda: running in row.get_attribute("textContent"))
     print(f"ok: the overview shows node {other} running {running}", flush=True)
+    want = f"{int(budget):,}"
+    wait(f"the cluster's token budget {want} on the budget card",
+         lambda: driver.find_element(By.ID, "budget-total").get_attribute("textContent") == want)
+    print(f"ok: the budget card shows the cluster's budget, {want}", flush=True)
     time.sleep(0.5)
     driver.save_screenshot(os.path.join(shots, "cluster-overview.png"))
     driver.get(url.split("?")[0] + "tasks")

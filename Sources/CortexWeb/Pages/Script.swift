@@ -92,9 +92,9 @@ extension Pages {
       const budgetBar = el('div', { class: 'bar', id: 'budget-bar' });
       main.append(
         el('div', { class: 'cards' },
-          el('div', { class: 'card' }, el('h2', { text: 'Tasks' }), counts),
+          el('div', { class: 'card' }, el('h2', { id: 'tasks-title', text: 'Tasks' }), counts),
           el('div', { class: 'card' }, el('h2', { text: 'Queue by priority' }), prio),
-          el('div', { class: 'card' }, el('h2', { text: 'Token budget' }), budgetBar, el('div', {}, budget)),
+          el('div', { class: 'card' }, el('h2', { id: 'budget-title', text: 'Token budget' }), budgetBar, el('div', {}, budget)),
           el('div', { class: 'card' }, el('h2', { text: 'Daemon' }), health)),
         el('div', { class: 'card', id: 'cluster-card', hidden: '' }, el('h2', { id: 'cluster-title', text: 'Cluster' }),
           el('table', {}, el('thead', {}, el('tr', {}, ...['node', 'state', 'epoch', 'lease left', 'host', 'pid', 'workers', 'running', 'running tasks'].map((h) => el('th', { text: h })))), el('tbody', { id: 'cluster-nodes' }))),
@@ -119,9 +119,11 @@ extension Pages {
         for (const k of STATES) setText(node('count-' + k), fmt(s.counts[k]));
         const qmax = Math.max(1, ...Object.values(s.queued_by_priority));
         for (const [p, n] of Object.entries(s.queued_by_priority)) { setText(node('queue-' + p), fmt(n)); setWidth(node('qbar-' + p), 100 * n / qmax); }
-        for (const k of ['total', 'reserved', 'used', 'available']) setText(node('budget-' + k), fmt(s.budget[k]));
-        const tot = Math.max(1, s.budget.total);
-        for (const [k, i] of budgetParts) { setWidth(i, 100 * s.budget[k] / tot); const t = k + ' ' + fmt(s.budget[k]); if (i.title !== t) i.title = t; }
+        // In cluster mode the budget is the cluster's (PostgreSQL holds it; a node's own is unbounded).
+        const cb = s.cluster && s.cluster.budget, bud = cb && cb.total != null ? { ...cb, available: cb.total - cb.reserved - cb.used } : s.budget;
+        for (const k of ['total', 'reserved', 'used', 'available']) setText(node('budget-' + k), fmt(bud[k]));
+        const tot = Math.max(1, bud.total);
+        for (const [k, i] of budgetParts) { setWidth(i, 100 * bud[k] / tot); const t = k + ' ' + fmt(bud[k]); if (i.title !== t) i.title = t; }
         setText(node('health-phase'), s.phase); setText(node('health-pid'), s.pid); setText(node('health-uptime'), dur(s.now_ms - s.started_ms));
         setText(node('health-admitting'), s.admitting ? 'yes' : 'no'); setText(node('health-seq'), fmt(s.seq));
         setText(node('health-pool'), s.pool_size); setText(node('health-updated'), ago(s.updated_ms));
@@ -146,7 +148,7 @@ extension Pages {
       function drawCluster(c) {
         const key = JSON.stringify(c.nodes) + c.node;
         if (key === clusterKey) return;
-        clusterKey = key; $('cluster-card').hidden = false;
+        clusterKey = key; $('cluster-card').hidden = false; setText($('tasks-title'), 'Tasks on this node'); setText($('budget-title'), 'Token budget (cluster)');
         const t = c.tasks || {};
         setText($('cluster-title'), 'Cluster: ' + c.nodes.length + ' node' + (c.nodes.length === 1 ? '' : 's') + ' · ' + fmt(t.queued) + ' queued, ' + fmt(t.running) + ' running, ' + fmt(t.done) + ' done · this page is served by ' + c.node);
         $('cluster-nodes').replaceChildren(...c.nodes.map((n) => el('tr', { 'data-node': n.name },
