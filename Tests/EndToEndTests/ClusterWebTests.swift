@@ -2,39 +2,8 @@ import CortexCore
 import Posix
 import XCTest
 
-extension Postgres {
-  /// Starts a daemon in cluster mode on this database as node `name` (added to `nodes` first, so
-  /// the test's tear-down stops it even when the start fails).
-  func startNode(_ name: String, workers: Int, leaseS: Double, budget: Int, into nodes: inout [Cortex]) throws -> Cortex {
-    let c = try Cortex()
-    nodes.append(c)
-    try c.initialize([
-      ("token_budget_total", .int(Int64(budget))),
-      ("max_queue", .int(100_000)),
-      ("cluster", .object([("postgres", .string(dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
-    ])
-    c.ok(["start", "--workers", String(workers)])
-    return c
-  }
-}
-
 /// Issue 14 item 6: in cluster mode the pages (and their API) of any node show every node.
-final class ClusterWebTests: XCTestCase {
-  var pg: Postgres!
-  var nodes: [Cortex] = []
-
-  override func setUpWithError() throws {
-    pg = try Postgres()
-    try Postgres.tool([Cortex.binary, "cluster", "migrate", "--postgres", pg.dsn])
-  }
-
-  override func tearDown() {
-    for n in nodes { n.finish() }
-    pg?.stop()
-  }
-
-  func sql(_ q: String) -> String { ((try? pg.psql(q)) ?? "").trimmed }
-
+final class ClusterWebTests: ClusterTestCase {
   /// GET `path` on `node`'s web view with its token; the answer's JSON (nil unless 200).
   func api(_ node: Cortex, _ path: String) throws -> JSON? {
     guard let port = node.webPort else { return nil }
@@ -54,14 +23,14 @@ final class ClusterWebTests: XCTestCase {
 
   func testNodeAsPagesShowNodeBAndTheTasksThatRanOnB() throws {
     // B alone first: what is submitted now can only run on B.
-    let b = try pg.startNode("b", workers: 2, leaseS: 5, budget: 1_000_000, into: &nodes)
+    let b = try startNode("b", workers: 2, leaseS: 5, budget: 1_000_000)
     let done = b.ok(["submit", "-p", "--description", "ran on b", "--synthetic", "10:5"]).out.trimmed
     XCTAssertEqual(b.run(["wait", done], timeoutS: 30).code, 0)
     let long = b.ok(["submit", "-p", "--description", "runs on b", "--synthetic", "600000:5"]).out.trimmed
     eventually("\(long) running on b") {
       sql("SELECT coalesce(node, '') FROM cortex_task WHERE id = \(TaskID.parse(long)!) AND state = 'running'") == "b"
     }
-    let a = try pg.startNode("a", workers: 2, leaseS: 5, budget: 1_000_000, into: &nodes)
+    let a = try startNode("a", workers: 2, leaseS: 5, budget: 1_000_000)
 
     // /api/cluster and the status (pushed to the overview) on A list both nodes, B with its task.
     var cluster: JSON?
