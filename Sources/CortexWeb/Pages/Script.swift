@@ -143,19 +143,27 @@ extension Pages {
         if (s.cluster) drawCluster(s.cluster);
       }
       // Cluster mode: every node with its lease, epoch, load and the tasks running on it (the
-      // daemon reads them from PostgreSQL about once a second); redrawn only when they changed.
-      let clusterKey = '';
+      // daemon reads them from PostgreSQL about once a second). A node's row is made once and
+      // its cells written only when they changed (the lease moves every second).
+      let clusterNames = '';
       function drawCluster(c) {
-        const key = JSON.stringify(c.nodes) + c.node;
-        if (key === clusterKey) return;
-        clusterKey = key; $('cluster-card').hidden = false; setText($('tasks-title'), 'Tasks on this node'); setText($('budget-title'), 'Token budget (cluster)');
-        const t = c.tasks || {};
+        const t = c.tasks || {}, body = $('cluster-nodes');
+        $('cluster-card').hidden = false; setText($('tasks-title'), 'Tasks on this node'); setText($('budget-title'), 'Token budget (cluster)');
         setText($('cluster-title'), 'Cluster: ' + c.nodes.length + ' node' + (c.nodes.length === 1 ? '' : 's') + ' · ' + fmt(t.queued) + ' queued, ' + fmt(t.running) + ' running, ' + fmt(t.done) + ' done · this page is served by ' + c.node);
-        $('cluster-nodes').replaceChildren(...c.nodes.map((n) => el('tr', { 'data-node': n.name },
-          el('td', { text: n.name + (n.name === c.node ? ' (this node)' : '') }), el('td', {}, el('span', { class: 'st st-' + (n.state === 'alive' ? 'running' : 'failed'), text: n.state })),
-          el('td', { text: n.epoch }), el('td', { text: n.lease_left_s + ' s' }), el('td', { text: n.host }), el('td', { text: n.pid }),
-          el('td', { text: n.workers }), el('td', { text: n.running }),
-          el('td', {}, ...(n.tasks || []).slice(0, 20).flatMap((id) => [el('a', { href: '/tasks/' + id, text: id }), ' ']), (n.tasks || []).length > 20 ? '…' : null))));
+        const names = c.nodes.map((n) => n.name).join('\n');
+        if (names !== clusterNames) {
+          clusterNames = names;
+          body.replaceChildren(...c.nodes.map((n) => el('tr', { 'data-node': n.name }, ...[0, 0, 0, 0, 0, 0, 0, 0, 0].map(() => el('td')))));
+        }
+        c.nodes.forEach((n, i) => {
+          const td = body.rows[i].cells;
+          setText(td[0], n.name + (n.name === c.node ? ' (this node)' : ''));
+          const st = td[1].firstChild || td[1].appendChild(el('span')), cls = 'st st-' + (n.state === 'alive' ? 'running' : 'failed');
+          if (st.className !== cls) st.className = cls; setText(st, n.state);
+          [n.epoch, n.lease_left_s + ' s', n.host, n.pid, n.workers, n.running].forEach((v, k) => setText(td[k + 2], v == null ? '' : v));
+          const ids = (n.tasks || []).slice(0, 20), key = ids.join(' ') + ((n.tasks || []).length > 20 ? ' …' : '');
+          if (td[8].dataset.key !== key) { td[8].dataset.key = key; td[8].replaceChildren(...ids.flatMap((id) => [el('a', { href: '/tasks/' + id, text: id }), ' ']), key.endsWith('…') ? '…' : ''); }
+        });
       }
       grid.addEventListener('click', (e) => { const t = e.target.dataset && e.target.dataset.task; if (t) location.href = '/tasks/' + taskId(t); });
       function series(d) {
