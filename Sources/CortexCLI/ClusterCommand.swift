@@ -71,58 +71,24 @@ enum ClusterCommand {
   }
 
   static func status(_ db: PGConnection, _ ctx: Context) throws(ClusterError) -> Int32 {
-    let nodes = try db.execute(
-      """
-      SELECT name, epoch, state, host, pid, workers, running,
-             round(extract(epoch FROM lease_until - now())::numeric, 1)::text AS lease_left_s
-      FROM cortex_node ORDER BY name
-      """)
-    let tasks = try db.execute(
-      """
-      SELECT (SELECT count(*) FROM cortex_task WHERE state = 'queued') AS queued,
-             (SELECT count(*) FROM cortex_task WHERE state = 'running') AS running,
-             (SELECT count(*) FROM cortex_task_done) AS done,
-             (SELECT total FROM cortex_budget) AS budget_total,
-             (SELECT reserved FROM cortex_budget) AS budget_reserved,
-             (SELECT used FROM cortex_budget) AS budget_used
-      """)
-    func num(_ s: String?) -> JSON { s.flatMap { Int64($0) }.map { .int($0) } ?? .null }
+    let st = try ClusterStatus.read(db)
     if ctx.json {
-      let list: [JSON] = (0..<nodes.count).map { i in
-        .object([
-          ("name", .string(nodes[i, "name"] ?? "")), ("epoch", num(nodes[i, "epoch"])), ("state", .string(nodes[i, "state"] ?? "")),
-          ("host", .string(nodes[i, "host"] ?? "")), ("pid", num(nodes[i, "pid"])), ("workers", num(nodes[i, "workers"])),
-          ("running", num(nodes[i, "running"])), ("lease_left_s", .double(Double(nodes[i, "lease_left_s"] ?? "") ?? 0)),
-        ])
-      }
-      ctx.printJSON(
-        .object([
-          ("ok", .bool(true)), ("schema_version", .int(Int64(Migrations.latest))), ("nodes", .array(list)),
-          (
-            "tasks",
-            .object([("queued", num(tasks[0, "queued"])), ("running", num(tasks[0, "running"])), ("done", num(tasks[0, "done"]))])
-          ),
-          (
-            "budget",
-            .object([
-              ("total", num(tasks[0, "budget_total"])), ("reserved", num(tasks[0, "budget_reserved"])),
-              ("used", num(tasks[0, "budget_used"])),
-            ])
-          ),
-        ]))
+      var o: [(String, JSON)] = [("ok", .bool(true)), ("schema_version", .int(Int64(Migrations.latest)))]
+      o += st.json().object ?? []
+      ctx.printJSON(.object(o))
       return 0
     }
-    let rows = (0..<nodes.count).map { i in
+    func text(_ v: Int64?) -> String { v.map(String.init) ?? "" }
+    let rows = st.nodes.map { n in
       [
-        nodes[i, "name"] ?? "", nodes[i, "state"] ?? "", nodes[i, "epoch"] ?? "", (nodes[i, "lease_left_s"] ?? "") + "s",
-        nodes[i, "host"] ?? "", nodes[i, "pid"] ?? "", nodes[i, "workers"] ?? "", nodes[i, "running"] ?? "",
+        n.name, n.state, text(n.epoch), String(n.leaseLeftS) + "s", n.host, text(n.pid), text(n.workers), text(n.running),
       ]
     }
-    var out = "schema version \(Migrations.latest); \(nodes.count) node\(nodes.count == 1 ? "" : "s")\n"
+    var out = "schema version \(Migrations.latest); \(st.nodes.count) node\(st.nodes.count == 1 ? "" : "s")\n"
     if !rows.isEmpty { out += table(["NODE", "STATE", "EPOCH", "LEASE", "HOST", "PID", "WORKERS", "RUNNING"], rows) }
-    out += "tasks: \(tasks[0, "queued"] ?? "0") queued, \(tasks[0, "running"] ?? "0") running, \(tasks[0, "done"] ?? "0") done\n"
-    if let total = tasks[0, "budget_total"] {
-      out += "budget: \(total) total, \(tasks[0, "budget_reserved"] ?? "0") reserved, \(tasks[0, "budget_used"] ?? "0") used\n"
+    out += "tasks: \(st.queued ?? 0) queued, \(st.running ?? 0) running, \(st.done ?? 0) done\n"
+    if let total = st.budgetTotal {
+      out += "budget: \(total) total, \(st.budgetReserved ?? 0) reserved, \(st.budgetUsed ?? 0) used\n"
     }
     ctx.out(out)
     return 0

@@ -101,6 +101,11 @@ public final class ClusterLink: Sendable {
   let inbox = Mutex(Inbox())
   let outbox = Mutex<[Event]>([])
   let epochNow = Atomic<Int64>(0)
+  /// The cluster as last read (`ClusterStatus` as JSON, with `node` and `read_ms`), and when the
+  /// web view last asked for it: read about once a second, and only while someone asks.
+  let snapshot = Mutex<(askedMs: Int64, view: JSON?)>((.min / 2, nil))
+  /// Running tasks the snapshot lists, at most.
+  static let snapshotRunningLimit = 4096
   /// Readable when events wait in `events()`.
   public let wakeFD: FileDescriptor
   let wakeWrite: FileDescriptor
@@ -178,6 +183,36 @@ public final class ClusterLink: Sendable {
   /// Reports `finished(ticket, …)` once every one of `ids` has ended (or is unknown).
   public func watch(ticket: UInt64, _ ids: [Int]) { request { $0.watches.append((ticket, ids)) } }
 
+  /// The cluster's nodes, load and running tasks as of at most about a second ago, for the web
+  /// view (any thread). Asking keeps the link reading them for the next 10 s; nil until the
+  /// first read after the first ask.
+  public func clusterView() -> JSON? {
+    let now = Clock.monotonicMs()
+    let (view, stale) = snapshot.withLock { s -> (JSON?, Bool) in
+      let stale = now - s.askedMs > Self.snapshotFollowMs
+      s.askedMs = now
+      return (s.view, stale || s.view == nil)
+    }
+    if stale { _ = try? kickWrite.writeSome([1]) }
+    return view
+  }
+
+  /// How long after the last `clusterView()` the link keeps the snapshot fresh.
+  static let snapshotFollowMs: Int64 = 10_000
+
+  /// Reads the snapshot when the web view asked within `snapshotFollowMs` and the last read is
+  /// a second old (the link's thread; one round trip per statement, three statements).
+  func refreshSnapshot(_ s: ClusterStore, now: Int64, last: inout Int64) throws(ClusterError) {
+    let asked = snapshot.withLock { $0.askedMs }
+    guard now - asked <= Self.snapshotFollowMs, now - last >= 1000 else { return }
+    last = now
+    let st = try ClusterStatus.read(s.db, runningLimit: Self.snapshotRunningLimit)
+    var o: [(String, JSON)] = [("node", .string(node)), ("read_ms", .int(Clock.wallMs()))]
+    o += st.json().object ?? []
+    let view = JSON.object(o)
+    snapshot.withLock { $0.view = view }
+  }
+
   /// The events since the last call.
   public func events() -> [Event] {
     var b: [UInt8] = []
@@ -218,6 +253,7 @@ public final class ClusterLink: Sendable {
     var busy = false
     var lastClaim: Int64 = 0
     var lastSettle: Int64 = 0
+    var lastSnapshot: Int64 = 0
     while true {
       // Sleep until the loop asks for something or PostgreSQL sends a hint (LISTEN/NOTIFY),
       // at most until the next periodic duty — and at most a second, the polling backstop —
@@ -374,6 +410,8 @@ public final class ClusterLink: Sendable {
           let ids = try s.cancelRequested(among: work.running)
           if !ids.isEmpty { out.append(.cancelRequested(ids)) }
         }
+        // Last, and on its own: the web view's snapshot never holds up or fails the loop's work.
+        try? refreshSnapshot(s, now: now, last: &lastSnapshot)
         if work.stopping {
           try? s.leave()
           post(out)

@@ -328,6 +328,29 @@ enum ClusterSQL {
     ORDER BY id DESC LIMIT $3::int
     """
 
+  /// Every node with its epoch, lease (seconds left, by database time) and load, for
+  /// `cortex cluster status` and the web view's cluster snapshot.
+  static let nodeStatus = """
+    SELECT name, epoch, state, host, pid, workers, running,
+           round(extract(epoch FROM lease_until - now())::numeric, 1)::text AS lease_left_s
+    FROM cortex_node ORDER BY name
+    """
+
+  /// The cluster's load in one row: live tasks by state, finished ones, the token budget.
+  static let clusterLoad = """
+    SELECT (SELECT count(*) FROM cortex_task WHERE state = 'queued') AS queued,
+           (SELECT count(*) FROM cortex_task WHERE state = 'running') AS running,
+           (SELECT count(*) FROM cortex_task_done) AS done,
+           (SELECT total FROM cortex_budget) AS budget_total,
+           (SELECT reserved FROM cortex_budget) AS budget_reserved,
+           (SELECT used FROM cortex_budget) AS budget_used
+    """
+
+  /// The running tasks and the node each runs on (the web view's cluster snapshot), at most $1.
+  static let runningTasks = """
+    SELECT id, node FROM cortex_task WHERE state = 'running' ORDER BY node, id LIMIT $1::int
+    """
+
   /// Only one node rescues at a time: an advisory lock held for the transaction.
   static let tryLeaderLock = "SELECT pg_try_advisory_xact_lock(109111114116101121) AS leader"
 

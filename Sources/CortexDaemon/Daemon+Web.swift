@@ -3,7 +3,8 @@ import CortexWeb
 import Posix
 
 /// The web view (SPEC §12, docs/web.md) runs on its own thread; the loop only starts it. It reads
-/// the log and the hot state the loop writes anyway, and acts through the control socket.
+/// the log and the hot state the loop writes anyway, and acts through the control socket; in
+/// cluster mode it also reads the cluster link's snapshot of every node.
 extension Daemon {
   func startWeb() throws(StartupError) {
     guard config.web.enabled else {
@@ -11,7 +12,10 @@ extension Daemon {
       return
     }
     do throws(PosixError) {
-      let started = try WebView.start(paths: paths, settings: config.web, fsync: log.fsyncTimings)
+      // Cluster mode: the pages show every node from the snapshot the cluster link reads (the
+      // web view never touches PostgreSQL itself).
+      let feed = cluster.map { c in ClusterFeed(node: c.node, view: { [link = c.link] in link.clusterView() }) }
+      let started = try WebView.start(paths: paths, settings: config.web, fsync: log.fsyncTimings, cluster: feed)
       writeStderr("cortex: web view at \(started.url) (token in \(WebView.tokenPath(paths)))\n")
     } catch {
       throw StartupError(

@@ -89,6 +89,8 @@ extension WebServer {
       model.metrics.series.advance(to: t / 1000)
       o.append(("series", model.metrics.series.json(nowSec: t / 1000)))
       send(.json(.object(o)))
+    case ("cluster", 1):
+      send(clusterAnswer())
     case ("workers", 1):
       guard let view = hot.read() else { return send(.error(503, "hot-state.mmap cannot be read yet")) }
       let rows: [JSON] = view.workers.map { w in
@@ -103,23 +105,30 @@ extension WebServer {
       switch taskQuery(r) {
       case .failure(let e): send(.error(400, e.message))
       case .success(let q):
+        if cluster != nil && q.label == nil && r.param("scope") != "node" {
+          return clusterTasks(q, on: c, keepAlive: keep, now: t)
+        }
         let (rows, total) = model.query(q)
+        let node = cluster.map { JSON.string($0.node) }
         send(
           .json(
             .object([
               ("ok", .bool(true)), ("total", .int(Int64(total))), ("offset", .int(Int64(q.offset))), ("limit", .int(Int64(q.limit))),
-              ("known", .int(Int64(model.taskCount))), ("tasks", .array(rows.map { $0.summaryJSON() })),
+              ("known", .int(Int64(model.taskCount))),
+              ("tasks", .array(rows.map { r in node.map { .object((r.summaryJSON().object ?? []) + [("node", $0)]) } ?? r.summaryJSON() })),
             ])))
       }
     case ("tasks", 2):
       guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
       let local = model.task(n)
+      let node = cluster?.node
       control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) { answer in
         var task: [(String, JSON)] = answer?["task"]?.object ?? []
         if answer?["ok"]?.bool != true && local == nil {
           return .error(404, answer?["error"]?.string ?? "unknown task \(TaskID.format(n))")
         }
         task.removeAll { $0.0 == "dir" }
+        if let node, local != nil, !task.contains(where: { $0.0 == "node" }) { task.append(("node", .string(node))) }
         if let local {
           for (k, v) in local.detailJSON().object ?? [] where !task.contains(where: { $0.0 == k }) || k == "history" || k == "state" {
             task.removeAll { $0.0 == k }

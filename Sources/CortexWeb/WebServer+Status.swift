@@ -15,23 +15,24 @@ extension WebServer {
       states.append(Self.stateLetters[w.state] ?? "?")
       tasks.append(.int(Int64(w.task ?? 0)))
     }
-    return .object([
-      ("ok", .bool(true)), ("seq", .int(Int64(v.lastSeq))), ("phase", .string(v.phase)), ("admitting", .bool(v.admitting)),
-      ("pid", .int(Int64(v.pid))), ("started_ms", .int(v.startedMs)), ("updated_ms", .int(v.updatedMs)), ("now_ms", .int(t)),
-      ("pool_size", .int(Int64(v.poolSize))),
-      ("counts", v.countsJSON),
-      ("queued_by_priority", v.queuedByPriorityJSON),
-      ("rejected", .int(Int64(v.rejected))),
-      ("budget", v.budgetJSON),
-      ("workers", .object([("states", .string(states)), ("tasks", .array(tasks))])),
-      (
-        "web",
-        .object([
-          ("connections", .int(Int64(connections.count))), ("streams", .int(Int64(streams.count))),
-          ("log_seq", .int(Int64(model.lastSeq))), ("tasks_known", .int(Int64(model.taskCount))),
-        ])
-      ),
-    ])
+    return .object(
+      [
+        ("ok", .bool(true)), ("seq", .int(Int64(v.lastSeq))), ("phase", .string(v.phase)), ("admitting", .bool(v.admitting)),
+        ("pid", .int(Int64(v.pid))), ("started_ms", .int(v.startedMs)), ("updated_ms", .int(v.updatedMs)), ("now_ms", .int(t)),
+        ("pool_size", .int(Int64(v.poolSize))),
+        ("counts", v.countsJSON),
+        ("queued_by_priority", v.queuedByPriorityJSON),
+        ("rejected", .int(Int64(v.rejected))),
+        ("budget", v.budgetJSON),
+        ("workers", .object([("states", .string(states)), ("tasks", .array(tasks))])),
+        (
+          "web",
+          .object([
+            ("connections", .int(Int64(connections.count))), ("streams", .int(Int64(streams.count))),
+            ("log_seq", .int(Int64(model.lastSeq))), ("tasks_known", .int(Int64(model.taskCount))),
+          ])
+        ),
+      ] + clusterStatusField())
   }
 
   func metricsText(now t: Int64) -> String {

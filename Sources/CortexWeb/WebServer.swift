@@ -11,6 +11,8 @@ final class WebServer {
   let epoll: Epoll
   let listener: FileDescriptor
   let fsync: TimingHistogram
+  /// Cluster mode: this node's name and the cluster snapshot (nil on a single host).
+  let cluster: ClusterFeed?
   var model = FleetModel()
   var tail: LogTail
   var hot: HotStateReader
@@ -52,7 +54,8 @@ final class WebServer {
 
   static let tokenListener: UInt64 = 1
 
-  init(paths: Paths, auth: Auth, listener: FileDescriptor, fsync: TimingHistogram) throws(PosixError) {
+  init(paths: Paths, auth: Auth, listener: FileDescriptor, fsync: TimingHistogram, cluster: ClusterFeed? = nil) throws(PosixError) {
+    self.cluster = cluster
     self.paths = paths
     self.auth = auth
     self.listener = listener

@@ -14,7 +14,11 @@ public enum WebView {
   public static func tokenPath(_ paths: Paths) -> String { paths.root + "/web.token" }
   public static func urlPath(_ paths: Paths) -> String { paths.root + "/web.url" }
 
-  public static func start(paths: Paths, settings: WebSettings, fsync: TimingHistogram) throws(PosixError) -> Started {
+  public static func start(
+    paths: Paths, settings: WebSettings, fsync: TimingHistogram, cluster: ClusterFeed? = nil
+  ) throws(PosixError)
+    -> Started
+  {
     let listener = try TCPSocket.listen(address: settings.bind, port: settings.port, backlog: 4096)
     let port = TCPSocket.localPort(listener)
     let token = try Random.bytes(24).map { b in
@@ -26,7 +30,7 @@ public enum WebView {
     let url = "http://\(host):\(port)/"
     try FileSystem.writeAtomically(urlPath(paths), Array((url + "\n").utf8), mode: 0o644)
     let auth = Auth(token: token, bind: settings.bind, port: port)
-    let server = try WebServer(paths: paths, auth: auth, listener: listener, fsync: fsync)
+    let server = try WebServer(paths: paths, auth: auth, listener: listener, fsync: fsync, cluster: cluster)
     let box = ServerBox(server)
     try startThread {
       nameThisThread("cortex-web")

@@ -3,36 +3,7 @@ import Posix
 import XCTest
 
 /// Issue 11: real daemons sharing one real PostgreSQL, each with its own directory, pool and log.
-final class ClusterModeTests: XCTestCase {
-  var pg: Postgres!
-  var nodes: [Cortex] = []
-
-  override func setUpWithError() throws {
-    pg = try Postgres()
-    try Postgres.tool([Cortex.binary, "cluster", "migrate", "--postgres", pg.dsn])
-  }
-
-  override func tearDown() {
-    for n in nodes { n.finish() }
-    pg?.stop()
-  }
-
-  /// Starts a node named `name` with `workers` workers and a short lease.
-  @discardableResult
-  func startNode(_ name: String, workers: Int = 4, leaseS: Double = 2, budget: Int = 10_000_000) throws -> Cortex {
-    let c = try Cortex()
-    nodes.append(c)
-    try c.initialize([
-      ("token_budget_total", .int(Int64(budget))),
-      ("max_queue", .int(100_000)),
-      ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
-    ])
-    c.ok(["start", "--workers", String(workers)])
-    return c
-  }
-
-  func sql(_ q: String) -> String { ((try? pg.psql(q)) ?? "").trimmed }
-
+final class ClusterModeTests: ClusterTestCase {
   /// Waits until `count` tasks have a terminal state in the cluster.
   func waitDone(_ count: Int, timeoutS: Int64 = 90) {
     let deadline = Clock.monotonicMs() + timeoutS * 1000

@@ -109,8 +109,10 @@ def cpu_ticks(pid):
     return out
 
 
-def chromium_ticks():
-    """CPU time (clock ticks) of every Chromium process now running (the browser and renderers)."""
+def chromium_ticks(by_type=None):
+    """CPU time (clock ticks) of every Chromium process now running (the browser and renderers).
+    With `by_type` (a dict), also adds each process's ticks under its --type= (renderer, gpu-process,
+    utility, zygote; "browser" without one), to see where the browser spends it."""
     total = 0
     for p in os.listdir("/proc"):
         if not p.isdigit():
@@ -121,8 +123,23 @@ def chromium_ticks():
             continue
         if st[st.index("(") + 1:st.rindex(")")].startswith("chrom"):
             f = st[st.rindex(")") + 2:].split()
-            total += int(f[11]) + int(f[12])
+            ticks = int(f[11]) + int(f[12])
+            total += ticks
+            if by_type is not None:
+                try:
+                    # Chromium rewrites its children's command lines as one string with spaces.
+                    args = open(f"/proc/{p}/cmdline").read().replace("\0", " ").split()
+                except OSError:
+                    args = []
+                kind = next((a[7:] for a in args if a.startswith("--type=")), "browser")
+                by_type[kind] = by_type.get(kind, 0) + ticks
     return total
+
+
+def type_delta(a, b):
+    """Seconds of CPU per Chromium process type between two `chromium_ticks(by_type)` readings."""
+    hz = os.sysconf("SC_CLK_TCK")
+    return {k: round((b.get(k, 0) - a.get(k, 0)) / hz, 2) for k in sorted(set(a) | set(b))}
 
 
 def first_status(port, token):
@@ -297,10 +314,11 @@ if "latency" in SECTIONS:
     for h in handles:
         drv.switch_to.window(h)
         before.append(metric())
-    chrome0, load0 = chromium_ticks(), os.getloadavg()[0]
+    types0, types1 = {}, {}
+    chrome0, load0 = chromium_ticks(types0), os.getloadavg()[0]
     sent, secs = load(os.path.join(d, "cortex.sock"), 1000, 20, 5)
     time.sleep(2)
-    chrome1, load1 = chromium_ticks(), os.getloadavg()[0]
+    chrome1, load1 = chromium_ticks(types1), os.getloadavg()[0]
     lat = []
     per_page = []
     busy = {}
@@ -313,13 +331,14 @@ if "latency" in SECTIONS:
         # What each renderer spent on the page's main thread during the load (seconds).
         for k in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "LayoutCount", "RecalcStyleCount"):
             busy.setdefault(k, []).append(round(after.get(k, 0) - before[i].get(k, 0), 2))
-        rows = drv.execute_script("return document.querySelectorAll('#event-rows .erow').length")
+        rows = drv.execute_script("return document.getElementById('event-rows').textContent.split('\\n').length")
         busy.setdefault("rows_on_page", []).append(rows)
     drv.quit()
     results["event_to_page"] = {
         "pages": 5, "page": "/events?type=task.succeeded", "offered_tasks_per_s": 1000, "submitted": sent, "seconds": secs,
         "events_seen_per_page": per_page, "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None,
         "renderer_main_thread_s_per_page": busy, "chromium_cpu_s_all_processes": (chrome1 - chrome0) / os.sysconf("SC_CLK_TCK"),
+        "chromium_cpu_s_by_process_type": type_delta(types0, types1),
         "loadavg_1min_before_after": [load0, load1],
     }
     print(json.dumps(results["event_to_page"], indent=1), file=sys.stderr, flush=True)
@@ -407,16 +426,18 @@ for rep in range(REPS):
                 opened.append(drv.current_window_handle)
             time.sleep(1.5)
         for kind in ("true", "synthetic"):
-            t0, c0, loads0 = cpu_ticks(daemon_pid), chromium_ticks(), os.getloadavg()[0]
+            ty0, ty1 = {}, {}
+            t0, c0, loads0 = cpu_ticks(daemon_pid), chromium_ticks(ty0), os.getloadavg()[0]
             r = run_workload(kind)
-            t1, c1 = cpu_ticks(daemon_pid), chromium_ticks()
+            t1, c1 = cpu_ticks(daemon_pid), chromium_ticks(ty1)
             through[kind][mode].append(r)
             n = 2000 if kind == "true" else 10000
             hz = os.sysconf("SC_CLK_TCK")
             web = (t1.get("cortex-web", 0) - t0.get("cortex-web", 0)) / hz
             rest = (sum(t1.values()) - sum(t0.values())) / hz - web
             cpu[kind][mode].append({"daemon_except_web": round(rest * 1000 / n, 4), "web_thread": round(web * 1000 / n, 4),
-                                    "chromium": round((c1 - c0) / hz * 1000 / n, 4)})
+                                    "chromium": round((c1 - c0) / hz * 1000 / n, 4),
+                                    "chromium_s_by_process_type": type_delta(ty0, ty1), "seconds": round(n / r, 2)})
             loads.append(loads0)
             print(f"rep {rep + 1} {kind} {mode}: {r:.0f} tasks/s; cpu s/1000 tasks {cpu[kind][mode][-1]}; load {loads0:.1f}", file=sys.stderr, flush=True)
         for c in streams:

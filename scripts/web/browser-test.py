@@ -12,10 +12,10 @@ import subprocess
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
+
+from driving import Browser
 
 cortex, root, url, shots = sys.argv[1:5]
 
@@ -27,41 +27,12 @@ def cli(*args):
     return r.stdout
 
 
-def fail(msg):
-    print("FAIL:", msg, flush=True)
-    try:
-        driver.save_screenshot(os.path.join(shots, "failure.png"))
-        for e in driver.get_log("browser"):
-            print("browser log:", e, flush=True)
-    except Exception:
-        pass
-    sys.exit(1)
-
-
-def wait(what, cond, timeout=15):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            v = cond()
-            if v:
-                return v
-        except Exception as e:  # the page may be mid-update
-            last = e
-        time.sleep(0.05)
-    fail(f"timed out after {timeout} s waiting for: {what} (last error: {last})")
-
-
 def text(id_):
     return driver.find_element(By.ID, id_).get_attribute("textContent")
 
 
-opts = webdriver.ChromeOptions()
-opts.binary_location = "/usr/bin/chromium"
-for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-    opts.add_argument(a)
-opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+browser = Browser(shots, "failure.png")
+driver, fail, wait = browser.driver, browser.fail, browser.wait
 try:
     # 1. The printed URL signs in: the token becomes a cookie and leaves the address bar.
     driver.get(url)
@@ -147,9 +118,9 @@ try:
 
     # 6. Events: task.cancelled is in the live log, filtered by task.
     driver.get(url.split("?")[0] + f"events?task={victim}")
-    wait("task.cancelled on the events page", lambda: driver.find_elements(By.CSS_SELECTOR, '#event-rows .erow[data-type="task.cancelled"]'))
+    wait("task.cancelled on the events page", lambda: any(" task.cancelled " in ln and victim in ln for ln in text("event-rows").splitlines()))
     driver.get(url.split("?")[0] + "events")
-    wait("events streaming", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#event-rows .erow")) >= 20)
+    wait("events streaming", lambda: len(text("event-rows").splitlines()) >= 20)
     print(f"ok: task.cancelled of {victim} is on the events page", flush=True)
     driver.save_screenshot(os.path.join(shots, "events.png"))
 

@@ -92,10 +92,12 @@ extension Pages {
       const budgetBar = el('div', { class: 'bar', id: 'budget-bar' });
       main.append(
         el('div', { class: 'cards' },
-          el('div', { class: 'card' }, el('h2', { text: 'Tasks' }), counts),
+          el('div', { class: 'card' }, el('h2', { id: 'tasks-title', text: 'Tasks' }), counts),
           el('div', { class: 'card' }, el('h2', { text: 'Queue by priority' }), prio),
-          el('div', { class: 'card' }, el('h2', { text: 'Token budget' }), budgetBar, el('div', {}, budget)),
+          el('div', { class: 'card' }, el('h2', { id: 'budget-title', text: 'Token budget' }), budgetBar, el('div', {}, budget)),
           el('div', { class: 'card' }, el('h2', { text: 'Daemon' }), health)),
+        el('div', { class: 'card', id: 'cluster-card', hidden: '' }, el('h2', { id: 'cluster-title', text: 'Cluster' }),
+          el('table', {}, el('thead', {}, el('tr', {}, ...['node', 'state', 'epoch', 'lease left', 'host', 'pid', 'workers', 'running', 'running tasks'].map((h) => el('th', { text: h })))), el('tbody', { id: 'cluster-nodes' }))),
         el('div', { class: 'card', id: 'workers-card' },
           el('h2', { id: 'workers-title', text: 'Workers' }), el('div', { id: 'grid' }),
           el('div', { class: 'legend' }, ...Object.values(WSTATE).map((s) => el('span', {}, el('span', { class: 'tile s-' + s }), s)), el('span', {}, scaleIn, ' ', scaleBtn, scaleMsg))),
@@ -117,9 +119,11 @@ extension Pages {
         for (const k of STATES) setText(node('count-' + k), fmt(s.counts[k]));
         const qmax = Math.max(1, ...Object.values(s.queued_by_priority));
         for (const [p, n] of Object.entries(s.queued_by_priority)) { setText(node('queue-' + p), fmt(n)); setWidth(node('qbar-' + p), 100 * n / qmax); }
-        for (const k of ['total', 'reserved', 'used', 'available']) setText(node('budget-' + k), fmt(s.budget[k]));
-        const tot = Math.max(1, s.budget.total);
-        for (const [k, i] of budgetParts) { setWidth(i, 100 * s.budget[k] / tot); const t = k + ' ' + fmt(s.budget[k]); if (i.title !== t) i.title = t; }
+        // In cluster mode the budget is the cluster's (PostgreSQL holds it; a node's own is unbounded).
+        const cb = s.cluster && s.cluster.budget, bud = cb && cb.total != null ? { ...cb, available: cb.total - cb.reserved - cb.used } : s.budget;
+        for (const k of ['total', 'reserved', 'used', 'available']) setText(node('budget-' + k), fmt(bud[k]));
+        const tot = Math.max(1, bud.total);
+        for (const [k, i] of budgetParts) { setWidth(i, 100 * bud[k] / tot); const t = k + ' ' + fmt(bud[k]); if (i.title !== t) i.title = t; }
         setText(node('health-phase'), s.phase); setText(node('health-pid'), s.pid); setText(node('health-uptime'), dur(s.now_ms - s.started_ms));
         setText(node('health-admitting'), s.admitting ? 'yes' : 'no'); setText(node('health-seq'), fmt(s.seq));
         setText(node('health-pool'), s.pool_size); setText(node('health-updated'), ago(s.updated_ms));
@@ -136,6 +140,30 @@ extension Pages {
         setText(node('workers-title'), 'Workers: ' + st.length + ' (' + busy + ' busy)');
         if (window.cortexFirstRenderMs === undefined) window.cortexFirstRenderMs = performance.now();
         if (document.activeElement !== scaleIn && !scaleIn.value) scaleIn.value = s.pool_size;
+        if (s.cluster) drawCluster(s.cluster);
+      }
+      // Cluster mode: every node with its lease, epoch, load and the tasks running on it (the
+      // daemon reads them from PostgreSQL about once a second). A node's row is made once and
+      // its cells written only when they changed (the lease moves every second).
+      let clusterNames = '';
+      function drawCluster(c) {
+        const t = c.tasks || {}, body = $('cluster-nodes');
+        $('cluster-card').hidden = false; setText($('tasks-title'), 'Tasks on this node'); setText($('budget-title'), 'Token budget (cluster)');
+        setText($('cluster-title'), 'Cluster: ' + c.nodes.length + ' node' + (c.nodes.length === 1 ? '' : 's') + ' · ' + fmt(t.queued) + ' queued, ' + fmt(t.running) + ' running, ' + fmt(t.done) + ' done · this page is served by ' + c.node);
+        const names = c.nodes.map((n) => n.name).join('\n');
+        if (names !== clusterNames) {
+          clusterNames = names;
+          body.replaceChildren(...c.nodes.map((n) => el('tr', { 'data-node': n.name }, ...[0, 0, 0, 0, 0, 0, 0, 0, 0].map(() => el('td')))));
+        }
+        c.nodes.forEach((n, i) => {
+          const td = body.rows[i].cells;
+          setText(td[0], n.name + (n.name === c.node ? ' (this node)' : ''));
+          const st = td[1].firstChild || td[1].appendChild(el('span')), cls = 'st st-' + (n.state === 'alive' ? 'running' : 'failed');
+          if (st.className !== cls) st.className = cls; setText(st, n.state);
+          [n.epoch, n.lease_left_s + ' s', n.host, n.pid, n.workers, n.running].forEach((v, k) => setText(td[k + 2], v == null ? '' : v));
+          const ids = (n.tasks || []).slice(0, 20), key = ids.join(' ') + ((n.tasks || []).length > 20 ? ' …' : '');
+          if (td[8].dataset.key !== key) { td[8].dataset.key = key; td[8].replaceChildren(...ids.flatMap((id) => [el('a', { href: '/tasks/' + id, text: id }), ' ']), key.endsWith('…') ? '…' : ''); }
+        });
       }
       grid.addEventListener('click', (e) => { const t = e.target.dataset && e.target.dataset.task; if (t) location.href = '/tasks/' + taskId(t); });
       function series(d) {
@@ -205,22 +233,25 @@ extension Pages {
         q.set('limit', 50);
         const j = await api('/api/tasks?' + q);
         if (!j.ok) { info.textContent = j.error; return; }
-        // Rows are reused: a row whose task did not change is not touched.
+        // Rows are made once and reused: a new list writes only the cells whose text changed
+        // (no element is created or replaced once the page is full, so the table's style and
+        // layout are not redone from scratch once a second while tasks stream in).
         while (body.childElementCount > j.tasks.length) body.lastElementChild.remove();
+        while (body.childElementCount < j.tasks.length) {
+          const tr = el('tr', {}, el('td', {}, el('a')), el('td', {}, el('span', { class: 'st' })), ...[0, 0, 0, 0, 0, 0].map(() => el('td')));
+          tr.cells[4].className = 'title'; body.append(tr);
+        }
         j.tasks.forEach((t, i) => {
-          const key = JSON.stringify(t);
-          let tr = body.children[i];
-          if (tr && tr.dataset.key === key) return;
-          const fresh = el('tr', { 'data-id': t.id },
-            el('td', {}, el('a', { href: '/tasks/' + t.id, text: t.id })), el('td', {}, el('span', { class: 'st st-' + t.state, text: t.state })),
-            el('td', { text: t.priority }), el('td', { text: t.type || '' }), el('td', { class: 'title', text: t.title }),
-            el('td', { text: t.worker_id || '' }), el('td', { text: t.submitted_ms ? clock(t.submitted_ms) : '' }),
-            el('td', { text: t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '' }));
-          fresh.dataset.key = key;
-          if (tr) tr.replaceWith(fresh); else body.append(fresh);
+          const tr = body.rows[i], c = tr.cells, a = c[0].firstChild, st = c[1].firstChild;
+          if (tr.dataset.id !== t.id) { tr.dataset.id = t.id; a.href = '/tasks/' + t.id; setText(a, t.id); }
+          const cls = 'st st-' + t.state; if (st.className !== cls) st.className = cls;
+          setText(st, t.state); setText(c[2], t.priority || ''); setText(c[3], t.type || ''); setText(c[4], t.title || '');
+          setText(c[5], (t.node ? t.node + ' · ' : '') + (t.worker_id || '')); setText(c[6], t.submitted_ms ? clock(t.submitted_ms) : '');
+          setText(c[7], t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '');
         });
-        setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + ' matching');
-        prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total;
+        // In cluster mode the list is every node's, newest first; `total_at_least`: there may be more.
+        setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + (j.total_at_least ? '+' : '') + ' matching' + (j.scope === 'cluster' ? ' across the cluster' : ''));
+        prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total && !j.total_at_least;
       }
       load();
       // The list follows the daemon's status (at most four messages a second, only when the log
@@ -258,7 +289,7 @@ extension Pages {
         const t = j.task; active = !['succeeded', 'failed', 'cancelled', 'timed_out', 'rejected'].includes(t.state);
         title.textContent = t.id + ' · ' + t.state;
         const rows = [['state', t.state], ['priority', t.priority], ['type', t.type], ['what', t.title], ['attempt', t.attempt + ' of ' + (t.max_attempts || 1)],
-          ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
+          ['node', t.node], ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
           ['ran', t.run_ms != null ? dur(t.run_ms) : t.started_ms ? dur(Date.now() - t.started_ms) + ' so far' : null],
           ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue position', t.queue_position], ['estimated start', t.estimated_start_in_ms != null ? 'in ' + dur(t.estimated_start_in_ms) : null],
           ['exit code', t.exit_code], ['reason', t.reason]];
@@ -289,50 +320,51 @@ extension Pages {
       typeSel.value = p.get('type') || ''; taskIn.value = p.get('task') || '';
       const pause = el('button', { id: 'pause-btn', text: 'Pause' });
       const info = el('span', { id: 'events-info', class: 'msg' });
-      // Each row is one line of text in fixed-width columns (a log tail), with containment and
-      // content-visibility: a new row is one text node to lay out, not seven cells, a row that
-      // moves keeps its layout, and rows scrolled out of view are not laid out at all. Measured
-      // in headless Chromium, this is 5 to 7 times less layout per frame than table cells.
+      // The newest MAX events are lines of ONE text node in a box of fixed size (a log tail in
+      // fixed-width columns): a frame changes that node's text and nothing else — no element is
+      // created, moved or restyled, and the box's layout cannot reach the rest of the page. Rows
+      // as elements cost the renderer a style and layout pass for each one moved, every frame.
       const COLS = [['seq', 9], ['time', 13], ['type', 19], ['task', 13], ['worker', 12], ['reason', 18], ['detail', 0]];
       const line = (vals) => vals.map((v, i) => { const w = COLS[i][1]; v = String(v == null ? '' : v); return w ? (v.length >= w ? v.slice(0, w - 2) + '… ' : v.padEnd(w)) : v; }).join('');
-      const body = el('div', { id: 'event-rows' });
+      const body = el('pre', { id: 'event-rows', class: 'elog' });
+      const text = document.createTextNode(''); body.append(text);
       main.append(el('div', { class: 'card' }, el('div', { class: 'filters' }, typeSel, taskIn, el('button', { text: 'Filter', onclick: () => restart() }), pause, info),
-        el('div', { class: 'erow head', text: line(COLS.map(([h]) => h)) }), body));
-      body.addEventListener('click', (e) => { const r = e.target.closest && e.target.closest('.erow'); if (r && r.dataset.task) location.href = '/tasks/' + r.dataset.task; });
+        el('div', { class: 'elog-head', text: line(COLS.map(([h]) => h)) }), body));
+      // A click opens the task on the line under the pointer (18 px lines, 6 px padding).
+      body.addEventListener('click', (e) => { const i = Math.floor((e.clientY - body.getBoundingClientRect().top + body.scrollTop - 6) / 18); const ev = shown[i]; if (ev && ev.task_id) location.href = '/tasks/' + ev.task_id; });
       // The list holds the newest MAX events (a page open for an hour stays this size). Events
-      // that arrive between two frames are drawn together in the next one; rows that fall off the
-      // bottom are reused at the top, so a frame creates no elements once the list is full.
+      // that arrive between two frames are drawn together in the next one; each is formatted once.
       const MAX = 100;
-      let paused = false, held = [], s = null, pending = [], skipped = 0;
-      const proto = el('div', { class: 'erow' });
-      function fill(tr, ev) {
-        tr.dataset.seq = ev.seq; tr.dataset.type = ev.type;
-        if (ev.task_id) { tr.dataset.task = ev.task_id; tr.title = 'open ' + ev.task_id; } else if (tr.dataset.task) { delete tr.dataset.task; tr.title = ''; }
-        tr.textContent = line([ev.seq, (ev.ts || '').slice(11, 23), ev.type, ev.task_id, ev.worker_id, ev.reason, ev.detail]);
-      }
+      let paused = false, held = [], s = null, pending = [], skipped = 0, shown = [];
+      const fmtLine = (ev) => ev.line || (ev.line = line([ev.seq, (ev.ts || '').slice(11, 23), ev.type, ev.task_id, ev.worker_id, ev.reason, ev.detail]));
       // At most ten frames a second: an event waits at most 100 ms more for its frame.
       const redraw = perFrame(() => {
-        let list = pending; pending = [];
+        const list = pending; pending = [];
         if (!list.length) return;
-        const frag = document.createDocumentFragment();
-        const reuse = Math.max(0, body.childElementCount + list.length - MAX);
-        for (let i = list.length - 1; i >= 0; i--) {
-          const tr = i >= list.length - reuse && body.lastElementChild ? body.lastElementChild : proto.cloneNode(true);
-          fill(tr, list[i]); frag.append(tr);
-        }
-        body.prepend(frag);
+        const fresh = list.slice(-MAX).reverse();
+        shown = fresh.length >= MAX ? fresh : fresh.concat(shown.slice(0, MAX - fresh.length));
+        draw();
         for (const ev of list) noteLatency(ev);
         if (!paused) setText(info, skipped ? fmt(skipped) + ' events streamed past between frames (pause to hold them)' : '');
       }, 100);
+      // While live, only the lines that fit in the box are laid out (shaping text is most of a
+      // frame's layout); paused, all MAX, to scroll through.
+      let fits = 0;
+      const measure = () => { fits = Math.ceil(body.clientHeight / 18) + 1; };
+      window.addEventListener('resize', () => { measure(); draw(); });
+      function draw() {
+        if (fits < 2) measure();
+        text.data = shown.slice(0, paused ? MAX : fits).map(fmtLine).join('\n');
+      }
       function show(list) {
         for (const ev of list) pending.push(ev);
         // Faster than anyone can read: only the newest MAX of one frame can be on the page.
         if (pending.length > MAX) { skipped += pending.length - MAX; pending.splice(0, pending.length - MAX); }
         redraw();
       }
-      pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } info.textContent = paused ? 'paused' : ''; });
+      pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } else draw(); info.textContent = paused ? 'paused' : ''; });
       async function restart() {
-        if (s) s.close(); body.replaceChildren(); held = []; pending = []; skipped = 0;
+        if (s) s.close(); text.data = ''; shown = []; held = []; pending = []; skipped = 0;
         const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
         history.replaceState(null, '', '/events' + (q.toString() ? '?' + q : ''));
         const j = await api('/api/events/recent?limit=' + MAX + '&' + q);

@@ -37,11 +37,10 @@ extension Pages {
     svg.chart polyline { fill: none; stroke-width: 1.5; }
     svg.chart circle.l50 { fill: #5aa9e6; } svg.chart circle.l95 { fill: #c9a227; } svg.chart circle.l99 { fill: #c94f4f; } svg.chart circle.lrate { fill: #2f9e5a; }
     table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
-    .erow { display: block; height: 27px; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: pre; overflow: hidden;
-      text-overflow: ellipsis; font: 12.5px/18px "DejaVu Sans Mono", monospace; contain: strict; content-visibility: auto;
-      contain-intrinsic-size: auto 27px; }
-    .erow[data-task] { cursor: pointer; } .erow[data-task]:hover { background: #1d2731; }
-    .erow.head { color: var(--dim); font-weight: 600; }
+    .elog, .elog-head { font: 12.5px/18px "DejaVu Sans Mono", monospace; white-space: pre; padding: 6px 8px; margin: 0; }
+    .elog-head { color: var(--dim); font-weight: 600; border-bottom: 1px solid var(--line); overflow: hidden; }
+    .elog { height: calc(100vh - 170px); min-height: 240px; max-height: none; overflow: auto; border: 0; background: transparent;
+      contain: strict; cursor: pointer; }
     th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
     th { color: var(--dim); font-weight: 600; font-size: 12px; }
     td.title { white-space: normal; max-width: 480px; overflow: hidden; text-overflow: ellipsis; }
@@ -56,6 +55,7 @@ extension Pages {
     pre { background: var(--bg); border: 1px solid var(--line); padding: 10px; overflow: auto; max-height: 420px; margin: 0; }
     .msg { color: var(--dim); margin-left: 8px; } .msg.err { color: #e27a7a; }
     .pager { display: flex; gap: 8px; align-items: center; margin-top: 10px; color: var(--dim); }
+    #cluster-card { margin-bottom: 14px; }
     .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; margin: 14px 0; }
     @media (max-width: 900px) { .row2 { grid-template-columns: 1fr; } .counts { grid-template-columns: repeat(2, 1fr); } }
     """

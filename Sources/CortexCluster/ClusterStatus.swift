@@ -1,0 +1,76 @@
+public import CortexCore
+
+/// The cluster at a glance — every node with its epoch, lease and load, the shared queue and the
+/// token budget — read with the named statements (`ClusterSQL.nodeStatus`, `clusterLoad`,
+/// `runningTasks`). `cortex cluster status` prints it; a node's link reads it about once a second
+/// while the web view looks, so the dashboard of any node shows every node (SPEC §11, §12).
+public struct ClusterStatus: Sendable {
+  public struct Node: Sendable {
+    public var name: String
+    public var epoch: Int64?
+    public var state: String
+    public var host: String
+    public var pid: Int64?
+    public var workers: Int64?
+    public var running: Int64?
+    /// Seconds left on the lease by the database's clock (negative once it lapsed).
+    public var leaseLeftS: Double
+    /// The tasks running on the node (only when read with `runningLimit`).
+    public var tasks: [Int]?
+  }
+
+  public var nodes: [Node]
+  public var queued: Int64?
+  public var running: Int64?
+  public var done: Int64?
+  public var budgetTotal: Int64?
+  public var budgetReserved: Int64?
+  public var budgetUsed: Int64?
+
+  /// Reads the nodes and the load; with `runningLimit`, also which tasks run where (at most that
+  /// many, in node order).
+  public static func read(_ db: PGConnection, runningLimit: Int? = nil) throws(ClusterError) -> ClusterStatus {
+    let n = try db.execute(ClusterSQL.nodeStatus)
+    let load = try db.execute(ClusterSQL.clusterLoad)
+    var byNode: [String: [Int]]? = nil
+    if let runningLimit {
+      let r = try db.execute(ClusterSQL.runningTasks, [String(runningLimit)])
+      var m: [String: [Int]] = [:]
+      for i in 0..<r.count {
+        if let node = r[i, "node"], let id = r[i, "id"].flatMap({ Int($0) }) { m[node, default: []].append(id) }
+      }
+      byNode = m
+    }
+    func int(_ s: String?) -> Int64? { s.flatMap { Int64($0) } }
+    let nodes = (0..<n.count).map { i in
+      let name = n[i, "name"] ?? ""
+      return Node(
+        name: name, epoch: int(n[i, "epoch"]), state: n[i, "state"] ?? "", host: n[i, "host"] ?? "", pid: int(n[i, "pid"]),
+        workers: int(n[i, "workers"]), running: int(n[i, "running"]), leaseLeftS: Double(n[i, "lease_left_s"] ?? "") ?? 0,
+        tasks: byNode.map { $0[name] ?? [] })
+    }
+    return ClusterStatus(
+      nodes: nodes, queued: int(load[0, "queued"]), running: int(load[0, "running"]), done: int(load[0, "done"]),
+      budgetTotal: int(load[0, "budget_total"]), budgetReserved: int(load[0, "budget_reserved"]),
+      budgetUsed: int(load[0, "budget_used"]))
+  }
+
+  /// `nodes` (each: name, epoch, state, host, pid, workers, running, lease_left_s, and `tasks`
+  /// when read), `tasks` {queued, running, done}, `budget` {total, reserved, used}.
+  public func json() -> JSON {
+    func num(_ v: Int64?) -> JSON { v.map { .int($0) } ?? .null }
+    let list: [JSON] = nodes.map { n in
+      var o: [(String, JSON)] = [
+        ("name", .string(n.name)), ("epoch", num(n.epoch)), ("state", .string(n.state)), ("host", .string(n.host)),
+        ("pid", num(n.pid)), ("workers", num(n.workers)), ("running", num(n.running)), ("lease_left_s", .double(n.leaseLeftS)),
+      ]
+      if let t = n.tasks { o.append(("tasks", .array(t.map { .string(TaskID.format($0)) }))) }
+      return .object(o)
+    }
+    return .object([
+      ("nodes", .array(list)),
+      ("tasks", .object([("queued", num(queued)), ("running", num(running)), ("done", num(done))])),
+      ("budget", .object([("total", num(budgetTotal)), ("reserved", num(budgetReserved)), ("used", num(budgetUsed))])),
+    ])
+  }
+}

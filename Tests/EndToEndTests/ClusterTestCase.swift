@@ -1,0 +1,36 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// What the tests of cluster mode share: a real PostgreSQL per test with the schema migrated,
+/// daemons started as nodes on it, and every node stopped and the server gone at the end.
+class ClusterTestCase: XCTestCase {
+  var pg: Postgres!
+  var nodes: [Cortex] = []
+
+  override func setUpWithError() throws {
+    pg = try Postgres()
+    try Postgres.tool([Cortex.binary, "cluster", "migrate", "--postgres", pg.dsn])
+  }
+
+  override func tearDown() {
+    for n in nodes { n.finish() }
+    pg?.stop()
+  }
+
+  /// Starts a node named `name` with `workers` workers and a short lease.
+  @discardableResult
+  func startNode(_ name: String, workers: Int = 4, leaseS: Double = 2, budget: Int = 10_000_000) throws -> Cortex {
+    let c = try Cortex()
+    nodes.append(c)
+    try c.initialize([
+      ("token_budget_total", .int(Int64(budget))),
+      ("max_queue", .int(100_000)),
+      ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
+    ])
+    c.ok(["start", "--workers", String(workers)])
+    return c
+  }
+
+  func sql(_ q: String) -> String { ((try? pg.psql(q)) ?? "").trimmed }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Drives node A's dashboard in headless Chromium (Selenium) in cluster mode: the overview shows
+node B and the task running on it and the cluster's token budget, and the task list names the
+node of a task that ran on B.
+
+Run by Tests/EndToEndTests/ClusterWebTests.swift. Usage:
+  cluster-browser-test.py URL_WITH_TOKEN OTHER_NODE RUNNING_ID FINISHED_ID CLUSTER_BUDGET SCREENSHOT_DIR
+Prints one line per check; exits 1 with the reason on the first failure.
+"""
+import os
+import sys
+import time
+
+from selenium.webdriver.common.by import By
+
+from driving import Browser
+
+url, other, running, finished, budget, shots = sys.argv[1:7]
+browser = Browser(shots, "cluster-failure.png")
+driver, wait = browser.driver, browser.wait
+try:
+    driver.get(url)
+    # The card is redrawn when a node's row changes (its lease, every second): find it each time.
+    row = lambda: driver.find_element(By.CSS_SELECTOR, f'#cluster-nodes tr[data-node="{other}"]').get_attribute("textContent")
+    wait(f"{running} listed as running on node {other} on the overview's cluster card", lambda: running in row())
+    print(f"ok: the overview shows node {other} running {running}", flush=True)
+    want = f"{int(budget):,}"
+    wait(f"the cluster's token budget {want} on the budget card",
+         lambda: driver.find_element(By.ID, "budget-total").get_attribute("textContent") == want)
+    print(f"ok: the budget card shows the cluster's budget, {want}", flush=True)
+    time.sleep(0.5)
+    driver.save_screenshot(os.path.join(shots, "cluster-overview.png"))
+    driver.get(url.split("?")[0] + "tasks")
+    cell = lambda: driver.find_element(By.CSS_SELECTOR, f'#task-rows tr[data-id="{finished}"] td:nth-child(6)').get_attribute("textContent")
+    wait(f"{finished} in the task list, its row naming node {other}", lambda: cell().startswith(other + " "))
+    print(f"ok: the task list says {finished} ran on {other}", flush=True)
+finally:
+    driver.quit()

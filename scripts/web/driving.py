@@ -1,0 +1,43 @@
+"""What the browser checks share: headless Chromium from Debian driven by Selenium, a failure
+that leaves a screenshot (and the browser's console), and waiting for a page to get there."""
+import os
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+
+class Browser:
+    def __init__(self, shots, failure_png):
+        self.shots, self.failure_png = shots, failure_png
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = "/usr/bin/chromium"
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+            opts.add_argument(a)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+    def fail(self, msg):
+        print("FAIL:", msg, flush=True)
+        try:
+            self.driver.save_screenshot(os.path.join(self.shots, self.failure_png))
+            for e in self.driver.get_log("browser"):
+                print("browser log:", e, flush=True)
+        except Exception:
+            pass
+        sys.exit(1)
+
+    def wait(self, what, cond, timeout=15):
+        """Asks `cond` until it returns something true (returned), or fails naming `what`."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                v = cond()
+                if v:
+                    return v
+            except Exception as e:  # the page may be mid-update
+                last = e
+            time.sleep(0.05)
+        self.fail(f"timed out after {timeout} s waiting for: {what} (last error: {last})")
