@@ -35,16 +35,19 @@ public enum ExitCode {
 struct Args {
   var words: [String]
   var afterDashDash: [String] = []
-  let usage: String
+  /// The usage line for error messages: built only when one is reported (a command's help table
+  /// is not needed to run it).
+  private let usageText: () -> String
+  var usage: String { usageText() }
 
-  init(_ words: [String], usage: String) {
+  init(_ words: [String], usage: @escaping @autoclosure () -> String) {
     if let i = words.firstIndex(of: "--") {
       self.words = Array(words[..<i])
       afterDashDash = Array(words[(i + 1)...])
     } else {
       self.words = words
     }
-    self.usage = usage
+    usageText = usage
   }
 
   mutating func flag(_ names: String...) -> Bool {

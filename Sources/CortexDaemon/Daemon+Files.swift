@@ -8,15 +8,31 @@ extension Daemon {
   // Synthetic tasks spawn nothing and write no output, so they get no task directory: their spec
   // and result live in the log and `cortex show` (docs/deviations.md).
 
-  func writeSpecFile(_ n: Int) {
-    guard let t = scheduler.tasks[n], t.spec.synthetic == nil else { return }
-    let dir = paths.taskDir(n)
-    var spec = t.specJSON
-    spec.append(10)
-    let bytes = spec
+  /// Notes a task whose `spec.json` is due; `writeSpecFiles` hands them to the files thread
+  /// after the answers of the same loop iteration went out.
+  func writeSpecFile(_ n: Int) { specFilesDue.append(n) }
+
+  /// Hands the due `spec.json` files to the files thread in one job. Called after the deferred
+  /// actions of a commit were carried out, so the submitter's acknowledgement is written before
+  /// the thread is woken (on two cores, waking it first could delay the answer), and a burst of
+  /// submits costs one wake-up.
+  func writeSpecFiles() {
+    guard !specFilesDue.isEmpty else { return }
+    var jobs: [(dir: String, bytes: [UInt8])] = []
+    for n in specFilesDue {
+      guard let t = scheduler.tasks[n], t.spec.synthetic == nil else { continue }
+      var spec = t.specJSON
+      spec.append(10)
+      jobs.append((paths.taskDir(n), spec))
+    }
+    specFilesDue.removeAll(keepingCapacity: true)
+    guard !jobs.isEmpty else { return }
+    let batch = jobs
     files.async {
-      try? FileSystem.makeDirectory(dir)
-      try? FileSystem.writeAtomically(dir + "/spec.json", bytes, durable: false)
+      for (dir, bytes) in batch {
+        try? FileSystem.makeDirectory(dir)
+        try? FileSystem.writeAtomically(dir + "/spec.json", bytes, durable: false)
+      }
     }
   }
 

@@ -40,6 +40,8 @@ public final class Daemon {
   var workerLog: FileDescriptor?
   var stopClients: [ClientID] = []
   var inboxPending: [ClientID: String] = [:]
+  /// Tasks whose `spec.json` is written after this commit's answers (Daemon+Files).
+  var specFilesDue: [Int] = []
   /// `on_finish` hooks running or waiting (Daemon+Fleet).
   let hooks = HookRunner()
   /// What `groups.json` last said (rewritten only when it changes), when, and whether a control
@@ -287,6 +289,7 @@ public final class Daemon {
       if rounds > 64 { break }
       if !log.hasPending && deferred.isEmpty { break }
     }
+    writeSpecFiles()
   }
 
   func perform(_ a: Action, now t: Int64) {

@@ -131,6 +131,33 @@ final class RecoveryTests: XCTestCase {
     }
   }
 
+  /// `cortex status` copies only the header and `usedRegions` (pread): the rest of its buffer is
+  /// never looked at, so garbage there reads the same as the whole file.
+  func testHotStateReadsOnlyTheHeaderAndTheUsedEntries() {
+    let (sim, _) = busySim()
+    withHotState(sim.s) { buf in
+      let file = UnsafeRawBufferPointer(buf)
+      let regions = HotState.usedRegions(header: UnsafeRawBufferPointer(rebasing: file[0..<HotState.headerSize]))
+      XCTAssertEqual(regions.count, 2)
+      XCTAssertEqual(regions.map(\.count).reduce(0, +) % 64, 0)
+      XCTAssertLessThan(regions.map(\.count).reduce(0, +), 4096)
+      var partial = [UInt8](repeating: 0xA5, count: HotState.fileSize)
+      for r in [0..<HotState.headerSize] + regions { partial.replaceSubrange(r, with: file[r]) }
+      guard case .success(let whole) = HotState.read(file),
+        case .success(let part) = partial.withUnsafeBytes({ HotState.read($0) })
+      else { return XCTFail("did not read back") }
+      XCTAssertEqual(part.workers.map(\.pid), whole.workers.map(\.pid))
+      XCTAssertEqual(part.tasks.map(\.number), whole.tasks.map(\.number))
+      XCTAssertEqual(part.counts, whole.counts)
+      XCTAssertEqual(part.lastSeq, whole.lastSeq)
+      // A damaged count still names ranges inside the file.
+      var header = Array(file[0..<HotState.headerSize])
+      for i in 92..<100 { header[i] = 0xFF }
+      let wild = header.withUnsafeBytes { HotState.usedRegions(header: $0) }
+      XCTAssertTrue(wild.allSatisfy { $0.upperBound <= HotState.fileSize })
+    }
+  }
+
   func testHotStateRoundTrip() {
     let (sim, _) = busySim()
     withHotState(sim.s) { buf in

@@ -13,8 +13,27 @@ final class SecretTests: XCTestCase {
       ("deploy --password=letmein99 now", "deploy --password=[redacted] now"),
       ("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END", "[redacted]"),
       ("make test", nil), ("http://example.com/path", nil), ("ask-me-anything", nil), ("Bearer short", nil),
+      ("TOKEN abcdefgh12 x", "TOKEN [redacted] x"), ("xsk-abcdefghijklmnopqr", nil),
+      ("use AIza" + String(repeating: "a", count: 30), "use [redacted]"),
+      ("a=1 API_KEY=abcd&b=2", "a=1 API_KEY=[redacted]&b=2"), ("API_KEY=abc", nil), ("ssh://me:pw@host", "ssh://me:[redacted]@host"),
+      ("-----BEGIN CERTIFICATE-----\nPRIVATE KEY", nil),
     ]
     for (text, want) in cases { XCTAssertEqual(Redaction.mask(text), want, text) }
+  }
+
+  /// `isSecret` checks ASCII names on their bytes: the same answers as upper-casing the name and
+  /// searching it for each word, which it still does for other names (`ſ` upper-cases to `S`).
+  func testSecretNamesMatchUpperCasedWordSearch() {
+    let words = ["TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "AUTHORIZATION", "COOKIE", "SESSION"]
+    func reference(_ name: String) -> Bool { words.contains { name.uppercased().contains($0) } }
+    let names = [
+      "API_KEY", "api_key", "Monkey", "HOME", "PATH", "LS_COLORS", "github_token", "TOKE", "KE", "", "x", "db_passwd", "PassWord1",
+      "SSH_AUTH_SOCK", "XDG_SESSION_ID", "Authorization", "AWS_SECRET_ACCESS_KEY", "PRIVATE", "privat", "cookie_jar", "ſecret",
+      "ſ", "tökenizer", "TÖKEN", "SECRE", "KEYS", "k_e_y", "CREDENTIALS_FILE", "_", "ECRET", "SECRETKEY",
+    ]
+    for n in names { XCTAssertEqual(Redaction.isSecret(n), reference(n), n) }
+    XCTAssertTrue(Redaction.isSecret("ſecret"))
+    XCTAssertFalse(Redaction.isSecret("LS_COLORS"))
   }
 
   func testRedactedSpecsRestoreExactly() {

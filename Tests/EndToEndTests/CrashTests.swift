@@ -77,6 +77,30 @@ final class CrashTests: XCTestCase {
     XCTAssertGreaterThanOrEqual(budget["available"]?.int ?? -1, 0)
   }
 
+  /// One process per task, as a shell loop submits (`submit -p -- CMD`, the path tuned for speed:
+  /// the answer goes out before the task's spec.json is written): the daemon is killed with
+  /// SIGKILL as soon as the last acknowledgement is read. Every acknowledged task is in the log
+  /// after the restart, and runs and ends exactly once.
+  func testKill9RightAfterAPerProcessAckLosesNoTask() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+    var acked: [String] = []
+    for i in 0..<12 { acked.append(c.ok(["submit", "-p", "--", "sh", "-c", "echo \(i)"]).out.trimmed) }
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    c.eventually("the killed daemon is gone") { !Processes.isAlive(pid) }
+    XCTAssertEqual(Set(acked).count, 12, "\(acked)")
+    let submitted = Set(c.events().filter { $0.type == "task.submitted" }.compactMap(\.taskID))
+    for id in acked { XCTAssertTrue(submitted.contains(id), "\(id) was acknowledged but is not in the log") }
+    c.ok(["start", "--workers", "2"])
+    let w = c.run(["wait"] + acked, timeoutS: 60)
+    XCTAssertEqual(w.code, 0, w.err)
+    for (i, id) in acked.enumerated() { XCTAssertEqual(c.ok(["log", id]).out, "\(i)\n", id) }
+    c.ok(["stop"])
+    let ends = terminals()
+    for id in acked { XCTAssertEqual(ends[id], 1, "\(id) was acknowledged; it must end exactly once") }
+  }
+
   func testKill9OfAWorkerRestartsItAndRetriesItsTask() throws {
     try c.initialize()
     c.ok(["start", "--workers", "2"])

@@ -7,14 +7,32 @@
 public enum Redaction {
   public static let marker = "[redacted]"
 
-  /// True for names that look like they hold a secret.
+  /// Words that make a name secret, upper case: a name is secret when its upper-case form contains one.
+  static let secretWords: [[UInt8]] = [
+    "TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "AUTHORIZATION", "COOKIE", "SESSION",
+  ].map { Array($0.utf8) }
+
+  /// True for names that look like they hold a secret. Runs for every variable of every submitted
+  /// environment, so an ASCII name (all of them in practice) is checked on its bytes, without
+  /// allocating; any other goes through Unicode upper-casing, which may turn a letter into ASCII
+  /// ones (`ſ` becomes `S`).
   public static func isSecret(_ name: String) -> Bool {
-    let u = name.uppercased()
-    for w in ["TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "AUTHORIZATION", "COOKIE", "SESSION"]
-    where u.contains(w) {
-      return true
+    var name = name
+    return name.withUTF8 { b in
+      guard b.allSatisfy({ $0 < 128 }) else {
+        let u = String(decoding: b, as: UTF8.self).uppercased()
+        return secretWords.contains { u.utf8.firstRange(of: $0) != nil }
+      }
+      for start in b.indices {
+        let first = upper(b[start])
+        for w in secretWords where w[0] == first && start + w.count <= b.count {
+          var k = 1
+          while k < w.count && upper(b[start + k]) == w[k] { k += 1 }
+          if k == w.count { return true }
+        }
+      }
+      return false
     }
-    return false
   }
 
   /// The text with every secret-looking part replaced by `[redacted]`, or nil when there is none.
@@ -52,9 +70,10 @@ public enum Redaction {
   }
   static func isAlnum(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
   static func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+  static func upper(_ c: UInt8) -> UInt8 { c >= 97 && c <= 122 ? c - 32 : c }
 
-  static func hasPrefix(_ b: [UInt8], at i: Int, _ p: String, caseInsensitive: Bool = false) -> Bool {
-    let p = Array(p.utf8)
+  /// Whether `p` (lower case when `caseInsensitive`) starts at `b[i]`.
+  static func hasPrefix(_ b: [UInt8], at i: Int, _ p: [UInt8], caseInsensitive: Bool = false) -> Bool {
     guard i + p.count <= b.count else { return false }
     for k in 0..<p.count {
       let x = caseInsensitive ? lower(b[i + k]) : b[i + k]
@@ -70,18 +89,22 @@ public enum Redaction {
   }
 
   /// Well-known key prefixes, each followed by at least `min` token characters.
-  static let prefixes: [(String, Int)] = [
+  static let prefixes: [([UInt8], Int)] = [
     ("sk-", 16), ("sk_live_", 8), ("sk_test_", 8), ("rk_live_", 8), ("ghp_", 20), ("gho_", 20), ("ghu_", 20), ("ghs_", 20),
     ("ghr_", 20), ("github_pat_", 20), ("glpat-", 16), ("xoxb-", 10), ("xoxp-", 10), ("xoxa-", 10), ("AKIA", 16),
     ("ASIA", 16), ("AIza", 30), ("hf_", 20), ("npm_", 30), ("pypi-", 30),
-  ]
+  ].map { (Array($0.0.utf8), $0.1) }
+  static let schemes: [[UInt8]] = ["bearer ", "basic ", "token "].map { Array($0.utf8) }
+  static let schemeSeparator = Array("://".utf8)
+  static let keyBlockBegin = Array("-----BEGIN ".utf8)
+  static let privateKey = Array("PRIVATE KEY".utf8)
 
   /// The span to hide if a secret starts at `i`.
   static func secretSpan(_ b: [UInt8], at i: Int) -> Range<Int>? {
     let c = b[i]
     let boundary = i == 0 || !isAlnum(b[i - 1])
     // scheme://user:password@host — hide the password.
-    if c == 58, hasPrefix(b, at: i, "://") {
+    if c == 58, hasPrefix(b, at: i, schemeSeparator) {
       var j = i + 3
       while j < b.count, b[j] != 58, b[j] != 64, b[j] != 47, b[j] != 32 { j += 1 }
       if j < b.count, b[j] == 58 {
@@ -94,22 +117,22 @@ public enum Redaction {
     }
     guard boundary else { return nil }
     // Authorization schemes.
-    for scheme in ["bearer ", "basic ", "token "] where hasPrefix(b, at: i, scheme, caseInsensitive: true) {
-      let start = i + scheme.utf8.count
+    for scheme in schemes where hasPrefix(b, at: i, scheme, caseInsensitive: true) {
+      let start = i + scheme.count
       let end = tokenEnd(b, from: start)
       if end - start >= 8 { return start..<end }
     }
     // Private key blocks: everything to the end.
-    if hasPrefix(b, at: i, "-----BEGIN ") {
+    if hasPrefix(b, at: i, keyBlockBegin) {
       var j = i + 11
       while j < b.count, b[j] != 10 {
-        if hasPrefix(b, at: j, "PRIVATE KEY") { return i..<b.count }
+        if hasPrefix(b, at: j, privateKey) { return i..<b.count }
         j += 1
       }
     }
     for (p, min) in prefixes where hasPrefix(b, at: i, p) {
-      let end = tokenEnd(b, from: i + p.utf8.count)
-      if end - (i + p.utf8.count) >= min { return i..<end }
+      let end = tokenEnd(b, from: i + p.count)
+      if end - (i + p.count) >= min { return i..<end }
     }
     // NAME=value or --name=value where the name looks secret: hide the value.
     if isAlnum(c) || c == 45 {
@@ -157,13 +180,14 @@ extension TaskSpec {
   public func redacted() -> (spec: TaskSpec, secrets: SpecSecrets) {
     var s = self
     var found: [(String, String)] = []
-    func check(_ path: String, _ value: String, byName: Bool) -> String {
+    // The path is built only for a value that is kept (most values are not secret).
+    func check(_ path: @autoclosure () -> String, _ value: String, byName: Bool) -> String {
       if byName && !value.isEmpty {
-        found.append((path, value))
+        found.append((path(), value))
         return Redaction.marker
       }
       if let masked = Redaction.mask(value) {
-        found.append((path, value))
+        found.append((path(), value))
         return masked
       }
       return value

@@ -203,13 +203,16 @@ public struct TaskSpec: Equatable, Sendable {
   static func stringMap(_ k: String, _ v: JSON, keyCheck: Bool) throws(SpecError) -> [(String, String)] {
     guard let o = v.object else { throw SpecError(k, "must be an object of strings") }
     var out: [(String, String)] = []
+    // Checked on bytes, the field's name built only for an error: this runs for every variable
+    // of every submitted environment.
     for (mk, mv) in o {
       guard let s = mv.string else { throw SpecError("\(k).\(mk)", "must be a string") }
-      if keyCheck { try noNUL("\(k).\(mk)", s) }
+      if keyCheck && s.utf8.contains(0) { try noNUL("\(k).\(mk)", s) }
       if keyCheck {
+        let u = mk.utf8
         let ok =
-          !mk.isEmpty && !mk.contains("=") && mk.utf8.allSatisfy { $0 != 0 }
-          && !(mk.first!.isNumber)
+          !u.isEmpty && !u.contains(61) && !u.contains(0)
+          && (u.first! < 128 ? !(u.first! >= 48 && u.first! <= 57) : !(mk.first!.isNumber))
         if !ok { throw SpecError("\(k).\(mk)", "is not a valid environment variable name") }
       }
       out.append((mk, s))

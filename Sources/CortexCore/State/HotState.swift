@@ -152,7 +152,19 @@ public enum HotState {
     }
   }
 
-  /// Validates and decodes a copy of the file's bytes (which may be any length or garbage).
+  /// The parts of the file `read` looks at besides the header: the used entries of the worker
+  /// table and of the task table, by the counts in `header` (clamped to the capacities, so a
+  /// damaged header still names ranges inside the file, which `read` then rejects). A reader that
+  /// copies only the header and these (`cortex status`, with pread) reads a few KiB, not 320.
+  public static func usedRegions(header: UnsafeRawBufferPointer) -> [Range<Int>] {
+    guard header.count >= headerSize else { return [headerSize..<fileSize] }
+    let wn = min(Int(header.loadUnaligned(fromByteOffset: H.workerEntries, as: UInt32.self)), workerCapacity)
+    let tn = min(Int(header.loadUnaligned(fromByteOffset: H.taskEntries, as: UInt32.self)), taskCapacity)
+    return [workersOffset..<(workersOffset + wn * workerSlotSize), tasksOffset..<(tasksOffset + tn * taskSlotSize)]
+  }
+
+  /// Validates and decodes a copy of the file's bytes (which may be any length or garbage). Only
+  /// the header and `usedRegions` of it are read.
   public static func read(_ bytes: UnsafeRawBufferPointer) -> Result<View, ReadError> {
     guard bytes.count >= headerSize else { return .failure(.tooSmall(bytes.count)) }
     guard Array(bytes[0..<8]) == magic else { return .failure(.badMagic) }
@@ -169,8 +181,10 @@ public enum HotState {
     guard wn <= workerCapacity, tn <= taskCapacity else { return .failure(.badGeometry) }
     guard checksum(bytes.baseAddress!, workers: wn, tasks: tn) == u32(H.crc) else { return .failure(.checksum) }
     var counts: [TaskState: Int] = [:]
+    counts.reserveCapacity(TaskState.allCases.count)
     for (i, st) in TaskState.allCases.enumerated() { counts[st] = Int(i64(H.counts + 8 * i)) }
     var qp: [Priority: Int] = [:]
+    qp.reserveCapacity(Priority.allCases.count)
     for p in Priority.allCases { qp[p] = Int(u32(H.queuedByPriority + 4 * p.rawValue)) }
     var workers: [WorkerView] = []
     for i in 0..<wn {
@@ -221,7 +235,8 @@ public enum HotState {
   /// Reads a live file through `copy` (fills the buffer with the file's first bytes) and `seqlock`
   /// (reads the live seqlock word), so a reader can use pread(2) instead of a mapping: retries while
   /// a write is in progress (odd seqlock or a moved one). Errors of the two closures are rethrown.
-  /// `copy` must fill the whole buffer (zeros past a short file). Inlinable, so a caller in
+  /// `copy` must fill the header and `usedRegions` of the buffer, or all of it (zeros past a short
+  /// file); what it leaves unwritten is never read. Inlinable, so a caller in
   /// another module gets it specialized for its error type: unspecialized, building the generic
   /// metadata cost a `cortex status` more than reading and checking the file.
   @inlinable
