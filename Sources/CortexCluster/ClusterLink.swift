@@ -254,6 +254,10 @@ public final class ClusterLink: Sendable {
     var lastClaim: Int64 = 0
     var lastSettle: Int64 = 0
     var lastSnapshot: Int64 = 0
+    // While PostgreSQL cannot be reached: when to try again, backing off from 100 ms to a second
+    // (a renewal overdue since the outage must not turn the wait below into a 1 ms spin).
+    var nextReconnect: Int64 = 0
+    var reconnectDelay: Int64 = 100
     while true {
       // Sleep until the loop asks for something or PostgreSQL sends a hint (LISTEN/NOTIFY),
       // at most until the next periodic duty — and at most a second, the polling backstop —
@@ -262,9 +266,11 @@ public final class ClusterLink: Sendable {
       var cancelHinted = false
       if !busy {
         let t0 = Clock.monotonicMs()
-        var timeout = min(1000, max(1, leaseMs / 3 - (t0 - lastRenewTry)))
+        var timeout =
+          store?.db.isConnected == true
+          ? min(1000, max(1, leaseMs / 3 - (t0 - lastRenewTry))) : min(1000, max(1, nextReconnect - t0))
         if !watches.isEmpty { timeout = min(timeout, 100) }
-        let sock = store.map { $0.db.socket } ?? -1
+        let sock = store?.db.isConnected == true ? store!.db.socket : -1
         _ = FileDescriptor.waitReadable(sock >= 0 ? [kickRead.raw, sock] : [kickRead.raw], timeoutMs: Int32(timeout))
       }
       // Hints may also have arrived during the last round's statements (libpq keeps them).
@@ -297,8 +303,14 @@ public final class ClusterLink: Sendable {
         out.append(.fenced("the lease could not be renewed for \(now - lastRenewOK) ms of \(leaseMs)"))
       }
 
-      if store == nil || !(store!.db.isConnected) {
+      if (store == nil || !(store!.db.isConnected)) && now >= nextReconnect {
         store = reconnect(rejoin: fenced)
+        if store == nil {
+          nextReconnect = now + reconnectDelay
+          reconnectDelay = min(reconnectDelay * 2, 1000)
+        } else {
+          reconnectDelay = 100
+        }
         if let s = store {
           if down {
             down = false
@@ -315,7 +327,7 @@ public final class ClusterLink: Sendable {
           out.append(.unavailable("PostgreSQL is unreachable"))
         }
       }
-      guard let s = store else {
+      guard let s = store, s.db.isConnected else {
         for (ticket, _) in work.submits {
           out.append(.submitted(ticket: ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable"))))
         }
