@@ -15,11 +15,13 @@
 ///   still climbing back) lowers it by a tenth at most, so one burst of refusals does not make
 ///   the rate forget where the limit was, while a limit that really fell is found in a few
 ///   rounds. A refusal without `retry_after` only ever raises it (it may be noise);
-/// - increase, by time rather than per success: the rate climbs back to where refusals began in
-///   10 s along a concave curve (fast at first, flat near the old limit), then probes above it
-///   by 0.5 % of it a second, up to the configured `starts_per_min`. Time only counts while the
-///   rate is what holds the group back (a start emptied the bucket), so an idle group does not
-///   drift up to its ceiling.
+/// - increase, by time rather than per success: the rate climbs back to 95 % of where refusals
+///   began in 10 s along a concave curve (fast at first, flat near the old limit), then probes
+///   above that by 0.5 % of it a second, up to the configured `starts_per_min`. Just under, not
+///   at: a provider's burst hides how far past its limit the rate was when it refused, so where
+///   refusals began overstates the limit; a refusal at the plateau lowers it by 5 % each time
+///   until the plateau holds. Time only counts while the rate is what holds the group back (a
+///   start emptied the bucket), so an idle group does not drift up to its ceiling.
 /// A `retry_after` also holds the whole group until then, and empties the start bucket so the
 /// group resumes at its allowed rate rather than in a burst.
 public struct RateLimiter: Sendable, Equatable {
@@ -53,8 +55,9 @@ public struct RateLimiter: Sendable, Equatable {
   static let decrease = 0.7
   /// A further decrease needs a task started this long after the last one.
   static let settleMs: Int64 = 1000
-  /// The time to climb back to where refusals began.
+  /// The time to climb back to `climbToShare` of where refusals began.
   static let climbMs: Int64 = 10_000
+  static let climbToShare = 0.95
   /// Past it, the probe's growth a second, as a share of it.
   static let probeShare = 0.005
   /// A decrease within this share below where refusals began replaces it; further below, it
@@ -172,10 +175,10 @@ public struct RateLimiter: Sendable, Equatable {
   }
 
   /// The rate `climbed` ms of climbing after the last decrease: a concave (cubic) curve from the
-  /// rate after it to where refusals began in `climbMs`, then a linear probe above it.
+  /// rate after it to just under where refusals began in `climbMs`, then a linear probe above it.
   func climbTarget(_ climbed: Int64) -> Double? {
     guard let from = climbFromPerMin else { return nil }
-    let top = max(from, refusalsBeganPerMin ?? from)
+    let top = max(from, (refusalsBeganPerMin ?? from) * Self.climbToShare)
     if climbed < Self.climbMs {
       let left = 1 - Double(climbed) / Double(Self.climbMs)
       return top - (top - from) * left * left * left
