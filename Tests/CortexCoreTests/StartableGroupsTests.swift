@@ -99,8 +99,8 @@ final class StartableGroupsTests: XCTestCase {
     o.retryAfterMs = 1
     sim.feed(.worker(sim.worker(of: a)!, .done(o)))
     XCTAssertEqual(sim.s.fleet.groups.first { $0.name == "api" }?.limiter?.allowedPerMin, 42)
-    // At 42/min the next start is due 1,429 ms later (t0 + 2430); b's success raises the rate to
-    // 42.6/min, which brings it to about t0 + 2411.
+    // At 42/min the next start is due 1,429 ms later (t0 + 2430); b's success 99 ms into the climb
+    // back to 60/min raises the rate to 42.5/min, which brings it to about t0 + 2413.
     sim.now = t0 + 1100
     sim.finish(b)
     var startedAt: Int64? = nil

@@ -43,7 +43,7 @@ public struct GroupConfig: Equatable, Sendable {
 
 /// A provider's limits: starts per minute and tokens per minute (token buckets). With `adaptive`
 /// (the default) the allowed start rate shrinks when tasks report being rate limited and grows
-/// back as they succeed (AIMD); `starts_per_min` is its ceiling.
+/// back over time while they succeed (AIMD, see `RateLimiter`); `starts_per_min` is its ceiling.
 public struct RateConfig: Equatable, Sendable {
   public var startsPerMin: Double?
   public var tokensPerMin: Int?

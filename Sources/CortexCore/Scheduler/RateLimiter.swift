@@ -2,17 +2,26 @@
 /// and tokens per minute (a task's `token_budget` is taken at dispatch, like the budget). Pure:
 /// every method takes the time.
 ///
-/// With `adaptive`, the allowed start rate follows AIMD, as TCP's congestion window does:
-/// - decrease: the rate is multiplied by 0.7 when a task that *started after* the last decrease
-///   is refused by the provider's limit (the tasks started before it reflect the old rate: one
+/// With `adaptive`, the allowed start rate follows AIMD, shaped as TCP CUBIC shapes its window:
+/// - decrease: the rate is multiplied by 0.7 when a task that started at least a second after the
+///   last decrease is refused by the provider's limit (the tasks started before it, or in the
+///   second after it while the provider's own burst is still empty, reflect the old rate: one
 ///   decrease per round trip, TCP NewReno's rule). A refusal that names a `retry_after` is the
 ///   provider's quota speaking and counts at once; one without it (an exit code, a bare 429)
 ///   may be noise, so it counts when 4 of the last 6 outcomes since the last decrease were
-///   refusals (random 429s at 15 % do that in about one window of 170, a rate well over the
-///   limit at once);
-/// - increase: each success adds 1 % of the ceiling per minute, a twentieth of that within 5 % below
-///   the rate of the last decrease (probe gently where the limit was, as CUBIC does), up to the
-///   configured `starts_per_min`.
+///   refusals (random 429s at 15 % do that about once in 40 refusals);
+/// - where refusals began (`refusalsBeganPerMin`, CUBIC's W_max): the rate of a decrease at or
+///   above 95 % of it replaces it; a decrease below it (one more in a run, while the rate is
+///   still climbing back) lowers it by a tenth at most, so one burst of refusals does not make
+///   the rate forget where the limit was, while a limit that really fell is found in a few
+///   rounds. A refusal without `retry_after` only ever raises it (it may be noise);
+/// - increase, by time rather than per success: the rate climbs back to 95 % of where refusals
+///   began in 10 s along a concave curve (fast at first, flat near the old limit), then probes
+///   above that by 0.5 % of it a second, up to the configured `starts_per_min`. Just under, not
+///   at: a provider's burst hides how far past its limit the rate was when it refused, so where
+///   refusals began overstates the limit; a refusal at the plateau lowers it by 5 % each time
+///   until the plateau holds. Time only counts while the rate is what holds the group back (a
+///   start emptied the bucket), so an idle group does not drift up to its ceiling.
 /// A `retry_after` also holds the whole group until then, and empties the start bucket so the
 /// group resumes at its allowed rate rather than in a burst.
 public struct RateLimiter: Sendable, Equatable {
@@ -26,8 +35,15 @@ public struct RateLimiter: Sendable, Equatable {
   /// The provider asked to wait until then (`retry_after_s`).
   public internal(set) var holdUntilMs: Int64 = 0
   public internal(set) var lastDecreaseMs: Int64 = .min
-  /// The allowed rate when it was last decreased (where the limit was found).
-  var rateAtDecrease: Double?
+  /// Where refusals began (CUBIC's W_max): the rate of the last decreases, see above.
+  public internal(set) var refusalsBeganPerMin: Double?
+  /// The rate just after the last decrease, where the climb back starts.
+  var climbFromPerMin: Double?
+  /// Time counted toward the climb since the last decrease, and when it was last counted.
+  var climbedMs: Int64 = 0
+  var climbCountedMs: Int64
+  /// A start found the bucket empty since the climb was last counted: the rate holds the group back.
+  var pressed = false
   /// Outcomes since the last decrease, newest last (true: refused), at most `window`.
   var recent: [Bool] = []
   /// The rate last written to the log, so increases are logged when they add up, not per task.
@@ -37,7 +53,17 @@ public struct RateLimiter: Sendable, Equatable {
   public internal(set) var decreases = 0
 
   static let decrease = 0.7
-  static let increaseShare = 0.01
+  /// A further decrease needs a task started this long after the last one.
+  static let settleMs: Int64 = 1000
+  /// The time to climb back to `climbToShare` of where refusals began.
+  static let climbMs: Int64 = 10_000
+  static let climbToShare = 0.95
+  /// Past it, the probe's growth a second, as a share of it.
+  static let probeShare = 0.005
+  /// A decrease within this share below where refusals began replaces it; further below, it
+  /// lowers it by `forgetShare` at most.
+  static let sameLimitShare = 0.95
+  static let forgetShare = 0.9
   static let window = 6
   static let refusalsInWindow = 4
 
@@ -49,6 +75,7 @@ public struct RateLimiter: Sendable, Equatable {
     startsRefilledMs = now
     tokenBucket = Double(config.tokensPerMin ?? 0)
     tokensRefilledMs = now
+    climbCountedMs = now
   }
 
   /// At most one second's worth of starts at once (at least one).
@@ -101,7 +128,10 @@ public struct RateLimiter: Sendable, Equatable {
   /// A task starts: takes one start and its tokens.
   mutating func take(now: Int64, tokens: Int) {
     refill(now)
-    if allowedPerMin != nil { startTokens -= 1 }
+    if allowedPerMin != nil {
+      startTokens -= 1
+      if startTokens < 1 { pressed = true }
+    }
     if config.tokensPerMin != nil { tokenBucket -= need(tokens) }
     starts += 1
   }
@@ -119,10 +149,18 @@ public struct RateLimiter: Sendable, Equatable {
     note(true)
     let quota = (retryAfterMs ?? 0) > 0
     guard quota || recent.filter({ $0 }).count >= Self.refusalsInWindow else { return nil }
+    guard lastDecreaseMs == .min || startedMs >= lastDecreaseMs + Self.settleMs else { return nil }
     refill(now)
     let next = max(floorPerMin, r * Self.decrease)
     allowedPerMin = next
-    rateAtDecrease = r
+    if let began = refusalsBeganPerMin, r < began * Self.sameLimitShare {
+      if quota { refusalsBeganPerMin = max(r, began * Self.forgetShare) }
+    } else if quota || r > (refusalsBeganPerMin ?? 0) {
+      refusalsBeganPerMin = r
+    }
+    climbFromPerMin = next
+    climbedMs = 0
+    climbCountedMs = now
     startTokens = min(startTokens, burst)
     lastDecreaseMs = now
     recent.removeAll()
@@ -136,16 +174,30 @@ public struct RateLimiter: Sendable, Equatable {
     if recent.count > Self.window { recent.removeFirst() }
   }
 
-  /// A task succeeded: additive increase, up to the ceiling. Returns (logged before, now) when the
-  /// rate grew by a tenth since it was last logged, or reached the ceiling.
+  /// The rate `climbed` ms of climbing after the last decrease: a concave (cubic) curve from the
+  /// rate after it to just under where refusals began in `climbMs`, then a linear probe above it.
+  func climbTarget(_ climbed: Int64) -> Double? {
+    guard let from = climbFromPerMin else { return nil }
+    let top = max(from, (refusalsBeganPerMin ?? from) * Self.climbToShare)
+    if climbed < Self.climbMs {
+      let left = 1 - Double(climbed) / Double(Self.climbMs)
+      return top - (top - from) * left * left * left
+    }
+    return top + top * Self.probeShare * Double(climbed - Self.climbMs) / 1000
+  }
+
+  /// A task succeeded: the rate climbs by the time that passed while the rate held the group back
+  /// (see above), up to the ceiling. Returns (logged before, now) when the rate grew by a tenth
+  /// since it was last logged, or reached the ceiling.
   mutating func succeeded(now: Int64, startedMs: Int64) -> (Double, Double)? {
     guard config.adaptive, let r = allowedPerMin, let ceiling = config.startsPerMin else { return nil }
     if startedMs > lastDecreaseMs { note(false) }
-    guard r < ceiling else { return nil }
+    if pressed, now > climbCountedMs { climbedMs += now - climbCountedMs }
+    climbCountedMs = max(climbCountedMs, now)
+    pressed = false
+    guard r < ceiling, let target = climbTarget(climbedMs), target > r else { return nil }
     refill(now)
-    var step = ceiling * Self.increaseShare
-    if let top = rateAtDecrease, r >= top * 0.95, r < top { step /= 20 }
-    let next = min(ceiling, r + step)
+    let next = min(ceiling, target)
     allowedPerMin = next
     let last = loggedPerMin ?? r
     if next >= ceiling || next >= last * 1.1 {
@@ -160,6 +212,13 @@ public struct RateLimiter: Sendable, Equatable {
     var n = RateLimiter(c, now: now)
     if let learned = allowedPerMin, let ceiling = c.startsPerMin, c.adaptive { n.allowedPerMin = min(learned, ceiling) }
     n.holdUntilMs = holdUntilMs
+    if c.adaptive, let ceiling = c.startsPerMin {
+      n.refusalsBeganPerMin = refusalsBeganPerMin.map { min($0, ceiling) }
+      // Never decreased yet but under a higher ceiling: it probes up from the learned rate.
+      n.climbFromPerMin = climbFromPerMin.map { min($0, ceiling) } ?? n.allowedPerMin.flatMap { $0 < ceiling ? $0 : nil }
+      n.climbedMs = climbedMs
+      n.lastDecreaseMs = lastDecreaseMs
+    }
     n.starts = starts
     n.rateLimited = rateLimited
     n.decreases = decreases
@@ -170,6 +229,7 @@ public struct RateLimiter: Sendable, Equatable {
     var o: [(String, JSON)] = []
     if let c = config.startsPerMin { o.append(("starts_per_min_limit", .double(c))) }
     if let a = allowedPerMin { o.append(("starts_per_min_allowed", .double((a * 100).rounded() / 100))) }
+    if let b = refusalsBeganPerMin { o.append(("starts_per_min_refusals_began", .double((b * 100).rounded() / 100))) }
     if let t = config.tokensPerMin { o.append(("tokens_per_min_limit", .int(Int64(t)))) }
     o.append(("adaptive", .bool(config.adaptive)))
     if holdUntilMs > now { o.append(("hold_until", .string(Timestamp.rfc3339(ms: holdUntilMs)))) }

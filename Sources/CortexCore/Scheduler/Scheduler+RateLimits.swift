@@ -57,7 +57,7 @@ extension Scheduler {
     return true
   }
 
-  /// A task of a rate-limited group or type succeeded: additive increase.
+  /// A task of a rate-limited group or type succeeded: the allowed rate climbs back (see `RateLimiter`).
   mutating func rateSucceeded(_ n: Int, now: Int64, into out: inout [Action]) {
     guard let t = tasks[n] else { return }
     let g = groupOf(n)
