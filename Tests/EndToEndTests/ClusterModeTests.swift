@@ -183,7 +183,14 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(r.code, 75, r.err)
     XCTAssertTrue(r.err.contains("cluster_unavailable"), r.err)
     XCTAssertLessThan(Clock.monotonicMs() - t0, 3000, "a submit waited for the database")
+    // Waiting for the database costs (almost) nothing, also once a lease renewal is overdue
+    // (lease/3 = 3.3 s after the last one): a link that then retried without a pause spun a
+    // sixth of a core (about 48 ticks in 3 s; an idle node uses 1 or 2).
+    sleepMs(3500)
+    let pid = try XCTUnwrap(a.daemonPID)
+    let ticks = try cpuTicks(pid)
     sleepMs(3000)
+    XCTAssertLessThan(try cpuTicks(pid) - ticks, 20, "a node spins while PostgreSQL is down")
     try pg.start()
     // Admission resumes once the link has reconnected.
     var more: [Substring] = []

@@ -147,14 +147,6 @@ final class DiskFullTests: XCTestCase {
     }
     XCTAssertThrowsError(try fd.writeAll([0]), "the file system is full")
   }
-
-  /// utime + stime of a process, in clock ticks (proc(5)).
-  private func cpuTicks(_ pid: Int32) throws -> Int {
-    let stat = String(decoding: try XCTUnwrap(FileSystem.read("/proc/\(pid)/stat")), as: UTF8.self)
-    let fields = try XCTUnwrap(stat.split(separator: ")").last).split(separator: " ")
-    // After "pid (comm)": state is field 3, utime 14 and stime 15.
-    return try XCTUnwrap(Int(fields[11])) + XCTUnwrap(Int(fields[12]))
-  }
 }
 
 private func daemonLog(_ c: Cortex) -> String {
