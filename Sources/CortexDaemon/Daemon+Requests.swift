@@ -93,6 +93,9 @@ extension Daemon {
 
   func handlePing(_ id: ClientID, now t: Int64) {
     let ready = readyWorkers
+    // `cortex start` returns on this answer, and a `cortex status` right after reads the hot
+    // state: it must not be up to one write interval older than what the answer said.
+    if hotDirty { updateHotState(now: t) }
     let phase: String =
       switch scheduler.phase {
       case .running: "running"

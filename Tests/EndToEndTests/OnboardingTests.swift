@@ -150,7 +150,10 @@ final class OnboardingTests: XCTestCase {
     XCTAssertTrue(r.err.contains("config.json written: 2 workers"), r.err)
     XCTAssertTrue(r.err.contains("daemon started"), r.err)
     XCTAssertTrue(r.err.contains("worker pool initialized (2 workers)"), r.err)
-    XCTAssertEqual(try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))["pool_size"]?.int, 2)
+    // Right away, status agrees with "initialized (2 workers)": none still shown as starting.
+    let status = try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))
+    XCTAssertEqual(status["pool_size"]?.int, 2)
+    XCTAssertEqual(status["workers"]?["idle"]?.int, 2, "\(status)")
     // Again: nothing rewritten, the running daemon reported, not a second one started.
     let again = c.ok(["init"])
     XCTAssertTrue(again.err.contains("already initialized"), again.err)
