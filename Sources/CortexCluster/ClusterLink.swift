@@ -258,6 +258,7 @@ public final class ClusterLink: Sendable {
     // (a renewal overdue since the outage must not turn the wait below into a 1 ms spin).
     var nextReconnect: Int64 = 0
     var reconnectDelay: Int64 = 100
+    var connected: Bool { store?.db.isConnected == true }
     while true {
       // Sleep until the loop asks for something or PostgreSQL sends a hint (LISTEN/NOTIFY),
       // at most until the next periodic duty — and at most a second, the polling backstop —
@@ -266,11 +267,9 @@ public final class ClusterLink: Sendable {
       var cancelHinted = false
       if !busy {
         let t0 = Clock.monotonicMs()
-        var timeout =
-          store?.db.isConnected == true
-          ? min(1000, max(1, leaseMs / 3 - (t0 - lastRenewTry))) : min(1000, max(1, nextReconnect - t0))
+        var timeout = min(1000, max(1, connected ? leaseMs / 3 - (t0 - lastRenewTry) : nextReconnect - t0))
         if !watches.isEmpty { timeout = min(timeout, 100) }
-        let sock = store?.db.isConnected == true ? store!.db.socket : -1
+        let sock = connected ? store!.db.socket : -1
         _ = FileDescriptor.waitReadable(sock >= 0 ? [kickRead.raw, sock] : [kickRead.raw], timeoutMs: Int32(timeout))
       }
       // Hints may also have arrived during the last round's statements (libpq keeps them).
@@ -303,7 +302,7 @@ public final class ClusterLink: Sendable {
         out.append(.fenced("the lease could not be renewed for \(now - lastRenewOK) ms of \(leaseMs)"))
       }
 
-      if (store == nil || !(store!.db.isConnected)) && now >= nextReconnect {
+      if !connected && now >= nextReconnect {
         store = reconnect(rejoin: fenced)
         if store == nil {
           nextReconnect = now + reconnectDelay
@@ -327,7 +326,7 @@ public final class ClusterLink: Sendable {
           out.append(.unavailable("PostgreSQL is unreachable"))
         }
       }
-      guard let s = store, s.db.isConnected else {
+      guard connected, let s = store else {
         for (ticket, _) in work.submits {
           out.append(.submitted(ticket: ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable"))))
         }
