@@ -11,30 +11,20 @@ final class ClusterWebTests: ClusterTestCase {
     return a.status == 200 ? try JSON.parse(Array(a.body.utf8)) : nil
   }
 
-  /// Asks until `check` holds (the snapshot is read about once a second), at most 20 s.
-  func eventually(_ what: String, _ check: () throws -> Bool) rethrows {
-    let deadline = Clock.monotonicMs() + 20_000
-    while Clock.monotonicMs() < deadline {
-      if try check() { return }
-      sleepMs(200)
-    }
-    XCTFail("timed out waiting for: \(what)")
-  }
-
   func testNodeAsPagesShowNodeBAndTheTasksThatRanOnB() throws {
     // B alone first: what is submitted now can only run on B.
     let b = try startNode("b", workers: 2, leaseS: 5, budget: 1_000_000)
     let done = b.ok(["submit", "-p", "--description", "ran on b", "--synthetic", "10:5"]).out.trimmed
     XCTAssertEqual(b.run(["wait", done], timeoutS: 30).code, 0)
     let long = b.ok(["submit", "-p", "--description", "runs on b", "--synthetic", "600000:5"]).out.trimmed
-    eventually("\(long) running on b") {
+    b.eventually("\(long) running on b") {
       sql("SELECT coalesce(node, '') FROM cortex_task WHERE id = \(TaskID.parse(long)!) AND state = 'running'") == "b"
     }
     let a = try startNode("a", workers: 2, leaseS: 5, budget: 1_000_000)
 
     // /api/cluster and the status (pushed to the overview) on A list both nodes, B with its task.
     var cluster: JSON?
-    try eventually("A's /api/cluster to show node b running \(long)") {
+    try a.eventually("A's /api/cluster to show node b running \(long)") {
       cluster = try api(a, "/api/cluster")?["cluster"]
       let bRow = cluster?["nodes"]?.array?.first { $0["name"]?.string == "b" }
       return bRow?["tasks"]?.array?.contains { $0.string == long } == true && bRow?["running"]?.int == 1

@@ -140,10 +140,12 @@ final class Cortex {
 
   /// Waits until `cond` holds, polling; fails with `what` after `timeoutS`.
   @discardableResult
-  func eventually(_ what: String, timeoutS: Int64 = 20, file: StaticString = #filePath, line: UInt = #line, _ cond: () -> Bool) -> Bool {
+  func eventually(
+    _ what: String, timeoutS: Int64 = 20, file: StaticString = #filePath, line: UInt = #line, _ cond: () throws -> Bool
+  ) rethrows -> Bool {
     let deadline = Clock.monotonicMs() + timeoutS * 1000
     while Clock.monotonicMs() < deadline {
-      if cond() { return true }
+      if try cond() { return true }
       sleepMs(20)
     }
     XCTFail("timed out after \(timeoutS) s waiting for: \(what)", file: file, line: line)
