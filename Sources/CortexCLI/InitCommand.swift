@@ -22,28 +22,26 @@ enum InitCommand {
     // In a terminal: the wizard asks (InitWizard). Without one, or with --yes: the same path with
     // every default taken, daemon started. --no-start: the files only (scripts that edit the
     // config before `cortex start`).
-    let ask = !yes && !noStart && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
     if !noStart {
+      let ask = !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
       try InitWizard.run(ctx, ask: ask, wrote: wrote, workers: workers, start: true)
-      if ctx.json {
-        ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
-      }
-      return 0
-    }
-    if wrote, let agent = InitWizard.find().agents.first?.0 {
-      try InitWizard.write(InitWizard.Choices(agent: agent, workers: workers ?? Config().workers, start: false), ctx)
-    }
-    if ctx.json {
-      ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
     } else {
-      ctx.err(
-        wrote ? "initialized \(ctx.paths.root)\n" : "\(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
+      if wrote, let agent = InitWizard.find().agents.first?.0 {
+        try InitWizard.write(InitWizard.Choices(agent: agent, workers: workers ?? Config().workers, start: false), ctx)
+      }
+      if !ctx.json {
+        ctx.err(
+          wrote ? "initialized \(ctx.paths.root)\n" : "\(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
+      }
       // A project above already has one: say which one commands run below here will use now.
-      if wrote, ctx.lookup?.source == .fallback, let outer = DirectoryLookup.nearest(from: FileSystem.dirname(ctx.lookup?.start ?? "/")),
-        outer != ctx.paths.root
+      if !ctx.json, wrote, ctx.lookup?.source == .fallback,
+        let outer = DirectoryLookup.nearest(from: FileSystem.dirname(ctx.lookup?.start ?? "/")), outer != ctx.paths.root
       {
         ctx.err("note: \(outer) also exists; commands run in or below \(ctx.lookup?.start ?? "") now use \(ctx.paths.root)\n")
       }
+    }
+    if ctx.json {
+      ctx.printJSON(.object([("ok", .bool(true)), ("dir", .string(ctx.paths.root)), ("config_written", .bool(wrote))]))
     }
     return 0
   }
