@@ -81,6 +81,12 @@ final class EncodingTests: XCTestCase {
   func testTimestampsAndDurations() {
     let ms: Int64 = 1_795_000_000_123
     XCTAssertEqual(Timestamp.parse(Timestamp.rfc3339(ms: ms)), ms)
+    // Written as bytes for years 0–9999, by interpolation beyond: the same text either way.
+    XCTAssertEqual(Timestamp.rfc3339(ms: 0), "1970-01-01T00:00:00.000Z")
+    XCTAssertEqual(Timestamp.rfc3339(ms: -1), "1969-12-31T23:59:59.999Z")
+    XCTAssertEqual(Timestamp.rfc3339(ms: 951_782_400_000), "2000-02-29T00:00:00.000Z")
+    XCTAssertEqual(Timestamp.rfc3339(ms: ms), "2026-11-18T11:06:40.123Z")
+    XCTAssertEqual(Timestamp.rfc3339(ms: 253_402_300_800_000), "10000-01-01T00:00:00.000Z")
     XCTAssertEqual(DurationText.parseMs("1.5s"), 1500)
     XCTAssertEqual(DurationText.parseMs("2m"), 120_000)
     XCTAssertEqual(DurationText.parseMs("250ms"), 250)

@@ -75,6 +75,31 @@ public enum Timestamp {
     let d = doy - (153 * mp + 2) / 5 + 1
     let m = mp < 10 ? mp + 3 : mp - 9
     if m <= 2 { y += 1 }
+    if (0...9999).contains(y) {
+      // The usual case, written as bytes: string interpolation cost ~40 times as much, and the
+      // scheduler formats a time for every task that waits on a rate limit.
+      return String(unsafeUninitializedCapacity: 24) { b in
+        func put(_ v: Int, _ at: Int, _ n: Int) {
+          var v = v
+          for i in stride(from: at + n - 1, through: at, by: -1) {
+            b[i] = UInt8(48 + v % 10)
+            v /= 10
+          }
+        }
+        put(Int(y), 0, 4)
+        put(Int(m), 5, 2)
+        put(Int(d), 8, 2)
+        put(rem / 3600, 11, 2)
+        put(rem / 60 % 60, 14, 2)
+        put(rem % 60, 17, 2)
+        put(milli, 20, 3)
+        (b[4], b[7], b[10], b[13], b[16], b[19], b[23]) = (
+          UInt8(ascii: "-"), UInt8(ascii: "-"), UInt8(ascii: "T"), UInt8(ascii: ":"), UInt8(ascii: ":"), UInt8(ascii: "."),
+          UInt8(ascii: "Z")
+        )
+        return 24
+      }
+    }
     func pad(_ v: Int, _ n: Int) -> String {
       let s = String(v)
       return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s

@@ -38,7 +38,45 @@ public enum TaskState: String, CaseIterable, Sendable {
   }
 
   /// The event type that records entering this terminal state.
-  public var terminalEventType: String { "task." + rawValue }
+  public var terminalEventType: String {
+    switch self {
+    case .queued: "task.queued"
+    case .assigned: "task.assigned"
+    case .running: "task.running"
+    case .succeeded: "task.succeeded"
+    case .failed: "task.failed"
+    case .cancelled: "task.cancelled"
+    case .timedOut: "task.timed_out"
+    case .rejected: "task.rejected"
+    }
+  }
+
+  /// 0, 1, … in declaration order (an index into per-state tables).
+  public var ordinal: Int {
+    switch self {
+    case .queued: 0
+    case .assigned: 1
+    case .running: 2
+    case .succeeded: 3
+    case .failed: 4
+    case .cancelled: 5
+    case .timedOut: 6
+    case .rejected: 7
+    }
+  }
+
+  /// How many tasks are in each state: a fixed table, not a dictionary (a state change updates
+  /// it on every decision, and hashing the state hashes its name).
+  public struct Counts: Sendable, Equatable {
+    private var values = [Int](repeating: 0, count: TaskState.allCases.count)
+    public init() {}
+    public subscript(_ s: TaskState, default d: Int) -> Int {
+      get { values[s.ordinal] }
+      set { values[s.ordinal] = newValue }
+    }
+    /// As a dictionary would answer (every state has a count, 0 included).
+    public subscript(_ s: TaskState) -> Int? { values[s.ordinal] }
+  }
 
   /// Every event type that ends a task.
   public static let terminalEventTypes: Set<String> = Set(allCases.filter(\.isTerminal).map(\.terminalEventType))

@@ -6,53 +6,6 @@ public enum StopCause: String, Sendable {
   case cancel, timeout, budget, shutdown
 }
 
-/// Everything Cortex knows about one task.
-public struct TaskRecord: Sendable {
-  public let number: Int
-  public var spec: TaskSpec
-  /// The redacted spec, encoded once, for events, snapshots and spec.json.
-  public var specJSON: [UInt8]
-  public var state: TaskState = .queued
-  /// The current (or last) attempt, from 1.
-  public var attempt = 1
-  public var maxAttempts: Int
-  /// Tokens reserved at dispatch.
-  public var budget: Int
-  public var timeoutMs: Int64?
-  public var reserved = 0
-  public var tokensUsed = 0
-  public var worker: Int?
-  public var pid: Int32?
-  public var submittedMs: Int64
-  public var assignedMs: Int64?
-  public var startedMs: Int64?
-  public var endedMs: Int64?
-  public var exitCode: Int32?
-  public var signal: Int32?
-  public var reason: String?
-  public var notBeforeMs: Int64 = 0
-  public var deadlineMs: Int64?
-  /// Times this task's worker died under it; more than two is poison.
-  public var workerKills = 0
-  public var stopping: StopCause?
-  public var stopDeadlineMs: Int64?
-  public var waitingReason: String?
-  public var progress: Double?
-  public var message: String?
-  public var lastProgressLogMs: Int64 = 0
-  /// Where the task sits in its priority queue (for position and estimated start).
-  var enqueueSeq: UInt64 = 0
-  /// True while an entry for this task in its priority queue is live.
-  var inQueue = false
-  /// Its group's index in `Fleet.groups` once resolved (-1: not yet); see Scheduler+Groups.
-  var group = -1
-  /// Rate-limited attempts retried without counting against `max_attempts` (in memory only).
-  var rateLimitedRetries = 0
-
-  public var id: String { TaskID.format(number) }
-  public var type: String { spec.type ?? (spec.synthetic != nil ? "synthetic" : "exec") }
-}
-
 public enum WorkerState: String, Sendable {
   /// Spawned, not yet ready.
   case starting

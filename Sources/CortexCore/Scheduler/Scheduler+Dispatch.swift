@@ -9,41 +9,55 @@ extension Scheduler {
     while !idle.isEmpty {
       // The best head among the groups that may start one now (Scheduler+Groups).
       guard let (n, g, p) = nextCandidate(now: now, into: &out) else { return }
-      let t = tasks[n]!
-      if p != Priority.critical.rawValue && idle.count <= config.reserveCritical {
-        noteWaiting(n, "reserved_for_critical", "the last \(config.reserveCritical) idle workers are kept for critical tasks", into: &out)
-        return
-      }
-      if t.budget > config.tokenBudgetTotal - tokensUsed {
-        // Used tokens never come back: this task can never fit. End it rather than block the queue.
-        popHead(g, p)
-        finish(
-          n, .failed, reason: "token_budget_exhausted",
-          detail: "needs \(t.budget) tokens; only \(config.tokenBudgetTotal - tokensUsed) of the total are not spent", now: now,
-          into: &out)
-        continue
-      }
-      if t.budget > budgetAvailable {
-        noteWaiting(
-          n, "token_budget_exhausted", "needs \(t.budget) tokens, \(max(0, budgetAvailable)) available", into: &out)
-        return
-      }
-      if let (reason, detail) = infeasible(t) {
-        noteWaiting(n, reason, detail, into: &out)
-        return
-      }
-      if let why = typeBlocked(t, now: now) {
-        // Its worker type's rate limit holds it; other groups' tasks may go.
-        noteWaitingAt(n, why.reason, why.detail, at: why.at, group: fleet.groups[g].name, into: &out)
-        fleet.groups[g].skipPass = fleet.pass
-        continue
+      switch admit(n, group: g, priority: p, now: now, into: &out) {
+      case .stop: return
+      case .next: continue
+      case .start: break
       }
       popHead(g, p)
       let w = idle.removeLast()
-      claimResources(t)
       takeRate(n, group: g, now: now)
       assign(n, to: w, now: now, into: &out)
     }
+  }
+
+  enum Admission { case start, stop, next }
+
+  /// Whether dispatch may start task `n`, the head of group `g` at priority `p`, now: `.stop` when
+  /// nothing more may start in this pass, `.next` to look at the next candidate. Reads the
+  /// record here, so that no copy of it is held while dispatch changes it (see TaskRecord).
+  mutating func admit(_ n: Int, group g: Int, priority p: Int, now: Int64, into out: inout [Action]) -> Admission {
+    let t = tasks[n]!
+    if p != Priority.critical.rawValue && idle.count <= config.reserveCritical {
+      noteWaiting(n, "reserved_for_critical", "the last \(config.reserveCritical) idle workers are kept for critical tasks", into: &out)
+      return .stop
+    }
+    if t.budget > config.tokenBudgetTotal - tokensUsed {
+      // Used tokens never come back: this task can never fit. End it rather than block the queue.
+      popHead(g, p)
+      finish(
+        n, .failed, reason: "token_budget_exhausted",
+        detail: "needs \(t.budget) tokens; only \(config.tokenBudgetTotal - tokensUsed) of the total are not spent", now: now,
+        into: &out)
+      return .next
+    }
+    if t.budget > budgetAvailable {
+      noteWaiting(
+        n, "token_budget_exhausted", "needs \(t.budget) tokens, \(max(0, budgetAvailable)) available", into: &out)
+      return .stop
+    }
+    if let (reason, detail) = infeasible(t) {
+      noteWaiting(n, reason, detail, into: &out)
+      return .stop
+    }
+    if let why = typeBlocked(t, now: now) {
+      // Its worker type's rate limit holds it; other groups' tasks may go.
+      noteWaitingAt(n, why.reason, why.detail, at: why.at, group: fleet.groups[g].name, into: &out)
+      fleet.groups[g].skipPass = fleet.pass
+      return .next
+    }
+    claimResources(t)
+    return .start
   }
 
   /// The worker type's CPU and memory needs against the latest sample of the machine. Synthetic
@@ -70,32 +84,34 @@ extension Scheduler {
   }
 
   mutating func assign(_ n: Int, to w: Int, now: Int64, into out: inout [Action]) {
-    var t = tasks[n]!
     setState(n, .assigned)
-    t.state = .assigned
-    t.worker = w
-    t.assignedMs = now
-    t.startedMs = nil
-    t.pid = nil
-    t.tokensUsed = 0
-    t.reserved = t.budget
-    t.waitingReason = nil
-    t.deadlineMs = t.timeoutMs.map { now + $0 }
-    tokensReserved += t.budget
-    tasks[n] = t
+    guard
+      let (attempt, budget, spec) = update(
+        n,
+        { t in
+          t.worker = w
+          t.assignedMs = now
+          t.startedMs = nil
+          t.pid = nil
+          t.tokensUsed = 0
+          t.reserved = t.budget
+          t.waitingReason = nil
+          t.deadlineMs = t.timeoutMs.map { now + $0 }
+          return (t.attempt, t.budget, t.spec)
+        })
+    else { return }
+    tokensReserved += budget
     workers[w - 1].state = .busy
     workers[w - 1].task = n
-    out.append(.log(Event("task.assigned", task: n, worker: w, attempt: t.attempt)))
-    if t.budget > 0 {
+    out.append(.log(Event("task.assigned", task: n, worker: w, attempt: attempt)))
+    if budget > 0 {
       out.append(
         .log(
           Event(
-            "budget.reserved", task: n, attempt: t.attempt,
-            fields: [("tokens", .int(Int64(t.budget))), ("available", .int(Int64(budgetAvailable)))])))
+            "budget.reserved", task: n, attempt: attempt,
+            fields: [("tokens", .int(Int64(budget))), ("available", .int(Int64(budgetAvailable)))])))
     }
-    out.append(
-      .send(
-        worker: w, .run(task: n, attempt: t.attempt, dir: "", budget: t.budget, spec: t.spec)))
+    out.append(.send(worker: w, .run(task: n, attempt: attempt, dir: "", budget: budget, spec: spec)))
   }
 
   mutating func taskStarted(_ w: Int, task n: Int, pid: Int32, now: Int64, into out: inout [Action]) {
@@ -140,7 +156,7 @@ extension Scheduler {
   /// The worker finished an attempt (or stopped it on request).
   mutating func taskDone(_ w: Int, _ o: TaskOutcome, now: Int64, into out: inout [Action]) {
     let n = o.task
-    guard workers[w - 1].task == n, var t = tasks[n], !t.state.isTerminal else { return }
+    guard workers[w - 1].task == n, let state = tasks[n]?.state, !state.isTerminal else { return }
     workers[w - 1].task = nil
     workers[w - 1].tasksDone += 1
     if workers[w - 1].state == .busy {
@@ -151,17 +167,24 @@ extension Scheduler {
         idle.append(w)
       }
     }
-    if t.state == .assigned {
+    if state == .assigned {
       // Started and finished in one breath (synthetic tasks): record the start too.
-      t.startedMs = o.startedMs > 0 ? min(now, max(t.assignedMs ?? now, o.startedMs)) : now
+      let attempt = update(n) { t in
+        t.startedMs = o.startedMs > 0 ? min(now, max(t.assignedMs ?? now, o.startedMs)) : now
+        return t.attempt
+      }
       setState(n, .running)
-      t.state = .running
-      out.append(.log(Event("task.started", task: n, worker: w, attempt: t.attempt)))
+      out.append(.log(Event("task.started", task: n, worker: w, attempt: attempt)))
     }
-    t.tokensUsed = max(t.tokensUsed, o.tokensUsed)
-    t.exitCode = o.exitCode
-    t.signal = o.signal
-    tasks[n] = t
+    update(n) { t in
+      t.tokensUsed = max(t.tokensUsed, o.tokensUsed)
+      t.exitCode = o.exitCode
+      t.signal = o.signal
+    }
+    // What the outcome depends on, read once (before the budget is released): the record itself is not held while it changes
+    // below (a held copy would make each change copy it; see TaskRecord).
+    let t = DoneFacts(tasks[n]!)
+    let rateLimited = !o.succeeded && isRateLimited(tasks[n]!, o)
     releaseBudget(n, into: &out)
     let used = t.tokensUsed
     let overrun = used > t.reserved
@@ -188,7 +211,7 @@ extension Scheduler {
         estimates[t.type, default: Estimate()].observe(durationMs: dur, tokens: used)
         rateSucceeded(n, now: now, into: &out)
         finish(n, .succeeded, reason: nil, detail: nil, now: now, into: &out)
-      } else if isRateLimited(t, o), retryRateLimited(n, o, now: now, into: &out) {
+      } else if rateLimited, retryRateLimited(n, o, now: now, into: &out) {
         // Retried after the provider's retry_after (Scheduler+RateLimits).
       } else {
         let (reason, detail) = Self.failureReason(o)
@@ -212,19 +235,24 @@ extension Scheduler {
   }
 
   mutating func releaseBudget(_ n: Int, into out: inout [Action]) {
-    guard var t = tasks[n], t.reserved > 0 || t.tokensUsed > 0 else { return }
-    let reserved = t.reserved
+    guard
+      let (reserved, used, attempt) = update(
+        n,
+        { t -> (Int, Int, Int)? in
+          guard t.reserved > 0 || t.tokensUsed > 0 else { return nil }
+          defer { t.reserved = 0 }
+          return (t.reserved, t.tokensUsed, t.attempt)
+        }) ?? nil
+    else { return }
     tokensReserved -= reserved
     // Usage above the reservation is capped at what is free (the reservation was just returned
     // to it): the budget can never go negative.
-    let charged = min(t.tokensUsed, max(0, budgetAvailable))
+    let charged = min(used, max(0, budgetAvailable))
     tokensUsed += charged
-    t.reserved = 0
-    tasks[n] = t
     out.append(
       .log(
         Event(
-          "budget.released", task: n, attempt: t.attempt,
+          "budget.released", task: n, attempt: attempt,
           fields: [
             ("tokens", .int(Int64(reserved))), ("used", .int(Int64(charged))),
             ("available", .int(Int64(budgetAvailable))),
@@ -292,22 +320,22 @@ extension Scheduler {
   mutating func finish(
     _ n: Int, _ state: TaskState, reason: String?, detail: String?, now: Int64, into out: inout [Action]
   ) {
-    guard var t = tasks[n], !t.state.isTerminal else { return }
-    if t.reserved > 0 { releaseBudget(n, into: &out) }
-    t = tasks[n]!
-    if t.state == .queued {
+    guard let old = tasks[n]?.state, !old.isTerminal else { return }
+    if tasks[n]!.reserved > 0 { releaseBudget(n, into: &out) }
+    if old == .queued {
       blocked.remove(n)
       if let i = delayed.firstIndex(of: n) { delayed.remove(at: i) }
-      if t.inQueue {
-        // The entry stays in its queue and is skipped when reached (lazy deletion).
-        unqueue(n)
-        t = tasks[n]!
-      }
+      // The entry stays in its queue and is skipped when reached (lazy deletion).
+      if tasks[n]!.inQueue { unqueue(n) }
     }
-    t.endedMs = now
-    t.reason = reason
-    t.stopping = nil
-    tasks[n] = t
+    let t = update(n) { t in
+      t.endedMs = now
+      t.reason = reason
+      t.stopping = nil
+      return (
+        exitCode: t.exitCode, signal: t.signal, tokensUsed: t.tokensUsed, startedMs: t.startedMs, worker: t.worker, attempt: t.attempt
+      )
+    }!
     setState(n, state)
     var f: [(String, JSON)] = []
     if let c = t.exitCode { f.append(("exit_code", .int(Int64(c)))) }
@@ -317,8 +345,8 @@ extension Scheduler {
     out.append(
       .log(Event(state.terminalEventType, task: n, worker: t.worker, attempt: t.attempt, reason: reason, detail: detail, fields: f)))
     out.append(.writeResult(task: n))
-    // Answer whoever waits.
-    for c in taskWaiters.removeValue(forKey: n) ?? [] {
+    // Answer whoever waits (most tasks have nobody waiting, depending or cancelling: no lookups then).
+    for c in taskWaiters.isEmpty ? [] : taskWaiters.removeValue(forKey: n) ?? [] {
       guard var req = waitRequests[c] else { continue }
       req.pending.remove(n)
       if req.pending.isEmpty {
@@ -328,7 +356,7 @@ extension Scheduler {
         waitRequests[c] = req
       }
     }
-    for c in cancelWaiters.removeValue(forKey: n) ?? [] {
+    for c in cancelWaiters.isEmpty ? [] : cancelWaiters.removeValue(forKey: n) ?? [] {
       guard var p = cancelRequests[c] else { continue }
       p.remove(n)
       if p.isEmpty {
@@ -339,7 +367,7 @@ extension Scheduler {
       }
     }
     // Dependents: run when every dependency succeeded; cancelled when one cannot.
-    for d in dependents.removeValue(forKey: n) ?? [] {
+    for d in dependents.isEmpty ? [] : dependents.removeValue(forKey: n) ?? [] {
       guard let dt = tasks[d], dt.state == .queued, blocked.contains(d) else { continue }
       if state != .succeeded {
         finish(d, .cancelled, reason: "dependency_failed", detail: "\(TaskID.format(n)) ended \(state.rawValue)", now: now, into: &out)
@@ -384,5 +412,17 @@ extension Scheduler {
         markUnhealthy(w.slot, reason: "stop_ignored", detail: "did not stop \(t.id) within the grace period", now: now, into: &out)
       }
     }
+  }
+}
+
+/// The fields of a record that `taskDone` decides on.
+private struct DoneFacts {
+  let tokensUsed, reserved, attempt, maxAttempts: Int
+  let stopping: StopCause?
+  let timeoutMs, startedMs: Int64?
+  let type: String
+  init(_ t: TaskRecord) {
+    (tokensUsed, reserved, attempt, maxAttempts) = (t.tokensUsed, t.reserved, t.attempt, t.maxAttempts)
+    (stopping, timeoutMs, startedMs, type) = (t.stopping, t.timeoutMs, t.startedMs, t.type)
   }
 }

@@ -86,19 +86,24 @@ extension Scheduler {
 
   /// A task's group index, resolved once and cached on the record.
   mutating func groupOf(_ n: Int) -> Int {
-    guard let t = tasks[n] else { return groupIndex(FleetNames.defaultGroup) }
-    if t.group >= 0 { return t.group }
-    let g = groupIndex(groupName(t.spec))
-    tasks[n]!.group = g
+    guard let i = tasks.index(forKey: n) else { return groupIndex(FleetNames.defaultGroup) }
+    return groupOf(at: i)
+  }
+
+  mutating func groupOf(at i: [Int: TaskRecord].Index) -> Int {
+    let cached = tasks.values[i].group
+    if cached >= 0 { return cached }
+    let g = groupIndex(groupName(tasks.values[i].spec))
+    tasks.values[i].group = g
     return g
   }
 
   /// Called on every state change: keeps each group's count of tasks holding a slot.
-  mutating func groupStateChanged(_ n: Int, from old: TaskState, to new: TaskState) {
+  mutating func groupStateChanged(_ n: Int, at i: [Int: TaskRecord].Index, from old: TaskState, to new: TaskState) {
     let was = Self.holdsSlot(old)
     let now = Self.holdsSlot(new)
     if was == now { return }
-    let g = groupOf(n)
+    let g = groupOf(at: i)
     fleet.groups[g].running += now ? 1 : -1
     if was { wakeGroup(g) }
   }
@@ -275,7 +280,7 @@ extension Scheduler {
   mutating func noteGroupWaiting(_ g: Int, _ p: Int, _ n: Int, _ hold: Hold, tokens: Int, now: Int64, into out: inout [Action]) {
     fleet.groups[g].notedTask[p] = n
     fleet.groups[g].notedReason[p] = hold
-    guard let t = tasks[n], t.waitingReason != hold.reason else { return }
+    guard let said = tasks[n].map({ $0.waitingReason }), said != hold.reason else { return }
     let gs = fleet.groups[g]
     var at: Int64? = nil
     let detail: String
@@ -290,8 +295,15 @@ extension Scheduler {
   }
 
   mutating func noteWaitingAt(_ n: Int, _ reason: String, _ detail: String, at: Int64?, group: String, into out: inout [Action]) {
-    guard let t = tasks[n], t.waitingReason != reason else { return }
-    tasks[n]!.waitingReason = reason
+    guard
+      update(
+        n,
+        { t in
+          if t.waitingReason == reason { return false }
+          t.waitingReason = reason
+          return true
+        }) == true
+    else { return }
     var f: [(String, JSON)] = [("group", .string(group))]
     if let at { f.append(("not_before", .string(Timestamp.rfc3339(ms: at)))) }
     out.append(.log(Event("task.waiting", task: n, reason: reason, detail: detail, fields: f)))

@@ -59,15 +59,14 @@ extension Scheduler {
 
   /// A task of a rate-limited group or type succeeded: the allowed rate climbs back (see `RateLimiter`).
   mutating func rateSucceeded(_ n: Int, now: Int64, into out: inout [Action]) {
-    guard let t = tasks[n] else { return }
+    guard let (started, type) = update(n, { t in (t.startedMs ?? t.assignedMs ?? now, t.spec.type) }) else { return }
     let g = groupOf(n)
-    let started = t.startedMs ?? t.assignedMs ?? now
     if fleet.groups[g].limiter != nil, let (from, to) = fleet.groups[g].limiter!.succeeded(now: now, startedMs: started) {
       logRate("rate.increased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "succeeded", into: &out)
     }
     // A higher allowed rate may refill its bucket sooner than the group was parked for.
     if fleet.groups[g].limiter != nil { wakeGroup(g) }
-    if let name = t.spec.type, fleet.typeLimiters[name] != nil,
+    if let name = type, fleet.typeLimiters[name] != nil,
       let (from, to) = fleet.typeLimiters[name]!.succeeded(now: now, startedMs: started)
     {
       logRate("rate.increased", scope: ("worker_type", name), from, to, task: n, reason: "succeeded", into: &out)

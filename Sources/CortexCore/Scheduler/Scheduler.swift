@@ -42,7 +42,7 @@ public struct Scheduler: Sendable {
   public internal(set) var tokensReserved = 0
   public internal(set) var estimates: [String: Estimate] = [:]
   /// Counts of tasks by state, kept with every transition.
-  public internal(set) var counts: [TaskState: Int] = [:]
+  public internal(set) var counts = TaskState.Counts()
   public internal(set) var rejectedSubmits = 0
   /// Whether the log may take new decisions (false after a failed write, until one succeeds).
   public var admitting = true
@@ -142,12 +142,21 @@ public struct Scheduler: Sendable {
   }
 
   mutating func setState(_ n: Int, _ s: TaskState) {
-    guard let old = tasks[n]?.state else { return }
+    // One lookup; the record is changed in place (see TaskRecord).
+    guard let i = tasks.index(forKey: n) else { return }
+    let old = tasks.values[i].state
     if old == s { return }
+    tasks.values[i].state = s
     counts[old, default: 0] -= 1
     counts[s, default: 0] += 1
-    groupStateChanged(n, from: old, to: s)
-    tasks[n]!.state = s
+    groupStateChanged(n, at: i, from: old, to: s)
+  }
+
+  /// Changes task `n`'s record in place (one lookup, no copy of it); nil when there is none.
+  @discardableResult
+  mutating func update<R>(_ n: Int, _ change: (inout TaskRecord) -> R) -> R? {
+    guard let i = tasks.index(forKey: n) else { return nil }
+    return change(&tasks.values[i])
   }
 
   /// The earliest time at which `tick` has something to do, or nil.
