@@ -349,3 +349,29 @@ __attribute__((constructor)) static void cshim_save_arguments(int argc, char **a
 }
 int cshim_argc(void) { return saved_argc; }
 char **cshim_argv(void) { return saved_argv; }
+
+/* Swift's `CommandLine.arguments` asks the runtime for argv through these two functions. The
+   runtime's own definitions (CommandLine.cpp in libswiftCore) come with a static constructor that
+   opens /proc/self/maps and sscanf-parses every line to find the stack, at the start of every
+   process: about a tenth of a `cortex --version`'s CPU. Defined here, from the arguments glibc
+   hands the constructors, the static link never pulls that object in. Same contract: an override
+   set by `_swift_stdlib_overrideUnsafeArgvArgc` wins. */
+static char **override_argv;
+static int override_argc;
+__attribute__((swiftcall)) char **_swift_stdlib_getUnsafeArgvArgc(int *out_count) {
+  if (override_argv) {
+    *out_count = override_argc;
+    return override_argv;
+  }
+  static char *empty[] = {0};
+  if (!saved_argv) {
+    *out_count = 0;
+    return empty;
+  }
+  *out_count = saved_argc;
+  return saved_argv;
+}
+__attribute__((swiftcall)) void _swift_stdlib_overrideUnsafeArgvArgc(char **argv, int argc) {
+  override_argv = argv;
+  override_argc = argc;
+}

@@ -121,9 +121,21 @@ struct Context {
   let paths: Paths
   let json: Bool
   let color: Bool
-  let executable: String
   /// How `paths.root` was chosen (`--dir`, `$CORTEX_DIR`, found by walking up, or the default).
   var lookup: DirectoryLookup? = nil
+  private let givenExecutable: String?
+
+  /// This binary's path, for the commands that start daemons, workers or submitters: read from
+  /// /proc/self/exe when asked (a `readlink` and a 4 KiB buffer), not at every start.
+  var executable: String { givenExecutable ?? Processes.executablePath() }
+
+  init(paths: Paths, json: Bool, color: Bool, executable: String? = nil, lookup: DirectoryLookup? = nil) {
+    self.paths = paths
+    self.json = json
+    self.color = color
+    self.givenExecutable = executable
+    self.lookup = lookup
+  }
 
   /// The directory was named (`--dir`, `$CORTEX_DIR`) rather than found or defaulted.
   var directoryNamed: Bool { lookup.map { $0.source == .option || $0.source == .environment } ?? true }

@@ -26,8 +26,11 @@ final class Client {
     return try receive()
   }
 
-  func send(_ v: JSON) throws(CLIError) {
-    var b = v.encodedBytes()
+  func send(_ v: JSON) throws(CLIError) { try send(encoded: v.encodedBytes()) }
+
+  /// Sends one request already encoded as JSON text (without its newline).
+  func send(encoded: [UInt8]) throws(CLIError) {
+    var b = encoded
     b.append(10)
     do throws(PosixError) { try fd.writeAll(b) } catch {
       // The daemon may have said why before it closed (too many connections, a request too long).

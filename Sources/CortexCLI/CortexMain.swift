@@ -139,8 +139,7 @@ public enum CortexMain {
       let color =
         colorMode == "always" || (colorMode == "auto" && FileDescriptor.standardOutput.isTerminal && Environment.get("NO_COLOR") == nil)
       let lookup = DirectoryLookup.locate(option: dir, environment: Environment.get("CORTEX_DIR"), walkUp: cmd.name != "init")
-      let ctx = Context(
-        paths: Paths(root: lookup.root), json: json, color: color, executable: Processes.executablePath(), lookup: lookup)
+      let ctx = Context(paths: Paths(root: lookup.root), json: json, color: color, lookup: lookup)
       return try cmd.run(&args, ctx)
     } catch {
       return fail(error, json: json)

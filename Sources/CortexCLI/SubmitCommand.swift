@@ -69,6 +69,7 @@ enum SubmitCommand {
 
     var specs: [JSON] = []
     var lines: [Int] = []
+    var single: [UInt8]? = nil
     if let from {
       if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
       (specs, lines) = try readBatch(from)
@@ -86,13 +87,19 @@ enum SubmitCommand {
         }
         if let cwd { put("cwd", .string(cwd)) }
       }
-      specs = [.object(spec)]
-      if inheritEnv { specs = specs.map(withCallerEnvironment) }
+      single = request(spec, inheritEnv: inheritEnv)
     }
 
     let client = try Client(ctx)
     let answer: JSON
-    do { answer = try Client.check(try submitBatch(specs, on: client)) } catch {
+    do {
+      if let single {
+        try client.send(encoded: single)
+        answer = try Client.check(try client.receive())
+      } else {
+        answer = try Client.check(try submitBatch(specs, on: client))
+      }
+    } catch {
       // The daemon names the spec by its position; a --from file's reader wants the line too.
       guard let from, let p = error.answer?["position"]?.int, p >= 1, p <= lines.count else { throw error }
       throw CLIError(error.code, "\(from == "-" ? "stdin" : from) line \(lines[Int(p) - 1]): \(error.description)", answer: error.answer)
@@ -139,11 +146,68 @@ enum SubmitCommand {
     return .object(o)
   }
 
+  /// The request of a one-task submit, encoded straight to bytes: the same text as
+  /// `{"op":"submit","tasks":[withCallerEnvironment(.object(spec))]}` encoded, but the caller's
+  /// environment goes from environ(7) into the request without a String or a `JSON` value made
+  /// (and freed) per variable, which were a third of a `cortex submit`'s instructions.
+  static func request(_ spec: [(String, JSON)], inheritEnv: Bool) -> [UInt8] {
+    let synthetic = spec.first { $0.0 == "synthetic" }.map { !$0.1.isNull } ?? false
+    let withEnv = inheritEnv && !synthetic
+    var w = JSONWriter(capacity: 8192)
+    w.beginObject()
+    w.field("op", "submit")
+    w.key("tasks")
+    w.beginArray()
+    w.beginObject()
+    var own: [(String, JSON)] = []
+    for (k, v) in spec {
+      if withEnv && k == "env" {
+        if own.isEmpty { own = v.object ?? [] }
+        continue
+      }
+      w.key(k)
+      w.value(v)
+    }
+    if withEnv {
+      // The spec's own `env` (from --env) first; an inherited variable it names is left out.
+      var open = !own.isEmpty
+      if open {
+        w.key("env")
+        w.beginObject()
+        for (k, v) in own {
+          w.key(k)
+          w.value(v)
+        }
+      }
+      let given = own.map { Array($0.0.utf8) }
+      Environment.forEachPair { name, value in
+        guard inherited(name) else { return }
+        if !given.isEmpty && given.contains(where: { $0.elementsEqual(name) }) { return }
+        if !open {
+          w.key("env")
+          w.beginObject()
+          open = true
+        }
+        w.key(utf8: name)
+        w.string(utf8: value)
+      }
+      if open { w.endObject() }
+    }
+    w.endObject()
+    w.endArray()
+    w.endObject()
+    return w.bytes
+  }
+
   /// A variable a task inherits: a plain name (letters, digits, `_`), not the shell's own
   /// bookkeeping (`_`, `PWD`, `OLDPWD`, `SHLVL`) and not Cortex's (`CORTEX_*`). Checked on bytes:
   /// it runs for every variable of every submit.
   static func inherited(_ name: String) -> Bool {
-    let utf8 = name.utf8
+    var name = name
+    return name.withUTF8 { inherited($0) }
+  }
+
+  static func inherited(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
     guard let f = utf8.first, f == 95 || (f >= 65 && f <= 90) || (f >= 97 && f <= 122) else { return false }
     guard utf8.allSatisfy({ $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) else {
       return false

@@ -140,11 +140,15 @@ extension Daemon {
     // Give free heap pages back when a burst ends, when a snapshot's copy of the state has been
     // dropped, and at least every `trimIntervalMs` while busy: a daemon that never goes idle
     // otherwise keeps the high-water mark of a fragmented heap (in a 20-minute soak the heap held
-    // ~6 MiB in use and ~7 MiB free, and RSS crept up in steps).
+    // ~6 MiB in use and ~7 MiB free, and RSS crept up in steps). "A burst ends" waits for
+    // `idleTrimAfterMs` since the last trim: tasks submitted one at a time (a shell loop) leave
+    // nothing active after each, and trimming after every one gave the pages back only to fault
+    // them in again for the next (brk, madvise and page faults on every task).
     if scheduler.activeCount > 0 {
       busySinceTrim = true
     }
-    if busySinceTrim && (scheduler.activeCount == 0 || snapshotFinished || t - lastTrimMs >= Self.trimIntervalMs) {
+    let trimAfterMs = scheduler.activeCount == 0 ? Self.idleTrimAfterMs : Self.trimIntervalMs
+    if busySinceTrim && (snapshotFinished || t - lastTrimMs >= trimAfterMs) {
       busySinceTrim = scheduler.activeCount > 0
       lastTrimMs = t
       Memory.releaseFreePages()

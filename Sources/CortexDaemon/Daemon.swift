@@ -107,6 +107,9 @@ public final class Daemon {
   static let abandonStopAfterMs: Int64 = 2000
   static let metricsIntervalMs: Int64 = 5000
   static let trimIntervalMs: Int64 = 10_000
+  /// An idle daemon trims its heap at most this long after the previous trim (the loop wakes at
+  /// least once a second, so a burst's pages go back within about a second of its end).
+  static let idleTrimAfterMs: Int64 = 1000
   static let inboxIntervalMs: Int64 = 1000
 
   /// Monotonic time expressed as wall-clock milliseconds since the epoch: timestamps read as real

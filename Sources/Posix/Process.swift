@@ -208,6 +208,26 @@ public enum Environment {
   }
 }
 
+extension Environment {
+  /// Calls `body` with the name and the value of every variable of environ(7), as bytes split at
+  /// the first `=` (entries without one are skipped), without making a String of either:
+  /// `cortex submit` encodes them straight into its request.
+  public static func forEachPair(_ body: (_ name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) -> Void) {
+    var p = Glibc.environ
+    while let entry = p.pointee {
+      p += 1
+      let length = strlen(entry)
+      guard let eq = memchr(entry, 61, length) else { continue }
+      let nameLength = UnsafeRawPointer(eq) - UnsafeRawPointer(entry)
+      entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        body(
+          UnsafeBufferPointer(start: bytes, count: nameLength),
+          UnsafeBufferPointer(start: bytes + nameLength + 1, count: length - nameLength - 1))
+      }
+    }
+  }
+}
+
 /// Calls `body` with a NULL-terminated array of C strings that lives for the call.
 func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
   var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }

@@ -12,6 +12,33 @@ final class EncodingTests: XCTestCase {
     XCTAssertEqual(try JSON.parse(text), v)
   }
 
+  /// Bytes from environ go straight into `cortex submit`'s request: the text must be what a
+  /// String made from them (invalid UTF-8 repaired to U+FFFD) encodes to.
+  func testWriterEncodesRawBytesAsTheirStringWould() {
+    let samples: [[UInt8]] = [
+      [], Array("plain".utf8), Array("tab\tq\"b\\nl\n\u{1}é→".utf8), [0x61, 0xFF, 0xFE, 0x62], [0xE2, 0x82], [0xC3, 0xA9, 0x80],
+    ]
+    for bytes in samples {
+      var raw = JSONWriter()
+      var viaString = JSONWriter()
+      raw.beginObject()
+      viaString.beginObject()
+      bytes.withUnsafeBufferPointer { b in
+        raw.key(utf8: b)
+        raw.string(utf8: b)
+        raw.key(utf8: b)
+        raw.string(utf8: b)
+      }
+      let s = String(decoding: bytes, as: UTF8.self)
+      viaString.field(s, s)
+      viaString.field(s, s)
+      raw.endObject()
+      viaString.endObject()
+      XCTAssertEqual(raw.bytes, viaString.bytes, "\(bytes)")
+      XCTAssertNotNil(try? JSON.parse(raw.bytes), "\(bytes)")
+    }
+  }
+
   func testJSONParserRejectsWhatJqRejects() {
     for bad in ["", "{", "{\"a\":}", "[1,]", "tru", "\"unterminated", "{\"a\":1}x", "01", "{'a':1}", "nan"] {
       XCTAssertThrowsError(try JSON.parse(bad), "accepted \(bad)")

@@ -71,7 +71,8 @@ int64_t cshim_monotonic_ns(void);
 long cshim_raise_nofile(long want);
 
 /// The process's argc and argv as the C runtime passed them to the constructors (the Swift
-/// runtime finds argv through /proc/self/maps, which a chroot may lack).
+/// runtime's own lookup scans /proc/self/maps, which a chroot may lack; cshim.c also answers
+/// `CommandLine.arguments` from these, so that scan is not linked in at all).
 int cshim_argc(void);
 char **cshim_argv(void);
 

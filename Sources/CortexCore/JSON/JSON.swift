@@ -189,6 +189,29 @@ public struct JSONWriter {
     valuePrefix()
     bytes.append(contentsOf: "null".utf8)
   }
+  /// Writes bytes that should be UTF-8 as a string value; invalid sequences become U+FFFD, as
+  /// `String(decoding:as:)` makes them. For values read straight from C memory (environ).
+  public mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
+    valuePrefix()
+    appendQuoted(utf8: utf8)
+  }
+  /// `key(_:)` for a name given as UTF-8 bytes.
+  public mutating func key(utf8: UnsafeBufferPointer<UInt8>) {
+    separator()
+    appendQuoted(utf8: utf8)
+    bytes.append(UInt8(ascii: ":"))
+    pendingKey = true
+  }
+  private mutating func appendQuoted(utf8: UnsafeBufferPointer<UInt8>) {
+    // ASCII (nearly every environment variable) is valid UTF-8 as it is; anything else is
+    // validated (and repaired) by String.
+    for b in utf8 where b >= 0x80 {
+      appendQuoted(String(decoding: utf8, as: UTF8.self))
+      return
+    }
+    appendQuotedValid(utf8)
+  }
+
   /// Writes pre-encoded JSON text as a value.
   public mutating func raw(_ encoded: [UInt8]) {
     valuePrefix()
@@ -249,19 +272,22 @@ public struct JSONWriter {
   }
 
   private mutating func appendQuoted(_ s: String) {
-    bytes.append(UInt8(ascii: "\""))
     var s = s
-    s.withUTF8 { utf8 in
-      // Fast path: nothing to escape (the common case for ids, types and reasons).
-      var clean = true
-      for b in utf8 where b < 0x20 || b == 34 || b == 92 {
-        clean = false
-        break
-      }
-      if clean {
-        bytes.append(contentsOf: utf8)
-        return
-      }
+    s.withUTF8 { appendQuotedValid($0) }
+  }
+
+  /// `utf8` is valid UTF-8: only the quote, the backslash and control characters are escaped.
+  private mutating func appendQuotedValid(_ utf8: UnsafeBufferPointer<UInt8>) {
+    bytes.append(UInt8(ascii: "\""))
+    // Fast path: nothing to escape (the common case for ids, types and reasons).
+    var clean = true
+    for b in utf8 where b < 0x20 || b == 34 || b == 92 {
+      clean = false
+      break
+    }
+    if clean {
+      bytes.append(contentsOf: utf8)
+    } else {
       for b in utf8 {
         switch b {
         case UInt8(ascii: "\""):
