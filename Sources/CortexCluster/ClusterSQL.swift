@@ -351,6 +351,27 @@ enum ClusterSQL {
     SELECT id, node FROM cortex_task WHERE state = 'running' ORDER BY node, id LIMIT $1::int
     """
 
+  /// The cluster's tasks by state and priority (live ones) and by state (finished ones), for
+  /// the web view's cluster-wide counts and queue by priority. Live `running` rows include the
+  /// tasks a node has claimed but not started yet.
+  static let clusterCounts = """
+    SELECT state, priority::text AS priority, count(*) AS n FROM cortex_task GROUP BY state, priority
+    UNION ALL
+    SELECT state, NULL, count(*) FROM cortex_task_done GROUP BY state
+    """
+
+  /// Where this node's web view can be read by its peers, and the read-only token they send.
+  /// $1 name, $2 epoch, $3 address (http://IPv4:port/), $4 token.
+  static let publishWeb = """
+    UPDATE cortex_node SET web_url = $3, web_peer_token = $4 WHERE name = $1 AND epoch = $2::bigint
+    """
+
+  /// The web views of the other nodes (for the pages of this one): name, state, host, address
+  /// and read-only token. Never shown on a page or in an API answer.
+  static let peerAddresses = """
+    SELECT name, state, host, web_url, web_peer_token FROM cortex_node ORDER BY name
+    """
+
   /// Only one node rescues at a time: an advisory lock held for the transaction.
   static let tryLeaderLock = "SELECT pg_try_advisory_xact_lock(109111114116101121) AS leader"
 
