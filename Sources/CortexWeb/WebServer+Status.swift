@@ -33,7 +33,7 @@ extension WebServer {
             ("log_seq", .int(Int64(model.lastSeq))), ("tasks_known", .int(Int64(model.taskCount))),
           ])
         ),
-      ] + (withCluster ? clusterStatusField(v, now: t) : []))
+      ] + (cluster.map { [("node", JSON.string($0.node))] } ?? []) + (withCluster ? clusterStatusField(v, now: t) : []))
   }
 
   func metricsText(now t: Int64) -> String {

@@ -420,7 +420,7 @@ extension Pages {
       pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } else draw(); info.textContent = paused ? 'paused' : ''; });
       async function restart() {
         if (s) s.close(); text.data = ''; shown = []; held = []; pending = []; skipped = 0; seen = {};
-        if (me === null) { const c = await api('/api/cluster'); me = c.ok ? c.cluster.node : ''; if (me) { COLS.splice(1, 0, ['node', 8]); setText($('elog-head'), line(COLS.map(([h]) => h))); } }
+        if (me === null) { const st = await api('/api/status'); me = st.node || ''; if (me) { COLS.splice(1, 0, ['node', 8]); setText($('elog-head'), line(COLS.map(([h]) => h))); } }
         const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
         history.replaceState(null, '', '/events' + (q.toString() ? '?' + q : ''));
         const j = await api('/api/events/recent?limit=' + MAX + (me ? '&scope=cluster' : '') + '&' + q);
