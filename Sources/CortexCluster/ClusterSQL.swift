@@ -6,12 +6,14 @@ enum ClusterSQL {
   /// a new epoch fences everything the previous holder of the name claimed. No row: the name
   /// is held by a live node. $1 name, $2 lease seconds, $3 host, $4 pid, $5 workers, $6 take over
   /// a live-looking holder (only when it is this host's own daemon and its process is gone).
+  /// The previous holder's web address is cleared: the new one publishes its own (`publishWeb`).
   static let joinNode = """
     INSERT INTO cortex_node AS n (name, epoch, state, lease_until, host, pid, workers, running, started_at)
     VALUES ($1, 1, 'alive', now() + make_interval(secs => $2::float8), $3, $4::int, $5::int, 0, now())
     ON CONFLICT (name) DO UPDATE
       SET epoch = n.epoch + 1, state = 'alive', lease_until = excluded.lease_until, host = excluded.host,
-          pid = excluded.pid, workers = excluded.workers, running = 0, started_at = now()
+          pid = excluded.pid, workers = excluded.workers, running = 0, started_at = now(),
+          web_url = '', web_peer_token = ''
       WHERE n.state <> 'alive' OR n.lease_until < now() OR $6::bool
     RETURNING epoch
     """

@@ -57,12 +57,12 @@ struct Auth {
   }
 
   /// What another node's web view may read with the peer token: this node's status (workers,
-  /// chart series), its recent events, and a task's output.
+  /// chart series), its recent events, and a task's record (with its history here) and output.
   static func peerReadable(_ r: HTTPRequest) -> Bool {
     guard r.method == "GET" else { return false }
     if r.path == "/api/status" || r.path == "/api/events/recent" { return true }
     let p = r.path.split(separator: "/")
-    return p.count == 4 && p[0] == "api" && p[1] == "tasks" && p[3] == "output"
+    return p.count >= 3 && p.count <= 4 && p[0] == "api" && p[1] == "tasks" && (p.count == 3 || p[3] == "output")
   }
 
   func setCookie() -> String { "\(cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict" }

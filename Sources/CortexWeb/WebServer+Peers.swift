@@ -255,6 +255,38 @@ extension WebServer {
     return .object(o)
   }
 
+  /// `GET /api/tasks/ID` of a task that ran on node `ranOn`: the cluster's `record`, with what
+  /// that node's web view adds (history, worker, timings), or `detail_note` saying why it could
+  /// not be read. Answers the connection itself.
+  func remoteTask(_ n: Int, record: [(String, JSON)], node ranOn: String, on c: WebConnection, keepAlive: Bool) {
+    func finish(_ task: [(String, JSON)], note: String?) {
+      guard let c2 = connections[c.id], c2.waiting else { return }
+      c2.waiting = false
+      var task = task.filter { $0.0 != "dir" }
+      if let note { task.append(("detail_note", .string(note))) }
+      respond(c2, .json(.object([("ok", .bool(true)), ("task", .object(task))])), keepAlive: keepAlive, head: false, now: now())
+      processRequests(c2, now: now())
+    }
+    guard let other = otherNodes().first(where: { $0.peer.name == ranOn }) else {
+      return finish(record, note: "node \(ranOn) is no longer in the cluster")
+    }
+    if let note = other.note { return finish(record, note: note) }
+    fetchPeer(other.peer, "/api/tasks/\(TaskID.format(n))") { a in
+      if let why = Self.unusable(a, node: ranOn) { return finish(record, note: why) }
+      guard let theirs = (try? JSON.parse(a.body))?["task"]?.object else {
+        return finish(record, note: "node \(ranOn) sent a task answer that is not JSON")
+      }
+      // The cluster's record wins where both have a field (state, node); the rest is theirs.
+      var task = record
+      for (k, v) in theirs where !task.contains(where: { $0.0 == k }) { task.append((k, v)) }
+      if let h = theirs.first(where: { $0.0 == "history" }) {
+        task.removeAll { $0.0 == "history" }
+        task.append(h)
+      }
+      finish(task, note: nil)
+    }
+  }
+
   /// Every node's worker grid for `cluster.workers`: this node's from its hot state, the others'
   /// from their last status answer, or the reason they cannot be read.
   func clusterWorkers(_ v: HotState.View, now t: Int64) -> [JSON] {

@@ -15,7 +15,9 @@ extension WebServer {
     let cred = auth.credential(r)
     if cred == .peer {
       // Another node's web view (cluster mode): reads only, and only what its pages need.
-      guard Auth.peerReadable(r) else { return send(.error(403, "the peer token reads only status, recent events and task output")) }
+      guard Auth.peerReadable(r) else {
+        return send(.error(403, "the peer token reads only status, recent events, and tasks and their output"))
+      }
       return get(r, on: c, send: send, keep: keep, peer: true, now: t)
     }
     if cred == .query && (r.method == "GET" || r.method == "HEAD") {
@@ -132,10 +134,17 @@ extension WebServer {
       guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
       let local = model.task(n)
       let node = cluster?.node
-      control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) { answer in
+      control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
+        [self] answer in
         var task: [(String, JSON)] = answer?["task"]?.object ?? []
         if answer?["ok"]?.bool != true && local == nil {
           return .error(404, answer?["error"]?.string ?? "unknown task \(TaskID.format(n))")
+        }
+        // Cluster mode: a task that ran on another node gets its detail (history, worker,
+        // timings) from that node's web view, or a note saying why not.
+        if !peer, local == nil, let ranOn = task.first(where: { $0.0 == "node" })?.1.string, ranOn != node {
+          remoteTask(n, record: task, node: ranOn, on: c, keepAlive: keep)
+          return nil
         }
         task.removeAll { $0.0 == "dir" }
         if let node, local != nil, !task.contains(where: { $0.0 == "node" }) { task.append(("node", .string(node))) }

@@ -125,6 +125,12 @@ final class ClusterWebTests: ClusterTestCase {
     let out = try XCTUnwrap(try api(a, "/api/tasks/\(echoed)/output"))
     XCTAssertTrue(out["text"]?.string?.contains(marker) == true, out.encoded())
     XCTAssertEqual(out["node"]?.string, "b")
+    // …and its history, worker and timings, which only B's log holds.
+    let detail = try XCTUnwrap(try api(a, "/api/tasks/\(echoed)")?["task"])
+    XCTAssertEqual(detail["node"]?.string, "b")
+    XCTAssertEqual(detail["worker_id"]?.string, "worker-001", detail.encoded())
+    XCTAssertEqual(detail["history"]?.array?.last?["type"]?.string, "task.succeeded", detail.encoded())
+    XCTAssertNil(detail["detail_note"])
 
     // The peer token B published reaches no answer, and reads nothing but what peers need.
     let peerToken = sql("SELECT web_peer_token FROM cortex_node WHERE name = 'b'")
@@ -160,6 +166,9 @@ final class ClusterWebTests: ClusterTestCase {
       let r = try RawHTTP(port: aPort).get("/api/tasks/\(echoed)/output", headers: ["Authorization: Bearer \(a.webToken)"])
       return r.status == 502 && r.body.contains("node b")
     }
+    let record = try XCTUnwrap(try api(a, "/api/tasks/\(echoed)")?["task"])
+    XCTAssertEqual(record["state"]?.string, "succeeded", "the cluster's record still answers")
+    XCTAssertTrue(record["detail_note"]?.string?.contains("node b") == true, record.encoded())
     try a.eventually("A's cluster-wide recent events to list node b as unreadable") {
       let nodes = try api(a, "/api/events/recent?scope=cluster")?["nodes"]?.array ?? []
       return nodes.contains { $0["node"]?.string == "b" && $0["ok"]?.bool == false }

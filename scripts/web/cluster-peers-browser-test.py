@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives node A's dashboard in headless Chromium (Selenium) in cluster mode, for what A reads
 from node B's web view and from the database: the cluster-wide queue by priority, node B's
-worker grid and charts, node B's events on A's events page (with the node column), and the output of a
+worker grid and charts, node B's events on A's events page (with the node column), and the history and output of a
 task that ran on B on its page. With `down`, node B has been killed: the events page and the
 task page must say that node B cannot be read.
 
@@ -52,9 +52,13 @@ try:
         wait(f"the task page to say the output is on node {other}, which cannot be read",
              lambda: f"node {other}" in text(By.ID, "output-note"))
         print(f"ok: the task page says: {text(By.ID, 'output-note')}", flush=True)
+        wait(f"the task page's facts to say node {other}'s detail cannot be read", lambda: f"node {other}" in text(By.ID, "task-facts"))
+        print(f"ok: the task page still shows the cluster's record of {finished}, with a note", flush=True)
     else:
         wait(f"the output of {finished}, read from node {other}", lambda: marker in text(By.ID, "task-output"))
         assert text(By.ID, "output-note") == f"read from node {other}", text(By.ID, "output-note")
         print(f"ok: the task page shows the output of {finished} from node {other}", flush=True)
+        wait(f"the history of {finished}, read from node {other}", lambda: "task.succeeded" in text(By.ID, "task-history"))
+        print(f"ok: the task page shows the history node {other} logged", flush=True)
 finally:
     driver.quit()
