@@ -26,6 +26,8 @@ final class PeerState {
   var ring: [String: [(ts: String, ev: FleetModel.RingEvent)]] = [:]
   /// Why each node's events cannot be shown, as last sent to the streams.
   var notes: [String: String] = [:]
+  /// Each node's address as last seen.
+  var addresses: [String: String] = [:]
   var lastStatusPollMs: Int64 = 0
   var lastEventsPollMs: Int64 = 0
   /// A page or script of this node asked something (another node's request does not count).
@@ -99,7 +101,15 @@ extension WebServer {
     let others = otherNodes()
     let names = Set(others.map(\.peer.name))
     peers.status = peers.status.filter { names.contains($0.key) }
+    peers.notes = peers.notes.filter { names.contains($0.key) }
     for (p, note) in others {
+      // A node that came back at another address (a new start, perhaps with a new log) is
+      // followed from its newest events again.
+      if peers.addresses[p.name] != p.url {
+        peers.addresses[p.name] = p.url
+        peers.cursors[p.name] = nil
+        peers.ring[p.name] = nil
+      }
       if let note {
         peers.status[p.name] = .init(status: nil, note: note)
         noteNode(p.name, note, now: t)
