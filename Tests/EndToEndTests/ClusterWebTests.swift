@@ -82,7 +82,8 @@ final class ClusterWebTests: ClusterTestCase {
   /// from B's web view with the read-only peer token B published), with no token in any answer;
   /// and once B is killed, A's pages say that B cannot be read instead of hanging or failing.
   func testNodeAReadsNodeBsWorkersEventsAndOutputAndSaysWhenBIsDown() throws {
-    let b = try startNode("b", workers: 1, leaseS: 5, budget: 1_000_000)
+    // A lease long enough that B stopped for a few seconds (below) is not fenced meanwhile.
+    let b = try startNode("b", workers: 1, leaseS: 15, budget: 1_000_000)
     let marker = "output-of-b-\(Clock.monotonicNs())"
     let echoed = b.ok(["submit", "-p", "--description", "echo on b", "--shell", "echo \(marker)"]).out.trimmed
     XCTAssertEqual(b.run(["wait", echoed], timeoutS: 30).code, 0)
@@ -160,8 +161,35 @@ final class ClusterWebTests: ClusterTestCase {
     var (code, text) = try a.runProgram([python, script, url, "b", echoed, marker, long, "2", shots], timeoutS: 120)
     XCTAssertEqual(code, 0, "cluster peers browser test failed:\n\(text)")
 
+    // B stops answering (SIGSTOP: connections are accepted, nothing is answered): A's request
+    // for B's output ends in 502 after the answer timeout, and A answers everything else at once.
+    let bPID = try XCTUnwrap(b.daemonPID)
+    XCTAssertTrue(Processes.signal(bPID, Signal.stop))
+    defer { _ = Processes.signal(bPID, Signal.cont) }
+    let fd = try TCPSocket.connect(address: "127.0.0.1", port: aPort)
+    try fd.writeAll(
+      "GET /api/tasks/\(echoed)/output HTTP/1.1\r\nHost: 127.0.0.1:\(aPort)\r\nAuthorization: Bearer \(a.webToken)\r\nConnection: close\r\n\r\n"
+    )
+    let t0 = Clock.monotonicMs()
+    for _ in 0..<5 {
+      let s0 = Clock.monotonicMs()
+      XCTAssertEqual(try RawHTTP(port: aPort).get("/api/status", headers: ["Authorization: Bearer \(a.webToken)"]).status, 200)
+      XCTAssertLessThan(Clock.monotonicMs() - s0, 1000, "A's /api/status waited on the stopped node")
+      sleepMs(200)
+    }
+    let stalled = try RawHTTP.read(fd, timeoutMs: 20_000)
+    fd.close()
+    XCTAssertEqual(stalled.status, 502, stalled.body)
+    XCTAssertTrue(stalled.body.contains("node b") && stalled.body.contains("no answer"), stalled.body)
+    XCTAssertLessThan(Clock.monotonicMs() - t0, 15_000)
+    XCTAssertTrue(Processes.signal(bPID, Signal.cont))
+
     // B goes down: A's pages and answers say so, promptly.
-    XCTAssertTrue(Processes.signal(try XCTUnwrap(b.daemonPID), Signal.kill))
+    XCTAssertTrue(Processes.signal(bPID, Signal.kill))
+    try a.eventually("A's status to say node b's workers cannot be read") {
+      let g = try api(a, "/api/status")?["cluster"]?["workers"]?.array?.first { $0["node"]?.string == "b" }
+      return g?["ok"]?.bool == false && g?["note"]?.string?.contains("node b") == true
+    }
     try a.eventually("A's output answer for \(echoed) to say node b cannot be read") {
       let r = try RawHTTP(port: aPort).get("/api/tasks/\(echoed)/output", headers: ["Authorization: Bearer \(a.webToken)"])
       return r.status == 502 && r.body.contains("node b")
