@@ -106,6 +106,9 @@ public final class ClusterLink: Sendable {
   let snapshot = Mutex<(askedMs: Int64, view: JSON?)>((.min / 2, nil))
   /// Running tasks the snapshot lists, at most.
   static let snapshotRunningLimit = 4096
+  /// This node's web address to publish (and whether the current membership has it), and the
+  /// other nodes' addresses as last read (`ClusterLink+Web.swift`).
+  let web = Mutex(WebShare())
   /// Readable when events wait in `events()`.
   public let wakeFD: FileDescriptor
   let wakeWrite: FileDescriptor
@@ -182,36 +185,6 @@ public final class ClusterLink: Sendable {
   }
   /// Reports `finished(ticket, …)` once every one of `ids` has ended (or is unknown).
   public func watch(ticket: UInt64, _ ids: [Int]) { request { $0.watches.append((ticket, ids)) } }
-
-  /// The cluster's nodes, load and running tasks as of at most about a second ago, for the web
-  /// view (any thread). Asking keeps the link reading them for the next 10 s; nil until the
-  /// first read after the first ask.
-  public func clusterView() -> JSON? {
-    let now = Clock.monotonicMs()
-    let (view, stale) = snapshot.withLock { s -> (JSON?, Bool) in
-      let stale = now - s.askedMs > Self.snapshotFollowMs
-      s.askedMs = now
-      return (s.view, stale || s.view == nil)
-    }
-    if stale { _ = try? kickWrite.writeSome([1]) }
-    return view
-  }
-
-  /// How long after the last `clusterView()` the link keeps the snapshot fresh.
-  static let snapshotFollowMs: Int64 = 10_000
-
-  /// Reads the snapshot when the web view asked within `snapshotFollowMs` and the last read is
-  /// a second old (the link's thread; one round trip per statement, three statements).
-  func refreshSnapshot(_ s: ClusterStore, now: Int64, last: inout Int64) throws(ClusterError) {
-    let asked = snapshot.withLock { $0.askedMs }
-    guard now - asked <= Self.snapshotFollowMs, now - last >= 1000 else { return }
-    last = now
-    let st = try ClusterStatus.read(s.db, runningLimit: Self.snapshotRunningLimit)
-    var o: [(String, JSON)] = [("node", .string(node)), ("read_ms", .int(Clock.wallMs()))]
-    o += st.json().object ?? []
-    let view = JSON.object(o)
-    snapshot.withLock { $0.view = view }
-  }
 
   /// The events since the last call.
   public func events() -> [Event] {
@@ -423,6 +396,7 @@ public final class ClusterLink: Sendable {
         }
         // Last, and on its own: the web view's snapshot never holds up or fails the loop's work.
         try? refreshSnapshot(s, now: now, last: &lastSnapshot)
+        try? publishWeb(s, epoch: s.epoch)
         if work.stopping {
           try? s.leave()
           post(out)

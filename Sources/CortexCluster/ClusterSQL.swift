@@ -6,12 +6,14 @@ enum ClusterSQL {
   /// a new epoch fences everything the previous holder of the name claimed. No row: the name
   /// is held by a live node. $1 name, $2 lease seconds, $3 host, $4 pid, $5 workers, $6 take over
   /// a live-looking holder (only when it is this host's own daemon and its process is gone).
+  /// The previous holder's web address is cleared: the new one publishes its own (`publishWeb`).
   static let joinNode = """
     INSERT INTO cortex_node AS n (name, epoch, state, lease_until, host, pid, workers, running, started_at)
     VALUES ($1, 1, 'alive', now() + make_interval(secs => $2::float8), $3, $4::int, $5::int, 0, now())
     ON CONFLICT (name) DO UPDATE
       SET epoch = n.epoch + 1, state = 'alive', lease_until = excluded.lease_until, host = excluded.host,
-          pid = excluded.pid, workers = excluded.workers, running = 0, started_at = now()
+          pid = excluded.pid, workers = excluded.workers, running = 0, started_at = now(),
+          web_url = '', web_peer_token = ''
       WHERE n.state <> 'alive' OR n.lease_until < now() OR $6::bool
     RETURNING epoch
     """
@@ -349,6 +351,27 @@ enum ClusterSQL {
   /// The running tasks and the node each runs on (the web view's cluster snapshot), at most $1.
   static let runningTasks = """
     SELECT id, node FROM cortex_task WHERE state = 'running' ORDER BY node, id LIMIT $1::int
+    """
+
+  /// The cluster's tasks by state and priority (live ones) and by state (finished ones), for
+  /// the web view's cluster-wide counts and queue by priority. Live `running` rows include the
+  /// tasks a node has claimed but not started yet.
+  static let clusterCounts = """
+    SELECT state, priority::text AS priority, count(*) AS n FROM cortex_task GROUP BY state, priority
+    UNION ALL
+    SELECT state, NULL, count(*) FROM cortex_task_done GROUP BY state
+    """
+
+  /// Where this node's web view can be read by its peers, and the read-only token they send.
+  /// $1 name, $2 epoch, $3 address (http://IPv4:port/), $4 token.
+  static let publishWeb = """
+    UPDATE cortex_node SET web_url = $3, web_peer_token = $4 WHERE name = $1 AND epoch = $2::bigint
+    """
+
+  /// The web views of the other nodes (for the pages of this one): name, state, host, address
+  /// and read-only token. Never shown on a page or in an API answer.
+  static let peerAddresses = """
+    SELECT name, state, host, web_url, web_peer_token FROM cortex_node ORDER BY name
     """
 
   /// Only one node rescues at a time: an advisory lock held for the transaction.

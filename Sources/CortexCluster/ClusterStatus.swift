@@ -26,6 +26,10 @@ public struct ClusterStatus: Sendable {
   public var budgetTotal: Int64?
   public var budgetReserved: Int64?
   public var budgetUsed: Int64?
+  /// Tasks by state cluster-wide (`queued`, `running`, and each terminal state), and queued
+  /// tasks by priority name (only when read with `runningLimit`, for the web view).
+  public var counts: [String: Int64]?
+  public var queuedByPriority: [String: Int64]?
 
   /// Reads the nodes and the load; with `runningLimit`, also which tasks run where (at most that
   /// many, in node order).
@@ -42,6 +46,22 @@ public struct ClusterStatus: Sendable {
       byNode = m
     }
     func int(_ s: String?) -> Int64? { s.flatMap { Int64($0) } }
+    var counts: [String: Int64]? = nil
+    var byPriority: [String: Int64]? = nil
+    if runningLimit != nil {
+      let c = try db.execute(ClusterSQL.clusterCounts)
+      var all: [String: Int64] = [:]
+      var queued: [String: Int64] = Dictionary(uniqueKeysWithValues: Priority.allCases.map { ($0.name, 0) })
+      for i in 0..<c.count {
+        guard let state = c[i, "state"], let n = int(c[i, "n"]) else { continue }
+        all[state, default: 0] += n
+        if state == "queued", let p = c[i, "priority"].flatMap({ Int($0) }).flatMap(Priority.init(rawValue:)) {
+          queued[p.name, default: 0] += n
+        }
+      }
+      counts = all
+      byPriority = queued
+    }
     let nodes = (0..<n.count).map { i in
       let name = n[i, "name"] ?? ""
       return Node(
@@ -52,11 +72,12 @@ public struct ClusterStatus: Sendable {
     return ClusterStatus(
       nodes: nodes, queued: int(load[0, "queued"]), running: int(load[0, "running"]), done: int(load[0, "done"]),
       budgetTotal: int(load[0, "budget_total"]), budgetReserved: int(load[0, "budget_reserved"]),
-      budgetUsed: int(load[0, "budget_used"]))
+      budgetUsed: int(load[0, "budget_used"]), counts: counts, queuedByPriority: byPriority)
   }
 
   /// `nodes` (each: name, epoch, state, host, pid, workers, running, lease_left_s, and `tasks`
-  /// when read), `tasks` {queued, running, done}, `budget` {total, reserved, used}.
+  /// when read), `tasks` {queued, running, done}, `budget` {total, reserved, used}, and when
+  /// read: `counts` (by state) and `queued_by_priority`.
   public func json() -> JSON {
     func num(_ v: Int64?) -> JSON { v.map { .int($0) } ?? .null }
     let list: [JSON] = nodes.map { n in
@@ -67,10 +88,19 @@ public struct ClusterStatus: Sendable {
       if let t = n.tasks { o.append(("tasks", .array(t.map { .string(TaskID.format($0)) }))) }
       return .object(o)
     }
-    return .object([
-      ("nodes", .array(list)),
-      ("tasks", .object([("queued", num(queued)), ("running", num(running)), ("done", num(done))])),
-      ("budget", .object([("total", num(budgetTotal)), ("reserved", num(budgetReserved)), ("used", num(budgetUsed))])),
-    ])
+    var extra: [(String, JSON)] = []
+    if let counts {
+      let states = ["queued", "running"] + TaskState.allCases.filter(\.isTerminal).map(\.rawValue)
+      extra.append(("counts", .object(states.map { ($0, .int(counts[$0] ?? 0)) })))
+    }
+    if let queuedByPriority {
+      extra.append(("queued_by_priority", .object(Priority.allCases.reversed().map { ($0.name, .int(queuedByPriority[$0.name] ?? 0)) })))
+    }
+    return .object(
+      [
+        ("nodes", .array(list)),
+        ("tasks", .object([("queued", num(queued)), ("running", num(running)), ("done", num(done))])),
+        ("budget", .object([("total", num(budgetTotal)), ("reserved", num(budgetReserved)), ("used", num(budgetUsed))])),
+      ] + extra)
   }
 }

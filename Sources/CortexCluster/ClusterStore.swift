@@ -161,6 +161,21 @@ public final class ClusterStore {
     try !db.execute(ClusterSQL.renewLease, [node, String(epoch), String(leaseS), String(running)]).values.isEmpty
   }
 
+  /// Publishes where this node's web view can be read by the other nodes' web views.
+  public func publishWeb(url: String, token: String) throws(ClusterError) {
+    try db.execute(ClusterSQL.publishWeb, [node, String(epoch), url, token])
+  }
+
+  /// Every node's web address and read-only token (the pages of any node read the others').
+  public func peers() throws(ClusterError) -> [ClusterLink.Peer] {
+    let r = try db.execute(ClusterSQL.peerAddresses)
+    return (0..<r.count).map { i in
+      ClusterLink.Peer(
+        name: r[i, "name"] ?? "", state: r[i, "state"] ?? "", host: r[i, "host"] ?? "", url: r[i, "web_url"] ?? "",
+        token: r[i, "web_peer_token"] ?? "")
+    }
+  }
+
   public func leave() throws(ClusterError) { try db.execute(ClusterSQL.leaveNode, [node, String(epoch)]) }
 
   /// One transaction for the whole batch; returns the ids in order.

@@ -118,6 +118,18 @@ public enum Migrations {
         "CREATE UNIQUE INDEX cortex_task_key ON cortex_task (idempotency_key) WHERE idempotency_key IS NOT NULL",
       ]
     ),
+    (
+      4,
+      [
+        // Each node's web view publishes where its peers can read it (docs/web.md, "Cluster
+        // mode"): the address and a read-only token that only other nodes' web views use. The
+        // database is the cluster's trusted shared state; no page or API answer shows the token.
+        """
+        ALTER TABLE cortex_node ADD COLUMN web_url text NOT NULL DEFAULT '',
+          ADD COLUMN web_peer_token text NOT NULL DEFAULT ''
+        """
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.

@@ -14,7 +14,14 @@ extension Daemon {
     do throws(PosixError) {
       // Cluster mode: the pages show every node from the snapshot the cluster link reads (the
       // web view never touches PostgreSQL itself).
-      let feed = cluster.map { c in ClusterFeed(node: c.node, view: { [link = c.link] in link.clusterView() }) }
+      let feed = cluster.map { c in
+        ClusterFeed(
+          node: c.node, host: Host.name, view: { [link = c.link] in link.clusterView() },
+          peers: { [link = c.link] in
+            link.webPeers().map { ClusterFeed.Peer(name: $0.name, state: $0.state, host: $0.host, url: $0.url, token: $0.token) }
+          },
+          publish: { [link = c.link] url, token in link.publishWeb(url: url, token: token) })
+      }
       let started = try WebView.start(paths: paths, settings: config.web, fsync: log.fsyncTimings, cluster: feed)
       writeStderr("cortex: web view at \(started.url) (token in \(WebView.tokenPath(paths)))\n")
     } catch {

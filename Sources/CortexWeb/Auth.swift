@@ -5,14 +5,18 @@
 /// only when it authenticates with the header, which no other site's page can set).
 struct Auth {
   let token: String
+  /// Cluster mode: the read-only token this node publishes for the other nodes' web views
+  /// (nil on a single host). It reads only what `peerReadable` lists, never a page or an action.
+  let peerToken: String?
   let port: Int
   /// Host names this server answers to (a guard against DNS rebinding); empty: any.
   let hosts: Set<String>
 
   var cookieName: String { "cortex_\(port)" }
 
-  init(token: String, bind: String, port: Int) {
+  init(token: String, peerToken: String? = nil, bind: String, port: Int) {
     self.token = token
+    self.peerToken = peerToken
     self.port = port
     if bind == "0.0.0.0" {
       hosts = []
@@ -21,10 +25,13 @@ struct Auth {
     }
   }
 
-  enum Credential { case none, cookie, bearer, query }
+  enum Credential { case none, cookie, bearer, query, peer }
 
   func credential(_ r: HTTPRequest) -> Credential {
-    if let a = r.header("authorization"), a.hasPrefix("Bearer "), Self.same(String(a.dropFirst(7)), token) { return .bearer }
+    if let a = r.header("authorization"), a.hasPrefix("Bearer ") {
+      if Self.same(String(a.dropFirst(7)), token) { return .bearer }
+      if let peerToken, Self.same(String(a.dropFirst(7)), peerToken) { return .peer }
+    }
     if let c = r.header("cookie") {
       for part in c.split(separator: ";") {
         let kv = part.trimmingSpacesSub
@@ -47,6 +54,15 @@ struct Auth {
     guard let origin = r.header("origin") else { return c == .bearer }
     guard let host = r.header("host") else { return false }
     return origin == "http://" + host && hostAllowed(r)
+  }
+
+  /// What another node's web view may read with the peer token: this node's status (workers,
+  /// chart series), its recent events, and a task's record (with its history here) and output.
+  static func peerReadable(_ r: HTTPRequest) -> Bool {
+    guard r.method == "GET" else { return false }
+    if r.path == "/api/status" || r.path == "/api/events/recent" { return true }
+    let p = r.path.split(separator: "/")
+    return p.count >= 3 && p.count <= 4 && p[0] == "api" && p[1] == "tasks" && (p.count == 3 || p[3] == "output")
   }
 
   func setCookie() -> String { "\(cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict" }

@@ -11,11 +11,13 @@ final class ControlRequest {
   let connection: UInt64
   let keepAlive: Bool
   let startedMs: Int64
-  let finish: (JSON?) -> HTTPResponse
+  /// The response to the daemon's answer; nil when it started something else that will answer
+  /// the connection itself (a read from another node).
+  let finish: (JSON?) -> HTTPResponse?
   var lines = LineBuffer(maxLine: 64 << 20)
   static let timeoutMs: Int64 = 60_000
 
-  init(id: UInt64, fd: FileDescriptor, connection: UInt64, keepAlive: Bool, now: Int64, finish: @escaping (JSON?) -> HTTPResponse) {
+  init(id: UInt64, fd: FileDescriptor, connection: UInt64, keepAlive: Bool, now: Int64, finish: @escaping (JSON?) -> HTTPResponse?) {
     self.id = id
     self.fd = fd
     self.connection = connection
@@ -27,7 +29,7 @@ final class ControlRequest {
 
 extension WebServer {
   /// Sends `request` to the daemon; `finish` turns its answer (nil: no answer) into the response.
-  func control(_ request: JSON, for c: WebConnection, keepAlive: Bool, now t: Int64, finish: @escaping (JSON?) -> HTTPResponse) {
+  func control(_ request: JSON, for c: WebConnection, keepAlive: Bool, now t: Int64, finish: @escaping (JSON?) -> HTTPResponse?) {
     let fd: FileDescriptor
     do throws(PosixError) {
       fd = try UnixSocket.connect(path: paths.socket)
@@ -78,9 +80,9 @@ extension WebServer {
     guard controls.removeValue(forKey: r.id) != nil else { return }
     epoll.remove(r.fd)
     r.fd.close()
-    guard let c = connections[r.connection] else { return }
+    guard let c = connections[r.connection], let response = r.finish(answer) else { return }
     c.waiting = false
-    respond(c, r.finish(answer), keepAlive: r.keepAlive, head: false, now: t)
+    respond(c, response, keepAlive: r.keepAlive, head: false, now: t)
     processRequests(c, now: t)
   }
 }

@@ -6,22 +6,54 @@ public import CortexCore
 /// and load, the tasks running on each, the shared queue and budget), and lists of tasks across
 /// the cluster come from the daemon's `list`, like `cortex list` on any node.
 public struct ClusterFeed: Sendable {
-  /// This node's name.
+  /// Another node's web view as the database knows it (`token`: the read-only token it
+  /// accepts from its peers; never shown).
+  public struct Peer: Sendable {
+    public var name: String
+    public var state: String
+    public var host: String
+    public var url: String
+    public var token: String
+    public init(name: String, state: String, host: String, url: String, token: String) {
+      self.name = name
+      self.state = state
+      self.host = host
+      self.url = url
+      self.token = token
+    }
+  }
+
+  /// This node's name, and the host it runs on.
   public var node: String
+  public var host: String
   /// The newest snapshot (nil before the first read); asking keeps it fresh.
   public var view: @Sendable () -> JSON?
+  /// Every node's web address as last read (asking keeps them fresh).
+  public var peers: @Sendable () -> [Peer]
+  /// Publishes this node's web address and read-only peer token in the database.
+  public var publish: @Sendable (_ url: String, _ token: String) -> Void
 
-  public init(node: String, view: @escaping @Sendable () -> JSON?) {
+  public init(
+    node: String, host: String, view: @escaping @Sendable () -> JSON?, peers: @escaping @Sendable () -> [Peer],
+    publish: @escaping @Sendable (String, String) -> Void
+  ) {
     self.node = node
+    self.host = host
     self.view = view
+    self.peers = peers
+    self.publish = publish
   }
 }
 
 extension WebServer {
-  /// `cluster` in `/api/status` and the status stream: the snapshot, or null before the first.
-  func clusterStatusField() -> [(String, JSON)] {
+  /// `cluster` in `/api/status` and the status stream: the snapshot (null before the first)
+  /// with `workers`, every node's worker grid (this node's from its hot state, the others' as
+  /// their web views last answered, or why they could not be read).
+  func clusterStatusField(_ v: HotState.View, now t: Int64) -> [(String, JSON)] {
     guard let cluster else { return [] }
-    return [("cluster", cluster.view() ?? .null)]
+    guard var o = cluster.view()?.object else { return [("cluster", .null)] }
+    o.append(("workers", .array(clusterWorkers(v, now: t))))
+    return [("cluster", .object(o))]
   }
 
   /// `GET /api/cluster`: the snapshot; 404 on a single host, 503 until the first read.

@@ -13,6 +13,13 @@ extension WebServer {
       return send(.error(403, "unknown Host header (this server answers to \(auth.hosts.sorted().joined(separator: ", ")))"))
     }
     let cred = auth.credential(r)
+    if cred == .peer {
+      // Another node's web view (cluster mode): reads only, and only what its pages need.
+      guard Auth.peerReadable(r) else {
+        return send(.error(403, "the peer token reads only status, recent events, and tasks and their output"))
+      }
+      return get(r, on: c, send: send, keep: keep, peer: true, now: t)
+    }
     if cred == .query && (r.method == "GET" || r.method == "HEAD") {
       // The token from the printed URL becomes a cookie, and leaves the address bar.
       // The rest of the query stays (the events page's filter in the printed link, say).
@@ -34,8 +41,9 @@ extension WebServer {
           body: Array(Pages.unauthorized.utf8)))
     }
 
+    peers?.lastViewerMs = t
     switch r.method {
-    case "GET", "HEAD": get(r, on: c, send: send, keep: keep, now: t)
+    case "GET", "HEAD": get(r, on: c, send: send, keep: keep, peer: false, now: t)
     case "POST":
       guard auth.originAllowed(r, cred) else {
         return send(.error(403, "cross-origin request refused: a state-changing request needs an Origin header naming this server"))
@@ -49,7 +57,7 @@ extension WebServer {
     }
   }
 
-  private func get(_ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, now t: Int64) {
+  private func get(_ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, peer: Bool, now t: Int64) {
     let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
     switch parts.first {
     case nil, "tasks", "events":
@@ -75,19 +83,23 @@ extension WebServer {
       guard parts.count == 1 else { return send(.error(404, "no page \(r.path)")) }
       send(.text(metricsText(now: t), type: "text/plain; version=0.0.4; charset=utf-8"))
     case "api":
-      api(Array(parts.dropFirst()), r, on: c, send: send, keep: keep, now: t)
+      api(Array(parts.dropFirst()), r, on: c, send: send, keep: keep, peer: peer, now: t)
     default:
       send(.error(404, "no page \(r.path)"))
     }
   }
 
-  private func api(_ p: [String], _ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, now t: Int64) {
+  /// `peer`: asked by another node's web view, which gets this node's own data only (no
+  /// cluster field, nothing fetched from a third node).
+  private func api(
+    _ p: [String], _ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, peer: Bool, now t: Int64
+  ) {
     switch (p.first, p.count) {
     case ("status", 1):
       guard let view = hot.read() else { return send(.error(503, "hot-state.mmap cannot be read yet")) }
-      var o = statusJSON(view, now: t).object ?? []
+      var o = statusJSON(view, now: t, withCluster: !peer).object ?? []
       model.metrics.series.advance(to: t / 1000)
-      o.append(("series", model.metrics.series.json(nowSec: t / 1000)))
+      o.append(("series", seriesJSON(now: t, withNodes: !peer)))
       send(.json(.object(o)))
     case ("cluster", 1):
       send(clusterAnswer())
@@ -122,10 +134,17 @@ extension WebServer {
       guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
       let local = model.task(n)
       let node = cluster?.node
-      control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) { answer in
+      control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
+        [self] answer in
         var task: [(String, JSON)] = answer?["task"]?.object ?? []
         if answer?["ok"]?.bool != true && local == nil {
           return .error(404, answer?["error"]?.string ?? "unknown task \(TaskID.format(n))")
+        }
+        // Cluster mode: a task that ran on another node gets its detail (history, worker,
+        // timings) from that node's web view, or a note saying why not.
+        if !peer, local == nil, let ranOn = task.first(where: { $0.0 == "node" })?.1.string, ranOn != node {
+          remoteTask(n, record: task, node: ranOn, on: c, keepAlive: keep)
+          return nil
         }
         task.removeAll { $0.0 == "dir" }
         if let node, local != nil, !task.contains(where: { $0.0 == "node" }) { task.append(("node", .string(node))) }
@@ -139,7 +158,12 @@ extension WebServer {
       }
     case ("tasks", 3) where p[2] == "output":
       guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
-      send(output(n, offset: Int(r.param("offset") ?? "0") ?? 0))
+      let offset = Int(r.param("offset") ?? "0") ?? 0
+      // Cluster mode: a task whose output is not on this node's disk may have run on another.
+      if !peer, peers != nil, model.task(n) == nil, !FileSystem.exists(paths.taskDir(n) + "/output.log") {
+        return remoteOutput(n, offset: offset, on: c, keepAlive: keep, now: t)
+      }
+      send(output(n, offset: offset))
     case ("events", 1):
       var f = StreamFilter()
       if let ty = r.param("type"), !ty.isEmpty { f.types = ty.split(separator: ",").map(String.init) }
@@ -153,12 +177,14 @@ extension WebServer {
       let since = (r.header("last-event-id") ?? r.param("since")).flatMap { UInt64($0) }
       startStream(c, f, since: since, now: t)
     case ("events", 2) where p[1] == "recent":
+      if !peer, r.param("scope") == "cluster", peers != nil { return send(clusterRecent(r, now: t)) }
       var f = StreamFilter()
       if let ty = r.param("type"), !ty.isEmpty { f.types = ty.split(separator: ",").map(String.init) }
       if let tk = r.param("task"), !tk.isEmpty { f.task = TaskID.parse(tk) ?? -1 }
       let limit = min(5000, max(1, Int(r.param("limit") ?? "200") ?? 200))
+      let after = r.param("after").flatMap { UInt64($0) } ?? 0
       var lines: [[UInt8]] = []
-      for e in model.events(after: 0).reversed() where f.matches(type: e.type, task: e.task) {
+      for e in model.events(after: after).reversed() where f.matches(type: e.type, task: e.task) {
         lines.append(e.line)
         if lines.count >= limit { break }
       }

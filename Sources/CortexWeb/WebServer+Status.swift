@@ -7,7 +7,8 @@ extension WebServer {
     "starting": "s", "idle": "i", "busy": "b", "stopping": "t", "restarting": "r", "parked": "p", "stopped": "x",
   ]
 
-  func statusJSON(_ v: HotState.View, now t: Int64) -> JSON {
+  /// `withCluster`: add `cluster` (cluster mode; not in the answer to another node's web view).
+  func statusJSON(_ v: HotState.View, now t: Int64, withCluster: Bool = true) -> JSON {
     var states = ""
     var tasks: [JSON] = []
     states.reserveCapacity(v.workers.count)
@@ -32,7 +33,7 @@ extension WebServer {
             ("log_seq", .int(Int64(model.lastSeq))), ("tasks_known", .int(Int64(model.taskCount))),
           ])
         ),
-      ] + clusterStatusField())
+      ] + (cluster.map { [("node", JSON.string($0.node))] } ?? []) + (withCluster ? clusterStatusField(v, now: t) : []))
   }
 
   func metricsText(now t: Int64) -> String {

@@ -13,6 +13,8 @@ final class WebServer {
   let fsync: TimingHistogram
   /// Cluster mode: this node's name and the cluster snapshot (nil on a single host).
   let cluster: ClusterFeed?
+  /// Cluster mode: what the other nodes' web views answered (`WebServer+Peers.swift`).
+  let peers: PeerState?
   var model = FleetModel()
   var tail: LogTail
   var hot: HotStateReader
@@ -53,6 +55,7 @@ final class WebServer {
   static let followMs: Int64 = 5000
 
   static let tokenListener: UInt64 = 1
+  static let tokenPeers: UInt64 = 2
 
   init(paths: Paths, auth: Auth, listener: FileDescriptor, fsync: TimingHistogram, cluster: ClusterFeed? = nil) throws(PosixError) {
     self.cluster = cluster
@@ -64,6 +67,8 @@ final class WebServer {
     tail = LogTail(directory: paths.events)
     hot = HotStateReader(path: paths.hotState)
     try epoll.add(listener, .input, token: Self.tokenListener)
+    peers = cluster == nil ? nil : try PeerState()
+    if let peers { try epoll.add(peers.fetcher.wakeFD, .input, token: Self.tokenPeers) }
   }
 
   func now() -> Int64 { Clock.wallMs() }
@@ -80,6 +85,8 @@ final class WebServer {
       for (token, ev) in events {
         if token == Self.tokenListener {
           acceptAll(now: t)
+        } else if token == Self.tokenPeers {
+          peerAnswers(now: t)
         } else if let c = connections[token] {
           if ev.contains(.input) || ev.contains(.hangup) || ev.contains(.error) { readable(c, now: t) }
           if !c.closed && ev.contains(.output) { flush(c, now: t) }
@@ -91,6 +98,7 @@ final class WebServer {
       lastTickMs = t
       if !streams.isEmpty || t - lastRequestMs < Self.followMs { pollLog(now: t) } else { following = false }
       pushStatus(now: t)
+      pollPeers(now: t)
       if t - lastSweepMs >= 1000 {
         lastSweepMs = t
         sweep(now: t)
@@ -276,10 +284,12 @@ final class WebServer {
 
   /// One `log` message per event, or (batch) one `logs` message holding them all as a JSON array,
   /// with the last one's seq as its id: a page then handles one message per poll, not per event.
-  static func appendEvents<S: Sequence>(_ events: S, batch: Bool, to out: inout [UInt8]) where S.Element == FleetModel.RingEvent {
+  /// `withID` false: another node's events, whose seq must not become the stream's resume point.
+  static func appendEvents<S: Sequence>(_ events: S, batch: Bool, withID: Bool = true, to out: inout [UInt8])
+  where S.Element == FleetModel.RingEvent {
     if !batch {
       for e in events {
-        out.append(contentsOf: Array("id: \(e.seq)\nevent: log\ndata: ".utf8))
+        out.append(contentsOf: Array(((withID ? "id: \(e.seq)\n" : "") + "event: log\ndata: ").utf8))
         out.append(contentsOf: e.line)
         out.append(contentsOf: [10, 10])
       }
@@ -293,7 +303,7 @@ final class WebServer {
       last = e.seq
     }
     guard !body.isEmpty else { return }
-    out.append(contentsOf: Array("id: \(last)\nevent: logs\ndata: ".utf8))
+    out.append(contentsOf: Array(((withID ? "id: \(last)\n" : "") + "event: logs\ndata: ").utf8))
     out.append(contentsOf: body)
     out.append(contentsOf: [93, 10, 10])
   }
@@ -327,7 +337,7 @@ final class WebServer {
     if t - lastSeriesMs >= Self.seriesIntervalMs {
       lastSeriesMs = t
       model.metrics.series.advance(to: t / 1000)
-      let data = model.metrics.series.json(nowSec: t / 1000).encodedBytes()
+      let data = seriesJSON(now: t).encodedBytes()
       broadcast(Array("event: series\ndata: ".utf8) + data + [10, 10], now: t) { $0.status }
     }
   }
@@ -344,10 +354,11 @@ final class WebServer {
     if let since {
       Self.appendEvents(model.events(after: since).filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, to: &out)
     }
+    out += peerReplay(f)
     if f.status, let view = hot.read() {
       out += Array("event: status\ndata: ".utf8) + statusJSON(view, now: t).encodedBytes() + [10, 10]
       model.metrics.series.advance(to: t / 1000)
-      out += Array("event: series\ndata: ".utf8) + model.metrics.series.json(nowSec: t / 1000).encodedBytes() + [10, 10]
+      out += Array("event: series\ndata: ".utf8) + seriesJSON(now: t).encodedBytes() + [10, 10]
     }
     c.queue(out)
     flush(c, now: t)

@@ -21,15 +21,16 @@ public enum WebView {
   {
     let listener = try TCPSocket.listen(address: settings.bind, port: settings.port, backlog: 4096)
     let port = TCPSocket.localPort(listener)
-    let token = try Random.bytes(24).map { b in
-      let h = String(b, radix: 16)
-      return h.count == 1 ? "0" + h : h
-    }.joined()
+    let token = try hexToken()
     try FileSystem.writeAtomically(tokenPath(paths), Array((token + "\n").utf8), mode: 0o600)
     let host = settings.bind == "0.0.0.0" ? "127.0.0.1" : settings.bind
     let url = "http://\(host):\(port)/"
     try FileSystem.writeAtomically(urlPath(paths), Array((url + "\n").utf8), mode: 0o644)
-    let auth = Auth(token: token, bind: settings.bind, port: port)
+    // Cluster mode: a second token, read-only, that only the other nodes' web views receive
+    // (through the database, with this address); it is written to no file.
+    let peerToken = cluster == nil ? nil : try hexToken()
+    let auth = Auth(token: token, peerToken: peerToken, bind: settings.bind, port: port)
+    if let cluster, let peerToken { cluster.publish(url, peerToken) }
     let server = try WebServer(paths: paths, auth: auth, listener: listener, fsync: fsync, cluster: cluster)
     let box = ServerBox(server)
     try startThread {
@@ -37,6 +38,14 @@ public enum WebView {
       box.take().run()
     }
     return Started(url: url, port: port)
+  }
+
+  /// 48 hex characters from /dev/urandom.
+  static func hexToken() throws(PosixError) -> String {
+    try Random.bytes(24).map { b in
+      let h = String(b, radix: 16)
+      return h.count == 1 ? "0" + h : h
+    }.joined()
   }
 
   /// Hands the server to its thread; nothing else touches it afterwards.

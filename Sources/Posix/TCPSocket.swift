@@ -63,6 +63,46 @@ public enum TCPSocket {
   }
 }
 
+extension TCPSocket {
+  /// socket(2) + connect(2) to `address:port` that gives up after `timeoutMs` (a host that does
+  /// not answer costs no more than that): non-blocking connect, poll(2) for the outcome, then
+  /// SO_ERROR. The descriptor it returns is non-blocking.
+  public static func connect(address: String, port: Int, timeoutMs: Int32) throws(PosixError) -> FileDescriptor {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+    guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else {
+      throw PosixError("inet_pton", code: EINVAL, path: address)
+    }
+    let fd = try retryOnInterrupt("socket") {
+      Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    }
+    let desc = FileDescriptor(raw: fd)
+    let r = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    if r != 0 {
+      let e = errno
+      guard e == EINPROGRESS else {
+        desc.close()
+        throw PosixError("connect", code: e, path: "\(address):\(port)")
+      }
+      guard desc.waitWritable(timeoutMs: timeoutMs) else {
+        desc.close()
+        throw PosixError("connect", code: ETIMEDOUT, path: "\(address):\(port)")
+      }
+      var err: Int32 = 0
+      var len = socklen_t(MemoryLayout<Int32>.size)
+      _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+      if err != 0 {
+        desc.close()
+        throw PosixError("connect", code: err, path: "\(address):\(port)")
+      }
+    }
+    return desc
+  }
+}
+
 /// Random bytes from /dev/urandom.
 public enum Random {
   public static func bytes(_ n: Int) throws(PosixError) -> [UInt8] {

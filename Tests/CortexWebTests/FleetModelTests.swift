@@ -142,6 +142,39 @@ final class FleetModelTests: XCTestCase {
       a.hostAllowed(HTTPRequest(method: "GET", path: "/", query: [], version: "HTTP/1.1", headers: [("host", "evil:8080")], body: [])))
   }
 
+  /// Cluster mode: the peer token another node's web view sends reads four GET endpoints and
+  /// nothing else; a single host has no peer token.
+  func testThePeerTokenReadsOnlyWhatPeersNeed() {
+    let a = Auth(token: "abc", peerToken: "peer", bind: "127.0.0.1", port: 8080)
+    func req(_ method: String, _ path: String) -> HTTPRequest {
+      HTTPRequest(
+        method: method, path: path, query: [], version: "HTTP/1.1",
+        headers: [("host", "127.0.0.1:8080"), ("authorization", "Bearer peer")],
+        body: [])
+    }
+    XCTAssertEqual(a.credential(req("GET", "/api/status")), .peer)
+    XCTAssertEqual(Auth(token: "abc", bind: "127.0.0.1", port: 8080).credential(req("GET", "/api/status")), .none)
+    for path in ["/api/status", "/api/events/recent", "/api/tasks/task-000001", "/api/tasks/task-000001/output"] {
+      XCTAssertTrue(Auth.peerReadable(req("GET", path)), path)
+      XCTAssertFalse(Auth.peerReadable(req("POST", path)), "POST " + path)
+    }
+    for path in [
+      "/", "/tasks", "/events", "/api/tasks", "/api/cluster", "/api/workers", "/api/events", "/metrics", "/api/tasks/task-000001/cancel",
+    ] {
+      XCTAssertFalse(Auth.peerReadable(req("GET", path)), path)
+    }
+  }
+
+  /// Published addresses: http://IPv4:PORT/ only; a server on every address is reached locally.
+  func testAPeerAddressIsParsedOrRefused() {
+    XCTAssertTrue(PeerFetcher.parse("http://127.0.0.1:8080/")! == ("127.0.0.1", 8080))
+    XCTAssertTrue(PeerFetcher.parse("http://0.0.0.0:9/")! == ("127.0.0.1", 9))
+    XCTAssertTrue(PeerFetcher.parse("http://10.1.2.3:65535")! == ("10.1.2.3", 65535))
+    for bad in ["", "https://127.0.0.1:80/", "http://127.0.0.1/", "http://127.0.0.1:0/", "http://127.0.0.1:70000/", "http://[::1]:80/"] {
+      XCTAssertNil(PeerFetcher.parse(bad), bad)
+    }
+  }
+
   func testTheScannerReadsWhatTheEncoderWrites() {
     let events = [
       Event(

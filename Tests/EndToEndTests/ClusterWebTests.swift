@@ -76,4 +76,132 @@ final class ClusterWebTests: ClusterTestCase {
     XCTAssertEqual(try RawHTTP(port: port).get("/api/cluster", headers: ["Authorization: Bearer \(single.webToken)"]).status, 404)
     XCTAssertNil(try api(single, "/api/status")?["cluster"])
   }
+
+  /// Issue 14 item 6, the rest: node A's pages show the cluster's counts and queue (from the
+  /// database), node B's workers, node B's events and the output of a task that ran on B (read
+  /// from B's web view with the read-only peer token B published), with no token in any answer;
+  /// and once B is killed, A's pages say that B cannot be read instead of hanging or failing.
+  func testNodeAReadsNodeBsWorkersEventsAndOutputAndSaysWhenBIsDown() throws {
+    // A lease long enough that B stopped for a few seconds (below) is not fenced meanwhile.
+    let b = try startNode("b", workers: 1, leaseS: 15, budget: 1_000_000)
+    let marker = "output-of-b-\(Clock.monotonicNs())"
+    let echoed = b.ok(["submit", "-p", "--description", "echo on b", "--shell", "echo \(marker)"]).out.trimmed
+    XCTAssertEqual(b.run(["wait", echoed], timeoutS: 30).code, 0)
+    let long = b.ok(["submit", "-p", "--description", "runs on b", "--synthetic", "600000:5"]).out.trimmed
+    b.eventually("\(long) running on b") {
+      sql("SELECT coalesce(node, '') FROM cortex_task WHERE id = \(TaskID.parse(long)!) AND state = 'running'") == "b"
+    }
+    // Waiting on the long task, these stay queued in the database (no node can claim them).
+    for p in ["high", "high", "low"] { b.ok(["submit", "-p", "--priority", p, "--after", long, "--synthetic", "10"]) }
+    let a = try startNode("a", workers: 2, leaseS: 5, budget: 1_000_000)
+
+    // 1. Counts and the queue by priority are the cluster's.
+    var cluster: JSON?
+    try a.eventually("A's /api/cluster to count the cluster's queued tasks by priority") {
+      cluster = try api(a, "/api/cluster")?["cluster"]
+      return cluster?["queued_by_priority"]?["high"]?.int == 2 && cluster?["queued_by_priority"]?["low"]?.int == 1
+    }
+    XCTAssertEqual(cluster?["counts"]?["queued"]?.int, 3)
+    XCTAssertEqual(cluster?["counts"]?["running"]?.int, 1)
+    XCTAssertEqual(cluster?["counts"]?["succeeded"]?.int, 1)
+    // 2. Every node's workers: B's one worker, busy with the long task.
+    try a.eventually("A's /api/status to show node b's worker grid") {
+      let g = try api(a, "/api/status")?["cluster"]?["workers"]?.array?.first { $0["node"]?.string == "b" }
+      return g?["ok"]?.bool == true && g?["workers"]?["states"]?.string == "b"
+        && g?["workers"]?["tasks"]?.array?.first?.int == Int64(TaskID.parse(long)!)
+    }
+    let mine = try api(a, "/api/status")?["cluster"]?["workers"]?.array?.first { $0["node"]?.string == "a" }
+    XCTAssertEqual(mine?["workers"]?["states"]?.string?.count, 2)
+    // 3. B's chart series (its throughput counts the task that finished there).
+    try a.eventually("node b's chart series in A's status, with the task b finished") {
+      let bs = try api(a, "/api/status")?["series"]?["nodes"]?.array?.first { $0["node"]?.string == "b" }?["series"]
+      return (bs?["tasks_per_s"]?.array ?? []).contains { ($0.double ?? 0) > 0 }
+    }
+    // 4. B's events, asked of A.
+    try a.eventually("node b's task.succeeded of \(echoed) in A's cluster-wide recent events") {
+      let evs = try api(a, "/api/events/recent?scope=cluster&limit=1000")?["events"]?.array ?? []
+      return evs.contains { $0["node"]?.string == "b" && $0["task_id"]?.string == echoed && $0["type"]?.string == "task.succeeded" }
+    }
+    // 5. The output of the task that ran on B, asked of A.
+    let out = try XCTUnwrap(try api(a, "/api/tasks/\(echoed)/output"))
+    XCTAssertTrue(out["text"]?.string?.contains(marker) == true, out.encoded())
+    XCTAssertEqual(out["node"]?.string, "b")
+    // …and its history, worker and timings, which only B's log holds.
+    let detail = try XCTUnwrap(try api(a, "/api/tasks/\(echoed)")?["task"])
+    XCTAssertEqual(detail["node"]?.string, "b")
+    XCTAssertEqual(detail["worker_id"]?.string, "worker-001", detail.encoded())
+    XCTAssertEqual(detail["history"]?.array?.last?["type"]?.string, "task.succeeded", detail.encoded())
+    XCTAssertNil(detail["detail_note"])
+
+    // The peer token B published reaches no answer, and reads nothing but what peers need.
+    let peerToken = sql("SELECT web_peer_token FROM cortex_node WHERE name = 'b'")
+    XCTAssertEqual(peerToken.count, 48)
+    let aPort = try XCTUnwrap(a.webPort)
+    let bPort = try XCTUnwrap(b.webPort)
+    for path in ["/api/cluster", "/api/status", "/api/events/recent?scope=cluster&limit=5000", "/api/tasks?limit=100"] {
+      let body = try RawHTTP(port: aPort).get(path, headers: ["Authorization: Bearer \(a.webToken)"]).body
+      XCTAssertFalse(body.contains(peerToken), "\(path) on A shows B's peer token")
+    }
+    let asPeer = ["Authorization: Bearer \(peerToken)"]
+    XCTAssertEqual(try RawHTTP(port: bPort).get("/api/status", headers: asPeer).status, 200)
+    XCTAssertEqual(try RawHTTP(port: bPort).get("/api/tasks", headers: asPeer).status, 403)
+    XCTAssertEqual(try RawHTTP(port: bPort).get("/", headers: asPeer).status, 403)
+    XCTAssertEqual(try RawHTTP(port: bPort).post("/api/scale", body: "{\"workers\": 3}", headers: asPeer).status, 403)
+
+    // The same in Chromium.
+    let python = WebBrowserTests.repo + "/.build/web-venv/bin/python"
+    if !FileSystem.exists(python) || !FileSystem.exists("/usr/bin/chromedriver") {
+      let (code, out) = try a.runProgram(["/bin/bash", WebBrowserTests.repo + "/scripts/web/install"], timeoutS: 600)
+      XCTAssertEqual(code, 0, "scripts/web/install failed:\n\(out)")
+    }
+    let shots = Environment.get("CORTEX_WEB_SCREENSHOTS") ?? (a.scratch + "/shots")
+    try FileSystem.makeDirectories(shots)
+    let url = "http://127.0.0.1:\(aPort)/?token=\(a.webToken)"
+    let script = WebBrowserTests.repo + "/scripts/web/cluster-peers-browser-test.py"
+    var (code, text) = try a.runProgram([python, script, url, "b", echoed, marker, long, "2", shots], timeoutS: 120)
+    XCTAssertEqual(code, 0, "cluster peers browser test failed:\n\(text)")
+
+    // B stops answering (SIGSTOP: connections are accepted, nothing is answered): A's request
+    // for B's output ends in 502 after the answer timeout, and A answers everything else at once.
+    let bPID = try XCTUnwrap(b.daemonPID)
+    XCTAssertTrue(Processes.signal(bPID, Signal.stop))
+    defer { _ = Processes.signal(bPID, Signal.cont) }
+    let fd = try TCPSocket.connect(address: "127.0.0.1", port: aPort)
+    try fd.writeAll(
+      "GET /api/tasks/\(echoed)/output HTTP/1.1\r\nHost: 127.0.0.1:\(aPort)\r\nAuthorization: Bearer \(a.webToken)\r\nConnection: close\r\n\r\n"
+    )
+    let t0 = Clock.monotonicMs()
+    for _ in 0..<5 {
+      let s0 = Clock.monotonicMs()
+      XCTAssertEqual(try RawHTTP(port: aPort).get("/api/status", headers: ["Authorization: Bearer \(a.webToken)"]).status, 200)
+      XCTAssertLessThan(Clock.monotonicMs() - s0, 1000, "A's /api/status waited on the stopped node")
+      sleepMs(200)
+    }
+    let stalled = try RawHTTP.read(fd, timeoutMs: 20_000)
+    fd.close()
+    XCTAssertEqual(stalled.status, 502, stalled.body)
+    XCTAssertTrue(stalled.body.contains("node b") && stalled.body.contains("no answer"), stalled.body)
+    XCTAssertLessThan(Clock.monotonicMs() - t0, 15_000)
+    XCTAssertTrue(Processes.signal(bPID, Signal.cont))
+
+    // B goes down: A's pages and answers say so, promptly.
+    XCTAssertTrue(Processes.signal(bPID, Signal.kill))
+    try a.eventually("A's status to say node b's workers cannot be read") {
+      let g = try api(a, "/api/status")?["cluster"]?["workers"]?.array?.first { $0["node"]?.string == "b" }
+      return g?["ok"]?.bool == false && g?["note"]?.string?.contains("node b") == true
+    }
+    try a.eventually("A's output answer for \(echoed) to say node b cannot be read") {
+      let r = try RawHTTP(port: aPort).get("/api/tasks/\(echoed)/output", headers: ["Authorization: Bearer \(a.webToken)"])
+      return r.status == 502 && r.body.contains("node b")
+    }
+    let record = try XCTUnwrap(try api(a, "/api/tasks/\(echoed)")?["task"])
+    XCTAssertEqual(record["state"]?.string, "succeeded", "the cluster's record still answers")
+    XCTAssertTrue(record["detail_note"]?.string?.contains("node b") == true, record.encoded())
+    try a.eventually("A's cluster-wide recent events to list node b as unreadable") {
+      let nodes = try api(a, "/api/events/recent?scope=cluster")?["nodes"]?.array ?? []
+      return nodes.contains { $0["node"]?.string == "b" && $0["ok"]?.bool == false }
+    }
+    (code, text) = try a.runProgram([python, script, url, "b", echoed, marker, long, "2", shots, "down"], timeoutS: 120)
+    XCTAssertEqual(code, 0, "cluster peers browser test (node b down) failed:\n\(text)")
+  }
 }

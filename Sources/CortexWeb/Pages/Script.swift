@@ -50,6 +50,7 @@ extension Pages {
         });
         es.addEventListener('status', (m) => handlers.status && handlers.status(JSON.parse(m.data)));
         es.addEventListener('series', (m) => handlers.series && handlers.series(JSON.parse(m.data)));
+        es.addEventListener('peers', (m) => handlers.peers && handlers.peers(JSON.parse(m.data)));
       };
       open();
       return { close: () => { closed = true; es.close(); } };
@@ -93,17 +94,18 @@ extension Pages {
       main.append(
         el('div', { class: 'cards' },
           el('div', { class: 'card' }, el('h2', { id: 'tasks-title', text: 'Tasks' }), counts),
-          el('div', { class: 'card' }, el('h2', { text: 'Queue by priority' }), prio),
+          el('div', { class: 'card' }, el('h2', { id: 'queue-title', text: 'Queue by priority' }), prio),
           el('div', { class: 'card' }, el('h2', { id: 'budget-title', text: 'Token budget' }), budgetBar, el('div', {}, budget)),
           el('div', { class: 'card' }, el('h2', { text: 'Daemon' }), health)),
         el('div', { class: 'card', id: 'cluster-card', hidden: '' }, el('h2', { id: 'cluster-title', text: 'Cluster' }),
           el('table', {}, el('thead', {}, el('tr', {}, ...['node', 'state', 'epoch', 'lease left', 'host', 'pid', 'workers', 'running', 'running tasks'].map((h) => el('th', { text: h })))), el('tbody', { id: 'cluster-nodes' }))),
         el('div', { class: 'card', id: 'workers-card' },
-          el('h2', { id: 'workers-title', text: 'Workers' }), el('div', { id: 'grid' }),
+          el('h2', { id: 'workers-title', text: 'Workers' }), el('div', { id: 'grid' }), el('div', { id: 'node-grids' }),
           el('div', { class: 'legend' }, ...Object.values(WSTATE).map((s) => el('span', {}, el('span', { class: 'tile s-' + s }), s)), el('span', {}, scaleIn, ' ', scaleBtn, scaleMsg))),
         el('div', { class: 'row2' },
-          el('div', { class: 'card' }, el('h2', { text: 'Throughput (tasks/s, 5 s windows, last 5 min)' }), chart('chart-rate')),
-          el('div', { class: 'card' }, el('h2', { text: 'Latency submit → finish (ms): p50 · p95 · p99' }), chart('chart-latency'))));
+          el('div', { class: 'card' }, el('h2', { id: 'rate-title', text: 'Throughput (tasks/s, 5 s windows, last 5 min)' }), chart('chart-rate')),
+          el('div', { class: 'card' }, el('h2', { id: 'latency-title', text: 'Latency submit → finish (ms): p50 · p95 · p99' }), chart('chart-latency'))),
+        el('div', { id: 'node-charts' }));
       budgetBar.style.marginBottom = '8px';
       const budgetParts = [['used', '#c9a227'], ['reserved', '#5aa9e6'], ['available', '#2f9e5a']].map(([k, c]) => { const i = el('i'); i.style.background = c; budgetBar.append(i); return [k, i]; });
       for (const p of ['critical', 'high', 'medium', 'low']) $('qbar-' + p).style.background = 'var(--accent)';
@@ -116,9 +118,11 @@ extension Pages {
       const redraw = perFrame(() => drawStatus(latest), 200);
       function status(s) { latest = s; redraw(); }
       function drawStatus(s) {
-        for (const k of STATES) setText(node('count-' + k), fmt(s.counts[k]));
-        const qmax = Math.max(1, ...Object.values(s.queued_by_priority));
-        for (const [p, n] of Object.entries(s.queued_by_priority)) { setText(node('queue-' + p), fmt(n)); setWidth(node('qbar-' + p), 100 * n / qmax); }
+        // In cluster mode the counts and the queue are the cluster's (from PostgreSQL).
+        const cw = s.cluster && s.cluster.counts ? s.cluster : s, qbp = cw.queued_by_priority;
+        for (const k of STATES) setText(node('count-' + k), fmt(cw.counts[k]));
+        const qmax = Math.max(1, ...Object.values(qbp));
+        for (const [p, n] of Object.entries(qbp)) { setText(node('queue-' + p), fmt(n)); setWidth(node('qbar-' + p), 100 * n / qmax); }
         // In cluster mode the budget is the cluster's (PostgreSQL holds it; a node's own is unbounded).
         const cb = s.cluster && s.cluster.budget, bud = cb && cb.total != null ? { ...cb, available: cb.total - cb.reserved - cb.used } : s.budget;
         for (const k of ['total', 'reserved', 'used', 'available']) setText(node('budget-' + k), fmt(bud[k]));
@@ -137,7 +141,7 @@ extension Pages {
           const title = workerId(i + 1) + ' ' + name + (tk[i] ? ' · ' + taskId(tk[i]) : '');
           if (tiles[i].title !== title) { tiles[i].title = title; tiles[i].dataset.task = tk[i] || ''; }
         }
-        setText(node('workers-title'), 'Workers: ' + st.length + ' (' + busy + ' busy)');
+        setText(node('workers-title'), (s.cluster ? 'Workers of node ' + s.cluster.node + ' (this node): ' : 'Workers: ') + st.length + ' (' + busy + ' busy)');
         if (window.cortexFirstRenderMs === undefined) window.cortexFirstRenderMs = performance.now();
         if (document.activeElement !== scaleIn && !scaleIn.value) scaleIn.value = s.pool_size;
         if (s.cluster) drawCluster(s.cluster);
@@ -148,7 +152,9 @@ extension Pages {
       let clusterNames = '';
       function drawCluster(c) {
         const t = c.tasks || {}, body = $('cluster-nodes');
-        $('cluster-card').hidden = false; setText($('tasks-title'), 'Tasks on this node'); setText($('budget-title'), 'Token budget (cluster)');
+        $('cluster-card').hidden = false; setText($('budget-title'), 'Token budget (cluster)');
+        setText($('tasks-title'), c.counts ? 'Tasks (cluster)' : 'Tasks on this node'); if (c.counts) setText($('queue-title'), 'Queue by priority (cluster)');
+        drawNodeGrids(c);
         setText($('cluster-title'), 'Cluster: ' + c.nodes.length + ' node' + (c.nodes.length === 1 ? '' : 's') + ' · ' + fmt(t.queued) + ' queued, ' + fmt(t.running) + ' running, ' + fmt(t.done) + ' done · this page is served by ' + c.node);
         const names = c.nodes.map((n) => n.name).join('\n');
         if (names !== clusterNames) {
@@ -165,10 +171,49 @@ extension Pages {
           if (td[8].dataset.key !== key) { td[8].dataset.key = key; td[8].replaceChildren(...ids.flatMap((id) => [el('a', { href: '/tasks/' + id, text: id }), ' ']), key.endsWith('…') ? '…' : ''); }
         });
       }
+      // The other nodes' workers, a labelled grid each (as their web views last answered), or
+      // why a node cannot be read. Tiles are made once per node and only restyled.
+      const grids = {};
+      function drawNodeGrids(c) {
+        const box = $('node-grids');
+        for (const g of (c.workers || []).filter((g) => g.node !== c.node)) {
+          let d = grids[g.node];
+          if (!d) { d = grids[g.node] = { head: el('h3', { class: 'node-head' }), grid: el('div', { class: 'grid' }), tiles: [] }; box.append(el('div', { class: 'node-grid', 'data-node': g.node }, d.head, d.grid)); }
+          const st = g.ok && g.workers ? g.workers.states : '', tk = g.ok && g.workers ? g.workers.tasks : [];
+          while (d.tiles.length < st.length) { const t = el('div', { class: 'tile' }); d.tiles.push(t); d.grid.append(t); }
+          while (d.tiles.length > st.length) d.tiles.pop().remove();
+          let busy = 0;
+          for (let i = 0; i < st.length; i++) {
+            const name = WSTATE[st[i]] || 'stopped'; if (name === 'busy') busy++;
+            const cls = 'tile s-' + name; if (d.tiles[i].className !== cls) d.tiles[i].className = cls;
+            const title = g.node + ' · ' + workerId(i + 1) + ' ' + name + (tk[i] ? ' · ' + taskId(tk[i]) : '');
+            if (d.tiles[i].title !== title) { d.tiles[i].title = title; d.tiles[i].dataset.task = tk[i] || ''; }
+          }
+          setText(d.head, 'Workers of node ' + g.node + ': ' + (g.ok ? st.length + ' (' + busy + ' busy)' : g.note || 'not read yet'));
+          d.head.className = 'node-head' + (g.ok ? '' : ' err');
+        }
+      }
+      $('node-grids').addEventListener('click', (e) => { const t = e.target.dataset && e.target.dataset.task; if (t) location.href = '/tasks/' + taskId(t); });
       grid.addEventListener('click', (e) => { const t = e.target.dataset && e.target.dataset.task; if (t) location.href = '/tasks/' + taskId(t); });
+      // Cluster mode (`nodes`): each other node's charts in a row of their own, as its web view
+      // last answered (percentiles of different nodes cannot be added up).
+      const charts = {};
       function series(d) {
         draw('chart-rate', [[d.tasks_per_s, 'lrate']], 'tasks/s');
         draw('chart-latency', [[d.latency_p50_ms, 'l50'], [d.latency_p95_ms, 'l95'], [d.latency_p99_ms, 'l99']], 'ms');
+        if (!d.nodes) return;
+        setText($('rate-title'), 'Throughput of this node (tasks/s, 5 s windows, last 5 min)'); setText($('latency-title'), 'Latency on this node, submit → finish (ms): p50 · p95 · p99');
+        for (const n of d.nodes) {
+          let c = charts[n.node];
+          if (!c) {
+            c = charts[n.node] = { rate: el('h2'), lat: el('h2') };
+            $('node-charts').append(el('div', { class: 'row2', 'data-node': n.node }, el('div', { class: 'card' }, c.rate, chart('chart-rate-' + n.node)), el('div', { class: 'card' }, c.lat, chart('chart-latency-' + n.node))));
+          }
+          setText(c.rate, 'Throughput of node ' + n.node + (n.series ? ' (tasks/s)' : ': ' + n.note)); setText(c.lat, 'Latency on node ' + n.node + (n.series ? ' (ms): p50 · p95 · p99' : ''));
+          if (!n.series) continue;
+          draw('chart-rate-' + n.node, [[n.series.tasks_per_s, 'lrate']], 'tasks/s');
+          draw('chart-latency-' + n.node, [[n.series.latency_p50_ms, 'l50'], [n.series.latency_p95_ms, 'l95'], [n.series.latency_p99_ms, 'l99']], 'ms');
+        }
       }
       api('/api/status').then((s) => { if (s.ok) { status(s); series(s.series); } });
       stream('status=1&events=0', { status, series });
@@ -275,13 +320,13 @@ extension Pages {
       const facts = el('dl', { class: 'kv', id: 'task-facts' });
       const spec = el('pre', { id: 'task-spec' });
       const hist = el('tbody', { id: 'task-history' });
-      const out = el('pre', { id: 'task-output' });
+      const out = el('pre', { id: 'task-output' }), outNote = el('p', { id: 'output-note', class: 'msg err' });
       const title = el('h2', { id: 'task-title', text: id });
       main.append(el('div', { class: 'card' }, title, el('div', { class: 'filters' }, cancelBtn, retryBtn, prioSel, prioBtn, msg), facts),
         el('div', { class: 'row2' },
           el('div', { class: 'card' }, el('h2', { text: 'History' }), el('table', {}, el('thead', {}, el('tr', {}, ...['seq', 'time', 'event', 'worker', 'reason'].map((h) => el('th', { text: h })))), hist)),
           el('div', { class: 'card' }, el('h2', { text: 'Spec' }), spec)),
-        el('div', { class: 'card' }, el('h2', { text: 'Output' }), out));
+        el('div', { class: 'card' }, el('h2', { text: 'Output' }), outNote, out));
       let offset = 0, active = true;
       async function load() {
         const j = await api('/api/tasks/' + id);
@@ -292,7 +337,7 @@ extension Pages {
           ['node', t.node], ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
           ['ran', t.run_ms != null ? dur(t.run_ms) : t.started_ms ? dur(Date.now() - t.started_ms) + ' so far' : null],
           ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue position', t.queue_position], ['estimated start', t.estimated_start_in_ms != null ? 'in ' + dur(t.estimated_start_in_ms) : null],
-          ['exit code', t.exit_code], ['reason', t.reason]];
+          ['exit code', t.exit_code], ['reason', t.reason], ['note', t.detail_note]];
         facts.replaceChildren(...rows.filter(([, v]) => v != null && v !== '').flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
         spec.textContent = JSON.stringify(t.spec || {}, null, 2);
         hist.replaceChildren(...(t.history || []).map((h) => el('tr', {}, el('td', { text: h.seq }), el('td', { text: clock(h.ts_ms) }), el('td', { text: h.type }), el('td', { text: h.worker_id || '' }), el('td', { text: h.reason || '' }))));
@@ -303,6 +348,10 @@ extension Pages {
       }
       async function output() {
         const j = await api('/api/tasks/' + id + '/output?offset=' + offset);
+        // Cluster mode: the output of a task that ran on another node is read from it; a node
+        // that cannot be read is named here with the reason, and asked again.
+        setText(outNote, j.ok ? (j.node ? 'read from node ' + j.node : '') : j.error);
+        if (!j.ok && active !== false) { setTimeout(output, 2000); return; }
         if (j.ok && j.text) { out.textContent += j.text; offset = j.next_offset; if (out.textContent.length > 1000000) out.textContent = out.textContent.slice(-500000); out.scrollTop = out.scrollHeight; }
         if (j.ok && j.next_offset < j.size) setTimeout(output, 10); else if (active) setTimeout(output, 1000);
       }
@@ -324,19 +373,23 @@ extension Pages {
       // fixed-width columns): a frame changes that node's text and nothing else — no element is
       // created, moved or restyled, and the box's layout cannot reach the rest of the page. Rows
       // as elements cost the renderer a style and layout pass for each one moved, every frame.
-      const COLS = [['seq', 9], ['time', 13], ['type', 19], ['task', 13], ['worker', 12], ['reason', 18], ['detail', 0]];
+      let COLS = [['seq', 9], ['time', 13], ['type', 19], ['task', 13], ['worker', 12], ['reason', 18], ['detail', 0]];
+      // Cluster mode: every node's events, a node column, and which nodes cannot be read.
+      let me = null, seen = {};
+      const note = el('p', { id: 'peer-note', class: 'msg err' });
+      const peers = (list) => setText(note, list.filter((n) => !n.ok).map((n) => n.note).join(' · '));
       const line = (vals) => vals.map((v, i) => { const w = COLS[i][1]; v = String(v == null ? '' : v); return w ? (v.length >= w ? v.slice(0, w - 2) + '… ' : v.padEnd(w)) : v; }).join('');
       const body = el('pre', { id: 'event-rows', class: 'elog' });
       const text = document.createTextNode(''); body.append(text);
       main.append(el('div', { class: 'card' }, el('div', { class: 'filters' }, typeSel, taskIn, el('button', { text: 'Filter', onclick: () => restart() }), pause, info),
-        el('div', { class: 'elog-head', text: line(COLS.map(([h]) => h)) }), body));
+        note, el('div', { class: 'elog-head', id: 'elog-head', text: line(COLS.map(([h]) => h)) }), body));
       // A click opens the task on the line under the pointer (18 px lines, 6 px padding).
       body.addEventListener('click', (e) => { const i = Math.floor((e.clientY - body.getBoundingClientRect().top + body.scrollTop - 6) / 18); const ev = shown[i]; if (ev && ev.task_id) location.href = '/tasks/' + ev.task_id; });
       // The list holds the newest MAX events (a page open for an hour stays this size). Events
       // that arrive between two frames are drawn together in the next one; each is formatted once.
       const MAX = 100;
       let paused = false, held = [], s = null, pending = [], skipped = 0, shown = [];
-      const fmtLine = (ev) => ev.line || (ev.line = line([ev.seq, (ev.ts || '').slice(11, 23), ev.type, ev.task_id, ev.worker_id, ev.reason, ev.detail]));
+      const fmtLine = (ev) => ev.line || (ev.line = line([ev.seq, ...(me ? [ev.node] : []), (ev.ts || '').slice(11, 23), ev.type, ev.task_id, ev.worker_id, ev.reason, ev.detail]));
       // At most ten frames a second: an event waits at most 100 ms more for its frame.
       const redraw = perFrame(() => {
         const list = pending; pending = [];
@@ -357,6 +410,8 @@ extension Pages {
         text.data = shown.slice(0, paused ? MAX : fits).map(fmtLine).join('\n');
       }
       function show(list) {
+        // Another node's events carry no resume point: one sent twice (a reconnect) is dropped.
+        if (me) list = list.filter((ev) => { const k = ev.node || me; if (seen[k] >= ev.seq) return false; seen[k] = ev.seq; return true; });
         for (const ev of list) pending.push(ev);
         // Faster than anyone can read: only the newest MAX of one frame can be on the page.
         if (pending.length > MAX) { skipped += pending.length - MAX; pending.splice(0, pending.length - MAX); }
@@ -364,14 +419,15 @@ extension Pages {
       }
       pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } else draw(); info.textContent = paused ? 'paused' : ''; });
       async function restart() {
-        if (s) s.close(); text.data = ''; shown = []; held = []; pending = []; skipped = 0;
+        if (s) s.close(); text.data = ''; shown = []; held = []; pending = []; skipped = 0; seen = {};
+        if (me === null) { const st = await api('/api/status'); me = st.node || ''; if (me) { COLS.splice(1, 0, ['node', 8]); setText($('elog-head'), line(COLS.map(([h]) => h))); } }
         const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
         history.replaceState(null, '', '/events' + (q.toString() ? '?' + q : ''));
-        const j = await api('/api/events/recent?limit=' + MAX + '&' + q);
+        const j = await api('/api/events/recent?limit=' + MAX + (me ? '&scope=cluster' : '') + '&' + q);
         if (!j.ok) { info.textContent = j.error; return; }
-        const evs = j.events; show(evs);
-        const since = evs.length ? evs[evs.length - 1].seq : 0;
-        s = stream(q + '&since=' + since, { logs: (list) => {
+        const evs = j.events; show(evs); if (j.nodes) peers(j.nodes);
+        const mine = evs.filter((ev) => !me || (ev.node || me) === me), since = mine.length ? mine[mine.length - 1].seq : 0;
+        s = stream(q + '&since=' + since, { peers, logs: (list) => {
           if (!paused) return show(list);
           for (const ev of list) held.push(ev);
           if (held.length > MAX) held.splice(0, held.length - MAX);

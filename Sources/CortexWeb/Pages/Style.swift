@@ -24,7 +24,8 @@ extension Pages {
     .bar i { display: block; height: 100%; }
     .prio { display: grid; grid-template-columns: 70px 1fr 60px; gap: 6px; align-items: center; margin: 4px 0; }
     .prio .n { text-align: right; font-variant-numeric: tabular-nums; }
-    #grid { display: grid; grid-template-columns: repeat(auto-fill, 14px); gap: 3px; }
+    #grid, .grid { display: grid; grid-template-columns: repeat(auto-fill, 14px); gap: 3px; }
+    .node-head { font-size: 13px; font-weight: 600; margin: 12px 0 6px; } .node-head.err { color: #e27a7a; }
     .tile { width: 14px; height: 14px; border-radius: 2px; background: var(--idle); }
     .s-busy { background: var(--busy); } .s-idle { background: var(--idle); } .s-starting { background: var(--starting); }
     .s-stopping { background: var(--stopping); } .s-restarting { background: var(--restarting); } .s-parked { background: var(--parked); }

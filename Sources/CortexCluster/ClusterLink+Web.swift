@@ -1,0 +1,88 @@
+public import CortexCore
+import Posix
+import Synchronization
+
+/// What the link reads and writes for the web view (docs/web.md, "Cluster mode"): the cluster
+/// snapshot the pages of any node show, this node's web address (published in `cortex_node` so
+/// the other nodes' web views can read its workers, events and task output), and the other
+/// nodes' addresses. All of it is read about once a second, and only while a page asks.
+extension ClusterLink {
+  /// A node's web view as the database knows it. `token` is the read-only token its peers send;
+  /// it never appears in a page or an API answer.
+  public struct Peer: Sendable, Equatable {
+    public var name: String
+    public var state: String
+    public var host: String
+    public var url: String
+    public var token: String
+    public init(name: String, state: String, host: String, url: String, token: String) {
+      self.name = name
+      self.state = state
+      self.host = host
+      self.url = url
+      self.token = token
+    }
+  }
+
+  struct WebShare: Sendable {
+    /// This node's address and read-only token, once its web view listens.
+    var address: (url: String, token: String)?
+    /// The epoch under which `address` was last published (a new epoch publishes it again).
+    var publishedEpoch: Int64 = 0
+    var peers: [Peer] = []
+  }
+
+  /// The cluster's nodes, load and running tasks as of at most about a second ago, for the web
+  /// view (any thread). Asking keeps the link reading them for the next 10 s; nil until the
+  /// first read after the first ask.
+  public func clusterView() -> JSON? {
+    let now = Clock.monotonicMs()
+    let (view, stale) = snapshot.withLock { s -> (JSON?, Bool) in
+      let stale = now - s.askedMs > Self.snapshotFollowMs
+      s.askedMs = now
+      return (s.view, stale || s.view == nil)
+    }
+    if stale { _ = try? kickWrite.writeSome([1]) }
+    return view
+  }
+
+  /// Every node's web address and read-only token as last read with the snapshot (this node's
+  /// too); asking keeps them fresh, like `clusterView()`.
+  public func webPeers() -> [Peer] {
+    _ = clusterView()
+    return web.withLock { $0.peers }
+  }
+
+  /// Publishes this node's web address (any thread): the link writes it now and again under
+  /// each new epoch.
+  public func publishWeb(url: String, token: String) {
+    web.withLock { $0.address = (url, token) }
+    _ = try? kickWrite.writeSome([1])
+  }
+
+  /// How long after the last `clusterView()` the link keeps the snapshot fresh.
+  static let snapshotFollowMs: Int64 = 10_000
+
+  /// Reads the snapshot when the web view asked within `snapshotFollowMs` and the last read is
+  /// a second old (the link's thread; one round trip per statement, five statements).
+  func refreshSnapshot(_ s: ClusterStore, now: Int64, last: inout Int64) throws(ClusterError) {
+    let asked = snapshot.withLock { $0.askedMs }
+    guard now - asked <= Self.snapshotFollowMs, now - last >= 1000 else { return }
+    last = now
+    let st = try ClusterStatus.read(s.db, runningLimit: Self.snapshotRunningLimit)
+    var o: [(String, JSON)] = [("node", .string(node)), ("read_ms", .int(Clock.wallMs()))]
+    o += st.json().object ?? []
+    let view = JSON.object(o)
+    snapshot.withLock { $0.view = view }
+    let peers = try s.peers()
+    web.withLock { $0.peers = peers }
+  }
+
+  /// Writes this node's web address when it has one the current membership has not published
+  /// (the link's thread).
+  func publishWeb(_ s: ClusterStore, epoch: Int64) throws(ClusterError) {
+    guard epoch > 0, let (url, token) = web.withLock({ w in w.publishedEpoch == epoch ? nil : w.address }) else { return }
+    try s.publishWeb(url: url, token: token)
+    web.withLock { $0.publishedEpoch = epoch }
+  }
+}
