@@ -187,11 +187,21 @@ extension Scheduler {
   /// Why group `g` may not start a task needing `tokens` now, or nil. Cheap: no strings, no
   /// lookups (dispatch asks it of every group with queued tasks).
   func groupHold(_ g: Int, tokens: Int, now: Int64) -> Hold? {
-    if fleet.groups[g].paused { return .paused }
-    let par = fleet.groups[g].parallel
-    if par > 0 && fleet.groups[g].running >= par { return .full }
-    if fleet.groups[g].limiter != nil && fleet.groups[g].limiter!.readyAtMs(now: now, tokens: tokens) != nil { return .rateLimited }
-    return nil
+    // Through a pointer: reading fields of `fleet.groups[g]` here copied the whole group (its
+    // queues, its limiter) for each field, many times per decision.
+    fleet.groups.withUnsafeBufferPointer { groups in
+      let gs = groups.baseAddress! + g
+      if gs.pointee.paused { return .paused }
+      let par = gs.pointee.parallel
+      if par > 0 && gs.pointee.running >= par { return .full }
+      if gs.pointee.limiter?.readyAtMs(now: now, tokens: tokens) != nil { return .rateLimited }
+      return nil
+    }
+  }
+
+  /// Whether group `g` has a tokens-per-minute limit (read through a pointer, as in `groupHold`).
+  func limitsTokens(_ g: Int) -> Bool {
+    fleet.groups.withUnsafeBufferPointer { $0[g].limiter?.config.tokensPerMin != nil }
   }
 
   /// The head entry of group `g` at priority `p` as it stands (it may be stale); the group must
@@ -228,7 +238,7 @@ extension Scheduler {
           guard fleet.groups[g].skipPass != fleet.pass, let raw = rawHead(g, p) else { continue }
           // Entries are in queue order: a group whose head came after the best so far cannot win.
           if let b = best, raw.seq > b.seq { continue }
-          let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[raw.n]?.budget ?? 0) : 0
+          let tokens = limitsTokens(g) ? (tasks[raw.n]?.budget ?? 0) : 0
           if let hold = groupHold(g, tokens: tokens, now: now) {
             if raw.n != fleet.groups[g].notedTask[p] || hold != fleet.groups[g].notedReason[p], let e = head(g, p) {
               noteGroupWaiting(g, p, e.n, hold, tokens: tokens, now: now, into: &out)
@@ -269,7 +279,7 @@ extension Scheduler {
     for g in fleet.groups.indices {
       for p in 0..<Priority.allCases.count where fleet.groups[g].queued[p] > 0 && !fleet.startable.covers(g, p, now: now) {
         guard let e = head(g, p) else { continue }
-        let tokens = fleet.groups[g].limiter?.config.tokensPerMin != nil ? (tasks[e.n]?.budget ?? 0) : 0
+        let tokens = limitsTokens(g) ? (tasks[e.n]?.budget ?? 0) : 0
         if groupHold(g, tokens: tokens, now: now) == nil { missing.append("\(fleet.groups[g].name)/\(p)") }
       }
     }
