@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What each dashboard page costs headless Chromium (issue 14): CPU by Chromium process type
 (browser, renderer, gpu-process, utility) and the renderer's main-thread time, with one page open
-at a time, while synthetic 5 ms tasks are submitted at RATE/s. Pages and variants alternate within
+at a time, while tasks are submitted at RATE/s (synthetic 5 ms ones, or the task spec in $SPEC as JSON). Pages and variants alternate within
 each repetition, so each saw the same machine; medians are printed and written to $OUTJSON.
 
 A variant serves other page files without a rebuild: a small proxy per variant answers
@@ -140,7 +140,7 @@ def chromium(by):
 stop = False
 def load():
     s = socket.socket(socket.AF_UNIX); s.connect(os.path.join(d, "cortex.sock")); f = s.makefile("rwb")
-    per = max(1, RATE // 20); spec = {"synthetic": {"duration_ms": 5}}; t0 = time.perf_counter(); sent = 0
+    per = max(1, RATE // 20); spec = json.loads(os.environ.get("SPEC") or '{"synthetic": {"duration_ms": 5}}'); t0 = time.perf_counter(); sent = 0
     while not stop:
         f.write((json.dumps({"op": "submit", "tasks": [spec] * per}) + "\n").encode()); f.flush(); f.readline()
         sent += per; time.sleep(max(0, t0 + sent / RATE - time.perf_counter()))
