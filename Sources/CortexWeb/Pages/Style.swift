@@ -45,6 +45,9 @@ extension Pages {
     th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
     th { color: var(--dim); font-weight: 600; font-size: 12px; }
     td.title { white-space: normal; max-width: 480px; overflow: hidden; text-overflow: ellipsis; }
+    table.task-list { table-layout: fixed; } table.task-list td { overflow: hidden; text-overflow: ellipsis; }
+    table.task-list td.title { white-space: nowrap; max-width: none; } table.task-list th:nth-child(5) { width: auto; }
+    table.task-list th { width: 110px; } table.task-list th:nth-child(1) { width: 120px; } table.task-list th:nth-child(3), table.task-list th:nth-child(8) { width: 80px; }
     a { color: var(--accent); }
     .filters { display: flex; gap: 8px; flex-wrap: wrap; margin-bottom: 12px; align-items: center; }
     input, select, button { background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 4px; padding: 5px 8px; font: inherit; }
