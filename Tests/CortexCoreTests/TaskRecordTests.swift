@@ -70,4 +70,9 @@ final class TaskRecordTests: XCTestCase {
     XCTAssertEqual(held.tokensUsed, 17, "a record held elsewhere saw a change made through the table")
     XCTAssertEqual(table[42]!.tokensUsed, 99)
   }
+
+  func testAStatesOrdinalIsItsPlaceInAllCases() {
+    // The hot state file stores `ordinal` and reads it back through `allCases`.
+    for (i, s) in TaskState.allCases.enumerated() { XCTAssertEqual(s.ordinal, i, "\(s)") }
+  }
 }

@@ -95,7 +95,7 @@ public enum HotState {
       guard tn < taskCapacity else { continue }
       let o = tasksOffset + tn * taskSlotSize
       i64(o, Int64(t.number))
-      base.storeBytes(of: UInt8(TaskState.allCases.firstIndex(of: t.state) ?? 0), toByteOffset: o + 8, as: UInt8.self)
+      base.storeBytes(of: UInt8(t.state.ordinal), toByteOffset: o + 8, as: UInt8.self)
       base.storeBytes(of: UInt8(t.spec.priority.rawValue), toByteOffset: o + 9, as: UInt8.self)
       base.storeBytes(of: UInt16(min(t.attempt, 65535)), toByteOffset: o + 10, as: UInt16.self)
       u32(o + 12, UInt32(t.worker ?? 0))
