@@ -7,22 +7,7 @@ import Synchronization
 /// the other nodes' web views can read its workers, events and task output), and the other
 /// nodes' addresses. All of it is read about once a second, and only while a page asks.
 extension ClusterLink {
-  /// A node's web view as the database knows it. `token` is the read-only token its peers send;
-  /// it never appears in a page or an API answer.
-  public struct Peer: Sendable, Equatable {
-    public var name: String
-    public var state: String
-    public var host: String
-    public var url: String
-    public var token: String
-    public init(name: String, state: String, host: String, url: String, token: String) {
-      self.name = name
-      self.state = state
-      self.host = host
-      self.url = url
-      self.token = token
-    }
-  }
+  public typealias Peer = ClusterPeer
 
   struct WebShare: Sendable {
     /// This node's address and read-only token, once its web view listens.

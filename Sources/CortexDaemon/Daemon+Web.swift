@@ -17,9 +17,7 @@ extension Daemon {
       let feed = cluster.map { c in
         ClusterFeed(
           node: c.node, host: Host.name, view: { [link = c.link] in link.clusterView() },
-          peers: { [link = c.link] in
-            link.webPeers().map { ClusterFeed.Peer(name: $0.name, state: $0.state, host: $0.host, url: $0.url, token: $0.token) }
-          },
+          peers: { [link = c.link] in link.webPeers() },
           publish: { [link = c.link] url, token in link.publishWeb(url: url, token: token) })
       }
       let started = try WebView.start(paths: paths, settings: config.web, fsync: log.fsyncTimings, cluster: feed)

@@ -6,22 +6,7 @@ public import CortexCore
 /// and load, the tasks running on each, the shared queue and budget), and lists of tasks across
 /// the cluster come from the daemon's `list`, like `cortex list` on any node.
 public struct ClusterFeed: Sendable {
-  /// Another node's web view as the database knows it (`token`: the read-only token it
-  /// accepts from its peers; never shown).
-  public struct Peer: Sendable {
-    public var name: String
-    public var state: String
-    public var host: String
-    public var url: String
-    public var token: String
-    public init(name: String, state: String, host: String, url: String, token: String) {
-      self.name = name
-      self.state = state
-      self.host = host
-      self.url = url
-      self.token = token
-    }
-  }
+  public typealias Peer = ClusterPeer
 
   /// This node's name, and the host it runs on.
   public var node: String
