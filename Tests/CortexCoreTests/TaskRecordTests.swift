@@ -2,8 +2,8 @@ import XCTest
 
 @testable import CortexCore
 
-/// `TaskRecord` keeps its fields in a shared copy-on-write box: a copy must keep every field, and
-/// a change to one record must never show in another.
+/// `TaskRecord` keeps its fields in a shared copy-on-write box: a record whose box is copied must
+/// keep every field, and a change to one record must never show in another.
 final class TaskRecordTests: XCTestCase {
   private func filled() -> TaskRecord {
     var spec = TaskSpec()
@@ -39,18 +39,20 @@ final class TaskRecordTests: XCTestCase {
     return r
   }
 
-  /// Every stored field of the box, by name, as text.
+  /// Every stored field of the record (its box's `Fields`), by name, as text.
   private func fields(_ r: TaskRecord) -> [String: String] {
-    guard let box = Mirror(reflecting: r).children.first?.value else { return [:] }
+    guard let box = Mirror(reflecting: r).children.first?.value,
+      let stored = Mirror(reflecting: box).children.first?.value
+    else { return [:] }
     var out: [String: String] = [:]
-    for c in Mirror(reflecting: box).children { out[c.label ?? "?"] = String(describing: c.value) }
+    for c in Mirror(reflecting: stored).children { out[c.label ?? "?"] = String(describing: c.value) }
     return out
   }
 
   func testACopyKeepsEveryFieldAndAChangeStaysInItsRecord() {
     let original = filled()
     let before = fields(original)
-    XCTAssertEqual(before.count, 32, "TaskRecord has a new field: copy it in Box.copy() and set it in filled()")
+    XCTAssertEqual(before.count, 32, "TaskRecord has a new field: set it in filled() so that the copy below checks it")
     var copy = original
     copy.state = .succeeded  // the box is shared: this copies it first
     var after = fields(copy)

@@ -9,230 +9,230 @@
 public struct TaskRecord: Sendable {
   private var box: Box
 
-  public var number: Int { box.number }
+  public var number: Int { box.f.number }
   public var spec: TaskSpec {
-    _read { yield box.spec }
+    _read { yield box.f.spec }
     _modify {
       unique()
-      yield &box.spec
+      yield &box.f.spec
     }
   }
   /// The redacted spec, encoded once, for events, snapshots and spec.json.
   public var specJSON: [UInt8] {
-    get { box.specJSON }
+    get { box.f.specJSON }
     set {
       unique()
-      box.specJSON = newValue
+      box.f.specJSON = newValue
     }
   }
   public var state: TaskState {
-    get { box.state }
+    get { box.f.state }
     set {
       unique()
-      box.state = newValue
+      box.f.state = newValue
     }
   }
   /// The current (or last) attempt, from 1.
   public var attempt: Int {
-    get { box.attempt }
+    get { box.f.attempt }
     set {
       unique()
-      box.attempt = newValue
+      box.f.attempt = newValue
     }
   }
   public var maxAttempts: Int {
-    get { box.maxAttempts }
+    get { box.f.maxAttempts }
     set {
       unique()
-      box.maxAttempts = newValue
+      box.f.maxAttempts = newValue
     }
   }
   /// Tokens reserved at dispatch.
   public var budget: Int {
-    get { box.budget }
+    get { box.f.budget }
     set {
       unique()
-      box.budget = newValue
+      box.f.budget = newValue
     }
   }
   public var timeoutMs: Int64? {
-    get { box.timeoutMs }
+    get { box.f.timeoutMs }
     set {
       unique()
-      box.timeoutMs = newValue
+      box.f.timeoutMs = newValue
     }
   }
   public var reserved: Int {
-    get { box.reserved }
+    get { box.f.reserved }
     set {
       unique()
-      box.reserved = newValue
+      box.f.reserved = newValue
     }
   }
   public var tokensUsed: Int {
-    get { box.tokensUsed }
+    get { box.f.tokensUsed }
     set {
       unique()
-      box.tokensUsed = newValue
+      box.f.tokensUsed = newValue
     }
   }
   public var worker: Int? {
-    get { box.worker }
+    get { box.f.worker }
     set {
       unique()
-      box.worker = newValue
+      box.f.worker = newValue
     }
   }
   public var pid: Int32? {
-    get { box.pid }
+    get { box.f.pid }
     set {
       unique()
-      box.pid = newValue
+      box.f.pid = newValue
     }
   }
   public var submittedMs: Int64 {
-    get { box.submittedMs }
+    get { box.f.submittedMs }
     set {
       unique()
-      box.submittedMs = newValue
+      box.f.submittedMs = newValue
     }
   }
   public var assignedMs: Int64? {
-    get { box.assignedMs }
+    get { box.f.assignedMs }
     set {
       unique()
-      box.assignedMs = newValue
+      box.f.assignedMs = newValue
     }
   }
   public var startedMs: Int64? {
-    get { box.startedMs }
+    get { box.f.startedMs }
     set {
       unique()
-      box.startedMs = newValue
+      box.f.startedMs = newValue
     }
   }
   public var endedMs: Int64? {
-    get { box.endedMs }
+    get { box.f.endedMs }
     set {
       unique()
-      box.endedMs = newValue
+      box.f.endedMs = newValue
     }
   }
   public var exitCode: Int32? {
-    get { box.exitCode }
+    get { box.f.exitCode }
     set {
       unique()
-      box.exitCode = newValue
+      box.f.exitCode = newValue
     }
   }
   public var signal: Int32? {
-    get { box.signal }
+    get { box.f.signal }
     set {
       unique()
-      box.signal = newValue
+      box.f.signal = newValue
     }
   }
   public var reason: String? {
-    get { box.reason }
+    get { box.f.reason }
     set {
       unique()
-      box.reason = newValue
+      box.f.reason = newValue
     }
   }
   public var notBeforeMs: Int64 {
-    get { box.notBeforeMs }
+    get { box.f.notBeforeMs }
     set {
       unique()
-      box.notBeforeMs = newValue
+      box.f.notBeforeMs = newValue
     }
   }
   public var deadlineMs: Int64? {
-    get { box.deadlineMs }
+    get { box.f.deadlineMs }
     set {
       unique()
-      box.deadlineMs = newValue
+      box.f.deadlineMs = newValue
     }
   }
   /// Times this task's worker died under it; more than two is poison.
   public var workerKills: Int {
-    get { box.workerKills }
+    get { box.f.workerKills }
     set {
       unique()
-      box.workerKills = newValue
+      box.f.workerKills = newValue
     }
   }
   public var stopping: StopCause? {
-    get { box.stopping }
+    get { box.f.stopping }
     set {
       unique()
-      box.stopping = newValue
+      box.f.stopping = newValue
     }
   }
   public var stopDeadlineMs: Int64? {
-    get { box.stopDeadlineMs }
+    get { box.f.stopDeadlineMs }
     set {
       unique()
-      box.stopDeadlineMs = newValue
+      box.f.stopDeadlineMs = newValue
     }
   }
   public var waitingReason: String? {
-    get { box.waitingReason }
+    get { box.f.waitingReason }
     set {
       unique()
-      box.waitingReason = newValue
+      box.f.waitingReason = newValue
     }
   }
   public var progress: Double? {
-    get { box.progress }
+    get { box.f.progress }
     set {
       unique()
-      box.progress = newValue
+      box.f.progress = newValue
     }
   }
   public var message: String? {
-    get { box.message }
+    get { box.f.message }
     set {
       unique()
-      box.message = newValue
+      box.f.message = newValue
     }
   }
   public var lastProgressLogMs: Int64 {
-    get { box.lastProgressLogMs }
+    get { box.f.lastProgressLogMs }
     set {
       unique()
-      box.lastProgressLogMs = newValue
+      box.f.lastProgressLogMs = newValue
     }
   }
   /// Where the task sits in its priority queue (for position and estimated start).
   var enqueueSeq: UInt64 {
-    get { box.enqueueSeq }
+    get { box.f.enqueueSeq }
     set {
       unique()
-      box.enqueueSeq = newValue
+      box.f.enqueueSeq = newValue
     }
   }
   /// True while an entry for this task in its priority queue is live.
   var inQueue: Bool {
-    get { box.inQueue }
+    get { box.f.inQueue }
     set {
       unique()
-      box.inQueue = newValue
+      box.f.inQueue = newValue
     }
   }
   /// Its group's index in `Fleet.groups` once resolved (-1: not yet); see Scheduler+Groups.
   var group: Int {
-    get { box.group }
+    get { box.f.group }
     set {
       unique()
-      box.group = newValue
+      box.f.group = newValue
     }
   }
   /// Rate-limited attempts retried without counting against `max_attempts` (in memory only).
   var rateLimitedRetries: Int {
-    get { box.rateLimitedRetries }
+    get { box.f.rateLimitedRetries }
     set {
       unique()
-      box.rateLimitedRetries = newValue
+      box.f.rateLimitedRetries = newValue
     }
   }
 
@@ -240,21 +240,20 @@ public struct TaskRecord: Sendable {
     number: Int, spec: TaskSpec, specJSON: [UInt8], maxAttempts: Int, budget: Int, timeoutMs: Int64?, submittedMs: Int64
   ) {
     box = Box(
-      number: number, spec: spec, specJSON: specJSON, maxAttempts: maxAttempts, budget: budget, timeoutMs: timeoutMs,
-      submittedMs: submittedMs)
+      Fields(
+        number: number, spec: spec, specJSON: specJSON, maxAttempts: maxAttempts, budget: budget, timeoutMs: timeoutMs,
+        submittedMs: submittedMs))
   }
 
   private mutating func unique() {
-    if !isKnownUniquelyReferenced(&box) { box = box.copy() }
+    if !isKnownUniquelyReferenced(&box) { box = Box(box.f) }
   }
 
   public var id: String { TaskID.format(number) }
   public var type: String { spec.type ?? (spec.synthetic != nil ? "synthetic" : "exec") }
 
-  private final class Box: @unchecked Sendable {
-    // @unchecked: written only through TaskRecord's setters, after `unique()` made the box this
-    // record's alone; shared boxes are only read.
-
+  /// Every stored field; its memberwise init takes the seven without a default.
+  private struct Fields {
     let number: Int
     var spec: TaskSpec
     var specJSON: [UInt8]
@@ -287,49 +286,12 @@ public struct TaskRecord: Sendable {
     var inQueue: Bool = false
     var group: Int = -1
     var rateLimitedRetries: Int = 0
+  }
 
-    init(
-      number: Int, spec: TaskSpec, specJSON: [UInt8], maxAttempts: Int, budget: Int, timeoutMs: Int64?, submittedMs: Int64
-    ) {
-      self.number = number
-      self.spec = spec
-      self.specJSON = specJSON
-      self.maxAttempts = maxAttempts
-      self.budget = budget
-      self.timeoutMs = timeoutMs
-      self.submittedMs = submittedMs
-    }
-
-    func copy() -> Box {
-      let b = Box(
-        number: number, spec: spec, specJSON: specJSON, maxAttempts: maxAttempts, budget: budget, timeoutMs: timeoutMs,
-        submittedMs: submittedMs)
-      b.state = state
-      b.attempt = attempt
-      b.reserved = reserved
-      b.tokensUsed = tokensUsed
-      b.worker = worker
-      b.pid = pid
-      b.assignedMs = assignedMs
-      b.startedMs = startedMs
-      b.endedMs = endedMs
-      b.exitCode = exitCode
-      b.signal = signal
-      b.reason = reason
-      b.notBeforeMs = notBeforeMs
-      b.deadlineMs = deadlineMs
-      b.workerKills = workerKills
-      b.stopping = stopping
-      b.stopDeadlineMs = stopDeadlineMs
-      b.waitingReason = waitingReason
-      b.progress = progress
-      b.message = message
-      b.lastProgressLogMs = lastProgressLogMs
-      b.enqueueSeq = enqueueSeq
-      b.inQueue = inQueue
-      b.group = group
-      b.rateLimitedRetries = rateLimitedRetries
-      return b
-    }
+  private final class Box: @unchecked Sendable {
+    // @unchecked: written only through TaskRecord's setters, after `unique()` made the box this
+    // record's alone; shared boxes are only read.
+    var f: Fields
+    init(_ f: Fields) { self.f = f }
   }
 }
