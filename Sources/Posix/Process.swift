@@ -190,22 +190,10 @@ public enum Environment {
   /// Entries without `=` are skipped.
   public static func pairs() -> [(name: String, value: String)] {
     var out: [(name: String, value: String)] = []
-    var p = Glibc.environ
-    while let entry = p.pointee {
-      p += 1
-      let length = strlen(entry)
-      guard let eq = memchr(entry, 61, length) else { continue }
-      let nameLength = UnsafeRawPointer(eq) - UnsafeRawPointer(entry)
-      entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-        out.append(
-          (
-            String(decoding: UnsafeBufferPointer(start: bytes, count: nameLength), as: UTF8.self),
-            String(decoding: UnsafeBufferPointer(start: bytes + nameLength + 1, count: length - nameLength - 1), as: UTF8.self)
-          ))
-      }
-    }
+    forEachPair { name, value in out.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))) }
     return out
   }
+
 }
 
 extension Environment {

@@ -103,6 +103,15 @@ final class PosixTests: XCTestCase {
         ["/nonexistent/cortex-test"], environment: [], stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false))
   }
 
+  func testEnvironmentPairsSplitEachEntryAtItsFirstEquals() {
+    // pairs() is built on forEachPair's bytes; all() gives the same entries whole.
+    let expected = Environment.all().compactMap { e -> String? in e.contains("=") ? e : nil }
+    let pairs = Environment.pairs()
+    XCTAssertFalse(pairs.isEmpty, "the test process has an environment")
+    XCTAssertEqual(pairs.map { $0.name + "=" + $0.value }, expected)
+    XCTAssertTrue(pairs.allSatisfy { !$0.name.contains("=") }, "a name kept an = sign")
+  }
+
   func testSpawnedChildSeesDirectoryEnvironmentAndFd3() throws {
     let out = try FileDescriptor.open(dir + "/out", [.writeOnly, .create, .truncate])
     let pipe = try makePipe()
