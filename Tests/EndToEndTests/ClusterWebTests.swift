@@ -55,13 +55,7 @@ final class ClusterWebTests: ClusterTestCase {
     XCTAssertEqual(shown?["node"]?.string, "b")
     XCTAssertEqual(shown?["state"]?.string, "succeeded")
     // The same in a real browser: A's overview shows B and its task; A's task list names B.
-    let python = WebBrowserTests.repo + "/.build/web-venv/bin/python"
-    if !FileSystem.exists(python) || !FileSystem.exists("/usr/bin/chromedriver") {
-      let (code, out) = try a.runProgram(["/bin/bash", WebBrowserTests.repo + "/scripts/web/install"], timeoutS: 600)
-      XCTAssertEqual(code, 0, "scripts/web/install failed:\n\(out)")
-    }
-    let shots = Environment.get("CORTEX_WEB_SCREENSHOTS") ?? (a.scratch + "/shots")
-    try FileSystem.makeDirectories(shots)
+    let (python, shots) = try WebBrowserTests.browser(a)
     let url = "http://127.0.0.1:\(try XCTUnwrap(a.webPort))/?token=\(a.webToken)"
     let (code, out) = try a.runProgram(
       [python, WebBrowserTests.repo + "/scripts/web/cluster-browser-test.py", url, "b", long, done, "1000000", shots], timeoutS: 120)
@@ -149,13 +143,7 @@ final class ClusterWebTests: ClusterTestCase {
     XCTAssertEqual(try RawHTTP(port: bPort).post("/api/scale", body: "{\"workers\": 3}", headers: asPeer).status, 403)
 
     // The same in Chromium.
-    let python = WebBrowserTests.repo + "/.build/web-venv/bin/python"
-    if !FileSystem.exists(python) || !FileSystem.exists("/usr/bin/chromedriver") {
-      let (code, out) = try a.runProgram(["/bin/bash", WebBrowserTests.repo + "/scripts/web/install"], timeoutS: 600)
-      XCTAssertEqual(code, 0, "scripts/web/install failed:\n\(out)")
-    }
-    let shots = Environment.get("CORTEX_WEB_SCREENSHOTS") ?? (a.scratch + "/shots")
-    try FileSystem.makeDirectories(shots)
+    let (python, shots) = try WebBrowserTests.browser(a)
     let url = "http://127.0.0.1:\(aPort)/?token=\(a.webToken)"
     let script = WebBrowserTests.repo + "/scripts/web/cluster-peers-browser-test.py"
     var (code, text) = try a.runProgram([python, script, url, "b", echoed, marker, long, "2", shots], timeoutS: 120)

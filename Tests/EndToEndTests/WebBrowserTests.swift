@@ -8,14 +8,23 @@ import XCTest
 final class WebBrowserTests: XCTestCase {
   static let repo = FileSystem.dirname(FileSystem.dirname(FileSystem.dirname(#filePath)))
 
-  func testDashboardInARealBrowser() throws {
-    let python = Self.repo + "/.build/web-venv/bin/python"
-    let c = try Cortex()
-    defer { c.finish() }
+  /// The Python that drives Chromium (installing it and the browser when missing), and the
+  /// directory the page scripts write their screenshots to.
+  static func browser(_ c: Cortex) throws -> (python: String, shots: String) {
+    let python = repo + "/.build/web-venv/bin/python"
     if !FileSystem.exists(python) || !FileSystem.exists("/usr/bin/chromedriver") {
-      let (code, out) = try c.runProgram(["/bin/bash", Self.repo + "/scripts/web/install"], timeoutS: 600)
+      let (code, out) = try c.runProgram(["/bin/bash", repo + "/scripts/web/install"], timeoutS: 600)
       XCTAssertEqual(code, 0, "scripts/web/install failed:\n\(out)")
     }
+    let shots = Environment.get("CORTEX_WEB_SCREENSHOTS") ?? (c.scratch + "/shots")
+    try FileSystem.makeDirectories(shots)
+    return (python, shots)
+  }
+
+  func testDashboardInARealBrowser() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (python, shots) = try Self.browser(c)
     try c.initialize([("workers", .int(20)), ("max_queue", .int(5000))])
     let started = c.ok(["start"])
     XCTAssertTrue(started.err.contains("dashboard at http://127.0.0.1:"), "cortex start does not print the dashboard: \(started.err)")
@@ -27,8 +36,6 @@ final class WebBrowserTests: XCTestCase {
     try FileSystem.writeAtomically(batchPath, Array(batch.utf8), durable: false)
     c.ok(["submit", "--from", batchPath])
 
-    let shots = Environment.get("CORTEX_WEB_SCREENSHOTS") ?? (c.scratch + "/shots")
-    try FileSystem.makeDirectories(shots)
     let (code, out) = try c.runProgram(
       [python, Self.repo + "/scripts/web/browser-test.py", Cortex.binary, c.root, url, shots], timeoutS: 180)
     XCTAssertEqual(code, 0, "browser test failed:\n\(out)")
