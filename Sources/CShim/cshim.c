@@ -59,6 +59,9 @@ int cshim_set_cloexec(int fd, int on) {
 int cshim_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 int cshim_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 int cshim_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
+#include <sys/resource.h>
+#include <sys/syscall.h>
+int cshim_set_thread_nice(int nice) { return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice); }
 
 #include <sys/syscall.h>
 int cshim_pidfd_open(pid_t pid) {

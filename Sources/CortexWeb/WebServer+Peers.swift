@@ -157,7 +157,8 @@ extension WebServer {
     for id in streams {
       guard let c = connections[id], let f = c.stream, f.events else { continue }
       var out: [UInt8] = []
-      Self.appendEvents(fresh.lazy.map(\.ev).filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, withID: false, to: &out)
+      Self.appendEvents(
+        fresh.lazy.map(\.ev).filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, withID: false, newest: f.newest, to: &out)
       if !out.isEmpty { sendStream(c, out, now: t) }
     }
   }
@@ -185,7 +186,7 @@ extension WebServer {
     guard let peers, f.events else { return [] }
     var out: [UInt8] = []
     let all = peers.ring.values.joined().sorted { $0.ts < $1.ts }.map(\.ev).filter { f.matches(type: $0.type, task: $0.task) }
-    Self.appendEvents(all, batch: f.batch, withID: false, to: &out)
+    Self.appendEvents(all, batch: f.batch, withID: false, newest: f.newest, to: &out)
     if !peers.notes.isEmpty { out += Array("event: peers\ndata: ".utf8) + peersJSON().encodedBytes() + [10, 10] }
     return out
   }

@@ -174,6 +174,12 @@ extension WebServer {
       f.status = r.param("status") == "1"
       f.events = r.param("events") != "0"
       f.batch = r.param("batch") == "1"
+      if let v = r.param("newest") {
+        guard let n = Int(v), n >= 1, n <= 100_000 else {
+          return send(.error(400, "newest: '\(v)' is not a number of events from 1 to 100000"))
+        }
+        f.newest = n
+      }
       let since = (r.header("last-event-id") ?? r.param("since")).flatMap { UInt64($0) }
       startStream(c, f, since: since, now: t)
     case ("events", 2) where p[1] == "recent":

@@ -51,6 +51,9 @@ final class WebServer {
   /// New log lines are read, and sent to the streams, once per tick: one read and one write per
   /// stream every 50 ms however many events there were.
   static let tickMs: Int64 = 50
+  /// The web thread's nice value (the loop's is the process's, usually 0): 10 weighs it at about
+  /// a tenth of the loop when both want a core (docs/bench/web.md measures it).
+  static let threadNice: Int32 = 10
   /// After the last request, the log is followed this long (a page's next fetch is then cheap).
   static let followMs: Int64 = 5000
 
@@ -274,7 +277,7 @@ final class WebServer {
         encoded[f]
         ?? {
           var out: [UInt8] = []
-          Self.appendEvents(fresh.lazy.filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, to: &out)
+          Self.appendEvents(fresh.lazy.filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, newest: f.newest, to: &out)
           encoded[f] = out
           return out
         }()
@@ -285,8 +288,18 @@ final class WebServer {
   /// One `log` message per event, or (batch) one `logs` message holding them all as a JSON array,
   /// with the last one's seq as its id: a page then handles one message per poll, not per event.
   /// `withID` false: another node's events, whose seq must not become the stream's resume point.
-  static func appendEvents<S: Sequence>(_ events: S, batch: Bool, withID: Bool = true, to out: inout [UInt8])
-  where S.Element == FleetModel.RingEvent {
+  /// `newest`: only the last that many, after an `event: skipped` saying how many were left out.
+  static func appendEvents<S: Sequence>(
+    _ events: S, batch: Bool, withID: Bool = true, newest: Int? = nil, to out: inout [UInt8]
+  ) where S.Element == FleetModel.RingEvent {
+    if let newest {
+      let all = Array(events)
+      if all.count > newest {
+        out.append(contentsOf: Array("event: skipped\ndata: {\"skipped\":\(all.count - newest)}\n\n".utf8))
+      }
+      appendEvents(all.suffix(newest), batch: batch, withID: withID, to: &out)
+      return
+    }
     if !batch {
       for e in events {
         out.append(contentsOf: Array(((withID ? "id: \(e.seq)\n" : "") + "event: log\ndata: ").utf8))
@@ -352,7 +365,8 @@ final class WebServer {
     var out = Array(head.utf8)
     head = ""
     if let since {
-      Self.appendEvents(model.events(after: since).filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, to: &out)
+      Self.appendEvents(
+        model.events(after: since).filter { f.matches(type: $0.type, task: $0.task) }, batch: f.batch, newest: f.newest, to: &out)
     }
     out += peerReplay(f)
     if f.status, let view = hot.read() {

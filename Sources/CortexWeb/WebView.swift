@@ -35,6 +35,10 @@ public enum WebView {
     let box = ServerBox(server)
     try startThread {
       nameThisThread("cortex-web")
+      // Watching must not slow what is watched: when the cores are busy, the daemon's loop (and
+      // the workers) run before the dashboards' updates, which then come a little later or
+      // skip ahead ("events streamed past"). Nothing here holds the loop back.
+      lowerThisThreadPriority(nice: WebServer.threadNice)
       box.take().run()
     }
     return Started(url: url, port: port)

@@ -112,3 +112,9 @@ public func startThread(_ body: @escaping @Sendable () -> Void) throws(PosixErro
 public func nameThisThread(_ name: String) {
   _ = cshim_set_thread_name(String(name.utf8.prefix(15))!)
 }
+
+/// Lowers the calling thread's CPU priority (setpriority(2) on its thread id; Linux gives each
+/// thread its own nice value): when the cores are busy, the process's other threads run first.
+/// Returns false when the kernel refused.
+@discardableResult
+public func lowerThisThreadPriority(nice: Int32) -> Bool { cshim_set_thread_nice(nice) == 0 }

@@ -116,13 +116,19 @@ final class WebServerTests: XCTestCase {
 
   /// utime + stime of the daemon's thread named `thread` (/proc/PID/task/TID/stat), in clock ticks.
   static func cpuTicks(pid: Int32, thread: String) throws -> Int {
+    let f = try threadStat(pid: pid, thread: thread)
+    return (Int(f[11]) ?? -1) + (Int(f[12]) ?? -1)
+  }
+
+  /// The fields of /proc/PID/task/TID/stat after the name, for the daemon's thread named `thread`
+  /// (the state is [0], utime [11], stime [12], nice [16]).
+  static func threadStat(pid: Int32, thread: String) throws -> [Substring] {
     for tid in try FileSystem.list("/proc/\(pid)/task") {
       let stat = String(decoding: (try FileSystem.read("/proc/\(pid)/task/\(tid)/stat")) ?? [], as: UTF8.self)
       guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
         stat[stat.index(after: open)..<close] == thread
       else { continue }
-      let f = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-      return (Int(f[11]) ?? -1) + (Int(f[12]) ?? -1)
+      return stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
     }
     throw HarnessError(message: "no thread named \(thread) in daemon \(pid)")
   }

@@ -154,7 +154,7 @@ for rep in range(REPS):
                 drv.switch_to.new_window("window"); drv.get("about:blank")
             else:
                 drv.switch_to.new_window("window"); drv.get(f"http://127.0.0.1:{port}/{page}")
-            time.sleep(3)
+            time.sleep(float(os.environ.get("SETTLE_S", "3")))  # a new window costs Chromium a core for seconds
             drv.execute_cdp_cmd("Performance.enable", {})
             m0 = {m["name"]: m["value"] for m in drv.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
             a = chromium({}); l0 = os.getloadavg()[0]; t0 = time.time()

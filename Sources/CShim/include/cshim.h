@@ -24,6 +24,8 @@ int cshim_set_cloexec(int fd, int on);
 int cshim_set_pdeathsig(int sig);
 int cshim_set_child_subreaper(void);
 int cshim_set_thread_name(const char *name);
+/// setpriority(2) of the calling thread only (Linux: a thread is a PRIO_PROCESS id).
+int cshim_set_thread_nice(int nice);
 
 /// pidfd_open(2): a descriptor that becomes readable when pid exits (any process, not only a child).
 int cshim_pidfd_open(pid_t pid);

@@ -82,6 +82,10 @@ struct StreamFilter: Hashable {
   var status = false
   /// All events of one poll in one `logs` message (a JSON array), instead of one `log` each.
   var batch = false
+  /// At most this many events per message, the newest (nil: all); an `event: skipped` message
+  /// before them says how many of that tick's events were left out. A page that shows the newest
+  /// 100 asks for 100: at thousands of events a second, the rest would be sent, parsed and dropped.
+  var newest: Int?
 
   func matches(type: String, task n: Int?) -> Bool {
     guard events else { return false }

@@ -48,6 +48,7 @@ extension Pages {
           last = m.lastEventId; const list = JSON.parse(m.data);
           if (handlers.logs) handlers.logs(list); else if (handlers.log) for (const ev of list) handlers.log(ev);
         });
+        es.addEventListener('skipped', (m) => handlers.skipped && handlers.skipped(JSON.parse(m.data).skipped));
         es.addEventListener('status', (m) => handlers.status && handlers.status(JSON.parse(m.data)));
         es.addEventListener('series', (m) => handlers.series && handlers.series(JSON.parse(m.data)));
         es.addEventListener('peers', (m) => handlers.peers && handlers.peers(JSON.parse(m.data)));
@@ -308,8 +309,10 @@ extension Pages {
       load();
       // The list follows the daemon's status (at most four messages a second, only when the log
       // moved), not every task event: at 1,000 tasks/s that is 5,000 events a second it need not
-      // parse. It asks again at most once a second.
-      const reload = throttle(load, 1000);
+      // parse. It asks again at most every 2 s: while tasks stream in, each reload rewrites most
+      // of its 400 cells, about 40 ms of a software-rendered browser's CPU (docs/bench/web.md:
+      // 0.09 of a core at one reload a second, 0.045 at one every 2 s).
+      const reload = throttle(load, 2000);
       let seq = null;
       stream('status=1&events=0', { status: (st) => { if (st.seq !== seq) { seq = st.seq; reload(); } } });
     }
@@ -434,7 +437,9 @@ extension Pages {
         if (!j.ok) { info.textContent = j.error; return; }
         const evs = j.events; show(evs); if (j.nodes) peers(j.nodes);
         const mine = evs.filter((ev) => !me || (ev.node || me) === me), since = mine.length ? mine[mine.length - 1].seq : 0;
-        s = stream(q + '&since=' + since, { peers, logs: (list) => {
+        // The server sends each tick's newest MAX and says how many it left out: at thousands of
+        // events a second the rest would only be sent, parsed and dropped here.
+        s = stream(q + '&newest=' + MAX + '&since=' + since, { peers, skipped: (n) => { if (!paused) skipped += n; }, logs: (list) => {
           if (!paused) return show(list);
           for (const ev of list) held.push(ev);
           if (held.length > MAX) held.splice(0, held.length - MAX);

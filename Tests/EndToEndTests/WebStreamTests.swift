@@ -1,0 +1,106 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// The live event stream's cost controls (issue 14): `newest=N` and the web thread's priority.
+final class WebStreamTests: XCTestCase {
+  /// One message of an event stream: its `event:` name and its `data:`.
+  struct Message {
+    var event: String
+    var data: String
+  }
+
+  /// Reads an open event stream until `done` says so (bounded by `timeoutMs`).
+  static func read(_ fd: FileDescriptor, timeoutMs: Int64, until done: ([Message]) -> Bool) throws -> [Message] {
+    var buf: [UInt8] = []
+    var messages: [Message] = []
+    let deadline = Clock.monotonicMs() + timeoutMs
+    while !done(messages) {
+      let left = deadline - Clock.monotonicMs()
+      if left <= 0 {
+        throw HarnessError(message: "stream: not done within \(timeoutMs) ms; last messages: \(messages.suffix(3))")
+      }
+      guard fd.waitReadable(timeoutMs: Int32(left)) else { continue }
+      guard (try fd.read(appendingTo: &buf, max: 1 << 16)) > 0 else { throw HarnessError(message: "stream closed") }
+      // Whole messages end with an empty line.
+      while let end = buf.indices.dropLast().first(where: { buf[$0] == 10 && buf[$0 + 1] == 10 }) {
+        let block = String(decoding: buf[..<end], as: UTF8.self)
+        buf.removeFirst(end + 2)
+        var m = Message(event: "message", data: "")
+        for line in block.split(separator: "\n") {
+          if line.hasPrefix("event: ") { m.event = String(line.dropFirst(7)) }
+          if line.hasPrefix("data: ") { m.data = String(line.dropFirst(6)) }
+        }
+        if !m.data.isEmpty { messages.append(m) }
+      }
+    }
+    return messages
+  }
+
+  func testAStreamSendsTheNewestEventsItAsksForAndSaysHowManyItLeftOut() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(2)), ("max_queue", .int(10_000))])
+    c.ok(["start"])
+    let port = try XCTUnwrap(c.webPort)
+    let web = RawHTTP(port: port)
+    let auth = "Authorization: Bearer \(c.webToken)"
+
+    // A number it cannot use is refused, and says which parameter.
+    for bad in ["0", "-3", "many", "100001"] {
+      let a = try web.get("/api/events?newest=\(bad)", headers: [auth])
+      XCTAssertEqual(a.status, 400, "newest=\(bad): \(a.body)")
+      XCTAssertTrue(a.body.contains("newest: '\(bad)'"), a.body)
+    }
+
+    let fd = try TCPSocket.connect(address: "127.0.0.1", port: port)
+    defer { fd.close() }
+    try fd.writeAll(
+      Array("GET /api/events?type=task.submitted&batch=1&newest=5 HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(auth)\r\n\r\n".utf8))
+    // The stream is open (its headers came) before the tasks are submitted.
+    _ = try Self.read(fd, timeoutMs: 10_000) { _ in true }
+    sleepMs(200)
+    let n = 500
+    let path = c.scratch + "/batch.jsonl"
+    try FileSystem.writeAtomically(
+      path, Array(String(repeating: #"{"synthetic":{"duration_ms":0}}"# + "\n", count: n).utf8), durable: false)
+    let ids = c.ok(["submit", "--from", path]).out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, n)
+
+    var sent = 0
+    var skipped = 0
+    var lastID = ""
+    let messages = try Self.read(fd, timeoutMs: 15_000) { ms in
+      sent = 0
+      skipped = 0
+      for m in ms {
+        if m.event == "skipped" { skipped += (try? JSON.parse(Array(m.data.utf8)))?["skipped"]?.int.map(Int.init) ?? 0 }
+        if m.event == "logs", let list = (try? JSON.parse(Array(m.data.utf8)))?.array {
+          sent += list.count
+          lastID = list.last?["task_id"]?.string ?? lastID
+        }
+      }
+      return sent + skipped >= n
+    }
+    let logs = messages.filter { $0.event == "logs" }
+    for m in logs {
+      let count = (try JSON.parse(Array(m.data.utf8))).array?.count ?? -1
+      XCTAssertTrue((1...5).contains(count), "a logs message with \(count) events: \(m.data.prefix(200))")
+    }
+    // Every event is either sent or counted as left out, and the newest one is sent.
+    XCTAssertEqual(sent + skipped, n, "\(logs.count) logs messages")
+    XCTAssertGreaterThan(skipped, 0, "500 submits in one request fit in a few ticks: most are left out")
+    XCTAssertEqual(lastID, ids.last)
+    c.ok(["wait"] + ids)
+
+    // The web thread yields to the loop when both want a core.
+    let pid = try XCTUnwrap(c.daemonPID)
+    XCTAssertEqual(try Self.nice(pid: pid, thread: "cortex-web"), 10)
+    XCTAssertEqual(try Self.nice(pid: pid, thread: "cortex"), 0)
+  }
+
+  /// The nice value of the daemon's thread named `thread`.
+  static func nice(pid: Int32, thread: String) throws -> Int {
+    Int(try WebServerTests.threadStat(pid: pid, thread: thread)[16]) ?? -99
+  }
+}
