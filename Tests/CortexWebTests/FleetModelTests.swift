@@ -201,4 +201,35 @@ final class FleetModelTests: XCTestCase {
       XCTAssertEqual(line.int("tokens"), full["tokens"]?.int)
     }
   }
+
+  func testTheScannerSaysWhenALineMustBeParsedInFull() {
+    let flat = LogLine(bytes: Array(#"{"seq":7,"ts":"x","type":"task.started","reason":"a,}:b","n":-3}"#.utf8)[...])
+    XCTAssertTrue(flat.flat)
+    XCTAssertEqual(flat.string("reason"), "a,}:b")
+    XCTAssertEqual(flat.int("n"), -3, "a field after a string holding a comma and a brace")
+    XCTAssertNil(flat.int("missing"))
+    // A string with an escape is left to the full parse; the fields after it are still found.
+    let escaped = LogLine(bytes: Array(#"{"seq":7,"type":"task.started","reason":"a\"b,}","n":-3}"#.utf8)[...])
+    XCTAssertFalse(escaped.flat)
+    XCTAssertEqual(escaped.int("n"), -3)
+    // A nested value stops the scan: the fields before it are read, the line is not flat.
+    let nested = LogLine(bytes: Array(#"{"seq":8,"type":"task.submitted","spec":{"seq":9},"priority":"high"}"#.utf8)[...])
+    XCTAssertFalse(nested.flat)
+    XCTAssertEqual(nested.int("seq"), 8)
+    XCTAssertEqual(nested.string("type"), "task.submitted")
+    XCTAssertNil(nested.string("priority"))
+    for broken in [#"{"seq":1,"type":"task.started""#, #"{"seq":1,"type":"task.started"} trailing"#, "[1]", "", #"{"seq" 1}"#] {
+      XCTAssertFalse(LogLine(bytes: Array(broken.utf8)[...]).flat, broken)
+    }
+    // Such a line still reaches the model through the full parse.
+    let m = FleetModel()
+    m.apply(line: line(1, 1_800_000_000_000, "task.submitted", task: 1, #","spec":{"shell":"true"}"#))
+    m.apply(
+      line: Array(
+        #"{"seq":2,"ts":"2027-01-15T08:00:00.000Z","type":"task.started","task_id":"task-000001","worker_id":"worker-002","reason":"q\"x"}"#
+          .utf8)[...])
+    XCTAssertEqual(m.task(1)?.state, .running)
+    XCTAssertEqual(m.task(1)?.worker, 2)
+    XCTAssertEqual(m.task(1)?.history.last?.reason, #"q"x"#)
+  }
 }

@@ -38,7 +38,7 @@ final class FleetModel {
     // The frequent flat events are read with the scanner; everything else is parsed in full.
     let scanned = LogLine(bytes: line)
     let v: EventFields
-    if let t = scanned.string("type"), LogLine.flatTypes.contains(t), scanned.int("seq") != nil {
+    if scanned.flat, let t = scanned.string("type"), LogLine.flatTypes.contains(t), scanned.int("seq") != nil {
       v = .line(scanned)
     } else {
       guard let j = try? JSON.parse(line), j["type"]?.string != nil, j["seq"]?.int != nil else { return nil }

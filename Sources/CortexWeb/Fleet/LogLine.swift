@@ -2,12 +2,23 @@ import CortexCore
 
 /// Reads top-level fields of one decision-log line without building a JSON tree. The daemon's
 /// encoder writes the standard fields first and flat (`seq`, `ts`, `type`, `node`, `task_id`,
-/// `worker_id`, `attempt`, `reason`, `detail`, then the event's own fields), with no spaces, and
-/// escapes every quote inside a string, so the first `"key":` in a line of a flat event type is
-/// that event's field. Lines of other types (or with anything unusual) are parsed in full by the
-/// caller; this only makes the frequent task and budget events cheap.
+/// `worker_id`, `attempt`, `reason`, `detail`, then the event's own fields), with no spaces. One
+/// pass over the line notes where each top-level key and value are; it stops at the first nested
+/// object or array (or anything unusual), and `flat` then says the line must be parsed in full by
+/// the caller; so does a string value with an escape in it. This only makes the frequent task and budget events cheap.
 struct LogLine {
   let bytes: ArraySlice<UInt8>
+  /// The top-level fields before the first nested value: the key's bytes (without quotes) and
+  /// the value's (a string with its quotes).
+  private var fields: [(key: Range<Int>, value: Range<Int>)] = []
+  /// Every top-level value was read (none nested, nothing unusual).
+  private(set) var flat = false
+
+  init(bytes: ArraySlice<UInt8>) {
+    self.bytes = bytes
+    fields.reserveCapacity(16)
+    flat = index()
+  }
 
   /// Event types whose lines carry no nested object or array.
   static let flatTypes: Set<String> = [
@@ -15,19 +26,53 @@ struct LogLine {
     "task.retrying", "task.waiting", "budget.reserved", "budget.released", "budget.overrun", "worker.ready",
   ]
 
+  /// Notes the fields in order; true when the whole object was read.
+  private mutating func index() -> Bool {
+    let end = bytes.endIndex
+    var i = bytes.startIndex
+    // A string with an escape is read by the full parse (the scanner's strings have none).
+    var escaped = false
+    guard i < end, bytes[i] == 123 else { return false }
+    i += 1
+    while i < end {
+      guard bytes[i] == 34 else { return false }
+      var j = i + 1
+      while j < end && bytes[j] != 34 {
+        if bytes[j] == 92 { return false }
+        j += 1
+      }
+      guard j + 2 < end, bytes[j + 1] == 58 else { return false }
+      let key = (i + 1)..<j
+      var v = j + 2
+      let start = v
+      switch bytes[v] {
+      case 34:
+        v += 1
+        while v < end && bytes[v] != 34 {
+          if bytes[v] == 92 { escaped = true }
+          v += bytes[v] == 92 ? 2 : 1
+        }
+        guard v < end else { return false }
+        v += 1
+      case 123, 91: return false
+      default: while v < end && bytes[v] != 44 && bytes[v] != 125 { v += 1 }
+      }
+      fields.append((key, start..<v))
+      guard v < end else { return false }
+      if bytes[v] == 125 { return v + 1 == end && !escaped }
+      guard bytes[v] == 44 else { return false }
+      i = v + 1
+    }
+    return false
+  }
+
   /// Where the value of `"key":` starts, or nil.
   func valueStart(_ key: StaticString) -> Int? {
     let k = UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
-    let n = k.count
-    var i = bytes.startIndex
-    let end = bytes.endIndex - n - 3
-    while i <= end {
-      if bytes[i] == 34 && bytes[i + n + 1] == 34 && bytes[i + n + 2] == 58 {
-        var j = 0
-        while j < n && bytes[i + 1 + j] == k[j] { j += 1 }
-        if j == n { return i + n + 3 }
-      }
-      i += 1
+    for f in fields where f.key.count == k.count {
+      var j = 0
+      while j < k.count && bytes[f.key.lowerBound + j] == k[j] { j += 1 }
+      if j == k.count { return f.value.lowerBound }
     }
     return nil
   }

@@ -12,6 +12,7 @@ struct LogTail {
   /// Bytes read from the current segment.
   private var offset = 0
   private var partial: [UInt8] = []
+  private var readBuffer: [UInt8] = []
   static let historyBytes = 256 << 20
   static let chunk = 1 << 20
 
@@ -23,7 +24,12 @@ struct LogTail {
     if fd == nil && !open() { return 0 }
     var total = 0
     while total < maxBytes, let f = fd {
-      var buf: [UInt8] = []
+      // One buffer for every read: a fresh megabyte each tick is an mmap, its page faults and
+      // an munmap.
+      var buf = readBuffer
+      readBuffer = []
+      buf.removeAll(keepingCapacity: true)
+      defer { readBuffer = buf }
       let n = (try? f.read(appendingTo: &buf, max: Self.chunk)) ?? 0
       if n == 0 {
         // At the end: move on only when a newer segment exists (this one is then complete).
