@@ -114,6 +114,15 @@ final class EncodingTests: XCTestCase {
     XCTAssertEqual(Timestamp.rfc3339(ms: 951_782_400_000), "2000-02-29T00:00:00.000Z")
     XCTAssertEqual(Timestamp.rfc3339(ms: ms), "2026-11-18T11:06:40.123Z")
     XCTAssertEqual(Timestamp.rfc3339(ms: 253_402_300_800_000), "10000-01-01T00:00:00.000Z")
+    // Parsed from a slice of a longer line (its indexes do not start at 0), with 1–9 digits of
+    // fraction; more digits than fit, or none after the dot, are not a timestamp (and no crash).
+    let line = Array(#"{"ts":"2026-11-18T11:06:40.123Z"}"#.utf8)
+    XCTAssertEqual(Timestamp.parse(utf8: line[7..<31]), ms)
+    XCTAssertEqual(Timestamp.parse("2026-11-18T11:06:40.1Z"), ms - 23)
+    XCTAssertEqual(Timestamp.parse("2026-11-18T11:06:40.123456789Z"), ms)
+    XCTAssertEqual(Timestamp.parse("2026-11-18T11:06:40Z"), ms - 123)
+    XCTAssertNil(Timestamp.parse("2026-11-18T11:06:40." + String(repeating: "9", count: 30) + "Z"))
+    XCTAssertNil(Timestamp.parse("2026-11-18T11:06:40.Z"))
     XCTAssertEqual(DurationText.parseMs("1.5s"), 1500)
     XCTAssertEqual(DurationText.parseMs("2m"), 120_000)
     XCTAssertEqual(DurationText.parseMs("250ms"), 250)

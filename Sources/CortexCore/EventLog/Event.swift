@@ -109,36 +109,41 @@ public enum Timestamp {
   }
 
   /// Parses what `rfc3339(ms:)` writes (UTC, "Z", optional fraction); nil otherwise.
-  public static func parse(_ s: String) -> Int64? {
-    let b = Array(s.utf8)
-    guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84, b[13] == 58, b[16] == 58, b.last == 90 else {
-      return nil
-    }
-    func num(_ r: Range<Int>) -> Int? {
-      var v = 0
-      for i in r {
-        guard b[i] >= 48 && b[i] <= 57 else { return nil }
-        v = v * 10 + Int(b[i] - 48)
+  public static func parse(_ s: String) -> Int64? { parse(utf8: Array(s.utf8)[...]) }
+
+  /// The same from the text's bytes (a log line's, without making a String of them).
+  public static func parse(utf8 bytes: ArraySlice<UInt8>) -> Int64? {
+    bytes.withUnsafeBufferPointer { b -> Int64? in
+      guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84, b[13] == 58, b[16] == 58, b.last == 90 else {
+        return nil
       }
-      return v
+      func num(_ r: Range<Int>) -> Int? {
+        var v = 0
+        for i in r {
+          guard b[i] >= 48 && b[i] <= 57 else { return nil }
+          v = v * 10 + Int(b[i] - 48)
+        }
+        return v
+      }
+      guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
+        let mi = num(14..<16), let se = num(17..<19), (1...12).contains(mo), (1...31).contains(d)
+      else { return nil }
+      var ms = 0
+      if b.count > 20 {
+        // At most nine digits of fraction (more would overflow the number they are read into).
+        guard b[19] == 46, (1...9).contains(b.count - 21), let f = num(20..<(b.count - 1)) else { return nil }
+        let digits = b.count - 21
+        ms = digits >= 3 ? f / Int(pow10(digits - 3)) : f * Int(pow10(3 - digits))
+      }
+      let yy = mo <= 2 ? y - 1 : y
+      let era = (yy >= 0 ? yy : yy - 399) / 400
+      let yoe = yy - era * 400
+      let mp = mo > 2 ? mo - 3 : mo + 9
+      let doy = (153 * mp + 2) / 5 + d - 1
+      let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+      let days = era * 146_097 + doe - 719_468
+      return Int64(days) * 86_400_000 + Int64(h * 3600 + mi * 60 + se) * 1000 + Int64(ms)
     }
-    guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
-      let mi = num(14..<16), let se = num(17..<19), (1...12).contains(mo), (1...31).contains(d)
-    else { return nil }
-    var ms = 0
-    if b.count > 20 {
-      guard b[19] == 46, let f = num(20..<(b.count - 1)), b.count - 21 >= 1 else { return nil }
-      let digits = b.count - 21
-      ms = digits >= 3 ? f / Int(pow10(digits - 3)) : f * Int(pow10(3 - digits))
-    }
-    let yy = mo <= 2 ? y - 1 : y
-    let era = (yy >= 0 ? yy : yy - 399) / 400
-    let yoe = yy - era * 400
-    let mp = mo > 2 ? mo - 3 : mo + 9
-    let doy = (153 * mp + 2) / 5 + d - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    let days = era * 146_097 + doe - 719_468
-    return Int64(days) * 86_400_000 + Int64(h * 3600 + mi * 60 + se) * 1000 + Int64(ms)
   }
 
   private static func pow10(_ n: Int) -> Int64 {

@@ -48,7 +48,7 @@ final class FleetModel {
     linesRead += 1
     let seq = UInt64(max(0, seqV))
     if seq > lastSeq { lastSeq = seq }
-    let ts = v.string("ts").flatMap(Timestamp.parse) ?? 0
+    let ts = v.timestamp("ts") ?? 0
     let n = v.string("task_id").flatMap(TaskID.parse)
     let worker = v.string("worker_id").flatMap(WorkerID.parse)
     let ev = RingEvent(seq: seq, type: type, task: n, line: Array(line))

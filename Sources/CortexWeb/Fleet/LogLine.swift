@@ -110,6 +110,15 @@ struct LogLine {
 }
 
 extension LogLine {
+  /// A timestamp string value as milliseconds (nil when absent or not one).
+  func timestamp(_ key: StaticString) -> Int64? {
+    guard let s = valueStart(key), s < bytes.endIndex, bytes[s] == 34 else { return nil }
+    var e = s + 1
+    while e < bytes.endIndex && bytes[e] != 34 { e += 1 }
+    guard e < bytes.endIndex else { return nil }
+    return Timestamp.parse(utf8: bytes[(s + 1)..<e])
+  }
+
   /// A number value (integer or not).
   func double(_ key: StaticString) -> Double? {
     guard let s = valueStart(key) else { return nil }
@@ -134,6 +143,12 @@ enum EventFields {
     switch self {
     case .json(let v): v["\(k)"]?.int
     case .line(let l): l.int(k)
+    }
+  }
+  func timestamp(_ k: StaticString) -> Int64? {
+    switch self {
+    case .json(let v): v["\(k)"]?.string.flatMap(Timestamp.parse)
+    case .line(let l): l.timestamp(k)
     }
   }
   func double(_ k: StaticString) -> Double? {

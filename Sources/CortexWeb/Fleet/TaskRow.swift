@@ -40,6 +40,8 @@ struct TaskRow {
   static let maxHistory = 64
 
   mutating func record(_ step: Step) {
+    // A task's usual life is four steps (submitted, assigned, started, ended): one allocation.
+    if history.isEmpty { history.reserveCapacity(4) }
     if history.count >= Self.maxHistory { history.remove(at: Self.maxHistory / 2) }
     history.append(step)
   }
