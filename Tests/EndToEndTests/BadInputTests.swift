@@ -37,6 +37,8 @@ final class BadInputTests: XCTestCase {
       (["submit", "--after", "task-000999", "--", "true"], nil, "depends_on"),
       (["submit", "--from", "-"], "{\"command\":[\"true\"]}\n{\"command\":\"oops\"}\n", "stdin line 2: task 2 of 2: command"),
       (["submit", "--from", "-"], "not json\n", "line 1"),
+      // More fraction digits than a number holds: this one used to crash the daemon.
+      (["submit", "--sla-deadline", "2026-11-18T11:06:40." + String(repeating: "9", count: 30) + "Z", "--", "true"], nil, "sla_deadline"),
     ]
     for (args, input, field) in cases {
       let r = c.run(args, input: input)
@@ -44,6 +46,8 @@ final class BadInputTests: XCTestCase {
       XCTAssertTrue(r.err.contains(field), "\(args): error does not name \(field): \(r.err)")
     }
     XCTAssertFalse(c.events().contains { $0.type == "task.submitted" }, "a refused submit accepted something")
+    // The daemon that refused them still serves.
+    c.ok(["submit", "--synthetic", "0", "--wait"])
   }
 
   func testAFullQueueRefusesWith75AtOnce() throws {
