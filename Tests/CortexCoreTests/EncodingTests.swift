@@ -105,6 +105,29 @@ final class EncodingTests: XCTestCase {
     XCTAssertTrue({ if case .tooLong = b.next() { return true } else { return false } }())
   }
 
+  func testTaskAndWorkerIDsParseFromTextAndFromBytes() {
+    for (text, task, worker) in [
+      ("task-000012", 12, nil), ("task-1", 1, nil), ("task-" + String(repeating: "9", count: 18), 999_999_999_999_999_999, nil),
+      ("worker-003", nil, 3), ("worker-1024", nil, 1024),
+    ] as [(String, Int?, Int?)] {
+      XCTAssertEqual(TaskID.parse(text), task, text)
+      XCTAssertEqual(WorkerID.parse(text), worker, text)
+      let line = Array(("{\"id\":\"" + text + "\"}").utf8)
+      let value = line[7..<(line.count - 2)]
+      XCTAssertEqual(TaskID.parse(utf8: value), task, text)
+      XCTAssertEqual(WorkerID.parse(utf8: value), worker, text)
+    }
+    let refused = [
+      "task-", "task-0", "task-000000", "task-12a", "task--3", "task-+3", "Task-1", "task-" + String(repeating: "9", count: 19), "worker-",
+      "worker-+5", "worker-0", "worker-x", "",
+    ]
+    for text in refused {
+      XCTAssertNil(TaskID.parse(text), text)
+      XCTAssertNil(WorkerID.parse(text), text)
+      XCTAssertNil(TaskID.parse(utf8: Array(text.utf8)[...]), text)
+    }
+  }
+
   func testTimestampsAndDurations() {
     let ms: Int64 = 1_795_000_000_123
     XCTAssertEqual(Timestamp.parse(Timestamp.rfc3339(ms: ms)), ms)

@@ -90,17 +90,24 @@ public enum TaskID {
   }
   public static func parse(_ s: String) -> Int? {
     // On the UTF-8 bytes: a start reads ten thousand of these from the snapshot.
-    var u = s.utf8[...]
-    guard u.starts(with: "task-".utf8) else { return nil }
-    u = u.dropFirst(5)
-    guard !u.isEmpty, u.count <= 18 else { return nil }
-    var n = 0
-    for c in u {
-      guard c >= 48, c <= 57 else { return nil }
-      n = n * 10 + Int(c - 48)
-    }
-    return n > 0 ? n : nil
+    var s = s
+    return s.withUTF8 { numbered($0, prefix: "task-") }
   }
+  /// The same from a text's bytes (a log line's, without making a String of them).
+  public static func parse(utf8 b: ArraySlice<UInt8>) -> Int? { b.withUnsafeBufferPointer { numbered($0, prefix: "task-") } }
+}
+
+/// The number N > 0 of `PREFIX` + 1 to 18 decimal digits, or nil.
+func numbered(_ b: UnsafeBufferPointer<UInt8>, prefix: StaticString) -> Int? {
+  let p = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+  guard b.count > p.count, b.count - p.count <= 18 else { return nil }
+  for i in 0..<p.count where b[i] != p[i] { return nil }
+  var n = 0
+  for i in p.count..<b.count {
+    guard b[i] >= 48, b[i] <= 57 else { return nil }
+    n = n * 10 + Int(b[i] - 48)
+  }
+  return n > 0 ? n : nil
 }
 
 /// Worker ids are `worker-` + a three-digit slot number (1-based), matching the FIFO names.
@@ -110,7 +117,9 @@ public enum WorkerID {
     return s.count >= 3 ? "worker-" + s : "worker-" + String(repeating: "0", count: 3 - s.count) + s
   }
   public static func parse(_ s: String) -> Int? {
-    guard s.hasPrefix("worker-"), let n = Int(s.dropFirst(7)), n > 0 else { return nil }
-    return n
+    var s = s
+    return s.withUTF8 { numbered($0, prefix: "worker-") }
   }
+  /// The same from a text's bytes.
+  public static func parse(utf8 b: ArraySlice<UInt8>) -> Int? { b.withUnsafeBufferPointer { numbered($0, prefix: "worker-") } }
 }

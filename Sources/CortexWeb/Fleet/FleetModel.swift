@@ -49,8 +49,8 @@ final class FleetModel {
     let seq = UInt64(max(0, seqV))
     if seq > lastSeq { lastSeq = seq }
     let ts = v.timestamp("ts") ?? 0
-    let n = v.string("task_id").flatMap(TaskID.parse)
-    let worker = v.string("worker_id").flatMap(WorkerID.parse)
+    let n = v.task
+    let worker = v.worker
     let ev = RingEvent(seq: seq, type: type, task: n, line: Array(line))
     if ring.count < Self.ringCapacity {
       ring.append(ev)

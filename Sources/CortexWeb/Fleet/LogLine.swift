@@ -110,13 +110,13 @@ struct LogLine {
 }
 
 extension LogLine {
-  /// A timestamp string value as milliseconds (nil when absent or not one).
-  func timestamp(_ key: StaticString) -> Int64? {
+  /// The bytes of a string value, without its quotes (nil when absent or not a string).
+  func stringBytes(_ key: StaticString) -> ArraySlice<UInt8>? {
     guard let s = valueStart(key), s < bytes.endIndex, bytes[s] == 34 else { return nil }
     var e = s + 1
     while e < bytes.endIndex && bytes[e] != 34 { e += 1 }
     guard e < bytes.endIndex else { return nil }
-    return Timestamp.parse(utf8: bytes[(s + 1)..<e])
+    return bytes[(s + 1)..<e]
   }
 
   /// A number value (integer or not).
@@ -148,7 +148,21 @@ enum EventFields {
   func timestamp(_ k: StaticString) -> Int64? {
     switch self {
     case .json(let v): v["\(k)"]?.string.flatMap(Timestamp.parse)
-    case .line(let l): l.timestamp(k)
+    case .line(let l): l.stringBytes(k).flatMap { Timestamp.parse(utf8: $0) }
+    }
+  }
+  /// `task_id`'s number.
+  var task: Int? {
+    switch self {
+    case .json(let v): v["task_id"]?.string.flatMap(TaskID.parse)
+    case .line(let l): l.stringBytes("task_id").flatMap { TaskID.parse(utf8: $0) }
+    }
+  }
+  /// `worker_id`'s number.
+  var worker: Int? {
+    switch self {
+    case .json(let v): v["worker_id"]?.string.flatMap(WorkerID.parse)
+    case .line(let l): l.stringBytes("worker_id").flatMap { WorkerID.parse(utf8: $0) }
     }
   }
   func double(_ k: StaticString) -> Double? {
