@@ -227,8 +227,14 @@ extension Daemon {
       }
       do {
         let v = try JSON.parse(bytes)
+        let list = v.array ?? [v]
+        if list.isEmpty {
+          // An empty batch: rejected with the reason, not left in the inbox with no word.
+          reply(id, Scheduler.invalid(SpecError("tasks", "no task given"), index: nil, of: 0), now: t)
+          continue
+        }
         var specs: [TaskSpec] = []
-        for (i, s) in (v.array ?? [v]).enumerated() {
+        for (i, s) in list.enumerated() {
           do throws(SpecError) { specs.append(try TaskSpec.decode(s)) } catch {
             reply(id, Scheduler.invalid(error, index: i, of: v.array?.count ?? 1), now: t)
             specs = []

@@ -35,4 +35,16 @@ final class InboxTests: XCTestCase {
     c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
     XCTAssertEqual(c.daemonPID, pid)
   }
+
+  /// `[]` (a batch of no tasks) used to stay in `inbox/` for good, neither accepted nor
+  /// rejected, with no word of why.
+  func testAnEmptyBatchInTheInboxIsRejectedNamingTasks() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    try FileSystem.writeAtomically(c.paths.inbox + "/empty.json", Array("[]\n".utf8), durable: false)
+    c.eventually("empty.json rejected", timeoutS: 15) { rejection("empty.json") != nil }
+    XCTAssertTrue(rejection("empty.json")?.contains("tasks: no task given") == true, rejection("empty.json") ?? "no .error")
+    XCTAssertFalse(FileSystem.exists(c.paths.inbox + "/empty.json"))
+    c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
+  }
 }
