@@ -80,4 +80,27 @@ final class BadInputTests: XCTestCase {
     let r = c.run(["submit", "--wait", "--", "true"], timeoutS: 30)
     XCTAssertEqual(r.code, 0, r.err)
   }
+
+  /// Secret masking scanned the text again from every position: a 35 KB description of
+  /// `-----BEGIN ` repeated took the daemon's loop 6 s, 8 KB of `-_` then `=abcd` 22 s (debug
+  /// build), and a request of a few hundred KB would have held it for hours, answering nothing. Each is
+  /// now read once: the oversized spec is refused naming `spec` at once.
+  func testTextThatLooksAlmostSecretIsMaskedInLinearTimeAndTheDaemonServes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    let texts = [
+      String(repeating: "-_", count: 150_000) + "=abcd", String(repeating: "-----BEGIN ", count: 30_000),
+      String(repeating: "a=", count: 150_000),
+    ]
+    for text in texts {
+      let spec = JSON.object([("synthetic", .object([("duration_ms", .int(1))])), ("description", .string(text))])
+      let line = JSON.object([("op", .string("submit")), ("tasks", .array([spec]))]).encoded()
+      let reply = try c.rawRequest(line)
+      XCTAssertEqual(reply["code"]?.int, 65, reply.encoded())
+      XCTAssertEqual(reply["field"]?.string, "spec", reply.encoded())
+      XCTAssertTrue(Processes.isAlive(pid))
+    }
+    c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
+  }
 }
