@@ -103,4 +103,20 @@ final class BadInputTests: XCTestCase {
     }
     c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
   }
+
+  /// Repeated ids were dropped by searching the list for each one: 20,000 ids in `depends_on`
+  /// took the daemon's loop 14 s (debug build), and the few MB a request may hold, hours.
+  func testAHugeDependsOnListIsRefusedAtOnceAndTheDaemonServes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    for ids in [(1...60_000).map { TaskID.format($0) }, (1...60_000).map { "#\($0)" }] {
+      let spec = JSON.object([("synthetic", .object([("duration_ms", .int(1))])), ("depends_on", .array(ids.map { .string($0) }))])
+      let reply = try c.rawRequest(JSON.object([("op", .string("submit")), ("tasks", .array([spec]))]).encoded())
+      XCTAssertEqual(reply["code"]?.int, 65, reply.encoded())
+      XCTAssertTrue(["spec", "depends_on"].contains(reply["field"]?.string ?? ""), reply.encoded())
+      XCTAssertTrue(Processes.isAlive(pid))
+    }
+    c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
+  }
 }
