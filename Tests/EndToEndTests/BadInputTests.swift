@@ -119,4 +119,30 @@ final class BadInputTests: XCTestCase {
     }
     c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
   }
+
+  /// An edit replaced each env key or label with a search of the whole list: 20,000 keys held
+  /// the daemon's loop 26 s (debug build), and the few MB a request may hold, hours.
+  func testAnEditWithAHugeEnvIsRefusedAtOnceAndTheDaemonServes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    c.ok(["pause"])
+    let submitted = try c.rawRequest(#"{"op":"submit","tasks":[{"synthetic":{"duration_ms":1},"env":{"A":"0","C":"c"}}]}"#)
+    let id = try XCTUnwrap(submitted["ids"]?.array?.first?.string, submitted.encoded())
+    for field in ["env", "labels"] {
+      let set = JSON.object([(field, .object((1...60_000).map { ("K\($0)", .string("v")) }))])
+      let reply = try c.rawRequest(JSON.object([("op", .string("edit")), ("id", .string(id)), ("set", set)]).encoded())
+      XCTAssertEqual(reply["field"]?.string, "spec", reply.encoded())
+      XCTAssertTrue(Processes.isAlive(pid))
+    }
+    // A small edit still merges as before: the last value of a repeated key, an empty label removes it.
+    let set = #"{"env":{"A":"1","B":"2","A":"3"},"labels":{"x":"1","x":""}}"#
+    let reply = try c.rawRequest(#"{"op":"edit","id":"\#(id)","set":\#(set)}"#)
+    XCTAssertEqual(reply["ok"]?.bool, true, reply.encoded())
+    let spec = reply["task"]?["spec"]
+    XCTAssertEqual(spec?["env"]?.encoded(), #"{"C":"c","B":"2","A":"3"}"#, reply.encoded())
+    XCTAssertNil(spec?["labels"], reply.encoded())
+    c.ok(["resume"])
+    c.ok(["wait", id], timeoutS: 30)
+  }
 }
