@@ -214,14 +214,27 @@ extension Daemon {
     for name in names where name.hasSuffix(".json") {
       let path = paths.inbox + "/" + name
       if inboxPending.values.contains(path) { continue }
-      guard let bytes = (try? FileSystem.read(path)) ?? nil else { continue }
+      guard let file = readInboxFile(path) else { continue }
       let id: ClientID = (1 << 39) + nextClientID
       nextClientID += 1
       inboxPending[id] = path
+      let bytes: [UInt8]
+      switch file {
+      case .success(let b): bytes = b
+      case .failure(let why):
+        reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("field", .string("file")), ("error", .string(why.message))]), now: t)
+        continue
+      }
       do {
         let v = try JSON.parse(bytes)
+        let list = v.array ?? [v]
+        if list.isEmpty {
+          // An empty batch: rejected with the reason, not left in the inbox with no word.
+          reply(id, Scheduler.invalid(SpecError("tasks", "no task given"), index: nil, of: 0), now: t)
+          continue
+        }
         var specs: [TaskSpec] = []
-        for (i, s) in (v.array ?? [v]).enumerated() {
+        for (i, s) in list.enumerated() {
           do throws(SpecError) { specs.append(try TaskSpec.decode(s)) } catch {
             reply(id, Scheduler.invalid(error, index: i, of: v.array?.count ?? 1), now: t)
             specs = []
@@ -233,6 +246,35 @@ extension Daemon {
         reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("error", .string("\(error)"))]), now: t)
       }
     }
+  }
+
+  struct InboxRefusal: Error { var message: String }
+
+  /// An inbox file's bytes; a refusal naming why it cannot be a task spec; nil when it is gone.
+  /// Opened without blocking and only read when it is a regular file no larger than a request
+  /// may be (`max_request_bytes`): a FIFO or a device named `*.json` blocked the loop forever in
+  /// open(2) or read(2), and a huge file was read whole into memory.
+  func readInboxFile(_ path: String) -> Result<[UInt8], InboxRefusal>? {
+    guard let fd = try? FileDescriptor.open(path, [.readOnly, .nonBlocking]) else { return nil }
+    defer { fd.close() }
+    guard let st = try? fd.status() else { return nil }
+    guard st.isRegularFile else {
+      return .failure(InboxRefusal(message: "file: not a regular file (an inbox entry must be a plain JSON file)"))
+    }
+    let limit = config.requestLineLimit
+    func tooLarge(_ size: Int) -> Result<[UInt8], InboxRefusal> {
+      .failure(
+        InboxRefusal(
+          message: "file: is \(size) bytes; the limit is \(limit) (max_request_bytes in config.json); split it into smaller files"))
+    }
+    if st.size > limit { return tooLarge(st.size) }
+    var bytes: [UInt8] = []
+    // The file may grow while it is read: never hold more than the limit.
+    while bytes.count <= limit {
+      guard let n = try? fd.read(appendingTo: &bytes, max: 1 << 16) else { return nil }
+      if n == 0 { return .success(bytes) }
+    }
+    return tooLarge(bytes.count)
   }
 
   func settleInboxFile(_ path: String, reply v: JSON) {

@@ -232,4 +232,20 @@ final class FleetModelTests: XCTestCase {
     XCTAssertEqual(m.task(1)?.worker, 2)
     XCTAssertEqual(m.task(1)?.history.last?.reason, #"q"x"#)
   }
+
+  /// The task search (Knuth-Morris-Pratt, linear in each text) finds exactly what a plain
+  /// byte-by-byte search finds.
+  func testSearchFindsWhatAPlainSearchFinds() {
+    func plain(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+      if needle.isEmpty { return true }
+      guard needle.count <= hay.count else { return false }
+      return (0...(hay.count - needle.count)).contains { Array(hay[$0..<($0 + needle.count)]) == needle }
+    }
+    var rng = SystemRandomNumberGenerator()
+    for _ in 0..<20_000 {
+      let hay = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 97...99, using: &rng) }
+      let needle = (0..<Int.random(in: 0...6, using: &rng)).map { _ in UInt8.random(in: 97...99, using: &rng) }
+      XCTAssertEqual(FleetModel.contains(hay, needle), plain(hay, needle), "\(hay) \(needle)")
+    }
+  }
 }

@@ -80,4 +80,69 @@ final class BadInputTests: XCTestCase {
     let r = c.run(["submit", "--wait", "--", "true"], timeoutS: 30)
     XCTAssertEqual(r.code, 0, r.err)
   }
+
+  /// Secret masking scanned the text again from every position: a 35 KB description of
+  /// `-----BEGIN ` repeated took the daemon's loop 6 s, 8 KB of `-_` then `=abcd` 22 s (debug
+  /// build), and a request of a few hundred KB would have held it for hours, answering nothing. Each is
+  /// now read once: the oversized spec is refused naming `spec` at once.
+  func testTextThatLooksAlmostSecretIsMaskedInLinearTimeAndTheDaemonServes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    let texts = [
+      String(repeating: "-_", count: 150_000) + "=abcd", String(repeating: "-----BEGIN ", count: 30_000),
+      String(repeating: "a=", count: 150_000),
+    ]
+    for text in texts {
+      let spec = JSON.object([("synthetic", .object([("duration_ms", .int(1))])), ("description", .string(text))])
+      let line = JSON.object([("op", .string("submit")), ("tasks", .array([spec]))]).encoded()
+      let reply = try c.rawRequest(line)
+      XCTAssertEqual(reply["code"]?.int, 65, reply.encoded())
+      XCTAssertEqual(reply["field"]?.string, "spec", reply.encoded())
+      XCTAssertTrue(Processes.isAlive(pid))
+    }
+    c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
+  }
+
+  /// Repeated ids were dropped by searching the list for each one: 20,000 ids in `depends_on`
+  /// took the daemon's loop 14 s (debug build), and the few MB a request may hold, hours.
+  func testAHugeDependsOnListIsRefusedAtOnceAndTheDaemonServes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    for ids in [(1...60_000).map { TaskID.format($0) }, (1...60_000).map { "#\($0)" }] {
+      let spec = JSON.object([("synthetic", .object([("duration_ms", .int(1))])), ("depends_on", .array(ids.map { .string($0) }))])
+      let reply = try c.rawRequest(JSON.object([("op", .string("submit")), ("tasks", .array([spec]))]).encoded())
+      XCTAssertEqual(reply["code"]?.int, 65, reply.encoded())
+      XCTAssertTrue(["spec", "depends_on"].contains(reply["field"]?.string ?? ""), reply.encoded())
+      XCTAssertTrue(Processes.isAlive(pid))
+    }
+    c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
+  }
+
+  /// An edit replaced each env key or label with a search of the whole list: 20,000 keys held
+  /// the daemon's loop 26 s (debug build), and the few MB a request may hold, hours.
+  func testAnEditWithAHugeEnvIsRefusedAtOnceAndTheDaemonServes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    c.ok(["pause"])
+    let submitted = try c.rawRequest(#"{"op":"submit","tasks":[{"synthetic":{"duration_ms":1},"env":{"A":"0","C":"c"}}]}"#)
+    let id = try XCTUnwrap(submitted["ids"]?.array?.first?.string, submitted.encoded())
+    for field in ["env", "labels"] {
+      let set = JSON.object([(field, .object((1...60_000).map { ("K\($0)", .string("v")) }))])
+      let reply = try c.rawRequest(JSON.object([("op", .string("edit")), ("id", .string(id)), ("set", set)]).encoded())
+      XCTAssertEqual(reply["field"]?.string, "spec", reply.encoded())
+      XCTAssertTrue(Processes.isAlive(pid))
+    }
+    // A small edit still merges as before: the last value of a repeated key, an empty label removes it.
+    let set = #"{"env":{"A":"1","B":"2","A":"3"},"labels":{"x":"1","x":""}}"#
+    let reply = try c.rawRequest(#"{"op":"edit","id":"\#(id)","set":\#(set)}"#)
+    XCTAssertEqual(reply["ok"]?.bool, true, reply.encoded())
+    let spec = reply["task"]?["spec"]
+    XCTAssertEqual(spec?["env"]?.encoded(), #"{"C":"c","B":"2","A":"3"}"#, reply.encoded())
+    XCTAssertNil(spec?["labels"], reply.encoded())
+    c.ok(["resume"])
+    c.ok(["wait", id], timeoutS: 30)
+  }
 }

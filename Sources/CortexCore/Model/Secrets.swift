@@ -41,8 +41,9 @@ public enum Redaction {
     if b.count < 8 { return nil }
     var spans: [Range<Int>] = []
     var i = 0
+    var scan = Scan()
     while i < b.count {
-      if let r = secretSpan(b, at: i) {
+      if let r = secretSpan(b, at: i, &scan) {
         spans.append(r)
         i = r.upperBound
       } else {
@@ -99,8 +100,20 @@ public enum Redaction {
   static let keyBlockBegin = Array("-----BEGIN ".utf8)
   static let privateKey = Array("PRIVATE KEY".utf8)
 
-  /// The span to hide if a secret starts at `i`.
-  static func secretSpan(_ b: [UInt8], at i: Int) -> Range<Int>? {
+  /// What `secretSpan` found out at earlier positions of the same text, so that no byte is read
+  /// again from each later position (that made masking quadratic: a 35 KB description of
+  /// `-----BEGIN ` repeated held the daemon's loop for 6 s, and a request of a few hundred KB
+  /// for hours).
+  struct Scan {
+    /// A `-----BEGIN ` line with no `PRIVATE KEY` in it ends here: a later start before it has none either.
+    var keyLineEnd = 0
+    /// A run of name bytes that is not a secret `NAME=value` ends here: neither is any later
+    /// start inside it (the same `=` and value, and a name that is part of the one looked at).
+    var nameRunEnd = 0
+  }
+
+  /// The span to hide if a secret starts at `i` (`scan`: what earlier positions found out).
+  static func secretSpan(_ b: [UInt8], at i: Int, _ scan: inout Scan) -> Range<Int>? {
     let c = b[i]
     let boundary = i == 0 || !isAlnum(b[i - 1])
     // scheme://user:password@host — hide the password.
@@ -123,28 +136,30 @@ public enum Redaction {
       if end - start >= 8 { return start..<end }
     }
     // Private key blocks: everything to the end.
-    if hasPrefix(b, at: i, keyBlockBegin) {
+    if i >= scan.keyLineEnd, hasPrefix(b, at: i, keyBlockBegin) {
       var j = i + 11
       while j < b.count, b[j] != 10 {
         if hasPrefix(b, at: j, privateKey) { return i..<b.count }
         j += 1
       }
+      scan.keyLineEnd = j
     }
     for (p, min) in prefixes where hasPrefix(b, at: i, p) {
       let end = tokenEnd(b, from: i + p.count)
       if end - (i + p.count) >= min { return i..<end }
     }
     // NAME=value or --name=value where the name looks secret: hide the value.
-    if isAlnum(c) || c == 45 {
+    if i >= scan.nameRunEnd, isAlnum(c) || c == 45 {
       var j = i
       while j < b.count, isAlnum(b[j]) || b[j] == 45 || b[j] == 95 { j += 1 }
-      if j < b.count, b[j] == 61, j > i {
-        let name = String(decoding: b[i..<j], as: UTF8.self)
+      // The value is read only after a secret name (reading it after every `a=` was quadratic too).
+      if j < b.count, b[j] == 61, j > i, isSecret(String(decoding: b[i..<j], as: UTF8.self)) {
         let start = j + 1
         var end = start
         while end < b.count, b[end] != 32, b[end] != 38, b[end] != 10, b[end] != 59 { end += 1 }
-        if isSecret(name), end - start >= 4 { return start..<end }
+        if end - start >= 4 { return start..<end }
       }
+      scan.nameRunEnd = j
     }
     return nil
   }

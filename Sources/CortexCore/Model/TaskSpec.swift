@@ -108,15 +108,19 @@ public struct TaskSpec: Equatable, Sendable {
       case "max_attempts": s.maxAttempts = try int(k, val, min: 1, max: 100)
       case "depends_on":
         guard let a = val.array else { throw SpecError(k, "must be an array of task ids") }
+        // Repeats are dropped through sets: searching the list for each id was quadratic, and a
+        // request of a few MB of ids held the daemon's loop for hours.
+        var seen = Set(s.dependsOn)
+        var seenBatch = Set(s.dependsOnBatch)
         for (i, e) in a.enumerated() {
           if let str = e.string, str.hasPrefix("#"), let pos = Int(str.dropFirst()), pos >= 1, pos <= 1_000_000 {
-            if !s.dependsOnBatch.contains(pos) { s.dependsOnBatch.append(pos) }
+            if seenBatch.insert(pos).inserted { s.dependsOnBatch.append(pos) }
             continue
           }
           guard let str = e.string, let n = TaskID.parse(str) else {
             throw SpecError("\(k)[\(i)]", "must be a task id like task-000012, or #N for the N-th task of the same batch")
           }
-          if !s.dependsOn.contains(n) { s.dependsOn.append(n) }
+          if seen.insert(n).inserted { s.dependsOn.append(n) }
         }
       case "idempotency_key": s.idempotencyKey = try nonEmptyString(k, val)
       case "sla_deadline":

@@ -80,11 +80,13 @@ extension Scheduler {
       do throws(SpecError) {
         // "#N" names an earlier member: its number is known now, before the spec is resolved.
         var withIDs = spec
+        // A set, not a search of the list per member: a batch with many `#N` was quadratic.
+        var deps = withIDs.dependsOnBatch.isEmpty ? [] : Set(withIDs.dependsOn)
         for pos in withIDs.dependsOnBatch {
           guard pos <= i else {
             throw SpecError("depends_on", "#\(pos) is not an earlier task of this batch (this is task #\(i + 1))")
           }
-          if !withIDs.dependsOn.contains(planned[pos - 1]) { withIDs.dependsOn.append(planned[pos - 1]) }
+          if deps.insert(planned[pos - 1]).inserted { withIDs.dependsOn.append(planned[pos - 1]) }
         }
         withIDs.dependsOnBatch = []
         let r = try resolve(withIDs, number: nextTaskNumber + fresh)

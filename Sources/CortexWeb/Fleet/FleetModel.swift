@@ -184,6 +184,7 @@ final class FleetModel {
       return (page, rows.count)
     }
     let text = Array((q.text ?? "").lowercased().utf8)
+    let needle = Needle(text)
     let wanted = q.state.flatMap { TaskState(rawValue: $0) }
     var total = 0
     rows.withUnsafeBufferPointer { all in
@@ -204,7 +205,7 @@ final class FleetModel {
           guard let have = all[i].labels.first(where: { $0.0 == k }) else { continue }
           if let v, have.1 != v { continue }
         }
-        if !text.isEmpty && !Self.contains(all[i].search, text) { continue }
+        if !text.isEmpty && !needle.found(in: all[i].search) { continue }
         if total >= q.offset && page.count < q.limit { page.append(all[i]) }
         total += 1
       }
@@ -213,23 +214,46 @@ final class FleetModel {
   }
 
   /// Byte substring search (the search text is lower-cased UTF-8, like `needle`).
-  static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
-    let n = needle.count
-    guard n <= hay.count else { return false }
-    return hay.withUnsafeBufferPointer { h in
-      needle.withUnsafeBufferPointer { x in
-        let first = x[0]
-        var i = 0
-        let last = h.count - n
-        while i <= last {
-          if h[i] == first {
-            var j = 1
-            while j < n && h[i + j] == x[j] { j += 1 }
-            if j == n { return true }
+  static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool { Needle(needle).found(in: hay) }
+
+  /// A search text and its Knuth-Morris-Pratt table, made once per query: each row's text is
+  /// then read once. The byte-by-byte search compared up to the whole needle at every position:
+  /// an 8 KB `q` against five tasks with 60 KB descriptions held the web thread 28 s (debug build).
+  struct Needle {
+    let bytes: [UInt8]
+    /// `next[k]`: the length of the longest proper prefix of `bytes[0...k]` that is also its suffix.
+    let next: [Int]
+
+    init(_ bytes: [UInt8]) {
+      self.bytes = bytes
+      var next = [Int](repeating: 0, count: bytes.count)
+      var k = 0
+      for i in bytes.indices.dropFirst() {
+        while k > 0 && bytes[i] != bytes[k] { k = next[k - 1] }
+        if bytes[i] == bytes[k] { k += 1 }
+        next[i] = k
+      }
+      self.next = next
+    }
+
+    func found(in hay: [UInt8]) -> Bool {
+      let n = bytes.count
+      guard n > 0 else { return true }
+      guard n <= hay.count else { return false }
+      return hay.withUnsafeBufferPointer { h in
+        bytes.withUnsafeBufferPointer { x in
+          next.withUnsafeBufferPointer { f in
+            var k = 0
+            for c in h {
+              while k > 0 && c != x[k] { k = f[k - 1] }
+              if c == x[k] {
+                k += 1
+                if k == n { return true }
+              }
+            }
+            return false
           }
-          i += 1
         }
-        return false
       }
     }
   }
