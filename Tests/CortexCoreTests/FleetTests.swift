@@ -324,4 +324,36 @@ final class FleetTests: XCTestCase {
       XCTAssertGreaterThan(starts["a"]?.count ?? 0, 5, "seed \(seed): the limited group ran")
     }
   }
+
+  func testADaemonKeepsAtMostMaxGroupsAndRefusesANewOneNamingGroup() {
+    var sim = Sim(workers: 1)
+    // `group set` makes named groups, up to the most a daemon keeps.
+    for i in 1...Scheduler.maxGroups {
+      XCTAssertEqual(control(&sim, .setParallel(group: "g\(i)", 1))["ok"]?.bool, true, "g\(i)")
+    }
+    XCTAssertEqual(sim.s.fleet.groups.count, Scheduler.maxGroups)
+    // One more name is refused, whichever request names it, and changes nothing.
+    for cmd in [FleetCommand.setParallel(group: "one-more", 1), .pause(group: "one-more"), .resume(group: "one-more")] {
+      let r = control(&sim, cmd)
+      XCTAssertEqual(r["ok"]?.bool, false, "\(cmd)")
+      XCTAssertEqual(r["code"]?.int, 65)
+      XCTAssertTrue(r["error"]?.string?.hasPrefix("group: 'one-more' would be a new group") == true, r.encoded())
+    }
+    let refused = sim.submit([#"{"command":["true"]}"#, #"{"command":["true"],"group":"one-more"}"#])
+    XCTAssertEqual(refused["ok"]?.bool, false)
+    XCTAssertTrue(refused.encoded().contains("group: 'one-more' would be a new group"), refused.encoded())
+    XCTAssertTrue(sim.s.tasks.isEmpty, "the batch is refused whole")
+    // Existing groups still take tasks, the default group too, and a queued task cannot be moved
+    // to a new one.
+    _ = control(&sim, .pause(group: nil))
+    XCTAssertGreaterThan(sim.submitOne(#"{"command":["true"]}"#), 0)
+    let t = sim.submitOne(#"{"command":["true"],"group":"g7"}"#)
+    var move = try! TaskSpec.decode(try! JSON.parse(#"{"command":["true"],"group":"one-more"}"#))
+    XCTAssertEqual(control(&sim, .edit(t, move, fields: ["group"]))["ok"]?.bool, false)
+    move.group = "g8"
+    XCTAssertEqual(control(&sim, .edit(t, move, fields: ["group"]))["ok"]?.bool, true)
+    XCTAssertEqual(sim.s.fleet.groups.count, Scheduler.maxGroups + 1, "the named ones and the default")
+    XCTAssertFalse(sim.s.fleet.groups.contains { $0.name == "one-more" })
+    sim.checkInvariants()
+  }
 }

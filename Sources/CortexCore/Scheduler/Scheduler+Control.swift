@@ -16,6 +16,17 @@ extension Scheduler {
   public static let editableFields: Set<String> = ["priority", "group", "labels", "timeout_s", "command", "shell", "env"]
 
   mutating func control(_ c: ClientID, _ cmd: FleetCommand, now: Int64, into out: inout [Action]) {
+    let named: String? =
+      switch cmd {
+      case .pause(let g), .resume(let g): g
+      case .setParallel(let g, _): g
+      default: nil
+      }
+    var none = Set<String>()
+    if let named, let refusal = newGroupRefusal(named, adding: &none) {
+      out.append(.reply(c, Self.failure(refusal.description, code: 65), durable: false))
+      return
+    }
     switch cmd {
     case .pause(let group): pause(c, group, true, into: &out)
     case .resume(let group): pause(c, group, false, into: &out)
@@ -188,6 +199,8 @@ extension Scheduler {
     // The edited spec must be one that submit would accept.
     do throws(SpecError) {
       _ = try TaskSpec.decode(s.json())
+      var none = Set<String>()
+      if let refusal = newGroupRefusal(groupName(s), adding: &none) { throw refusal }
     } catch {
       out.append(.reply(c, Self.invalid(error, index: nil, of: 1), durable: false))
       return

@@ -67,6 +67,27 @@ extension Scheduler {
   static func holdsSlot(_ s: TaskState) -> Bool { s == .assigned || s == .running }
 
   /// The group a spec runs in: its own, its worker type's, or `default`.
+  /// The most named groups a daemon keeps (the default group comes on top). A group is never forgotten (its counters and limits are part
+  /// of the state) and is a row of `groups.json`, `cortex groups` and the metrics, rewritten at
+  /// every change: a request naming new groups without end made each change slower than the last.
+  /// Groups come from config.json (always kept), tasks, `group set`, `pause` and `resume`.
+  public static let maxGroups = 1_000
+
+  /// Why a request may not name group `name` (nil: it may): it would be a new group past
+  /// `maxGroups`. `adding` holds the new names the same request already named.
+  public func newGroupRefusal(_ name: String, adding: inout Set<String>) -> SpecError? {
+    guard name != FleetNames.defaultGroup, fleet.index[name] == nil, !adding.contains(name) else { return nil }
+    let have = fleet.groups.count - (fleet.index[FleetNames.defaultGroup] == nil ? 0 : 1) + adding.count
+    guard have < Self.maxGroups else {
+      return SpecError(
+        "group",
+        "'\(name)' would be a new group, and this daemon already has \(have), the most it keeps (\(Self.maxGroups)); name one of the groups `cortex groups` lists"
+      )
+    }
+    adding.insert(name)
+    return nil
+  }
+
   public func groupName(_ spec: TaskSpec) -> String {
     if let g = spec.group { return g }
     if let t = spec.type, let g = config.workerType(t)?.group { return g }

@@ -41,6 +41,7 @@ extension Scheduler {
             code: 65)))
     }
     var out: [Adopted] = []
+    var newGroups = Set<String>()
     for (i, spec) in specs.enumerated() {
       // Dependencies are the cluster's to check (they may be anywhere in it): here only that a
       // "#N" names an earlier task of this batch.
@@ -53,6 +54,7 @@ extension Scheduler {
       }
       do throws(SpecError) {
         let r = try resolve(spec, number: 0)
+        if let refusal = newGroupRefusal(groupName(r.spec), adding: &newGroups) { throw refusal }
         out.append(Adopted(number: 0, spec: spec, budget: r.budget, timeoutMs: r.timeoutMs, maxAttempts: r.attempts))
       } catch {
         return .failure(RefusalReply(Self.invalid(error, index: i, of: specs.count)))

@@ -70,6 +70,7 @@ extension Scheduler {
     /// The same numbers as a set, for dependency checks (kept as `planned` grows: building it
     /// per member made a large batch quadratic).
     var inBatch = Set<Int>()
+    var newGroups = Set<String>()
     for (i, spec) in specs.enumerated() {
       if let key = spec.idempotencyKey, let existing = idempotency[key] ?? batchKeys[key] {
         resolved.append((Resolved(spec: spec), existing))
@@ -90,6 +91,7 @@ extension Scheduler {
         }
         withIDs.dependsOnBatch = []
         let r = try resolve(withIDs, number: nextTaskNumber + fresh)
+        if let refusal = newGroupRefusal(groupName(r.spec), adding: &newGroups) { throw refusal }
         for d in r.spec.dependsOn where !inBatch.contains(d) {
           guard let st = state(of: d) else {
             throw SpecError("depends_on", "unknown task \(TaskID.format(d))")
