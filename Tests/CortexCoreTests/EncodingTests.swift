@@ -146,6 +146,15 @@ final class EncodingTests: XCTestCase {
     XCTAssertEqual(Timestamp.parse("2026-11-18T11:06:40Z"), ms - 123)
     XCTAssertNil(Timestamp.parse("2026-11-18T11:06:40." + String(repeating: "9", count: 30) + "Z"))
     XCTAssertNil(Timestamp.parse("2026-11-18T11:06:40.Z"))
+    // Only times that exist: hours 0-23, minutes and seconds 0-59, a day the month has.
+    XCTAssertEqual(Timestamp.parse("2028-02-29T23:59:59Z"), 1_835_481_599_000)
+    XCTAssertEqual(Timestamp.parse("2000-02-29T00:00:00Z"), 951_782_400_000)
+    for bad in [
+      "2026-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-11-18T24:00:00Z", "2026-11-18T23:60:00Z",
+      "2026-11-18T23:59:60Z", "2026-11-18T99:99:99Z", "2026-00-10T00:00:00Z", "2026-11-00T00:00:00Z",
+    ] {
+      XCTAssertNil(Timestamp.parse(bad), bad)
+    }
     XCTAssertEqual(DurationText.parseMs("1.5s"), 1500)
     XCTAssertEqual(DurationText.parseMs("2m"), 120_000)
     XCTAssertEqual(DurationText.parseMs("250ms"), 250)

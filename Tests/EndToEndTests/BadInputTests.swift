@@ -39,6 +39,8 @@ final class BadInputTests: XCTestCase {
       (["submit", "--from", "-"], "not json\n", "line 1"),
       // More fraction digits than a number holds: this one used to crash the daemon.
       (["submit", "--sla-deadline", "2026-11-18T11:06:40." + String(repeating: "9", count: 30) + "Z", "--", "true"], nil, "sla_deadline"),
+      (["submit", "--sla-deadline", "2026-02-30T12:00:00Z", "--", "true"], nil, "sla_deadline"),
+      (["submit", "--sla-deadline", "2026-11-18T99:99:99Z", "--", "true"], nil, "sla_deadline"),
     ]
     for (args, input, field) in cases {
       let r = c.run(args, input: input)

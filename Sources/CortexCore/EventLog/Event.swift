@@ -126,8 +126,12 @@ public enum Timestamp {
         return v
       }
       guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
-        let mi = num(14..<16), let se = num(17..<19), (1...12).contains(mo), (1...31).contains(d)
+        let mi = num(14..<16), let se = num(17..<19), (1...12).contains(mo), h < 24, mi < 60, se < 60
       else { return nil }
+      // A day the month has (February's 29th in leap years only).
+      let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+      let monthDays = mo == 2 ? (leap ? 29 : 28) : (mo == 4 || mo == 6 || mo == 9 || mo == 11 ? 30 : 31)
+      guard (1...monthDays).contains(d) else { return nil }
       var ms = 0
       if b.count > 20 {
         // At most nine digits of fraction (more would overflow the number they are read into).
