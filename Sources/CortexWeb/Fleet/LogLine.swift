@@ -79,14 +79,7 @@ struct LogLine {
 
   /// A string value without escapes (nil when absent, not a string, or escaped).
   func string(_ key: StaticString) -> String? {
-    guard let s = valueStart(key), s < bytes.endIndex, bytes[s] == 34 else { return nil }
-    var e = s + 1
-    while e < bytes.endIndex && bytes[e] != 34 {
-      if bytes[e] == 92 { return nil }
-      e += 1
-    }
-    guard e < bytes.endIndex else { return nil }
-    return String(decoding: bytes[(s + 1)..<e], as: UTF8.self)
+    stringBytes(key).map { String(decoding: $0, as: UTF8.self) }
   }
 
   /// An integer value (nil when absent or not an integer).
@@ -110,11 +103,15 @@ struct LogLine {
 }
 
 extension LogLine {
-  /// The bytes of a string value, without its quotes (nil when absent or not a string).
+  /// The bytes of a string value without escapes, without its quotes (nil when absent, not a
+  /// string, or escaped).
   func stringBytes(_ key: StaticString) -> ArraySlice<UInt8>? {
     guard let s = valueStart(key), s < bytes.endIndex, bytes[s] == 34 else { return nil }
     var e = s + 1
-    while e < bytes.endIndex && bytes[e] != 34 { e += 1 }
+    while e < bytes.endIndex && bytes[e] != 34 {
+      if bytes[e] == 92 { return nil }
+      e += 1
+    }
     guard e < bytes.endIndex else { return nil }
     return bytes[(s + 1)..<e]
   }
