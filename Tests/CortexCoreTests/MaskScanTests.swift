@@ -77,7 +77,8 @@ final class MaskScanTests: XCTestCase {
       "-", "_", "a", "=", "API_KEY", "token", "-----BEGIN ", "PRIVATE KEY", "\n", " ", "sk-", "abcd1234", "://", ":", "@", "x",
       "ghp_", "0123456789", "&", "Bearer ", "-_-_", "a=", "KEY=v", "pass",
     ]
-    var rng = SystemRandomNumberGenerator()
+    // Seeded: a failure names its string and happens again on every run.
+    var rng = SplitMix64(seed: 0x5EC2_E75)
     for _ in 0..<20_000 {
       var s = ""
       for _ in 0..<Int.random(in: 1...24, using: &rng) { s += pieces.randomElement(using: &rng)! }
