@@ -96,14 +96,19 @@ final class BadInputTests: XCTestCase {
       String(repeating: "a=", count: 150_000),
     ]
     for text in texts {
-      let spec = JSON.object([("synthetic", .object([("duration_ms", .int(1))])), ("description", .string(text))])
-      let line = JSON.object([("op", .string("submit")), ("tasks", .array([spec]))]).encoded()
-      let reply = try c.rawRequest(line)
-      XCTAssertEqual(reply["code"]?.int, 65, reply.encoded())
-      XCTAssertEqual(reply["field"]?.string, "spec", reply.encoded())
-      XCTAssertTrue(Processes.isAlive(pid))
+      try assertRefusedAtOnce(submitting: ("description", .string(text)), fields: ["spec"], daemon: pid)
     }
     c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
+  }
+
+  /// Submits one synthetic task with `field` added, over the socket: the answer (within
+  /// `rawRequest`'s 10 s) is a 65 naming one of `fields`, and the daemon is still alive.
+  func assertRefusedAtOnce(submitting field: (String, JSON), fields: [String], daemon pid: Int32) throws {
+    let spec = JSON.object([("synthetic", .object([("duration_ms", .int(1))])), field])
+    let reply = try c.rawRequest(JSON.object([("op", .string("submit")), ("tasks", .array([spec]))]).encoded())
+    XCTAssertEqual(reply["code"]?.int, 65, reply.encoded())
+    XCTAssertTrue(fields.contains(reply["field"]?.string ?? ""), reply.encoded())
+    XCTAssertTrue(Processes.isAlive(pid))
   }
 
   /// Repeated ids were dropped by searching the list for each one: 20,000 ids in `depends_on`
@@ -113,11 +118,7 @@ final class BadInputTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     let pid = try XCTUnwrap(c.daemonPID)
     for ids in [(1...60_000).map { TaskID.format($0) }, (1...60_000).map { "#\($0)" }] {
-      let spec = JSON.object([("synthetic", .object([("duration_ms", .int(1))])), ("depends_on", .array(ids.map { .string($0) }))])
-      let reply = try c.rawRequest(JSON.object([("op", .string("submit")), ("tasks", .array([spec]))]).encoded())
-      XCTAssertEqual(reply["code"]?.int, 65, reply.encoded())
-      XCTAssertTrue(["spec", "depends_on"].contains(reply["field"]?.string ?? ""), reply.encoded())
-      XCTAssertTrue(Processes.isAlive(pid))
+      try assertRefusedAtOnce(submitting: ("depends_on", .array(ids.map { .string($0) })), fields: ["spec", "depends_on"], daemon: pid)
     }
     c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
   }
