@@ -57,9 +57,13 @@ final class WebStreamTests: XCTestCase {
     defer { fd.close() }
     try fd.writeAll(
       Array("GET /api/events?type=task.submitted&batch=1&newest=5 HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(auth)\r\n\r\n".utf8))
-    // The stream is open (its headers came) before the tasks are submitted.
-    _ = try Self.read(fd, timeoutMs: 10_000) { _ in true }
-    sleepMs(200)
+    // The stream is open (its headers came: the server follows the log for it from then on)
+    // before the tasks are submitted.
+    XCTAssertTrue(fd.waitReadable(timeoutMs: 10_000), "no answer to the stream request within 10 s")
+    var head: [UInt8] = []
+    _ = try fd.read(appendingTo: &head, max: 1 << 16)
+    let headText = String(decoding: head, as: UTF8.self)
+    XCTAssertTrue(headText.hasPrefix("HTTP/1.1 200") && headText.contains("text/event-stream"), headText)
     let n = 500
     let path = c.scratch + "/batch.jsonl"
     try FileSystem.writeAtomically(
