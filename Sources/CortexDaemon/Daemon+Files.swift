@@ -122,13 +122,14 @@ extension Daemon {
     guard let hot else { return }
     HotState.write(scheduler, to: hot.base, lastSeq: log.lastSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t)
     lastHotMs = t
+    hotSeq = log.lastSeq
     hotDirty = false
   }
 
   /// Timed work of the loop: hot state, snapshots, metrics, inbox.
   func periodic(now t: Int64) {
     // Also every second when nothing changed: its write time tells `cortex status` the daemon is alive.
-    if (hotDirty && t - lastHotMs >= Self.hotIntervalMs) || t - lastHotMs >= 1000 { updateHotState(now: t) }
+    if (hotStale && t - lastHotMs >= Self.hotIntervalMs) || t - lastHotMs >= 1000 { updateHotState(now: t) }
     let done = snapshotDone.seq.load(ordering: .acquiring)
     let snapshotFinished = done > loggedSnapshotSeq
     if snapshotFinished {

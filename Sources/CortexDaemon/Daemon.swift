@@ -57,6 +57,11 @@ public final class Daemon {
   var lastSnapshotSeq: UInt64 = 0
   var lastHotMs: Int64 = 0
   var hotDirty = true
+  /// The log's last seq when the hot state was last written: an event appended outside the
+  /// scheduler's actions (a snapshot, a worker's exit) also makes it stale, so that readers of
+  /// its `lastSeq` (the web view's status) see every event within `hotIntervalMs`.
+  var hotSeq: UInt64 = 0
+  var hotStale: Bool { hotDirty || log.lastSeq != hotSeq }
   /// Work happened since the heap was last trimmed (see `Memory.releaseFreePages`).
   var busySinceTrim = false
   var lastTrimMs: Int64 = 0
@@ -198,7 +203,7 @@ public final class Daemon {
     let t = now()
     var wake = t + 1000
     if let w = scheduler.nextWakeMs() { wake = min(wake, w) }
-    if hotDirty { wake = min(wake, lastHotMs + Self.hotIntervalMs) }
+    if hotStale { wake = min(wake, lastHotMs + Self.hotIntervalMs) }
     if logFailure != nil {
       // Pending events and deferred actions wait for the next attempt: never a 0 ms loop.
       wake = min(wake, logRetryAtMs)
