@@ -46,7 +46,10 @@ final class WebServer {
   static let stuckTimeoutMs: Int64 = 30_000
   /// An event stream more than this far behind is closed (the browser reconnects and resumes).
   static let maxStreamBacklog = 4 << 20
-  static let statusIntervalMs: Int64 = 250
+  /// Status snapshots go out at most this often while the hot state moves (every fourth tick):
+  /// an event's change is on an overview within it plus a tick and a frame (p95 ≤ 250 ms needs
+  /// 200 here; docs/bench/web.md measures each page).
+  static let statusIntervalMs: Int64 = 200
   static let seriesIntervalMs: Int64 = 2000
   /// New log lines are read, and sent to the streams, once per tick: one read and one write per
   /// stream every 50 ms however many events there were.
@@ -341,7 +344,10 @@ final class WebServer {
   /// `statusIntervalMs`; chart series every `seriesIntervalMs`.
   func pushStatus(now t: Int64) {
     guard streams.contains(where: { connections[$0]?.stream?.status == true }) else { return }
-    if t - lastStatusMs >= Self.statusIntervalMs, let view = hot.read(), view.lastSeq != lastStatusSeq || t - lastStatusMs >= 1000 {
+    // Half a tick of slack: a tick that comes a few ms early does not push the snapshot a whole
+    // tick later.
+    let due = t - lastStatusMs >= Self.statusIntervalMs - Self.tickMs / 2
+    if due, let view = hot.read(), view.lastSeq != lastStatusSeq || t - lastStatusMs >= 1000 {
       lastStatusMs = t
       lastStatusSeq = view.lastSeq
       let data = statusJSON(view, now: t).encodedBytes()
