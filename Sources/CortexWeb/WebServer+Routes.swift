@@ -126,7 +126,7 @@ extension WebServer {
           .json(
             .object([
               ("ok", .bool(true)), ("total", .int(Int64(total))), ("offset", .int(Int64(q.offset))), ("limit", .int(Int64(q.limit))),
-              ("known", .int(Int64(model.taskCount))),
+              ("known", .int(Int64(model.taskCount))), ("seq", .int(Int64(model.lastSeq))),
               ("tasks", .array(rows.map { r in node.map { .object((r.summaryJSON().object ?? []) + [("node", $0)]) } ?? r.summaryJSON() })),
             ])))
       }

@@ -30,6 +30,13 @@ extension Pages {
       const t = Date.parse(ev.ts);
       if (!isNaN(t)) { window.cortexLatency.push(Date.now() - t); if (window.cortexLatency.length > 20000) window.cortexLatency.splice(0, 10000); }
     }
+    // When the page drew which log seq (the overview's status, the task list's answer): the
+    // benchmark maps each event's seq to the first draw that showed it. Bounded like cortexLatency.
+    window.cortexDraws = [];
+    function noteDraw(seq) {
+      if (seq == null) return;
+      window.cortexDraws.push([Date.now(), seq]); if (window.cortexDraws.length > 20000) window.cortexDraws.splice(0, 10000);
+    }
     async function api(path, body) {
       const opts = body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
       const r = await fetch(path, opts);
@@ -114,9 +121,9 @@ extension Pages {
       const grid = $('grid');
       const byId = {};
       const node = (id) => byId[id] || (byId[id] = $(id));
-      // Status messages (at most four a second) are kept; the newest is drawn in the next frame.
+      // Status messages (at most five a second) are kept; the newest is drawn in the next frame.
       let latest = null;
-      const redraw = perFrame(() => drawStatus(latest), 200);
+      const redraw = perFrame(() => drawStatus(latest), 150);
       function status(s) { latest = s; redraw(); }
       function drawStatus(s) {
         // In cluster mode the counts and the queue are the cluster's (from PostgreSQL).
@@ -144,6 +151,7 @@ extension Pages {
         }
         setText(node('workers-title'), (s.cluster ? 'Workers of node ' + s.cluster.node + ' (this node): ' : 'Workers: ') + st.length + ' (' + busy + ' busy)');
         if (window.cortexFirstRenderMs === undefined) window.cortexFirstRenderMs = performance.now();
+        noteDraw(s.seq);
         if (document.activeElement !== scaleIn && !scaleIn.value) scaleIn.value = s.pool_size;
         if (s.cluster) drawCluster(s.cluster);
       }
@@ -275,7 +283,13 @@ extension Pages {
         el('div', { class: 'filters' }, stateSel, prioSel, typeIn, labelIn, qIn, el('button', { text: 'Filter', onclick: apply })),
         el('table', { class: 'task-list' }, el('thead', {}, el('tr', {}, ...['id', 'state', 'priority', 'type', 'what', 'worker', 'submitted', 'ran'].map((h) => el('th', { text: h })))), body),
         el('div', { class: 'pager' }, prev, next, info)));
-      async function load() {
+      // While tasks stream in, a list that shifts (a new task on top moves every row down)
+      // rewrites most of its 400 cells, about 40 ms of a software-rendered browser's CPU
+      // (docs/bench/web.md: 0.09 of a core at one such redraw a second, 0.045 at one every 2 s).
+      // So a live reload that would shift the rows is drawn at most every 2 s; one that only
+      // changes cells in place (a task on the page starting or finishing) is drawn at once.
+      let lastShift = -1e9, deferred = null;
+      async function load(live) {
         const q = new URLSearchParams();
         for (const k of ['state', 'type', 'priority', 'label', 'q']) if (f[k]) q.set(k, f[k]);
         if (f.offset) q.set('offset', f.offset);
@@ -286,9 +300,15 @@ extension Pages {
         q.set('limit', 50);
         const j = await api('/api/tasks?' + q);
         if (!j.ok) { info.textContent = j.error; return; }
+        const shifts = body.childElementCount !== j.tasks.length || j.tasks.some((t, i) => body.rows[i].dataset.id !== t.id);
+        if (shifts && live) {
+          const wait = lastShift + 2000 - performance.now();
+          if (wait > 0) { if (!deferred) deferred = setTimeout(() => { deferred = null; reload(); }, wait); return; }
+        }
+        if (shifts) lastShift = performance.now();
         // Rows are made once and reused: a new list writes only the cells whose text changed
         // (no element is created or replaced once the page is full, so the table's style and
-        // layout are not redone from scratch once a second while tasks stream in).
+        // layout are not redone from scratch while tasks stream in).
         while (body.childElementCount > j.tasks.length) body.lastElementChild.remove();
         while (body.childElementCount < j.tasks.length) {
           const tr = el('tr', {}, el('td', {}, el('a')), el('td', {}, el('span', { class: 'st' })), ...[0, 0, 0, 0, 0, 0].map(() => el('td')));
@@ -305,14 +325,20 @@ extension Pages {
         // In cluster mode the list is every node's, newest first; `total_at_least`: there may be more.
         setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + (j.total_at_least ? '+' : '') + ' matching' + (j.scope === 'cluster' ? ' across the cluster' : ''));
         prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total && !j.total_at_least;
+        noteDraw(j.seq);
       }
       load();
-      // The list follows the daemon's status (at most four messages a second, only when the log
+      // The list follows the daemon's status (at most five messages a second, only when the log
       // moved), not every task event: at 1,000 tasks/s that is 5,000 events a second it need not
-      // parse. It asks again at most every 2 s: while tasks stream in, each reload rewrites most
-      // of its 400 cells, about 40 ms of a software-rendered browser's CPU (docs/bench/web.md:
-      // 0.09 of a core at one reload a second, 0.045 at one every 2 s).
-      const reload = throttle(load, 2000);
+      // parse. One reload at a time; a status that comes meanwhile asks for one more.
+      let loading = false, again = false;
+      async function reload() {
+        if (deferred) return;  // a shift is waiting for its turn; it reads the list afresh then
+        if (loading) { again = true; return; }
+        loading = true;
+        try { await load(true); } finally { loading = false; }
+        if (again) { again = false; reload(); }
+      }
       let seq = null;
       stream('status=1&events=0', { status: (st) => { if (st.seq !== seq) { seq = st.seq; reload(); } } });
     }
