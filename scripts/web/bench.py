@@ -2,10 +2,13 @@
 """The web view's speed evidence (issue 14), measured in one run on this machine:
   1. first page load with 1,024 workers and 10,000 queued tasks: server time and bytes of each
      request, and the time until headless Chromium has drawn all 1,024 tiles;
-  2. event -> page latency at 1,000 tasks/s with 5 pages open (the events page, task.succeeded);
+  2. event -> page latency at 1,000 tasks/s with 5 pages open (the events page, task.succeeded),
+     and ("mix") with the five dashboards of 3. open: each overview's and the task list's draws
+     against every event's `ts`, the events page's drawn rows;
   3. the daemon's throughput with 5 dashboards open vs none, alternating, in the same run.
 Usage: bench.py CORTEX_BINARY OUT_JSON [REPS]   (run by scripts/bench-web)
 """
+import bisect
 import calendar
 import http.client
 import json
@@ -25,7 +28,7 @@ from selenium.webdriver.common.by import By
 
 CORTEX, OUT = sys.argv[1], sys.argv[2]
 REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-SECTIONS = set((os.environ.get("BENCH_SECTIONS") or "load,list,latency,throughput").split(","))
+SECTIONS = set((os.environ.get("BENCH_SECTIONS") or "load,list,latency,mix,throughput").split(","))
 WORK = tempfile.mkdtemp(prefix="cortex-bench-web-")
 results = {"reps": REPS, "machine": {"cpus": os.cpu_count()}}
 
@@ -395,6 +398,111 @@ if "latency" in SECTIONS:
     cli(d, "stop", "--timeout", "5")
 
 
+def ts_ms(ts):
+    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + int(ts[20:23])
+
+
+def log_times(d):
+    """Every event's seq -> its `ts` in ms, from the decision log's segments."""
+    out = {}
+    ev = os.path.join(d, "events")
+    for name in sorted(os.listdir(ev)):
+        if name.endswith(".jsonl"):
+            for line in open(os.path.join(ev, name), "rb"):
+                try:
+                    e = json.loads(line)
+                    out[e["seq"]] = ts_ms(e["ts"])
+                except (ValueError, KeyError):
+                    pass
+    return out
+
+
+def draw_latencies(draws, times, t_from, t_to):
+    """Each event stamped in [t_from, t_to] against the first draw of a page that showed its seq
+    or a later one: (latencies in ms, events no draw showed by the end)."""
+    draws = sorted(draws)
+    upto, best = [], 0
+    for _, s in draws:
+        best = max(best, s)
+        upto.append(best)
+    lat, missed = [], 0
+    for seq, t in times.items():
+        if not t_from <= t <= t_to:
+            continue
+        k = bisect.bisect_left(upto, seq)
+        if k == len(draws):
+            missed += 1
+        else:
+            lat.append(max(0, draws[k][0] - t))
+    return lat, missed
+
+
+if "mix" in SECTIONS:
+    # 2b. The five dashboards of the throughput case (3 overviews, the task list, all events) at
+    # 1,000 tasks/s: how long each event takes to reach each kind of page.
+    print("== event -> page latency, 1,000 tasks/s, the 5 dashboards", file=sys.stderr, flush=True)
+    d, url, token, port = setup("mix", workers=20, max_queue=100000)
+    drv = browser()
+    drv.get(url + "?token=" + token)
+    handles = [drv.current_window_handle]
+    kinds = ["overview", "overview", "overview", "tasks", "events"]
+    for p in ["", "", "tasks", "events"]:
+        drv.switch_to.new_window("window")
+        drv.get(url + p)
+        handles.append(drv.current_window_handle)
+    settle(drv, "opening the 5 dashboards (mix)")
+    for h in handles:
+        drv.switch_to.window(h)
+        drv.execute_script("window.cortexLatency = []; window.cortexDraws = []")
+    t0 = time.time() * 1000
+    sent, secs = load(os.path.join(d, "cortex.sock"), 1000, 20, 5)
+    t1 = time.time() * 1000
+    time.sleep(3)
+    times = log_times(d)
+    mix = {"offered_tasks_per_s": 1000, "submitted": sent, "seconds": secs, "events_in_window": 0, "pages": {}}
+    by_kind = {}
+    for kind, h in zip(kinds, handles):
+        drv.switch_to.window(h)
+        if kind == "events":
+            lat = drv.execute_script("return window.cortexLatency")
+            missed = None
+        else:
+            lat, missed = draw_latencies(drv.execute_script("return window.cortexDraws"), times, t0 + 1000, t1)
+        by_kind.setdefault(kind, []).extend(lat)
+        mix["pages"].setdefault(kind, []).append({"events_timed": len(lat), "not_drawn_by_the_end": missed, "p95_ms": pct(lat, 0.95)})
+    mix["events_in_window"] = sum(1 for t in times.values() if t0 + 1000 <= t <= t1)
+    for kind, lat in by_kind.items():
+        mix[kind] = {"p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None}
+    # Then sparse changes: one 1 s task every 3 s (its submitted, assigned, started, succeeded).
+    for h in handles:
+        drv.switch_to.window(h)
+        drv.execute_script("window.cortexLatency = []; window.cortexDraws = []")
+    s0 = time.time() * 1000
+    for _ in range(int(os.environ.get("BENCH_SPARSE_TASKS", "10"))):
+        load(os.path.join(d, "cortex.sock"), 20, 0.01, 1000)
+        time.sleep(3)
+    s1 = time.time() * 1000
+    times = log_times(d)
+    sparse = {"submitted": int(os.environ.get("BENCH_SPARSE_TASKS", "10")), "every_s": 3, "run_ms": 1000, "events_in_window": sum(1 for t in times.values() if s0 <= t <= s1)}
+    by_kind = {}
+    for kind, h in zip(kinds, handles):
+        drv.switch_to.window(h)
+        if kind == "events":
+            continue  # it shows all events; the sparse ones are its rows like any other
+        lat, missed = draw_latencies(drv.execute_script("return window.cortexDraws"), times, s0, s1)
+        by_kind.setdefault(kind, []).extend(lat)
+        sparse.setdefault("not_drawn_by_the_end", {}).setdefault(kind, []).append(missed)
+    for kind, lat in by_kind.items():
+        sparse[kind] = {"p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "max_ms": max(lat) if lat else None, "events_timed": len(lat)}
+    mix["sparse"] = sparse
+    drv.quit()
+    mix["how"] = ("overview and task list: every event stamped from 1 s after the load began to its end, against the first draw "
+                  "(window.cortexDraws: time, log seq shown) at or past its seq; events page: its drawn rows (window.cortexLatency)")
+    results["event_to_page_dashboards"] = mix
+    print(json.dumps(mix, indent=1), file=sys.stderr, flush=True)
+    cli(d, "stop", "--timeout", "5")
+
+
 if "throughput" not in SECTIONS:
     json.dump(results, open(OUT, "w"), indent=1)
     shutil.rmtree(WORK, ignore_errors=True)
@@ -423,11 +531,16 @@ def wait_all(ids):
     return ans
 
 
+# Each workload lasts a few seconds: at 10,000+ synthetic tasks a second, 10,000 of them were
+# over in under a second, and one scheduler hiccup moved a repetition's rate by a third.
+N_TASKS = {"true": int(os.environ.get("BENCH_TRUE_TASKS", "4000")), "synthetic": int(os.environ.get("BENCH_SYNTHETIC_TASKS", "40000"))}
+
+
 def run_workload(kind):
     if kind == "true":
-        specs = [{"command": ["true"]}] * 2000
+        specs = [{"command": ["true"]}] * N_TASKS["true"]
     else:
-        specs = [{"synthetic": {"duration_ms": 0}}] * 10000
+        specs = [{"synthetic": {"duration_ms": 0}}] * N_TASKS["synthetic"]
     t0 = time.perf_counter()
     ids = submit_batch(d, specs)
     ans = wait_all(ids)
@@ -465,7 +578,7 @@ for rep in range(REPS):
             r = run_workload(kind)
             t1, c1 = cpu_ticks(daemon_pid), chromium_ticks(drv, ty1)
             through[kind][mode].append(r)
-            n = 2000 if kind == "true" else 10000
+            n = N_TASKS[kind]
             hz = os.sysconf("SC_CLK_TCK")
             web = (t1.get("cortex-web", 0) - t0.get("cortex-web", 0)) / hz
             rest = (sum(t1.values()) - sum(t0.values())) / hz - web
@@ -500,7 +613,7 @@ results["throughput"] = {
 results["throughput"]["cpu_s_per_1000_tasks"] = cpu
 results["throughput"]["loadavg_1min_at_each_case"] = loads
 results["throughput"]["settle"] = [x for x in settles if "dashboards" in x["after"] or "signing" in x["after"]]
-results["throughput"]["workloads"] = {"true": "2,000 `true` command tasks, 20 workers", "synthetic": "10,000 synthetic 0 ms tasks, 20 workers"}
+results["throughput"]["workloads"] = {"true": f"{N_TASKS['true']:,} `true` command tasks, 20 workers", "synthetic": f"{N_TASKS['synthetic']:,} synthetic 0 ms tasks, 20 workers"}
 results["throughput"]["dashboards"] = "5 headless Chromium windows on this machine: 3 overview, tasks, events"
 results["throughput"]["streams"] = "5 clients asking what those pages ask (3 status streams, task.* stream + task list every 300 ms, all events), no browser"
 print(json.dumps(results["throughput"], indent=1), file=sys.stderr, flush=True)
