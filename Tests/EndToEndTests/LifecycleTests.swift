@@ -147,4 +147,22 @@ final class LifecycleTests: XCTestCase {
     let id = r.out.trimmed
     XCTAssertEqual(c.events().filter { $0.taskID == id && $0.type == "task.retrying" }.count, 1)
   }
+
+  /// `cortex status` (and the web view's status) read the hot state's `seq`: it follows every event
+  /// the daemon logs within moments, also those appended outside the scheduler's decisions (a
+  /// `snapshot.written` left it a second behind, until the next once-a-second refresh).
+  func testHotStateFollowsEveryLoggedEvent() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    c.ok(["submit", "--wait", "--synthetic", "1"])
+    c.eventually("a snapshot written after the task", timeoutS: 30) { c.events().contains { $0.type == "snapshot.written" } }
+    let last = c.events().last?["seq"]?.int ?? -1
+    let deadline = Clock.monotonicMs() + 200
+    var seen: Int64 = -1
+    while seen < last && Clock.monotonicMs() < deadline {
+      seen = (try? JSON.parse(c.ok(["--json", "status"]).out))?["seq"]?.int ?? -1
+      if seen < last { sleepMs(10) }
+    }
+    XCTAssertGreaterThanOrEqual(seen, last, "the hot state's seq 200 ms after the log's last event (\(c.events().last?.type ?? "-"))")
+  }
 }
