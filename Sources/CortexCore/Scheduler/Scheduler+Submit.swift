@@ -100,6 +100,12 @@ extension Scheduler {
             throw SpecError("depends_on", "\(TaskID.format(d)) already ended \(st.rawValue); it can never succeed")
           }
         }
+        // `retry_of` links a task to one submitted before it (`cortex retry`, or a client that
+        // does the same): a number that names no task would make `show` point at nothing.
+        if let old = r.spec.retryOf, state(of: old) == nil {
+          throw SpecError(
+            "retry_of", "unknown task \(TaskID.format(old)) (retry_of names an earlier task that this one submits again)")
+        }
         if r.budget > config.tokenBudgetTotal - tokensUsed {
           refuse(
             "token_budget_exhausted",
