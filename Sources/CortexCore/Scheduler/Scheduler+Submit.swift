@@ -254,6 +254,7 @@ extension Scheduler {
         throw SpecError("command", "nothing to run: give a command, --shell, --synthetic, or a --type with a template")
       }
     }
+    try TaskSpec.checkTimeout("timeout_s", s.timeoutS)
     let budget = s.tokenBudget ?? type?.tokenBudget ?? s.synthetic?.tokens ?? 0
     let timeout = s.timeoutS ?? type?.timeoutS
     let (redacted, secrets) = s.redacted()
