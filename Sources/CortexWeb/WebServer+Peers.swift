@@ -197,7 +197,7 @@ extension WebServer {
   func clusterRecent(_ r: HTTPRequest, now t: Int64) -> HTTPResponse {
     peers?.lastClusterEventsMs = t
     var f = StreamFilter()
-    if let ty = r.param("type"), !ty.isEmpty { f.types = ty.split(separator: ",").map(String.init) }
+    do { try f.setTypes(r.param("type") ?? "") } catch { return .error(error.status, error.message) }
     if let tk = r.param("task"), !tk.isEmpty { f.task = TaskID.parse(tk) ?? -1 }
     let limit = min(5000, max(1, Int(r.param("limit") ?? "200") ?? 200))
     var all: [(ts: String, line: [UInt8])] = []

@@ -166,7 +166,7 @@ extension WebServer {
       send(output(n, offset: offset))
     case ("events", 1):
       var f = StreamFilter()
-      if let ty = r.param("type"), !ty.isEmpty { f.types = ty.split(separator: ",").map(String.init) }
+      do { try f.setTypes(r.param("type") ?? "") } catch { return send(.error(error.status, error.message)) }
       if let tk = r.param("task"), !tk.isEmpty {
         guard let n = TaskID.parse(tk) else { return send(.error(400, "task: '\(tk)' is not a task id like task-000012")) }
         f.task = n
@@ -185,7 +185,7 @@ extension WebServer {
     case ("events", 2) where p[1] == "recent":
       if !peer, r.param("scope") == "cluster", peers != nil { return send(clusterRecent(r, now: t)) }
       var f = StreamFilter()
-      if let ty = r.param("type"), !ty.isEmpty { f.types = ty.split(separator: ",").map(String.init) }
+      do { try f.setTypes(r.param("type") ?? "") } catch { return send(.error(error.status, error.message)) }
       if let tk = r.param("task"), !tk.isEmpty { f.task = TaskID.parse(tk) ?? -1 }
       let limit = min(5000, max(1, Int(r.param("limit") ?? "200") ?? 200))
       let after = r.param("after").flatMap { UInt64($0) } ?? 0

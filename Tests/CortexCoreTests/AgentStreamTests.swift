@@ -1,5 +1,6 @@
-import CortexCore
 import XCTest
+
+@testable import CortexCore
 
 /// The agent adapters' parsers (issue 17 item 3): each CLI's recorded output, and what broken
 /// output becomes. End-to-end runs with stand-in executables are in EndToEndTests/AgentTests.
@@ -125,6 +126,44 @@ final class AgentStreamTests: XCTestCase {
     _ = feed(&silent, "Aider v0.86.2\nNo LLM model was specified")
     XCTAssertEqual(silent.verdict(exitCode: 1), .exitStatus)
     if case .failed(let reason, _) = silent.verdict(exitCode: 0) { XCTAssertEqual(reason, "agent_output_invalid") } else { XCTFail() }
+  }
+
+  /// A hostile or broken agent can print the largest count Cortex reads (2^40) on every line for
+  /// millions of lines: the running sums stay at most `Numbers.maxTokens` instead of growing
+  /// towards an Int overflow (2^41 a line overflowed after 4.2 million aider lines, a trap that
+  /// killed the wrapper), and the figure reported stays the cap.
+  func testTokenSumsSaturateAtTheCapInsteadOfOverflowing() {
+    let big = Numbers.maxTokens
+    var aider = AgentStream(kind: .aider)
+    var codex = AgentStream(kind: .codex)
+    var claude = AgentStream(kind: .claude)
+    for i in 0..<3000 {
+      _ = aider.feed(Array("Tokens: \(big) sent, \(big) received.".utf8)[...])
+      _ = codex.feed(Array(#"{"type":"turn.completed","usage":{"input_tokens":\#(big),"output_tokens":\#(big)}}"#.utf8)[...])
+      let usage = #"{"input_tokens":\#(big),"cache_creation_input_tokens":\#(big),"output_tokens":\#(big)}"#
+      _ = claude.feed(Array(#"{"type":"assistant","message":{"id":"m\#(i)","content":[],"usage":\#(usage)}}"#.utf8)[...])
+    }
+    for s in [aider, codex, claude] {
+      XCTAssertEqual(s.tokens, big, "\(s.kind)")
+      XCTAssertLessThanOrEqual(s.turnTokens, big, "\(s.kind): the per-turn sum grows without bound")
+      XCTAssertLessThanOrEqual(s.messageTotal, big, "\(s.kind): the per-message sum grows without bound")
+    }
+  }
+
+  /// The additions themselves saturate: a sum already at Int.max (however it got there) plus one
+  /// more turn is the cap, not a trap.
+  func testTokenAdditionSaturatesEvenFromIntMax() {
+    XCTAssertEqual(Numbers.addTokens(Int.max, Int.max), Numbers.maxTokens)
+    XCTAssertEqual(Numbers.addTokens(Numbers.maxTokens, 1), Numbers.maxTokens)
+    XCTAssertEqual(Numbers.addTokens(2, 3), 5)
+    XCTAssertEqual(Numbers.addTokens(5, -9), 0, "a negative figure never makes a sum go below zero")
+    var s = AgentStream(kind: .aider)
+    s.turnTokens = Int.max - 1
+    XCTAssertEqual(tokens(s.feed(Array("Tokens: 1M sent, 1M received.".utf8)[...])), [Numbers.maxTokens])
+    var c = AgentStream(kind: .codex)
+    c.turnTokens = Int.max
+    XCTAssertEqual(
+      tokens(c.feed(Array(#"{"type":"turn.completed","usage":{"input_tokens":5,"output_tokens":5}}"#.utf8)[...])), [Numbers.maxTokens])
   }
 
   func testOwnJSONLProtocol() {

@@ -132,6 +132,32 @@ final class FleetTests: XCTestCase {
     XCTAssertEqual(control(&sim, .retry([999], allFailed: false))["code"]?.int, 65)
   }
 
+  /// A spec's `retry_of` must name a task the daemon knows (live or finished), or the whole batch
+  /// is refused with 65 naming the field; a malformed one is refused when the spec is decoded.
+  func testRetryOfANonexistentTaskIsRefusedNamingTheField() {
+    var sim = Sim(workers: 1)
+    let a = sim.submitOne(#"{"command":["false"]}"#)
+    sim.finish(a, exit: 1)
+    let r = sim.submit([#"{"command":["true"],"retry_of":"task-000999"}"#])
+    XCTAssertEqual(r["ok"]?.bool, false, r.encoded())
+    XCTAssertEqual(r["code"]?.int, 65, r.encoded())
+    XCTAssertEqual(r["field"]?.string, "retry_of", r.encoded())
+    XCTAssertEqual(r["error"]?.string?.contains("unknown task task-000999"), true, r.encoded())
+    // In a batch the good task is not accepted either; the position is named.
+    let batch = sim.submit([#"{"command":["true"]}"#, #"{"command":["true"],"retry_of":"task-000002"}"#])
+    XCTAssertEqual(batch["field"]?.string, "[2].retry_of", batch.encoded())
+    XCTAssertEqual(sim.events("task.submitted").count, 1, "a refused submit accepted something")
+    // A finished task, and a live one, can be named.
+    let b = sim.submitOne(#"{"command":["true"],"retry_of":"\#(TaskID.format(a))"}"#)
+    XCTAssertEqual(sim.s.tasks[b]?.spec.retryOf, a)
+    XCTAssertNotEqual(sim.submitOne(#"{"command":["true"],"retry_of":"\#(TaskID.format(b))"}"#), 0)
+    for bad in [#""nope""#, "12", #""task-""#] {
+      XCTAssertThrowsError(try TaskSpec.decode(try JSON.parse(#"{"command":["true"],"retry_of":\#(bad)}"#)), bad) {
+        XCTAssertEqual(($0 as? SpecError)?.field, "retry_of", bad)
+      }
+    }
+  }
+
   func testEditChangesAQueuedTaskAndLogsBeforeAndAfter() throws {
     var sim = Sim(workers: 1) { self.groups(&$0, [("one", GroupConfig(parallel: 1))]) }
     let busy = sim.submitOne(#"{"command":["sleep","9"]}"#)

@@ -42,6 +42,41 @@ final class NumberTests: XCTestCase {
     XCTAssertEqual(Numbers.ms(.nan), 0)
   }
 
+  /// Task timeouts are kept in whole milliseconds: a positive `timeout_s` under 1 ms would round
+  /// to 0 ms (a timeout at the moment the task starts), so admission refuses it naming the field
+  /// and the smallest accepted value — in a submit, an edit and a worker type's default.
+  func testATimeoutThatWouldRoundToZeroMillisecondsIsRefused() throws {
+    var sim = Sim(workers: 1)
+    let busy = sim.submitOne(#"{"command":["sleep","9"]}"#)
+    let queued = sim.submitOne(#"{"command":["true"],"timeout_s":5}"#)
+    for tiny in ["1e-7", "0.0009", "5e-324"] {
+      let r = sim.submit([#"{"command":["true"],"timeout_s":\#(tiny)}"#])
+      XCTAssertEqual(r["code"]?.int, 65, "\(tiny): \(r.encoded())")
+      XCTAssertEqual(r["field"]?.string, "timeout_s", "\(tiny): \(r.encoded())")
+      XCTAssertEqual(r["error"]?.string?.contains("at least 0.001"), true, "\(tiny): \(r.encoded())")
+      var change = TaskSpec()
+      change.timeoutS = Double(tiny)
+      let c = sim.nextClient
+      sim.nextClient += 1
+      sim.feed(.control(c, .edit(queued, change, fields: ["timeout_s"])))
+      let e = sim.replies.last { $0.0 == c }!.1
+      XCTAssertEqual(e["field"]?.string, "timeout_s", "edit to \(tiny): \(e.encoded())")
+      XCTAssertEqual(sim.s.tasks[queued]?.timeoutMs, 5000, "a refused edit changed the task")
+      let config = #"{"worker_types":{"quick":{"timeout_s":\#(tiny)}}}"#
+      XCTAssertThrowsError(try Config.decode(try JSON.parse(config)), config) {
+        XCTAssertEqual(($0 as? SpecError)?.field, "worker_types.quick.timeout_s", config)
+      }
+      // Decoding alone still reads it: a spec an earlier version logged recovers.
+      XCTAssertEqual(try TaskSpec.decode(try JSON.parse(#"{"command":["true"],"timeout_s":\#(tiny)}"#)).timeoutS, Double(tiny))
+    }
+    XCTAssertEqual(sim.events("task.submitted").count, 2, "a refused submit accepted something")
+    // The smallest accepted value is kept as 1 ms, not 0.
+    let n = sim.submitOne(#"{"command":["true"],"timeout_s":0.001}"#)
+    XCTAssertEqual(sim.s.tasks[n]?.timeoutMs, 1)
+    XCTAssertEqual(sim.events("task.submitted", task: n).first?.fields.first { $0.0 == "timeout_ms" }?.1, .int(1))
+    sim.finish(busy)
+  }
+
   func testWorkerMessagesAndReportLinesOutOfRangeAreRefused() {
     for text in [
       #"{"op":"done","task":1,"tokens":-5}"#, #"{"op":"done","task":1,"ended":9223372036854775807}"#,

@@ -41,6 +41,10 @@ final class BadInputTests: XCTestCase {
       (["submit", "--sla-deadline", "2026-11-18T11:06:40." + String(repeating: "9", count: 30) + "Z", "--", "true"], nil, "sla_deadline"),
       (["submit", "--sla-deadline", "2026-02-30T12:00:00Z", "--", "true"], nil, "sla_deadline"),
       (["submit", "--sla-deadline", "2026-11-18T99:99:99Z", "--", "true"], nil, "sla_deadline"),
+      // retry_of must name a task that exists; a timeout under 1 ms would round to an instant one.
+      (["submit", "--from", "-"], "{\"command\":[\"true\"],\"retry_of\":\"task-000999\"}\n", "retry_of: unknown task task-000999"),
+      (["submit", "--from", "-"], "{\"command\":[\"true\"],\"retry_of\":\"yesterday\"}\n", "retry_of"),
+      (["submit", "--from", "-"], "{\"command\":[\"true\"],\"timeout_s\":1e-7}\n", "timeout_s: must be at least 0.001"),
     ]
     for (args, input, field) in cases {
       let r = c.run(args, input: input)

@@ -235,4 +235,37 @@ final class WebServerTests: XCTestCase {
     let hit = try web.get("/api/tasks?q=" + String(repeating: "a", count: 8000), headers: [auth])
     XCTAssertTrue(hit.body.contains(#""total":5"#), String(hit.body.prefix(200)))
   }
+
+  /// The events API's `type` filter is a short list: thousands of comma-separated types (each once
+  /// compared with every event, per request and per tick of a stream) are refused with 400 naming
+  /// the limit, at once; a list at the limit answers with exactly the matching events.
+  func testAHugeEventTypeListIsRefusedAtOnceNamingTheLimit() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let web = try started(c)
+    let auth = "Authorization: Bearer \(c.webToken)"
+    let id = c.ok(["submit", "--wait", "-p", "--synthetic", "0"]).out.trimmed
+    c.eventually("the web view to see \(id) succeed") {
+      (try? web.get("/api/events/recent?type=task.succeeded", headers: [auth]).body.contains(id)) ?? false
+    }
+    let huge = (0..<2000).map { "x.t\($0)" }.joined(separator: ",")
+    for path in ["/api/events/recent?type=", "/api/events?type=", "/api/events/recent?scope=cluster&type="] {
+      let start = Clock.monotonicMs()
+      let a = try web.get(path + huge, headers: [auth])
+      XCTAssertEqual(a.status, 400, "\(path): \(a.body)")
+      XCTAssertTrue(a.body.contains("type") && a.body.contains("2000") && a.body.contains("64"), "\(path): \(a.body)")
+      XCTAssertLessThan(Clock.monotonicMs() - start, 2000, path)
+    }
+    // 64 types, one of them real: only its events; a prefix among 63 others works too.
+    let filler = (1..<64).map { "x.t\($0)" }.joined(separator: ",")
+    for type in ["task.succeeded", "task."] {
+      let a = try web.get("/api/events/recent?limit=5000&type=\(filler),\(type)", headers: [auth])
+      XCTAssertEqual(a.status, 200, a.body)
+      let events = try XCTUnwrap(JSON.parse(Array(a.body.utf8))["events"]?.array)
+      let types = Set(events.compactMap { $0["type"]?.string })
+      XCTAssertTrue(types.contains("task.succeeded"), "\(type): \(types)")
+      XCTAssertTrue(types.allSatisfy { type.hasSuffix(".") ? $0.hasPrefix(type) : $0 == type }, "\(type): \(types)")
+    }
+    XCTAssertTrue(c.daemonPID.map(Processes.isAlive) ?? false)
+  }
 }

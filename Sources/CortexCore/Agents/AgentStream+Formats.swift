@@ -14,8 +14,11 @@ extension AgentStream {
       let m = v["message"]
       if let usage = m?["usage"] {
         let id = m?["id"]?.string ?? "line-\(lineNumber)"
-        messageTokens[id] = max(messageTokens[id] ?? 0, Self.claudeTokens(usage))
-        raise(to: messageTokens.values.reduce(0, +))
+        let old = messageTokens[id] ?? 0
+        let new = max(old, Self.claudeTokens(usage))
+        messageTokens[id] = new
+        messageTotal = Numbers.addTokens(messageTotal, new - old)
+        raise(to: messageTotal)
       }
       var out: [Event] = []
       for block in m?["content"]?.array ?? [] {
@@ -67,7 +70,7 @@ extension AgentStream {
     case "turn.completed":
       finished = true
       let u = v["usage"]
-      turnTokens += (Self.count(u?["input_tokens"]) ?? 0) + (Self.count(u?["output_tokens"]) ?? 0)
+      turnTokens = Numbers.addTokens(turnTokens, (Self.count(u?["input_tokens"]) ?? 0) + (Self.count(u?["output_tokens"]) ?? 0))
       raise(to: turnTokens)
       return [.progress("codex turn completed")]
     case "turn.failed":
@@ -128,7 +131,7 @@ extension AgentStream {
     let text = String(decoding: line, as: UTF8.self)
     guard let used = Self.aiderTokens(text) else { return [.text(text)] }
     goodLines += 1
-    turnTokens += used
+    turnTokens = Numbers.addTokens(turnTokens, used)
     raise(to: turnTokens)
     return [.text(text), .progress(Self.shorten(text.drop { $0 == ">" || $0 == " " }.description, 120))]
   }

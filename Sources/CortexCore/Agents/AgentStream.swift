@@ -24,6 +24,9 @@ public struct AgentStream: Sendable {
   var finished = false
   /// Claude Code: usage per assistant message id (a message's lines repeat its usage).
   var messageTokens: [String: Int] = [:]
+  /// Claude Code: the sum of `messageTokens`, kept as they change (summing them per line was
+  /// quadratic in the number of messages).
+  var messageTotal = 0
   /// Codex and aider: usage of the turns already completed.
   var turnTokens = 0
 

@@ -198,7 +198,9 @@ public struct Config: Equatable, Sendable {
             let f = "worker_types.\(name).\(tk)"
             switch tk {
             case "token_budget": t.tokenBudget = try S.int(f, tval, min: 0, max: Numbers.maxTokens)
-            case "timeout_s": t.timeoutS = try positive(f, tval, max: TaskSpec.maxTimeoutS)
+            case "timeout_s":
+              t.timeoutS = try positive(f, tval, max: TaskSpec.maxTimeoutS)
+              try TaskSpec.checkTimeout(f, t.timeoutS)
             case "memory_mb": t.memoryMB = try S.int(f, tval, min: 0, max: 1 << 30)
             case "cpu":
               t.cpu = try Numbers.double(f, tval, min: 0, max: 1024)

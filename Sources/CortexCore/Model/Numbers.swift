@@ -10,6 +10,14 @@ public enum Numbers {
   /// The most tokens one task may reserve or report (2^40, about 1.1e12).
   public static let maxTokens = 1 << 40
 
+  /// `a + b` for token counts: held to `0...maxTokens`, never trapping, whatever the operands (a
+  /// running sum over an agent's output may be fed millions of maximal counts).
+  public static func addTokens(_ a: Int, _ b: Int) -> Int {
+    let (sum, overflow) = a.addingReportingOverflow(b)
+    if overflow { return b > 0 ? maxTokens : 0 }
+    return Swift.min(Swift.max(sum, 0), maxTokens)
+  }
+
   /// A whole number in `min...max`, or a `SpecError` naming the field.
   public static func int(_ field: String, _ v: JSON, min: Int, max: Int) throws(SpecError) -> Int {
     guard let i = v.int else {

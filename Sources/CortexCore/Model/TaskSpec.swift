@@ -48,6 +48,9 @@ public struct TaskSpec: Equatable, Sendable {
 
   /// The longest timeout a task may ask for (7 days).
   public static let maxTimeoutS = 7 * 86_400.0
+  /// The shortest: 1 ms, the unit a timeout is kept in (`timeout_ms`). A smaller positive value
+  /// would round to 0 ms, a timeout at the moment the task starts, so it is refused, not rounded.
+  public static let minTimeoutS = 0.001
   /// The largest encoded spec accepted (bytes).
   public static let maxEncodedSize = 64 * 1024
   public static let fields: Set<String> = [
@@ -104,6 +107,7 @@ public struct TaskSpec: Equatable, Sendable {
         s.synthetic = syn
       case "token_budget": s.tokenBudget = try int(k, val, min: 0, max: Numbers.maxTokens)
       case "timeout_s":
+        // The 1 ms floor is admission's (`checkTimeout`): a spec logged before it still reads back.
         s.timeoutS = try Numbers.seconds(k, val, max: TaskSpec.maxTimeoutS)
       case "max_attempts": s.maxAttempts = try int(k, val, min: 1, max: 100)
       case "depends_on":
@@ -200,6 +204,16 @@ public struct TaskSpec: Equatable, Sendable {
     let s = try string(k, v)
     if s.isEmpty { throw SpecError(k, "must not be empty") }
     return s
+  }
+  /// Admission's check of a timeout (submit, retry, edit, and a worker type's default when the
+  /// config is read): at least `minTimeoutS`. Decoding alone lets a smaller positive value
+  /// through, so that a spec an earlier version accepted and logged still recovers.
+  public static func checkTimeout(_ field: String, _ seconds: Double?) throws(SpecError) {
+    guard let d = seconds, d < minTimeoutS else { return }
+    throw SpecError(
+      field,
+      "must be at least \(Numbers.text(minTimeoutS)) seconds (1 ms, the unit timeouts are kept in), not \(Numbers.text(d)), which would round to no time at all"
+    )
   }
   static func int(_ k: String, _ v: JSON, min: Int, max: Int) throws(SpecError) -> Int {
     try Numbers.int(k, v, min: min, max: max)

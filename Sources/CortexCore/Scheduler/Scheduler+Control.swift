@@ -199,6 +199,7 @@ extension Scheduler {
     // The edited spec must be one that submit would accept.
     do throws(SpecError) {
       _ = try TaskSpec.decode(s.json())
+      try TaskSpec.checkTimeout("timeout_s", s.timeoutS)
       var none = Set<String>()
       if let refusal = newGroupRefusal(groupName(s), adding: &none) { throw refusal }
     } catch {

@@ -100,6 +100,12 @@ extension Scheduler {
             throw SpecError("depends_on", "\(TaskID.format(d)) already ended \(st.rawValue); it can never succeed")
           }
         }
+        // `retry_of` links a task to one submitted before it (`cortex retry`, or a client that
+        // does the same): a number that names no task would make `show` point at nothing.
+        if let old = r.spec.retryOf, state(of: old) == nil {
+          throw SpecError(
+            "retry_of", "unknown task \(TaskID.format(old)) (retry_of names an earlier task that this one submits again)")
+        }
         if r.budget > config.tokenBudgetTotal - tokensUsed {
           refuse(
             "token_budget_exhausted",
@@ -248,6 +254,7 @@ extension Scheduler {
         throw SpecError("command", "nothing to run: give a command, --shell, --synthetic, or a --type with a template")
       }
     }
+    try TaskSpec.checkTimeout("timeout_s", s.timeoutS)
     let budget = s.tokenBudget ?? type?.tokenBudget ?? s.synthetic?.tokens ?? 0
     let timeout = s.timeoutS ?? type?.timeoutS
     let (redacted, secrets) = s.redacted()

@@ -75,8 +75,10 @@ final class WebConnection {
 struct StreamFilter: Hashable {
   /// Log events to send (false: only status and series).
   var events = true
-  /// Event types: exact names, or prefixes ending in "." (`task.`); empty: all.
-  var types: [String] = []
+  /// Event types: exact names, and prefixes ending in "." (`task.`); both empty: all. Sets, so
+  /// a match costs a lookup per dot of the event's type, however long the list.
+  var exactTypes: Set<String> = []
+  var typePrefixes: Set<String> = []
   var task: Int?
   /// Status snapshots and chart series.
   var status = false
@@ -87,12 +89,37 @@ struct StreamFilter: Hashable {
   /// 100 asks for 100: at thousands of events a second, the rest would be sent, parsed and dropped.
   var newest: Int?
 
+  /// The most entries a `type` list may have: the pages send a few; a filter is hashed per
+  /// stream on every tick, so an unbounded one would cost that often.
+  static let maxTypes = 64
+
+  /// Takes a `type` parameter: names and prefixes separated by commas (empty entries skipped).
+  /// More than `maxTypes` entries is refused (400) naming the limit.
+  mutating func setTypes(_ text: String) throws(HTTPRequestParser.Failure) {
+    let list = text.split(separator: ",")
+    if list.count > Self.maxTypes {
+      throw HTTPRequestParser.Failure(
+        status: 400,
+        message:
+          "type: \(list.count) event types given; at most \(Self.maxTypes) are accepted (a prefix such as task. matches every task event)"
+      )
+    }
+    for t in list {
+      if t.hasSuffix(".") { typePrefixes.insert(String(t)) } else { exactTypes.insert(String(t)) }
+    }
+  }
+
   func matches(type: String, task n: Int?) -> Bool {
     guard events else { return false }
     if let task, n != task { return false }
-    if types.isEmpty { return true }
-    for t in types {
-      if t.hasSuffix(".") ? type.hasPrefix(t) : type == t { return true }
+    if exactTypes.isEmpty && typePrefixes.isEmpty { return true }
+    if exactTypes.contains(type) { return true }
+    if typePrefixes.isEmpty { return false }
+    // `type` starts with a prefix ending in "." exactly when the prefix is `type` up to one of its dots.
+    var i = type.startIndex
+    while let dot = type[i...].firstIndex(of: ".") {
+      if typePrefixes.contains(String(type[...dot])) { return true }
+      i = type.index(after: dot)
     }
     return false
   }
