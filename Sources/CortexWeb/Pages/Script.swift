@@ -328,9 +328,9 @@ extension Pages {
         noteDraw(j.seq);
       }
       load();
-      // The list follows the daemon's status (at most five messages a second, only when the log
-      // moved), not every task event: at 1,000 tasks/s that is 5,000 events a second it need not
-      // parse. One reload at a time; a status that comes meanwhile asks for one more.
+      // The list follows the task events, but only the newest of each 50 ms tick (the server
+      // counts the rest; at 1,000 tasks/s that is 5,000 events a second it need not parse): each
+      // message asks for a reload, one at a time; one that comes meanwhile asks for one more.
       let loading = false, again = false;
       async function reload() {
         if (deferred) return;  // a shift is waiting for its turn; it reads the list afresh then
@@ -339,8 +339,7 @@ extension Pages {
         try { await load(true); } finally { loading = false; }
         if (again) { again = false; reload(); }
       }
-      let seq = null;
-      stream('status=1&events=0', { status: (st) => { if (st.seq !== seq) { seq = st.seq; reload(); } } });
+      stream('type=task.&newest=1', { logs: () => reload() });
     }
 
     // ---------- one task ----------
