@@ -54,7 +54,7 @@ enum SubmitCommand {
       put("sla_deadline", .string(Timestamp.rfc3339(ms: Clock.wallMs() + ms)))
     }
     if let d = try args.option("--sla-deadline") { put("sla_deadline", .string(d)) }
-    var cwd = try args.option("--cwd")
+    let cwd = try args.option("--cwd")
     let argv = args.afterDashDash
     try args.noPositionals()
     if !argv.isEmpty { put("command", .array(argv.map { .string($0) })) }
@@ -72,21 +72,14 @@ enum SubmitCommand {
     var single: [UInt8]? = nil
     if let from {
       if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
+      try batchTakesNoSpecFlags(spec)
       (specs, lines) = try readBatch(from)
+      let dir = try workingDirectory(cwd)
+      specs = specs.map { withDirectory($0, dir) }
       if inheritEnv { specs = specs.map(withCallerEnvironment) }
     } else {
       let runsSomething = spec.contains { ["command", "shell"].contains($0.0) } || spec.contains { $0.0 == "type" }
-      if runsSomething {
-        if let c = cwd {
-          guard let real = FileSystem.realPath(c), FileSystem.isDirectory(real) else {
-            throw CLIError(ExitCode.invalidSpec, "cwd: '\(c)' \(FileSystem.exists(c) ? "is not a directory" : "does not exist")")
-          }
-          cwd = real
-        } else {
-          cwd = FileSystem.currentDirectory()
-        }
-        if let cwd { put("cwd", .string(cwd)) }
-      }
+      if runsSomething, let dir = try workingDirectory(cwd) { put("cwd", .string(dir)) }
       single = request(spec, inheritEnv: inheritEnv)
     }
 
@@ -385,13 +378,17 @@ extension SubmitCommand {
       .option(
         "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default"),
       .option("--env", value: "K=V", help: "an environment variable for the task, over the inherited ones (repeatable)"),
-      .option("--cwd", value: "DIR", help: "the task's working directory", default: "the current directory", completes: .directory),
+      .option(
+        "--cwd", value: "DIR", help: "the task's working directory (with --from: of each line without a cwd)",
+        default: "the current directory", completes: .directory),
       .flag("--no-env", help: "do not pass the submitter's environment to the task"),
       .option("--idempotency-key", value: "K", help: "a second submit with the same key returns the first task's id"),
       .option("--sla", value: "DUR", help: "must start within DUR, else it is refused (75, sla_unmeetable)"),
       .option("--sla-deadline", value: "TIME", help: "must start by this RFC 3339 time"),
       .option(
-        "--from", value: "FILE", help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all", completes: .file),
+        "--from", value: "FILE",
+        help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all; the other task flags go in the lines",
+        completes: .file),
       .flag("--wait", help: "wait for the task and exit with its code (124 timed out, 130 cancelled, 128+N killed by signal N)"),
       .flag("-p", help: "print only the ids (also with --json)"),
       .flag(

@@ -1,0 +1,49 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// What a new user trips on when following the README and `cortex help`: each test is one such
+/// mistake or surprise, run against the real binary.
+final class NewUserTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  /// `cortex submit --from` from a project's subdirectory: a line without `cwd` runs there (or
+  /// in `--cwd`), as `cortex submit -- CMD` does, not wherever the daemon was started.
+  func testABatchRunsInTheSubmittersDirectory() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let project = c.scratch + "/project"
+    try FileSystem.makeDirectory(project)
+    try FileSystem.makeDirectory(project + "/sub")
+    let batch = "{\"command\":[\"pwd\"]}\n{\"shell\":\"pwd\"}\n{\"command\":[\"pwd\"],\"cwd\":\"/\"}\n"
+    let r = c.run(raw: ["--dir", c.root, "submit", "--from", "-", "--wait", "-p"], input: batch, directory: project)
+    XCTAssertEqual(r.code, 0, r.err)
+    let ids = r.out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, 3, r.out)
+    let real = try XCTUnwrap(FileSystem.realPath(project))
+    XCTAssertEqual(ids.map { c.ok(["log", $0]).out.trimmed }, [real, real, "/"])
+    let sub = c.run(raw: ["--dir", c.root, "submit", "--from", "-", "--cwd", "sub", "--wait", "-p"], input: batch, directory: project)
+    XCTAssertEqual(sub.code, 0, sub.err)
+    XCTAssertEqual(c.ok(["log", sub.out.trimmed.split(separator: "\n")[0].description]).out.trimmed, real + "/sub")
+  }
+
+  /// A task flag beside `--from` was dropped without a word (the batch ran at medium priority);
+  /// it is a usage error naming the flag, and nothing is submitted.
+  func testTaskFlagsBesideABatchAreRefusedNotDropped() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let line = "{\"command\":[\"true\"]}\n"
+    for (flags, named) in [
+      (["--priority", "high"], "--priority"), (["--env", "A=1"], "--env"), (["--label", "k=v"], "--label"),
+      (["--sla", "1m"], "--sla"), (["--shell", "true"], "--shell"),
+    ] {
+      let r = c.run(["submit", "--from", "-"] + flags, input: line)
+      XCTAssertEqual(r.code, 64, "\(flags): \(r.err)")
+      XCTAssertTrue(r.err.contains(named) && r.err.contains("each line"), "\(flags): \(r.err)")
+    }
+    XCTAssertFalse(c.events().contains { $0.type == "task.submitted" }, "a refused batch submitted something")
+  }
+}
