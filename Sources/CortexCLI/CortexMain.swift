@@ -116,12 +116,16 @@ public enum CortexMain {
       return ExitCode.usage
     }
     words.removeFirst()
-    if name == "task", words.first == "create" {
+    if name == "task" {
+      // `cortex task create` is `cortex submit`; `cortex task --help` is its help.
+      guard let sub = words.first, sub == "create" || sub == "-h" || sub == "--help" else {
+        return fail(taskWithoutCreate(words.first), json: json || words.contains("--json"))
+      }
       name = "submit"
-      words.removeFirst()
+      if sub == "create" { words.removeFirst() }
     }
     guard let cmd = commands.first(where: { $0.name == name }) else {
-      return fail(CLIError.usage("unknown command '\(name)'", "cortex COMMAND (see cortex --help)"), json: json || words.contains("--json"))
+      return fail(unknownCommand(name, usage: "cortex COMMAND (see cortex --help)"), json: json || words.contains("--json"))
     }
     // Global options may also follow the command.
     var args = Args(words, usage: cmd.usage)
@@ -161,6 +165,37 @@ public enum CortexMain {
 }
 
 extension CortexMain {
+  /// `cortex task` with no subcommand, or another than `create`.
+  static func taskWithoutCreate(_ sub: String?) -> CLIError {
+    let what = sub.map { "unknown task command '\($0)'" } ?? "cortex task needs a command"
+    return CLIError.usage(
+      "\(what): the one is `cortex task create` (the same as cortex submit)", "cortex task create [FLAGS] [-- CMD [ARGS...]]")
+  }
+
+  /// An unknown command, with the listed one it is most likely a typo of (at most two edits).
+  static func unknownCommand(_ name: String, usage: String) -> CLIError {
+    let listed = commands.filter { !$0.hidden }.map(\.name)
+    let near = listed.map { ($0, editDistance(name, $0)) }.filter { $0.1 <= min(2, name.count / 2) }.min { $0.1 < $1.1 }
+    return CLIError.usage("unknown command '\(name)'" + (near.map { "; did you mean '\($0.0)'?" } ?? ""), usage)
+  }
+
+  /// Edit distance between two short words: one insertion, deletion, replacement or swap of two
+  /// neighbours counts 1 (optimal string alignment), so `lsit` is one edit from `list`.
+  static func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+    var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+    for i in 0...a.count { d[i][0] = i }
+    for j in 0...b.count { d[0][j] = j }
+    for i in 1...a.count {
+      for j in 1...b.count {
+        d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+      }
+    }
+    return d[a.count][b.count]
+  }
+
   /// Runs the command line and exits with its code.
   public static func exit(with argv: [String]) -> Never { Processes.exit(main(argv)) }
 

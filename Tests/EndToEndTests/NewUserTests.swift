@@ -46,4 +46,35 @@ final class NewUserTests: XCTestCase {
     }
     XCTAssertFalse(c.events().contains { $0.type == "task.submitted" }, "a refused batch submitted something")
   }
+
+  /// `cortex task create` is advertised; `cortex task`, `cortex task --help` and `cortex help task`
+  /// answered "unknown command 'task'".
+  func testTaskAloneNamesItsCreateCommand() {
+    let submitHelp = c.run(["help", "submit"]).out
+    for args in [["task", "--help"], ["task", "-h"], ["help", "task"], ["help", "task", "create"]] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 0, "\(args): \(r.err)")
+      XCTAssertEqual(r.out, submitHelp, "\(args)")
+    }
+    for args in [["task"], ["task", "list"]] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("cortex task create") && r.err.contains("usage:"), "\(args): \(r.err)")
+      XCTAssertFalse(r.err.contains("unknown command"), "\(args): \(r.err)")
+    }
+  }
+
+  /// A misspelled command names the command it is most likely a typo of; a word like none names none.
+  func testAMisspelledCommandSuggestsTheNearestOne() {
+    for (typo, meant) in [("submti", "submit"), ("lsit", "list"), ("stauts", "status"), ("cancle", "cancel")] {
+      for args in [[typo], ["help", typo]] {
+        let r = c.run(args)
+        XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+        XCTAssertTrue(r.err.contains("unknown command '\(typo)'; did you mean '\(meant)'?"), "\(args): \(r.err)")
+      }
+    }
+    let r = c.run(["frobnicate"])
+    XCTAssertEqual(r.code, 64, r.err)
+    XCTAssertFalse(r.err.contains("did you mean"), r.err)
+  }
 }
