@@ -39,6 +39,8 @@ struct Args {
   /// is not needed to run it).
   private let usageText: () -> String
   var usage: String { usageText() }
+  /// Every option and flag name the command asked for: what an unknown one may be a typo of.
+  private var asked: [String] = []
 
   init(_ words: [String], usage: @escaping @autoclosure () -> String) {
     if let i = words.firstIndex(of: "--") {
@@ -51,6 +53,7 @@ struct Args {
   }
 
   mutating func flag(_ names: String...) -> Bool {
+    asked += names
     var found = false
     words.removeAll { w in
       if names.contains(w) {
@@ -71,6 +74,7 @@ struct Args {
 
   /// Every value given to a repeatable option.
   mutating func options(_ names: [String]) throws(CLIError) -> [String] {
+    asked += names
     var out: [String] = []
     var i = 0
     while i < words.count {
@@ -102,10 +106,13 @@ struct Args {
     return v
   }
 
-  /// The positional words; any leftover option is an error naming it.
+  /// The positional words; any leftover option is an error naming it, and the option the
+  /// command knows that it is most likely a typo of.
   mutating func positionals() throws(CLIError) -> [String] {
     if let bad = words.first(where: { $0.hasPrefix("-") && $0 != "-" }) {
-      throw CLIError.usage("unknown option \(bad)", usage)
+      let name = String(bad.prefix { $0 != "=" })
+      let near = Suggest.nearest(name, among: asked.filter { $0.hasPrefix("--") })
+      throw CLIError.usage("unknown option \(bad)" + (near.map { "; did you mean \($0)?" } ?? ""), usage)
     }
     return words
   }

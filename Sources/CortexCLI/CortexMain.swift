@@ -172,28 +172,10 @@ extension CortexMain {
       "\(what): the one is `cortex task create` (the same as cortex submit)", "cortex task create [FLAGS] [-- CMD [ARGS...]]")
   }
 
-  /// An unknown command, with the listed one it is most likely a typo of (at most two edits).
+  /// An unknown command, with the listed one it is most likely a typo of (Suggest.nearest).
   static func unknownCommand(_ name: String, usage: String) -> CLIError {
-    let listed = commands.filter { !$0.hidden }.map(\.name)
-    let near = listed.map { ($0, editDistance(name, $0)) }.filter { $0.1 <= min(2, name.count / 2) }.min { $0.1 < $1.1 }
-    return CLIError.usage("unknown command '\(name)'" + (near.map { "; did you mean '\($0.0)'?" } ?? ""), usage)
-  }
-
-  /// Edit distance between two short words: one insertion, deletion, replacement or swap of two
-  /// neighbours counts 1 (optimal string alignment), so `lsit` is one edit from `list`.
-  static func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-    var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
-    for i in 0...a.count { d[i][0] = i }
-    for j in 0...b.count { d[0][j] = j }
-    for i in 1...a.count {
-      for j in 1...b.count {
-        d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
-      }
-    }
-    return d[a.count][b.count]
+    let near = Suggest.nearest(name, among: commands.filter { !$0.hidden }.map(\.name))
+    return CLIError.usage("unknown command '\(name)'" + (near.map { "; did you mean '\($0)'?" } ?? ""), usage)
   }
 
   /// Runs the command line and exits with its code.

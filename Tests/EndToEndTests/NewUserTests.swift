@@ -77,4 +77,21 @@ final class NewUserTests: XCTestCase {
     XCTAssertEqual(r.code, 64, r.err)
     XCTAssertFalse(r.err.contains("did you mean"), r.err)
   }
+
+  /// A misspelled option names the option of that command it is most likely a typo of.
+  func testAMisspelledOptionSuggestsTheCommandsOwn() {
+    for (args, meant) in [
+      (["submit", "--prority", "high", "--", "true"], "--priority"), (["submit", "--prio=high", "--", "true"], "--priority"),
+      (["log", "task-000001", "--folow"], "--follow"), (["stop", "--timout", "3"], "--timeout"),
+      (["list", "--stat", "failed"], "--state"),
+    ] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("unknown option \(args.first { $0.hasPrefix("--") }!)"), "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("did you mean \(meant)?"), "\(args): \(r.err)")
+    }
+    let r = c.run(["submit", "--zzz", "--", "true"])
+    XCTAssertEqual(r.code, 64, r.err)
+    XCTAssertFalse(r.err.contains("did you mean"), r.err)
+  }
 }
