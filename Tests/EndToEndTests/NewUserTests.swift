@@ -94,4 +94,20 @@ final class NewUserTests: XCTestCase {
     XCTAssertEqual(r.code, 64, r.err)
     XCTAssertFalse(r.err.contains("did you mean"), r.err)
   }
+
+  /// `--env A=1 --env A=2` (or a spec whose `env` repeats a key) handed the task both entries:
+  /// printenv printed two lines and getenv(3) saw the first. The last one given wins, once.
+  func testAVariableGivenTwiceReachesTheTaskOnceWithTheLastValue() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let flags = c.ok(["submit", "--wait", "-p", "--env", "A=1", "--label", "k=1", "--env", "A=2", "--label", "k=2", "--", "printenv", "A"])
+    let id = flags.out.trimmed
+    XCTAssertEqual(c.ok(["log", id]).out, "2\n")
+    let spec = try XCTUnwrap(c.ok(["--json", "show", id]).out.utf8.split(separator: 10).first.map { try JSON.parse(Array($0)) })["spec"]
+    XCTAssertEqual(spec?["labels"]?.object?.map(\.0), ["k"])
+    XCTAssertEqual(spec?["labels"]?["k"]?.string, "2")
+    let batch = c.ok(
+      ["submit", "--from", "-", "--wait", "-p"], input: "{\"command\":[\"printenv\",\"B\"],\"env\":{\"B\":\"x\",\"B\":\"y\"}}\n")
+    XCTAssertEqual(c.ok(["log", batch.out.trimmed]).out, "y\n")
+  }
 }

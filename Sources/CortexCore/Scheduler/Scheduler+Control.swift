@@ -174,7 +174,8 @@ extension Scheduler {
       return
     }
     guard t.state == .queued else {
-      out.append(.reply(c, Self.failure("\(t.id) is \(t.state.rawValue); only a queued task can be edited"), durable: false))
+      let now = t.state.isTerminal ? "already \(t.state.rawValue)" : "is \(t.state.rawValue)"
+      out.append(.reply(c, Self.failure("\(t.id) \(now); only a queued task can be edited"), durable: false))
       return
     }
     var s = t.spec
