@@ -110,4 +110,33 @@ final class NewUserTests: XCTestCase {
       ["submit", "--from", "-", "--wait", "-p"], input: "{\"command\":[\"printenv\",\"B\"],\"env\":{\"B\":\"x\",\"B\":\"y\"}}\n")
     XCTAssertEqual(c.ok(["log", batch.out.trimmed]).out, "y\n")
   }
+
+  /// `cortex submit --wait` while someone runs `cortex stop`: after waiting for a daemon to come
+  /// back it said only "the daemon closed the connection before answering", as if the task were
+  /// gone. It says the task is kept and how to wait for it again.
+  func testAWaitThatOutlivesItsDaemonSaysTheTaskIsKept() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--", "sleep", "120"]).out.trimmed
+    let errPath = c.scratch + "/wait.err"
+    let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
+    let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"]
+    let pid = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root, "wait", id], environment: env, stdin: nil, stdout: nil, stderr: e, newProcessGroup: false)
+    e.close()
+    sleepMs(300)
+    c.ok(["stop", "--timeout", "0"], timeoutS: 30)
+    var status: ExitStatus? = nil
+    c.eventually("wait gives up", timeoutS: 45) {
+      status = Processes.reap(pid)?.status
+      return status != nil
+    }
+    if status == nil { _ = Processes.signal(pid, Signal.kill) }
+    XCTAssertEqual(status, .exited(69))
+    let err = String(decoding: try XCTUnwrap(FileSystem.read(errPath)), as: UTF8.self)
+    XCTAssertTrue(err.contains("stopped waiting for \(id)") && err.contains("kept"), err)
+    XCTAssertTrue(err.contains("cortex start") && err.contains("cortex wait \(id)"), err)
+    let view = c.ok(["status"]).out
+    XCTAssertTrue(view.contains("1 queued"), "the requeued task is kept for the next start: \(view)")
+  }
 }
