@@ -20,10 +20,17 @@ enum PauseCommand {
       ctx.printJSON(v)
       return 0
     }
-    let what = p.first.map { "group \($0)" } ?? (op == "pause" ? "the queue" : "the queue and every group")
     let changed = !(v["changed"]?.array?.isEmpty ?? true)
-    ctx.err(
-      "cortex: \(what) \(changed ? (op == "pause" ? "paused" : "resumed") : (op == "pause" ? "was already paused" : "was not paused"))\n")
+    let what = p.first.map { "group \($0)" } ?? (op == "pause" ? "the queue" : "the queue and every group")
+    let said: String
+    if changed {
+      said = "\(what) \(op == "pause" ? "paused" : "resumed")"
+    } else if op == "pause" {
+      said = "\(what) was already paused"
+    } else {
+      said = p.first == nil ? "nothing was paused" : "\(what) was not paused"
+    }
+    ctx.err("cortex: \(said)\n")
     return 0
   }
 }

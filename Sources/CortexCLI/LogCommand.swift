@@ -10,6 +10,14 @@ enum LogCommand {
     guard ids.count == 1, let n = TaskID.parse(ids[0]) else { throw CLIError.usage("give one task id like task-000012", args.usage) }
     let dir = ctx.paths.taskDir(n)
     let path = dir + "/output.log"
+    if !FileSystem.isDirectory(ctx.paths.root) {
+      // No directory at all: the task is not missing, the directory is (a typo in --dir, or the
+      // wrong working directory).
+      throw CLIError(
+        ExitCode.failure,
+        ctx.lookup?.source == .fallback
+          ? ctx.startAdvice : "no coordination directory at \(ctx.paths.root) (run cortex init, then cortex start)")
+    }
     if !FileSystem.isDirectory(dir) {
       // Synthetic tasks run inside their worker and have no directory by design: say so.
       let id = TaskID.format(n)

@@ -139,4 +139,25 @@ final class NewUserTests: XCTestCase {
     let view = c.ok(["status"]).out
     XCTAssertTrue(view.contains("1 queued"), "the requeued task is kept for the next start: \(view)")
   }
+
+  /// `cortex log ID` where no directory exists said the task "has no output: …/tasks/ID does not
+  /// exist", as if the task were the problem; it names the missing directory and what to do.
+  func testLogWithoutADirectoryNamesTheDirectory() {
+    for args in [["log", "task-000001"], ["log", "-f", "task-000001"]] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 1, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("no coordination directory at \(c.root)") && r.err.contains("cortex init"), "\(args): \(r.err)")
+      XCTAssertFalse(r.err.contains("has no output"), "\(args): \(r.err)")
+    }
+  }
+
+  /// `cortex resume` with nothing paused said "the queue and every group was not paused".
+  func testResumeWithNothingPausedSaysSo() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    XCTAssertEqual(c.ok(["resume"]).err, "cortex: nothing was paused\n")
+    XCTAssertEqual(c.ok(["pause"]).err, "cortex: the queue paused\n")
+    XCTAssertEqual(c.ok(["resume"]).err, "cortex: the queue and every group resumed\n")
+    XCTAssertEqual(c.ok(["resume", "batch"]).err, "cortex: group batch was not paused\n")
+  }
 }
