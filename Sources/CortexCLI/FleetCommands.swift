@@ -222,7 +222,8 @@ extension RetryCommand {
     "retry", abstract: "submit finished tasks again as new tasks (retry_of); prints the new ids", usage: usage,
     details: "Each new task has the old one's spec (and secrets) and names it in retry_of; the old task is left as it ended.",
     flags: [
-      .flag("-p", help: "print only the new ids"), .flag("--all-failed", help: "every failed or timed-out task the daemon remembers"),
+      .flag("-p", help: "print only the new ids"),
+      .flag("--all-failed", help: "every failed or timed-out task the daemon remembers and has not retried already"),
     ], operands: .taskID,
     examples: [("cortex retry task-000007", "run it again as a new task"), ("cortex retry -p --all-failed", "every failure, ids only")])
 }

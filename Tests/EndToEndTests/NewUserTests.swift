@@ -160,4 +160,20 @@ final class NewUserTests: XCTestCase {
     XCTAssertEqual(c.ok(["resume"]).err, "cortex: the queue and every group resumed\n")
     XCTAssertEqual(c.ok(["resume", "batch"]).err, "cortex: group batch was not paused\n")
   }
+
+  /// `cortex retry --all-failed` twice submitted every old failure again beside its failed retry,
+  /// doubling the work each time; it retries only the newest failure of each chain.
+  func testRetryAllFailedTwiceRetriesEachFailureOnce() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let first = c.ok(["submit", "-p", "--wait", "--", "false"], code: 1).out.trimmed
+    let retry = c.ok(["retry", "-p", "--all-failed"]).out.trimmed
+    XCTAssertEqual(retry.split(separator: "\n").count, 1, retry)
+    c.ok(["wait", retry], code: 1)
+    let again = c.ok(["retry", "-p", "--all-failed"]).out.trimmed
+    XCTAssertEqual(again.split(separator: "\n").count, 1, again)
+    let shown = try JSON.parse(Array(c.ok(["--json", "show", again]).out.utf8))
+    XCTAssertEqual(shown["spec"]?["retry_of"]?.string, retry, "the retry of the retry, not of \(first)")
+    c.ok(["wait", again], code: 1)
+  }
 }

@@ -110,7 +110,12 @@ extension Scheduler {
   mutating func retryTasks(_ c: ClientID, _ ids: [Int], allFailed: Bool, now: Int64, into out: inout [Action]) {
     var list = ids
     if allFailed {
-      list += tasks.values.filter { $0.state == .failed || $0.state == .timedOut }.map(\.number).sorted()
+      // Only the newest of each retry chain: a failure that was retried already (its retry is
+      // queued, running or failed in turn) is not submitted again, or every `--all-failed`
+      // would run each old failure once more beside its retries.
+      let retried = Set(tasks.values.compactMap(\.spec.retryOf))
+      list += tasks.values.filter { ($0.state == .failed || $0.state == .timedOut) && !retried.contains($0.number) }.map(\.number)
+        .sorted()
     }
     if list.isEmpty {
       out.append(.reply(c, .object([("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))]), durable: false))
