@@ -113,7 +113,9 @@ enum RetryCommand {
       ctx.printJSON(v)
     } else if idsOnly || new.isEmpty {
       if !new.isEmpty { ctx.out(new.joined(separator: "\n") + "\n") }
-      if new.isEmpty { ctx.err("cortex: nothing to retry\n") }
+      if new.isEmpty {
+        ctx.err("cortex: nothing to retry: no failed or timed-out task since the daemon started that is not retried already\n")
+      }
     } else {
       for (i, n) in new.enumerated() { ctx.out("\(n)\(i < old.count ? "  (retry of \(old[i]))" : "")\n") }
     }

@@ -175,5 +175,12 @@ final class NewUserTests: XCTestCase {
     let shown = try JSON.parse(Array(c.ok(["--json", "show", again]).out.utf8))
     XCTAssertEqual(shown["spec"]?["retry_of"]?.string, retry, "the retry of the retry, not of \(first)")
     c.ok(["wait", again], code: 1)
+    // After a restart the specs of earlier failures are gone (secrets with them): both forms say so.
+    c.ok(["stop"])
+    c.ok(["start", "--workers", "1"])
+    XCTAssertTrue(c.ok(["retry", "--all-failed"]).err.contains("nothing to retry: no failed or timed-out task since the daemon started"))
+    let old = c.run(["retry", first])
+    XCTAssertEqual(old.code, 65, old.err)
+    XCTAssertTrue(old.err.contains("since the daemon started") && old.err.contains("submit it again"), old.err)
   }
 }

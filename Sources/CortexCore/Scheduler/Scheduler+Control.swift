@@ -126,7 +126,8 @@ extension Scheduler {
       guard let t = tasks[n] else {
         let why =
           finishedStates[n] != nil
-          ? "its spec is no longer kept in memory (only the newest finished tasks are); submit it again"
+          ? "its spec is no longer kept (only the newest finished tasks since the daemon started are, with their secrets); "
+            + "submit it again (cortex show prints its spec)"
           : "unknown task"
         out.append(.reply(c, Self.failure("\(TaskID.format(n)): \(why)", code: 65), durable: false))
         return
