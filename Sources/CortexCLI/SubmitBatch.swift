@@ -1,9 +1,26 @@
 import CortexCore
 import Posix
 
-/// What `cortex submit --from` adds to each line of a batch: the submitter's working directory,
-/// as a one-task submit does, and nothing from the task flags, which it refuses.
+/// What `cortex submit` checks of its words before it builds a spec: a command typed without `--`,
+/// and task flags beside `--from`; and what it adds to each line of a batch: the submitter's
+/// working directory, as a one-task submit does.
 extension SubmitCommand {
+  /// `cortex submit make test` (no `--`): the words left once every flag is taken start with one
+  /// that is not an option, so they were meant as the command (with any words after a later
+  /// `--`). Says how to write it (64).
+  static func commandNeedsDashDash(_ left: [String], _ afterDashDash: [String]) throws(CLIError) {
+    guard let first = left.first, !first.hasPrefix("-") else { return }
+    // One quoted word with spaces ('make test') is a command line: split it, or run it with --shell.
+    let line = left.count == 1 && afterDashDash.isEmpty && first.contains(" ")
+    let given = line ? first.split(separator: " ").map(String.init) : left + afterDashDash
+    let words = given.map { w in
+      w.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,@%+".contains($0) } ? w : Scheduler.shellQuote(w)
+    }
+    var hint = "cortex submit [FLAGS] -- \(words.joined(separator: " "))"
+    if line { hint += ", or as a shell line: cortex submit [FLAGS] --shell \(Scheduler.shellQuote(first))" }
+    throw CLIError.usage("'\(first)' is not a flag: a command goes after the flags and --, as in: \(hint)", usage)
+  }
+
   /// The flag that sets each spec field (for an error that names what the user typed).
   static let flagOfField: [String: String] = [
     "shell": "--shell", "synthetic": "--synthetic", "type": "--type", "description": "--description",

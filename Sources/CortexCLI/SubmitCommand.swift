@@ -56,6 +56,7 @@ enum SubmitCommand {
     if let d = try args.option("--sla-deadline") { put("sla_deadline", .string(d)) }
     let cwd = try args.option("--cwd")
     let argv = args.afterDashDash
+    try commandNeedsDashDash(args.words, argv)
     try args.noPositionals()
     if !argv.isEmpty { put("command", .array(argv.map { .string($0) })) }
     if from == nil, let d = spec.first(where: { $0.0 == "description" })?.1.string,

@@ -183,4 +183,23 @@ final class NewUserTests: XCTestCase {
     XCTAssertEqual(old.code, 65, old.err)
     XCTAssertTrue(old.err.contains("since the daemon started") && old.err.contains("submit it again"), old.err)
   }
+
+  /// `cortex submit make test` (the `--` forgotten) said only "unexpected argument 'make'"; it
+  /// says the command goes after `--` and shows the line to type. Nothing is submitted.
+  func testACommandWithoutDashDashShowsWhereItGoes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let cases: [([String], String)] = [
+      (["submit", "make", "test"], "cortex submit [FLAGS] -- make test"),
+      (["submit", "--priority", "high", "ls", "-la"], "cortex submit [FLAGS] -- ls -la"),
+      (["submit", "echo hi"], "cortex submit [FLAGS] -- echo hi, or as a shell line: cortex submit [FLAGS] --shell 'echo hi'"),
+      (["task", "create", "grep", "it's"], "cortex submit [FLAGS] -- grep 'it'\\''s'"),
+    ]
+    for (args, hint) in cases {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("is not a flag: a command goes after the flags and --, as in: \(hint)\n"), "\(args): \(r.err)")
+    }
+    XCTAssertFalse(c.events().contains { $0.type == "task.submitted" })
+  }
 }
