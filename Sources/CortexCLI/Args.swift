@@ -168,6 +168,30 @@ struct Context {
   }
 }
 
+/// `s` with its control characters written out (`\n`, `\t`, `\r`, else `\xHH`): text that a
+/// task or its submitter chose (a description, a progress message) printed for people keeps a
+/// table row on one line and cannot send escape sequences to the terminal.
+func visible(_ s: String) -> String {
+  guard s.unicodeScalars.contains(where: isControl) else { return s }
+  var out = ""
+  for u in s.unicodeScalars {
+    guard isControl(u) else {
+      out.unicodeScalars.append(u)
+      continue
+    }
+    switch u {
+    case "\n": out += "\\n"
+    case "\t": out += "\\t"
+    case "\r": out += "\\r"
+    default: out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
+    }
+  }
+  return out
+}
+
+/// C0 controls, DEL and C1 controls (0x80–0x9F, which some terminals also obey).
+private func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) }
+
 /// Fixed-width text tables for people.
 func table(_ header: [String], _ rows: [[String]]) -> String {
   var widths = header.map(\.count)

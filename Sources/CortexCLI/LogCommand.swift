@@ -227,7 +227,8 @@ enum TailCommand {
     for k in ["exit_code", "signal", "tokens_used", "duration_ms", "pid"] {
       if let x = v[k]?.int { s += " \(k)=\(x)" }
     }
-    if let d = v["detail"]?.string { s += " — " + d }
+    // A detail may quote what a task reported (its progress message): one line, no escapes.
+    if let d = v["detail"]?.string { s += " — " + visible(d) }
     return s
   }
 }

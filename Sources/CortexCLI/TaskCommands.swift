@@ -35,7 +35,7 @@ enum ListCommand {
       return [
         t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), t["priority"]?.string ?? "", t["type"]?.string ?? "",
         String(t["attempt"]?.int ?? 1), t["worker_id"]?.string ?? "-", dur,
-        String((t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
+        String(visible(t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
       ]
     }
     var header = ["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"]
@@ -73,7 +73,7 @@ enum ShowCommand {
     row("priority", t["priority"]?.string)
     row("group", t["group"]?.string)
     row("retry of", t["retry_of"]?.string)
-    row("description", t["description"]?.string)
+    row("description", t["description"]?.string.map(visible))
     if let a = t["attempt"]?.int { row("attempt", "\(a) of \(t["max_attempts"]?.int ?? 1)") }
     row("node", t["node"]?.string)
     row("worker", t["worker_id"]?.string)
@@ -93,7 +93,7 @@ enum ShowCommand {
     }
     row("waiting", t["waiting"]?.string)
     row("progress", t["progress"]?.double.map { "\(Int($0 * 100))%" })
-    row("message", t["message"]?.string)
+    row("message", t["message"]?.string.map(visible))
     row("directory", t["dir"]?.string)
     row("details", t["retention"]?.string)
     if let spec = t["spec"] { s += "spec\n" + spec.pretty().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n" }

@@ -202,4 +202,26 @@ final class NewUserTests: XCTestCase {
     }
     XCTAssertFalse(c.events().contains { $0.type == "task.submitted" })
   }
+
+  /// A description or progress message with a newline or an escape sequence broke `list`'s row
+  /// in two and reached the terminal raw (ESC [31m turned it red) in list, show and tail. They are
+  /// written out: `\n`, `\x1b`.
+  func testControlCharactersInTaskTextAreWrittenOut() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    // printf turns \\ into one backslash: the task writes the JSON escapes \u001b and \n.
+    let report = #"printf '{"progress":0.5,"message":"\\u001b[31mRED\\nnext"}\n' >&$CORTEX_REPORT_FD"#
+    let id = c.ok(["submit", "-p", "--wait", "-d", "two\nlines \u{1B}[31mred", "--shell", report]).out.trimmed
+    let list = c.ok(["list"]).out
+    let show = c.ok(["show", id]).out
+    let tail = c.ok(["tail", "--task", id]).out
+    for (name, out) in [("list", list), ("show", show), ("tail", tail)] {
+      XCTAssertFalse(out.unicodeScalars.contains("\u{1B}"), "\(name) printed an escape: \(out)")
+    }
+    XCTAssertEqual(list.split(separator: "\n").count, 2, "one header and one row: \(list)")
+    XCTAssertTrue(list.contains(#"two\nlines \x1b[31mred"#), list)
+    XCTAssertTrue(show.contains(#"description     two\nlines \x1b[31mred"#), show)
+    XCTAssertTrue(show.contains(#"message         \x1b[31mRED\nnext"#), show)
+    XCTAssertTrue(tail.contains(#"\x1b[31mRED\nnext"#), tail)
+  }
 }
