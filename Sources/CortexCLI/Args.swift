@@ -106,6 +106,19 @@ struct Args {
     return v
   }
 
+  /// Whole seconds: a number (`30`) or a duration like those of `--timeout` elsewhere (`30s`,
+  /// `5m`, `1h`; rounded up to a second), from `min` to `max`.
+  mutating func secondsOption(_ name: String, min: Int, max: Int) throws(CLIError) -> Int? {
+    var raw: String? = nil
+    for v in try options([name]) { raw = v }
+    guard let raw else { return nil }
+    let seconds = Int(raw) ?? DurationText.parseMs(raw).map { Int(($0 + 999) / 1000) }
+    guard let v = seconds, v >= min, v <= max else {
+      throw CLIError.usage("\(name) must be seconds (30) or a duration (30s, 5m) from \(min) to \(max) s, not '\(raw)'", usage)
+    }
+    return v
+  }
+
   /// The positional words; any leftover option is an error naming it, and the option the
   /// command knows that it is most likely a typo of.
   mutating func positionals() throws(CLIError) -> [String] {

@@ -8,7 +8,7 @@ enum StartCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     if args.flag("--foreground") { return try runForeground(&args, ctx) }
     let workers = try args.intOption("--workers", min: 1, max: 1024)
-    let timeout = try args.intOption("--timeout", min: 1, max: 86_400) ?? 60
+    let timeout = try args.secondsOption("--timeout", min: 1, max: 86_400) ?? 60
     try args.noPositionals()
     let v = try DaemonControl.start(ctx, workers: workers, timeoutS: timeout)
     let web = WebAddress.read(ctx.paths)
@@ -40,7 +40,7 @@ enum StartCommand {
 /// `cortex stop`: graceful; returns once the daemon process is gone.
 enum StopCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let timeout = try args.intOption("--timeout", min: 0, max: 86_400) ?? 30
+    let timeout = try args.secondsOption("--timeout", min: 0, max: 86_400) ?? 30
     try args.noPositionals()
     let (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout, progress: ctx.json ? nil : { ctx.err("cortex: \($0)\n") })
     if ctx.json {
@@ -68,7 +68,7 @@ extension StartCommand {
     flags: [
       .flag("--foreground", help: "run in this process, as `cortex daemon`"),
       .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers (20)"),
-      .option("--timeout", value: "S", help: "give up when not ready after S seconds", default: "60"),
+      .option("--timeout", value: "S", help: "give up when not ready after S seconds (or a duration: 90s, 2m)", default: "60"),
     ],
     examples: [("cortex start --workers 40", "a pool of 40 for this run")])
 
@@ -93,6 +93,8 @@ extension StopCommand {
       Running tasks get S seconds to finish; those still running are then killed and requeued for the \
       next start. Returns once the daemon process is gone.
       """,
-    flags: [.option("--timeout", value: "S", help: "how long running tasks may finish", default: "30")],
+    flags: [
+      .option("--timeout", value: "S", help: "how long running tasks may finish, in seconds (or a duration: 30s, 2m)", default: "30")
+    ],
     examples: [("cortex stop --timeout 0", "requeue running tasks at once")])
 }

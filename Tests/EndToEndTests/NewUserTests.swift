@@ -224,4 +224,20 @@ final class NewUserTests: XCTestCase {
     XCTAssertTrue(show.contains(#"message         \x1b[31mRED\nnext"#), show)
     XCTAssertTrue(tail.contains(#"\x1b[31mRED\nnext"#), tail)
   }
+
+  /// `cortex stop --timeout 30s` (the form `submit --timeout` takes) was refused with 64; start,
+  /// stop and restart take seconds or a duration.
+  func testStartAndStopTakeADurationToo() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1", "--timeout", "1m"])
+    c.ok(["submit", "--", "sleep", "60"])
+    c.eventually("the task runs") { c.ok(["list", "--state", "running"]).out.contains("task-000001") }
+    let began = Clock.monotonicMs()
+    c.ok(["stop", "--timeout", "1s"], timeoutS: 30)
+    XCTAssertLessThan(Clock.monotonicMs() - began, 10_000, "stop waited past its 1 s")
+    XCTAssertEqual(c.run(["stop", "--timeout", "1s"]).code, 69, "stopping twice: not running")
+    let bad = c.run(["start", "--timeout", "soon"])
+    XCTAssertEqual(bad.code, 64, bad.err)
+    XCTAssertTrue(bad.err.contains("--timeout must be seconds (30) or a duration (30s, 5m)"), bad.err)
+  }
 }
