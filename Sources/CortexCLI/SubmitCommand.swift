@@ -40,7 +40,9 @@ enum SubmitCommand {
       }
       put("max_attempts", .int(n + 1))
     }
-    let after = try args.options(["--after"]).flatMap { $0.split(separator: ",").map(String.init) }
+    // "task-000001, task-000002" (a space after the comma) names two tasks, as without it.
+    let after = try args.options(["--after"]).flatMap { $0.split(separator: ",") }
+      .map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }.filter { !$0.isEmpty }
     if !after.isEmpty { put("depends_on", .array(after.map { .string($0) })) }
     let labels = try pairs(try args.options(["--label"]), "labels")
     if !labels.isEmpty { put("labels", .object(labels)) }

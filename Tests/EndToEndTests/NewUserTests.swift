@@ -240,4 +240,16 @@ final class NewUserTests: XCTestCase {
     XCTAssertEqual(bad.code, 64, bad.err)
     XCTAssertTrue(bad.err.contains("--timeout must be seconds (30) or a duration (30s, 5m)"), bad.err)
   }
+
+  /// `--after 'task-000001, task-000002'` (a space after the comma, as people write lists) was
+  /// refused: "depends_on[1]: must be a task id". Spaces around the ids are not part of them.
+  func testAfterTakesAListWithSpaces() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let a = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    let b = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    let id = c.ok(["submit", "-p", "--wait", "--after", "\(a), \(b) ,", "--", "true"]).out.trimmed
+    let shown = try JSON.parse(Array(c.ok(["--json", "show", id]).out.utf8))
+    XCTAssertEqual(shown["spec"]?["depends_on"]?.array?.compactMap(\.string), [a, b])
+  }
 }
