@@ -202,17 +202,36 @@ func visible(_ s: String) -> String {
   return out
 }
 
+/// Characters of `s` a terminal shows: those of an SGR sequence (ESC [ … m, as `Context.paint`
+/// writes) take no column.
+func shownWidth(_ s: String) -> Int {
+  guard s.contains("\u{1B}") else { return s.count }
+  var n = 0
+  var inEscape = false
+  for ch in s {
+    if inEscape {
+      if ch.isLetter { inEscape = false }
+    } else if ch == "\u{1B}" {
+      inEscape = true
+    } else {
+      n += 1
+    }
+  }
+  return n
+}
+
 /// C0 controls, DEL and C1 controls (0x80–0x9F, which some terminals also obey).
 private func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) }
 
-/// Fixed-width text tables for people.
+/// Fixed-width text tables for people. Widths count what a terminal shows: a painted cell's
+/// color codes take no column.
 func table(_ header: [String], _ rows: [[String]]) -> String {
-  var widths = header.map(\.count)
-  for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+  var widths = header.map(shownWidth)
+  for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], shownWidth(c)) } }
   func line(_ cells: [String]) -> String {
     var s = ""
     for (i, c) in cells.enumerated() {
-      if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - c.count + 2) }
+      if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - shownWidth(c) + 2) }
     }
     return s + "\n"
   }

@@ -252,4 +252,28 @@ final class NewUserTests: XCTestCase {
     let shown = try JSON.parse(Array(c.ok(["--json", "show", id]).out.utf8))
     XCTAssertEqual(shown["spec"]?["depends_on"]?.array?.compactMap(\.string), [a, b])
   }
+
+  /// On a terminal (color on) list's header stood 9 columns left of its rows: the state's color
+  /// codes were counted as width. The columns line up once the codes are taken out.
+  func testColoredTablesLineUpWithTheirHeader() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--wait", "--priority", "high", "--", "true"])
+    let out = c.ok(["--color", "always", "list"]).out
+    XCTAssertTrue(out.contains("\u{1B}[32msucceeded"), out)
+    let lines = out.split(separator: "\n").map { line in
+      // The text a terminal shows: SGR sequences removed.
+      var shown = ""
+      var inEscape = false
+      for ch in line {
+        if inEscape { inEscape = !ch.isLetter } else if ch == "\u{1B}" { inEscape = true } else { shown.append(ch) }
+      }
+      return shown
+    }
+    let header = try XCTUnwrap(lines.first)
+    let row = try XCTUnwrap(lines.dropFirst().first)
+    XCTAssertEqual(
+      header.range(of: "PRIORITY").map { header.distance(from: header.startIndex, to: $0.lowerBound) },
+      row.range(of: "high").map { row.distance(from: row.startIndex, to: $0.lowerBound) }, "\(header)\n\(row)")
+  }
 }
