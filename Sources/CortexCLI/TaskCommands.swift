@@ -5,7 +5,13 @@ import Posix
 enum ListCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     var req: [(String, JSON)] = [("op", .string("list"))]
-    if let s = try args.option("--state") { req.append(("state", .string(s))) }
+    if let s = try args.option("--state") {
+      // A filter, not a task spec: a state that does not exist is a usage error (64), here.
+      guard Request.listStates.contains(s) else {
+        throw CLIError.usage("--state must be one of \(Request.listStates.sorted().joined(separator: ", ")), not '\(s)'", args.usage)
+      }
+      req.append(("state", .string(s)))
+    }
     if let t = try args.option("--type") { req.append(("type", .string(t))) }
     let group = try args.option("--group")
     let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
@@ -181,7 +187,9 @@ extension ListCommand {
     "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]",
     details: "Active tasks and the newest finished ones, oldest first; older finished tasks show only their final state.",
     flags: [
-      .option("--state", value: "S", help: "only tasks in this state", choices: TaskState.allCases.map(\.rawValue)),
+      .option(
+        "--state", value: "S", help: "only tasks in this state (active: not finished yet; done: finished)",
+        choices: TaskState.allCases.map(\.rawValue) + ["active", "done"]),
       .option("--type", value: "T", help: "only tasks of this worker type", completes: .workerType),
       .option("--group", value: "G", help: "only tasks of this group"),
       .option("-n", "--limit", value: "N", help: "at most the newest N", default: "all"),

@@ -276,4 +276,13 @@ final class NewUserTests: XCTestCase {
       header.range(of: "PRIORITY").map { header.distance(from: header.startIndex, to: $0.lowerBound) },
       row.range(of: "high").map { row.distance(from: row.startIndex, to: $0.lowerBound) }, "\(header)\n\(row)")
   }
+
+  /// `cortex list --state bogus` exited 65, the code for an invalid task spec; a filter is a
+  /// usage error (64), named before any daemon is asked, with the states it takes.
+  func testAnUnknownListStateIsAUsageError() {
+    let r = c.run(["list", "--state", "finished"])
+    XCTAssertEqual(r.code, 64, r.err)
+    XCTAssertTrue(r.err.contains("--state must be one of active, assigned, cancelled, done, failed"), r.err)
+    XCTAssertTrue(c.run(["help", "list"]).out.contains("active: not finished yet; done: finished"))
+  }
 }
