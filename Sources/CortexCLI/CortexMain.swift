@@ -154,9 +154,10 @@ public enum CortexMain {
   /// `{"ok":false,"code":N,"error":"…"}` with the daemon's `reason`, `field` and `position` when
   /// it gave them. Returns the exit code.
   static func fail(_ e: CLIError, json: Bool = false) -> Int32 {
-    try? FileDescriptor.standardError.writeAll("cortex: \(e.description)\n")
+    let message = shortened(e.description)
+    try? FileDescriptor.standardError.writeAll("cortex: \(message)\n")
     if json {
-      var o: [(String, JSON)] = [("ok", .bool(false)), ("code", .int(Int64(e.code))), ("error", .string(e.description))]
+      var o: [(String, JSON)] = [("ok", .bool(false)), ("code", .int(Int64(e.code))), ("error", .string(message))]
       for k in ["reason", "field", "position"] { if let v = e.answer?[k] { o.append((k, v)) } }
       try? FileDescriptor.standardOutput.writeAll(JSON.object(o).encoded() + "\n")
     }
@@ -165,6 +166,16 @@ public enum CortexMain {
 }
 
 extension CortexMain {
+  /// An error message whose lines stay readable: a line of more than 1,000 characters (one that
+  /// quotes a 100 KB --group or --cwd back) keeps its start and end around a count of what was cut.
+  static func shortened(_ message: String) -> String {
+    guard message.count > 1000 else { return message }
+    return message.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+      guard line.count > 1000 else { return String(line) }
+      return "\(line.prefix(400))… (\(line.count - 600) characters cut) …\(line.suffix(200))"
+    }.joined(separator: "\n")
+  }
+
   /// `cortex task` with no subcommand, or another than `create`.
   static func taskWithoutCreate(_ sub: String?) -> CLIError {
     let what = sub.map { "unknown task command '\($0)'" } ?? "cortex task needs a command"

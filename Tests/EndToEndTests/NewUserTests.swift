@@ -285,4 +285,19 @@ final class NewUserTests: XCTestCase {
     XCTAssertTrue(r.err.contains("--state must be one of active, assigned, cancelled, done, failed"), r.err)
     XCTAssertTrue(c.run(["help", "list"]).out.contains("active: not finished yet; done: finished"))
   }
+
+  /// A 100 KB value in a flag came back whole in its error (100 KB on the terminal for
+  /// "not a group name"); a long line of a message keeps its start and end and says what was cut.
+  func testAnErrorQuotesAHugeValueShortened() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let huge = String(repeating: "a", count: 100_000)
+    for args in [["submit", "--group", huge, "--", "true"], ["submit", "--cwd", "/" + huge, "--", "true"], ["--json", "pause", huge]] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 65, String(r.err.prefix(300)))
+      XCTAssertLessThan(r.err.utf8.count, 2000, String(r.err.prefix(300)))
+      XCTAssertTrue(r.err.contains("characters cut"), String(r.err.prefix(300)))
+      XCTAssertLessThan(r.out.utf8.count, 2000, "the --json error is shortened too")
+    }
+  }
 }
