@@ -48,11 +48,16 @@ extension SubmitCommand {
 
   /// A line that runs something (a command, a shell string or a worker type's template) and
   /// names no `cwd` runs in `dir`, the submitter's directory, as a one-task submit does; without
-  /// it the task would run wherever the daemon was started.
+  /// it the task would run wherever the daemon was started. A relative `cwd` ("build") is taken
+  /// from the submitter's directory, as `--cwd build` is.
   static func withDirectory(_ spec: JSON, _ dir: String?) -> JSON {
-    guard let dir, var o = spec.object, !o.contains(where: { $0.0 == "cwd" }),
-      o.contains(where: { ["command", "shell", "type"].contains($0.0) && !$0.1.isNull })
-    else { return spec }
+    guard var o = spec.object else { return spec }
+    if let i = o.firstIndex(where: { $0.0 == "cwd" }) {
+      guard let c = o[i].1.string, !c.isEmpty, !c.hasPrefix("/") else { return spec }
+      o[i].1 = .string(FileSystem.realPath(c) ?? FileSystem.absolute(c))
+      return .object(o)
+    }
+    guard let dir, o.contains(where: { ["command", "shell", "type"].contains($0.0) && !$0.1.isNull }) else { return spec }
     o.append(("cwd", .string(dir)))
     return .object(o)
   }

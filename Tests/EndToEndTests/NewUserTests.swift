@@ -28,6 +28,12 @@ final class NewUserTests: XCTestCase {
     let sub = c.run(raw: ["--dir", c.root, "submit", "--from", "-", "--cwd", "sub", "--wait", "-p"], input: batch, directory: project)
     XCTAssertEqual(sub.code, 0, sub.err)
     XCTAssertEqual(c.ok(["log", sub.out.trimmed.split(separator: "\n")[0].description]).out.trimmed, real + "/sub")
+    // A relative cwd in a line is taken from the submitter's directory, as --cwd sub is.
+    let relative = c.run(
+      raw: ["--dir", c.root, "submit", "--from", "-", "--wait", "-p"], input: "{\"command\":[\"pwd\"],\"cwd\":\"sub\"}\n",
+      directory: project)
+    XCTAssertEqual(relative.code, 0, relative.err)
+    XCTAssertEqual(c.ok(["log", relative.out.trimmed]).out.trimmed, real + "/sub")
   }
 
   /// A task flag beside `--from` was dropped without a word (the batch ran at medium priority);
