@@ -42,7 +42,12 @@ enum StopCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let timeout = try args.secondsOption("--timeout", min: 0, max: 86_400) ?? 30
     try args.noPositionals()
-    let (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout, progress: ctx.json ? nil : { ctx.err("cortex: \($0)\n") })
+    let (pid, answer): (Int32, JSON?)
+    do throws(CLIError) {
+      (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout, progress: ctx.json ? nil : { ctx.err("cortex: \($0)\n") })
+    } catch {
+      throw orphansNamed(error, ctx)
+    }
     if ctx.json {
       ctx.printJSON(answer ?? .object([("ok", .bool(true))]))
     } else if answer?["clean"]?.bool == false {
@@ -53,6 +58,26 @@ enum StopCommand {
       ctx.err("cortex: daemon stopped (pid \(pid))\n")
     }
     return 0
+  }
+}
+
+extension StopCommand {
+  /// No daemon to stop, but the workers of one that died (kill -9, a crash) still run, with
+  /// their tasks: they wait `orphan_timeout_s` for a daemon to re-adopt them. "Not running"
+  /// alone reads as if nothing ran; say what does and how to stop it.
+  static func orphansNamed(_ error: CLIError, _ ctx: Context) -> CLIError {
+    guard error.code == ExitCode.notRunning else { return error }
+    let workers = Processes.belonging(toDirectory: ctx.paths.root).filter {
+      $0.commandLine.contains("worker") && $0.commandLine.contains("--slot") && !$0.isZombie
+    }
+    guard !workers.isEmpty else { return error }
+    let n = workers.count
+    return CLIError(
+      error.code,
+      "\(error.description); but \(n) worker\(n == 1 ? "" : "s") of its last run still run\(n == 1 ? "s" : "") "
+        + "(pid\(n == 1 ? "" : "s") \(workers.map { String($0.pid) }.joined(separator: ", "))), with any task they had: they wait orphan_timeout_s "
+        + "for a daemon to take them back. To stop them and their tasks: cortex start, then cortex stop",
+      answer: error.answer)
   }
 }
 

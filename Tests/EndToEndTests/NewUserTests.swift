@@ -306,4 +306,25 @@ final class NewUserTests: XCTestCase {
       XCTAssertLessThan(r.out.utf8.count, 2000, "the --json error is shortened too")
     }
   }
+
+  /// After kill -9 of the daemon, `cortex stop` said only "not running" while its workers and
+  /// their tasks ran on (for orphan_timeout_s); it names them and how to stop them.
+  func testStopAfterADaemonDiedNamesTheWorkersStillRunning() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--", "sleep", "60"])
+    c.eventually("the task runs") { c.ok(["list", "--state", "running"]).out.contains("task-000001") }
+    let pid = try XCTUnwrap(c.daemonPID)
+    _ = Processes.signal(pid, Signal.kill)
+    c.eventually("the daemon is gone") { !Processes.isAlive(pid) }
+    let r = c.run(["stop"])
+    XCTAssertEqual(r.code, 69, r.err)
+    XCTAssertTrue(r.err.contains("but 1 worker of its last run still runs"), r.err)
+    XCTAssertTrue(r.err.contains("cortex start, then cortex stop"), r.err)
+    c.ok(["start", "--workers", "1"])
+    c.ok(["stop", "--timeout", "0"], timeoutS: 30)
+    let again = c.run(["stop"])
+    XCTAssertEqual(again.code, 69, again.err)
+    XCTAssertFalse(again.err.contains("still run"), "nothing is left: \(again.err)")
+  }
 }
