@@ -15,7 +15,15 @@ enum PauseCommand {
     guard p.count <= 1 else { throw CLIError.usage("give at most one group", args.usage) }
     var req: [(String, JSON)] = [("op", .string(op))]
     if let g = p.first { req.append(("group", .string(g))) }
-    let v = try Client.check(try Client(ctx).request(.object(req)))
+    let client = try Client(ctx)
+    // Pausing a group nobody has named yet is allowed (hold it before its tasks come), but is
+    // more often a typo: the groups known before the pause tell which.
+    var known: [String]? = nil
+    if op == "pause", p.first != nil, !ctx.json {
+      let groups = try? Client.check(try client.request(.object([("op", .string("groups"))])))
+      known = groups?["groups"]?.array?.compactMap { $0["name"]?.string }
+    }
+    let v = try Client.check(try client.request(.object(req)))
     if ctx.json {
       ctx.printJSON(v)
       return 0
@@ -31,6 +39,11 @@ enum PauseCommand {
       said = p.first == nil ? "nothing was paused" : "\(what) was not paused"
     }
     ctx.err("cortex: \(said)\n")
+    if let g = p.first, let known, !known.contains(g) {
+      let near = Suggest.nearest(g, among: known).map { "did you mean '\($0)'? " } ?? ""
+      ctx.err(
+        "cortex: no task or setting has named group \(g) yet; \(near)cortex group lists the groups (cortex resume \(g) undoes this)\n")
+    }
     return 0
   }
 }

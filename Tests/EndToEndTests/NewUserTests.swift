@@ -327,4 +327,17 @@ final class NewUserTests: XCTestCase {
     XCTAssertEqual(again.code, 69, again.err)
     XCTAssertFalse(again.err.contains("still run"), "nothing is left: \(again.err)")
   }
+
+  /// `cortex pause opneai` (a typo) paused a group nothing uses and said only "paused"; the pause
+  /// still holds (a group may be paused before its tasks come) but the typo is pointed out.
+  func testPausingAGroupNobodyNamedPointsAtTheTypo() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--wait", "--group", "openai", "--", "true"])
+    let typo = c.ok(["pause", "opneai"])
+    XCTAssertTrue(typo.err.contains("group opneai paused"), typo.err)
+    XCTAssertTrue(typo.err.contains("no task or setting has named group opneai yet; did you mean 'openai'?"), typo.err)
+    let known = c.ok(["pause", "openai"])
+    XCTAssertEqual(known.err, "cortex: group openai paused\n")
+  }
 }
