@@ -340,4 +340,26 @@ final class NewUserTests: XCTestCase {
     let known = c.ok(["pause", "openai"])
     XCTAssertEqual(known.err, "cortex: group openai paused\n")
   }
+
+  /// A misspelled field in a --from line (or an inbox file) and a misspelled setting in
+  /// config.json named only the unknown word; both name the field or setting meant.
+  func testAMisspelledSpecFieldOrSettingSuggestsTheRealOne() throws {
+    try c.initialize([("worker", .int(1))])
+    let start = c.run(["start"])
+    XCTAssertEqual(start.code, 1, start.err)
+    XCTAssertTrue(start.err.contains("worker: unknown setting; did you mean workers?"), start.err)
+    try c.configure([("workers", .int(1))])
+    var cfg = try XCTUnwrap(try FileSystem.read(c.paths.config).flatMap { try JSON.parse($0) }?.object)
+    cfg.removeAll { $0.0 == "worker" }
+    try FileSystem.writeAtomically(c.paths.config, JSON.object(cfg).encodedBytes())
+    c.ok(["start"])
+    for (line, hint) in [
+      (#"{"comand":["true"]}"#, "comand: unknown field; did you mean command?"),
+      (#"{"shell":"true","prority":"high"}"#, "did you mean priority?"),
+    ] {
+      let r = c.run(["submit", "--from", "-"], input: line + "\n")
+      XCTAssertEqual(r.code, 65, r.err)
+      XCTAssertTrue(r.err.contains(hint), r.err)
+    }
+  }
 }

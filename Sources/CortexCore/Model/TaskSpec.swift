@@ -137,7 +137,7 @@ public struct TaskSpec: Equatable, Sendable {
         s.retryOf = n
       case "agent": s.agent = try AgentKind.decode(k, val)
       case "routed": s.routed = try RouteNote.decode(k, val)
-      default: throw SpecError(k, "unknown field")
+      default: throw SpecError(k, "unknown field" + Suggest.hint(k, among: fields))
       }
     }
     let kinds = [s.command != nil, s.shell != nil, s.synthetic != nil].filter { $0 }.count

@@ -1,9 +1,9 @@
-/// The "did you mean" of a misspelled command or option.
-enum Suggest {
+/// The "did you mean" of a misspelled command, option, spec field or setting.
+public enum Suggest {
   /// The candidate `word` is most likely a typo of: the nearest by `distance`, at most two edits
   /// and at most half the word's letters (so `x` suggests nothing); else the one candidate that
   /// starts with `word` (`--prio` → `--priority`). Nil when none is close or several tie.
-  static func nearest(_ word: String, among candidates: [String]) -> String? {
+  public static func nearest(_ word: String, among candidates: [String]) -> String? {
     let letters = word.drop { $0 == "-" }.count
     let scored = candidates.map { ($0, distance(word, $0)) }.filter { $0.1 <= min(2, letters / 2) }
     if let best = scored.map(\.1).min() {
@@ -16,7 +16,7 @@ enum Suggest {
 
   /// Edit distance between two short words: one insertion, deletion, replacement or swap of two
   /// neighbours counts 1 (optimal string alignment), so `lsit` is one edit from `list`.
-  static func distance(_ a: String, _ b: String) -> Int {
+  public static func distance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
     var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
@@ -29,5 +29,12 @@ enum Suggest {
       }
     }
     return d[a.count][b.count]
+  }
+}
+
+extension Suggest {
+  /// "; did you mean X?" for an unknown `word` near one of `candidates`, else "".
+  public static func hint(_ word: String, among candidates: some Sequence<String>) -> String {
+    nearest(word, among: Array(candidates).sorted()).map { "; did you mean \($0)?" } ?? ""
   }
 }
