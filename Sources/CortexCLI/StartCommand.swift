@@ -10,6 +10,7 @@ enum StartCommand {
     let workers = try args.intOption("--workers", min: 1, max: 1024)
     let timeout = try args.secondsOption("--timeout", min: 1, max: 86_400) ?? 60
     try args.noPositionals()
+    try refuseTheProjectForItsDirectory(ctx, args.usage)
     let v = try DaemonControl.start(ctx, workers: workers, timeoutS: timeout)
     let web = WebAddress.read(ctx.paths)
     if ctx.json {
@@ -21,6 +22,18 @@ enum StartCommand {
       if let web { ctx.err("cortex: dashboard at \(web)\n") }
     }
     return 0
+  }
+
+  /// `cortex start --dir ~/project` where `~/project/coordination` is the directory: start would
+  /// make a second, empty one (config.json and all) in the project's top directory and run a
+  /// second daemon beside the first. Refused (64) naming the directory meant; `cortex init
+  /// --dir` first makes one there on purpose.
+  static func refuseTheProjectForItsDirectory(_ ctx: Context, _ usage: String) throws(CLIError) {
+    let inner = DirectoryLookup.join(ctx.paths.root, "coordination")
+    guard ctx.directoryNamed, !FileSystem.exists(ctx.paths.config), FileSystem.exists(inner + "/config.json") else { return }
+    throw CLIError.usage(
+      "\(ctx.paths.root) holds no config.json, but \(inner) does: did you mean --dir \(inner)? "
+        + "(to make a new directory here anyway: cortex init --dir \(ctx.paths.root), then cortex start)", usage)
   }
 
   static func runForeground(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {

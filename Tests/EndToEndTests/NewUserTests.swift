@@ -362,4 +362,26 @@ final class NewUserTests: XCTestCase {
       XCTAssertTrue(r.err.contains(hint), r.err)
     }
   }
+
+  /// `--dir ~/project` for `--dir ~/project/coordination`: commands told the user to
+  /// `cortex start --dir ~/project`, which made a second directory and daemon in the project's
+  /// top. They name the directory meant; start refuses (64) and makes nothing.
+  func testTheProjectGivenForItsDirectoryNamesTheDirectory() throws {
+    let project = c.scratch + "/project"
+    try FileSystem.makeDirectory(project)
+    c.ok(["--dir", project + "/coordination", "init", "--no-start"])
+    for args in [["list"], ["status"], ["submit", "--", "true"]] {
+      let r = c.run(raw: ["--dir", project] + args)
+      XCTAssertEqual(r.code, 69, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("did you mean --dir \(project)/coordination?"), "\(args): \(r.err)")
+      XCTAssertFalse(r.err.contains("start it with"), "\(args): \(r.err)")
+    }
+    let env = c.run(raw: ["list"], environment: ["CORTEX_DIR=" + project])
+    XCTAssertTrue(env.err.contains("did you mean CORTEX_DIR=\(project)/coordination?"), env.err)
+    let start = c.run(raw: ["--dir", project, "start"])
+    XCTAssertEqual(start.code, 64, start.err)
+    XCTAssertTrue(start.err.contains("did you mean --dir \(project)/coordination?"), start.err)
+    XCTAssertFalse(FileSystem.exists(project + "/config.json"), "start made a second directory in the project")
+    XCTAssertTrue(Processes.belonging(toDirectory: project).isEmpty, "start started a daemon")
+  }
 }
