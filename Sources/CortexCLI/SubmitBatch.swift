@@ -61,4 +61,47 @@ extension SubmitCommand {
     o.append(("cwd", .string(dir)))
     return .object(o)
   }
+
+  /// A JSONL batch: one spec per line; blank lines skipped. Returns the specs and the line (from 1)
+  /// each came from. A JSON array, or one object written over several lines, is the usual
+  /// mistake: the error says so and how to turn it into lines (`jq -c`).
+  static func readBatch(_ from: String) throws(CLIError) -> (specs: [JSON], lines: [Int]) {
+    var bytes: [UInt8] = []
+    let name = from == "-" ? "stdin" : from
+    if from == "-" {
+      while (try? FileDescriptor.standardInput.read(appendingTo: &bytes, max: 1 << 16)) ?? 0 > 0 {}
+    } else {
+      let read: [UInt8]?
+      do throws(PosixError) { read = try FileSystem.read(from) } catch { throw CLIError(ExitCode.failure, "cannot read \(from): \(error)") }
+      guard let read else { throw CLIError(ExitCode.failure, "cannot read \(from): it does not exist") }
+      bytes = read
+    }
+    let source = from == "-" ? "" : " \(Scheduler.shellQuote(from))"
+    var specs: [JSON] = []
+    var lines: [Int] = []
+    var lineNo = 0
+    for line in bytes.split(separator: 10, omittingEmptySubsequences: false) {
+      lineNo += 1
+      if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
+      let spec: JSON
+      do { spec = try JSON.parse(line) } catch {
+        var why = "\(name) line \(lineNo): task \(specs.count + 1): not JSON: \(error)"
+        if let whole = try? JSON.parse(bytes), whole.object != nil || whole.array != nil {
+          let filter = whole.array != nil ? "'.[]'" : "."
+          why += " (the input is one JSON \(whole.array != nil ? "array" : "object") over several lines; --from takes one task "
+          why += "object per line: jq -c \(filter)\(source) | cortex submit --from -)"
+        }
+        throw CLIError(ExitCode.invalidSpec, why)
+      }
+      if spec.array != nil {
+        throw CLIError(
+          ExitCode.invalidSpec,
+          "\(name) line \(lineNo): a JSON array; --from takes one task object per line: jq -c '.[]'\(source) | cortex submit --from -")
+      }
+      specs.append(spec)
+      lines.append(lineNo)
+    }
+    if specs.isEmpty { throw CLIError(ExitCode.invalidSpec, "\(name): no task specs") }
+    return (specs, lines)
+  }
 }

@@ -277,32 +277,6 @@ enum SubmitCommand {
     }
     return out
   }
-
-  /// A JSONL batch: one spec per line; blank lines skipped. Returns the specs and the line (from 1)
-  /// each came from.
-  static func readBatch(_ from: String) throws(CLIError) -> (specs: [JSON], lines: [Int]) {
-    var bytes: [UInt8] = []
-    if from == "-" {
-      while (try? FileDescriptor.standardInput.read(appendingTo: &bytes, max: 1 << 16)) ?? 0 > 0 {}
-    } else {
-      guard let b = (try? FileSystem.read(from)) ?? nil else { throw CLIError(ExitCode.failure, "cannot read \(from)") }
-      bytes = b
-    }
-    var specs: [JSON] = []
-    var lines: [Int] = []
-    var lineNo = 0
-    let name = from == "-" ? "stdin" : from
-    for line in bytes.split(separator: 10, omittingEmptySubsequences: false) {
-      lineNo += 1
-      if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-      do { specs.append(try JSON.parse(line)) } catch {
-        throw CLIError(ExitCode.invalidSpec, "\(name) line \(lineNo): task \(specs.count + 1): not JSON: \(error)")
-      }
-      lines.append(lineNo)
-    }
-    if specs.isEmpty { throw CLIError(ExitCode.invalidSpec, "\(name): no task specs") }
-    return (specs, lines)
-  }
 }
 
 /// `cortex wait ID...`
