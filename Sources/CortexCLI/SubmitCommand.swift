@@ -108,7 +108,7 @@ enum SubmitCommand {
       return 0
     }
     if !ctx.json || idsOnly { ctx.out(idLines(ids)) }
-    if answerLines { ctx.err(SubmitAnswer.lines(ctx, client, ids[0])) }
+    if answerLines { ctx.err(SubmitAnswer.lines(ctx, client, ids[0])) } else { SubmitAnswer.notePauses(ctx, client, ids) }
     let done = try Client.waitSurvivingRestarts(ctx, client, ids)
     if ctx.json { ctx.printJSON(done) }
     return WaitCommand.exitCode(done, ctx, quiet: ctx.json)
@@ -284,7 +284,9 @@ enum WaitCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let ids = try args.positionals()
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
-    let done = try Client.waitSurvivingRestarts(ctx, try Client(ctx), ids)
+    let client = try Client(ctx)
+    SubmitAnswer.notePauses(ctx, client, ids)
+    let done = try Client.waitSurvivingRestarts(ctx, client, ids)
     if ctx.json { ctx.printJSON(done) }
     return exitCode(done, ctx, quiet: ctx.json)
   }

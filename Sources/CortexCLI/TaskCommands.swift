@@ -64,7 +64,8 @@ enum ShowCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let ids = try args.positionals()
     guard ids.count == 1 else { throw CLIError.usage("give one task id", args.usage) }
-    let v = try Client.check(try Client(ctx).request(.object([("op", .string("show")), ("id", .string(ids[0]))])))
+    let client = try Client(ctx)
+    let v = try Client.check(try client.request(.object([("op", .string("show")), ("id", .string(ids[0]))])))
     guard let t = v["task"] else { return 1 }
     if ctx.json {
       ctx.printJSON(t)
@@ -94,7 +95,10 @@ enum ShowCommand {
     if let st = t["started_ms"]?.int, let en = t["ended_ms"]?.int { row("duration", formatMs(en - st)) }
     if let d = t["duration_ms"]?.int { row("duration", formatMs(d)) }
     if let p = t["queue_position"]?.int {
-      let est = t["estimated_start_in_ms"]?.int.map { "in about " + formatMs($0) } ?? "unknown (no estimate yet)"
+      let resume = SubmitAnswer.heldByPause(t, SubmitAnswer.pauses(client))
+      let est =
+        resume.map { "after \($0) (held by a pause)" }
+        ?? t["estimated_start_in_ms"]?.int.map { "in about " + formatMs($0) } ?? "unknown (no estimate yet)"
       row("queue", "position \(p); estimated start \(est)")
     }
     row("waiting", t["waiting"]?.string)
