@@ -38,6 +38,7 @@ enum LogCommand {
       }
     }
     var offset = 0
+    var outputGone = false
     func drain() -> Bool {
       guard let fd = try? FileDescriptor.open(path, .readOnly) else { return false }
       defer { fd.close() }
@@ -45,7 +46,7 @@ enum LogCommand {
       var got = false
       var buf: [UInt8] = []
       while let k = try? fd.read(appendingTo: &buf, max: 1 << 16), k > 0 {
-        try? FileDescriptor.standardOutput.writeAll(buf)
+        do throws(PosixError) { try FileDescriptor.standardOutput.writeAll(buf) } catch { outputGone = true }
         offset += k
         buf.removeAll(keepingCapacity: true)
         got = true
@@ -60,6 +61,8 @@ enum LogCommand {
     var lastCheck: Int64 = 0
     while true {
       let got = drain()
+      // The reader of stdout has gone (`cortex log -f ID | head`): nothing more can be shown.
+      if outputGone || (!got && FileDescriptor.standardOutput.peerClosed) { return 0 }
       let now = Clock.monotonicMs()
       if !got && now - lastCheck >= 200 {
         lastCheck = now
@@ -106,14 +109,17 @@ enum TailCommand {
       if let sinceMs, let ts = v["ts"]?.string.flatMap(Timestamp.parse), ts < sinceMs { return false }
       return true
     }
-    func emit(_ line: ArraySlice<UInt8>, _ v: JSON) {
+    /// Writes one event; false once stdout is gone (`cortex tail -f | head -1`), which ends it.
+    func emit(_ line: ArraySlice<UInt8>, _ v: JSON) -> Bool {
+      var b: [UInt8]
       if ctx.json {
-        var b = Array(line)
+        b = Array(line)
         b.append(10)
-        try? FileDescriptor.standardOutput.writeAll(b)
       } else {
-        ctx.out(pretty(v, ctx) + "\n")
+        b = Array((pretty(v, ctx) + "\n").utf8)
       }
+      do throws(PosixError) { try FileDescriptor.standardOutput.writeAll(b) } catch { return false }
+      return true
     }
 
     let segments = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? [])
@@ -139,7 +145,7 @@ enum TailCommand {
         }
         found = here.suffix(last - found.count) + found
       }
-      for (l, v) in found { emit(l[...], v) }
+      for (l, v) in found where !emit(l[...], v) { return 0 }
       if !follow { return 0 }
     }
     var partial: [UInt8] = []
@@ -158,7 +164,7 @@ enum TailCommand {
           while let nl = partial[start...].firstIndex(of: 10) {
             let line = partial[start..<nl]
             start = nl + 1
-            if let v = try? JSON.parse(line), matches(v) { emit(line, v) }
+            if let v = try? JSON.parse(line), matches(v), !emit(line, v) { return 0 }
           }
           partial.removeFirst(start)
         }
@@ -171,7 +177,11 @@ enum TailCommand {
         continue
       }
       if !grew && !follow { return 0 }
-      if !grew { sleepMs(100) }
+      if !grew {
+        // Nothing new: stop following once the reader of stdout has gone, not at the next event.
+        if FileDescriptor.standardOutput.peerClosed { return 0 }
+        sleepMs(100)
+      }
     }
   }
 
