@@ -384,4 +384,15 @@ final class NewUserTests: XCTestCase {
     XCTAssertFalse(FileSystem.exists(project + "/config.json"), "start made a second directory in the project")
     XCTAssertTrue(Processes.belonging(toDirectory: project).isEmpty, "start started a daemon")
   }
+
+  /// `cortex top` where no directory is found told the user to `cortex start --dir
+  /// ./coordination` (a new directory below wherever they stood); it says what status says.
+  func testTopWithoutADirectoryGivesTheLookupAdvice() {
+    for args in [["top", "--once"], ["status"]] {
+      let r = c.run(raw: args, directory: c.scratch)
+      XCTAssertEqual(r.code, 69, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains("no coordination directory here"), "\(args): \(r.err)")
+      XCTAssertFalse(r.err.contains("start it with"), "\(args): \(r.err)")
+    }
+  }
 }
