@@ -35,7 +35,8 @@ enum RestartCommand {
             ("ok", .bool(true)), ("pid", .int(Int64(pid))), ("workers_ready", v["workers_ready"] ?? .int(0)), ("ms", .int(ms)),
           ]))
       } else {
-        ctx.err("cortex: daemon restarted in place (pid \(pid), \(v["workers_ready"]?.int ?? 0) workers ready) in \(ms) ms\n")
+        let ready = v["workers_ready"]?.int ?? 0
+        ctx.err("cortex: daemon restarted in place (pid \(pid), \(ready) worker\(ready == 1 ? "" : "s") ready) in \(ms) ms\n")
       }
       return 0
     }

@@ -18,7 +18,8 @@ enum StartCommand {
       if let web { o.append(("web_url", .string(web))) }
       ctx.printJSON(.object(o))
     } else {
-      ctx.err("cortex: daemon started (pid \(v["pid"]?.int ?? 0), \(v["workers_ready"]?.int ?? 0) workers ready) in \(ctx.paths.root)\n")
+      let ready = v["workers_ready"]?.int ?? 0
+      ctx.err("cortex: daemon started (pid \(v["pid"]?.int ?? 0), \(ready) worker\(ready == 1 ? "" : "s") ready) in \(ctx.paths.root)\n")
       if let web { ctx.err("cortex: dashboard at \(web)\n") }
     }
     return 0

@@ -235,7 +235,8 @@ final class NewUserTests: XCTestCase {
   /// stop and restart take seconds or a duration.
   func testStartAndStopTakeADurationToo() throws {
     try c.initialize()
-    c.ok(["start", "--workers", "1", "--timeout", "1m"])
+    XCTAssertTrue(c.ok(["start", "--workers", "1", "--timeout", "1m"]).err.contains("(pid "), "started")
+    XCTAssertTrue(c.ok(["restart"]).err.contains(", 1 worker ready)"), "one worker, not '1 workers'")
     c.ok(["submit", "--", "sleep", "60"])
     c.eventually("the task runs") { c.ok(["list", "--state", "running"]).out.contains("task-000001") }
     let began = Clock.monotonicMs()
