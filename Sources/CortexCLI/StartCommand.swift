@@ -82,7 +82,7 @@ extension StopCommand {
   static func orphansNamed(_ error: CLIError, _ ctx: Context) -> CLIError {
     guard error.code == ExitCode.notRunning else { return error }
     let workers = Processes.belonging(toDirectory: ctx.paths.root).filter {
-      $0.commandLine.contains("worker") && $0.commandLine.contains("--slot") && !$0.isZombie
+      $0.commandLine.dropFirst().first == "worker" && !$0.isZombie
     }
     guard !workers.isEmpty else { return error }
     let n = workers.count
