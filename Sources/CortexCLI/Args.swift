@@ -39,6 +39,8 @@ struct Args {
   /// is not needed to run it).
   private let usageText: () -> String
   var usage: String { usageText() }
+  /// Every option and flag name the command asked for: what an unknown one may be a typo of.
+  private var asked: [String] = []
 
   init(_ words: [String], usage: @escaping @autoclosure () -> String) {
     if let i = words.firstIndex(of: "--") {
@@ -51,6 +53,7 @@ struct Args {
   }
 
   mutating func flag(_ names: String...) -> Bool {
+    asked += names
     var found = false
     words.removeAll { w in
       if names.contains(w) {
@@ -71,6 +74,7 @@ struct Args {
 
   /// Every value given to a repeatable option.
   mutating func options(_ names: [String]) throws(CLIError) -> [String] {
+    asked += names
     var out: [String] = []
     var i = 0
     while i < words.count {
@@ -102,10 +106,26 @@ struct Args {
     return v
   }
 
-  /// The positional words; any leftover option is an error naming it.
+  /// Whole seconds: a number (`30`) or a duration like those of `--timeout` elsewhere (`30s`,
+  /// `5m`, `1h`; rounded up to a second), from `min` to `max`.
+  mutating func secondsOption(_ name: String, min: Int, max: Int) throws(CLIError) -> Int? {
+    var raw: String? = nil
+    for v in try options([name]) { raw = v }
+    guard let raw else { return nil }
+    let seconds = Int(raw) ?? DurationText.parseMs(raw).map { Int(($0 + 999) / 1000) }
+    guard let v = seconds, v >= min, v <= max else {
+      throw CLIError.usage("\(name) must be seconds (30) or a duration (30s, 5m) from \(min) to \(max) s, not '\(raw)'", usage)
+    }
+    return v
+  }
+
+  /// The positional words; any leftover option is an error naming it, and the option the
+  /// command knows that it is most likely a typo of.
   mutating func positionals() throws(CLIError) -> [String] {
     if let bad = words.first(where: { $0.hasPrefix("-") && $0 != "-" }) {
-      throw CLIError.usage("unknown option \(bad)", usage)
+      let name = String(bad.prefix { $0 != "=" })
+      let near = Suggest.nearest(name, among: asked.filter { $0.hasPrefix("--") })
+      throw CLIError.usage("unknown option \(bad)" + (near.map { "; did you mean \($0)?" } ?? ""), usage)
     }
     return words
   }
@@ -161,14 +181,57 @@ struct Context {
   }
 }
 
-/// Fixed-width text tables for people.
+/// `s` with its control characters written out (`\n`, `\t`, `\r`, else `\xHH`): text that a
+/// task or its submitter chose (a description, a progress message) printed for people keeps a
+/// table row on one line and cannot send escape sequences to the terminal.
+func visible(_ s: String) -> String {
+  guard s.unicodeScalars.contains(where: isControl) else { return s }
+  var out = ""
+  for u in s.unicodeScalars {
+    guard isControl(u) else {
+      out.unicodeScalars.append(u)
+      continue
+    }
+    switch u {
+    case "\n": out += "\\n"
+    case "\t": out += "\\t"
+    case "\r": out += "\\r"
+    default: out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
+    }
+  }
+  return out
+}
+
+/// Characters of `s` a terminal shows: those of an SGR sequence (ESC [ … m, as `Context.paint`
+/// writes) take no column.
+func shownWidth(_ s: String) -> Int {
+  guard s.contains("\u{1B}") else { return s.count }
+  var n = 0
+  var inEscape = false
+  for ch in s {
+    if inEscape {
+      if ch.isLetter { inEscape = false }
+    } else if ch == "\u{1B}" {
+      inEscape = true
+    } else {
+      n += 1
+    }
+  }
+  return n
+}
+
+/// C0 controls, DEL and C1 controls (0x80–0x9F, which some terminals also obey).
+private func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) }
+
+/// Fixed-width text tables for people. Widths count what a terminal shows: a painted cell's
+/// color codes take no column.
 func table(_ header: [String], _ rows: [[String]]) -> String {
-  var widths = header.map(\.count)
-  for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+  var widths = header.map(shownWidth)
+  for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], shownWidth(c)) } }
   func line(_ cells: [String]) -> String {
     var s = ""
     for (i, c) in cells.enumerated() {
-      if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - c.count + 2) }
+      if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - shownWidth(c) + 2) }
     }
     return s + "\n"
   }

@@ -21,12 +21,25 @@ extension Client {
         lostAt = t
         var next: Client? = nil
         while next == nil {
-          if Clock.monotonicMs() - t > Self.rewaitWindowMs { throw error }
+          if Clock.monotonicMs() - t > Self.rewaitWindowMs { throw gaveUp(error, ctx, ids) }
           sleepMs(20)
           next = try? Client(ctx)
         }
         c = next!
       }
     }
+  }
+
+  /// The daemon went away while waiting (a `cortex stop`, a crash) and none answered again
+  /// within `rewaitWindowMs`: the tasks are not lost (a stop requeues what runs, and a start
+  /// picks them up), so say so and how to wait again, after what went wrong.
+  static func gaveUp(_ error: CLIError, _ ctx: Context, _ ids: [String]) -> CLIError {
+    let which = ids.count == 1 ? ids[0] : "\(ids.count) tasks"
+    let again = ids.count == 1 ? ids[0] : "ID..."
+    return CLIError(
+      error.code,
+      "\(error.description); no daemon answered again within \(rewaitWindowMs / 1000) s, so stopped waiting for \(which). "
+        + "Accepted tasks are kept (a stop requeues running ones): \(ctx.startAdvice), then cortex wait \(again)",
+      answer: error.answer)
   }
 }

@@ -116,12 +116,16 @@ public enum CortexMain {
       return ExitCode.usage
     }
     words.removeFirst()
-    if name == "task", words.first == "create" {
+    if name == "task" {
+      // `cortex task create` is `cortex submit`; `cortex task --help` is its help.
+      guard let sub = words.first, sub == "create" || sub == "-h" || sub == "--help" else {
+        return fail(taskWithoutCreate(words.first), json: json || words.contains("--json"))
+      }
       name = "submit"
-      words.removeFirst()
+      if sub == "create" { words.removeFirst() }
     }
     guard let cmd = commands.first(where: { $0.name == name }) else {
-      return fail(CLIError.usage("unknown command '\(name)'", "cortex COMMAND (see cortex --help)"), json: json || words.contains("--json"))
+      return fail(unknownCommand(name, usage: "cortex COMMAND (see cortex --help)"), json: json || words.contains("--json"))
     }
     // Global options may also follow the command.
     var args = Args(words, usage: cmd.usage)
@@ -150,9 +154,10 @@ public enum CortexMain {
   /// `{"ok":false,"code":N,"error":"…"}` with the daemon's `reason`, `field` and `position` when
   /// it gave them. Returns the exit code.
   static func fail(_ e: CLIError, json: Bool = false) -> Int32 {
-    try? FileDescriptor.standardError.writeAll("cortex: \(e.description)\n")
+    let message = shortened(e.description)
+    try? FileDescriptor.standardError.writeAll("cortex: \(message)\n")
     if json {
-      var o: [(String, JSON)] = [("ok", .bool(false)), ("code", .int(Int64(e.code))), ("error", .string(e.description))]
+      var o: [(String, JSON)] = [("ok", .bool(false)), ("code", .int(Int64(e.code))), ("error", .string(message))]
       for k in ["reason", "field", "position"] { if let v = e.answer?[k] { o.append((k, v)) } }
       try? FileDescriptor.standardOutput.writeAll(JSON.object(o).encoded() + "\n")
     }
@@ -161,6 +166,29 @@ public enum CortexMain {
 }
 
 extension CortexMain {
+  /// An error message whose lines stay readable: a line of more than 1,000 characters (one that
+  /// quotes a 100 KB --group or --cwd back) keeps its start and end around a count of what was cut.
+  static func shortened(_ message: String) -> String {
+    guard message.count > 1000 else { return message }
+    return message.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+      guard line.count > 1000 else { return String(line) }
+      return "\(line.prefix(400))… (\(line.count - 600) characters cut) …\(line.suffix(200))"
+    }.joined(separator: "\n")
+  }
+
+  /// `cortex task` with no subcommand, or another than `create`.
+  static func taskWithoutCreate(_ sub: String?) -> CLIError {
+    let what = sub.map { "unknown task command '\($0)'" } ?? "cortex task needs a command"
+    return CLIError.usage(
+      "\(what): the one is `cortex task create` (the same as cortex submit)", "cortex task create [FLAGS] [-- CMD [ARGS...]]")
+  }
+
+  /// An unknown command, with the listed one it is most likely a typo of (Suggest.nearest).
+  static func unknownCommand(_ name: String, usage: String) -> CLIError {
+    let near = Suggest.nearest(name, among: commands.filter { !$0.hidden }.map(\.name))
+    return CLIError.usage("unknown command '\(name)'" + (near.map { "; did you mean '\($0)'?" } ?? ""), usage)
+  }
+
   /// Runs the command line and exits with its code.
   public static func exit(with argv: [String]) -> Never { Processes.exit(main(argv)) }
 

@@ -46,6 +46,15 @@ struct DirectoryLookup: Sendable {
       return
         "no coordination directory here: none in \(start) or any parent directory (a coordination/ with config.json); "
         + "run `cortex init` (or `cortex start`) in the project's top directory, or give --dir DIR or CORTEX_DIR"
+    case .option, .environment:
+      // `--dir ~/project` for `--dir ~/project/coordination`: starting a daemon here would make
+      // a second, empty directory beside the real one.
+      let inner = Self.join(root, "coordination")
+      guard !FileSystem.exists(root + "/config.json"), FileSystem.exists(inner + "/config.json") else {
+        return "start it with: cortex start --dir \(root)"
+      }
+      let how = source == .option ? "--dir \(inner)" : "CORTEX_DIR=\(inner)"
+      return "\(root) holds no config.json, but \(inner) does: did you mean \(how)?"
     default:
       return "start it with: cortex start --dir \(root)"
     }

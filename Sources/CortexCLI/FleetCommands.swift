@@ -15,15 +15,35 @@ enum PauseCommand {
     guard p.count <= 1 else { throw CLIError.usage("give at most one group", args.usage) }
     var req: [(String, JSON)] = [("op", .string(op))]
     if let g = p.first { req.append(("group", .string(g))) }
-    let v = try Client.check(try Client(ctx).request(.object(req)))
+    let client = try Client(ctx)
+    // Pausing a group nobody has named yet is allowed (hold it before its tasks come), but is
+    // more often a typo: the groups known before the pause tell which.
+    var known: [String]? = nil
+    if op == "pause", p.first != nil, !ctx.json {
+      let groups = try? Client.check(try client.request(.object([("op", .string("groups"))])))
+      known = groups?["groups"]?.array?.compactMap { $0["name"]?.string }
+    }
+    let v = try Client.check(try client.request(.object(req)))
     if ctx.json {
       ctx.printJSON(v)
       return 0
     }
-    let what = p.first.map { "group \($0)" } ?? (op == "pause" ? "the queue" : "the queue and every group")
     let changed = !(v["changed"]?.array?.isEmpty ?? true)
-    ctx.err(
-      "cortex: \(what) \(changed ? (op == "pause" ? "paused" : "resumed") : (op == "pause" ? "was already paused" : "was not paused"))\n")
+    let what = p.first.map { "group \($0)" } ?? (op == "pause" ? "the queue" : "the queue and every group")
+    let said: String
+    if changed {
+      said = "\(what) \(op == "pause" ? "paused" : "resumed")"
+    } else if op == "pause" {
+      said = "\(what) was already paused"
+    } else {
+      said = p.first == nil ? "nothing was paused" : "\(what) was not paused"
+    }
+    ctx.err("cortex: \(said)\n")
+    if let g = p.first, let known, !known.contains(g) {
+      let near = Suggest.nearest(g, among: known).map { "did you mean '\($0)'? " } ?? ""
+      ctx.err(
+        "cortex: no task or setting has named group \(g) yet; \(near)cortex group lists the groups (cortex resume \(g) undoes this)\n")
+    }
     return 0
   }
 }
@@ -106,7 +126,9 @@ enum RetryCommand {
       ctx.printJSON(v)
     } else if idsOnly || new.isEmpty {
       if !new.isEmpty { ctx.out(new.joined(separator: "\n") + "\n") }
-      if new.isEmpty { ctx.err("cortex: nothing to retry\n") }
+      if new.isEmpty {
+        ctx.err("cortex: nothing to retry: no failed or timed-out task since the daemon started that is not retried already\n")
+      }
     } else {
       for (i, n) in new.enumerated() { ctx.out("\(n)\(i < old.count ? "  (retry of \(old[i]))" : "")\n") }
     }
@@ -215,7 +237,8 @@ extension RetryCommand {
     "retry", abstract: "submit finished tasks again as new tasks (retry_of); prints the new ids", usage: usage,
     details: "Each new task has the old one's spec (and secrets) and names it in retry_of; the old task is left as it ended.",
     flags: [
-      .flag("-p", help: "print only the new ids"), .flag("--all-failed", help: "every failed or timed-out task the daemon remembers"),
+      .flag("-p", help: "print only the new ids"),
+      .flag("--all-failed", help: "every failed or timed-out task the daemon remembers and has not retried already"),
     ], operands: .taskID,
     examples: [("cortex retry task-000007", "run it again as a new task"), ("cortex retry -p --all-failed", "every failure, ids only")])
 }

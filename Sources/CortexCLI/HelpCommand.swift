@@ -25,14 +25,14 @@ enum HelpCommand {
       ctx.printJSON(.array(CortexMain.commands.map { describe($0.help) }))
       return 0
     }
-    if words.first == "task" && words.dropFirst().first == "create" { words = ["submit"] }
+    if words.first == "task" && [nil, "create"].contains(words.dropFirst().first) { words = ["submit"] }
     guard let name = words.first else {
       ctx.out(CortexMain.usageText)
       return 0
     }
     if words.count > 1 { throw CLIError.usage("give one command", help.usage) }
     guard let c = CortexMain.commands.first(where: { $0.name == name }) else {
-      throw CLIError.usage("unknown command '\(name)'", "cortex help COMMAND (see cortex help)")
+      throw CortexMain.unknownCommand(name, usage: "cortex help COMMAND (see cortex help)")
     }
     ctx.out(c.help.text)
     return 0

@@ -10,6 +10,14 @@ enum LogCommand {
     guard ids.count == 1, let n = TaskID.parse(ids[0]) else { throw CLIError.usage("give one task id like task-000012", args.usage) }
     let dir = ctx.paths.taskDir(n)
     let path = dir + "/output.log"
+    if !FileSystem.isDirectory(ctx.paths.root) {
+      // No directory at all: the task is not missing, the directory is (a typo in --dir, or the
+      // wrong working directory).
+      throw CLIError(
+        ExitCode.failure,
+        ctx.lookup?.source == .fallback
+          ? ctx.startAdvice : "no coordination directory at \(ctx.paths.root) (run cortex init, then cortex start)")
+    }
     if !FileSystem.isDirectory(dir) {
       // Synthetic tasks run inside their worker and have no directory by design: say so.
       let id = TaskID.format(n)
@@ -30,6 +38,7 @@ enum LogCommand {
       }
     }
     var offset = 0
+    var outputGone = false
     func drain() -> Bool {
       guard let fd = try? FileDescriptor.open(path, .readOnly) else { return false }
       defer { fd.close() }
@@ -37,7 +46,7 @@ enum LogCommand {
       var got = false
       var buf: [UInt8] = []
       while let k = try? fd.read(appendingTo: &buf, max: 1 << 16), k > 0 {
-        try? FileDescriptor.standardOutput.writeAll(buf)
+        do throws(PosixError) { try FileDescriptor.standardOutput.writeAll(buf) } catch { outputGone = true }
         offset += k
         buf.removeAll(keepingCapacity: true)
         got = true
@@ -52,6 +61,8 @@ enum LogCommand {
     var lastCheck: Int64 = 0
     while true {
       let got = drain()
+      // The reader of stdout has gone (`cortex log -f ID | head`): nothing more can be shown.
+      if outputGone || (!got && FileDescriptor.standardOutput.peerClosed) { return 0 }
       let now = Clock.monotonicMs()
       if !got && now - lastCheck >= 200 {
         lastCheck = now
@@ -98,14 +109,17 @@ enum TailCommand {
       if let sinceMs, let ts = v["ts"]?.string.flatMap(Timestamp.parse), ts < sinceMs { return false }
       return true
     }
-    func emit(_ line: ArraySlice<UInt8>, _ v: JSON) {
+    /// Writes one event; false once stdout is gone (`cortex tail -f | head -1`), which ends it.
+    func emit(_ line: ArraySlice<UInt8>, _ v: JSON) -> Bool {
+      var b: [UInt8]
       if ctx.json {
-        var b = Array(line)
+        b = Array(line)
         b.append(10)
-        try? FileDescriptor.standardOutput.writeAll(b)
       } else {
-        ctx.out(pretty(v, ctx) + "\n")
+        b = Array((pretty(v, ctx) + "\n").utf8)
       }
+      do throws(PosixError) { try FileDescriptor.standardOutput.writeAll(b) } catch { return false }
+      return true
     }
 
     let segments = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? [])
@@ -131,7 +145,7 @@ enum TailCommand {
         }
         found = here.suffix(last - found.count) + found
       }
-      for (l, v) in found { emit(l[...], v) }
+      for (l, v) in found where !emit(l[...], v) { return 0 }
       if !follow { return 0 }
     }
     var partial: [UInt8] = []
@@ -150,7 +164,7 @@ enum TailCommand {
           while let nl = partial[start...].firstIndex(of: 10) {
             let line = partial[start..<nl]
             start = nl + 1
-            if let v = try? JSON.parse(line), matches(v) { emit(line, v) }
+            if let v = try? JSON.parse(line), matches(v), !emit(line, v) { return 0 }
           }
           partial.removeFirst(start)
         }
@@ -163,7 +177,11 @@ enum TailCommand {
         continue
       }
       if !grew && !follow { return 0 }
-      if !grew { sleepMs(100) }
+      if !grew {
+        // Nothing new: stop following once the reader of stdout has gone, not at the next event.
+        if FileDescriptor.standardOutput.peerClosed { return 0 }
+        sleepMs(100)
+      }
     }
   }
 
@@ -219,7 +237,8 @@ enum TailCommand {
     for k in ["exit_code", "signal", "tokens_used", "duration_ms", "pid"] {
       if let x = v[k]?.int { s += " \(k)=\(x)" }
     }
-    if let d = v["detail"]?.string { s += " — " + d }
+    // A detail may quote what a task reported (its progress message): one line, no escapes.
+    if let d = v["detail"]?.string { s += " — " + visible(d) }
     return s
   }
 }

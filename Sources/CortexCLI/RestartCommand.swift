@@ -9,7 +9,7 @@ enum RestartCommand {
   static let usage = "cortex restart [--timeout S]"
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let timeout = try args.intOption("--timeout", min: 1, max: 3600) ?? 60
+    let timeout = try args.secondsOption("--timeout", min: 1, max: 3600) ?? 60
     try args.noPositionals()
     let before = try Client.check(try Client(ctx).request(.object([("op", .string("ping"))])))
     guard let pid = before["pid"]?.int.flatMap({ Int32(exactly: $0) }), pid > 1 else {
@@ -35,7 +35,8 @@ enum RestartCommand {
             ("ok", .bool(true)), ("pid", .int(Int64(pid))), ("workers_ready", v["workers_ready"] ?? .int(0)), ("ms", .int(ms)),
           ]))
       } else {
-        ctx.err("cortex: daemon restarted in place (pid \(pid), \(v["workers_ready"]?.int ?? 0) workers ready) in \(ms) ms\n")
+        let ready = v["workers_ready"]?.int ?? 0
+        ctx.err("cortex: daemon restarted in place (pid \(pid), \(ready) worker\(ready == 1 ? "" : "s") ready) in \(ms) ms\n")
       }
       return 0
     }
@@ -51,6 +52,8 @@ extension RestartCommand {
     "restart", abstract: "replace the daemon in place (e.g. a new binary); running tasks carry on", usage: usage,
     details:
       "Sends the daemon SIGUSR2 (as `systemctl reload` may): it execs the program now at its path with the same pid, and re-adopts its workers and their running tasks. `cortex stop` still drains and stops everything.",
-    flags: [.option("--timeout", value: "S", help: "give up waiting for the new daemon after S seconds", default: "60")],
+    flags: [
+      .option("--timeout", value: "S", help: "give up waiting for the new daemon after S seconds (or a duration: 90s, 2m)", default: "60")
+    ],
     examples: [("cortex restart", "upgrade without interrupting a task")])
 }

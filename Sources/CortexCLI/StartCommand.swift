@@ -8,8 +8,9 @@ enum StartCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     if args.flag("--foreground") { return try runForeground(&args, ctx) }
     let workers = try args.intOption("--workers", min: 1, max: 1024)
-    let timeout = try args.intOption("--timeout", min: 1, max: 86_400) ?? 60
+    let timeout = try args.secondsOption("--timeout", min: 1, max: 86_400) ?? 60
     try args.noPositionals()
+    try refuseTheProjectForItsDirectory(ctx, args.usage)
     let v = try DaemonControl.start(ctx, workers: workers, timeoutS: timeout)
     let web = WebAddress.read(ctx.paths)
     if ctx.json {
@@ -17,10 +18,23 @@ enum StartCommand {
       if let web { o.append(("web_url", .string(web))) }
       ctx.printJSON(.object(o))
     } else {
-      ctx.err("cortex: daemon started (pid \(v["pid"]?.int ?? 0), \(v["workers_ready"]?.int ?? 0) workers ready) in \(ctx.paths.root)\n")
+      let ready = v["workers_ready"]?.int ?? 0
+      ctx.err("cortex: daemon started (pid \(v["pid"]?.int ?? 0), \(ready) worker\(ready == 1 ? "" : "s") ready) in \(ctx.paths.root)\n")
       if let web { ctx.err("cortex: dashboard at \(web)\n") }
     }
     return 0
+  }
+
+  /// `cortex start --dir ~/project` where `~/project/coordination` is the directory: start would
+  /// make a second, empty one (config.json and all) in the project's top directory and run a
+  /// second daemon beside the first. Refused (64) naming the directory meant; `cortex init
+  /// --dir` first makes one there on purpose.
+  static func refuseTheProjectForItsDirectory(_ ctx: Context, _ usage: String) throws(CLIError) {
+    let inner = DirectoryLookup.join(ctx.paths.root, "coordination")
+    guard ctx.directoryNamed, !FileSystem.exists(ctx.paths.config), FileSystem.exists(inner + "/config.json") else { return }
+    throw CLIError.usage(
+      "\(ctx.paths.root) holds no config.json, but \(inner) does: did you mean --dir \(inner)? "
+        + "(to make a new directory here anyway: cortex init --dir \(ctx.paths.root), then cortex start)", usage)
   }
 
   static func runForeground(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
@@ -40,9 +54,14 @@ enum StartCommand {
 /// `cortex stop`: graceful; returns once the daemon process is gone.
 enum StopCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let timeout = try args.intOption("--timeout", min: 0, max: 86_400) ?? 30
+    let timeout = try args.secondsOption("--timeout", min: 0, max: 86_400) ?? 30
     try args.noPositionals()
-    let (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout, progress: ctx.json ? nil : { ctx.err("cortex: \($0)\n") })
+    let (pid, answer): (Int32, JSON?)
+    do throws(CLIError) {
+      (pid, answer) = try DaemonControl.stop(ctx, timeoutS: timeout, progress: ctx.json ? nil : { ctx.err("cortex: \($0)\n") })
+    } catch {
+      throw orphansNamed(error, ctx)
+    }
     if ctx.json {
       ctx.printJSON(answer ?? .object([("ok", .bool(true))]))
     } else if answer?["clean"]?.bool == false {
@@ -53,6 +72,26 @@ enum StopCommand {
       ctx.err("cortex: daemon stopped (pid \(pid))\n")
     }
     return 0
+  }
+}
+
+extension StopCommand {
+  /// No daemon to stop, but the workers of one that died (kill -9, a crash) still run, with
+  /// their tasks: they wait `orphan_timeout_s` for a daemon to re-adopt them. "Not running"
+  /// alone reads as if nothing ran; say what does and how to stop it.
+  static func orphansNamed(_ error: CLIError, _ ctx: Context) -> CLIError {
+    guard error.code == ExitCode.notRunning else { return error }
+    let workers = Processes.belonging(toDirectory: ctx.paths.root).filter {
+      $0.commandLine.dropFirst().first == "worker" && !$0.isZombie
+    }
+    guard !workers.isEmpty else { return error }
+    let n = workers.count
+    return CLIError(
+      error.code,
+      "\(error.description); but \(n) worker\(n == 1 ? "" : "s") of its last run still run\(n == 1 ? "s" : "") "
+        + "(pid\(n == 1 ? "" : "s") \(workers.map { String($0.pid) }.joined(separator: ", "))), with any task they had: they wait orphan_timeout_s "
+        + "for a daemon to take them back. To stop them and their tasks: cortex start, then cortex stop",
+      answer: error.answer)
   }
 }
 
@@ -68,7 +107,7 @@ extension StartCommand {
     flags: [
       .flag("--foreground", help: "run in this process, as `cortex daemon`"),
       .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers (20)"),
-      .option("--timeout", value: "S", help: "give up when not ready after S seconds", default: "60"),
+      .option("--timeout", value: "S", help: "give up when not ready after S seconds (or a duration: 90s, 2m)", default: "60"),
     ],
     examples: [("cortex start --workers 40", "a pool of 40 for this run")])
 
@@ -93,6 +132,8 @@ extension StopCommand {
       Running tasks get S seconds to finish; those still running are then killed and requeued for the \
       next start. Returns once the daemon process is gone.
       """,
-    flags: [.option("--timeout", value: "S", help: "how long running tasks may finish", default: "30")],
+    flags: [
+      .option("--timeout", value: "S", help: "how long running tasks may finish, in seconds (or a duration: 30s, 2m)", default: "30")
+    ],
     examples: [("cortex stop --timeout 0", "requeue running tasks at once")])
 }

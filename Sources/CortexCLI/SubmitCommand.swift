@@ -40,7 +40,9 @@ enum SubmitCommand {
       }
       put("max_attempts", .int(n + 1))
     }
-    let after = try args.options(["--after"]).flatMap { $0.split(separator: ",").map(String.init) }
+    // "task-000001, task-000002" (a space after the comma) names two tasks, as without it.
+    let after = try args.options(["--after"]).flatMap { $0.split(separator: ",") }
+      .map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }.filter { !$0.isEmpty }
     if !after.isEmpty { put("depends_on", .array(after.map { .string($0) })) }
     let labels = try pairs(try args.options(["--label"]), "labels")
     if !labels.isEmpty { put("labels", .object(labels)) }
@@ -54,8 +56,9 @@ enum SubmitCommand {
       put("sla_deadline", .string(Timestamp.rfc3339(ms: Clock.wallMs() + ms)))
     }
     if let d = try args.option("--sla-deadline") { put("sla_deadline", .string(d)) }
-    var cwd = try args.option("--cwd")
+    let cwd = try args.option("--cwd")
     let argv = args.afterDashDash
+    try commandNeedsDashDash(args.words, argv)
     try args.noPositionals()
     if !argv.isEmpty { put("command", .array(argv.map { .string($0) })) }
     if from == nil, let d = spec.first(where: { $0.0 == "description" })?.1.string,
@@ -72,21 +75,14 @@ enum SubmitCommand {
     var single: [UInt8]? = nil
     if let from {
       if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
+      try batchTakesNoSpecFlags(spec)
       (specs, lines) = try readBatch(from)
+      let dir = try workingDirectory(cwd)
+      specs = specs.map { withDirectory($0, dir) }
       if inheritEnv { specs = specs.map(withCallerEnvironment) }
     } else {
       let runsSomething = spec.contains { ["command", "shell"].contains($0.0) } || spec.contains { $0.0 == "type" }
-      if runsSomething {
-        if let c = cwd {
-          guard let real = FileSystem.realPath(c), FileSystem.isDirectory(real) else {
-            throw CLIError(ExitCode.invalidSpec, "cwd: '\(c)' \(FileSystem.exists(c) ? "is not a directory" : "does not exist")")
-          }
-          cwd = real
-        } else {
-          cwd = FileSystem.currentDirectory()
-        }
-        if let cwd { put("cwd", .string(cwd)) }
-      }
+      if runsSomething, let dir = try workingDirectory(cwd) { put("cwd", .string(dir)) }
       single = request(spec, inheritEnv: inheritEnv)
     }
 
@@ -112,7 +108,7 @@ enum SubmitCommand {
       return 0
     }
     if !ctx.json || idsOnly { ctx.out(idLines(ids)) }
-    if answerLines { ctx.err(SubmitAnswer.lines(ctx, client, ids[0])) }
+    if answerLines { ctx.err(SubmitAnswer.lines(ctx, client, ids[0])) } else { SubmitAnswer.notePauses(ctx, client, ids) }
     let done = try Client.waitSurvivingRestarts(ctx, client, ids)
     if ctx.json { ctx.printJSON(done) }
     return WaitCommand.exitCode(done, ctx, quiet: ctx.json)
@@ -281,32 +277,6 @@ enum SubmitCommand {
     }
     return out
   }
-
-  /// A JSONL batch: one spec per line; blank lines skipped. Returns the specs and the line (from 1)
-  /// each came from.
-  static func readBatch(_ from: String) throws(CLIError) -> (specs: [JSON], lines: [Int]) {
-    var bytes: [UInt8] = []
-    if from == "-" {
-      while (try? FileDescriptor.standardInput.read(appendingTo: &bytes, max: 1 << 16)) ?? 0 > 0 {}
-    } else {
-      guard let b = (try? FileSystem.read(from)) ?? nil else { throw CLIError(ExitCode.failure, "cannot read \(from)") }
-      bytes = b
-    }
-    var specs: [JSON] = []
-    var lines: [Int] = []
-    var lineNo = 0
-    let name = from == "-" ? "stdin" : from
-    for line in bytes.split(separator: 10, omittingEmptySubsequences: false) {
-      lineNo += 1
-      if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-      do { specs.append(try JSON.parse(line)) } catch {
-        throw CLIError(ExitCode.invalidSpec, "\(name) line \(lineNo): task \(specs.count + 1): not JSON: \(error)")
-      }
-      lines.append(lineNo)
-    }
-    if specs.isEmpty { throw CLIError(ExitCode.invalidSpec, "\(name): no task specs") }
-    return (specs, lines)
-  }
 }
 
 /// `cortex wait ID...`
@@ -314,7 +284,9 @@ enum WaitCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let ids = try args.positionals()
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
-    let done = try Client.waitSurvivingRestarts(ctx, try Client(ctx), ids)
+    let client = try Client(ctx)
+    SubmitAnswer.notePauses(ctx, client, ids)
+    let done = try Client.waitSurvivingRestarts(ctx, client, ids)
     if ctx.json { ctx.printJSON(done) }
     return exitCode(done, ctx, quiet: ctx.json)
   }
@@ -385,13 +357,17 @@ extension SubmitCommand {
       .option(
         "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default"),
       .option("--env", value: "K=V", help: "an environment variable for the task, over the inherited ones (repeatable)"),
-      .option("--cwd", value: "DIR", help: "the task's working directory", default: "the current directory", completes: .directory),
+      .option(
+        "--cwd", value: "DIR", help: "the task's working directory (with --from: of each line without a cwd)",
+        default: "the current directory", completes: .directory),
       .flag("--no-env", help: "do not pass the submitter's environment to the task"),
       .option("--idempotency-key", value: "K", help: "a second submit with the same key returns the first task's id"),
       .option("--sla", value: "DUR", help: "must start within DUR, else it is refused (75, sla_unmeetable)"),
       .option("--sla-deadline", value: "TIME", help: "must start by this RFC 3339 time"),
       .option(
-        "--from", value: "FILE", help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all", completes: .file),
+        "--from", value: "FILE",
+        help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all; the other task flags go in the lines",
+        completes: .file),
       .flag("--wait", help: "wait for the task and exit with its code (124 timed out, 130 cancelled, 128+N killed by signal N)"),
       .flag("-p", help: "print only the ids (also with --json)"),
       .flag(

@@ -5,7 +5,13 @@ import Posix
 enum ListCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     var req: [(String, JSON)] = [("op", .string("list"))]
-    if let s = try args.option("--state") { req.append(("state", .string(s))) }
+    if let s = try args.option("--state") {
+      // A filter, not a task spec: a state that does not exist is a usage error (64), here.
+      guard Request.listStates.contains(s) else {
+        throw CLIError.usage("--state must be one of \(Request.listStates.sorted().joined(separator: ", ")), not '\(s)'", args.usage)
+      }
+      req.append(("state", .string(s)))
+    }
     if let t = try args.option("--type") { req.append(("type", .string(t))) }
     let group = try args.option("--group")
     let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
@@ -35,7 +41,7 @@ enum ListCommand {
       return [
         t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), t["priority"]?.string ?? "", t["type"]?.string ?? "",
         String(t["attempt"]?.int ?? 1), t["worker_id"]?.string ?? "-", dur,
-        String((t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
+        String(visible(t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
       ]
     }
     var header = ["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"]
@@ -58,7 +64,8 @@ enum ShowCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let ids = try args.positionals()
     guard ids.count == 1 else { throw CLIError.usage("give one task id", args.usage) }
-    let v = try Client.check(try Client(ctx).request(.object([("op", .string("show")), ("id", .string(ids[0]))])))
+    let client = try Client(ctx)
+    let v = try Client.check(try client.request(.object([("op", .string("show")), ("id", .string(ids[0]))])))
     guard let t = v["task"] else { return 1 }
     if ctx.json {
       ctx.printJSON(t)
@@ -73,7 +80,7 @@ enum ShowCommand {
     row("priority", t["priority"]?.string)
     row("group", t["group"]?.string)
     row("retry of", t["retry_of"]?.string)
-    row("description", t["description"]?.string)
+    row("description", t["description"]?.string.map(visible))
     if let a = t["attempt"]?.int { row("attempt", "\(a) of \(t["max_attempts"]?.int ?? 1)") }
     row("node", t["node"]?.string)
     row("worker", t["worker_id"]?.string)
@@ -88,12 +95,15 @@ enum ShowCommand {
     if let st = t["started_ms"]?.int, let en = t["ended_ms"]?.int { row("duration", formatMs(en - st)) }
     if let d = t["duration_ms"]?.int { row("duration", formatMs(d)) }
     if let p = t["queue_position"]?.int {
-      let est = t["estimated_start_in_ms"]?.int.map { "in about " + formatMs($0) } ?? "unknown (no estimate yet)"
+      let resume = SubmitAnswer.heldByPause(t, SubmitAnswer.pauses(client))
+      let est =
+        resume.map { "after \($0) (held by a pause)" }
+        ?? t["estimated_start_in_ms"]?.int.map { "in about " + formatMs($0) } ?? "unknown (no estimate yet)"
       row("queue", "position \(p); estimated start \(est)")
     }
     row("waiting", t["waiting"]?.string)
     row("progress", t["progress"]?.double.map { "\(Int($0 * 100))%" })
-    row("message", t["message"]?.string)
+    row("message", t["message"]?.string.map(visible))
     row("directory", t["dir"]?.string)
     row("details", t["retention"]?.string)
     if let spec = t["spec"] { s += "spec\n" + spec.pretty().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n" }
@@ -181,7 +191,9 @@ extension ListCommand {
     "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]",
     details: "Active tasks and the newest finished ones, oldest first; older finished tasks show only their final state.",
     flags: [
-      .option("--state", value: "S", help: "only tasks in this state", choices: TaskState.allCases.map(\.rawValue)),
+      .option(
+        "--state", value: "S", help: "only tasks in this state (active: not finished yet; done: finished)",
+        choices: TaskState.allCases.map(\.rawValue) + ["active", "done"]),
       .option("--type", value: "T", help: "only tasks of this worker type", completes: .workerType),
       .option("--group", value: "G", help: "only tasks of this group"),
       .option("-n", "--limit", value: "N", help: "at most the newest N", default: "all"),

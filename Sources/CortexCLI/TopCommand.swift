@@ -19,6 +19,9 @@ enum TopCommand {
       let view: HotState.View
       switch DaemonControl.hotState(ctx.paths) {
       case .success(let v): view = v
+      case .failure(let e) where e.code == ExitCode.notRunning:
+        // As status says it: where a directory would be looked for when none was found.
+        throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
       case .failure(let e): throw e
       }
       let now = Clock.wallMs()

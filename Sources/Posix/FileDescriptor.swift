@@ -242,6 +242,18 @@ public struct FileDescriptor: Hashable, Sendable {
     }
   }
 
+  /// poll(2) asking for nothing: true when this is an output whose reader has gone (a pipe or
+  /// socket with its other end closed: POLLERR or POLLHUP), as tail(1) checks before following on.
+  /// False for files and terminals.
+  public var peerClosed: Bool {
+    var p = pollfd(fd: raw, events: 0, revents: 0)
+    while true {
+      let r = Glibc.poll(&p, 1, 0)
+      if r < 0 && errno == EINTR { continue }
+      return r > 0 && (Int32(p.revents) & (POLLERR | POLLHUP)) != 0
+    }
+  }
+
   public var isTerminal: Bool { Glibc.isatty(raw) == 1 }
 }
 

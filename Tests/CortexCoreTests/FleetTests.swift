@@ -158,6 +158,23 @@ final class FleetTests: XCTestCase {
     }
   }
 
+  func testRetryAllFailedTakesOnlyTheNewestOfEachRetryChain() {
+    var sim = Sim(workers: 1)
+    let a = sim.submitOne(#"{"command":["false"]}"#)
+    sim.finish(a, exit: 1)
+    let first = control(&sim, .retry([], allFailed: true))
+    XCTAssertEqual(first["retried"]?.array?.compactMap(\.string), [TaskID.format(a)])
+    guard let id = first["ids"]?.array?.first?.string, let b = TaskID.parse(id) else { return XCTFail(first.encoded()) }
+    // While the retry has not ended, the original is not retried again.
+    let again = control(&sim, .retry([], allFailed: true))
+    XCTAssertEqual(again["ids"]?.array?.count, 0, again.encoded())
+    sim.finish(b, exit: 1)
+    let second = control(&sim, .retry([], allFailed: true))
+    XCTAssertEqual(second["retried"]?.array?.compactMap(\.string), [TaskID.format(b)], "only the failed retry, not its original too")
+    // Named explicitly, an already retried task is still retried.
+    XCTAssertEqual(control(&sim, .retry([a], allFailed: false))["ok"]?.bool, true)
+  }
+
   func testEditChangesAQueuedTaskAndLogsBeforeAndAfter() throws {
     var sim = Sim(workers: 1) { self.groups(&$0, [("one", GroupConfig(parallel: 1))]) }
     let busy = sim.submitOne(#"{"command":["sleep","9"]}"#)

@@ -160,6 +160,11 @@ public struct Config: Equatable, Sendable {
     return .object(o)
   }
 
+  /// Every top-level setting `decode` takes: those `json()` writes, and the optional ones.
+  static var settingNames: [String] {
+    (Config().json().object ?? []).map(\.0) + ["cluster", "groups", "on_finish", "hook_timeout_s", "routing", "agent"]
+  }
+
   public static func decode(_ v: JSON) throws(SpecError) -> Config {
     guard let pairs = v.object else { throw SpecError("config", "must be a JSON object") }
     var c = Config()
@@ -232,7 +237,7 @@ public struct Config: Equatable, Sendable {
       case "web": c.web = try WebSettings.decode(val)
       case "retention": c.retention = try RetentionSettings.decode(val)
       case "agent": c.agent = try AgentKind.decode(k, val)
-      default: throw SpecError(k, "unknown setting")
+      default: throw SpecError(k, "unknown setting" + Suggest.hint(k, among: settingNames))
       }
     }
     try c.retention.fit(segmentBytes: c.logSegmentBytes, logBytesGiven: v["retention"]?["log_bytes"] != nil)

@@ -141,7 +141,7 @@ public struct TaskSpec: Equatable, Sendable {
         s.retryOf = n
       case "agent": s.agent = try AgentKind.decode(k, val)
       case "routed": s.routed = try RouteNote.decode(k, val)
-      default: throw SpecError(k, "unknown field")
+      default: throw SpecError(k, "unknown field" + Suggest.hint(k, among: fields))
       }
     }
     let kinds = [s.command != nil, s.shell != nil, s.synthetic != nil].filter { $0 }.count
@@ -221,6 +221,11 @@ public struct TaskSpec: Equatable, Sendable {
   static func stringMap(_ k: String, _ v: JSON, keyCheck: Bool) throws(SpecError) -> [(String, String)] {
     guard let o = v.object else { throw SpecError(k, "must be an object of strings") }
     var out: [(String, String)] = []
+    // A name given twice (`--env A=1 --env A=2`, or a JSON object with a repeated key) is kept
+    // once, its last value in its last place, as an edit merges (Scheduler.merged): passed on
+    // twice, getenv(3) would see the first value and most other readers the last.
+    var last: [String: Int] = [:]
+    last.reserveCapacity(o.count)
     // Checked on bytes, the field's name built only for an error: this runs for every variable
     // of every submitted environment.
     for (mk, mv) in o {
@@ -233,8 +238,10 @@ public struct TaskSpec: Equatable, Sendable {
           && (u.first! < 128 ? !(u.first! >= 48 && u.first! <= 57) : !(mk.first!.isNumber))
         if !ok { throw SpecError("\(k).\(mk)", "is not a valid environment variable name") }
       }
+      last[mk] = out.count
       out.append((mk, s))
     }
-    return out
+    if last.count == out.count { return out }
+    return out.enumerated().filter { last[$0.element.0] == $0.offset }.map(\.element)
   }
 }

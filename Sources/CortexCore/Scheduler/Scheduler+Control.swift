@@ -110,7 +110,12 @@ extension Scheduler {
   mutating func retryTasks(_ c: ClientID, _ ids: [Int], allFailed: Bool, now: Int64, into out: inout [Action]) {
     var list = ids
     if allFailed {
-      list += tasks.values.filter { $0.state == .failed || $0.state == .timedOut }.map(\.number).sorted()
+      // Only the newest of each retry chain: a failure that was retried already (its retry is
+      // queued, running or failed in turn) is not submitted again, or every `--all-failed`
+      // would run each old failure once more beside its retries.
+      let retried = Set(tasks.values.compactMap(\.spec.retryOf))
+      list += tasks.values.filter { ($0.state == .failed || $0.state == .timedOut) && !retried.contains($0.number) }.map(\.number)
+        .sorted()
     }
     if list.isEmpty {
       out.append(.reply(c, .object([("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))]), durable: false))
@@ -121,7 +126,8 @@ extension Scheduler {
       guard let t = tasks[n] else {
         let why =
           finishedStates[n] != nil
-          ? "its spec is no longer kept in memory (only the newest finished tasks are); submit it again"
+          ? "its spec is no longer kept (only the newest finished tasks since the daemon started are, with their secrets); "
+            + "submit it again (cortex show prints its spec)"
           : "unknown task"
         out.append(.reply(c, Self.failure("\(TaskID.format(n)): \(why)", code: 65), durable: false))
         return
@@ -174,7 +180,8 @@ extension Scheduler {
       return
     }
     guard t.state == .queued else {
-      out.append(.reply(c, Self.failure("\(t.id) is \(t.state.rawValue); only a queued task can be edited"), durable: false))
+      let now = t.state.isTerminal ? "already \(t.state.rawValue)" : "is \(t.state.rawValue)"
+      out.append(.reply(c, Self.failure("\(t.id) \(now); only a queued task can be edited"), durable: false))
       return
     }
     var s = t.spec

@@ -1,0 +1,47 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// `cortex wait` and `submit --wait` on a task a pause holds blocked with no word, as if hung,
+/// and `submit -v`/`show` promised a start "in about 1.67s". They say what it waits for.
+final class NewUserPauseTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testAWaitOnAPausedTaskSaysWhatItWaitsFor() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["pause"])
+    let first = c.ok(["submit", "-p", "--", "true"]).out.trimmed
+    let second = c.ok(["submit", "-v", "--", "true"])
+    XCTAssertTrue(second.err.contains("queued at position 2, held by a pause: it starts after cortex resume\n"), second.err)
+    let id = second.out.trimmed
+    XCTAssertTrue(c.ok(["show", id]).out.contains("estimated start after cortex resume (held by a pause)"))
+    // The wait blocks (that is right: nothing starts); what it said by then is on its stderr.
+    let errPath = c.scratch + "/wait.err"
+    let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
+    let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"]
+    let pid = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root, "wait", first, id], environment: env, stdin: nil, stdout: nil, stderr: e, newProcessGroup: false)
+    e.close()
+    var waited = ""
+    try c.eventually("wait names both tasks") {
+      waited = String(decoding: (try FileSystem.read(errPath)) ?? [], as: UTF8.self)
+      return waited.contains(id)
+    }
+    _ = Processes.signal(pid, Signal.kill)
+    _ = Processes.wait(pid)
+    XCTAssertTrue(waited.contains("cortex: \(first) is held by a pause: it starts after cortex resume\n"), waited)
+    XCTAssertTrue(waited.contains("cortex: \(id) is held by a pause"), waited)
+    c.ok(["resume"])
+    c.ok(["wait", first, id])
+    c.ok(["pause", "batch"])
+    let grouped = c.ok(["submit", "-v", "--group", "batch", "--", "true"])
+    XCTAssertTrue(grouped.err.contains("held by a pause: it starts after cortex resume batch"), grouped.err)
+    let unpaused = c.ok(["submit", "-v", "--wait", "--", "true"])
+    XCTAssertFalse(unpaused.err.contains("pause"), unpaused.err)
+    c.ok(["resume", "batch"])
+  }
+}
