@@ -29,7 +29,11 @@ from selenium.webdriver.common.by import By
 CORTEX, OUT = sys.argv[1], sys.argv[2]
 REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 SECTIONS = set((os.environ.get("BENCH_SECTIONS") or "load,list,latency,mix,throughput").split(","))
-WORK = tempfile.mkdtemp(prefix="cortex-bench-web-")
+# BENCH_DIR: where the daemons' directories go (default: the system's temp directory). A tmpfs
+# (/dev/shm) keeps the disk's own state out of the comparison: on a root file system without a
+# journal, ext4 scans past every inode freed in the last minutes on each file it creates, and
+# after a large deletion that was 70 % of the daemon's CPU (docs/bench/web.md, fifth round).
+WORK = tempfile.mkdtemp(prefix="cortex-bench-web-", dir=os.environ.get("BENCH_DIR") or None)
 results = {"reps": REPS, "machine": {"cpus": os.cpu_count()}}
 
 
