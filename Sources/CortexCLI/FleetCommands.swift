@@ -146,12 +146,7 @@ enum EditCommand {
     var set: [(String, JSON)] = []
     if let p = try args.option("--priority") { set.append(("priority", .string(p))) }
     if let g = try args.option("--group") { set.append(("group", .string(g))) }
-    if let t = try args.option("--timeout") {
-      guard let ms = DurationText.parseMs(t) else {
-        throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h (at most 7d)")
-      }
-      set.append(("timeout_s", .double(Double(ms) / 1000)))
-    }
+    if let t = try args.option("--timeout") { set.append(("timeout_s", .double(try SubmitCommand.timeoutSeconds(t)))) }
     let labels = try SubmitCommand.pairs(try args.options(["--label"]), "labels")
     if !labels.isEmpty { set.append(("labels", .object(labels))) }
     let env = try SubmitCommand.pairs(try args.options(["--env"]), "env")

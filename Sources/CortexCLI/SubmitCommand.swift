@@ -28,12 +28,7 @@ enum SubmitCommand {
       guard let n = Int64(t) else { throw CLIError(ExitCode.invalidSpec, "token_budget: must be a whole number, not '\(t)'") }
       put("token_budget", .int(n))
     }
-    if let t = try args.option("--timeout") {
-      guard let ms = DurationText.parseMs(t) else {
-        throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h (at most 7d)")
-      }
-      put("timeout_s", .double(Double(ms) / 1000))
-    }
+    if let t = try args.option("--timeout") { put("timeout_s", .double(try timeoutSeconds(t))) }
     if let r = try args.option("--retries") {
       guard let n = Int64(r), n >= 0, n <= 99 else {
         throw CLIError(ExitCode.invalidSpec, "max_attempts: --retries must be a whole number from 0 to 99, not '\(r)'")
@@ -276,6 +271,20 @@ enum SubmitCommand {
       out.append((String(r[..<eq]), .string(String(r[r.index(after: eq)...]))))
     }
     return out
+  }
+}
+
+extension SubmitCommand {
+  /// `--timeout DUR` of submit and edit, in seconds. A positive duration under 1 ms (the unit
+  /// timeouts are kept in) is refused as such: rounded, it would be reported as "not 0".
+  static func timeoutSeconds(_ t: String) throws(CLIError) -> Double {
+    guard let ms = DurationText.parseMs(t) else {
+      throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h (at most 7d)")
+    }
+    if ms == 0 && t.contains(where: { ("1"..."9").contains($0) }) {
+      throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is shorter than 1 ms, the shortest timeout")
+    }
+    return Double(ms) / 1000
   }
 }
 

@@ -45,6 +45,8 @@ final class NumberInputTests: XCTestCase {
       (["submit", "--timeout", "1e300", "--", "true"], 65, "timeout_s"),
       (["submit", "--timeout", "9300000000000000", "--", "true"], 65, "timeout_s"),
       (["submit", "--timeout", "8d", "--", "true"], 65, "timeout_s"),
+      (["submit", "--timeout", "0.0000001", "--", "true"], 65, "'0.0000001' is shorter than 1 ms"),
+      (["edit", "task-000001", "--timeout", "0.0001s"], 65, "'0.0001s' is shorter than 1 ms"),
       (["submit", "--retries", "9223372036854775807", "--", "true"], 65, "retries"),
       (["submit", "--synthetic", "99999999999999"], 65, "duration_ms"),
       (["submit", "--tokens", "1099511627777", "--", "true"], 65, "token_budget"),
