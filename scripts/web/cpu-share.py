@@ -7,7 +7,7 @@ DUTY ms of every 100 ms (a stand-in for five dashboards' browser, which took 0.3
 scripts/bench-web). Cases alternate within each repetition; medians are printed and written.
 Usage: cpu-share.py CORTEX OUT_JSON [REPS] [DUTY]   (defaults 5, 40)
 """
-import json, os, signal, socket, statistics, subprocess, sys, tempfile, time
+import json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 CORTEX, OUT = sys.argv[1], sys.argv[2]
 REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 DUTY = int(sys.argv[4]) if len(sys.argv) > 4 else 40
@@ -66,3 +66,4 @@ res = {"workload": "10,000 synthetic 0 ms tasks, 20 workers, one batch", "reps":
        "loadavg_end": os.getloadavg()}
 print(json.dumps(res, indent=1))
 json.dump(res, open(OUT, "w"), indent=1)
+shutil.rmtree(work, ignore_errors=True)

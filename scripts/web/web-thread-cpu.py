@@ -6,7 +6,7 @@ tasks in three batches, waited for; then the CPU (utime + stime from /proc) of t
 `cortex-web` and of the rest of the daemon, per 1,000 tasks. Medians are printed and written.
 Usage: web-thread-cpu.py NAME_A=BIN_A NAME_B=BIN_B OUT_JSON [REPS]   (default 3)
 """
-import json, os, socket, statistics, subprocess, sys, tempfile, threading, time
+import json, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 BINS = [a.split("=", 1) for a in sys.argv[1:3]]
 OUT = sys.argv[3]
@@ -73,6 +73,7 @@ def one(binary):
                 "tasks_per_s": round(rate)}
     finally:
         cli("stop", "--timeout", "10")
+        shutil.rmtree(work, ignore_errors=True)
 
 
 res = {name: [] for name, _ in BINS}
