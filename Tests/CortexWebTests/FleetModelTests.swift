@@ -114,6 +114,33 @@ final class FleetModelTests: XCTestCase {
     XCTAssertEqual(tail.unread(), 0)
   }
 
+  /// At the cap the oldest finished tasks are forgotten, a quarter of the cap at a time; tasks
+  /// still running stay, however old, and every kept task is still found by its number.
+  func testAtTheCapTheOldestFinishedTasksAreForgotten() {
+    let m = FleetModel(maxTasks: 40)
+    let t0: Int64 = 1_800_000_000_000
+    var seq = 0
+    func ev(_ type: String, _ n: Int) {
+      seq += 1
+      m.apply(line: line(seq, t0 + Int64(seq), type, task: n, type == "task.submitted" ? #","spec":{"shell":"t\#(n)"}"# : ""))
+    }
+    for n in 1...40 {
+      ev("task.submitted", n)
+      if n % 4 != 1 { ev("task.succeeded", n) }  // 1, 5, 9, ... stay running
+    }
+    XCTAssertEqual(m.taskCount, 40)
+    ev("task.submitted", 41)  // the 41st row: 10 finished ones go first
+    XCTAssertEqual(m.taskCount, 31)
+    let forgotten = (1...40).filter { m.task($0) == nil }
+    XCTAssertEqual(forgotten, [2, 3, 4, 6, 7, 8, 10, 11, 12, 14], "the oldest ten finished tasks, and only those")
+    for n in 1...41 where !forgotten.contains(n) { XCTAssertEqual(m.task(n)?.title, "t\(n)", "task \(n)") }
+    ev("task.succeeded", 1)  // an old running task's end still lands on its row
+    XCTAssertEqual(m.task(1)?.state, .succeeded)
+    let (page, total) = m.query(FleetModel.TaskQuery(limit: 3))
+    XCTAssertEqual(total, 31)
+    XCTAssertEqual(page.map(\.number), [41, 40, 39], "newest first, as before")
+  }
+
   func testTheEventRingKeepsTheLastEvents() {
     let m = FleetModel()
     for i in 1...(FleetModel.ringCapacity + 10) { m.apply(line: line(i, 1_800_000_000_000, "worker.ready", worker: 1)) }
