@@ -159,8 +159,6 @@ extension Scheduler {
     }
   }
 
-  /// Changes a queued task (also one waiting for a retry time or its dependencies). Logged as
-  /// `task.edited` with the changed fields before and after (redacted) and the new spec.
   /// `base` with `change` applied in one pass: a changed key's old entries go, its last value is
   /// appended (in the order of the changes' last mentions); with `dropEmpty` an empty value
   /// removes the key. Removing each key with a search of the list was quadratic: 20,000 env
@@ -173,6 +171,8 @@ extension Scheduler {
     return out
   }
 
+  /// Changes a queued task (also one waiting for a retry time or its dependencies). Logged as
+  /// `task.edited` with the changed fields before and after (redacted) and the new spec.
   mutating func edit(_ c: ClientID, _ n: Int, _ change: TaskSpec, _ fields: [String], now: Int64, into out: inout [Action]) {
     guard let t = tasks[n] else {
       let why = finishedStates[n].map { "already \($0.rawValue)" } ?? "unknown task"

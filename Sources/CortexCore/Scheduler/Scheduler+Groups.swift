@@ -66,11 +66,11 @@ public struct Fleet: Sendable {
 extension Scheduler {
   static func holdsSlot(_ s: TaskState) -> Bool { s == .assigned || s == .running }
 
-  /// The group a spec runs in: its own, its worker type's, or `default`.
-  /// The most named groups a daemon keeps (the default group comes on top). A group is never forgotten (its counters and limits are part
-  /// of the state) and is a row of `groups.json`, `cortex groups` and the metrics, rewritten at
-  /// every change: a request naming new groups without end made each change slower than the last.
-  /// Groups come from config.json (always kept), tasks, `group set`, `pause` and `resume`.
+  /// The most named groups a daemon keeps (the default group comes on top). A group is never
+  /// forgotten (its counters and limits are part of the state) and is a row of `groups.json`,
+  /// `cortex groups` and the metrics, rewritten at every change: a request naming new groups
+  /// without end made each change slower than the last. Groups come from config.json (always
+  /// kept), tasks, `group set`, `pause` and `resume`.
   public static let maxGroups = 1_000
 
   /// Why a request may not name group `name` (nil: it may): it would be a new group past
@@ -88,6 +88,7 @@ extension Scheduler {
     return nil
   }
 
+  /// The group a spec runs in: its own, its worker type's, or `default`.
   public func groupName(_ spec: TaskSpec) -> String {
     if let g = spec.group { return g }
     if let t = spec.type, let g = config.workerType(t)?.group { return g }
