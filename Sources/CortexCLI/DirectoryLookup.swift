@@ -37,6 +37,21 @@ struct DirectoryLookup: Sendable {
 
   static func join(_ dir: String, _ name: String) -> String { dir.hasSuffix("/") ? dir + name : dir + "/" + name }
 
+  /// `--dir ~/project` (or `CORTEX_DIR`) for `~/project/coordination`: the directory meant, when
+  /// the one named holds no config.json and its `coordination/` does (starting a daemon in the
+  /// one named would make a second, empty directory beside the real one); else nil.
+  var meantInstead: String? {
+    guard source == .option || source == .environment else { return nil }
+    let inner = Self.join(root, "coordination")
+    guard !FileSystem.exists(root + "/config.json"), FileSystem.exists(inner + "/config.json") else { return nil }
+    return inner
+  }
+
+  /// "ROOT holds no config.json, but INNER does: did you mean --dir INNER?" (or CORTEX_DIR=).
+  func meantInsteadText(_ inner: String) -> String {
+    "\(root) holds no config.json, but \(inner) does: did you mean \(source == .option ? "--dir \(inner)" : "CORTEX_DIR=\(inner)")?"
+  }
+
   /// What to tell a person whose daemon is not running here: how to start it for this directory,
   /// or, when no directory was found at all, where one would be looked for, so that nobody is
   /// told to start a second daemon below the project that already has one.
@@ -47,14 +62,7 @@ struct DirectoryLookup: Sendable {
         "no coordination directory here: none in \(start) or any parent directory (a coordination/ with config.json); "
         + "run `cortex init` (or `cortex start`) in the project's top directory, or give --dir DIR or CORTEX_DIR"
     case .option, .environment:
-      // `--dir ~/project` for `--dir ~/project/coordination`: starting a daemon here would make
-      // a second, empty directory beside the real one.
-      let inner = Self.join(root, "coordination")
-      guard !FileSystem.exists(root + "/config.json"), FileSystem.exists(inner + "/config.json") else {
-        return "start it with: cortex start --dir \(root)"
-      }
-      let how = source == .option ? "--dir \(inner)" : "CORTEX_DIR=\(inner)"
-      return "\(root) holds no config.json, but \(inner) does: did you mean \(how)?"
+      return meantInstead.map(meantInsteadText) ?? "start it with: cortex start --dir \(root)"
     default:
       return "start it with: cortex start --dir \(root)"
     }

@@ -30,11 +30,10 @@ enum StartCommand {
   /// second daemon beside the first. Refused (64) naming the directory meant; `cortex init
   /// --dir` first makes one there on purpose.
   static func refuseTheProjectForItsDirectory(_ ctx: Context, _ usage: String) throws(CLIError) {
-    let inner = DirectoryLookup.join(ctx.paths.root, "coordination")
-    guard ctx.directoryNamed, !FileSystem.exists(ctx.paths.config), FileSystem.exists(inner + "/config.json") else { return }
+    guard let lookup = ctx.lookup, let inner = lookup.meantInstead else { return }
     throw CLIError.usage(
-      "\(ctx.paths.root) holds no config.json, but \(inner) does: did you mean --dir \(inner)? "
-        + "(to make a new directory here anyway: cortex init --dir \(ctx.paths.root), then cortex start)", usage)
+      lookup.meantInsteadText(inner) + " (to make a new directory here anyway: cortex init --dir \(ctx.paths.root), then cortex start)",
+      usage)
   }
 
   static func runForeground(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
