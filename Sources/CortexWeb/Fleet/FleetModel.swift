@@ -7,12 +7,12 @@ import CortexCore
 final class FleetModel {
   /// Tasks kept in memory; past this the oldest finished ones are forgotten (the API then says
   /// so, and `cortex show` still answers from the task's files).
-  static let maxTasks = 200_000
+  static let defaultMaxTasks = 200_000
   static let ringCapacity = 5_000
-  /// `maxTasks`, smaller in tests.
+  /// `defaultMaxTasks`, smaller in tests.
   let maxTasks: Int
 
-  init(maxTasks: Int = FleetModel.maxTasks) { self.maxTasks = maxTasks }
+  init(maxTasks: Int = FleetModel.defaultMaxTasks) { self.maxTasks = maxTasks }
 
   /// Tasks in submission order (increasing numbers), and where each one is.
   private(set) var rows: [TaskRow] = []
