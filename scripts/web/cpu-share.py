@@ -8,21 +8,12 @@ scripts/bench-web). Cases alternate within each repetition; medians are printed 
 Usage: cpu-share.py CORTEX OUT_JSON [REPS] [DUTY]   (defaults 5, 40)
 """
 import json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import daemon
 CORTEX, OUT = sys.argv[1], sys.argv[2]
 REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 DUTY = int(sys.argv[4]) if len(sys.argv) > 4 else 40
 work = tempfile.mkdtemp(prefix="cortex-cpu-share-")
-d = os.path.join(work, "d")
-
-def cli(*a):
-    r = subprocess.run([CORTEX, "--dir", d, *a], capture_output=True, text=True, timeout=600)
-    if r.returncode: raise SystemExit(f"cortex {' '.join(a)}: {r.stderr}")
-    return r.stdout
-
-cli("init", "--no-start")
-c = json.load(open(os.path.join(d, "config.json"))); c.update(workers=20, max_queue=1000000)
-json.dump(c, open(os.path.join(d, "config.json"), "w"))
-cli("start", "--timeout", "60")
+d, cli = daemon.start(CORTEX, work, workers=20, max_queue=1000000)
 batch = os.path.join(work, "batch.jsonl")
 open(batch, "w").write('{"synthetic":{"duration_ms":0}}\n' * 10000)
 

@@ -13,7 +13,8 @@ Usage: page-cpu.py CORTEX RATE SECONDS REPS NAME=DIR ... -- PAGE ...
   (PAGE is a path under the dashboard: "" the overview, "tasks", "events?type=task.succeeded";
   "blank" is about:blank, the browser's cost with no page.)
 """
-import json, os, socket, statistics, subprocess, sys, tempfile, threading, time
+import json, os, socket, statistics, sys, tempfile, threading, time
+import daemon
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -26,16 +27,7 @@ PAGES = rest[sep + 1:]
 WORK = tempfile.mkdtemp(prefix="cortex-page-cpu-")
 HZ = os.sysconf("SC_CLK_TCK")
 
-def cli(d, *args):
-    r = subprocess.run([CORTEX, "--dir", d, *args], capture_output=True, text=True, timeout=600)
-    if r.returncode: raise SystemExit(r.stderr)
-    return r.stdout
-
-d = os.path.join(WORK, "d")
-cli(d, "init", "--no-start")
-c = json.load(open(os.path.join(d, "config.json"))); c.update(workers=20, max_queue=1000000)
-json.dump(c, open(os.path.join(d, "config.json"), "w"))
-cli(d, "start", "--timeout", "60")
+d, cli = daemon.start(CORTEX, WORK, workers=20, max_queue=1000000)
 url = open(os.path.join(d, "web.url")).read().strip()
 token = open(os.path.join(d, "web.token")).read().strip()
 dport = int(url.rsplit(":", 1)[1].strip("/"))
@@ -177,7 +169,7 @@ for page, v in res.items():
         med = {k: round(statistics.median(r["cores"].get(k, 0) for r in rs), 3) for k in keys}
         mm = {k: round(statistics.median(r["main_per_s"][k] for r in rs), 3) for k in rs[0]["main_per_s"]}
         print(f"{page:<28} {name:<8} {med} main/s {mm}")
-cli(d, "stop", "--timeout", "5")
+cli("stop", "--timeout", "5")
 if os.environ.get("OUTJSON"):
     json.dump(res, open(os.environ["OUTJSON"], "w"), indent=1)
 import shutil; shutil.rmtree(WORK, ignore_errors=True)

@@ -6,7 +6,8 @@ tasks in three batches, waited for; then the CPU (utime + stime from /proc) of t
 `cortex-web` and of the rest of the daemon, per 1,000 tasks. Medians are printed and written.
 Usage: web-thread-cpu.py NAME_A=BIN_A NAME_B=BIN_B OUT_JSON [REPS]   (default 3)
 """
-import json, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import json, os, shutil, socket, statistics, sys, tempfile, threading, time
+import daemon
 
 BINS = [a.split("=", 1) for a in sys.argv[1:3]]
 OUT = sys.argv[3]
@@ -16,17 +17,7 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 def one(binary):
     work = tempfile.mkdtemp(prefix="cortex-web-thread-")
-    d = os.path.join(work, "d")
-
-    def cli(*a):
-        r = subprocess.run([binary, "--dir", d, *a], capture_output=True, text=True, timeout=600)
-        if r.returncode: raise SystemExit(f"cortex {' '.join(a)}: {r.stderr}")
-        return r.stdout
-
-    cli("init", "--no-start")
-    c = json.load(open(os.path.join(d, "config.json"))); c.update(workers=20, max_queue=1000000)
-    json.dump(c, open(os.path.join(d, "config.json"), "w"))
-    cli("start", "--timeout", "60")
+    d, cli = daemon.start(binary, work, workers=20, max_queue=1000000)
     try:
         url = open(os.path.join(d, "web.url")).read().strip()
         token = open(os.path.join(d, "web.token")).read().strip()
