@@ -175,6 +175,24 @@ final class RecoveryTests: XCTestCase {
     }
   }
 
+  /// More tasks queued than the table holds: the tasks on workers are always in it (what
+  /// `cortex top` shows), the table is full, and the header still counts every active task.
+  func testHotStateWithMoreTasksThanItsTableShowsTheRunningOnes() {
+    var sim = Sim(workers: 3) { $0.maxQueue = 10_000 }
+    let n = HotState.taskCapacity + 500
+    let r = sim.submit(Array(repeating: #"{"command":["sleep","9"]}"#, count: n))
+    XCTAssertEqual(r["ids"]?.array?.count, n)
+    let onWorkers = sim.s.workers.compactMap(\.task)
+    XCTAssertEqual(onWorkers.count, 3)
+    withHotState(sim.s) { buf in
+      guard case .success(let v) = HotState.read(UnsafeRawBufferPointer(buf)) else { return XCTFail("did not read back") }
+      XCTAssertEqual(v.tasks.count, HotState.taskCapacity)
+      XCTAssertEqual(v.activeTotal, n)
+      XCTAssertEqual(Set(v.tasks.map(\.number)).count, HotState.taskCapacity, "no task twice")
+      for t in onWorkers { XCTAssertTrue(v.tasks.contains { $0.number == t && $0.worker != nil }, "task \(t) on a worker is in the table") }
+    }
+  }
+
   func testHotStateRejectsEveryKindOfDamageWithoutCrashing() {
     let (sim, _) = busySim()
     withHotState(sim.s) { buf in
