@@ -36,6 +36,21 @@ final class AgentStreamTests: XCTestCase {
     XCTAssertEqual(s.verdict(exitCode: 2), .exitStatus, "a non-zero exit still fails")
   }
 
+  /// A long session: 20,000 messages, each in two lines that repeat its usage. Every message is
+  /// counted once, and the table of message ids stays at the newest few hundred.
+  func testClaudeLongSessionCountsEveryMessageOnceInBoundedMemory() {
+    var s = AgentStream(kind: .claude)
+    var last: [Int] = []
+    for i in 1...20_000 {
+      let line = #"{"type":"assistant","message":{"id":"msg_\#(i)","content":[],"usage":{"input_tokens":2,"output_tokens":1}}}"#
+      last = tokens(feed(&s, line + "\n" + line))
+      XCTAssertLessThanOrEqual(s.messageTokens.count, AgentStream.recentMessages)
+      XCTAssertLessThanOrEqual(s.messageOrder.count, 2 * AgentStream.recentMessages)
+    }
+    XCTAssertEqual(last, [60_000])
+    XCTAssertEqual(s.tokens, 60_000)
+  }
+
   func testClaudeErrorResultFailsWithTheAgentsWords() {
     var s = AgentStream(kind: .claude)
     _ = feed(

@@ -16,7 +16,7 @@ extension AgentStream {
         let id = m?["id"]?.string ?? "line-\(lineNumber)"
         let old = messageTokens[id] ?? 0
         let new = max(old, Self.claudeTokens(usage))
-        messageTokens[id] = new
+        if messageTokens.updateValue(new, forKey: id) == nil { remember(id) }
         messageTotal = Numbers.addTokens(messageTotal, new - old)
         raise(to: messageTotal)
       }
@@ -54,6 +54,19 @@ extension AgentStream {
       out.append(.progress(summary))
       return out
     default: return []
+    }
+  }
+
+  /// Notes a new message id; past `recentMessages` of them, the oldest is forgotten (its tokens
+  /// stay in `messageTotal`).
+  mutating func remember(_ id: String) {
+    messageOrder.append(id)
+    guard messageOrder.count - messageOrderStart > Self.recentMessages else { return }
+    messageTokens[messageOrder[messageOrderStart]] = nil
+    messageOrderStart += 1
+    if messageOrderStart >= Self.recentMessages {
+      messageOrder.removeFirst(messageOrderStart)
+      messageOrderStart = 0
     }
   }
 

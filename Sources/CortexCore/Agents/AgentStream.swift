@@ -22,8 +22,14 @@ public struct AgentStream: Sendable {
   public internal(set) var firstBad: (line: Int, text: String)?
   var lineNumber = 0
   var finished = false
-  /// Claude Code: usage per assistant message id (a message's lines repeat its usage).
+  /// Claude Code: usage per assistant message id (a message's lines repeat its usage), for the
+  /// newest `recentMessages` ids only: a message's lines come together, so an older id does not
+  /// come back, and a run of many thousand turns keeps this table small. `messageOrder` holds the
+  /// ids in the order they were first seen, oldest first from `messageOrderStart`.
   var messageTokens: [String: Int] = [:]
+  var messageOrder: [String] = []
+  var messageOrderStart = 0
+  static let recentMessages = 256
   /// Claude Code: the sum of `messageTokens`, kept as they change (summing them per line was
   /// quadratic in the number of messages).
   var messageTotal = 0
