@@ -100,6 +100,8 @@ o = webdriver.ChromeOptions(); o.binary_location = "/usr/bin/chromium"
 for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
           "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"):
     o.add_argument(a)
+for a in (os.environ.get("CHROME_ARGS") or "").split():  # extra flags, e.g. another --window-size
+    o.add_argument(a)
 o.add_argument("--user-data-dir=" + os.path.join(WORK, "profile"))
 drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
 drv.get(url + "?token=" + token)
