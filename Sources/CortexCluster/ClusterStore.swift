@@ -191,10 +191,13 @@ public final class ClusterStore {
     /// Tasks (cluster ids) this one waits for, and earlier tasks of the same batch (from 1).
     public var dependsOn: [Int]
     public var dependsOnBatch: [Int]
+    /// The earlier task (a cluster id) this one submits again; it must exist in the cluster.
+    public var retryOf: Int?
     public init(
       priority: Int, spec: JSON, tokenBudget: Int, timeoutMs: Int64?, maxAttempts: Int, idempotencyKey: String?, secrets: JSON? = nil,
-      dependsOn: [Int] = [], dependsOnBatch: [Int] = []
+      dependsOn: [Int] = [], dependsOnBatch: [Int] = [], retryOf: Int? = nil
     ) {
+      self.retryOf = retryOf
       self.secrets = secrets
       self.dependsOn = dependsOn
       self.dependsOnBatch = dependsOnBatch
@@ -250,6 +253,7 @@ public final class ClusterStore {
       for (i, k) in repeats { ids[i] = known[k]! }
       guard !fresh.isEmpty else { return ids }
       let succeeded = try checkDependencies(fresh.map { tasks[$0] })
+      try checkRetries(fresh.map { tasks[$0] })
       var rows: [JSON] = []
       var edges: [JSON] = []
       for i in fresh {
@@ -303,6 +307,18 @@ public final class ClusterStore {
       }
     }
     return succeeded
+  }
+
+  /// A `retry_of` must name a task the cluster knows (as on a single host: `show` would point at
+  /// nothing), wherever it ran.
+  func checkRetries(_ tasks: [NewTask]) throws(ClusterError) {
+    let named = Array(Set(tasks.compactMap(\.retryOf))).sorted()
+    guard !named.isEmpty else { return }
+    for o in try outcomes(named) where o.unknown {
+      throw ClusterError(
+        .invalid(field: "retry_of", index: tasks.firstIndex { $0.retryOf == o.id }),
+        "unknown task \(TaskID.format(o.id)) in the cluster (retry_of names an earlier task that this one submits again)")
+    }
   }
 
   /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).

@@ -59,7 +59,7 @@ final class ClusterAdapter {
         return ClusterStore.NewTask(
           priority: a.spec.priority.rawValue, spec: redacted.json(), tokenBudget: a.budget, timeoutMs: a.timeoutMs,
           maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json(),
-          dependsOn: a.spec.dependsOn, dependsOnBatch: a.spec.dependsOnBatch)
+          dependsOn: a.spec.dependsOn, dependsOnBatch: a.spec.dependsOnBatch, retryOf: a.spec.retryOf)
       }, maxQueue: maxQueue)
   }
 

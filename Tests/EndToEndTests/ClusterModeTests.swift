@@ -269,6 +269,11 @@ final class ClusterModeTests: ClusterTestCase {
       ["submit", "--no-env", "--from", "-"], input: ##"{"shell":"true","depends_on":["#2"]}"## + "\n" + #"{"shell":"true"}"# + "\n")
     XCTAssertEqual(r.code, 65, r.err)
     XCTAssertTrue(r.err.contains("#2 is not an earlier task"), r.err)
+    // A `retry_of` must name a task the cluster knows, wherever it ran.
+    r = b.run(
+      ["submit", "--no-env", "--from", "-"], input: #"{"shell":"true"}"# + "\n" + #"{"shell":"true","retry_of":"task-999999"}"# + "\n")
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains("retry_of") && r.err.contains("unknown task task-999999"), r.err)
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task"), "0", "a refused batch left rows")
     // An idempotency key answers with the same id on every node, live or finished, and adds nothing.
     let keyed = a.ok(["submit", "-p", "--no-env", "--idempotency-key", "k-1", "--shell", "true"]).out.trimmed
@@ -284,6 +289,11 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(againIDs[1], againIDs[2])
     waitDone(9, timeoutS: 30)
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done"), "9", "a repeated key added a task")
+    // One that names a task of the cluster (submitted on the other node) is accepted.
+    let retried = b.ok(["submit", "--no-env", "--from", "-"], input: ##"{"shell":"true","retry_of":"\##(ids[3])"}"## + "\n").out.trimmed
+    let shown = try JSON.parse(Array(a.ok(["--json", "show", retried]).out.utf8))
+    XCTAssertEqual(shown["spec"]?["retry_of"]?.string, ids[3], "\(shown)")
+    waitDone(10, timeoutS: 30)
   }
 
   func testFinishedRecordsLeaveTheHistoryAfterTheRetentionSetting() throws {
