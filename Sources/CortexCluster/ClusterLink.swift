@@ -37,6 +37,8 @@ public final class ClusterLink: Sendable {
     case listed(ticket: UInt64, Result<[JSON], ClusterError>)
     /// Every task a watch named has a terminal state (or does not exist).
     case finished(ticket: UInt64, [ClusterStore.Outcome])
+    /// The answer to `retrySources`.
+    case retrySources(ticket: UInt64, Result<[ClusterStore.RetrySource], ClusterError>)
   }
 
   /// A terminal state to deliver: conditional on the claim it ends.
@@ -89,6 +91,7 @@ public final class ClusterLink: Sendable {
     var watches: [(UInt64, [Int])] = []
     var describes: [(UInt64, Int)] = []
     var lists: [(ticket: UInt64, state: String?, type: String?, limit: Int)] = []
+    var retries: [(ticket: UInt64, ids: [Int], allFailed: Bool)] = []
     var stopping = false
   }
 
@@ -179,6 +182,11 @@ public final class ClusterLink: Sendable {
   public func stop() { request { $0.stopping = true } }
   /// Reports `described(ticket, …)`: one task as the cluster knows it.
   public func describe(ticket: UInt64, _ id: Int) { request { $0.describes.append((ticket, id)) } }
+
+  /// Reports `retrySources(ticket, …)`: the specs a `retry` submits again.
+  public func retrySources(ticket: UInt64, ids: [Int], allFailed: Bool) {
+    request { $0.retries.append((ticket, ids, allFailed)) }
+  }
   /// Reports `listed(ticket, …)`: the newest tasks cluster-wide.
   public func list(ticket: UInt64, state: String?, type: String?, limit: Int) {
     request { $0.lists.append((ticket, state, type, limit)) }
@@ -261,6 +269,7 @@ public final class ClusterLink: Sendable {
         i.watches.removeAll()
         i.describes.removeAll()
         i.lists.removeAll()
+        i.retries.removeAll()
         return w
       }
       pendingCompletions += work.completions
@@ -304,6 +313,9 @@ public final class ClusterLink: Sendable {
           out.append(.submitted(ticket: ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable"))))
         }
         for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable")))) }
+        for r in work.retries {
+          out.append(.retrySources(ticket: r.ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable"))))
+        }
         post(out)
         if work.stopping { return }
         continue
@@ -376,6 +388,14 @@ public final class ClusterLink: Sendable {
           }
         }
         work.lists = []
+        for r in work.retries {
+          do throws(ClusterError) {
+            out.append(.retrySources(ticket: r.ticket, .success(try s.retrySources(ids: r.ids, allFailed: r.allFailed))))
+          } catch {
+            out.append(.retrySources(ticket: r.ticket, .failure(error)))
+          }
+        }
+        work.retries = []
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []
@@ -405,6 +425,7 @@ public final class ClusterLink: Sendable {
       } catch {
         for (ticket, _) in work.submits { out.append(.submitted(ticket: ticket, .failure(error))) }
         for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(error))) }
+        for r in work.retries { out.append(.retrySources(ticket: r.ticket, .failure(error))) }
         if !s.db.isConnected {
           store = nil
           if !down {

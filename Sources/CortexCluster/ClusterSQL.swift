@@ -239,6 +239,28 @@ enum ClusterSQL {
     LEFT JOIN cortex_task t ON t.id = i.id
     """
 
+  /// `retry`: the named tasks' specs as the cluster keeps them, with where each stands (finished,
+  /// live, or unknown: absent from both). $1 an array of ids.
+  static let retrySources = """
+    SELECT i.id, d.state AS done_state, d.spec::text AS spec, t.state AS live_state
+    FROM unnest($1::bigint[]) AS i(id)
+    LEFT JOIN cortex_task_done d ON d.id = i.id
+    LEFT JOIN cortex_task t ON t.id = i.id
+    """
+
+  /// `retry --all-failed`: the failed and timed-out tasks of the history, oldest first.
+  static let failedTasks = """
+    SELECT id, state AS done_state, spec::text AS spec, NULL::text AS live_state
+    FROM cortex_task_done WHERE state IN ('failed', 'timed_out') ORDER BY id
+    """
+
+  /// The tasks some task (live or finished) retries: every `retry_of`, as written in the specs.
+  static let retriedTasks = """
+    SELECT spec->>'retry_of' AS retry_of FROM cortex_task WHERE spec ? 'retry_of'
+    UNION
+    SELECT spec->>'retry_of' FROM cortex_task_done WHERE spec ? 'retry_of'
+    """
+
   /// Which of the given running tasks have a cancel request. $1 an array of ids.
   static let cancelRequested = """
     SELECT id FROM cortex_task WHERE id = ANY($1::bigint[]) AND cancel_requested

@@ -47,11 +47,13 @@ final class ClusterAdapter {
     try? FileSystem.remove(outboxPath)
   }
 
-  /// A submit goes to the database; the client hears back after its commit.
-  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int) {
+  /// A submit goes to the database; the client hears back after its commit. `retried`: the
+  /// tasks a `retry` submits again (its answer names them).
+  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int, retried: [Int] = []) {
     let ticket = nextTicket
     nextTicket += 1
     pendingSubmits[ticket] = client
+    if !retried.isEmpty { pendingRetried[ticket] = retried }
     link.submit(
       ticket: ticket,
       ready.map { a in
@@ -61,6 +63,19 @@ final class ClusterAdapter {
           maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json(),
           dependsOn: a.spec.dependsOn, dependsOnBatch: a.spec.dependsOnBatch, retryOf: a.spec.retryOf)
       }, maxQueue: maxQueue)
+  }
+
+  /// Submits that are a `retry`: ticket → the tasks retried.
+  var pendingRetried: [UInt64: [Int]] = [:]
+  /// `retry` requests waiting for the specs from the cluster's history: ticket → client.
+  var pendingRetries: [UInt64: ClientID] = [:]
+
+  /// `retry` of tasks that may have run on any node: their specs come from the database.
+  func retry(_ client: ClientID, _ ids: [Int], allFailed: Bool) {
+    let ticket = nextTicket
+    nextTicket += 1
+    pendingRetries[ticket] = client
+    link.retrySources(ticket: ticket, ids: ids, allFailed: allFailed)
   }
 
   /// `show` requests answered from the cluster's record: ticket → client.

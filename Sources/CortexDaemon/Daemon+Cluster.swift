@@ -5,10 +5,10 @@ import Posix
 /// What the loop does with the cluster link's reports (cluster mode only; `cluster` is nil on a
 /// single host and none of this runs).
 extension Daemon {
-  func clusterSubmit(_ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], now t: Int64) {
+  func clusterSubmit(_ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], retried: [Int] = [], now t: Int64) {
     switch scheduler.prepare(specs) {
     case .failure(let refusal): reply(id, refusal.json, now: t)
-    case .success(let ready): cluster.submit(id, ready, maxQueue: config.maxQueue)
+    case .success(let ready): cluster.submit(id, ready, maxQueue: config.maxQueue, retried: retried)
     }
   }
 
@@ -18,13 +18,16 @@ extension Daemon {
       switch e {
       case .submitted(let ticket, let result):
         guard let client = cluster.pendingSubmits.removeValue(forKey: ticket) else { continue }
+        let retried = cluster.pendingRetried.removeValue(forKey: ticket)
         switch result {
         case .success(let ids):
           log.append(
             Event(
               "task.submitted", reason: "cluster", detail: "\(ids.count) task\(ids.count == 1 ? "" : "s") committed to the cluster",
               fields: [("node", .string(cluster.node)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]), nowMs: t)
-          reply(client, .object([("ok", .bool(true)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]), now: t)
+          var answer: [(String, JSON)] = [("ok", .bool(true)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]
+          if let retried { answer.append(("retried", .array(retried.map { .string(TaskID.format($0)) }))) }
+          reply(client, .object(answer), now: t)
         case .failure(let error):
           if case .refused(let reason) = error.kind {
             reply(client, Scheduler.refused(reason, error.message), now: t)
@@ -125,6 +128,9 @@ extension Daemon {
         case .failure(let error):
           reply(client, Scheduler.refused("cluster_unavailable", "cannot list the cluster's tasks: \(error)"), now: t)
         }
+      case .retrySources(let ticket, let result):
+        guard let client = cluster.pendingRetries.removeValue(forKey: ticket) else { continue }
+        clusterRetry(cluster, client, result, now: t)
       case .finished(let ticket, let outcomes):
         guard let w = cluster.pendingWatches.removeValue(forKey: ticket) else { continue }
         reply(w.client, ClusterAdapter.answer(outcomes, cancel: w.cancel), now: t)

@@ -5,13 +5,16 @@ import Posix
 /// (Scheduler+Control); hooks are run here, by `HookRunner`, after the terminal event is written.
 extension Daemon {
   func handleFleet(_ id: ClientID, _ cmd: FleetCommand, now t: Int64) {
-    if cluster != nil {
+    if let cluster {
       switch cmd {
       case .groups: break
+      case .retry(let ids, let allFailed):
+        cluster.retry(id, ids, allFailed: allFailed)
+        return
       default:
         reply(
           id,
-          Scheduler.failure("pause, resume, group set, retry and edit are not supported in cluster mode yet (docs/fleet.md)"),
+          Scheduler.failure("pause, resume, group set and edit are not supported in cluster mode yet (docs/fleet.md)"),
           now: t)
         return
       }

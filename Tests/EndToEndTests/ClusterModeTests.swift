@@ -4,20 +4,6 @@ import XCTest
 
 /// Issue 11: real daemons sharing one real PostgreSQL, each with its own directory, pool and log.
 final class ClusterModeTests: ClusterTestCase {
-  /// Waits until `count` tasks have a terminal state in the cluster.
-  func waitDone(_ count: Int, timeoutS: Int64 = 90) {
-    let deadline = Clock.monotonicMs() + timeoutS * 1000
-    var done = 0
-    while Clock.monotonicMs() < deadline {
-      done = Int(sql("SELECT count(*) FROM cortex_task_done")) ?? 0
-      if done >= count { return }
-      sleepMs(100)
-    }
-    XCTFail(
-      "only \(done) of \(count) tasks finished within \(timeoutS) s; still live: \(sql("SELECT state || ' ' || coalesce(node, '-') || ' ' || count(*) FROM cortex_task GROUP BY state, node"))"
-    )
-  }
-
   func batch(_ n: Int, _ line: (Int) -> String) -> String { (0..<n).map(line).joined(separator: "\n") + "\n" }
 
   func testThreeNodesRunThreeThousandMixedTasksEachExactlyOnce() throws {

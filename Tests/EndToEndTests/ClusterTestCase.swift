@@ -33,4 +33,18 @@ class ClusterTestCase: XCTestCase {
   }
 
   func sql(_ q: String) -> String { ((try? pg.psql(q)) ?? "").trimmed }
+
+  /// Waits until `count` tasks have a terminal state in the cluster.
+  func waitDone(_ count: Int, timeoutS: Int64 = 90) {
+    let deadline = Clock.monotonicMs() + timeoutS * 1000
+    var done = 0
+    while Clock.monotonicMs() < deadline {
+      done = Int(sql("SELECT count(*) FROM cortex_task_done")) ?? 0
+      if done >= count { return }
+      sleepMs(100)
+    }
+    XCTFail(
+      "only \(done) of \(count) tasks finished within \(timeoutS) s; still live: \(sql("SELECT state || ' ' || coalesce(node, '-') || ' ' || count(*) FROM cortex_task GROUP BY state, node"))"
+    )
+  }
 }

@@ -1,0 +1,52 @@
+import CortexCluster
+import CortexCore
+
+/// `retry` in cluster mode: the finished tasks' specs come from the cluster's history (any node
+/// may have run them), and go back in through the ordinary cluster submit, each naming the task
+/// it retries. A task's secret values are deleted with its terminal state (docs/cluster.md), so a
+/// spec that had some cannot be submitted again faithfully: that is refused, never run with
+/// `[redacted]` in place of a credential.
+extension Daemon {
+  func clusterRetry(
+    _ cluster: ClusterAdapter, _ client: ClientID, _ result: Result<[ClusterStore.RetrySource], ClusterError>, now t: Int64
+  ) {
+    let sources: [ClusterStore.RetrySource]
+    switch result {
+    case .success(let s): sources = s
+    case .failure(let error):
+      reply(client, Scheduler.refused("cluster_unavailable", "cannot read the tasks to retry from the cluster: \(error)"), now: t)
+      return
+    }
+    if sources.isEmpty {
+      reply(client, .object([("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))]), now: t)
+      return
+    }
+    let marker = Array(Redaction.marker.utf8)
+    var specs: [TaskSpec] = []
+    for src in sources {
+      let id = TaskID.format(src.id)
+      func refuse(_ why: String, code: Int = 65) { reply(client, Scheduler.failure("\(id): \(why)", code: code), now: t) }
+      if let live = src.liveState {
+        return refuse("it is \(live); only a finished task can be retried (cortex cancel it first)", code: 1)
+      }
+      guard src.state != nil, let text = src.spec else {
+        return refuse("unknown task in the cluster (finished tasks are kept for cluster.history_s)")
+      }
+      let bytes = Array(text.utf8)
+      guard let v = try? JSON.parse(bytes), var spec = try? TaskSpec.decode(v) else {
+        return refuse("its spec in the cluster's history cannot be read; submit it again")
+      }
+      if ByteSearch.contains(marker, in: bytes) {
+        return refuse(
+          "its secret values are not kept once a task has ended in cluster mode; submit it again with them (cortex show prints its spec)")
+      }
+      spec.retryOf = src.id
+      spec.idempotencyKey = nil
+      spec.dependsOn = []
+      spec.dependsOnBatch = []
+      spec.slaDeadlineMs = nil
+      specs.append(spec)
+    }
+    clusterSubmit(cluster, client, specs, retried: sources.map(\.id), now: t)
+  }
+}

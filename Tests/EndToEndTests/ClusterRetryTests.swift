@@ -1,0 +1,76 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// `cortex retry` in cluster mode (SPEC §15 on a cluster): the finished task's spec comes from the
+/// cluster's history, whichever node ran it, and is submitted again as a new task naming it.
+final class ClusterRetryTests: ClusterTestCase {
+  func outcome(_ id: String) -> String {
+    sql("SELECT state FROM cortex_task_done WHERE id = \(TaskID.parse(id)!)")
+  }
+
+  func tasksInTheCluster() -> String {
+    sql("SELECT (SELECT count(*) FROM cortex_task) + (SELECT count(*) FROM cortex_task_done)")
+  }
+
+  func testRetryFromAnyNodeAllFailedTakesEachChainsNewestAndWhatCannotBeRetriedIsRefused() throws {
+    let a = try startNode("a", workers: 2)
+    let b = try startNode("b", workers: 2)
+    let flag = a.scratch + "/second-try"
+    // Fails the first time; its retry, after the flag exists, succeeds.
+    let flaky = a.ok(["submit", "-p", "--no-env", "--shell", "test -f \(flag)"]).out.trimmed
+    let broken = a.ok(["submit", "-p", "--no-env", "--label", "kind=broken", "--shell", "exit 4"]).out.trimmed
+    a.ok(["submit", "-p", "--no-env", "--shell", "true"])
+    waitDone(3)
+    XCTAssertEqual(outcome(flaky), "failed")
+    XCTAssertEqual(outcome(broken), "failed")
+    XCTAssertTrue(FileManager.default.createFile(atPath: flag, contents: nil))
+
+    // From the node that did not submit it (and may not have run it).
+    var r = b.run(["retry", flaky])
+    XCTAssertEqual(r.code, 0, r.err)
+    let again = String(r.out.split(separator: " ").first ?? "")
+    XCTAssertTrue(r.out.contains("(retry of \(flaky))"), r.out)
+    let shown = try JSON.parse(Array(a.ok(["--json", "show", again]).out.utf8))
+    XCTAssertEqual(shown["spec"]?["retry_of"]?.string, flaky, "\(shown)")
+    XCTAssertEqual(shown["spec"]?["shell"]?.string, "test -f \(flag)", "\(shown)")
+    waitDone(4)
+    XCTAssertEqual(outcome(again), "succeeded")
+
+    // --all-failed: `flaky` is retried already, so only `broken`; then only its retry.
+    r = a.run(["retry", "-p", "--all-failed"])
+    XCTAssertEqual(r.code, 0, r.err)
+    let second = r.out.trimmed
+    XCTAssertNotNil(TaskID.parse(second), r.out)
+    var spec = try JSON.parse(Array(b.ok(["--json", "show", second]).out.utf8))["spec"]
+    XCTAssertEqual(spec?["retry_of"]?.string, broken)
+    XCTAssertEqual(spec?["labels"]?["kind"]?.string, "broken", "the labels come along")
+    waitDone(5)
+    r = b.run(["retry", "-p", "--all-failed"])
+    XCTAssertEqual(r.code, 0, r.err)
+    let third = r.out.trimmed
+    spec = try JSON.parse(Array(a.ok(["--json", "show", third]).out.utf8))["spec"]
+    XCTAssertEqual(spec?["retry_of"]?.string, second, "the newest of the chain, not the original again")
+    waitDone(6)
+
+    // What cannot be retried is refused with the reason, and nothing is added.
+    let secret = a.ok(["submit", "-p", "--no-env", "--env", "API_TOKEN=sk-cortexretrytest0123456789", "--shell", "exit 3"]).out.trimmed
+    waitDone(7)
+    let before = tasksInTheCluster()
+    r = b.run(["retry", secret])
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains(secret) && r.err.contains("secret values"), r.err)
+    XCTAssertFalse(r.err.contains("sk-cortexretrytest"), "the secret in a message")
+    r = a.run(["retry", "--all-failed"])
+    XCTAssertEqual(r.code, 65, "all or nothing: the batch holds the secret task: \(r.err)")
+    r = a.run(["retry", "task-999999"])
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains("unknown task"), r.err)
+    XCTAssertEqual(tasksInTheCluster(), before, "a refused retry added tasks")
+    let live = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 30"]).out.trimmed
+    r = b.run(["retry", live])
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("only a finished task can be retried"), r.err)
+    a.ok(["cancel", live], timeoutS: 30)
+  }
+}
