@@ -39,6 +39,8 @@ public final class ClusterLink: Sendable {
     case finished(ticket: UInt64, [ClusterStore.Outcome])
     /// The answer to `retrySources`.
     case retrySources(ticket: UInt64, Result<[ClusterStore.RetrySource], ClusterError>)
+    /// The answer to `edit`.
+    case edited(ticket: UInt64, id: Int, Result<ClusterStore.EditResult, ClusterError>)
   }
 
   /// A terminal state to deliver: conditional on the claim it ends.
@@ -92,6 +94,7 @@ public final class ClusterLink: Sendable {
     var describes: [(UInt64, Int)] = []
     var lists: [(ticket: UInt64, state: String?, type: String?, limit: Int)] = []
     var retries: [(ticket: UInt64, ids: [Int], allFailed: Bool)] = []
+    var edits: [(ticket: UInt64, id: Int, change: @Sendable (String, String?) -> Result<ClusterStore.Edited, ClusterError>)] = []
     var stopping = false
   }
 
@@ -183,6 +186,13 @@ public final class ClusterLink: Sendable {
   /// Reports `described(ticket, …)`: one task as the cluster knows it.
   public func describe(ticket: UInt64, _ id: Int) { request { $0.describes.append((ticket, id)) } }
 
+  /// Reports `edited(ticket, …)`: `change` applied to a queued task's spec (`ClusterStore.edit`).
+  public func edit(
+    ticket: UInt64, _ id: Int, _ change: @escaping @Sendable (String, String?) -> Result<ClusterStore.Edited, ClusterError>
+  ) {
+    request { $0.edits.append((ticket, id, change)) }
+  }
+
   /// Reports `retrySources(ticket, …)`: the specs a `retry` submits again.
   public func retrySources(ticket: UInt64, ids: [Int], allFailed: Bool) {
     request { $0.retries.append((ticket, ids, allFailed)) }
@@ -270,6 +280,7 @@ public final class ClusterLink: Sendable {
         i.describes.removeAll()
         i.lists.removeAll()
         i.retries.removeAll()
+        i.edits.removeAll()
         return w
       }
       pendingCompletions += work.completions
@@ -312,10 +323,7 @@ public final class ClusterLink: Sendable {
         for (ticket, _) in work.submits {
           out.append(.submitted(ticket: ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable"))))
         }
-        for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable")))) }
-        for r in work.retries {
-          out.append(.retrySources(ticket: r.ticket, .failure(ClusterError(.connect, "PostgreSQL is unreachable"))))
-        }
+        failRequests(work, ClusterError(.connect, "PostgreSQL is unreachable"), into: &out)
         post(out)
         if work.stopping { return }
         continue
@@ -379,23 +387,7 @@ public final class ClusterLink: Sendable {
             out.append(.settled(cancelled: r.cancelled, readied: r.readied, trimmed: r.trimmed))
           }
         }
-        for (ticket, id) in work.describes { out.append(.described(ticket: ticket, try s.describe(id))) }
-        for l in work.lists {
-          do throws(ClusterError) {
-            out.append(.listed(ticket: l.ticket, .success(try s.list(state: l.state, type: l.type, limit: l.limit))))
-          } catch {
-            out.append(.listed(ticket: l.ticket, .failure(error)))
-          }
-        }
-        work.lists = []
-        for r in work.retries {
-          do throws(ClusterError) {
-            out.append(.retrySources(ticket: r.ticket, .success(try s.retrySources(ids: r.ids, allFailed: r.allFailed))))
-          } catch {
-            out.append(.retrySources(ticket: r.ticket, .failure(error)))
-          }
-        }
-        work.retries = []
+        try answerRequests(&work, s, into: &out)
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []
@@ -424,8 +416,7 @@ public final class ClusterLink: Sendable {
         }
       } catch {
         for (ticket, _) in work.submits { out.append(.submitted(ticket: ticket, .failure(error))) }
-        for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(error))) }
-        for r in work.retries { out.append(.retrySources(ticket: r.ticket, .failure(error))) }
+        failRequests(work, error, into: &out)
         if !s.db.isConnected {
           store = nil
           if !down {

@@ -248,6 +248,29 @@ enum ClusterSQL {
     LEFT JOIN cortex_task t ON t.id = i.id
     """
 
+  /// `edit`: a live task's state, spec and secret values, locked until the edit's transaction
+  /// ends (a claim waits, or skips it). No row: the task is not live. $1 id.
+  static let editSource = """
+    SELECT t.state, t.spec::text AS spec, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
+    FROM cortex_task t WHERE t.id = $1::bigint FOR UPDATE
+    """
+
+  /// `edit`: the new spec (redacted), priority and timeout of a task still queued. $1 id, $2 spec,
+  /// $3 priority, $4 timeout ms (NULL: none).
+  static let updateQueuedTask = """
+    UPDATE cortex_task SET spec = $2::jsonb, priority = $3::smallint, timeout_ms = $4::bigint
+    WHERE id = $1::bigint AND state = 'queued'
+    """
+
+  /// `edit`: the task's secret values after the edit. $1 id, $2 the values (JSON).
+  static let replaceSecrets = """
+    INSERT INTO cortex_secret (task, secrets) VALUES ($1::bigint, $2::jsonb)
+    ON CONFLICT (task) DO UPDATE SET secrets = excluded.secrets
+    """
+
+  /// `edit`: the task has no secret values any more. $1 id.
+  static let deleteSecrets = "DELETE FROM cortex_secret WHERE task = $1::bigint"
+
   /// `retry --all-failed`: the failed and timed-out tasks of the history, oldest first.
   static let failedTasks = """
     SELECT id, state AS done_state, spec::text AS spec, NULL::text AS live_state

@@ -78,6 +78,47 @@ final class ClusterAdapter {
     link.retrySources(ticket: ticket, ids: ids, allFailed: allFailed)
   }
 
+  /// `edit` requests waiting for the database: ticket → client and the fields changed.
+  var pendingEdits: [UInt64: (client: ClientID, fields: [String])] = [:]
+
+  /// `edit` of a queued task wherever it was submitted: the change is applied to the database's
+  /// copy of its spec (secret values restored first, redacted again after), as on a single host.
+  func edit(_ client: ClientID, _ id: Int, _ change: TaskSpec, fields: [String]) {
+    let ticket = nextTicket
+    nextTicket += 1
+    pendingEdits[ticket] = (client, fields)
+    link.edit(ticket: ticket, id) { text, secretsText in
+      Self.applyEdit(change, fields: fields, to: text, secrets: secretsText)
+    }
+  }
+
+  /// The pure part of a cluster `edit`: the stored spec and secret values in, the new ones out.
+  static func applyEdit(
+    _ change: TaskSpec, fields: [String], to text: String, secrets secretsText: String?
+  ) -> Result<
+    ClusterStore.Edited, ClusterError
+  > {
+    guard let v = try? JSON.parse(Array(text.utf8)), var spec = try? TaskSpec.decode(v) else {
+      return .failure(ClusterError(.invalid(field: "spec", index: nil), "the task's spec in the cluster cannot be read"))
+    }
+    if let secretsText, let sv = try? JSON.parse(Array(secretsText.utf8)), let secrets = SpecSecrets.decode(sv) {
+      spec.restore(secrets)
+    }
+    let edited: TaskSpec
+    do throws(SpecError) {
+      edited = try spec.edited(with: change, fields: fields)
+    } catch {
+      return .failure(ClusterError(.invalid(field: error.field, index: nil), error.message))
+    }
+    let (redacted, secrets) = edited.redacted()
+    let after = redacted.json()
+    return .success(
+      ClusterStore.Edited(
+        spec: after.encoded(), priority: edited.priority.rawValue, timeoutMs: edited.timeoutS.map { Numbers.ms(fromSeconds: $0) },
+        secrets: secrets.isEmpty ? nil : secrets.json().encoded(),
+        before: .object(fields.map { ($0, v[$0] ?? .null) }), after: .object(fields.map { ($0, after[$0] ?? .null) })))
+  }
+
   /// `show` requests answered from the cluster's record: ticket → client.
   var pendingShows: [UInt64: ClientID] = [:]
 

@@ -128,6 +128,9 @@ extension Daemon {
         case .failure(let error):
           reply(client, Scheduler.refused("cluster_unavailable", "cannot list the cluster's tasks: \(error)"), now: t)
         }
+      case .edited(let ticket, let id, let result):
+        guard let p = cluster.pendingEdits.removeValue(forKey: ticket) else { continue }
+        clusterEdited(cluster, p.client, id, fields: p.fields, result, now: t)
       case .retrySources(let ticket, let result):
         guard let client = cluster.pendingRetries.removeValue(forKey: ticket) else { continue }
         clusterRetry(cluster, client, result, now: t)

@@ -11,11 +11,11 @@ extension Daemon {
       case .retry(let ids, let allFailed):
         cluster.retry(id, ids, allFailed: allFailed)
         return
+      case .edit(let n, let change, let fields):
+        cluster.edit(id, n, change, fields: fields)
+        return
       default:
-        reply(
-          id,
-          Scheduler.failure("pause, resume, group set and edit are not supported in cluster mode yet (docs/fleet.md)"),
-          now: t)
+        reply(id, Scheduler.failure("pause, resume and group set are not supported in cluster mode yet (docs/fleet.md)"), now: t)
         return
       }
     }

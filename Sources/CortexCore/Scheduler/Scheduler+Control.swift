@@ -184,29 +184,9 @@ extension Scheduler {
       out.append(.reply(c, Self.failure("\(t.id) \(now); only a queued task can be edited"), durable: false))
       return
     }
-    var s = t.spec
-    for f in fields {
-      switch f {
-      case "priority": s.priority = change.priority
-      case "group": s.group = change.group
-      case "timeout_s": s.timeoutS = change.timeoutS
-      case "labels": s.labels = Self.merged(s.labels, change.labels, dropEmpty: true)
-      case "env": s.env = Self.merged(s.env, change.env, dropEmpty: false)
-      case "command":
-        s.command = change.command
-        s.shell = nil
-        s.synthetic = nil
-      case "shell":
-        s.shell = change.shell
-        s.command = nil
-        s.synthetic = nil
-      default: break
-      }
-    }
-    // The edited spec must be one that submit would accept.
+    let s: TaskSpec
     do throws(SpecError) {
-      _ = try TaskSpec.decode(s.json())
-      try TaskSpec.checkTimeout("timeout_s", s.timeoutS)
+      s = try t.spec.edited(with: change, fields: fields)
       var none = Set<String>()
       if let refusal = newGroupRefusal(groupName(s), adding: &none) { throw refusal }
     } catch {

@@ -2,9 +2,10 @@ import CortexCore
 import Posix
 import XCTest
 
-/// `cortex retry` in cluster mode (SPEC §15 on a cluster): the finished task's spec comes from the
-/// cluster's history, whichever node ran it, and is submitted again as a new task naming it.
-final class ClusterRetryTests: ClusterTestCase {
+/// Fleet control in cluster mode (SPEC §15 on a cluster). `cortex retry`: the finished task's spec
+/// comes from the cluster's history, whichever node ran it, and is submitted again as a new task
+/// naming it. `cortex edit`: the database's copy of a queued task changes, from any node.
+final class ClusterFleetTests: ClusterTestCase {
   func outcome(_ id: String) -> String {
     sql("SELECT state FROM cortex_task_done WHERE id = \(TaskID.parse(id)!)")
   }
@@ -72,5 +73,52 @@ final class ClusterRetryTests: ClusterTestCase {
     XCTAssertEqual(r.code, 1, r.err)
     XCTAssertTrue(r.err.contains("only a finished task can be retried"), r.err)
     a.ok(["cancel", live], timeoutS: 30)
+  }
+
+  func testEditChangesAQueuedTaskFromAnyNodeWithItsSecretsAndOnlyAQueuedOne() throws {
+    let a = try startNode("a", workers: 2)
+    let b = try startNode("b", workers: 2)
+    // A task that waits for another stays queued in the cluster until that one succeeds.
+    let go = a.scratch + "/go"
+    let blocker = a.ok(["submit", "-p", "--no-env", "--shell", "while [ ! -f \(go) ]; do sleep 0.05; done"]).out.trimmed
+    let deadline = Clock.monotonicMs() + 20_000
+    while sql("SELECT count(*) FROM cortex_task WHERE state = 'running'") != "1" && Clock.monotonicMs() < deadline { sleepMs(50) }
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE state = 'running'"), "1", "the blocker did not start")
+    let out = a.scratch + "/edited.out"
+    let x = a.ok([
+      "submit", "-p", "--no-env", "--after", blocker, "--priority", "low", "--label", "k=old", "--shell",
+      "echo \"$COLOR $API_TOKEN\" > \(out)",
+    ]).out.trimmed
+    let n = TaskID.parse(x)!
+
+    var r = b.run([
+      "edit", x, "--priority", "high", "--label", "k=new", "--env", "COLOR=blue", "--env", "API_TOKEN=sk-cortexedittest0123456789",
+    ])
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertEqual(sql("SELECT priority FROM cortex_task WHERE id = \(n)"), String(Priority.high.rawValue))
+    let spec = try JSON.parse(Array(a.ok(["--json", "show", x]).out.utf8))["spec"]
+    XCTAssertEqual(spec?["priority"]?.string, "high")
+    XCTAssertEqual(spec?["labels"]?["k"]?.string, "new")
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_secret WHERE task = \(n)"), "1", "the new secret is kept apart")
+    XCTAssertFalse(sql("SELECT spec::text FROM cortex_task WHERE id = \(n)").contains("sk-cortexedittest"), "a secret in the spec")
+    let edited = b.events().first { $0.type == "task.edited" && $0.taskID == x }
+    XCTAssertEqual(edited?["before"]?["priority"]?.string, "low", "\(String(describing: edited))")
+    XCTAssertEqual(edited?["after"]?["labels"]?["k"]?.string, "new")
+    XCTAssertEqual(edited?["node"]?.string, "b")
+    XCTAssertFalse(b.events().map { $0.encoded() }.joined().contains("sk-cortexedittest"), "a secret in the log")
+
+    // Only a queued task: a running one, a finished or unknown one are refused with the reason.
+    r = a.run(["edit", blocker, "--priority", "high"])
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("is running; only a queued task can be edited"), r.err)
+    r = b.run(["edit", "task-999999", "--priority", "high"])
+    XCTAssertNotEqual(r.code, 0)
+    XCTAssertTrue(r.err.contains("unknown task"), r.err)
+
+    // Once the blocker succeeds it runs as edited, its secret value restored.
+    XCTAssertTrue(FileManager.default.createFile(atPath: go, contents: nil))
+    waitDone(2)
+    XCTAssertEqual(sql("SELECT state FROM cortex_task_done WHERE id = \(n)"), "succeeded")
+    XCTAssertEqual((try? String(contentsOfFile: out, encoding: .utf8)) ?? "", "blue sk-cortexedittest0123456789\n")
   }
 }

@@ -1,12 +1,37 @@
 import CortexCluster
 import CortexCore
 
+/// `edit` and `retry` in cluster mode. An edit changes the database's copy of a queued task (any
+/// node may claim it) and is logged here as `task.edited`, with the node.
+///
 /// `retry` in cluster mode: the finished tasks' specs come from the cluster's history (any node
 /// may have run them), and go back in through the ordinary cluster submit, each naming the task
 /// it retries. A task's secret values are deleted with its terminal state (docs/cluster.md), so a
 /// spec that had some cannot be submitted again faithfully: that is refused, never run with
 /// `[redacted]` in place of a credential.
 extension Daemon {
+  func clusterEdited(
+    _ cluster: ClusterAdapter, _ client: ClientID, _ id: Int, fields: [String], _ result: Result<ClusterStore.EditResult, ClusterError>,
+    now t: Int64
+  ) {
+    switch result {
+    case .success(.edited(let task, let e)):
+      var f: [(String, JSON)] = [("before", e.before), ("after", e.after), ("node", .string(cluster.node))]
+      if let ms = e.timeoutMs { f.append(("timeout_ms", .int(ms))) }
+      log.append(
+        Event("task.edited", task: id, reason: "cortex_edit", detail: "changed \(fields.joined(separator: ", "))", fields: f), nowMs: t)
+      reply(client, .object([("ok", .bool(true)), ("task", task)]), now: t)
+    case .success(.notQueued(let why)):
+      reply(client, Scheduler.failure("\(TaskID.format(id)) \(why); only a queued task can be edited"), now: t)
+    case .failure(let error):
+      if case .invalid(let field, _) = error.kind {
+        reply(client, Scheduler.invalid(SpecError(field, error.message), index: nil, of: 1), now: t)
+      } else {
+        reply(client, Scheduler.refused("cluster_unavailable", "cannot edit the task in the cluster: \(error)"), now: t)
+      }
+    }
+  }
+
   func clusterRetry(
     _ cluster: ClusterAdapter, _ client: ClientID, _ result: Result<[ClusterStore.RetrySource], ClusterError>, now t: Int64
   ) {

@@ -1,0 +1,43 @@
+/// The link's answers to the daemon's one-off requests (`list`, `retry`, `edit`, `show`): each
+/// gets its own answer, a failure included, so that no client waits for a statement that failed.
+extension ClusterLink {
+  /// Runs the requests in `work` against the database; a failing list, retry or edit is answered
+  /// with its error and the others still run (a failing `show` ends the round: the caller's
+  /// error handling notices a lost connection). Clears what it answered.
+  func answerRequests(_ work: inout Inbox, _ s: ClusterStore, into out: inout [Event]) throws(ClusterError) {
+    for (ticket, id) in work.describes { out.append(.described(ticket: ticket, try s.describe(id))) }
+    work.describes = []
+    for l in work.lists {
+      do throws(ClusterError) {
+        out.append(.listed(ticket: l.ticket, .success(try s.list(state: l.state, type: l.type, limit: l.limit))))
+      } catch {
+        out.append(.listed(ticket: l.ticket, .failure(error)))
+      }
+    }
+    work.lists = []
+    for r in work.retries {
+      do throws(ClusterError) {
+        out.append(.retrySources(ticket: r.ticket, .success(try s.retrySources(ids: r.ids, allFailed: r.allFailed))))
+      } catch {
+        out.append(.retrySources(ticket: r.ticket, .failure(error)))
+      }
+    }
+    work.retries = []
+    for e in work.edits {
+      do throws(ClusterError) {
+        out.append(.edited(ticket: e.ticket, id: e.id, .success(try s.edit(e.id, e.change))))
+      } catch {
+        out.append(.edited(ticket: e.ticket, id: e.id, .failure(error)))
+      }
+    }
+    work.edits = []
+  }
+
+  /// The requests in `work` could not run (the database is unreachable, or the round failed
+  /// before them): each is answered with `error`.
+  func failRequests(_ work: Inbox, _ error: ClusterError, into out: inout [Event]) {
+    for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(error))) }
+    for r in work.retries { out.append(.retrySources(ticket: r.ticket, .failure(error))) }
+    for e in work.edits { out.append(.edited(ticket: e.ticket, id: e.id, .failure(error))) }
+  }
+}
