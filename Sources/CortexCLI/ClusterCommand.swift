@@ -87,6 +87,7 @@ enum ClusterCommand {
     var out = "schema version \(Migrations.latest); \(st.nodes.count) node\(st.nodes.count == 1 ? "" : "s")\n"
     if !rows.isEmpty { out += table(["NODE", "STATE", "EPOCH", "LEASE", "HOST", "PID", "WORKERS", "RUNNING"], rows) }
     out += "tasks: \(st.queued ?? 0) queued, \(st.running ?? 0) running, \(st.done ?? 0) done\n"
+    if st.queuePaused { out += "queue: paused (no node takes a new task; cortex resume)\n" }
     if let total = st.budgetTotal {
       out += "budget: \(total) total, \(st.budgetReserved ?? 0) reserved, \(st.budgetUsed ?? 0) used\n"
     }

@@ -31,6 +31,14 @@ extension ClusterLink {
       }
     }
     work.edits = []
+    for p in work.pauses {
+      do throws(ClusterError) {
+        out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .success(try s.setQueuePaused(p.paused))))
+      } catch {
+        out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .failure(error)))
+      }
+    }
+    work.pauses = []
   }
 
   /// The requests in `work` could not run (the database is unreachable, or the round failed
@@ -39,5 +47,6 @@ extension ClusterLink {
     for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(error))) }
     for r in work.retries { out.append(.retrySources(ticket: r.ticket, .failure(error))) }
     for e in work.edits { out.append(.edited(ticket: e.ticket, id: e.id, .failure(error))) }
+    for p in work.pauses { out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .failure(error))) }
   }
 }

@@ -39,6 +39,10 @@ public final class ClusterLink: Sendable {
     case finished(ticket: UInt64, [ClusterStore.Outcome])
     /// The answer to `retrySources`.
     case retrySources(ticket: UInt64, Result<[ClusterStore.RetrySource], ClusterError>)
+    /// The cluster's queue is paused (true) or not, as last read: at join and whenever it changes.
+    case queuePaused(Bool)
+    /// The answer to `setQueuePaused`: whether the queue was paused before.
+    case queuePauseSet(ticket: UInt64, paused: Bool, Result<Bool, ClusterError>)
     /// The answer to `edit`.
     case edited(ticket: UInt64, id: Int, Result<ClusterStore.EditResult, ClusterError>)
   }
@@ -94,6 +98,7 @@ public final class ClusterLink: Sendable {
     var describes: [(UInt64, Int)] = []
     var lists: [(ticket: UInt64, state: String?, type: String?, limit: Int)] = []
     var retries: [(ticket: UInt64, ids: [Int], allFailed: Bool)] = []
+    var pauses: [(ticket: UInt64, paused: Bool)] = []
     var edits: [(ticket: UInt64, id: Int, change: @Sendable (String, String?) -> Result<ClusterStore.Edited, ClusterError>)] = []
     var stopping = false
   }
@@ -193,6 +198,9 @@ public final class ClusterLink: Sendable {
     request { $0.edits.append((ticket, id, change)) }
   }
 
+  /// Reports `queuePauseSet(ticket, …)`, then `queuePaused` if it changed.
+  public func setQueuePaused(ticket: UInt64, _ paused: Bool) { request { $0.pauses.append((ticket, paused)) } }
+
   /// Reports `retrySources(ticket, …)`: the specs a `retry` submits again.
   public func retrySources(ticket: UInt64, ids: [Int], allFailed: Bool) {
     request { $0.retries.append((ticket, ids, allFailed)) }
@@ -233,6 +241,8 @@ public final class ClusterLink: Sendable {
     let leaseMs = Numbers.ms(fromSeconds: settings.leaseS)
     var lastRenewOK = Clock.monotonicMs()
     var lastRenewTry = lastRenewOK
+    // The cluster's queue pause as last read (nil: not yet): the daemon hears of each change.
+    var queuePaused: Bool? = nil
     var lastRescue: Int64 = 0
     var lastCancelCheck: Int64 = 0
     var fenced = false
@@ -280,6 +290,7 @@ public final class ClusterLink: Sendable {
         i.describes.removeAll()
         i.lists.removeAll()
         i.retries.removeAll()
+        i.pauses.removeAll()
         i.edits.removeAll()
         return w
       }
@@ -331,8 +342,12 @@ public final class ClusterLink: Sendable {
       do throws(ClusterError) {
         if now - lastRenewTry >= leaseMs / 3 {
           lastRenewTry = now
-          if try s.renew(leaseS: settings.leaseS, running: work.running.count) {
+          if let paused = try s.renewLease(leaseS: settings.leaseS, running: work.running.count) {
             lastRenewOK = now
+            if paused != queuePaused {
+              queuePaused = paused
+              out.append(.queuePaused(paused))
+            }
           } else if !fenced {
             fenced = true
             out.append(.fenced("this node's lease lapsed and another node fenced it"))
@@ -366,6 +381,12 @@ public final class ClusterLink: Sendable {
           for c in chunk { out.append(.completed(id: c.id, accepted: accepted.contains(c.id))) }
         }
         if !work.cancels.isEmpty { try s.requestCancel(work.cancels) }
+        // A wake-up may be a resume: follow it before claiming, so that what this node claims
+        // now is not held by a pause it has not heard the end of yet.
+        if hinted, queuePaused == true, let paused = try s.queuePaused(), !paused {
+          queuePaused = false
+          out.append(.queuePaused(false))
+        }
         if !fenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
           lastClaim = now
           let got = try s.claim(limit: work.wantClaims)

@@ -29,7 +29,8 @@ enum ClusterSQL {
   static let renewLease = """
     UPDATE cortex_node SET lease_until = now() + make_interval(secs => $3::float8), running = $4::int
     WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
-    RETURNING extract(epoch FROM lease_until - now())::float8 AS lease_left_s
+    RETURNING extract(epoch FROM lease_until - now())::float8 AS lease_left_s,
+      (SELECT q.paused FROM cortex_queue q WHERE q.id = 1) AS queue_paused
     """
 
   /// A clean stop: the name is free at once. $1 name, $2 epoch.
@@ -103,6 +104,7 @@ enum ClusterSQL {
   static let claimTasks = """
     WITH live AS (
       SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
+        AND NOT EXISTS (SELECT 1 FROM cortex_queue WHERE paused)
     ), budget AS (
       SELECT total - reserved - used AS available FROM cortex_budget WHERE id = 1 FOR UPDATE
     ), candidates AS (
@@ -248,6 +250,17 @@ enum ClusterSQL {
     LEFT JOIN cortex_task t ON t.id = i.id
     """
 
+  /// `pause` / `resume` of the cluster's queue. $1 paused, $2 the node that asks. Returns
+  /// whether it was paused before.
+  static let setQueuePaused = """
+    WITH old AS (SELECT paused FROM cortex_queue WHERE id = 1 FOR UPDATE)
+    UPDATE cortex_queue SET paused = $1::bool, changed_at = now(), changed_by = $2 WHERE id = 1
+    RETURNING (SELECT paused FROM old) AS was
+    """
+
+  /// Whether the cluster's queue is paused.
+  static let queuePaused = "SELECT paused FROM cortex_queue WHERE id = 1"
+
   /// `edit`: a live task's state, spec and secret values, locked until the edit's transaction
   /// ends (a claim waits, or skips it). No row: the task is not live. $1 id.
   static let editSource = """
@@ -390,7 +403,8 @@ enum ClusterSQL {
            (SELECT count(*) FROM cortex_task_done) AS done,
            (SELECT total FROM cortex_budget) AS budget_total,
            (SELECT reserved FROM cortex_budget) AS budget_reserved,
-           (SELECT used FROM cortex_budget) AS budget_used
+           (SELECT used FROM cortex_budget) AS budget_used,
+           (SELECT paused FROM cortex_queue WHERE id = 1) AS queue_paused
     """
 
   /// The running tasks and the node each runs on (the web view's cluster snapshot), at most $1.

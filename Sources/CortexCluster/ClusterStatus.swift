@@ -26,6 +26,8 @@ public struct ClusterStatus: Sendable {
   public var budgetTotal: Int64?
   public var budgetReserved: Int64?
   public var budgetUsed: Int64?
+  /// The cluster's queue is paused (`cortex pause`): no node claims.
+  public var queuePaused = false
   /// Tasks by state cluster-wide (`queued`, `running`, and each terminal state), and queued
   /// tasks by priority name (only when read with `runningLimit`, for the web view).
   public var counts: [String: Int64]?
@@ -72,7 +74,7 @@ public struct ClusterStatus: Sendable {
     return ClusterStatus(
       nodes: nodes, queued: int(load[0, "queued"]), running: int(load[0, "running"]), done: int(load[0, "done"]),
       budgetTotal: int(load[0, "budget_total"]), budgetReserved: int(load[0, "budget_reserved"]),
-      budgetUsed: int(load[0, "budget_used"]), counts: counts, queuedByPriority: byPriority)
+      budgetUsed: int(load[0, "budget_used"]), queuePaused: load[0, "queue_paused"] == "t", counts: counts, queuedByPriority: byPriority)
   }
 
   /// `nodes` (each: name, epoch, state, host, pid, workers, running, lease_left_s, and `tasks`
@@ -100,6 +102,7 @@ public struct ClusterStatus: Sendable {
       [
         ("nodes", .array(list)),
         ("tasks", .object([("queued", num(queued)), ("running", num(running)), ("done", num(done))])),
+        ("queue_paused", .bool(queuePaused)),
         ("budget", .object([("total", num(budgetTotal)), ("reserved", num(budgetReserved)), ("used", num(budgetUsed))])),
       ] + extra)
   }

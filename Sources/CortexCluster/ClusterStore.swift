@@ -158,7 +158,29 @@ public final class ClusterStore {
   /// Renews the lease; false when this node has been fenced (or its lease lapsed): it must stop
   /// its tasks and join again.
   public func renew(leaseS: Double, running: Int) throws(ClusterError) -> Bool {
-    try !db.execute(ClusterSQL.renewLease, [node, String(epoch), String(leaseS), String(running)]).values.isEmpty
+    try renewLease(leaseS: leaseS, running: running) != nil
+  }
+
+  /// Renews the lease; nil when it could not be (fenced), else whether the cluster's queue is
+  /// paused (every node learns it with its renewal).
+  public func renewLease(leaseS: Double, running: Int) throws(ClusterError) -> Bool? {
+    let r = try db.execute(ClusterSQL.renewLease, [node, String(epoch), String(leaseS), String(running)])
+    return r.count == 0 ? nil : r[0, "queue_paused"] == "t"
+  }
+
+  /// Whether the cluster's queue is paused (nil: the row is missing).
+  public func queuePaused() throws(ClusterError) -> Bool? {
+    try db.execute(ClusterSQL.queuePaused)[0, "paused"].map { $0 == "t" }
+  }
+
+  /// Pauses or resumes the cluster's queue; returns whether it was paused before. A resume wakes
+  /// the nodes to claim.
+  public func setQueuePaused(_ paused: Bool) throws(ClusterError) -> Bool {
+    try db.transaction { () throws(ClusterError) -> Bool in
+      let was = try db.execute(ClusterSQL.setQueuePaused, [paused ? "true" : "false", node])[0, "was"] == "t"
+      if was && !paused { try db.execute(ClusterSQL.wakeNodes) }
+      return was
+    }
   }
 
   /// Publishes where this node's web view can be read by the other nodes' web views.

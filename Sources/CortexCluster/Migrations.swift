@@ -130,6 +130,22 @@ public enum Migrations {
         """
       ]
     ),
+    (
+      5,
+      [
+        // The cluster's queue can be paused from any node (`cortex pause`): no node claims a
+        // task while it is; running ones go on. One row.
+        """
+        CREATE TABLE cortex_queue (
+          id integer PRIMARY KEY CHECK (id = 1),
+          paused boolean NOT NULL DEFAULT false,
+          changed_at timestamptz NOT NULL DEFAULT now(),
+          changed_by text NOT NULL DEFAULT ''
+        )
+        """,
+        "INSERT INTO cortex_queue (id) VALUES (1)",
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.

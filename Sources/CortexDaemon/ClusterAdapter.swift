@@ -78,6 +78,17 @@ final class ClusterAdapter {
     link.retrySources(ticket: ticket, ids: ids, allFailed: allFailed)
   }
 
+  /// `pause` / `resume` requests waiting for the database: ticket → client.
+  var pendingPauses: [UInt64: ClientID] = [:]
+
+  /// `pause` or `resume` of the cluster's queue (every node stops or starts claiming).
+  func setQueuePaused(_ client: ClientID, _ paused: Bool) {
+    let ticket = nextTicket
+    nextTicket += 1
+    pendingPauses[ticket] = client
+    link.setQueuePaused(ticket: ticket, paused)
+  }
+
   /// `edit` requests waiting for the database: ticket → client and the fields changed.
   var pendingEdits: [UInt64: (client: ClientID, fields: [String])] = [:]
 

@@ -128,6 +128,16 @@ extension Daemon {
         case .failure(let error):
           reply(client, Scheduler.refused("cluster_unavailable", "cannot list the cluster's tasks: \(error)"), now: t)
         }
+      case .queuePaused(let paused):
+        // Every node follows the cluster's pause in its own scheduler: `cortex status` says so,
+        // and what it claimed before waits too. Logged there as queue.paused / queue.resumed.
+        if scheduler.fleet.paused != paused {
+          feed(.control(ClusterAdapter.internalClient, paused ? .pause(group: nil) : .resume(group: nil)), now: t)
+          groupsFileDue = true
+        }
+      case .queuePauseSet(let ticket, let paused, let result):
+        guard let client = cluster.pendingPauses.removeValue(forKey: ticket) else { continue }
+        clusterPauseSet(client, paused, result, now: t)
       case .edited(let ticket, let id, let result):
         guard let p = cluster.pendingEdits.removeValue(forKey: ticket) else { continue }
         clusterEdited(cluster, p.client, id, fields: p.fields, result, now: t)

@@ -10,6 +10,26 @@ import CortexCore
 /// spec that had some cannot be submitted again faithfully: that is refused, never run with
 /// `[redacted]` in place of a credential.
 extension Daemon {
+  /// The answer to `pause` / `resume` in cluster mode, shaped as on a single host. This node's
+  /// scheduler follows at once (the others with their next lease renewal).
+  func clusterPauseSet(_ client: ClientID, _ paused: Bool, _ result: Result<Bool, ClusterError>, now t: Int64) {
+    switch result {
+    case .success(let was):
+      if scheduler.fleet.paused != paused {
+        feed(.control(ClusterAdapter.internalClient, paused ? .pause(group: nil) : .resume(group: nil)), now: t)
+        groupsFileDue = true
+      }
+      reply(
+        client,
+        .object([
+          ("ok", .bool(true)), ("changed", .array(was == paused ? [] : [.string("*")])), ("queue_paused", .bool(paused)),
+          ("paused_groups", .array([])), ("scope", .string("cluster")),
+        ]), now: t)
+    case .failure(let error):
+      reply(client, Scheduler.refused("cluster_unavailable", "cannot \(paused ? "pause" : "resume") the cluster's queue: \(error)"), now: t)
+    }
+  }
+
   func clusterEdited(
     _ cluster: ClusterAdapter, _ client: ClientID, _ id: Int, fields: [String], _ result: Result<ClusterStore.EditResult, ClusterError>,
     now t: Int64

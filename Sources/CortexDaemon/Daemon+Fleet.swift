@@ -14,8 +14,15 @@ extension Daemon {
       case .edit(let n, let change, let fields):
         cluster.edit(id, n, change, fields: fields)
         return
+      case .pause(nil), .resume(nil):
+        cluster.setQueuePaused(id, cmd == .pause(group: nil))
+        return
       default:
-        reply(id, Scheduler.failure("pause, resume and group set are not supported in cluster mode yet (docs/fleet.md)"), now: t)
+        reply(
+          id,
+          Scheduler.failure(
+            "groups cannot be paused, resumed or limited from the command line in cluster mode yet (the cluster's queue has no group column; docs/fleet.md); cortex pause and resume without a group act on the whole cluster"
+          ), now: t)
         return
       }
     }

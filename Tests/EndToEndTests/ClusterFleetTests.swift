@@ -121,4 +121,30 @@ final class ClusterFleetTests: ClusterTestCase {
     XCTAssertEqual(sql("SELECT state FROM cortex_task_done WHERE id = \(n)"), "succeeded")
     XCTAssertEqual((try? String(contentsOfFile: out, encoding: .utf8)) ?? "", "blue sk-cortexedittest0123456789\n")
   }
+
+  func testPauseOnOneNodeHoldsTheWholeClusterAndResumeOnAnotherStartsIt() throws {
+    let a = try startNode("a", workers: 2)
+    let b = try startNode("b", workers: 2)
+    var r = a.run(["pause"])
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertEqual(sql("SELECT paused FROM cortex_queue"), "t")
+    for _ in 0..<4 { b.ok(["submit", "-p", "--no-env", "--shell", "true"]) }
+    sleepMs(1500)
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE state = 'queued'"), "4", "a node claimed while the cluster was paused")
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done"), "0")
+    // Every node says so: the other one hears it with its next lease renewal.
+    b.eventually("b's status shows the paused queue") { b.ok(["status"]).out.contains("the whole queue") }
+    XCTAssertTrue(b.ok(["cluster", "status"]).out.contains("queue: paused"))
+    XCTAssertTrue(a.events().contains { $0.type == "queue.paused" })
+    // A group cannot be paused on its own here; the refusal says what can.
+    r = a.run(["pause", "batch"])
+    XCTAssertNotEqual(r.code, 0)
+    XCTAssertTrue(r.err.contains("cluster mode") && r.err.contains("without a group"), r.err)
+
+    r = b.run(["resume"])
+    XCTAssertEqual(r.code, 0, r.err)
+    waitDone(4, timeoutS: 30)
+    a.eventually("a's status no longer shows a pause") { !a.ok(["status"]).out.contains("the whole queue") }
+    XCTAssertFalse(a.ok(["cluster", "status"]).out.contains("queue: paused"))
+  }
 }
