@@ -20,6 +20,10 @@ final class ClusterWebTests: ClusterTestCase {
     b.eventually("\(long) running on b") {
       sql("SELECT coalesce(node, '') FROM cortex_task WHERE id = \(TaskID.parse(long)!) AND state = 'running'") == "b"
     }
+    // A failed task and one that waits for `long` (queued in the cluster): A's pages act on them.
+    let failed = b.ok(["submit", "-p", "--no-env", "--shell", "exit 3"]).out.trimmed
+    XCTAssertEqual(b.run(["wait", failed], timeoutS: 30).code, 3)
+    let waiting = b.ok(["submit", "-p", "--no-env", "--after", long, "--synthetic", "10:5"]).out.trimmed
     let a = try startNode("a", workers: 2, leaseS: 5, budget: 1_000_000)
 
     // /api/cluster and the status (pushed to the overview) on A list both nodes, B with its task.
@@ -58,8 +62,15 @@ final class ClusterWebTests: ClusterTestCase {
     let (python, shots) = try WebBrowserTests.browser(a)
     let url = "http://127.0.0.1:\(try XCTUnwrap(a.webPort))/?token=\(a.webToken)"
     let (code, out) = try a.runProgram(
-      [python, WebBrowserTests.repo + "/scripts/web/cluster-browser-test.py", url, "b", long, done, "1000000", shots], timeoutS: 120)
+      [python, WebBrowserTests.repo + "/scripts/web/cluster-browser-test.py", url, "b", long, done, "1000000", shots, failed, waiting],
+      timeoutS: 120)
     XCTAssertEqual(code, 0, "cluster browser test failed:\n\(out)")
+    // The clicks were decisions of the cluster: a retry naming the failed task, a new priority.
+    let retries = sql(
+      "SELECT (SELECT count(*) FROM cortex_task WHERE spec->>'retry_of' = '\(failed)') + (SELECT count(*) FROM cortex_task_done WHERE spec->>'retry_of' = '\(failed)')"
+    )
+    XCTAssertEqual(retries, "1", out)
+    XCTAssertEqual(sql("SELECT priority FROM cortex_task WHERE id = \(TaskID.parse(waiting)!)"), String(Priority.high.rawValue), out)
 
     // A single host has no cluster: /api/cluster says so.
     let single = try Cortex()

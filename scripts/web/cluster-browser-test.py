@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Drives node A's dashboard in headless Chromium (Selenium) in cluster mode: the overview shows
 node B and the task running on it and the cluster's token budget, and the task list names the
-node of a task that ran on B.
+node of a task that ran on B; on A, the Retry button of a task that failed on B and the priority
+of a task queued in the cluster (submitted on B) act on the cluster.
 
 Run by Tests/EndToEndTests/ClusterWebTests.swift. Usage:
-  cluster-browser-test.py URL_WITH_TOKEN OTHER_NODE RUNNING_ID FINISHED_ID CLUSTER_BUDGET SCREENSHOT_DIR
+  cluster-browser-test.py URL_WITH_TOKEN OTHER_NODE RUNNING_ID FINISHED_ID CLUSTER_BUDGET SCREENSHOT_DIR FAILED_ID QUEUED_ID
 Prints one line per check; exits 1 with the reason on the first failure.
 """
 import os
@@ -12,10 +13,11 @@ import sys
 import time
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from driving import Browser
 
-url, other, running, finished, budget, shots = sys.argv[1:7]
+url, other, running, finished, budget, shots, failed, queued = sys.argv[1:9]
 browser = Browser(shots, "cluster-failure.png")
 driver, wait = browser.driver, browser.wait
 try:
@@ -34,5 +36,17 @@ try:
     cell = lambda: driver.find_element(By.CSS_SELECTOR, f'#task-rows tr[data-id="{finished}"] td:nth-child(6)').get_attribute("textContent")
     wait(f"{finished} in the task list, its row naming node {other}", lambda: cell().startswith(other + " "))
     print(f"ok: the task list says {finished} ran on {other}", flush=True)
+    msg = lambda: driver.find_element(By.ID, "action-msg").get_attribute("textContent")
+    driver.get(url.split("?")[0] + "tasks/" + failed)
+    wait(f"the Retry button of {failed} enabled", lambda: driver.find_element(By.ID, "retry-btn").is_enabled())
+    driver.find_element(By.ID, "retry-btn").click()
+    wait(f"the retry of {failed} answered with a new task", lambda: msg().startswith("submitted as task-"))
+    print(f"ok: Retry on A of {failed}, which failed on {other}: {msg()}", flush=True)
+    driver.get(url.split("?")[0] + "tasks/" + queued)
+    wait(f"{queued} shown as queued", lambda: "queued" in driver.find_element(By.ID, "task-title").get_attribute("textContent"))
+    Select(driver.find_element(By.ID, "priority-select")).select_by_value("high")
+    driver.find_element(By.ID, "priority-btn").click()
+    wait(f"the priority of {queued} set", lambda: msg() == "priority is now high")
+    print(f"ok: {queued}, queued in the cluster, set to high priority from A", flush=True)
 finally:
     driver.quit()
