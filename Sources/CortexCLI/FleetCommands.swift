@@ -209,11 +209,12 @@ enum GroupsFile {
 extension PauseCommand {
   static let pauseHelp = CommandHelp(
     "pause", abstract: "start nothing new (in one group, or anywhere); running tasks go on", usage: pauseUsage,
-    details: "A logged decision: it survives a restart or kill -9. Tasks still queue while paused.",
+    details:
+      "A logged decision: it survives a restart or kill -9. Tasks still queue while paused. In cluster mode it pauses the whole cluster (no node takes a new task); a group cannot be paused there yet.",
     examples: [("cortex pause", "hold the whole queue"), ("cortex pause batch", "hold only the group batch")])
   static let resumeHelp = CommandHelp(
     "resume", abstract: "start tasks again (one group, or everything paused)", usage: resumeUsage,
-    details: "Without a group, the queue and every paused group resume.",
+    details: "Without a group, the queue and every paused group resume. In cluster mode it resumes the whole cluster.",
     examples: [("cortex resume batch", "let the group batch start tasks again")])
 }
 
@@ -241,7 +242,8 @@ extension RetryCommand {
 extension EditCommand {
   static let help = CommandHelp(
     "edit", abstract: "change a queued task (priority, group, labels, timeout, command, env)", usage: usage,
-    details: "Only a queued task can be edited. The change is logged as task.edited with before and after (secrets redacted).",
+    details:
+      "Only a queued task can be edited (in cluster mode: one no node has claimed yet, from any node). The change is logged as task.edited with before and after (secrets redacted).",
     flags: [
       .option("--priority", value: "P", help: "new priority", choices: ["critical", "high", "medium", "low"]),
       .option("--group", value: "G", help: "move it to this group"),
