@@ -176,6 +176,10 @@ final class FleetModelTests: XCTestCase {
     XCTAssertEqual(a.credential(req([])), .none)
     XCTAssertEqual(a.credential(req([("authorization", "Bearer abc")])), .bearer)
     XCTAssertEqual(a.credential(req([("authorization", "Bearer abd")])), .none)
+    // The scheme is case-insensitive (RFC 9110 §11.1): curl users write `bearer` too.
+    XCTAssertEqual(a.credential(req([("authorization", "bearer abc")])), .bearer)
+    XCTAssertEqual(a.credential(req([("authorization", "BEARER abc")])), .bearer)
+    XCTAssertEqual(a.credential(req([("authorization", "Basic abc")])), .none)
     XCTAssertEqual(a.credential(req([("cookie", "x=1; cortex_8080=abc")])), .cookie)
     XCTAssertEqual(a.credential(req([("cookie", "cortex_9090=abc")])), .none)
     XCTAssertEqual(a.credential(req([], query: [("token", "abc")])), .query)
