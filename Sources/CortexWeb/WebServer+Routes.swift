@@ -24,7 +24,10 @@ extension WebServer {
       // The token from the printed URL becomes a cookie, and leaves the address bar.
       // The rest of the query stays (the events page's filter in the printed link, say).
       let rest = r.query.filter { $0.0 != "token" }.map { Self.percentEncode($0.0) + "=" + Self.percentEncode($0.1) }
-      let location = (r.path == "" ? "/" : r.path) + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&"))
+      // The path is the decoded one: encoded again, so no byte of it (a CR LF) reaches the header
+      // as it is, and with one leading slash (`//host/` would send the browser to another site).
+      let path = "/" + r.path.drop { $0 == "/" }
+      let location = Self.percentEncode(path, keep: "/") + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&"))
       var resp = HTTPResponse(status: 303, headers: [("Location", location), ("Set-Cookie", auth.setCookie())])
       resp.headers.append(("Cache-Control", "no-store"))
       return send(resp)
@@ -206,12 +209,14 @@ extension WebServer {
     }
   }
 
-  /// Query-string encoding: letters, digits and `-._~,` as they are, every other byte as %XX.
-  static func percentEncode(_ s: String) -> String {
+  /// Query-string encoding: letters, digits, `-._~,` and the bytes of `keep` as they are, every
+  /// other byte as %XX.
+  static func percentEncode(_ s: String, keep: String = "") -> String {
     var out = ""
     for b in s.utf8 {
       switch b {
       case 48...57, 65...90, 97...122, 45, 46, 95, 126, 44: out.unicodeScalars.append(Unicode.Scalar(b))
+      case _ where keep.utf8.contains(b): out.unicodeScalars.append(Unicode.Scalar(b))
       default:
         let h = String(b, radix: 16, uppercase: true)
         out += "%" + (h.count == 1 ? "0" + h : h)

@@ -36,6 +36,24 @@ final class WebAPITests: XCTestCase {
     return j?["error"]?.string ?? ""
   }
 
+  /// The printed URL's redirect puts the path in `Location` encoded again: a `%0d%0a` in it used
+  /// to become a CR LF in the answer's head (a header of the requester's choosing), and `//host`
+  /// a redirect to another site.
+  func testTheTokenRedirectKeepsThePathInsideItsHeader() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (web, _) = try started(c)
+    let token = c.webToken
+    let split = try web.get("/a%0d%0aX-Injected:%20yes?token=\(token)")
+    XCTAssertEqual(split.status, 303, split.head)
+    XCTAssertFalse(split.head.contains("\r\nX-Injected"), split.head)
+    XCTAssertTrue(split.head.contains("\r\nLocation: /a%0D%0AX-Injected%3A%20yes\r\n"), split.head)
+    let away = try web.get("//evil.example/tasks?token=\(token)&q=%E2%9C%93")
+    XCTAssertTrue(away.head.contains("\r\nLocation: /evil.example/tasks?q=%E2%9C%93\r\n"), away.head)
+    let page = try web.get("/tasks/task-000001?token=\(token)")
+    XCTAssertTrue(page.head.contains("\r\nLocation: /tasks/task-000001\r\n"), page.head)
+  }
+
   /// The task list names a task's type as `cortex list` does (`exec`, `synthetic`, or the
   /// spec's), and `?type=` filters by it: it used to leave the type out and find nothing.
   func testTheTaskListNamesTypesAsCortexListDoes() throws {
