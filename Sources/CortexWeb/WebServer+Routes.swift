@@ -45,9 +45,16 @@ extension WebServer {
     }
 
     peers?.lastViewerMs = t
+    guard let allow = Self.methods(r.path) else { return send(.error(404, Self.noEndpoint(r.path))) }
+    guard allow.contains(r.method) else {
+      var resp = HTTPResponse.error(
+        405, "method \(r.method) not allowed on \(Self.shown(r.path)) (it answers \(allow.joined(separator: ", ")))")
+      resp.headers.append(("Allow", allow.joined(separator: ", ")))
+      return send(resp)
+    }
     switch r.method {
     case "GET", "HEAD": get(r, on: c, send: send, keep: keep, peer: false, now: t)
-    case "POST":
+    default:
       guard auth.originAllowed(r, cred) else {
         return send(.error(403, "cross-origin request refused: a state-changing request needs an Origin header naming this server"))
       }
@@ -55,10 +62,37 @@ extension WebServer {
         return send(.error(415, "send the request body as Content-Type: application/json"))
       }
       post(r, on: c, send: send, keep: keep, now: t)
-    default:
-      send(HTTPResponse.error(405, "method \(r.method) not allowed"))
     }
   }
+
+  /// The methods `path` answers to (another gets 405 with `Allow`); nil for an API path that does
+  /// not exist (404 whatever the method). Pages, static files and `/metrics` are read-only; which
+  /// of those exist is for `get` to say.
+  static func methods(_ path: String) -> [String]? {
+    let p = path.split(separator: "/", omittingEmptySubsequences: true)
+    let read = ["GET", "HEAD"]
+    guard p.first == "api" else { return read }
+    switch (p.count, p.count > 1 ? p[1] : "") {
+    case (2, "status"), (2, "cluster"), (2, "workers"), (2, "tasks"), (2, "events"), (3, "tasks"): return read
+    case (3, "events") where p[2] == "recent": return read
+    case (4, "tasks") where p[3] == "output": return read
+    case (4, "tasks") where ["cancel", "retry", "priority"].contains(p[3]): return ["POST"]
+    case (2, "scale"): return ["POST"]
+    default: return nil
+    }
+  }
+
+  /// What a 404 for an API path says.
+  static func noEndpoint(_ path: String) -> String {
+    let p = path.split(separator: "/", omittingEmptySubsequences: true)
+    if p.count == 4 && p[1] == "tasks" {
+      return "no action \(shown(String(p[3]))) on a task (GET output; POST cancel, retry or priority)"
+    }
+    return "no API endpoint \(shown(path))"
+  }
+
+  /// A path or value as an error message quotes it: at most 80 characters.
+  static func shown(_ s: String) -> String { s.count > 80 ? String(s.prefix(80)) + "…" : s }
 
   private func get(_ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, peer: Bool, now t: Int64) {
     let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)

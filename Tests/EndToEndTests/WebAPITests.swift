@@ -36,6 +36,40 @@ final class WebAPITests: XCTestCase {
     return j?["error"]?.string ?? ""
   }
 
+  /// A route asked with another method is 405 with `Allow` (it used to be 404 "no API endpoint",
+  /// or 405 without `Allow`); an unknown path is 404 whatever the method.
+  func testAWrongMethodIs405WithAllowAndAnUnknownPathIs404() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (web, auth) = try started(c)
+    let id = c.ok(["submit", "--synthetic", "1:1"]).out.trimmed
+    c.ok(["wait", id])
+    let json = ["Content-Type: application/json", auth]
+    let cases: [(String, String, String)] = [
+      ("GET", "/api/scale", "POST"), ("GET", "/api/tasks/\(id)/cancel", "POST"), ("GET", "/api/tasks/\(id)/retry", "POST"),
+      ("GET", "/api/tasks/\(id)/priority", "POST"), ("POST", "/api/status", "GET, HEAD"), ("POST", "/api/tasks", "GET, HEAD"),
+      ("POST", "/api/tasks/\(id)", "GET, HEAD"), ("POST", "/api/tasks/\(id)/output", "GET, HEAD"), ("POST", "/api/events", "GET, HEAD"),
+      ("POST", "/api/events/recent", "GET, HEAD"), ("POST", "/metrics", "GET, HEAD"), ("PUT", "/api/workers", "GET, HEAD"),
+      ("DELETE", "/api/tasks/\(id)", "GET, HEAD"), ("OPTIONS", "/api/scale", "POST"), ("PATCH", "/", "GET, HEAD"),
+    ]
+    for (method, path, allow) in cases {
+      let a = try web.send(
+        "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\nConnection: close\r\nContent-Length: 2\r\n"
+          + json.map { $0 + "\r\n" }.joined() + "\r\n{}")
+      XCTAssertEqual(a.status, 405, "\(method) \(path): \(a.body)")
+      XCTAssertTrue(a.head.contains("\r\nAllow: \(allow)"), "\(method) \(path): \(a.head)")
+      XCTAssertTrue(error(a).contains("\(method) not allowed on \(path)"), a.body)
+    }
+    for (method, path) in [("GET", "/api/nothing"), ("PUT", "/api/nothing"), ("POST", "/api/tasks/\(id)/bogus")] {
+      let a = try web.send("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\nConnection: close\r\n\(auth)\r\n\r\n")
+      XCTAssertEqual(a.status, 404, "\(method) \(path): \(a.body)")
+      XCTAssertFalse(error(a).isEmpty)
+    }
+    // Authentication still comes first: a wrong method without the token is 401.
+    XCTAssertEqual(try web.get("/api/scale").status, 401)
+    XCTAssertEqual(c.events().filter { $0.type == "pool.scaled" }.count, 0, "a refused request changed something")
+  }
+
   /// The printed URL's redirect puts the path in `Location` encoded again: a `%0d%0a` in it used
   /// to become a CR LF in the answer's head (a header of the requester's choosing), and `//host`
   /// a redirect to another site.
