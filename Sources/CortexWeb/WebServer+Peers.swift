@@ -241,7 +241,7 @@ extension WebServer {
         } else {
           resp = .error(502, "node \(node) sent an output answer that is not JSON")
         }
-        respond(c2, resp, keepAlive: keepAlive, head: false, now: now())
+        respond(c2, resp, keepAlive: keepAlive, head: c2.head, now: now())
         processRequests(c2, now: now())
       }
       return nil
@@ -275,7 +275,7 @@ extension WebServer {
       c2.waiting = false
       var task = task.filter { $0.0 != "dir" }
       if let note { task.append(("detail_note", .string(note))) }
-      respond(c2, .json(.object([("ok", .bool(true)), ("task", .object(task))])), keepAlive: keepAlive, head: false, now: now())
+      respond(c2, .json(.object([("ok", .bool(true)), ("task", .object(task))])), keepAlive: keepAlive, head: c2.head, now: now())
       processRequests(c2, now: now())
     }
     guard let other = otherNodes().first(where: { $0.peer.name == ranOn }) else {

@@ -6,6 +6,7 @@ extension WebServer {
   func handle(_ r: HTTPRequest, on c: WebConnection, now t: Int64) {
     let keep = r.keepAlive
     let head = r.method == "HEAD"
+    c.head = head
     func send(_ resp: HTTPResponse) { respond(c, resp, keepAlive: keep, head: head, now: t) }
 
     if r.path == "/favicon.ico" { return send(HTTPResponse(status: 204, headers: [("Cache-Control", "max-age=86400")])) }
@@ -218,6 +219,8 @@ extension WebServer {
         f.newest = n
       }
       let since = (r.header("last-event-id") ?? r.param("since")).flatMap { UInt64($0) }
+      // HEAD: what a stream would answer, without becoming one.
+      if c.head { return send(HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")])) }
       startStream(c, f, since: since, now: t)
     case ("events", 2) where p[1] == "recent":
       if !peer, r.param("scope") == "cluster", peers != nil { return send(clusterRecent(r, now: t)) }

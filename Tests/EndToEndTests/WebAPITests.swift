@@ -88,6 +88,27 @@ final class WebAPITests: XCTestCase {
     XCTAssertTrue(page.head.contains("\r\nLocation: /tasks/task-000001\r\n"), page.head)
   }
 
+  /// HEAD answers with the headers only, also where the answer comes later from the daemon
+  /// (`/api/tasks/ID` sent its body after the headers), and `HEAD /api/events` does not become
+  /// a stream (it did, and swallowed the next request): the next request on the connection is
+  /// answered.
+  func testAHeadAnswerHasNoBodyAndTheNextRequestIsAnswered() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (web, auth) = try started(c)
+    let id = c.ok(["submit", "--synthetic", "1:1"]).out.trimmed
+    c.ok(["wait", id])
+    let host = "Host: 127.0.0.1:\(web.port)\r\n\(auth)\r\n"
+    for path in ["/api/tasks/\(id)", "/api/events?since=0", "/api/status"] {
+      let all = try exchange(web, "HEAD \(path) HTTP/1.1\r\n\(host)\r\nGET /api/workers HTTP/1.1\r\n\(host)Connection: close\r\n\r\n")
+      let answers = all.components(separatedBy: "HTTP/1.1 ")
+      XCTAssertEqual(answers.count, 3, "two answers to HEAD \(path) then GET: \(all.prefix(1500))")
+      XCTAssertTrue(answers.dropFirst().first?.hasPrefix("200 OK") ?? false, all)
+      XCTAssertTrue(answers.dropFirst().first?.hasSuffix("\r\n\r\n") ?? false, "HEAD \(path) sent a body: \(all.prefix(1500))")
+      XCTAssertTrue(answers.last?.contains(#""workers":["#) ?? false, "the GET after HEAD \(path) was not answered: \(all.prefix(1500))")
+    }
+  }
+
   /// The task list names a task's type as `cortex list` does (`exec`, `synthetic`, or the
   /// spec's), and `?type=` filters by it: it used to leave the type out and find nothing.
   func testTheTaskListNamesTypesAsCortexListDoes() throws {
