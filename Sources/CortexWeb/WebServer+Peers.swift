@@ -196,10 +196,12 @@ extension WebServer {
   /// nodes could not be read.
   func clusterRecent(_ r: HTTPRequest, now t: Int64) -> HTTPResponse {
     peers?.lastClusterEventsMs = t
-    var f = StreamFilter()
-    do { try f.setTypes(r.param("type") ?? "") } catch { return .error(error.status, error.message) }
-    if let tk = r.param("task"), !tk.isEmpty { f.task = TaskID.parse(tk) ?? -1 }
-    let limit = min(5000, max(1, Int(r.param("limit") ?? "200") ?? 200))
+    let f: StreamFilter
+    let limit: Int
+    switch recentQuery(r) {
+    case .failure(let e): return .error(e.status, e.message)
+    case .success(let q): (f, limit) = (q.0, q.limit)
+    }
     var all: [(ts: String, line: [UInt8])] = []
     for e in model.events(after: 0).suffix(5000) where f.matches(type: e.type, task: e.task) {
       all.append((LogLine(bytes: e.line[...]).string("ts") ?? "", e.line))

@@ -100,7 +100,7 @@ extension WebServer {
     switch parts.first {
     case nil, "tasks", "events":
       guard parts.count <= 2, parts.count < 2 || (parts[0] == "tasks" && TaskID.parse(parts[1]) != nil) else {
-        return send(.error(404, "no page \(r.path)"))
+        return send(.error(404, "no page \(Self.shown(r.path))"))
       }
       send(
         HTTPResponse(
@@ -115,15 +115,15 @@ extension WebServer {
         send(
           HTTPResponse(
             status: 200, headers: [("Content-Type", "text/css; charset=utf-8"), ("Cache-Control", "no-cache")], body: Pages.style))
-      default: send(.error(404, "no file \(r.path)"))
+      default: send(.error(404, "no file \(Self.shown(r.path))"))
       }
     case "metrics":
-      guard parts.count == 1 else { return send(.error(404, "no page \(r.path)")) }
+      guard parts.count == 1 else { return send(.error(404, "no page \(Self.shown(r.path))")) }
       send(.text(metricsText(now: t), type: "text/plain; version=0.0.4; charset=utf-8"))
     case "api":
       api(Array(parts.dropFirst()), r, on: c, send: send, keep: keep, peer: peer, now: t)
     default:
-      send(.error(404, "no page \(r.path)"))
+      send(.error(404, "no page \(Self.shown(r.path))"))
     }
   }
 
@@ -169,7 +169,7 @@ extension WebServer {
             ])))
       }
     case ("tasks", 2):
-      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
+      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(Self.shown(p[1]))' is not a task id like task-000012")) }
       let local = model.task(n)
       let node = cluster?.node
       control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
@@ -195,40 +195,35 @@ extension WebServer {
         return .json(.object([("ok", .bool(true)), ("task", .object(task))]))
       }
     case ("tasks", 3) where p[2] == "output":
-      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
-      let offset = Int(r.param("offset") ?? "0") ?? 0
+      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(Self.shown(p[1]))' is not a task id like task-000012")) }
+      let offset: Int
+      do { offset = try Self.number(r, "offset", 0...UInt64(Int.max)).map { Int($0) } ?? 0 } catch {
+        return send(.error(error.status, error.message))
+      }
       // Cluster mode: a task whose output is not on this node's disk may have run on another.
       if !peer, peers != nil, model.task(n) == nil, !FileSystem.exists(paths.taskDir(n) + "/output.log") {
         return remoteOutput(n, offset: offset, on: c, keepAlive: keep, now: t)
       }
       send(output(n, offset: offset))
     case ("events", 1):
-      var f = StreamFilter()
-      do { try f.setTypes(r.param("type") ?? "") } catch { return send(.error(error.status, error.message)) }
-      if let tk = r.param("task"), !tk.isEmpty {
-        guard let n = TaskID.parse(tk) else { return send(.error(400, "task: '\(tk)' is not a task id like task-000012")) }
-        f.task = n
+      let f: StreamFilter
+      let since: UInt64?
+      switch streamQuery(r) {
+      case .failure(let e): return send(.error(e.status, e.message))
+      case .success(let q): (f, since) = q
       }
-      f.status = r.param("status") == "1"
-      f.events = r.param("events") != "0"
-      f.batch = r.param("batch") == "1"
-      if let v = r.param("newest") {
-        guard let n = Int(v), n >= 1, n <= 100_000 else {
-          return send(.error(400, "newest: '\(v)' is not a number of events from 1 to 100000"))
-        }
-        f.newest = n
-      }
-      let since = (r.header("last-event-id") ?? r.param("since")).flatMap { UInt64($0) }
       // HEAD: what a stream would answer, without becoming one.
       if c.head { return send(HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")])) }
       startStream(c, f, since: since, now: t)
     case ("events", 2) where p[1] == "recent":
       if !peer, r.param("scope") == "cluster", peers != nil { return send(clusterRecent(r, now: t)) }
-      var f = StreamFilter()
-      do { try f.setTypes(r.param("type") ?? "") } catch { return send(.error(error.status, error.message)) }
-      if let tk = r.param("task"), !tk.isEmpty { f.task = TaskID.parse(tk) ?? -1 }
-      let limit = min(5000, max(1, Int(r.param("limit") ?? "200") ?? 200))
-      let after = r.param("after").flatMap { UInt64($0) } ?? 0
+      let f: StreamFilter
+      let limit: Int
+      let after: UInt64
+      switch recentQuery(r) {
+      case .failure(let e): return send(.error(e.status, e.message))
+      case .success(let q): (f, limit, after) = q
+      }
       var lines: [[UInt8]] = []
       for e in model.events(after: after).reversed() where f.matches(type: e.type, task: e.task) {
         lines.append(e.line)
@@ -242,7 +237,7 @@ extension WebServer {
       body.append(contentsOf: Array("]}\n".utf8))
       send(HTTPResponse(status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body: body))
     default:
-      send(.error(404, "no API endpoint \(r.path)"))
+      send(.error(404, "no API endpoint \(Self.shown(r.path))"))
     }
   }
 
@@ -260,36 +255,6 @@ extension WebServer {
       }
     }
     return out
-  }
-
-  func taskQuery(_ r: HTTPRequest) -> Result<FleetModel.TaskQuery, HTTPRequestParser.Failure> {
-    var q = FleetModel.TaskQuery()
-    func bad(_ m: String) -> Result<FleetModel.TaskQuery, HTTPRequestParser.Failure> { .failure(.init(status: 400, message: m)) }
-    if let s = r.param("state"), !s.isEmpty {
-      guard Request.listStates.contains(s) else {
-        return bad("state: unknown state '\(s)' (use \(Request.listStates.sorted().joined(separator: ", ")))")
-      }
-      q.state = s
-    }
-    if let s = r.param("type"), !s.isEmpty { q.type = s }
-    if let s = r.param("priority"), !s.isEmpty {
-      guard Priority(name: s) != nil else { return bad("priority: unknown priority '\(s)' (use critical, high, medium, low)") }
-      q.priority = s
-    }
-    if let s = r.param("label"), !s.isEmpty {
-      let kv = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-      q.label = (kv[0], kv.count > 1 ? kv[1] : nil)
-    }
-    if let s = r.param("q"), !s.isEmpty { q.text = s }
-    if let s = r.param("offset"), !s.isEmpty {
-      guard let v = Int(s), v >= 0 else { return bad("offset: must be a whole number ≥ 0, not '\(s)'") }
-      q.offset = v
-    }
-    if let s = r.param("limit"), !s.isEmpty {
-      guard let v = Int(s), (1...1000).contains(v) else { return bad("limit: must be 1 to 1000, not '\(s)'") }
-      q.limit = v
-    }
-    return .success(q)
   }
 
   /// Up to 64 KiB of a task's `output.log` from `offset`.
@@ -333,7 +298,7 @@ extension WebServer {
       guard let w = body["workers"] else { return send(.error(400, "workers: required, the new pool size (1 to 1024)")) }
       control(.object([("op", .string("scale")), ("workers", w)]), for: c, keepAlive: keep, now: t, finish: passThrough)
     case (4, "tasks") where parts[0] == "api":
-      guard let n = TaskID.parse(parts[2]) else { return send(.error(404, "'\(parts[2])' is not a task id like task-000012")) }
+      guard let n = TaskID.parse(parts[2]) else { return send(.error(404, "'\(Self.shown(parts[2]))' is not a task id like task-000012")) }
       let id = JSON.string(TaskID.format(n))
       switch parts[3] {
       case "cancel":
@@ -354,7 +319,7 @@ extension WebServer {
         send(.error(404, "no action \(parts[3]) (use cancel, retry or priority)"))
       }
     default:
-      send(.error(404, "no API endpoint \(r.path)"))
+      send(.error(404, "no API endpoint \(Self.shown(r.path))"))
     }
   }
 }

@@ -109,6 +109,37 @@ final class WebAPITests: XCTestCase {
     }
   }
 
+  /// A parameter that is not what it takes is 400 naming it (they used to fall back to a default
+  /// or be ignored: `limit=abc` gave 200 events, `since=abc` replayed nothing, `task=task-abc` on
+  /// the recent events an empty list where the stream said 400, `offset=-1` read from 0).
+  func testABadQueryParameterIs400NamingIt() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (web, auth) = try started(c)
+    let id = c.ok(["submit", "--shell", "echo hello"]).out.trimmed
+    c.ok(["wait", id])
+    let bad = [
+      ("/api/events/recent?limit=0", "limit: '0'"), ("/api/events/recent?limit=abc", "limit: 'abc'"),
+      ("/api/events/recent?limit=5001", "limit: '5001'"), ("/api/events/recent?after=abc", "after: 'abc'"),
+      ("/api/events/recent?after=-1", "after: '-1'"), ("/api/events/recent?task=task-abc", "task: 'task-abc'"),
+      ("/api/events?since=abc", "since: 'abc'"), ("/api/events?status=yes", "status: 'yes'"), ("/api/events?batch=true", "batch: 'true'"),
+      ("/api/events?newest=0", "newest: '0'"), ("/api/tasks?limit=0", "limit: '0'"), ("/api/tasks?offset=-1", "offset: '-1'"),
+      ("/api/tasks/\(id)/output?offset=-1", "offset: '-1'"), ("/api/tasks/\(id)/output?offset=abc", "offset: 'abc'"),
+    ]
+    for (path, says) in bad {
+      let a = try web.get(path, headers: [auth])
+      XCTAssertEqual(a.status, 400, "\(path): \(a.body)")
+      XCTAssertTrue(error(a).contains(says), "\(path): \(a.body)")
+    }
+    // Good values still answer.
+    let recent = try web.get("/api/events/recent?limit=5000&after=0&task=\(id)", headers: [auth])
+    XCTAssertEqual(recent.status, 200, recent.body)
+    XCTAssertTrue(recent.body.contains(#""type":"task.succeeded""#), recent.body)
+    let out = try web.get("/api/tasks/\(id)/output?offset=2", headers: [auth])
+    XCTAssertEqual(out.status, 200, out.body)
+    XCTAssertTrue(out.body.contains(#""text":"llo\n""#), out.body)
+  }
+
   /// The task list names a task's type as `cortex list` does (`exec`, `synthetic`, or the
   /// spec's), and `?type=` filters by it: it used to leave the type out and find nothing.
   func testTheTaskListNamesTypesAsCortexListDoes() throws {
