@@ -200,11 +200,17 @@ extension WebServer {
       do { offset = try Self.number(r, "offset", 0...UInt64(Int.max)).map { Int($0) } ?? 0 } catch {
         return send(.error(error.status, error.message))
       }
+      guard model.task(n) == nil, !FileSystem.exists(paths.taskDir(n) + "/output.log") else { return send(output(n, offset: offset)) }
       // Cluster mode: a task whose output is not on this node's disk may have run on another.
-      if !peer, peers != nil, model.task(n) == nil, !FileSystem.exists(paths.taskDir(n) + "/output.log") {
-        return remoteOutput(n, offset: offset, on: c, keepAlive: keep, now: t)
+      if !peer, peers != nil { return remoteOutput(n, offset: offset, on: c, keepAlive: keep, now: t) }
+      // Not one this view knows (forgotten past its cap, or no such task): the daemon's `show`
+      // says whether it exists, as `cortex log` would.
+      control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
+        [self] answer in
+        guard let answer else { return .error(502, "the daemon did not answer") }
+        guard answer["ok"]?.bool == true else { return .error(404, answer["error"]?.string ?? "unknown task \(TaskID.format(n))") }
+        return output(n, offset: offset)
       }
-      send(output(n, offset: offset))
     case ("events", 1):
       let f: StreamFilter
       let since: UInt64?
@@ -241,6 +247,30 @@ extension WebServer {
     }
   }
 
+  /// The HTTP answer to the daemon's answer to an action. A refusal keeps the daemon's fields and
+  /// adds `status`, as every error answer has: 404 when the task does not exist (cancel says so
+  /// in its `results`; retry and edit in `error`), 400 for a bad request (64, 65), 409 when the
+  /// task's state does not allow it (1: edit a running task, retry an unfinished one), 409 for
+  /// backpressure (75), 503 when the daemon is not taking requests (69).
+  static func httpAnswer(_ answer: JSON?) -> HTTPResponse {
+    guard let answer else { return .error(502, "the daemon did not answer") }
+    let unknown = "unknown task"
+    let results = answer["results"]?.object ?? []
+    if answer["ok"]?.bool == true {
+      // A cancel of one task the daemon does not know.
+      guard results.count == 1, let why = results[0].1.string, why.hasPrefix(unknown) else { return .json(answer) }
+      return .error(404, "\(results[0].0): \(why)")
+    }
+    let code = answer["code"]?.int ?? 1
+    let message = answer["error"]?.string ?? ""
+    let status =
+      message.contains(unknown) ? 404 : code == 64 || code == 65 ? 400 : code == 75 || code == 1 ? 409 : code == 69 ? 503 : 500
+    var o = answer.object ?? []
+    o.removeAll { $0.0 == "status" }
+    o.insert(("status", .int(Int64(status))), at: min(1, o.count))
+    return .json(.object(o), status: status)
+  }
+
   /// Query-string encoding: letters, digits, `-._~,` and the bytes of `keep` as they are, every
   /// other byte as %XX.
   static func percentEncode(_ s: String, keep: String = "") -> String {
@@ -261,7 +291,8 @@ extension WebServer {
   func output(_ n: Int, offset: Int) -> HTTPResponse {
     let path = paths.taskDir(n) + "/output.log"
     guard let fd = try? FileDescriptor.open(path, .readOnly) else {
-      return .json(.object([("ok", .bool(true)), ("offset", .int(0)), ("size", .int(0)), ("text", .string(""))]))
+      return .json(
+        .object([("ok", .bool(true)), ("offset", .int(0)), ("next_offset", .int(0)), ("size", .int(0)), ("text", .string(""))]))
     }
     defer { fd.close() }
     let size = (try? fd.size()) ?? 0
@@ -281,18 +312,18 @@ extension WebServer {
     if r.body.isEmpty {
       body = .object([])
     } else {
-      guard let b = try? JSON.parse(r.body), b.object != nil else { return send(.error(400, "the body must be a JSON object")) }
-      body = b
+      do { body = try JSON.parse(r.body) } catch { return send(.error(400, "the body must be a JSON object; it is \(error)")) }
+      guard body.object != nil else { return send(.error(400, "the body must be a JSON object, not \(Self.shown(body.encoded()))")) }
     }
     let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-    func passThrough(_ answer: JSON?) -> HTTPResponse {
-      guard let answer else { return .error(502, "the daemon did not answer") }
-      if answer["ok"]?.bool == true { return .json(answer) }
-      // 1 is the daemon's refusal of an action the task's state does not allow (edit a running
-      // task, retry an unfinished one): a conflict, not a server error.
-      let code = answer["code"]?.int ?? 1
-      return .json(answer, status: code == 64 || code == 65 ? 400 : code == 75 || code == 1 ? 409 : code == 69 ? 503 : 500)
+    // A field the action does not take is refused rather than dropped (a typo, or a field a
+    // script expects to matter).
+    let takes = parts.last == "scale" ? ["workers"] : parts.last == "priority" ? ["priority"] : []
+    if let extra = body.object?.first(where: { !takes.contains($0.0) }) {
+      let what = takes.isEmpty ? "no fields (send {})" : takes.joined(separator: ", ")
+      return send(.error(400, "\(Self.shown(extra.0)): unknown field; this request takes \(what)"))
     }
+    func passThrough(_ answer: JSON?) -> HTTPResponse { Self.httpAnswer(answer) }
     switch (parts.count, parts.count > 1 ? parts[1] : "") {
     case (2, "scale") where parts[0] == "api":
       guard let w = body["workers"] else { return send(.error(400, "workers: required, the new pool size (1 to 1024)")) }
@@ -310,7 +341,8 @@ extension WebServer {
       case "priority":
         // The same request as `cortex edit ID --priority P`: logged as task.edited with before and after.
         guard let p = body["priority"]?.string, Priority(name: p) != nil else {
-          return send(.error(400, "priority: required, one of critical, high, medium, low"))
+          let given = body["priority"].map { "not \(Self.shown($0.encoded()))" } ?? "required"
+          return send(.error(400, "priority: \(given); one of critical, high, medium, low"))
         }
         control(
           .object([("op", .string("edit")), ("id", id), ("set", .object([("priority", .string(p))]))]), for: c, keepAlive: keep, now: t,

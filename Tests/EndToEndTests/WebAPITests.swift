@@ -140,6 +140,60 @@ final class WebAPITests: XCTestCase {
     XCTAssertTrue(out.body.contains(#""text":"llo\n""#), out.body)
   }
 
+  /// An unknown task is 404 on every task endpoint, as `cortex show`/`log`/`cancel` fail for it
+  /// (the output was 200 and empty, a cancel 200 with `results` saying "unknown task", a retry
+  /// 400, a priority edit 409), and every refusal the daemon gives carries `status`.
+  func testAnUnknownTaskIs404AndEveryRefusalCarriesItsStatus() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (web, auth) = try started(c)
+    let done = c.ok(["submit", "--synthetic", "1:1"]).out.trimmed
+    c.ok(["wait", done])
+    let ghost = "task-099999"
+    c.ok(["log", ghost], code: 65)
+    let output = try web.get("/api/tasks/\(ghost)/output", headers: [auth])
+    XCTAssertEqual(output.status, 404, output.body)
+    XCTAssertTrue(error(output).contains("unknown task"), output.body)
+    for action in ["cancel", "retry", "priority"] {
+      let a = try web.post("/api/tasks/\(ghost)/\(action)", body: action == "priority" ? #"{"priority":"low"}"# : "{}", headers: [auth])
+      XCTAssertEqual(a.status, 404, "\(action): \(a.body)")
+      XCTAssertTrue(error(a).contains("\(ghost): unknown task"), "\(action): \(a.body)")
+    }
+    // A known task with no output yet answers the documented fields, empty.
+    let long = c.ok(["submit", "--synthetic", "60000:1"]).out.trimmed
+    let queued = c.ok(["submit", "--synthetic", "1:1", "--after", long]).out.trimmed
+    let empty = try web.get("/api/tasks/\(queued)/output", headers: [auth])
+    XCTAssertEqual(empty.status, 200, empty.body)
+    let e = try JSON.parse(Array(empty.body.utf8))
+    XCTAssertEqual(e["next_offset"]?.int, 0, empty.body)
+    XCTAssertEqual(e["size"]?.int, 0, empty.body)
+    // The daemon's refusals keep its fields and add `status`: 409 for a state that does not allow
+    // the action, 400 for a bad value (which it names).
+    let edit = try web.post("/api/tasks/\(done)/priority", body: #"{"priority":"low"}"#, headers: [auth])
+    XCTAssertEqual(edit.status, 409, edit.body)
+    XCTAssertTrue(error(edit).contains("succeeded"), edit.body)
+    let scale = try web.post("/api/scale", body: #"{"workers":"5"}"#, headers: [auth])
+    XCTAssertEqual(scale.status, 400, scale.body)
+    XCTAssertTrue(error(scale).contains("workers"), scale.body)
+    let prio = try web.post("/api/tasks/\(queued)/priority", body: #"{"priority":"urgent"}"#, headers: [auth])
+    XCTAssertEqual(prio.status, 400, prio.body)
+    XCTAssertTrue(error(prio).contains("urgent"), "the refusal names the value: \(prio.body)")
+    // A body with a field the action does not take, or that is not JSON, is refused naming why
+    // (an extra field used to be dropped without a word, and a parse error not said).
+    let bodies = [
+      ("/api/scale", #"{"workers":3,"worker":4}"#, "worker: unknown field"),
+      ("/api/tasks/\(done)/cancel", #"{"force":true}"#, "force"),
+      ("/api/tasks/\(queued)/priority", #"{"priority":"low","group":"x"}"#, "group"),
+      ("/api/scale", #"{"workers":"#, "invalid JSON at byte"), ("/api/scale", "[3]", "not [3]"),
+    ]
+    for (path, body, says) in bodies {
+      let a = try web.post(path, body: body, headers: [auth])
+      XCTAssertEqual(a.status, 400, "\(path) \(body): \(a.body)")
+      XCTAssertTrue(error(a).contains(says), "\(path) \(body): \(a.body)")
+    }
+    XCTAssertFalse(c.events().contains { $0.type == "pool.scaled" || $0.type == "task.edited" }, "a refused request changed something")
+  }
+
   /// The task list names a task's type as `cortex list` does (`exec`, `synthetic`, or the
   /// spec's), and `?type=` filters by it: it used to leave the type out and find nothing.
   func testTheTaskListNamesTypesAsCortexListDoes() throws {
