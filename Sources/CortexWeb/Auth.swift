@@ -28,9 +28,11 @@ struct Auth {
   enum Credential { case none, cookie, bearer, query, peer }
 
   func credential(_ r: HTTPRequest) -> Credential {
-    if let a = r.header("authorization"), a.hasPrefix("Bearer ") {
-      if Self.same(String(a.dropFirst(7)), token) { return .bearer }
-      if let peerToken, Self.same(String(a.dropFirst(7)), peerToken) { return .peer }
+    // The scheme's name is case-insensitive (RFC 9110 §11.1): `bearer TOKEN` is the same.
+    if let a = r.header("authorization"), a.count > 7, a.prefix(7).lowercased() == "bearer " {
+      let given = String(a.dropFirst(7)).trimmingSpaces
+      if Self.same(given, token) { return .bearer }
+      if let peerToken, Self.same(given, peerToken) { return .peer }
     }
     if let c = r.header("cookie") {
       for part in c.split(separator: ";") {

@@ -38,7 +38,7 @@ extension WebServer {
       line.append(10)
       try fd.writeAll(line)
     } catch {
-      respond(c, .error(503, "the daemon's control socket is not answering: \(error)"), keepAlive: keepAlive, head: false, now: t)
+      respond(c, .error(503, "the daemon's control socket is not answering: \(error)"), keepAlive: keepAlive, head: c.head, now: t)
       return
     }
     let id = nextID
@@ -46,7 +46,7 @@ extension WebServer {
     let r = ControlRequest(id: id, fd: fd, connection: c.id, keepAlive: keepAlive, now: t, finish: finish)
     do throws(PosixError) { try epoll.add(fd, .input, token: id) } catch {
       fd.close()
-      respond(c, .error(503, "cannot watch the control socket: \(error)"), keepAlive: keepAlive, head: false, now: t)
+      respond(c, .error(503, "cannot watch the control socket: \(error)"), keepAlive: keepAlive, head: c.head, now: t)
       return
     }
     controls[id] = r
@@ -82,7 +82,7 @@ extension WebServer {
     r.fd.close()
     guard let c = connections[r.connection], let response = r.finish(answer) else { return }
     c.waiting = false
-    respond(c, response, keepAlive: r.keepAlive, head: false, now: t)
+    respond(c, response, keepAlive: r.keepAlive, head: c.head, now: t)
     processRequests(c, now: t)
   }
 }

@@ -196,10 +196,12 @@ extension WebServer {
   /// nodes could not be read.
   func clusterRecent(_ r: HTTPRequest, now t: Int64) -> HTTPResponse {
     peers?.lastClusterEventsMs = t
-    var f = StreamFilter()
-    do { try f.setTypes(r.param("type") ?? "") } catch { return .error(error.status, error.message) }
-    if let tk = r.param("task"), !tk.isEmpty { f.task = TaskID.parse(tk) ?? -1 }
-    let limit = min(5000, max(1, Int(r.param("limit") ?? "200") ?? 200))
+    let f: StreamFilter
+    let limit: Int
+    switch recentQuery(r) {
+    case .failure(let e): return .error(e.status, e.message)
+    case .success(let q): (f, limit) = (q.0, q.limit)
+    }
     var all: [(ts: String, line: [UInt8])] = []
     for e in model.events(after: 0).suffix(5000) where f.matches(type: e.type, task: e.task) {
       all.append((LogLine(bytes: e.line[...]).string("ts") ?? "", e.line))
@@ -224,7 +226,9 @@ extension WebServer {
     let me = cluster?.node
     control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keepAlive, now: t) {
       [self] answer in
-      guard let node = answer?["task"]?["node"]?.string, node != me else { return output(n, offset: offset) }
+      guard let answer else { return .error(502, "the daemon did not answer") }
+      guard answer["ok"]?.bool == true else { return .error(404, answer["error"]?.string ?? "unknown task \(TaskID.format(n))") }
+      guard let node = answer["task"]?["node"]?.string, node != me else { return output(n, offset: offset) }
       guard let other = otherNodes().first(where: { $0.peer.name == node }) else {
         return .error(502, "\(TaskID.format(n)) ran on node \(node), which the cluster no longer lists")
       }
@@ -241,7 +245,7 @@ extension WebServer {
         } else {
           resp = .error(502, "node \(node) sent an output answer that is not JSON")
         }
-        respond(c2, resp, keepAlive: keepAlive, head: false, now: now())
+        respond(c2, resp, keepAlive: keepAlive, head: c2.head, now: now())
         processRequests(c2, now: now())
       }
       return nil
@@ -275,7 +279,7 @@ extension WebServer {
       c2.waiting = false
       var task = task.filter { $0.0 != "dir" }
       if let note { task.append(("detail_note", .string(note))) }
-      respond(c2, .json(.object([("ok", .bool(true)), ("task", .object(task))])), keepAlive: keepAlive, head: false, now: now())
+      respond(c2, .json(.object([("ok", .bool(true)), ("task", .object(task))])), keepAlive: keepAlive, head: c2.head, now: now())
       processRequests(c2, now: now())
     }
     guard let other = otherNodes().first(where: { $0.peer.name == ranOn }) else {

@@ -6,6 +6,7 @@ extension WebServer {
   func handle(_ r: HTTPRequest, on c: WebConnection, now t: Int64) {
     let keep = r.keepAlive
     let head = r.method == "HEAD"
+    c.head = head
     func send(_ resp: HTTPResponse) { respond(c, resp, keepAlive: keep, head: head, now: t) }
 
     if r.path == "/favicon.ico" { return send(HTTPResponse(status: 204, headers: [("Cache-Control", "max-age=86400")])) }
@@ -24,7 +25,10 @@ extension WebServer {
       // The token from the printed URL becomes a cookie, and leaves the address bar.
       // The rest of the query stays (the events page's filter in the printed link, say).
       let rest = r.query.filter { $0.0 != "token" }.map { Self.percentEncode($0.0) + "=" + Self.percentEncode($0.1) }
-      let location = (r.path == "" ? "/" : r.path) + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&"))
+      // The path is the decoded one: encoded again, so no byte of it (a CR LF) reaches the header
+      // as it is, and with one leading slash (`//host/` would send the browser to another site).
+      let path = "/" + r.path.drop { $0 == "/" }
+      let location = Self.percentEncode(path, keep: "/") + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&"))
       var resp = HTTPResponse(status: 303, headers: [("Location", location), ("Set-Cookie", auth.setCookie())])
       resp.headers.append(("Cache-Control", "no-store"))
       return send(resp)
@@ -42,9 +46,16 @@ extension WebServer {
     }
 
     peers?.lastViewerMs = t
+    guard let allow = Self.methods(r.path) else { return send(.error(404, Self.noEndpoint(r.path))) }
+    guard allow.contains(r.method) else {
+      var resp = HTTPResponse.error(
+        405, "method \(r.method) not allowed on \(Self.shown(r.path)) (it answers \(allow.joined(separator: ", ")))")
+      resp.headers.append(("Allow", allow.joined(separator: ", ")))
+      return send(resp)
+    }
     switch r.method {
     case "GET", "HEAD": get(r, on: c, send: send, keep: keep, peer: false, now: t)
-    case "POST":
+    default:
       guard auth.originAllowed(r, cred) else {
         return send(.error(403, "cross-origin request refused: a state-changing request needs an Origin header naming this server"))
       }
@@ -52,17 +63,44 @@ extension WebServer {
         return send(.error(415, "send the request body as Content-Type: application/json"))
       }
       post(r, on: c, send: send, keep: keep, now: t)
-    default:
-      send(HTTPResponse.error(405, "method \(r.method) not allowed"))
     }
   }
+
+  /// The methods `path` answers to (another gets 405 with `Allow`); nil for an API path that does
+  /// not exist (404 whatever the method). Pages, static files and `/metrics` are read-only; which
+  /// of those exist is for `get` to say.
+  static func methods(_ path: String) -> [String]? {
+    let p = path.split(separator: "/", omittingEmptySubsequences: true)
+    let read = ["GET", "HEAD"]
+    guard p.first == "api" else { return read }
+    switch (p.count, p.count > 1 ? p[1] : "") {
+    case (2, "status"), (2, "cluster"), (2, "workers"), (2, "tasks"), (2, "events"), (3, "tasks"): return read
+    case (3, "events") where p[2] == "recent": return read
+    case (4, "tasks") where p[3] == "output": return read
+    case (4, "tasks") where ["cancel", "retry", "priority"].contains(p[3]): return ["POST"]
+    case (2, "scale"): return ["POST"]
+    default: return nil
+    }
+  }
+
+  /// What a 404 for an API path says.
+  static func noEndpoint(_ path: String) -> String {
+    let p = path.split(separator: "/", omittingEmptySubsequences: true)
+    if p.count == 4 && p[1] == "tasks" {
+      return "no action \(shown(String(p[3]))) on a task (GET output; POST cancel, retry or priority)"
+    }
+    return "no API endpoint \(shown(path))"
+  }
+
+  /// A path or value as an error message quotes it: at most 80 characters.
+  static func shown(_ s: String) -> String { s.count > 80 ? String(s.prefix(80)) + "…" : s }
 
   private func get(_ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, peer: Bool, now t: Int64) {
     let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
     switch parts.first {
     case nil, "tasks", "events":
       guard parts.count <= 2, parts.count < 2 || (parts[0] == "tasks" && TaskID.parse(parts[1]) != nil) else {
-        return send(.error(404, "no page \(r.path)"))
+        return send(.error(404, "no page \(Self.shown(r.path))"))
       }
       send(
         HTTPResponse(
@@ -77,15 +115,15 @@ extension WebServer {
         send(
           HTTPResponse(
             status: 200, headers: [("Content-Type", "text/css; charset=utf-8"), ("Cache-Control", "no-cache")], body: Pages.style))
-      default: send(.error(404, "no file \(r.path)"))
+      default: send(.error(404, "no file \(Self.shown(r.path))"))
       }
     case "metrics":
-      guard parts.count == 1 else { return send(.error(404, "no page \(r.path)")) }
+      guard parts.count == 1 else { return send(.error(404, "no page \(Self.shown(r.path))")) }
       send(.text(metricsText(now: t), type: "text/plain; version=0.0.4; charset=utf-8"))
     case "api":
       api(Array(parts.dropFirst()), r, on: c, send: send, keep: keep, peer: peer, now: t)
     default:
-      send(.error(404, "no page \(r.path)"))
+      send(.error(404, "no page \(Self.shown(r.path))"))
     }
   }
 
@@ -131,7 +169,7 @@ extension WebServer {
             ])))
       }
     case ("tasks", 2):
-      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
+      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(Self.shown(p[1]))' is not a task id like task-000012")) }
       let local = model.task(n)
       let node = cluster?.node
       control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
@@ -157,38 +195,41 @@ extension WebServer {
         return .json(.object([("ok", .bool(true)), ("task", .object(task))]))
       }
     case ("tasks", 3) where p[2] == "output":
-      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(p[1])' is not a task id like task-000012")) }
-      let offset = Int(r.param("offset") ?? "0") ?? 0
+      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(Self.shown(p[1]))' is not a task id like task-000012")) }
+      let offset: Int
+      do { offset = try Self.number(r, "offset", 0...UInt64(Int.max)).map { Int($0) } ?? 0 } catch {
+        return send(.error(error.status, error.message))
+      }
+      guard model.task(n) == nil, !FileSystem.exists(paths.taskDir(n) + "/output.log") else { return send(output(n, offset: offset)) }
       // Cluster mode: a task whose output is not on this node's disk may have run on another.
-      if !peer, peers != nil, model.task(n) == nil, !FileSystem.exists(paths.taskDir(n) + "/output.log") {
-        return remoteOutput(n, offset: offset, on: c, keepAlive: keep, now: t)
+      if !peer, peers != nil { return remoteOutput(n, offset: offset, on: c, keepAlive: keep, now: t) }
+      // Not one this view knows (forgotten past its cap, or no such task): the daemon's `show`
+      // says whether it exists, as `cortex log` would.
+      control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
+        [self] answer in
+        guard let answer else { return .error(502, "the daemon did not answer") }
+        guard answer["ok"]?.bool == true else { return .error(404, answer["error"]?.string ?? "unknown task \(TaskID.format(n))") }
+        return output(n, offset: offset)
       }
-      send(output(n, offset: offset))
     case ("events", 1):
-      var f = StreamFilter()
-      do { try f.setTypes(r.param("type") ?? "") } catch { return send(.error(error.status, error.message)) }
-      if let tk = r.param("task"), !tk.isEmpty {
-        guard let n = TaskID.parse(tk) else { return send(.error(400, "task: '\(tk)' is not a task id like task-000012")) }
-        f.task = n
+      let f: StreamFilter
+      let since: UInt64?
+      switch streamQuery(r) {
+      case .failure(let e): return send(.error(e.status, e.message))
+      case .success(let q): (f, since) = q
       }
-      f.status = r.param("status") == "1"
-      f.events = r.param("events") != "0"
-      f.batch = r.param("batch") == "1"
-      if let v = r.param("newest") {
-        guard let n = Int(v), n >= 1, n <= 100_000 else {
-          return send(.error(400, "newest: '\(v)' is not a number of events from 1 to 100000"))
-        }
-        f.newest = n
-      }
-      let since = (r.header("last-event-id") ?? r.param("since")).flatMap { UInt64($0) }
+      // HEAD: what a stream would answer, without becoming one.
+      if c.head { return send(HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")])) }
       startStream(c, f, since: since, now: t)
     case ("events", 2) where p[1] == "recent":
       if !peer, r.param("scope") == "cluster", peers != nil { return send(clusterRecent(r, now: t)) }
-      var f = StreamFilter()
-      do { try f.setTypes(r.param("type") ?? "") } catch { return send(.error(error.status, error.message)) }
-      if let tk = r.param("task"), !tk.isEmpty { f.task = TaskID.parse(tk) ?? -1 }
-      let limit = min(5000, max(1, Int(r.param("limit") ?? "200") ?? 200))
-      let after = r.param("after").flatMap { UInt64($0) } ?? 0
+      let f: StreamFilter
+      let limit: Int
+      let after: UInt64
+      switch recentQuery(r) {
+      case .failure(let e): return send(.error(e.status, e.message))
+      case .success(let q): (f, limit, after) = q
+      }
       var lines: [[UInt8]] = []
       for e in model.events(after: after).reversed() where f.matches(type: e.type, task: e.task) {
         lines.append(e.line)
@@ -202,16 +243,42 @@ extension WebServer {
       body.append(contentsOf: Array("]}\n".utf8))
       send(HTTPResponse(status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body: body))
     default:
-      send(.error(404, "no API endpoint \(r.path)"))
+      send(.error(404, "no API endpoint \(Self.shown(r.path))"))
     }
   }
 
-  /// Query-string encoding: letters, digits and `-._~,` as they are, every other byte as %XX.
-  static func percentEncode(_ s: String) -> String {
+  /// The HTTP answer to the daemon's answer to an action. A refusal keeps the daemon's fields and
+  /// adds `status`, as every error answer has: 404 when the task does not exist (cancel says so
+  /// in its `results`; retry and edit in `error`), 400 for a bad request (64, 65), 409 when the
+  /// task's state does not allow it (1: edit a running task, retry an unfinished one), 409 for
+  /// backpressure (75), 503 when the daemon is not taking requests (69).
+  static func httpAnswer(_ answer: JSON?) -> HTTPResponse {
+    guard let answer else { return .error(502, "the daemon did not answer") }
+    let unknown = "unknown task"
+    let results = answer["results"]?.object ?? []
+    if answer["ok"]?.bool == true {
+      // A cancel of one task the daemon does not know.
+      guard results.count == 1, let why = results[0].1.string, why.hasPrefix(unknown) else { return .json(answer) }
+      return .error(404, "\(results[0].0): \(why)")
+    }
+    let code = answer["code"]?.int ?? 1
+    let message = answer["error"]?.string ?? ""
+    let status =
+      message.contains(unknown) ? 404 : code == 64 || code == 65 ? 400 : code == 75 || code == 1 ? 409 : code == 69 ? 503 : 500
+    var o = answer.object ?? []
+    o.removeAll { $0.0 == "status" }
+    o.insert(("status", .int(Int64(status))), at: min(1, o.count))
+    return .json(.object(o), status: status)
+  }
+
+  /// Query-string encoding: letters, digits, `-._~,` and the bytes of `keep` as they are, every
+  /// other byte as %XX.
+  static func percentEncode(_ s: String, keep: String = "") -> String {
     var out = ""
     for b in s.utf8 {
       switch b {
       case 48...57, 65...90, 97...122, 45, 46, 95, 126, 44: out.unicodeScalars.append(Unicode.Scalar(b))
+      case _ where keep.utf8.contains(b): out.unicodeScalars.append(Unicode.Scalar(b))
       default:
         let h = String(b, radix: 16, uppercase: true)
         out += "%" + (h.count == 1 ? "0" + h : h)
@@ -220,41 +287,12 @@ extension WebServer {
     return out
   }
 
-  func taskQuery(_ r: HTTPRequest) -> Result<FleetModel.TaskQuery, HTTPRequestParser.Failure> {
-    var q = FleetModel.TaskQuery()
-    func bad(_ m: String) -> Result<FleetModel.TaskQuery, HTTPRequestParser.Failure> { .failure(.init(status: 400, message: m)) }
-    if let s = r.param("state"), !s.isEmpty {
-      guard Request.listStates.contains(s) else {
-        return bad("state: unknown state '\(s)' (use \(Request.listStates.sorted().joined(separator: ", ")))")
-      }
-      q.state = s
-    }
-    if let s = r.param("type"), !s.isEmpty { q.type = s }
-    if let s = r.param("priority"), !s.isEmpty {
-      guard Priority(name: s) != nil else { return bad("priority: unknown priority '\(s)' (use critical, high, medium, low)") }
-      q.priority = s
-    }
-    if let s = r.param("label"), !s.isEmpty {
-      let kv = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-      q.label = (kv[0], kv.count > 1 ? kv[1] : nil)
-    }
-    if let s = r.param("q"), !s.isEmpty { q.text = s }
-    if let s = r.param("offset"), !s.isEmpty {
-      guard let v = Int(s), v >= 0 else { return bad("offset: must be a whole number ≥ 0, not '\(s)'") }
-      q.offset = v
-    }
-    if let s = r.param("limit"), !s.isEmpty {
-      guard let v = Int(s), (1...1000).contains(v) else { return bad("limit: must be 1 to 1000, not '\(s)'") }
-      q.limit = v
-    }
-    return .success(q)
-  }
-
   /// Up to 64 KiB of a task's `output.log` from `offset`.
   func output(_ n: Int, offset: Int) -> HTTPResponse {
     let path = paths.taskDir(n) + "/output.log"
     guard let fd = try? FileDescriptor.open(path, .readOnly) else {
-      return .json(.object([("ok", .bool(true)), ("offset", .int(0)), ("size", .int(0)), ("text", .string(""))]))
+      return .json(
+        .object([("ok", .bool(true)), ("offset", .int(0)), ("next_offset", .int(0)), ("size", .int(0)), ("text", .string(""))]))
     }
     defer { fd.close() }
     let size = (try? fd.size()) ?? 0
@@ -274,24 +312,24 @@ extension WebServer {
     if r.body.isEmpty {
       body = .object([])
     } else {
-      guard let b = try? JSON.parse(r.body), b.object != nil else { return send(.error(400, "the body must be a JSON object")) }
-      body = b
+      do { body = try JSON.parse(r.body) } catch { return send(.error(400, "the body must be a JSON object; it is \(error)")) }
+      guard body.object != nil else { return send(.error(400, "the body must be a JSON object, not \(Self.shown(body.encoded()))")) }
     }
     let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-    func passThrough(_ answer: JSON?) -> HTTPResponse {
-      guard let answer else { return .error(502, "the daemon did not answer") }
-      if answer["ok"]?.bool == true { return .json(answer) }
-      // 1 is the daemon's refusal of an action the task's state does not allow (edit a running
-      // task, retry an unfinished one): a conflict, not a server error.
-      let code = answer["code"]?.int ?? 1
-      return .json(answer, status: code == 64 || code == 65 ? 400 : code == 75 || code == 1 ? 409 : code == 69 ? 503 : 500)
+    // A field the action does not take is refused rather than dropped (a typo, or a field a
+    // script expects to matter).
+    let takes = parts.last == "scale" ? ["workers"] : parts.last == "priority" ? ["priority"] : []
+    if let extra = body.object?.first(where: { !takes.contains($0.0) }) {
+      let what = takes.isEmpty ? "no fields (send {})" : takes.joined(separator: ", ")
+      return send(.error(400, "\(Self.shown(extra.0)): unknown field; this request takes \(what)"))
     }
+    func passThrough(_ answer: JSON?) -> HTTPResponse { Self.httpAnswer(answer) }
     switch (parts.count, parts.count > 1 ? parts[1] : "") {
     case (2, "scale") where parts[0] == "api":
       guard let w = body["workers"] else { return send(.error(400, "workers: required, the new pool size (1 to 1024)")) }
       control(.object([("op", .string("scale")), ("workers", w)]), for: c, keepAlive: keep, now: t, finish: passThrough)
     case (4, "tasks") where parts[0] == "api":
-      guard let n = TaskID.parse(parts[2]) else { return send(.error(404, "'\(parts[2])' is not a task id like task-000012")) }
+      guard let n = TaskID.parse(parts[2]) else { return send(.error(404, "'\(Self.shown(parts[2]))' is not a task id like task-000012")) }
       let id = JSON.string(TaskID.format(n))
       switch parts[3] {
       case "cancel":
@@ -303,7 +341,8 @@ extension WebServer {
       case "priority":
         // The same request as `cortex edit ID --priority P`: logged as task.edited with before and after.
         guard let p = body["priority"]?.string, Priority(name: p) != nil else {
-          return send(.error(400, "priority: required, one of critical, high, medium, low"))
+          let given = body["priority"].map { "not \(Self.shown($0.encoded()))" } ?? "required"
+          return send(.error(400, "priority: \(given); one of critical, high, medium, low"))
         }
         control(
           .object([("op", .string("edit")), ("id", id), ("set", .object([("priority", .string(p))]))]), for: c, keepAlive: keep, now: t,
@@ -312,7 +351,7 @@ extension WebServer {
         send(.error(404, "no action \(parts[3]) (use cancel, retry or priority)"))
       }
     default:
-      send(.error(404, "no API endpoint \(r.path)"))
+      send(.error(404, "no API endpoint \(Self.shown(r.path))"))
     }
   }
 }

@@ -67,6 +67,24 @@ final class FleetModelTests: XCTestCase {
     XCTAssertEqual(rates.reduce(0, +) * 5, 2, accuracy: 1e-9, "two tasks finished in the window")
   }
 
+  /// A spec without a type is listed as `cortex list` names it: `exec` (a command or shell) or
+  /// `synthetic`; `?type=exec` finds them as `cortex list --type exec` does.
+  func testATaskWithoutATypeIsListedAsExecOrSynthetic() {
+    let m = FleetModel()
+    let t0: Int64 = 1_800_000_000_000
+    m.apply(line: line(1, t0, "task.submitted", task: 1, #","spec":{"shell":"make test"}"#))
+    m.apply(line: line(2, t0, "task.submitted", task: 2, #","spec":{"synthetic":{"duration_ms":5}}"#))
+    m.apply(line: line(3, t0, "task.submitted", task: 3, #","spec":{"type":"review","description":"Check"}"#))
+    XCTAssertEqual(m.task(1)?.summaryJSON()["type"]?.string, "exec")
+    XCTAssertEqual(m.task(2)?.summaryJSON()["type"]?.string, "synthetic")
+    XCTAssertEqual(m.task(3)?.summaryJSON()["type"]?.string, "review")
+    for (type, want) in [("exec", [1]), ("synthetic", [2]), ("review", [3])] {
+      var q = FleetModel.TaskQuery()
+      q.type = type
+      XCTAssertEqual(m.query(q).rows.map(\.number), want, type)
+    }
+  }
+
   /// cortex edit (the task page's priority control): the list shows, filters and searches the new spec.
   func testAnEditedTaskShowsItsNewPriorityAndSpec() {
     let m = FleetModel()
@@ -158,6 +176,10 @@ final class FleetModelTests: XCTestCase {
     XCTAssertEqual(a.credential(req([])), .none)
     XCTAssertEqual(a.credential(req([("authorization", "Bearer abc")])), .bearer)
     XCTAssertEqual(a.credential(req([("authorization", "Bearer abd")])), .none)
+    // The scheme is case-insensitive (RFC 9110 §11.1): curl users write `bearer` too.
+    XCTAssertEqual(a.credential(req([("authorization", "bearer abc")])), .bearer)
+    XCTAssertEqual(a.credential(req([("authorization", "BEARER abc")])), .bearer)
+    XCTAssertEqual(a.credential(req([("authorization", "Basic abc")])), .none)
     XCTAssertEqual(a.credential(req([("cookie", "x=1; cortex_8080=abc")])), .cookie)
     XCTAssertEqual(a.credential(req([("cookie", "cortex_9090=abc")])), .none)
     XCTAssertEqual(a.credential(req([], query: [("token", "abc")])), .query)

@@ -166,7 +166,7 @@ final class WebServerTests: XCTestCase {
     let odd: [(String, Int)] = [
       ("/api/tasks?label==", 200), ("/api/tasks?label=", 200), ("/api/tasks?limit=0", 400), ("/api/tasks?offset=-1", 400),
       ("/api/tasks?state=bogus", 400), ("/api/tasks?priority=urgent", 400), ("/api/tasks/task-999999", 404),
-      ("/api/tasks/nonsense", 404), ("/api/tasks/task-000001/output?offset=-5", 200), ("/api/events/recent?limit=abc", 200),
+      ("/api/tasks/nonsense", 404), ("/api/tasks/task-000001/output?offset=-5", 400), ("/api/events/recent?limit=abc", 400),
       ("/api/events?task=bogus", 400), ("/api/nothing", 404), ("/nothing", 404),
     ]
     for (path, status) in odd {

@@ -120,7 +120,8 @@ final class FleetModel {
   private func take(_ spec: JSON?, into row: inout TaskRow) {
     if let spec {
       row.spec = spec
-      row.type = spec["type"]?.string
+      // As `cortex list` names it (TaskRecord.type): a spec without a type runs a command or is synthetic.
+      row.type = spec["type"]?.string ?? (spec["synthetic"] != nil ? "synthetic" : "exec")
       row.title = TaskRow.title(of: spec)
       row.labels = (spec["labels"]?.object ?? []).map { ($0.0, $0.1.string ?? $0.1.encoded()) }
     }

@@ -13,6 +13,9 @@ final class WebConnection {
   var stream: StreamFilter?
   /// A control-socket request is being answered for it; later requests wait.
   var waiting = false
+  /// The request being answered is a HEAD: an answer that arrives later (from the daemon or
+  /// another node) goes without its body too.
+  var head = false
   var closeAfterFlush = false
   var closed = false
   var lastActivityMs: Int64
