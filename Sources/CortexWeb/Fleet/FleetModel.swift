@@ -119,7 +119,7 @@ final class FleetModel {
   /// A task's spec (from task.submitted or task.edited), and what the list shows and searches of it.
   private func take(_ spec: JSON?, into row: inout TaskRow) {
     if let spec {
-      row.spec = spec
+      row.specBytes = spec.encodedBytes()
       // As `cortex list` names it (TaskRecord.type): a spec without a type runs a command or is synthetic.
       row.type = spec["type"]?.string ?? (spec["synthetic"] != nil ? "synthetic" : "exec")
       row.title = TaskRow.title(of: spec)
