@@ -56,14 +56,14 @@ final class RetryAfterRestartTests: XCTestCase {
     restart()
     try FileSystem.writeAtomically(marker, [], durable: false)
     let first = lines(c.ok(["retry", "-p", "--all-failed"]))
-    XCTAssertEqual(first.count, 2, "\(first)")
+    guard first.count == 2 else { return XCTFail("two retries, not \(first)") }
     XCTAssertEqual(try first.map { try show($0)["retry_of"]?.string }, [a, b])
     c.ok(["wait", first[0]])
     c.ok(["wait", first[1]], code: 2)
     restart()
     try FileSystem.writeAtomically(marker2, [], durable: false)
     let second = lines(c.ok(["retry", "-p", "--all-failed"]))
-    XCTAssertEqual(second.count, 1, "\(second)")
+    guard second.count == 1 else { return XCTFail("one retry, not \(second)") }
     XCTAssertEqual(try show(second[0])["retry_of"]?.string, first[1], "the failed retry, not \(b) again")
     c.ok(["wait", second[0]])
     // Every chain ends in a success now.
@@ -92,7 +92,7 @@ final class RetryAfterRestartTests: XCTestCase {
     XCTAssertEqual(submitted, before, "a refused retry submitted something")
     let all = c.ok(["retry", "-p", "--all-failed"])
     let new = lines(all)
-    XCTAssertEqual(new.count, 1, all.out)
+    guard new.count == 1 else { return XCTFail("one retry, not \(new): \(all.err)") }
     XCTAssertEqual(try show(new[0])["retry_of"]?.string, plain)
     XCTAssertTrue(all.err.contains("not retried: \(secret)") && all.err.contains("env.API_TOKEN"), all.err)
     c.ok(["wait", new[0]], code: 1)
@@ -143,7 +143,7 @@ final class RetryAfterRestartTests: XCTestCase {
     try FileSystem.writeAtomically(c.paths.taskQueue, JSON.object(snap).encodedBytes())
     c.ok(["start", "--workers", "1"])
     let r = lines(c.ok(["retry", "-p", "--all-failed"]))
-    XCTAssertEqual(r.count, 1, "\(r)")
+    guard r.count == 1 else { return XCTFail("one retry, not \(r)") }
     XCTAssertEqual(try show(r[0])["retry_of"]?.string, b[0])
   }
 }
