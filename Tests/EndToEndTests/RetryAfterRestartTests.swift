@@ -108,6 +108,30 @@ final class RetryAfterRestartTests: XCTestCase {
     XCTAssertTrue(k.err.contains(again) && k.err.contains("env.API_TOKEN"), k.err)
   }
 
+  /// The web page's retry button is the same request: after a restart it retries a plain task
+  /// and refuses (400, the reason in the answer) one whose secrets are gone.
+  func testTheWebRetryAfterARestartIsTheSame() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let plain = c.ok(["submit", "-p", "--no-env", "--wait", "--shell", "exit 1"], code: 1).out.trimmed
+    let secret = c.ok(["submit", "-p", "--no-env", "--env", "API_TOKEN=abc123secretvalue", "--wait", "--shell", "exit 1"], code: 1)
+      .out.trimmed
+    restart()
+    let web = RawHTTP(port: try XCTUnwrap(c.webPort))
+    let auth = ["Authorization: Bearer \(c.webToken)"]
+    let ok = try web.post("/api/tasks/\(plain)/retry", body: "{}", headers: auth)
+    XCTAssertEqual(ok.status, 200, ok.body)
+    let new = try XCTUnwrap(try JSON.parse(Array(ok.body.utf8))["ids"]?.array?.first?.string, ok.body)
+    XCTAssertEqual(try show(new)["retry_of"]?.string, plain)
+    c.ok(["wait", new], code: 1)
+    let before = submitted
+    let refused = try web.post("/api/tasks/\(secret)/retry", body: "{}", headers: auth)
+    XCTAssertEqual(refused.status, 400, refused.body)
+    XCTAssertTrue(refused.body.contains("env.API_TOKEN") && refused.body.contains("no longer kept"), refused.body)
+    XCTAssertFalse(refused.body.contains("abc123secretvalue"), refused.body)
+    XCTAssertEqual(submitted, before)
+  }
+
   /// A damaged or missing spec.json refuses the retry with 65 naming the file.
   func testACorruptSpecFileIsRefusedNamingTheFile() throws {
     try c.initialize()
