@@ -122,15 +122,21 @@ enum RetryCommand {
     let v = try Client.check(try Client(ctx).request(.object(req)))
     let new = v["ids"]?.array?.compactMap(\.string) ?? []
     let old = v["retried"]?.array?.compactMap(\.string) ?? []
+    let skipped = v["skipped"]?.array ?? []
     if ctx.json && !idsOnly {
       ctx.printJSON(v)
     } else if idsOnly || new.isEmpty {
       if !new.isEmpty { ctx.out(new.joined(separator: "\n") + "\n") }
-      if new.isEmpty {
-        ctx.err("cortex: nothing to retry: no failed or timed-out task since the daemon started that is not retried already\n")
+      if new.isEmpty && skipped.isEmpty {
+        ctx.err("cortex: nothing to retry: no failed or timed-out task that is not retried already\n")
       }
     } else {
       for (i, n) in new.enumerated() { ctx.out("\(n)\(i < old.count ? "  (retry of \(old[i]))" : "")\n") }
+    }
+    // Failures --all-failed found but cannot retry (secret values no longer kept, spec.json gone):
+    // named every time, so none is left behind silently.
+    if !(ctx.json && !idsOnly) {
+      for s in skipped { ctx.err("cortex: not retried: \(s["why"]?.string ?? s["id"]?.string ?? "")\n") }
     }
     return 0
   }
@@ -231,10 +237,15 @@ extension GroupCommand {
 extension RetryCommand {
   static let help = CommandHelp(
     "retry", abstract: "submit finished tasks again as new tasks (retry_of); prints the new ids", usage: usage,
-    details: "Each new task has the old one's spec (and secrets) and names it in retry_of; the old task is left as it ended.",
+    details:
+      "Each new task has the old one's spec (and secrets) and names it in retry_of; the old task is left as it ended. "
+      + "A task that ended before the daemon last started is retried from its tasks/<id>/spec.json; if its spec had "
+      + "secret values, they are no longer kept and it is refused (exit 65): submit it again with them.",
     flags: [
       .flag("-p", help: "print only the new ids"),
-      .flag("--all-failed", help: "every failed or timed-out task the daemon remembers and has not retried already"),
+      .flag(
+        "--all-failed",
+        help: "every failed or timed-out task not retried already (also from before a restart); those that cannot be are named on stderr"),
     ], operands: .taskID,
     examples: [("cortex retry task-000007", "run it again as a new task"), ("cortex retry -p --all-failed", "every failure, ids only")])
 }

@@ -26,7 +26,11 @@ extension Daemon {
         return
       }
     }
-    feed(.control(id, cmd), now: t)
+    if case .retry(let ids, let all, _) = cmd {
+      feed(.control(id, retryWithStoredSpecs(ids, allFailed: all)), now: t)
+    } else {
+      feed(.control(id, cmd), now: t)
+    }
     groupsFileDue = true
   }
 

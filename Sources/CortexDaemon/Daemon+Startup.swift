@@ -132,6 +132,7 @@ extension Daemon {
     scheduler.restoreSecrets(stored, now: t, into: &out)
     readoptWorkers(&scheduler, now: t, into: &out)  // Daemon+Readopt: before settling, which retries the rest
     let settled = scheduler.settleAfterRecovery(now: t, into: &out)
+    if !scheduler.retriedComplete { scheduler.restoreRetried(Self.findRetried(paths, scheduler)) }
     do throws(PosixError) {
       try secrets.rewrite(keeping: stored.filter { scheduler.tasks[$0.key].map { !$0.state.isTerminal } ?? false })
     } catch {

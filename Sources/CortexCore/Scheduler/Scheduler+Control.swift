@@ -6,7 +6,9 @@ public enum FleetCommand: Equatable, Sendable {
   case resume(group: String?)
   case setParallel(group: String, Int)
   case groups
-  case retry([Int], allFailed: Bool)
+  /// `stored`: the specs of named tasks the scheduler no longer holds, as the daemon read them
+  /// from their `spec.json` (see `retrySpecsNeeded`); empty as decoded from a request.
+  case retry([Int], allFailed: Bool, stored: [Int: Scheduler.StoredSpec] = [:])
   /// New values for the fields named in `fields` (priority, group, labels, timeout_s, command,
   /// shell, env); labels and env are merged by key.
   case edit(Int, TaskSpec, fields: [String])
@@ -45,7 +47,7 @@ extension Scheduler {
     case .groups:
       out.append(
         .reply(c, .object([("ok", .bool(true)), ("paused", .bool(fleet.paused)), ("groups", groupsJSON(now: now))]), durable: false))
-    case .retry(let ids, let all): retryTasks(c, ids, allFailed: all, now: now, into: &out)
+    case .retry(let ids, let all, let stored): retryTasks(c, ids, allFailed: all, stored: stored, now: now, into: &out)
     case .edit(let n, let spec, let fields): edit(c, n, spec, fields, now: now, into: &out)
     }
   }
@@ -103,60 +105,6 @@ extension Scheduler {
           ("ok", .bool(true)), ("changed", .array(changed.map { .string($0) })), ("queue_paused", .bool(fleet.paused)),
           ("paused_groups", .array(fleet.groups.filter(\.paused).map { .string($0.name) })),
         ]), durable: true))
-  }
-
-  /// Each finished task is submitted again as a new task (`retry_of` names the old one), through
-  /// the same admission as any submit; the old task is not changed.
-  mutating func retryTasks(_ c: ClientID, _ ids: [Int], allFailed: Bool, now: Int64, into out: inout [Action]) {
-    var list = ids
-    if allFailed {
-      // Only the newest of each retry chain: a failure that was retried already (its retry is
-      // queued, running or failed in turn) is not submitted again, or every `--all-failed`
-      // would run each old failure once more beside its retries.
-      let retried = Set(tasks.values.compactMap(\.spec.retryOf))
-      list += tasks.values.filter { ($0.state == .failed || $0.state == .timedOut) && !retried.contains($0.number) }.map(\.number)
-        .sorted()
-    }
-    if list.isEmpty {
-      out.append(.reply(c, .object([("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))]), durable: false))
-      return
-    }
-    var specs: [TaskSpec] = []
-    for n in list {
-      guard let t = tasks[n] else {
-        let why =
-          finishedStates[n] != nil
-          ? "its spec is no longer kept (only the newest finished tasks since the daemon started are, with their secrets); "
-            + "submit it again (cortex show prints its spec)"
-          : "unknown task"
-        out.append(.reply(c, Self.failure("\(TaskID.format(n)): \(why)", code: 65), durable: false))
-        return
-      }
-      guard t.state.isTerminal else {
-        out.append(
-          .reply(
-            c, Self.failure("\(t.id) is \(t.state.rawValue); only a finished task can be retried (cortex cancel it first)"), durable: false)
-        )
-        return
-      }
-      var s = t.spec
-      s.retryOf = n
-      s.idempotencyKey = nil
-      s.dependsOn = []
-      s.dependsOnBatch = []
-      s.slaDeadlineMs = nil
-      specs.append(s)
-    }
-    var inner: [Action] = []
-    submit(c, specs, now: now, into: &inner)
-    for a in inner {
-      if case .reply(let client, let v, let durable) = a, client == c, v["ok"]?.bool == true, var o = v.object {
-        o.append(("retried", .array(list.map { .string(TaskID.format($0)) })))
-        out.append(.reply(client, .object(o), durable: durable))
-      } else {
-        out.append(a)
-      }
-    }
   }
 
   /// `base` with `change` applied in one pass: a changed key's old entries go, its last value is

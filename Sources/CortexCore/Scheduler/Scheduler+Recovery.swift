@@ -31,6 +31,14 @@ extension Scheduler {
         counts[st, default: 0] += r.count
       }
     }
+    if let v = v["retried"] {
+      guard let ranges = FinishedStates.ranges(v) else {
+        throw RecoveryError(description: "task-queue.json: retried is not a list of task-number ranges")
+      }
+      for r in ranges { retried.formUnion(r) }
+    } else {
+      retriedComplete = false
+    }
     tasks.reserveCapacity(tasks.count + list.count)
     for t in list {
       guard let id = t["id"]?.string, let n = TaskID.parse(id), let specV = t["spec"],
@@ -54,6 +62,7 @@ extension Scheduler {
       tasks[n] = rec
       counts[st, default: 0] += 1
       if let k = spec.idempotencyKey { idempotency[k] = n }
+      if let old = spec.retryOf { retried.insert(old) }
     }
     restoreFleet(v["fleet"])
     return UInt64(seq)
@@ -77,6 +86,7 @@ extension Scheduler {
       counts[.queued, default: 0] += 1
       nextTaskNumber = max(nextTaskNumber, n + 1)
       if let k = spec.idempotencyKey { idempotency[k] = n }
+      if let old = spec.retryOf { retried.insert(old) }
     case "task.assigned":
       guard let n, tasks[n] != nil else { return }
       setState(n, .assigned)

@@ -73,6 +73,7 @@ extension Scheduler {
       ),
       ("tasks", .array(active.map { taskJSON($0) })),
       ("finished", .object(finished.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+      ("retried", .string(Self.rangeText(retried.sorted()))),
       ("fleet", fleetSnapshot(now: nowMs)),
     ])
   }

@@ -185,6 +185,7 @@ extension Scheduler {
     tasks[n] = rec
     counts[.queued, default: 0] += 1
     if let key = spec.idempotencyKey { idempotency[key] = n }
+    if let old = spec.retryOf { retried.insert(old) }
     out.append(
       .log(
         Event(

@@ -69,6 +69,12 @@ public struct Scheduler: Sendable {
   var finishedOrder: [Int] = []
   public internal(set) var finishedStates = FinishedStates()
   public var keepFinished = 2000
+  /// Every task some later task retries (`retry_of`), held or not: what keeps `--all-failed` to
+  /// the newest of each retry chain (Scheduler+Retry). Kept in `task-queue.json` as ranges.
+  public internal(set) var retried: Set<Int> = []
+  /// False after a snapshot written before `retried` was kept: the daemon then reads `retry_of`
+  /// from the `spec.json` of the tasks it does not hold (`restoreRetried`).
+  public internal(set) var retriedComplete = true
   /// The latest machine sample, less what was dispatched since (nil until the daemon sends one).
   public internal(set) var resources: Resources?
 

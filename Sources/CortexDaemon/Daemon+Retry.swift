@@ -1,0 +1,54 @@
+import CortexCore
+import Posix
+
+/// The reading half of `cortex retry` (Scheduler+Retry decides): the specs of finished tasks the
+/// scheduler no longer holds come from their `tasks/<id>/spec.json`, read here on the loop
+/// before the request is handed over, so the scheduler stays free of I/O.
+extension Daemon {
+  /// A retry request with the `spec.json` of every task it covers that the scheduler knows only
+  /// by its compact record (a retry of held tasks reads nothing).
+  func retryWithStoredSpecs(_ ids: [Int], allFailed: Bool) -> FleetCommand {
+    var stored: [Int: Scheduler.StoredSpec] = [:]
+    for n in scheduler.retrySpecsNeeded(ids, allFailed: allFailed) { stored[n] = Self.storedSpec(paths, n) }
+    return .retry(ids, allFailed: allFailed, stored: stored)
+  }
+
+  /// Task `n`'s spec as its `spec.json` has it (redacted), or why it cannot be had, naming the file.
+  static func storedSpec(_ paths: Paths, _ n: Int) -> Scheduler.StoredSpec {
+    let path = paths.taskDir(n) + "/spec.json"
+    let bytes: [UInt8]
+    do throws(PosixError) {
+      guard let b = try FileSystem.read(path) else {
+        return .unreadable("\(path) does not exist (removed with its task directory, or a task without one)")
+      }
+      bytes = b
+    } catch {
+      return .unreadable("\(path) cannot be read: \(error)")
+    }
+    let v: JSON
+    do { v = try JSON.parse(bytes) } catch { return .unreadable("\(path) is not valid JSON: \(error)") }
+    do throws(SpecError) { return .spec(try TaskSpec.decode(v)) } catch {
+      return .unreadable("\(path) is not a valid task spec: \(error)")
+    }
+  }
+
+  /// For a snapshot written before it kept `retried`: the tasks that some task the scheduler
+  /// does not hold retries, from the `retry_of` in their `spec.json`. Only tasks after the oldest
+  /// failed or timed-out one are read (a retry is numbered after what it retries), and only a
+  /// file that mentions `retry_of` is parsed. Runs once, at the first start after an upgrade.
+  static func findRetried(_ paths: Paths, _ s: Scheduler) -> [Int] {
+    let runs = s.finishedStates.runs
+    guard let first = runs.first(where: { $0.state == .failed || $0.state == .timedOut })?.first else { return [] }
+    let key = Array(#""retry_of""#.utf8)
+    var found: [Int] = []
+    for r in runs where r.last > first {
+      for n in max(r.first, first + 1)...r.last where s.tasks[n] == nil {
+        guard let b = (try? FileSystem.read(paths.taskDir(n) + "/spec.json")) ?? nil, ByteSearch.contains(key, in: b),
+          let old = (try? JSON.parse(b))?["retry_of"]?.string.flatMap(TaskID.parse)
+        else { continue }
+        found.append(old)
+      }
+    }
+    return found
+  }
+}
