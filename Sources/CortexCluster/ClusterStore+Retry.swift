@@ -12,6 +12,8 @@ extension ClusterStore {
     public var spec: String?
     /// Its state while it is still live (queued, running).
     public var liveState: String?
+    /// Named by the request (else found by `--all-failed`).
+    public var named = true
   }
 
   /// The named tasks in the order given, then, with `allFailed`, every failed or timed-out task
@@ -31,7 +33,10 @@ extension ClusterStore {
     guard allFailed else { return out }
     let retried = Set(try db.execute(ClusterSQL.retriedTasks).values.compactMap { $0[0].flatMap(TaskID.parse) })
     let named = Set(ids)
-    out += rows(try db.execute(ClusterSQL.failedTasks)).filter { !retried.contains($0.id) && !named.contains($0.id) }
+    for var r in rows(try db.execute(ClusterSQL.failedTasks)) where !retried.contains(r.id) && !named.contains(r.id) {
+      r.named = false
+      out.append(r)
+    }
     return out
   }
 }

@@ -47,13 +47,13 @@ final class ClusterAdapter {
     try? FileSystem.remove(outboxPath)
   }
 
-  /// A submit goes to the database; the client hears back after its commit. `retried`: the
-  /// tasks a `retry` submits again (its answer names them).
-  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int, retried: [Int] = []) {
+  /// A submit goes to the database; the client hears back after its commit. `retried`, `skipped`:
+  /// the tasks a `retry` submits again and the failures it left out (its answer names them).
+  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int, retried: [Int] = [], skipped: [JSON] = []) {
     let ticket = nextTicket
     nextTicket += 1
     pendingSubmits[ticket] = client
-    if !retried.isEmpty { pendingRetried[ticket] = retried }
+    if !retried.isEmpty { pendingRetried[ticket] = (retried, skipped) }
     link.submit(
       ticket: ticket,
       ready.map { a in
@@ -66,7 +66,7 @@ final class ClusterAdapter {
   }
 
   /// Submits that are a `retry`: ticket → the tasks retried.
-  var pendingRetried: [UInt64: [Int]] = [:]
+  var pendingRetried: [UInt64: (retried: [Int], skipped: [JSON])] = [:]
   /// `retry` requests waiting for the specs from the cluster's history: ticket → client.
   var pendingRetries: [UInt64: ClientID] = [:]
 

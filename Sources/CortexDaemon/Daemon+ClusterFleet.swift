@@ -62,36 +62,45 @@ extension Daemon {
       reply(client, Scheduler.refused("cluster_unavailable", "cannot read the tasks to retry from the cluster: \(error)"), now: t)
       return
     }
-    if sources.isEmpty {
-      reply(client, .object([("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))]), now: t)
-      return
-    }
-    let marker = Array(Redaction.marker.utf8)
     var specs: [TaskSpec] = []
+    var retried: [Int] = []
+    // A named task that cannot be retried refuses the request; a failure `--all-failed` found
+    // is left out and named in `skipped` (else it would block every later `--all-failed`).
+    var skipped: [JSON] = []
     for src in sources {
       let id = TaskID.format(src.id)
-      func refuse(_ why: String, code: Int = 65) { reply(client, Scheduler.failure("\(id): \(why)", code: code), now: t) }
+      let why: (String, Int)?
+      var spec: TaskSpec? = nil
       if let live = src.liveState {
-        return refuse("it is \(live); only a finished task can be retried (cortex cancel it first)", code: 1)
+        why = ("it is \(live); only a finished task can be retried (cortex cancel it first)", 1)
+      } else if src.state == nil || src.spec == nil {
+        why = ("unknown task in the cluster (finished tasks are kept for cluster.history_s)", 65)
+      } else if let v = try? JSON.parse(Array(src.spec!.utf8)), let s = try? TaskSpec.decode(v) {
+        let lost = s.redactedPaths
+        why =
+          lost.isEmpty
+          ? nil
+          : (
+            "its secret values (\(lost.joined(separator: ", "))) are not kept once a task has ended in cluster mode; submit it again with them (cortex show \(id) prints its spec)",
+            65
+          )
+        spec = s
+      } else {
+        why = ("its spec in the cluster's history cannot be read; submit it again", 65)
       }
-      guard src.state != nil, let text = src.spec else {
-        return refuse("unknown task in the cluster (finished tasks are kept for cluster.history_s)")
+      if let (message, code) = why {
+        guard !src.named else { return reply(client, Scheduler.failure("\(id): \(message)", code: code), now: t) }
+        skipped.append(.object([("id", .string(id)), ("why", .string("\(id): \(message)"))]))
+      } else if let spec {
+        specs.append(spec.retrying(src.id))
+        retried.append(src.id)
       }
-      let bytes = Array(text.utf8)
-      guard let v = try? JSON.parse(bytes), var spec = try? TaskSpec.decode(v) else {
-        return refuse("its spec in the cluster's history cannot be read; submit it again")
-      }
-      if ByteSearch.contains(marker, in: bytes) {
-        return refuse(
-          "its secret values are not kept once a task has ended in cluster mode; submit it again with them (cortex show prints its spec)")
-      }
-      spec.retryOf = src.id
-      spec.idempotencyKey = nil
-      spec.dependsOn = []
-      spec.dependsOnBatch = []
-      spec.slaDeadlineMs = nil
-      specs.append(spec)
     }
-    clusterSubmit(cluster, client, specs, retried: sources.map(\.id), now: t)
+    if specs.isEmpty {
+      var o: [(String, JSON)] = [("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))]
+      if !skipped.isEmpty { o.append(("skipped", .array(skipped))) }
+      return reply(client, .object(o), now: t)
+    }
+    clusterSubmit(cluster, client, specs, retried: retried, skipped: skipped, now: t)
   }
 }

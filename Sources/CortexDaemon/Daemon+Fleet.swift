@@ -8,7 +8,7 @@ extension Daemon {
     if let cluster {
       switch cmd {
       case .groups: break
-      case .retry(let ids, let allFailed):
+      case .retry(let ids, let allFailed, _):
         cluster.retry(id, ids, allFailed: allFailed)
         return
       case .edit(let n, let change, let fields):

@@ -57,13 +57,20 @@ final class ClusterFleetTests: ClusterTestCase {
     // What cannot be retried is refused with the reason, and nothing is added.
     let secret = a.ok(["submit", "-p", "--no-env", "--env", "API_TOKEN=sk-cortexretrytest0123456789", "--shell", "exit 3"]).out.trimmed
     waitDone(7)
-    let before = tasksInTheCluster()
+    var before = tasksInTheCluster()
     r = b.run(["retry", secret])
     XCTAssertEqual(r.code, 65, r.err)
-    XCTAssertTrue(r.err.contains(secret) && r.err.contains("secret values"), r.err)
+    XCTAssertTrue(r.err.contains(secret) && r.err.contains("secret values (env.API_TOKEN)"), r.err)
     XCTAssertFalse(r.err.contains("sk-cortexretrytest"), "the secret in a message")
-    r = a.run(["retry", "--all-failed"])
-    XCTAssertEqual(r.code, 65, "all or nothing: the batch holds the secret task: \(r.err)")
+    XCTAssertEqual(tasksInTheCluster(), before, "a refused retry added tasks")
+    // --all-failed leaves it out, says so, and retries the rest (`third`'s chain).
+    r = a.run(["retry", "-p", "--all-failed"])
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertTrue(r.err.contains("not retried: \(secret)"), r.err)
+    spec = try JSON.parse(Array(a.ok(["--json", "show", r.out.trimmed]).out.utf8))["spec"]
+    XCTAssertEqual(spec?["retry_of"]?.string, third)
+    waitDone(8)
+    before = tasksInTheCluster()
     r = a.run(["retry", "task-999999"])
     XCTAssertEqual(r.code, 65, r.err)
     XCTAssertTrue(r.err.contains("unknown task"), r.err)

@@ -112,13 +112,7 @@ extension Scheduler {
         message: "\(id): its secret values (\(lost.joined(separator: ", "))) are no longer kept (the daemon drops them when it "
           + "restarts after the task ended); submit it again with them (cortex show \(id) prints its spec)", code: 65)
     }
-    var s = spec
-    s.retryOf = n
-    s.idempotencyKey = nil
-    s.dependsOn = []
-    s.dependsOnBatch = []
-    s.slaDeadlineMs = nil
-    return s
+    return spec.retrying(n)
   }
 
   /// After recovery from a snapshot written before `retried` was kept in it: the tasks that the

@@ -28,3 +28,18 @@ extension TaskSpec {
     return s
   }
 }
+
+extension TaskSpec {
+  /// The spec of a new task that submits task `n` again (`cortex retry`, on a single host and in
+  /// cluster mode): it names `n` in `retry_of`; its idempotency key, dependencies and SLA
+  /// deadline belonged to the first submission and are dropped.
+  public func retrying(_ n: Int) -> TaskSpec {
+    var s = self
+    s.retryOf = n
+    s.idempotencyKey = nil
+    s.dependsOn = []
+    s.dependsOnBatch = []
+    s.slaDeadlineMs = nil
+    return s
+  }
+}
