@@ -25,7 +25,7 @@ final class SecretTests: XCTestCase {
   /// searching it for each word, which it still does for other names (`ſ` upper-cases to `S`).
   func testSecretNamesMatchUpperCasedWordSearch() {
     let words = ["TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "AUTHORIZATION", "COOKIE", "SESSION"]
-    func reference(_ name: String) -> Bool { words.contains { name.uppercased().contains($0) } }
+    func reference(_ name: String) -> Bool { name != "XDG_SESSION_ID" && words.contains { name.uppercased().contains($0) } }
     let names = [
       "API_KEY", "api_key", "Monkey", "HOME", "PATH", "LS_COLORS", "github_token", "TOKE", "KE", "", "x", "db_passwd", "PassWord1",
       "SSH_AUTH_SOCK", "XDG_SESSION_ID", "Authorization", "AWS_SECRET_ACCESS_KEY", "PRIVATE", "privat", "cookie_jar", "ſecret",
@@ -34,6 +34,23 @@ final class SecretTests: XCTestCase {
     for n in names { XCTAssertEqual(Redaction.isSecret(n), reference(n), n) }
     XCTAssertTrue(Redaction.isSecret("ſecret"))
     XCTAssertFalse(Redaction.isSecret("LS_COLORS"))
+  }
+
+  /// A desktop session's own variables are not credentials, and only those exact names are let
+  /// through: a task submitted from a desktop terminal keeps a spec that can be retried.
+  func testADesktopSessionsVariablesAreNotSecretsButLookalikesAre() {
+    for n in ["XDG_SESSION_ID", "DBUS_SESSION_BUS_ADDRESS", "SESSION_MANAGER", "DESKTOP_SESSION", "GNOME_KEYRING_CONTROL"] {
+      XCTAssertFalse(Redaction.isSecret(n), n)
+    }
+    for n in ["XDG_SESSION_TOKEN", "MY_SESSION_ID", "dbus_session_bus_address", "SESSION", "GNOME_KEYRING_PASSWORD"] {
+      XCTAssertTrue(Redaction.isSecret(n), n)
+    }
+    var s = TaskSpec()
+    s.command = ["true"]
+    s.env = [("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus"), ("XDG_SESSION_ID", "3"), ("APP_SESSION", "s3cr3t")]
+    let (red, secrets) = s.redacted()
+    XCTAssertEqual(secrets.paths, ["env.APP_SESSION"])
+    XCTAssertEqual(red.redactedPaths, ["env.APP_SESSION"])
   }
 
   func testRedactedSpecsRestoreExactly() {

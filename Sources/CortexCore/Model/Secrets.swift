@@ -12,11 +12,22 @@ public enum Redaction {
     "TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "AUTHORIZATION", "COOKIE", "SESSION",
   ].map { Array($0.utf8) }
 
+  /// Variables a desktop or terminal session sets in every shell whose names contain a secret
+  /// word but whose values are addresses and identifiers, not credentials. Exact names only.
+  /// Redacted, they made every task submitted from a desktop terminal one whose spec "lost its
+  /// secret values" once it ended: not retryable after a restart, nor ever in cluster mode.
+  static let notSecret: Set<String> = [
+    "XDG_SESSION_ID", "XDG_SESSION_TYPE", "XDG_SESSION_CLASS", "XDG_SESSION_DESKTOP", "XDG_SESSION_PATH", "DESKTOP_SESSION",
+    "DBUS_SESSION_BUS_ADDRESS", "SESSION_MANAGER", "GNOME_KEYRING_CONTROL", "GNOME_KEYRING_PID", "TERM_SESSION_ID",
+    "ITERM_SESSION_ID", "WT_SESSION", "KEYTIMEOUT",
+  ]
+
   /// True for names that look like they hold a secret. Runs for every variable of every submitted
   /// environment, so an ASCII name (all of them in practice) is checked on its bytes, without
   /// allocating; any other goes through Unicode upper-casing, which may turn a letter into ASCII
   /// ones (`ſ` becomes `S`).
   public static func isSecret(_ name: String) -> Bool {
+    if notSecret.contains(name) { return false }
     var name = name
     return name.withUTF8 { b in
       guard b.allSatisfy({ $0 < 128 }) else {
