@@ -123,11 +123,12 @@ enum RetryCommand {
     let new = v["ids"]?.array?.compactMap(\.string) ?? []
     let old = v["retried"]?.array?.compactMap(\.string) ?? []
     let skipped = v["skipped"]?.array ?? []
+    let withoutSpec = v["without_spec"]?.int ?? 0
     if ctx.json && !idsOnly {
       ctx.printJSON(v)
     } else if idsOnly || new.isEmpty {
       if !new.isEmpty { ctx.out(new.joined(separator: "\n") + "\n") }
-      if new.isEmpty && skipped.isEmpty {
+      if new.isEmpty && skipped.isEmpty && withoutSpec == 0 {
         ctx.err("cortex: nothing to retry: no failed or timed-out task that is not retried already\n")
       }
     } else {
@@ -137,6 +138,11 @@ enum RetryCommand {
     // named every time, so none is left behind silently.
     if !(ctx.json && !idsOnly) {
       for s in skipped { ctx.err("cortex: not retried: \(s["why"]?.string ?? s["id"]?.string ?? "")\n") }
+      if withoutSpec > 0 {
+        ctx.err(
+          "cortex: not retried: \(withoutSpec) earlier failure\(withoutSpec == 1 ? "" : "s") with no spec kept (synthetic tasks, or task directories removed by retention or cortex clean)\n"
+        )
+      }
     }
     return 0
   }

@@ -19,7 +19,12 @@ extension Daemon {
     let bytes: [UInt8]
     do throws(PosixError) {
       guard let b = try FileSystem.read(path) else {
-        return .unreadable("\(path) does not exist (removed with its task directory, or a task without one)")
+        guard FileSystem.exists(paths.taskDir(n)) else {
+          return .absent(
+            "no spec is kept for it: \(paths.taskDir(n)) does not exist (a synthetic task has none; retention or cortex clean removes finished ones)"
+          )
+        }
+        return .unreadable("\(path) does not exist")
       }
       bytes = b
     } catch {

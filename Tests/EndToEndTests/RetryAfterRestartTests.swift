@@ -170,4 +170,26 @@ final class RetryAfterRestartTests: XCTestCase {
     guard r.count == 1 else { return XCTFail("one retry, not \(r)") }
     XCTAssertEqual(try show(r[0])["retry_of"]?.string, b[0])
   }
+
+  /// A failure with no spec kept (a synthetic task has no task directory) is counted by
+  /// `--all-failed` in one line, not named on every run; named, it is refused saying why.
+  func testAFailureWithNoSpecKeptIsCountedNotNamedByAllFailed() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let ids = lines(
+      c.ok(["submit", "--from", "-"], input: #"{"synthetic":{"duration_ms":1,"error_rate":1}}"# + "\n" + #"{"shell":"exit 1"}"# + "\n"))
+    guard ids.count == 2 else { return XCTFail("two ids, not \(ids)") }
+    c.ok(["wait"] + ids, code: 1)
+    restart()
+    let before = submitted
+    var r = c.run(["retry", ids[0]])
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains("no spec is kept for it"), r.err)
+    r = c.run(["retry", "-p", "--all-failed"])
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertEqual(lines(r).count, 1, "the shell task is retried: \(r.out)")
+    XCTAssertTrue(r.err.contains("not retried: 1 earlier failure with no spec kept"), r.err)
+    XCTAssertFalse(r.err.contains(ids[0]), "named one by one: \(r.err)")
+    XCTAssertEqual(submitted, before + 1)
+  }
 }

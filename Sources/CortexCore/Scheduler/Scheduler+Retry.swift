@@ -12,12 +12,18 @@ extension Scheduler {
     case spec(TaskSpec)
     /// The file is missing, unreadable or not a valid spec: the reason, naming the file.
     case unreadable(String)
+    /// The task has no directory (a synthetic task never has one; retention or `cortex clean`
+    /// removes finished ones): the reason. `--all-failed` counts these instead of naming each.
+    case absent(String)
   }
 
   /// Why one task of a retry request cannot be retried, with the exit code of the refusal.
   struct RetryRefusal: Error {
     let message: String
     let code: Int
+    /// No spec is kept for it at all: `--all-failed` counts it (`without_spec`) rather than
+    /// naming it on every run.
+    var absent = false
   }
 
   /// What a retry request covers: the named tasks, then with `allFailed` every failed or
@@ -53,6 +59,7 @@ extension Scheduler {
     var specs: [TaskSpec] = []
     var list: [Int] = []
     var skipped: [JSON] = []
+    var withoutSpec = 0
     for (i, n) in (named + swept).enumerated() {
       do throws(RetryRefusal) {
         specs.append(try retrySpec(n, stored[n]))
@@ -62,10 +69,15 @@ extension Scheduler {
           out.append(.reply(c, Self.failure(error.message, code: error.code), durable: false))
           return
         }
-        skipped.append(.object([("id", .string(TaskID.format(n))), ("why", .string(error.message))]))
+        if error.absent {
+          withoutSpec += 1
+        } else {
+          skipped.append(.object([("id", .string(TaskID.format(n))), ("why", .string(error.message))]))
+        }
       }
     }
-    let skippedField: [(String, JSON)] = skipped.isEmpty ? [] : [("skipped", .array(skipped))]
+    var skippedField: [(String, JSON)] = skipped.isEmpty ? [] : [("skipped", .array(skipped))]
+    if withoutSpec > 0 { skippedField.append(("without_spec", .int(Int64(withoutSpec)))) }
     if specs.isEmpty {
       out.append(
         .reply(c, .object([("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))] + skippedField), durable: false))
@@ -99,6 +111,7 @@ extension Scheduler {
       switch stored {
       case .spec(let s): spec = s
       case .unreadable(let why): throw RetryRefusal(message: "\(id): cannot be retried: \(why)", code: 65)
+      case .absent(let why): throw RetryRefusal(message: "\(id): cannot be retried: \(why)", code: 65, absent: true)
       case nil: throw RetryRefusal(message: "\(id): cannot be retried: its spec.json was not read", code: 65)
       }
     } else {
