@@ -251,11 +251,14 @@ enum ClusterSQL {
     """
 
   /// `pause` / `resume` of the cluster's queue. $1 paused, $2 the node that asks. Returns
-  /// whether it was paused before.
+  /// whether it was paused before. The old value comes from a locked subquery in FROM: a CTE
+  /// read only by RETURNING runs after the UPDATE, and its `FOR UPDATE` then skips the row this
+  /// statement changed, so `was` came back NULL (a resume said "nothing was paused" and woke no node).
   static let setQueuePaused = """
-    WITH old AS (SELECT paused FROM cortex_queue WHERE id = 1 FOR UPDATE)
-    UPDATE cortex_queue SET paused = $1::bool, changed_at = now(), changed_by = $2 WHERE id = 1
-    RETURNING (SELECT paused FROM old) AS was
+    UPDATE cortex_queue q SET paused = $1::bool, changed_at = now(), changed_by = $2
+    FROM (SELECT paused FROM cortex_queue WHERE id = 1 FOR UPDATE) old
+    WHERE q.id = 1
+    RETURNING old.paused AS was
     """
 
   /// Whether the cluster's queue is paused.
