@@ -256,7 +256,7 @@ enum StatusCommand {
     let view: HotState.View
     switch DaemonControl.hotState(ctx.paths) {
     case .success(let v): view = v
-    case .failure(let e) where e.code == ExitCode.notRunning:
+    case .failure(let e) where e.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState):
       throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
     case .failure(let e): throw e
     }

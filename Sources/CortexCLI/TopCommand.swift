@@ -19,7 +19,7 @@ enum TopCommand {
       let view: HotState.View
       switch DaemonControl.hotState(ctx.paths) {
       case .success(let v): view = v
-      case .failure(let e) where e.code == ExitCode.notRunning:
+      case .failure(let e) where e.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState):
         // As status says it: where a directory would be looked for when none was found.
         throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
       case .failure(let e): throw e

@@ -50,6 +50,21 @@ final class ClusterSchemaTests: XCTestCase {
     XCTAssertLessThan(Clock.monotonicMs() - own, 4_500)
   }
 
+  func testStartingOnAnUnmigratedDatabaseSaysToMigrateAndStatusSaysItIsNotRunning() throws {
+    try c.initialize()
+    var r = c.run(["init", "--yes", "--cluster", pg.dsn, "--node", "alpha"])
+    XCTAssertNotEqual(r.code, 0)
+    XCTAssertTrue(r.err.contains("has no Cortex schema yet") && r.err.contains("run: cortex cluster migrate"), r.err)
+    // The failed start left a hot-state file it never filled in: that is "not running", not a damaged file.
+    r = c.run(["status"])
+    XCTAssertEqual(r.code, 69, r.err)
+    XCTAssertTrue(r.err.contains("not running") && r.err.contains("daemon.log"), r.err)
+    XCTAssertFalse(r.err.contains("magic"), r.err)
+    c.ok(["cluster", "migrate"])
+    c.ok(["start"])
+    XCTAssertTrue(c.ok(["status"]).out.contains("cluster    node alpha;"))
+  }
+
   func testANewerSchemaIsRefusedNamingBothVersions() throws {
     c.ok(["cluster", "migrate", "--postgres", pg.dsn])
     try pg.psql("INSERT INTO cortex_schema (version) VALUES (99)")
