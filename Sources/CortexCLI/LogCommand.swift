@@ -268,6 +268,12 @@ enum StatusCommand {
         v.append(("queue_paused", g["queue_paused"] ?? .bool(false)))
         v.append(("groups", g["groups"] ?? .array([])))
       }
+      // A node's own budget is a placeholder (2^60, so that the database's check is the one that
+      // refuses): the cluster's budget is `cortex cluster status --json`.
+      if let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster, let i = v.firstIndex(where: { $0.0 == "budget" }) {
+        v[i].1 = .object([("scope", .string("cluster")), ("see", .string("cortex cluster status"))])
+        v.append(("cluster", .object([("node", .string(cluster.node ?? Host.name))])))
+      }
       ctx.printJSON(.object(v))
       return 0
     }
