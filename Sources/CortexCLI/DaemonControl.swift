@@ -124,6 +124,16 @@ enum DaemonControl {
     return result
   }
 
+  /// True when the hot-state file's magic is all zeros: created, never filled in.
+  static func neverWritten(_ fd: FileDescriptor) -> Bool {
+    var word: UInt64 = 1
+    let n =
+      (try? withUnsafeMutableBytes(of: &word) { (b: UnsafeMutableRawBufferPointer) throws(PosixError) in
+        try fd.read(at: 0, into: b)
+      }) ?? 0
+    return n < 8 || word == 0
+  }
+
   static func readHotState(_ paths: Paths) -> Result<HotState.View, CLIError> {
     guard FileSystem.exists(paths.hotState) else {
       return .failure(
@@ -166,6 +176,14 @@ enum DaemonControl {
         })
       switch result {
       case .success(let v): return .success(v)
+      case .failure(.badMagic) where neverWritten(fd):
+        // The daemon creates the file, then fills it once it has started; a start that failed in
+        // between (in cluster mode: a database it could not join) leaves it all zeros.
+        return .failure(
+          CLIError(
+            ExitCode.notRunning,
+            "the Cortex daemon is not running for \(paths.root): it has not finished a start here (see \(paths.daemonLog)); start it with: cortex start --dir \(paths.root)"
+          ))
       case .failure(let e):
         return .failure(
           CLIError(

@@ -256,7 +256,7 @@ enum StatusCommand {
     let view: HotState.View
     switch DaemonControl.hotState(ctx.paths) {
     case .success(let v): view = v
-    case .failure(let e) where e.code == ExitCode.notRunning:
+    case .failure(let e) where e.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState):
       throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
     case .failure(let e): throw e
     }
@@ -267,6 +267,12 @@ enum StatusCommand {
       if let g = GroupsFile.read(ctx.paths) {
         v.append(("queue_paused", g["queue_paused"] ?? .bool(false)))
         v.append(("groups", g["groups"] ?? .array([])))
+      }
+      // A node's own budget is a placeholder (2^60, so that the database's check is the one that
+      // refuses): the cluster's budget is `cortex cluster status --json`.
+      if let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster, let i = v.firstIndex(where: { $0.0 == "budget" }) {
+        v[i].1 = .object([("scope", .string("cluster")), ("see", .string("cortex cluster status"))])
+        v.append(("cluster", .object([("node", .string(cluster.node ?? Host.name))])))
       }
       ctx.printJSON(.object(v))
       return 0

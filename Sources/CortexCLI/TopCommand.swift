@@ -1,4 +1,5 @@
 import CortexCore
+import CortexDaemon
 import Posix
 
 /// `cortex top`: a live full-screen view from hot-state.mmap (no request to the daemon): the worker
@@ -15,11 +16,13 @@ enum TopCommand {
     let tty = FileDescriptor.standardOutput.isTerminal && !once
     var screen = Screen(ctx, enabled: tty)
     defer { screen.leave() }
+    // In cluster mode this node's budget is a placeholder: the budget is the database's.
+    let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster
     while true {
       let view: HotState.View
       switch DaemonControl.hotState(ctx.paths) {
       case .success(let v): view = v
-      case .failure(let e) where e.code == ExitCode.notRunning:
+      case .failure(let e) where e.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState):
         // As status says it: where a directory would be looked for when none was found.
         throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
       case .failure(let e): throw e
@@ -46,9 +49,13 @@ enum TopCommand {
       s += "finished  succeeded \(c[.succeeded] ?? 0)  failed \(c[.failed] ?? 0)  cancelled \(c[.cancelled] ?? 0)"
       s += "  timed out \(c[.timedOut] ?? 0)  refused \(view.rejected)\n"
       s += "rate      \(last == nil ? "-" : String(Int(rate.rounded()))) tasks/s\n"
-      let used = view.tokensTotal == 0 ? 0 : (view.tokensUsed + view.tokensReserved) * 40 / max(1, view.tokensTotal)
-      s += "budget    [" + String(repeating: "#", count: min(40, used)) + String(repeating: ".", count: max(0, 40 - used)) + "] "
-      s += "\(view.tokensUsed) used, \(view.tokensReserved) reserved, \(view.tokensAvailable) available of \(view.tokensTotal)\n"
+      if let cluster {
+        s += "budget    the cluster's (node \(cluster.node ?? Host.name)): cortex cluster status\n"
+      } else {
+        let used = view.tokensTotal == 0 ? 0 : (view.tokensUsed + view.tokensReserved) * 40 / max(1, view.tokensTotal)
+        s += "budget    [" + String(repeating: "#", count: min(40, used)) + String(repeating: ".", count: max(0, 40 - used)) + "] "
+        s += "\(view.tokensUsed) used, \(view.tokensReserved) reserved, \(view.tokensAvailable) available of \(view.tokensTotal)\n"
+      }
       s += "log       seq \(view.lastSeq)\n"
       if tty { s += "\n" + ctx.dim(screen.keys ? "q to quit" : "Ctrl-C to quit") + "\n" }
       ctx.out(s)

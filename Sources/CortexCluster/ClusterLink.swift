@@ -409,6 +409,10 @@ public final class ClusterLink: Sendable {
           }
         }
         try answerRequests(&work, s, into: &out)
+        // A pause or resume asked on this node is what it now knows of the flag, so that a later
+        // read that differs is reported: a pause here undone by another node before this node's
+        // next renewal left this node's scheduler paused for good.
+        for case .queuePauseSet(_, let paused, .success) in out { queuePaused = paused }
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []

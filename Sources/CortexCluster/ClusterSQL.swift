@@ -251,11 +251,14 @@ enum ClusterSQL {
     """
 
   /// `pause` / `resume` of the cluster's queue. $1 paused, $2 the node that asks. Returns
-  /// whether it was paused before.
+  /// whether it was paused before. The old value comes from a locked subquery in FROM: a CTE
+  /// read only by RETURNING runs after the UPDATE, and its `FOR UPDATE` then skips the row this
+  /// statement changed, so `was` came back NULL (a resume said "nothing was paused" and woke no node).
   static let setQueuePaused = """
-    WITH old AS (SELECT paused FROM cortex_queue WHERE id = 1 FOR UPDATE)
-    UPDATE cortex_queue SET paused = $1::bool, changed_at = now(), changed_by = $2 WHERE id = 1
-    RETURNING (SELECT paused FROM old) AS was
+    UPDATE cortex_queue q SET paused = $1::bool, changed_at = now(), changed_by = $2
+    FROM (SELECT paused FROM cortex_queue WHERE id = 1 FOR UPDATE) old
+    WHERE q.id = 1
+    RETURNING old.paused AS was
     """
 
   /// Whether the cluster's queue is paused.
@@ -370,20 +373,24 @@ enum ClusterSQL {
 
   /// `list` on any node: the newest tasks cluster-wide, live and finished, filtered by state
   /// (a state, `active` or `done`) and type. $1 state or NULL, $2 type or NULL, $3 how many.
+  /// A spec without `type` is `exec` (or `synthetic`), as `TaskRecord.type` says on a single host;
+  /// a finished task's priority is its spec's (the history table has no priority column).
   static let listTasks = """
-    (SELECT id, state, spec->>'type' AS type, priority, node, attempt, NULL::int AS exit_code, NULL::text AS reason,
+    (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) AS type,
+       priority, NULL::text AS priority_name, node, attempt, NULL::int AS exit_code, NULL::text AS reason,
        spec->>'description' AS description, (extract(epoch FROM submitted_at) * 1000)::bigint AS submitted_ms,
        NULL::bigint AS ended_ms
      FROM cortex_task
      WHERE ($1::text IS NULL OR $1 = 'active' OR state = $1) AND $1::text IS DISTINCT FROM 'done'
-       AND ($2::text IS NULL OR spec->>'type' = $2)
+       AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)
      ORDER BY id DESC LIMIT $3::int)
     UNION ALL
-    (SELECT id, state, spec->>'type', NULL, node, attempt, exit_code, reason, spec->>'description',
+    (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END),
+       NULL, spec->>'priority', node, attempt, exit_code, reason, spec->>'description',
        (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint
      FROM cortex_task_done
      WHERE ($1::text IS NULL OR $1 = 'done' OR state = $1) AND $1::text IS DISTINCT FROM 'active'
-       AND ($2::text IS NULL OR spec->>'type' = $2)
+       AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)
      ORDER BY id DESC LIMIT $3::int)
     ORDER BY id DESC LIMIT $3::int
     """

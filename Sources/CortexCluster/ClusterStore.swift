@@ -141,7 +141,11 @@ public final class ClusterStore {
       for (c, k) in [("state", "state"), ("type", "type"), ("node", "node"), ("reason", "reason"), ("description", "description")] {
         if let v = r[i, c] { o.append((k, .string(v))) }
       }
-      if let p = r[i, "priority"].flatMap({ Int($0) }).flatMap(Priority.init(rawValue:)) { o.append(("priority", .string(p.name))) }
+      if let p = r[i, "priority"].flatMap({ Int($0) }).flatMap(Priority.init(rawValue:)) {
+        o.append(("priority", .string(p.name)))
+      } else if let name = r[i, "priority_name"] {
+        o.append(("priority", .string(name)))
+      }
       for c in ["attempt", "exit_code", "submitted_ms", "ended_ms"] {
         if let v = r[i, c].flatMap({ Int64($0) }) { o.append((c, .int(v))) }
       }

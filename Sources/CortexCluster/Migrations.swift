@@ -190,8 +190,8 @@ public enum Migrations {
     let v = try current(db)
     if v > latest { throw newer(v) }
     if v < latest {
-      throw ClusterError(
-        .schema, "the database has Cortex schema version \(v) and this cortex needs \(latest); run: cortex cluster migrate")
+      let has = v == 0 ? "has no Cortex schema yet" : "has Cortex schema version \(v)"
+      throw ClusterError(.schema, "the database \(has) and this cortex needs version \(latest); run: cortex cluster migrate")
     }
   }
 

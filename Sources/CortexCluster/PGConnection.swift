@@ -24,11 +24,20 @@ public final class PGConnection {
     case .success(let p): pq = p
     case .failure(let e): throw e
     }
-    guard let c = pq.connectdb(dsn) else { throw ClusterError(.connect, "cannot connect to PostgreSQL: out of memory") }
+    // libpq waits for a connection without end by default: a host that drops packets, or a port
+    // that accepts and never answers, held `cortex cluster status` and a node's start forever.
+    // The DSN is expanded after this default, so its own connect_timeout wins.
+    let keywords = ["connect_timeout", "dbname"]
+    let values = [String(Self.connectTimeoutS), dsn]
+    let connected: PQ.Conn? = keywords.withCStrings { k in values.withCStrings { v in pq.connectdbParams(k, v, 1) } }
+    guard let c = connected else { throw ClusterError(.connect, "cannot connect to PostgreSQL: out of memory") }
     if pq.status(c) != PQ.connectionOK {
-      let why = pq.errorMessage(c).map { String(cString: $0) } ?? "unknown error"
+      var why = (pq.errorMessage(c).map { String(cString: $0) } ?? "unknown error").trimmingNewlines
+      if why.hasSuffix("timeout expired") {
+        why += " (no answer within connect_timeout: \(Self.connectTimeoutS) s unless the DSN sets it)"
+      }
       pq.finish(c)
-      throw ClusterError(.connect, "cannot connect to PostgreSQL (\(Self.redact(dsn))): \(why.trimmingNewlines)")
+      throw ClusterError(.connect, "cannot connect to PostgreSQL (\(Self.redact(dsn))): \(why)")
     }
     self.pq = pq
     conn = c
@@ -150,8 +159,62 @@ public final class PGConnection {
     }
   }
 
-  /// A DSN with its password hidden, for messages (the same rules as every other secret).
-  static func redact(_ dsn: String) -> String { Redaction.mask(dsn) ?? dsn }
+  /// Seconds a connection attempt may take when the DSN does not say (`connect_timeout`).
+  public static let connectTimeoutS = 5
+
+  /// A DSN with its password hidden, for messages: the rules for every other secret, and the value
+  /// of `password=` (a URL's query parameter or a key/value pair) however short it is, which
+  /// those rules leave alone (they want a long value before they call it a secret).
+  static func redact(_ dsn: String) -> String {
+    let b = Array((Redaction.mask(dsn) ?? dsn).utf8)
+    let key = Array("password".utf8)
+    var out: [UInt8] = []
+    var i = 0
+    while i < b.count {
+      let atStart = i == 0 || [UInt8(ascii: "?"), UInt8(ascii: "&"), UInt8(ascii: " "), UInt8(ascii: "\t")].contains(b[i - 1])
+      guard atStart, i + key.count <= b.count, b[i..<i + key.count].map({ $0 | 0x20 }) == key else {
+        out.append(b[i])
+        i += 1
+        continue
+      }
+      var j = i + key.count
+      while j < b.count, b[j] == UInt8(ascii: " ") { j += 1 }
+      guard j < b.count, b[j] == UInt8(ascii: "=") else {
+        out.append(b[i])
+        i += 1
+        continue
+      }
+      j += 1
+      while j < b.count, b[j] == UInt8(ascii: " ") { j += 1 }
+      out.append(contentsOf: b[i..<j])
+      var end = j
+      if end < b.count, b[end] == UInt8(ascii: "'") {
+        end += 1
+        while end < b.count, b[end] != UInt8(ascii: "'") { end += b[end] == UInt8(ascii: "\\") ? 2 : 1 }
+        end = min(end + 1, b.count)
+      } else {
+        while end < b.count, ![UInt8(ascii: "&"), UInt8(ascii: " "), UInt8(ascii: "#")].contains(b[end]) { end += 1 }
+      }
+      if end > j { out.append(contentsOf: Redaction.marker.utf8) }
+      i = end
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
+}
+
+extension Array where Element == String {
+  /// Runs `body` with these strings as a C array of `const char *`, NULL-terminated.
+  func withCStrings<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies: [UnsafeMutablePointer<CChar>?] = map { s in
+      let bytes = s.utf8CString
+      let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+      bytes.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: bytes.count) }
+      return p
+    }
+    defer { for p in copies { p?.deallocate() } }
+    let pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } } + [nil]
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+  }
 }
 
 extension String {

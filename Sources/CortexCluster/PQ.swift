@@ -8,7 +8,8 @@ struct PQ: @unchecked Sendable {
   typealias Conn = OpaquePointer
   typealias Result = OpaquePointer
 
-  let connectdb: @convention(c) (UnsafePointer<CChar>?) -> Conn?
+  /// PQconnectdbParams(keywords, values, expand_dbname): the DSN goes in as `dbname` and is expanded.
+  let connectdbParams: @convention(c) (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> Conn?
   let status: @convention(c) (Conn?) -> Int32
   let errorMessage: @convention(c) (Conn?) -> UnsafePointer<CChar>?
   let finish: @convention(c) (Conn?) -> Void
@@ -77,7 +78,9 @@ struct PQ: @unchecked Sendable {
         Conn?, UnsafePointer<CChar>?, Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?,
         UnsafePointer<Int32>?, Int32
       ) -> Result?
-    guard let connectdb = sym("PQconnectdb", (@convention(c) (UnsafePointer<CChar>?) -> Conn?).self),
+    typealias ConnectParams =
+      @convention(c) (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> Conn?
+    guard let connectdbParams = sym("PQconnectdbParams", ConnectParams.self),
       let status = sym("PQstatus", (@convention(c) (Conn?) -> Int32).self),
       let errorMessage = sym("PQerrorMessage", (@convention(c) (Conn?) -> UnsafePointer<CChar>?).self),
       let finish = sym("PQfinish", (@convention(c) (Conn?) -> Void).self),
@@ -104,7 +107,7 @@ struct PQ: @unchecked Sendable {
     }
     return .success(
       PQ(
-        connectdb: connectdb, status: status, errorMessage: errorMessage, finish: finish, execParams: execParams,
+        connectdbParams: connectdbParams, status: status, errorMessage: errorMessage, finish: finish, execParams: execParams,
         prepare: prepare, execPrepared: execPrepared,
         resultStatus: resultStatus, resultErrorMessage: resultErrorMessage, resultErrorField: resultErrorField,
         ntuples: ntuples, nfields: nfields, fname: fname, getvalue: getvalue, getisnull: getisnull, clear: clear,

@@ -231,9 +231,9 @@ final class ClusterAdapter {
   }
 }
 
-enum Host {
+public enum Host {
   /// This machine's name (the default node name), from /proc.
-  static var name: String {
+  public static var name: String {
     let raw = ((try? FileSystem.read("/proc/sys/kernel/hostname")) ?? nil) ?? Array("localhost".utf8)
     let s = String(decoding: raw, as: UTF8.self).filter { !$0.isWhitespace }
     return s.isEmpty ? "localhost" : s

@@ -134,7 +134,11 @@ final class ClusterFleetTests: ClusterTestCase {
     let b = try startNode("b", workers: 2)
     var r = a.run(["pause"])
     XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertTrue(r.err.contains("the queue paused"), r.err)
     XCTAssertEqual(sql("SELECT paused FROM cortex_queue"), "t")
+    // The database says whether it was paused before, whichever node asks.
+    r = b.run(["pause"])
+    XCTAssertTrue(r.err.contains("already paused"), r.err)
     for _ in 0..<4 { b.ok(["submit", "-p", "--no-env", "--shell", "true"]) }
     sleepMs(1500)
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE state = 'queued'"), "4", "a node claimed while the cluster was paused")
@@ -150,8 +154,21 @@ final class ClusterFleetTests: ClusterTestCase {
 
     r = b.run(["resume"])
     XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertTrue(r.err.contains("resumed"), "the resume of a paused cluster said: \(r.err)")
+    XCTAssertTrue(a.run(["resume"]).err.contains("nothing was paused"))
     waitDone(4, timeoutS: 30)
     a.eventually("a's status no longer shows a pause") { !a.ok(["status"]).out.contains("the whole queue") }
     XCTAssertFalse(a.ok(["cluster", "status"]).out.contains("queue: paused"))
+  }
+
+  func testAPauseUndoneOnAnotherNodeBeforeThisNodesRenewalDoesNotStickHere() throws {
+    // A long lease: no renewal comes between the pause on b and the resume on a.
+    let a = try startNode("a", workers: 1, leaseS: 30)
+    let b = try startNode("b", workers: 1, leaseS: 30)
+    b.ok(["pause"])
+    XCTAssertTrue(b.ok(["status"]).out.contains("the whole queue"))
+    XCTAssertTrue(a.run(["resume"]).err.contains("resumed"))
+    b.eventually("b hears that the cluster was resumed") { !b.ok(["status"]).out.contains("the whole queue") }
+    XCTAssertTrue(b.events().contains { $0.type == "queue.resumed" })
   }
 }

@@ -119,8 +119,19 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(a.run(["wait", failing], timeoutS: 30).code, 3)
     XCTAssertEqual(b.run(["wait", failing], timeoutS: 30).code, 3)
     XCTAssertEqual(a.run(["wait", "task-999999"], timeoutS: 30).code, 65)
+    // list --type on any node finds them as on a single host (a spec without a type is exec),
+    // with the priority of finished tasks too.
+    let listed = try JSON.parse(Array(a.ok(["--json", "list", "--type", "exec"]).out.utf8)).array ?? []
+    XCTAssertEqual(Set(listed.compactMap { $0["id"]?.string }), [id, failing])
+    XCTAssertTrue(listed.allSatisfy { $0["type"]?.string == "exec" && $0["priority"]?.string == "medium" }, "\(listed)")
     // status and tail say which node this is and which node decided each line.
     XCTAssertTrue(a.ok(["status"]).out.contains("cluster    node a;"))
+    // The node's own budget is a placeholder (2^60): top and status --json point at the cluster's.
+    let top = a.ok(["top", "--once"]).out
+    XCTAssertTrue(top.contains("budget    the cluster's (node a)") && !top.contains(String(1 << 60)), top)
+    let st = try JSON.parse(Array(a.ok(["--json", "status"]).out.utf8))
+    XCTAssertEqual(st["budget"]?["scope"]?.string, "cluster")
+    XCTAssertEqual(st["cluster"]?["node"]?.string, "a")
     XCTAssertTrue(b.ok(["tail", "-n", "5"]).out.contains("[b] "))
   }
 

@@ -34,6 +34,37 @@ final class ClusterSchemaTests: XCTestCase {
     XCTAssertTrue(c.ok(["cluster", "status"]).out.contains("schema version 5"))
   }
 
+  func testAServerThatNeverAnswersIsATimeoutNotAHang() throws {
+    // A port that accepts connections and never answers (a hung server, a proxy to nowhere).
+    let silent = try TCPSocket.listen(address: "127.0.0.1", port: 0)
+    defer { silent.close() }
+    let port = TCPSocket.localPort(silent)
+    let started = Clock.monotonicMs()
+    let r = c.run(["cluster", "status", "--postgres", "postgresql://cortex@127.0.0.1:\(port)/postgres"], timeoutS: 40)
+    XCTAssertEqual(r.code, 69, r.err)
+    XCTAssertTrue(r.err.contains("timeout expired") && r.err.contains("connect_timeout"), r.err)
+    XCTAssertLessThan(Clock.monotonicMs() - started, 20_000)
+    // The DSN's own connect_timeout wins.
+    let own = Clock.monotonicMs()
+    XCTAssertEqual(c.run(["cluster", "status", "--postgres", "postgresql://cortex@127.0.0.1:\(port)/postgres?connect_timeout=2"]).code, 69)
+    XCTAssertLessThan(Clock.monotonicMs() - own, 4_500)
+  }
+
+  func testStartingOnAnUnmigratedDatabaseSaysToMigrateAndStatusSaysItIsNotRunning() throws {
+    try c.initialize()
+    var r = c.run(["init", "--yes", "--cluster", pg.dsn, "--node", "alpha"])
+    XCTAssertNotEqual(r.code, 0)
+    XCTAssertTrue(r.err.contains("has no Cortex schema yet") && r.err.contains("run: cortex cluster migrate"), r.err)
+    // The failed start left a hot-state file it never filled in: that is "not running", not a damaged file.
+    r = c.run(["status"])
+    XCTAssertEqual(r.code, 69, r.err)
+    XCTAssertTrue(r.err.contains("not running") && r.err.contains("daemon.log"), r.err)
+    XCTAssertFalse(r.err.contains("magic"), r.err)
+    c.ok(["cluster", "migrate"])
+    c.ok(["start"])
+    XCTAssertTrue(c.ok(["status"]).out.contains("cluster    node alpha;"))
+  }
+
   func testANewerSchemaIsRefusedNamingBothVersions() throws {
     c.ok(["cluster", "migrate", "--postgres", pg.dsn])
     try pg.psql("INSERT INTO cortex_schema (version) VALUES (99)")
@@ -52,6 +83,13 @@ final class ClusterSchemaTests: XCTestCase {
     XCTAssertEqual(r.code, 69, r.err)
     XCTAssertTrue(r.err.contains("password authentication failed"), r.err)
     XCTAssertFalse(r.err.contains("wrong-one"), "the password is in the message: \(r.err)")
+    // A short password is hidden too, in a URL's query and in key/value form.
+    for dsn in [pg.dsn(user: "pwuser", password: "Zq7"), "host=\(pg.dir) port=\(pg.port) user=pwuser password=Zq7 dbname=postgres"] {
+      r = c.run(["cluster", "status", "--postgres", dsn])
+      XCTAssertEqual(r.code, 69, r.err)
+      XCTAssertTrue(r.err.contains("password authentication failed") && r.err.contains("password=[redacted]"), r.err)
+      XCTAssertFalse(r.err.contains("Zq7"), "the password is in the message: \(r.err)")
+    }
     r = c.run(["cluster", "status", "--postgres", "postgresql:///postgres?host=\(pg.dir)&port=1&user=cortex"])
     XCTAssertEqual(r.code, 69, r.err)
     XCTAssertTrue(r.err.contains("cannot connect"), r.err)
