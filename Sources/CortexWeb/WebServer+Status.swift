@@ -24,7 +24,9 @@ extension WebServer {
         ("counts", v.countsJSON),
         ("queued_by_priority", v.queuedByPriorityJSON),
         ("rejected", .int(Int64(v.rejected))),
-        ("budget", v.budgetJSON),
+        // In cluster mode a node's own budget is a placeholder (2^60, so that the database's
+        // check is the one that refuses): the budget is the cluster's, under `cluster`.
+        ("budget", cluster == nil ? v.budgetJSON : .object([("scope", .string("cluster")), ("see", .string("cluster.budget"))])),
         ("workers", .object([("states", .string(states)), ("tasks", .array(tasks))])),
         (
           "web",
@@ -65,12 +67,16 @@ extension WebServer {
       metric(
         "cortex_workers", "Workers by state.", "gauge",
         HotState.workerStates.map { ("{state=\"\($0.rawValue)\"}", String(byState[$0.rawValue] ?? 0)) })
-      metric(
-        "cortex_tokens", "Token budget.", "gauge",
-        [
-          ("{kind=\"total\"}", String(v.tokensTotal)), ("{kind=\"reserved\"}", String(v.tokensReserved)),
-          ("{kind=\"used\"}", String(v.tokensUsed)), ("{kind=\"available\"}", String(v.tokensAvailable)),
-        ])
+      // Not in cluster mode, where this node's budget is a placeholder (the cluster's is the
+      // database's: cortex cluster status).
+      if cluster == nil {
+        metric(
+          "cortex_tokens", "Token budget.", "gauge",
+          [
+            ("{kind=\"total\"}", String(v.tokensTotal)), ("{kind=\"reserved\"}", String(v.tokensReserved)),
+            ("{kind=\"used\"}", String(v.tokensUsed)), ("{kind=\"available\"}", String(v.tokensAvailable)),
+          ])
+      }
       metric("cortex_log_seq", "Last event sequence number applied to the hot state.", "gauge", [("", String(v.lastSeq))])
     }
     metric("cortex_web_connections", "Open HTTP connections (event streams included).", "gauge", [("", String(connections.count))])

@@ -44,6 +44,11 @@ final class ClusterWebTests: ClusterTestCase {
     XCTAssertGreaterThanOrEqual(cluster?["tasks"]?["done"]?.int ?? 0, 1)
     let status = try api(a, "/api/status")
     XCTAssertEqual(status?["cluster"]?["nodes"]?.array?.map { $0["name"]?.string ?? "" }, ["a", "b"])
+    // A node's own budget is a placeholder (2^60): neither the status nor /metrics shows it.
+    XCTAssertEqual(status?["budget"]?["scope"]?.string, "cluster")
+    let metrics = try RawHTTP(port: try XCTUnwrap(a.webPort)).get("/metrics", headers: ["Authorization: Bearer \(a.webToken)"])
+    XCTAssertEqual(metrics.status, 200)
+    XCTAssertFalse(metrics.body.contains("cortex_tokens{") || metrics.body.contains(String(1 << 60)), metrics.body)
 
     // A's task list is the cluster's: both of B's tasks, each naming b.
     let list = try XCTUnwrap(try api(a, "/api/tasks?limit=50"))
