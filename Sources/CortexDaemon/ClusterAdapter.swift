@@ -47,11 +47,16 @@ final class ClusterAdapter {
     try? FileSystem.remove(outboxPath)
   }
 
+  /// A number for one request to the link; its answer comes back with it.
+  func newTicket() -> UInt64 {
+    defer { nextTicket += 1 }
+    return nextTicket
+  }
+
   /// A submit goes to the database; the client hears back after its commit. `retried`, `skipped`:
   /// the tasks a `retry` submits again and the failures it left out (its answer names them).
   func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int, retried: [Int] = [], skipped: [JSON] = []) {
-    let ticket = nextTicket
-    nextTicket += 1
+    let ticket = newTicket()
     pendingSubmits[ticket] = client
     if !retried.isEmpty { pendingRetried[ticket] = (retried, skipped) }
     link.submit(
@@ -72,8 +77,7 @@ final class ClusterAdapter {
 
   /// `retry` of tasks that may have run on any node: their specs come from the database.
   func retry(_ client: ClientID, _ ids: [Int], allFailed: Bool) {
-    let ticket = nextTicket
-    nextTicket += 1
+    let ticket = newTicket()
     pendingRetries[ticket] = client
     link.retrySources(ticket: ticket, ids: ids, allFailed: allFailed)
   }
@@ -83,8 +87,7 @@ final class ClusterAdapter {
 
   /// `pause` or `resume` of the cluster's queue (every node stops or starts claiming).
   func setQueuePaused(_ client: ClientID, _ paused: Bool) {
-    let ticket = nextTicket
-    nextTicket += 1
+    let ticket = newTicket()
     pendingPauses[ticket] = client
     link.setQueuePaused(ticket: ticket, paused)
   }
@@ -95,8 +98,7 @@ final class ClusterAdapter {
   /// `edit` of a queued task wherever it was submitted: the change is applied to the database's
   /// copy of its spec (secret values restored first, redacted again after), as on a single host.
   func edit(_ client: ClientID, _ id: Int, _ change: TaskSpec, fields: [String]) {
-    let ticket = nextTicket
-    nextTicket += 1
+    let ticket = newTicket()
     pendingEdits[ticket] = (client, fields)
     link.edit(ticket: ticket, id) { text, secretsText in
       Self.applyEdit(change, fields: fields, to: text, secrets: secretsText)
@@ -135,8 +137,7 @@ final class ClusterAdapter {
 
   /// `show` of a task this node does not hold.
   func describe(_ client: ClientID, _ id: Int) {
-    let ticket = nextTicket
-    nextTicket += 1
+    let ticket = newTicket()
     pendingShows[ticket] = client
     link.describe(ticket: ticket, id)
   }
@@ -147,16 +148,14 @@ final class ClusterAdapter {
   /// `list` across the cluster: at most `limit` rows (10,000 when not given: the history table
   /// can hold millions).
   func list(_ client: ClientID, state: String?, type: String?, limit: Int) {
-    let ticket = nextTicket
-    nextTicket += 1
+    let ticket = newTicket()
     pendingLists[ticket] = client
     link.list(ticket: ticket, state: state, type: type, limit: limit > 0 ? limit : 10_000)
   }
 
   /// `wait` or `cancel` of any task in the cluster: answered once every one has ended.
   func watch(_ client: ClientID, _ ids: [Int], cancel: Bool) {
-    let ticket = nextTicket
-    nextTicket += 1
+    let ticket = newTicket()
     pendingWatches[ticket] = (client, cancel)
     if cancel { link.cancel(ids) }
     link.watch(ticket: ticket, ids)
