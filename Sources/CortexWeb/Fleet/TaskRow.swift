@@ -17,8 +17,9 @@ struct TaskRow {
   var title = ""
   var labels: [(String, String)] = []
   /// The redacted spec as the log carries it, encoded: one allocation per task instead of a
-  /// parsed tree (the daemon at the 200,000-task cap: 348 MB against 390 MB, a spec with a
-  /// description and two labels); only the task page needs it, and parses it then.
+  /// parsed tree (the daemon's RSS at the 200,000-task cap, specs with a description and two
+  /// labels: 348 MB against 390 MB, one run each, not committed); only the task page needs it,
+  /// and parses it then.
   var specBytes: [UInt8]?
   var submittedMs: Int64?
   /// When its current attempt was queued (submit or retry), for the queue-wait histogram.
