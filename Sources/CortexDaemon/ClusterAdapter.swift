@@ -53,12 +53,12 @@ final class ClusterAdapter {
     return nextTicket
   }
 
-  /// A submit goes to the database; the client hears back after its commit. `retried`, `skipped`:
-  /// the tasks a `retry` submits again and the failures it left out (its answer names them).
-  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int, retried: [Int] = [], skipped: [JSON] = []) {
+  /// A submit goes to the database; the client hears back after its commit, with `answerFields`
+  /// added (a `retry`'s account of what it retried).
+  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int, answerFields: [(String, JSON)] = []) {
     let ticket = newTicket()
     pendingSubmits[ticket] = client
-    if !retried.isEmpty { pendingRetried[ticket] = (retried, skipped) }
+    if !answerFields.isEmpty { pendingAnswerFields[ticket] = answerFields }
     link.submit(
       ticket: ticket,
       ready.map { a in
@@ -70,8 +70,8 @@ final class ClusterAdapter {
       }, maxQueue: maxQueue)
   }
 
-  /// Submits that are a `retry`: ticket → the tasks retried.
-  var pendingRetried: [UInt64: (retried: [Int], skipped: [JSON])] = [:]
+  /// Submits that are a `retry`: ticket → what their answer adds.
+  var pendingAnswerFields: [UInt64: [(String, JSON)]] = [:]
   /// `retry` requests waiting for the specs from the cluster's history: ticket → client.
   var pendingRetries: [UInt64: ClientID] = [:]
 

@@ -5,13 +5,11 @@ import Posix
 /// What the loop does with the cluster link's reports (cluster mode only; `cluster` is nil on a
 /// single host and none of this runs).
 extension Daemon {
-  /// `retried`, `skipped`: a `retry`'s (the answer names them).
-  func clusterSubmit(
-    _ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], retried: [Int] = [], skipped: [JSON] = [], now t: Int64
-  ) {
+  /// `answerFields`: added to the answer after its ids (a `retry`'s account of what it retried).
+  func clusterSubmit(_ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], answerFields: [(String, JSON)] = [], now t: Int64) {
     switch scheduler.prepare(specs) {
     case .failure(let refusal): reply(id, refusal.json, now: t)
-    case .success(let ready): cluster.submit(id, ready, maxQueue: config.maxQueue, retried: retried, skipped: skipped)
+    case .success(let ready): cluster.submit(id, ready, maxQueue: config.maxQueue, answerFields: answerFields)
     }
   }
 
@@ -21,7 +19,7 @@ extension Daemon {
       switch e {
       case .submitted(let ticket, let result):
         guard let client = cluster.pendingSubmits.removeValue(forKey: ticket) else { continue }
-        let retried = cluster.pendingRetried.removeValue(forKey: ticket)
+        let extra = cluster.pendingAnswerFields.removeValue(forKey: ticket) ?? []
         switch result {
         case .success(let ids):
           log.append(
@@ -29,10 +27,7 @@ extension Daemon {
               "task.submitted", reason: "cluster", detail: "\(ids.count) task\(ids.count == 1 ? "" : "s") committed to the cluster",
               fields: [("node", .string(cluster.node)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]), nowMs: t)
           var answer: [(String, JSON)] = [("ok", .bool(true)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]
-          if let retried {
-            answer.append(("retried", .array(retried.retried.map { .string(TaskID.format($0)) })))
-            if !retried.skipped.isEmpty { answer.append(("skipped", .array(retried.skipped))) }
-          }
+          answer += extra
           reply(client, .object(answer), now: t)
         case .failure(let error):
           if case .refused(let reason) = error.kind {

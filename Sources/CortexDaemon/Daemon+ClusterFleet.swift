@@ -62,45 +62,28 @@ extension Daemon {
       reply(client, Scheduler.refused("cluster_unavailable", "cannot read the tasks to retry from the cluster: \(error)"), now: t)
       return
     }
-    var specs: [TaskSpec] = []
-    var retried: [Int] = []
-    // A named task that cannot be retried refuses the request; a failure `--all-failed` found
-    // is left out and named in `skipped` (else it would block every later `--all-failed`).
-    var skipped: [JSON] = []
+    var batch = RetryBatch()
     for src in sources {
       let id = TaskID.format(src.id)
-      let why: (String, Int)?
-      var spec: TaskSpec? = nil
+      let outcome: Result<TaskSpec, RetryRefusal>
       if let live = src.liveState {
-        why = ("it is \(live); only a finished task can be retried (cortex cancel it first)", 1)
+        outcome = .failure(
+          RetryRefusal(message: "\(id) is \(live); only a finished task can be retried (cortex cancel it first)", code: 1))
       } else if src.state == nil || src.spec == nil {
-        why = ("unknown task in the cluster (finished tasks are kept for cluster.history_s)", 65)
-      } else if let v = try? JSON.parse(Array(src.spec!.utf8)), let s = try? TaskSpec.decode(v) {
-        let lost = s.redactedPaths
-        why =
-          lost.isEmpty
-          ? nil
-          : (
-            "its secret values (\(lost.joined(separator: ", "))) are not kept once a task has ended in cluster mode; submit it again with them (cortex show \(id) prints its spec)",
-            65
-          )
-        spec = s
+        outcome = .failure(
+          RetryRefusal(message: "\(id): unknown task in the cluster (finished tasks are kept for cluster.history_s)", code: 65))
+      } else if let v = try? JSON.parse(Array(src.spec!.utf8)), let spec = try? TaskSpec.decode(v) {
+        outcome = Result { () throws(RetryRefusal) in
+          try spec.retry(of: src.id, secretsGone: "the cluster deletes them when a task ends")
+        }
       } else {
-        why = ("its spec in the cluster's history cannot be read; submit it again", 65)
+        outcome = .failure(RetryRefusal(message: "\(id): its spec in the cluster's history cannot be read; submit it again", code: 65))
       }
-      if let (message, code) = why {
-        guard !src.named else { return reply(client, Scheduler.failure("\(id): \(message)", code: code), now: t) }
-        skipped.append(.object([("id", .string(id)), ("why", .string("\(id): \(message)"))]))
-      } else if let spec {
-        specs.append(spec.retrying(src.id))
-        retried.append(src.id)
+      if let refusal = batch.add(src.id, named: src.named, outcome) {
+        return reply(client, Scheduler.failure(refusal.message, code: refusal.code), now: t)
       }
     }
-    if specs.isEmpty {
-      var o: [(String, JSON)] = [("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))]
-      if !skipped.isEmpty { o.append(("skipped", .array(skipped))) }
-      return reply(client, .object(o), now: t)
-    }
-    clusterSubmit(cluster, client, specs, retried: retried, skipped: skipped, now: t)
+    if batch.specs.isEmpty { return reply(client, .object([("ok", .bool(true)), ("ids", .array([]))] + batch.answerFields), now: t) }
+    clusterSubmit(cluster, client, batch.specs, answerFields: batch.answerFields, now: t)
   }
 }

@@ -17,15 +17,6 @@ extension Scheduler {
     case absent(String)
   }
 
-  /// Why one task of a retry request cannot be retried, with the exit code of the refusal.
-  struct RetryRefusal: Error {
-    let message: String
-    let code: Int
-    /// No spec is kept for it at all: `--all-failed` counts it (`without_spec`) rather than
-    /// naming it on every run.
-    var absent = false
-  }
-
   /// What a retry request covers: the named tasks, then with `allFailed` every failed or
   /// timed-out task (held in full or known by its compact record, oldest first) that no task
   /// retries already and that is not named. Only the newest of each retry chain: a failure that
@@ -56,39 +47,22 @@ extension Scheduler {
     _ c: ClientID, _ ids: [Int], allFailed: Bool, stored: [Int: StoredSpec], now: Int64, into out: inout [Action]
   ) {
     let (named, swept) = retryList(ids, allFailed: allFailed)
-    var specs: [TaskSpec] = []
-    var list: [Int] = []
-    var skipped: [JSON] = []
-    var withoutSpec = 0
+    var batch = RetryBatch()
     for (i, n) in (named + swept).enumerated() {
-      do throws(RetryRefusal) {
-        specs.append(try retrySpec(n, stored[n]))
-        list.append(n)
-      } catch {
-        if i < named.count {
-          out.append(.reply(c, Self.failure(error.message, code: error.code), durable: false))
-          return
-        }
-        if error.absent {
-          withoutSpec += 1
-        } else {
-          skipped.append(.object([("id", .string(TaskID.format(n))), ("why", .string(error.message))]))
-        }
+      if let refusal = batch.add(n, named: i < named.count, Result { () throws(RetryRefusal) in try retrySpec(n, stored[n]) }) {
+        out.append(.reply(c, Self.failure(refusal.message, code: refusal.code), durable: false))
+        return
       }
     }
-    var skippedField: [(String, JSON)] = skipped.isEmpty ? [] : [("skipped", .array(skipped))]
-    if withoutSpec > 0 { skippedField.append(("without_spec", .int(Int64(withoutSpec)))) }
-    if specs.isEmpty {
-      out.append(
-        .reply(c, .object([("ok", .bool(true)), ("ids", .array([])), ("retried", .array([]))] + skippedField), durable: false))
+    if batch.specs.isEmpty {
+      out.append(.reply(c, .object([("ok", .bool(true)), ("ids", .array([]))] + batch.answerFields), durable: false))
       return
     }
     var inner: [Action] = []
-    submit(c, specs, now: now, into: &inner)
+    submit(c, batch.specs, now: now, into: &inner)
     for a in inner {
       if case .reply(let client, let v, let durable) = a, client == c, v["ok"]?.bool == true, var o = v.object {
-        o.append(("retried", .array(list.map { .string(TaskID.format($0)) })))
-        o += skippedField
+        o += batch.answerFields
         out.append(.reply(client, .object(o), durable: durable))
       } else {
         out.append(a)
@@ -119,13 +93,7 @@ extension Scheduler {
     }
     // A spec read back from a redacted copy (spec.json, or the log after a restart) has lost its
     // secret values: the store keeps them only while a task may still run.
-    let lost = spec.redactedPaths
-    if !lost.isEmpty {
-      throw RetryRefusal(
-        message: "\(id): its secret values (\(lost.joined(separator: ", "))) are no longer kept (the daemon drops them when it "
-          + "restarts after the task ended); submit it again with them (cortex show \(id) prints its spec)", code: 65)
-    }
-    return spec.retrying(n)
+    return try spec.retry(of: n, secretsGone: "the daemon drops them when it restarts after the task ended")
   }
 
   /// After recovery from a snapshot written before `retried` was kept in it: the tasks that the
