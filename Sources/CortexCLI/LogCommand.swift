@@ -272,7 +272,10 @@ enum StatusCommand {
       // refuses): the cluster's budget is `cortex cluster status --json`.
       if let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster, let i = v.firstIndex(where: { $0.0 == "budget" }) {
         v[i].1 = .object([("scope", .string("cluster")), ("see", .string("cortex cluster status"))])
-        v.append(("cluster", .object([("node", .string(cluster.node ?? Host.name))])))
+        var c: [(String, JSON)] = [("node", .string(cluster.node ?? Host.name))]
+        c.append(("database", .string(view.clusterUnreachableSinceMs == nil ? "reachable" : "unreachable")))
+        if let since = view.clusterUnreachableSinceMs { c.append(("unreachable_since", .string(Timestamp.rfc3339(ms: since)))) }
+        v.append(("cluster", .object(c)))
       }
       ctx.printJSON(.object(v))
       return 0
@@ -302,6 +305,11 @@ enum StatusCommand {
     if let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster {
       s +=
         "cluster    node \(cluster.node ?? "(host name)"); the token budget, the queue and the other nodes are the cluster's: cortex cluster status\n"
+      if let since = view.clusterUnreachableSinceMs {
+        s +=
+          "           \(ctx.bold("POSTGRESQL UNREACHABLE")) for \(formatMs(max(0, now - since))) (as of the hot state): new submits are refused; "
+          + "running tasks go on, their results are kept and delivered when it is back (see daemon.log)\n"
+      }
     } else {
       s +=
         "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"

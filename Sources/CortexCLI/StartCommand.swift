@@ -129,7 +129,8 @@ extension StopCommand {
     "stop", abstract: "stop gracefully: admit nothing, drain or requeue, reap, final snapshot", usage: "cortex stop [--timeout S]",
     details: """
       Running tasks get S seconds to finish; those still running are then killed and requeued for the \
-      next start. Returns once the daemon process is gone.
+      next start (in cluster mode, for any node, by the cluster's next rescue). Returns once the daemon \
+      process is gone.
       """,
     flags: [
       .option("--timeout", value: "S", help: "how long running tasks may finish, in seconds (or a duration: 30s, 2m)", default: "30")

@@ -51,6 +51,9 @@ enum TopCommand {
       s += "rate      \(last == nil ? "-" : String(Int(rate.rounded()))) tasks/s\n"
       if let cluster {
         s += "budget    the cluster's (node \(cluster.node ?? Host.name)): cortex cluster status\n"
+        if let since = view.clusterUnreachableSinceMs {
+          s += "cluster   " + ctx.bold("POSTGRESQL UNREACHABLE for \(formatMs(max(0, now - since)))") + ": new submits refused\n"
+        }
       } else {
         let used = view.tokensTotal == 0 ? 0 : (view.tokensUsed + view.tokensReserved) * 40 / max(1, view.tokensTotal)
         s += "budget    [" + String(repeating: "#", count: min(40, used)) + String(repeating: ".", count: max(0, 40 - used)) + "] "

@@ -22,7 +22,9 @@ final class ClusterAdapter {
   var lastWanted = -1
   var lastWantSentMs: Int64 = 0
   var lastRunning: [Int] = []
-  var available = true
+  /// Since when (wall ms) the link reports PostgreSQL unreachable; nil while it answers.
+  var unreachableSinceMs: Int64?
+  var available: Bool { unreachableSinceMs == nil }
   /// The internal client id for cancels the cluster asked for (answers go nowhere).
   static let internalClient: ClientID = 1 << 38
 

@@ -65,7 +65,8 @@ extension Daemon {
           }
           cluster.claims[c.id] = (c.attempt, cluster.link.epoch)
           adopted.append(
-            Scheduler.Adopted(number: c.id, spec: spec, budget: c.tokenBudget, timeoutMs: c.timeoutMs, maxAttempts: c.maxAttempts))
+            Scheduler.Adopted(
+              number: c.id, spec: spec, budget: c.tokenBudget, timeoutMs: c.timeoutMs, maxAttempts: c.maxAttempts, attempt: c.attempt))
           if c.cancelRequested { cancelled.append(c.id) }
         }
         feed(.adopt(adopted, node: cluster.node), now: t)
@@ -99,11 +100,13 @@ extension Daemon {
         log.append(Event("node.fenced", reason: "lease_lost", detail: why, fields: [("node", .string(cluster.node))]), nowMs: t)
         if !ids.isEmpty { feed(.cancel(ClusterAdapter.internalClient, ids), now: t) }
       case .unavailable(let why):
-        cluster.available = false
+        if cluster.unreachableSinceMs == nil { cluster.unreachableSinceMs = t }
+        hotDirty = true
         cluster.outbox.keep()
         log.append(Event("cluster.unavailable", reason: "database_unreachable", detail: why), nowMs: t)
       case .available:
-        cluster.available = true
+        cluster.unreachableSinceMs = nil
+        hotDirty = true
         cluster.outbox.release()
         log.append(Event("cluster.available", reason: "database_reachable"), nowMs: t)
       case .described(let ticket, let task):

@@ -194,7 +194,9 @@ extension Daemon {
     log.append(
       Event(
         "daemon.stopped", reason: "requested",
-        detail: "\(scheduler.activeCount) unfinished tasks kept for the next start",
+        detail: cluster == nil
+          ? "\(scheduler.activeCount) unfinished tasks kept for the next start"
+          : "\(scheduler.activeCount) unfinished tasks left to the cluster (the next rescue requeues them for any node)",
         fields: [("queued", .int(Int64(scheduler.queuedCount)))]), nowMs: t)
     try? log.flush(sync: true, nowMs: t)
     writeSnapshots(now: t, sync: true)

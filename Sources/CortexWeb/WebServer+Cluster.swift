@@ -38,6 +38,9 @@ extension WebServer {
     guard let cluster else { return [] }
     guard var o = cluster.view()?.object else { return [("cluster", .null)] }
     o.append(("workers", .array(clusterWorkers(v, now: t))))
+    // Whether this node reaches PostgreSQL now (the snapshot above is the last one it read).
+    o.append(("database", .string(v.clusterUnreachableSinceMs == nil ? "reachable" : "unreachable")))
+    if let since = v.clusterUnreachableSinceMs { o.append(("unreachable_since_ms", .int(since))) }
     return [("cluster", .object(o))]
   }
 

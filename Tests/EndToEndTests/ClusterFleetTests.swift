@@ -171,4 +171,27 @@ final class ClusterFleetTests: ClusterTestCase {
     b.eventually("b hears that the cluster was resumed") { !b.ok(["status"]).out.contains("the whole queue") }
     XCTAssertTrue(b.events().contains { $0.type == "queue.resumed" })
   }
+
+  func testARescuedTaskRunsOnAnotherNodeAsItsNextAttempt() throws {
+    let a = try startNode("a", workers: 1, leaseS: 2)
+    let id = a.ok(["submit", "-p", "--no-env", "--retries", "2", "--shell", "sleep 60"]).out.trimmed
+    let n = try XCTUnwrap(TaskID.parse(id))
+    a.eventually("a runs \(id)") { sql("SELECT coalesce(node, '') FROM cortex_task WHERE id = \(n) AND state = 'running'") == "a" }
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(a.daemonPID), Signal.kill))
+    a.eventually("node a's processes are gone") { a.leftovers.allSatisfy { $0.isZombie } }
+    let b = try startNode("b", workers: 1, leaseS: 2)
+    // b rescues it (a's lease ends) and claims it: the cluster's attempt 2, and b says so too
+    // (it said 1: a node counted only its own attempts).
+    var row: JSON?
+    b.eventually("b runs \(id)", timeoutS: 30) {
+      row = (try? JSON.parse(Array(b.ok(["--json", "list", "--state", "active"]).out.utf8)))?.array?.first { $0["id"]?.string == id }
+      return row?["state"]?.string == "running" && row?["node"]?.string == "b"
+    }
+    XCTAssertEqual(row?["attempt"]?.int, 2, "\(String(describing: row))")
+    XCTAssertEqual(sql("SELECT attempt FROM cortex_task WHERE id = \(n)"), "2")
+    let shown = try JSON.parse(Array(b.ok(["--json", "show", id]).out.utf8))
+    XCTAssertEqual((shown["task"] ?? shown)["attempt"]?.int, 2, "\(shown)")
+    XCTAssertTrue(b.events().contains { $0["type"]?.string == "task.claimed" && $0["attempt"]?.int == 2 })
+    b.ok(["cancel", id])
+  }
 }

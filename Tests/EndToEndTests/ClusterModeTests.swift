@@ -188,6 +188,12 @@ final class ClusterModeTests: ClusterTestCase {
     let ticks = try cpuTicks(pid)
     sleepMs(3000)
     XCTAssertLessThan(try cpuTicks(pid) - ticks, 20, "a node spins while PostgreSQL is down")
+    // The node says so where a person looks first (it was silent: "cluster node a" as if all was well).
+    let down = a.ok(["status"]).out
+    XCTAssertTrue(down.contains("POSTGRESQL UNREACHABLE for "), down)
+    let downJSON = try JSON.parse(Array(a.ok(["--json", "status"]).out.utf8))
+    XCTAssertEqual(downJSON["cluster"]?["database"]?.string, "unreachable", "\(downJSON)")
+    XCTAssertNotNil(downJSON["cluster"]?["unreachable_since"]?.string)
     try pg.start()
     // Admission resumes once the link has reconnected.
     var more: [Substring] = []
@@ -199,6 +205,9 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(more.count, 10, "admission did not resume")
     waitDone(50)
     XCTAssertEqual(sql("SELECT count(DISTINCT id) FROM cortex_task_done WHERE state = 'succeeded'"), "50")
+    let up = try JSON.parse(Array(a.ok(["--json", "status"]).out.utf8))
+    XCTAssertEqual(up["cluster"]?["database"]?.string, "reachable", "\(up)")
+    XCTAssertFalse(a.ok(["status"]).out.contains("UNREACHABLE"))
     XCTAssertTrue(a.events().contains { $0.type == "cluster.unavailable" })
     XCTAssertTrue(a.events().contains { $0.type == "cluster.available" })
   }

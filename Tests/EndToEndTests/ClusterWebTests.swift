@@ -44,6 +44,7 @@ final class ClusterWebTests: ClusterTestCase {
     XCTAssertGreaterThanOrEqual(cluster?["tasks"]?["done"]?.int ?? 0, 1)
     let status = try api(a, "/api/status")
     XCTAssertEqual(status?["cluster"]?["nodes"]?.array?.map { $0["name"]?.string ?? "" }, ["a", "b"])
+    XCTAssertEqual(status?["cluster"]?["database"]?.string, "reachable")
     // A node's own budget is a placeholder (2^60): neither the status nor /metrics shows it.
     XCTAssertEqual(status?["budget"]?["scope"]?.string, "cluster")
     let metrics = try RawHTTP(port: try XCTUnwrap(a.webPort)).get("/metrics", headers: ["Authorization: Bearer \(a.webToken)"])

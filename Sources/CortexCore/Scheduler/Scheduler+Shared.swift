@@ -11,12 +11,15 @@ extension Scheduler {
     public var budget: Int
     public var timeoutMs: Int64?
     public var maxAttempts: Int
-    public init(number: Int, spec: TaskSpec, budget: Int, timeoutMs: Int64?, maxAttempts: Int) {
+    /// The cluster's attempt: 1 for a first claim, more once a dead node's task is rescued.
+    public var attempt: Int
+    public init(number: Int, spec: TaskSpec, budget: Int, timeoutMs: Int64?, maxAttempts: Int, attempt: Int = 1) {
       self.number = number
       self.spec = spec
       self.budget = budget
       self.timeoutMs = timeoutMs
       self.maxAttempts = maxAttempts
+      self.attempt = attempt
     }
   }
 
@@ -87,13 +90,18 @@ extension Scheduler {
         number: a.number, spec: spec, specJSON: specJSON, maxAttempts: a.maxAttempts, budget: a.budget, timeoutMs: a.timeoutMs,
         submittedMs: now)
       rec.state = .queued
+      // Counted from the cluster's attempt (`cortex list`, `show`, events): a rescued task is
+      // not a first attempt. As a requeue on a single host, a rescue uses up an attempt only
+      // while attempts are left.
+      rec.attempt = max(1, a.attempt)
+      rec.maxAttempts = max(a.maxAttempts, rec.attempt)
       tasks[a.number] = rec
       counts[.queued, default: 0] += 1
       nextTaskNumber = max(nextTaskNumber, a.number + 1)
       out.append(
         .log(
           Event(
-            "task.claimed", task: a.number, reason: "cluster_claim",
+            "task.claimed", task: a.number, attempt: rec.attempt, reason: "cluster_claim",
             fields: [
               ("node", .string(node)), ("priority", .string(spec.priority.name)), ("token_budget", .int(Int64(a.budget))),
               ("max_attempts", .int(Int64(a.maxAttempts))),

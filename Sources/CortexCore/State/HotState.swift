@@ -27,6 +27,8 @@ public enum HotState {
     static let taskEntries = 96, activeTotal = 100, tokensTotal = 104, tokensReserved = 112
     static let tokensUsed = 120, tokensAvailable = 128, counts = 136, queuedByPriority = 200
     static let rejected = 216, nextTask = 224, phase = 232, admitting = 236
+    /// Cluster mode: when the node lost its database (wall ms), 0 while it answers (and on a single host).
+    static let clusterUnreachableSince = 240
   }
 
   public static let workerStates: [WorkerState] = [.starting, .idle, .busy, .stopping, .restarting, .parked, .stopped]
@@ -34,7 +36,8 @@ public enum HotState {
 
   /// Writes the whole state into `base` (which must be `fileSize` bytes).
   public static func write(
-    _ s: Scheduler, to base: UnsafeMutableRawPointer, lastSeq: UInt64, pid: Int32, startedMs: Int64, nowMs: Int64
+    _ s: Scheduler, to base: UnsafeMutableRawPointer, lastSeq: UInt64, pid: Int32, startedMs: Int64, nowMs: Int64,
+    clusterUnreachableSinceMs: Int64 = 0
   ) {
     let seqlock = base.load(fromByteOffset: H.seqlock, as: UInt64.self)
     let odd = seqlock | 1 == seqlock ? seqlock + 2 : seqlock + 1
@@ -73,6 +76,7 @@ public enum HotState {
       }
     u32(H.phase, phase)
     u32(H.admitting, s.admitting ? 1 : 0)
+    i64(H.clusterUnreachableSince, clusterUnreachableSinceMs)
 
     var wn = 0
     for w in s.workers where wn < workerCapacity {
@@ -144,6 +148,8 @@ public enum HotState {
     public var tokensTotal: Int, tokensReserved: Int, tokensUsed: Int, tokensAvailable: Int
     public var counts: [TaskState: Int], queuedByPriority: [Priority: Int], rejected: Int, nextTask: Int
     public var phase: String, admitting: Bool, activeTotal: Int
+    /// Cluster mode: since when (wall ms) the node cannot reach PostgreSQL; nil while it can.
+    public var clusterUnreachableSinceMs: Int64?
     public var workers: [WorkerView], tasks: [TaskView]
   }
 
@@ -231,7 +237,9 @@ public enum HotState {
         tokensUsed: Int(i64(H.tokensUsed)), tokensAvailable: Int(i64(H.tokensAvailable)), counts: counts,
         queuedByPriority: qp, rejected: Int(i64(H.rejected)), nextTask: Int(i64(H.nextTask)),
         phase: ph < phases.count ? phases[ph] : "unknown", admitting: u32(H.admitting) == 1,
-        activeTotal: Int(u32(H.activeTotal)), workers: workers, tasks: tasks))
+        activeTotal: Int(u32(H.activeTotal)),
+        clusterUnreachableSinceMs: i64(H.clusterUnreachableSince) == 0 ? nil : i64(H.clusterUnreachableSince),
+        workers: workers, tasks: tasks))
   }
 
   /// Reads a live mapping: retries while a write is in progress (odd seqlock or a moved one).

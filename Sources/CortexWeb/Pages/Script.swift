@@ -153,18 +153,18 @@ extension Pages {
         if (window.cortexFirstRenderMs === undefined) window.cortexFirstRenderMs = performance.now();
         noteDraw(s.seq);
         if (document.activeElement !== scaleIn && !scaleIn.value) scaleIn.value = s.pool_size;
-        if (s.cluster) drawCluster(s.cluster);
+        if (s.cluster) drawCluster(s.cluster, s.now_ms);
       }
       // Cluster mode: every node with its lease, epoch, load and the tasks running on it (the
       // daemon reads them from PostgreSQL about once a second). A node's row is made once and
       // its cells written only when they changed (the lease moves every second).
       let clusterNames = '';
-      function drawCluster(c) {
+      function drawCluster(c, nowMs) {
         const t = c.tasks || {}, body = $('cluster-nodes');
         $('cluster-card').hidden = false; setText($('budget-title'), 'Token budget (cluster)');
         setText($('tasks-title'), c.counts ? 'Tasks (cluster)' : 'Tasks on this node'); if (c.counts) setText($('queue-title'), 'Queue by priority (cluster)');
         drawNodeGrids(c);
-        setText($('cluster-title'), 'Cluster: ' + c.nodes.length + ' node' + (c.nodes.length === 1 ? '' : 's') + ' · ' + fmt(t.queued) + ' queued, ' + fmt(t.running) + ' running, ' + fmt(t.done) + ' done · this page is served by ' + c.node);
+        setText($('cluster-title'), 'Cluster: ' + c.nodes.length + ' node' + (c.nodes.length === 1 ? '' : 's') + ' · ' + fmt(t.queued) + ' queued, ' + fmt(t.running) + ' running, ' + fmt(t.done) + ' done · this page is served by ' + c.node + (c.database === 'unreachable' ? ' · POSTGRESQL UNREACHABLE for ' + dur(nowMs - c.unreachable_since_ms) + ' (last known state; new submits refused)' : ''));
         const names = c.nodes.map((n) => n.name).join('\n');
         if (names !== clusterNames) {
           clusterNames = names;
