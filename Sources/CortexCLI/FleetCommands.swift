@@ -222,7 +222,7 @@ extension PauseCommand {
   static let pauseHelp = CommandHelp(
     "pause", abstract: "start nothing new (in one group, or anywhere); running tasks go on", usage: pauseUsage,
     details:
-      "A logged decision: it survives a restart or kill -9. Tasks still queue while paused. In cluster mode it pauses the whole cluster (no node takes a new task); a group cannot be paused there yet.",
+      "A logged decision: it survives a restart or kill -9. Tasks still queue while paused. In cluster mode it acts on the whole cluster: no node takes a new task (of the group).",
     examples: [("cortex pause", "hold the whole queue"), ("cortex pause batch", "hold only the group batch")])
   static let resumeHelp = CommandHelp(
     "resume", abstract: "start tasks again (one group, or everything paused)", usage: resumeUsage,
@@ -234,7 +234,7 @@ extension GroupCommand {
   static let help = CommandHelp(
     "group", abstract: "groups: list them, or set a group's parallel limit", usage: usage,
     details:
-      "A group's parallel limit is the most of its tasks running at once (0: no limit). Set live here, or under \"groups\" in config.json; a kill -HUP reloads the file's limits.",
+      "A group's parallel limit is the most of its tasks running at once (0: no limit). Set live here, or under \"groups\" in config.json; a kill -HUP reloads the file's limits. In cluster mode a limit set here holds for the whole cluster (config.json's limits only seed groups the cluster does not know yet), and the list shows this node's tasks.",
     flags: [.option("--parallel", value: "N", help: "with set: the most of the group's tasks running at once (0 = no limit)")],
     operandWords: ["list", "set"],
     examples: [("cortex group", "every group, its limits and what runs"), ("cortex group set batch --parallel 4", "at most 4 at once")])

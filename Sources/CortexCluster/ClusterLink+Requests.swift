@@ -33,12 +33,25 @@ extension ClusterLink {
     work.edits = []
     for p in work.pauses {
       do throws(ClusterError) {
-        out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .success(try s.setQueuePaused(p.paused))))
+        let was = try s.setQueuePaused(p.paused)
+        if !p.paused { _ = try s.resumeAllGroups() }
+        out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .success(was)))
       } catch {
         out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .failure(error)))
       }
     }
-    work.pauses = []
+    for g in work.groupChanges {
+      do throws(ClusterError) {
+        switch g.change {
+        case .paused(let on): out.append(.groupSet(ticket: g.ticket, group: g.group, g.change, .success(try s.setGroupPaused(g.group, on))))
+        case .parallel(let n):
+          try s.setGroupParallel(g.group, n)
+          out.append(.groupSet(ticket: g.ticket, group: g.group, g.change, .success(false)))
+        }
+      } catch {
+        out.append(.groupSet(ticket: g.ticket, group: g.group, g.change, .failure(error)))
+      }
+    }
   }
 
   /// The requests in `work` could not run (the database is unreachable, or the round failed
@@ -48,5 +61,12 @@ extension ClusterLink {
     for r in work.retries { out.append(.retrySources(ticket: r.ticket, .failure(error))) }
     for e in work.edits { out.append(.edited(ticket: e.ticket, id: e.id, .failure(error))) }
     for p in work.pauses { out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .failure(error))) }
+    for g in work.groupChanges { out.append(.groupSet(ticket: g.ticket, group: g.group, g.change, .failure(error))) }
   }
+}
+
+/// A change to one group, cluster-wide.
+public enum GroupChange: Sendable, Equatable {
+  case paused(Bool)
+  case parallel(Int)
 }

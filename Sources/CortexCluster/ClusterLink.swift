@@ -9,44 +9,6 @@ import Synchronization
 /// wins the leader lock, and reports `fenced` when this node can no longer prove its lease (it
 /// must then stop its running tasks): a node that cannot renew stops itself.
 public final class ClusterLink: Sendable {
-  public enum Event: Sendable {
-    /// A submit's answer: the ids, or why it was refused.
-    case submitted(ticket: UInt64, Result<[Int], ClusterError>)
-    case claimed([ClusterStore.Claimed])
-    /// A terminal state reached the database (accepted) or was refused by the fence.
-    case completed(id: Int, accepted: Bool)
-    /// Another node asked to cancel these tasks, which run here.
-    case cancelRequested([Int])
-    /// Joined (or re-joined after a fence) with this epoch.
-    case joined(epoch: Int64)
-    /// Terminal states kept from before this start (the database was down), delivered before
-    /// joining: how many the fence accepted and how many it refused (already delivered, or the
-    /// task was given to another node meanwhile).
-    case replayed(accepted: Int, refused: Int)
-    /// The lease could not be renewed in time: stop every running task and claim nothing.
-    case fenced(String)
-    case unavailable(String)
-    case available
-    case rescued(fenced: [String], requeued: Int)
-    /// The leader's housekeeping: dependents of failed tasks cancelled, waiting tasks made ready
-    /// by a recount, finished records removed by retention.
-    case settled(cancelled: Int, readied: Int, trimmed: Int)
-    /// The answer to `describe`: the task as the cluster knows it, or nil.
-    case described(ticket: UInt64, JSON?)
-    /// The answer to `list`: rows from the cluster's tables, oldest first.
-    case listed(ticket: UInt64, Result<[JSON], ClusterError>)
-    /// Every task a watch named has a terminal state (or does not exist).
-    case finished(ticket: UInt64, [ClusterStore.Outcome])
-    /// The answer to `retrySources`.
-    case retrySources(ticket: UInt64, Result<[ClusterStore.RetrySource], ClusterError>)
-    /// The cluster's queue is paused (true) or not, as last read: at join and whenever it changes.
-    case queuePaused(Bool)
-    /// The answer to `setQueuePaused`: whether the queue was paused before.
-    case queuePauseSet(ticket: UInt64, paused: Bool, Result<Bool, ClusterError>)
-    /// The answer to `edit`.
-    case edited(ticket: UInt64, id: Int, Result<ClusterStore.EditResult, ClusterError>)
-  }
-
   /// A terminal state to deliver: conditional on the claim it ends.
   public struct Completion: Sendable {
     public var id: Int
@@ -99,6 +61,7 @@ public final class ClusterLink: Sendable {
     var lists: [(ticket: UInt64, state: String?, type: String?, limit: Int)] = []
     var retries: [(ticket: UInt64, ids: [Int], allFailed: Bool)] = []
     var pauses: [(ticket: UInt64, paused: Bool)] = []
+    var groupChanges: [(ticket: UInt64, group: String, change: GroupChange)] = []
     var edits: [(ticket: UInt64, id: Int, change: @Sendable (String, String?) -> Result<ClusterStore.Edited, ClusterError>)] = []
     var stopping = false
   }
@@ -148,7 +111,8 @@ public final class ClusterLink: Sendable {
   /// with its message), then runs the link's thread. `replay`: terminal states the previous run
   /// of this node could not deliver; they are delivered first, under the claims they end, before
   /// the new epoch fences those claims.
-  public func start(replay: [Completion] = []) throws(ClusterError) {
+  /// `groupLimits`: the config's `parallel` per group, for groups the cluster does not list yet.
+  public func start(replay: [Completion] = [], groupLimits: [String: Int] = [:]) throws(ClusterError) {
     let store = try ClusterStore(PGConnection(settings.postgres), node: node)
     try store.listen()
     if !replay.isEmpty {
@@ -163,6 +127,7 @@ public final class ClusterLink: Sendable {
     try store.join(
       leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, holderGone: { !Processes.isAlive($0) })
     epochNow.store(store.epoch, ordering: .releasing)
+    try store.seedGroups(groupLimits)
     post([.joined(epoch: store.epoch)])
     let box = StoreBox(store)
     do throws(PosixError) {
@@ -198,8 +163,14 @@ public final class ClusterLink: Sendable {
     request { $0.edits.append((ticket, id, change)) }
   }
 
-  /// Reports `queuePauseSet(ticket, …)`, then `queuePaused` if it changed.
+  /// Reports `queuePauseSet(ticket, …)`, then `queuePaused` if it changed. A resume also resumes
+  /// every paused group (then `groups`).
   public func setQueuePaused(ticket: UInt64, _ paused: Bool) { request { $0.pauses.append((ticket, paused)) } }
+
+  /// Reports `groupSet(ticket, …)`, then `groups` if they changed.
+  public func setGroup(ticket: UInt64, _ group: String, _ change: GroupChange) {
+    request { $0.groupChanges.append((ticket, group, change)) }
+  }
 
   /// Reports `retrySources(ticket, …)`: the specs a `retry` submits again.
   public func retrySources(ticket: UInt64, ids: [Int], allFailed: Bool) {
@@ -243,6 +214,14 @@ public final class ClusterLink: Sendable {
     var lastRenewTry = lastRenewOK
     // The cluster's queue pause as last read (nil: not yet): the daemon hears of each change.
     var queuePaused: Bool? = nil
+    // The groups the cluster holds back, as last read (nil: not yet); with a `parallel` limit
+    // among them, claims are serialized (ClusterSQL.claimTasks).
+    var heldGroups: [ClusterGroup]? = nil
+    func noteGroups(_ g: [ClusterGroup], into out: inout [Event]) {
+      guard g != heldGroups else { return }
+      heldGroups = g
+      out.append(.groups(g))
+    }
     var lastRescue: Int64 = 0
     var lastCancelCheck: Int64 = 0
     var fenced = false
@@ -266,6 +245,7 @@ public final class ClusterLink: Sendable {
       // unless the last claim came back full (more is likely waiting): then go straight on.
       var hinted = false
       var cancelHinted = false
+      var groupsHinted = false
       if !busy {
         let t0 = Clock.monotonicMs()
         var timeout = min(1000, max(1, connected ? leaseMs / 3 - (t0 - lastRenewTry) : nextReconnect - t0))
@@ -275,7 +255,11 @@ public final class ClusterLink: Sendable {
       }
       // Hints may also have arrived during the last round's statements (libpq keeps them).
       for channel in store?.db.notifications() ?? [] {
-        if channel == "cortex_cancel" { cancelHinted = true } else { hinted = true }
+        switch channel {
+        case "cortex_cancel": cancelHinted = true
+        case "cortex_groups": groupsHinted = true
+        default: hinted = true
+        }
       }
       busy = false
       b.removeAll(keepingCapacity: true)
@@ -291,6 +275,7 @@ public final class ClusterLink: Sendable {
         i.lists.removeAll()
         i.retries.removeAll()
         i.pauses.removeAll()
+        i.groupChanges.removeAll()
         i.edits.removeAll()
         return w
       }
@@ -342,12 +327,13 @@ public final class ClusterLink: Sendable {
       do throws(ClusterError) {
         if now - lastRenewTry >= leaseMs / 3 {
           lastRenewTry = now
-          if let paused = try s.renewLease(leaseS: settings.leaseS, running: work.running.count) {
+          if let r = try s.renewLease(leaseS: settings.leaseS, running: work.running.count) {
             lastRenewOK = now
-            if paused != queuePaused {
-              queuePaused = paused
-              out.append(.queuePaused(paused))
+            if r.queuePaused != queuePaused {
+              queuePaused = r.queuePaused
+              out.append(.queuePaused(r.queuePaused))
             }
+            noteGroups(r.groups, into: &out)
           } else if !fenced {
             fenced = true
             out.append(.fenced("this node's lease lapsed and another node fenced it"))
@@ -387,9 +373,12 @@ public final class ClusterLink: Sendable {
           queuePaused = false
           out.append(.queuePaused(false))
         }
+        // Groups changed: read them before claiming, so a limit set a moment ago holds (and
+        // claims are serialized while one exists). Also at the start, before the first claim.
+        if groupsHinted || heldGroups == nil { noteGroups(try s.heldGroups(), into: &out) }
         if !fenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
           lastClaim = now
-          let got = try s.claim(limit: work.wantClaims)
+          let got = try s.claim(limit: work.wantClaims, serialized: heldGroups?.contains { $0.parallel > 0 } == true)
           busy = got.count == work.wantClaims
           if !got.isEmpty {
             inbox.withLock { $0.wantClaims = max(0, $0.wantClaims - got.count) }
@@ -413,6 +402,7 @@ public final class ClusterLink: Sendable {
         // read that differs is reported: a pause here undone by another node before this node's
         // next renewal left this node's scheduler paused for good.
         for case .queuePauseSet(_, let paused, .success) in out { queuePaused = paused }
+        if !work.pauses.isEmpty || !work.groupChanges.isEmpty { noteGroups(try s.heldGroups(), into: &out) }
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []

@@ -30,7 +30,9 @@ enum ClusterSQL {
     UPDATE cortex_node SET lease_until = now() + make_interval(secs => $3::float8), running = $4::int
     WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
     RETURNING extract(epoch FROM lease_until - now())::float8 AS lease_left_s,
-      (SELECT q.paused FROM cortex_queue q WHERE q.id = 1) AS queue_paused
+      (SELECT q.paused FROM cortex_queue q WHERE q.id = 1) AS queue_paused,
+      (SELECT coalesce(jsonb_agg(jsonb_build_array(g.name, g.paused, g.parallel) ORDER BY g.name), '[]')::text
+        FROM cortex_group g WHERE g.paused OR g.parallel > 0) AS groups
     """
 
   /// A clean stop: the name is free at once. $1 name, $2 epoch.
@@ -63,12 +65,13 @@ enum ClusterSQL {
 
   /// A whole batch in one statement. $1 a JSON array of objects with id, priority, spec,
   /// token_budget, timeout_ms, max_attempts, idempotency_key, unmet (dependencies not yet
-  /// succeeded).
+  /// succeeded), grp (the task's group).
   static let insertTasks = """
-    INSERT INTO cortex_task (id, state, priority, spec, token_budget, timeout_ms, max_attempts, idempotency_key, unmet)
-    SELECT x.id, 'queued', x.priority, x.spec, x.token_budget, x.timeout_ms, x.max_attempts, x.idempotency_key, x.unmet
+    INSERT INTO cortex_task (id, state, priority, spec, token_budget, timeout_ms, max_attempts, idempotency_key, unmet, grp)
+    SELECT x.id, 'queued', x.priority, x.spec, x.token_budget, x.timeout_ms, x.max_attempts, x.idempotency_key, x.unmet,
+      coalesce(x.grp, 'default')
     FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, priority smallint, spec jsonb, token_budget bigint,
-      timeout_ms bigint, max_attempts int, idempotency_key text, unmet int)
+      timeout_ms bigint, max_attempts int, idempotency_key text, unmet int, grp text)
     """
 
   /// A batch's dependency edges. $1 a JSON array of objects with task and depends_on.
@@ -86,7 +89,11 @@ enum ClusterSQL {
   /// The hint that a running task was asked to stop: its owner checks its cancel flags at once.
   static let wakeCancel = "NOTIFY cortex_cancel"
 
-  static let listen = ["LISTEN cortex_work", "LISTEN cortex_cancel"]
+  /// The hint that a group was paused, resumed or limited: nodes read the groups again before
+  /// their next claim (a limit must hold for claims made right after it was set).
+  static let wakeGroups = "NOTIFY cortex_groups"
+
+  static let listen = ["LISTEN cortex_work", "LISTEN cortex_cancel", "LISTEN cortex_groups"]
 
   /// The secret values of a batch's tasks (SPEC §9: never in `spec`). $1 a JSON array of
   /// objects with id and secrets.
@@ -101,18 +108,43 @@ enum ClusterSQL {
   /// The reservation is made in the same statement. Tasks without a token budget reserve nothing:
   /// while the running total is 0 the budget row is neither read nor locked (the `OR` stops
   /// before the sub-select), so claims of such tasks on several nodes do not queue on that row.
+  ///
+  /// Groups (schema 6): a task of a group that `cortex_group` lists as paused is not taken; one
+  /// of a group with a `parallel` limit only while the cluster runs fewer than that many of it,
+  /// each such group taking at most its free slots (so a limited group at the head of the queue
+  /// never holds back the others). With no group listed, `held` is empty and the claim is the
+  /// one it was. The running count is read in this statement's snapshot: a node claims for a
+  /// limited group under `claimLock` (taken first, in the same transaction) so two nodes cannot
+  /// both fill the same free slots.
   static let claimTasks = """
     WITH live AS (
       SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
         AND NOT EXISTS (SELECT 1 FROM cortex_queue WHERE paused)
     ), budget AS (
       SELECT total - reserved - used AS available FROM cortex_budget WHERE id = 1 FOR UPDATE
-    ), candidates AS (
-      SELECT id, priority, token_budget FROM cortex_task
+    ), held AS (
+      SELECT g.name, CASE WHEN g.paused THEN 0
+        ELSE g.parallel - (SELECT count(*) FROM cortex_task r WHERE r.state = 'running' AND r.grp = g.name) END AS slots
+      FROM cortex_group g WHERE g.paused OR g.parallel > 0
+    ), free AS (
+      SELECT id, priority, token_budget FROM cortex_task t
       WHERE state = 'queued' AND unmet = 0 AND not_before <= now() AND EXISTS (SELECT 1 FROM live)
+        AND NOT EXISTS (SELECT 1 FROM held h WHERE h.name = t.grp)
       ORDER BY priority DESC, id
       LIMIT $3::int
       FOR UPDATE SKIP LOCKED
+    ), limited AS (
+      SELECT x.id, x.priority, x.token_budget FROM held h CROSS JOIN LATERAL (
+        SELECT id, priority, token_budget FROM cortex_task t
+        WHERE t.grp = h.name AND state = 'queued' AND unmet = 0 AND not_before <= now() AND EXISTS (SELECT 1 FROM live)
+        ORDER BY priority DESC, id
+        LIMIT least(h.slots, $3::int)
+        FOR UPDATE SKIP LOCKED) x
+      WHERE h.slots > 0
+    ), candidates AS (
+      SELECT id, priority, token_budget FROM (SELECT * FROM free UNION ALL SELECT * FROM limited) c
+      ORDER BY priority DESC, id
+      LIMIT $3::int
     ), ordered AS (
       SELECT id, token_budget, sum(token_budget) OVER (ORDER BY priority DESC, id) AS running_total FROM candidates
     ), chosen AS (
@@ -128,6 +160,9 @@ enum ClusterSQL {
     RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt,
       t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
     """
+
+  /// Serializes claims while a group has a `parallel` limit (see `claimTasks`).
+  static let claimLock = "SELECT pg_advisory_xact_lock(109111114116101122)"
 
   /// The one accepted terminal state: conditional on the claim (node, epoch, attempt) — the
   /// fence. Moves the row to the history table, releases the reservation, charges the use (up
@@ -239,65 +274,6 @@ enum ClusterSQL {
     FROM unnest($1::bigint[]) AS i(id)
     LEFT JOIN cortex_task_done d ON d.id = i.id
     LEFT JOIN cortex_task t ON t.id = i.id
-    """
-
-  /// `retry`: the named tasks' specs as the cluster keeps them, with where each stands (finished,
-  /// live, or unknown: absent from both). $1 an array of ids.
-  static let retrySources = """
-    SELECT i.id, d.state AS done_state, d.spec::text AS spec, t.state AS live_state
-    FROM unnest($1::bigint[]) AS i(id)
-    LEFT JOIN cortex_task_done d ON d.id = i.id
-    LEFT JOIN cortex_task t ON t.id = i.id
-    """
-
-  /// `pause` / `resume` of the cluster's queue. $1 paused, $2 the node that asks. Returns
-  /// whether it was paused before. The old value comes from a locked subquery in FROM: a CTE
-  /// read only by RETURNING runs after the UPDATE, and its `FOR UPDATE` then skips the row this
-  /// statement changed, so `was` came back NULL (a resume said "nothing was paused" and woke no node).
-  static let setQueuePaused = """
-    UPDATE cortex_queue q SET paused = $1::bool, changed_at = now(), changed_by = $2
-    FROM (SELECT paused FROM cortex_queue WHERE id = 1 FOR UPDATE) old
-    WHERE q.id = 1
-    RETURNING old.paused AS was
-    """
-
-  /// Whether the cluster's queue is paused.
-  static let queuePaused = "SELECT paused FROM cortex_queue WHERE id = 1"
-
-  /// `edit`: a live task's state, spec and secret values, locked until the edit's transaction
-  /// ends (a claim waits, or skips it). No row: the task is not live. $1 id.
-  static let editSource = """
-    SELECT t.state, t.spec::text AS spec, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
-    FROM cortex_task t WHERE t.id = $1::bigint FOR UPDATE
-    """
-
-  /// `edit`: the new spec (redacted), priority and timeout of a task still queued. $1 id, $2 spec,
-  /// $3 priority, $4 timeout ms (NULL: none).
-  static let updateQueuedTask = """
-    UPDATE cortex_task SET spec = $2::jsonb, priority = $3::smallint, timeout_ms = $4::bigint
-    WHERE id = $1::bigint AND state = 'queued'
-    """
-
-  /// `edit`: the task's secret values after the edit. $1 id, $2 the values (JSON).
-  static let replaceSecrets = """
-    INSERT INTO cortex_secret (task, secrets) VALUES ($1::bigint, $2::jsonb)
-    ON CONFLICT (task) DO UPDATE SET secrets = excluded.secrets
-    """
-
-  /// `edit`: the task has no secret values any more. $1 id.
-  static let deleteSecrets = "DELETE FROM cortex_secret WHERE task = $1::bigint"
-
-  /// `retry --all-failed`: the failed and timed-out tasks of the history, oldest first.
-  static let failedTasks = """
-    SELECT id, state AS done_state, spec::text AS spec, NULL::text AS live_state
-    FROM cortex_task_done WHERE state IN ('failed', 'timed_out') ORDER BY id
-    """
-
-  /// The tasks some task (live or finished) retries: every `retry_of`, as written in the specs.
-  static let retriedTasks = """
-    SELECT spec->>'retry_of' AS retry_of FROM cortex_task WHERE spec ? 'retry_of'
-    UNION
-    SELECT spec->>'retry_of' FROM cortex_task_done WHERE spec ? 'retry_of'
     """
 
   /// Which of the given running tasks have a cancel request. $1 an array of ids.

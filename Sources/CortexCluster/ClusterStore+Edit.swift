@@ -13,7 +13,10 @@ extension ClusterStore {
     /// What to log: the changed fields before and after (redacted).
     public var before: JSON
     public var after: JSON
-    public init(spec: String, priority: Int, timeoutMs: Int64?, secrets: String?, before: JSON, after: JSON) {
+    /// The task's group when the edit changed it (nil: unchanged).
+    public var group: String?
+    public init(spec: String, priority: Int, timeoutMs: Int64?, secrets: String?, before: JSON, after: JSON, group: String? = nil) {
+      self.group = group
       self.spec = spec
       self.priority = priority
       self.timeoutMs = timeoutMs
@@ -46,7 +49,7 @@ extension ClusterStore {
       case .success(let x): e = x
       case .failure(let error): throw error
       }
-      try db.execute(ClusterSQL.updateQueuedTask, [String(id), e.spec, String(e.priority), e.timeoutMs.map { String($0) }])
+      try db.execute(ClusterSQL.updateQueuedTask, [String(id), e.spec, String(e.priority), e.timeoutMs.map { String($0) }, e.group])
       if let secrets = e.secrets {
         try db.execute(ClusterSQL.replaceSecrets, [String(id), secrets])
       } else {

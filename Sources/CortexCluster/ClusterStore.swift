@@ -166,10 +166,11 @@ public final class ClusterStore {
   }
 
   /// Renews the lease; nil when it could not be (fenced), else whether the cluster's queue is
-  /// paused (every node learns it with its renewal).
-  public func renewLease(leaseS: Double, running: Int) throws(ClusterError) -> Bool? {
+  /// paused and the groups that hold claims back (every node learns them with its renewal).
+  public func renewLease(leaseS: Double, running: Int) throws(ClusterError) -> Renewal? {
     let r = try db.execute(ClusterSQL.renewLease, [node, String(epoch), String(leaseS), String(running)])
-    return r.count == 0 ? nil : r[0, "queue_paused"] == "t"
+    guard r.count > 0 else { return nil }
+    return Renewal(queuePaused: r[0, "queue_paused"] == "t", groups: ClusterGroup.decode(r[0, "groups"]))
   }
 
   /// Whether the cluster's queue is paused (nil: the row is missing).
@@ -219,10 +220,13 @@ public final class ClusterStore {
     public var dependsOnBatch: [Int]
     /// The earlier task (a cluster id) this one submits again; it must exist in the cluster.
     public var retryOf: Int?
+    /// The task's group as the submitting node resolves it (its own, its worker type's, `default`).
+    public var group: String
     public init(
       priority: Int, spec: JSON, tokenBudget: Int, timeoutMs: Int64?, maxAttempts: Int, idempotencyKey: String?, secrets: JSON? = nil,
-      dependsOn: [Int] = [], dependsOnBatch: [Int] = [], retryOf: Int? = nil
+      dependsOn: [Int] = [], dependsOnBatch: [Int] = [], retryOf: Int? = nil, group: String = "default"
     ) {
+      self.group = group
       self.retryOf = retryOf
       self.secrets = secrets
       self.dependsOn = dependsOn
@@ -296,7 +300,7 @@ public final class ClusterStore {
             ("id", .int(Int64(ids[i]))), ("priority", .int(Int64(t.priority))), ("spec", spec),
             ("token_budget", .int(Int64(t.tokenBudget))), ("timeout_ms", t.timeoutMs.map { .int($0) } ?? .null),
             ("max_attempts", .int(Int64(t.maxAttempts))), ("idempotency_key", t.idempotencyKey.map { .string($0) } ?? .null),
-            ("unmet", .int(Int64(deps.filter { !succeeded.contains($0) }.count))),
+            ("unmet", .int(Int64(deps.filter { !succeeded.contains($0) }.count))), ("grp", .string(t.group)),
           ]))
       }
       try db.execute(ClusterSQL.insertTasks, [JSON.array(rows).encoded()])
@@ -348,8 +352,15 @@ public final class ClusterStore {
   }
 
   /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).
-  public func claim(limit: Int) throws(ClusterError) -> [Claimed] {
-    let r = try db.execute(ClusterSQL.claimTasks, [node, String(epoch), String(limit)])
+  /// `serialized`: a group has a `parallel` limit; the claim takes `ClusterSQL.claimLock` first.
+  public func claim(limit: Int, serialized: Bool = false) throws(ClusterError) -> [Claimed] {
+    let params = [node, String(epoch), String(limit)]
+    let r =
+      serialized
+      ? try db.transaction { () throws(ClusterError) -> PGConnection.Rows in
+        try db.execute(ClusterSQL.claimLock)
+        return try db.execute(ClusterSQL.claimTasks, params)
+      } : try db.execute(ClusterSQL.claimTasks, params)
     return (0..<r.count).map { i in
       Claimed(
         id: Int(r[i, "id"] ?? "") ?? 0, priority: Int(r[i, "priority"] ?? "") ?? 0, spec: r[i, "spec"] ?? "{}",

@@ -146,6 +146,25 @@ public enum Migrations {
         "INSERT INTO cortex_queue (id) VALUES (1)",
       ]
     ),
+    (
+      6,
+      [
+        // Groups across the cluster (docs/fleet.md): each task's group, resolved by the node that
+        // took the submit; a group paused or limited (`parallel`) from any node holds for every
+        // node's claims. `grp` is not indexed: a claim filters it only for the few groups listed
+        // in cortex_group, and an index would cost every insert and claim.
+        "ALTER TABLE cortex_task ADD COLUMN grp text NOT NULL DEFAULT 'default'",
+        """
+        CREATE TABLE cortex_group (
+          name text PRIMARY KEY,
+          paused boolean NOT NULL DEFAULT false,
+          parallel integer NOT NULL DEFAULT 0 CHECK (parallel >= 0),
+          changed_at timestamptz NOT NULL DEFAULT now(),
+          changed_by text NOT NULL DEFAULT ''
+        )
+        """,
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.

@@ -31,7 +31,11 @@ final class ClusterAdapter {
   /// Terminal states not yet confirmed by the cluster, kept on disk during an outage.
   var outbox: ClusterOutbox
 
-  init(settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String) throws(StartupError) {
+  /// `groupLimits`: the config's `parallel` per group, which seeds the cluster's for groups it
+  /// does not list yet.
+  init(
+    settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String, groupLimits: [String: Int] = [:]
+  ) throws(StartupError) {
     node = settings.node ?? Host.name
     outbox = ClusterOutbox(path: outboxPath)
     do throws(PosixError) {
@@ -41,7 +45,7 @@ final class ClusterAdapter {
       throw StartupError("cannot set up the cluster link: \(error)")
     }
     do throws(ClusterError) {
-      try link.start(replay: ClusterOutbox.load(outboxPath))
+      try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits)
     } catch {
       throw StartupError("cannot join the cluster: \(error)")
     }
@@ -56,19 +60,23 @@ final class ClusterAdapter {
   }
 
   /// A submit goes to the database; the client hears back after its commit, with `answerFields`
-  /// added (a `retry`'s account of what it retried).
-  func submit(_ client: ClientID, _ ready: [Scheduler.Adopted], maxQueue: Int, answerFields: [(String, JSON)] = []) {
+  /// added (a `retry`'s account of what it retried). `groups`: each task's group, as this node
+  /// resolves it.
+  func submit(
+    _ client: ClientID, _ ready: [Scheduler.Adopted], groups: [String], maxQueue: Int, answerFields: [(String, JSON)] = []
+  ) {
     let ticket = newTicket()
     pendingSubmits[ticket] = client
     if !answerFields.isEmpty { pendingAnswerFields[ticket] = answerFields }
     link.submit(
       ticket: ticket,
-      ready.map { a in
+      zip(ready, groups).map { a, group in
         let (redacted, secrets) = a.spec.redacted()
         return ClusterStore.NewTask(
           priority: a.spec.priority.rawValue, spec: redacted.json(), tokenBudget: a.budget, timeoutMs: a.timeoutMs,
           maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json(),
-          dependsOn: a.spec.dependsOn, dependsOnBatch: a.spec.dependsOnBatch, retryOf: a.spec.retryOf)
+          dependsOn: a.spec.dependsOn, dependsOnBatch: a.spec.dependsOnBatch, retryOf: a.spec.retryOf,
+          group: group)
       }, maxQueue: maxQueue)
   }
 
@@ -92,6 +100,17 @@ final class ClusterAdapter {
     let ticket = newTicket()
     pendingPauses[ticket] = client
     link.setQueuePaused(ticket: ticket, paused)
+  }
+
+  /// `pause GROUP`, `resume GROUP` and `group set` waiting for the database: ticket → the client
+  /// and the request, which this node's scheduler then applies (and answers).
+  var pendingGroupSets: [UInt64: (client: ClientID, command: FleetCommand)] = [:]
+
+  /// A group paused, resumed or limited for every node.
+  func setGroup(_ client: ClientID, _ group: String, _ change: GroupChange, command: FleetCommand) {
+    let ticket = newTicket()
+    pendingGroupSets[ticket] = (client, command)
+    link.setGroup(ticket: ticket, group, change)
   }
 
   /// `edit` requests waiting for the database: ticket → client and the fields changed.
@@ -131,7 +150,8 @@ final class ClusterAdapter {
       ClusterStore.Edited(
         spec: after.encoded(), priority: edited.priority.rawValue, timeoutMs: edited.timeoutS.map { Numbers.ms(fromSeconds: $0) },
         secrets: secrets.isEmpty ? nil : secrets.json().encoded(),
-        before: .object(fields.map { ($0, v[$0] ?? .null) }), after: .object(fields.map { ($0, after[$0] ?? .null) })))
+        before: .object(fields.map { ($0, v[$0] ?? .null) }), after: .object(fields.map { ($0, after[$0] ?? .null) }),
+        group: fields.contains("group") ? edited.group ?? FleetNames.defaultGroup : nil))
   }
 
   /// `show` requests answered from the cluster's record: ticket → client.

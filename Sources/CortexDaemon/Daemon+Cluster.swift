@@ -9,7 +9,9 @@ extension Daemon {
   func clusterSubmit(_ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], answerFields: [(String, JSON)] = [], now t: Int64) {
     switch scheduler.prepare(specs) {
     case .failure(let refusal): reply(id, refusal.json, now: t)
-    case .success(let ready): cluster.submit(id, ready, maxQueue: config.maxQueue, answerFields: answerFields)
+    case .success(let ready):
+      cluster.submit(
+        id, ready, groups: ready.map { scheduler.groupName($0.spec) }, maxQueue: config.maxQueue, answerFields: answerFields)
     }
   }
 
@@ -139,6 +141,11 @@ extension Daemon {
           feed(.control(ClusterAdapter.internalClient, paused ? .pause(group: nil) : .resume(group: nil)), now: t)
           groupsFileDue = true
         }
+      case .groups(let held):
+        followGroups(held, now: t)
+      case .groupSet(let ticket, let group, _, let result):
+        guard let p = cluster.pendingGroupSets.removeValue(forKey: ticket) else { continue }
+        clusterGroupSet(p.client, group, p.command, result, now: t)
       case .queuePauseSet(let ticket, let paused, let result):
         guard let client = cluster.pendingPauses.removeValue(forKey: ticket) else { continue }
         clusterPauseSet(client, paused, result, now: t)

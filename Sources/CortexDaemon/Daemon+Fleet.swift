@@ -1,3 +1,4 @@
+import CortexCluster
 import CortexCore
 import Posix
 
@@ -17,12 +18,18 @@ extension Daemon {
       case .pause(nil), .resume(nil):
         cluster.setQueuePaused(id, cmd == .pause(group: nil))
         return
-      default:
-        reply(
-          id,
-          Scheduler.failure(
-            "groups cannot be paused, resumed or limited from the command line in cluster mode yet (the cluster's queue has no group column; docs/fleet.md); cortex pause and resume without a group act on the whole cluster"
-          ), now: t)
+      case .pause(let g?), .resume(let g?), .setParallel(let g, _):
+        // Checked here as the scheduler would, before the database is asked.
+        var none = Set<String>()
+        if let refusal = scheduler.newGroupRefusal(g, adding: &none) {
+          return reply(id, Scheduler.failure(refusal.description, code: 65), now: t)
+        }
+        let change: GroupChange =
+          switch cmd {
+          case .setParallel(_, let n): .parallel(n)
+          default: .paused(cmd == .pause(group: g))
+          }
+        cluster.setGroup(id, g, change, command: cmd)
         return
       }
     }

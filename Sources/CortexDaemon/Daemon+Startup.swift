@@ -115,7 +115,8 @@ extension Daemon {
       scheduler.config.tokenBudgetTotal = 1 << 60
       let returned = scheduler.returnToSharedQueue(now: t, into: &out)
       let adapter = try ClusterAdapter(
-        settings: settings, workers: config.workers, budgetTotal: config.tokenBudgetTotal, outboxPath: paths.clusterOutbox)
+        settings: settings, workers: config.workers, budgetTotal: config.tokenBudgetTotal, outboxPath: paths.clusterOutbox,
+        groupLimits: Dictionary(config.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }))
       do throws(PosixError) {
         try epoll.add(adapter.link.wakeFD, .input, token: Self.kindCluster)
       } catch {

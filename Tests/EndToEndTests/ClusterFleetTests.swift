@@ -147,14 +147,16 @@ final class ClusterFleetTests: ClusterTestCase {
     b.eventually("b's status shows the paused queue") { b.ok(["status"]).out.contains("the whole queue") }
     XCTAssertTrue(b.ok(["cluster", "status"]).out.contains("queue: paused"))
     XCTAssertTrue(a.events().contains { $0.type == "queue.paused" })
-    // A group cannot be paused on its own here; the refusal says what can.
+    // A group is paused for the whole cluster too; a resume without a group resumes it as well.
     r = a.run(["pause", "batch"])
-    XCTAssertNotEqual(r.code, 0)
-    XCTAssertTrue(r.err.contains("cluster mode") && r.err.contains("without a group"), r.err)
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'batch'"), "t")
 
     r = b.run(["resume"])
     XCTAssertEqual(r.code, 0, r.err)
     XCTAssertTrue(r.err.contains("resumed"), "the resume of a paused cluster said: \(r.err)")
+    XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'batch'"), "f")
+    a.eventually("a follows the resume of group batch") { a.events().contains { $0.type == "group.resumed" } }
     XCTAssertTrue(a.run(["resume"]).err.contains("nothing was paused"))
     waitDone(4, timeoutS: 30)
     a.eventually("a's status no longer shows a pause") { !a.ok(["status"]).out.contains("the whole queue") }
@@ -193,5 +195,58 @@ final class ClusterFleetTests: ClusterTestCase {
     XCTAssertEqual((shown["task"] ?? shown)["attempt"]?.int, 2, "\(shown)")
     XCTAssertTrue(b.events().contains { $0["type"]?.string == "task.claimed" && $0["attempt"]?.int == 2 })
     b.ok(["cancel", id])
+  }
+
+  func testAGroupLimitedOrPausedOnOneNodeHoldsOnEveryNodeAndNeverHoldsBackAnotherGroup() throws {
+    let a = try startNode("a", workers: 4, leaseS: 2)
+    let b = try startNode("b", workers: 4, leaseS: 2)
+    XCTAssertEqual(a.run(["group", "set", "slow", "--parallel", "2"]).code, 0)
+    XCTAssertEqual(sql("SELECT parallel FROM cortex_group WHERE name = 'slow'"), "2")
+    // 8 slow tasks ahead of 4 fast ones, submitted on b: never more than 2 slow ones claimed in
+    // the whole cluster, while the fast ones run beside them (8 workers, 2 nodes).
+    let slow = batch(8) { _ in #"{"shell":"sleep 0.6","group":"slow"}"# }
+    let fast = batch(4) { _ in #"{"shell":"sleep 0.6","group":"fast"}"# }
+    b.ok(["submit", "--no-env", "--from", "-"], input: slow)
+    b.ok(["submit", "--no-env", "--from", "-"], input: fast)
+    var most = 0
+    var fastWithSlow = false
+    let deadline = Clock.monotonicMs() + 60_000
+    while Clock.monotonicMs() < deadline {
+      let row = sql(
+        "SELECT count(*) FILTER (WHERE grp = 'slow') || ',' || count(*) FILTER (WHERE grp = 'fast') || ',' || "
+          + "(SELECT count(*) FROM cortex_task_done) FROM cortex_task WHERE state = 'running'"
+      ).split(separator: ",").compactMap { Int($0) }
+      guard row.count == 3 else { continue }
+      most = max(most, row[0])
+      if row[0] > 0 && row[1] > 0 { fastWithSlow = true }
+      if row[2] == 12 { break }
+      sleepMs(30)
+    }
+    waitDone(12)
+    XCTAssertEqual(most, 2, "the cluster ran more slow tasks at once than its limit")
+    XCTAssertTrue(fastWithSlow, "the limited group held back the other group")
+    // Every node follows the cluster's limit in its own scheduler (`cortex group` says so).
+    b.eventually("b's group list shows the cluster's limit") {
+      let groups = (try? JSON.parse(Array(b.ok(["--json", "group"]).out.utf8)))?["groups"]?.array ?? []
+      return groups.first { $0["name"]?.string == "slow" }?["parallel"]?.int == 2
+    }
+
+    // A group paused on b: a claims none of its tasks until a resume (here on a, of everything).
+    b.ok(["pause", "later"])
+    XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'later'"), "t")
+    a.eventually("a follows the pause of group later") { a.events().contains { $0.type == "group.paused" } }
+    let held = a.ok(["submit", "--no-env", "--from", "-"], input: batch(3) { _ in #"{"shell":"true","group":"later"}"# }).out
+    let other = a.ok(["submit", "-p", "--no-env", "--shell", "true"]).out.trimmed
+    XCTAssertEqual(a.run(["wait", other], timeoutS: 30).code, 0, "a paused group held back another")
+    sleepMs(1500)
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE grp = 'later' AND state = 'queued'"), "3", held)
+    let resumed = a.run(["resume"])
+    XCTAssertEqual(resumed.code, 0, resumed.err)
+    XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'later'"), "f")
+    waitDone(16)
+    b.eventually("b follows the resume") { b.events().contains { $0.type == "group.resumed" } }
+    // Limits and pauses survive in the database for nodes that join later.
+    XCTAssertEqual(
+      sql("SELECT string_agg(name || ':' || paused || ':' || parallel, ',' ORDER BY name) FROM cortex_group"), "later:false:0,slow:false:2")
   }
 }

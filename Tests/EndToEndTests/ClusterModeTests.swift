@@ -4,7 +4,6 @@ import XCTest
 
 /// Issue 11: real daemons sharing one real PostgreSQL, each with its own directory, pool and log.
 final class ClusterModeTests: ClusterTestCase {
-  func batch(_ n: Int, _ line: (Int) -> String) -> String { (0..<n).map(line).joined(separator: "\n") + "\n" }
 
   func testThreeNodesRunThreeThousandMixedTasksEachExactlyOnce() throws {
     let a = try startNode("a")

@@ -32,6 +32,9 @@ class ClusterTestCase: XCTestCase {
     return c
   }
 
+  /// `n` spec lines for `submit --from -`.
+  func batch(_ n: Int, _ line: (Int) -> String) -> String { (0..<n).map(line).joined(separator: "\n") + "\n" }
+
   func sql(_ q: String) -> String { ((try? pg.psql(q)) ?? "").trimmed }
 
   /// Waits until `count` tasks have a terminal state in the cluster.

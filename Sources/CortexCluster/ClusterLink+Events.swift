@@ -1,0 +1,47 @@
+public import CortexCore
+
+/// What the link reports to the loop (read with `events()` when `wakeFD` is readable).
+extension ClusterLink {
+  public enum Event: Sendable {
+    /// A submit's answer: the ids, or why it was refused.
+    case submitted(ticket: UInt64, Result<[Int], ClusterError>)
+    case claimed([ClusterStore.Claimed])
+    /// A terminal state reached the database (accepted) or was refused by the fence.
+    case completed(id: Int, accepted: Bool)
+    /// Another node asked to cancel these tasks, which run here.
+    case cancelRequested([Int])
+    /// Joined (or re-joined after a fence) with this epoch.
+    case joined(epoch: Int64)
+    /// Terminal states kept from before this start (the database was down), delivered before
+    /// joining: how many the fence accepted and how many it refused (already delivered, or the
+    /// task was given to another node meanwhile).
+    case replayed(accepted: Int, refused: Int)
+    /// The lease could not be renewed in time: stop every running task and claim nothing.
+    case fenced(String)
+    case unavailable(String)
+    case available
+    case rescued(fenced: [String], requeued: Int)
+    /// The leader's housekeeping: dependents of failed tasks cancelled, waiting tasks made ready
+    /// by a recount, finished records removed by retention.
+    case settled(cancelled: Int, readied: Int, trimmed: Int)
+    /// The answer to `describe`: the task as the cluster knows it, or nil.
+    case described(ticket: UInt64, JSON?)
+    /// The answer to `list`: rows from the cluster's tables, oldest first.
+    case listed(ticket: UInt64, Result<[JSON], ClusterError>)
+    /// Every task a watch named has a terminal state (or does not exist).
+    case finished(ticket: UInt64, [ClusterStore.Outcome])
+    /// The answer to `retrySources`.
+    case retrySources(ticket: UInt64, Result<[ClusterStore.RetrySource], ClusterError>)
+    /// The cluster's queue is paused (true) or not, as last read: at join and whenever it changes.
+    case queuePaused(Bool)
+    /// The answer to `setQueuePaused`: whether the queue was paused before.
+    case queuePauseSet(ticket: UInt64, paused: Bool, Result<Bool, ClusterError>)
+    /// The groups the cluster holds back (paused or limited), as last read: at join and
+    /// whenever they change.
+    case groups([ClusterGroup])
+    /// The answer to `setGroup`: whether the group was paused before.
+    case groupSet(ticket: UInt64, group: String, GroupChange, Result<Bool, ClusterError>)
+    /// The answer to `edit`.
+    case edited(ticket: UInt64, id: Int, Result<ClusterStore.EditResult, ClusterError>)
+  }
+}

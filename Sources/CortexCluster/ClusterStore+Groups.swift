@@ -1,0 +1,78 @@
+import CortexCore
+
+/// A group the cluster holds claims back for: paused, or limited to `parallel` running tasks
+/// across every node (schema 6, `cortex_group`; docs/fleet.md).
+public struct ClusterGroup: Sendable, Equatable {
+  public var name: String
+  public var paused: Bool
+  /// Most tasks of the group running in the whole cluster; 0 is no limit.
+  public var parallel: Int
+  public init(name: String, paused: Bool, parallel: Int) {
+    self.name = name
+    self.paused = paused
+    self.parallel = parallel
+  }
+
+  /// From the renewal's `groups` column: a JSON array of [name, paused, parallel].
+  static func decode(_ text: String?) -> [ClusterGroup] {
+    guard let text, let rows = try? JSON.parse(Array(text.utf8)).array else { return [] }
+    return rows.compactMap { r in
+      guard let a = r.array, a.count == 3, let name = a[0].string, let paused = a[1].bool, let n = a[2].int else { return nil }
+      return ClusterGroup(name: name, paused: paused, parallel: Int(n))
+    }
+  }
+}
+
+/// What a lease renewal reads besides the lease: the cluster's fleet controls.
+public struct Renewal: Sendable, Equatable {
+  public var queuePaused: Bool
+  public var groups: [ClusterGroup]
+}
+
+extension ClusterStore {
+  /// The groups that hold claims back now.
+  public func heldGroups() throws(ClusterError) -> [ClusterGroup] {
+    ClusterGroup.decode(try db.execute(ClusterSQL.heldGroups)[0, "groups"])
+  }
+
+  /// Pauses or resumes one group for every node; returns whether it was paused before. A resume
+  /// wakes the nodes to claim.
+  public func setGroupPaused(_ group: String, _ paused: Bool) throws(ClusterError) -> Bool {
+    try db.transaction { () throws(ClusterError) -> Bool in
+      let was = try db.execute(ClusterSQL.setGroupPaused, [group, paused ? "true" : "false", node])[0, "was"] == "t"
+      try db.execute(ClusterSQL.wakeGroups)
+      if was && !paused { try db.execute(ClusterSQL.wakeNodes) }
+      return was
+    }
+  }
+
+  /// Resumes every paused group (a `resume` without a group); returns their names.
+  public func resumeAllGroups() throws(ClusterError) -> [String] {
+    let r = try db.execute(ClusterSQL.resumeAllGroups, [node])
+    if r.count > 0 {
+      try db.execute(ClusterSQL.wakeGroups)
+      try db.execute(ClusterSQL.wakeNodes)
+    }
+    return (0..<r.count).compactMap { r[$0, "name"] }.sorted()
+  }
+
+  /// Sets a group's `parallel` limit for the whole cluster (0: none). Wakes the nodes (a raised
+  /// limit frees slots).
+  public func setGroupParallel(_ group: String, _ parallel: Int) throws(ClusterError) {
+    try db.transaction { () throws(ClusterError) in
+      try db.execute(ClusterSQL.setGroupParallel, [group, String(parallel), node])
+      try db.execute(ClusterSQL.wakeGroups)
+      try db.execute(ClusterSQL.wakeNodes)
+    }
+  }
+
+  /// A joining node's configured limits, for groups the cluster does not list yet.
+  public func seedGroups(_ limits: [String: Int]) throws(ClusterError) {
+    guard limits.values.contains(where: { $0 > 0 }) else { return }
+    let v = JSON.object(limits.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })
+    try db.transaction { () throws(ClusterError) in
+      try db.execute(ClusterSQL.seedGroups, [v.encoded(), node])
+      try db.execute(ClusterSQL.wakeGroups)
+    }
+  }
+}
