@@ -100,7 +100,7 @@ extension WebServer {
     switch parts.first {
     case nil, "tasks", "events":
       guard parts.count <= 2, parts.count < 2 || (parts[0] == "tasks" && TaskID.parse(parts[1]) != nil) else {
-        return send(.error(404, "no page \(Self.shown(r.path))"))
+        return send(Self.noPage(r.path))
       }
       send(
         HTTPResponse(
@@ -123,8 +123,21 @@ extension WebServer {
     case "api":
       api(Array(parts.dropFirst()), r, on: c, send: send, keep: keep, peer: peer, now: t)
     default:
-      send(.error(404, "no page \(Self.shown(r.path))"))
+      send(Self.noPage(r.path))
     }
+  }
+
+  /// A page that does not exist, for a person at a browser: a short HTML page with a link to
+  /// the overview (the API's 404s stay JSON).
+  static func noPage(_ path: String) -> HTTPResponse {
+    let shownPath = shown(path).replacing("&", with: "&amp;").replacing("<", with: "&lt;").replacing(">", with: "&gt;")
+    let body =
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>Cortex: no such page</title></head>"
+      + "<body style=\"font-family:system-ui,sans-serif;margin:2em\"><h1>No page " + shownPath + "</h1>"
+      + "<p>The pages are the <a href=\"/\">overview</a>, <a href=\"/tasks\">tasks</a> and <a href=\"/events\">events</a>; "
+      + "the JSON API is under /api/ (docs/web.md).</p></body></html>\n"
+    return HTTPResponse(
+      status: 404, headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")], body: Array(body.utf8))
   }
 
   /// `peer`: asked by another node's web view, which gets this node's own data only (no
@@ -143,7 +156,7 @@ extension WebServer {
       send(clusterAnswer())
     case ("workers", 1):
       guard let view = hot.read() else { return send(.error(503, "hot-state.mmap cannot be read yet")) }
-      let rows: [JSON] = view.workers.map { w in
+      let rows: [JSON] = Self.shownWorkers(view).map { w in
         .object([
           ("id", .string(WorkerID.format(w.slot))), ("state", .string(w.state)), ("pid", .int(Int64(w.pid))),
           ("task_id", w.task.map { .string(TaskID.format($0)) } ?? .null), ("tasks_done", .int(Int64(w.tasksDone))),

@@ -7,12 +7,22 @@ extension WebServer {
     "starting": "s", "idle": "i", "busy": "b", "stopping": "t", "restarting": "r", "parked": "p", "stopped": "x",
   ]
 
+  /// The worker slots the pages and `/api/workers` show: the pool's, and any slot beyond it that
+  /// is not stopped yet (a scale-down's). The slots of an earlier, larger pool stay in the hot
+  /// state as `stopped`; `cortex status`, `top` and `workers` leave them out too. A prefix, so
+  /// that a tile's position is its slot.
+  static func shownWorkers(_ v: HotState.View) -> ArraySlice<HotState.WorkerView> {
+    let last = v.workers.lastIndex { $0.slot <= v.poolSize || $0.state != "stopped" }
+    return v.workers[..<((last ?? -1) + 1)]
+  }
+
   /// `withCluster`: add `cluster` (cluster mode; not in the answer to another node's web view).
   func statusJSON(_ v: HotState.View, now t: Int64, withCluster: Bool = true) -> JSON {
     var states = ""
     var tasks: [JSON] = []
-    states.reserveCapacity(v.workers.count)
-    for w in v.workers {
+    let shown = Self.shownWorkers(v)
+    states.reserveCapacity(shown.count)
+    for w in shown {
       states.append(Self.stateLetters[w.state] ?? "?")
       tasks.append(.int(Int64(w.task ?? 0)))
     }

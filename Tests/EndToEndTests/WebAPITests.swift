@@ -213,4 +213,23 @@ final class WebAPITests: XCTestCase {
       XCTAssertEqual(rows.compactMap { $0["type"]?.string }, Array(repeating: type, count: want.count), a.body)
     }
   }
+
+  /// After a scale-down the slots of the larger pool stay in the hot state as `stopped`:
+  /// `/api/workers` and the overview's grid listed them, where `cortex workers` does not.
+  func testWorkersAfterAScaleDownAreThePoolsAsCortexWorkersShowsThem() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (web, auth) = try started(c)
+    c.ok(["scale", "5"])
+    c.eventually("5 idle workers") { c.ok(["status"]).out.contains("5 idle") }
+    c.ok(["scale", "2"])
+    c.eventually("the pool back to 2") { c.ok(["status"]).out.contains("2 in the pool: 2 idle") }
+    let cli = (try JSON.parse(Array(c.ok(["--json", "workers"]).out.utf8)))
+    let cliCount = (cli["workers"]?.array ?? cli.array ?? []).count
+    let rows = (try JSON.parse(Array(try web.get("/api/workers", headers: [auth]).body.utf8)))["workers"]?.array ?? []
+    XCTAssertEqual(rows.count, 2, "\(rows)")
+    XCTAssertEqual(rows.count, cliCount)
+    let status = try JSON.parse(Array(try web.get("/api/status", headers: [auth]).body.utf8))
+    XCTAssertEqual(status["workers"]?["states"]?.string, "ii")
+  }
 }

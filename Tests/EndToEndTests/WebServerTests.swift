@@ -167,13 +167,19 @@ final class WebServerTests: XCTestCase {
       ("/api/tasks?label==", 200), ("/api/tasks?label=", 200), ("/api/tasks?limit=0", 400), ("/api/tasks?offset=-1", 400),
       ("/api/tasks?state=bogus", 400), ("/api/tasks?priority=urgent", 400), ("/api/tasks/task-999999", 404),
       ("/api/tasks/nonsense", 404), ("/api/tasks/task-000001/output?offset=-5", 400), ("/api/events/recent?limit=abc", 400),
-      ("/api/events?task=bogus", 400), ("/api/nothing", 404), ("/nothing", 404),
+      ("/api/events?task=bogus", 400), ("/api/nothing", 404),
     ]
     for (path, status) in odd {
       let a = try web.get(path, headers: [auth])
       XCTAssertEqual(a.status, status, "\(path): \(a.body)")
       if status >= 400 { XCTAssertTrue(a.body.contains("\"error\""), "\(path): no error message") }
     }
+    // A page that does not exist is a page (a person typed it), with the path escaped; the API's are JSON.
+    let page = try web.get("/nothing%3Cb%3Ebold", headers: [auth])
+    XCTAssertEqual(page.status, 404)
+    XCTAssertTrue(page.head.lowercased().contains("content-type: text/html"), page.head)
+    XCTAssertTrue(page.body.contains("No page /nothing") && page.body.contains("href=\"/\""), page.body)
+    XCTAssertFalse(page.body.contains("<b>"), page.body)
     XCTAssertEqual(try web.send("DELETE /api/scale HTTP/1.1\r\nHost: 127.0.0.1:\(web.port)\r\n\(auth)\r\n\r\n").status, 405)
 
     // Keep-alive: two requests on one connection.
