@@ -32,6 +32,15 @@ extension ClusterSQL {
     FROM cortex_group g WHERE g.paused OR g.parallel > 0
     """
 
+  /// The held groups with what they have running and queued, for `cortex cluster status` only
+  /// (each count scans the live tasks: `grp` is not indexed, see schema 6).
+  static let groupLoad = """
+    SELECT g.name, g.paused, g.parallel,
+      (SELECT count(*) FROM cortex_task t WHERE t.grp = g.name AND t.state = 'running') AS running,
+      (SELECT count(*) FROM cortex_task t WHERE t.grp = g.name AND t.state = 'queued') AS queued
+    FROM cortex_group g WHERE g.paused OR g.parallel > 0 ORDER BY g.name
+    """
+
   /// `pause GROUP` / `resume GROUP` from any node. $1 group, $2 paused, $3 the node that asks.
   /// Returns whether it was paused before (false for a group not listed yet).
   static let setGroupPaused = """

@@ -76,3 +76,23 @@ extension ClusterStore {
     }
   }
 }
+
+extension ClusterStatus {
+  /// A group the cluster holds back, with its load (`cortex cluster status`).
+  public struct GroupLoad: Sendable {
+    public var group: ClusterGroup
+    public var running: Int64
+    public var queued: Int64
+  }
+
+  /// The held groups and their load. Not part of `read`: the web view reads that every second,
+  /// and these counts scan the live tasks.
+  public static func groups(_ db: PGConnection) throws(ClusterError) -> [GroupLoad] {
+    let r = try db.execute(ClusterSQL.groupLoad)
+    return (0..<r.count).map { i in
+      GroupLoad(
+        group: ClusterGroup(name: r[i, "name"] ?? "", paused: r[i, "paused"] == "t", parallel: Int(r[i, "parallel"] ?? "") ?? 0),
+        running: Int64(r[i, "running"] ?? "") ?? 0, queued: Int64(r[i, "queued"] ?? "") ?? 0)
+    }
+  }
+}

@@ -240,6 +240,8 @@ final class ClusterFleetTests: ClusterTestCase {
     XCTAssertEqual(a.run(["wait", other], timeoutS: 30).code, 0, "a paused group held back another")
     sleepMs(1500)
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE grp = 'later' AND state = 'queued'"), "3", held)
+    let status = b.ok(["cluster", "status"]).out
+    XCTAssertTrue(status.contains("groups: later (paused: 0 running, 3 queued); slow (parallel 2: 0 running, 0 queued)"), status)
     let resumed = a.run(["resume"])
     XCTAssertEqual(resumed.code, 0, resumed.err)
     XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'later'"), "f")
