@@ -102,6 +102,9 @@ final class ClusterAdapter {
     link.setQueuePaused(ticket: ticket, paused)
   }
 
+  /// The groups the cluster holds back, as the link last reported them (nil: not yet).
+  var heldGroups: [ClusterGroup]?
+
   /// `pause GROUP`, `resume GROUP` and `group set` waiting for the database: ticket → the client
   /// and the request, which this node's scheduler then applies (and answers).
   var pendingGroupSets: [UInt64: (client: ClientID, command: FleetCommand)] = [:]

@@ -142,6 +142,7 @@ extension Daemon {
           groupsFileDue = true
         }
       case .groups(let held):
+        cluster.heldGroups = held
         followGroups(held, now: t)
       case .groupSet(let ticket, let group, _, let result):
         guard let p = cluster.pendingGroupSets.removeValue(forKey: ticket) else { continue }

@@ -313,6 +313,8 @@ extension Daemon {
       scheduler.applyFleetConfig(now: t)
       // In cluster mode the database holds the budget (see Daemon+Startup).
       if cluster != nil { scheduler.config.tokenBudgetTotal = 1 << 60 }
+      // And its groups' pauses and limits win over the file's (docs/fleet.md).
+      if let held = cluster?.heldGroups { followGroups(held, now: t) }
       maxClients = min(c.maxClients, clientDescriptors)
       log.append(Event("daemon.reloaded", reason: "sighup", detail: "config.json re-read"), nowMs: t)
     } catch {

@@ -231,6 +231,16 @@ final class ClusterFleetTests: ClusterTestCase {
       return groups.first { $0["name"]?.string == "slow" }?["parallel"]?.int == 2
     }
 
+    // A SIGHUP does not put a node's config.json limit back over the cluster's.
+    try b.initialize([
+      ("groups", .object([("slow", .object([("parallel", .int(1))]))])),
+      ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string("b")), ("lease_s", .double(2))])),
+    ])
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(b.daemonPID), Signal.hup))
+    b.eventually("b reloads its config") { b.events().contains { $0.type == "daemon.reloaded" } }
+    let afterHUP = (try? JSON.parse(Array(b.ok(["--json", "group"]).out.utf8)))?["groups"]?.array ?? []
+    XCTAssertEqual(afterHUP.first { $0["name"]?.string == "slow" }?["parallel"]?.int, 2, "\(afterHUP)")
+
     // A group paused on b: a claims none of its tasks until a resume (here on a, of everything).
     b.ok(["pause", "later"])
     XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'later'"), "t")
