@@ -215,7 +215,7 @@ public final class ClusterLink: Sendable {
     // The cluster's queue pause as last read (nil: not yet): the daemon hears of each change.
     var queuePaused: Bool? = nil
     // The groups the cluster holds back, as last read (nil: not yet); with a `parallel` limit
-    // among them, claims are serialized (ClusterSQL.claimTasks).
+    // among them, claims are serialized (ClusterSQL.claimTasksGrouped).
     var heldGroups: [ClusterGroup]? = nil
     func noteGroups(_ g: [ClusterGroup], into out: inout [Event]) {
       guard g != heldGroups else { return }
@@ -378,7 +378,7 @@ public final class ClusterLink: Sendable {
         if groupsHinted || heldGroups == nil { noteGroups(try s.heldGroups(), into: &out) }
         if !fenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
           lastClaim = now
-          let got = try s.claim(limit: work.wantClaims, serialized: heldGroups?.contains { $0.parallel > 0 } == true)
+          let got = try s.claim(limit: work.wantClaims, held: heldGroups ?? [])
           busy = got.count == work.wantClaims
           if !got.isEmpty {
             inbox.withLock { $0.wantClaims = max(0, $0.wantClaims - got.count) }

@@ -95,6 +95,13 @@ enum ClusterSQL {
 
   static let listen = ["LISTEN cortex_work", "LISTEN cortex_cancel", "LISTEN cortex_groups"]
 
+  /// A node's connection runs short statements only; PostgreSQL's JIT compiler would compile one
+  /// whose *estimated* cost is high every time it runs: the grouped claim's count per group
+  /// (estimated before `cortex_group` has statistics) puts it past `jit_above_cost`, and each
+  /// claim then spent about 100 ms more compiling (docs/bench/claim-groups-20261130-151445.txt).
+  /// Servers without JIT (before 11) refuse the setting; that is ignored.
+  static let noJIT = "SET jit = off"
+
   /// The secret values of a batch's tasks (SPEC §9: never in `spec`). $1 a JSON array of
   /// objects with id and secrets.
   static let insertSecrets = """
@@ -109,14 +116,50 @@ enum ClusterSQL {
   /// while the running total is 0 the budget row is neither read nor locked (the `OR` stops
   /// before the sub-select), so claims of such tasks on several nodes do not queue on that row.
   ///
-  /// Groups (schema 6): a task of a group that `cortex_group` lists as paused is not taken; one
-  /// of a group with a `parallel` limit only while the cluster runs fewer than that many of it,
-  /// each such group taking at most its free slots (so a limited group at the head of the queue
-  /// never holds back the others). With no group listed, `held` is empty and the claim is the
-  /// one it was. The running count is read in this statement's snapshot: a node claims for a
-  /// limited group under `claimLock` (taken first, in the same transaction) so two nodes cannot
-  /// both fill the same free slots.
+  /// This is the claim while no group is held back (the link uses `claimTasksGrouped` once it
+  /// has read that one is): it claims nothing at all if `cortex_group` holds a group back by now
+  /// (a pause or a limit set since), and the link, woken by `cortex_groups`, reads the groups and
+  /// claims with the other statement.
   static let claimTasks = """
+    WITH live AS (
+      SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
+        AND NOT EXISTS (SELECT 1 FROM cortex_queue WHERE paused)
+        AND NOT EXISTS (SELECT 1 FROM cortex_group WHERE paused OR parallel > 0)
+    ), budget AS (
+      SELECT total - reserved - used AS available FROM cortex_budget WHERE id = 1 FOR UPDATE
+    ), candidates AS (
+      SELECT id, priority, token_budget FROM cortex_task
+      WHERE state = 'queued' AND unmet = 0 AND not_before <= now() AND EXISTS (SELECT 1 FROM live)
+      ORDER BY priority DESC, id
+      LIMIT $3::int
+      FOR UPDATE SKIP LOCKED
+    ), ordered AS (
+      SELECT id, token_budget, sum(token_budget) OVER (ORDER BY priority DESC, id) AS running_total FROM candidates
+    ), chosen AS (
+      SELECT o.id, o.token_budget FROM ordered o
+      WHERE o.running_total = 0 OR o.running_total <= (SELECT available FROM budget)
+    ), reserve AS (
+      UPDATE cortex_budget SET reserved = reserved + (SELECT sum(token_budget) FROM chosen)
+      WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM chosen) > 0
+    )
+    UPDATE cortex_task t
+    SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
+    FROM chosen c WHERE t.id = c.id
+    RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt,
+      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
+    """
+
+  /// `claimTasks` while some group is held back (schema 6): a task of a group that
+  /// `cortex_group` lists as paused is not taken; one of a group with a `parallel` limit only
+  /// while the cluster runs fewer than that many of it, each such group taking at most its free
+  /// slots (so a limited group at the head of the queue never holds back the others). The cost:
+  /// the tasks of held groups that come first in priority order are read past on each claim
+  /// (100,000 of them: 113–164 ms per claim of 50, against 2–3 ms with none held;
+  /// docs/bench/claim-groups-20261130-151445.txt); an index on `grp` would cost every insert and
+  /// claim, groups or not. The running count is read
+  /// in this statement's snapshot: a node claims for a limited group under `claimLock` (taken
+  /// first, in the same transaction) so two nodes cannot both fill the same free slots.
+  static let claimTasksGrouped = """
     WITH live AS (
       SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
         AND NOT EXISTS (SELECT 1 FROM cortex_queue WHERE paused)

@@ -68,8 +68,12 @@ public final class ClusterStore {
     try db.execute(ClusterSQL.wakeCancel)
   }
 
-  /// Subscribes this connection to the wake-up hints (`cortex_work`, `cortex_cancel`).
-  public func listen() throws(ClusterError) { for sql in ClusterSQL.listen { try db.execute(sql) } }
+  /// Subscribes this connection to the wake-up hints (`cortex_work`, `cortex_cancel`,
+  /// `cortex_groups`), and turns JIT off for it (`ClusterSQL.noJIT`).
+  public func listen() throws(ClusterError) {
+    _ = try? db.execute(ClusterSQL.noJIT)
+    for sql in ClusterSQL.listen { try db.execute(sql) }
+  }
 
   /// The leader's housekeeping besides rescue: settles dependencies (dependents of failed tasks
   /// are cancelled, level by level; unmet counts are repaired) and trims the history table.
@@ -352,15 +356,18 @@ public final class ClusterStore {
   }
 
   /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).
-  /// `serialized`: a group has a `parallel` limit; the claim takes `ClusterSQL.claimLock` first.
-  public func claim(limit: Int, serialized: Bool = false) throws(ClusterError) -> [Claimed] {
+  /// `held`: the groups the cluster holds back, as last read; with any, the claim is the grouped
+  /// one, and with a `parallel` limit among them it takes `ClusterSQL.claimLock` first.
+  public func claim(limit: Int, held: [ClusterGroup] = []) throws(ClusterError) -> [Claimed] {
     let params = [node, String(epoch), String(limit)]
     let r =
-      serialized
-      ? try db.transaction { () throws(ClusterError) -> PGConnection.Rows in
-        try db.execute(ClusterSQL.claimLock)
-        return try db.execute(ClusterSQL.claimTasks, params)
-      } : try db.execute(ClusterSQL.claimTasks, params)
+      held.isEmpty
+      ? try db.execute(ClusterSQL.claimTasks, params)
+      : held.contains(where: { $0.parallel > 0 })
+        ? try db.transaction { () throws(ClusterError) -> PGConnection.Rows in
+          try db.execute(ClusterSQL.claimLock)
+          return try db.execute(ClusterSQL.claimTasksGrouped, params)
+        } : try db.execute(ClusterSQL.claimTasksGrouped, params)
     return (0..<r.count).map { i in
       Claimed(
         id: Int(r[i, "id"] ?? "") ?? 0, priority: Int(r[i, "priority"] ?? "") ?? 0, spec: r[i, "spec"] ?? "{}",
