@@ -211,4 +211,45 @@ final class AgentTests: XCTestCase {
       XCTFail("the stand-in never wrote its server's pid")
     }
   }
+
+  /// An upgrade replaces the binary while the workers started from the old one run on (a new
+  /// build, a package upgrade, then `cortex restart`). Their agent tasks still run: a worker
+  /// spawns `agent-run` from the path, not from "/…/cortex (deleted)", which every agent task
+  /// failed on (spawn_failed, "command not found") until the daemon and its workers were stopped.
+  func testAgentTasksRunAfterTheBinaryIsReplaced() throws {
+    let bin = c.scratch + "/bin"
+    try FileSystem.makeDirectories(bin)
+    let copy = bin + "/cortex"
+    let program = try XCTUnwrap(FileSystem.read(Cortex.binary))
+    try FileSystem.writeAtomically(copy, program, durable: false)
+    try FileSystem.setMode(copy, 0o755)
+    let claude = try Self.standIn(bin, "claude-replay", Self.claudeOK)
+    try c.initialize([
+      (
+        "worker_types",
+        .object([
+          (
+            "dev",
+            .object([
+              ("agent", .string("claude")), ("token_budget", .int(100_000)),
+              ("command", .array([.string(claude), .string("{description}")])),
+            ])
+          )
+        ])
+      )
+    ])
+    let devnull = try FileDescriptor.open("/dev/null", [.readWrite])
+    defer { devnull.close() }
+    let starter = try Processes.spawn(
+      [copy, "--dir", c.root, "start", "--workers", "1"], environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") },
+      stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false)
+    XCTAssertEqual(Processes.wait(starter), .exited(0))
+    // The upgrade: a new file at the same path (rename over it, as installers do).
+    try FileSystem.writeAtomically(copy, program, durable: false)
+    try FileSystem.setMode(copy, 0o755)
+    let id = c.ok(["task", "create", "--type", "dev", "--description", "Add README.md", "--cwd", c.scratch, "-p"]).out.trimmed
+    let done = waitDone(id)
+    XCTAssertEqual(done["state"]?.string, "succeeded", "\(done)\n\(c.run(["log", id]).out)")
+    XCTAssertEqual(done["tokens_used"]?.int, 1234)
+  }
 }
