@@ -201,8 +201,11 @@ extension InitWizard {
       ctx.err("\(ok) daemon started (pid \(v["pid"]?.int ?? 0))\n")
       ctx.err("\(ok) worker pool initialized (\(v["workers_ready"]?.int ?? 0) workers)\n")
     }
-    var none = Args([], usage: "")
-    _ = try? StatusCommand.run(&none, ctx)
+    // With --json, stdout holds init's one answer (InitCommand); the status is for people.
+    if !ctx.json {
+      var none = Args([], usage: "")
+      _ = try? StatusCommand.run(&none, ctx)
+    }
     if let web = WebAddress.read(ctx.paths) { ctx.err("\(ok) dashboard available at \(web)\n") }
     ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
   }

@@ -154,6 +154,9 @@ final class OnboardingTests: XCTestCase {
     let status = try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))
     XCTAssertEqual(status["pool_size"]?.int, 2)
     XCTAssertEqual(status["workers"]?["idle"]?.int, 2, "\(status)")
+    // With --json, stdout is init's one answer (the status it prints for people stayed there too).
+    let json = c.ok(["--json", "init"])
+    XCTAssertEqual(try? JSON.parse(Array(json.out.utf8))["config_written"]?.bool, false, "one JSON document: \(json.out)")
     // Again: nothing rewritten, the running daemon reported, not a second one started.
     let again = c.ok(["init"])
     XCTAssertTrue(again.err.contains("already initialized"), again.err)
