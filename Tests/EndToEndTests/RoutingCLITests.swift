@@ -50,6 +50,13 @@ final class RoutingCLITests: XCTestCase {
       XCTAssertTrue(c.ok(["show", run.out.trimmed, "--json"]).out.contains(#""type":"\#(type)""#))
     }
 
+    // A batch line is not routed: the refusal says a description needs a type, not "nothing to run".
+    let batch = c.run(["submit", "--from", "-"], input: #"{"description":"Add README.md"}"# + "\n")
+    XCTAssertEqual(batch.code, 65, batch.err)
+    XCTAssertTrue(
+      batch.err.contains(#"a description alone needs a worker type to run it: give "type" (development, security); cortex task create"#),
+      batch.err)
+
     try c.configure([("worker_types", .object([("build", template), ("deploy", template)]))])
     let refused = c.run(["task", "create", "--description", "Fix the crash"])
     XCTAssertEqual(refused.code, 65, refused.err)
