@@ -219,9 +219,13 @@ extension InitWizard {
     guard let pid = before["pid"]?.int.flatMap({ Int32(exactly: $0) }), pid > 1 else {
       throw CLIError(ExitCode.failure, "the daemon did not say its pid; run kill -HUP on it to load the new config.json")
     }
-    let reloads = before["config_reloads"]?.int ?? 0
     guard Processes.signal(pid, Signal.hup) else {
       throw CLIError(ExitCode.failure, "cannot signal the daemon (pid \(pid)) to load the new config.json: it may have just exited")
+    }
+    // A daemon from before this answer had the count (an upgrade not yet restarted) reads it all the same.
+    guard let reloads = before["config_reloads"]?.int else {
+      ctx.err("\(ok) daemon sent SIGHUP to re-read config.json (see cortex tail for daemon.reloaded)\n")
+      return
     }
     let deadline = Clock.monotonicMs() + 10_000
     while Clock.monotonicMs() < deadline {
