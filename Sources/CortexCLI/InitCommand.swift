@@ -104,7 +104,7 @@ extension InitCommand {
       .flag("-y", "--yes", help: "take every default without asking, then start the daemon"),
       .flag("--no-start", help: "only write config.json and the directory; start nothing"),
       .option("--workers", value: "N", help: "pool size to write into config.json (1-1024)", default: "20"),
-      .flag("--force", help: "rewrite config.json with the defaults"),
+      .flag("--force", help: "rewrite config.json with the defaults (a running daemon re-reads it)"),
       .option("--cluster", value: "DSN", help: "join a cluster: the PostgreSQL connection string (see cortex cluster)"),
       .option("--node", value: "NAME", help: "this node's name in the cluster", default: "the host name"),
     ],

@@ -82,27 +82,37 @@ enum InitWizard {
     var c = Choices(agent: f.agents.first?.0, workers: workers ?? f.proposedWorkers, start: start)
     guard ask else { return c }
     let names = f.agents.map(\.0.rawValue) + ["none"]
+    // An agent CLI not found here may be named too (to be installed before the first task); not
+    // `jsonl`, which has no program of its own: every typed task would be refused.
+    let agents = AgentKind.detectable.map(\.rawValue) + ["none"]
     if let a = question(
       "Agent that runs typed tasks (\(names.joined(separator: ", ")))", default: c.agent?.rawValue ?? "none", ctx,
-      { names.contains($0) || AgentKind(rawValue: $0) != nil })
+      expected: "one of \(agents.joined(separator: ", "))", { agents.contains($0) })
     {
       c.agent = AgentKind(rawValue: a)
+      if let k = c.agent, !f.agents.contains(where: { $0.0 == k }) {
+        ctx.err("  \(no) \(a) is not on PATH here; install it before the first task (\(k.install))\n")
+      }
     }
     if workers == nil,
       let w = question(
         "Worker pool size (\(f.cores) cores, \(f.memoryMB / 1024) GiB here)", default: String(c.workers), ctx,
-        { (Int($0) ?? 0) >= 1 && (Int($0) ?? 0) <= 1024 })
+        expected: "a whole number from 1 to 1024", { (Int($0) ?? 0) >= 1 && (Int($0) ?? 0) <= 1024 })
     {
       c.workers = Int(w) ?? c.workers
     }
-    if start, let s = question("Start the daemon now (y/n)", default: "y", ctx, { ["y", "n", "yes", "no"].contains($0.lowercased()) }) {
+    if start,
+      let s = question(
+        "Start the daemon now (y/n)", default: "y", ctx, expected: "y or n", { ["y", "n", "yes", "no"].contains($0.lowercased()) })
+    {
       c.start = s.lowercased().hasPrefix("y")
     }
     return c
   }
 
-  /// Asks until the answer is valid; Enter (or end of input) takes the default.
-  static func question(_ q: String, default d: String, _ ctx: Context, _ valid: (String) -> Bool) -> String? {
+  /// Asks until the answer is valid, saying what is `expected` after a wrong one; Enter (or end
+  /// of input) takes the default.
+  static func question(_ q: String, default d: String, _ ctx: Context, expected: String, _ valid: (String) -> Bool) -> String? {
     for _ in 0..<5 {
       ctx.err("\(q) [\(d)]: ")
       guard let line = readLine() else {
@@ -112,7 +122,7 @@ enum InitWizard {
       let a = line.trimmingSpaces
       if a.isEmpty { return d }
       if valid(a) { return a }
-      ctx.err("  '\(a)' is not one of the answers\n")
+      ctx.err("  '\(a)' is not \(expected)\n")
     }
     return d
   }
@@ -183,14 +193,58 @@ extension InitWizard {
     }
     if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])) {
       ctx.err("\(ok) daemon already running (pid \(v["pid"]?.int ?? 0))\n")
+      // init --force rewrote config.json (the remedy the no-agent refusal names): the daemon
+      // must read it now, or the next task is refused for the agent just configured.
+      if wrote { try reload(ctx, ping: v) }
     } else {
       let v = try DaemonControl.start(ctx, workers: nil, timeoutS: 60)
       ctx.err("\(ok) daemon started (pid \(v["pid"]?.int ?? 0))\n")
       ctx.err("\(ok) worker pool initialized (\(v["workers_ready"]?.int ?? 0) workers)\n")
     }
-    var none = Args([], usage: "")
-    _ = try? StatusCommand.run(&none, ctx)
+    // With --json, stdout holds init's one answer (InitCommand); the status is for people.
+    if !ctx.json {
+      var none = Args([], usage: "")
+      _ = try? StatusCommand.run(&none, ctx)
+    }
     if let web = WebAddress.read(ctx.paths) { ctx.err("\(ok) dashboard available at \(web)\n") }
     ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
+  }
+}
+
+extension InitWizard {
+  /// Has the running daemon re-read config.json (SIGHUP) and waits until it has, so the next
+  /// command sees the new agent and budgets. The pool size changes only through `cortex scale`.
+  static func reload(_ ctx: Context, ping before: JSON) throws(CLIError) {
+    let ok = ctx.color ? "\u{1B}[32m✓\u{1B}[0m" : "✓"
+    guard let pid = before["pid"]?.int.flatMap({ Int32(exactly: $0) }), pid > 1 else {
+      throw CLIError(ExitCode.failure, "the daemon did not say its pid; run kill -HUP on it to load the new config.json")
+    }
+    guard Processes.signal(pid, Signal.hup) else {
+      throw CLIError(ExitCode.failure, "cannot signal the daemon (pid \(pid)) to load the new config.json: it may have just exited")
+    }
+    // A daemon from before this answer had the count (an upgrade not yet restarted) reads it all the same.
+    guard let reloads = before["config_reloads"]?.int else {
+      ctx.err("\(ok) daemon sent SIGHUP to re-read config.json (see cortex tail for daemon.reloaded)\n")
+      return
+    }
+    let deadline = Clock.monotonicMs() + 10_000
+    while Clock.monotonicMs() < deadline {
+      guard let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])), (v["config_reloads"]?.int ?? 0) > reloads
+      else {
+        sleepMs(10)
+        continue
+      }
+      if let e = v["config_error"]?.string {
+        throw CLIError(ExitCode.failure, "the running daemon kept its old config: \(e)")
+      }
+      ctx.err("\(ok) daemon reloaded config.json\n")
+      let config = (try? FileSystem.read(ctx.paths.config)).flatMap { $0 }.flatMap { try? JSON.parse($0) }
+      if let want = config?["workers"]?.int, let pool = v["workers"]?.int, want != pool {
+        ctx.err("  its pool stays at \(pool) workers; cortex scale \(want) makes it \(want)\n")
+      }
+      return
+    }
+    throw CLIError(
+      ExitCode.failure, "the daemon (pid \(pid)) did not confirm it read the new config.json within 10 s; see \(ctx.paths.daemonLog)")
   }
 }

@@ -59,7 +59,7 @@ enum SubmitCommand {
     if from == nil, let d = spec.first(where: { $0.0 == "description" })?.1.string,
       !spec.contains(where: { ["type", "command", "shell", "synthetic"].contains($0.0) })
     {
-      let decision = SubmitRouting.route(d, ctx)
+      let decision = try SubmitRouting.route(d, ctx)
       ctx.err(SubmitRouting.line(decision))
       put("type", .string(decision.type))
       put("routed", RouteNote(decision).json())

@@ -4,16 +4,26 @@ import Posix
 /// `task create --description D` without `--type` (issue 17 part 5): picks the type on the client
 /// with `Router` and the `"routing"` rules of the directory's `config.json` (the built-in rules when
 /// it has none or cannot be read; the daemon reports a bad config itself). No history of past
-/// tasks is consulted here yet: the keyword rules decide, then the default type.
+/// tasks is consulted here yet: the keyword rules decide, then the default type. Only the worker
+/// types config.json defines can be chosen: a config of its own types (say `build` and `deploy`)
+/// must not have "Fix the crash" routed to the built-in `fix` and refused as an unknown type.
 enum SubmitRouting {
-  static func route(_ description: String, _ ctx: Context) -> RouteDecision {
+  static func route(_ description: String, _ ctx: Context) throws(CLIError) -> RouteDecision {
     var rules = RoutingRules()
-    if let bytes = try? FileSystem.read(ctx.paths.config), let v = try? JSON.parse(bytes),
-      let c = try? Config.decode(v), let r = c.routing
-    {
-      rules = r
+    var types: [String]? = nil
+    if let bytes = try? FileSystem.read(ctx.paths.config), let v = try? JSON.parse(bytes), let c = try? Config.decode(v) {
+      if let r = c.routing { rules = r }
+      types = c.workerTypes.map(\.0)
     }
-    return Router(rules: rules).route(description)
+    guard let types else { return Router(rules: rules).route(description) }
+    let d = Router(rules: rules.restricted(to: types)).route(description)
+    if !types.contains(d.type) {
+      throw CLIError(
+        ExitCode.invalidSpec,
+        "type: no worker type in config.json matched this description and the routing default, '\(d.type)', is not one of them (\(types.joined(separator: ", "))); give --type, or set \"routing\": {\"default_type\": …} in config.json"
+      )
+    }
+    return d
   }
 
   /// The line printed on stderr, so the choice is visible and can be overridden with `--type`.

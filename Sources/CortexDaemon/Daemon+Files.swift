@@ -297,7 +297,10 @@ extension Daemon {
 
   /// SIGHUP: re-reads `config.json`. Limits and budgets apply at once; the pool size through `scale`.
   func reloadConfig(now t: Int64) {
+    configReloads += 1
+    configReloadError = nil
     if let refusal = DirectoryGuard.check(paths) {
+      configReloadError = "not reading config.json: \(refusal)"
       log.append(
         Event("daemon.warning", reason: "directory_unsafe", detail: "SIGHUP: \(refusal); keeping the old config"), nowMs: t)
       writeStderr("cortex daemon: SIGHUP: not reading config.json: \(refusal)\n")
@@ -318,6 +321,7 @@ extension Daemon {
       maxClients = min(c.maxClients, clientDescriptors)
       log.append(Event("daemon.reloaded", reason: "sighup", detail: "config.json re-read"), nowMs: t)
     } catch {
+      configReloadError = "\(error)"
       log.append(Event("daemon.warning", reason: "config_invalid", detail: "SIGHUP: \(error); keeping the old config"), nowMs: t)
     }
   }

@@ -103,14 +103,14 @@ extension Daemon {
       case .exiting: "exiting"
       case .stopped: "stopped"
       }
-    reply(
-      id,
-      .object([
-        ("ok", .bool(true)), ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(scheduler.desiredWorkers))),
-        ("workers_ready", .int(Int64(ready))), ("ready", .bool(ready >= scheduler.desiredWorkers)),
-        ("phase", .string(phase)), ("seq", .int(Int64(log.lastSeq))), ("admitting", .bool(scheduler.admitting)),
-        ("started_ms", .int(startedMs)),
-      ]), now: t)
+    var answer: [(String, JSON)] = [
+      ("ok", .bool(true)), ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(scheduler.desiredWorkers))),
+      ("workers_ready", .int(Int64(ready))), ("ready", .bool(ready >= scheduler.desiredWorkers)),
+      ("phase", .string(phase)), ("seq", .int(Int64(log.lastSeq))), ("admitting", .bool(scheduler.admitting)),
+      ("started_ms", .int(startedMs)), ("config_reloads", .int(Int64(configReloads))),
+    ]
+    if let e = configReloadError { answer.append(("config_error", .string(e))) }
+    reply(id, .object(answer), now: t)
   }
 
   /// A batch may come in parts (`"more": true` on all but the last, each answered

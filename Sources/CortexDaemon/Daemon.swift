@@ -49,6 +49,10 @@ public final class Daemon {
   var groupsFileText = ""
   var lastGroupsFileMs: Int64 = 0
   var groupsFileDue = true
+  /// SIGHUPs handled, and why the last one kept the old config (nil when it was read): in the
+  /// ping answer, so `cortex init --force` can tell when a running daemon has its new config.
+  var configReloads = 0
+  var configReloadError: String?
 
   let wallStartMs: Int64
   let monoStartNs: Int64

@@ -144,13 +144,19 @@ public enum Processes {
   /// Raises RLIMIT_NOFILE to at least `want`; returns the soft limit now in force.
   public static func raiseOpenFileLimit(_ want: Int) -> Int { Int(cshim_raise_nofile(want)) }
 
-  /// The path of the running executable (/proc/self/exe).
+  /// The path of the running executable (/proc/self/exe). Once that file has been replaced (an
+  /// upgrade: a new build or package at the same path, while workers started from the old one
+  /// run on) or removed, the link reads "PATH (deleted)": the answer is then PATH, where the
+  /// program to run now is (a worker spawns `cortex agent-run` from it for every agent task).
   public static func executablePath() -> String {
     var buf = [CChar](repeating: 0, count: 4096)
     let n = Glibc.readlink("/proc/self/exe", &buf, buf.count - 1)
     if n <= 0 { return CommandLine.arguments[0] }
     buf[n] = 0
-    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    let path = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    let deleted = " (deleted)"
+    if path.hasSuffix(deleted) && !FileSystem.exists(path) { return String(path.dropLast(deleted.count)) }
+    return path
   }
 
   /// _exit(2): no atexit handlers, no flushing.

@@ -88,6 +88,83 @@ final class AgentStreamTests: XCTestCase {
     XCTAssertTrue(s.hopeless, "after \(AgentStream.garbageLimit) lines and none readable the runner stops the agent")
   }
 
+  /// A CLI that gives up before its output begins says why on stderr (no API key, not logged
+  /// in, a flag it does not know): the failure quotes it. Before, the detail was "claude printed
+  /// no stream-json", which sent a newcomer looking at the wrong thing.
+  func testWhatTheAgentSaidOnStderrNamesTheFailure() {
+    func stderr(_ s: inout AgentStream, _ lines: [String]) { for l in lines { s.feedStderr(Array(l.utf8)[...]) } }
+    var key = AgentStream(kind: .claude)
+    stderr(&key, ["", "Invalid API key · Please run /login", "   "])
+    XCTAssertEqual(key.lastWords, "Invalid API key · Please run /login", "blank lines say nothing")
+    XCTAssertEqual(
+      key.verdict(exitCode: 1),
+      .failed(reason: "agent_failed", detail: "claude exited with code 1 before any output: 'Invalid API key · Please run /login'"))
+
+    // A crash in the middle: Node's stack frames and version footer are not the message.
+    var crash = AgentStream(kind: .claude)
+    _ = feed(&crash, Self.claudeRun.split(separator: "\n").prefix(2).joined(separator: "\n"))
+    stderr(
+      &crash,
+      [
+        "file:///usr/lib/node_modules/@anthropic-ai/claude-code/cli.js:1234",
+        "TypeError: Cannot read properties of undefined (reading 'content')",
+        "    at Xy (file:///usr/lib/node_modules/@anthropic-ai/claude-code/cli.js:1234:56)", "", "Node.js v22.3.0",
+      ])
+    let said = "'TypeError: Cannot read properties of undefined (reading 'content')'"
+    XCTAssertEqual(
+      crash.verdict(exitCode: 1),
+      .failed(
+        reason: "agent_output_truncated",
+        detail: "claude's output ended before its final result (2 events read); it exited with code 1; it said: \(said)"))
+    XCTAssertEqual(
+      crash.verdict(exitCode: nil, signal: "SIGKILL"),
+      .failed(reason: "signal", detail: "claude was killed by SIGKILL before its final result: \(said)"),
+      "a signal is named, not 'exit code 137'")
+
+    // Rust's panic footer is skipped too; a message that starts with "at" is kept.
+    var codex = AgentStream(kind: .codex)
+    stderr(
+      &codex,
+      [
+        "Error: unexpected status 401 Unauthorized: Missing bearer authentication",
+        "note: run with `RUST_BACKTRACE=1` to display a backtrace",
+      ])
+    XCTAssertEqual(
+      codex.verdict(exitCode: 1),
+      .failed(
+        reason: "agent_failed",
+        detail: "codex exited with code 1 before any output: 'Error: unexpected status 401 Unauthorized: Missing bearer authentication'"))
+    stderr(&codex, ["at least one turn is required"])
+    XCTAssertEqual(codex.lastWords, "at least one turn is required")
+
+    // A finished run that exits non-zero says why when it left words, else its exit status speaks.
+    var done = AgentStream(kind: .claude)
+    _ = feed(&done, Self.claudeRun)
+    XCTAssertEqual(done.verdict(exitCode: 3), .exitStatus)
+    XCTAssertEqual(done.verdict(exitCode: nil, signal: "SIGTERM"), .exitStatus, "killed after its result: cancel or timeout says it")
+    stderr(&done, ["Error: failed to write session file"])
+    XCTAssertEqual(
+      done.verdict(exitCode: 3), .failed(reason: "agent_failed", detail: "claude exited with code 3: 'Error: failed to write session file'")
+    )
+    XCTAssertEqual(done.verdict(exitCode: 0), .succeeded, "words on stderr do not fail a run that succeeded")
+
+    // Garbage on stdout: the words come after what was printed instead.
+    var garbage = AgentStream(kind: .claude)
+    _ = feed(&garbage, "Segmentation fault")
+    stderr(&garbage, ["zsh: killed"])
+    XCTAssertEqual(
+      garbage.verdict(exitCode: 139),
+      .failed(
+        reason: "agent_output_invalid",
+        detail:
+          "claude printed no stream-json (--output-format stream-json): 1 line that are not, the first (line 1) 'Segmentation fault'; it exited with code 139; it said: 'zsh: killed'"
+      ))
+    var none = AgentStream(kind: .codex)
+    XCTAssertEqual(none.verdict(exitCode: nil, signal: nil), .exitStatus)
+    stderr(&none, [String(repeating: "x", count: 1000)])
+    XCTAssertEqual(none.lastWords?.count, 301, "a long line is shortened")
+  }
+
   func testCodexExecJSONSumsTurnsAndKeepsTheLastMessage() {
     var s = AgentStream(kind: .codex)
     let events = feed(
@@ -139,7 +216,9 @@ final class AgentStreamTests: XCTestCase {
     XCTAssertEqual(s.verdict(exitCode: 0), .succeeded)
     var silent = AgentStream(kind: .aider)
     _ = feed(&silent, "Aider v0.86.2\nNo LLM model was specified")
-    XCTAssertEqual(silent.verdict(exitCode: 1), .exitStatus)
+    XCTAssertEqual(
+      silent.verdict(exitCode: 1), .failed(reason: "agent_failed", detail: "aider exited with code 1: 'No LLM model was specified'"),
+      "aider says what went wrong on stdout: the failure quotes it")
     if case .failed(let reason, _) = silent.verdict(exitCode: 0) { XCTAssertEqual(reason, "agent_output_invalid") } else { XCTFail() }
   }
 

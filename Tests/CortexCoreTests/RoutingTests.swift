@@ -103,6 +103,24 @@ final class RoutingTests: XCTestCase {
     }
   }
 
+  /// A config with types of its own: only those can be the answer. "Fix the crash" matches the
+  /// built-in `fix` rules, but a config without `fix` must not have it routed there (its task
+  /// would be refused as an unknown type); the evidence of the types it has decides.
+  func testRestrictedRulesAnswerOnlyTheConfiguredTypes() {
+    let crash = "Fix the crash in the security login form"
+    XCTAssertEqual(Router().route(crash).type, "fix")
+    let r = RoutingRules().restricted(to: ["development", "security"])
+    XCTAssertEqual(r.rules.map(\.type), ["development", "security"])
+    let d = Router(rules: r).route(crash)
+    XCTAssertEqual(d.type, "security", "\(d)")
+    XCTAssertTrue(d.reason.hasPrefix("keyword: security"), d.reason)
+    let none = Router(rules: r).route("Write a unit test for the parser")
+    XCTAssertEqual(none.type, "development", "nothing of theirs matched: the default type")
+    XCTAssertTrue(none.fellBack)
+    XCTAssertEqual(RoutingRules().restricted(to: []).rules.count, 0)
+    XCTAssertEqual(RoutingRules().restricted(to: RoutingRules().rules.map(\.type)), RoutingRules(), "all types: the same rules")
+  }
+
   /// The committed figures (`docs/bench/routing/accuracy.json`) must still hold on the committed set.
   func testHeldOutAccuracyIsAtLeastTheCommittedFigure() throws {
     let dir = FileSystemPath.repo + "/docs/bench/routing/"

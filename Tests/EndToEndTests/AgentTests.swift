@@ -145,8 +145,13 @@ final class AgentTests: XCTestCase {
         ("agent", .string("claude")), ("token_budget", .int(100_000)), ("command", .array([.string(program), .string("{description}")])),
       ])
     }
+    // Gives up before its output begins, saying why on stderr (as a CLI without its key does).
+    let noKey = try Self.standIn(bin, "no-key", "", before: "echo 'Invalid API key · Please run /login' >&2; exit 1")
     try c.initialize([
-      ("worker_types", .object([("g", type(garbage)), ("t", type(cut)), ("f", type(failing)), ("n", type(bin + "/absent"))]))
+      (
+        "worker_types",
+        .object([("g", type(garbage)), ("t", type(cut)), ("f", type(failing)), ("n", type(bin + "/absent")), ("k", type(noKey))])
+      )
     ])
     c.ok(["start", "--workers", "2"])
     let cases: [(String, String, String)] = [
@@ -154,6 +159,7 @@ final class AgentTests: XCTestCase {
       ("t", "agent_output_truncated", "output ended before its final result (2 events read, 1 unreadable)"),
       ("f", "agent_failed", "reported an error: API Error: 401"),
       ("n", "agent_not_found", "not found on PATH; install it (npm install -g @anthropic-ai/claude-code)"),
+      ("k", "agent_failed", "claude exited with code 1 before any output: 'Invalid API key · Please run /login'"),
     ]
     for (t, reason, detail) in cases {
       let id = c.ok(["task", "create", "--type", t, "--description", "x", "--cwd", c.scratch, "-p"]).out.trimmed
@@ -167,5 +173,83 @@ final class AgentTests: XCTestCase {
       let wait = c.run(["wait", id])
       XCTAssertTrue(wait.err.contains("(\(reason))"), wait.err)
     }
+  }
+
+  /// An agent that finished but left a process holding its stdout (a server started in the
+  /// background inherits it) is done when it exits: the task succeeds at once with its tokens,
+  /// and what it left behind dies with the task's group. Before, `agent-run` read on until that
+  /// pipe closed, so the task ran on, holding its worker and its reservation, until its timeout.
+  func testAnAgentThatLeavesAProcessHoldingItsOutputIsDoneWhenItExits() throws {
+    let bin = c.scratch + "/bin"
+    let pidFile = c.scratch + "/server.pid"
+    let agent = try Self.standIn(bin, "leaves-server", Self.claudeOK, after: "sleep 120 &\necho $! > '\(pidFile)'\nexit 0")
+    try c.initialize([
+      (
+        "worker_types",
+        .object([
+          (
+            "dev",
+            .object([
+              ("agent", .string("claude")), ("token_budget", .int(100_000)), ("timeout_s", .int(120)),
+              ("command", .array([.string(agent), .string("{description}")])),
+            ])
+          )
+        ])
+      )
+    ])
+    c.ok(["start", "--workers", "1"])
+    let started = Clock.monotonicMs()
+    let id = c.ok(["task", "create", "--type", "dev", "--description", "serve", "--cwd", c.scratch, "-p"]).out.trimmed
+    let done = waitDone(id, 60)
+    XCTAssertLessThan(Clock.monotonicMs() - started, 20_000, "done when the agent exited, not when its server's sleep ends")
+    XCTAssertEqual(done["state"]?.string, "succeeded", "\(done)")
+    XCTAssertEqual(done["tokens_used"]?.int, 1234, "\(done)")
+    XCTAssertEqual(c.ok(["budget", "--json"]).out.contains(#""reserved":0"#), true, "the reservation went back")
+    if let pid = (try? FileSystem.read(pidFile)).flatMap({ $0 }).flatMap({ Int32(String(decoding: $0, as: UTF8.self).trimmed) }) {
+      XCTAssertTrue(c.eventually("the process it left to be gone", timeoutS: 10) { !Processes.isAlive(pid) })
+    } else {
+      XCTFail("the stand-in never wrote its server's pid")
+    }
+  }
+
+  /// An upgrade replaces the binary while the workers started from the old one run on (a new
+  /// build, a package upgrade, then `cortex restart`). Their agent tasks still run: a worker
+  /// spawns `agent-run` from the path, not from "/…/cortex (deleted)", which every agent task
+  /// failed on (spawn_failed, "command not found") until the daemon and its workers were stopped.
+  func testAgentTasksRunAfterTheBinaryIsReplaced() throws {
+    let bin = c.scratch + "/bin"
+    try FileSystem.makeDirectories(bin)
+    let copy = bin + "/cortex"
+    let program = try XCTUnwrap(FileSystem.read(Cortex.binary))
+    try FileSystem.writeAtomically(copy, program, durable: false)
+    try FileSystem.setMode(copy, 0o755)
+    let claude = try Self.standIn(bin, "claude-replay", Self.claudeOK)
+    try c.initialize([
+      (
+        "worker_types",
+        .object([
+          (
+            "dev",
+            .object([
+              ("agent", .string("claude")), ("token_budget", .int(100_000)),
+              ("command", .array([.string(claude), .string("{description}")])),
+            ])
+          )
+        ])
+      )
+    ])
+    let devnull = try FileDescriptor.open("/dev/null", [.readWrite])
+    defer { devnull.close() }
+    let starter = try Processes.spawn(
+      [copy, "--dir", c.root, "start", "--workers", "1"], environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") },
+      stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false)
+    XCTAssertEqual(Processes.wait(starter), .exited(0))
+    // The upgrade: a new file at the same path (rename over it, as installers do).
+    try FileSystem.writeAtomically(copy, program, durable: false)
+    try FileSystem.setMode(copy, 0o755)
+    let id = c.ok(["task", "create", "--type", "dev", "--description", "Add README.md", "--cwd", c.scratch, "-p"]).out.trimmed
+    let done = waitDone(id)
+    XCTAssertEqual(done["state"]?.string, "succeeded", "\(done)\n\(c.run(["log", id]).out)")
+    XCTAssertEqual(done["tokens_used"]?.int, 1234)
   }
 }

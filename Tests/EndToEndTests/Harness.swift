@@ -56,7 +56,10 @@ final class Cortex {
       let i = try FileDescriptor.open(inPath, .readOnly)
       let o = try FileDescriptor.open(outPath, [.writeOnly, .create, .truncate])
       let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
-      let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"] + self.environment + environment
+      // A name given here replaces the inherited one (getenv would find the first, e.g. PATH).
+      let given = Set((self.environment + environment).map { String($0.prefix { $0 != "=" }) })
+      let inherited = Environment.all().filter { !$0.hasPrefix("CORTEX_") && !given.contains(String($0.prefix { $0 != "=" })) }
+      let env = inherited + ["NO_COLOR=1"] + self.environment + environment
       let pid = try Processes.spawn(
         [Cortex.binary] + args, environment: env, directory: directory, stdin: i, stdout: o, stderr: e, newProcessGroup: false)
       i.close()

@@ -154,6 +154,9 @@ final class OnboardingTests: XCTestCase {
     let status = try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))
     XCTAssertEqual(status["pool_size"]?.int, 2)
     XCTAssertEqual(status["workers"]?["idle"]?.int, 2, "\(status)")
+    // With --json, stdout is init's one answer (the status it prints for people stayed there too).
+    let json = c.ok(["--json", "init"])
+    XCTAssertEqual(try? JSON.parse(Array(json.out.utf8))["config_written"]?.bool, false, "one JSON document: \(json.out)")
     // Again: nothing rewritten, the running daemon reported, not a second one started.
     let again = c.ok(["init"])
     XCTAssertTrue(again.err.contains("already initialized"), again.err)
@@ -168,5 +171,86 @@ final class OnboardingTests: XCTestCase {
     XCTAssertTrue(FileSystem.exists(other.paths.config))
     XCTAssertFalse(FileSystem.exists(other.paths.socket), "--no-start started a daemon")
     XCTAssertEqual(other.run(["status"]).code, 69)
+  }
+
+  /// The no-agent refusal says: install one, put it on PATH and run `cortex init --force`. With
+  /// the daemon already running (the plain `cortex init` started it), that must be enough: init
+  /// has the daemon read the config it wrote. Before, it said "daemon already running" and the
+  /// next task was refused again with the same advice, however often it was followed.
+  func testInitForceAfterInstallingAnAgentReachesTheRunningDaemon() throws {
+    let project = c.scratch + "/project"
+    let bin = c.scratch + "/bin"
+    try FileSystem.makeDirectories(project)
+    let bare = ["PATH=/usr/bin:/bin"]
+    let first = c.run(raw: ["init", "--workers", "1"], directory: project, environment: bare)
+    XCTAssertEqual(first.code, 0, first.err)
+    XCTAssertTrue(first.err.contains("no agent CLI on PATH"), first.err)
+    let refused = c.run(["task", "create", "--type", "development", "--description", "Add README.md", "--cwd", project])
+    XCTAssertEqual(refused.code, 65, refused.err)
+    XCTAssertTrue(refused.err.contains("run `cortex init --force`"), refused.err)
+
+    // Following the advice: an agent on PATH, then init --force.
+    _ = try AgentTests.standIn(bin, "claude", AgentTests.claudeOK)
+    let withAgent = ["PATH=\(bin):/usr/bin:/bin"]
+    let again = c.run(raw: ["init", "--force", "--workers", "1"], directory: project, environment: withAgent)
+    XCTAssertEqual(again.code, 0, again.err)
+    for want in [
+      "✓ agent CLI found: claude", "config.json written: 1 workers, agent claude", "daemon already running",
+      "✓ daemon reloaded config.json",
+    ] {
+      XCTAssertTrue(again.err.contains(want), "missing '\(want)' in:\n\(again.err)")
+    }
+    let created = c.run(
+      raw: ["--dir", c.root, "task", "create", "--type", "development", "--description", "Add README.md", "--cwd", project, "-p"],
+      environment: withAgent)
+    XCTAssertEqual(created.code, 0, "refused after init --force: \(created.err)")
+    let waited = c.run(["wait", created.out.trimmed], timeoutS: 30)
+    XCTAssertEqual(waited.code, 0, waited.err)
+    XCTAssertTrue(c.ok(["show", created.out.trimmed]).out.contains("tokens          1234 used of 200000 budgeted"))
+    XCTAssertTrue(c.events().contains { $0["type"]?.string == "daemon.reloaded" })
+  }
+
+  /// The wizard takes only answers that work: not `jsonl` as the agent (it has no program of its
+  /// own, so every typed task would be refused), and says what it expects after a wrong answer.
+  /// An agent named that is not on PATH is accepted with a note to install it.
+  func testTheWizardRefusesAnswersThatCannotWork() throws {
+    guard FileSystem.exists("/usr/bin/tmux") || FileSystem.exists("/usr/local/bin/tmux") else {
+      return XCTFail("tmux is needed to drive the wizard in a terminal: apt-get install tmux (.ci/run does)")
+    }
+    let project = c.scratch + "/project"
+    let bin = c.scratch + "/bin"
+    try FileSystem.makeDirectories(project)
+    _ = try AgentTests.standIn(bin, "claude", AgentTests.claudeOK)
+    try FileSystem.writeAtomically(bin + "/cortex", Array("#!/bin/sh\nexec '\(Cortex.binary)' \"$@\"\n".utf8), durable: false)
+    try FileSystem.setMode(bin + "/cortex", 0o755)
+    tmux([
+      "new-session", "-d", "-s", "w", "-x", "200", "-y", "50", "-c", project,
+      "env -u CORTEX_DIR PATH='\(bin)':/usr/bin:/bin NO_COLOR=1 PS1='$ ' bash --norc --noprofile",
+    ])
+    type("cortex init")
+    enter()
+    screen(shows: "Agent that runs typed tasks (claude, none) [claude]: ")
+    type("jsonl")
+    enter()
+    screen(shows: "'jsonl' is not one of claude, codex, aider, none")
+    type("codex")
+    enter()
+    screen(shows: "codex is not on PATH here; install it before the first task (npm install -g @openai/codex)")
+    screen(shows: "Worker pool size (")
+    type("0")
+    enter()
+    screen(shows: "'0' is not a whole number from 1 to 1024")
+    type("2")
+    enter()
+    screen(shows: "Start the daemon now (y/n) [y]: ")
+    type("maybe")
+    enter()
+    screen(shows: "'maybe' is not y or n")
+    type("n")
+    enter()
+    screen(shows: "config.json written: 2 workers, agent codex")
+    let config = try XCTUnwrap(FileSystem.read(c.paths.config).flatMap { try? JSON.parse($0) })
+    XCTAssertEqual(config["agent"]?.string, "codex")
+    XCTAssertFalse(FileSystem.exists(c.paths.socket), "answered n: no daemon")
   }
 }

@@ -142,7 +142,11 @@ extension AgentStream {
   /// `N cache write`, `N cache hit` parts, and `> ` in front). Tokens are sent + received, summed.
   mutating func aider(_ line: ArraySlice<UInt8>) -> [Event] {
     let text = String(decoding: line, as: UTF8.self)
-    guard let used = Self.aiderTokens(text) else { return [.text(text)] }
+    guard let used = Self.aiderTokens(text) else {
+      // aider says what went wrong on stdout, in plain text.
+      feedStderr(line)
+      return [.text(text)]
+    }
     goodLines += 1
     turnTokens = Numbers.addTokens(turnTokens, used)
     raise(to: turnTokens)

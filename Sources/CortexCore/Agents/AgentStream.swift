@@ -35,6 +35,10 @@ public struct AgentStream: Sendable {
   var messageTotal = 0
   /// Codex and aider: usage of the turns already completed.
   var turnTokens = 0
+  /// The agent's last words: the last line on its stderr that says something (aider's plain
+  /// stdout counts too), shortened. A CLI that fails before its structured output (no API key,
+  /// not logged in, an unknown flag, a crash) says why there, and the failure's detail quotes it.
+  public internal(set) var lastWords: String?
 
   /// Stop the agent after this many lines of which none was in its format.
   public static let garbageLimit = 200
@@ -78,6 +82,19 @@ public struct AgentStream: Sendable {
     return out
   }
 
+  /// Reads one line the agent wrote on stderr (without its newline); keeps it as `lastWords`
+  /// unless it is blank or the boilerplate a runtime prints after the message that matters
+  /// (an indented stack frame, Node's version footer, Rust's backtrace hint, Python's carets).
+  public mutating func feedStderr(_ line: ArraySlice<UInt8>) {
+    let text = Self.shorten(String(decoding: line, as: UTF8.self), 300)
+    let blank: (Character) -> Bool = { $0 == " " || $0 == "\r" }
+    let trimmed = text.drop(while: blank)
+    if trimmed.isEmpty { return }
+    if trimmed.startIndex != text.startIndex && trimmed.hasPrefix("at ") { return }
+    for footer in ["Node.js v", "note: run with `RUST_BACKTRACE", "^"] where trimmed.hasPrefix(footer) { return }
+    lastWords = String(trimmed.reversed().drop(while: blank).reversed())
+  }
+
   mutating func bad(_ line: ArraySlice<UInt8>) {
     badLines += 1
     if firstBad == nil { firstBad = (lineNumber, Self.shorten(String(decoding: line, as: UTF8.self), 60)) }
@@ -94,12 +111,27 @@ public struct AgentStream: Sendable {
     case exitStatus
   }
 
-  public func verdict(exitCode: Int32?) -> Verdict {
+  /// `signal` names the signal that ended the agent when `exitCode` is nil (e.g. "SIGKILL").
+  public func verdict(exitCode: Int32?, signal: String? = nil) -> Verdict {
     let name = kind.executable ?? "the agent"
     if let e = agentError { return .failed(reason: "agent_failed", detail: "\(name) reported an error: \(e)") }
-    guard let code = exitCode else { return .exitStatus }
     let ended = finished || (kind == .aider && turnTokens > 0)
-    if ended { return code == 0 ? .succeeded : .exitStatus }
+    // What it said last on stderr, quoted after any detail below.
+    let words = lastWords.map { ": '\($0)'" } ?? ""
+    guard let code = exitCode else {
+      if ended || signal == nil { return .exitStatus }
+      return .failed(reason: "signal", detail: "\(name) was killed by \(signal!) before its final result" + words)
+    }
+    if ended {
+      if code == 0 { return .succeeded }
+      // Its result came, then it failed anyway: its own words say why, when it left any.
+      return lastWords == nil ? .exitStatus : .failed(reason: "agent_failed", detail: "\(name) exited with code \(code)" + words)
+    }
+    // Nothing on stdout at all and a failing exit: it gave up before its output began (no API
+    // key, not logged in, a flag it does not know), and stderr is where it said why.
+    if code != 0, lastWords != nil, goodLines == 0, badLines == 0, kind != .aider {
+      return .failed(reason: "agent_failed", detail: "\(name) exited with code \(code) before any output" + words)
+    }
     let format: String
     switch kind {
     case .claude: format = "stream-json (--output-format stream-json)"
@@ -107,22 +139,25 @@ public struct AgentStream: Sendable {
     case .aider: format = "a 'Tokens: N sent, M received.' line"
     case .jsonl: format = "Cortex's JSONL protocol"
     }
+    let said = lastWords.map { "; it said: '\($0)'" } ?? ""
     if kind == .aider {
-      if code != 0 { return .exitStatus }
+      if code != 0 {
+        return lastWords == nil ? .exitStatus : .failed(reason: "agent_failed", detail: "aider exited with code \(code)" + words)
+      }
       return .failed(
         reason: "agent_output_invalid",
-        detail: "aider exited 0 but printed no 'Tokens: N sent, M received.' line, so its token use is unknown")
+        detail: "aider exited 0 but printed no 'Tokens: N sent, M received.' line, so its token use is unknown" + said)
     }
     if goodLines == 0 {
       var d = "\(name) printed no \(format)"
       if let b = firstBad { d += ": \(badLines) line\(badLines == 1 ? "" : "s") that are not, the first (line \(b.line)) '\(b.text)'" }
       if code != 0 { d += "; it exited with code \(code)" }
-      return .failed(reason: "agent_output_invalid", detail: d)
+      return .failed(reason: "agent_output_invalid", detail: d + said)
     }
     var d = "\(name)'s output ended before its final result (\(goodLines) events read"
     if badLines > 0 { d += ", \(badLines) unreadable" }
     d += code == 0 ? ")" : "); it exited with code \(code)"
-    return .failed(reason: "agent_output_truncated", detail: d)
+    return .failed(reason: "agent_output_truncated", detail: d + said)
   }
 
   static func shorten(_ s: String, _ n: Int) -> String {

@@ -63,6 +63,16 @@ public struct RoutingRules: Equatable, Sendable {
     self.neighbours = neighbours
   }
 
+  /// The rules for a config that defines only `types`: a type it does not define is never the
+  /// answer, whatever its phrases match (its task would be refused as an unknown type). The
+  /// default type is kept as it is; the caller says when the config lacks it.
+  public func restricted(to types: [String]) -> RoutingRules {
+    var r = self
+    r.rules = rules.filter { types.contains($0.type) }
+    r.overridden = overridden.filter { types.contains($0) }
+    return r
+  }
+
   public func phrases(_ type: String) -> [Phrase]? {
     for r in rules where r.type == type { return r.phrases }
     return nil

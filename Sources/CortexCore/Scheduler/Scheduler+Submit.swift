@@ -251,6 +251,12 @@ extension Scheduler {
           "command",
           "worker type '\(t)' has no command template; give a command (-- CMD ARGS), --shell or --synthetic, or add one to config.json: \"worker_types\": {\"\(t)\": {\"command\": [\"my-agent\", \"{description}\"]}}"
         )
+      } else if s.description != nil {
+        // A batch line or an inbox file is not routed (only `task create --description` is).
+        throw SpecError(
+          "type",
+          "a description alone needs a worker type to run it: give \"type\" (\(config.workerTypes.map(\.0).joined(separator: ", "))); cortex task create --description without --type picks one by routing"
+        )
       } else {
         throw SpecError("command", "nothing to run: give a command, --shell, --synthetic, or a --type with a template")
       }
