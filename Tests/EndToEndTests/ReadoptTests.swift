@@ -105,6 +105,43 @@ final class ReadoptTests: XCTestCase {
     }
   }
 
+  /// `cortex log -f` of a task that runs on through a `cortex restart` and a kill -9 and new start
+  /// shows all of its output and exits when the task ends (it stopped at the restart before, exit 0).
+  func testFollowingATasksOutputGoesOnThroughRestarts() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--shell", "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done"]).out.trimmed
+    c.eventually("\(id) started") { !events("task.started", id).isEmpty }
+    let follow = try background(["log", "-f", id])
+    sleepMs(800)
+    c.ok(["restart"], timeoutS: 60)
+    sleepMs(800)
+    try killDaemon()
+    sleepMs(500)
+    XCTAssertTrue(Processes.isAlive(follow.pid), "log -f gave up while no daemon ran and the task went on")
+    c.ok(["start", "--workers", "1"])
+    let r = collect(follow)
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertEqual(r.out, (1...40).map { "line-\($0)\n" }.joined(), "the whole output, once, in order")
+    XCTAssertEqual(c.run(["wait", id]).code, 0)
+  }
+
+  /// A submit whose daemon went away before it answered cannot know whether it was accepted: it
+  /// says so, and how to repeat it safely (before: "lost the daemon: …", exit 69, as if nothing was).
+  func testASubmitCutOffByTheDaemonsEndSaysItsFateIsUnknown() throws {
+    try c.initialize([("orphan_timeout_s", .double(0.05))])
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.stop))
+    let submit = try background(["submit", "--", "true"])
+    sleepMs(300)
+    try killDaemon()
+    let r = collect(submit)
+    XCTAssertEqual(r.code, 69)
+    XCTAssertTrue(r.err.contains("whether the task was accepted is not known") && r.err.contains("--idempotency-key"), r.err)
+    c.eventually("the worker of the killed daemon exits") { c.leftovers.filter { !$0.isZombie }.isEmpty }
+  }
+
   func testKill9OfTheDaemonLeavesEveryRunningTaskRunningAndTheNextDaemonReadoptsIt() throws {
     try c.initialize([("max_queue", .int(1000))])
     c.ok(["start", "--workers", "40"], timeoutS: 120)
