@@ -66,6 +66,7 @@ enum DoctorCommand {
 
     // Snapshots against the log.
     checkSnapshots(p, log: log, add)
+    checkSnapshotPositions(p, log: log, repair: repair && running == nil, add)
 
     // Hot state.
     switch DaemonControl.hotState(p) {
@@ -342,6 +343,45 @@ enum DoctorCommand {
         add(.ok, "budget invariant holds: \(total) = \(reserved) reserved + \(used) used + \(avail) available")
       } else {
         add(.fail, "budget invariant broken: total \(total), reserved \(reserved), used \(used), available \(avail)")
+      }
+    }
+  }
+
+  /// Each snapshot's `"log"` position carries the CRC32C of the segment being written up to that
+  /// point (no seal has checked it yet); a start compares it and refuses a segment that changed.
+  /// When the bytes changed but every line is still a valid event (a letter edited, `sed -i` on
+  /// the log), `--repair` records the checksum again in the snapshot, as it does for a sealed
+  /// segment in the manifest; a broken line is the log check's to repair.
+  static func checkSnapshotPositions(_ p: Paths, log: LogSummary, repair: Bool, _ add: (Finding.Level, String) -> Void) {
+    let sealed = Set(
+      ((try? FileSystem.read(p.manifest)) ?? nil).flatMap { try? Manifest.decode($0) }.map { $0.segments.map(\.index) } ?? [])
+    for path in [p.taskQueue, p.taskQueuePrevious] {
+      let file = FileSystem.basename(path)
+      guard let bytes = (try? FileSystem.read(path)) ?? nil, let v = try? JSON.parse(bytes), let at = v["log"],
+        let name = at["segment"]?.string, let index = LogSegments.indexes([name]).first, let offset = at["offset"]?.int,
+        offset > 0, let recorded = at["crc32c"]?.string.flatMap({ UInt32($0, radix: 16) }), !sealed.contains(index),
+        let segment = (try? FileSystem.read(p.events + "/" + name)) ?? nil, segment.count >= Int(offset)
+      else { continue }  // no position, or one a start does not compare (sealed, cut, or gone)
+      let now = segment[..<Int(offset)].withUnsafeBytes { CRC32C.checksum($0) }
+      if now == recorded { continue }
+      let what =
+        "events/\(name) before byte \(offset) does not match the CRC32C \(file) recorded for it (\(Manifest.hex(recorded))): it changed after that snapshot, and a start refuses it"
+      // Only a segment whose every line is valid is taken as it is now.
+      let whole = log.files[index] != nil && log.repairedFrom.map { index < $0 } ?? true
+      guard repair, whole else {
+        add(.fail, what + (whole ? "" : "; its lines are not all valid"))
+        continue
+      }
+      guard case .object(var fields) = v, let i = fields.firstIndex(where: { $0.0 == "log" }), case .object(var position) = fields[i].1
+      else { continue }
+      position.removeAll { $0.0 == "crc32c" }
+      position.append(("crc32c", .string(Manifest.hex(now))))
+      fields[i].1 = .object(position)
+      do throws(PosixError) {
+        try FileSystem.writeAtomically(path, Array((JSON.object(fields).pretty() + "\n").utf8))
+        add(.fixed, what + "; every line of it is valid, so its checksum is recorded again as it is now (\(Manifest.hex(now)))")
+      } catch {
+        add(.fail, what + "; could not rewrite \(file): \(error)")
       }
     }
   }
