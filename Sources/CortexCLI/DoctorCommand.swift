@@ -152,6 +152,8 @@ enum DoctorCommand {
     var files: [Int: Manifest.Segment] = [:]
     /// The repair cut or moved aside this segment and every later one.
     var repairedFrom: Int?
+    /// Seqs missing between one segment and the next: (first, last missing, the segment after).
+    var gaps: [(first: UInt64, last: UInt64, before: String)] = []
   }
 
   /// Scans every segment; with `repair`, moves a corrupt or torn tail (and any later segment) aside.
@@ -183,6 +185,9 @@ enum DoctorCommand {
         }
       }
       lines += scan.lines
+      if let firstSeq, s.lastSeq > 0, firstSeq > s.lastSeq + 1 {
+        s.gaps.append((s.lastSeq + 1, firstSeq - 1, LogSegments.name(idx)))
+      }
       s.lastSeq = scan.lastSeq
       if scan.corruptAt == nil && !scan.tornTail, let firstSeq, scan.lines > 0 {
         s.files[idx] = Manifest.Segment(
@@ -201,7 +206,10 @@ enum DoctorCommand {
     guard let b = brokenAt else {
       let first = segments.first.flatMap { s.files[$0]?.firstSeq } ?? 1
       add(
-        .ok, "event log: \(segments.count) segment(s), \(lines) events, seq \(first)…\(s.lastSeq) strictly increasing, every line valid")
+        .ok,
+        "event log: \(segments.count) segment(s), \(lines) events, seq \(first)…\(s.lastSeq) strictly increasing\(s.gaps.isEmpty ? "" : " with gaps"), every line valid"
+      )
+      reportGaps(p, s, add)
       return s
     }
     let name = LogSegments.name(segments[b.segment])
@@ -232,6 +240,25 @@ enum DoctorCommand {
       add(.fail, "event log: \(detail); could not move it aside: \(error)")
     }
     return s
+  }
+
+  /// Seqs missing inside the log (a segment removed by hand; events are numbered one by one, and
+  /// retention removes only the oldest segments). A warning, not a failure: the log cannot get
+  /// them back. It says whether the snapshot covers them (only their history is gone) or not
+  /// (what they recorded, e.g. tasks submitted in them, is lost).
+  static func reportGaps(_ p: Paths, _ s: LogSummary, _ add: (Finding.Level, String) -> Void) {
+    guard !s.gaps.isEmpty else { return }
+    let snapshot = ((try? FileSystem.read(p.taskQueue)) ?? nil).flatMap { try? JSON.parse($0) }?["seq"]?.int.map { UInt64($0) } ?? 0
+    for g in s.gaps.prefix(5) {
+      let covered = g.last <= snapshot
+      add(
+        .warn,
+        "event log: seq \(g.first)–\(g.last) are missing before events/\(g.before) (a segment removed?); "
+          + (covered
+            ? "task-queue.json (seq \(snapshot)) covers them, so only their history is gone"
+            : "no snapshot covers them (\(snapshot > 0 ? "task-queue.json is at seq \(snapshot)" : "there is no task-queue.json")): what they recorded is lost, e.g. tasks submitted in them")
+      )
+    }
   }
 
   /// `events/manifest.json` parses and every sealed segment it lists is there with the size and
@@ -270,7 +297,7 @@ enum DoctorCommand {
           why = "\(s.name) does not match its CRC32C \(Manifest.hex(s.crc32c))"
         }
       } else if !FileSystem.exists(p.events + "/" + s.name) {
-        why = "\(s.name) is listed but missing"
+        why = "\(s.name) (seq \(s.firstSeq)–\(s.lastSeq)) is listed but missing"
       } else {
         why = "\(s.name) could not be checked (a broken segment before it)"
       }

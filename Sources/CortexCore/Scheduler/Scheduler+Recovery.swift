@@ -69,6 +69,10 @@ extension Scheduler {
     return UInt64(seq)
   }
 
+  /// Task numbers below `n` were given out (the hot state saw them) even if the log lost their
+  /// events: they are never given out again (SPEC §3: ids are never reused).
+  public mutating func neverReuse(taskNumbersBelow n: Int) { nextTaskNumber = max(nextTaskNumber, n) }
+
   /// Applies one logged event (after the snapshot's seq) to the state. Unknown types are ignored.
   public mutating func replay(_ e: JSON) {
     guard let type = e["type"]?.string else { return }
