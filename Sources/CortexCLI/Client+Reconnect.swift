@@ -9,7 +9,14 @@ extension Client {
   /// a new start: SPEC §14), connects again and asks again, for up to `rewaitWindowMs`. Waiting
   /// changes nothing, so asking twice is safe; the tasks themselves carry on meanwhile.
   static func waitSurvivingRestarts(_ ctx: Context, _ client: Client, _ ids: [String]) throws(CLIError) -> JSON {
-    let request = JSON.object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))])
+    try askSurvivingRestarts(ctx, client, .object([("op", .string("wait")), ("ids", .array(ids.map { .string($0) }))]), ids)
+  }
+
+  /// Sends `request` (one that is safe to ask twice: `wait`, `cancel`) on `client`, and asks
+  /// again on a new connection when the daemon goes away before answering, as `wait` does. A
+  /// cancel is logged before the worker is told (`task.stopping`), so the next daemon still
+  /// stops the task, and asked again it answers once the task has ended.
+  static func askSurvivingRestarts(_ ctx: Context, _ client: Client, _ request: JSON, _ ids: [String]) throws(CLIError) -> JSON {
     var c = client
     var lostAt: Int64? = nil
     while true {
@@ -21,7 +28,7 @@ extension Client {
         lostAt = t
         var next: Client? = nil
         while next == nil {
-          if Clock.monotonicMs() - t > Self.rewaitWindowMs { throw gaveUp(error, ctx, ids) }
+          if Clock.monotonicMs() - t > Self.rewaitWindowMs { throw gaveUp(error, ctx, ids, op: request["op"]?.string ?? "wait") }
           sleepMs(20)
           next = try? Client(ctx)
         }
@@ -32,14 +39,17 @@ extension Client {
 
   /// The daemon went away while waiting (a `cortex stop`, a crash) and none answered again
   /// within `rewaitWindowMs`: the tasks are not lost (a stop requeues what runs, and a start
-  /// picks them up), so say so and how to wait again, after what went wrong.
-  static func gaveUp(_ error: CLIError, _ ctx: Context, _ ids: [String]) -> CLIError {
+  /// picks them up), so say so and how to ask again, after what went wrong.
+  static func gaveUp(_ error: CLIError, _ ctx: Context, _ ids: [String], op: String = "wait") -> CLIError {
     let which = ids.count == 1 ? ids[0] : "\(ids.count) tasks"
     let again = ids.count == 1 ? ids[0] : "ID..."
+    let what =
+      op == "cancel"
+      ? "so the cancel of \(which) is not confirmed (the cancel of a running task is on record and the next daemon applies it)"
+      : "so stopped waiting for \(which). Accepted tasks are kept (a stop requeues running ones)"
     return CLIError(
       error.code,
-      "\(error.description); no daemon answered again within \(rewaitWindowMs / 1000) s, so stopped waiting for \(which). "
-        + "Accepted tasks are kept (a stop requeues running ones): \(ctx.startAdvice), then cortex wait \(again)",
+      "\(error.description); no daemon answered again within \(rewaitWindowMs / 1000) s, \(what): \(ctx.startAdvice), then cortex \(op) \(again)",
       answer: error.answer)
   }
 }

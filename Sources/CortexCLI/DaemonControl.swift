@@ -41,7 +41,15 @@ enum DaemonControl {
         throw CLIError(ExitCode.failure, "the daemon exited during start (\(status)):\n\(text)")
       }
       if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])), v["ready"]?.bool == true {
-        return v
+        // What the start warned about (a torn tail cut, events missing from the log, a file set
+        // aside), from its messages in daemon.log.
+        let log = ((try? FileSystem.read(ctx.paths.daemonLog)) ?? nil) ?? []
+        let prefix = "cortex daemon: warning: "
+        let warnings = String(decoding: log.dropFirst(logStart), as: UTF8.self).split(separator: "\n")
+          .filter { $0.hasPrefix(prefix) }.map { JSON.string(String($0.dropFirst(prefix.count))) }
+        guard !warnings.isEmpty, var o = v.object else { return v }
+        o.append(("warnings", .array(warnings)))
+        return .object(o)
       }
       sleepMs(5)
     }

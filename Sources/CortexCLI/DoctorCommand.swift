@@ -66,6 +66,7 @@ enum DoctorCommand {
 
     // Snapshots against the log.
     checkSnapshots(p, log: log, add)
+    checkSnapshotPositions(p, log: log, repair: repair && running == nil, add)
 
     // Hot state.
     switch DaemonControl.hotState(p) {
@@ -151,6 +152,8 @@ enum DoctorCommand {
     var files: [Int: Manifest.Segment] = [:]
     /// The repair cut or moved aside this segment and every later one.
     var repairedFrom: Int?
+    /// Seqs missing between one segment and the next: (first, last missing, the segment after).
+    var gaps: [(first: UInt64, last: UInt64, before: String)] = []
   }
 
   /// Scans every segment; with `repair`, moves a corrupt or torn tail (and any later segment) aside.
@@ -182,6 +185,9 @@ enum DoctorCommand {
         }
       }
       lines += scan.lines
+      if let firstSeq, s.lastSeq > 0, firstSeq > s.lastSeq + 1 {
+        s.gaps.append((s.lastSeq + 1, firstSeq - 1, LogSegments.name(idx)))
+      }
       s.lastSeq = scan.lastSeq
       if scan.corruptAt == nil && !scan.tornTail, let firstSeq, scan.lines > 0 {
         s.files[idx] = Manifest.Segment(
@@ -200,7 +206,10 @@ enum DoctorCommand {
     guard let b = brokenAt else {
       let first = segments.first.flatMap { s.files[$0]?.firstSeq } ?? 1
       add(
-        .ok, "event log: \(segments.count) segment(s), \(lines) events, seq \(first)…\(s.lastSeq) strictly increasing, every line valid")
+        .ok,
+        "event log: \(segments.count) segment(s), \(lines) events, seq \(first)…\(s.lastSeq) strictly increasing\(s.gaps.isEmpty ? "" : " with gaps"), every line valid"
+      )
+      reportGaps(p, s, add)
       return s
     }
     let name = LogSegments.name(segments[b.segment])
@@ -231,6 +240,25 @@ enum DoctorCommand {
       add(.fail, "event log: \(detail); could not move it aside: \(error)")
     }
     return s
+  }
+
+  /// Seqs missing inside the log (a segment removed by hand; events are numbered one by one, and
+  /// retention removes only the oldest segments). A warning, not a failure: the log cannot get
+  /// them back. It says whether the snapshot covers them (only their history is gone) or not
+  /// (what they recorded, e.g. tasks submitted in them, is lost).
+  static func reportGaps(_ p: Paths, _ s: LogSummary, _ add: (Finding.Level, String) -> Void) {
+    guard !s.gaps.isEmpty else { return }
+    let snapshot = ((try? FileSystem.read(p.taskQueue)) ?? nil).flatMap { try? JSON.parse($0) }?["seq"]?.int.map { UInt64($0) } ?? 0
+    for g in s.gaps.prefix(5) {
+      let covered = g.last <= snapshot
+      add(
+        .warn,
+        "event log: seq \(g.first)–\(g.last) are missing before events/\(g.before) (a segment removed?); "
+          + (covered
+            ? "task-queue.json (seq \(snapshot)) covers them, so only their history is gone"
+            : "no snapshot covers them (\(snapshot > 0 ? "task-queue.json is at seq \(snapshot)" : "there is no task-queue.json")): what they recorded is lost, e.g. tasks submitted in them")
+      )
+    }
   }
 
   /// `events/manifest.json` parses and every sealed segment it lists is there with the size and
@@ -269,7 +297,7 @@ enum DoctorCommand {
           why = "\(s.name) does not match its CRC32C \(Manifest.hex(s.crc32c))"
         }
       } else if !FileSystem.exists(p.events + "/" + s.name) {
-        why = "\(s.name) is listed but missing"
+        why = "\(s.name) (seq \(s.firstSeq)–\(s.lastSeq)) is listed but missing"
       } else {
         why = "\(s.name) could not be checked (a broken segment before it)"
       }
@@ -342,6 +370,45 @@ enum DoctorCommand {
         add(.ok, "budget invariant holds: \(total) = \(reserved) reserved + \(used) used + \(avail) available")
       } else {
         add(.fail, "budget invariant broken: total \(total), reserved \(reserved), used \(used), available \(avail)")
+      }
+    }
+  }
+
+  /// Each snapshot's `"log"` position carries the CRC32C of the segment being written up to that
+  /// point (no seal has checked it yet); a start compares it and refuses a segment that changed.
+  /// When the bytes changed but every line is still a valid event (a letter edited, `sed -i` on
+  /// the log), `--repair` records the checksum again in the snapshot, as it does for a sealed
+  /// segment in the manifest; a broken line is the log check's to repair.
+  static func checkSnapshotPositions(_ p: Paths, log: LogSummary, repair: Bool, _ add: (Finding.Level, String) -> Void) {
+    let sealed = Set(
+      ((try? FileSystem.read(p.manifest)) ?? nil).flatMap { try? Manifest.decode($0) }.map { $0.segments.map(\.index) } ?? [])
+    for path in [p.taskQueue, p.taskQueuePrevious] {
+      let file = FileSystem.basename(path)
+      guard let bytes = (try? FileSystem.read(path)) ?? nil, let v = try? JSON.parse(bytes), let at = v["log"],
+        let name = at["segment"]?.string, let index = LogSegments.indexes([name]).first, let offset = at["offset"]?.int,
+        offset > 0, let recorded = at["crc32c"]?.string.flatMap({ UInt32($0, radix: 16) }), !sealed.contains(index),
+        let segment = (try? FileSystem.read(p.events + "/" + name)) ?? nil, segment.count >= Int(offset)
+      else { continue }  // no position, or one a start does not compare (sealed, cut, or gone)
+      let now = segment[..<Int(offset)].withUnsafeBytes { CRC32C.checksum($0) }
+      if now == recorded { continue }
+      let what =
+        "events/\(name) before byte \(offset) does not match the CRC32C \(file) recorded for it (\(Manifest.hex(recorded))): it changed after that snapshot, and a start refuses it"
+      // Only a segment whose every line is valid is taken as it is now.
+      let whole = log.files[index] != nil && log.repairedFrom.map { index < $0 } ?? true
+      guard repair, whole else {
+        add(.fail, what + (whole ? "" : "; its lines are not all valid"))
+        continue
+      }
+      guard case .object(var fields) = v, let i = fields.firstIndex(where: { $0.0 == "log" }), case .object(var position) = fields[i].1
+      else { continue }
+      position.removeAll { $0.0 == "crc32c" }
+      position.append(("crc32c", .string(Manifest.hex(now))))
+      fields[i].1 = .object(position)
+      do throws(PosixError) {
+        try FileSystem.writeAtomically(path, Array((JSON.object(fields).pretty() + "\n").utf8))
+        add(.fixed, what + "; every line of it is valid, so its checksum is recorded again as it is now (\(Manifest.hex(now)))")
+      } catch {
+        add(.fail, what + "; could not rewrite \(file): \(error)")
       }
     }
   }

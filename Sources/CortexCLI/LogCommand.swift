@@ -59,16 +59,33 @@ enum LogCommand {
       return 0
     }
     var lastCheck: Int64 = 0
+    // Since when no daemon has answered, and since when nothing new was written (SPEC §14: a
+    // task goes on in its worker while no daemon runs, during `cortex restart` or after a crash).
+    var unanswered: Int64? = nil
+    var lastOutput = Clock.monotonicMs()
     while true {
       let got = drain()
       // The reader of stdout has gone (`cortex log -f ID | head`): nothing more can be shown.
       if outputGone || (!got && FileDescriptor.standardOutput.peerClosed) { return 0 }
       let now = Clock.monotonicMs()
+      if got { lastOutput = now }
       if !got && now - lastCheck >= 200 {
         lastCheck = now
         guard let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("show")), ("id", .string(ids[0]))])) else {
-          return 0  // the daemon is gone: nothing more will be written
+          // No daemon: the task may still be running in its worker, so keep following; give up
+          // only when neither a daemon nor new output has shown up for a while.
+          let since = unanswered ?? now
+          unanswered = since
+          if now - since > Client.rewaitWindowMs && now - lastOutput > Client.rewaitWindowMs {
+            throw CLIError(
+              ExitCode.notRunning,
+              "no daemon answered for \(Client.rewaitWindowMs / 1000) s and \(ids[0]) wrote nothing new, so stopped following it; "
+                + "it may still be running (its worker keeps it for orphan_timeout_s): \(ctx.startAdvice), then cortex log -f \(ids[0])")
+          }
+          sleepMs(50)
+          continue
         }
+        unanswered = nil
         if let st = v["task"]?["state"]?.string, TaskState(rawValue: st)?.isTerminal == true {
           _ = drain()
           return 0

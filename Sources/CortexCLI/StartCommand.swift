@@ -21,6 +21,7 @@ enum StartCommand {
       let ready = v["workers_ready"]?.int ?? 0
       ctx.err("cortex: daemon started (pid \(v["pid"]?.int ?? 0), \(ready) worker\(ready == 1 ? "" : "s") ready) in \(ctx.paths.root)\n")
       if let web { ctx.err("cortex: dashboard at \(web)\n") }
+      for w in v["warnings"]?.array ?? [] { ctx.err("cortex: warning: \(w.string ?? "")\n") }
     }
     return 0
   }

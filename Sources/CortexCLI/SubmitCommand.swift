@@ -91,6 +91,15 @@ enum SubmitCommand {
         answer = try Client.check(try submitBatch(specs, on: client))
       }
     } catch {
+      if error.code == ExitCode.notRunning && error.answer == nil {
+        // Connected, then the daemon went away before it answered (`cortex restart`, a crash):
+        // the submit may or may not be on record. Say so, and how to repeat it safely.
+        let what = single == nil ? "the \(specs.count) tasks were" : "the task was"
+        throw CLIError(
+          error.code,
+          "\(error.description): whether \(what) accepted is not known (cortex list shows what the daemon has); "
+            + (single == nil ? "a batch whose lines carry an idempotency_key" : "a submit with --idempotency-key K") + " is safe to repeat")
+      }
       // The daemon names the spec by its position; a --from file's reader wants the line too.
       guard let from, let p = error.answer?["position"]?.int, p >= 1, p <= lines.count else { throw error }
       throw CLIError(error.code, "\(from == "-" ? "stdin" : from) line \(lines[Int(p) - 1]): \(error.description)", answer: error.answer)

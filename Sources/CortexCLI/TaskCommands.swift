@@ -117,7 +117,10 @@ enum CancelCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let ids = try args.positionals()
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
-    let v = try Client.check(try Client(ctx).request(.object([("op", .string("cancel")), ("ids", .array(ids.map { .string($0) }))])))
+    // Asked again after a `cortex restart` or a new start: the cancel of a running task is logged
+    // before its worker is told, so the next daemon finishes it and answers.
+    let request = JSON.object([("op", .string("cancel")), ("ids", .array(ids.map { .string($0) }))])
+    let v = try Client.askSurvivingRestarts(ctx, try Client(ctx), request, ids)
     if ctx.json {
       ctx.printJSON(v)
     } else {

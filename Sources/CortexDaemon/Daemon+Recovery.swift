@@ -59,7 +59,8 @@ extension Daemon {
             detail: "\(FileSystem.basename(path)) set aside as \(FileSystem.basename(aside)): \(error)"))
       }
     }
-    if let hotNote = checkHotState(paths: paths) { notes.append(hotNote) }
+    let (hotNote, hot) = checkHotState(paths: paths)
+    if let hotNote { notes.append(hotNote) }
 
     var manifest: Manifest? = nil
     if let bytes = (try? FileSystem.read(paths.manifest)) ?? nil {
@@ -98,6 +99,7 @@ extension Daemon {
     var lastSeq: UInt64 = 0
     var replayed = 0
     var records: [(task: Int, record: FinishedRecord)] = []
+    var truncated = false
     let lastIndex = files.last?.index
     for (k, r) in plan.reads.enumerated() {
       let name = LogSegments.name(r.index)
@@ -128,6 +130,17 @@ extension Daemon {
       let begin = r.offset - base
       let skipped = LogSegments.skip(bytes[begin...], through: after)
       let previous = max(k == 0 ? r.previousSeq : lastSeq, skipped.lastSeq ?? 0)
+      if let first = LogSegments.leadingSeq(bytes[skipped.index...]), first > max(previous, after) + 1, previous > 0 || after > 0 {
+        // Events that no snapshot covers are missing before this segment (one removed by hand,
+        // and `cortex doctor --repair` dropped it from the manifest): what they held is lost.
+        let from = max(previous, after) + 1
+        notes.append(
+          Event(
+            "daemon.warning", reason: "log_gap",
+            detail:
+              "events/\(name) continues at seq \(first) but the log before it ends at seq \(previous), and \(after > 0 ? "the snapshot covers only through seq \(after)" : "there is no snapshot"): events \(from)–\(first - 1) are missing (a segment removed?); tasks submitted in them are unknown to this daemon",
+            fields: [("segment", .string(name)), ("first_missing", .int(Int64(from))), ("last_missing", .int(Int64(first - 1)))]))
+      }
       let scan = LogSegments.scan(bytes[skipped.index...], after: previous, parseAfter: after) { v in
         guard let q = v["seq"]?.int, UInt64(q) > after else { return }
         scheduler.replay(v)
@@ -158,6 +171,7 @@ extension Daemon {
         } catch {
           throw StartupError("cannot truncate the torn tail of \(path): \(error)")
         }
+        truncated = true
         notes.append(
           Event(
             "log.truncated", reason: "torn_tail", detail: "cut \(cut) bytes of an incomplete last line from \(name)",
@@ -168,6 +182,25 @@ extension Daemon {
     if let m = manifest, let s = m.segments.last, plan.reads.isEmpty { lastSeq = max(lastSeq, s.lastSeq) }
     // The snapshot may be ahead of the log (the log lost its tail): its seq is never reused.
     lastSeq = max(lastSeq, snapshotSeq ?? 0, manifest?.removedThrough?.lastSeq ?? 0)
+    // So may the hot state, which is written after the log: then the log lost its end (its
+    // newest segment removed or cut by hand, or set aside by `cortex doctor --repair`). Say so,
+    // unless a torn last line explains it, and never give out those seqs and task numbers again.
+    if let hot, hot.lastSeq > lastSeq {
+      let numbered = hot.nextTask > scheduler.nextTaskNumber ? (scheduler.nextTaskNumber, hot.nextTask - 1) : nil
+      if !truncated {
+        let tasks = numbered.map {
+          "; \(TaskID.format($0.0))\($0.1 > $0.0 ? "…" + TaskID.format($0.1) : "") were numbered in them and are unknown to this daemon"
+        }
+        notes.append(
+          Event(
+            "daemon.warning", reason: "log_behind",
+            detail:
+              "hot-state.mmap saw seq \(hot.lastSeq) but the log ends at seq \(lastSeq): events \(lastSeq + 1)–\(hot.lastSeq) are missing (the newest segment removed or cut?)\(tasks ?? ""); their seqs and task numbers are not used again",
+            fields: [("first_missing", .int(Int64(lastSeq + 1))), ("last_missing", .int(Int64(hot.lastSeq)))]))
+      }
+      lastSeq = hot.lastSeq
+    }
+    if let hot { scheduler.neverReuse(taskNumbersBelow: hot.nextTask) }
 
     var m = manifest ?? Manifest()
     if manifest == nil {

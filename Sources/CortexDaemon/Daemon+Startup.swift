@@ -108,7 +108,11 @@ extension Daemon {
     maxClients = min(config.maxClients, clientDescriptors)
     let t = now()
     if let c = config.cluster { log.node = c.node ?? Host.name }
-    for n in notes { log.append(n, nowMs: t) }
+    for n in notes {
+      log.append(n, nowMs: t)
+      // Also in daemon.log, where `cortex start` finds them and shows them.
+      if n.type == "daemon.warning" || n.type == "log.truncated" { writeStderr("cortex daemon: warning: \(n.detail ?? n.type)\n") }
+    }
     var out: [Action] = []
     if let settings = config.cluster {
       // The database holds the cluster's budget; this node's own check must never refuse first.
@@ -163,27 +167,29 @@ extension Daemon {
     try startWeb()
   }
 
-  /// A hot-state file that fails validation is renamed aside (never deleted) with a warning.
-  static func checkHotState(paths: Paths) -> Event? {
-    guard FileSystem.exists(paths.hotState) else { return nil }
+  /// A hot-state file that fails validation is renamed aside (never deleted) with a warning; a
+  /// valid one is returned (recovery takes the last seq and task number it saw as a floor).
+  static func checkHotState(paths: Paths) -> (note: Event?, view: HotState.View?) {
+    guard FileSystem.exists(paths.hotState) else { return (nil, nil) }
     let problem: String?
     if let bytes = (try? FileSystem.read(paths.hotState)) ?? nil {
       switch bytes.withUnsafeBytes({ HotState.read($0) }) {
-      case .success: problem = nil
+      case .success(let v): return (nil, v)
       case .failure(let e): problem = e.description
       }
     } else {
       problem = "unreadable"
     }
-    guard let problem else { return nil }
+    guard let problem else { return (nil, nil) }
     let aside = paths.hotState + ".bad-\(Clock.wallMs())"
     try? FileSystem.rename(paths.hotState, aside)
-    try? FileDescriptor.standardError.writeAll(
-      "cortex daemon: warning: hot-state.mmap is invalid (\(problem)); set aside as \(FileSystem.basename(aside)), recovering from the snapshot and the log\n"
+    return (
+      Event(
+        "daemon.warning", reason: "hot_state_invalid",
+        detail:
+          "hot-state.mmap is invalid (\(problem)); set aside as \(FileSystem.basename(aside)), recovering from the snapshot and the log"),
+      nil
     )
-    return Event(
-      "daemon.warning", reason: "hot_state_invalid",
-      detail: "hot-state.mmap: \(problem); set aside as \(FileSystem.basename(aside))")
   }
 
   /// Called once the pool is stopped: final snapshot, hot state, socket and pid file removed.

@@ -55,6 +55,17 @@ final class ReadoptionTests: XCTestCase {
     XCTAssertEqual(try WorkerReport.decode(try JSON.parse(r.encodedLine(op: nil))), r)
   }
 
+  func testAnOutcomeOfAStopTheLogRecordsIsAccepted() {
+    // The log says the old daemon asked for this stop (`task.stopping`): its outcome is the one expected.
+    var r = report(outcome: true)
+    r.cancelled = true
+    let stopping = Readoption.Expected(task: 9, attempt: 2, stopping: true)
+    XCTAssertEqual(decide(.alive(startTime: 777), hello: r, expected: stopping), .adopt(.completed(r.outcome!)))
+    XCTAssertEqual(decide(.gone, hello: nil, spool: r, expected: stopping), .gone(reason: "worker_gone", completed: r.outcome!))
+    // Still for that task and attempt only.
+    XCTAssertEqual(decide(.alive(startTime: 777), hello: report(attempt: 1, outcome: true), expected: stopping), .adopt(.idle))
+  }
+
   func testAWorkerRunningATaskTheLogDoesNotExpectIsKilled() {
     guard case .kill(let reason, _) = decide(.alive(startTime: 777), hello: report(attempt: 1), expected: expected) else {
       return XCTFail("not killed")
@@ -191,6 +202,124 @@ final class ReadoptionTests: XCTestCase {
     out = []
     s.handle(.worker(w1, .done(o)), now: now, into: &out)
     XCTAssertTrue(events(out, "task.failed").isEmpty)
+  }
+
+  // MARK: a stop the old daemon asked for (a cancel or a timeout just before a restart)
+
+  /// The recovered state of a log in which the daemon asked the worker to stop task 1 (a cancel,
+  /// or its timeout), and died before the worker reported the end; replayed in full, or from a
+  /// snapshot taken after the request.
+  func recoveredStopping(_ cause: StopCause, fromSnapshot: Bool) throws -> (Scheduler, Int64, slot: Int) {
+    var sim = Sim(workers: 1)
+    let a = sim.submitOne(#"{"command":["sleep","9"],"token_budget":100,"timeout_s":5}"#)
+    let w = try XCTUnwrap(sim.worker(of: a))
+    sim.feed(.worker(w, .started(task: a, pid: 5001, atMs: sim.now)))
+    switch cause {
+    case .cancel: sim.feed(.cancel(99, [a]))
+    default: sim.advance(6000)
+    }
+    let stops = sim.sent.filter { if case .cancel(a, _) = $0.1 { return true } else { return false } }
+    XCTAssertEqual(stops.count, 1, "the worker was told to stop it")
+    XCTAssertEqual(sim.events("task.stopping", task: a).map(\.reason), [cause.logReason], "the stop is logged")
+    var lines: [JSON] = []
+    for (i, e) in sim.log.enumerated() {
+      var jw = JSONWriter()
+      e.encode(seq: UInt64(i + 1), tsMs: sim.now, into: &jw)
+      lines.append(try JSON.parse(jw.bytes))
+    }
+    var r = Scheduler(config: sim.s.config)
+    if fromSnapshot {
+      var before = Scheduler(config: sim.s.config)
+      for l in lines { before.replay(l) }
+      let snap = try JSON.parse(before.queueSnapshot(seq: UInt64(lines.count), nowMs: sim.now).encoded())
+      XCTAssertEqual(snap["tasks"]?.array?.first?["stopping"]?.string, cause.logReason, "the snapshot keeps the stop")
+      _ = try r.restore(snapshot: snap)
+    } else {
+      for l in lines { r.replay(l) }
+    }
+    XCTAssertEqual(r.tasks[a]?.stopping, cause)
+    XCTAssertEqual(r.inFlightBySlot()[w], Readoption.Expected(task: a, attempt: 1, stopping: true))
+    return (r, sim.now, w)
+  }
+
+  func testACancelledTaskStillRunningAfterARestartIsAskedAgainAndEndsCancelled() throws {
+    for fromSnapshot in [false, true] {
+      var (s, now, w) = try recoveredStopping(.cancel, fromSnapshot: fromSnapshot)
+      var out: [Action] = []
+      var r = WorkerReport(slot: w, pid: 900, token: "t")
+      r.task = 1
+      r.attempt = 1
+      r.taskPid = 5001
+      s.applyReadoption(slot: w, pid: 900, .adopt(.running(r)), now: now, into: &out)
+      _ = s.settleAfterRecovery(now: now, into: &out)
+      XCTAssertTrue(out.contains { if case .send(w, .cancel(1, _)) = $0 { return true } else { return false } }, "asked again")
+      XCTAssertEqual(events(out, "task.readopted").first?.fields.first { $0.0 == "stopping" }?.1, .string("cancelled"))
+      // The process the worker stopped exits 0 (it handled SIGTERM): the task is still cancelled.
+      out = []
+      now += 10
+      s.handle(
+        .worker(w, .done(TaskOutcome(task: 1, exitCode: 0, signal: nil, tokensUsed: 0, startedMs: now - 50, endedMs: now))), now: now,
+        into: &out)
+      XCTAssertEqual(events(out, "task.cancelled").count, 1, "snapshot: \(fromSnapshot)")
+      XCTAssertTrue(events(out, "task.succeeded").isEmpty)
+      XCTAssertEqual(s.tokensReserved, 0)
+    }
+  }
+
+  func testAStoppedTaskWhoseEndNoDaemonHeardEndsAsAskedAndIsNotRunAgain() throws {
+    for cause in [StopCause.cancel, .timeout] {
+      let end = cause == .cancel ? "task.cancelled" : "task.timed_out"
+      // The worker finished the stop while no daemon ran: its outcome (marked as a stop) is accepted.
+      var (s, now, w) = try recoveredStopping(cause, fromSnapshot: false)
+      var out: [Action] = []
+      let o = TaskOutcome(task: 1, exitCode: nil, signal: 15, tokensUsed: 0, startedMs: now - 50, endedMs: now)
+      var r = WorkerReport(slot: w, pid: 900, token: "t")
+      r.task = 1
+      r.attempt = 1
+      r.cancelled = true
+      r.outcome = o
+      let decision = Readoption.decide(
+        identity: Readoption.Identity(slot: w, pid: 900, startTime: 1, token: "t"), probe: .alive(startTime: 1), hello: r, spool: nil,
+        expected: s.inFlightBySlot()[w])
+      XCTAssertEqual(decision, .adopt(.completed(o)))
+      s.applyReadoption(slot: w, pid: 900, decision, now: now, into: &out)
+      let settled = s.settleAfterRecovery(now: now, into: &out)
+      XCTAssertEqual(settled.requeued, 0, "\(cause): not run again")
+      XCTAssertEqual(events(out, end).count, 1, "\(cause)")
+      XCTAssertTrue(events(out, "task.retrying").isEmpty)
+
+      // Its worker is gone and left no outcome: the task ends as asked, its group killed.
+      (s, now, w) = try recoveredStopping(cause, fromSnapshot: true)
+      out = []
+      s.applyReadoption(slot: w, pid: 900, .gone(reason: "worker_gone", completed: nil), now: now, into: &out)
+      let gone = s.settleAfterRecovery(now: now, into: &out)
+      XCTAssertEqual(gone.requeued, 0, "\(cause): not run again")
+      XCTAssertEqual(events(out, end).map(\.reason), [cause.logReason], "\(cause)")
+      XCTAssertTrue(out.contains { if case .killGroup(5001, true) = $0 { return true } else { return false } })
+      XCTAssertEqual(s.tokensReserved, 0)
+    }
+  }
+
+  func testARetryForgetsTheStopOfTheAttemptBefore() throws {
+    // Stopped (budget), then retried by a `worker_exited`: the new attempt carries no stop.
+    var sim = Sim(workers: 1)
+    let a = sim.submitOne(#"{"command":["sleep","9"],"token_budget":10}"#)
+    sim.feed(.worker(sim.worker(of: a)!, .started(task: a, pid: 5001, atMs: sim.now)))
+    sim.feed(.worker(sim.worker(of: a)!, .progress(task: a, tokensUsed: 50, progress: nil, message: nil)))
+    XCTAssertEqual(sim.events("task.stopping", task: a).map(\.reason), ["token_budget_exceeded"])
+    var r = Scheduler(config: sim.s.config)
+    var lines: [JSON] = []
+    for (i, e) in sim.log.enumerated() {
+      var jw = JSONWriter()
+      e.encode(seq: UInt64(i + 1), tsMs: sim.now, into: &jw)
+      lines.append(try JSON.parse(jw.bytes))
+    }
+    for l in lines { r.replay(l) }
+    XCTAssertEqual(r.tasks[a]?.stopping, .budget)
+    r.replay(
+      try JSON.parse(
+        #"{"seq":99,"ts":"2026-01-01T00:00:00.000Z","type":"task.retrying","task_id":"task-000001","attempt":2,"reason":"worker_exited"}"#))
+    XCTAssertNil(r.tasks[a]?.stopping)
   }
 
   func testAKilledWorkersTaskIsRetriedAsBefore() throws {

@@ -199,6 +199,85 @@ final class CrashTests: XCTestCase {
     XCTAssertEqual(c.run(["doctor"]).code, 0)
   }
 
+  /// kill -9 of the daemon (after its hot state caught up), leaving no snapshot.
+  func crash(file: StaticString = #filePath, line: UInt = #line) throws {
+    sleepMs(300)
+    let pid = try XCTUnwrap(c.daemonPID, file: file, line: line)
+    XCTAssertTrue(Processes.signal(pid, Signal.kill), file: file, line: line)
+    c.eventually("the daemon is gone", file: file, line: line) { !Processes.isAlive(pid) }
+    c.eventually("its worker is gone", file: file, line: line) { c.leftovers.filter { !$0.isZombie }.isEmpty }
+  }
+
+  /// The tasks whose `task.submitted` is in segment `i`.
+  func submittedIn(_ i: Int) throws -> [String] {
+    let bytes = try FileSystem.read(c.paths.events + "/" + LogSegments.name(i)) ?? []
+    return try bytes.split(separator: 10).compactMap { l in
+      let v = try JSON.parse(l)
+      return v.type == "task.submitted" ? v.taskID : nil
+    }
+  }
+
+  /// A log segment removed by hand (SPEC §13), with no snapshot covering it. The newest: the start
+  /// says which events and task numbers are gone, and gives none of them out again (before, it
+  /// said nothing and reused both). One in the middle: the start refuses naming it, doctor names
+  /// the missing seqs and what they held, and after `--repair` the start says what is missing.
+  func testASegmentRemovedByHandIsNamedAndNothingOfItIsReused() throws {
+    try c.initialize([("log_segment_bytes", .int(4096)), ("snapshot_interval_s", .int(3600)), ("orphan_timeout_s", .double(0.05))])
+    c.ok(["start", "--workers", "1"])
+    c.ok(["pause"])
+    var ids: [String] = []
+    for _ in 0..<6 { ids.append(c.ok(["submit", "-p", "--", "true"]).out.trimmed) }
+    try crash()
+    XCTAssertFalse(FileSystem.exists(c.paths.taskQueue), "no snapshot covers the log")
+    let newest = try XCTUnwrap(LogSegments.indexes(try FileSystem.list(c.paths.events)).last)
+    let lostAtTheEnd = try submittedIn(newest)
+    XCTAssertFalse(lostAtTheEnd.isEmpty)
+    try FileSystem.remove(c.paths.events + "/" + LogSegments.name(newest))
+    let started = c.ok(["start", "--workers", "1"])
+    XCTAssertTrue(started.err.contains("cortex: warning: hot-state.mmap saw seq"), "start says nothing: \(started.err)")
+    let behind = try XCTUnwrap(c.events().last { $0["reason"]?.string == "log_behind" }, "no warning that the log lost its end")
+    let said = behind["detail"]?.string ?? ""
+    XCTAssertTrue(said.contains(lostAtTheEnd.last!) && said.contains("are missing"), said)
+    let fresh = c.ok(["submit", "-p", "--", "true"]).out.trimmed
+    XCTAssertGreaterThan(TaskID.parse(fresh)!, TaskID.parse(ids.last!)!, "a task number was given out twice")
+    ids += [fresh]
+    for _ in 0..<6 { ids.append(c.ok(["submit", "-p", "--", "true"]).out.trimmed) }
+    let seqs = c.events().compactMap { $0["seq"]?.int }
+    XCTAssertEqual(Set(seqs).count, seqs.count, "a seq was used twice")
+
+    // A sealed segment in the middle.
+    let segments = LogSegments.indexes(try FileSystem.list(c.paths.events))
+    let middle = segments[segments.count - 3]
+    c.eventually("\(LogSegments.name(middle)) is sealed") {
+      ((try? FileSystem.read(c.paths.manifest)) ?? nil).flatMap { try? Manifest.decode($0) }?.segment(middle) != nil
+    }
+    try crash()
+    let sealed = try XCTUnwrap(try Manifest.decode(try FileSystem.read(c.paths.manifest) ?? []).segment(middle))
+    let lostInTheMiddle = try submittedIn(middle)
+    try FileSystem.remove(c.paths.events + "/" + sealed.name)
+    let refused = c.run(["start", "--workers", "1"])
+    XCTAssertEqual(refused.code, 1)
+    XCTAssertTrue(
+      refused.err.contains("events/\(sealed.name) (seq \(sealed.firstSeq)–\(sealed.lastSeq)) is listed in manifest.json but missing")
+        && refused.err.contains("no snapshot covers those events") && refused.err.contains("cortex doctor"), refused.err)
+    let found = c.run(["doctor"])
+    XCTAssertEqual(found.code, 1)
+    XCTAssertTrue(found.out.contains("seq \(sealed.firstSeq)–\(sealed.lastSeq) are missing before"), found.out)
+    XCTAssertTrue(found.out.contains("no snapshot covers them"), found.out)
+    c.ok(["doctor", "--repair"])
+    let again = c.ok(["start", "--workers", "1"])
+    XCTAssertTrue(again.err.contains("cortex: warning: events/") && again.err.contains("are missing"), again.err)
+    let gap = try XCTUnwrap(c.events().last { $0["reason"]?.string == "log_gap" }, "no warning about the missing events")
+    XCTAssertEqual(gap["first_missing"]?.int, Int64(sealed.firstSeq))
+    XCTAssertEqual(gap["last_missing"]?.int, Int64(sealed.lastSeq))
+    c.ok(["resume"])
+    let kept = ids.filter { !lostAtTheEnd.contains($0) && !lostInTheMiddle.contains($0) }
+    XCTAssertGreaterThan(kept.count, 4)
+    c.ok(["wait"] + kept, timeoutS: 60)
+    let later = c.ok(["submit", "-p", "--", "true"]).out.trimmed
+    XCTAssertGreaterThan(TaskID.parse(later)!, TaskID.parse(ids.last!)!)
+  }
+
   func testADamagedHotStateNeverCrashesStatusAndIsSetAsideAtStart() throws {
     try logWithTasks()
     var bytes = try FileSystem.read(c.paths.hotState) ?? []

@@ -26,6 +26,122 @@ final class ReadoptTests: XCTestCase {
     try XCTUnwrap(try JSON.parse(XCTUnwrap(FileSystem.read(c.paths.workerIdentity(slot)))).object)
   }
 
+  /// `cortex ARGS...` started in the background (as a user's second terminal); `collect` waits for it.
+  func background(_ args: [String]) throws -> (pid: Int32, out: String, err: String) {
+    let stem = c.scratch + "/bg-\(Clock.monotonicNs())"
+    let out = stem + ".out"
+    let err = stem + ".err"
+    let null = try FileDescriptor.open("/dev/null", .readWrite)
+    let o = try FileDescriptor.open(out, [.writeOnly, .create, .truncate])
+    let e = try FileDescriptor.open(err, [.writeOnly, .create, .truncate])
+    defer {
+      null.close()
+      o.close()
+      e.close()
+    }
+    let pid = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root] + args, environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"],
+      stdin: null, stdout: o, stderr: e, newProcessGroup: false)
+    return (pid, out, err)
+  }
+
+  func collect(_ b: (pid: Int32, out: String, err: String), file: StaticString = #filePath, line: UInt = #line) -> Cortex.Run {
+    var status: ExitStatus? = nil
+    c.eventually("cortex (pid \(b.pid)) exits", timeoutS: 60, file: file, line: line) {
+      status = Processes.reap(b.pid)?.1
+      return status != nil
+    }
+    let out = String(decoding: ((try? FileSystem.read(b.out)) ?? nil) ?? [], as: UTF8.self)
+    let err = String(decoding: ((try? FileSystem.read(b.err)) ?? nil) ?? [], as: UTF8.self)
+    switch status {
+    case .exited(let code): return Cortex.Run(code: code, out: out, err: err)
+    case .signaled(let sig): return Cortex.Run(code: 128 + sig, out: out, err: err)
+    case nil: return Cortex.Run(code: -1, out: out, err: err)
+    }
+  }
+
+  /// A cancel or a timeout the daemon asked for, then a restart before the worker reported the end:
+  /// the task ends as asked, once, and never runs again. Before, the stop was not in the log: the
+  /// next daemon took the stopped process's exit 0 for a success, or ran the task again.
+  func testACancelOrTimeoutJustBeforeARestartEndsTheTaskAsAskedAndItRunsOnce() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "3"])
+    let marks = c.scratch + "/marks"
+    try FileSystem.makeDirectories(marks)
+    // Takes 2 s to stop after SIGTERM, then exits 0 (as an agent saving its work would).
+    let script =
+      #"echo run >> \#(marks)/$CORTEX_TASK_ID; trap 'echo > \#(marks)/$CORTEX_TASK_ID.term; sleep 2; exit 0' TERM; sleep 60 & wait"#
+    func stopping(_ id: String) -> Bool { FileSystem.exists(marks + "/" + id + ".term") }
+    let cancelled = c.ok(["submit", "-p", "--shell", script]).out.trimmed
+    let timedOut = c.ok(["submit", "-p", "--timeout", "1", "--shell", script]).out.trimmed
+    c.eventually("both started") { events("task.started").count == 2 }
+    let cancel = try background(["cancel", cancelled])
+    c.eventually("both got SIGTERM") { stopping(cancelled) && stopping(timedOut) }
+    c.ok(["restart"], timeoutS: 60)
+    XCTAssertEqual(events("task.stopping", cancelled).first?["reason"]?.string, "cancelled", "the cancel is in the log")
+    XCTAssertEqual(events("task.stopping", timedOut).first?["reason"]?.string, "timeout", "the timeout is in the log")
+    // The cancel's connection went with the old program: it asked the new one again.
+    let answered = collect(cancel)
+    XCTAssertEqual(answered.code, 0, answered.err)
+    XCTAssertTrue(answered.err.contains("\(cancelled) cancelled"), answered.err)
+    XCTAssertEqual(c.run(["wait", cancelled], timeoutS: 30).code, 130)
+    XCTAssertEqual(c.run(["wait", timedOut], timeoutS: 30).code, 124)
+
+    // kill -9 while a timed-out task is being stopped; the worker finishes the stop while no daemon runs.
+    let third = c.ok(["submit", "-p", "--timeout", "1", "--shell", script]).out.trimmed
+    c.eventually("\(third) got SIGTERM") { stopping(third) }
+    try killDaemon()
+    sleepMs(2500)
+    c.ok(["start", "--workers", "3"])
+    XCTAssertEqual(c.run(["wait", third], timeoutS: 30).code, 124)
+
+    let all = c.events()
+    for (id, end) in [(cancelled, "task.cancelled"), (timedOut, "task.timed_out"), (third, "task.timed_out")] {
+      let mine = all.filter { $0.taskID == id }
+      XCTAssertEqual(mine.filter { TaskState.terminalEventTypes.contains($0.type ?? "") }.map(\.type), [end], id)
+      XCTAssertFalse(mine.contains { $0.type == "task.retrying" }, "\(id) was run again: \(mine.map { $0.encoded() })")
+      let runs = String(decoding: try FileSystem.read(marks + "/" + id) ?? [], as: UTF8.self).split(separator: "\n")
+      XCTAssertEqual(runs.count, 1, "\(id) ran \(runs.count) times")
+    }
+  }
+
+  /// `cortex log -f` of a task that runs on through a `cortex restart` and a kill -9 and new start
+  /// shows all of its output and exits when the task ends (it stopped at the restart before, exit 0).
+  func testFollowingATasksOutputGoesOnThroughRestarts() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--shell", "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done"]).out.trimmed
+    c.eventually("\(id) started") { !events("task.started", id).isEmpty }
+    let follow = try background(["log", "-f", id])
+    sleepMs(800)
+    c.ok(["restart"], timeoutS: 60)
+    sleepMs(800)
+    try killDaemon()
+    sleepMs(500)
+    XCTAssertTrue(Processes.isAlive(follow.pid), "log -f gave up while no daemon ran and the task went on")
+    c.ok(["start", "--workers", "1"])
+    let r = collect(follow)
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertEqual(r.out, (1...40).map { "line-\($0)\n" }.joined(), "the whole output, once, in order")
+    XCTAssertEqual(c.run(["wait", id]).code, 0)
+  }
+
+  /// A submit whose daemon went away before it answered cannot know whether it was accepted: it
+  /// says so, and how to repeat it safely (before: "lost the daemon: …", exit 69, as if nothing was).
+  func testASubmitCutOffByTheDaemonsEndSaysItsFateIsUnknown() throws {
+    try c.initialize([("orphan_timeout_s", .double(0.05))])
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.stop))
+    let submit = try background(["submit", "--", "true"])
+    sleepMs(300)
+    try killDaemon()
+    let r = collect(submit)
+    XCTAssertEqual(r.code, 69)
+    XCTAssertTrue(r.err.contains("whether the task was accepted is not known") && r.err.contains("--idempotency-key"), r.err)
+    c.eventually("the worker of the killed daemon exits") { c.leftovers.filter { !$0.isZombie }.isEmpty }
+  }
+
   func testKill9OfTheDaemonLeavesEveryRunningTaskRunningAndTheNextDaemonReadoptsIt() throws {
     try c.initialize([("max_queue", .int(1000))])
     c.ok(["start", "--workers", "40"], timeoutS: 120)

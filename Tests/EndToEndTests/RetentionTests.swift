@@ -280,6 +280,37 @@ final class RetentionTests: XCTestCase {
     c.ok(["doctor"])
     c.ok(["start", "--workers", "2"])
   }
+
+  /// The snapshot records the CRC32C of the segment being written up to where it stood (no seal
+  /// has checked that part yet). An edit there that leaves every line valid (`sed -i` on the log)
+  /// makes a start refuse, naming `cortex doctor --repair`: doctor finds it and records the
+  /// checksum again. Before, doctor found nothing and the directory could not be started.
+  func testDoctorFindsAnEditTheSnapshotsChecksumCoversAndRecordsItAgain() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let ids = (0..<3).map { _ in c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed }
+    c.ok(["stop"])
+    let path = c.paths.events + "/" + LogSegments.name(1)
+    var bytes = try FileSystem.read(path) ?? []
+    let at = try XCTUnwrap(bytes.firstRange(of: Array("\"medium\"".utf8))).lowerBound + 1
+    bytes[at] = UInt8(ascii: "M")
+    try FileSystem.writeAtomically(path, bytes)
+    let refused = c.run(["start", "--workers", "1"])
+    XCTAssertEqual(refused.code, 1)
+    XCTAssertTrue(
+      refused.err.contains("does not match the CRC32C the snapshot recorded") && refused.err.contains("cortex doctor --repair"), refused.err
+    )
+    let found = c.run(["doctor"])
+    XCTAssertEqual(found.code, 1, found.out)
+    XCTAssertTrue(
+      found.out.contains("FAIL  events/00000001.jsonl before byte") && found.out.contains("task-queue.json recorded"), found.out)
+    let fixed = c.ok(["doctor", "--repair"])
+    XCTAssertTrue(fixed.out.contains("recorded again"), fixed.out)
+    c.ok(["doctor"])
+    XCTAssertEqual(try FileSystem.read(path), bytes, "the log is left as it is")
+    c.ok(["start", "--workers", "1"])
+    c.ok(["wait"] + ids)
+  }
 }
 
 /// The marker's length for a given limit, as the worker writes it.

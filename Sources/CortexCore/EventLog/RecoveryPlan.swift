@@ -83,7 +83,12 @@ public struct RecoveryPlan: Equatable, Sendable {
     let present = Dictionary(uniqueKeysWithValues: retained.map { ($0.index, $0) })
     for s in m?.segments ?? [] {
       guard let f = present[s.index] else {
-        throw Refusal("events/\(s.name) is listed in manifest.json but missing")
+        let covered = s.lastSeq <= (snapshotSeq ?? 0)
+        throw Refusal(
+          "events/\(s.name) (seq \(s.firstSeq)–\(s.lastSeq)) is listed in manifest.json but missing ("
+            + (covered
+              ? "the snapshot covers those events, so only their history is gone"
+              : "no snapshot covers those events: put the file back if you can, else what they recorded is lost") + ")")
       }
       if f.size != s.bytes {
         throw Refusal("events/\(s.name) is \(f.size) bytes but was sealed at \(s.bytes) (manifest.json): it changed after it was sealed")

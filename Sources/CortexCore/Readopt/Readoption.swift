@@ -31,9 +31,13 @@ public enum Readoption {
   public struct Expected: Equatable, Sendable {
     public var task: Int
     public var attempt: Int
-    public init(task: Int, attempt: Int) {
+    /// The log asked the worker to stop this attempt (`task.stopping`: cancel, timeout, budget):
+    /// an outcome of that stop is then the one expected.
+    public var stopping: Bool
+    public init(task: Int, attempt: Int, stopping: Bool = false) {
       self.task = task
       self.attempt = attempt
+      self.stopping = stopping
     }
   }
 
@@ -43,8 +47,9 @@ public enum Readoption {
     case idle
     /// Still running the log's task: it stays running (`task.readopted`), same pid, same attempt.
     case running(WorkerReport)
-    /// Finished the log's task while no daemon listened: the outcome is accepted, once. (Not when
-    /// it ended because a daemon asked it to stop: why is not in the log, so it is retried.)
+    /// Finished the log's task while no daemon listened: the outcome is accepted, once. A task
+    /// the worker stopped on request counts only when the log says a daemon asked (`task.stopping`);
+    /// a stop the log does not explain (`cortex stop`, the worker's orphan timeout) is retried.
     case completed(TaskOutcome)
   }
 
@@ -65,8 +70,10 @@ public enum Readoption {
       guard let e = expected else { return false }
       return r.task == e.task && r.attempt == e.attempt
     }
+    /// An outcome stands unless the worker stopped the task for a reason the log does not hold.
+    func stands(_ r: WorkerReport) -> Bool { !r.cancelled || expected?.stopping == true }
     func spooledCompletion() -> TaskOutcome? {
-      guard let s = spool, s.token == identity.token, s.pid == identity.pid, s.slot == identity.slot, matches(s), !s.cancelled
+      guard let s = spool, s.token == identity.token, s.pid == identity.pid, s.slot == identity.slot, matches(s), stands(s)
       else { return nil }
       return s.outcome
     }
@@ -88,7 +95,7 @@ public enum Readoption {
       }
       return .adopt(.running(h))
     }
-    if let o = h.outcome, matches(h), !h.cancelled { return .adopt(.completed(o)) }
+    if let o = h.outcome, matches(h), stands(h) { return .adopt(.completed(o)) }
     return .adopt(.idle)
   }
 }

@@ -4,6 +4,37 @@ public typealias ClientID = UInt64
 /// Why a running task is being stopped by Cortex (not by itself).
 public enum StopCause: String, Sendable {
   case cancel, timeout, budget, shutdown
+
+  /// The `reason` of the `task.stopping` event that records this stop, and of the terminal event
+  /// it ends with. Nil for `shutdown`: `cortex stop` requeues the task, which needs no record.
+  public var logReason: String? {
+    switch self {
+    case .cancel: "cancelled"
+    case .timeout: "timeout"
+    case .budget: "token_budget_exceeded"
+    case .shutdown: nil
+    }
+  }
+
+  /// The stop a `task.stopping` event's `reason` records.
+  public init?(logReason: String?) {
+    switch logReason {
+    case "cancelled": self = .cancel
+    case "timeout": self = .timeout
+    case "token_budget_exceeded": self = .budget
+    default: return nil
+    }
+  }
+
+  /// The terminal state a task stopped for this cause ends in (nil: `shutdown` requeues it).
+  public var endState: TaskState? {
+    switch self {
+    case .cancel: .cancelled
+    case .timeout: .timedOut
+    case .budget: .failed
+    case .shutdown: nil
+    }
+  }
 }
 
 public enum WorkerState: String, Sendable {

@@ -140,17 +140,29 @@ extension Scheduler {
       out.append(.log(Event("task.progress", task: n, worker: w, attempt: t.attempt, detail: message, fields: f)))
     }
     if overrun {
-      t.stopping = .budget
-      t.stopDeadlineMs = now + Int64(graceMs) + 5000
       out.append(
         .log(
           Event(
             "budget.overrun", task: n, attempt: t.attempt, reason: "token_budget_exceeded",
             detail: "reported \(t.tokensUsed) tokens, reserved \(t.reserved); stopping it",
             fields: [("tokens_used", .int(Int64(t.tokensUsed))), ("reserved", .int(Int64(t.reserved)))])))
-      out.append(.send(worker: w, .cancel(task: n, graceMs: graceMs)))
+      askToStop(&t, .budget, detail: "used \(t.tokensUsed) of \(t.reserved) tokens", now: now, into: &out)
     }
     tasks[n] = t
+  }
+
+  /// Asks the worker of task `t` to stop it for `cause`, after logging why (`task.stopping`; not
+  /// for `cortex stop`, which requeues). Logged first, as every decision is: a daemon that starts
+  /// before the worker reported the end (`cortex restart`, a crash) then knows the task was being
+  /// stopped, and ends it cancelled, timed out or failed as asked, rather than taking the stopped
+  /// process's exit for its result or running it again.
+  func askToStop(_ t: inout TaskRecord, _ cause: StopCause, detail: String, now: Int64, into out: inout [Action]) {
+    t.stopping = cause
+    t.stopDeadlineMs = now + Int64(graceMs) + 5000
+    if let reason = cause.logReason {
+      out.append(.log(Event("task.stopping", task: t.number, worker: t.worker, attempt: t.attempt, reason: reason, detail: detail)))
+    }
+    if let w = t.worker { out.append(.send(worker: w, .cancel(task: t.number, graceMs: graceMs))) }
   }
 
   /// The worker finished an attempt (or stopped it on request).
@@ -395,10 +407,8 @@ extension Scheduler {
     for w in workers where w.state == .busy {
       guard let n = w.task, var t = tasks[n] else { continue }
       if t.stopping == nil, let d = t.deadlineMs, now >= d {
-        t.stopping = .timeout
-        t.stopDeadlineMs = now + Int64(graceMs) + 5000
+        askToStop(&t, .timeout, detail: "ran longer than \(t.timeoutMs ?? 0) ms", now: now, into: &out)
         tasks[n] = t
-        out.append(.send(worker: w.slot, .cancel(task: n, graceMs: graceMs)))
       } else if let sd = t.stopDeadlineMs, now >= sd {
         // The worker did not report the stop in time: it is unhealthy.
         markUnhealthy(w.slot, reason: "stop_ignored", detail: "did not stop \(t.id) within the grace period", now: now, into: &out)

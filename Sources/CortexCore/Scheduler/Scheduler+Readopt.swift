@@ -5,7 +5,7 @@ extension Scheduler {
   public func inFlightBySlot() -> [Int: Readoption.Expected] {
     var out: [Int: Readoption.Expected] = [:]
     for (n, t) in tasks where t.state == .assigned || t.state == .running {
-      if let w = t.worker { out[w] = Readoption.Expected(task: n, attempt: t.attempt) }
+      if let w = t.worker { out[w] = Readoption.Expected(task: n, attempt: t.attempt, stopping: t.stopping != nil) }
     }
     return out
   }
@@ -55,11 +55,21 @@ extension Scheduler {
         if let p = r.progress { tasks[n]!.progress = p }
         var f: [(String, JSON)] = [("tokens_used", .int(Int64(tasks[n]!.tokensUsed)))]
         if r.taskPid > 0 { f.append(("pid", .int(Int64(r.taskPid)))) }
+        let stop = tasks[n]!.stopping
+        if let why = stop?.logReason { f.append(("stopping", .string(why))) }
         out.append(
           .log(
             Event(
               "task.readopted", task: n, worker: w, attempt: t.attempt, reason: "daemon_restarted",
-              detail: "still running; adopted by the new daemon", fields: f)))
+              detail: stop == nil
+                ? "still running; adopted by the new daemon" : "being stopped; adopted by the new daemon, which asks again",
+              fields: f)))
+        if stop != nil {
+          // The old daemon asked for a stop (logged); the worker may not have read it. Asking
+          // again is harmless: a worker already stopping the task ignores it.
+          tasks[n]!.stopDeadlineMs = now + Int64(graceMs) + 5000
+          out.append(.send(worker: w, .cancel(task: n, graceMs: graceMs)))
+        }
       case .completed(let o):
         guard let t = tasks[o.task] else { return }
         takeOver(o.task, on: w, taskPid: 0, startedMs: o.startedMs, now: now)

@@ -59,6 +59,7 @@ extension Scheduler {
       rec.pid = t["pid"]?.int.map { Int32(truncatingIfNeeded: $0) }
       rec.assignedMs = t["assigned_ms"]?.int
       rec.startedMs = t["started_ms"]?.int
+      rec.stopping = t["stopping"]?.string.flatMap(StopCause.init(logReason:))
       tasks[n] = rec
       counts[st, default: 0] += 1
       if let k = spec.idempotencyKey { idempotency[k] = n }
@@ -67,6 +68,10 @@ extension Scheduler {
     restoreFleet(v["fleet"])
     return UInt64(seq)
   }
+
+  /// Task numbers below `n` were given out (the hot state saw them) even if the log lost their
+  /// events: they are never given out again (SPEC §3: ids are never reused).
+  public mutating func neverReuse(taskNumbersBelow n: Int) { nextTaskNumber = max(nextTaskNumber, n) }
 
   /// Applies one logged event (after the snapshot's seq) to the state. Unknown types are ignored.
   public mutating func replay(_ e: JSON) {
@@ -109,6 +114,7 @@ extension Scheduler {
       }
       if reason == "worker_exited" { tasks[n]!.workerKills += 1 }
       tasks[n]!.worker = nil
+      tasks[n]!.stopping = nil
       tasks[n]!.notBeforeMs = tsMs + (e["delay_ms"]?.int ?? 0)
     case "task.succeeded", "task.failed", "task.cancelled", "task.timed_out", "task.rejected":
       guard let n, tasks[n] != nil, let st = TaskState(rawValue: String(type.dropFirst(5))) else { return }
@@ -120,6 +126,10 @@ extension Scheduler {
       tasks[n]!.tokensUsed = Int(e["tokens_used"]?.int ?? 0)
       finishedOrder.append(n)
       finishedStates[n] = st
+    case "task.stopping":
+      // Cortex asked the worker to stop this attempt: how it ends is decided by why (readoption).
+      guard let n, let t = tasks[n], !t.state.isTerminal, let cause = StopCause(logReason: e["reason"]?.string) else { return }
+      tasks[n]!.stopping = cause
     case "budget.released":
       tokensUsed += Int(e["used"]?.int ?? 0)
     default: replayFleet(type, e, task: n)
@@ -164,6 +174,14 @@ extension Scheduler {
         if let pg = t.pid { out.append(.killGroup(pgid: pg, hard: true)) }
         tasks[n]!.reserved = 0
         tasks[n]!.pid = nil
+        if let cause = t.stopping, let end = cause.endState {
+          // The log asked this attempt to stop (cancel, timeout, budget): it ends as asked.
+          finish(
+            n, end, reason: cause.logReason,
+            detail: "it was being stopped (\(cause.logReason ?? "")) when the daemon stopped, and its worker is gone", now: now,
+            into: &out)
+          continue
+        }
         requeue(n, reason: "daemon_restarted", detail: "was \(t.state.rawValue) when the daemon stopped", now: now, into: &out)
         requeued += 1
       case .queued:

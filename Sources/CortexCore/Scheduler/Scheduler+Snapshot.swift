@@ -19,6 +19,7 @@ extension Scheduler {
     if let v = t.timeoutMs { o.append(("timeout_ms", .int(v))) }
     if t.notBeforeMs > 0 && t.state == .queued { o.append(("not_before_ms", .int(t.notBeforeMs))) }
     if t.workerKills > 0 { o.append(("worker_kills", .int(Int64(t.workerKills)))) }
+    if !t.state.isTerminal, let r = t.stopping?.logReason { o.append(("stopping", .string(r))) }
     if let v = t.waitingReason, t.state == .queued { o.append(("waiting", .string(v))) }
     if let v = t.progress { o.append(("progress", .double(v))) }
     if let v = t.message { o.append(("message", .string(v))) }

@@ -395,10 +395,8 @@ extension Scheduler {
         results.append((id, .string("cancelled")))
       case .assigned, .running:
         if t.stopping == nil {
-          t.stopping = .cancel
-          t.stopDeadlineMs = now + Int64(graceMs) + 5000
+          askToStop(&t, .cancel, detail: "cancel requested", now: now, into: &out)
           tasks[n] = t
-          if let w = t.worker { out.append(.send(worker: w, .cancel(task: n, graceMs: graceMs))) }
         }
         pending.insert(n)
         cancelWaiters[n, default: []].append(client)
