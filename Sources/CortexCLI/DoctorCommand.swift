@@ -20,7 +20,9 @@ enum DoctorCommand {
       throw CLIError(
         ExitCode.failure,
         ctx.lookup?.source == .fallback
-          ? ctx.startAdvice : "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
+          ? ctx.startAdvice
+          : ctx.lookup?.namedDirectoryProblem()
+            ?? "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
     }
     var findings: [Finding] = []
     func add(_ l: Finding.Level, _ s: String) { findings.append(Finding(level: l, what: s)) }

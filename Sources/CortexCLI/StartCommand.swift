@@ -27,13 +27,20 @@ enum StartCommand {
 
   /// `cortex start --dir ~/project` where `~/project/coordination` is the directory: start would
   /// make a second, empty one (config.json and all) in the project's top directory and run a
-  /// second daemon beside the first. Refused (64) naming the directory meant; `cortex init
-  /// --dir` first makes one there on purpose.
+  /// second daemon beside the first. The same for a `$CORTEX_DIR` with no config.json while the
+  /// working directory's project has one (exported for another project, or relative and read
+  /// from a subdirectory): it is set once and forgotten, unlike a --dir typed now. Refused (64)
+  /// naming the directory meant; `cortex init --dir` first makes one there on purpose.
   static func refuseTheProjectForItsDirectory(_ ctx: Context, _ usage: String) throws(CLIError) {
-    guard let lookup = ctx.lookup, let inner = lookup.meantInstead else { return }
-    throw CLIError.usage(
-      lookup.meantInsteadText(inner) + " (to make a new directory here anyway: cortex init --dir \(ctx.paths.root), then cortex start)",
-      usage)
+    guard let lookup = ctx.lookup else { return }
+    if let inner = lookup.meantInstead {
+      throw CLIError.usage(
+        lookup.meantInsteadText(inner) + " (to make a new directory here anyway: cortex init --dir \(ctx.paths.root), then cortex start)",
+        usage)
+    }
+    if lookup.source == .environment, lookup.foundInstead != nil, let problem = lookup.namedDirectoryProblem() {
+      throw CLIError.usage(problem + ", then cortex start", usage)
+    }
   }
 
   static func runForeground(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
