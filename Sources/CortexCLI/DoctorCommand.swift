@@ -368,5 +368,9 @@ extension DoctorCommand {
         help:
           "with no daemon running: move a corrupt or torn log tail aside (never deleted), remove stale socket and pid files, set a bad hot state aside, kill orphaned tasks"
       )
+    ],
+    examples: [
+      ("cortex doctor", "check the directory, with the daemon running or not"),
+      ("cortex doctor --repair", "after a crash, with no daemon running: set damage aside, then cortex start"),
     ])
 }

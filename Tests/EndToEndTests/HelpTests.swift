@@ -85,6 +85,7 @@ final class HelpTests: XCTestCase {
       XCTAssertEqual(text.code, 0, text.err)
       XCTAssertEqual(c.run(raw: [cmd.name, "--help"]).out, text.out, "`cortex \(cmd.name) --help` differs from `cortex help \(cmd.name)`")
       XCTAssertTrue(text.out.contains("usage: cortex \(cmd.name)") || text.out.contains("usage: cortex \(cmd.name) "), text.out)
+      XCTAssertTrue(text.out.contains("\nexamples:\n  "), "`cortex help \(cmd.name)` gives no example")
       XCTAssertTrue(man.contains(".SS \(cmd.name.replacingOccurrences("-", "\\-"))\n"), "the man page has no section for \(cmd.name)")
       for f in cmd.flags + global {
         XCTAssertTrue(text.out.contains(f), "`cortex help \(cmd.name)` does not show \(f)")
@@ -101,6 +102,23 @@ final class HelpTests: XCTestCase {
     let unknown = c.run(raw: ["help", "frobnicate"])
     XCTAssertEqual(unknown.code, 64)
     XCTAssertTrue(unknown.err.contains("unknown command 'frobnicate'"), unknown.err)
+  }
+
+  /// An unknown option before the command: the global option it is a typo of, or where a
+  /// command's option goes.
+  func testAnUnknownGlobalOptionSaysWhatWasMeant() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    for (args, says) in [
+      (["--dri", "/tmp", "status"], "unknown option --dri; did you mean --dir?"),
+      (["--verison"], "unknown option --verison; did you mean --version?"),
+      (["--workers", "4", "start"], "unknown option --workers (a command's options go after its name: cortex start --workers)"),
+      (["--bogus"], "unknown option --bogus (a command's options go after its name: cortex COMMAND --bogus)"),
+    ] {
+      let r = c.run(raw: args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.hasPrefix("cortex: \(says)\n"), "\(args): \(r.err)")
+    }
   }
 
   /// bash completion, run for real: commands, flags, flag values, worker types from config.json
