@@ -84,7 +84,8 @@ enum StopCommand {
 extension StopCommand {
   /// No daemon to stop, but the workers of one that died (kill -9, a crash) still run, with
   /// their tasks: they wait `orphan_timeout_s` for a daemon to re-adopt them. "Not running"
-  /// alone reads as if nothing ran; say what does and how to stop it.
+  /// alone reads as if nothing ran; say what does and how to stop it (with --dir: a bare `cortex
+  /// start` run elsewhere would start a second daemon in another directory, and stop nothing).
   static func orphansNamed(_ error: CLIError, _ ctx: Context) -> CLIError {
     guard error.code == ExitCode.notRunning else { return error }
     let workers = Processes.belonging(toDirectory: ctx.paths.root).filter {
@@ -96,7 +97,7 @@ extension StopCommand {
       error.code,
       "\(error.description); but \(n) worker\(n == 1 ? "" : "s") of its last run still run\(n == 1 ? "s" : "") "
         + "(pid\(n == 1 ? "" : "s") \(workers.map { String($0.pid) }.joined(separator: ", "))), with any task they had: they wait orphan_timeout_s "
-        + "for a daemon to take them back. To stop them and their tasks: cortex start, then cortex stop",
+        + "for a daemon to take them back. To stop them and their tasks: cortex start --dir \(ctx.paths.root), then cortex stop --dir \(ctx.paths.root)",
       answer: error.answer)
   }
 }
