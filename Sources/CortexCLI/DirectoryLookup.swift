@@ -24,14 +24,17 @@ struct DirectoryLookup: Sendable {
     return DirectoryLookup(root: join(cwd, "coordination"), source: .fallback, start: cwd)
   }
 
-  /// The nearest `DIR/coordination` with a `config.json`, from `directory` up to `/`.
+  /// The nearest `DIR/coordination` with a `config.json`, from `directory` up to `/`. A working
+  /// directory that getcwd(3) cannot give (deleted, or deeper than PATH_MAX) comes as ".", whose
+  /// parent is itself: the walk ends there too.
   static func nearest(from directory: String) -> String? {
     var dir = directory
     while true {
       let candidate = join(dir, "coordination")
       if FileSystem.exists(candidate + "/config.json") { return candidate }
-      if dir == "/" || dir.isEmpty { return nil }
-      dir = FileSystem.dirname(dir)
+      let parent = FileSystem.dirname(dir)
+      if parent == dir || dir.isEmpty { return nil }
+      dir = parent
     }
   }
 
@@ -88,6 +91,8 @@ struct DirectoryLookup: Sendable {
   /// named by mistake while the working directory's project has its own).
   func notRunningAdvice() -> String {
     switch source {
+    case .fallback where !start.hasPrefix("/"):
+      return "the working directory cannot be read (deleted, or deeper than PATH_MAX): cd to the project, or give --dir DIR or CORTEX_DIR"
     case .fallback where !FileSystem.exists(root + "/config.json"):
       return
         "no coordination directory here: none in \(start) or any parent directory (a coordination/ with config.json); "

@@ -52,6 +52,41 @@ final class DirectoryLookupTests: XCTestCase {
   }
 }
 
+extension DirectoryLookupTests {
+  /// A working directory that was deleted: getcwd(3) fails, and the walk up from it (and, for
+  /// init and start, the directory check's) spun forever at 100 % CPU: the parent of "." is ".".
+  /// Every command now ends, saying so.
+  func testADeletedWorkingDirectoryEndsTheWalk() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let gone = c.scratch + "/gone"
+    try FileSystem.makeDirectories(gone, mode: 0o700)
+    for (args, code) in [(["status"], Int32(69)), (["submit", "--", "true"], 69), (["tail"], 1), (["init", "--no-start"], 1)] {
+      let out = c.scratch + "/out"
+      let o = try FileDescriptor.open(out, [.writeOnly, .create, .truncate])
+      let pid = try Processes.spawn(
+        ["/bin/sh", "-c", "cd \(gone) && rmdir \(gone) && exec \(Cortex.binary) \(args.joined(separator: " "))"],
+        environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") }, stdin: nil, stdout: o, stderr: o, newProcessGroup: false)
+      o.close()
+      var status: ExitStatus?
+      let deadline = Clock.monotonicMs() + 20_000
+      while status == nil && Clock.monotonicMs() < deadline {
+        status = Processes.reap(pid)?.status
+        sleepMs(10)
+      }
+      if status == nil {
+        _ = Processes.signal(pid, Signal.kill)
+        _ = Processes.wait(pid)
+      }
+      let text = String(decoding: (try FileSystem.read(out)) ?? [], as: UTF8.self)
+      XCTAssertEqual(status, .exited(code), "cortex \(args.joined(separator: " ")) in a deleted directory: \(text)")
+      // init makes ./coordination, which cannot be: mkdir says why.
+      XCTAssertTrue(text.contains(args[0] == "init" ? "No such file or directory" : "the working directory cannot be read"), text)
+      try FileSystem.makeDirectories(gone, mode: 0o700)
+    }
+  }
+}
+
 /// A directory named by `$CORTEX_DIR` or `--dir` that holds no config.json, while the working
 /// directory's project has its own: a CORTEX_DIR exported for another project, a relative one
 /// read from a subdirectory, `--dir ../..`. Advice names the project's directory, never "start
