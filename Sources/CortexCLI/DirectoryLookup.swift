@@ -99,7 +99,7 @@ struct DirectoryLookup: Sendable {
         + "run `cortex init` (or `cortex start`) in the project's top directory, or give --dir DIR or CORTEX_DIR"
     case .option, .environment:
       if let problem = namedDirectoryProblem() { return problem }
-      if !FileSystem.exists(root) { return "\(named) does not exist; to make a Cortex directory there: cortex init --dir \(root)" }
+      if !FileSystem.exists(root) { return "\(named) does not exist yet; start it with: cortex start --dir \(root) (which makes it)" }
       return "start it with: cortex start --dir \(root)"
     default:
       return "start it with: cortex start --dir \(root)"

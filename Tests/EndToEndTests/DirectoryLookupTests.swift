@@ -137,14 +137,15 @@ final class NamedDirectoryLookupTests: XCTestCase {
     XCTAssertTrue(notDir.err.contains("CORTEX_DIR=\(c.root)"), notDir.err)
     XCTAssertFalse(notDir.err.contains("start it with"), notDir.err)
 
-    // Outside any project, a named directory that does not exist: make it on purpose with init.
+    // Outside any project, a named directory that does not exist: starting makes it; said so.
     let lonely = c.scratch + "/lonely"
     try FileSystem.makeDirectories(lonely, mode: 0o700)
     let missing = c.run(raw: ["status"], directory: lonely, environment: ["CORTEX_DIR=\(c.scratch)/nope"])
     XCTAssertEqual(missing.code, 69, missing.err)
+    let nope = c.scratch + "/nope"
     XCTAssertTrue(
-      missing.err.contains("CORTEX_DIR=\(c.scratch)/nope does not exist; to make a Cortex directory there: cortex init --dir"), missing.err)
-    XCTAssertFalse(missing.err.contains("start it with"), missing.err)
+      missing.err.contains("CORTEX_DIR=\(nope) does not exist yet; start it with: cortex start --dir \(nope) (which makes it)"), missing.err
+    )
 
     // The project's own directory still starts from below it, with CORTEX_DIR unset.
     XCTAssertEqual(c.run(raw: ["start"], directory: deep).code, 0)
