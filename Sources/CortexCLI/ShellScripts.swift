@@ -138,6 +138,9 @@ enum ShellScripts {
 
   // MARK: zsh
 
+  /// `cortex task create`, offered beside the commands.
+  static let taskDescribed = "'task:task create is submit'"
+
   static func zsh(_ commands: [CommandHelp]) -> String {
     func add(_ v: ValueSource) -> String {
       switch v {
@@ -157,7 +160,8 @@ enum ShellScripts {
       }
       flagsOf += "    \(h.name)) flags=(\(described.joined(separator: " "))) ;;\n"
     }
-    let described = commands.map { quote("\($0.name):\($0.abstract.replacingAll(":", with: "\\:"))") }.joined(separator: "\n    ")
+    let described = (commands.map { quote("\($0.name):\($0.abstract.replacingAll(":", with: "\\:"))") } + [taskDescribed])
+      .joined(separator: "\n    ")
     let globals = CommandHelp.globalFlags.flatMap { f in f.names.map { quote("\($0):\(f.text.replacingAll(":", with: "\\:"))") } }
     return """
       #compdef cortex
@@ -197,6 +201,10 @@ enum ShellScripts {
             )
             _describe -t commands 'cortex command' commands
           fi
+          return
+        fi
+        if [[ $cmd == task ]]; then
+          compadd -- create
           return
         fi
         if ((dashdash)); then
@@ -270,10 +278,16 @@ enum ShellScripts {
       s += " -d \(quote(f.text))\n"
     }
     for h in commands {
-      s += "complete -c cortex -n \(quote("not __fish_seen_subcommand_from \(names)")) -a \(h.name) -d \(quote(h.abstract))\n"
+      s += "complete -c cortex -n \(quote("not __fish_seen_subcommand_from \(names) task")) -a \(h.name) -d \(quote(h.abstract))\n"
     }
+    // `cortex task create` is submit.
+    s += "complete -c cortex -n \(quote("not __fish_seen_subcommand_from \(names) task")) -a task -d 'task create: the same as submit'\n"
+    s += "complete -c cortex -n \(quote("__fish_seen_subcommand_from task; and not __fish_seen_subcommand_from create")) -a create\n"
     for h in commands {
-      let when = "-n \(quote("__fish_seen_subcommand_from \(h.name)"))"
+      let seen =
+        h.name == "submit"
+        ? "__fish_seen_subcommand_from submit; or __fish_seen_subcommand_from task" : "__fish_seen_subcommand_from \(h.name)"
+      let when = "-n \(quote(seen))"
       for f in h.flags {
         s += "complete -c cortex \(when) \(spelling(f.names))"
         if f.value != nil { s += " " + args(valueSource(f)) }

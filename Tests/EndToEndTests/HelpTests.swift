@@ -180,8 +180,8 @@ final class HelpTests: XCTestCase {
   }
 
   /// The zsh and fish scripts parse, and fish, run for real (`complete -C`), completes the task ids
-  /// of the directory named by --dir on the line and a command after `--`. (.ci/run installs zsh
-  /// and fish.)
+  /// of the directory named by --dir on the line, a command after `--`, and `task create` as
+  /// submit. (.ci/run installs zsh and fish.)
   func testZshAndFishScriptsParseAndFishCompletesWithDir() throws {
     let c = try Cortex()
     defer { c.finish() }
@@ -208,6 +208,8 @@ final class HelpTests: XCTestCase {
     XCTAssertEqual(complete("cortex --dir=\(c.root) cancel task-"), [id])
     XCTAssertEqual(complete("cortex show "), [], "no directory named, none found")
     XCTAssertTrue(complete("cortex submit -- slee").contains("sleep"), "a command after --")
+    XCTAssertEqual(complete("cortex task "), ["create"])
+    XCTAssertEqual(complete("cortex task create --pri"), ["--priority"], "task create is submit")
   }
 
   /// Runs argv with PATH = `path` and the rest of the environment, returns stdout.
