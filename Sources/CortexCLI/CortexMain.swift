@@ -108,7 +108,8 @@ public enum CortexMain {
         try? FileDescriptor.standardOutput.writeAll("cortex \(CortexVersion.string)\n")
         return 0
       } else {
-        return fail(CLIError.usage("unknown option \(w)", "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND"), json: json)
+        let command = words.dropFirst().first { w in commands.contains { $0.name == w && !$0.hidden } }
+        return fail(unknownGlobalOption(w, command: command), json: json)
       }
     }
     guard var name = words.first else {
@@ -174,6 +175,17 @@ extension CortexMain {
       guard line.count > 1000 else { return String(line) }
       return "\(line.prefix(400))… (\(line.count - 600) characters cut) …\(line.suffix(200))"
     }.joined(separator: "\n")
+  }
+
+  /// An option before the command that is not a global one: the global option it is most likely a
+  /// typo of (`--dri`), else a command's option given before its name (`cortex --workers 4 start`).
+  static func unknownGlobalOption(_ word: String, command: String?) -> CLIError {
+    let name = String(word.prefix { $0 != "=" })
+    let usage = "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND"
+    if let near = Suggest.nearest(name, among: ["--dir", "--json", "--color", "--help", "--version"]) {
+      return CLIError.usage("unknown option \(word); did you mean \(near)?", usage)
+    }
+    return CLIError.usage("unknown option \(word) (a command's options go after its name: cortex \(command ?? "COMMAND") \(word))", usage)
   }
 
   /// `cortex task` with no subcommand, or another than `create`.

@@ -225,5 +225,9 @@ extension DemoCommand {
       .option("--tasks", value: "N", help: "how many tasks (10-100000)", default: "300"),
       .option("--workers", value: "N", help: "pool size (1-1024)", default: "20"),
       .option("--seed", value: "N", help: "seed of the workload's random choices", default: "7"),
+    ],
+    examples: [
+      ("cortex demo", "300 tasks on 20 workers in a temporary directory"),
+      ("cortex demo --tasks 1000 --workers 8", "more tasks, fewer workers"),
     ])
 }

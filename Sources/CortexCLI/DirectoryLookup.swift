@@ -24,14 +24,17 @@ struct DirectoryLookup: Sendable {
     return DirectoryLookup(root: join(cwd, "coordination"), source: .fallback, start: cwd)
   }
 
-  /// The nearest `DIR/coordination` with a `config.json`, from `directory` up to `/`.
+  /// The nearest `DIR/coordination` with a `config.json`, from `directory` up to `/`. A working
+  /// directory that getcwd(3) cannot give (deleted, or deeper than PATH_MAX) comes as ".", whose
+  /// parent is itself: the walk ends there too.
   static func nearest(from directory: String) -> String? {
     var dir = directory
     while true {
       let candidate = join(dir, "coordination")
       if FileSystem.exists(candidate + "/config.json") { return candidate }
-      if dir == "/" || dir.isEmpty { return nil }
-      dir = FileSystem.dirname(dir)
+      let parent = FileSystem.dirname(dir)
+      if parent == dir || dir.isEmpty { return nil }
+      dir = parent
     }
   }
 
@@ -52,17 +55,52 @@ struct DirectoryLookup: Sendable {
     "\(root) holds no config.json, but \(inner) does: did you mean \(source == .option ? "--dir \(inner)" : "CORTEX_DIR=\(inner)")?"
   }
 
+  /// For a directory named by `--dir` or `$CORTEX_DIR` that holds no config.json: the Cortex
+  /// directory that the walk from the working directory finds instead (a `CORTEX_DIR` exported
+  /// for another project, a relative one read from a subdirectory, `--dir ../..`), else nil.
+  var foundInstead: String? {
+    guard source == .option || source == .environment, !FileSystem.exists(root + "/config.json") else { return nil }
+    guard let found = Self.nearest(from: start), found != root else { return nil }
+    return found
+  }
+
+  /// How the directory was named, for messages: `--dir X` or `CORTEX_DIR=X`.
+  var named: String { source == .environment ? "CORTEX_DIR=\(root)" : "--dir \(root)" }
+
+  /// What is wrong with a named directory that is not a Cortex directory, when starting a daemon
+  /// there would be wrong: it is the project above the real one (`meantInstead`), it is not a
+  /// directory, or the working directory belongs to another one (`foundInstead`). Else nil.
+  func namedDirectoryProblem() -> String? {
+    guard source == .option || source == .environment else { return nil }
+    if let inner = meantInstead { return meantInsteadText(inner) }
+    if FileSystem.exists(root) && !FileSystem.isDirectory(root) {
+      return "\(root) (\(source == .environment ? "$CORTEX_DIR" : "--dir")) is not a directory; name the coordination directory"
+        + (Self.nearest(from: start).map { ", e.g. \(source == .environment ? "CORTEX_DIR=" : "--dir ")\($0)" } ?? "")
+    }
+    if let found = foundInstead {
+      let fix = source == .environment ? "unset CORTEX_DIR (or set it to \(found))" : "use --dir \(found)"
+      return "\(named) holds no config.json, but \(found), found from the working directory, does: \(fix); "
+        + "to make a new directory at \(root) anyway: cortex init --dir \(root)"
+    }
+    return nil
+  }
+
   /// What to tell a person whose daemon is not running here: how to start it for this directory,
   /// or, when no directory was found at all, where one would be looked for, so that nobody is
-  /// told to start a second daemon below the project that already has one.
+  /// told to start a second daemon below the project that already has one (nor in a directory
+  /// named by mistake while the working directory's project has its own).
   func notRunningAdvice() -> String {
     switch source {
+    case .fallback where !start.hasPrefix("/"):
+      return "the working directory cannot be read (deleted, or deeper than PATH_MAX): cd to the project, or give --dir DIR or CORTEX_DIR"
     case .fallback where !FileSystem.exists(root + "/config.json"):
       return
         "no coordination directory here: none in \(start) or any parent directory (a coordination/ with config.json); "
         + "run `cortex init` (or `cortex start`) in the project's top directory, or give --dir DIR or CORTEX_DIR"
     case .option, .environment:
-      return meantInstead.map(meantInsteadText) ?? "start it with: cortex start --dir \(root)"
+      if let problem = namedDirectoryProblem() { return problem }
+      if !FileSystem.exists(root) { return "\(named) does not exist yet; start it with: cortex start --dir \(root) (which makes it)" }
+      return "start it with: cortex start --dir \(root)"
     default:
       return "start it with: cortex start --dir \(root)"
     }

@@ -20,7 +20,9 @@ enum DoctorCommand {
       throw CLIError(
         ExitCode.failure,
         ctx.lookup?.source == .fallback
-          ? ctx.startAdvice : "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
+          ? ctx.startAdvice
+          : ctx.lookup?.namedDirectoryProblem()
+            ?? "\(p.root) is not a Cortex directory (no config.json); create one with: cortex init --dir \(p.root)")
     }
     var findings: [Finding] = []
     func add(_ l: Finding.Level, _ s: String) { findings.append(Finding(level: l, what: s)) }
@@ -433,5 +435,9 @@ extension DoctorCommand {
         help:
           "with no daemon running: move a corrupt or torn log tail aside (never deleted), remove stale socket and pid files, set a bad hot state aside, kill orphaned tasks"
       )
+    ],
+    examples: [
+      ("cortex doctor", "check the directory, with the daemon running or not"),
+      ("cortex doctor --repair", "after a crash, with no daemon running: set damage aside, then cortex start"),
     ])
 }

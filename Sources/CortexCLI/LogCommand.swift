@@ -16,7 +16,8 @@ enum LogCommand {
       throw CLIError(
         ExitCode.failure,
         ctx.lookup?.source == .fallback
-          ? ctx.startAdvice : "no coordination directory at \(ctx.paths.root) (run cortex init, then cortex start)")
+          ? ctx.startAdvice
+          : ctx.lookup?.namedDirectoryProblem() ?? "no coordination directory at \(ctx.paths.root) (run cortex init, then cortex start)")
     }
     if !FileSystem.isDirectory(dir) {
       // Synthetic tasks run inside their worker and have no directory by design: say so.
@@ -117,7 +118,9 @@ enum TailCommand {
     if !FileSystem.isDirectory(ctx.paths.events) {
       throw CLIError(
         ExitCode.failure,
-        ctx.lookup?.source == .fallback ? ctx.startAdvice : "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
+        ctx.lookup?.source == .fallback
+          ? ctx.startAdvice
+          : ctx.lookup?.namedDirectoryProblem() ?? "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
     }
 
     func matches(_ v: JSON) -> Bool {

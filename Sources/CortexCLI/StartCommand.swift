@@ -28,13 +28,20 @@ enum StartCommand {
 
   /// `cortex start --dir ~/project` where `~/project/coordination` is the directory: start would
   /// make a second, empty one (config.json and all) in the project's top directory and run a
-  /// second daemon beside the first. Refused (64) naming the directory meant; `cortex init
-  /// --dir` first makes one there on purpose.
+  /// second daemon beside the first. The same for a `$CORTEX_DIR` with no config.json while the
+  /// working directory's project has one (exported for another project, or relative and read
+  /// from a subdirectory): it is set once and forgotten, unlike a --dir typed now. Refused (64)
+  /// naming the directory meant; `cortex init --dir` first makes one there on purpose.
   static func refuseTheProjectForItsDirectory(_ ctx: Context, _ usage: String) throws(CLIError) {
-    guard let lookup = ctx.lookup, let inner = lookup.meantInstead else { return }
-    throw CLIError.usage(
-      lookup.meantInsteadText(inner) + " (to make a new directory here anyway: cortex init --dir \(ctx.paths.root), then cortex start)",
-      usage)
+    guard let lookup = ctx.lookup else { return }
+    if let inner = lookup.meantInstead {
+      throw CLIError.usage(
+        lookup.meantInsteadText(inner) + " (to make a new directory here anyway: cortex init --dir \(ctx.paths.root), then cortex start)",
+        usage)
+    }
+    if lookup.source == .environment, lookup.foundInstead != nil, let problem = lookup.namedDirectoryProblem() {
+      throw CLIError.usage(problem + ", then cortex start", usage)
+    }
   }
 
   static func runForeground(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
@@ -78,7 +85,8 @@ enum StopCommand {
 extension StopCommand {
   /// No daemon to stop, but the workers of one that died (kill -9, a crash) still run, with
   /// their tasks: they wait `orphan_timeout_s` for a daemon to re-adopt them. "Not running"
-  /// alone reads as if nothing ran; say what does and how to stop it.
+  /// alone reads as if nothing ran; say what does and how to stop it (with --dir: a bare `cortex
+  /// start` run elsewhere would start a second daemon in another directory, and stop nothing).
   static func orphansNamed(_ error: CLIError, _ ctx: Context) -> CLIError {
     guard error.code == ExitCode.notRunning else { return error }
     let workers = Processes.belonging(toDirectory: ctx.paths.root).filter {
@@ -90,7 +98,7 @@ extension StopCommand {
       error.code,
       "\(error.description); but \(n) worker\(n == 1 ? "" : "s") of its last run still run\(n == 1 ? "s" : "") "
         + "(pid\(n == 1 ? "" : "s") \(workers.map { String($0.pid) }.joined(separator: ", "))), with any task they had: they wait orphan_timeout_s "
-        + "for a daemon to take them back. To stop them and their tasks: cortex start, then cortex stop",
+        + "for a daemon to take them back. To stop them and their tasks: cortex start --dir \(ctx.paths.root), then cortex stop --dir \(ctx.paths.root)",
       answer: error.answer)
   }
 }

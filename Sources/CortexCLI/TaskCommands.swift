@@ -220,10 +220,12 @@ extension CancelCommand {
 extension PoolCommands {
   static let workersHelp = CommandHelp(
     "workers", abstract: "the worker pool", usage: "cortex workers",
-    details: "Each worker's state, pid, current task, tasks done, restarts and when it was last heard from.")
+    details: "Each worker's state, pid, current task, tasks done, restarts and when it was last heard from.",
+    examples: [("cortex workers", "who is busy with what"), ("cortex --json workers", "the same, as JSON")])
   static let budgetHelp = CommandHelp(
     "budget", abstract: "the token budget and its allocations", usage: "cortex budget",
-    details: "Total, reserved, used and available tokens, and what each running task has reserved and used.")
+    details: "Total, reserved, used and available tokens, and what each running task has reserved and used.",
+    examples: [("cortex budget", "what is reserved and used, and by which task"), ("cortex --json budget", "the same, as JSON")])
   static let scaleHelp = CommandHelp(
     "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N",
     details: "Slots 1 to N are kept: idle workers above N leave at once, busy ones after their task. N is 1 to 1024.",

@@ -159,5 +159,6 @@ extension TopCommand {
     flags: [
       .flag("--once", help: "print one frame and exit"),
       .option("--interval", value: "MS", help: "refresh interval (50-60000)", default: "500"),
-    ])
+    ],
+    examples: [("cortex top", "watch the pool and the queue; q quits"), ("cortex top --once", "one frame, as text (a log, a script)")])
 }

@@ -19,11 +19,16 @@ struct SystemdNotifier {
   var lastStatusMs: Int64 = 0
   /// The last send's error, said once in daemon.log.
   var failed = false
+  /// The variables as systemd set them (`NAME=value`), for the program a restart in place execs:
+  /// it keeps this pid, so systemd still expects its READY=1, STATUS= and pings.
+  var inherited: [String] = []
+
+  static let variables = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
 
   /// From the environment, which it then clears, so workers and tasks do not inherit the socket
   /// (sd_notify's `unset_environment`). nil without `$NOTIFY_SOCKET`.
   static func fromEnvironment(pid: Int32) -> SystemdNotifier? {
-    defer { for n in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { Environment.unset(n) } }
+    defer { for n in variables { Environment.unset(n) } }
     guard let socket = Environment.get("NOTIFY_SOCKET"), !socket.isEmpty else { return nil }
     var watchdog: Int64? = nil
     // WATCHDOG_PID, when set, says whose pings systemd expects (sd_watchdog_enabled(3)).
@@ -31,7 +36,9 @@ struct SystemdNotifier {
     if forUs, let raw = Environment.get("WATCHDOG_USEC"), let usec = Int64(raw), usec > 0 {
       watchdog = max(1, usec / 2000)
     }
-    return SystemdNotifier(socket: socket, watchdogIntervalMs: watchdog)
+    var n = SystemdNotifier(socket: socket, watchdogIntervalMs: watchdog)
+    n.inherited = variables.compactMap { name in Environment.get(name).map { "\(name)=\($0)" } }
+    return n
   }
 
   /// The next time the loop must wake for a ping.

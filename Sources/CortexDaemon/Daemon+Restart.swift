@@ -65,8 +65,12 @@ extension Daemon {
     for (_, c) in clients { c.flush() }
     var argv = CommandLine.arguments
     if argv.isEmpty { argv = [executable, "--dir", paths.root, "daemon"] } else { argv[0] = executable }
+    // Under systemd the new program must go on notifying (the watchdog above all: without its
+    // pings systemd kills the service, workers and tasks with it): hand on the variables it
+    // removed from this environment at start.
     let env =
       Environment.all().filter { !$0.hasPrefix(Self.listenFDVariable + "=") } + ["\(Self.listenFDVariable)=\(listener.raw)"]
+      + (notifier?.inherited ?? [])
     try? listener.setCloseOnExec(false)
     // A second SIGUSR2 before the new program has its handler would kill it (the default action):
     // it stays pending until `Daemon.init` routes it to the loop.

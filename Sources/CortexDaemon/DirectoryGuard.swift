@@ -113,7 +113,11 @@ public enum DirectoryGuard {
     while head != "/" && !head.isEmpty {
       if let r = realPath(head) { return ([r == "/" ? "" : r] + tail.reversed().map(String.init)).joined(separator: "/") }
       tail.append(Substring(FileSystem.basename(head)))
-      head = FileSystem.dirname(head)
+      // A relative path whose start cannot be resolved (".", in a deleted working directory) is
+      // its own parent: stop there rather than loop.
+      let parent = FileSystem.dirname(head)
+      if parent == head { return nil }
+      head = parent
     }
     return nil
   }

@@ -85,6 +85,7 @@ final class HelpTests: XCTestCase {
       XCTAssertEqual(text.code, 0, text.err)
       XCTAssertEqual(c.run(raw: [cmd.name, "--help"]).out, text.out, "`cortex \(cmd.name) --help` differs from `cortex help \(cmd.name)`")
       XCTAssertTrue(text.out.contains("usage: cortex \(cmd.name)") || text.out.contains("usage: cortex \(cmd.name) "), text.out)
+      XCTAssertTrue(text.out.contains("\nexamples:\n  "), "`cortex help \(cmd.name)` gives no example")
       XCTAssertTrue(man.contains(".SS \(cmd.name.replacingOccurrences("-", "\\-"))\n"), "the man page has no section for \(cmd.name)")
       for f in cmd.flags + global {
         XCTAssertTrue(text.out.contains(f), "`cortex help \(cmd.name)` does not show \(f)")
@@ -101,6 +102,23 @@ final class HelpTests: XCTestCase {
     let unknown = c.run(raw: ["help", "frobnicate"])
     XCTAssertEqual(unknown.code, 64)
     XCTAssertTrue(unknown.err.contains("unknown command 'frobnicate'"), unknown.err)
+  }
+
+  /// An unknown option before the command: the global option it is a typo of, or where a
+  /// command's option goes.
+  func testAnUnknownGlobalOptionSaysWhatWasMeant() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    for (args, says) in [
+      (["--dri", "/tmp", "status"], "unknown option --dri; did you mean --dir?"),
+      (["--verison"], "unknown option --verison; did you mean --version?"),
+      (["--workers", "4", "start"], "unknown option --workers (a command's options go after its name: cortex start --workers)"),
+      (["--bogus"], "unknown option --bogus (a command's options go after its name: cortex COMMAND --bogus)"),
+    ] {
+      let r = c.run(raw: args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.hasPrefix("cortex: \(says)\n"), "\(args): \(r.err)")
+    }
   }
 
   /// bash completion, run for real: commands, flags, flag values, worker types from config.json
@@ -128,6 +146,70 @@ final class HelpTests: XCTestCase {
     XCTAssertEqual(complete(["cortex", "bench", "ram"]), ["ramp"])
     XCTAssertEqual(complete(["cortex", "help", "stat"]), ["status"])
     c.ok(["cancel", id])
+  }
+
+  /// The words as bash itself hands them over: `=` is in COMP_WORDBREAKS, so `--dir=DIR` is three
+  /// words (`--dir`, `=`, `DIR`) and `--priority=` ends in a word `=`; a tilde is not expanded;
+  /// `cortex task create` is submit.
+  func testBashCompletionOfWordsAsBashSplitsThem() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    c.ok(["start"])
+    let id = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    defer { c.ok(["cancel", id]) }
+    let script = c.scratch + "/cortex.bash"
+    try FileSystem.writeAtomically(script, Array(c.run(raw: ["completions", "bash"]).out.utf8), durable: false)
+    func complete(_ words: [String]) -> [String] {
+      let quoted = words.map { "'\($0)'" }.joined(separator: " ")
+      let program =
+        "HOME='\(c.scratch)'; source \(script); COMP_WORDS=(\(quoted)); COMP_CWORD=\(words.count - 1); _cortex; printf '%s\\n' \"${COMPREPLY[@]}\""
+      return run(["/bin/bash", "--norc", "-c", program], path: FileSystem.dirname(Cortex.binary)).split(separator: "\n").map(String.init)
+    }
+    let coord = FileSystem.basename(c.root)
+    XCTAssertEqual(complete(["cortex", "--dir", "=", c.root, "show", ""]), [id], "--dir=DIR")
+    XCTAssertEqual(complete(["cortex", "show", "--dir", "=", c.root, ""]), [id], "--dir=DIR after the command")
+    XCTAssertEqual(complete(["cortex", "--dir", "~/\(coord)", "cancel", ""]), [id], "--dir ~/DIR")
+    XCTAssertEqual(complete(["cortex", "--color", "=", "never", "sta"]), ["start", "status"])
+    XCTAssertEqual(complete(["cortex", "submit", "--priority", "="]), ["critical", "high", "medium", "low"])
+    XCTAssertEqual(complete(["cortex", "submit", "--priority", "=", "hi"]), ["high"])
+    XCTAssertEqual(complete(["cortex", "--dir", "=", c.root, "submit", "--type", "=", "re"]), ["review"])
+    XCTAssertEqual(complete(["cortex", "ta"]), ["tail", "task"])
+    XCTAssertEqual(complete(["cortex", "task", "cr"]), ["create"])
+    XCTAssertEqual(complete(["cortex", "task", "create", "--pri"]), ["--priority"])
+  }
+
+  /// The zsh and fish scripts parse, and fish, run for real (`complete -C`), completes the task ids
+  /// of the directory named by --dir on the line, a command after `--`, and `task create` as
+  /// submit. (.ci/run installs zsh and fish.)
+  func testZshAndFishScriptsParseAndFishCompletesWithDir() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    c.ok(["start"])
+    let id = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    defer { c.ok(["cancel", id]) }
+    let zsh = c.scratch + "/_cortex"
+    let fish = c.scratch + "/cortex.fish"
+    try FileSystem.writeAtomically(zsh, Array(c.run(raw: ["completions", "zsh"]).out.utf8), durable: false)
+    try FileSystem.writeAtomically(fish, Array(c.run(raw: ["completions", "fish"]).out.utf8), durable: false)
+    for shell in ["/usr/bin/zsh", "/usr/bin/fish"] {
+      XCTAssertTrue(FileSystem.exists(shell), "\(shell) is missing (.ci/run installs it)")
+    }
+    XCTAssertEqual(
+      run(["/bin/sh", "-c", "/usr/bin/zsh -n \(zsh) && /usr/bin/fish -n \(fish) && echo parsed"], path: "/usr/bin"), "parsed\n")
+    func complete(_ line: String) -> [String] {
+      let program = "set -x HOME \(c.scratch); cd \(c.scratch); source \(fish); complete -C '\(line)'"
+      return run(["/usr/bin/fish", "--no-config", "-c", program], path: FileSystem.dirname(Cortex.binary))
+        .split(separator: "\n").map { String($0.prefix { $0 != "\t" }) }
+    }
+    // Run from a directory that is no project: only --dir names the one with the task.
+    XCTAssertEqual(complete("cortex --dir \(c.root) show "), [id])
+    XCTAssertEqual(complete("cortex --dir=\(c.root) cancel task-"), [id])
+    XCTAssertEqual(complete("cortex show "), [], "no directory named, none found")
+    XCTAssertTrue(complete("cortex submit -- slee").contains("sleep"), "a command after --")
+    XCTAssertEqual(complete("cortex task "), ["create"])
+    XCTAssertEqual(complete("cortex task create --pri"), ["--priority"], "task create is submit")
   }
 
   /// Runs argv with PATH = `path` and the rest of the environment, returns stdout.

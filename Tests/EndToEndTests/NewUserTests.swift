@@ -322,7 +322,7 @@ final class NewUserTests: XCTestCase {
     let r = c.run(["stop"])
     XCTAssertEqual(r.code, 69, r.err)
     XCTAssertTrue(r.err.contains("but 1 worker of its last run still runs"), r.err)
-    XCTAssertTrue(r.err.contains("cortex start, then cortex stop"), r.err)
+    XCTAssertTrue(r.err.contains("cortex start --dir \(c.root), then cortex stop --dir \(c.root)"), r.err)
     c.ok(["start", "--workers", "1"])
     c.ok(["stop", "--timeout", "0"], timeoutS: 30)
     let again = c.run(["stop"])

@@ -64,13 +64,16 @@ final class PackageTests: XCTestCase {
 
     let unit = String(decoding: (try FileSystem.read(root + "/lib/systemd/system/cortex.service")) ?? [], as: UTF8.self)
     for line in [
-      "Type=notify", "KillMode=mixed", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/cortex",
+      // KillMode=process: with mixed, systemd SIGKILLs every worker and task when the daemon
+      // dies, before Restart= starts the one that would re-adopt them.
+      "Type=notify", "KillMode=process", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/cortex",
       "ExecStart=/usr/bin/cortex --dir /var/lib/cortex daemon", "WatchdogSec=",
     ] {
       XCTAssertTrue(unit.split(separator: "\n").contains { $0.hasPrefix(line) }, "cortex.service lacks \(line)")
     }
     let user = String(decoding: (try FileSystem.read(root + "/usr/lib/systemd/user/cortex.service")) ?? [], as: UTF8.self)
     XCTAssertTrue(user.contains("Type=notify") && user.contains("ExecStart=/usr/bin/cortex --dir %S/cortex daemon"), user)
+    XCTAssertTrue(user.split(separator: "\n").contains("KillMode=process"), user)
 
     // The extracted binary, with nothing in its environment: a whole round trip.
     let bin = root + "/usr/bin/cortex"

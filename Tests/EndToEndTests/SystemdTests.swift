@@ -97,6 +97,43 @@ final class SystemdTests: XCTestCase {
     XCTAssertTrue(all.contains { $0.hasPrefix("STATUS=stopping") }, "no stopping status: \(all)")
   }
 
+  /// `cortex restart` (SIGUSR2) execs a new program with the same pid: systemd still expects its
+  /// pings, so the new program must have $NOTIFY_SOCKET and $WATCHDOG_USEC back (the old one
+  /// removed them from its environment); without them systemd's watchdog kills the service, its
+  /// workers and their tasks, a WatchdogSec after the restart.
+  func testARestartInPlaceKeepsPingingTheWatchdog() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(2))])
+    let systemd = try FakeSystemd(c.scratch + "/notify.sock")
+    let pid = try startDaemon(
+      c, notifySocket: c.scratch + "/notify.sock", extraEnvironment: ["WATCHDOG_USEC=200000"])
+    systemd.await("READY=1")
+    let task = c.ok(["submit", "--", "sleep", "30"]).out.trimmed
+    c.eventually("\(task) started") { c.events().contains { $0.type == "task.started" && $0.taskID == task } }
+    c.ok(["restart"], timeoutS: 60)
+    XCTAssertTrue(c.events().contains { $0.type == "daemon.restarting" }, "no restart happened")
+    // The new program: READY=1 again once it has re-adopted its pool, then pings every 100 ms.
+    systemd.messages.removeAll()
+    systemd.await("READY=1")
+    let after = Clock.monotonicMs()
+    while Clock.monotonicMs() < after + 700 { if !systemd.await("WATCHDOG=1", timeoutMs: 1000) { break } }
+    let pings = systemd.messages.filter { $0.ms >= after && $0.fields.contains("WATCHDOG=1") }
+    XCTAssertGreaterThanOrEqual(pings.count, 4, "after the restart, expected a WATCHDOG=1 about every 100 ms: \(systemd.all)")
+    XCTAssertTrue(systemd.all.contains("MAINPID=\(pid)"), "\(systemd.all)")
+    // Still not inherited by what the daemon starts after the restart.
+    c.ok(["scale", "3"])
+    c.eventually("a third worker") { c.leftovers.filter { $0.parent == pid }.count == 3 }
+    for w in c.leftovers where w.parent == pid {
+      let env = String(decoding: ((try? FileSystem.read("/proc/\(w.pid)/environ")) ?? nil) ?? [], as: UTF8.self)
+      XCTAssertFalse(env.contains("NOTIFY_SOCKET="), "worker \(w.pid) inherited NOTIFY_SOCKET")
+    }
+    c.ok(["cancel", task])
+    c.ok(["stop"])
+    systemd.await("STOPPING=1")
+    reap(pid)
+  }
+
   /// A systemd that does not read (its queue full after ten datagrams) never stalls the loop:
   /// pings are dropped, submits are still answered.
   func testANotifySocketThatIsNotReadNeverBlocksTheDaemon() throws {

@@ -90,4 +90,11 @@ final class DirectoryGuardTests: XCTestCase {
     XCTAssertEqual(DirectoryGuard.ancestors(of: "/a/b/c"), ["/", "/a", "/a/b"])
     XCTAssertEqual(DirectoryGuard.ancestors(of: "/a"), ["/"])
   }
+
+  /// A relative path nothing of which resolves ("./coordination" in a deleted working directory):
+  /// the walk ends at ".", whose parent is itself, instead of looping there.
+  func testNearestExistingOfAnUnresolvableRelativePathEnds() {
+    XCTAssertNil(DirectoryGuard.realPathOfNearestExisting("./coordination") { _ in nil })
+    XCTAssertEqual(DirectoryGuard.realPathOfNearestExisting("./coordination") { $0 == "." ? "/w" : nil }, "/w/coordination")
+  }
 }
