@@ -58,6 +58,10 @@ final class PackageTests: XCTestCase {
     ] {
       XCTAssertTrue(FileSystem.exists(root + f), "the package has no \(f)")
     }
+    // The binary goes in without its debug sections (the symbols stay, for backtraces).
+    let (_, sections) = try sh(["/usr/bin/readelf", "-S", "-W", root + "/usr/bin/cortex"], environment: path)
+    XCTAssertTrue(sections.contains(".symtab"), sections)
+    XCTAssertFalse(sections.contains(".debug_info"), "the packaged binary keeps its debug sections")
     let (_, man) = try sh(["/bin/sh", "-c", "gzip -dc \(root)/usr/share/man/man1/cortex.1.gz"], environment: path)
     XCTAssertTrue(man.contains(".TH CORTEX 1"), "not a man page")
     XCTAssertTrue(man.contains(".SS submit"), "the man page has no submit section")
