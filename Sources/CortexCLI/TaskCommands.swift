@@ -75,6 +75,8 @@ enum ShowCommand {
     func row(_ k: String, _ val: String?) { if let val { s += k + String(repeating: " ", count: max(1, 16 - k.count)) + val + "\n" } }
     row("id", t["id"]?.string)
     row("state", t["state"]?.string.map { ctx.paint($0) })
+    // Asked to stop (logged as task.stopping), its process group signalled; it ends when it exits.
+    row("stopping", t["stopping"]?.string.map { "\($0): its process group was told to stop; it ends when it exits" })
     row("reason", t["reason"]?.string)
     row("type", t["type"]?.string)
     row("priority", t["priority"]?.string)

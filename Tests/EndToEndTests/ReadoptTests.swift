@@ -77,6 +77,8 @@ final class ReadoptTests: XCTestCase {
     c.eventually("both started") { events("task.started").count == 2 }
     let cancel = try background(["cancel", cancelled])
     c.eventually("both got SIGTERM") { stopping(cancelled) && stopping(timedOut) }
+    let shown = c.ok(["show", timedOut]).out
+    XCTAssertTrue(shown.contains("stopping        timeout: its process group was told to stop"), shown)
     c.ok(["restart"], timeoutS: 60)
     XCTAssertEqual(events("task.stopping", cancelled).first?["reason"]?.string, "cancelled", "the cancel is in the log")
     XCTAssertEqual(events("task.stopping", timedOut).first?["reason"]?.string, "timeout", "the timeout is in the log")
