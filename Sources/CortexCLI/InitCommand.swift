@@ -33,6 +33,10 @@ enum InitCommand {
         ctx.err(
           wrote ? "initialized \(ctx.paths.root)\n" : "\(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
       }
+      // --force rewrote config.json under a running daemon: it reads it now (it starts nothing).
+      if wrote, let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])) {
+        try InitWizard.reload(ctx, ping: v)
+      }
       // A project above already has one: say which one commands run below here will use now.
       if !ctx.json, wrote, ctx.lookup?.source == .fallback,
         let outer = DirectoryLookup.nearest(from: FileSystem.dirname(ctx.lookup?.start ?? "/")), outer != ctx.paths.root
@@ -102,7 +106,7 @@ extension InitCommand {
       """,
     flags: [
       .flag("-y", "--yes", help: "take every default without asking, then start the daemon"),
-      .flag("--no-start", help: "only write config.json and the directory; start nothing"),
+      .flag("--no-start", help: "only write config.json and the directory; start nothing (a daemon already running re-reads it)"),
       .option("--workers", value: "N", help: "pool size to write into config.json (1-1024)", default: "20"),
       .flag("--force", help: "rewrite config.json with the defaults (a running daemon re-reads it)"),
       .option("--cluster", value: "DSN", help: "join a cluster: the PostgreSQL connection string (see cortex cluster)"),

@@ -208,6 +208,12 @@ final class OnboardingTests: XCTestCase {
     XCTAssertEqual(waited.code, 0, waited.err)
     XCTAssertTrue(c.ok(["show", created.out.trimmed]).out.contains("tokens          1234 used of 200000 budgeted"))
     XCTAssertTrue(c.events().contains { $0["type"]?.string == "daemon.reloaded" })
+    // --no-start starts nothing, but a daemon already running reads the rewritten file too.
+    let reloads = c.events().filter { $0["type"]?.string == "daemon.reloaded" }.count
+    let filesOnly = c.run(raw: ["init", "--force", "--no-start", "--workers", "1"], directory: project, environment: withAgent)
+    XCTAssertEqual(filesOnly.code, 0, filesOnly.err)
+    XCTAssertTrue(filesOnly.err.contains("daemon reloaded config.json"), filesOnly.err)
+    XCTAssertEqual(c.events().filter { $0["type"]?.string == "daemon.reloaded" }.count, reloads + 1)
   }
 
   /// The wizard takes only answers that work: not `jsonl` as the agent (it has no program of its
