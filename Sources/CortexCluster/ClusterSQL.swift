@@ -133,20 +133,7 @@ enum ClusterSQL {
       ORDER BY priority DESC, id
       LIMIT $3::int
       FOR UPDATE SKIP LOCKED
-    ), ordered AS (
-      SELECT id, token_budget, sum(token_budget) OVER (ORDER BY priority DESC, id) AS running_total FROM candidates
-    ), chosen AS (
-      SELECT o.id, o.token_budget FROM ordered o
-      WHERE o.running_total = 0 OR o.running_total <= (SELECT available FROM budget)
-    ), reserve AS (
-      UPDATE cortex_budget SET reserved = reserved + (SELECT sum(token_budget) FROM chosen)
-      WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM chosen) > 0
-    )
-    UPDATE cortex_task t
-    SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
-    FROM chosen c WHERE t.id = c.id
-    RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt,
-      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
+    \(claimFinish)
     """
 
   /// `claimTasks` while some group is held back (schema 6): a task of a group that
@@ -156,9 +143,9 @@ enum ClusterSQL {
   /// the tasks of held groups that come first in priority order are read past on each claim
   /// (100,000 of them: 113–164 ms per claim of 50, against 2–3 ms with none held;
   /// docs/bench/claim-groups-20261130-151445.txt); an index on `grp` would cost every insert and
-  /// claim, groups or not. The running count is read
-  /// in this statement's snapshot: a node claims for a limited group under `claimLock` (taken
-  /// first, in the same transaction) so two nodes cannot both fill the same free slots.
+  /// claim, groups or not. The running count is read in this statement's snapshot: a node claims
+  /// for a limited group under `claimLock` (taken first, in the same transaction) so two nodes
+  /// cannot both fill the same free slots.
   static let claimTasksGrouped = """
     WITH live AS (
       SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
@@ -188,6 +175,12 @@ enum ClusterSQL {
       SELECT id, priority, token_budget FROM (SELECT * FROM free UNION ALL SELECT * FROM limited) c
       ORDER BY priority DESC, id
       LIMIT $3::int
+    \(claimFinish)
+    """
+
+  /// The end both claims share: from `candidates` (the rows taken, locked), as many as the budget
+  /// covers in order, the reservation, and the claim itself.
+  static let claimFinish = """
     ), ordered AS (
       SELECT id, token_budget, sum(token_budget) OVER (ORDER BY priority DESC, id) AS running_total FROM candidates
     ), chosen AS (
@@ -204,7 +197,7 @@ enum ClusterSQL {
       t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
     """
 
-  /// Serializes claims while a group has a `parallel` limit (see `claimTasks`).
+  /// Serializes claims while a group has a `parallel` limit (see `claimTasksGrouped`).
   static let claimLock = "SELECT pg_advisory_xact_lock(109111114116101122)"
 
   /// The one accepted terminal state: conditional on the claim (node, epoch, attempt) — the
