@@ -54,6 +54,7 @@ public final class ClusterLink: Sendable {
     var maxQueue = Int.max
     var completions: [Completion] = []
     var wantClaims = 0
+    var startable = 0
     var running: [Int] = []
     var cancels: [Int] = []
     var watches: [(UInt64, [Int])] = []
@@ -146,8 +147,16 @@ public final class ClusterLink: Sendable {
     }
   }
   public func complete(_ c: Completion) { request { $0.completions.append(c) } }
-  /// How many more tasks the node could start now (replaces the previous wish).
-  public func wantClaims(_ n: Int) { request { $0.wantClaims = n } }
+  /// How many more tasks the node wants (its workers' free places and a queue ahead), and how
+  /// many of them it could start at once (replaces the previous wish). A limited group's tasks
+  /// are claimed only into the second: one claimed here to wait for a worker would hold a slot
+  /// of the group that an idle node could have used.
+  public func wantClaims(_ n: Int, startable: Int) {
+    request {
+      $0.wantClaims = n
+      $0.startable = min(n, startable)
+    }
+  }
   /// The ids running here (for cancel requests and the node's load).
   public func running(_ ids: [Int]) { inbox.withLock { $0.running = ids } }
   /// Marks tasks for cancellation cluster-wide (the owner stops them).
@@ -378,10 +387,13 @@ public final class ClusterLink: Sendable {
         if groupsHinted || heldGroups == nil { noteGroups(try s.heldGroups(), into: &out) }
         if !fenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
           lastClaim = now
-          let got = try s.claim(limit: work.wantClaims, held: heldGroups ?? [])
+          let got = try s.claim(limit: work.wantClaims, held: heldGroups ?? [], startable: work.startable)
           busy = got.count == work.wantClaims
           if !got.isEmpty {
-            inbox.withLock { $0.wantClaims = max(0, $0.wantClaims - got.count) }
+            inbox.withLock {
+              $0.wantClaims = max(0, $0.wantClaims - got.count)
+              $0.startable = max(0, $0.startable - got.count)
+            }
             out.append(.claimed(got))
           }
         }

@@ -156,7 +156,9 @@ enum ClusterSQL {
   /// the tasks of held groups that come first in priority order are read past on each claim
   /// (100,000 of them: 113–164 ms per claim of 50, against 2–3 ms with none held;
   /// docs/bench/claim-groups-20261130-151445.txt); an index on `grp` would cost every insert and
-  /// claim, groups or not. The running count is read
+  /// claim, groups or not. A limited group's tasks fill at most $4 of the claim: the tasks the
+  /// node can start at once (a task claimed to wait for a busy node's worker would hold one of
+  /// the group's slots while another node's workers are idle). The running count is read
   /// in this statement's snapshot: a node claims for a limited group under `claimLock` (taken
   /// first, in the same transaction) so two nodes cannot both fill the same free slots.
   static let claimTasksGrouped = """
@@ -181,9 +183,11 @@ enum ClusterSQL {
         SELECT id, priority, token_budget FROM cortex_task t
         WHERE t.grp = h.name AND state = 'queued' AND unmet = 0 AND not_before <= now() AND EXISTS (SELECT 1 FROM live)
         ORDER BY priority DESC, id
-        LIMIT least(h.slots, $3::int)
+        LIMIT least(h.slots, $4::int)
         FOR UPDATE SKIP LOCKED) x
       WHERE h.slots > 0
+      ORDER BY x.priority DESC, x.id
+      LIMIT $4::int
     ), candidates AS (
       SELECT id, priority, token_budget FROM (SELECT * FROM free UNION ALL SELECT * FROM limited) c
       ORDER BY priority DESC, id

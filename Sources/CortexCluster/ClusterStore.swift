@@ -358,16 +358,17 @@ public final class ClusterStore {
   /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).
   /// `held`: the groups the cluster holds back, as last read; with any, the claim is the grouped
   /// one, and with a `parallel` limit among them it takes `ClusterSQL.claimLock` first.
-  public func claim(limit: Int, held: [ClusterGroup] = []) throws(ClusterError) -> [Claimed] {
+  public func claim(limit: Int, held: [ClusterGroup] = [], startable: Int? = nil) throws(ClusterError) -> [Claimed] {
     let params = [node, String(epoch), String(limit)]
+    let grouped = params + [String(max(0, min(limit, startable ?? limit)))]
     let r =
       held.isEmpty
       ? try db.execute(ClusterSQL.claimTasks, params)
       : held.contains(where: { $0.parallel > 0 })
         ? try db.transaction { () throws(ClusterError) -> PGConnection.Rows in
           try db.execute(ClusterSQL.claimLock)
-          return try db.execute(ClusterSQL.claimTasksGrouped, params)
-        } : try db.execute(ClusterSQL.claimTasksGrouped, params)
+          return try db.execute(ClusterSQL.claimTasksGrouped, grouped)
+        } : try db.execute(ClusterSQL.claimTasksGrouped, grouped)
     return (0..<r.count).map { i in
       Claimed(
         id: Int(r[i, "id"] ?? "") ?? 0, priority: Int(r[i, "priority"] ?? "") ?? 0, spec: r[i, "spec"] ?? "{}",

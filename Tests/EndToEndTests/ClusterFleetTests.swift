@@ -261,4 +261,23 @@ final class ClusterFleetTests: ClusterTestCase {
     XCTAssertEqual(
       sql("SELECT string_agg(name || ':' || paused || ':' || parallel, ',' ORDER BY name) FROM cortex_group"), "later:false:0,slow:false:2")
   }
+
+  func testALimitedGroupsTasksAreNotClaimedByANodeWithNoWorkerFreeWhileAnotherNodeIdles() throws {
+    let a = try startNode("a", workers: 2, leaseS: 2)
+    // a's two workers busy for a minute; it still asks for tasks to queue ahead of them.
+    let long = a.ok(["submit", "--no-env", "--from", "-"], input: batch(2) { _ in #"{"shell":"sleep 60","group":"batch"}"# }).out
+    a.eventually("a runs both long tasks") { sql("SELECT count(*) FROM cortex_task WHERE node = 'a' AND state = 'running'") == "2" }
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "2"]).code, 0)
+    a.ok(["submit", "--no-env", "--from", "-"], input: batch(2) { _ in #"{"shell":"true","group":"api"}"# })
+    sleepMs(2500)
+    // Claimed by a, they would wait for its workers and fill the group's two slots cluster-wide.
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE grp = 'api' AND state = 'queued'"), "2", long)
+    let b = try startNode("b", workers: 2, leaseS: 2)
+    let deadline = Clock.monotonicMs() + 20_000
+    while Clock.monotonicMs() < deadline && sql("SELECT count(*) FROM cortex_task_done") != "2" { sleepMs(100) }
+    XCTAssertEqual(
+      sql("SELECT string_agg(node || ':' || state, ',') FROM cortex_task_done"), "b:succeeded,b:succeeded",
+      "the limited group's tasks waited on a busy node while b was idle")
+    b.ok(["cancel"] + long.split(separator: "\n").map(String.init))
+  }
 }
