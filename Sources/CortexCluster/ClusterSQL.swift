@@ -146,7 +146,7 @@ enum ClusterSQL {
     SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
     FROM chosen c WHERE t.id = c.id
     RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt,
-      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
+      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets, t.grp
     """
 
   /// `claimTasks` while some group is held back (schema 6): a task of a group that
@@ -205,7 +205,7 @@ enum ClusterSQL {
     SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
     FROM chosen c WHERE t.id = c.id
     RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt,
-      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
+      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets, t.grp
     """
 
   /// Serializes claims while a group has a `parallel` limit (see `claimTasks`).

@@ -27,6 +27,8 @@ public final class ClusterStore {
     public var cancelRequested: Bool
     /// The secret values (`SpecSecrets` JSON), when it has any.
     public var secrets: String?
+    /// Its group, as the node that took the submit resolved it (the one the cluster counts).
+    public var group: String?
   }
 
   /// Takes the node name (refused while another live node holds it) and creates the cluster
@@ -374,7 +376,7 @@ public final class ClusterStore {
         id: Int(r[i, "id"] ?? "") ?? 0, priority: Int(r[i, "priority"] ?? "") ?? 0, spec: r[i, "spec"] ?? "{}",
         tokenBudget: Int(r[i, "token_budget"] ?? "") ?? 0, timeoutMs: r[i, "timeout_ms"].flatMap { Int64($0) },
         maxAttempts: Int(r[i, "max_attempts"] ?? "") ?? 1, attempt: Int(r[i, "attempt"] ?? "") ?? 1,
-        cancelRequested: r[i, "cancel_requested"] == "t", secrets: r[i, "secrets"])
+        cancelRequested: r[i, "cancel_requested"] == "t", secrets: r[i, "secrets"], group: r[i, "grp"])
     }.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
   }
 

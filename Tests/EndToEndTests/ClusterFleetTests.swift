@@ -280,4 +280,25 @@ final class ClusterFleetTests: ClusterTestCase {
       "the limited group's tasks waited on a busy node while b was idle")
     b.ok(["cancel"] + long.split(separator: "\n").map(String.init))
   }
+
+  func testAClaimedTaskStaysInTheGroupTheClusterCountsItInWhateverTheClaimingNodesWorkerTypesSay() throws {
+    func reviewIn(_ g: String) -> [(String, JSON)] { [("worker_types", .object([("review", .object([("group", .string(g))]))]))] }
+    let a = try startNode("a", workers: 2, config: reviewIn("llm"))
+    let b = try startNode("b", workers: 2, config: reviewIn("api"))
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "1"]).code, 0)
+    XCTAssertEqual(a.run(["group", "set", "llm", "--parallel", "1"]).code, 0)
+    // Submitted on a, a review task is in group llm; only b is left to claim it, and b's worker
+    // types put review tasks in group api, whose one slot b's own long task holds.
+    a.ok(["pause", "llm"])
+    let review = a.ok(["submit", "--no-env", "--type", "review", "--shell", "true"]).out.trimmed
+    XCTAssertEqual(sql("SELECT grp FROM cortex_task"), "llm")
+    a.ok(["stop"])
+    let long = b.ok(["submit", "--no-env", "--group", "api", "--shell", "sleep 60"]).out.trimmed
+    b.eventually("b runs the api task") { sql("SELECT state FROM cortex_task WHERE grp = 'api'") == "running" }
+    b.ok(["resume", "llm"])
+    XCTAssertEqual(b.run(["wait", review], timeoutS: 20).code, 0, "the llm task waited for group api on b")
+    let shown = (try? JSON.parse(Array(b.ok(["--json", "show", review]).out.utf8))) ?? .null
+    XCTAssertEqual((shown["task"] ?? shown)["group"]?.string, "llm", "\(shown)")
+    b.ok(["cancel", long])
+  }
 }
