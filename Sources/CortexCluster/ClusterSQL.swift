@@ -160,7 +160,10 @@ enum ClusterSQL {
   /// node can start at once (a task claimed to wait for a busy node's worker would hold one of
   /// the group's slots while another node's workers are idle). The running count is read
   /// in this statement's snapshot: a node claims for a limited group under `claimLock` (taken
-  /// first, in the same transaction) so two nodes cannot both fill the same free slots.
+  /// first, in the same transaction) so two nodes cannot both fill the same free slots. $5 says
+  /// whether it did: a node that knew of paused groups only (a limit set a moment ago, its hint
+  /// not yet read) takes no limited group's task in this claim, as it could fill slots that a
+  /// claim under the lock is filling.
   static let claimTasksGrouped = """
     WITH live AS (
       SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
@@ -168,7 +171,7 @@ enum ClusterSQL {
     ), budget AS (
       SELECT total - reserved - used AS available FROM cortex_budget WHERE id = 1 FOR UPDATE
     ), held AS (
-      SELECT g.name, CASE WHEN g.paused THEN 0
+      SELECT g.name, CASE WHEN g.paused OR NOT $5::bool THEN 0
         ELSE g.parallel - (SELECT count(*) FROM cortex_task r WHERE r.state = 'running' AND r.grp = g.name) END AS slots
       FROM cortex_group g WHERE g.paused OR g.parallel > 0
     ), free AS (

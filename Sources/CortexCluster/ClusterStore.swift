@@ -362,11 +362,12 @@ public final class ClusterStore {
   /// one, and with a `parallel` limit among them it takes `ClusterSQL.claimLock` first.
   public func claim(limit: Int, held: [ClusterGroup] = [], startable: Int? = nil) throws(ClusterError) -> [Claimed] {
     let params = [node, String(epoch), String(limit)]
-    let grouped = params + [String(max(0, min(limit, startable ?? limit)))]
+    let serialized = held.contains { $0.parallel > 0 }
+    let grouped = params + [String(max(0, min(limit, startable ?? limit))), serialized ? "true" : "false"]
     let r =
       held.isEmpty
       ? try db.execute(ClusterSQL.claimTasks, params)
-      : held.contains(where: { $0.parallel > 0 })
+      : serialized
         ? try db.transaction { () throws(ClusterError) -> PGConnection.Rows in
           try db.execute(ClusterSQL.claimLock)
           return try db.execute(ClusterSQL.claimTasksGrouped, grouped)
