@@ -63,6 +63,7 @@ public final class ClusterLink: Sendable {
     var retries: [(ticket: UInt64, ids: [Int], allFailed: Bool)] = []
     var pauses: [(ticket: UInt64, paused: Bool)] = []
     var groupChanges: [(ticket: UInt64, group: String, change: GroupChange)] = []
+    var seeds: [[String: Int]] = []
     var edits: [(ticket: UInt64, id: Int, change: @Sendable (String, String?) -> Result<ClusterStore.Edited, ClusterError>)] = []
     var stopping = false
   }
@@ -176,6 +177,10 @@ public final class ClusterLink: Sendable {
   /// every paused group (then `groups`).
   public func setQueuePaused(ticket: UInt64, _ paused: Bool) { request { $0.pauses.append((ticket, paused)) } }
 
+  /// A reloaded config's `parallel` limits, for groups the cluster does not list yet (as at
+  /// `start`); reports `groups` if they changed. Lost if the database is unreachable.
+  public func seedGroups(_ limits: [String: Int]) { request { $0.seeds.append(limits) } }
+
   /// Reports `groupSet(ticket, …)`, then `groups` if they changed.
   public func setGroup(ticket: UInt64, _ group: String, _ change: GroupChange) {
     request { $0.groupChanges.append((ticket, group, change)) }
@@ -285,6 +290,7 @@ public final class ClusterLink: Sendable {
         i.retries.removeAll()
         i.pauses.removeAll()
         i.groupChanges.removeAll()
+        i.seeds.removeAll()
         i.edits.removeAll()
         return w
       }
@@ -414,7 +420,10 @@ public final class ClusterLink: Sendable {
         // read that differs is reported: a pause here undone by another node before this node's
         // next renewal left this node's scheduler paused for good.
         for case .queuePauseSet(_, let paused, .success) in out { queuePaused = paused }
-        if !work.pauses.isEmpty || !work.groupChanges.isEmpty { noteGroups(try s.heldGroups(), into: &out) }
+        for limits in work.seeds { try s.seedGroups(limits) }
+        if !work.pauses.isEmpty || !work.groupChanges.isEmpty || !work.seeds.isEmpty {
+          noteGroups(try s.heldGroups(), into: &out)
+        }
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []

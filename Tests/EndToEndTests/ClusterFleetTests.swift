@@ -301,4 +301,22 @@ final class ClusterFleetTests: ClusterTestCase {
     XCTAssertEqual((shown["task"] ?? shown)["group"]?.string, "llm", "\(shown)")
     b.ok(["cancel", long])
   }
+
+  func testASighupSeedsAGroupLimitTheClusterDoesNotKnowAsAJoinWouldAndChangesNoOther() throws {
+    let a = try startNode("a", workers: 2)
+    let b = try startNode("b", workers: 2)
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "2"]).code, 0)
+    try b.configure([
+      ("groups", .object([("api", .object([("parallel", .int(5))])), ("llm", .object([("parallel", .int(1))]))]))
+    ])
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(b.daemonPID), Signal.hup))
+    b.eventually("b reloads its config") { b.events().contains { $0.type == "daemon.reloaded" } }
+    // llm is new to the cluster: seeded for every node, as a restart of b would have; api keeps
+    // the cluster's limit.
+    a.eventually("a follows the llm limit b's config seeded") {
+      let groups = (try? JSON.parse(Array(a.ok(["--json", "group"]).out.utf8)))?["groups"]?.array ?? []
+      return groups.first { $0["name"]?.string == "llm" }?["parallel"]?.int == 1
+    }
+    XCTAssertEqual(sql("SELECT string_agg(name || ':' || parallel, ',' ORDER BY name) FROM cortex_group"), "api:2,llm:1")
+  }
 }
