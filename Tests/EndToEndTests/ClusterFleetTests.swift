@@ -319,4 +319,18 @@ final class ClusterFleetTests: ClusterTestCase {
     }
     XCTAssertEqual(sql("SELECT string_agg(name || ':' || parallel, ',' ORDER BY name) FROM cortex_group"), "api:2,llm:1")
   }
+
+  func testTasksOfAPausedGroupWaitingOnANodeDoNotKeepItFromClaimingALimitedGroupsTasks() throws {
+    let a = try startNode("a", workers: 2)
+    // a claims all four (two to run, two to queue ahead), then x is paused: two wait on a.
+    a.ok(["submit", "--no-env", "--from", "-"], input: batch(4) { _ in #"{"shell":"sleep 2","group":"x"}"# })
+    a.eventually("a claims the four x tasks") { sql("SELECT count(*) FROM cortex_task WHERE node = 'a'") == "4" }
+    a.ok(["pause", "x"])
+    a.eventually("two x tasks end") { sql("SELECT count(*) FROM cortex_task_done") == "2" }
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "1"]).code, 0)
+    let api = a.ok(["submit", "--no-env", "--group", "api", "--shell", "true"]).out.trimmed
+    XCTAssertEqual(a.run(["wait", api], timeoutS: 15).code, 0, "a's idle workers did not take the api task")
+    a.ok(["resume"])
+    waitDone(5)
+  }
 }
