@@ -54,6 +54,7 @@ public final class ClusterLink: Sendable {
     var maxQueue = Int.max
     var completions: [Completion] = []
     var wantClaims = 0
+    var startable = 0
     var running: [Int] = []
     var cancels: [Int] = []
     var watches: [(UInt64, [Int])] = []
@@ -62,6 +63,7 @@ public final class ClusterLink: Sendable {
     var retries: [(ticket: UInt64, ids: [Int], allFailed: Bool)] = []
     var pauses: [(ticket: UInt64, paused: Bool)] = []
     var groupChanges: [(ticket: UInt64, group: String, change: GroupChange)] = []
+    var seeds: [[String: Int]] = []
     var edits: [(ticket: UInt64, id: Int, change: @Sendable (String, String?) -> Result<ClusterStore.Edited, ClusterError>)] = []
     var stopping = false
   }
@@ -146,8 +148,16 @@ public final class ClusterLink: Sendable {
     }
   }
   public func complete(_ c: Completion) { request { $0.completions.append(c) } }
-  /// How many more tasks the node could start now (replaces the previous wish).
-  public func wantClaims(_ n: Int) { request { $0.wantClaims = n } }
+  /// How many more tasks the node wants (its workers' free places and a queue ahead), and how
+  /// many of them it could start at once (replaces the previous wish). A limited group's tasks
+  /// are claimed only into the second: one claimed here to wait for a worker would hold a slot
+  /// of the group that an idle node could have used.
+  public func wantClaims(_ n: Int, startable: Int) {
+    request {
+      $0.wantClaims = n
+      $0.startable = min(n, startable)
+    }
+  }
   /// The ids running here (for cancel requests and the node's load).
   public func running(_ ids: [Int]) { inbox.withLock { $0.running = ids } }
   /// Marks tasks for cancellation cluster-wide (the owner stops them).
@@ -166,6 +176,10 @@ public final class ClusterLink: Sendable {
   /// Reports `queuePauseSet(ticket, …)`, then `queuePaused` if it changed. A resume also resumes
   /// every paused group (then `groups`).
   public func setQueuePaused(ticket: UInt64, _ paused: Bool) { request { $0.pauses.append((ticket, paused)) } }
+
+  /// A reloaded config's `parallel` limits, for groups the cluster does not list yet (as at
+  /// `start`); reports `groups` if they changed. Lost if the database is unreachable.
+  public func seedGroups(_ limits: [String: Int]) { request { $0.seeds.append(limits) } }
 
   /// Reports `groupSet(ticket, …)`, then `groups` if they changed.
   public func setGroup(ticket: UInt64, _ group: String, _ change: GroupChange) {
@@ -276,6 +290,7 @@ public final class ClusterLink: Sendable {
         i.retries.removeAll()
         i.pauses.removeAll()
         i.groupChanges.removeAll()
+        i.seeds.removeAll()
         i.edits.removeAll()
         return w
       }
@@ -378,10 +393,13 @@ public final class ClusterLink: Sendable {
         if groupsHinted || heldGroups == nil { noteGroups(try s.heldGroups(), into: &out) }
         if !fenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
           lastClaim = now
-          let got = try s.claim(limit: work.wantClaims, held: heldGroups ?? [])
+          let got = try s.claim(limit: work.wantClaims, held: heldGroups ?? [], startable: work.startable)
           busy = got.count == work.wantClaims
           if !got.isEmpty {
-            inbox.withLock { $0.wantClaims = max(0, $0.wantClaims - got.count) }
+            inbox.withLock {
+              $0.wantClaims = max(0, $0.wantClaims - got.count)
+              $0.startable = max(0, $0.startable - got.count)
+            }
             out.append(.claimed(got))
           }
         }
@@ -402,7 +420,10 @@ public final class ClusterLink: Sendable {
         // read that differs is reported: a pause here undone by another node before this node's
         // next renewal left this node's scheduler paused for good.
         for case .queuePauseSet(_, let paused, .success) in out { queuePaused = paused }
-        if !work.pauses.isEmpty || !work.groupChanges.isEmpty { noteGroups(try s.heldGroups(), into: &out) }
+        for limits in work.seeds { try s.seedGroups(limits) }
+        if !work.pauses.isEmpty || !work.groupChanges.isEmpty || !work.seeds.isEmpty {
+          noteGroups(try s.heldGroups(), into: &out)
+        }
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []

@@ -143,9 +143,14 @@ enum ClusterSQL {
   /// the tasks of held groups that come first in priority order are read past on each claim
   /// (100,000 of them: 113–164 ms per claim of 50, against 2–3 ms with none held;
   /// docs/bench/claim-groups-20261130-151445.txt); an index on `grp` would cost every insert and
-  /// claim, groups or not. The running count is read in this statement's snapshot: a node claims
-  /// for a limited group under `claimLock` (taken first, in the same transaction) so two nodes
-  /// cannot both fill the same free slots.
+  /// claim, groups or not. A limited group's tasks fill at most $4 of the claim: the tasks the
+  /// node can start at once (a task claimed to wait for a busy node's worker would hold one of
+  /// the group's slots while another node's workers are idle). The running count is read
+  /// in this statement's snapshot: a node claims for a limited group under `claimLock` (taken
+  /// first, in the same transaction) so two nodes cannot both fill the same free slots. $5 says
+  /// whether it did: a node that knew of paused groups only (a limit set a moment ago, its hint
+  /// not yet read) takes no limited group's task in this claim, as it could fill slots that a
+  /// claim under the lock is filling.
   static let claimTasksGrouped = """
     WITH live AS (
       SELECT 1 FROM cortex_node WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
@@ -153,7 +158,7 @@ enum ClusterSQL {
     ), budget AS (
       SELECT total - reserved - used AS available FROM cortex_budget WHERE id = 1 FOR UPDATE
     ), held AS (
-      SELECT g.name, CASE WHEN g.paused THEN 0
+      SELECT g.name, CASE WHEN g.paused OR NOT $5::bool THEN 0
         ELSE g.parallel - (SELECT count(*) FROM cortex_task r WHERE r.state = 'running' AND r.grp = g.name) END AS slots
       FROM cortex_group g WHERE g.paused OR g.parallel > 0
     ), free AS (
@@ -168,9 +173,11 @@ enum ClusterSQL {
         SELECT id, priority, token_budget FROM cortex_task t
         WHERE t.grp = h.name AND state = 'queued' AND unmet = 0 AND not_before <= now() AND EXISTS (SELECT 1 FROM live)
         ORDER BY priority DESC, id
-        LIMIT least(h.slots, $3::int)
+        LIMIT least(h.slots, $4::int)
         FOR UPDATE SKIP LOCKED) x
       WHERE h.slots > 0
+      ORDER BY x.priority DESC, x.id
+      LIMIT $4::int
     ), candidates AS (
       SELECT id, priority, token_budget FROM (SELECT * FROM free UNION ALL SELECT * FROM limited) c
       ORDER BY priority DESC, id
@@ -194,7 +201,7 @@ enum ClusterSQL {
     SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
     FROM chosen c WHERE t.id = c.id
     RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt,
-      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets
+      t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets, t.grp
     """
 
   /// Serializes claims while a group has a `parallel` limit (see `claimTasksGrouped`).

@@ -27,6 +27,8 @@ public final class ClusterStore {
     public var cancelRequested: Bool
     /// The secret values (`SpecSecrets` JSON), when it has any.
     public var secrets: String?
+    /// Its group, as the node that took the submit resolved it (the one the cluster counts).
+    public var group: String?
   }
 
   /// Takes the node name (refused while another live node holds it) and creates the cluster
@@ -358,22 +360,24 @@ public final class ClusterStore {
   /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).
   /// `held`: the groups the cluster holds back, as last read; with any, the claim is the grouped
   /// one, and with a `parallel` limit among them it takes `ClusterSQL.claimLock` first.
-  public func claim(limit: Int, held: [ClusterGroup] = []) throws(ClusterError) -> [Claimed] {
+  public func claim(limit: Int, held: [ClusterGroup] = [], startable: Int? = nil) throws(ClusterError) -> [Claimed] {
     let params = [node, String(epoch), String(limit)]
+    let serialized = held.contains { $0.parallel > 0 }
+    let grouped = params + [String(max(0, min(limit, startable ?? limit))), serialized ? "true" : "false"]
     let r =
       held.isEmpty
       ? try db.execute(ClusterSQL.claimTasks, params)
-      : held.contains(where: { $0.parallel > 0 })
+      : serialized
         ? try db.transaction { () throws(ClusterError) -> PGConnection.Rows in
           try db.execute(ClusterSQL.claimLock)
-          return try db.execute(ClusterSQL.claimTasksGrouped, params)
-        } : try db.execute(ClusterSQL.claimTasksGrouped, params)
+          return try db.execute(ClusterSQL.claimTasksGrouped, grouped)
+        } : try db.execute(ClusterSQL.claimTasksGrouped, grouped)
     return (0..<r.count).map { i in
       Claimed(
         id: Int(r[i, "id"] ?? "") ?? 0, priority: Int(r[i, "priority"] ?? "") ?? 0, spec: r[i, "spec"] ?? "{}",
         tokenBudget: Int(r[i, "token_budget"] ?? "") ?? 0, timeoutMs: r[i, "timeout_ms"].flatMap { Int64($0) },
         maxAttempts: Int(r[i, "max_attempts"] ?? "") ?? 1, attempt: Int(r[i, "attempt"] ?? "") ?? 1,
-        cancelRequested: r[i, "cancel_requested"] == "t", secrets: r[i, "secrets"])
+        cancelRequested: r[i, "cancel_requested"] == "t", secrets: r[i, "secrets"], group: r[i, "grp"])
     }.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
   }
 

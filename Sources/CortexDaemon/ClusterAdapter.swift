@@ -20,6 +20,7 @@ final class ClusterAdapter {
   /// `wait` and `cancel` requests answered from the cluster's record: ticket → (client, cancel?).
   var pendingWatches: [UInt64: (client: ClientID, cancel: Bool)] = [:]
   var lastWanted = -1
+  var lastStartable = -1
   var lastWantSentMs: Int64 = 0
   var lastRunning: [Int] = []
   /// Since when (wall ms) the link reports PostgreSQL unreachable; nil while it answers.
@@ -235,14 +236,16 @@ final class ClusterAdapter {
   }
 
   /// Once per loop iteration: how many tasks this node wants, and what runs here.
-  func tick(spare: Int, now: Int64) {
+  /// `startable`: how many of them it could start at once (see `ClusterLink.wantClaims`).
+  func tick(spare: Int, startable: Int, now: Int64) {
     outbox.flush()
     let want = available ? spare : 0
     // The link lowers its copy as it claims (`claimed` resets `lastWanted`); also once a second.
-    if want != lastWanted || (want > 0 && now - lastWantSentMs >= 1000) {
+    if want != lastWanted || startable != lastStartable || (want > 0 && now - lastWantSentMs >= 1000) {
       lastWanted = want
+      lastStartable = startable
       lastWantSentMs = now
-      link.wantClaims(want)
+      link.wantClaims(want, startable: startable)
     }
     // Sorted and compared only after a change, not at every loop iteration.
     guard claimsChanged else { return }

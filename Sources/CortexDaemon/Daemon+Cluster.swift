@@ -65,6 +65,10 @@ extension Daemon {
           if let text = c.secrets, let sv = try? JSON.parse(Array(text.utf8)), let secrets = SpecSecrets.decode(sv) {
             spec.restore(secrets)
           }
+          // The group the cluster counts the task in (resolved where it was submitted), not the
+          // one this node's worker types would give it: a task counted in one group but held
+          // here by another's limit would take the first group's slot while it waits.
+          if spec.group == nil, let g = c.group { spec.group = g }
           cluster.claims[c.id] = (c.attempt, cluster.link.epoch)
           adopted.append(
             Scheduler.Adopted(

@@ -316,8 +316,10 @@ extension Daemon {
       scheduler.applyFleetConfig(now: t)
       // In cluster mode the database holds the budget (see Daemon+Startup).
       if cluster != nil { scheduler.config.tokenBudgetTotal = 1 << 60 }
-      // And its groups' pauses and limits win over the file's (docs/fleet.md).
+      // And its groups' pauses and limits win over the file's (docs/fleet.md); a limit for a
+      // group the cluster does not list yet seeds it, as when the node joins.
       if let held = cluster?.heldGroups { followGroups(held, now: t) }
+      cluster?.link.seedGroups(Dictionary(c.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }))
       maxClients = min(c.maxClients, clientDescriptors)
       log.append(Event("daemon.reloaded", reason: "sighup", detail: "config.json re-read"), nowMs: t)
     } catch {

@@ -181,7 +181,7 @@ public final class Daemon {
       for (token, ev) in events { dispatchWake(token: token, events: ev, now: t) }
       serviceClients(now: t)
       if let wake = scheduler.nextWakeMs(), wake <= t { feed(.tick, now: t) }
-      cluster?.tick(spare: scheduler.spareCapacity, now: t)
+      cluster?.tick(spare: scheduler.spareCapacity, startable: scheduler.startableNow, now: t)
       periodic(now: t)
       commit(now: t)
       notifySystemd(now: t)

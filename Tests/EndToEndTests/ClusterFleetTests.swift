@@ -261,4 +261,76 @@ final class ClusterFleetTests: ClusterTestCase {
     XCTAssertEqual(
       sql("SELECT string_agg(name || ':' || paused || ':' || parallel, ',' ORDER BY name) FROM cortex_group"), "later:false:0,slow:false:2")
   }
+
+  func testALimitedGroupsTasksAreNotClaimedByANodeWithNoWorkerFreeWhileAnotherNodeIdles() throws {
+    let a = try startNode("a", workers: 2, leaseS: 2)
+    // a's two workers busy for a minute; it still asks for tasks to queue ahead of them.
+    let long = a.ok(["submit", "--no-env", "--from", "-"], input: batch(2) { _ in #"{"shell":"sleep 60","group":"batch"}"# }).out
+    a.eventually("a runs both long tasks") { sql("SELECT count(*) FROM cortex_task WHERE node = 'a' AND state = 'running'") == "2" }
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "2"]).code, 0)
+    a.ok(["submit", "--no-env", "--from", "-"], input: batch(2) { _ in #"{"shell":"true","group":"api"}"# })
+    sleepMs(2500)
+    // Claimed by a, they would wait for its workers and fill the group's two slots cluster-wide.
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE grp = 'api' AND state = 'queued'"), "2", long)
+    let b = try startNode("b", workers: 2, leaseS: 2)
+    let deadline = Clock.monotonicMs() + 20_000
+    while Clock.monotonicMs() < deadline && sql("SELECT count(*) FROM cortex_task_done") != "2" { sleepMs(100) }
+    XCTAssertEqual(
+      sql("SELECT string_agg(node || ':' || state, ',') FROM cortex_task_done"), "b:succeeded,b:succeeded",
+      "the limited group's tasks waited on a busy node while b was idle")
+    b.ok(["cancel"] + long.split(separator: "\n").map(String.init))
+  }
+
+  func testAClaimedTaskStaysInTheGroupTheClusterCountsItInWhateverTheClaimingNodesWorkerTypesSay() throws {
+    func reviewIn(_ g: String) -> [(String, JSON)] { [("worker_types", .object([("review", .object([("group", .string(g))]))]))] }
+    let a = try startNode("a", workers: 2, config: reviewIn("llm"))
+    let b = try startNode("b", workers: 2, config: reviewIn("api"))
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "1"]).code, 0)
+    XCTAssertEqual(a.run(["group", "set", "llm", "--parallel", "1"]).code, 0)
+    // Submitted on a, a review task is in group llm; only b is left to claim it, and b's worker
+    // types put review tasks in group api, whose one slot b's own long task holds.
+    a.ok(["pause", "llm"])
+    let review = a.ok(["submit", "--no-env", "--type", "review", "--shell", "true"]).out.trimmed
+    XCTAssertEqual(sql("SELECT grp FROM cortex_task"), "llm")
+    a.ok(["stop"])
+    let long = b.ok(["submit", "--no-env", "--group", "api", "--shell", "sleep 60"]).out.trimmed
+    b.eventually("b runs the api task") { sql("SELECT state FROM cortex_task WHERE grp = 'api'") == "running" }
+    b.ok(["resume", "llm"])
+    XCTAssertEqual(b.run(["wait", review], timeoutS: 20).code, 0, "the llm task waited for group api on b")
+    let shown = (try? JSON.parse(Array(b.ok(["--json", "show", review]).out.utf8))) ?? .null
+    XCTAssertEqual((shown["task"] ?? shown)["group"]?.string, "llm", "\(shown)")
+    b.ok(["cancel", long])
+  }
+
+  func testASighupSeedsAGroupLimitTheClusterDoesNotKnowAsAJoinWouldAndChangesNoOther() throws {
+    let a = try startNode("a", workers: 2)
+    let b = try startNode("b", workers: 2)
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "2"]).code, 0)
+    try b.configure([
+      ("groups", .object([("api", .object([("parallel", .int(5))])), ("llm", .object([("parallel", .int(1))]))]))
+    ])
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(b.daemonPID), Signal.hup))
+    b.eventually("b reloads its config") { b.events().contains { $0.type == "daemon.reloaded" } }
+    // llm is new to the cluster: seeded for every node, as a restart of b would have; api keeps
+    // the cluster's limit.
+    a.eventually("a follows the llm limit b's config seeded") {
+      let groups = (try? JSON.parse(Array(a.ok(["--json", "group"]).out.utf8)))?["groups"]?.array ?? []
+      return groups.first { $0["name"]?.string == "llm" }?["parallel"]?.int == 1
+    }
+    XCTAssertEqual(sql("SELECT string_agg(name || ':' || parallel, ',' ORDER BY name) FROM cortex_group"), "api:2,llm:1")
+  }
+
+  func testTasksOfAPausedGroupWaitingOnANodeDoNotKeepItFromClaimingALimitedGroupsTasks() throws {
+    let a = try startNode("a", workers: 2)
+    // a claims all four (two to run, two to queue ahead), then x is paused: two wait on a.
+    a.ok(["submit", "--no-env", "--from", "-"], input: batch(4) { _ in #"{"shell":"sleep 2","group":"x"}"# })
+    a.eventually("a claims the four x tasks") { sql("SELECT count(*) FROM cortex_task WHERE node = 'a'") == "4" }
+    a.ok(["pause", "x"])
+    a.eventually("two x tasks end") { sql("SELECT count(*) FROM cortex_task_done") == "2" }
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "1"]).code, 0)
+    let api = a.ok(["submit", "--no-env", "--group", "api", "--shell", "true"]).out.trimmed
+    XCTAssertEqual(a.run(["wait", api], timeoutS: 15).code, 0, "a's idle workers did not take the api task")
+    a.ok(["resume"])
+    waitDone(5)
+  }
 }

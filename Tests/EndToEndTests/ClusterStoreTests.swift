@@ -140,4 +140,32 @@ final class ClusterStoreTests: XCTestCase {
     XCTAssertEqual(hints(within: 2000), ["cortex_cancel"], "the cancel did not wake the node running the task")
     XCTAssertEqual(try idle.cancelRequested(among: ids), [ids[0]])
   }
+
+  func testAClaimByANodeThatHasNotHeardOfALimitYetNeverFillsTheSlotsAnotherNodeIsClaiming() throws {
+    let a = try store("a")
+    let b = try store("b")
+    try a.join(leaseS: 30, host: "h", pid: 1, workers: 4, budgetTotal: 1000)
+    try b.join(leaseS: 30, host: "h", pid: 2, workers: 4, budgetTotal: 1000)
+    _ = try a.setGroupPaused("other", true)
+    var apiTasks = tasks(4)
+    for i in apiTasks.indices { apiTasks[i].group = "api" }
+    let api = try a.submit(apiTasks)
+    // api limited to 1: a has heard (it set it), b still knows only the paused group (the hint
+    // is on its way). a claims under the claim lock, and b claims before a commits.
+    try a.setGroupParallel("api", 1)
+    let heldByA = try a.heldGroups()
+    XCTAssertEqual(heldByA.map(\.name), ["api", "other"])
+    let stale = [ClusterGroup(name: "other", paused: true, parallel: 0)]
+    let byB = try a.db.transaction { () throws(ClusterError) -> [Int] in
+      _ = try a.db.execute("SELECT pg_advisory_xact_lock(109111114116101122)")
+      _ = try a.db.execute(
+        "UPDATE cortex_task SET state = 'running', node = 'a', epoch = $1::bigint, attempt = 1, claimed_at = now() WHERE id = $2::bigint",
+        [String(a.epoch), String(api[0])])
+      return try b.claim(limit: 4, held: stale).map(\.id)
+    }
+    XCTAssertEqual(byB, [], "b claimed api tasks beside a's claim")
+    XCTAssertEqual(Int(try a.db.execute("SELECT count(*) AS n FROM cortex_task WHERE grp = 'api' AND state = 'running'")[0, "n"] ?? ""), 1)
+    // Once b has heard, it claims under the lock: still nothing while a's task runs.
+    XCTAssertEqual(try b.claim(limit: 4, held: heldByA), [])
+  }
 }

@@ -18,16 +18,20 @@ class ClusterTestCase: XCTestCase {
     pg?.stop()
   }
 
-  /// Starts a node named `name` with `workers` workers and a short lease.
+  /// Starts a node named `name` with `workers` workers and a short lease (`config`: more keys
+  /// of its config.json).
   @discardableResult
-  func startNode(_ name: String, workers: Int = 4, leaseS: Double = 2, budget: Int = 10_000_000) throws -> Cortex {
+  func startNode(
+    _ name: String, workers: Int = 4, leaseS: Double = 2, budget: Int = 10_000_000, config: [(String, JSON)] = []
+  ) throws -> Cortex {
     let c = try Cortex()
     nodes.append(c)
-    try c.initialize([
-      ("token_budget_total", .int(Int64(budget))),
-      ("max_queue", .int(100_000)),
-      ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
-    ])
+    try c.initialize(
+      [
+        ("token_budget_total", .int(Int64(budget))),
+        ("max_queue", .int(100_000)),
+        ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
+      ] + config)
     c.ok(["start", "--workers", String(workers)])
     return c
   }

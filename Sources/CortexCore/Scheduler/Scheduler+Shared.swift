@@ -128,6 +128,19 @@ extension Scheduler {
     let ahead = desiredWorkers * (mean < 50 ? 10 : 2)
     return max(0, idle.count + ahead - queuedCount)
   }
+
+  /// How many more tasks this node could start at once: its idle workers less the tasks queued
+  /// here that could take them (not those of a paused group, nor those a full group holds back).
+  /// A cluster node claims a limited group's tasks only for these (docs/fleet.md).
+  public var startableNow: Int {
+    guard phase == .running, admitting, !idle.isEmpty else { return 0 }
+    var ready = 0
+    for g in fleet.groups where !g.paused {
+      let q = g.queuedTotal
+      ready += g.parallel > 0 ? min(q, max(0, g.parallel - g.running)) : q
+    }
+    return max(0, idle.count - ready)
+  }
 }
 
 /// A reply refusing a request, as the scheduler would have sent it.
