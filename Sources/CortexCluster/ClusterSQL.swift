@@ -98,7 +98,7 @@ enum ClusterSQL {
   /// A node's connection runs short statements only; PostgreSQL's JIT compiler would compile one
   /// whose *estimated* cost is high every time it runs: the grouped claim's count per group
   /// (estimated before `cortex_group` has statistics) puts it past `jit_above_cost`, and each
-  /// claim then spent about 100 ms more compiling (docs/bench/claim-groups-20261130-151445.txt).
+  /// claim then spent about 100 ms more compiling (docs/bench/claim-groups-20261130-160217.txt).
   /// Servers without JIT (before 11) refuse the setting; that is ignored.
   static let noJIT = "SET jit = off"
 
@@ -141,8 +141,8 @@ enum ClusterSQL {
   /// while the cluster runs fewer than that many of it, each such group taking at most its free
   /// slots (so a limited group at the head of the queue never holds back the others). The cost:
   /// the tasks of held groups that come first in priority order are read past on each claim
-  /// (100,000 of them: 113–164 ms per claim of 50, against 2–3 ms with none held;
-  /// docs/bench/claim-groups-20261130-151445.txt); an index on `grp` would cost every insert and
+  /// (100,000 of them: 115–123 ms per claim of 50, against 2–3 ms with none held;
+  /// docs/bench/claim-groups-20261130-160217.txt); an index on `grp` would cost every insert and
   /// claim, groups or not. A limited group's tasks fill at most $4 of the claim: the tasks the
   /// node can start at once (a task claimed to wait for a busy node's worker would hold one of
   /// the group's slots while another node's workers are idle). The running count is read
