@@ -76,17 +76,7 @@ enum ClusterCommand {
     if ctx.json {
       var o: [(String, JSON)] = [("ok", .bool(true)), ("schema_version", .int(Int64(Migrations.latest)))]
       o += st.json().object ?? []
-      o.append(
-        (
-          "groups",
-          .array(
-            groups.map {
-              .object([
-                ("name", .string($0.group.name)), ("paused", .bool($0.group.paused)), ("parallel", .int(Int64($0.group.parallel))),
-                ("running", .int($0.running)), ("queued", .int($0.queued)),
-              ])
-            })
-        ))
+      o.append(("groups", .array(groups.map { $0.json() })))
       ctx.printJSON(.object(o))
       return 0
     }
@@ -100,14 +90,7 @@ enum ClusterCommand {
     if !rows.isEmpty { out += table(["NODE", "STATE", "EPOCH", "LEASE", "HOST", "PID", "WORKERS", "RUNNING"], rows) }
     out += "tasks: \(st.queued ?? 0) queued, \(st.running ?? 0) running, \(st.done ?? 0) done\n"
     if st.queuePaused { out += "queue: paused (no node takes a new task; cortex resume)\n" }
-    if !groups.isEmpty {
-      out +=
-        "groups: "
-        + groups.map { g in
-          let hold = [g.group.paused ? "paused" : nil, g.group.parallel > 0 ? "parallel \(g.group.parallel)" : nil].compactMap { $0 }
-          return "\(g.group.name) (\(hold.joined(separator: ", ")): \(g.running) running, \(g.queued) queued)"
-        }.joined(separator: "; ") + "\n"
-    }
+    if !groups.isEmpty { out += "groups: " + groups.map(\.text).joined(separator: "; ") + "\n" }
     if let total = st.budgetTotal {
       out += "budget: \(total) total, \(st.budgetReserved ?? 0) reserved, \(st.budgetUsed ?? 0) used\n"
     }

@@ -60,12 +60,31 @@ enum GroupCommand {
     case nil, "list":
       guard p.count <= 1, parallel == nil else { throw CLIError.usage("group list takes no arguments", usage) }
       let v = try Client.check(try client.request(.object([("op", .string("groups"))])))
+      // In cluster mode the table counts this node's tasks; the cluster's come from PostgreSQL.
+      let cluster = clusterGroups(ctx)
       if ctx.json {
-        ctx.printJSON(v)
+        guard let cluster, case .object(var o) = v else {
+          ctx.printJSON(v)
+          return 0
+        }
+        switch cluster {
+        case .success(let groups): o.append(("cluster_groups", .array(groups.map { $0.json() })))
+        case .failure(let e): o.append(("cluster_groups_error", .string(e.description)))
+        }
+        ctx.printJSON(.object(o))
         return 0
       }
       if v["paused"]?.bool == true { ctx.out("the whole queue is PAUSED (cortex resume)\n") }
       ctx.out(groupTable(v["groups"]?.array ?? []))
+      switch cluster {
+      case nil: break
+      case .success(let groups) where groups.isEmpty:
+        ctx.out("the counts above are this node's; the cluster pauses or limits no group\n")
+      case .success(let groups):
+        ctx.out("the counts above are this node's; the cluster's: " + groups.map(\.text).joined(separator: "; ") + "\n")
+      case .failure(let e):
+        ctx.err("cortex: the counts above are this node's; the cluster's cannot be read: \(e)\n")
+      }
       return 0
     case "set":
       guard p.count == 2 else { throw CLIError.usage("give one group name", usage) }
@@ -234,7 +253,7 @@ extension GroupCommand {
   static let help = CommandHelp(
     "group", abstract: "groups: list them, or set a group's parallel limit", usage: usage,
     details:
-      "A group's parallel limit is the most of its tasks running at once (0: no limit). Set live here, or under \"groups\" in config.json; a kill -HUP reloads the file's limits. In cluster mode a limit set here holds for the whole cluster (config.json's limits only seed groups the cluster does not know yet), and the list shows this node's tasks.",
+      "A group's parallel limit is the most of its tasks running at once (0: no limit). Set live here, or under \"groups\" in config.json; a kill -HUP reloads the file's limits. In cluster mode a limit set here holds for the whole cluster (config.json's limits only seed groups the cluster does not know yet); the table counts this node's tasks, and a line after it the cluster's (--json: cluster_groups).",
     flags: [.option("--parallel", value: "N", help: "with set: the most of the group's tasks running at once (0 = no limit)")],
     operandWords: ["list", "set"],
     examples: [("cortex group", "every group, its limits and what runs"), ("cortex group set batch --parallel 4", "at most 4 at once")])

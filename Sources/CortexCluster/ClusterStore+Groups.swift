@@ -1,4 +1,4 @@
-import CortexCore
+public import CortexCore
 
 /// A group the cluster holds claims back for: paused, or limited to `parallel` running tasks
 /// across every node (schema 6, `cortex_group`; docs/fleet.md).
@@ -83,6 +83,19 @@ extension ClusterStatus {
     public var group: ClusterGroup
     public var running: Int64
     public var queued: Int64
+
+    public func json() -> JSON {
+      .object([
+        ("name", .string(group.name)), ("paused", .bool(group.paused)), ("parallel", .int(Int64(group.parallel))),
+        ("running", .int(running)), ("queued", .int(queued)),
+      ])
+    }
+
+    /// `slow (parallel 2: 1 running, 5 queued)`.
+    public var text: String {
+      let hold = [group.paused ? "paused" : nil, group.parallel > 0 ? "parallel \(group.parallel)" : nil].compactMap { $0 }
+      return "\(group.name) (\(hold.joined(separator: ", ")): \(running) running, \(queued) queued)"
+    }
   }
 
   /// The held groups and their load. Not part of `read`: the web view reads that every second,

@@ -252,6 +252,11 @@ final class ClusterFleetTests: ClusterTestCase {
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE grp = 'later' AND state = 'queued'"), "3", held)
     let status = b.ok(["cluster", "status"]).out
     XCTAssertTrue(status.contains("groups: later (paused: 0 running, 3 queued); slow (parallel 2: 0 running, 0 queued)"), status)
+    // `cortex group` on any node counts that node's tasks, and adds the cluster's.
+    let groups = a.ok(["group"]).out
+    XCTAssertTrue(groups.contains("the cluster's: later (paused: 0 running, 3 queued); slow (parallel 2: 0 running, 0 queued)"), groups)
+    let groupsJSON = try JSON.parse(Array(a.ok(["--json", "group"]).out.utf8))
+    XCTAssertEqual(groupsJSON["cluster_groups"]?.array?.first?["queued"]?.int, 3, "\(groupsJSON)")
     let resumed = a.run(["resume"])
     XCTAssertEqual(resumed.code, 0, resumed.err)
     XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'later'"), "f")
