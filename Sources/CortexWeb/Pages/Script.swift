@@ -37,20 +37,45 @@ extension Pages {
       if (seq == null) return;
       window.cortexDraws.push([Date.now(), seq]); if (window.cortexDraws.length > 20000) window.cortexDraws.splice(0, 10000);
     }
+    // Never throws: a daemon that does not answer (stopped, or restarted on another port) is an
+    // answer too, {ok: false, error} in words, which the page shows where the result would be.
     async function api(path, body) {
       const opts = body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
-      const r = await fetch(path, opts);
+      let r;
+      try { r = await fetch(path, opts); } catch (e) { return { ok: false, error: unreachable() }; }
       let j = null; try { j = await r.json(); } catch (e) { j = { ok: false, error: 'HTTP ' + r.status }; }
       if (!r.ok && j && j.ok !== false) j.ok = false;
       return j;
     }
+    const unreachable = () => 'no answer from the daemon at ' + location.host + ': it is stopped, or it restarted and serves another address (cortex status says which; cortex start prints the address)';
+    // Why the page is not live, in words above it (empty: it is): what is drawn is as of `since`.
+    let downSince = null;
+    function connection(ok, why) {
+      const note = $('conn-note');
+      if (ok) { downSince = null; note.hidden = true; setText(note, ''); return; }
+      if (downSince === null) downSince = Date.now();
+      setText(note, 'Not live since ' + clock(downSince) + ' (what the page shows is as of then): ' + why);
+      note.hidden = false;
+    }
     function stream(query, handlers) {
-      let es = null, last = null, closed = false;
+      let es = null, last = null, closed = false, down = false;
       const open = () => {
         const q = query + '&batch=1' + (last != null ? '&since=' + last : '');
         es = new EventSource('/api/events?' + q);
-        es.onopen = () => { $('live').className = 'live on'; $('live').textContent = 'live'; };
-        es.onerror = () => { $('live').className = 'live off'; $('live').textContent = 'reconnecting…'; };
+        // Back after a gap: what changed meanwhile may be older than the stream replays (or the
+        // page had no resume point yet), so the page reads its data afresh (`reopened`).
+        es.onopen = () => { $('live').className = 'live on'; $('live').textContent = 'live'; connection(true); if (down) { down = false; if (handlers.reopened) handlers.reopened(); } };
+        es.onerror = () => {
+          $('live').className = 'live off'; $('live').textContent = 'reconnecting…'; down = true;
+          if (closed) return;
+          if (es.readyState !== EventSource.CLOSED) { connection(false, unreachable()); return; }
+          // The server answered with an error (a 401 after a restart, which made a new token):
+          // the browser gives the stream up. Say why, and try again every 5 s (signing in with
+          // the new address in another tab makes this one live again).
+          es.close();
+          api('/api/status').then((j) => { if (!closed) connection(false, j.ok ? 'the event stream was refused' : j.error); });
+          setTimeout(() => { if (!closed) open(); }, 5000);
+        };
         es.addEventListener('logs', (m) => {
           last = m.lastEventId; const list = JSON.parse(m.data);
           if (handlers.logs) handlers.logs(list); else if (handlers.log) for (const ev of list) handlers.log(ev);
@@ -339,7 +364,7 @@ extension Pages {
         try { await load(true); } finally { loading = false; }
         if (again) { again = false; reload(); }
       }
-      stream('type=task.&newest=1', { logs: () => reload() });
+      stream('type=task.&newest=1', { logs: () => reload(), reopened: () => reload() });
     }
 
     // ---------- one task ----------
@@ -392,7 +417,7 @@ extension Pages {
       }
       load().then(output);
       const reload = throttle(load, 200);
-      stream('task=' + id, { log: (ev) => { noteLatency(ev); reload(); } });
+      stream('task=' + id, { log: (ev) => { noteLatency(ev); reload(); }, reopened: reload });
     }
 
     // ---------- events ----------
