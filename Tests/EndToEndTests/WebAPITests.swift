@@ -111,7 +111,8 @@ final class WebAPITests: XCTestCase {
 
   /// A parameter that is not what it takes is 400 naming it (they used to fall back to a default
   /// or be ignored: `limit=abc` gave 200 events, `since=abc` replayed nothing, `task=task-abc` on
-  /// the recent events an empty list where the stream said 400, `offset=-1` read from 0).
+  /// the recent events an empty list where the stream said 400, `offset=-1` read from 0, `label=`
+  /// with no key before its `=` matched nothing, as if no task had it).
   func testABadQueryParameterIs400NamingIt() throws {
     let c = try Cortex()
     defer { c.finish() }
@@ -124,6 +125,7 @@ final class WebAPITests: XCTestCase {
       ("/api/events/recent?after=-1", "after: '-1'"), ("/api/events/recent?task=task-abc", "task: 'task-abc'"),
       ("/api/events?since=abc", "since: 'abc'"), ("/api/events?status=yes", "status: 'yes'"), ("/api/events?batch=true", "batch: 'true'"),
       ("/api/events?newest=0", "newest: '0'"), ("/api/tasks?limit=0", "limit: '0'"), ("/api/tasks?offset=-1", "offset: '-1'"),
+      ("/api/tasks?label=%3Dred", "label: '=red' has no key"),
       ("/api/tasks/\(id)/output?offset=-1", "offset: '-1'"), ("/api/tasks/\(id)/output?offset=abc", "offset: 'abc'"),
     ]
     for (path, says) in bad {

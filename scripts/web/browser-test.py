@@ -78,6 +78,17 @@ try:
         fail("the page reloaded instead of updating live")
     print(f"ok: {new_id} appeared live in the task list", flush=True)
     driver.save_screenshot(os.path.join(shots, "tasks.png"))
+    # A filter the server refuses (a label with no key): its error, and no rows of the previous
+    # filter left under it as if they were its answer.
+    driver.find_element(By.ID, "f-label").send_keys("=red\n")
+    wait("the refused label filter's error", lambda: "has no key" in text("task-total"))
+    if driver.find_elements(By.CSS_SELECTOR, "#task-rows tr"):
+        fail(f"rows of the previous filter stay under the refused one's error {text('task-total')!r}")
+    # The refused request is the one console entry this leaves (the browser logs a 400 itself).
+    other = [e for e in driver.get_log("browser") if "label=%3Dred" not in e["message"]]
+    if other:
+        fail(f"errors in the browser console after the refused filter: {other}")
+    print(f"ok: a refused filter says {text('task-total')!r} and lists nothing", flush=True)
 
     # 4. Cancel a running task by clicking.
     running = json.loads(cli("list", "--state", "running", "--json"))

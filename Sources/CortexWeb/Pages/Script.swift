@@ -324,7 +324,9 @@ extension Pages {
         if (location.pathname + location.search !== here) history.replaceState(null, '', here);
         q.set('limit', 50);
         const j = await api('/api/tasks?' + q);
-        if (!j.ok) { info.textContent = j.error; return; }
+        // A refused filter empties the list: rows of the previous filter under the new one's
+        // error read as its answer.
+        if (!j.ok) { info.textContent = j.error; while (body.lastElementChild) body.lastElementChild.remove(); prev.disabled = next.disabled = true; return; }
         const shifts = body.childElementCount !== j.tasks.length || j.tasks.some((t, i) => body.rows[i].dataset.id !== t.id);
         if (shifts && live) {
           const wait = lastShift + 2000 - performance.now();
