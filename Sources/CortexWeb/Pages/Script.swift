@@ -121,6 +121,9 @@ extension Pages {
       scaleIn.style.width = '90px';
       const scaleMsg = el('span', { id: 'scale-msg', class: 'msg' });
       const scaleBtn = el('button', { id: 'scale-btn', text: 'Scale pool', onclick: async () => {
+        // An empty box (or text, which a number box reads as empty) was sent as 0 and refused as
+        // "not 0": say what to type instead.
+        if (!/^\s*\d+(\.\d*)?\s*$/.test(scaleIn.value)) { scaleMsg.className = 'msg err'; scaleMsg.textContent = 'type the pool size: a whole number from 1 to 1024'; return; }
         scaleMsg.textContent = '…'; const j = await api('/api/scale', { workers: Number(scaleIn.value) });
         scaleMsg.className = 'msg' + (j.ok ? '' : ' err'); scaleMsg.textContent = j.ok ? 'pool size ' + j.workers : j.error; } });
       const budgetBar = el('div', { class: 'bar', id: 'budget-bar' });
@@ -406,6 +409,11 @@ extension Pages {
         cancelBtn.disabled = !active; retryBtn.disabled = !['failed', 'timed_out', 'cancelled'].includes(t.state);
         // Only a queued task's priority can change (cortex edit); the choice shows the current one.
         prioSel.disabled = prioBtn.disabled = t.state !== 'queued';
+        // A control that does not apply says why (on hover), not only by being grey.
+        const why = (b, text) => { const v = b.disabled ? text : ''; if (b.title !== v) b.title = v; };
+        why(cancelBtn, t.id + ' is ' + t.state + ': only a queued or running task can be cancelled');
+        why(retryBtn, t.id + ' is ' + t.state + ': only a task that failed, timed out or was cancelled can be retried');
+        why(prioBtn, t.id + ' is ' + t.state + ': only a queued task\'s priority can change'); prioSel.title = prioBtn.title;
         if (document.activeElement !== prioSel && t.priority) prioSel.value = t.priority;
       }
       async function output() {
