@@ -164,7 +164,7 @@ final class WebServerTests: XCTestCase {
 
     // Odd API input: a clear 4xx naming the problem, or an answer; never a crash.
     let odd: [(String, Int)] = [
-      ("/api/tasks?label==", 200), ("/api/tasks?label=", 200), ("/api/tasks?limit=0", 400), ("/api/tasks?offset=-1", 400),
+      ("/api/tasks?label==", 400), ("/api/tasks?label=", 200), ("/api/tasks?limit=0", 400), ("/api/tasks?offset=-1", 400),
       ("/api/tasks?state=bogus", 400), ("/api/tasks?priority=urgent", 400), ("/api/tasks/task-999999", 404),
       ("/api/tasks/nonsense", 404), ("/api/tasks/task-000001/output?offset=-5", 400), ("/api/events/recent?limit=abc", 400),
       ("/api/events?task=bogus", 400), ("/api/nothing", 404),
