@@ -29,14 +29,19 @@ enum RestartCommand {
       let started = v["started_ms"]?.int ?? 0
       guard started != startedBefore, v["ready"]?.bool == true else { continue }
       let ms = Clock.monotonicMs() - t0
+      // The new program's web view has a new token (and, with `port` 0, a new port): the pages
+      // open before are signed out, so the address to open now is printed, as `cortex start` does.
+      let web = WebAddress.read(ctx.paths)
       if ctx.json {
-        ctx.printJSON(
-          .object([
-            ("ok", .bool(true)), ("pid", .int(Int64(pid))), ("workers_ready", v["workers_ready"] ?? .int(0)), ("ms", .int(ms)),
-          ]))
+        var o: [(String, JSON)] = [
+          ("ok", .bool(true)), ("pid", .int(Int64(pid))), ("workers_ready", v["workers_ready"] ?? .int(0)), ("ms", .int(ms)),
+        ]
+        if let web { o.append(("web_url", .string(web))) }
+        ctx.printJSON(.object(o))
       } else {
         let ready = v["workers_ready"]?.int ?? 0
         ctx.err("cortex: daemon restarted in place (pid \(pid), \(ready) worker\(ready == 1 ? "" : "s") ready) in \(ms) ms\n")
+        if let web { ctx.err("cortex: dashboard at \(web)\n") }
       }
       return 0
     }
@@ -51,7 +56,7 @@ extension RestartCommand {
   static let help = CommandHelp(
     "restart", abstract: "replace the daemon in place (e.g. a new binary); running tasks carry on", usage: usage,
     details:
-      "Sends the daemon SIGUSR2 (as `systemctl reload` may): it execs the program now at its path with the same pid, and re-adopts its workers and their running tasks. `cortex stop` still drains and stops everything.",
+      "Sends the daemon SIGUSR2 (as `systemctl reload` may): it execs the program now at its path with the same pid, and re-adopts its workers and their running tasks. `cortex stop` still drains and stops everything. The new daemon's dashboard has a new token (and, with web.port 0, a new port): restart prints its address, as start does.",
     flags: [
       .option("--timeout", value: "S", help: "give up waiting for the new daemon after S seconds (or a duration: 90s, 2m)", default: "60")
     ],

@@ -87,30 +87,58 @@ extension WebServer {
   }
 }
 
-/// Reads `hot-state.mmap` (the same consistent view `cortex status` prints) with pread(2).
+/// Reads `hot-state.mmap` (the same consistent view `cortex status` prints) with pread(2): the
+/// header, then only the table entries in use (`HotState.usedRegions`).
+///
+/// The attempts are bounded in time, not in number: a write holds the seqlock odd for as long as
+/// it takes (with a long queue, 10–20 ms in a debug build, where the daemon writes 50 times a
+/// second), and a round of 200 attempts that each find it odd is over in well under a
+/// millisecond. Five such rounds back to back failed whenever they started inside a write, which
+/// was most of the time: `/api/status` answered 503 and the overview stood still. Between rounds
+/// the thread now sleeps 1 ms, for at most `patienceMs` in all (the writer is the daemon's loop,
+/// in this same process, so a write always ends).
 struct HotStateReader {
   let path: String
+  static let patienceMs: Int64 = 100
   func read() -> HotState.View? {
     guard let fd = try? FileDescriptor.open(path, .readOnly) else { return nil }
     defer { fd.close() }
-    for _ in 0..<5 {
-      let r = try? HotState.readConsistent(
-        size: HotState.fileSize,
-        copy: { (b: UnsafeMutableRawBufferPointer) throws(PosixError) in
-          var off = 0
-          while off < b.count {
-            let n = try fd.read(at: off, into: UnsafeMutableRawBufferPointer(rebasing: b[off...]))
+    let deadline = Clock.monotonicMs() + Self.patienceMs
+    while true {
+      if let v = readOnce(fd) { return v }
+      if Clock.monotonicMs() >= deadline { return nil }
+      sleepMs(1)
+    }
+  }
+
+  private func readOnce(_ fd: FileDescriptor) -> HotState.View? {
+    let r = try? HotState.readConsistent(
+      size: HotState.fileSize,
+      copy: { (b: UnsafeMutableRawBufferPointer) throws(PosixError) in
+        func fill(_ range: Range<Int>) throws(PosixError) {
+          let r = range.clamped(to: 0..<b.count)
+          var off = r.lowerBound
+          while off < r.upperBound {
+            let n = try fd.read(at: off, into: UnsafeMutableRawBufferPointer(rebasing: b[off..<r.upperBound]))
             if n <= 0 { break }
             off += n
           }
-        },
-        seqlock: { () throws(PosixError) -> UInt64 in
-          var v: UInt64 = 0
-          _ = try withUnsafeMutableBytes(of: &v) { b throws(PosixError) in try fd.read(at: HotState.seqlockOffset, into: b) }
-          return v
-        })
-      if case .success(let v) = r { return v }
-    }
+          // A file cut short leaves zeros, which the checksum rejects.
+          if off < r.upperBound {
+            UnsafeMutableRawBufferPointer(rebasing: b[off..<r.upperBound]).initializeMemory(as: UInt8.self, repeating: 0)
+          }
+        }
+        try fill(0..<HotState.headerSize)
+        for region in HotState.usedRegions(header: UnsafeRawBufferPointer(rebasing: b[0..<HotState.headerSize])) {
+          try fill(region)
+        }
+      },
+      seqlock: { () throws(PosixError) -> UInt64 in
+        var v: UInt64 = 0
+        let n = try withUnsafeMutableBytes(of: &v) { b throws(PosixError) in try fd.read(at: HotState.seqlockOffset, into: b) }
+        return n == 8 ? v : 1  // odd: "being written", so the reader tries again
+      })
+    if case .success(let v) = r { return v }
     return nil
   }
 }

@@ -22,6 +22,8 @@ extension WebServer {
     }
     if let s = r.param("label"), !s.isEmpty {
       let kv = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      // A label always has a key: `=x` matched nothing, silently, as if no task had the label.
+      guard !kv[0].isEmpty else { return bad("label: '\(Self.shown(s))' has no key (use key or key=value)") }
       q.label = (kv[0], kv.count > 1 ? kv[1] : nil)
     }
     if let s = r.param("q"), !s.isEmpty { q.text = s }

@@ -132,10 +132,12 @@ extension WebServer {
   static func noPage(_ path: String) -> HTTPResponse {
     let shownPath = shown(path).replacing("&", with: "&amp;").replacing("<", with: "&lt;").replacing(">", with: "&gt;")
     let body =
-      "<!doctype html><html><head><meta charset=\"utf-8\"><title>Cortex: no such page</title></head>"
-      + "<body style=\"font-family:system-ui,sans-serif;margin:2em\"><h1>No page " + shownPath + "</h1>"
+      // Styled by the pages' own sheet: an inline style would break the Content-Security-Policy
+      // (`default-src 'self'`), which the browser reports as an error in its console.
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>Cortex: no such page</title>"
+      + "<link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main><h1>No page " + shownPath + "</h1>"
       + "<p>The pages are the <a href=\"/\">overview</a>, <a href=\"/tasks\">tasks</a> and <a href=\"/events\">events</a>; "
-      + "the JSON API is under /api/ (docs/web.md).</p></body></html>\n"
+      + "the JSON API is under /api/ (docs/web.md).</p></main></body></html>\n"
     return HTTPResponse(
       status: 404, headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")], body: Array(body.utf8))
   }

@@ -55,4 +55,24 @@ final class WebBrowserTests: XCTestCase {
     XCTAssertEqual(edited?["after"]?["priority"]?.string, "critical")
     XCTAssertNotEqual(edited?["before"]?["priority"]?.string, "critical")
   }
+
+  /// Pages left open while the daemon stops and starts again: they say in words that the daemon
+  /// does not answer (an action too, never a silent "…" or a script error), then that the new
+  /// daemon's token signs them out, and a sign-in in a second tab makes the first live again.
+  func testPagesOpenAcrossARestart() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (python, shots) = try Self.browser(c)
+    try c.initialize([("workers", .int(2))])
+    c.ok(["start"])
+    let port = try XCTUnwrap(c.webPort)
+    // The next start listens on the same port (the default, 0, takes any free one), so the open
+    // page reaches the new daemon, which refuses its old cookie.
+    try c.configure([("web", .object([("enabled", .bool(true)), ("bind", .string("127.0.0.1")), ("port", .int(Int64(port)))]))])
+    let victim = c.ok(["submit", "--shell", "for i in $(seq 1 600); do echo line $i; sleep 0.5; done"]).out.trimmed
+    let url = "http://127.0.0.1:\(port)/?token=\(c.webToken)"
+    let (code, out) = try c.runProgram(
+      [python, Self.repo + "/scripts/web/restart-browser-test.py", Cortex.binary, c.root, url, shots, victim], timeoutS: 180)
+    XCTAssertEqual(code, 0, "browser test failed:\n\(out)")
+  }
 }

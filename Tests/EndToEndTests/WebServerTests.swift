@@ -164,7 +164,7 @@ final class WebServerTests: XCTestCase {
 
     // Odd API input: a clear 4xx naming the problem, or an answer; never a crash.
     let odd: [(String, Int)] = [
-      ("/api/tasks?label==", 200), ("/api/tasks?label=", 200), ("/api/tasks?limit=0", 400), ("/api/tasks?offset=-1", 400),
+      ("/api/tasks?label==", 400), ("/api/tasks?label=", 200), ("/api/tasks?limit=0", 400), ("/api/tasks?offset=-1", 400),
       ("/api/tasks?state=bogus", 400), ("/api/tasks?priority=urgent", 400), ("/api/tasks/task-999999", 404),
       ("/api/tasks/nonsense", 404), ("/api/tasks/task-000001/output?offset=-5", 400), ("/api/events/recent?limit=abc", 400),
       ("/api/events?task=bogus", 400), ("/api/nothing", 404),
@@ -273,5 +273,29 @@ final class WebServerTests: XCTestCase {
       XCTAssertTrue(types.allSatisfy { type.hasSuffix(".") ? $0.hasPrefix(type) : $0 == type }, "\(type): \(types)")
     }
     XCTAssertTrue(c.daemonPID.map(Processes.isAlive) ?? false)
+  }
+
+  /// `cortex restart` execs a new daemon, whose web view has a new token and (with `port` 0) a
+  /// new port: every open page is signed out. It said only "restarted in place", so nobody knew
+  /// where the dashboard had gone; it now prints the new address with its token, as start does.
+  func testRestartPrintsTheNewDashboardAddress() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    _ = try started(c)
+    let oldToken = c.webToken
+    let r = c.ok(["restart"])
+    let line = r.err.split(separator: "\n").first { $0.hasPrefix("cortex: dashboard at ") }.map(String.init)
+    let url = try XCTUnwrap(line, "cortex restart printed no dashboard address: \(r.err)").split(separator: " ").last.map(String.init) ?? ""
+    let port = try XCTUnwrap(c.webPort)
+    XCTAssertNotEqual(c.webToken, oldToken, "the restarted daemon kept the token; the test checks nothing")
+    XCTAssertEqual(url, "http://127.0.0.1:\(port)/?token=\(c.webToken)")
+    // The printed address signs in to the new daemon; the old one's token is refused there.
+    let web = RawHTTP(port: port)
+    let login = try web.get("/?token=\(c.webToken)")
+    XCTAssertEqual(login.status, 303, login.head)
+    XCTAssertTrue(login.head.contains("Set-Cookie: cortex_\(port)=\(c.webToken);"), login.head)
+    XCTAssertEqual(try web.get("/api/status", headers: ["Authorization: Bearer \(oldToken)"]).status, 401)
+    let json = try JSON.parse(Array(c.ok(["--json", "restart"]).out.utf8))
+    XCTAssertEqual(json["web_url"]?.string, "http://127.0.0.1:\(try XCTUnwrap(c.webPort))/?token=\(c.webToken)")
   }
 }

@@ -63,6 +63,13 @@ try:
     wait("the throughput chart", lambda: driver.find_elements(By.CSS_SELECTOR, "#chart-rate polyline"))
     time.sleep(0.5)
     driver.save_screenshot(os.path.join(shots, "overview.png"))
+    # Scale with the box emptied: it says what to type (it sent 0 and showed "not 0").
+    # (Emptied and clicked in one step: an empty box out of focus is refilled with the pool size.)
+    driver.execute_script("document.getElementById('scale-input').value = ''; document.getElementById('scale-btn').click()")
+    wait("Scale to say what to type", lambda: "whole number from 1 to 1024" in text("scale-msg"))
+    if "not 0" in text("scale-msg"):
+        fail(f"Scale with an empty box says {text('scale-msg')!r}")
+    print(f"ok: Scale with an empty box says {text('scale-msg')!r}", flush=True)
 
     # 3. Tasks: a task submitted from the CLI appears without a reload.
     driver.get(url.split("?")[0] + "tasks")
@@ -78,6 +85,17 @@ try:
         fail("the page reloaded instead of updating live")
     print(f"ok: {new_id} appeared live in the task list", flush=True)
     driver.save_screenshot(os.path.join(shots, "tasks.png"))
+    # A filter the server refuses (a label with no key): its error, and no rows of the previous
+    # filter left under it as if they were its answer.
+    driver.find_element(By.ID, "f-label").send_keys("=red\n")
+    wait("the refused label filter's error", lambda: "has no key" in text("task-total"))
+    if driver.find_elements(By.CSS_SELECTOR, "#task-rows tr"):
+        fail(f"rows of the previous filter stay under the refused one's error {text('task-total')!r}")
+    # The refused request is the one console entry this leaves (the browser logs a 400 itself).
+    other = [e for e in driver.get_log("browser") if "label=%3Dred" not in e["message"]]
+    if other:
+        fail(f"errors in the browser console after the refused filter: {other}")
+    print(f"ok: a refused filter says {text('task-total')!r} and lists nothing", flush=True)
 
     # 4. Cancel a running task by clicking.
     running = json.loads(cli("list", "--state", "running", "--json"))
@@ -114,6 +132,11 @@ try:
     wait("the running task's page", lambda: "running" in text("task-title"))
     if driver.find_element(By.ID, "priority-btn").is_enabled():
         fail("the priority control is enabled on a running task's page")
+    # ...and says why, as does Retry (a running task has not finished).
+    for b, says in (("priority-btn", "only a queued task"), ("retry-btn", "can be retried")):
+        why = driver.find_element(By.ID, b).get_attribute("title")
+        if "is running" not in why or says not in why:
+            fail(f"the disabled {b} does not say why: title {why!r}")
     print("ok: the priority control is disabled for a running task", flush=True)
 
     # 6. Events: task.cancelled is in the live log, filtered by task.

@@ -17,6 +17,7 @@ enum Pages {
     <nav><a href="/" id="nav-overview">Overview</a><a href="/tasks" id="nav-tasks">Tasks</a><a href="/events" id="nav-events">Events</a></nav>
     <span id="live" class="live off" title="live updates">connecting…</span>
     </header>
+    <p id="conn-note" class="conn-note" hidden></p>
     <main id="main"></main>
     <script src="/static/app.js"></script>
     </body>

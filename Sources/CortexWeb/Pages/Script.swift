@@ -37,20 +37,45 @@ extension Pages {
       if (seq == null) return;
       window.cortexDraws.push([Date.now(), seq]); if (window.cortexDraws.length > 20000) window.cortexDraws.splice(0, 10000);
     }
+    // Never throws: a daemon that does not answer (stopped, or restarted on another port) is an
+    // answer too, {ok: false, error} in words, which the page shows where the result would be.
     async function api(path, body) {
       const opts = body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
-      const r = await fetch(path, opts);
+      let r;
+      try { r = await fetch(path, opts); } catch (e) { return { ok: false, error: unreachable() }; }
       let j = null; try { j = await r.json(); } catch (e) { j = { ok: false, error: 'HTTP ' + r.status }; }
       if (!r.ok && j && j.ok !== false) j.ok = false;
       return j;
     }
+    const unreachable = () => 'no answer from the daemon at ' + location.host + ': it is stopped, or it restarted and serves another address (cortex status says which; cortex start prints the address)';
+    // Why the page is not live, in words above it (empty: it is): what is drawn is as of `since`.
+    let downSince = null;
+    function connection(ok, why) {
+      const note = $('conn-note');
+      if (ok) { downSince = null; note.hidden = true; setText(note, ''); return; }
+      if (downSince === null) downSince = Date.now();
+      setText(note, 'Not live since ' + clock(downSince) + ' (what the page shows is as of then): ' + why);
+      note.hidden = false;
+    }
     function stream(query, handlers) {
-      let es = null, last = null, closed = false;
+      let es = null, last = null, closed = false, down = false;
       const open = () => {
         const q = query + '&batch=1' + (last != null ? '&since=' + last : '');
         es = new EventSource('/api/events?' + q);
-        es.onopen = () => { $('live').className = 'live on'; $('live').textContent = 'live'; };
-        es.onerror = () => { $('live').className = 'live off'; $('live').textContent = 'reconnecting…'; };
+        // Back after a gap: what changed meanwhile may be older than the stream replays (or the
+        // page had no resume point yet), so the page reads its data afresh (`reopened`).
+        es.onopen = () => { $('live').className = 'live on'; $('live').textContent = 'live'; connection(true); if (down) { down = false; if (handlers.reopened) handlers.reopened(); } };
+        es.onerror = () => {
+          $('live').className = 'live off'; $('live').textContent = 'reconnecting…'; down = true;
+          if (closed) return;
+          if (es.readyState !== EventSource.CLOSED) { connection(false, unreachable()); return; }
+          // The server answered with an error (a 401 after a restart, which made a new token):
+          // the browser gives the stream up. Say why, and try again every 5 s (signing in with
+          // the new address in another tab makes this one live again).
+          es.close();
+          api('/api/status').then((j) => { if (!closed) connection(false, j.ok ? 'the event stream was refused' : j.error); });
+          setTimeout(() => { if (!closed) open(); }, 5000);
+        };
         es.addEventListener('logs', (m) => {
           last = m.lastEventId; const list = JSON.parse(m.data);
           if (handlers.logs) handlers.logs(list); else if (handlers.log) for (const ev of list) handlers.log(ev);
@@ -96,6 +121,9 @@ extension Pages {
       scaleIn.style.width = '90px';
       const scaleMsg = el('span', { id: 'scale-msg', class: 'msg' });
       const scaleBtn = el('button', { id: 'scale-btn', text: 'Scale pool', onclick: async () => {
+        // An empty box (or text, which a number box reads as empty) was sent as 0 and refused as
+        // "not 0": say what to type instead.
+        if (!/^\s*\d+(\.\d*)?\s*$/.test(scaleIn.value)) { scaleMsg.className = 'msg err'; scaleMsg.textContent = 'type the pool size: a whole number from 1 to 1024'; return; }
         scaleMsg.textContent = '…'; const j = await api('/api/scale', { workers: Number(scaleIn.value) });
         scaleMsg.className = 'msg' + (j.ok ? '' : ' err'); scaleMsg.textContent = j.ok ? 'pool size ' + j.workers : j.error; } });
       const budgetBar = el('div', { class: 'bar', id: 'budget-bar' });
@@ -299,7 +327,9 @@ extension Pages {
         if (location.pathname + location.search !== here) history.replaceState(null, '', here);
         q.set('limit', 50);
         const j = await api('/api/tasks?' + q);
-        if (!j.ok) { info.textContent = j.error; return; }
+        // A refused filter empties the list: rows of the previous filter under the new one's
+        // error read as its answer.
+        if (!j.ok) { info.textContent = j.error; while (body.lastElementChild) body.lastElementChild.remove(); prev.disabled = next.disabled = true; return; }
         const shifts = body.childElementCount !== j.tasks.length || j.tasks.some((t, i) => body.rows[i].dataset.id !== t.id);
         if (shifts && live) {
           const wait = lastShift + 2000 - performance.now();
@@ -339,7 +369,7 @@ extension Pages {
         try { await load(true); } finally { loading = false; }
         if (again) { again = false; reload(); }
       }
-      stream('type=task.&newest=1', { logs: () => reload() });
+      stream('type=task.&newest=1', { logs: () => reload(), reopened: () => reload() });
     }
 
     // ---------- one task ----------
@@ -379,6 +409,11 @@ extension Pages {
         cancelBtn.disabled = !active; retryBtn.disabled = !['failed', 'timed_out', 'cancelled'].includes(t.state);
         // Only a queued task's priority can change (cortex edit); the choice shows the current one.
         prioSel.disabled = prioBtn.disabled = t.state !== 'queued';
+        // A control that does not apply says why (on hover), not only by being grey.
+        const why = (b, text) => { const v = b.disabled ? text : ''; if (b.title !== v) b.title = v; };
+        why(cancelBtn, t.id + ' is ' + t.state + ': only a queued or running task can be cancelled');
+        why(retryBtn, t.id + ' is ' + t.state + ': only a task that failed, timed out or was cancelled can be retried');
+        why(prioBtn, t.id + ' is ' + t.state + ': only a queued task\'s priority can change'); prioSel.title = prioBtn.title;
         if (document.activeElement !== prioSel && t.priority) prioSel.value = t.priority;
       }
       async function output() {
@@ -392,7 +427,7 @@ extension Pages {
       }
       load().then(output);
       const reload = throttle(load, 200);
-      stream('task=' + id, { log: (ev) => { noteLatency(ev); reload(); } });
+      stream('task=' + id, { log: (ev) => { noteLatency(ev); reload(); }, reopened: reload });
     }
 
     // ---------- events ----------

@@ -12,6 +12,7 @@ extension Pages {
     .live.on::before { content: "●"; color: var(--busy); margin-right: 6px; }
     .live.off::before { content: "●"; color: var(--restarting); margin-right: 6px; }
     main { padding: 16px 20px; }
+    .conn-note { margin: 0; padding: 8px 20px; background: #3a1f22; color: #f0b4b4; border-bottom: 1px solid #6b2f35; }
     h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .06em; color: var(--dim); margin: 0 0 10px; font-weight: 600; }
     .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 14px; margin-bottom: 14px; }
     .card { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; }
