@@ -1,0 +1,231 @@
+extension Pages {
+  // The client, continued (Script.swift has the helpers and the overview): the task list, the
+  // task page, the events page, and the router that draws the page the path names.
+  static let scriptPagesText = #"""
+    // ---------- tasks ----------
+    function tasks(main) {
+      const p = new URLSearchParams(location.search);
+      const f = { state: p.get('state') || '', type: p.get('type') || '', priority: p.get('priority') || '', label: p.get('label') || '', q: p.get('q') || '', offset: Number(p.get('offset') || 0) };
+      const stateSel = el('select', { id: 'f-state' }, el('option', { value: '', text: 'any state' }), el('option', { value: 'active', text: 'active' }), el('option', { value: 'done', text: 'done' }), ...STATES.map((s) => el('option', { value: s, text: s })));
+      const prioSel = el('select', { id: 'f-priority' }, el('option', { value: '', text: 'any priority' }), ...['critical', 'high', 'medium', 'low'].map((s) => el('option', { value: s, text: s })));
+      const typeIn = el('input', { id: 'f-type', placeholder: 'type' });
+      const labelIn = el('input', { id: 'f-label', placeholder: 'label key=value' });
+      const qIn = el('input', { id: 'f-q', placeholder: 'search' });
+      stateSel.value = f.state; prioSel.value = f.priority; typeIn.value = f.type; labelIn.value = f.label; qIn.value = f.q;
+      const body = el('tbody', { id: 'task-rows' });
+      const info = el('span', { id: 'task-total' });
+      const prev = el('button', { text: '‹ newer', onclick: () => { f.offset = Math.max(0, f.offset - 50); load(); } });
+      const next = el('button', { text: 'older ›', onclick: () => { f.offset += 50; load(); } });
+      const apply = () => { f.state = stateSel.value; f.priority = prioSel.value; f.type = typeIn.value.trim(); f.label = labelIn.value.trim(); f.q = qIn.value.trim(); f.offset = 0; load(); };
+      for (const i of [stateSel, prioSel]) i.addEventListener('change', apply);
+      for (const i of [typeIn, labelIn, qIn]) i.addEventListener('keydown', (e) => { if (e.key === 'Enter') apply(); });
+      main.append(el('div', { class: 'card' },
+        el('div', { class: 'filters' }, stateSel, prioSel, typeIn, labelIn, qIn, el('button', { text: 'Filter', onclick: apply })),
+        el('table', { class: 'task-list' }, el('thead', {}, el('tr', {}, ...['id', 'state', 'priority', 'type', 'what', 'worker', 'submitted', 'ran'].map((h) => el('th', { text: h })))), body),
+        el('div', { class: 'pager' }, prev, next, info)));
+      // While tasks stream in, a list that shifts (a new task on top moves every row down)
+      // rewrites most of its 400 cells, about 40 ms of a software-rendered browser's CPU
+      // (docs/bench/web.md: 0.09 of a core at one such redraw a second, 0.045 at one every 2 s).
+      // So a live reload that would shift the rows is drawn at most every 2 s; one that only
+      // changes cells in place (a task on the page starting or finishing) is drawn at once.
+      let lastShift = -1e9, deferred = null;
+      async function load(live) {
+        const q = new URLSearchParams();
+        for (const k of ['state', 'type', 'priority', 'label', 'q']) if (f[k]) q.set(k, f[k]);
+        if (f.offset) q.set('offset', f.offset);
+        // The address follows the filters, written only when it changes: each replaceState has the
+        // browser process update its own window (about 0.02 of a core at one reload a second).
+        const here = '/tasks' + (q.toString() ? '?' + q : '');
+        if (location.pathname + location.search !== here) history.replaceState(null, '', here);
+        q.set('limit', 50);
+        const j = await api('/api/tasks?' + q);
+        // A refused filter empties the list: rows of the previous filter under the new one's
+        // error read as its answer.
+        if (!j.ok) { info.textContent = j.error; while (body.lastElementChild) body.lastElementChild.remove(); prev.disabled = next.disabled = true; return; }
+        const shifts = body.childElementCount !== j.tasks.length || j.tasks.some((t, i) => body.rows[i].dataset.id !== t.id);
+        if (shifts && live) {
+          const wait = lastShift + 2000 - performance.now();
+          if (wait > 0) { if (!deferred) deferred = setTimeout(() => { deferred = null; reload(); }, wait); return; }
+        }
+        if (shifts) lastShift = performance.now();
+        // Rows are made once and reused: a new list writes only the cells whose text changed
+        // (no element is created or replaced once the page is full, so the table's style and
+        // layout are not redone from scratch while tasks stream in).
+        while (body.childElementCount > j.tasks.length) body.lastElementChild.remove();
+        while (body.childElementCount < j.tasks.length) {
+          const tr = el('tr', {}, el('td', {}, el('a')), el('td', {}, el('span', { class: 'st' })), ...[0, 0, 0, 0, 0, 0].map(() => el('td')));
+          tr.cells[4].className = 'title'; body.append(tr);
+        }
+        j.tasks.forEach((t, i) => {
+          const tr = body.rows[i], c = tr.cells, a = c[0].firstChild, st = c[1].firstChild;
+          if (tr.dataset.id !== t.id) { tr.dataset.id = t.id; a.href = '/tasks/' + t.id; setText(a, t.id); }
+          const cls = 'st st-' + t.state; if (st.className !== cls) st.className = cls;
+          setText(st, t.state); setText(c[2], t.priority || ''); setText(c[3], t.type || ''); setText(c[4], t.title || '');
+          setText(c[5], (t.node ? t.node + ' · ' : '') + (t.worker_id || '')); setText(c[6], t.submitted_ms ? clock(t.submitted_ms) : '');
+          setText(c[7], t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '');
+        });
+        // In cluster mode the list is every node's, newest first; `total_at_least`: there may be more.
+        setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + (j.total_at_least ? '+' : '') + ' matching' + (j.scope === 'cluster' ? ' across the cluster' : ''));
+        prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total && !j.total_at_least;
+        noteDraw(j.seq);
+      }
+      load();
+      // The list follows the task events, but only the newest of each 50 ms tick (the server
+      // counts the rest; at 1,000 tasks/s that is 5,000 events a second it need not parse): each
+      // message asks for a reload, one at a time; one that comes meanwhile asks for one more.
+      let loading = false, again = false;
+      async function reload() {
+        if (deferred) return;  // a shift is waiting for its turn; it reads the list afresh then
+        if (loading) { again = true; return; }
+        loading = true;
+        try { await load(true); } finally { loading = false; }
+        if (again) { again = false; reload(); }
+      }
+      stream('type=task.&newest=1', { logs: () => reload(), reopened: () => reload() });
+    }
+
+    // ---------- one task ----------
+    function task(main, id) {
+      const msg = el('span', { id: 'action-msg', class: 'msg' });
+      const said = { cancel: (j) => 'cancel: ' + JSON.stringify(j.results || j), retry: (j) => 'submitted as ' + (j.ids || []).join(', '), priority: (j) => 'priority is now ' + ((j.task || {}).priority || prioSel.value) };
+      const act = async (what, body) => { msg.className = 'msg'; msg.textContent = what + '…'; const j = await api('/api/tasks/' + id + '/' + what, body || {});
+        msg.className = 'msg' + (j.ok ? '' : ' err'); msg.textContent = j.ok ? said[what](j) : j.error; load(); };
+      const cancelBtn = el('button', { id: 'cancel-btn', class: 'danger', text: 'Cancel', onclick: () => act('cancel') });
+      const retryBtn = el('button', { id: 'retry-btn', text: 'Retry', onclick: () => act('retry') });
+      const prioSel = el('select', { id: 'priority-select' }, ...['critical', 'high', 'medium', 'low'].map((p) => el('option', { value: p, text: p })));
+      const prioBtn = el('button', { id: 'priority-btn', text: 'Set priority', onclick: () => act('priority', { priority: prioSel.value }) });
+      const facts = el('dl', { class: 'kv', id: 'task-facts' });
+      const spec = el('pre', { id: 'task-spec' });
+      const hist = el('tbody', { id: 'task-history' });
+      const out = el('pre', { id: 'task-output' }), outNote = el('p', { id: 'output-note', class: 'msg err' });
+      const title = el('h2', { id: 'task-title', text: id });
+      main.append(el('div', { class: 'card' }, title, el('div', { class: 'filters' }, cancelBtn, retryBtn, prioSel, prioBtn, msg), facts),
+        el('div', { class: 'row2' },
+          el('div', { class: 'card' }, el('h2', { text: 'History' }), el('table', {}, el('thead', {}, el('tr', {}, ...['seq', 'time', 'event', 'worker', 'reason'].map((h) => el('th', { text: h })))), hist)),
+          el('div', { class: 'card' }, el('h2', { text: 'Spec' }), spec)),
+        el('div', { class: 'card' }, el('h2', { text: 'Output' }), outNote, out));
+      let offset = 0, active = true;
+      async function load() {
+        const j = await api('/api/tasks/' + id);
+        if (!j.ok) { title.textContent = id + ': ' + j.error; return; }
+        const t = j.task; active = !['succeeded', 'failed', 'cancelled', 'timed_out', 'rejected'].includes(t.state);
+        title.textContent = t.id + ' · ' + t.state;
+        const rows = [['state', t.state], ['priority', t.priority], ['type', t.type], ['what', t.title], ['attempt', t.attempt + ' of ' + (t.max_attempts || 1)],
+          ['node', t.node], ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
+          ['ran', t.run_ms != null ? dur(t.run_ms) : t.started_ms ? dur(Date.now() - t.started_ms) + ' so far' : null],
+          ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue position', t.queue_position], ['estimated start', t.estimated_start_in_ms != null ? 'in ' + dur(t.estimated_start_in_ms) : null],
+          ['exit code', t.exit_code], ['reason', t.reason], ['note', t.detail_note]];
+        facts.replaceChildren(...rows.filter(([, v]) => v != null && v !== '').flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
+        spec.textContent = JSON.stringify(t.spec || {}, null, 2);
+        hist.replaceChildren(...(t.history || []).map((h) => el('tr', {}, el('td', { text: h.seq }), el('td', { text: clock(h.ts_ms) }), el('td', { text: h.type }), el('td', { text: h.worker_id || '' }), el('td', { text: h.reason || '' }))));
+        cancelBtn.disabled = !active; retryBtn.disabled = !['failed', 'timed_out', 'cancelled'].includes(t.state);
+        // Only a queued task's priority can change (cortex edit); the choice shows the current one.
+        prioSel.disabled = prioBtn.disabled = t.state !== 'queued';
+        // A control that does not apply says why (on hover), not only by being grey.
+        const why = (b, text) => { const v = b.disabled ? text : ''; if (b.title !== v) b.title = v; };
+        why(cancelBtn, t.id + ' is ' + t.state + ': only a queued or running task can be cancelled');
+        why(retryBtn, t.id + ' is ' + t.state + ': only a task that failed, timed out or was cancelled can be retried');
+        why(prioBtn, t.id + ' is ' + t.state + ': only a queued task\'s priority can change'); prioSel.title = prioBtn.title;
+        if (document.activeElement !== prioSel && t.priority) prioSel.value = t.priority;
+      }
+      async function output() {
+        const j = await api('/api/tasks/' + id + '/output?offset=' + offset);
+        // Cluster mode: the output of a task that ran on another node is read from it; a node
+        // that cannot be read is named here with the reason, and asked again.
+        setText(outNote, j.ok ? (j.node ? 'read from node ' + j.node : '') : j.error);
+        if (!j.ok && active !== false) { setTimeout(output, 2000); return; }
+        if (j.ok && j.text) { out.textContent += j.text; offset = j.next_offset; if (out.textContent.length > 1000000) out.textContent = out.textContent.slice(-500000); out.scrollTop = out.scrollHeight; }
+        if (j.ok && j.next_offset < j.size) setTimeout(output, 10); else if (active) setTimeout(output, 1000);
+      }
+      load().then(output);
+      const reload = throttle(load, 200);
+      stream('task=' + id, { log: (ev) => { noteLatency(ev); reload(); }, reopened: reload });
+    }
+
+    // ---------- events ----------
+    function events(main) {
+      const p = new URLSearchParams(location.search);
+      const typeSel = el('select', { id: 'f-etype' }, ...[['', 'all events'], ['task.', 'task.*'], ['worker.', 'worker.*'], ['budget.', 'budget.*'], ['daemon.', 'daemon.*'], ['pool.', 'pool.*'],
+        ['task.submitted', 'task.submitted'], ['task.started', 'task.started'], ['task.succeeded', 'task.succeeded'], ['task.failed', 'task.failed'], ['task.cancelled', 'task.cancelled']].map(([v, t]) => el('option', { value: v, text: t })));
+      const taskIn = el('input', { id: 'f-etask', placeholder: 'task-000123' });
+      typeSel.value = p.get('type') || ''; taskIn.value = p.get('task') || '';
+      const pause = el('button', { id: 'pause-btn', text: 'Pause' });
+      const info = el('span', { id: 'events-info', class: 'msg' });
+      // The newest MAX events are lines of ONE text node in a box of fixed size (a log tail in
+      // fixed-width columns): a frame changes that node's text and nothing else — no element is
+      // created, moved or restyled, and the box's layout cannot reach the rest of the page. Rows
+      // as elements cost the renderer a style and layout pass for each one moved, every frame.
+      let COLS = [['seq', 9], ['time', 13], ['type', 19], ['task', 13], ['worker', 12], ['reason', 18], ['detail', 0]];
+      // Cluster mode: every node's events, a node column, and which nodes cannot be read.
+      let me = null, seen = {};
+      const note = el('p', { id: 'peer-note', class: 'msg err' });
+      const peers = (list) => setText(note, list.filter((n) => !n.ok).map((n) => n.note).join(' · '));
+      const line = (vals) => vals.map((v, i) => { const w = COLS[i][1]; v = String(v == null ? '' : v); return w ? (v.length >= w ? v.slice(0, w - 2) + '… ' : v.padEnd(w)) : v; }).join('');
+      const body = el('pre', { id: 'event-rows', class: 'elog' });
+      const text = document.createTextNode(''); body.append(text);
+      main.append(el('div', { class: 'card' }, el('div', { class: 'filters' }, typeSel, taskIn, el('button', { text: 'Filter', onclick: () => restart() }), pause, info),
+        note, el('div', { class: 'elog-head', id: 'elog-head', text: line(COLS.map(([h]) => h)) }), body));
+      // A click opens the task on the line under the pointer (18 px lines, 6 px padding).
+      body.addEventListener('click', (e) => { const i = Math.floor((e.clientY - body.getBoundingClientRect().top + body.scrollTop - 6) / 18); const ev = shown[i]; if (ev && ev.task_id) location.href = '/tasks/' + ev.task_id; });
+      // The list holds the newest MAX events (a page open for an hour stays this size). Events
+      // that arrive between two frames are drawn together in the next one; each is formatted once.
+      const MAX = 100;
+      let paused = false, held = [], s = null, pending = [], skipped = 0, shown = [];
+      const fmtLine = (ev) => ev.line || (ev.line = line([ev.seq, ...(me ? [ev.node] : []), (ev.ts || '').slice(11, 23), ev.type, ev.task_id, ev.worker_id, ev.reason, ev.detail]));
+      // At most ten frames a second: an event waits at most 100 ms more for its frame.
+      const redraw = perFrame(() => {
+        const list = pending; pending = [];
+        if (!list.length) return;
+        const fresh = list.slice(-MAX).reverse();
+        shown = fresh.length >= MAX ? fresh : fresh.concat(shown.slice(0, MAX - fresh.length));
+        draw();
+        for (const ev of list) noteLatency(ev);
+        if (!paused) setText(info, skipped ? fmt(skipped) + ' events streamed past between frames (pause to hold them)' : '');
+      }, 100);
+      // While live, only the lines that fit in the box are laid out (shaping text is most of a
+      // frame's layout); paused, all MAX, to scroll through.
+      let fits = 0;
+      const measure = () => { fits = Math.ceil(body.clientHeight / 18) + 1; };
+      window.addEventListener('resize', () => { measure(); draw(); });
+      function draw() {
+        if (fits < 2) measure();
+        text.data = shown.slice(0, paused ? MAX : fits).map(fmtLine).join('\n');
+      }
+      function show(list) {
+        // Another node's events carry no resume point: one sent twice (a reconnect) is dropped.
+        if (me) list = list.filter((ev) => { const k = ev.node || me; if (seen[k] >= ev.seq) return false; seen[k] = ev.seq; return true; });
+        for (const ev of list) pending.push(ev);
+        // Faster than anyone can read: only the newest MAX of one frame can be on the page.
+        if (pending.length > MAX) { skipped += pending.length - MAX; pending.splice(0, pending.length - MAX); }
+        redraw();
+      }
+      pause.addEventListener('click', () => { paused = !paused; pause.textContent = paused ? 'Resume' : 'Pause'; if (!paused) { show(held); held = []; } else draw(); info.textContent = paused ? 'paused' : ''; });
+      async function restart() {
+        if (s) s.close(); text.data = ''; shown = []; held = []; pending = []; skipped = 0; seen = {};
+        if (me === null) { const st = await api('/api/status'); me = st.node || ''; if (me) { COLS.splice(1, 0, ['node', 8]); setText($('elog-head'), line(COLS.map(([h]) => h))); } }
+        const q = new URLSearchParams(); if (typeSel.value) q.set('type', typeSel.value); if (taskIn.value.trim()) q.set('task', taskIn.value.trim());
+        history.replaceState(null, '', '/events' + (q.toString() ? '?' + q : ''));
+        const j = await api('/api/events/recent?limit=' + MAX + (me ? '&scope=cluster' : '') + '&' + q);
+        if (!j.ok) { info.textContent = j.error; return; }
+        const evs = j.events; show(evs); if (j.nodes) peers(j.nodes);
+        const mine = evs.filter((ev) => !me || (ev.node || me) === me), since = mine.length ? mine[mine.length - 1].seq : 0;
+        // The server sends each tick's newest MAX and says how many it left out: at thousands of
+        // events a second the rest would only be sent, parsed and dropped here.
+        s = stream(q + '&newest=' + MAX + '&since=' + since, { peers, skipped: (n) => { if (!paused) skipped += n; }, logs: (list) => {
+          if (!paused) return show(list);
+          for (const ev of list) held.push(ev);
+          if (held.length > MAX) held.splice(0, held.length - MAX);
+          info.textContent = 'paused, ' + held.length + ' held';
+        } });
+      }
+      restart();
+    }
+
+    const path = location.pathname;
+    const main = $('main');
+    if (path === '/') { $('nav-overview').className = 'active'; overview(main); }
+    else if (path === '/tasks') { $('nav-tasks').className = 'active'; tasks(main); }
+    else if (path.startsWith('/tasks/')) { $('nav-tasks').className = 'active'; task(main, path.slice(7)); }
+    else if (path === '/events') { $('nav-events').className = 'active'; events(main); }
+    """#
+}
