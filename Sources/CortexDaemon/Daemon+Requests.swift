@@ -50,7 +50,7 @@ extension Daemon {
     }
     switch req {
     case .ping: handlePing(id, now: t)
-    case .submit(let specs, let more, _): handleSubmit(id, specs, more: more, now: t)
+    case .submit(let specs, let more, let count): handleSubmit(id, specs, more: more, count: count, now: t)
     case .wait(let ids):
       if let cluster { cluster.watch(id, ids, cancel: false) } else { feed(.wait(id, ids), now: t) }
     case .cancel(let ids):
@@ -75,7 +75,7 @@ extension Daemon {
   }
 
   /// What only this host can check (a `cwd` that exists), then the scheduler's admission.
-  func submit(_ id: ClientID, _ specs: [TaskSpec], now t: Int64) {
+  func submit(_ id: ClientID, _ specs: [TaskSpec], declared: Int? = nil, now t: Int64) {
     for (i, spec) in specs.enumerated() {
       if let cwd = spec.cwd, !FileSystem.isDirectory(cwd) {
         let why = FileSystem.exists(cwd) ? "is not a directory" : "does not exist"
@@ -88,7 +88,7 @@ extension Daemon {
       clusterSubmit(cluster, id, specs, now: t)
       return
     }
-    feed(.submit(id, specs), now: t)
+    feed(.submit(id, specs, declared: declared), now: t)
   }
 
   func handlePing(_ id: ClientID, now t: Int64) {
@@ -117,7 +117,7 @@ extension Daemon {
   /// `{"ok":true,"held":N}`; `"count"` is the whole batch's size, for messages), so no request
   /// line has to hold a whole batch; the parts are held on the connection and the scheduler sees
   /// the batch whole, accepted or refused as one.
-  func handleSubmit(_ id: ClientID, _ specs: [TaskSpec], more: Bool, now t: Int64) {
+  func handleSubmit(_ id: ClientID, _ specs: [TaskSpec], more: Bool, count: Int? = nil, now t: Int64) {
     let c = clients[id]
     let held = c?.heldSpecs ?? []
     guard more, let c else {
@@ -150,10 +150,11 @@ extension Daemon {
       return
     }
     if c.heldSpecs.count > config.maxQueue {
-      // It can never be admitted: let the scheduler refuse it (and log why) now.
+      // It can never be admitted: let the scheduler refuse it (and log why) now, naming the
+      // whole batch's size (the parts held so far are only the start of it).
       let all = c.heldSpecs
       c.dropHeldBatch()
-      submit(id, all, now: t)
+      submit(id, all, declared: count, now: t)
       return
     }
     reply(id, .object([("ok", .bool(true)), ("held", .int(Int64(c.heldSpecs.count)))]), now: t)

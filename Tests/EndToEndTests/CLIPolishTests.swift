@@ -72,6 +72,12 @@ final class CLIPolishTests: XCTestCase {
     for hint in ["max_queue", "config.json", "HUP", "split"] { XCTAssertTrue(r.err.contains(hint), "no '\(hint)' in: \(r.err)") }
     XCTAssertFalse(c.events().contains { $0.type == "task.submitted" })
     XCTAssertEqual(c.events().last { $0.type == "task.rejected" }?["reason"]?.string, "batch_too_large")
+    // A batch sent in parts (past 1 MiB) is refused after its first part, naming its whole size
+    // (it named the tasks of the parts held so far).
+    let many = String(repeating: #"{"synthetic":{"duration_ms":0}}"# + "\n", count: 40_000)
+    let big = c.run(["submit", "--from", "-"], input: many)
+    XCTAssertEqual(big.code, 65, big.err)
+    XCTAssertTrue(big.err.contains("the batch has 40000 tasks and max_queue is 3"), big.err)
     // A full queue is still 75: it can succeed later.
     for _ in 0..<4 { _ = c.run(["submit", "--shell", "sleep 30"]) }
     let full = c.run(["submit", "--", "true"])

@@ -33,7 +33,7 @@ extension Scheduler {
     return .object(o)
   }
 
-  mutating func submit(_ client: ClientID, _ specs: [TaskSpec], now: Int64, into out: inout [Action]) {
+  mutating func submit(_ client: ClientID, _ specs: [TaskSpec], declared: Int? = nil, now: Int64, into out: inout [Action]) {
     if specs.isEmpty {
       out.append(.reply(client, Self.invalid(SpecError("tasks", "no task given"), index: nil, of: 0), durable: false))
       return
@@ -128,7 +128,7 @@ extension Scheduler {
       // Retrying cannot help: 65, not 75, and say what would.
       refuse(
         "batch_too_large",
-        "the batch has \(fresh) new tasks and max_queue is \(config.maxQueue), so it can never be admitted whole; split it into batches of at most \(config.maxQueue), or raise max_queue in config.json (kill -HUP the daemon to reload it)",
+        "the batch has \(declared.map { "\($0) tasks" } ?? "\(fresh) new tasks") and max_queue is \(config.maxQueue), so it can never be admitted whole; split it into batches of at most \(config.maxQueue), or raise max_queue in config.json (kill -HUP the daemon to reload it)",
         code: 65)
       return
     }

@@ -3,7 +3,9 @@
 /// drive it directly.
 public struct Scheduler: Sendable {
   public enum Input: Sendable {
-    case submit(ClientID, [TaskSpec])
+    /// `declared`: the whole batch's size when only its first parts came (refused early for
+    /// `max_queue`): what the refusal names.
+    case submit(ClientID, [TaskSpec], declared: Int? = nil)
     case cancel(ClientID, [Int])
     case wait(ClientID, [Int])
     case workerSpawned(Int, pid: Int32)
@@ -104,7 +106,7 @@ public struct Scheduler: Sendable {
   /// Feeds one input; appends the resulting actions to `out`.
   public mutating func handle(_ input: Input, now: Int64, into out: inout [Action]) {
     switch input {
-    case .submit(let c, let specs): submit(c, specs, now: now, into: &out)
+    case .submit(let c, let specs, let declared): submit(c, specs, declared: declared, now: now, into: &out)
     case .cancel(let c, let ids): cancel(c, ids, now: now, into: &out)
     case .wait(let c, let ids): wait(c, ids, into: &out)
     case .workerSpawned(let w, let pid): workerSpawned(w, pid: pid, now: now, into: &out)
