@@ -153,35 +153,7 @@ enum DaemonControl {
       let fd = try FileDescriptor.open(paths.hotState, .readOnly)
       defer { fd.close() }
       let size = min(HotState.fileSize, try fd.size())
-      let result = try HotState.readConsistent(
-        size: size,
-        copy: { (buffer: UnsafeMutableRawBufferPointer) throws(PosixError) in
-          // The header, then only the table entries in use (HotState.usedRegions): reading the
-          // whole 320 KiB file was most of a `cortex status`.
-          func fill(_ range: Range<Int>) throws(PosixError) {
-            let r = range.clamped(to: 0..<buffer.count)
-            var done = r.lowerBound
-            while done < r.upperBound {
-              let n = try fd.read(at: done, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done..<r.upperBound]))
-              if n == 0 { break }
-              done += n
-            }
-            // A file cut short leaves zeros, which the checksum rejects.
-            if done < r.upperBound {
-              UnsafeMutableRawBufferPointer(rebasing: buffer[done..<r.upperBound]).initializeMemory(as: UInt8.self, repeating: 0)
-            }
-          }
-          try fill(0..<HotState.headerSize)
-          let header = UnsafeRawBufferPointer(rebasing: buffer[0..<min(HotState.headerSize, buffer.count)])
-          for r in HotState.usedRegions(header: header) { try fill(r) }
-        },
-        seqlock: { () throws(PosixError) -> UInt64 in
-          var word: UInt64 = 0
-          let n = try withUnsafeMutableBytes(of: &word) { (b: UnsafeMutableRawBufferPointer) throws(PosixError) in
-            try fd.read(at: HotState.seqlockOffset, into: b)
-          }
-          return n == 8 ? word : 1  // odd: "being written", so the reader tries again
-        })
+      let result = try HotState.readConsistent(size: size) { (off, b) throws(PosixError) in try fd.read(at: off, into: b) }
       switch result {
       case .success(let v): return .success(v)
       case .failure(.badMagic) where neverWritten(fd):

@@ -98,7 +98,8 @@ enum ClusterSQL {
   /// A node's connection runs short statements only; PostgreSQL's JIT compiler would compile one
   /// whose *estimated* cost is high every time it runs: the grouped claim's count per group
   /// (estimated before `cortex_group` has statistics) puts it past `jit_above_cost`, and each
-  /// claim then spent about 100 ms more compiling (docs/bench/claim-groups-20261130-160217.txt).
+  /// claim then took about twice as long: 211–222 ms with JIT (wall time, psql's own start of
+  /// 25–27 ms included) against 115–123 ms of execution without (docs/bench/claim-groups-20261130-160217.txt).
   /// Servers without JIT (before 11) refuse the setting; that is ignored.
   static let noJIT = "SET jit = off"
 

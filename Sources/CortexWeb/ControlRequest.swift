@@ -112,32 +112,7 @@ struct HotStateReader {
   }
 
   private func readOnce(_ fd: FileDescriptor) -> HotState.View? {
-    let r = try? HotState.readConsistent(
-      size: HotState.fileSize,
-      copy: { (b: UnsafeMutableRawBufferPointer) throws(PosixError) in
-        func fill(_ range: Range<Int>) throws(PosixError) {
-          let r = range.clamped(to: 0..<b.count)
-          var off = r.lowerBound
-          while off < r.upperBound {
-            let n = try fd.read(at: off, into: UnsafeMutableRawBufferPointer(rebasing: b[off..<r.upperBound]))
-            if n <= 0 { break }
-            off += n
-          }
-          // A file cut short leaves zeros, which the checksum rejects.
-          if off < r.upperBound {
-            UnsafeMutableRawBufferPointer(rebasing: b[off..<r.upperBound]).initializeMemory(as: UInt8.self, repeating: 0)
-          }
-        }
-        try fill(0..<HotState.headerSize)
-        for region in HotState.usedRegions(header: UnsafeRawBufferPointer(rebasing: b[0..<HotState.headerSize])) {
-          try fill(region)
-        }
-      },
-      seqlock: { () throws(PosixError) -> UInt64 in
-        var v: UInt64 = 0
-        let n = try withUnsafeMutableBytes(of: &v) { b throws(PosixError) in try fd.read(at: HotState.seqlockOffset, into: b) }
-        return n == 8 ? v : 1  // odd: "being written", so the reader tries again
-      })
+    let r = try? HotState.readConsistent(size: HotState.fileSize) { (off, b) throws(PosixError) in try fd.read(at: off, into: b) }
     if case .success(let v) = r { return v }
     return nil
   }

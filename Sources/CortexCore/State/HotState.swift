@@ -294,6 +294,41 @@ public enum HotState {
     return .failure(last)
   }
 
+  /// Reads a live file with positional reads (`pread(offset, into)`, returning the bytes read, 0
+  /// or less at its end): the header, then only the table entries in use (`usedRegions`;
+  /// reading the whole 320 KiB file was most of a `cortex status`), zeros past a short file
+  /// (which the checksum rejects), and the seqlock word. What `cortex status` and the web view
+  /// read the daemon's file with.
+  @inlinable
+  public static func readConsistent<E: Error>(
+    size: Int, attempts: Int = 200, pread: (_ offset: Int, _ into: UnsafeMutableRawBufferPointer) throws(E) -> Int
+  ) throws(E) -> Result<View, ReadError> {
+    try readConsistent(
+      size: size, attempts: attempts,
+      copy: { (buffer: UnsafeMutableRawBufferPointer) throws(E) in
+        func fill(_ range: Range<Int>) throws(E) {
+          let r = range.clamped(to: 0..<buffer.count)
+          var done = r.lowerBound
+          while done < r.upperBound {
+            let n = try pread(done, UnsafeMutableRawBufferPointer(rebasing: buffer[done..<r.upperBound]))
+            if n <= 0 { break }
+            done += n
+          }
+          if done < r.upperBound {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[done..<r.upperBound]).initializeMemory(as: UInt8.self, repeating: 0)
+          }
+        }
+        try fill(0..<headerSize)
+        let header = UnsafeRawBufferPointer(rebasing: buffer[0..<min(headerSize, buffer.count)])
+        for r in usedRegions(header: header) { try fill(r) }
+      },
+      seqlock: { () throws(E) -> UInt64 in
+        var word: UInt64 = 0
+        let n = try withUnsafeMutableBytes(of: &word) { (b: UnsafeMutableRawBufferPointer) throws(E) in try pread(seqlockOffset, b) }
+        return n == 8 ? word : 1  // odd: "being written", so the reader tries again
+      })
+  }
+
   /// A full memory fence between reading the seqlock and the data (callable from inlined code).
   @usableFromInline static func fence() { atomicMemoryFence(ordering: .sequentiallyConsistent) }
 }
