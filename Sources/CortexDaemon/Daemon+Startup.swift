@@ -95,7 +95,10 @@ extension Daemon {
 
     let log: EventLogWriter
     do throws(PosixError) {
-      log = try EventLogWriter(directory: paths.events, segmentBytes: config.logSegmentBytes, lastSeq: replay.lastSeq)
+      let manifest = recovery.manifest
+      log = try EventLogWriter(
+        directory: paths.events, segmentBytes: config.logSegmentBytes, lastSeq: replay.lastSeq,
+        isSealed: { manifest.segment($0) != nil })
     } catch {
       throw StartupError("cannot open the event log in \(paths.events): \(error)")
     }

@@ -33,11 +33,13 @@ final class EventLogWriter {
   private var tsCache: (ms: Int64, text: String) = (-1, "")
   private var encoder = JSONWriter(capacity: 1024)
 
-  init(directory: String, segmentBytes: Int, lastSeq: UInt64) throws(PosixError) {
+  /// Appends to the newest segment, unless `isSealed` says it was sealed (the segment after it was
+  /// removed by hand): a sealed segment is never written again, so a new one is begun after it.
+  init(directory: String, segmentBytes: Int, lastSeq: UInt64, isSealed: (Int) -> Bool = { _ in false }) throws(PosixError) {
     self.directory = directory
     self.segmentBytes = segmentBytes
     let existing = LogSegments.indexes(try FileSystem.list(directory))
-    segment = existing.last ?? 1
+    segment = existing.last.map { isSealed($0) ? $0 + 1 : $0 } ?? 1
     fd = try FileDescriptor.open(directory + "/" + LogSegments.name(segment), [.writeOnly, .create, .append])
     writtenSize = try fd.size()
     durableSize = writtenSize
@@ -45,7 +47,7 @@ final class EventLogWriter {
     self.durableSeq = lastSeq
     self.writtenSeq = lastSeq
     pending.reserveCapacity(1 << 16)
-    if existing.isEmpty { try FileSystem.syncDirectory(directory) }
+    if existing.last != segment { try FileSystem.syncDirectory(directory) }
   }
 
   /// Segments this writer rotated away from, for the lifecycle to seal (the loop takes them).

@@ -227,6 +227,13 @@ final class CrashTests: XCTestCase {
     c.ok(["pause"])
     var ids: [String] = []
     for _ in 0..<6 { ids.append(c.ok(["submit", "-p", "--", "true"]).out.trimmed) }
+    // The segment before the newest is sealed: the start after the newest is removed must not
+    // write to it (it did, and the next start refused the log: "changed after it was sealed").
+    let written = LogSegments.indexes(try FileSystem.list(c.paths.events))
+    XCTAssertGreaterThanOrEqual(written.count, 2, "the log has one segment: \(written)")
+    c.eventually("\(LogSegments.name(written[written.count - 2])) is sealed") {
+      ((try? FileSystem.read(c.paths.manifest)) ?? nil).flatMap { try? Manifest.decode($0) }?.segment(written[written.count - 2]) != nil
+    }
     try crash()
     XCTAssertFalse(FileSystem.exists(c.paths.taskQueue), "no snapshot covers the log")
     let newest = try XCTUnwrap(LogSegments.indexes(try FileSystem.list(c.paths.events)).last)
@@ -240,6 +247,8 @@ final class CrashTests: XCTestCase {
     XCTAssertTrue(said.contains(lostAtTheEnd.last!) && said.contains("are missing"), said)
     let fresh = c.ok(["submit", "-p", "--", "true"]).out.trimmed
     XCTAssertGreaterThan(TaskID.parse(fresh)!, TaskID.parse(ids.last!)!, "a task number was given out twice")
+    let sealedBefore = try XCTUnwrap(try Manifest.decode(try FileSystem.read(c.paths.manifest) ?? []).segment(written[written.count - 2]))
+    XCTAssertEqual(FileSystem.size(c.paths.events + "/" + sealedBefore.name), sealedBefore.bytes, "a sealed segment was written to")
     ids += [fresh]
     for _ in 0..<6 { ids.append(c.ok(["submit", "-p", "--", "true"]).out.trimmed) }
     let seqs = c.events().compactMap { $0["seq"]?.int }

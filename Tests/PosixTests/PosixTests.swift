@@ -167,6 +167,26 @@ final class PosixTests: XCTestCase {
     again.close()
   }
 
+  /// When the newest segment was removed by hand, the one before it is the last file but it is
+  /// sealed: a new writer begins the next segment and never changes the sealed one (it appended
+  /// to it, and the next start refused the log).
+  func testAWriterNeverAppendsToASealedSegment() throws {
+    let events = dir + "/events"
+    try FileSystem.makeDirectory(events)
+    let w = try EventLogWriter(directory: events, segmentBytes: 4096, lastSeq: 0)
+    w.append(Event("test.event", task: 1), nowMs: 0)
+    try w.flush(sync: true, nowMs: 0)
+    w.close()
+    let sealedSize = FileSystem.size(events + "/00000001.jsonl")
+    let again = try EventLogWriter(directory: events, segmentBytes: 4096, lastSeq: 1, isSealed: { $0 == 1 })
+    XCTAssertEqual(again.segment, 2)
+    again.append(Event("test.event", task: 2), nowMs: 0)
+    try again.flush(sync: true, nowMs: 0)
+    again.close()
+    XCTAssertEqual(FileSystem.size(events + "/00000001.jsonl"), sealedSize)
+    XCTAssertEqual(try FileSystem.list(events).sorted(), ["00000001.jsonl", "00000002.jsonl"])
+  }
+
   func testProcessScanFindsChildrenAndZombies() throws {
     let devnull = try FileDescriptor.open("/dev/null", .readWrite)
     defer { devnull.close() }
