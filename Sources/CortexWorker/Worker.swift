@@ -71,6 +71,9 @@ public final class Worker {
     // No parent-death signal: the worker outlives its daemon (see the type's comment). Unless it
     // must not (cluster mode: another node takes the tasks over), then it leaves with it as before.
     if orphanTimeoutMs == 0 { Processes.setParentDeathSignal(Signal.term) }
+    // What a task starts outside its process group is handed to the worker when orphaned, so
+    // it can be ended with the task (Worker+Leftovers).
+    Processes.becomeSubreaper()
     Signal.ignore(Signal.pipe)
     Signal.ignore(Signal.int)
     Signal.ignore(Signal.hup)
@@ -116,6 +119,7 @@ public final class Worker {
       }
       timers()
     }
+    _ = killLeftovers()
     return 0
   }
 
@@ -374,6 +378,7 @@ public final class Worker {
         sleepMs(5)
         spins += 1
       }
+      endLeftovers(of: r.task)
       switch status {
       case .exited(let c): finish(exitCode: c, signal: nil)
       case .signaled(let s): finish(exitCode: nil, signal: s)
