@@ -30,6 +30,9 @@ public enum AgentRunner {
   public static func run(kind: AgentKind, argv: [String]) -> Int32 {
     Signal.ignore(Signal.pipe)
     let report = Environment.get("CORTEX_REPORT_FD").flatMap(Int32.init).map { FileDescriptor(raw: $0) }
+    // The runner reports for the agent: neither the agent nor the tools it runs get the report
+    // descriptor (one writing on descriptor 3 would write into the task's accounting).
+    try? report?.setCloseOnExec(true)
     func say(_ fields: [(String, JSON)]) {
       guard let report else { return }
       try? report.writeAll(JSON.object(fields).encodedBytes() + [10])
@@ -42,8 +45,8 @@ public enum AgentRunner {
       out = try makePipe()
       err = try makePipe()
       pid = try Processes.spawn(
-        argv, environment: Environment.all(), stdin: FileDescriptor.standardInput, stdout: out.write,
-        stderr: err.write, fd3: report, newProcessGroup: false)
+        argv, environment: Environment.all().filter { !$0.hasPrefix("CORTEX_REPORT_FD=") },
+        stdin: FileDescriptor.standardInput, stdout: out.write, stderr: err.write, fd3: nil, newProcessGroup: false)
       out.write.close()
       err.write.close()
     } catch {

@@ -212,6 +212,38 @@ final class AgentTests: XCTestCase {
     }
   }
 
+  /// For an agent task the runner is the one that reports (tokens read from the agent's output).
+  /// The agent and the tools it runs inherited the report descriptor and `CORTEX_REPORT_FD`, so a
+  /// tool that happened to write on descriptor 3 wrote into the task's accounting: here a made-up
+  /// million tokens, and the task was stopped for overspending a budget it never touched.
+  func testAnAgentsToolsCannotWriteIntoItsReport() throws {
+    let bin = c.scratch + "/bin"
+    let seen = c.scratch + "/seen"
+    let agent = try Self.standIn(
+      bin, "writes-fd3", Self.claudeOK,
+      before: #"echo "${CORTEX_REPORT_FD:-unset}" > '\#(seen)'; echo '{"tokens_used": 1000000}' >&3 2>/dev/null; sleep 0.3"#)
+    try c.initialize([
+      (
+        "worker_types",
+        .object([
+          (
+            "dev",
+            .object([
+              ("agent", .string("claude")), ("token_budget", .int(100_000)),
+              ("command", .array([.string(agent), .string("{description}")])),
+            ])
+          )
+        ])
+      )
+    ])
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["task", "create", "--type", "dev", "--description", "tools", "--cwd", c.scratch, "-p"]).out.trimmed
+    let done = waitDone(id)
+    XCTAssertEqual(done["state"]?.string, "succeeded", "\(done)")
+    XCTAssertEqual(done["tokens_used"]?.int, 1234, "\(done)")
+    XCTAssertEqual((try? FileSystem.read(seen)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self).trimmed }, "unset")
+  }
+
   /// An upgrade replaces the binary while the workers started from the old one run on (a new
   /// build, a package upgrade, then `cortex restart`). Their agent tasks still run: a worker
   /// spawns `agent-run` from the path, not from "/…/cortex (deleted)", which every agent task
