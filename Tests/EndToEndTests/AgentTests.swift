@@ -30,6 +30,14 @@ final class AgentTests: XCTestCase {
 
     """
 
+  /// config.json with one worker type, `dev`: a Claude Code agent run as `program {description}`.
+  func initializeDev(_ program: String, timeoutS: Int? = nil) throws {
+    var dev: [(String, JSON)] = [("agent", .string("claude")), ("token_budget", .int(100_000))]
+    if let timeoutS { dev.append(("timeout_s", .int(Int64(timeoutS)))) }
+    dev.append(("command", .array([.string(program), .string("{description}")])))
+    try c.initialize([("worker_types", .object([("dev", .object(dev))]))])
+  }
+
   func state(_ id: String) -> JSON? {
     let r = c.run(["show", id, "--json"])
     return r.code == 0 ? try? JSON.parse(Array(r.out.utf8)) : nil
@@ -183,20 +191,7 @@ final class AgentTests: XCTestCase {
     let bin = c.scratch + "/bin"
     let pidFile = c.scratch + "/server.pid"
     let agent = try Self.standIn(bin, "leaves-server", Self.claudeOK, after: "sleep 120 &\necho $! > '\(pidFile)'\nexit 0")
-    try c.initialize([
-      (
-        "worker_types",
-        .object([
-          (
-            "dev",
-            .object([
-              ("agent", .string("claude")), ("token_budget", .int(100_000)), ("timeout_s", .int(120)),
-              ("command", .array([.string(agent), .string("{description}")])),
-            ])
-          )
-        ])
-      )
-    ])
+    try initializeDev(agent, timeoutS: 120)
     c.ok(["start", "--workers", "1"])
     let started = Clock.monotonicMs()
     let id = c.ok(["task", "create", "--type", "dev", "--description", "serve", "--cwd", c.scratch, "-p"]).out.trimmed
@@ -222,20 +217,7 @@ final class AgentTests: XCTestCase {
     let agent = try Self.standIn(
       bin, "writes-fd3", Self.claudeOK,
       before: #"echo "${CORTEX_REPORT_FD:-unset}" > '\#(seen)'; echo '{"tokens_used": 1000000}' >&3 2>/dev/null; sleep 0.3"#)
-    try c.initialize([
-      (
-        "worker_types",
-        .object([
-          (
-            "dev",
-            .object([
-              ("agent", .string("claude")), ("token_budget", .int(100_000)),
-              ("command", .array([.string(agent), .string("{description}")])),
-            ])
-          )
-        ])
-      )
-    ])
+    try initializeDev(agent)
     c.ok(["start", "--workers", "1"])
     let id = c.ok(["task", "create", "--type", "dev", "--description", "tools", "--cwd", c.scratch, "-p"]).out.trimmed
     let done = waitDone(id)
@@ -256,20 +238,7 @@ final class AgentTests: XCTestCase {
     try FileSystem.writeAtomically(copy, program, durable: false)
     try FileSystem.setMode(copy, 0o755)
     let claude = try Self.standIn(bin, "claude-replay", Self.claudeOK)
-    try c.initialize([
-      (
-        "worker_types",
-        .object([
-          (
-            "dev",
-            .object([
-              ("agent", .string("claude")), ("token_budget", .int(100_000)),
-              ("command", .array([.string(claude), .string("{description}")])),
-            ])
-          )
-        ])
-      )
-    ])
+    try initializeDev(claude)
     let devnull = try FileDescriptor.open("/dev/null", [.readWrite])
     defer { devnull.close() }
     let starter = try Processes.spawn(
