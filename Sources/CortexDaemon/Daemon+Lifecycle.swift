@@ -268,9 +268,14 @@ extension Daemon {
       )
     }
     if let r = record, r.hadDirectory, !FileSystem.isDirectory(paths.taskDir(n)) {
-      gone.append("its files were removed (tasks/\(TaskID.format(n))/, by retention.task_days or cortex clean)")
+      gone.append(Self.filesRemoved(n))
     }
     return (record, gone.isEmpty ? nil : gone.joined(separator: "; "))
+  }
+
+  /// What `show` and `log` say of a finished task whose `tasks/<id>/` is gone.
+  static func filesRemoved(_ n: Int) -> String {
+    "its files were removed (tasks/\(TaskID.format(n))/, by retention.task_days or cortex clean)"
   }
 
   /// Fills in a `wait` answer's tasks that the scheduler holds only as a finished state: exit

@@ -194,7 +194,12 @@ extension Daemon {
         v.append(("queue_position", .int(Int64(pos.position))))
         if let e = pos.estimatedStartMs { v.append(("estimated_start_in_ms", .int(e))) }
       }
-      v.append(("dir", .string(paths.taskDir(n))))
+      // A finished command task's files may be gone already (cortex clean, retention.task_days).
+      if rec.state.isTerminal && rec.spec.synthetic == nil && !FileSystem.isDirectory(paths.taskDir(n)) {
+        v.append(("retention", .string(Self.filesRemoved(n))))
+      } else {
+        v.append(("dir", .string(paths.taskDir(n))))
+      }
       reply(id, .object([("ok", .bool(true)), ("task", .object(v))]), now: t)
       return
     }

@@ -200,6 +200,14 @@ final class RetentionTests: XCTestCase {
     XCTAssertTrue(all.err.contains("removed the files of 2 finished tasks"), all.err)
     XCTAssertEqual(((try? FileSystem.list(c.paths.tasks)) ?? []).count, 0)
     c.ok(["clean", "--state", "running"], code: 64)
+    // Before a restart too (the daemon still holds them in full): show and log say the files
+    // were removed, not that a command task's directory "appears when it is submitted".
+    let held = try JSON.parse(c.ok(["--json", "show", small]).out)
+    XCTAssertTrue(held["retention"]?.string?.contains("its files were removed") == true, held.encoded())
+    XCTAssertNil(held["dir"], "show names a directory that is gone: \(held.encoded())")
+    let cleaned = c.run(["log", small])
+    XCTAssertEqual(cleaned.code, 1)
+    XCTAssertTrue(cleaned.err.contains("its files were removed"), cleaned.err)
 
     // After a restart the daemon holds them only as compact records; they still answer.
     c.ok(["stop"])
