@@ -375,6 +375,10 @@ public final class Worker {
       Processes.signalGroup(pid, Signal.kill)
       var spins = 0
       while Processes.groupExists(pid) && spins < 400 {
+        // Its processes come back to the worker (a subreaper) as they are orphaned: reaped here,
+        // or the group would exist as zombies until the spin gives up.
+        while Processes.reap() != nil {}
+        if !Processes.groupExists(pid) { break }
         sleepMs(5)
         spins += 1
       }

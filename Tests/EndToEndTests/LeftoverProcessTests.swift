@@ -38,4 +38,19 @@ final class LeftoverProcessTests: XCTestCase {
     // The worker still serves.
     c.ok(["submit", "-p", "--wait", "--", "true"], timeoutS: 30)
   }
+
+  /// A background process left in the task's own group is killed with it, and the task ends at
+  /// once: as a subreaper the worker gets that process back as a zombie, and it waited for the
+  /// group to be gone without reaping it, until its 2 s wait gave up (every such task took 2 s).
+  func testATaskThatLeavesABackgroundProcessInItsGroupEndsAtOnce() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--wait", "--", "sh", "-c", "sleep 3004 & echo started"], timeoutS: 30).out.trimmed
+    let shown = try JSON.parse(c.ok(["--json", "show", id]).out)
+    let took = try XCTUnwrap(shown["ended_ms"]?.int) - (try XCTUnwrap(shown["started_ms"]?.int))
+    XCTAssertLessThan(took, 1500, "the task took \(took) ms: its leftover held it")
+    XCTAssertTrue(escaped(c, "3004").isEmpty, "the background sleep outlived its task")
+  }
 }
