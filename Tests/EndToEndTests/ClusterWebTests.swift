@@ -213,7 +213,8 @@ final class ClusterWebTests: ClusterTestCase {
   /// In cluster mode `/api/groups` adds, for each group the cluster pauses or limits, what runs
   /// and waits in the whole cluster (as `cortex group` adds it), and judges "at limit" by it: A
   /// runs none of slow's tasks, B runs one, and slow is at its cluster-wide limit of 1. A pause
-  /// through A's API is the cluster's (the database's row), logged on A as `cortex pause` is.
+  /// through A's API is the cluster's (the database's row), logged on A as `cortex pause` is; in
+  /// Chromium, A's Groups card shows the cluster's counts and resumes the group on a click.
   func testNodeAsGroupsShowTheClustersCounts() throws {
     // B alone first: what is submitted now can only run on B.
     let b = try startNode("b", workers: 2, leaseS: 5, budget: 1_000_000)
@@ -255,5 +256,16 @@ final class ClusterWebTests: ClusterTestCase {
       return s?["state"]?.string == "paused" && g?["cluster_groups"]?.array?.first?["paused"]?.bool == true
     }
     b.eventually("b follows the pause of slow") { b.events().contains { $0.type == "group.paused" } }
+
+    // In Chromium: A's Groups card shows slow paused with the cluster's counts, follows a limit
+    // set on A's command line, and a click on Resume resumes it in the cluster.
+    let (python, shots) = try WebBrowserTests.browser(a)
+    let url = "http://127.0.0.1:\(port)/?token=\(a.webToken)"
+    let (code, out) = try a.runProgram(
+      [python, WebBrowserTests.repo + "/scripts/web/groups-browser-test.py", Cortex.binary, a.root, url, shots, "slow", "cluster"],
+      timeoutS: 120)
+    XCTAssertEqual(code, 0, "groups browser test (cluster) failed:\n\(out)")
+    XCTAssertEqual(sql("SELECT paused::text || ':' || parallel FROM cortex_group WHERE name = 'slow'"), "false:3", out)
+    XCTAssertEqual(a.events().first { $0.type == "group.resumed" }?["reason"]?.string, "cortex_resume", out)
   }
 }

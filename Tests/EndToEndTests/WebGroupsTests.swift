@@ -97,6 +97,9 @@ final class WebGroupsTests: XCTestCase {
     batch = try XCTUnwrap(group(try get(web, auth, "/api/groups"), "batch"))
     XCTAssertEqual(batch["parallel"], .null, batch.encoded())
     XCTAssertEqual(c.events().filter { $0.type == "group.updated" }.last?["parallel"]?.int, 0)
+    // The whole queue paused (`cortex pause` with no group) is said too.
+    c.ok(["pause"])
+    XCTAssertEqual(try get(web, auth, "/api/groups")["queue_paused"]?.bool, true)
   }
 
   func testGroupActionsRefuseBadInputWithoutAuthOrFromAnotherOrigin() throws {

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """The overview's Groups card (WebBrowserTests.testTheGroupsCardShowsAPausedGroupAndResumesIt).
 
-Usage: groups-browser-test.py CORTEX_BINARY COORDINATION_DIR URL_WITH_TOKEN SCREENSHOT_DIR GROUP
+Usage: groups-browser-test.py CORTEX_BINARY COORDINATION_DIR URL_WITH_TOKEN SCREENSHOT_DIR GROUP [cluster]
 GROUP is paused, with a parallel limit and tasks queued in it. The card must show it paused with
 the counts `cortex group` shows, follow a limit set from the command line without a reload (the
-status stream's `groups` message), and resume it on a click of its Resume button.
+status stream's `groups` message), and resume it on a click of its Resume button. With
+`cluster` (ClusterWebTests.testNodeAsGroupsShowTheClustersCounts) the counts are the whole
+cluster's, as `cortex group --json` reads them from the database (`cluster_groups`).
 Prints one line per check; exits 1 with the reason on the first failure.
 """
 import json
@@ -17,6 +19,8 @@ from selenium.webdriver.common.by import By
 from driving import Browser
 
 cortex, root, url, shots, name = sys.argv[1:6]
+cluster = sys.argv[6:7] == ["cluster"]
+mark = " (cluster)" if cluster else ""
 
 
 def cli(*args):
@@ -31,8 +35,8 @@ def cells():
     return [td.get_attribute("textContent") for td in row.find_elements(By.TAG_NAME, "td")]
 
 
-def cli_group():
-    return next(g for g in json.loads(cli("--json", "group"))["groups"] if g["name"] == name)
+def cli_group(scope="groups"):
+    return next(g for g in json.loads(cli("--json", "group"))[scope] if g["name"] == name)
 
 
 def no_exceptions(where):
@@ -50,9 +54,9 @@ try:
 
     # 1. The counts are those of `cortex group`.
     def counts_match():
-        g, c = cli_group(), cells()
-        want = f"{g['running']} / {g['parallel'] or '–'}"
-        return c[2] == want and c[3] == str(g["queued"]) and c
+        g, c = cli_group("cluster_groups" if cluster else "groups"), cells()
+        want = f"{g['running']} / {g['parallel'] or '–'}{mark}"
+        return c[2] == want and c[3] == f"{g['queued']}{mark}" and c
     got = wait(f"the card's counts of {name} to match cortex group", counts_match)
     if got[4] != "Resume":
         fail(f"a paused group's button says {got[4]!r}, not Resume")
@@ -60,9 +64,9 @@ try:
 
     # 2. Live: a limit set from the command line reaches the card without a reload.
     cli("group", "set", name, "--parallel", "3")
-    wait(f"the card to show {name}'s new limit", lambda: cells()[2].endswith("/ 3"))
+    wait(f"the card to show {name}'s new limit", lambda: cells()[2].endswith("/ 3" + mark))
     print(f"ok: cortex group set reached the open page: {cells()}", flush=True)
-    driver.save_screenshot(os.path.join(shots, "groups.png"))
+    driver.save_screenshot(os.path.join(shots, "cluster-groups.png" if cluster else "groups.png"))
 
     # 3. A click on Resume resumes it (the daemon's decision; the test finds it in the log).
     driver.find_element(By.CSS_SELECTOR, f'#group-rows tr[data-group="{name}"] button').click()
