@@ -126,15 +126,18 @@ extension WebServer {
 
   /// The groups for the status stream (`event: groups`), from the `groups.json` the daemon
   /// writes (at once after a change, else at most once a second); nil when unchanged since the
-  /// last one sent (`force`: always).
+  /// last one sent to every stream. `force`: for one new stream, always, and not remembered as
+  /// sent (the other streams have not had it: the next push sends it to all).
   func groupsEvent(force: Bool) -> [UInt8]? {
     guard let bytes = (try? FileSystem.read(paths.groups)) ?? nil, let v = try? JSON.parse(bytes) else { return nil }
     let held = clusterGroups()
     let data = GroupsView.json(
       groups: v["groups"]?.array ?? [], queuePaused: v["queue_paused"]?.bool ?? false, cluster: held ?? nil, clusterMode: held != nil
     ).encodedBytes()
-    guard force || data != lastGroupsEvent else { return nil }
-    lastGroupsEvent = data
+    if !force {
+      guard data != lastGroupsEvent else { return nil }
+      lastGroupsEvent = data
+    }
     return Array("event: groups\ndata: ".utf8) + data + [10, 10]
   }
 }
