@@ -79,6 +79,8 @@ extension WebServer {
     case (4, "tasks") where p[3] == "output": return read
     case (4, "tasks") where ["cancel", "retry", "priority"].contains(p[3]): return ["POST"]
     case (2, "scale"): return ["POST"]
+    case (2, "groups"): return read
+    case (4, "groups") where ["pause", "resume", "parallel"].contains(p[3]): return ["POST"]
     default: return nil
     }
   }
@@ -88,6 +90,9 @@ extension WebServer {
     let p = path.split(separator: "/", omittingEmptySubsequences: true)
     if p.count == 4 && p[1] == "tasks" {
       return "no action \(shown(String(p[3]))) on a task (GET output; POST cancel, retry or priority)"
+    }
+    if p.count == 4 && p[1] == "groups" {
+      return "no action \(shown(String(p[3]))) on a group (POST pause, resume or parallel)"
     }
     return "no API endpoint \(shown(path))"
   }
@@ -156,6 +161,8 @@ extension WebServer {
       send(.json(.object(o)))
     case ("cluster", 1):
       send(clusterAnswer())
+    case ("groups", 1):
+      groupsList(on: c, keepAlive: keep, now: t)
     case ("workers", 1):
       guard let view = hot.read() else { return send(.error(503, "hot-state.mmap cannot be read yet")) }
       let rows: [JSON] = Self.shownWorkers(view).map { w in
@@ -333,7 +340,8 @@ extension WebServer {
     let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
     // A field the action does not take is refused rather than dropped (a typo, or a field a
     // script expects to matter).
-    let takes = parts.last == "scale" ? ["workers"] : parts.last == "priority" ? ["priority"] : []
+    let takes =
+      parts.last == "scale" ? ["workers"] : parts.last == "priority" ? ["priority"] : parts.last == "parallel" ? ["parallel"] : []
     if let extra = body.object?.first(where: { !takes.contains($0.0) }) {
       let what = takes.isEmpty ? "no fields (send {})" : takes.joined(separator: ", ")
       return send(.error(400, "\(Self.shown(extra.0)): unknown field; this request takes \(what)"))
@@ -343,6 +351,8 @@ extension WebServer {
     case (2, "scale") where parts[0] == "api":
       guard let w = body["workers"] else { return send(.error(400, "workers: required, the new pool size (1 to 1024)")) }
       control(.object([("op", .string("scale")), ("workers", w)]), for: c, keepAlive: keep, now: t, finish: passThrough)
+    case (4, "groups") where parts[0] == "api":
+      groupAction(parts[2], parts[3], body, on: c, send: send, keep: keep, now: t)
     case (4, "tasks") where parts[0] == "api":
       guard let n = TaskID.parse(parts[2]) else { return send(.error(404, "'\(Self.shown(parts[2]))' is not a task id like task-000012")) }
       let id = JSON.string(TaskID.format(n))

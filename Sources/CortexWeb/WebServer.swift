@@ -25,6 +25,8 @@ final class WebServer {
   var lastStatusMs: Int64 = 0
   var lastStatusSeq: UInt64 = .max
   var lastSeriesMs: Int64 = 0
+  /// The last `event: groups` data sent (`WebServer+Groups.swift`): sent again only when it changes.
+  var lastGroupsEvent: [UInt8] = []
   var lastSweepMs: Int64 = 0
   var lastTickMs: Int64 = 0
   /// When the log was last read, and when a request last arrived: the log is followed only while
@@ -352,6 +354,7 @@ final class WebServer {
       lastStatusSeq = view.lastSeq
       let data = statusJSON(view, now: t).encodedBytes()
       broadcast(Array("event: status\ndata: ".utf8) + data + [10, 10], now: t) { $0.status }
+      if let groups = groupsEvent(force: false) { broadcast(groups, now: t) { $0.status } }
     }
     if t - lastSeriesMs >= Self.seriesIntervalMs {
       lastSeriesMs = t
@@ -377,6 +380,7 @@ final class WebServer {
     out += peerReplay(f)
     if f.status, let view = hot.read() {
       out += Array("event: status\ndata: ".utf8) + statusJSON(view, now: t).encodedBytes() + [10, 10]
+      out += groupsEvent(force: true) ?? []
       model.metrics.series.advance(to: t / 1000)
       out += Array("event: series\ndata: ".utf8) + seriesJSON(now: t).encodedBytes() + [10, 10]
     }

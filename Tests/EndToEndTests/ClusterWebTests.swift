@@ -209,4 +209,63 @@ final class ClusterWebTests: ClusterTestCase {
     (code, text) = try a.runProgram([python, script, url, "b", echoed, marker, long, "2", shots, "down"], timeoutS: 120)
     XCTAssertEqual(code, 0, "cluster peers browser test (node b down) failed:\n\(text)")
   }
+
+  /// In cluster mode `/api/groups` adds, for each group the cluster pauses or limits, what runs
+  /// and waits in the whole cluster (as `cortex group` adds it), and judges "at limit" by it: A
+  /// runs none of slow's tasks, B runs one, and slow is at its cluster-wide limit of 1. A pause
+  /// through A's API is the cluster's (the database's row), logged on A as `cortex pause` is; in
+  /// Chromium, A's Groups card shows the cluster's counts and resumes the group on a click.
+  func testNodeAsGroupsShowTheClustersCounts() throws {
+    // B alone first: what is submitted now can only run on B.
+    let b = try startNode("b", workers: 2, leaseS: 5, budget: 1_000_000)
+    XCTAssertEqual(b.run(["group", "set", "slow", "--parallel", "1"]).code, 0)
+    let slow = batch(3) { _ in #"{"synthetic":{"duration_ms":600000,"tokens":5},"group":"slow"}"# }
+    b.ok(["submit", "--no-env", "--from", "-"], input: slow)
+    b.eventually("one task of slow running on b") {
+      sql("SELECT count(*) FROM cortex_task WHERE grp = 'slow' AND state = 'running' AND node = 'b'") == "1"
+    }
+    let a = try startNode("a", workers: 2, leaseS: 5, budget: 1_000_000)
+    var v: JSON?
+    var row: JSON?
+    try a.eventually("A's /api/groups to show the cluster's counts of slow") {
+      v = try api(a, "/api/groups")
+      row = v?["groups"]?.array?.first { $0["name"]?.string == "slow" }
+      return row?["cluster"]?["running"]?.int == 1 && row?["cluster"]?["queued"]?.int == 2
+    }
+    XCTAssertEqual(row?["state"]?.string, "at_limit", v?.encoded() ?? "")
+    XCTAssertEqual(row?["parallel"]?.int, 1)
+    XCTAssertEqual(row?["running"]?.int, 0, "A's own count")
+    let listed = v?["cluster_groups"]?.array?.first { $0["name"]?.string == "slow" }
+    XCTAssertEqual(listed?["running"]?.int, 1, v?.encoded() ?? "")
+    XCTAssertEqual(listed?["queued"]?.int, 2)
+    XCTAssertEqual(listed?["parallel"]?.int, 1)
+    // The same counts `cortex group --json` reads from the database.
+    let cli = try JSON.parse(Array(a.ok(["--json", "group"]).out.utf8))
+    XCTAssertEqual(cli["cluster_groups"]?.array?.first { $0["name"]?.string == "slow" }?["queued"]?.int, 2, cli.encoded())
+
+    let port = try XCTUnwrap(a.webPort)
+    let paused = try RawHTTP(port: port).post("/api/groups/slow/pause", body: "{}", headers: ["Authorization: Bearer \(a.webToken)"])
+    XCTAssertEqual(paused.status, 200, paused.body)
+    XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'slow'"), "t")
+    let logged = a.events().first { $0.type == "group.paused" }
+    XCTAssertEqual(logged?["group"]?.string, "slow")
+    XCTAssertEqual(logged?["reason"]?.string, "cortex_pause")
+    try a.eventually("A's /api/groups to show slow paused in the cluster") {
+      let g = try api(a, "/api/groups")
+      let s = g?["groups"]?.array?.first { $0["name"]?.string == "slow" }
+      return s?["state"]?.string == "paused" && g?["cluster_groups"]?.array?.first?["paused"]?.bool == true
+    }
+    b.eventually("b follows the pause of slow") { b.events().contains { $0.type == "group.paused" } }
+
+    // In Chromium: A's Groups card shows slow paused with the cluster's counts, follows a limit
+    // set on A's command line, and a click on Resume resumes it in the cluster.
+    let (python, shots) = try WebBrowserTests.browser(a)
+    let url = "http://127.0.0.1:\(port)/?token=\(a.webToken)"
+    let (code, out) = try a.runProgram(
+      [python, WebBrowserTests.repo + "/scripts/web/groups-browser-test.py", Cortex.binary, a.root, url, shots, "slow", "cluster"],
+      timeoutS: 120)
+    XCTAssertEqual(code, 0, "groups browser test (cluster) failed:\n\(out)")
+    XCTAssertEqual(sql("SELECT paused::text || ':' || parallel FROM cortex_group WHERE name = 'slow'"), "false:3", out)
+    XCTAssertEqual(a.events().first { $0.type == "group.resumed" }?["reason"]?.string, "cortex_resume", out)
+  }
 }

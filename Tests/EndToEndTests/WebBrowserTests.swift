@@ -56,6 +56,33 @@ final class WebBrowserTests: XCTestCase {
     XCTAssertNotEqual(edited?["before"]?["priority"]?.string, "critical")
   }
 
+  /// The overview's Groups card: a paused group is shown paused with its counts, follows a
+  /// limit set from the command line without a reload, and a click on Resume resumes it — the
+  /// daemon's `group.resumed`, logged as `cortex resume` logs it.
+  func testTheGroupsCardShowsAPausedGroupAndResumesIt() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (python, shots) = try Self.browser(c)
+    try c.initialize([("workers", .int(2))])
+    c.ok(["start"])
+    c.ok(["group", "set", "batch", "--parallel", "1"])
+    c.ok(["pause", "batch"])
+    for _ in 0..<3 { c.ok(["submit", "--group", "batch", "--synthetic", "600000"]) }
+    let url = "http://127.0.0.1:\(try XCTUnwrap(c.webPort))/?token=\(c.webToken)"
+    let (code, out) = try c.runProgram(
+      [python, Self.repo + "/scripts/web/groups-browser-test.py", Cortex.binary, c.root, url, shots, "batch"], timeoutS: 180)
+    XCTAssertEqual(code, 0, "groups browser test failed:\n\(out)")
+    XCTAssertTrue(out.contains("RESUMED batch"), out)
+    let resumed = c.events().filter { $0.type == "group.resumed" }
+    XCTAssertEqual(resumed.count, 1, "\(resumed); browser output:\n\(out)")
+    XCTAssertEqual(resumed.first?["group"]?.string, "batch")
+    XCTAssertEqual(resumed.first?["reason"]?.string, "cortex_resume")
+    c.eventually("two of batch running after the resume (limit 3, two workers)") {
+      let g = (try? JSON.parse(Array(c.ok(["--json", "group"]).out.utf8)))?["groups"]?.array?.first { $0["name"]?.string == "batch" }
+      return g?["running"]?.int == 2
+    }
+  }
+
   /// Pages left open while the daemon stops and starts again: they say in words that the daemon
   /// does not answer (an action too, never a silent "…" or a script error), then that the new
   /// daemon's token signs them out, and a sign-in in a second tab makes the first live again.

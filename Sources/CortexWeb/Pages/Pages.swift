@@ -37,5 +37,5 @@ enum Pages {
     """
 
   static let style: [UInt8] = Array(styleText.utf8)
-  static let script: [UInt8] = Array((scriptText + "\n" + scriptPagesText).utf8)
+  static let script: [UInt8] = Array((scriptText + "\n" + scriptGroupsText + "\n" + scriptPagesText).utf8)
 }

@@ -84,6 +84,7 @@ extension Pages {
         es.addEventListener('status', (m) => handlers.status && handlers.status(JSON.parse(m.data)));
         es.addEventListener('series', (m) => handlers.series && handlers.series(JSON.parse(m.data)));
         es.addEventListener('peers', (m) => handlers.peers && handlers.peers(JSON.parse(m.data)));
+        es.addEventListener('groups', (m) => handlers.groups && handlers.groups(JSON.parse(m.data)));
       };
       open();
       return { close: () => { closed = true; es.close(); } };
@@ -127,12 +128,14 @@ extension Pages {
         scaleMsg.textContent = '…'; const j = await api('/api/scale', { workers: Number(scaleIn.value) });
         scaleMsg.className = 'msg' + (j.ok ? '' : ' err'); scaleMsg.textContent = j.ok ? 'pool size ' + j.workers : j.error; } });
       const budgetBar = el('div', { class: 'bar', id: 'budget-bar' });
+      const groups = groupsCard();
       main.append(
         el('div', { class: 'cards' },
           el('div', { class: 'card' }, el('h2', { id: 'tasks-title', text: 'Tasks' }), counts),
           el('div', { class: 'card' }, el('h2', { id: 'queue-title', text: 'Queue by priority' }), prio),
           el('div', { class: 'card' }, el('h2', { id: 'budget-title', text: 'Token budget' }), budgetBar, el('div', {}, budget)),
           el('div', { class: 'card' }, el('h2', { text: 'Daemon' }), health)),
+        groups.card,
         el('div', { class: 'card', id: 'cluster-card', hidden: '' }, el('h2', { id: 'cluster-title', text: 'Cluster' }),
           el('table', {}, el('thead', {}, el('tr', {}, ...['node', 'state', 'epoch', 'lease left', 'host', 'pid', 'workers', 'running', 'running tasks'].map((h) => el('th', { text: h })))), el('tbody', { id: 'cluster-nodes' }))),
         el('div', { class: 'card', id: 'workers-card' },
@@ -253,7 +256,8 @@ extension Pages {
         }
       }
       api('/api/status').then((s) => { if (s.ok) { status(s); series(s.series); } });
-      stream('status=1&events=0', { status, series });
+      groups.refresh();
+      stream('status=1&events=0', { status, series, groups: groups.draw });
     }
     function chart(id) {
       const ns = 'http://www.w3.org/2000/svg';

@@ -60,7 +60,7 @@ extension Pages {
     pre { background: var(--bg); border: 1px solid var(--line); padding: 10px; overflow: auto; max-height: 420px; margin: 0; }
     .msg { color: var(--dim); margin-left: 8px; } .msg.err { color: #e27a7a; }
     .pager { display: flex; gap: 8px; align-items: center; margin-top: 10px; color: var(--dim); }
-    #cluster-card { margin-bottom: 14px; }
+    #cluster-card, #groups-card { margin-bottom: 14px; } #group-rows button { padding: 2px 10px; }
     .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; margin: 14px 0; }
     @media (max-width: 900px) { .row2 { grid-template-columns: 1fr; } .counts { grid-template-columns: repeat(2, 1fr); } }
     """
