@@ -110,7 +110,7 @@ enum ManPage {
       cortex submit \\-\\- make test
       cortex submit \\-\\-from tasks.jsonl
       cortex tail \\-f \\-\\-type 'task.*'
-      cortex \\-\\-json status | jq .queued
+      cortex \\-\\-json status | jq .tasks.queued
       cortex stop
       .fi
       .SH SEE ALSO

@@ -212,6 +212,47 @@ final class HelpTests: XCTestCase {
     XCTAssertEqual(complete("cortex task create --pri"), ["--priority"], "task create is submit")
   }
 
+  /// Every `cortex … | jq FILTER` example of the help texts and the man page names fields that
+  /// the command's JSON has. Before, `cortex --json status | jq .queued` printed null (the count
+  /// is `.tasks.queued`). The filters are paths (`.a.b`, `.[].id`), followed here without jq.
+  func testTheJQExamplesOfTheHelpNameFieldsTheJSONHas() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    c.ok(["start"])
+    // A task that failed: its events carry a reason (`tail … | jq .reason`).
+    let id = c.ok(["submit", "-p", "--wait", "--shell", "exit 3"], code: 3).out.trimmed
+    var examples: [String] = []
+    for cmd in try declared(c) where !cmd.hidden {
+      examples += c.run(raw: ["help", cmd.name]).out.split(separator: "\n").map { String($0).trimmed }.filter { $0.hasPrefix("cortex ") }
+    }
+    let man = c.run(raw: ["help", "--man"]).out.split(separator: "\\-", omittingEmptySubsequences: false).joined(separator: "-")
+    examples += man.split(separator: "\n").map { String($0).trimmed }.filter { $0.hasPrefix("cortex ") }
+    let piped = Set(examples.filter { $0.contains(" | jq ") })
+    XCTAssertGreaterThanOrEqual(piped.count, 3, "\(piped)")
+    for example in piped.sorted() {
+      let parts = example.split(separator: " | jq ").map(String.init)
+      let args = parts[0].split(separator: " ").dropFirst().map { $0.hasPrefix("task-0") ? id : String($0) }
+      let filter = parts[1].split(separator: " ").last.map { $0.filter { $0 != "'" } } ?? ""
+      let r = c.run(raw: ["--dir", c.root] + args)
+      XCTAssertEqual(r.code, 0, "\(example): \(r.err)")
+      let docs = r.out.hasPrefix("[") || !r.out.contains("\n{") ? [r.out] : r.out.split(separator: "\n").map(String.init)
+      var found: [JSON] = []
+      for doc in docs {
+        var values = [try JSON.parse(Array(doc.utf8))]
+        for step in filter.split(separator: ".").map(String.init) {
+          if step.hasSuffix("[]") {
+            values = values.flatMap { $0.array ?? [] }
+            continue
+          }
+          values = values.compactMap { $0[step] }.filter { if case .null = $0 { false } else { true } }
+        }
+        found += values
+      }
+      XCTAssertFalse(found.isEmpty, "`\(example)`: \(filter) is in none of `cortex \(args.joined(separator: " "))`'s JSON: \(r.out.prefix(300))")
+    }
+  }
+
   /// Runs argv with PATH = `path` and the rest of the environment, returns stdout.
   func run(_ argv: [String], path: String) -> String {
     let scratch = (try? FileSystem.makeTemporaryDirectory(prefix: "cortex-help-")) ?? "/tmp"
