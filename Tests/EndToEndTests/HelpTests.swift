@@ -249,7 +249,8 @@ final class HelpTests: XCTestCase {
         }
         found += values
       }
-      XCTAssertFalse(found.isEmpty, "`\(example)`: \(filter) is in none of `cortex \(args.joined(separator: " "))`'s JSON: \(r.out.prefix(300))")
+      let command = "cortex " + args.joined(separator: " ")
+      XCTAssertFalse(found.isEmpty, "`\(example)`: \(filter) is in none of `\(command)`'s JSON: \(r.out.prefix(300))")
     }
   }
 
