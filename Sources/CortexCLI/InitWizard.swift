@@ -65,7 +65,7 @@ enum InitWizard {
     let ok = ctx.color ? "\u{1B}[32m✓\u{1B}[0m" : "✓"
     let no = ctx.color ? "\u{1B}[33m!\u{1B}[0m" : "!"
     if f.agents.isEmpty {
-      ctx.err("\(no) no agent CLI on PATH; typed tasks need one: \(AgentKind.installAdvice)\n")
+      ctx.err("\(no) no agent CLI on PATH; typed tasks need one: \(AgentKind.installSteps)\n")
     } else {
       for (k, p) in f.agents { ctx.err("\(ok) agent CLI found: \(k.rawValue) (\(p))\n") }
     }
