@@ -212,6 +212,33 @@ final class HelpTests: XCTestCase {
     XCTAssertEqual(complete("cortex task create --pri"), ["--priority"], "task create is submit")
   }
 
+  /// The man page lists every setting config.json takes, with the default `cortex init --no-start`
+  /// writes and what it does. Before, it named config.json and nothing in it; seven settings
+  /// (max_queue_wait_s, token_budget_total, …) were documented nowhere.
+  func testTheManPageListsEverySettingWithTheDefaultInitWrites() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    c.ok(["init", "--no-start"])
+    let written = try XCTUnwrap(try JSON.parse(XCTUnwrap(FileSystem.read(c.paths.config))).object)
+    let man = c.run(raw: ["help", "--man"]).out
+    let section = man.split(separator: ".SH CONFIGURATION\n").dropFirst().first.map(String.init) ?? ""
+    XCTAssertFalse(section.isEmpty, "the man page has no CONFIGURATION section")
+    for (key, value) in written {
+      let lines = section.split(separator: ".B \(key)\n").dropFirst().first?.split(separator: "\n")
+      let shown = String(lines?.first ?? "")
+      XCTAssertFalse(shown.isEmpty, "the man page does not list \(key)")
+      if let pairs = value.object, key != "worker_types" {
+        for (k, v) in pairs {
+          XCTAssertTrue(shown.contains("\(k) \(v.encoded())"), "\(key).\(k) \(v.encoded()) is not in: \(shown)")
+        }
+      } else if key != "worker_types" {
+        let want = "\(value.encoded()) \\(em "
+        XCTAssertTrue(shown.hasPrefix(want), "\(key): the default \(value.encoded()) and what it does, not: \(shown)")
+      }
+    }
+    for key in Config.settingNames { XCTAssertTrue(section.contains(".B \(key)\n"), "the man page does not list \(key)") }
+  }
+
   /// Every `cortex … | jq FILTER` example of the help texts and the man page names fields that
   /// the command's JSON has. Before, `cortex --json status | jq .queued` printed null (the count
   /// is `.tasks.queued`). The filters are paths (`.a.b`, `.[].id`), followed here without jq.
