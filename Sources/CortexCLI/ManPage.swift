@@ -186,7 +186,7 @@ enum ManPage {
       ("agent", "none: claude, codex, aider or jsonl, what runs a typed task whose type has no command, shell or agent"),
       ("groups", "none: {\"NAME\": {\"parallel\": N, \"rate\": {...}, \"on_finish\": \"CMD\"}}"),
       ("on_finish", "none: a shell command run when any task finishes"),
-      ("hook_timeout_s", "30"),
+      ("hook_timeout_s", "30: the longest an on_finish hook may run before its process group is killed"),
       ("routing", "default_type \"development\", threshold 0.3, rules: the built-in phrases per type"),
       ("cluster", "absent (one host): postgres (required), node (the host name), lease_s 10, history_s 604800"),
     ] {
