@@ -107,7 +107,9 @@ extension InitCommand {
     flags: [
       .flag("-y", "--yes", help: "take every default without asking, then start the daemon"),
       .flag("--no-start", help: "only write config.json and the directory; start nothing (a daemon already running re-reads it)"),
-      .option("--workers", value: "N", help: "pool size to write into config.json (1-1024)", default: "20"),
+      .option(
+        "--workers", value: "N", help: "pool size to write into config.json (1-1024)",
+        default: "proposed from the machine: 4 per core, at most 1 per 512 MiB, 2 to 20; 20 with --no-start"),
       .flag("--force", help: "rewrite config.json with the defaults (a running daemon re-reads it)"),
       .option("--cluster", value: "DSN", help: "join a cluster: the PostgreSQL connection string (see cortex cluster)"),
       .option("--node", value: "NAME", help: "this node's name in the cluster", default: "the host name"),

@@ -6,10 +6,9 @@ import Posix
 /// anywhere — tasks inherit it from whoever submits them), proposes a pool size from the
 /// machine, writes `config.json`, starts the daemon and ends with the status and the dashboard.
 ///
-/// In a terminal it asks, one question a line, Enter taking the default in brackets. With `--yes`
-/// it takes every default without asking. Without a terminal and without `--yes` it only writes
-/// the files (as `--no-start` always does), so scripts that run `cortex init` then edit config.json
-/// and `cortex start` keep working.
+/// In a terminal it asks, one question a line, Enter taking the default in brackets. With `--yes`,
+/// or without a terminal, it takes every default without asking and starts the daemon; only
+/// `--no-start` writes the files alone (for scripts that edit config.json before `cortex start`).
 enum InitWizard {
   /// What was found on this machine.
   struct Findings {
@@ -66,7 +65,7 @@ enum InitWizard {
     let ok = ctx.color ? "\u{1B}[32m✓\u{1B}[0m" : "✓"
     let no = ctx.color ? "\u{1B}[33m!\u{1B}[0m" : "!"
     if f.agents.isEmpty {
-      ctx.err("\(no) no agent CLI on PATH; typed tasks need one: \(AgentKind.installAdvice)\n")
+      ctx.err("\(no) no agent CLI on PATH; typed tasks need one: \(AgentKind.installSteps)\n")
     } else {
       for (k, p) in f.agents { ctx.err("\(ok) agent CLI found: \(k.rawValue) (\(p))\n") }
     }

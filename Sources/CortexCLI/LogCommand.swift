@@ -428,5 +428,5 @@ extension StatusCommand {
       Reads hot-state.mmap without asking the daemon, so it answers while the daemon is busy, hung or \
       stopped (then it says so and shows the last state). Exit 69 when the daemon has never run here.
       """,
-    examples: [("cortex --json status | jq .queued", "the queue length")])
+    examples: [("cortex --json status | jq .tasks.queued", "the queue length")])
 }

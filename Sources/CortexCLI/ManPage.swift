@@ -46,6 +46,15 @@ enum ManPage {
       }
     }
     s += """
+      .SH CONFIGURATION
+      \(text("""
+        config.json in the coordination directory. cortex init writes the settings below with their defaults \
+        (the pool size and the agent from what it finds); a key left out takes its default; an unknown key or \
+        a value out of range stops the start with a message naming it. SIGHUP re-reads the file (the pool \
+        size changes through cortex scale; cluster, web and log_segment_bytes are read at start only). What \
+        each one does: docs/design.md in the source, "config.json: every setting".
+        """))
+      \(configuration())
       .SH EXIT STATUS
       .TP
       .B 0
@@ -110,7 +119,7 @@ enum ManPage {
       cortex submit \\-\\- make test
       cortex submit \\-\\-from tasks.jsonl
       cortex tail \\-f \\-\\-type 'task.*'
-      cortex \\-\\-json status | jq .queued
+      cortex \\-\\-json status | jq .tasks.queued
       cortex stop
       .fi
       .SH SEE ALSO
@@ -120,6 +129,69 @@ enum ManPage {
       .BR tsp (1)
 
       """
+    return s
+  }
+
+  /// What each top-level setting of `Config.json()` does, for the page (HelpTests checks that none
+  /// is missing).
+  static let settingHelp: [String: String] = [
+    "workers": "pool size (1-1024)",
+    "max_queue": "tasks queued at once; past it a submit exits 75 (queue_full)",
+    "max_queue_wait_s": "a submit whose estimated wait to start is longer exits 75 (wait_exceeds_limit)",
+    "heartbeat_interval_s": "how often workers heartbeat",
+    "heartbeat_misses": "missed heartbeats after which a worker is killed and restarted",
+    "snapshot_interval_s": "how often the snapshots are written",
+    "kill_grace_s": "SIGTERM to SIGKILL of a cancelled, timed-out or over-budget task's group",
+    "orphan_timeout_s": "how long a worker without a daemon keeps its task for the next daemon",
+    "log_segment_bytes": "size at which the log moves to a new segment",
+    "reserve_critical": "idle workers kept for critical tasks",
+    "token_budget_total": "tokens all tasks together may reserve and spend",
+    "default_max_attempts": "attempts of a task that names none (--retries)",
+    "retry_backoff_base_ms": "wait before a failed task's second attempt, doubling after",
+    "retry_backoff_max_ms": "the longest wait between attempts",
+    "restart_window_s": "window in which max_restarts_in_window worker restarts park it",
+    "max_restarts_in_window": "worker restarts within restart_window_s before it is parked",
+    "max_spec_bytes": "the largest encoded task spec",
+    "sync_interval_ms": "longest a log write waits for company before its fdatasync",
+    "max_clients": "control-socket connections served at once",
+    "client_idle_timeout_s": "a connection with no request for this long is closed",
+    "max_request_bytes": "the longest request line",
+    "max_client_input_bytes": "unprocessed request bytes of all connections together",
+    "retention": "how long the log and task files are kept (0 turns a limit off); outputs cut past max_output_bytes",
+    "web": "the dashboard and HTTP API; port 0 picks a free one",
+    "worker_types": "budgets, timeouts and templates per type (--type)",
+  ]
+
+  /// Every top-level setting with its default, from `Config()` itself (so the page cannot fall
+  /// behind the code), then the optional ones.
+  static func configuration() -> String {
+    var s = ""
+    for (key, value) in Config().json().object ?? [] {
+      let shown: String
+      switch key {
+      case "worker_types":
+        shown = """
+          the \((value.object ?? []).count) default types (\((value.object ?? []).map(\.0).joined(separator: ", "))), each with \
+          token_budget, timeout_s, memory_mb and cpu (a type written by hand without them: 0, 3600, 0, 0), and \
+          optionally command or shell (a template with {description} and {task_id}), agent, group, rate, on_finish
+          """
+      case _ where value.object != nil:
+        shown = (value.object ?? []).map { "\($0.0) \($0.1.encoded())" }.joined(separator: ", ")
+      default: shown = value.encoded()
+      }
+      let what = settingHelp[key].map { " \\(em " + escape($0) } ?? ""
+      s += ".TP\n.B \(escape(key))\n\(text(shown))\(what)\n"
+    }
+    for (key, shown) in [
+      ("agent", "none: claude, codex, aider or jsonl, what runs a typed task whose type has no command, shell or agent"),
+      ("groups", "none: {\"NAME\": {\"parallel\": N, \"rate\": {...}, \"on_finish\": \"CMD\"}}"),
+      ("on_finish", "none: a shell command run when any task finishes"),
+      ("hook_timeout_s", "30: the longest an on_finish hook may run before its process group is killed"),
+      ("routing", "default_type \"development\", threshold 0.3, rules: the built-in phrases per type"),
+      ("cluster", "absent (one host): postgres (required), node (the host name), lease_s 10, history_s 604800"),
+    ] {
+      s += ".TP\n.B \(escape(key))\n\(text(shown))\n"
+    }
     return s
   }
 

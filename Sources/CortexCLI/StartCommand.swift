@@ -114,7 +114,7 @@ extension StartCommand {
       """,
     flags: [
       .flag("--foreground", help: "run in this process, as `cortex daemon`"),
-      .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers (20)"),
+      .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers"),
       .option("--timeout", value: "S", help: "give up when not ready after S seconds (or a duration: 90s, 2m)", default: "60"),
     ],
     examples: [("cortex start --workers 40", "a pool of 40 for this run")])
@@ -127,7 +127,7 @@ extension StartCommand {
       and WATCHDOG=1 at half of $WATCHDOG_USEC.
       """,
     flags: [
-      .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers (20)"),
+      .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers"),
       .flag("--detach", help: "leave the terminal's session (what `cortex start` uses)"),
     ],
     examples: [("cortex --dir /var/lib/cortex daemon", "as the systemd unit runs it")])

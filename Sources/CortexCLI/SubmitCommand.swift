@@ -369,7 +369,9 @@ extension SubmitCommand {
       .option("--priority", value: "P", help: "scheduling priority", default: "medium", choices: ["critical", "high", "medium", "low"]),
       .option("--tokens", value: "N", help: "token budget to reserve", default: "the type's token_budget"),
       .option("--timeout", value: "DUR", help: "kill the task after DUR (30s, 5m, 1h; at most 7d)", default: "the type's timeout"),
-      .option("--retries", value: "N", help: "attempts after the first when it fails (0-99)", default: "0"),
+      .option(
+        "--retries", value: "N", help: "attempts after the first when it fails (0-99)",
+        default: "config.json's default_max_attempts less 1 (0)"),
       .option("--after", value: "ID,...", help: "run only after these tasks succeeded (repeatable)", completes: .taskID),
       .option("--label", value: "K=V", help: "a label to filter and group by (repeatable)"),
       .option(

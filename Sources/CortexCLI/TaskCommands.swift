@@ -230,6 +230,9 @@ extension PoolCommands {
     examples: [("cortex budget", "what is reserved and used, and by which task"), ("cortex --json budget", "the same, as JSON")])
   static let scaleHelp = CommandHelp(
     "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N",
-    details: "Slots 1 to N are kept: idle workers above N leave at once, busy ones after their task. N is 1 to 1024.",
+    details: """
+      Slots 1 to N are kept: idle workers above N leave at once, busy ones after their task. N is 1 to 1024. \
+      A cortex restart keeps the new size; the next cortex start takes config.json's workers (or --workers) again.
+      """,
     examples: [("cortex scale 40", "grow the pool to 40 workers")])
 }

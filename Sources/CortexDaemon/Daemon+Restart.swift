@@ -24,6 +24,22 @@ extension Daemon {
     return l
   }
 
+  /// The new program's arguments: this one's, with the pool size as it is now (`cortex scale`
+  /// changed it, not config.json or the first `--workers`), so a restart keeps the pool it had.
+  static func restartArguments(_ argv: [String], workers: Int) -> [String] {
+    var out: [String] = []
+    var i = 0
+    while i < argv.count {
+      if argv[i] == "--workers" {
+        i += 2
+        continue
+      }
+      if !argv[i].hasPrefix("--workers=") { out.append(argv[i]) }
+      i += 1
+    }
+    return out + ["--workers", String(workers)]
+  }
+
   /// Answers what has been asked, writes everything out, and execs. Returns only if the exec
   /// failed (the daemon then carries on as it was, and says so).
   func restartInPlace(now t: Int64) {
@@ -65,6 +81,7 @@ extension Daemon {
     for (_, c) in clients { c.flush() }
     var argv = CommandLine.arguments
     if argv.isEmpty { argv = [executable, "--dir", paths.root, "daemon"] } else { argv[0] = executable }
+    argv = Self.restartArguments(argv, workers: scheduler.desiredWorkers)
     // Under systemd the new program must go on notifying (the watchdog above all: without its
     // pings systemd kills the service, workers and tasks with it): hand on the variables it
     // removed from this environment at start.

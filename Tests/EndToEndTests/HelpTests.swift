@@ -212,6 +212,75 @@ final class HelpTests: XCTestCase {
     XCTAssertEqual(complete("cortex task create --pri"), ["--priority"], "task create is submit")
   }
 
+  /// The man page lists every setting config.json takes, with the default `cortex init --no-start`
+  /// writes and what it does. Before, it named config.json and nothing in it; seven settings
+  /// (max_queue_wait_s, token_budget_total, …) were documented nowhere.
+  func testTheManPageListsEverySettingWithTheDefaultInitWrites() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    c.ok(["init", "--no-start"])
+    let written = try XCTUnwrap(try JSON.parse(XCTUnwrap(FileSystem.read(c.paths.config))).object)
+    let man = c.run(raw: ["help", "--man"]).out
+    let section = man.split(separator: ".SH CONFIGURATION\n").dropFirst().first.map(String.init) ?? ""
+    XCTAssertFalse(section.isEmpty, "the man page has no CONFIGURATION section")
+    for (key, value) in written {
+      let lines = section.split(separator: ".B \(key)\n").dropFirst().first?.split(separator: "\n")
+      let shown = String(lines?.first ?? "")
+      XCTAssertFalse(shown.isEmpty, "the man page does not list \(key)")
+      if let pairs = value.object, key != "worker_types" {
+        for (k, v) in pairs {
+          XCTAssertTrue(shown.contains("\(k) \(v.encoded())"), "\(key).\(k) \(v.encoded()) is not in: \(shown)")
+        }
+      } else if key != "worker_types" {
+        let want = "\(value.encoded()) \\(em "
+        XCTAssertTrue(shown.hasPrefix(want), "\(key): the default \(value.encoded()) and what it does, not: \(shown)")
+      }
+    }
+    for key in Config.settingNames { XCTAssertTrue(section.contains(".B \(key)\n"), "the man page does not list \(key)") }
+  }
+
+  /// Every `cortex … | jq FILTER` example of the help texts and the man page names fields that
+  /// the command's JSON has. Before, `cortex --json status | jq .queued` printed null (the count
+  /// is `.tasks.queued`). The filters are paths (`.a.b`, `.[].id`), followed here without jq.
+  func testTheJQExamplesOfTheHelpNameFieldsTheJSONHas() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    c.ok(["start"])
+    // A task that failed: its events carry a reason (`tail … | jq .reason`).
+    let id = c.ok(["submit", "-p", "--wait", "--shell", "exit 3"], code: 3).out.trimmed
+    var examples: [String] = []
+    for cmd in try declared(c) where !cmd.hidden {
+      examples += c.run(raw: ["help", cmd.name]).out.split(separator: "\n").map { String($0).trimmed }.filter { $0.hasPrefix("cortex ") }
+    }
+    let man = c.run(raw: ["help", "--man"]).out.split(separator: "\\-", omittingEmptySubsequences: false).joined(separator: "-")
+    examples += man.split(separator: "\n").map { String($0).trimmed }.filter { $0.hasPrefix("cortex ") }
+    let piped = Set(examples.filter { $0.contains(" | jq ") })
+    XCTAssertGreaterThanOrEqual(piped.count, 3, "\(piped)")
+    for example in piped.sorted() {
+      let parts = example.split(separator: " | jq ").map(String.init)
+      let args = parts[0].split(separator: " ").dropFirst().map { $0.hasPrefix("task-0") ? id : String($0) }
+      let filter = parts[1].split(separator: " ").last.map { $0.filter { $0 != "'" } } ?? ""
+      let r = c.run(raw: ["--dir", c.root] + args)
+      XCTAssertEqual(r.code, 0, "\(example): \(r.err)")
+      let docs = r.out.hasPrefix("[") || !r.out.contains("\n{") ? [r.out] : r.out.split(separator: "\n").map(String.init)
+      var found: [JSON] = []
+      for doc in docs {
+        var values = [try JSON.parse(Array(doc.utf8))]
+        for step in filter.split(separator: ".").map(String.init) {
+          if step.hasSuffix("[]") {
+            values = values.flatMap { $0.array ?? [] }
+            continue
+          }
+          values = values.compactMap { $0[step] }.filter { if case .null = $0 { false } else { true } }
+        }
+        found += values
+      }
+      let command = "cortex " + args.joined(separator: " ")
+      XCTAssertFalse(found.isEmpty, "`\(example)`: \(filter) is in none of `\(command)`'s JSON: \(r.out.prefix(300))")
+    }
+  }
+
   /// Runs argv with PATH = `path` and the rest of the environment, returns stdout.
   func run(_ argv: [String], path: String) -> String {
     let scratch = (try? FileSystem.makeTemporaryDirectory(prefix: "cortex-help-")) ?? "/tmp"

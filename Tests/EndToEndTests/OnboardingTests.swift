@@ -184,7 +184,7 @@ final class OnboardingTests: XCTestCase {
     let bare = ["PATH=/usr/bin:/bin"]
     let first = c.run(raw: ["init", "--workers", "1"], directory: project, environment: bare)
     XCTAssertEqual(first.code, 0, first.err)
-    XCTAssertTrue(first.err.contains("no agent CLI on PATH"), first.err)
+    XCTAssertTrue(first.err.contains("no agent CLI on PATH; typed tasks need one: install Claude Code ("), first.err)
     let refused = c.run(["task", "create", "--type", "development", "--description", "Add README.md", "--cwd", project])
     XCTAssertEqual(refused.code, 65, refused.err)
     XCTAssertTrue(refused.err.contains("run `cortex init --force`"), refused.err)

@@ -215,6 +215,18 @@ final class ReadoptTests: XCTestCase {
     XCTAssertEqual(budget["reserved"]?.int, 0)
   }
 
+  /// `cortex scale` then `cortex restart`: the new program keeps the scaled pool. Before, it took
+  /// the pool size of the first start again and retired the workers the scale had added.
+  func testARestartKeepsThePoolSizeThatScaleSet() throws {
+    c.ok(["start", "--workers", "2"])
+    c.ok(["scale", "4"])
+    c.eventually("4 workers are ready") { c.run(["workers"]).out.split(separator: "\n").filter { $0.contains(" idle ") }.count == 4 }
+    let r = c.ok(["restart"], timeoutS: 60)
+    XCTAssertTrue(r.err.contains("4 workers ready"), r.err)
+    XCTAssertTrue(c.ok(["status"]).out.contains("4 in the pool"), c.run(["status"]).out)
+    XCTAssertEqual(c.events().last { $0.type == "daemon.readopted" }?["adopted"]?.int, 4)
+  }
+
   func testRestartDuringABurstInterruptsNothingLosesNothingAndRunsNothingTwice() throws {
     try c.initialize([("max_queue", .int(5000))])
     c.ok(["start", "--workers", "20"])

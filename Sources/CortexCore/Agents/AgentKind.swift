@@ -61,8 +61,10 @@ public enum AgentKind: String, CaseIterable, Equatable, Sendable {
   public static let detectable: [AgentKind] = [.claude, .codex, .aider]
 
   /// The message when a description alone cannot run because no agent is configured.
-  public static let installAdvice =
-    "no agent CLI is configured to run it: install Claude Code (\(AgentKind.claude.install)), Codex (\(AgentKind.codex.install)) or aider (\(AgentKind.aider.install)), put it on PATH and run `cortex init --force` (or set \"agent\": \"claude\" in config.json); or give a command (-- CMD ARGS), --shell or --synthetic"
+  public static let installAdvice = "no agent CLI is configured to run it: " + installSteps
+  /// What to install and set to get one (`cortex init` says it when it finds none on PATH).
+  public static let installSteps =
+    "install Claude Code (\(AgentKind.claude.install)), Codex (\(AgentKind.codex.install)) or aider (\(AgentKind.aider.install)), put it on PATH and run `cortex init --force` (or set \"agent\": \"claude\" in config.json); or give a command (-- CMD ARGS), --shell or --synthetic"
 
   static func decode(_ field: String, _ v: JSON) throws(SpecError) -> AgentKind {
     guard let s = v.string, let k = AgentKind(rawValue: s) else {

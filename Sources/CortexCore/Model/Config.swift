@@ -161,7 +161,7 @@ public struct Config: Equatable, Sendable {
   }
 
   /// Every top-level setting `decode` takes: those `json()` writes, and the optional ones.
-  static var settingNames: [String] {
+  public static var settingNames: [String] {
     (Config().json().object ?? []).map(\.0) + ["cluster", "groups", "on_finish", "hook_timeout_s", "routing", "agent"]
   }
 
