@@ -310,7 +310,7 @@ enum StatusCommand {
       s +=
         "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); \(ctx.startAdvice))\n"
     }
-    let ws = Dictionary(grouping: view.workers.filter { $0.slot <= view.poolSize || $0.state != "stopped" }, by: \.state).mapValues(\.count)
+    let ws = Dictionary(grouping: view.poolWorkers, by: \.state).mapValues(\.count)
     s +=
       "workers    \(view.poolSize) in the pool: "
       + ["busy", "idle", "starting", "restarting", "stopping", "parked", "stopped"].compactMap { k in ws[k].map { "\($0) \(k)" } }.joined(
@@ -382,7 +382,7 @@ enum StatusCommand {
       ("pool_size", .int(Int64(v.poolSize))),
       (
         "workers",
-        .object(Dictionary(grouping: v.workers, by: \.state).map { ($0.key, .int(Int64($0.value.count))) }.sorted { $0.0 < $1.0 })
+        .object(Dictionary(grouping: v.poolWorkers, by: \.state).map { ($0.key, .int(Int64($0.value.count))) }.sorted { $0.0 < $1.0 })
       ),
       ("tasks", v.countsJSON),
       ("queued_by_priority", v.queuedByPriorityJSON),

@@ -41,7 +41,7 @@ enum TopCommand {
       if let stale = StatusCommand.notResponding(view, pid: pid, now: now) { s += "  " + ctx.bold("NOT RESPONDING: \(stale)") }
       s += "\n\n"
       s += "workers \(view.poolSize)   " + legend + "\n"
-      s += grid(view.workers.filter { $0.slot <= max(view.poolSize, 1) || $0.state != "stopped" }) + "\n"
+      s += grid(view.poolWorkers) + "\n"
       let c = view.counts
       s += "queue     " + Priority.allCases.reversed().map { "\($0.name) \(view.queuedByPriority[$0] ?? 0)" }.joined(separator: "  ")
       s += "   assigned \(c[.assigned] ?? 0)  running \(c[.running] ?? 0)\n"

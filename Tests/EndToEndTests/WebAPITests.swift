@@ -225,7 +225,10 @@ final class WebAPITests: XCTestCase {
     c.ok(["scale", "5"])
     c.eventually("5 idle workers") { c.ok(["status"]).out.contains("5 idle") }
     c.ok(["scale", "2"])
-    c.eventually("the pool back to 2") { c.ok(["status"]).out.contains("2 in the pool: 2 idle") }
+    // The whole line: while worker-005 still exits it reads "2 in the pool: 2 idle, 1 stopping".
+    c.eventually("the pool back to 2, nothing stopping") {
+      c.ok(["status"]).out.split(separator: "\n").contains { $0.hasSuffix("2 in the pool: 2 idle") }
+    }
     let cli = (try JSON.parse(Array(c.ok(["--json", "workers"]).out.utf8)))
     let cliCount = (cli["workers"]?.array ?? cli.array ?? []).count
     let rows = (try JSON.parse(Array(try web.get("/api/workers", headers: [auth]).body.utf8)))["workers"]?.array ?? []
@@ -233,6 +236,9 @@ final class WebAPITests: XCTestCase {
     XCTAssertEqual(rows.count, cliCount)
     let status = try JSON.parse(Array(try web.get("/api/status", headers: [auth]).body.utf8))
     XCTAssertEqual(status["workers"]?["states"]?.string, "ii")
+    // `cortex --json status` counted the three stopped slots as the pool's ({"idle":2,"stopped":3}).
+    let cliStatus = try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))
+    XCTAssertEqual(cliStatus["workers"]?.encoded(), #"{"idle":2}"#)
   }
 
   /// `/api/status` answers while a long queue drains. The daemon rewrites hot-state.mmap at every

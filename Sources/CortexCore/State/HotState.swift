@@ -182,6 +182,10 @@ public enum HotState {
     /// Cluster mode: since when (wall ms) the node cannot reach PostgreSQL; nil while it can.
     public var clusterUnreachableSinceMs: Int64?
     public var workers: [WorkerView], tasks: [TaskView]
+
+    /// The pool's workers: a scale-down leaves the slots above the pool in the file as
+    /// `stopped`; those are not the pool's (`cortex status`, `top`, `--json status`).
+    public var poolWorkers: [WorkerView] { workers.filter { $0.slot <= max(poolSize, 1) || $0.state != "stopped" } }
   }
 
   public enum ReadError: Error, CustomStringConvertible, Equatable {
