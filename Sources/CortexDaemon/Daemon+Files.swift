@@ -121,7 +121,7 @@ extension Daemon {
   func updateHotState(now t: Int64) {
     guard let hot else { return }
     HotState.write(
-      scheduler, to: hot.base, scratch: hotScratch, lastSeq: log.lastSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t,
+      scheduler, to: hot.base, lastSeq: log.lastSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t,
       clusterUnreachableSinceMs: cluster?.unreachableSinceMs ?? 0)
     lastHotMs = t
     hotSeq = log.lastSeq

@@ -35,9 +35,6 @@ public final class Daemon {
   let snapshots: BackgroundQueue
   let snapshotDone = SnapshotProgress()
   var hot: MappedFile?
-  /// Where each hot-state write is built before it is copied in under the seqlock (never freed:
-  /// it lives as long as the daemon).
-  let hotScratch = HotState.makeScratch()
   let lockFD: FileDescriptor
   let executable: String
   var workerLog: FileDescriptor?

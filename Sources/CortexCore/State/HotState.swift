@@ -34,48 +34,16 @@ public enum HotState {
   public static let workerStates: [WorkerState] = [.starting, .idle, .busy, .stopping, .restarting, .parked, .stopped]
   public static let phases = ["running", "draining", "exiting", "stopped"]
 
-  /// Writes the whole state into `base` (which must be `fileSize` bytes). It is built in
-  /// `scratch` (`fileSize` bytes, kept by the caller; a temporary one when nil) and only copied
-  /// into `base` under the seqlock: readers retry while a write is in progress, and building
-  /// thousands of task slots in place kept the seqlock odd for milliseconds (most of the time
-  /// with a long queue in a debug build, where readers gave up).
+  /// Writes the whole state into `base` (which must be `fileSize` bytes).
   public static func write(
-    _ s: Scheduler, to base: UnsafeMutableRawPointer, scratch: UnsafeMutableRawPointer? = nil, lastSeq: UInt64, pid: Int32,
-    startedMs: Int64, nowMs: Int64, clusterUnreachableSinceMs: Int64 = 0
+    _ s: Scheduler, to base: UnsafeMutableRawPointer, lastSeq: UInt64, pid: Int32, startedMs: Int64, nowMs: Int64,
+    clusterUnreachableSinceMs: Int64 = 0
   ) {
-    let temporary = scratch == nil ? makeScratch() : nil
-    defer { temporary?.deallocate() }
-    let built = scratch ?? temporary!
-    let (wn, tn) = render(
-      s, into: built, lastSeq: lastSeq, pid: pid, startedMs: startedMs, nowMs: nowMs,
-      clusterUnreachableSinceMs: clusterUnreachableSinceMs)
-
     let seqlock = base.load(fromByteOffset: H.seqlock, as: UInt64.self)
     let odd = seqlock | 1 == seqlock ? seqlock + 2 : seqlock + 1
     base.storeBytes(of: odd, toByteOffset: H.seqlock, as: UInt64.self)
     atomicMemoryFence(ordering: .sequentiallyConsistent)
-    built.storeBytes(of: odd, toByteOffset: H.seqlock, as: UInt64.self)
-    base.copyMemory(from: built, byteCount: headerSize)
-    (base + workersOffset).copyMemory(from: built + workersOffset, byteCount: wn * workerSlotSize)
-    (base + tasksOffset).copyMemory(from: built + tasksOffset, byteCount: tn * taskSlotSize)
-    atomicMemoryFence(ordering: .sequentiallyConsistent)
-    base.storeBytes(of: odd + 1, toByteOffset: H.seqlock, as: UInt64.self)
-  }
 
-  /// A zeroed buffer of `fileSize` bytes to build writes in (the bytes no field covers stay 0, as
-  /// in the file). The caller deallocates it.
-  public static func makeScratch() -> UnsafeMutableRawPointer {
-    let p = UnsafeMutableRawPointer.allocate(byteCount: fileSize, alignment: 64)
-    p.initializeMemory(as: UInt8.self, repeating: 0, count: fileSize)
-    return p
-  }
-
-  /// The state as the file holds it, into `base` (`fileSize` bytes), but the seqlock word.
-  /// Returns the worker and task slots used.
-  static func render(
-    _ s: Scheduler, into base: UnsafeMutableRawPointer, lastSeq: UInt64, pid: Int32, startedMs: Int64, nowMs: Int64,
-    clusterUnreachableSinceMs: Int64
-  ) -> (workers: Int, tasks: Int) {
     for (i, b) in magic.enumerated() { base.storeBytes(of: b, toByteOffset: H.magic + i, as: UInt8.self) }
     func u32(_ o: Int, _ v: UInt32) { base.storeBytes(of: v, toByteOffset: o, as: UInt32.self) }
     func i64(_ o: Int, _ v: Int64) { base.storeBytes(of: v, toByteOffset: o, as: Int64.self) }
@@ -157,7 +125,8 @@ public enum HotState {
 
     let crc = checksum(UnsafeRawPointer(base), workers: wn, tasks: tn)
     u32(H.crc, crc)
-    return (wn, tn)
+    atomicMemoryFence(ordering: .sequentiallyConsistent)
+    base.storeBytes(of: odd + 1, toByteOffset: H.seqlock, as: UInt64.self)
   }
 
   static func checksum(_ base: UnsafeRawPointer, workers: Int, tasks: Int) -> UInt32 {
