@@ -220,8 +220,15 @@ final class ReadoptTests: XCTestCase {
     c.ok(["start", "--workers", "20"])
     let before = try XCTUnwrap(c.daemonPID)
     var batch = ""
+    // The last 20 end only once the test opens the gate, after the restart: the restart comes
+    // during the burst however fast the rest of it runs (on a loaded machine all 2,000 had
+    // ended before `cortex restart` got in, and the test failed on its own premise).
+    let gate = c.scratch + "/gate"
     for i in 0..<2000 {
-      batch += i % 4 == 0 ? #"{"command":["true"]}"# : #"{"synthetic":{"duration_ms":\#(i % 10),"tokens":1}}"#
+      batch +=
+        i >= 1980
+        ? #"{"command":["sh","-c","while [ ! -e \#(gate) ]; do sleep 0.02; done"]}"#
+        : i % 4 == 0 ? #"{"command":["true"]}"# : #"{"synthetic":{"duration_ms":\#(i % 10),"tokens":1}}"#
       batch += "\n"
     }
     let ids = c.ok(["submit", "--from", "-"], input: batch).out.split(separator: "\n").map(String.init)
@@ -230,6 +237,7 @@ final class ReadoptTests: XCTestCase {
     let r = c.ok(["restart"], timeoutS: 60)
     XCTAssertTrue(r.err.contains("restarted in place"), r.err)
     XCTAssertEqual(c.daemonPID, before, "same pid: the program was replaced in place")
+    try FileSystem.writeAtomically(gate, [], durable: false)
     let w = c.run(["wait"] + ids, timeoutS: 120)
     XCTAssertEqual(w.code, 0, String(w.err.suffix(2000)))
     let all = c.events()
