@@ -112,7 +112,14 @@ final class ReadoptTests: XCTestCase {
   func testFollowingATasksOutputGoesOnThroughRestarts() throws {
     try c.initialize()
     c.ok(["start", "--workers", "1"])
-    let id = c.ok(["submit", "-p", "--shell", "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done"]).out.trimmed
+    // The second half waits for the test to open the gate: the task is still running when the
+    // daemon is killed, however slow the restart before it was (the task had ended by then on a
+    // loaded machine, and `log -f` rightly exited).
+    let gate = c.scratch + "/gate"
+    let id = c.ok([
+      "submit", "-p", "--shell",
+      "for i in $(seq 1 20); do echo line-$i; sleep 0.1; done; while [ ! -e \(gate) ]; do sleep 0.05; done; for i in $(seq 21 40); do echo line-$i; sleep 0.1; done",
+    ]).out.trimmed
     c.eventually("\(id) started") { !events("task.started", id).isEmpty }
     let follow = try background(["log", "-f", id])
     sleepMs(800)
@@ -121,6 +128,7 @@ final class ReadoptTests: XCTestCase {
     try killDaemon()
     sleepMs(500)
     XCTAssertTrue(Processes.isAlive(follow.pid), "log -f gave up while no daemon ran and the task went on")
+    try FileSystem.writeAtomically(gate, [], durable: false)
     c.ok(["start", "--workers", "1"])
     let r = collect(follow)
     XCTAssertEqual(r.code, 0, r.err)
