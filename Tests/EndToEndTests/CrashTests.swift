@@ -104,7 +104,9 @@ final class CrashTests: XCTestCase {
   func testKill9OfAWorkerRestartsItAndRetriesItsTask() throws {
     try c.initialize()
     c.ok(["start", "--workers", "2"])
-    let id = c.ok(["submit", "--shell", "sleep 1"]).out.trimmed
+    // Attempt 1 runs until its worker is killed (a `sleep 1` could end first on a slow machine,
+    // and then nothing was retried); attempt 2 succeeds at once.
+    let id = c.ok(["submit", "--shell", #"if [ "$CORTEX_ATTEMPT" = 1 ]; then sleep 60; fi"#]).out.trimmed
     c.eventually("\(id) started") { c.events().contains { $0.type == "task.started" && $0.taskID == id } }
     guard let wid = c.events().last(where: { $0.type == "task.started" && $0.taskID == id })?["worker_id"]?.string,
       let slot = WorkerID.parse(wid),
