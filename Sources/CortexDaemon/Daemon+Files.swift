@@ -120,7 +120,7 @@ extension Daemon {
 
   func updateHotState(now t: Int64) {
     guard let hot else { return }
-    HotState.write(
+    hotWriter.write(
       scheduler, to: hot.base, lastSeq: log.lastSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t,
       clusterUnreachableSinceMs: cluster?.unreachableSinceMs ?? 0)
     lastHotMs = t

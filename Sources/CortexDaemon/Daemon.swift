@@ -35,6 +35,7 @@ public final class Daemon {
   let snapshots: BackgroundQueue
   let snapshotDone = SnapshotProgress()
   var hot: MappedFile?
+  let hotWriter = HotState.Writer()
   let lockFD: FileDescriptor
   let executable: String
   var workerLog: FileDescriptor?

@@ -96,7 +96,9 @@ extension WebServer {
 /// millisecond. Five such rounds back to back failed whenever they started inside a write, which
 /// was most of the time: `/api/status` answered 503 and the overview stood still. Between rounds
 /// the thread now sleeps 1 ms, for at most `patienceMs` in all (the writer is the daemon's loop,
-/// in this same process, so a write always ends).
+/// in this same process, so a write always ends). The writer now holds the seqlock odd only while
+/// it copies a state composed aside (`HotState.Writer`): composed in place, back-to-back writes
+/// of a long queue on a loaded machine left it odd for most of those 100 ms, and 503s came again.
 struct HotStateReader {
   let path: String
   static let patienceMs: Int64 = 100

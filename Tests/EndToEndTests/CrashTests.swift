@@ -104,7 +104,9 @@ final class CrashTests: XCTestCase {
   func testKill9OfAWorkerRestartsItAndRetriesItsTask() throws {
     try c.initialize()
     c.ok(["start", "--workers", "2"])
-    let id = c.ok(["submit", "--shell", "sleep 1"]).out.trimmed
+    // Attempt 1 runs until its worker is killed (a `sleep 1` could end first on a slow machine,
+    // and then nothing was retried); attempt 2 succeeds at once.
+    let id = c.ok(["submit", "--shell", #"if [ "$CORTEX_ATTEMPT" = 1 ]; then sleep 60; fi"#]).out.trimmed
     c.eventually("\(id) started") { c.events().contains { $0.type == "task.started" && $0.taskID == id } }
     guard let wid = c.events().last(where: { $0.type == "task.started" && $0.taskID == id })?["worker_id"]?.string,
       let slot = WorkerID.parse(wid),
@@ -199,9 +201,16 @@ final class CrashTests: XCTestCase {
     XCTAssertEqual(c.run(["doctor"]).code, 0)
   }
 
-  /// kill -9 of the daemon (after its hot state caught up), leaving no snapshot.
+  /// kill -9 of the daemon once its hot state has caught up with the log (the next start compares
+  /// the two; it was a fixed 300 ms, a guess), leaving no snapshot.
   func crash(file: StaticString = #filePath, line: UInt = #line) throws {
-    sleepMs(300)
+    let logged = UInt64(c.events().last?["seq"]?.int ?? 0)
+    c.eventually("hot-state.mmap has seen the log's last seq \(logged)", file: file, line: line) {
+      guard let bytes = (try? FileSystem.read(c.paths.hotState)) ?? nil,
+        case .success(let hot) = bytes.withUnsafeBytes({ HotState.read($0) })
+      else { return false }  // a write in progress: its checksum does not match yet
+      return hot.lastSeq >= logged
+    }
     let pid = try XCTUnwrap(c.daemonPID, file: file, line: line)
     XCTAssertTrue(Processes.signal(pid, Signal.kill), file: file, line: line)
     c.eventually("the daemon is gone", file: file, line: line) { !Processes.isAlive(pid) }

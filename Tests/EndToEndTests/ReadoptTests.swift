@@ -112,7 +112,14 @@ final class ReadoptTests: XCTestCase {
   func testFollowingATasksOutputGoesOnThroughRestarts() throws {
     try c.initialize()
     c.ok(["start", "--workers", "1"])
-    let id = c.ok(["submit", "-p", "--shell", "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done"]).out.trimmed
+    // The second half waits for the test to open the gate: the task is still running when the
+    // daemon is killed, however slow the restart before it was (the task had ended by then on a
+    // loaded machine, and `log -f` rightly exited).
+    let gate = c.scratch + "/gate"
+    let id = c.ok([
+      "submit", "-p", "--shell",
+      "for i in $(seq 1 20); do echo line-$i; sleep 0.1; done; while [ ! -e \(gate) ]; do sleep 0.05; done; for i in $(seq 21 40); do echo line-$i; sleep 0.1; done",
+    ]).out.trimmed
     c.eventually("\(id) started") { !events("task.started", id).isEmpty }
     let follow = try background(["log", "-f", id])
     sleepMs(800)
@@ -121,6 +128,7 @@ final class ReadoptTests: XCTestCase {
     try killDaemon()
     sleepMs(500)
     XCTAssertTrue(Processes.isAlive(follow.pid), "log -f gave up while no daemon ran and the task went on")
+    try FileSystem.writeAtomically(gate, [], durable: false)
     c.ok(["start", "--workers", "1"])
     let r = collect(follow)
     XCTAssertEqual(r.code, 0, r.err)
@@ -232,8 +240,15 @@ final class ReadoptTests: XCTestCase {
     c.ok(["start", "--workers", "20"])
     let before = try XCTUnwrap(c.daemonPID)
     var batch = ""
+    // The last 20 end only once the test opens the gate, after the restart: the restart comes
+    // during the burst however fast the rest of it runs (on a loaded machine all 2,000 had
+    // ended before `cortex restart` got in, and the test failed on its own premise).
+    let gate = c.scratch + "/gate"
     for i in 0..<2000 {
-      batch += i % 4 == 0 ? #"{"command":["true"]}"# : #"{"synthetic":{"duration_ms":\#(i % 10),"tokens":1}}"#
+      batch +=
+        i >= 1980
+        ? #"{"command":["sh","-c","while [ ! -e \#(gate) ]; do sleep 0.02; done"]}"#
+        : i % 4 == 0 ? #"{"command":["true"]}"# : #"{"synthetic":{"duration_ms":\#(i % 10),"tokens":1}}"#
       batch += "\n"
     }
     let ids = c.ok(["submit", "--from", "-"], input: batch).out.split(separator: "\n").map(String.init)
@@ -242,6 +257,7 @@ final class ReadoptTests: XCTestCase {
     let r = c.ok(["restart"], timeoutS: 60)
     XCTAssertTrue(r.err.contains("restarted in place"), r.err)
     XCTAssertEqual(c.daemonPID, before, "same pid: the program was replaced in place")
+    try FileSystem.writeAtomically(gate, [], durable: false)
     let w = c.run(["wait"] + ids, timeoutS: 120)
     XCTAssertEqual(w.code, 0, String(w.err.suffix(2000)))
     let all = c.events()

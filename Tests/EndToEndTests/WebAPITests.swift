@@ -258,12 +258,17 @@ final class WebAPITests: XCTestCase {
     try FileSystem.writeAtomically(path, Array(batch.utf8), durable: false)
     c.ok(["submit", "--from", path], timeoutS: 120)
     var failures: [String] = []
+    // The first request after a quiet spell reads the log it missed (the 12,000 submits) before
+    // it answers: on a loaded machine, at the web thread's nice 10, that took more than the 5 s a
+    // request gets below ("no whole answer within 5000 ms"), which is not what this test is about.
+    let first = try web.get("/api/status", headers: [auth], timeoutMs: 120_000)
+    if first.status != 200 { failures.append("\(first.status) \(first.body.prefix(120))") }
     for _ in 0..<100 {
       let a = try web.get("/api/status", headers: [auth])
       if a.status != 200 { failures.append("\(a.status) \(a.body.prefix(120))") }
     }
     let queued = try JSON.parse(Array(try web.get("/api/status", headers: [auth]).body.utf8))["counts"]?["queued"]?.int ?? 0
     XCTAssertGreaterThan(queued, 5000, "the queue drained before the requests were made; the test checked nothing")
-    XCTAssertEqual(failures, [], "\(failures.count) of 100 status requests failed while \(queued) tasks were queued")
+    XCTAssertEqual(failures, [], "\(failures.count) of 101 status requests failed while \(queued) tasks were queued")
   }
 }

@@ -25,8 +25,10 @@ struct RawHTTP {
 
   func send(_ raw: String, timeoutMs: Int32 = 5000) throws -> Answer { try send(Array(raw.utf8), timeoutMs: timeoutMs) }
 
-  func get(_ path: String, headers: [String] = []) throws -> Answer {
-    try send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n")
+  func get(_ path: String, headers: [String] = [], timeoutMs: Int32 = 5000) throws -> Answer {
+    try send(
+      "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n",
+      timeoutMs: timeoutMs)
   }
 
   func post(_ path: String, body: String, headers: [String]) throws -> Answer {
