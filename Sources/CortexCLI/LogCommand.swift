@@ -287,6 +287,8 @@ enum StatusCommand {
       if let g = GroupsFile.read(ctx.paths) {
         v.append(("queue_paused", g["queue_paused"] ?? .bool(false)))
         v.append(("groups", g["groups"] ?? .array([])))
+        // In cluster mode: the held groups' counts in the whole cluster (`groups` counts this node's).
+        if let c = g["cluster_groups"] { v.append(("cluster_groups", c)) }
       }
       // A node's own budget is a placeholder (2^60, so that the database's check is the one that
       // refuses): the cluster's budget is `cortex cluster status --json`.

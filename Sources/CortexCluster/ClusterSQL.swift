@@ -31,8 +31,8 @@ enum ClusterSQL {
     WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
     RETURNING extract(epoch FROM lease_until - now())::float8 AS lease_left_s,
       (SELECT q.paused FROM cortex_queue q WHERE q.id = 1) AS queue_paused,
-      (SELECT coalesce(jsonb_agg(jsonb_build_array(g.name, g.paused, g.parallel) ORDER BY g.name), '[]')::text
-        FROM cortex_group g WHERE g.paused OR g.parallel > 0) AS groups
+      (SELECT q.changed_by FROM cortex_queue q WHERE q.id = 1) AS queue_changed_by,
+      (SELECT \(listedGroupsJSON) FROM cortex_group g) AS groups
     """
 
   /// A clean stop: the name is free at once. $1 name, $2 epoch.

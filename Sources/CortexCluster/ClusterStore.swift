@@ -176,12 +176,15 @@ public final class ClusterStore {
   public func renewLease(leaseS: Double, running: Int) throws(ClusterError) -> Renewal? {
     let r = try db.execute(ClusterSQL.renewLease, [node, String(epoch), String(leaseS), String(running)])
     guard r.count > 0 else { return nil }
-    return Renewal(queuePaused: r[0, "queue_paused"] == "t", groups: ClusterGroup.decode(r[0, "groups"]))
+    return Renewal(
+      queuePaused: r[0, "queue_paused"] == "t", queueChangedBy: r[0, "queue_changed_by"] ?? "", groups: ClusterGroup.decode(r[0, "groups"]))
   }
 
-  /// Whether the cluster's queue is paused (nil: the row is missing).
-  public func queuePaused() throws(ClusterError) -> Bool? {
-    try db.execute(ClusterSQL.queuePaused)[0, "paused"].map { $0 == "t" }
+  /// Whether the cluster's queue is paused, and the node that paused or resumed it last (nil:
+  /// the row is missing).
+  public func queuePause() throws(ClusterError) -> (paused: Bool, by: String)? {
+    let r = try db.execute(ClusterSQL.queuePaused)
+    return r[0, "paused"].map { ($0 == "t", r[0, "changed_by"] ?? "") }
   }
 
   /// Pauses or resumes the cluster's queue; returns whether it was paused before. A resume wakes
@@ -358,9 +361,11 @@ public final class ClusterStore {
   }
 
   /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).
-  /// `held`: the groups the cluster holds back, as last read; with any, the claim is the grouped
-  /// one, and with a `parallel` limit among them it takes `ClusterSQL.claimLock` first.
-  public func claim(limit: Int, held: [ClusterGroup] = [], startable: Int? = nil) throws(ClusterError) -> [Claimed] {
+  /// `held`: the groups the cluster lists, as last read; with any that holds claims back, the
+  /// claim is the grouped one, and with a `parallel` limit among them it takes
+  /// `ClusterSQL.claimLock` first.
+  public func claim(limit: Int, held listed: [ClusterGroup] = [], startable: Int? = nil) throws(ClusterError) -> [Claimed] {
+    let held = listed.filter(\.holds)
     let params = [node, String(epoch), String(limit)]
     let serialized = held.contains { $0.parallel > 0 }
     let grouped = params + [String(max(0, min(limit, startable ?? limit))), serialized ? "true" : "false"]

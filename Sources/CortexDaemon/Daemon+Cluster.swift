@@ -138,16 +138,16 @@ extension Daemon {
         case .failure(let error):
           reply(client, Scheduler.refused("cluster_unavailable", "cannot list the cluster's tasks: \(error)"), now: t)
         }
-      case .queuePaused(let paused):
+      case .queuePaused(let paused, let by):
         // Every node follows the cluster's pause in its own scheduler: `cortex status` says so,
         // and what it claimed before waits too. Logged there as queue.paused / queue.resumed.
-        if scheduler.fleet.paused != paused {
-          feed(.control(ClusterAdapter.internalClient, paused ? .pause(group: nil) : .resume(group: nil)), now: t)
-          groupsFileDue = true
-        }
-      case .groups(let held):
-        cluster.heldGroups = held
-        followGroups(held, now: t)
+        followQueuePause(paused, by: by, now: t)
+      case .groups(let listed):
+        cluster.listedGroups = listed
+        followGroups(listed, now: t)
+      case .groupLoad(let load):
+        cluster.groupLoad = load
+        groupsFileDue = true
       case .groupSet(let ticket, let group, _, let result):
         guard let p = cluster.pendingGroupSets.removeValue(forKey: ticket) else { continue }
         clusterGroupSet(p.client, group, p.command, result, now: t)

@@ -153,7 +153,7 @@ final class ClusterStoreTests: XCTestCase {
     // api limited to 1: a has heard (it set it), b still knows only the paused group (the hint
     // is on its way). a claims under the claim lock, and b claims before a commits.
     try a.setGroupParallel("api", 1)
-    let heldByA = try a.heldGroups()
+    let heldByA = try a.listedGroups()
     XCTAssertEqual(heldByA.map(\.name), ["api", "other"])
     let stale = [ClusterGroup(name: "other", paused: true, parallel: 0)]
     let byB = try a.db.transaction { () throws(ClusterError) -> [Int] in
