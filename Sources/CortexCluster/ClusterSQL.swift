@@ -394,12 +394,13 @@ enum ClusterSQL {
   /// `list` on any node: the newest tasks cluster-wide, live and finished, filtered by state
   /// (a state, `active` or `done`) and type. $1 state or NULL, $2 type or NULL, $3 how many.
   /// A spec without `type` is `exec` (or `synthetic`), as `TaskRecord.type` says on a single host;
-  /// a finished task's priority is its spec's (the history table has no priority column).
+  /// a finished task's priority is its spec's (the history table has no priority column), and so
+  /// is its group (none when the spec names none: the group its worker type gave it is not kept).
   static let listTasks = """
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) AS type,
        priority, NULL::text AS priority_name, node, attempt, NULL::int AS exit_code, NULL::text AS reason,
        spec->>'description' AS description, (extract(epoch FROM submitted_at) * 1000)::bigint AS submitted_ms,
-       NULL::bigint AS ended_ms
+       NULL::bigint AS ended_ms, grp
      FROM cortex_task
      WHERE ($1::text IS NULL OR $1 = 'active' OR state = $1) AND $1::text IS DISTINCT FROM 'done'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)
@@ -407,7 +408,7 @@ enum ClusterSQL {
     UNION ALL
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END),
        NULL, spec->>'priority', node, attempt, exit_code, reason, spec->>'description',
-       (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint
+       (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint, spec->>'group'
      FROM cortex_task_done
      WHERE ($1::text IS NULL OR $1 = 'done' OR state = $1) AND $1::text IS DISTINCT FROM 'active'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)

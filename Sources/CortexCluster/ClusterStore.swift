@@ -144,7 +144,9 @@ public final class ClusterStore {
     let r = try db.execute(ClusterSQL.listTasks, [state, type, String(limit)])
     return (0..<r.count).reversed().map { i in
       var o: [(String, JSON)] = [("id", .string(TaskID.format(Int(r[i, "id"] ?? "") ?? 0)))]
-      for (c, k) in [("state", "state"), ("type", "type"), ("node", "node"), ("reason", "reason"), ("description", "description")] {
+      for (c, k) in [
+        ("state", "state"), ("type", "type"), ("node", "node"), ("reason", "reason"), ("description", "description"), ("grp", "group"),
+      ] {
         if let v = r[i, c] { o.append((k, .string(v))) }
       }
       if let p = r[i, "priority"].flatMap({ Int($0) }).flatMap(Priority.init(rawValue:)) {

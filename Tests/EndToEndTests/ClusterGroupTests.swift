@@ -89,3 +89,25 @@ final class ClusterGroupTests: ClusterTestCase {
     b.ok(["resume"])
   }
 }
+
+extension ClusterGroupTests {
+  func testListByGroupOnAnyNodeShowsTheClustersTasksOfTheGroupQueuedRunningAndFinished() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    let done = b.ok(["submit", "-p", "--no-env", "--group", "api", "--shell", "true"]).out.trimmed
+    waitDone(1)
+    b.ok(["pause", "later"])
+    let held = b.ok(["submit", "-p", "--no-env", "--group", "later", "--shell", "true"]).out.trimmed
+    let long = b.ok(["submit", "-p", "--no-env", "--group", "api", "--shell", "sleep 30"]).out.trimmed
+    b.eventually("b runs the long api task") { sql("SELECT state FROM cortex_task WHERE grp = 'api'") == "running" }
+    // a holds none of them.
+    let api = a.ok(["list", "--group", "api"]).out
+    XCTAssertTrue(api.contains(done) && api.contains(long) && !api.contains(held), api)
+    XCTAssertTrue(api.contains("GROUP"), api)
+    let later = try JSON.parse(Array(a.ok(["--json", "list", "--group", "later"]).out.utf8))
+    XCTAssertEqual(later.array?.compactMap { $0["id"]?.string }, [held], "\(later)")
+    XCTAssertEqual(later.array?.first?["group"]?.string, "later", "\(later)")
+    b.ok(["cancel", long])
+    b.ok(["resume"])
+  }
+}
