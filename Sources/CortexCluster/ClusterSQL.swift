@@ -329,11 +329,11 @@ enum ClusterSQL {
   static let describeTask = """
     SELECT t.id, t.state, t.node, t.epoch, t.attempt, t.max_attempts, t.token_budget, t.spec::text AS spec,
            NULL::int AS exit_code, NULL::text AS reason, NULL::bigint AS tokens_used,
-           (extract(epoch FROM t.submitted_at) * 1000)::bigint AS submitted_ms, NULL::bigint AS ended_ms
+           (extract(epoch FROM t.submitted_at) * 1000)::bigint AS submitted_ms, NULL::bigint AS ended_ms, t.grp
     FROM cortex_task t WHERE t.id = $1::bigint
     UNION ALL
     SELECT d.id, d.state, d.node, d.epoch, d.attempt, NULL, NULL, d.spec::text, d.exit_code, d.reason, d.tokens_used,
-           (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint
+           (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint, d.spec->>'group'
     FROM cortex_task_done d WHERE d.id = $1::bigint
     """
 

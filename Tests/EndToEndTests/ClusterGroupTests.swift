@@ -111,3 +111,24 @@ extension ClusterGroupTests {
     b.ok(["resume"])
   }
 }
+
+extension ClusterGroupTests {
+  func testATaskOfAGroupPausedInTheClusterIsShownInItsGroupAndHeldByThePauseOnAnyNode() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    b.ok(["pause", "later"])
+    a.eventually("a follows the pause of later") { a.events().contains { $0.type == "group.paused" } }
+    let held = b.ok(["submit", "-p", "--no-env", "--group", "later", "--shell", "true"]).out.trimmed
+    // a holds nothing of it: what it shows comes from the cluster.
+    let shown = a.ok(["show", held]).out
+    XCTAssertTrue(shown.contains("group           later"), shown)
+    XCTAssertTrue(shown.contains("held by a pause: it starts after cortex resume later"), shown)
+    XCTAssertEqual((try JSON.parse(Array(a.ok(["--json", "show", held]).out.utf8)))["group"]?.string, "later")
+    // `task create` says so at once (and `wait` would, before it blocks).
+    let created = a.ok(["task", "create", "--no-env", "--group", "later", "--shell", "true"]).err
+    XCTAssertTrue(created.contains("held by a pause: it starts after cortex resume later"), created)
+    a.ok(["resume", "later"])
+    waitDone(2)
+    XCTAssertTrue(b.ok(["show", held]).out.contains("group           later"), "a finished task keeps its group")
+  }
+}
