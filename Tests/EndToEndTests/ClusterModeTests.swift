@@ -349,4 +349,16 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(replayed?["accepted"]?.int, 2)
     XCTAssertFalse(FileSystem.exists(a.root + "/cluster-outbox.jsonl"), "the outbox outlived its delivery")
   }
+
+  /// A node refuses a restart in place (SIGUSR2); `cortex restart` waited its whole timeout for a
+  /// new program that never came, then pointed at daemon.log, which did not say why.
+  func testRestartOnANodeIsRefusedAtOnceNamingWhatToDoInstead() throws {
+    let a = try startNode("a", workers: 1)
+    let t0 = Clock.monotonicMs()
+    let r = a.run(["restart", "--timeout", "10"])
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("not built for cluster mode") && r.err.contains("cortex stop, then cortex start"), r.err)
+    XCTAssertLessThan(Clock.monotonicMs() - t0, 5000, "restart waited for a restart that never comes")
+    XCTAssertEqual(a.run(["status"]).code, 0, "the node is still up")
+  }
 }
