@@ -235,8 +235,10 @@ enum GroupsFile {
     return (groups, counted)
   }
 
-  /// Lines for people: nothing when only the default group exists with no limit and nothing is paused.
-  static func summary(_ v: JSON?) -> String {
+  /// Lines for people: nothing when only the default group exists with no limit and nothing is
+  /// paused. `clusterUnreachable`: the node cannot reach PostgreSQL (the cluster's counts are as
+  /// last read).
+  static func summary(_ v: JSON?, clusterUnreachable: Bool = false) -> String {
     guard let v else { return "" }
     let (groups, counted) = Self.groups(v)
     let paused = v["queue_paused"]?.bool == true
@@ -251,7 +253,8 @@ enum GroupsFile {
         s +=
           counted.isEmpty
           ? "the counts above are this node's; the cluster pauses or limits no group\n"
-          : "RUNNING and QUEUED of \(counted.joined(separator: ", ")) are the whole cluster's (the groups it pauses or limits); the rest is this node's\n"
+          : "RUNNING and QUEUED of \(counted.joined(separator: ", ")) are the whole cluster's (the groups it pauses or limits)"
+            + (clusterUnreachable ? ", as last read before PostgreSQL became unreachable" : "") + "; the rest is this node's\n"
       }
     }
     return s

@@ -337,7 +337,7 @@ enum StatusCommand {
         "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
     }
     s += "log        seq \(view.lastSeq); next task \(TaskID.format(view.nextTask))\n"
-    s += GroupsFile.summary(GroupsFile.read(ctx.paths))
+    s += GroupsFile.summary(GroupsFile.read(ctx.paths), clusterUnreachable: view.clusterUnreachableSinceMs != nil)
     let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
     if !running_.isEmpty {
       s +=

@@ -132,3 +132,20 @@ extension ClusterGroupTests {
     XCTAssertTrue(b.ok(["show", held]).out.contains("group           later"), "a finished task keeps its group")
   }
 }
+
+extension ClusterGroupTests {
+  func testStatusSaysTheClustersGroupCountsAreAsLastReadWhilePostgreSQLIsUnreachable() throws {
+    let a = try startNode("a", workers: 1, leaseS: 30)
+    XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "1"]).code, 0)
+    let long = a.ok(["submit", "-p", "--no-env", "--group", "api", "--shell", "sleep 60"]).out.trimmed
+    a.eventually("a's status counts the running api task") { self.statusGroup(a, "api")?["running"]?.int == 1 }
+    XCTAssertTrue(a.ok(["status"]).out.contains("are the whole cluster's (the groups it pauses or limits); the rest"))
+    pg.pause()
+    a.eventually("a's status says its cluster counts are as last read") {
+      a.ok(["status"]).out.contains(
+        "are the whole cluster's (the groups it pauses or limits), as last read before PostgreSQL became unreachable")
+    }
+    try pg.start()
+    a.eventually("a reaches PostgreSQL again") { a.run(["cancel", long]).code == 0 }
+  }
+}
