@@ -20,7 +20,7 @@ extension ClusterLink {
     case fenced(String)
     case unavailable(String)
     case available
-    case rescued(fenced: [String], requeued: Int)
+    case rescued(fenced: [String], requeued: Int, cancelled: Int)
     /// The leader's housekeeping: dependents of failed tasks cancelled, waiting tasks made ready
     /// by a recount, finished records removed by retention.
     case settled(cancelled: Int, readied: Int, trimmed: Int)

@@ -399,8 +399,8 @@ public final class ClusterLink: Sendable {
         }
         if now - lastRescue >= 1000 {
           lastRescue = now
-          if let r = try s.rescue(), !r.fenced.isEmpty || r.requeued > 0 {
-            out.append(.rescued(fenced: r.fenced, requeued: r.requeued))
+          if let r = try s.rescue(), !r.fenced.isEmpty || r.requeued + r.cancelled > 0 {
+            out.append(.rescued(fenced: r.fenced, requeued: r.requeued, cancelled: r.cancelled))
           }
         }
         if now - lastSettle >= 1000 {

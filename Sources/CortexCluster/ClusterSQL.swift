@@ -274,7 +274,9 @@ enum ClusterSQL {
   /// Rescue, run by whichever node wins the advisory lock (the leader for this round): nodes
   /// whose lease lapsed are fenced (epoch + 1), and every running task whose claim is not backed
   /// by a live lease goes back to the queue with its reservation released — one statement, so
-  /// one transaction. Returns the fenced nodes and the number of tasks requeued.
+  /// one transaction. Such a task that someone asked to cancel ends `cancelled` instead, as a
+  /// queued one would (requeued, it ran again on the next node to claim it, until that node read
+  /// the flag). Returns the fenced nodes and the numbers of tasks requeued and cancelled.
   static let rescue = """
     WITH fenced AS (
       UPDATE cortex_node SET state = 'fenced', epoch = epoch + 1
@@ -282,16 +284,32 @@ enum ClusterSQL {
       RETURNING name
     ), orphans AS (
       UPDATE cortex_task t SET state = 'queued', node = NULL, epoch = NULL, claimed_at = NULL, not_before = now()
-      WHERE t.state = 'running' AND NOT EXISTS (
+      WHERE t.state = 'running' AND NOT t.cancel_requested AND NOT EXISTS (
         SELECT 1 FROM cortex_node n
         WHERE n.name = t.node AND n.epoch = t.epoch AND n.state = 'alive' AND n.lease_until >= now())
       RETURNING t.id, t.token_budget
+    ), cancelled AS (
+      DELETE FROM cortex_task t
+      WHERE t.state = 'running' AND t.cancel_requested AND NOT EXISTS (
+        SELECT 1 FROM cortex_node n
+        WHERE n.name = t.node AND n.epoch = t.epoch AND n.state = 'alive' AND n.lease_until >= now())
+      RETURNING t.id, t.token_budget, t.node, t.epoch, t.attempt, t.submitted_at, t.spec
+    ), history AS (
+      INSERT INTO cortex_task_done (id, state, reason, node, epoch, attempt, submitted_at, spec)
+      SELECT id, 'cancelled', 'cancelled', node, epoch, attempt, submitted_at, spec FROM cancelled
+    ), edges AS (
+      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM cancelled)
+    ), forget AS (
+      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM cancelled)
+    ), freed AS (
+      SELECT coalesce(sum(token_budget), 0) AS tokens FROM (
+        SELECT token_budget FROM orphans UNION ALL SELECT token_budget FROM cancelled) x
     ), release AS (
-      UPDATE cortex_budget SET reserved = reserved - (SELECT sum(token_budget) FROM orphans)
-      WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM orphans) > 0
+      UPDATE cortex_budget SET reserved = reserved - (SELECT tokens FROM freed)
+      WHERE id = 1 AND (SELECT tokens FROM freed) > 0
     )
     SELECT (SELECT coalesce(string_agg(name, ','), '') FROM fenced) AS fenced,
-           (SELECT count(*) FROM orphans) AS requeued
+           (SELECT count(*) FROM orphans) AS requeued, (SELECT count(*) FROM cancelled) AS cancelled
     """
 
   /// Cancel from any node: queued tasks end at once (moved to the history as `cancelled`; they

@@ -422,17 +422,18 @@ public final class ClusterStore {
     return Set(r.values.compactMap { $0[0].flatMap { Int($0) } })
   }
 
-  /// Leader duty: fences lapsed nodes and requeues tasks not backed by a live lease. Nil when
-  /// another node holds the leader lock this round.
-  public func rescue() throws(ClusterError) -> (fenced: [String], requeued: Int)? {
-    try db.transaction { () throws(ClusterError) -> (fenced: [String], requeued: Int)? in
+  /// Leader duty: fences lapsed nodes and requeues tasks not backed by a live lease (ends
+  /// `cancelled` those someone asked to cancel). Nil when another node holds the leader lock
+  /// this round.
+  public func rescue() throws(ClusterError) -> (fenced: [String], requeued: Int, cancelled: Int)? {
+    try db.transaction { () throws(ClusterError) -> (fenced: [String], requeued: Int, cancelled: Int)? in
       guard try db.execute(ClusterSQL.tryLeaderLock)[0, "leader"] == "t" else { return nil }
       let r = try db.execute(ClusterSQL.rescue)
       let names = (r[0, "fenced"] ?? "").split(separator: ",").map(String.init)
       let requeued = Int(r[0, "requeued"] ?? "0") ?? 0
       // Requeued work is work to claim: wake the nodes now, not at their next poll.
       if requeued > 0 { try db.execute(ClusterSQL.wakeNodes) }
-      return (names, requeued)
+      return (names, requeued, Int(r[0, "cancelled"] ?? "0") ?? 0)
     }
   }
 

@@ -173,12 +173,15 @@ extension Daemon {
               ("node", .string(cluster.node)), ("cancelled", .int(Int64(cancelled))), ("readied", .int(Int64(readied))),
               ("trimmed", .int(Int64(trimmed))),
             ]), nowMs: t)
-      case .rescued(let fenced, let requeued):
+      case .rescued(let fenced, let requeued, let cancelled):
         log.append(
           Event(
             "cluster.rescued", reason: "lease_lapsed",
-            detail: "fenced \(fenced.isEmpty ? "no node" : fenced.joined(separator: ", ")); \(requeued) tasks requeued",
-            fields: [("node", .string(cluster.node)), ("requeued", .int(Int64(requeued)))]), nowMs: t)
+            detail: "fenced \(fenced.isEmpty ? "no node" : fenced.joined(separator: ", ")); \(requeued) tasks requeued"
+              + (cancelled > 0 ? "; \(cancelled) cancelled (a cancel was asked for)" : ""),
+            fields: [
+              ("node", .string(cluster.node)), ("requeued", .int(Int64(requeued))), ("cancelled", .int(Int64(cancelled))),
+            ]), nowMs: t)
       }
     }
   }
