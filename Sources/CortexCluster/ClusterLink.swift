@@ -235,6 +235,10 @@ public final class ClusterLink: Sendable {
     var fenced = false
     var down = false
     var pendingCompletions: [Completion] = []
+    // Cancels asked for and not yet written (kept through an outage, as completions are: a
+    // cancel dropped while PostgreSQL was unreachable let the task run again after its rescue,
+    // and `cortex cancel` wait until it ended by itself).
+    var pendingCancels: [Int] = []
     var watches: [(UInt64, [Int])] = []
     var lastWatch: Int64 = 0
     var b: [UInt8] = []
@@ -289,6 +293,7 @@ public final class ClusterLink: Sendable {
         return w
       }
       pendingCompletions += work.completions
+      pendingCancels += work.cancels
       watches += work.watches
       var out: [Event] = []
       let now = Clock.monotonicMs()
@@ -375,7 +380,10 @@ public final class ClusterLink: Sendable {
           pendingCompletions.removeFirst(chunk.count)
           for c in chunk { out.append(.completed(id: c.id, accepted: accepted.contains(c.id))) }
         }
-        if !work.cancels.isEmpty { try s.requestCancel(work.cancels) }
+        if !pendingCancels.isEmpty {
+          try s.requestCancel(pendingCancels)
+          pendingCancels = []
+        }
         // A wake-up may be a resume: follow it before claiming, so that what this node claims
         // now is not held by a pause it has not heard the end of yet.
         if hinted, queuePaused == true, let q = try s.queuePause(), !q.paused {

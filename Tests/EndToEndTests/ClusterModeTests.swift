@@ -361,4 +361,35 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertLessThan(Clock.monotonicMs() - t0, 5000, "restart waited for a restart that never comes")
     XCTAssertEqual(a.run(["status"]).code, 0, "the node is still up")
   }
+
+  /// A cancel asked for while PostgreSQL was unreachable was dropped by the link: the node, fenced
+  /// meanwhile, had killed the task, the rescue after the outage put it back in the queue, it ran
+  /// again as attempt 2, and `cortex cancel` waited until it ended by itself ("already succeeded").
+  func testACancelAskedForDuringAnOutageIsCarriedOutWhenPostgreSQLIsBack() throws {
+    let a = try startNode("a", workers: 1, leaseS: 4)
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 60"]).out.trimmed
+    a.eventually("a runs the task") { sql("SELECT state FROM cortex_task") == "running" }
+    pg.pause()
+    a.eventually("a fences itself") { a.events().contains { $0.type == "node.fenced" } }
+    let devNull = try FileDescriptor.open("/dev/null", [.readWrite])
+    defer { devNull.close() }
+    let cancel = try Processes.spawn(
+      [Cortex.binary, "--dir", a.root, "cancel", id], environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") },
+      stdin: devNull, stdout: devNull, stderr: devNull, newProcessGroup: false)
+    sleepMs(500)
+    try pg.start()
+    let deadline = Clock.monotonicMs() + 20_000
+    var status: ExitStatus? = nil
+    while status == nil && Clock.monotonicMs() < deadline {
+      status = Processes.reap(cancel)?.status
+      sleepMs(50)
+    }
+    if status == nil {
+      _ = Processes.signal(cancel, Signal.kill)
+      _ = Processes.wait(cancel)
+    }
+    XCTAssertNotNil(status, "cortex cancel did not return within 20 s of PostgreSQL being back")
+    XCTAssertEqual(sql("SELECT state FROM cortex_task_done"), "cancelled")
+    XCTAssertFalse(a.events().contains { $0.type == "task.started" && $0["attempt"]?.int == 2 }, "the cancelled task ran again")
+  }
 }
