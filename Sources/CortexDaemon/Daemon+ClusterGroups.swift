@@ -41,10 +41,17 @@ extension Daemon {
   /// The answer to `pause GROUP`, `resume GROUP` or `group set` in cluster mode: once the
   /// database has it, this node's scheduler applies the same request and answers it (and logs
   /// `group.paused`, `group.resumed` or `group.updated`); the other nodes follow with their next
-  /// renewal or wake-up (`followGroups`).
+  /// renewal or wake-up (`followGroups`). A pause or resume the cluster had and this node had not
+  /// heard of yet is followed first, so that the answer says what the command changed in the
+  /// cluster ("group x resumed", not "was not paused").
   func clusterGroupSet(_ client: ClientID, _ group: String, _ command: FleetCommand, _ result: Result<Bool, ClusterError>, now t: Int64) {
     switch result {
-    case .success:
+    case .success(let was):
+      if command == .pause(group: group) || command == .resume(group: group),
+        (scheduler.fleet.groups.first { $0.name == group }?.paused ?? false) != was
+      {
+        follow(was ? .pause(group: group) : .resume(group: group), by: "", now: t)
+      }
       feed(.control(client, command), now: t)
       groupsFileDue = true
     case .failure(let error):

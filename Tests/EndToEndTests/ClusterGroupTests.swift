@@ -52,6 +52,12 @@ final class ClusterGroupTests: ClusterTestCase {
     b.ok(["pause", "x"])
     _ = sql("UPDATE cortex_group SET paused = true WHERE name = 'y'")
     XCTAssertEqual(a.ok(["resume"]).err, "cortex: groups x, y resumed\n")
+    // One group, paused where a has not heard of it yet: a says it resumed it. (First the
+    // wake-up of that resume, which a's link reads within a second, must have been read.)
+    sleepMs(1500)
+    _ = sql("UPDATE cortex_group SET paused = true WHERE name = 'y'")
+    XCTAssertEqual(a.ok(["resume", "y"]).err, "cortex: group y resumed\n")
+    XCTAssertEqual(sql("SELECT paused FROM cortex_group WHERE name = 'y'"), "f")
   }
 
   func testAGroupChangeANodeFollowsFromTheClusterIsLoggedAsTheClustersWithTheNodeThatMadeIt() throws {
