@@ -392,4 +392,23 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(sql("SELECT state FROM cortex_task_done"), "cancelled")
     XCTAssertFalse(a.events().contains { $0.type == "task.started" && $0["attempt"]?.int == 2 }, "the cancelled task ran again")
   }
+
+  /// A node that fenced itself ends its claim locally (cancelled); the rescue may give the task
+  /// back to it, and that attempt ends too: two terminal events for one task, one per attempt.
+  /// `cortex doctor` called that a FAIL ("more than one terminal event") and exited 1.
+  func testDoctorOnANodeAcceptsOneTerminalEventPerAttemptOfATaskItClaimedAgain() throws {
+    let a = try startNode("a", workers: 1, leaseS: 4)
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 5"]).out.trimmed
+    a.eventually("a runs the task") { sql("SELECT state FROM cortex_task") == "running" }
+    pg.pause()
+    a.eventually("a fences itself") { a.events().contains { $0.type == "node.fenced" } }
+    try pg.start()
+    waitDone(1)
+    XCTAssertEqual(sql("SELECT state || ':' || attempt FROM cortex_task_done"), "succeeded:2")
+    let ends = a.events().filter { $0.taskID == id && ($0.type == "task.cancelled" || $0.type == "task.succeeded") }
+    XCTAssertEqual(ends.count, 2, "\(ends)")
+    let d = a.run(["doctor"])
+    XCTAssertEqual(d.code, 0, d.out + d.err)
+    XCTAssertFalse(d.out.contains("more than one terminal event"), d.out)
+  }
 }
