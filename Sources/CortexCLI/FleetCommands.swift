@@ -19,9 +19,11 @@ enum PauseCommand {
     // Pausing a group nobody has named yet is allowed (hold it before its tasks come), but is
     // more often a typo: the groups known before the pause tell which.
     var known: [String]? = nil
-    if op == "pause", p.first != nil, !ctx.json {
+    if op == "pause", let g = p.first, !ctx.json {
       let groups = try? Client.check(try client.request(.object([("op", .string("groups"))])))
       known = groups?["groups"]?.array?.compactMap { $0["name"]?.string }
+      // In cluster mode a group this node never saw may be the cluster's (another node's tasks).
+      if known?.contains(g) == false, GroupCommand.clusterKnows(ctx, group: g) == true { known = nil }
     }
     let v = try Client.check(try client.request(.object(req)))
     if ctx.json {

@@ -45,6 +45,14 @@ extension ClusterSQL {
     FROM cortex_group g WHERE g.paused OR g.parallel > 0 ORDER BY g.name
     """
 
+  /// Whether the cluster knows a group: it lists it, or a live task or one in the history is
+  /// in it (`cortex pause GROUP`, before pausing, to warn of a name nothing has used). $1 group.
+  static let groupNamed = """
+    SELECT EXISTS (SELECT 1 FROM cortex_group WHERE name = $1)
+      OR EXISTS (SELECT 1 FROM cortex_task WHERE grp = $1)
+      OR EXISTS (SELECT 1 FROM cortex_task_done WHERE spec->>'group' = $1) AS named
+    """
+
   /// `pause GROUP` / `resume GROUP` from any node. $1 group, $2 paused, $3 the node that asks.
   /// Returns whether it was paused before (false for a group not listed yet).
   static let setGroupPaused = """

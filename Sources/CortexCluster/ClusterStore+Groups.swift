@@ -110,6 +110,11 @@ extension ClusterStatus {
     }
   }
 
+  /// Whether the cluster knows `group` (`ClusterSQL.groupNamed`).
+  public static func knows(_ db: PGConnection, group: String) throws(ClusterError) -> Bool {
+    try db.execute(ClusterSQL.groupNamed, [group])[0, "named"] == "t"
+  }
+
   /// The held groups and their load. Not part of `read`: the web view reads that every second,
   /// and these counts scan the live tasks.
   public static func groups(_ db: PGConnection) throws(ClusterError) -> [GroupLoad] {

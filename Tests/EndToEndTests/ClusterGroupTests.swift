@@ -155,3 +155,18 @@ extension ClusterGroupTests {
     a.eventually("a reaches PostgreSQL again") { a.run(["cancel", long]).code == 0 }
   }
 }
+
+extension ClusterGroupTests {
+  func testPausingAGroupOnlyAnotherNodeHasRunIsNotTakenForATypo() throws {
+    let b = try startNode("b", workers: 1)
+    b.ok(["submit", "--no-env", "--group", "gpu", "--shell", "true"])
+    waitDone(1)
+    // a joins later: it never saw a task of group gpu, but the cluster has.
+    let a = try startNode("a", workers: 1)
+    let paused = a.ok(["pause", "gpu"]).err
+    XCTAssertEqual(paused, "cortex: group gpu paused\n")
+    let typo = a.ok(["pause", "gpv"]).err
+    XCTAssertTrue(typo.contains("no task or setting has named group gpv yet"), typo)
+    a.ok(["resume"])
+  }
+}
