@@ -428,7 +428,10 @@ extension StatusCommand {
     "status", abstract: "daemon, pool, queue and budget at a glance (reads hot-state.mmap)", usage: "cortex status",
     details: """
       Reads hot-state.mmap without asking the daemon, so it answers while the daemon is busy, hung or \
-      stopped (then it says so and shows the last state). Exit 69 when the daemon has never run here.
+      stopped (then it says so and shows the last state). Exit 69 when the daemon has never run here. \
+      In cluster mode the groups table counts the running and queued tasks of a group the cluster \
+      pauses or limits in the whole cluster (as the node last read them, every 2 s), and says so \
+      under the table; the rest is this node's.
       """,
     examples: [("cortex --json status | jq .queued", "the queue length")])
 }
