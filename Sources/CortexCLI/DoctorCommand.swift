@@ -149,6 +149,8 @@ enum DoctorCommand {
   struct LogSummary {
     var lastSeq: UInt64 = 0
     var terminal: [Int: (seq: UInt64, state: String)] = [:]
+    /// The attempt each task's terminal event ended, on a node of a cluster (events with `node`).
+    var clusterAttempt: [Int: Int64] = [:]
     var budgetOK = true
     /// What every segment read whole and valid would be sealed as, for the manifest check.
     var files: [Int: Manifest.Segment] = [:]
@@ -182,8 +184,14 @@ enum DoctorCommand {
         lastMs = ms
         guard let t = v["type"]?.string, let q = v["seq"]?.int else { return }
         if TaskState.terminalEventTypes.contains(t), let id = v["task_id"]?.string, let n = TaskID.parse(id) {
-          if s.terminal[n] != nil { add(.fail, "\(id) has more than one terminal event (seq \(q))") }
+          // A node of a cluster ends a task once per attempt it claimed: a claim it lost (fenced, or
+          // returned to the cluster) ends here, and the rescue may give the task back to it.
+          let attempt = v["node"] != nil ? v["attempt"]?.int : nil
+          if s.terminal[n] != nil && (attempt == nil || s.clusterAttempt[n] == attempt) {
+            add(.fail, "\(id) has more than one terminal event (seq \(q))")
+          }
           s.terminal[n] = (UInt64(q), String(t.dropFirst(5)))
+          s.clusterAttempt[n] = attempt
         }
       }
       lines += scan.lines

@@ -19,17 +19,20 @@ enum PauseCommand {
     // Pausing a group nobody has named yet is allowed (hold it before its tasks come), but is
     // more often a typo: the groups known before the pause tell which.
     var known: [String]? = nil
-    if op == "pause", p.first != nil, !ctx.json {
+    if op == "pause", let g = p.first, !ctx.json {
       let groups = try? Client.check(try client.request(.object([("op", .string("groups"))])))
       known = groups?["groups"]?.array?.compactMap { $0["name"]?.string }
+      // In cluster mode a group this node never saw may be the cluster's (another node's tasks).
+      if known?.contains(g) == false, GroupCommand.clusterKnows(ctx, group: g) == true { known = nil }
     }
     let v = try Client.check(try client.request(.object(req)))
     if ctx.json {
       ctx.printJSON(v)
       return 0
     }
-    let changed = !(v["changed"]?.array?.isEmpty ?? true)
-    let what = p.first.map { "group \($0)" } ?? (op == "pause" ? "the queue" : "the queue and every group")
+    let names = v["changed"]?.array?.compactMap(\.string) ?? []
+    let changed = !names.isEmpty
+    let what = p.first.map { "group \($0)" } ?? (op == "pause" ? "the queue" : resumed(names))
     let said: String
     if changed {
       said = "\(what) \(op == "pause" ? "paused" : "resumed")"
@@ -45,6 +48,14 @@ enum PauseCommand {
         "cortex: no task or setting has named group \(g) yet; \(near)cortex group lists the groups (cortex resume \(g) undoes this)\n")
     }
     return 0
+  }
+
+  /// What a `resume` of everything resumed, by name (`*` is the queue): "the queue and groups
+  /// batch, llm" (in cluster mode, every group paused in the cluster).
+  static func resumed(_ changed: [String]) -> String {
+    let groups = changed.filter { $0 != "*" }
+    let named = groups.isEmpty ? nil : "group\(groups.count == 1 ? "" : "s") \(groups.joined(separator: ", "))"
+    return [changed.contains("*") ? "the queue" : nil, named].compactMap { $0 }.joined(separator: " and ")
   }
 }
 
@@ -203,24 +214,58 @@ enum GroupsFile {
     return try? JSON.parse(bytes)
   }
 
-  /// Lines for people: nothing when only the default group exists with no limit and nothing is paused.
-  static func summary(_ v: JSON?) -> String {
+  /// The node's groups, with (in cluster mode) `running` and `queued` of each group the cluster
+  /// pauses or limits replaced by the whole cluster's (`cluster_groups`, as the daemon last read
+  /// them): set against the cluster's limit, this node's own count misleads ("api 0/2" on an
+  /// idle node while another runs two). Also the names of the groups so counted.
+  static func groups(_ v: JSON) -> (groups: [JSON], clusterCounted: [String]) {
+    var groups = v["groups"]?.array ?? []
+    guard let cluster = v["cluster_groups"]?.array else { return (groups, []) }
+    var counted: [String] = []
+    for c in cluster {
+      guard let name = c["name"]?.string else { continue }
+      counted.append(name)
+      let counts: [(String, JSON)] = [("running", c["running"] ?? .int(0)), ("queued", c["queued"] ?? .int(0))]
+      if let i = groups.firstIndex(where: { $0["name"]?.string == name }), case .object(var o) = groups[i] {
+        o = o.filter { $0.0 != "running" && $0.0 != "queued" } + counts
+        groups[i] = .object(o)
+      } else {
+        groups.append(
+          .object([("name", .string(name)), ("paused", c["paused"] ?? .bool(false)), ("parallel", c["parallel"] ?? .int(0))] + counts))
+      }
+    }
+    return (groups, counted)
+  }
+
+  /// Lines for people: nothing when only the default group exists with no limit and nothing is
+  /// paused. `clusterUnreachable`: the node cannot reach PostgreSQL (the cluster's counts are as
+  /// last read).
+  static func summary(_ v: JSON?, clusterUnreachable: Bool = false) -> String {
     guard let v else { return "" }
-    let groups = v["groups"]?.array ?? []
+    let (groups, counted) = Self.groups(v)
     let paused = v["queue_paused"]?.bool == true
     let interesting = groups.contains { g in
       g["name"]?.string != FleetNames.defaultGroup || (g["parallel"]?.int ?? 0) > 0 || g["paused"]?.bool == true || g["rate"] != nil
     }
     var s = ""
     if paused { s += "paused     the whole queue: nothing new starts (cortex resume)\n" }
-    if interesting { s += "\n" + GroupCommand.groupTable(groups) }
+    if interesting {
+      s += "\n" + GroupCommand.groupTable(groups)
+      if v["cluster_groups"] != nil {
+        s +=
+          counted.isEmpty
+          ? "the counts above are this node's; the cluster pauses or limits no group\n"
+          : "RUNNING and QUEUED of \(counted.joined(separator: ", ")) are the whole cluster's (the groups it pauses or limits)"
+            + (clusterUnreachable ? ", as last read before PostgreSQL became unreachable" : "") + "; the rest is this node's\n"
+      }
+    }
     return s
   }
 
   /// One line for `cortex top`.
   static func line(_ v: JSON?) -> String {
     guard let v else { return "" }
-    let groups = (v["groups"]?.array ?? []).filter { g in
+    let groups = Self.groups(v).groups.filter { g in
       g["name"]?.string != FleetNames.defaultGroup || (g["parallel"]?.int ?? 0) > 0 || g["paused"]?.bool == true
     }
     var parts: [String] = []

@@ -13,4 +13,11 @@ extension GroupCommand {
       return .failure(error)
     }
   }
+
+  /// In cluster mode: whether the cluster knows `group` (lists it, or a task is or was in it),
+  /// though this node may not; nil on a single host or when PostgreSQL cannot be read.
+  static func clusterKnows(_ ctx: Context, group: String) -> Bool? {
+    guard let settings = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster else { return nil }
+    return try? ClusterStatus.knows(PGConnection(settings.postgres), group: group)
+  }
 }

@@ -287,6 +287,8 @@ enum StatusCommand {
       if let g = GroupsFile.read(ctx.paths) {
         v.append(("queue_paused", g["queue_paused"] ?? .bool(false)))
         v.append(("groups", g["groups"] ?? .array([])))
+        // In cluster mode: the held groups' counts in the whole cluster (`groups` counts this node's).
+        if let c = g["cluster_groups"] { v.append(("cluster_groups", c)) }
       }
       // A node's own budget is a placeholder (2^60, so that the database's check is the one that
       // refuses): the cluster's budget is `cortex cluster status --json`.
@@ -335,7 +337,7 @@ enum StatusCommand {
         "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
     }
     s += "log        seq \(view.lastSeq); next task \(TaskID.format(view.nextTask))\n"
-    s += GroupsFile.summary(GroupsFile.read(ctx.paths))
+    s += GroupsFile.summary(GroupsFile.read(ctx.paths), clusterUnreachable: view.clusterUnreachableSinceMs != nil)
     let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
     if !running_.isEmpty {
       s +=
@@ -426,7 +428,10 @@ extension StatusCommand {
     "status", abstract: "daemon, pool, queue and budget at a glance (reads hot-state.mmap)", usage: "cortex status",
     details: """
       Reads hot-state.mmap without asking the daemon, so it answers while the daemon is busy, hung or \
-      stopped (then it says so and shows the last state). Exit 69 when the daemon has never run here.
+      stopped (then it says so and shows the last state). Exit 69 when the daemon has never run here. \
+      In cluster mode the groups table counts the running and queued tasks of a group the cluster \
+      pauses or limits in the whole cluster (as the node last read them, every 2 s), and says so \
+      under the table; the rest is this node's.
       """,
     examples: [("cortex --json status | jq .tasks.queued", "the queue length")])
 }

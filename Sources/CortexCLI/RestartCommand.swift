@@ -15,6 +15,14 @@ enum RestartCommand {
     guard let pid = before["pid"]?.int.flatMap({ Int32(exactly: $0) }), pid > 1 else {
       throw CLIError(ExitCode.failure, "the daemon did not say its pid")
     }
+    // A node of a cluster refuses SIGUSR2 (its workers leave with it; docs/readopt.md): say so
+    // now rather than wait for a new program that never comes.
+    if let node = before["cluster_node"]?.string {
+      throw CLIError(
+        ExitCode.failure,
+        "restart in place is not built for cluster mode (this daemon is node \(node)): run cortex stop, then cortex start; what stop cannot finish in time is requeued for the other nodes"
+      )
+    }
     let startedBefore = before["started_ms"]?.int ?? 0
     let t0 = Clock.monotonicMs()
     guard Processes.signal(pid, Signal.usr2) else {
@@ -56,7 +64,7 @@ extension RestartCommand {
   static let help = CommandHelp(
     "restart", abstract: "replace the daemon in place (e.g. a new binary); running tasks carry on", usage: usage,
     details:
-      "Sends the daemon SIGUSR2 (as `systemctl reload` may): it execs the program now at its path with the same pid, and re-adopts its workers and their running tasks. `cortex stop` still drains and stops everything. The new daemon's dashboard has a new token (and, with web.port 0, a new port): restart prints its address, as start does.",
+      "Sends the daemon SIGUSR2 (as `systemctl reload` may): it execs the program now at its path with the same pid, and re-adopts its workers and their running tasks. `cortex stop` still drains and stops everything. The new daemon's dashboard has a new token (and, with web.port 0, a new port): restart prints its address, as start does. Not in cluster mode: a node's workers leave with it, so it is refused at once (cortex stop, then cortex start).",
     flags: [
       .option("--timeout", value: "S", help: "give up waiting for the new daemon after S seconds (or a duration: 90s, 2m)", default: "60")
     ],

@@ -102,6 +102,9 @@ enum ShowCommand {
         resume.map { "after \($0) (held by a pause)" }
         ?? t["estimated_start_in_ms"]?.int.map { "in about " + formatMs($0) } ?? "unknown (no estimate yet)"
       row("queue", "position \(p); estimated start \(est)")
+    } else if let resume = SubmitAnswer.heldByPause(t, SubmitAnswer.pauses(client)) {
+      // In cluster mode a queued task has no place in this node's queue; a pause may hold it.
+      row("queue", "held by a pause: it starts after \(resume)")
     }
     row("waiting", t["waiting"]?.string)
     row("progress", t["progress"]?.double.map { "\(Int($0 * 100))%" })

@@ -20,7 +20,7 @@ extension ClusterLink {
     case fenced(String)
     case unavailable(String)
     case available
-    case rescued(fenced: [String], requeued: Int)
+    case rescued(fenced: [String], requeued: Int, cancelled: Int)
     /// The leader's housekeeping: dependents of failed tasks cancelled, waiting tasks made ready
     /// by a recount, finished records removed by retention.
     case settled(cancelled: Int, readied: Int, trimmed: Int)
@@ -33,12 +33,17 @@ extension ClusterLink {
     /// The answer to `retrySources`.
     case retrySources(ticket: UInt64, Result<[ClusterStore.RetrySource], ClusterError>)
     /// The cluster's queue is paused (true) or not, as last read: at join and whenever it changes.
-    case queuePaused(Bool)
-    /// The answer to `setQueuePaused`: whether the queue was paused before.
-    case queuePauseSet(ticket: UInt64, paused: Bool, Result<Bool, ClusterError>)
-    /// The groups the cluster holds back (paused or limited), as last read: at join and
-    /// whenever they change.
+    /// `by`: the node that last paused or resumed it (empty: not known).
+    case queuePaused(Bool, by: String)
+    /// The answer to `setQueuePaused`: whether the queue was paused before, and (a resume) the
+    /// groups paused in the cluster that it resumed.
+    case queuePauseSet(ticket: UInt64, paused: Bool, Result<(was: Bool, resumedGroups: [String]), ClusterError>)
+    /// The groups the cluster lists (`ClusterGroup.holds` says which hold claims back), as last
+    /// read: at join and whenever they change.
     case groups([ClusterGroup])
+    /// What the groups that the cluster holds back have running and queued in the whole cluster,
+    /// as last read: while any group is held, every `GroupWatch.loadIntervalMs`, when it changed.
+    case groupLoad([ClusterStatus.GroupLoad])
     /// The answer to `setGroup`: whether the group was paused before.
     case groupSet(ticket: UInt64, group: String, GroupChange, Result<Bool, ClusterError>)
     /// The answer to `edit`.

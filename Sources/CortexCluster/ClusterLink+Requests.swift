@@ -34,8 +34,8 @@ extension ClusterLink {
     for p in work.pauses {
       do throws(ClusterError) {
         let was = try s.setQueuePaused(p.paused)
-        if !p.paused { _ = try s.resumeAllGroups() }
-        out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .success(was)))
+        let resumed = p.paused ? [] : try s.resumeAllGroups()
+        out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .success((was, resumed))))
       } catch {
         out.append(.queuePauseSet(ticket: p.ticket, paused: p.paused, .failure(error)))
       }

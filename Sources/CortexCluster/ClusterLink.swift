@@ -228,19 +228,17 @@ public final class ClusterLink: Sendable {
     var lastRenewTry = lastRenewOK
     // The cluster's queue pause as last read (nil: not yet): the daemon hears of each change.
     var queuePaused: Bool? = nil
-    // The groups the cluster holds back, as last read (nil: not yet); with a `parallel` limit
-    // among them, claims are serialized (ClusterSQL.claimTasksGrouped).
-    var heldGroups: [ClusterGroup]? = nil
-    func noteGroups(_ g: [ClusterGroup], into out: inout [Event]) {
-      guard g != heldGroups else { return }
-      heldGroups = g
-      out.append(.groups(g))
-    }
+    // The groups the cluster lists, and what the held ones have running and queued.
+    var groups = GroupWatch()
     var lastRescue: Int64 = 0
     var lastCancelCheck: Int64 = 0
     var fenced = false
     var down = false
     var pendingCompletions: [Completion] = []
+    // Cancels asked for and not yet written (kept through an outage, as completions are: a
+    // cancel dropped while PostgreSQL was unreachable let the task run again after its rescue,
+    // and `cortex cancel` wait until it ended by itself).
+    var pendingCancels: [Int] = []
     var watches: [(UInt64, [Int])] = []
     var lastWatch: Int64 = 0
     var b: [UInt8] = []
@@ -295,6 +293,7 @@ public final class ClusterLink: Sendable {
         return w
       }
       pendingCompletions += work.completions
+      pendingCancels += work.cancels
       watches += work.watches
       var out: [Event] = []
       let now = Clock.monotonicMs()
@@ -346,9 +345,9 @@ public final class ClusterLink: Sendable {
             lastRenewOK = now
             if r.queuePaused != queuePaused {
               queuePaused = r.queuePaused
-              out.append(.queuePaused(r.queuePaused))
+              out.append(.queuePaused(r.queuePaused, by: r.queueChangedBy))
             }
-            noteGroups(r.groups, into: &out)
+            groups.note(r.groups, into: &out)
           } else if !fenced {
             fenced = true
             out.append(.fenced("this node's lease lapsed and another node fenced it"))
@@ -381,19 +380,22 @@ public final class ClusterLink: Sendable {
           pendingCompletions.removeFirst(chunk.count)
           for c in chunk { out.append(.completed(id: c.id, accepted: accepted.contains(c.id))) }
         }
-        if !work.cancels.isEmpty { try s.requestCancel(work.cancels) }
+        if !pendingCancels.isEmpty {
+          try s.requestCancel(pendingCancels)
+          pendingCancels = []
+        }
         // A wake-up may be a resume: follow it before claiming, so that what this node claims
         // now is not held by a pause it has not heard the end of yet.
-        if hinted, queuePaused == true, let paused = try s.queuePaused(), !paused {
+        if hinted, queuePaused == true, let q = try s.queuePause(), !q.paused {
           queuePaused = false
-          out.append(.queuePaused(false))
+          out.append(.queuePaused(false, by: q.by))
         }
         // Groups changed: read them before claiming, so a limit set a moment ago holds (and
         // claims are serialized while one exists). Also at the start, before the first claim.
-        if groupsHinted || heldGroups == nil { noteGroups(try s.heldGroups(), into: &out) }
+        if groupsHinted || groups.listed == nil { groups.note(try s.listedGroups(), into: &out) }
         if !fenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
           lastClaim = now
-          let got = try s.claim(limit: work.wantClaims, held: heldGroups ?? [], startable: work.startable)
+          let got = try s.claim(limit: work.wantClaims, held: groups.listed ?? [], startable: work.startable)
           busy = got.count == work.wantClaims
           if !got.isEmpty {
             inbox.withLock {
@@ -405,8 +407,8 @@ public final class ClusterLink: Sendable {
         }
         if now - lastRescue >= 1000 {
           lastRescue = now
-          if let r = try s.rescue(), !r.fenced.isEmpty || r.requeued > 0 {
-            out.append(.rescued(fenced: r.fenced, requeued: r.requeued))
+          if let r = try s.rescue(), !r.fenced.isEmpty || r.requeued + r.cancelled > 0 {
+            out.append(.rescued(fenced: r.fenced, requeued: r.requeued, cancelled: r.cancelled))
           }
         }
         if now - lastSettle >= 1000 {
@@ -422,8 +424,9 @@ public final class ClusterLink: Sendable {
         for case .queuePauseSet(_, let paused, .success) in out { queuePaused = paused }
         for limits in work.seeds { try s.seedGroups(limits) }
         if !work.pauses.isEmpty || !work.groupChanges.isEmpty || !work.seeds.isEmpty {
-          noteGroups(try s.heldGroups(), into: &out)
+          groups.note(try s.listedGroups(), into: &out)
         }
+        try groups.readLoad(s, now: now, into: &out)
         if !watches.isEmpty && (now - lastWatch >= 100 || !work.watches.isEmpty) {
           lastWatch = now
           var still: [(UInt64, [Int])] = []

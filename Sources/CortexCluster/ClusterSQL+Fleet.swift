@@ -22,15 +22,19 @@ extension ClusterSQL {
     RETURNING old.paused AS was
     """
 
-  /// Whether the cluster's queue is paused.
-  static let queuePaused = "SELECT paused FROM cortex_queue WHERE id = 1"
+  /// Whether the cluster's queue is paused, and which node paused or resumed it last.
+  static let queuePaused = "SELECT paused, changed_by FROM cortex_queue WHERE id = 1"
 
-  /// The groups that hold claims back (paused, or with a `parallel` limit), as the renewal
-  /// reads them: a JSON array of [name, paused, parallel].
-  static let heldGroups = """
-    SELECT coalesce(jsonb_agg(jsonb_build_array(g.name, g.paused, g.parallel) ORDER BY g.name), '[]')::text AS groups
-    FROM cortex_group g WHERE g.paused OR g.parallel > 0
+  /// The groups `cortex_group` lists (those that hold claims back, paused or with a `parallel`
+  /// limit, and those that did), as the renewal reads them: a JSON array of
+  /// [name, paused, parallel, changed_by]. A few rows: one per group ever paused or limited.
+  static let listedGroups = """
+    SELECT \(listedGroupsJSON) AS groups FROM cortex_group g
     """
+
+  /// The JSON `listedGroups` and the renewal read, over `cortex_group g`.
+  static let listedGroupsJSON =
+    "coalesce(jsonb_agg(jsonb_build_array(g.name, g.paused, g.parallel, g.changed_by) ORDER BY g.name), '[]')::text"
 
   /// The held groups with what they have running and queued, for `cortex cluster status` only
   /// (each count scans the live tasks: `grp` is not indexed, see schema 6).
@@ -39,6 +43,14 @@ extension ClusterSQL {
       (SELECT count(*) FROM cortex_task t WHERE t.grp = g.name AND t.state = 'running') AS running,
       (SELECT count(*) FROM cortex_task t WHERE t.grp = g.name AND t.state = 'queued') AS queued
     FROM cortex_group g WHERE g.paused OR g.parallel > 0 ORDER BY g.name
+    """
+
+  /// Whether the cluster knows a group: it lists it, or a live task or one in the history is
+  /// in it (`cortex pause GROUP`, before pausing, to warn of a name nothing has used). $1 group.
+  static let groupNamed = """
+    SELECT EXISTS (SELECT 1 FROM cortex_group WHERE name = $1)
+      OR EXISTS (SELECT 1 FROM cortex_task WHERE grp = $1)
+      OR EXISTS (SELECT 1 FROM cortex_task_done WHERE spec->>'group' = $1) AS named
     """
 
   /// `pause GROUP` / `resume GROUP` from any node. $1 group, $2 paused, $3 the node that asks.

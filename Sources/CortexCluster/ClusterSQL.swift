@@ -31,8 +31,8 @@ enum ClusterSQL {
     WHERE name = $1 AND epoch = $2::bigint AND state = 'alive' AND lease_until > now()
     RETURNING extract(epoch FROM lease_until - now())::float8 AS lease_left_s,
       (SELECT q.paused FROM cortex_queue q WHERE q.id = 1) AS queue_paused,
-      (SELECT coalesce(jsonb_agg(jsonb_build_array(g.name, g.paused, g.parallel) ORDER BY g.name), '[]')::text
-        FROM cortex_group g WHERE g.paused OR g.parallel > 0) AS groups
+      (SELECT q.changed_by FROM cortex_queue q WHERE q.id = 1) AS queue_changed_by,
+      (SELECT \(listedGroupsJSON) FROM cortex_group g) AS groups
     """
 
   /// A clean stop: the name is free at once. $1 name, $2 epoch.
@@ -274,7 +274,9 @@ enum ClusterSQL {
   /// Rescue, run by whichever node wins the advisory lock (the leader for this round): nodes
   /// whose lease lapsed are fenced (epoch + 1), and every running task whose claim is not backed
   /// by a live lease goes back to the queue with its reservation released — one statement, so
-  /// one transaction. Returns the fenced nodes and the number of tasks requeued.
+  /// one transaction. Such a task that someone asked to cancel ends `cancelled` instead, as a
+  /// queued one would (requeued, it ran again on the next node to claim it, until that node read
+  /// the flag). Returns the fenced nodes and the numbers of tasks requeued and cancelled.
   static let rescue = """
     WITH fenced AS (
       UPDATE cortex_node SET state = 'fenced', epoch = epoch + 1
@@ -282,16 +284,32 @@ enum ClusterSQL {
       RETURNING name
     ), orphans AS (
       UPDATE cortex_task t SET state = 'queued', node = NULL, epoch = NULL, claimed_at = NULL, not_before = now()
-      WHERE t.state = 'running' AND NOT EXISTS (
+      WHERE t.state = 'running' AND NOT t.cancel_requested AND NOT EXISTS (
         SELECT 1 FROM cortex_node n
         WHERE n.name = t.node AND n.epoch = t.epoch AND n.state = 'alive' AND n.lease_until >= now())
       RETURNING t.id, t.token_budget
+    ), cancelled AS (
+      DELETE FROM cortex_task t
+      WHERE t.state = 'running' AND t.cancel_requested AND NOT EXISTS (
+        SELECT 1 FROM cortex_node n
+        WHERE n.name = t.node AND n.epoch = t.epoch AND n.state = 'alive' AND n.lease_until >= now())
+      RETURNING t.id, t.token_budget, t.node, t.epoch, t.attempt, t.submitted_at, t.spec
+    ), history AS (
+      INSERT INTO cortex_task_done (id, state, reason, node, epoch, attempt, submitted_at, spec)
+      SELECT id, 'cancelled', 'cancelled', node, epoch, attempt, submitted_at, spec FROM cancelled
+    ), edges AS (
+      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM cancelled)
+    ), forget AS (
+      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM cancelled)
+    ), freed AS (
+      SELECT coalesce(sum(token_budget), 0) AS tokens FROM (
+        SELECT token_budget FROM orphans UNION ALL SELECT token_budget FROM cancelled) x
     ), release AS (
-      UPDATE cortex_budget SET reserved = reserved - (SELECT sum(token_budget) FROM orphans)
-      WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM orphans) > 0
+      UPDATE cortex_budget SET reserved = reserved - (SELECT tokens FROM freed)
+      WHERE id = 1 AND (SELECT tokens FROM freed) > 0
     )
     SELECT (SELECT coalesce(string_agg(name, ','), '') FROM fenced) AS fenced,
-           (SELECT count(*) FROM orphans) AS requeued
+           (SELECT count(*) FROM orphans) AS requeued, (SELECT count(*) FROM cancelled) AS cancelled
     """
 
   /// Cancel from any node: queued tasks end at once (moved to the history as `cancelled`; they
@@ -329,11 +347,11 @@ enum ClusterSQL {
   static let describeTask = """
     SELECT t.id, t.state, t.node, t.epoch, t.attempt, t.max_attempts, t.token_budget, t.spec::text AS spec,
            NULL::int AS exit_code, NULL::text AS reason, NULL::bigint AS tokens_used,
-           (extract(epoch FROM t.submitted_at) * 1000)::bigint AS submitted_ms, NULL::bigint AS ended_ms
+           (extract(epoch FROM t.submitted_at) * 1000)::bigint AS submitted_ms, NULL::bigint AS ended_ms, t.grp
     FROM cortex_task t WHERE t.id = $1::bigint
     UNION ALL
     SELECT d.id, d.state, d.node, d.epoch, d.attempt, NULL, NULL, d.spec::text, d.exit_code, d.reason, d.tokens_used,
-           (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint
+           (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint, d.spec->>'group'
     FROM cortex_task_done d WHERE d.id = $1::bigint
     """
 
@@ -394,12 +412,13 @@ enum ClusterSQL {
   /// `list` on any node: the newest tasks cluster-wide, live and finished, filtered by state
   /// (a state, `active` or `done`) and type. $1 state or NULL, $2 type or NULL, $3 how many.
   /// A spec without `type` is `exec` (or `synthetic`), as `TaskRecord.type` says on a single host;
-  /// a finished task's priority is its spec's (the history table has no priority column).
+  /// a finished task's priority is its spec's (the history table has no priority column), and so
+  /// is its group (none when the spec names none: the group its worker type gave it is not kept).
   static let listTasks = """
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) AS type,
        priority, NULL::text AS priority_name, node, attempt, NULL::int AS exit_code, NULL::text AS reason,
        spec->>'description' AS description, (extract(epoch FROM submitted_at) * 1000)::bigint AS submitted_ms,
-       NULL::bigint AS ended_ms
+       NULL::bigint AS ended_ms, grp
      FROM cortex_task
      WHERE ($1::text IS NULL OR $1 = 'active' OR state = $1) AND $1::text IS DISTINCT FROM 'done'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)
@@ -407,7 +426,7 @@ enum ClusterSQL {
     UNION ALL
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END),
        NULL, spec->>'priority', node, attempt, exit_code, reason, spec->>'description',
-       (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint
+       (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint, spec->>'group'
      FROM cortex_task_done
      WHERE ($1::text IS NULL OR $1 = 'done' OR state = $1) AND $1::text IS DISTINCT FROM 'active'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)

@@ -1,24 +1,33 @@
 public import CortexCore
 
-/// A group the cluster holds claims back for: paused, or limited to `parallel` running tasks
-/// across every node (schema 6, `cortex_group`; docs/fleet.md).
+/// A group the cluster lists (schema 6, `cortex_group`; docs/fleet.md): it holds claims back
+/// while paused, or limited to `parallel` running tasks across every node. A group once paused
+/// or limited stays listed (resumed, unlimited), so a node that follows its resume knows who
+/// made it.
 public struct ClusterGroup: Sendable, Equatable {
   public var name: String
   public var paused: Bool
   /// Most tasks of the group running in the whole cluster; 0 is no limit.
   public var parallel: Int
-  public init(name: String, paused: Bool, parallel: Int) {
+  /// The node whose command (or config, when its join seeded the limit) last changed the group;
+  /// empty when not known.
+  public var changedBy: String
+  public init(name: String, paused: Bool, parallel: Int, changedBy: String = "") {
     self.name = name
     self.paused = paused
     self.parallel = parallel
+    self.changedBy = changedBy
   }
 
-  /// From the renewal's `groups` column: a JSON array of [name, paused, parallel].
+  /// Whether it holds claims back.
+  public var holds: Bool { paused || parallel > 0 }
+
+  /// From the renewal's `groups` column: a JSON array of [name, paused, parallel, changed_by].
   static func decode(_ text: String?) -> [ClusterGroup] {
     guard let text, let rows = try? JSON.parse(Array(text.utf8)).array else { return [] }
     return rows.compactMap { r in
-      guard let a = r.array, a.count == 3, let name = a[0].string, let paused = a[1].bool, let n = a[2].int else { return nil }
-      return ClusterGroup(name: name, paused: paused, parallel: Int(n))
+      guard let a = r.array, a.count == 4, let name = a[0].string, let paused = a[1].bool, let n = a[2].int else { return nil }
+      return ClusterGroup(name: name, paused: paused, parallel: Int(n), changedBy: a[3].string ?? "")
     }
   }
 }
@@ -26,13 +35,16 @@ public struct ClusterGroup: Sendable, Equatable {
 /// What a lease renewal reads besides the lease: the cluster's fleet controls.
 public struct Renewal: Sendable, Equatable {
   public var queuePaused: Bool
+  /// The node that last paused or resumed the queue (empty: not known).
+  public var queueChangedBy: String
   public var groups: [ClusterGroup]
 }
 
 extension ClusterStore {
-  /// The groups that hold claims back now.
-  public func heldGroups() throws(ClusterError) -> [ClusterGroup] {
-    ClusterGroup.decode(try db.execute(ClusterSQL.heldGroups)[0, "groups"])
+  /// The groups the cluster lists now: those that hold claims back (`holds`), and those once
+  /// paused or limited that no longer do.
+  public func listedGroups() throws(ClusterError) -> [ClusterGroup] {
+    ClusterGroup.decode(try db.execute(ClusterSQL.listedGroups)[0, "groups"])
   }
 
   /// Pauses or resumes one group for every node; returns whether it was paused before. A resume
@@ -46,7 +58,7 @@ extension ClusterStore {
     }
   }
 
-  /// Resumes every paused group (a `resume` without a group); returns their names.
+  /// Resumes every paused group (a `resume` without a group); returns their names, sorted.
   public func resumeAllGroups() throws(ClusterError) -> [String] {
     let r = try db.execute(ClusterSQL.resumeAllGroups, [node])
     if r.count > 0 {
@@ -79,7 +91,7 @@ extension ClusterStore {
 
 extension ClusterStatus {
   /// A group the cluster holds back, with its load (`cortex cluster status`).
-  public struct GroupLoad: Sendable {
+  public struct GroupLoad: Sendable, Equatable {
     public var group: ClusterGroup
     public var running: Int64
     public var queued: Int64
@@ -96,6 +108,11 @@ extension ClusterStatus {
       let hold = [group.paused ? "paused" : nil, group.parallel > 0 ? "parallel \(group.parallel)" : nil].compactMap { $0 }
       return "\(group.name) (\(hold.joined(separator: ", ")): \(running) running, \(queued) queued)"
     }
+  }
+
+  /// Whether the cluster knows `group` (`ClusterSQL.groupNamed`).
+  public static func knows(_ db: PGConnection, group: String) throws(ClusterError) -> Bool {
+    try db.execute(ClusterSQL.groupNamed, [group])[0, "named"] == "t"
   }
 
   /// The held groups and their load. Not part of `read`: the web view reads that every second,

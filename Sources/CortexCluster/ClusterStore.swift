@@ -127,6 +127,8 @@ public final class ClusterStore {
     func int(_ c: String) -> JSON? { r[0, c].flatMap { Int64($0) }.map { .int($0) } }
     if let st = r[0, "state"] { o.append(("state", .string(st))) }
     if let n = r[0, "node"] { o.append(("node", .string(n))) }
+    // A live task's group as the cluster counts it; a finished one's as its spec names it.
+    if let g = r[0, "grp"] { o.append(("group", .string(g))) }
     for (c, k) in [
       ("attempt", "attempt"), ("max_attempts", "max_attempts"), ("token_budget", "token_budget"), ("exit_code", "exit_code"),
       ("tokens_used", "tokens_used"), ("submitted_ms", "submitted_ms"), ("ended_ms", "ended_ms"),
@@ -144,7 +146,9 @@ public final class ClusterStore {
     let r = try db.execute(ClusterSQL.listTasks, [state, type, String(limit)])
     return (0..<r.count).reversed().map { i in
       var o: [(String, JSON)] = [("id", .string(TaskID.format(Int(r[i, "id"] ?? "") ?? 0)))]
-      for (c, k) in [("state", "state"), ("type", "type"), ("node", "node"), ("reason", "reason"), ("description", "description")] {
+      for (c, k) in [
+        ("state", "state"), ("type", "type"), ("node", "node"), ("reason", "reason"), ("description", "description"), ("grp", "group"),
+      ] {
         if let v = r[i, c] { o.append((k, .string(v))) }
       }
       if let p = r[i, "priority"].flatMap({ Int($0) }).flatMap(Priority.init(rawValue:)) {
@@ -176,12 +180,15 @@ public final class ClusterStore {
   public func renewLease(leaseS: Double, running: Int) throws(ClusterError) -> Renewal? {
     let r = try db.execute(ClusterSQL.renewLease, [node, String(epoch), String(leaseS), String(running)])
     guard r.count > 0 else { return nil }
-    return Renewal(queuePaused: r[0, "queue_paused"] == "t", groups: ClusterGroup.decode(r[0, "groups"]))
+    return Renewal(
+      queuePaused: r[0, "queue_paused"] == "t", queueChangedBy: r[0, "queue_changed_by"] ?? "", groups: ClusterGroup.decode(r[0, "groups"]))
   }
 
-  /// Whether the cluster's queue is paused (nil: the row is missing).
-  public func queuePaused() throws(ClusterError) -> Bool? {
-    try db.execute(ClusterSQL.queuePaused)[0, "paused"].map { $0 == "t" }
+  /// Whether the cluster's queue is paused, and the node that paused or resumed it last (nil:
+  /// the row is missing).
+  public func queuePause() throws(ClusterError) -> (paused: Bool, by: String)? {
+    let r = try db.execute(ClusterSQL.queuePaused)
+    return r[0, "paused"].map { ($0 == "t", r[0, "changed_by"] ?? "") }
   }
 
   /// Pauses or resumes the cluster's queue; returns whether it was paused before. A resume wakes
@@ -358,9 +365,11 @@ public final class ClusterStore {
   }
 
   /// Claims up to `limit` ready tasks (none when the lease has lapsed or the budget is spent).
-  /// `held`: the groups the cluster holds back, as last read; with any, the claim is the grouped
-  /// one, and with a `parallel` limit among them it takes `ClusterSQL.claimLock` first.
-  public func claim(limit: Int, held: [ClusterGroup] = [], startable: Int? = nil) throws(ClusterError) -> [Claimed] {
+  /// `held`: the groups the cluster lists, as last read; with any that holds claims back, the
+  /// claim is the grouped one, and with a `parallel` limit among them it takes
+  /// `ClusterSQL.claimLock` first.
+  public func claim(limit: Int, held listed: [ClusterGroup] = [], startable: Int? = nil) throws(ClusterError) -> [Claimed] {
+    let held = listed.filter(\.holds)
     let params = [node, String(epoch), String(limit)]
     let serialized = held.contains { $0.parallel > 0 }
     let grouped = params + [String(max(0, min(limit, startable ?? limit))), serialized ? "true" : "false"]
@@ -413,17 +422,18 @@ public final class ClusterStore {
     return Set(r.values.compactMap { $0[0].flatMap { Int($0) } })
   }
 
-  /// Leader duty: fences lapsed nodes and requeues tasks not backed by a live lease. Nil when
-  /// another node holds the leader lock this round.
-  public func rescue() throws(ClusterError) -> (fenced: [String], requeued: Int)? {
-    try db.transaction { () throws(ClusterError) -> (fenced: [String], requeued: Int)? in
+  /// Leader duty: fences lapsed nodes and requeues tasks not backed by a live lease (ends
+  /// `cancelled` those someone asked to cancel). Nil when another node holds the leader lock
+  /// this round.
+  public func rescue() throws(ClusterError) -> (fenced: [String], requeued: Int, cancelled: Int)? {
+    try db.transaction { () throws(ClusterError) -> (fenced: [String], requeued: Int, cancelled: Int)? in
       guard try db.execute(ClusterSQL.tryLeaderLock)[0, "leader"] == "t" else { return nil }
       let r = try db.execute(ClusterSQL.rescue)
       let names = (r[0, "fenced"] ?? "").split(separator: ",").map(String.init)
       let requeued = Int(r[0, "requeued"] ?? "0") ?? 0
       // Requeued work is work to claim: wake the nodes now, not at their next poll.
       if requeued > 0 { try db.execute(ClusterSQL.wakeNodes) }
-      return (names, requeued)
+      return (names, requeued, Int(r[0, "cancelled"] ?? "0") ?? 0)
     }
   }
 

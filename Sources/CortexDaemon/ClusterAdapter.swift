@@ -103,8 +103,12 @@ final class ClusterAdapter {
     link.setQueuePaused(ticket: ticket, paused)
   }
 
-  /// The groups the cluster holds back, as the link last reported them (nil: not yet).
-  var heldGroups: [ClusterGroup]?
+  /// The groups the cluster lists, as the link last reported them (nil: not yet).
+  var listedGroups: [ClusterGroup]?
+
+  /// What the groups the cluster holds back have running and queued in the whole cluster, as
+  /// the link last read it (nil: not yet); `groups.json` carries it for `cortex status`.
+  var groupLoad: [ClusterStatus.GroupLoad]?
 
   /// `pause GROUP`, `resume GROUP` and `group set` waiting for the database: ticket → the client
   /// and the request, which this node's scheduler then applies (and answers).

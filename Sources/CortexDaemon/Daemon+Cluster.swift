@@ -138,16 +138,16 @@ extension Daemon {
         case .failure(let error):
           reply(client, Scheduler.refused("cluster_unavailable", "cannot list the cluster's tasks: \(error)"), now: t)
         }
-      case .queuePaused(let paused):
+      case .queuePaused(let paused, let by):
         // Every node follows the cluster's pause in its own scheduler: `cortex status` says so,
         // and what it claimed before waits too. Logged there as queue.paused / queue.resumed.
-        if scheduler.fleet.paused != paused {
-          feed(.control(ClusterAdapter.internalClient, paused ? .pause(group: nil) : .resume(group: nil)), now: t)
-          groupsFileDue = true
-        }
-      case .groups(let held):
-        cluster.heldGroups = held
-        followGroups(held, now: t)
+        followQueuePause(paused, by: by, now: t)
+      case .groups(let listed):
+        cluster.listedGroups = listed
+        followGroups(listed, now: t)
+      case .groupLoad(let load):
+        cluster.groupLoad = load
+        groupsFileDue = true
       case .groupSet(let ticket, let group, _, let result):
         guard let p = cluster.pendingGroupSets.removeValue(forKey: ticket) else { continue }
         clusterGroupSet(p.client, group, p.command, result, now: t)
@@ -173,12 +173,15 @@ extension Daemon {
               ("node", .string(cluster.node)), ("cancelled", .int(Int64(cancelled))), ("readied", .int(Int64(readied))),
               ("trimmed", .int(Int64(trimmed))),
             ]), nowMs: t)
-      case .rescued(let fenced, let requeued):
+      case .rescued(let fenced, let requeued, let cancelled):
         log.append(
           Event(
             "cluster.rescued", reason: "lease_lapsed",
-            detail: "fenced \(fenced.isEmpty ? "no node" : fenced.joined(separator: ", ")); \(requeued) tasks requeued",
-            fields: [("node", .string(cluster.node)), ("requeued", .int(Int64(requeued)))]), nowMs: t)
+            detail: "fenced \(fenced.isEmpty ? "no node" : fenced.joined(separator: ", ")); \(requeued) tasks requeued"
+              + (cancelled > 0 ? "; \(cancelled) cancelled (a cancel was asked for)" : ""),
+            fields: [
+              ("node", .string(cluster.node)), ("requeued", .int(Int64(requeued))), ("cancelled", .int(Int64(cancelled))),
+            ]), nowMs: t)
       }
     }
   }

@@ -10,63 +10,6 @@ import CortexCore
 /// spec that had some cannot be submitted again faithfully: that is refused, never run with
 /// `[redacted]` in place of a credential.
 extension Daemon {
-  /// The answer to `pause` / `resume` in cluster mode, shaped as on a single host. This node's
-  /// scheduler follows at once (the others with their next lease renewal).
-  func clusterPauseSet(_ client: ClientID, _ paused: Bool, _ result: Result<Bool, ClusterError>, now t: Int64) {
-    switch result {
-    case .success(let was):
-      // A resume also resumed every paused group in the cluster (the others hear it with their
-      // next renewal); this node's scheduler resumes its own at once.
-      let resumedGroups = paused ? [] : scheduler.fleet.groups.filter(\.paused).map(\.name)
-      if scheduler.fleet.paused != paused || !resumedGroups.isEmpty {
-        feed(.control(ClusterAdapter.internalClient, paused ? .pause(group: nil) : .resume(group: nil)), now: t)
-        groupsFileDue = true
-      }
-      let changed = (was == paused ? [] : ["*"]) + resumedGroups
-      reply(
-        client,
-        .object([
-          ("ok", .bool(true)), ("changed", .array(changed.map { .string($0) })), ("queue_paused", .bool(paused)),
-          ("paused_groups", .array(scheduler.fleet.groups.filter(\.paused).map { .string($0.name) })), ("scope", .string("cluster")),
-        ]), now: t)
-    case .failure(let error):
-      reply(client, Scheduler.refused("cluster_unavailable", "cannot \(paused ? "pause" : "resume") the cluster's queue: \(error)"), now: t)
-    }
-  }
-
-  /// The answer to `pause GROUP`, `resume GROUP` or `group set` in cluster mode: once the
-  /// database has it, this node's scheduler applies the same request and answers it (and logs
-  /// `group.paused`, `group.resumed` or `group.updated`); the other nodes follow with their next
-  /// renewal or wake-up (`followGroups`).
-  func clusterGroupSet(_ client: ClientID, _ group: String, _ command: FleetCommand, _ result: Result<Bool, ClusterError>, now t: Int64) {
-    switch result {
-    case .success:
-      feed(.control(client, command), now: t)
-      groupsFileDue = true
-    case .failure(let error):
-      reply(client, Scheduler.refused("cluster_unavailable", "cannot change group \(group) in the cluster: \(error)"), now: t)
-    }
-  }
-
-  /// This node's scheduler follows the cluster's groups: paused ones are paused here, the
-  /// cluster's `parallel` limits replace this node's (a limit of the cluster is never exceeded
-  /// by one node either), and a group the cluster no longer holds back is resumed and unlimited.
-  func followGroups(_ held: [ClusterGroup], now t: Int64) {
-    let byName = Dictionary(held.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
-    var commands: [FleetCommand] = []
-    for g in held {
-      let local = scheduler.fleet.groups.first { $0.name == g.name }
-      if (local?.paused ?? false) != g.paused { commands.append(g.paused ? .pause(group: g.name) : .resume(group: g.name)) }
-      if (local?.parallel ?? 0) != g.parallel { commands.append(.setParallel(group: g.name, g.parallel)) }
-    }
-    for local in scheduler.fleet.groups where byName[local.name] == nil {
-      if local.paused { commands.append(.resume(group: local.name)) }
-      if local.parallel != 0 { commands.append(.setParallel(group: local.name, 0)) }
-    }
-    for c in commands { feed(.control(ClusterAdapter.internalClient, c), now: t) }
-    if !commands.isEmpty { groupsFileDue = true }
-  }
-
   func clusterEdited(
     _ cluster: ClusterAdapter, _ client: ClientID, _ id: Int, fields: [String], _ result: Result<ClusterStore.EditResult, ClusterError>,
     now t: Int64

@@ -318,7 +318,7 @@ extension Daemon {
       if cluster != nil { scheduler.config.tokenBudgetTotal = 1 << 60 }
       // And its groups' pauses and limits win over the file's (docs/fleet.md); a limit for a
       // group the cluster does not list yet seeds it, as when the node joins.
-      if let held = cluster?.heldGroups { followGroups(held, now: t) }
+      if let listed = cluster?.listedGroups { followGroups(listed, now: t) }
       cluster?.link.seedGroups(Dictionary(c.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }))
       maxClients = min(c.maxClients, clientDescriptors)
       log.append(Event("daemon.reloaded", reason: "sighup", detail: "config.json re-read"), nowMs: t)

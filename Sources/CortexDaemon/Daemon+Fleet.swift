@@ -44,12 +44,16 @@ extension Daemon {
   /// `groups.json`: the groups with their limits, counts and rates, and whether the queue is
   /// paused; written atomically (not synced: the log is the record) when it changes — at once
   /// after a control request, otherwise at most once a second (its counts change with every
-  /// task, and a rename per loop iteration cost a tenth of a busy daemon's CPU).
+  /// task, and a rename per loop iteration cost a tenth of a busy daemon's CPU). In cluster mode
+  /// `cluster_groups` has what the groups the cluster pauses or limits have running and queued
+  /// in the whole cluster, as this node last read it (`cortex status` shows those counts).
   func writeGroupsFile(now t: Int64) {
     lastGroupsFileMs = t
     groupsFileDue = false
     let groups = scheduler.groupsJSON(now: t)
-    let v = JSON.object([("queue_paused", .bool(scheduler.fleet.paused)), ("groups", groups)])
+    var fields: [(String, JSON)] = [("queue_paused", .bool(scheduler.fleet.paused)), ("groups", groups)]
+    if let cluster { fields.append(("cluster_groups", .array((cluster.groupLoad ?? []).map { $0.json() }))) }
+    let v = JSON.object(fields)
     let text = v.pretty() + "\n"
     guard text != groupsFileText else { return }
     groupsFileText = text

@@ -110,6 +110,7 @@ extension Daemon {
       ("started_ms", .int(startedMs)), ("config_reloads", .int(Int64(configReloads))),
     ]
     if let e = configReloadError { answer.append(("config_error", .string(e))) }
+    if let cluster { answer.append(("cluster_node", .string(cluster.node))) }
     reply(id, .object(answer), now: t)
   }
 

@@ -349,4 +349,66 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(replayed?["accepted"]?.int, 2)
     XCTAssertFalse(FileSystem.exists(a.root + "/cluster-outbox.jsonl"), "the outbox outlived its delivery")
   }
+
+  /// A node refuses a restart in place (SIGUSR2); `cortex restart` waited its whole timeout for a
+  /// new program that never came, then pointed at daemon.log, which did not say why.
+  func testRestartOnANodeIsRefusedAtOnceNamingWhatToDoInstead() throws {
+    let a = try startNode("a", workers: 1)
+    let t0 = Clock.monotonicMs()
+    let r = a.run(["restart", "--timeout", "10"])
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("not built for cluster mode") && r.err.contains("cortex stop, then cortex start"), r.err)
+    XCTAssertLessThan(Clock.monotonicMs() - t0, 5000, "restart waited for a restart that never comes")
+    XCTAssertEqual(a.run(["status"]).code, 0, "the node is still up")
+  }
+
+  /// A cancel asked for while PostgreSQL was unreachable was dropped by the link: the node, fenced
+  /// meanwhile, had killed the task, the rescue after the outage put it back in the queue, it ran
+  /// again as attempt 2, and `cortex cancel` waited until it ended by itself ("already succeeded").
+  func testACancelAskedForDuringAnOutageIsCarriedOutWhenPostgreSQLIsBack() throws {
+    let a = try startNode("a", workers: 1, leaseS: 4)
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 60"]).out.trimmed
+    a.eventually("a runs the task") { sql("SELECT state FROM cortex_task") == "running" }
+    pg.pause()
+    a.eventually("a fences itself") { a.events().contains { $0.type == "node.fenced" } }
+    let devNull = try FileDescriptor.open("/dev/null", [.readWrite])
+    defer { devNull.close() }
+    let cancel = try Processes.spawn(
+      [Cortex.binary, "--dir", a.root, "cancel", id], environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") },
+      stdin: devNull, stdout: devNull, stderr: devNull, newProcessGroup: false)
+    sleepMs(500)
+    try pg.start()
+    let deadline = Clock.monotonicMs() + 20_000
+    var status: ExitStatus? = nil
+    while status == nil && Clock.monotonicMs() < deadline {
+      status = Processes.reap(cancel)?.status
+      sleepMs(50)
+    }
+    if status == nil {
+      _ = Processes.signal(cancel, Signal.kill)
+      _ = Processes.wait(cancel)
+    }
+    XCTAssertNotNil(status, "cortex cancel did not return within 20 s of PostgreSQL being back")
+    XCTAssertEqual(sql("SELECT state FROM cortex_task_done"), "cancelled")
+    XCTAssertFalse(a.events().contains { $0.type == "task.started" && $0["attempt"]?.int == 2 }, "the cancelled task ran again")
+  }
+
+  /// A node that fenced itself ends its claim locally (cancelled); the rescue may give the task
+  /// back to it, and that attempt ends too: two terminal events for one task, one per attempt.
+  /// `cortex doctor` called that a FAIL ("more than one terminal event") and exited 1.
+  func testDoctorOnANodeAcceptsOneTerminalEventPerAttemptOfATaskItClaimedAgain() throws {
+    let a = try startNode("a", workers: 1, leaseS: 4)
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 5"]).out.trimmed
+    a.eventually("a runs the task") { sql("SELECT state FROM cortex_task") == "running" }
+    pg.pause()
+    a.eventually("a fences itself") { a.events().contains { $0.type == "node.fenced" } }
+    try pg.start()
+    waitDone(1)
+    XCTAssertEqual(sql("SELECT state || ':' || attempt FROM cortex_task_done"), "succeeded:2")
+    let ends = a.events().filter { $0.taskID == id && ($0.type == "task.cancelled" || $0.type == "task.succeeded") }
+    XCTAssertEqual(ends.count, 2, "\(ends)")
+    let d = a.run(["doctor"])
+    XCTAssertEqual(d.code, 0, d.out + d.err)
+    XCTAssertFalse(d.out.contains("more than one terminal event"), d.out)
+  }
 }

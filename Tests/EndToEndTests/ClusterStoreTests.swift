@@ -153,7 +153,7 @@ final class ClusterStoreTests: XCTestCase {
     // api limited to 1: a has heard (it set it), b still knows only the paused group (the hint
     // is on its way). a claims under the claim lock, and b claims before a commits.
     try a.setGroupParallel("api", 1)
-    let heldByA = try a.heldGroups()
+    let heldByA = try a.listedGroups()
     XCTAssertEqual(heldByA.map(\.name), ["api", "other"])
     let stale = [ClusterGroup(name: "other", paused: true, parallel: 0)]
     let byB = try a.db.transaction { () throws(ClusterError) -> [Int] in
@@ -167,5 +167,26 @@ final class ClusterStoreTests: XCTestCase {
     XCTAssertEqual(Int(try a.db.execute("SELECT count(*) AS n FROM cortex_task WHERE grp = 'api' AND state = 'running'")[0, "n"] ?? ""), 1)
     // Once b has heard, it claims under the lock: still nothing while a's task runs.
     XCTAssertEqual(try b.claim(limit: 4, held: heldByA), [])
+  }
+
+  func testARunningTaskAskedToCancelWhoseNodeLapsedEndsCancelledAndIsNotRunAgain() throws {
+    let a = try store("a")
+    let b = try store("b")
+    try a.join(leaseS: 1, host: "ha", pid: 1, workers: 1, budgetTotal: 1000)
+    try b.join(leaseS: 30, host: "hb", pid: 2, workers: 1, budgetTotal: 1000)
+    let ids = try a.submit(tasks(2, tokens: 100))
+    XCTAssertEqual(try a.claim(limit: 5).map(\.id), ids)
+    // The cancel of the first reaches the database, but a is gone before it acts on it.
+    try b.requestCancel([ids[0]])
+    sleepMs(1300)
+    let r = try XCTUnwrap(try b.rescue())
+    XCTAssertEqual(r.fenced, ["a"])
+    XCTAssertEqual(r.requeued, 1)
+    XCTAssertEqual(r.cancelled, 1)
+    XCTAssertEqual(
+      try pg.psql("SELECT id || ':' || state || ':' || reason || ':' || node || ':' || attempt FROM cortex_task_done").trimmed,
+      "\(ids[0]):cancelled:cancelled:a:1")
+    XCTAssertEqual(try a.budget()?.reserved, 0, "both reservations were released")
+    XCTAssertEqual(try b.claim(limit: 5).map(\.id), [ids[1]], "the cancelled task was claimed again")
   }
 }

@@ -163,7 +163,10 @@ final class NewUserTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     XCTAssertEqual(c.ok(["resume"]).err, "cortex: nothing was paused\n")
     XCTAssertEqual(c.ok(["pause"]).err, "cortex: the queue paused\n")
-    XCTAssertEqual(c.ok(["resume"]).err, "cortex: the queue and every group resumed\n")
+    XCTAssertEqual(c.ok(["resume"]).err, "cortex: the queue resumed\n")
+    c.ok(["pause", "batch"])
+    c.ok(["pause", "llm"])
+    XCTAssertEqual(c.ok(["resume"]).err, "cortex: groups batch, llm resumed\n", "a resume of everything names what it resumed")
     XCTAssertEqual(c.ok(["resume", "batch"]).err, "cortex: group batch was not paused\n")
   }
 
