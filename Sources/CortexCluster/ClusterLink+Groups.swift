@@ -9,7 +9,8 @@ struct GroupWatch {
 
   /// As last read (nil: not yet).
   private(set) var listed: [ClusterGroup]? = nil
-  private var load: [ClusterStatus.GroupLoad] = []
+  /// What the held groups have running and queued in the whole cluster, as last read.
+  private(set) var load: [ClusterStatus.GroupLoad] = []
   private var lastLoadMs: Int64 = 0
 
   /// Groups as just read: reported to the daemon if they changed (and their load read again at

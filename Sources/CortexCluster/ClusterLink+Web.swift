@@ -49,11 +49,10 @@ extension ClusterLink {
   static let snapshotFollowMs: Int64 = 10_000
 
   /// Reads the snapshot when the web view asked within `snapshotFollowMs` and the last read is
-  /// a second old (the link's thread; one round trip per statement, five statements, and a
-  /// sixth while the cluster pauses or limits a group). `held`: those groups as the link last
-  /// read them; only then are the groups' loads counted (`ClusterSQL.groupLoad` scans the live
-  /// tasks), so a cluster that holds no group back pays nothing for them.
-  func refreshSnapshot(_ s: ClusterStore, now: Int64, last: inout Int64, held: [ClusterGroup]) throws(ClusterError) {
+  /// a second old (the link's thread; one round trip per statement, five statements). `loads`:
+  /// what the groups the cluster pauses or limits have running and queued, as the link last read
+  /// them for `cortex status` (`GroupWatch`, every 2 s while a group is held; nothing otherwise).
+  func refreshSnapshot(_ s: ClusterStore, now: Int64, last: inout Int64, loads: [ClusterStatus.GroupLoad]) throws(ClusterError) {
     let asked = snapshot.withLock { $0.askedMs }
     guard now - asked <= Self.snapshotFollowMs, now - last >= 1000 else { return }
     last = now
@@ -62,7 +61,6 @@ extension ClusterLink {
     o += st.json().object ?? []
     // The groups the cluster holds back, with what runs and waits in the whole cluster (as
     // `cortex group` adds them): the web view's `/api/groups` and the overview's Groups card.
-    let loads = held.isEmpty ? [] : try ClusterStatus.groups(s.db)
     o.append(("groups", .array(loads.map { $0.json() })))
     let view = JSON.object(o)
     snapshot.withLock { $0.view = view }

@@ -446,7 +446,7 @@ public final class ClusterLink: Sendable {
           if !ids.isEmpty { out.append(.cancelRequested(ids)) }
         }
         // Last, and on its own: the web view's snapshot never holds up or fails the loop's work.
-        try? refreshSnapshot(s, now: now, last: &lastSnapshot, held: heldGroups ?? [])
+        try? refreshSnapshot(s, now: now, last: &lastSnapshot, loads: groups.load)
         try? publishWeb(s, epoch: s.epoch)
         if work.stopping {
           try? s.leave()
