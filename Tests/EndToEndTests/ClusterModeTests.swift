@@ -362,15 +362,22 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(a.run(["status"]).code, 0, "the node is still up")
   }
 
+  /// Node a (lease 4 s, one worker) runs `shell`, then PostgreSQL stops answering (paused) until
+  /// a fences itself.
+  func fencedWhileRunning(_ shell: String) throws -> (Cortex, String) {
+    let a = try startNode("a", workers: 1, leaseS: 4)
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", shell]).out.trimmed
+    a.eventually("a runs the task") { sql("SELECT state FROM cortex_task") == "running" }
+    pg.pause()
+    a.eventually("a fences itself") { a.events().contains { $0.type == "node.fenced" } }
+    return (a, id)
+  }
+
   /// A cancel asked for while PostgreSQL was unreachable was dropped by the link: the node, fenced
   /// meanwhile, had killed the task, the rescue after the outage put it back in the queue, it ran
   /// again as attempt 2, and `cortex cancel` waited until it ended by itself ("already succeeded").
   func testACancelAskedForDuringAnOutageIsCarriedOutWhenPostgreSQLIsBack() throws {
-    let a = try startNode("a", workers: 1, leaseS: 4)
-    let id = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 60"]).out.trimmed
-    a.eventually("a runs the task") { sql("SELECT state FROM cortex_task") == "running" }
-    pg.pause()
-    a.eventually("a fences itself") { a.events().contains { $0.type == "node.fenced" } }
+    let (a, id) = try fencedWhileRunning("sleep 60")
     let devNull = try FileDescriptor.open("/dev/null", [.readWrite])
     defer { devNull.close() }
     let cancel = try Processes.spawn(
@@ -397,11 +404,7 @@ final class ClusterModeTests: ClusterTestCase {
   /// back to it, and that attempt ends too: two terminal events for one task, one per attempt.
   /// `cortex doctor` called that a FAIL ("more than one terminal event") and exited 1.
   func testDoctorOnANodeAcceptsOneTerminalEventPerAttemptOfATaskItClaimedAgain() throws {
-    let a = try startNode("a", workers: 1, leaseS: 4)
-    let id = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 5"]).out.trimmed
-    a.eventually("a runs the task") { sql("SELECT state FROM cortex_task") == "running" }
-    pg.pause()
-    a.eventually("a fences itself") { a.events().contains { $0.type == "node.fenced" } }
+    let (a, id) = try fencedWhileRunning("sleep 5")
     try pg.start()
     waitDone(1)
     XCTAssertEqual(sql("SELECT state || ':' || attempt FROM cortex_task_done"), "succeeded:2")

@@ -41,3 +41,10 @@ class Browser:
                 last = e
             time.sleep(0.05)
         self.fail(f"timed out after {timeout} s waiting for: {what} (last error: {last})")
+
+    def no_exceptions(self, where):
+        """The page may log failed requests (the browser does), never a script error."""
+        errs = [e["message"] for e in self.driver.get_log("browser")
+                if "Uncaught" in e["message"] or "Content Security Policy" in e["message"]]
+        if errs:
+            self.fail(f"{where}: the browser's console has script errors: {errs}")

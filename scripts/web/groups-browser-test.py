@@ -39,14 +39,9 @@ def cli_group(scope="groups"):
     return next(g for g in json.loads(cli("--json", "group"))[scope] if g["name"] == name)
 
 
-def no_exceptions(where):
-    errs = [e["message"] for e in driver.get_log("browser") if "Uncaught" in e["message"] or "Content Security Policy" in e["message"]]
-    if errs:
-        fail(f"{where}: the browser's console has script errors: {errs}")
-
-
 browser = Browser(shots, "groups-failure.png")
 driver, fail, wait = browser.driver, browser.fail, browser.wait
+no_exceptions = browser.no_exceptions
 try:
     driver.get(url)
     wait("the Groups card", lambda: driver.find_element(By.ID, "groups-card").is_displayed())

@@ -31,15 +31,9 @@ def text(id_):
     return driver.find_element(By.ID, id_).get_attribute("textContent")
 
 
-def no_exceptions(where):
-    """The page may log failed requests (the browser does), never a script error."""
-    errs = [e["message"] for e in driver.get_log("browser") if "Uncaught" in e["message"] or "Content Security Policy" in e["message"]]
-    if errs:
-        fail(f"{where}: the browser's console has script errors: {errs}")
-
-
 browser = Browser(shots, "restart-failure.png")
 driver, fail, wait = browser.driver, browser.fail, browser.wait
+no_exceptions = browser.no_exceptions
 try:
     driver.get(url)
     wait("the overview", lambda: driver.find_elements(By.CSS_SELECTOR, "#grid .tile"))
