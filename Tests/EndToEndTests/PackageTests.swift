@@ -79,6 +79,8 @@ final class PackageTests: XCTestCase {
     XCTAssertTrue(user.contains("Type=notify") && user.contains("ExecStart=/usr/bin/cortex --dir %S/cortex daemon"), user)
     XCTAssertTrue(user.split(separator: "\n").contains("KillMode=process"), user)
 
+    try assertSystemdAnalyzeVerifies(root: root, scratch: c.scratch)
+
     // The extracted binary, with nothing in its environment: a whole round trip.
     let bin = root + "/usr/bin/cortex"
     let (v, vOut) = try sh(["/usr/bin/env", "-i", bin, "--version"], environment: [])
@@ -87,6 +89,37 @@ final class PackageTests: XCTestCase {
     for args in [["init", "--workers", "2", "--no-start"], ["start"], ["submit", "--wait", "--", "/bin/true"], ["stop"]] {
       let (code, out) = try sh(["/usr/bin/env", "-i", bin, "--dir", c.root] + args, environment: [])
       XCTAssertEqual(code, 0, "cortex \(args.joined(separator: " ")) from the package: \(out)")
+    }
+  }
+
+  /// `systemd-analyze verify` (Debian's `systemd` package; it needs no running systemd) on both
+  /// units as the package holds them, and fails on any message: an unknown key or a bad value is
+  /// only a warning to systemd (exit 0), and the unit would start without it. The units name
+  /// /usr/bin/cortex, which verify requires to exist; a copy of each names the extracted binary
+  /// instead, and `Documentation=man:cortex(1)` is looked up in the extracted man pages.
+  func assertSystemdAnalyzeVerifies(root: String, scratch: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let analyze = "/usr/bin/systemd-analyze"
+    guard FileSystem.exists(analyze) else {
+      XCTFail("\(analyze) is missing: apt-get install systemd (.ci/run does); the units are not verified", file: file, line: line)
+      return
+    }
+    let runtime = scratch + "/xdg-runtime"  // the user manager's verify needs $XDG_RUNTIME_DIR
+    try FileSystem.makeDirectory(runtime, mode: 0o700)
+    for (unit, user) in [("/lib/systemd/system/cortex.service", false), ("/usr/lib/systemd/user/cortex.service", true)] {
+      let text = String(decoding: (try FileSystem.read(root + unit)) ?? [], as: UTF8.self)
+      let binary = "ExecStart=/usr/bin/cortex "
+      XCTAssertTrue(text.contains(binary), "\(unit) does not start /usr/bin/cortex", file: file, line: line)
+      let copy = text.split(separator: "\n", omittingEmptySubsequences: false).map { l in
+        l.hasPrefix(binary) ? "ExecStart=\(root)/usr/bin/cortex " + l.dropFirst(binary.count) : String(l)
+      }
+      let dir = scratch + (user ? "/verify-user" : "/verify-system")
+      try FileSystem.makeDirectory(dir)
+      try FileSystem.writeAtomically(dir + "/cortex.service", Array(copy.joined(separator: "\n").utf8), durable: false, mode: 0o644)
+      let (code, out) = try sh(
+        [analyze] + (user ? ["--user"] : []) + ["verify", dir + "/cortex.service"],
+        environment: ["PATH=/usr/bin:/bin", "MANPATH=\(root)/usr/share/man", "XDG_RUNTIME_DIR=\(runtime)", "SYSTEMD_LOG_COLOR=0"])
+      XCTAssertEqual(code, 0, "systemd-analyze verify \(unit): \(out)", file: file, line: line)
+      XCTAssertEqual(out, "", "systemd-analyze verify \(unit) has something to say", file: file, line: line)
     }
   }
 }
