@@ -5,7 +5,9 @@ import Posix
 /// `KEY=VALUE` datagrams to the Unix socket named by `$NOTIFY_SOCKET` (a path, or `@name` in the
 /// abstract namespace). The daemon sends `READY=1` once every worker of the pool is ready (the
 /// moment `cortex start` would return), `STATUS=…` when its one-line summary changes (at most once
-/// a second), `STOPPING=1` when a stop begins, and `WATCHDOG=1` from its loop every half of
+/// a second), `STOPPING=1` when a stop begins (then `EXTEND_TIMEOUT_USEC=` every few seconds until
+/// it ends, so systemd's `TimeoutStopSec=` never cuts short the daemon's own, longer stop: drain,
+/// `kill_grace_s`, reap), and `WATCHDOG=1` from its loop every half of
 /// `$WATCHDOG_USEC` when the unit sets `WatchdogSec=`. A loop that hangs stops the pings, and
 /// systemd restarts the service. Without `$NOTIFY_SOCKET` none of this runs.
 struct SystemdNotifier {
@@ -15,6 +17,7 @@ struct SystemdNotifier {
   var readySent = false
   var stoppingSent = false
   var lastWatchdogMs: Int64 = 0
+  var lastExtendMs: Int64 = 0
   var lastStatus = ""
   var lastStatusMs: Int64 = 0
   /// The last send's error, said once in daemon.log.
@@ -24,6 +27,12 @@ struct SystemdNotifier {
   var inherited: [String] = []
 
   static let variables = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
+
+  /// While stopping, each `EXTEND_TIMEOUT_USEC=` gives the daemon this long from the moment it is
+  /// sent, and one goes out every `extendEveryMs`: a stop moves on as long as the loop runs, and a
+  /// hung loop is stopped by systemd at most `extendMs` after its last message.
+  static let extendMs: Int64 = 30_000
+  static let extendEveryMs: Int64 = 5_000
 
   /// From the environment, which it then clears, so workers and tasks do not inherit the socket
   /// (sd_notify's `unset_environment`). nil without `$NOTIFY_SOCKET`.
@@ -42,7 +51,11 @@ struct SystemdNotifier {
   }
 
   /// The next time the loop must wake for a ping.
-  var nextWakeMs: Int64? { watchdogIntervalMs.map { lastWatchdogMs + $0 } }
+  var nextWakeMs: Int64? {
+    let ping = watchdogIntervalMs.map { lastWatchdogMs + $0 }
+    guard stoppingSent else { return ping }
+    return min(ping ?? .max, lastExtendMs + SystemdNotifier.extendEveryMs)
+  }
 
   /// Sends one message without ever blocking the loop; a failure is reported once (systemd gone
   /// or behind is no reason to stop serving). A dropped READY=1 or STOPPING=1 is sent again with
@@ -97,6 +110,10 @@ extension Daemon {
     if !n.stoppingSent && scheduler.phase != .running {
       n.stoppingSent = true
       fields.append("STOPPING=1")
+    }
+    if n.stoppingSent && (fields.contains("STOPPING=1") || t - n.lastExtendMs >= SystemdNotifier.extendEveryMs) {
+      n.lastExtendMs = t
+      fields.append("EXTEND_TIMEOUT_USEC=\(SystemdNotifier.extendMs * 1000)")
     }
     let status = statusLine
     if status != n.lastStatus && (!fields.isEmpty || t - n.lastStatusMs >= 1000) {

@@ -134,6 +134,31 @@ final class SystemdTests: XCTestCase {
     reap(pid)
   }
 
+  /// A stop takes as long as the daemon's own bounds (a drain of `kill_grace_s` + 25 s, then the
+  /// tasks' grace, then the reap), longer than the unit's `TimeoutStopSec=` allows when
+  /// `kill_grace_s` is raised: from `STOPPING=1` on, the daemon keeps asking systemd for more
+  /// time (`EXTEND_TIMEOUT_USEC=`, every 5 s), so systemd does not SIGKILL it mid-stop.
+  func testAStopThatDrainsKeepsExtendingSystemdsStopTimeout() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    let systemd = try FakeSystemd(c.scratch + "/notify.sock")
+    let pid = try startDaemon(c, notifySocket: c.scratch + "/notify.sock", extraEnvironment: [])
+    systemd.await("READY=1")
+    let task = c.ok(["submit", "--", "sleep", "60"]).out.trimmed
+    c.eventually("\(task) started") { c.events().contains { $0.type == "task.started" && $0.taskID == task } }
+    // What `systemctl stop` does: SIGTERM to the daemon; the task keeps it draining.
+    XCTAssertTrue(Processes.signal(pid, Signal.term))
+    systemd.await("STOPPING=1")
+    let stopping = systemd.messages.last!.fields
+    XCTAssertTrue(stopping.contains("EXTEND_TIMEOUT_USEC=30000000"), "STOPPING=1 without asking for more time: \(stopping)")
+    let first = systemd.messages.count
+    systemd.await("EXTEND_TIMEOUT_USEC=30000000", timeoutMs: 9_000)
+    XCTAssertGreaterThan(systemd.messages.count, first)
+    c.ok(["cancel", task])
+    reap(pid)
+  }
+
   /// A systemd that does not read (its queue full after ten datagrams) never stalls the loop:
   /// pings are dropped, submits are still answered.
   func testANotifySocketThatIsNotReadNeverBlocksTheDaemon() throws {
