@@ -3,7 +3,8 @@ import Posix
 
 /// `cortex restart`: replaces the running daemon with the program now at its executable's path
 /// (an upgrade), in place, without stopping the workers: running tasks carry on and are re-adopted
-/// (SPEC §14). It sends the daemon SIGUSR2, as `systemctl reload` or `kill -USR2` may, and returns
+/// (SPEC §14). It sends the daemon SIGUSR2, as `kill -USR2` does (the packaged unit's `systemctl reload` sends
+/// SIGHUP, which rereads config.json), and returns
 /// once the new program answers with its pool ready. `cortex stop` still drains and stops all.
 enum RestartCommand {
   static let usage = "cortex restart [--timeout S]"
@@ -64,7 +65,7 @@ extension RestartCommand {
   static let help = CommandHelp(
     "restart", abstract: "replace the daemon in place (e.g. a new binary); running tasks carry on", usage: usage,
     details:
-      "Sends the daemon SIGUSR2 (as `systemctl reload` may): it execs the program now at its path with the same pid, and re-adopts its workers and their running tasks. `cortex stop` still drains and stops everything. The new daemon's dashboard has a new token (and, with web.port 0, a new port): restart prints its address, as start does. Not in cluster mode: a node's workers leave with it, so it is refused at once (cortex stop, then cortex start).",
+      "Sends the daemon SIGUSR2 (as kill -USR2 does; `systemctl reload cortex` sends SIGHUP instead, which only rereads config.json): it execs the program now at its path with the same pid, and re-adopts its workers and their running tasks. `cortex stop` still drains and stops everything. The new daemon's dashboard has a new token (and, with web.port 0, a new port): restart prints its address, as start does. Not in cluster mode: a node's workers leave with it, so it is refused at once (cortex stop, then cortex start).",
     flags: [
       .option("--timeout", value: "S", help: "give up waiting for the new daemon after S seconds (or a duration: 90s, 2m)", default: "60")
     ],
