@@ -47,6 +47,10 @@ final class PackageTests: XCTestCase {
     let (infoCode, info) = try sh(["/usr/bin/dpkg-deb", "--field", debPath, "Package", "Version", "Architecture"], environment: path)
     XCTAssertEqual(infoCode, 0, info)
     XCTAssertEqual(info, "Package: cortex\nVersion: \(version)\nArchitecture: amd64\n")
+    // The units' ExecReload= runs /bin/kill (procps), postinst useradd (passwd): neither is Essential.
+    let (_, depends) = try sh(["/usr/bin/dpkg-deb", "--field", debPath, "Depends"], environment: path)
+    let needs = Set(depends.split(separator: ",").map { $0.split(separator: " ").first.map(String.init) ?? "" })
+    XCTAssertTrue(needs.isSuperset(of: ["libc6", "procps", "passwd"]), "Depends: \(depends)")
 
     let root = c.scratch + "/root"
     let (x, xOut) = try sh(["/usr/bin/dpkg", "-x", debPath, root], environment: path)
@@ -55,6 +59,8 @@ final class PackageTests: XCTestCase {
       "/usr/bin/cortex", "/usr/share/man/man1/cortex.1.gz", "/usr/share/bash-completion/completions/cortex",
       "/usr/share/zsh/vendor-completions/_cortex", "/usr/share/fish/vendor_completions.d/cortex.fish",
       "/lib/systemd/system/cortex.service", "/usr/lib/systemd/user/cortex.service", "/usr/share/doc/cortex/README.md",
+      // Debian Policy 12.5 and 12.7 (lintian: no-copyright-file, no-changelog).
+      "/usr/share/doc/cortex/copyright", "/usr/share/doc/cortex/changelog.gz", "/usr/share/lintian/overrides/cortex",
     ] {
       XCTAssertTrue(FileSystem.exists(root + f), "the package has no \(f)")
     }
@@ -65,6 +71,8 @@ final class PackageTests: XCTestCase {
     let (_, man) = try sh(["/bin/sh", "-c", "gzip -dc \(root)/usr/share/man/man1/cortex.1.gz"], environment: path)
     XCTAssertTrue(man.contains(".TH CORTEX 1"), "not a man page")
     XCTAssertTrue(man.contains(".SS submit"), "the man page has no submit section")
+    let (_, changelog) = try sh(["/bin/sh", "-c", "gzip -dc \(root)/usr/share/doc/cortex/changelog.gz"], environment: path)
+    XCTAssertTrue(changelog.hasPrefix("cortex (\(version)) unstable; urgency=medium\n"), "not a changelog of this version: \(changelog)")
 
     let unit = String(decoding: (try FileSystem.read(root + "/lib/systemd/system/cortex.service")) ?? [], as: UTF8.self)
     for line in [
