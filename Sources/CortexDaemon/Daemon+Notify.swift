@@ -30,7 +30,7 @@ struct SystemdNotifier {
 
   /// While stopping, each `EXTEND_TIMEOUT_USEC=` gives the daemon this long from the moment it is
   /// sent, and one goes out every `extendEveryMs`: a stop moves on as long as the loop runs, and a
-  /// hung loop is stopped by systemd at most `extendMs` after its last message.
+  /// hung loop is stopped by systemd `extendMs` after its last message (or at `TimeoutStopSec=`, if later).
   static let extendMs: Int64 = 30_000
   static let extendEveryMs: Int64 = 5_000
 
