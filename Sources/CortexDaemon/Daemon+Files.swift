@@ -325,6 +325,9 @@ extension Daemon {
     } catch {
       configReloadError = "\(error)"
       log.append(Event("daemon.warning", reason: "config_invalid", detail: "SIGHUP: \(error); keeping the old config"), nowMs: t)
+      // On stderr too: under systemd that is the journal, where `systemctl reload` (a SIGHUP that
+      // cannot fail) leaves its reader to look.
+      writeStderr("cortex daemon: SIGHUP: not using config.json: \(error); keeping the old config\n")
     }
   }
 }

@@ -159,6 +159,29 @@ final class SystemdTests: XCTestCase {
     reap(pid)
   }
 
+  /// `systemctl reload` is `kill -HUP`: it succeeds whatever the daemon then makes of config.json.
+  /// A file it refuses must show in the journal (the daemon's stderr), not only in its own log.
+  func testAReloadThatKeepsTheOldConfigSaysSoOnStderr() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    let systemd = try FakeSystemd(c.scratch + "/notify.sock")
+    let pid = try startDaemon(c, notifySocket: c.scratch + "/notify.sock", extraEnvironment: [])
+    systemd.await("READY=1")
+    let config = c.root + "/config.json"
+    let good = try XCTUnwrap(try FileSystem.read(config))
+    try FileSystem.writeAtomically(config, Array("{\"workers\": ".utf8), durable: false)
+    XCTAssertTrue(Processes.signal(pid, Signal.hup))
+    c.eventually("a config_invalid warning") {
+      c.events().contains { $0.type == "daemon.warning" && $0["reason"]?.string == "config_invalid" }
+    }
+    let stderr = String(decoding: (try FileSystem.read(c.scratch + "/daemon.out")) ?? [], as: UTF8.self)
+    XCTAssertTrue(stderr.contains("SIGHUP: not using config.json"), "the refused reload is not on stderr: \(stderr)")
+    try FileSystem.writeAtomically(config, good, durable: false)
+    c.ok(["stop"])
+    reap(pid)
+  }
+
   /// A systemd that does not read (its queue full after ten datagrams) never stalls the loop:
   /// pings are dropped, submits are still answered.
   func testANotifySocketThatIsNotReadNeverBlocksTheDaemon() throws {
