@@ -157,6 +157,11 @@ final class SystemdTests: XCTestCase {
     XCTAssertGreaterThan(systemd.messages.count, first)
     c.ok(["cancel", task])
     reap(pid)
+    // KillMode=process: systemd signals the daemon alone and, once it has exited, kills nothing
+    // else; the unit is stopped with whatever is left. So nothing may be left at that moment.
+    let left = c.leftovers.filter { !$0.isZombie }
+    let described = left.map { "\($0.pid) \($0.commandLine.joined(separator: " "))" }
+    XCTAssertTrue(left.isEmpty, "still running when the daemon exited: \(described)")
   }
 
   /// `systemctl reload` is `kill -HUP`: it succeeds whatever the daemon then makes of config.json.
