@@ -36,8 +36,13 @@ enum SubmitCommand {
       put("max_attempts", .int(n + 1))
     }
     // "task-000001, task-000002" (a space after the comma) names two tasks, as without it.
-    let after = try args.options(["--after"]).flatMap { $0.split(separator: ",") }
+    let afterGiven = try args.options(["--after"])
+    let after = afterGiven.flatMap { $0.split(separator: ",") }
       .map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }.filter { !$0.isEmpty }
+    // `--after "$ID"` with ID unset would otherwise run the task at once, waiting for nothing.
+    if let empty = afterGiven.first(where: { !$0.contains { $0 != "," && $0 != " " } }) {
+      throw CLIError(ExitCode.invalidSpec, "depends_on: --after '\(empty)' names no task; give task ids like task-000012")
+    }
     if !after.isEmpty { put("depends_on", .array(after.map { .string($0) })) }
     let labels = try pairs(try args.options(["--label"]), "labels")
     if !labels.isEmpty { put("labels", .object(labels)) }

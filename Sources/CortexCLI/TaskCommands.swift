@@ -186,8 +186,12 @@ enum PoolCommands {
   }
 
   static func scale(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let p = try args.positionals()
-    guard p.count == 1, let n = Int(p[0]), n >= 1, n <= 1024 else { throw CLIError.usage("give the pool size, 1 to 1024", args.usage) }
+    // `cortex scale -1` is a size out of range, not an unknown option.
+    let p = !args.words.isEmpty && args.words.allSatisfy({ Int($0) != nil }) ? args.words : try args.positionals()
+    guard p.count == 1 else { throw CLIError.usage("give one pool size, 1 to 1024", args.usage) }
+    guard let n = Int(p[0]), n >= 1, n <= 1024 else {
+      throw CLIError.usage("the pool size must be a whole number from 1 to 1024, not '\(p[0])'", args.usage)
+    }
     let v = try Client.check(try Client(ctx).request(.object([("op", .string("scale")), ("workers", .int(Int64(n)))])))
     if ctx.json { ctx.printJSON(v) } else { ctx.err("cortex: pool size \(v["was"]?.int ?? 0) → \(n)\n") }
     return 0

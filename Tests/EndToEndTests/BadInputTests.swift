@@ -56,6 +56,72 @@ final class BadInputTests: XCTestCase {
     c.ok(["submit", "--synthetic", "0", "--wait"])
   }
 
+  /// Input a script produces by mistake (`--dir "$UNSET"`, `--after "$UNSET"`, a flag given twice
+  /// with different values, `scale -1`, bytes that are not UTF-8) used to be taken silently with a
+  /// guessed meaning: the working directory, no dependency, the last value, an unknown option, U+FFFD.
+  /// Each is refused naming the problem, with the SPEC §8 code, and nothing is accepted or changed.
+  func testInputAScriptGotWrongIsRefusedNotGuessed() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--priority", "low", "--", "true"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    let cases: [([String], Int32, String)] = [
+      (["--json", "--dir"], 64, "--dir needs a value"),
+      (["--json", "--color"], 64, "--color needs a value"),
+      (["--json", "--dir", "", "status"], 64, "--dir needs a directory, not an empty string"),
+      (["--json", "--dir", c.root, "submit", "--after", "", "--", "true"], 65, "depends_on: --after '' names no task"),
+      (["--json", "--dir", c.root, "submit", "--after", " , ", "--", "true"], 65, "depends_on: --after ' , ' names no task"),
+      (["--json", "--dir", c.root, "submit", "--shell", "echo a", "--shell", "echo b"], 64, "--shell given more than once"),
+      (["--json", "--dir", c.root, "edit", id, "--priority", "high", "--priority", "critical"], 64, "--priority given more than once"),
+      (["--json", "--dir", c.root, "list", "--limit", "1", "-n", "2"], 64, "--limit given more than once"),
+      (["--json", "--dir", c.root, "scale", "-1"], 64, "the pool size must be a whole number from 1 to 1024, not '-1'"),
+      (["--json", "--dir", c.root, "scale", "abc"], 64, "not 'abc'"),
+    ]
+    for (args, code, message) in cases {
+      let r = c.run(raw: args)
+      XCTAssertEqual(r.code, code, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains(message), "\(args): the error does not say \(message): \(r.err)")
+      // Under --json the error is also a JSON object on stdout (cortex help).
+      let out = try? JSON.parse(Array(r.out.utf8)[...])
+      XCTAssertEqual(out?["code"]?.int, Int64(code), "\(args): no JSON error on stdout: \(r.out)")
+    }
+    // A word that is not UTF-8 (here from a shell's printf) is refused, not run as U+FFFD.
+    let sh = ["/bin/sh", "-c", #"exec "$0" --dir "$1" submit -- ls "$(printf 'caf\351.png')""#, Cortex.binary, c.root]
+    let r = try runRaw(sh)
+    XCTAssertEqual(r.code, 64, r.err)
+    XCTAssertTrue(r.err.contains("argument 6") && r.err.contains("is not valid UTF-8"), r.err)
+    // Nothing was accepted or changed, and the daemon serves.
+    XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 1)
+    XCTAssertFalse(c.events().contains { $0.type == "task.edited" }, "a refused edit changed the task")
+    XCTAssertTrue(c.ok(["show", id]).out.contains("low"))
+    XCTAssertTrue(c.ok(["workers"]).out.contains("worker-001"))
+    XCTAssertTrue(Processes.isAlive(pid))
+    c.ok(["resume"])
+    c.ok(["wait", id], timeoutS: 30)
+  }
+
+  /// Runs `argv` (no `cortex --dir` added) with stdout and stderr captured, bounded by 30 s.
+  func runRaw(_ argv: [String]) throws -> (code: Int32, err: String) {
+    let errPath = c.scratch + "/raw-err"
+    let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
+    let pid = try Processes.spawn(
+      argv, environment: Environment.all(), directory: nil, stdin: nil, stdout: e, stderr: e, newProcessGroup: false)
+    e.close()
+    let deadline = Clock.monotonicMs() + 30_000
+    while Clock.monotonicMs() < deadline {
+      if let (_, s) = Processes.reap(pid) {
+        let err = String(decoding: (try FileSystem.read(errPath)) ?? [], as: UTF8.self)
+        if case .exited(let code) = s { return (code, err) }
+        return (-1, err)
+      }
+      sleepMs(2)
+    }
+    _ = Processes.signal(pid, Signal.kill)
+    _ = Processes.wait(pid)
+    throw HarnessError(message: "\(argv) did not finish within 30 s")
+  }
+
   func testAFullQueueRefusesWith75AtOnce() throws {
     try c.initialize([("max_queue", .int(2))])
     c.ok(["start", "--workers", "1"])
