@@ -101,6 +101,34 @@ final class BadInputTests: XCTestCase {
     c.ok(["wait", id], timeoutS: 30)
   }
 
+  /// Requests straight to cortex.sock that the daemon used to take with a guessed meaning: an `op`
+  /// that is not a string was "no op"; `"more": 5` was taken as false (the part admitted as a whole
+  /// batch); a label named "" was accepted by submit and edit. Each is refused naming the field.
+  func testMalformedRequestsOnTheSocketNameTheFieldAndChangeNothing() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--label", "k=v", "--", "true"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    let cases: [(String, Int64, String)] = [
+      (#"{"op":5}"#, 64, #""op" must be a string naming the operation, not a number"#),
+      (#"{"op":["submit"]}"#, 64, #""op" must be a string naming the operation, not an array"#),
+      (#"{"op":"submit","tasks":[{"shell":"true"}],"more":5}"#, 65, "more: must be true or false, not a number"),
+      (#"{"op":"submit","tasks":[{"shell":"true","labels":{"":"v"}}]}"#, 65, "labels: every label needs a name"),
+      (#"{"op":"edit","id":"\#(id)","set":{"labels":{"":"v"}}}"#, 65, "labels: every label needs a name"),
+    ]
+    for (line, code, message) in cases {
+      let reply = try c.rawRequest(line)
+      XCTAssertEqual(reply["code"]?.int, code, "\(line) → \(reply.encoded())")
+      XCTAssertTrue((reply["error"]?.string ?? "").contains(message), "\(line) → \(reply.encoded())")
+      XCTAssertTrue(Processes.isAlive(pid), "the daemon died on \(line)")
+    }
+    XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 1, "a refused request accepted a task")
+    XCTAssertFalse(c.events().contains { $0.type == "task.edited" }, "a refused edit changed the task")
+    c.ok(["resume"])
+    c.ok(["wait", id], timeoutS: 30)
+  }
+
   /// Runs `argv` (no `cortex --dir` added) with stdout and stderr captured, bounded by 30 s.
   func runRaw(_ argv: [String]) throws -> (code: Int32, err: String) {
     let errPath = c.scratch + "/raw-err"

@@ -39,9 +39,18 @@ public enum Request: Equatable, Sendable {
   public static let maxStopTimeoutS = 86_400.0
   public static let listStates: Set<String> = Set(TaskState.allCases.map(\.rawValue) + ["active", "done"])
 
+  /// What a client may not send but a spec already on record may hold: checked here, not in
+  /// `TaskSpec.decode`, so a queue written before the check still loads. A label with no name
+  /// could never be filtered or grouped by.
+  static func admitted(_ s: TaskSpec) throws(SpecError) -> TaskSpec {
+    if s.labels.contains(where: { $0.0.isEmpty }) { throw SpecError("labels", "every label needs a name; the key \"\" is empty") }
+    return s
+  }
+
   public static func decode(_ req: JSON) throws(Failure) -> Request {
     guard req.object != nil else { throw .usage("a request must be a JSON object, not \(req.kindName)") }
-    guard let op = req["op"]?.string else { throw .usage("request has no \"op\"") }
+    guard let opValue = req["op"], !opValue.isNull else { throw .usage("request has no \"op\"") }
+    guard let op = opValue.string else { throw .usage("\"op\" must be a string naming the operation, not \(opValue.kindName)") }
     func field(_ e: SpecError) -> Failure { .invalid(e, index: nil, of: 1) }
     switch op {
     case "ping": return .ping
@@ -49,6 +58,9 @@ public enum Request: Equatable, Sendable {
     case "budget": return .budget
     case "submit":
       guard let list = req["tasks"]?.array else { throw field(SpecError("tasks", "must be an array of task specs")) }
+      if let m = req["more"], !m.isNull, m.bool == nil {
+        throw field(SpecError("more", "must be true or false, not \(m.kindName)"))
+      }
       let more = req["more"]?.bool == true
       var count: Int? = nil
       if let c = req["count"], !c.isNull {
@@ -58,7 +70,7 @@ public enum Request: Equatable, Sendable {
       specs.reserveCapacity(list.count)
       for (i, v) in list.enumerated() {
         do throws(SpecError) {
-          specs.append(try TaskSpec.decode(v))
+          specs.append(try admitted(try TaskSpec.decode(v)))
         } catch {
           throw .invalidTask(error, index: i, count: count ?? (more ? nil : list.count), more: more)
         }
