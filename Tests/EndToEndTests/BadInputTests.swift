@@ -103,7 +103,8 @@ final class BadInputTests: XCTestCase {
 
   /// Requests straight to cortex.sock that the daemon used to take with a guessed meaning: an `op`
   /// that is not a string was "no op"; `"more": 5` was taken as false (the part admitted as a whole
-  /// batch); a label named "" was accepted by submit and edit. Each is refused naming the field.
+  /// batch); a label named "" was accepted by submit and edit; `"ids"` of the wrong kind was only
+  /// "needs ids". Each is refused naming the field.
   func testMalformedRequestsOnTheSocketNameTheFieldAndChangeNothing() throws {
     try c.initialize()
     c.ok(["start", "--workers", "1"])
@@ -116,6 +117,10 @@ final class BadInputTests: XCTestCase {
       (#"{"op":"submit","tasks":[{"shell":"true"}],"more":5}"#, 65, "more: must be true or false, not a number"),
       (#"{"op":"submit","tasks":[{"shell":"true","labels":{"":"v"}}]}"#, 65, "labels: every label needs a name"),
       (#"{"op":"edit","id":"\#(id)","set":{"labels":{"":"v"}}}"#, 65, "labels: every label needs a name"),
+      // An id no task has had: 65 for edit too (show, wait and retry said 65, edit 1).
+      (#"{"op":"edit","id":"task-999999","set":{"priority":"high"}}"#, 65, "task-999999: unknown task"),
+      (#"{"op":"cancel","ids":"\#(id)"}"#, 64, #""ids" must be an array of task ids like task-000012, not a string"#),
+      (#"{"op":"wait","ids":[]}"#, 64, #""ids" is empty"#),
     ]
     for (line, code, message) in cases {
       let reply = try c.rawRequest(line)
@@ -123,6 +128,8 @@ final class BadInputTests: XCTestCase {
       XCTAssertTrue((reply["error"]?.string ?? "").contains(message), "\(line) → \(reply.encoded())")
       XCTAssertTrue(Processes.isAlive(pid), "the daemon died on \(line)")
     }
+    let edit = c.run(["edit", "task-999999", "--priority", "high"])
+    XCTAssertEqual(edit.code, 65, edit.err)
     XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 1, "a refused request accepted a task")
     XCTAssertFalse(c.events().contains { $0.type == "task.edited" }, "a refused edit changed the task")
     c.ok(["resume"])

@@ -135,7 +135,9 @@ public enum Request: Equatable, Sendable {
   }
 
   static func taskIDs(_ req: JSON) throws(Failure) -> [Int] {
-    guard let list = req["ids"]?.array, !list.isEmpty else { throw .usage("needs \"ids\"") }
+    guard let given = req["ids"], !given.isNull else { throw .usage("needs \"ids\": an array of task ids like task-000012") }
+    guard let list = given.array else { throw .usage("\"ids\" must be an array of task ids like task-000012, not \(given.kindName)") }
+    if list.isEmpty { throw .usage("\"ids\" is empty: name at least one task") }
     var ids: [Int] = []
     for v in list {
       guard let s = v.string, let n = TaskID.parse(s) else {
