@@ -133,9 +133,10 @@ public enum CortexMain {
     // Global options may also follow the command.
     var args = Args(words, usage: cmd.usage)
     do throws(CLIError) {
-      if let d = try args.option("--dir") { dir = d }
+      // Global options keep their last value (an alias's --dir can be overridden), unlike a command's.
+      if let d = try args.options(["--dir"]).last { dir = d }
       if args.flag("--json") { json = true }
-      if let c = try args.option("--color") { colorMode = c }
+      if let c = try args.options(["--color"]).last { colorMode = c }
       if args.flag("-h", "--help") {
         try? FileDescriptor.standardOutput.writeAll(cmd.help.text)
         return 0

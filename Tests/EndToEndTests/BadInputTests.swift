@@ -86,6 +86,8 @@ final class BadInputTests: XCTestCase {
       let out = try? JSON.parse(Array(r.out.utf8)[...])
       XCTAssertEqual(out?["code"]?.int, Int64(code), "\(args): no JSON error on stdout: \(r.out)")
     }
+    // The global --dir keeps its last value, after the command too (an alias's --dir overridden).
+    c.ok(["status", "--dir", c.scratch + "/elsewhere", "--dir", c.root])
     // A word that is not UTF-8 (here from a shell's printf) is refused, not run as U+FFFD.
     let sh = ["/bin/sh", "-c", #"exec "$0" --dir "$1" submit -- ls "$(printf 'caf\351.png')""#, Cortex.binary, c.root]
     let r = try runRaw(sh)
