@@ -12,8 +12,17 @@ enum ListCommand {
       }
       req.append(("state", .string(s)))
     }
-    if let t = try args.option("--type") { req.append(("type", .string(t))) }
+    if let t = try args.option("--type") {
+      if t.isEmpty { throw CLIError.usage("--type needs a worker type, not an empty string", args.usage) }
+      req.append(("type", .string(t)))
+    }
     let group = try args.option("--group")
+    // A filter that no task can match (`--group "my group"`) is a usage error, not an empty list.
+    if let group {
+      do throws(SpecError) { _ = try FleetNames.checkGroup("--group", group) } catch {
+        throw CLIError.usage("\(error.field) \(error.message)", args.usage)
+      }
+    }
     let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
     // With --group the daemon sends every task and the group is picked here (compact records of
     // old finished tasks carry no group and are left out).

@@ -77,6 +77,9 @@ final class BadInputTests: XCTestCase {
       (["--json", "--dir", c.root, "list", "--limit", "1", "-n", "2"], 64, "--limit given more than once"),
       (["--json", "--dir", c.root, "scale", "-1"], 64, "the pool size must be a whole number from 1 to 1024, not '-1'"),
       (["--json", "--dir", c.root, "scale", "abc"], 64, "not 'abc'"),
+      // A list filter no task can match was an empty list.
+      (["--json", "--dir", c.root, "list", "--group", "my group"], 64, "--group 'my group' is not a group name"),
+      (["--json", "--dir", c.root, "list", "--type", ""], 64, "--type needs a worker type, not an empty string"),
     ]
     for (args, code, message) in cases {
       let r = c.run(raw: args)
