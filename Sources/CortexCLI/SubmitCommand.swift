@@ -106,7 +106,9 @@ enum SubmitCommand {
             + (single == nil ? "a batch whose lines carry an idempotency_key" : "a submit with --idempotency-key K") + " is safe to repeat")
       }
       // The daemon names the spec by its position; a --from file's reader wants the line too.
-      guard let from, let p = error.answer?["position"]?.int, p >= 1, p <= lines.count else { throw error }
+      // A batch of one task is answered as a one-task submit, without a position: it is line 1's.
+      let position = error.answer?["position"]?.int ?? (lines.count == 1 && error.answer?["field"] != nil ? 1 : nil)
+      guard let from, let p = position, p >= 1, p <= lines.count else { throw error }
       throw CLIError(error.code, "\(from == "-" ? "stdin" : from) line \(lines[Int(p) - 1]): \(error.description)", answer: error.answer)
     }
     let ids = answer["ids"]?.array?.compactMap(\.string) ?? []

@@ -37,6 +37,8 @@ final class BadInputTests: XCTestCase {
       (["submit", "--after", "task-000999", "--", "true"], nil, "depends_on"),
       (["submit", "--from", "-"], "{\"command\":[\"true\"]}\n{\"command\":\"oops\"}\n", "stdin line 2: task 2 of 2: command"),
       (["submit", "--from", "-"], "not json\n", "line 1"),
+      // A batch of one task named no line when the daemon refused it.
+      (["submit", "--from", "-"], "\n{\"command\":[\"true\"],\"depends_on\":[\"#1\"]}\n", "stdin line 2: depends_on"),
       // More fraction digits than a number holds: this one used to crash the daemon.
       (["submit", "--sla-deadline", "2026-11-18T11:06:40." + String(repeating: "9", count: 30) + "Z", "--", "true"], nil, "sla_deadline"),
       (["submit", "--sla-deadline", "2026-02-30T12:00:00Z", "--", "true"], nil, "sla_deadline"),
