@@ -79,6 +79,11 @@ final class BadInputTests: XCTestCase {
       (["--json", "--dir", c.root, "list", "--limit", "1", "-n", "2"], 64, "--limit given more than once"),
       (["--json", "--dir", c.root, "scale", "-1"], 64, "the pool size must be a whole number from 1 to 1024, not '-1'"),
       (["--json", "--dir", c.root, "scale", "abc"], 64, "not 'abc'"),
+      // A malformed id is named (log said "give one task id" when one was given).
+      (["--json", "--dir", c.root, "log", "TASK-1"], 64, "'TASK-1' is not a task id like task-000012"),
+      (["--json", "--dir", c.root, "tail", "--task", "task-0"], 64, "--task needs a task id like task-000012, not 'task-0'"),
+      (["--json", "--dir", c.root, "show", "task-99999999999999999999"], 65, "id: 'task-99999999999999999999' is not a task id"),
+      (["--json", "--dir", c.root, "edit", "TASK-1", "--priority", "high"], 65, "id: 'TASK-1' is not a task id"),
       // A list filter no task can match was an empty list.
       (["--json", "--dir", c.root, "list", "--group", "my group"], 64, "--group 'my group' is not a group name"),
       (["--json", "--dir", c.root, "list", "--type", ""], 64, "--type needs a worker type, not an empty string"),

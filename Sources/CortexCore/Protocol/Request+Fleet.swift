@@ -29,9 +29,8 @@ extension Request {
       if all && (req["ids"]?.array?.isEmpty ?? true) { return .retry([], allFailed: true) }
       return .retry(try taskIDs(req), allFailed: all)
     case "edit":
-      guard let s = req["id"]?.string, let n = TaskID.parse(s) else {
-        throw field(SpecError("id", "needs a task id like task-000012"))
-      }
+      let n: Int
+      do throws(SpecError) { n = try taskID(req) } catch { throw field(error) }
       guard let set = req["set"], let pairs = set.object, !pairs.isEmpty else {
         throw .usage("edit needs \"set\": the fields to change (\(Scheduler.editableFields.sorted().joined(separator: ", ")))")
       }

@@ -98,10 +98,7 @@ public enum Request: Equatable, Sendable {
       }
       return .list(state: state, type: type, limit: limit)
     case "show":
-      guard let s = req["id"]?.string, let n = TaskID.parse(s) else {
-        throw field(SpecError("id", "needs a task id like task-000012"))
-      }
-      return .show(n)
+      do throws(SpecError) { return .show(try taskID(req)) } catch { throw field(error) }
     case "scale":
       guard let w = req["workers"] else { throw .usage("scale needs \"workers\"") }
       do throws(SpecError) { return .scale(try Numbers.int("workers", w, min: 1, max: 1024)) } catch { throw field(error) }
@@ -132,6 +129,16 @@ public enum Request: Equatable, Sendable {
       if let f = try decodeFleet(op, req) { return .fleet(f) }
       throw .usage("unknown op '\(op)'")
     }
+  }
+
+  /// The task `"id"` names; a wrong one is quoted back (its first 80 characters).
+  static func taskID(_ req: JSON) throws(SpecError) -> Int {
+    guard let v = req["id"], !v.isNull else { throw SpecError("id", "needs a task id like task-000012") }
+    guard let s = v.string, let n = TaskID.parse(s) else {
+      let given = v.string ?? v.encoded()
+      throw SpecError("id", "'\(given.prefix(80))\(given.count > 80 ? "…" : "")' is not a task id like task-000012")
+    }
+    return n
   }
 
   static func taskIDs(_ req: JSON) throws(Failure) -> [Int] {
