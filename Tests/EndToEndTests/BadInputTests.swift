@@ -37,6 +37,8 @@ final class BadInputTests: XCTestCase {
       (["submit", "--after", "task-000999", "--", "true"], nil, "depends_on"),
       (["submit", "--from", "-"], "{\"command\":[\"true\"]}\n{\"command\":\"oops\"}\n", "stdin line 2: task 2 of 2: command"),
       (["submit", "--from", "-"], "not json\n", "line 1"),
+      // A byte order mark (Windows editors write one) was "unexpected character 'ï'".
+      (["submit", "--from", "-"], "\u{FEFF}{\"command\":[\"true\"]}\n", "line 1: task 1: not JSON: invalid JSON at byte 0: a UTF-8 byte"),
       // A batch of one task named no line when the daemon refused it.
       (["submit", "--from", "-"], "\n{\"command\":[\"true\"],\"depends_on\":[\"#1\"]}\n", "stdin line 2: depends_on"),
       // More fraction digits than a number holds: this one used to crash the daemon.
@@ -133,6 +135,9 @@ final class BadInputTests: XCTestCase {
       (#"{"op":"edit","id":"task-999999","set":{"priority":"high"}}"#, 65, "task-999999: unknown task"),
       (#"{"op":"cancel","ids":"\#(id)"}"#, 64, #""ids" must be an array of task ids like task-000012, not a string"#),
       (#"{"op":"wait","ids":[]}"#, 64, #""ids" is empty"#),
+      // A NUL or a non-ASCII byte where a value starts was printed raw: nothing, or another character.
+      ("\u{0}", 64, "invalid JSON at byte 0: unexpected byte 0x00"),
+      ("é", 64, "invalid JSON at byte 0: unexpected byte 0xC3"),
     ]
     for (line, code, message) in cases {
       let reply = try c.rawRequest(line)
