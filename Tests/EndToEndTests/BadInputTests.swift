@@ -129,6 +129,7 @@ final class BadInputTests: XCTestCase {
       (#"{"op":5}"#, 64, #""op" must be a string naming the operation, not a number"#),
       (#"{"op":["submit"]}"#, 64, #""op" must be a string naming the operation, not an array"#),
       (#"{"op":"submit","tasks":[{"shell":"true"}],"more":5}"#, 65, "more: must be true or false, not a number"),
+      (#"{"op":"retry","all_failed":"yes"}"#, 65, "all_failed: must be true or false, not a string"),
       (#"{"op":"submit","tasks":[{"shell":"true","labels":{"":"v"}}]}"#, 65, "labels: every label needs a name"),
       (#"{"op":"edit","id":"\#(id)","set":{"labels":{"":"v"}}}"#, 65, "labels: every label needs a name"),
       // An id no task has had: 65 for edit too (show, wait and retry said 65, edit 1).

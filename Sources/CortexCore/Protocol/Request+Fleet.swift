@@ -25,6 +25,9 @@ extension Request {
         return .setParallel(group: name, try Numbers.int("parallel", p, min: 0, max: 1_000_000))
       } catch { throw field(error) }
     case "retry":
+      if let a = req["all_failed"], !a.isNull, a.bool == nil {
+        throw field(SpecError("all_failed", "must be true or false, not \(a.kindName)"))
+      }
       let all = req["all_failed"]?.bool == true
       if all && (req["ids"]?.array?.isEmpty ?? true) { return .retry([], allFailed: true) }
       return .retry(try taskIDs(req), allFailed: all)
