@@ -146,6 +146,19 @@ final class BadInputTests: XCTestCase {
       XCTAssertTrue((reply["error"]?.string ?? "").contains(message), "\(line) → \(reply.encoded())")
       XCTAssertTrue(Processes.isAlive(pid), "the daemon died on \(line)")
     }
+    // A request whose sender stops sending before its newline was met with a silent close.
+    let fd = try UnixSocket.connect(path: c.paths.socket)
+    defer { fd.close() }
+    try fd.writeAll(Array(#"{"op":"submit","tasks":[{"shell":"true"}]}"#.utf8))
+    UnixSocket.shutdownWrite(fd)
+    var buf: [UInt8] = []
+    let deadline = Clock.monotonicMs() + 10_000
+    while Clock.monotonicMs() < deadline {
+      if !fd.waitReadable(timeoutMs: 200) { continue }
+      if try fd.read(appendingTo: &buf) == 0 { break }
+    }
+    let unended = String(decoding: buf, as: UTF8.self)
+    XCTAssertTrue(unended.contains(#""code":64"#) && unended.contains("request not ended by a newline"), "answer: '\(unended)'")
     let edit = c.run(["edit", "task-999999", "--priority", "high"])
     XCTAssertEqual(edit.code, 65, edit.err)
     XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 1, "a refused request accepted a task")
