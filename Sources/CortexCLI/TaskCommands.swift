@@ -129,7 +129,8 @@ enum ShowCommand {
 /// `cortex cancel ID...`
 enum CancelCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let ids = try args.positionals()
+    var seen = Set<String>()
+    let ids = try args.positionals().filter { seen.insert($0).inserted }
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
     // Asked again after a `cortex restart` or a new start: the cancel of a running task is logged
     // before its worker is told, so the next daemon finishes it and answers.

@@ -167,6 +167,30 @@ final class BadInputTests: XCTestCase {
     c.ok(["wait", id], timeoutS: 30)
   }
 
+  /// A task named twice in one request is one task: `retry X X` made two retries of X, and
+  /// `cancel X X` answered a JSON object with the key twice. `cluster` checked its database before
+  /// its command: `cluster bogus` and `--postgres ""` were about the connection.
+  func testATaskNamedTwiceIsOneTaskAndClusterNamesItsCommand() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let failed = c.run(["submit", "-p", "--wait", "--shell", "exit 3"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    let retried = c.ok(["retry", "-p", failed, failed]).out.split(separator: "\n")
+    XCTAssertEqual(retried.count, 1, "retry of one task named twice: \(retried)")
+    c.ok(["wait"] + retried.map(String.init), code: 3, timeoutS: 30)
+    let cancelled = c.run(["--json", "cancel", failed, failed])
+    XCTAssertEqual(cancelled.out.components(separatedBy: "\"\(failed)\"").count - 1, 1, cancelled.out)
+    XCTAssertEqual(cancelled.err.split(separator: "\n").count, 0, cancelled.err)
+    XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 2)
+    for (args, says) in [
+      (["cluster", "bogus"], "unknown cluster command 'bogus': give migrate or status"),
+      (["cluster", "status", "--postgres", ""], "--postgres needs a connection string, not an empty one"),
+    ] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains(says), "\(args): \(r.err)")
+    }
+  }
+
   /// Runs `argv` (no `cortex --dir` added) with stdout and stderr captured, bounded by 30 s.
   func runRaw(_ argv: [String]) throws -> (code: Int32, err: String) {
     let errPath = c.scratch + "/raw-err"

@@ -145,12 +145,15 @@ public enum Request: Equatable, Sendable {
     guard let given = req["ids"], !given.isNull else { throw .usage("needs \"ids\": an array of task ids like task-000012") }
     guard let list = given.array else { throw .usage("\"ids\" must be an array of task ids like task-000012, not \(given.kindName)") }
     if list.isEmpty { throw .usage("\"ids\" is empty: name at least one task") }
+    // A task named twice is one task: `retry X X` made two retries of X, `cancel X X` answered twice.
     var ids: [Int] = []
+    var seen = Set<Int>()
+    seen.reserveCapacity(list.count)
     for v in list {
       guard let s = v.string, let n = TaskID.parse(s) else {
         throw .invalid(SpecError("id", "'\(v.string ?? v.encoded())' is not a task id like task-000012"), index: nil, of: 1)
       }
-      ids.append(n)
+      if seen.insert(n).inserted { ids.append(n) }
     }
     return ids
   }
