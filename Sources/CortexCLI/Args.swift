@@ -65,11 +65,17 @@ struct Args {
     return found
   }
 
-  /// The value of the last occurrence of `--name` (a missing value is a usage error).
-  mutating func option(_ names: String...) throws(CLIError) -> String? {
-    var value: String? = nil
-    for v in try options(names) { value = v }
-    return value
+  /// The value of `--name` (a missing value is a usage error). Given more than once, the values
+  /// must agree: `--shell a --shell b` is refused naming both rather than one of them dropped.
+  mutating func option(_ names: String...) throws(CLIError) -> String? { try single(names) }
+
+  private mutating func single(_ names: [String]) throws(CLIError) -> String? {
+    let values = try options(names)
+    guard let first = values.first else { return nil }
+    if let other = values.first(where: { $0 != first }) {
+      throw CLIError.usage("\(names[0]) given more than once, as '\(first)' and '\(other)': give it once", usage)
+    }
+    return first
   }
 
   /// Every value given to a repeatable option.
@@ -96,9 +102,7 @@ struct Args {
   }
 
   mutating func intOption(_ names: String..., min: Int = Int.min, max: Int = Int.max) throws(CLIError) -> Int? {
-    var raw: String? = nil
-    for v in try options(names) { raw = v }
-    guard let raw else { return nil }
+    guard let raw = try single(names) else { return nil }
     guard let v = Int(raw), v >= min, v <= max else {
       let range = max == Int.max ? "at least \(min)" : "from \(min) to \(max)"
       throw CLIError.usage("\(names[0]) must be a whole number \(range), not '\(raw)'", usage)
@@ -109,9 +113,7 @@ struct Args {
   /// Whole seconds: a number (`30`) or a duration like those of `--timeout` elsewhere (`30s`,
   /// `5m`, `1h`; rounded up to a second), from `min` to `max`.
   mutating func secondsOption(_ name: String, min: Int, max: Int) throws(CLIError) -> Int? {
-    var raw: String? = nil
-    for v in try options([name]) { raw = v }
-    guard let raw else { return nil }
+    guard let raw = try single([name]) else { return nil }
     let seconds = Int(raw) ?? DurationText.parseMs(raw).map { Int(($0 + 999) / 1000) }
     guard let v = seconds, v >= min, v <= max else {
       throw CLIError.usage("\(name) must be seconds (30) or a duration (30s, 5m) from \(min) to \(max) s, not '\(raw)'", usage)

@@ -12,9 +12,11 @@ enum CertifyCommand {
     let anyBinary = args.flag("--any-binary")
     let words = try args.positionals()
     guard words.count == 1 else { throw CLIError.usage("give one summary file", usage) }
-    guard let sb = (try? FileSystem.read(words[0])) ?? nil else {
-      throw CLIError(2, "invalid evidence: cannot read \(words[0])")
+    let read: [UInt8]?
+    do throws(PosixError) { read = try FileSystem.read(words[0]) } catch {
+      throw CLIError(2, "invalid evidence: cannot read '\(words[0])': \(error)")
     }
+    guard let sb = read else { throw CLIError(2, "invalid evidence: cannot read '\(words[0])': it does not exist") }
     let summary: JSON
     do { summary = try JSON.parse(sb) } catch { throw CLIError(2, "invalid evidence: \(words[0]) is not JSON: \(error)") }
     guard let gb = (try? FileSystem.read(gatesPath)) ?? nil else {

@@ -14,6 +14,10 @@ enum ClusterCommand {
     let dsnFlag = try args.option("--postgres", "--dsn")
     let words = try args.positionals()
     guard let sub = words.first, words.count == 1 else { throw CLIError.usage("give one of: migrate, status", usage) }
+    guard ["migrate", "status"].contains(sub) else {
+      throw CLIError.usage("unknown cluster command '\(sub)': give migrate or status", usage)
+    }
+    if dsnFlag == "" { throw CLIError.usage("--postgres needs a connection string, not an empty one", usage) }
     let dsn: String
     if let dsnFlag { dsn = dsnFlag } else { dsn = try configuredDSN(ctx) }
     let db = try connect(dsn)

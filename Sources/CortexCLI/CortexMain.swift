@@ -91,7 +91,9 @@ public enum CortexMain {
         words.removeFirst()
       } else if w == "--dir" || w == "--color" {
         guard words.count >= 2 else {
-          return fail(CLIError.usage("\(w) needs a value", "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND"))
+          return fail(
+            CLIError.usage("\(w) needs a value", "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND"),
+            json: json || words.contains("--json"))
         }
         if w == "--dir" { dir = words[1] } else { colorMode = words[1] }
         words.removeFirst(2)
@@ -131,13 +133,16 @@ public enum CortexMain {
     // Global options may also follow the command.
     var args = Args(words, usage: cmd.usage)
     do throws(CLIError) {
-      if let d = try args.option("--dir") { dir = d }
+      // Global options keep their last value (an alias's --dir can be overridden), unlike a command's.
+      if let d = try args.options(["--dir"]).last { dir = d }
       if args.flag("--json") { json = true }
-      if let c = try args.option("--color") { colorMode = c }
+      if let c = try args.options(["--color"]).last { colorMode = c }
       if args.flag("-h", "--help") {
         try? FileDescriptor.standardOutput.writeAll(cmd.help.text)
         return 0
       }
+      // `--dir "$UNSET"`: an empty name would quietly mean the working directory.
+      if dir == "" { throw CLIError.usage("--dir needs a directory, not an empty string", cmd.usage) }
       guard ["auto", "never", "always"].contains(colorMode) else {
         throw CLIError.usage("--color must be auto, never or always, not '\(colorMode)'", cmd.usage)
       }
@@ -205,5 +210,16 @@ extension CortexMain {
   public static func exit(with argv: [String]) -> Never { Processes.exit(main(argv)) }
 
   /// Runs this process's command line (read without /proc, see `Processes.arguments`) and exits.
-  public static func exit() -> Never { exit(with: Processes.arguments()) }
+  /// A word that is not UTF-8 (`$'caf\xe9.png'`) is refused: read as text it would become
+  /// U+FFFD, and a task would run on, or be labelled with, something other than what was typed.
+  public static func exit() -> Never {
+    let argv = Processes.arguments()
+    if let i = Processes.argumentNotUTF8() {
+      let e = CLIError.usage(
+        "argument \(i) ('\(visible(argv[i]))') is not valid UTF-8; Cortex keeps commands, paths and names as UTF-8 text",
+        "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND [ARGS]")
+      Processes.exit(fail(e, json: argv.contains("--json")))
+    }
+    exit(with: argv)
+  }
 }

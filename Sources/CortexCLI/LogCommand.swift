@@ -7,7 +7,8 @@ enum LogCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let follow = args.flag("--follow", "-f")
     let ids = try args.positionals()
-    guard ids.count == 1, let n = TaskID.parse(ids[0]) else { throw CLIError.usage("give one task id like task-000012", args.usage) }
+    guard ids.count == 1 else { throw CLIError.usage("give one task id like task-000012", args.usage) }
+    guard let n = TaskID.parse(ids[0]) else { throw CLIError.usage("'\(ids[0])' is not a task id like task-000012", args.usage) }
     let dir = ctx.paths.taskDir(n)
     let path = dir + "/output.log"
     if !FileSystem.isDirectory(ctx.paths.root) {
@@ -107,7 +108,9 @@ enum TailCommand {
     let follow = args.flag("-f", "--follow")
     let typeGlob = try args.option("--type")
     let task = try args.option("--task")
-    if let task, TaskID.parse(task) == nil { throw CLIError.usage("--task needs a task id like task-000012", args.usage) }
+    if let task, TaskID.parse(task) == nil {
+      throw CLIError.usage("--task needs a task id like task-000012, not '\(task)'", args.usage)
+    }
     var sinceMs: Int64? = nil
     if let s = try args.option("--since") {
       guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not '\(s)'", args.usage) }

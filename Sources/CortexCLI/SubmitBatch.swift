@@ -71,9 +71,14 @@ extension SubmitCommand {
     if from == "-" {
       while (try? FileDescriptor.standardInput.read(appendingTo: &bytes, max: 1 << 16)) ?? 0 > 0 {}
     } else {
+      // A file name that names no file (a typo, a directory) is a usage error; a read that fails is a failure.
+      if FileSystem.isDirectory(from) {
+        throw CLIError.usage(
+          "--from \(from) is a directory; give a JSONL file (one task spec per line), or - for stdin", SubmitCommand.usage)
+      }
       let read: [UInt8]?
       do throws(PosixError) { read = try FileSystem.read(from) } catch { throw CLIError(ExitCode.failure, "cannot read \(from): \(error)") }
-      guard let read else { throw CLIError(ExitCode.failure, "cannot read \(from): it does not exist") }
+      guard let read else { throw CLIError.usage("cannot read --from \(from): it does not exist", SubmitCommand.usage) }
       bytes = read
     }
     let source = from == "-" ? "" : " \(Scheduler.shellQuote(from))"

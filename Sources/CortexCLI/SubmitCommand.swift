@@ -36,8 +36,13 @@ enum SubmitCommand {
       put("max_attempts", .int(n + 1))
     }
     // "task-000001, task-000002" (a space after the comma) names two tasks, as without it.
-    let after = try args.options(["--after"]).flatMap { $0.split(separator: ",") }
+    let afterGiven = try args.options(["--after"])
+    let after = afterGiven.flatMap { $0.split(separator: ",") }
       .map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }.filter { !$0.isEmpty }
+    // `--after "$ID"` with ID unset would otherwise run the task at once, waiting for nothing.
+    if let empty = afterGiven.first(where: { !$0.contains { $0 != "," && $0 != " " } }) {
+      throw CLIError(ExitCode.invalidSpec, "depends_on: --after '\(empty)' names no task; give task ids like task-000012")
+    }
     if !after.isEmpty { put("depends_on", .array(after.map { .string($0) })) }
     let labels = try pairs(try args.options(["--label"]), "labels")
     if !labels.isEmpty { put("labels", .object(labels)) }
@@ -101,7 +106,9 @@ enum SubmitCommand {
             + (single == nil ? "a batch whose lines carry an idempotency_key" : "a submit with --idempotency-key K") + " is safe to repeat")
       }
       // The daemon names the spec by its position; a --from file's reader wants the line too.
-      guard let from, let p = error.answer?["position"]?.int, p >= 1, p <= lines.count else { throw error }
+      // A batch of one task is answered as a one-task submit, without a position: it is line 1's.
+      let position = error.answer?["position"]?.int ?? (lines.count == 1 && error.answer?["field"] != nil ? 1 : nil)
+      guard let from, let p = position, p >= 1, p <= lines.count else { throw error }
       throw CLIError(error.code, "\(from == "-" ? "stdin" : from) line \(lines[Int(p) - 1]): \(error.description)", answer: error.answer)
     }
     let ids = answer["ids"]?.array?.compactMap(\.string) ?? []

@@ -12,8 +12,17 @@ enum ListCommand {
       }
       req.append(("state", .string(s)))
     }
-    if let t = try args.option("--type") { req.append(("type", .string(t))) }
+    if let t = try args.option("--type") {
+      if t.isEmpty { throw CLIError.usage("--type needs a worker type, not an empty string", args.usage) }
+      req.append(("type", .string(t)))
+    }
     let group = try args.option("--group")
+    // A filter that no task can match (`--group "my group"`) is a usage error, not an empty list.
+    if let group {
+      do throws(SpecError) { _ = try FleetNames.checkGroup("--group", group) } catch {
+        throw CLIError.usage("\(error.field) \(error.message)", args.usage)
+      }
+    }
     let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
     // With --group the daemon sends every task and the group is picked here (compact records of
     // old finished tasks carry no group and are left out).
@@ -120,7 +129,8 @@ enum ShowCommand {
 /// `cortex cancel ID...`
 enum CancelCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let ids = try args.positionals()
+    var seen = Set<String>()
+    let ids = try args.positionals().filter { seen.insert($0).inserted }
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
     // Asked again after a `cortex restart` or a new start: the cancel of a running task is logged
     // before its worker is told, so the next daemon finishes it and answers.
@@ -186,8 +196,12 @@ enum PoolCommands {
   }
 
   static func scale(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    let p = try args.positionals()
-    guard p.count == 1, let n = Int(p[0]), n >= 1, n <= 1024 else { throw CLIError.usage("give the pool size, 1 to 1024", args.usage) }
+    // `cortex scale -1` is a size out of range, not an unknown option.
+    let p = !args.words.isEmpty && args.words.allSatisfy({ Int($0) != nil }) ? args.words : try args.positionals()
+    guard p.count == 1 else { throw CLIError.usage("give one pool size, 1 to 1024", args.usage) }
+    guard let n = Int(p[0]), n >= 1, n <= 1024 else {
+      throw CLIError.usage("the pool size must be a whole number from 1 to 1024, not '\(p[0])'", args.usage)
+    }
     let v = try Client.check(try Client(ctx).request(.object([("op", .string("scale")), ("workers", .int(Int64(n)))])))
     if ctx.json { ctx.printJSON(v) } else { ctx.err("cortex: pool size \(v["was"]?.int ?? 0) → \(n)\n") }
     return 0

@@ -112,7 +112,14 @@ extension Daemon {
         return
       }
       switch c.lines.next() {
-      case .none: return
+      case .none:
+        // The peer stopped sending in the middle of a line: it is told so, rather than closed on
+        // in silence (nothing of the unfinished request is done).
+        if c.inputEnded && c.lines.partialCount > 0 && !c.lines.skipping {
+          c.lines.reset()
+          c.send(Self.usageError("request not ended by a newline: each request is one line of JSON and \\n; nothing was done"))
+        }
+        return
       case .tooLong:
         handled += 1
         c.lastActivityMs = t

@@ -48,6 +48,8 @@ public enum UnixSocket {
   public static func connect(path: String) throws(PosixError) -> FileDescriptor {
     FileDescriptor(raw: try retryOnInterrupt("connect", path: path) { cshim_unix_connect(path) })
   }
+  /// shutdown(2) of the sending side: the peer reads end of input, and can still answer.
+  public static func shutdownWrite(_ fd: FileDescriptor) { _ = Glibc.shutdown(fd.raw, Int32(SHUT_WR)) }
   /// accept4(2), non-blocking; nil when no connection is pending.
   public static func accept(_ listener: FileDescriptor) -> FileDescriptor? {
     let c = cshim_accept(listener.raw)

@@ -173,6 +173,13 @@ extension Processes {
     guard let argv = cshim_argv() else { return [] }
     return (0..<Int(cshim_argc())).compactMap { argv[$0].map { String(cString: $0) } }
   }
+
+  /// The index of the first argument after the program's name that is not valid UTF-8
+  /// (`arguments()` holds it with U+FFFD in place of the bad bytes), or nil.
+  public static func argumentNotUTF8() -> Int? {
+    guard let argv = cshim_argv(), cshim_argc() > 1 else { return nil }
+    return (1..<Int(cshim_argc())).first { i in argv[i].map { String(validatingCString: $0) == nil } ?? false }
+  }
 }
 
 public enum Environment {

@@ -37,6 +37,10 @@ final class BadInputTests: XCTestCase {
       (["submit", "--after", "task-000999", "--", "true"], nil, "depends_on"),
       (["submit", "--from", "-"], "{\"command\":[\"true\"]}\n{\"command\":\"oops\"}\n", "stdin line 2: task 2 of 2: command"),
       (["submit", "--from", "-"], "not json\n", "line 1"),
+      // A byte order mark (Windows editors write one) was "unexpected character 'ï'".
+      (["submit", "--from", "-"], "\u{FEFF}{\"command\":[\"true\"]}\n", "line 1: task 1: not JSON: invalid JSON at byte 0: a UTF-8 byte"),
+      // A batch of one task named no line when the daemon refused it.
+      (["submit", "--from", "-"], "\n{\"command\":[\"true\"],\"depends_on\":[\"#1\"]}\n", "stdin line 2: depends_on"),
       // More fraction digits than a number holds: this one used to crash the daemon.
       (["submit", "--sla-deadline", "2026-11-18T11:06:40." + String(repeating: "9", count: 30) + "Z", "--", "true"], nil, "sla_deadline"),
       (["submit", "--sla-deadline", "2026-02-30T12:00:00Z", "--", "true"], nil, "sla_deadline"),
@@ -54,6 +58,158 @@ final class BadInputTests: XCTestCase {
     XCTAssertFalse(c.events().contains { $0.type == "task.submitted" }, "a refused submit accepted something")
     // The daemon that refused them still serves.
     c.ok(["submit", "--synthetic", "0", "--wait"])
+  }
+
+  /// Input a script produces by mistake (`--dir "$UNSET"`, `--after "$UNSET"`, a flag given twice
+  /// with different values, `scale -1`, bytes that are not UTF-8) used to be taken silently with a
+  /// guessed meaning: the working directory, no dependency, the last value, an unknown option, U+FFFD.
+  /// Each is refused naming the problem, with the SPEC §8 code, and nothing is accepted or changed.
+  func testInputAScriptGotWrongIsRefusedNotGuessed() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--priority", "low", "--", "true"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    let cases: [([String], Int32, String)] = [
+      (["--json", "--dir"], 64, "--dir needs a value"),
+      (["--json", "--color"], 64, "--color needs a value"),
+      (["--json", "--dir", "", "status"], 64, "--dir needs a directory, not an empty string"),
+      (["--json", "--dir", c.root, "submit", "--after", "", "--", "true"], 65, "depends_on: --after '' names no task"),
+      (["--json", "--dir", c.root, "submit", "--after", " , ", "--", "true"], 65, "depends_on: --after ' , ' names no task"),
+      (["--json", "--dir", c.root, "submit", "--shell", "echo a", "--shell", "echo b"], 64, "--shell given more than once"),
+      (["--json", "--dir", c.root, "edit", id, "--priority", "high", "--priority", "critical"], 64, "--priority given more than once"),
+      (["--json", "--dir", c.root, "list", "--limit", "1", "-n", "2"], 64, "--limit given more than once"),
+      (["--json", "--dir", c.root, "scale", "-1"], 64, "the pool size must be a whole number from 1 to 1024, not '-1'"),
+      (["--json", "--dir", c.root, "scale", "abc"], 64, "not 'abc'"),
+      // A malformed id is named (log said "give one task id" when one was given).
+      (["--json", "--dir", c.root, "log", "TASK-1"], 64, "'TASK-1' is not a task id like task-000012"),
+      (["--json", "--dir", c.root, "tail", "--task", "task-0"], 64, "--task needs a task id like task-000012, not 'task-0'"),
+      (["--json", "--dir", c.root, "show", "task-99999999999999999999"], 65, "id: 'task-99999999999999999999' is not a task id"),
+      (["--json", "--dir", c.root, "edit", "TASK-1", "--priority", "high"], 65, "id: 'TASK-1' is not a task id"),
+      // A list filter no task can match was an empty list.
+      (["--json", "--dir", c.root, "list", "--group", "my group"], 64, "--group 'my group' is not a group name"),
+      (["--json", "--dir", c.root, "list", "--type", ""], 64, "--type needs a worker type, not an empty string"),
+    ]
+    for (args, code, message) in cases {
+      let r = c.run(raw: args)
+      XCTAssertEqual(r.code, code, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains(message), "\(args): the error does not say \(message): \(r.err)")
+      // Under --json the error is also a JSON object on stdout (cortex help).
+      let out = try? JSON.parse(Array(r.out.utf8)[...])
+      XCTAssertEqual(out?["code"]?.int, Int64(code), "\(args): no JSON error on stdout: \(r.out)")
+    }
+    // The global --dir keeps its last value, after the command too (an alias's --dir overridden).
+    c.ok(["status", "--dir", c.scratch + "/elsewhere", "--dir", c.root])
+    // A word that is not UTF-8 (here from a shell's printf) is refused, not run as U+FFFD.
+    let sh = ["/bin/sh", "-c", #"exec "$0" --dir "$1" submit -- ls "$(printf 'caf\351.png')""#, Cortex.binary, c.root]
+    let r = try runRaw(sh)
+    XCTAssertEqual(r.code, 64, r.err)
+    XCTAssertTrue(r.err.contains("argument 6") && r.err.contains("is not valid UTF-8"), r.err)
+    // Nothing was accepted or changed, and the daemon serves.
+    XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 1)
+    XCTAssertFalse(c.events().contains { $0.type == "task.edited" }, "a refused edit changed the task")
+    XCTAssertTrue(c.ok(["show", id]).out.contains("low"))
+    XCTAssertTrue(c.ok(["workers"]).out.contains("worker-001"))
+    XCTAssertTrue(Processes.isAlive(pid))
+    c.ok(["resume"])
+    c.ok(["wait", id], timeoutS: 30)
+  }
+
+  /// Requests straight to cortex.sock that the daemon used to take with a guessed meaning: an `op`
+  /// that is not a string was "no op"; `"more": 5` was taken as false (the part admitted as a whole
+  /// batch); a label named "" was accepted by submit and edit; `"ids"` of the wrong kind was only
+  /// "needs ids". Each is refused naming the field.
+  func testMalformedRequestsOnTheSocketNameTheFieldAndChangeNothing() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--label", "k=v", "--", "true"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    let cases: [(String, Int64, String)] = [
+      (#"{"op":5}"#, 64, #""op" must be a string naming the operation, not a number"#),
+      (#"{"op":["submit"]}"#, 64, #""op" must be a string naming the operation, not an array"#),
+      (#"{"op":"submit","tasks":[{"shell":"true"}],"more":5}"#, 65, "more: must be true or false, not a number"),
+      (#"{"op":"retry","all_failed":"yes"}"#, 65, "all_failed: must be true or false, not a string"),
+      (#"{"op":"submit","tasks":[{"shell":"true","labels":{"":"v"}}]}"#, 65, "labels: every label needs a name"),
+      (#"{"op":"edit","id":"\#(id)","set":{"labels":{"":"v"}}}"#, 65, "labels: every label needs a name"),
+      // An id no task has had: 65 for edit too (show, wait and retry said 65, edit 1).
+      (#"{"op":"edit","id":"task-999999","set":{"priority":"high"}}"#, 65, "task-999999: unknown task"),
+      (#"{"op":"cancel","ids":"\#(id)"}"#, 64, #""ids" must be an array of task ids like task-000012, not a string"#),
+      (#"{"op":"wait","ids":[]}"#, 64, #""ids" is empty"#),
+      // A NUL or a non-ASCII byte where a value starts was printed raw: nothing, or another character.
+      ("\u{0}", 64, "invalid JSON at byte 0: unexpected byte 0x00"),
+      ("é", 64, "invalid JSON at byte 0: unexpected byte 0xC3"),
+    ]
+    for (line, code, message) in cases {
+      let reply = try c.rawRequest(line)
+      XCTAssertEqual(reply["code"]?.int, code, "\(line) → \(reply.encoded())")
+      XCTAssertTrue((reply["error"]?.string ?? "").contains(message), "\(line) → \(reply.encoded())")
+      XCTAssertTrue(Processes.isAlive(pid), "the daemon died on \(line)")
+    }
+    // A request whose sender stops sending before its newline was met with a silent close.
+    let fd = try UnixSocket.connect(path: c.paths.socket)
+    defer { fd.close() }
+    try fd.writeAll(Array(#"{"op":"submit","tasks":[{"shell":"true"}]}"#.utf8))
+    UnixSocket.shutdownWrite(fd)
+    var buf: [UInt8] = []
+    let deadline = Clock.monotonicMs() + 10_000
+    while Clock.monotonicMs() < deadline {
+      if !fd.waitReadable(timeoutMs: 200) { continue }
+      if try fd.read(appendingTo: &buf) == 0 { break }
+    }
+    let unended = String(decoding: buf, as: UTF8.self)
+    XCTAssertTrue(unended.contains(#""code":64"#) && unended.contains("request not ended by a newline"), "answer: '\(unended)'")
+    let edit = c.run(["edit", "task-999999", "--priority", "high"])
+    XCTAssertEqual(edit.code, 65, edit.err)
+    XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 1, "a refused request accepted a task")
+    XCTAssertFalse(c.events().contains { $0.type == "task.edited" }, "a refused edit changed the task")
+    c.ok(["resume"])
+    c.ok(["wait", id], timeoutS: 30)
+  }
+
+  /// A task named twice in one request is one task: `retry X X` made two retries of X, and
+  /// `cancel X X` answered a JSON object with the key twice. `cluster` checked its database before
+  /// its command: `cluster bogus` and `--postgres ""` were about the connection.
+  func testATaskNamedTwiceIsOneTaskAndClusterNamesItsCommand() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let failed = c.run(["submit", "-p", "--wait", "--shell", "exit 3"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    let retried = c.ok(["retry", "-p", failed, failed]).out.split(separator: "\n")
+    XCTAssertEqual(retried.count, 1, "retry of one task named twice: \(retried)")
+    c.ok(["wait"] + retried.map(String.init), code: 3, timeoutS: 30)
+    let cancelled = c.run(["--json", "cancel", failed, failed])
+    XCTAssertEqual(cancelled.out.components(separatedBy: "\"\(failed)\"").count - 1, 1, cancelled.out)
+    XCTAssertEqual(cancelled.err.split(separator: "\n").count, 0, cancelled.err)
+    XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 2)
+    for (args, says) in [
+      (["cluster", "bogus"], "unknown cluster command 'bogus': give migrate or status"),
+      (["cluster", "status", "--postgres", ""], "--postgres needs a connection string, not an empty one"),
+    ] {
+      let r = c.run(args)
+      XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+      XCTAssertTrue(r.err.contains(says), "\(args): \(r.err)")
+    }
+  }
+
+  /// Runs `argv` (no `cortex --dir` added) with stdout and stderr captured, bounded by 30 s.
+  func runRaw(_ argv: [String]) throws -> (code: Int32, err: String) {
+    let errPath = c.scratch + "/raw-err"
+    let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
+    let pid = try Processes.spawn(
+      argv, environment: Environment.all(), directory: nil, stdin: nil, stdout: e, stderr: e, newProcessGroup: false)
+    e.close()
+    let deadline = Clock.monotonicMs() + 30_000
+    while Clock.monotonicMs() < deadline {
+      if let (_, s) = Processes.reap(pid) {
+        let err = String(decoding: (try FileSystem.read(errPath)) ?? [], as: UTF8.self)
+        if case .exited(let code) = s { return (code, err) }
+        return (-1, err)
+      }
+      sleepMs(2)
+    }
+    _ = Processes.signal(pid, Signal.kill)
+    _ = Processes.wait(pid)
+    throw HarnessError(message: "\(argv) did not finish within 30 s")
   }
 
   func testAFullQueueRefusesWith75AtOnce() throws {

@@ -97,6 +97,12 @@ final class EvidenceTests: XCTestCase {
       XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
       XCTAssertTrue(r.err.contains(words), "\(args): \(r.err)")
     }
+    // A summary that cannot be read says which and why (an empty name read as "cannot read ").
+    for (path, why) in [("", "cannot read '': it does not exist"), (c.scratch, "cannot read '\(c.scratch)': read: Is a directory")] {
+      let r = c.run(raw: ["certify", path])
+      XCTAssertEqual(r.code, 2, r.err)
+      XCTAssertTrue(r.err.contains("invalid evidence: " + why), r.err)
+    }
   }
 
   func testAnInterruptedBenchStopsItsDaemonAndWritesNoEvidence() throws {

@@ -27,9 +27,13 @@ final class NewUserBatchTests: XCTestCase {
       XCTAssertEqual(r.code, 65, r.err)
       XCTAssertTrue(r.err.contains(says), r.err)
     }
+    // A --from that names no file (a typo) or a directory is a usage error (64), not a failure (1).
     let missing = c.run(["submit", "--from", c.scratch + "/nope.jsonl"])
-    XCTAssertEqual(missing.code, 1, missing.err)
+    XCTAssertEqual(missing.code, 64, missing.err)
     XCTAssertTrue(missing.err.contains("nope.jsonl: it does not exist"), missing.err)
+    let directory = c.run(["submit", "--from", c.scratch])
+    XCTAssertEqual(directory.code, 64, directory.err)
+    XCTAssertTrue(directory.err.contains("--from \(c.scratch) is a directory"), directory.err)
     XCTAssertFalse(c.events().contains { $0.type == "task.submitted" })
   }
 }

@@ -66,8 +66,20 @@ private struct Parser {
       try literal("null")
       return .null
     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
-    default: throw fail("unexpected character '\(Unicode.Scalar(b[i]))'")
+    default: throw fail(unexpected())
     }
+  }
+
+  /// The byte at `i` named so that it can be seen: a printable ASCII character as itself, a UTF-8
+  /// byte order mark (which editors on Windows write, and RFC 8259 text has not) as such, any other
+  /// byte in hex (a NUL or the first byte of `é` printed as itself shows nothing or something else).
+  func unexpected() -> String {
+    let c = b[i]
+    if c > 0x20 && c < 0x7F { return "unexpected character '\(Unicode.Scalar(c))'" }
+    if c == 0xEF && i + 2 < b.count && b[i + 1] == 0xBB && b[i + 2] == 0xBF {
+      return "a UTF-8 byte order mark (EF BB BF), which JSON text does not start with: save it without one"
+    }
+    return "unexpected byte 0x\(c < 16 ? "0" : "")\(String(c, radix: 16, uppercase: true))"
   }
 
   mutating func literal(_ word: StaticString) throws(JSONParseError) {

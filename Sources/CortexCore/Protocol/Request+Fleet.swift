@@ -25,13 +25,15 @@ extension Request {
         return .setParallel(group: name, try Numbers.int("parallel", p, min: 0, max: 1_000_000))
       } catch { throw field(error) }
     case "retry":
+      if let a = req["all_failed"], !a.isNull, a.bool == nil {
+        throw field(SpecError("all_failed", "must be true or false, not \(a.kindName)"))
+      }
       let all = req["all_failed"]?.bool == true
       if all && (req["ids"]?.array?.isEmpty ?? true) { return .retry([], allFailed: true) }
       return .retry(try taskIDs(req), allFailed: all)
     case "edit":
-      guard let s = req["id"]?.string, let n = TaskID.parse(s) else {
-        throw field(SpecError("id", "needs a task id like task-000012"))
-      }
+      let n: Int
+      do throws(SpecError) { n = try taskID(req) } catch { throw field(error) }
       guard let set = req["set"], let pairs = set.object, !pairs.isEmpty else {
         throw .usage("edit needs \"set\": the fields to change (\(Scheduler.editableFields.sorted().joined(separator: ", ")))")
       }
@@ -45,7 +47,7 @@ extension Request {
         fields.append(k)
       }
       do throws(SpecError) {
-        return .edit(n, try TaskSpec.decode(set), fields: fields)
+        return .edit(n, try admitted(try TaskSpec.decode(set)), fields: fields)
       } catch { throw field(error) }
     default: return nil
     }

@@ -39,9 +39,18 @@ public enum Request: Equatable, Sendable {
   public static let maxStopTimeoutS = 86_400.0
   public static let listStates: Set<String> = Set(TaskState.allCases.map(\.rawValue) + ["active", "done"])
 
+  /// What a client may not send but a spec already on record may hold: checked here, not in
+  /// `TaskSpec.decode`, so a queue written before the check still loads. A label with no name
+  /// could never be filtered or grouped by.
+  static func admitted(_ s: TaskSpec) throws(SpecError) -> TaskSpec {
+    if s.labels.contains(where: { $0.0.isEmpty }) { throw SpecError("labels", "every label needs a name; the key \"\" is empty") }
+    return s
+  }
+
   public static func decode(_ req: JSON) throws(Failure) -> Request {
     guard req.object != nil else { throw .usage("a request must be a JSON object, not \(req.kindName)") }
-    guard let op = req["op"]?.string else { throw .usage("request has no \"op\"") }
+    guard let opValue = req["op"], !opValue.isNull else { throw .usage("request has no \"op\"") }
+    guard let op = opValue.string else { throw .usage("\"op\" must be a string naming the operation, not \(opValue.kindName)") }
     func field(_ e: SpecError) -> Failure { .invalid(e, index: nil, of: 1) }
     switch op {
     case "ping": return .ping
@@ -49,6 +58,9 @@ public enum Request: Equatable, Sendable {
     case "budget": return .budget
     case "submit":
       guard let list = req["tasks"]?.array else { throw field(SpecError("tasks", "must be an array of task specs")) }
+      if let m = req["more"], !m.isNull, m.bool == nil {
+        throw field(SpecError("more", "must be true or false, not \(m.kindName)"))
+      }
       let more = req["more"]?.bool == true
       var count: Int? = nil
       if let c = req["count"], !c.isNull {
@@ -58,7 +70,7 @@ public enum Request: Equatable, Sendable {
       specs.reserveCapacity(list.count)
       for (i, v) in list.enumerated() {
         do throws(SpecError) {
-          specs.append(try TaskSpec.decode(v))
+          specs.append(try admitted(try TaskSpec.decode(v)))
         } catch {
           throw .invalidTask(error, index: i, count: count ?? (more ? nil : list.count), more: more)
         }
@@ -86,10 +98,7 @@ public enum Request: Equatable, Sendable {
       }
       return .list(state: state, type: type, limit: limit)
     case "show":
-      guard let s = req["id"]?.string, let n = TaskID.parse(s) else {
-        throw field(SpecError("id", "needs a task id like task-000012"))
-      }
-      return .show(n)
+      do throws(SpecError) { return .show(try taskID(req)) } catch { throw field(error) }
     case "scale":
       guard let w = req["workers"] else { throw .usage("scale needs \"workers\"") }
       do throws(SpecError) { return .scale(try Numbers.int("workers", w, min: 1, max: 1024)) } catch { throw field(error) }
@@ -122,14 +131,29 @@ public enum Request: Equatable, Sendable {
     }
   }
 
+  /// The task `"id"` names; a wrong one is quoted back (its first 80 characters).
+  static func taskID(_ req: JSON) throws(SpecError) -> Int {
+    guard let v = req["id"], !v.isNull else { throw SpecError("id", "needs a task id like task-000012") }
+    guard let s = v.string, let n = TaskID.parse(s) else {
+      let given = v.string ?? v.encoded()
+      throw SpecError("id", "'\(given.prefix(80))\(given.count > 80 ? "…" : "")' is not a task id like task-000012")
+    }
+    return n
+  }
+
   static func taskIDs(_ req: JSON) throws(Failure) -> [Int] {
-    guard let list = req["ids"]?.array, !list.isEmpty else { throw .usage("needs \"ids\"") }
+    guard let given = req["ids"], !given.isNull else { throw .usage("needs \"ids\": an array of task ids like task-000012") }
+    guard let list = given.array else { throw .usage("\"ids\" must be an array of task ids like task-000012, not \(given.kindName)") }
+    if list.isEmpty { throw .usage("\"ids\" is empty: name at least one task") }
+    // A task named twice is one task: `retry X X` made two retries of X, `cancel X X` answered twice.
     var ids: [Int] = []
+    var seen = Set<Int>()
+    seen.reserveCapacity(list.count)
     for v in list {
       guard let s = v.string, let n = TaskID.parse(s) else {
         throw .invalid(SpecError("id", "'\(v.string ?? v.encoded())' is not a task id like task-000012"), index: nil, of: 1)
       }
-      ids.append(n)
+      if seen.insert(n).inserted { ids.append(n) }
     }
     return ids
   }

@@ -123,8 +123,13 @@ extension Scheduler {
   /// `task.edited` with the changed fields before and after (redacted) and the new spec.
   mutating func edit(_ c: ClientID, _ n: Int, _ change: TaskSpec, _ fields: [String], now: Int64, into out: inout [Action]) {
     guard let t = tasks[n] else {
-      let why = finishedStates[n].map { "already \($0.rawValue)" } ?? "unknown task"
-      out.append(.reply(c, Self.failure("\(TaskID.format(n)): \(why)"), durable: false))
+      // An id no task has had is bad input (65, as show, wait and retry answer); a finished one is not editable (1).
+      let reply =
+        finishedStates[n].map { Self.failure("\(TaskID.format(n)): already \($0.rawValue)") }
+        ?? .object([
+          ("ok", .bool(false)), ("code", .int(65)), ("field", .string("id")), ("error", .string("\(TaskID.format(n)): unknown task")),
+        ])
+      out.append(.reply(c, reply, durable: false))
       return
     }
     guard t.state == .queued else {
