@@ -65,18 +65,11 @@ struct Args {
     return found
   }
 
-  /// The value of `--name` (a missing value is a usage error). Given more than once, the values
-  /// must agree: `--shell a --shell b` is refused naming both rather than one of them dropped.
+  /// The value of `--name` (a missing value is a usage error). Given more than once, the last
+  /// wins, as with most Unix tools: `alias cs='cortex submit --priority high'; cs --priority low`.
   mutating func option(_ names: String...) throws(CLIError) -> String? { try single(names) }
 
-  private mutating func single(_ names: [String]) throws(CLIError) -> String? {
-    let values = try options(names)
-    guard let first = values.first else { return nil }
-    if let other = values.first(where: { $0 != first }) {
-      throw CLIError.usage("\(names[0]) given more than once, as '\(first)' and '\(other)': give it once", usage)
-    }
-    return first
-  }
+  private mutating func single(_ names: [String]) throws(CLIError) -> String? { try options(names).last }
 
   /// Every value given to a repeatable option.
   mutating func options(_ names: [String]) throws(CLIError) -> [String] {
