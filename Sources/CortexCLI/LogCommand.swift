@@ -126,6 +126,14 @@ enum TailCommand {
           : ctx.lookup?.namedDirectoryProblem() ?? "no event log in \(ctx.paths.root) (run cortex init, then cortex start)")
     }
 
+    // A task number not given out yet matches nothing, ever: say so (tail printed nothing and
+    // exited 0, and `tail -f` waited for ever).
+    if let task, let n = TaskID.parse(task), case .success(let hot) = DaemonControl.readHotState(ctx.paths), n >= hot.nextTask {
+      throw CLIError(
+        ExitCode.invalidSpec,
+        "id: unknown task \(TaskID.format(n)) (the newest is \(hot.nextTask > 1 ? TaskID.format(hot.nextTask - 1) : "none yet"))")
+    }
+
     func matches(_ v: JSON) -> Bool {
       if let task, v["task_id"]?.string != task { return false }
       if let g = typeGlob, !glob(g, v["type"]?.string ?? "") { return false }

@@ -82,6 +82,9 @@ final class BadInputTests: XCTestCase {
       // A malformed id is named (log said "give one task id" when one was given).
       (["--json", "--dir", c.root, "log", "TASK-1"], 64, "'TASK-1' is not a task id like task-000012"),
       (["--json", "--dir", c.root, "tail", "--task", "task-0"], 64, "--task needs a task id like task-000012, not 'task-0'"),
+      // A task number not given out yet: tail printed nothing (0), and tail -f waited for ever.
+      (["--json", "--dir", c.root, "tail", "--task", "task-999999"], 65, "id: unknown task task-999999 (the newest is task-000001)"),
+      (["--json", "--dir", c.root, "tail", "-f", "--task", "task-999999"], 65, "id: unknown task task-999999"),
       (["--json", "--dir", c.root, "show", "task-99999999999999999999"], 65, "id: 'task-99999999999999999999' is not a task id"),
       (["--json", "--dir", c.root, "edit", "TASK-1", "--priority", "high"], 65, "id: 'TASK-1' is not a task id"),
       // A list filter no task can match was an empty list.
