@@ -118,13 +118,22 @@ extension Daemon {
 
   // MARK: hot state
 
+  /// The hot state names only events the log has written: a start that finds it ahead of the log
+  /// takes the difference as lost events (`log_behind`) and skips their task numbers. It was
+  /// written with the seq of events still buffered for the loop's commit, so a kill -9 between
+  /// the two made the next start warn that events were missing and name tasks, never
+  /// acknowledged, as unknown. Buffered events are written (not synced) first.
   func updateHotState(now t: Int64) {
     guard let hot else { return }
+    let buffered = log.hasPending
+    // An error stays with the log: the commit that follows meets it again and handles it.
+    if buffered && logFailure == nil { try? log.flush(sync: false, nowMs: t) }
     hotWriter.write(
-      scheduler, to: hot.base, lastSeq: log.lastSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t,
+      scheduler, to: hot.base, lastSeq: log.writtenSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t,
       clusterUnreachableSinceMs: cluster?.unreachableSinceMs ?? 0)
+    if buffered { Fault.point("hot.buffered") }
     lastHotMs = t
-    hotSeq = log.lastSeq
+    hotSeq = log.writtenSeq
     hotDirty = false
   }
 

@@ -15,6 +15,8 @@ enum Fault {
     "clean.partial",
     // Not a segment's: an inbox file's tasks are durable, the file is not moved yet.
     "inbox.settle",
+    // A hot-state write that found events buffered for the loop's commit, just after it.
+    "hot.buffered",
   ]
 
   static let armed: (step: String, count: Int)? = {
