@@ -4,6 +4,10 @@ import Posix
 extension Client {
   /// How long a `wait` keeps trying to reach a daemon that went away under it.
   static let rewaitWindowMs: Int64 = 30_000
+  /// A connection that a daemon served this long before it was lost counts as the daemon having
+  /// answered again: the window starts over at the next loss. (A daemon that accepts and dies at
+  /// once, over and over, still runs out the window.)
+  static let servedMs: Int64 = 1000
 
   /// `wait` for `ids` on `client`; when the connection is lost (a `cortex restart`, or a crash and
   /// a new start: SPEC §14), connects again and asks again, for up to `rewaitWindowMs`. Waiting
@@ -19,11 +23,15 @@ extension Client {
   static func askSurvivingRestarts(_ ctx: Context, _ client: Client, _ request: JSON, _ ids: [String]) throws(CLIError) -> JSON {
     var c = client
     var lostAt: Int64? = nil
+    var connectedAt = Clock.monotonicMs()
     while true {
       do throws(CLIError) {
         return try Client.check(try c.request(request))
       } catch {
         guard error.code == ExitCode.notRunning, error.answer == nil else { throw error }
+        // The window ran from the first loss for the whole wait: a second restart more than 30 s
+        // after the first gave up at once, although the daemon was back within milliseconds.
+        if Clock.monotonicMs() - connectedAt >= Self.servedMs { lostAt = nil }
         let t = lostAt ?? Clock.monotonicMs()
         lostAt = t
         var next: Client? = nil
@@ -33,6 +41,7 @@ extension Client {
           next = try? Client(ctx)
         }
         c = next!
+        connectedAt = Clock.monotonicMs()
       }
     }
   }

@@ -118,13 +118,22 @@ extension Daemon {
 
   // MARK: hot state
 
+  /// The hot state names only events the log has written: a start that finds it ahead of the log
+  /// takes the difference as lost events (`log_behind`) and skips their task numbers. It was
+  /// written with the seq of events still buffered for the loop's commit, so a kill -9 between
+  /// the two made the next start warn that events were missing and name tasks, never
+  /// acknowledged, as unknown. Buffered events are written (not synced) first.
   func updateHotState(now t: Int64) {
     guard let hot else { return }
+    let buffered = log.hasPending
+    // An error stays with the log: the commit that follows meets it again and handles it.
+    if buffered && logFailure == nil { try? log.flush(sync: false, nowMs: t) }
     hotWriter.write(
-      scheduler, to: hot.base, lastSeq: log.lastSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t,
+      scheduler, to: hot.base, lastSeq: log.writtenSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t,
       clusterUnreachableSinceMs: cluster?.unreachableSinceMs ?? 0)
+    if buffered { Fault.point("hot.buffered") }
     lastHotMs = t
-    hotSeq = log.lastSeq
+    hotSeq = log.writtenSeq
     hotDirty = false
   }
 
@@ -244,7 +253,11 @@ extension Daemon {
             break
           }
         }
-        if !specs.isEmpty { submit(id, specs, now: t) }
+        if !specs.isEmpty {
+          inboxSubmitting = (name, CRC32C.checksum(bytes))
+          submit(id, specs, now: t)
+          inboxSubmitting = nil
+        }
       } catch {
         reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("error", .string("\(error)"))]), now: t)
       }
@@ -252,6 +265,18 @@ extension Daemon {
   }
 
   struct InboxRefusal: Error { var message: String }
+
+  /// At a start, before the first scan: moves to `accepted/` each inbox file that the log says
+  /// was submitted (with these very bytes) but not moved, instead of submitting it again.
+  func settleRecoveredInbox(_ ledger: InboxLedger, now t: Int64) {
+    for (name, entry) in ledger.pending.sorted(by: { $0.key < $1.key }) {
+      let path = paths.inbox + "/" + name
+      guard case .success(let bytes)? = readInboxFile(path), CRC32C.checksum(bytes) == entry.crc32c else { continue }
+      guard (try? FileSystem.rename(path, paths.inboxAccepted + "/" + name)) != nil else { continue }
+      try? FileSystem.syncDirectory(paths.inboxAccepted)
+      log.append(InboxLedger.accepted(file: name, tasks: entry.tasks, recovered: true), nowMs: t)
+    }
+  }
 
   /// An inbox file's bytes; a refusal naming why it cannot be a task spec; nil when it is gone.
   /// Opened without blocking and only read when it is a regular file no larger than a request
@@ -283,8 +308,12 @@ extension Daemon {
   func settleInboxFile(_ path: String, reply v: JSON) {
     let name = FileSystem.basename(path)
     if v["ok"]?.bool == true {
+      Fault.point("inbox.settle")
       try? FileSystem.rename(path, paths.inboxAccepted + "/" + name)
       try? FileSystem.syncDirectory(paths.inboxAccepted)
+      // After the move: replayed, it tells a start that this file's tasks need no settling.
+      let ids = (v["ids"]?.array ?? []).compactMap { $0.string.flatMap(TaskID.parse) }
+      log.append(InboxLedger.accepted(file: name, tasks: ids, recovered: false), nowMs: now())
     } else {
       let target = paths.inboxRejected + "/" + name
       try? FileSystem.rename(path, target)

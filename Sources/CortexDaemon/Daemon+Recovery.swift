@@ -18,6 +18,8 @@ struct Recovered {
   var plan: RecoveryPlan
   /// Compact records of the tasks that ended in the replayed events.
   var records: [(task: Int, record: FinishedRecord)]
+  /// Inbox files submitted in the replayed events and not moved to `accepted/` after.
+  var inbox: InboxLedger
   var tookMs: Int64
   /// CPU time recovery used (what it costs on an idle machine).
   var cpuMs: Int64
@@ -99,6 +101,7 @@ extension Daemon {
     var lastSeq: UInt64 = 0
     var replayed = 0
     var records: [(task: Int, record: FinishedRecord)] = []
+    var inbox = InboxLedger()
     var truncated = false
     let lastIndex = files.last?.index
     for (k, r) in plan.reads.enumerated() {
@@ -144,6 +147,7 @@ extension Daemon {
       let scan = LogSegments.scan(bytes[skipped.index...], after: previous, parseAfter: after) { v in
         guard let q = v["seq"]?.int, UInt64(q) > after else { return }
         scheduler.replay(v)
+        inbox.replay(v)
         replayed += 1
         if let n = v["task_id"]?.string.flatMap(TaskID.parse), let t = scheduler.tasks[n], t.state.isTerminal,
           let r = FinishedRecord.from(event: v, hadDirectory: t.spec.synthetic == nil)
@@ -210,7 +214,7 @@ extension Daemon {
     return Recovered(
       scheduler: scheduler, snapshotSeq: snapshotSeq ?? 0, previousSnapshotSeq: snapshotSeq == nil ? 0 : previousSeq,
       lastSeq: lastSeq, replayed: replayed, notes: notes, manifest: m, manifestIsNew: manifest == nil, plan: plan,
-      records: records, tookMs: Clock.monotonicMs() - t0, cpuMs: (Clock.threadCPUNs() - cpu0) / 1_000_000)
+      records: records, inbox: inbox, tookMs: Clock.monotonicMs() - t0, cpuMs: (Clock.threadCPUNs() - cpu0) / 1_000_000)
   }
 
   /// The segment files with their sizes, and for those the manifest does not list, the seq of

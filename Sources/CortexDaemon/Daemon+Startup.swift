@@ -160,6 +160,7 @@ extension Daemon {
           ("requeued", .int(Int64(settled.requeued))), ("recovery_ms", .int(recovery.tookMs)),
           ("recovery_cpu_ms", .int(recovery.cpuMs)),
         ]), nowMs: t)
+    settleRecoveredInbox(recovery.inbox, now: t)
     route(out, now: t)
     do throws(PosixError) {
       try log.flush(sync: true, nowMs: t)

@@ -18,7 +18,8 @@ final class EventLogWriter {
   private var pending: [UInt8] = []
   private var pendingLastSeq: UInt64 = 0
   /// Highest seq written to the file (not necessarily durable).
-  private var writtenSeq: UInt64
+  /// The last seq written to the segment (page cache; `durableSeq` once synced).
+  private(set) var writtenSeq: UInt64
   private var unsyncedSince: Int64? = nil
   /// Bytes written since the last successful sync, and the segment size at that sync. After a
   /// failed fsync the page cache cannot be trusted (the kernel may have dropped the dirty pages

@@ -3,7 +3,8 @@ import Synchronization
 
 /// Crash points for tests: with `CORTEX_FAULT=STEP` (or `STEP@N`, the Nth time) in its
 /// environment the daemon `_exit`s at that step of writing a snapshot, the manifest, sealing or
-/// removing a segment, or cleaning task files — as a `kill -9` at that moment would. Unset, each
+/// removing a segment, cleaning task files, or moving an accepted inbox file — as a `kill -9` at
+/// that moment would. Unset, each
 /// point is one comparison. `EndToEndTests/CompactionCrashTests` crashes at every step.
 enum Fault {
   /// Every step, in the order a segment goes through them.
@@ -12,6 +13,10 @@ enum Fault {
     "seal.checked", "manifest.temp", "manifest.renamed",
     "removal.listed", "removal.unlinked", "removal.compressed", "removal.reported", "removal.confirmed",
     "clean.partial",
+    // Not a segment's: an inbox file's tasks are durable, the file is not moved yet.
+    "inbox.settle",
+    // A hot-state write that found events buffered for the loop's commit, just after it.
+    "hot.buffered",
   ]
 
   static let armed: (step: String, count: Int)? = {

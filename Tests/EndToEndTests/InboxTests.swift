@@ -47,4 +47,37 @@ final class InboxTests: XCTestCase {
     XCTAssertFalse(FileSystem.exists(c.paths.inbox + "/empty.json"))
     c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
   }
+
+  /// Found by killing the daemon during bursts of inbox files: one killed after an inbox file's
+  /// `task.submitted` was durable but before the file moved to `accepted/` found the file still
+  /// in `inbox/` at its next start and submitted it again — two tasks from one file. The crash
+  /// point is `CORTEX_FAULT=inbox.settle` (a kill -9 at that moment).
+  func testAFileSubmittedJustBeforeACrashIsMovedNotSubmittedAgain() throws {
+    try c.initialize()
+    c.environment = ["CORTEX_FAULT=inbox.settle"]
+    c.ok(["start", "--workers", "1"])
+    c.environment = []
+    guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+    let batch = Array("[{\"synthetic\": {\"duration_ms\": 1}}, {\"synthetic\": {\"duration_ms\": 1}}]\n".utf8)
+    try FileSystem.writeAtomically(c.paths.inbox + "/.batch.tmp", batch, durable: false)
+    try FileSystem.rename(c.paths.inbox + "/.batch.tmp", c.paths.inbox + "/batch.json")
+    c.eventually("the daemon exits at inbox.settle") { !Processes.isAlive(pid) }
+    let before = c.events().filter { $0.type == "task.submitted" }.compactMap(\.taskID)
+    XCTAssertEqual(before.count, 2, "the crash came after the batch's tasks were logged")
+    XCTAssertTrue(FileSystem.exists(c.paths.inbox + "/batch.json"), "the crash came before the file moved")
+
+    c.ok(["start", "--workers", "1"])
+    // Moved either way (its tasks are logged before it moves): count them once it has.
+    c.eventually("batch.json leaves inbox/") { !FileSystem.exists(c.paths.inbox + "/batch.json") }
+    XCTAssertTrue(FileSystem.exists(c.paths.inboxAccepted + "/batch.json"))
+    c.ok(["wait"] + before, timeoutS: 30)
+    let after = c.events().filter { $0.type == "task.submitted" }.compactMap(\.taskID)
+    XCTAssertEqual(after, before, "one file must be one batch of tasks, not two")
+    let moved = c.events().first { $0.type == "inbox.accepted" && $0["reason"]?.string == "already_submitted" }
+    XCTAssertEqual(moved?["task_ids"]?.array?.compactMap(\.string), before)
+
+    // The same name dropped again after the move is a new file: submitted as usual.
+    try FileSystem.writeAtomically(c.paths.inbox + "/batch.json", batch, durable: false)
+    c.eventually("the file dropped again is submitted") { c.events().filter { $0.type == "task.submitted" }.count == 4 }
+  }
 }

@@ -346,4 +346,33 @@ final class ReadoptTests: XCTestCase {
     XCTAssertEqual(summary["killed"]?.int, 1)
     XCTAssertEqual(summary["gone"]?.int, 1)
   }
+
+  /// Found by a chaos run: `cortex wait` asks the next daemon again when its connection is lost
+  /// (a restart), for up to 30 s — but the 30 s ran from the first loss for the whole wait, so a
+  /// second restart more than 30 s after the first made it give up at once (69, "no daemon
+  /// answered again within 30 s") although the daemon was back within milliseconds. This test
+  /// takes over 30 s: the window is what it is about.
+  func testAWaitSurvivesASecondRestartMoreThanItsWindowAfterTheFirst() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let gate = c.scratch + "/gate"
+    let id = c.ok(["submit", "-p", "--shell", "while [ ! -e \(gate) ]; do sleep 0.05; done"]).out.trimmed
+    c.eventually("\(id) running") { !events("task.started", id).isEmpty }
+    let waiting = try background(["wait", id])
+    // Connected to this daemon (a socket among its descriptors) before the first restart, so
+    // that restart is a loss it survives.
+    c.eventually("the wait is connected") {
+      ((try? FileSystem.list("/proc/\(waiting.pid)/fd")) ?? []).contains { fd in
+        ((try? FileSystem.status("/proc/\(waiting.pid)/fd/\(fd)")) ?? nil).map { $0.mode & 0o170000 == 0o140000 } ?? false
+      }
+    }
+    c.ok(["restart"], timeoutS: 60)
+    sleepMs(Int(31_000))
+    XCTAssertTrue(Processes.isAlive(waiting.pid), "the wait ended before the second restart")
+    c.ok(["restart"], timeoutS: 60)
+    try FileSystem.writeAtomically(gate, [], durable: false)
+    let answered = collect(waiting)
+    XCTAssertEqual(answered.code, 0, "the wait gave up after the second restart: \(answered.err)")
+    XCTAssertTrue(answered.err.contains("\(id) succeeded"), answered.err)
+  }
 }

@@ -65,6 +65,14 @@ extension Scheduler {
       if let k = spec.idempotencyKey { idempotency[k] = n }
       if let old = spec.retryOf { retried.insert(old) }
     }
+    // Keys of tasks that finished before this snapshot (a snapshot written before it kept them
+    // has none: those keys stay forgotten, as they were then).
+    for (k, id) in v["idempotency"]?.object ?? [] {
+      guard let n = id.string.flatMap(TaskID.parse) else {
+        throw RecoveryError(description: "task-queue.json: idempotency.\(k) is not a task id")
+      }
+      if idempotency[k] == nil { idempotency[k] = n }
+    }
     restoreFleet(v["fleet"])
     return UInt64(seq)
   }
