@@ -176,6 +176,46 @@ final class ReadoptionTests: XCTestCase {
     XCTAssertEqual(s.tokensReserved, 50, "task 1's reservation went back once; task 2's is the only one")
   }
 
+  /// A task the old daemon had only assigned (the worker's `started` never read) that the worker
+  /// was running: re-adopted, it got `task.readopted` and later its end, but no `task.started`,
+  /// so the log had tasks that ended without starting (seen by the races helper, 4 of 196).
+  func testATaskAdoptedBeforeItsStartWasHeardGetsItsStartInTheLog() throws {
+    var sim = Sim(workers: 1)
+    let a = sim.submitOne(#"{"command":["sleep","9"]}"#)
+    var s = Scheduler(config: sim.s.config)
+    for (i, e) in sim.log.enumerated() {
+      var w = JSONWriter()
+      e.encode(seq: UInt64(i + 1), tsMs: sim.now, into: &w)
+      s.replay(try JSON.parse(w.bytes))
+    }
+    XCTAssertEqual(s.tasks[a]?.state, .assigned)
+    let w1 = try XCTUnwrap(s.inFlightBySlot().first { $0.value.task == a }?.key)
+    var r = WorkerReport(slot: w1, pid: 900, token: "t")
+    r.task = a
+    r.attempt = 1
+    r.taskPid = 5001
+    r.startedMs = sim.now - 700
+    var out: [Action] = []
+    let later = sim.now + 5000
+    s.applyReadoption(slot: w1, pid: 900, .adopt(.running(r)), now: later, into: &out)
+    let logged = out.compactMap { if case .log(let e) = $0 { return e.type } else { return nil } }
+    XCTAssertEqual(logged.filter { $0.hasPrefix("task.") }, ["task.started", "task.readopted"])
+    let started = try XCTUnwrap(events(out, "task.started").first)
+    XCTAssertEqual(started.fields.first { $0.0 == "started_ms" }?.1.int, sim.now - 700)
+    // Replayed at a later start, it gives the worker's start time, not the event's.
+    var again = Scheduler(config: sim.s.config)
+    var seq: UInt64 = 0
+    for e in sim.log + out.compactMap({ if case .log(let e) = $0 { return e } else { return nil } }) {
+      seq += 1
+      var w = JSONWriter()
+      e.encode(seq: seq, tsMs: later, into: &w)
+      again.replay(try JSON.parse(w.bytes))
+    }
+    XCTAssertEqual(again.tasks[a]?.state, .running)
+    XCTAssertEqual(again.tasks[a]?.startedMs, sim.now - 700)
+    XCTAssertEqual(again.tasks[a]?.pid, 5001)
+  }
+
   func testACompletionWhileNoDaemonRanIsAcceptedOnceWithItsExitCodeAndTokens() throws {
     var (s, now) = recovered()
     let inFlight = s.inFlightBySlot()

@@ -25,6 +25,7 @@ extension Scheduler {
       guard let o = completed, let t = tasks[o.task], !t.state.isTerminal else { return }
       // The worker is gone but its spool proves the task finished: take the outcome.
       takeOver(o.task, on: w, taskPid: 0, startedMs: o.startedMs, now: now)
+      logStart(o.task, wasAssigned: t.state == .assigned, on: w, pid: 0, into: &out)
       out.append(
         .log(
           Event(
@@ -51,6 +52,7 @@ extension Scheduler {
       case .running(let r):
         guard let n = r.task, let t = tasks[n] else { return }
         takeOver(n, on: w, taskPid: r.taskPid, startedMs: r.startedMs, now: now)
+        logStart(n, wasAssigned: t.state == .assigned, on: w, pid: r.taskPid, into: &out)
         tasks[n]!.tokensUsed = max(t.tokensUsed, r.tokensUsed)
         if let p = r.progress { tasks[n]!.progress = p }
         var f: [(String, JSON)] = [("tokens_used", .int(Int64(tasks[n]!.tokensUsed)))]
@@ -73,6 +75,7 @@ extension Scheduler {
       case .completed(let o):
         guard let t = tasks[o.task] else { return }
         takeOver(o.task, on: w, taskPid: 0, startedMs: o.startedMs, now: now)
+        logStart(o.task, wasAssigned: t.state == .assigned, on: w, pid: 0, into: &out)
         out.append(
           .log(
             Event(
@@ -99,6 +102,17 @@ extension Scheduler {
     workers[w - 1].state = .busy
     workers[w - 1].task = n
     workers[w - 1].retiring = w > desiredWorkers
+  }
+
+  /// A task the log had only assigned when the old daemon went (its worker's `started` never
+  /// read) started all the same: its `task.started`, with the worker's start time, so that the
+  /// log has one for every task that ran (it had `task.readopted` and an end, and no start).
+  mutating func logStart(_ n: Int, wasAssigned: Bool, on w: Int, pid: Int32, into out: inout [Action]) {
+    guard wasAssigned, let t = tasks[n] else { return }
+    var fields: [(String, JSON)] = []
+    if pid > 0 { fields.append(("pid", .int(Int64(pid)))) }
+    if let started = t.startedMs { fields.append(("started_ms", .int(started))) }
+    out.append(.log(Event("task.started", task: n, worker: w, attempt: t.attempt, reason: "readopted", fields: fields)))
   }
 
   /// Whether a live, re-adopted worker holds task `n` (`settleAfterRecovery` leaves it running).

@@ -109,7 +109,8 @@ extension Scheduler {
     case "task.started":
       guard let n, tasks[n] != nil else { return }
       setState(n, .running)
-      tasks[n]!.startedMs = tsMs
+      // Logged at a re-adoption, it carries the worker's own start time.
+      tasks[n]!.startedMs = e["started_ms"]?.int ?? tsMs
       if let p = e["pid"]?.int { tasks[n]!.pid = Int32(truncatingIfNeeded: p) }
     case "task.retrying":
       guard let n, tasks[n] != nil else { return }
