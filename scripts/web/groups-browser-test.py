@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from driving import Browser
 
@@ -62,6 +63,18 @@ try:
     wait(f"the card to show {name}'s new limit", lambda: cells()[2].endswith("/ 3" + mark))
     print(f"ok: cortex group set reached the open page: {cells()}", flush=True)
     driver.save_screenshot(os.path.join(shots, "cluster-groups.png" if cluster else "groups.png"))
+
+    # 2b. The page sets a limit (cortex group set, the daemon's decision), and refuses an empty box.
+    driver.find_element(By.ID, "limit-input").clear()
+    driver.find_element(By.ID, "limit-btn").click()
+    wait("an empty limit box to be refused in words", lambda: "type its limit" in driver.find_element(By.ID, "groups-msg").get_attribute("textContent"))
+    Select(driver.find_element(By.ID, "limit-group")).select_by_value(name)
+    driver.find_element(By.ID, "limit-input").send_keys("2")
+    driver.find_element(By.ID, "limit-btn").click()
+    wait(f"the card to say {name}'s limit is 2", lambda: f"group {name}: limit 2" in driver.find_element(By.ID, "groups-msg").get_attribute("textContent"))
+    wait(f"cortex group to say {name}'s limit is 2", lambda: cli_group()["parallel"] == 2)
+    wait(f"the card to show {name}'s limit 2", lambda: cells()[2].endswith("/ 2" + mark))
+    print(f"ok: the page set {name}'s limit: {cells()}", flush=True)
 
     # 3. A click on Resume resumes it (the daemon's decision; the test finds it in the log).
     driver.find_element(By.CSS_SELECTOR, f'#group-rows tr[data-group="{name}"] button').click()

@@ -10,8 +10,21 @@ extension Pages {
   static let scriptGroupsText = #"""
     function groupsCard() {
       const body = el('tbody', { id: 'group-rows' }), msg = el('span', { id: 'groups-msg', class: 'msg' });
+      // The parallel limit of one group, as `cortex group set NAME --parallel N` (0: no limit).
+      const limitGroup = el('select', { id: 'limit-group' }), limitIn = el('input', { id: 'limit-input', type: 'number', min: '0', placeholder: '0 = none' });
+      limitIn.style.width = '90px';
+      const limitBtn = el('button', { id: 'limit-btn', text: 'Set limit', title: 'cortex group set GROUP --parallel N', onclick: async () => {
+        const name = limitGroup.value;
+        if (!name || !/^\s*\d+\s*$/.test(limitIn.value)) { msg.className = 'msg err'; setText(msg, 'choose a group and type its limit: a whole number, 0 for none'); return; }
+        setText(msg, 'setting ' + name + '…');
+        const j = await api('/api/groups/' + encodeURIComponent(name) + '/parallel', { parallel: Number(limitIn.value) });
+        msg.className = 'msg' + (j.ok ? '' : ' err');
+        setText(msg, j.ok ? 'group ' + name + ': limit ' + (Number(limitIn.value) > 0 ? limitIn.value : 'none') : j.error);
+        refresh();
+      } });
       const card = el('div', { class: 'card', id: 'groups-card', hidden: '' }, el('h2', { id: 'groups-title', text: 'Groups' }),
-        el('table', {}, el('thead', {}, el('tr', {}, ...['group', 'state', 'running / limit', 'queued', ''].map((h) => el('th', { text: h })))), body), msg);
+        el('table', {}, el('thead', {}, el('tr', {}, ...['group', 'state', 'running / limit', 'queued', ''].map((h) => el('th', { text: h })))), body),
+        el('div', { class: 'legend' }, el('span', {}, limitGroup, ' ', limitIn, ' ', limitBtn), msg));
       const STATE = { paused: ['paused', 'st st-cancelled'], at_limit: ['at limit', 'st st-assigned'], running: ['running', 'st st-running'] };
       let names = null, latest = null;
       async function act(name, resume) {
@@ -34,6 +47,9 @@ extension Pages {
           names = key;
           body.replaceChildren(...g.groups.map((r) => el('tr', { 'data-group': r.name }, el('td'), el('td', {}, el('span')), el('td'), el('td'),
             el('td', {}, el('button', { 'data-group': r.name })))));
+          const chosen = limitGroup.value;
+          limitGroup.replaceChildren(...g.groups.map((r) => el('option', { value: r.name, text: r.name })));
+          if (g.groups.some((r) => r.name === chosen)) limitGroup.value = chosen;
         }
         g.groups.forEach((r, i) => {
           const td = body.rows[i].cells, c = r.cluster, [word, cls] = STATE[r.state] || [r.state, 'st'];
