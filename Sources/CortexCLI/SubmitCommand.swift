@@ -21,7 +21,11 @@ enum SubmitCommand {
     if let s = try args.option("--shell") { put("shell", .string(s)) }
     if let s = try args.option("--synthetic") { put("synthetic", try synthetic(s)) }
     if let t = try args.option("--type") { put("type", .string(t)) }
-    if let d = try args.option("--description", "-d") { put("description", .string(d)) }
+    if let d = try args.option("--description", "-d") {
+      // Empty, it was routed anyway and became an agent's empty prompt (tokens spent on nothing).
+      if d.allSatisfy(\.isWhitespace) { throw CLIError.usage("--description needs text that says what the task is, not '\(d)'", usage) }
+      put("description", .string(d))
+    }
     if let p = try args.option("--priority") { put("priority", .string(p)) }
     if let g = try args.option("--group") { put("group", .string(g)) }
     if let t = try args.option("--tokens") {

@@ -90,6 +90,9 @@ final class BadInputTests: XCTestCase {
       // A list filter no task can match was an empty list.
       (["--json", "--dir", c.root, "list", "--group", "my group"], 64, "--group 'my group' is not a group name"),
       (["--json", "--dir", c.root, "list", "--type", ""], 64, "--type needs a worker type, not an empty string"),
+      // An empty description was routed to the default type, and an agent got an empty prompt.
+      (["--json", "--dir", c.root, "submit", "--description", " "], 64, "--description needs text that says what the task is"),
+      (["--json", "--dir", c.root, "task", "create", "--type", "dev", "-d", ""], 64, "--description needs text"),
     ]
     for (args, code, message) in cases {
       let r = c.run(raw: args)
