@@ -60,17 +60,23 @@ final class BadInputTests: XCTestCase {
     c.ok(["submit", "--synthetic", "0", "--wait"])
   }
 
+  /// A daemon with one worker, paused, and one task submitted with `flags` (queued): its pid and the task's id.
+  func pausedWithOneTask(_ flags: [String]) throws -> (Int32, String) {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p"] + flags + ["--", "true"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    return (pid, id)
+  }
+
   /// Input a script produces by mistake (`--dir "$UNSET"`, `--after "$UNSET"`, `scale -1`, bytes
   /// that are not UTF-8) used to be taken silently with a guessed meaning: the working directory,
   /// no dependency, an unknown option, U+FFFD. (An option given twice keeps its last value, as
   /// with most Unix tools, so that an alias's options can be overridden.)
   /// Each is refused naming the problem, with the SPEC §8 code, and nothing is accepted or changed.
   func testInputAScriptGotWrongIsRefusedNotGuessed() throws {
-    try c.initialize()
-    c.ok(["start", "--workers", "1"])
-    let pid = try XCTUnwrap(c.daemonPID)
-    c.ok(["pause"])
-    let id = c.ok(["submit", "-p", "--priority", "low", "--", "true"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    let (pid, id) = try pausedWithOneTask(["--priority", "low"])
     let cases: [([String], Int32, String)] = [
       (["--json", "--dir"], 64, "--dir needs a value"),
       (["--json", "--color"], 64, "--color needs a value"),
@@ -127,11 +133,7 @@ final class BadInputTests: XCTestCase {
   /// batch); a label named "" was accepted by submit and edit; `"ids"` of the wrong kind was only
   /// "needs ids". Each is refused naming the field.
   func testMalformedRequestsOnTheSocketNameTheFieldAndChangeNothing() throws {
-    try c.initialize()
-    c.ok(["start", "--workers", "1"])
-    let pid = try XCTUnwrap(c.daemonPID)
-    c.ok(["pause"])
-    let id = c.ok(["submit", "-p", "--label", "k=v", "--", "true"]).out.split(separator: "\n").first.map(String.init) ?? ""
+    let (pid, id) = try pausedWithOneTask(["--label", "k=v"])
     let cases: [(String, Int64, String)] = [
       (#"{"op":5}"#, 64, #""op" must be a string naming the operation, not a number"#),
       (#"{"op":["submit"]}"#, 64, #""op" must be a string naming the operation, not an array"#),

@@ -134,6 +134,15 @@ final class SystemdTests: XCTestCase {
     reap(pid)
   }
 
+  /// One worker, the daemon started as systemd would (`NOTIFY_SOCKET` a fake listens on), ready.
+  func readyUnderFakeSystemd(_ c: Cortex) throws -> (FakeSystemd, Int32) {
+    try c.initialize([("workers", .int(1))])
+    let systemd = try FakeSystemd(c.scratch + "/notify.sock")
+    let pid = try startDaemon(c, notifySocket: c.scratch + "/notify.sock", extraEnvironment: [])
+    systemd.await("READY=1")
+    return (systemd, pid)
+  }
+
   /// A stop takes as long as the daemon's own bounds (a drain of `kill_grace_s` + 25 s, then the
   /// tasks' grace, then the reap), longer than the unit's `TimeoutStopSec=` allows when
   /// `kill_grace_s` is raised: from `STOPPING=1` on, the daemon keeps asking systemd for more
@@ -141,10 +150,7 @@ final class SystemdTests: XCTestCase {
   func testAStopThatDrainsKeepsExtendingSystemdsStopTimeout() throws {
     let c = try Cortex()
     defer { c.finish() }
-    try c.initialize([("workers", .int(1))])
-    let systemd = try FakeSystemd(c.scratch + "/notify.sock")
-    let pid = try startDaemon(c, notifySocket: c.scratch + "/notify.sock", extraEnvironment: [])
-    systemd.await("READY=1")
+    let (systemd, pid) = try readyUnderFakeSystemd(c)
     let task = c.ok(["submit", "--", "sleep", "60"]).out.trimmed
     c.eventually("\(task) started") { c.events().contains { $0.type == "task.started" && $0.taskID == task } }
     // What `systemctl stop` does: SIGTERM to the daemon; the task keeps it draining.
@@ -169,10 +175,7 @@ final class SystemdTests: XCTestCase {
   func testAReloadThatKeepsTheOldConfigSaysSoOnStderr() throws {
     let c = try Cortex()
     defer { c.finish() }
-    try c.initialize([("workers", .int(1))])
-    let systemd = try FakeSystemd(c.scratch + "/notify.sock")
-    let pid = try startDaemon(c, notifySocket: c.scratch + "/notify.sock", extraEnvironment: [])
-    systemd.await("READY=1")
+    let (systemd, pid) = try readyUnderFakeSystemd(c)
     let config = c.root + "/config.json"
     let good = try XCTUnwrap(try FileSystem.read(config))
     try FileSystem.writeAtomically(config, Array("{\"workers\": ".utf8), durable: false)
@@ -185,6 +188,7 @@ final class SystemdTests: XCTestCase {
     try FileSystem.writeAtomically(config, good, durable: false)
     c.ok(["stop"])
     reap(pid)
+    systemd.await("STOPPING=1")
   }
 
   /// A systemd that does not read (its queue full after ten datagrams) never stalls the loop:
