@@ -253,11 +253,7 @@ extension Daemon {
             break
           }
         }
-        if !specs.isEmpty {
-          inboxSubmitting = (name, CRC32C.checksum(bytes))
-          submit(id, specs, now: t)
-          inboxSubmitting = nil
-        }
+        if !specs.isEmpty { submit(id, specs, stamp: InboxLedger.fields(file: name, crc32c: CRC32C.checksum(bytes)), now: t) }
       } catch {
         reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("error", .string("\(error)"))]), now: t)
       }

@@ -75,7 +75,9 @@ extension Daemon {
   }
 
   /// What only this host can check (a `cwd` that exists), then the scheduler's admission.
-  func submit(_ id: ClientID, _ specs: [TaskSpec], declared: Int? = nil, now t: Int64) {
+  /// `stamp`: fields added to each `task.submitted` this submit logs (an inbox file's name and
+  /// checksum, `InboxLedger`).
+  func submit(_ id: ClientID, _ specs: [TaskSpec], declared: Int? = nil, stamp: [(String, JSON)] = [], now t: Int64) {
     for (i, spec) in specs.enumerated() {
       if let cwd = spec.cwd, !FileSystem.isDirectory(cwd) {
         let why = FileSystem.exists(cwd) ? "is not a directory" : "does not exist"
@@ -88,7 +90,16 @@ extension Daemon {
       clusterSubmit(cluster, id, specs, now: t)
       return
     }
-    feed(.submit(id, specs, declared: declared), now: t)
+    var out: [Action] = []
+    scheduler.handle(.submit(id, specs, declared: declared), now: t, into: &out)
+    if !stamp.isEmpty {
+      out = out.map { a in
+        guard case .log(var e) = a, e.type == "task.submitted" else { return a }
+        e.fields += stamp
+        return .log(e)
+      }
+    }
+    route(out, now: t)
   }
 
   func handlePing(_ id: ClientID, now t: Int64) {

@@ -41,9 +41,6 @@ public final class Daemon {
   var workerLog: FileDescriptor?
   var stopClients: [ClientID] = []
   var inboxPending: [ClientID: String] = [:]
-  /// The inbox file being submitted at this moment: its `task.submitted` events name it
-  /// (`InboxLedger`, Daemon+Files).
-  var inboxSubmitting: (name: String, crc32c: UInt32)?
   /// Tasks whose `spec.json` is written after this commit's answers (Daemon+Files).
   var specFilesDue: [Int] = []
   /// `on_finish` hooks running or waiting (Daemon+Fleet).
@@ -259,8 +256,7 @@ public final class Daemon {
 
   func route(_ actions: [Action], now t: Int64) {
     for a in actions {
-      if case .log(var e) = a {
-        if let f = inboxSubmitting, e.type == "task.submitted" { e.fields += InboxLedger.fields(file: f.name, crc32c: f.crc32c) }
+      if case .log(let e) = a {
         log.append(e, nowMs: t)
         noteLogged(e, now: t)
         cluster?.observe(e)

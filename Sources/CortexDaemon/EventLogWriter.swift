@@ -17,8 +17,7 @@ final class EventLogWriter {
   private(set) var durableSeq: UInt64
   private var pending: [UInt8] = []
   private var pendingLastSeq: UInt64 = 0
-  /// Highest seq written to the file (not necessarily durable).
-  /// The last seq written to the segment (page cache; `durableSeq` once synced).
+  /// Highest seq written to the file (in the page cache; `durableSeq` once synced).
   private(set) var writtenSeq: UInt64
   private var unsyncedSince: Int64? = nil
   /// Bytes written since the last successful sync, and the segment size at that sync. After a
