@@ -439,10 +439,9 @@ public final class Daemon {
   /// group's id. As subreaper the daemon inherits such orphans: any child that is not a worker is
   /// one, and its group is killed (it is reaped as it exits).
   func killOrphanedTasks() {
-    let me = Processes.currentID
-    for p in Processes.all() where p.parent == me && pidToSlot[p.pid] == nil && !hooks.isHook(p.pid) && !p.isZombie {
-      _ = Processes.signalGroup(p.pid, Signal.kill)
-      _ = Processes.signal(p.pid, Signal.kill)
+    for pid in Processes.children() where pidToSlot[pid] == nil && !hooks.isHook(pid) && Processes.info(pid)?.isZombie == false {
+      _ = Processes.signalGroup(pid, Signal.kill)
+      _ = Processes.signal(pid, Signal.kill)
     }
   }
 

@@ -12,7 +12,7 @@ extension WebServer {
   /// state as `stopped`; `cortex status`, `top` and `workers` leave them out too. A prefix, so
   /// that a tile's position is its slot.
   static func shownWorkers(_ v: HotState.View) -> ArraySlice<HotState.WorkerView> {
-    let last = v.workers.lastIndex { $0.slot <= v.poolSize || $0.state != "stopped" }
+    let last = v.workers.lastIndex(where: v.inPool)
     return v.workers[..<((last ?? -1) + 1)]
   }
 

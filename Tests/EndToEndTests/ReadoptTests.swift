@@ -367,7 +367,7 @@ final class ReadoptTests: XCTestCase {
       }
     }
     c.ok(["restart"], timeoutS: 60)
-    sleepMs(Int(31_000))
+    sleepMs(31_000)
     XCTAssertTrue(Processes.isAlive(waiting.pid), "the wait ended before the second restart")
     c.ok(["restart"], timeoutS: 60)
     try FileSystem.writeAtomically(gate, [], durable: false)

@@ -196,7 +196,10 @@ public enum HotState {
 
     /// The pool's workers: a scale-down leaves the slots above the pool in the file as
     /// `stopped`; those are not the pool's (`cortex status`, `top`, `--json status`).
-    public var poolWorkers: [WorkerView] { workers.filter { $0.slot <= max(poolSize, 1) || $0.state != "stopped" } }
+    public var poolWorkers: [WorkerView] { workers.filter(inPool) }
+
+    /// Whether `w` is the pool's: a slot within it, or one above it still winding down.
+    public func inPool(_ w: WorkerView) -> Bool { w.slot <= max(poolSize, 1) || w.state != "stopped" }
   }
 
   public enum ReadError: Error, CustomStringConvertible, Equatable {
