@@ -153,7 +153,18 @@ enum DaemonControl {
       let fd = try FileDescriptor.open(paths.hotState, .readOnly)
       defer { fd.close() }
       let size = min(HotState.fileSize, try fd.size())
-      let result = try HotState.readConsistent(size: size) { (off, b) throws(PosixError) in try fd.read(at: off, into: b) }
+      func read() throws(PosixError) -> Result<HotState.View, HotState.ReadError> {
+        try HotState.readConsistent(size: size) { (off, b) throws(PosixError) in try fd.read(at: off, into: b) }
+      }
+      // A round of attempts can meet the daemon in the middle of a write (its copy under the
+      // seqlock; longer if it is preempted there): rounds 1 ms apart, for up to 100 ms, as the web
+      // view reads it.
+      var result = try read()
+      let patience = Clock.monotonicMs() + 100
+      while case .failure(.busy) = result, Clock.monotonicMs() < patience {
+        sleepMs(1)
+        result = try read()
+      }
       switch result {
       case .success(let v): return .success(v)
       case .failure(.badMagic) where neverWritten(fd):
