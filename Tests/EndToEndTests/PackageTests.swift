@@ -7,30 +7,6 @@ import XCTest
 /// extracted with `dpkg -x`, the binary runs with an empty environment, and the man page,
 /// completions and systemd units are where Debian looks for them.
 final class PackageTests: XCTestCase {
-  /// Runs argv with exactly `environment`; returns (exit code, stdout + stderr).
-  func sh(_ argv: [String], environment: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (Int32, String) {
-    let scratch = try FileSystem.makeTemporaryDirectory(prefix: "cortex-pkg-out-")
-    defer { FileSystem.removeTree(scratch) }
-    let out = try FileDescriptor.open(scratch + "/out", [.writeOnly, .create, .truncate])
-    let null = try FileDescriptor.open("/dev/null", .readOnly)
-    let pid = try Processes.spawn(argv, environment: environment, stdin: null, stdout: out, stderr: out, newProcessGroup: false)
-    out.close()
-    null.close()
-    let deadline = Clock.monotonicMs() + 120_000
-    while Clock.monotonicMs() < deadline {
-      if let (_, status) = Processes.reap(pid) {
-        let text = String(decoding: (try FileSystem.read(scratch + "/out")) ?? [], as: UTF8.self)
-        if case .exited(let c) = status { return (c, text) }
-        return (-1, text)
-      }
-      sleepMs(10)
-    }
-    _ = Processes.signal(pid, Signal.kill)
-    _ = Processes.wait(pid)
-    XCTFail("\(argv.joined(separator: " ")) did not finish within 120 s", file: file, line: line)
-    return (-1, "")
-  }
-
   func testDebianPackageLayoutAndTheExtractedBinaryInAnEmptyEnvironment() throws {
     let c = try Cortex()
     defer { c.finish() }
