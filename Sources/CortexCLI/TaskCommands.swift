@@ -24,12 +24,15 @@ enum ListCommand {
       }
     }
     let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
-    // With --group the daemon sends every task and the group is picked here (compact records of
-    // old finished tasks carry no group and are left out).
+    // With --group the daemon sends every task and the group is picked here (for older finished
+    // tasks, from their files).
     req.append(("limit", .int(Int64(group == nil ? limit : 0))))
     try args.noPositionals()
     let v = try Client.check(try Client(ctx).request(.object(req)))
     var tasks = v["tasks"]?.array ?? []
+    if tasks.contains(where: { $0["compact"]?.bool == true }) {
+      tasks = FinishedRows.fill(tasks, paths: ctx.paths, config: FinishedRows.config(ctx.paths))
+    }
     if let group {
       tasks = tasks.filter { $0["group"]?.string == group }
       if limit > 0 && tasks.count > limit { tasks = Array(tasks.suffix(limit)) }
@@ -41,12 +44,13 @@ enum ListCommand {
     // In cluster mode every row names the node that holds or ran it.
     let nodes = tasks.contains { $0["node"] != nil }
     var rows = tasks.map { t -> [String] in
-      if t["compact"]?.bool == true {
-        // An older finished task: only its final state is kept in memory (`cortex show` has more).
-        return [t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), "", "", "-", "-", "", ""]
-      }
       var dur = ""
       if let s = t["started_ms"]?.int { dur = formatMs((t["ended_ms"]?.int ?? Clock.wallMs()) - s) }
+      if let d = t["duration_ms"]?.int { dur = formatMs(d) }
+      if t["compact"]?.bool == true && t["type"] == nil {
+        // An older finished task whose files are gone: only its final state is kept.
+        return [t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), "", "", "-", "-", "", ""]
+      }
       return [
         t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), t["priority"]?.string ?? "", t["type"]?.string ?? "",
         String(t["attempt"]?.int ?? 1), t["worker_id"]?.string ?? "-", dur,
@@ -211,7 +215,11 @@ enum PoolCommands {
 extension ListCommand {
   static let help = CommandHelp(
     "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]",
-    details: "Active tasks and the newest finished ones, oldest first; older finished tasks show only their final state.",
+    details: """
+      Active tasks and finished ones, oldest first. Older finished tasks (those the daemon keeps as compact records after a \
+      restart or retention) are filled in from their files, tasks/<id>/result.json and spec.json; once those are removed \
+      (cortex clean) they show only their final state.
+      """,
     flags: [
       .option(
         "--state", value: "S", help: "only tasks in this state (active: not finished yet; done: finished)",

@@ -241,4 +241,35 @@ final class CLIPolishTests: XCTestCase {
       XCTAssertTrue(String(decoding: screen, as: UTF8.self).hasSuffix("\u{1B}[?25h\u{1B}[?1049l"), "cursor and screen are restored")
     }
   }
+
+  /// After a restart the daemon keeps older finished tasks as compact records (id and state);
+  /// `list` still shows their priority, type, group, attempt, worker, time and description, from
+  /// their files, and `--group` still finds them, a worker type's group included. Once `clean`
+  /// removed the files, the row says only what the record keeps.
+  func testListShowsOlderFinishedTasksInFullAfterARestart() throws {
+    try c.initialize([("worker_types", .object([("scan", .object([("group", .string("scanners"))]))]))])
+    c.ok(["start", "--workers", "2"])
+    let first = c.ok(["submit", "--wait", "--group", "g1", "--priority", "high", "--description", "first one", "--", "true"]).out.trimmed
+    let scan = c.ok(["submit", "--wait", "--type", "scan", "--", "true"]).out.trimmed
+    c.ok(["stop"])
+    c.ok(["start", "--workers", "2"])
+    let rows = try JSON.parse(Array(c.ok(["--json", "list"]).out.utf8)).array ?? []
+    let row = rows.first { $0["id"]?.string == first }
+    XCTAssertEqual(row?["compact"]?.bool, true, "the restart kept \(first) in full; this test needs a compact record")
+    XCTAssertEqual(row?["priority"]?.string, "high")
+    XCTAssertEqual(row?["type"]?.string, "exec")
+    XCTAssertEqual(row?["group"]?.string, "g1")
+    XCTAssertEqual(row?["attempt"]?.int, 1)
+    XCTAssertNotNil(row?["worker_id"]?.string)
+    XCTAssertEqual(row?["description"]?.string, "first one")
+    let table = c.ok(["list"]).out
+    let line = table.split(separator: "\n").first { $0.hasPrefix(first) }.map(String.init) ?? ""
+    for field in ["high", "exec", "g1", "first one"] { XCTAssertTrue(line.contains(field), "no \(field) in: \(line)") }
+    XCTAssertEqual(c.ok(["list", "--group", "g1"]).out.split(separator: "\n").dropFirst().map { String($0.prefix(11)) }, [first])
+    XCTAssertEqual(c.ok(["list", "--group", "scanners"]).out.split(separator: "\n").dropFirst().map { String($0.prefix(11)) }, [scan])
+    c.ok(["clean"])
+    let cleaned = try JSON.parse(Array(c.ok(["--json", "list"]).out.utf8)).array?.first { $0["id"]?.string == first }
+    XCTAssertNil(cleaned?["priority"], "\(String(describing: cleaned))")
+    XCTAssertEqual(cleaned?["state"]?.string, "succeeded")
+  }
 }

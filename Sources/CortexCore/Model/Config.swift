@@ -101,6 +101,13 @@ public struct Config: Equatable, Sendable {
     return nil
   }
 
+  /// The group a task runs in: its own (`group`), its worker type's, or `default`.
+  public func groupName(group: String?, type: String?) -> String {
+    if let group { return group }
+    if let type, let g = workerType(type)?.group { return g }
+    return FleetNames.defaultGroup
+  }
+
   public func workerType(_ name: String) -> WorkerType? {
     for (n, t) in workerTypes where n == name { return t }
     return nil

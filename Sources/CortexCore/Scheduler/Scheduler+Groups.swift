@@ -89,11 +89,7 @@ extension Scheduler {
   }
 
   /// The group a spec runs in: its own, its worker type's, or `default`.
-  public func groupName(_ spec: TaskSpec) -> String {
-    if let g = spec.group { return g }
-    if let t = spec.type, let g = config.workerType(t)?.group { return g }
-    return FleetNames.defaultGroup
-  }
+  public func groupName(_ spec: TaskSpec) -> String { config.groupName(group: spec.group, type: spec.type) }
 
   /// The index of a group, created (with its settings from the config) on first use.
   mutating func groupIndex(_ name: String) -> Int {
