@@ -60,7 +60,7 @@ final class PackageTests: XCTestCase {
       XCTAssertTrue(unit.split(separator: "\n").contains { $0.hasPrefix(line) }, "cortex.service lacks \(line)")
     }
     let user = String(decoding: (try FileSystem.read(root + "/usr/lib/systemd/user/cortex.service")) ?? [], as: UTF8.self)
-    XCTAssertTrue(user.contains("Type=notify") && user.contains("ExecStart=/usr/bin/cortex --dir %S/cortex daemon"), user)
+    XCTAssertTrue(user.contains("Type=notify") && user.contains("ExecStart=/usr/bin/cortex --dir %h/.local/state/cortex daemon"), user)
     XCTAssertTrue(user.split(separator: "\n").contains("KillMode=process"), user)
 
     try assertSystemdAnalyzeVerifies(root: root, scratch: c.scratch)

@@ -26,25 +26,35 @@ final class SystemdBootTests: XCTestCase {
     }
   }
 
-  func testTheUnitUnderARealSystemd() throws {
+  /// Root and nspawn, the package made from the test's binary, a container booted with it
+  /// installed.
+  func installed(_ c: Cortex) throws -> Container? {
     let (_, uid) = try sh(["/usr/bin/id", "-u"], environment: path)
-    guard uid.trimmed == "0" else { return XCTFail("needs root (mount, systemd-nspawn); CI runs as root") }
-    guard FileSystem.exists(Self.nspawn) else {
-      return XCTFail("\(Self.nspawn) is missing: apt-get install systemd-container (.ci/run does)")
+    guard uid.trimmed == "0" else {
+      XCTFail("needs root (mount, systemd-nspawn); CI runs as root")
+      return nil
     }
-    let c = try Cortex()
-    defer { c.finish() }
+    guard FileSystem.exists(Self.nspawn) else {
+      XCTFail("\(Self.nspawn) is missing: apt-get install systemd-container (.ci/run does)")
+      return nil
+    }
     let (made, deb) = try sh(
       ["/bin/bash", HelpTests.repo + "/scripts/make-deb", Cortex.binary, c.scratch + "/dist"],
       environment: path + ["CORTEX_DEB_COMPRESSION=none"])
     XCTAssertEqual(made, 0, deb)
     let box = try boot(scratch: c.scratch, deb: deb.trimmed)
-    defer { halt(box) }
-
     // The test's debug binary links the toolchain's Swift libraries (found in this root, which the
     // container shares): their made-up package names are the only unmet dependencies.
-    let (installed, dpkg) = run(box, "dpkg -i --force-depends /root/cortex.deb")
-    XCTAssertEqual(installed, 0, dpkg)
+    let (code, dpkg) = run(box, "dpkg -i --force-depends /root/cortex.deb")
+    XCTAssertEqual(code, 0, dpkg)
+    return box
+  }
+
+  func testTheUnitUnderARealSystemd() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    guard let box = try installed(c) else { return }
+    defer { halt(box) }
     XCTAssertEqual(run(box, "id -un cortex").1.trimmed, "cortex", "postinst made no cortex user")
 
     // Type=notify: `systemctl start` returns once systemd has READY=1, sent after every worker is ready.
@@ -116,6 +126,33 @@ final class SystemdBootTests: XCTestCase {
     XCTAssertFalse(stopping.contains("remains running after unit stopped"), stopping)
     let result = try JSON.parse(run(box, "cat /var/lib/cortex/tasks/\(draining)/result.json").1)
     XCTAssertEqual(result["state"]?.string, "succeeded", "\(result)")
+  }
+
+  /// The user unit under a user's own manager (user@UID.service, as a login starts it): its
+  /// directory is the one the README names for CORTEX_DIR, its tasks run as the user and may write
+  /// the user's project, and a stop leaves none of the user's processes but the manager's.
+  func testTheUserUnitUnderAUsersManager() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    guard let box = try installed(c) else { return }
+    defer { halt(box) }
+    XCTAssertEqual(run(box, "useradd --create-home dev").0, 0)
+    let uid = run(box, "id -u dev").1.trimmed
+    XCTAssertEqual(run(box, "systemctl start user@\(uid).service").0, 0, run(box, "journalctl --no-pager -u user@\(uid).service").1)
+    let user = "runuser -u dev -- env XDG_RUNTIME_DIR=/run/user/\(uid)"
+    let (started, startOut) = run(box, "\(user) systemctl --user start cortex")
+    XCTAssertEqual(started, 0, startOut)
+    XCTAssertEqual(run(box, "\(user) systemctl --user show --property=ActiveState --value cortex").1.trimmed, "active")
+    let dir = "/home/dev/.local/state/cortex"  // README: export CORTEX_DIR=~/.local/state/cortex
+    XCTAssertEqual(
+      run(box, "test -S \(dir)/cortex.sock").0, 0, "no daemon's socket in \(dir): \(run(box, "ls -a /home/dev /home/dev/.*").1)")
+    let submit = "mkdir -p ~/proj && cd ~/proj && CORTEX_DIR=\(dir) cortex submit --wait -- sh -c 'id -un > made-by-task'"
+    let (code, out) = run(box, "\(user) HOME=/home/dev sh -c \"\(submit)\"")
+    XCTAssertEqual(code, 0, out)
+    XCTAssertEqual(run(box, "cat /home/dev/proj/made-by-task").1.trimmed, "dev")
+    XCTAssertEqual(run(box, "\(user) systemctl --user stop cortex", timeoutS: 90).0, 0)
+    XCTAssertEqual(run(box, "pgrep -u dev -a cortex").1, "", "processes left after the stop")
+    XCTAssertEqual(run(box, "systemctl stop user@\(uid).service").0, 0)
   }
 
   // MARK: - The container
