@@ -155,8 +155,15 @@ struct Context {
   /// The directory was named (`--dir`, `$CORTEX_DIR`) rather than found or defaulted.
   var directoryNamed: Bool { lookup.map { $0.source == .option || $0.source == .environment } ?? true }
 
+  /// A daemon that last ran as a systemd service is started by its unit (service.json).
+  var serviceAdvice: String? {
+    ((try? FileSystem.read(paths.service)) ?? nil).flatMap { try? JSON.parse($0) }.flatMap(SystemdService.decode)?.startAdvice
+  }
+
   /// How to get a daemon running for this directory (DirectoryLookup.notRunningAdvice).
-  var startAdvice: String { lookup?.notRunningAdvice() ?? "start it with: cortex start --dir \(paths.root)" }
+  var startAdvice: String {
+    serviceAdvice ?? lookup?.notRunningAdvice() ?? "start it with: cortex start --dir \(paths.root)"
+  }
 
   func out(_ s: String) { try? FileDescriptor.standardOutput.writeAll(s) }
   func err(_ s: String) { try? FileDescriptor.standardError.writeAll(s) }

@@ -74,6 +74,19 @@ struct SystemdNotifier {
 }
 
 extension Daemon {
+  /// Notes in `service.json` the unit the daemon runs as, when systemd started it (it speaks
+  /// sd_notify and its control group names a service), and removes a note left by an earlier one
+  /// otherwise: a command that finds the daemon stopped says `systemctl start` only for a
+  /// directory a service owns.
+  func recordService() {
+    let cgroup = notifier == nil ? nil : ((try? FileSystem.read("/proc/self/cgroup")) ?? nil)
+    guard let service = cgroup.flatMap({ SystemdService.parse(cgroup: String(decoding: $0, as: UTF8.self)) }) else {
+      try? FileSystem.remove(paths.service)
+      return
+    }
+    try? FileSystem.writeAtomically(paths.service, Array((service.json().encoded() + "\n").utf8), durable: false, mode: 0o644)
+  }
+
   /// Workers of the configured pool that are up (idle or busy).
   var readyWorkers: Int {
     scheduler.workers.filter { ($0.state == .idle || $0.state == .busy) && $0.slot <= scheduler.desiredWorkers }.count

@@ -145,6 +145,7 @@ public final class Daemon {
     lastSnapshotMs = wallStartMs
     workerLog = try? FileDescriptor.open(paths.daemonLog, [.writeOnly, .create, .append])
     notifier = SystemdNotifier.fromEnvironment(pid: Processes.currentID)
+    recordService()
     try? FileDescriptor.standardError.reserveBeyondEnd(Self.messageReserveBytes)
 
     for s in [Signal.chld, Signal.term, Signal.int, Signal.hup, Signal.usr2] { try Signal.deliver(s, to: signals.write) }

@@ -126,6 +126,9 @@ final class SystemdBootTests: XCTestCase {
     XCTAssertFalse(stopping.contains("remains running after unit stopped"), stopping)
     let result = try JSON.parse(run(box, "cat /var/lib/cortex/tasks/\(draining)/result.json").1)
     XCTAssertEqual(result["state"]?.string, "succeeded", "\(result)")
+    // Stopped, the directory is still the service's: start the unit, not a daemon by hand.
+    let stopped = run(box, cortex("status")).1
+    XCTAssertTrue(stopped.contains("start it with: sudo systemctl start cortex"), stopped)
   }
 
   /// The user unit under a user's own manager (user@UID.service, as a login starts it): its
@@ -152,6 +155,8 @@ final class SystemdBootTests: XCTestCase {
     XCTAssertEqual(run(box, "cat /home/dev/proj/made-by-task").1.trimmed, "dev")
     XCTAssertEqual(run(box, "\(user) systemctl --user stop cortex", timeoutS: 90).0, 0)
     XCTAssertEqual(run(box, "pgrep -u dev -a cortex").1, "", "processes left after the stop")
+    let stopped = run(box, "\(user) CORTEX_DIR=\(dir) cortex status").1
+    XCTAssertTrue(stopped.contains("start it with: systemctl --user start cortex"), stopped)
     XCTAssertEqual(run(box, "systemctl stop user@\(uid).service").0, 0)
   }
 

@@ -32,6 +32,9 @@ public struct Paths: Sendable {
   public var groups: String { root + "/groups.json" }
   /// Secret values of tasks (mode 0600), see `Redaction`.
   public var secrets: String { root + "/secrets.jsonl" }
+  /// The systemd unit the daemon last ran under (`SystemdService`), for the advice of a command
+  /// that finds it stopped; absent when it last ran outside systemd.
+  public var service: String { root + "/service.json" }
   /// Terminal states a cluster node has not yet delivered to the database (cluster mode).
   public var clusterOutbox: String { root + "/cluster-outbox.jsonl" }
 
