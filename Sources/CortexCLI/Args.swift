@@ -176,27 +176,6 @@ struct Context {
   }
 }
 
-/// `s` with its control characters written out (`\n`, `\t`, `\r`, else `\xHH`): text that a
-/// task or its submitter chose (a description, a progress message) printed for people keeps a
-/// table row on one line and cannot send escape sequences to the terminal.
-func visible(_ s: String) -> String {
-  guard s.unicodeScalars.contains(where: isControl) else { return s }
-  var out = ""
-  for u in s.unicodeScalars {
-    guard isControl(u) else {
-      out.unicodeScalars.append(u)
-      continue
-    }
-    switch u {
-    case "\n": out += "\\n"
-    case "\t": out += "\\t"
-    case "\r": out += "\\r"
-    default: out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
-    }
-  }
-  return out
-}
-
 /// Characters of `s` a terminal shows: those of an SGR sequence (ESC [ … m, as `Context.paint`
 /// writes) take no column.
 func shownWidth(_ s: String) -> Int {
@@ -216,8 +195,6 @@ func shownWidth(_ s: String) -> Int {
 }
 
 /// C0 controls, DEL and C1 controls (0x80–0x9F, which some terminals also obey).
-private func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) }
-
 /// Fixed-width text tables for people. Widths count what a terminal shows: a painted cell's
 /// color codes take no column.
 func table(_ header: [String], _ rows: [[String]]) -> String {

@@ -392,7 +392,11 @@ extension SubmitCommand {
         "--cwd", value: "DIR", help: "the task's working directory (with --from: of each line without a cwd)",
         default: "the current directory", completes: .directory),
       .flag("--no-env", help: "do not pass the submitter's environment to the task"),
-      .option("--idempotency-key", value: "K", help: "a second submit with the same key returns the first task's id"),
+      .option(
+        "--idempotency-key", value: "K",
+        help:
+          "a second submit with the same key returns the first task's id, until retention.task_days or cortex clean forgets that finished task's files (then it makes a new task)"
+      ),
       .option("--sla", value: "DUR", help: "must start within DUR, else it is refused (75, sla_unmeetable)"),
       .option("--sla-deadline", value: "TIME", help: "must start by this RFC 3339 time"),
       .option(

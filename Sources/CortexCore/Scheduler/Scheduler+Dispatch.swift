@@ -349,6 +349,7 @@ extension Scheduler {
       )
     }!
     setState(n, state)
+    if let k = tasks[n]!.spec.idempotencyKey { idempotency.ended(k, task: n, at: now) }
     var f: [(String, JSON)] = []
     if let c = t.exitCode { f.append(("exit_code", .int(Int64(c)))) }
     if let s = t.signal { f.append(("signal", .int(Int64(s)))) }

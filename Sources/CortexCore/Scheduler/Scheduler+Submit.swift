@@ -184,7 +184,7 @@ extension Scheduler {
     rec.state = .queued
     tasks[n] = rec
     counts[.queued, default: 0] += 1
-    if let key = spec.idempotencyKey { idempotency[key] = n }
+    if let key = spec.idempotencyKey { idempotency.remember(key, task: n) }
     if let old = spec.retryOf { retried.insert(old) }
     out.append(
       .log(
