@@ -176,6 +176,37 @@ final class BadInputTests: XCTestCase {
     c.ok(["wait", id], timeoutS: 30)
   }
 
+  /// A field given twice in a spec (`{"command":["a"],"command":["b"]}`) ran the last one without
+  /// a word (and `show`'s reader took the first): it is refused, 65, naming the field, and nothing
+  /// of the batch is accepted. Through `submit --from`, `task create --from`, the socket (submit
+  /// and edit); the inbox is in InboxTests.
+  func testAFieldGivenTwiceInASpecIsRefusedNamingItAndNothingIsAccepted() throws {
+    let (pid, id) = try pausedWithOneTask([])
+    let file = c.scratch + "/twice.jsonl"
+    try FileSystem.writeAtomically(
+      file, Array("{\"command\":[\"true\"]}\n{\"command\":[\"echo\",\"a\"],\"command\":[\"echo\",\"b\"]}\n".utf8), durable: false)
+    for args in [["submit", "--from", file], ["task", "create", "--from", file]] {
+      let r = c.ok(args, code: 65)
+      XCTAssertTrue(r.err.contains("line 2: task 2 of 2: command: is given twice"), "\(args): \(r.err)")
+    }
+    let synthetic = c.ok(["submit", "--from", "-"], input: #"{"synthetic":{"duration_ms":1,"duration_ms":900000}}"# + "\n", code: 65)
+    XCTAssertTrue(synthetic.err.contains("synthetic.duration_ms: is given twice"), synthetic.err)
+    let cases = [
+      #"{"op":"submit","tasks":[{"shell":"true","priority":"low","priority":"critical"}]}"#,
+      #"{"op":"edit","id":"\#(id)","set":{"priority":"low","priority":"critical"}}"#,
+    ]
+    for line in cases {
+      let reply = try c.rawRequest(line)
+      XCTAssertEqual(reply["code"]?.int, 65, "\(line) → \(reply.encoded())")
+      XCTAssertTrue((reply["error"]?.string ?? "").contains("priority: is given twice"), "\(line) → \(reply.encoded())")
+    }
+    XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 1, "a refused spec accepted a task")
+    XCTAssertFalse(c.events().contains { $0.type == "task.edited" }, "a refused edit changed the task")
+    XCTAssertTrue(Processes.isAlive(pid))
+    c.ok(["resume"])
+    c.ok(["wait", id], timeoutS: 30)
+  }
+
   /// A task named twice in one request is one task: `retry X X` made two retries of X, and
   /// `cancel X X` answered a JSON object with the key twice. `cluster` checked its database before
   /// its command: `cluster bogus` and `--postgres ""` were about the connection.
