@@ -98,7 +98,7 @@ struct Args {
     guard let raw = try single(names) else { return nil }
     guard let v = Int(raw), v >= min, v <= max else {
       let range = max == Int.max ? "at least \(min)" : "from \(min) to \(max)"
-      throw CLIError.usage("\(names[0]) must be a whole number \(range), not '\(raw)'", usage)
+      throw CLIError.usage("\(names[0]) must be a whole number \(range), not \(quoted(raw))", usage)
     }
     return v
   }
@@ -109,7 +109,7 @@ struct Args {
     guard let raw = try single([name]) else { return nil }
     let seconds = Int(raw) ?? DurationText.parseMs(raw).map { Int(($0 + 999) / 1000) }
     guard let v = seconds, v >= min, v <= max else {
-      throw CLIError.usage("\(name) must be seconds (30) or a duration (30s, 5m) from \(min) to \(max) s, not '\(raw)'", usage)
+      throw CLIError.usage("\(name) must be seconds (30) or a duration (30s, 5m) from \(min) to \(max) s, not \(quoted(raw))", usage)
     }
     return v
   }
@@ -127,7 +127,7 @@ struct Args {
 
   mutating func noPositionals() throws(CLIError) {
     let p = try positionals()
-    if let extra = p.first { throw CLIError.usage("unexpected argument '\(extra)'", usage) }
+    if let extra = p.first { throw CLIError.usage("unexpected argument \(quoted(extra))", usage) }
   }
 }
 

@@ -31,13 +31,14 @@ enum CleanCommand {
     var req: [(String, JSON)] = [("op", .string("clean"))]
     if let d = try args.option("--older-than") {
       guard let ms = DurationText.parseMs(d) else {
-        throw CLIError.usage("--older-than needs a duration like 7d or 12h, not '\(d)'", usage)
+        throw CLIError.usage("--older-than needs a duration like 7d or 12h, not \(quoted(d))", usage)
       }
       req.append(("older_than_s", .double(Double(ms) / 1000)))
     }
     if let s = try args.option("--state") {
       guard let st = TaskState(rawValue: s), st.isTerminal else {
-        throw CLIError.usage("--state must be a finished state (succeeded, failed, cancelled, timed_out, rejected), not '\(s)'", usage)
+        throw CLIError.usage(
+          "--state must be a finished state (succeeded, failed, cancelled, timed_out, rejected), not \(quoted(s))", usage)
       }
       req.append(("state", .string(st.rawValue)))
     }

@@ -157,7 +157,7 @@ public enum Request: Equatable, Sendable {
       return .clean(rule)
     default:
       if let f = try decodeFleet(op, req) { return .fleet(f) }
-      throw .usage("unknown op '\(op)'")
+      throw .usage("unknown op \(quoted(op))")
     }
   }
 
@@ -166,7 +166,7 @@ public enum Request: Equatable, Sendable {
     guard let v = req["id"], !v.isNull else { throw SpecError("id", "needs a task id like task-000012") }
     guard let s = v.string, let n = TaskID.parse(s) else {
       let given = v.string ?? v.encoded()
-      throw SpecError("id", "'\(given.prefix(80))\(given.count > 80 ? "…" : "")' is not a task id like task-000012")
+      throw SpecError("id", "\(quoted(given.prefix(80) + (given.count > 80 ? "…" : ""))) is not a task id like task-000012")
     }
     return n
   }
@@ -181,7 +181,7 @@ public enum Request: Equatable, Sendable {
     seen.reserveCapacity(list.count)
     for v in list {
       guard let s = v.string, let n = TaskID.parse(s) else {
-        throw .invalid(SpecError("id", "'\(v.string ?? v.encoded())' is not a task id like task-000012"), index: nil, of: 1)
+        throw .invalid(SpecError("id", "\(quoted(v.string ?? v.encoded())) is not a task id like task-000012"), index: nil, of: 1)
       }
       if seen.insert(n).inserted { ids.append(n) }
     }
