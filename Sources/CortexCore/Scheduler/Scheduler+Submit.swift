@@ -249,7 +249,7 @@ extension Scheduler {
       } else if let t = spec.type, type != nil {
         throw SpecError(
           "command",
-          "worker type \(quoted(t)) has no command template; give a command (-- CMD ARGS), --shell or --synthetic, or add one to config.json: \"worker_types\": {\"\(t)\": {\"command\": [\"my-agent\", \"{description}\"]}}"
+          "worker type \(quoted(t)) has no command template; give a command (-- CMD ARGS), --shell or --synthetic, or add one to config.json: \"worker_types\": {\(JSON.string(t).encoded()): {\"command\": [\"my-agent\", \"{description}\"]}}"
         )
       } else if s.description != nil {
         // A batch line or an inbox file is not routed (only `task create --description` is).
