@@ -7,7 +7,8 @@ enum AgentRunCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     guard let name = try args.option("--agent") else { throw CLIError.usage("--agent is required", args.usage) }
     guard let kind = AgentKind(rawValue: name) else {
-      throw CLIError.usage("unknown agent '\(name)' (known: \(AgentKind.allCases.map(\.rawValue).joined(separator: ", ")))", args.usage)
+      throw CLIError.usage(
+        "unknown agent \(quoted(name)) (known: \(AgentKind.allCases.map(\.rawValue).joined(separator: ", ")))", args.usage)
     }
     let argv = args.afterDashDash
     try args.noPositionals()

@@ -98,7 +98,7 @@ struct Args {
     guard let raw = try single(names) else { return nil }
     guard let v = Int(raw), v >= min, v <= max else {
       let range = max == Int.max ? "at least \(min)" : "from \(min) to \(max)"
-      throw CLIError.usage("\(names[0]) must be a whole number \(range), not '\(raw)'", usage)
+      throw CLIError.usage("\(names[0]) must be a whole number \(range), not \(quoted(raw))", usage)
     }
     return v
   }
@@ -109,7 +109,7 @@ struct Args {
     guard let raw = try single([name]) else { return nil }
     let seconds = Int(raw) ?? DurationText.parseMs(raw).map { Int(($0 + 999) / 1000) }
     guard let v = seconds, v >= min, v <= max else {
-      throw CLIError.usage("\(name) must be seconds (30) or a duration (30s, 5m) from \(min) to \(max) s, not '\(raw)'", usage)
+      throw CLIError.usage("\(name) must be seconds (30) or a duration (30s, 5m) from \(min) to \(max) s, not \(quoted(raw))", usage)
     }
     return v
   }
@@ -127,7 +127,7 @@ struct Args {
 
   mutating func noPositionals() throws(CLIError) {
     let p = try positionals()
-    if let extra = p.first { throw CLIError.usage("unexpected argument '\(extra)'", usage) }
+    if let extra = p.first { throw CLIError.usage("unexpected argument \(quoted(extra))", usage) }
   }
 }
 
@@ -183,27 +183,6 @@ struct Context {
   }
 }
 
-/// `s` with its control characters written out (`\n`, `\t`, `\r`, else `\xHH`): text that a
-/// task or its submitter chose (a description, a progress message) printed for people keeps a
-/// table row on one line and cannot send escape sequences to the terminal.
-func visible(_ s: String) -> String {
-  guard s.unicodeScalars.contains(where: isControl) else { return s }
-  var out = ""
-  for u in s.unicodeScalars {
-    guard isControl(u) else {
-      out.unicodeScalars.append(u)
-      continue
-    }
-    switch u {
-    case "\n": out += "\\n"
-    case "\t": out += "\\t"
-    case "\r": out += "\\r"
-    default: out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
-    }
-  }
-  return out
-}
-
 /// Characters of `s` a terminal shows: those of an SGR sequence (ESC [ … m, as `Context.paint`
 /// writes) take no column.
 func shownWidth(_ s: String) -> Int {
@@ -223,8 +202,6 @@ func shownWidth(_ s: String) -> Int {
 }
 
 /// C0 controls, DEL and C1 controls (0x80–0x9F, which some terminals also obey).
-private func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) }
-
 /// Fixed-width text tables for people. Widths count what a terminal shows: a painted cell's
 /// color codes take no column.
 func table(_ header: [String], _ rows: [[String]]) -> String {

@@ -32,12 +32,14 @@ enum BenchCommand {
     let duration = try args.intOption("--duration", min: 1, max: 86_400) ?? 10
     let kind = try args.option("--kind") ?? "exec"
     let seed = try args.intOption("--seed", min: 1, max: 1_000_000) ?? 1
-    guard kind == "exec" || kind == "synthetic" else { throw CLIError.usage("--kind must be exec or synthetic, not '\(kind)'", usage) }
+    guard kind == "exec" || kind == "synthetic" else {
+      throw CLIError.usage("--kind must be exec or synthetic, not \(quoted(kind))", usage)
+    }
     let words = try args.positionals()
     let known = (LoadProfiles.names + profiles).joined(separator: ", ")
     guard let profile = words.first else { throw CLIError.usage("name a profile: \(known)", usage) }
-    guard profiles.contains(profile) else { throw CLIError.usage("unknown profile '\(profile)' (known: \(known))", usage) }
-    if words.count > 1 { throw CLIError.usage("unexpected argument '\(words[1])'", usage) }
+    guard profiles.contains(profile) else { throw CLIError.usage("unknown profile \(quoted(profile)) (known: \(known))", usage) }
+    if words.count > 1 { throw CLIError.usage("unexpected argument \(quoted(words[1]))", usage) }
 
     if profile == "decision-groups" || profile == "provider" {
       let v = Bench.fleetProfile(profile, tasks: tasks, agents: agents, duration: duration, seed: UInt64(seed))

@@ -14,9 +14,9 @@ enum CertifyCommand {
     guard words.count == 1 else { throw CLIError.usage("give one summary file", usage) }
     let read: [UInt8]?
     do throws(PosixError) { read = try FileSystem.read(words[0]) } catch {
-      throw CLIError(2, "invalid evidence: cannot read '\(words[0])': \(error)")
+      throw CLIError(2, "invalid evidence: cannot read \(quoted(words[0])): \(error)")
     }
-    guard let sb = read else { throw CLIError(2, "invalid evidence: cannot read '\(words[0])': it does not exist") }
+    guard let sb = read else { throw CLIError(2, "invalid evidence: cannot read \(quoted(words[0])): it does not exist") }
     let summary: JSON
     do { summary = try JSON.parse(sb) } catch { throw CLIError(2, "invalid evidence: \(words[0]) is not JSON: \(error)") }
     guard let gb = (try? FileSystem.read(gatesPath)) ?? nil else {

@@ -12,7 +12,9 @@ enum CleanCommand {
     details: """
       Removes tasks/<id>/ (spec, output, result) of finished tasks; by default of every finished task. \
       Their compact records stay in finished-tasks.bin, so show and wait still answer for them. The \
-      daemon does it and logs tasks.cleaned.
+      idempotency keys of those tasks are forgotten with their files (synthetic tasks' too): \
+      submitted again, such a key makes a new task. The daemon does it and logs tasks.cleaned \
+      (and idempotency.forgotten).
       """,
     flags: [
       .option("--older-than", value: "DUR", help: "only tasks that finished more than DUR ago (7d, 12h)", default: "every finished task"),
@@ -29,13 +31,14 @@ enum CleanCommand {
     var req: [(String, JSON)] = [("op", .string("clean"))]
     if let d = try args.option("--older-than") {
       guard let ms = DurationText.parseMs(d) else {
-        throw CLIError.usage("--older-than needs a duration like 7d or 12h, not '\(d)'", usage)
+        throw CLIError.usage("--older-than needs a duration like 7d or 12h, not \(quoted(d))", usage)
       }
       req.append(("older_than_s", .double(Double(ms) / 1000)))
     }
     if let s = try args.option("--state") {
       guard let st = TaskState(rawValue: s), st.isTerminal else {
-        throw CLIError.usage("--state must be a finished state (succeeded, failed, cancelled, timed_out, rejected), not '\(s)'", usage)
+        throw CLIError.usage(
+          "--state must be a finished state (succeeded, failed, cancelled, timed_out, rejected), not \(quoted(s))", usage)
       }
       req.append(("state", .string(st.rawValue)))
     }
@@ -46,8 +49,10 @@ enum CleanCommand {
     } else {
       let n = v["removed"]?.int ?? 0
       let bytes = v["bytes"]?.int ?? 0
+      let keys = v["keys_forgotten"]?.int ?? 0
+      let forgot = keys == 0 ? "" : "; forgot \(keys) idempotency key\(keys == 1 ? "" : "s") (submitted again, a key makes a new task)"
       ctx.err(
-        "cortex: removed the files of \(n) finished task\(n == 1 ? "" : "s") (\(formatBytes(bytes))); show and wait still answer for them\n"
+        "cortex: removed the files of \(n) finished task\(n == 1 ? "" : "s") (\(formatBytes(bytes)))\(forgot); show and wait still answer for them\n"
       )
     }
     return 0

@@ -15,7 +15,7 @@ enum ClusterCommand {
     let words = try args.positionals()
     guard let sub = words.first, words.count == 1 else { throw CLIError.usage("give one of: migrate, status", usage) }
     guard ["migrate", "status"].contains(sub) else {
-      throw CLIError.usage("unknown cluster command '\(sub)': give migrate or status", usage)
+      throw CLIError.usage("unknown cluster command \(quoted(sub)): give migrate or status", usage)
     }
     if dsnFlag == "" { throw CLIError.usage("--postgres needs a connection string, not an empty one", usage) }
     let dsn: String
@@ -43,7 +43,7 @@ enum ClusterCommand {
         return try status(db, ctx)
       } catch { throw failure(error) }
     default:
-      throw CLIError.usage("unknown cluster command '\(sub)' (use migrate or status)", usage)
+      throw CLIError.usage("unknown cluster command \(quoted(sub)) (use migrate or status)", usage)
     }
   }
 

@@ -144,7 +144,7 @@ public enum CortexMain {
       // `--dir "$UNSET"`: an empty name would quietly mean the working directory.
       if dir == "" { throw CLIError.usage("--dir needs a directory, not an empty string", cmd.usage) }
       guard ["auto", "never", "always"].contains(colorMode) else {
-        throw CLIError.usage("--color must be auto, never or always, not '\(colorMode)'", cmd.usage)
+        throw CLIError.usage("--color must be auto, never or always, not \(quoted(colorMode))", cmd.usage)
       }
       let color =
         colorMode == "always" || (colorMode == "auto" && FileDescriptor.standardOutput.isTerminal && Environment.get("NO_COLOR") == nil)
@@ -160,7 +160,10 @@ public enum CortexMain {
   /// `{"ok":false,"code":N,"error":"…"}` with the daemon's `reason`, `field` and `position` when
   /// it gave them. Returns the exit code.
   static func fail(_ e: CLIError, json: Bool = false) -> Int32 {
-    let message = shortened(e.description)
+    // Values are quoted into messages with `quoted`, which writes out their control characters;
+    // anything else that reached a message (an older daemon's words) cannot send an escape
+    // sequence to the terminal either: every line is made `visible`.
+    let message = shortened(e.description).split(separator: "\n", omittingEmptySubsequences: false).map(visible).joined(separator: "\n")
     try? FileDescriptor.standardError.writeAll("cortex: \(message)\n")
     if json {
       var o: [(String, JSON)] = [("ok", .bool(false)), ("code", .int(Int64(e.code))), ("error", .string(message))]
@@ -195,7 +198,7 @@ extension CortexMain {
 
   /// `cortex task` with no subcommand, or another than `create`.
   static func taskWithoutCreate(_ sub: String?) -> CLIError {
-    let what = sub.map { "unknown task command '\($0)'" } ?? "cortex task needs a command"
+    let what = sub.map { "unknown task command \(quoted($0))" } ?? "cortex task needs a command"
     return CLIError.usage(
       "\(what): the one is `cortex task create` (the same as cortex submit)", "cortex task create [FLAGS] [-- CMD [ARGS...]]")
   }
@@ -203,7 +206,7 @@ extension CortexMain {
   /// An unknown command, with the listed one it is most likely a typo of (Suggest.nearest).
   static func unknownCommand(_ name: String, usage: String) -> CLIError {
     let near = Suggest.nearest(name, among: commands.filter { !$0.hidden }.map(\.name))
-    return CLIError.usage("unknown command '\(name)'" + (near.map { "; did you mean '\($0)'?" } ?? ""), usage)
+    return CLIError.usage("unknown command \(quoted(name))" + (near.map { "; did you mean \(quoted($0))?" } ?? ""), usage)
   }
 
   /// Runs the command line and exits with its code.
@@ -216,7 +219,7 @@ extension CortexMain {
     let argv = Processes.arguments()
     if let i = Processes.argumentNotUTF8() {
       let e = CLIError.usage(
-        "argument \(i) ('\(visible(argv[i]))') is not valid UTF-8; Cortex keeps commands, paths and names as UTF-8 text",
+        "argument \(i) (\(quoted(argv[i]))) is not valid UTF-8; Cortex keeps commands, paths and names as UTF-8 text",
         "cortex [--dir DIR] [--json] [--color auto|never|always] COMMAND [ARGS]")
       Processes.exit(fail(e, json: argv.contains("--json")))
     }

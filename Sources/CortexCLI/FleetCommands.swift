@@ -43,7 +43,7 @@ enum PauseCommand {
     }
     ctx.err("cortex: \(said)\n")
     if let g = p.first, let known, !known.contains(g) {
-      let near = Suggest.nearest(g, among: known).map { "did you mean '\($0)'? " } ?? ""
+      let near = Suggest.nearest(g, among: known).map { "did you mean \(quoted($0))? " } ?? ""
       ctx.err(
         "cortex: no task or setting has named group \(g) yet; \(near)cortex group lists the groups (cortex resume \(g) undoes this)\n")
     }
@@ -110,7 +110,7 @@ enum GroupCommand {
       }
       return 0
     default:
-      throw CLIError.usage("unknown group command '\(p[0])'", usage)
+      throw CLIError.usage("unknown group command \(quoted(p[0]))", usage)
     }
   }
 

@@ -121,7 +121,7 @@ enum InitWizard {
       let a = line.trimmingSpaces
       if a.isEmpty { return d }
       if valid(a) { return a }
-      ctx.err("  '\(a)' is not \(expected)\n")
+      ctx.err("  \(quoted(a)) is not \(expected)\n")
     }
     return d
   }

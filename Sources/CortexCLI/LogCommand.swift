@@ -8,7 +8,7 @@ enum LogCommand {
     let follow = args.flag("--follow", "-f")
     let ids = try args.positionals()
     guard ids.count == 1 else { throw CLIError.usage("give one task id like task-000012", args.usage) }
-    guard let n = TaskID.parse(ids[0]) else { throw CLIError.usage("'\(ids[0])' is not a task id like task-000012", args.usage) }
+    guard let n = TaskID.parse(ids[0]) else { throw CLIError.usage("\(quoted(ids[0])) is not a task id like task-000012", args.usage) }
     let dir = ctx.paths.taskDir(n)
     let path = dir + "/output.log"
     if !FileSystem.isDirectory(ctx.paths.root) {
@@ -109,11 +109,11 @@ enum TailCommand {
     let typeGlob = try args.option("--type")
     let task = try args.option("--task")
     if let task, TaskID.parse(task) == nil {
-      throw CLIError.usage("--task needs a task id like task-000012, not '\(task)'", args.usage)
+      throw CLIError.usage("--task needs a task id like task-000012, not \(quoted(task))", args.usage)
     }
     var sinceMs: Int64? = nil
     if let s = try args.option("--since") {
-      guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not '\(s)'", args.usage) }
+      guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not \(quoted(s))", args.usage) }
       sinceMs = Clock.wallMs() - d
     }
     let last = try args.intOption("-n", "--lines", min: 0, max: 100_000_000) ?? (follow ? followLines : nil)

@@ -18,7 +18,7 @@ extension SubmitCommand {
     }
     var hint = "cortex submit [FLAGS] -- \(words.joined(separator: " "))"
     if line { hint += ", or as a shell line: cortex submit [FLAGS] --shell \(Scheduler.shellQuote(first))" }
-    throw CLIError.usage("'\(first)' is not a flag: a command goes after the flags and --, as in: \(hint)", usage)
+    throw CLIError.usage("\(quoted(first)) is not a flag: a command goes after the flags and --, as in: \(hint)", usage)
   }
 
   /// The flag that sets each spec field (for an error that names what the user typed).
@@ -41,7 +41,7 @@ extension SubmitCommand {
   static func workingDirectory(_ cwd: String?) throws(CLIError) -> String? {
     guard let c = cwd else { return FileSystem.currentDirectory() }
     guard let real = FileSystem.realPath(c), FileSystem.isDirectory(real) else {
-      throw CLIError(ExitCode.invalidSpec, "cwd: '\(c)' \(FileSystem.exists(c) ? "is not a directory" : "does not exist")")
+      throw CLIError(ExitCode.invalidSpec, "cwd: \(quoted(c)) \(FileSystem.exists(c) ? "is not a directory" : "does not exist")")
     }
     return real
   }

@@ -23,19 +23,21 @@ enum SubmitCommand {
     if let t = try args.option("--type") { put("type", .string(t)) }
     if let d = try args.option("--description", "-d") {
       // Empty, it was routed anyway and became an agent's empty prompt (tokens spent on nothing).
-      if d.allSatisfy(\.isWhitespace) { throw CLIError.usage("--description needs text that says what the task is, not '\(d)'", usage) }
+      if d.allSatisfy(\.isWhitespace) {
+        throw CLIError.usage("--description needs text that says what the task is, not \(quoted(d))", usage)
+      }
       put("description", .string(d))
     }
     if let p = try args.option("--priority") { put("priority", .string(p)) }
     if let g = try args.option("--group") { put("group", .string(g)) }
     if let t = try args.option("--tokens") {
-      guard let n = Int64(t) else { throw CLIError(ExitCode.invalidSpec, "token_budget: must be a whole number, not '\(t)'") }
+      guard let n = Int64(t) else { throw CLIError(ExitCode.invalidSpec, "token_budget: must be a whole number, not \(quoted(t))") }
       put("token_budget", .int(n))
     }
     if let t = try args.option("--timeout") { put("timeout_s", .double(try timeoutSeconds(t))) }
     if let r = try args.option("--retries") {
       guard let n = Int64(r), n >= 0, n <= 99 else {
-        throw CLIError(ExitCode.invalidSpec, "max_attempts: --retries must be a whole number from 0 to 99, not '\(r)'")
+        throw CLIError(ExitCode.invalidSpec, "max_attempts: --retries must be a whole number from 0 to 99, not \(quoted(r))")
       }
       put("max_attempts", .int(n + 1))
     }
@@ -45,7 +47,7 @@ enum SubmitCommand {
       .map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }.filter { !$0.isEmpty }
     // `--after "$ID"` with ID unset would otherwise run the task at once, waiting for nothing.
     if let empty = afterGiven.first(where: { !$0.contains { $0 != "," && $0 != " " } }) {
-      throw CLIError(ExitCode.invalidSpec, "depends_on: --after '\(empty)' names no task; give task ids like task-000012")
+      throw CLIError(ExitCode.invalidSpec, "depends_on: --after \(quoted(empty)) names no task; give task ids like task-000012")
     }
     if !after.isEmpty { put("depends_on", .array(after.map { .string($0) })) }
     let labels = try pairs(try args.options(["--label"]), "labels")
@@ -55,7 +57,7 @@ enum SubmitCommand {
     if let k = try args.option("--idempotency-key") { put("idempotency_key", .string(k)) }
     if let d = try args.option("--sla") {
       guard let ms = DurationText.parseMs(d) else {
-        throw CLIError(ExitCode.invalidSpec, "sla_deadline: --sla '\(d)' is not a duration like 30s, 5m or 1h")
+        throw CLIError(ExitCode.invalidSpec, "sla_deadline: --sla \(quoted(d)) is not a duration like 30s, 5m or 1h")
       }
       put("sla_deadline", .string(Timestamp.rfc3339(ms: Clock.wallMs() + ms)))
     }
@@ -270,12 +272,12 @@ enum SubmitCommand {
   static func synthetic(_ s: String) throws(CLIError) -> JSON {
     let parts = s.split(separator: ":", omittingEmptySubsequences: false)
     guard parts.count <= 2, let ms = Int64(parts[0]), ms >= 0 else {
-      throw CLIError(ExitCode.invalidSpec, "synthetic: '\(s)' is not MS or MS:TOKENS")
+      throw CLIError(ExitCode.invalidSpec, "synthetic: \(quoted(s)) is not MS or MS:TOKENS")
     }
     var o: [(String, JSON)] = [("duration_ms", .int(ms))]
     if parts.count == 2 {
       guard let t = Int64(parts[1]), t >= 0 else {
-        throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: '\(parts[1])' is not a whole number")
+        throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: \(quoted(parts[1])) is not a whole number")
       }
       o.append(("tokens", .int(t)))
     }
@@ -286,7 +288,7 @@ enum SubmitCommand {
     var out: [(String, JSON)] = []
     for r in raw {
       guard let eq = r.firstIndex(of: "="), eq != r.startIndex else {
-        throw CLIError(ExitCode.invalidSpec, "\(field): '\(r)' is not KEY=VALUE")
+        throw CLIError(ExitCode.invalidSpec, "\(field): \(quoted(r)) is not KEY=VALUE")
       }
       out.append((String(r[..<eq]), .string(String(r[r.index(after: eq)...]))))
     }
@@ -299,10 +301,10 @@ extension SubmitCommand {
   /// timeouts are kept in) is refused as such: rounded, it would be reported as "not 0".
   static func timeoutSeconds(_ t: String) throws(CLIError) -> Double {
     guard let ms = DurationText.parseMs(t) else {
-      throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is not a duration like 30s, 5m or 1h (at most 7d)")
+      throw CLIError(ExitCode.invalidSpec, "timeout_s: \(quoted(t)) is not a duration like 30s, 5m or 1h (at most 7d)")
     }
     if ms == 0 && t.contains(where: { ("1"..."9").contains($0) }) {
-      throw CLIError(ExitCode.invalidSpec, "timeout_s: '\(t)' is shorter than 1 ms, the shortest timeout")
+      throw CLIError(ExitCode.invalidSpec, "timeout_s: \(quoted(t)) is shorter than 1 ms, the shortest timeout")
     }
     return Double(ms) / 1000
   }
@@ -392,7 +394,11 @@ extension SubmitCommand {
         "--cwd", value: "DIR", help: "the task's working directory (with --from: of each line without a cwd)",
         default: "the current directory", completes: .directory),
       .flag("--no-env", help: "do not pass the submitter's environment to the task"),
-      .option("--idempotency-key", value: "K", help: "a second submit with the same key returns the first task's id"),
+      .option(
+        "--idempotency-key", value: "K",
+        help:
+          "a second submit with the same key returns the first task's id, until retention.task_days or cortex clean forgets that finished task's files (then it makes a new task)"
+      ),
       .option("--sla", value: "DUR", help: "must start within DUR, else it is refused (75, sla_unmeetable)"),
       .option("--sla-deadline", value: "TIME", help: "must start by this RFC 3339 time"),
       .option(

@@ -20,7 +20,7 @@ enum SubmitRouting {
     if !types.contains(d.type) {
       throw CLIError(
         ExitCode.invalidSpec,
-        "type: no worker type in config.json matched this description and the routing default, '\(d.type)', is not one of them (\(types.joined(separator: ", "))); give --type, or set \"routing\": {\"default_type\": …} in config.json"
+        "type: no worker type in config.json matched this description and the routing default, \(quoted(d.type)), is not one of them (\(types.joined(separator: ", "))); give --type, or set \"routing\": {\"default_type\": …} in config.json"
       )
     }
     return d

@@ -8,7 +8,7 @@ enum ListCommand {
     if let s = try args.option("--state") {
       // A filter, not a task spec: a state that does not exist is a usage error (64), here.
       guard Request.listStates.contains(s) else {
-        throw CLIError.usage("--state must be one of \(Request.listStates.sorted().joined(separator: ", ")), not '\(s)'", args.usage)
+        throw CLIError.usage("--state must be one of \(Request.listStates.sorted().joined(separator: ", ")), not \(quoted(s))", args.usage)
       }
       req.append(("state", .string(s)))
     }
@@ -204,7 +204,7 @@ enum PoolCommands {
     let p = !args.words.isEmpty && args.words.allSatisfy({ Int($0) != nil }) ? args.words : try args.positionals()
     guard p.count == 1 else { throw CLIError.usage("give one pool size, 1 to 1024", args.usage) }
     guard let n = Int(p[0]), n >= 1, n <= 1024 else {
-      throw CLIError.usage("the pool size must be a whole number from 1 to 1024, not '\(p[0])'", args.usage)
+      throw CLIError.usage("the pool size must be a whole number from 1 to 1024, not \(quoted(p[0]))", args.usage)
     }
     let v = try Client.check(try Client(ctx).request(.object([("op", .string("scale")), ("workers", .int(Int64(n)))])))
     if ctx.json { ctx.printJSON(v) } else { ctx.err("cortex: pool size \(v["was"]?.int ?? 0) → \(n)\n") }

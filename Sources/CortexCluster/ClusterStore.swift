@@ -52,7 +52,7 @@ public final class ClusterStore {
       guard !r.values.isEmpty else {
         throw ClusterError(
           .conflict,
-          "node name '\(node)' is already alive (host \(holderHost), pid \(holderPid), lease \(who[0, "lease_left_s"] ?? "?") s left); give this node another name (cluster.node in config.json) or stop that one"
+          "node name \(quoted(node)) is already alive (host \(holderHost), pid \(holderPid), lease \(who[0, "lease_left_s"] ?? "?") s left); give this node another name (cluster.node in config.json) or stop that one"
         )
       }
     }

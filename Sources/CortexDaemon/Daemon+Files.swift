@@ -247,7 +247,7 @@ extension Daemon {
         }
         var specs: [TaskSpec] = []
         for (i, s) in list.enumerated() {
-          do throws(SpecError) { specs.append(try TaskSpec.decode(s)) } catch {
+          do throws(SpecError) { specs.append(try Request.submitted(s)) } catch {
             reply(id, Scheduler.invalid(error, index: i, of: v.array?.count ?? 1), now: t)
             specs = []
             break

@@ -219,7 +219,7 @@ extension Daemon {
             "daemon.warning", reason: "segment_corrupt", detail: why + "; run cortex doctor",
             fields: [("segment", .string(LogSegments.name(i)))]), nowMs: t)
         writeStderr("cortex daemon: warning: \(why); run cortex doctor\n")
-      case .cleaned(let client, let removed, let bytes, let reason, let rule):
+      case .cleaned(let client, let removed, let bytes, let keys, let reason, let rule):
         if client == nil { lc.taskSweepRunning = false }
         var fields: [(String, JSON)] = [("removed", .int(Int64(removed))), ("bytes", .int(Int64(bytes)))]
         if let o = rule.olderThanMs { fields.append(("older_than_ms", .int(o))) }
@@ -233,7 +233,12 @@ extension Daemon {
         }
         if let client {
           deferred.append(
-            .reply(client, .object([("ok", .bool(true)), ("removed", .int(Int64(removed))), ("bytes", .int(Int64(bytes)))]), durable: true))
+            .reply(
+              client,
+              .object([
+                ("ok", .bool(true)), ("removed", .int(Int64(removed))), ("bytes", .int(Int64(bytes))),
+                ("keys_forgotten", .int(Int64(keys))),
+              ]), durable: true))
         }
       case .needsSnapshot: lc.wantsSnapshot = true
       case .warning(let reason, let detail):
@@ -248,12 +253,18 @@ extension Daemon {
     startClean(client: id, rule: rule, reason: "requested", now: t)
   }
 
+  /// The idempotency keys of the tasks `rule` selects are forgotten now, on the loop (logged
+  /// before any later submit can reuse them); the files go on the lifecycle thread.
   func startClean(client: ClientID?, rule: Retention.CleanRule, reason: String, now t: Int64) {
     guard let lc = lifecycle else { return }
+    var out: [Action] = []
+    let keys = scheduler.forgetKeys(rule, reason: reason, now: t, into: &out)
+    route(out, now: t)
     var ended: [Int: Int64] = [:]
     for (n, rec) in scheduler.tasks where rec.state.isTerminal { ended[n] = rec.endedMs }
     for (n, r) in lc.pendingRecords { ended[n] = r.endedMs }
-    lc.keeper.clean(client: client, rule: rule, reason: reason, states: scheduler.finishedStates, endedMs: ended, nowMs: t)
+    lc.keeper.clean(
+      client: client, rule: rule, reason: reason, keys: keys, states: scheduler.finishedStates, endedMs: ended, nowMs: t)
   }
 
   /// The compact record of a task the daemon no longer holds in full, and what retention took

@@ -81,7 +81,7 @@ extension Daemon {
     for (i, spec) in specs.enumerated() {
       if let cwd = spec.cwd, !FileSystem.isDirectory(cwd) {
         let why = FileSystem.exists(cwd) ? "is not a directory" : "does not exist"
-        reply(id, Scheduler.invalid(SpecError("cwd", "'\(cwd)' \(why)"), index: i, of: specs.count), now: t)
+        reply(id, Scheduler.invalid(SpecError("cwd", "\(quoted(cwd)) \(why)"), index: i, of: specs.count), now: t)
         return
       }
     }

@@ -10,7 +10,8 @@ enum LifecycleReport: Sendable {
   case removed(Manifest.Removal, resumed: Bool)
   /// A sealed segment's bytes no longer match its checksum (found by the scrub).
   case corrupt(index: Int, why: String)
-  case cleaned(client: ClientID?, removed: Int, bytes: Int, reason: String, rule: Retention.CleanRule)
+  /// `keys`: the idempotency keys the loop forgot with these files.
+  case cleaned(client: ClientID?, removed: Int, bytes: Int, keys: Int, reason: String, rule: Retention.CleanRule)
   /// Retention would remove a segment that no durable snapshot covers yet.
   case needsSnapshot
   case warning(reason: String, detail: String)
@@ -118,7 +119,8 @@ final class LogLifecycle: @unchecked Sendable {
   /// map of finished tasks; `endedMs` the end times it holds in memory (the rest come from
   /// `finished-tasks.bin`).
   func clean(
-    client: ClientID?, rule: Retention.CleanRule, reason: String, states: FinishedStates, endedMs: [Int: Int64], nowMs: Int64
+    client: ClientID?, rule: Retention.CleanRule, reason: String, keys: Int, states: FinishedStates, endedMs: [Int: Int64],
+    nowMs: Int64
   ) {
     queue.async { [self] in
       var removed = 0
@@ -134,7 +136,7 @@ final class LogLifecycle: @unchecked Sendable {
         if removed == 1 { Fault.point("clean.partial") }
       }
       if removed > 0 { try? FileSystem.syncDirectory(paths.tasks) }
-      report(.cleaned(client: client, removed: removed, bytes: bytes, reason: reason, rule: rule))
+      report(.cleaned(client: client, removed: removed, bytes: bytes, keys: keys, reason: reason, rule: rule))
     }
   }
 

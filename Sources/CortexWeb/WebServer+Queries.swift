@@ -11,19 +11,21 @@ extension WebServer {
     func bad(_ m: String) -> Result<FleetModel.TaskQuery, Failure> { .failure(.init(status: 400, message: m)) }
     if let s = r.param("state"), !s.isEmpty {
       guard Request.listStates.contains(s) else {
-        return bad("state: unknown state '\(Self.shown(s))' (use \(Request.listStates.sorted().joined(separator: ", ")))")
+        return bad("state: unknown state \(quoted(Self.shown(s))) (use \(Request.listStates.sorted().joined(separator: ", ")))")
       }
       q.state = s
     }
     if let s = r.param("type"), !s.isEmpty { q.type = s }
     if let s = r.param("priority"), !s.isEmpty {
-      guard Priority(name: s) != nil else { return bad("priority: unknown priority '\(Self.shown(s))' (use critical, high, medium, low)") }
+      guard Priority(name: s) != nil else {
+        return bad("priority: unknown priority \(quoted(Self.shown(s))) (use critical, high, medium, low)")
+      }
       q.priority = s
     }
     if let s = r.param("label"), !s.isEmpty {
       let kv = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       // A label always has a key: `=x` matched nothing, silently, as if no task had the label.
-      guard !kv[0].isEmpty else { return bad("label: '\(Self.shown(s))' has no key (use key or key=value)") }
+      guard !kv[0].isEmpty else { return bad("label: \(quoted(Self.shown(s))) has no key (use key or key=value)") }
       q.label = (kv[0], kv.count > 1 ? kv[1] : nil)
     }
     if let s = r.param("q"), !s.isEmpty { q.text = s }
@@ -65,7 +67,9 @@ extension WebServer {
   static func filter(_ r: HTTPRequest, into f: inout StreamFilter) throws(Failure) {
     try f.setTypes(r.param("type") ?? "")
     if let tk = r.param("task"), !tk.isEmpty {
-      guard let n = TaskID.parse(tk) else { throw Failure(status: 400, message: "task: '\(shown(tk))' is not a task id like task-000012") }
+      guard let n = TaskID.parse(tk) else {
+        throw Failure(status: 400, message: "task: \(quoted(shown(tk))) is not a task id like task-000012")
+      }
       f.task = n
     }
   }
@@ -75,7 +79,7 @@ extension WebServer {
     guard let v = r.param(name), !v.isEmpty else { return nil }
     guard let n = UInt64(v), range.contains(n) else {
       let want = range.upperBound >= UInt64(Int.max) ? "≥ \(range.lowerBound)" : "from \(range.lowerBound) to \(range.upperBound)"
-      throw Failure(status: 400, message: "\(name): '\(shown(v))' is not a whole number \(want)")
+      throw Failure(status: 400, message: "\(name): \(quoted(shown(v))) is not a whole number \(want)")
     }
     return n
   }
@@ -83,7 +87,7 @@ extension WebServer {
   /// A `0`/`1` parameter (absent or empty: `default`).
   static func flag(_ r: HTTPRequest, _ name: String, default d: Bool) throws(Failure) -> Bool {
     guard let v = r.param(name), !v.isEmpty else { return d }
-    guard v == "0" || v == "1" else { throw Failure(status: 400, message: "\(name): '\(shown(v))' is not 0 or 1") }
+    guard v == "0" || v == "1" else { throw Failure(status: 400, message: "\(name): \(quoted(shown(v))) is not 0 or 1") }
     return v == "1"
   }
 }

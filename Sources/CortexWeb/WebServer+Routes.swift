@@ -191,7 +191,7 @@ extension WebServer {
             ])))
       }
     case ("tasks", 2):
-      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(Self.shown(p[1]))' is not a task id like task-000012")) }
+      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "\(quoted(Self.shown(p[1]))) is not a task id like task-000012")) }
       let local = model.task(n)
       let node = cluster?.node
       control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
@@ -217,7 +217,7 @@ extension WebServer {
         return .json(.object([("ok", .bool(true)), ("task", .object(task))]))
       }
     case ("tasks", 3) where p[2] == "output":
-      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "'\(Self.shown(p[1]))' is not a task id like task-000012")) }
+      guard let n = TaskID.parse(p[1]) else { return send(.error(404, "\(quoted(Self.shown(p[1]))) is not a task id like task-000012")) }
       let offset: Int
       do { offset = try Self.number(r, "offset", 0...UInt64(Int.max)).map { Int($0) } ?? 0 } catch {
         return send(.error(error.status, error.message))
@@ -354,7 +354,9 @@ extension WebServer {
     case (4, "groups") where parts[0] == "api":
       groupAction(parts[2], parts[3], body, on: c, send: send, keep: keep, now: t)
     case (4, "tasks") where parts[0] == "api":
-      guard let n = TaskID.parse(parts[2]) else { return send(.error(404, "'\(Self.shown(parts[2]))' is not a task id like task-000012")) }
+      guard let n = TaskID.parse(parts[2]) else {
+        return send(.error(404, "\(quoted(Self.shown(parts[2]))) is not a task id like task-000012"))
+      }
       let id = JSON.string(TaskID.format(n))
       switch parts[3] {
       case "cancel":

@@ -42,6 +42,34 @@ final class RecoveryTests: XCTestCase {
     XCTAssertEqual(r.state(of: 6), .queued)
   }
 
+  /// A snapshot from before keys were forgotten lists a finished task's key without its end
+  /// time: it takes the snapshot's time, so `task_days` forgets it a retention period after the
+  /// upgrade, and `cortex clean` (no age) at once; an unfinished task's key is never forgotten.
+  func testKeysOfAnOldSnapshotEndWhenItWasWrittenAndAreForgottenByTheCleanRule() throws {
+    let written: Int64 = 1_800_000_000_000
+    let snap = try JSON.parse(
+      #"{"seq":9,"next_task":3,"written":"\#(Timestamp.rfc3339(ms: written))","finished":{"succeeded":"1"},"#
+        + #""tasks":[{"id":"task-000002","state":"queued","spec":{"command":["true"],"idempotency_key":"live"}}],"#
+        + #""idempotency":{"old":"task-000001","live":"task-000002"}}"#)
+    var s = Scheduler(config: Config())
+    _ = try s.restore(snapshot: snap)
+    XCTAssertEqual(s.idempotency["old"], 1)
+    XCTAssertEqual(
+      s.queueSnapshot(seq: 9, nowMs: written)["idempotency"]?.encoded(), #"{"old":["task-000001",\#(written)],"live":"task-000002"}"#)
+    var out: [Action] = []
+    let day: Int64 = 86_400_000
+    XCTAssertEqual(s.forgetKeys(.init(olderThanMs: day), reason: "task_days", now: written + day - 1, into: &out), 0)
+    XCTAssertEqual(s.forgetKeys(.init(state: .failed), reason: "requested", now: written, into: &out), 0)
+    XCTAssertTrue(out.isEmpty, "nothing forgotten, nothing logged")
+    XCTAssertEqual(s.forgetKeys(.init(olderThanMs: day), reason: "task_days", now: written + day, into: &out), 1)
+    XCTAssertNil(s.idempotency["old"])
+    XCTAssertEqual(s.forgetKeys(.init(), reason: "requested", now: written + day, into: &out), 0, "an unfinished task keeps its key")
+    XCTAssertEqual(s.idempotency["live"], 2)
+    guard case .log(let e) = out.first else { return XCTFail("no event: \(out)") }
+    XCTAssertEqual(e.type, "idempotency.forgotten")
+    XCTAssertEqual(e.fields.first { $0.0 == "ended_by_ms" }?.1.int, written)
+  }
+
   func testSnapshotPlusTailEqualsFullReplay() throws {
     let (sim, lines) = busySim()
     for cut in [0, 5, lines.count / 2, lines.count - 1, lines.count] {

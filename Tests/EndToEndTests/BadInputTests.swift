@@ -176,6 +176,78 @@ final class BadInputTests: XCTestCase {
     c.ok(["wait", id], timeoutS: 30)
   }
 
+  /// A field given twice in a spec (`{"command":["a"],"command":["b"]}`) ran the last one without
+  /// a word (and `show`'s reader took the first): it is refused, 65, naming the field, and nothing
+  /// of the batch is accepted. Through `submit --from`, `task create --from`, the socket (submit
+  /// and edit); the inbox is in InboxTests.
+  func testAFieldGivenTwiceInASpecIsRefusedNamingItAndNothingIsAccepted() throws {
+    let (pid, id) = try pausedWithOneTask([])
+    let file = c.scratch + "/twice.jsonl"
+    try FileSystem.writeAtomically(
+      file, Array("{\"command\":[\"true\"]}\n{\"command\":[\"echo\",\"a\"],\"command\":[\"echo\",\"b\"]}\n".utf8), durable: false)
+    for args in [["submit", "--from", file], ["task", "create", "--from", file]] {
+      let r = c.ok(args, code: 65)
+      XCTAssertTrue(r.err.contains("line 2: task 2 of 2: command: is given twice"), "\(args): \(r.err)")
+    }
+    let synthetic = c.ok(["submit", "--from", "-"], input: #"{"synthetic":{"duration_ms":1,"duration_ms":900000}}"# + "\n", code: 65)
+    XCTAssertTrue(synthetic.err.contains("synthetic.duration_ms: is given twice"), synthetic.err)
+    let cases = [
+      #"{"op":"submit","tasks":[{"shell":"true","priority":"low","priority":"critical"}]}"#,
+      #"{"op":"edit","id":"\#(id)","set":{"priority":"low","priority":"critical"}}"#,
+    ]
+    for line in cases {
+      let reply = try c.rawRequest(line)
+      XCTAssertEqual(reply["code"]?.int, 65, "\(line) → \(reply.encoded())")
+      XCTAssertTrue((reply["error"]?.string ?? "").contains("priority: is given twice"), "\(line) → \(reply.encoded())")
+    }
+    XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 1, "a refused spec accepted a task")
+    XCTAssertFalse(c.events().contains { $0.type == "task.edited" }, "a refused edit changed the task")
+    XCTAssertTrue(Processes.isAlive(pid))
+    c.ok(["resume"])
+    c.ok(["wait", id], timeoutS: 30)
+  }
+
+  /// A value with a newline or an escape sequence was quoted raw into its error: `--type
+  /// $'a\nb\e[31m'` printed "unknown worker type 'a", then a second line "b" in red, so input
+  /// could forge lines of output (or of an inbox `.error` file) and send terminal sequences.
+  /// Values are now quoted with their control characters written out, from the CLI, the daemon's
+  /// answers and the inbox alike.
+  func testAValueWithANewlineOrAnEscapeIsQuotedOnOneLineWithoutTheEscape() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let forged = "a\nb\u{1B}[31m"
+    let shown = #"'a\nb\x1b[31m'"#
+    let cases: [([String], String?, Int32, String)] = [
+      (["submit", "--type", forged, "--", "true"], nil, 65, "type: unknown worker type \(shown)"),
+      (["submit", "--group", forged, "--", "true"], nil, 65, "group: \(shown) is not a group name"),
+      (["pause", forged], nil, 65, "\(shown) is not a group name"),
+      (["list", "--state", forged], nil, 64, "not \(shown)"),
+      (["show", forged], nil, 65, "\(shown) is not a task id"),
+      (["submit", "--from", "-"], #"{"shell":"true","type":"a\nb\u001b[31m"}"# + "\n", 65, "unknown worker type \(shown)"),
+      // A key the spec does not know is the field the error names.
+      (["submit", "--from", "-"], #"{"shell":"true","a\nb\u001b[31m":1}"# + "\n", 65, #"a\nb\x1b[31m: unknown field"#),
+    ]
+    for (args, input, code, message) in cases {
+      let r = c.ok(args, input: input, code: code)
+      let first = r.err.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+      XCTAssertTrue(first.contains(message), "\(args): the first line of stderr is \(first.debugDescription), not one with \(message)")
+      XCTAssertFalse(r.err.contains("\u{1B}"), "\(args): an escape reached the terminal: \(r.err.debugDescription)")
+      XCTAssertFalse(r.err.contains("\nb"), "\(args): the value's newline started a line: \(r.err.debugDescription)")
+    }
+    let reply = try c.rawRequest(#"{"op":"submit","tasks":[{"shell":"true","group":"a\nb\u001b[31m"}]}"#)
+    XCTAssertEqual(reply["error"]?.string, #"group: 'a\nb\x1b[31m' is not a group name (1 to 64 of letters, digits, '.', '_' and '-')"#)
+    try FileSystem.writeAtomically(c.paths.inbox + "/forged.json", Array(#"{"shell":"true","type":"a\nb\u001b[31m"}"#.utf8), durable: false)
+    var error: String?
+    c.eventually("forged.json rejected", timeoutS: 15) {
+      error = ((try? FileSystem.read(c.paths.inboxRejected + "/forged.json.error")) ?? nil).map { String(decoding: $0, as: UTF8.self) }
+      return error != nil
+    }
+    XCTAssertTrue(error?.hasPrefix("type: unknown worker type \(shown)") == true, error ?? "no .error")
+    let raw = error.map { $0.trimmed.contains("\n") || $0.contains("\u{1B}") } ?? true
+    XCTAssertFalse(raw, "the .error file holds the raw value: \((error ?? "").debugDescription)")
+    XCTAssertFalse(c.events().contains { $0.type == "task.submitted" }, "a refused spec was accepted")
+  }
+
   /// A task named twice in one request is one task: `retry X X` made two retries of X, and
   /// `cancel X X` answered a JSON object with the key twice. `cluster` checked its database before
   /// its command: `cluster bogus` and `--postgres ""` were about the connection.

@@ -48,6 +48,20 @@ final class InboxTests: XCTestCase {
     c.ok(["submit", "--wait", "--synthetic", "1"], timeoutS: 30)
   }
 
+  /// A field given twice in an inbox spec ran its last copy; and the inbox skipped the check the
+  /// socket makes of labels (a label with no name was accepted from a file, refused from `submit`).
+  func testAnInboxSpecWithAFieldTwiceOrANamelessLabelIsRejectedNamingIt() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    try FileSystem.writeAtomically(
+      c.paths.inbox + "/twice.json", Array(#"{"shell":"exit 0","shell":"exit 7"}"#.utf8), durable: false)
+    try FileSystem.writeAtomically(c.paths.inbox + "/label.json", Array(#"{"shell":"true","labels":{"":"x"}}"#.utf8), durable: false)
+    c.eventually("both rejected", timeoutS: 15) { rejection("twice.json") != nil && rejection("label.json") != nil }
+    XCTAssertTrue(rejection("twice.json")?.contains("shell: is given twice") == true, rejection("twice.json") ?? "no .error")
+    XCTAssertTrue(rejection("label.json")?.contains("labels: every label needs a name") == true, rejection("label.json") ?? "no .error")
+    XCTAssertFalse(c.events().contains { $0.type == "task.submitted" }, "a rejected inbox file was accepted")
+  }
+
   /// Found by killing the daemon during bursts of inbox files: one killed after an inbox file's
   /// `task.submitted` was durable but before the file moved to `accepted/` found the file still
   /// in `inbox/` at its next start and submitted it again — two tasks from one file. The crash

@@ -13,30 +13,30 @@ struct LoadOptions {
     static func parse(_ s: String) throws(CLIError) -> Latency {
       func ms(_ t: Substring) throws(CLIError) -> Double {
         guard let v = DurationText.parseMs(String(t)) else {
-          throw CLIError.usage("--latency: '\(t)' is not a duration like 200ms or 2s (in '\(s)')", BenchCommand.usage)
+          throw CLIError.usage("--latency: \(quoted(t)) is not a duration like 200ms or 2s (in \(quoted(s)))", BenchCommand.usage)
         }
         return Double(v)
       }
       if s.hasPrefix("uniform=") {
         let parts = s.dropFirst(8).split(separator: ".", omittingEmptySubsequences: true)
-        guard parts.count == 2 else { throw CLIError.usage("--latency: '\(s)' is not uniform=LO..HI", BenchCommand.usage) }
+        guard parts.count == 2 else { throw CLIError.usage("--latency: \(quoted(s)) is not uniform=LO..HI", BenchCommand.usage) }
         let lo = try ms(parts[0]), hi = try ms(parts[1])
-        guard lo <= hi else { throw CLIError.usage("--latency: uniform low is above high in '\(s)'", BenchCommand.usage) }
+        guard lo <= hi else { throw CLIError.usage("--latency: uniform low is above high in \(quoted(s))", BenchCommand.usage) }
         return .uniform(lo, hi)
       }
       if s.contains("=") {
         var p50: Double?, p99: Double?
         for part in s.split(separator: ",") {
           let kv = part.split(separator: "=", maxSplits: 1)
-          guard kv.count == 2 else { throw CLIError.usage("--latency: '\(part)' is not p50=D or p99=D", BenchCommand.usage) }
+          guard kv.count == 2 else { throw CLIError.usage("--latency: \(quoted(part)) is not p50=D or p99=D", BenchCommand.usage) }
           switch kv[0] {
           case "p50": p50 = try ms(kv[1])
           case "p99": p99 = try ms(kv[1])
-          default: throw CLIError.usage("--latency: unknown quantile '\(kv[0])' (use p50 and p99)", BenchCommand.usage)
+          default: throw CLIError.usage("--latency: unknown quantile \(quoted(kv[0])) (use p50 and p99)", BenchCommand.usage)
           }
         }
         guard let p50, let p99, p50 > 0, p99 >= p50 else {
-          throw CLIError.usage("--latency: give p50=D,p99=D with 0 < p50 <= p99 (got '\(s)')", BenchCommand.usage)
+          throw CLIError.usage("--latency: give p50=D,p99=D with 0 < p50 <= p99 (got \(quoted(s)))", BenchCommand.usage)
         }
         return .lognormal(p50: p50, p99: p99)
       }
@@ -101,7 +101,7 @@ struct LoadOptions {
   static func agentSteps(_ s: String) throws(CLIError) -> [Int] {
     let parts = s.split(separator: ".", omittingEmptySubsequences: true)
     guard parts.count == 1 || parts.count == 2, let lo = Int(parts[0]), let hi = Int(parts.last!), lo >= 1, hi >= lo, hi <= 10_000 else {
-      throw CLIError.usage("--agents: '\(s)' is not N or LO..HI with 1 <= LO <= HI <= 10000", BenchCommand.usage)
+      throw CLIError.usage("--agents: \(quoted(s)) is not N or LO..HI with 1 <= LO <= HI <= 10000", BenchCommand.usage)
     }
     var steps: [Int] = []
     var n = lo
@@ -117,7 +117,7 @@ struct LoadOptions {
   static func rate(_ s: String) throws(CLIError) -> Double {
     let t = s.hasSuffix("/s") ? String(s.dropLast(2)) : s
     guard let r = Double(t), r > 0, r <= 1_000_000 else {
-      throw CLIError.usage("--rate: '\(s)' is not a positive rate like 200/s", BenchCommand.usage)
+      throw CLIError.usage("--rate: \(quoted(s)) is not a positive rate like 200/s", BenchCommand.usage)
     }
     return r
   }

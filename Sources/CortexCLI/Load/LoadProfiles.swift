@@ -13,16 +13,18 @@ enum LoadProfiles {
     if let l = try args.option("--latency") { o.latency = try LoadOptions.Latency.parse(l) }
     o.tokens = try args.intOption("--tokens", min: 0, max: 1_000_000) ?? 100
     if let e = try args.option("--error-rate") {
-      guard let r = Double(e), r >= 0, r <= 1 else { throw CLIError.usage("--error-rate must be from 0 to 1, not '\(e)'", usage) }
+      guard let r = Double(e), r >= 0, r <= 1 else { throw CLIError.usage("--error-rate must be from 0 to 1, not \(quoted(e))", usage) }
       o.errorRate = r
     }
     if let e = try args.option("--error-budget-rate") {
-      guard let r = Double(e), r >= 0, r <= 1 else { throw CLIError.usage("--error-budget-rate must be from 0 to 1, not '\(e)'", usage) }
+      guard let r = Double(e), r >= 0, r <= 1 else {
+        throw CLIError.usage("--error-budget-rate must be from 0 to 1, not \(quoted(e))", usage)
+      }
       o.errorBudgetRate = r
     }
     if args.flag("--no-retries") { o.maxAttempts = 1 }
     if let k = try args.option("--kind") {
-      guard k == "synthetic" || k == "exec" else { throw CLIError.usage("--kind must be synthetic or exec, not '\(k)'", usage) }
+      guard k == "synthetic" || k == "exec" else { throw CLIError.usage("--kind must be synthetic or exec, not \(quoted(k))", usage) }
       o.kind = k
     }
     let agentsText = try args.option("--agents")
@@ -30,7 +32,7 @@ enum LoadProfiles {
     func duration(_ name: String) throws(CLIError) -> Int64? {
       guard let t = try args.option(name) else { return nil }
       guard let ms = DurationText.parseMs(t), ms > 0 else {
-        throw CLIError.usage("\(name): '\(t)' is not a duration like 30s or 5m", usage)
+        throw CLIError.usage("\(name): \(quoted(t)) is not a duration like 30s or 5m", usage)
       }
       return ms
     }

@@ -69,7 +69,7 @@ public enum AgentKind: String, CaseIterable, Equatable, Sendable {
   static func decode(_ field: String, _ v: JSON) throws(SpecError) -> AgentKind {
     guard let s = v.string, let k = AgentKind(rawValue: s) else {
       throw SpecError(
-        field, "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(v.string.map { "'\($0)'" } ?? v.kindName)")
+        field, "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), not \(v.string.map { "\(quoted($0))" } ?? v.kindName)")
     }
     return k
   }

@@ -117,7 +117,7 @@ public struct AgentStream: Sendable {
     if let e = agentError { return .failed(reason: "agent_failed", detail: "\(name) reported an error: \(e)") }
     let ended = finished || (kind == .aider && turnTokens > 0)
     // What it said last on stderr, quoted after any detail below.
-    let words = lastWords.map { ": '\($0)'" } ?? ""
+    let words = lastWords.map { ": \(quoted($0))" } ?? ""
     guard let code = exitCode else {
       if ended || signal == nil { return .exitStatus }
       return .failed(reason: "signal", detail: "\(name) was killed by \(signal!) before its final result" + words)
@@ -139,7 +139,7 @@ public struct AgentStream: Sendable {
     case .aider: format = "a 'Tokens: N sent, M received.' line"
     case .jsonl: format = "Cortex's JSONL protocol"
     }
-    let said = lastWords.map { "; it said: '\($0)'" } ?? ""
+    let said = lastWords.map { "; it said: \(quoted($0))" } ?? ""
     if kind == .aider {
       if code != 0 {
         return lastWords == nil ? .exitStatus : .failed(reason: "agent_failed", detail: "aider exited with code \(code)" + words)
@@ -150,7 +150,9 @@ public struct AgentStream: Sendable {
     }
     if goodLines == 0 {
       var d = "\(name) printed no \(format)"
-      if let b = firstBad { d += ": \(badLines) line\(badLines == 1 ? "" : "s") that are not, the first (line \(b.line)) '\(b.text)'" }
+      if let b = firstBad {
+        d += ": \(badLines) line\(badLines == 1 ? "" : "s") that are not, the first (line \(b.line)) \(quoted(b.text))"
+      }
       if code != 0 { d += "; it exited with code \(code)" }
       return .failed(reason: "agent_output_invalid", detail: d + said)
     }

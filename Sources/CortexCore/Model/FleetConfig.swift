@@ -102,7 +102,7 @@ public enum FleetNames {
         (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 46 || c == 95 || c == 45
       })
     else {
-      throw SpecError(field, "'\(name)' is not a group name (1 to \(maxGroupName) of letters, digits, '.', '_' and '-')")
+      throw SpecError(field, "\(quoted(name)) is not a group name (1 to \(maxGroupName) of letters, digits, '.', '_' and '-')")
     }
     return name
   }

@@ -6,5 +6,7 @@ public struct SpecError: Error, CustomStringConvertible, Equatable, Sendable {
     self.field = field
     self.message = message
   }
-  public var description: String { "\(field): \(message)" }
+  /// The field written out for people: a field named by the input (an unknown key, an `env`
+  /// name) keeps its control characters out of the message (`visible`).
+  public var description: String { "\(visible(field)): \(message)" }
 }

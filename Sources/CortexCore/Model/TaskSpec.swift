@@ -71,7 +71,7 @@ public struct TaskSpec: Equatable, Sendable {
       case "priority":
         let p = try string(k, val)
         guard let pr = Priority(name: p) else {
-          throw SpecError(k, "unknown priority '\(p)' (use critical, high, medium or low)")
+          throw SpecError(k, "unknown priority \(quoted(p)) (use critical, high, medium or low)")
         }
         s.priority = pr
       case "command":
@@ -130,7 +130,7 @@ public struct TaskSpec: Equatable, Sendable {
       case "sla_deadline":
         let text = try string(k, val)
         guard let ms = Timestamp.parse(text) else {
-          throw SpecError(k, "'\(text)' is not an RFC 3339 time like 2026-11-24T12:00:00Z")
+          throw SpecError(k, "\(quoted(text)) is not an RFC 3339 time like 2026-11-24T12:00:00Z")
         }
         s.slaDeadlineMs = ms
       case "group": s.group = try FleetNames.checkGroup(k, try string(k, val))

@@ -24,7 +24,7 @@ public struct WebSettings: Equatable, Sendable {
         let a = try TaskSpec.nonEmptyString("web.bind", val)
         let parts = a.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts.allSatisfy({ p in p.count <= 3 && !p.isEmpty && p.allSatisfy(\.isNumber) && Int(p)! <= 255 }) else {
-          throw SpecError("web.bind", "must be an IPv4 address like 127.0.0.1 (0.0.0.0 for every interface), not '\(a)'")
+          throw SpecError("web.bind", "must be an IPv4 address like 127.0.0.1 (0.0.0.0 for every interface), not \(quoted(a))")
         }
         s.bind = a
       case "port": s.port = try Numbers.int("web.port", val, min: 0, max: 65_535)

@@ -64,7 +64,7 @@ public struct ReportLine: Equatable, Sendable {
       if let s = w.string, !s.isEmpty, s.utf8.count <= 64, s.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || $0 == 95 }) {
         r.reason = s
       } else {
-        r.refused.append("reason: must be a word of a-z and _ (at most 64), not \(w.string.map { "'\($0)'" } ?? w.kindName)")
+        r.refused.append("reason: must be a word of a-z and _ (at most 64), not \(w.string.map { "\(quoted($0))" } ?? w.kindName)")
       }
     }
     if let m = v["message"], !m.isNull {

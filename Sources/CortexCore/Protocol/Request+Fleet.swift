@@ -47,7 +47,7 @@ extension Request {
         fields.append(k)
       }
       do throws(SpecError) {
-        return .edit(n, try admitted(try TaskSpec.decode(set)), fields: fields)
+        return .edit(n, try submitted(set), fields: fields)
       } catch { throw field(error) }
     default: return nil
     }

@@ -47,6 +47,36 @@ public enum Request: Equatable, Sendable {
     return s
   }
 
+  /// A spec a client submits (socket, `--from`, inbox): no field given twice, decoded, admitted.
+  public static func submitted(_ v: JSON) throws(SpecError) -> TaskSpec {
+    try refuseRepeatedFields(v)
+    return try admitted(try TaskSpec.decode(v))
+  }
+
+  /// `{"command":["a"],"command":["b"]}` decoded silently to its last `command` (and
+  /// `JSON[key]` reads the first): a field given twice is refused, naming it. Checked here, on
+  /// what clients send, not in the JSON parser or `TaskSpec.decode`, which also read the log.
+  static func refuseRepeatedFields(_ v: JSON) throws(SpecError) {
+    guard let pairs = v.object else { return }
+    if let k = firstRepeat(pairs) { throw SpecError(k, "is given twice; give each field of a task spec once") }
+    if let syn = v["synthetic"]?.object, let k = firstRepeat(syn) {
+      throw SpecError("synthetic.\(k)", "is given twice; give each field once")
+    }
+  }
+
+  static func firstRepeat(_ pairs: [(String, JSON)]) -> String? {
+    guard pairs.count > 1 else { return nil }
+    if pairs.count <= 12 {
+      // A spec has a handful of fields: comparing them costs less than hashing them.
+      for i in 1..<pairs.count where pairs[..<i].contains(where: { $0.0 == pairs[i].0 }) { return pairs[i].0 }
+      return nil
+    }
+    var seen = Set<String>()
+    seen.reserveCapacity(pairs.count)
+    for (k, _) in pairs where !seen.insert(k).inserted { return k }
+    return nil
+  }
+
   public static func decode(_ req: JSON) throws(Failure) -> Request {
     guard req.object != nil else { throw .usage("a request must be a JSON object, not \(req.kindName)") }
     guard let opValue = req["op"], !opValue.isNull else { throw .usage("request has no \"op\"") }
@@ -70,7 +100,7 @@ public enum Request: Equatable, Sendable {
       specs.reserveCapacity(list.count)
       for (i, v) in list.enumerated() {
         do throws(SpecError) {
-          specs.append(try admitted(try TaskSpec.decode(v)))
+          specs.append(try submitted(v))
         } catch {
           throw .invalidTask(error, index: i, count: count ?? (more ? nil : list.count), more: more)
         }
@@ -127,7 +157,7 @@ public enum Request: Equatable, Sendable {
       return .clean(rule)
     default:
       if let f = try decodeFleet(op, req) { return .fleet(f) }
-      throw .usage("unknown op '\(op)'")
+      throw .usage("unknown op \(quoted(op))")
     }
   }
 
@@ -136,7 +166,7 @@ public enum Request: Equatable, Sendable {
     guard let v = req["id"], !v.isNull else { throw SpecError("id", "needs a task id like task-000012") }
     guard let s = v.string, let n = TaskID.parse(s) else {
       let given = v.string ?? v.encoded()
-      throw SpecError("id", "'\(given.prefix(80))\(given.count > 80 ? "…" : "")' is not a task id like task-000012")
+      throw SpecError("id", "\(quoted(given.prefix(80) + (given.count > 80 ? "…" : ""))) is not a task id like task-000012")
     }
     return n
   }
@@ -151,7 +181,7 @@ public enum Request: Equatable, Sendable {
     seen.reserveCapacity(list.count)
     for v in list {
       guard let s = v.string, let n = TaskID.parse(s) else {
-        throw .invalid(SpecError("id", "'\(v.string ?? v.encoded())' is not a task id like task-000012"), index: nil, of: 1)
+        throw .invalid(SpecError("id", "\(quoted(v.string ?? v.encoded())) is not a task id like task-000012"), index: nil, of: 1)
       }
       if seen.insert(n).inserted { ids.append(n) }
     }

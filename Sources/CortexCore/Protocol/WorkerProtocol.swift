@@ -56,7 +56,7 @@ public enum DaemonToWorker: Equatable, Sendable {
       return .cancel(task: try taskNumber(tv), graceMs: try Numbers.int("grace_ms", gv, min: 0, max: 86_400_000))
     case "exit": return .exit
     case "adopt": return .adopt
-    default: throw SpecError("op", "unknown operation '\(op)'")
+    default: throw SpecError("op", "unknown operation \(quoted(op))")
     }
   }
 }
@@ -129,7 +129,7 @@ public enum WorkerToDaemon: Equatable, Sendable {
       guard let tv = v["task"] else { throw SpecError("task", "missing") }
       return .done(try TaskOutcome.decode(v, task: try taskNumber(tv)))
     case "hello": return .hello(try WorkerReport.decode(v))
-    default: throw SpecError("op", "unknown operation '\(op)'")
+    default: throw SpecError("op", "unknown operation \(quoted(op))")
     }
   }
 }

@@ -213,7 +213,7 @@ public struct RoutingRules: Equatable, Sendable {
           }
           let phrases = a.map { Phrase($0.string!) }
           if let bad = phrases.first(where: { $0.tokens.isEmpty }) {
-            throw SpecError("\(f).\(name)", "\"\(bad.text)\" has no words routing can match")
+            throw SpecError("\(f).\(name)", "\(quoted(bad.text)) has no words routing can match")
           }
           if let i = r.rules.firstIndex(where: { $0.type == name }) {
             r.rules[i].phrases = phrases

@@ -345,10 +345,12 @@ extension Scheduler {
       t.reason = reason
       t.stopping = nil
       return (
-        exitCode: t.exitCode, signal: t.signal, tokensUsed: t.tokensUsed, startedMs: t.startedMs, worker: t.worker, attempt: t.attempt
+        exitCode: t.exitCode, signal: t.signal, tokensUsed: t.tokensUsed, startedMs: t.startedMs, worker: t.worker, attempt: t.attempt,
+        key: t.spec.idempotencyKey
       )
     }!
     setState(n, state)
+    if let k = t.key { idempotency.ended(k, task: n, at: now) }
     var f: [(String, JSON)] = []
     if let c = t.exitCode { f.append(("exit_code", .int(Int64(c)))) }
     if let s = t.signal { f.append(("signal", .int(Int64(s)))) }

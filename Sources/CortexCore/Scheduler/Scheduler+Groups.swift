@@ -81,7 +81,7 @@ extension Scheduler {
     guard have < Self.maxGroups else {
       return SpecError(
         "group",
-        "'\(name)' would be a new group, and this daemon already has \(have), the most it keeps (\(Self.maxGroups)); name one of the groups `cortex groups` lists"
+        "\(quoted(name)) would be a new group, and this daemon already has \(have), the most it keeps (\(Self.maxGroups)); name one of the groups `cortex groups` lists"
       )
     }
     adding.insert(name)

@@ -62,17 +62,13 @@ extension Scheduler {
       rec.stopping = t["stopping"]?.string.flatMap(StopCause.init(logReason:))
       tasks[n] = rec
       counts[st, default: 0] += 1
-      if let k = spec.idempotencyKey { idempotency[k] = n }
+      if let k = spec.idempotencyKey { idempotency.remember(k, task: n) }
       if let old = spec.retryOf { retried.insert(old) }
     }
-    // Keys of tasks that finished before this snapshot (a snapshot written before it kept them
-    // has none: those keys stay forgotten, as they were then).
-    for (k, id) in v["idempotency"]?.object ?? [] {
-      guard let n = id.string.flatMap(TaskID.parse) else {
-        throw RecoveryError(description: "task-queue.json: idempotency.\(k) is not a task id")
-      }
-      if idempotency[k] == nil { idempotency[k] = n }
-    }
+    // Keys of tasks that finished before this snapshot, with their end times (a snapshot written
+    // before it kept them has none: those keys stay forgotten, as they were then).
+    let writtenMs = v["written"]?.string.flatMap(Timestamp.parse) ?? 0
+    try idempotency.restore(v["idempotency"], writtenMs: writtenMs) { tasks[$0].map { !$0.state.isTerminal } ?? false }
     restoreFleet(v["fleet"])
     return UInt64(seq)
   }
@@ -98,7 +94,7 @@ extension Scheduler {
       tasks[n] = rec
       counts[.queued, default: 0] += 1
       nextTaskNumber = max(nextTaskNumber, n + 1)
-      if let k = spec.idempotencyKey { idempotency[k] = n }
+      if let k = spec.idempotencyKey { idempotency.remember(k, task: n) }
       if let old = spec.retryOf { retried.insert(old) }
     case "task.assigned":
       guard let n, tasks[n] != nil else { return }
@@ -135,6 +131,8 @@ extension Scheduler {
       tasks[n]!.tokensUsed = Int(e["tokens_used"]?.int ?? 0)
       finishedOrder.append(n)
       finishedStates[n] = st
+      if let k = tasks[n]!.spec.idempotencyKey { idempotency.ended(k, task: n, at: tsMs) }
+    case "idempotency.forgotten": replayForgottenKeys(e)
     case "task.stopping":
       // Cortex asked the worker to stop this attempt: how it ends is decided by why (readoption).
       guard let n, let t = tasks[n], !t.state.isTerminal, let cause = StopCause(logReason: e["reason"]?.string) else { return }

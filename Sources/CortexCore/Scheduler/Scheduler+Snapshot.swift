@@ -76,10 +76,10 @@ extension Scheduler {
       ("finished", .object(finished.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
       ("retried", .string(Self.rangeText(retried.sorted()))),
       ("fleet", fleetSnapshot(now: nowMs)),
-      // Every key the daemon has answered for, finished tasks' too: a key is never forgotten
-      // while the daemon runs, so a restart must not forget it either (the active tasks above
-      // carry theirs in their specs; the finished ones' specs are not in this file).
-      ("idempotency", .object(idempotency.sorted { $0.value < $1.value }.map { ($0.key, .string(TaskID.format($0.value))) })),
+      // Every key the daemon still answers for, finished tasks' too, with their end times
+      // (IdempotencyKeys): a restart remembers and forgets what the daemon did (the active tasks
+      // above carry theirs in their specs; the finished ones' specs are not in this file).
+      ("idempotency", idempotency.json()),
     ])
   }
 

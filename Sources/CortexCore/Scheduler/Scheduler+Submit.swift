@@ -12,12 +12,12 @@ extension Scheduler {
   public static func invalid(_ e: SpecError, position: Int?, of total: Int?) -> JSON {
     guard let position, total.map({ $0 > 1 }) ?? true else {
       return .object([
-        ("ok", .bool(false)), ("code", .int(65)), ("field", .string(e.field)), ("error", .string("\(e.field): \(e.message)")),
+        ("ok", .bool(false)), ("code", .int(65)), ("field", .string(e.field)), ("error", .string(e.description)),
       ])
     }
     return .object([
       ("ok", .bool(false)), ("code", .int(65)), ("field", .string("[\(position)].\(e.field)")),
-      ("position", .int(Int64(position))), ("error", .string("\(Self.task(position, of: total)): \(e.field): \(e.message)")),
+      ("position", .int(Int64(position))), ("error", .string("\(Self.task(position, of: total)): \(e)")),
     ])
   }
 
@@ -184,7 +184,7 @@ extension Scheduler {
     rec.state = .queued
     tasks[n] = rec
     counts[.queued, default: 0] += 1
-    if let key = spec.idempotencyKey { idempotency[key] = n }
+    if let key = spec.idempotencyKey { idempotency.remember(key, task: n) }
     if let old = spec.retryOf { retried.insert(old) }
     out.append(
       .log(
@@ -232,7 +232,7 @@ extension Scheduler {
     if let t = spec.type, t != "synthetic", t != "exec" {
       guard let wt = config.workerType(t) else {
         let known = config.workerTypes.map(\.0).joined(separator: ", ")
-        throw SpecError("type", "unknown worker type '\(t)' (known: \(known))")
+        throw SpecError("type", "unknown worker type \(quoted(t)) (known: \(known))")
       }
       type = wt
     }
@@ -245,11 +245,11 @@ extension Scheduler {
       } else if type != nil, let agent = s.agent ?? type?.agent ?? config.agent {
         try Self.applyAgent(agent, to: &s)
       } else if type != nil, type?.agent == nil, config.agent == nil, s.description != nil {
-        throw SpecError("agent", "type '\(spec.type ?? "")': " + AgentKind.installAdvice)
+        throw SpecError("agent", "type \(quoted(spec.type ?? "")): " + AgentKind.installAdvice)
       } else if let t = spec.type, type != nil {
         throw SpecError(
           "command",
-          "worker type '\(t)' has no command template; give a command (-- CMD ARGS), --shell or --synthetic, or add one to config.json: \"worker_types\": {\"\(t)\": {\"command\": [\"my-agent\", \"{description}\"]}}"
+          "worker type \(quoted(t)) has no command template; give a command (-- CMD ARGS), --shell or --synthetic, or add one to config.json: \"worker_types\": {\(JSON.string(t).encoded()): {\"command\": [\"my-agent\", \"{description}\"]}}"
         )
       } else if s.description != nil {
         // A batch line or an inbox file is not routed (only `task create --description` is).

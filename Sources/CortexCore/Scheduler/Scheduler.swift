@@ -61,7 +61,8 @@ public struct Scheduler: Sendable {
   var blocked: Set<Int> = []
   var dependents: [Int: [Int]] = [:]
   var idle: [Int] = []
-  var idempotency: [String: Int] = [:]
+  /// Keys of `idempotency_key`, bounded by retention (IdempotencyKeys).
+  public internal(set) var idempotency = IdempotencyKeys()
   var taskWaiters: [Int: [ClientID]] = [:]
   var waitRequests: [ClientID: (pending: Set<Int>, ids: [Int])] = [:]
   var cancelWaiters: [Int: [ClientID]] = [:]
