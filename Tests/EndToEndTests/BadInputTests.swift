@@ -226,6 +226,8 @@ final class BadInputTests: XCTestCase {
       (["submit", "--from", "-"], #"{"shell":"true","type":"a\nb\u001b[31m"}"# + "\n", 65, "unknown worker type \(shown)"),
       // A key the spec does not know is the field the error names.
       (["submit", "--from", "-"], #"{"shell":"true","a\nb\u001b[31m":1}"# + "\n", 65, #"a\nb\x1b[31m: unknown field"#),
+      // An environment variable's name with a control character is refused, not passed on.
+      (["submit", "--env", forged + "=1", "--", "true"], nil, 65, #"env.a\nb\x1b[31m: is not a valid environment variable name"#),
     ]
     for (args, input, code, message) in cases {
       let r = c.ok(args, input: input, code: code)

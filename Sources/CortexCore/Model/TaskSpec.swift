@@ -233,8 +233,10 @@ public struct TaskSpec: Equatable, Sendable {
       if keyCheck && s.utf8.contains(0) { try noNUL("\(k).\(mk)", s) }
       if keyCheck {
         let u = mk.utf8
+        // No `=`, no digit first, no control character (a newline in a name splits the lines of
+        // env(1) and of every reader of /proc/PID/environ that prints it).
         let ok =
-          !u.isEmpty && !u.contains(61) && !u.contains(0)
+          !u.isEmpty && !u.contains(61) && !u.contains { $0 < 32 || $0 == 127 }
           && (u.first! < 128 ? !(u.first! >= 48 && u.first! <= 57) : !(mk.first!.isNumber))
         if !ok { throw SpecError("\(k).\(mk)", "is not a valid environment variable name") }
       }
