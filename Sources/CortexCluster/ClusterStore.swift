@@ -256,7 +256,8 @@ public final class ClusterStore {
   /// `maxQueue`: refuse (`queue_full`) when the cluster's queue would grow past it. A task whose
   /// idempotency key is already used (in the cluster, or earlier in the batch) is not added: its
   /// place in the answer holds the id of the task that has the key, as on a single host.
-  public func submit(_ tasks: [NewTask], maxQueue: Int = Int.max) throws(ClusterError) -> [Int] {
+  /// `inbox`: the inbox file the batch comes from, recorded in the same transaction.
+  public func submit(_ tasks: [NewTask], maxQueue: Int = Int.max, inbox: InboxFile? = nil) throws(ClusterError) -> [Int] {
     try db.transaction { () throws(ClusterError) -> [Int] in
       var known: [String: Int] = [:]
       let keys = tasks.compactMap(\.idempotencyKey)
@@ -294,6 +295,7 @@ public final class ClusterStore {
         if let k = tasks[i].idempotencyKey { known[k] = newIDs[j] }
       }
       for (i, k) in repeats { ids[i] = known[k]! }
+      if let inbox { try recordInbox(inbox, ids: ids) }
       guard !fresh.isEmpty else { return ids }
       let succeeded = try checkDependencies(fresh.map { tasks[$0] })
       try checkRetries(fresh.map { tasks[$0] })

@@ -253,7 +253,7 @@ extension Daemon {
             break
           }
         }
-        if !specs.isEmpty { submit(id, specs, stamp: InboxLedger.fields(file: name, crc32c: CRC32C.checksum(bytes)), now: t) }
+        if !specs.isEmpty { submit(id, specs, inbox: (name, CRC32C.checksum(bytes)), now: t) }
       } catch {
         reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("error", .string("\(error)"))]), now: t)
       }
@@ -310,6 +310,8 @@ extension Daemon {
       // After the move: replayed, it tells a start that this file's tasks need no settling.
       let ids = (v["ids"]?.array ?? []).compactMap { $0.string.flatMap(TaskID.parse) }
       log.append(InboxLedger.accepted(file: name, tasks: ids, recovered: false), nowMs: now())
+      // In cluster mode the database's record of the submit goes too (ClusterStore+Inbox).
+      cluster?.inboxSettled(name, ids: ids)
     } else {
       let target = paths.inboxRejected + "/" + name
       try? FileSystem.rename(path, target)
