@@ -127,7 +127,7 @@ public final class ClusterStore {
     func int(_ c: String) -> JSON? { r[0, c].flatMap { Int64($0) }.map { .int($0) } }
     if let st = r[0, "state"] { o.append(("state", .string(st))) }
     if let n = r[0, "node"] { o.append(("node", .string(n))) }
-    // A live task's group as the cluster counts it; a finished one's as its spec names it.
+    // The group the cluster counts (or counted) the task in.
     if let g = r[0, "grp"] { o.append(("group", .string(g))) }
     for (c, k) in [
       ("attempt", "attempt"), ("max_attempts", "max_attempts"), ("token_budget", "token_budget"), ("exit_code", "exit_code"),

@@ -184,6 +184,15 @@ public enum Migrations {
         """
       ]
     ),
+    (
+      8,
+      [
+        // A finished task keeps the group the cluster counted it in (its live row's `grp`):
+        // `list --group` and `show` took a finished task's group from its spec, which names none
+        // when the task's worker type gave it its group. NULL for tasks that ended before.
+        "ALTER TABLE cortex_task_done ADD COLUMN grp text"
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.
