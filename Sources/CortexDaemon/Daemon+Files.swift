@@ -200,15 +200,21 @@ extension Daemon {
     metric(
       "workers", "Workers by state.", "gauge",
       HotState.workerStates.map { st in ("{state=\"\(st.rawValue)\"}", s.workers.filter { $0.state == st }.count) })
-    metric(
-      "tokens", "Token budget.", "gauge",
-      [
-        ("{kind=\"total\"}", s.config.tokenBudgetTotal), ("{kind=\"reserved\"}", s.tokensReserved),
-        ("{kind=\"used\"}", s.tokensUsed), ("{kind=\"available\"}", s.budgetAvailable),
-      ])
+    // Not in cluster mode, where this node's budget is a placeholder (2^60; the cluster's is
+    // the database's), as on /metrics.
+    if cluster == nil {
+      metric(
+        "tokens", "Token budget.", "gauge",
+        [
+          ("{kind=\"total\"}", s.config.tokenBudgetTotal), ("{kind=\"reserved\"}", s.tokensReserved),
+          ("{kind=\"used\"}", s.tokensUsed), ("{kind=\"available\"}", s.budgetAvailable),
+        ])
+    }
     metric("rejected_total", "Submissions refused by admission.", "counter", [("", s.rejectedSubmits)])
     metric("events_total", "Events written to the decision log.", "counter", [("", Int(log.lastSeq))])
-    text += fleetMetrics()
+    text += fleetMetrics(now: t)
+    // In cluster mode every series is this node's, and says so (`Exposition`).
+    if let cluster { text = Exposition.labelled(text, node: cluster.node) }
     let path = paths.metrics
     let bytes = Array(text.utf8)
     files.async { try? FileSystem.writeAtomically(path, bytes, durable: false, mode: 0o644) }
