@@ -395,10 +395,11 @@ public final class ClusterLink: Sendable {
           pendingCancels = []
         }
         // A wake-up may be a resume: follow it before claiming, so that what this node claims
-        // now is not held by a pause it has not heard the end of yet.
-        if hinted, queuePaused == true, let q = try s.queuePause(), !q.paused {
-          queuePaused = false
-          out.append(.queuePaused(false, by: q.by))
+        // now is not held by a pause it has not heard the end of yet. A groups hint may be a
+        // pause (of the queue too): followed at once, not at the next renewal.
+        if (hinted && queuePaused == true) || groupsHinted, let q = try s.queuePause(), q.paused != queuePaused {
+          queuePaused = q.paused
+          out.append(.queuePaused(q.paused, by: q.by))
         }
         // Groups changed: read them before claiming, so a limit set a moment ago holds (and
         // claims are serialized while one exists). Also at the start, before the first claim.

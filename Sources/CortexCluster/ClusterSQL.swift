@@ -89,8 +89,9 @@ enum ClusterSQL {
   /// The hint that a running task was asked to stop: its owner checks its cancel flags at once.
   static let wakeCancel = "NOTIFY cortex_cancel"
 
-  /// The hint that a group was paused, resumed or limited: nodes read the groups again before
-  /// their next claim (a limit must hold for claims made right after it was set).
+  /// The hint that a group was paused, resumed or limited, or the queue paused: nodes read the
+  /// groups (and the queue's flag) again before their next claim (a limit must hold for claims
+  /// made right after it was set).
   static let wakeGroups = "NOTIFY cortex_groups"
 
   static let listen = ["LISTEN cortex_work", "LISTEN cortex_cancel", "LISTEN cortex_groups"]

@@ -192,10 +192,12 @@ public final class ClusterStore {
   }
 
   /// Pauses or resumes the cluster's queue; returns whether it was paused before. A resume wakes
-  /// the nodes to claim.
+  /// the nodes to claim; a pause tells them at once (the groups hint), so that what they claimed
+  /// before it waits from now on, not from their next lease renewal.
   public func setQueuePaused(_ paused: Bool) throws(ClusterError) -> Bool {
     try db.transaction { () throws(ClusterError) -> Bool in
       let was = try db.execute(ClusterSQL.setQueuePaused, [paused ? "true" : "false", node])[0, "was"] == "t"
+      if !was && paused { try db.execute(ClusterSQL.wakeGroups) }
       if was && !paused { try db.execute(ClusterSQL.wakeNodes) }
       return was
     }

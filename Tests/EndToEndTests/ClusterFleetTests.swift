@@ -339,3 +339,20 @@ final class ClusterFleetTests: ClusterTestCase {
     waitDone(5)
   }
 }
+
+extension ClusterFleetTests {
+  /// Found by pausing on one node and looking at another: a group's pause reached every node at
+  /// once (a NOTIFY), the whole queue's only with each node's next lease renewal (lease/3, here
+  /// 10 s), and until then the other node still started what it had claimed before the pause.
+  func testAPauseOfTheQueueReachesTheOtherNodesAtOnceNotAtTheirNextRenewal() throws {
+    let a = try startNode("a", workers: 1, leaseS: 30)
+    let b = try startNode("b", workers: 1, leaseS: 30)
+    b.eventually("b has joined") { b.events().contains { $0.type == "node.joined" } }
+    let asked = Clock.monotonicMs()
+    a.ok(["pause"])
+    b.eventually("b follows the pause", timeoutS: 30) { b.events().contains { $0.type == "queue.paused" } }
+    XCTAssertLessThan(Clock.monotonicMs() - asked, 2500, "b followed the pause only with its lease renewal (every 10 s)")
+    XCTAssertTrue(b.ok(["status"]).out.contains("the whole queue"))
+    a.ok(["resume"])
+  }
+}
