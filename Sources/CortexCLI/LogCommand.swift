@@ -32,6 +32,17 @@ enum LogCommand {
         if let removed = t?["retention"]?.string, removed.contains("its files were removed") {
           throw CLIError(ExitCode.failure, "\(id) has no output any more: \(removed)")
         }
+        // Cluster mode: a task this node does not hold is shown from the cluster's record,
+        // with the node that runs or ran it; its output is on that node.
+        if let node = t?["node"]?.string, !follow {
+          throw CLIError(
+            ExitCode.failure,
+            "\(id) \(t?["state"]?.string == "running" ? "runs" : "ran") on node \(node): its output is in that node's directory (cortex log \(id) there, or the task's page in this node's web view, which reads it from that node)"
+          )
+        }
+        if t?["node"] == nil, t?["state"]?.string == "queued", !follow {
+          throw CLIError(ExitCode.failure, "\(id) has no output yet: it is queued in the cluster and no node has started it")
+        }
       }
       if !follow {
         throw CLIError(

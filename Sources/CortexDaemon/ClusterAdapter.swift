@@ -172,13 +172,13 @@ final class ClusterAdapter {
         group: fields.contains("group") ? edited.group ?? FleetNames.defaultGroup : nil))
   }
 
-  /// `show` requests answered from the cluster's record: ticket → client.
-  var pendingShows: [UInt64: ClientID] = [:]
+  /// `show` requests answered from the cluster's record: ticket → client and the task asked for.
+  var pendingShows: [UInt64: (client: ClientID, id: Int)] = [:]
 
   /// `show` of a task this node does not hold.
   func describe(_ client: ClientID, _ id: Int) {
     let ticket = newTicket()
-    pendingShows[ticket] = client
+    pendingShows[ticket] = (client, id)
     link.describe(ticket: ticket, id)
   }
 

@@ -141,11 +141,11 @@ extension Daemon {
         cluster.outbox.release()
         log.append(Event("cluster.available", reason: "database_reachable"), nowMs: t)
       case .described(let ticket, let task):
-        guard let client = cluster.pendingShows.removeValue(forKey: ticket) else { continue }
+        guard let (client, id) = cluster.pendingShows.removeValue(forKey: ticket) else { continue }
         if let task {
           reply(client, .object([("ok", .bool(true)), ("task", task)]), now: t)
         } else {
-          reply(client, Scheduler.invalid(SpecError("id", "unknown task in the cluster"), index: nil, of: 1), now: t)
+          reply(client, Scheduler.invalid(SpecError("id", "unknown task \(TaskID.format(id)) in the cluster"), index: nil, of: 1), now: t)
         }
       case .listed(let ticket, let result):
         guard let client = cluster.pendingLists.removeValue(forKey: ticket) else { continue }
