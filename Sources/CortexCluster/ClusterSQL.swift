@@ -35,9 +35,10 @@ enum ClusterSQL {
       (SELECT \(listedGroupsJSON) FROM cortex_group g) AS groups
     """
 
-  /// A clean stop: the name is free at once. $1 name, $2 epoch.
+  /// A clean stop: the name is free at once, and the node runs nothing (its row showed the tasks
+  /// it ran when it left for as long as the row lived). $1 name, $2 epoch.
   static let leaveNode = """
-    UPDATE cortex_node SET state = 'stopped', lease_until = now() WHERE name = $1 AND epoch = $2::bigint
+    UPDATE cortex_node SET state = 'stopped', lease_until = now(), running = 0 WHERE name = $1 AND epoch = $2::bigint
     """
 
   /// The cluster's token budget, created by the first node to join. $1 total.

@@ -415,3 +415,24 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertFalse(d.out.contains("more than one terminal event"), d.out)
   }
 }
+
+extension ClusterModeTests {
+  /// Found with `cortex cluster status` after `cortex stop` of a busy node: the stopped node
+  /// still showed the tasks it ran when it left (RUNNING 1) for as long as its row lived, while
+  /// the cluster had run them elsewhere since.
+  func testANodeThatStoppedShowsNothingRunning() throws {
+    let b = try startNode("b", workers: 1)
+    let long = b.ok(["submit", "-p", "--no-env", "--shell", "sleep 60"]).out.trimmed
+    b.eventually("b runs \(long)") {
+      let s = try? JSON.parse(Array(b.ok(["--json", "cluster", "status"]).out.utf8))
+      return s?["nodes"]?.array?.first?["running"]?.int == 1
+    }
+    b.ok(["stop", "--timeout", "1"])
+    let s = try JSON.parse(Array(b.ok(["--json", "cluster", "status"]).out.utf8))
+    let row = s["nodes"]?.array?.first
+    XCTAssertEqual(row?["state"]?.string, "stopped", "\(s)")
+    XCTAssertEqual(row?["running"]?.int, 0, "\(s)")
+    b.ok(["start", "--workers", "1"])
+    b.ok(["cancel", long])
+  }
+}
