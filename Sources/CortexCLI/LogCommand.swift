@@ -346,7 +346,8 @@ enum StatusCommand {
       + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
     s +=
       "finished   \(c[.succeeded] ?? 0) succeeded, \(c[.failed] ?? 0) failed, \(c[.cancelled] ?? 0) cancelled, \(c[.timedOut] ?? 0) timed out; \(view.rejected) refused at submit\n"
-    if let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster {
+    let clusterSettings = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster
+    if let cluster = clusterSettings {
       s +=
         "cluster    node \(cluster.node ?? "(host name)"); the token budget, the queue and the other nodes are the cluster's: cortex cluster status\n"
       if let since = view.clusterUnreachableSinceMs {
@@ -358,7 +359,9 @@ enum StatusCommand {
       s +=
         "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
     }
-    s += "log        seq \(view.lastSeq); next task \(TaskID.format(view.nextTask))\n"
+    // In cluster mode task ids come from the database's sequence: this node's counter is not
+    // the next id (it said task-000006 while the cluster's next was task-000007).
+    s += "log        seq \(view.lastSeq)" + (clusterSettings == nil ? "; next task \(TaskID.format(view.nextTask))" : "") + "\n"
     s += GroupsFile.summary(GroupsFile.read(ctx.paths), clusterUnreachable: view.clusterUnreachableSinceMs != nil)
     let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
     if !running_.isEmpty {

@@ -436,3 +436,22 @@ extension ClusterModeTests {
     b.ok(["cancel", long])
   }
 }
+
+extension ClusterModeTests {
+  /// Found with `cortex status` on two nodes: each said "next task" from its own counter, which
+  /// cluster mode does not use (ids come from the database's sequence): one said task-000006
+  /// while the cluster's next id was task-000007.
+  func testStatusOnANodeDoesNotPromiseANextTaskIdTheClusterWillNotGive() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    for _ in 0..<2 { a.ok(["submit", "--wait", "--no-env", "--shell", "true"]) }
+    let status = b.ok(["status"]).out
+    XCTAssertTrue(status.contains("cluster    node b"), status)
+    XCTAssertFalse(status.contains("next task"), status)
+    let local = try Cortex()
+    nodes.append(local)
+    try local.initialize()
+    local.ok(["start", "--workers", "1"])
+    XCTAssertTrue(local.ok(["status"]).out.contains("next task task-000001"), "a single host still says it")
+  }
+}
