@@ -375,7 +375,7 @@ public final class ClusterLink: Sendable {
           do throws(ClusterError) {
             out.append(.submitted(ticket: ticket, .success(try s.submit(tasks, maxQueue: work.maxQueue, inbox: work.submitInbox[ticket]))))
           } catch {
-            out.append(.submitted(ticket: ticket, .failure(error)))
+            out.append(.submitted(ticket: ticket, .failure(failure(error, on: s))))
           }
         }
         work.submits = []
@@ -465,7 +465,7 @@ public final class ClusterLink: Sendable {
           return
         }
       } catch {
-        for (ticket, _) in work.submits { out.append(.submitted(ticket: ticket, .failure(error))) }
+        for (ticket, _) in work.submits { out.append(.submitted(ticket: ticket, .failure(failure(error, on: s)))) }
         failRequests(work, error, into: &out)
         if !s.db.isConnected {
           store = nil

@@ -10,6 +10,12 @@ extension ClusterSQL {
     ON CONFLICT (node, file) DO UPDATE SET crc32c = EXCLUDED.crc32c, ids = EXCLUDED.ids, submitted_at = now()
     """
 
+  /// Whether node $1 already submitted inbox file $2 with these bytes (CRC32C $3) and has not
+  /// moved it yet: the ids it became, or no row.
+  static let submittedInbox = """
+    SELECT ids::text AS ids FROM cortex_inbox WHERE node = $1 AND file = $2 AND crc32c = $3::bigint
+    """
+
   /// At a start: the inbox files node $1 submitted and had not moved when it stopped.
   static let pendingInbox = """
     SELECT file, crc32c, ids::text AS ids FROM cortex_inbox WHERE node = $1 ORDER BY file

@@ -26,6 +26,14 @@ extension ClusterStore {
     }
   }
 
+  /// Inside the submit's transaction, before anything is added: the ids `file` became if this
+  /// node submitted it (with these bytes) and has not moved it yet — a submit whose answer was
+  /// lost (the connection dropped at its COMMIT) and that the daemon tries again.
+  func submittedInbox(_ file: InboxFile) throws(ClusterError) -> [Int]? {
+    let r = try db.execute(ClusterSQL.submittedInbox, [node, file.name, String(file.crc32c)])
+    return r.count > 0 ? Self.ids(r[0, "ids"]) : nil
+  }
+
   /// Inside the submit's transaction: `file` became the tasks `ids`.
   func recordInbox(_ file: InboxFile, ids: [Int]) throws(ClusterError) {
     try db.execute(ClusterSQL.recordInbox, [node, file.name, String(file.crc32c), Self.array(ids)])
@@ -36,14 +44,18 @@ extension ClusterStore {
     let r = try db.execute(ClusterSQL.pendingInbox, [node])
     return (0..<r.count).compactMap { i in
       guard let name = r[i, "file"], let crc = r[i, "crc32c"].flatMap({ UInt32($0) }) else { return nil }
-      let ids = (r[i, "ids"] ?? "").split { $0 == "{" || $0 == "}" || $0 == "," }.compactMap { Int($0) }
-      return InboxRecord(file: InboxFile(name: name, crc32c: crc), ids: ids)
+      return InboxRecord(file: InboxFile(name: name, crc32c: crc), ids: Self.ids(r[i, "ids"]))
     }
   }
 
   /// The file submitted as `ids` has moved (or a start settled it): its record goes.
   public func forgetInbox(_ name: String, ids: [Int]) throws(ClusterError) {
     try db.execute(ClusterSQL.forgetInbox, [node, name, Self.array(ids)])
+  }
+
+  /// Ids from a PostgreSQL array's text (`{1,2}`).
+  static func ids(_ text: String?) -> [Int] {
+    (text ?? "").split { $0 == "{" || $0 == "}" || $0 == "," }.compactMap { Int($0) }
   }
 
   /// A PostgreSQL array literal of ids.

@@ -258,9 +258,11 @@ public final class ClusterStore {
   /// `maxQueue`: refuse (`queue_full`) when the cluster's queue would grow past it. A task whose
   /// idempotency key is already used (in the cluster, or earlier in the batch) is not added: its
   /// place in the answer holds the id of the task that has the key, as on a single host.
-  /// `inbox`: the inbox file the batch comes from, recorded in the same transaction.
+  /// `inbox`: the inbox file the batch comes from, recorded in the same transaction; one this
+  /// node submitted and has not moved yet is answered with the ids it became, adding nothing.
   public func submit(_ tasks: [NewTask], maxQueue: Int = Int.max, inbox: InboxFile? = nil) throws(ClusterError) -> [Int] {
     try db.transaction { () throws(ClusterError) -> [Int] in
+      if let inbox, let ids = try submittedInbox(inbox) { return ids }
       var known: [String: Int] = [:]
       let keys = tasks.compactMap(\.idempotencyKey)
       if !keys.isEmpty {

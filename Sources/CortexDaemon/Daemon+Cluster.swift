@@ -57,7 +57,12 @@ extension Daemon {
           answer += extra
           reply(client, .object(answer), now: t)
         case .failure(let error):
-          if case .refused(let reason) = error.kind {
+          if case .connect = error.kind, inboxPending.removeValue(forKey: client) != nil {
+            // An inbox file PostgreSQL did not answer for stays in inbox/ and is submitted again
+            // once it answers (it moved to rejected/, to be dropped again by hand). Had the submit
+            // committed and its answer been lost, the database's record of the file answers the
+            // next one with the first one's ids (`ClusterStore+Inbox`).
+          } else if case .refused(let reason) = error.kind {
             reply(client, Scheduler.refused(reason, error.message), now: t)
           } else if case .invalid(let field, let index) = error.kind {
             reply(client, Scheduler.invalid(SpecError(field, error.message), position: index.map { $0 + 1 }, of: nil), now: t)

@@ -227,7 +227,9 @@ extension Daemon {
   func scanInbox(now t: Int64) {
     guard scheduler.phase == .running else { return }
     checkFreeSpace(now: t)
-    guard scheduler.admitting else { return }
+    // Files wait in inbox/ while nothing could be admitted: the disk is full, or (cluster mode)
+    // PostgreSQL is unreachable.
+    guard scheduler.admitting, cluster?.available ?? true else { return }
     guard let names = try? FileSystem.list(paths.inbox) else { return }
     for name in names where name.hasSuffix(".json") {
       let path = paths.inbox + "/" + name

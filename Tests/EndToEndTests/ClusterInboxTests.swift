@@ -50,4 +50,25 @@ final class ClusterInboxTests: ClusterTestCase {
     c.eventually("its record is gone") { sql("SELECT count(*) FROM cortex_inbox") == "0" }
     waitDone(4)
   }
+
+  /// Found by dropping a file into a node's inbox while PostgreSQL was down: it moved to
+  /// `inbox/rejected/` ("the cluster's database did not take the batch"), to be dropped again
+  /// by hand, where a full disk leaves inbox files waiting.
+  func testAFileDroppedWhilePostgreSQLIsUnreachableWaitsAndIsSubmittedOnceWhenItIsBack() throws {
+    let a = try startNode("a", workers: 1, leaseS: 30)
+    pg.pause()
+    let spec = Array("{\"synthetic\": {\"duration_ms\": 1}}\n".utf8)
+    try FileSystem.writeAtomically(a.paths.inbox + "/.x.tmp", spec, durable: false)
+    try FileSystem.rename(a.paths.inbox + "/.x.tmp", a.paths.inbox + "/x.json")
+    a.eventually("a says PostgreSQL is unreachable") { a.ok(["status"]).out.contains("POSTGRESQL UNREACHABLE") }
+    sleepMs(1500)
+    guard FileSystem.exists(a.paths.inbox + "/x.json") else {
+      return XCTFail(
+        "x.json left inbox/ while PostgreSQL was unreachable; rejected: \(FileSystem.exists(a.paths.inboxRejected + "/x.json"))")
+    }
+    try pg.start()
+    a.eventually("x.json is submitted once PostgreSQL answers", timeoutS: 30) { FileSystem.exists(a.paths.inboxAccepted + "/x.json") }
+    waitDone(1)
+    XCTAssertEqual(clusterTasks.count, 1)
+  }
 }
