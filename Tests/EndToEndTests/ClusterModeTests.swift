@@ -455,3 +455,26 @@ extension ClusterModeTests {
     XCTAssertTrue(local.ok(["status"]).out.contains("next task task-000001"), "a single host still says it")
   }
 }
+
+extension ClusterModeTests {
+  /// Found with `cortex budget` on a node: it printed the node's placeholder budget (2^60 tokens
+  /// total and available), which `status`, the web view and the metrics all hide, instead of
+  /// the cluster's.
+  func testBudgetOnANodeIsTheClustersWithThisNodesReservations() throws {
+    let a = try startNode("a", workers: 1, budget: 1000)
+    let b = try startNode("b", workers: 1, budget: 1000)
+    a.ok(["stop"])
+    let long = b.ok(["submit", "-p", "--no-env", "--tokens", "300", "--shell", "sleep 60"]).out.trimmed
+    b.eventually("b runs \(long)") { sql("SELECT state FROM cortex_task") == "running" }
+    let v = try JSON.parse(Array(b.ok(["--json", "budget"]).out.utf8))
+    XCTAssertEqual(v["scope"]?.string, "cluster", "\(v)")
+    XCTAssertEqual(v["total"]?.int, 1000, "\(v)")
+    XCTAssertEqual(v["reserved"]?.int, 300, "\(v)")
+    XCTAssertEqual(v["available"]?.int, 700, "\(v)")
+    XCTAssertEqual(v["allocations"]?.array?.first?["task_id"]?.string, long, "\(v)")
+    let text = b.ok(["budget"]).out
+    XCTAssertTrue(text.hasPrefix("total      1000\nreserved   300\nused       0\navailable  700\n"), text)
+    XCTAssertFalse(text.contains(String(1 << 60)), text)
+    b.ok(["cancel", long])
+  }
+}
