@@ -459,10 +459,10 @@ extension ClusterModeTests {
 extension ClusterModeTests {
   /// Found with `cortex budget` on a node: it printed the node's placeholder budget (2^60 tokens
   /// total and available), which `status`, the web view and the metrics all hide, instead of
-  /// the cluster's.
+  /// the cluster's; and `cortex doctor` checked that placeholder as "the budget invariant".
   func testBudgetOnANodeIsTheClustersWithThisNodesReservations() throws {
     let a = try startNode("a", workers: 1, budget: 1000)
-    let b = try startNode("b", workers: 1, budget: 1000)
+    let b = try startNode("b", workers: 1, budget: 1000, config: [("snapshot_interval_s", .int(1))])
     a.ok(["stop"])
     let long = b.ok(["submit", "-p", "--no-env", "--tokens", "300", "--shell", "sleep 60"]).out.trimmed
     b.eventually("b runs \(long)") { sql("SELECT state FROM cortex_task") == "running" }
@@ -475,6 +475,10 @@ extension ClusterModeTests {
     let text = b.ok(["budget"]).out
     XCTAssertTrue(text.hasPrefix("total      1000\nreserved   300\nused       0\navailable  700\n"), text)
     XCTAssertFalse(text.contains(String(1 << 60)), text)
+    b.eventually("b writes token-budget.json") { FileSystem.exists(b.paths.tokenBudget) }
+    let d = b.ok(["doctor"]).out
+    XCTAssertFalse(d.contains(String(1 << 60)), d)
+    XCTAssertTrue(d.contains("this node's token accounts add up (300 reserved, 0 used); the budget is the cluster's: cortex budget"), d)
     b.ok(["cancel", long])
   }
 }
