@@ -32,6 +32,17 @@ enum LogCommand {
         if let removed = t?["retention"]?.string, removed.contains("its files were removed") {
           throw CLIError(ExitCode.failure, "\(id) has no output any more: \(removed)")
         }
+        // Cluster mode: a task this node does not hold is shown from the cluster's record,
+        // with the node that runs or ran it; its output is on that node.
+        if let node = t?["node"]?.string, !follow {
+          throw CLIError(
+            ExitCode.failure,
+            "\(id) \(t?["state"]?.string == "running" ? "runs" : "ran") on node \(node): its output is in that node's directory (cortex log \(id) there, or the task's page in this node's web view, which reads it from that node)"
+          )
+        }
+        if t?["node"] == nil, t?["state"]?.string == "queued", !follow {
+          throw CLIError(ExitCode.failure, "\(id) has no output yet: it is queued in the cluster and no node has started it")
+        }
       }
       if !follow {
         throw CLIError(
@@ -335,7 +346,8 @@ enum StatusCommand {
       + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
     s +=
       "finished   \(c[.succeeded] ?? 0) succeeded, \(c[.failed] ?? 0) failed, \(c[.cancelled] ?? 0) cancelled, \(c[.timedOut] ?? 0) timed out; \(view.rejected) refused at submit\n"
-    if let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster {
+    let clusterSettings = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster
+    if let cluster = clusterSettings {
       s +=
         "cluster    node \(cluster.node ?? "(host name)"); the token budget, the queue and the other nodes are the cluster's: cortex cluster status\n"
       if let since = view.clusterUnreachableSinceMs {
@@ -347,7 +359,9 @@ enum StatusCommand {
       s +=
         "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
     }
-    s += "log        seq \(view.lastSeq); next task \(TaskID.format(view.nextTask))\n"
+    // In cluster mode task ids come from the database's sequence: this node's counter is not
+    // the next id (it said task-000006 while the cluster's next was task-000007).
+    s += "log        seq \(view.lastSeq)" + (clusterSettings == nil ? "; next task \(TaskID.format(view.nextTask))" : "") + "\n"
     s += GroupsFile.summary(GroupsFile.read(ctx.paths), clusterUnreachable: view.clusterUnreachableSinceMs != nil)
     let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
     if !running_.isEmpty {

@@ -177,6 +177,7 @@ enum PoolCommands {
 
   static func budget(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     try args.noPositionals()
+    if let code = try clusterBudget(ctx) { return code }
     let v = try Client.check(try Client(ctx).request(.object([("op", .string("budget"))])))
     guard let b = v["budget"] else { return 1 }
     if ctx.json {
@@ -251,7 +252,8 @@ extension PoolCommands {
     examples: [("cortex workers", "who is busy with what"), ("cortex --json workers", "the same, as JSON")])
   static let budgetHelp = CommandHelp(
     "budget", abstract: "the token budget and its allocations", usage: "cortex budget",
-    details: "Total, reserved, used and available tokens, and what each running task has reserved and used.",
+    details:
+      "Total, reserved, used and available tokens, and what each running task has reserved and used. In cluster mode the budget is the cluster's, read from PostgreSQL (with this node's tasks under it).",
     examples: [("cortex budget", "what is reserved and used, and by which task"), ("cortex --json budget", "the same, as JSON")])
   static let scaleHelp = CommandHelp(
     "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N",

@@ -54,6 +54,13 @@ extension ClusterLink {
     }
   }
 
+  /// `error` from a statement on `s`, said as a lost connection (`.connect`) when the connection
+  /// is gone, whatever the statement's own error was: a submit cut off so may or may not have
+  /// committed, and the daemon keeps an inbox file for the next try (`Daemon.clusterEvents`).
+  func failure(_ error: ClusterError, on s: ClusterStore) -> ClusterError {
+    s.db.isConnected ? error : ClusterError(.connect, error.message)
+  }
+
   /// The requests in `work` could not run (the database is unreachable, or the round failed
   /// before them): each is answered with `error`.
   func failRequests(_ work: Inbox, _ error: ClusterError, into out: inout [Event]) {

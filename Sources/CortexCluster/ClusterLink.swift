@@ -51,6 +51,9 @@ public final class ClusterLink: Sendable {
 
   struct Inbox: Sendable {
     var submits: [(UInt64, [ClusterStore.NewTask])] = []
+    /// Submits of an inbox file by ticket; moved files whose records go (ClusterLink+Inbox).
+    var submitInbox: [UInt64: ClusterStore.InboxFile] = [:]
+    var inboxForgets: [(name: String, ids: [Int])] = []
     var maxQueue = Int.max
     var completions: [Completion] = []
     var wantClaims = 0
@@ -114,7 +117,8 @@ public final class ClusterLink: Sendable {
   /// of this node could not deliver; they are delivered first, under the claims they end, before
   /// the new epoch fences those claims.
   /// `groupLimits`: the config's `parallel` per group, for groups the cluster does not list yet.
-  public func start(replay: [Completion] = [], groupLimits: [String: Int] = [:]) throws(ClusterError) {
+  /// Returns the inbox files this node submitted and had not moved when it stopped.
+  public func start(replay: [Completion] = [], groupLimits: [String: Int] = [:]) throws(ClusterError) -> [ClusterStore.InboxRecord] {
     let store = try ClusterStore(PGConnection(settings.postgres), node: node)
     try store.listen()
     if !replay.isEmpty {
@@ -130,6 +134,7 @@ public final class ClusterLink: Sendable {
       leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, holderGone: { !Processes.isAlive($0) })
     epochNow.store(store.epoch, ordering: .releasing)
     try store.seedGroups(groupLimits)
+    let unmoved = try store.pendingInbox()
     post([.joined(epoch: store.epoch)])
     let box = StoreBox(store)
     do throws(PosixError) {
@@ -137,13 +142,16 @@ public final class ClusterLink: Sendable {
     } catch {
       throw ClusterError(.connect, "cannot start the cluster link thread: \(error)")
     }
+    return unmoved
   }
 
   // MARK: the loop's side
 
-  public func submit(ticket: UInt64, _ tasks: [ClusterStore.NewTask], maxQueue: Int = Int.max) {
+  /// `inbox`: the inbox file the batch comes from (recorded in the submit's transaction).
+  public func submit(ticket: UInt64, _ tasks: [ClusterStore.NewTask], maxQueue: Int = Int.max, inbox file: ClusterStore.InboxFile? = nil) {
     request {
       $0.submits.append((ticket, tasks))
+      if let file { $0.submitInbox[ticket] = file }
       $0.maxQueue = maxQueue
     }
   }
@@ -280,6 +288,7 @@ public final class ClusterLink: Sendable {
       var work = inbox.withLock { i -> Inbox in
         let w = i
         i.submits.removeAll()
+        i.submitInbox.removeAll()
         i.completions.removeAll()
         i.cancels.removeAll()
         i.watches.removeAll()
@@ -361,11 +370,12 @@ public final class ClusterLink: Sendable {
           lastRenewOK = Clock.monotonicMs()
           out.append(.joined(epoch: s.epoch))
         }
+        try forgetInboxFiles(s)
         for (ticket, tasks) in work.submits {
           do throws(ClusterError) {
-            out.append(.submitted(ticket: ticket, .success(try s.submit(tasks, maxQueue: work.maxQueue))))
+            out.append(.submitted(ticket: ticket, .success(try s.submit(tasks, maxQueue: work.maxQueue, inbox: work.submitInbox[ticket]))))
           } catch {
-            out.append(.submitted(ticket: ticket, .failure(error)))
+            out.append(.submitted(ticket: ticket, .failure(failure(error, on: s))))
           }
         }
         work.submits = []
@@ -385,10 +395,11 @@ public final class ClusterLink: Sendable {
           pendingCancels = []
         }
         // A wake-up may be a resume: follow it before claiming, so that what this node claims
-        // now is not held by a pause it has not heard the end of yet.
-        if hinted, queuePaused == true, let q = try s.queuePause(), !q.paused {
-          queuePaused = false
-          out.append(.queuePaused(false, by: q.by))
+        // now is not held by a pause it has not heard the end of yet. A groups hint may be a
+        // pause (of the queue too): followed at once, not at the next renewal.
+        if (hinted && queuePaused == true) || groupsHinted, let q = try s.queuePause(), q.paused != queuePaused {
+          queuePaused = q.paused
+          out.append(.queuePaused(q.paused, by: q.by))
         }
         // Groups changed: read them before claiming, so a limit set a moment ago holds (and
         // claims are serialized while one exists). Also at the start, before the first claim.
@@ -454,7 +465,7 @@ public final class ClusterLink: Sendable {
           return
         }
       } catch {
-        for (ticket, _) in work.submits { out.append(.submitted(ticket: ticket, .failure(error))) }
+        for (ticket, _) in work.submits { out.append(.submitted(ticket: ticket, .failure(failure(error, on: s)))) }
         failRequests(work, error, into: &out)
         if !s.db.isConnected {
           store = nil
@@ -466,30 +477,5 @@ public final class ClusterLink: Sendable {
       }
       post(out)
     }
-  }
-
-  func reconnect(rejoin: Bool) -> ClusterStore? {
-    guard let db = try? PGConnection(settings.postgres) else { return nil }
-    let s = ClusterStore(db, node: node)
-    s.adopt(epoch: epochNow.load(ordering: .acquiring))
-    guard (try? s.listen()) != nil else { return nil }
-    if rejoin {
-      guard (try? s.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)) != nil else {
-        return nil
-      }
-    }
-    return s
-  }
-}
-
-/// Hands the store (not Sendable) to the link's thread exactly once.
-final class StoreBox: @unchecked Sendable {
-  // @unchecked: written once before the thread starts, taken once by that thread.
-  private var store: ClusterStore?
-  init(_ s: ClusterStore) { store = s }
-  func take() -> ClusterStore {
-    let s = store!
-    store = nil
-    return s
   }
 }

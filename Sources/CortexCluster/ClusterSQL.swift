@@ -35,9 +35,10 @@ enum ClusterSQL {
       (SELECT \(listedGroupsJSON) FROM cortex_group g) AS groups
     """
 
-  /// A clean stop: the name is free at once. $1 name, $2 epoch.
+  /// A clean stop: the name is free at once, and the node runs nothing (its row showed the tasks
+  /// it ran when it left for as long as the row lived). $1 name, $2 epoch.
   static let leaveNode = """
-    UPDATE cortex_node SET state = 'stopped', lease_until = now() WHERE name = $1 AND epoch = $2::bigint
+    UPDATE cortex_node SET state = 'stopped', lease_until = now(), running = 0 WHERE name = $1 AND epoch = $2::bigint
     """
 
   /// The cluster's token budget, created by the first node to join. $1 total.
@@ -89,8 +90,9 @@ enum ClusterSQL {
   /// The hint that a running task was asked to stop: its owner checks its cancel flags at once.
   static let wakeCancel = "NOTIFY cortex_cancel"
 
-  /// The hint that a group was paused, resumed or limited: nodes read the groups again before
-  /// their next claim (a limit must hold for claims made right after it was set).
+  /// The hint that a group was paused, resumed or limited, or the queue paused: nodes read the
+  /// groups (and the queue's flag) again before their next claim (a limit must hold for claims
+  /// made right after it was set).
   static let wakeGroups = "NOTIFY cortex_groups"
 
   static let listen = ["LISTEN cortex_work", "LISTEN cortex_cancel", "LISTEN cortex_groups"]
@@ -217,10 +219,10 @@ enum ClusterSQL {
     WITH done AS (
       DELETE FROM cortex_task
       WHERE id = $1::bigint AND node = $2 AND epoch = $3::bigint AND attempt = $4::int AND state = 'running'
-      RETURNING id, node, epoch, attempt, token_budget, submitted_at, spec
+      RETURNING id, node, epoch, attempt, token_budget, submitted_at, spec, grp
     ), history AS (
-      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec)
-      SELECT id, $5, $6, $7::int, node, epoch, attempt, least($8::bigint, token_budget), submitted_at, spec FROM done
+      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec, grp)
+      SELECT id, $5, $6, $7::int, node, epoch, attempt, least($8::bigint, token_budget), submitted_at, spec, grp FROM done
     ), budget AS (
       UPDATE cortex_budget
       SET reserved = reserved - (SELECT token_budget FROM done),
@@ -248,11 +250,11 @@ enum ClusterSQL {
     ), done AS (
       DELETE FROM cortex_task t USING input i
       WHERE t.id = i.id AND t.node = i.node AND t.epoch = i.epoch AND t.attempt = i.attempt AND t.state = 'running'
-      RETURNING t.id, t.node, t.epoch, t.attempt, t.token_budget, t.submitted_at, t.spec, i.state AS final_state,
+      RETURNING t.id, t.node, t.epoch, t.attempt, t.token_budget, t.submitted_at, t.spec, t.grp, i.state AS final_state,
         i.reason, i.exit_code, least(i.tokens_used, t.token_budget) AS charged
     ), history AS (
-      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec)
-      SELECT id, final_state, reason, exit_code, node, epoch, attempt, charged, submitted_at, spec FROM done
+      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec, grp)
+      SELECT id, final_state, reason, exit_code, node, epoch, attempt, charged, submitted_at, spec, grp FROM done
     ), budget AS (
       UPDATE cortex_budget
       SET reserved = reserved - (SELECT sum(token_budget) FROM done), used = used + (SELECT sum(charged) FROM done)
@@ -293,10 +295,10 @@ enum ClusterSQL {
       WHERE t.state = 'running' AND t.cancel_requested AND NOT EXISTS (
         SELECT 1 FROM cortex_node n
         WHERE n.name = t.node AND n.epoch = t.epoch AND n.state = 'alive' AND n.lease_until >= now())
-      RETURNING t.id, t.token_budget, t.node, t.epoch, t.attempt, t.submitted_at, t.spec
+      RETURNING t.id, t.token_budget, t.node, t.epoch, t.attempt, t.submitted_at, t.spec, t.grp
     ), history AS (
-      INSERT INTO cortex_task_done (id, state, reason, node, epoch, attempt, submitted_at, spec)
-      SELECT id, 'cancelled', 'cancelled', node, epoch, attempt, submitted_at, spec FROM cancelled
+      INSERT INTO cortex_task_done (id, state, reason, node, epoch, attempt, submitted_at, spec, grp)
+      SELECT id, 'cancelled', 'cancelled', node, epoch, attempt, submitted_at, spec, grp FROM cancelled
     ), edges AS (
       DELETE FROM cortex_dep WHERE task IN (SELECT id FROM cancelled)
     ), forget AS (
@@ -317,10 +319,10 @@ enum ClusterSQL {
   static let requestCancel = """
     WITH q AS (
       DELETE FROM cortex_task WHERE id = ANY($1::bigint[]) AND state = 'queued'
-      RETURNING id, attempt, submitted_at, spec
+      RETURNING id, attempt, submitted_at, spec, grp
     ), history AS (
-      INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec)
-      SELECT id, 'cancelled', 'cancelled', attempt, submitted_at, spec FROM q
+      INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec, grp)
+      SELECT id, 'cancelled', 'cancelled', attempt, submitted_at, spec, grp FROM q
     ), edges AS (
       DELETE FROM cortex_dep WHERE task IN (SELECT id FROM q)
     ), forget AS (
@@ -351,7 +353,8 @@ enum ClusterSQL {
     FROM cortex_task t WHERE t.id = $1::bigint
     UNION ALL
     SELECT d.id, d.state, d.node, d.epoch, d.attempt, NULL, NULL, d.spec::text, d.exit_code, d.reason, d.tokens_used,
-           (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint, d.spec->>'group'
+           (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint,
+           coalesce(d.grp, d.spec->>'group')
     FROM cortex_task_done d WHERE d.id = $1::bigint
     """
 
@@ -364,10 +367,10 @@ enum ClusterSQL {
       WHERE t.state = 'queued' AND t.unmet > 0 AND EXISTS (
         SELECT 1 FROM cortex_dep d JOIN cortex_task_done x ON x.id = d.depends_on
         WHERE d.task = t.id AND x.state <> 'succeeded')
-      RETURNING t.id, t.attempt, t.submitted_at, t.spec
+      RETURNING t.id, t.attempt, t.submitted_at, t.spec, t.grp
     ), history AS (
-      INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec)
-      SELECT id, 'cancelled', 'dependency_failed', attempt, submitted_at, spec FROM doomed
+      INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec, grp)
+      SELECT id, 'cancelled', 'dependency_failed', attempt, submitted_at, spec, grp FROM doomed
     ), edges AS (
       DELETE FROM cortex_dep WHERE task IN (SELECT id FROM doomed)
     ), forget AS (
@@ -412,8 +415,9 @@ enum ClusterSQL {
   /// `list` on any node: the newest tasks cluster-wide, live and finished, filtered by state
   /// (a state, `active` or `done`) and type. $1 state or NULL, $2 type or NULL, $3 how many.
   /// A spec without `type` is `exec` (or `synthetic`), as `TaskRecord.type` says on a single host;
-  /// a finished task's priority is its spec's (the history table has no priority column), and so
-  /// is its group (none when the spec names none: the group its worker type gave it is not kept).
+  /// a finished task's priority is its spec's (the history table has no priority column); its
+  /// group is the one the cluster counted it in (`grp`, schema 8; its spec's for a task that
+  /// ended before that version, which names none when its worker type gave it its group).
   static let listTasks = """
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) AS type,
        priority, NULL::text AS priority_name, node, attempt, NULL::int AS exit_code, NULL::text AS reason,
@@ -426,7 +430,8 @@ enum ClusterSQL {
     UNION ALL
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END),
        NULL, spec->>'priority', node, attempt, exit_code, reason, spec->>'description',
-       (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint, spec->>'group'
+       (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint,
+       coalesce(grp, spec->>'group')
      FROM cortex_task_done
      WHERE ($1::text IS NULL OR $1 = 'done' OR state = $1) AND $1::text IS DISTINCT FROM 'active'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)

@@ -29,8 +29,10 @@ extension ClusterStore {
   public enum EditResult: Sendable {
     /// Changed: the task as the cluster now knows it, and the change.
     case edited(task: JSON, Edited)
-    /// Not queued (running, finished or unknown): why, in words.
+    /// Not queued (running or finished): why, in words.
     case notQueued(String)
+    /// No such task in the cluster (live or finished within `cluster.history_s`).
+    case unknown
   }
 
   /// Applies `change` (spec text, secret values text) to task `id` if it is queued.
@@ -40,8 +42,8 @@ extension ClusterStore {
     try db.transaction { () throws(ClusterError) -> EditResult in
       let r = try db.execute(ClusterSQL.editSource, [String(id)])
       guard r.count > 0, let spec = r[0, "spec"] else {
-        let o = try outcomes([id]).first
-        return .notQueued(o?.state.map { "already \($0.rawValue)" } ?? "unknown task in the cluster")
+        guard let state = try outcomes([id]).first?.state else { return .unknown }
+        return .notQueued("already \(state.rawValue)")
       }
       guard r[0, "state"] == "queued" else { return .notQueued("is \(r[0, "state"] ?? "live")") }
       let e: Edited

@@ -127,7 +127,7 @@ public final class ClusterStore {
     func int(_ c: String) -> JSON? { r[0, c].flatMap { Int64($0) }.map { .int($0) } }
     if let st = r[0, "state"] { o.append(("state", .string(st))) }
     if let n = r[0, "node"] { o.append(("node", .string(n))) }
-    // A live task's group as the cluster counts it; a finished one's as its spec names it.
+    // The group the cluster counts (or counted) the task in.
     if let g = r[0, "grp"] { o.append(("group", .string(g))) }
     for (c, k) in [
       ("attempt", "attempt"), ("max_attempts", "max_attempts"), ("token_budget", "token_budget"), ("exit_code", "exit_code"),
@@ -192,10 +192,12 @@ public final class ClusterStore {
   }
 
   /// Pauses or resumes the cluster's queue; returns whether it was paused before. A resume wakes
-  /// the nodes to claim.
+  /// the nodes to claim; a pause tells them at once (the groups hint), so that what they claimed
+  /// before it waits from now on, not from their next lease renewal.
   public func setQueuePaused(_ paused: Bool) throws(ClusterError) -> Bool {
     try db.transaction { () throws(ClusterError) -> Bool in
       let was = try db.execute(ClusterSQL.setQueuePaused, [paused ? "true" : "false", node])[0, "was"] == "t"
+      if !was && paused { try db.execute(ClusterSQL.wakeGroups) }
       if was && !paused { try db.execute(ClusterSQL.wakeNodes) }
       return was
     }
@@ -256,8 +258,11 @@ public final class ClusterStore {
   /// `maxQueue`: refuse (`queue_full`) when the cluster's queue would grow past it. A task whose
   /// idempotency key is already used (in the cluster, or earlier in the batch) is not added: its
   /// place in the answer holds the id of the task that has the key, as on a single host.
-  public func submit(_ tasks: [NewTask], maxQueue: Int = Int.max) throws(ClusterError) -> [Int] {
+  /// `inbox`: the inbox file the batch comes from, recorded in the same transaction; one this
+  /// node submitted and has not moved yet is answered with the ids it became, adding nothing.
+  public func submit(_ tasks: [NewTask], maxQueue: Int = Int.max, inbox: InboxFile? = nil) throws(ClusterError) -> [Int] {
     try db.transaction { () throws(ClusterError) -> [Int] in
+      if let inbox, let ids = try submittedInbox(inbox) { return ids }
       var known: [String: Int] = [:]
       let keys = tasks.compactMap(\.idempotencyKey)
       if !keys.isEmpty {
@@ -294,6 +299,7 @@ public final class ClusterStore {
         if let k = tasks[i].idempotencyKey { known[k] = newIDs[j] }
       }
       for (i, k) in repeats { ids[i] = known[k]! }
+      if let inbox { try recordInbox(inbox, ids: ids) }
       guard !fresh.isEmpty else { return ids }
       let succeeded = try checkDependencies(fresh.map { tasks[$0] })
       try checkRetries(fresh.map { tasks[$0] })

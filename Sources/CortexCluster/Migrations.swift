@@ -165,6 +165,34 @@ public enum Migrations {
         """,
       ]
     ),
+    (
+      7,
+      [
+        // Inbox files a node submitted and has not moved to `inbox/accepted/` yet (docs/design.md,
+        // "Inbox files across a crash"): written in the submit's transaction, deleted by the node
+        // once the file has moved (or at its next start). A node that starts again finds here the
+        // files it must move instead of submitting them again. A few rows at most per node.
+        """
+        CREATE TABLE cortex_inbox (
+          node text NOT NULL,
+          file text NOT NULL,
+          crc32c bigint NOT NULL,
+          ids bigint[] NOT NULL,
+          submitted_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (node, file)
+        )
+        """
+      ]
+    ),
+    (
+      8,
+      [
+        // A finished task keeps the group the cluster counted it in (its live row's `grp`):
+        // `list --group` and `show` took a finished task's group from its spec, which names none
+        // when the task's worker type gave it its group. NULL for tasks that ended before.
+        "ALTER TABLE cortex_task_done ADD COLUMN grp text"
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.

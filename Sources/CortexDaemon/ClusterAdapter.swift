@@ -32,6 +32,11 @@ final class ClusterAdapter {
   /// Terminal states not yet confirmed by the cluster, kept on disk during an outage.
   var outbox: ClusterOutbox
 
+  /// Inbox files this node submitted and had not moved when it stopped (the start moves them,
+  /// `Daemon.settleClusterInbox`); and the inbox file of each submit waiting for its commit.
+  var unmovedInbox: [ClusterStore.InboxRecord] = []
+  var pendingInbox: [UInt64: ClusterStore.InboxFile] = [:]
+
   /// `groupLimits`: the config's `parallel` per group, which seeds the cluster's for groups it
   /// does not list yet.
   init(
@@ -46,7 +51,7 @@ final class ClusterAdapter {
       throw StartupError("cannot set up the cluster link: \(error)")
     }
     do throws(ClusterError) {
-      try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits)
+      unmovedInbox = try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits)
     } catch {
       throw StartupError("cannot join the cluster: \(error)")
     }
@@ -62,13 +67,15 @@ final class ClusterAdapter {
 
   /// A submit goes to the database; the client hears back after its commit, with `answerFields`
   /// added (a `retry`'s account of what it retried). `groups`: each task's group, as this node
-  /// resolves it.
+  /// resolves it. `inbox`: the inbox file the batch comes from (recorded with it in the database).
   func submit(
-    _ client: ClientID, _ ready: [Scheduler.Adopted], groups: [String], maxQueue: Int, answerFields: [(String, JSON)] = []
+    _ client: ClientID, _ ready: [Scheduler.Adopted], groups: [String], maxQueue: Int, answerFields: [(String, JSON)] = [],
+    inbox: ClusterStore.InboxFile? = nil
   ) {
     let ticket = newTicket()
     pendingSubmits[ticket] = client
     if !answerFields.isEmpty { pendingAnswerFields[ticket] = answerFields }
+    if let inbox { pendingInbox[ticket] = inbox }
     link.submit(
       ticket: ticket,
       zip(ready, groups).map { a, group in
@@ -78,7 +85,7 @@ final class ClusterAdapter {
           maxAttempts: a.maxAttempts, idempotencyKey: a.spec.idempotencyKey, secrets: secrets.isEmpty ? nil : secrets.json(),
           dependsOn: a.spec.dependsOn, dependsOnBatch: a.spec.dependsOnBatch, retryOf: a.spec.retryOf,
           group: group)
-      }, maxQueue: maxQueue)
+      }, maxQueue: maxQueue, inbox: inbox)
   }
 
   /// Submits that are a `retry`: ticket → what their answer adds.
@@ -102,6 +109,9 @@ final class ClusterAdapter {
     pendingPauses[ticket] = client
     link.setQueuePaused(ticket: ticket, paused)
   }
+
+  /// The inbox file submitted as `ids` has moved to `accepted/`: the database's record of it goes.
+  func inboxSettled(_ name: String, ids: [Int]) { link.inboxSettled(name, ids: ids) }
 
   /// The groups the cluster lists, as the link last reported them (nil: not yet).
   var listedGroups: [ClusterGroup]?
@@ -162,13 +172,13 @@ final class ClusterAdapter {
         group: fields.contains("group") ? edited.group ?? FleetNames.defaultGroup : nil))
   }
 
-  /// `show` requests answered from the cluster's record: ticket → client.
-  var pendingShows: [UInt64: ClientID] = [:]
+  /// `show` requests answered from the cluster's record: ticket → client and the task asked for.
+  var pendingShows: [UInt64: (client: ClientID, id: Int)] = [:]
 
   /// `show` of a task this node does not hold.
   func describe(_ client: ClientID, _ id: Int) {
     let ticket = newTicket()
-    pendingShows[ticket] = client
+    pendingShows[ticket] = (client, id)
     link.describe(ticket: ticket, id)
   }
 

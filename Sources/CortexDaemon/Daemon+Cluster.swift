@@ -6,13 +6,36 @@ import Posix
 /// single host and none of this runs).
 extension Daemon {
   /// `answerFields`: added to the answer after its ids (a `retry`'s account of what it retried).
-  func clusterSubmit(_ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], answerFields: [(String, JSON)] = [], now t: Int64) {
+  /// `inbox`: the inbox file the batch comes from, recorded with it in the database.
+  func clusterSubmit(
+    _ cluster: ClusterAdapter, _ id: ClientID, _ specs: [TaskSpec], answerFields: [(String, JSON)] = [],
+    inbox: (name: String, crc32c: UInt32)? = nil, now t: Int64
+  ) {
     switch scheduler.prepare(specs) {
     case .failure(let refusal): reply(id, refusal.json, now: t)
     case .success(let ready):
       cluster.submit(
-        id, ready, groups: ready.map { scheduler.groupName($0.spec) }, maxQueue: config.maxQueue, answerFields: answerFields)
+        id, ready, groups: ready.map { scheduler.groupName($0.spec) }, maxQueue: config.maxQueue, answerFields: answerFields,
+        inbox: inbox.map { ClusterStore.InboxFile(name: $0.name, crc32c: $0.crc32c) })
     }
+  }
+
+  /// At a start, before the first scan of the inbox: each inbox file the database says this node
+  /// submitted and had not moved is moved to `accepted/` if it still has the same bytes, with
+  /// `inbox.accepted` (reason `already_submitted`), instead of being submitted again; every such
+  /// record then goes (a file gone or changed since is not the one it recorded).
+  func settleClusterInbox(_ cluster: ClusterAdapter, now t: Int64) {
+    for r in cluster.unmovedInbox {
+      let path = paths.inbox + "/" + r.file.name
+      if case .success(let bytes)? = readInboxFile(path), CRC32C.checksum(bytes) == r.file.crc32c,
+        (try? FileSystem.rename(path, paths.inboxAccepted + "/" + r.file.name)) != nil
+      {
+        try? FileSystem.syncDirectory(paths.inboxAccepted)
+        log.append(InboxLedger.accepted(file: r.file.name, tasks: r.ids, recovered: true), nowMs: t)
+      }
+      cluster.inboxSettled(r.file.name, ids: r.ids)
+    }
+    cluster.unmovedInbox = []
   }
 
   func clusterEvents(now t: Int64) {
@@ -22,17 +45,24 @@ extension Daemon {
       case .submitted(let ticket, let result):
         guard let client = cluster.pendingSubmits.removeValue(forKey: ticket) else { continue }
         let extra = cluster.pendingAnswerFields.removeValue(forKey: ticket) ?? []
+        let file = cluster.pendingInbox.removeValue(forKey: ticket)
         switch result {
         case .success(let ids):
           log.append(
             Event(
               "task.submitted", reason: "cluster", detail: "\(ids.count) task\(ids.count == 1 ? "" : "s") committed to the cluster",
-              fields: [("node", .string(cluster.node)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]), nowMs: t)
+              fields: [("node", .string(cluster.node)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]
+                + (file.map { InboxLedger.fields(file: $0.name, crc32c: $0.crc32c) } ?? [])), nowMs: t)
           var answer: [(String, JSON)] = [("ok", .bool(true)), ("ids", .array(ids.map { .string(TaskID.format($0)) }))]
           answer += extra
           reply(client, .object(answer), now: t)
         case .failure(let error):
-          if case .refused(let reason) = error.kind {
+          if case .connect = error.kind, inboxPending.removeValue(forKey: client) != nil {
+            // An inbox file PostgreSQL did not answer for stays in inbox/ and is submitted again
+            // once it answers (it moved to rejected/, to be dropped again by hand). Had the submit
+            // committed and its answer been lost, the database's record of the file answers the
+            // next one with the first one's ids (`ClusterStore+Inbox`).
+          } else if case .refused(let reason) = error.kind {
             reply(client, Scheduler.refused(reason, error.message), now: t)
           } else if case .invalid(let field, let index) = error.kind {
             reply(client, Scheduler.invalid(SpecError(field, error.message), position: index.map { $0 + 1 }, of: nil), now: t)
@@ -116,11 +146,11 @@ extension Daemon {
         cluster.outbox.release()
         log.append(Event("cluster.available", reason: "database_reachable"), nowMs: t)
       case .described(let ticket, let task):
-        guard let client = cluster.pendingShows.removeValue(forKey: ticket) else { continue }
+        guard let (client, id) = cluster.pendingShows.removeValue(forKey: ticket) else { continue }
         if let task {
           reply(client, .object([("ok", .bool(true)), ("task", task)]), now: t)
         } else {
-          reply(client, Scheduler.invalid(SpecError("id", "unknown task in the cluster"), index: nil, of: 1), now: t)
+          reply(client, Scheduler.invalid(SpecError("id", "unknown task \(TaskID.format(id)) in the cluster"), index: nil, of: 1), now: t)
         }
       case .listed(let ticket, let result):
         guard let client = cluster.pendingLists.removeValue(forKey: ticket) else { continue }

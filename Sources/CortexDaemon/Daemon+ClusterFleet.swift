@@ -23,6 +23,9 @@ extension Daemon {
       reply(client, .object([("ok", .bool(true)), ("task", task)]), now: t)
     case .success(.notQueued(let why)):
       reply(client, Scheduler.failure("\(TaskID.format(id)) \(why); only a queued task can be edited"), now: t)
+    case .success(.unknown):
+      // Bad input, as on a single host (65, naming the task).
+      reply(client, Scheduler.invalid(SpecError("id", "unknown task \(TaskID.format(id)) in the cluster"), index: nil, of: 1), now: t)
     case .failure(let error):
       if case .invalid(let field, _) = error.kind {
         reply(client, Scheduler.invalid(SpecError(field, error.message), index: nil, of: 1), now: t)

@@ -200,15 +200,21 @@ extension Daemon {
     metric(
       "workers", "Workers by state.", "gauge",
       HotState.workerStates.map { st in ("{state=\"\(st.rawValue)\"}", s.workers.filter { $0.state == st }.count) })
-    metric(
-      "tokens", "Token budget.", "gauge",
-      [
-        ("{kind=\"total\"}", s.config.tokenBudgetTotal), ("{kind=\"reserved\"}", s.tokensReserved),
-        ("{kind=\"used\"}", s.tokensUsed), ("{kind=\"available\"}", s.budgetAvailable),
-      ])
+    // Not in cluster mode, where this node's budget is a placeholder (2^60; the cluster's is
+    // the database's), as on /metrics.
+    if cluster == nil {
+      metric(
+        "tokens", "Token budget.", "gauge",
+        [
+          ("{kind=\"total\"}", s.config.tokenBudgetTotal), ("{kind=\"reserved\"}", s.tokensReserved),
+          ("{kind=\"used\"}", s.tokensUsed), ("{kind=\"available\"}", s.budgetAvailable),
+        ])
+    }
     metric("rejected_total", "Submissions refused by admission.", "counter", [("", s.rejectedSubmits)])
     metric("events_total", "Events written to the decision log.", "counter", [("", Int(log.lastSeq))])
-    text += fleetMetrics()
+    text += fleetMetrics(now: t)
+    // In cluster mode every series is this node's, and says so (`Exposition`).
+    if let cluster { text = Exposition.labelled(text, node: cluster.node) }
     let path = paths.metrics
     let bytes = Array(text.utf8)
     files.async { try? FileSystem.writeAtomically(path, bytes, durable: false, mode: 0o644) }
@@ -221,7 +227,9 @@ extension Daemon {
   func scanInbox(now t: Int64) {
     guard scheduler.phase == .running else { return }
     checkFreeSpace(now: t)
-    guard scheduler.admitting else { return }
+    // Files wait in inbox/ while nothing could be admitted: the disk is full, or (cluster mode)
+    // PostgreSQL is unreachable.
+    guard scheduler.admitting, cluster?.available ?? true else { return }
     guard let names = try? FileSystem.list(paths.inbox) else { return }
     for name in names where name.hasSuffix(".json") {
       let path = paths.inbox + "/" + name
@@ -253,7 +261,7 @@ extension Daemon {
             break
           }
         }
-        if !specs.isEmpty { submit(id, specs, stamp: InboxLedger.fields(file: name, crc32c: CRC32C.checksum(bytes)), now: t) }
+        if !specs.isEmpty { submit(id, specs, inbox: (name, CRC32C.checksum(bytes)), now: t) }
       } catch {
         reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("error", .string("\(error)"))]), now: t)
       }
@@ -310,6 +318,8 @@ extension Daemon {
       // After the move: replayed, it tells a start that this file's tasks need no settling.
       let ids = (v["ids"]?.array ?? []).compactMap { $0.string.flatMap(TaskID.parse) }
       log.append(InboxLedger.accepted(file: name, tasks: ids, recovered: false), nowMs: now())
+      // In cluster mode the database's record of the submit goes too (ClusterStore+Inbox).
+      cluster?.inboxSettled(name, ids: ids)
     } else {
       let target = paths.inboxRejected + "/" + name
       try? FileSystem.rename(path, target)

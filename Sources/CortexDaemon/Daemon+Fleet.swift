@@ -62,29 +62,11 @@ extension Daemon {
     files.async { try? FileSystem.writeAtomically(path, bytes, durable: false, mode: 0o644) }
   }
 
-  /// Per-group gauges and counters for `metrics.prom` (labels are group names, never task ids).
-  func fleetMetrics() -> String {
-    let s = scheduler
-    var text = ""
-    func metric(_ name: String, _ help: String, _ type: String, _ rows: [(String, String)]) {
-      text += "# HELP cortex_\(name) \(help)\n# TYPE cortex_\(name) \(type)\n"
-      for (g, v) in rows { text += "cortex_\(name){group=\"\(g)\"} \(v)\n" }
-    }
-    let gs = s.fleet.groups.sorted { $0.name < $1.name }
-    text += "# HELP cortex_queue_paused Whether the whole queue is paused.\n# TYPE cortex_queue_paused gauge\n"
-    text += "cortex_queue_paused \(s.fleet.paused ? 1 : 0)\n"
-    metric("group_running", "Tasks of the group assigned or running.", "gauge", gs.map { ($0.name, String($0.running)) })
-    metric("group_queued", "Tasks of the group queued.", "gauge", gs.map { ($0.name, String($0.queuedTotal)) })
-    metric("group_parallel", "The group's parallel limit (0 = none).", "gauge", gs.map { ($0.name, String($0.parallel)) })
-    metric("group_paused", "Whether the group is paused.", "gauge", gs.map { ($0.name, $0.paused ? "1" : "0") })
-    metric("group_started_total", "Tasks of the group started.", "counter", gs.map { ($0.name, String($0.started)) })
-    let limited = gs.filter { $0.limiter != nil }
-    metric(
-      "group_rate_allowed_per_min", "Starts per minute the group's rate limit allows now (AIMD).", "gauge",
-      limited.compactMap { g in g.limiter!.allowedPerMin.map { (g.name, Numbers.text(($0 * 100).rounded() / 100)) } })
-    metric(
-      "group_rate_limited_total", "Outcomes of the group's tasks reported as rate limited.", "counter",
-      limited.map { ($0.name, String($0.limiter!.rateLimited)) })
+  /// Per-group gauges and counters for `metrics.prom` (labels are group names, never task ids):
+  /// the same as the web view's `/metrics` has (`Exposition.groups`, from the rows `groups.json`
+  /// holds), and the hooks this daemon ran.
+  func fleetMetrics(now t: Int64) -> String {
+    var text = Exposition.groups(scheduler.groupsJSON(now: t).array ?? [], queuePaused: scheduler.fleet.paused)
     text += "# HELP cortex_hooks_total on_finish hooks finished.\n# TYPE cortex_hooks_total counter\n"
     text += "cortex_hooks_total \(hooks.finished)\n"
     return text

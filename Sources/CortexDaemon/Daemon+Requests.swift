@@ -75,9 +75,12 @@ extension Daemon {
   }
 
   /// What only this host can check (a `cwd` that exists), then the scheduler's admission.
-  /// `stamp`: fields added to each `task.submitted` this submit logs (an inbox file's name and
-  /// checksum, `InboxLedger`).
-  func submit(_ id: ClientID, _ specs: [TaskSpec], declared: Int? = nil, stamp: [(String, JSON)] = [], now t: Int64) {
+  /// `inbox`: the inbox file the batch comes from (its name and the CRC32C of its bytes), which
+  /// each `task.submitted` this submit logs names (`InboxLedger`); in cluster mode the database
+  /// records it with the batch (`ClusterStore+Inbox`).
+  func submit(
+    _ id: ClientID, _ specs: [TaskSpec], declared: Int? = nil, inbox: (name: String, crc32c: UInt32)? = nil, now t: Int64
+  ) {
     for (i, spec) in specs.enumerated() {
       if let cwd = spec.cwd, !FileSystem.isDirectory(cwd) {
         let why = FileSystem.exists(cwd) ? "is not a directory" : "does not exist"
@@ -87,12 +90,13 @@ extension Daemon {
     }
     checkFreeSpace(now: t)
     if let cluster {
-      clusterSubmit(cluster, id, specs, now: t)
+      clusterSubmit(cluster, id, specs, inbox: inbox, now: t)
       return
     }
     var out: [Action] = []
     scheduler.handle(.submit(id, specs, declared: declared), now: t, into: &out)
-    if !stamp.isEmpty {
+    if let inbox {
+      let stamp = InboxLedger.fields(file: inbox.name, crc32c: inbox.crc32c)
       out = out.map { a in
         guard case .log(var e) = a, e.type == "task.submitted" else { return a }
         e.fields += stamp

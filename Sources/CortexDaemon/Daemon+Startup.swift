@@ -161,6 +161,7 @@ extension Daemon {
           ("recovery_cpu_ms", .int(recovery.cpuMs)),
         ]), nowMs: t)
     settleRecoveredInbox(recovery.inbox, now: t)
+    if let cluster { settleClusterInbox(cluster, now: t) }
     route(out, now: t)
     do throws(PosixError) {
       try log.flush(sync: true, nowMs: t)

@@ -89,8 +89,15 @@ extension WebServer {
       }
       metric("cortex_log_seq", "Last event sequence number applied to the hot state.", "gauge", [("", String(v.lastSeq))])
     }
+    // The groups as the daemon last wrote them (at once after a change, else at most once a
+    // second): the same gauges as its metrics.prom.
+    if let bytes = (try? FileSystem.read(paths.groups)) ?? nil, let g = try? JSON.parse(bytes) {
+      s += Exposition.groups(g["groups"]?.array ?? [], queuePaused: g["queue_paused"]?.bool ?? false)
+    }
     metric("cortex_web_connections", "Open HTTP connections (event streams included).", "gauge", [("", String(connections.count))])
     metric("cortex_web_refused_total", "HTTP connections refused because every slot was busy.", "counter", [("", String(refused))])
+    // In cluster mode every series is this node's, and says so (`Exposition`).
+    if let cluster { s = Exposition.labelled(s, node: cluster.node) }
     return s
   }
 }

@@ -339,3 +339,55 @@ final class ClusterFleetTests: ClusterTestCase {
     waitDone(5)
   }
 }
+
+extension ClusterFleetTests {
+  /// Found by pausing on one node and looking at another: a group's pause reached every node at
+  /// once (a NOTIFY), the whole queue's only with each node's next lease renewal (lease/3, here
+  /// 10 s), and until then the other node still started what it had claimed before the pause.
+  func testAPauseOfTheQueueReachesTheOtherNodesAtOnceNotAtTheirNextRenewal() throws {
+    let a = try startNode("a", workers: 1, leaseS: 30)
+    let b = try startNode("b", workers: 1, leaseS: 30)
+    b.eventually("b has joined") { b.events().contains { $0.type == "node.joined" } }
+    let asked = Clock.monotonicMs()
+    a.ok(["pause"])
+    b.eventually("b follows the pause", timeoutS: 30) { b.events().contains { $0.type == "queue.paused" } }
+    XCTAssertLessThan(Clock.monotonicMs() - asked, 2500, "b followed the pause only with its lease renewal (every 10 s)")
+    XCTAssertTrue(b.ok(["status"]).out.contains("the whole queue"))
+    a.ok(["resume"])
+  }
+}
+
+extension ClusterFleetTests {
+  /// Found by using two nodes as a user would: on a node that does not hold the task, `show` of
+  /// an unknown id said "unknown task in the cluster" without naming it, `edit` of one exited 1
+  /// (a single host: 65, bad input), and `log` of a task another node ran said its directory did
+  /// not exist, as if it had never had output.
+  func testATaskNotHeldHereIsNamedAndItsNodeToldWhenAskedForOnAnotherNode() throws {
+    let a = try startNode("a", workers: 1)
+    a.ok(["pause"])
+    let b = try startNode("b", workers: 1)
+    let id = b.ok(["submit", "-p", "--no-env", "--shell", "echo hi"]).out.trimmed
+    var r = a.run(["log", id])
+    XCTAssertEqual(r.code, 1)
+    XCTAssertTrue(r.err.contains("has no output yet: it is queued in the cluster"), r.err)
+    // Only b runs it: a stops before the resume.
+    a.ok(["stop"])
+    b.ok(["resume"])
+    XCTAssertEqual(b.run(["wait", id], timeoutS: 30).code, 0)
+    let c = try startNode("c", workers: 1)
+    r = c.run(["log", id])
+    XCTAssertEqual(r.code, 1)
+    XCTAssertTrue(r.err.contains("\(id) ran on node b: its output is in that node's directory (cortex log \(id) there"), r.err)
+    XCTAssertEqual(b.ok(["log", id]).out, "hi\n")
+    r = c.run(["show", "task-000099"])
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains("unknown task task-000099 in the cluster"), r.err)
+    r = c.run(["edit", "task-000099", "--priority", "high"])
+    XCTAssertEqual(r.code, 65, r.err)
+    XCTAssertTrue(r.err.contains("unknown task task-000099 in the cluster"), r.err)
+    // A finished task still says so (1: not bad input, the wrong moment).
+    r = c.run(["edit", id, "--priority", "high"])
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("\(id) already succeeded; only a queued task can be edited"), r.err)
+  }
+}

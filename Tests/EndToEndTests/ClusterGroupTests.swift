@@ -170,3 +170,24 @@ extension ClusterGroupTests {
     a.ok(["resume"])
   }
 }
+
+extension ClusterGroupTests {
+  /// Found by reading the list statement: a finished task's group was its spec's `group`, so a
+  /// task whose group came from its worker type left `list --group` (and `show` on another
+  /// node lost its group) once it ended.
+  func testAFinishedTaskWhoseGroupCameFromItsWorkerTypeIsListedInItOnAnyNode() throws {
+    let review: [(String, JSON)] = [("worker_types", .object([("review", .object([("group", .string("llm"))]))]))]
+    let a = try startNode("a", workers: 1, config: review)
+    let b = try startNode("b", workers: 1)
+    let id = a.ok(["submit", "-p", "--no-env", "--type", "review", "--shell", "true"]).out.trimmed
+    waitDone(1)
+    for node in [a, b] {
+      let listed = try JSON.parse(Array(node.ok(["--json", "list", "--group", "llm"]).out.utf8))
+      XCTAssertEqual(listed.array?.compactMap { $0["id"]?.string }, [id], "\(listed)")
+      XCTAssertEqual(listed.array?.first?["group"]?.string, "llm", "\(listed)")
+    }
+    XCTAssertFalse(b.ok(["list", "--group", "default"]).out.contains(id))
+    let shown = try JSON.parse(Array(b.ok(["--json", "show", id]).out.utf8))
+    XCTAssertEqual((shown["task"] ?? shown)["group"]?.string, "llm", "\(shown)")
+  }
+}

@@ -415,3 +415,70 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertFalse(d.out.contains("more than one terminal event"), d.out)
   }
 }
+
+extension ClusterModeTests {
+  /// Found with `cortex cluster status` after `cortex stop` of a busy node: the stopped node
+  /// still showed the tasks it ran when it left (RUNNING 1) for as long as its row lived, while
+  /// the cluster had run them elsewhere since.
+  func testANodeThatStoppedShowsNothingRunning() throws {
+    let b = try startNode("b", workers: 1)
+    let long = b.ok(["submit", "-p", "--no-env", "--shell", "sleep 60"]).out.trimmed
+    b.eventually("b runs \(long)") {
+      let s = try? JSON.parse(Array(b.ok(["--json", "cluster", "status"]).out.utf8))
+      return s?["nodes"]?.array?.first?["running"]?.int == 1
+    }
+    b.ok(["stop", "--timeout", "1"])
+    let s = try JSON.parse(Array(b.ok(["--json", "cluster", "status"]).out.utf8))
+    let row = s["nodes"]?.array?.first
+    XCTAssertEqual(row?["state"]?.string, "stopped", "\(s)")
+    XCTAssertEqual(row?["running"]?.int, 0, "\(s)")
+    b.ok(["start", "--workers", "1"])
+    b.ok(["cancel", long])
+  }
+}
+
+extension ClusterModeTests {
+  /// Found with `cortex status` on two nodes: each said "next task" from its own counter, which
+  /// cluster mode does not use (ids come from the database's sequence): one said task-000006
+  /// while the cluster's next id was task-000007.
+  func testStatusOnANodeDoesNotPromiseANextTaskIdTheClusterWillNotGive() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    for _ in 0..<2 { a.ok(["submit", "--wait", "--no-env", "--shell", "true"]) }
+    let status = b.ok(["status"]).out
+    XCTAssertTrue(status.contains("cluster    node b"), status)
+    XCTAssertFalse(status.contains("next task"), status)
+    let local = try Cortex()
+    nodes.append(local)
+    try local.initialize()
+    local.ok(["start", "--workers", "1"])
+    XCTAssertTrue(local.ok(["status"]).out.contains("next task task-000001"), "a single host still says it")
+  }
+}
+
+extension ClusterModeTests {
+  /// Found with `cortex budget` on a node: it printed the node's placeholder budget (2^60 tokens
+  /// total and available), which `status`, the web view and the metrics all hide, instead of
+  /// the cluster's; and `cortex doctor` checked that placeholder as "the budget invariant".
+  func testBudgetOnANodeIsTheClustersWithThisNodesReservations() throws {
+    let a = try startNode("a", workers: 1, budget: 1000)
+    let b = try startNode("b", workers: 1, budget: 1000, config: [("snapshot_interval_s", .int(1))])
+    a.ok(["stop"])
+    let long = b.ok(["submit", "-p", "--no-env", "--tokens", "300", "--shell", "sleep 60"]).out.trimmed
+    b.eventually("b runs \(long)") { sql("SELECT state FROM cortex_task") == "running" }
+    let v = try JSON.parse(Array(b.ok(["--json", "budget"]).out.utf8))
+    XCTAssertEqual(v["scope"]?.string, "cluster", "\(v)")
+    XCTAssertEqual(v["total"]?.int, 1000, "\(v)")
+    XCTAssertEqual(v["reserved"]?.int, 300, "\(v)")
+    XCTAssertEqual(v["available"]?.int, 700, "\(v)")
+    XCTAssertEqual(v["allocations"]?.array?.first?["task_id"]?.string, long, "\(v)")
+    let text = b.ok(["budget"]).out
+    XCTAssertTrue(text.hasPrefix("total      1000\nreserved   300\nused       0\navailable  700\n"), text)
+    XCTAssertFalse(text.contains(String(1 << 60)), text)
+    b.eventually("b writes token-budget.json") { FileSystem.exists(b.paths.tokenBudget) }
+    let d = b.ok(["doctor"]).out
+    XCTAssertFalse(d.contains(String(1 << 60)), d)
+    XCTAssertTrue(d.contains("this node's token accounts add up (300 reserved, 0 used); the budget is the cluster's: cortex budget"), d)
+    b.ok(["cancel", long])
+  }
+}

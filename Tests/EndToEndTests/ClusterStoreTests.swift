@@ -189,4 +189,29 @@ final class ClusterStoreTests: XCTestCase {
     XCTAssertEqual(try a.budget()?.reserved, 0, "both reservations were released")
     XCTAssertEqual(try b.claim(limit: 5).map(\.id), [ids[1]], "the cancelled task was claimed again")
   }
+
+  /// An inbox file's record (schema 7): a submit of the same file (name and bytes) that this node
+  /// has not moved yet adds nothing and answers with the first submit's ids (its answer may have
+  /// been lost with the connection); other bytes under the name, or the name again after the
+  /// record went (the file moved), are a new file.
+  func testAnInboxFileSubmittedAgainBeforeItsRecordGoesAddsNothing() throws {
+    let a = try store("alpha")
+    try a.join(leaseS: 10, host: "h1", pid: 11, workers: 2, budgetTotal: 1000)
+    let f = ClusterStore.InboxFile(name: "x.json", crc32c: 7)
+    let first = try a.submit(tasks(2), inbox: f)
+    XCTAssertEqual(try a.submit(tasks(2), inbox: f), first)
+    XCTAssertEqual(try pg.psql("SELECT count(*) FROM cortex_task").trimmed, "2")
+    // Another node's file of the same name is its own.
+    let b = try store("beta")
+    try b.join(leaseS: 10, host: "h2", pid: 22, workers: 2, budgetTotal: 1000)
+    XCTAssertNotEqual(try b.submit(tasks(1), inbox: f), first)
+    let changed = ClusterStore.InboxFile(name: "x.json", crc32c: 8)
+    let second = try a.submit(tasks(1), inbox: changed)
+    XCTAssertEqual(try pg.psql("SELECT count(*) FROM cortex_task").trimmed, "4")
+    XCTAssertEqual(try a.pendingInbox(), [ClusterStore.InboxRecord(file: changed, ids: second)])
+    try a.forgetInbox("x.json", ids: second)
+    XCTAssertEqual(try a.pendingInbox(), [])
+    XCTAssertEqual(try a.submit(tasks(1), inbox: changed).count, 1)
+    XCTAssertEqual(try pg.psql("SELECT count(*) FROM cortex_task").trimmed, "5")
+  }
 }

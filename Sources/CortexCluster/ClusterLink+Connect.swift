@@ -1,0 +1,29 @@
+/// The link's connection: a new one after PostgreSQL came back (joining again under a new epoch
+/// when this node was fenced meanwhile), and the store handed to the link's thread.
+extension ClusterLink {
+  /// A connection listening for the hints, or nil while PostgreSQL cannot be reached.
+  func reconnect(rejoin: Bool) -> ClusterStore? {
+    guard let db = try? PGConnection(settings.postgres) else { return nil }
+    let s = ClusterStore(db, node: node)
+    s.adopt(epoch: epochNow.load(ordering: .acquiring))
+    guard (try? s.listen()) != nil else { return nil }
+    if rejoin {
+      guard (try? s.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)) != nil else {
+        return nil
+      }
+    }
+    return s
+  }
+}
+
+/// Hands the store (not Sendable) to the link's thread exactly once.
+final class StoreBox: @unchecked Sendable {
+  // @unchecked: written once before the thread starts, taken once by that thread.
+  private var store: ClusterStore?
+  init(_ s: ClusterStore) { store = s }
+  func take() -> ClusterStore {
+    let s = store!
+    store = nil
+    return s
+  }
+}
