@@ -327,16 +327,20 @@ final class ClusterFleetTests: ClusterTestCase {
 
   func testTasksOfAPausedGroupWaitingOnANodeDoNotKeepItFromClaimingALimitedGroupsTasks() throws {
     let a = try startNode("a", workers: 2)
+    // Two quick tasks first: a node holds a queue ahead only once it has seen tasks end
+    // (Scheduler.claimAhead), and these take under 50 ms.
+    a.ok(["submit", "--no-env", "--from", "-"], input: batch(2) { _ in #"{"shell":"true"}"# })
+    waitDone(2)
     // a claims all four (two to run, two to queue ahead), then x is paused: two wait on a.
     a.ok(["submit", "--no-env", "--from", "-"], input: batch(4) { _ in #"{"shell":"sleep 2","group":"x"}"# })
     a.eventually("a claims the four x tasks") { sql("SELECT count(*) FROM cortex_task WHERE node = 'a'") == "4" }
     a.ok(["pause", "x"])
-    a.eventually("two x tasks end") { sql("SELECT count(*) FROM cortex_task_done") == "2" }
+    a.eventually("two x tasks end") { sql("SELECT count(*) FROM cortex_task_done") == "4" }
     XCTAssertEqual(a.run(["group", "set", "api", "--parallel", "1"]).code, 0)
     let api = a.ok(["submit", "--no-env", "--group", "api", "--shell", "true"]).out.trimmed
     XCTAssertEqual(a.run(["wait", api], timeoutS: 15).code, 0, "a's idle workers did not take the api task")
     a.ok(["resume"])
-    waitDone(5)
+    waitDone(7)
   }
 }
 
@@ -389,5 +393,31 @@ extension ClusterFleetTests {
     r = c.run(["edit", id, "--priority", "high"])
     XCTAssertEqual(r.code, 1, r.err)
     XCTAssertTrue(r.err.contains("\(id) already succeeded; only a queued task can be edited"), r.err)
+  }
+
+  /// Long tasks are not hoarded: a node claims for its idle workers, and a queue ahead only as deep
+  /// as a second of its workers' work, none before it has seen a task end; a node with a free
+  /// worker gets the rest instead of idling while they wait on a busy node.
+  func testLongTasksAreNotClaimedAheadByABusyNodeWhileAnotherIdles() throws {
+    let a = try startNode("a", workers: 1, leaseS: 2)
+    let ids = a.ok(["submit", "--no-env", "--from", "-"], input: batch(3) { _ in #"{"shell":"sleep 60"}"# }).out
+    let b = try startNode("b", workers: 1, leaseS: 2)
+    let perNode =
+      "SELECT string_agg(node || ':' || n, ',' ORDER BY node) FROM (SELECT node, count(*) AS n FROM cortex_task WHERE state = 'running' GROUP BY node) r"
+    b.eventually("a and b run one task each") { sql(perNode) == "a:1,b:1" }
+    sleepMs(2500)
+    XCTAssertEqual(sql(perNode), "a:1,b:1", "a node claimed a task ahead that only its own busy worker could run")
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE state = 'queued'"), "1")
+    b.ok(["cancel"] + ids.split(separator: "\n").map(String.init))
+  }
+
+  func testTheQueueAheadIsASecondOfWorkAndNoneForLongOrUnknownTasks() {
+    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: .infinity), 0)
+    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 60_000), 0)
+    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 1_000), 20)
+    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 500), 40)
+    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 100), 40)
+    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 10), 200)
+    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 0), 200)
   }
 }

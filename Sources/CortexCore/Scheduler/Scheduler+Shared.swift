@@ -125,8 +125,20 @@ extension Scheduler {
     guard phase == .running, admitting else { return 0 }
     let seen = estimates.values.filter { $0.count > 0 }
     let mean = seen.isEmpty ? Double.infinity : seen.map(\.ewmaDurationMs).reduce(0, +) / Double(seen.count)
-    let ahead = desiredWorkers * (mean < 50 ? 10 : 2)
-    return max(0, idle.count + ahead - queuedCount)
+    return max(0, idle.count + Self.claimAhead(workers: desiredWorkers, meanRunMs: mean) - queuedCount)
+  }
+
+  /// The queue a cluster node holds ready beyond its idle workers: about a second of its workers'
+  /// work (a claim is one round trip, and a node claims at least once a second), at most twice
+  /// the pool (ten times while tasks take under 50 ms). None while it has seen no task end (the
+  /// mean is unknown, infinite here) and none for tasks of a second or more: a claimed task waits
+  /// for a worker of this node even while another node idles (three 60 s tasks and one worker on
+  /// each of two nodes all went to the first, when the queue ahead was twice the pool whatever
+  /// the tasks took).
+  public static func claimAhead(workers: Int, meanRunMs: Double) -> Int {
+    let cap = workers * (meanRunMs < 50 ? 10 : 2)
+    guard meanRunMs.isFinite, meanRunMs > 0 else { return meanRunMs.isFinite ? cap : 0 }
+    return min(cap, Int(Double(workers) * 1000 / meanRunMs))
   }
 
   /// How many more tasks this node could start at once: its idle workers less the tasks queued
