@@ -92,7 +92,7 @@ enum ShowCommand {
     row("group", t["group"]?.string)
     row("retry of", t["retry_of"]?.string)
     row("description", t["description"]?.string.map(visible))
-    if let a = t["attempt"]?.int { row("attempt", "\(a) of \(t["max_attempts"]?.int ?? 1)") }
+    if let a = t["attempt"]?.int { row("attempt", t["max_attempts"]?.int.map { "\(a) of \($0)" } ?? String(a)) }
     row("node", t["node"]?.string)
     row("worker", t["worker_id"]?.string)
     row("pid", t["pid"]?.int.map { String($0) })
