@@ -393,8 +393,10 @@ extension SubmitCommand {
         default: "the current directory", completes: .directory),
       .flag("--no-env", help: "do not pass the submitter's environment to the task"),
       .option("--idempotency-key", value: "K", help: "a second submit with the same key returns the first task's id"),
-      .option("--sla", value: "DUR", help: "must start within DUR, else it is refused (75, sla_unmeetable)"),
-      .option("--sla-deadline", value: "TIME", help: "must start by this RFC 3339 time"),
+      .option(
+        "--sla", value: "DUR",
+        help: "must be done within DUR: refused at submit (75, sla_unmeetable) if the estimated wait and run take longer"),
+      .option("--sla-deadline", value: "TIME", help: "must be done by this RFC 3339 time (as --sla)"),
       .option(
         "--from", value: "FILE",
         help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all; the other task flags go in the lines",

@@ -28,3 +28,24 @@ final class NewUserRestartTests: XCTestCase {
     }
   }
 }
+
+/// `cortex help submit` said `--sla DUR` meant "must start within DUR"; the daemon refuses a task
+/// whose estimated wait plus run ends after the deadline, so a 500 ms SLA refused a task that a
+/// free worker would have started at once. The help says what is checked.
+final class NewUserSLATests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testTheSLAHelpSaysWhatAdmissionChecks() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    c.ok(["submit", "--wait", "--", "sleep", "1"])
+    let r = c.ok(["submit", "--sla", "500ms", "--", "true"], code: 75)
+    XCTAssertTrue(r.err.contains("sla_unmeetable") && r.err.contains("estimated to finish"), r.err)
+    let help = c.ok(["help", "submit"]).out
+    XCTAssertFalse(help.contains("must start within"), help)
+    XCTAssertTrue(help.contains("--sla DUR                must be done within DUR"), help)
+  }
+}
