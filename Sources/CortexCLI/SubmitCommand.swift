@@ -384,7 +384,7 @@ extension SubmitCommand {
         "--retries", value: "N", help: "attempts after the first when it fails (0-99)",
         default: "config.json's default_max_attempts less 1 (0)"),
       .option("--after", value: "ID,...", help: "run only after these tasks succeeded (repeatable)", completes: .taskID),
-      .option("--label", value: "K=V", help: "a label to filter and group by (repeatable)"),
+      .option("--label", value: "K=V", help: "a label kept with the task: cortex list --label K=V picks it out (repeatable)"),
       .option(
         "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default"),
       .option("--env", value: "K=V", help: "an environment variable for the task, over the inherited ones (repeatable)"),

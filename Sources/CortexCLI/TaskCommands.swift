@@ -23,15 +23,29 @@ enum ListCommand {
         throw CLIError.usage("\(error.field) \(error.message)", args.usage)
       }
     }
+    // `--label K` (any value) or `--label K=V`, repeatable: every one must match.
+    let labels = try args.options(["--label"]).map { (l) throws(CLIError) -> (String, String?) in
+      let kv = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard !kv[0].isEmpty else { throw CLIError.usage("--label needs KEY or KEY=VALUE, not '\(l)'", args.usage) }
+      return (kv[0], kv.count > 1 ? kv[1] : nil)
+    }
+    let picked = group != nil || !labels.isEmpty
     let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
-    // With --group the daemon sends every task and the group is picked here (compact records of
-    // old finished tasks carry no group and are left out).
-    req.append(("limit", .int(Int64(group == nil ? limit : 0))))
+    // With --group or --label the daemon sends every task and they are picked here (compact
+    // records of old finished tasks carry neither and are left out).
+    req.append(("limit", .int(Int64(picked ? 0 : limit))))
     try args.noPositionals()
     let v = try Client.check(try Client(ctx).request(.object(req)))
     var tasks = v["tasks"]?.array ?? []
-    if let group {
-      tasks = tasks.filter { $0["group"]?.string == group }
+    if !labels.isEmpty && tasks.contains(where: { $0["node"] != nil }) {
+      throw CLIError(
+        ExitCode.failure, "--label: the cluster's task list has no labels; the dashboard's task list filters this node's tasks by label")
+    }
+    if picked {
+      if let group { tasks = tasks.filter { $0["group"]?.string == group } }
+      for (k, want) in labels {
+        tasks = tasks.filter { t in t["labels"]?[k]?.string.map { v in want == nil || v == want } ?? false }
+      }
       if limit > 0 && tasks.count > limit { tasks = Array(tasks.suffix(limit)) }
     }
     if ctx.json {
@@ -210,7 +224,7 @@ enum PoolCommands {
 
 extension ListCommand {
   static let help = CommandHelp(
-    "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]",
+    "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--label K[=V]]... [--limit N]",
     details: "Active tasks and the newest finished ones, oldest first; older finished tasks show only their final state.",
     flags: [
       .option(
@@ -218,6 +232,7 @@ extension ListCommand {
         choices: TaskState.allCases.map(\.rawValue) + ["active", "done"]),
       .option("--type", value: "T", help: "only tasks of this worker type", completes: .workerType),
       .option("--group", value: "G", help: "only tasks of this group"),
+      .option("--label", value: "K[=V]", help: "only tasks with this label (any value without =V; repeatable: all must match)"),
       .option("-n", "--limit", value: "N", help: "at most the newest N", default: "all"),
     ],
     examples: [("cortex list --state failed", "what failed"), ("cortex --json list | jq -r '.[].id'", "ids for a script")])

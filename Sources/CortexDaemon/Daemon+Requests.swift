@@ -185,7 +185,15 @@ extension Daemon {
     }
     var rows: [(Int, JSON)] = scheduler.tasks.values.filter { rec in
       matches(rec.state) && (type == nil || rec.type == type)
-    }.map { ($0.number, scheduler.taskJSON($0, withSpec: false)) }
+    }.map { rec -> (Int, JSON) in
+      var row = scheduler.taskJSON(rec, withSpec: false)
+      // The labels, for `cortex list --label` (which picks them out) and `--json`.
+      if !rec.spec.labels.isEmpty, case .object(var o) = row {
+        o.append(("labels", .object(rec.spec.labels.map { ($0.0, .string($0.1)) })))
+        row = .object(o)
+      }
+      return (rec.number, row)
+    }
     if type == nil && state != "active" {
       for run in scheduler.finishedStates.runs where matches(run.state) {
         for n in run.first...run.last where scheduler.tasks[n] == nil {

@@ -49,3 +49,35 @@ final class NewUserSLATests: XCTestCase {
     XCTAssertTrue(help.contains("--sla DUR                must be done within DUR"), help)
   }
 }
+
+/// `cortex help submit` called `--label` "a label to filter and group by", but `cortex list` had
+/// no way to filter by one (`unknown option --label`) and its `--json` rows did not carry them.
+final class NewUserLabelTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testListPicksOutTasksByLabel() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let infra = c.ok(["submit", "-p", "--label", "team=infra", "--label", "ci=yes", "--", "true"]).out.trimmed
+    let web = c.ok(["submit", "-p", "--label", "team=web", "--", "true"]).out.trimmed
+    c.ok(["submit", "-p", "--", "true"])
+    func ids(_ args: [String]) -> [String] {
+      let r = c.ok(["--json", "list"] + args)
+      return (try? JSON.parse(Array(r.out.utf8)))?.array?.compactMap { $0["id"]?.string } ?? []
+    }
+    XCTAssertEqual(ids(["--label", "team=infra"]), [infra])
+    XCTAssertEqual(ids(["--label", "team"]), [infra, web])
+    XCTAssertEqual(ids(["--label", "team", "--label", "ci=yes"]), [infra])
+    XCTAssertEqual(ids(["--label", "team=nobody"]), [])
+    XCTAssertEqual(ids(["--label", "team", "-n", "1"]), [web])
+    let row = try XCTUnwrap(try JSON.parse(Array(c.ok(["--json", "list", "--label", "ci"]).out.utf8)).array?.first)
+    XCTAssertEqual(row["labels"]?["team"]?.string, "infra", "\(row)")
+    XCTAssertTrue(c.ok(["list", "--label", "team=web"]).out.contains(web))
+    let bad = c.run(["list", "--label", "=x"])
+    XCTAssertEqual(bad.code, 64)
+    XCTAssertTrue(bad.err.contains("--label needs KEY or KEY=VALUE, not '=x'"), bad.err)
+  }
+}
