@@ -240,8 +240,10 @@ public final class Worker {
         "CORTEX_TASK_ID=\(TaskID.format(task))", "CORTEX_TOKEN_BUDGET=\(budget)", "CORTEX_ATTEMPT=\(attempt)",
         "CORTEX_WORKER_ID=\(WorkerID.format(slot))", "CORTEX_REPORT_FD=3",
       ])
+      // Found on the task's PATH, not the worker's (CommandLookup); argv[0] itself is kept.
+      let program = CommandLookup.resolve(argv[0], environment: env, cwd: spec.cwd)
       let pid = try Processes.spawn(
-        argv, environment: env, directory: spec.cwd, stdin: devnull, stdout: out, stderr: out, fd3: report.write,
+        argv, program: program, environment: env, directory: spec.cwd, stdin: devnull, stdout: out, stderr: out, fd3: report.write,
         newProcessGroup: true)
       try report.read.setNonBlocking(true)
       try epoll.add(report.read, .input, token: Self.tokenReport)

@@ -81,3 +81,34 @@ final class NewUserLabelTests: XCTestCase {
     XCTAssertTrue(bad.err.contains("--label needs KEY or KEY=VALUE, not '=x'"), bad.err)
   }
 }
+
+/// `cortex submit -- mytool` from a shell whose PATH has `mytool` failed with "command not
+/// found" (exit 127), while `--shell mytool` ran it: the worker's posix_spawnp searched the PATH
+/// of the worker (whoever started the daemon), not the submitter's environment the task is given.
+final class NewUserPathTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testACommandIsFoundOnTheTasksOwnPath() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let bin = c.scratch + "/bin"
+    try FileSystem.makeDirectories(bin)
+    try FileSystem.writeAtomically(bin + "/mytool", Array("#!/bin/sh\necho \"ran $1\"\n".utf8), durable: false)
+    try FileSystem.setMode(bin + "/mytool", 0o755)
+    let path = Environment.get("PATH") ?? "/usr/bin:/bin"
+    // The submitter's PATH (a virtualenv activated after the daemon started), then --env PATH.
+    let inherited = c.run(
+      raw: ["--dir", c.root, "submit", "-p", "--wait", "--", "mytool", "one"], environment: ["PATH=\(bin):\(path)"])
+    XCTAssertEqual(inherited.code, 0, inherited.err)
+    XCTAssertEqual(c.ok(["log", inherited.out.trimmed]).out, "ran one\n")
+    let given = c.ok(["submit", "-p", "--wait", "--no-env", "--env", "PATH=/usr/bin:/bin:\(bin)", "--", "mytool", "two"]).out.trimmed
+    XCTAssertEqual(c.ok(["log", given]).out, "ran two\n")
+    // Not on the task's PATH: still refused as before, naming it.
+    let missing = c.run(["submit", "--wait", "--", "no-such-tool-\(Processes.currentID)"])
+    XCTAssertEqual(missing.code, 127, missing.err)
+    XCTAssertTrue(missing.err.contains("spawn_failed"), missing.err)
+  }
+}
