@@ -112,3 +112,24 @@ final class NewUserPathTests: XCTestCase {
     XCTAssertTrue(missing.err.contains("spawn_failed"), missing.err)
   }
 }
+
+/// `cortex show task-3`, `log task-3` and `wait task-3` take a task id without its zeros;
+/// `cortex tail --task task-3` printed nothing (exit 0), comparing the text with the log's
+/// `task-000003`.
+final class NewUserShortIDTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testTailTakesAShortTaskIDAsShowDoes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    XCTAssertEqual(id, "task-000001")
+    XCTAssertTrue(c.ok(["show", "task-1"]).out.contains("id              task-000001"))
+    let full = c.ok(["tail", "--task", id]).out
+    XCTAssertTrue(full.contains("task.succeeded"), full)
+    XCTAssertEqual(c.ok(["tail", "--task", "task-1"]).out, full)
+  }
+}
