@@ -144,7 +144,9 @@ enum ShowCommand {
 enum CancelCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     var seen = Set<String>()
-    let ids = try args.positionals().filter { seen.insert($0).inserted }
+    // As the daemon names them in its answer: `task-2` is task-000002 (each id's result was
+    // looked up by the text typed, missed, and printed as "cancelled", even for an unknown task).
+    let ids = try args.positionals().map { TaskID.parse($0).map(TaskID.format) ?? $0 }.filter { seen.insert($0).inserted }
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
     // Asked again after a `cortex restart` or a new start: the cancel of a running task is logged
     // before its worker is told, so the next daemon finishes it and answers.

@@ -133,3 +133,21 @@ final class NewUserShortIDTests: XCTestCase {
     XCTAssertEqual(c.ok(["tail", "--task", "task-1"]).out, full)
   }
 }
+
+extension NewUserShortIDTests {
+  /// `cortex cancel task-2` of a task that had succeeded printed "task-2 cancelled", and of an
+  /// unknown one "task-9999 cancelled": the answer's results are keyed task-000002, and the CLI
+  /// looked them up by the text typed.
+  func testCancelOfAShortIDSaysWhatHappened() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "-p", "--wait", "--", "true"])
+    let done = c.ok(["cancel", "task-1"])
+    XCTAssertEqual(done.err, "task-000001 already succeeded\n")
+    let unknown = c.run(["cancel", "task-9999"])
+    XCTAssertEqual(unknown.code, 1)
+    XCTAssertEqual(unknown.err, "task-009999 unknown task\n")
+    let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    XCTAssertEqual(c.ok(["cancel", "task-2", running]).err, "\(running) cancelled\n", "the same task named twice counts once")
+  }
+}
