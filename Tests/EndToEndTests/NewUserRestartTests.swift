@@ -151,3 +151,24 @@ extension NewUserShortIDTests {
     XCTAssertEqual(c.ok(["cancel", "task-2", running]).err, "\(running) cancelled\n", "the same task named twice counts once")
   }
 }
+
+/// A typo in config.json kept `cortex start` from starting the daemon, and `cortex doctor`, the
+/// command a user runs next, found everything ok and exited 0: it did not read the config.
+final class NewUserDoctorTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testDoctorChecksTheConfigTheNextStartReads() throws {
+    try c.initialize([("workers", .int(2))])
+    let healthy = c.ok(["doctor"])
+    XCTAssertTrue(healthy.out.contains("ok    config.json valid: 2 workers"), healthy.out)
+    try c.configure([("workerz", .int(2))])
+    XCTAssertNotEqual(c.run(["start"]).code, 0)
+    let r = c.run(["doctor"])
+    XCTAssertEqual(r.code, 1, r.out)
+    XCTAssertTrue(
+      r.out.contains("FAIL  config.json: workerz: unknown setting; did you mean workers?; cortex start refuses it"), r.out)
+  }
+}
