@@ -172,3 +172,14 @@ final class NewUserDoctorTests: XCTestCase {
       r.out.contains("FAIL  config.json: workerz: unknown setting; did you mean workers?; cortex start refuses it"), r.out)
   }
 }
+
+extension NewUserDoctorTests {
+  /// `cortex init --yes --no-start` (the usage says `[--yes | --no-start]`) quietly did the files
+  /// only; it is a usage error naming both, and nothing is written.
+  func testInitRefusesYesWithNoStart() throws {
+    let r = c.run(["init", "--yes", "--no-start"])
+    XCTAssertEqual(r.code, 64, r.err)
+    XCTAssertTrue(r.err.contains("--yes starts the daemon and --no-start does not: give one of them"), r.err)
+    XCTAssertFalse(FileSystem.exists(c.paths.config), "nothing is written")
+  }
+}
