@@ -261,7 +261,16 @@ public final class Worker {
       send(.started(task: task, pid: pid, atMs: now))
     } catch {
       current = r
-      let what = error.code == PosixError.ENOENT_ ? "command not found: \(argv[0])" : "cannot run \(argv[0]): \(error)"
+      // A working directory removed after the submit fails the spawn with ENOENT too: that is
+      // not "command not found" (which sent people looking at their PATH).
+      let what =
+        if let cwd = spec.cwd, !FileSystem.isDirectory(cwd) {
+          "cannot run \(argv[0]) in \(cwd): the task's working directory is gone (removed or renamed after the submit)"
+        } else if error.code == PosixError.ENOENT_ {
+          "command not found: \(argv[0])"
+        } else {
+          "cannot run \(argv[0]): \(error)"
+        }
       if let log = try? FileDescriptor.open(dir + "/output.log", [.writeOnly, .create, .append]) {
         try? log.writeAll("cortex: \(what)\n")
         log.close()

@@ -183,3 +183,24 @@ extension NewUserDoctorTests {
     XCTAssertFalse(FileSystem.exists(c.paths.config), "nothing is written")
   }
 }
+
+extension NewUserPathTests {
+  /// A task whose working directory was removed between its submit and its start failed with
+  /// "command not found: pwd" (the spawn's chdir fails with ENOENT too), which sent a user to
+  /// look at PATH. It says the directory is gone.
+  func testAWorkingDirectoryRemovedBeforeTheStartIsNamed() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let dir = c.scratch + "/workdir"
+    try FileSystem.makeDirectories(dir)
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--cwd", dir, "--", "pwd"]).out.trimmed
+    FileSystem.removeTree(dir)
+    c.ok(["resume"])
+    let r = c.run(["wait", id])
+    XCTAssertEqual(r.code, 127, r.err)
+    let log = c.run(["log", id]).out
+    XCTAssertTrue(log.contains("cannot run pwd in \(dir): the task's working directory is gone"), log)
+    XCTAssertFalse(log.contains("command not found"), log)
+  }
+}
