@@ -107,6 +107,8 @@ enum TailCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let follow = args.flag("-f", "--follow")
     let typeGlob = try args.option("--type")
+    // `--type "$UNSET"` matched no event, silently (list --type '' is refused the same way).
+    if typeGlob == "" { throw CLIError.usage("--type needs an event type or a glob like 'task.*', not an empty string", args.usage) }
     let given = try args.option("--task")
     if let given, TaskID.parse(given) == nil {
       throw CLIError.usage("--task needs a task id like task-000012, not '\(given)'", args.usage)

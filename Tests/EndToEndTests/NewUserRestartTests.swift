@@ -204,3 +204,15 @@ extension NewUserPathTests {
     XCTAssertFalse(log.contains("command not found"), log)
   }
 }
+
+extension NewUserShortIDTests {
+  /// `cortex tail --type ''` (an unset variable) printed nothing and exited 0, as if the log were
+  /// empty; `list --type ''` is refused. It is a usage error too.
+  func testTailRefusesAnEmptyType() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let r = c.run(["tail", "--type", ""])
+    XCTAssertEqual(r.code, 64, r.out)
+    XCTAssertTrue(r.err.contains("--type needs an event type or a glob like 'task.*', not an empty string"), r.err)
+  }
+}
