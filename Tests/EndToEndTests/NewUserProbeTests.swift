@@ -2,7 +2,10 @@ import CortexCore
 import Posix
 import XCTest
 
-/// What a new user saw change about finished tasks once the daemon had been stopped and started.
+// What a new user tripped over in one sitting (show after a restart, --sla, --label, PATH, short
+// task ids, doctor, init, tail): one class per kind of surprise, each run against the real binary.
+
+/// What changed about finished tasks once the daemon had been stopped and started.
 final class NewUserRestartTests: XCTestCase {
   var c: Cortex!
 
