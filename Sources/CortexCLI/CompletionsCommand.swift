@@ -36,11 +36,11 @@ enum CompletionsCommand {
     return 0
   }
 
-  /// Prints candidates one per line; prints nothing (exit 0) when there are none to find, so a
-  /// shell never shows an error while completing.
   /// How many of the newest task ids `__complete task-ids` offers beside the unfinished ones.
   static let recentTaskIDs = 100
 
+  /// Prints candidates one per line; prints nothing (exit 0) when there are none to find, so a
+  /// shell never shows an error while completing.
   static func complete(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let words = try args.positionals()
     switch words.first {
