@@ -316,6 +316,14 @@ int cshim_tty_is_raw_input(int fd) {
   if (cshim_tty_get(fd, &t) < 0) return -1;
   return (t.c_lflag & (ICANON | ECHO | ISIG)) == 0;
 }
+#include <sys/ioctl.h>
+int cshim_tty_size(int fd, int *rows, int *columns) {
+  struct winsize w;
+  if (ioctl(fd, TIOCGWINSZ, &w) < 0) return -1;
+  *rows = w.ws_row;
+  *columns = w.ws_col;
+  return 0;
+}
 
 #include <stdlib.h>
 int cshim_openpt(char *name, size_t size) {

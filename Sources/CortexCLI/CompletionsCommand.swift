@@ -10,8 +10,8 @@ enum CompletionsCommand {
   static let help = CommandHelp(
     "completions", abstract: "print a shell completion script (bash, zsh or fish)", usage: "cortex completions bash|zsh|fish",
     details: """
-      Completes commands, flags, flag values, task ids (from the hot state) and worker types (from \
-      config.json). The Debian package installs all three.
+      Completes commands, flags, flag values, task ids (the unfinished ones and the newest 100, from \
+      the hot state) and worker types (from config.json). The Debian package installs all three.
       """,
     operandWords: shells,
     examples: [
@@ -36,14 +36,22 @@ enum CompletionsCommand {
     return 0
   }
 
+  /// How many of the newest task ids `__complete task-ids` offers beside the unfinished ones.
+  static let recentTaskIDs = 100
+
   /// Prints candidates one per line; prints nothing (exit 0) when there are none to find, so a
   /// shell never shows an error while completing.
   static func complete(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let words = try args.positionals()
     switch words.first {
     case "task-ids":
+      // The unfinished tasks, and the newest ones whatever their state: `show`, `log`, `wait` and
+      // `retry` are mostly asked about a task that just ended (the hot state lists only active
+      // tasks, so those were never offered). Ids are given in order, so the newest are these.
       guard case .success(let v) = DaemonControl.readHotState(ctx.paths) else { return 0 }
-      ctx.out(v.tasks.map { TaskID.format($0.number) + "\n" }.joined())
+      let newest = max(1, v.nextTask - recentTaskIDs)..<max(1, v.nextTask)
+      let ids = Set(v.tasks.map(\.number)).union(newest).sorted()
+      ctx.out(ids.map { TaskID.format($0) + "\n" }.joined())
     case "worker-types":
       let bytes = ((try? FileSystem.read(ctx.paths.config)) ?? nil) ?? []
       let names = (try? JSON.parse(bytes))?["worker_types"]?.object?.map(\.0) ?? Config.defaultWorkerTypes.map(\.0)

@@ -46,6 +46,20 @@ enum DoctorCommand {
       add(.fail, "cortex.sock has mode \(String(mode, radix: 8)), not 600")
     }
 
+    // config.json, which the next start (or a SIGHUP) reads: a typo in it kept the daemon from
+    // starting while doctor found every other thing ok.
+    if let bytes = (try? FileSystem.read(p.config)) ?? nil {
+      do {
+        let cfg = try Config.decode(try JSON.parse(bytes))
+        add(.ok, "config.json valid: \(cfg.workers) workers, \(cfg.workerTypes.count) worker types")
+      } catch {
+        let effect =
+          running != nil
+          ? "the running daemon keeps the config it read; the next start or SIGHUP refuses this one" : "cortex start refuses it"
+        add(.fail, "config.json: \(error); \(effect)")
+      }
+    }
+
     // FIFOs.
     // Beside the FIFOs: each slot's spawn record (.id) and its worker's spool (.spool), SPEC §14.
     let fifos = ((try? FileSystem.list(p.fifo)) ?? []).sorted().filter {
@@ -443,7 +457,8 @@ enum DoctorCommand {
 
 extension DoctorCommand {
   static let help = CommandHelp(
-    "doctor", abstract: "check the directory: lock, socket, FIFOs, log, snapshots, budget, processes", usage: "cortex doctor [--repair]",
+    "doctor", abstract: "check the directory: config, lock, socket, FIFOs, log, snapshots, budget, processes",
+    usage: "cortex doctor [--repair]",
     details: "One finding per line; exit 0 when healthy (after a repair), 1 otherwise.",
     flags: [
       .flag(

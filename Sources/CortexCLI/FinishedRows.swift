@@ -5,7 +5,7 @@ import Posix
 /// record only, id and final state (it keeps no more of them in memory once a restart or
 /// retention has let them go, SPEC §13); the rest is read here from the task's own files, as
 /// `cortex show` reads them: `result.json` (type, attempt, worker, duration, exit code) and
-/// `spec.json` (priority, group, description). A task whose files are gone (`cortex clean`,
+/// `spec.json` (priority, group, description, labels). A task whose files are gone (`cortex clean`,
 /// `retention.task_days`, a synthetic task, which never had any) keeps its compact row.
 enum FinishedRows {
   /// `tasks` with each compact row filled from its files where they exist (still marked
@@ -28,6 +28,7 @@ enum FinishedRows {
     for k in ["type", "attempt", "worker_id", "exit_code", "signal", "duration_ms", "tokens_used"] { add(k, result?[k]) }
     add("priority", spec?["priority"])
     add("description", spec?["description"])
+    add("labels", spec?["labels"])
     let type = spec?["type"]?.string ?? result?["type"]?.string
     add("group", .string(config.groupName(group: spec?["group"]?.string, type: type)))
     return .object(o)

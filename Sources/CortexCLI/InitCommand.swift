@@ -14,6 +14,8 @@ enum InitCommand {
     let noStart = args.flag("--no-start")
     try args.noPositionals()
     if node != nil && dsn == nil { throw CLIError.usage("--node goes with --cluster DSN", args.usage) }
+    // One of them won without a word (--no-start): the usage says they exclude each other.
+    if yes && noStart { throw CLIError.usage("--yes starts the daemon and --no-start does not: give one of them", args.usage) }
     let wrote: Bool
     do { wrote = try Daemon.initialize(paths: ctx.paths, workers: workers, force: force) } catch {
       throw CLIError(ExitCode.failure, error.description)

@@ -185,7 +185,11 @@ extension InitWizard {
       let c = choose(f, ctx, ask: ask, workers: workers, start: start)
       try write(c, ctx)
       ctx.err("\(ok) config.json written: \(c.workers) workers, agent \(c.agent?.rawValue ?? "none") (\(ctx.paths.config))\n")
-      if !c.start { return }
+      // Answered n: the wizard ended on the config line, with no word on what comes next.
+      if !c.start {
+        ctx.err("the daemon is not started; \(ctx.startAdvice)\n")
+        return
+      }
     } else {
       ctx.err("\(ok) \(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
       if !start { return }

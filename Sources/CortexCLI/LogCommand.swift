@@ -118,10 +118,14 @@ enum TailCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let follow = args.flag("-f", "--follow")
     let typeGlob = try args.option("--type")
-    let task = try args.option("--task")
-    if let task, TaskID.parse(task) == nil {
-      throw CLIError.usage("--task needs a task id like task-000012, not \(quoted(task))", args.usage)
+    // `--type "$UNSET"` matched no event, silently (list --type '' is refused the same way).
+    if typeGlob == "" { throw CLIError.usage("--type needs an event type or a glob like 'task.*', not an empty string", args.usage) }
+    let given = try args.option("--task")
+    if let given, TaskID.parse(given) == nil {
+      throw CLIError.usage("--task needs a task id like task-000012, not \(quoted(given))", args.usage)
     }
+    // As the log names it: `task-3` (which show, log and wait take) matched no event before.
+    let task = given.flatMap(TaskID.parse).map(TaskID.format)
     var sinceMs: Int64? = nil
     if let s = try args.option("--since") {
       guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not \(quoted(s))", args.usage) }

@@ -386,7 +386,7 @@ extension SubmitCommand {
         "--retries", value: "N", help: "attempts after the first when it fails (0-99)",
         default: "config.json's default_max_attempts less 1 (0)"),
       .option("--after", value: "ID,...", help: "run only after these tasks succeeded (repeatable)", completes: .taskID),
-      .option("--label", value: "K=V", help: "a label to filter and group by (repeatable)"),
+      .option("--label", value: "K=V", help: "a label kept with the task: cortex list --label K=V picks it out (repeatable)"),
       .option(
         "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default"),
       .option("--env", value: "K=V", help: "an environment variable for the task, over the inherited ones (repeatable)"),
@@ -399,8 +399,10 @@ extension SubmitCommand {
         help:
           "a second submit with the same key returns the first task's id, until retention.task_days or cortex clean forgets that finished task's files (then it makes a new task)"
       ),
-      .option("--sla", value: "DUR", help: "must start within DUR, else it is refused (75, sla_unmeetable)"),
-      .option("--sla-deadline", value: "TIME", help: "must start by this RFC 3339 time"),
+      .option(
+        "--sla", value: "DUR",
+        help: "must be done within DUR: refused at submit (75, sla_unmeetable) if the estimated wait and run take longer"),
+      .option("--sla-deadline", value: "TIME", help: "must be done by this RFC 3339 time (as --sla)"),
       .option(
         "--from", value: "FILE",
         help: "a batch: one JSON task spec per line (- for stdin), admitted whole or not at all; the other task flags go in the lines",

@@ -23,18 +23,32 @@ enum ListCommand {
         throw CLIError.usage("\(error.field) \(error.message)", args.usage)
       }
     }
+    // `--label K` (any value) or `--label K=V`, repeatable: every one must match.
+    let labels = try args.options(["--label"]).map { (l) throws(CLIError) -> (String, String?) in
+      let kv = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard !kv[0].isEmpty else { throw CLIError.usage("--label needs KEY or KEY=VALUE, not \(quoted(l))", args.usage) }
+      return (kv[0], kv.count > 1 ? kv[1] : nil)
+    }
+    let picked = group != nil || !labels.isEmpty
     let limit = try args.intOption("--limit", "-n", min: 1, max: 100_000_000) ?? 0
-    // With --group the daemon sends every task and the group is picked here (for older finished
-    // tasks, from their files).
-    req.append(("limit", .int(Int64(group == nil ? limit : 0))))
+    // With --group or --label the daemon sends every task and they are picked here (for older
+    // finished tasks, from their files).
+    req.append(("limit", .int(Int64(picked ? 0 : limit))))
     try args.noPositionals()
     let v = try Client.check(try Client(ctx).request(.object(req)))
     var tasks = v["tasks"]?.array ?? []
+    if !labels.isEmpty && tasks.contains(where: { $0["node"] != nil }) {
+      throw CLIError(
+        ExitCode.failure, "--label: the cluster's task list has no labels; the dashboard's task list filters this node's tasks by label")
+    }
     if tasks.contains(where: { $0["compact"]?.bool == true }) {
       tasks = FinishedRows.fill(tasks, paths: ctx.paths, config: FinishedRows.config(ctx.paths))
     }
-    if let group {
-      tasks = tasks.filter { $0["group"]?.string == group }
+    if picked {
+      if let group { tasks = tasks.filter { $0["group"]?.string == group } }
+      for (k, want) in labels {
+        tasks = tasks.filter { t in t["labels"]?[k]?.string.map { v in want == nil || v == want } ?? false }
+      }
       if limit > 0 && tasks.count > limit { tasks = Array(tasks.suffix(limit)) }
     }
     if ctx.json {
@@ -96,7 +110,7 @@ enum ShowCommand {
     row("group", t["group"]?.string)
     row("retry of", t["retry_of"]?.string)
     row("description", t["description"]?.string.map(visible))
-    if let a = t["attempt"]?.int { row("attempt", "\(a) of \(t["max_attempts"]?.int ?? 1)") }
+    if let a = t["attempt"]?.int { row("attempt", t["max_attempts"]?.int.map { "\(a) of \($0)" } ?? String(a)) }
     row("node", t["node"]?.string)
     row("worker", t["worker_id"]?.string)
     row("pid", t["pid"]?.int.map { String($0) })
@@ -134,7 +148,9 @@ enum ShowCommand {
 enum CancelCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     var seen = Set<String>()
-    let ids = try args.positionals().filter { seen.insert($0).inserted }
+    // As the daemon names them in its answer: `task-2` is task-000002 (each id's result was
+    // looked up by the text typed, missed, and printed as "cancelled", even for an unknown task).
+    let ids = try args.positionals().map { TaskID.parse($0).map(TaskID.format) ?? $0 }.filter { seen.insert($0).inserted }
     if ids.isEmpty { throw CLIError.usage("give at least one task id", args.usage) }
     // Asked again after a `cortex restart` or a new start: the cancel of a running task is logged
     // before its worker is told, so the next daemon finishes it and answers.
@@ -215,7 +231,7 @@ enum PoolCommands {
 
 extension ListCommand {
   static let help = CommandHelp(
-    "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--limit N]",
+    "list", abstract: "list tasks", usage: "cortex list [--state S] [--type T] [--group G] [--label K[=V]]... [--limit N]",
     details: """
       Active tasks and finished ones, oldest first. Older finished tasks (those the daemon keeps as compact records after a \
       restart or retention) are filled in from their files, tasks/<id>/result.json and spec.json; once those are removed \
@@ -227,6 +243,7 @@ extension ListCommand {
         choices: TaskState.allCases.map(\.rawValue) + ["active", "done"]),
       .option("--type", value: "T", help: "only tasks of this worker type", completes: .workerType),
       .option("--group", value: "G", help: "only tasks of this group"),
+      .option("--label", value: "K[=V]", help: "only tasks with this label (any value without =V; repeatable: all must match)"),
       .option("-n", "--limit", value: "N", help: "at most the newest N", default: "all"),
     ],
     examples: [("cortex list --state failed", "what failed"), ("cortex --json list | jq -r '.[].id'", "ids for a script")])

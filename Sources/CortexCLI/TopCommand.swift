@@ -61,6 +61,9 @@ enum TopCommand {
       }
       s += "log       seq \(view.lastSeq)\n"
       if tty { s += "\n" + ctx.dim(screen.keys ? "q to quit" : "Ctrl-C to quit") + "\n" }
+      // A line longer than the terminal wrapped and pushed the frame's top off the screen (the
+      // legend and the budget line are longer than 80 columns): each frame fits the terminal.
+      if tty, let size = TerminalMode.size(.standardOutput) { s = fitted(s, rows: size.rows, columns: size.columns) }
       ctx.out(s)
       if once { return 0 }
       if let code = screen.waitForKey(ms: interval) { return code }
@@ -128,6 +131,38 @@ enum TopCommand {
       ctx.out("\u{1B}[?25h\u{1B}[?1049l")
       for sig in [Signal.int, Signal.term, Signal.hup] { Signal.setDefault(sig) }
     }
+  }
+
+  /// `frame` with each line cut to `columns` (color codes take none) and at most `rows` lines,
+  /// its last line (how to quit) kept. No newline after the last line: on a terminal just as
+  /// tall as the frame it would scroll the first line off.
+  static func fitted(_ frame: String, rows: Int, columns: Int) -> String {
+    var lines = frame.split(separator: "\n", omittingEmptySubsequences: false).map { clipped(String($0), to: columns) }
+    if lines.last == "" { lines.removeLast() }
+    if lines.count > rows, rows >= 2 { lines = Array(lines.prefix(rows - 1)) + [lines[lines.count - 1]] }
+    return lines.joined(separator: "\n")
+  }
+
+  /// `line` cut after `columns` characters that a terminal shows; escape sequences (ESC [ … letter)
+  /// are kept whole and take no column, and a cut line ends with a reset of its colors.
+  static func clipped(_ line: String, to columns: Int) -> String {
+    guard shownWidth(line) > columns else { return line }
+    var out = ""
+    var shown = 0
+    var inEscape = false
+    for ch in line {
+      if inEscape {
+        out.append(ch)
+        if ch.isLetter { inEscape = false }
+      } else if ch == "\u{1B}" {
+        out.append(ch)
+        inEscape = true
+      } else if shown < columns {
+        out.append(ch)
+        shown += 1
+      }
+    }
+    return out.contains("\u{1B}") ? out + "\u{1B}[0m" : out
   }
 
   static let legend = ". idle  # busy  s starting  r restarting  x stopping  P parked  - stopped"

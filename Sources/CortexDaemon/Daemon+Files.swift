@@ -44,6 +44,7 @@ extension Daemon {
     w.field("state", t.state.rawValue)
     w.field("type", t.type)
     w.field("attempt", t.attempt)
+    w.field("max_attempts", t.maxAttempts)
     w.key("exit_code")
     if let c = t.exitCode { w.int(c) } else { w.null() }
     w.key("signal")

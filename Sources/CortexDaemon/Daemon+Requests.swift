@@ -189,7 +189,15 @@ extension Daemon {
     }
     var rows: [(Int, JSON)] = scheduler.tasks.values.filter { rec in
       matches(rec.state) && (type == nil || rec.type == type)
-    }.map { ($0.number, scheduler.taskJSON($0, withSpec: false)) }
+    }.map { rec -> (Int, JSON) in
+      var row = scheduler.taskJSON(rec, withSpec: false)
+      // The labels, for `cortex list --label` (which picks them out) and `--json`.
+      if !rec.spec.labels.isEmpty, case .object(var o) = row {
+        o.append(("labels", .object(rec.spec.labels.map { ($0.0, .string($0.1)) })))
+        row = .object(o)
+      }
+      return (rec.number, row)
+    }
     if type == nil && state != "active" {
       for run in scheduler.finishedStates.runs where matches(run.state) {
         for n in run.first...run.last where scheduler.tasks[n] == nil {
@@ -231,6 +239,12 @@ extension Daemon {
     var v: [(String, JSON)] = [("id", .string(TaskID.format(n)))]
     if let st = scheduler.finishedStates[n] ?? record?.state { v.append(("state", .string(st.rawValue))) }
     for (k, val) in result?.object ?? [] where k != "id" && k != "state" { v.append((k, val)) }
+    // What result.json does not say and the spec does, named as for a task held in memory: after
+    // a restart `show` still has the description and priority, and `attempt 3 of 3` (result.json
+    // from before max_attempts was written there: the spec's, if it gave one).
+    for k in ["priority", "description", "max_attempts", "group", "retry_of"] where !v.contains(where: { $0.0 == k }) {
+      if let val = spec?[k] { v.append((k, val)) }
+    }
     if let r = record, result == nil {
       if let c = r.exitCode { v.append(("exit_code", .int(Int64(c)))) }
       if let s = r.signal { v.append(("signal", .int(Int64(s)))) }

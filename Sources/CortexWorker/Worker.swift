@@ -240,8 +240,10 @@ public final class Worker {
         "CORTEX_TASK_ID=\(TaskID.format(task))", "CORTEX_TOKEN_BUDGET=\(budget)", "CORTEX_ATTEMPT=\(attempt)",
         "CORTEX_WORKER_ID=\(WorkerID.format(slot))", "CORTEX_REPORT_FD=3",
       ])
+      // Found on the task's PATH, not the worker's (CommandLookup); argv[0] itself is kept.
+      let program = CommandLookup.resolve(argv[0], environment: env, cwd: spec.cwd)
       let pid = try Processes.spawn(
-        argv, environment: env, directory: spec.cwd, stdin: devnull, stdout: out, stderr: out, fd3: report.write,
+        argv, program: program, environment: env, directory: spec.cwd, stdin: devnull, stdout: out, stderr: out, fd3: report.write,
         newProcessGroup: true)
       try report.read.setNonBlocking(true)
       try epoll.add(report.read, .input, token: Self.tokenReport)
@@ -259,7 +261,16 @@ public final class Worker {
       send(.started(task: task, pid: pid, atMs: now))
     } catch {
       current = r
-      let what = error.code == PosixError.ENOENT_ ? "command not found: \(argv[0])" : "cannot run \(argv[0]): \(error)"
+      // A working directory removed after the submit fails the spawn with ENOENT too: that is
+      // not "command not found" (which sent people looking at their PATH).
+      let what =
+        if let cwd = spec.cwd, !FileSystem.isDirectory(cwd) {
+          "cannot run \(argv[0]) in \(cwd): the task's working directory is gone (removed or renamed after the submit)"
+        } else if error.code == PosixError.ENOENT_ {
+          "command not found: \(argv[0])"
+        } else {
+          "cannot run \(argv[0]): \(error)"
+        }
       if let log = try? FileDescriptor.open(dir + "/output.log", [.writeOnly, .create, .append]) {
         try? log.writeAll("cortex: \(what)\n")
         log.close()

@@ -50,6 +50,8 @@ public enum FileSystem {
   }
 
   public static func exists(_ path: String) -> Bool { Glibc.access(path, F_OK) == 0 }
+  /// access(2) X_OK of something that is not a directory: what execvp(3) would run.
+  public static func isExecutable(_ path: String) -> Bool { Glibc.access(path, X_OK) == 0 && !isDirectory(path) }
 
   private static func mode(_ path: String) -> UInt32? { (try? status(path))??.mode }
   public static func isDirectory(_ path: String) -> Bool { (try? status(path))??.isDirectory ?? false }

@@ -66,25 +66,28 @@ public enum Processes {
   /// geteuid(2): the user whose permissions this process has.
   public static var effectiveUserID: UInt32 { UInt32(Glibc.geteuid()) }
 
-  /// posix_spawnp(3): argv[0] looked up in PATH, stdin/stdout/stderr and descriptor 3 as given,
-  /// an empty signal mask and default dispositions; in a new process group when asked.
+  /// posix_spawnp(3): `program` (else argv[0]) looked up in this process's PATH, run with `argv`;
+  /// stdin/stdout/stderr and descriptor 3 as given, an empty signal mask and default
+  /// dispositions; in a new process group when asked.
   public static func spawn(
-    _ argv: [String], environment: [String], directory: String? = nil,
+    _ argv: [String], program: String? = nil, environment: [String], directory: String? = nil,
     stdin: FileDescriptor?, stdout: FileDescriptor?, stderr: FileDescriptor?, fd3: FileDescriptor? = nil,
     newProcessGroup: Bool
   ) throws(PosixError) -> Int32 {
     precondition(!argv.isEmpty)
     var err: Int32 = 0
-    let pid = withCStrings(argv) { cargv in
-      withCStrings(environment) { cenv in
-        if let directory {
+    let pid = (program ?? argv[0]).withCString { file in
+      withCStrings(argv) { cargv in
+        withCStrings(environment) { cenv in
+          if let directory {
+            return cshim_spawn(
+              file, cargv, cenv, directory, stdin?.raw ?? -1, stdout?.raw ?? -1, stderr?.raw ?? -1,
+              fd3?.raw ?? -1, newProcessGroup ? 1 : 0, &err)
+          }
           return cshim_spawn(
-            cargv[0], cargv, cenv, directory, stdin?.raw ?? -1, stdout?.raw ?? -1, stderr?.raw ?? -1,
+            file, cargv, cenv, nil, stdin?.raw ?? -1, stdout?.raw ?? -1, stderr?.raw ?? -1,
             fd3?.raw ?? -1, newProcessGroup ? 1 : 0, &err)
         }
-        return cshim_spawn(
-          cargv[0], cargv, cenv, nil, stdin?.raw ?? -1, stdout?.raw ?? -1, stderr?.raw ?? -1,
-          fd3?.raw ?? -1, newProcessGroup ? 1 : 0, &err)
       }
     }
     if pid < 0 { throw PosixError("spawn", code: err, path: argv[0]) }

@@ -26,6 +26,15 @@ public struct TerminalMode: Equatable, Sendable {
 
   /// Whether `fd` is in the mode `rawInput` sets (no ICANON, ECHO or ISIG).
   public static func isRawInput(_ fd: FileDescriptor) -> Bool { cshim_tty_is_raw_input(fd.raw) == 1 }
+
+  /// ioctl(2) TIOCGWINSZ: the rows and columns of the terminal on `fd`; nil when `fd` is no
+  /// terminal or its size is not set.
+  public static func size(_ fd: FileDescriptor) -> (rows: Int, columns: Int)? {
+    var rows: Int32 = 0
+    var columns: Int32 = 0
+    guard cshim_tty_size(fd.raw, &rows, &columns) == 0, rows > 0, columns > 0 else { return nil }
+    return (Int(rows), Int(columns))
+  }
 }
 
 /// posix_openpt(3): a pseudo-terminal pair, for driving a full-screen command in tests.

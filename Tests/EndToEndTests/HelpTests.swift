@@ -148,6 +148,28 @@ final class HelpTests: XCTestCase {
     c.ok(["cancel", id])
   }
 
+  /// `cortex show <Tab>` offered only unfinished tasks (the hot state lists no others), so a task
+  /// that had just ended, the one a user asks `show`, `log` or `retry` about, was never completed.
+  /// The newest ids are offered too, finished or not.
+  func testTaskIDCompletionOffersTasksThatJustEnded() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    c.ok(["start"])
+    let failed = c.ok(["submit", "-p", "--wait", "--", "false"], code: 1).out.trimmed
+    let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    defer { c.ok(["cancel", running]) }
+    let script = c.scratch + "/cortex.bash"
+    try FileSystem.writeAtomically(script, Array(c.run(raw: ["completions", "bash"]).out.utf8), durable: false)
+    for command in ["show", "log", "retry", "wait"] {
+      let program =
+        "source \(script); COMP_WORDS=(cortex --dir '\(c.root)' \(command) task-); COMP_CWORD=4; _cortex; printf '%s\\n' \"${COMPREPLY[@]}\""
+      let out = run(["/bin/bash", "--norc", "-c", program], path: FileSystem.dirname(Cortex.binary))
+      let words = out.split(separator: "\n").map(String.init)
+      XCTAssertEqual(words.sorted(), [failed, running].sorted(), "cortex \(command) <Tab>")
+    }
+  }
+
   /// The words as bash itself hands them over: `=` is in COMP_WORDBREAKS, so `--dir=DIR` is three
   /// words (`--dir`, `=`, `DIR`) and `--priority=` ends in a word `=`; a tilde is not expanded;
   /// `cortex task create` is submit.

@@ -255,6 +255,8 @@ final class OnboardingTests: XCTestCase {
     type("n")
     enter()
     screen(shows: "config.json written: 2 workers, agent codex")
+    // It ended on that line; a newcomer is told how to start later.
+    screen(shows: "the daemon is not started; start it with: cortex start")
     let config = try XCTUnwrap(FileSystem.read(c.paths.config).flatMap { try? JSON.parse($0) })
     XCTAssertEqual(config["agent"]?.string, "codex")
     XCTAssertFalse(FileSystem.exists(c.paths.socket), "answered n: no daemon")

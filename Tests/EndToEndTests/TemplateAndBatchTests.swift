@@ -53,6 +53,41 @@ final class TemplateAndBatchTests: XCTestCase {
     XCTAssertTrue(r.err.contains("worker_types.bad.shell") && r.err.contains("inside quotes"), r.err)
   }
 
+  /// Found by a new user: a template's own braces (a shell's `${f}`, awk's `'{print $1}'`, a
+  /// JavaScript object) were taken for placeholders, so such a type was refused at every submit,
+  /// or refused at load when quoted, with no way to write it. Only {description} and {task_id}
+  /// are filled; a misspelt one is still refused when the config is read.
+  func testBracesOtherThanThePlaceholdersStayAsWritten() throws {
+    let out = c.scratch + "/lines"
+    try c.initialize([
+      (
+        "worker_types",
+        .object([
+          ("awk", .object([("shell", .string("for f in {description}; do echo ${f} {task_id} | awk '{print $2, $1}' >> \(out); done"))])),
+          (
+            "argv",
+            .object([
+              (
+                "command",
+                .array([.string("sh"), .string("-c"), .string("echo \"$0 $1\" >> \(out)"), .string("{a:1}"), .string("{description}")])
+              )
+            ])
+          ),
+        ])
+      )
+    ])
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--wait", "--type", "awk", "--description", "one"]).out.trimmed
+    c.ok(["submit", "--wait", "--type", "argv", "--description", "two"])
+    let lines = String(decoding: try FileSystem.read(out) ?? [], as: UTF8.self)
+    XCTAssertEqual(lines, "\(id) one\n{a:1} two\n")
+    c.ok(["stop"])
+    try c.configure([("worker_types", .object([("typo", .object([("command", .array([.string("echo"), .string("{descripton}")]))]))]))])
+    let r = c.run(["start", "--workers", "1"])
+    XCTAssertNotEqual(r.code, 0)
+    XCTAssertTrue(r.err.contains("worker_types.typo.command: {descripton} is not a placeholder; did you mean {description}?"), r.err)
+  }
+
   func testListStillShowsFinishedTasksAfterARestart() throws {
     try c.initialize()
     c.ok(["start", "--workers", "2"])

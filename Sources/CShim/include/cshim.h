@@ -117,6 +117,8 @@ int cshim_tty_set(int fd, const void *mode);
 int cshim_tty_raw_input(int fd);
 /// 1 when ICANON, ECHO and ISIG are all off, 0 when not, -1 on error.
 int cshim_tty_is_raw_input(int fd);
+/// ioctl(2) TIOCGWINSZ: the terminal's rows and columns (0 when it does not say); -1 on error.
+int cshim_tty_size(int fd, int *rows, int *columns);
 
 /// posix_openpt(3) + grantpt + unlockpt + ptsname_r: the master's fd, the slave's path in name.
 int cshim_openpt(char *name, size_t size);

@@ -221,8 +221,10 @@ public struct Config: Equatable, Sendable {
                 throw SpecError(f, "must be a non-empty array of strings")
               }
               t.command = a.map { $0.string! }
+              for arg in t.command ?? [] { try Self.checkPlaceholders(f, arg) }
             case "shell":
               let sh = try S.nonEmptyString(f, tval)
+              try Self.checkPlaceholders(f, sh)
               if let quoted = Self.quotedPlaceholder(sh) {
                 throw SpecError(f, "\(quoted) is inside quotes; write it bare: Cortex quotes every value for the shell itself")
               }
@@ -254,8 +256,18 @@ public struct Config: Equatable, Sendable {
     return c
   }
 
-  /// The first `{placeholder}` that a shell template puts inside '…' or "…" (where Cortex's own
-  /// quoting of the value would be undone), or nil.
+  /// A template's brace word that looks like a misspelt placeholder (Template.misspelt) is refused.
+  static func checkPlaceholders(_ field: String, _ template: String) throws(SpecError) {
+    if let (found, meant) = Template.misspelt(template) {
+      throw SpecError(
+        field,
+        "\(found) is not a placeholder; did you mean \(meant)? (the placeholders are {description} and {task_id}; other braces stay as written)"
+      )
+    }
+  }
+
+  /// The first placeholder (Template) that a shell template puts inside '…' or "…" (where
+  /// Cortex's own quoting of the value would be undone), or nil. Other braces are the shell's.
   static func quotedPlaceholder(_ template: String) -> String? {
     var quote: Character? = nil
     var i = template.startIndex
@@ -269,8 +281,8 @@ public struct Config: Equatable, Sendable {
         i = template.index(after: i)
         if i == template.endIndex { break }
       }
-      if ch == "{", quote != nil, let close = template[i...].firstIndex(of: "}") {
-        return String(template[i...close])
+      if ch == "{", quote != nil, let name = Template.names.first(where: { template[i...].dropFirst().hasPrefix($0 + "}") }) {
+        return "{\(name)}"
       }
       i = template.index(after: i)
     }

@@ -286,34 +286,25 @@ extension Scheduler {
     s.agent = agent
   }
 
-  /// Replaces `{description}` and `{task_id}`; any other placeholder, or one without a value, is an
-  /// error. In an argv template each value stays inside its one argument; in a shell template
-  /// every value is `quote`d, so no description can become shell syntax (`'…'`, with `'` as `'\''`).
+  /// Replaces `{description}` and `{task_id}` (Template); every other brace stays as written. In
+  /// an argv template each value stays inside its one argument; in a shell template every value
+  /// is `quote`d, so no description can become shell syntax (`'…'`, with `'` as `'\''`).
   /// A placeholder must not sit inside quotes of the template itself: `{description}`, not `'{description}'`.
   static func fill(
     _ template: String, spec: TaskSpec, number: Int, quote: (String) -> String = { $0 }
   ) throws(SpecError) -> String {
     var out = ""
-    var rest = Substring(template)
-    while let open = rest.firstIndex(of: "{") {
-      out += rest[..<open]
-      guard let close = rest[open...].firstIndex(of: "}") else {
-        out += rest[open...]
-        return out
-      }
-      let name = rest[rest.index(after: open)..<close]
-      switch name {
-      case "description":
+    for piece in Template.pieces(template) {
+      switch piece {
+      case .text(let t): out += t
+      case .description:
         guard let d = spec.description, !d.isEmpty else {
           throw SpecError("description", "the type's template needs {description}; give --description")
         }
         out += quote(d)
-      case "task_id": out += quote(TaskID.format(number))
-      default: throw SpecError("type", "template placeholder {\(name)} has no value (known: {description}, {task_id})")
+      case .taskID: out += quote(TaskID.format(number))
       }
-      rest = rest[rest.index(after: close)...]
     }
-    out += rest
     return out
   }
 

@@ -1,0 +1,221 @@
+import CortexCore
+import Posix
+import XCTest
+
+// What a new user tripped over in one sitting (show after a restart, --sla, --label, PATH, short
+// task ids, doctor, init, tail): one class per kind of surprise, each run against the real binary.
+
+/// What changed about finished tasks once the daemon had been stopped and started.
+final class NewUserRestartTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  /// `cortex show` of a task that ended before the last start (answered from its files) said
+  /// `attempt 3 of 1` for a task given three attempts, and lost its description and priority:
+  /// result.json holds neither, and the answer took nothing from the spec beside it.
+  func testShowAfterARestartKeepsAttemptsDescriptionAndPriority() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(
+      ["submit", "-p", "--wait", "--retries", "2", "--priority", "high", "-d", "always fails", "--shell", "exit 3"], code: 3
+    ).out.trimmed
+    let before = c.ok(["show", id]).out
+    XCTAssertTrue(before.contains("attempt         3 of 3\n"), before)
+    c.ok(["stop"])
+    c.ok(["start", "--workers", "1"])
+    let after = c.ok(["show", id]).out
+    for row in ["attempt         3 of 3\n", "description     always fails\n", "priority        high\n", "reason          exit_code\n"] {
+      XCTAssertTrue(after.contains(row), "no '\(row.trimmed)' after the restart:\n\(after)")
+    }
+  }
+}
+
+/// `cortex help submit` said `--sla DUR` meant "must start within DUR"; the daemon refuses a task
+/// whose estimated wait plus run ends after the deadline, so a 500 ms SLA refused a task that a
+/// free worker would have started at once. The help says what is checked.
+final class NewUserSLATests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testTheSLAHelpSaysWhatAdmissionChecks() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    c.ok(["submit", "--wait", "--", "sleep", "1"])
+    let r = c.ok(["submit", "--sla", "500ms", "--", "true"], code: 75)
+    XCTAssertTrue(r.err.contains("sla_unmeetable") && r.err.contains("estimated to finish"), r.err)
+    let help = c.ok(["help", "submit"]).out
+    XCTAssertFalse(help.contains("must start within"), help)
+    XCTAssertTrue(help.contains("--sla DUR                must be done within DUR"), help)
+  }
+}
+
+/// `cortex help submit` called `--label` "a label to filter and group by", but `cortex list` had
+/// no way to filter by one (`unknown option --label`) and its `--json` rows did not carry them.
+final class NewUserLabelTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testListPicksOutTasksByLabel() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let infra = c.ok(["submit", "-p", "--label", "team=infra", "--label", "ci=yes", "--", "true"]).out.trimmed
+    let web = c.ok(["submit", "-p", "--label", "team=web", "--", "true"]).out.trimmed
+    c.ok(["submit", "-p", "--", "true"])
+    func ids(_ args: [String]) -> [String] {
+      let r = c.ok(["--json", "list"] + args)
+      return (try? JSON.parse(Array(r.out.utf8)))?.array?.compactMap { $0["id"]?.string } ?? []
+    }
+    XCTAssertEqual(ids(["--label", "team=infra"]), [infra])
+    XCTAssertEqual(ids(["--label", "team"]), [infra, web])
+    XCTAssertEqual(ids(["--label", "team", "--label", "ci=yes"]), [infra])
+    XCTAssertEqual(ids(["--label", "team=nobody"]), [])
+    XCTAssertEqual(ids(["--label", "team", "-n", "1"]), [web])
+    let row = try XCTUnwrap(try JSON.parse(Array(c.ok(["--json", "list", "--label", "ci"]).out.utf8)).array?.first)
+    XCTAssertEqual(row["labels"]?["team"]?.string, "infra", "\(row)")
+    XCTAssertTrue(c.ok(["list", "--label", "team=web"]).out.contains(web))
+    let bad = c.run(["list", "--label", "=x"])
+    XCTAssertEqual(bad.code, 64)
+    XCTAssertTrue(bad.err.contains("--label needs KEY or KEY=VALUE, not '=x'"), bad.err)
+  }
+}
+
+/// `cortex submit -- mytool` from a shell whose PATH has `mytool` failed with "command not
+/// found" (exit 127), while `--shell mytool` ran it: the worker's posix_spawnp searched the PATH
+/// of the worker (whoever started the daemon), not the submitter's environment the task is given.
+final class NewUserPathTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testACommandIsFoundOnTheTasksOwnPath() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let bin = c.scratch + "/bin"
+    try FileSystem.makeDirectories(bin)
+    try FileSystem.writeAtomically(bin + "/mytool", Array("#!/bin/sh\necho \"ran $1\"\n".utf8), durable: false)
+    try FileSystem.setMode(bin + "/mytool", 0o755)
+    let path = Environment.get("PATH") ?? "/usr/bin:/bin"
+    // The submitter's PATH (a virtualenv activated after the daemon started), then --env PATH.
+    let inherited = c.run(
+      raw: ["--dir", c.root, "submit", "-p", "--wait", "--", "mytool", "one"], environment: ["PATH=\(bin):\(path)"])
+    XCTAssertEqual(inherited.code, 0, inherited.err)
+    XCTAssertEqual(c.ok(["log", inherited.out.trimmed]).out, "ran one\n")
+    let given = c.ok(["submit", "-p", "--wait", "--no-env", "--env", "PATH=/usr/bin:/bin:\(bin)", "--", "mytool", "two"]).out.trimmed
+    XCTAssertEqual(c.ok(["log", given]).out, "ran two\n")
+    // Not on the task's PATH: still refused as before, naming it.
+    let missing = c.run(["submit", "--wait", "--", "no-such-tool-\(Processes.currentID)"])
+    XCTAssertEqual(missing.code, 127, missing.err)
+    XCTAssertTrue(missing.err.contains("spawn_failed"), missing.err)
+  }
+}
+
+/// `cortex show task-3`, `log task-3` and `wait task-3` take a task id without its zeros;
+/// `cortex tail --task task-3` printed nothing (exit 0), comparing the text with the log's
+/// `task-000003`.
+final class NewUserShortIDTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testTailTakesAShortTaskIDAsShowDoes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    XCTAssertEqual(id, "task-000001")
+    XCTAssertTrue(c.ok(["show", "task-1"]).out.contains("id              task-000001"))
+    let full = c.ok(["tail", "--task", id]).out
+    XCTAssertTrue(full.contains("task.succeeded"), full)
+    XCTAssertEqual(c.ok(["tail", "--task", "task-1"]).out, full)
+  }
+}
+
+extension NewUserShortIDTests {
+  /// `cortex cancel task-2` of a task that had succeeded printed "task-2 cancelled", and of an
+  /// unknown one "task-9999 cancelled": the answer's results are keyed task-000002, and the CLI
+  /// looked them up by the text typed.
+  func testCancelOfAShortIDSaysWhatHappened() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "-p", "--wait", "--", "true"])
+    let done = c.ok(["cancel", "task-1"])
+    XCTAssertEqual(done.err, "task-000001 already succeeded\n")
+    let unknown = c.run(["cancel", "task-9999"])
+    XCTAssertEqual(unknown.code, 1)
+    XCTAssertEqual(unknown.err, "task-009999 unknown task\n")
+    let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    XCTAssertEqual(c.ok(["cancel", "task-2", running]).err, "\(running) cancelled\n", "the same task named twice counts once")
+  }
+}
+
+/// A typo in config.json kept `cortex start` from starting the daemon, and `cortex doctor`, the
+/// command a user runs next, found everything ok and exited 0: it did not read the config.
+final class NewUserDoctorTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testDoctorChecksTheConfigTheNextStartReads() throws {
+    try c.initialize([("workers", .int(2))])
+    let healthy = c.ok(["doctor"])
+    XCTAssertTrue(healthy.out.contains("ok    config.json valid: 2 workers"), healthy.out)
+    try c.configure([("workerz", .int(2))])
+    XCTAssertNotEqual(c.run(["start"]).code, 0)
+    let r = c.run(["doctor"])
+    XCTAssertEqual(r.code, 1, r.out)
+    XCTAssertTrue(
+      r.out.contains("FAIL  config.json: workerz: unknown setting; did you mean workers?; cortex start refuses it"), r.out)
+  }
+}
+
+extension NewUserDoctorTests {
+  /// `cortex init --yes --no-start` (the usage says `[--yes | --no-start]`) quietly did the files
+  /// only; it is a usage error naming both, and nothing is written.
+  func testInitRefusesYesWithNoStart() throws {
+    let r = c.run(["init", "--yes", "--no-start"])
+    XCTAssertEqual(r.code, 64, r.err)
+    XCTAssertTrue(r.err.contains("--yes starts the daemon and --no-start does not: give one of them"), r.err)
+    XCTAssertFalse(FileSystem.exists(c.paths.config), "nothing is written")
+  }
+}
+
+extension NewUserPathTests {
+  /// A task whose working directory was removed between its submit and its start failed with
+  /// "command not found: pwd" (the spawn's chdir fails with ENOENT too), which sent a user to
+  /// look at PATH. It says the directory is gone.
+  func testAWorkingDirectoryRemovedBeforeTheStartIsNamed() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let dir = c.scratch + "/workdir"
+    try FileSystem.makeDirectories(dir)
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--cwd", dir, "--", "pwd"]).out.trimmed
+    FileSystem.removeTree(dir)
+    c.ok(["resume"])
+    let r = c.run(["wait", id])
+    XCTAssertEqual(r.code, 127, r.err)
+    let log = c.run(["log", id]).out
+    XCTAssertTrue(log.contains("cannot run pwd in \(dir): the task's working directory is gone"), log)
+    XCTAssertFalse(log.contains("command not found"), log)
+  }
+}
+
+extension NewUserShortIDTests {
+  /// `cortex tail --type ''` (an unset variable) printed nothing and exited 0, as if the log were
+  /// empty; `list --type ''` is refused. It is a usage error too.
+  func testTailRefusesAnEmptyType() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let r = c.run(["tail", "--type", ""])
+    XCTAssertEqual(r.code, 64, r.out)
+    XCTAssertTrue(r.err.contains("--type needs an event type or a glob like 'task.*', not an empty string"), r.err)
+  }
+}

@@ -1,0 +1,50 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// `cortex top` in an ordinary 80×24 terminal: its legend and budget lines were longer than 80
+/// columns and wrapped, so every frame pushed its own lines about. Each frame now fits the
+/// terminal it is drawn on.
+final class NewUserTopTests: XCTestCase {
+  var c: Cortex!
+  var socket: String { c.scratch + "/tmux.sock" }
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() {
+    if c != nil { _ = tmux(["kill-server"]) }
+    c?.finish()
+  }
+
+  func tmux(_ args: [String]) -> String {
+    let out = c.scratch + "/tmux.out"
+    guard let o = try? FileDescriptor.open(out, [.writeOnly, .create, .truncate]),
+      let pid = try? Processes.spawn(
+        ["tmux", "-S", socket] + args, environment: Environment.all(), stdin: nil, stdout: o, stderr: o, newProcessGroup: false)
+    else { return "" }
+    o.close()
+    _ = Processes.wait(pid)
+    return String(decoding: ((try? FileSystem.read(out)) ?? nil) ?? [], as: UTF8.self)
+  }
+
+  func testTopFitsAnEightyColumnTerminal() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    _ = tmux([
+      "new-session", "-d", "-s", "top", "-x", "80", "-y", "24",
+      "env NO_COLOR=1 TERM=xterm '\(Cortex.binary)' --dir '\(c.root)' top --interval 100",
+    ])
+    var screen: [String] = []
+    c.eventually("top to draw a frame") {
+      screen = tmux(["capture-pane", "-p", "-t", "top"]).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+      return screen.contains { $0.hasPrefix("log ") }
+    }
+    _ = tmux(["send-keys", "-t", "top", "q"])
+    let text = screen.joined(separator: "\n")
+    XCTAssertTrue(screen.first?.hasPrefix("cortex top") == true, text)
+    XCTAssertEqual(screen.dropFirst().first, "", "the header is one line:\n\(text)")
+    let budget = try XCTUnwrap(screen.firstIndex { $0.hasPrefix("budget ") }, text)
+    XCTAssertTrue(screen[budget + 1].hasPrefix("log "), "the budget line is one line:\n\(text)")
+    let legend = try XCTUnwrap(screen.firstIndex { $0.hasPrefix("workers 2 ") }, text)
+    XCTAssertEqual(screen[legend + 1], "..", "the legend is one line:\n\(text)")
+  }
+}
