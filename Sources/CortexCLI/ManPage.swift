@@ -67,13 +67,13 @@ enum ManPage {
       usage error (a bad flag or argument; the message names it)
       .TP
       .B 65
-      invalid task spec (the message names the field, and a batch's task counted from 1)
+      invalid task spec (the message names the field, and a batch's task counted from 1), or one that can never be admitted as configured (batch_too_large, a token_budget above the tokens not yet spent)
       .TP
       .B 69
       the daemon is not running (the message says how to start it, for which directory)
       .TP
       .B 75
-      refused for now, try again (queue_full, token_budget_exhausted, sla_unmeetable, daemon_stopping, log_unavailable, \\&...)
+      refused for now, try again (queue_full, sla_unmeetable, daemon_stopping, log_unavailable, \\&...)
       .PP
       \(text("""
         cortex wait and cortex submit --wait exit with one task's own code (124 timed out, 130 cancelled, \

@@ -107,6 +107,8 @@ final class SchedulerTests: XCTestCase {
     var sim = Sim(workers: 1) { $0.tokenBudgetTotal = 100 }
     let r = sim.submit([spec("high", budget: 101)])
     XCTAssertEqual(r["reason"]?.string, "token_budget_exhausted")
+    // It can never fit until the config changes: not "try again later" (75).
+    XCTAssertEqual(r["code"]?.int, 65)
   }
 
   func testDependenciesWaitThenRunAndFailuresCascade() {

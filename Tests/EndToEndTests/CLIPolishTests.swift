@@ -101,7 +101,7 @@ final class CLIPolishTests: XCTestCase {
     // The budget refusal counts the same way.
     let twoSpecs = #"{"synthetic":{"duration_ms":0,"tokens":10}}"# + "\n" + #"{"synthetic":{"duration_ms":0},"token_budget":5000}"#
     let budget = c.run(["submit", "--from", "-"], input: twoSpecs)
-    XCTAssertEqual(budget.code, 75)
+    XCTAssertEqual(budget.code, 65)
     XCTAssertTrue(
       budget.err.contains("stdin line 2: refused (token_budget_exhausted): task 2 of 2 needs 5000 tokens"), budget.err)
     // A parse error names the line and the task.

@@ -107,10 +107,11 @@ extension Scheduler {
             "retry_of", "unknown task \(TaskID.format(old)) (retry_of names an earlier task that this one submits again)")
         }
         if r.budget > config.tokenBudgetTotal - tokensUsed {
+          // Spent tokens never come back: retrying cannot help, so 65, not 75 (as batch_too_large).
           refuse(
             "token_budget_exhausted",
             "\(which(i)) needs \(r.budget) tokens but only \(config.tokenBudgetTotal - tokensUsed) of the \(config.tokenBudgetTotal) are not spent (spent tokens do not come back: give it a smaller token_budget, or raise token_budget_total in config.json and kill -HUP the daemon)",
-            position: specs.count > 1 ? i + 1 : nil)
+            code: 65, position: specs.count > 1 ? i + 1 : nil)
           return
         }
         if let key = spec.idempotencyKey { batchKeys[key] = -1 - i }
