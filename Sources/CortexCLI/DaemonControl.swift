@@ -108,8 +108,11 @@ enum DaemonControl {
       let line =
         busy.isEmpty
         ? "stopping: the workers are exiting"
-        : "stopping: waiting for \(busy.count) running task\(busy.count == 1 ? "" : "s") (\(names)); they are requeued in at most \(formatMs(left))"
-      if line != said || !busy.isEmpty { progress(line) }
+        : left > 0
+          ? "stopping: waiting for \(busy.count) running task\(busy.count == 1 ? "" : "s") (\(names)); they are requeued in at most \(formatMs(left))"
+          // Past the timeout: the tasks are being told to stop (kill_grace_s, then killed); "in at most 0ms" said nothing.
+          : "stopping: the timeout has passed; \(busy.count) task\(busy.count == 1 ? " is" : "s are") being stopped and requeued (\(names))"
+      if line != said || (!busy.isEmpty && left > 0) { progress(line) }
       said = line
     }
     return try c.receive()

@@ -113,6 +113,19 @@ final class TemplateAndBatchTests: XCTestCase {
     XCTAssertTrue(r.err.contains("daemon stopped"), r.err)
   }
 
+  /// Past the timeout, a task that ignores SIGTERM is still there for kill_grace_s: the progress
+  /// says it is being stopped, once, not "requeued in at most 0ms" every second.
+  func testStopPastItsTimeoutSaysTheTasksAreBeingStopped() throws {
+    try c.initialize([("kill_grace_s", .int(3))])
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--shell", "trap '' TERM; sleep 30"]).out.trimmed
+    c.eventually("the task runs") { c.events().contains { $0.type == "task.started" && $0.taskID == id } }
+    let r = c.ok(["stop", "--timeout", "1"], timeoutS: 60)
+    XCTAssertFalse(r.err.contains("at most 0ms"), r.err)
+    let past = r.err.components(separatedBy: "the timeout has passed; 1 task is being stopped and requeued (\(id))").count - 1
+    XCTAssertEqual(past, 1, r.err)
+  }
+
   func testABatchMemberMayDependOnAnEarlierOne() throws {
     try c.initialize()
     c.ok(["start", "--workers", "2"])
