@@ -8,7 +8,10 @@ enum LogCommand {
     let follow = args.flag("--follow", "-f")
     let ids = try args.positionals()
     guard ids.count == 1 else { throw CLIError.usage("give one task id like task-000012", args.usage) }
-    guard let n = TaskID.parse(ids[0]) else { throw CLIError.usage("\(quoted(ids[0])) is not a task id like task-000012", args.usage) }
+    // 65 with the daemon's words, as show, wait, cancel and the other commands that take an id.
+    guard let n = TaskID.parse(ids[0]) else {
+      throw CLIError(ExitCode.invalidSpec, "id: \(quoted(ids[0])) is not a task id like task-000012")
+    }
     let dir = ctx.paths.taskDir(n)
     let path = dir + "/output.log"
     if !FileSystem.isDirectory(ctx.paths.root) {

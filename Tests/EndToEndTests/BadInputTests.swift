@@ -86,7 +86,7 @@ final class BadInputTests: XCTestCase {
       (["--json", "--dir", c.root, "scale", "-1"], 64, "the pool size must be a whole number from 1 to 1024, not '-1'"),
       (["--json", "--dir", c.root, "scale", "abc"], 64, "not 'abc'"),
       // A malformed id is named (log said "give one task id" when one was given).
-      (["--json", "--dir", c.root, "log", "TASK-1"], 64, "'TASK-1' is not a task id like task-000012"),
+      (["--json", "--dir", c.root, "log", "TASK-1"], 65, "id: 'TASK-1' is not a task id like task-000012"),
       (["--json", "--dir", c.root, "tail", "--task", "task-0"], 64, "--task needs a task id like task-000012, not 'task-0'"),
       // A task number not given out yet: tail printed nothing (0), and tail -f waited for ever.
       (["--json", "--dir", c.root, "tail", "--task", "task-999999"], 65, "id: unknown task task-999999 (the newest is task-000001)"),
