@@ -47,15 +47,27 @@ extension Pages {
         return { tr, a, st, t, id: null };
       }
       const put = (t, v) => { if (t.data !== v) t.data = v; };
-      function draw(j) {
+      let shown = null, fillAll = null;
+      function draw(j, all) {
+        shown = j; clearTimeout(fillAll); if (!all) fillAll = setTimeout(() => draw(shown, true), 500);
         // Cluster mode: the worker column names the node too.
         const ww = j.tasks.some((t) => t.node) ? 24 : 12;
         if (W[2] !== ww) { W[2] = ww; heads(); for (const r of rows) put(r.t[2], ''); }
         while (rows.length > j.tasks.length) rows.pop().tr.remove();
         if (rows.length < j.tasks.length) { const fr = document.createDocumentFragment(); while (rows.length < j.tasks.length) { const r = row(); rows.push(r); fr.append(r.tr); } body.append(fr); }
-        const now = Date.now();
-        j.tasks.forEach((t, i) => {
-          const r = rows[i];
+        const now = Date.now(), n = j.tasks.length;
+        // While the list moves, only the rows in the window (and two either side) are written:
+        // the others are emptied once and filled when scrolled to, or when the list has been
+        // still for half a second (so find-in-page and paging see every row).
+        let from = 0, to = n;
+        if (!all) { const top = body.getBoundingClientRect().top; from = Math.max(0, Math.floor(-top / 30) - 2); to = Math.min(n, Math.ceil((innerHeight - top) / 30) + 2); }
+        for (let i = 0; i < n; i++) {
+          if (i >= from && i < to) continue;
+          const r = rows[i]; if (r.id === null) continue;
+          r.id = null; delete r.tr.dataset.id; put(r.t[0], ''); put(r.t[1], ''); put(r.t[2], ''); r.st.className = 'st';
+        }
+        j.tasks.slice(from, to).forEach((t, k) => {
+          const r = rows[from + k];
           if (r.id !== t.id) { r.id = t.id; r.tr.dataset.id = t.id; r.a.href = '/tasks/' + t.id; put(r.t[0], t.id); }
           const cls = 'st st-' + t.state; if (r.st.className !== cls) r.st.className = cls;
           put(r.t[1], t.state);
@@ -79,6 +91,7 @@ extension Pages {
       }, 0);
       const show = (j) => { latest = j; redraw(); };
       document.addEventListener('selectionchange', () => { if (latest && !selecting()) redraw(); });
+      window.addEventListener('scroll', () => { if (shown && !latest) { latest = shown; redraw(); } }, { passive: true });
       // The list follows its answer as the server pushes it (`follow=1`: at most every 150 ms
       // while its tasks change), with no request per redraw. In cluster mode the list is read
       // from PostgreSQL at each request, so the page asks again after task events instead, at
