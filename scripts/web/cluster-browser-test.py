@@ -34,7 +34,7 @@ try:
     driver.save_screenshot(os.path.join(shots, "cluster-overview.png"))
     driver.get(url.split("?")[0] + "tasks")
     cell = lambda: driver.find_element(By.CSS_SELECTOR, f'#task-rows .trow[data-id="{finished}"] .rest').get_attribute("textContent")
-    wait(f"{finished} in the task list, its row naming node {other}", lambda: f" {other} · worker-" in cell())
+    wait(f"{finished} in the task list, its row naming node {other}", lambda: f" {other} · " in cell())
     print(f"ok: the task list says {finished} ran on {other}", flush=True)
     msg = lambda: driver.find_element(By.ID, "action-msg").get_attribute("textContent")
     driver.get(url.split("?")[0] + "tasks/" + failed)
