@@ -7,6 +7,8 @@ struct ListFollow {
   var key: String
   var sentSeq: UInt64
   var sentMs: Int64
+  /// When the send before the last one went (the list is sent twice in a row after a pause).
+  var sentBeforeMs: Int64 = .min / 2
 }
 
 /// `GET /api/tasks?…&follow=1` (docs/web.md): the task list as an event stream. The answer of
@@ -16,7 +18,9 @@ struct ListFollow {
 /// processes, more than a redraw; docs/bench/web.md, seventh round).
 extension WebServer {
   /// A followed list is sent at most this often while its tasks change (every third tick): a
-  /// task event is on the page within it plus a tick and a frame (p95 ≤ 250 ms).
+  /// task event is on the page within it plus a tick and a frame (p95 ≤ 250 ms). After a pause
+  /// of two intervals it may go out on two ticks in a row: a task's events come in a burst
+  /// (submitted, assigned, started), and the tick after the first need not wait a whole interval.
   static let listIntervalMs: Int64 = 150
 
   static let clusterFollowRefused =
@@ -55,17 +59,19 @@ extension WebServer {
   }
 
   /// Each followed list whose tasks changed since it was last sent, and that was sent at least
-  /// `listIntervalMs` ago (half a tick of slack, as for the status), gets its answer again; one
-  /// query and one encoding per distinct list.
+  /// `listIntervalMs` ago (half a tick of slack, as for the status) or whose send before the last
+  /// was two intervals ago, gets its answer again; one query and one encoding per distinct list.
   func pushLists(now t: Int64) {
     var encoded: [String: [UInt8]] = [:]
     for id in streams {
+      let slack = Self.tickMs / 2
       guard let c = connections[id], var l = c.list, model.taskChangeSeq > l.sentSeq,
-        t - l.sentMs >= Self.listIntervalMs - Self.tickMs / 2
+        t - l.sentMs >= Self.listIntervalMs - slack || t - l.sentBeforeMs >= 2 * Self.listIntervalMs - slack
       else { continue }
       let message = encoded[l.key] ?? listMessage(l.query)
       encoded[l.key] = message
       l.sentSeq = model.taskChangeSeq
+      l.sentBeforeMs = l.sentMs
       l.sentMs = t
       c.list = l
       sendStream(c, message, now: t)
