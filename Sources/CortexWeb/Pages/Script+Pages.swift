@@ -108,11 +108,12 @@ extension Pages {
         q.set('limit', 50);
         const mine = ++gen;
         if (follow) { follow.close(); follow = null; }
+        latest = null;  // an answer of the previous filter or page not drawn yet is not drawn
         const j = await api('/api/tasks?' + q);
         if (mine !== gen) return;  // a newer filter or page was asked for meanwhile
         // A refused filter empties the list: rows of the previous filter under the new one's
         // error read as its answer.
-        if (!j.ok) { latest = null; info.textContent = j.error; while (rows.length) rows.pop().tr.remove(); prev.disabled = next.disabled = true; return; }
+        if (!j.ok) { latest = shown = null; clearTimeout(fillAll); info.textContent = j.error; while (rows.length) rows.pop().tr.remove(); prev.disabled = next.disabled = true; return; }
         show(j);
         if (j.scope === 'cluster') follow = stream('type=task.&newest=1', { logs: refetch, reopened: refetch });
         else follow = stream(q + '&follow=1', { tasks: (a) => { if (mine === gen) show(a); } }, '/api/tasks');
