@@ -177,18 +177,17 @@ extension WebServer {
       switch taskQuery(r) {
       case .failure(let e): send(.error(400, e.message))
       case .success(let q):
-        if cluster != nil && q.label == nil && r.param("scope") != "node" {
-          return clusterTasks(q, on: c, keepAlive: keep, now: t)
+        let clusterWide = cluster != nil && q.label == nil && r.param("scope") != "node"
+        let follow: Bool
+        do { follow = try Self.flag(r, "follow", default: false) } catch { return send(.error(400, error.message)) }
+        if follow {
+          guard !clusterWide else { return send(.error(400, Self.clusterFollowRefused)) }
+          // HEAD: what a stream would answer, without becoming one.
+          if c.head { return send(HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream")])) }
+          return startListStream(c, q, now: t)
         }
-        let (rows, total) = model.query(q)
-        let node = cluster.map { JSON.string($0.node) }
-        send(
-          .json(
-            .object([
-              ("ok", .bool(true)), ("total", .int(Int64(total))), ("offset", .int(Int64(q.offset))), ("limit", .int(Int64(q.limit))),
-              ("known", .int(Int64(model.taskCount))), ("seq", .int(Int64(model.lastSeq))),
-              ("tasks", .array(rows.map { r in node.map { .object((r.summaryJSON().object ?? []) + [("node", $0)]) } ?? r.summaryJSON() })),
-            ])))
+        if clusterWide { return clusterTasks(q, on: c, keepAlive: keep, now: t) }
+        send(.json(taskList(q)))
       }
     case ("tasks", 2):
       guard let n = TaskID.parse(p[1]) else { return send(.error(404, "\(quoted(Self.shown(p[1]))) is not a task id like task-000012")) }

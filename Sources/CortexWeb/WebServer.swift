@@ -106,6 +106,7 @@ final class WebServer {
       lastTickMs = t
       if !streams.isEmpty || t - lastRequestMs < Self.followMs { pollLog(now: t) } else { following = false }
       pushStatus(now: t)
+      pushLists(now: t)
       pollPeers(now: t)
       if t - lastSweepMs >= 1000 {
         lastSweepMs = t

@@ -103,6 +103,52 @@ final class WebStreamTests: XCTestCase {
     XCTAssertEqual(try Self.nice(pid: pid, thread: "cortex"), 0)
   }
 
+  /// `GET /api/tasks?…&follow=1`: the list's answer as a stream, sent again while its tasks
+  /// change but (after a pause's first two) at most every 150 ms (the task list draws what it is sent, with no request per
+  /// redraw); a `follow` that is not 0 or 1 is refused naming it.
+  func testAFollowedTaskListIsSentAgainAsItsTasksChange() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(2)), ("max_queue", .int(10_000))])
+    c.ok(["start"])
+    let port = try XCTUnwrap(c.webPort)
+    let auth = "Authorization: Bearer \(c.webToken)"
+    let bad = try RawHTTP(port: port).get("/api/tasks?follow=yes", headers: [auth])
+    XCTAssertEqual(bad.status, 400, bad.body)
+    XCTAssertTrue(bad.body.contains("follow: 'yes' is not 0 or 1"), bad.body)
+
+    let fd = try TCPSocket.connect(address: "127.0.0.1", port: port)
+    defer { fd.close() }
+    try fd.writeAll(Array("GET /api/tasks?limit=5&follow=1 HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(auth)\r\n\r\n".utf8))
+    let first = try Self.read(fd, timeoutMs: 10_000) { $0.contains { $0.event == "tasks" } }
+    let start = try JSON.parse(Array(try XCTUnwrap(first.first { $0.event == "tasks" }).data.utf8))
+    XCTAssertEqual(start["total"]?.int, 0, "the list as it is when the stream opens: \(start)")
+
+    let n = 300
+    let path = c.scratch + "/batch.jsonl"
+    try FileSystem.writeAtomically(
+      path, Array(String(repeating: #"{"synthetic":{"duration_ms":2}}"# + "\n", count: n).utf8), durable: false)
+    let began = Clock.monotonicMs()
+    let ids = c.ok(["submit", "--from", path]).out.split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, n)
+    var lists: [JSON] = []
+    _ = try Self.read(fd, timeoutMs: 15_000) { ms in
+      lists = ms.filter { $0.event == "tasks" }.compactMap { try? JSON.parse(Array($0.data.utf8)) }
+      let newest = lists.last?["tasks"]?.array ?? []
+      return newest.first?["id"]?.string == ids.last && newest.allSatisfy { $0["state"]?.string == "succeeded" }
+    }
+    let took = Clock.monotonicMs() - began
+    let last = try XCTUnwrap(lists.last)
+    XCTAssertEqual(last["total"]?.int, Int64(n))
+    XCTAssertEqual(last["tasks"]?.array?.compactMap { $0["id"]?.string }, Array(ids.suffix(5).reversed()))
+    XCTAssertGreaterThan(last["seq"]?.int ?? 0, start["seq"]?.int ?? .max)
+    // Sent again as the tasks changed (300 tasks of 2 ms on two workers take at least 300 ms), but
+    // not on every tick: after a pause two ticks in a row, then at most one list per 125 ms (150
+    // with half a tick of slack).
+    XCTAssertGreaterThanOrEqual(lists.count, 2)
+    XCTAssertLessThanOrEqual(lists.count, 3 + Int(took / 125), "\(lists.count) lists in \(took) ms")
+  }
+
   /// The nice value of the daemon's thread named `thread`.
   static func nice(pid: Int32, thread: String) throws -> Int {
     Int(try WebServerTests.threadStat(pid: pid, thread: thread)[16]) ?? -99

@@ -21,6 +21,8 @@ final class FleetModel {
   func task(_ n: Int) -> TaskRow? { position[n].map { rows[$0] } }
   var taskCount: Int { rows.count }
   var lastSeq: UInt64 = 0
+  /// The seq of the last event that changed a task's row (a followed list is sent again after it).
+  private(set) var taskChangeSeq: UInt64 = 0
   var linesRead = 0
 
   /// The last events, raw, for replay to a new stream (`Last-Event-ID`, `since`).
@@ -67,6 +69,7 @@ final class FleetModel {
     }
     guard let n, type.hasPrefix("task.") || type.hasPrefix("budget.") else { return ev }
     let at = position[n] ?? newRow(n)
+    taskChangeSeq = max(taskChangeSeq, seq)
     apply(type, v, ts: ts, seq: seq, worker: worker, to: &rows[at])
     return ev
   }

@@ -11,6 +11,8 @@ final class WebConnection {
   private var outStart = 0
   /// Set once the connection became an event stream.
   var stream: StreamFilter?
+  /// Set when that stream follows a task list (`GET /api/tasks?…&follow=1`).
+  var list: ListFollow?
   /// A control-socket request is being answered for it; later requests wait.
   var waiting = false
   /// The request being answered is a HEAD: an answer that arrives later (from the daemon or

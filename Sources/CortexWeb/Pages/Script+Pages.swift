@@ -12,8 +12,15 @@ extension Pages {
       const labelIn = el('input', { id: 'f-label', placeholder: 'label key=value' });
       const qIn = el('input', { id: 'f-q', placeholder: 'search' });
       stateSel.value = f.state; prioSel.value = f.priority; typeIn.value = f.type; labelIn.value = f.label; qIn.value = f.q;
-      const body = el('tbody', { id: 'task-rows' });
-      const info = el('span', { id: 'task-total' });
+      // A row is the id (a link), the state (a badge) and one line of fixed-width columns, the
+      // title last (cut with "…" at the row's end); `W` are those columns' widths in characters.
+      let W = [10, 12, 12, 12, 9];
+      const line = (vals) => vals.map((v, i) => { v = String(v == null ? '' : v); const w = W[i]; return w ? (v.length >= w ? v.slice(0, w - 2) + '… ' : v.padEnd(w)) : v; }).join('');
+      const headRest = el('span', { class: 'rest' });
+      const heads = () => setText(headRest, line(['priority', 'type', 'worker', 'submitted', 'ran', 'what']));
+      heads();
+      const body = el('div', { id: 'task-rows', class: 'rows' });
+      const info = el('span', { id: 'task-total' }), held = el('span', { id: 'task-held', class: 'msg' });
       const prev = el('button', { text: '‹ newer', onclick: () => { f.offset = Math.max(0, f.offset - 50); load(); } });
       const next = el('button', { text: 'older ›', onclick: () => { f.offset += 50; load(); } });
       const apply = () => { f.state = stateSel.value; f.priority = prioSel.value; f.type = typeIn.value.trim(); f.label = labelIn.value.trim(); f.q = qIn.value.trim(); f.offset = 0; load(); };
@@ -21,15 +28,76 @@ extension Pages {
       for (const i of [typeIn, labelIn, qIn]) i.addEventListener('keydown', (e) => { if (e.key === 'Enter') apply(); });
       main.append(el('div', { class: 'card' },
         el('div', { class: 'filters' }, stateSel, prioSel, typeIn, labelIn, qIn, el('button', { text: 'Filter', onclick: apply })),
-        el('table', { class: 'task-list' }, el('thead', {}, el('tr', {}, ...['id', 'state', 'priority', 'type', 'what', 'worker', 'submitted', 'ran'].map((h) => el('th', { text: h })))), body),
-        el('div', { class: 'pager' }, prev, next, info)));
-      // While tasks stream in, a list that shifts (a new task on top moves every row down)
-      // rewrites most of its 400 cells, about 40 ms of a software-rendered browser's CPU
-      // (docs/bench/web.md: 0.09 of a core at one such redraw a second, 0.045 at one every 2 s).
-      // So a live reload that would shift the rows is drawn at most every 2 s; one that only
-      // changes cells in place (a task on the page starting or finishing) is drawn at once.
-      let lastShift = -1e9, deferred = null;
-      async function load(live) {
+        el('div', { class: 'task-list' }, el('div', { class: 'trow thead' }, el('span', { text: 'id' }), el('span', { text: 'state' }), headRest), body),
+        el('div', { class: 'pager' }, prev, next, info, held)));
+      // A click on a row opens its task (the id is a link too), unless it ends a text selection.
+      body.addEventListener('click', (e) => {
+        const r = e.target.closest('.trow');
+        if (r && r.dataset.id && !e.target.closest('a') && getSelection().isCollapsed) location.href = '/tasks/' + r.dataset.id;
+      });
+      // Rows of fixed size (`contain: strict`), made once: a new answer rewrites three text nodes
+      // and a class per row, so no element is made and no row's layout reaches another. At 1,000
+      // tasks/s every row changes in every answer: such a redraw costs a software-rendered
+      // Chromium about 17 ms of CPU (a table of 400 cells 29 ms; docs/bench/web.md, seventh round).
+      const rows = [];
+      function row() {
+        const t = [0, 0, 0].map(() => document.createTextNode(''));
+        const a = el('a', {}, t[0]), st = el('span', { class: 'st' }, t[1]);
+        const tr = el('div', { class: 'trow' }, a, el('span', {}, st), el('span', { class: 'rest' }, t[2]));
+        return { tr, a, st, t, id: null };
+      }
+      const put = (t, v) => { if (t.data !== v) t.data = v; };
+      let shown = null, fillAll = null;
+      function draw(j, all) {
+        shown = j; clearTimeout(fillAll); if (!all) fillAll = setTimeout(() => draw(shown, true), 500);
+        // Cluster mode: the worker column names the node too.
+        const ww = j.tasks.some((t) => t.node) ? 24 : 12;
+        if (W[2] !== ww) { W[2] = ww; heads(); for (const r of rows) put(r.t[2], ''); }
+        while (rows.length > j.tasks.length) rows.pop().tr.remove();
+        if (rows.length < j.tasks.length) { const fr = document.createDocumentFragment(); while (rows.length < j.tasks.length) { const r = row(); rows.push(r); fr.append(r.tr); } body.append(fr); }
+        const now = Date.now(), n = j.tasks.length;
+        // While the list moves, only the rows in the window (and two either side) are written:
+        // the others are emptied once and filled when scrolled to, or when the list has been
+        // still for half a second (so find-in-page and paging see every row).
+        let from = 0, to = n;
+        if (!all) { const top = body.getBoundingClientRect().top; from = Math.max(0, Math.floor(-top / 30) - 2); to = Math.min(n, Math.ceil((innerHeight - top) / 30) + 2); }
+        for (let i = 0; i < n; i++) {
+          if (i >= from && i < to) continue;
+          const r = rows[i]; if (r.id === null) continue;
+          r.id = null; delete r.tr.dataset.id; put(r.t[0], ''); put(r.t[1], ''); put(r.t[2], ''); r.st.className = 'st';
+        }
+        j.tasks.slice(from, to).forEach((t, k) => {
+          const r = rows[from + k];
+          if (r.id !== t.id) { r.id = t.id; r.tr.dataset.id = t.id; r.a.href = '/tasks/' + t.id; put(r.t[0], t.id); }
+          const cls = 'st st-' + t.state; if (r.st.className !== cls) r.st.className = cls;
+          put(r.t[1], t.state);
+          put(r.t[2], line([t.priority, t.type, (t.node ? t.node + ' · ' : '') + (t.worker_id || ''), t.submitted_ms ? clock(t.submitted_ms) : '',
+            t.started_ms ? dur((t.ended_ms || now) - t.started_ms) : '', t.title]));
+        });
+        // In cluster mode the list is every node's, newest first; `total_at_least`: there may be more.
+        setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + (j.total_at_least ? '+' : '') + ' matching' + (j.scope === 'cluster' ? ' across the cluster' : ''));
+        prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total && !j.total_at_least;
+        noteDraw(j.seq);
+      }
+      // The newest answer is drawn in the next frame; answers that come meanwhile replace it.
+      // While text in the list is selected the list holds still (the newest answer waits), so
+      // a row can be copied while tasks stream past.
+      let latest = null;
+      const selecting = () => { const s = getSelection(); return !s.isCollapsed && s.rangeCount > 0 && body.contains(s.getRangeAt(0).commonAncestorContainer); };
+      const redraw = perFrame(() => {
+        if (!latest) return;
+        if (selecting()) { setText(held, 'held while text is selected'); return; }
+        const j = latest; latest = null; setText(held, ''); draw(j);
+      }, 0);
+      const show = (j) => { latest = j; redraw(); };
+      document.addEventListener('selectionchange', () => { if (latest && !selecting()) redraw(); });
+      window.addEventListener('scroll', () => { if (shown && !latest) { latest = shown; redraw(); } }, { passive: true });
+      // The list follows its answer as the server pushes it (`follow=1`: at most every 150 ms
+      // while its tasks change), with no request per redraw. In cluster mode the list is read
+      // from PostgreSQL at each request, so the page asks again after task events instead, at
+      // most every 150 ms.
+      let follow = null, gen = 0;
+      async function load() {
         const q = new URLSearchParams();
         for (const k of ['state', 'type', 'priority', 'label', 'q']) if (f[k]) q.set(k, f[k]);
         if (f.offset) q.set('offset', f.offset);
@@ -38,50 +106,30 @@ extension Pages {
         const here = '/tasks' + (q.toString() ? '?' + q : '');
         if (location.pathname + location.search !== here) history.replaceState(null, '', here);
         q.set('limit', 50);
+        const mine = ++gen;
+        if (follow) { follow.close(); follow = null; }
+        latest = null;  // an answer of the previous filter or page not drawn yet is not drawn
         const j = await api('/api/tasks?' + q);
+        if (mine !== gen) return;  // a newer filter or page was asked for meanwhile
         // A refused filter empties the list: rows of the previous filter under the new one's
         // error read as its answer.
-        if (!j.ok) { info.textContent = j.error; while (body.lastElementChild) body.lastElementChild.remove(); prev.disabled = next.disabled = true; return; }
-        const shifts = body.childElementCount !== j.tasks.length || j.tasks.some((t, i) => body.rows[i].dataset.id !== t.id);
-        if (shifts && live) {
-          const wait = lastShift + 2000 - performance.now();
-          if (wait > 0) { if (!deferred) deferred = setTimeout(() => { deferred = null; reload(); }, wait); return; }
-        }
-        if (shifts) lastShift = performance.now();
-        // Rows are made once and reused: a new list writes only the cells whose text changed
-        // (no element is created or replaced once the page is full, so the table's style and
-        // layout are not redone from scratch while tasks stream in).
-        while (body.childElementCount > j.tasks.length) body.lastElementChild.remove();
-        while (body.childElementCount < j.tasks.length) {
-          const tr = el('tr', {}, el('td', {}, el('a')), el('td', {}, el('span', { class: 'st' })), ...[0, 0, 0, 0, 0, 0].map(() => el('td')));
-          tr.cells[4].className = 'title'; body.append(tr);
-        }
-        j.tasks.forEach((t, i) => {
-          const tr = body.rows[i], c = tr.cells, a = c[0].firstChild, st = c[1].firstChild;
-          if (tr.dataset.id !== t.id) { tr.dataset.id = t.id; a.href = '/tasks/' + t.id; setText(a, t.id); }
-          const cls = 'st st-' + t.state; if (st.className !== cls) st.className = cls;
-          setText(st, t.state); setText(c[2], t.priority || ''); setText(c[3], t.type || ''); setText(c[4], t.title || '');
-          setText(c[5], (t.node ? t.node + ' · ' : '') + (t.worker_id || '')); setText(c[6], t.submitted_ms ? clock(t.submitted_ms) : '');
-          setText(c[7], t.started_ms ? dur((t.ended_ms || Date.now()) - t.started_ms) : '');
-        });
-        // In cluster mode the list is every node's, newest first; `total_at_least`: there may be more.
-        setText(info, (j.total ? (j.offset + 1) + '–' + (j.offset + j.tasks.length) + ' of ' : '') + fmt(j.total) + (j.total_at_least ? '+' : '') + ' matching' + (j.scope === 'cluster' ? ' across the cluster' : ''));
-        prev.disabled = j.offset === 0; next.disabled = j.offset + j.tasks.length >= j.total && !j.total_at_least;
-        noteDraw(j.seq);
+        if (!j.ok) { latest = shown = null; clearTimeout(fillAll); info.textContent = j.error; while (rows.length) rows.pop().tr.remove(); prev.disabled = next.disabled = true; return; }
+        show(j);
+        if (j.scope === 'cluster') follow = stream('type=task.&newest=1', { logs: refetch, reopened: refetch });
+        else follow = stream(q + '&follow=1', { tasks: (a) => { if (mine === gen) show(a); } }, '/api/tasks');
+      }
+      let fetching = false, again = false, lastFetch = -1e9, timer = null;
+      async function refetch() {
+        if (timer) return;
+        if (fetching) { again = true; return; }
+        const wait = lastFetch + 150 - performance.now();
+        if (wait > 0) { timer = setTimeout(() => { timer = null; refetch(); }, wait); return; }
+        fetching = true; lastFetch = performance.now(); const mine = gen;
+        const q = new URLSearchParams(location.search); q.set('limit', 50);
+        try { const j = await api('/api/tasks?' + q); if (j.ok && mine === gen) show(j); } finally { fetching = false; }
+        if (again) { again = false; refetch(); }
       }
       load();
-      // The list follows the task events, but only the newest of each 50 ms tick (the server
-      // counts the rest; at 1,000 tasks/s that is 5,000 events a second it need not parse): each
-      // message asks for a reload, one at a time; one that comes meanwhile asks for one more.
-      let loading = false, again = false;
-      async function reload() {
-        if (deferred) return;  // a shift is waiting for its turn; it reads the list afresh then
-        if (loading) { again = true; return; }
-        loading = true;
-        try { await load(true); } finally { loading = false; }
-        if (again) { again = false; reload(); }
-      }
-      stream('type=task.&newest=1', { logs: () => reload(), reopened: () => reload() });
     }
 
     // ---------- one task ----------

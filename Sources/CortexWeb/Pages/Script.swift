@@ -57,11 +57,12 @@ extension Pages {
       setText(note, 'Not live since ' + clock(downSince) + ' (what the page shows is as of then): ' + why);
       note.hidden = false;
     }
-    function stream(query, handlers) {
+    // `path`: another stream than the event log's (the task list's, `/api/tasks?…&follow=1`).
+    function stream(query, handlers, path) {
       let es = null, last = null, closed = false, down = false;
       const open = () => {
-        const q = query + '&batch=1' + (last != null ? '&since=' + last : '');
-        es = new EventSource('/api/events?' + q);
+        const q = path ? query : query + '&batch=1' + (last != null ? '&since=' + last : '');
+        es = new EventSource((path || '/api/events') + '?' + q);
         // Back after a gap: what changed meanwhile may be older than the stream replays (or the
         // page had no resume point yet), so the page reads its data afresh (`reopened`).
         es.onopen = () => { $('live').className = 'live on'; $('live').textContent = 'live'; connection(true); if (down) { down = false; if (handlers.reopened) handlers.reopened(); } };
@@ -85,6 +86,7 @@ extension Pages {
         es.addEventListener('series', (m) => handlers.series && handlers.series(JSON.parse(m.data)));
         es.addEventListener('peers', (m) => handlers.peers && handlers.peers(JSON.parse(m.data)));
         es.addEventListener('groups', (m) => handlers.groups && handlers.groups(JSON.parse(m.data)));
+        es.addEventListener('tasks', (m) => handlers.tasks && handlers.tasks(JSON.parse(m.data)));
       };
       open();
       return { close: () => { closed = true; es.close(); } };

@@ -46,9 +46,11 @@ extension Pages {
     th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
     th { color: var(--dim); font-weight: 600; font-size: 12px; }
     td.title { white-space: normal; max-width: 480px; overflow: hidden; text-overflow: ellipsis; }
-    table.task-list { table-layout: fixed; } table.task-list td { overflow: hidden; text-overflow: ellipsis; }
-    table.task-list td.title { white-space: nowrap; max-width: none; } table.task-list th:nth-child(5) { width: auto; }
-    table.task-list th { width: 110px; } table.task-list th:nth-child(1) { width: 120px; } table.task-list th:nth-child(3), table.task-list th:nth-child(8) { width: 80px; }
+    .trow { display: grid; grid-template-columns: 120px 110px minmax(0, 1fr); height: 30px; align-items: center;
+      border-bottom: 1px solid var(--line); contain: strict; font-variant-numeric: tabular-nums; }
+    .trow > * { padding: 0 8px; overflow: hidden; text-overflow: ellipsis; white-space: pre; }
+    .trow > a { padding: 0; margin: 0 8px; } .trow .rest { font: 12.5px/18px "DejaVu Sans Mono", monospace; }
+    .trow.thead { color: var(--dim); font-weight: 600; font-size: 12px; } .rows .trow { cursor: pointer; }
     a { color: var(--accent); }
     .filters { display: flex; gap: 8px; flex-wrap: wrap; margin-bottom: 12px; align-items: center; }
     input, select, button { background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 4px; padding: 5px 8px; font: inherit; }
