@@ -261,13 +261,20 @@ final class FleetModelTests: XCTestCase {
     let escaped = LogLine(bytes: Array(#"{"seq":7,"type":"task.started","reason":"a\"b,}","n":-3}"#.utf8)[...])
     XCTAssertFalse(escaped.flat)
     XCTAssertEqual(escaped.int("n"), -3)
-    // A nested value stops the scan: the fields before it are read, the line is not flat.
-    let nested = LogLine(bytes: Array(#"{"seq":8,"type":"task.submitted","spec":{"seq":9},"priority":"high"}"#.utf8)[...])
-    XCTAssertFalse(nested.flat)
+    // A nested value is skipped over, brackets and strings in it included, and kept whole; its
+    // fields are not the line's.
+    let nested = LogLine(
+      bytes: Array(#"{"seq":8,"type":"task.submitted","spec":{"seq":9,"a":["]}\"{",{"b":[]}]},"priority":"high"}"#.utf8)[...])
+    XCTAssertTrue(nested.flat)
     XCTAssertEqual(nested.int("seq"), 8)
     XCTAssertEqual(nested.string("type"), "task.submitted")
-    XCTAssertNil(nested.string("priority"))
-    for broken in [#"{"seq":1,"type":"task.started""#, #"{"seq":1,"type":"task.started"} trailing"#, "[1]", "", #"{"seq" 1}"#] {
+    XCTAssertEqual(nested.string("priority"), "high")
+    XCTAssertEqual(nested.value("spec").map { String(decoding: $0, as: UTF8.self) }, #"{"seq":9,"a":["]}\"{",{"b":[]}]}"#)
+    for broken in [
+      #"{"seq":1,"type":"task.started""#, #"{"seq":1,"type":"task.started"} trailing"#, "[1]", "", #"{"seq" 1}"#,
+      #"{"seq":1,"spec":{"a":[1}}"#, #"{"seq":1,"spec":{"a":"}"#, #"{"seq":1,"spec":[[1]"#,
+      #"{"seq":1,"spec":"# + String(repeating: "[", count: 65) + String(repeating: "]", count: 65) + "}",
+    ] {
       XCTAssertFalse(LogLine(bytes: Array(broken.utf8)[...]).flat, broken)
     }
     // Such a line still reaches the model through the full parse.

@@ -36,18 +36,33 @@ final class FleetModel {
     var line: [UInt8]
   }
 
+  /// The scanner's field table, reused from line to line.
+  private var scratch: LogLine.Fields = []
+
   /// Applies one log line; returns the parsed summary for the stream's filters (nil: not an event).
+  /// `fullParse`: read it as the unusual events are (tests compare the two).
   @discardableResult
-  func apply(line: ArraySlice<UInt8>) -> RingEvent? {
-    // The frequent flat events are read with the scanner; everything else is parsed in full.
-    let scanned = LogLine(bytes: line)
-    let v: EventFields
-    if scanned.flat, let t = scanned.string("type"), LogLine.flatTypes.contains(t), scanned.int("seq") != nil {
-      v = .line(scanned)
-    } else {
-      guard let j = try? JSON.parse(line), j["type"]?.string != nil, j["seq"]?.int != nil else { return nil }
-      v = .json(j)
+  func apply(line: ArraySlice<UInt8>, fullParse: Bool = false) -> RingEvent? {
+    // The frequent events are read with the scanner (a task's spec with SpecSummary); everything
+    // else is parsed in full.
+    let scanned = LogLine(bytes: line, reusing: &scratch)
+    defer { scratch = scanned.release() }
+    var v: EventFields?
+    var spec: SpecSummary?
+    if !fullParse, scanned.flat, let t = scanned.string("type"), LogLine.flatTypes.contains(t), scanned.int("seq") != nil {
+      if t == "task.submitted" || t == "task.edited", let s = scanned.value("spec") {
+        spec = SpecSummary.read(s)
+        if spec != nil { v = .line(scanned) }
+      } else {
+        v = .line(scanned)
+      }
     }
+    if v == nil {
+      guard let j = try? JSON.parse(line), let t = j["type"]?.string, j["seq"]?.int != nil else { return nil }
+      v = .json(j)
+      if t == "task.submitted" || t == "task.edited" { spec = j["spec"].map(SpecSummary.init(json:)) }
+    }
+    guard let v else { return nil }
     guard let type = v.string("type"), let seqV = v.int("seq") else { return nil }
     linesRead += 1
     let seq = UInt64(max(0, seqV))
@@ -67,11 +82,13 @@ final class FleetModel {
     }
     guard let n, type.hasPrefix("task.") || type.hasPrefix("budget.") else { return ev }
     let at = position[n] ?? newRow(n)
-    apply(type, v, ts: ts, seq: seq, worker: worker, to: &rows[at])
+    apply(type, v, spec: spec, ts: ts, seq: seq, worker: worker, to: &rows[at])
     return ev
   }
 
-  private func apply(_ type: String, _ v: EventFields, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow) {
+  private func apply(
+    _ type: String, _ v: EventFields, spec: SpecSummary?, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow
+  ) {
     row.record(TaskRow.Step(seq: seq, tsMs: ts, type: type, reason: v.string("reason"), worker: worker))
     if let a = v.int("attempt") { row.attempt = Int(a) }
     switch type {
@@ -82,11 +99,11 @@ final class FleetModel {
       if let p = v.string("priority") { row.priority = p }
       if let b = v.int("token_budget") { row.tokenBudget = Int(b) }
       if let m = v.int("max_attempts") { row.maxAttempts = Int(m) }
-      take(v.spec, into: &row)
+      take(spec, into: &row)
     case "task.edited":
       // cortex edit (or the task page's priority control): the new spec, priority included.
-      if let p = v.spec?["priority"]?.string { row.priority = p }
-      take(v.spec, into: &row)
+      if let p = spec?.priority { row.priority = p }
+      take(spec, into: &row)
     case "task.assigned":
       row.state = .assigned
       row.worker = worker
@@ -117,13 +134,12 @@ final class FleetModel {
   }
 
   /// A task's spec (from task.submitted or task.edited), and what the list shows and searches of it.
-  private func take(_ spec: JSON?, into row: inout TaskRow) {
+  private func take(_ spec: SpecSummary?, into row: inout TaskRow) {
     if let spec {
-      row.specBytes = spec.encodedBytes()
-      // As `cortex list` names it (TaskRecord.type): a spec without a type runs a command or is synthetic.
-      row.type = spec["type"]?.string ?? (spec["synthetic"] != nil ? "synthetic" : "exec")
-      row.title = TaskRow.title(of: spec)
-      row.labels = (spec["labels"]?.object ?? []).map { ($0.0, $0.1.string ?? $0.1.encoded()) }
+      row.specBytes = spec.bytes
+      row.type = spec.type
+      row.title = spec.title
+      row.labels = spec.labels
     }
     row.search = Array(
       ([TaskID.format(row.number), row.title, row.type ?? ""] + row.labels.map { "\($0.0)=\($0.1)" }).joined(separator: " ")
