@@ -47,34 +47,41 @@ final class FleetModel {
     // else is parsed in full.
     let scanned = LogLine(bytes: line, reusing: &scratch)
     defer { scratch = scanned.release() }
-    var v: EventFields?
+    var read: (fields: EventFields, type: String, seq: Int64)?
     var spec: SpecSummary?
-    if !fullParse, scanned.flat, let t = scanned.string("type"), LogLine.flatTypes.contains(t), scanned.int("seq") != nil {
-      if t == "task.submitted" || t == "task.edited", let s = scanned.value("spec") {
-        spec = SpecSummary.read(s)
-        if spec != nil { v = .line(scanned) }
+    if !fullParse, scanned.flat, let t = scanned.string("type"), LogLine.flatTypes.contains(t), let s = scanned.int("seq") {
+      if t == "task.submitted" || t == "task.edited", let b = scanned.value("spec") {
+        spec = SpecSummary.read(b)
+        if spec != nil { read = (.line(scanned), t, s) }
       } else {
-        v = .line(scanned)
+        read = (.line(scanned), t, s)
       }
     }
-    if v == nil {
-      guard let j = try? JSON.parse(line), let t = j["type"]?.string, j["seq"]?.int != nil else { return nil }
-      v = .json(j)
+    if read == nil {
+      guard let j = try? JSON.parse(line), let t = j["type"]?.string, let s = j["seq"]?.int else { return nil }
+      read = (.json(j), t, s)
       if t == "task.submitted" || t == "task.edited" { spec = j["spec"].map(SpecSummary.init(json:)) }
     }
-    guard let v else { return nil }
-    guard let type = v.string("type"), let seqV = v.int("seq") else { return nil }
+    guard let (v, type, seqV) = read else { return nil }
     linesRead += 1
     let seq = UInt64(max(0, seqV))
     if seq > lastSeq { lastSeq = seq }
     let ts = v.timestamp("ts") ?? 0
     let n = v.task
     let worker = v.worker
-    let ev = RingEvent(seq: seq, type: type, task: n, line: Array(line))
+    let ev: RingEvent
     if ring.count < Self.ringCapacity {
+      ev = RingEvent(seq: seq, type: type, task: n, line: Array(line))
       ring.append(ev)
     } else {
-      ring[ringHead] = ev
+      // The oldest slot's bytes are reused (an allocation and a free per event less): the event
+      // it held left the streams' batch long ago; if something still holds it, the array copies.
+      ring[ringHead].seq = seq
+      ring[ringHead].type = type
+      ring[ringHead].task = n
+      ring[ringHead].line.removeAll(keepingCapacity: true)
+      ring[ringHead].line.append(contentsOf: line)
+      ev = ring[ringHead]
       ringHead = (ringHead + 1) % Self.ringCapacity
     }
     if type == "task.rejected" {
