@@ -47,22 +47,21 @@ final class FleetModel {
     // else is parsed in full.
     let scanned = LogLine(bytes: line, reusing: &scratch)
     defer { scratch = scanned.release() }
-    var read: (fields: EventFields, type: String, seq: Int64)?
-    var spec: SpecSummary?
     if !fullParse, scanned.flat, let t = scanned.string("type"), LogLine.flatTypes.contains(t), let s = scanned.int("seq") {
       if t == "task.submitted" || t == "task.edited", let b = scanned.value("spec") {
-        spec = SpecSummary.read(b)
-        if spec != nil { read = (.line(scanned), t, s) }
+        if let spec = SpecSummary.read(b) { return apply(scanned, type: t, seq: s, spec: spec, line: line) }
       } else {
-        read = (.line(scanned), t, s)
+        return apply(scanned, type: t, seq: s, spec: nil, line: line)
       }
     }
-    if read == nil {
-      guard let j = try? JSON.parse(line), let t = j["type"]?.string, let s = j["seq"]?.int else { return nil }
-      read = (.json(j), t, s)
-      if t == "task.submitted" || t == "task.edited" { spec = j["spec"].map(SpecSummary.init(json:)) }
-    }
-    guard let (v, type, seqV) = read else { return nil }
+    guard let j = try? JSON.parse(line), let t = j["type"]?.string, let s = j["seq"]?.int else { return nil }
+    let spec = t == "task.submitted" || t == "task.edited" ? j["spec"].map(SpecSummary.init(json:)) : nil
+    return apply(ParsedEvent(json: j), type: t, seq: s, spec: spec, line: line)
+  }
+
+  /// The rest of `apply(line:)`, for either reader (one copy of it for each: no enum to copy the
+  /// reader out of, which cost a retain and a release of the line at every field read).
+  private func apply<E: EventFields>(_ v: E, type: String, seq seqV: Int64, spec: SpecSummary?, line: ArraySlice<UInt8>) -> RingEvent {
     linesRead += 1
     let seq = UInt64(max(0, seqV))
     if seq > lastSeq { lastSeq = seq }
@@ -93,8 +92,8 @@ final class FleetModel {
     return ev
   }
 
-  private func apply(
-    _ type: String, _ v: EventFields, spec: SpecSummary?, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow
+  private func apply<E: EventFields>(
+    _ type: String, _ v: E, spec: SpecSummary?, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow
   ) {
     row.record(TaskRow.Step(seq: seq, tsMs: ts, type: type, reason: v.string("reason"), worker: worker))
     if let a = v.int("attempt") { row.attempt = Int(a) }

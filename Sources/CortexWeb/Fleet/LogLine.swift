@@ -190,53 +190,35 @@ extension LogLine {
   }
 }
 
-/// One event's fields, from a full parse or from the scanner above.
-enum EventFields {
-  case json(JSON)
-  case line(LogLine)
-
-  func string(_ k: StaticString) -> String? {
-    switch self {
-    case .json(let v): v["\(k)"]?.string
-    case .line(let l): l.string(k)
-    }
-  }
-  func int(_ k: StaticString) -> Int64? {
-    switch self {
-    case .json(let v): v["\(k)"]?.int
-    case .line(let l): l.int(k)
-    }
-  }
-  func timestamp(_ k: StaticString) -> Int64? {
-    switch self {
-    case .json(let v): v["\(k)"]?.string.flatMap(Timestamp.parse)
-    case .line(let l): l.stringBytes(k).flatMap { Timestamp.parse(utf8: $0) }
-    }
-  }
+/// One event's fields, read by the scanner above (`LogLine`) or from a full parse (`ParsedEvent`).
+protocol EventFields {
+  func string(_ k: StaticString) -> String?
+  func int(_ k: StaticString) -> Int64?
+  func double(_ k: StaticString) -> Double?
+  func timestamp(_ k: StaticString) -> Int64?
   /// `task_id`'s number.
-  var task: Int? {
-    switch self {
-    case .json(let v): v["task_id"]?.string.flatMap(TaskID.parse)
-    case .line(let l): l.stringBytes("task_id").flatMap { TaskID.parse(utf8: $0) }
-    }
-  }
+  var task: Int? { get }
   /// `worker_id`'s number.
-  var worker: Int? {
-    switch self {
-    case .json(let v): v["worker_id"]?.string.flatMap(WorkerID.parse)
-    case .line(let l): l.stringBytes("worker_id").flatMap { WorkerID.parse(utf8: $0) }
-    }
-  }
-  func double(_ k: StaticString) -> Double? {
-    switch self {
-    case .json(let v): v["\(k)"]?.double
-    case .line(let l): l.double(k)
-    }
-  }
-  func has(_ k: StaticString) -> Bool {
-    switch self {
-    case .json(let v): v["\(k)"] != nil
-    case .line(let l): l.valueStart(k) != nil
-    }
-  }
+  var worker: Int? { get }
+  func has(_ k: StaticString) -> Bool
+}
+
+extension LogLine: EventFields {
+  func timestamp(_ k: StaticString) -> Int64? { stringBytes(k).flatMap { Timestamp.parse(utf8: $0) } }
+  var task: Int? { stringBytes("task_id").flatMap { TaskID.parse(utf8: $0) } }
+  var worker: Int? { stringBytes("worker_id").flatMap { WorkerID.parse(utf8: $0) } }
+  func has(_ k: StaticString) -> Bool { valueStart(k) != nil }
+}
+
+/// A line parsed in full.
+struct ParsedEvent: EventFields {
+  let json: JSON
+
+  func string(_ k: StaticString) -> String? { json["\(k)"]?.string }
+  func int(_ k: StaticString) -> Int64? { json["\(k)"]?.int }
+  func double(_ k: StaticString) -> Double? { json["\(k)"]?.double }
+  func timestamp(_ k: StaticString) -> Int64? { json["\(k)"]?.string.flatMap(Timestamp.parse) }
+  var task: Int? { json["task_id"]?.string.flatMap(TaskID.parse) }
+  var worker: Int? { json["worker_id"]?.string.flatMap(WorkerID.parse) }
+  func has(_ k: StaticString) -> Bool { json["\(k)"] != nil }
 }
