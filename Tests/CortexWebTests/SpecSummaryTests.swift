@@ -77,6 +77,13 @@ final class SpecSummaryTests: XCTestCase {
       line(23, t0 + 22, "task.submitted", task: 11, #","spec":{"command":["a",}"#),
       Array(#"{"seq":24,"type":"task.started","task_id":"task-000002""#.utf8)[...],
     ]
+    // The fast path reads these without a full parse of the line: the first one's spec (escapes)
+    // is parsed alone, the second one's not at all.
+    for i in [0, 1, 2, 13] {
+      let l = LogLine(bytes: lines[i])
+      XCTAssertTrue(l.flat, "\(i)")
+      XCTAssertEqual(l.value("spec").map { LogLine(bytes: $0).flat }, i != 0, "\(i)")
+    }
     let fast = FleetModel()
     let full = FleetModel()
     for l in lines {
