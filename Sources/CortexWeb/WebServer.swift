@@ -295,15 +295,17 @@ final class WebServer {
   /// with the last one's seq as its id: a page then handles one message per poll, not per event.
   /// `withID` false: another node's events, whose seq must not become the stream's resume point.
   /// `newest`: only the last that many, after an `event: skipped` saying how many were left out.
-  static func appendEvents<S: Sequence>(
-    _ events: S, batch: Bool, withID: Bool = true, newest: Int? = nil, to out: inout [UInt8]
-  ) where S.Element == FleetModel.RingEvent {
+  static func appendEvents<C: Collection>(
+    _ events: C, batch: Bool, withID: Bool = true, newest: Int? = nil, to out: inout [UInt8]
+  ) where C.Element == FleetModel.RingEvent {
     if let newest {
-      let all = Array(events)
-      if all.count > newest {
-        out.append(contentsOf: Array("event: skipped\ndata: {\"skipped\":\(all.count - newest)}\n\n".utf8))
+      // Counted, then the last ones read in place: a copy of every event of the tick cost the
+      // web thread a retain and a release of each.
+      let all = events.count
+      if all > newest {
+        out.append(contentsOf: Array("event: skipped\ndata: {\"skipped\":\(all - newest)}\n\n".utf8))
       }
-      appendEvents(all.suffix(newest), batch: batch, withID: withID, to: &out)
+      appendEvents(events.dropFirst(max(0, all - newest)), batch: batch, withID: withID, to: &out)
       return
     }
     if !batch {

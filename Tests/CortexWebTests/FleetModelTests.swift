@@ -168,6 +168,42 @@ final class FleetModelTests: XCTestCase {
     XCTAssertEqual(all.last?.seq, UInt64(FleetModel.ringCapacity + 10))
   }
 
+  /// A full ring reuses its slots' bytes: each event still has its own line, of whatever length,
+  /// and an event held from before its slot was reused keeps the line it had.
+  func testTheRingsReusedSlotsHoldTheirOwnLines() {
+    let m = FleetModel()
+    var sent: [UInt64: [UInt8]] = [:]
+    var held: FleetModel.RingEvent?
+    let n = 2 * FleetModel.ringCapacity + 7
+    for i in 1...n {
+      let l = line(i, 1_800_000_000_000, "task.progress", task: 1, #","reason":"\#(String(repeating: "x", count: i % 97))""#)
+      sent[UInt64(i)] = Array(l)
+      let e = m.apply(line: l)
+      XCTAssertEqual(e.map { Array($0.line) }, Array(l))
+      if i == FleetModel.ringCapacity + 3 { held = e }
+    }
+    let all = m.events(after: 0)
+    XCTAssertEqual(all.map(\.seq), Array(UInt64(n - FleetModel.ringCapacity + 1)...UInt64(n)))
+    for e in all { XCTAssertEqual(e.line, sent[e.seq], "\(e.seq)") }
+    XCTAssertEqual(held?.line, sent[UInt64(FleetModel.ringCapacity + 3)])
+  }
+
+  /// `newest`: the last N of the events a filter matches, after a message counting the rest.
+  func testAStreamAskingForTheNewestGetsTheLastOnesAndACount() {
+    let events = (1...10).map { i in
+      FleetModel.RingEvent(
+        seq: UInt64(i), type: i % 2 == 0 ? "task.started" : "task.succeeded", task: i, line: Array("{\"seq\":\(i)}".utf8))
+    }
+    var out: [UInt8] = []
+    WebServer.appendEvents(events.lazy.filter { $0.type == "task.succeeded" }, batch: true, newest: 3, to: &out)
+    XCTAssertEqual(
+      String(decoding: out, as: UTF8.self),
+      "event: skipped\ndata: {\"skipped\":2}\n\nid: 9\nevent: logs\ndata: [{\"seq\":5},{\"seq\":7},{\"seq\":9}]\n\n")
+    out = []
+    WebServer.appendEvents(events.lazy.filter { $0.task == 4 }, batch: false, newest: 3, to: &out)
+    XCTAssertEqual(String(decoding: out, as: UTF8.self), "id: 4\nevent: log\ndata: {\"seq\":4}\n\n")
+  }
+
   func testAuthChecksTokenCookieHostAndOrigin() {
     let a = Auth(token: "abc", bind: "127.0.0.1", port: 8080)
     func req(_ headers: [(String, String)], method: String = "GET", query: [(String, String)] = []) -> HTTPRequest {
@@ -261,13 +297,20 @@ final class FleetModelTests: XCTestCase {
     let escaped = LogLine(bytes: Array(#"{"seq":7,"type":"task.started","reason":"a\"b,}","n":-3}"#.utf8)[...])
     XCTAssertFalse(escaped.flat)
     XCTAssertEqual(escaped.int("n"), -3)
-    // A nested value stops the scan: the fields before it are read, the line is not flat.
-    let nested = LogLine(bytes: Array(#"{"seq":8,"type":"task.submitted","spec":{"seq":9},"priority":"high"}"#.utf8)[...])
-    XCTAssertFalse(nested.flat)
+    // A nested value is skipped over, brackets and strings in it included, and kept whole; its
+    // fields are not the line's.
+    let nested = LogLine(
+      bytes: Array(#"{"seq":8,"type":"task.submitted","spec":{"seq":9,"a":["]}\"{",{"b":[]}]},"priority":"high"}"#.utf8)[...])
+    XCTAssertTrue(nested.flat)
     XCTAssertEqual(nested.int("seq"), 8)
     XCTAssertEqual(nested.string("type"), "task.submitted")
-    XCTAssertNil(nested.string("priority"))
-    for broken in [#"{"seq":1,"type":"task.started""#, #"{"seq":1,"type":"task.started"} trailing"#, "[1]", "", #"{"seq" 1}"#] {
+    XCTAssertEqual(nested.string("priority"), "high")
+    XCTAssertEqual(nested.value("spec").map { String(decoding: $0, as: UTF8.self) }, #"{"seq":9,"a":["]}\"{",{"b":[]}]}"#)
+    for broken in [
+      #"{"seq":1,"type":"task.started""#, #"{"seq":1,"type":"task.started"} trailing"#, "[1]", "", #"{"seq" 1}"#,
+      #"{"seq":1,"spec":{"a":[1}}"#, #"{"seq":1,"spec":{"a":"}"#, #"{"seq":1,"spec":[[1]"#,
+      #"{"seq":1,"spec":"# + String(repeating: "[", count: 65) + String(repeating: "]", count: 65) + "}",
+    ] {
       XCTAssertFalse(LogLine(bytes: Array(broken.utf8)[...]).flat, broken)
     }
     // Such a line still reaches the model through the full parse.

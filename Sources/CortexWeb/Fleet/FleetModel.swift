@@ -38,30 +38,51 @@ final class FleetModel {
     var line: [UInt8]
   }
 
+  /// The scanner's field table, reused from line to line.
+  private var scratch: LogLine.Fields = []
+
   /// Applies one log line; returns the parsed summary for the stream's filters (nil: not an event).
+  /// `fullParse`: read it as the unusual events are (tests compare the two).
   @discardableResult
-  func apply(line: ArraySlice<UInt8>) -> RingEvent? {
-    // The frequent flat events are read with the scanner; everything else is parsed in full.
-    let scanned = LogLine(bytes: line)
-    let v: EventFields
-    if scanned.flat, let t = scanned.string("type"), LogLine.flatTypes.contains(t), scanned.int("seq") != nil {
-      v = .line(scanned)
-    } else {
-      guard let j = try? JSON.parse(line), j["type"]?.string != nil, j["seq"]?.int != nil else { return nil }
-      v = .json(j)
+  func apply(line: ArraySlice<UInt8>, fullParse: Bool = false) -> RingEvent? {
+    // The frequent events are read with the scanner (a task's spec with SpecSummary); everything
+    // else is parsed in full.
+    let scanned = LogLine(bytes: line, reusing: &scratch)
+    defer { scratch = scanned.release() }
+    if !fullParse, scanned.flat, let t = scanned.string("type"), LogLine.flatTypes.contains(t), let s = scanned.int("seq") {
+      if t == "task.submitted" || t == "task.edited", let b = scanned.value("spec") {
+        if let spec = SpecSummary.read(b) { return apply(scanned, type: t, seq: s, spec: spec, line: line) }
+      } else {
+        return apply(scanned, type: t, seq: s, spec: nil, line: line)
+      }
     }
-    guard let type = v.string("type"), let seqV = v.int("seq") else { return nil }
+    guard let j = try? JSON.parse(line), let t = j["type"]?.string, let s = j["seq"]?.int else { return nil }
+    let spec = t == "task.submitted" || t == "task.edited" ? j["spec"].map(SpecSummary.init(json:)) : nil
+    return apply(ParsedEvent(json: j), type: t, seq: s, spec: spec, line: line)
+  }
+
+  /// The rest of `apply(line:)`, for either reader (one copy of it for each: no enum to copy the
+  /// reader out of, which cost a retain and a release of the line at every field read).
+  private func apply<E: EventFields>(_ v: E, type: String, seq seqV: Int64, spec: SpecSummary?, line: ArraySlice<UInt8>) -> RingEvent {
     linesRead += 1
     let seq = UInt64(max(0, seqV))
     if seq > lastSeq { lastSeq = seq }
     let ts = v.timestamp("ts") ?? 0
     let n = v.task
     let worker = v.worker
-    let ev = RingEvent(seq: seq, type: type, task: n, line: Array(line))
+    let ev: RingEvent
     if ring.count < Self.ringCapacity {
+      ev = RingEvent(seq: seq, type: type, task: n, line: Array(line))
       ring.append(ev)
     } else {
-      ring[ringHead] = ev
+      // The oldest slot's bytes are reused (an allocation and a free per event less): the event
+      // it held left the streams' batch long ago; if something still holds it, the array copies.
+      ring[ringHead].seq = seq
+      ring[ringHead].type = type
+      ring[ringHead].task = n
+      ring[ringHead].line.removeAll(keepingCapacity: true)
+      ring[ringHead].line.append(contentsOf: line)
+      ev = ring[ringHead]
       ringHead = (ringHead + 1) % Self.ringCapacity
     }
     if type == "task.rejected" {
@@ -70,11 +91,13 @@ final class FleetModel {
     guard let n, type.hasPrefix("task.") || type.hasPrefix("budget.") else { return ev }
     let at = position[n] ?? newRow(n)
     taskChangeSeq = max(taskChangeSeq, seq)
-    apply(type, v, ts: ts, seq: seq, worker: worker, to: &rows[at])
+    apply(type, v, spec: spec, ts: ts, seq: seq, worker: worker, to: &rows[at])
     return ev
   }
 
-  private func apply(_ type: String, _ v: EventFields, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow) {
+  private func apply<E: EventFields>(
+    _ type: String, _ v: E, spec: SpecSummary?, ts: Int64, seq: UInt64, worker: Int?, to row: inout TaskRow
+  ) {
     row.record(TaskRow.Step(seq: seq, tsMs: ts, type: type, reason: v.string("reason"), worker: worker))
     if let a = v.int("attempt") { row.attempt = Int(a) }
     switch type {
@@ -85,11 +108,11 @@ final class FleetModel {
       if let p = v.string("priority") { row.priority = p }
       if let b = v.int("token_budget") { row.tokenBudget = Int(b) }
       if let m = v.int("max_attempts") { row.maxAttempts = Int(m) }
-      take(v.spec, into: &row)
+      take(spec, into: &row)
     case "task.edited":
       // cortex edit (or the task page's priority control): the new spec, priority included.
-      if let p = v.spec?["priority"]?.string { row.priority = p }
-      take(v.spec, into: &row)
+      if let p = spec?.priority { row.priority = p }
+      take(spec, into: &row)
     case "task.assigned":
       row.state = .assigned
       row.worker = worker
@@ -120,13 +143,12 @@ final class FleetModel {
   }
 
   /// A task's spec (from task.submitted or task.edited), and what the list shows and searches of it.
-  private func take(_ spec: JSON?, into row: inout TaskRow) {
+  private func take(_ spec: SpecSummary?, into row: inout TaskRow) {
     if let spec {
-      row.specBytes = spec.encodedBytes()
-      // As `cortex list` names it (TaskRecord.type): a spec without a type runs a command or is synthetic.
-      row.type = spec["type"]?.string ?? (spec["synthetic"] != nil ? "synthetic" : "exec")
-      row.title = TaskRow.title(of: spec)
-      row.labels = (spec["labels"]?.object ?? []).map { ($0.0, $0.1.string ?? $0.1.encoded()) }
+      row.specBytes = spec.bytes
+      row.type = spec.type
+      row.title = spec.title
+      row.labels = spec.labels
     }
     row.search = Array(
       ([TaskID.format(row.number), row.title, row.type ?? ""] + row.labels.map { "\($0.0)=\($0.1)" }).joined(separator: " ")
