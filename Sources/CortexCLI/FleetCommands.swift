@@ -300,7 +300,7 @@ extension GroupCommand {
     details:
       "A group's parallel limit is the most of its tasks running at once (0: no limit). Set live here, or under \"groups\" in config.json; a kill -HUP reloads the file's limits. In cluster mode a limit set here holds for the whole cluster (config.json's limits only seed groups the cluster does not know yet); the table counts this node's tasks, and a line after it the cluster's (--json: cluster_groups).",
     flags: [.option("--parallel", value: "N", help: "with set: the most of the group's tasks running at once (0 = no limit)")],
-    operandWords: ["list", "set"],
+    operandWords: ["list", "set"], secondOperand: ["set": .group],
     examples: [("cortex group", "every group, its limits and what runs"), ("cortex group set batch --parallel 4", "at most 4 at once")])
 }
 
