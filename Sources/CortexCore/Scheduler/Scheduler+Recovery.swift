@@ -126,6 +126,7 @@ extension Scheduler {
       setState(n, st)
       tasks[n]!.endedMs = tsMs
       tasks[n]!.reason = e["reason"]?.string
+      tasks[n]!.detail = e["detail"]?.string
       tasks[n]!.exitCode = e["exit_code"]?.int.map { Int32(truncatingIfNeeded: $0) }
       tasks[n]!.signal = e["signal"]?.int.map { Int32(truncatingIfNeeded: $0) }
       tasks[n]!.tokensUsed = Int(e["tokens_used"]?.int ?? 0)

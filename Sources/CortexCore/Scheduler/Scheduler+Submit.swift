@@ -438,6 +438,7 @@ extension Scheduler {
               ("signal", t?.signal.map { .int(Int64($0)) } ?? .null),
               ("reason", t?.reason.map { .string($0) } ?? .null),
             ]
+            if let d = t?.detail { o.append(("detail", .string(d))) }
             // Only its final state is held here; the daemon adds the compact record's details.
             if t == nil { o.append(("compact", .bool(true))) }
             return .object(o)
