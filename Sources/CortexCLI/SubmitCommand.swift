@@ -277,7 +277,7 @@ enum SubmitCommand {
     var o: [(String, JSON)] = [("duration_ms", .int(ms))]
     if parts.count == 2 {
       guard let t = Int64(parts[1]), t >= 0 else {
-        throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: \(quoted(parts[1])) is not a whole number")
+        throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: \(quoted(parts[1])) is not a whole number of 0 or more")
       }
       o.append(("tokens", .int(t)))
     }

@@ -85,6 +85,26 @@ final class CLIPolishTests: XCTestCase {
     c.ok(["stop", "--timeout", "0"], timeoutS: 30)
   }
 
+  /// A failed task without a description: the DESCRIPTION column of `cortex list` said the
+  /// reason word `exit_code`; it says `exit code 3` (`killed by signal 9` for a signal). And
+  /// `--synthetic 10:-1` said '-1' "is not a whole number", which it is: it says what is allowed.
+  func testListSaysWhyATaskEndedInWordsAndSyntheticTokensSayWhatIsAllowed() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let exited = c.ok(["submit", "-p", "--wait", "--shell", "exit 3"], code: 3).out.trimmed
+    let killed = c.ok(["submit", "-p", "--wait", "--shell", "kill -9 $$"], code: 137).out.trimmed
+    let described = c.ok(["submit", "-p", "--wait", "-d", "the build", "--shell", "exit 2"], code: 2).out.trimmed
+    let rows = c.ok(["list", "--state", "failed"]).out.split(separator: "\n").map(String.init)
+    func row(_ id: String) -> String { rows.first { $0.hasPrefix(id) } ?? "" }
+    XCTAssertTrue(row(exited).hasSuffix("exit code 3"), row(exited))
+    XCTAssertTrue(row(killed).hasSuffix("killed by signal 9"), row(killed))
+    XCTAssertTrue(row(described).hasSuffix("the build"), row(described))
+    XCTAssertFalse(rows.joined().contains("exit_code"), rows.joined(separator: "\n"))
+    let negative = c.run(["submit", "--synthetic", "10:-1"])
+    XCTAssertEqual(negative.code, 65, negative.err)
+    XCTAssertTrue(negative.err.contains("synthetic.tokens: '-1' is not a whole number of 0 or more"), negative.err)
+  }
+
   func testBatchPositionsCountFromOneInEveryMessage() throws {
     try c.initialize([("token_budget_total", .int(1000))])
     c.ok(["start", "--workers", "1"])

@@ -136,7 +136,7 @@ extension Scheduler {
     if queuedNow + fresh > config.maxQueue {
       refuse(
         "queue_full",
-        "\(queuedNow) tasks are queued and the limit is \(config.maxQueue) (max_queue); \(fresh) more do not fit now; try again as the queue drains"
+        "\(queuedNow) task\(queuedNow == 1 ? " is" : "s are") queued and the limit is \(config.maxQueue) (max_queue); \(fresh) more \(fresh == 1 ? "does" : "do") not fit now; try again as the queue drains"
       )
       return
     }
