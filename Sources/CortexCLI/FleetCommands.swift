@@ -136,10 +136,10 @@ enum GroupCommand {
   }
 }
 
-/// `cortex retry [-p] ID... | --all-failed`: each finished task submitted again as a new task
+/// `cortex retry [-p] [ID...] [--all-failed]`: each finished task submitted again as a new task
 /// (`retry_of` names the old one); prints the new ids.
 enum RetryCommand {
-  static let usage = "cortex retry [-p] ID... | cortex retry [-p] --all-failed"
+  static let usage = "cortex retry [-p] ID... [--all-failed] | cortex retry [-p] --all-failed"
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let idsOnly = args.flag("-p")
@@ -315,7 +315,9 @@ extension RetryCommand {
       .flag("-p", help: "print only the new ids"),
       .flag(
         "--all-failed",
-        help: "every failed or timed-out task not retried already (also from before a restart); those that cannot be are named on stderr"),
+        help:
+          "every failed or timed-out task not retried already (also from before a restart), beside any ids named; those that cannot be are named on stderr"
+      ),
     ], operands: .taskID,
     examples: [("cortex retry task-000007", "run it again as a new task"), ("cortex retry -p --all-failed", "every failure, ids only")])
 }

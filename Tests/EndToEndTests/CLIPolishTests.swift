@@ -105,6 +105,19 @@ final class CLIPolishTests: XCTestCase {
     XCTAssertTrue(negative.err.contains("synthetic.tokens: '-1' is not a whole number of 0 or more"), negative.err)
   }
 
+  /// `retry ID --all-failed` was taken though the usage said one or the other; it is meant (the
+  /// named tasks, all or nothing, and every other failure), so the usage and help say so.
+  func testRetryOfIdsAndAllFailedTogetherIsInItsUsageAndRetriesBoth() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let succeeded = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    let failed = c.ok(["submit", "-p", "--wait", "--", "false"], code: 1).out.trimmed
+    let usage = c.ok(["retry", "--help"]).out
+    XCTAssertTrue(usage.contains("cortex retry [-p] ID... [--all-failed]"), usage)
+    let both = c.ok(["retry", succeeded, "--all-failed"]).out
+    XCTAssertTrue(both.contains("(retry of \(succeeded))") && both.contains("(retry of \(failed))"), both)
+  }
+
   func testBatchPositionsCountFromOneInEveryMessage() throws {
     try c.initialize([("token_budget_total", .int(1000))])
     c.ok(["start", "--workers", "1"])
