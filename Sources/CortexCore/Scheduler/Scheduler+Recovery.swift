@@ -133,6 +133,7 @@ extension Scheduler {
       finishedOrder.append(n)
       finishedStates[n] = st
       if let k = tasks[n]!.spec.idempotencyKey { idempotency.ended(k, task: n, at: tsMs) }
+      if e["reason"]?.string == "returned_to_cluster" { forgetReturned(n) }
     case "idempotency.forgotten": replayForgottenKeys(e)
     case "task.stopping":
       // Cortex asked the worker to stop this attempt: how it ends is decided by why (readoption).
