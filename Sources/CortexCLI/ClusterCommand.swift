@@ -87,7 +87,7 @@ enum ClusterCommand {
     func text(_ v: Int64?) -> String { v.map(String.init) ?? "" }
     let rows = st.nodes.map { n in
       [
-        n.name, n.state, text(n.epoch), String(n.leaseLeftS) + "s", n.host, text(n.pid), text(n.workers), text(n.running),
+        n.name, n.state, text(n.epoch), n.leaseText, n.host, text(n.pid), text(n.workers), text(n.running),
       ]
     }
     var out = "schema version \(Migrations.latest); \(st.nodes.count) node\(st.nodes.count == 1 ? "" : "s")\n"

@@ -5,6 +5,8 @@ import Posix
 enum Completion: String, Sendable {
   /// `command` is a program to run (after `--`), `cortexCommand` one of cortex's own.
   case none, file, directory, taskID = "task-id", workerType = "worker-type", command, cortexCommand = "cortex-command"
+  /// A group name (from config.json).
+  case group
 }
 
 /// One option of a command: `cortex CMD --help`, `cortex help CMD`, the man page and the shell
@@ -53,6 +55,9 @@ struct CommandHelp: Sendable {
   let operands: Completion
   /// Fixed words the first positional may be (`bench` profiles, `cluster` subcommands).
   let operandWords: [String]
+  /// What the second positional completes to after a given first one (`group set NAME`: a
+  /// group). `operandWords` belong only to the first; nothing else is offered after it.
+  let secondOperand: [String: Completion]
   /// (command line, what it does)
   let examples: [(String, String)]
   let hidden: Bool
@@ -63,7 +68,8 @@ struct CommandHelp: Sendable {
 
   init(
     _ name: String, abstract: String, usage: String, details: String = "", flags: [FlagHelp] = [], operands: Completion = .none,
-    operandWords: [String] = [], examples: [(String, String)] = [], hidden: Bool = false, parsedIn: [String] = [], file: String = #fileID
+    operandWords: [String] = [], secondOperand: [String: Completion] = [:], examples: [(String, String)] = [], hidden: Bool = false,
+    parsedIn: [String] = [], file: String = #fileID
   ) {
     self.name = name
     self.abstract = abstract
@@ -72,6 +78,7 @@ struct CommandHelp: Sendable {
     self.flags = flags
     self.operands = operands
     self.operandWords = operandWords
+    self.secondOperand = secondOperand
     self.examples = examples
     self.hidden = hidden
     self.file = file

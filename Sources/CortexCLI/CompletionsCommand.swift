@@ -3,7 +3,7 @@ import Posix
 
 /// `cortex completions bash|zsh|fish`: a completion script made from the help tables (commands,
 /// flags, flag values), which asks `cortex __complete task-ids|worker-types` for the words that
-/// depend on the directory: task ids from the hot state, worker types from config.json.
+/// depend on the directory: task ids from the hot state, worker types and groups from config.json.
 enum CompletionsCommand {
   static let shells = ["bash", "zsh", "fish"]
 
@@ -11,7 +11,9 @@ enum CompletionsCommand {
     "completions", abstract: "print a shell completion script (bash, zsh or fish)", usage: "cortex completions bash|zsh|fish",
     details: """
       Completes commands, flags, flag values, task ids (the unfinished ones and the newest 100, from \
-      the hot state) and worker types (from config.json). The Debian package installs all three.
+      the hot state), worker types and group names (from config.json). A command's own words \
+      (group list|set, cluster migrate|status, a command after help) complete only its first \
+      operand. The Debian package installs all three.
       """,
     operandWords: shells,
     examples: [
@@ -20,7 +22,7 @@ enum CompletionsCommand {
     ])
 
   static let completeHelp = CommandHelp(
-    "__complete", abstract: "words for shell completion", usage: "cortex __complete task-ids|worker-types", hidden: true)
+    "__complete", abstract: "words for shell completion", usage: "cortex __complete task-ids|worker-types|groups", hidden: true)
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let words = try args.positionals()
@@ -56,8 +58,12 @@ enum CompletionsCommand {
       let bytes = ((try? FileSystem.read(ctx.paths.config)) ?? nil) ?? []
       let names = (try? JSON.parse(bytes))?["worker_types"]?.object?.map(\.0) ?? Config.defaultWorkerTypes.map(\.0)
       ctx.out(names.map { $0 + "\n" }.joined())
+    case "groups":
+      let bytes = ((try? FileSystem.read(ctx.paths.config)) ?? nil) ?? []
+      let names = (try? JSON.parse(bytes))?["groups"]?.object?.map(\.0) ?? []
+      ctx.out(names.map { $0 + "\n" }.joined())
     default:
-      throw CLIError.usage("give task-ids or worker-types", completeHelp.usage)
+      throw CLIError.usage("give task-ids, worker-types or groups", completeHelp.usage)
     }
     return 0
   }

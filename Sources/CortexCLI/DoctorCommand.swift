@@ -85,8 +85,10 @@ enum DoctorCommand {
     checkSnapshotPositions(p, log: log, repair: repair && running == nil, add)
 
     // Hot state.
+    var hot: HotState.View?
     switch DaemonControl.hotState(p) {
     case .success(let v):
+      hot = v
       if v.lastSeq > log.lastSeq && log.lastSeq > 0 {
         add(.warn, "hot-state.mmap says seq \(v.lastSeq) but the log ends at \(log.lastSeq)")
       } else {
@@ -115,7 +117,7 @@ enum DoctorCommand {
       let waiting = Set(mine.filter { !$0.isZombie && isWorker($0) }.map(\.pid))
       let orphans = mine.filter { !$0.isZombie && !waiting.contains($0.pid) && !waiting.contains($0.parent) }
       if !waiting.isEmpty {
-        add(.ok, "\(waiting.count) workers keep their tasks for the next daemon to re-adopt (until orphan_timeout_s)")
+        add(.ok, waitingWorkers(waiting, hot))
       }
       if orphans.isEmpty {
         add(.ok, "no orphaned workers or tasks")
@@ -471,4 +473,20 @@ extension DoctorCommand {
       ("cortex doctor", "check the directory, with the daemon running or not"),
       ("cortex doctor --repair", "after a crash, with no daemon running: set damage aside, then cortex start"),
     ])
+}
+
+extension DoctorCommand {
+  /// Workers left by a daemon that died, waiting to be re-adopted, and how many of them hold a
+  /// task (the hot state's worker slots, by pid). It said "2 workers keep their tasks" when one
+  /// of the two was idle.
+  static func waitingWorkers(_ pids: Set<Int32>, _ hot: HotState.View?) -> String {
+    let n = pids.count
+    let them = n == 1 ? "1 worker waits for the next daemon to re-adopt it" : "\(n) workers wait for the next daemon to re-adopt them"
+    let wait = them + " (until orphan_timeout_s)"
+    guard let hot else { return wait }
+    let k = hot.workers.filter { pids.contains($0.pid) && $0.task != nil }.count
+    if k == 0 { return wait + "; none holds a task" }
+    if n == 1 { return wait + "; it holds its task" }
+    return wait + "; \(k) of them hold\(k == 1 ? "s a task" : " tasks")"
+  }
 }

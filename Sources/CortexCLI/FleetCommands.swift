@@ -136,10 +136,10 @@ enum GroupCommand {
   }
 }
 
-/// `cortex retry [-p] ID... | --all-failed`: each finished task submitted again as a new task
+/// `cortex retry [-p] [ID...] [--all-failed]`: each finished task submitted again as a new task
 /// (`retry_of` names the old one); prints the new ids.
 enum RetryCommand {
-  static let usage = "cortex retry [-p] ID... | cortex retry [-p] --all-failed"
+  static let usage = "cortex retry [-p] ID... [--all-failed] | cortex retry [-p] --all-failed"
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let idsOnly = args.flag("-p")
@@ -300,7 +300,7 @@ extension GroupCommand {
     details:
       "A group's parallel limit is the most of its tasks running at once (0: no limit). Set live here, or under \"groups\" in config.json; a kill -HUP reloads the file's limits. In cluster mode a limit set here holds for the whole cluster (config.json's limits only seed groups the cluster does not know yet); the table counts this node's tasks, and a line after it the cluster's (--json: cluster_groups).",
     flags: [.option("--parallel", value: "N", help: "with set: the most of the group's tasks running at once (0 = no limit)")],
-    operandWords: ["list", "set"],
+    operandWords: ["list", "set"], secondOperand: ["set": .group],
     examples: [("cortex group", "every group, its limits and what runs"), ("cortex group set batch --parallel 4", "at most 4 at once")])
 }
 
@@ -315,7 +315,9 @@ extension RetryCommand {
       .flag("-p", help: "print only the new ids"),
       .flag(
         "--all-failed",
-        help: "every failed or timed-out task not retried already (also from before a restart); those that cannot be are named on stderr"),
+        help:
+          "every failed or timed-out task not retried already (also from before a restart), beside any ids named; those that cannot be are named on stderr"
+      ),
     ], operands: .taskID,
     examples: [("cortex retry task-000007", "run it again as a new task"), ("cortex retry -p --all-failed", "every failure, ids only")])
 }

@@ -277,7 +277,7 @@ enum SubmitCommand {
     var o: [(String, JSON)] = [("duration_ms", .int(ms))]
     if parts.count == 2 {
       guard let t = Int64(parts[1]), t >= 0 else {
-        throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: \(quoted(parts[1])) is not a whole number")
+        throw CLIError(ExitCode.invalidSpec, "synthetic.tokens: \(quoted(parts[1])) is not a whole number of 0 or more")
       }
       o.append(("tokens", .int(t)))
     }
@@ -335,7 +335,12 @@ enum WaitCommand {
         var line = "\(id) \(ctx.paint(state))"
         if let c = t["exit_code"]?.int, state != "succeeded" { line += " (exit code \(c))" }
         if let s = t["signal"]?.int, state != "succeeded" { line += " (signal \(s))" }
-        if let r = t["reason"]?.string { line += " (\(r))" }
+        if let r = t["reason"]?.string {
+          // The sentence beside the word ("agent_not_found: codex not found on PATH; …"), as show
+          // and log have it; an exit code or signal is already said above.
+          let d = t["detail"]?.string.flatMap { ["exit_code", "signal"].contains(r) ? nil : $0 }
+          line += " (\(r)\(d.map { ": " + visible($0) } ?? ""))"
+        }
         if let e = t["ended"]?.string { line += " (ended \(e))" }
         if let r = t["retention"]?.string { line += " (\(r))" }
         ctx.err(line + "\n")

@@ -68,7 +68,7 @@ enum ListCommand {
       return [
         t["id"]?.string ?? "", ctx.paint(t["state"]?.string ?? ""), t["priority"]?.string ?? "", t["type"]?.string ?? "",
         String(t["attempt"]?.int ?? 1), t["worker_id"]?.string ?? "-", dur,
-        String(visible(t["description"]?.string ?? t["reason"]?.string ?? "").prefix(50)),
+        String(visible(t["description"]?.string ?? note(t)).prefix(50)),
       ]
     }
     var header = ["ID", "STATE", "PRIORITY", "TYPE", "ATTEMPT", "WORKER", "TIME", "DESCRIPTION"]
@@ -83,6 +83,19 @@ enum ListCommand {
     }
     ctx.out(table(header, rows))
     return 0
+  }
+}
+
+extension ListCommand {
+  /// What the DESCRIPTION column says of a task without a description: why it ended, in words
+  /// ("exit code 3", not the reason word exit_code), else nothing.
+  static func note(_ t: JSON) -> String {
+    switch t["reason"]?.string {
+    case "exit_code": return t["exit_code"]?.int.map { "exit code \($0)" } ?? ""
+    case "signal": return t["signal"]?.int.map { "killed by signal \($0)" } ?? ""
+    case let r?: return r
+    case nil: return ""
+    }
   }
 }
 

@@ -17,6 +17,12 @@ public struct ClusterStatus: Sendable {
     public var leaseLeftS: Double
     /// The tasks running on the node (only when read with `runningLimit`).
     public var tasks: [Int]?
+
+    /// The LEASE column: the seconds left ("9.6s"), or how long ago it lapsed ("lapsed 12s ago")
+    /// once it did: a stopped node's lease showed as a negative number that grew.
+    public var leaseText: String {
+      leaseLeftS >= 0 ? "\(leaseLeftS)s" : "lapsed \(Int((-leaseLeftS).rounded()))s ago"
+    }
   }
 
   public var nodes: [Node]

@@ -286,7 +286,7 @@ public final class ClusterStore {
         if queued + fresh.count > maxQueue {
           throw ClusterError(
             .refused(reason: "queue_full"),
-            "\(queued) tasks are queued in the cluster and the limit is \(maxQueue) (max_queue); \(fresh.count) more do not fit now; try again as the queue drains"
+            "\(queued) task\(queued == 1 ? " is" : "s are") queued in the cluster and the limit is \(maxQueue) (max_queue); \(fresh.count) more \(fresh.count == 1 ? "does" : "do") not fit now; try again as the queue drains"
           )
         }
       }

@@ -24,6 +24,19 @@ final class BatchMessageTests: XCTestCase {
     XCTAssertEqual(full["reason"]?.string, "queue_full")
   }
 
+  /// "1 tasks are queued …; 1 more do not fit now": the counts agree with their verbs.
+  func testTheQueueFullMessageAgreesInNumber() {
+    var sim = Sim(workers: 1) { $0.maxQueue = 1 }
+    let long = #"{"synthetic":{"duration_ms":60000}}"#
+    _ = sim.submit([long])
+    _ = sim.submit([long])
+    let full = sim.submit([ok])
+    XCTAssertEqual(full["reason"]?.string, "queue_full", full.encoded())
+    XCTAssertTrue(
+      full["error"]?.string?.hasPrefix("1 task is queued and the limit is 1 (max_queue); 1 more does not fit now;") ?? false, full.encoded()
+    )
+  }
+
   func testPositionsCountFromOneInTheFieldAndTheMessage() {
     var sim = Sim(workers: 1)
     let r = sim.submit([ok, ok, #"{"type":"wizard","command":["x"]}"#])

@@ -23,6 +23,7 @@ final class TaskRecordTests: XCTestCase {
     r.exitCode = 7
     r.signal = 9
     r.reason = "why"
+    r.detail = "why, in a sentence"
     r.notBeforeMs = 5
     r.deadlineMs = 6
     r.workerKills = 1
@@ -52,7 +53,7 @@ final class TaskRecordTests: XCTestCase {
   func testACopyKeepsEveryFieldAndAChangeStaysInItsRecord() {
     let original = filled()
     let before = fields(original)
-    XCTAssertEqual(before.count, 32, "TaskRecord has a new field: set it in filled() so that the copy below checks it")
+    XCTAssertEqual(before.count, 33, "TaskRecord has a new field: set it in filled() so that the copy below checks it")
     var copy = original
     copy.state = .succeeded  // the box is shared: this copies it first
     var after = fields(copy)

@@ -178,8 +178,16 @@ final class AgentTests: XCTestCase {
       let said = failed?["detail"]?.string ?? ""
       XCTAssertTrue(said.contains(detail), "\(t): \(said)")
       if t == "g" { XCTAssertTrue(said.contains("'Segmentation fault (core dumped)'"), said) }
+      // wait and submit --wait say the sentence beside the word, as show and log do (they said
+      // only "(agent_not_found)").
       let wait = c.run(["wait", id])
-      XCTAssertTrue(wait.err.contains("(\(reason))"), wait.err)
+      XCTAssertTrue(wait.err.contains("(\(reason): ") && wait.err.contains(detail), "wait: \(wait.err)")
+      let answer = try JSON.parse(Array(c.run(["--json", "wait", id]).out.utf8))
+      XCTAssertTrue(answer["tasks"]?.array?.first?["detail"]?.string?.contains(detail) == true, "wait --json: \(answer)")
+      if t == "n" {
+        let viaSubmit = c.run(["task", "create", "--type", t, "--description", "x", "--cwd", c.scratch, "--wait"])
+        XCTAssertTrue(viaSubmit.err.contains("(\(reason): ") && viaSubmit.err.contains(detail), "submit --wait: \(viaSubmit.err)")
+      }
     }
   }
 

@@ -85,6 +85,55 @@ final class CLIPolishTests: XCTestCase {
     c.ok(["stop", "--timeout", "0"], timeoutS: 30)
   }
 
+  /// A failed task without a description: the DESCRIPTION column of `cortex list` said the
+  /// reason word `exit_code`; it says `exit code 3` (`killed by signal 9` for a signal). And
+  /// `--synthetic 10:-1` said '-1' "is not a whole number", which it is: it says what is allowed.
+  func testListSaysWhyATaskEndedInWordsAndSyntheticTokensSayWhatIsAllowed() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let exited = c.ok(["submit", "-p", "--wait", "--shell", "exit 3"], code: 3).out.trimmed
+    let killed = c.ok(["submit", "-p", "--wait", "--shell", "kill -9 $$"], code: 137).out.trimmed
+    let described = c.ok(["submit", "-p", "--wait", "-d", "the build", "--shell", "exit 2"], code: 2).out.trimmed
+    let rows = c.ok(["list", "--state", "failed"]).out.split(separator: "\n").map(String.init)
+    func row(_ id: String) -> String { rows.first { $0.hasPrefix(id) } ?? "" }
+    XCTAssertTrue(row(exited).hasSuffix("exit code 3"), row(exited))
+    XCTAssertTrue(row(killed).hasSuffix("killed by signal 9"), row(killed))
+    XCTAssertTrue(row(described).hasSuffix("the build"), row(described))
+    XCTAssertFalse(rows.joined().contains("exit_code"), rows.joined(separator: "\n"))
+    let negative = c.run(["submit", "--synthetic", "10:-1"])
+    XCTAssertEqual(negative.code, 65, negative.err)
+    XCTAssertTrue(negative.err.contains("synthetic.tokens: '-1' is not a whole number of 0 or more"), negative.err)
+  }
+
+  /// `retry ID --all-failed` was taken though the usage said one or the other; it is meant (the
+  /// named tasks, all or nothing, and every other failure), so the usage and help say so.
+  func testRetryOfIdsAndAllFailedTogetherIsInItsUsageAndRetriesBoth() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let succeeded = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    let failed = c.ok(["submit", "-p", "--wait", "--", "false"], code: 1).out.trimmed
+    let usage = c.ok(["retry", "--help"]).out
+    XCTAssertTrue(usage.contains("cortex retry [-p] ID... [--all-failed]"), usage)
+    let both = c.ok(["retry", succeeded, "--all-failed"]).out
+    XCTAssertTrue(both.contains("(retry of \(succeeded))") && both.contains("(retry of \(failed))"), both)
+  }
+
+  /// Right after `submit --wait` returned, `status --json` read a hot state up to 20 ms old: the
+  /// task still assigned and its worker busy (5 of 6 tries). The hot state is written before a
+  /// wait is answered.
+  func testStatusRightAfterAWaitShowsTheTaskEnded() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    for i in 1...8 {
+      c.ok(["submit", "--wait", "--", "true"])
+      let s = try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))
+      let tasks = s["tasks"], workers = s["workers"]
+      XCTAssertEqual(tasks?["succeeded"]?.int, Int64(i), "try \(i): \(s.encoded())")
+      XCTAssertEqual((tasks?["assigned"]?.int ?? 0) + (tasks?["running"]?.int ?? 0), 0, "try \(i): \(s.encoded())")
+      XCTAssertEqual(workers?["busy"]?.int ?? 0, 0, "try \(i): \(s.encoded())")
+    }
+  }
+
   func testBatchPositionsCountFromOneInEveryMessage() throws {
     try c.initialize([("token_budget_total", .int(1000))])
     c.ok(["start", "--workers", "1"])

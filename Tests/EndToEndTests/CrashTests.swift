@@ -101,6 +101,26 @@ final class CrashTests: XCTestCase {
     for id in acked { XCTAssertEqual(ends[id], 1, "\(id) was acknowledged; it must end exactly once") }
   }
 
+  /// After a kill -9 of the daemon, doctor said "2 workers keep their tasks" when one of the two
+  /// was idle: it counts the workers that hold a task (the hot state's slots, by pid).
+  func testDoctorAfterAKill9CountsTheWorkersThatHoldATask() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "2"])
+    guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+    let id = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    // The hot state (what doctor reads of a dead daemon) shows it running.
+    c.eventually("\(id) runs") { (try? JSON.parse(Array(c.run(["--json", "status"]).out.utf8)))?["tasks"]?["running"]?.int == 1 }
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    c.eventually("the killed daemon is gone") { !Processes.isAlive(pid) }
+    let doctor = c.run(["doctor"]).out
+    XCTAssertTrue(doctor.contains("no daemon running"), "killed \(pid): \(doctor)")
+    XCTAssertTrue(
+      doctor.contains("2 workers wait for the next daemon to re-adopt them (until orphan_timeout_s); 1 of them holds a task"), doctor)
+    c.ok(["start", "--workers", "2"])
+    c.ok(["cancel", id])
+    c.ok(["stop"])
+  }
+
   func testKill9OfAWorkerRestartsItAndRetriesItsTask() throws {
     try c.initialize()
     c.ok(["start", "--workers", "2"])

@@ -159,6 +159,12 @@ final class HelpTests: XCTestCase {
     let failed = c.ok(["submit", "-p", "--wait", "--", "false"], code: 1).out.trimmed
     let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
     defer { c.ok(["cancel", running]) }
+    // Completion reads the hot state, written within 20 ms of a change (at once before a wait is
+    // answered, which can put the next write 20 ms after the submit above).
+    c.eventually("the hot state shows \(running)") {
+      let t = (try? JSON.parse(Array(c.ok(["--json", "status"]).out.utf8)))?["tasks"]
+      return ["queued", "assigned", "running"].compactMap { t?[$0]?.int }.reduce(0, +) == 1
+    }
     let script = c.scratch + "/cortex.bash"
     try FileSystem.writeAtomically(script, Array(c.run(raw: ["completions", "bash"]).out.utf8), durable: false)
     for command in ["show", "log", "retry", "wait"] {

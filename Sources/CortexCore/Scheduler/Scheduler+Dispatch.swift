@@ -343,6 +343,7 @@ extension Scheduler {
     let t = update(n) { t in
       t.endedMs = now
       t.reason = reason
+      t.detail = detail
       t.stopping = nil
       return (
         exitCode: t.exitCode, signal: t.signal, tokensUsed: t.tokensUsed, startedMs: t.startedMs, worker: t.worker, attempt: t.attempt,

@@ -126,12 +126,14 @@ extension Scheduler {
       setState(n, st)
       tasks[n]!.endedMs = tsMs
       tasks[n]!.reason = e["reason"]?.string
+      tasks[n]!.detail = e["detail"]?.string
       tasks[n]!.exitCode = e["exit_code"]?.int.map { Int32(truncatingIfNeeded: $0) }
       tasks[n]!.signal = e["signal"]?.int.map { Int32(truncatingIfNeeded: $0) }
       tasks[n]!.tokensUsed = Int(e["tokens_used"]?.int ?? 0)
       finishedOrder.append(n)
       finishedStates[n] = st
       if let k = tasks[n]!.spec.idempotencyKey { idempotency.ended(k, task: n, at: tsMs) }
+      if e["reason"]?.string == "returned_to_cluster" { forgetReturned(n) }
     case "idempotency.forgotten": replayForgottenKeys(e)
     case "task.stopping":
       // Cortex asked the worker to stop this attempt: how it ends is decided by why (readoption).

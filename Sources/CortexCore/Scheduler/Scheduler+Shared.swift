@@ -174,8 +174,20 @@ extension Scheduler {
       finish(
         id, .cancelled, reason: "returned_to_cluster",
         detail: "claimed by this node before it restarted; the cluster runs it again under a new claim", now: now, into: &out)
+      forgetReturned(id)
       n += 1
     }
     return n
+  }
+
+  /// A task handed back to the cluster is not an outcome of this node: once its terminal event is
+  /// logged (the log keeps it), it leaves the node's records and counts. `cortex status`, `top`
+  /// and the hot state counted it as cancelled, a cancel nobody asked for.
+  mutating func forgetReturned(_ n: Int) {
+    guard let t = tasks[n], t.state.isTerminal else { return }
+    counts[t.state, default: 0] -= 1
+    tasks[n] = nil
+    finishedOrder.removeAll { $0 == n }
+    finishedStates[n] = nil
   }
 }

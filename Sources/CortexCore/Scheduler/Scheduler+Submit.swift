@@ -136,7 +136,7 @@ extension Scheduler {
     if queuedNow + fresh > config.maxQueue {
       refuse(
         "queue_full",
-        "\(queuedNow) tasks are queued and the limit is \(config.maxQueue) (max_queue); \(fresh) more do not fit now; try again as the queue drains"
+        "\(queuedNow) task\(queuedNow == 1 ? " is" : "s are") queued and the limit is \(config.maxQueue) (max_queue); \(fresh) more \(fresh == 1 ? "does" : "do") not fit now; try again as the queue drains"
       )
       return
     }
@@ -438,6 +438,7 @@ extension Scheduler {
               ("signal", t?.signal.map { .int(Int64($0)) } ?? .null),
               ("reason", t?.reason.map { .string($0) } ?? .null),
             ]
+            if let d = t?.detail { o.append(("detail", .string(d))) }
             // Only its final state is held here; the daemon adds the compact record's details.
             if t == nil { o.append(("compact", .bool(true))) }
             return .object(o)

@@ -139,6 +139,14 @@ public struct TaskRecord: Sendable {
       box.f.reason = newValue
     }
   }
+  /// The sentence of a finished task's terminal event ("codex not found on PATH; …"), for `wait`.
+  public var detail: String? {
+    get { box.f.detail }
+    set {
+      unique()
+      box.f.detail = newValue
+    }
+  }
   public var notBeforeMs: Int64 {
     get { box.f.notBeforeMs }
     set {
@@ -273,6 +281,7 @@ public struct TaskRecord: Sendable {
     var exitCode: Int32?
     var signal: Int32?
     var reason: String?
+    var detail: String?
     var notBeforeMs: Int64 = 0
     var deadlineMs: Int64?
     var workerKills: Int = 0

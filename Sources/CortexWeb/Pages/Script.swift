@@ -208,7 +208,7 @@ extension Pages {
           setText(td[0], n.name + (n.name === c.node ? ' (this node)' : ''));
           const st = td[1].firstChild || td[1].appendChild(el('span')), cls = 'st st-' + (n.state === 'alive' ? 'running' : 'failed');
           if (st.className !== cls) st.className = cls; setText(st, n.state);
-          [n.epoch, n.lease_left_s + ' s', n.host, n.pid, n.workers, n.running].forEach((v, k) => setText(td[k + 2], v == null ? '' : v));
+          [n.epoch, n.lease_left_s < 0 ? 'lapsed ' + Math.round(-n.lease_left_s) + ' s ago' : n.lease_left_s + ' s', n.host, n.pid, n.workers, n.running].forEach((v, k) => setText(td[k + 2], v == null ? '' : v));
           const ids = (n.tasks || []).slice(0, 20), key = ids.join(' ') + ((n.tasks || []).length > 20 ? ' …' : '');
           if (td[8].dataset.key !== key) { td[8].dataset.key = key; td[8].replaceChildren(...ids.flatMap((id) => [el('a', { href: '/tasks/' + id, text: id }), ' ']), key.endsWith('…') ? '…' : ''); }
         });
