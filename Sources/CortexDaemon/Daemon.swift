@@ -299,21 +299,11 @@ public final class Daemon {
       if deferred.isEmpty { break }
       let batch = deferred
       deferred.removeAll(keepingCapacity: true)
-      // A script's next command after `cortex wait` (or `submit --wait`) is often `cortex status`,
-      // which reads the hot state: it must show the tasks waited for as ended, not as they were
-      // up to one write interval ago (assigned, their worker busy).
-      if hotStale && batch.contains(where: Self.answersAWait) { updateHotState(now: t) }
       for a in batch { perform(a, now: t) }
       if rounds > 64 { break }
       if !log.hasPending && deferred.isEmpty { break }
     }
     writeSpecFiles()
-  }
-
-  /// A `wait` answer (the scheduler's `waitReply`: the tasks waited for and their end).
-  static func answersAWait(_ a: Action) -> Bool {
-    if case .reply(_, let v, _) = a, v["tasks"]?.array != nil { return true }
-    return false
   }
 
   func perform(_ a: Action, now t: Int64) {

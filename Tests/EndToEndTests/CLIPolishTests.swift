@@ -118,22 +118,6 @@ final class CLIPolishTests: XCTestCase {
     XCTAssertTrue(both.contains("(retry of \(succeeded))") && both.contains("(retry of \(failed))"), both)
   }
 
-  /// Right after `submit --wait` returned, `status --json` read a hot state up to 20 ms old: the
-  /// task still assigned and its worker busy (5 of 6 tries). The hot state is written before a
-  /// wait is answered.
-  func testStatusRightAfterAWaitShowsTheTaskEnded() throws {
-    try c.initialize()
-    c.ok(["start", "--workers", "2"])
-    for i in 1...8 {
-      c.ok(["submit", "--wait", "--", "true"])
-      let s = try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))
-      let tasks = s["tasks"], workers = s["workers"]
-      XCTAssertEqual(tasks?["succeeded"]?.int, Int64(i), "try \(i): \(s.encoded())")
-      XCTAssertEqual((tasks?["assigned"]?.int ?? 0) + (tasks?["running"]?.int ?? 0), 0, "try \(i): \(s.encoded())")
-      XCTAssertEqual(workers?["busy"]?.int ?? 0, 0, "try \(i): \(s.encoded())")
-    }
-  }
-
   func testBatchPositionsCountFromOneInEveryMessage() throws {
     try c.initialize([("token_budget_total", .int(1000))])
     c.ok(["start", "--workers", "1"])
