@@ -130,7 +130,19 @@ try:
     again.join()
     driver.save_screenshot(os.path.join(shots, "tasks-streaming.png"))
 
-    # 4. A click on a row (its text, not the link) opens that task's page.
+    # 4. A click on a row (its text, not the link) opens that task's page. First the list must
+    # be still: a redraw rewrites the rows in place, so a row read before the last tasks' ends
+    # are drawn may hold another task by the time it is clicked (a CI run opened another page).
+    def rows_now():
+        return driver.execute_script(
+            "return [...document.querySelectorAll('#task-rows .trow')].slice(0, 8).map((r) => [r.dataset.id, r.querySelector('.st').textContent])")
+
+    def still():
+        before = rows_now()
+        time.sleep(0.7)
+        return before == rows_now() and all(st == "succeeded" for _, st in before)
+
+    wait("the list to be still, its first rows succeeded", still, timeout=20)
     row = driver.find_elements(By.CSS_SELECTOR, "#task-rows .trow")[3]
     target = row.get_attribute("data-id")
     row.find_element(By.CSS_SELECTOR, ".rest").click()
