@@ -7,11 +7,7 @@ import XCTest
 /// The web view's projection of the decision log, fed lines as the daemon writes them.
 final class FleetModelTests: XCTestCase {
   func line(_ seq: Int, _ ms: Int64, _ type: String, task: Int? = nil, worker: Int? = nil, _ extra: String = "") -> ArraySlice<UInt8> {
-    var s = #"{"seq":\#(seq),"ts":"\#(Timestamp.rfc3339(ms: ms))","type":"\#(type)""#
-    if let task { s += #","task_id":"\#(TaskID.format(task))""# }
-    if let worker { s += #","worker_id":"\#(WorkerID.format(worker))""# }
-    s += extra + "}"
-    return Array(s.utf8)[...]
+    logLine(seq, ms, type, task: task, worker: worker, extra)
   }
 
   func testTasksHistoryCountersAndQueries() {

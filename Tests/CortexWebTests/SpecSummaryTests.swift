@@ -7,11 +7,7 @@ import XCTest
 /// scanner (`LogLine`, `SpecSummary`); whatever it reads must be what the full parse reads.
 final class SpecSummaryTests: XCTestCase {
   func line(_ seq: Int, _ ms: Int64, _ type: String, task: Int? = nil, worker: Int? = nil, _ extra: String = "") -> ArraySlice<UInt8> {
-    var s = #"{"seq":\#(seq),"ts":"\#(Timestamp.rfc3339(ms: ms))","type":"\#(type)""#
-    if let task { s += #","task_id":"\#(TaskID.format(task))""# }
-    if let worker { s += #","worker_id":"\#(WorkerID.format(worker))""# }
-    s += extra + "}"
-    return Array(s.utf8)[...]
+    logLine(seq, ms, type, task: task, worker: worker, extra)
   }
 
   /// Everything the pages and the API read of a model, as JSON.

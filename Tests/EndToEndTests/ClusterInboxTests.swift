@@ -26,8 +26,7 @@ final class ClusterInboxTests: ClusterTestCase {
     c.environment = []
     guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
     let batch = Array("[{\"synthetic\": {\"duration_ms\": 1}}, {\"synthetic\": {\"duration_ms\": 1}}]\n".utf8)
-    try FileSystem.writeAtomically(c.paths.inbox + "/.batch.tmp", batch, durable: false)
-    try FileSystem.rename(c.paths.inbox + "/.batch.tmp", c.paths.inbox + "/batch.json")
+    try c.dropInInbox("batch.json", batch)
     c.eventually("the node exits at inbox.settle") { !Processes.isAlive(pid) }
     let before = clusterTasks
     XCTAssertEqual(before.count, 2, "the crash came after the batch committed")
@@ -58,8 +57,7 @@ final class ClusterInboxTests: ClusterTestCase {
     let a = try startNode("a", workers: 1, leaseS: 30)
     pg.pause()
     let spec = Array("{\"synthetic\": {\"duration_ms\": 1}}\n".utf8)
-    try FileSystem.writeAtomically(a.paths.inbox + "/.x.tmp", spec, durable: false)
-    try FileSystem.rename(a.paths.inbox + "/.x.tmp", a.paths.inbox + "/x.json")
+    try a.dropInInbox("x.json", spec)
     a.eventually("a says PostgreSQL is unreachable") { a.ok(["status"]).out.contains("POSTGRESQL UNREACHABLE") }
     sleepMs(1500)
     guard FileSystem.exists(a.paths.inbox + "/x.json") else {

@@ -73,8 +73,7 @@ final class InboxTests: XCTestCase {
     c.environment = []
     guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
     let batch = Array("[{\"synthetic\": {\"duration_ms\": 1}}, {\"synthetic\": {\"duration_ms\": 1}}]\n".utf8)
-    try FileSystem.writeAtomically(c.paths.inbox + "/.batch.tmp", batch, durable: false)
-    try FileSystem.rename(c.paths.inbox + "/.batch.tmp", c.paths.inbox + "/batch.json")
+    try c.dropInInbox("batch.json", batch)
     c.eventually("the daemon exits at inbox.settle") { !Processes.isAlive(pid) }
     let before = c.events().filter { $0.type == "task.submitted" }.compactMap(\.taskID)
     XCTAssertEqual(before.count, 2, "the crash came after the batch's tasks were logged")

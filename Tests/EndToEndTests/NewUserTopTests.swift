@@ -16,14 +16,7 @@ final class NewUserTopTests: XCTestCase {
   }
 
   func tmux(_ args: [String]) -> String {
-    let out = c.scratch + "/tmux.out"
-    guard let o = try? FileDescriptor.open(out, [.writeOnly, .create, .truncate]),
-      let pid = try? Processes.spawn(
-        ["tmux", "-S", socket] + args, environment: Environment.all(), stdin: nil, stdout: o, stderr: o, newProcessGroup: false)
-    else { return "" }
-    o.close()
-    _ = Processes.wait(pid)
-    return String(decoding: ((try? FileSystem.read(out)) ?? nil) ?? [], as: UTF8.self)
+    c.tmux(socket: socket, args)
   }
 
   func testTopFitsAnEightyColumnTerminal() throws {

@@ -8,23 +8,19 @@ Prints one line per check; exits 1 with the reason on the first failure.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from driving import Browser
+from driving import Browser, run_cli
 
 cortex, root, url, shots = sys.argv[1:5]
 
 
 def cli(*args):
-    r = subprocess.run([cortex, "--dir", root, *args], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        fail(f"cortex {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
-    return r.stdout
+    return run_cli(cortex, root, fail, *args).stdout
 
 
 def text(id_):

@@ -1,11 +1,20 @@
 """What the browser checks share: headless Chromium from Debian driven by Selenium, a failure
 that leaves a screenshot (and the browser's console), and waiting for a page to get there."""
 import os
+import subprocess
 import sys
 import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+
+
+def run_cli(cortex, root, fail, *args):
+    """`cortex --dir ROOT ARGS`; a non-zero exit fails the check with its stderr."""
+    r = subprocess.run([cortex, "--dir", root, *args], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        fail(f"cortex {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
+    return r
 
 
 class Browser:

@@ -11,13 +11,12 @@ Prints one line per check; exits 1 with the reason on the first failure.
 """
 import json
 import os
-import subprocess
 import sys
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from driving import Browser
+from driving import Browser, run_cli
 
 cortex, root, url, shots, name = sys.argv[1:6]
 cluster = sys.argv[6:7] == ["cluster"]
@@ -25,10 +24,7 @@ mark = " (cluster)" if cluster else ""
 
 
 def cli(*args):
-    r = subprocess.run([cortex, "--dir", root, *args], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        fail(f"cortex {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
-    return r.stdout
+    return run_cli(cortex, root, fail, *args).stdout
 
 
 def cells():

@@ -8,23 +8,19 @@ which has a new token: its old cookie is refused until someone signs in with the
 Prints one line per check; exits 1 with the reason on the first failure.
 """
 import json
-import subprocess
 import sys
 import time
 
 from selenium.webdriver.common.by import By
 
-from driving import Browser
+from driving import Browser, run_cli
 
 cortex, root, url, shots, victim = sys.argv[1:6]
 base = url.split("?")[0]
 
 
 def cli(*args):
-    r = subprocess.run([cortex, "--dir", root, *args], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        fail(f"cortex {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
-    return r
+    return run_cli(cortex, root, fail, *args)
 
 
 def text(id_):

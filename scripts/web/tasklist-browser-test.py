@@ -12,24 +12,20 @@ opens that task's page. Prints one line per check; exits 1 with the reason on th
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 from selenium.webdriver.common.by import By
 
-from driving import Browser
+from driving import Browser, run_cli
 
 cortex, root, url, shots = sys.argv[1:5]
 SECONDS, RATE, MAX_LAG_S = 4.0, 200, 1.0
 
 
 def cli(*args):
-    r = subprocess.run([cortex, "--dir", root, *args], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        fail(f"cortex {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
-    return r.stdout
+    return run_cli(cortex, root, fail, *args).stdout
 
 
 def num(task_id):
