@@ -410,14 +410,4 @@ extension ClusterFleetTests {
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task WHERE state = 'queued'"), "1")
     b.ok(["cancel"] + ids.split(separator: "\n").map(String.init))
   }
-
-  func testTheQueueAheadIsASecondOfWorkAndNoneForLongOrUnknownTasks() {
-    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: .infinity), 0)
-    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 60_000), 0)
-    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 1_000), 20)
-    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 500), 40)
-    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 100), 40)
-    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 10), 200)
-    XCTAssertEqual(Scheduler.claimAhead(workers: 20, meanRunMs: 0), 200)
-  }
 }
