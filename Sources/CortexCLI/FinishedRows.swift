@@ -3,9 +3,8 @@ import Posix
 
 /// `cortex list`'s rows for older finished tasks. The daemon answers those with their compact
 /// record only, id and final state (it keeps no more of them in memory once a restart or
-/// retention has let them go, SPEC §13); the rest is read here from the task's own files, as
-/// `cortex show` reads them: `result.json` (type, attempt, worker, duration, exit code) and
-/// `spec.json` (priority, group, description, labels). A task whose files are gone (`cortex clean`,
+/// retention has let them go, SPEC §13); the rest is read here from the task's own files as
+/// `cortex show` reads them (`FinishedTaskFiles`). A task whose files are gone (`cortex clean`,
 /// `retention.task_days`, a synthetic task, which never had any) keeps its compact row.
 enum FinishedRows {
   /// `tasks` with each compact row filled from its files where they exist (still marked
@@ -21,16 +20,9 @@ enum FinishedRows {
     let result = read(dir + "/result.json")
     let spec = read(dir + "/spec.json")
     guard result != nil || spec != nil, var o = row.object else { return row }
-    func add(_ k: String, _ v: JSON?) {
-      guard let v, !v.isNull, !o.contains(where: { $0.0 == k }) else { return }
+    for (k, v) in FinishedTaskFiles.fields(result: result, spec: spec, config: config) where !o.contains(where: { $0.0 == k }) {
       o.append((k, v))
     }
-    for k in ["type", "attempt", "worker_id", "exit_code", "signal", "duration_ms", "tokens_used"] { add(k, result?[k]) }
-    add("priority", spec?["priority"])
-    add("description", spec?["description"])
-    add("labels", spec?["labels"])
-    let type = spec?["type"]?.string ?? result?["type"]?.string
-    add("group", .string(config.groupName(group: spec?["group"]?.string, type: type)))
     return .object(o)
   }
 

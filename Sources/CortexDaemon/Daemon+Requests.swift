@@ -238,13 +238,10 @@ extension Daemon {
     }
     var v: [(String, JSON)] = [("id", .string(TaskID.format(n)))]
     if let st = scheduler.finishedStates[n] ?? record?.state { v.append(("state", .string(st.rawValue))) }
-    for (k, val) in result?.object ?? [] where k != "id" && k != "state" { v.append((k, val)) }
-    // What result.json does not say and the spec does, named as for a task held in memory: after
-    // a restart `show` still has the description and priority, and `attempt 3 of 3` (result.json
-    // from before max_attempts was written there: the spec's, if it gave one).
-    for k in ["priority", "description", "max_attempts", "group", "retry_of"] where !v.contains(where: { $0.0 == k }) {
-      if let val = spec?[k] { v.append((k, val)) }
-    }
+    // Named as for a task held in memory: after a restart `show` still has the description,
+    // priority and group, and `attempt 3 of 3` (from a result.json written before max_attempts
+    // was: the spec's, if it gave one). `cortex list` fills its rows the same way.
+    v += FinishedTaskFiles.fields(result: result, spec: spec, config: scheduler.config)
     if let r = record, result == nil {
       if let c = r.exitCode { v.append(("exit_code", .int(Int64(c)))) }
       if let s = r.signal { v.append(("signal", .int(Int64(s)))) }
