@@ -3,7 +3,7 @@
 extension ClusterLink {
   /// A connection listening for the hints, or nil while PostgreSQL cannot be reached.
   func reconnect(rejoin: Bool) -> ClusterStore? {
-    guard let db = try? PGConnection(settings.postgres) else { return nil }
+    guard let db = try? connect() else { return nil }
     let s = ClusterStore(db, node: node)
     s.adopt(epoch: epochNow.load(ordering: .acquiring))
     guard (try? s.listen()) != nil else { return nil }
@@ -13,6 +13,12 @@ extension ClusterLink {
       }
     }
     return s
+  }
+
+  /// A connection for the link: its statements and transactions bounded by the lease
+  /// (`PGConnection.init`'s `sessionTimeoutMs`).
+  func connect() throws(ClusterError) -> PGConnection {
+    try PGConnection(settings.postgres, sessionTimeoutMs: Int(max(1000, lease.leaseMs)))
   }
 }
 

@@ -80,6 +80,9 @@ public final class ClusterLink: Sendable {
   let inbox = Mutex(Inbox())
   let outbox = Mutex<[Event]>([])
   let epochNow = Atomic<Int64>(0)
+  /// The lease as this node's own clock sees it, and the thread that fences by it
+  /// (`ClusterLink+Lease.swift`).
+  let lease: LeaseWatch
   /// The cluster as last read (`ClusterStatus` as JSON, with `node` and `read_ms`), and when the
   /// web view last asked for it: read about once a second, and only while someone asks.
   let snapshot = Mutex<(askedMs: Int64, view: JSON?)>((.min / 2, nil))
@@ -101,6 +104,7 @@ public final class ClusterLink: Sendable {
     self.pid = pid
     self.workers = workers
     self.budgetTotal = budgetTotal
+    lease = LeaseWatch(leaseMs: Numbers.ms(fromSeconds: settings.leaseS), renewedMs: Clock.monotonicMs())
     let w = try makePipe(nonBlocking: true)
     let k = try makePipe(nonBlocking: true)
     wakeFD = w.read
@@ -119,7 +123,7 @@ public final class ClusterLink: Sendable {
   /// `groupLimits`: the config's `parallel` per group, for groups the cluster does not list yet.
   /// Returns the inbox files this node submitted and had not moved when it stopped.
   public func start(replay: [Completion] = [], groupLimits: [String: Int] = [:]) throws(ClusterError) -> [ClusterStore.InboxRecord] {
-    let store = try ClusterStore(PGConnection(settings.postgres), node: node)
+    let store = try ClusterStore(connect(), node: node)
     try store.listen()
     if !replay.isEmpty {
       var accepted = 0
@@ -130,8 +134,10 @@ public final class ClusterLink: Sendable {
       }
       post([.replayed(accepted: accepted, refused: replay.count - accepted)])
     }
+    let joining = Clock.monotonicMs()
     try store.join(
       leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, holderGone: { !Processes.isAlive($0) })
+    lease.joined(at: joining)
     epochNow.store(store.epoch, ordering: .releasing)
     try store.seedGroups(groupLimits)
     let unmoved = try store.pendingInbox()
@@ -139,6 +145,7 @@ public final class ClusterLink: Sendable {
     let box = StoreBox(store)
     do throws(PosixError) {
       try startThread { [self] in self.run(box.take()) }
+      try startLeaseWatch()
     } catch {
       throw ClusterError(.connect, "cannot start the cluster link thread: \(error)")
     }
@@ -232,15 +239,14 @@ public final class ClusterLink: Sendable {
   func run(_ first: ClusterStore) {
     var store: ClusterStore? = first
     let leaseMs = Numbers.ms(fromSeconds: settings.leaseS)
-    var lastRenewOK = Clock.monotonicMs()
-    var lastRenewTry = lastRenewOK
+    defer { lease.stop() }
+    var lastRenewTry = Clock.monotonicMs()
     // The cluster's queue pause as last read (nil: not yet): the daemon hears of each change.
     var queuePaused: Bool? = nil
     // The groups the cluster lists, and what the held ones have running and queued.
     var groups = GroupWatch()
     var lastRescue: Int64 = 0
     var lastCancelCheck: Int64 = 0
-    var fenced = false
     var down = false
     var pendingCompletions: [Completion] = []
     // Cancels asked for and not yet written (kept through an outage, as completions are: a
@@ -308,14 +314,18 @@ public final class ClusterLink: Sendable {
       let now = Clock.monotonicMs()
 
       // A node that has not renewed for most of its lease stops its work before anyone else
-      // can have been given it (self-fencing).
-      if !fenced && now - lastRenewOK > leaseMs * 3 / 4 {
-        fenced = true
-        out.append(.fenced("the lease could not be renewed for \(now - lastRenewOK) ms of \(leaseMs)"))
+      // can have been given it (self-fencing; the lease watch's thread does the same while this
+      // one waits on a statement).
+      if let late = lease.overdue(now: now), lease.fence() {
+        out.append(.fenced(LeaseWatch.overdueReason(late, of: leaseMs)))
       }
 
       if !connected && now >= nextReconnect {
-        store = reconnect(rejoin: fenced)
+        // Joining again is for a fenced node whose lease has lapsed (the join is refused before);
+        // one not lapsed yet connects under its membership and joins below once it has.
+        let rejoin = lease.isFenced && now - lease.lastRenewedMs > leaseMs
+        let reconnecting = Clock.monotonicMs()
+        store = reconnect(rejoin: rejoin)
         if store == nil {
           nextReconnect = now + reconnectDelay
           reconnectDelay = min(reconnectDelay * 2, 1000)
@@ -327,9 +337,8 @@ public final class ClusterLink: Sendable {
             down = false
             out.append(.available)
           }
-          if fenced {
-            fenced = false
-            lastRenewOK = Clock.monotonicMs()
+          if rejoin {
+            lease.joined(at: reconnecting)
             epochNow.store(s.epoch, ordering: .releasing)
             out.append(.joined(epoch: s.epoch))
           }
@@ -348,27 +357,33 @@ public final class ClusterLink: Sendable {
         continue
       }
       do throws(ClusterError) {
-        if now - lastRenewTry >= leaseMs / 3 {
+        // A fenced node renews nothing: its lease must lapse, so that its claims are rescued.
+        if !lease.isFenced && now - lastRenewTry >= leaseMs / 3 {
           lastRenewTry = now
           if let r = try s.renewLease(leaseS: settings.leaseS, running: work.running.count) {
-            lastRenewOK = now
+            lease.renewed(at: now)
             if r.queuePaused != queuePaused {
               queuePaused = r.queuePaused
               out.append(.queuePaused(r.queuePaused, by: r.queueChangedBy))
             }
             groups.note(r.groups, into: &out)
-          } else if !fenced {
-            fenced = true
+          } else if lease.fence() {
             out.append(.fenced("this node's lease lapsed and another node fenced it"))
           }
         }
-        if fenced && now - lastRenewOK > leaseMs {
+        if lease.isFenced && Clock.monotonicMs() - lease.lastRenewedMs > leaseMs {
           // Join again under a new epoch: every earlier claim of this node is fenced.
-          try s.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)
-          epochNow.store(s.epoch, ordering: .releasing)
-          fenced = false
-          lastRenewOK = Clock.monotonicMs()
-          out.append(.joined(epoch: s.epoch))
+          let joining = Clock.monotonicMs()
+          do throws(ClusterError) {
+            try s.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)
+            lease.joined(at: joining)
+            epochNow.store(s.epoch, ordering: .releasing)
+            out.append(.joined(epoch: s.epoch))
+          } catch {
+            // Refused while the lease has not lapsed in the database's time (a renewal that
+            // went through late): the next round tries again.
+            guard case .conflict = error.kind else { throw error }
+          }
         }
         try forgetInboxFiles(s)
         for (ticket, tasks) in work.submits {
@@ -404,7 +419,7 @@ public final class ClusterLink: Sendable {
         // Groups changed: read them before claiming, so a limit set a moment ago holds (and
         // claims are serialized while one exists). Also at the start, before the first claim.
         if groupsHinted || groups.listed == nil { groups.note(try s.listedGroups(), into: &out) }
-        if !fenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
+        if !lease.isFenced && work.wantClaims > 0 && (hinted || kicked || now - lastClaim >= 1000) {
           lastClaim = now
           let got = try s.claim(limit: work.wantClaims, held: groups.listed ?? [], startable: work.startable)
           busy = got.count == work.wantClaims

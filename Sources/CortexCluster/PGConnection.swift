@@ -18,7 +18,14 @@ public final class PGConnection {
   }
 
   /// Connects with a libpq connection string (`postgresql://user@host/db` or `host=… dbname=…`).
-  public init(_ dsn: String) throws(ClusterError) {
+  ///
+  /// `sessionTimeoutMs` (a node's link): over TCP, a statement whose bytes the server has not
+  /// acknowledged for that long fails (`tcp_user_timeout`) instead of waiting minutes for TCP to
+  /// give up on a network that drops packets; and the server ends this session if it sits that
+  /// long inside a transaction (`idle_in_transaction_session_timeout`), so that a node cut off or
+  /// frozen in the middle of a claim does not hold the budget row, or the claim lock, from every
+  /// other node until the server's TCP keepalive notices (two hours by default).
+  public init(_ dsn: String, sessionTimeoutMs: Int? = nil) throws(ClusterError) {
     let pq: PQ
     switch PQ.shared {
     case .success(let p): pq = p
@@ -27,8 +34,14 @@ public final class PGConnection {
     // libpq waits for a connection without end by default: a host that drops packets, or a port
     // that accepts and never answers, held `cortex cluster status` and a node's start forever.
     // The DSN is expanded after this default, so its own connect_timeout wins.
-    let keywords = ["connect_timeout", "dbname"]
-    let values = [String(Self.connectTimeoutS), dsn]
+    var keywords = ["connect_timeout"]
+    var values = [String(Self.connectTimeoutS)]
+    if let ms = sessionTimeoutMs {
+      keywords.append("tcp_user_timeout")
+      values.append(String(ms))
+    }
+    keywords.append("dbname")
+    values.append(dsn)
     let connected: PQ.Conn? = keywords.withCStrings { k in values.withCStrings { v in pq.connectdbParams(k, v, 1) } }
     guard let c = connected else { throw ClusterError(.connect, "cannot connect to PostgreSQL: out of memory") }
     if pq.status(c) != PQ.connectionOK {
@@ -43,6 +56,7 @@ public final class PGConnection {
     conn = c
     // Notices (e.g. "already exists, skipping") would go to stderr; warnings and errors still come back.
     try execute("SET client_min_messages = warning")
+    if let ms = sessionTimeoutMs { try execute("SET idle_in_transaction_session_timeout = \(ms)") }
   }
 
   deinit { pq.finish(conn) }

@@ -214,4 +214,25 @@ final class ClusterStoreTests: XCTestCase {
     XCTAssertEqual(try a.submit(tasks(1), inbox: changed).count, 1)
     XCTAssertEqual(try pg.psql("SELECT count(*) FROM cortex_task").trimmed, "5")
   }
+
+  /// A node's link connects with `sessionTimeoutMs` (its lease): a session of it that sits inside
+  /// a transaction that long (the node frozen or cut off in the middle of a claim) is ended by
+  /// the server, and the budget row it locked is free for every other node within about that
+  /// time, not when the server's TCP keepalive notices (two hours by default).
+  func testASessionStuckInATransactionIsEndedByTheServerAndItsLocksFreed() throws {
+    let a = try store("alpha")
+    try a.join(leaseS: 10, host: "h1", pid: 11, workers: 2, budgetTotal: 1000)
+    let stuck = try PGConnection(pg.dsn, sessionTimeoutMs: 1000)
+    try stuck.execute("BEGIN")
+    try stuck.execute("SELECT total FROM cortex_budget WHERE id = 1 FOR UPDATE")
+    let other = try PGConnection(pg.dsn)
+    try other.execute("SET statement_timeout = 15000")
+    let asked = Clock.monotonicMs()
+    XCTAssertEqual(try other.execute("SELECT total FROM cortex_budget WHERE id = 1 FOR UPDATE")[0, "total"], "1000")
+    let waited = Clock.monotonicMs() - asked
+    XCTAssertGreaterThanOrEqual(waited, 500, "the lock was never held")
+    XCTAssertLessThan(waited, 5_000, "the stuck session held the budget row for \(waited) ms")
+    XCTAssertThrowsError(try stuck.execute("SELECT 1"), "the stuck session was not ended")
+    XCTAssertFalse(stuck.isConnected)
+  }
 }

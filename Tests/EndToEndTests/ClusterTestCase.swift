@@ -19,18 +19,21 @@ class ClusterTestCase: XCTestCase {
   }
 
   /// Starts a node named `name` with `workers` workers and a short lease (`config`: more keys
-  /// of its config.json).
+  /// of its config.json; `dsn`: another way to the server than its socket; `launcher`: what to
+  /// run the node's commands through, e.g. `NetworkNamespace.launcher`).
   @discardableResult
   func startNode(
-    _ name: String, workers: Int = 4, leaseS: Double = 2, budget: Int = 10_000_000, config: [(String, JSON)] = []
+    _ name: String, workers: Int = 4, leaseS: Double = 2, budget: Int = 10_000_000, config: [(String, JSON)] = [],
+    dsn: String? = nil, launcher: [String] = []
   ) throws -> Cortex {
     let c = try Cortex()
+    c.launcher = launcher
     nodes.append(c)
     try c.initialize(
       [
         ("token_budget_total", .int(Int64(budget))),
         ("max_queue", .int(100_000)),
-        ("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
+        ("cluster", .object([("postgres", .string(dsn ?? pg.dsn)), ("node", .string(name)), ("lease_s", .double(leaseS))])),
       ] + config)
     c.ok(["start", "--workers", String(workers)])
     return c

@@ -25,6 +25,8 @@ final class Cortex {
   var paths: Paths { Paths(root: root) }
   /// Extra `NAME=value` entries for every command run (and a daemon it starts), e.g. `CORTEX_FAULT`.
   var environment: [String] = []
+  /// A command every run goes through, e.g. `ip netns exec NAME` (a daemon it starts too).
+  var launcher: [String] = []
 
   /// A fresh scratch directory; the coordination directory is `rootName` inside it.
   init(rootName: String = "coord") throws {
@@ -61,7 +63,7 @@ final class Cortex {
       let inherited = Environment.all().filter { !$0.hasPrefix("CORTEX_") && !given.contains(String($0.prefix { $0 != "=" })) }
       let env = inherited + ["NO_COLOR=1"] + self.environment + environment
       let pid = try Processes.spawn(
-        [Cortex.binary] + args, environment: env, directory: directory, stdin: i, stdout: o, stderr: e, newProcessGroup: false)
+        launcher + [Cortex.binary] + args, environment: env, directory: directory, stdin: i, stdout: o, stderr: e, newProcessGroup: false)
       i.close()
       o.close()
       e.close()

@@ -3,12 +3,14 @@ import Posix
 import XCTest
 
 /// A real PostgreSQL from Debian's `postgresql` package, started for one test in a temporary
-/// directory (data and Unix socket there, no TCP), as the `postgres` user when the tests run as
-/// root. `.ci/run` installs the package; a machine without it fails the test with the remedy
+/// directory (data and Unix socket there; TCP only on an address asked for), as the `postgres`
+/// user when the tests run as root. `.ci/run` installs the package; a machine without it fails the test with the remedy
 /// rather than skipping it.
 final class Postgres {
   let dir: String
   let port: Int
+  /// The address it also listens on over TCP (trusting `trustedNetwork`), if any.
+  let tcpAddress: String?
   private(set) var pid: Int32 = 0
   /// The server's binaries; on a machine without them, as root, Debian's package is installed once
   /// (what `.ci/run` does first), so the README's test command needs only the Swift toolchain.
@@ -29,11 +31,16 @@ final class Postgres {
 
   /// The DSN for the superuser `cortex` over the socket.
   var dsn: String { "postgresql:///postgres?host=\(dir)&port=\(port)&user=cortex" }
+  /// The DSN for `cortex` over TCP (`init(tcpAddress:)`).
+  var tcpDSN: String { "postgresql://cortex@\(tcpAddress ?? "127.0.0.1"):\(port)/postgres" }
   func dsn(user: String, password: String) -> String {
     "postgresql:///postgres?host=\(dir)&port=\(port)&user=\(user)&password=\(password)"
   }
 
-  init() throws {
+  /// `tcpAddress`: also listen on this address over TCP, trusting clients from `trustedNetwork`
+  /// (CIDR), e.g. the host's end of a network namespace's link (`NetworkNamespace`).
+  init(tcpAddress: String? = nil, trustedNetwork: String? = nil) throws {
+    self.tcpAddress = tcpAddress
     guard let bin = Self.bin else {
       throw HarnessError(message: "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
     }
@@ -44,8 +51,9 @@ final class Postgres {
     let prefix = asRoot ? ["runuser", "-u", "postgres", "--"] : []
     try Self.tool(prefix + [bin + "/initdb", "-D", dir + "/data", "-A", "trust", "-U", "cortex", "--no-sync", "-E", "UTF8"])
     // One role that must give a password, for the wrong-password test; everyone else is trusted.
+    let tcp = trustedNetwork.map { "host all all \($0) trust\n" } ?? ""
     try FileSystem.writeAtomically(
-      dir + "/data/pg_hba.conf", Array("local all pwuser scram-sha-256\nlocal all all trust\n".utf8), durable: false)
+      dir + "/data/pg_hba.conf", Array("local all pwuser scram-sha-256\nlocal all all trust\n\(tcp)".utf8), durable: false)
     if asRoot { try Self.tool(["chown", "postgres", dir + "/data/pg_hba.conf"]) }
     try start()
   }
@@ -57,7 +65,7 @@ final class Postgres {
     let log = try FileDescriptor.open(dir + "/server.log", [.writeOnly, .create, .append], mode: 0o666)
     defer { log.close() }
     pid = try Processes.spawn(
-      prefix + [Self.bin! + "/postgres", "-D", dir + "/data", "-k", dir, "-p", String(port), "-c", "listen_addresses="],
+      prefix + [Self.bin! + "/postgres", "-D", dir + "/data", "-k", dir, "-p", String(port), "-c", "listen_addresses=\(tcpAddress ?? "")"],
       environment: Environment.all(), stdin: nil, stdout: log, stderr: log, newProcessGroup: true)
     let deadline = Clock.monotonicMs() + 30_000
     while (try? Self.tool([Self.bin! + "/pg_isready", "-q", "-h", dir, "-p", String(port)])) == nil {

@@ -1,0 +1,72 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// Cluster mode across a network partition: node `b` runs in a network namespace of its own and
+/// reaches PostgreSQL over TCP through a veth link, which the test cuts (packets vanish, no
+/// reset) and heals. Node `a` and the server stay on this side. Needs root (`ip netns`).
+final class ClusterPartitionTests: ClusterTestCase {
+  var net: NetworkNamespace!
+
+  override func setUpWithError() throws {
+    net = try NetworkNamespace()
+    pg = try Postgres(tcpAddress: net.hostAddress, trustedNetwork: net.network)
+    try Postgres.tool([Cortex.binary, "cluster", "migrate", "--postgres", pg.dsn])
+  }
+
+  override func tearDown() {
+    try? net?.heal()
+    super.tearDown()
+    net?.remove()
+  }
+
+  /// A cut-off node's libpq statement waits while TCP retransmits (minutes). Before the lease
+  /// watch, the node checked its lease only between statements: it never fenced itself, and ran
+  /// its tasks on while `a` rescued and ran them again.
+  func testACutOffNodeStopsItsTasksBeforeAnotherRunsThemAndJoinsAgainSoonAfterTheLinkIsBack() throws {
+    let leaseS = 4.0
+    let b = try startNode("b", workers: 2, leaseS: leaseS, dsn: pg.tcpDSN, launcher: net.launcher)
+    let ids = b.ok(["submit", "--no-env", "--from", "-"], input: batch(2) { _ in #"{"command":["sleep","10"]}"# }).out
+      .split(separator: "\n").map(String.init)
+    XCTAssertEqual(ids.count, 2)
+    b.eventually("b runs both tasks") { b.events().filter { $0.type == "task.started" }.count == 2 }
+    let a = try startNode("a", workers: 2, leaseS: 2, dsn: pg.tcpDSN)
+
+    try net.cut()
+    let cut = Clock.monotonicMs()
+    // b fences itself within 3/4 of its lease (plus the watch's step and the loop's turn).
+    b.eventually("b fences itself while cut off", timeoutS: 8) { b.events().contains { $0.type == "node.fenced" } }
+    XCTAssertLessThan(Clock.monotonicMs() - cut, Int64(leaseS * 1000) + 2_000, "b fenced itself too late")
+    // a rescues them once b's lease lapses and runs them to the end.
+    waitDone(2, timeoutS: 40)
+    let ranOnB = b.events(), ranOnA = a.events()
+    for id in ids {
+      let stopped = ranOnB.first { $0.taskID == id && ["task.cancelled", "task.failed", "task.succeeded"].contains($0.type ?? "") }
+      let restarted = ranOnA.first { $0.taskID == id && $0.type == "task.started" }
+      let stoppedAt = try XCTUnwrap(stopped?["ts"]?.string.flatMap(Timestamp.parse), "b never stopped \(id)")
+      let restartedAt = try XCTUnwrap(restarted?["ts"]?.string.flatMap(Timestamp.parse), "a never ran \(id)")
+      XCTAssertLessThanOrEqual(stoppedAt, restartedAt, "\(id) ran on b and a at once")
+    }
+    XCTAssertEqual(sql("SELECT string_agg(DISTINCT node, ',') FROM cortex_task_done"), "a")
+
+    // Cut off, b answers a submit at once with 75 instead of waiting on the link.
+    let asked = Clock.monotonicMs()
+    let refused = b.run(["submit", "--no-env", "--", "true"], timeoutS: 30)
+    XCTAssertEqual(refused.code, 75, refused.err)
+    XCTAssertLessThan(Clock.monotonicMs() - asked, 15_000, "a submit on the cut-off node waited \(Clock.monotonicMs() - asked) ms")
+
+    // Thirty seconds cut off: TCP's next retransmission of a statement still waiting would come
+    // twenty seconds after the link is back. b joins again within seconds, under a new epoch.
+    while Clock.monotonicMs() - cut < 30_000 { sleepMs(200) }
+    try net.heal()
+    let healed = Clock.monotonicMs()
+    b.eventually("b joins the cluster again", timeoutS: 20) {
+      b.events().contains { $0.type == "node.joined" && ($0["epoch"]?.int ?? 0) > 1 }
+    }
+    XCTAssertLessThan(Clock.monotonicMs() - healed, 10_000, "b took \(Clock.monotonicMs() - healed) ms to join again")
+    b.ok(["submit", "--no-env", "--from", "-"], input: batch(3) { _ in #"{"command":["true"]}"# })
+    waitDone(5, timeoutS: 30)
+    // Nothing b finished under its first membership was accepted.
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done WHERE node = 'b' AND epoch = 1"), "0")
+  }
+}

@@ -1,0 +1,73 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// A second host on this machine: a network namespace joined to this one by a veth pair, each
+/// end with an address of a /30 of its own. A process started through `launcher` sees only that
+/// link (Unix sockets in the file system still work: `cortex` commands reach a daemon there).
+/// `cut()` takes this side of the link down, so packets vanish without a reset, as in a network
+/// partition; `heal()` brings it back. Needs root and iproute2 (installed as root if missing,
+/// as `.ci/run` does); `remove()` deletes both.
+final class NetworkNamespace {
+  let name: String
+  /// This namespace's end of the link, and its address.
+  let hostInterface: String
+  let hostAddress: String
+  /// The address inside the namespace.
+  let address: String
+  /// The /30 both ends are in.
+  let network: String
+
+  static let ip: String? = {
+    if find() == nil, Processes.effectiveUserID == 0, FileSystem.exists("/usr/bin/apt-get") {
+      _ = try? Postgres.tool(["sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2"])
+    }
+    return find()
+  }()
+
+  static func find() -> String? { ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileSystem.exists($0) } }
+
+  init() throws {
+    guard Processes.effectiveUserID == 0 else {
+      throw HarnessError(message: "a network namespace needs root (ip netns); CI runs as root")
+    }
+    guard Self.ip != nil else { throw HarnessError(message: "iproute2 is not installed (no ip): apt-get install iproute2") }
+    // Unique per process and moment; interface names stay within 15 characters.
+    let n = Int(Processes.currentID % 1000) * 100 + Int(Clock.monotonicNs() / 1_000_000 % 100)
+    name = "cortex-test-\(n)"
+    hostInterface = "cxh\(n)"
+    let inside = "cxn\(n)"
+    let third = n / 64 % 256, fourth = n % 64 * 4
+    network = "10.213.\(third).\(fourth)/30"
+    hostAddress = "10.213.\(third).\(fourth + 1)"
+    address = "10.213.\(third).\(fourth + 2)"
+    try ip(["netns", "add", name])
+    do {
+      try ip(["link", "add", hostInterface, "type", "veth", "peer", "name", inside])
+      try ip(["link", "set", inside, "netns", name])
+      try ip(["addr", "add", hostAddress + "/30", "dev", hostInterface])
+      try ip(["link", "set", hostInterface, "up"])
+      try ip(["netns", "exec", name, Self.ip!, "addr", "add", address + "/30", "dev", inside])
+      try ip(["netns", "exec", name, Self.ip!, "link", "set", inside, "up"])
+      try ip(["netns", "exec", name, Self.ip!, "link", "set", "lo", "up"])
+    } catch {
+      remove()
+      throw error
+    }
+  }
+
+  /// Runs a command inside the namespace.
+  var launcher: [String] { [Self.ip!, "netns", "exec", name] }
+
+  func cut() throws { try ip(["link", "set", hostInterface, "down"]) }
+  func heal() throws { try ip(["link", "set", hostInterface, "up"]) }
+
+  /// Deletes the namespace (and with it the link's inner end, which takes the outer one along).
+  func remove() {
+    _ = try? ip(["netns", "del", name])
+    _ = try? ip(["link", "del", hostInterface])
+  }
+
+  @discardableResult
+  private func ip(_ args: [String]) throws -> String { try Postgres.tool([Self.ip!] + args) }
+}
