@@ -69,4 +69,64 @@ final class ClusterPartitionTests: ClusterTestCase {
     // Nothing b finished under its first membership was accepted.
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done WHERE node = 'b' AND epoch = 1"), "0")
   }
+
+  /// The link to two of three nodes goes down and up twelve times while 60 tasks of 3 s run:
+  /// every task ends once, succeeded; no two runs of a task overlap in time (a node that cannot
+  /// renew stops its runs before another node may start them, and a run outlives the lease);
+  /// both nodes are members again at the end. Each run notes its start and end (or its SIGTERM)
+  /// in a shared file. Before the lease watch, a cut-off node ran on until the link came back.
+  func testAFlappingLinkLosesNoTaskAndNeverRunsOneTwiceAtOnce() throws {
+    let a = try startNode("a", workers: 3, leaseS: 2, dsn: pg.tcpDSN)
+    let b = try startNode("b", workers: 3, leaseS: 2, dsn: pg.tcpDSN, launcher: net.launcher)
+    try startNode("c", workers: 3, leaseS: 2, dsn: pg.tcpDSN, launcher: net.launcher)
+    let runs = a.scratch + "/runs.log"
+    let note = { (what: String) in "echo $CORTEX_TASK_ID $CORTEX_ATTEMPT \(what) $(date +%s.%N) >> \(runs)" }
+    let shell = "trap '\(note("killed")); exit 143' TERM; \(note("start")); sleep 3 & wait; \(note("end"))"
+    let line = JSON.object([("shell", .string(shell))]).encoded()
+    b.ok(["submit", "--no-env", "--from", "-"], input: batch(60) { _ in line })
+    // (up, down) in ms, fixed so that a failure can be run again as it was.
+    let flaps = [
+      (700, 1500), (1200, 3100), (400, 2200), (1800, 1100), (900, 4200), (300, 1700),
+      (1500, 2600), (600, 3400), (1100, 1300), (200, 2900), (1600, 1900), (800, 3700),
+    ]
+    for (up, down) in flaps {
+      sleepMs(up)
+      try net.cut()
+      sleepMs(down)
+      try net.heal()
+    }
+    waitDone(60, timeoutS: 120)
+    let ended = sql("SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || string_agg(DISTINCT state, ',') FROM cortex_task_done")
+    XCTAssertEqual(ended, "60 60 succeeded")
+    a.eventually("b and c are members again", timeoutS: 30) {
+      sql("SELECT string_agg(name || ' ' || state, ',' ORDER BY name) FROM cortex_node") == "a alive,b alive,c alive"
+    }
+
+    // Every run of a task, in the order they started: each must have ended before the next began.
+    var byTask: [String: [(attempt: String, what: String, at: Double)]] = [:]
+    let text = String(decoding: try XCTUnwrap(FileSystem.read(runs)), as: UTF8.self)
+    for row in text.split(separator: "\n") {
+      let f = row.split(separator: " ").map(String.init)
+      guard f.count == 4, let at = Double(f[3]) else { continue }
+      byTask[f[0], default: []].append((f[1], f[2], at))
+    }
+    XCTAssertEqual(byTask.count, 60)
+    var runTwice = 0
+    for (id, notes) in byTask {
+      let starts = notes.filter { $0.what == "start" }.sorted { $0.at < $1.at }
+      var ends = notes.filter { $0.what != "start" }
+      if starts.count > 1 { runTwice += 1 }
+      var previousEnd = -Double.infinity
+      for s in starts {
+        XCTAssertGreaterThanOrEqual(s.at, previousEnd, "\(id): a run began before the one before it ended: \(notes)")
+        guard let e = ends.firstIndex(where: { $0.attempt == s.attempt && $0.at >= s.at }) else {
+          XCTFail("\(id): a run never ended: \(notes)")
+          break
+        }
+        previousEnd = ends.remove(at: e).at
+      }
+    }
+    // The flapping did stop runs (the test is not vacuous).
+    XCTAssertGreaterThan(runTwice, 0, "no task ran twice: the link's cuts stopped nothing")
+  }
 }
