@@ -58,7 +58,9 @@ extension ClusterLink {
   /// is gone, whatever the statement's own error was: a submit cut off so may or may not have
   /// committed, and the daemon keeps an inbox file for the next try (`Daemon.clusterEvents`).
   func failure(_ error: ClusterError, on s: ClusterStore) -> ClusterError {
-    s.db.isConnected ? error : ClusterError(.connect, error.message)
+    if s.db.isConnected { return error }
+    if case .connect = error.kind { return error }
+    return ClusterError(.connect, error.message)
   }
 
   /// The requests in `work` could not run (the database is unreachable, or the round failed

@@ -21,7 +21,8 @@ public final class PGConnection {
   ///
   /// `sessionTimeoutMs` (a node's link): over TCP, a statement whose bytes the server has not
   /// acknowledged for that long fails (`tcp_user_timeout`) instead of waiting minutes for TCP to
-  /// give up on a network that drops packets; and the server ends this session if it sits that
+  /// give up on a network that drops packets, and so does the wait for an answer whose keepalive
+  /// probes go unanswered (`keepalives_idle`); and the server ends this session if it sits that
   /// long inside a transaction (`idle_in_transaction_session_timeout`), so that a node cut off or
   /// frozen in the middle of a claim does not hold the budget row, or the claim lock, from every
   /// other node until the server's TCP keepalive notices (two hours by default).
@@ -37,8 +38,11 @@ public final class PGConnection {
     var keywords = ["connect_timeout"]
     var values = [String(Self.connectTimeoutS)]
     if let ms = sessionTimeoutMs {
-      keywords.append("tcp_user_timeout")
-      values.append(String(ms))
+      // A statement sent before a cut and acknowledged by the server's kernel leaves nothing
+      // unacknowledged: the wait for its answer is bounded by keepalive probes instead, sent
+      // after a quarter of the lease without traffic, each of them bounded by the user timeout.
+      keywords += ["tcp_user_timeout", "keepalives", "keepalives_idle", "keepalives_interval"]
+      values += [String(ms), "1", String(max(1, ms / 4000)), "1"]
     }
     keywords.append("dbname")
     values.append(dsn)
@@ -160,12 +164,20 @@ public final class PGConnection {
     return out
   }
 
-  /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.
+  /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws. A connection
+  /// that breaks during the COMMIT throws with `outcomeUnknown`: the server may have committed.
   public func transaction<T>(_ body: () throws(ClusterError) -> T) throws(ClusterError) -> T {
     try execute("BEGIN")
-    do {
+    do throws(ClusterError) {
       let v = try body()
-      try execute("COMMIT")
+      do throws(ClusterError) {
+        try execute("COMMIT")
+      } catch {
+        guard !isConnected else { throw error }
+        throw ClusterError(
+          .connect, "the connection to PostgreSQL broke while it committed (\(error.message)): the transaction may have been committed",
+          outcomeUnknown: true)
+      }
       return v
     } catch {
       _ = try? execute("ROLLBACK")

@@ -136,10 +136,14 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable {
   public let kind: Kind
   public let message: String
   public let sqlState: String?
-  public init(_ kind: Kind, _ message: String, sqlState: String? = nil) {
+  /// The connection broke while a COMMIT was on its way: the transaction may have been committed
+  /// (the server received it and the answer was lost) or not. Of kind `connect`.
+  public let outcomeUnknown: Bool
+  public init(_ kind: Kind, _ message: String, sqlState: String? = nil, outcomeUnknown: Bool = false) {
     self.kind = kind
     self.message = message
     self.sqlState = sqlState
+    self.outcomeUnknown = outcomeUnknown
   }
   public var description: String { message }
 }

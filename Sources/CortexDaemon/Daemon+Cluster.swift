@@ -74,6 +74,12 @@ extension Daemon {
               Scheduler.refused(
                 "idempotency_race", "another node added a task with the same idempotency key at the same moment; submit again for its id"),
               now: t)
+          } else if error.outcomeUnknown {
+            // The COMMIT went out and its answer did not come back: "did not take" would be a
+            // guess, and a script repeating the submit on 75 could add the tasks twice.
+            guard case .object(var fields) = Scheduler.refused("cluster_unavailable", Self.commitUnknown(error)) else { continue }
+            fields.append(("outcome", .string("unknown")))
+            reply(client, .object(fields), now: t)
           } else {
             reply(client, Scheduler.refused("cluster_unavailable", "the cluster's database did not take the batch: \(error)"), now: t)
           }
@@ -214,5 +220,13 @@ extension Daemon {
             ]), nowMs: t)
       }
     }
+  }
+}
+
+extension Daemon {
+  /// The refusal of a submit whose COMMIT may or may not have reached the database.
+  static func commitUnknown(_ error: ClusterError) -> String {
+    "the connection to the cluster's database broke while it committed the batch (\(error.message)): whether its tasks were added is not known "
+      + "(cortex list shows what the cluster has); a submit with --idempotency-key K, or a batch whose lines carry an idempotency_key, is safe to repeat"
   }
 }

@@ -129,4 +129,43 @@ final class ClusterPartitionTests: ClusterTestCase {
     // The flapping did stop runs (the test is not vacuous).
     XCTAssertGreaterThan(runTwice, 0, "no task ran twice: the link's cuts stopped nothing")
   }
+
+  /// A submit whose COMMIT the server carries out while the link is cut, its answer lost: the
+  /// refusal says whether the task was added is not known (it said the database "did not take
+  /// the batch", and a script repeating a 75 would add it twice), and the task is in the cluster.
+  /// A deferred trigger holds each COMMIT that adds a task for 3 s, so that the cut falls inside.
+  func testASubmitCutOffDuringItsCommitSaysWhetherItWasAddedIsNotKnown() throws {
+    let b = try startNode("b", workers: 1, leaseS: 4, dsn: pg.tcpDSN, launcher: net.launcher)
+    try pg.psql(
+      "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$; "
+        + "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON cortex_task DEFERRABLE INITIALLY DEFERRED "
+        + "FOR EACH ROW EXECUTE FUNCTION slow_commit()")
+    let out = try FileDescriptor.open(b.scratch + "/submit.out", [.writeOnly, .create, .truncate])
+    let err = try FileDescriptor.open(b.scratch + "/submit.err", [.writeOnly, .create, .truncate])
+    let asked = Clock.monotonicMs()
+    let pid = try Processes.spawn(
+      [Cortex.binary, "--dir", b.root, "submit", "--no-env", "--", "true"], environment: Environment.all(), stdin: nil, stdout: out,
+      stderr: err, newProcessGroup: false)
+    out.close()
+    err.close()
+    sleepMs(1000)  // the COMMIT is on the server, sleeping in the trigger
+    try net.cut()
+    var status: ExitStatus? = nil
+    while status == nil && Clock.monotonicMs() - asked < 30_000 {
+      status = Processes.reap(pid)?.1
+      sleepMs(20)
+    }
+    if status == nil {
+      _ = Processes.signal(pid, Signal.kill)
+      _ = Processes.wait(pid)
+    }
+    let said = String(decoding: (try FileSystem.read(b.scratch + "/submit.err")) ?? [], as: UTF8.self)
+    XCTAssertEqual(status, .exited(75), "the submit did not end with 75 within 30 s: \(said)")
+    XCTAssertTrue(said.contains("is not known") && said.contains("--idempotency-key"), said)
+    XCTAssertFalse(said.contains("did not take"), said)
+    try net.heal()
+    // The server did commit it: it runs once b is a member again.
+    waitDone(1, timeoutS: 40)
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done"), "1")
+  }
 }
