@@ -56,6 +56,16 @@ extension WebServer {
       var o: [(String, JSON)]
       if let mine = model.task(n), case .object(let s) = mine.summaryJSON() {
         o = s
+        // Submitted on another node: this node's log has its run but not its spec, so what it
+        // runs, its priority and when it came are the database's (the model's defaults were
+        // shown: a `high` task listed as `medium`, untitled, and left out by priority=high).
+        if mine.submittedMs == nil {
+          o.removeAll { ["priority", "type", "title", "submitted_ms"].contains($0.0) }
+          for k in ["priority", "type", "submitted_ms"] {
+            if let v = row[k], !v.isNull { o.append((k, v)) }
+          }
+          o.append(("title", .string(String((row["description"]?.string ?? "").prefix(200)))))
+        }
       } else {
         o = [("id", .string(id))]
         for k in ["state", "priority", "type", "reason", "submitted_ms", "ended_ms", "attempt", "exit_code"] {

@@ -51,7 +51,9 @@ final class ClusterTaskListTests: ClusterTestCase {
     XCTAssertEqual(row(seen.last, onB)?["node"]?.string, "b", "\(seen.last!)")
 
     // Tasks submitted on B while A follows: pushed as they change, at most one list per 125 ms
-    // after a pause's first two, until the newest five have succeeded.
+    // after a pause's first two, until the newest five have succeeded. Both nodes run them; a row
+    // of one that A ran shows what the database has of its spec (A's log has only its run: the
+    // rows said `medium`, untitled, with no type).
     let spec = #"{"synthetic":{"duration_ms":100},"priority":"high","description":"batch from b"}"#
     let ids = b.ok(["submit", "--from", "-"], input: batch(30) { _ in spec }).out.split(separator: "\n").map(String.init)
     XCTAssertEqual(ids.count, 30)
@@ -67,6 +69,18 @@ final class ClusterTaskListTests: ClusterTestCase {
     XCTAssertEqual(last["tasks"]?.array?.compactMap { $0["id"]?.string }, Array(ids.suffix(5).reversed()), "\(last)")
     XCTAssertGreaterThanOrEqual(pushed.count, 2, "the list was not sent again as its tasks ran")
     XCTAssertLessThanOrEqual(pushed.count, 3 + Int(took / 125), "\(pushed.count) lists in \(took) ms")
+    let rows = pushed.flatMap { $0["tasks"]?.array ?? [] }.filter { ids.contains($0["id"]?.string ?? "") }
+    XCTAssertTrue(rows.contains { $0["node"]?.string == "a" }, "A ran none of the 30 tasks: \(last)")
+    for r in rows {
+      let shown = [r["priority"]?.string, r["type"]?.string, r["title"]?.string, r["node"]?.string ?? "b"]
+      XCTAssertTrue(
+        shown[0] == "high" && shown[1] == "synthetic" && shown[2] == "batch from b" && ["a", "b"].contains(shown[3]), r.encoded())
+    }
+    // A filter the web view applies itself (priority) is followed too, A's rows included.
+    let fd2 = try openStream(a, "/api/tasks?priority=high&limit=5&follow=1")
+    defer { fd2.close() }
+    let high = try WebStreamTests.read(fd2, timeoutMs: 20_000) { !lists($0).isEmpty }
+    XCTAssertEqual(lists(high).last?["tasks"]?.array?.compactMap { $0["id"]?.string }, Array(ids.suffix(5).reversed()))
   }
 
   /// A node whose web view is off sends A no events: its tasks' changes reach A's followed list
