@@ -4,11 +4,12 @@ import Posix
 /// One request to the daemon's control socket on behalf of an HTTP request, answered without
 /// blocking the web thread: the answer arrives through the web epoll and then completes the
 /// HTTP response. The daemon handles it exactly like a CLI request (same decoding, same logged
-/// decisions).
+/// decisions). A request of the web view's own (a followed cluster list's `list`) has no
+/// connection: its `finish` is called with the answer and returns nil.
 final class ControlRequest {
   let id: UInt64
   let fd: FileDescriptor
-  let connection: UInt64
+  let connection: UInt64?
   let keepAlive: Bool
   let startedMs: Int64
   /// The response to the daemon's answer; nil when it started something else that will answer
@@ -17,7 +18,7 @@ final class ControlRequest {
   var lines = LineBuffer(maxLine: 64 << 20)
   static let timeoutMs: Int64 = 60_000
 
-  init(id: UInt64, fd: FileDescriptor, connection: UInt64, keepAlive: Bool, now: Int64, finish: @escaping (JSON?) -> HTTPResponse?) {
+  init(id: UInt64, fd: FileDescriptor, connection: UInt64?, keepAlive: Bool, now: Int64, finish: @escaping (JSON?) -> HTTPResponse?) {
     self.id = id
     self.fd = fd
     self.connection = connection
@@ -53,6 +54,31 @@ extension WebServer {
     c.waiting = true
   }
 
+  /// Sends `request` to the daemon for the web view itself (no HTTP request waits for it): `then`
+  /// gets the answer, nil when there is none (the socket refused, or no answer within the timeout).
+  func controlQuery(_ request: JSON, now t: Int64, then: @escaping (JSON?) -> Void) {
+    let fd: FileDescriptor
+    do throws(PosixError) {
+      fd = try UnixSocket.connect(path: paths.socket)
+      try fd.setNonBlocking(true)
+      var line = request.encodedBytes()
+      line.append(10)
+      try fd.writeAll(line)
+    } catch {
+      return then(nil)
+    }
+    let id = nextID
+    nextID += 1
+    do throws(PosixError) { try epoll.add(fd, .input, token: id) } catch {
+      fd.close()
+      return then(nil)
+    }
+    controls[id] = ControlRequest(id: id, fd: fd, connection: nil, keepAlive: false, now: t) { answer in
+      then(answer)
+      return nil
+    }
+  }
+
   func controlReadable(_ r: ControlRequest, now t: Int64) {
     var buf: [UInt8] = []
     while true {
@@ -80,7 +106,11 @@ extension WebServer {
     guard controls.removeValue(forKey: r.id) != nil else { return }
     epoll.remove(r.fd)
     r.fd.close()
-    guard let c = connections[r.connection], let response = r.finish(answer) else { return }
+    guard let cid = r.connection else {
+      _ = r.finish(answer)
+      return
+    }
+    guard let c = connections[cid], let response = r.finish(answer) else { return }
     c.waiting = false
     respond(c, response, keepAlive: r.keepAlive, head: c.head, now: t)
     processRequests(c, now: t)

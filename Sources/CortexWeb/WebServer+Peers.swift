@@ -24,6 +24,8 @@ final class PeerState {
   /// The last seq read from each node's log, and its newest events (for a page that opens).
   var cursors: [String: UInt64] = [:]
   var ring: [String: [(ts: String, ev: FleetModel.RingEvent)]] = [:]
+  /// Task events read from the other nodes so far: a followed cluster list may have moved.
+  var taskEvents: UInt64 = 0
   /// Why each node's events cannot be shown, as last sent to the streams.
   var notes: [String: String] = [:]
   /// Each node's address as last seen.
@@ -87,8 +89,10 @@ extension WebServer {
   func pollPeers(now t: Int64) {
     guard let peers else { return }
     let wantStatus = t - peers.lastViewerMs < Self.followMs || streams.contains { connections[$0]?.stream?.status == true }
+    // A followed cluster list is asked for again when another node's task events come.
     let wantEvents =
-      t - peers.lastClusterEventsMs < Self.followMs || streams.contains { connections[$0]?.stream?.events == true }
+      t - peers.lastClusterEventsMs < Self.followMs
+      || streams.contains { connections[$0]?.stream?.events == true || connections[$0]?.list?.cluster == true }
     if !wantEvents && !peers.cursors.isEmpty {
       peers.cursors.removeAll()
       peers.ring.removeAll()
@@ -152,6 +156,7 @@ extension WebServer {
     }
     peers.cursors[node] = max(after, fresh.last?.ev.seq ?? after)
     guard !fresh.isEmpty else { return }
+    peers.taskEvents &+= UInt64(fresh.count { $0.ev.type.hasPrefix("task.") })
     peers.ring[node, default: []].append(contentsOf: fresh)
     if let n = peers.ring[node]?.count, n > PeerState.ringPerNode { peers.ring[node]!.removeFirst(n - PeerState.ringPerNode) }
     for id in streams {

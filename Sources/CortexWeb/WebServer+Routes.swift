@@ -181,10 +181,9 @@ extension WebServer {
         let follow: Bool
         do { follow = try Self.flag(r, "follow", default: false) } catch { return send(.error(400, error.message)) }
         if follow {
-          guard !clusterWide else { return send(.error(400, Self.clusterFollowRefused)) }
           // HEAD: what a stream would answer, without becoming one.
           if c.head { return send(HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream")])) }
-          return startListStream(c, q, now: t)
+          return clusterWide ? startClusterListStream(c, q, now: t) : startListStream(c, q, now: t)
         }
         if clusterWide { return clusterTasks(q, on: c, keepAlive: keep, now: t) }
         send(.json(taskList(q)))

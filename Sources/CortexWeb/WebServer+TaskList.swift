@@ -9,6 +9,9 @@ struct ListFollow {
   var sentMs: Int64
   /// When the send before the last one went (the list is sent twice in a row after a pause).
   var sentBeforeMs: Int64 = .min / 2
+  /// The cluster's list (cluster mode, `WebServer+ClusterList.swift`): sent when the daemon's
+  /// `list` answers, not from this node's model.
+  var cluster = false
 }
 
 /// `GET /api/tasks?…&follow=1` (docs/web.md): the task list as an event stream. The answer of
@@ -23,9 +26,16 @@ extension WebServer {
   /// (submitted, assigned, started), and the tick after the first need not wait a whole interval.
   static let listIntervalMs: Int64 = 150
 
-  static let clusterFollowRefused =
-    "follow: the cluster's task list is read from PostgreSQL at each request and cannot be followed; "
-    + "ask GET /api/tasks again, or follow this node's tasks (scope=node)"
+  /// What a list stream starts with, before its first `event: tasks`.
+  static let listStreamHead =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n"
+    + HTTPResponse.securityHeaders + "Connection: keep-alive\r\n\r\nretry: 1000\n\n"
+
+  /// The query in one string: streams that ask the same are answered with one encoding.
+  static func listKey(_ q: FleetModel.TaskQuery) -> String {
+    let label = q.label.map { $0.0 + "=" + ($0.1 ?? "") } ?? ""
+    return [q.state ?? "", q.type ?? "", q.priority ?? "", label, q.text ?? "", "\(q.offset)", "\(q.limit)"].joined(separator: "\u{1}")
+  }
 
   /// The object `GET /api/tasks` answers (this node's tasks).
   func taskList(_ q: FleetModel.TaskQuery) -> JSON {
@@ -47,14 +57,9 @@ extension WebServer {
     var f = StreamFilter()
     f.events = false
     c.stream = f
-    let label = q.label.map { $0.0 + "=" + ($0.1 ?? "") } ?? ""
-    let key = [q.state ?? "", q.type ?? "", q.priority ?? "", label, q.text ?? "", "\(q.offset)", "\(q.limit)"].joined(separator: "\u{1}")
-    c.list = ListFollow(query: q, key: key, sentSeq: model.taskChangeSeq, sentMs: t)
+    c.list = ListFollow(query: q, key: Self.listKey(q), sentSeq: model.taskChangeSeq, sentMs: t)
     streams.insert(c.id)
-    let head =
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n"
-      + HTTPResponse.securityHeaders + "Connection: keep-alive\r\n\r\nretry: 1000\n\n"
-    c.queue(Array(head.utf8) + listMessage(q))
+    c.queue(Array(Self.listStreamHead.utf8) + listMessage(q))
     flush(c, now: t)
   }
 
@@ -65,7 +70,7 @@ extension WebServer {
     var encoded: [String: [UInt8]] = [:]
     for id in streams {
       let slack = Self.tickMs / 2
-      guard let c = connections[id], var l = c.list, model.taskChangeSeq > l.sentSeq,
+      guard let c = connections[id], var l = c.list, !l.cluster, model.taskChangeSeq > l.sentSeq,
         t - l.sentMs >= Self.listIntervalMs - slack || t - l.sentBeforeMs >= 2 * Self.listIntervalMs - slack
       else { continue }
       let message = encoded[l.key] ?? listMessage(l.query)

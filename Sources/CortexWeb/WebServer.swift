@@ -21,6 +21,8 @@ final class WebServer {
   var connections: [UInt64: WebConnection] = [:]
   var controls: [UInt64: ControlRequest] = [:]
   var streams: Set<UInt64> = []
+  /// Cluster mode: the cluster's task lists that streams follow, by query (`WebServer+ClusterList.swift`).
+  var clusterLists: [String: ClusterListFollow] = [:]
   var nextID: UInt64 = 16
   var lastStatusMs: Int64 = 0
   var lastStatusSeq: UInt64 = .max
@@ -107,6 +109,7 @@ final class WebServer {
       if !streams.isEmpty || t - lastRequestMs < Self.followMs { pollLog(now: t) } else { following = false }
       pushStatus(now: t)
       pushLists(now: t)
+      pushClusterLists(now: t)
       pollPeers(now: t)
       if t - lastSweepMs >= 1000 {
         lastSweepMs = t

@@ -64,13 +64,18 @@ final class ClusterWebTests: ClusterTestCase {
     let shown = try api(a, "/api/tasks/\(done)")?["task"]
     XCTAssertEqual(shown?["node"]?.string, "b")
     XCTAssertEqual(shown?["state"]?.string, "succeeded")
-    // The same in a real browser: A's overview shows B and its task; A's task list names B.
+    // The same in a real browser: A's overview shows B and its task; A's task list names B and
+    // follows the cluster's list as A pushes it (a task submitted on B comes by itself).
     let (python, shots) = try WebBrowserTests.browser(a)
     let url = "http://127.0.0.1:\(try XCTUnwrap(a.webPort))/?token=\(a.webToken)"
     let (code, out) = try a.runProgram(
-      [python, WebBrowserTests.repo + "/scripts/web/cluster-browser-test.py", url, "b", long, done, "1000000", shots, failed, waiting],
+      [
+        python, WebBrowserTests.repo + "/scripts/web/cluster-browser-test.py", url, "b", long, done, "1000000", shots, failed, waiting,
+        Cortex.binary, b.root,
+      ],
       timeoutS: 120)
     XCTAssertEqual(code, 0, "cluster browser test failed:\n\(out)")
+    XCTAssertTrue(out.contains("came to A's list by itself"), out)
     // The clicks were decisions of the cluster: a retry naming the failed task, a new priority.
     let retries = sql(
       "SELECT (SELECT count(*) FROM cortex_task WHERE spec->>'retry_of' = '\(failed)') + (SELECT count(*) FROM cortex_task_done WHERE spec->>'retry_of' = '\(failed)')"

@@ -93,9 +93,10 @@ extension Pages {
       document.addEventListener('selectionchange', () => { if (latest && !selecting()) redraw(); });
       window.addEventListener('scroll', () => { if (shown && !latest) { latest = shown; redraw(); } }, { passive: true });
       // The list follows its answer as the server pushes it (`follow=1`: at most every 150 ms
-      // while its tasks change), with no request per redraw. In cluster mode the list is read
-      // from PostgreSQL at each request, so the page asks again after task events instead, at
-      // most every 150 ms.
+      // while its tasks change), with no request per redraw; in cluster mode too (the server
+      // asks the cluster's list again as any node's tasks move, once for every page that
+      // follows the same list). A list the server could not read (the database unreachable)
+      // says why and keeps the rows it had.
       let follow = null, gen = 0;
       async function load() {
         const q = new URLSearchParams();
@@ -115,19 +116,7 @@ extension Pages {
         // error read as its answer.
         if (!j.ok) { latest = shown = null; clearTimeout(fillAll); info.textContent = j.error; while (rows.length) rows.pop().tr.remove(); prev.disabled = next.disabled = true; return; }
         show(j);
-        if (j.scope === 'cluster') follow = stream('type=task.&newest=1', { logs: refetch, reopened: refetch });
-        else follow = stream(q + '&follow=1', { tasks: (a) => { if (mine === gen) show(a); } }, '/api/tasks');
-      }
-      let fetching = false, again = false, lastFetch = -1e9, timer = null;
-      async function refetch() {
-        if (timer) return;
-        if (fetching) { again = true; return; }
-        const wait = lastFetch + 150 - performance.now();
-        if (wait > 0) { timer = setTimeout(() => { timer = null; refetch(); }, wait); return; }
-        fetching = true; lastFetch = performance.now(); const mine = gen;
-        const q = new URLSearchParams(location.search); q.set('limit', 50);
-        try { const j = await api('/api/tasks?' + q); if (j.ok && mine === gen) show(j); } finally { fetching = false; }
-        if (again) { again = false; refetch(); }
+        follow = stream(q + '&follow=1', { tasks: (a) => { if (mine !== gen) return; if (a.ok === false) setText(info, a.error); else show(a); } }, '/api/tasks');
       }
       load();
     }

@@ -24,18 +24,25 @@ extension Pages {
     const workerId = (n) => 'worker-' + String(n).padStart(3, '0');
     const STATES = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out', 'rejected'];
     const WSTATE = { s: 'starting', i: 'idle', b: 'busy', t: 'stopping', r: 'restarting', p: 'parked', x: 'stopped' };
-    // Milliseconds from an event's timestamp to the moment it is on the page (read by the benchmark).
-    window.cortexLatency = [];
+    // What the page drew, read by the benchmark (scripts/web/bench.py) and the browser tests:
+    // `cortexLatency`, milliseconds from each drawn event's timestamp to the moment it was on the
+    // page; `cortexDraws`, when the page drew which log seq (the overview's status, the task
+    // list's answer: the benchmark maps each event's seq to the first draw that showed it). Both
+    // are bounded (a page open for hours stays small): past 100,000 entries the oldest 50,000
+    // go, and `cortexDropped` counts them, so that what is left is never taken for all there was
+    // (the bound was 20,000, halved without a word: a benchmark run read 10,001 drawn events of
+    // the events page, what was left after its 20,001st). A reader starts afresh by setting all three anew.
+    window.cortexLatency = []; window.cortexDraws = []; window.cortexDropped = { latency: 0, draws: 0 };
+    function record(kind, list, v) {
+      list.push(v);
+      if (list.length > 100000) { list.splice(0, 50000); window.cortexDropped[kind] += 50000; }
+    }
     function noteLatency(ev) {
       const t = Date.parse(ev.ts);
-      if (!isNaN(t)) { window.cortexLatency.push(Date.now() - t); if (window.cortexLatency.length > 20000) window.cortexLatency.splice(0, 10000); }
+      if (!isNaN(t)) record('latency', window.cortexLatency, Date.now() - t);
     }
-    // When the page drew which log seq (the overview's status, the task list's answer): the
-    // benchmark maps each event's seq to the first draw that showed it. Bounded like cortexLatency.
-    window.cortexDraws = [];
     function noteDraw(seq) {
-      if (seq == null) return;
-      window.cortexDraws.push([Date.now(), seq]); if (window.cortexDraws.length > 20000) window.cortexDraws.splice(0, 10000);
+      if (seq != null) record('draws', window.cortexDraws, [Date.now(), seq]);
     }
     // Never throws: a daemon that does not answer (stopped, or restarted on another port) is an
     // answer too, {ok: false, error} in words, which the page shows where the result would be.
