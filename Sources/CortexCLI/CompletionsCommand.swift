@@ -50,7 +50,7 @@ enum CompletionsCommand {
       // The unfinished tasks, and the newest ones whatever their state: `show`, `log`, `wait` and
       // `retry` are mostly asked about a task that just ended (the hot state lists only active
       // tasks, so those were never offered). Ids are given in order, so the newest are these.
-      guard case .success(let v) = DaemonControl.readHotState(ctx.paths) else { return 0 }
+      guard let v = try? DaemonControl.readHotState(ctx.paths) else { return 0 }
       let newest = max(1, v.nextTask - recentTaskIDs)..<max(1, v.nextTask)
       let ids = Set(v.tasks.map(\.number)).union(newest).sorted()
       ctx.out(ids.map { TaskID.format($0) + "\n" }.joined())

@@ -101,7 +101,7 @@ enum DaemonControl {
     var said = ""
     // Answers come in order and the ping's was read: nothing more is buffered before this one.
     while !c.fd.waitReadable(timeoutMs: 1000) {
-      guard case .success(let v) = hotState(ctx.paths) else { continue }
+      guard let v = try? hotState(ctx.paths) else { continue }
       let busy = v.tasks.filter { $0.state == .running || $0.state == .assigned }
       let left = max(0, Int64(timeoutS) * 1000 - (Clock.monotonicMs() - started))
       let names = busy.prefix(5).map { TaskID.format($0.number) }.joined(separator: ", ") + (busy.count > 5 ? ", …" : "")
@@ -121,18 +121,22 @@ enum DaemonControl {
   /// A consistent view of `hot-state.mmap`, or what is wrong with it. The file is read with
   /// pread(2), not mapped: a mapped page the file system cannot back (a hole on a full disk, or
   /// past the end of a file cut short) kills the reader with SIGBUS, while pread returns zeros or
-  /// a short count, which the seqlock and checksum then reject.
-  static func hotState(_ paths: Paths) -> Result<HotState.View, CLIError> {
+  /// a short count, which the seqlock and checksum then reject. Thrown, not a `Result`: a
+  /// `Result<HotState.View, CLIError>` made the runtime build its type at first use (and look up
+  /// `CLIError: Error` among the binary's conformances), a tenth of a `cortex status`.
+  static func hotState(_ paths: Paths) throws(CLIError) -> HotState.View {
     // A busy daemon rewrites the file every 20 ms; a reader on a loaded machine can lose the race
     // many times in a row. Back off and try again for up to a second before calling it unusable.
-    var result = readHotState(paths)
     var tries = 0
-    while case .failure = result, tries < 50, FileSystem.exists(paths.hotState) {
+    while true {
+      do throws(CLIError) {
+        return try readHotState(paths)
+      } catch {
+        guard tries < 50, FileSystem.exists(paths.hotState) else { throw error }
+      }
       tries += 1
       sleepMs(20)
-      result = readHotState(paths)
     }
-    return result
   }
 
   /// True when the hot-state file's magic is all zeros: created, never filled in.
@@ -145,13 +149,13 @@ enum DaemonControl {
     return n < 8 || word == 0
   }
 
-  static func readHotState(_ paths: Paths) -> Result<HotState.View, CLIError> {
+  static func readHotState(_ paths: Paths) throws(CLIError) -> HotState.View {
     guard FileSystem.exists(paths.hotState) else {
-      return .failure(
-        CLIError(
-          ExitCode.notRunning,
-          "no hot state in \(paths.root): the daemon has never run here; start it with: cortex start --dir \(paths.root)"))
+      throw CLIError(
+        ExitCode.notRunning, "no hot state in \(paths.root): the daemon has never run here; start it with: cortex start --dir \(paths.root)"
+      )
     }
+    let failure: CLIError
     do throws(PosixError) {
       let fd = try FileDescriptor.open(paths.hotState, .readOnly)
       defer { fd.close() }
@@ -169,23 +173,21 @@ enum DaemonControl {
         result = try read()
       }
       switch result {
-      case .success(let v): return .success(v)
+      case .success(let v): return v
       case .failure(.badMagic) where neverWritten(fd):
         // The daemon creates the file, then fills it once it has started; a start that failed in
         // between (in cluster mode: a database it could not join) leaves it all zeros.
-        return .failure(
-          CLIError(
-            ExitCode.notRunning,
-            "the Cortex daemon is not running for \(paths.root): it has not finished a start here (see \(paths.daemonLog)); start it with: cortex start --dir \(paths.root)"
-          ))
+        failure = CLIError(
+          ExitCode.notRunning,
+          "the Cortex daemon is not running for \(paths.root): it has not finished a start here (see \(paths.daemonLog)); start it with: cortex start --dir \(paths.root)"
+        )
       case .failure(let e):
-        return .failure(
-          CLIError(
-            ExitCode.failure,
-            "\(paths.hotState) is not usable: \(e) (the daemon sets it aside and rebuilds it at start)"))
+        failure = CLIError(
+          ExitCode.failure, "\(paths.hotState) is not usable: \(e) (the daemon sets it aside and rebuilds it at start)")
       }
     } catch {
-      return .failure(CLIError(ExitCode.failure, "cannot read \(paths.hotState): \(error)"))
+      failure = CLIError(ExitCode.failure, "cannot read \(paths.hotState): \(error)")
     }
+    throw failure
   }
 }

@@ -53,7 +53,7 @@ enum DemoCommand {
     var lastLine = Int64(0)
     while true {
       let now = Clock.monotonicMs()
-      guard case .success(let v) = DaemonControl.hotState(paths) else {
+      guard let v = try? DaemonControl.hotState(paths) else {
         sleepMs(50)
         continue
       }

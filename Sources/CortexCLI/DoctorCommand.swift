@@ -86,7 +86,7 @@ enum DoctorCommand {
 
     // Hot state.
     var hot: HotState.View?
-    switch DaemonControl.hotState(p) {
+    switch Result(catching: { () throws(CLIError) in try DaemonControl.hotState(p) }) {
     case .success(let v):
       hot = v
       if v.lastSeq > log.lastSeq && log.lastSeq > 0 {

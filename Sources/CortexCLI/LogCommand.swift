@@ -146,7 +146,7 @@ enum TailCommand {
 
     // A task number not given out yet matches nothing, ever: say so (tail printed nothing and
     // exited 0, and `tail -f` waited for ever).
-    if let task, let n = TaskID.parse(task), case .success(let hot) = DaemonControl.readHotState(ctx.paths), n >= hot.nextTask {
+    if let task, let n = TaskID.parse(task), let hot = try? DaemonControl.readHotState(ctx.paths), n >= hot.nextTask {
       throw CLIError(
         ExitCode.invalidSpec,
         "id: unknown task \(TaskID.format(n)) (the newest is \(hot.nextTask > 1 ? TaskID.format(hot.nextTask - 1) : "none yet"))")
@@ -303,11 +303,10 @@ enum StatusCommand {
     try args.noPositionals()
     let running = daemonRunning(ctx.paths)
     let view: HotState.View
-    switch DaemonControl.hotState(ctx.paths) {
-    case .success(let v): view = v
-    case .failure(let e) where e.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState):
-      throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
-    case .failure(let e): throw e
+    do throws(CLIError) {
+      view = try DaemonControl.hotState(ctx.paths)
+    } catch  where error.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState) {
+      throw CLIError(error.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
     }
     let now = Clock.wallMs()
     let stale = notResponding(view, pid: running, now: now)
@@ -321,9 +320,9 @@ enum StatusCommand {
       }
       // A node's own budget is a placeholder (2^60, so that the database's check is the one that
       // refuses): the cluster's budget is `cortex cluster status --json`.
-      if let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster, let i = v.firstIndex(where: { $0.0 == "budget" }) {
+      if let node = clusterNode(ctx.paths), let i = v.firstIndex(where: { $0.0 == "budget" }) {
         v[i].1 = .object([("scope", .string("cluster")), ("see", .string("cortex cluster status"))])
-        var c: [(String, JSON)] = [("node", .string(cluster.node ?? Host.name))]
+        var c: [(String, JSON)] = [("node", .string(node ?? Host.name))]
         c.append(("database", .string(view.clusterUnreachableSinceMs == nil ? "reachable" : "unreachable")))
         if let since = view.clusterUnreachableSinceMs { c.append(("unreachable_since", .string(Timestamp.rfc3339(ms: since)))) }
         v.append(("cluster", .object(c)))
@@ -341,22 +340,27 @@ enum StatusCommand {
       s +=
         "daemon     not running (state below as of \(Timestamp.rfc3339(ms: view.updatedMs)); \(ctx.startAdvice))\n"
     }
-    let ws = Dictionary(grouping: view.poolWorkers, by: \.state).mapValues(\.count)
-    s +=
-      "workers    \(view.poolSize) in the pool: "
-      + ["busy", "idle", "starting", "restarting", "stopping", "parked", "stopped"].compactMap { k in ws[k].map { "\($0) \(k)" } }.joined(
-        separator: ", ") + "\n"
+    // Counted and joined by hand: a `Dictionary(grouping:)` of the workers and `joined` each made
+    // the runtime build generic types at first use, a tenth of the command's instructions.
+    let pool = view.poolWorkers
+    var parts = ""
+    for k in ["busy", "idle", "starting", "restarting", "stopping", "parked", "stopped"] {
+      var n = 0
+      for w in pool where w.state == k { n += 1 }
+      if n > 0 { parts += (parts.isEmpty ? "" : ", ") + "\(n) \(k)" }
+    }
+    s += "workers    \(view.poolSize) in the pool: " + parts + "\n"
     let c = view.counts
+    var byPriority = ""
+    for p in Priority.allCases.reversed() { byPriority += (byPriority.isEmpty ? "" : ", ") + "\(p.name) \(view.queuedByPriority[p] ?? 0)" }
     s +=
-      "queue      \(c[.queued] ?? 0) queued ("
-      + Priority.allCases.reversed().map { "\($0.name) \(view.queuedByPriority[$0] ?? 0)" }.joined(separator: ", ")
-      + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
+      "queue      \(c[.queued] ?? 0) queued (" + byPriority + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
     s +=
       "finished   \(c[.succeeded] ?? 0) succeeded, \(c[.failed] ?? 0) failed, \(c[.cancelled] ?? 0) cancelled, \(c[.timedOut] ?? 0) timed out; \(view.rejected) refused at submit\n"
-    let clusterSettings = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster
-    if let cluster = clusterSettings {
+    let clusterSettings = clusterNode(ctx.paths)
+    if let node = clusterSettings {
       s +=
-        "cluster    node \(cluster.node ?? "(host name)"); the token budget, the queue and the other nodes are the cluster's: cortex cluster status\n"
+        "cluster    node \(node ?? "(host name)"); the token budget, the queue and the other nodes are the cluster's: cortex cluster status\n"
       if let since = view.clusterUnreachableSinceMs {
         s +=
           "           \(ctx.bold("POSTGRESQL UNREACHABLE")) for \(formatMs(max(0, now - since))) (as of the hot state): new submits are refused; "
@@ -385,6 +389,32 @@ enum StatusCommand {
     }
     ctx.out(s)
     return 0
+  }
+
+  /// Cluster mode's node name as config.json gives it (nil inside: the host's name), or nil on
+  /// a single host. Read from the file's JSON, not through `Daemon.loadConfig`, whose full
+  /// decoding was a fifth of a `cortex status`'s instructions.
+  static func clusterNode(_ paths: Paths) -> String?? {
+    guard let bytes = (try? FileSystem.read(paths.config)) ?? nil, contains(bytes, #""cluster""#), let v = try? JSON.parse(bytes),
+      let c = v["cluster"], c.object != nil
+    else { return nil }
+    return .some(c["node"]?.string)
+  }
+
+  /// Whether `text` occurs in `bytes` (a config without the word is not parsed at all).
+  static func contains(_ bytes: [UInt8], _ text: String) -> Bool {
+    let t = Array(text.utf8)
+    guard !t.isEmpty, bytes.count >= t.count else { return false }
+    var i = 0
+    while i + t.count <= bytes.count {
+      if bytes[i] == t[0] {
+        var j = 1
+        while j < t.count && bytes[i + j] == t[j] { j += 1 }
+        if j == t.count { return true }
+      }
+      i += 1
+    }
+    return false
   }
 
   /// A running daemon refreshes the hot state at least every second; older than this, it is not

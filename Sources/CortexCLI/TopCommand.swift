@@ -20,12 +20,11 @@ enum TopCommand {
     let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster
     while true {
       let view: HotState.View
-      switch DaemonControl.hotState(ctx.paths) {
-      case .success(let v): view = v
-      case .failure(let e) where e.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState):
+      do throws(CLIError) {
+        view = try DaemonControl.hotState(ctx.paths)
+      } catch  where error.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState) {
         // As status says it: where a directory would be looked for when none was found.
-        throw CLIError(e.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
-      case .failure(let e): throw e
+        throw CLIError(error.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
       }
       let now = Clock.wallMs()
       let done = TaskState.allCases.filter(\.isTerminal).reduce(0) { $0 + (view.counts[$1] ?? 0) }

@@ -2,6 +2,18 @@
 public enum Priority: Int, CaseIterable, Comparable, Sendable {
   case low = 0, medium = 1, high = 2, critical = 3
 
+  /// A count per priority: a fixed table by raw value, not a dictionary (see `TaskState.Counts`).
+  public struct Counts: Sendable, Equatable {
+    private var values = [Int](repeating: 0, count: Priority.allCases.count)
+    public init() {}
+    public subscript(_ p: Priority, default d: Int) -> Int {
+      get { values[p.rawValue] }
+      set { values[p.rawValue] = newValue }
+    }
+    /// As a dictionary would answer (every priority has a count, 0 included).
+    public subscript(_ p: Priority) -> Int? { values[p.rawValue] }
+  }
+
   public init?(name: String) {
     switch name {
     case "low": self = .low

@@ -106,7 +106,7 @@ public enum HotState {
     i64(H.tokensReserved, Int64(s.tokensReserved))
     i64(H.tokensUsed, Int64(s.tokensUsed))
     i64(H.tokensAvailable, Int64(s.budgetAvailable))
-    for (i, st) in TaskState.allCases.enumerated() { i64(H.counts + 8 * i, Int64(s.counts[st, default: 0])) }
+    for st in TaskState.allCases { i64(H.counts + 8 * st.ordinal, Int64(s.counts[st, default: 0])) }
     for p in Priority.allCases { u32(H.queuedByPriority + 4 * p.rawValue, UInt32(s.queued(p))) }
     i64(H.rejected, Int64(s.rejectedSubmits))
     i64(H.nextTask, Int64(s.nextTaskNumber))
@@ -188,7 +188,11 @@ public enum HotState {
   public struct View: Sendable {
     public var lastSeq: UInt64, pid: Int32, startedMs: Int64, updatedMs: Int64, poolSize: Int
     public var tokensTotal: Int, tokensReserved: Int, tokensUsed: Int, tokensAvailable: Int
-    public var counts: [TaskState: Int], queuedByPriority: [Priority: Int], rejected: Int, nextTask: Int
+    /// Fixed tables, not dictionaries: a `[TaskState: Int]` and a `[Priority: Int]` cost each
+    /// `cortex status` about 120,000 instructions apiece of the Swift runtime building the
+    /// dictionary's type at first use and scanning the binary's conformance records for its key's
+    /// `Hashable` (callgrind). Both answer `[key]` as a dictionary would (an optional).
+    public var counts: TaskState.Counts, queuedByPriority: Priority.Counts, rejected: Int, nextTask: Int
     public var phase: String, admitting: Bool, activeTotal: Int
     /// Cluster mode: since when (wall ms) the node cannot reach PostgreSQL; nil while it can.
     public var clusterUnreachableSinceMs: Int64?
@@ -223,9 +227,17 @@ public enum HotState {
   /// copies only the header and these (`cortex status`, with pread) reads a few KiB, not 320.
   public static func usedRegions(header: UnsafeRawBufferPointer) -> [Range<Int>] {
     guard header.count >= headerSize else { return [headerSize..<fileSize] }
+    let (w, t) = usedRanges(header: header)
+    return [w, t]
+  }
+
+  /// `usedRegions` as a pair, which `readConsistent` uses: an array of ranges made the runtime
+  /// build its type at first use, a tenth of a `cortex status`'s instructions.
+  public static func usedRanges(header: UnsafeRawBufferPointer) -> (workers: Range<Int>, tasks: Range<Int>) {
+    guard header.count >= headerSize else { return (headerSize..<fileSize, fileSize..<fileSize) }
     let wn = min(Int(header.loadUnaligned(fromByteOffset: H.workerEntries, as: UInt32.self)), workerCapacity)
     let tn = min(Int(header.loadUnaligned(fromByteOffset: H.taskEntries, as: UInt32.self)), taskCapacity)
-    return [workersOffset..<(workersOffset + wn * workerSlotSize), tasksOffset..<(tasksOffset + tn * taskSlotSize)]
+    return (workersOffset..<(workersOffset + wn * workerSlotSize), tasksOffset..<(tasksOffset + tn * taskSlotSize))
   }
 
   /// Validates and decodes a copy of the file's bytes (which may be any length or garbage). Only
@@ -245,12 +257,10 @@ public enum HotState {
     let tn = Int(u32(H.taskEntries))
     guard wn <= workerCapacity, tn <= taskCapacity else { return .failure(.badGeometry) }
     guard checksum(bytes.baseAddress!, workers: wn, tasks: tn) == u32(H.crc) else { return .failure(.checksum) }
-    var counts: [TaskState: Int] = [:]
-    counts.reserveCapacity(TaskState.allCases.count)
-    for (i, st) in TaskState.allCases.enumerated() { counts[st] = Int(i64(H.counts + 8 * i)) }
-    var qp: [Priority: Int] = [:]
-    qp.reserveCapacity(Priority.allCases.count)
-    for p in Priority.allCases { qp[p] = Int(u32(H.queuedByPriority + 4 * p.rawValue)) }
+    var counts = TaskState.Counts()
+    for st in TaskState.allCases { counts[st, default: 0] = Int(i64(H.counts + 8 * st.ordinal)) }
+    var qp = Priority.Counts()
+    for p in Priority.allCases { qp[p, default: 0] = Int(u32(H.queuedByPriority + 4 * p.rawValue)) }
     var workers: [WorkerView] = []
     for i in 0..<wn {
       let o = workersOffset + i * workerSlotSize
@@ -369,7 +379,9 @@ public enum HotState {
         }
         try fill(0..<headerSize)
         let header = UnsafeRawBufferPointer(rebasing: buffer[0..<min(headerSize, buffer.count)])
-        for r in usedRegions(header: header) { try fill(r) }
+        let (workers, tasks) = usedRanges(header: header)
+        try fill(workers)
+        try fill(tasks)
       },
       seqlock: { () throws(E) -> UInt64 in
         var word: UInt64 = 0
@@ -384,9 +396,9 @@ public enum HotState {
 
 extension HotState.View {
   /// The JSON pieces `cortex status --json` and the web view's `/api/status` both give.
-  public var countsJSON: JSON { .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(counts[$0] ?? 0))) }) }
+  public var countsJSON: JSON { .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(counts[$0, default: 0]))) }) }
   public var queuedByPriorityJSON: JSON {
-    .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(queuedByPriority[$0] ?? 0))) })
+    .object(Priority.allCases.reversed().map { ($0.name, .int(Int64(queuedByPriority[$0, default: 0]))) })
   }
   public var budgetJSON: JSON {
     .object([
