@@ -57,6 +57,9 @@ public struct Fleet: Sendable {
   var pass: UInt64 = 0
   /// When dispatch last ran (see `fleetWakeMs`).
   var lastPassMs: Int64 = 0
+  /// The earliest time a task that the last dispatch pass found held by its worker type's rate
+  /// limit may start (its tokens counted, not only the type's starts), for `fleetWakeMs`.
+  var typeReadyMs: Int64?
   var notedQueuePaused = 0
   /// Per priority, the groups a decision looks at (those that may start a task now).
   public internal(set) var startable = StartableGroups()
@@ -386,6 +389,9 @@ extension Scheduler {
       let at = l.nextReadyMs(tokens: 0)
       if at > fleet.lastPassMs { t = min(t ?? at, at) }
     }
+    // A type's tokens-per-minute bucket: the time the held task's own tokens are there. Without
+    // it the timer saw only the type's starts, and such a task waited for some other input.
+    if let at = fleet.typeReadyMs, at > fleet.lastPassMs { t = min(t ?? at, at) }
     return t
   }
 
