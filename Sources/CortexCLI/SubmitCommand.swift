@@ -395,7 +395,8 @@ extension SubmitCommand {
       .option("--after", value: "ID,...", help: "run only after these tasks succeeded (repeatable)", completes: .taskID),
       .option("--label", value: "K=V", help: "a label kept with the task: cortex list --label K=V picks it out (repeatable)"),
       .option(
-        "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default"),
+        "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default",
+        completes: .group),
       .option("--env", value: "K=V", help: "an environment variable for the task, over the inherited ones (repeatable)"),
       .option(
         "--cwd", value: "DIR", help: "the task's working directory (with --from: of each line without a cwd)",
