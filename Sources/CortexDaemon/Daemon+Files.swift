@@ -50,6 +50,8 @@ extension Daemon {
     w.key("signal")
     if let s = t.signal { w.int(s) } else { w.null() }
     w.field("reason", t.reason)
+    // The sentence beside the reason: `wait` of a task held only as a compact record says it.
+    if let d = t.detail { w.field("detail", d) }
     w.field("tokens_used", t.tokensUsed)
     w.field("token_budget", t.budget)
     if let wk = t.worker { w.field("worker_id", WorkerID.format(wk)) }

@@ -290,7 +290,8 @@ extension Daemon {
   }
 
   /// Fills in a `wait` answer's tasks that the scheduler holds only as a finished state: exit
-  /// code, signal and end time from their compact records.
+  /// code, signal and end time from their compact records, and the reason with its sentence
+  /// (`detail`) from their result.json while it exists, as a task held in memory has them.
   func completeWaitReply(_ v: JSON) -> JSON {
     guard let pairs = v.object, let tasks = v["tasks"]?.array, tasks.contains(where: { $0["compact"]?.bool == true }) else { return v }
     let filled = tasks.map { t -> JSON in
@@ -301,8 +302,14 @@ extension Daemon {
         o.removeAll { $0.0 == "exit_code" || $0.0 == "signal" }
         o.append(("exit_code", r.exitCode.map { .int(Int64($0)) } ?? .null))
         o.append(("signal", r.signal.map { .int(Int64($0)) } ?? .null))
-        o.append(("ended", .string(Timestamp.rfc3339(ms: r.endedMs))))
       }
+      let result = ((try? FileSystem.read(paths.taskDir(n) + "/result.json")) ?? nil).flatMap { try? JSON.parse($0) }
+      for k in ["reason", "detail"] {
+        guard let said = result?[k], !said.isNull else { continue }
+        o.removeAll { $0.0 == k }
+        o.append((k, said))
+      }
+      if let r = record { o.append(("ended", .string(Timestamp.rfc3339(ms: r.endedMs)))) }
       if let removed { o.append(("retention", .string(removed))) }
       return .object(o)
     }
