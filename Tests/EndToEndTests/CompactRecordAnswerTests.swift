@@ -49,4 +49,45 @@ final class CompactRecordAnswerTests: XCTestCase {
       }
     }
   }
+
+  /// `cortex list` fills the rows of tasks held only as compact records from their files. It read
+  /// result.json and spec.json of every one (a list of 20,000 old tasks took most of a second);
+  /// result.json now holds what the list shows of the spec, so it reads that file alone: the
+  /// table and --json are the same with every spec.json gone. Before, such rows lost their
+  /// priority, description, group, labels and retry_of.
+  func testListOfOldTasksReadsOnlyTheirResultFiles() throws {
+    try c.initialize([("groups", .object([("batch", .object([("parallel", .int(2))]))]))])
+    c.ok(["start", "--workers", "2"])
+    var ids = [
+      c.ok([
+        "submit", "-p", "--priority", "high", "--description", "first one", "--label", "team=infra", "--label", "API_TOKEN=s3cr3t-v4lue",
+        "--", "true",
+      ]).out.trimmed,
+      c.ok(["submit", "-p", "--group", "batch", "--", "sh", "-c", "exit 3"]).out.trimmed,
+      c.ok(["submit", "-p", "--priority", "low", "--shell", "exit 0", "--description", "tab\tand 'quotes'"]).out.trimmed,
+    ]
+    c.run(["wait"] + ids)
+    ids += c.ok(["retry", "-p", ids[1]]).out.split(separator: "\n").map { String($0) }
+    c.run(["wait", ids[3]])
+    restart()
+    let asked = [["list"], ["--json", "list"], ["list", "--label", "team=infra"], ["list", "--group", "batch"]]
+    let before = asked.map { c.ok($0).out }
+    let rows = try JSON.parse(Array(before[1].utf8)).array ?? []
+    XCTAssertEqual(rows.count, 4, before[1])
+    for r in rows {
+      XCTAssertEqual(r["compact"]?.bool, true, "held only as a compact record: \(r.encoded())")
+      XCTAssertNotNil(r["priority"], r.encoded())
+    }
+    XCTAssertEqual(rows.last?["retry_of"]?.string, ids[1], before[1])
+    XCTAssertTrue(before[0].contains("first one") && before[0].contains("GROUP"), before[0])
+    for n in ids.compactMap(TaskID.parse) {
+      try FileSystem.remove(c.paths.taskDir(n) + "/spec.json")
+      // What result.json copies of the spec is redacted, as spec.json is.
+      let result = String(decoding: try FileSystem.read(c.paths.taskDir(n) + "/result.json") ?? [], as: UTF8.self)
+      XCTAssertTrue(result.contains("\"priority\"") && !result.contains("s3cr3t-v4lue"), result)
+    }
+    for (args, was) in zip(asked, before) {
+      XCTAssertEqual(c.ok(args).out, was, "cortex \(args.joined(separator: " ")) without the spec.json files")
+    }
+  }
 }
