@@ -312,6 +312,23 @@ final class FleetTests: XCTestCase {
     sim.checkInvariants()
   }
 
+  /// A group's tokens-per-minute limit judged by the head of its queue: when the head is
+  /// cancelled, the next task's own tokens count, not the cancelled one's.
+  func testACancelledHeadDoesNotHoldARateLimitedGroupForItsTokens() {
+    var sim = Sim(workers: 4) { self.groups(&$0, [("api", GroupConfig(rate: RateConfig(tokensPerMin: 6000, adaptive: false)))]) }
+    let spec = { (tokens: Int) in #"{"synthetic":{"duration_ms":1},"group":"api","token_budget":\#(tokens)}"# }
+    let a = sim.submitOne(spec(6000))
+    let b = sim.submitOne(spec(6000))
+    let c = sim.submitOne(spec(100))
+    XCTAssertEqual(sim.runOrder, [a], "the first empties the bucket")
+    sim.feed(.cancel(99, [b]))
+    XCTAssertEqual(sim.s.tasks[b]?.state, .cancelled)
+    // 100 tokens at 6,000 a minute: a second.
+    sim.advance(1000)
+    XCTAssertEqual(sim.runOrder, [a, c], "c waited for the tokens of the cancelled b")
+    sim.checkInvariants()
+  }
+
   /// Random sequences of submits, outcomes (some rate limited), pauses, resumes, limit changes and
   /// time: after every step, running per group ≤ its limit (unless lowered live below what ran),
   /// starts per minute ≤ the rate plus one second's burst, nothing starts while paused, and the

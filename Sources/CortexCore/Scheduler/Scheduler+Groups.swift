@@ -259,7 +259,13 @@ extension Scheduler {
           guard fleet.groups[g].skipPass != fleet.pass, let raw = rawHead(g, p) else { continue }
           // Entries are in queue order: a group whose head came after the best so far cannot win.
           if let b = best, raw.seq > b.seq { continue }
-          let tokens = limitsTokens(g) ? (tasks[raw.n]?.budget ?? 0) : 0
+          var tokens = 0
+          if limitsTokens(g) {
+            // The real head's tokens: an entry left by a task cancelled or edited away while
+            // queued must not hold the group for its own tokens.
+            guard let e = head(g, p) else { continue }
+            tokens = tasks[e.n]?.budget ?? 0
+          }
           if let hold = groupHold(g, tokens: tokens, now: now) {
             if raw.n != fleet.groups[g].notedTask[p] || hold != fleet.groups[g].notedReason[p], let e = head(g, p) {
               noteGroupWaiting(g, p, e.n, hold, tokens: tokens, now: now, into: &out)
@@ -379,8 +385,13 @@ extension Scheduler {
     var t: Int64? = nil
     for g in fleet.groups where g.limiter != nil && g.queuedTotal > 0 && !g.paused {
       var tokens = 0
-      if let p = g.queued.lastIndex(where: { $0 > 0 }), g.heads[p] < g.queues[p].count {
-        tokens = tasks[g.queues[p][g.heads[p]].n]?.budget ?? 0
+      if g.limiter?.config.tokensPerMin != nil, let p = g.queued.lastIndex(where: { $0 > 0 }) {
+        // The first entry still queued (as `head`, without moving past the stale ones).
+        for e in g.queues[p][g.heads[p]...] {
+          guard let t = tasks[e.n], t.inQueue, t.enqueueSeq == e.seq else { continue }
+          tokens = t.budget
+          break
+        }
       }
       let at = g.limiter!.nextReadyMs(tokens: tokens)
       if at > fleet.lastPassMs { t = min(t ?? at, at) }
