@@ -28,16 +28,6 @@ extension Daemon {
     }
   }
 
-  /// The loop's side of FileReads: each answer goes on where its request left off.
-  func takeFileReads(now t: Int64) {
-    for a in fileReads.take() {
-      switch a {
-      case .retrySpecs(let client, let ids, let allFailed, let stored):
-        retryWithStoredSpecs(client, ids, allFailed: allFailed, stored: stored, now: t)
-      }
-    }
-  }
-
   /// Task `n`'s spec as its `spec.json` has it (redacted), or why it cannot be had, naming the file.
   static func storedSpec(_ paths: Paths, _ n: Int) -> Scheduler.StoredSpec {
     let path = paths.taskDir(n) + "/spec.json"

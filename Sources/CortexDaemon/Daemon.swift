@@ -32,7 +32,7 @@ public final class Daemon {
   /// Actions waiting for the log to be written (and, for durable replies, synced).
   var deferred: [Action] = []
   let files: BackgroundQueue
-  /// Answers of reads done on `files` for requests (Daemon+Retry).
+  /// Answers of reads done on `files` for requests (Daemon+Retry, Daemon+WaitAnswer).
   let fileReads: FileReads
   let snapshots: BackgroundQueue
   let snapshotDone = SnapshotProgress()
@@ -319,7 +319,7 @@ public final class Daemon {
       log.append(e, nowMs: t)
       noteLogged(e, now: t)
     case .storeSecrets(let n, let values): secrets.append(task: n, values)
-    case .reply(let c, let v, _): reply(c, completeWaitReply(v), now: t)
+    case .reply(let c, let v, _): sendReply(c, v, now: t)
     case .send(let w, let msg):
       guard let ch = channels[w] else { return }
       if case .run(let n, let attempt, _, let budget, let spec, _) = msg {

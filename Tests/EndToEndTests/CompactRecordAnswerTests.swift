@@ -50,6 +50,31 @@ final class CompactRecordAnswerTests: XCTestCase {
     }
   }
 
+  /// The result.json such a wait reads is read on the daemon's files thread, not its loop: with
+  /// one that is a FIFO nobody writes yet, the daemon answers other requests meanwhile, and the
+  /// wait answers with the reason once the file gives it.
+  func testWaitReadsResultFilesOffTheLoop() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--", "/nonexistent/cmd"]).out.trimmed
+    XCTAssertEqual(c.run(["wait", id]).code, 127)
+    restart()
+    let give = try c.holdBack(c.paths.taskDir(TaskID.parse(id)!) + "/result.json")
+    defer { give() }  // a daemon blocked on it must not outlive a failed test
+    let wait = try c.background(["wait", id])
+    sleepMs(500)  // the request is read and the FIFO opened
+    for _ in 0..<3 {
+      let started = Clock.monotonicMs()
+      c.ok(["workers"], timeoutS: 5)
+      XCTAssertLessThan(Clock.monotonicMs() - started, 3000, "the daemon answered late while a result.json was read")
+    }
+    XCTAssertNil(Processes.reap(wait.pid), "the wait answered before the result.json could be read")
+    give()
+    let r = c.collect(wait)
+    XCTAssertEqual(r.code, 127, r.err)
+    XCTAssertTrue(r.err.contains("(spawn_failed: command not found: /nonexistent/cmd) (ended "), r.err)
+  }
+
   /// `cortex list` fills the rows of tasks held only as compact records from their files. It read
   /// result.json and spec.json of every one (a list of 20,000 old tasks took most of a second);
   /// result.json now holds what the list shows of the spec, so it reads that file alone: the

@@ -56,4 +56,20 @@ extension Cortex {
     case nil: return Cortex.Run(code: -1, out: out, err: err)
     }
   }
+
+  /// Puts a FIFO in place of the file at `path`: a read of it waits until the returned function
+  /// is called, which writes what the file held (once; later calls do nothing). Call it before
+  /// the test ends, or a daemon blocked on the read outlives it.
+  func holdBack(_ path: String) throws -> () -> Void {
+    let bytes = try FileSystem.read(path) ?? []
+    try FileSystem.remove(path)
+    try FileSystem.makeFIFO(path)
+    var given = false
+    return {
+      guard !given, let w = try? FileDescriptor.open(path, .writeOnly) else { return }
+      given = true
+      try? w.writeAll(bytes)
+      w.close()
+    }
+  }
 }

@@ -83,17 +83,7 @@ final class RetryAfterRestartTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     let failed = (1...3).map { i in c.ok(["submit", "-p", "--no-env", "--wait", "--shell", "exit \(i)"], code: Int32(i)).out.trimmed }
     restart()
-    let path = c.paths.taskDir(TaskID.parse(failed[1])!) + "/spec.json"
-    let spec = try XCTUnwrap(FileSystem.read(path))
-    try FileSystem.remove(path)
-    try FileSystem.makeFIFO(path)
-    var written = false
-    func give() {
-      guard !written, let w = try? FileDescriptor.open(path, .writeOnly) else { return }
-      written = true
-      try? w.writeAll(spec)
-      w.close()
-    }
+    let give = try c.holdBack(c.paths.taskDir(TaskID.parse(failed[1])!) + "/spec.json")
     defer { give() }  // a daemon blocked on it must not outlive a failed test
     let retry = try c.background(["retry", "--all-failed"])
     sleepMs(500)  // the request is read and the FIFO opened
