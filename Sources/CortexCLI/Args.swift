@@ -186,7 +186,15 @@ struct Context {
 /// Characters of `s` a terminal shows: those of an SGR sequence (ESC [ … m, as `Context.paint`
 /// writes) take no column.
 func shownWidth(_ s: String) -> Int {
-  guard s.contains("\u{1B}") else { return s.count }
+  // Most cells are plain ASCII: one column per byte, counted without walking the characters.
+  var ascii = true
+  var escape = false
+  for b in s.utf8 {
+    if b >= 0x80 { ascii = false }
+    if b == 0x1B { escape = true }
+  }
+  if ascii && !escape { return s.utf8.count }
+  guard escape else { return s.count }
   var n = 0
   var inEscape = false
   for ch in s {
@@ -205,16 +213,19 @@ func shownWidth(_ s: String) -> Int {
 /// Fixed-width text tables for people. Widths count what a terminal shows: a painted cell's
 /// color codes take no column.
 func table(_ header: [String], _ rows: [[String]]) -> String {
-  var widths = header.map(shownWidth)
-  for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], shownWidth(c)) } }
-  func line(_ cells: [String]) -> String {
-    var s = ""
+  // Each cell's width is counted once (a list of twenty thousand tasks has 180,000 cells).
+  let shown = [header.map(shownWidth)] + rows.map { $0.map(shownWidth) }
+  var widths = shown[0]
+  for r in shown.dropFirst() { for (i, w) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], w) } }
+  var s = ""
+  for (cells, cellWidths) in zip([header] + rows, shown) {
     for (i, c) in cells.enumerated() {
-      if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - shownWidth(c) + 2) }
+      s += c
+      if i < cells.count - 1 { s += String(repeating: " ", count: widths[i] - cellWidths[i] + 2) }
     }
-    return s + "\n"
+    s += "\n"
   }
-  return line(header) + rows.map(line).joined()
+  return s
 }
 
 func formatMs(_ ms: Int64) -> String {

@@ -5,7 +5,7 @@ import Posix
 enum Completion: String, Sendable {
   /// `command` is a program to run (after `--`), `cortexCommand` one of cortex's own.
   case none, file, directory, taskID = "task-id", workerType = "worker-type", command, cortexCommand = "cortex-command"
-  /// A group name (from config.json).
+  /// A group name (from config.json and the daemon's groups.json).
   case group
 }
 

@@ -3,7 +3,8 @@ import Posix
 
 /// `cortex completions bash|zsh|fish`: a completion script made from the help tables (commands,
 /// flags, flag values), which asks `cortex __complete task-ids|worker-types` for the words that
-/// depend on the directory: task ids from the hot state, worker types and groups from config.json.
+/// depend on the directory: task ids from the hot state, worker types from config.json, groups
+/// from config.json and the daemon's groups.json.
 enum CompletionsCommand {
   static let shells = ["bash", "zsh", "fish"]
 
@@ -11,7 +12,8 @@ enum CompletionsCommand {
     "completions", abstract: "print a shell completion script (bash, zsh or fish)", usage: "cortex completions bash|zsh|fish",
     details: """
       Completes commands, flags, flag values, task ids (the unfinished ones and the newest 100, from \
-      the hot state), worker types and group names (from config.json). A command's own words \
+      the hot state), worker types (from config.json) and group names (from config.json and the \
+      groups the daemon has, as it last wrote them to groups.json: those made live too). A command's own words \
       (group list|set, cluster migrate|status, a command after help) complete only its first \
       operand. The Debian package installs all three.
       """,
@@ -59,12 +61,25 @@ enum CompletionsCommand {
       let names = (try? JSON.parse(bytes))?["worker_types"]?.object?.map(\.0) ?? Config.defaultWorkerTypes.map(\.0)
       ctx.out(names.map { $0 + "\n" }.joined())
     case "groups":
-      let bytes = ((try? FileSystem.read(ctx.paths.config)) ?? nil) ?? []
-      let names = (try? JSON.parse(bytes))?["groups"]?.object?.map(\.0) ?? []
-      ctx.out(names.map { $0 + "\n" }.joined())
+      ctx.out(groupNames(ctx.paths).map { $0 + "\n" }.joined())
     default:
       throw CLIError.usage("give task-ids, worker-types or groups", completeHelp.usage)
     }
     return 0
+  }
+
+  /// The groups to offer, sorted: those of config.json and those the daemon last wrote to
+  /// `groups.json`, which has every group it holds (made live by `group set`, `pause`, `resume`
+  /// or a task's `--group` too; in cluster mode also the groups the cluster pauses or limits).
+  /// Two files: a completion never waits for the daemon, and offers the last known groups while
+  /// none runs.
+  static func groupNames(_ paths: Paths) -> [String] {
+    let config = ((try? FileSystem.read(paths.config)) ?? nil).flatMap { try? JSON.parse($0) }
+    var names = Set(config?["groups"]?.object?.map(\.0) ?? [])
+    let live = GroupsFile.read(paths)
+    for g in (live?["groups"]?.array ?? []) + (live?["cluster_groups"]?.array ?? []) {
+      if let name = g["name"]?.string { names.insert(name) }
+    }
+    return names.sorted()
   }
 }

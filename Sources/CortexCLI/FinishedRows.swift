@@ -18,7 +18,8 @@ enum FinishedRows {
 
   static func fill(_ row: JSON, dir: String, config: Config) -> JSON {
     let result = read(dir + "/result.json")
-    let spec = read(dir + "/spec.json")
+    // Written since result.json holds what the list shows of the spec: one file, not two.
+    let spec = FinishedTaskFiles.holdsSpecFields(result) ? nil : read(dir + "/spec.json")
     guard result != nil || spec != nil, var o = row.object else { return row }
     for (k, v) in FinishedTaskFiles.fields(result: result, spec: spec, config: config) where !o.contains(where: { $0.0 == k }) {
       o.append((k, v))

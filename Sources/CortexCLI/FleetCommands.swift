@@ -287,11 +287,11 @@ extension PauseCommand {
     "pause", abstract: "start nothing new (in one group, or anywhere); running tasks go on", usage: pauseUsage,
     details:
       "A logged decision: it survives a restart or kill -9. Tasks still queue while paused. In cluster mode it acts on the whole cluster: no node takes a new task (of the group).",
-    examples: [("cortex pause", "hold the whole queue"), ("cortex pause batch", "hold only the group batch")])
+    operands: .group, examples: [("cortex pause", "hold the whole queue"), ("cortex pause batch", "hold only the group batch")])
   static let resumeHelp = CommandHelp(
     "resume", abstract: "start tasks again (one group, or everything paused)", usage: resumeUsage,
     details: "Without a group, the queue and every paused group resume. In cluster mode it resumes the whole cluster.",
-    examples: [("cortex resume batch", "let the group batch start tasks again")])
+    operands: .group, examples: [("cortex resume batch", "let the group batch start tasks again")])
 }
 
 extension GroupCommand {
@@ -329,7 +329,7 @@ extension EditCommand {
       "Only a queued task can be edited (in cluster mode: one no node has claimed yet, from any node). The change is logged as task.edited with before and after (secrets redacted).",
     flags: [
       .option("--priority", value: "P", help: "new priority", choices: ["critical", "high", "medium", "low"]),
-      .option("--group", value: "G", help: "move it to this group"),
+      .option("--group", value: "G", help: "move it to this group", completes: .group),
       .option("--label", value: "K=V", help: "set a label (repeatable)"),
       .option("--timeout", value: "DUR", help: "new timeout, like 30s, 5m or 1h"),
       .option("--env", value: "K=V", help: "set an environment variable (repeatable)"),

@@ -173,7 +173,7 @@ enum ManPage {
         shown = """
           the \((value.object ?? []).count) default types (\((value.object ?? []).map(\.0).joined(separator: ", "))), each with \
           token_budget, timeout_s, memory_mb and cpu (a type written by hand without them: 0, 3600, 0, 0), and \
-          optionally command or shell (a template with {description} and {task_id}), agent, group, rate, on_finish
+          optionally command or shell (a template with {description} and {task_id}; {{description}} and {{task_id}} are those words in braces), agent, group, rate, on_finish
           """
       case _ where value.object != nil:
         shown = (value.object ?? []).map { "\($0.0) \($0.1.encoded())" }.joined(separator: ", ")

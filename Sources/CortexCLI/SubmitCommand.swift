@@ -374,7 +374,9 @@ extension SubmitCommand {
     details: """
       Prints each task's id once its task.submitted line is on disk (fsynced). A task runs a command \
       (the words after --), a shell string (--shell), a worker type's command template (--type with \
-      --description), or nothing at all (--synthetic: an agent that only takes time and tokens). \
+      --description; the template's {description} and {task_id} are filled, {{description}} and \
+      {{task_id}} are those words in braces), or nothing at all (--synthetic: an agent that only takes \
+      time and tokens). \
       Command and shell tasks run in the working directory and with the environment of the submitter \
       (secret values are kept out of the log). The daemon checks every field; a bad one exits 65 naming it. \
       `cortex task create` is the same command.
@@ -393,7 +395,8 @@ extension SubmitCommand {
       .option("--after", value: "ID,...", help: "run only after these tasks succeeded (repeatable)", completes: .taskID),
       .option("--label", value: "K=V", help: "a label kept with the task: cortex list --label K=V picks it out (repeatable)"),
       .option(
-        "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default"),
+        "--group", value: "G", help: "the group it belongs to (its parallel and rate limits)", default: "the worker type's, else default",
+        completes: .group),
       .option("--env", value: "K=V", help: "an environment variable for the task, over the inherited ones (repeatable)"),
       .option(
         "--cwd", value: "DIR", help: "the task's working directory (with --from: of each line without a cwd)",

@@ -255,7 +255,7 @@ extension ListCommand {
         "--state", value: "S", help: "only tasks in this state (active: not finished yet; done: finished)",
         choices: TaskState.allCases.map(\.rawValue) + ["active", "done"]),
       .option("--type", value: "T", help: "only tasks of this worker type", completes: .workerType),
-      .option("--group", value: "G", help: "only tasks of this group"),
+      .option("--group", value: "G", help: "only tasks of this group", completes: .group),
       .option("--label", value: "K[=V]", help: "only tasks with this label (any value without =V; repeatable: all must match)"),
       .option("-n", "--limit", value: "N", help: "at most the newest N", default: "all"),
     ],

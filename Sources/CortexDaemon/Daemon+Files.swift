@@ -50,6 +50,8 @@ extension Daemon {
     w.key("signal")
     if let s = t.signal { w.int(s) } else { w.null() }
     w.field("reason", t.reason)
+    // The sentence beside the reason: `wait` of a task held only as a compact record says it.
+    if let d = t.detail { w.field("detail", d) }
     w.field("tokens_used", t.tokensUsed)
     w.field("token_budget", t.budget)
     if let wk = t.worker { w.field("worker_id", WorkerID.format(wk)) }
@@ -57,6 +59,13 @@ extension Daemon {
     if let s = t.startedMs { w.field("started", Timestamp.rfc3339(ms: s)) }
     if let e = t.endedMs { w.field("ended", Timestamp.rfc3339(ms: e)) }
     if let s = t.startedMs, let e = t.endedMs { w.field("duration_ms", e - s) }
+    // What `cortex list` shows of the spec, as spec.json has it (redacted), so that a list of
+    // old tasks reads this file alone (FinishedTaskFiles.specCopied).
+    if let spec = try? JSON.parse(t.specJSON) {
+      for k in FinishedTaskFiles.specCopied {
+        if let v = spec[k], !v.isNull { w.field(k, json: v) }
+      }
+    }
     w.endObject()
     w.bytes.append(10)
     // Written before anyone hears the task ended (so `cortex wait && cat result.json` works),

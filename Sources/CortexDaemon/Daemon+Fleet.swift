@@ -34,7 +34,7 @@ extension Daemon {
       }
     }
     if case .retry(let ids, let all, _) = cmd {
-      feed(.control(id, retryWithStoredSpecs(ids, allFailed: all)), now: t)
+      retryWithStoredSpecs(id, ids, allFailed: all, stored: [:], now: t)
     } else {
       feed(.control(id, cmd), now: t)
     }

@@ -289,26 +289,6 @@ extension Daemon {
     "its files were removed (tasks/\(TaskID.format(n))/, by retention.task_days or cortex clean)"
   }
 
-  /// Fills in a `wait` answer's tasks that the scheduler holds only as a finished state: exit
-  /// code, signal and end time from their compact records.
-  func completeWaitReply(_ v: JSON) -> JSON {
-    guard let pairs = v.object, let tasks = v["tasks"]?.array, tasks.contains(where: { $0["compact"]?.bool == true }) else { return v }
-    let filled = tasks.map { t -> JSON in
-      guard t["compact"]?.bool == true, let n = t["id"]?.string.flatMap(TaskID.parse), var o = t.object else { return t }
-      let (record, removed) = compactRecord(n)
-      o.removeAll { $0.0 == "compact" }
-      if let r = record {
-        o.removeAll { $0.0 == "exit_code" || $0.0 == "signal" }
-        o.append(("exit_code", r.exitCode.map { .int(Int64($0)) } ?? .null))
-        o.append(("signal", r.signal.map { .int(Int64($0)) } ?? .null))
-        o.append(("ended", .string(Timestamp.rfc3339(ms: r.endedMs))))
-      }
-      if let removed { o.append(("retention", .string(removed))) }
-      return .object(o)
-    }
-    return .object(pairs.map { $0.0 == "tasks" ? ("tasks", .array(filled)) : $0 })
-  }
-
   /// Before the final snapshot of a stop: waits for the lifecycle's queued work (a scrub is cut
   /// short) and logs what it reported.
   func finishLifecycle(now t: Int64) {

@@ -2,15 +2,30 @@ import CortexCore
 import Posix
 
 /// The reading half of `cortex retry` (Scheduler+Retry decides): the specs of finished tasks the
-/// scheduler no longer holds come from their `tasks/<id>/spec.json`, read here on the loop
-/// before the request is handed over, so the scheduler stays free of I/O.
+/// scheduler no longer holds come from their `tasks/<id>/spec.json`, read on the files thread
+/// (FileReads) before the request is handed over, so the scheduler stays free of I/O and the
+/// loop goes on serving clients and starting tasks while they are read.
 extension Daemon {
-  /// A retry request with the `spec.json` of every task it covers that the scheduler knows only
-  /// by its compact record (a retry of held tasks reads nothing).
-  func retryWithStoredSpecs(_ ids: [Int], allFailed: Bool) -> FleetCommand {
-    var stored: [Int: Scheduler.StoredSpec] = [:]
-    for n in scheduler.retrySpecsNeeded(ids, allFailed: allFailed) { stored[n] = Self.storedSpec(paths, n) }
-    return .retry(ids, allFailed: allFailed, stored: stored)
+  /// Hands retry request `ids`/`allFailed` of `client` to the scheduler once it has the
+  /// `spec.json` of every task it covers that the scheduler knows only by its compact record (a
+  /// retry of held tasks reads nothing and is decided at once). Those not in `stored` yet are read
+  /// on the files thread, and this is called again with them (`takeFileReads`): the tasks are
+  /// looked up again then, as a task held in full when the request came may have been let go
+  /// meanwhile (the scheduler keeps only the newest finished ones).
+  func retryWithStoredSpecs(_ client: ClientID, _ ids: [Int], allFailed: Bool, stored: [Int: Scheduler.StoredSpec], now t: Int64) {
+    let missing = scheduler.retrySpecsNeeded(ids, allFailed: allFailed).filter { stored[$0] == nil }
+    guard !missing.isEmpty else {
+      feed(.control(client, .retry(ids, allFailed: allFailed, stored: stored)), now: t)
+      groupsFileDue = true
+      return
+    }
+    let p = paths
+    let reads = fileReads
+    files.async {
+      var all = stored
+      for n in missing { all[n] = Self.storedSpec(p, n) }
+      reads.post(.retrySpecs(client: client, ids: ids, allFailed: allFailed, stored: all))
+    }
   }
 
   /// Task `n`'s spec as its `spec.json` has it (redacted), or why it cannot be had, naming the file.

@@ -32,6 +32,8 @@ public final class Daemon {
   /// Actions waiting for the log to be written (and, for durable replies, synced).
   var deferred: [Action] = []
   let files: BackgroundQueue
+  /// Answers of reads done on `files` for requests (Daemon+Retry, Daemon+WaitAnswer).
+  let fileReads: FileReads
   let snapshots: BackgroundQueue
   let snapshotDone = SnapshotProgress()
   var hot: MappedFile?
@@ -137,6 +139,7 @@ public final class Daemon {
     epoll = try Epoll()
     signals = try makePipe(nonBlocking: true)
     files = try BackgroundQueue()
+    fileReads = try FileReads()
     snapshots = try BackgroundQueue()
     executable = Processes.executablePath()
     wallStartMs = Clock.wallMs()
@@ -151,6 +154,7 @@ public final class Daemon {
     for s in [Signal.chld, Signal.term, Signal.int, Signal.hup, Signal.usr2] { try Signal.deliver(s, to: signals.write) }
     Signal.block(Signal.usr2, false)  // blocked across a restart's exec (Daemon+Restart)
     try epoll.add(signals.read, .input, token: Self.tokenSignal)
+    try epoll.add(fileReads.wakeFD, .input, token: Self.kindFileReads)
 
     let l = try Self.openListener(paths)  // handed over by a restart, or new (Daemon+Restart)
     listener = l
@@ -203,6 +207,8 @@ public final class Daemon {
   static let kindWorkerPid: UInt64 = 6 << 40
   /// The log lifecycle thread's wake pipe (Daemon+Lifecycle.swift).
   static let kindLifecycle: UInt64 = 7 << 40
+  /// Answers of reads done on the files thread (FileReads).
+  static let kindFileReads: UInt64 = 8 << 40
   static let kindMask: UInt64 = 0xFF << 40
 
   func computeTimeout() -> Int32 {
@@ -240,6 +246,7 @@ public final class Daemon {
     case Self.kindCluster: clusterEvents(now: t)
     case Self.kindWorkerPid: adoptedWorkerExited(Int(token & 0xFFFF_FFFF), now: t)
     case Self.kindLifecycle: lifecycleWake(now: t)
+    case Self.kindFileReads: takeFileReads(now: t)
     case Self.kindClient:
       let id = token & 0xFF_FFFF_FFFF
       if let c = clients[id] { clientWake(c, ev, now: t) }
@@ -312,7 +319,7 @@ public final class Daemon {
       log.append(e, nowMs: t)
       noteLogged(e, now: t)
     case .storeSecrets(let n, let values): secrets.append(task: n, values)
-    case .reply(let c, let v, _): reply(c, completeWaitReply(v), now: t)
+    case .reply(let c, let v, _): sendReply(c, v, now: t)
     case .send(let w, let msg):
       guard let ch = channels[w] else { return }
       if case .run(let n, let attempt, _, let budget, let spec, _) = msg {

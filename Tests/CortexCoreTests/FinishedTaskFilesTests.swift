@@ -26,4 +26,31 @@ final class FinishedTaskFilesTests: XCTestCase {
       JSON.object(FinishedTaskFiles.fields(result: nil, spec: try JSON.parse(#"{"group":"g1"}"#), config: config))["group"]?.string, "g1")
     XCTAssertTrue(FinishedTaskFiles.fields(result: nil, spec: nil, config: config).isEmpty)
   }
+
+  /// A result.json written since it copies the spec's listed fields gives the same fields, in the
+  /// same order, without the spec.json as an older result.json gives with it: `cortex list` reads
+  /// one file per old task instead of two, and prints the same.
+  func testAResultHoldingTheSpecsFieldsNeedsNoSpec() throws {
+    var config = Config()
+    var scan = Config.WorkerType(tokenBudget: 0, timeoutS: 60, memoryMB: 0, cpu: 0)
+    scan.group = "scanners"
+    config.workerTypes = [("scan", scan)]
+    let older =
+      #""id":"task-000009","state":"failed","type":"scan","attempt":1,"max_attempts":2,"exit_code":3,"signal":null,"reason":"exit_code","detail":"exited with code 3","worker_id":"worker-001","duration_ms":5"#
+    let specs = [
+      #"{"type":"scan","priority":"high","description":"d","labels":{"k":"v"},"max_attempts":2,"retry_of":"task-000002"}"#,
+      #"{"type":"scan","priority":"low","group":"own","command":["x"]}"#,
+      #"{"priority":"medium","shell":"true"}"#,
+    ]
+    for text in specs {
+      let spec = try JSON.parse(text)
+      let copied = FinishedTaskFiles.specCopied.compactMap { k in spec[k].map { ",\(JSON.string(k).encoded()):\($0.encoded())" } }.joined()
+      let newer = try JSON.parse("{" + older + copied + "}")
+      XCTAssertTrue(FinishedTaskFiles.holdsSpecFields(newer))
+      XCTAssertFalse(FinishedTaskFiles.holdsSpecFields(try JSON.parse("{" + older + "}")))
+      let before = JSON.object(FinishedTaskFiles.fields(result: try JSON.parse("{" + older + "}"), spec: spec, config: config))
+      XCTAssertEqual(JSON.object(FinishedTaskFiles.fields(result: newer, spec: nil, config: config)).encoded(), before.encoded(), text)
+      XCTAssertEqual(JSON.object(FinishedTaskFiles.fields(result: newer, spec: spec, config: config)).encoded(), before.encoded(), text)
+    }
+  }
 }

@@ -288,6 +288,47 @@ final class FleetTests: XCTestCase {
     sim.checkInvariants()
   }
 
+  /// A worker type's tokens-per-minute limit: the loop's timer is set for when the held task's
+  /// tokens are there, and the task starts then. Before, the timer looked at the type's starts
+  /// only (as for a task needing no tokens), so the task waited for some other input: in a real
+  /// daemon it started a second past its `not_before`.
+  func testAWorkerTypesTokenLimitSetsTheTimerForTheHeldTask() {
+    var sim = Sim(workers: 8) {
+      $0.workerTypes = [("review", Config.WorkerType(tokenBudget: 1000, timeoutS: 60, memoryMB: 0, cpu: 0, command: ["true"]))]
+      $0.workerTypes[0].1.rate = RateConfig(tokensPerMin: 6000, adaptive: false)
+    }
+    let ids = (0..<7).map { _ in sim.submitOne(#"{"type":"review","description":"a"}"#) }
+    XCTAssertEqual(sim.runOrder, Array(ids.prefix(6)), "a full bucket holds six tasks of 1,000 tokens")
+    let wait = sim.events("task.waiting", task: ids[6]).first
+    XCTAssertEqual(wait?.reason, "rate_limited")
+    guard let notBefore = wait?.fields.first(where: { $0.0 == "not_before" })?.1.string.flatMap(Timestamp.parse) else {
+      return XCTFail("no not_before in \(String(describing: wait))")
+    }
+    XCTAssertEqual(notBefore, sim.now + 10_000, "1,000 tokens at 6,000 a minute")
+    XCTAssertEqual(sim.s.nextWakeMs(), notBefore, "the loop's timer")
+    sim.now = notBefore
+    sim.feed(.tick)
+    XCTAssertEqual(sim.runOrder.last, ids[6], "started at its not_before")
+    sim.checkInvariants()
+  }
+
+  /// A group's tokens-per-minute limit judged by the head of its queue: when the head is
+  /// cancelled, the next task's own tokens count, not the cancelled one's.
+  func testACancelledHeadDoesNotHoldARateLimitedGroupForItsTokens() {
+    var sim = Sim(workers: 4) { self.groups(&$0, [("api", GroupConfig(rate: RateConfig(tokensPerMin: 6000, adaptive: false)))]) }
+    let spec = { (tokens: Int) in #"{"synthetic":{"duration_ms":1},"group":"api","token_budget":\#(tokens)}"# }
+    let a = sim.submitOne(spec(6000))
+    let b = sim.submitOne(spec(6000))
+    let c = sim.submitOne(spec(100))
+    XCTAssertEqual(sim.runOrder, [a], "the first empties the bucket")
+    sim.feed(.cancel(99, [b]))
+    XCTAssertEqual(sim.s.tasks[b]?.state, .cancelled)
+    // 100 tokens at 6,000 a minute: a second.
+    sim.advance(1000)
+    XCTAssertEqual(sim.runOrder, [a, c], "c waited for the tokens of the cancelled b")
+    sim.checkInvariants()
+  }
+
   /// Random sequences of submits, outcomes (some rate limited), pauses, resumes, limit changes and
   /// time: after every step, running per group ≤ its limit (unless lowered live below what ran),
   /// starts per minute ≤ the rate plus one second's burst, nothing starts while paused, and the

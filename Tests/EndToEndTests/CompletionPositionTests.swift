@@ -5,12 +5,69 @@ import XCTest
 /// A command's own words (`group list|set`, `cluster migrate|status`, the command after `help`,
 /// the shell after `completions`) complete only its first operand. Before, every operand did:
 /// `cortex group set <Tab>` offered `list set` again, in bash, zsh and fish. Now `group set`
-/// offers the groups of config.json, and the others nothing.
+/// offers the groups (config.json's and the daemon's), and the others nothing.
 extension HelpTests {
   func testACommandsOwnWordsCompleteOnlyItsFirstOperandInBashZshAndFish() throws {
     let c = try Cortex()
     defer { c.finish() }
     try c.initialize([("groups", .object([("batch", .object([("parallel", .int(2))])), ("openai", .object([("parallel", .int(4))]))]))])
+    let complete = try completer(c)
+    let commands = try declared(c).filter { !$0.hidden }.map(\.name)
+    let cases: [([String], [String])] = [
+      (["group"], ["list", "set"]),
+      (["group", "set"], ["batch", "openai"]),
+      (["group", "set", "--parallel", "3"], ["batch", "openai"]),
+      (["group", "--parallel", "3", "set"], ["batch", "openai"]),
+      (["group", "set", "batch"], []),
+      (["group", "list"], []),
+      (["cluster"], ["migrate", "status"]),
+      (["cluster", "status"], []),
+      (["help"], commands),
+      (["help", "group"], []),
+      (["completions"], ["bash", "fish", "zsh"]),
+      (["completions", "bash"], []),
+      (["bench", "ramp"], []),
+    ]
+    for (line, want) in cases {
+      for (shell, got) in complete(line) {
+        XCTAssertEqual(got.sorted(), want.sorted(), "\(shell): cortex \(line.joined(separator: " ")) <Tab>")
+      }
+    }
+  }
+
+  /// Groups made live (`group set`, a task's `--group`, `pause`) are offered beside config.json's,
+  /// wherever a group name goes: `group set`, `submit`, `edit` and `list --group`, `pause` and
+  /// `resume`. Before, only config.json's were, and only after `group set`. They come from the
+  /// groups.json the daemon writes, so they are still offered while it is stopped.
+  func testLiveGroupsCompleteWhereverAGroupNameGoes() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("groups", .object([("batch", .object([("parallel", .int(2))]))]))])
+    c.ok(["start", "--workers", "1"])
+    c.ok(["group", "set", "live", "--parallel", "3"])
+    c.ok(["submit", "--wait", "--group", "adhoc", "--synthetic", "1"])
+    c.ok(["pause", "held"])
+    let want = ["adhoc", "batch", "held", "live"]
+    _ = c.eventually("groups.json names the live groups", timeoutS: 10) {
+      let v = ((try? FileSystem.read(c.paths.groups)) ?? nil).flatMap { try? JSON.parse($0) }
+      return Set(["adhoc", "held", "live"]).isSubset(of: Set(v?["groups"]?.array?.compactMap { $0["name"]?.string } ?? []))
+    }
+    let complete = try completer(c)
+    func check(_ when: String) {
+      for line in [["group", "set"], ["submit", "--group"], ["edit", "--group"], ["list", "--group"], ["pause"], ["resume"]] {
+        for (shell, got) in complete(line) {
+          // The default group is offered too when the daemon has it.
+          XCTAssertEqual(got.filter { $0 != "default" }.sorted(), want, "\(when), \(shell): cortex \(line.joined(separator: " ")) <Tab>")
+        }
+      }
+    }
+    check("daemon running")
+    c.ok(["stop"])
+    check("daemon stopped")
+  }
+
+  /// For each shell, the words it offers for `cortex --dir ROOT LINE <Tab>`.
+  func completer(_ c: Cortex) throws -> ([String]) -> [(String, [String])] {
     let scripts = (bash: c.scratch + "/cortex.bash", zsh: c.scratch + "/_cortex", fish: c.scratch + "/cortex.fish")
     for (shell, path) in [("bash", scripts.bash), ("zsh", scripts.zsh), ("fish", scripts.fish)] {
       try FileSystem.writeAtomically(path, Array(c.run(raw: ["completions", shell]).out.utf8), durable: false)
@@ -47,26 +104,6 @@ extension HelpTests {
       let typed = (["cortex", "--dir", c.root] + line).joined(separator: " ") + " "
       return words(run(["/usr/bin/fish", "--no-config", "-c", "source \(scripts.fish); complete -C '\(typed)'"], path: bin))
     }
-    let commands = try declared(c).filter { !$0.hidden }.map(\.name)
-    let cases: [([String], [String])] = [
-      (["group"], ["list", "set"]),
-      (["group", "set"], ["batch", "openai"]),
-      (["group", "set", "--parallel", "3"], ["batch", "openai"]),
-      (["group", "--parallel", "3", "set"], ["batch", "openai"]),
-      (["group", "set", "batch"], []),
-      (["group", "list"], []),
-      (["cluster"], ["migrate", "status"]),
-      (["cluster", "status"], []),
-      (["help"], commands),
-      (["help", "group"], []),
-      (["completions"], ["bash", "fish", "zsh"]),
-      (["completions", "bash"], []),
-      (["bench", "ramp"], []),
-    ]
-    for (line, want) in cases {
-      XCTAssertEqual(bash(line).sorted(), want.sorted(), "bash: cortex \(line.joined(separator: " ")) <Tab>")
-      XCTAssertEqual(zsh(line).sorted(), want.sorted(), "zsh: cortex \(line.joined(separator: " ")) <Tab>")
-      XCTAssertEqual(fish(line).sorted(), want.sorted(), "fish: cortex \(line.joined(separator: " ")) <Tab>")
-    }
+    return { line in [("bash", bash(line)), ("zsh", zsh(line)), ("fish", fish(line))] }
   }
 }

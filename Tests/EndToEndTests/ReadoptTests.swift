@@ -26,40 +26,6 @@ final class ReadoptTests: XCTestCase {
     try XCTUnwrap(try JSON.parse(XCTUnwrap(FileSystem.read(c.paths.workerIdentity(slot)))).object)
   }
 
-  /// `cortex ARGS...` started in the background (as a user's second terminal); `collect` waits for it.
-  func background(_ args: [String]) throws -> (pid: Int32, out: String, err: String) {
-    let stem = c.scratch + "/bg-\(Clock.monotonicNs())"
-    let out = stem + ".out"
-    let err = stem + ".err"
-    let null = try FileDescriptor.open("/dev/null", .readWrite)
-    let o = try FileDescriptor.open(out, [.writeOnly, .create, .truncate])
-    let e = try FileDescriptor.open(err, [.writeOnly, .create, .truncate])
-    defer {
-      null.close()
-      o.close()
-      e.close()
-    }
-    let pid = try Processes.spawn(
-      [Cortex.binary, "--dir", c.root] + args, environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"],
-      stdin: null, stdout: o, stderr: e, newProcessGroup: false)
-    return (pid, out, err)
-  }
-
-  func collect(_ b: (pid: Int32, out: String, err: String), file: StaticString = #filePath, line: UInt = #line) -> Cortex.Run {
-    var status: ExitStatus? = nil
-    c.eventually("cortex (pid \(b.pid)) exits", timeoutS: 60, file: file, line: line) {
-      status = Processes.reap(b.pid)?.1
-      return status != nil
-    }
-    let out = String(decoding: ((try? FileSystem.read(b.out)) ?? nil) ?? [], as: UTF8.self)
-    let err = String(decoding: ((try? FileSystem.read(b.err)) ?? nil) ?? [], as: UTF8.self)
-    switch status {
-    case .exited(let code): return Cortex.Run(code: code, out: out, err: err)
-    case .signaled(let sig): return Cortex.Run(code: 128 + sig, out: out, err: err)
-    case nil: return Cortex.Run(code: -1, out: out, err: err)
-    }
-  }
-
   /// A cancel or a timeout the daemon asked for, then a restart before the worker reported the end:
   /// the task ends as asked, once, and never runs again. Before, the stop was not in the log: the
   /// next daemon took the stopped process's exit 0 for a success, or ran the task again.
@@ -75,7 +41,7 @@ final class ReadoptTests: XCTestCase {
     let cancelled = c.ok(["submit", "-p", "--shell", script]).out.trimmed
     let timedOut = c.ok(["submit", "-p", "--timeout", "1", "--shell", script]).out.trimmed
     c.eventually("both started") { events("task.started").count == 2 }
-    let cancel = try background(["cancel", cancelled])
+    let cancel = try c.background(["cancel", cancelled])
     c.eventually("both got SIGTERM") { stopping(cancelled) && stopping(timedOut) }
     let shown = c.ok(["show", timedOut]).out
     XCTAssertTrue(shown.contains("stopping        timeout: its process group was told to stop"), shown)
@@ -83,7 +49,7 @@ final class ReadoptTests: XCTestCase {
     XCTAssertEqual(events("task.stopping", cancelled).first?["reason"]?.string, "cancelled", "the cancel is in the log")
     XCTAssertEqual(events("task.stopping", timedOut).first?["reason"]?.string, "timeout", "the timeout is in the log")
     // The cancel's connection went with the old program: it asked the new one again.
-    let answered = collect(cancel)
+    let answered = c.collect(cancel)
     XCTAssertEqual(answered.code, 0, answered.err)
     XCTAssertTrue(answered.err.contains("\(cancelled) cancelled"), answered.err)
     XCTAssertEqual(c.run(["wait", cancelled], timeoutS: 30).code, 130)
@@ -121,7 +87,7 @@ final class ReadoptTests: XCTestCase {
       "for i in $(seq 1 20); do echo line-$i; sleep 0.1; done; while [ ! -e \(gate) ]; do sleep 0.05; done; for i in $(seq 21 40); do echo line-$i; sleep 0.1; done",
     ]).out.trimmed
     c.eventually("\(id) started") { !events("task.started", id).isEmpty }
-    let follow = try background(["log", "-f", id])
+    let follow = try c.background(["log", "-f", id])
     sleepMs(800)
     c.ok(["restart"], timeoutS: 60)
     sleepMs(800)
@@ -130,7 +96,7 @@ final class ReadoptTests: XCTestCase {
     XCTAssertTrue(Processes.isAlive(follow.pid), "log -f gave up while no daemon ran and the task went on")
     try FileSystem.writeAtomically(gate, [], durable: false)
     c.ok(["start", "--workers", "1"])
-    let r = collect(follow)
+    let r = c.collect(follow)
     XCTAssertEqual(r.code, 0, r.err)
     XCTAssertEqual(r.out, (1...40).map { "line-\($0)\n" }.joined(), "the whole output, once, in order")
     XCTAssertEqual(c.run(["wait", id]).code, 0)
@@ -143,10 +109,10 @@ final class ReadoptTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     let pid = try XCTUnwrap(c.daemonPID)
     XCTAssertTrue(Processes.signal(pid, Signal.stop))
-    let submit = try background(["submit", "--", "true"])
+    let submit = try c.background(["submit", "--", "true"])
     sleepMs(300)
     try killDaemon()
-    let r = collect(submit)
+    let r = c.collect(submit)
     XCTAssertEqual(r.code, 69)
     XCTAssertTrue(r.err.contains("whether the task was accepted is not known") && r.err.contains("--idempotency-key"), r.err)
     c.eventually("the worker of the killed daemon exits") { c.leftovers.filter { !$0.isZombie }.isEmpty }
@@ -358,7 +324,7 @@ final class ReadoptTests: XCTestCase {
     let gate = c.scratch + "/gate"
     let id = c.ok(["submit", "-p", "--shell", "while [ ! -e \(gate) ]; do sleep 0.05; done"]).out.trimmed
     c.eventually("\(id) running") { !events("task.started", id).isEmpty }
-    let waiting = try background(["wait", id])
+    let waiting = try c.background(["wait", id])
     // Connected to this daemon (a socket among its descriptors) before the first restart, so
     // that restart is a loss it survives.
     c.eventually("the wait is connected") {
@@ -371,7 +337,7 @@ final class ReadoptTests: XCTestCase {
     XCTAssertTrue(Processes.isAlive(waiting.pid), "the wait ended before the second restart")
     c.ok(["restart"], timeoutS: 60)
     try FileSystem.writeAtomically(gate, [], durable: false)
-    let answered = collect(waiting)
+    let answered = c.collect(waiting)
     XCTAssertEqual(answered.code, 0, "the wait gave up after the second restart: \(answered.err)")
     XCTAssertTrue(answered.err.contains("\(id) succeeded"), answered.err)
   }

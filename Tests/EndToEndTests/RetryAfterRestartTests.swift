@@ -73,6 +73,36 @@ final class RetryAfterRestartTests: XCTestCase {
     XCTAssertTrue(third.err.contains("nothing to retry"), third.err)
   }
 
+  /// `--all-failed` reads the spec.json of each failure the daemon holds only as a compact
+  /// record. It read them on the daemon's loop, so a slow read (thousands of failures, a slow
+  /// disk) held every client and every start. Here one spec.json is a FIFO that nobody writes
+  /// yet, a read that does not end by itself: the daemon answers other requests meanwhile, and
+  /// once the FIFO gives the spec, the retry answers as it would have, every failure retried.
+  func testAllFailedReadsTheSpecsOffTheLoop() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let failed = (1...3).map { i in c.ok(["submit", "-p", "--no-env", "--wait", "--shell", "exit \(i)"], code: Int32(i)).out.trimmed }
+    restart()
+    let give = try c.holdBack(c.paths.taskDir(TaskID.parse(failed[1])!) + "/spec.json")
+    defer { give() }  // a daemon blocked on it must not outlive a failed test
+    let retry = try c.background(["retry", "--all-failed"])
+    sleepMs(500)  // the request is read and the FIFO opened
+    for _ in 0..<3 {
+      let started = Clock.monotonicMs()
+      c.ok(["workers"], timeoutS: 5)
+      XCTAssertLessThan(Clock.monotonicMs() - started, 3000, "the daemon answered late while a spec was read")
+    }
+    XCTAssertNil(Processes.reap(retry.pid), "the retry answered before its spec.json could be read")
+    give()
+    let r = c.collect(retry)
+    XCTAssertEqual(r.code, 0, r.err)
+    let retried = lines(r).compactMap { l in l.split(separator: " ").last.map { String($0.dropLast()) } }
+    XCTAssertEqual(retried, failed, r.out)
+    for l in lines(r) { XCTAssertTrue(l.contains("(retry of task-"), l) }
+    let logged = c.events().filter { $0.type == "task.submitted" }.compactMap { $0["spec"]?["retry_of"]?.string }
+    XCTAssertEqual(logged, failed, "each retry is logged with the task it retries")
+  }
+
   /// A task whose spec had a secret value cannot be retried after a restart: the value is no
   /// longer kept. Refused with 65 naming the task and why; nothing is submitted. `--all-failed`
   /// names it and retries the rest. The same after kill -9, when the task comes back from the log.

@@ -88,6 +88,38 @@ final class TemplateAndBatchTests: XCTestCase {
     XCTAssertTrue(r.err.contains("worker_types.typo.command: {descripton} is not a placeholder; did you mean {description}?"), r.err)
   }
 
+  /// A command that must hold the text `{description}` or `{task_id}` (a tool's own template
+  /// syntax) writes it in doubled braces; before, both were always filled. Other doubled braces
+  /// (a Go template's `{{.Name}}`) stay as written, in argv and shell templates alike.
+  func testDoubledBracesAroundAPlaceholderAreItsText() throws {
+    let out = c.scratch + "/lines"
+    try c.initialize([
+      (
+        "worker_types",
+        .object([
+          (
+            "argv",
+            .object([
+              (
+                "command",
+                .array([
+                  .string("sh"), .string("-c"), .string("echo \"$0|$1|$2\" >> \(out)"), .string("{{description}}"),
+                  .string("{description}"), .string("{{.Name}} {{task_id}}"),
+                ])
+              )
+            ])
+          ),
+          ("sh", .object([("shell", .string("echo '{{description}}' {description} \"{{task_id}}\" >> \(out)"))])),
+        ])
+      )
+    ])
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--wait", "--type", "argv", "--description", "one"])
+    c.ok(["submit", "--wait", "--type", "sh", "--description", "two"])
+    let lines = String(decoding: try FileSystem.read(out) ?? [], as: UTF8.self)
+    XCTAssertEqual(lines, "{description}|one|{{.Name}} {task_id}\n{description} two {task_id}\n")
+  }
+
   func testListStillShowsFinishedTasksAfterARestart() throws {
     try c.initialize()
     c.ok(["start", "--workers", "2"])

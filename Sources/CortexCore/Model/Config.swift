@@ -261,7 +261,7 @@ public struct Config: Equatable, Sendable {
     if let (found, meant) = Template.misspelt(template) {
       throw SpecError(
         field,
-        "\(found) is not a placeholder; did you mean \(meant)? (the placeholders are {description} and {task_id}; other braces stay as written)"
+        "\(found) is not a placeholder; did you mean \(meant)? (the placeholders are {description} and {task_id}; {{description}} and {{task_id}} are those words in braces; other braces stay as written)"
       )
     }
   }
@@ -281,8 +281,16 @@ public struct Config: Equatable, Sendable {
         i = template.index(after: i)
         if i == template.endIndex { break }
       }
-      if ch == "{", quote != nil, let name = Template.names.first(where: { template[i...].dropFirst().hasPrefix($0 + "}") }) {
-        return "{\(name)}"
+      if ch == "{" {
+        switch Template.brace(template[i...]) {
+        case .placeholder(_, let end):
+          if quote != nil { return String(template[i..<end]) }
+        case .escaped(_, let end):
+          // Literal text (`{{description}}`), which quotes cannot change: skipped whole.
+          i = end
+          continue
+        case nil: break
+        }
       }
       i = template.index(after: i)
     }

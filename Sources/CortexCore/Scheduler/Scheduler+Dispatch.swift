@@ -5,6 +5,7 @@ extension Scheduler {
   mutating func dispatch(now: Int64, into out: inout [Action]) {
     fleet.pass &+= 1
     fleet.lastPassMs = now
+    fleet.typeReadyMs = nil
     guard phase == .running, admitting else { return }
     while !idle.isEmpty {
       // The best head among the groups that may start one now (Scheduler+Groups).
@@ -53,6 +54,7 @@ extension Scheduler {
     if let why = typeBlocked(t, now: now) {
       // Its worker type's rate limit holds it; other groups' tasks may go.
       noteWaitingAt(n, why.reason, why.detail, at: why.at, group: fleet.groups[g].name, into: &out)
+      if let at = why.at { fleet.typeReadyMs = min(fleet.typeReadyMs ?? at, at) }
       fleet.groups[g].skipPass = fleet.pass
       return .next
     }

@@ -57,6 +57,9 @@ public struct Fleet: Sendable {
   var pass: UInt64 = 0
   /// When dispatch last ran (see `fleetWakeMs`).
   var lastPassMs: Int64 = 0
+  /// The earliest time a task that the last dispatch pass found held by its worker type's rate
+  /// limit may start (its tokens counted, not only the type's starts), for `fleetWakeMs`.
+  var typeReadyMs: Int64?
   var notedQueuePaused = 0
   /// Per priority, the groups a decision looks at (those that may start a task now).
   public internal(set) var startable = StartableGroups()
@@ -256,7 +259,13 @@ extension Scheduler {
           guard fleet.groups[g].skipPass != fleet.pass, let raw = rawHead(g, p) else { continue }
           // Entries are in queue order: a group whose head came after the best so far cannot win.
           if let b = best, raw.seq > b.seq { continue }
-          let tokens = limitsTokens(g) ? (tasks[raw.n]?.budget ?? 0) : 0
+          var tokens = 0
+          if limitsTokens(g) {
+            // The real head's tokens: an entry left by a task cancelled or edited away while
+            // queued must not hold the group for its own tokens.
+            guard let e = head(g, p) else { continue }
+            tokens = tasks[e.n]?.budget ?? 0
+          }
           if let hold = groupHold(g, tokens: tokens, now: now) {
             if raw.n != fleet.groups[g].notedTask[p] || hold != fleet.groups[g].notedReason[p], let e = head(g, p) {
               noteGroupWaiting(g, p, e.n, hold, tokens: tokens, now: now, into: &out)
@@ -376,8 +385,13 @@ extension Scheduler {
     var t: Int64? = nil
     for g in fleet.groups where g.limiter != nil && g.queuedTotal > 0 && !g.paused {
       var tokens = 0
-      if let p = g.queued.lastIndex(where: { $0 > 0 }), g.heads[p] < g.queues[p].count {
-        tokens = tasks[g.queues[p][g.heads[p]].n]?.budget ?? 0
+      if g.limiter?.config.tokensPerMin != nil, let p = g.queued.lastIndex(where: { $0 > 0 }) {
+        // The first entry still queued (as `head`, without moving past the stale ones).
+        for e in g.queues[p][g.heads[p]...] {
+          guard let t = tasks[e.n], t.inQueue, t.enqueueSeq == e.seq else { continue }
+          tokens = t.budget
+          break
+        }
       }
       let at = g.limiter!.nextReadyMs(tokens: tokens)
       if at > fleet.lastPassMs { t = min(t ?? at, at) }
@@ -386,6 +400,9 @@ extension Scheduler {
       let at = l.nextReadyMs(tokens: 0)
       if at > fleet.lastPassMs { t = min(t ?? at, at) }
     }
+    // A type's tokens-per-minute bucket: the time the held task's own tokens are there. Without
+    // it the timer saw only the type's starts, and such a task waited for some other input.
+    if let at = fleet.typeReadyMs, at > fleet.lastPassMs { t = min(t ?? at, at) }
     return t
   }
 
