@@ -10,6 +10,16 @@ import Posix
 extension Daemon {
   /// The environment variable that passes the listening socket's descriptor to the new program.
   static let listenFDVariable = "CORTEX_LISTEN_FD"
+  /// The variable that passes the running `on_finish` hooks (`HookRunner.handover`).
+  static let hooksVariable = "CORTEX_HOOKS"
+
+  /// The hooks a restart handed over: this program tracks them as its own (their timeout, their
+  /// `hook.finished`, killed at its exit). The variable is removed so no child inherits it.
+  func adoptHooks(now t: Int64) {
+    defer { Environment.unset(Self.hooksVariable) }
+    guard let v = Environment.get(Self.hooksVariable), !v.isEmpty else { return }
+    hooks.adopt(v, now: t)
+  }
 
   /// The control socket: the one handed over by a restart, else a new one at `paths.socket`.
   static func openListener(_ paths: Paths) throws(PosixError) -> FileDescriptor {
@@ -85,8 +95,14 @@ extension Daemon {
     // Under systemd the new program must go on notifying (the watchdog above all: without its
     // pings systemd kills the service, workers and tasks with it): hand on the variables it
     // removed from this environment at start.
+    // Running hooks stay this pid's children; the new program takes them over (their timeout
+    // and their hook.finished). Those still waiting to start are not run, and daemon.log says so.
+    if hooks.waitingCount > 0 {
+      try? workerLog?.writeAll("cortex: \(hooks.waitingCount) on_finish hooks not run: the daemon restarted in place\n")
+    }
     let env =
-      Environment.all().filter { !$0.hasPrefix(Self.listenFDVariable + "=") } + ["\(Self.listenFDVariable)=\(listener.raw)"]
+      Environment.all().filter { !$0.hasPrefix(Self.listenFDVariable + "=") && !$0.hasPrefix(Self.hooksVariable + "=") }
+      + ["\(Self.listenFDVariable)=\(listener.raw)", "\(Self.hooksVariable)=\(hooks.handover(now: t))"]
       + (notifier?.inherited ?? [])
     try? listener.setCloseOnExec(false)
     // A second SIGUSR2 before the new program has its handler would kill it (the default action):

@@ -159,6 +159,7 @@ public final class Daemon {
     // Every block of the mapping is allocated now: a page the file system could not back later
     // would kill the daemon with SIGBUS the first time a write touched it on a full disk.
     hot = try MappedFile(path: paths.hotState, size: HotState.fileSize, writable: true)
+    adoptHooks(now: now())  // hooks still running from before a restart in place (Daemon+Restart)
   }
 
   /// Starts the pool (after recovery has been logged).

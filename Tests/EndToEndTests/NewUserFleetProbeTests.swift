@@ -1,0 +1,36 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// A second new-user probe, of restarts, fleet control and the log's lifecycle (SPEC §13–15).
+final class NewUserFleetProbeTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func sleeping(_ seconds: String) -> [ProcessEntry] {
+    Processes.all().filter { !$0.isZombie && $0.commandLine == ["sleep", seconds] }
+  }
+
+  /// An `on_finish` hook running when `cortex restart` exec'd the daemon was forgotten by the new
+  /// program: it ran past `hook_timeout_s`, no `hook.finished` was logged for it, and `cortex stop`
+  /// left it running. The new program takes it over: killed at its timeout, and logged.
+  func testAHookRunningAcrossARestartIsStillBoundedAndLogged() throws {
+    try c.initialize([("on_finish", .string("exec sleep 41.5")), ("hook_timeout_s", .int(3))])
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    c.eventually("the hook runs") { sleeping("41.5").count == 1 }
+    c.ok(["restart"])
+    c.eventually("the hook is killed at hook_timeout_s after the restart", timeoutS: 15) { sleeping("41.5").isEmpty }
+    c.eventually("hook.finished is logged for the hook the old program started") {
+      c.events().contains { $0.type == "hook.finished" && $0.taskID == id && $0["reason"]?.string == "timeout" }
+    }
+    // A hook the new program starts itself, still running at the stop, is killed with it.
+    c.ok(["submit", "--wait", "--", "true"])
+    c.eventually("the second hook runs") { sleeping("41.5").count == 1 }
+    c.ok(["restart"])
+    c.ok(["stop"])
+    XCTAssertEqual(sleeping("41.5").map(\.pid), [], "no hook outlives the daemon that a restart replaced")
+  }
+}
