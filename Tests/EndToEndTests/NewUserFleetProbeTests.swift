@@ -33,4 +33,30 @@ final class NewUserFleetProbeTests: XCTestCase {
     c.ok(["stop"])
     XCTAssertEqual(sleeping("41.5").map(\.pid), [], "no hook outlives the daemon that a restart replaced")
   }
+
+  /// `cortex show` and `submit -v` of a task behind a full group's head promised a start "in
+  /// about 0ms" (or "when a worker is free") with idle workers, while the group's limit held it;
+  /// only the head's `task.waiting` said why. They name the group's limit instead.
+  func testShowOfATaskAFullGroupHoldsNamesTheLimit() throws {
+    try c.initialize([("groups", .object([("api", .object([("parallel", .int(1))]))]))])
+    c.ok(["start", "--workers", "3"])
+    c.ok(["submit", "--wait", "--", "true"])  // so that the daemon has a running estimate
+    let running = c.ok(["submit", "-p", "--group", "api", "--", "sleep", "42.5"]).out.trimmed
+    c.eventually("the first api task runs") { c.ok(["show", running]).out.contains("state           running") }
+    let head = c.ok(["submit", "-p", "--group", "api", "--", "true"]).out.trimmed
+    let behind = c.ok(["submit", "-v", "--group", "api", "--", "true"])
+    XCTAssertTrue(
+      behind.err.contains("queued at position 2, estimated start when its group can start it (group api runs 1 of its 1 at once)"),
+      behind.err)
+    for id in [head, behind.out.trimmed] {
+      let shown = c.ok(["show", id]).out
+      XCTAssertFalse(shown.contains("in about"), shown)
+      XCTAssertTrue(shown.contains("estimated start when its group can start it (group api runs 1 of its 1 at once)"), shown)
+    }
+    // Another group's task still starts at once (no head-of-line blocking), and says nothing of api.
+    let other = c.ok(["submit", "-v", "--", "sleep", "42.5"])
+    XCTAssertFalse(other.err.contains("group api"), other.err)
+    c.ok(["cancel", running, other.out.trimmed])
+    c.ok(["wait", head, behind.out.trimmed])
+  }
 }
