@@ -59,4 +59,27 @@ final class NewUserFleetProbeTests: XCTestCase {
     c.ok(["cancel", running, other.out.trimmed])
     c.ok(["wait", head, behind.out.trimmed])
   }
+
+  /// SIGHUP with config.json gone (moved away while being edited, say) took the built-in
+  /// defaults as the new config and logged `daemon.reloaded`: group limits and rates, hooks and
+  /// the token budget silently went back to their defaults. A missing file is one the daemon
+  /// cannot take: it keeps the old config and says why, as for a file that does not parse.
+  func testSIGHUPWithoutAConfigFileKeepsTheConfig() throws {
+    try c.initialize([("token_budget_total", .int(5000)), ("groups", .object([("api", .object([("parallel", .int(1))]))]))])
+    c.ok(["start", "--workers", "1"])
+    let saved = c.scratch + "/config.saved"
+    try FileSystem.rename(c.paths.config, saved)
+    guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+    _ = Processes.signal(pid, Signal.hup)
+    c.eventually("a daemon.warning names the missing file") {
+      c.events().contains {
+        $0.type == "daemon.warning" && $0["reason"]?.string == "config_invalid"
+          && ($0["detail"]?.string ?? "").contains("config.json does not exist")
+      }
+    }
+    XCTAssertFalse(c.events().contains { $0.type == "daemon.reloaded" }, "nothing was reloaded")
+    XCTAssertTrue(c.ok(["budget"]).out.contains("total      5000"), "the budget stays")
+    XCTAssertTrue(c.ok(["group"]).out.contains("0/1"), "the group keeps its limit")
+    try FileSystem.rename(saved, c.paths.config)
+  }
 }
