@@ -1,4 +1,5 @@
 import CortexCore
+import CortexDaemon
 import Posix
 
 /// `cortex restart`: replaces the running daemon with the program now at its executable's path
@@ -23,6 +24,11 @@ enum RestartCommand {
         ExitCode.failure,
         "restart in place is not built for cluster mode (this daemon is node \(node)): run cortex stop, then cortex start; what stop cannot finish in time is requeued for the other nodes"
       )
+    }
+    // The new program reads config.json and would exit on one it cannot take (the daemon checks
+    // too, for a kill -USR2, and carries on): say what is wrong now, and signal nothing.
+    if let problem = Daemon.restartConfigProblem(ctx.paths) {
+      throw CLIError(ExitCode.failure, "not restarting: \(problem); the daemon carries on with the config it has")
     }
     let startedBefore = before["started_ms"]?.int ?? 0
     let t0 = Clock.monotonicMs()

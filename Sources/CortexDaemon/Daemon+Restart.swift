@@ -1,4 +1,4 @@
-import CortexCore
+public import CortexCore
 import Posix
 
 /// `cortex restart` and SIGUSR2 (SPEC §14): the daemon replaces its own program in place with
@@ -34,6 +34,19 @@ extension Daemon {
     return l
   }
 
+  /// Why the program a restart execs would refuse to start with `config.json` as it is now (or
+  /// the directory), else nil. `cortex restart` asks it before signalling; the daemon again.
+  public static func restartConfigProblem(_ paths: Paths) -> String? {
+    if let refusal = DirectoryGuard.check(paths) { return "cannot use \(paths.root): \(refusal)" }
+    guard FileSystem.exists(paths.config) else { return "\(paths.config) does not exist" }
+    do throws(StartupError) {
+      _ = try loadConfig(paths: paths)
+      return nil
+    } catch {
+      return error.description
+    }
+  }
+
   /// The new program's arguments: this one's, with the pool size as it is now (`cortex scale`
   /// changed it, not config.json or the first `--workers`), so a restart keeps the pool it had.
   static func restartArguments(_ argv: [String], workers: Int) -> [String] {
@@ -62,6 +75,13 @@ extension Daemon {
         Event(
           "daemon.warning", reason: "restart_refused", detail: "restart in place is not built for cluster mode; use cortex stop and start"),
         nowMs: t)
+      return
+    }
+    // The new program reads config.json at its start and exits on one it cannot take: check it
+    // first, or a restart meant to pick up an edit took a healthy daemon down with it.
+    if let problem = Self.restartConfigProblem(paths) {
+      log.append(Event("daemon.warning", reason: "restart_refused", detail: "\(problem); the daemon carries on"), nowMs: t)
+      writeStderr("cortex daemon: restart refused: \(problem); the daemon carries on\n")
       return
     }
     // Requests already read are answered; new connections wait in the backlog for the new program.

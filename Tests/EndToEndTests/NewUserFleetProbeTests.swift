@@ -82,4 +82,31 @@ final class NewUserFleetProbeTests: XCTestCase {
     XCTAssertTrue(c.ok(["group"]).out.contains("0/1"), "the group keeps its limit")
     try FileSystem.rename(saved, c.paths.config)
   }
+
+  /// `cortex restart` after an edit that broke config.json took the daemon down: the exec'd
+  /// program refused the file and exited, the running task's worker was orphaned, and every
+  /// command said the daemon was not running. The restart is refused instead, naming the
+  /// problem (by the CLI, and by the daemon for a bare SIGUSR2), and the daemon carries on.
+  func testARestartWithABrokenConfigIsRefusedAndTheDaemonCarriesOn() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--", "sleep", "43.5"]).out.trimmed
+    c.eventually("the task runs") { c.ok(["show", id]).out.contains("state           running") }
+    guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+    let good = try XCTUnwrap(try FileSystem.read(c.paths.config))
+    try c.configure([("workers", .string("many"))])
+    let r = c.run(["restart"])
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("not restarting:") && r.err.contains("workers: must be a whole number"), r.err)
+    XCTAssertTrue(Processes.signal(pid, Signal.usr2))
+    c.eventually("the daemon refuses the SIGUSR2 and says why") {
+      c.events().contains { $0.type == "daemon.warning" && $0["reason"]?.string == "restart_refused" }
+    }
+    XCTAssertFalse(c.events().contains { $0.type == "daemon.restarting" }, "no exec was tried")
+    XCTAssertEqual(c.daemonPID, pid)
+    XCTAssertTrue(c.ok(["show", id]).out.contains("state           running"), "the task runs on")
+    try FileSystem.writeAtomically(c.paths.config, good)
+    c.ok(["restart"])
+    c.ok(["cancel", id])
+  }
 }
