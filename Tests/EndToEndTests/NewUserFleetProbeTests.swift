@@ -109,4 +109,33 @@ final class NewUserFleetProbeTests: XCTestCase {
     c.ok(["restart"])
     c.ok(["cancel", id])
   }
+
+  /// A task that ended while no daemon ran was recorded as ending when the next daemon adopted
+  /// its worker: a 1.5 s task adopted seconds later showed that whole gap as its duration (show,
+  /// its terminal event, the hooks' CORTEX_DURATION_MS, the type's estimate). It keeps the end
+  /// its worker saw, also after the log is replayed.
+  func testATaskThatEndedWhileNoDaemonRanKeepsItsRealDuration() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--", "sleep", "1.5"]).out.trimmed
+    c.eventually("the task runs") { c.ok(["show", id]).out.contains("state           running") }
+    guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    c.eventually("the daemon is gone") { !Processes.isAlive(pid) }
+    sleepMs(4500)
+    c.ok(["start", "--workers", "1"])
+    func duration() throws -> Int64 {
+      let t = try JSON.parse(Array(c.ok(["--json", "show", id]).out.utf8))
+      return (t["ended_ms"]?.int ?? 0) - (t["started_ms"]?.int ?? 0)
+    }
+    let done = c.events().first { $0.type == "task.succeeded" && $0.taskID == id }
+    XCTAssertLessThan(done?["duration_ms"]?.int ?? .max, 3000, "\(String(describing: done))")
+    XCTAssertNotNil(done?["ended_ms"]?.int, "the terminal event carries the worker's end")
+    XCTAssertLessThan(try duration(), 3000)
+    c.ok(["stop"])
+    try? FileSystem.remove(c.paths.root + "/task-queue.json")  // replay the log, not the snapshot
+    try? FileSystem.remove(c.paths.root + "/task-queue.prev.json")
+    c.ok(["start", "--workers", "1"])
+    XCTAssertLessThan(try duration(), 3000, "after a replay of the log")
+  }
 }
