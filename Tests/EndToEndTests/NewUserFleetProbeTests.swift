@@ -138,4 +138,34 @@ final class NewUserFleetProbeTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     XCTAssertLessThan(try duration(), 3000, "after a replay of the log")
   }
+
+  /// `cortex stop` whose daemon was killed during the drain printed "daemon stopped" and exited
+  /// 0, while the running task went on in an orphaned worker (nothing requeued, nothing reaped).
+  /// It fails and names what still runs, as a stop after a daemon died does.
+  func testAStopWhoseDaemonDiesMidDrainSaysWhatStillRuns() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--", "sleep", "44.5"]).out.trimmed
+    c.eventually("the task runs") { c.ok(["show", id]).out.contains("state           running") }
+    guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+    let errPath = c.scratch + "/stop.err"
+    let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
+    let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"]
+    let stop = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root, "stop", "--timeout", "60"], environment: env, stdin: nil, stdout: nil, stderr: e,
+      newProcessGroup: false)
+    e.close()
+    c.eventually("the stop waits for the task") {
+      String(decoding: (try? FileSystem.read(errPath)) ?? nil ?? [], as: UTF8.self).contains("stopping: waiting for 1 running task")
+    }
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    let status = Processes.wait(stop)
+    let said = String(decoding: (try FileSystem.read(errPath)) ?? [], as: UTF8.self)
+    XCTAssertEqual(status, .exited(1), said)
+    XCTAssertTrue(said.contains("exited before it finished the stop"), said)
+    XCTAssertTrue(said.contains("1 worker of its last run still runs"), said)
+    XCTAssertFalse(said.contains("daemon stopped"), said)
+    c.ok(["start", "--workers", "1"])
+    c.ok(["cancel", id])
+  }
 }
