@@ -24,7 +24,7 @@ enum SubmitAnswer {
     case "queued":
       if let p = t?["queue_position"]?.int {
         let est =
-          t?["held_by"]?.string.map { "when its group can start it (\($0))" }
+          t?["held_by"]?.string
           ?? t?["estimated_start_in_ms"]?.int.flatMap { $0 > 0 ? "in about " + formatMs($0) : nil }
           ?? "when a worker is free (no estimate yet)"
         s += "; queued at position \(p), estimated start \(est)"

@@ -168,4 +168,22 @@ final class NewUserFleetProbeTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     c.ok(["cancel", id])
   }
+
+  /// The same for a task that waits for tokens a running task has reserved: `show` said
+  /// "estimated start in about 0ms" beside "waiting token_budget_exhausted".
+  func testShowOfATaskWaitingForTokensSaysSo() throws {
+    try c.initialize([("token_budget_total", .int(1000))])
+    c.ok(["start", "--workers", "2"])
+    c.ok(["submit", "--wait", "--", "true"])  // so that the daemon has a running estimate
+    let running = c.ok(["submit", "-p", "--tokens", "600", "--", "sleep", "45.5"]).out.trimmed
+    c.eventually("the first task runs") { c.ok(["show", running]).out.contains("state           running") }
+    let waiting = c.ok(["submit", "-v", "--tokens", "600", "--", "true"])
+    let expected = "when tokens come back (it needs 600, 400 are available and 600 reserved by running tasks)"
+    XCTAssertTrue(waiting.err.contains("queued at position 1, estimated start " + expected), waiting.err)
+    let shown = c.ok(["show", waiting.out.trimmed]).out
+    XCTAssertTrue(shown.contains("position 1; estimated start " + expected), shown)
+    XCTAssertFalse(shown.contains("in about"), shown)
+    c.ok(["cancel", running])
+    c.ok(["wait", waiting.out.trimmed])
+  }
 }

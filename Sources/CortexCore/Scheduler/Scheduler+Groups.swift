@@ -217,7 +217,7 @@ extension Scheduler {
     }
   }
 
-  /// Why a queued task's group cannot start it now, in words, when the group is full or rate
+  /// When a queued task's group can start it, in words, while the group is full or rate
   /// limited (a pause the CLI says itself); nil when it may start. For `cortex show` and
   /// `submit -v`: a place in the queue alone promised a start "in about 0ms" to every task behind
   /// a full group's head, while `task.waiting` names the head only.
@@ -226,10 +226,10 @@ extension Scheduler {
     let gs = fleet.groups[g]
     let tokens = limitsTokens(g) ? t.budget : 0
     switch groupHold(g, tokens: tokens, now: now) {
-    case .full?: return "group \(gs.name) runs \(gs.running) of its \(gs.parallel) at once"
+    case .full?: return "when its group can start it (group \(gs.name) runs \(gs.running) of its \(gs.parallel) at once)"
     case .rateLimited?:
       let at = gs.limiter?.readyAtMs(now: now, tokens: tokens) ?? now
-      return "group \(gs.name) is rate limited until \(Timestamp.rfc3339(ms: at))"
+      return "when its group can start it (group \(gs.name) is rate limited until \(Timestamp.rfc3339(ms: at)))"
     case .paused?, nil: return nil
     }
   }

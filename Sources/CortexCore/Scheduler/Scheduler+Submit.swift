@@ -349,6 +349,15 @@ extension Scheduler {
     return nil
   }
 
+  /// When a queued task whose reservation does not fit the tokens available now starts, in
+  /// words (`cortex show`, `submit -v`); nil when it fits. Tokens reserved by running tasks come
+  /// back as they end; a place in the queue alone promised a start "in about 0ms".
+  public func budgetHoldDetail(_ n: Int) -> String? {
+    guard let t = tasks[n], t.state == .queued, t.budget > budgetAvailable else { return nil }
+    return
+      "when tokens come back (it needs \(t.budget), \(max(0, budgetAvailable)) are available and \(tokensReserved) reserved by running tasks)"
+  }
+
   /// Position in the queue (1 = next) and estimated start for a queued task.
   public func queuePosition(_ n: Int) -> (position: Int, estimatedStartMs: Int64?)? {
     guard let t = tasks[n], t.state == .queued, !blocked.contains(n), !delayed.contains(n) else { return nil }
