@@ -186,4 +186,20 @@ final class NewUserFleetProbeTests: XCTestCase {
     c.ok(["cancel", running])
     c.ok(["wait", waiting.out.trimmed])
   }
+
+  /// A worker type with both `command` and `shell` started, and its tasks ran the command: the
+  /// shell template was dropped without a word (a task spec with both is refused). The start is
+  /// refused naming the type, and nothing else changes.
+  func testAWorkerTypeWithBothCommandAndShellIsRefused() throws {
+    try c.initialize([
+      (
+        "worker_types",
+        .object([("review", .object([("command", .array([.string("echo"), .string("{description}")])), ("shell", .string("echo x"))]))])
+      )
+    ])
+    let r = c.run(["start", "--workers", "1"])
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("worker_types.review: give only one of command or shell"), r.err)
+    XCTAssertFalse(FileSystem.exists(c.paths.socket), "no daemon runs")
+  }
 }
