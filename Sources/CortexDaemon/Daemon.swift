@@ -92,6 +92,8 @@ public final class Daemon {
   var lastInboxScanMs: Int64 = 0
   var loggedSnapshotSeq: UInt64 = 0
   var finished = false
+  /// Once the pool has stopped: until when the hooks still running may finish (Daemon+Fleet).
+  var hooksGraceUntilMs: Int64?
   var iterationInputs = 0
   /// Set when the log's last write or sync failed; cleared by the next one that succeeds.
   var logFailure: PosixError?
@@ -177,7 +179,7 @@ public final class Daemon {
     startPool()
     var events: [(token: UInt64, events: Epoll.Events)] = []
     events.reserveCapacity(256)
-    while !finished {
+    while !finished || hooksOutlastTheStop(now: now()) {
       let timeout = computeTimeout()
       epoll.wait(timeoutMs: timeout, into: &events)
       let t = now()

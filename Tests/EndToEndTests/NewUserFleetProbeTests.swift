@@ -202,4 +202,25 @@ final class NewUserFleetProbeTests: XCTestCase {
     XCTAssertTrue(r.err.contains("worker_types.review: give only one of command or shell"), r.err)
     XCTAssertFalse(FileSystem.exists(c.paths.socket), "no daemon runs")
   }
+
+  /// `cortex stop` waits for the running tasks, but the hook of a task that ended during the
+  /// drain was killed the moment the daemon exited, right after it started: a notification
+  /// never went out, and no hook.finished was logged. Hooks now run on within hook_timeout_s.
+  func testAGracefulStopLetsTheLastTasksHooksFinish() throws {
+    let out = c.scratch + "/hooks.out"
+    let hook = "case $CORTEX_TASK_STATE in succeeded) sleep 0.5; echo \"$CORTEX_TASK_ID\" >> \(out);; *) exec sleep 46.5;; esac"
+    try c.initialize([("on_finish", .string(hook)), ("hook_timeout_s", .int(3))])
+    c.ok(["start", "--workers", "2"])
+    let ok = c.ok(["submit", "-p", "--", "sleep", "1"]).out.trimmed
+    let bad = c.ok(["submit", "-p", "--shell", "sleep 1; exit 1"]).out.trimmed
+    c.eventually("both run") { c.ok(["list", "--state", "running"]).out.split(separator: "\n").count == 3 }
+    let t0 = Clock.monotonicMs()
+    c.ok(["stop"])
+    XCTAssertLessThan(Clock.monotonicMs() - t0, 15_000, "a hanging hook holds the stop for hook_timeout_s at most")
+    XCTAssertEqual(String(decoding: (try FileSystem.read(out)) ?? [], as: UTF8.self), ok + "\n", "the hook finished")
+    let finished = c.events().filter { $0.type == "hook.finished" }
+    XCTAssertEqual(finished.first { $0.taskID == ok }?["reason"]?.string, "exited")
+    XCTAssertEqual(finished.first { $0.taskID == bad }?["reason"]?.string, "timeout")
+    XCTAssertEqual(sleeping("46.5").count, 0, "the hanging hook was killed")
+  }
 }
