@@ -223,4 +223,26 @@ final class NewUserFleetProbeTests: XCTestCase {
     XCTAssertEqual(finished.first { $0.taskID == bad }?["reason"]?.string, "timeout")
     XCTAssertEqual(sleeping("46.5").count, 0, "the hanging hook was killed")
   }
+
+  /// `cortex start` in a directory whose config.json was lost (but whose tasks and log are there)
+  /// wrote the defaults in its place and started: groups, hooks, budgets and worker types went
+  /// back to the defaults without a word. It refuses, naming the file and how to write the
+  /// defaults on purpose, and writes nothing.
+  func testAStartWithoutTheConfigOfAnExistingDirectoryIsRefused() throws {
+    try c.initialize([("token_budget_total", .int(5000))])
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    c.ok(["stop"])
+    try FileSystem.remove(c.paths.config)
+    let r = c.run(["start", "--workers", "1"])
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("config.json is missing, but \(c.root) holds a daemon's state"), r.err)
+    XCTAssertTrue(r.err.contains("cortex init --force --no-start --dir \(c.root)"), r.err)
+    XCTAssertFalse(FileSystem.exists(c.paths.config), "nothing was written in its place")
+    XCTAssertFalse(FileSystem.exists(c.paths.socket), "no daemon runs")
+    // The advice works, and the tasks are all there.
+    c.ok(["init", "--force", "--no-start"])
+    c.ok(["start", "--workers", "1"])
+    XCTAssertTrue(c.ok(["show", id]).out.contains("state           succeeded"))
+  }
 }
