@@ -245,4 +245,21 @@ final class NewUserFleetProbeTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     XCTAssertTrue(c.ok(["show", id]).out.contains("state           succeeded"))
   }
+
+  /// And for a low task while only the workers `reserve_critical` keeps idle are free: "in about
+  /// 0ms" beside "waiting reserved_for_critical".
+  func testShowOfATaskTheCriticalReserveHoldsSaysSo() throws {
+    try c.initialize([("reserve_critical", .int(1))])
+    c.ok(["start", "--workers", "2"])
+    c.ok(["submit", "--wait", "--", "true"])  // so that the daemon has a running estimate
+    let running = c.ok(["submit", "-p", "--priority", "low", "--", "sleep", "47.5"]).out.trimmed
+    c.eventually("the first task runs") { c.ok(["show", running]).out.contains("state           running") }
+    let held = c.ok(["submit", "-p", "--priority", "low", "--", "true"]).out.trimmed
+    let shown = c.ok(["show", held]).out
+    XCTAssertTrue(
+      shown.contains("estimated start when a worker is free beyond the 1 kept idle for critical tasks (reserve_critical)"), shown)
+    XCTAssertFalse(shown.contains("in about"), shown)
+    c.ok(["cancel", running])
+    c.ok(["wait", held])
+  }
 }
