@@ -19,6 +19,10 @@ extension Daemon {
     defer { Environment.unset(Self.hooksVariable) }
     guard let v = Environment.get(Self.hooksVariable), !v.isEmpty else { return }
     hooks.adopt(v, now: t)
+    // One that ended during the exec sent its SIGCHLD to the old program: reap it now.
+    for pid in hooks.running.keys {
+      if let (_, status) = Processes.reap(pid) { _ = hookReaped(pid, status, now: t) }
+    }
   }
 
   /// The control socket: the one handed over by a restart, else a new one at `paths.socket`.
