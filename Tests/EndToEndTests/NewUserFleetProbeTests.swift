@@ -262,4 +262,26 @@ final class NewUserFleetProbeTests: XCTestCase {
     c.ok(["cancel", running])
     c.ok(["wait", held])
   }
+
+  /// `cortex restart` while a stop drained waited out its whole timeout (the stopping daemon
+  /// ignores SIGUSR2) and then said the daemon "exited during the restart". It says at once that
+  /// a stop is under way.
+  func testARestartDuringAStopSaysTheDaemonIsStopping() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--", "sleep", "48.5"]).out.trimmed
+    c.eventually("the task runs") { c.ok(["show", id]).out.contains("state           running") }
+    let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") }
+    let stop = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root, "stop", "--timeout", "60"], environment: env, stdin: nil, stdout: nil, stderr: nil,
+      newProcessGroup: false)
+    c.eventually("the daemon drains") { c.ok(["--json", "status"]).out.contains("\"draining\"") }
+    let t0 = Clock.monotonicMs()
+    let r = c.run(["restart", "--timeout", "20"])
+    XCTAssertLessThan(Clock.monotonicMs() - t0, 5000, "answered at once")
+    XCTAssertEqual(r.code, 1, r.err)
+    XCTAssertTrue(r.err.contains("is stopping (draining"), r.err)
+    c.ok(["cancel", id])
+    _ = Processes.wait(stop)
+  }
 }
