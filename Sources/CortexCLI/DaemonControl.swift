@@ -9,6 +9,7 @@ enum DaemonControl {
   /// answer once the daemon and all its workers are ready.
   static func start(_ ctx: Context, workers: Int?, timeoutS: Int, extraEnvironment: [String] = []) throws(CLIError) -> JSON {
     if let problem = ctx.paths.socketPathProblem { throw CLIError(ExitCode.usage, problem) }
+    if let refusal = Daemon.missingConfigRefusal(ctx.paths) { throw CLIError(ExitCode.failure, refusal.description) }
     do { _ = try Daemon.initialize(paths: ctx.paths, workers: nil, force: false) } catch {
       throw CLIError(ExitCode.failure, error.description)
     }

@@ -1,4 +1,5 @@
 import CortexCore
+import CortexDaemon
 import Posix
 
 /// `cortex restart`: replaces the running daemon with the program now at its executable's path
@@ -23,6 +24,19 @@ enum RestartCommand {
         ExitCode.failure,
         "restart in place is not built for cluster mode (this daemon is node \(node)): run cortex stop, then cortex start; what stop cannot finish in time is requeued for the other nodes"
       )
+    }
+    // A stopping daemon ignores SIGUSR2 (Daemon+Restart): the wait then ran out its whole
+    // timeout and blamed the restart for the exit the stop made.
+    if let phase = before["phase"]?.string, phase != "running" {
+      throw CLIError(
+        ExitCode.failure,
+        "the daemon (pid \(pid)) is stopping (\(phase): a cortex stop or SIGTERM is under way); not restarting: start it again once it has stopped (cortex start)"
+      )
+    }
+    // The new program reads config.json and would exit on one it cannot take (the daemon checks
+    // too, for a kill -USR2, and carries on): say what is wrong now, and signal nothing.
+    if let problem = Daemon.restartConfigProblem(ctx.paths) {
+      throw CLIError(ExitCode.failure, "not restarting: \(problem); the daemon carries on with the config it has")
     }
     let startedBefore = before["started_ms"]?.int ?? 0
     let t0 = Clock.monotonicMs()

@@ -69,6 +69,24 @@ enum StopCommand {
     } catch {
       throw orphansNamed(error, ctx)
     }
+    if answer == nil {
+      // No answer to the stop: the daemon went away mid-drain (kill -9, a crash). Nothing was
+      // requeued or reaped, and its workers go on with their tasks; "daemon stopped" and 0 said
+      // that all was stopped.
+      let workers = orphanedWorkers(ctx)
+      if !workers.isEmpty {
+        throw CLIError(
+          ExitCode.failure,
+          "the daemon (pid \(pid)) exited before it finished the stop (killed or crashed: the stop got no answer); "
+            + describe(workers, ctx))
+      }
+      if !ctx.json {
+        ctx.err(
+          "cortex: the daemon (pid \(pid)) exited before it answered the stop (killed or crashed); "
+            + "nothing of it runs now, and the next start recovers from the log\n")
+        return 0
+      }
+    }
     if ctx.json {
       ctx.printJSON(answer ?? .object([("ok", .bool(true))]))
     } else if answer?["clean"]?.bool == false {
@@ -89,17 +107,21 @@ extension StopCommand {
   /// start` run elsewhere would start a second daemon in another directory, and stop nothing).
   static func orphansNamed(_ error: CLIError, _ ctx: Context) -> CLIError {
     guard error.code == ExitCode.notRunning else { return error }
-    let workers = Processes.belonging(toDirectory: ctx.paths.root).filter {
-      $0.commandLine.dropFirst().first == "worker" && !$0.isZombie
-    }
+    let workers = orphanedWorkers(ctx)
     guard !workers.isEmpty else { return error }
+    return CLIError(error.code, "\(error.description); but " + describe(workers, ctx), answer: error.answer)
+  }
+
+  /// The workers of this directory still running without a daemon.
+  static func orphanedWorkers(_ ctx: Context) -> [ProcessEntry] {
+    Processes.belonging(toDirectory: ctx.paths.root).filter { $0.commandLine.dropFirst().first == "worker" && !$0.isZombie }
+  }
+
+  static func describe(_ workers: [ProcessEntry], _ ctx: Context) -> String {
     let n = workers.count
-    return CLIError(
-      error.code,
-      "\(error.description); but \(n) worker\(n == 1 ? "" : "s") of its last run still run\(n == 1 ? "s" : "") "
-        + "(pid\(n == 1 ? "" : "s") \(workers.map { String($0.pid) }.joined(separator: ", "))), with any task they had: they wait orphan_timeout_s "
-        + "for a daemon to take them back. To stop them and their tasks: cortex start --dir \(ctx.paths.root), then cortex stop --dir \(ctx.paths.root)",
-      answer: error.answer)
+    return "\(n) worker\(n == 1 ? "" : "s") of its last run still run\(n == 1 ? "s" : "") "
+      + "(pid\(n == 1 ? "" : "s") \(workers.map { String($0.pid) }.joined(separator: ", "))), with any task they had: they wait orphan_timeout_s "
+      + "for a daemon to take them back. To stop them and their tasks: cortex start --dir \(ctx.paths.root), then cortex stop --dir \(ctx.paths.root)"
   }
 }
 

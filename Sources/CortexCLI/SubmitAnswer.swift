@@ -24,7 +24,8 @@ enum SubmitAnswer {
     case "queued":
       if let p = t?["queue_position"]?.int {
         let est =
-          t?["estimated_start_in_ms"]?.int.flatMap { $0 > 0 ? "in about " + formatMs($0) : nil }
+          t?["held_by"]?.string
+          ?? t?["estimated_start_in_ms"]?.int.flatMap { $0 > 0 ? "in about " + formatMs($0) : nil }
           ?? "when a worker is free (no estimate yet)"
         s += "; queued at position \(p), estimated start \(est)"
       } else {

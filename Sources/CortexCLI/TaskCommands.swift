@@ -140,6 +140,7 @@ enum ShowCommand {
       let resume = SubmitAnswer.heldByPause(t, SubmitAnswer.pauses(client))
       let est =
         resume.map { "after \($0) (held by a pause)" }
+        ?? t["held_by"]?.string
         ?? t["estimated_start_in_ms"]?.int.map { "in about " + formatMs($0) } ?? "unknown (no estimate yet)"
       row("queue", "position \(p); estimated start \(est)")
     } else if let resume = SubmitAnswer.heldByPause(t, SubmitAnswer.pauses(client)) {

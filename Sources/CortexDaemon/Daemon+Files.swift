@@ -352,6 +352,11 @@ extension Daemon {
       return
     }
     do throws(StartupError) {
+      // A missing file is not the defaults: it was moved away or not yet written back (an editor,
+      // a deploy). Taking `Config()` for it dropped groups, hooks and budgets without a word.
+      guard FileSystem.exists(paths.config) else {
+        throw StartupError("\(paths.config) does not exist (put it back, or write the defaults with cortex init --force)")
+      }
       var c = try Self.loadConfig(paths: paths)
       c.workers = scheduler.desiredWorkers
       // Cluster settings are read at start only (a node does not leave or change its name on SIGHUP).

@@ -87,6 +87,17 @@ extension Daemon {
     hooks.start(now: t, timeoutMs: Numbers.ms(fromSeconds: config.hookTimeoutS), log: workerLog)
   }
 
+  /// Once the pool has stopped (`cortex stop`, SIGTERM), the hooks of the last tasks — those
+  /// that ended during the drain — run on for up to `hook_timeout_s`, reaped and logged
+  /// (`hook.finished`) as before, so a graceful stop does not kill a task's hook the moment it
+  /// started; what still runs after that is killed at the exit (`HookRunner.killAll`).
+  func hooksOutlastTheStop(now t: Int64) -> Bool {
+    guard finished, hooks.hasWork else { return false }
+    let until = hooksGraceUntilMs ?? t + Numbers.ms(fromSeconds: config.hookTimeoutS)
+    hooksGraceUntilMs = until
+    return t < until
+  }
+
   /// A reaped child that was a hook: logged (`hook.finished`), and the next waiting hook starts.
   func hookReaped(_ pid: Int32, _ status: ExitStatus, now t: Int64) -> Bool {
     guard let (job, how, ms) = hooks.reaped(pid, status, now: t, log: workerLog) else { return false }

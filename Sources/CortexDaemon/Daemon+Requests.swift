@@ -216,7 +216,11 @@ extension Daemon {
       var v = scheduler.taskJSON(rec).object ?? []
       if let pos = scheduler.queuePosition(n) {
         v.append(("queue_position", .int(Int64(pos.position))))
-        if let e = pos.estimatedStartMs { v.append(("estimated_start_in_ms", .int(e))) }
+        if let held = scheduler.groupHoldDetail(n, now: t) ?? scheduler.budgetHoldDetail(n) ?? scheduler.reserveHoldDetail(n) {
+          v.append(("held_by", .string(held)))
+        } else if let e = pos.estimatedStartMs {
+          v.append(("estimated_start_in_ms", .int(e)))
+        }
       }
       // A finished command task's files may be gone already (cortex clean, retention.task_days).
       if rec.state.isTerminal && rec.spec.synthetic == nil && !FileSystem.isDirectory(paths.taskDir(n)) {

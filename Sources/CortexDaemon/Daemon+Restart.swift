@@ -1,4 +1,4 @@
-import CortexCore
+public import CortexCore
 import Posix
 
 /// `cortex restart` and SIGUSR2 (SPEC §14): the daemon replaces its own program in place with
@@ -10,6 +10,20 @@ import Posix
 extension Daemon {
   /// The environment variable that passes the listening socket's descriptor to the new program.
   static let listenFDVariable = "CORTEX_LISTEN_FD"
+  /// The variable that passes the running `on_finish` hooks (`HookRunner.handover`).
+  static let hooksVariable = "CORTEX_HOOKS"
+
+  /// The hooks a restart handed over: this program tracks them as its own (their timeout, their
+  /// `hook.finished`, killed at its exit). The variable is removed so no child inherits it.
+  func adoptHooks(now t: Int64) {
+    defer { Environment.unset(Self.hooksVariable) }
+    guard let v = Environment.get(Self.hooksVariable), !v.isEmpty else { return }
+    hooks.adopt(v, now: t)
+    // One that ended during the exec sent its SIGCHLD to the old program: reap it now.
+    for pid in hooks.running.keys {
+      if let (_, status) = Processes.reap(pid) { _ = hookReaped(pid, status, now: t) }
+    }
+  }
 
   /// The control socket: the one handed over by a restart, else a new one at `paths.socket`.
   static func openListener(_ paths: Paths) throws(PosixError) -> FileDescriptor {
@@ -22,6 +36,19 @@ extension Daemon {
     let l = try UnixSocket.listen(path: paths.socket)
     try FileSystem.setMode(paths.socket, 0o600)
     return l
+  }
+
+  /// Why the program a restart execs would refuse to start with `config.json` as it is now (or
+  /// the directory), else nil. `cortex restart` asks it before signalling; the daemon again.
+  public static func restartConfigProblem(_ paths: Paths) -> String? {
+    if let refusal = DirectoryGuard.check(paths) { return "cannot use \(paths.root): \(refusal)" }
+    guard FileSystem.exists(paths.config) else { return "\(paths.config) does not exist" }
+    do throws(StartupError) {
+      _ = try loadConfig(paths: paths)
+      return nil
+    } catch {
+      return error.description
+    }
   }
 
   /// The new program's arguments: this one's, with the pool size as it is now (`cortex scale`
@@ -52,6 +79,13 @@ extension Daemon {
         Event(
           "daemon.warning", reason: "restart_refused", detail: "restart in place is not built for cluster mode; use cortex stop and start"),
         nowMs: t)
+      return
+    }
+    // The new program reads config.json at its start and exits on one it cannot take: check it
+    // first, or a restart meant to pick up an edit took a healthy daemon down with it.
+    if let problem = Self.restartConfigProblem(paths) {
+      log.append(Event("daemon.warning", reason: "restart_refused", detail: "\(problem); the daemon carries on"), nowMs: t)
+      writeStderr("cortex daemon: restart refused: \(problem); the daemon carries on\n")
       return
     }
     // Requests already read are answered; new connections wait in the backlog for the new program.
@@ -85,8 +119,14 @@ extension Daemon {
     // Under systemd the new program must go on notifying (the watchdog above all: without its
     // pings systemd kills the service, workers and tasks with it): hand on the variables it
     // removed from this environment at start.
+    // Running hooks stay this pid's children; the new program takes them over (their timeout
+    // and their hook.finished). Those still waiting to start are not run, and daemon.log says so.
+    if hooks.waitingCount > 0 {
+      try? workerLog?.writeAll("cortex: \(hooks.waitingCount) on_finish hooks not run: the daemon restarted in place\n")
+    }
     let env =
-      Environment.all().filter { !$0.hasPrefix(Self.listenFDVariable + "=") } + ["\(Self.listenFDVariable)=\(listener.raw)"]
+      Environment.all().filter { !$0.hasPrefix(Self.listenFDVariable + "=") && !$0.hasPrefix(Self.hooksVariable + "=") }
+      + ["\(Self.listenFDVariable)=\(listener.raw)", "\(Self.hooksVariable)=\(hooks.handover(now: t))"]
       + (notifier?.inherited ?? [])
     try? listener.setCloseOnExec(false)
     // A second SIGUSR2 before the new program has its handler would kill it (the default action):

@@ -38,6 +38,19 @@ extension Daemon {
     }
   }
 
+  /// A start in a directory that holds a daemon's state (a snapshot or log segments) but no
+  /// config.json: the file was lost or moved, not never written. Writing the defaults in its
+  /// place dropped its groups, hooks, budgets, worker types and cluster settings without a word.
+  /// `cortex init` still writes them on request.
+  public static func missingConfigRefusal(_ paths: Paths) -> StartupError? {
+    guard !FileSystem.exists(paths.config) else { return nil }
+    let segments = LogSegments.indexes((try? FileSystem.list(paths.events)) ?? [])
+    guard FileSystem.exists(paths.taskQueue) || !segments.isEmpty else { return nil }
+    return StartupError(
+      "\(paths.config) is missing, but \(paths.root) holds a daemon's state (its tasks and decision log): put config.json back, "
+        + "or write the defaults with: cortex init --force --no-start --dir \(paths.root)", exitCode: 65)
+  }
+
   public static func loadConfig(paths: Paths) throws(StartupError) -> Config {
     let bytes: [UInt8]?
     do { bytes = try FileSystem.read(paths.config) } catch { throw StartupError("cannot read \(paths.config): \(error)") }
@@ -55,6 +68,7 @@ extension Daemon {
   public convenience init(paths: Paths, options: DaemonOptions) throws(StartupError) {
     if options.detach { Processes.newSession() }
     if let problem = paths.socketPathProblem { throw StartupError(problem, exitCode: 64) }
+    if let refusal = Self.missingConfigRefusal(paths) { throw refusal }
     _ = try Self.initialize(paths: paths, workers: nil, force: false)
     var config = try Self.loadConfig(paths: paths)
     if let w = options.workers { config.workers = w }

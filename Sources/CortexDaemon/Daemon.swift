@@ -94,6 +94,8 @@ public final class Daemon {
   var lastInboxScanMs: Int64 = 0
   var loggedSnapshotSeq: UInt64 = 0
   var finished = false
+  /// Once the pool has stopped: until when the hooks still running may finish (Daemon+Fleet).
+  var hooksGraceUntilMs: Int64?
   var iterationInputs = 0
   /// Set when the log's last write or sync failed; cleared by the next one that succeeds.
   var logFailure: PosixError?
@@ -163,6 +165,7 @@ public final class Daemon {
     // Every block of the mapping is allocated now: a page the file system could not back later
     // would kill the daemon with SIGBUS the first time a write touched it on a full disk.
     hot = try MappedFile(path: paths.hotState, size: HotState.fileSize, writable: true)
+    adoptHooks(now: now())  // hooks still running from before a restart in place (Daemon+Restart)
   }
 
   /// Starts the pool (after recovery has been logged).
@@ -180,7 +183,7 @@ public final class Daemon {
     startPool()
     var events: [(token: UInt64, events: Epoll.Events)] = []
     events.reserveCapacity(256)
-    while !finished {
+    while !finished || hooksOutlastTheStop(now: now()) {
       let timeout = computeTimeout()
       epoll.wait(timeoutMs: timeout, into: &events)
       let t = now()

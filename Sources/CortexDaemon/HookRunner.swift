@@ -116,6 +116,37 @@ final class HookRunner {
     }
   }
 
+  /// What `cortex restart` hands to the program it execs: the running hooks, which stay this
+  /// pid's children through the exec, as `pid:task:elapsed_ms:left_ms:killed` separated by commas
+  /// (times relative to `t`, so the new program's clock needs no agreement with this one's). Empty
+  /// when none runs.
+  func handover(now t: Int64) -> String {
+    running.map { pid, r in "\(pid):\(r.job.task):\(max(0, t - r.startedMs)):\(r.deadlineMs - t):\(r.killed ? 1 : 0)" }
+      .joined(separator: ",")
+  }
+
+  /// The new program takes the hooks `handover` named that are still its children: they keep
+  /// their deadline, are killed at its exit and logged (`hook.finished`) when reaped. Returns
+  /// how many it took.
+  @discardableResult
+  func adopt(_ text: String, now t: Int64) -> Int {
+    var n = 0
+    for item in text.split(separator: ",") {
+      let f = item.split(separator: ":").map { Int64($0) }
+      guard f.count == 5, let pid = f[0].flatMap({ Int32(exactly: $0) }), let task = f[1], let elapsed = f[2], let left = f[3],
+        let killed = f[4], pid > 1, task >= 0, elapsed >= 0, running[pid] == nil,
+        Processes.info(pid)?.parent == Processes.currentID
+      else { continue }
+      running[pid] = Running(
+        job: Job(task: Int(task), command: "", environment: []), startedMs: t - elapsed, deadlineMs: t + left, killed: killed != 0)
+      n += 1
+    }
+    return n
+  }
+
+  /// Hooks queued and not started when the daemon restarts in place; they are not run.
+  var waitingCount: Int { waiting.count - waitingHead }
+
   /// At the daemon's exit: no hook outlives it.
   func killAll(log: FileDescriptor?) {
     for pid in running.keys {

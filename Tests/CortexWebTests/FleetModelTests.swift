@@ -81,6 +81,22 @@ final class FleetModelTests: XCTestCase {
     }
   }
 
+  /// A task that a re-adoption logged: its start and end are the worker's (`started_ms`,
+  /// `ended_ms`), not the times of the events, which a daemon wrote after a gap without one.
+  func testARereadoptedTaskKeepsTheWorkersStartAndEnd() {
+    let m = FleetModel()
+    let t0: Int64 = 1_800_000_000_000
+    m.apply(line: line(1, t0, "task.submitted", task: 3, #","spec":{"shell":"sleep 1.5"}"#))
+    m.apply(line: line(2, t0, "task.assigned", task: 3, worker: 1))
+    m.apply(line: line(3, t0 + 9000, "task.started", task: 3, worker: 1, #","reason":"readopted","started_ms":\#(t0 + 5)"#))
+    m.apply(
+      line: line(4, t0 + 9000, "task.succeeded", task: 3, worker: 1, #","exit_code":0,"duration_ms":1500,"ended_ms":\#(t0 + 1505)"#))
+    let t = m.task(3)!
+    XCTAssertEqual(t.startedMs, t0 + 5)
+    XCTAssertEqual(t.endedMs, t0 + 1505)
+    XCTAssertEqual(m.metrics.run.sum, 1.5, accuracy: 1e-9)
+  }
+
   /// cortex edit (the task page's priority control): the list shows, filters and searches the new spec.
   func testAnEditedTaskShowsItsNewPriorityAndSpec() {
     let m = FleetModel()

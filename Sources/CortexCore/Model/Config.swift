@@ -236,6 +236,10 @@ public struct Config: Equatable, Sendable {
             default: throw SpecError(f, "unknown field")
             }
           }
+          // As a task spec's: one of them runs, and the other was dropped without a word.
+          if t.command != nil && t.shell != nil {
+            throw SpecError("worker_types.\(name)", "give only one of command or shell (its tasks run one of them)")
+          }
           c.workerTypes.append((name, t))
         }
       case "cluster": c.cluster = try ClusterSettings.decode(val)

@@ -168,7 +168,9 @@ extension Scheduler {
   }
 
   /// The worker finished an attempt (or stopped it on request).
-  mutating func taskDone(_ w: Int, _ o: TaskOutcome, now: Int64, into out: inout [Action]) {
+  /// `endedMs`: when it ended, if not now (an outcome a re-adoption found in a worker's report,
+  /// the task having ended while no daemon ran).
+  mutating func taskDone(_ w: Int, _ o: TaskOutcome, now: Int64, endedMs: Int64? = nil, into out: inout [Action]) {
     let n = o.task
     guard workers[w - 1].task == n, let state = tasks[n]?.state, !state.isTerminal else { return }
     workers[w - 1].task = nil
@@ -210,21 +212,26 @@ extension Scheduler {
             detail: "reported \(used) tokens, reserved \(t.reserved)")))
     }
     switch t.stopping {
-    case .cancel: finish(n, .cancelled, reason: "cancelled", detail: nil, now: now, into: &out)
+    case .cancel: finish(n, .cancelled, reason: "cancelled", detail: nil, now: now, endedMs: endedMs, into: &out)
     case .timeout:
-      finish(n, .timedOut, reason: "timeout", detail: "ran longer than \(t.timeoutMs ?? 0) ms", now: now, into: &out)
+      finish(n, .timedOut, reason: "timeout", detail: "ran longer than \(t.timeoutMs ?? 0) ms", now: now, endedMs: endedMs, into: &out)
     case .budget:
-      finish(n, .failed, reason: "token_budget_exceeded", detail: "used \(used) of \(t.reserved) tokens", now: now, into: &out)
+      finish(
+        n, .failed, reason: "token_budget_exceeded", detail: "used \(used) of \(t.reserved) tokens", now: now, endedMs: endedMs,
+        into: &out)
     case .shutdown:
       requeue(n, reason: "daemon_stopping", detail: "stopped by cortex stop; it runs again at the next start", now: now, into: &out)
     case nil:
       if overrun {
-        finish(n, .failed, reason: "token_budget_exceeded", detail: "used \(used) of \(t.reserved) tokens", now: now, into: &out)
+        finish(
+          n, .failed, reason: "token_budget_exceeded", detail: "used \(used) of \(t.reserved) tokens", now: now, endedMs: endedMs,
+          into: &out)
       } else if o.succeeded {
-        let dur = Double(max(0, now - (t.startedMs ?? now)))
+        let end = endedMs ?? now
+        let dur = Double(max(0, end - (t.startedMs ?? end)))
         estimates[t.type, default: Estimate()].observe(durationMs: dur, tokens: used)
         rateSucceeded(n, now: now, into: &out)
-        finish(n, .succeeded, reason: nil, detail: nil, now: now, into: &out)
+        finish(n, .succeeded, reason: nil, detail: nil, now: now, endedMs: endedMs, into: &out)
       } else if rateLimited, retryRateLimited(n, o, now: now, into: &out) {
         // Retried after the provider's retry_after (Scheduler+RateLimits).
       } else {
@@ -232,7 +239,7 @@ extension Scheduler {
         if t.attempt < t.maxAttempts {
           retry(n, reason: reason, detail: detail, now: now, into: &out)
         } else {
-          finish(n, .failed, reason: reason, detail: detail, now: now, into: &out)
+          finish(n, .failed, reason: reason, detail: detail, now: now, endedMs: endedMs, into: &out)
         }
       }
     }
@@ -331,8 +338,9 @@ extension Scheduler {
   }
 
   /// The one terminal transition. Logs the terminal event, answers waiters, settles dependents.
+  /// `endedMs`: when the task ended, if before `now` (logged as `ended_ms`, which replay takes).
   mutating func finish(
-    _ n: Int, _ state: TaskState, reason: String?, detail: String?, now: Int64, into out: inout [Action]
+    _ n: Int, _ state: TaskState, reason: String?, detail: String?, now: Int64, endedMs: Int64? = nil, into out: inout [Action]
   ) {
     guard let old = tasks[n]?.state, !old.isTerminal else { return }
     if tasks[n]!.reserved > 0 { releaseBudget(n, into: &out) }
@@ -342,8 +350,9 @@ extension Scheduler {
       // The entry stays in its queue and is skipped when reached (lazy deletion).
       if tasks[n]!.inQueue { unqueue(n) }
     }
+    let end = min(now, endedMs ?? now)
     let t = update(n) { t in
-      t.endedMs = now
+      t.endedMs = end
       t.reason = reason
       t.detail = detail
       t.stopping = nil
@@ -358,7 +367,8 @@ extension Scheduler {
     if let c = t.exitCode { f.append(("exit_code", .int(Int64(c)))) }
     if let s = t.signal { f.append(("signal", .int(Int64(s)))) }
     f.append(("tokens_used", .int(Int64(t.tokensUsed))))
-    if let s = t.startedMs { f.append(("duration_ms", .int(now - s))) }
+    if let s = t.startedMs { f.append(("duration_ms", .int(max(0, end - s)))) }
+    if end < now { f.append(("ended_ms", .int(end))) }
     out.append(
       .log(Event(state.terminalEventType, task: n, worker: t.worker, attempt: t.attempt, reason: reason, detail: detail, fields: f)))
     out.append(.writeResult(task: n))

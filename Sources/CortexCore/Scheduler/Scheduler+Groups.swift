@@ -220,6 +220,23 @@ extension Scheduler {
     }
   }
 
+  /// When a queued task's group can start it, in words, while the group is full or rate
+  /// limited (a pause the CLI says itself); nil when it may start. For `cortex show` and
+  /// `submit -v`: a place in the queue alone promised a start "in about 0ms" to every task behind
+  /// a full group's head, while `task.waiting` names the head only.
+  public func groupHoldDetail(_ n: Int, now: Int64) -> String? {
+    guard let t = tasks[n], t.state == .queued, let g = fleet.index[groupName(t.spec)] else { return nil }
+    let gs = fleet.groups[g]
+    let tokens = limitsTokens(g) ? t.budget : 0
+    switch groupHold(g, tokens: tokens, now: now) {
+    case .full?: return "when its group can start it (group \(gs.name) runs \(gs.running) of its \(gs.parallel) at once)"
+    case .rateLimited?:
+      let at = gs.limiter?.readyAtMs(now: now, tokens: tokens) ?? now
+      return "when its group can start it (group \(gs.name) is rate limited until \(Timestamp.rfc3339(ms: at)))"
+    case .paused?, nil: return nil
+    }
+  }
+
   /// Whether group `g` has a tokens-per-minute limit (read through a pointer, as in `groupHold`).
   func limitsTokens(_ g: Int) -> Bool {
     fleet.groups.withUnsafeBufferPointer { $0[g].limiter?.config.tokensPerMin != nil }

@@ -32,7 +32,7 @@ extension Scheduler {
             "task.readopted", task: o.task, worker: w, attempt: t.attempt, reason: reason,
             detail: "finished while no daemon ran; its outcome was in the worker's spool", fields: [("finished", .bool(true))])))
       workers[w - 1].retiring = false
-      taskDone(w, o, now: now, into: &out)
+      taskDone(w, o, now: now, endedMs: endedWhileAway(o, now: now), into: &out)
       // No process behind the slot: it is spawned afresh like any stopped slot.
       idle.removeAll { $0 == w }
       workers[w - 1].state = .stopped
@@ -81,9 +81,17 @@ extension Scheduler {
             Event(
               "task.readopted", task: o.task, worker: w, attempt: t.attempt, reason: "daemon_restarted",
               detail: "finished while no daemon ran; outcome reported on adoption", fields: [("finished", .bool(true))])))
-        taskDone(w, o, now: now, into: &out)
+        taskDone(w, o, now: now, endedMs: endedWhileAway(o, now: now), into: &out)
       }
     }
+  }
+
+  /// When a task that ended while no daemon ran really ended (its worker's clock, kept between
+  /// its start and now): its terminal event said the moment of the adoption, so a 20 s task
+  /// adopted a minute later was recorded (show, hooks, estimates) as running 80 s.
+  func endedWhileAway(_ o: TaskOutcome, now: Int64) -> Int64? {
+    guard o.endedMs > 0 else { return nil }
+    return min(now, max(tasks[o.task]?.startedMs ?? 0, o.endedMs))
   }
 
   /// Puts task `n` back on worker `w` as the previous daemon had it: running, its reservation

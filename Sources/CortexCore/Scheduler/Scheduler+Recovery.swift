@@ -124,7 +124,8 @@ extension Scheduler {
     case "task.succeeded", "task.failed", "task.cancelled", "task.timed_out", "task.rejected":
       guard let n, tasks[n] != nil, let st = TaskState(rawValue: String(type.dropFirst(5))) else { return }
       setState(n, st)
-      tasks[n]!.endedMs = tsMs
+      // Logged at a re-adoption of a task that ended while no daemon ran, it carries the real end.
+      tasks[n]!.endedMs = e["ended_ms"]?.int ?? tsMs
       tasks[n]!.reason = e["reason"]?.string
       tasks[n]!.detail = e["detail"]?.string
       tasks[n]!.exitCode = e["exit_code"]?.int.map { Int32(truncatingIfNeeded: $0) }

@@ -349,6 +349,24 @@ extension Scheduler {
     return nil
   }
 
+  /// When a queued task whose reservation does not fit the tokens available now starts, in
+  /// words (`cortex show`, `submit -v`); nil when it fits. Tokens reserved by running tasks come
+  /// back as they end; a place in the queue alone promised a start "in about 0ms".
+  public func budgetHoldDetail(_ n: Int) -> String? {
+    guard let t = tasks[n], t.state == .queued, t.budget > budgetAvailable else { return nil }
+    return
+      "when tokens come back (it needs \(t.budget), \(max(0, budgetAvailable)) are available and \(tokensReserved) reserved by running tasks)"
+  }
+
+  /// The same for a task below `critical` while only the idle workers `reserve_critical` keeps
+  /// for critical tasks are free (dispatch's rule, `admit`).
+  public func reserveHoldDetail(_ n: Int) -> String? {
+    guard config.reserveCritical > 0, let t = tasks[n], t.state == .queued, t.spec.priority != .critical,
+      idle.count <= config.reserveCritical
+    else { return nil }
+    return "when a worker is free beyond the \(config.reserveCritical) kept idle for critical tasks (reserve_critical)"
+  }
+
   /// Position in the queue (1 = next) and estimated start for a queued task.
   public func queuePosition(_ n: Int) -> (position: Int, estimatedStartMs: Int64?)? {
     guard let t = tasks[n], t.state == .queued, !blocked.contains(n), !delayed.contains(n) else { return nil }

@@ -118,7 +118,9 @@ final class FleetModel {
       row.worker = worker
     case "task.started":
       row.state = .running
-      row.startedMs = ts
+      // Logged at a re-adoption, it carries the worker's own start (and a terminal event the
+      // worker's end, `ended_ms`, for a task that ended while no daemon ran).
+      row.startedMs = v.int("started_ms") ?? ts
       if let w = worker { row.worker = w }
       if let q = row.queuedMs { metrics.queueWait.observe(Double(ts - q) / 1000) }
     case "task.progress":
@@ -132,11 +134,12 @@ final class FleetModel {
     case "task.succeeded", "task.failed", "task.cancelled", "task.timed_out":
       let outcome = String(type.dropFirst(5))
       row.state = TaskState(rawValue: outcome) ?? row.state
-      row.endedMs = ts
+      let end = v.int("ended_ms") ?? ts
+      row.endedMs = end
       row.reason = v.string("reason")
       if let t = v.int("tokens_used") { row.tokensUsed = Int(t) }
       if let c = v.int("exit_code") { row.exitCode = Int(c) }
-      if let s = row.startedMs, type != "task.cancelled" || v.has("duration_ms") { metrics.run.observe(Double(ts - s) / 1000) }
+      if let s = row.startedMs, type != "task.cancelled" || v.has("duration_ms") { metrics.run.observe(Double(end - s) / 1000) }
       metrics.finished(outcome: outcome, count: 1, tsMs: ts, latencyMs: row.submittedMs.map { ts - $0 })
     default: break
     }
