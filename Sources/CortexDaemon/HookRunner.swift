@@ -36,6 +36,8 @@ final class HookRunner {
   private(set) var timedOut = 0
 
   var hasWork: Bool { !running.isEmpty || waitingHead < waiting.count }
+  /// A hook was killed at its deadline and has not been reaped yet.
+  var hasKilledUnreaped: Bool { running.values.contains { $0.killed } }
   var nextDeadlineMs: Int64? { running.values.filter { !$0.killed }.map(\.deadlineMs).min() }
   func isHook(_ pid: Int32) -> Bool { running[pid] != nil }
 
