@@ -279,4 +279,15 @@ public enum Host {
     let s = String(decoding: raw, as: UTF8.self).filter { !$0.isWhitespace }
     return s.isEmpty ? "localhost" : s
   }
+
+  /// Which loopback this process is on: the kernel's boot id and the inode of its network
+  /// namespace. Two processes reach each other's 127.0.0.1 exactly when these agree; host names
+  /// do not tell (hosts cloned from one image, or containers, often share one). "" when /proc
+  /// does not say.
+  public static var network: String {
+    let boot = String(decoding: ((try? FileSystem.read("/proc/sys/kernel/random/boot_id")) ?? nil) ?? [], as: UTF8.self)
+      .filter { $0.isHexDigit }
+    let namespace = (FileSystem.readLink("/proc/self/ns/net") ?? "").filter { $0.isNumber }
+    return boot.isEmpty || namespace.isEmpty ? "" : boot + "." + namespace
+  }
 }

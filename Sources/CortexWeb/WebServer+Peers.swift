@@ -54,14 +54,21 @@ extension WebServer {
       if p.state != "alive" { return (p, "node \(p.name) is \(p.state): its workers, events and task output cannot be read") }
       if p.url.isEmpty { return (p, "node \(p.name) publishes no web address (its web view is off)") }
       guard let (address, _) = PeerFetcher.parse(p.url) else { return (p, "node \(p.name) published an address this node cannot use") }
-      if address.hasPrefix("127.") && p.host != cluster.host {
+      if address.hasPrefix("127.") && !Self.sameLoopback(p, cluster) {
         return (
           p,
-          "node \(p.name) serves its web view on \(address) of host \(p.host) only; give it \"web\": {\"bind\": …} an address this host can reach"
+          "node \(p.name) serves its web view on \(address) of its own host (\(p.host)) only, which this node cannot reach; give it \"web\": {\"bind\": …} an address this host can reach"
         )
       }
       return (p, nil)
     }
+  }
+
+  /// Whether `p`'s loopback address is this node's loopback: by the network it published with
+  /// it (`ClusterFeed.network`); a node that published none (an older version) by its host name.
+  static func sameLoopback(_ p: Peer, _ cluster: ClusterFeed) -> Bool {
+    guard let mark = p.url.firstRange(of: "#net="), !cluster.network.isEmpty else { return p.host == cluster.host }
+    return p.url[mark.upperBound...] == cluster.network
   }
 
   func fetchPeer(_ p: Peer, _ path: String, then: @escaping (PeerFetcher.Answer) -> Void) {
