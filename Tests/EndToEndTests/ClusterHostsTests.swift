@@ -56,4 +56,48 @@ final class ClusterHostsTests: ClusterTestCase {
     XCTAssertTrue(answer?["error"]?.string?.contains("\"bind\"") == true, answer?.encoded() ?? "no answer")
     XCTAssertLessThan(Clock.monotonicMs() - asked, 1000)
   }
+
+  /// `cortex log -f` of a task that runs on another host said nothing and ended 0 when the task
+  /// ended (it followed a file this node never has); `cortex log` without -f names the node.
+  /// Now both name it, also when the task was queued when following began and b then took it.
+  func testLogFollowOfATaskOnAnotherHostNamesTheNode() throws {
+    try startNode("b", workers: 1, leaseS: 4, dsn: pg.tcpDSN, launcher: net.launcher)
+    let a = try startNode("a", workers: 1, leaseS: 4, dsn: pg.tcpDSN)
+    // One long task on each node's one worker (neither claims ahead before a task ended on it).
+    let long = a.ok(["submit", "--no-env", "--from", "-"], input: batch(2) { _ in #"{"command":["sleep","60"]}"# }).out
+      .split(separator: "\n").map(String.init)
+    a.eventually("a long task on each node") { sql("SELECT string_agg(node, ',' ORDER BY node) FROM cortex_task") == "a,b" }
+    let onB = try XCTUnwrap(long.first { sql("SELECT node FROM cortex_task WHERE id = \(TaskID.parse($0)!)") == "b" })
+    var started = Clock.monotonicMs()
+    let running = a.run(["log", "-f", onB], timeoutS: 20)
+    XCTAssertEqual(running.code, 1, running.err)
+    XCTAssertTrue(running.err.contains("\(onB) runs on node b"), running.err)
+    XCTAssertLessThan(Clock.monotonicMs() - started, 5000)
+
+    // Followed while queued in the cluster; b takes it once its long task is cancelled.
+    let queued = a.ok(["submit", "--no-env", "--shell", "echo on-b"]).out.trimmed
+    let out = try FileDescriptor.open(a.scratch + "/follow.out", [.writeOnly, .create, .truncate])
+    let err = try FileDescriptor.open(a.scratch + "/follow.err", [.writeOnly, .create, .truncate])
+    let pid = try Processes.spawn(
+      [Cortex.binary, "--dir", a.root, "log", "-f", queued], environment: Environment.all(), stdin: nil, stdout: out, stderr: err,
+      newProcessGroup: false)
+    out.close()
+    err.close()
+    sleepMs(500)
+    started = Clock.monotonicMs()
+    a.ok(["cancel", onB])
+    var status: ExitStatus? = nil
+    while status == nil && Clock.monotonicMs() - started < 20_000 {
+      status = Processes.reap(pid)?.1
+      sleepMs(20)
+    }
+    if status == nil {
+      _ = Processes.signal(pid, Signal.kill)
+      _ = Processes.wait(pid)
+    }
+    let said = String(decoding: (try FileSystem.read(a.scratch + "/follow.err")) ?? [], as: UTF8.self)
+    a.eventually("\(queued) to end on b") { sql("SELECT node FROM cortex_task_done WHERE id = \(TaskID.parse(queued)!)") == "b" }
+    XCTAssertEqual(status, .exited(1), "log -f of \(queued), which b took: \(said)")
+    XCTAssertTrue(said.contains("\(queued) ") && said.contains("on node b"), said)
+  }
 }
