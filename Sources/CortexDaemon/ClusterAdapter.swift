@@ -38,9 +38,10 @@ final class ClusterAdapter {
   var pendingInbox: [UInt64: ClusterStore.InboxFile] = [:]
 
   /// `groupLimits`: the config's `parallel` per group, which seeds the cluster's for groups it
-  /// does not list yet.
+  /// does not list yet. `previousPid`: this directory's previous daemon (`ClusterLink.start`).
   init(
-    settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String, groupLimits: [String: Int] = [:]
+    settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String, groupLimits: [String: Int] = [:],
+    previousPid: Int32? = nil
   ) throws(StartupError) {
     node = settings.node ?? Host.name
     outbox = ClusterOutbox(path: outboxPath)
@@ -51,7 +52,7 @@ final class ClusterAdapter {
       throw StartupError("cannot set up the cluster link: \(error)")
     }
     do throws(ClusterError) {
-      unmovedInbox = try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits)
+      unmovedInbox = try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits, previousPid: previousPid)
     } catch {
       throw StartupError("cannot join the cluster: \(error)")
     }

@@ -78,6 +78,9 @@ extension Daemon {
   }
 
   convenience init(paths: Paths, config: Config, lockFD: FileDescriptor) throws(StartupError) {
+    // The previous daemon of this directory (a kill -9 or a crash leaves its daemon.pid), read
+    // before this one writes its own: in cluster mode only it may leave a name to take back.
+    let previousPid = ((try? FileSystem.read(paths.pid)) ?? nil).flatMap { Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }
     let want = config.workers * 2 + 256
     let got = Processes.raiseOpenFileLimit(max(2 * 1024 + 256 + config.maxClients + Self.reserveSize, 4096))
     if got < want {
@@ -123,7 +126,7 @@ extension Daemon {
       let returned = scheduler.returnToSharedQueue(now: t, into: &out)
       let adapter = try ClusterAdapter(
         settings: settings, workers: config.workers, budgetTotal: config.tokenBudgetTotal, outboxPath: paths.clusterOutbox,
-        groupLimits: Dictionary(config.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }))
+        groupLimits: Dictionary(config.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }), previousPid: previousPid)
       do throws(PosixError) {
         try epoll.add(adapter.link.wakeFD, .input, token: Self.kindCluster)
       } catch {

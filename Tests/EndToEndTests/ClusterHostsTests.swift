@@ -101,3 +101,33 @@ final class ClusterHostsTests: ClusterTestCase {
     XCTAssertTrue(said.contains("\(queued) ") && said.contains("on node b"), said)
   }
 }
+
+extension ClusterHostsTests {
+  /// A second host with the same host name (clones of one image) and the same node name (the
+  /// default one is the host name): refused as a name alive elsewhere. It took the name over
+  /// (the check was "this host name, and no process with the holder's pid here"), so the live
+  /// node a was fenced and ran nothing more. A node restarted in its own directory after a
+  /// kill -9 still takes its name back at once, well within its lease.
+  func testANodeNameAliveOnAnotherHostWithTheSameHostNameIsRefused() throws {
+    let a = try startNode("a", workers: 1, leaseS: 30, dsn: pg.tcpDSN)
+    let other = try Cortex()
+    other.launcher = try net.otherHost()
+    nodes.append(other)
+    try other.initialize([("cluster", .object([("postgres", .string(pg.tcpDSN)), ("node", .string("a")), ("lease_s", .double(30))]))])
+    let r = other.run(["start", "--workers", "1"], timeoutS: 30)
+    XCTAssertNotEqual(r.code, 0, "a second node a started on the other host")
+    XCTAssertTrue(r.err.contains("already alive"), r.err)
+    sleepMs(500)
+    XCTAssertEqual(sql("SELECT state || ' ' || epoch || ' ' || pid FROM cortex_node WHERE name = 'a'"), "alive 1 \(a.daemonPID ?? 0)")
+    XCTAssertFalse(a.events().contains { $0.type == "node.fenced" }, "node a was fenced by a node on another host")
+
+    // kill -9, then a start in the same directory: the name back at once, under a new epoch.
+    let pid = try XCTUnwrap(a.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    a.eventually("node a's daemon is gone") { !Processes.isAlive(pid) || Processes.info(pid)?.isZombie == true }
+    let started = Clock.monotonicMs()
+    a.ok(["start", "--workers", "1"])
+    XCTAssertEqual(sql("SELECT state || ' ' || epoch FROM cortex_node WHERE name = 'a'"), "alive 2")
+    XCTAssertLessThan(Clock.monotonicMs() - started, 10_000)
+  }
+}
