@@ -176,13 +176,19 @@ extension Daemon {
   }
 
   /// A hot-state file that fails validation is renamed aside (never deleted) with a warning; a
-  /// valid one is returned (recovery takes the last seq and task number it saw as a floor).
+  /// valid one is returned (recovery takes the last seq and task number it saw as a floor). One
+  /// that is all zeros was made by a start that failed before its first write (in cluster mode,
+  /// a join refused: a wrong DSN, the server unreachable) and holds nothing: it is removed
+  /// without a word, not called invalid and set aside at every next start.
   static func checkHotState(paths: Paths) -> (note: Event?, view: HotState.View?) {
     guard FileSystem.exists(paths.hotState) else { return (nil, nil) }
     let problem: String?
     if let bytes = (try? FileSystem.read(paths.hotState)) ?? nil {
       switch bytes.withUnsafeBytes({ HotState.read($0) }) {
       case .success(let v): return (nil, v)
+      case .failure where bytes.allSatisfy({ $0 == 0 }):
+        try? FileSystem.remove(paths.hotState)
+        return (nil, nil)
       case .failure(let e): problem = e.description
       }
     } else {

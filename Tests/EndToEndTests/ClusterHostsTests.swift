@@ -131,3 +131,31 @@ extension ClusterHostsTests {
     XCTAssertLessThan(Clock.monotonicMs() - started, 10_000)
   }
 }
+
+extension ClusterHostsTests {
+  /// `cortex init --cluster` on a host with a DSN whose port is wrong: the start fails at once,
+  /// naming the server and its refusal; with the DSN fixed the next start joins and says nothing
+  /// about its own files. The failed start had left an empty (all zero) hot-state.mmap, which
+  /// every next start called invalid and set aside as hot-state.mmap.bad-… (a warning on
+  /// `cortex start` and one more file per failed attempt).
+  func testAFailedFirstJoinLeavesNothingTheNextStartCallsInvalid() throws {
+    let b = try Cortex()
+    b.launcher = net.launcher
+    nodes.append(b)
+    let wrong = "postgresql://cortex@\(net.hostAddress):\(pg.port + 1)/postgres"
+    let asked = Clock.monotonicMs()
+    let refused = b.run(["init", "--cluster", wrong, "--node", "b", "--workers", "1"], timeoutS: 30)
+    XCTAssertEqual(refused.code, 1, refused.err)
+    XCTAssertTrue(refused.err.contains("cannot join the cluster") && refused.err.contains("\(net.hostAddress)"), refused.err)
+    XCTAssertLessThan(Clock.monotonicMs() - asked, 5000)
+    // Twice, as an operator trying again before finding the typo.
+    XCTAssertEqual(b.run(["start", "--workers", "1"], timeoutS: 30).code, 1)
+
+    let joined = b.run(["init", "--force", "--cluster", pg.tcpDSN, "--node", "b", "--workers", "1"], timeoutS: 30)
+    XCTAssertEqual(joined.code, 0, joined.err)
+    XCTAssertFalse(joined.err.contains("hot-state"), joined.err)
+    XCTAssertEqual(try FileSystem.list(b.root).filter { $0.hasPrefix("hot-state.mmap.") }, [])
+    XCTAssertFalse(b.events().contains { $0["reason"]?.string == "hot_state_invalid" })
+    XCTAssertEqual(sql("SELECT state FROM cortex_node WHERE name = 'b'"), "alive")
+  }
+}
