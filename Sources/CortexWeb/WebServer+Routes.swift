@@ -255,7 +255,8 @@ extension WebServer {
         lines.append(e.line)
         if lines.count >= limit { break }
       }
-      var body = Array("{\"ok\":true,\"events\":[".utf8)
+      // `now_ms`: this node's clock, for a node that merges these with its own (its clock may differ).
+      var body = Array("{\"ok\":true,\"now_ms\":\(now()),\"events\":[".utf8)
       for (i, l) in lines.reversed().enumerated() {
         if i > 0 { body.append(44) }
         body.append(contentsOf: l)

@@ -1,5 +1,6 @@
 import CortexCore
 import Posix
+import Synchronization
 import XCTest
 
 /// Cluster mode as an operator runs it on two hosts: node `b` on a host of its own (a network
@@ -157,5 +158,64 @@ extension ClusterHostsTests {
     XCTAssertEqual(try FileSystem.list(b.root).filter { $0.hasPrefix("hot-state.mmap.") }, [])
     XCTAssertFalse(b.events().contains { $0["reason"]?.string == "hot_state_invalid" })
     XCTAssertEqual(sql("SELECT state FROM cortex_node WHERE name = 'b'"), "alive")
+  }
+}
+
+/// A node's web view as another host whose clock is `skewMs` behind this one's serves it: its
+/// one event happened just now, and its `ts` and `now_ms` say so on its own clock. Answers
+/// `/api/events/recent` and `/api/status`, each request on a new connection, until `stop()`.
+final class SkewedPeer: Sendable {
+  let listener: FileDescriptor
+  let port: Int
+  let stopped = Mutex(false)
+
+  init(address: String, skewMs: Int64) throws {
+    listener = try TCPSocket.listen(address: address, port: 0)
+    port = TCPSocket.localPort(listener)
+    let happened = Clock.wallMs() - skewMs
+    try startThread { [self] in
+      while !stopped.withLock({ $0 }) {
+        guard listener.waitReadable(timeoutMs: 100), let c = UnixSocket.accept(listener) else { continue }
+        var request: [UInt8] = []
+        while c.waitReadable(timeoutMs: 1000), (try? c.read(appendingTo: &request)) ?? 0 > 0,
+          ByteSearch.firstIndex(of: [13, 10, 13, 10], in: request[...]) == nil
+        {}
+        let path = String(decoding: request.prefix { $0 != 13 }, as: UTF8.self)
+        let event = #"{"seq":1,"ts":"\#(Timestamp.rfc3339(ms: happened))","type":"task.succeeded","node":"z","task_id":"task-000777"}"#
+        let body =
+          path.contains("/api/events/recent") ? #"{"ok":true,"now_ms":\#(Clock.wallMs() - skewMs),"events":[\#(event)]}"# : #"{"ok":true}"#
+        try? c.writeAll(
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        c.close()
+      }
+      listener.close()
+    }
+  }
+
+  func stop() { stopped.withLock { $0 = true } }
+}
+
+extension ClusterHostsTests {
+  /// Hosts' clocks need not agree. Node z (a stand-in web view on the other host, its clock an
+  /// hour behind) logged an event just now: node a's cluster-wide newest events include it.
+  /// A merged by each node's own `ts`, so z's events sorted an hour back, before all of a's,
+  /// and the newest ones left them out.
+  func testEventsOfANodeWhoseClockIsBehindAreMergedByWhenTheyHappened() throws {
+    let a = try startNode("a", workers: 1, leaseS: 4, dsn: pg.tcpDSN)
+    let z = try SkewedPeer(address: net.hostAddress, skewMs: 3_600_000)
+    defer { z.stop() }
+    try pg.psql(
+      "INSERT INTO cortex_node (name, epoch, state, lease_until, host, pid, workers, running, started_at, web_url, web_peer_token) "
+        + "VALUES ('z', 1, 'alive', now() + interval '1 hour', 'other-host', 1, 1, 0, now(), 'http://\(net.hostAddress):\(z.port)/', 'peer')"
+    )
+    var answer: JSON?
+    try a.eventually("node z's event among a's 3 newest of the cluster", timeoutS: 15) {
+      answer = try api(a, "/api/events/recent?scope=cluster&limit=3").1
+      return answer?["events"]?.array?.contains { $0["node"]?.string == "z" } == true
+    }
+    XCTAssertEqual(answer?["nodes"]?.array?.first { $0["node"]?.string == "z" }?["ok"]?.bool, true, answer?.encoded() ?? "")
+    // Its line is as z wrote it (its own clock), only its place is this node's.
+    let line = answer?["events"]?.array?.first { $0["node"]?.string == "z" }
+    XCTAssertEqual(line?["task_id"]?.string, "task-000777")
   }
 }
