@@ -219,3 +219,30 @@ extension ClusterHostsTests {
     XCTAssertEqual(line?["task_id"]?.string, "task-000777")
   }
 }
+
+extension ClusterHostsTests {
+  /// `cortex show` on a node cut off from the database, of a task it does not hold (another node
+  /// ran it): it waited with no end, even after the link came back (the link answered every
+  /// other request it could not run with an error, and dropped a `show`). Now 75 with the reason
+  /// within the lease, and the record again once the link is back.
+  func testShowOnACutOffNodeOfATaskItDoesNotHoldAnswersWithTheReason() throws {
+    let a = try startNode("a", workers: 1, leaseS: 4, dsn: pg.tcpDSN)
+    let id = a.ok(["submit", "-p", "--no-env", "--", "true"]).out.trimmed
+    XCTAssertEqual(a.run(["wait", id], timeoutS: 30).code, 0)
+    // b, on the other host, started after: it holds nothing of the task.
+    let other = try startNode("b", workers: 1, leaseS: 4, dsn: pg.tcpDSN, launcher: net.launcher)
+    XCTAssertTrue(other.ok(["show", id]).out.contains("node            a"))
+
+    try net.cut()
+    for when in ["just cut", "cut for a while"] {
+      if when != "just cut" { sleepMs(3000) }
+      let asked = Clock.monotonicMs()
+      let r = other.run(["show", id], timeoutS: 20)
+      XCTAssertEqual(r.code, 75, "\(when): \(r.out) \(r.err)")
+      XCTAssertTrue(r.err.contains("cannot be read") && r.err.contains(id), "\(when): \(r.err)")
+      XCTAssertLessThan(Clock.monotonicMs() - asked, 8000, "\(when): show waited too long")
+    }
+    try net.heal()
+    other.eventually("show answers from the cluster's record again", timeoutS: 20) { other.run(["show", id]).code == 0 }
+  }
+}
