@@ -249,7 +249,7 @@ extension WebServer {
     control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keepAlive, now: t) {
       [self] answer in
       guard let answer else { return .error(502, "the daemon did not answer") }
-      guard answer["ok"]?.bool == true else { return .error(404, answer["error"]?.string ?? "unknown task \(TaskID.format(n))") }
+      guard answer["ok"]?.bool == true else { return Self.showRefused(answer, n) }
       guard let node = answer["task"]?["node"]?.string, node != me else { return output(n, offset: offset) }
       guard let other = otherNodes().first(where: { $0.peer.name == node }) else {
         return .error(502, "\(TaskID.format(n)) ran on node \(node), which the cluster no longer lists")

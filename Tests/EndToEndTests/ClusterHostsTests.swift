@@ -246,3 +246,24 @@ extension ClusterHostsTests {
     other.eventually("show answers from the cluster's record again", timeoutS: 20) { other.run(["show", id]).code == 0 }
   }
 }
+
+extension ClusterHostsTests {
+  /// The web view's task page and output of a task that ran on another node, while this node
+  /// cannot read the database: 503 with the reason (they said 404, "not found", of a task that
+  /// exists), and the record again once the database is back.
+  func testTaskPageOfAnotherNodesTaskWhileTheDatabaseIsUnreachableIs503() throws {
+    let b = try startNode("b", workers: 1, leaseS: 4, dsn: pg.tcpDSN, launcher: net.launcher)
+    let id = b.ok(["submit", "-p", "--no-env", "--", "true"]).out.trimmed
+    XCTAssertEqual(b.run(["wait", id], timeoutS: 30).code, 0)
+    let a = try startNode("a", workers: 1, leaseS: 4, dsn: pg.tcpDSN)
+    XCTAssertEqual(try api(a, "/api/tasks/\(id)").0, 200)
+    pg.pause()
+    for path in ["/api/tasks/\(id)", "/api/tasks/\(id)/output"] {
+      let (status, answer) = try api(a, path)
+      XCTAssertEqual(status, 503, "\(path): \(answer?.encoded() ?? "")")
+      XCTAssertTrue(answer?["error"]?.string?.contains("cannot be read") == true, "\(path): \(answer?.encoded() ?? "")")
+    }
+    try pg.start()
+    try a.eventually("A's page of \(id) again once PostgreSQL is back", timeoutS: 20) { try api(a, "/api/tasks/\(id)").0 == 200 }
+  }
+}
