@@ -78,9 +78,12 @@ extension Daemon {
   }
 
   convenience init(paths: Paths, config: Config, lockFD: FileDescriptor) throws(StartupError) {
-    // The previous daemon of this directory (a kill -9 or a crash leaves its daemon.pid), read
-    // before this one writes its own: in cluster mode only it may leave a name to take back.
-    let previousPid = ((try? FileSystem.read(paths.pid)) ?? nil).flatMap { Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }
+    // The previous daemon of this directory (a kill -9 or a crash leaves its daemon.pid, and
+    // its pid in the hot state, which `cortex doctor --repair` keeps), read before this one
+    // writes its own: in cluster mode only it may leave a name to take back.
+    let previousPid =
+      ((try? FileSystem.read(paths.pid)) ?? nil).flatMap { Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }
+      ?? ((try? FileSystem.read(paths.hotState)) ?? nil).flatMap { b in try? b.withUnsafeBytes({ HotState.read($0) }).get().pid }
     let want = config.workers * 2 + 256
     let got = Processes.raiseOpenFileLimit(max(2 * 1024 + 256 + config.maxClients + Self.reserveSize, 4096))
     if got < want {

@@ -130,6 +130,14 @@ extension ClusterHostsTests {
     a.ok(["start", "--workers", "1"])
     XCTAssertEqual(sql("SELECT state || ' ' || epoch FROM cortex_node WHERE name = 'a'"), "alive 2")
     XCTAssertLessThan(Clock.monotonicMs() - started, 10_000)
+    // Again, with `cortex doctor --repair` between (it removes the stale daemon.pid).
+    let second = try XCTUnwrap(a.daemonPID)
+    XCTAssertTrue(Processes.signal(second, Signal.kill))
+    a.eventually("node a's daemon is gone again") { !Processes.isAlive(second) || Processes.info(second)?.isZombie == true }
+    a.run(["doctor", "--repair"])
+    XCTAssertFalse(FileSystem.exists(a.root + "/daemon.pid"))
+    a.ok(["start", "--workers", "1"])
+    XCTAssertEqual(sql("SELECT state || ' ' || epoch FROM cortex_node WHERE name = 'a'"), "alive 3")
   }
 }
 
