@@ -275,3 +275,20 @@ extension ClusterHostsTests {
     try a.eventually("A's page of \(id) again once PostgreSQL is back", timeoutS: 20) { try api(a, "/api/tasks/\(id)").0 == 200 }
   }
 }
+
+extension ClusterHostsTests {
+  /// `cortex init --force --cluster DSN --node NEW` on a host whose node runs: the daemon
+  /// re-reads config.json but keeps its cluster settings (read at start only). It said only
+  /// "daemon reloaded config.json", as if the node were now NEW; now it says what stays.
+  func testReInitWithAnotherNodeNameOnARunningNodeSaysItTakesAStop() throws {
+    let b = try startNode("b", workers: 1, leaseS: 4, dsn: pg.tcpDSN, launcher: net.launcher)
+    let r = b.run(["init", "--force", "--cluster", pg.tcpDSN, "--node", "b2", "--workers", "1"], timeoutS: 30)
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertTrue(r.err.contains("\"cluster\" is read at start only: this daemon stays node b until cortex stop"), r.err)
+    XCTAssertEqual(sql("SELECT string_agg(name, ',') FROM cortex_node"), "b")
+    // Stopped and started, it is node b2.
+    b.ok(["stop"])
+    b.ok(["start", "--workers", "1"])
+    XCTAssertEqual(sql("SELECT string_agg(name || ' ' || state, ',' ORDER BY name) FROM cortex_node"), "b stopped,b2 alive")
+  }
+}
