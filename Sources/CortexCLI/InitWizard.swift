@@ -245,6 +245,11 @@ extension InitWizard {
       if let want = config?["workers"]?.int, let pool = v["workers"]?.int, want != pool {
         ctx.err("  its pool stays at \(pool) workers; cortex scale \(want) makes it \(want)\n")
       }
+      // Cluster mode: a node does not change its name or database while it runs.
+      if v["cluster_changed"]?.bool == true {
+        let now = v["cluster_node"]?.string.map { "node \($0)" } ?? "a single host"
+        ctx.err("  \"cluster\" is read at start only: this daemon stays \(now) until cortex stop, then cortex start\n")
+      }
       return
     }
     throw CLIError(

@@ -24,8 +24,9 @@ extension ClusterLink {
     /// The leader's housekeeping: dependents of failed tasks cancelled, waiting tasks made ready
     /// by a recount, finished records removed by retention.
     case settled(cancelled: Int, readied: Int, trimmed: Int)
-    /// The answer to `describe`: the task as the cluster knows it, or nil.
-    case described(ticket: UInt64, JSON?)
+    /// The answer to `describe`: the task as the cluster knows it, nil when it does not know it,
+    /// or why it could not be read (the database unreachable).
+    case described(ticket: UInt64, Result<JSON?, ClusterError>)
     /// The answer to `list`: rows from the cluster's tables, oldest first.
     case listed(ticket: UInt64, Result<[JSON], ClusterError>)
     /// Every task a watch named has a terminal state (or does not exist).

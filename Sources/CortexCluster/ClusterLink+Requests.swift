@@ -1,11 +1,16 @@
 /// The link's answers to the daemon's one-off requests (`list`, `retry`, `edit`, `show`): each
 /// gets its own answer, a failure included, so that no client waits for a statement that failed.
 extension ClusterLink {
-  /// Runs the requests in `work` against the database; a failing list, retry or edit is answered
-  /// with its error and the others still run (a failing `show` ends the round: the caller's
-  /// error handling notices a lost connection). Clears what it answered.
+  /// Runs the requests in `work` against the database; a failing show, list, retry or edit is
+  /// answered with its error and the others still run. Clears what it answered.
   func answerRequests(_ work: inout Inbox, _ s: ClusterStore, into out: inout [Event]) throws(ClusterError) {
-    for (ticket, id) in work.describes { out.append(.described(ticket: ticket, try s.describe(id))) }
+    for (ticket, id) in work.describes {
+      do throws(ClusterError) {
+        out.append(.described(ticket: ticket, .success(try s.describe(id))))
+      } catch {
+        out.append(.described(ticket: ticket, .failure(failure(error, on: s))))
+      }
+    }
     work.describes = []
     for l in work.lists {
       do throws(ClusterError) {
@@ -65,7 +70,9 @@ extension ClusterLink {
 
   /// The requests in `work` could not run (the database is unreachable, or the round failed
   /// before them): each is answered with `error`.
+  /// A `show` was left out: its client waited with no end while this node was cut off.
   func failRequests(_ work: Inbox, _ error: ClusterError, into out: inout [Event]) {
+    for (ticket, _) in work.describes { out.append(.described(ticket: ticket, .failure(error))) }
     for l in work.lists { out.append(.listed(ticket: l.ticket, .failure(error))) }
     for r in work.retries { out.append(.retrySources(ticket: r.ticket, .failure(error))) }
     for e in work.edits { out.append(.edited(ticket: e.ticket, id: e.id, .failure(error))) }

@@ -81,8 +81,14 @@ public final class ClusterLink: Sendable {
   /// of this node could not deliver; they are delivered first, under the claims they end, before
   /// the new epoch fences those claims.
   /// `groupLimits`: the config's `parallel` per group, for groups the cluster does not list yet.
+  /// `previousPid`: the pid of this directory's previous daemon (its `daemon.pid`, left by a
+  /// kill -9 or a crash): a live-looking holder of the name is taken over only when it is that
+  /// process and it is gone. A host name and a pid do not tell a host: hosts cloned from one
+  /// image share a name, and another host's pid means nothing here.
   /// Returns the inbox files this node submitted and had not moved when it stopped.
-  public func start(replay: [Completion] = [], groupLimits: [String: Int] = [:]) throws(ClusterError) -> [ClusterStore.InboxRecord] {
+  public func start(
+    replay: [Completion] = [], groupLimits: [String: Int] = [:], previousPid: Int32? = nil
+  ) throws(ClusterError) -> [ClusterStore.InboxRecord] {
     let store = try ClusterStore(connect(), node: node)
     try store.listen()
     if !replay.isEmpty {
@@ -96,7 +102,8 @@ public final class ClusterLink: Sendable {
     }
     let joining = Clock.monotonicMs()
     try store.join(
-      leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, holderGone: { !Processes.isAlive($0) })
+      leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal,
+      holderGone: { $0 == previousPid && !Processes.isAlive($0) })
     lease.joined(at: joining)
     epochNow.store(store.epoch, ordering: .releasing)
     try store.seedGroups(groupLimits)

@@ -38,9 +38,10 @@ final class ClusterAdapter {
   var pendingInbox: [UInt64: ClusterStore.InboxFile] = [:]
 
   /// `groupLimits`: the config's `parallel` per group, which seeds the cluster's for groups it
-  /// does not list yet.
+  /// does not list yet. `previousPid`: this directory's previous daemon (`ClusterLink.start`).
   init(
-    settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String, groupLimits: [String: Int] = [:]
+    settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String, groupLimits: [String: Int] = [:],
+    previousPid: Int32? = nil
   ) throws(StartupError) {
     node = settings.node ?? Host.name
     outbox = ClusterOutbox(path: outboxPath)
@@ -51,7 +52,7 @@ final class ClusterAdapter {
       throw StartupError("cannot set up the cluster link: \(error)")
     }
     do throws(ClusterError) {
-      unmovedInbox = try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits)
+      unmovedInbox = try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits, previousPid: previousPid)
     } catch {
       throw StartupError("cannot join the cluster: \(error)")
     }
@@ -278,5 +279,16 @@ public enum Host {
     let raw = ((try? FileSystem.read("/proc/sys/kernel/hostname")) ?? nil) ?? Array("localhost".utf8)
     let s = String(decoding: raw, as: UTF8.self).filter { !$0.isWhitespace }
     return s.isEmpty ? "localhost" : s
+  }
+
+  /// Which loopback this process is on: the kernel's boot id and the inode of its network
+  /// namespace. Two processes reach each other's 127.0.0.1 exactly when these agree; host names
+  /// do not tell (hosts cloned from one image, or containers, often share one). "" when /proc
+  /// does not say.
+  public static var network: String {
+    let boot = String(decoding: ((try? FileSystem.read("/proc/sys/kernel/random/boot_id")) ?? nil) ?? [], as: UTF8.self)
+      .filter { $0.isHexDigit }
+    let namespace = (FileSystem.readLink("/proc/self/ns/net") ?? "").filter { $0.isNumber }
+    return boot.isEmpty || namespace.isEmpty ? "" : boot + "." + namespace
   }
 }

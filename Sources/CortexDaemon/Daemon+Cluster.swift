@@ -151,12 +151,19 @@ extension Daemon {
         hotDirty = true
         cluster.outbox.release()
         log.append(Event("cluster.available", reason: "database_reachable"), nowMs: t)
-      case .described(let ticket, let task):
+      case .described(let ticket, let result):
         guard let (client, id) = cluster.pendingShows.removeValue(forKey: ticket) else { continue }
-        if let task {
-          reply(client, .object([("ok", .bool(true)), ("task", task)]), now: t)
-        } else {
+        switch result {
+        case .success(let task?): reply(client, .object([("ok", .bool(true)), ("task", task)]), now: t)
+        case .success(nil):
           reply(client, Scheduler.invalid(SpecError("id", "unknown task \(TaskID.format(id)) in the cluster"), index: nil, of: 1), now: t)
+        case .failure(let error):
+          reply(
+            client,
+            Scheduler.refused(
+              "cluster_unavailable", "\(TaskID.format(id)) is not held by this node and the cluster's record of it cannot be read: \(error)"
+            ),
+            now: t)
         }
       case .listed(let ticket, let result):
         guard let client = cluster.pendingLists.removeValue(forKey: ticket) else { continue }

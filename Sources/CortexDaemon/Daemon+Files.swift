@@ -360,6 +360,14 @@ extension Daemon {
       var c = try Self.loadConfig(paths: paths)
       c.workers = scheduler.desiredWorkers
       // Cluster settings are read at start only (a node does not leave or change its name on SIGHUP).
+      clusterSettingsChanged = c.cluster != config.cluster
+      if clusterSettingsChanged {
+        log.append(
+          Event(
+            "daemon.warning", reason: "cluster_changed",
+            detail: "SIGHUP: config.json has other \"cluster\" settings; they are read at start only (cortex stop, then cortex start)"),
+          nowMs: t)
+      }
       c.cluster = config.cluster
       config = c
       scheduler.config = c

@@ -126,6 +126,7 @@ extension Daemon {
     ]
     if let e = configReloadError { answer.append(("config_error", .string(e))) }
     if let cluster { answer.append(("cluster_node", .string(cluster.node))) }
+    if clusterSettingsChanged { answer.append(("cluster_changed", .bool(true))) }
     reply(id, .object(answer), now: t)
   }
 

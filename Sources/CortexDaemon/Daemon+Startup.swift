@@ -92,6 +92,12 @@ extension Daemon {
   }
 
   convenience init(paths: Paths, config: Config, lockFD: FileDescriptor) throws(StartupError) {
+    // The previous daemon of this directory (a kill -9 or a crash leaves its daemon.pid, and
+    // its pid in the hot state, which `cortex doctor --repair` keeps), read before this one
+    // writes its own: in cluster mode only it may leave a name to take back.
+    let previousPid =
+      ((try? FileSystem.read(paths.pid)) ?? nil).flatMap { Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }
+      ?? ((try? FileSystem.read(paths.hotState)) ?? nil).flatMap { b in try? b.withUnsafeBytes({ HotState.read($0) }).get().pid }
     let want = config.workers * 2 + 256
     let got = Processes.raiseOpenFileLimit(max(2 * 1024 + 256 + config.maxClients + Self.reserveSize, 4096))
     if got < want {
@@ -137,7 +143,7 @@ extension Daemon {
       let returned = scheduler.returnToSharedQueue(now: t, into: &out)
       let adapter = try ClusterAdapter(
         settings: settings, workers: config.workers, budgetTotal: config.tokenBudgetTotal, outboxPath: paths.clusterOutbox,
-        groupLimits: Dictionary(config.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }))
+        groupLimits: Dictionary(config.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }), previousPid: previousPid)
       do throws(PosixError) {
         try epoll.add(adapter.link.wakeFD, .input, token: Self.kindCluster)
       } catch {
@@ -187,13 +193,19 @@ extension Daemon {
   }
 
   /// A hot-state file that fails validation is renamed aside (never deleted) with a warning; a
-  /// valid one is returned (recovery takes the last seq and task number it saw as a floor).
+  /// valid one is returned (recovery takes the last seq and task number it saw as a floor). One
+  /// that is all zeros was made by a start that failed before its first write (in cluster mode,
+  /// a join refused: a wrong DSN, the server unreachable) and holds nothing: it is removed
+  /// without a word, not called invalid and set aside at every next start.
   static func checkHotState(paths: Paths) -> (note: Event?, view: HotState.View?) {
     guard FileSystem.exists(paths.hotState) else { return (nil, nil) }
     let problem: String?
     if let bytes = (try? FileSystem.read(paths.hotState)) ?? nil {
       switch bytes.withUnsafeBytes({ HotState.read($0) }) {
       case .success(let v): return (nil, v)
+      case .failure where bytes.allSatisfy({ $0 == 0 }):
+        try? FileSystem.remove(paths.hotState)
+        return (nil, nil)
       case .failure(let e): problem = e.description
       }
     } else {

@@ -16,7 +16,7 @@ extension Daemon {
       // web view never touches PostgreSQL itself).
       let feed = cluster.map { c in
         ClusterFeed(
-          node: c.node, host: Host.name, view: { [link = c.link] in link.clusterView() },
+          node: c.node, host: Host.name, network: Host.network, view: { [link = c.link] in link.clusterView() },
           peers: { [link = c.link] in link.webPeers() },
           publish: { [link = c.link] url, token in link.publishWeb(url: url, token: token) })
       }

@@ -56,6 +56,9 @@ public final class Daemon {
   /// ping answer, so `cortex init --force` can tell when a running daemon has its new config.
   var configReloads = 0
   var configReloadError: String?
+  /// The last config.json read has other `cluster` settings than this daemon started with
+  /// (read at start only): said in the ping answer, so `cortex init --force` says so.
+  var clusterSettingsChanged = false
 
   let wallStartMs: Int64
   let monoStartNs: Int64

@@ -11,6 +11,10 @@ public struct ClusterFeed: Sendable {
   /// This node's name, and the host it runs on.
   public var node: String
   public var host: String
+  /// Which loopback this node is on (`Host.network`: boot id and network namespace; "" when
+  /// not known). Published with a loopback address, so that a node on another host, or in
+  /// another network namespace, knows it cannot read it even when the host names agree.
+  public var network: String
   /// The newest snapshot (nil before the first read); asking keeps it fresh.
   public var view: @Sendable () -> JSON?
   /// Every node's web address as last read (asking keeps them fresh).
@@ -19,11 +23,12 @@ public struct ClusterFeed: Sendable {
   public var publish: @Sendable (_ url: String, _ token: String) -> Void
 
   public init(
-    node: String, host: String, view: @escaping @Sendable () -> JSON?, peers: @escaping @Sendable () -> [Peer],
+    node: String, host: String, network: String = "", view: @escaping @Sendable () -> JSON?, peers: @escaping @Sendable () -> [Peer],
     publish: @escaping @Sendable (String, String) -> Void
   ) {
     self.node = node
     self.host = host
+    self.network = network
     self.view = view
     self.peers = peers
     self.publish = publish

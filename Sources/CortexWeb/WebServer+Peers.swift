@@ -23,7 +23,13 @@ final class PeerState {
   var status: [String: Status] = [:]
   /// The last seq read from each node's log, and its newest events (for a page that opens).
   var cursors: [String: UInt64] = [:]
-  var ring: [String: [(ts: String, ev: FleetModel.RingEvent)]] = [:]
+  /// `at`: when the event happened on this node's clock (its `ts` less the node's `offsets`).
+  var ring: [String: [(at: Int64, ev: FleetModel.RingEvent)]] = [:]
+  /// How far each node's clock is ahead of this one's (ms), from the `now_ms` of its last
+  /// events answer: hosts' clocks need not agree, and events of different nodes are merged in
+  /// the order they happened (by their `ts`, a node 5 minutes behind had its events sorted
+  /// before all of this node's last 5 minutes, and cut from the newest ones).
+  var offsets: [String: Int64] = [:]
   /// Task events read from the other nodes so far: a followed cluster list may have moved.
   var taskEvents: UInt64 = 0
   /// Why each node's events cannot be shown, as last sent to the streams.
@@ -54,14 +60,21 @@ extension WebServer {
       if p.state != "alive" { return (p, "node \(p.name) is \(p.state): its workers, events and task output cannot be read") }
       if p.url.isEmpty { return (p, "node \(p.name) publishes no web address (its web view is off)") }
       guard let (address, _) = PeerFetcher.parse(p.url) else { return (p, "node \(p.name) published an address this node cannot use") }
-      if address.hasPrefix("127.") && p.host != cluster.host {
+      if address.hasPrefix("127.") && !Self.sameLoopback(p, cluster) {
         return (
           p,
-          "node \(p.name) serves its web view on \(address) of host \(p.host) only; give it \"web\": {\"bind\": …} an address this host can reach"
+          "node \(p.name) serves its web view on \(address) of its own host (\(p.host)) only, which this node cannot reach; give it \"web\": {\"bind\": …} an address this host can reach"
         )
       }
       return (p, nil)
     }
+  }
+
+  /// Whether `p`'s loopback address is this node's loopback: by the network it published with
+  /// it (`ClusterFeed.network`); a node that published none (an older version) by its host name.
+  static func sameLoopback(_ p: Peer, _ cluster: ClusterFeed) -> Bool {
+    guard let mark = p.url.firstRange(of: "#net="), !cluster.network.isEmpty else { return p.host == cluster.host }
+    return p.url[mark.upperBound...] == cluster.network
   }
 
   func fetchPeer(_ p: Peer, _ path: String, then: @escaping (PeerFetcher.Answer) -> Void) {
@@ -136,7 +149,8 @@ extension WebServer {
           peers.busy.remove("events:" + name)
           if let why = Self.unusable(a, node: name) { return noteNode(name, why, now: now()) }
           noteNode(name, nil, now: now())
-          guard let list = (try? JSON.parse(a.body))?["events"]?.array else { return }
+          guard let answer = try? JSON.parse(a.body), let list = answer["events"]?.array else { return }
+          if let theirs = answer["now_ms"]?.int { peers.offsets[name] = theirs - now() }
           relayPeerEvents(name, list, now: now())
         }
       }
@@ -147,12 +161,14 @@ extension WebServer {
   /// filter they match (without `id:`: the stream's resume point stays this node's seq).
   func relayPeerEvents(_ node: String, _ list: [JSON], now t: Int64) {
     guard let peers else { return }
-    var fresh: [(ts: String, ev: FleetModel.RingEvent)] = []
+    var fresh: [(at: Int64, ev: FleetModel.RingEvent)] = []
     let after = peers.cursors[node] ?? 0
+    let offset = peers.offsets[node] ?? 0
     for e in list {
       guard let seq = e["seq"]?.int, seq > 0, UInt64(seq) > after, let type = e["type"]?.string else { continue }
       let task = e["task_id"]?.string.flatMap(TaskID.parse)
-      fresh.append((e["ts"]?.string ?? "", .init(seq: UInt64(seq), type: type, task: task, line: e.encodedBytes())))
+      let at = (e["ts"]?.string.flatMap(Timestamp.parse) ?? t + offset) - offset
+      fresh.append((at, .init(seq: UInt64(seq), type: type, task: task, line: e.encodedBytes())))
     }
     peers.cursors[node] = max(after, fresh.last?.ev.seq ?? after)
     guard !fresh.isEmpty else { return }
@@ -190,7 +206,7 @@ extension WebServer {
   func peerReplay(_ f: StreamFilter) -> [UInt8] {
     guard let peers, f.events else { return [] }
     var out: [UInt8] = []
-    let all = peers.ring.values.joined().sorted { $0.ts < $1.ts }.map(\.ev).filter { f.matches(type: $0.type, task: $0.task) }
+    let all = peers.ring.values.joined().sorted { $0.at < $1.at }.map(\.ev).filter { f.matches(type: $0.type, task: $0.task) }
     Self.appendEvents(all, batch: f.batch, withID: false, newest: f.newest, to: &out)
     if !peers.notes.isEmpty { out += Array("event: peers\ndata: ".utf8) + peersJSON().encodedBytes() + [10, 10] }
     return out
@@ -207,14 +223,15 @@ extension WebServer {
     case .failure(let e): return .error(e.status, e.message)
     case .success(let q): (f, limit) = (q.0, q.limit)
     }
-    var all: [(ts: String, line: [UInt8])] = []
+    var all: [(at: Int64, line: [UInt8])] = []
     for e in model.events(after: 0).suffix(5000) where f.matches(type: e.type, task: e.task) {
-      all.append((LogLine(bytes: e.line[...]).string("ts") ?? "", e.line))
+      all.append((LogLine(bytes: e.line[...]).string("ts").flatMap(Timestamp.parse) ?? 0, e.line))
     }
+    // The other nodes' by when they happened on this node's clock (`PeerState.offsets`).
     for p in (peers?.ring.values).map({ Array($0.joined()) }) ?? [] where f.matches(type: p.ev.type, task: p.ev.task) {
-      all.append((p.ts, p.ev.line))
+      all.append((p.at, p.ev.line))
     }
-    all.sort { $0.ts < $1.ts }
+    all.sort { $0.at < $1.at }
     var body = Array("{\"ok\":true,\"scope\":\"cluster\",\"nodes\":".utf8) + peersJSON().encodedBytes() + Array(",\"events\":[".utf8)
     for (i, l) in all.suffix(limit).enumerated() {
       if i > 0 { body.append(44) }
@@ -232,7 +249,7 @@ extension WebServer {
     control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keepAlive, now: t) {
       [self] answer in
       guard let answer else { return .error(502, "the daemon did not answer") }
-      guard answer["ok"]?.bool == true else { return .error(404, answer["error"]?.string ?? "unknown task \(TaskID.format(n))") }
+      guard answer["ok"]?.bool == true else { return Self.showRefused(answer, n) }
       guard let node = answer["task"]?["node"]?.string, node != me else { return output(n, offset: offset) }
       guard let other = otherNodes().first(where: { $0.peer.name == node }) else {
         return .error(502, "\(TaskID.format(n)) ran on node \(node), which the cluster no longer lists")

@@ -195,9 +195,7 @@ extension WebServer {
       control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
         [self] answer in
         var task: [(String, JSON)] = answer?["task"]?.object ?? []
-        if answer?["ok"]?.bool != true && local == nil {
-          return .error(404, answer?["error"]?.string ?? "unknown task \(TaskID.format(n))")
-        }
+        if answer?["ok"]?.bool != true && local == nil { return Self.showRefused(answer, n) }
         // Cluster mode: a task that ran on another node gets its detail (history, worker,
         // timings) from that node's web view, or a note saying why not.
         if !peer, local == nil, let ranOn = task.first(where: { $0.0 == "node" })?.1.string, ranOn != node {
@@ -228,7 +226,7 @@ extension WebServer {
       control(.object([("op", .string("show")), ("id", .string(TaskID.format(n)))]), for: c, keepAlive: keep, now: t) {
         [self] answer in
         guard let answer else { return .error(502, "the daemon did not answer") }
-        guard answer["ok"]?.bool == true else { return .error(404, answer["error"]?.string ?? "unknown task \(TaskID.format(n))") }
+        guard answer["ok"]?.bool == true else { return Self.showRefused(answer, n) }
         return output(n, offset: offset)
       }
     case ("events", 1):
@@ -255,7 +253,8 @@ extension WebServer {
         lines.append(e.line)
         if lines.count >= limit { break }
       }
-      var body = Array("{\"ok\":true,\"events\":[".utf8)
+      // `now_ms`: this node's clock, for a node that merges these with its own (its clock may differ).
+      var body = Array("{\"ok\":true,\"now_ms\":\(now()),\"events\":[".utf8)
       for (i, l) in lines.reversed().enumerated() {
         if i > 0 { body.append(44) }
         body.append(contentsOf: l)
@@ -265,6 +264,13 @@ extension WebServer {
     default:
       send(.error(404, "no API endpoint \(Self.shown(r.path))"))
     }
+  }
+
+  /// The answer when the daemon's `show` refused: 404 for a task nobody knows, 503 when it could
+  /// not say (75: in cluster mode, the cluster's record cannot be read while the database is
+  /// unreachable; it was a 404, "not found", for a task that exists).
+  static func showRefused(_ answer: JSON?, _ n: Int) -> HTTPResponse {
+    .error(answer?["code"]?.int == 75 ? 503 : 404, answer?["error"]?.string ?? "unknown task \(TaskID.format(n))")
   }
 
   /// The HTTP answer to the daemon's answer to an action. A refusal keeps the daemon's fields and

@@ -30,7 +30,12 @@ public enum WebView {
     // (through the database, with this address); it is written to no file.
     let peerToken = cluster == nil ? nil : try hexToken()
     let auth = Auth(token: token, peerToken: peerToken, bind: settings.bind, port: port)
-    if let cluster, let peerToken { cluster.publish(url, peerToken) }
+    // A loopback address is published with the loopback it is on (`ClusterFeed.network`, as
+    // `#net=…`, which no request carries): a node elsewhere then knows it cannot read it.
+    if let cluster, let peerToken {
+      let loopback = host.hasPrefix("127.") && !cluster.network.isEmpty
+      cluster.publish(url + (loopback ? "#net=" + cluster.network : ""), peerToken)
+    }
     let server = try WebServer(paths: paths, auth: auth, listener: listener, fsync: fsync, cluster: cluster)
     let box = ServerBox(server)
     try startThread {

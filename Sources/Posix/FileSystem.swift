@@ -162,6 +162,16 @@ public enum FileSystem {
     return String(cString: p)
   }
 
+  /// readlink(2): what a symbolic link holds, e.g. `net:[4026531840]` for /proc/self/ns/net;
+  /// nil when it is not a link or cannot be read.
+  public static func readLink(_ path: String) -> String? {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = Glibc.readlink(path, &buf, buf.count - 1)
+    guard n > 0 else { return nil }
+    buf[n] = 0
+    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+  }
+
   /// getcwd(3)
   public static func currentDirectory() -> String {
     var buf = [CChar](repeating: 0, count: 4096)

@@ -59,11 +59,43 @@ final class NetworkNamespace {
   /// Runs a command inside the namespace.
   var launcher: [String] { [Self.ip!, "netns", "exec", name] }
 
+  /// The first process of a process-id namespace of its own inside this network namespace
+  /// (`otherHost`), and its `unshare`; killed by `remove()`, which ends every process in it.
+  /// It reaps nothing: a process that ends in there stays a zombie until then.
+  private var pidNamespaceInit: Int32 = 0
+  private var unsharePid: Int32 = 0
+
+  /// Runs a command as on another host: inside this network namespace and a process-id
+  /// namespace of its own, where no pid of this side means anything (a daemon `cortex start`
+  /// leaves behind stays in it). Needs util-linux's `unshare` and `nsenter`.
+  func otherHost() throws -> [String] {
+    if pidNamespaceInit == 0 {
+      let null = try FileDescriptor.open("/dev/null", .writeOnly)
+      defer { null.close() }
+      unsharePid = try Processes.spawn(
+        launcher + ["unshare", "--pid", "--fork", "sleep", "100000"], environment: Environment.all(), stdin: nil, stdout: null,
+        stderr: null, newProcessGroup: true)
+      let deadline = Clock.monotonicMs() + 5000
+      while pidNamespaceInit == 0 && Clock.monotonicMs() < deadline {
+        // `ip netns exec` becomes `unshare`, whose child is the namespace's first process.
+        pidNamespaceInit = Processes.all().first { $0.parent == unsharePid && $0.commandLine.first == "sleep" }?.pid ?? 0
+        if pidNamespaceInit == 0 { sleepMs(20) }
+      }
+      guard pidNamespaceInit != 0 else { throw HarnessError(message: "unshare --pid started no process within 5 s") }
+    }
+    return ["nsenter", "--target", String(pidNamespaceInit), "--pid", "--net"]
+  }
+
   func cut() throws { try ip(["link", "set", hostInterface, "down"]) }
   func heal() throws { try ip(["link", "set", hostInterface, "up"]) }
 
   /// Deletes the namespace (and with it the link's inner end, which takes the outer one along).
   func remove() {
+    if pidNamespaceInit != 0 { _ = Processes.signal(pidNamespaceInit, Signal.kill) }
+    if unsharePid != 0 {
+      _ = Processes.signalGroup(unsharePid, Signal.kill)
+      _ = Processes.wait(unsharePid)
+    }
     _ = try? ip(["netns", "del", name])
     _ = try? ip(["link", "del", hostInterface])
   }
