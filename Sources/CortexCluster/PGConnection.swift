@@ -51,7 +51,11 @@ public final class PGConnection {
     if pq.status(c) != PQ.connectionOK {
       var why = (pq.errorMessage(c).map { String(cString: $0) } ?? "unknown error").trimmingNewlines
       if why.hasSuffix("timeout expired") {
-        why += " (no answer within connect_timeout: \(Self.connectTimeoutS) s unless the DSN sets it)"
+        if let own = Self.connectTimeout(in: dsn) {
+          why += " (no answer within the DSN's connect_timeout: \(own) s)"
+        } else {
+          why += " (no answer within connect_timeout: \(Self.connectTimeoutS) s, as the DSN sets none)"
+        }
       }
       pq.finish(c)
       throw ClusterError(.connect, "cannot connect to PostgreSQL (\(Self.redact(dsn))): \(why)")
@@ -183,6 +187,33 @@ public final class PGConnection {
       _ = try? execute("ROLLBACK")
       throw error
     }
+  }
+
+  /// The DSN's own `connect_timeout` (a URL's query parameter or a key=value pair), if it sets one:
+  /// the timeout message said the default's 5 s whatever the DSN asked for.
+  static func connectTimeout(in dsn: String) -> Int? {
+    let b = Array(dsn.utf8)
+    let key = Array("connect_timeout".utf8)
+    let separators: [UInt8] = [UInt8(ascii: "?"), UInt8(ascii: "&"), UInt8(ascii: " "), UInt8(ascii: "\t")]
+    var i = 0
+    while i + key.count <= b.count {
+      defer { i += 1 }
+      guard i == 0 || separators.contains(b[i - 1]), b[i..<i + key.count].elementsEqual(key) else { continue }
+      var j = i + key.count
+      while j < b.count, b[j] == UInt8(ascii: " ") { j += 1 }
+      guard j < b.count, b[j] == UInt8(ascii: "=") else { continue }
+      j += 1
+      while j < b.count, b[j] == UInt8(ascii: " ") || b[j] == UInt8(ascii: "'") { j += 1 }
+      var n = 0
+      var digits = 0
+      while j < b.count, b[j] >= 48, b[j] <= 57, digits < 9 {
+        n = n * 10 + Int(b[j] - 48)
+        digits += 1
+        j += 1
+      }
+      if digits > 0 { return n }
+    }
+    return nil
   }
 
   /// Seconds a connection attempt may take when the DSN does not say (`connect_timeout`).

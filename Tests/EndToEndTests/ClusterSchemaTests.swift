@@ -44,12 +44,15 @@ final class ClusterSchemaTests: XCTestCase {
     let started = Clock.monotonicMs()
     let r = c.run(["cluster", "status", "--postgres", "postgresql://cortex@127.0.0.1:\(port)/postgres"], timeoutS: 40)
     XCTAssertEqual(r.code, 69, r.err)
-    XCTAssertTrue(r.err.contains("timeout expired") && r.err.contains("connect_timeout"), r.err)
+    XCTAssertTrue(r.err.contains("timeout expired") && r.err.contains("connect_timeout: 5 s, as the DSN sets none"), r.err)
     XCTAssertLessThan(Clock.monotonicMs() - started, 20_000)
     // The DSN's own connect_timeout wins.
     let own = Clock.monotonicMs()
-    XCTAssertEqual(c.run(["cluster", "status", "--postgres", "postgresql://cortex@127.0.0.1:\(port)/postgres?connect_timeout=2"]).code, 69)
+    let ownRun = c.run(["cluster", "status", "--postgres", "postgresql://cortex@127.0.0.1:\(port)/postgres?connect_timeout=2"])
+    XCTAssertEqual(ownRun.code, 69)
     XCTAssertLessThan(Clock.monotonicMs() - own, 4_500)
+    // The message names the timeout the DSN set, not the default's.
+    XCTAssertTrue(ownRun.err.contains("the DSN's connect_timeout: 2 s") && !ownRun.err.contains("5 s"), ownRun.err)
   }
 
   func testStartingOnAnUnmigratedDatabaseSaysToMigrateAndStatusSaysItIsNotRunning() throws {
