@@ -345,16 +345,22 @@ final class CrashTests: XCTestCase {
   func testAKill9RightAfterAHotStateWriteLeavesItNoAheadOfTheLog() throws {
     try c.initialize()
     c.environment = ["CORTEX_FAULT=hot.buffered"]
-    c.ok(["start", "--workers", "2"])
+    let started = c.run(["start", "--workers", "2"])
     c.environment = []
-    guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
     var acked: [String] = []
-    let deadline = Clock.monotonicMs() + 60_000
-    while Processes.isAlive(pid) && Clock.monotonicMs() < deadline {
-      let r = c.run(["submit", "-p", "--synthetic", "1"])
-      if r.code == 0 { acked.append(r.out.trimmed) }
+    if started.code == 0 {
+      guard let pid = c.daemonPID else { return XCTFail("no daemon.pid") }
+      let deadline = Clock.monotonicMs() + 60_000
+      while Processes.isAlive(pid) && Clock.monotonicMs() < deadline {
+        let r = c.run(["submit", "-p", "--synthetic", "1"])
+        if r.code == 0 { acked.append(r.out.trimmed) }
+      }
+      XCTAssertFalse(Processes.isAlive(pid), "the daemon never wrote the hot state with events buffered")
+    } else {
+      // The start's own events can be buffered at a hot-state write (the workers' readiness):
+      // the same crash, before any submit (seen once in CI). What follows checks it alike.
+      XCTAssertTrue(started.err.contains("CORTEX_FAULT: exiting at hot.buffered"), started.err)
     }
-    XCTAssertFalse(Processes.isAlive(pid), "the daemon never wrote the hot state with events buffered")
     let said = String(decoding: (try? FileSystem.read(c.paths.daemonLog) ?? []) ?? [], as: UTF8.self)
     XCTAssertTrue(said.contains("CORTEX_FAULT: exiting at hot.buffered"), String(said.suffix(300)))
 
