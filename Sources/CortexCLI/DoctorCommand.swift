@@ -177,7 +177,10 @@ enum DoctorCommand {
   }
 
   /// Scans every segment; with `repair`, moves a corrupt or torn tail (and any later segment) aside.
-  static func checkLog(_ p: Paths, repair: Bool, _ add: (Finding.Level, String) -> Void) -> LogSummary {
+  /// `vanished`: a listed segment was gone when read (the running daemon's retention removed it).
+  static func checkLogOnce(
+    _ p: Paths, repair: Bool, vanished: inout Bool, _ add: (Finding.Level, String) -> Void
+  ) -> LogSummary {
     var s = LogSummary()
     let segments = LogSegments.indexes((try? FileSystem.list(p.events)) ?? [])
     var lines = 0
@@ -185,6 +188,10 @@ enum DoctorCommand {
     for (i, idx) in segments.enumerated() {
       let path = p.events + "/" + LogSegments.name(idx)
       guard let bytes = (try? FileSystem.read(path)) ?? nil else {
+        if !((try? FileSystem.list(p.events)) ?? []).contains(LogSegments.name(idx)) {
+          vanished = true
+          break
+        }
         add(.fail, "cannot read \(LogSegments.name(idx))")
         continue
       }
