@@ -2,6 +2,17 @@ import CortexCore
 import CortexDaemon
 import Posix
 
+/// The hot state's next task number when task `n` has not been given out yet, else nil. The hot
+/// state follows the log within 20 ms: a task submitted a moment ago (its answer out, the file not
+/// yet rewritten; `tail --task` right after `submit --wait` failed once in CI) is looked for again
+/// once, 60 ms later, before it is called unknown.
+func notGivenOut(_ n: Int, _ paths: Paths) -> Int? {
+  guard let hot = try? DaemonControl.readHotState(paths), n >= hot.nextTask else { return nil }
+  sleepMs(60)
+  guard let again = try? DaemonControl.readHotState(paths), n >= again.nextTask else { return nil }
+  return again.nextTask
+}
+
 /// `cortex log ID [--follow]`: the task's output.log; following ends when the task is terminal.
 enum LogCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
@@ -156,10 +167,9 @@ enum TailCommand {
 
     // A task number not given out yet matches nothing, ever: say so (tail printed nothing and
     // exited 0, and `tail -f` waited for ever).
-    if let task, let n = TaskID.parse(task), let hot = try? DaemonControl.readHotState(ctx.paths), n >= hot.nextTask {
+    if let task, let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
       throw CLIError(
-        ExitCode.invalidSpec,
-        "id: unknown task \(TaskID.format(n)) (the newest is \(hot.nextTask > 1 ? TaskID.format(hot.nextTask - 1) : "none yet"))")
+        ExitCode.invalidSpec, "id: unknown task \(TaskID.format(n)) (the newest is \(next > 1 ? TaskID.format(next - 1) : "none yet"))")
     }
 
     func matches(_ v: JSON) -> Bool {
