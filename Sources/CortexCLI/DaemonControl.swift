@@ -140,6 +140,17 @@ enum DaemonControl {
     }
   }
 
+  /// `hotState(paths)` for a command that shows it (`status`, `top`): a directory where no daemon
+  /// ever ran is named with the context's advice (where a directory would be looked for when
+  /// none was found), not `cortex start --dir`.
+  static func hotState(_ ctx: Context) throws(CLIError) -> HotState.View {
+    do throws(CLIError) {
+      return try hotState(ctx.paths)
+    } catch  where error.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState) {
+      throw CLIError(error.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
+    }
+  }
+
   /// True when the hot-state file's magic is all zeros: created, never filled in.
   static func neverWritten(_ fd: FileDescriptor) -> Bool {
     var word: UInt64 = 1

@@ -8,12 +8,7 @@ enum StatusCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     try args.noPositionals()
     let running = daemonRunning(ctx.paths)
-    let view: HotState.View
-    do throws(CLIError) {
-      view = try DaemonControl.hotState(ctx.paths)
-    } catch  where error.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState) {
-      throw CLIError(error.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
-    }
+    let view = try DaemonControl.hotState(ctx)
     let now = Clock.wallMs()
     let stale = notResponding(view, pid: running, now: now)
     if ctx.json {

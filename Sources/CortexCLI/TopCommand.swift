@@ -19,13 +19,7 @@ enum TopCommand {
     // In cluster mode this node's budget is a placeholder: the budget is the database's.
     let cluster = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster
     while true {
-      let view: HotState.View
-      do throws(CLIError) {
-        view = try DaemonControl.hotState(ctx.paths)
-      } catch  where error.code == ExitCode.notRunning && !FileSystem.exists(ctx.paths.hotState) {
-        // As status says it: where a directory would be looked for when none was found.
-        throw CLIError(error.code, "no hot state in \(ctx.paths.root): the daemon has never run here; \(ctx.startAdvice)")
-      }
+      let view = try DaemonControl.hotState(ctx)
       let now = Clock.wallMs()
       let done = TaskState.allCases.filter(\.isTerminal).reduce(0) { $0 + (view.counts[$1] ?? 0) }
       var rate = 0.0

@@ -32,13 +32,7 @@ extension WebServer {
   /// Sends `request` to the daemon; `finish` turns its answer (nil: no answer) into the response.
   func control(_ request: JSON, for c: WebConnection, keepAlive: Bool, now t: Int64, finish: @escaping (JSON?) -> HTTPResponse?) {
     let fd: FileDescriptor
-    do throws(PosixError) {
-      fd = try UnixSocket.connect(path: paths.socket)
-      try fd.setNonBlocking(true)
-      var line = request.encodedBytes()
-      line.append(10)
-      try fd.writeAll(line)
-    } catch {
+    do throws(PosixError) { fd = try sendToDaemon(request) } catch {
       respond(c, .error(503, "the daemon's control socket is not answering: \(error)"), keepAlive: keepAlive, head: c.head, now: t)
       return
     }
@@ -58,15 +52,7 @@ extension WebServer {
   /// gets the answer, nil when there is none (the socket refused, or no answer within the timeout).
   func controlQuery(_ request: JSON, now t: Int64, then: @escaping (JSON?) -> Void) {
     let fd: FileDescriptor
-    do throws(PosixError) {
-      fd = try UnixSocket.connect(path: paths.socket)
-      try fd.setNonBlocking(true)
-      var line = request.encodedBytes()
-      line.append(10)
-      try fd.writeAll(line)
-    } catch {
-      return then(nil)
-    }
+    do throws(PosixError) { fd = try sendToDaemon(request) } catch { return then(nil) }
     let id = nextID
     nextID += 1
     do throws(PosixError) { try epoll.add(fd, .input, token: id) } catch {
@@ -77,6 +63,22 @@ extension WebServer {
       then(answer)
       return nil
     }
+  }
+
+  /// Connects to the daemon's control socket and writes `request` as one line; the socket is
+  /// non-blocking for the answer, read from the web epoll.
+  private func sendToDaemon(_ request: JSON) throws(PosixError) -> FileDescriptor {
+    let fd = try UnixSocket.connect(path: paths.socket)
+    do throws(PosixError) {
+      try fd.setNonBlocking(true)
+      var line = request.encodedBytes()
+      line.append(10)
+      try fd.writeAll(line)
+    } catch {
+      fd.close()
+      throw error
+    }
+    return fd
   }
 
   func controlReadable(_ r: ControlRequest, now t: Int64) {

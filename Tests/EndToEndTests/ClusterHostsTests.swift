@@ -7,21 +7,7 @@ import XCTest
 /// namespace, as in `ClusterPartitionTests`), reaching PostgreSQL over TCP; node `a` (and `c`)
 /// on this side. Both "hosts" have the same host name, as hosts cloned from one image often do.
 /// Needs root (`ip netns`).
-final class ClusterHostsTests: ClusterTestCase {
-  var net: NetworkNamespace!
-
-  override func setUpWithError() throws {
-    net = try NetworkNamespace()
-    pg = try Postgres(tcpAddress: net.hostAddress, trustedNetwork: net.network)
-    try Postgres.tool([Cortex.binary, "cluster", "migrate", "--postgres", pg.dsn])
-  }
-
-  override func tearDown() {
-    try? net?.heal()
-    super.tearDown()
-    net?.remove()
-  }
-
+final class ClusterHostsTests: ClusterOverANetworkTestCase {
   /// GET `path` on `node`'s web view (on this side) with its token: status and JSON.
   func api(_ node: Cortex, _ path: String) throws -> (Int, JSON?) {
     let a = try RawHTTP(port: try XCTUnwrap(node.webPort)).get(path, headers: ["Authorization: Bearer \(node.webToken)"])

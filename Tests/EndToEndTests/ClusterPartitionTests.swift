@@ -5,21 +5,7 @@ import XCTest
 /// Cluster mode across a network partition: node `b` runs in a network namespace of its own and
 /// reaches PostgreSQL over TCP through a veth link, which the test cuts (packets vanish, no
 /// reset) and heals. Node `a` and the server stay on this side. Needs root (`ip netns`).
-final class ClusterPartitionTests: ClusterTestCase {
-  var net: NetworkNamespace!
-
-  override func setUpWithError() throws {
-    net = try NetworkNamespace()
-    pg = try Postgres(tcpAddress: net.hostAddress, trustedNetwork: net.network)
-    try Postgres.tool([Cortex.binary, "cluster", "migrate", "--postgres", pg.dsn])
-  }
-
-  override func tearDown() {
-    try? net?.heal()
-    super.tearDown()
-    net?.remove()
-  }
-
+final class ClusterPartitionTests: ClusterOverANetworkTestCase {
   /// A cut-off node's libpq statement waits while TCP retransmits (minutes). Before the lease
   /// watch, the node checked its lease only between statements: it never fenced itself, and ran
   /// its tasks on while `a` rescued and ran them again.

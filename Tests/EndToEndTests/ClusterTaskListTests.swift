@@ -21,6 +21,16 @@ final class ClusterTaskListTests: ClusterTestCase {
 
   func row(_ list: JSON?, _ id: String) -> JSON? { list?["tasks"]?.array?.first { $0["id"]?.string == id } }
 
+  /// The lists pushed on `fd` until one shows `id` succeeded (20 s at most).
+  func listsUntilSucceeded(_ fd: FileDescriptor, _ id: String) throws -> [JSON] {
+    var seen: [JSON] = []
+    _ = try WebStreamTests.read(fd, timeoutMs: 20_000) { ms in
+      seen = lists(ms)
+      return row(seen.last, id)?["state"]?.string == "succeeded"
+    }
+    return seen
+  }
+
   func testAFollowedClusterListIsPushedAsAnyNodesTasksChange() throws {
     // B alone first: its task runs on B, and only B's log has its events.
     let b = try startNode("b", workers: 2, leaseS: 5)
@@ -40,11 +50,7 @@ final class ClusterTaskListTests: ClusterTestCase {
     // further request, the same task succeeded, which only B and the database saw.
     let fd = try openStream(a, "/api/tasks?limit=5&follow=1")
     defer { fd.close() }
-    var seen: [JSON] = []
-    _ = try WebStreamTests.read(fd, timeoutMs: 20_000) { ms in
-      seen = lists(ms)
-      return row(seen.last, onB)?["state"]?.string == "succeeded"
-    }
+    let seen = try listsUntilSucceeded(fd, onB)
     let first = try XCTUnwrap(seen.first)
     XCTAssertEqual(first["scope"]?.string, "cluster", "\(first)")
     XCTAssertEqual(row(first, onB)?["node"]?.string, "b", "\(first)")
@@ -94,11 +100,7 @@ final class ClusterTaskListTests: ClusterTestCase {
     let a = try startNode("a", workers: 1, leaseS: 5)
     let fd = try openStream(a, "/api/tasks?limit=5&follow=1")
     defer { fd.close() }
-    var seen: [JSON] = []
-    _ = try WebStreamTests.read(fd, timeoutMs: 20_000) { ms in
-      seen = lists(ms)
-      return row(seen.last, onB)?["state"]?.string == "succeeded"
-    }
+    let seen = try listsUntilSucceeded(fd, onB)
     XCTAssertEqual(row(seen.first, onB)?["state"]?.string, "running", "\(seen.first.map { $0.encoded() } ?? "none")")
     XCTAssertEqual(row(seen.last, onB)?["node"]?.string, "b")
   }

@@ -103,3 +103,23 @@ final class NetworkNamespace {
   @discardableResult
   private func ip(_ args: [String]) throws -> String { try Postgres.tool([Self.ip!] + args) }
 }
+
+/// Cluster tests with a second host: PostgreSQL listens over TCP on this side of a
+/// `NetworkNamespace`'s link (and on its socket); a node started with `dsn: pg.tcpDSN,
+/// launcher: net.launcher` runs on the other side. The link is healed before the nodes stop, and
+/// the namespace removed after.
+class ClusterOverANetworkTestCase: ClusterTestCase {
+  var net: NetworkNamespace!
+
+  override func setUpWithError() throws {
+    net = try NetworkNamespace()
+    pg = try Postgres(tcpAddress: net.hostAddress, trustedNetwork: net.network)
+    try Postgres.tool([Cortex.binary, "cluster", "migrate", "--postgres", pg.dsn])
+  }
+
+  override func tearDown() {
+    try? net?.heal()
+    super.tearDown()
+    net?.remove()
+  }
+}
