@@ -67,6 +67,44 @@ final class SecretTests: XCTestCase {
     XCTAssertEqual(back, s)
   }
 
+  /// The memo the scheduler keeps between submits changes no answer: specs redacted one after
+  /// another through one memo come out exactly as each does alone, whether a name or value was
+  /// seen clean before, first seen now, or secret; and it keeps no secret value.
+  func testARedactionMemoGivesTheSameAnswersAndHoldsNoSecret() {
+    func spec(_ env: [(String, String)], _ command: [String] = ["true"]) -> TaskSpec {
+      var s = TaskSpec()
+      s.command = command
+      s.env = env
+      s.labels = [("team", "infra"), ("api_key", "k-9")]
+      return s
+    }
+    let home = ("HOME", "/root"), dsn = ("DSN", "postgres://u:hunter2@db/x"), key = ("API_KEY", "abc123")
+    let specs = [
+      spec([home, ("PATH", "/usr/bin")]), spec([home, dsn]), spec([home, ("PATH", "/usr/bin"), key]),
+      spec([("DSN", "postgres://db/x"), ("HOME", "postgres://u:hunter2@db/x")]), spec([home], ["curl", "Bearer abcdefgh12345"]),
+      spec([("API_KEY", "/root"), home]), spec([home, ("PATH", "/usr/bin")]),
+    ]
+    var memo = RedactionMemo()
+    for s in specs {
+      let alone = s.redacted()
+      let memoized = s.redacted(memo: &memo)
+      XCTAssertEqual(memoized.spec, alone.spec)
+      XCTAssertEqual(memoized.secrets, alone.secrets)
+    }
+    XCTAssertEqual(specs[5].redacted(memo: &memo).secrets.paths, ["env.API_KEY", "labels.api_key"])
+    var seen = RedactionMemo()
+    for s in specs { _ = s.redacted(memo: &seen) }
+    for secret in ["postgres://u:hunter2@db/x", "abc123", "k-9", "Bearer abcdefgh12345"] {
+      XCTAssertFalse(seen.remembers(secret), secret)
+    }
+    XCTAssertTrue(seen.remembers("/usr/bin"))
+    // Bounded: past its capacity it starts again.
+    var big = RedactionMemo()
+    for i in 0..<(RedactionMemo.capacity + 10) { _ = spec([("V\(i)", "value \(i)")]).redacted(memo: &big) }
+    XCTAssertLessThanOrEqual(big.count, 2 * RedactionMemo.capacity)
+    XCTAssertTrue(big.remembers("value \(RedactionMemo.capacity + 9)"))
+  }
+
   func testAcceptStoresSecretsBeforeTheEventAndTheEventIsRedacted() {
     var sim = Sim(workers: 1)
     var spec = TaskSpec()

@@ -204,6 +204,13 @@ public struct SpecSecrets: Equatable, Sendable {
 extension TaskSpec {
   /// The spec with its secret values redacted, and those values.
   public func redacted() -> (spec: TaskSpec, secrets: SpecSecrets) {
+    var memo = RedactionMemo()
+    return redacted(memo: &memo)
+  }
+
+  /// `redacted()`, skipping the names and values `memo` already found clean (and adding those
+  /// this spec has).
+  public func redacted(memo: inout RedactionMemo) -> (spec: TaskSpec, secrets: SpecSecrets) {
     var s = self
     var found: [(String, String)] = []
     // The path is built only for a value that is kept (most values are not secret).
@@ -212,7 +219,7 @@ extension TaskSpec {
         found.append((path(), value))
         return Redaction.marker
       }
-      if let masked = Redaction.mask(value) {
+      if let masked = memo.mask(value) {
         found.append((path(), value))
         return masked
       }
@@ -221,8 +228,8 @@ extension TaskSpec {
     if let d = description { s.description = check("description", d, byName: false) }
     if let c = command { s.command = c.enumerated().map { check("command[\($0.offset)]", $0.element, byName: false) } }
     if let sh = shell { s.shell = check("shell", sh, byName: false) }
-    s.env = env.map { ($0.0, check("env.\($0.0)", $0.1, byName: Redaction.isSecret($0.0))) }
-    s.labels = labels.map { ($0.0, check("labels.\($0.0)", $0.1, byName: Redaction.isSecret($0.0))) }
+    s.env = env.map { ($0.0, check("env.\($0.0)", $0.1, byName: memo.isSecret($0.0))) }
+    s.labels = labels.map { ($0.0, check("labels.\($0.0)", $0.1, byName: memo.isSecret($0.0))) }
     return (s, SpecSecrets(found))
   }
 

@@ -45,6 +45,7 @@ extension Scheduler {
     }
     var out: [Adopted] = []
     var newGroups = Set<String>()
+    var memo = RedactionMemo()
     for (i, spec) in specs.enumerated() {
       // Dependencies are the cluster's to check (they may be anywhere in it): here only that a
       // "#N" names an earlier task of this batch.
@@ -56,7 +57,7 @@ extension Scheduler {
               of: specs.count)))
       }
       do throws(SpecError) {
-        let r = try resolve(spec, number: 0)
+        let r = try resolve(spec, number: 0, memo: &memo)
         if let refusal = newGroupRefusal(groupName(r.spec), adding: &newGroups) { throw refusal }
         out.append(Adopted(number: 0, spec: spec, budget: r.budget, timeoutMs: r.timeoutMs, maxAttempts: r.attempts))
       } catch {
@@ -79,7 +80,8 @@ extension Scheduler {
       }
       finishedStates[a.number] = nil
       var spec = a.spec
-      if !spec.hasWork, let r = try? resolve(spec, number: a.number) { spec = r.spec }
+      var memo = RedactionMemo()
+      if !spec.hasWork, let r = try? resolve(spec, number: a.number, memo: &memo) { spec = r.spec }
       let (redacted, _) = spec.redacted()
       // Logged and shown with its dependencies; but the cluster released it once they succeeded,
       // so they need not be known here.

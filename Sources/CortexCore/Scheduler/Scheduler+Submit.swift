@@ -71,6 +71,10 @@ extension Scheduler {
     /// per member made a large batch quadratic).
     var inBatch = Set<Int>()
     var newGroups = Set<String>()
+    // Taken out while the batch resolves (resolve reads self), put back after.
+    var memo = redactionMemo
+    redactionMemo = RedactionMemo()
+    defer { redactionMemo = memo }
     for (i, spec) in specs.enumerated() {
       if let key = spec.idempotencyKey, let existing = idempotency[key] ?? batchKeys[key] {
         resolved.append((Resolved(spec: spec), existing))
@@ -90,7 +94,7 @@ extension Scheduler {
           if deps.insert(planned[pos - 1]).inserted { withIDs.dependsOn.append(planned[pos - 1]) }
         }
         withIDs.dependsOnBatch = []
-        let r = try resolve(withIDs, number: nextTaskNumber + fresh)
+        let r = try resolve(withIDs, number: nextTaskNumber + fresh, memo: &memo)
         if let refusal = newGroupRefusal(groupName(r.spec), adding: &newGroups) { throw refusal }
         for d in r.spec.dependsOn where !inBatch.contains(d) {
           guard let st = state(of: d) else {
@@ -227,7 +231,7 @@ extension Scheduler {
   }
 
   /// Applies the worker type's defaults and template; validates what only the config can tell.
-  func resolve(_ spec: TaskSpec, number: Int) throws(SpecError) -> Resolved {
+  func resolve(_ spec: TaskSpec, number: Int, memo: inout RedactionMemo) throws(SpecError) -> Resolved {
     var s = spec
     var type: Config.WorkerType?
     if let t = spec.type, t != "synthetic", t != "exec" {
@@ -265,7 +269,7 @@ extension Scheduler {
     try TaskSpec.checkTimeout("timeout_s", s.timeoutS)
     let budget = s.tokenBudget ?? type?.tokenBudget ?? s.synthetic?.tokens ?? 0
     let timeout = s.timeoutS ?? type?.timeoutS
-    let (redacted, secrets) = s.redacted()
+    let (redacted, secrets) = s.redacted(memo: &memo)
     let specJSON = redacted.json().encodedBytes()
     if specJSON.count > config.maxSpecBytes {
       throw SpecError("spec", "is \(specJSON.count) bytes; the limit is \(config.maxSpecBytes)")

@@ -68,6 +68,8 @@ public struct Scheduler: Sendable {
   var cancelWaiters: [Int: [ClientID]] = [:]
   var cancelRequests: [ClientID: Set<Int>] = [:]
   var rng: SplitMix64
+  /// The environment names and values earlier submits found clean (resolve's redaction).
+  var redactionMemo = RedactionMemo()
   /// Terminal tasks kept in full; older ones are kept as number → state only.
   var finishedOrder: [Int] = []
   public internal(set) var finishedStates = FinishedStates()
