@@ -64,4 +64,31 @@ final class HotStateWriterTests: XCTestCase {
     XCTAssertGreaterThan(writes, 2, "the writer did not write back to back while the reader read; the test checked nothing")
     XCTAssertEqual(failures, [], "\(failures.count) of 20 reads failed during \(writes) writes")
   }
+
+  /// The task table lists every active task, those on workers and those waiting, and no
+  /// finished one, among thousands of finished tasks; and none when all are finished (the
+  /// walk through the finished ones stops when no active task is left to find).
+  func testTheTaskTableHoldsEveryActiveTaskAmongManyFinished() throws {
+    var sim = Sim(workers: 2)
+    for _ in 0..<30 {
+      for n in (0..<100).map({ _ in sim.submitOne(#"{"command":["true"]}"#) }) {
+        for _ in 0..<100 where sim.worker(of: n) == nil { sim.advance(1) }
+        XCTAssertNotNil(sim.worker(of: n), "task \(n) was never dispatched")
+        sim.finish(n)
+      }
+    }
+    let base = UnsafeMutableRawPointer.allocate(byteCount: HotState.fileSize, alignment: 8)
+    defer { base.deallocate() }
+    base.initializeMemory(as: UInt8.self, repeating: 0, count: HotState.fileSize)
+    func table() throws -> [Int] {
+      HotState.write(sim.s, to: base, lastSeq: 1, pid: 1, startedMs: 1, nowMs: 1)
+      return try HotState.readConsistent(UnsafeRawPointer(base), size: HotState.fileSize).get().tasks.map(\.number).sorted()
+    }
+    XCTAssertEqual(try table(), [])
+    let waiting = (0..<5).map { _ in sim.submitOne(#"{"command":["true"]}"#) }
+    let active = sim.s.tasks.values.filter { !$0.state.isTerminal }.map(\.number).sorted()
+    XCTAssertEqual(active, waiting)
+    XCTAssertEqual(waiting.filter { sim.worker(of: $0) != nil }.count, 2, "two on the workers, three queued")
+    XCTAssertEqual(try table(), waiting)
+  }
 }

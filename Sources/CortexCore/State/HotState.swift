@@ -157,10 +157,15 @@ public enum HotState {
     for w in s.workers where tn < taskCapacity {
       if let n = w.task, let t = s.tasks[n], !t.state.isTerminal, onWorkers.insert(n).inserted { put(t) }
     }
-    if tn < taskCapacity {
+    // The rest of the active tasks, and no further: when none waits off a worker (a shell
+    // loop's usual moment) the walk through every kept task, 2,000 finished ones by default,
+    // is skipped (it was 9 % of the loop's CPU per submit of a `cortex submit` loop).
+    var left = s.activeCount - onWorkers.count
+    if tn < taskCapacity && left > 0 {
       for t in s.tasks.values where !t.state.isTerminal && !onWorkers.contains(t.number) {
         put(t)
-        if tn == taskCapacity { break }
+        left -= 1
+        if tn == taskCapacity || left == 0 { break }
       }
     }
     u32(H.taskEntries, UInt32(tn))
