@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "cshim.h"
+#include <sys/auxv.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -352,13 +353,28 @@ int cshim_poll_readable(const int *fds, int n, int timeout_ms) {
 
 static int saved_argc;
 static char **saved_argv;
-/* glibc calls ELF constructors with (argc, argv, envp). */
-__attribute__((constructor)) static void cshim_save_arguments(int argc, char **argv, char **envp) {
+static int swift_root_set;
+/* glibc calls ELF constructors with (argc, argv, envp). Priority 101: before the Swift runtime's
+   own initializers, which run at the default priority. */
+__attribute__((constructor(101))) static void cshim_save_arguments(int argc, char **argv, char **envp) {
   (void)envp;
   saved_argc = argc;
   saved_argv = argv;
+  /* The Swift runtime linked into a static executable finds its own path (for its backtracer)
+     through /proc/self/exe and aborts, "Unable to obtain Swift runtime path", where there is no
+     /proc: a chroot, a minimal sandbox. SWIFT_ROOT spares it that lookup; it is set only then,
+     and taken out again when main starts (cshim_unset_swift_root), so no child inherits it. */
+  if (getauxval(AT_BASE) == 0 && getenv("SWIFT_ROOT") == NULL && access("/proc/self/exe", F_OK) != 0) {
+    swift_root_set = setenv("SWIFT_ROOT", "/", 1) == 0;
+  }
+}
+void cshim_unset_swift_root(void) {
+  if (swift_root_set) unsetenv("SWIFT_ROOT");
+  swift_root_set = 0;
 }
 int cshim_argc(void) { return saved_argc; }
+// The dynamic loader's address: 0 when none mapped this program (linked -static-executable).
+int cshim_is_static_executable(void) { return getauxval(AT_BASE) == 0; }
 char **cshim_argv(void) { return saved_argv; }
 
 /* Swift's `CommandLine.arguments` asks the runtime for argv through these two functions. The

@@ -79,6 +79,7 @@ public enum CortexMain {
   }
 
   public static func main(_ argv: [String]) -> Int32 {
+    Processes.finishStartup()
     Signal.ignore(Signal.pipe)
     var words = Array(argv.dropFirst())
     var dir: String? = nil
@@ -130,6 +131,7 @@ public enum CortexMain {
     guard let cmd = commands.first(where: { $0.name == name }) else {
       return fail(unknownCommand(name, usage: "cortex COMMAND (see cortex --help)"), json: json || words.contains("--json"))
     }
+    if let e = StaticClient.handOverIfNeeded(cmd.name) { return fail(e, json: json || words.contains("--json")) }
     // Global options may also follow the command.
     var args = Args(words, usage: cmd.usage)
     do throws(CLIError) {

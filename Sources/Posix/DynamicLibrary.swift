@@ -9,6 +9,15 @@ public struct DynamicLibrary: @unchecked Sendable {
 
   /// dlopen(3) of the first name that loads; nil (with dlerror's text) when none does.
   public static func open(_ names: [String]) -> Result<DynamicLibrary, DynamicLibraryError> {
+    // A static glibc's dlopen loads a second libc beside the one linked in, which works only
+    // with the very glibc the program was linked with (and hung cluster mode when it did not).
+    if Processes.isStaticExecutable {
+      let what = names.first ?? "shared libraries"
+      return .failure(
+        DynamicLibraryError(
+          message: "this cortex is the statically linked client, which cannot load \(what); "
+            + "cortexd, installed beside it, runs the commands that need it"))
+    }
     var last = ""
     for name in names {
       if let h = dlopen(name, RTLD_NOW | RTLD_LOCAL) { return .success(DynamicLibrary(handle: h)) }

@@ -162,6 +162,15 @@ public enum Processes {
     return path
   }
 
+  /// Whether this program was linked with `-static-executable`: no dynamic loader mapped it
+  /// (the loader's address in the auxiliary vector is 0), so it cannot dlopen a system library.
+  public static var isStaticExecutable: Bool { cshim_is_static_executable() != 0 }
+
+  /// Takes out of the environment the `SWIFT_ROOT` the C shim set for the Swift runtime's own
+  /// start in a static executable without /proc (cshim.c), so that no task or child inherits it.
+  /// Call first thing in main.
+  public static func finishStartup() { cshim_unset_swift_root() }
+
   /// _exit(2): no atexit handlers, no flushing.
   public static func exitImmediately(_ code: Int32) -> Never { Glibc._exit(code) }
   /// exit(3)

@@ -31,4 +31,12 @@ extension Processes {
     }
     return PosixError("execve", code: errno, path: path)
   }
+
+  /// execve(2) of `path` with this process's own arguments and environment, byte for byte as
+  /// the C runtime passed them. Returns only when it failed.
+  public static func handOver(to path: String) -> PosixError {
+    guard let argv = cshim_argv() else { return PosixError("execve", code: EINVAL, path: path) }
+    _ = cshim_execve(path, argv, Glibc.environ)
+    return PosixError("execve", code: errno, path: path)
+  }
 }

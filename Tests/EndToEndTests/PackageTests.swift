@@ -32,7 +32,7 @@ final class PackageTests: XCTestCase {
     let (x, xOut) = try sh(["/usr/bin/dpkg", "-x", debPath, root], environment: path)
     XCTAssertEqual(x, 0, xOut)
     for f in [
-      "/usr/bin/cortex", "/usr/share/man/man1/cortex.1.gz", "/usr/share/bash-completion/completions/cortex",
+      "/usr/bin/cortex", "/usr/lib/cortex/cortexd", "/usr/share/man/man1/cortex.1.gz", "/usr/share/bash-completion/completions/cortex",
       "/usr/share/zsh/vendor-completions/_cortex", "/usr/share/fish/vendor_completions.d/cortex.fish",
       "/lib/systemd/system/cortex.service", "/usr/lib/systemd/user/cortex.service", "/usr/share/doc/cortex/README.md",
       // Debian Policy 12.5 and 12.7 (lintian: no-copyright-file, no-changelog).
@@ -40,10 +40,12 @@ final class PackageTests: XCTestCase {
     ] {
       XCTAssertTrue(FileSystem.exists(root + f), "the package has no \(f)")
     }
-    // The binary goes in without its debug sections (the symbols stay, for backtraces).
-    let (_, sections) = try sh(["/usr/bin/readelf", "-S", "-W", root + "/usr/bin/cortex"], environment: path)
-    XCTAssertTrue(sections.contains(".symtab"), sections)
-    XCTAssertFalse(sections.contains(".debug_info"), "the packaged binary keeps its debug sections")
+    // The binaries go in without their debug sections (the symbols stay, for backtraces).
+    for binary in ["/usr/bin/cortex", "/usr/lib/cortex/cortexd"] {
+      let (_, sections) = try sh(["/usr/bin/readelf", "-S", "-W", root + binary], environment: path)
+      XCTAssertTrue(sections.contains(".symtab"), sections)
+      XCTAssertFalse(sections.contains(".debug_info"), "the packaged \(binary) keeps its debug sections")
+    }
     let (_, man) = try sh(["/bin/sh", "-c", "gzip -dc \(root)/usr/share/man/man1/cortex.1.gz"], environment: path)
     XCTAssertTrue(man.contains(".TH CORTEX 1"), "not a man page")
     XCTAssertTrue(man.contains(".SS submit"), "the man page has no submit section")

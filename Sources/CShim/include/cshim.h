@@ -77,6 +77,8 @@ long cshim_raise_nofile(long want);
 /// `CommandLine.arguments` from these, so that scan is not linked in at all).
 int cshim_argc(void);
 char **cshim_argv(void);
+int cshim_is_static_executable(void);
+void cshim_unset_swift_root(void);
 
 /// Returns the errno of the calling thread.
 int cshim_errno(void);
