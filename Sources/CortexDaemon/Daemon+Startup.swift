@@ -178,7 +178,8 @@ extension Daemon {
           ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(config.workers))),
           ("snapshot_seq", .int(Int64(snapshotSeq))), ("replayed", .int(Int64(replay.replayed))),
           ("requeued", .int(Int64(settled.requeued))), ("recovery_ms", .int(recovery.tookMs)),
-          ("recovery_cpu_ms", .int(recovery.cpuMs)),
+          ("recovery_cpu_ms", .int(recovery.cpuMs)), ("log_bytes_read", .int(Int64(recovery.logBytesRead))),
+          ("segments_read", .int(Int64(recovery.segmentsRead))),
         ]), nowMs: t)
     settleRecoveredInbox(recovery.inbox, now: t)
     if let cluster { settleClusterInbox(cluster, now: t) }
