@@ -24,9 +24,11 @@ extension Client {
     var c = client
     var lostAt: Int64? = nil
     var connectedAt = Clock.monotonicMs()
+    var notice = DatabaseNotice(ctx: ctx, ids: ids)
     while true {
       do throws(CLIError) {
-        return try Client.check(try c.request(request))
+        try c.send(request)
+        return try Client.check(try c.receive { notice.check() })
       } catch {
         guard error.code == ExitCode.notRunning, error.answer == nil else { throw error }
         // The window ran from the first loss for the whole wait: a second restart more than 30 s
@@ -60,5 +62,30 @@ extension Client {
       error.code,
       "\(error.description); no daemon answered again within \(rewaitWindowMs / 1000) s, \(what): \(ctx.startAdvice), then cortex \(op) \(again)",
       answer: error.answer)
+  }
+}
+
+/// While a `wait` or `cancel` waits for its answer on a node in cluster mode, which reads the
+/// outcome from the cluster's database: says on stderr when the node cannot reach that database
+/// (from the hot state, as `cortex status` does), and when it answers again. The wait goes on:
+/// the tasks are not affected, and their end is known once the database answers.
+struct DatabaseNotice {
+  let ctx: Context
+  let ids: [String]
+  /// The outage last reported (when it began, wall ms), nil while none is.
+  var said: Int64? = nil
+
+  mutating func check() {
+    guard let view = try? DaemonControl.hotState(ctx.paths) else { return }
+    let which = ids.count == 1 ? ids[0] : "\(ids.count) tasks"
+    if let since = view.clusterUnreachableSinceMs, said == nil {
+      said = since
+      ctx.err(
+        "cortex: this node cannot reach the cluster's database (unreachable for \(formatMs(max(0, Clock.wallMs() - since)))): "
+          + "the end of \(which) is read from it, so this waits until it answers; the tasks go on (Ctrl-C stops waiting, not them)\n")
+    } else if view.clusterUnreachableSinceMs == nil, said != nil {
+      said = nil
+      ctx.err("cortex: the cluster's database answers again; still waiting for \(which)\n")
+    }
   }
 }

@@ -146,6 +146,7 @@ extension Daemon {
         hotDirty = true
         cluster.outbox.keep()
         log.append(Event("cluster.unavailable", reason: "database_unreachable", detail: why), nowMs: t)
+        answerCancelsCutOff(cluster, now: t)
       case .available:
         cluster.unreachableSinceMs = nil
         hotDirty = true
@@ -226,6 +227,46 @@ extension Daemon {
               ("node", .string(cluster.node)), ("requeued", .int(Int64(requeued))), ("cancelled", .int(Int64(cancelled))),
             ]), nowMs: t)
       }
+    }
+  }
+}
+
+/// `cancel` while this node cannot reach PostgreSQL (docs/cluster.md, "What a node answers while
+/// it cannot reach the database"): a cancel is confirmed by the database, so it is answered at
+/// once with 75 `cluster_unavailable`, never left waiting for the outage to end.
+extension Daemon {
+  /// A cancel asked for while the link reports PostgreSQL unreachable is refused and not kept:
+  /// nothing changes (it used to be kept by the link and its client waited, silent, until the
+  /// database answered again and the task ended).
+  func clusterCancel(_ cluster: ClusterAdapter, _ client: ClientID, _ ids: [Int], now t: Int64) {
+    guard let since = cluster.unreachableSinceMs else {
+      cluster.watch(client, ids, cancel: true)
+      return
+    }
+    let which = ids.count == 1 ? TaskID.format(ids[0]) : "\(ids.count) tasks"
+    reply(
+      client,
+      Scheduler.refused(
+        "cluster_unavailable",
+        "this node cannot reach the cluster's database (unreachable for \(max(0, t - since) / 1000) s), which records cancels: "
+          + "the cancel of \(which) was not recorded and nothing was changed; cancel again once it answers (cortex status says when)"),
+      now: t)
+  }
+
+  /// The link lost the database while cancels it had been handed wait for their tasks to end:
+  /// each is answered now with 75 `cluster_unavailable` and `"outcome": "unknown"`. The link
+  /// keeps such a cancel and writes it once the database answers, if it had not already.
+  func answerCancelsCutOff(_ cluster: ClusterAdapter, now t: Int64) {
+    for (ticket, w) in cluster.pendingWatches where w.cancel {
+      cluster.pendingWatches[ticket] = nil
+      guard
+        case .object(var fields) = Scheduler.refused(
+          "cluster_unavailable",
+          "this node lost the cluster's database before the cancel was confirmed: the cancel is kept and written to the cluster once it answers "
+            + "(if it was not written already), and the task's node stops the task then; cortex wait ID says when it has ended")
+      else { continue }
+      fields.append(("outcome", .string("unknown")))
+      reply(w.client, .object(fields), now: t)
     }
   }
 }

@@ -54,7 +54,7 @@ extension Daemon {
     case .wait(let ids):
       if let cluster { cluster.watch(id, ids, cancel: false) } else { feed(.wait(id, ids), now: t) }
     case .cancel(let ids):
-      if let cluster { cluster.watch(id, ids, cancel: true) } else { feed(.cancel(id, ids), now: t) }
+      if let cluster { clusterCancel(cluster, id, ids, now: t) } else { feed(.cancel(id, ids), now: t) }
     case .list(let state, let type, let limit):
       if let cluster {
         cluster.list(id, state: state, type: type, limit: limit)
