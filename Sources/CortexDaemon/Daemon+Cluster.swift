@@ -232,42 +232,43 @@ extension Daemon {
 }
 
 /// `cancel` while this node cannot reach PostgreSQL (docs/cluster.md, "What a node answers while
-/// it cannot reach the database"): a cancel is confirmed by the database, so it is answered at
-/// once with 75 `cluster_unavailable`, never left waiting for the outage to end.
+/// it cannot reach the database"): a cancel is confirmed by the database, so its client is
+/// answered at once with 75 `cluster_unavailable`, never left waiting for the outage to end;
+/// the cancel itself is kept by the link and written once the database answers.
 extension Daemon {
-  /// A cancel asked for while the link reports PostgreSQL unreachable is refused and not kept:
-  /// nothing changes (it used to be kept by the link and its client waited, silent, until the
-  /// database answered again and the task ended).
+  /// A cancel asked for while the link reports PostgreSQL unreachable: kept by the link (a cancel
+  /// dropped then let the task run again after its rescue) and answered at once. Its client used
+  /// to wait without a word until the database answered again and the task ended.
   func clusterCancel(_ cluster: ClusterAdapter, _ client: ClientID, _ ids: [Int], now t: Int64) {
     guard let since = cluster.unreachableSinceMs else {
       cluster.watch(client, ids, cancel: true)
       return
     }
-    let which = ids.count == 1 ? TaskID.format(ids[0]) : "\(ids.count) tasks"
-    reply(
-      client,
-      Scheduler.refused(
-        "cluster_unavailable",
-        "this node cannot reach the cluster's database (unreachable for \(max(0, t - since) / 1000) s), which records cancels: "
-          + "the cancel of \(which) was not recorded and nothing was changed; cancel again once it answers (cortex status says when)"),
-      now: t)
+    cluster.link.cancel(ids)
+    reply(client, Self.cancelKept(ids, unreachableForMs: t - since), now: t)
   }
 
   /// The link lost the database while cancels it had been handed wait for their tasks to end:
-  /// each is answered now with 75 `cluster_unavailable` and `"outcome": "unknown"`. The link
-  /// keeps such a cancel and writes it once the database answers, if it had not already.
+  /// each is answered now, as one asked for after the loss is.
   func answerCancelsCutOff(_ cluster: ClusterAdapter, now t: Int64) {
     for (ticket, w) in cluster.pendingWatches where w.cancel {
       cluster.pendingWatches[ticket] = nil
-      guard
-        case .object(var fields) = Scheduler.refused(
-          "cluster_unavailable",
-          "this node lost the cluster's database before the cancel was confirmed: the cancel is kept and written to the cluster once it answers "
-            + "(if it was not written already), and the task's node stops the task then; cortex wait ID says when it has ended")
-      else { continue }
-      fields.append(("outcome", .string("unknown")))
-      reply(w.client, .object(fields), now: t)
+      reply(w.client, Self.cancelKept(w.ids, unreachableForMs: nil), now: t)
     }
+  }
+
+  /// 75 `cluster_unavailable` with `"outcome": "pending"`: the cancel is kept, not confirmed.
+  static func cancelKept(_ ids: [Int], unreachableForMs: Int64?) -> JSON {
+    let which = ids.count == 1 ? TaskID.format(ids[0]) : "\(ids.count) tasks"
+    let again = ids.count == 1 ? TaskID.format(ids[0]) : "ID..."
+    let detail =
+      "this node cannot reach the cluster's database"
+      + (unreachableForMs.map { " (unreachable for \(max(0, $0) / 1000) s)" } ?? "")
+      + ", which confirms cancels: the cancel of \(which) is kept by this node and written to the cluster once the database answers "
+      + "(if it was not written already), and the task's node stops the task then; cortex wait \(again) says when it has ended"
+    guard case .object(var fields) = Scheduler.refused("cluster_unavailable", detail) else { return .null }
+    fields.append(("outcome", .string("pending")))
+    return .object(fields)
   }
 }
 
