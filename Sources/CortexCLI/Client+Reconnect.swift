@@ -8,6 +8,8 @@ extension Client {
   /// answered again: the window starts over at the next loss. (A daemon that accepts and dies at
   /// once, over and over, still runs out the window.)
   static let servedMs: Int64 = 1000
+  /// How long the daemon may be gone before `wait` says it waits for one to come back.
+  static let quietMs: Int64 = 2000
 
   /// `wait` for `ids` on `client`; when the connection is lost (a `cortex restart`, or a crash and
   /// a new start: SPEC §14), connects again and asks again, for up to `rewaitWindowMs`. Waiting
@@ -30,6 +32,8 @@ extension Client {
         try c.send(request)
         return try Client.check(try c.receive { notice.check() })
       } catch {
+        let op = request["op"]?.string ?? "wait"
+        if error.answer?["reason"]?.string == "daemon_stopped" { throw stoppedFirst(error, ctx, ids, op: op) }
         guard error.code == ExitCode.notRunning, error.answer == nil else { throw error }
         // The window ran from the first loss for the whole wait: a second restart more than 30 s
         // after the first gave up at once, although the daemon was back within milliseconds.
@@ -37,8 +41,16 @@ extension Client {
         let t = lostAt ?? Clock.monotonicMs()
         lostAt = t
         var next: Client? = nil
+        var said = false
         while next == nil {
-          if Clock.monotonicMs() - t > Self.rewaitWindowMs { throw gaveUp(error, ctx, ids, op: request["op"]?.string ?? "wait") }
+          if Clock.monotonicMs() - t > Self.rewaitWindowMs { throw gaveUp(error, ctx, ids, op: op) }
+          // A restart is back within a second; past that, say what this waits for (a daemon
+          // killed, and restarted or not: it waited 30 s without a word).
+          if !said && Clock.monotonicMs() - t > Self.quietMs {
+            said = true
+            ctx.err(
+              "cortex: \(error.description) (killed, or crashed?); waiting up to \(rewaitWindowMs / 1000) s for a daemon to answer again\n")
+          }
           sleepMs(20)
           next = try? Client(ctx)
         }
@@ -46,6 +58,22 @@ extension Client {
         connectedAt = Clock.monotonicMs()
       }
     }
+  }
+
+  /// The daemon answered `daemon_stopped`: it stopped (`cortex stop`, SIGTERM) before it could
+  /// answer, and no daemon is coming back by itself. Said at once (it used to wait out the 30 s
+  /// window first), with what it means for the command; exit 69.
+  static func stoppedFirst(_ error: CLIError, _ ctx: Context, _ ids: [String], op: String) -> CLIError {
+    let which = ids.count == 1 ? ids[0] : "\(ids.count) tasks"
+    let again = ids.count == 1 ? ids[0] : "ID..."
+    let what =
+      op == "cancel"
+      ? "before the cancel of \(which) was confirmed: the cancel of a running task is on record and the next daemon applies it (asking again is harmless)"
+      : "before \(which) ended: unfinished tasks are kept (a stop requeues running ones) and run at the next start"
+    return CLIError(
+      ExitCode.notRunning,
+      "the daemon stopped (cortex stop, or SIGTERM) \(what); \(ctx.startAdvice), then cortex \(op) \(again); cortex show \(ids.first ?? "ID") says where it stands",
+      answer: error.answer)
   }
 
   /// The daemon went away while waiting (a `cortex stop`, a crash) and none answered again

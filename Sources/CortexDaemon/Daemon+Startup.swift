@@ -245,6 +245,7 @@ extension Daemon {
     updateHotState(now: t)
     hot?.flushAsync()
     for c in stopClients { reply(c, .object([("ok", .bool(true)), ("stopped", .bool(true))]), now: t) }
+    answerOwedAtStop(now: t)
     for (_, c) in clients { c.flush() }
     if let l = listener { l.close() }
     try? FileSystem.remove(paths.socket)
