@@ -102,7 +102,7 @@ enum SubmitCommand {
         answer = try Client.check(try submitBatch(specs, on: client))
       }
     } catch {
-      if error.code == ExitCode.notRunning && error.answer == nil {
+      if error.code == ExitCode.notRunning && (error.answer == nil || error.answer?["reason"]?.string == "daemon_stopped") {
         // Connected, then the daemon went away before it answered (`cortex restart`, a crash):
         // the submit may or may not be on record. Say so, and how to repeat it safely.
         let what = single == nil ? "the \(specs.count) tasks were" : "the task was"
