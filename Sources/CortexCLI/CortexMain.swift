@@ -61,6 +61,7 @@ public enum CortexMain {
     Command("completions", CompletionsCommand.help, CompletionsCommand.run),
     Command("__complete", CompletionsCommand.completeHelp, CompletionsCommand.complete),
     Command("worker", WorkerCommand.help, WorkerCommand.run),
+    Command("hook-guard", HookGuardCommand.help, HookGuardCommand.run),
     Command("agent-run", AgentRunCommand.help, AgentRunCommand.run),
   ]
 
