@@ -217,7 +217,11 @@ extension Daemon {
       var v = scheduler.taskJSON(rec).object ?? []
       if let pos = scheduler.queuePosition(n) {
         v.append(("queue_position", .int(Int64(pos.position))))
-        if let held = scheduler.groupHoldDetail(n, now: t) ?? scheduler.budgetHoldDetail(n) ?? scheduler.reserveHoldDetail(n) {
+        // What holds it (the web view's task page shows it as `cortex show` does): a pause, its
+        // group's limit or rate, the budget, the workers kept for critical tasks.
+        if let held = scheduler.pauseHoldDetail(n) ?? scheduler.groupHoldDetail(n, now: t) ?? scheduler.budgetHoldDetail(n)
+          ?? scheduler.reserveHoldDetail(n)
+        {
           v.append(("held_by", .string(held)))
         } else if let e = pos.estimatedStartMs {
           v.append(("estimated_start_in_ms", .int(e)))
