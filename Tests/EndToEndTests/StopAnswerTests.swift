@@ -80,4 +80,25 @@ final class StopAnswerTests: XCTestCase {
     XCTAssertEqual(r.code, 69, r.err)
     XCTAssertTrue(r.err.contains("whether it submitted the new tasks is not known") && r.err.contains("cortex list"), r.err)
   }
+
+  /// The same retry when its daemon is killed instead: the connection closes with no answer, and
+  /// the retry says the same (it said only that the daemon "closed the connection before answering").
+  func testARetryWhoseDaemonIsKilledSaysWhetherItRetriedIsNotKnown() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let failed = c.ok(["submit", "-p", "--no-env", "--wait", "--shell", "exit 3"], code: 3).out.trimmed
+    c.ok(["stop"])
+    c.ok(["start", "--workers", "1"])
+    let spec = c.paths.taskDir(TaskID.parse(failed)!) + "/spec.json"
+    let give = try c.holdBack(spec)
+    defer { give() }
+    let retry = try c.background(["retry", failed])
+    sleepMs(500)  // the request is in, the read waits on the FIFO
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(c.daemonPID), Signal.kill))
+    let r = c.collect(retry)
+    XCTAssertEqual(r.code, 69, r.err)
+    XCTAssertTrue(r.err.contains("whether it submitted the new tasks is not known") && r.err.contains("cortex list"), r.err)
+    try FileSystem.remove(spec)  // nobody reads the FIFO any more: give() must not wait for a reader
+    c.ok(["start", "--workers", "1"])  // takes the killed daemon's worker back, for the harness to stop
+  }
 }
