@@ -69,7 +69,7 @@ extension Client {
     let what =
       op == "cancel"
       ? "before the cancel of \(which) was confirmed: the cancel of a running task is on record and the next daemon applies it (asking again is harmless)"
-      : "before \(which) ended: unfinished tasks are kept (a stop requeues running ones) and run at the next start"
+      : "before \(which) ended: unfinished tasks are not lost (a stop requeues running ones, for its next start or, in cluster mode, for any node)"
     return CLIError(
       ExitCode.notRunning,
       "the daemon stopped (cortex stop, or SIGTERM) \(what); \(ctx.startAdvice), then cortex \(op) \(again); cortex show \(ids.first ?? "ID") says where it stands",

@@ -260,7 +260,7 @@ extension Daemon {
   /// for a task that was requeued, a `cancel`, a `retry` or a cluster request the database had
   /// not answered. 69 `daemon_stopped`; the CLI says what it means for its command. Without it
   /// the client saw the connection close, took it for a restart, and waited 30 s in silence for
-  /// a daemon that was not coming back (`LifecycleTests`).
+  /// a daemon that was not coming back (`StopAnswerTests`).
   static let stoppedBeforeAnswering = Scheduler.refused(
     "daemon_stopped", "the daemon stopped before it could answer (cortex stop, or SIGTERM)", code: 69)  // daemon not running
 
