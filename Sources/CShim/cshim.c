@@ -402,3 +402,52 @@ __attribute__((swiftcall)) void _swift_stdlib_overrideUnsafeArgvArgc(char **argv
   override_argv = argv;
   override_argc = argc;
 }
+
+// The `on_finish` hook guard (`cortex hook-guard`): runs argv as its child in its own process
+// group (the guard leads it) and dies with the group when the daemon that spawned it dies, so
+// no hook outlives its daemon's kill -9 unbounded. PR_SET_PDEATHSIG delivers SIGTERM to the
+// guard when that daemon (the thread that spawned it) exits; the guard then kills its whole
+// group, itself included. SIGTERM and SIGCHLD are taken with sigwait(3), so no handler runs.
+int cshim_hook_guard(pid_t parent, char *const argv[], char *const envp[]) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0) return 127;
+  // The daemon died before the line above: nobody would tell this guard.
+  if (getppid() != parent) { kill(0, SIGKILL); return 137; }
+  pid_t child = fork();
+  if (child < 0) return 127;
+  if (child == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    signal(SIGPIPE, SIG_DFL);  // the CLI ignores it; an ignored signal stays ignored across exec
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(argv[0], argv, envp);
+    _exit(127);
+  }
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGTERM) {
+      kill(0, SIGKILL);
+      continue;
+    }
+    int status = 0;
+    pid_t r;
+    while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (r != child) continue;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      int s = WTERMSIG(status);
+      // Ends as its child did, so the daemon logs the same outcome.
+      signal(s, SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, s);
+      sigprocmask(SIG_UNBLOCK, &one, NULL);
+      raise(s);
+      return 128 + s;
+    }
+  }
+}

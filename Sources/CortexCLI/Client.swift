@@ -39,12 +39,13 @@ final class Client {
     }
   }
 
-  /// Blocks for the next answer.
-  func receive() throws(CLIError) -> JSON {
+  /// Blocks for the next answer; while none comes, calls `idle` (when given) once a second.
+  func receive(idle: (() -> Void)? = nil) throws(CLIError) -> JSON {
     while true {
       if case .line(let l) = lines.next() {
         do { return try JSON.parse(l) } catch { throw CLIError(ExitCode.failure, "bad answer from the daemon: \(error)") }
       }
+      if let idle { while !fd.waitReadable(timeoutMs: 1000) { idle() } }
       var chunk: [UInt8] = []
       let n: Int
       do { n = try fd.read(appendingTo: &chunk, max: 1 << 16) } catch {

@@ -61,6 +61,7 @@ public enum CortexMain {
     Command("completions", CompletionsCommand.help, CompletionsCommand.run),
     Command("__complete", CompletionsCommand.completeHelp, CompletionsCommand.complete),
     Command("worker", WorkerCommand.help, WorkerCommand.run),
+    Command("hook-guard", HookGuardCommand.help, HookGuardCommand.run),
     Command("agent-run", AgentRunCommand.help, AgentRunCommand.run),
   ]
 
@@ -169,7 +170,7 @@ public enum CortexMain {
     try? FileDescriptor.standardError.writeAll("cortex: \(message)\n")
     if json {
       var o: [(String, JSON)] = [("ok", .bool(false)), ("code", .int(Int64(e.code))), ("error", .string(message))]
-      for k in ["reason", "field", "position"] { if let v = e.answer?[k] { o.append((k, v)) } }
+      for k in ["reason", "field", "position", "outcome"] { if let v = e.answer?[k] { o.append((k, v)) } }
       try? FileDescriptor.standardOutput.writeAll(JSON.object(o).encoded() + "\n")
     }
     return e.code

@@ -149,7 +149,7 @@ enum RetryCommand {
     var req: [(String, JSON)] = [("op", .string("retry"))]
     if !ids.isEmpty { req.append(("ids", .array(ids.map { .string($0) }))) }
     if all { req.append(("all_failed", .bool(true))) }
-    let v = try Client.check(try Client(ctx).request(.object(req)))
+    let v = try ask(ctx, .object(req))
     let new = v["ids"]?.array?.compactMap(\.string) ?? []
     let old = v["retried"]?.array?.compactMap(\.string) ?? []
     let skipped = v["skipped"]?.array ?? []
@@ -175,6 +175,26 @@ enum RetryCommand {
       }
     }
     return 0
+  }
+}
+
+extension RetryCommand {
+  /// Sends the retry. A daemon that goes away after it has the request (stopped, `daemon_stopped`;
+  /// or killed, the connection closed) may or may not have submitted the new tasks: the error
+  /// says so and where to look, instead of "closed the connection before answering" alone. Not
+  /// asked again: a retry is a new task each time.
+  static func ask(_ ctx: Context, _ request: JSON) throws(CLIError) -> JSON {
+    let client = try Client(ctx)
+    do throws(CLIError) {
+      return try Client.check(try client.request(request))
+    } catch  where error.code == ExitCode.notRunning && (error.answer == nil || error.answer?["reason"]?.string == "daemon_stopped") {
+      throw CLIError(
+        ExitCode.notRunning,
+        "\(error.answer == nil ? error.description : "the daemon stopped (cortex stop, or SIGTERM) before it answered") "
+          + "while the retry was under way: whether it submitted the new tasks is not known; once a daemon runs (\(ctx.startAdvice)), "
+          + "cortex list shows them (cortex show of each names the task it retries), and cortex retry --all-failed retries only failures not retried already",
+        answer: error.answer)
+    }
   }
 }
 

@@ -92,6 +92,29 @@ enum WorkerCommand {
   }
 }
 
+/// `cortex hook-guard --parent PID -- /bin/sh -c CMD`: what the daemon runs an `on_finish` hook
+/// through (HookRunner). The hook runs as its child in its process group; when the daemon dies
+/// (kill -9 included) the guard kills that group, so a hook never runs on unbounded after its
+/// daemon, whose `hook_timeout_s` nobody would enforce any more (docs/fleet.md, "Hooks").
+enum HookGuardCommand {
+  static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    guard let parent = try args.intOption("--parent", min: 1, max: Int(Int32.max)) else {
+      throw CLIError.usage("--parent is required", args.usage)
+    }
+    try args.noPositionals()
+    let argv = args.afterDashDash
+    guard let program = argv.first, program.hasPrefix("/") else {
+      throw CLIError.usage("give the hook's command after --, its program as an absolute path", args.usage)
+    }
+    return Processes.guardChild(parent: Int32(parent), argv, environment: Environment.all())
+  }
+
+  static let help = CommandHelp(
+    "hook-guard", abstract: "runs an on_finish hook (started by the daemon); ends it with the daemon",
+    usage: "cortex hook-guard --parent PID -- PROGRAM [ARGS...]",
+    flags: [.option("--parent", value: "PID", help: "the daemon: when it dies, the hook's process group is killed")], hidden: true)
+}
+
 extension InitCommand {
   static let help = CommandHelp(
     "init", abstract: "write config.json and the directory layout (idempotent), then start the daemon",

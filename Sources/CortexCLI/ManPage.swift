@@ -70,7 +70,7 @@ enum ManPage {
       invalid task spec (the message names the field, and a batch's task counted from 1), or one that can never be admitted as configured (batch_too_large, a token_budget above the tokens not yet spent)
       .TP
       .B 69
-      the daemon is not running (the message says how to start it, for which directory)
+      the daemon is not running (the message says how to start it, for which directory), or it stopped before answering a wait, cancel or retry (daemon_stopped)
       .TP
       .B 75
       refused for now, try again (queue_full, sla_unmeetable, daemon_stopping, log_unavailable, \\&...)

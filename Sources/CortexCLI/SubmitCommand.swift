@@ -102,7 +102,7 @@ enum SubmitCommand {
         answer = try Client.check(try submitBatch(specs, on: client))
       }
     } catch {
-      if error.code == ExitCode.notRunning && error.answer == nil {
+      if error.code == ExitCode.notRunning && (error.answer == nil || error.answer?["reason"]?.string == "daemon_stopped") {
         // Connected, then the daemon went away before it answered (`cortex restart`, a crash):
         // the submit may or may not be on record. Say so, and how to repeat it safely.
         let what = single == nil ? "the \(specs.count) tasks were" : "the task was"
@@ -437,7 +437,9 @@ extension WaitCommand {
     "wait", abstract: "wait for tasks; exit 0 only if all succeeded", usage: "cortex wait ID...",
     details: """
       Blocks until every task is finished and prints each one's state on stderr. One task: its own \
-      exit code (124 timed out, 130 cancelled, 128+N killed by signal N). Several: 0 if all succeeded, else 1.
+      exit code (124 timed out, 130 cancelled, 128+N killed by signal N). Several: 0 if all succeeded, else 1. \
+      In cluster mode the end is read from PostgreSQL: while this node cannot reach it, wait says so on stderr \
+      and goes on waiting.
       """,
     operands: .taskID, examples: [("cortex wait task-000001 task-000002", "both, then exit 0 if both succeeded")])
 }

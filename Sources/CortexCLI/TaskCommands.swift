@@ -272,7 +272,9 @@ extension ShowCommand {
 extension CancelCommand {
   static let help = CommandHelp(
     "cancel", abstract: "cancel tasks; returns once their process groups are gone", usage: "cortex cancel ID...",
-    details: "A queued task is cancelled at once; a running one gets SIGTERM, then SIGKILL after kill_grace_s.", operands: .taskID,
+    details:
+      "A queued task is cancelled at once; a running one gets SIGTERM, then SIGKILL after kill_grace_s. In cluster mode, on a node that cannot reach PostgreSQL: 75 (cluster_unavailable) at once; the cancel is kept and carried out once it answers.",
+    operands: .taskID,
     examples: [("cortex cancel task-000003 task-000004", "both, waiting until their processes are gone")])
 }
 

@@ -18,7 +18,7 @@ final class ClusterAdapter {
   var pendingSubmits: [UInt64: ClientID] = [:]
   var nextTicket: UInt64 = 1
   /// `wait` and `cancel` requests answered from the cluster's record: ticket → (client, cancel?).
-  var pendingWatches: [UInt64: (client: ClientID, cancel: Bool)] = [:]
+  var pendingWatches: [UInt64: (client: ClientID, cancel: Bool, ids: [Int])] = [:]
   var lastWanted = -1
   var lastStartable = -1
   var lastWantSentMs: Int64 = 0
@@ -197,7 +197,7 @@ final class ClusterAdapter {
   /// `wait` or `cancel` of any task in the cluster: answered once every one has ended.
   func watch(_ client: ClientID, _ ids: [Int], cancel: Bool) {
     let ticket = newTicket()
-    pendingWatches[ticket] = (client, cancel)
+    pendingWatches[ticket] = (client, cancel, ids)
     if cancel { link.cancel(ids) }
     link.watch(ticket: ticket, ids)
   }

@@ -120,6 +120,7 @@ extension Daemon {
     for c in stopClients {
       reply(c, .object([("ok", .bool(true)), ("stopped", .bool(true)), ("clean", .bool(false)), ("error", .string(why))]), now: t)
     }
+    answerOwedAtStop(now: t)
     for (_, c) in clients { c.flush() }
     if let l = listener { l.close() }
     try? FileSystem.remove(paths.socket)

@@ -254,3 +254,21 @@ extension Daemon {
     return nil
   }
 }
+
+extension Daemon {
+  /// The answer to a request still owed when the daemon stops (`cortex stop`, SIGTERM): a `wait`
+  /// for a task that was requeued, a `cancel`, a `retry` or a cluster request the database had
+  /// not answered. 69 `daemon_stopped`; the CLI says what it means for its command. Without it
+  /// the client saw the connection close, took it for a restart, and waited 30 s in silence for
+  /// a daemon that was not coming back (`StopAnswerTests`).
+  static let stoppedBeforeAnswering = Scheduler.refused(
+    "daemon_stopped", "the daemon stopped before it could answer (cortex stop, or SIGTERM)", code: 69)  // daemon not running
+
+  /// Answers every request still owed, at the end of a stop (never at a restart in place, whose
+  /// clients ask the new program again).
+  func answerOwedAtStop(now t: Int64) {
+    for (id, c) in clients where c.owed > 0 && !c.closing {
+      for _ in 0..<c.owed { reply(id, Self.stoppedBeforeAnswering, now: t) }
+    }
+  }
+}

@@ -146,6 +146,7 @@ extension Daemon {
         hotDirty = true
         cluster.outbox.keep()
         log.append(Event("cluster.unavailable", reason: "database_unreachable", detail: why), nowMs: t)
+        answerCancelsCutOff(cluster, now: t)
       case .available:
         cluster.unreachableSinceMs = nil
         hotDirty = true
@@ -227,6 +228,47 @@ extension Daemon {
             ]), nowMs: t)
       }
     }
+  }
+}
+
+/// `cancel` while this node cannot reach PostgreSQL (docs/cluster.md, "What a node answers while
+/// it cannot reach the database"): a cancel is confirmed by the database, so its client is
+/// answered at once with 75 `cluster_unavailable`, never left waiting for the outage to end;
+/// the cancel itself is kept by the link and written once the database answers.
+extension Daemon {
+  /// A cancel asked for while the link reports PostgreSQL unreachable: kept by the link (a cancel
+  /// dropped then let the task run again after its rescue) and answered at once. Its client used
+  /// to wait without a word until the database answered again and the task ended.
+  func clusterCancel(_ cluster: ClusterAdapter, _ client: ClientID, _ ids: [Int], now t: Int64) {
+    guard let since = cluster.unreachableSinceMs else {
+      cluster.watch(client, ids, cancel: true)
+      return
+    }
+    cluster.link.cancel(ids)
+    reply(client, Self.cancelKept(ids, unreachableForMs: t - since), now: t)
+  }
+
+  /// The link lost the database while cancels it had been handed wait for their tasks to end:
+  /// each is answered now, as one asked for after the loss is.
+  func answerCancelsCutOff(_ cluster: ClusterAdapter, now t: Int64) {
+    for (ticket, w) in cluster.pendingWatches where w.cancel {
+      cluster.pendingWatches[ticket] = nil
+      reply(w.client, Self.cancelKept(w.ids, unreachableForMs: nil), now: t)
+    }
+  }
+
+  /// 75 `cluster_unavailable` with `"outcome": "pending"`: the cancel is kept, not confirmed.
+  static func cancelKept(_ ids: [Int], unreachableForMs: Int64?) -> JSON {
+    let which = ids.count == 1 ? TaskID.format(ids[0]) : "\(ids.count) tasks"
+    let again = ids.count == 1 ? TaskID.format(ids[0]) : "ID..."
+    let detail =
+      "this node cannot reach the cluster's database"
+      + (unreachableForMs.map { " (unreachable for \(max(0, $0) / 1000) s)" } ?? "")
+      + ", which confirms cancels: the cancel of \(which) is kept by this node and written to the cluster once the database answers "
+      + "(if it was not written already), and the task's node stops the task then; cortex wait \(again) says when it has ended"
+    guard case .object(var fields) = Scheduler.refused("cluster_unavailable", detail) else { return .null }
+    fields.append(("outcome", .string("pending")))
+    return .object(fields)
   }
 }
 

@@ -84,7 +84,7 @@ extension Daemon {
     guard !commands.isEmpty else { return }
     let env = HookRunner.environment(rec, group: group, dir: paths.root)
     for c in commands { hooks.enqueue(HookRunner.Job(task: n, command: c, environment: env), log: workerLog) }
-    hooks.start(now: t, timeoutMs: Numbers.ms(fromSeconds: config.hookTimeoutS), log: workerLog)
+    hooks.start(now: t, timeoutMs: Numbers.ms(fromSeconds: config.hookTimeoutS), executable: executable, log: workerLog)
   }
 
   /// Once the pool has stopped (`cortex stop`, SIGTERM), the hooks of the last tasks — those
@@ -112,7 +112,7 @@ extension Daemon {
       Event(
         "hook.finished", task: job.task, reason: how.hasPrefix("killed after") ? "timeout" : "exited", detail: how,
         fields: [("exit_code", code), ("duration_ms", .int(ms))]), nowMs: t)
-    hooks.start(now: t, timeoutMs: Numbers.ms(fromSeconds: config.hookTimeoutS), log: workerLog)
+    hooks.start(now: t, timeoutMs: Numbers.ms(fromSeconds: config.hookTimeoutS), executable: executable, log: workerLog)
     return true
   }
 }

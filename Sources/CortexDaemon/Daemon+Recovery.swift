@@ -11,6 +11,11 @@ struct Recovered {
   var previousSnapshotSeq: UInt64
   var lastSeq: UInt64
   var replayed: Int
+  /// Bytes recovery read from the log's segments, and how many segments it read: what start-up
+  /// costs in the log, counted rather than timed (`daemon.recovered`'s `log_bytes_read` and
+  /// `segments_read`; `RetentionTests` checks that they do not grow with the history).
+  var logBytesRead: Int
+  var segmentsRead: Int
   var notes: [Event]
   var manifest: Manifest
   /// No valid manifest was found: this one is new and must be written.
@@ -100,6 +105,7 @@ extension Daemon {
     let after = plan.replayAfter
     var lastSeq: UInt64 = 0
     var replayed = 0
+    var logBytesRead = 0
     var records: [(task: Int, record: FinishedRecord)] = []
     var inbox = InboxLedger()
     var truncated = false
@@ -115,6 +121,7 @@ extension Daemon {
         // Whole when a checksum covers what lies before the offset; else from the offset.
         base = r.sealed == nil && r.prefixCRC32C == nil ? r.offset : 0
         bytes = try fd.readToEnd(from: base)
+        logBytesRead += bytes.count
       } catch {
         throw StartupError("cannot read \(path): \(error)")
       }
@@ -213,7 +220,8 @@ extension Daemon {
     }
     return Recovered(
       scheduler: scheduler, snapshotSeq: snapshotSeq ?? 0, previousSnapshotSeq: snapshotSeq == nil ? 0 : previousSeq,
-      lastSeq: lastSeq, replayed: replayed, notes: notes, manifest: m, manifestIsNew: manifest == nil, plan: plan,
+      lastSeq: lastSeq, replayed: replayed, logBytesRead: logBytesRead, segmentsRead: plan.reads.count, notes: notes, manifest: m,
+      manifestIsNew: manifest == nil, plan: plan,
       records: records, inbox: inbox, tookMs: Clock.monotonicMs() - t0, cpuMs: (Clock.threadCPUNs() - cpu0) / 1_000_000)
   }
 

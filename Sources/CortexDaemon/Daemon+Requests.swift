@@ -54,7 +54,7 @@ extension Daemon {
     case .wait(let ids):
       if let cluster { cluster.watch(id, ids, cancel: false) } else { feed(.wait(id, ids), now: t) }
     case .cancel(let ids):
-      if let cluster { cluster.watch(id, ids, cancel: true) } else { feed(.cancel(id, ids), now: t) }
+      if let cluster { clusterCancel(cluster, id, ids, now: t) } else { feed(.cancel(id, ids), now: t) }
     case .list(let state, let type, let limit):
       if let cluster {
         cluster.list(id, state: state, type: type, limit: limit)
@@ -217,7 +217,11 @@ extension Daemon {
       var v = scheduler.taskJSON(rec).object ?? []
       if let pos = scheduler.queuePosition(n) {
         v.append(("queue_position", .int(Int64(pos.position))))
-        if let held = scheduler.groupHoldDetail(n, now: t) ?? scheduler.budgetHoldDetail(n) ?? scheduler.reserveHoldDetail(n) {
+        // What holds it (the web view's task page shows it as `cortex show` does): a pause, its
+        // group's limit or rate, the budget, the workers kept for critical tasks.
+        if let held = scheduler.pauseHoldDetail(n) ?? scheduler.groupHoldDetail(n, now: t) ?? scheduler.budgetHoldDetail(n)
+          ?? scheduler.reserveHoldDetail(n)
+        {
           v.append(("held_by", .string(held)))
         } else if let e = pos.estimatedStartMs {
           v.append(("estimated_start_in_ms", .int(e)))

@@ -178,7 +178,8 @@ extension Daemon {
           ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(config.workers))),
           ("snapshot_seq", .int(Int64(snapshotSeq))), ("replayed", .int(Int64(replay.replayed))),
           ("requeued", .int(Int64(settled.requeued))), ("recovery_ms", .int(recovery.tookMs)),
-          ("recovery_cpu_ms", .int(recovery.cpuMs)),
+          ("recovery_cpu_ms", .int(recovery.cpuMs)), ("log_bytes_read", .int(Int64(recovery.logBytesRead))),
+          ("segments_read", .int(Int64(recovery.segmentsRead))),
         ]), nowMs: t)
     settleRecoveredInbox(recovery.inbox, now: t)
     if let cluster { settleClusterInbox(cluster, now: t) }
@@ -244,6 +245,7 @@ extension Daemon {
     updateHotState(now: t)
     hot?.flushAsync()
     for c in stopClients { reply(c, .object([("ok", .bool(true)), ("stopped", .bool(true))]), now: t) }
+    answerOwedAtStop(now: t)
     for (_, c) in clients { c.flush() }
     if let l = listener { l.close() }
     try? FileSystem.remove(paths.socket)

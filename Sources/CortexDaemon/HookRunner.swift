@@ -7,7 +7,7 @@ import Posix
 /// `CORTEX_TOKENS_USED`, plus `CORTEX_TASK_GROUP`, `CORTEX_TASK_TYPE`, `CORTEX_TASK_REASON`).
 ///
 /// A hook can neither block the loop nor change what was recorded: it is spawned (never waited
-/// for) in its own process group with stdin from /dev/null and its output appended to
+/// for), through `cortex hook-guard`, which ends it if the daemon dies, in its own process group with stdin from /dev/null and its output appended to
 /// `daemon.log`; it is reaped like any child; past `hook_timeout_s` its group is killed. At most
 /// `maxRunning` run at once; up to `maxWaiting` more wait, and past that a hook is dropped with a
 /// line in `daemon.log` (a task finishing faster than hooks can run must not grow memory).
@@ -72,8 +72,10 @@ final class HookRunner {
     waiting.append(job)
   }
 
-  /// Starts waiting hooks while fewer than `maxRunning` run.
-  func start(now t: Int64, timeoutMs: Int64, log: FileDescriptor?) {
+  /// Starts waiting hooks while fewer than `maxRunning` run, each through `cortex hook-guard`
+  /// (`executable`), which kills the hook's group if this daemon dies (a kill -9 left hooks
+  /// running on unbounded: nobody enforced `hook_timeout_s` any more).
+  func start(now t: Int64, timeoutMs: Int64, executable: String, log: FileDescriptor?) {
     while running.count < Self.maxRunning && waitingHead < waiting.count {
       let job = waiting[waitingHead]
       waitingHead += 1
@@ -82,8 +84,8 @@ final class HookRunner {
         defer { devnull.close() }
         let out = log ?? devnull
         let pid = try Processes.spawn(
-          ["/bin/sh", "-c", job.command], environment: job.environment, stdin: devnull, stdout: out, stderr: out,
-          newProcessGroup: true)
+          [executable, "hook-guard", "--parent", String(Processes.currentID), "--", "/bin/sh", "-c", job.command],
+          environment: job.environment, stdin: devnull, stdout: out, stderr: out, newProcessGroup: true)
         running[pid] = Running(job: job, startedMs: t, deadlineMs: t + timeoutMs)
       } catch {
         say(log, "cortex: on_finish hook for \(TaskID.format(job.task)) could not start: \(error)\n")

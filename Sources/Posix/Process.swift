@@ -144,6 +144,13 @@ public enum Processes {
   /// setsid(2)
   public static func newSession() { _ = Glibc.setsid() }
 
+  /// Runs `argv` (`argv[0]` a path) as a child in this process's group and returns its exit code
+  /// (a child killed by a signal ends this process by the same signal); when `parent` dies first,
+  /// kills this whole process group, itself included (`cortex hook-guard`; cshim_hook_guard).
+  public static func guardChild(parent: Int32, _ argv: [String], environment: [String]) -> Int32 {
+    withCStrings(argv) { cargv in withCStrings(environment) { cenv in cshim_hook_guard(parent, cargv, cenv) } }
+  }
+
   /// Raises RLIMIT_NOFILE to at least `want`; returns the soft limit now in force.
   public static func raiseOpenFileLimit(_ want: Int) -> Int { Int(cshim_raise_nofile(want)) }
 

@@ -153,4 +153,30 @@ final class ClusterPartitionTests: ClusterOverANetworkTestCase {
     waitDone(1, timeoutS: 40)
     XCTAssertEqual(sql("SELECT count(*) FROM cortex_task_done"), "1")
   }
+
+  /// `cancel` and `wait` on a node cut off from PostgreSQL: each answered from the database, they
+  /// waited silently for as long as the cut lasted (the cancel for good: the task had ended on
+  /// the other side by its rescue, and nothing told the client). Now the cancel ends with 75
+  /// `cluster_unavailable` once the link knows (a statement on a cut link is bounded by the
+  /// lease), and the wait says why it goes on waiting.
+  func testCancelAndWaitOnACutOffNodeSayTheDatabaseIsUnreachable() throws {
+    let leaseS = 4.0
+    let b = try startNode("b", workers: 1, leaseS: leaseS, dsn: pg.tcpDSN, launcher: net.launcher)
+    let id = b.ok(["submit", "-p", "--no-env", "--", "sleep", "60"]).out.trimmed
+    b.eventually("b runs the task") { b.events().contains { $0.type == "task.started" && $0.taskID == id } }
+    try net.cut()
+    let cut = Clock.monotonicMs()
+    let cancel = b.run(["cancel", id], timeoutS: 30)
+    XCTAssertEqual(cancel.code, 75, "cancel on the cut-off node: \(cancel.err)")
+    XCTAssertTrue(cancel.err.contains("cluster_unavailable"), cancel.err)
+    XCTAssertLessThan(Clock.monotonicMs() - cut, Int64(leaseS * 1000) + 5_000, "the cancel waited past the lease")
+    let waiting = try b.background(["wait", id])
+    b.eventually("wait says the node cannot reach the database", timeoutS: 5) {
+      String(decoding: ((try? FileSystem.read(waiting.err)) ?? nil) ?? [], as: UTF8.self).contains("cannot reach the cluster's database")
+    }
+    XCTAssertTrue(Processes.isAlive(waiting.pid), "wait ended while the database cannot say how the task ended")
+    _ = Processes.signal(waiting.pid, Signal.term)
+    _ = b.collect(waiting)
+    try net.heal()
+  }
 }

@@ -34,6 +34,34 @@ final class NewUserFleetProbeTests: XCTestCase {
     XCTAssertEqual(sleeping("41.5").map(\.pid), [], "no hook outlives the daemon that a restart replaced")
   }
 
+  /// A hook running when its daemon was killed (kill -9) ran on unbounded: nobody enforced
+  /// `hook_timeout_s` any more, nor killed it at any exit. It runs under `cortex hook-guard`, which
+  /// kills the hook's process group, grandchildren included, when the daemon dies.
+  func testAHookDiesWithItsDaemonKilled() throws {
+    try c.initialize([
+      ("on_finish", .string("sleep 43.5 & sleep 44.5; echo never")), ("hook_timeout_s", .int(60)), ("orphan_timeout_s", .double(0.5)),
+    ])
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--wait", "--", "true"])
+    c.eventually("the hook runs, with a child of its own in the background") { sleeping("43.5").count == 1 && sleeping("44.5").count == 1 }
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(c.daemonPID), Signal.kill))
+    let killed = Clock.monotonicMs()
+    c.eventually("the hook is gone with its daemon", timeoutS: 5) { sleeping("43.5").isEmpty && sleeping("44.5").isEmpty }
+    XCTAssertLessThan(Clock.monotonicMs() - killed, 5000)
+    c.eventually("nothing of the pool is left") { c.leftovers.allSatisfy(\.isZombie) }
+
+    // Hooks under the guard behave as before: the outcome in their environment, their exit code
+    // and their timeout logged.
+    try c.configure([("on_finish", .string("echo \"state=$CORTEX_TASK_STATE\"; exit 3")), ("hook_timeout_s", .int(60))])
+    c.ok(["start", "--workers", "1"])
+    let id = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    c.eventually("hook.finished with the hook's exit code") {
+      c.events().contains { $0.type == "hook.finished" && $0.taskID == id && $0["exit_code"]?.int == 3 }
+    }
+    let log = String(decoding: ((try? FileSystem.read(c.paths.daemonLog)) ?? nil) ?? [], as: UTF8.self)
+    XCTAssertTrue(log.contains("state=succeeded"), log)
+  }
+
   /// `cortex show` and `submit -v` of a task behind a full group's head promised a start "in
   /// about 0ms" (or "when a worker is free") with idle workers, while the group's limit held it;
   /// only the head's `task.waiting` said why. They name the group's limit instead.

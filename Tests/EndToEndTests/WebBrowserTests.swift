@@ -140,4 +140,32 @@ final class WebBrowserTests: XCTestCase {
       [python, Self.repo + "/scripts/web/restart-browser-test.py", Cortex.binary, c.root, url, shots, victim], timeoutS: 180)
     XCTAssertEqual(code, 0, "browser test failed:\n\(out)")
   }
+
+  /// The task page of a queued task showed its place in the queue but not what held it, which
+  /// `cortex show` says (held_by and waiting): its group's limit, a pause, a dependency.
+  func testTheTaskPageSaysWhatHoldsAQueuedTask() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (python, shots) = try Self.browser(c)
+    try c.initialize([("workers", .int(2)), ("groups", .object([("api", .object([("parallel", .int(1))]))]))])
+    c.ok(["start"])
+    let running = c.ok(["submit", "-p", "--no-env", "--group", "api", "--", "sleep", "600"]).out.trimmed
+    c.eventually("the api task runs") { c.events().contains { $0.type == "task.started" && $0.taskID == running } }
+    let limited = c.ok(["submit", "-p", "--no-env", "--group", "api", "--", "true"]).out.trimmed
+    c.ok(["pause", "later"])
+    let paused = c.ok(["submit", "-p", "--no-env", "--group", "later", "--", "true"]).out.trimmed
+    let dependent = c.ok(["submit", "-p", "--no-env", "--after", running, "--", "true"]).out.trimmed
+    let api = try JSON.parse(Array(c.ok(["--json", "show", limited]).out.utf8))
+    XCTAssertEqual(api["held_by"]?.string, "when its group can start it (group api runs 1 of its 1 at once)", api.encoded())
+    let pausedJSON = try JSON.parse(Array(c.ok(["--json", "show", paused]).out.utf8))
+    XCTAssertEqual(pausedJSON["held_by"]?.string, "after cortex resume later (held by a pause)", pausedJSON.encoded())
+    let url = "http://127.0.0.1:\(try XCTUnwrap(c.webPort))/?token=\(c.webToken)"
+    let (code, out) = try c.runProgram(
+      [python, Self.repo + "/scripts/web/heldby-browser-test.py", Cortex.binary, c.root, url, shots, limited, paused, dependent],
+      timeoutS: 180)
+    print(out)
+    XCTAssertEqual(code, 0, "held-by browser test failed:\n\(out)")
+    XCTAssertTrue(out.contains("group api runs 1 of its 1 at once") && out.contains("cortex resume later"), out)
+    c.ok(["cancel", running, limited, paused, dependent])
+  }
 }

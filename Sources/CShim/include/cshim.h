@@ -45,6 +45,11 @@ int cshim_wtermsig(int status);
 pid_t cshim_spawn(const char *file, char *const argv[], char *const envp[], const char *cwd,
                   int fd0, int fd1, int fd2, int fd3, int new_pgroup, int *err);
 
+/// The hook guard (`cortex hook-guard`): runs argv[0] (a path) with argv and envp as its child,
+/// in the caller's process group, and returns the child's exit code (or ends by its signal). When
+/// `parent` (the daemon) dies first, the caller's whole group is killed, the caller included.
+int cshim_hook_guard(pid_t parent, char *const argv[], char *const envp[]);
+
 // Unix domain stream sockets (SOCK_CLOEXEC).
 int cshim_unix_listen(const char *path, int backlog);
 int cshim_unix_connect(const char *path);

@@ -237,6 +237,17 @@ extension Scheduler {
     }
   }
 
+  /// What a pause holding queued task `n` waits for, worded as `cortex show` words it
+  /// ("after cortex resume (held by a pause)"); nil when no pause holds it. The queue's pause
+  /// first: `cortex resume` of the group alone would not start it then.
+  public func pauseHoldDetail(_ n: Int) -> String? {
+    guard let t = tasks[n], t.state == .queued else { return nil }
+    if fleet.paused { return "after cortex resume (held by a pause)" }
+    let name = groupName(t.spec)
+    guard let g = fleet.index[name], fleet.groups[g].paused else { return nil }
+    return "after cortex resume \(name) (held by a pause)"
+  }
+
   /// Whether group `g` has a tokens-per-minute limit (read through a pointer, as in `groupHold`).
   func limitsTokens(_ g: Int) -> Bool {
     fleet.groups.withUnsafeBufferPointer { $0[g].limiter?.config.tokensPerMin != nil }

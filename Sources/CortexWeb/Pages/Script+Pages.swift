@@ -142,6 +142,10 @@ extension Pages {
           el('div', { class: 'card' }, el('h2', { text: 'Spec' }), spec)),
         el('div', { class: 'card' }, el('h2', { text: 'Output' }), outNote, out));
       let offset = 0, active = true;
+      // As `cortex show` says it: the place in the queue and when it starts, or what holds it
+      // (held_by: a pause, its group's limit or rate, the budget, the workers kept for critical tasks).
+      const queueLine = (t) => t.queue_position == null ? null : 'position ' + t.queue_position + '; estimated start '
+        + (t.held_by || (t.estimated_start_in_ms != null ? 'in about ' + dur(t.estimated_start_in_ms) : 'unknown (no estimate yet)'));
       async function load() {
         const j = await api('/api/tasks/' + id);
         if (!j.ok) { title.textContent = id + ': ' + j.error; return; }
@@ -150,7 +154,7 @@ extension Pages {
         const rows = [['state', t.state], ['priority', t.priority], ['type', t.type], ['what', t.title], ['attempt', t.attempt + ' of ' + (t.max_attempts || 1)],
           ['node', t.node], ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
           ['ran', t.run_ms != null ? dur(t.run_ms) : t.started_ms ? dur(Date.now() - t.started_ms) + ' so far' : null],
-          ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue position', t.queue_position], ['estimated start', t.estimated_start_in_ms != null ? 'in ' + dur(t.estimated_start_in_ms) : null],
+          ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue', queueLine(t)], ['waiting', t.waiting],
           ['exit code', t.exit_code], ['reason', t.reason], ['note', t.detail_note]];
         facts.replaceChildren(...rows.filter(([, v]) => v != null && v !== '').flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
         spec.textContent = JSON.stringify(t.spec || {}, null, 2);
