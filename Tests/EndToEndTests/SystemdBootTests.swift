@@ -38,8 +38,11 @@ final class SystemdBootTests: XCTestCase {
       XCTFail("\(Self.nspawn) is missing: apt-get install systemd-container (.ci/run does)")
       return nil
     }
+    // As scripts/package lays it out: the static client as /usr/bin/cortex, which the units
+    // start and which hands `daemon` to /usr/lib/cortex/cortexd (here the test's binary).
+    let (client, _) = try layOutStaticClient(in: c.scratch)
     let (made, deb) = try sh(
-      ["/bin/bash", HelpTests.repo + "/scripts/make-deb", Cortex.binary, c.scratch + "/dist"],
+      ["/bin/bash", HelpTests.repo + "/scripts/make-deb", Cortex.binary, c.scratch + "/dist", client],
       environment: path + ["CORTEX_DEB_COMPRESSION=none"])
     XCTAssertEqual(made, 0, deb)
     let box = try boot(scratch: c.scratch, deb: deb.trimmed)
@@ -64,6 +67,9 @@ final class SystemdBootTests: XCTestCase {
     XCTAssertTrue(show(box, "StatusText").hasPrefix("running: 20/20 workers ready"), show(box, "StatusText"))
     let status = try JSON.parse(run(box, cortex("status --json")).1)
     XCTAssertEqual(status["workers"]?["idle"]?.int, 20, "\(status)")
+    // The unit starts /usr/bin/cortex, the static client, which became cortexd in place: the
+    // pid systemd follows (and was told READY=1 by) runs cortexd.
+    XCTAssertEqual(run(box, "readlink /proc/\(show(box, "MainPID"))/exe").1.trimmed, "/usr/lib/cortex/cortexd")
 
     // The hardening holds for tasks: /usr is read-only to them, the state directory is theirs,
     // and they cannot gain privileges.
