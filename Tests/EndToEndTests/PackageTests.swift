@@ -11,9 +11,11 @@ final class PackageTests: XCTestCase {
     let c = try Cortex()
     defer { c.finish() }
     let path = ["PATH=/usr/bin:/bin"]
-    // Uncompressed: xz on a debug binary costs most of a minute on a busy machine.
+    // Uncompressed: xz on a debug binary costs most of a minute on a busy machine. The client is
+    // the static one scripts/package makes (StaticClientTests), cortexd the test's binary.
+    let (client, _) = try layOutStaticClient(in: c.scratch)
     let (made, deb) = try sh(
-      ["/bin/bash", HelpTests.repo + "/scripts/make-deb", Cortex.binary, c.scratch + "/dist"],
+      ["/bin/bash", HelpTests.repo + "/scripts/make-deb", Cortex.binary, c.scratch + "/dist", client],
       environment: path + ["CORTEX_DEB_COMPRESSION=none"])
     XCTAssertEqual(made, 0, deb)
     let debPath = deb.trimmed
@@ -75,6 +77,10 @@ final class PackageTests: XCTestCase {
     for args in [["init", "--workers", "2", "--no-start"], ["start"], ["submit", "--wait", "--", "/bin/true"], ["stop"]] {
       let (code, out) = try sh(["/usr/bin/env", "-i", bin, "--dir", c.root] + args, environment: [])
       XCTAssertEqual(code, 0, "cortex \(args.joined(separator: " ")) from the package: \(out)")
+      if args == ["start"] {
+        let pid = String(decoding: (try FileSystem.read(c.root + "/daemon.pid")) ?? [], as: UTF8.self).trimmed
+        XCTAssertEqual(FileSystem.readLink("/proc/\(pid)/exe"), root + "/usr/lib/cortex/cortexd", "the daemon is not cortexd")
+      }
     }
   }
 
