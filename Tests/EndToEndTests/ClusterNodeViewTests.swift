@@ -59,3 +59,19 @@ extension ClusterModeTests {
     a.ok(["cancel", id])
   }
 }
+
+extension ClusterModeTests {
+  /// SPEC §11: `show` names the node. It did only for a task another node ran (the cluster's
+  /// record); a task the asking node ran itself was shown from its own memory with no `node`
+  /// line and no `node` in `--json`, so a script reading `.node` got null for half the tasks.
+  /// `cortex log` of a task this node ran still reads its own output.
+  func testShowNamesTheNodeAlsoForATaskThisNodeRan() throws {
+    let a = try startNode("a", workers: 1)
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", "echo ran here"]).out.trimmed
+    XCTAssertEqual(a.run(["wait", id]).code, 0)
+    let own = try JSON.parse(Array(a.ok(["--json", "show", id]).out.utf8))
+    XCTAssertEqual(own["node"]?.string, "a", "a's show of a task a ran: \(own.encoded())")
+    XCTAssertTrue(a.ok(["show", id]).out.split(separator: "\n").contains { $0.hasPrefix("node ") && $0.hasSuffix(" a") })
+    XCTAssertEqual(a.ok(["log", id]).out, "ran here\n")
+  }
+}
