@@ -153,6 +153,26 @@ extension NewUserShortIDTests {
     let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
     XCTAssertEqual(c.ok(["cancel", "task-2", running]).err, "\(running) cancelled\n", "the same task named twice counts once")
   }
+
+  /// `cortex cancel` of a running task together with an unknown id (or one already finished)
+  /// printed every id as cancelled and exited 0: the daemon answered a cancel that waited for a
+  /// running task with `{"ok":true}` alone, dropping the results of the other ids.
+  func testCancelOfARunningTaskWithAnUnknownOrFinishedOneNamesEach() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let done = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    c.eventually("\(running) runs") { c.events().contains { $0.taskID == running && $0.type == "task.started" } }
+    let r = c.run(["cancel", "task-999999", running, done])
+    XCTAssertEqual(r.code, 1, "an unknown id among them: \(r.err)")
+    XCTAssertEqual(r.err, "task-999999 unknown task\n\(running) cancelled\n\(done) already succeeded\n")
+    let again = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    c.eventually("\(again) runs") { c.events().contains { $0.taskID == again && $0.type == "task.started" } }
+    let json = c.ok(["--json", "cancel", again, done])
+    let v = try JSON.parse(Array(json.out.utf8))
+    XCTAssertEqual(v["results"]?[again]?.string, "cancelled", json.out)
+    XCTAssertEqual(v["results"]?[done]?.string, "already succeeded", json.out)
+  }
 }
 
 /// A typo in config.json kept `cortex start` from starting the daemon, and `cortex doctor`, the
