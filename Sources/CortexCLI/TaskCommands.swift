@@ -118,6 +118,7 @@ enum ShowCommand {
     // Asked to stop (logged as task.stopping), its process group signalled; it ends when it exits.
     row("stopping", t["stopping"]?.string.map { "\($0): its process group was told to stop; it ends when it exits" })
     row("reason", t["reason"]?.string)
+    row("detail", t["detail"]?.string.map(visible))
     row("type", t["type"]?.string)
     row("priority", t["priority"]?.string)
     row("group", t["group"]?.string)

@@ -175,6 +175,36 @@ extension NewUserShortIDTests {
   }
 }
 
+/// `cortex show` of a finished task said its reason word but not the sentence `cortex wait` and
+/// `tail` give with it (the terminal event's `detail`): a timed-out task showed `reason timeout`
+/// without the limit, a budget stop `token_budget_exceeded` without what it used (docs/agents.md
+/// says show prints it).
+final class NewUserShowDetailTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testShowOfAFinishedTaskGivesItsDetail() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let slow = c.ok(["submit", "-p", "--timeout", "1s", "--", "sleep", "30"]).out.trimmed
+    XCTAssertEqual(c.run(["wait", slow]).code, 124)
+    let v = try JSON.parse(Array(c.ok(["--json", "show", slow]).out.utf8))
+    XCTAssertEqual(v["detail"]?.string, "ran longer than 1000 ms", v.encoded())
+    XCTAssertTrue(c.ok(["show", slow]).out.contains("\ndetail          ran longer than 1000 ms\n"))
+    let over = c.ok(["submit", "-p", "--tokens", "10", "--shell", "echo '{\"tokens_used\": 50}' >&$CORTEX_REPORT_FD; sleep 30"]).out.trimmed
+    XCTAssertEqual(c.run(["wait", over]).code, 143, "stopped by SIGTERM")
+    let o = try JSON.parse(Array(c.ok(["--json", "show", over]).out.utf8))
+    XCTAssertEqual(o["reason"]?.string, "token_budget_exceeded", o.encoded())
+    XCTAssertEqual(o["detail"]?.string, "used 50 of 10 tokens", o.encoded())
+    let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    c.eventually("\(running) runs") { c.events().contains { $0.taskID == running && $0.type == "task.started" } }
+    XCTAssertNil(try JSON.parse(Array(c.ok(["--json", "show", running]).out.utf8))["detail"], "no detail before the end")
+    c.ok(["cancel", running])
+  }
+}
+
 /// A typo in config.json kept `cortex start` from starting the daemon, and `cortex doctor`, the
 /// command a user runs next, found everything ok and exited 0: it did not read the config.
 final class NewUserDoctorTests: XCTestCase {
