@@ -172,6 +172,14 @@ extension NewUserShortIDTests {
     let v = try JSON.parse(Array(json.out.utf8))
     XCTAssertEqual(v["results"]?[again]?.string, "cancelled", json.out)
     XCTAssertEqual(v["results"]?[done]?.string, "already succeeded", json.out)
+    // Exit 1 is an error: with --json it says "ok":false on stdout, as every error does (README).
+    let bad = c.run(["--json", "cancel", "task-999999", done])
+    XCTAssertEqual(bad.code, 1, bad.err)
+    let b = try JSON.parse(Array(bad.out.utf8))
+    XCTAssertEqual(b["ok"]?.bool, false, bad.out)
+    XCTAssertEqual(b["code"]?.int, 1, bad.out)
+    XCTAssertEqual(b["error"]?.string, "unknown task task-999999", bad.out)
+    XCTAssertEqual(b["results"]?[done]?.string, "already succeeded", bad.out)
   }
 }
 
