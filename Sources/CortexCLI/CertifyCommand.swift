@@ -74,7 +74,10 @@ extension CertifyCommand {
       .flag("--any-binary", help: "accept a summary made by another binary"),
     ], operands: .file,
     examples: [
-      ("cortex certify SUMMARY.json", "judge a summary this binary's benchmark wrote (cortex bench soak …), against docs/bench/gates.json"),
+      (
+        "cortex certify SUMMARY.json",
+        "judge a summary this binary's benchmark wrote (cortex bench soak, ramp, ...), against docs/bench/gates.json"
+      ),
       (
         "cortex certify docs/bench/soak-20261124112227.summary.json --gates docs/bench/gates-soak.json --any-binary",
         "judge the committed soak, made by another build (without --any-binary: exit 2, invalid evidence)"
