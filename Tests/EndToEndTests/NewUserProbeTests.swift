@@ -213,6 +213,34 @@ final class NewUserShowDetailTests: XCTestCase {
   }
 }
 
+/// `cortex init --cluster DSN` in a directory already initialized wrote the "cluster" setting
+/// into its config.json, said "config.json kept", and left a running single-host daemon
+/// untold: the user believed the node had joined. It says what it changed, and the running
+/// daemon reads the file and says it stays what it is until a stop and a start (as `init
+/// --force --cluster` does). No database is needed: the setting is only written here.
+final class NewUserInitClusterTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testInitClusterOnAnInitializedDirectorySaysWhatItChangedAndTellsTheRunningDaemon() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let dsn = "postgresql://cortex@127.0.0.1:1/cortex"
+    for (args, node) in [(["--no-start"], "n1"), (["--yes"], "n2")] {
+      let r = c.ok(["init"] + args + ["--cluster", dsn, "--node", node])
+      XCTAssertTrue(r.err.contains("config.json kept but for its \"cluster\" setting, now node \(node)"), r.err)
+      XCTAssertTrue(
+        r.err.contains("\"cluster\" is read at start only: this daemon stays a single host until cortex stop, then cortex start"),
+        r.err)
+      let config = try JSON.parse(XCTUnwrap(FileSystem.read(c.paths.config)))
+      XCTAssertEqual(config["cluster"]?["node"]?.string, node)
+    }
+    XCTAssertEqual(c.events().filter { $0.type == "daemon.warning" && $0["reason"]?.string == "cluster_changed" }.count, 2)
+  }
+}
+
 /// A typo in config.json kept `cortex start` from starting the daemon, and `cortex doctor`, the
 /// command a user runs next, found everything ok and exited 0: it did not read the config.
 final class NewUserDoctorTests: XCTestCase {
