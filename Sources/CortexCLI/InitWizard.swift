@@ -211,7 +211,14 @@ extension InitWizard {
       _ = try? StatusCommand.run(&none, ctx)
     }
     if let web = WebAddress.read(ctx.paths) { ctx.err("\(ok) dashboard available at \(web)\n") }
-    ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
+    // With no agent configured that typed task is refused (65, naming what to install, above):
+    // the next step offered is one that runs.
+    let config = (try? FileSystem.read(ctx.paths.config)).flatMap { $0 }.flatMap { try? JSON.parse($0) }
+    if config?["agent"]?.string == nil {
+      ctx.err("next: cortex task create -- make test   (a command; a typed task needs an agent CLI, see above)\n")
+    } else {
+      ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
+    }
   }
 }
 
