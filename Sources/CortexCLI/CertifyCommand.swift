@@ -73,5 +73,14 @@ extension CertifyCommand {
       .option("--gates", value: "FILE", help: "the gates", default: "docs/bench/gates.json", completes: .file),
       .flag("--any-binary", help: "accept a summary made by another binary"),
     ], operands: .file,
-    examples: [("cortex certify docs/bench/soak-20261124112227.summary.json --gates docs/bench/gates-soak.json", "judge a soak")])
+    examples: [
+      (
+        "cortex certify SUMMARY.json",
+        "judge a summary this binary's benchmark wrote (cortex bench soak, ramp, ...), against docs/bench/gates.json"
+      ),
+      (
+        "cortex certify docs/bench/soak-20261124112227.summary.json --gates docs/bench/gates-soak.json --any-binary",
+        "judge the committed soak, made by another build (without --any-binary: exit 2, invalid evidence)"
+      ),
+    ])
 }

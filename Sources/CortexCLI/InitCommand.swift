@@ -21,22 +21,28 @@ enum InitCommand {
       throw CLIError(ExitCode.failure, error.description)
     }
     if let dsn { try joinCluster(ctx, dsn: dsn, node: node) }
+    // An existing config.json is kept but for the "cluster" setting --cluster writes into it: it
+    // said "config.json kept" and a running daemon was not told (it stays what it is until a
+    // stop and a start, which the reload's answer says).
+    let kept = wrote ? nil : dsn.map { _ in "config.json kept but for its \"cluster\" setting, now node \(node ?? Host.name)" }
     // In a terminal: the wizard asks (InitWizard). Without one, or with --yes: the same path with
     // every default taken, daemon started. --no-start: the files only (scripts that edit the
     // config before `cortex start`).
     if !noStart {
       let ask = !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
-      try InitWizard.run(ctx, ask: ask, wrote: wrote, workers: workers, start: true)
+      try InitWizard.run(ctx, ask: ask, wrote: wrote, kept: kept, workers: workers, start: true)
     } else {
       if wrote, let agent = InitWizard.find().agents.first?.0 {
         try InitWizard.write(InitWizard.Choices(agent: agent, workers: workers ?? Config().workers, start: false), ctx)
       }
       if !ctx.json {
         ctx.err(
-          wrote ? "initialized \(ctx.paths.root)\n" : "\(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
+          wrote
+            ? "initialized \(ctx.paths.root)\n"
+            : "\(ctx.paths.root) is already initialized (\(kept ?? "config.json kept"); --force rewrites it)\n")
       }
       // --force rewrote config.json under a running daemon: it reads it now (it starts nothing).
-      if wrote, let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])) {
+      if wrote || kept != nil, let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])) {
         try InitWizard.reload(ctx, ping: v)
       }
       // A project above already has one: say which one commands run below here will use now.

@@ -178,7 +178,8 @@ extension String {
 
 extension InitWizard {
   /// The wizard after the directory exists: choices, config.json, the daemon, the status.
-  static func run(_ ctx: Context, ask: Bool, wrote: Bool, workers: Int?, start: Bool) throws(CLIError) {
+  /// `kept`: what changed in a config.json that was kept (`--cluster`), nil when nothing did.
+  static func run(_ ctx: Context, ask: Bool, wrote: Bool, kept: String? = nil, workers: Int?, start: Bool) throws(CLIError) {
     let ok = ctx.color ? "\u{1B}[32m✓\u{1B}[0m" : "✓"
     let f = find()
     if wrote {
@@ -191,14 +192,14 @@ extension InitWizard {
         return
       }
     } else {
-      ctx.err("\(ok) \(ctx.paths.root) is already initialized (config.json kept; --force rewrites it)\n")
+      ctx.err("\(ok) \(ctx.paths.root) is already initialized (\(kept ?? "config.json kept"); --force rewrites it)\n")
       if !start { return }
     }
     if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])) {
       ctx.err("\(ok) daemon already running (pid \(v["pid"]?.int ?? 0))\n")
       // init --force rewrote config.json (the remedy the no-agent refusal names): the daemon
       // must read it now, or the next task is refused for the agent just configured.
-      if wrote { try reload(ctx, ping: v) }
+      if wrote || kept != nil { try reload(ctx, ping: v) }
     } else {
       let v = try DaemonControl.start(ctx, workers: nil, timeoutS: 60)
       ctx.err("\(ok) daemon started (pid \(v["pid"]?.int ?? 0))\n")
@@ -210,7 +211,14 @@ extension InitWizard {
       _ = try? StatusCommand.run(&none, ctx)
     }
     if let web = WebAddress.read(ctx.paths) { ctx.err("\(ok) dashboard available at \(web)\n") }
-    ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
+    // With no agent configured that typed task is refused (65, naming what to install, above):
+    // the next step offered is one that runs.
+    let config = (try? FileSystem.read(ctx.paths.config)).flatMap { $0 }.flatMap { try? JSON.parse($0) }
+    if config?["agent"]?.string == nil {
+      ctx.err("next: cortex task create -- make test   (a command; a typed task needs an agent CLI, see above)\n")
+    } else {
+      ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
+    }
   }
 }
 

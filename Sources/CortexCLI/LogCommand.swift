@@ -49,7 +49,7 @@ enum LogCommand {
         // Cluster mode: a task this node does not hold is shown from the cluster's record,
         // with the node that runs or ran it; its output is on that node (following it here
         // would wait for its end and print nothing).
-        if let elsewhere = elsewhere(id, t) { throw elsewhere }
+        if let elsewhere = elsewhere(id, t, ctx) { throw elsewhere }
         if t?["node"] == nil, t?["state"]?.string == "queued", !follow {
           throw CLIError(ExitCode.failure, "\(id) has no output yet: it is queued in the cluster and no node has started it")
         }
@@ -110,7 +110,7 @@ enum LogCommand {
         }
         unanswered = nil
         // A task followed while queued in the cluster that another node took.
-        if !FileSystem.isDirectory(dir), let elsewhere = elsewhere(ids[0], v["task"]) { throw elsewhere }
+        if !FileSystem.isDirectory(dir), let elsewhere = elsewhere(ids[0], v["task"], ctx) { throw elsewhere }
         if let st = v["task"]?["state"]?.string, TaskState(rawValue: st)?.isTerminal == true {
           _ = drain()
           return 0
@@ -123,9 +123,10 @@ enum LogCommand {
 
 extension LogCommand {
   /// The refusal for a task another node runs or ran (the cluster's record names a node, and
-  /// this node has no directory for it), or nil.
-  static func elsewhere(_ id: String, _ t: JSON?) -> CLIError? {
+  /// this node has no directory for it), or nil. `show` names this node too for a task it holds.
+  static func elsewhere(_ id: String, _ t: JSON?, _ ctx: Context) -> CLIError? {
     guard let node = t?["node"]?.string, t?["state"]?.string != "queued" else { return nil }
+    if let me = StatusCommand.clusterNode(ctx.paths), node == (me ?? Host.name) { return nil }
     return CLIError(
       ExitCode.failure,
       "\(id) \(t?["state"]?.string == "running" ? "runs" : "ran") on node \(node): its output is in that node's directory (cortex log \(id) there, or the task's page in this node's web view, which reads it from that node)"

@@ -118,6 +118,7 @@ enum ShowCommand {
     // Asked to stop (logged as task.stopping), its process group signalled; it ends when it exits.
     row("stopping", t["stopping"]?.string.map { "\($0): its process group was told to stop; it ends when it exits" })
     row("reason", t["reason"]?.string)
+    row("detail", t["detail"]?.string.map(visible))
     row("type", t["type"]?.string)
     row("priority", t["priority"]?.string)
     row("group", t["group"]?.string)
@@ -170,16 +171,24 @@ enum CancelCommand {
     // before its worker is told, so the next daemon finishes it and answers.
     let request = JSON.object([("op", .string("cancel")), ("ids", .array(ids.map { .string($0) }))])
     let v = try Client.askSurvivingRestarts(ctx, try Client(ctx), request, ids)
+    let unknown = (v["results"]?.object ?? []).filter { $0.1.string == "unknown task" }.map(\.0)
     if ctx.json {
-      ctx.printJSON(v)
+      // Exit 1 is an error, and a --json error says so on stdout (README): it printed "ok":true.
+      guard !unknown.isEmpty, var o = v.object else {
+        ctx.printJSON(v)
+        return 0
+      }
+      o.removeAll { $0.0 == "ok" }
+      ctx.printJSON(
+        .object(
+          [("ok", .bool(false)), ("code", .int(1)), ("error", .string("unknown task \(unknown.joined(separator: ", "))"))] + o))
     } else {
       for id in ids {
         let r = v["results"]?[id]?.string ?? "cancelled"
         ctx.err("\(id) \(r == "cancelling" ? "cancelled" : r)\n")
       }
     }
-    let bad = (v["results"]?.object ?? []).contains { $0.1.string == "unknown task" }
-    return bad ? 1 : 0
+    return unknown.isEmpty ? 0 : 1
   }
 }
 

@@ -12,6 +12,10 @@ enum TopCommand {
     let once = args.flag("--once")
     let interval = try args.intOption("--interval", min: 50, max: 60_000) ?? 500
     try args.noPositionals()
+    // --json asks for machine output on stdout; a frame of text in its place is read as garbage.
+    if ctx.json {
+      throw CLIError.usage("top draws a screen of text, not JSON; cortex --json status gives the same state as JSON", usage)
+    }
     var last: (ms: Int64, done: Int)? = nil
     let tty = FileDescriptor.standardOutput.isTerminal && !once
     var screen = Screen(ctx, enabled: tty)

@@ -136,7 +136,14 @@ public final class ClusterStore {
       if let v = int(c) { o.append((k, v)) }
     }
     if let why = r[0, "reason"] { o.append(("reason", .string(why))) }
-    if let text = r[0, "spec"], let spec = try? JSON.parse(Array(text.utf8)) { o.append(("spec", spec)) }
+    if let text = r[0, "spec"], let spec = try? JSON.parse(Array(text.utf8)) {
+      // Named as a task this node holds is (and as `list` names it): `show` printed no type,
+      // priority or description for another node's task or one still queued in the cluster.
+      o.append(("type", .string(spec["type"]?.string ?? (spec["synthetic"] != nil ? "synthetic" : "exec"))))
+      if let p = spec["priority"]?.string { o.append(("priority", .string(p))) }
+      if let d = spec["description"]?.string { o.append(("description", .string(d))) }
+      o.append(("spec", spec))
+    }
     return .object(o)
   }
 

@@ -371,7 +371,10 @@ extension Daemon {
       c.cluster = config.cluster
       config = c
       scheduler.config = c
-      scheduler.applyFleetConfig(now: t)
+      // A limit set live that the file's replaces is a logged decision (recovery replays it); in
+      // cluster mode the cluster's limits are followed again just below instead.
+      let replaced = scheduler.reloadFleetConfig(now: t)
+      if cluster == nil { for e in replaced { log.append(e, nowMs: t) } }
       // In cluster mode the database holds the budget (see Daemon+Startup).
       if cluster != nil { scheduler.config.tokenBudgetTotal = 1 << 60 }
       // And its groups' pauses and limits win over the file's (docs/fleet.md); a limit for a

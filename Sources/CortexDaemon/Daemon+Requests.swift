@@ -215,6 +215,8 @@ extension Daemon {
   func handleShow(_ id: ClientID, _ n: Int, now t: Int64) {
     if let rec = scheduler.tasks[n] {
       var v = scheduler.taskJSON(rec).object ?? []
+      // SPEC §11: show names the node, here too (a task this node holds: it runs or ran here).
+      if let cluster { v.append(("node", .string(cluster.node))) }
       if let pos = scheduler.queuePosition(n) {
         v.append(("queue_position", .int(Int64(pos.position))))
         // What holds it (the web view's task page shows it as `cortex show` does): a pause, its

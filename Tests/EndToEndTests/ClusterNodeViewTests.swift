@@ -59,3 +59,52 @@ extension ClusterModeTests {
     a.ok(["cancel", id])
   }
 }
+
+extension ClusterModeTests {
+  /// SPEC §11: `show` names the node. It did only for a task another node ran (the cluster's
+  /// record); a task the asking node ran itself was shown from its own memory with no `node`
+  /// line and no `node` in `--json`, so a script reading `.node` got null for half the tasks.
+  /// `cortex log` of a task this node ran still reads its own output.
+  func testShowNamesTheNodeAlsoForATaskThisNodeRan() throws {
+    let a = try startNode("a", workers: 1)
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", "echo ran here"]).out.trimmed
+    XCTAssertEqual(a.run(["wait", id]).code, 0)
+    let own = try JSON.parse(Array(a.ok(["--json", "show", id]).out.utf8))
+    XCTAssertEqual(own["node"]?.string, "a", "a's show of a task a ran: \(own.encoded())")
+    XCTAssertTrue(a.ok(["show", id]).out.split(separator: "\n").contains { $0.hasPrefix("node ") && $0.hasSuffix(" a") })
+    XCTAssertEqual(a.ok(["log", id]).out, "ran here\n")
+  }
+}
+
+extension ClusterModeTests {
+  /// `show` of a task queued in the cluster, or of one another node ran, printed no type,
+  /// priority or description (the cluster's record has them only in its spec), so a priority
+  /// changed with `cortex edit` showed only deep in the spec dump. Named as a task held here is.
+  func testShowOfTheClustersRecordNamesTypePriorityAndDescription() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    a.ok(["pause"])
+    let id = a.ok(["submit", "-p", "--no-env", "--type", "review", "-d", "look at it", "--priority", "low", "--", "true"]).out.trimmed
+    a.ok(["edit", id, "--priority", "high"])
+    for (label, node) in [("queued", a), ("queued, on b", b)] {
+      let v = try JSON.parse(Array(node.ok(["--json", "show", id]).out.utf8))
+      XCTAssertEqual(v["state"]?.string, "queued", label)
+      XCTAssertEqual(v["priority"]?.string, "high", "\(label): \(v.encoded())")
+      XCTAssertEqual(v["type"]?.string, "review", "\(label): \(v.encoded())")
+      XCTAssertEqual(v["description"]?.string, "look at it", "\(label): \(v.encoded())")
+    }
+    let text = b.ok(["show", id]).out.split(separator: "\n").map(String.init)
+    for row in ["priority        high", "type            review", "description     look at it"] {
+      XCTAssertTrue(text.contains(row), "no '\(row)' in:\n\(text.joined(separator: "\n"))")
+    }
+    b.ok(["stop"])
+    a.ok(["resume"])
+    XCTAssertEqual(a.run(["wait", id]).code, 0)
+    // Ran on a: b reads the cluster's record of it.
+    b.ok(["start", "--workers", "1"])
+    let done = try JSON.parse(Array(b.ok(["--json", "show", id]).out.utf8))
+    XCTAssertEqual(done["node"]?.string, "a", done.encoded())
+    XCTAssertEqual(done["priority"]?.string, "high", done.encoded())
+    XCTAssertEqual(done["type"]?.string, "review", done.encoded())
+  }
+}

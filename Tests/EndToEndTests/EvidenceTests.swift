@@ -135,4 +135,18 @@ final class EvidenceTests: XCTestCase {
     XCTAssertEqual((try? FileSystem.list(out))?.filter { $0.hasSuffix(".summary.json") } ?? [], [], "no evidence from a cut-short run")
     XCTAssertTrue(c.leftovers.filter { !$0.isZombie }.isEmpty, "\(c.leftovers.map(\.commandLine))")
   }
+
+  /// The help's example on a committed summary runs as shown from the repository's root. It
+  /// named the soak without --any-binary, so it exited 2 (another binary's evidence) for every
+  /// build but the one that ran the soak.
+  func testTheCertifyHelpExamplesOfCommittedSummariesCertify() throws {
+    let repo = FileSystem.dirname(FileSystem.dirname(FileSystem.dirname(#filePath)))
+    let lines = c.run(raw: ["help", "certify"]).out.split(separator: "\n").map { String($0).trimmed }
+    let committed = lines.filter { $0.hasPrefix("cortex certify docs/") }
+    XCTAssertFalse(committed.isEmpty, lines.joined(separator: "\n"))
+    for line in committed {
+      let r = c.run(raw: Array(line.split(separator: " ").dropFirst().map(String.init)), directory: repo)
+      XCTAssertEqual(r.code, 0, "`\(line)` in \(repo): \(r.err)")
+    }
+  }
 }

@@ -76,6 +76,41 @@ final class FleetControlTests: XCTestCase {
     c.ok(["wait"] + a + b, timeoutS: 30)
   }
 
+  /// A SIGHUP puts the config's `parallel` back in place of a limit set live (docs/fleet.md), but
+  /// logged nothing: a kill -9 after it replayed the old `group set` and the dropped limit came
+  /// back. The reload's change is a logged decision (`group.updated`, reason `config_reloaded`)
+  /// that recovery replays; a limit set live after it holds again.
+  func testAConfigReloadThatDropsALiveLimitIsLoggedAndSurvivesKill9() throws {
+    try c.initialize([("groups", .object([("api", .object([("parallel", .int(2))]))]))])
+    c.ok(["start", "--workers", "2"])
+    c.ok(["group", "set", "api", "--parallel", "5"])
+    c.ok(["group", "set", "other", "--parallel", "3"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.hup))
+    c.eventually("the daemon reloads config.json") { c.events().contains { $0.type == "daemon.reloaded" } }
+    let reloaded = c.events().filter { $0.type == "group.updated" && $0["reason"]?.string == "config_reloaded" }
+    XCTAssertEqual(
+      Set(reloaded.map { "\($0["group"]?.string ?? "?") \($0["parallel_from"]?.int ?? -1)→\($0["parallel"]?.int ?? -1)" }),
+      ["api 5→2", "other 3→0"])
+    func limits() throws -> [String: Int64] {
+      let v = try JSON.parse(Array(c.ok(["--json", "group"]).out.utf8))
+      var o: [String: Int64] = [:]
+      for g in v["groups"]?.array ?? [] { o[g["name"]?.string ?? "?"] = g["parallel"]?.int ?? -1 }
+      return o
+    }
+    XCTAssertEqual(try limits()["api"], 2)
+    XCTAssertEqual(try limits()["other"], 0)
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    c.eventually("the daemon is gone") { !Processes.isAlive(pid) }
+    c.ok(["start", "--workers", "2"])
+    XCTAssertEqual(try limits()["api"], 2, "after kill -9: the limit the reload left, not the one set before it")
+    XCTAssertEqual(try limits()["other"], 0, "after kill -9")
+    c.ok(["group", "set", "api", "--parallel", "7"])
+    c.ok(["stop"])
+    c.ok(["start", "--workers", "2"])
+    XCTAssertEqual(try limits()["api"], 7, "a limit set live after the reload holds across a restart")
+  }
+
   /// retry makes a linked new task; edit changes a queued one (logged, secrets redacted); kill
   /// cancels a running one; bad input gets a clear error.
   func testRetryEditAndKill() throws {

@@ -270,6 +270,16 @@ final class HelpTests: XCTestCase {
     for key in Config.settingNames { XCTAssertTrue(section.contains(".B \(key)\n"), "the man page does not list \(key)") }
   }
 
+  /// The man page is plain ASCII: troff warns about other bytes ("invalid input character code
+  /// 128" for an ellipsis in a help example) and `man` shows them as garbage in some locales.
+  func testTheManPageIsASCII() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let man = c.run(raw: ["help", "--man"]).out
+    let bad = man.split(separator: "\n").enumerated().filter { $0.element.utf8.contains { $0 > 0x7F } }
+    XCTAssertTrue(bad.isEmpty, bad.prefix(3).map { "line \($0.offset + 1): \($0.element)" }.joined(separator: "\n"))
+  }
+
   /// Every `cortex … | jq FILTER` example of the help texts and the man page names fields that
   /// the command's JSON has. Before, `cortex --json status | jq .queued` printed null (the count
   /// is `.tasks.queued`). The filters are paths (`.a.b`, `.[].id`), followed here without jq.

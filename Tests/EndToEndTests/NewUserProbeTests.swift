@@ -153,6 +153,92 @@ extension NewUserShortIDTests {
     let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
     XCTAssertEqual(c.ok(["cancel", "task-2", running]).err, "\(running) cancelled\n", "the same task named twice counts once")
   }
+
+  /// `cortex cancel` of a running task together with an unknown id (or one already finished)
+  /// printed every id as cancelled and exited 0: the daemon answered a cancel that waited for a
+  /// running task with `{"ok":true}` alone, dropping the results of the other ids.
+  func testCancelOfARunningTaskWithAnUnknownOrFinishedOneNamesEach() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let done = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    c.eventually("\(running) runs") { c.events().contains { $0.taskID == running && $0.type == "task.started" } }
+    let r = c.run(["cancel", "task-999999", running, done])
+    XCTAssertEqual(r.code, 1, "an unknown id among them: \(r.err)")
+    XCTAssertEqual(r.err, "task-999999 unknown task\n\(running) cancelled\n\(done) already succeeded\n")
+    let again = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    c.eventually("\(again) runs") { c.events().contains { $0.taskID == again && $0.type == "task.started" } }
+    let json = c.ok(["--json", "cancel", again, done])
+    let v = try JSON.parse(Array(json.out.utf8))
+    XCTAssertEqual(v["results"]?[again]?.string, "cancelled", json.out)
+    XCTAssertEqual(v["results"]?[done]?.string, "already succeeded", json.out)
+    // Exit 1 is an error: with --json it says "ok":false on stdout, as every error does (README).
+    let bad = c.run(["--json", "cancel", "task-999999", done])
+    XCTAssertEqual(bad.code, 1, bad.err)
+    let b = try JSON.parse(Array(bad.out.utf8))
+    XCTAssertEqual(b["ok"]?.bool, false, bad.out)
+    XCTAssertEqual(b["code"]?.int, 1, bad.out)
+    XCTAssertEqual(b["error"]?.string, "unknown task task-999999", bad.out)
+    XCTAssertEqual(b["results"]?[done]?.string, "already succeeded", bad.out)
+  }
+}
+
+/// `cortex show` of a finished task said its reason word but not the sentence `cortex wait` and
+/// `tail` give with it (the terminal event's `detail`): a timed-out task showed `reason timeout`
+/// without the limit, a budget stop `token_budget_exceeded` without what it used (docs/agents.md
+/// says show prints it).
+final class NewUserShowDetailTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testShowOfAFinishedTaskGivesItsDetail() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let slow = c.ok(["submit", "-p", "--timeout", "1s", "--", "sleep", "30"]).out.trimmed
+    XCTAssertEqual(c.run(["wait", slow]).code, 124)
+    let v = try JSON.parse(Array(c.ok(["--json", "show", slow]).out.utf8))
+    XCTAssertEqual(v["detail"]?.string, "ran longer than 1000 ms", v.encoded())
+    XCTAssertTrue(c.ok(["show", slow]).out.contains("\ndetail          ran longer than 1000 ms\n"))
+    let over = c.ok(["submit", "-p", "--tokens", "10", "--shell", "echo '{\"tokens_used\": 50}' >&$CORTEX_REPORT_FD; sleep 30"]).out.trimmed
+    XCTAssertEqual(c.run(["wait", over]).code, 143, "stopped by SIGTERM")
+    let o = try JSON.parse(Array(c.ok(["--json", "show", over]).out.utf8))
+    XCTAssertEqual(o["reason"]?.string, "token_budget_exceeded", o.encoded())
+    XCTAssertEqual(o["detail"]?.string, "used 50 of 10 tokens", o.encoded())
+    let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
+    c.eventually("\(running) runs") { c.events().contains { $0.taskID == running && $0.type == "task.started" } }
+    XCTAssertNil(try JSON.parse(Array(c.ok(["--json", "show", running]).out.utf8))["detail"], "no detail before the end")
+    c.ok(["cancel", running])
+  }
+}
+
+/// `cortex init --cluster DSN` in a directory already initialized wrote the "cluster" setting
+/// into its config.json, said "config.json kept", and left a running single-host daemon
+/// untold: the user believed the node had joined. It says what it changed, and the running
+/// daemon reads the file and says it stays what it is until a stop and a start (as `init
+/// --force --cluster` does). No database is needed: the setting is only written here.
+final class NewUserInitClusterTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  func testInitClusterOnAnInitializedDirectorySaysWhatItChangedAndTellsTheRunningDaemon() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let dsn = "postgresql://cortex@127.0.0.1:1/cortex"
+    for (args, node) in [(["--no-start"], "n1"), (["--yes"], "n2")] {
+      let r = c.ok(["init"] + args + ["--cluster", dsn, "--node", node])
+      XCTAssertTrue(r.err.contains("config.json kept but for its \"cluster\" setting, now node \(node)"), r.err)
+      XCTAssertTrue(
+        r.err.contains("\"cluster\" is read at start only: this daemon stays a single host until cortex stop, then cortex start"),
+        r.err)
+      let config = try JSON.parse(XCTUnwrap(FileSystem.read(c.paths.config)))
+      XCTAssertEqual(config["cluster"]?["node"]?.string, node)
+    }
+    XCTAssertEqual(c.events().filter { $0.type == "daemon.warning" && $0["reason"]?.string == "cluster_changed" }.count, 2)
+  }
 }
 
 /// A typo in config.json kept `cortex start` from starting the daemon, and `cortex doctor`, the

@@ -40,4 +40,18 @@ final class NewUserTopTests: XCTestCase {
     let legend = try XCTUnwrap(screen.firstIndex { $0.hasPrefix("workers 2 ") }, text)
     XCTAssertEqual(screen[legend + 1], "..", "the legend is one line:\n\(text)")
   }
+
+  /// `cortex --json top --once` printed a text frame on stdout, where --json promises JSON (a
+  /// script parsing it failed on the first line). It is refused as a usage error, in JSON, naming
+  /// the command that gives the state as JSON.
+  func testTopWithJSONIsRefusedNamingStatus() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let r = c.run(["--json", "top", "--once"])
+    XCTAssertEqual(r.code, 64, r.out)
+    let v = try JSON.parse(Array(r.out.utf8))
+    XCTAssertEqual(v["ok"]?.bool, false, r.out)
+    XCTAssertTrue(v["error"]?.string?.contains("cortex --json status") == true, r.out)
+    XCTAssertTrue(c.ok(["top", "--once"]).out.hasPrefix("cortex top"))
+  }
 }

@@ -137,6 +137,18 @@ final class OnboardingTests: XCTestCase {
     XCTAssertEqual(c.events().filter { $0["type"]?.string == "task.submitted" }.count, 0, "nothing half-accepted")
   }
 
+  /// With no agent CLI on PATH, init ended with "next: cortex task create --type development
+  /// --description …", a command that is then refused (65, no agent). It offers one that runs.
+  func testWithNoAgentInitOffersANextStepThatRuns() throws {
+    let r = c.run(raw: ["--dir", c.root, "init", "--workers", "1"], environment: ["PATH=/usr/bin:/bin"])
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertTrue(r.err.contains("! no agent CLI on PATH"), r.err)
+    XCTAssertTrue(r.err.contains("next: cortex task create -- make test"), r.err)
+    XCTAssertFalse(r.err.contains("next: cortex task create --type development"), r.err)
+    let ran = c.ok(["task", "create", "--wait", "--", "true"])
+    XCTAssertTrue(ran.err.contains("succeeded"), ran.err)
+  }
+
   func testInitWithoutATerminalTakesTheDefaultsAndStartsOnlyNoStartWritesOnly() throws {
     // No terminal here (the harness's pipes): the defaults are taken without asking.
     let r = c.ok(["init", "--workers", "2"])

@@ -254,8 +254,14 @@ extension Scheduler {
     case "group.updated":
       guard let group, let p = e["parallel"]?.int, p >= 0 else { return }
       let g = groupIndex(group)
-      fleet.groups[g].parallel = Int(p)
-      fleet.groups[g].parallelLive = Int(p)
+      if e["reason"]?.string == "config_reloaded" {
+        // A SIGHUP dropped the limit set live: the config's holds (the file read at this start).
+        fleet.groups[g].parallel = config.group(group)?.parallel ?? 0
+        fleet.groups[g].parallelLive = nil
+      } else {
+        fleet.groups[g].parallel = Int(p)
+        fleet.groups[g].parallelLive = Int(p)
+      }
       wakeGroup(g)
     case "task.edited":
       guard let n, let t = tasks[n], !t.state.isTerminal, let specV = e["spec"], let spec = try? TaskSpec.decode(specV) else { return }

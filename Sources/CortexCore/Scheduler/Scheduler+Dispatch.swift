@@ -380,10 +380,17 @@ extension Scheduler {
       let req = waitRequests.removeValue(forKey: c)!
       out.append(.reply(c, waitReply(req.ids), durable: false))
     }
+    // The answer names every id as the request's first look did (an unknown id among running
+    // ones was answered with no results, and `cortex cancel` printed it as cancelled, exit 0);
+    // a running task says how it ended (as in cluster mode, ClusterAdapter.answer).
     for c in cancelWaiters.isEmpty ? [] : cancelWaiters.removeValue(forKey: n) ?? [] {
-      guard cancelRequests[c]?.remove(n) != nil, cancelRequests[c]!.isEmpty else { continue }
-      cancelRequests[c] = nil
-      out.append(.reply(c, .object([("ok", .bool(true))]), durable: true))
+      guard cancelRequests[c]?.pending.remove(n) != nil, cancelRequests[c]!.pending.isEmpty else { continue }
+      let req = cancelRequests.removeValue(forKey: c)!
+      let results = req.results.map { (id, r) -> (String, JSON) in
+        guard r.string == "cancelling", let m = TaskID.parse(id), let st = self.state(of: m) else { return (id, r) }
+        return (id, .string(st == .cancelled ? "cancelled" : "already \(st.rawValue)"))
+      }
+      out.append(.reply(c, .object([("ok", .bool(true)), ("results", .object(results))]), durable: true))
     }
     // Dependents: run when every dependency succeeded; cancelled when one cannot.
     for d in dependents.isEmpty ? [] : dependents.removeValue(forKey: n) ?? [] {

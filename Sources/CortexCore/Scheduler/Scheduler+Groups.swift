@@ -434,6 +434,23 @@ extension Scheduler {
     return t
   }
 
+  /// SIGHUP: applies the config (`applyFleetConfig`) and returns, for the log, a `group.updated`
+  /// event (reason `config_reloaded`) for each group whose limit set live it replaced. Recovery
+  /// replays it; without it a kill -9 after a reload replayed the `group set` before it, and the
+  /// limit the reload had dropped came back.
+  public mutating func reloadFleetConfig(now: Int64) -> [Event] {
+    let live = fleet.groups.indices.compactMap { g in fleet.groups[g].parallelLive.map { (g, $0) } }
+    applyFleetConfig(now: now)
+    return live.map { g, was in
+      let name = fleet.groups[g].name
+      let n = fleet.groups[g].parallel
+      return Event(
+        "group.updated", reason: "config_reloaded",
+        detail: "group \(name): parallel \(was) → \(n), config.json's in place of the limit set with cortex group set",
+        fields: [("group", .string(name)), ("parallel_from", .int(Int64(was))), ("parallel", .int(Int64(n)))])
+    }
+  }
+
   /// Applies the config's group and worker-type settings (at start and after SIGHUP). Limits set
   /// live are replaced by the config's; learned rates are kept under new ceilings.
   public mutating func applyFleetConfig(now: Int64) {

@@ -16,6 +16,8 @@ extension Scheduler {
     if let v = t.exitCode { o.append(("exit_code", .int(Int64(v)))) }
     if let v = t.signal { o.append(("signal", .int(Int64(v)))) }
     if let v = t.reason { o.append(("reason", .string(v))) }
+    // The terminal event's sentence, as `wait` gives it beside the reason.
+    if t.state.isTerminal, let v = t.detail { o.append(("detail", .string(v))) }
     if let v = t.timeoutMs { o.append(("timeout_ms", .int(v))) }
     if t.notBeforeMs > 0 && t.state == .queued { o.append(("not_before_ms", .int(t.notBeforeMs))) }
     if t.workerKills > 0 { o.append(("worker_kills", .int(Int64(t.workerKills)))) }

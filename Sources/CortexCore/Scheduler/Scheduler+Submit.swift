@@ -422,7 +422,7 @@ extension Scheduler {
     if pending.isEmpty {
       out.append(.reply(client, .object([("ok", .bool(true)), ("results", .object(results))]), durable: true))
     } else {
-      cancelRequests[client] = pending
+      cancelRequests[client] = (pending, results)
     }
   }
 
@@ -475,7 +475,7 @@ extension Scheduler {
       for n in w.pending { taskWaiters[n]?.removeAll { $0 == c } }
     }
     if let p = cancelRequests.removeValue(forKey: c) {
-      for n in p { cancelWaiters[n]?.removeAll { $0 == c } }
+      for n in p.pending { cancelWaiters[n]?.removeAll { $0 == c } }
     }
   }
 

@@ -66,7 +66,9 @@ public struct Scheduler: Sendable {
   var taskWaiters: [Int: [ClientID]] = [:]
   var waitRequests: [ClientID: (pending: Set<Int>, ids: [Int])] = [:]
   var cancelWaiters: [Int: [ClientID]] = [:]
-  var cancelRequests: [ClientID: Set<Int>] = [:]
+  /// A cancel still waiting for running tasks' groups to be gone, with the answer for every id
+  /// it named (unknown, already finished, cancelled while queued) to send then.
+  var cancelRequests: [ClientID: (pending: Set<Int>, results: [(String, JSON)])] = [:]
   var rng: SplitMix64
   /// The environment names and values earlier submits found clean (resolve's redaction).
   var redactionMemo = RedactionMemo()
