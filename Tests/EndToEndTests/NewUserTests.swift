@@ -140,7 +140,8 @@ final class NewUserTests: XCTestCase {
     if status == nil { _ = Processes.signal(pid, Signal.kill) }
     XCTAssertEqual(status, .exited(69))
     let err = String(decoding: try XCTUnwrap(FileSystem.read(errPath)), as: UTF8.self)
-    XCTAssertTrue(err.contains("stopped waiting for \(id)") && err.contains("kept"), err)
+    // The stopping daemon answers the wait itself now (daemon_stopped), at once.
+    XCTAssertTrue(err.contains("the daemon stopped") && err.contains("before \(id) ended") && err.contains("not lost"), err)
     XCTAssertTrue(err.contains("cortex start") && err.contains("cortex wait \(id)"), err)
     let view = c.ok(["status"]).out
     XCTAssertTrue(view.contains("1 queued"), "the requeued task is kept for the next start: \(view)")
