@@ -235,6 +235,43 @@ final class CLIPolishTests: XCTestCase {
     c.eventually("status is fresh again") { c.run(["status"]).out.contains("running, pid \(pid)") }
   }
 
+  /// A request to a daemon that stopped responding (SIGSTOP here) sat silent for ever; now the
+  /// client says so on stderr after 10 s without an answer, keeps waiting, and gets its answer
+  /// when the daemon runs again. A long `wait` on a daemon that runs says nothing.
+  func testARequestToAStalledDaemonSaysSoAndAWaitOnALiveOneDoesNot() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let pid = try XCTUnwrap(c.daemonPID)
+    let long = c.ok(["submit", "-p", "--", "sleep", "11"]).out.trimmed
+    let waited = c.run(["wait", long], timeoutS: 40)
+    XCTAssertEqual(waited.code, 0, waited.err)
+    XCTAssertFalse(waited.err.contains("not responding"), waited.err)
+
+    let errPath = c.scratch + "/list.err", outPath = c.scratch + "/list.out"
+    let e = try FileDescriptor.open(errPath, [.writeOnly, .create, .truncate])
+    let o = try FileDescriptor.open(outPath, [.writeOnly, .create, .truncate])
+    _ = Processes.signal(pid, Signal.stop)
+    defer { _ = Processes.signal(pid, Signal.cont) }
+    let list = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root, "list"], environment: ["PATH=/usr/bin:/bin", "NO_COLOR=1"], stdin: nil, stdout: o, stderr: e,
+      newProcessGroup: false)
+    e.close()
+    o.close()
+    defer { _ = Processes.signal(list, Signal.kill) }
+    func err() -> String { String(decoding: (try? FileSystem.read(errPath)) ?? [], as: UTF8.self) }
+    c.eventually("list says the daemon is not responding", timeoutS: 30) { err().contains("not responding") }
+    XCTAssertTrue(err().contains("pid \(pid)") && err().contains("still waiting"), err())
+    XCTAssertNil(Processes.reap(list), "list gave up instead of waiting")
+    _ = Processes.signal(pid, Signal.cont)
+    var status: ExitStatus? = nil
+    c.eventually("list answers once the daemon runs again", timeoutS: 30) {
+      status = Processes.reap(list)?.status
+      return status != nil
+    }
+    XCTAssertEqual(status, .exited(0))
+    XCTAssertTrue(String(decoding: (try? FileSystem.read(outPath)) ?? [], as: UTF8.self).contains(long), "list printed no tasks")
+  }
+
   /// `cortex top` on a pseudo-terminal: says how to quit, quits on `q` (0) or Ctrl-C (130), and
   /// leaves the terminal as it found it.
   func testTopQuitsOnQAndRestoresTheTerminal() throws {
