@@ -170,11 +170,17 @@ extension Daemon {
         guard let client = cluster.pendingLists.removeValue(forKey: ticket) else { continue }
         switch result {
         case .success(let rows):
-          // A task held here is shown as this node knows it (worker, times, progress).
+          // A task held here, or one that ended here and that this node still keeps (the same
+          // end, the same attempt), is shown as this node knows it: worker, times, progress. The
+          // cluster's tables keep neither a worker nor a start time.
           let merged: [JSON] = rows.map { row in
-            guard let n = row["id"]?.string.flatMap(TaskID.parse), let rec = scheduler.tasks[n], !rec.state.isTerminal,
+            guard let n = row["id"]?.string.flatMap(TaskID.parse), let rec = scheduler.tasks[n],
+              !rec.state.isTerminal
+                || (row["node"]?.string == cluster.node && row["state"]?.string == rec.state.rawValue
+                  && row["attempt"]?.int == Int64(rec.attempt)),
               case .object(var o) = scheduler.taskJSON(rec, withSpec: false)
             else { return row }
+            o.removeAll { $0.0 == "node" }
             o.append(("node", .string(cluster.node)))
             return .object(o)
           }

@@ -35,6 +35,13 @@ final class ClusterModeTests: ClusterTestCase {
     XCTAssertEqual(Set(listed.compactMap { $0["node"]?.string }), ["a", "b", "c"])
     XCTAssertEqual(Set(listed.compactMap { $0["id"]?.string }), Set(ids))
     XCTAssertTrue(b.ok(["list", "-n", "3"]).out.contains("NODE"))
+    // A task that ran on the asking node, and that it still keeps, has its worker and its time,
+    // as on a single host; another node's has neither (the cluster's tables keep no worker).
+    let ranOnA = listed.filter { $0["node"]?.string == "a" }
+    let known = ranOnA.filter { $0["worker_id"]?.string?.hasPrefix("worker-") == true && $0["started_ms"]?.int != nil }
+    XCTAssertGreaterThan(known.count, 0, "no task a ran shows its worker and time in a's list")
+    XCTAssertEqual(Set(known.compactMap { $0["node"]?.string }), ["a"])
+    XCTAssertTrue(listed.filter { $0["node"]?.string != "a" }.allSatisfy { $0["worker_id"] == nil })
     XCTAssertEqual(try JSON.parse(Array(c.ok(["--json", "list", "--state", "active"]).out.utf8)).array?.count, 0)
     // The budget invariant: total = reserved + used + available, nothing reserved at the end.
     XCTAssertEqual(sql("SELECT reserved || ' ' || used || ' ' || (total - reserved - used >= 0) FROM cortex_budget"), "0 3000 true")
