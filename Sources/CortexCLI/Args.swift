@@ -160,9 +160,11 @@ struct Context {
     ((try? FileSystem.read(paths.service)) ?? nil).flatMap { try? JSON.parse($0) }.flatMap(SystemdService.decode)?.startAdvice
   }
 
-  /// How to get a daemon running for this directory (DirectoryLookup.notRunningAdvice).
+  /// How to get a daemon running for this directory (DirectoryLookup.notRunningAdvice); where no
+  /// daemon can run (a socket path too long), why, instead of a start that would be refused.
   var startAdvice: String {
-    serviceAdvice ?? lookup?.notRunningAdvice() ?? "start it with: cortex start --dir \(paths.root)"
+    if let problem = paths.socketPathProblem { return "no daemon can run there: " + problem }
+    return serviceAdvice ?? lookup?.notRunningAdvice() ?? "start it with: cortex start --dir \(paths.root)"
   }
 
   func out(_ s: String) { try? FileDescriptor.standardOutput.writeAll(s) }

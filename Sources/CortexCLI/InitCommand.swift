@@ -41,6 +41,8 @@ enum InitCommand {
             ? "initialized \(ctx.paths.root)\n"
             : "\(ctx.paths.root) is already initialized (\(kept ?? "config.json kept"); --force rewrites it)\n")
       }
+      // Written where no daemon can listen: said now, not first by the `cortex start` to come.
+      if !ctx.json, let problem = ctx.paths.socketPathProblem { ctx.err("note: no daemon can run there yet: \(problem)\n") }
       // --force rewrote config.json under a running daemon: it reads it now (it starts nothing).
       if wrote || kept != nil, let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])) {
         try InitWizard.reload(ctx, ping: v)

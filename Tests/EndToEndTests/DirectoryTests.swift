@@ -94,5 +94,15 @@ final class DirectoryTests: XCTestCase {
       XCTAssertTrue(r.err.contains("use a shorter --dir"), r.err)
       XCTAssertFalse(r.err.contains("File name too long"), r.err)
     }
+    // init says so at once, and status gives the same remedy, not a `cortex start` that the
+    // next command refuses.
+    let initialized = c.run(raw: ["--dir", long, "init", "--no-start"])
+    XCTAssertEqual(initialized.code, 0, initialized.err)
+    XCTAssertTrue(initialized.err.contains("no daemon can run there yet"), initialized.err)
+    XCTAssertTrue(initialized.err.contains("use a shorter --dir"), initialized.err)
+    let status = c.run(raw: ["--dir", long, "status"])
+    XCTAssertEqual(status.code, 69, status.err)
+    XCTAssertTrue(status.err.contains("no daemon can run there") && status.err.contains("use a shorter --dir"), status.err)
+    XCTAssertFalse(status.err.contains("cortex start"), status.err)
   }
 }
