@@ -88,7 +88,20 @@ extension Daemon {
       let who = pid.map { "pid \($0.filter { $0.isNumber })" } ?? "another process"
       throw StartupError("a daemon already runs for \(paths.root) (\(who)); stop it with: cortex stop --dir \(paths.root)")
     }
-    try self.init(paths: paths, config: config, lockFD: lockFD)
+    do throws(StartupError) {
+      try self.init(paths: paths, config: config, lockFD: lockFD)
+    } catch {
+      // A start that fails after it listened (a cluster it cannot join, a log it cannot write)
+      // leaves no socket and no daemon.pid of its own behind: it holds the lock, so no other
+      // daemon's are there, and a client finds "not running" rather than a dead socket.
+      try? FileSystem.remove(paths.socket)
+      if ((try? FileSystem.read(paths.pid)) ?? nil).map({ String(decoding: $0, as: UTF8.self).filter(\.isNumber) })
+        == String(Processes.currentID)
+      {
+        try? FileSystem.remove(paths.pid)
+      }
+      throw error
+    }
   }
 
   convenience init(paths: Paths, config: Config, lockFD: FileDescriptor) throws(StartupError) {

@@ -92,6 +92,12 @@ final class ClusterModeTests: ClusterTestCase {
     let r = other.run(["start", "--workers", "1"])
     XCTAssertNotEqual(r.code, 0)
     XCTAssertTrue(r.err.contains("already alive") && r.err.contains("elsewhere"), r.err)
+    // The failed start leaves no socket and no daemon.pid behind (they were left, dead).
+    XCTAssertFalse(FileSystem.exists(other.paths.socket), "a failed start left its socket")
+    XCTAssertFalse(FileSystem.exists(other.paths.pid), "a failed start left its daemon.pid")
+    let status = other.run(["list"])
+    XCTAssertEqual(status.code, 69, status.err)
+    XCTAssertTrue(status.err.contains("no socket"), status.err)
   }
 
   func testCancelAndWaitWorkFromAnyNode() throws {
