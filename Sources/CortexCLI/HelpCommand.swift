@@ -27,15 +27,36 @@ enum HelpCommand {
     }
     if words.first == "task" && [nil, "create"].contains(words.dropFirst().first) { words = ["submit"] }
     guard let name = words.first else {
-      ctx.out(CortexMain.usageText)
+      if ctx.json {
+        let listed = CortexMain.commands.filter { !$0.hidden }
+        ctx.printJSON(.array(listed.map { .object([("name", .string($0.name)), ("abstract", .string($0.abstract))]) }))
+      } else {
+        ctx.out(CortexMain.usageText)
+      }
       return 0
     }
     if words.count > 1 { throw CLIError.usage("give one command", help.usage) }
     guard let c = CortexMain.commands.first(where: { $0.name == name }) else {
       throw CortexMain.unknownCommand(name, usage: "cortex help COMMAND (see cortex help)")
     }
-    ctx.out(c.help.text)
+    if ctx.json { ctx.printJSON(full(c.help)) } else { ctx.out(c.help.text) }
     return 0
+  }
+
+  /// One command's help as `--json help COMMAND` prints it: what the text says, field by field.
+  static func full(_ h: CommandHelp) -> JSON {
+    let flags: [JSON] = h.flags.map { f in
+      var o: [(String, JSON)] = [("names", .array(f.names.map { .string($0) })), ("help", .string(f.text))]
+      if let v = f.value { o.append(("value", .string(v))) }
+      if let d = f.defaultValue { o.append(("default", .string(d))) }
+      if !f.choices.isEmpty { o.append(("choices", .array(f.choices.map { .string($0) }))) }
+      return .object(o)
+    }
+    return .object([
+      ("name", .string(h.name)), ("abstract", .string(h.abstract)), ("usage", .string(h.usage)), ("details", .string(h.details)),
+      ("flags", .array(flags)),
+      ("examples", .array(h.examples.map { .object([("command", .string($0.0)), ("says", .string($0.1))]) })),
+    ])
   }
 
   static func describe(_ h: CommandHelp) -> JSON {

@@ -280,6 +280,25 @@ final class HelpTests: XCTestCase {
     XCTAssertTrue(bad.isEmpty, bad.prefix(3).map { "line \($0.offset + 1): \($0.element)" }.joined(separator: "\n"))
   }
 
+  /// `--json help` promises JSON like every command (it printed the text): the command list, and
+  /// one command's usage, flags with their defaults, and examples.
+  func testHelpWithJSONIsJSON() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let listed = try JSON.parse(Array(c.run(raw: ["--json", "help"]).out.utf8)).array ?? []
+    let names = listed.compactMap { $0["name"]?.string }
+    XCTAssertTrue(names.contains("submit") && names.contains("cluster"), "\(names)")
+    XCTAssertFalse(names.contains("__complete"), "a hidden command is listed")
+    let submit = try JSON.parse(Array(c.run(raw: ["--json", "help", "submit"]).out.utf8))
+    XCTAssertEqual(submit["name"]?.string, "submit")
+    XCTAssertTrue(submit["usage"]?.string?.hasPrefix("cortex submit") == true, "\(submit)")
+    let flags = submit["flags"]?.array ?? []
+    let priority = flags.first { $0["names"]?.array?.contains(.string("--priority")) == true }
+    XCTAssertEqual(priority?["default"]?.string, "medium", "\(priority as Any)")
+    XCTAssertFalse((submit["examples"]?.array ?? []).isEmpty)
+    XCTAssertEqual(c.run(raw: ["help", "submit", "--json"]).out, c.run(raw: ["--json", "help", "submit"]).out)
+  }
+
   /// Every `cortex … | jq FILTER` example of the help texts and the man page names fields that
   /// the command's JSON has. Before, `cortex --json status | jq .queued` printed null (the count
   /// is `.tasks.queued`). The filters are paths (`.a.b`, `.[].id`), followed here without jq.
