@@ -64,8 +64,7 @@ extension Client {
   /// answer, and no daemon is coming back by itself. Said at once (it used to wait out the 30 s
   /// window first), with what it means for the command; exit 69.
   static func stoppedFirst(_ error: CLIError, _ ctx: Context, _ ids: [String], op: String) -> CLIError {
-    let which = ids.count == 1 ? ids[0] : "\(ids.count) tasks"
-    let again = ids.count == 1 ? ids[0] : "ID..."
+    let (which, again) = named(ids)
     let what =
       op == "cancel"
       ? "before the cancel of \(which) was confirmed: the cancel of a running task is on record and the next daemon applies it (asking again is harmless)"
@@ -76,12 +75,16 @@ extension Client {
       answer: error.answer)
   }
 
+  /// How a message names the tasks (`task-000001`, `3 tasks`), and what to give the command again.
+  static func named(_ ids: [String]) -> (which: String, again: String) {
+    ids.count == 1 ? (ids[0], ids[0]) : ("\(ids.count) tasks", "ID...")
+  }
+
   /// The daemon went away while waiting (a `cortex stop`, a crash) and none answered again
   /// within `rewaitWindowMs`: the tasks are not lost (a stop requeues what runs, and a start
   /// picks them up), so say so and how to ask again, after what went wrong.
   static func gaveUp(_ error: CLIError, _ ctx: Context, _ ids: [String], op: String = "wait") -> CLIError {
-    let which = ids.count == 1 ? ids[0] : "\(ids.count) tasks"
-    let again = ids.count == 1 ? ids[0] : "ID..."
+    let (which, again) = named(ids)
     let what =
       op == "cancel"
       ? "so the cancel of \(which) is not confirmed (the cancel of a running task is on record and the next daemon applies it)"
