@@ -11,6 +11,8 @@ enum StatusCommand {
     let view = try DaemonControl.hotState(ctx)
     let now = Clock.wallMs()
     let stale = notResponding(view, pid: running, now: now)
+    let configured = clusterNode(ctx.paths)
+    let cluster = clusterShown(configured: configured, view: view, running: running != nil)
     if ctx.json {
       var v = json(view, running: running != nil, responding: running != nil && stale == nil, now: now, ctx).object ?? []
       if let g = GroupsFile.read(ctx.paths) {
@@ -21,7 +23,7 @@ enum StatusCommand {
       }
       // A node's own budget is a placeholder (2^60, so that the database's check is the one that
       // refuses): the cluster's budget is `cortex cluster status --json`.
-      if let node = clusterNode(ctx.paths), let i = v.firstIndex(where: { $0.0 == "budget" }) {
+      if let node = cluster, let i = v.firstIndex(where: { $0.0 == "budget" }) {
         v[i].1 = .object([("scope", .string("cluster")), ("see", .string("cortex cluster status"))])
         var c: [(String, JSON)] = [("node", .string(node ?? Host.name))]
         c.append(("database", .string(view.clusterUnreachableSinceMs == nil ? "reachable" : "unreachable")))
@@ -58,8 +60,7 @@ enum StatusCommand {
       "queue      \(c[.queued] ?? 0) queued (" + byPriority + "), \(c[.assigned] ?? 0) assigned, \(c[.running] ?? 0) running\n"
     s +=
       "finished   \(c[.succeeded] ?? 0) succeeded, \(c[.failed] ?? 0) failed, \(c[.cancelled] ?? 0) cancelled, \(c[.timedOut] ?? 0) timed out; \(view.rejected) refused at submit\n"
-    let clusterSettings = clusterNode(ctx.paths)
-    if let node = clusterSettings {
+    if let node = cluster {
       s +=
         "cluster    node \(node ?? "(host name)"); the token budget, the queue and the other nodes are the cluster's: cortex cluster status\n"
       if let since = view.clusterUnreachableSinceMs {
@@ -70,10 +71,14 @@ enum StatusCommand {
     } else {
       s +=
         "budget     \(view.tokensAvailable) of \(view.tokensTotal) tokens available (\(view.tokensReserved) reserved, \(view.tokensUsed) used)\n"
+      if let node = configured {
+        s += "note       config.json makes this directory cluster node \(node ?? Host.name), "
+        s += "but the running daemon is a single host until a stop and a start\n"
+      }
     }
     // In cluster mode task ids come from the database's sequence: this node's counter is not
     // the next id (it said task-000006 while the cluster's next was task-000007).
-    s += "log        seq \(view.lastSeq)" + (clusterSettings == nil ? "; next task \(TaskID.format(view.nextTask))" : "") + "\n"
+    s += "log        seq \(view.lastSeq)" + (cluster == nil ? "; next task \(TaskID.format(view.nextTask))" : "") + "\n"
     s += GroupsFile.summary(GroupsFile.read(ctx.paths), clusterUnreachable: view.clusterUnreachableSinceMs != nil)
     let running_ = view.tasks.filter { $0.state == .running || $0.state == .assigned }.prefix(10)
     if !running_.isEmpty {
@@ -95,6 +100,14 @@ enum StatusCommand {
   /// Cluster mode's node name as config.json gives it (nil inside: the host's name), or nil on
   /// a single host. Read from the file's JSON, not through `Daemon.loadConfig`, whose full
   /// decoding was a fifth of a `cortex status`'s instructions.
+  /// What status shows as the node's cluster setting: config.json's while no daemon runs, but a
+  /// running daemon's own mode when one does (the hot state says it): `init --cluster` on a
+  /// directory whose single-host daemon runs made status show a cluster node that was not one.
+  static func clusterShown(configured: String??, view: HotState.View, running: Bool) -> String?? {
+    guard running else { return configured }
+    return view.clusterNode ? (configured ?? .some(nil)) : nil
+  }
+
   static func clusterNode(_ paths: Paths) -> String?? {
     guard let bytes = (try? FileSystem.read(paths.config)) ?? nil, contains(bytes, #""cluster""#), let v = try? JSON.parse(bytes),
       let c = v["cluster"], c.object != nil

@@ -140,7 +140,7 @@ extension Daemon {
     if buffered && logFailure == nil { try? log.flush(sync: false, nowMs: t) }
     hotWriter.write(
       scheduler, to: hot.base, lastSeq: log.writtenSeq, pid: Processes.currentID, startedMs: startedMs, nowMs: t,
-      clusterUnreachableSinceMs: cluster?.unreachableSinceMs ?? 0)
+      clusterNode: cluster != nil, clusterUnreachableSinceMs: cluster?.unreachableSinceMs ?? 0)
     if buffered { Fault.point("hot.buffered") }
     lastHotMs = t
     hotSeq = log.writtenSeq

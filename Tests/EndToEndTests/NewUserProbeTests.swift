@@ -238,6 +238,15 @@ final class NewUserInitClusterTests: XCTestCase {
       XCTAssertEqual(config["cluster"]?["node"]?.string, node)
     }
     XCTAssertEqual(c.events().filter { $0.type == "daemon.warning" && $0["reason"]?.string == "cluster_changed" }.count, 2)
+    // status tells the running daemon's mode, not config.json's: it showed node n2 of a cluster
+    // (its budget "the cluster's") for the single host still running.
+    let status = c.ok(["status"]).out
+    XCTAssertTrue(status.contains("budget     "), status)
+    XCTAssertFalse(status.contains("cluster    node"), status)
+    XCTAssertTrue(status.contains("config.json makes this directory cluster node n2, but the running daemon is a single host"), status)
+    let j = try JSON.parse(Array(c.ok(["--json", "status"]).out.utf8))
+    XCTAssertNil(j["cluster"], "\(j)")
+    XCTAssertNotNil(j["budget"]?["total"], "\(j)")
   }
 }
 

@@ -29,6 +29,8 @@ public enum HotState {
     static let rejected = 216, nextTask = 224, phase = 232, admitting = 236
     /// Cluster mode: when the node lost its database (wall ms), 0 while it answers (and on a single host).
     static let clusterUnreachableSince = 240
+    /// 1 when the daemon runs as a cluster node, 0 on a single host (whatever config.json says now).
+    static let clusterNode = 248
   }
 
   public static let workerStates: [WorkerState] = [.starting, .idle, .busy, .stopping, .restarting, .parked, .stopped]
@@ -38,10 +40,11 @@ public enum HotState {
   /// its own first (see `Writer`, which keeps that buffer from one write to the next).
   public static func write(
     _ s: Scheduler, to base: UnsafeMutableRawPointer, lastSeq: UInt64, pid: Int32, startedMs: Int64, nowMs: Int64,
-    clusterUnreachableSinceMs: Int64 = 0
+    clusterNode: Bool = false, clusterUnreachableSinceMs: Int64 = 0
   ) {
     Writer().write(
-      s, to: base, lastSeq: lastSeq, pid: pid, startedMs: startedMs, nowMs: nowMs, clusterUnreachableSinceMs: clusterUnreachableSinceMs)
+      s, to: base, lastSeq: lastSeq, pid: pid, startedMs: startedMs, nowMs: nowMs, clusterNode: clusterNode,
+      clusterUnreachableSinceMs: clusterUnreachableSinceMs)
   }
 
   /// Writes the daemon's state into the mapping: composes it in `scratch` (walking the scheduler's
@@ -62,10 +65,10 @@ public enum HotState {
 
     public func write(
       _ s: Scheduler, to base: UnsafeMutableRawPointer, lastSeq: UInt64, pid: Int32, startedMs: Int64, nowMs: Int64,
-      clusterUnreachableSinceMs: Int64 = 0
+      clusterNode: Bool = false, clusterUnreachableSinceMs: Int64 = 0
     ) {
       let (wn, tn) = HotState.compose(
-        s, into: scratch, lastSeq: lastSeq, pid: pid, startedMs: startedMs, nowMs: nowMs,
+        s, into: scratch, lastSeq: lastSeq, pid: pid, startedMs: startedMs, nowMs: nowMs, clusterNode: clusterNode,
         clusterUnreachableSinceMs: clusterUnreachableSinceMs)
       let seqlock = base.load(fromByteOffset: H.seqlock, as: UInt64.self)
       let odd = seqlock | 1 == seqlock ? seqlock + 2 : seqlock + 1
@@ -85,7 +88,7 @@ public enum HotState {
   /// the entries used in the worker and the task table.
   static func compose(
     _ s: Scheduler, into base: UnsafeMutableRawPointer, lastSeq: UInt64, pid: Int32, startedMs: Int64, nowMs: Int64,
-    clusterUnreachableSinceMs: Int64
+    clusterNode: Bool, clusterUnreachableSinceMs: Int64
   ) -> (workers: Int, tasks: Int) {
     for (i, b) in magic.enumerated() { base.storeBytes(of: b, toByteOffset: H.magic + i, as: UInt8.self) }
     func u32(_ o: Int, _ v: UInt32) { base.storeBytes(of: v, toByteOffset: o, as: UInt32.self) }
@@ -120,6 +123,7 @@ public enum HotState {
     u32(H.phase, phase)
     u32(H.admitting, s.admitting ? 1 : 0)
     i64(H.clusterUnreachableSince, clusterUnreachableSinceMs)
+    u32(H.clusterNode, clusterNode ? 1 : 0)
 
     var wn = 0
     for w in s.workers where wn < workerCapacity {
@@ -201,6 +205,9 @@ public enum HotState {
     public var phase: String, admitting: Bool, activeTotal: Int
     /// Cluster mode: since when (wall ms) the node cannot reach PostgreSQL; nil while it can.
     public var clusterUnreachableSinceMs: Int64?
+    /// Whether the daemon that wrote it runs as a cluster node (config.json may say otherwise
+    /// until its next start).
+    public var clusterNode: Bool
     public var workers: [WorkerView], tasks: [TaskView]
 
     /// The pool's workers: a scale-down leaves the slots above the pool in the file as
@@ -303,7 +310,7 @@ public enum HotState {
         phase: ph < phases.count ? phases[ph] : "unknown", admitting: u32(H.admitting) == 1,
         activeTotal: Int(u32(H.activeTotal)),
         clusterUnreachableSinceMs: i64(H.clusterUnreachableSince) == 0 ? nil : i64(H.clusterUnreachableSince),
-        workers: workers, tasks: tasks))
+        clusterNode: u32(H.clusterNode) == 1, workers: workers, tasks: tasks))
   }
 
   /// Reads a live mapping: retries while a write is in progress (odd seqlock or a moved one).
