@@ -110,6 +110,9 @@ enum ManPage {
       .I coordination/daemon.log
       the daemon's own messages when started with cortex start
       .TP
+      .I /usr/lib/cortex/cortexd
+      the daemon, and every command that needs libpq or starts a process: /usr/bin/cortex is a statically linked client that runs the commands which only talk to the daemon and hands the others to cortexd
+      .TP
       .I /lib/systemd/system/cortex.service
       the system unit (directory /var/lib/cortex); a user unit is in /usr/lib/systemd/user/cortex.service
       .SH EXAMPLES
