@@ -432,8 +432,10 @@ enum DoctorCommand {
       else { continue }  // no position, or one a start does not compare (sealed, cut, or gone)
       let now = segment[..<Int(offset)].withUnsafeBytes { CRC32C.checksum($0) }
       if now == recorded { continue }
+      // A start recovers from task-queue.json; from the previous snapshot only when that one is unusable.
+      let start = path == p.taskQueue ? "a start refuses it" : "a start that falls back to this older snapshot refuses it"
       let what =
-        "events/\(name) before byte \(offset) does not match the CRC32C \(file) recorded for it (\(Manifest.hex(recorded))): it changed after that snapshot, and a start refuses it"
+        "events/\(name) before byte \(offset) does not match the CRC32C \(file) recorded for it (\(Manifest.hex(recorded))): it changed after that snapshot, and \(start)"
       // Only a segment whose every line is valid is taken as it is now.
       let whole = log.files[index] != nil && log.repairedFrom.map { index < $0 } ?? true
       guard repair, whole else {

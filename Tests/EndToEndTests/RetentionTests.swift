@@ -411,6 +411,27 @@ final class RetentionTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     c.ok(["wait"] + ids)
   }
+
+  /// The previous snapshot's checksum no longer matching is found too, but a start recovers from
+  /// the newest one and starts: doctor said "a start refuses it" for either file.
+  func testDoctorSaysAStartUsesThePreviousSnapshotsChecksumOnlyAsAFallback() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "-p", "--wait", "--", "true"])
+    c.ok(["stop"])
+    let current = try XCTUnwrap(FileSystem.read(c.paths.taskQueue))
+    let snapshot = try JSON.parse(current)
+    let crc = try XCTUnwrap(snapshot["log"]?["crc32c"]?.string)
+    let wrong = String(format: "%08x", (UInt32(crc, radix: 16) ?? 0) ^ 1)
+    try FileSystem.writeAtomically(
+      c.paths.taskQueuePrevious, Array(String(decoding: current, as: UTF8.self).replacingOccurrences(of: crc, with: wrong).utf8))
+    let found = c.run(["doctor"])
+    XCTAssertEqual(found.code, 1, found.out)
+    XCTAssertTrue(found.out.contains("task-queue.prev.json recorded"), found.out)
+    XCTAssertTrue(found.out.contains("a start that falls back to this older snapshot refuses it"), found.out)
+    XCTAssertFalse(found.out.contains("task-queue.json recorded"), found.out)
+    c.ok(["start", "--workers", "1"])
+  }
 }
 
 /// The marker's length for a given limit, as the worker writes it.
