@@ -67,13 +67,16 @@ extension Client {
     let (which, again) = named(ids)
     let what =
       op == "cancel"
-      ? "before the cancel of \(which) was confirmed: the cancel of a running task is on record and the next daemon applies it (asking again is harmless)"
+      ? "before the cancel of \(which) was confirmed: \(cancelKept) (asking again is harmless)"
       : "before \(which) ended: unfinished tasks are not lost (a stop requeues running ones, for its next start or, in cluster mode, for any node)"
     return CLIError(
       ExitCode.notRunning,
       "the daemon stopped (cortex stop, or SIGTERM) \(what); \(ctx.startAdvice), then cortex \(op) \(again); cortex show \(ids.first ?? "ID") says where it stands",
       answer: error.answer)
   }
+
+  /// What becomes of a cancel the daemon did not get to confirm.
+  static let cancelKept = "the cancel of a running task is on record and the next daemon applies it"
 
   /// How a message names the tasks (`task-000001`, `3 tasks`), and what to give the command again.
   static func named(_ ids: [String]) -> (which: String, again: String) {
@@ -87,7 +90,7 @@ extension Client {
     let (which, again) = named(ids)
     let what =
       op == "cancel"
-      ? "so the cancel of \(which) is not confirmed (the cancel of a running task is on record and the next daemon applies it)"
+      ? "so the cancel of \(which) is not confirmed (\(cancelKept))"
       : "so stopped waiting for \(which). Accepted tasks are kept (a stop requeues running ones)"
     return CLIError(
       error.code,
