@@ -61,7 +61,9 @@ enum TopCommand {
       // A line longer than the terminal wrapped and pushed the frame's top off the screen (the
       // legend and the budget line are longer than 80 columns): each frame fits the terminal.
       if tty, let size = TerminalMode.size(.standardOutput) { s = fitted(s, rows: size.rows, columns: size.columns) }
-      ctx.out(s)
+      // `cortex top | head -1`: once stdout's reader is gone nothing more can be shown (the
+      // failed write was ignored and the pipeline hung, a frame every interval for ever).
+      do throws(PosixError) { try FileDescriptor.standardOutput.writeAll(s) } catch { return 0 }
       if once { return 0 }
       if let code = screen.waitForKey(ms: interval) { return code }
     }

@@ -15,28 +15,40 @@ final class NewUserFollowTests: XCTestCase {
     c.ok(["start", "--workers", "1"])
     let id = c.ok(["submit", "-p", "--", "sh", "-c", "echo started; sleep 30"]).out.trimmed
     c.eventually("the task runs") { c.ok(["list", "--state", "running"]).out.contains(id) }
-    let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"]
-    for args in [["tail", "-f", "-n", "1"], ["log", "-f", id]] {
-      let (r, w) = try makePipe()
-      let pid = try Processes.spawn(
-        [Cortex.binary, "--dir", c.root] + args, environment: env, stdin: nil, stdout: w, stderr: nil, newProcessGroup: false)
-      w.close()
-      var first: [UInt8] = []
-      XCTAssertTrue(r.waitReadable(timeoutMs: 10_000), "\(args) printed nothing")
-      _ = try r.read(appendingTo: &first, max: 4096)
-      XCTAssertFalse(first.isEmpty, "\(args)")
-      r.close()  // the reader leaves, as head -1 does
-      var status: ExitStatus? = nil
-      c.eventually("\(args) ends once its reader is gone", timeoutS: 10) {
-        status = Processes.reap(pid)?.status
-        return status != nil
-      }
-      if status == nil {
-        _ = Processes.signal(pid, Signal.kill)
-        _ = Processes.wait(pid)
-      }
-      XCTAssertEqual(status, .exited(0), "\(args)")
-    }
+    for args in [["tail", "-f", "-n", "1"], ["log", "-f", id]] { try endsWhenItsReaderLeaves(args) }
     c.ok(["cancel", id])
+  }
+
+  /// `cortex top | head -1` never ended either: top ignored the failed writes to its closed
+  /// stdout and drew a frame every interval for ever, so the pipeline hung.
+  func testTopEndsWhenItsReaderLeaves() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    try endsWhenItsReaderLeaves(["top", "--interval", "50"])
+  }
+
+  /// Runs `cortex ARGS` with stdout a pipe, reads its first output, closes the pipe (as `head -1`
+  /// does) and expects it to exit 0 within 10 s.
+  func endsWhenItsReaderLeaves(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+    let env = Environment.all().filter { !$0.hasPrefix("CORTEX_") } + ["NO_COLOR=1"]
+    let (r, w) = try makePipe()
+    let pid = try Processes.spawn(
+      [Cortex.binary, "--dir", c.root] + args, environment: env, stdin: nil, stdout: w, stderr: nil, newProcessGroup: false)
+    w.close()
+    var first: [UInt8] = []
+    XCTAssertTrue(r.waitReadable(timeoutMs: 10_000), "\(args) printed nothing", file: file, line: line)
+    _ = try r.read(appendingTo: &first, max: 4096)
+    XCTAssertFalse(first.isEmpty, "\(args)", file: file, line: line)
+    r.close()  // the reader leaves, as head -1 does
+    var status: ExitStatus? = nil
+    c.eventually("\(args) ends once its reader is gone", timeoutS: 10, file: file, line: line) {
+      status = Processes.reap(pid)?.status
+      return status != nil
+    }
+    if status == nil {
+      _ = Processes.signal(pid, Signal.kill)
+      _ = Processes.wait(pid)
+    }
+    XCTAssertEqual(status, .exited(0), "\(args)", file: file, line: line)
   }
 }
