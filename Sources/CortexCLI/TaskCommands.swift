@@ -126,12 +126,15 @@ enum ShowCommand {
     row("description", t["description"]?.string.map(visible))
     if let a = t["attempt"]?.int { row("attempt", t["max_attempts"]?.int.map { "\(a) of \($0)" } ?? String(a)) }
     row("node", t["node"]?.string)
-    row("worker", t["worker_id"]?.string)
-    row("pid", t["pid"]?.int.map { String($0) })
-    row("exit code", t["exit_code"]?.int.map { String($0) })
-    row("signal", t["signal"]?.int.map { String($0) })
+    // Queued again for a retry, the task still carries its last attempt's worker, pid, exit code
+    // and start: they read as the new attempt's (`state queued` beside `exit code 7`) unless named.
+    let last = t["state"]?.string == "queued" && (t["attempt"]?.int ?? 1) > 1 ? "last " : ""
+    row(last + "worker", t["worker_id"]?.string)
+    row(last + "pid", t["pid"]?.int.map { String($0) })
+    row(last + "exit code", t["exit_code"]?.int.map { String($0) })
+    row(last + "signal", t["signal"]?.int.map { String($0) })
     if let b = t["token_budget"]?.int { row("tokens", "\(t["tokens_used"]?.int ?? 0) used of \(b) budgeted") }
-    for (k, label) in [("submitted_ms", "submitted"), ("started_ms", "started"), ("ended_ms", "ended")] {
+    for (k, label) in [("submitted_ms", "submitted"), ("started_ms", last + "started"), ("ended_ms", "ended")] {
       row(label, t[k]?.int.map { Timestamp.rfc3339(ms: $0) })
     }
     for k in ["submitted", "started", "ended"] { row(k, t[k]?.string) }
@@ -144,6 +147,12 @@ enum ShowCommand {
         ?? t["held_by"]?.string
         ?? t["estimated_start_in_ms"]?.int.map { "in about " + formatMs($0) } ?? "unknown (no estimate yet)"
       row("queue", "position \(p); estimated start \(est)")
+    } else if t["state"]?.string == "queued", let at = t["not_before_ms"]?.int, at > Clock.wallMs() {
+      // Waiting out its retry backoff (or a provider's retry_after): not in the queue yet, so
+      // it has no position; it showed no queue line at all, only the last attempt's exit code.
+      let attempt = t["attempt"]?.int ?? 0
+      let when = "\(Timestamp.rfc3339(ms: at)) (in \(formatMs(at - Clock.wallMs())))"
+      row("queue", "waiting to retry: attempt \(attempt) joins the queue at \(when)")
     } else if let resume = SubmitAnswer.heldByPause(t, SubmitAnswer.pauses(client)) {
       // In cluster mode a queued task has no place in this node's queue; a pause may hold it.
       row("queue", "held by a pause: it starts after \(resume)")
