@@ -42,6 +42,13 @@ enum PauseCommand {
       said = p.first == nil ? "nothing was paused" : "\(what) was not paused"
     }
     ctx.err("cortex: \(said)\n")
+    // A group resumed under a paused queue still starts nothing: `cortex pause`, later
+    // `cortex resume api`, and the api tasks sat queued with "resumed" the last word.
+    if op == "resume", let g = p.first,
+      (try? Client.check(try client.request(.object([("op", .string("groups"))]))))?["paused"]?.bool == true
+    {
+      ctx.err("cortex: the whole queue is still paused, so group \(g) starts nothing yet (cortex resume, with no group, resumes it)\n")
+    }
     if let g = p.first, let known, !known.contains(g) {
       let near = Suggest.nearest(g, among: known).map { "did you mean \(quoted($0))? " } ?? ""
       ctx.err(
@@ -310,7 +317,8 @@ extension PauseCommand {
     operands: .group, examples: [("cortex pause", "hold the whole queue"), ("cortex pause batch", "hold only the group batch")])
   static let resumeHelp = CommandHelp(
     "resume", abstract: "start tasks again (one group, or everything paused)", usage: resumeUsage,
-    details: "Without a group, the queue and every paused group resume. In cluster mode it resumes the whole cluster.",
+    details:
+      "Without a group, the queue and every paused group resume. A group resumed while the whole queue is paused starts nothing yet (it says so). In cluster mode it resumes the whole cluster.",
     operands: .group, examples: [("cortex resume batch", "let the group batch start tasks again")])
 }
 

@@ -44,4 +44,26 @@ final class NewUserPauseTests: XCTestCase {
     XCTAssertFalse(unpaused.err.contains("pause"), unpaused.err)
     c.ok(["resume", "batch"])
   }
+
+  /// `cortex pause`, later `cortex resume api`: it said "group api resumed" and the group's tasks
+  /// stayed queued under the queue's pause with no word why. It says the queue is still paused.
+  func testResumingAGroupUnderAPausedQueueSaysTheQueueIsStillPaused() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["pause"])
+    c.ok(["pause", "api"])
+    let id = c.ok(["submit", "-p", "--group", "api", "--", "true"]).out.trimmed
+    let resumed = c.ok(["resume", "api"])
+    XCTAssertTrue(resumed.err.contains("cortex: group api resumed\n"), resumed.err)
+    XCTAssertTrue(
+      resumed.err.contains("the whole queue is still paused, so group api starts nothing yet (cortex resume, with no group, resumes it)"),
+      resumed.err)
+    let state = c.ok(["show", id]).out.split(separator: "\n").first { $0.hasPrefix("state ") }
+    XCTAssertEqual(state, "state           queued")
+    c.ok(["resume"])
+    c.ok(["wait", id])
+    // With the queue running, a group's resume says only that.
+    c.ok(["pause", "api"])
+    XCTAssertEqual(c.ok(["resume", "api"]).err, "cortex: group api resumed\n")
+  }
 }
