@@ -36,6 +36,9 @@ final class LogLifecycle: @unchecked Sendable {
   private let wakePipe: (read: FileDescriptor, write: FileDescriptor)
   private let outbox = Mutex<[LifecycleReport]>([])
   private let stopping = Atomic<Bool>(false)
+  /// Segments rotated away and not yet taken by a seal job: one job seals all that came since
+  /// the last one took them, with one write of the manifest.
+  private let rotated = Mutex<[Int]>([])
 
   private var manifest: Manifest
   /// A segment that failed its seal: it and later ones stay unsealed (`cortex doctor` says why).
@@ -62,13 +65,27 @@ final class LogLifecycle: @unchecked Sendable {
     queue.async { [self] in
       if writeManifest { _ = self.writeManifest() }
       for r in manifest.removing { report(.removed(carryOut(r), resumed: true)) }
-      for i in toSeal { seal(i, nowMs: Clock.wallMs()) }
+      seal(toSeal, nowMs: Clock.wallMs())
     }
   }
 
-  /// A segment the writer rotated away from.
+  /// A segment the writer rotated away from. Sealed with the others rotated before the job runs:
+  /// the manifest lists every sealed segment, so writing it once per segment made sealing
+  /// quadratic in their number (with 4 KiB segments the thread fell minutes behind the writer,
+  /// and `cortex stop` waited for it).
   func sealSegment(_ index: Int) {
-    queue.async { [self] in seal(index, nowMs: Clock.wallMs()) }
+    let first = rotated.withLock { r -> Bool in
+      r.append(index)
+      return r.count == 1
+    }
+    guard first else { return }
+    queue.async { [self] in
+      let batch = rotated.withLock { r -> [Int] in
+        defer { r.removeAll() }
+        return r
+      }
+      seal(batch, nowMs: Clock.wallMs())
+    }
   }
 
   /// What durable snapshots cover now (the older of the two kept), and the settings: removes what
@@ -191,21 +208,40 @@ final class LogLifecycle: @unchecked Sendable {
     }
   }
 
-  /// Checks every line of a rotated segment once and records it as sealed.
-  private func seal(_ index: Int, nowMs: Int64) {
+  /// Seals rotated segments in order (see `checked`), then writes the manifest once and reports
+  /// each; retention then removes what it allows.
+  private func seal(_ indexes: [Int], nowMs: Int64) {
+    var sealed: [Manifest.Segment] = []
+    for i in indexes.sorted() {
+      guard let segment = checked(i, nowMs: nowMs) else { continue }
+      manifest.segments.append(segment)
+      sealed.append(segment)
+    }
+    guard !sealed.isEmpty else { return }
+    guard writeManifest() else {
+      manifest.segments.removeLast(sealed.count)
+      return
+    }
+    for segment in sealed { report(.sealed(segment)) }
+    retainPass(nowMs: nowMs)
+  }
+
+  /// Checks every line of a rotated segment once: its entry for the manifest, or nil when it is
+  /// sealed already, empty (removed), or fails (it and later ones stay unsealed).
+  private func checked(_ index: Int, nowMs: Int64) -> Manifest.Segment? {
     let last = manifest.segments.last?.index ?? manifest.removedThrough?.index ?? 0
-    guard index > last, sealBlockedAt.map({ index < $0 }) ?? true else { return }
+    guard index > last, sealBlockedAt.map({ index < $0 }) ?? true else { return nil }
     let name = LogSegments.name(index)
     let path = paths.events + "/" + name
     guard let bytes = (try? FileSystem.read(path)) ?? nil else {
       report(.sealFailed(index: index, why: "\(name) cannot be read"))
       sealBlockedAt = index
-      return
+      return nil
     }
     if bytes.isEmpty {
       // Created, then the daemon stopped before writing to it: nothing to keep.
       try? FileSystem.remove(path)
-      return
+      return nil
     }
     let previous = manifest.segments.last?.lastSeq ?? manifest.removedThrough?.lastSeq ?? 0
     let scan = LogSegments.scan(bytes, after: previous, parseAfter: .max)
@@ -215,7 +251,7 @@ final class LogLifecycle: @unchecked Sendable {
         .sealFailed(
           index: index, why: "\(name) at byte \(at): \(scan.corruptReason ?? "a torn line"); it stays unsealed (cortex doctor --repair)"))
       sealBlockedAt = index
-      return
+      return nil
     }
     let firstEnd = bytes.firstIndex(of: 10) ?? bytes.count
     let lastStart = (bytes[..<(bytes.count - 1)].lastIndex(of: 10) ?? -1) + 1
@@ -226,15 +262,9 @@ final class LogLifecycle: @unchecked Sendable {
       index: index, bytes: bytes.count, crc32c: CRC32C.checksum(bytes),
       firstSeq: LogSegments.leadingSeq(bytes[...]) ?? previous + 1, lastSeq: scan.lastSeq,
       firstMs: ms(bytes[..<firstEnd]), lastMs: ms(bytes[lastStart..<(bytes.count - 1)]), lines: scan.lines)
-    if segment.firstSeq < manifest.recordsFromSeq && !backfillRecords(bytes, name: name) { return }
+    if segment.firstSeq < manifest.recordsFromSeq && !backfillRecords(bytes, name: name) { return nil }
     Fault.point("seal.checked")
-    manifest.segments.append(segment)
-    guard writeManifest() else {
-      manifest.segments.removeLast()
-      return
-    }
-    report(.sealed(segment))
-    retainPass(nowMs: nowMs)
+    return segment
   }
 
   /// Writes the compact records of a segment older than `finished-tasks.bin` (a directory from
