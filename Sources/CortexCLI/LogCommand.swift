@@ -78,7 +78,17 @@ enum LogCommand {
     }
     _ = drain()
     if !follow {
-      if !FileSystem.exists(path) { ctx.err("cortex: \(ids[0]) has no output (yet)\n") }
+      if !FileSystem.exists(path) {
+        // A task that ended before it ran (cancelled while queued) will never have any: "(yet)"
+        // promised output that never comes.
+        let shown = (try? Client(ctx)).flatMap { try? $0.request(.object([("op", .string("show")), ("id", .string(ids[0]))])) }
+        let state = shown?["task"]?["state"]?.string
+        if let state, TaskState(rawValue: state)?.isTerminal == true {
+          ctx.err("cortex: \(ids[0]) has no output: it ended \(state) before it ran\n")
+        } else {
+          ctx.err("cortex: \(ids[0]) has no output yet\n")
+        }
+      }
       return 0
     }
     var lastCheck: Int64 = 0

@@ -66,4 +66,17 @@ final class NewUserPauseTests: XCTestCase {
     c.ok(["pause", "api"])
     XCTAssertEqual(c.ok(["resume", "api"]).err, "cortex: group api resumed\n")
   }
+
+  /// `cortex log` of a task cancelled while a pause held it said it "has no output (yet)", and
+  /// exited 0, promising output that can never come. It says the task ended before it ran.
+  func testLogOfATaskCancelledWhileQueuedSaysItNeverRan() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--", "echo", "never"]).out.trimmed
+    XCTAssertEqual(c.ok(["log", id]).err, "cortex: \(id) has no output yet\n")
+    c.ok(["cancel", id])
+    XCTAssertEqual(c.ok(["log", id]).err, "cortex: \(id) has no output: it ended cancelled before it ran\n")
+    c.ok(["resume"])
+  }
 }
