@@ -79,4 +79,18 @@ final class NewUserPauseTests: XCTestCase {
     XCTAssertEqual(c.ok(["log", id]).err, "cortex: \(id) has no output: it ended cancelled before it ran\n")
     c.ok(["resume"])
   }
+
+  /// `cortex resume aip` (a typo) said "group aip was not paused" and made the group: a group is
+  /// never forgotten, so `aip` stayed a row of `cortex group`, groups.json and the metrics.
+  func testResumingAGroupNothingNamedChangesNothing() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    XCTAssertEqual(c.ok(["resume", "aip"]).err, "cortex: group aip was not paused\n")
+    let groups = try JSON.parse(Array(c.ok(["--json", "group"]).out.utf8))
+    XCTAssertEqual(groups["groups"]?.array?.compactMap { $0["name"]?.string }.contains("aip"), false, "\(groups)")
+    XCTAssertFalse(c.events().contains { $0["group"]?.string == "aip" })
+    // A group that exists resumes as before, and the pause of a new one still makes it.
+    c.ok(["pause", "api"])
+    XCTAssertEqual(c.ok(["resume", "api"]).err, "cortex: group api resumed\n")
+  }
 }

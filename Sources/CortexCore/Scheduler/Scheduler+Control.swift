@@ -58,7 +58,9 @@ extension Scheduler {
 
   mutating func pause(_ c: ClientID, _ group: String?, _ on: Bool, into out: inout [Action]) {
     var changed: [String] = []
-    if let group {
+    // Resuming a group nothing has named is a no-op (a typo, `cortex resume aip`): it made the
+    // group, which is never forgotten, a row of `cortex group`, groups.json and the metrics.
+    if let group, on || fleet.index[group] != nil {
       let g = groupIndex(group)
       if fleet.groups[g].paused != on {
         fleet.groups[g].paused = on
@@ -72,7 +74,7 @@ extension Scheduler {
               detail: on ? "no new task of group \(group) starts; running ones go on" : "tasks of group \(group) start again",
               fields: [("group", .string(group))])))
       }
-    } else {
+    } else if group == nil {
       // `cortex resume` with no group resumes everything that is paused.
       if fleet.paused != on {
         fleet.paused = on
