@@ -39,6 +39,7 @@ enum RestartCommand {
       throw CLIError(ExitCode.failure, "not restarting: \(problem); the daemon carries on with the config it has")
     }
     let startedBefore = before["started_ms"]?.int ?? 0
+    let failuresBefore = before["restart_failures"]?.int ?? 0
     let t0 = Clock.monotonicMs()
     guard Processes.signal(pid, Signal.usr2) else {
       throw CLIError(ExitCode.failure, "cannot signal the daemon (pid \(pid)): it may have just exited")
@@ -50,6 +51,13 @@ enum RestartCommand {
         continue
       }
       let started = v["started_ms"]?.int ?? 0
+      // The exec failed (the program at the daemon's path was removed or cannot run): the old
+      // program carries on and says why. This waited out the whole timeout, then said the
+      // daemon "did not come back" while it ran on unchanged.
+      if started == startedBefore, (v["restart_failures"]?.int ?? 0) > failuresBefore {
+        let why = v["restart_failure"]?.string ?? "see \(ctx.paths.daemonLog)"
+        throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) could not restart: \(why); it carries on as it was")
+      }
       guard started != startedBefore, v["ready"]?.bool == true else { continue }
       let ms = Clock.monotonicMs() - t0
       // The new program's web view has a new token (and, with `port` 0, a new port): the pages

@@ -125,6 +125,7 @@ extension Daemon {
       ("started_ms", .int(startedMs)), ("config_reloads", .int(Int64(configReloads))),
     ]
     if let e = configReloadError { answer.append(("config_error", .string(e))) }
+    if let e = restartFailure { answer += [("restart_failures", .int(Int64(restartFailures))), ("restart_failure", .string(e))] }
     if let cluster { answer.append(("cluster_node", .string(cluster.node))) }
     if clusterSettingsChanged { answer.append(("cluster_changed", .bool(true))) }
     reply(id, .object(answer), now: t)

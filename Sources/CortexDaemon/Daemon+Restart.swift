@@ -75,10 +75,9 @@ extension Daemon {
       return
     }
     guard config.cluster == nil, let listener else {
-      log.append(
-        Event(
-          "daemon.warning", reason: "restart_refused", detail: "restart in place is not built for cluster mode; use cortex stop and start"),
-        nowMs: t)
+      let why = "restart in place is not built for cluster mode; use cortex stop and start"
+      log.append(Event("daemon.warning", reason: "restart_refused", detail: why), nowMs: t)
+      restartFailed(why)
       return
     }
     // The new program reads config.json at its start and exits on one it cannot take: check it
@@ -86,6 +85,7 @@ extension Daemon {
     if let problem = Self.restartConfigProblem(paths) {
       log.append(Event("daemon.warning", reason: "restart_refused", detail: "\(problem); the daemon carries on"), nowMs: t)
       writeStderr("cortex daemon: restart refused: \(problem); the daemon carries on\n")
+      restartFailed(problem)
       return
     }
     // Requests already read are answered; new connections wait in the backlog for the new program.
@@ -103,6 +103,7 @@ extension Daemon {
       try log.flush(sync: true, nowMs: t)
     } catch {
       writeStderr("cortex daemon: restart refused: cannot write the log: \(error)\n")
+      restartFailed("cannot write the log: \(error)")
       return
     }
     // No new snapshot: the synced log is the record, and the next program replays its tail (a
@@ -137,5 +138,12 @@ extension Daemon {
     try? listener.setCloseOnExec(true)
     writeStderr("cortex daemon: restart failed: \(error); carrying on\n")
     log.append(Event("daemon.warning", reason: "restart_failed", detail: "\(error)"), nowMs: t)
+    restartFailed("\(error)")
+  }
+
+  /// Counts a SIGUSR2 that left this program running, for the ping answer.
+  func restartFailed(_ why: String) {
+    restartFailures += 1
+    restartFailure = why
   }
 }

@@ -56,6 +56,11 @@ public final class Daemon {
   /// ping answer, so `cortex init --force` can tell when a running daemon has its new config.
   var configReloads = 0
   var configReloadError: String?
+  /// SIGUSR2s that did not replace the program (the exec failed, or the restart was refused),
+  /// and why the last did not: in the ping answer, so `cortex restart` says so at once instead
+  /// of waiting out its timeout for a new program that never comes.
+  var restartFailures = 0
+  var restartFailure: String?
   /// The last config.json read has other `cluster` settings than this daemon started with
   /// (read at start only): said in the ping answer, so `cortex init --force` says so.
   var clusterSettingsChanged = false

@@ -242,20 +242,12 @@ final class AgentTests: XCTestCase {
     let bin = c.scratch + "/bin"
     try FileSystem.makeDirectories(bin)
     let copy = bin + "/cortex"
-    let program = try XCTUnwrap(FileSystem.read(Cortex.binary))
-    try FileSystem.writeAtomically(copy, program, durable: false)
-    try FileSystem.setMode(copy, 0o755)
+    try c.copyBinary(to: copy)
     let claude = try Self.standIn(bin, "claude-replay", Self.claudeOK)
     try initializeDev(claude)
-    let devnull = try FileDescriptor.open("/dev/null", [.readWrite])
-    defer { devnull.close() }
-    let starter = try Processes.spawn(
-      [copy, "--dir", c.root, "start", "--workers", "1"], environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") },
-      stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false)
-    XCTAssertEqual(Processes.wait(starter), .exited(0))
+    XCTAssertEqual(try c.start(program: copy, workers: 1), .exited(0))
     // The upgrade: a new file at the same path (rename over it, as installers do).
-    try FileSystem.writeAtomically(copy, program, durable: false)
-    try FileSystem.setMode(copy, 0o755)
+    try c.copyBinary(to: copy)
     let id = c.ok(["task", "create", "--type", "dev", "--description", "Add README.md", "--cwd", c.scratch, "-p"]).out.trimmed
     let done = waitDone(id)
     XCTAssertEqual(done["state"]?.string, "succeeded", "\(done)\n\(c.run(["log", id]).out)")

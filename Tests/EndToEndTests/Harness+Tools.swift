@@ -72,4 +72,23 @@ extension Cortex {
       w.close()
     }
   }
+
+  /// Writes a copy of the built `cortex` at `path` (mode 0755): a program a test can replace or
+  /// remove under the daemon started from it.
+  func copyBinary(to path: String) throws {
+    guard let program = try FileSystem.read(Cortex.binary) else { throw HarnessError(message: "cannot read \(Cortex.binary)") }
+    try FileSystem.writeAtomically(path, program, durable: false)
+    try FileSystem.setMode(path, 0o755)
+  }
+
+  /// `PROGRAM --dir ROOT start --workers N`: a daemon started from another program than
+  /// `Cortex.binary` (its path is what `cortex restart` execs); how the start ended.
+  func start(program: String, workers: Int) throws -> ExitStatus? {
+    let devnull = try FileDescriptor.open("/dev/null", [.readWrite])
+    defer { devnull.close() }
+    let starter = try Processes.spawn(
+      [program, "--dir", root, "start", "--workers", String(workers)], environment: Environment.all().filter { !$0.hasPrefix("CORTEX_") },
+      stdin: devnull, stdout: devnull, stderr: devnull, newProcessGroup: false)
+    return Processes.wait(starter)
+  }
 }
