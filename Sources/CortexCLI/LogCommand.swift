@@ -229,6 +229,10 @@ enum TailCommand {
       if !follow { return 0 }
     }
     var partial: [UInt8] = []
+    // The last seq read, and where the follower stood when retention removed the segments it
+    // had not read yet (it says so at the next event it finds).
+    var lastSeq: Int64 = 0
+    var skippedAfter: Int64? = nil
     while true {
       let path = ctx.paths.events + "/" + LogSegments.name(segment)
       var grew = false
@@ -244,7 +248,16 @@ enum TailCommand {
           while let nl = partial[start...].firstIndex(of: 10) {
             let line = partial[start..<nl]
             start = nl + 1
-            if let v = try? JSON.parse(line), matches(v), !emit(line, v) { return 0 }
+            guard let v = try? JSON.parse(line) else { continue }
+            let seq = v["seq"]?.int ?? 0
+            if let after = skippedAfter, after > 0, seq > after + 1 {
+              ctx.err(
+                "cortex: events seq \(after + 1)–\(seq - 1) were removed by retention (retention.log_bytes / log_days in config.json) before tail read them\n"
+              )
+            }
+            skippedAfter = nil
+            lastSeq = max(lastSeq, seq)
+            if matches(v), !emit(line, v) { return 0 }
           }
           partial.removeFirst(start)
         }
@@ -254,6 +267,18 @@ enum TailCommand {
         segment += 1
         offset = 0
         partial.removeAll()
+        continue
+      }
+      // Retention removed this segment and the next ones while the follower was behind (its
+      // reader slow, or stopped): it waited for ever for a next segment that would never come.
+      // It goes on from the oldest segment left.
+      if !grew && !FileSystem.exists(path),
+        let later = LogSegments.indexes((try? FileSystem.list(ctx.paths.events)) ?? []).first(where: { $0 > segment })
+      {
+        segment = later
+        offset = 0
+        partial.removeAll()
+        skippedAfter = lastSeq
         continue
       }
       if !grew && !follow { return 0 }
@@ -341,7 +366,8 @@ extension TailCommand {
     usage: "cortex tail [-f] [--type GLOB] [--task ID] [--since DUR] [-n N]",
     details: """
       Reads events/*.jsonl directly (no daemon needed). Every decision is there with its reason; with \
-      --json the lines are printed as written, for jq.
+      --json the lines are printed as written, for jq. A follower that falls behind retention (a slow \
+      reader) goes on from the oldest segment left and says on stderr which events it could not show.
       """,
     flags: [
       .flag("-f", "--follow", help: "keep printing new events, across segments"),
