@@ -144,6 +144,32 @@ final class FleetModelTests: XCTestCase {
     XCTAssertEqual(tail.unread(), 0)
   }
 
+  /// Behind the writer while retention removed its segment and the next ones, the tail waited
+  /// for ever for the segment after its own (the web view's events stopped for good). It goes on
+  /// from the oldest segment left.
+  func testTheTailGoesOnWhenRetentionRemovedTheSegmentsAfterIt() throws {
+    let dir = try FileSystem.makeTemporaryDirectory(prefix: "cortex-tail-")
+    defer { FileSystem.removeTree(dir) }
+    func append(_ segment: Int, _ text: String) throws {
+      let fd = try FileDescriptor.open(dir + "/" + LogSegments.name(segment), [.writeOnly, .create, .append])
+      defer { fd.close() }
+      try fd.writeAll(Array(text.utf8))
+    }
+    try append(1, "{\"seq\":1}\n")
+    var tail = LogTail(directory: dir)
+    var lines: [String] = []
+    tail.poll { lines.append(String(decoding: $0, as: UTF8.self)) }
+    XCTAssertEqual(lines, ["{\"seq\":1}"])
+    try append(2, "{\"seq\":2}\n")
+    try append(3, "{\"seq\":3}\n")
+    for i in 1...2 { try FileSystem.remove(dir + "/" + LogSegments.name(i)) }
+    tail.poll { lines.append(String(decoding: $0, as: UTF8.self)) }
+    XCTAssertEqual(lines, ["{\"seq\":1}", "{\"seq\":3}"])
+    try append(3, "{\"seq\":4}\n")
+    tail.poll { lines.append(String(decoding: $0, as: UTF8.self)) }
+    XCTAssertEqual(lines.last, "{\"seq\":4}")
+  }
+
   /// At the cap the oldest finished tasks are forgotten, a quarter of the cap at a time; tasks
   /// still running stay, however old, and every kept task is still found by its number.
   func testAtTheCapTheOldestFinishedTasksAreForgotten() {

@@ -33,8 +33,18 @@ struct LogTail {
       let n = (try? f.read(appendingTo: &buf, max: Self.chunk)) ?? 0
       if n == 0 {
         // At the end: move on only when a newer segment exists (this one is then complete).
-        let next = directory + "/" + LogSegments.name(segment + 1)
-        guard FileSystem.exists(next) else { break }
+        var nextIndex = segment + 1
+        var next = directory + "/" + LogSegments.name(nextIndex)
+        if !FileSystem.exists(next) {
+          // Retention removed this segment (still open here) and the next ones while the tail
+          // was behind: it waited for ever for a segment that would never come. It goes on
+          // from the oldest segment left.
+          guard !FileSystem.exists(directory + "/" + LogSegments.name(segment)),
+            let later = LogSegments.indexes((try? FileSystem.list(directory)) ?? []).first(where: { $0 > segment })
+          else { break }
+          nextIndex = later
+          next = directory + "/" + LogSegments.name(nextIndex)
+        }
         // Read what may have been appended between our read and the check.
         var rest: [UInt8] = []
         while ((try? f.read(appendingTo: &rest, max: Self.chunk)) ?? 0) > 0 {}
@@ -42,7 +52,7 @@ struct LogTail {
         partial.removeAll()
         f.close()
         fd = try? FileDescriptor.open(next, .readOnly)
-        segment += 1
+        segment = nextIndex
         offset = 0
         continue
       }
