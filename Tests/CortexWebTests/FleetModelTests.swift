@@ -120,17 +120,26 @@ final class FleetModelTests: XCTestCase {
     XCTAssertEqual(m.query(q).total, 1)
   }
 
+  /// Appends `text` to segment `segment` of the log in `dir`.
+  static func append(_ dir: String, _ segment: Int, _ text: String) throws {
+    let fd = try FileDescriptor.open(dir + "/" + LogSegments.name(segment), [.writeOnly, .create, .append])
+    defer { fd.close() }
+    try fd.writeAll(Array(text.utf8))
+  }
+
+  /// A temporary log directory (removed after the test) whose segment 1 holds `{"seq":1}`, and a
+  /// tail on it that has not read yet.
+  func logWithOneLine() throws -> (String, LogTail) {
+    let dir = try FileSystem.makeTemporaryDirectory(prefix: "cortex-tail-")
+    addTeardownBlock { FileSystem.removeTree(dir) }
+    try Self.append(dir, 1, "{\"seq\":1}\n")
+    return (dir, LogTail(directory: dir))
+  }
+
   /// What a paused reader would have to catch up on: the bytes after its position, across segments.
   func testTheTailKnowsHowMuchIsUnread() throws {
-    let dir = try FileSystem.makeTemporaryDirectory(prefix: "cortex-tail-")
-    defer { FileSystem.removeTree(dir) }
-    func append(_ segment: Int, _ text: String) throws {
-      let fd = try FileDescriptor.open(dir + "/" + LogSegments.name(segment), [.writeOnly, .create, .append])
-      defer { fd.close() }
-      try fd.writeAll(Array(text.utf8))
-    }
-    try append(1, "{\"seq\":1}\n")
-    var tail = LogTail(directory: dir)
+    var (dir, tail) = try logWithOneLine()
+    func append(_ segment: Int, _ text: String) throws { try Self.append(dir, segment, text) }
     XCTAssertEqual(tail.unread(), 0, "before the first poll")
     var lines = 0
     tail.poll { _ in lines += 1 }
@@ -148,15 +157,8 @@ final class FleetModelTests: XCTestCase {
   /// for ever for the segment after its own (the web view's events stopped for good). It goes on
   /// from the oldest segment left.
   func testTheTailGoesOnWhenRetentionRemovedTheSegmentsAfterIt() throws {
-    let dir = try FileSystem.makeTemporaryDirectory(prefix: "cortex-tail-")
-    defer { FileSystem.removeTree(dir) }
-    func append(_ segment: Int, _ text: String) throws {
-      let fd = try FileDescriptor.open(dir + "/" + LogSegments.name(segment), [.writeOnly, .create, .append])
-      defer { fd.close() }
-      try fd.writeAll(Array(text.utf8))
-    }
-    try append(1, "{\"seq\":1}\n")
-    var tail = LogTail(directory: dir)
+    var (dir, tail) = try logWithOneLine()
+    func append(_ segment: Int, _ text: String) throws { try Self.append(dir, segment, text) }
     var lines: [String] = []
     tail.poll { lines.append(String(decoding: $0, as: UTF8.self)) }
     XCTAssertEqual(lines, ["{\"seq\":1}"])
