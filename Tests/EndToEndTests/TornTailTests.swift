@@ -1,0 +1,69 @@
+import CortexCore
+import Posix
+import XCTest
+
+/// A torn last line of the event log (SPEC §9) in the cases `CrashTests` does not cover: a start
+/// that cuts it and then fails for another reason, and a torn line whose `seq` is garbage.
+final class TornTailTests: XCTestCase {
+  var c: Cortex!
+
+  override func setUpWithError() throws { c = try Cortex() }
+  override func tearDown() { c?.finish() }
+
+  /// The newest segment of the log.
+  var newestSegment: String {
+    get throws {
+      let last = try XCTUnwrap(LogSegments.indexes(try FileSystem.list(c.paths.events)).last, "the log has no segment")
+      return c.paths.events + "/" + LogSegments.name(last)
+    }
+  }
+
+  /// A log with a few finished tasks and the final snapshot of a stop, then `torn` (no newline)
+  /// appended to its newest segment, as a crash in the middle of a write leaves it.
+  func logEndingWith(torn: String) throws -> (segment: String, bytes: [UInt8]) {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--wait", "--from", "-"], input: String(repeating: #"{"synthetic":{"duration_ms":1}}"# + "\n", count: 3))
+    c.ok(["stop"])
+    let segment = try newestSegment
+    let clean = try FileSystem.read(segment) ?? []
+    XCTAssertEqual(clean.last, 10, "the log does not end with a whole line")
+    try FileSystem.writeAtomically(segment, clean + Array(torn.utf8))
+    return (segment, clean)
+  }
+
+  /// A start cut the torn last line, then failed (here: a cluster it cannot reach). The cut
+  /// left no trace: the `log.truncated` event was only buffered, and the next start found a
+  /// clean log and said nothing of what was cut. Now the event is written before anything else
+  /// of the start can fail, and the next start finds it in the log.
+  func testATornTailCutByAStartThatThenFailsIsRecordedInTheLog() throws {
+    let torn = #"{"seq":40,"ts":"2026-12-01T05:00:00.000Z","type":"task.subm"#
+    let (segment, clean) = try logEndingWith(torn: torn)
+    let config = try XCTUnwrap(FileSystem.read(c.paths.config))
+    // Nothing listens on port 1: the join fails after recovery cut the tail.
+    try c.configure([
+      ("cluster", .object([("postgres", .string("postgresql://cortex@127.0.0.1:1/cortex?connect_timeout=2")), ("node", .string("n1"))]))
+    ])
+    let failed = c.run(["start", "--workers", "1"])
+    XCTAssertNotEqual(failed.code, 0, "the start joined a cluster that is not there: \(failed.err)")
+    XCTAssertNil(c.daemonPID, "the failed start left its pid file")
+    let after = try FileSystem.read(segment) ?? []
+    XCTAssertEqual(Array(after.prefix(clean.count)), clean, "the start changed the log before the torn line")
+    XCTAssertEqual(after.last, 10, "the torn line is still there, or the log ends in a partial line")
+    let cut = c.events().filter { $0.type == "log.truncated" }
+    XCTAssertEqual(cut.count, 1, "the failed start cut \(torn.utf8.count) bytes and logged \(cut.count) log.truncated events")
+    XCTAssertEqual(cut.first?["bytes"]?.int, Int64(torn.utf8.count), "\(cut)")
+    XCTAssertEqual(cut.first?["reason"]?.string, "torn_tail", "\(cut)")
+
+    // The next start (the cluster setting taken out again) recovers; the cut is on record once.
+    try FileSystem.writeAtomically(c.paths.config, config)
+    c.ok(["start", "--workers", "1"])
+    let events = c.events()
+    XCTAssertEqual(events.filter { $0.type == "log.truncated" }.count, 1, "\(events.filter { $0.type == "log.truncated" })")
+    let seqs = events.compactMap { $0["seq"]?.int }
+    XCTAssertEqual(seqs, seqs.sorted(), "seq does not increase")
+    XCTAssertEqual(Set(seqs).count, seqs.count, "a seq was used twice")
+    c.ok(["stop"])
+    XCTAssertEqual(c.run(["doctor"]).code, 0)
+  }
+}
