@@ -140,17 +140,6 @@ extension Daemon {
       let begin = r.offset - base
       let skipped = LogSegments.skip(bytes[begin...], through: after)
       let previous = max(k == 0 ? r.previousSeq : lastSeq, skipped.lastSeq ?? 0)
-      if let first = LogSegments.leadingSeq(bytes[skipped.index...]), first > max(previous, after) + 1, previous > 0 || after > 0 {
-        // Events that no snapshot covers are missing before this segment (one removed by hand,
-        // and `cortex doctor --repair` dropped it from the manifest): what they held is lost.
-        let from = max(previous, after) + 1
-        notes.append(
-          Event(
-            "daemon.warning", reason: "log_gap",
-            detail:
-              "events/\(name) continues at seq \(first) but the log before it ends at seq \(previous), and \(after > 0 ? "the snapshot covers only through seq \(after)" : "there is no snapshot"): events \(from)–\(first - 1) are missing (a segment removed?); tasks submitted in them are unknown to this daemon",
-            fields: [("segment", .string(name)), ("first_missing", .int(Int64(from))), ("last_missing", .int(Int64(first - 1)))]))
-      }
       let scan = LogSegments.scan(bytes[skipped.index...], after: previous, parseAfter: after) { v in
         guard let q = v["seq"]?.int, UInt64(q) > after else { return }
         scheduler.replay(v)
@@ -161,6 +150,21 @@ extension Daemon {
         {
           records.append(r)
         }
+      }
+      // Only a complete, valid first line says where the segment goes on: a torn one (the scan
+      // found no valid line before it) may hold any number, and is cut below, not a gap.
+      if scan.lines > 0, let first = LogSegments.leadingSeq(bytes[skipped.index...]),
+        first > max(previous, after) + 1, previous > 0 || after > 0
+      {
+        // Events that no snapshot covers are missing before this segment (one removed by hand,
+        // and `cortex doctor --repair` dropped it from the manifest): what they held is lost.
+        let from = max(previous, after) + 1
+        notes.append(
+          Event(
+            "daemon.warning", reason: "log_gap",
+            detail:
+              "events/\(name) continues at seq \(first) but the log before it ends at seq \(previous), and \(after > 0 ? "the snapshot covers only through seq \(after)" : "there is no snapshot"): events \(from)–\(first - 1) are missing (a segment removed?); tasks submitted in them are unknown to this daemon",
+            fields: [("segment", .string(name)), ("first_missing", .int(Int64(from))), ("last_missing", .int(Int64(first - 1)))]))
       }
       if let at = scan.corruptAt {
         throw StartupError(

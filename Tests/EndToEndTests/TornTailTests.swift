@@ -66,4 +66,23 @@ final class TornTailTests: XCTestCase {
     c.ok(["stop"])
     XCTAssertEqual(c.run(["doctor"]).code, 0)
   }
+
+  /// A torn last line whose partial content carries a `seq` far ahead of the log (garbage from
+  /// the crash) was read as where the segment goes on: the start warned `log_gap`, events
+  /// "missing" that never existed, beside the `log.truncated` that cut the same line.
+  func testATornLastLineWithAGarbledSeqIsCutNotReportedAsAGap() throws {
+    let torn = #"{"seq":987654321,"ts":"2026-12-01T05:00:00.000Z","type":"task.sub"#
+    let (segment, clean) = try logEndingWith(torn: torn)
+    let lastSeq = try XCTUnwrap(c.events().last?["seq"]?.int)
+    let started = c.ok(["start", "--workers", "1"])
+    XCTAssertFalse(started.err.contains("are missing"), "the start reports missing events: \(started.err)")
+    let events = c.events()
+    XCTAssertNil(events.first { $0["reason"]?.string == "log_gap" }, "a torn line was reported as a gap: \(events.last!)")
+    let cut = try XCTUnwrap(events.first { $0.type == "log.truncated" }, "no log.truncated")
+    XCTAssertEqual(cut["bytes"]?.int, Int64(torn.utf8.count), cut.encoded())
+    XCTAssertEqual(cut["seq"]?.int, lastSeq + 1, "the seq after the cut does not follow the log's last whole line: \(cut.encoded())")
+    XCTAssertEqual(Array((try FileSystem.read(segment) ?? []).prefix(clean.count)), clean)
+    c.ok(["stop"])
+    XCTAssertEqual(c.run(["doctor"]).code, 0)
+  }
 }
