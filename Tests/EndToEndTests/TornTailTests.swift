@@ -47,6 +47,8 @@ final class TornTailTests: XCTestCase {
     let failed = c.run(["start", "--workers", "1"])
     XCTAssertNotEqual(failed.code, 0, "the start joined a cluster that is not there: \(failed.err)")
     XCTAssertNil(c.daemonPID, "the failed start left its pid file")
+    XCTAssertTrue(
+      failed.err.contains("cut \(torn.utf8.count) bytes of an incomplete last line"), "the start did not say what it cut: \(failed.err)")
     let after = try FileSystem.read(segment) ?? []
     XCTAssertEqual(Array(after.prefix(clean.count)), clean, "the start changed the log before the torn line")
     XCTAssertEqual(after.last, 10, "the torn line is still there, or the log ends in a partial line")
