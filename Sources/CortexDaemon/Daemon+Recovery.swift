@@ -230,7 +230,7 @@ extension Daemon {
   }
 
   /// The segment files with their sizes, and for those the manifest does not list, the seq of
-  /// their first line (a few bytes each).
+  /// their first line (its first 4 KiB at most; none for a segment holding only a torn line).
   static func segmentFiles(_ paths: Paths, manifest: Manifest?) throws(StartupError) -> [RecoveryPlan.SegmentFile] {
     let indexes: [Int]
     do { indexes = LogSegments.indexes(try FileSystem.list(paths.events)) } catch {
@@ -239,7 +239,9 @@ extension Daemon {
     return indexes.map { i in
       let path = paths.events + "/" + LogSegments.name(i)
       var f = RecoveryPlan.SegmentFile(index: i, size: FileSystem.size(path) ?? 0)
-      if manifest?.segment(i) == nil { f.firstSeq = Self.firstBytes(path, 64).flatMap { LogSegments.leadingSeq($0[...]) } }
+      if manifest?.segment(i) == nil {
+        f.firstSeq = Self.firstBytes(path, 4096).flatMap { LogSegments.firstLineSeq($0[...], fileSize: f.size) }
+      }
       return f
     }
   }

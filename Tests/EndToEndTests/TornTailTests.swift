@@ -87,4 +87,37 @@ final class TornTailTests: XCTestCase {
     c.ok(["stop"])
     XCTAssertEqual(c.run(["doctor"]).code, 0)
   }
+
+  /// A crash in the first write to a segment just begun leaves it holding only a torn line. The
+  /// seq at the start of that line (here garbage: 1) was taken as where the segment begins, so the
+  /// segment before it seemed to end at seq 0 and, with no snapshot to start from, was skipped:
+  /// the start knew none of the tasks in it.
+  func testASegmentHoldingOnlyATornLineDoesNotHideTheSegmentBeforeIt() throws {
+    try c.initialize([("snapshot_interval_s", .int(3600)), ("orphan_timeout_s", .double(0.05))])
+    c.ok(["start", "--workers", "1"])
+    c.ok(["pause"])
+    let ids = (0..<3).map { _ in c.ok(["submit", "-p", "--", "true"]).out.trimmed }
+    let pid = try XCTUnwrap(c.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    c.eventually("the daemon is gone") { !Processes.isAlive(pid) }
+    c.eventually("its worker is gone") { c.leftovers.filter { !$0.isZombie }.isEmpty }
+    XCTAssertFalse(FileSystem.exists(c.paths.taskQueue), "a snapshot covers the log")
+    let segments = LogSegments.indexes(try FileSystem.list(c.paths.events))
+    XCTAssertEqual(segments, [1])
+    let torn = #"{"seq":1,"ts":"2026-12-01T05:00:00.000Z","type":"task.sub"#
+    try FileSystem.writeAtomically(c.paths.events + "/" + LogSegments.name(2), Array(torn.utf8))
+
+    c.ok(["start", "--workers", "1"])
+    for id in ids {
+      let shown = try JSON.parse(Array(c.ok(["--json", "show", id]).out.utf8))
+      XCTAssertEqual(shown["state"]?.string, "queued", "\(id) is not queued after the start: \(shown.encoded())")
+    }
+    let events = c.events()
+    XCTAssertTrue(events.contains { $0.type == "log.truncated" && $0["bytes"]?.int == Int64(torn.utf8.count) }, "no log.truncated")
+    let seqs = events.compactMap { $0["seq"]?.int }
+    XCTAssertEqual(Set(seqs).count, seqs.count, "a seq was used twice")
+    c.ok(["resume"])
+    c.ok(["wait"] + ids, timeoutS: 60)
+    c.ok(["stop"])
+  }
 }
