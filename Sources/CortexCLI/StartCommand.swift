@@ -6,7 +6,7 @@ import Posix
 /// `cortex daemon` (foreground).
 enum StartCommand {
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
-    if args.flag("--foreground") { return try runForeground(&args, ctx) }
+    if args.flag("--foreground") { return try runForeground(&args, ctx, printsDashboard: true) }
     let workers = try args.intOption("--workers", min: 1, max: 1024)
     let timeout = try args.secondsOption("--timeout", min: 1, max: 86_400) ?? 60
     try args.noPositionals()
@@ -20,7 +20,7 @@ enum StartCommand {
     } else {
       let ready = v["workers_ready"]?.int ?? 0
       ctx.err("cortex: daemon started (pid \(v["pid"]?.int ?? 0), \(ready) worker\(ready == 1 ? "" : "s") ready) in \(ctx.paths.root)\n")
-      if let web { ctx.err("cortex: dashboard at \(web)\n") }
+      if let web { ctx.err(dashboardLine(web)) }
       for w in v["warnings"]?.array ?? [] { ctx.err("cortex: warning: \(w.string ?? "")\n") }
     }
     return 0
@@ -44,13 +44,24 @@ enum StartCommand {
     }
   }
 
+  static func dashboardLine(_ url: String) -> String { "cortex: dashboard at \(url)\n" }
+
+  /// `cortex daemon`, and `cortex start --foreground` (`printsDashboard`): that one prints the
+  /// dashboard's address with its token once the daemon serves, as the detached start does (the
+  /// daemon's own line names only the token's file: an address without the token answers 401).
+  /// `cortex daemon` does not: under systemd its messages go to the journal.
   static func runForeground(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
+    try runForeground(&args, ctx, printsDashboard: false)
+  }
+
+  static func runForeground(_ args: inout Args, _ ctx: Context, printsDashboard: Bool) throws(CLIError) -> Int32 {
     var options = DaemonOptions()
     options.workers = try args.intOption("--workers", min: 1, max: 1024)
     options.detach = args.flag("--detach")
     try args.noPositionals()
     do throws(StartupError) {
       let d = try Daemon(paths: ctx.paths, options: options)
+      if printsDashboard, let web = WebAddress.read(ctx.paths) { ctx.err(dashboardLine(web)) }
       return d.run()
     } catch {
       throw CLIError(error.exitCode, error.description)
@@ -135,7 +146,7 @@ extension StartCommand {
       run `cortex daemon` instead (Type=notify).
       """,
     flags: [
-      .flag("--foreground", help: "run in this process, as `cortex daemon`"),
+      .flag("--foreground", help: "run in this process, as `cortex daemon`, printing the dashboard's address with its token"),
       .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers"),
       .option("--timeout", value: "S", help: "give up when not ready after S seconds (or a duration: 90s, 2m)", default: "60"),
     ],

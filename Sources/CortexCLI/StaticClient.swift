@@ -12,11 +12,17 @@ import Posix
 enum StaticClient {
   /// The commands the static client runs itself: they talk to the daemon's socket or read its
   /// files, never PostgreSQL (`group`, `pause`, `resume` and `budget` read it in cluster mode) and
-  /// never start a process. Any other command, a new one included, goes to cortexd.
-  static let commands: Set<String> = [
-    "submit", "list", "show", "cancel", "wait", "kill", "retry", "edit", "log", "tail", "status", "top", "workers",
-    "scale", "help", "completions", "__complete",
-  ]
+  /// never start a process. Any other command, a new one included, goes to cortexd. A switch, not
+  /// a `Set`: the first `Set<String>` of a process has the runtime demangle its type and scan every
+  /// conformance record for `String: Hashable`, a third of a `cortex submit`'s instructions.
+  static func runsHere(_ name: String) -> Bool {
+    switch name {
+    case "submit", "list", "show", "cancel", "wait", "kill", "retry", "edit", "log", "tail", "status", "top", "workers",
+      "scale", "help", "completions", "__complete":
+      return true
+    default: return false
+    }
+  }
 
   /// Where cortexd is, from the static client at `executable`: `../lib/cortex/cortexd` as the
   /// package installs it, else beside it.
@@ -29,7 +35,7 @@ enum StaticClient {
   /// of its own. Returns nil when the command runs here, else why the handover failed (execve
   /// returns only then).
   static func handOverIfNeeded(_ name: String) -> CLIError? {
-    guard !commands.contains(name), Processes.isStaticExecutable else { return nil }
+    guard !runsHere(name), Processes.isStaticExecutable else { return nil }
     let exe = Processes.executablePath()
     let candidates = daemonBinary(from: exe)
     guard let daemon = candidates.first(where: FileSystem.isExecutable) else {

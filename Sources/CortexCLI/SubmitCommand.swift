@@ -103,12 +103,17 @@ enum SubmitCommand {
       }
     } catch {
       if error.code == ExitCode.notRunning && (error.answer == nil || error.answer?["reason"]?.string == "daemon_stopped") {
-        // Connected, then the daemon went away before it answered (`cortex restart`, a crash):
-        // the submit may or may not be on record. Say so, and how to repeat it safely.
+        // Connected, then the daemon went away before it answered (`cortex restart`, a crash),
+        // or stopped first (`daemon_stopped`: in cluster mode, before the database answered):
+        // the submit may or may not be on record. Say so, and how to repeat it safely; not
+        // "refused", which says it was not accepted.
         let what = single == nil ? "the \(specs.count) tasks were" : "the task was"
+        let stopped = error.answer != nil
         throw CLIError(
           error.code,
-          "\(error.description): whether \(what) accepted is not known (cortex list shows what the daemon has); "
+          (stopped ? "the daemon stopped (cortex stop, or SIGTERM) before it answered (daemon_stopped)" : error.description)
+            + ": whether \(what) accepted is not known ("
+            + (stopped ? "\(ctx.startAdvice), then cortex list shows what it has" : "cortex list shows what the daemon has") + "); "
             + (single == nil ? "a batch whose lines carry an idempotency_key" : "a submit with --idempotency-key K") + " is safe to repeat")
       }
       // The daemon names the spec by its position; a --from file's reader wants the line too.

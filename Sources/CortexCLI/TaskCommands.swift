@@ -124,7 +124,14 @@ enum ShowCommand {
     row("group", t["group"]?.string)
     row("retry of", t["retry_of"]?.string)
     row("description", t["description"]?.string.map(visible))
-    if let a = t["attempt"]?.int { row("attempt", t["max_attempts"]?.int.map { "\(a) of \($0)" } ?? String(a)) }
+    if t["not_started"]?.bool == true {
+      // Queued, no attempt begun (in cluster mode: no node has claimed it): "attempt 0 of 1"
+      // read as a run that had begun, or one that never would.
+      let allowed = t["max_attempts"]?.int.map { "; \($0) attempt\($0 == 1 ? "" : "s") allowed" } ?? ""
+      row("attempt", "not started yet\(allowed)")
+    } else if let a = t["attempt"]?.int {
+      row("attempt", t["max_attempts"]?.int.map { "\(a) of \($0)" } ?? String(a))
+    }
     row("node", t["node"]?.string)
     // Queued again for a retry, the task still carries its last attempt's worker, pid, exit code
     // and start: they read as the new attempt's (`state queued` beside `exit code 7`) unless named.
@@ -157,7 +164,7 @@ enum ShowCommand {
       // In cluster mode a queued task has no place in this node's queue; a pause may hold it.
       row("queue", "held by a pause: it starts after \(resume)")
     }
-    row("waiting", t["waiting"]?.string)
+    row("waiting", waiting(t))
     row("progress", t["progress"]?.double.map { "\(Int($0 * 100))%" })
     row("message", t["message"]?.string.map(visible))
     row("directory", t["dir"]?.string)
@@ -165,6 +172,20 @@ enum ShowCommand {
     if let spec = t["spec"] { s += "spec\n" + spec.pretty().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n" }
     ctx.out(s)
     return 0
+  }
+}
+
+extension ShowCommand {
+  /// Why a queued task is not dispatched, in words: the dependencies that hold it, each with its
+  /// state (`dependencies: task-000001 (running)`), or, in cluster mode, that no node has claimed
+  /// it yet; else the reason word as the daemon gives it.
+  static func waiting(_ t: JSON) -> String? {
+    if let held = t["waiting_on"]?.array, !held.isEmpty {
+      let named = held.map { "\($0["id"]?.string ?? "?") (\($0["state"]?.string ?? "unknown"))" }
+      return "dependencies: " + named.joined(separator: ", ")
+    }
+    if t["waiting"]?.string == "unclaimed" { return "to be claimed by a node (none has claimed it yet)" }
+    return t["waiting"]?.string
   }
 }
 
@@ -283,7 +304,12 @@ extension ListCommand {
 
 extension ShowCommand {
   static let help = CommandHelp(
-    "show", abstract: "a task's spec, state, attempts, worker, timings, tokens and estimate", usage: "cortex show ID", operands: .taskID,
+    "show", abstract: "a task's spec, state, attempts, worker, timings, tokens and estimate", usage: "cortex show ID",
+    details: """
+      A queued task that has not started says so (in cluster mode: until a node claims it), and what holds it: its place in \
+      the queue and estimated start, a pause or limit, or the dependencies not yet succeeded, each with its state \
+      (--json: not_started, waiting, waiting_on).
+      """, operands: .taskID,
     examples: [("cortex show task-000012", "everything about one task")])
 }
 

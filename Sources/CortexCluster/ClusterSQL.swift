@@ -358,6 +358,15 @@ enum ClusterSQL {
     FROM cortex_task_done d WHERE d.id = $1::bigint
     """
 
+  /// The dependencies of queued task $1 that have not succeeded yet, with their state (live,
+  /// finished, or `unknown`): what `show` names as holding it.
+  static let describeWaitingOn = """
+    SELECT d.depends_on AS id, coalesce(l.state, x.state, 'unknown') AS state
+    FROM cortex_dep d LEFT JOIN cortex_task l ON l.id = d.depends_on LEFT JOIN cortex_task_done x ON x.id = d.depends_on
+    WHERE d.task = $1::bigint AND coalesce(x.state, '') <> 'succeeded'
+    ORDER BY d.depends_on
+    """
+
   /// Leader duty, dependencies: queued tasks that wait on a task which ended without success can
   /// never run; they end `cancelled` (reason `dependency_failed`), as on a single host. Run until
   /// it returns 0 so a chain is settled level by level.

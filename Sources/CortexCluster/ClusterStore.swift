@@ -136,6 +136,7 @@ public final class ClusterStore {
       if let v = int(c) { o.append((k, v)) }
     }
     if let why = r[0, "reason"] { o.append(("reason", .string(why))) }
+    if r[0, "state"] == TaskState.queued.rawValue { o += try waitingDetails(id, attempt: r[0, "attempt"]) }
     if let text = r[0, "spec"], let spec = try? JSON.parse(Array(text.utf8)) {
       // Named as a task this node holds is (and as `list` names it): `show` printed no type,
       // priority or description for another node's task or one still queued in the cluster.
@@ -145,6 +146,28 @@ public final class ClusterStore {
       o.append(("spec", spec))
     }
     return .object(o)
+  }
+
+  /// For a queued task, what `show` adds (as for a task a node holds, `Scheduler.showDetails`):
+  /// `"not_started": true` while no node has claimed it, and the dependencies that hold it
+  /// (`"waiting_on"`), else `"waiting": "unclaimed"` for one no node has claimed yet.
+  func waitingDetails(_ id: Int, attempt: String?) throws(ClusterError) -> [(String, JSON)] {
+    var o: [(String, JSON)] = []
+    let unclaimed = (attempt.flatMap { Int($0) } ?? 0) == 0
+    if unclaimed { o.append(("not_started", .bool(true))) }
+    let r = try db.execute(ClusterSQL.describeWaitingOn, [String(id)])
+    if r.count > 0 {
+      o.append(("waiting", .string("dependencies")))
+      let held = (0..<r.count).map { i -> JSON in
+        .object([
+          ("id", .string(TaskID.format(Int(r[i, "id"] ?? "") ?? 0))), ("state", .string(r[i, "state"] ?? "unknown")),
+        ])
+      }
+      o.append(("waiting_on", .array(held)))
+    } else if unclaimed {
+      o.append(("waiting", .string("unclaimed")))
+    }
+    return o
   }
 
   /// The newest `limit` tasks cluster-wide matching the filters, oldest first, as `list` rows

@@ -61,11 +61,7 @@ extension Daemon {
     if let s = t.startedMs, let e = t.endedMs { w.field("duration_ms", e - s) }
     // What `cortex list` shows of the spec, as spec.json has it (redacted), so that a list of
     // old tasks reads this file alone (FinishedTaskFiles.specCopied).
-    if let spec = try? JSON.parse(t.specJSON) {
-      for k in FinishedTaskFiles.specCopied {
-        if let v = spec[k], !v.isNull { w.field(k, json: v) }
-      }
-    }
+    for (k, v) in FinishedTaskFiles.copiedFields(spec: t.spec, specJSON: t.specJSON) { w.field(k, json: v) }
     w.endObject()
     w.bytes.append(10)
     // Written before anyone hears the task ended (so `cortex wait && cat result.json` works),

@@ -140,17 +140,6 @@ extension Daemon {
       let begin = r.offset - base
       let skipped = LogSegments.skip(bytes[begin...], through: after)
       let previous = max(k == 0 ? r.previousSeq : lastSeq, skipped.lastSeq ?? 0)
-      if let first = LogSegments.leadingSeq(bytes[skipped.index...]), first > max(previous, after) + 1, previous > 0 || after > 0 {
-        // Events that no snapshot covers are missing before this segment (one removed by hand,
-        // and `cortex doctor --repair` dropped it from the manifest): what they held is lost.
-        let from = max(previous, after) + 1
-        notes.append(
-          Event(
-            "daemon.warning", reason: "log_gap",
-            detail:
-              "events/\(name) continues at seq \(first) but the log before it ends at seq \(previous), and \(after > 0 ? "the snapshot covers only through seq \(after)" : "there is no snapshot"): events \(from)–\(first - 1) are missing (a segment removed?); tasks submitted in them are unknown to this daemon",
-            fields: [("segment", .string(name)), ("first_missing", .int(Int64(from))), ("last_missing", .int(Int64(first - 1)))]))
-      }
       let scan = LogSegments.scan(bytes[skipped.index...], after: previous, parseAfter: after) { v in
         guard let q = v["seq"]?.int, UInt64(q) > after else { return }
         scheduler.replay(v)
@@ -161,6 +150,21 @@ extension Daemon {
         {
           records.append(r)
         }
+      }
+      // Only a complete, valid first line says where the segment goes on: a torn one (the scan
+      // found no valid line before it) may hold any number, and is cut below, not a gap.
+      if scan.lines > 0, let first = LogSegments.leadingSeq(bytes[skipped.index...]),
+        first > max(previous, after) + 1, previous > 0 || after > 0
+      {
+        // Events that no snapshot covers are missing before this segment (one removed by hand,
+        // and `cortex doctor --repair` dropped it from the manifest): what they held is lost.
+        let from = max(previous, after) + 1
+        notes.append(
+          Event(
+            "daemon.warning", reason: "log_gap",
+            detail:
+              "events/\(name) continues at seq \(first) but the log before it ends at seq \(previous), and \(after > 0 ? "the snapshot covers only through seq \(after)" : "there is no snapshot"): events \(from)–\(first - 1) are missing (a segment removed?); tasks submitted in them are unknown to this daemon",
+            fields: [("segment", .string(name)), ("first_missing", .int(Int64(from))), ("last_missing", .int(Int64(first - 1)))]))
       }
       if let at = scan.corruptAt {
         throw StartupError(
@@ -226,7 +230,7 @@ extension Daemon {
   }
 
   /// The segment files with their sizes, and for those the manifest does not list, the seq of
-  /// their first line (a few bytes each).
+  /// their first line (its first 4 KiB at most; none for a segment holding only a torn line).
   static func segmentFiles(_ paths: Paths, manifest: Manifest?) throws(StartupError) -> [RecoveryPlan.SegmentFile] {
     let indexes: [Int]
     do { indexes = LogSegments.indexes(try FileSystem.list(paths.events)) } catch {
@@ -235,7 +239,9 @@ extension Daemon {
     return indexes.map { i in
       let path = paths.events + "/" + LogSegments.name(i)
       var f = RecoveryPlan.SegmentFile(index: i, size: FileSystem.size(path) ?? 0)
-      if manifest?.segment(i) == nil { f.firstSeq = Self.firstBytes(path, 64).flatMap { LogSegments.leadingSeq($0[...]) } }
+      if manifest?.segment(i) == nil {
+        f.firstSeq = Self.firstBytes(path, 4096).flatMap { LogSegments.firstLineSeq($0[...], fileSize: f.size) }
+      }
       return f
     }
   }

@@ -215,7 +215,7 @@ extension Daemon {
 
   func handleShow(_ id: ClientID, _ n: Int, now t: Int64) {
     if let rec = scheduler.tasks[n] {
-      var v = scheduler.taskJSON(rec).object ?? []
+      var v = (scheduler.taskJSON(rec).object ?? []) + scheduler.showDetails(rec)
       // SPEC §11: show names the node, here too (a task this node holds: it runs or ran here).
       if let cluster { v.append(("node", .string(cluster.node))) }
       if let pos = scheduler.queuePosition(n) {

@@ -135,6 +135,7 @@ extension Daemon {
     } catch {
       throw StartupError("cannot open the event log in \(paths.events): \(error)")
     }
+    try Self.recordNotes(notes, in: log, cluster: config.cluster)
     do throws(PosixError) {
       try self.init(paths: paths, config: config, scheduler: scheduler, log: log, lockFD: lockFD)
     } catch {
@@ -143,12 +144,6 @@ extension Daemon {
     clientDescriptors = max(16, got - 2 * 1024 - 256 - Self.reserveSize)
     maxClients = min(config.maxClients, clientDescriptors)
     let t = now()
-    if let c = config.cluster { log.node = c.node ?? Host.name }
-    for n in notes {
-      log.append(n, nowMs: t)
-      // Also in daemon.log, where `cortex start` finds them and shows them.
-      if n.type == "daemon.warning" || n.type == "log.truncated" { writeStderr("cortex daemon: warning: \(n.detail ?? n.type)\n") }
-    }
     var out: [Action] = []
     if let settings = config.cluster {
       // The database holds the cluster's budget; this node's own check must never refuse first.
@@ -204,6 +199,28 @@ extension Daemon {
     }
     try startLifecycle(recovery, now: t)
     try startWeb()
+  }
+
+  /// Writes what recovery did to the files (a torn last line cut, a snapshot, manifest or hot
+  /// state set aside) to the log, durably, before anything else of the start can fail: a start
+  /// that fails after it (a cluster it cannot join, a socket it cannot bind) must not leave a
+  /// log cut with no `log.truncated` to say what was cut (SPEC §9). Also in daemon.log, where
+  /// `cortex start` finds them and shows them.
+  static func recordNotes(_ notes: [Event], in log: EventLogWriter, cluster: ClusterSettings?) throws(StartupError) {
+    if let c = cluster { log.node = c.node ?? Host.name }
+    guard !notes.isEmpty else { return }
+    let t = Clock.wallMs()
+    for n in notes {
+      log.append(n, nowMs: t)
+      if n.type == "daemon.warning" || n.type == "log.truncated" {
+        try? FileDescriptor.standardError.writeAll("cortex daemon: warning: \(n.detail ?? n.type)\n")
+      }
+    }
+    do throws(PosixError) {
+      try log.flush(sync: true, nowMs: t)
+    } catch {
+      throw StartupError("cannot write the event log: \(error)")
+    }
   }
 
   /// A hot-state file that fails validation is renamed aside (never deleted) with a warning; a

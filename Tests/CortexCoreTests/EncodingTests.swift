@@ -65,6 +65,37 @@ final class EncodingTests: XCTestCase {
     XCTAssertEqual(field(#"{"command":["true"],"colour":"red"}"#), "colour")
     XCTAssertEqual(field(#"{"synthetic":{"duration_ms":-1}}"#), "synthetic.duration_ms")
     XCTAssertNil(field(#"{"command":["true"],"priority":"critical","labels":{"a":"b"}}"#))
+    // Environment names: not empty, no `=`, no control character, no digit first (any script's).
+    for bad in ["", "A=B", "1A", "A\\u007fB", "A\\nB", "\\u0663X"] {
+      XCTAssertEqual(field(#"{"command":["true"],"env":{""# + bad + #"":"v"}}"#), "env.\(try! JSON.parse("\"\(bad)\"").string!)", bad)
+    }
+    for good in ["A", "_a1", "Ä", "NAME_2", "x\\u00e9"] {
+      XCTAssertNil(field(#"{"command":["true"],"env":{""# + good + #"":"v"}}"#), good)
+    }
+    XCTAssertEqual(field(#"{"command":["true"],"env":{"A":"x\u0000y"}}"#), "env.A", "a NUL in a value")
+    XCTAssertNil(field(#"{"command":["true"],"env":{"A":"x\u0001y"},"labels":{"1=\u0000":"v\u0000"}}"#), "labels are not names")
+  }
+
+  /// `write(to:)` is the one list of a spec's fields: every field decode accepts comes back out,
+  /// in one order, with the same bytes as text already in that order, and `json()` is that text.
+  func testEveryFieldOfASpecIsWrittenInItsOrder() throws {
+    let texts = [
+      ##"{"type":"scan","description":"d \"q\"","priority":"high","command":["a","b c"],"cwd":"/tmp","env":{"A":"1","B":"é"},"token_budget":500,"timeout_s":1.5,"max_attempts":3,"depends_on":["task-000002","#1"],"idempotency_key":"k","sla_deadline":"2026-12-01T10:00:00.000Z","labels":{"team":"x"},"group":"g","retry_of":"task-000001","agent":"claude","routed":{"reason":"r","confidence":0.5,"fell_back":false}}"##,
+      #"{"priority":"low","shell":"echo hi","timeout_s":60}"#,
+      #"{"priority":"medium","synthetic":{"duration_ms":5,"tokens":7,"error_rate":0.25}}"#,
+    ]
+    for text in texts {
+      let spec = try TaskSpec.decode(try JSON.parse(text))
+      XCTAssertEqual(String(decoding: spec.encodedBytes(), as: UTF8.self), text)
+      XCTAssertEqual(spec.json().encoded(), text)
+      var w = JSONWriter()
+      w.beginObject()
+      w.key("spec")
+      spec.write(to: &w)
+      w.field("after", 1)
+      w.endObject()
+      XCTAssertEqual(w.string, #"{"spec":"# + text + #","after":1}"#, "a spec written as a field")
+    }
   }
 
   func testTaskSpecRoundTripAndRedaction() throws {

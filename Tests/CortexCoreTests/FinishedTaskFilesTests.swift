@@ -53,4 +53,25 @@ final class FinishedTaskFilesTests: XCTestCase {
       XCTAssertEqual(JSON.object(FinishedTaskFiles.fields(result: newer, spec: spec, config: config)).encoded(), before.encoded(), text)
     }
   }
+  /// result.json's copy of the listed fields is spec.json's (redacted), whether the daemon takes
+  /// them from the spec it holds (nothing redacted) or parses spec.json back (something was).
+  func testCopiedFieldsAreTheRedactedSpecs() throws {
+    let specs = [
+      #"{"type":"scan","priority":"high","description":"d","labels":{"k":"v"},"retry_of":"task-000002","group":"g","env":{"A":"1"}}"#,
+      #"{"priority":"low","command":["x"]}"#,
+      #"{"description":"deploy","labels":{"API_TOKEN":"abc123def456","team":"x"},"shell":"true"}"#,
+      #"{"description":"uses [redacted] literally","command":["x"]}"#,
+    ]
+    for text in specs {
+      let spec = try TaskSpec.decode(try JSON.parse(text))
+      let specJSON = spec.redacted().spec.json().encodedBytes()
+      let parsed = try JSON.parse(specJSON)
+      let expected = FinishedTaskFiles.specCopied.compactMap { k in parsed[k].flatMap { $0.isNull ? nil : (k, $0) } }
+      let got = FinishedTaskFiles.copiedFields(spec: spec, specJSON: specJSON)
+      XCTAssertEqual(JSON.object(got).encoded(), JSON.object(expected).encoded(), text)
+    }
+    let secret = try TaskSpec.decode(try JSON.parse(specs[2]))
+    let copied = JSON.object(FinishedTaskFiles.copiedFields(spec: secret, specJSON: secret.redacted().spec.json().encodedBytes()))
+    XCTAssertEqual(copied["labels"]?["API_TOKEN"]?.string, "[redacted]", "a secret label stays redacted in result.json")
+  }
 }

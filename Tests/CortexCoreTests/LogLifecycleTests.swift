@@ -194,6 +194,18 @@ final class LogLifecycleTests: XCTestCase {
     XCTAssertEqual(scan.validEnd, all.index, "offsets are offsets in the whole segment")
   }
 
+  /// A segment's first seq counts only from a whole first line: one that holds only a torn line
+  /// (a crash in the first write to it) gives none, whatever number it starts with.
+  func testTheFirstSeqOfASegmentComesOnlyFromAWholeFirstLine() {
+    let whole = Array((#"{"seq":12,"ts":"x","type":"a"}"# + "\n" + #"{"seq":13,"#).utf8)
+    XCTAssertEqual(LogSegments.firstLineSeq(whole[...], fileSize: whole.count), 12)
+    let torn = Array(#"{"seq":1,"ts":"x","ty"#.utf8)
+    XCTAssertNil(LogSegments.firstLineSeq(torn[...], fileSize: torn.count))
+    XCTAssertNil(LogSegments.firstLineSeq(Array((#"{"seq":5,"ts":"x","ty"# + "\n").utf8)[...], fileSize: 100), "a bad line")
+    // A first line longer than the bytes read, in a file that goes on: its framing is trusted.
+    XCTAssertEqual(LogSegments.firstLineSeq(torn[...], fileSize: 10_000), 1)
+  }
+
   // MARK: compact records
 
   func testFinishedRecordsRoundTripInEightBytes() {

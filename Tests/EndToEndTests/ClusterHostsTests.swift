@@ -20,7 +20,7 @@ final class ClusterHostsTests: ClusterOverANetworkTestCase {
   /// loopback, met its own web view there, and said only "node b's web view answered HTTP 401".
   /// Node c, on a's loopback, is still read.
   func testAWebViewOnTheLoopbackOfAnotherHostIsNamedAsUnreadableWithTheSettingToChange() throws {
-    let port = 30_000 + Int(Clock.monotonicNs() / 1000 % 20_000)
+    let port = try freeTCPPort()
     let web = { (p: Int) -> [(String, JSON)] in [("web", .object([("bind", .string("127.0.0.1")), ("port", .int(Int64(p)))]))] }
     let b = try startNode("b", workers: 1, leaseS: 4, config: web(port), dsn: pg.tcpDSN, launcher: net.launcher)
     let ran = b.ok(["submit", "--no-env", "--shell", "echo on-b"]).out.trimmed

@@ -206,3 +206,11 @@ func cpuTicks(_ pid: Int32) throws -> Int {
   // After "pid (comm)": state is field 3, utime 14 and stime 15.
   return try XCTUnwrap(Int(fields[11])) + XCTUnwrap(Int(fields[12]))
 }
+
+/// A TCP port nothing listens on now: the kernel's pick for 127.0.0.1:0, released. A port made up
+/// from the clock could be one another test, a server or an outgoing connection holds.
+func freeTCPPort() throws -> Int {
+  let fd = try TCPSocket.listen(address: "127.0.0.1", port: 0)
+  defer { fd.close() }
+  return TCPSocket.localPort(fd)
+}

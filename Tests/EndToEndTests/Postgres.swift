@@ -45,7 +45,7 @@ final class Postgres {
       throw HarnessError(message: "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
     }
     dir = try FileSystem.makeTemporaryDirectory(prefix: "cortex-pg-")
-    port = 20_000 + Int(Clock.monotonicNs() / 1000 % 20_000)
+    port = try freeTCPPort()
     let asRoot = Processes.effectiveUserID == 0
     if asRoot { try Self.tool(["chown", "postgres", dir]) }
     let prefix = asRoot ? ["runuser", "-u", "postgres", "--"] : []

@@ -216,6 +216,24 @@ final class WebAPITests: XCTestCase {
     }
   }
 
+  /// A task held by its dependencies: `/api/tasks/ID` names them with their states, as `cortex
+  /// show --json` does (the task page draws it), and says none of its attempts has begun.
+  func testATaskHeldByItsDependenciesNamesThemInTheAPI() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (web, auth) = try started(c)
+    let first = c.ok(["submit", "--no-env", "--", "sleep", "30"]).out.trimmed
+    let held = c.ok(["submit", "--no-env", "--after", first, "--", "true"]).out.trimmed
+    c.eventually("\(first) to run") { c.ok(["--json", "show", first]).out.contains(#""state":"running""#) }
+    let a = try web.get("/api/tasks/\(held)", headers: [auth])
+    XCTAssertEqual(a.status, 200, a.body)
+    let t = (try JSON.parse(Array(a.body.utf8)))["task"]
+    XCTAssertEqual(t?["waiting"]?.string, "dependencies", a.body)
+    XCTAssertEqual(t?["waiting_on"]?.array?.map { [$0["id"]?.string, $0["state"]?.string] }, [[first, "running"]], a.body)
+    XCTAssertEqual(t?["not_started"]?.bool, true, a.body)
+    c.ok(["cancel", first])
+  }
+
   /// After a scale-down the slots of the larger pool stay in the hot state as `stopped`:
   /// `/api/workers` and the overview's grid listed them, where `cortex workers` does not.
   func testWorkersAfterAScaleDownAreThePoolsAsCortexWorkersShowsThem() throws {

@@ -124,6 +124,17 @@ public enum LogSegments {
     return n
   }
 
+  /// The seq of a segment's first line from the segment's first bytes (`fileSize`: the whole
+  /// segment's size), but only when that line is whole: a line framed as the writer frames it, or
+  /// one too long for `bytes` that goes on past them. A segment that holds only a torn line (a
+  /// crash in the first write to it) gives nil: the seq at its start may be anything, and taken
+  /// as where the segment begins it made the segment before it seem to end there (with no
+  /// snapshot, that one was then not read at all).
+  public static func firstLineSeq(_ bytes: ArraySlice<UInt8>, fileSize: Int) -> UInt64? {
+    if let nl = bytes.firstIndex(of: 10) { return quickSeq(bytes[..<nl]) }
+    return fileSize > bytes.count ? leadingSeq(bytes) : nil
+  }
+
   /// The seq of a line as the log writer frames it (`{"seq":N,` … `}`), without parsing the rest.
   static func quickSeq(_ line: ArraySlice<UInt8>) -> UInt64? {
     guard line.last == UInt8(ascii: "}") else { return nil }

@@ -22,7 +22,8 @@ public enum DaemonToWorker: Equatable, Sendable {
       w.field("dir", dir)
       w.field("budget", budget)
       if maxOutput > 0 { w.field("max_output", maxOutput) }
-      w.field("spec", json: spec.json())
+      w.key("spec")
+      spec.write(to: &w)
     case .cancel(let task, let graceMs):
       w.field("op", "cancel")
       w.field("task", task)

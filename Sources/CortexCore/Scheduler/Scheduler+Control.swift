@@ -149,7 +149,7 @@ extension Scheduler {
       return
     }
     let (redacted, secrets) = s.redacted()
-    let specJSON = redacted.json().encodedBytes()
+    let specJSON = redacted.encodedBytes()
     if specJSON.count > config.maxSpecBytes {
       out.append(
         .reply(

@@ -85,7 +85,7 @@ extension Scheduler {
       let (redacted, _) = spec.redacted()
       // Logged and shown with its dependencies; but the cluster released it once they succeeded,
       // so they need not be known here.
-      let specJSON = redacted.json().encodedBytes()
+      let specJSON = redacted.encodedBytes()
       spec.dependsOn = []
       spec.dependsOnBatch = []
       var rec = TaskRecord(

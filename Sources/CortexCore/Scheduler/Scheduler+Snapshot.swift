@@ -31,6 +31,24 @@ extension Scheduler {
     return .object(o)
   }
 
+  /// What `show` adds to a task it holds: whether it has started at all (a queued task none of
+  /// whose attempts began: `"not_started": true`), and, for one held by its dependencies, each
+  /// dependency not yet succeeded with its state (`"waiting_on": [{"id", "state"}]`; a state
+  /// this daemon no longer knows is `"unknown"`).
+  public func showDetails(_ t: TaskRecord) -> [(String, JSON)] {
+    guard t.state == .queued else { return [] }
+    var o: [(String, JSON)] = []
+    if t.attempt <= 1 && t.assignedMs == nil && t.startedMs == nil { o.append(("not_started", .bool(true))) }
+    let unmet = t.spec.dependsOn.filter { state(of: $0) != .succeeded }
+    if !unmet.isEmpty {
+      let held = unmet.map { d -> JSON in
+        .object([("id", .string(TaskID.format(d))), ("state", .string(state(of: d)?.rawValue ?? "unknown"))])
+      }
+      o.append(("waiting_on", .array(held)))
+    }
+    return o
+  }
+
   public func countsJSON() -> JSON {
     .object(TaskState.allCases.map { ($0.rawValue, .int(Int64(counts[$0, default: 0]))) })
   }

@@ -270,7 +270,7 @@ extension Scheduler {
     let budget = s.tokenBudget ?? type?.tokenBudget ?? s.synthetic?.tokens ?? 0
     let timeout = s.timeoutS ?? type?.timeoutS
     let (redacted, secrets) = s.redacted(memo: &memo)
-    let specJSON = redacted.json().encodedBytes()
+    let specJSON = redacted.encodedBytes()
     if specJSON.count > config.maxSpecBytes {
       throw SpecError("spec", "is \(specJSON.count) bytes; the limit is \(config.maxSpecBytes)")
     }

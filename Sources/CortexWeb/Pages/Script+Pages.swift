@@ -146,15 +146,18 @@ extension Pages {
       // (held_by: a pause, its group's limit or rate, the budget, the workers kept for critical tasks).
       const queueLine = (t) => t.queue_position == null ? null : 'position ' + t.queue_position + '; estimated start '
         + (t.held_by || (t.estimated_start_in_ms != null ? 'in about ' + dur(t.estimated_start_in_ms) : 'unknown (no estimate yet)'));
+      // As `cortex show` says it: the dependencies that hold it, each with its state.
+      const waitingLine = (t) => (t.waiting_on || []).length ? 'dependencies: ' + t.waiting_on.map((d) => d.id + ' (' + d.state + ')').join(', ')
+        : t.waiting === 'unclaimed' ? 'to be claimed by a node' : t.waiting;
       async function load() {
         const j = await api('/api/tasks/' + id);
         if (!j.ok) { title.textContent = id + ': ' + j.error; return; }
         const t = j.task; active = !['succeeded', 'failed', 'cancelled', 'timed_out', 'rejected'].includes(t.state);
         title.textContent = t.id + ' · ' + t.state;
-        const rows = [['state', t.state], ['priority', t.priority], ['type', t.type], ['what', t.title], ['attempt', t.attempt + ' of ' + (t.max_attempts || 1)],
+        const rows = [['state', t.state], ['priority', t.priority], ['type', t.type], ['what', t.title], ['attempt', t.not_started ? 'not started yet; ' + (t.max_attempts || 1) + ' allowed' : t.attempt + ' of ' + (t.max_attempts || 1)],
           ['node', t.node], ['worker', t.worker_id], ['submitted', t.submitted_ms && new Date(t.submitted_ms).toLocaleString()], ['queue wait', t.queue_wait_ms != null ? dur(t.queue_wait_ms) : null],
           ['ran', t.run_ms != null ? dur(t.run_ms) : t.started_ms ? dur(Date.now() - t.started_ms) + ' so far' : null],
-          ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue', queueLine(t)], ['waiting', t.waiting],
+          ['tokens', fmt(t.tokens_used) + ' of ' + fmt(t.token_budget)], ['queue', queueLine(t)], ['waiting', waitingLine(t)],
           ['exit code', t.exit_code], ['reason', t.reason], ['note', t.detail_note]];
         facts.replaceChildren(...rows.filter(([, v]) => v != null && v !== '').flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
         spec.textContent = JSON.stringify(t.spec || {}, null, 2);
