@@ -152,15 +152,21 @@ enum TailCommand {
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let follow = args.flag("-f", "--follow")
-    let typeGlob = try args.option("--type")
+    // Repeatable, any one matching: given twice, only the last counted, so `--type 'task.*'
+    // --type 'hook.*'` showed the hooks alone and said nothing of the first.
+    let typeGlobs = try args.options(["--type"])
     // `--type "$UNSET"` matched no event, silently (list --type '' is refused the same way).
-    if typeGlob == "" { throw CLIError.usage("--type needs an event type or a glob like 'task.*', not an empty string", args.usage) }
-    let given = try args.option("--task")
-    if let given, TaskID.parse(given) == nil {
-      throw CLIError.usage("--task needs a task id like task-000012, not \(quoted(given))", args.usage)
+    if typeGlobs.contains("") {
+      throw CLIError.usage("--type needs an event type or a glob like 'task.*', not an empty string", args.usage)
     }
-    // As the log names it: `task-3` (which show, log and wait take) matched no event before.
-    let task = given.flatMap(TaskID.parse).map(TaskID.format)
+    var tasks: Set<String> = []
+    for given in try args.options(["--task"]) {
+      // As the log names it: `task-3` (which show, log and wait take) matched no event before.
+      guard let n = TaskID.parse(given) else {
+        throw CLIError.usage("--task needs a task id like task-000012, not \(quoted(given))", args.usage)
+      }
+      tasks.insert(TaskID.format(n))
+    }
     var sinceMs: Int64? = nil
     if let s = try args.option("--since") {
       guard let d = DurationText.parseMs(s) else { throw CLIError.usage("--since needs a duration like 10m, not \(quoted(s))", args.usage) }
@@ -178,14 +184,16 @@ enum TailCommand {
 
     // A task number not given out yet matches nothing, ever: say so (tail printed nothing and
     // exited 0, and `tail -f` waited for ever).
-    if let task, let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
-      throw CLIError(
-        ExitCode.invalidSpec, "id: unknown task \(TaskID.format(n)) (the newest is \(next > 1 ? TaskID.format(next - 1) : "none yet"))")
+    for task in tasks.sorted() {
+      if let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
+        throw CLIError(
+          ExitCode.invalidSpec, "id: unknown task \(TaskID.format(n)) (the newest is \(next > 1 ? TaskID.format(next - 1) : "none yet"))")
+      }
     }
 
     func matches(_ v: JSON) -> Bool {
-      if let task, v["task_id"]?.string != task { return false }
-      if let g = typeGlob, !glob(g, v["type"]?.string ?? "") { return false }
+      if !tasks.isEmpty, !tasks.contains(v["task_id"]?.string ?? "") { return false }
+      if !typeGlobs.isEmpty, !typeGlobs.contains(where: { glob($0, v["type"]?.string ?? "") }) { return false }
       if let sinceMs, let ts = v["ts"]?.string.flatMap(Timestamp.parse), ts < sinceMs { return false }
       return true
     }
@@ -363,7 +371,7 @@ extension LogCommand {
 extension TailCommand {
   static let help = CommandHelp(
     "tail", abstract: "the decision log, pretty or --json",
-    usage: "cortex tail [-f] [--type GLOB] [--task ID] [--since DUR] [-n N]",
+    usage: "cortex tail [-f] [--type GLOB]... [--task ID]... [--since DUR] [-n N]",
     details: """
       Reads events/*.jsonl directly (no daemon needed). Every decision is there with its reason; with \
       --json the lines are printed as written, for jq. A follower that falls behind retention (a slow \
@@ -371,8 +379,8 @@ extension TailCommand {
       """,
     flags: [
       .flag("-f", "--follow", help: "keep printing new events, across segments"),
-      .option("--type", value: "GLOB", help: "only event types matching GLOB, e.g. 'task.*'"),
-      .option("--task", value: "ID", help: "only this task's events", completes: .taskID),
+      .option("--type", value: "GLOB", help: "only event types matching GLOB, e.g. 'task.*' (repeatable: any of them)"),
+      .option("--task", value: "ID", help: "only this task's events (repeatable: any of them)", completes: .taskID),
       .option("--since", value: "DUR", help: "only events of the last DUR (10m, 2h)"),
       .option("-n", "--lines", value: "N", help: "only the last N matching events", default: "all; 20 with --follow"),
     ],

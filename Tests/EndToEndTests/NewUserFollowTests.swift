@@ -51,4 +51,22 @@ final class NewUserFollowTests: XCTestCase {
     }
     XCTAssertEqual(status, .exited(0), "\(args)", file: file, line: line)
   }
+
+  /// `cortex tail --type 'task.*' --type 'hook.*'` counted only the last --type (and --task
+  /// likewise), so it showed the hooks alone and said nothing of the first. Both are repeatable:
+  /// an event matching any of them is shown.
+  func testTailTakesSeveralTypesAndTasks() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let a = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    let b = c.ok(["submit", "-p", "--wait", "--", "true"]).out.trimmed
+    let types = c.ok(["--json", "tail", "--type", "task.submitted", "--type", "task.succeeded"]).out
+    let seen = try types.split(separator: "\n").map { try JSON.parse(Array($0.utf8)) }
+    XCTAssertEqual(seen.compactMap(\.type), ["task.submitted", "task.succeeded", "task.submitted", "task.succeeded"], types)
+    let both = try c.ok(["--json", "tail", "--task", a, "--task", b, "--type", "task.started"]).out.split(separator: "\n").map {
+      try JSON.parse(Array($0.utf8))
+    }
+    XCTAssertEqual(both.compactMap(\.taskID), [a, b])
+    XCTAssertEqual(c.run(["tail", "--task", a, "--task", "bogus"]).code, 64)
+  }
 }
