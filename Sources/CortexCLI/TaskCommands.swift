@@ -213,10 +213,15 @@ enum CancelCommand {
         .object(
           [("ok", .bool(false)), ("code", .int(1)), ("error", .string("unknown task \(unknown.joined(separator: ", "))"))] + o))
     } else {
+      // Looked up in a table: through the answer's object, one search per id made cancelling
+      // 15,000 ids take 9 s of the CLI's CPU (debug build).
+      let results = Dictionary((v["results"]?.object ?? []).map { ($0.0, $0.1.string) }, uniquingKeysWith: { $1 })
+      var text = ""
       for id in ids {
-        let r = v["results"]?[id]?.string ?? "cancelled"
-        ctx.err("\(id) \(r == "cancelling" ? "cancelled" : r)\n")
+        let r = results[id].flatMap { $0 } ?? "cancelled"
+        text += "\(id) \(r == "cancelling" ? "cancelled" : r)\n"
       }
+      ctx.err(text)
     }
     return unknown.isEmpty ? 0 : 1
   }
