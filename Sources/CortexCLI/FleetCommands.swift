@@ -228,7 +228,9 @@ enum EditCommand {
     if set.isEmpty { throw CLIError.usage("nothing to change", usage) }
     let v = try Client.check(
       try Client(ctx).request(.object([("op", .string("edit")), ("id", .string(ids[0])), ("set", .object(set))])))
-    if ctx.json { ctx.printJSON(v["task"] ?? v) } else { ctx.err("cortex: \(ids[0]) changed: \(set.map(\.0).joined(separator: ", "))\n") }
+    // Named as the daemon names it (`task-6` is task-000006), as cancel does.
+    let id = TaskID.parse(ids[0]).map(TaskID.format) ?? ids[0]
+    if ctx.json { ctx.printJSON(v["task"] ?? v) } else { ctx.err("cortex: \(id) changed: \(set.map(\.0).joined(separator: ", "))\n") }
     return 0
   }
 }

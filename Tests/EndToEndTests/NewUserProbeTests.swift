@@ -182,6 +182,16 @@ extension NewUserShortIDTests {
     XCTAssertEqual(b["results"]?[done]?.string, "already succeeded", bad.out)
   }
 
+  /// `cortex edit task-6` said "task-6 changed", not the id the log, list and show use.
+  func testEditOfAShortIDNamesTheTaskAsTheLogDoes() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--", "true"]).out.trimmed
+    XCTAssertEqual(c.ok(["edit", "task-1", "--priority", "high"]).err, "cortex: \(id) changed: priority\n")
+    c.ok(["resume"])
+  }
+
   /// `cortex cancel` of many ids (`cortex kill $(...)` over a big queue) looked each one's result
   /// up by a search through the answer: 15,000 ids took 9 s of the CLI's CPU before it printed
   /// anything (debug build). It answers in well under a second now.
