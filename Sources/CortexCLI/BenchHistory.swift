@@ -94,7 +94,7 @@ enum BenchHistory {
       try write()
       manifest.segments.append(
         Manifest.Segment(
-          index: index, bytes: buffer.count, crc32c: CRC32C.checksum(buffer), firstSeq: first!.seq, lastSeq: last.seq,
+          index: index, bytes: buffer.count, crc32c: FastCRC32C.checksum(buffer), firstSeq: first!.seq, lastSeq: last.seq,
           firstMs: first!.ms, lastMs: last.ms, lines: lines))
       index += 1
       buffer.removeAll(keepingCapacity: true)
@@ -245,7 +245,7 @@ enum BenchHistory {
     var queue = s.snapshotView().queueSnapshot(seq: seq, nowMs: now).object ?? []
     let at: JSON = .object([
       ("segment", .string(LogSegments.name(sink.index))), ("offset", .int(Int64(sink.buffer.count))),
-      ("crc32c", .string(Manifest.hex(CRC32C.checksum(sink.buffer)))),
+      ("crc32c", .string(Manifest.hex(FastCRC32C.checksum(sink.buffer)))),
     ])
     queue.insert(("log", at), at: 2)
     let bytes = Array((JSON.object(queue).pretty() + "\n").utf8)

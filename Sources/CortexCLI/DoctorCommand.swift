@@ -1,4 +1,5 @@
 import CortexCore
+import CortexDaemon
 import Posix
 
 /// `cortex doctor [--repair]`: checks a Cortex directory and says what is wrong, one finding per
@@ -224,7 +225,7 @@ enum DoctorCommand {
       s.lastSeq = scan.lastSeq
       if scan.corruptAt == nil && !scan.tornTail, let firstSeq, scan.lines > 0 {
         s.files[idx] = Manifest.Segment(
-          index: idx, bytes: bytes.count, crc32c: CRC32C.checksum(bytes), firstSeq: firstSeq, lastSeq: scan.lastSeq,
+          index: idx, bytes: bytes.count, crc32c: FastCRC32C.checksum(bytes), firstSeq: firstSeq, lastSeq: scan.lastSeq,
           firstMs: firstMs, lastMs: lastMs, lines: scan.lines)
       }
       if let at = scan.corruptAt {
@@ -430,7 +431,7 @@ enum DoctorCommand {
         offset > 0, let recorded = at["crc32c"]?.string.flatMap({ UInt32($0, radix: 16) }), !sealed.contains(index),
         let segment = (try? FileSystem.read(p.events + "/" + name)) ?? nil, segment.count >= Int(offset)
       else { continue }  // no position, or one a start does not compare (sealed, cut, or gone)
-      let now = segment[..<Int(offset)].withUnsafeBytes { CRC32C.checksum($0) }
+      let now = segment[..<Int(offset)].withUnsafeBytes { FastCRC32C.checksum($0) }
       if now == recorded { continue }
       // A start recovers from task-queue.json; from the previous snapshot only when that one is unusable.
       let start = path == p.taskQueue ? "a start refuses it" : "a start that falls back to this older snapshot refuses it"

@@ -27,7 +27,7 @@ extension Daemon {
   func settleClusterInbox(_ cluster: ClusterAdapter, now t: Int64) {
     for r in cluster.unmovedInbox {
       let path = paths.inbox + "/" + r.file.name
-      if case .success(let bytes)? = readInboxFile(path), CRC32C.checksum(bytes) == r.file.crc32c,
+      if case .success(let bytes)? = readInboxFile(path), FastCRC32C.checksum(bytes) == r.file.crc32c,
         (try? FileSystem.rename(path, paths.inboxAccepted + "/" + r.file.name)) != nil
       {
         try? FileSystem.syncDirectory(paths.inboxAccepted)

@@ -267,7 +267,7 @@ extension Daemon {
             break
           }
         }
-        if !specs.isEmpty { submit(id, specs, inbox: (name, CRC32C.checksum(bytes)), now: t) }
+        if !specs.isEmpty { submit(id, specs, inbox: (name, FastCRC32C.checksum(bytes)), now: t) }
       } catch {
         reply(id, .object([("ok", .bool(false)), ("code", .int(65)), ("error", .string("\(error)"))]), now: t)
       }
@@ -281,7 +281,7 @@ extension Daemon {
   func settleRecoveredInbox(_ ledger: InboxLedger, now t: Int64) {
     for (name, entry) in ledger.pending.sorted(by: { $0.key < $1.key }) {
       let path = paths.inbox + "/" + name
-      guard case .success(let bytes)? = readInboxFile(path), CRC32C.checksum(bytes) == entry.crc32c else { continue }
+      guard case .success(let bytes)? = readInboxFile(path), FastCRC32C.checksum(bytes) == entry.crc32c else { continue }
       guard (try? FileSystem.rename(path, paths.inboxAccepted + "/" + name)) != nil else { continue }
       try? FileSystem.syncDirectory(paths.inboxAccepted)
       log.append(InboxLedger.accepted(file: name, tasks: entry.tasks, recovered: true), nowMs: t)

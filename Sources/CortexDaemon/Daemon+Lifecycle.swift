@@ -80,7 +80,7 @@ final class SegmentDigest: @unchecked Sendable {
       defer { fd.close() }
       let bytes = try fd.read(count: p.offset - offset, at: offset)
       guard bytes.count == p.offset - offset else { throw PosixError("read", code: PosixError.EIO_) }
-      crc = bytes.withUnsafeBytes { CRC32C.checksum($0, seed: crc) }
+      crc = bytes.withUnsafeBytes { FastCRC32C.checksum($0, seed: crc) }
       offset = p.offset
       return crc
     } catch {

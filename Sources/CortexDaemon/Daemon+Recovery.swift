@@ -125,13 +125,13 @@ extension Daemon {
       } catch {
         throw StartupError("cannot read \(path): \(error)")
       }
-      if let s = r.sealed, bytes.count != s.bytes || CRC32C.checksum(bytes) != s.crc32c {
+      if let s = r.sealed, bytes.count != s.bytes || FastCRC32C.checksum(bytes) != s.crc32c {
         throw StartupError(
           "\(path) does not match the size and CRC32C it was sealed with (events/manifest.json): it changed after it was sealed; nothing was changed. Run: cortex doctor --repair --dir \(paths.root)"
         )
       }
       if let crc = r.prefixCRC32C, r.sealed == nil,
-        bytes.count < r.offset || bytes[..<r.offset].withUnsafeBytes({ CRC32C.checksum($0) }) != crc
+        bytes.count < r.offset || bytes[..<r.offset].withUnsafeBytes({ FastCRC32C.checksum($0) }) != crc
       {
         throw StartupError(
           "\(path) is corrupt before byte \(r.offset): it does not match the CRC32C the snapshot recorded for it; nothing was changed. Run: cortex doctor --repair --dir \(paths.root)"

@@ -120,7 +120,7 @@ final class LogLifecycle: @unchecked Sendable {
         if let bytes = (try? FileSystem.read(path)) ?? nil {
           if bytes.count != s.bytes {
             report(.corrupt(index: i, why: "\(s.name) is \(bytes.count) bytes; it was sealed at \(s.bytes)"))
-          } else if CRC32C.checksum(bytes) != s.crc32c {
+          } else if FastCRC32C.checksum(bytes) != s.crc32c {
             report(.corrupt(index: i, why: "\(s.name) no longer matches its CRC32C \(Manifest.hex(s.crc32c)) (manifest.json)"))
           }
         } else if manifest.segment(i) != nil {
@@ -259,7 +259,7 @@ final class LogLifecycle: @unchecked Sendable {
       ((try? JSON.parse(line))?["ts"]?.string).flatMap(Timestamp.parse) ?? nowMs
     }
     let segment = Manifest.Segment(
-      index: index, bytes: bytes.count, crc32c: CRC32C.checksum(bytes),
+      index: index, bytes: bytes.count, crc32c: FastCRC32C.checksum(bytes),
       firstSeq: LogSegments.leadingSeq(bytes[...]) ?? previous + 1, lastSeq: scan.lastSeq,
       firstMs: ms(bytes[..<firstEnd]), lastMs: ms(bytes[lastStart..<(bytes.count - 1)]), lines: scan.lines)
     if segment.firstSeq < manifest.recordsFromSeq && !backfillRecords(bytes, name: name) { return nil }

@@ -133,4 +133,10 @@ int cshim_openpt(char *name, size_t size);
 /// poll(2) for input on up to 8 descriptors: the index of the first ready one, -2 on timeout.
 int cshim_poll_readable(const int *fds, int n, int timeout_ms);
 
+/// Whether this CPU has SSE4.2's crc32 instruction (cshim_crc32c needs it).
+int cshim_crc32c_available(void);
+/// CRC-32C (Castagnoli) of `count` bytes continuing from `seed` (0 to start; the CRC of what came
+/// before to continue), with the crc32 instruction. Only where cshim_crc32c_available() says so.
+uint32_t cshim_crc32c(uint32_t seed, const void *bytes, size_t count);
+
 #endif
