@@ -89,6 +89,12 @@ struct Args {
         words.remove(at: i)
         continue
       }
+      // A one-letter option with its value attached, as getopt(3) takes it: `-n2` is `-n 2`.
+      if w.count > 2, names.contains(where: { $0.count == 2 && $0 != "--" && w.hasPrefix($0) }) {
+        out.append(String(w.dropFirst(2)))
+        words.remove(at: i)
+        continue
+      }
       i += 1
     }
     return out

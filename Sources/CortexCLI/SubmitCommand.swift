@@ -340,11 +340,11 @@ enum WaitCommand {
         var line = "\(id) \(ctx.paint(state))"
         if let c = t["exit_code"]?.int, state != "succeeded" { line += " (exit code \(c))" }
         if let s = t["signal"]?.int, state != "succeeded" { line += " (signal \(s))" }
-        if let r = t["reason"]?.string {
-          // The sentence beside the word ("agent_not_found: codex not found on PATH; …"), as show
-          // and log have it; an exit code or signal is already said above.
-          let d = t["detail"]?.string.flatMap { ["exit_code", "signal"].contains(r) ? nil : $0 }
-          line += " (\(r)\(d.map { ": " + visible($0) } ?? ""))"
+        // The sentence beside the word ("agent_not_found: codex not found on PATH; …"), as show
+        // and log have it; a reason that is the exit code or the signal said above is not
+        // repeated ("failed (exit code 1) (exit_code)").
+        if let r = t["reason"]?.string, !["exit_code", "signal"].contains(r) {
+          line += " (\(r)\(t["detail"]?.string.map { ": " + visible($0) } ?? ""))"
         }
         if let e = t["ended"]?.string { line += " (ended \(e))" }
         if let r = t["retention"]?.string { line += " (\(r))" }

@@ -69,4 +69,21 @@ final class NewUserFollowTests: XCTestCase {
     XCTAssertEqual(both.compactMap(\.taskID), [a, b])
     XCTAssertEqual(c.run(["tail", "--task", a, "--task", "bogus"]).code, 64)
   }
+
+  /// `cortex tail -n2` was "unknown option -n2" (getopt's tools take a one-letter option's value
+  /// attached), and `cortex wait` of a failed task said its exit code twice: "failed (exit code 1)
+  /// (exit_code)".
+  func testAOneLetterOptionTakesItsValueAttachedAndWaitSaysTheExitCodeOnce() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    let failed = c.ok(["submit", "-p", "--", "false"]).out.trimmed
+    let waited = c.run(["wait", failed])
+    XCTAssertEqual(waited.code, 1, waited.err)
+    XCTAssertEqual(waited.err.trimmed, "\(failed) failed (exit code 1)")
+    c.ok(["submit", "-p", "--wait", "--", "true"])
+    XCTAssertEqual(c.ok(["tail", "-n2"]).out, c.ok(["tail", "-n", "2"]).out)
+    XCTAssertEqual(c.ok(["tail", "-n2"]).out.split(separator: "\n").count, 2)
+    XCTAssertEqual(c.ok(["list", "-n1"]).out, c.ok(["list", "-n", "1"]).out)
+    XCTAssertEqual(c.run(["tail", "-nx"]).code, 64)
+  }
 }
