@@ -230,7 +230,16 @@ enum EditCommand {
       try Client(ctx).request(.object([("op", .string("edit")), ("id", .string(ids[0])), ("set", .object(set))])))
     // Named as the daemon names it (`task-6` is task-000006), as cancel does.
     let id = TaskID.parse(ids[0]).map(TaskID.format) ?? ids[0]
-    if ctx.json { ctx.printJSON(v["task"] ?? v) } else { ctx.err("cortex: \(id) changed: \(set.map(\.0).joined(separator: ", "))\n") }
+    // The fields whose values changed, as the daemon found them (an edit to the values a task
+    // already has changes nothing and is not logged).
+    let changed = v["changed"]?.array?.compactMap(\.string) ?? set.map(\.0)
+    if ctx.json {
+      ctx.printJSON(v["task"] ?? v)
+    } else if changed.isEmpty {
+      ctx.err("cortex: \(id) unchanged: it already has \(set.count == 1 ? "that value" : "those values")\n")
+    } else {
+      ctx.err("cortex: \(id) changed: \(changed.joined(separator: ", "))\n")
+    }
     return 0
   }
 }

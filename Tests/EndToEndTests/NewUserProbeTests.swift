@@ -192,6 +192,24 @@ extension NewUserShortIDTests {
     c.ok(["resume"])
   }
 
+  /// `cortex edit` to the values a task already has said "changed: priority" and logged a
+  /// task.edited that changed nothing; it names only what changed, compared unredacted (a new
+  /// secret value is a change its redacted form hides).
+  func testAnEditNamesOnlyWhatChanged() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--priority", "medium", "--env", "API_TOKEN=sk-first0123456789abcdef", "--", "true"]).out.trimmed
+    XCTAssertEqual(c.ok(["edit", id, "--priority", "medium"]).err, "cortex: \(id) unchanged: it already has that value\n")
+    XCTAssertEqual(c.ok(["edit", id, "--priority", "high", "--label", "k=v"]).err, "cortex: \(id) changed: priority, labels\n")
+    XCTAssertEqual(c.ok(["edit", id, "--priority", "high", "--label", "k=w"]).err, "cortex: \(id) changed: labels\n")
+    XCTAssertEqual(
+      c.ok(["edit", id, "--env", "API_TOKEN=sk-second0123456789abcdef"]).err, "cortex: \(id) changed: env\n", "a new secret value")
+    let edits = c.ok(["--json", "tail", "--task", id, "--type", "task.edited"]).out.split(separator: "\n")
+    XCTAssertEqual(edits.count, 3, "the edit that changed nothing is not a decision: \(edits)")
+    c.ok(["resume"])
+  }
+
   /// `cortex cancel` of many ids (`cortex kill $(...)` over a big queue) looked each one's result
   /// up by a search through the answer: 15,000 ids took 9 s of the CLI's CPU before it printed
   /// anything (debug build). It answers in well under a second now.

@@ -157,11 +157,19 @@ extension Scheduler {
           durable: false))
       return
     }
+    // The fields whose values differ, compared unredacted (a new secret value is a change its
+    // redacted form hides): an edit that changes nothing is answered so and decides nothing.
+    let (oldPlain, newPlain) = (t.spec.json(), s.json())
+    let changed = fields.filter { (oldPlain[$0] ?? .null).encoded() != (newPlain[$0] ?? .null).encoded() }
+    if changed.isEmpty {
+      out.append(.reply(c, .object([("ok", .bool(true)), ("changed", .array([])), ("task", taskJSON(t))]), durable: false))
+      return
+    }
     let oldRedacted = (try? JSON.parse(t.specJSON)) ?? .null
     let newRedacted = redacted.json()
     var before: [(String, JSON)] = []
     var after: [(String, JSON)] = []
-    for f in fields {
+    for f in changed {
       before.append((f, oldRedacted[f] ?? .null))
       after.append((f, newRedacted[f] ?? .null))
     }
@@ -183,10 +191,13 @@ extension Scheduler {
     out.append(
       .log(
         Event(
-          "task.edited", task: n, reason: "cortex_edit", detail: "changed \(fields.joined(separator: ", "))", fields: f,
+          "task.edited", task: n, reason: "cortex_edit", detail: "changed \(changed.joined(separator: ", "))", fields: f,
           specJSON: specJSON)))
     out.append(.writeSpec(task: n))
-    out.append(.reply(c, .object([("ok", .bool(true)), ("task", taskJSON(tasks[n]!))]), durable: true))
+    out.append(
+      .reply(
+        c, .object([("ok", .bool(true)), ("changed", .array(changed.map { .string($0) })), ("task", taskJSON(tasks[n]!))]),
+        durable: true))
   }
 
   // MARK: views, snapshot, replay
