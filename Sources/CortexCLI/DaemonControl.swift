@@ -37,16 +37,14 @@ enum DaemonControl {
     let deadline = Clock.monotonicMs() + Int64(timeoutS) * 1000
     while Clock.monotonicMs() < deadline {
       if let (_, status) = Processes.reap(pid) {
-        let log = ((try? FileSystem.read(ctx.paths.daemonLog)) ?? nil) ?? []
-        let text = String(decoding: log.dropFirst(logStart), as: UTF8.self)
+        let text = String(decoding: Self.written(ctx.paths.daemonLog, since: logStart), as: UTF8.self)
         throw CLIError(ExitCode.failure, "the daemon exited during start (\(status)):\n\(text)")
       }
       if let c = try? Client(ctx), let v = try? c.request(.object([("op", .string("ping"))])), v["ready"]?.bool == true {
         // What the start warned about (a torn tail cut, events missing from the log, a file set
         // aside), from its messages in daemon.log.
-        let log = ((try? FileSystem.read(ctx.paths.daemonLog)) ?? nil) ?? []
         let prefix = "cortex daemon: warning: "
-        let warnings = String(decoding: log.dropFirst(logStart), as: UTF8.self).split(separator: "\n")
+        let warnings = String(decoding: Self.written(ctx.paths.daemonLog, since: logStart), as: UTF8.self).split(separator: "\n")
           .filter { $0.hasPrefix(prefix) }.map { JSON.string(String($0.dropFirst(prefix.count))) }
         guard !warnings.isEmpty, var o = v.object else { return v }
         o.append(("warnings", .array(warnings)))
@@ -55,6 +53,14 @@ enum DaemonControl {
       sleepMs(5)
     }
     throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) was not ready within \(timeoutS) s; see \(ctx.paths.daemonLog)")
+  }
+
+  /// What daemon.log holds past `offset` (what this start wrote), without reading what came
+  /// before it (up to `retention.daemon_log_bytes`, or more from before that limit).
+  static func written(_ path: String, since offset: Int) -> [UInt8] {
+    guard let fd = try? FileDescriptor.open(path, .readOnly) else { return [] }
+    defer { fd.close() }
+    return (try? fd.readToEnd(from: offset)) ?? []
   }
 
   /// Asks the daemon to stop and waits until its process is gone.

@@ -160,7 +160,8 @@ enum ManPage {
     "client_idle_timeout_s": "a connection with no request for this long is closed",
     "max_request_bytes": "the longest request line",
     "max_client_input_bytes": "unprocessed request bytes of all connections together",
-    "retention": "how long the log and task files are kept (0 turns a limit off); outputs cut past max_output_bytes",
+    "retention":
+      "how long the log and task files are kept (0 turns a limit off); outputs cut past max_output_bytes; daemon.log moved to daemon.log.1 past daemon_log_bytes",
     "web": "the dashboard and HTTP API; port 0 picks a free one",
     "worker_types": "budgets, timeouts and templates per type (--type)",
   ]

@@ -178,6 +178,7 @@ extension Daemon {
     }
     lifecycleTick(now: t)
     if t - lastSpaceCheckMs >= Self.spaceCheckIntervalMs { checkFreeSpace(now: t) }
+    if t - lastDaemonLogCheckMs >= DaemonLog.checkIntervalMs { checkDaemonLog(now: t) }
     if hooks.hasWork { hooks.enforceTimeouts(now: t) }
     if groupsFileDue || t - lastGroupsFileMs >= 1000 { writeGroupsFile(now: t) }
     if t - lastMetricsMs >= Self.metricsIntervalMs {

@@ -115,6 +115,8 @@ public final class Daemon {
   /// Bytes free on the directory's file system while that is below `minFreeBytes`; nil when enough.
   var diskLowFreeBytes: Int?
   var lastSpaceCheckMs: Int64 = -1
+  /// When daemon.log's size was last compared with `retention.daemon_log_bytes` (DaemonLog.swift).
+  var lastDaemonLogCheckMs: Int64 = 0
   /// systemd's `$NOTIFY_SOCKET`, when it started us (Daemon+Notify.swift).
   var notifier: SystemdNotifier?
 

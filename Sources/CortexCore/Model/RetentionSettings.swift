@@ -16,6 +16,10 @@ public struct RetentionSettings: Equatable, Sendable {
   public var archive = false
   /// Archived segments are compressed with the system's `gzip`.
   public var gzip = false
+  /// `daemon.log` (the detached daemon's messages, its workers' and on_finish hooks' output) past
+  /// this many bytes moves to `daemon.log.1` and starts again empty (0: no limit).
+  public var daemonLogBytes = 32 << 20
+  public static let minDaemonLogBytes = 65_536
 
   public init() {}
 
@@ -26,6 +30,7 @@ public struct RetentionSettings: Equatable, Sendable {
     r.logBytes = 0
     r.taskDays = 0
     r.maxOutputBytes = 0
+    r.daemonLogBytes = 0
     return r
   }()
 
@@ -36,6 +41,7 @@ public struct RetentionSettings: Equatable, Sendable {
     .object([
       ("log_days", .double(logDays)), ("log_bytes", .int(Int64(logBytes))), ("task_days", .double(taskDays)),
       ("max_output_bytes", .int(Int64(maxOutputBytes))), ("archive", .bool(archive)), ("gzip", .bool(gzip)),
+      ("daemon_log_bytes", .int(Int64(daemonLogBytes))),
     ])
   }
 
@@ -50,6 +56,11 @@ public struct RetentionSettings: Equatable, Sendable {
       case "log_bytes": r.logBytes = try Numbers.int(f, val, min: 0, max: 1 << 50)
       case "task_days": r.taskDays = try Numbers.double(f, val, min: 0, max: 36_500)
       case "max_output_bytes": r.maxOutputBytes = try Numbers.int(f, val, min: 0, max: 1 << 50)
+      case "daemon_log_bytes":
+        r.daemonLogBytes = try Numbers.int(f, val, min: 0, max: 1 << 50)
+        if r.daemonLogBytes > 0 && r.daemonLogBytes < minDaemonLogBytes {
+          throw SpecError(f, "must be 0 (no limit) or at least \(minDaemonLogBytes)")
+        }
       case "archive", "gzip":
         guard let b = val.bool else { throw SpecError(f, "must be true or false, not \(val.kindName)") }
         if k == "archive" { r.archive = b } else { r.gzip = b }
