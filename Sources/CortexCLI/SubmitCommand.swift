@@ -306,7 +306,7 @@ extension SubmitCommand {
   /// timeouts are kept in) is refused as such: rounded, it would be reported as "not 0".
   static func timeoutSeconds(_ t: String) throws(CLIError) -> Double {
     guard let ms = DurationText.parseMs(t) else {
-      throw CLIError(ExitCode.invalidSpec, "timeout_s: \(quoted(t)) is not a duration like 30s, 5m or 1h (at most 7d)")
+      throw CLIError(ExitCode.invalidSpec, "timeout_s: \(quoted(t)) is not a duration like 30s, 5m, 1h or 2h30m (at most 7d)")
     }
     if ms == 0 && t.contains(where: { ("1"..."9").contains($0) }) {
       throw CLIError(ExitCode.invalidSpec, "timeout_s: \(quoted(t)) is shorter than 1 ms, the shortest timeout")
@@ -393,7 +393,7 @@ extension SubmitCommand {
       .option("-d", "--description", value: "D", help: "what the task is for; a template's {description}"),
       .option("--priority", value: "P", help: "scheduling priority", default: "medium", choices: ["critical", "high", "medium", "low"]),
       .option("--tokens", value: "N", help: "token budget to reserve", default: "the type's token_budget"),
-      .option("--timeout", value: "DUR", help: "kill the task after DUR (30s, 5m, 1h; at most 7d)", default: "the type's timeout"),
+      .option("--timeout", value: "DUR", help: "kill the task after DUR (30s, 5m, 1h, 2h30m; at most 7d)", default: "the type's timeout"),
       .option(
         "--retries", value: "N", help: "attempts after the first when it fails (0-99)",
         default: "config.json's default_max_attempts less 1 (0)"),

@@ -37,6 +37,15 @@ final class NumberTests: XCTestCase {
     XCTAssertNil(DurationText.parseMs("-1s"))
     XCTAssertEqual(DurationText.parseMs("1.5s"), 1500)
     XCTAssertEqual(DurationText.parseMs("2h"), 7_200_000)
+    // Several units, largest first, and weeks.
+    XCTAssertEqual(DurationText.parseMs("2h30m"), 9_000_000)
+    XCTAssertEqual(DurationText.parseMs("1d12h"), 129_600_000)
+    XCTAssertEqual(DurationText.parseMs("1m30s500ms"), 90_500)
+    XCTAssertEqual(DurationText.parseMs("1w"), 604_800_000)
+    XCTAssertEqual(DurationText.parseMs("90"), 90_000)
+    for bad in ["", "s", "5m30", "1h1h", "30m2h", "2x", "1.5.5s", "h2", "2 h", "-1m30s"] {
+      XCTAssertNil(DurationText.parseMs(bad), bad)
+    }
     XCTAssertEqual(Numbers.ms(fromSeconds: .infinity), Numbers.maxDurationMs)
     XCTAssertEqual(Numbers.ms(fromSeconds: -.infinity), 0)
     XCTAssertEqual(Numbers.ms(.nan), 0)

@@ -157,21 +157,35 @@ public enum Timestamp {
   }
 }
 
-/// Durations on the command line: "500ms", "30s", "5m", "2h", "1d", or plain seconds. Anything
-/// negative, not finite or longer than `Numbers.maxDurationMs` (100 years) is refused (nil).
+/// Durations on the command line. Anything negative, not finite or longer than
+/// `Numbers.maxDurationMs` (100 years) is refused (nil).
 public enum DurationText {
+  static let units: [(String, Double)] = [
+    ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000), ("w", 604_800_000),
+  ]
+
+  /// Milliseconds of a duration: a number of seconds (`90`, `1.5`), a number with a unit (`500ms`,
+  /// `30s`, `5m`, `2h`, `7d`, `1w`), or several of those, largest first, as `2h30m` or `1d12h`.
+  /// Nil for anything else, or past `Numbers.maxDurationMs` (100 years).
   public static func parseMs(_ s: String) -> Int64? {
-    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
-    var value = s
-    var factor = 1000.0
-    for (u, f) in units where s.hasSuffix(u) {
-      value = String(s.dropLast(u.count))
-      factor = f
-      break
+    if let v = Double(s) { return checked(v * 1000) }
+    var rest = Substring(s)
+    var total = 0.0
+    var lastFactor = Double.infinity
+    while !rest.isEmpty {
+      let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+      rest = rest.dropFirst(number.count)
+      let unit = rest.prefix { $0.isASCII && $0.isLetter }
+      rest = rest.dropFirst(unit.count)
+      guard let v = Double(number), let f = units.first(where: { $0.0 == unit })?.1, f < lastFactor else { return nil }
+      lastFactor = f
+      total += v * f
     }
-    guard let v = Double(value), v.isFinite, v >= 0 else { return nil }
-    let ms = v * factor
-    guard ms.isFinite, ms <= Double(Numbers.maxDurationMs) else { return nil }
+    return s.isEmpty ? nil : checked(total)
+  }
+
+  private static func checked(_ ms: Double) -> Int64? {
+    guard ms.isFinite, ms >= 0, ms <= Double(Numbers.maxDurationMs) else { return nil }
     return Int64(ms)
   }
 }
