@@ -117,3 +117,15 @@ extension ClusterSQL {
     SELECT spec->>'retry_of' FROM cortex_task_done WHERE spec ? 'retry_of'
     """
 }
+
+extension ClusterSQL {
+  /// `cortex cluster budget TOTAL`: the cluster's token budget total, created if no node has
+  /// joined yet; never below what is reserved and used (the row's CHECK would refuse it). No row
+  /// returned: refused, `budget` says why. $1 the new total.
+  static let setBudgetTotal = """
+    INSERT INTO cortex_budget (id, total) VALUES (1, $1::bigint)
+    ON CONFLICT (id) DO UPDATE SET total = excluded.total
+      WHERE cortex_budget.reserved + cortex_budget.used <= excluded.total
+    RETURNING total
+    """
+}
