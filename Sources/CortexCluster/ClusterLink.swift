@@ -401,8 +401,8 @@ public final class ClusterLink: Sendable {
         }
         if now - lastSettle >= 1000 {
           lastSettle = now
-          if let r = try s.settle(historyS: settings.historyS), r.cancelled + r.readied + r.trimmed > 0 {
-            out.append(.settled(cancelled: r.cancelled, readied: r.readied, trimmed: r.trimmed))
+          if let r = try s.settle(historyS: settings.historyS), r.failed + r.cancelled + r.readied + r.trimmed > 0 {
+            out.append(.settled(failed: r.failed, cancelled: r.cancelled, readied: r.readied, trimmed: r.trimmed))
           }
         }
         try answerRequests(&work, s, into: &out)

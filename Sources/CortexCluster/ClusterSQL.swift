@@ -371,21 +371,28 @@ enum ClusterSQL {
   /// never run; they end `cancelled` (reason `dependency_failed`), as on a single host. Run until
   /// it returns 0 so a chain is settled level by level.
   static let cancelDoomed = """
-    WITH doomed AS (
+    WITH ended AS (
       DELETE FROM cortex_task t
       WHERE t.state = 'queued' AND t.unmet > 0 AND EXISTS (
         SELECT 1 FROM cortex_dep d JOIN cortex_task_done x ON x.id = d.depends_on
         WHERE d.task = t.id AND x.state <> 'succeeded')
-      RETURNING t.id, t.attempt, t.submitted_at, t.spec, t.grp
+      RETURNING t.id, t.attempt, t.submitted_at, t.spec, t.grp, 'cancelled' AS final_state, 'dependency_failed' AS final_reason
+    \(endQueued)
+    """
+
+  /// The end of a statement that removed queued tasks from `cortex_task` in a CTE `ended`
+  /// (returning id, attempt, submitted_at, spec, grp, final_state, final_reason): their records
+  /// in the history, their edges and secrets gone; returns how many.
+  static let endQueued = """
     ), history AS (
       INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec, grp)
-      SELECT id, 'cancelled', 'dependency_failed', attempt, submitted_at, spec, grp FROM doomed
+      SELECT id, final_state, final_reason, attempt, submitted_at, spec, grp FROM ended
     ), edges AS (
-      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM doomed)
+      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM ended)
     ), forget AS (
-      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM doomed)
+      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM ended)
     )
-    SELECT count(*) AS n FROM doomed
+    SELECT count(*) AS n FROM ended
     """
 
   /// Leader duty, dependencies: the count of unmet dependencies recomputed for waiting tasks.

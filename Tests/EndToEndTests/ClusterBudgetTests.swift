@@ -33,4 +33,31 @@ final class ClusterBudgetTests: ClusterTestCase {
     XCTAssertEqual(a.ok(["cluster", "budget", "x"], code: 64).err.contains("whole number"), true)
     a.ok(["cancel", long])
   }
+
+  /// A task needing more tokens than the cluster has not spent was accepted, and since the claim
+  /// reserves in priority order it then held every task behind it, those without a budget too,
+  /// on every node, until someone cancelled it. Now such a submit is refused (65) as on a single
+  /// host, and a queued task the budget can no longer cover (the total lowered, or spent) ends
+  /// `failed`, reason `token_budget_exhausted`, by the leader's sweep.
+  func testATaskTheBudgetCanNeverCoverIsRefusedAndNoneHoldsTheQueueBack() throws {
+    let a = try startNode("a", workers: 1, budget: 5000)
+    let refused = a.ok(["submit", "--no-env", "--tokens", "6000", "--", "true"], code: 65)
+    XCTAssertTrue(
+      refused.err.contains("token_budget") && refused.err.contains("only 5000 of the cluster's 5000 are not spent")
+        && refused.err.contains("cortex cluster budget"), refused.err)
+    XCTAssertEqual(sql("SELECT count(*) FROM cortex_task"), "0", "a refused submit added a task")
+    a.ok(["pause"])
+    let big = a.ok(["submit", "-p", "--no-env", "--tokens", "4000", "--", "true"]).out.trimmed
+    let free = a.ok(["submit", "-p", "--no-env", "--", "true"]).out.trimmed
+    a.ok(["cluster", "budget", "3000"])
+    a.ok(["resume"])
+    waitDone(2, timeoutS: 20)
+    XCTAssertEqual(
+      sql("SELECT state || ':' || coalesce(reason, '') FROM cortex_task_done WHERE id = \(TaskID.parse(big)!)"),
+      "failed:token_budget_exhausted")
+    XCTAssertEqual(sql("SELECT state FROM cortex_task_done WHERE id = \(TaskID.parse(free)!)"), "succeeded")
+    let shown = a.ok(["show", big], code: 0).out
+    XCTAssertTrue(shown.contains("token_budget_exhausted"), shown)
+    XCTAssertTrue(a.events().contains { $0.type == "cluster.settled" && $0["failed"]?.int == 1 })
+  }
 }
