@@ -278,10 +278,12 @@ enum ClusterSQL {
   /// by a live lease goes back to the queue with its reservation released — one statement, so
   /// one transaction. Such a task that someone asked to cancel ends `cancelled` instead, as a
   /// queued one would (requeued, it ran again on the next node to claim it, until that node read
-  /// the flag). Returns the fenced nodes and the numbers of tasks requeued and cancelled.
+  /// the flag). A fenced node runs nothing the cluster counts (its `running`, from its last
+  /// renewal, went on showing in `cortex cluster status`). Returns the fenced nodes and the
+  /// numbers of tasks requeued and cancelled.
   static let rescue = """
     WITH fenced AS (
-      UPDATE cortex_node SET state = 'fenced', epoch = epoch + 1
+      UPDATE cortex_node SET state = 'fenced', epoch = epoch + 1, running = 0
       WHERE state = 'alive' AND lease_until < now()
       RETURNING name
     ), orphans AS (

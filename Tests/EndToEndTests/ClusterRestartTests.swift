@@ -29,4 +29,25 @@ final class ClusterRestartTests: ClusterTestCase {
     let doctor = a.run(["doctor"])
     XCTAssertEqual(doctor.code, 0, doctor.out + doctor.err)
   }
+
+  /// `cortex cluster status` of a node killed while it ran tasks: once another node fenced it
+  /// and requeued them, its RUNNING column still said what its last renewal had (2), next to
+  /// the same tasks running on the other node.
+  func testAFencedNodeShowsNothingRunningOnceItsTasksAreRequeued() throws {
+    let a = try startNode("a", workers: 2)
+    let b = try startNode("b", workers: 2)
+    a.ok(["stop"])
+    let ids = b.ok(["submit", "--no-env", "--from", "-"], input: batch(2) { _ in #"{"shell":"sleep 4"}"# }).out
+    XCTAssertEqual(ids.split(separator: "\n").count, 2)
+    b.eventually("node b's renewal counts its two tasks") { sql("SELECT running FROM cortex_node WHERE name = 'b'") == "2" }
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(b.daemonPID), Signal.kill))
+    b.eventually("node b's processes are gone") { b.leftovers.allSatisfy { $0.isZombie } }
+    a.ok(["start", "--workers", "2"])
+    a.eventually("node a rescued b's tasks", timeoutS: 20) { a.events().contains { $0.type == "cluster.rescued" } }
+    let st = try JSON.parse(Array(a.ok(["--json", "cluster", "status"]).out.utf8))
+    let nodeB = st["nodes"]?.array?.first { $0["name"]?.string == "b" }
+    XCTAssertEqual(nodeB?["state"]?.string, "fenced", "\(st)")
+    XCTAssertEqual(nodeB?["running"]?.int, 0, "a fenced node still counts the tasks it no longer runs: \(st)")
+    waitDone(2, timeoutS: 30)
+  }
 }
