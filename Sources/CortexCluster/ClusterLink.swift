@@ -448,7 +448,7 @@ public final class ClusterLink: Sendable {
           store = nil
           if !down {
             down = true
-            out.append(.unavailable("PostgreSQL: \(error)"))
+            out.append(.unavailable("\(error)"))
           }
         }
       }

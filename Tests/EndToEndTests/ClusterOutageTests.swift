@@ -39,6 +39,10 @@ final class ClusterOutageTests: ClusterTestCase {
     }
     for n in [a, b] {
       XCTAssertFalse(n.events().contains { $0.type == "task.completion_refused" }, "a node's completion was refused")
+      // The reason is said once ("PostgreSQL: PostgreSQL: server closed the connection …").
+      for e in n.events() where e.type == "cluster.unavailable" {
+        XCTAssertFalse(e["detail"]?.string?.contains("PostgreSQL: PostgreSQL:") ?? false, "\(e)")
+      }
     }
   }
 }
