@@ -168,7 +168,10 @@ enum TailCommand {
 
     // A task number not given out yet matches nothing, ever: say so (tail printed nothing and
     // exited 0, and `tail -f` waited for ever).
-    if let task, let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
+    if let task, let me = StatusCommand.clusterNode(ctx.paths) {
+      // The ids are the cluster's, not this node's (its hot state knows only what it claimed).
+      if let note = try clusterNote(task, node: me ?? Host.name, ctx) { ctx.err(note) }
+    } else if let task, let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
       throw CLIError(
         ExitCode.invalidSpec, "id: unknown task \(TaskID.format(n)) (the newest is \(next > 1 ? TaskID.format(next - 1) : "none yet"))")
     }
@@ -331,7 +334,8 @@ extension TailCommand {
     usage: "cortex tail [-f] [--type GLOB] [--task ID] [--since DUR] [-n N]",
     details: """
       Reads events/*.jsonl directly (no daemon needed). Every decision is there with its reason; with \
-      --json the lines are printed as written, for jq.
+      --json the lines are printed as written, for jq. In cluster mode the log is this node's: \
+      --task of a task another node ran says which node's log has its decisions.
       """,
     flags: [
       .flag("-f", "--follow", help: "keep printing new events, across segments"),
