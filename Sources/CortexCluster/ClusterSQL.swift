@@ -347,9 +347,12 @@ enum ClusterSQL {
     SELECT id FROM cortex_task WHERE id = ANY($1::bigint[]) AND cancel_requested
     """
 
-  /// One task as the cluster knows it, live or finished (for `show` on any node). $1 id.
+  /// One task as the cluster knows it, live or finished (for `show` on any node). $1 id. A
+  /// rescue does not use up an attempt the task does not have (as a node's own requeue, and as
+  /// `adopt` counts it): a rescued task showed `attempt 2 of 1`.
   static let describeTask = """
-    SELECT t.id, t.state, t.node, t.epoch, t.attempt, t.max_attempts, t.token_budget, t.spec::text AS spec,
+    SELECT t.id, t.state, t.node, t.epoch, t.attempt, greatest(t.max_attempts, t.attempt) AS max_attempts, t.token_budget,
+           t.spec::text AS spec,
            NULL::int AS exit_code, NULL::text AS reason, NULL::bigint AS tokens_used,
            (extract(epoch FROM t.submitted_at) * 1000)::bigint AS submitted_ms, NULL::bigint AS ended_ms, t.grp
     FROM cortex_task t WHERE t.id = $1::bigint

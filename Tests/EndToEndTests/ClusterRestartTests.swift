@@ -50,4 +50,23 @@ final class ClusterRestartTests: ClusterTestCase {
     XCTAssertEqual(nodeB?["running"]?.int, 0, "a fenced node still counts the tasks it no longer runs: \(st)")
     waitDone(2, timeoutS: 30)
   }
+
+  /// `show` of a rescued task, from a node that does not hold it, said `attempt 2 of 1`: the
+  /// rescue's claim counts an attempt that the node running it allows (as its own requeues).
+  func testARescuedTaskIsNotShownPastItsAllowedAttempts() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    b.ok(["stop"])
+    let id = a.ok(["submit", "-p", "--no-env", "--shell", "sleep 30"]).out.trimmed
+    let n = try XCTUnwrap(TaskID.parse(id))
+    a.eventually("\(id) runs on a") { sql("SELECT state || ':' || node FROM cortex_task WHERE id = \(n)") == "running:a" }
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(a.daemonPID), Signal.kill))
+    a.eventually("node a's processes are gone") { a.leftovers.allSatisfy { $0.isZombie } }
+    b.ok(["start", "--workers", "1"])
+    b.eventually("b runs \(id) again", timeoutS: 20) { sql("SELECT state || ':' || node FROM cortex_task WHERE id = \(n)") == "running:b" }
+    a.ok(["start", "--workers", "1"])
+    let shown = a.ok(["show", id]).out
+    XCTAssertTrue(shown.contains("attempt         2 of 2"), shown)
+    b.ok(["cancel", id])
+  }
 }
