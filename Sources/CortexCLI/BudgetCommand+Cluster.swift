@@ -8,7 +8,7 @@ import CortexDaemon
 extension PoolCommands {
   /// Nil on a single host (the daemon's budget is the one).
   static func clusterBudget(_ ctx: Context) throws(CLIError) -> Int32? {
-    guard let settings = (try? Daemon.loadConfig(paths: ctx.paths))?.cluster else { return nil }
+    guard let config = try? Daemon.loadConfig(paths: ctx.paths), let settings = config.cluster else { return nil }
     let db = try ClusterCommand.connect(settings.postgres)
     let st: ClusterStatus
     do throws(ClusterError) {
@@ -25,7 +25,7 @@ extension PoolCommands {
         .object([
           ("scope", .string("cluster")), ("node", .string(settings.node ?? Host.name)), ("total", .int(total)),
           ("reserved", .int(reserved)), ("used", .int(used)), ("available", .int(total - reserved - used)),
-          ("allocations", .array(mine)),
+          ("allocations", .array(mine)), ("config_total", .int(Int64(config.tokenBudgetTotal))),
         ]))
       return 0
     }
@@ -34,6 +34,11 @@ extension PoolCommands {
       s += k + String(repeating: " ", count: 11 - k.count) + String(v) + "\n"
     }
     s += "the cluster's budget (PostgreSQL), shared by every node\n"
+    // A changed token_budget_total reaches no node's budget: say so, and how to change it.
+    if Int64(config.tokenBudgetTotal) != total {
+      s +=
+        "config.json's token_budget_total (\(config.tokenBudgetTotal)) is not the cluster's: it only creates the budget when the first node joins; to change it: cortex cluster budget \(config.tokenBudgetTotal)\n"
+    }
     if !mine.isEmpty {
       s +=
         "\nthis node's tasks (node \(settings.node ?? Host.name)):\n"

@@ -6,17 +6,20 @@ import Posix
 /// `cortex cluster migrate|status`: the PostgreSQL side of cluster mode (SPEC §11).
 enum ClusterCommand {
   static let usage = """
-    cortex cluster migrate [--postgres DSN]    create or upgrade the schema (idempotent)
-           cortex cluster status [--postgres DSN]     nodes, leases, epochs and load
+    cortex cluster migrate [--postgres DSN]         create or upgrade the schema (idempotent)
+           cortex cluster status [--postgres DSN]          nodes, leases, epochs and load
+           cortex cluster budget TOTAL [--postgres DSN]    set the cluster's token budget total
     """
 
   static func run(_ args: inout Args, _ ctx: Context) throws(CLIError) -> Int32 {
     let dsnFlag = try args.option("--postgres", "--dsn")
     let words = try args.positionals()
-    guard let sub = words.first, words.count == 1 else { throw CLIError.usage("give one of: migrate, status", usage) }
-    guard ["migrate", "status"].contains(sub) else {
-      throw CLIError.usage("unknown cluster command \(quoted(sub)): give migrate or status", usage)
+    guard let sub = words.first else { throw CLIError.usage("give one of: migrate, status, budget", usage) }
+    guard ["migrate", "status", "budget"].contains(sub) else {
+      throw CLIError.usage("unknown cluster command \(quoted(sub)): give migrate, status or budget", usage)
     }
+    let total = sub == "budget" ? try budgetTotal(words) : nil
+    if sub != "budget" && words.count != 1 { throw CLIError.usage("cluster \(sub) takes no operand", usage) }
     if dsnFlag == "" { throw CLIError.usage("--postgres needs a connection string, not an empty one", usage) }
     let dsn: String
     if let dsnFlag { dsn = dsnFlag } else { dsn = try configuredDSN(ctx) }
@@ -41,6 +44,11 @@ enum ClusterCommand {
       do {
         try Migrations.check(db)
         return try status(db, ctx)
+      } catch { throw failure(error) }
+    case "budget":
+      do {
+        try Migrations.check(db)
+        return try setBudget(db, total ?? 0, ctx)
       } catch { throw failure(error) }
     default:
       throw CLIError.usage("unknown cluster command \(quoted(sub)) (use migrate or status)", usage)
@@ -108,11 +116,16 @@ extension ClusterCommand {
     "cluster", abstract: "cluster mode on PostgreSQL: migrate the schema, show nodes and leases", usage: usage,
     details: """
       migrate creates or upgrades the schema (idempotent); status shows the nodes, their epochs and \
-      leases, and the load. The database is the one in config.json's "cluster" unless --postgres names one.
+      leases, and the load; budget sets the token budget all nodes share (config.json's \
+      token_budget_total only creates it, when the first node joins), not below what is reserved and \
+      used. The database is the one in config.json's "cluster" unless --postgres names one.
       """,
     flags: [
       .option("--postgres", "--dsn", value: "DSN", help: "the PostgreSQL connection string", default: "config.json's cluster.postgres")
     ],
-    operandWords: ["migrate", "status"],
-    examples: [("cortex cluster migrate --postgres postgresql://cortex@db/cortex", "create the schema")])
+    operandWords: ["migrate", "status", "budget"],
+    examples: [
+      ("cortex cluster migrate --postgres postgresql://cortex@db/cortex", "create the schema"),
+      ("cortex cluster budget 5000000", "every node together may reserve and spend 5,000,000 tokens"),
+    ])
 }

@@ -14,7 +14,7 @@ enum CompletionsCommand {
       Completes commands, flags, flag values, task ids (the unfinished ones and the newest 100, from \
       the hot state), worker types (from config.json) and group names (from config.json and the \
       groups the daemon has, as it last wrote them to groups.json: those made live too). A command's own words \
-      (group list|set, cluster migrate|status, a command after help) complete only its first \
+      (group list|set, cluster migrate|status|budget, a command after help) complete only its first \
       operand. The Debian package installs all three.
       """,
     operandWords: shells,

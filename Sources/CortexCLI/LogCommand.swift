@@ -184,8 +184,12 @@ enum TailCommand {
 
     // A task number not given out yet matches nothing, ever: say so (tail printed nothing and
     // exited 0, and `tail -f` waited for ever).
+    let clusterNode = tasks.isEmpty ? nil : StatusCommand.clusterNode(ctx.paths)
     for task in tasks.sorted() {
-      if let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
+      if let me = clusterNode {
+        // The ids are the cluster's, not this node's (its hot state knows only what it claimed).
+        if let note = try clusterNote(task, node: me ?? Host.name, ctx) { ctx.err(note) }
+      } else if let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
         throw CLIError(
           ExitCode.invalidSpec, "id: unknown task \(TaskID.format(n)) (the newest is \(next > 1 ? TaskID.format(next - 1) : "none yet"))")
       }
@@ -375,7 +379,9 @@ extension TailCommand {
     details: """
       Reads events/*.jsonl directly (no daemon needed). Every decision is there with its reason; with \
       --json the lines are printed as written, for jq. A follower that falls behind retention (a slow \
-      reader) goes on from the oldest segment left and says on stderr which events it could not show.
+      reader) goes on from the oldest segment left and says on stderr which events it could not show. \
+      In cluster mode the log is this node's: --task of a task another node ran says which node's log \
+      has its decisions.
       """,
     flags: [
       .flag("-f", "--follow", help: "keep printing new events, across segments"),

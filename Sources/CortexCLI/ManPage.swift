@@ -148,7 +148,8 @@ enum ManPage {
     "orphan_timeout_s": "how long a worker without a daemon keeps its task for the next daemon",
     "log_segment_bytes": "size at which the log moves to a new segment",
     "reserve_critical": "idle workers kept for critical tasks",
-    "token_budget_total": "tokens all tasks together may reserve and spend",
+    "token_budget_total":
+      "tokens all tasks together may reserve and spend (in cluster mode it only creates the cluster's budget, when the first node joins: cortex cluster budget changes it)",
     "default_max_attempts": "attempts of a task that names none (--retries)",
     "retry_backoff_base_ms": "wait before a failed task's second attempt, doubling after",
     "retry_backoff_max_ms": "the longest wait between attempts",

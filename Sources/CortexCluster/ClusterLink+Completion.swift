@@ -41,3 +41,17 @@ extension ClusterLink {
     }
   }
 }
+
+extension ClusterLink {
+  /// Delivers the terminal states not yet confirmed, 500 to a statement, each conditional on its
+  /// claim; reports each as accepted or refused (fenced). What a failed statement did not take
+  /// stays pending for the next round.
+  func deliver(_ pending: inout [Completion], _ s: ClusterStore, into out: inout [Event]) throws(ClusterError) {
+    while !pending.isEmpty {
+      let chunk = Array(pending.prefix(500))
+      let accepted = try s.complete(chunk.map { ($0.id, $0.attempt, $0.epoch, $0.state, $0.reason, $0.exitCode, $0.tokensUsed) })
+      pending.removeFirst(chunk.count)
+      for c in chunk { out.append(.completed(id: c.id, accepted: accepted.contains(c.id))) }
+    }
+  }
+}

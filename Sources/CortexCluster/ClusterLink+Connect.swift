@@ -1,17 +1,14 @@
 /// The link's connection: a new one after PostgreSQL came back (joining again under a new epoch
 /// when this node was fenced meanwhile), and the store handed to the link's thread.
 extension ClusterLink {
-  /// A connection listening for the hints, or nil while PostgreSQL cannot be reached.
-  func reconnect(rejoin: Bool) -> ClusterStore? {
+  /// A connection listening for the hints, or nil while PostgreSQL cannot be reached. It keeps
+  /// this node's membership: a fenced node joins again in the link's round, after delivering
+  /// the terminal states it kept (a join first fenced the claims they end).
+  func reconnect() -> ClusterStore? {
     guard let db = try? connect() else { return nil }
     let s = ClusterStore(db, node: node)
     s.adopt(epoch: epochNow.load(ordering: .acquiring))
     guard (try? s.listen()) != nil else { return nil }
-    if rejoin {
-      guard (try? s.join(leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal)) != nil else {
-        return nil
-      }
-    }
     return s
   }
 

@@ -21,9 +21,10 @@ extension ClusterLink {
     case unavailable(String)
     case available
     case rescued(fenced: [String], requeued: Int, cancelled: Int)
-    /// The leader's housekeeping: dependents of failed tasks cancelled, waiting tasks made ready
+    /// The leader's housekeeping: queued tasks the budget can never cover failed, dependents of
+    /// failed tasks cancelled, waiting tasks made ready
     /// by a recount, finished records removed by retention.
-    case settled(cancelled: Int, readied: Int, trimmed: Int)
+    case settled(failed: Int, cancelled: Int, readied: Int, trimmed: Int)
     /// The answer to `describe`: the task as the cluster knows it, nil when it does not know it,
     /// or why it could not be read (the database unreachable).
     case described(ticket: UInt64, Result<JSON?, ClusterError>)

@@ -213,6 +213,8 @@ public final class ClusterLink: Sendable {
     // The groups the cluster lists, and what the held ones have running and queued.
     var groups = GroupWatch()
     var lastRescue: Int64 = 0
+    // No rescue before this (monotonic ms): set when the link comes back from an outage.
+    var rescueAfter: Int64 = 0
     var lastCancelCheck: Int64 = 0
     var down = false
     var pendingCompletions: [Completion] = []
@@ -288,26 +290,23 @@ public final class ClusterLink: Sendable {
       }
 
       if !connected && now >= nextReconnect {
-        // Joining again is for a fenced node whose lease has lapsed (the join is refused before);
-        // one not lapsed yet connects under its membership and joins below once it has.
-        let rejoin = lease.isFenced && now - lease.lastRenewedMs > leaseMs
-        let reconnecting = Clock.monotonicMs()
-        store = reconnect(rejoin: rejoin)
+        // A fenced node whose lease has lapsed joins again below, once it has delivered what it
+        // finished meanwhile; one not lapsed yet connects under its membership and joins once it has.
+        store = reconnect()
         if store == nil {
           nextReconnect = now + reconnectDelay
           reconnectDelay = min(reconnectDelay * 2, 1000)
         } else {
           reconnectDelay = 100
         }
-        if let s = store {
+        if store != nil {
           if down {
             down = false
             out.append(.available)
-          }
-          if rejoin {
-            lease.joined(at: reconnecting)
-            epochNow.store(s.epoch, ordering: .releasing)
-            out.append(.joined(epoch: s.epoch))
+            // Every node's lease may have lapsed in the same outage (a database restart): give
+            // the others a lease to come back and deliver what they finished before this node
+            // rescues their claims (docs/cluster.md, "A database outage longer than the lease").
+            rescueAfter = now + leaseMs
           }
         } else if !down {
           down = true
@@ -339,6 +338,9 @@ public final class ClusterLink: Sendable {
           }
         }
         if lease.isFenced && Clock.monotonicMs() - lease.lastRenewedMs > leaseMs {
+          // Terminal states kept meanwhile first, under the claims they end: the join fences
+          // those claims, and a rescue by any node then requeued the tasks and refused them.
+          try deliver(&pendingCompletions, s, into: &out)
           // Join again under a new epoch: every earlier claim of this node is fenced.
           let joining = Clock.monotonicMs()
           do throws(ClusterError) {
@@ -364,14 +366,7 @@ public final class ClusterLink: Sendable {
         // Answer submitters now, not after the rest of this round.
         post(out)
         out = []
-        while !pendingCompletions.isEmpty {
-          // One statement for up to 500 terminal states.
-          let chunk = Array(pendingCompletions.prefix(500))
-          let accepted = try s.complete(
-            chunk.map { ($0.id, $0.attempt, $0.epoch, $0.state, $0.reason, $0.exitCode, $0.tokensUsed) })
-          pendingCompletions.removeFirst(chunk.count)
-          for c in chunk { out.append(.completed(id: c.id, accepted: accepted.contains(c.id))) }
-        }
+        try deliver(&pendingCompletions, s, into: &out)
         if !pendingCancels.isEmpty {
           try s.requestCancel(pendingCancels)
           pendingCancels = []
@@ -398,7 +393,7 @@ public final class ClusterLink: Sendable {
             out.append(.claimed(got))
           }
         }
-        if now - lastRescue >= 1000 {
+        if now - lastRescue >= 1000 && now >= rescueAfter {
           lastRescue = now
           if let r = try s.rescue(), !r.fenced.isEmpty || r.requeued + r.cancelled > 0 {
             out.append(.rescued(fenced: r.fenced, requeued: r.requeued, cancelled: r.cancelled))
@@ -406,8 +401,8 @@ public final class ClusterLink: Sendable {
         }
         if now - lastSettle >= 1000 {
           lastSettle = now
-          if let r = try s.settle(historyS: settings.historyS), r.cancelled + r.readied + r.trimmed > 0 {
-            out.append(.settled(cancelled: r.cancelled, readied: r.readied, trimmed: r.trimmed))
+          if let r = try s.settle(historyS: settings.historyS), r.failed + r.cancelled + r.readied + r.trimmed > 0 {
+            out.append(.settled(failed: r.failed, cancelled: r.cancelled, readied: r.readied, trimmed: r.trimmed))
           }
         }
         try answerRequests(&work, s, into: &out)
@@ -453,7 +448,7 @@ public final class ClusterLink: Sendable {
           store = nil
           if !down {
             down = true
-            out.append(.unavailable("PostgreSQL: \(error)"))
+            out.append(.unavailable("\(error)"))
           }
         }
       }

@@ -117,3 +117,38 @@ extension ClusterSQL {
     SELECT spec->>'retry_of' FROM cortex_task_done WHERE spec ? 'retry_of'
     """
 }
+
+extension ClusterSQL {
+  /// `cortex cluster budget TOTAL`: the cluster's token budget total, created if no node has
+  /// joined yet; never below what is reserved and used (the row's CHECK would refuse it). No row
+  /// returned: refused, `budget` says why. $1 the new total.
+  static let setBudgetTotal = """
+    INSERT INTO cortex_budget (id, total) VALUES (1, $1::bigint)
+    ON CONFLICT (id) DO UPDATE SET total = excluded.total
+      WHERE cortex_budget.reserved + cortex_budget.used <= excluded.total
+    RETURNING total
+    """
+}
+
+extension ClusterSQL {
+  /// Leader duty, budget: a queued task that needs more tokens than the cluster has not spent
+  /// can never run (spent tokens do not come back); it ends `failed`, reason
+  /// `token_budget_exhausted`, as on a single host. Only the head of the claim order is read
+  /// (the claims' partial index), which is where such a task holds every task behind it: the
+  /// claim reserves in order, so it took nothing past it, also no task without a budget.
+  static let failUnaffordable = """
+    WITH b AS (
+      SELECT total - used AS unspent FROM cortex_budget WHERE id = 1
+    ), ended AS (
+      DELETE FROM cortex_task t
+      WHERE t.id IN (
+        SELECT id FROM cortex_task
+        WHERE state = 'queued' AND unmet = 0
+        ORDER BY priority DESC, id
+        LIMIT 1000
+        FOR UPDATE SKIP LOCKED)
+        AND t.state = 'queued' AND t.token_budget > (SELECT unspent FROM b)
+      RETURNING t.id, t.attempt, t.submitted_at, t.spec, t.grp, 'failed' AS final_state, 'token_budget_exhausted' AS final_reason
+    \(endQueued)
+    """
+}

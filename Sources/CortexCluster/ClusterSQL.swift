@@ -278,10 +278,12 @@ enum ClusterSQL {
   /// by a live lease goes back to the queue with its reservation released — one statement, so
   /// one transaction. Such a task that someone asked to cancel ends `cancelled` instead, as a
   /// queued one would (requeued, it ran again on the next node to claim it, until that node read
-  /// the flag). Returns the fenced nodes and the numbers of tasks requeued and cancelled.
+  /// the flag). A fenced node runs nothing the cluster counts (its `running`, from its last
+  /// renewal, went on showing in `cortex cluster status`). Returns the fenced nodes and the
+  /// numbers of tasks requeued and cancelled.
   static let rescue = """
     WITH fenced AS (
-      UPDATE cortex_node SET state = 'fenced', epoch = epoch + 1
+      UPDATE cortex_node SET state = 'fenced', epoch = epoch + 1, running = 0
       WHERE state = 'alive' AND lease_until < now()
       RETURNING name
     ), orphans AS (
@@ -345,9 +347,12 @@ enum ClusterSQL {
     SELECT id FROM cortex_task WHERE id = ANY($1::bigint[]) AND cancel_requested
     """
 
-  /// One task as the cluster knows it, live or finished (for `show` on any node). $1 id.
+  /// One task as the cluster knows it, live or finished (for `show` on any node). $1 id. A
+  /// rescue does not use up an attempt the task does not have (as a node's own requeue, and as
+  /// `adopt` counts it): a rescued task showed `attempt 2 of 1`.
   static let describeTask = """
-    SELECT t.id, t.state, t.node, t.epoch, t.attempt, t.max_attempts, t.token_budget, t.spec::text AS spec,
+    SELECT t.id, t.state, t.node, t.epoch, t.attempt, greatest(t.max_attempts, t.attempt) AS max_attempts, t.token_budget,
+           t.spec::text AS spec,
            NULL::int AS exit_code, NULL::text AS reason, NULL::bigint AS tokens_used,
            (extract(epoch FROM t.submitted_at) * 1000)::bigint AS submitted_ms, NULL::bigint AS ended_ms, t.grp
     FROM cortex_task t WHERE t.id = $1::bigint
@@ -371,21 +376,28 @@ enum ClusterSQL {
   /// never run; they end `cancelled` (reason `dependency_failed`), as on a single host. Run until
   /// it returns 0 so a chain is settled level by level.
   static let cancelDoomed = """
-    WITH doomed AS (
+    WITH ended AS (
       DELETE FROM cortex_task t
       WHERE t.state = 'queued' AND t.unmet > 0 AND EXISTS (
         SELECT 1 FROM cortex_dep d JOIN cortex_task_done x ON x.id = d.depends_on
         WHERE d.task = t.id AND x.state <> 'succeeded')
-      RETURNING t.id, t.attempt, t.submitted_at, t.spec, t.grp
+      RETURNING t.id, t.attempt, t.submitted_at, t.spec, t.grp, 'cancelled' AS final_state, 'dependency_failed' AS final_reason
+    \(endQueued)
+    """
+
+  /// The end of a statement that removed queued tasks from `cortex_task` in a CTE `ended`
+  /// (returning id, attempt, submitted_at, spec, grp, final_state, final_reason): their records
+  /// in the history, their edges and secrets gone; returns how many.
+  static let endQueued = """
     ), history AS (
       INSERT INTO cortex_task_done (id, state, reason, attempt, submitted_at, spec, grp)
-      SELECT id, 'cancelled', 'dependency_failed', attempt, submitted_at, spec, grp FROM doomed
+      SELECT id, final_state, final_reason, attempt, submitted_at, spec, grp FROM ended
     ), edges AS (
-      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM doomed)
+      DELETE FROM cortex_dep WHERE task IN (SELECT id FROM ended)
     ), forget AS (
-      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM doomed)
+      DELETE FROM cortex_secret WHERE task IN (SELECT id FROM ended)
     )
-    SELECT count(*) AS n FROM doomed
+    SELECT count(*) AS n FROM ended
     """
 
   /// Leader duty, dependencies: the count of unmet dependencies recomputed for waiting tasks.

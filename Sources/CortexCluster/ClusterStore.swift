@@ -80,9 +80,11 @@ public final class ClusterStore {
   /// The leader's housekeeping besides rescue: settles dependencies (dependents of failed tasks
   /// are cancelled, level by level; unmet counts are repaired) and trims the history table.
   /// Returns how many tasks each step touched; nil when another node leads this round.
-  public func settle(historyS: Double) throws(ClusterError) -> (cancelled: Int, readied: Int, trimmed: Int)? {
-    try db.transaction { () throws(ClusterError) -> (cancelled: Int, readied: Int, trimmed: Int)? in
+  public func settle(historyS: Double) throws(ClusterError) -> (failed: Int, cancelled: Int, readied: Int, trimmed: Int)? {
+    try db.transaction { () throws(ClusterError) -> (failed: Int, cancelled: Int, readied: Int, trimmed: Int)? in
       guard try db.execute(ClusterSQL.tryLeaderLock)[0, "leader"] == "t" else { return nil }
+      // First the tasks the budget can never cover (their dependents are cancelled below).
+      let failed = Int(try db.execute(ClusterSQL.failUnaffordable)[0, "n"] ?? "0") ?? 0
       var cancelled = 0
       for _ in 0..<32 {
         let n = Int(try db.execute(ClusterSQL.cancelDoomed)[0, "n"] ?? "0") ?? 0
@@ -92,7 +94,7 @@ public final class ClusterStore {
       let readied = try db.execute(ClusterSQL.recountUnmet).count
       if readied > 0 { try db.execute(ClusterSQL.wakeNodes) }
       let trimmed = Int(try db.execute(ClusterSQL.trimHistory, [String(historyS)])[0, "n"] ?? "0") ?? 0
-      return (cancelled, readied, trimmed)
+      return (failed, cancelled, readied, trimmed)
     }
   }
 
@@ -333,6 +335,7 @@ public final class ClusterStore {
       guard !fresh.isEmpty else { return ids }
       let succeeded = try checkDependencies(fresh.map { tasks[$0] })
       try checkRetries(fresh.map { tasks[$0] })
+      try checkBudget(fresh.map { tasks[$0] })
       var rows: [JSON] = []
       var edges: [JSON] = []
       for i in fresh {

@@ -213,14 +213,15 @@ extension Daemon {
       case .finished(let ticket, let outcomes):
         guard let w = cluster.pendingWatches.removeValue(forKey: ticket) else { continue }
         reply(w.client, ClusterAdapter.answer(outcomes, cancel: w.cancel), now: t)
-      case .settled(let cancelled, let readied, let trimmed):
+      case .settled(let failed, let cancelled, let readied, let trimmed):
         log.append(
           Event(
             "cluster.settled", reason: "leader",
             detail:
-              "\(cancelled) tasks cancelled because a dependency failed; \(readied) made ready by a recount; \(trimmed) finished records past cluster.history_s removed",
+              "\(failed) queued tasks failed because they need more tokens than the cluster's budget has not spent (token_budget_exhausted); \(cancelled) tasks cancelled because a dependency failed; \(readied) made ready by a recount; \(trimmed) finished records past cluster.history_s removed",
             fields: [
-              ("node", .string(cluster.node)), ("cancelled", .int(Int64(cancelled))), ("readied", .int(Int64(readied))),
+              ("node", .string(cluster.node)), ("failed", .int(Int64(failed))), ("cancelled", .int(Int64(cancelled))),
+              ("readied", .int(Int64(readied))),
               ("trimmed", .int(Int64(trimmed))),
             ]), nowMs: t)
       case .rescued(let fenced, let requeued, let cancelled):

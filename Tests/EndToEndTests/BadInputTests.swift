@@ -265,7 +265,7 @@ final class BadInputTests: XCTestCase {
     XCTAssertEqual(cancelled.err.split(separator: "\n").count, 0, cancelled.err)
     XCTAssertEqual(c.events().filter { $0.type == "task.submitted" }.count, 2)
     for (args, says) in [
-      (["cluster", "bogus"], "unknown cluster command 'bogus': give migrate or status"),
+      (["cluster", "bogus"], "unknown cluster command 'bogus': give migrate, status or budget"),
       (["cluster", "status", "--postgres", ""], "--postgres needs a connection string, not an empty one"),
     ] {
       let r = c.run(args)

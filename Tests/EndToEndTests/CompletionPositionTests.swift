@@ -2,7 +2,7 @@ import CortexCore
 import Posix
 import XCTest
 
-/// A command's own words (`group list|set`, `cluster migrate|status`, the command after `help`,
+/// A command's own words (`group list|set`, `cluster migrate|status|budget`, the command after `help`,
 /// the shell after `completions`) complete only its first operand. Before, every operand did:
 /// `cortex group set <Tab>` offered `list set` again, in bash, zsh and fish. Now `group set`
 /// offers the groups (config.json's and the daemon's), and the others nothing.
@@ -20,7 +20,7 @@ extension HelpTests {
       (["group", "--parallel", "3", "set"], ["batch", "openai"]),
       (["group", "set", "batch"], []),
       (["group", "list"], []),
-      (["cluster"], ["migrate", "status"]),
+      (["cluster"], ["budget", "migrate", "status"]),
       (["cluster", "status"], []),
       (["help"], commands),
       (["help", "group"], []),

@@ -45,7 +45,23 @@ public struct ClusterSettings: Equatable, Sendable {
       }
     }
     guard let dsn else { throw SpecError("cluster.postgres", "is required: a connection string like postgresql://cortex@db/cortex") }
+    try checkScheme(dsn)
     s.postgres = dsn
     return s
+  }
+
+  /// libpq reads a string that is not a `postgresql://` or `postgres://` URI as `key=value`
+  /// pairs; a URI of another scheme (`postgresl://`, `mysql://`) was taken as a database name
+  /// and the node tried the default local socket, and said only that nothing listened there.
+  static func checkScheme(_ dsn: String) throws(SpecError) {
+    let b = Array(dsn.utf8)
+    guard let i = b.indices.first(where: { b[$0...].starts(with: Array("://".utf8)) }) else { return }
+    let scheme = String(decoding: b[..<i], as: UTF8.self)
+    guard scheme != "postgresql" && scheme != "postgres" else { return }
+    // A value of a key=value string may hold "://" (e.g. a password); a scheme has no '=' or space.
+    guard !b[..<i].contains(UInt8(ascii: "=")) && !b[..<i].contains(UInt8(ascii: " ")) else { return }
+    throw SpecError(
+      "cluster.postgres",
+      "must be a postgresql:// (or postgres://) URI or key=value pairs like host=db dbname=cortex, not a \(scheme):// address")
   }
 }

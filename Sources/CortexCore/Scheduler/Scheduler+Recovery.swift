@@ -96,6 +96,9 @@ extension Scheduler {
       nextTaskNumber = max(nextTaskNumber, n + 1)
       if let k = spec.idempotencyKey { idempotency.remember(k, task: n) }
       if let old = spec.retryOf { retried.insert(old) }
+    case "task.claimed":
+      guard let n else { return }
+      replayClaim(e, number: n, tsMs: tsMs)
     case "task.assigned":
       guard let n, tasks[n] != nil else { return }
       setState(n, .assigned)

@@ -118,6 +118,31 @@ extension Scheduler {
     }
   }
 
+  /// Replays a logged claim (`task.claimed`) as `adopt` took it: a claim made after the last
+  /// snapshot was skipped by the replay, so a node killed then forgot it at its next start and
+  /// its log kept a task that started and never ended (`returnToSharedQueue` ends it now).
+  mutating func replayClaim(_ e: JSON, number n: Int, tsMs: Int64) {
+    if let t = tasks[n] {
+      guard t.state.isTerminal else { return }
+      counts[t.state, default: 0] -= 1
+      finishedOrder.removeAll { $0 == n }
+      tasks[n] = nil
+    }
+    guard let specV = e["spec"], var spec = try? TaskSpec.decode(specV) else { return }
+    finishedStates[n] = nil
+    spec.dependsOn = []
+    spec.dependsOnBatch = []
+    let attempt = Int(e["attempt"]?.int ?? 1)
+    var rec = TaskRecord(
+      number: n, spec: spec, specJSON: specV.encodedBytes(), maxAttempts: max(Int(e["max_attempts"]?.int ?? 1), attempt),
+      budget: Int(e["token_budget"]?.int ?? 0), timeoutMs: nil, submittedMs: tsMs)
+    rec.state = .queued
+    rec.attempt = attempt
+    tasks[n] = rec
+    counts[.queued, default: 0] += 1
+    nextTaskNumber = max(nextTaskNumber, n + 1)
+  }
+
   /// How many more tasks this node should claim now: its idle workers, plus some held ready here
   /// so a worker that finishes never waits for a database round trip, less what is already
   /// queued here. Held ready: twice the pool, or ten times when tasks here take under 50 ms on
