@@ -147,10 +147,12 @@ extension StartCommand {
       """,
     flags: [
       .flag("--foreground", help: "run in this process, as `cortex daemon`, printing the dashboard's address with its token"),
-      .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers"),
+      .option(
+        "--workers", value: "N", help: "pool size (1-1024), kept as cortex scale keeps it",
+        default: "the size cortex scale or --workers last set, else config.json's workers"),
       .option("--timeout", value: "S", help: "give up when not ready after S seconds (or a duration: 90s, 2m)", default: "60"),
     ],
-    examples: [("cortex start --workers 40", "a pool of 40 for this run")])
+    examples: [("cortex start --workers 40", "a pool of 40, from now on")])
 
   static let daemonHelp = CommandHelp(
     "daemon", abstract: "run the daemon in the foreground", usage: "cortex daemon [--workers N]",
@@ -160,7 +162,9 @@ extension StartCommand {
       and WATCHDOG=1 at half of $WATCHDOG_USEC.
       """,
     flags: [
-      .option("--workers", value: "N", help: "pool size for this run (1-1024)", default: "config.json's workers"),
+      .option(
+        "--workers", value: "N", help: "pool size (1-1024), kept as cortex scale keeps it",
+        default: "the size cortex scale or --workers last set, else config.json's workers"),
       .flag("--detach", help: "leave the terminal's session (what `cortex start` uses)"),
     ],
     examples: [("cortex --dir /var/lib/cortex daemon", "as the systemd unit runs it")])

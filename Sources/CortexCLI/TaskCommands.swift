@@ -341,7 +341,8 @@ extension PoolCommands {
     "scale", abstract: "resize the worker pool without a restart", usage: "cortex scale N",
     details: """
       Slots 1 to N are kept: idle workers above N leave at once, busy ones after their task. N is 1 to 1024. \
-      A cortex restart keeps the new size; the next cortex start takes config.json's workers (or --workers) again.
+      The size is kept across cortex restart, cortex stop and start, and a crash, until the next cortex scale or a \
+      cortex start --workers N (which sets it the same way); config.json's workers is the size until either is used.
       """,
     examples: [("cortex scale 40", "grow the pool to 40 workers")])
 }

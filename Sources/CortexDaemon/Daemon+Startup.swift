@@ -89,7 +89,7 @@ extension Daemon {
       throw StartupError("a daemon already runs for \(paths.root) (\(who)); stop it with: cortex stop --dir \(paths.root)")
     }
     do throws(StartupError) {
-      try self.init(paths: paths, config: config, lockFD: lockFD)
+      try self.init(paths: paths, config: config, lockFD: lockFD, workersGiven: options.workers != nil)
     } catch {
       // A start that fails after it listened (a cluster it cannot join, a log it cannot write)
       // leaves no socket and no daemon.pid of its own behind: it holds the lock, so no other
@@ -104,7 +104,8 @@ extension Daemon {
     }
   }
 
-  convenience init(paths: Paths, config: Config, lockFD: FileDescriptor) throws(StartupError) {
+  convenience init(paths: Paths, config: Config, lockFD: FileDescriptor, workersGiven: Bool) throws(StartupError) {
+    var config = config
     // The previous daemon of this directory (a kill -9 or a crash leaves its daemon.pid, and
     // its pid in the hot state, which `cortex doctor --repair` keeps), read before this one
     // writes its own: in cluster mode only it may leave a name to take back.
@@ -122,6 +123,8 @@ extension Daemon {
     // Recovery: the snapshot, then the log it does not cover (Daemon+Recovery).
     let recovery = try Self.recoverState(paths: paths, config: config)
     var scheduler = recovery.scheduler
+    // The pool size `cortex scale` set survives a restart, a kill -9 included; --workers replaces it.
+    config.workers = scheduler.adoptLivePoolSize(workersGiven: workersGiven)
     let snapshotSeq = recovery.snapshotSeq
     let replay = (lastSeq: recovery.lastSeq, replayed: recovery.replayed)
     let notes = recovery.notes
@@ -184,6 +187,7 @@ extension Daemon {
           : "new coordination directory",
         fields: [
           ("pid", .int(Int64(Processes.currentID))), ("workers", .int(Int64(config.workers))),
+          ("workers_given", .bool(workersGiven)),
           ("snapshot_seq", .int(Int64(snapshotSeq))), ("replayed", .int(Int64(replay.replayed))),
           ("requeued", .int(Int64(settled.requeued))), ("recovery_ms", .int(recovery.tookMs)),
           ("recovery_cpu_ms", .int(recovery.cpuMs)), ("log_bytes_read", .int(Int64(recovery.logBytesRead))),

@@ -201,6 +201,33 @@ final class ReadoptTests: XCTestCase {
     XCTAssertEqual(c.events().last { $0.type == "daemon.readopted" }?["adopted"]?.int, 4)
   }
 
+  /// `cortex scale` then kill -9 and `cortex start`: the pool went back to config.json's size as
+  /// the re-adopted workers finished. The size set with scale (or a start's --workers) is kept
+  /// across a crash and a stop, from the snapshot or from the log after it, until the next one.
+  func testThePoolSizeScaleSetSurvivesAKillAndAStop() throws {
+    try c.initialize([("workers", .int(2))])
+    c.ok(["start"])
+    func pool() -> String { c.ok(["status"]).out.split(separator: "\n").first { $0.hasPrefix("workers") }.map(String.init) ?? "" }
+    func ready(_ n: Int) {
+      c.eventually("\(n) workers in the pool, idle") { pool().contains("\(n) in the pool: \(n) idle") }
+    }
+    c.ok(["scale", "3"])
+    ready(3)
+    try killDaemon()  // within the snapshot interval: pool.scaled is in the log after the snapshot
+    c.ok(["start"])
+    ready(3)
+    c.ok(["stop"])
+    c.ok(["start"])
+    ready(3)
+    c.ok(["stop"])
+    c.ok(["start", "--workers", "1"])
+    ready(1)
+    try killDaemon()
+    c.ok(["start"])
+    ready(1)
+    XCTAssertEqual(c.events().last { $0.type == "daemon.recovered" }?["workers"]?.int, 1)
+  }
+
   func testRestartDuringABurstInterruptsNothingLosesNothingAndRunsNothingTwice() throws {
     try c.initialize([("max_queue", .int(5000))])
     c.ok(["start", "--workers", "20"])

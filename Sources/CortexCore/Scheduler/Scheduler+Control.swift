@@ -225,6 +225,7 @@ extension Scheduler {
   func fleetSnapshot(now: Int64) -> JSON {
     .object([
       ("paused", .bool(fleet.paused)), ("view", groupsJSON(now: now)),
+      ("pool_size", fleet.poolSizeLive.map { .int(Int64($0)) } ?? .null),
       (
         "groups",
         .array(
@@ -240,6 +241,7 @@ extension Scheduler {
   mutating func restoreFleet(_ v: JSON?) {
     if let v {
       fleet.paused = v["paused"]?.bool ?? false
+      fleet.poolSizeLive = v["pool_size"]?.int.flatMap { (1...1024).contains($0) ? Int($0) : nil }
       for g in v["groups"]?.array ?? [] {
         guard let name = g["name"]?.string else { continue }
         let i = groupIndex(name)
@@ -258,6 +260,11 @@ extension Scheduler {
     let group = e["group"]?.string
     switch type {
     case "queue.paused": fleet.paused = true
+    case "pool.scaled":
+      if let w = e["workers"]?.int, (1...1024).contains(w) { fleet.poolSizeLive = Int(w) }
+    case "daemon.started", "daemon.recovered":
+      // A start with --workers sets the pool size as `cortex scale` does.
+      if e["workers_given"]?.bool == true, let w = e["workers"]?.int, (1...1024).contains(w) { fleet.poolSizeLive = Int(w) }
     case "queue.resumed": fleet.paused = false
     case "group.paused", "group.resumed":
       guard let group else { return }

@@ -53,6 +53,9 @@ public struct Fleet: Sendable {
   var index: [String: Int] = [:]
   /// `cortex pause` without a group: nothing new starts anywhere.
   public internal(set) var paused = false
+  /// The pool size `cortex scale` or a start's `--workers` set, kept across restarts and crashes
+  /// as a limit set with `cortex group set` is (snapshot and log). Nil: config.json's `workers`.
+  public internal(set) var poolSizeLive: Int?
   public internal(set) var typeLimiters: [String: RateLimiter] = [:]
   var pass: UInt64 = 0
   /// When dispatch last ran (see `fleetWakeMs`).

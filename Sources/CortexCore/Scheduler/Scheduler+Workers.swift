@@ -177,6 +177,19 @@ extension Scheduler {
     spawnDue(now: now, into: &out)
   }
 
+  /// At a start, after recovery: the pool size set before it with `cortex scale` or a start's
+  /// `--workers` (kept as a limit set with `cortex group set` is), unless this start was given
+  /// `--workers`, which sets it anew. Returns the size the pool starts with.
+  public mutating func adoptLivePoolSize(workersGiven: Bool) -> Int {
+    if workersGiven {
+      fleet.poolSizeLive = desiredWorkers
+    } else if let n = fleet.poolSizeLive {
+      desiredWorkers = n
+      config.workers = n
+    }
+    return desiredWorkers
+  }
+
   /// `cortex scale N`: grow by spawning; shrink by retiring idle workers first, busy ones after their task.
   mutating func scale(_ client: ClientID, _ n: Int, now: Int64, into out: inout [Action]) {
     guard n >= 1 && n <= 1024 else {
@@ -190,6 +203,7 @@ extension Scheduler {
     let old = desiredWorkers
     desiredWorkers = n
     config.workers = n
+    fleet.poolSizeLive = n
     ensureSlot(n)
     for i in workers.indices {
       let slot = workers[i].slot
