@@ -1,7 +1,10 @@
 """What the browser checks share: headless Chromium from Debian driven by Selenium, a failure
 that leaves a screenshot (and the browser's console), and waiting for a page to get there."""
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -25,7 +28,21 @@ class Browser:
         for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
             opts.add_argument(a)
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        # Chromium's own temporary directories (org.chromium.Chromium.*) go to one of ours, removed
+        # when the script ends, with the browser quit first if the script did not (a failure).
+        tmp = tempfile.mkdtemp(prefix="cortex-browser-")
+        service = Service("/usr/bin/chromedriver", env=dict(os.environ, TMPDIR=tmp))
+        self.driver = webdriver.Chrome(service=service, options=opts)
+        driver = self.driver
+
+        def cleanup():
+            try:
+                driver.quit()
+            except Exception:
+                pass
+            shutil.rmtree(tmp, ignore_errors=True)
+
+        atexit.register(cleanup)
 
     def fail(self, msg):
         print("FAIL:", msg, flush=True)
