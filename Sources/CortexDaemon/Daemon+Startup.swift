@@ -112,19 +112,20 @@ extension Daemon {
     let previousPid =
       ((try? FileSystem.read(paths.pid)) ?? nil).flatMap { Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }
       ?? ((try? FileSystem.read(paths.hotState)) ?? nil).flatMap { b in try? b.withUnsafeBytes({ HotState.read($0) }).get().pid }
-    let want = config.workers * 2 + 256
     let got = Processes.raiseOpenFileLimit(max(2 * 1024 + 256 + config.maxClients + Self.reserveSize, 4096))
-    if got < want {
-      throw StartupError("RLIMIT_NOFILE is \(got); \(config.workers) workers need \(want). Raise the hard limit (ulimit -Hn).")
-    }
     Signal.ignore(Signal.pipe)
     Processes.becomeSubreaper()
 
     // Recovery: the snapshot, then the log it does not cover (Daemon+Recovery).
     let recovery = try Self.recoverState(paths: paths, config: config)
     var scheduler = recovery.scheduler
-    // The pool size `cortex scale` set survives a restart, a kill -9 included; --workers replaces it.
+    // The pool size `cortex scale` or a start's --workers set survives a restart, a kill -9
+    // included; this start's --workers sets it anew. The descriptors are checked for that size.
     config.workers = scheduler.adoptLivePoolSize(workersGiven: workersGiven)
+    let want = config.workers * 2 + 256
+    if got < want {
+      throw StartupError("RLIMIT_NOFILE is \(got); \(config.workers) workers need \(want). Raise the hard limit (ulimit -Hn).")
+    }
     let snapshotSeq = recovery.snapshotSeq
     let replay = (lastSeq: recovery.lastSeq, replayed: recovery.replayed)
     let notes = recovery.notes
