@@ -171,6 +171,33 @@ final class FleetControlTests: XCTestCase {
     XCTAssertEqual(api?["rate"]?["rate_limited"]?.int, 1)
   }
 
+  /// The rate a group learned from a refusal survives a kill -9 (replayed from `rate.decreased`)
+  /// and a stop and start (kept in `task-queue.json`). Before, both began again at the ceiling.
+  func testALearnedRateSurvivesAKillAndAStop() throws {
+    try c.initialize([("groups", .object([("api", .object([("rate", .object([("starts_per_min", .int(600))]))]))]))])
+    c.ok(["start", "--workers", "2"])
+    let marker = c.scratch + "/first-done"
+    let script =
+      "if [ -e \(marker) ]; then exit 0; fi; touch \(marker); echo '{\"rate_limited\": true, \"retry_after_s\": 0.3}' >&3; exit 1"
+    let id = ids(c.ok(["submit", "--group", "api", "--shell", script]))
+    c.ok(["wait"] + id, timeoutS: 30)
+    func allowed() throws -> Double? {
+      let groups = try JSON.parse(Array(c.ok(["--json", "group"]).out.utf8))
+      return groups["groups"]?.array?.first { $0["name"]?.string == "api" }?["rate"]?["starts_per_min_allowed"]?.double
+    }
+    XCTAssertEqual(try allowed(), 420, "600 × 0.7")
+    let pid = try XCTUnwrap(c.daemonPID)
+    XCTAssertTrue(Processes.signal(pid, Signal.kill))
+    c.eventually("the daemon (pid \(pid)) is gone") { !Processes.isAlive(pid) }
+    c.ok(["start", "--workers", "2"])
+    XCTAssertEqual(try allowed(), 420, "replayed from the log after a kill -9")
+    c.ok(["stop"])
+    c.ok(["start", "--workers", "2"])
+    XCTAssertEqual(try allowed(), 420, "kept in task-queue.json across a stop")
+    let snapshot = try JSON.parse(XCTUnwrap(FileSystem.read(c.root + "/task-queue.json")))
+    XCTAssertEqual(snapshot["fleet"]?["rates"]?.array?.first?["group"]?.string, "api")
+  }
+
   /// A hook sees the outcome in its environment; a slow hook (killed at hook_timeout_s) does not
   /// delay the next dispatch.
   func testHookSeesTheOutcomeAndASlowHookDoesNotDelayDispatch() throws {

@@ -226,6 +226,7 @@ extension Scheduler {
     .object([
       ("paused", .bool(fleet.paused)), ("view", groupsJSON(now: now)),
       ("pool_size", fleet.poolSizeLive.map { .int(Int64($0)) } ?? .null),
+      ("rates", learnedRatesJSON(now: now)),
       (
         "groups",
         .array(
@@ -238,8 +239,9 @@ extension Scheduler {
     ])
   }
 
-  mutating func restoreFleet(_ v: JSON?) {
+  mutating func restoreFleet(_ v: JSON?, writtenMs: Int64) {
     if let v {
+      restoreLearnedRates(v["rates"], now: writtenMs)
       fleet.paused = v["paused"]?.bool ?? false
       fleet.poolSizeLive = v["pool_size"]?.int.flatMap { (1...1024).contains($0) ? Int($0) : nil }
       for g in v["groups"]?.array ?? [] {
@@ -266,6 +268,7 @@ extension Scheduler {
       // A start with --workers sets the pool size as `cortex scale` does.
       if e["workers_given"]?.bool == true, let w = e["workers"]?.int, (1...1024).contains(w) { fleet.poolSizeLive = Int(w) }
     case "queue.resumed": fleet.paused = false
+    case "rate.decreased", "rate.increased": replayRate(type, e, atMs: e["ts"]?.string.flatMap(Timestamp.parse) ?? 0)
     case "group.paused", "group.resumed":
       guard let group else { return }
       let g = groupIndex(group)

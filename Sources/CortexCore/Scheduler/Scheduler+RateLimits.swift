@@ -26,13 +26,17 @@ extension Scheduler {
     if fleet.groups[g].limiter != nil {
       governed = true
       if let (from, to) = fleet.groups[g].limiter!.rateLimited(now: now, startedMs: started, retryAfterMs: o.retryAfterMs) {
-        logRate("rate.decreased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "rate_limited", into: &out)
+        logRate(
+          "rate.decreased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "rate_limited",
+          learned: fleet.groups[g].limiter!, into: &out)
       }
     }
     if let name = t.spec.type, fleet.typeLimiters[name] != nil {
       governed = true
       if let (from, to) = fleet.typeLimiters[name]!.rateLimited(now: now, startedMs: started, retryAfterMs: o.retryAfterMs) {
-        logRate("rate.decreased", scope: ("worker_type", name), from, to, task: n, reason: "rate_limited", into: &out)
+        logRate(
+          "rate.decreased", scope: ("worker_type", name), from, to, task: n, reason: "rate_limited",
+          learned: fleet.typeLimiters[name]!, into: &out)
       }
     }
     // A shorter hold or a changed rate: the group is looked at again (Scheduler+Groups).
@@ -62,26 +66,76 @@ extension Scheduler {
     guard let (started, type) = update(n, { t in (t.startedMs ?? t.assignedMs ?? now, t.spec.type) }) else { return }
     let g = groupOf(n)
     if fleet.groups[g].limiter != nil, let (from, to) = fleet.groups[g].limiter!.succeeded(now: now, startedMs: started) {
-      logRate("rate.increased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "succeeded", into: &out)
+      logRate(
+        "rate.increased", scope: ("group", fleet.groups[g].name), from, to, task: n, reason: "succeeded",
+        learned: fleet.groups[g].limiter!, into: &out)
     }
     // A higher allowed rate may refill its bucket sooner than the group was parked for.
     if fleet.groups[g].limiter != nil { wakeGroup(g) }
     if let name = type, fleet.typeLimiters[name] != nil,
       let (from, to) = fleet.typeLimiters[name]!.succeeded(now: now, startedMs: started)
     {
-      logRate("rate.increased", scope: ("worker_type", name), from, to, task: n, reason: "succeeded", into: &out)
+      logRate(
+        "rate.increased", scope: ("worker_type", name), from, to, task: n, reason: "succeeded", learned: fleet.typeLimiters[name]!,
+        into: &out)
     }
   }
 
+  /// Logs a change of the allowed rate with what a restart needs to go on from it (replayed by
+  /// `replayRate`): where refusals began after a decrease, how far the climb is after an increase.
   func logRate(
-    _ type: String, scope: (String, String), _ from: Double, _ to: Double, task n: Int, reason: String, into out: inout [Action]
+    _ type: String, scope: (String, String), _ from: Double, _ to: Double, task n: Int, reason: String,
+    learned l: RateLimiter, into out: inout [Action]
   ) {
     func r(_ v: Double) -> Double { (v * 100).rounded() / 100 }
+    var fields: [(String, JSON)] = [(scope.0, .string(scope.1)), ("from_per_min", .double(r(from))), ("to_per_min", .double(r(to)))]
+    if let b = l.refusalsBeganPerMin { fields.append(("refusals_began_per_min", .double(r(b)))) }
+    if type == "rate.increased" { fields.append(("climbed_ms", .int(l.climbedMs))) }
     out.append(
       .log(
         Event(
           type, task: n, reason: reason,
           detail: "\(scope.0) \(scope.1): starts per minute \(Numbers.text(r(from))) → \(Numbers.text(r(to)))",
-          fields: [(scope.0, .string(scope.1)), ("from_per_min", .double(r(from))), ("to_per_min", .double(r(to)))])))
+          fields: fields)))
+  }
+
+  /// A `rate.decreased` or `rate.increased` event after the snapshot, put back into its limiter
+  /// (if the config still has one for that group or worker type).
+  mutating func replayRate(_ type: String, _ e: JSON, atMs: Int64) {
+    func apply(_ l: inout RateLimiter) {
+      if type == "rate.decreased" { l.replayDecrease(e, atMs: atMs) } else { l.replayIncrease(e, atMs: atMs) }
+    }
+    if let name = e["group"]?.string {
+      let g = groupIndex(name)
+      if fleet.groups[g].limiter != nil { apply(&fleet.groups[g].limiter!) }
+    } else if let name = e["worker_type"]?.string, fleet.typeLimiters[name] != nil {
+      apply(&fleet.typeLimiters[name]!)
+    }
+  }
+
+  /// The learned rates of every limiter that learned something, for `task-queue.json`.
+  func learnedRatesJSON(now: Int64) -> JSON {
+    var rows: [JSON] = []
+    for g in fleet.groups {
+      guard let l = g.limiter?.learnedJSON(now: now), case .object(let f) = l else { continue }
+      rows.append(.object([("group", .string(g.name))] + f))
+    }
+    for name in fleet.typeLimiters.keys.sorted() {
+      guard let l = fleet.typeLimiters[name]?.learnedJSON(now: now), case .object(let f) = l else { continue }
+      rows.append(.object([("worker_type", .string(name))] + f))
+    }
+    return .array(rows)
+  }
+
+  /// Puts back the learned rates of `task-queue.json` into the limiters the config has now.
+  mutating func restoreLearnedRates(_ v: JSON?, now: Int64) {
+    for row in v?.array ?? [] {
+      if let name = row["group"]?.string {
+        let g = groupIndex(name)
+        fleet.groups[g].limiter?.restoreLearned(row, now: now)
+      } else if let name = row["worker_type"]?.string {
+        fleet.typeLimiters[name]?.restoreLearned(row, now: now)
+      }
+    }
   }
 }

@@ -69,7 +69,7 @@ extension Scheduler {
     // before it kept them has none: those keys stay forgotten, as they were then).
     let writtenMs = v["written"]?.string.flatMap(Timestamp.parse) ?? 0
     try idempotency.restore(v["idempotency"], writtenMs: writtenMs) { tasks[$0].map { !$0.state.isTerminal } ?? false }
-    restoreFleet(v["fleet"])
+    restoreFleet(v["fleet"], writtenMs: writtenMs)
     return UInt64(seq)
   }
 
