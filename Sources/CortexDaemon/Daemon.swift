@@ -434,6 +434,8 @@ public final class Daemon {
     while let (pid, status) = Processes.reap() {
       guard let slot = pidToSlot.removeValue(forKey: pid) else {
         _ = hookReaped(pid, status, now: t)  // a hook, or an orphaned grandchild
+        // What it started outside its group came to the daemon (a subreaper) as it ended.
+        sweep = true
         continue
       }
       let text: String
@@ -457,12 +459,17 @@ public final class Daemon {
   }
 
   /// A worker that dies may leave its task's process group behind before the daemon learned the
-  /// group's id. As subreaper the daemon inherits such orphans: any child that is not a worker is
-  /// one, and its group is killed (it is reaped as it exits).
+  /// group's id, and a hook may leave a process it moved out of its group (`setsid`). As subreaper
+  /// the daemon inherits such orphans: any child that is not a worker, a hook or one of the
+  /// daemon's own helpers (`HelperChildren`: gzip) is one, and its group is killed (it is reaped
+  /// as it exits).
   func killOrphanedTasks() {
-    for pid in Processes.children() where pidToSlot[pid] == nil && !hooks.isHook(pid) && Processes.info(pid)?.isZombie == false {
-      _ = Processes.signalGroup(pid, Signal.kill)
-      _ = Processes.signal(pid, Signal.kill)
+    HelperChildren.shared.withoutNewOnes { helpers in
+      for pid in Processes.children()
+      where pidToSlot[pid] == nil && !hooks.isHook(pid) && !helpers.contains(pid) && Processes.info(pid)?.isZombie == false {
+        _ = Processes.signalGroup(pid, Signal.kill)
+        _ = Processes.signal(pid, Signal.kill)
+      }
     }
   }
 

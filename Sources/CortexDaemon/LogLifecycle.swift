@@ -363,11 +363,14 @@ final class LogLifecycle: @unchecked Sendable {
     do throws(PosixError) {
       let null = try FileDescriptor.open("/dev/null", .readWrite)
       defer { null.close() }
-      pid = try Processes.spawn(
-        ["gzip", "-f", "-n", path], environment: Environment.all(), stdin: null, stdout: null, stderr: null, newProcessGroup: true)
+      pid = try HelperChildren.shared.spawn { () throws(PosixError) -> Int32 in
+        try Processes.spawn(
+          ["gzip", "-f", "-n", path], environment: Environment.all(), stdin: null, stdout: null, stderr: null, newProcessGroup: true)
+      }
     } catch {
       return "cannot run gzip: \(error)"
     }
+    defer { HelperChildren.shared.done(pid) }
     // The loop reaps every child it sees end (waitpid(-1)); whoever reaps this one, it is done
     // when it is gone, and the files say whether it worked.
     while Processes.reap(pid) == nil && Processes.isAlive(pid) { sleepMs(5) }

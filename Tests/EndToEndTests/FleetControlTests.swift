@@ -198,6 +198,25 @@ final class FleetControlTests: XCTestCase {
     XCTAssertEqual(snapshot["fleet"]?["rates"]?.array?.first?["group"]?.string, "api")
   }
 
+  /// A process a hook moves out of its group (`setsid`) does not outlive the hook: when the hook
+  /// ends, or is killed at `hook_timeout_s`, it is re-parented to the daemon (a subreaper), which
+  /// kills it. Before, it ran on for ever, a child of the daemon nobody waited for.
+  func testWhatAHookStartsOutsideItsGroupDoesNotOutliveIt() throws {
+    try c.initialize([("on_finish", .string("setsid sleep 34.25 & setsid sleep 34.5 & sleep 60")), ("hook_timeout_s", .int(1))])
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--wait", "--", "true"])
+    c.eventually("the hook started both") { sleeping("34.25") == 1 && sleeping("34.5") == 1 }
+    c.eventually("the hook was killed at its timeout", timeoutS: 15) { c.events().contains { $0.type == "hook.finished" } }
+    c.eventually("nothing the hook started outside its group is left", timeoutS: 5) { sleeping("34.25") + sleeping("34.5") == 0 }
+    // A hook that ends by itself, leaving a process outside its group behind.
+    try c.configure([("on_finish", .string("setsid sleep 34.75 & exit 0")), ("hook_timeout_s", .int(30))])
+    c.ok(["stop"])
+    c.ok(["start", "--workers", "1"])
+    c.ok(["submit", "--wait", "--", "true"])
+    c.eventually("the second hook finished", timeoutS: 15) { c.events().filter { $0.type == "hook.finished" }.count == 2 }
+    c.eventually("what it left outside its group is gone", timeoutS: 5) { sleeping("34.75") == 0 }
+  }
+
   /// A hook sees the outcome in its environment; a slow hook (killed at hook_timeout_s) does not
   /// delay the next dispatch.
   func testHookSeesTheOutcomeAndASlowHookDoesNotDelayDispatch() throws {
