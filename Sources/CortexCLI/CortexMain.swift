@@ -73,7 +73,8 @@ public enum CortexMain {
     s += "\n`cortex help COMMAND` or `cortex COMMAND --help` describes a command's flags, with examples; `man cortex` all of them.\n"
     s += "`cortex task create` is `cortex submit`. The directory is --dir, else $CORTEX_DIR, else the nearest coordination/\n"
     s += "(with a config.json) in the working directory or a parent, else ./coordination.\n"
-    s += "Exit codes: 0 ok, 1 failure, 64 usage, 65 invalid task spec, 69 daemon not running, 75 refused (backpressure).\n"
+    s +=
+      "Exit codes: 0 ok, 1 failure, 64 usage, 65 invalid task spec or unknown task id, 69 daemon not running, 75 refused (backpressure).\n"
     s += "wait and submit --wait: one task gives its own code (124 timed out, 130 cancelled, 128+N killed by signal N);\n"
     s += "several give 0 if all succeeded, else 1. With --json, an error is also a JSON object on stdout.\n"
     return s

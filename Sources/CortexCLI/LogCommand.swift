@@ -54,6 +54,11 @@ enum LogCommand {
           throw CLIError(ExitCode.failure, "\(id) has no output yet: it is queued in the cluster and no node has started it")
         }
       }
+      // No daemon answered: a number not given out yet names no task (65, as tail --task says);
+      // followed, it waited a minute for output that could never come.
+      if StatusCommand.clusterNode(ctx.paths) == nil, let next = notGivenOut(n, ctx.paths) {
+        throw CLIError(ExitCode.invalidSpec, "id: " + TaskID.unknown(n, next: next))
+      }
       if !follow {
         throw CLIError(
           ExitCode.failure,
@@ -162,8 +167,9 @@ enum TailCommand {
     var tasks: Set<String> = []
     for given in try args.options(["--task"]) {
       // As the log names it: `task-3` (which show, log and wait take) matched no event before.
+      // 65, as every command says of an id that names no task (README, "Exit codes").
       guard let n = TaskID.parse(given) else {
-        throw CLIError.usage("--task needs a task id like task-000012, not \(quoted(given))", args.usage)
+        throw CLIError(ExitCode.invalidSpec, "--task: \(quoted(given)) is not a task id like task-000012")
       }
       tasks.insert(TaskID.format(n))
     }
@@ -190,8 +196,7 @@ enum TailCommand {
         // The ids are the cluster's, not this node's (its hot state knows only what it claimed).
         if let note = try clusterNote(task, node: me ?? Host.name, ctx) { ctx.err(note) }
       } else if let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
-        throw CLIError(
-          ExitCode.invalidSpec, "id: unknown task \(TaskID.format(n)) (the newest is \(next > 1 ? TaskID.format(next - 1) : "none yet"))")
+        throw CLIError(ExitCode.invalidSpec, "id: " + TaskID.unknown(n, next: next))
       }
     }
 

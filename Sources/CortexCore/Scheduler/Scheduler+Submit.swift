@@ -98,7 +98,7 @@ extension Scheduler {
         if let refusal = newGroupRefusal(groupName(r.spec), adding: &newGroups) { throw refusal }
         for d in r.spec.dependsOn where !inBatch.contains(d) {
           guard let st = state(of: d) else {
-            throw SpecError("depends_on", "unknown task \(TaskID.format(d))")
+            throw SpecError("depends_on", TaskID.unknown(d, next: nextTaskNumber))
           }
           if st.isTerminal && st != .succeeded {
             throw SpecError("depends_on", "\(TaskID.format(d)) already ended \(st.rawValue); it can never succeed")
@@ -432,7 +432,7 @@ extension Scheduler {
       guard let st = state(of: n) else {
         out.append(
           .reply(
-            client, Self.invalid(SpecError("id", "unknown task \(TaskID.format(n))"), index: nil, of: 1),
+            client, Self.invalid(SpecError("id", TaskID.unknown(n, next: nextTaskNumber)), index: nil, of: 1),
             durable: false))
         return
       }
