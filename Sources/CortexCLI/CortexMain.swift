@@ -153,6 +153,12 @@ public enum CortexMain {
       let color =
         colorMode == "always" || (colorMode == "auto" && FileDescriptor.standardOutput.isTerminal && Environment.get("NO_COLOR") == nil)
       let lookup = DirectoryLookup.locate(option: dir, environment: Environment.get("CORTEX_DIR"), walkUp: cmd.name != "init")
+      // The commands that never read the directory run wherever they are.
+      if let why = lookup.unnamable,
+        !["help", "completions", "__complete", "certify", "demo", "agent-run", "hook-guard"].contains(cmd.name)
+      {
+        throw CLIError.usage(why, cmd.usage)
+      }
       let ctx = Context(paths: Paths(root: lookup.root), json: json, color: color, lookup: lookup)
       return try cmd.run(&args, ctx)
     } catch {

@@ -83,8 +83,14 @@ enum SubmitCommand {
       if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
       try batchTakesNoSpecFlags(spec)
       (specs, lines) = try readBatch(from)
-      let dir = try workingDirectory(cwd)
-      specs = specs.map { withDirectory($0, dir) }
+      var dir: String?? = nil
+      func directory() throws(CLIError) -> String? {
+        if dir == nil { dir = .some(try workingDirectory(cwd)) }
+        return dir!
+      }
+      // A --cwd given is checked whether or not a line needs it; the working directory only when one does.
+      if cwd != nil { _ = try directory() }
+      specs = try specs.map { (s) throws(CLIError) in try withDirectory(s, directory) }
       if inheritEnv { specs = specs.map(withCallerEnvironment) }
     } else {
       let runsSomething = spec.contains { ["command", "shell"].contains($0.0) } || spec.contains { $0.0 == "type" }
