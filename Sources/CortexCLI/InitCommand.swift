@@ -16,6 +16,15 @@ enum InitCommand {
     if node != nil && dsn == nil { throw CLIError.usage("--node goes with --cluster DSN", args.usage) }
     // One of them won without a word (--no-start): the usage says they exclude each other.
     if yes && noStart { throw CLIError.usage("--yes starts the daemon and --no-start does not: give one of them", args.usage) }
+    // In a terminal: the wizard asks (InitWizard), before anything is written. It asked after
+    // config.json was written with every default: interrupted (Ctrl-C), it left that file, which
+    // the next `cortex init` kept without asking (no agent, though one was on PATH). Without a
+    // terminal, or with --yes: the same path with every default taken, daemon started.
+    // --no-start: the files only (scripts that edit the config before `cortex start`).
+    let ask = !noStart && !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
+    let answers =
+      ask && (force || !FileSystem.exists(ctx.paths.config))
+      ? InitWizard.choose(InitWizard.find(), ctx, ask: true, workers: workers, start: true) : nil
     let wrote: Bool
     do { wrote = try Daemon.initialize(paths: ctx.paths, workers: workers, force: force) } catch {
       throw CLIError(ExitCode.failure, error.description)
@@ -25,12 +34,8 @@ enum InitCommand {
     // said "config.json kept" and a running daemon was not told (it stays what it is until a
     // stop and a start, which the reload's answer says).
     let kept = wrote ? nil : dsn.map { _ in "config.json kept but for its \"cluster\" setting, now node \(node ?? Host.name)" }
-    // In a terminal: the wizard asks (InitWizard). Without one, or with --yes: the same path with
-    // every default taken, daemon started. --no-start: the files only (scripts that edit the
-    // config before `cortex start`).
     if !noStart {
-      let ask = !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
-      try InitWizard.run(ctx, ask: ask, wrote: wrote, kept: kept, workers: workers, start: true)
+      try InitWizard.run(ctx, ask: ask, answers: answers, wrote: wrote, kept: kept, workers: workers, start: true)
     } else {
       if wrote, let agent = InitWizard.find().agents.first?.0 {
         try InitWizard.write(InitWizard.Choices(agent: agent, workers: workers ?? Config().workers, start: false), ctx)

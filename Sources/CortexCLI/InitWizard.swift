@@ -177,13 +177,15 @@ extension String {
 }
 
 extension InitWizard {
-  /// The wizard after the directory exists: choices, config.json, the daemon, the status.
-  /// `kept`: what changed in a config.json that was kept (`--cluster`), nil when nothing did.
-  static func run(_ ctx: Context, ask: Bool, wrote: Bool, kept: String? = nil, workers: Int?, start: Bool) throws(CLIError) {
+  /// The wizard after the directory exists: choices (`answers`, when asked before it was made),
+  /// config.json, the daemon, the status. `kept`: what changed in a config.json that was kept
+  /// (`--cluster`), nil when nothing did.
+  static func run(
+    _ ctx: Context, ask: Bool, answers: Choices? = nil, wrote: Bool, kept: String? = nil, workers: Int?, start: Bool
+  ) throws(CLIError) {
     let ok = ctx.color ? "\u{1B}[32m✓\u{1B}[0m" : "✓"
-    let f = find()
     if wrote {
-      let c = choose(f, ctx, ask: ask, workers: workers, start: start)
+      let c = answers ?? choose(find(), ctx, ask: ask, workers: workers, start: start)
       try write(c, ctx)
       ctx.err("\(ok) config.json written: \(c.workers) workers, agent \(c.agent?.rawValue ?? "none") (\(ctx.paths.config))\n")
       // Answered n: the wizard ended on the config line, with no word on what comes next.

@@ -1,0 +1,52 @@
+import CortexCore
+import Posix
+import XCTest
+
+extension OnboardingTests {
+  /// The wizard asked its questions after config.json was written with every default: a person
+  /// who pressed Ctrl-C at the first question (to think about the pool size, say) was left with
+  /// that file (20 workers, no agent although claude was on PATH), and the next `cortex init`
+  /// kept it without asking, started 20 workers, and ended with "a typed task needs an agent
+  /// CLI, see above" with nothing above. Nothing is written until the questions are answered.
+  func testAWizardInterruptedAtAQuestionWritesNothingAndAsksAgain() throws {
+    guard FileSystem.exists("/usr/bin/tmux") || FileSystem.exists("/usr/local/bin/tmux") else {
+      return XCTFail("tmux is needed to drive the wizard in a terminal: apt-get install tmux (.ci/run does)")
+    }
+    let project = c.scratch + "/project"
+    let bin = c.scratch + "/bin"
+    try FileSystem.makeDirectories(project)
+    _ = try AgentTests.standIn(bin, "claude", AgentTests.claudeOK)
+    try FileSystem.writeAtomically(bin + "/cortex", Array("#!/bin/sh\nexec '\(Cortex.binary)' \"$@\"\n".utf8), durable: false)
+    try FileSystem.setMode(bin + "/cortex", 0o755)
+    tmux([
+      "new-session", "-d", "-s", "w", "-x", "200", "-y", "50", "-c", project,
+      "env -u CORTEX_DIR PATH='\(bin)':\"$PATH\" NO_COLOR=1 PS1='$ ' bash --norc --noprofile",
+    ])
+    type("cortex init")
+    enter()
+    screen(shows: "Agent that runs typed tasks (claude, none) [claude]: ")
+    tmux(["send-keys", "-t", "w", "C-c"])
+    // The shell runs this only once init has ended.
+    type("echo init-ended-$((20+22))")
+    enter()
+    screen(shows: "init-ended-42")
+    XCTAssertFalse(FileSystem.exists(c.paths.config), "an interrupted wizard wrote config.json")
+    tmux(["send-keys", "-t", "w", "clear", "Enter"])
+    type("cortex init")
+    enter()
+    screen(shows: "Agent that runs typed tasks (claude, none) [claude]: ")
+    enter()
+    screen(shows: "Worker pool size (")
+    type("2")
+    enter()
+    screen(shows: "Start the daemon now (y/n) [y]: ")
+    type("n")
+    enter()
+    let done = screen(shows: "the daemon is not started")
+    XCTAssertTrue(done.contains("✓ config.json written: 2 workers, agent claude"), done)
+    let config = try JSON.parse(try FileSystem.read(c.paths.config) ?? [])
+    XCTAssertEqual(config["agent"]?.string, "claude")
+    XCTAssertEqual(config["workers"]?.int, 2)
+    XCTAssertFalse(FileSystem.exists(c.paths.socket), "answered n, a daemon started")
+  }
+}
