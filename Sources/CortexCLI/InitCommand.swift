@@ -32,8 +32,15 @@ enum InitCommand {
     if let dsn { try joinCluster(ctx, dsn: dsn, node: node) }
     // An existing config.json is kept but for the "cluster" setting --cluster writes into it: it
     // said "config.json kept" and a running daemon was not told (it stays what it is until a
-    // stop and a start, which the reload's answer says).
-    let kept = wrote ? nil : dsn.map { _ in "config.json kept but for its \"cluster\" setting, now node \(node ?? Host.name)" }
+    // stop and a start, which the reload's answer says). And but for the pool size --workers
+    // gives: it was dropped without a word (`init --workers 3` started 20 workers).
+    var changed: [String] = []
+    if !wrote, dsn != nil { changed.append("its \"cluster\" setting, now node \(node ?? Host.name)") }
+    if !wrote, let workers {
+      try setConfig(ctx, "workers", .int(Int64(workers)))
+      changed.append("its workers, now \(workers)")
+    }
+    let kept = changed.isEmpty ? nil : "config.json kept but for " + changed.joined(separator: " and ")
     if !noStart {
       try InitWizard.run(ctx, ask: ask, answers: answers, wrote: wrote, kept: kept, workers: workers, start: true)
     } else {
@@ -75,13 +82,17 @@ extension InitCommand {
     do throws(SpecError) { _ = try ClusterSettings.decode(.object(o)) } catch {
       throw CLIError(ExitCode.usage, "\(error)")
     }
+    try setConfig(ctx, "cluster", .object(o))
+  }
+
+  /// Sets one key of config.json, keeping the rest as it is.
+  static func setConfig(_ ctx: Context, _ key: String, _ value: JSON) throws(CLIError) {
     guard let bytes = (try? FileSystem.read(ctx.paths.config)) ?? nil, var cfg = (try? JSON.parse(bytes))?.object else {
       throw CLIError(ExitCode.failure, "cannot read \(ctx.paths.config)")
     }
-    cfg.removeAll { $0.0 == "cluster" }
-    cfg.append(("cluster", .object(o)))
+    if let i = cfg.firstIndex(where: { $0.0 == key }) { cfg[i].1 = value } else { cfg.append((key, value)) }
     do throws(PosixError) {
-      try FileSystem.writeAtomically(ctx.paths.config, JSON.object(cfg).encodedBytes() + [10])
+      try FileSystem.writeAtomically(ctx.paths.config, Array((JSON.object(cfg).pretty() + "\n").utf8))
     } catch {
       throw CLIError(ExitCode.failure, "cannot write \(ctx.paths.config): \(error)")
     }
@@ -146,7 +157,7 @@ extension InitCommand {
       .flag("-y", "--yes", help: "take every default without asking, then start the daemon"),
       .flag("--no-start", help: "only write config.json and the directory; start nothing (a daemon already running re-reads it)"),
       .option(
-        "--workers", value: "N", help: "pool size to write into config.json (1-1024)",
+        "--workers", value: "N", help: "pool size to write into config.json, a kept one too (1-1024); the daemon init starts has it",
         default: "proposed from the machine: 4 per core, at most 1 per 512 MiB, 2 to 20; 20 with --no-start"),
       .flag("--force", help: "rewrite config.json with the defaults (a running daemon re-reads it)"),
       .option("--cluster", value: "DSN", help: "join a cluster: the PostgreSQL connection string (see cortex cluster)"),

@@ -203,7 +203,8 @@ extension InitWizard {
       // must read it now, or the next task is refused for the agent just configured.
       if wrote || kept != nil { try reload(ctx, ping: v) }
     } else {
-      let v = try DaemonControl.start(ctx, workers: nil, timeoutS: 60)
+      // A kept config.json's size given with --workers: the size `cortex scale` kept is not it.
+      let v = try DaemonControl.start(ctx, workers: wrote ? nil : workers, timeoutS: 60)
       ctx.err("\(ok) daemon started (pid \(v["pid"]?.int ?? 0))\n")
       ctx.err("\(ok) worker pool initialized (\(v["workers_ready"]?.int ?? 0) workers)\n")
     }

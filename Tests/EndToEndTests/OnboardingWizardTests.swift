@@ -50,3 +50,26 @@ extension OnboardingTests {
     XCTAssertFalse(FileSystem.exists(c.paths.socket), "answered n, a daemon started")
   }
 }
+
+extension OnboardingTests {
+  /// `cortex init --workers 3` on a directory that has a config.json dropped --workers without a
+  /// word: "config.json kept", and the daemon it started had config.json's 20 workers (or the
+  /// size `cortex scale` had kept). It writes the size into the kept file, says so, and the
+  /// daemon it starts has it.
+  func testInitWorkersOnAnExistingDirectoryIsNotDropped() throws {
+    c.ok(["init", "--no-start"])
+    func configured() throws -> Int64? { try JSON.parse(try FileSystem.read(c.paths.config) ?? [])["workers"]?.int }
+    XCTAssertEqual(try configured(), 20)
+    let kept = c.ok(["init", "--workers", "3", "--no-start"])
+    XCTAssertTrue(kept.err.contains("config.json kept but for its workers, now 3"), kept.err)
+    XCTAssertEqual(try configured(), 3)
+    c.ok(["init", "--workers", "2"])
+    XCTAssertEqual(try configured(), 2)
+    XCTAssertEqual(try JSON.parse(Array(c.ok(["--json", "workers"]).out.utf8))["workers"]?.array?.count, 2)
+    // A size `cortex scale` kept is not what init --workers asked for.
+    c.ok(["scale", "4"])
+    c.ok(["stop"])
+    c.ok(["init", "--workers", "1"])
+    XCTAssertEqual(try JSON.parse(Array(c.ok(["--json", "workers"]).out.utf8))["workers"]?.array?.count, 1)
+  }
+}
