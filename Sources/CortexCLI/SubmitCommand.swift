@@ -122,6 +122,7 @@ enum SubmitCommand {
             + (stopped ? "\(ctx.startAdvice), then cortex list shows what it has" : "cortex list shows what the daemon has") + "); "
             + (single == nil ? "a batch whose lines carry an idempotency_key" : "a submit with --idempotency-key K") + " is safe to repeat")
       }
+      let error = SubmitRouting.withAgentOnPath(error)
       // The daemon names the spec by its position; a --from file's reader wants the line too.
       // A batch of one task is answered as a one-task submit, without a position: it is line 1's.
       let position = error.answer?["position"]?.int ?? (lines.count == 1 && error.answer?["field"] != nil ? 1 : nil)

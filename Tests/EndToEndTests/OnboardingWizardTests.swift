@@ -73,3 +73,38 @@ extension OnboardingTests {
     XCTAssertEqual(try JSON.parse(Array(c.ok(["--json", "workers"]).out.utf8))["workers"]?.array?.count, 1)
   }
 }
+
+extension OnboardingTests {
+  /// With claude on PATH, `cortex start` in a new directory wrote no agent into config.json (as
+  /// `init` does), and the first `task create --type development` was refused telling the user
+  /// to install Claude Code. `start` now configures it; and a config.json that names no agent
+  /// (written by hand, or before the agent was installed) is refused naming the agent found.
+  func testStartConfiguresTheAgentOnPathAndTheRefusalNamesAnInstalledOne() throws {
+    let bin = c.scratch + "/bin"
+    _ = try AgentTests.standIn(bin, "claude", AgentTests.claudeOK)
+    let path = "PATH=\(bin):/usr/bin:/bin"
+    let started = c.run(raw: ["--dir", c.root, "start", "--workers", "1"], environment: [path])
+    XCTAssertEqual(started.code, 0, started.err)
+    XCTAssertTrue(started.err.contains("config.json written with agent claude (\(bin)/claude)"), started.err)
+    XCTAssertEqual(try JSON.parse(try FileSystem.read(c.paths.config) ?? [])["agent"]?.string, "claude")
+    let ran = c.run(
+      raw: ["--dir", c.root, "task", "create", "--type", "development", "-d", "Add README.md", "--wait"], timeoutS: 30, environment: [path])
+    XCTAssertEqual(ran.code, 0, ran.err)
+    // A config.json without an agent, claude on PATH: the refusal says how to configure it.
+    c.ok(["stop"])
+    var cfg = try JSON.parse(try FileSystem.read(c.paths.config) ?? []).object ?? []
+    cfg.removeAll { $0.0 == "agent" }
+    try FileSystem.writeAtomically(c.paths.config, JSON.object(cfg).encodedBytes())
+    c.ok(["start", "--workers", "1"])
+    let refused = c.run(raw: ["--dir", c.root, "task", "create", "--type", "development", "-d", "Add README.md"], environment: [path])
+    XCTAssertEqual(refused.code, 65, refused.err)
+    XCTAssertTrue(refused.err.contains("config.json names no agent to run it, though claude is on PATH (\(bin)/claude)"), refused.err)
+    XCTAssertTrue(refused.err.contains("cortex init --force"), refused.err)
+    XCTAssertFalse(refused.err.contains("install Claude Code"), refused.err)
+    // Without one on PATH it still says what to install.
+    let none = c.run(
+      raw: ["--dir", c.root, "task", "create", "--type", "development", "-d", "Add README.md"], environment: ["PATH=/usr/bin:/bin"])
+    XCTAssertEqual(none.code, 65, none.err)
+    XCTAssertTrue(none.err.contains("install Claude Code"), none.err)
+  }
+}
