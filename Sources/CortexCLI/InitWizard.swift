@@ -218,7 +218,12 @@ extension InitWizard {
     // the next step offered is one that runs.
     let config = (try? FileSystem.read(ctx.paths.config)).flatMap { $0 }.flatMap { try? JSON.parse($0) }
     if config?["agent"]?.string == nil {
-      ctx.err("next: cortex task create -- make test   (a command; a typed task needs an agent CLI, see above)\n")
+      // "see above" pointed at nothing when config.json was kept, and at "agent CLI found:
+      // claude" when `none` was chosen: say what to do in either case.
+      let why =
+        find().agents.first.map { "; for typed tasks cortex init --force configures \($0.0.rawValue), found on PATH" }
+        ?? "; a typed task needs an agent CLI on PATH, then cortex init --force"
+      ctx.err("next: cortex task create -- make test   (a command\(why))\n")
     } else {
       ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
     }

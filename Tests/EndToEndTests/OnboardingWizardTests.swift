@@ -108,3 +108,26 @@ extension OnboardingTests {
     XCTAssertTrue(none.err.contains("install Claude Code"), none.err)
   }
 }
+
+extension OnboardingTests {
+  /// With no agent in config.json, init's last line said "a typed task needs an agent CLI, see
+  /// above": above it, a kept config.json printed nothing about agents, and a wizard answered
+  /// `none` printed "agent CLI found: claude". It says what to do instead.
+  func testInitsNextStepWithoutAnAgentSaysHowToGetOne() throws {
+    let bin = c.scratch + "/bin"
+    _ = try AgentTests.standIn(bin, "claude", AgentTests.claudeOK)
+    c.ok(["init", "--no-start"])
+    var cfg = try JSON.parse(try FileSystem.read(c.paths.config) ?? []).object ?? []
+    cfg.removeAll { $0.0 == "agent" }
+    try FileSystem.writeAtomically(c.paths.config, JSON.object(cfg).encodedBytes())
+    let found = c.run(raw: ["--dir", c.root, "init", "--workers", "1"], environment: ["PATH=\(bin):/usr/bin:/bin"])
+    XCTAssertEqual(found.code, 0, found.err)
+    XCTAssertTrue(
+      found.err.contains(
+        "next: cortex task create -- make test   (a command; for typed tasks cortex init --force configures claude, found on PATH)"),
+      found.err)
+    XCTAssertFalse(found.err.contains("see above"), found.err)
+    let none = c.run(raw: ["--dir", c.root, "init"], environment: ["PATH=/usr/bin:/bin"])
+    XCTAssertTrue(none.err.contains("(a command; a typed task needs an agent CLI on PATH, then cortex init --force)"), none.err)
+  }
+}
