@@ -450,7 +450,7 @@ extension WaitCommand {
     details: """
       Blocks until every task is finished and prints each one's state on stderr. One task: its own \
       exit code (124 timed out, 130 cancelled, 128+N killed by signal N). Several: 0 if all succeeded, else 1. \
-      In cluster mode the end is read from PostgreSQL: while this node cannot reach it, wait says so on stderr \
+      An id that names no task: 65 at once, naming it (as every command that takes ids). In cluster mode the end is read from PostgreSQL: while this node cannot reach it, wait says so on stderr \
       and goes on waiting.
       """,
     operands: .taskID, examples: [("cortex wait task-000001 task-000002", "both, then exit 0 if both succeeded")])
