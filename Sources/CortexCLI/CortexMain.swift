@@ -209,8 +209,12 @@ extension CortexMain {
   /// `cortex task` with no subcommand, or another than `create`.
   static func taskWithoutCreate(_ sub: String?) -> CLIError {
     let what = sub.map { "unknown task command \(quoted($0))" } ?? "cortex task needs a command"
+    // `cortex task list` (or show, wait, cancel): a command of its own.
+    let own = sub.flatMap { s in commands.first { $0.name == s && !$0.hidden } }.map {
+      "; \($0.name) is a command of its own: cortex \($0.name)"
+    }
     return CLIError.usage(
-      "\(what): the one is `cortex task create` (the same as cortex submit)", "cortex task create [FLAGS] [-- CMD [ARGS...]]")
+      "\(what): the one is `cortex task create` (the same as cortex submit)\(own ?? "")", "cortex task create [FLAGS] [-- CMD [ARGS...]]")
   }
 
   /// An unknown command, with the listed one it is most likely a typo of (Suggest.nearest).

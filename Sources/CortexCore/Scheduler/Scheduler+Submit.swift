@@ -236,8 +236,9 @@ extension Scheduler {
     var type: Config.WorkerType?
     if let t = spec.type, t != "synthetic", t != "exec" {
       guard let wt = config.workerType(t) else {
-        let known = config.workerTypes.map(\.0).joined(separator: ", ")
-        throw SpecError("type", "unknown worker type \(quoted(t)) (known: \(known))")
+        let known = config.workerTypes.map(\.0)
+        let near = Suggest.nearest(t, among: known).map { "did you mean \(quoted($0))? " } ?? ""
+        throw SpecError("type", "unknown worker type \(quoted(t)) (\(near)known: \(known.joined(separator: ", ")))")
       }
       type = wt
     }
