@@ -79,19 +79,23 @@ enum InitWizard {
       )
     }
     var c = Choices(agent: f.agents.first?.0, workers: workers ?? f.proposedWorkers, start: start)
-    guard ask else { return c }
+    guard ask else {
+      keyNote(c.agent, f, ctx)
+      return c
+    }
     let names = f.agents.map(\.0.rawValue) + ["none"]
     // An agent CLI not found here may be named too (to be installed before the first task); not
     // `jsonl`, which has no program of its own: every typed task would be refused.
     let agents = AgentKind.detectable.map(\.rawValue) + ["none"]
     if let a = question(
       "Agent that runs typed tasks (\(names.joined(separator: ", ")))", default: c.agent?.rawValue ?? "none", ctx,
-      expected: "one of \(agents.joined(separator: ", "))", { agents.contains($0) })
+      expected: "one of \(agents.joined(separator: ", "))", among: agents, { agents.contains($0) })
     {
       c.agent = AgentKind(rawValue: a)
       if let k = c.agent, !f.agents.contains(where: { $0.0 == k }) {
         ctx.err("  \(no) \(a) is not on PATH here; install it before the first task (\(k.install))\n")
       }
+      keyNote(c.agent, f, ctx)
     }
     if workers == nil,
       let w = question(
@@ -109,9 +113,21 @@ enum InitWizard {
     return c
   }
 
-  /// Asks until the answer is valid, saying what is `expected` after a wrong one; Enter (or end
-  /// of input) takes the default.
-  static func question(_ q: String, default d: String, _ ctx: Context, expected: String, _ valid: (String) -> Bool) -> String? {
+  /// The chosen agent's own key variables are unset while another agent's are (the "API key
+  /// detected" line reads as this agent's): it says which ones it reads.
+  static func keyNote(_ agent: AgentKind?, _ f: Findings, _ ctx: Context) {
+    guard let agent, !f.keys.isEmpty, !agent.keyVariables.isEmpty, !agent.keyVariables.contains(where: f.keys.contains) else { return }
+    let no = ctx.color ? "\u{1B}[33m!\u{1B}[0m" : "!"
+    ctx.err(
+      "  \(no) \(agent.rawValue) reads \(agent.keyVariables.joined(separator: " or ")), not set here (\(f.keys.joined(separator: ", ")) is another agent's); it may still use its own login\n"
+    )
+  }
+
+  /// Asks until the answer is valid, saying what is `expected` after a wrong one (and, `among`
+  /// the answers, the one a typo most likely meant); Enter (or end of input) takes the default.
+  static func question(
+    _ q: String, default d: String, _ ctx: Context, expected: String, among: [String] = [], _ valid: (String) -> Bool
+  ) -> String? {
     for _ in 0..<5 {
       ctx.err("\(q) [\(d)]: ")
       guard let line = readLine() else {
@@ -121,7 +137,7 @@ enum InitWizard {
       let a = line.trimmingSpaces
       if a.isEmpty { return d }
       if valid(a) { return a }
-      ctx.err("  \(quoted(a)) is not \(expected)\n")
+      ctx.err("  \(quoted(a)) is not \(expected)\(Suggest.nearest(a, among: among).map { "; did you mean \($0)?" } ?? "")\n")
     }
     return d
   }

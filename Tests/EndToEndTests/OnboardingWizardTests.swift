@@ -131,3 +131,40 @@ extension OnboardingTests {
     XCTAssertTrue(none.err.contains("(a command; a typed task needs an agent CLI on PATH, then cortex init --force)"), none.err)
   }
 }
+
+extension OnboardingTests {
+  /// The wizard's agent question answered `clade` said only what it takes; and with claude
+  /// chosen while only OPENAI_API_KEY was set, "✓ API key detected from environment:
+  /// OPENAI_API_KEY" read as claude's key. It names the answer meant, and the keys claude reads.
+  func testTheWizardNamesTheAgentMeantAndTheKeysItReads() throws {
+    guard FileSystem.exists("/usr/bin/tmux") || FileSystem.exists("/usr/local/bin/tmux") else {
+      return XCTFail("tmux is needed to drive the wizard in a terminal: apt-get install tmux (.ci/run does)")
+    }
+    let project = c.scratch + "/project"
+    let bin = c.scratch + "/bin"
+    try FileSystem.makeDirectories(project)
+    _ = try AgentTests.standIn(bin, "claude", AgentTests.claudeOK)
+    try FileSystem.writeAtomically(bin + "/cortex", Array("#!/bin/sh\nexec '\(Cortex.binary)' \"$@\"\n".utf8), durable: false)
+    try FileSystem.setMode(bin + "/cortex", 0o755)
+    let unset = (AgentKind.claude.keyVariables + AgentKind.codex.keyVariables).map { "-u \($0)" }.joined(separator: " ")
+    tmux([
+      "new-session", "-d", "-s", "w", "-x", "200", "-y", "50", "-c", project,
+      "env -u CORTEX_DIR \(unset) OPENAI_API_KEY=sk-test PATH='\(bin)':\"$PATH\" NO_COLOR=1 PS1='$ ' bash --norc --noprofile",
+    ])
+    type("cortex init")
+    enter()
+    screen(shows: "Agent that runs typed tasks (claude, none) [claude]: ")
+    type("clade")
+    enter()
+    screen(shows: "'clade' is not one of claude, codex, aider, none; did you mean claude?")
+    type("claude")
+    enter()
+    screen(shows: "claude reads ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN, not set here (OPENAI_API_KEY is another agent's)")
+    screen(shows: "Worker pool size (")
+    enter()
+    screen(shows: "Start the daemon now (y/n) [y]: ")
+    type("n")
+    enter()
+    screen(shows: "the daemon is not started")
+  }
+}
