@@ -128,6 +128,8 @@ enum LogCommand {
         if !FileSystem.isDirectory(dir), let elsewhere = elsewhere(ids[0], v["task"], ctx) { throw elsewhere }
         if let st = v["task"]?["state"]?.string, TaskState(rawValue: st)?.isTerminal == true {
           _ = drain()
+          // Ended before it ran (cancelled while queued): followed, it ended saying nothing.
+          if !FileSystem.exists(path) { ctx.err("cortex: \(ids[0]) has no output: it ended \(st) before it ran\n") }
           return 0
         }
       }

@@ -35,3 +35,21 @@ final class NewUserEditTests: XCTestCase {
     XCTAssertEqual(c.ok(["log", shell]).out, "from the shell\n")
   }
 }
+
+extension NewUserEditTests {
+  /// `cortex log -f` of a queued task cancelled before it ran ended with nothing said (without
+  /// -f it says "has no output: it ended cancelled before it ran").
+  func testFollowingATaskCancelledBeforeItRanSaysSo() throws {
+    try c.initialize()
+    c.ok(["start", "--workers", "1"])
+    c.ok(["pause"])
+    let id = c.ok(["submit", "-p", "--", "echo", "hi"]).out.trimmed
+    let follower = try c.background(["log", "-f", id])
+    c.ok(["cancel", id])
+    let r = c.collect(follower)
+    XCTAssertEqual(r.code, 0, r.err)
+    XCTAssertEqual(r.out, "")
+    XCTAssertTrue(r.err.contains("\(id) has no output: it ended cancelled before it ran"), r.err)
+    c.ok(["resume"])
+  }
+}
