@@ -73,7 +73,8 @@ public enum CortexMain {
     s += "\n`cortex help COMMAND` or `cortex COMMAND --help` describes a command's flags, with examples; `man cortex` all of them.\n"
     s += "`cortex task create` is `cortex submit`. The directory is --dir, else $CORTEX_DIR, else the nearest coordination/\n"
     s += "(with a config.json) in the working directory or a parent, else ./coordination.\n"
-    s += "Exit codes: 0 ok, 1 failure, 64 usage, 65 invalid task spec, 69 daemon not running, 75 refused (backpressure).\n"
+    s +=
+      "Exit codes: 0 ok, 1 failure, 64 usage, 65 invalid task spec or unknown task id, 69 daemon not running, 75 refused (backpressure).\n"
     s += "wait and submit --wait: one task gives its own code (124 timed out, 130 cancelled, 128+N killed by signal N);\n"
     s += "several give 0 if all succeeded, else 1. With --json, an error is also a JSON object on stdout.\n"
     return s
@@ -152,6 +153,12 @@ public enum CortexMain {
       let color =
         colorMode == "always" || (colorMode == "auto" && FileDescriptor.standardOutput.isTerminal && Environment.get("NO_COLOR") == nil)
       let lookup = DirectoryLookup.locate(option: dir, environment: Environment.get("CORTEX_DIR"), walkUp: cmd.name != "init")
+      // The commands that never read the directory run wherever they are.
+      if let why = lookup.unnamable,
+        !["help", "completions", "__complete", "certify", "demo", "agent-run", "hook-guard"].contains(cmd.name)
+      {
+        throw CLIError.usage(why, cmd.usage)
+      }
       let ctx = Context(paths: Paths(root: lookup.root), json: json, color: color, lookup: lookup)
       return try cmd.run(&args, ctx)
     } catch {
@@ -202,8 +209,12 @@ extension CortexMain {
   /// `cortex task` with no subcommand, or another than `create`.
   static func taskWithoutCreate(_ sub: String?) -> CLIError {
     let what = sub.map { "unknown task command \(quoted($0))" } ?? "cortex task needs a command"
+    // `cortex task list` (or show, wait, cancel): a command of its own.
+    let own = sub.flatMap { s in commands.first { $0.name == s && !$0.hidden } }.map {
+      "; \($0.name) is a command of its own: cortex \($0.name)"
+    }
     return CLIError.usage(
-      "\(what): the one is `cortex task create` (the same as cortex submit)", "cortex task create [FLAGS] [-- CMD [ARGS...]]")
+      "\(what): the one is `cortex task create` (the same as cortex submit)\(own ?? "")", "cortex task create [FLAGS] [-- CMD [ARGS...]]")
   }
 
   /// An unknown command, with the listed one it is most likely a typo of (Suggest.nearest).

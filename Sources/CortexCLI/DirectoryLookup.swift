@@ -13,15 +13,34 @@ struct DirectoryLookup: Sendable {
   let source: Source
   /// Where the walk started (the working directory), for messages.
   let start: String
+  /// Why the directory cannot be named, when it was to be found from a working directory whose
+  /// name is not UTF-8 (a relative `--dir` or `CORTEX_DIR`, or neither given): Cortex keeps
+  /// paths as UTF-8 text, so `root` names another directory, with U+FFFD where those bytes are,
+  /// and `start` or `init` made that one (`caf\u{FFFD}` beside `caf\xe9`).
+  var unnamable: String? = nil
 
   static func locate(option: String?, environment: String?, walkUp: Bool) -> DirectoryLookup {
     let cwd = FileSystem.currentDirectory()
-    if let option { return DirectoryLookup(root: FileSystem.absolute(option), source: .option, start: cwd) }
-    if let environment, !environment.isEmpty {
-      return DirectoryLookup(root: FileSystem.absolute(environment), source: .environment, start: cwd)
+    var lookup: DirectoryLookup
+    if let option {
+      lookup = DirectoryLookup(root: FileSystem.absolute(option), source: .option, start: cwd)
+    } else if let environment, !environment.isEmpty {
+      lookup = DirectoryLookup(root: FileSystem.absolute(environment), source: .environment, start: cwd)
+    } else if walkUp, let found = nearest(from: cwd) {
+      lookup = DirectoryLookup(root: found, source: .found, start: cwd)
+    } else {
+      lookup = DirectoryLookup(root: join(cwd, "coordination"), source: .fallback, start: cwd)
     }
-    if walkUp, let found = nearest(from: cwd) { return DirectoryLookup(root: found, source: .found, start: cwd) }
-    return DirectoryLookup(root: join(cwd, "coordination"), source: .fallback, start: cwd)
+    // getcwd's bytes are read again only when the name read has a U+FFFD in it.
+    let named = lookup.source == .option ? option : lookup.source == .environment ? environment : nil
+    if !(named?.hasPrefix("/") ?? false), cwd.contains("\u{FFFD}"), let raw = FileSystem.currentDirectoryNotUTF8() {
+      let what =
+        named.map { "\(lookup.source == .option ? "--dir" : "CORTEX_DIR") \(quoted($0)), a relative path," } ?? "the coordination directory"
+      lookup.unnamable =
+        "the working directory \(raw) is not valid UTF-8, so \(what) cannot be found from it (Cortex keeps paths as UTF-8 text): "
+        + "give --dir (or CORTEX_DIR) an absolute UTF-8 path, or cd to a directory whose path is UTF-8"
+    }
+    return lookup
   }
 
   /// The nearest `DIR/coordination` with a `config.json`, from `directory` up to `/`. A working

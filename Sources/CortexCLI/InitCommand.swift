@@ -16,6 +16,15 @@ enum InitCommand {
     if node != nil && dsn == nil { throw CLIError.usage("--node goes with --cluster DSN", args.usage) }
     // One of them won without a word (--no-start): the usage says they exclude each other.
     if yes && noStart { throw CLIError.usage("--yes starts the daemon and --no-start does not: give one of them", args.usage) }
+    // In a terminal: the wizard asks (InitWizard), before anything is written. It asked after
+    // config.json was written with every default: interrupted (Ctrl-C), it left that file, which
+    // the next `cortex init` kept without asking (no agent, though one was on PATH). Without a
+    // terminal, or with --yes: the same path with every default taken, daemon started.
+    // --no-start: the files only (scripts that edit the config before `cortex start`).
+    let ask = !noStart && !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
+    let answers =
+      ask && (force || !FileSystem.exists(ctx.paths.config))
+      ? InitWizard.choose(InitWizard.find(), ctx, ask: true, workers: workers, start: true) : nil
     let wrote: Bool
     do { wrote = try Daemon.initialize(paths: ctx.paths, workers: workers, force: force) } catch {
       throw CLIError(ExitCode.failure, error.description)
@@ -23,14 +32,17 @@ enum InitCommand {
     if let dsn { try joinCluster(ctx, dsn: dsn, node: node) }
     // An existing config.json is kept but for the "cluster" setting --cluster writes into it: it
     // said "config.json kept" and a running daemon was not told (it stays what it is until a
-    // stop and a start, which the reload's answer says).
-    let kept = wrote ? nil : dsn.map { _ in "config.json kept but for its \"cluster\" setting, now node \(node ?? Host.name)" }
-    // In a terminal: the wizard asks (InitWizard). Without one, or with --yes: the same path with
-    // every default taken, daemon started. --no-start: the files only (scripts that edit the
-    // config before `cortex start`).
+    // stop and a start, which the reload's answer says). And but for the pool size --workers
+    // gives: it was dropped without a word (`init --workers 3` started 20 workers).
+    var changed: [String] = []
+    if !wrote, dsn != nil { changed.append("its \"cluster\" setting, now node \(node ?? Host.name)") }
+    if !wrote, let workers {
+      try setConfig(ctx, "workers", .int(Int64(workers)))
+      changed.append("its workers, now \(workers)")
+    }
+    let kept = changed.isEmpty ? nil : "config.json kept but for " + changed.joined(separator: " and ")
     if !noStart {
-      let ask = !yes && !ctx.json && FileDescriptor.standardInput.isTerminal && FileDescriptor.standardError.isTerminal
-      try InitWizard.run(ctx, ask: ask, wrote: wrote, kept: kept, workers: workers, start: true)
+      try InitWizard.run(ctx, ask: ask, answers: answers, wrote: wrote, kept: kept, workers: workers, start: true)
     } else {
       if wrote, let agent = InitWizard.find().agents.first?.0 {
         try InitWizard.write(InitWizard.Choices(agent: agent, workers: workers ?? Config().workers, start: false), ctx)
@@ -70,13 +82,17 @@ extension InitCommand {
     do throws(SpecError) { _ = try ClusterSettings.decode(.object(o)) } catch {
       throw CLIError(ExitCode.usage, "\(error)")
     }
+    try setConfig(ctx, "cluster", .object(o))
+  }
+
+  /// Sets one key of config.json, keeping the rest as it is.
+  static func setConfig(_ ctx: Context, _ key: String, _ value: JSON) throws(CLIError) {
     guard let bytes = (try? FileSystem.read(ctx.paths.config)) ?? nil, var cfg = (try? JSON.parse(bytes))?.object else {
       throw CLIError(ExitCode.failure, "cannot read \(ctx.paths.config)")
     }
-    cfg.removeAll { $0.0 == "cluster" }
-    cfg.append(("cluster", .object(o)))
+    if let i = cfg.firstIndex(where: { $0.0 == key }) { cfg[i].1 = value } else { cfg.append((key, value)) }
     do throws(PosixError) {
-      try FileSystem.writeAtomically(ctx.paths.config, JSON.object(cfg).encodedBytes() + [10])
+      try FileSystem.writeAtomically(ctx.paths.config, Array((JSON.object(cfg).pretty() + "\n").utf8))
     } catch {
       throw CLIError(ExitCode.failure, "cannot write \(ctx.paths.config): \(error)")
     }
@@ -141,7 +157,7 @@ extension InitCommand {
       .flag("-y", "--yes", help: "take every default without asking, then start the daemon"),
       .flag("--no-start", help: "only write config.json and the directory; start nothing (a daemon already running re-reads it)"),
       .option(
-        "--workers", value: "N", help: "pool size to write into config.json (1-1024)",
+        "--workers", value: "N", help: "pool size to write into config.json, a kept one too (1-1024); the daemon init starts has it",
         default: "proposed from the machine: 4 per core, at most 1 per 512 MiB, 2 to 20; 20 with --no-start"),
       .flag("--force", help: "rewrite config.json with the defaults (a running daemon re-reads it)"),
       .option("--cluster", value: "DSN", help: "join a cluster: the PostgreSQL connection string (see cortex cluster)"),

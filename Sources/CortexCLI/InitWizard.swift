@@ -79,19 +79,23 @@ enum InitWizard {
       )
     }
     var c = Choices(agent: f.agents.first?.0, workers: workers ?? f.proposedWorkers, start: start)
-    guard ask else { return c }
+    guard ask else {
+      keyNote(c.agent, f, ctx)
+      return c
+    }
     let names = f.agents.map(\.0.rawValue) + ["none"]
     // An agent CLI not found here may be named too (to be installed before the first task); not
     // `jsonl`, which has no program of its own: every typed task would be refused.
     let agents = AgentKind.detectable.map(\.rawValue) + ["none"]
     if let a = question(
       "Agent that runs typed tasks (\(names.joined(separator: ", ")))", default: c.agent?.rawValue ?? "none", ctx,
-      expected: "one of \(agents.joined(separator: ", "))", { agents.contains($0) })
+      expected: "one of \(agents.joined(separator: ", "))", among: agents, { agents.contains($0) })
     {
       c.agent = AgentKind(rawValue: a)
       if let k = c.agent, !f.agents.contains(where: { $0.0 == k }) {
         ctx.err("  \(no) \(a) is not on PATH here; install it before the first task (\(k.install))\n")
       }
+      keyNote(c.agent, f, ctx)
     }
     if workers == nil,
       let w = question(
@@ -109,9 +113,21 @@ enum InitWizard {
     return c
   }
 
-  /// Asks until the answer is valid, saying what is `expected` after a wrong one; Enter (or end
-  /// of input) takes the default.
-  static func question(_ q: String, default d: String, _ ctx: Context, expected: String, _ valid: (String) -> Bool) -> String? {
+  /// The chosen agent's own key variables are unset while another agent's are (the "API key
+  /// detected" line reads as this agent's): it says which ones it reads.
+  static func keyNote(_ agent: AgentKind?, _ f: Findings, _ ctx: Context) {
+    guard let agent, !f.keys.isEmpty, !agent.keyVariables.isEmpty, !agent.keyVariables.contains(where: f.keys.contains) else { return }
+    let no = ctx.color ? "\u{1B}[33m!\u{1B}[0m" : "!"
+    ctx.err(
+      "  \(no) \(agent.rawValue) reads \(agent.keyVariables.joined(separator: " or ")), not set here (\(f.keys.joined(separator: ", ")) is another agent's); it may still use its own login\n"
+    )
+  }
+
+  /// Asks until the answer is valid, saying what is `expected` after a wrong one (and, `among`
+  /// the answers, the one a typo most likely meant); Enter (or end of input) takes the default.
+  static func question(
+    _ q: String, default d: String, _ ctx: Context, expected: String, among: [String] = [], _ valid: (String) -> Bool
+  ) -> String? {
     for _ in 0..<5 {
       ctx.err("\(q) [\(d)]: ")
       guard let line = readLine() else {
@@ -121,7 +137,7 @@ enum InitWizard {
       let a = line.trimmingSpaces
       if a.isEmpty { return d }
       if valid(a) { return a }
-      ctx.err("  \(quoted(a)) is not \(expected)\n")
+      ctx.err("  \(quoted(a)) is not \(expected)\(Suggest.nearest(a, among: among).map { "; did you mean \($0)?" } ?? "")\n")
     }
     return d
   }
@@ -177,13 +193,15 @@ extension String {
 }
 
 extension InitWizard {
-  /// The wizard after the directory exists: choices, config.json, the daemon, the status.
-  /// `kept`: what changed in a config.json that was kept (`--cluster`), nil when nothing did.
-  static func run(_ ctx: Context, ask: Bool, wrote: Bool, kept: String? = nil, workers: Int?, start: Bool) throws(CLIError) {
+  /// The wizard after the directory exists: choices (`answers`, when asked before it was made),
+  /// config.json, the daemon, the status. `kept`: what changed in a config.json that was kept
+  /// (`--cluster`), nil when nothing did.
+  static func run(
+    _ ctx: Context, ask: Bool, answers: Choices? = nil, wrote: Bool, kept: String? = nil, workers: Int?, start: Bool
+  ) throws(CLIError) {
     let ok = ctx.color ? "\u{1B}[32m✓\u{1B}[0m" : "✓"
-    let f = find()
     if wrote {
-      let c = choose(f, ctx, ask: ask, workers: workers, start: start)
+      let c = answers ?? choose(find(), ctx, ask: ask, workers: workers, start: start)
       try write(c, ctx)
       ctx.err("\(ok) config.json written: \(c.workers) workers, agent \(c.agent?.rawValue ?? "none") (\(ctx.paths.config))\n")
       // Answered n: the wizard ended on the config line, with no word on what comes next.
@@ -201,7 +219,8 @@ extension InitWizard {
       // must read it now, or the next task is refused for the agent just configured.
       if wrote || kept != nil { try reload(ctx, ping: v) }
     } else {
-      let v = try DaemonControl.start(ctx, workers: nil, timeoutS: 60)
+      // A kept config.json's size given with --workers: the size `cortex scale` kept is not it.
+      let v = try DaemonControl.start(ctx, workers: wrote ? nil : workers, timeoutS: 60)
       ctx.err("\(ok) daemon started (pid \(v["pid"]?.int ?? 0))\n")
       ctx.err("\(ok) worker pool initialized (\(v["workers_ready"]?.int ?? 0) workers)\n")
     }
@@ -215,7 +234,12 @@ extension InitWizard {
     // the next step offered is one that runs.
     let config = (try? FileSystem.read(ctx.paths.config)).flatMap { $0 }.flatMap { try? JSON.parse($0) }
     if config?["agent"]?.string == nil {
-      ctx.err("next: cortex task create -- make test   (a command; a typed task needs an agent CLI, see above)\n")
+      // "see above" pointed at nothing when config.json was kept, and at "agent CLI found:
+      // claude" when `none` was chosen: say what to do in either case.
+      let why =
+        find().agents.first.map { "; for typed tasks cortex init --force configures \($0.0.rawValue), found on PATH" }
+        ?? "; a typed task needs an agent CLI on PATH, then cortex init --force"
+      ctx.err("next: cortex task create -- make test   (a command\(why))\n")
     } else {
       ctx.err("next: cortex task create --type development --description \"Add README.md\"\n")
     }

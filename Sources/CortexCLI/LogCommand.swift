@@ -54,6 +54,11 @@ enum LogCommand {
           throw CLIError(ExitCode.failure, "\(id) has no output yet: it is queued in the cluster and no node has started it")
         }
       }
+      // No daemon answered: a number not given out yet names no task (65, as tail --task says);
+      // followed, it waited a minute for output that could never come.
+      if StatusCommand.clusterNode(ctx.paths) == nil, let next = notGivenOut(n, ctx.paths) {
+        throw CLIError(ExitCode.invalidSpec, "id: " + TaskID.unknown(n, next: next))
+      }
       if !follow {
         throw CLIError(
           ExitCode.failure,
@@ -123,6 +128,8 @@ enum LogCommand {
         if !FileSystem.isDirectory(dir), let elsewhere = elsewhere(ids[0], v["task"], ctx) { throw elsewhere }
         if let st = v["task"]?["state"]?.string, TaskState(rawValue: st)?.isTerminal == true {
           _ = drain()
+          // Ended before it ran (cancelled while queued): followed, it ended saying nothing.
+          if !FileSystem.exists(path) { ctx.err("cortex: \(ids[0]) has no output: it ended \(st) before it ran\n") }
           return 0
         }
       }
@@ -162,8 +169,9 @@ enum TailCommand {
     var tasks: Set<String> = []
     for given in try args.options(["--task"]) {
       // As the log names it: `task-3` (which show, log and wait take) matched no event before.
+      // 65, as every command says of an id that names no task (README, "Exit codes").
       guard let n = TaskID.parse(given) else {
-        throw CLIError.usage("--task needs a task id like task-000012, not \(quoted(given))", args.usage)
+        throw CLIError(ExitCode.invalidSpec, "--task: \(quoted(given)) is not a task id like task-000012")
       }
       tasks.insert(TaskID.format(n))
     }
@@ -190,8 +198,7 @@ enum TailCommand {
         // The ids are the cluster's, not this node's (its hot state knows only what it claimed).
         if let note = try clusterNote(task, node: me ?? Host.name, ctx) { ctx.err(note) }
       } else if let n = TaskID.parse(task), let next = notGivenOut(n, ctx.paths) {
-        throw CLIError(
-          ExitCode.invalidSpec, "id: unknown task \(TaskID.format(n)) (the newest is \(next > 1 ? TaskID.format(next - 1) : "none yet"))")
+        throw CLIError(ExitCode.invalidSpec, "id: " + TaskID.unknown(n, next: next))
       }
     }
 

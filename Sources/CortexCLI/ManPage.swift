@@ -67,7 +67,7 @@ enum ManPage {
       usage error (a bad flag or argument; the message names it)
       .TP
       .B 65
-      invalid task spec (the message names the field, and a batch's task counted from 1), or one that can never be admitted as configured (batch_too_large, a token_budget above the tokens not yet spent)
+      invalid task spec (the message names the field, and a batch's task counted from 1); a task id that names no task, on every command that takes ids (the message names it and the newest id; cancel and kill still cancel the others); or a task that can never be admitted as configured (batch_too_large, a token_budget above the tokens not yet spent)
       .TP
       .B 69
       the daemon is not running (the message says how to start it, for which directory), or it stopped before answering a wait, cancel or retry (daemon_stopped)

@@ -11,6 +11,7 @@ enum StartCommand {
     let timeout = try args.secondsOption("--timeout", min: 1, max: 86_400) ?? 60
     try args.noPositionals()
     try refuseTheProjectForItsDirectory(ctx, args.usage)
+    try configureAgentIfNew(ctx)
     let v = try DaemonControl.start(ctx, workers: workers, timeoutS: timeout)
     let web = WebAddress.read(ctx.paths)
     if ctx.json {
@@ -45,6 +46,20 @@ enum StartCommand {
   }
 
   static func dashboardLine(_ url: String) -> String { "cortex: dashboard at \(url)\n" }
+
+  /// A start that makes the directory writes the agent CLI found on PATH into its config.json,
+  /// as `cortex init` (and `init --no-start`) do. It wrote none: with claude on PATH, the first
+  /// `cortex task create --type development` was refused telling the user to install Claude Code.
+  static func configureAgentIfNew(_ ctx: Context) throws(CLIError) {
+    guard !FileSystem.exists(ctx.paths.config), Daemon.missingConfigRefusal(ctx.paths) == nil else { return }
+    let wrote: Bool
+    do { wrote = try Daemon.initialize(paths: ctx.paths, workers: nil, force: false) } catch {
+      throw CLIError(ExitCode.failure, error.description)
+    }
+    guard wrote, let (agent, path) = InitWizard.find().agents.first else { return }
+    try InitWizard.write(InitWizard.Choices(agent: agent, workers: Config().workers, start: true), ctx)
+    if !ctx.json { ctx.err("cortex: config.json written with agent \(agent.rawValue) (\(path)); cortex init --force asks again\n") }
+  }
 
   /// `cortex daemon`, and `cortex start --foreground` (`printsDashboard`): that one prints the
   /// dashboard's address with its token once the daemon serves, as the detached start does (the

@@ -38,7 +38,10 @@ extension SubmitCommand {
   }
 
   /// `--cwd` made absolute (it must be a directory: 65 naming `cwd`), else the current directory.
+  /// A working directory whose name is not UTF-8 cannot be given to a task (65): read as text it
+  /// names another directory, one with U+FFFD in it, where the task would fail to start.
   static func workingDirectory(_ cwd: String?) throws(CLIError) -> String? {
+    if !(cwd?.hasPrefix("/") ?? false) { try workingDirectoryIsUTF8(cwd) }
     guard let c = cwd else { return FileSystem.currentDirectory() }
     guard let real = FileSystem.realPath(c), FileSystem.isDirectory(real) else {
       throw CLIError(ExitCode.invalidSpec, "cwd: \(quoted(c)) \(FileSystem.exists(c) ? "is not a directory" : "does not exist")")
@@ -46,18 +49,30 @@ extension SubmitCommand {
     return real
   }
 
+  /// Refuses (65) a task directory taken from a working directory whose name is not UTF-8:
+  /// `relative` is the relative cwd given, nil for the working directory itself.
+  static func workingDirectoryIsUTF8(_ relative: String?) throws(CLIError) {
+    guard FileSystem.currentDirectory().contains("\u{FFFD}"), let raw = FileSystem.currentDirectoryNotUTF8() else { return }
+    throw CLIError(
+      ExitCode.invalidSpec,
+      "cwd: the working directory \(raw) is not valid UTF-8, so \(relative.map { "the relative cwd \(quoted($0))" } ?? "the task") "
+        + "cannot be given it (Cortex keeps paths as UTF-8 text): give --cwd an absolute UTF-8 path, or cd to a directory whose path is UTF-8"
+    )
+  }
+
   /// A line that runs something (a command, a shell string or a worker type's template) and
-  /// names no `cwd` runs in `dir`, the submitter's directory, as a one-task submit does; without
-  /// it the task would run wherever the daemon was started. A relative `cwd` ("build") is taken
-  /// from the submitter's directory, as `--cwd build` is.
-  static func withDirectory(_ spec: JSON, _ dir: String?) -> JSON {
+  /// names no `cwd` runs in the submitter's directory (`dir`, asked for only then), as a one-task
+  /// submit does; without it the task would run wherever the daemon was started. A relative
+  /// `cwd` ("build") is taken from the submitter's directory, as `--cwd build` is.
+  static func withDirectory(_ spec: JSON, _ dir: () throws(CLIError) -> String?) throws(CLIError) -> JSON {
     guard var o = spec.object else { return spec }
     if let i = o.firstIndex(where: { $0.0 == "cwd" }) {
       guard let c = o[i].1.string, !c.isEmpty, !c.hasPrefix("/") else { return spec }
+      try workingDirectoryIsUTF8(c)
       o[i].1 = .string(FileSystem.realPath(c) ?? FileSystem.absolute(c))
       return .object(o)
     }
-    guard let dir, o.contains(where: { ["command", "shell", "type"].contains($0.0) && !$0.1.isNull }) else { return spec }
+    guard o.contains(where: { ["command", "shell", "type"].contains($0.0) && !$0.1.isNull }), let dir = try dir() else { return spec }
     o.append(("cwd", .string(dir)))
     return .object(o)
   }

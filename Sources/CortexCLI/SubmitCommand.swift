@@ -83,8 +83,14 @@ enum SubmitCommand {
       if !argv.isEmpty { throw CLIError.usage("give either --from or a command, not both", usage) }
       try batchTakesNoSpecFlags(spec)
       (specs, lines) = try readBatch(from)
-      let dir = try workingDirectory(cwd)
-      specs = specs.map { withDirectory($0, dir) }
+      var dir: String?? = nil
+      func directory() throws(CLIError) -> String? {
+        if dir == nil { dir = .some(try workingDirectory(cwd)) }
+        return dir!
+      }
+      // A --cwd given is checked whether or not a line needs it; the working directory only when one does.
+      if cwd != nil { _ = try directory() }
+      specs = try specs.map { (s) throws(CLIError) in try withDirectory(s, directory) }
       if inheritEnv { specs = specs.map(withCallerEnvironment) }
     } else {
       let runsSomething = spec.contains { ["command", "shell"].contains($0.0) } || spec.contains { $0.0 == "type" }
@@ -116,6 +122,7 @@ enum SubmitCommand {
             + (stopped ? "\(ctx.startAdvice), then cortex list shows what it has" : "cortex list shows what the daemon has") + "); "
             + (single == nil ? "a batch whose lines carry an idempotency_key" : "a submit with --idempotency-key K") + " is safe to repeat")
       }
+      let error = SubmitRouting.withAgentOnPath(error)
       // The daemon names the spec by its position; a --from file's reader wants the line too.
       // A batch of one task is answered as a one-task submit, without a position: it is line 1's.
       let position = error.answer?["position"]?.int ?? (lines.count == 1 && error.answer?["field"] != nil ? 1 : nil)
@@ -443,7 +450,7 @@ extension WaitCommand {
     details: """
       Blocks until every task is finished and prints each one's state on stderr. One task: its own \
       exit code (124 timed out, 130 cancelled, 128+N killed by signal N). Several: 0 if all succeeded, else 1. \
-      In cluster mode the end is read from PostgreSQL: while this node cannot reach it, wait says so on stderr \
+      An id that names no task: 65 at once, naming it (as every command that takes ids). In cluster mode the end is read from PostgreSQL: while this node cannot reach it, wait says so on stderr \
       and goes on waiting.
       """,
     operands: .taskID, examples: [("cortex wait task-000001 task-000002", "both, then exit 0 if both succeeded")])

@@ -31,3 +31,21 @@ enum SubmitRouting {
     "routed to \(d.type) (confidence \(Router.fixed2(d.confidence)); \(d.reason)); give --type to choose\n"
   }
 }
+
+extension SubmitRouting {
+  /// The daemon's refusal of a typed task when config.json names no agent tells the user to
+  /// install one; with one on PATH already (config.json written before it was installed, by
+  /// hand, or by `init` with `none` chosen) that advice is wrong: it says which one is there and
+  /// how to configure it instead.
+  static func withAgentOnPath(_ e: CLIError) -> CLIError {
+    guard e.answer?["field"]?.string == "agent", e.description.hasSuffix(AgentKind.installAdvice),
+      let (agent, path) = InitWizard.find().agents.first
+    else { return e }
+    let head = e.description.dropLast(AgentKind.installAdvice.count)
+    return CLIError(
+      e.code,
+      head + "config.json names no agent to run it, though \(agent.rawValue) is on PATH (\(path)): run `cortex init --force` "
+        + "to configure it (or set \"agent\": \"\(agent.rawValue)\" in config.json); or give a command (-- CMD ARGS), --shell or --synthetic",
+      answer: e.answer)
+  }
+}

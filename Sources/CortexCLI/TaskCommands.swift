@@ -201,29 +201,46 @@ enum CancelCommand {
     // before its worker is told, so the next daemon finishes it and answers.
     let request = JSON.object([("op", .string("cancel")), ("ids", .array(ids.map { .string($0) }))])
     let v = try Client.askSurvivingRestarts(ctx, try Client(ctx), request, ids)
-    let unknown = (v["results"]?.object ?? []).filter { $0.1.string == "unknown task" }.map(\.0)
+    let results = Dictionary((v["results"]?.object ?? []).map { ($0.0, $0.1.string) }, uniquingKeysWith: { $1 })
+    let unknown = ids.filter { results[$0] == "unknown task" }
+    // An id that names no task is bad input, 65, said as show, wait, log, retry, edit and tail
+    // --task say it (README, "Exit codes"); the ids that do name one are still cancelled.
+    var error: String? = nil
+    if !unknown.isEmpty {
+      let note = newestHint(ctx).map { " (\(TaskID.newest(next: $0)))" } ?? ""
+      error = "id: unknown task \(unknown.joined(separator: ", "))\(note)"
+    }
     if ctx.json {
-      // Exit 1 is an error, and a --json error says so on stdout (README): it printed "ok":true.
-      guard !unknown.isEmpty, var o = v.object else {
+      // An error says so on stdout under --json (README): it printed "ok":true.
+      guard let error, var o = v.object else {
         ctx.printJSON(v)
         return 0
       }
       o.removeAll { $0.0 == "ok" }
-      ctx.printJSON(
-        .object(
-          [("ok", .bool(false)), ("code", .int(1)), ("error", .string("unknown task \(unknown.joined(separator: ", "))"))] + o))
-    } else {
-      // Looked up in a table: through the answer's object, one search per id made cancelling
-      // 15,000 ids take 9 s of the CLI's CPU (debug build).
-      let results = Dictionary((v["results"]?.object ?? []).map { ($0.0, $0.1.string) }, uniquingKeysWith: { $1 })
-      var text = ""
-      for id in ids {
-        let r = results[id].flatMap { $0 } ?? "cancelled"
-        text += "\(id) \(r == "cancelling" ? "cancelled" : r)\n"
-      }
-      ctx.err(text)
+      let head: [(String, JSON)] = [
+        ("ok", .bool(false)), ("code", .int(Int64(ExitCode.invalidSpec))), ("field", .string("id")), ("error", .string(error)),
+      ]
+      ctx.printJSON(.object(head + o))
+      ctx.err("cortex: \(CortexMain.shortened(error))\n")
+      return ExitCode.invalidSpec
     }
-    return unknown.isEmpty ? 0 : 1
+    // Looked up in a table: through the answer's object, one search per id made cancelling
+    // 15,000 ids take 9 s of the CLI's CPU (debug build).
+    var text = ""
+    for id in ids where results[id] != "unknown task" {
+      let r = results[id].flatMap { $0 } ?? "cancelled"
+      text += "\(id) \(r == "cancelling" ? "cancelled" : r)\n"
+    }
+    ctx.err(text)
+    if let error { throw CLIError(ExitCode.invalidSpec, error) }
+    return 0
+  }
+
+  /// The number the next task will get, from the hot state, for "(the newest is …)"; nil in
+  /// cluster mode (this node's hot state knows only the tasks it claimed) or when unreadable.
+  static func newestHint(_ ctx: Context) -> Int? {
+    guard StatusCommand.clusterNode(ctx.paths) == nil, let hot = try? DaemonControl.readHotState(ctx.paths) else { return nil }
+    return hot.nextTask
   }
 }
 
@@ -322,7 +339,7 @@ extension CancelCommand {
   static let help = CommandHelp(
     "cancel", abstract: "cancel tasks; returns once their process groups are gone", usage: "cortex cancel ID...",
     details:
-      "A queued task is cancelled at once; a running one gets SIGTERM, then SIGKILL after kill_grace_s. In cluster mode, on a node that cannot reach PostgreSQL: 75 (cluster_unavailable) at once; the cancel is kept and carried out once it answers.",
+      "A queued task is cancelled at once; a running one gets SIGTERM, then SIGKILL after kill_grace_s. An id that names no task exits 65 naming it (as every command that takes ids), after the others are cancelled. In cluster mode, on a node that cannot reach PostgreSQL: 75 (cluster_unavailable) at once; the cancel is kept and carried out once it answers.",
     operands: .taskID,
     examples: [("cortex cancel task-000003 task-000004", "both, waiting until their processes are gone")])
 }

@@ -245,7 +245,7 @@ extension Daemon {
     let result = ((try? FileSystem.read(dir + "/result.json")) ?? nil).flatMap { try? JSON.parse($0) }
     let (record, removed) = compactRecord(n)
     guard spec != nil || result != nil || scheduler.finishedStates[n] != nil || record != nil else {
-      reply(id, Scheduler.invalid(SpecError("id", "unknown task \(TaskID.format(n))"), index: nil, of: 1), now: t)
+      reply(id, Scheduler.invalid(SpecError("id", TaskID.unknown(n, next: scheduler.nextTaskNumber)), index: nil, of: 1), now: t)
       return
     }
     var v: [(String, JSON)] = [("id", .string(TaskID.format(n)))]

@@ -285,7 +285,7 @@ extension WebServer {
     if answer["ok"]?.bool == true {
       // A cancel of one task the daemon does not know.
       guard results.count == 1, let why = results[0].1.string, why.hasPrefix(unknown) else { return .json(answer) }
-      return .error(404, "\(results[0].0): \(why)")
+      return .error(404, "id: unknown task \(results[0].0)")
     }
     let code = answer["code"]?.int ?? 1
     let message = answer["error"]?.string ?? ""

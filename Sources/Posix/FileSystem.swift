@@ -179,6 +179,31 @@ public enum FileSystem {
     return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
   }
 
+  /// getcwd(3) when its bytes are not UTF-8, written out for a message: each byte that is not part
+  /// of UTF-8 text as `\xNN` (`/home/a/caf\xe9`); nil when the path is UTF-8 or cannot be read.
+  /// `currentDirectory()` turns such bytes into U+FFFD, which names another directory.
+  public static func currentDirectoryNotUTF8() -> String? {
+    var buf = [CChar](repeating: 0, count: 4096)
+    guard Glibc.getcwd(&buf, buf.count) != nil else { return nil }
+    let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    guard String(validating: bytes, as: UTF8.self) == nil else { return nil }
+    var out = ""
+    var i = 0
+    while i < bytes.count {
+      let b = bytes[i]
+      let n = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0
+      if n > 0, i + n <= bytes.count, let s = String(validating: bytes[i..<i + n], as: UTF8.self) {
+        out += s
+        i += n
+      } else {
+        let hex = Array("0123456789abcdef")
+        out += "\\x" + String(hex[Int(b >> 4)]) + String(hex[Int(b & 15)])
+        i += 1
+      }
+    }
+    return out
+  }
+
   /// An absolute form of `path` (relative to the current directory), without resolving links.
   public static func absolute(_ path: String) -> String {
     if path.hasPrefix("/") { return path }

@@ -157,7 +157,7 @@ final class AgentStreamTests: XCTestCase {
       .failed(
         reason: "agent_output_invalid",
         detail:
-          "claude printed no stream-json (--output-format stream-json): 1 line that are not, the first (line 1) 'Segmentation fault'; it exited with code 139; it said: 'zsh: killed'"
+          "claude printed no stream-json (--output-format stream-json): 1 line that is not, the first (line 1) 'Segmentation fault'; it exited with code 139; it said: 'zsh: killed'"
       ))
     var none = AgentStream(kind: .codex)
     XCTAssertEqual(none.verdict(exitCode: nil, signal: nil), .exitStatus)

@@ -87,7 +87,7 @@ final class BadInputTests: XCTestCase {
       (["--json", "--dir", c.root, "scale", "abc"], 64, "not 'abc'"),
       // A malformed id is named (log said "give one task id" when one was given).
       (["--json", "--dir", c.root, "log", "TASK-1"], 65, "id: 'TASK-1' is not a task id like task-000012"),
-      (["--json", "--dir", c.root, "tail", "--task", "task-0"], 64, "--task needs a task id like task-000012, not 'task-0'"),
+      (["--json", "--dir", c.root, "tail", "--task", "task-0"], 65, "--task: 'task-0' is not a task id like task-000012"),
       // A task number not given out yet: tail printed nothing (0), and tail -f waited for ever.
       (["--json", "--dir", c.root, "tail", "--task", "task-999999"], 65, "id: unknown task task-999999 (the newest is task-000001)"),
       (["--json", "--dir", c.root, "tail", "-f", "--task", "task-999999"], 65, "id: unknown task task-999999"),
@@ -142,7 +142,7 @@ final class BadInputTests: XCTestCase {
       (#"{"op":"submit","tasks":[{"shell":"true","labels":{"":"v"}}]}"#, 65, "labels: every label needs a name"),
       (#"{"op":"edit","id":"\#(id)","set":{"labels":{"":"v"}}}"#, 65, "labels: every label needs a name"),
       // An id no task has had: 65 for edit too (show, wait and retry said 65, edit 1).
-      (#"{"op":"edit","id":"task-999999","set":{"priority":"high"}}"#, 65, "task-999999: unknown task"),
+      (#"{"op":"edit","id":"task-999999","set":{"priority":"high"}}"#, 65, "id: unknown task task-999999 (the newest is task-000001)"),
       (#"{"op":"cancel","ids":"\#(id)"}"#, 64, #""ids" must be an array of task ids like task-000012, not a string"#),
       (#"{"op":"wait","ids":[]}"#, 64, #""ids" is empty"#),
       // A NUL or a non-ASCII byte where a value starts was printed raw: nothing, or another character.

@@ -67,7 +67,7 @@ final class NewUserFollowTests: XCTestCase {
       try JSON.parse(Array($0.utf8))
     }
     XCTAssertEqual(both.compactMap(\.taskID), [a, b])
-    XCTAssertEqual(c.run(["tail", "--task", a, "--task", "bogus"]).code, 64)
+    XCTAssertEqual(c.run(["tail", "--task", a, "--task", "bogus"]).code, 65, "an id that names no task is 65 on every command")
   }
 
   /// `cortex tail -n2` was "unknown option -n2" (getopt's tools take a one-letter option's value

@@ -148,8 +148,8 @@ extension NewUserShortIDTests {
     let done = c.ok(["cancel", "task-1"])
     XCTAssertEqual(done.err, "task-000001 already succeeded\n")
     let unknown = c.run(["cancel", "task-9999"])
-    XCTAssertEqual(unknown.code, 1)
-    XCTAssertEqual(unknown.err, "task-009999 unknown task\n")
+    XCTAssertEqual(unknown.code, 65)
+    XCTAssertEqual(unknown.err, "cortex: id: unknown task task-009999 (the newest is task-000001)\n")
     let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
     XCTAssertEqual(c.ok(["cancel", "task-2", running]).err, "\(running) cancelled\n", "the same task named twice counts once")
   }
@@ -164,21 +164,23 @@ extension NewUserShortIDTests {
     let running = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
     c.eventually("\(running) runs") { c.events().contains { $0.taskID == running && $0.type == "task.started" } }
     let r = c.run(["cancel", "task-999999", running, done])
-    XCTAssertEqual(r.code, 1, "an unknown id among them: \(r.err)")
-    XCTAssertEqual(r.err, "task-999999 unknown task\n\(running) cancelled\n\(done) already succeeded\n")
+    XCTAssertEqual(r.code, 65, "an unknown id among them: \(r.err)")
+    XCTAssertEqual(
+      r.err, "\(running) cancelled\n\(done) already succeeded\ncortex: id: unknown task task-999999 (the newest is \(running))\n")
     let again = c.ok(["submit", "-p", "--", "sleep", "30"]).out.trimmed
     c.eventually("\(again) runs") { c.events().contains { $0.taskID == again && $0.type == "task.started" } }
     let json = c.ok(["--json", "cancel", again, done])
     let v = try JSON.parse(Array(json.out.utf8))
     XCTAssertEqual(v["results"]?[again]?.string, "cancelled", json.out)
     XCTAssertEqual(v["results"]?[done]?.string, "already succeeded", json.out)
-    // Exit 1 is an error: with --json it says "ok":false on stdout, as every error does (README).
+    // An unknown id is an error (65): with --json it says "ok":false on stdout, as every error does (README).
     let bad = c.run(["--json", "cancel", "task-999999", done])
-    XCTAssertEqual(bad.code, 1, bad.err)
+    XCTAssertEqual(bad.code, 65, bad.err)
     let b = try JSON.parse(Array(bad.out.utf8))
     XCTAssertEqual(b["ok"]?.bool, false, bad.out)
-    XCTAssertEqual(b["code"]?.int, 1, bad.out)
-    XCTAssertEqual(b["error"]?.string, "unknown task task-999999", bad.out)
+    XCTAssertEqual(b["code"]?.int, 65, bad.out)
+    XCTAssertEqual(b["field"]?.string, "id", bad.out)
+    XCTAssertEqual(b["error"]?.string, "id: unknown task task-999999 (the newest is \(again))", bad.out)
     XCTAssertEqual(b["results"]?[done]?.string, "already succeeded", bad.out)
   }
 
@@ -219,11 +221,13 @@ extension NewUserShortIDTests {
     let ids = (1...20_000).map { TaskID.format($0) }
     let t0 = Clock.monotonicMs()
     let r = c.run(["cancel"] + ids)
-    XCTAssertEqual(r.code, 1)
+    XCTAssertEqual(r.code, 65)
     XCTAssertLessThan(Clock.monotonicMs() - t0, 5_000, "cancel of 20,000 ids")
+    // One line naming them (shortened past 1,000 characters, as every message is).
     let lines = r.err.split(separator: "\n")
-    XCTAssertEqual(lines.count, 20_000)
-    XCTAssertEqual(lines.last, "task-020000 unknown task")
+    XCTAssertEqual(lines.count, 1, r.err.prefix(300) + "")
+    XCTAssertTrue(r.err.hasPrefix("cortex: id: unknown task task-000001, task-000002, "), r.err.prefix(300) + "")
+    XCTAssertTrue(r.err.hasSuffix("task-020000 (no task has been submitted yet)\n"), r.err.suffix(300) + "")
   }
 }
 

@@ -159,7 +159,7 @@ final class WebAPITests: XCTestCase {
     for action in ["cancel", "retry", "priority"] {
       let a = try web.post("/api/tasks/\(ghost)/\(action)", body: action == "priority" ? #"{"priority":"low"}"# : "{}", headers: [auth])
       XCTAssertEqual(a.status, 404, "\(action): \(a.body)")
-      XCTAssertTrue(error(a).contains("\(ghost): unknown task"), "\(action): \(a.body)")
+      XCTAssertTrue(error(a).contains("unknown task \(ghost)"), "\(action): \(a.body)")
     }
     // A known task with no output yet answers the documented fields, empty.
     let long = c.ok(["submit", "--synthetic", "60000:1"]).out.trimmed

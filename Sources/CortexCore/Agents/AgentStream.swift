@@ -151,7 +151,7 @@ public struct AgentStream: Sendable {
     if goodLines == 0 {
       var d = "\(name) printed no \(format)"
       if let b = firstBad {
-        d += ": \(badLines) line\(badLines == 1 ? "" : "s") that are not, the first (line \(b.line)) \(quoted(b.text))"
+        d += ": \(badLines) line\(badLines == 1 ? " that is" : "s that are") not, the first (line \(b.line)) \(quoted(b.text))"
       }
       if code != 0 { d += "; it exited with code \(code)" }
       return .failed(reason: "agent_output_invalid", detail: d + said)

@@ -107,6 +107,11 @@ public enum TaskID {
   }
   /// The same from a text's bytes (a log line's, without making a String of them).
   public static func parse(utf8 b: ArraySlice<UInt8>) -> Int? { b.withUnsafeBufferPointer { numbered($0, prefix: "task-") } }
+  /// What every command that takes task ids says of one that names no task (exit 65, field
+  /// `id`): the id, and the newest one given out so far (`next` is the number the next task gets).
+  public static func unknown(_ n: Int, next: Int) -> String { "unknown task \(format(n)) (\(newest(next: next)))" }
+  /// The newest id given out, in words, when the next task will get number `next`.
+  public static func newest(next: Int) -> String { next > 1 ? "the newest is \(format(next - 1))" : "no task has been submitted yet" }
 }
 
 /// The number N > 0 of `PREFIX` + 1 to 18 decimal digits, or nil.

@@ -122,7 +122,8 @@ public struct TaskSpec: Equatable, Sendable {
             continue
           }
           guard let str = e.string, let n = TaskID.parse(str) else {
-            throw SpecError("\(k)[\(i)]", "must be a task id like task-000012, or #N for the N-th task of the same batch")
+            throw SpecError(
+              "\(k)[\(i)]", "must be a task id like task-000012, or #N for the N-th task of the same batch, not \(Self.shownID(e))")
           }
           if seen.insert(n).inserted { s.dependsOn.append(n) }
         }
@@ -136,7 +137,7 @@ public struct TaskSpec: Equatable, Sendable {
       case "group": s.group = try FleetNames.checkGroup(k, try string(k, val))
       case "retry_of":
         guard let str = val.string, let n = TaskID.parse(str) else {
-          throw SpecError(k, "must be a task id like task-000012")
+          throw SpecError(k, "must be a task id like task-000012, not \(Self.shownID(val))")
         }
         s.retryOf = n
       case "agent": s.agent = try AgentKind.decode(k, val)
@@ -284,5 +285,14 @@ public struct TaskSpec: Equatable, Sendable {
     }
     if last.count == out.count { return out }
     return out.enumerated().filter { last[$0.element.0] == $0.offset }.map(\.element)
+  }
+}
+
+extension TaskSpec {
+  /// A value given where a task id belongs, for the error that refuses it: a string quoted (its
+  /// first 80 characters), anything else as JSON.
+  static func shownID(_ v: JSON) -> String {
+    guard let s = v.string else { return v.kindName }
+    return quoted(s.prefix(80) + (s.count > 80 ? "…" : ""))
   }
 }

@@ -129,7 +129,8 @@ extension Scheduler {
       let reply =
         finishedStates[n].map { Self.failure("\(TaskID.format(n)): already \($0.rawValue)") }
         ?? .object([
-          ("ok", .bool(false)), ("code", .int(65)), ("field", .string("id")), ("error", .string("\(TaskID.format(n)): unknown task")),
+          ("ok", .bool(false)), ("code", .int(65)), ("field", .string("id")),
+          ("error", .string("id: " + TaskID.unknown(n, next: nextTaskNumber))),
         ])
       out.append(.reply(c, reply, durable: false))
       return

@@ -89,7 +89,7 @@ extension Scheduler {
       case nil: throw RetryRefusal(message: "\(id): cannot be retried: its spec.json was not read", code: 65)
       }
     } else {
-      throw RetryRefusal(message: "\(id): unknown task", code: 65)
+      throw RetryRefusal(message: "id: " + TaskID.unknown(n, next: nextTaskNumber), code: 65)
     }
     // A spec read back from a redacted copy (spec.json, or the log after a restart) has lost its
     // secret values: the store keeps them only while a task may still run.

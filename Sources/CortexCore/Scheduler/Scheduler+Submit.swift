@@ -98,7 +98,7 @@ extension Scheduler {
         if let refusal = newGroupRefusal(groupName(r.spec), adding: &newGroups) { throw refusal }
         for d in r.spec.dependsOn where !inBatch.contains(d) {
           guard let st = state(of: d) else {
-            throw SpecError("depends_on", "unknown task \(TaskID.format(d))")
+            throw SpecError("depends_on", TaskID.unknown(d, next: nextTaskNumber))
           }
           if st.isTerminal && st != .succeeded {
             throw SpecError("depends_on", "\(TaskID.format(d)) already ended \(st.rawValue); it can never succeed")
@@ -236,8 +236,9 @@ extension Scheduler {
     var type: Config.WorkerType?
     if let t = spec.type, t != "synthetic", t != "exec" {
       guard let wt = config.workerType(t) else {
-        let known = config.workerTypes.map(\.0).joined(separator: ", ")
-        throw SpecError("type", "unknown worker type \(quoted(t)) (known: \(known))")
+        let known = config.workerTypes.map(\.0)
+        let near = Suggest.nearest(t, among: known).map { "did you mean \(quoted($0))? " } ?? ""
+        throw SpecError("type", "unknown worker type \(quoted(t)) (\(near)known: \(known.joined(separator: ", ")))")
       }
       type = wt
     }
@@ -432,7 +433,7 @@ extension Scheduler {
       guard let st = state(of: n) else {
         out.append(
           .reply(
-            client, Self.invalid(SpecError("id", "unknown task \(TaskID.format(n))"), index: nil, of: 1),
+            client, Self.invalid(SpecError("id", TaskID.unknown(n, next: nextTaskNumber)), index: nil, of: 1),
             durable: false))
         return
       }

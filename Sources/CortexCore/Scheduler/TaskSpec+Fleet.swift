@@ -1,7 +1,7 @@
 extension TaskSpec {
   /// This spec with the fields named in `fields` taken from `change` (`cortex edit`): labels and
   /// env are merged by key (an empty label value removes the label), a new command or shell
-  /// replaces what the task ran. Throws when the result is not a spec submit would accept. The
+  /// replaces what the task ran, and the agent that read its output. Throws when the result is not a spec submit would accept. The
   /// same on a single host (the scheduler's `edit`) and in cluster mode (the database's copy).
   public func edited(with change: TaskSpec, fields: [String]) throws(SpecError) -> TaskSpec {
     var s = self
@@ -12,14 +12,18 @@ extension TaskSpec {
       case "timeout_s": s.timeoutS = change.timeoutS
       case "labels": s.labels = Scheduler.merged(s.labels, change.labels, dropEmpty: true)
       case "env": s.env = Scheduler.merged(s.env, change.env, dropEmpty: false)
+      // What it runs now is the command given, not the agent's: an agent task edited to
+      // `-- echo hello` had that output read as the agent's stream-json, and failed.
       case "command":
         s.command = change.command
         s.shell = nil
         s.synthetic = nil
+        s.agent = nil
       case "shell":
         s.shell = change.shell
         s.command = nil
         s.synthetic = nil
+        s.agent = nil
       default: break
       }
     }
