@@ -87,7 +87,8 @@ public final class ClusterLink: Sendable {
   /// image share a name, and another host's pid means nothing here.
   /// Returns the inbox files this node submitted and had not moved when it stopped.
   public func start(
-    replay: [Completion] = [], groupLimits: [String: Int] = [:], previousPid: Int32? = nil
+    replay: [Completion] = [], groupLimits: [String: Int] = [:], previousPid: Int32? = nil,
+    migrate: String = "cortex cluster migrate"
   ) throws(ClusterError) -> [ClusterStore.InboxRecord] {
     let store = try ClusterStore(connect(), node: node)
     try store.listen()
@@ -102,7 +103,7 @@ public final class ClusterLink: Sendable {
     }
     let joining = Clock.monotonicMs()
     try store.join(
-      leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal,
+      leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, migrate: migrate,
       holderGone: { $0 == previousPid && !Processes.isAlive($0) })
     lease.joined(at: joining)
     epochNow.store(store.epoch, ordering: .releasing)

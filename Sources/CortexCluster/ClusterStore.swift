@@ -34,9 +34,10 @@ public final class ClusterStore {
   /// Takes the node name (refused while another live node holds it) and creates the cluster
   /// budget if this is the first node.
   public func join(
-    leaseS: Double, host: String, pid: Int32, workers: Int, budgetTotal: Int, holderGone: (Int32) -> Bool = { _ in false }
+    leaseS: Double, host: String, pid: Int32, workers: Int, budgetTotal: Int, migrate: String = "cortex cluster migrate",
+    holderGone: (Int32) -> Bool = { _ in false }
   ) throws(ClusterError) {
-    try Migrations.check(db)
+    try Migrations.check(db, migrate: migrate)
     try db.execute(ClusterSQL.initBudget, [String(budgetTotal)])
     let args = [node, String(leaseS), host, String(pid), String(workers)]
     var r = try db.execute(ClusterSQL.joinNode, args + ["false"])

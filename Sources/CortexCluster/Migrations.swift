@@ -233,12 +233,14 @@ public enum Migrations {
   }
 
   /// Nil when the database has exactly the schema this binary knows, else what is wrong.
-  public static func check(_ db: PGConnection) throws(ClusterError) {
+  /// `migrate`: the command that creates the schema, as the caller can give it whole (with the
+  /// `--dir` or `--postgres` that finds this database from anywhere).
+  public static func check(_ db: PGConnection, migrate: String = "cortex cluster migrate") throws(ClusterError) {
     let v = try current(db)
     if v > latest { throw newer(v) }
     if v < latest {
       let has = v == 0 ? "has no Cortex schema yet" : "has Cortex schema version \(v)"
-      throw ClusterError(.schema, "the database \(has) and this cortex needs version \(latest); run: cortex cluster migrate")
+      throw ClusterError(.schema, "the database \(has) and this cortex needs version \(latest); run: \(migrate)")
     }
   }
 

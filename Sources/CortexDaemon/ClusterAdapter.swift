@@ -39,9 +39,11 @@ final class ClusterAdapter {
 
   /// `groupLimits`: the config's `parallel` per group, which seeds the cluster's for groups it
   /// does not list yet. `previousPid`: this directory's previous daemon (`ClusterLink.start`).
+  /// `directory`: the node's directory, for the `cortex cluster migrate --dir` a database
+  /// without the schema is told to run.
   init(
     settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String, groupLimits: [String: Int] = [:],
-    previousPid: Int32? = nil
+    previousPid: Int32? = nil, directory: String? = nil
   ) throws(StartupError) {
     node = settings.node ?? Host.name
     outbox = ClusterOutbox(path: outboxPath)
@@ -52,9 +54,17 @@ final class ClusterAdapter {
       throw StartupError("cannot set up the cluster link: \(error)")
     }
     do throws(ClusterError) {
-      unmovedInbox = try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits, previousPid: previousPid)
+      unmovedInbox = try link.start(
+        replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits, previousPid: previousPid,
+        migrate: "cortex cluster migrate" + (directory.map { " --dir " + Scheduler.shellQuote($0) } ?? ""))
     } catch {
-      throw StartupError("cannot join the cluster: \(error)")
+      let fix =
+        switch error.misconfigured {
+        case .login?: "; check the user, password and database in cluster.postgres in config.json"
+        case .connectionString?: "; check cluster.postgres in config.json"
+        case nil: ""
+        }
+      throw StartupError("cannot join the cluster: \(error)\(fix)")
     }
     // Delivered (or refused by the fence) before joining: nothing is left to keep.
     try? FileSystem.remove(outboxPath)
