@@ -45,7 +45,8 @@ public final class ClusterLink: Sendable {
   let lease: LeaseWatch
   /// The cluster as last read (`ClusterStatus` as JSON, with `node` and `read_ms`), and when the
   /// web view last asked for it: read about once a second, and only while someone asks.
-  let snapshot = Mutex<(askedMs: Int64, view: JSON?)>((.min / 2, nil))
+  /// The web view's snapshot: when it was last asked for and last read (monotonic ms), and itself.
+  let snapshot = Mutex<(askedMs: Int64, readMs: Int64, view: JSON?)>((.min / 2, .min / 2, nil))
   /// Running tasks the snapshot lists, at most.
   static let snapshotRunningLimit = 4096
   /// This node's web address to publish (and whether the current membership has it), and the
