@@ -137,11 +137,11 @@ enum ClusterCommand {
     func text(_ v: Int64?) -> String { v.map(String.init) ?? "" }
     let rows = st.nodes.map { n in
       [
-        n.name, n.state, text(n.epoch), n.leaseText, n.host, text(n.pid), text(n.workers), text(n.running),
+        n.name, n.state, text(n.epoch), n.leaseText, n.host, text(n.pid), text(n.workers), text(n.running), text(n.claimed),
       ]
     }
     var out = "schema version \(Migrations.latest); \(st.nodes.count) node\(st.nodes.count == 1 ? "" : "s")\n"
-    if !rows.isEmpty { out += table(["NODE", "STATE", "EPOCH", "LEASE", "HOST", "PID", "WORKERS", "RUNNING"], rows) }
+    if !rows.isEmpty { out += table(["NODE", "STATE", "EPOCH", "LEASE", "HOST", "PID", "WORKERS", "RUNNING", "CLAIMED"], rows) }
     out += "tasks: \(st.queued ?? 0) queued, \(st.running ?? 0) running, \(st.done ?? 0) done\n"
     if st.queuePaused { out += "queue: paused (no node takes a new task; cortex resume)\n" }
     if !groups.isEmpty { out += "groups: " + groups.map(\.text).joined(separator: "; ") + "\n" }

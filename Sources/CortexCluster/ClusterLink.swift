@@ -16,6 +16,7 @@ public final class ClusterLink: Sendable {
     var inboxForgets: [(name: String, ids: [Int])] = []
     var maxQueue = Int.max
     var completions: [Completion] = []
+    var runs: [Run] = []
     var wantClaims = 0
     var startable = 0
     var running: [Int] = []
@@ -97,7 +98,7 @@ public final class ClusterLink: Sendable {
       var accepted = 0
       for chunk in stride(from: 0, to: replay.count, by: 500).map({ replay[$0..<min($0 + 500, replay.count)] }) {
         accepted += try store.complete(
-          chunk.map { ($0.id, $0.attempt, $0.epoch, $0.state, $0.reason, $0.exitCode, $0.tokensUsed) }
+          chunk.map { ($0.id, $0.attempt, $0.epoch, $0.state, $0.reason, $0.exitCode, $0.tokensUsed, $0.ran) }
         ).count
       }
       post([.replayed(accepted: accepted, refused: replay.count - accepted)])
@@ -132,6 +133,8 @@ public final class ClusterLink: Sendable {
     }
   }
   public func complete(_ c: Completion) { request { $0.completions.append(c) } }
+  /// Runs of claimed tasks that started or ended (written with the next round, all together).
+  public func ran(_ r: [Run]) { request { $0.runs += r } }
   /// How many more tasks the node wants (its workers' free places and a queue ahead), and how
   /// many of them it could start at once (replaces the previous wish). A limited group's tasks
   /// are claimed only into the second: one claimed here to wait for a worker would hold a slot
@@ -220,6 +223,7 @@ public final class ClusterLink: Sendable {
     var lastCancelCheck: Int64 = 0
     var down = false
     var pendingCompletions: [Completion] = []
+    var pendingRuns: [Int: Run] = [:]
     // Cancels asked for and not yet written (kept through an outage, as completions are: a
     // cancel dropped while PostgreSQL was unreachable let the task run again after its rescue,
     // and `cortex cancel` wait until it ended by itself).
@@ -267,6 +271,7 @@ public final class ClusterLink: Sendable {
         i.submits.removeAll()
         i.submitInbox.removeAll()
         i.completions.removeAll()
+        i.runs.removeAll()
         i.cancels.removeAll()
         i.watches.removeAll()
         i.describes.removeAll()
@@ -279,6 +284,7 @@ public final class ClusterLink: Sendable {
         return w
       }
       pendingCompletions += work.completions
+      for r in work.runs { pendingRuns[r.id] = r }
       pendingCancels += work.cancels
       watches += work.watches
       var out: [Event] = []
@@ -368,6 +374,7 @@ public final class ClusterLink: Sendable {
         // Answer submitters now, not after the rest of this round.
         post(out)
         out = []
+        try deliver(runs: &pendingRuns, except: Set(pendingCompletions.map(\.id)), s)
         try deliver(&pendingCompletions, s, into: &out)
         if !pendingCancels.isEmpty {
           try s.requestCancel(pendingCancels)

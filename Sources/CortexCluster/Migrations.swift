@@ -193,6 +193,19 @@ public enum Migrations {
         "ALTER TABLE cortex_task_done ADD COLUMN grp text"
       ]
     ),
+    (
+      9,
+      [
+        // What the node that claimed a task does with it (docs/cluster.md, "Starts and local
+        // retries"): when its current run started (NULL: claimed and not started, or waiting for
+        // a local retry) and which attempt that run is. A node retries a failed task itself
+        // (max_attempts), under the one claim: the claim's `attempt` said 1 while the node ran
+        // 3, and `cortex cluster status` learnt that a task had started only from the node's
+        // next renewal. A finished record keeps when its last run started.
+        "ALTER TABLE cortex_task ADD COLUMN started_at timestamptz, ADD COLUMN run_attempt integer",
+        "ALTER TABLE cortex_task_done ADD COLUMN started_at timestamptz",
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.

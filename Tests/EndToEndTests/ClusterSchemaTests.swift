@@ -19,21 +19,21 @@ final class ClusterSchemaTests: XCTestCase {
 
   func testMigrateIsIdempotentAndStatusReadsTheSchema() throws {
     var r = c.ok(["cluster", "migrate", "--postgres", pg.dsn])
-    XCTAssertTrue(r.err.contains("applied schema versions 1, 2, 3, 4, 5, 6, 7, 8"), r.err)
+    XCTAssertTrue(r.err.contains("applied schema versions 1, 2, 3, 4, 5, 6, 7, 8, 9"), r.err)
     r = c.ok(["cluster", "migrate", "--postgres", pg.dsn])
     XCTAssertTrue(r.err.contains("current"), r.err)
-    XCTAssertEqual(try pg.psql("SELECT count(*) FROM cortex_schema").trimmed, "8")
+    XCTAssertEqual(try pg.psql("SELECT count(*) FROM cortex_schema").trimmed, "9")
     let tables = try pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'cortex_%'")
     XCTAssertEqual(
       tables.trimmed,
       "cortex_budget,cortex_dep,cortex_group,cortex_inbox,cortex_node,cortex_queue,cortex_schema,cortex_secret,cortex_task,cortex_task_done"
     )
     let s = try JSON.parse(Array(c.ok(["--json", "cluster", "status", "--postgres", pg.dsn]).out.utf8))
-    XCTAssertEqual(s["schema_version"]?.int, 8)
+    XCTAssertEqual(s["schema_version"]?.int, 9)
     XCTAssertEqual(s["nodes"]?.array?.count, 0)
     // The DSN can come from config.json.
     try c.initialize([("cluster", .object([("postgres", .string(pg.dsn)), ("node", .string("alpha"))]))])
-    XCTAssertTrue(c.ok(["cluster", "status"]).out.contains("schema version 8"))
+    XCTAssertTrue(c.ok(["cluster", "status"]).out.contains("schema version 9"))
   }
 
   func testAServerThatNeverAnswersIsATimeoutNotAHang() throws {
