@@ -31,6 +31,34 @@ final class ClusterRunsTests: ClusterTestCase {
     XCTAssertEqual(sql("SELECT attempt FROM cortex_task_done WHERE id = \(TaskID.parse(id)!)"), "3")
   }
 
+  /// A task its node had run twice and that another node then rescued is on its third attempt
+  /// there: the rescue's claim counts from the runs, not from the first claim (it said 2).
+  func testATaskRescuedAfterALocalRetryCountsTheRunsItHad() throws {
+    let a = try startNode("a", workers: 1)
+    let b = try startNode("b", workers: 1)
+    b.ok(["stop"])
+    // The first run fails at once; the retry runs long.
+    let marker = a.scratch + "/ran-once"
+    let id = a.ok([
+      "submit", "-p", "--no-env", "--retries", "3", "--shell", "if [ -e \(marker) ]; then sleep 60; else touch \(marker); exit 3; fi",
+    ]).out.trimmed
+    let n = try XCTUnwrap(TaskID.parse(id))
+    a.eventually("\(id) on its second run on a") {
+      sql(
+        "SELECT state || ':' || node || ':' || coalesce(run_attempt, 0) || ':' || (started_at IS NOT NULL) FROM cortex_task WHERE id = \(n)"
+      )
+        == "running:a:2:true"
+    }
+    XCTAssertTrue(Processes.signal(try XCTUnwrap(a.daemonPID), Signal.kill))
+    a.eventually("node a's processes are gone") { a.leftovers.allSatisfy { $0.isZombie } }
+    b.ok(["start", "--workers", "1"])
+    b.eventually("b runs \(id) again", timeoutS: 20) { sql("SELECT state || ':' || node FROM cortex_task WHERE id = \(n)") == "running:b" }
+    let json = try JSON.parse(Array(b.ok(["--json", "show", id]).out.utf8))
+    XCTAssertEqual(json["attempt"]?.int, 3, json.encoded())
+    XCTAssertEqual(json["max_attempts"]?.int, 4, json.encoded())
+    b.ok(["cancel", id], timeoutS: 30)
+  }
+
   func testClusterStatusShowsATaskRunningWhenItStartsNotAtTheNextRenewal() throws {
     // A lease of 120 s: the node renews every 40 s, long after the wait below gives up.
     let a = try startNode("a", workers: 1, leaseS: 120)
