@@ -473,7 +473,7 @@ enum ClusterSQL {
        priority, NULL::text AS priority_name, node, greatest(attempt, coalesce(run_attempt, 0)) AS attempt,
        NULL::int AS exit_code, NULL::text AS reason,
        spec->>'description' AS description, (extract(epoch FROM submitted_at) * 1000)::bigint AS submitted_ms,
-       NULL::bigint AS ended_ms, grp
+       NULL::bigint AS ended_ms, grp, (extract(epoch FROM started_at) * 1000)::bigint AS started_ms
      FROM cortex_task
      WHERE ($1::text IS NULL OR $1 = 'active' OR state = $1) AND $1::text IS DISTINCT FROM 'done'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)
@@ -482,7 +482,7 @@ enum ClusterSQL {
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END),
        NULL, spec->>'priority', node, attempt, exit_code, reason, spec->>'description',
        (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint,
-       coalesce(grp, spec->>'group')
+       coalesce(grp, spec->>'group'), (extract(epoch FROM started_at) * 1000)::bigint
      FROM cortex_task_done
      WHERE ($1::text IS NULL OR $1 = 'done' OR state = $1) AND $1::text IS DISTINCT FROM 'active'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)

@@ -189,7 +189,7 @@ public final class ClusterStore {
       } else if let name = r[i, "priority_name"] {
         o.append(("priority", .string(name)))
       }
-      for c in ["attempt", "exit_code", "submitted_ms", "ended_ms"] {
+      for c in ["attempt", "exit_code", "submitted_ms", "started_ms", "ended_ms"] {
         if let v = r[i, c].flatMap({ Int64($0) }) { o.append((c, .int(v))) }
       }
       return .object(o)

@@ -29,6 +29,11 @@ final class ClusterRunsTests: ClusterTestCase {
     let row = b.ok(["list"]).out.split(separator: "\n").first { $0.hasPrefix(id) }.map(String.init) ?? ""
     XCTAssertEqual(row.split(separator: " ", omittingEmptySubsequences: true).dropFirst(5).first, "3", row)
     XCTAssertEqual(sql("SELECT attempt FROM cortex_task_done WHERE id = \(TaskID.parse(id)!)"), "3")
+    // Its TIME on b's list: the last run's, from its start (it had none).
+    let listed = try JSON.parse(Array(b.ok(["--json", "list"]).out.utf8))
+    let item = (listed["tasks"]?.array ?? listed.array ?? []).first { $0["id"]?.string == id }
+    let started = try XCTUnwrap(item?["started_ms"]?.int, listed.encoded())
+    XCTAssertGreaterThanOrEqual(try XCTUnwrap(item?["ended_ms"]?.int) - started, 900, listed.encoded())
   }
 
   /// A task its node had run twice and that another node then rescued is on its third attempt
