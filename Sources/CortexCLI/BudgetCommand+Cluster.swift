@@ -9,12 +9,13 @@ extension PoolCommands {
   /// Nil on a single host (the daemon's budget is the one).
   static func clusterBudget(_ ctx: Context) throws(CLIError) -> Int32? {
     guard let config = try? Daemon.loadConfig(paths: ctx.paths), let settings = config.cluster else { return nil }
-    let db = try ClusterCommand.connect(settings.postgres)
+    let source = ClusterCommand.DatabaseSource.config(settings.postgres, ctx.paths)
+    let db = try ClusterCommand.connect(source)
     let st: ClusterStatus
     do throws(ClusterError) {
-      try Migrations.check(db)
+      try Migrations.check(db, migrate: source.migrateCommand)
       st = try ClusterStatus.read(db)
-    } catch { throw ClusterCommand.failure(error) }
+    } catch { throw ClusterCommand.failure(error, source) }
     let total = st.budgetTotal ?? 0
     let reserved = st.budgetReserved ?? 0
     let used = st.budgetUsed ?? 0

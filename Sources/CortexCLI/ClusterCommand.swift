@@ -21,13 +21,13 @@ enum ClusterCommand {
     let total = sub == "budget" ? try budgetTotal(words) : nil
     if sub != "budget" && words.count != 1 { throw CLIError.usage("cluster \(sub) takes no operand", usage) }
     if dsnFlag == "" { throw CLIError.usage("--postgres needs a connection string, not an empty one", usage) }
-    let dsn: String
-    if let dsnFlag { dsn = dsnFlag } else { dsn = try configuredDSN(ctx) }
-    let db = try connect(dsn)
+    let source: DatabaseSource
+    if let dsnFlag { source = .flag(dsnFlag) } else { source = .config(try configuredDSN(ctx), ctx.paths) }
+    let db = try connect(source)
     switch sub {
     case "migrate":
       let applied: [Int]
-      do { applied = try Migrations.migrate(db) } catch { throw failure(error) }
+      do { applied = try Migrations.migrate(db) } catch { throw failure(error, source) }
       if ctx.json {
         ctx.printJSON(
           .object([
@@ -42,14 +42,14 @@ enum ClusterCommand {
       return 0
     case "status":
       do {
-        try Migrations.check(db)
+        try Migrations.check(db, migrate: source.migrateCommand)
         return try status(db, ctx)
-      } catch { throw failure(error) }
+      } catch { throw failure(error, source) }
     case "budget":
       do {
-        try Migrations.check(db)
+        try Migrations.check(db, migrate: source.migrateCommand)
         return try setBudget(db, total ?? 0, ctx)
-      } catch { throw failure(error) }
+      } catch { throw failure(error, source) }
     default:
       throw CLIError.usage("unknown cluster command \(quoted(sub)) (use migrate or status)", usage)
     }
@@ -67,14 +67,56 @@ enum ClusterCommand {
     return c.postgres
   }
 
-  static func connect(_ dsn: String) throws(CLIError) -> PGConnection {
-    do { return try PGConnection(dsn) } catch { throw failure(error) }
+  static func connect(_ source: DatabaseSource) throws(CLIError) -> PGConnection {
+    do { return try PGConnection(source.dsn) } catch { throw failure(error, source) }
+  }
+
+  /// Where the connection string came from, so that a message can say what to fix and give a
+  /// command that works when pasted anywhere (the schema's `cortex cluster migrate` named no
+  /// directory and no database: pasted elsewhere it found no config.json).
+  enum DatabaseSource {
+    case flag(String)
+    case config(String, Paths)
+
+    var dsn: String {
+      switch self {
+      case .flag(let d), .config(let d, _): d
+      }
+    }
+
+    /// The command that creates or upgrades this database's schema.
+    var migrateCommand: String {
+      switch self {
+      case .config(_, let paths): return "cortex cluster migrate --dir \(Scheduler.shellQuote(paths.root))"
+      case .flag(let d):
+        let shown = PGConnection.redacted(d)
+        return "cortex cluster migrate --postgres \(Scheduler.shellQuote(shown))"
+          + (shown == d ? "" : " (with the password where it says [redacted])")
+      }
+    }
+
+    /// Where the connection string is set (for a refused login, or one libpq cannot read).
+    var setting: String {
+      switch self {
+      case .flag: "the connection string given with --postgres"
+      case .config(_, let paths): "cluster.postgres in \(paths.config)"
+      }
+    }
   }
 
   /// Exit codes: 69 when PostgreSQL or libpq cannot be had (like a daemon not running),
-  /// 1 for a schema or statement problem.
-  static func failure(_ e: ClusterError) -> CLIError {
-    switch e.kind {
+  /// 1 for a schema or statement problem, and for a login the server refused (a wrong password,
+  /// an unknown role or database) or a connection string libpq cannot read: a setting to fix,
+  /// which 69 misread as a daemon not running.
+  static func failure(_ e: ClusterError, _ source: DatabaseSource? = nil) -> CLIError {
+    switch e.misconfigured {
+    case .login?:
+      return CLIError(
+        ExitCode.failure, e.message + "; check the user, password and database in \(source?.setting ?? "the connection string")")
+    case .connectionString?: return CLIError(ExitCode.failure, e.message + "; check \(source?.setting ?? "the connection string")")
+    case nil: break
+    }
+    return switch e.kind {
     case .libraryMissing, .connect: CLIError(ExitCode.notRunning, e.message)
     case .statement, .schema, .conflict: CLIError(ExitCode.failure, e.message)
     case .refused: CLIError(ExitCode.refused, e.message)
@@ -95,11 +137,11 @@ enum ClusterCommand {
     func text(_ v: Int64?) -> String { v.map(String.init) ?? "" }
     let rows = st.nodes.map { n in
       [
-        n.name, n.state, text(n.epoch), n.leaseText, n.host, text(n.pid), text(n.workers), text(n.running),
+        n.name, n.state, text(n.epoch), n.leaseText, n.host, text(n.pid), text(n.workers), text(n.running), text(n.claimed),
       ]
     }
     var out = "schema version \(Migrations.latest); \(st.nodes.count) node\(st.nodes.count == 1 ? "" : "s")\n"
-    if !rows.isEmpty { out += table(["NODE", "STATE", "EPOCH", "LEASE", "HOST", "PID", "WORKERS", "RUNNING"], rows) }
+    if !rows.isEmpty { out += table(["NODE", "STATE", "EPOCH", "LEASE", "HOST", "PID", "WORKERS", "RUNNING", "CLAIMED"], rows) }
     out += "tasks: \(st.queued ?? 0) queued, \(st.running ?? 0) running, \(st.done ?? 0) done\n"
     if st.queuePaused { out += "queue: paused (no node takes a new task; cortex resume)\n" }
     if !groups.isEmpty { out += "groups: " + groups.map(\.text).joined(separator: "; ") + "\n" }

@@ -18,18 +18,32 @@ extension ClusterLink {
   }
 
   /// The cluster's nodes, load and running tasks as of at most about a second ago, for the web
-  /// view (any thread). Asking keeps the link reading them for the next 10 s; nil until the
-  /// first read after the first ask.
+  /// view (any thread). Asking keeps the link reading them for the next 10 s. The first ask,
+  /// and the first after 10 s nobody asked, waits for the link's next read, at most
+  /// `firstReadWaitMs`: the first `/api/status` of a node answered `"cluster": null` (nothing read
+  /// yet), and the first after a quiet spell a snapshot as old as the spell. Nil when nothing
+  /// could be read within the wait (the database unreachable since the start).
   public func clusterView() -> JSON? {
     let now = Clock.monotonicMs()
-    let (view, stale) = snapshot.withLock { s -> (JSON?, Bool) in
-      let stale = now - s.askedMs > Self.snapshotFollowMs
+    let (view, following) = snapshot.withLock { s -> (JSON?, Bool) in
+      let following = now - s.askedMs <= Self.snapshotFollowMs
       s.askedMs = now
-      return (s.view, stale || s.view == nil)
+      return (s.view, following)
     }
-    if stale { _ = try? kickWrite.writeSome([1]) }
-    return view
+    if following && view != nil { return view }
+    _ = try? kickWrite.writeSome([1])
+    guard !following else { return view }
+    while Clock.monotonicMs() - now < Self.firstReadWaitMs {
+      sleepMs(5)
+      let (read, fresh) = snapshot.withLock { ($0.view, $0.readMs >= now) }
+      if fresh, let read { return read }
+    }
+    return snapshot.withLock { $0.view }
   }
+
+  /// How long the first ask (or the first after a quiet spell) waits for a read: a read takes
+  /// milliseconds, but the link reads at most once a second and may be inside a claim.
+  static let firstReadWaitMs: Int64 = 2_000
 
   /// Every node's web address and read-only token as last read with the snapshot (this node's
   /// too); asking keeps them fresh, like `clusterView()`.
@@ -63,7 +77,11 @@ extension ClusterLink {
     // `cortex group` adds them): the web view's `/api/groups` and the overview's Groups card.
     o.append(("groups", .array(loads.map { $0.json() })))
     let view = JSON.object(o)
-    snapshot.withLock { $0.view = view }
+    let read = Clock.monotonicMs()
+    snapshot.withLock {
+      $0.view = view
+      $0.readMs = read
+    }
     let peers = try s.peers()
     web.withLock { $0.peers = peers }
   }

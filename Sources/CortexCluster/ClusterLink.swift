@@ -16,6 +16,7 @@ public final class ClusterLink: Sendable {
     var inboxForgets: [(name: String, ids: [Int])] = []
     var maxQueue = Int.max
     var completions: [Completion] = []
+    var runs: [Run] = []
     var wantClaims = 0
     var startable = 0
     var running: [Int] = []
@@ -45,7 +46,8 @@ public final class ClusterLink: Sendable {
   let lease: LeaseWatch
   /// The cluster as last read (`ClusterStatus` as JSON, with `node` and `read_ms`), and when the
   /// web view last asked for it: read about once a second, and only while someone asks.
-  let snapshot = Mutex<(askedMs: Int64, view: JSON?)>((.min / 2, nil))
+  /// The web view's snapshot: when it was last asked for and last read (monotonic ms), and itself.
+  let snapshot = Mutex<(askedMs: Int64, readMs: Int64, view: JSON?)>((.min / 2, .min / 2, nil))
   /// Running tasks the snapshot lists, at most.
   static let snapshotRunningLimit = 4096
   /// This node's web address to publish (and whether the current membership has it), and the
@@ -87,7 +89,8 @@ public final class ClusterLink: Sendable {
   /// image share a name, and another host's pid means nothing here.
   /// Returns the inbox files this node submitted and had not moved when it stopped.
   public func start(
-    replay: [Completion] = [], groupLimits: [String: Int] = [:], previousPid: Int32? = nil
+    replay: [Completion] = [], groupLimits: [String: Int] = [:], previousPid: Int32? = nil,
+    migrate: String = "cortex cluster migrate"
   ) throws(ClusterError) -> [ClusterStore.InboxRecord] {
     let store = try ClusterStore(connect(), node: node)
     try store.listen()
@@ -95,14 +98,14 @@ public final class ClusterLink: Sendable {
       var accepted = 0
       for chunk in stride(from: 0, to: replay.count, by: 500).map({ replay[$0..<min($0 + 500, replay.count)] }) {
         accepted += try store.complete(
-          chunk.map { ($0.id, $0.attempt, $0.epoch, $0.state, $0.reason, $0.exitCode, $0.tokensUsed) }
+          chunk.map { ($0.id, $0.attempt, $0.epoch, $0.state, $0.reason, $0.exitCode, $0.tokensUsed, $0.ran) }
         ).count
       }
       post([.replayed(accepted: accepted, refused: replay.count - accepted)])
     }
     let joining = Clock.monotonicMs()
     try store.join(
-      leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal,
+      leaseS: settings.leaseS, host: host, pid: pid, workers: workers, budgetTotal: budgetTotal, migrate: migrate,
       holderGone: { $0 == previousPid && !Processes.isAlive($0) })
     lease.joined(at: joining)
     epochNow.store(store.epoch, ordering: .releasing)
@@ -130,6 +133,8 @@ public final class ClusterLink: Sendable {
     }
   }
   public func complete(_ c: Completion) { request { $0.completions.append(c) } }
+  /// Runs of claimed tasks that started or ended (written with the next round, all together).
+  public func ran(_ r: [Run]) { request { $0.runs += r } }
   /// How many more tasks the node wants (its workers' free places and a queue ahead), and how
   /// many of them it could start at once (replaces the previous wish). A limited group's tasks
   /// are claimed only into the second: one claimed here to wait for a worker would hold a slot
@@ -218,6 +223,7 @@ public final class ClusterLink: Sendable {
     var lastCancelCheck: Int64 = 0
     var down = false
     var pendingCompletions: [Completion] = []
+    var pendingRuns: [Int: Run] = [:]
     // Cancels asked for and not yet written (kept through an outage, as completions are: a
     // cancel dropped while PostgreSQL was unreachable let the task run again after its rescue,
     // and `cortex cancel` wait until it ended by itself).
@@ -265,6 +271,7 @@ public final class ClusterLink: Sendable {
         i.submits.removeAll()
         i.submitInbox.removeAll()
         i.completions.removeAll()
+        i.runs.removeAll()
         i.cancels.removeAll()
         i.watches.removeAll()
         i.describes.removeAll()
@@ -277,6 +284,7 @@ public final class ClusterLink: Sendable {
         return w
       }
       pendingCompletions += work.completions
+      for r in work.runs { pendingRuns[r.id] = r }
       pendingCancels += work.cancels
       watches += work.watches
       var out: [Event] = []
@@ -366,6 +374,7 @@ public final class ClusterLink: Sendable {
         // Answer submitters now, not after the rest of this round.
         post(out)
         out = []
+        try deliver(runs: &pendingRuns, except: Set(pendingCompletions.map(\.id)), s)
         try deliver(&pendingCompletions, s, into: &out)
         if !pendingCancels.isEmpty {
           try s.requestCancel(pendingCancels)

@@ -201,10 +201,23 @@ enum ClusterSQL {
       WHERE id = 1 AND (SELECT coalesce(sum(token_budget), 0) FROM chosen) > 0
     )
     UPDATE cortex_task t
-    SET state = 'running', node = $1, epoch = $2::bigint, attempt = t.attempt + 1, claimed_at = now()
+    SET state = 'running', node = $1, epoch = $2::bigint, attempt = greatest(t.attempt, coalesce(t.run_attempt, 0)) + 1,
+      claimed_at = now(), started_at = NULL, run_attempt = NULL
     FROM chosen c WHERE t.id = c.id
     RETURNING t.id, t.priority, t.spec::text AS spec, t.token_budget, t.timeout_ms, t.max_attempts, t.attempt,
       t.cancel_requested, (SELECT s.secrets::text FROM cortex_secret s WHERE s.task = t.id) AS secrets, t.grp
+    """
+
+  /// What the claiming node does with its tasks, many in one statement (docs/cluster.md,
+  /// "Starts and local retries"): a run that started (`started_at`, `run_attempt`), or one that
+  /// ended and waits for the node's retry (`started_at` NULL). Conditional on the claim, like a
+  /// terminal state; a row the fence does not match is left alone. $1 this node, $2 a JSON array
+  /// of objects: id, epoch, attempt (the claim's), ran (the run's attempt), running (bool).
+  static let markRuns = """
+    UPDATE cortex_task t
+    SET started_at = CASE WHEN x.running THEN now() END, run_attempt = greatest(coalesce(t.run_attempt, 0), x.ran)
+    FROM jsonb_to_recordset($2::jsonb) AS x(id bigint, epoch bigint, attempt int, ran int, running boolean)
+    WHERE t.id = x.id AND t.node = $1 AND t.epoch = x.epoch AND t.attempt = x.attempt AND t.state = 'running'
     """
 
   /// Serializes claims while a group has a `parallel` limit (see `claimTasksGrouped`).
@@ -219,10 +232,13 @@ enum ClusterSQL {
     WITH done AS (
       DELETE FROM cortex_task
       WHERE id = $1::bigint AND node = $2 AND epoch = $3::bigint AND attempt = $4::int AND state = 'running'
-      RETURNING id, node, epoch, attempt, token_budget, submitted_at, spec, grp
+      RETURNING id, node, epoch, greatest(attempt, coalesce(run_attempt, 0)) AS attempt, token_budget, submitted_at, spec, grp,
+        started_at
     ), history AS (
-      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec, grp)
-      SELECT id, $5, $6, $7::int, node, epoch, attempt, least($8::bigint, token_budget), submitted_at, spec, grp FROM done
+      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec, grp,
+        started_at)
+      SELECT id, $5, $6, $7::int, node, epoch, attempt, least($8::bigint, token_budget), submitted_at, spec, grp, started_at
+      FROM done
     ), budget AS (
       UPDATE cortex_budget
       SET reserved = reserved - (SELECT token_budget FROM done),
@@ -241,20 +257,25 @@ enum ClusterSQL {
     """
 
   /// Many terminal states in one statement (the same fence and effects as `completeTask`, per
-  /// row). $1 a JSON array of objects: id, node, epoch, attempt, state, reason, exit_code,
-  /// tokens_used. Returns the ids accepted.
+  /// row). $1 a JSON array of objects: id, node, epoch, attempt (the claim's: the fence), state,
+  /// reason, exit_code, tokens_used, and `ran`, the attempt the node's last run was (a node
+  /// retries a failed task under one claim; null from an outbox written before). The record
+  /// keeps the larger of the two attempts, and when the last run started (`markRuns`). Returns
+  /// the ids accepted.
   static let completeTasks = """
     WITH input AS (
       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, node text, epoch bigint, attempt int, state text,
-        reason text, exit_code int, tokens_used bigint)
+        reason text, exit_code int, tokens_used bigint, ran int)
     ), done AS (
       DELETE FROM cortex_task t USING input i
       WHERE t.id = i.id AND t.node = i.node AND t.epoch = i.epoch AND t.attempt = i.attempt AND t.state = 'running'
-      RETURNING t.id, t.node, t.epoch, t.attempt, t.token_budget, t.submitted_at, t.spec, t.grp, i.state AS final_state,
-        i.reason, i.exit_code, least(i.tokens_used, t.token_budget) AS charged
+      RETURNING t.id, t.node, t.epoch, greatest(t.attempt, coalesce(i.ran, t.run_attempt, 0)) AS attempt, t.token_budget,
+        t.submitted_at, t.spec, t.grp, i.state AS final_state, i.reason, i.exit_code,
+        least(i.tokens_used, t.token_budget) AS charged, t.started_at
     ), history AS (
-      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec, grp)
-      SELECT id, final_state, reason, exit_code, node, epoch, attempt, charged, submitted_at, spec, grp FROM done
+      INSERT INTO cortex_task_done (id, state, reason, exit_code, node, epoch, attempt, tokens_used, submitted_at, spec, grp,
+        started_at)
+      SELECT id, final_state, reason, exit_code, node, epoch, attempt, charged, submitted_at, spec, grp, started_at FROM done
     ), budget AS (
       UPDATE cortex_budget
       SET reserved = reserved - (SELECT sum(token_budget) FROM done), used = used + (SELECT sum(charged) FROM done)
@@ -287,7 +308,7 @@ enum ClusterSQL {
       WHERE state = 'alive' AND lease_until < now()
       RETURNING name
     ), orphans AS (
-      UPDATE cortex_task t SET state = 'queued', node = NULL, epoch = NULL, claimed_at = NULL, not_before = now()
+      UPDATE cortex_task t SET state = 'queued', node = NULL, epoch = NULL, claimed_at = NULL, not_before = now(), started_at = NULL
       WHERE t.state = 'running' AND NOT t.cancel_requested AND NOT EXISTS (
         SELECT 1 FROM cortex_node n
         WHERE n.name = t.node AND n.epoch = t.epoch AND n.state = 'alive' AND n.lease_until >= now())
@@ -350,16 +371,24 @@ enum ClusterSQL {
   /// One task as the cluster knows it, live or finished (for `show` on any node). $1 id. A
   /// rescue does not use up an attempt the task does not have (as a node's own requeue, and as
   /// `adopt` counts it): a rescued task showed `attempt 2 of 1`.
+  /// The attempt is the run the claiming node is on (`run_attempt`: it retries a failed task
+  /// under one claim) when that is past the claim's, and a finished task's is of its spec's
+  /// `max_attempts`, as a node's own `show` counts them (another node's `show` said `attempt 1`
+  /// of a task its node had run three times). `started_ms`: when its current (or last) run
+  /// started, by the database's clock.
   static let describeTask = """
-    SELECT t.id, t.state, t.node, t.epoch, t.attempt, greatest(t.max_attempts, t.attempt) AS max_attempts, t.token_budget,
+    SELECT t.id, t.state, t.node, t.epoch, greatest(t.attempt, coalesce(t.run_attempt, 0)) AS attempt,
+           greatest(t.max_attempts, t.attempt, coalesce(t.run_attempt, 0)) AS max_attempts, t.token_budget,
            t.spec::text AS spec,
            NULL::int AS exit_code, NULL::text AS reason, NULL::bigint AS tokens_used,
-           (extract(epoch FROM t.submitted_at) * 1000)::bigint AS submitted_ms, NULL::bigint AS ended_ms, t.grp
+           (extract(epoch FROM t.submitted_at) * 1000)::bigint AS submitted_ms, NULL::bigint AS ended_ms, t.grp,
+           (extract(epoch FROM t.started_at) * 1000)::bigint AS started_ms
     FROM cortex_task t WHERE t.id = $1::bigint
     UNION ALL
-    SELECT d.id, d.state, d.node, d.epoch, d.attempt, NULL, NULL, d.spec::text, d.exit_code, d.reason, d.tokens_used,
-           (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint,
-           coalesce(d.grp, d.spec->>'group')
+    SELECT d.id, d.state, d.node, d.epoch, d.attempt,
+           greatest(coalesce((d.spec->>'max_attempts')::int, 1), d.attempt), NULL, d.spec::text, d.exit_code, d.reason,
+           d.tokens_used, (extract(epoch FROM d.submitted_at) * 1000)::bigint, (extract(epoch FROM d.ended_at) * 1000)::bigint,
+           coalesce(d.grp, d.spec->>'group'), (extract(epoch FROM d.started_at) * 1000)::bigint
     FROM cortex_task_done d WHERE d.id = $1::bigint
     """
 
@@ -441,9 +470,10 @@ enum ClusterSQL {
   /// ended before that version, which names none when its worker type gave it its group).
   static let listTasks = """
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) AS type,
-       priority, NULL::text AS priority_name, node, attempt, NULL::int AS exit_code, NULL::text AS reason,
+       priority, NULL::text AS priority_name, node, greatest(attempt, coalesce(run_attempt, 0)) AS attempt,
+       NULL::int AS exit_code, NULL::text AS reason,
        spec->>'description' AS description, (extract(epoch FROM submitted_at) * 1000)::bigint AS submitted_ms,
-       NULL::bigint AS ended_ms, grp
+       NULL::bigint AS ended_ms, grp, (extract(epoch FROM started_at) * 1000)::bigint AS started_ms
      FROM cortex_task
      WHERE ($1::text IS NULL OR $1 = 'active' OR state = $1) AND $1::text IS DISTINCT FROM 'done'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)
@@ -452,57 +482,12 @@ enum ClusterSQL {
     (SELECT id, state, coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END),
        NULL, spec->>'priority', node, attempt, exit_code, reason, spec->>'description',
        (extract(epoch FROM submitted_at) * 1000)::bigint, (extract(epoch FROM ended_at) * 1000)::bigint,
-       coalesce(grp, spec->>'group')
+       coalesce(grp, spec->>'group'), (extract(epoch FROM started_at) * 1000)::bigint
      FROM cortex_task_done
      WHERE ($1::text IS NULL OR $1 = 'done' OR state = $1) AND $1::text IS DISTINCT FROM 'active'
        AND ($2::text IS NULL OR coalesce(spec->>'type', CASE WHEN spec ? 'synthetic' THEN 'synthetic' ELSE 'exec' END) = $2)
      ORDER BY id DESC LIMIT $3::int)
     ORDER BY id DESC LIMIT $3::int
-    """
-
-  /// Every node with its epoch, lease (seconds left, by database time) and load, for
-  /// `cortex cluster status` and the web view's cluster snapshot.
-  static let nodeStatus = """
-    SELECT name, epoch, state, host, pid, workers, running,
-           round(extract(epoch FROM lease_until - now())::numeric, 1)::text AS lease_left_s
-    FROM cortex_node ORDER BY name
-    """
-
-  /// The cluster's load in one row: live tasks by state, finished ones, the token budget.
-  static let clusterLoad = """
-    SELECT (SELECT count(*) FROM cortex_task WHERE state = 'queued') AS queued,
-           (SELECT count(*) FROM cortex_task WHERE state = 'running') AS running,
-           (SELECT count(*) FROM cortex_task_done) AS done,
-           (SELECT total FROM cortex_budget) AS budget_total,
-           (SELECT reserved FROM cortex_budget) AS budget_reserved,
-           (SELECT used FROM cortex_budget) AS budget_used,
-           (SELECT paused FROM cortex_queue WHERE id = 1) AS queue_paused
-    """
-
-  /// The running tasks and the node each runs on (the web view's cluster snapshot), at most $1.
-  static let runningTasks = """
-    SELECT id, node FROM cortex_task WHERE state = 'running' ORDER BY node, id LIMIT $1::int
-    """
-
-  /// The cluster's tasks by state and priority (live ones) and by state (finished ones), for
-  /// the web view's cluster-wide counts and queue by priority. Live `running` rows include the
-  /// tasks a node has claimed but not started yet.
-  static let clusterCounts = """
-    SELECT state, priority::text AS priority, count(*) AS n FROM cortex_task GROUP BY state, priority
-    UNION ALL
-    SELECT state, NULL, count(*) FROM cortex_task_done GROUP BY state
-    """
-
-  /// Where this node's web view can be read by its peers, and the read-only token they send.
-  /// $1 name, $2 epoch, $3 address (http://IPv4:port/), $4 token.
-  static let publishWeb = """
-    UPDATE cortex_node SET web_url = $3, web_peer_token = $4 WHERE name = $1 AND epoch = $2::bigint
-    """
-
-  /// The web views of the other nodes (for the pages of this one): name, state, host, address
-  /// and read-only token. Never shown on a page or in an API answer.
-  static let peerAddresses = """
-    SELECT name, state, host, web_url, web_peer_token FROM cortex_node ORDER BY name
     """
 
   /// Only one node rescues at a time: an advisory lock held for the transaction.

@@ -12,7 +12,10 @@ public struct ClusterStatus: Sendable {
     public var host: String
     public var pid: Int64?
     public var workers: Int64?
+    /// Tasks whose run has started on it (written as they start), and tasks it claimed that
+    /// have not started (waiting for a worker, or for its retry of a failed run).
     public var running: Int64?
+    public var claimed: Int64?
     /// Seconds left on the lease by the database's clock (negative once it lapsed).
     public var leaseLeftS: Double
     /// The tasks running on the node (only when read with `runningLimit`).
@@ -74,7 +77,8 @@ public struct ClusterStatus: Sendable {
       let name = n[i, "name"] ?? ""
       return Node(
         name: name, epoch: int(n[i, "epoch"]), state: n[i, "state"] ?? "", host: n[i, "host"] ?? "", pid: int(n[i, "pid"]),
-        workers: int(n[i, "workers"]), running: int(n[i, "running"]), leaseLeftS: Double(n[i, "lease_left_s"] ?? "") ?? 0,
+        workers: int(n[i, "workers"]), running: int(n[i, "running"]), claimed: int(n[i, "claimed"]),
+        leaseLeftS: Double(n[i, "lease_left_s"] ?? "") ?? 0,
         tasks: byNode.map { $0[name] ?? [] })
     }
     return ClusterStatus(
@@ -91,7 +95,8 @@ public struct ClusterStatus: Sendable {
     let list: [JSON] = nodes.map { n in
       var o: [(String, JSON)] = [
         ("name", .string(n.name)), ("epoch", num(n.epoch)), ("state", .string(n.state)), ("host", .string(n.host)),
-        ("pid", num(n.pid)), ("workers", num(n.workers)), ("running", num(n.running)), ("lease_left_s", .double(n.leaseLeftS)),
+        ("pid", num(n.pid)), ("workers", num(n.workers)), ("running", num(n.running)), ("claimed", num(n.claimed)),
+        ("lease_left_s", .double(n.leaseLeftS)),
       ]
       if let t = n.tasks { o.append(("tasks", .array(t.map { .string(TaskID.format($0)) }))) }
       return .object(o)

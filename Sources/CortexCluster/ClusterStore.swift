@@ -34,9 +34,10 @@ public final class ClusterStore {
   /// Takes the node name (refused while another live node holds it) and creates the cluster
   /// budget if this is the first node.
   public func join(
-    leaseS: Double, host: String, pid: Int32, workers: Int, budgetTotal: Int, holderGone: (Int32) -> Bool = { _ in false }
+    leaseS: Double, host: String, pid: Int32, workers: Int, budgetTotal: Int, migrate: String = "cortex cluster migrate",
+    holderGone: (Int32) -> Bool = { _ in false }
   ) throws(ClusterError) {
-    try Migrations.check(db)
+    try Migrations.check(db, migrate: migrate)
     try db.execute(ClusterSQL.initBudget, [String(budgetTotal)])
     let args = [node, String(leaseS), host, String(pid), String(workers)]
     var r = try db.execute(ClusterSQL.joinNode, args + ["false"])
@@ -133,7 +134,7 @@ public final class ClusterStore {
     if let g = r[0, "grp"] { o.append(("group", .string(g))) }
     for (c, k) in [
       ("attempt", "attempt"), ("max_attempts", "max_attempts"), ("token_budget", "token_budget"), ("exit_code", "exit_code"),
-      ("tokens_used", "tokens_used"), ("submitted_ms", "submitted_ms"), ("ended_ms", "ended_ms"),
+      ("tokens_used", "tokens_used"), ("submitted_ms", "submitted_ms"), ("started_ms", "started_ms"), ("ended_ms", "ended_ms"),
     ] {
       if let v = int(c) { o.append((k, v)) }
     }
@@ -188,7 +189,7 @@ public final class ClusterStore {
       } else if let name = r[i, "priority_name"] {
         o.append(("priority", .string(name)))
       }
-      for c in ["attempt", "exit_code", "submitted_ms", "ended_ms"] {
+      for c in ["attempt", "exit_code", "submitted_ms", "started_ms", "ended_ms"] {
         if let v = r[i, c].flatMap({ Int64($0) }) { o.append((c, .int(v))) }
       }
       return .object(o)
@@ -445,7 +446,7 @@ public final class ClusterStore {
 
   /// Many terminal states in one statement; returns the ids the fence accepted.
   public func complete(
-    _ list: [(id: Int, attempt: Int, epoch: Int64, state: TaskState, reason: String?, exitCode: Int32?, tokensUsed: Int)]
+    _ list: [(id: Int, attempt: Int, epoch: Int64, state: TaskState, reason: String?, exitCode: Int32?, tokensUsed: Int, ran: Int?)]
   )
     throws(ClusterError) -> Set<Int>
   {
@@ -454,11 +455,23 @@ public final class ClusterStore {
         ("id", .int(Int64(c.id))), ("node", .string(node)), ("epoch", .int(c.epoch)), ("attempt", .int(Int64(c.attempt))),
         ("state", .string(c.state.rawValue)), ("reason", c.reason.map { .string($0) } ?? .null),
         ("exit_code", c.exitCode.map { .int(Int64($0)) } ?? .null), ("tokens_used", .int(Int64(c.tokensUsed))),
+        ("ran", c.ran.map { .int(Int64($0)) } ?? .null),
       ])
     }
     let r = try db.execute(ClusterSQL.completeTasks, [JSON.array(rows).encoded()])
     if (r[0, "ready"].flatMap { Int($0) } ?? 0) > 0 { try db.execute(ClusterSQL.wakeNodes) }
     return Set(r.values.compactMap { $0[0].flatMap { Int($0) } })
+  }
+
+  /// Writes runs that started or ended (`ClusterSQL.markRuns`), all in one statement.
+  public func markRuns(_ runs: [ClusterLink.Run]) throws(ClusterError) {
+    let rows: [JSON] = runs.map { r in
+      .object([
+        ("id", .int(Int64(r.id))), ("epoch", .int(r.epoch)), ("attempt", .int(Int64(r.attempt))), ("ran", .int(Int64(r.ran))),
+        ("running", .bool(r.running)),
+      ])
+    }
+    try db.execute(ClusterSQL.markRuns, [node, JSON.array(rows).encoded()])
   }
 
   /// Leader duty: fences lapsed nodes and requeues tasks not backed by a live lease (ends

@@ -193,6 +193,19 @@ public enum Migrations {
         "ALTER TABLE cortex_task_done ADD COLUMN grp text"
       ]
     ),
+    (
+      9,
+      [
+        // What the node that claimed a task does with it (docs/cluster.md, "Starts and local
+        // retries"): when its current run started (NULL: claimed and not started, or waiting for
+        // a local retry) and which attempt that run is. A node retries a failed task itself
+        // (max_attempts), under the one claim: the claim's `attempt` said 1 while the node ran
+        // 3, and `cortex cluster status` learnt that a task had started only from the node's
+        // next renewal. A finished record keeps when its last run started.
+        "ALTER TABLE cortex_task ADD COLUMN started_at timestamptz, ADD COLUMN run_attempt integer",
+        "ALTER TABLE cortex_task_done ADD COLUMN started_at timestamptz",
+      ]
+    ),
   ]
 
   /// The newest version this binary knows.
@@ -233,12 +246,14 @@ public enum Migrations {
   }
 
   /// Nil when the database has exactly the schema this binary knows, else what is wrong.
-  public static func check(_ db: PGConnection) throws(ClusterError) {
+  /// `migrate`: the command that creates the schema, as the caller can give it whole (with the
+  /// `--dir` or `--postgres` that finds this database from anywhere).
+  public static func check(_ db: PGConnection, migrate: String = "cortex cluster migrate") throws(ClusterError) {
     let v = try current(db)
     if v > latest { throw newer(v) }
     if v < latest {
       let has = v == 0 ? "has no Cortex schema yet" : "has Cortex schema version \(v)"
-      throw ClusterError(.schema, "the database \(has) and this cortex needs version \(latest); run: cortex cluster migrate")
+      throw ClusterError(.schema, "the database \(has) and this cortex needs version \(latest); run: \(migrate)")
     }
   }
 

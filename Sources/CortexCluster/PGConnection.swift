@@ -58,6 +58,15 @@ public final class PGConnection {
         }
       }
       pq.finish(c)
+      if let refusal = Self.loginRefusal(why) {
+        throw ClusterError(
+          .connect, "the PostgreSQL server \(refusal.server) refused the login: \(refusal.reason) (\(Self.redact(dsn)))",
+          misconfigured: .login)
+      }
+      if Self.unreadable.contains(where: { why.contains($0) }) {
+        throw ClusterError(
+          .connect, "the PostgreSQL connection string cannot be used: \(why) (\(Self.redact(dsn)))", misconfigured: .connectionString)
+      }
       throw ClusterError(.connect, "cannot connect to PostgreSQL (\(Self.redact(dsn))): \(why)")
     }
     self.pq = pq
@@ -216,12 +225,52 @@ public final class PGConnection {
     return nil
   }
 
+  /// When libpq's message says the server answered and refused the login (it gives no SQLSTATE
+  /// for a failed connection, so the server's words are read: the English ones), the server as
+  /// libpq names it (`on socket "/run/postgresql/.s.PGSQL.5432"`, `at "db", port 5432`) and the
+  /// server's reason (`password authentication failed for user "cortex"`); nil for anything else
+  /// (a server down or unreachable). A wrong password exited 69, "daemon not running".
+  static func loginRefusal(_ message: String) -> (server: String, reason: String)? {
+    let refusals = [
+      "password authentication failed", "authentication failed for user", "no password supplied", "no pg_hba.conf entry",
+      "role \"", "database \"",
+    ]
+    let lines = message.split(separator: "\n").map { String($0) }
+    guard
+      let fatal = lines.first(where: { line in line.contains("FATAL:") && refusals.contains { line.contains($0) } })
+        ?? lines.first(where: { $0.contains("fe_sendauth: no password supplied") })
+    else { return nil }
+    if fatal.contains("role \"") || fatal.contains("database \"") {
+      guard fatal.contains("does not exist") else { return nil }
+    }
+    var reason = fatal
+    if let r = fatal.firstRange(of: "FATAL:") { reason = String(fatal[r.upperBound...]) }
+    if let r = reason.firstRange(of: "failed: ") { reason = String(reason[r.upperBound...]) }
+    reason = String(reason.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    var server = "it connected to"
+    if let start = message.firstRange(of: "connection to server "),
+      let end = message[start.upperBound...].firstRange(of: " failed:")
+    {
+      server = String(message[start.upperBound..<end.lowerBound])
+    }
+    return (server, reason)
+  }
+
+  /// libpq's words for a connection string it cannot read (it connects to nothing then).
+  static let unreadable = [
+    "invalid URI", "invalid connection option", "invalid integer value", "invalid value for parameter", "missing \"=\" after",
+    "unterminated quoted string", "end of string reached", "invalid percent-encoded", "invalid sslmode value",
+  ]
+
   /// Seconds a connection attempt may take when the DSN does not say (`connect_timeout`).
   public static let connectTimeoutS = 5
 
   /// A DSN with its password hidden, for messages: the rules for every other secret, and the value
   /// of `password=` (a URL's query parameter or a key/value pair) however short it is, which
   /// those rules leave alone (they want a long value before they call it a secret).
+  /// `redact` for the other modules' messages.
+  public static func redacted(_ dsn: String) -> String { redact(dsn) }
+
   static func redact(_ dsn: String) -> String {
     let b = Array((Redaction.mask(dsn) ?? dsn).utf8)
     let key = Array("password".utf8)

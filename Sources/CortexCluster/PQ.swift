@@ -139,11 +139,22 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable {
   /// The connection broke while a COMMIT was on its way: the transaction may have been committed
   /// (the server received it and the answer was lost) or not. Of kind `connect`.
   public let outcomeUnknown: Bool
-  public init(_ kind: Kind, _ message: String, sqlState: String? = nil, outcomeUnknown: Bool = false) {
+  /// The server answered and refused the login (a wrong password, an unknown role or database,
+  /// no pg_hba.conf entry), or libpq could not read the connection string: a setting to fix,
+  /// not a server that is down. Of kind `connect`.
+  public let misconfigured: Misconfiguration?
+  public enum Misconfiguration: Sendable {
+    case login
+    case connectionString
+  }
+  public init(
+    _ kind: Kind, _ message: String, sqlState: String? = nil, outcomeUnknown: Bool = false, misconfigured: Misconfiguration? = nil
+  ) {
     self.kind = kind
     self.message = message
     self.sqlState = sqlState
     self.outcomeUnknown = outcomeUnknown
+    self.misconfigured = misconfigured
   }
   public var description: String { message }
 }

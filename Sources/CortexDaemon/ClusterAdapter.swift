@@ -39,9 +39,11 @@ final class ClusterAdapter {
 
   /// `groupLimits`: the config's `parallel` per group, which seeds the cluster's for groups it
   /// does not list yet. `previousPid`: this directory's previous daemon (`ClusterLink.start`).
+  /// `directory`: the node's directory, for the `cortex cluster migrate --dir` a database
+  /// without the schema is told to run.
   init(
     settings: ClusterSettings, workers: Int, budgetTotal: Int, outboxPath: String, groupLimits: [String: Int] = [:],
-    previousPid: Int32? = nil
+    previousPid: Int32? = nil, directory: String? = nil
   ) throws(StartupError) {
     node = settings.node ?? Host.name
     outbox = ClusterOutbox(path: outboxPath)
@@ -52,9 +54,17 @@ final class ClusterAdapter {
       throw StartupError("cannot set up the cluster link: \(error)")
     }
     do throws(ClusterError) {
-      unmovedInbox = try link.start(replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits, previousPid: previousPid)
+      unmovedInbox = try link.start(
+        replay: ClusterOutbox.load(outboxPath), groupLimits: groupLimits, previousPid: previousPid,
+        migrate: "cortex cluster migrate" + (directory.map { " --dir " + Scheduler.shellQuote($0) } ?? ""))
     } catch {
-      throw StartupError("cannot join the cluster: \(error)")
+      let fix =
+        switch error.misconfigured {
+        case .login?: "; check the user, password and database in cluster.postgres in config.json"
+        case .connectionString?: "; check cluster.postgres in config.json"
+        case nil: ""
+        }
+      throw StartupError("cannot join the cluster: \(error)\(fix)")
     }
     // Delivered (or refused by the fence) before joining: nothing is left to keep.
     try? FileSystem.remove(outboxPath)
@@ -237,23 +247,50 @@ final class ClusterAdapter {
   }
 
   /// A terminal event for a task claimed here becomes the cluster's terminal state (fenced by
-  /// its claim); the claim is forgotten.
+  /// its claim, carrying the attempt its last run was); the claim is forgotten. A start, and a
+  /// run that ended for a local retry, become a note of the run on the task's row (`runs`,
+  /// handed to the link once per loop iteration), so that every node's `show`, `list` and
+  /// `cortex cluster status` see it as it happens (docs/cluster.md, "Starts and local retries").
   func observe(_ e: Event) {
-    guard let n = e.task, TaskState.terminalEventTypes.contains(e.type), let claim = claims.removeValue(forKey: n),
-      let state = TaskState(rawValue: String(e.type.dropFirst(5)))
-    else { return }
-    let exit = e.fields.first { $0.0 == "exit_code" }?.1.int.map { Int32(truncatingIfNeeded: $0) }
-    let tokens = Int(e.fields.first { $0.0 == "tokens_used" }?.1.int ?? 0)
-    let c = ClusterLink.Completion(
-      id: n, attempt: claim.attempt, epoch: claim.epoch, state: state, reason: e.reason, exitCode: exit, tokensUsed: tokens)
-    link.complete(c)
-    outbox.sent(c)
+    guard let n = e.task, let claim = claims[n] else { return }
+    switch e.type {
+    case "task.started":
+      runs[n] = ClusterLink.Run(id: n, attempt: claim.attempt, epoch: claim.epoch, ran: e.attempt ?? claim.attempt, running: true)
+      lastRun[n] = e.attempt
+    case "task.retrying":
+      runs[n] = ClusterLink.Run(
+        id: n, attempt: claim.attempt, epoch: claim.epoch, ran: lastRun[n] ?? claim.attempt, running: false)
+    default:
+      guard TaskState.terminalEventTypes.contains(e.type), let state = TaskState(rawValue: String(e.type.dropFirst(5))) else {
+        return
+      }
+      claims[n] = nil
+      runs[n] = nil
+      let ran = e.attempt ?? lastRun[n]
+      lastRun[n] = nil
+      let exit = e.fields.first { $0.0 == "exit_code" }?.1.int.map { Int32(truncatingIfNeeded: $0) }
+      let tokens = Int(e.fields.first { $0.0 == "tokens_used" }?.1.int ?? 0)
+      let c = ClusterLink.Completion(
+        id: n, attempt: claim.attempt, epoch: claim.epoch, state: state, reason: e.reason, exitCode: exit, tokensUsed: tokens,
+        ran: ran)
+      link.complete(c)
+      outbox.sent(c)
+    }
   }
+
+  /// Runs of claimed tasks noted since the last iteration (`observe`), by task.
+  var runs: [Int: ClusterLink.Run] = [:]
+  /// The attempt of each claimed task's latest run here.
+  var lastRun: [Int: Int] = [:]
 
   /// Once per loop iteration: how many tasks this node wants, and what runs here.
   /// `startable`: how many of them it could start at once (see `ClusterLink.wantClaims`).
   func tick(spare: Int, startable: Int, now: Int64) {
     outbox.flush()
+    if !runs.isEmpty {
+      link.ran(Array(runs.values))
+      runs = [:]
+    }
     let want = available ? spare : 0
     // The link lowers its copy as it claims (`claimed` resets `lastWanted`); also once a second.
     if want != lastWanted || startable != lastStartable || (want > 0 && now - lastWantSentMs >= 1000) {

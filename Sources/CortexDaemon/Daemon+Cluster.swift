@@ -172,7 +172,7 @@ extension Daemon {
         case .success(let rows):
           // A task held here, or one that ended here and that this node still keeps (the same
           // end, the same attempt), is shown as this node knows it: worker, times, progress. The
-          // cluster's tables keep neither a worker nor a start time.
+          // cluster's tables keep no worker (and a start time only since schema 9).
           let merged: [JSON] = rows.map { row in
             guard let n = row["id"]?.string.flatMap(TaskID.parse), let rec = scheduler.tasks[n],
               !rec.state.isTerminal

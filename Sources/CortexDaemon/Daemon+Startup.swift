@@ -155,7 +155,8 @@ extension Daemon {
       let returned = scheduler.returnToSharedQueue(now: t, into: &out)
       let adapter = try ClusterAdapter(
         settings: settings, workers: config.workers, budgetTotal: config.tokenBudgetTotal, outboxPath: paths.clusterOutbox,
-        groupLimits: Dictionary(config.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }), previousPid: previousPid)
+        groupLimits: Dictionary(config.groups.map { ($0.0, $0.1.parallel) }, uniquingKeysWith: { $1 }), previousPid: previousPid,
+        directory: paths.root)
       do throws(PosixError) {
         try epoll.add(adapter.link.wakeFD, .input, token: Self.kindCluster)
       } catch {

@@ -36,12 +36,24 @@ public struct ClusterFeed: Sendable {
 }
 
 extension WebServer {
-  /// `cluster` in `/api/status` and the status stream: the snapshot (null before the first)
-  /// with `workers`, every node's worker grid (this node's from its hot state, the others' as
-  /// their web views last answered, or why they could not be read).
+  /// `cluster` in `/api/status` and the status stream: the snapshot with `workers`, every
+  /// node's worker grid (this node's from its hot state, the others' as their web views last
+  /// answered, or why they could not be read). The first ask waits briefly for the link's first
+  /// read (`ClusterLink.clusterView`); when there is still none (the database unreachable since
+  /// the start), what is known, marked `"pending": true` with a `note`, and no nodes: it was
+  /// `"cluster": null`, which the overview drew as a single host's.
   func clusterStatusField(_ v: HotState.View, now t: Int64) -> [(String, JSON)] {
     guard let cluster else { return [] }
-    guard var o = cluster.view()?.object else { return [("cluster", .null)] }
+    guard var o = cluster.view()?.object else {
+      var pending: [(String, JSON)] = [
+        ("node", .string(cluster.node)), ("pending", .bool(true)),
+        ("note", .string("the cluster's state has not been read from PostgreSQL yet")), ("read_ms", .null), ("nodes", .array([])),
+        ("workers", .array(clusterWorkers(v, now: t))),
+        ("database", .string(v.clusterUnreachableSinceMs == nil ? "reachable" : "unreachable")),
+      ]
+      if let since = v.clusterUnreachableSinceMs { pending.append(("unreachable_since_ms", .int(since))) }
+      return [("cluster", .object(pending))]
+    }
     o.append(("workers", .array(clusterWorkers(v, now: t))))
     // Whether this node reaches PostgreSQL now (the snapshot above is the last one it read).
     o.append(("database", .string(v.clusterUnreachableSinceMs == nil ? "reachable" : "unreachable")))

@@ -204,6 +204,7 @@ extension Pages {
         $('cluster-card').hidden = false; setText($('budget-title'), 'Token budget (cluster)');
         setText($('tasks-title'), c.counts ? 'Tasks (cluster)' : 'Tasks on this node'); if (c.counts) setText($('queue-title'), 'Queue by priority (cluster)');
         drawNodeGrids(c);
+        if (c.pending) { setText($('cluster-title'), 'Cluster: ' + c.note + ' · this page is served by ' + c.node + (c.database === 'unreachable' ? ' · POSTGRESQL UNREACHABLE for ' + dur(nowMs - c.unreachable_since_ms) : '')); return; }
         setText($('cluster-title'), 'Cluster: ' + c.nodes.length + ' node' + (c.nodes.length === 1 ? '' : 's') + ' · ' + fmt(t.queued) + ' queued, ' + fmt(t.running) + ' running, ' + fmt(t.done) + ' done · this page is served by ' + c.node + (c.database === 'unreachable' ? ' · POSTGRESQL UNREACHABLE for ' + dur(nowMs - c.unreachable_since_ms) + ' (last known state; new submits refused)' : ''));
         const names = c.nodes.map((n) => n.name).join('\n');
         if (names !== clusterNames) {
