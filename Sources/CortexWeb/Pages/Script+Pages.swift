@@ -179,7 +179,7 @@ extension Pages {
         setText(outNote, j.ok ? (j.node ? 'read from node ' + j.node : '') : j.error);
         if (!j.ok && active !== false) { setTimeout(output, 2000); return; }
         if (j.ok && j.text) { out.textContent += j.text; offset = j.next_offset; if (out.textContent.length > 1000000) out.textContent = out.textContent.slice(-500000); out.scrollTop = out.scrollHeight; }
-        if (j.ok && j.next_offset < j.size) setTimeout(output, 10); else if (active) setTimeout(output, 1000);
+        if (j.ok && j.next_offset < j.size && j.next_offset > j.offset) setTimeout(output, 10); else if (active) setTimeout(output, 1000);
       }
       load().then(output);
       const reload = throttle(load, 200);
