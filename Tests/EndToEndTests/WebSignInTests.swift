@@ -32,4 +32,27 @@ final class WebSignInTests: XCTestCase {
     let script = try web.get("/static/app.js", headers: ["Authorization: Bearer \(c.webToken)"])
     XCTAssertFalse(script.body.contains("cortex status says which"), "the page says cortex status names the address; it does not")
   }
+
+  /// With the default `port` 0, each start took a new port: a page left open across a stop and
+  /// start could only say "no answer" and never recover. A start now takes the previous port
+  /// when it is free (another one when it is not), so the open page reaches the new daemon.
+  func testAStartTakesThePreviousPortWhenItIsFree() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    try c.initialize([("workers", .int(1))])
+    c.ok(["start"])
+    let first = try XCTUnwrap(c.webPort)
+    c.ok(["stop"])
+    let again = c.ok(["start"])
+    XCTAssertEqual(c.webPort, first, "the second start serves another port than the first")
+    XCTAssertTrue(again.err.contains("dashboard at http://127.0.0.1:\(first)/?token=\(c.webToken)"), again.err)
+    c.ok(["stop"])
+    // The port taken by someone else meanwhile: the start takes another one, and serves.
+    let taken = try TCPSocket.listen(address: "127.0.0.1", port: first)
+    defer { taken.close() }
+    c.ok(["start"])
+    let other = try XCTUnwrap(c.webPort)
+    XCTAssertNotEqual(other, first)
+    XCTAssertEqual(try RawHTTP(port: other).get("/api/status", headers: ["Authorization: Bearer \(c.webToken)"]).status, 200)
+  }
 }
