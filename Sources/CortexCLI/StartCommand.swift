@@ -12,7 +12,15 @@ enum StartCommand {
     try args.noPositionals()
     try refuseTheProjectForItsDirectory(ctx, args.usage)
     try configureAgentIfNew(ctx)
-    let v = try DaemonControl.start(ctx, workers: workers, timeoutS: timeout)
+    let v: JSON
+    do throws(CLIError) { v = try DaemonControl.start(ctx, workers: workers, timeoutS: timeout) } catch {
+      // The daemon that already runs: its address is what someone who lost it (the sign-in
+      // page sends them here) came for; the start is still refused.
+      if !ctx.json, error.description.hasPrefix("a daemon already runs"), let web = WebAddress.read(ctx.paths) {
+        ctx.err(dashboardLine(web))
+      }
+      throw error
+    }
     let web = WebAddress.read(ctx.paths)
     if ctx.json {
       var o = v.object ?? []

@@ -313,7 +313,10 @@ extension WebServer {
     return out
   }
 
-  /// Up to 64 KiB of a task's `output.log` from `offset`.
+  /// Up to 64 KiB of a task's `output.log` from `offset`, ending on a whole UTF-8 character:
+  /// a character cut by the 64 KiB bound, or not yet written whole by a running task, is left
+  /// for the next read (`next_offset` stops before it). Decoded as it came, its halves became
+  /// two U+FFFD on the page (a task printing `é` or `✓` past 64 KiB showed `��`).
   func output(_ n: Int, offset: Int) -> HTTPResponse {
     let path = paths.taskDir(n) + "/output.log"
     guard let fd = try? FileDescriptor.open(path, .readOnly) else {
@@ -326,11 +329,26 @@ extension WebServer {
     var buf = [UInt8](repeating: 0, count: min(64 << 10, size - from))
     let got = buf.withUnsafeMutableBytes { (try? fd.read(at: from, into: $0)) ?? 0 }
     buf.removeSubrange(got...)
+    // At the file's end of a finished task nothing more will come: its bytes are sent as they are.
+    let finished = model.task(n).map { $0.state.isTerminal } ?? true
+    if from + got < size || !finished { buf.removeLast(Self.incompleteUTF8Tail(buf)) }
+    let got2 = buf.count
     return .json(
       .object([
-        ("ok", .bool(true)), ("offset", .int(Int64(from))), ("next_offset", .int(Int64(from + got))), ("size", .int(Int64(size))),
+        ("ok", .bool(true)), ("offset", .int(Int64(from))), ("next_offset", .int(Int64(from + got2))), ("size", .int(Int64(size))),
         ("text", .string(String(decoding: buf, as: UTF8.self))),
       ]))
+  }
+
+  /// How many bytes at the end of `b` begin a UTF-8 character that is not whole (0 to 3): a
+  /// lead byte followed by fewer continuation bytes than it announces.
+  static func incompleteUTF8Tail(_ b: [UInt8]) -> Int {
+    var k = 0
+    while k < min(3, b.count) && b[b.count - 1 - k] & 0xC0 == 0x80 { k += 1 }
+    guard k < b.count else { return 0 }
+    let lead = b[b.count - 1 - k]
+    let needs = lead >= 0xF0 && lead < 0xF8 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+    return needs > k + 1 && lead >= 0xC0 && lead < 0xF8 ? k + 1 : 0
   }
 
   private func post(_ r: HTTPRequest, on c: WebConnection, send: (HTTPResponse) -> Void, keep: Bool, now t: Int64) {

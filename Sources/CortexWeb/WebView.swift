@@ -19,7 +19,17 @@ public enum WebView {
   ) throws(PosixError)
     -> Started
   {
-    let listener = try TCPSocket.listen(address: settings.bind, port: settings.port, backlog: 4096)
+    let listener: FileDescriptor
+    if settings.port == 0, let previous = previousPort(paths, bind: settings.bind),
+      let again = try? TCPSocket.listen(address: settings.bind, port: previous, backlog: 4096)
+    {
+      // `port` 0: the port of the daemon before this one when it is free, so a page left open
+      // across a stop and start (or a restart) reaches the new daemon and recovers once
+      // someone signs in with its new token; on a new port it could only say "no answer".
+      listener = again
+    } else {
+      listener = try TCPSocket.listen(address: settings.bind, port: settings.port, backlog: 4096)
+    }
     let port = TCPSocket.localPort(listener)
     let token = try hexToken()
     try FileSystem.writeAtomically(tokenPath(paths), Array((token + "\n").utf8), mode: 0o600)
@@ -47,6 +57,18 @@ public enum WebView {
       box.take().run()
     }
     return Started(url: url, port: port)
+  }
+
+  /// The port in `web.url` as the previous start wrote it, when it was on the same address.
+  static func previousPort(_ paths: Paths, bind: String) -> Int? {
+    guard let b = (try? FileSystem.read(urlPath(paths))) ?? nil else { return nil }
+    let host = bind == "0.0.0.0" ? "127.0.0.1" : bind
+    let url = String(decoding: b, as: UTF8.self)
+    let prefix = "http://\(host):"
+    guard url.hasPrefix(prefix) else { return nil }
+    let digits = url.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }
+    guard let port = Int(digits), (1...65_535).contains(port) else { return nil }
+    return port
   }
 
   /// 48 hex characters from /dev/urandom.

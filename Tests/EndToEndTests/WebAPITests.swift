@@ -289,4 +289,31 @@ final class WebAPITests: XCTestCase {
     XCTAssertGreaterThan(queued, 5000, "the queue drained before the requests were made; the test checked nothing")
     XCTAssertEqual(failures, [], "\(failures.count) of 101 status requests failed while \(queued) tasks were queued")
   }
+
+  /// A task's output read as the page reads it (64 KiB at a time from `next_offset`) is the
+  /// output: a character cut by the 64 KiB bound is sent whole in the next read. Each half was
+  /// decoded on its own, and the page showed `��` for an `é` that sat on the bound.
+  func testOutputReadInPiecesKeepsCharactersWhole() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (web, auth) = try started(c)
+    // 65,535 bytes of `a`, then `é` (2 bytes: the 64 KiB bound falls between them) and `✓`.
+    let id = c.ok(["submit", "-p", "--shell", "head -c 65535 /dev/zero | tr '\\0' a; printf '\\303\\251\\342\\234\\223 done\\n'"]).out
+      .trimmed
+    c.ok(["wait", id])
+    var text = "", offset = 0, reads = 0
+    while reads < 10 {
+      reads += 1
+      let a = try web.get("/api/tasks/\(id)/output?offset=\(offset)", headers: [auth])
+      XCTAssertEqual(a.status, 200, a.body)
+      let j = try JSON.parse(Array(a.body.utf8))
+      text += j["text"]?.string ?? ""
+      offset = Int(j["next_offset"]?.int ?? 0)
+      if offset >= Int(j["size"]?.int ?? 0) { break }
+    }
+    XCTAssertEqual(offset, 65535 + 2 + 3 + 6, "the reads did not reach the output's end in \(reads)")
+    XCTAssertFalse(text.contains("\u{FFFD}"), "a character was cut: \(text.suffix(20).debugDescription)")
+    XCTAssertEqual(String(text.suffix(8)), "é✓ done\n")
+    XCTAssertEqual(text.utf8.count, 65535 + 11)
+  }
 }

@@ -168,4 +168,29 @@ final class WebBrowserTests: XCTestCase {
     XCTAssertTrue(out.contains("group api runs 1 of its 1 at once") && out.contains("cortex resume later"), out)
     c.ok(["cancel", running, limited, paused, dependent])
   }
+
+  /// A task's page with what tasks really print: colour codes (shown as `[31m` text), HTML (as
+  /// text), a line of 5,000 characters (it made the whole page scroll sideways), and its
+  /// controls: a finished task's Cancel looked like one that works and did nothing when clicked,
+  /// and a running task's Cancel answered in JSON (`cancel: {"task-000001":"cancelled"}`).
+  func testTheTaskPageKeepsLongAndColouredOutputReadable() throws {
+    let c = try Cortex()
+    defer { c.finish() }
+    let (python, shots) = try Self.browser(c)
+    try c.initialize([("workers", .int(2))])
+    c.ok(["start"])
+    let long = String(repeating: "x", count: 5000)
+    let loud = c.ok([
+      "submit", "-p", "--no-env", "--shell",
+      "printf '\\033[31mRED\\033[0m <b>bold</b> <script>x</script>\\n'; echo \(long); echo done # \(long)",
+    ]).out.trimmed
+    c.ok(["wait", loud])
+    let running = c.ok(["submit", "-p", "--no-env", "--", "sleep", "600"]).out.trimmed
+    c.eventually("\(running) runs") { c.events().contains { $0.type == "task.started" && $0.taskID == running } }
+    let url = "http://127.0.0.1:\(try XCTUnwrap(c.webPort))/?token=\(c.webToken)"
+    let (code, out) = try c.runProgram(
+      [python, Self.repo + "/scripts/web/taskpage-browser-test.py", Cortex.binary, c.root, url, shots, loud, running], timeoutS: 180)
+    XCTAssertEqual(code, 0, "task page browser test failed:\n\(out)")
+    XCTAssertTrue(out.contains("ok: Cancel says"), out)
+  }
 }

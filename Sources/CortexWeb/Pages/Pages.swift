@@ -30,8 +30,12 @@ enum Pages {
     <html lang="en"><head><meta charset="utf-8"><title>Cortex: sign-in needed</title></head>
     <body>
     <h1>Not signed in</h1>
-    <p>Open the address <code>cortex start</code> printed: it carries the token (also in
-    <code>web.token</code> in the coordination directory) once, then a cookie keeps you signed in.</p>
+    <p>Open the address <code>cortex start</code> printed: it carries the token once, then a cookie
+    keeps you signed in. Each start makes a new token, so an address from before the daemon last
+    started no longer works.</p>
+    <p>Lost it? Run <code>cortex start</code> again (with the same <code>--dir</code>): when the daemon
+    already runs it says so and prints its address. The token is also in <code>web.token</code> in
+    the coordination directory.</p>
     </body></html>
 
     """

@@ -124,7 +124,7 @@ extension Pages {
     // ---------- one task ----------
     function task(main, id) {
       const msg = el('span', { id: 'action-msg', class: 'msg' });
-      const said = { cancel: (j) => 'cancel: ' + JSON.stringify(j.results || j), retry: (j) => 'submitted as ' + (j.ids || []).join(', '), priority: (j) => 'priority is now ' + ((j.task || {}).priority || prioSel.value) };
+      const said = { cancel: (j) => Object.entries(j.results || {}).map(([k, v]) => k + ': ' + v).join(', ') || 'cancel sent', retry: (j) => 'submitted as ' + (j.ids || []).join(', '), priority: (j) => 'priority is now ' + ((j.task || {}).priority || prioSel.value) };
       const act = async (what, body) => { msg.className = 'msg'; msg.textContent = what + '…'; const j = await api('/api/tasks/' + id + '/' + what, body || {});
         msg.className = 'msg' + (j.ok ? '' : ' err'); msg.textContent = j.ok ? said[what](j) : j.error; load(); };
       const cancelBtn = el('button', { id: 'cancel-btn', class: 'danger', text: 'Cancel', onclick: () => act('cancel') });
@@ -141,7 +141,16 @@ extension Pages {
           el('div', { class: 'card' }, el('h2', { text: 'History' }), el('table', {}, el('thead', {}, el('tr', {}, ...['seq', 'time', 'event', 'worker', 'reason'].map((h) => el('th', { text: h })))), hist)),
           el('div', { class: 'card' }, el('h2', { text: 'Spec' }), spec)),
         el('div', { class: 'card' }, el('h2', { text: 'Output' }), outNote, out));
-      let offset = 0, active = true;
+      let offset = 0, active = true, esc = '';
+      // A terminal's control sequences (colours, cursor moves: ESC [ … letter, ESC ] … BEL) are
+      // not text: they are left out, as a terminal would not print them. One cut by the end of a
+      // read (under 256 characters) waits for the rest in the next.
+      const plain = (t) => {
+        t = esc + t; esc = '';
+        const cut = t.search(/\x1b(\[[0-?]*[ -\/]*|\][^\x07\x1b]*(\x1b)?)?$/);
+        if (cut >= 0 && t.length - cut < 256) { esc = t.slice(cut); t = t.slice(0, cut); }
+        return t.replace(/\x1b(\[[0-?]*[ -\/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[0-~])/g, '');
+      };
       // As `cortex show` says it: the place in the queue and when it starts, or what holds it
       // (held_by: a pause, its group's limit or rate, the budget, the workers kept for critical tasks).
       const queueLine = (t) => t.queue_position == null ? null : 'position ' + t.queue_position + '; estimated start '
@@ -178,8 +187,8 @@ extension Pages {
         // that cannot be read is named here with the reason, and asked again.
         setText(outNote, j.ok ? (j.node ? 'read from node ' + j.node : '') : j.error);
         if (!j.ok && active !== false) { setTimeout(output, 2000); return; }
-        if (j.ok && j.text) { out.textContent += j.text; offset = j.next_offset; if (out.textContent.length > 1000000) out.textContent = out.textContent.slice(-500000); out.scrollTop = out.scrollHeight; }
-        if (j.ok && j.next_offset < j.size) setTimeout(output, 10); else if (active) setTimeout(output, 1000);
+        if (j.ok && j.text) { out.textContent += plain(j.text); offset = j.next_offset; if (out.textContent.length > 1000000) out.textContent = out.textContent.slice(-500000); out.scrollTop = out.scrollHeight; }
+        if (j.ok && j.next_offset < j.size && j.next_offset > j.offset) setTimeout(output, 10); else if (active) setTimeout(output, 1000);
       }
       load().then(output);
       const reload = throttle(load, 200);

@@ -54,7 +54,7 @@ extension Pages {
       if (!r.ok && j && j.ok !== false) j.ok = false;
       return j;
     }
-    const unreachable = () => 'no answer from the daemon at ' + location.host + ': it is stopped, or it restarted and serves another address (cortex status says which; cortex start prints the address)';
+    const unreachable = () => 'no answer from the daemon at ' + location.host + ': it is stopped, or it restarted and serves another address (cortex start prints the address, also when the daemon already runs)';
     // Why the page is not live, in words above it (empty: it is): what is drawn is as of `since`.
     let downSince = null;
     function connection(ok, why) {

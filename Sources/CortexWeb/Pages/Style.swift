@@ -17,7 +17,7 @@ extension Pages {
     .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 14px; margin-bottom: 14px; }
     .card { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; }
     .kv { display: grid; grid-template-columns: auto 1fr; gap: 3px 12px; }
-    .kv dt { color: var(--dim); } .kv dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; }
+    .kv dt { color: var(--dim); } .kv dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
     .counts { display: grid; grid-template-columns: repeat(4, 1fr); gap: 8px; }
     .count { text-align: center; } .count b { display: block; font-size: 20px; font-variant-numeric: tabular-nums; }
     .count span { color: var(--dim); font-size: 12px; }
@@ -56,6 +56,8 @@ extension Pages {
     input, select, button { background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 4px; padding: 5px 8px; font: inherit; }
     button { cursor: pointer; background: #22303c; } button:hover { border-color: var(--accent); }
     button.danger { border-color: #6b2a2a; } button.danger:hover { background: #4a1f1f; }
+    button:disabled, button:disabled:hover { opacity: .45; cursor: not-allowed; border-color: var(--line); background: #22303c; }
+    select:disabled { opacity: .45; cursor: not-allowed; }
     .st { padding: 1px 6px; border-radius: 3px; font-size: 12px; background: var(--line); }
     .st-running, .st-succeeded { background: #1f4d33; } .st-failed, .st-timed_out, .st-rejected { background: #5a2424; }
     .st-cancelled { background: #4a3a1f; } .st-assigned { background: #3d3d1f; }
@@ -63,7 +65,7 @@ extension Pages {
     .msg { color: var(--dim); margin-left: 8px; } .msg.err { color: #e27a7a; }
     .pager { display: flex; gap: 8px; align-items: center; margin-top: 10px; color: var(--dim); }
     #cluster-card, #groups-card { margin-bottom: 14px; } #group-rows button { padding: 2px 10px; }
-    .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; margin: 14px 0; }
-    @media (max-width: 900px) { .row2 { grid-template-columns: 1fr; } .counts { grid-template-columns: repeat(2, 1fr); } }
+    .row2 { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 14px; margin: 14px 0; }
+    @media (max-width: 900px) { .row2 { grid-template-columns: minmax(0, 1fr); } .counts { grid-template-columns: repeat(2, 1fr); } }
     """
 }
